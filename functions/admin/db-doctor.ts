@@ -1,0 +1,52 @@
+import { sql } from "drizzle-orm";
+import journal from "../../schema/migrations/meta/_journal.json" with { type: "json" };
+import type { Ctx } from "../lib/ctx.ts";
+import { defineRoute, jsonResponse } from "../lib/route.ts";
+import { DbDoctorResult } from "./schema.ts";
+
+export const dbDoctorRoute = defineRoute(["owner"], {
+  method: "get",
+  path: "/admin/db-doctor",
+  tags: ["admin"],
+  summary: "Schema version, pending migrations and PRAGMA integrity_check",
+  description: "CLI: db-doctor.",
+  responses: { 200: jsonResponse(DbDoctorResult, "Report") },
+});
+
+/** The migrations this build knows about, in order. */
+export const KNOWN_MIGRATIONS = journal.entries.map((e) => ({ tag: e.tag, created_at: e.when }));
+
+/** Reports which migrations are applied or pending and whether SQLite finds the file sound. */
+export async function dbDoctor(ctx: Ctx) {
+  const client = ctx.database.client;
+  const hasTable = await client.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'");
+  const appliedAt = new Set<number>();
+  if (hasTable.rows.length) {
+    const rows = await client.execute("SELECT created_at FROM __drizzle_migrations");
+    for (const r of rows.rows) appliedAt.add(Number(r.created_at));
+  }
+  const known = new Set(KNOWN_MIGRATIONS.map((m) => m.created_at));
+  const applied = KNOWN_MIGRATIONS.filter((m) => appliedAt.has(m.created_at));
+  const pending = KNOWN_MIGRATIONS.filter((m) => !appliedAt.has(m.created_at));
+  const unknown = [...appliedAt].filter((t) => !known.has(t)).map((t) => ({ tag: "(unknown to this build)", created_at: t }));
+  const integrity = await ctx.db.all<{ integrity_check: string }>(sql`PRAGMA integrity_check`);
+  const integrityText = integrity.map((r) => r.integrity_check).join("; ");
+  let journalMode: string | null = null;
+  try {
+    const jm = await ctx.db.all<{ journal_mode: string }>(sql`PRAGMA journal_mode`);
+    journalMode = jm[0]?.journal_mode ?? null;
+  } catch {
+    // Remote libSQL servers may refuse PRAGMA journal_mode; the report just leaves it out.
+  }
+  return {
+    ok: integrityText === "ok" && pending.length === 0 && unknown.length === 0,
+    url: ctx.database.url.replace(/authToken=[^&]+/, "authToken=***"),
+    schema_version: applied.at(-1)?.tag ?? null,
+    applied_migrations: applied,
+    pending_migrations: pending,
+    unknown_migrations: unknown,
+    integrity_check: integrityText,
+    journal_mode: journalMode,
+    busy_retries: ctx.database.busyRetries(),
+  };
+}

@@ -1,0 +1,49 @@
+import { z } from "@hono/zod-openapi";
+import { NameSchema } from "../lib/names.ts";
+
+export const Migration = z.object({ tag: z.string(), created_at: z.number().int() }).openapi("Migration");
+
+export const DbDoctorResult = z
+  .object({
+    ok: z.boolean(),
+    url: z.string(),
+    schema_version: z.string().nullable(),
+    applied_migrations: z.array(Migration),
+    pending_migrations: z.array(Migration),
+    unknown_migrations: z.array(Migration),
+    integrity_check: z.string(),
+    journal_mode: z.string().nullable(),
+    busy_retries: z.number().int(),
+  })
+  .openapi("DbDoctorResult");
+
+export const MintTokenBody = z
+  .object({
+    scope: z.enum(["daemon", "runner", "owner"]),
+    host: NameSchema.optional().openapi({ description: "Required for runner tokens: the host whose commands it may claim" }),
+    label: z.string().min(1).max(200).optional(),
+  })
+  .strict()
+  .openapi("MintToken");
+
+export const TokenInfo = z
+  .object({
+    id: z.string(),
+    kind: z.enum(["owner", "daemon", "session", "runner"]),
+    host: z.string().nullable(),
+    session_id: z.string().nullable(),
+    label: z.string().nullable(),
+    created_at: z.string(),
+    revoked_at: z.string().nullable(),
+  })
+  .openapi("TokenInfo");
+
+export const MintTokenResult = z
+  .object({ token_id: z.string(), token: z.string().openapi({ description: "The secret; shown once" }), info: TokenInfo, event_id: z.string() })
+  .openapi("MintTokenResult");
+
+export const TokenList = z.object({ tokens: z.array(TokenInfo), count: z.number().int() }).openapi("TokenList");
+
+export const TokenIdParam = z.object({ id: z.string().regex(/^tok_[0-9a-z]+$/, "a token id like tok_...").openapi({ param: { name: "id", in: "path" } }) });
+
+export const RevokeResult = z.object({ token_id: z.string(), revoked_at: z.string(), event_id: z.string() }).openapi("RevokeResult");

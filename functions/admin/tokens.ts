@@ -1,0 +1,82 @@
+import type { z } from "@hono/zod-openapi";
+import { and, asc, eq, isNull } from "drizzle-orm";
+import { tokens, type TokenRow } from "../../schema/auth.ts";
+import { events } from "../../schema/events.ts";
+import { auditInsert } from "../lib/audit.ts";
+import { withWriteTransaction } from "../lib/db.ts";
+import { tokenInsert } from "../lib/auth.ts";
+import type { Ctx } from "../lib/ctx.ts";
+import { ApiError } from "../lib/errors.ts";
+import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
+import { iso } from "../lib/sql.ts";
+import { MintTokenBody, MintTokenResult, RevokeResult, TokenIdParam, TokenList } from "./schema.ts";
+
+export const mintTokenRoute = defineRoute(["owner"], {
+  method: "post",
+  path: "/tokens",
+  tags: ["admin"],
+  summary: "Mint a daemon, runner or extra owner token",
+  description: "The secret is returned once and stored hashed. CLI: token mint --scope daemon|runner --host H.",
+  request: { body: jsonBody(MintTokenBody) },
+  responses: { 201: jsonResponse(MintTokenResult, "Minted") },
+});
+
+export const listTokensRoute = defineRoute(["owner"], {
+  method: "get",
+  path: "/tokens",
+  tags: ["admin"],
+  summary: "List tokens (never their secrets)",
+  description: "CLI: token list.",
+  responses: { 200: jsonResponse(TokenList, "Tokens") },
+});
+
+export const revokeTokenRoute = defineRoute(["owner"], {
+  method: "post",
+  path: "/tokens/{id}/revoke",
+  tags: ["admin"],
+  summary: "Revoke a token",
+  description: "CLI: token revoke ID.",
+  request: { params: TokenIdParam },
+  responses: { 200: jsonResponse(RevokeResult, "Revoked") },
+});
+
+function tokenToWire(t: TokenRow) {
+  return { id: t.id, kind: t.kind, host: t.host, session_id: t.sessionId, label: t.label, created_at: iso(t.createdAt)!, revoked_at: iso(t.revokedAt) };
+}
+
+/** Mints a token for a daemon, a runner (bound to one host) or another owner device. */
+export async function mintToken(ctx: Ctx, input: z.infer<typeof MintTokenBody>) {
+  if (input.scope === "runner" && !input.host) {
+    throw new ApiError("VALIDATION_FAILED", "a runner token needs the host it runs on", {
+      hint: "Pass --host <name>, the same name the runner will use with --host.",
+      fields: [{ field: "host", message: "required for scope runner" }],
+    });
+  }
+  const nowMs = ctx.now().getTime();
+  const token = await tokenInsert(ctx.db, { id: ctx.newId("tok"), kind: input.scope, nowMs, host: input.host ?? null, label: input.label ?? null });
+  const audit = auditInsert(ctx, { kind: "token_minted", payload: { token_id: token.id, scope: input.scope, host: input.host ?? null } });
+  await ctx.db.batch([token.stmt, audit.stmt]);
+  const [row] = await ctx.db.select().from(tokens).where(eq(tokens.id, token.id));
+  return { token_id: token.id, token: token.secret, info: tokenToWire(row!), event_id: audit.id };
+}
+
+/** Lists every token's metadata. */
+export async function listTokens(ctx: Ctx) {
+  const rows = await ctx.db.select().from(tokens).orderBy(asc(tokens.createdAt));
+  return { tokens: rows.map(tokenToWire), count: rows.length };
+}
+
+/** Revokes a token; the owner cannot revoke the token it is calling with. */
+export async function revokeToken(ctx: Ctx, id: string) {
+  if (ctx.auth.kind === "owner" && ctx.auth.tokenId === id) {
+    throw new ApiError("CONFLICT", "refusing to revoke the token this request is using", { hint: "Revoke it with another owner token." });
+  }
+  const nowMs = ctx.now().getTime();
+  const audit = auditInsert(ctx, { kind: "token_revoked", payload: { token_id: id } });
+  await withWriteTransaction(ctx.db, async (tx) => {
+    const updated = await tx.update(tokens).set({ revokedAt: nowMs }).where(and(eq(tokens.id, id), isNull(tokens.revokedAt))).returning({ id: tokens.id });
+    if (!updated.length) throw new ApiError("NOT_FOUND", `no live token with id '${id}'`, { hint: "List tokens with `switchyard token list`." });
+    await tx.insert(events).values(audit.row);
+  });
+  return { token_id: id, revoked_at: iso(nowMs)!, event_id: audit.id };
+}

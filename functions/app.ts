@@ -1,0 +1,95 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { swaggerUI } from "@hono/swagger-ui";
+import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { adminApp } from "./admin/index.ts";
+import { auditApp } from "./audit/index.ts";
+import { bindingsApp } from "./bindings/index.ts";
+import { cronsApp } from "./crons/index.ts";
+import { discoverApp } from "./discover/index.ts";
+import { healthApp } from "./health/index.ts";
+import { resolvePrincipal } from "./lib/auth.ts";
+import { makeCtx, type Services } from "./lib/ctx.ts";
+import type { AppEnv } from "./lib/env.ts";
+import { ApiError, type ErrorCode } from "./lib/errors.ts";
+import { idempotency } from "./lib/idempotency.ts";
+import { sessionsApp } from "./sessions/index.ts";
+import { tasksApp } from "./tasks/index.ts";
+
+export const API_VERSION = "0.1.0";
+const DEFAULT_MAX_BODY = 1024 * 1024;
+
+/** Maps a framework HTTPException (not thrown by us) onto our closed code set. */
+function codeForStatus(e: HTTPException): ApiError {
+  if (e.status === 400 && /malformed json/i.test(e.message)) {
+    return new ApiError("MALFORMED_JSON", "the request body is not valid JSON", { hint: "Send a JSON object with Content-Type: application/json." });
+  }
+  const byStatus: Partial<Record<number, ErrorCode>> = { 400: "VALIDATION_FAILED", 401: "UNAUTHENTICATED", 403: "FORBIDDEN", 404: "NOT_FOUND", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE" };
+  const code = byStatus[e.status] ?? "INTERNAL";
+  return new ApiError(code, code === "INTERNAL" ? "internal error" : e.message || code.toLowerCase());
+}
+
+/** Renders every error as the envelope; unknown errors are logged and answered generically. */
+function renderError(err: Error, c: Context<AppEnv>) {
+  let api: ApiError;
+  if (err instanceof ApiError) api = err;
+  else if (err instanceof HTTPException) api = codeForStatus(err);
+  else {
+    c.get("ctx")?.log.error("unhandled error", { method: c.req.method, path: c.req.path, error: err.stack ?? String(err) });
+    api = new ApiError("INTERNAL", "internal error", { hint: "The server logged the details." });
+  }
+  return c.json(api.toBody(), api.status);
+}
+
+/**
+ * Builds the whole HTTP API over the given services. The server, the CLI (in-process) and the
+ * tests all call this one factory.
+ */
+export function createApp(services: Services) {
+  const app = new OpenAPIHono<AppEnv>();
+  app.onError(renderError);
+  app.notFound((c) => c.json(new ApiError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`, { hint: "See /v1/openapi.json." }).toBody(), 404));
+
+  app.use("*", async (c, next) => {
+    c.set("services", services);
+    c.set("ctx", makeCtx(services, { kind: "anonymous" }));
+    await next();
+  });
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: services.maxBodyBytes ?? DEFAULT_MAX_BODY,
+      onError: () => {
+        throw new ApiError("PAYLOAD_TOO_LARGE", `request body exceeds ${services.maxBodyBytes ?? DEFAULT_MAX_BODY} bytes`, {
+          hint: "Send less data per request.",
+        });
+      },
+    }),
+  );
+  app.use("*", resolvePrincipal);
+  app.use("/v1/*", idempotency);
+
+  app.route("/", healthApp);
+  app.route("/v1", sessionsApp);
+  app.route("/v1", tasksApp);
+  app.route("/v1", bindingsApp);
+  app.route("/v1", discoverApp);
+  app.route("/v1", auditApp);
+  app.route("/v1", adminApp);
+  app.route("/v1", cronsApp);
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
+  app.doc31("/v1/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "Switchyard API",
+      version: API_VERSION,
+      description: "Control plane for teams of AI coding-agent sessions. snake_case JSON; errors use the Error envelope.",
+    },
+  });
+  app.get("/docs", swaggerUI({ url: "/v1/openapi.json" }));
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

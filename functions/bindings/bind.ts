@@ -1,0 +1,74 @@
+import type { z } from "@hono/zod-openapi";
+import { and, eq } from "drizzle-orm";
+import { bindings, type BindingRow } from "../../schema/bindings.ts";
+import { tasks } from "../../schema/tasks.ts";
+import { auditInsert } from "../lib/audit.ts";
+import type { Ctx } from "../lib/ctx.ts";
+import { ApiError } from "../lib/errors.ts";
+import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
+import { isUniqueViolation } from "../lib/sql.ts";
+import { activeSessionByName } from "../sessions/lookup.ts";
+import { taskByName } from "../tasks/lookup.ts";
+import { bindingToWire } from "../tasks/wire.ts";
+import { BindBody, BindResult } from "./schema.ts";
+
+export const bindRoute = defineRoute(["owner"], {
+  method: "post",
+  path: "/bindings",
+  tags: ["bindings"],
+  summary: "Bind a worker and a manager to a task",
+  description: "One active binding per task and per worker; both sessions must be active and of the right role. CLI: bind.",
+  request: { body: jsonBody(BindBody) },
+  responses: { 201: jsonResponse(BindResult, "Bound") },
+});
+
+/** Creates the task's active binding; the unique indexes settle races between binders. */
+export async function bindTask(ctx: Ctx, input: z.infer<typeof BindBody>) {
+  const task = await taskByName(ctx, input.task);
+  if (task.state !== "active") {
+    throw new ApiError("CONFLICT", `task '${task.name}' is ${task.state}`, { hint: "Bind sessions to an active task; create a new task for new work." });
+  }
+  const worker = await activeSessionByName(ctx, input.worker, "worker");
+  const manager = await activeSessionByName(ctx, input.manager, "manager");
+  const nowMs = ctx.now().getTime();
+  const row: BindingRow = {
+    id: ctx.newId("bnd"),
+    taskId: task.id,
+    workerSessionId: worker.id,
+    managerSessionId: manager.id,
+    state: "active",
+    createdAt: nowMs,
+    endedAt: null,
+  };
+  const audit = auditInsert(ctx, {
+    kind: "task_bound",
+    taskId: task.id,
+    payload: { binding_id: row.id, worker: worker.name, manager: manager.name },
+  });
+  try {
+    await ctx.db.batch([ctx.db.insert(bindings).values(row), audit.stmt]);
+  } catch (e) {
+    if (!isUniqueViolation(e)) throw e;
+    throw await explainBindConflict(ctx, task.id, task.name, worker.id, worker.name);
+  }
+  return { binding: bindingToWire(row, { task: task.name, worker: worker.name, manager: manager.name }), binding_id: row.id, event_id: audit.id };
+}
+
+/** Works out which active binding blocked the insert, for a precise error. */
+async function explainBindConflict(ctx: Ctx, taskId: string, taskName: string, workerId: string, workerName: string): Promise<ApiError> {
+  const [taskBound] = await ctx.db.select({ id: bindings.id }).from(bindings).where(and(eq(bindings.taskId, taskId), eq(bindings.state, "active"))).limit(1);
+  if (taskBound) {
+    return new ApiError("ALREADY_BOUND", `task '${taskName}' already has an active binding`, {
+      hint: `Unbind it first: switchyard unbind --task ${taskName}`,
+    });
+  }
+  const [other] = await ctx.db
+    .select({ task: tasks.name })
+    .from(bindings)
+    .innerJoin(tasks, eq(tasks.id, bindings.taskId))
+    .where(and(eq(bindings.workerSessionId, workerId), eq(bindings.state, "active")))
+    .limit(1);
+  return new ApiError("ALREADY_BOUND", `worker '${workerName}' is already bound to task '${other?.task ?? "?"}'`, {
+    hint: `A worker serves one task at a time; unbind it first: switchyard unbind --task ${other?.task ?? "<task>"}`,
+  });
+}

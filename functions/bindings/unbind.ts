@@ -1,0 +1,49 @@
+import type { z } from "@hono/zod-openapi";
+import { and, eq, inArray } from "drizzle-orm";
+import { bindings } from "../../schema/bindings.ts";
+import { sessions } from "../../schema/sessions.ts";
+import { auditInsert } from "../lib/audit.ts";
+import type { Ctx } from "../lib/ctx.ts";
+import { ApiError } from "../lib/errors.ts";
+import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
+import { taskByName } from "../tasks/lookup.ts";
+import { bindingToWire } from "../tasks/wire.ts";
+import { BindResult, UnbindBody } from "./schema.ts";
+
+export const unbindRoute = defineRoute(["owner"], {
+  method: "post",
+  path: "/bindings/unbind",
+  tags: ["bindings"],
+  summary: "End the task's active binding",
+  description: "CLI: unbind --task T.",
+  request: { body: jsonBody(UnbindBody) },
+  responses: { 200: jsonResponse(BindResult, "Unbound") },
+});
+
+/** Ends the active binding of a task. */
+export async function unbindTask(ctx: Ctx, input: z.infer<typeof UnbindBody>) {
+  const task = await taskByName(ctx, input.task);
+  const nowMs = ctx.now().getTime();
+  const [active] = await ctx.db.select().from(bindings).where(and(eq(bindings.taskId, task.id), eq(bindings.state, "active"))).limit(1);
+  if (!active) {
+    throw new ApiError("NOT_FOUND", `task '${task.name}' has no active binding`, { hint: `See its history: switchyard task show ${task.name}` });
+  }
+  const audit = auditInsert(ctx, { kind: "task_unbound", taskId: task.id, payload: { binding_id: active.id } });
+  const [ended] = await ctx.db.batch([
+    ctx.db
+      .update(bindings)
+      .set({ state: "ended", endedAt: nowMs })
+      .where(and(eq(bindings.id, active.id), eq(bindings.state, "active")))
+      .returning(),
+    audit.stmt,
+  ]);
+  const row = ended[0];
+  if (!row) throw new ApiError("CONFLICT", `the binding of task '${task.name}' was ended concurrently`);
+  const names = await ctx.db.select({ id: sessions.id, name: sessions.name }).from(sessions).where(inArray(sessions.id, [row.workerSessionId, row.managerSessionId]));
+  const nameOf = (id: string) => names.find((n) => n.id === id)?.name ?? "?";
+  return {
+    binding: bindingToWire(row, { task: task.name, worker: nameOf(row.workerSessionId), manager: nameOf(row.managerSessionId) }),
+    binding_id: row.id,
+    event_id: audit.id,
+  };
+}

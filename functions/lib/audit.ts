@@ -1,0 +1,35 @@
+import { events, type EventRow } from "../../schema/events.ts";
+import { actorOf, type Ctx } from "./ctx.ts";
+
+/** The audit row a mutation writes, as a row and as a statement so callers can batch it. */
+export function auditInsert(
+  ctx: Ctx,
+  input: { kind: string; taskId?: string | null; sessionId?: string | null; payload: Record<string, unknown> },
+) {
+  const row: EventRow = {
+    id: ctx.newId("evt"),
+    kind: input.kind,
+    taskId: input.taskId ?? null,
+    sessionId: input.sessionId ?? null,
+    actor: actorOf(ctx.auth),
+    payload: input.payload,
+    createdAt: ctx.now().getTime(),
+  };
+  return { id: row.id, row, stmt: ctx.db.insert(events).values(row) };
+}
+
+/** Payload keys whose values are agent or user content and are hidden unless asked for. */
+const CONTENT_KEYS = new Set(["content", "text", "body", "message", "prompt", "pane", "transcript", "output", "followup"]);
+
+/** Replaces content-bearing values with a length marker, recursively. */
+export function redactContent(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redactContent);
+  if (value && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      out[k] = CONTENT_KEYS.has(k) && typeof v === "string" ? `[redacted ${v.length} chars]` : redactContent(v);
+    }
+    return out;
+  }
+  return value;
+}

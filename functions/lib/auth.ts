@@ -1,0 +1,104 @@
+import { and, eq, isNull } from "drizzle-orm";
+import type { MiddlewareHandler } from "hono";
+import { sessions } from "../../schema/sessions.ts";
+import { tokens, type PrincipalKind } from "../../schema/auth.ts";
+import type { Db } from "./db.ts";
+import type { Principal, PrincipalKindOrAnon } from "./ctx.ts";
+import { ApiError } from "./errors.ts";
+import { makeSecret, sha256Hex } from "./ids.ts";
+import type { AppEnv } from "./env.ts";
+
+/** Why a presented bearer token did not resolve to a principal. */
+export type TokenProblem = "missing" | "unknown" | "revoked" | "session_gone";
+
+/** Resolves a bearer secret to a principal, or says why it cannot. */
+export async function principalForSecret(db: Db, secret: string): Promise<Principal | TokenProblem> {
+  const hash = await sha256Hex(secret);
+  const [row] = await db.select().from(tokens).where(eq(tokens.secretHash, hash)).limit(1);
+  if (!row) return "unknown";
+  if (row.revokedAt !== null) return "revoked";
+  switch (row.kind) {
+    case "owner":
+      return { kind: "owner", tokenId: row.id };
+    case "daemon":
+      return { kind: "daemon", tokenId: row.id };
+    case "runner":
+      return { kind: "runner", tokenId: row.id, host: row.host ?? "" };
+    case "session": {
+      const [s] = await db
+        .select({ id: sessions.id })
+        .from(sessions)
+        .where(and(eq(sessions.id, row.sessionId ?? ""), eq(sessions.state, "active")))
+        .limit(1);
+      if (!s) return "session_gone";
+      return { kind: "session", tokenId: row.id, sessionId: s.id };
+    }
+  }
+}
+
+/** Global middleware: reads the bearer token (if any) and records the principal on the context. */
+export const resolvePrincipal: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const header = c.req.header("Authorization");
+  const ctx = c.get("ctx");
+  if (!header) {
+    c.set("tokenProblem", "missing");
+  } else {
+    const m = /^Bearer\s+(\S+)$/i.exec(header);
+    const resolved = m ? await principalForSecret(ctx.db, m[1]!) : "unknown";
+    if (typeof resolved === "string") c.set("tokenProblem", resolved);
+    else ctx.auth = resolved;
+  }
+  await next();
+};
+
+const PROBLEM_TEXT: Record<TokenProblem, [string, string]> = {
+  missing: ["missing bearer token", "Send 'Authorization: Bearer <token>'; the owner token is in <home>/owner.token."],
+  unknown: ["unknown bearer token", "Check the token you pasted; mint a new one with `switchyard token mint`."],
+  revoked: ["this token has been revoked", "Ask the owner for a new token."],
+  session_gone: ["this session token belongs to a deregistered session", "Register the session again to get a new token."],
+};
+
+/** Route middleware: refuses callers whose principal kind is not in `allowed`. */
+export function requirePrincipal(allowed: readonly PrincipalKindOrAnon[]): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (allowed.includes("anonymous")) return next();
+    const auth = c.get("ctx").auth;
+    if (auth.kind === "anonymous") {
+      const [message, hint] = PROBLEM_TEXT[c.get("tokenProblem") ?? "missing"];
+      throw new ApiError("UNAUTHENTICATED", message, { hint });
+    }
+    if (!allowed.includes(auth.kind)) {
+      throw new ApiError("FORBIDDEN", `a ${auth.kind} token may not call ${c.req.method} ${c.req.routePath}`, {
+        hint: `This route accepts: ${allowed.join(", ")}.`,
+      });
+    }
+    return next();
+  };
+}
+
+/** The statement that stores a token, for callers that batch it with other writes. */
+export async function tokenInsert(
+  db: Db,
+  input: { id: string; kind: PrincipalKind; nowMs: number; host?: string | null; sessionId?: string | null; label?: string | null },
+) {
+  const secret = makeSecret(input.kind);
+  const stmt = db.insert(tokens).values({
+    id: input.id,
+    kind: input.kind,
+    secretHash: await sha256Hex(secret),
+    host: input.host ?? null,
+    sessionId: input.sessionId ?? null,
+    label: input.label ?? null,
+    createdAt: input.nowMs,
+  });
+  return { id: input.id, stmt, secret };
+}
+
+/** Live owner tokens; used at start-up to decide whether one must be created. */
+export async function liveOwnerTokenIds(db: Db): Promise<string[]> {
+  const rows = await db
+    .select({ id: tokens.id })
+    .from(tokens)
+    .where(and(eq(tokens.kind, "owner"), isNull(tokens.revokedAt)));
+  return rows.map((r) => r.id);
+}

@@ -1,0 +1,78 @@
+import type { PrincipalKind } from "../../schema/auth.ts";
+import type { Database, Db } from "./db.ts";
+import type { Host } from "./host.ts";
+import { makeId } from "./ids.ts";
+
+/** Who is calling. `anonymous` only reaches public routes. */
+export type Principal =
+  | { kind: "owner"; tokenId: string }
+  | { kind: "daemon"; tokenId: string }
+  | { kind: "runner"; tokenId: string; host: string }
+  | { kind: "session"; tokenId: string; sessionId: string }
+  | { kind: "anonymous" };
+
+export type PrincipalKindOrAnon = PrincipalKind | "anonymous";
+
+/** Structured logger; the default writes one JSON line per entry. */
+export interface Logger {
+  info(msg: string, data?: Record<string, unknown>): void;
+  warn(msg: string, data?: Record<string, unknown>): void;
+  error(msg: string, data?: Record<string, unknown>): void;
+}
+
+/** Everything a domain function may use; built once per request or tick. */
+export interface Ctx {
+  db: Db;
+  database: Database;
+  now(): Date;
+  newId(prefix: string): string;
+  host?: Host;
+  hostName?: string;
+  auth: Principal;
+  log: Logger;
+}
+
+/** Long-lived services handed to `createApp`, the CLI and cron ticks. */
+export interface Services {
+  database: Database;
+  clock?: () => Date;
+  host?: Host;
+  /** The name of the machine this process runs on; recorded on sessions it registers. */
+  hostName?: string;
+  log?: Logger;
+  /** Largest accepted request body in bytes. */
+  maxBodyBytes?: number;
+}
+
+/** A logger that drops everything (tests, CLI). */
+export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
+
+/** Builds a ctx for one request or tick with the given principal. */
+export function makeCtx(services: Services, auth: Principal): Ctx {
+  const now = services.clock ?? (() => new Date());
+  return {
+    db: services.database.db,
+    database: services.database,
+    now,
+    newId: (prefix) => makeId(prefix, now().getTime()),
+    host: services.host,
+    hostName: services.hostName,
+    auth,
+    log: services.log ?? silentLogger,
+  };
+}
+
+/** A string that names the principal in audit rows, e.g. `session:ses_…`. */
+export function actorOf(p: Principal): string {
+  switch (p.kind) {
+    case "owner":
+    case "daemon":
+      return `${p.kind}:${p.tokenId}`;
+    case "runner":
+      return `runner:${p.host}`;
+    case "session":
+      return `session:${p.sessionId}`;
+    default:
+      return "anonymous";
+  }
+}

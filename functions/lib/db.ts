@@ -1,0 +1,180 @@
+import { createClient, type Client, type InArgs, type InStatement, type ResultSet, type Transaction, type TransactionMode } from "@libsql/client";
+import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
+import * as schema from "../../schema/index.ts";
+
+export type Schema = typeof schema;
+export type Db = LibSQLDatabase<Schema>;
+
+/** An open database: the drizzle handle plus the resilient client under it. */
+export interface Database {
+  db: Db;
+  client: Client;
+  url: string;
+  /** Number of busy errors absorbed by reconnect-and-retry since open. */
+  busyRetries(): number;
+  close(): void;
+}
+
+export interface OpenDatabaseOptions {
+  url: string;
+  authToken?: string;
+  /** Busy timeout in ms handed to every pooled connection. */
+  timeoutMs?: number;
+  /** Attempts for one statement or batch that keeps failing busy. */
+  maxAttempts?: number;
+}
+
+const BUSY_CODES = new Set(["SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_BUSY_RECOVERY", "SQLITE_LOCKED"]);
+
+/** True when an error (or its cause chain) is SQLite reporting a lock it could not get. */
+export function isBusyError(e: unknown): boolean {
+  for (let cur: unknown = e, depth = 0; cur && depth < 5; depth++) {
+    const err = cur as { code?: unknown; extendedCode?: unknown; message?: unknown; cause?: unknown };
+    if (typeof err.code === "string" && BUSY_CODES.has(err.code)) return true;
+    if (typeof err.extendedCode === "string" && err.extendedCode.startsWith("SQLITE_BUSY")) return true;
+    if (typeof err.message === "string" && /database is locked|SQLITE_BUSY/.test(err.message)) return true;
+    cur = err.cause;
+  }
+  return false;
+}
+
+/** True when a statement was refused because a sibling call reconnected the pool under it. */
+function isClosedUnderUs(e: unknown): boolean {
+  const err = e as { code?: unknown; message?: unknown };
+  return err?.code === "CLIENT_CLOSED" && typeof err.message === "string" && err.message.includes("in flight");
+}
+
+/** True when `url` names a database that lives inside one connection and must never be reopened. */
+function isPrivateDatabase(url: string): boolean {
+  return url === "file:" || url === ":memory:" || url.includes(":memory:") || url === "file::memory:";
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Wraps a libSQL client so a busy failure reconnects the pool and retries.
+ *
+ * After SQLITE_BUSY a pooled file connection can keep an unfinalized statement that
+ * later makes COMMITs fail or vanish (libsql-client-ts#352), so every busy error
+ * replaces the connections before the retry. Only whole units are retried — a
+ * single autocommit statement, a batch, or BEGIN — because a busy error means SQLite
+ * committed none of it. Statements inside an open interactive transaction are not
+ * retried here; `withWriteTransaction` retries the whole transaction instead.
+ */
+class ResilientClient implements Client {
+  #retries = 0;
+  #reconnecting: Promise<void> | null = null;
+
+  constructor(
+    private readonly inner: Client,
+    private readonly url: string,
+    private readonly maxAttempts: number,
+  ) {}
+
+  get closed() {
+    return this.inner.closed;
+  }
+  get protocol() {
+    return this.inner.protocol;
+  }
+  busyRetries() {
+    return this.#retries;
+  }
+
+  async #reconnect(): Promise<void> {
+    if (isPrivateDatabase(this.url) || !this.url.startsWith("file:")) return;
+    // Concurrent callers that all saw busy share one reconnect.
+    if (!this.#reconnecting) {
+      this.#reconnecting = Promise.resolve(this.inner.reconnect()).finally(() => {
+        this.#reconnecting = null;
+      });
+    }
+    await this.#reconnecting;
+  }
+
+  async #retry<T>(op: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await op();
+      } catch (e) {
+        const busy = isBusyError(e);
+        if ((!busy && !isClosedUnderUs(e)) || attempt >= this.maxAttempts) throw e;
+        this.#retries++;
+        if (busy) await this.#reconnect();
+        // Jittered backoff so processes that collided do not collide again in lockstep.
+        await sleep(Math.min(250, 5 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random()));
+      }
+    }
+  }
+
+  execute(stmt: InStatement): Promise<ResultSet>;
+  execute(sql: string, args?: InArgs): Promise<ResultSet>;
+  execute(stmtOrSql: InStatement | string, args?: InArgs): Promise<ResultSet> {
+    return this.#retry(() =>
+      typeof stmtOrSql === "string" ? this.inner.execute(stmtOrSql, args) : this.inner.execute(stmtOrSql),
+    );
+  }
+
+  batch(stmts: Array<InStatement | [string, InArgs?]>, mode?: TransactionMode): Promise<ResultSet[]> {
+    // Batches here are mutations: take the write lock up front so the busy timeout applies
+    // instead of failing later on a read-to-write upgrade.
+    return this.#retry(() => this.inner.batch(stmts, mode ?? "write"));
+  }
+
+  migrate(stmts: InStatement[]): Promise<ResultSet[]> {
+    return this.#retry(() => this.inner.migrate(stmts));
+  }
+
+  transaction(mode?: TransactionMode): Promise<Transaction> {
+    return this.#retry(() => this.inner.transaction(mode));
+  }
+
+  executeMultiple(sql: string): Promise<void> {
+    return this.#retry(() => this.inner.executeMultiple(sql));
+  }
+
+  sync() {
+    return this.inner.sync();
+  }
+
+  reconnect() {
+    return this.inner.reconnect();
+  }
+
+  close() {
+    this.inner.close();
+  }
+}
+
+/** Opens a database with WAL (file URLs), a busy timeout and reconnect-on-busy retries. */
+export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database> {
+  const inner = createClient({ url: opts.url, authToken: opts.authToken, timeout: opts.timeoutMs ?? 5000 });
+  const client = new ResilientClient(inner, opts.url, opts.maxAttempts ?? 50);
+  if (opts.url.startsWith("file:") && !isPrivateDatabase(opts.url)) {
+    // journal_mode is persistent in the file, so setting it through one pooled connection is enough.
+    await client.execute("PRAGMA journal_mode = WAL");
+  }
+  const db = drizzle(client, { schema });
+  return {
+    db,
+    client,
+    url: opts.url,
+    busyRetries: () => client.busyRetries(),
+    close: () => client.close(),
+  };
+}
+
+/**
+ * Runs `fn` in one write transaction (BEGIN IMMEDIATE), retrying the whole function when
+ * SQLite reports busy part-way. `fn` must only touch the database so a retry is safe.
+ */
+export async function withWriteTransaction<T>(db: Db, fn: (tx: Parameters<Parameters<Db["transaction"]>[0]>[0]) => Promise<T>, maxAttempts = 20): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.transaction(fn, { behavior: "immediate" });
+    } catch (e) {
+      if (!isBusyError(e) || attempt >= maxAttempts) throw e;
+      await sleep(Math.min(250, 5 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random()));
+    }
+  }
+}

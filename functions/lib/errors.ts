@@ -1,0 +1,64 @@
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+
+/** The closed set of error codes the API answers with, and the HTTP status of each. */
+export const ERROR_STATUS = {
+  VALIDATION_FAILED: 400,
+  MALFORMED_JSON: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  NAME_TAKEN: 409,
+  ALREADY_BOUND: 409,
+  SESSION_BOUND: 409,
+  SESSION_INACTIVE: 409,
+  IDEMPOTENCY_IN_PROGRESS: 409,
+  CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  ROLE_MISMATCH: 422,
+  IDEMPOTENCY_MISMATCH: 422,
+  PATH_NOT_FOUND: 422,
+  HOST_UNAVAILABLE: 503,
+  INTERNAL: 500,
+} as const satisfies Record<string, ContentfulStatusCode>;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+export const ERROR_CODES = Object.keys(ERROR_STATUS) as ErrorCode[];
+
+/** One offending field in a validation error. */
+export interface FieldIssue {
+  field: string;
+  message: string;
+}
+
+/** The error every handler and domain function throws; `onError` renders it as the envelope. */
+export class ApiError extends HTTPException {
+  readonly code: ErrorCode;
+  readonly hint?: string;
+  readonly fields?: FieldIssue[];
+
+  constructor(code: ErrorCode, message: string, opts: { hint?: string; fields?: FieldIssue[] } = {}) {
+    super(ERROR_STATUS[code], { message });
+    this.code = code;
+    this.hint = opts.hint;
+    this.fields = opts.fields;
+  }
+
+  /** The wire envelope for this error. */
+  toBody() {
+    return {
+      error: {
+        code: this.code,
+        message: this.message,
+        ...(this.hint ? { hint: this.hint } : {}),
+        ...(this.fields ? { fields: this.fields } : {}),
+      },
+    };
+  }
+}
+
+/** Shorthand for the most common refusal. */
+export function notFound(what: string, name: string, hint?: string): ApiError {
+  return new ApiError("NOT_FOUND", `${what} '${name}' not found`, { hint });
+}

@@ -1,0 +1,34 @@
+const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz";
+
+/**
+ * Makes a prefixed id that sorts by creation time: `ses_` + 10 chars of ms time + 12 random chars.
+ * Crockford-style lowercase base32 keeps ids URL- and shell-safe.
+ */
+export function makeId(prefix: string, nowMs: number): string {
+  let time = "";
+  let t = Math.floor(nowMs);
+  for (let i = 0; i < 10; i++) {
+    time = ALPHABET[t % 32] + time;
+    t = Math.floor(t / 32);
+  }
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  let rand = "";
+  for (const b of bytes) rand += ALPHABET[b % 32];
+  return `${prefix}_${time}${rand}`;
+}
+
+/** A random bearer secret with a readable kind prefix, e.g. `sy_owner_…`. */
+export function makeSecret(kind: string): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(24));
+  let hex = "";
+  for (const b of bytes) hex += b.toString(16).padStart(2, "0");
+  return `sy_${kind}_${hex}`;
+}
+
+/** Hex SHA-256 of a string, via Web Crypto so it runs on Node, Deno and edge runtimes. */
+export async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  let hex = "";
+  for (const b of new Uint8Array(digest)) hex += b.toString(16).padStart(2, "0");
+  return hex;
+}

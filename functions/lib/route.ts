@@ -1,0 +1,63 @@
+import { createRoute, z, type RouteConfig } from "@hono/zod-openapi";
+import { requirePrincipal } from "./auth.ts";
+import type { PrincipalKindOrAnon } from "./ctx.ts";
+import { ERROR_CODES } from "./errors.ts";
+
+/** The error envelope, documented once and referenced by every route. */
+export const ErrorEnvelope = z
+  .object({
+    error: z.object({
+      code: z.enum(ERROR_CODES as [string, ...string[]]),
+      message: z.string(),
+      hint: z.string().optional(),
+      fields: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+    }),
+  })
+  .openapi("Error");
+
+const errorResponse = (description: string) => ({
+  description,
+  content: { "application/json": { schema: ErrorEnvelope } },
+});
+
+/** Error responses every authenticated route can give. */
+const COMMON_ERRORS = {
+  400: errorResponse("Validation failed or malformed JSON"),
+  401: errorResponse("Missing, unknown or revoked bearer token"),
+  403: errorResponse("The caller's principal may not use this route"),
+  404: errorResponse("A named resource does not exist"),
+  409: errorResponse("The request conflicts with current state"),
+  413: errorResponse("Request body too large"),
+  422: errorResponse("The request is well-formed but cannot be applied"),
+};
+
+type Principals = readonly PrincipalKindOrAnon[];
+
+/**
+ * Declares an API route together with the principals allowed to call it. The principals are
+ * enforced by middleware and published in the OpenAPI document as `x-principals`, which the
+ * route × principal security test reads.
+ */
+export function defineRoute<const R extends Omit<RouteConfig, "middleware" | "security">>(principals: Principals, config: R) {
+  const isPublic = principals.includes("anonymous");
+  // The middleware is attached at runtime only; leaving it out of the static type keeps the
+  // handler's input types inferred from `config` alone.
+  const full = {
+    ...config,
+    middleware: [requirePrincipal(principals)],
+    security: isPublic ? [] : [{ bearer: [] }],
+    "x-principals": [...principals],
+    responses: { ...(isPublic ? {} : COMMON_ERRORS), ...config.responses },
+  };
+  return createRoute(full as unknown as R);
+}
+
+/** JSON body helper for route definitions. */
+export function jsonBody<T extends z.ZodType>(schema: T, description?: string) {
+  return { required: true, description, content: { "application/json": { schema } } } as const;
+}
+
+/** JSON 2xx response helper for route definitions. */
+export function jsonResponse<T extends z.ZodType>(schema: T, description: string) {
+  return { description, content: { "application/json": { schema } } } as const;
+}

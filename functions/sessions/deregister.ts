@@ -1,0 +1,52 @@
+import { and, eq, or } from "drizzle-orm";
+import { bindings } from "../../schema/bindings.ts";
+import { sessions } from "../../schema/sessions.ts";
+import { tasks } from "../../schema/tasks.ts";
+import { auditInsert } from "../lib/audit.ts";
+import type { Ctx } from "../lib/ctx.ts";
+import { ApiError } from "../lib/errors.ts";
+import { defineRoute, jsonResponse } from "../lib/route.ts";
+import { activeSessionByName, assertSelfOrPrivileged } from "./lookup.ts";
+import { DeregisterResult, NameParam } from "./schema.ts";
+import { sessionToWire } from "./wire.ts";
+
+export const deregisterRoute = defineRoute(["owner", "session"], {
+  method: "post",
+  path: "/sessions/{name}/deregister",
+  tags: ["sessions"],
+  summary: "Mark a session gone",
+  description: "Refused while the session is bound to an active task. A session may deregister only itself. CLI: deregister.",
+  request: { params: NameParam },
+  responses: { 200: jsonResponse(DeregisterResult, "Deregistered") },
+});
+
+/** Marks a session gone unless it is bound to an active task. */
+export async function deregisterSession(ctx: Ctx, name: string) {
+  const row = await activeSessionByName(ctx, name);
+  assertSelfOrPrivileged(ctx, row);
+  const [bound] = await ctx.db
+    .select({ task: tasks.name })
+    .from(bindings)
+    .innerJoin(tasks, eq(tasks.id, bindings.taskId))
+    .where(and(eq(bindings.state, "active"), or(eq(bindings.workerSessionId, row.id), eq(bindings.managerSessionId, row.id))))
+    .limit(1);
+  if (bound) {
+    throw new ApiError("SESSION_BOUND", `session '${name}' is bound to active task '${bound.task}'`, {
+      hint: `Unbind it first: switchyard unbind --task ${bound.task}`,
+    });
+  }
+  const nowMs = ctx.now().getTime();
+  const audit = auditInsert(ctx, { kind: "session_deregistered", sessionId: row.id, payload: { name } });
+  // The state guard makes a concurrent second deregister a no-op rather than a double write.
+  const [updated] = await ctx.db.batch([
+    ctx.db
+      .update(sessions)
+      .set({ state: "gone", goneAt: nowMs, updatedAt: nowMs })
+      .where(and(eq(sessions.id, row.id), eq(sessions.state, "active")))
+      .returning(),
+    audit.stmt,
+  ]);
+  const done = updated[0];
+  if (!done) throw new ApiError("SESSION_INACTIVE", `session '${name}' was deregistered concurrently`);
+  return { session: sessionToWire(done), session_id: done.id, event_id: audit.id };
+}

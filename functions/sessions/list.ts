@@ -1,0 +1,32 @@
+import type { z } from "@hono/zod-openapi";
+import { and, asc, eq, inArray, type SQL } from "drizzle-orm";
+import { sessions } from "../../schema/sessions.ts";
+import type { Ctx } from "../lib/ctx.ts";
+import { defineRoute, jsonResponse } from "../lib/route.ts";
+import { ListQuery, SessionList } from "./schema.ts";
+import { sessionToWire } from "./wire.ts";
+
+export const listRoute = defineRoute(["owner", "daemon", "runner", "session"], {
+  method: "get",
+  path: "/sessions",
+  tags: ["sessions"],
+  summary: "List sessions",
+  description: "Active sessions by default; filter by role, state and (repeatable) name. CLI: sessions.",
+  request: { query: ListQuery },
+  responses: { 200: jsonResponse(SessionList, "Sessions") },
+});
+
+/** Lists sessions matching the filters, oldest first. */
+export async function listSessions(ctx: Ctx, q: z.output<typeof ListQuery>) {
+  const where: SQL[] = [];
+  if (q.role) where.push(eq(sessions.role, q.role));
+  if (q.state !== "all") where.push(eq(sessions.state, q.state));
+  if (q.name.length) where.push(inArray(sessions.name, q.name));
+  const rows = await ctx.db
+    .select()
+    .from(sessions)
+    .where(where.length ? and(...where) : undefined)
+    .orderBy(asc(sessions.createdAt), asc(sessions.id));
+  const out = rows.map((r) => sessionToWire(r, { redactToken: q.redact_identity_token }));
+  return { sessions: out, count: out.length };
+}

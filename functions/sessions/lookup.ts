@@ -1,0 +1,40 @@
+import { and, desc, eq } from "drizzle-orm";
+import { sessions, type SessionRole, type SessionRow } from "../../schema/sessions.ts";
+import type { Ctx } from "../lib/ctx.ts";
+import { ApiError } from "../lib/errors.ts";
+
+/**
+ * Finds the active session with this name; when only gone sessions carry it, says so. A role,
+ * when given, must match.
+ */
+export async function activeSessionByName(ctx: Ctx, name: string, role?: SessionRole): Promise<SessionRow> {
+  const [row] = await ctx.db
+    .select()
+    .from(sessions)
+    .where(and(eq(sessions.name, name), eq(sessions.state, "active")))
+    .limit(1);
+  if (!row) {
+    const [gone] = await ctx.db.select({ id: sessions.id }).from(sessions).where(eq(sessions.name, name)).orderBy(desc(sessions.createdAt)).limit(1);
+    if (gone) {
+      throw new ApiError("SESSION_INACTIVE", `session '${name}' has been deregistered`, {
+        hint: `Register it again: switchyard register-${role ?? "worker"} --name ${name} ...`,
+      });
+    }
+    throw new ApiError("NOT_FOUND", `session '${name}' not found`, { hint: "List sessions with `switchyard sessions`." });
+  }
+  if (role && row.role !== role) {
+    throw new ApiError("ROLE_MISMATCH", `session '${name}' is a ${row.role}, not a ${role}`, {
+      hint: `Pass a ${role} session; register one with switchyard register-${role}.`,
+    });
+  }
+  return row;
+}
+
+/** Refuses a session principal acting on any session but its own. */
+export function assertSelfOrPrivileged(ctx: Ctx, session: SessionRow): void {
+  if (ctx.auth.kind === "session" && ctx.auth.sessionId !== session.id) {
+    throw new ApiError("FORBIDDEN", `a session token may act only on its own session, not '${session.name}'`, {
+      hint: "Use the token returned when this session registered.",
+    });
+  }
+}

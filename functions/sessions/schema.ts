@@ -1,0 +1,86 @@
+import { z } from "@hono/zod-openapi";
+import { SESSION_ROLES, SESSION_STATES, TRANSCRIPT_KINDS } from "../../schema/sessions.ts";
+import { NameSchema, QueryBool, QueryList } from "../lib/names.ts";
+
+export const SESSION_KINDS = ["tmux", "codex_app", "claude_app"] as const;
+export const RECEIVE_STYLES = ["push", "pull"] as const;
+export const DELIVERY_MODES = ["push", "pull_required"] as const;
+
+export const Communication = z
+  .object({
+    session_kind: z.enum(SESSION_KINDS),
+    receive_style: z.enum(RECEIVE_STYLES),
+    delivery_mode: z.enum(DELIVERY_MODES),
+    poll_command: z.string().nullable().openapi({ description: "Inbox poll command for pull sessions" }),
+  })
+  .openapi("Communication");
+
+export const Session = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    role: z.enum(SESSION_ROLES),
+    state: z.enum(SESSION_STATES),
+    pid: z.number().int().nullable(),
+    host: z.string().nullable(),
+    cwd: z.string().nullable(),
+    tmux_session: z.string().nullable(),
+    transcript_path: z.string().nullable(),
+    transcript_kind: z.enum(TRANSCRIPT_KINDS).nullable(),
+    thread_id: z.string().nullable(),
+    thread_title: z.string().nullable(),
+    identity_token: z.string().nullable().openapi({ description: "Id of the session's bearer token (never the secret)" }),
+    last_heartbeat_at: z.string().nullable(),
+    created_at: z.string(),
+    updated_at: z.string(),
+    gone_at: z.string().nullable(),
+    communication: Communication,
+  })
+  .openapi("Session");
+
+const Path = z.string().min(1).max(4096);
+
+export const RegisterBody = z
+  .object({
+    name: NameSchema,
+    role: z.enum(SESSION_ROLES),
+    pid: z.number().int().positive().optional(),
+    codex_session: Path.optional().openapi({ description: "Codex rollout JSONL path" }),
+    claude_session: Path.optional().openapi({ description: "Claude Code transcript JSONL path" }),
+    cwd: Path.optional(),
+    tmux_session: z.string().min(1).max(200).optional(),
+    host: z.string().min(1).max(200).optional(),
+    thread_id: z.string().min(1).max(200).optional(),
+    thread_title: z.string().min(1).max(500).optional(),
+  })
+  .strict()
+  .openapi("RegisterSession");
+
+export const RegisterResult = z
+  .object({
+    session: Session,
+    session_id: z.string(),
+    token: z.string().openapi({ description: "Bearer token for this session; shown once" }),
+    communication: Communication,
+    event_id: z.string(),
+  })
+  .openapi("RegisterResult");
+
+export const ListQuery = z.object({
+  role: z.enum(SESSION_ROLES).optional(),
+  state: z.enum(["active", "gone", "all"]).optional().default("active"),
+  name: QueryList.openapi({ description: "Repeat to select several sessions" }),
+  redact_identity_token: QueryBool,
+});
+
+export const SessionList = z.object({ sessions: z.array(Session), count: z.number().int() }).openapi("SessionList");
+
+export const NameParam = z.object({ name: NameSchema.openapi({ param: { name: "name", in: "path" } }) });
+
+export const DeregisterResult = z
+  .object({ session: Session, session_id: z.string(), event_id: z.string() })
+  .openapi("DeregisterResult");
+
+export const HeartbeatResult = z
+  .object({ session_id: z.string(), last_heartbeat_at: z.string() })
+  .openapi("HeartbeatResult");

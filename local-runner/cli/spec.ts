@@ -1,0 +1,87 @@
+import type { ApiRequest } from "./transport.ts";
+
+/** A command-line option of one command. */
+export interface OptionSpec {
+  type: "string" | "boolean";
+  multiple?: boolean;
+  description: string;
+  /** Shown in help as the value placeholder. */
+  value?: string;
+}
+
+/** A positional argument of one command. */
+export interface PositionalSpec {
+  name: string;
+  required: boolean;
+  description: string;
+}
+
+/** Parsed arguments handed to a command. */
+export interface Args {
+  values: Record<string, string | boolean | string[] | undefined>;
+  positionals: string[];
+}
+
+/** How one CLI command maps onto an API call (or, for `local`, onto local work). */
+export interface CommandSpec {
+  name: string;
+  aliases?: string[];
+  summary: string;
+  options?: Record<string, OptionSpec>;
+  positionals?: PositionalSpec[];
+  examples?: string[];
+  request?: (a: Args) => ApiRequest;
+  render?: (body: any, a: Args) => string;
+  /** Commands that are not one API call (up, doctor…) run here and return an exit code. */
+  local?: (a: Args, g: GlobalOptions) => Promise<number>;
+}
+
+/** Flags every command accepts. */
+export interface GlobalOptions {
+  url?: string;
+  token?: string;
+  home?: string;
+  json: boolean;
+}
+
+/** A mistake in how the command was invoked (exit code 2). */
+export class UsageError extends Error {}
+
+/** Reads a string option. */
+export function str(a: Args, name: string): string | undefined {
+  const v = a.values[name];
+  return typeof v === "string" ? v : undefined;
+}
+
+/** Reads a required string option, or fails with a usage error naming it. */
+export function req(a: Args, name: string): string {
+  const v = str(a, name);
+  if (v === undefined || v === "") throw new UsageError(`--${name} is required`);
+  return v;
+}
+
+/** Reads a boolean flag. */
+export function flag(a: Args, name: string): boolean {
+  return a.values[name] === true;
+}
+
+/** Reads a repeatable option. */
+export function list(a: Args, name: string): string[] {
+  const v = a.values[name];
+  return Array.isArray(v) ? v : typeof v === "string" ? [v] : [];
+}
+
+/** Reads an integer option, failing with a usage error that names the bad value. */
+export function int(a: Args, name: string, opts: { min?: number } = {}): number | undefined {
+  const v = str(a, name);
+  if (v === undefined) return undefined;
+  if (!/^-?\d+$/.test(v)) throw new UsageError(`--${name} must be an integer, got '${v}'`);
+  const n = Number(v);
+  if (opts.min !== undefined && n < opts.min) throw new UsageError(`--${name} must be at least ${opts.min}, got ${n}`);
+  return n;
+}
+
+/** Reads a positional argument (required ones are checked before the command runs). */
+export function pos(a: Args, i: number): string | undefined {
+  return a.positionals[i];
+}

@@ -1,0 +1,72 @@
+import { closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import { hostname } from "node:os";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+
+/** Where Switchyard keeps its state on this machine, and how to reach its database. */
+export interface HomeConfig {
+  home: string;
+  dbUrl: string;
+  dbAuthToken?: string;
+  ownerTokenFile: string;
+  hostName: string;
+}
+
+/**
+ * Resolves configuration from the environment. A relative home or file URL is made absolute
+ * here, once, because a reconnect after SQLITE_BUSY reopens the path and must land on the same file.
+ */
+export function resolveHome(env: NodeJS.ProcessEnv = process.env, overrides: { home?: string; dbUrl?: string } = {}): HomeConfig {
+  const home = resolve(overrides.home ?? env.SWITCHYARD_HOME ?? ".switchyard");
+  let dbUrl = overrides.dbUrl ?? env.SWITCHYARD_DB_URL ?? `file:${join(home, "switchyard.db")}`;
+  if (dbUrl.startsWith("file:")) {
+    const path = dbUrl.slice("file:".length);
+    if (path && path !== ":memory:" && !isAbsolute(path)) dbUrl = `file:${resolve(path)}`;
+  }
+  return {
+    home,
+    dbUrl,
+    dbAuthToken: env.SWITCHYARD_DB_AUTH_TOKEN || undefined,
+    ownerTokenFile: join(home, "owner.token"),
+    hostName: env.SWITCHYARD_HOST_NAME || hostname(),
+  };
+}
+
+/** Creates the home directory (0700) and, for a file database, its parent directory. */
+export function ensureHomeDirs(cfg: HomeConfig): void {
+  mkdirSync(cfg.home, { recursive: true, mode: 0o700 });
+  if (cfg.dbUrl.startsWith("file:")) {
+    const path = cfg.dbUrl.slice("file:".length).split("?")[0]!;
+    if (path && path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  }
+}
+
+/** Reads the owner token file, or null when it does not exist. */
+export function readOwnerTokenFile(cfg: HomeConfig): string | null {
+  if (!existsSync(cfg.ownerTokenFile)) return null;
+  const text = readFileSync(cfg.ownerTokenFile, "utf8").trim();
+  return text || null;
+}
+
+/**
+ * Writes the owner token file with mode 0600, atomically and only if it does not exist yet:
+ * the secret goes to a private temp file which is then hard-linked into place, so a racing
+ * process either wins or reads a complete file. Returns the secret that ended up in the file.
+ */
+export function writeOwnerTokenFileOnce(cfg: HomeConfig, secret: string): string {
+  const tmp = `${cfg.ownerTokenFile}.${process.pid}.${Date.now()}.tmp`;
+  const fd = openSync(tmp, "wx", 0o600);
+  try {
+    writeSync(fd, `${secret}\n`);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    linkSync(tmp, cfg.ownerTokenFile);
+    return secret;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    return readOwnerTokenFile(cfg) ?? secret;
+  } finally {
+    unlinkSync(tmp);
+  }
+}

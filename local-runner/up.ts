@@ -1,0 +1,38 @@
+import { serve, type ServerType } from "@hono/node-server";
+import { createApp } from "../functions/app.ts";
+import { makeCtx } from "../functions/lib/ctx.ts";
+import { startScheduler, type Schedule, type Scheduler } from "../crons/scheduler.ts";
+import type { LocalServices } from "./services.ts";
+
+/** A running `switchyard up`: the HTTP server and the cron scheduler. */
+export interface Running {
+  url: string;
+  scheduler: Scheduler;
+  stop(): Promise<void>;
+}
+
+/** Serves the API on host:port and schedules the crons; resolves once listening. */
+export async function startUp(
+  services: LocalServices,
+  opts: { port: number; hostname: string; schedules?: Schedule[]; owner?: string },
+): Promise<Running> {
+  const app = createApp(services);
+  const server: ServerType = await new Promise((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port: opts.port, hostname: opts.hostname }, () => resolve(s));
+    s.once("error", reject);
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : opts.port;
+  const owner = opts.owner ?? `up:${services.home.hostName}:${process.pid}`;
+  const scheduler = startScheduler(() => makeCtx(services, { kind: "daemon", tokenId: owner }), { owner, schedules: opts.schedules });
+  const host = opts.hostname.includes(":") ? `[${opts.hostname}]` : opts.hostname;
+  return {
+    url: `http://${host}:${port}`,
+    scheduler,
+    async stop() {
+      await scheduler.stop();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      services.database.close();
+    },
+  };
+}

@@ -1,0 +1,41 @@
+import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+export const PRINCIPAL_KINDS = ["owner", "daemon", "session", "runner"] as const;
+export type PrincipalKind = (typeof PRINCIPAL_KINDS)[number];
+
+/** Bearer tokens; only a SHA-256 of the secret is stored. */
+export const tokens = sqliteTable(
+  "tokens",
+  {
+    id: text("id").primaryKey(),
+    kind: text("kind", { enum: PRINCIPAL_KINDS }).notNull(),
+    secretHash: text("secret_hash").notNull().unique(),
+    host: text("host"),
+    sessionId: text("session_id"),
+    label: text("label"),
+    createdAt: integer("created_at").notNull(),
+    revokedAt: integer("revoked_at"),
+  },
+  (t) => [index("tokens_kind_idx").on(t.kind)],
+);
+
+export type TokenRow = typeof tokens.$inferSelect;
+
+export const IDEMPOTENCY_STATES = ["pending", "done"] as const;
+
+/** Stored responses for mutations sent with an Idempotency-Key header. */
+export const idempotencyKeys = sqliteTable(
+  "idempotency_keys",
+  {
+    principal: text("principal").notNull(),
+    key: text("key").notNull(),
+    method: text("method").notNull(),
+    path: text("path").notNull(),
+    requestHash: text("request_hash").notNull(),
+    state: text("state", { enum: IDEMPOTENCY_STATES }).notNull(),
+    statusCode: integer("status_code"),
+    responseBody: text("response_body"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [uniqueIndex("idempotency_keys_principal_key_uq").on(t.principal, t.key)],
+);

@@ -1,0 +1,29 @@
+import { sql } from "drizzle-orm";
+import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { sessions } from "./sessions.ts";
+import { tasks } from "./tasks.ts";
+
+export const BINDING_STATES = ["active", "ended"] as const;
+export type BindingState = (typeof BINDING_STATES)[number];
+
+/** Ties one worker and one manager to one task. */
+export const bindings = sqliteTable(
+  "bindings",
+  {
+    id: text("id").primaryKey(),
+    taskId: text("task_id").notNull().references(() => tasks.id),
+    workerSessionId: text("worker_session_id").notNull().references(() => sessions.id),
+    managerSessionId: text("manager_session_id").notNull().references(() => sessions.id),
+    state: text("state", { enum: BINDING_STATES }).notNull().default("active"),
+    createdAt: integer("created_at").notNull(),
+    endedAt: integer("ended_at"),
+  },
+  (t) => [
+    // The database, not a read-then-write, guarantees one active binding per task and per worker.
+    uniqueIndex("bindings_active_task_uq").on(t.taskId).where(sql`state = 'active'`),
+    uniqueIndex("bindings_active_worker_uq").on(t.workerSessionId).where(sql`state = 'active'`),
+    index("bindings_manager_idx").on(t.managerSessionId, t.state),
+  ],
+);
+
+export type BindingRow = typeof bindings.$inferSelect;

@@ -1,0 +1,43 @@
+import { sql } from "drizzle-orm";
+import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+export const SESSION_ROLES = ["worker", "manager"] as const;
+export type SessionRole = (typeof SESSION_ROLES)[number];
+
+export const SESSION_STATES = ["active", "gone"] as const;
+export type SessionState = (typeof SESSION_STATES)[number];
+
+export const TRANSCRIPT_KINDS = ["codex", "claude"] as const;
+export type TranscriptKind = (typeof TRANSCRIPT_KINDS)[number];
+
+/** One registered agent session (worker or manager). */
+export const sessions = sqliteTable(
+  "sessions",
+  {
+    id: text("id").primaryKey(),
+    name: text("name").notNull(),
+    role: text("role", { enum: SESSION_ROLES }).notNull(),
+    state: text("state", { enum: SESSION_STATES }).notNull().default("active"),
+    pid: integer("pid"),
+    pidStartedAt: integer("pid_started_at"),
+    host: text("host"),
+    cwd: text("cwd"),
+    tmuxSession: text("tmux_session"),
+    transcriptPath: text("transcript_path"),
+    transcriptKind: text("transcript_kind", { enum: TRANSCRIPT_KINDS }),
+    threadId: text("thread_id"),
+    threadTitle: text("thread_title"),
+    tokenId: text("token_id"),
+    lastHeartbeatAt: integer("last_heartbeat_at"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    goneAt: integer("gone_at"),
+  },
+  (t) => [
+    // A name identifies one live session; gone rows keep their names for history.
+    uniqueIndex("sessions_active_name_uq").on(t.name).where(sql`state = 'active'`),
+    index("sessions_role_state_idx").on(t.role, t.state),
+  ],
+);
+
+export type SessionRow = typeof sessions.$inferSelect;
