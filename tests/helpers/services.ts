@@ -1,0 +1,72 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createApp } from "../../functions/app.ts";
+import { tokenInsert } from "../../functions/lib/auth.ts";
+import type { Host } from "../../functions/lib/host.ts";
+import { makeId } from "../../functions/lib/ids.ts";
+import { resolveHome } from "../../local-runner/home.ts";
+import { openLocalServices, type LocalServices } from "../../local-runner/services.ts";
+
+/** A settable clock for lease and expiry tests. */
+export class FakeClock {
+  constructor(public ms = Date.parse("2026-11-21T12:00:00.000Z")) {}
+  now = () => new Date(this.ms);
+  advance(seconds: number) {
+    this.ms += seconds * 1000;
+  }
+}
+
+/** A fresh temp home + file database, migrated, with an owner token, and the app over it. */
+export interface TestEnv {
+  dir: string;
+  services: LocalServices;
+  app: ReturnType<typeof createApp>;
+  owner: string;
+  clock: FakeClock;
+  /** Mints a token of any kind directly in the database. */
+  mint(kind: "owner" | "daemon" | "runner", host?: string): Promise<string>;
+  /** Calls the app with a bearer token (or none) and parses the JSON answer. */
+  call(method: string, path: string, opts?: { token?: string | null; body?: unknown; rawBody?: string; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>;
+  close(): void;
+}
+
+/** Builds a TestEnv; pass `host` to give domain functions local capabilities. */
+export async function makeTestEnv(opts: { host?: Host | null; hostName?: string } = {}): Promise<TestEnv> {
+  const dir = mkdtempSync(join(tmpdir(), "switchyard-test-"));
+  const clock = new FakeClock();
+  const home = { ...resolveHome({}, { home: dir }), hostName: opts.hostName ?? "test-host" };
+  const services = await openLocalServices({ home, clock: clock.now });
+  if (opts.host === null) services.host = undefined;
+  else if (opts.host) services.host = opts.host;
+  const app = createApp(services);
+  const env: TestEnv = {
+    dir,
+    services,
+    app,
+    owner: services.ownerToken,
+    clock,
+    async mint(kind, host) {
+      const t = await tokenInsert(services.database.db, { id: makeId("tok", clock.ms), kind, nowMs: clock.ms, host: host ?? null });
+      await t.stmt;
+      return t.secret;
+    },
+    async call(method, path, o = {}) {
+      const headers: Record<string, string> = { ...(o.headers ?? {}) };
+      const token = o.token === undefined ? services.ownerToken : o.token;
+      if (token) headers.Authorization = `Bearer ${token}`;
+      let body: string | undefined;
+      if (o.rawBody !== undefined) body = o.rawBody;
+      else if (o.body !== undefined) body = JSON.stringify(o.body);
+      if (body !== undefined && !headers["Content-Type"]) headers["Content-Type"] = "application/json";
+      const res = await app.request(path, { method, headers, body });
+      const text = await res.text();
+      return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers };
+    },
+    close() {
+      services.database.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return env;
+}

@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["tests/**/*.test.ts"],
+    pool: "forks",
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Real tmux, agent CLIs and multi-process runs share two cores; keep file parallelism modest.
+    maxWorkers: 2,
+  },
+});
