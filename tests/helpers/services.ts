@@ -26,7 +26,7 @@ export interface TestEnv {
   clock: FakeClock;
   /** Mints a token of any kind directly in the database. */
   mint(kind: "owner" | "daemon" | "runner", host?: string): Promise<string>;
-  /** Calls the app with a bearer token (or none) and parses the JSON answer. */
+  /** Calls the app with a bearer token (or none) and parses the JSON answer; throws on a 500. */
   call(method: string, path: string, opts?: { token?: string | null; body?: unknown; rawBody?: string; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>;
   close(): void;
 }
@@ -61,6 +61,8 @@ export async function makeTestEnv(opts: { host?: Host | null; hostName?: string 
       if (body !== undefined && !headers["Content-Type"]) headers["Content-Type"] = "application/json";
       const res = await app.request(path, { method, headers, body });
       const text = await res.text();
+      // A 500 is always a bug (an error we did not map); failing here covers every test's calls.
+      if (res.status === 500) throw new Error(`${method} ${path} answered 500: ${text}`);
       return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers };
     },
     close() {
