@@ -1,5 +1,5 @@
 import type { z } from "@hono/zod-openapi";
-import { and, desc, eq, like, or, type SQL } from "drizzle-orm";
+import { and, desc, eq, or, sql, type Column, type SQL } from "drizzle-orm";
 import { events } from "../../schema/events.ts";
 import { sessions } from "../../schema/sessions.ts";
 import { tasks } from "../../schema/tasks.ts";
@@ -26,11 +26,16 @@ function pattern(q: string): string {
   return `%${q.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
 }
 
+/** `col LIKE p`; SQLite has no default escape character, so the backslashes need ESCAPE. */
+function like(col: Column, p: string): SQL {
+  return sql`${col} LIKE ${p} ESCAPE '\\'`;
+}
+
 /** Finds what matches `q` and suggests the next command for tasks that lack a binding. */
 export async function discover(ctx: Ctx, q: z.output<typeof DiscoverQuery>) {
   const text = q.q?.trim() || null;
   const p = text ? pattern(text) : null;
-  const likeAny = (...cols: Parameters<typeof like>[0][]): SQL | undefined =>
+  const likeAny = (...cols: Column[]): SQL | undefined =>
     p ? or(...cols.map((c) => like(c, p))) : undefined;
 
   const taskRows = await ctx.db
