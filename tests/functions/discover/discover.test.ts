@@ -1,0 +1,102 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { boundPair, createTask, deregister, registerSession } from "../../helpers/factories.ts";
+import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+
+let env: TestEnv;
+beforeEach(async () => {
+  env = await makeTestEnv();
+});
+afterEach(() => env.close());
+
+describe("GET /v1/discover", () => {
+  it("suggests creating a task on an empty database", async () => {
+    const res = await env.call("GET", "/v1/discover");
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ query: null, tasks: [], sessions: [], bindings: [] });
+    expect(res.body.suggestions).toEqual([expect.objectContaining({ kind: "create_task", task: null })]);
+  });
+
+  it("suggests a ready-to-run bind command for an unbound task when free sessions exist, and the command works", async () => {
+    const t = await createTask(env, { name: "login-fix" });
+    const w = await registerSession(env, "worker", { name: "free-worker" });
+    const m = await registerSession(env, "manager", { name: "boss" });
+    const res = await env.call("GET", "/v1/discover");
+    const bind = res.body.suggestions.filter((s: any) => s.kind === "bind");
+    expect(bind).toEqual([
+      expect.objectContaining({ task: "login-fix", command: "switchyard bind --task login-fix --worker free-worker --manager boss" }),
+    ]);
+    const args = bind[0].command.split(" ");
+    const flag = (f: string) => args[args.indexOf(f) + 1];
+    const bound = await env.call("POST", "/v1/bindings", { body: { task: flag("--task"), worker: flag("--worker"), manager: flag("--manager") } });
+    expect(bound.status).toBe(201);
+    expect(bound.body.binding).toMatchObject({ task: t.task.name, worker: w.session.name, manager: m.session.name });
+
+    const after = await env.call("GET", "/v1/discover");
+    expect(after.body.suggestions).toEqual([]);
+    expect(after.body.bindings).toEqual([expect.objectContaining({ task: "login-fix" })]);
+  });
+
+  it("never suggests a worker that is already bound; asks to register what is missing instead", async () => {
+    const { manager } = await boundPair(env);
+    const t = await createTask(env, { name: "needs-worker" });
+    const res = await env.call("GET", "/v1/discover");
+    expect(res.body.suggestions).toEqual([expect.objectContaining({ kind: "register_worker", task: t.task.name })]);
+    expect(JSON.stringify(res.body.suggestions)).not.toContain(manager.session.name);
+
+    await registerSession(env, "worker", { name: "spare" });
+    const noManager = await makeTestEnv();
+    try {
+      await createTask(noManager, { name: "lonely" });
+      await registerSession(noManager, "worker");
+      const r = await noManager.call("GET", "/v1/discover");
+      expect(r.body.suggestions).toEqual([expect.objectContaining({ kind: "register_manager", task: "lonely", command: expect.stringContaining("register-manager") })]);
+    } finally {
+      noManager.close();
+    }
+  });
+
+  it("matches the query against names and goals, literally", async () => {
+    await createTask(env, { name: "a_b", goal: "percent 100% done" });
+    await createTask(env, { name: "axb", goal: "other" });
+    await createTask(env, { name: "zzz", goal: "refactor auth" });
+    await createTask(env, { name: "win", goal: "fix C:\\temp\\x" });
+    const names = async (q: string) => (await env.call("GET", `/v1/discover?q=${encodeURIComponent(q)}`)).body.tasks.map((t: any) => t.name).sort();
+    expect(await names("auth")).toEqual(["zzz"]);
+    expect(await names("a_b")).toEqual(["a_b"]);
+    expect(await names("100%")).toEqual(["a_b"]);
+    expect(await names("C:\\temp")).toEqual(["win"]);
+    expect(await names("nothing-like-this")).toEqual([]);
+  });
+
+  it("hides gone sessions unless all=true, and reports recent events as telemetry", async () => {
+    const w = await registerSession(env, "worker", { name: "old-one" });
+    await deregister(env, w.session.name);
+    expect((await env.call("GET", "/v1/discover")).body.sessions).toEqual([]);
+    const all = await env.call("GET", "/v1/discover?all=true");
+    expect(all.body.sessions.map((s: any) => s.name)).toEqual(["old-one"]);
+    expect(all.body.telemetry.map((e: any) => e.kind).sort()).toEqual(["session_deregistered", "session_registered"]);
+    expect((await env.call("GET", "/v1/discover?q=deregistered")).body.telemetry.map((e: any) => e.kind)).toEqual(["session_deregistered"]);
+  });
+
+  it("shows token ids to the owner only", async () => {
+    const w = await registerSession(env, "worker");
+    expect((await env.call("GET", "/v1/discover")).body.sessions[0].identity_token).toMatch(/^tok_/);
+    const asSession = await env.call("GET", "/v1/discover", { token: w.token });
+    expect(asSession.status).toBe(200);
+    expect(asSession.body.sessions[0].identity_token).toBe("[redacted]");
+  });
+
+  it("respects limit and rejects an out-of-range one", async () => {
+    for (let i = 0; i < 3; i++) await createTask(env);
+    expect((await env.call("GET", "/v1/discover?limit=2")).body.tasks).toHaveLength(2);
+    const bad = await env.call("GET", "/v1/discover?limit=0");
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.fields).toEqual([expect.objectContaining({ field: "limit" })]);
+  });
+
+  it("is not available to runners or anonymous callers", async () => {
+    expect((await env.call("GET", "/v1/discover", { token: await env.mint("runner", "h") })).status).toBe(403);
+    expect((await env.call("GET", "/v1/discover", { token: null })).status).toBe(401);
+    expect((await env.call("GET", "/v1/discover", { token: await env.mint("daemon") })).status).toBe(200);
+  });
+});
