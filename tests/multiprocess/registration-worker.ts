@@ -1,0 +1,61 @@
+// One writer process for registrations.test.ts. It runs the domain functions against a shared
+// file database and prints one JSON line per acknowledged write, so the parent can check that
+// everything this process was told succeeded is really in the database afterwards.
+//
+// argv: <db-url> <worker-index> <operations> <busy-timeout-ms>
+// stdin: waits for one line ("go") before writing, so every worker starts at the same moment.
+import { createInterface } from "node:readline";
+import { bindTask } from "../../functions/bindings/bind.ts";
+import { makeCtx } from "../../functions/lib/ctx.ts";
+import { openDatabase } from "../../functions/lib/db.ts";
+import { registerSession } from "../../functions/sessions/register.ts";
+import { createTask } from "../../functions/tasks/create.ts";
+
+const [url, indexArg, opsArg, timeoutArg] = process.argv.slice(2);
+const worker = Number(indexArg);
+const operations = Number(opsArg);
+
+const emit = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(line)}\n`);
+
+const database = await openDatabase({ url: url!, timeoutMs: Number(timeoutArg) });
+const ctx = makeCtx({ database, hostName: `proc-${worker}` }, { kind: "owner", tokenId: "tok_multiprocess" });
+
+emit({ ready: true });
+await new Promise<void>((resolve) => {
+  const rl = createInterface({ input: process.stdin });
+  rl.once("line", () => {
+    // An open stdin would keep this process alive after its last write.
+    rl.close();
+    resolve();
+  });
+});
+
+// Four operations per round: a worker, a manager, a task, and the binding between them.
+let failed = 0;
+for (let op = 0; op < operations; op++) {
+  const round = Math.floor(op / 4);
+  const w = `p${worker}-w${round}`;
+  const m = `p${worker}-m${round}`;
+  const t = `p${worker}-t${round}`;
+  try {
+    switch (op % 4) {
+      case 0:
+        emit({ kind: "session", id: (await registerSession(ctx, { name: w, role: "worker" })).session_id });
+        break;
+      case 1:
+        emit({ kind: "session", id: (await registerSession(ctx, { name: m, role: "manager" })).session_id });
+        break;
+      case 2:
+        emit({ kind: "task", id: (await createTask(ctx, { name: t, goal: "multi-process write" })).task_id });
+        break;
+      default:
+        emit({ kind: "binding", id: (await bindTask(ctx, { task: t, worker: w, manager: m })).binding_id });
+    }
+  } catch (e) {
+    failed++;
+    emit({ kind: "error", op, message: (e as Error).message });
+  }
+}
+
+emit({ done: true, busy_retries: database.busyRetries(), failed });
+database.close();

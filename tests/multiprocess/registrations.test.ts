@@ -1,0 +1,112 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createInterface } from "node:readline";
+import { afterEach, describe, expect, it } from "vitest";
+import { openDatabase, type Database } from "../../functions/lib/db.ts";
+import { migrateDatabase } from "../../local-runner/migrate.ts";
+
+const WORKER = fileURLToPath(new URL("./registration-worker.ts", import.meta.url));
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const PROCESSES = 3;
+const OPERATIONS = 500;
+
+type Line = { ready?: true; done?: true; kind?: string; id?: string; busy_retries?: number; failed?: number; message?: string };
+
+interface Worker {
+  child: ChildProcess;
+  lines: Line[];
+  stderr: string[];
+  ready: Promise<void>;
+  exit: Promise<number | null>;
+}
+
+/** Starts one writer process and collects every JSON line it prints. */
+function startWorker(url: string, index: number, busyTimeoutMs: number): Worker {
+  const child = spawn(process.execPath, ["--import", "tsx", WORKER, url, String(index), String(OPERATIONS), String(busyTimeoutMs)], {
+    cwd: ROOT,
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  const lines: Line[] = [];
+  const stderr: string[] = [];
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => stderr.push(d));
+  let markReady: () => void;
+  const ready = new Promise<void>((r) => (markReady = r));
+  createInterface({ input: child.stdout! }).on("line", (text) => {
+    const line = JSON.parse(text) as Line;
+    if (line.ready) markReady();
+    lines.push(line);
+  });
+  const exit = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  // A worker that dies before it is ready must not leave the test waiting forever.
+  void exit.then(() => markReady());
+  return { child, lines, stderr, ready, exit };
+}
+
+let dir: string | undefined;
+let database: Database | undefined;
+const started: Worker[] = [];
+afterEach(() => {
+  for (const w of started.splice(0)) if (w.child.exitCode === null) w.child.kill("SIGKILL");
+  database?.close();
+  database = undefined;
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+
+async function ids(db: Database, sql: string): Promise<string[]> {
+  const rs = await db.client.execute(sql);
+  return rs.rows.map((r) => String(r[0]));
+}
+
+describe("several OS processes writing one file database", () => {
+  // A 1 ms busy timeout makes SQLite refuse the lock instead of waiting, so the reconnect-and-retry
+  // path (libsql-client-ts#352) runs hundreds of times; 5000 ms is what production uses.
+  it.for([
+    { label: "forced busy errors", busyTimeoutMs: 1, mustRetry: true },
+    { label: "production busy timeout", busyTimeoutMs: 5000, mustRetry: false },
+  ])("keeps every acknowledged registration and binding ($label)", async ({ busyTimeoutMs, mustRetry }, { annotate }) => {
+    dir = mkdtempSync(join(tmpdir(), "switchyard-mp-"));
+    const url = `file:${join(dir, "switchyard.db")}`;
+    database = await openDatabase({ url });
+    await migrateDatabase(database);
+
+    const workers = Array.from({ length: PROCESSES }, (_, i) => startWorker(url, i, busyTimeoutMs));
+    started.push(...workers);
+    await Promise.all(workers.map((w) => w.ready));
+    for (const w of workers) w.child.stdin!.end("go\n");
+    const codes = await Promise.all(workers.map((w) => w.exit));
+
+    for (const [i, w] of workers.entries()) {
+      expect({ worker: i, code: codes[i], stderr: w.stderr.join("") }).toEqual({ worker: i, code: 0, stderr: "" });
+      expect(w.lines.filter((l) => l.kind === "error")).toEqual([]);
+      expect(w.lines.at(-1)).toMatchObject({ done: true, failed: 0 });
+    }
+
+    const acked = (kind: string) => workers.flatMap((w) => w.lines.filter((l) => l.kind === kind).map((l) => l.id!));
+    const sessionsAcked = acked("session");
+    const tasksAcked = acked("task");
+    const bindingsAcked = acked("binding");
+    expect(sessionsAcked.length + tasksAcked.length + bindingsAcked.length).toBe(PROCESSES * OPERATIONS);
+    // No id was acknowledged twice.
+    for (const list of [sessionsAcked, tasksAcked, bindingsAcked]) expect(new Set(list).size).toBe(list.length);
+
+    // Everything acknowledged is there, and nothing else is.
+    const sort = (a: string[]) => [...a].sort();
+    expect(sort(await ids(database, "SELECT id FROM sessions"))).toEqual(sort(sessionsAcked));
+    expect(sort(await ids(database, "SELECT id FROM tasks"))).toEqual(sort(tasksAcked));
+    expect(sort(await ids(database, "SELECT id FROM bindings WHERE state = 'active'"))).toEqual(sort(bindingsAcked));
+    // The rows written in the same batch survived with them.
+    expect(sort(await ids(database, "SELECT session_id FROM tokens WHERE kind = 'session'"))).toEqual(sort(sessionsAcked));
+    expect(sort(await ids(database, "SELECT session_id FROM events WHERE kind = 'session_registered'"))).toEqual(sort(sessionsAcked));
+    expect(sort(await ids(database, "SELECT task_id FROM events WHERE kind = 'task_created'"))).toEqual(sort(tasksAcked));
+    expect(await ids(database, "SELECT count(*) FROM events WHERE kind = 'task_bound'")).toEqual([String(bindingsAcked.length)]);
+    expect(await ids(database, "PRAGMA integrity_check")).toEqual(["ok"]);
+
+    const busyRetries = workers.reduce((n, w) => n + (w.lines.at(-1)?.busy_retries ?? 0), 0);
+    await annotate(`busy retries across ${PROCESSES} processes: ${busyRetries}`);
+    if (mustRetry) expect(busyRetries).toBeGreaterThan(0);
+  });
+});
