@@ -1,0 +1,45 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { KNOWN_MIGRATIONS } from "../../../functions/admin/db-doctor.ts";
+import { registerSession } from "../../helpers/factories.ts";
+import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+
+let env: TestEnv;
+beforeEach(async () => {
+  env = await makeTestEnv();
+});
+afterEach(() => env.close());
+
+describe("GET /v1/admin/db-doctor", () => {
+  it("reports a freshly migrated database as healthy", async () => {
+    const res = await env.call("GET", "/v1/admin/db-doctor");
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      ok: true,
+      url: env.services.home.dbUrl,
+      schema_version: KNOWN_MIGRATIONS.at(-1)!.tag,
+      pending_migrations: [],
+      unknown_migrations: [],
+      integrity_check: "ok",
+      journal_mode: "wal",
+    });
+    expect(res.body.applied_migrations).toEqual(KNOWN_MIGRATIONS);
+  });
+
+  it("reports a migration missing from the ledger as pending and an unknown one as unknown", async () => {
+    const last = KNOWN_MIGRATIONS.at(-1)!;
+    await env.services.database.client.execute({ sql: "DELETE FROM __drizzle_migrations WHERE created_at = ?", args: [last.created_at] });
+    await env.services.database.client.execute({ sql: "INSERT INTO __drizzle_migrations (hash, created_at) VALUES ('x', 1)", args: [] });
+    const res = await env.call("GET", "/v1/admin/db-doctor");
+    expect(res.body.ok).toBe(false);
+    expect(res.body.pending_migrations).toEqual([last]);
+    expect(res.body.unknown_migrations).toEqual([{ tag: "(unknown to this build)", created_at: 1 }]);
+  });
+
+  it("is owner-only", async () => {
+    const w = await registerSession(env, "worker");
+    for (const token of [w.token, await env.mint("daemon"), await env.mint("runner", "h")]) {
+      expect((await env.call("GET", "/v1/admin/db-doctor", { token })).status).toBe(403);
+    }
+    expect((await env.call("GET", "/v1/admin/db-doctor", { token: null })).status).toBe(401);
+  });
+});

@@ -1,0 +1,127 @@
+import { eq } from "drizzle-orm";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { sha256Hex } from "../../../functions/lib/ids.ts";
+import { tokens } from "../../../schema/auth.ts";
+import { registerSession, withNewEvents } from "../../helpers/factories.ts";
+import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+
+let env: TestEnv;
+beforeEach(async () => {
+  env = await makeTestEnv();
+});
+afterEach(() => env.close());
+
+const tokenRow = async (id: string) => (await env.services.database.db.select().from(tokens).where(eq(tokens.id, id)))[0];
+
+describe("POST /v1/tokens", () => {
+  it("mints a daemon token stored only as a hash, usable for daemon routes only", async () => {
+    const { result: res, events } = await withNewEvents(env, () => env.call("POST", "/v1/tokens", { body: { scope: "daemon", label: "overnight" } }));
+    expect(res.status).toBe(201);
+    expect(res.body.token).toMatch(/^sy_daemon_/);
+    expect(res.body.info).toMatchObject({ id: res.body.token_id, kind: "daemon", host: null, label: "overnight", revoked_at: null });
+    expect(await tokenRow(res.body.token_id)).toMatchObject({ kind: "daemon", secretHash: await sha256Hex(res.body.token) });
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ id: res.body.event_id, kind: "token_minted", payload: { token_id: res.body.token_id, scope: "daemon" } });
+    expect(JSON.stringify(events[0]!.payload)).not.toContain(res.body.token);
+
+    expect((await env.call("GET", "/v1/crons", { token: res.body.token })).status).toBe(200);
+    expect((await env.call("POST", "/v1/tasks", { token: res.body.token, body: { name: "x" } })).status).toBe(403);
+  });
+
+  it("mints a runner token bound to its host and refuses one without a host", async () => {
+    const bad = await env.call("POST", "/v1/tokens", { body: { scope: "runner" } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatchObject({ code: "VALIDATION_FAILED", fields: [{ field: "host", message: "required for scope runner" }] });
+    const res = await env.call("POST", "/v1/tokens", { body: { scope: "runner", host: "build-box" } });
+    expect(res.status).toBe(201);
+    expect(res.body.info.host).toBe("build-box");
+    const reg = await env.call("POST", "/v1/sessions", { token: res.body.token, body: { name: "rw", role: "worker" } });
+    expect(reg.body.session.host).toBe("build-box");
+  });
+
+  it("mints an extra owner token that can do owner things", async () => {
+    const res = await env.call("POST", "/v1/tokens", { body: { scope: "owner" } });
+    expect((await env.call("POST", "/v1/tasks", { token: res.body.token, body: { name: "by-second-owner" } })).status).toBe(201);
+  });
+
+  it("refuses session tokens and unknown scopes", async () => {
+    const bad = await env.call("POST", "/v1/tokens", { body: { scope: "session" } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.fields).toEqual([expect.objectContaining({ field: "scope" })]);
+  });
+
+  it("is owner-only", async () => {
+    const w = await registerSession(env, "worker");
+    const before = (await env.services.database.db.select().from(tokens)).length;
+    for (const token of [w.token, await env.mint("daemon"), await env.mint("runner", "h")]) {
+      expect((await env.call("POST", "/v1/tokens", { token, body: { scope: "owner" } })).status).toBe(403);
+    }
+    expect((await env.services.database.db.select().from(tokens)).length).toBe(before + 2);
+  });
+});
+
+describe("GET /v1/tokens", () => {
+  it("lists token metadata and never a secret or hash", async () => {
+    const minted = await env.call("POST", "/v1/tokens", { body: { scope: "daemon" } });
+    const w = await registerSession(env, "worker");
+    const res = await env.call("GET", "/v1/tokens");
+    expect(res.status).toBe(200);
+    expect(res.body.tokens.map((t: any) => t.kind).sort()).toEqual(["daemon", "owner", "session"]);
+    expect(res.body.tokens.find((t: any) => t.kind === "session").session_id).toBe(w.session_id);
+    const text = JSON.stringify(res.body);
+    for (const secret of [env.owner, minted.body.token, w.token]) expect(text).not.toContain(secret);
+    expect(text).not.toContain((await tokenRow(minted.body.token_id))!.secretHash);
+  });
+
+  it("is owner-only", async () => {
+    expect((await env.call("GET", "/v1/tokens", { token: await env.mint("daemon") })).status).toBe(403);
+  });
+});
+
+describe("POST /v1/tokens/{id}/revoke", () => {
+  it("revokes a token so it answers 401, writing exactly one event", async () => {
+    const minted = await env.call("POST", "/v1/tokens", { body: { scope: "daemon" } });
+    env.clock.advance(10);
+    const { result: res, events } = await withNewEvents(env, () => env.call("POST", `/v1/tokens/${minted.body.token_id}/revoke`));
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ token_id: minted.body.token_id, revoked_at: "2026-11-21T12:00:10.000Z", event_id: res.body.event_id });
+    expect((await tokenRow(minted.body.token_id))!.revokedAt).toBe(env.clock.ms);
+    expect(events).toEqual([expect.objectContaining({ id: res.body.event_id, kind: "token_revoked", payload: { token_id: minted.body.token_id } })]);
+
+    const denied = await env.call("GET", "/v1/crons", { token: minted.body.token });
+    expect(denied.status).toBe(401);
+    expect(denied.body.error).toMatchObject({ code: "UNAUTHENTICATED", message: "this token has been revoked" });
+  });
+
+  it("answers NOT_FOUND for an unknown or already revoked token, writing no event", async () => {
+    const minted = await env.call("POST", "/v1/tokens", { body: { scope: "daemon" } });
+    await env.call("POST", `/v1/tokens/${minted.body.token_id}/revoke`);
+    for (const id of [minted.body.token_id, "tok_nope"]) {
+      const { result: res, events } = await withNewEvents(env, () => env.call("POST", `/v1/tokens/${id}/revoke`));
+      expect(res.status).toBe(404);
+      expect(res.body.error.code).toBe("NOT_FOUND");
+      expect(events).toHaveLength(0);
+    }
+  });
+
+  it("refuses to revoke the owner token making the request", async () => {
+    const [own] = await env.services.database.db.select().from(tokens).where(eq(tokens.secretHash, await sha256Hex(env.owner)));
+    const res = await env.call("POST", `/v1/tokens/${own!.id}/revoke`);
+    expect(res.status).toBe(409);
+    expect(res.body.error.code).toBe("CONFLICT");
+    expect((await env.call("GET", "/v1/tokens")).status).toBe(200);
+  });
+
+  it("rejects a malformed id", async () => {
+    const res = await env.call("POST", "/v1/tokens/not-a-token/revoke");
+    expect(res.status).toBe(400);
+    expect(res.body.error.fields).toEqual([expect.objectContaining({ field: "id" })]);
+  });
+
+  it("is owner-only", async () => {
+    const minted = await env.call("POST", "/v1/tokens", { body: { scope: "daemon" } });
+    const res = await env.call("POST", `/v1/tokens/${minted.body.token_id}/revoke`, { token: minted.body.token });
+    expect(res.status).toBe(403);
+    expect((await tokenRow(minted.body.token_id))!.revokedAt).toBeNull();
+  });
+});
