@@ -1,0 +1,132 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createApp } from "../../functions/app.ts";
+import { ERROR_CODES } from "../../functions/lib/errors.ts";
+import { tasks } from "../../schema/tasks.ts";
+import { deregister, eventRows, registerSession } from "../helpers/factories.ts";
+import { makeTestEnv, type TestEnv } from "../helpers/services.ts";
+
+let env: TestEnv;
+beforeEach(async () => {
+  env = await makeTestEnv();
+});
+afterEach(() => env.close());
+
+const taskRows = () => env.services.database.db.select().from(tasks);
+
+describe("request bodies", () => {
+  it("answers MALFORMED_JSON for a body that is not JSON, on every JSON route", async () => {
+    for (const path of ["/v1/sessions", "/v1/tasks", "/v1/bindings", "/v1/bindings/unbind", "/v1/tokens"]) {
+      const res = await env.call("POST", path, { rawBody: '{"name": "x",' });
+      expect(res.status, path).toBe(400);
+      expect(res.body.error.code, path).toBe("MALFORMED_JSON");
+    }
+    expect(await taskRows()).toHaveLength(0);
+  });
+
+  it("answers VALIDATION_FAILED for JSON that is not an object", async () => {
+    const res = await env.call("POST", "/v1/tasks", { rawBody: "[1,2]" });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe("VALIDATION_FAILED");
+  });
+
+  it("answers UNSUPPORTED_MEDIA_TYPE for a non-JSON content type", async () => {
+    const res = await env.call("POST", "/v1/tasks", { rawBody: '{"name":"t"}', headers: { "Content-Type": "text/plain" } });
+    expect(res.status).toBe(415);
+    expect(res.body.error.code).toBe("UNSUPPORTED_MEDIA_TYPE");
+    expect(await taskRows()).toHaveLength(0);
+  });
+
+  it("refuses a body over services.maxBodyBytes with PAYLOAD_TOO_LARGE and writes nothing", async () => {
+    const small = createApp({ ...env.services, maxBodyBytes: 64 });
+    const send = (body: BodyInit) =>
+      small.request("/v1/tasks", { method: "POST", headers: { Authorization: `Bearer ${env.owner}`, "Content-Type": "application/json" }, body });
+    const ok = await send(JSON.stringify({ name: "fits" }));
+    expect(ok.status).toBe(201);
+    const big = await send(JSON.stringify({ name: "too-big", goal: "g".repeat(100) }));
+    expect(big.status).toBe(413);
+    expect((await big.json()).error.code).toBe("PAYLOAD_TOO_LARGE");
+    // Without a Content-Length the limit must still hold while the stream is read.
+    const stream = new Blob([JSON.stringify({ name: "streamed", goal: "g".repeat(100) })]).stream();
+    const streamed = await small.request("/v1/tasks", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${env.owner}`, "Content-Type": "application/json" },
+      body: stream,
+      duplex: "half",
+    } as RequestInit);
+    expect(streamed.status).toBe(413);
+    expect((await taskRows()).map((t) => t.name)).toEqual(["fits"]);
+  });
+
+  it("refuses a body over 1 MiB by default", async () => {
+    const res = await env.call("POST", "/v1/tasks", { body: { name: "huge", goal: "g".repeat(1024 * 1024 + 1) } });
+    expect(res.status).toBe(413);
+    expect(res.body.error.code).toBe("PAYLOAD_TOO_LARGE");
+    expect(await taskRows()).toHaveLength(0);
+  });
+});
+
+describe("bearer tokens", () => {
+  it("says why a token was refused: missing, unknown, malformed header, revoked, deregistered session", async () => {
+    const minted = await env.call("POST", "/v1/tokens", { body: { scope: "daemon" } });
+    await env.call("POST", `/v1/tokens/${minted.body.token_id}/revoke`);
+    const w = await registerSession(env, "worker");
+    await deregister(env, w.session.name);
+    const cases: Array<[string, { token?: string | null; headers?: Record<string, string> }, string]> = [
+      ["missing", { token: null }, "missing bearer token"],
+      ["unknown", { token: "sy_owner_0000" }, "unknown bearer token"],
+      ["not bearer", { token: null, headers: { Authorization: `Basic ${env.owner}` } }, "unknown bearer token"],
+      ["revoked", { token: minted.body.token }, "this token has been revoked"],
+      ["session gone", { token: w.token }, "this session token belongs to a deregistered session"],
+    ];
+    for (const [label, opts, message] of cases) {
+      const res = await env.call("GET", "/v1/sessions", opts);
+      expect(res.status, label).toBe(401);
+      expect(res.body.error, label).toMatchObject({ code: "UNAUTHENTICATED", message, hint: expect.any(String) });
+    }
+  });
+
+  it("accepts the scheme name in any case", async () => {
+    expect((await env.call("GET", "/v1/tasks", { token: null, headers: { Authorization: `bearer ${env.owner}` } })).status).toBe(200);
+  });
+});
+
+describe("errors", () => {
+  it("answers an unknown route with the NOT_FOUND envelope", async () => {
+    const res = await env.call("GET", "/v1/nothing-here");
+    expect(res.status).toBe(404);
+    expect(res.body.error).toMatchObject({ code: "NOT_FOUND", hint: expect.stringContaining("openapi.json") });
+  });
+
+  it("answers an unexpected exception with a generic 500 and logs the details", async () => {
+    const logged: Array<Record<string, unknown> | undefined> = [];
+    const app = createApp({ ...env.services, log: { info() {}, warn() {}, error: (_m, data) => logged.push(data) } });
+    app.get("/v1/explode", () => {
+      throw new Error("secret internal detail");
+    });
+    const res = await app.request("/v1/explode");
+    expect(res.status).toBe(500);
+    const text = await res.text();
+    expect(JSON.parse(text)).toEqual({ error: { code: "INTERNAL", message: "internal error", hint: "The server logged the details." } });
+    expect(text).not.toContain("secret internal detail");
+    expect(JSON.stringify(logged)).toContain("secret internal detail");
+  });
+
+  it("documents the closed set of error codes in the OpenAPI document", async () => {
+    const doc = await env.call("GET", "/v1/openapi.json", { token: null });
+    expect(doc.status).toBe(200);
+    expect(doc.body.openapi).toBe("3.1.0");
+    expect(doc.body.components.schemas.Error.properties.error.properties.code.enum.sort()).toEqual([...ERROR_CODES].sort());
+  });
+
+  it("serves the API browser at /docs", async () => {
+    const res = await env.app.request("/docs");
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain("/v1/openapi.json");
+  });
+
+  it("writes no events row for a refused request", async () => {
+    await env.call("POST", "/v1/tasks", { token: null, body: { name: "anon" } });
+    await env.call("POST", "/v1/tasks", { rawBody: "{" });
+    expect(await eventRows(env)).toHaveLength(0);
+  });
+});
