@@ -3,6 +3,7 @@ import { swaggerUI } from "@hono/swagger-ui";
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
+import { actuateApp } from "./actuate/index.ts";
 import { adminApp } from "./admin/index.ts";
 import { auditApp } from "./audit/index.ts";
 import { bindingsApp } from "./bindings/index.ts";
@@ -14,6 +15,7 @@ import { makeCtx, type Services } from "./lib/ctx.ts";
 import type { AppEnv } from "./lib/env.ts";
 import { ApiError, type ErrorCode } from "./lib/errors.ts";
 import { idempotency } from "./lib/idempotency.ts";
+import { observeApp } from "./observe/index.ts";
 import { sessionsApp } from "./sessions/index.ts";
 import { tasksApp } from "./tasks/index.ts";
 
@@ -78,6 +80,8 @@ export function createApp(services: Services) {
   app.route("/v1", auditApp);
   app.route("/v1", adminApp);
   app.route("/v1", cronsApp);
+  app.route("/v1", observeApp);
+  app.route("/v1", actuateApp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc31("/v1/openapi.json", {

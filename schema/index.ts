@@ -4,3 +4,5 @@ export * from "./bindings.ts";
 export * from "./events.ts";
 export * from "./auth.ts";
 export * from "./crons.ts";
+export * from "./observe.ts";
+export * from "./commands.ts";

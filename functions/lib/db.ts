@@ -178,3 +178,24 @@ export async function withWriteTransaction<T>(db: Db, fn: (tx: Parameters<Parame
     }
   }
 }
+
+/**
+ * Runs `fn` in a raw client write transaction, retrying the whole function on busy. For hot
+ * paths (ingest) where building statements through drizzle would dominate the cost.
+ */
+export async function withClientWriteTransaction<T>(client: Client, fn: (tx: Transaction) => Promise<T>, maxAttempts = 20): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const tx = await client.transaction("write");
+    try {
+      const out = await fn(tx);
+      await tx.commit();
+      return out;
+    } catch (e) {
+      await tx.rollback().catch(() => {});
+      if (!isBusyError(e) || attempt >= maxAttempts) throw e;
+      await sleep(Math.min(250, 5 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random()));
+    } finally {
+      tx.close();
+    }
+  }
+}

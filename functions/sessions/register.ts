@@ -4,6 +4,7 @@ import { auditInsert } from "../lib/audit.ts";
 import { tokenInsert } from "../lib/auth.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
+import { hostErrorToApi } from "../lib/local.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { isUniqueViolation } from "../lib/sql.ts";
 import { RegisterBody, RegisterResult } from "./schema.ts";
@@ -26,6 +27,28 @@ function isLocal(ctx: Ctx, host: string | null): boolean {
   return !!ctx.host && (host === null || host === ctx.hostName);
 }
 
+/**
+ * Finds the transcript a running agent has open. An agent that has not been prompted yet has
+ * no transcript file, which is the common reason this fails, so the hint says what to do.
+ */
+async function discoverFromPid(ctx: Ctx, pid: number, name: string): Promise<{ path: string; kind: "codex" | "claude" }> {
+  if (!(await ctx.host!.pidAlive(pid))) {
+    throw new ApiError("NOT_FOUND", `no running process with pid ${pid}`, { hint: "Check the agent's pid (e.g. tmux display-message -p '#{pane_pid}')." });
+  }
+  let found;
+  try {
+    found = await ctx.host!.discoverTranscript(pid);
+  } catch (e) {
+    throw hostErrorToApi(e);
+  }
+  if (!found) {
+    throw new ApiError("PATH_NOT_FOUND", `process ${pid} has no Codex rollout or Claude Code transcript open yet`, {
+      hint: `Type a prompt in the agent first (it creates the transcript on the first turn) and retry, or pass the path: switchyard register-... --name ${name} --codex-session PATH | --claude-session PATH`,
+    });
+  }
+  return { path: found.path, kind: found.kind };
+}
+
 /** Registers a session, issues its token and writes the audit row, atomically. */
 export async function registerSession(ctx: Ctx, input: RegisterInput) {
   if (input.codex_session && input.claude_session) {
@@ -37,8 +60,13 @@ export async function registerSession(ctx: Ctx, input: RegisterInput) {
     throw new ApiError("FORBIDDEN", `runner for host '${ctx.auth.host}' cannot register a session on '${input.host}'`);
   }
   const host = input.host ?? (ctx.auth.kind === "runner" ? ctx.auth.host : ctx.hostName ?? null);
-  const transcriptPath = input.codex_session ?? input.claude_session ?? null;
-  const transcriptKind = input.codex_session ? "codex" : input.claude_session ? "claude" : null;
+  let transcriptPath = input.codex_session ?? input.claude_session ?? null;
+  let transcriptKind: "codex" | "claude" | null = input.codex_session ? "codex" : input.claude_session ? "claude" : null;
+  if (!transcriptPath && input.pid !== undefined && isLocal(ctx, host)) {
+    const found = await discoverFromPid(ctx, input.pid, input.name);
+    transcriptPath = found.path;
+    transcriptKind = found.kind;
+  }
 
   let pidStartedAt: number | null = null;
   if (isLocal(ctx, host)) {

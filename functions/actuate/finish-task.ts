@@ -1,0 +1,83 @@
+import { z } from "@hono/zod-openapi";
+import { and, eq } from "drizzle-orm";
+import { bindings } from "../../schema/bindings.ts";
+import { sessions } from "../../schema/sessions.ts";
+import { tasks } from "../../schema/tasks.ts";
+import { events } from "../../schema/events.ts";
+import { auditInsert } from "../lib/audit.ts";
+import { withWriteTransaction } from "../lib/db.ts";
+import type { Ctx } from "../lib/ctx.ts";
+import { ApiError } from "../lib/errors.ts";
+import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
+import { taskByName } from "../tasks/lookup.ts";
+import { Task, TaskNameParam } from "../tasks/schema.ts";
+import { taskToWire } from "../tasks/wire.ts";
+import { StopResult } from "./schema.ts";
+import { stopSessionEffect } from "./stop.ts";
+
+export const FinishTaskBody = z
+  .object({
+    reason: z.string().min(1).max(4000).optional(),
+    stop_worker: z.boolean().optional().default(false),
+    stop_manager: z.boolean().optional().default(false),
+  })
+  .strict()
+  .openapi("FinishTask");
+
+export const FinishTaskResult = z
+  .object({
+    task: Task,
+    binding_id: z.string().nullable(),
+    stopped: z.array(StopResult),
+    stop_errors: z.array(z.object({ session: z.string(), error: z.string() })),
+    event_id: z.string(),
+  })
+  .openapi("FinishTaskResult");
+
+export const finishTaskRoute = defineRoute(["owner"], {
+  method: "post",
+  path: "/tasks/{name}/finish",
+  tags: ["actuate"],
+  summary: "Mark a task finished, end its binding, optionally stop its sessions",
+  description: "CLI: finish-task TASK [--reason R] [--stop-worker] [--stop-manager].",
+  request: { params: TaskNameParam, body: { ...jsonBody(FinishTaskBody), required: false } },
+  responses: { 200: jsonResponse(FinishTaskResult, "Finished") },
+});
+
+/**
+ * Finishes a task. Requested stops run first so a failure is reported without leaving the task
+ * half-finished; the task state, the binding end and the audit row then commit together.
+ */
+export async function finishTask(ctx: Ctx, name: string, input: z.infer<typeof FinishTaskBody>) {
+  const task = await taskByName(ctx, name);
+  if (task.state !== "active") throw new ApiError("CONFLICT", `task '${name}' is already ${task.state}`, { hint: `Inspect it: switchyard task show ${name}` });
+  const [binding] = await ctx.db.select().from(bindings).where(and(eq(bindings.taskId, task.id), eq(bindings.state, "active"))).limit(1);
+  const stopped = [];
+  const stopErrors: Array<{ session: string; error: string }> = [];
+  if (binding) {
+    const wanted = [input.stop_worker ? binding.workerSessionId : null, input.stop_manager ? binding.managerSessionId : null].filter((x): x is string => !!x);
+    for (const id of wanted) {
+      const [s] = await ctx.db.select().from(sessions).where(eq(sessions.id, id));
+      if (!s || s.state !== "active") continue;
+      try {
+        stopped.push(await stopSessionEffect(ctx, s, task.id, false));
+      } catch (e) {
+        stopErrors.push({ session: s.name, error: (e as Error).message });
+      }
+    }
+  }
+  const nowMs = ctx.now().getTime();
+  const audit = auditInsert(ctx, {
+    kind: "task_finished",
+    taskId: task.id,
+    payload: { reason: input.reason ?? null, binding_id: binding?.id ?? null, stopped: stopped.map((s) => s.session), stop_errors: stopErrors },
+  });
+  const row = await withWriteTransaction(ctx.db, async (tx) => {
+    const [updated] = await tx.update(tasks).set({ state: "finished", finishedAt: nowMs, updatedAt: nowMs }).where(and(eq(tasks.id, task.id), eq(tasks.state, "active"))).returning();
+    if (!updated) throw new ApiError("CONFLICT", `task '${name}' was finished concurrently`);
+    if (binding) await tx.update(bindings).set({ state: "ended", endedAt: nowMs }).where(and(eq(bindings.id, binding.id), eq(bindings.state, "active")));
+    await tx.insert(events).values(audit.row);
+    return updated;
+  });
+  return { task: taskToWire(row), binding_id: binding?.id ?? null, stopped, stop_errors: stopErrors, event_id: audit.id };
+}

@@ -1,0 +1,14 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { AppEnv } from "../lib/env.ts";
+import { validationHook } from "../lib/validation.ts";
+import { finishTask, finishTaskRoute } from "./finish-task.ts";
+import { interruptRoute, interruptSession } from "./interrupt.ts";
+import { nudgeRoute, nudgeSession } from "./nudge.ts";
+import { stopRoute, stopSession } from "./stop.ts";
+
+/** Actuation: nudge, interrupt, stop, finish-task. */
+export const actuateApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  .openapi(nudgeRoute, async (c) => c.json(await nudgeSession(c.get("ctx"), c.req.valid("param").name, c.req.valid("json")), 200))
+  .openapi(interruptRoute, async (c) => c.json(await interruptSession(c.get("ctx"), c.req.valid("param").name, c.req.valid("json")), 200))
+  .openapi(stopRoute, async (c) => c.json(await stopSession(c.get("ctx"), c.req.valid("param").name, c.req.valid("json")), 200))
+  .openapi(finishTaskRoute, async (c) => c.json(await finishTask(c.get("ctx"), c.req.valid("param").name, c.req.valid("json")), 200));

@@ -1,0 +1,77 @@
+import type { z } from "@hono/zod-openapi";
+import { auditInsert } from "../lib/audit.ts";
+import { executeInline } from "../commands/inline.ts";
+import { commandToWire, createCommand, failUnclaimed } from "../commands/record.ts";
+import type { Ctx } from "../lib/ctx.ts";
+import { ApiError } from "../lib/errors.ts";
+import { hostErrorToApi, hostFor } from "../lib/local.ts";
+import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
+import { ingestSession } from "../observe/ingest.ts";
+import { eventState } from "../observe/status.ts";
+import { NameParam } from "../sessions/schema.ts";
+import { pushTarget } from "./nudge.ts";
+import { InterruptBody, InterruptResult } from "./schema.ts";
+import { submitText } from "./submit.ts";
+import { activeTaskIdOf } from "./task-of.ts";
+
+export const interruptRoute = defineRoute(["owner", "session"], {
+  method: "post",
+  path: "/sessions/{name}/interrupt",
+  tags: ["actuate"],
+  summary: "Send an interrupt key (default C-c) to a session's pane, optionally followed by a prompt",
+  description: "Escape is refused while the agent is busy. A durable command row plus an audit event. CLI: session-interrupt NAME.",
+  request: { params: NameParam, body: jsonBody(InterruptBody) },
+  responses: { 200: jsonResponse(InterruptResult, "Interrupt outcome") },
+});
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Sends the interrupt key and the optional follow-up prompt. */
+export async function interruptSession(ctx: Ctx, name: string, input: z.infer<typeof InterruptBody>) {
+  const s = await pushTarget(ctx, name, "interrupt");
+  const taskId = await activeTaskIdOf(ctx, s.id);
+  if (input.key === "Escape" || input.key === "Esc") {
+    if (s.transcriptPath && ctx.host) await ingestSession(ctx, s).catch(() => null);
+    const st = await eventState(ctx, s.id);
+    if (st.state !== "idle") {
+      throw new ApiError("CONFLICT", `refusing to send Escape to '${name}' while it is ${st.state}`, {
+        hint: "Escape can discard a busy agent's work; use the default C-c, or wait until it is idle.",
+      });
+    }
+  }
+  const payload = { key: input.key, followup: input.followup ?? null };
+  const cmd = await createCommand(ctx, { type: "interrupt", sessionId: s.id, taskId, host: s.host, payload, dryRun: input.dry_run });
+  const audit = (extra: Record<string, unknown>) => auditInsert(ctx, { kind: "session_interrupted", sessionId: s.id, taskId, payload: { command_id: cmd.id, ...payload, ...extra } });
+  if (input.dry_run) {
+    const a = audit({ dry_run: true, sent: false });
+    await a.stmt;
+    return { session: s.name, command_id: cmd.id, command: commandToWire(cmd), dry_run: true, key: input.key, sent: false, followup_submitted: null, event_id: a.id };
+  }
+  let done;
+  try {
+    const host = hostFor(ctx, s);
+    done = await executeInline(ctx, cmd, async () => {
+      await host.tmuxSendKeys(s.tmuxSession, input.key);
+      let followup: boolean | null = null;
+      if (input.followup) {
+        await sleep(500);
+        followup = (await submitText(host, s.tmuxSession, input.followup)).submitted;
+      }
+      return { ok: followup !== false, result: { sent: true, followup_submitted: followup }, error: followup === false ? "follow-up typed but not submitted" : undefined };
+    });
+  } catch (e) {
+    await failUnclaimed(ctx, cmd.id, (e as Error).message);
+    const a = audit({ dry_run: false, sent: false, error: (e as Error).message, rollback_error: null });
+    await a.stmt;
+    throw hostErrorToApi(e);
+  }
+  const followupSubmitted = (done.outcome.result.followup_submitted ?? null) as boolean | null;
+  const a = audit({
+    dry_run: false,
+    sent: true,
+    followup_submitted: followupSubmitted,
+    rollback_error: followupSubmitted === false ? "follow-up left in the composer unsubmitted" : null,
+  });
+  await a.stmt;
+  return { session: s.name, command_id: cmd.id, command: commandToWire(done.command), dry_run: false, key: input.key, sent: true, followup_submitted: followupSubmitted, event_id: a.id };
+}

@@ -1,0 +1,118 @@
+import type { z } from "@hono/zod-openapi";
+import { and, count, eq } from "drizzle-orm";
+import { transcriptEvents } from "../../schema/observe.ts";
+import type { SessionRow } from "../../schema/sessions.ts";
+import { auditInsert } from "../lib/audit.ts";
+import { commandToWire, createCommand, failUnclaimed } from "../commands/record.ts";
+import { executeInline } from "../commands/inline.ts";
+import type { Ctx } from "../lib/ctx.ts";
+import { ApiError } from "../lib/errors.ts";
+import { hostErrorToApi, hostFor } from "../lib/local.ts";
+import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
+import { ingestSession } from "../observe/ingest.ts";
+import { assertMayObserve } from "../observe/tail.ts";
+import { activeSessionByName } from "../sessions/lookup.ts";
+import { NameParam } from "../sessions/schema.ts";
+import { activeTaskIdOf } from "./task-of.ts";
+import { NudgeBody, NudgeResult } from "./schema.ts";
+import { submitText } from "./submit.ts";
+
+export const nudgeRoute = defineRoute(["owner", "session"], {
+  method: "post",
+  path: "/sessions/{name}/nudge",
+  tags: ["actuate"],
+  summary: "Type text into a session's tmux pane and verify it was submitted",
+  description:
+    "A durable command row plus an audit event. The text is typed literally, Enter is pressed after a settle delay and retried until the transcript (or the composer) shows the prompt was submitted. A session may nudge only a worker it manages. CLI: session-nudge NAME TEXT.",
+  request: { params: NameParam, body: jsonBody(NudgeBody) },
+  responses: { 200: jsonResponse(NudgeResult, "Nudge outcome") },
+});
+
+/** Refuses sessions that cannot receive pushed text, and managers nudging workers they do not manage. */
+export async function pushTarget(ctx: Ctx, name: string, verb: string): Promise<SessionRow & { tmuxSession: string }> {
+  const s = await activeSessionByName(ctx, name);
+  if (ctx.auth.kind === "session" && ctx.auth.sessionId !== s.id) await assertMayObserve(ctx, s);
+  if (!s.tmuxSession) {
+    throw new ApiError("CONFLICT", `session '${name}' has no tmux pane to ${verb}`, {
+      hint: "It is pull_required: queue a message for its inbox instead (enqueue-nudge-worker / session-inbox).",
+    });
+  }
+  return s as SessionRow & { tmuxSession: string };
+}
+
+async function userMessages(ctx: Ctx, sessionId: string): Promise<number> {
+  const [r] = await ctx.db
+    .select({ n: count() })
+    .from(transcriptEvents)
+    .where(and(eq(transcriptEvents.sessionId, sessionId), eq(transcriptEvents.kind, "user_message")));
+  return r?.n ?? 0;
+}
+
+/** Sends a nudge and reports whether the agent actually received it as a prompt. */
+export async function nudgeSession(ctx: Ctx, name: string, input: z.infer<typeof NudgeBody>) {
+  const s = await pushTarget(ctx, name, "nudge");
+  const taskId = await activeTaskIdOf(ctx, s.id);
+  const cmd = await createCommand(ctx, { type: "nudge", sessionId: s.id, taskId, host: s.host, payload: { text: input.text }, dryRun: input.dry_run });
+  if (input.dry_run) {
+    const audit = auditInsert(ctx, { kind: "session_nudged", sessionId: s.id, taskId, payload: { command_id: cmd.id, text: input.text, dry_run: true, sent: false } });
+    await audit.stmt;
+    return { session: s.name, command_id: cmd.id, command: commandToWire(cmd), dry_run: true, sent: false, submitted: false, enter_attempts: 0, verified_by: null, event_id: audit.id };
+  }
+  let host;
+  try {
+    host = hostFor(ctx, s);
+  } catch (e) {
+    await recordFailure(ctx, cmd.id, s, taskId, input.text, e);
+    throw e;
+  }
+  let verify: (() => Promise<boolean>) | undefined;
+  if (s.transcriptPath) {
+    await ingestSession(ctx, s).catch(() => null);
+    const before = await userMessages(ctx, s.id);
+    verify = async () => {
+      await ingestSession(ctx, s).catch(() => null);
+      return (await userMessages(ctx, s.id)) > before;
+    };
+  }
+  let done;
+  try {
+    done = await executeInline(ctx, cmd, async () => {
+      const r = await submitText(host, s.tmuxSession, input.text, { verify });
+      return { ok: r.submitted, result: { ...r }, error: r.submitted ? undefined : `text typed but not submitted after ${r.enter_attempts} Enter presses` };
+    });
+  } catch (e) {
+    await recordFailure(ctx, cmd.id, s, taskId, input.text, e);
+    throw hostErrorToApi(e);
+  }
+  const r = done.outcome.result as { submitted: boolean; enter_attempts: number; verified_by: "transcript" | "pane" | null };
+  const audit = auditInsert(ctx, {
+    kind: "session_nudged",
+    sessionId: s.id,
+    taskId,
+    payload: {
+      command_id: cmd.id,
+      text: input.text,
+      dry_run: false,
+      sent: true,
+      submitted: r.submitted,
+      enter_attempts: r.enter_attempts,
+      // Typed text cannot be taken back out of a TUI safely (no Escape to a busy agent), so an
+      // unsubmitted nudge is left in the composer and said so.
+      rollback_error: r.submitted ? null : "text left in the composer unsubmitted; inspect the pane",
+    },
+  });
+  await audit.stmt;
+  return { session: s.name, command_id: cmd.id, command: commandToWire(done.command), dry_run: false, sent: true, ...r, event_id: audit.id };
+}
+
+/** Audits a nudge that failed before or during the side effect. */
+async function recordFailure(ctx: Ctx, commandId: string, s: SessionRow, taskId: string | null, text: string, e: unknown) {
+  await failUnclaimed(ctx, commandId, (e as Error).message);
+  const audit = auditInsert(ctx, {
+    kind: "session_nudged",
+    sessionId: s.id,
+    taskId,
+    payload: { command_id: commandId, text, dry_run: false, sent: false, submitted: false, error: (e as Error).message, rollback_error: null },
+  });
+  await audit.stmt;
+}

@@ -1,0 +1,84 @@
+import { z } from "@hono/zod-openapi";
+import { COMMAND_STATES, COMMAND_TYPES } from "../../schema/commands.ts";
+
+export const Command = z
+  .object({
+    id: z.string(),
+    type: z.enum(COMMAND_TYPES),
+    state: z.enum(COMMAND_STATES),
+    task_id: z.string().nullable(),
+    session_id: z.string().nullable(),
+    host: z.string().nullable(),
+    payload: z.record(z.string(), z.unknown()),
+    result: z.record(z.string(), z.unknown()).nullable(),
+    error: z.string().nullable(),
+    correlation_id: z.string().nullable(),
+    attempts: z.number().int(),
+    max_attempts: z.number().int(),
+    claimed_by: z.string().nullable(),
+    claim_generation: z.number().int(),
+    lease_expires_at: z.string().nullable(),
+    created_by: z.string(),
+    created_at: z.string(),
+    updated_at: z.string(),
+    completed_at: z.string().nullable(),
+  })
+  .openapi("Command");
+
+export const NudgeBody = z
+  .object({
+    text: z.string().min(1).max(20_000),
+    dry_run: z.boolean().optional().default(false),
+  })
+  .strict()
+  .openapi("Nudge");
+
+export const NudgeResult = z
+  .object({
+    session: z.string(),
+    command_id: z.string(),
+    command: Command,
+    dry_run: z.boolean(),
+    sent: z.boolean(),
+    submitted: z.boolean(),
+    enter_attempts: z.number().int(),
+    verified_by: z.enum(["transcript", "pane"]).nullable(),
+    event_id: z.string(),
+  })
+  .openapi("NudgeResult");
+
+export const InterruptBody = z
+  .object({
+    key: z.string().regex(/^(C-[a-z]|Escape|Esc|Enter|q)$/, "a key like C-c, C-d or Escape").optional().default("C-c"),
+    followup: z.string().min(1).max(20_000).optional(),
+    dry_run: z.boolean().optional().default(false),
+  })
+  .strict()
+  .openapi("Interrupt");
+
+export const InterruptResult = z
+  .object({
+    session: z.string(),
+    command_id: z.string(),
+    command: Command,
+    dry_run: z.boolean(),
+    key: z.string(),
+    sent: z.boolean(),
+    followup_submitted: z.boolean().nullable(),
+    event_id: z.string(),
+  })
+  .openapi("InterruptResult");
+
+export const StopBody = z.object({ dry_run: z.boolean().optional().default(false) }).strict().openapi("Stop");
+
+export const StopResult = z
+  .object({
+    session: z.string(),
+    command_id: z.string(),
+    command: Command,
+    dry_run: z.boolean(),
+    tmux_killed: z.boolean(),
+    marked_gone: z.boolean(),
+    event_id: z.string(),
+  })
+  .openapi("StopResult");

@@ -1,0 +1,93 @@
+import type { z } from "@hono/zod-openapi";
+import { and, eq } from "drizzle-orm";
+import { sessions, type SessionRow } from "../../schema/sessions.ts";
+import { tasks } from "../../schema/tasks.ts";
+import { bindings } from "../../schema/bindings.ts";
+import { auditInsert } from "../lib/audit.ts";
+import { executeInline } from "../commands/inline.ts";
+import { commandToWire, createCommand, failUnclaimed } from "../commands/record.ts";
+import type { Ctx } from "../lib/ctx.ts";
+import { ApiError } from "../lib/errors.ts";
+import { HostError } from "../lib/host.ts";
+import { hostErrorToApi, hostFor } from "../lib/local.ts";
+import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
+import { activeSessionByName } from "../sessions/lookup.ts";
+import { NameParam } from "../sessions/schema.ts";
+import { StopBody, StopResult } from "./schema.ts";
+
+export const stopRoute = defineRoute(["owner"], {
+  method: "post",
+  path: "/sessions/{name}/stop",
+  tags: ["actuate"],
+  summary: "Stop a session: kill its tmux session and mark it gone",
+  description: "Refused while the session is bound to an active task (use finish-task --stop-worker/--stop-manager). CLI: stop NAME.",
+  request: { params: NameParam, body: { ...jsonBody(StopBody), required: false } },
+  responses: { 200: jsonResponse(StopResult, "Stopped") },
+});
+
+/**
+ * The stop side effect shared by `stop` and `finish-task`: a durable command, the tmux kill
+ * (a pane that is already gone counts as stopped), and the session marked gone.
+ */
+export async function stopSessionEffect(ctx: Ctx, s: SessionRow, taskId: string | null, dryRun: boolean) {
+  const cmd = await createCommand(ctx, { type: "stop", sessionId: s.id, taskId, host: s.host, payload: { tmux_session: s.tmuxSession }, dryRun });
+  const audit = (extra: Record<string, unknown>) => auditInsert(ctx, { kind: "session_stopped", sessionId: s.id, taskId, payload: { command_id: cmd.id, name: s.name, ...extra } });
+  if (dryRun) {
+    const a = audit({ dry_run: true });
+    await a.stmt;
+    return { session: s.name, command_id: cmd.id, command: commandToWire(cmd), dry_run: true, tmux_killed: false, marked_gone: false, event_id: a.id };
+  }
+  let done;
+  try {
+    const host = s.tmuxSession ? hostFor(ctx, s) : null;
+    done = await executeInline(ctx, cmd, async () => {
+      let killed = false;
+      if (host && s.tmuxSession) {
+        try {
+          await host.tmuxKillSession(s.tmuxSession);
+          killed = true;
+        } catch (e) {
+          if (!(e instanceof HostError && e.code === "TMUX_SESSION_NOT_FOUND")) throw e;
+        }
+      }
+      return { ok: true, result: { tmux_killed: killed } };
+    });
+  } catch (e) {
+    await failUnclaimed(ctx, cmd.id, (e as Error).message);
+    const a = audit({ dry_run: false, error: (e as Error).message, rollback_error: null });
+    await a.stmt;
+    throw hostErrorToApi(e);
+  }
+  const nowMs = ctx.now().getTime();
+  const a = audit({ dry_run: false, tmux_killed: done.outcome.result.tmux_killed });
+  await ctx.db.batch([
+    ctx.db.update(sessions).set({ state: "gone", goneAt: nowMs, updatedAt: nowMs }).where(and(eq(sessions.id, s.id), eq(sessions.state, "active"))),
+    a.stmt,
+  ]);
+  return {
+    session: s.name,
+    command_id: cmd.id,
+    command: commandToWire(done.command),
+    dry_run: false,
+    tmux_killed: done.outcome.result.tmux_killed === true,
+    marked_gone: true,
+    event_id: a.id,
+  };
+}
+
+/** Stops a session that is not bound to an active task. */
+export async function stopSession(ctx: Ctx, name: string, input: z.infer<typeof StopBody>) {
+  const s = await activeSessionByName(ctx, name);
+  const [bound] = await ctx.db
+    .select({ task: tasks.name })
+    .from(bindings)
+    .innerJoin(tasks, eq(tasks.id, bindings.taskId))
+    .where(and(eq(bindings.state, "active"), s.role === "worker" ? eq(bindings.workerSessionId, s.id) : eq(bindings.managerSessionId, s.id)))
+    .limit(1);
+  if (bound) {
+    throw new ApiError("SESSION_BOUND", `session '${name}' is bound to active task '${bound.task}'`, {
+      hint: `Finish the task instead: switchyard finish-task ${bound.task} --stop-${s.role}`,
+    });
+  }
+  return stopSessionEffect(ctx, s, null, input.dry_run ?? false);
+}

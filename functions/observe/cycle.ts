@@ -1,0 +1,114 @@
+import { z } from "@hono/zod-openapi";
+import { managerCycles } from "../../schema/observe.ts";
+import { assertBoundSessionOrPrivileged, boundTask } from "../bindings/lookup.ts";
+import type { Ctx } from "../lib/ctx.ts";
+import { hostFor } from "../lib/local.ts";
+import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
+import { iso } from "../lib/sql.ts";
+import { TaskNameParam } from "../tasks/schema.ts";
+import { classifyPane } from "./classify.ts";
+import { ingestSession, type IngestReport } from "./ingest.ts";
+import { CycleBody, CycleResult } from "./schema.ts";
+import { eventState, sessionAlive } from "./status.ts";
+
+export const cycleRoute = defineRoute(["owner", "daemon", "session"], {
+  method: "post",
+  path: "/tasks/{name}/cycle",
+  tags: ["observe"],
+  summary: "One observation cycle of a task's worker",
+  description:
+    "Ingests the worker transcript, derives busy/idle/unknown, captures and classifies the worker pane, records a manager_cycles row. A session may cycle only a task it manages. CLI: cycle TASK.",
+  request: { params: TaskNameParam, body: { ...jsonBody(CycleBody), required: false } },
+  responses: { 200: jsonResponse(CycleResult, "Cycle report") },
+});
+
+export type CycleInput = z.infer<typeof CycleBody>;
+
+/** Runs one supervision cycle and records it; an ingest failure records a failed row and rethrows. */
+export async function cycleTask(ctx: Ctx, taskName: string, input: CycleInput = {}) {
+  const bt = await boundTask(ctx, taskName);
+  assertBoundSessionOrPrivileged(ctx, bt, ["manager"]);
+  const busyWait = input.busy_wait_seconds ?? 90;
+  const { task, binding, worker, manager } = bt;
+
+  let ingest: IngestReport;
+  try {
+    ingest = await ingestSession(ctx, worker);
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    await ctx.db.insert(managerCycles).values({
+      taskId: task.id,
+      bindingId: binding.id,
+      workerSessionId: worker.id,
+      managerSessionId: manager.id,
+      state: "failed",
+      error: message,
+      createdAt: ctx.now().getTime(),
+    });
+    throw e;
+  }
+
+  const st = await eventState(ctx, worker.id);
+  const [workerAlive, managerAlive] = await Promise.all([sessionAlive(ctx, worker), sessionAlive(ctx, manager)]);
+  const pane = await paneSignal(ctx, worker, { state: st.state, stalenessSeconds: st.staleness_seconds, recentEventCount: ingest.new_events, busyWaitSeconds: busyWait });
+
+  const body = {
+    kind: "session_cycle" as const,
+    task: task.name,
+    worker_session: worker.name,
+    manager_session: manager.name,
+    binding_id: binding.id,
+    ingest: {
+      new_events: ingest.new_events,
+      new_lines: ingest.new_lines,
+      new_offset: ingest.new_offset,
+      skipped_lines: ingest.skipped_lines,
+      truncated: ingest.truncated,
+      rotated: ingest.rotated,
+      warnings: ingest.warnings,
+    },
+    state: st.state,
+    last_state_event_at: st.last_state_event_at,
+    staleness_seconds: st.staleness_seconds,
+    last_event_subtype: st.last_event_subtype,
+    task_completed: st.task_completed,
+    worker_alive: workerAlive,
+    manager_alive: managerAlive,
+    busy_wait_seconds: busyWait,
+    notable_pane_pattern: pane.notable_pattern,
+    pane_signal: pane,
+    manager_context: {
+      task_goal: task.goal,
+      task_summary: task.summary,
+      last_worker_message: st.last_agent_message,
+    },
+  };
+  const [row] = await ctx.db
+    .insert(managerCycles)
+    .values({
+      taskId: task.id,
+      bindingId: binding.id,
+      workerSessionId: worker.id,
+      managerSessionId: manager.id,
+      state: "ok",
+      workerState: st.state,
+      notablePattern: pane.notable_pattern,
+      status: body,
+      createdAt: ctx.now().getTime(),
+    })
+    .returning({ id: managerCycles.id, createdAt: managerCycles.createdAt });
+  return { ...body, cycle_id: row!.id, observed_at: iso(row!.createdAt)! };
+}
+
+/** Captures and classifies the worker pane; capture problems are reported, never fatal. */
+async function paneSignal(ctx: Ctx, worker: Parameters<typeof sessionAlive>[1], cctx: Parameters<typeof classifyPane>[1]) {
+  if (!worker.tmuxSession) return { captured: false, reason: "session has no tmux pane", classifier: null, notable_pattern: null };
+  let text: string;
+  try {
+    text = await hostFor(ctx, worker).tmuxCapturePane(worker.tmuxSession);
+  } catch (e) {
+    return { captured: false, reason: (e as Error).message, classifier: null, notable_pattern: null };
+  }
+  const classifier = classifyPane(text, cctx);
+  return { captured: true, reason: null, classifier, notable_pattern: classifier.pattern };
+}

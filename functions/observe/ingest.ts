@@ -1,0 +1,226 @@
+import type { InStatement, Transaction } from "@libsql/client";
+import { eq } from "drizzle-orm";
+import { ingestCursors, type IngestCursorRow } from "../../schema/observe.ts";
+import type { SessionRow } from "../../schema/sessions.ts";
+import type { Ctx } from "../lib/ctx.ts";
+import { withClientWriteTransaction } from "../lib/db.ts";
+import { ApiError } from "../lib/errors.ts";
+import { hostErrorToApi, hostFor } from "../lib/local.ts";
+import { normalizeLine, type NormalizedEvent } from "./normalize.ts";
+
+/** Bytes read from the transcript per step; also the unit of one write transaction. */
+const CHUNK_BYTES = 4 * 1024 * 1024;
+/** Rows per INSERT statement (10 bound values each). */
+const ROWS_PER_INSERT = 400;
+const NEWLINE = 0x0a;
+
+/** What one ingest did. */
+export interface IngestReport {
+  session: string;
+  path: string;
+  previous_offset: number;
+  new_offset: number;
+  file_size: number;
+  new_lines: number;
+  new_events: number;
+  skipped_lines: number;
+  /** Bytes after the last newline, left for the next ingest. */
+  partial_line_bytes: number;
+  generation: number;
+  truncated: boolean;
+  rotated: boolean;
+  warnings: string[];
+}
+
+/** Raised when the transcript cannot be read at all; `cycle` records a failed row for it. */
+export class IngestError extends ApiError {}
+
+interface ParsedChunk {
+  rows: Array<{ offset: number; events: NormalizedEvent[] }>;
+  lines: number;
+  skipped: number;
+  warnings: string[];
+}
+
+/** Splits complete lines out of `bytes` (which start at file offset `base`) and normalizes them. */
+function parseLines(bytes: Uint8Array, base: number, kind: "codex" | "claude", decoder: TextDecoder, warnings: string[]): ParsedChunk {
+  const out: ParsedChunk = { rows: [], lines: 0, skipped: 0, warnings };
+  let start = 0;
+  for (let i = bytes.indexOf(NEWLINE); i !== -1; i = bytes.indexOf(NEWLINE, start)) {
+    const lineOffset = base + start;
+    // A newline byte never occurs inside a multi-byte UTF-8 sequence, so each line decodes whole.
+    const text = decoder.decode(bytes.subarray(start, i)).trim();
+    start = i + 1;
+    if (!text) continue;
+    out.lines++;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (e) {
+      out.skipped++;
+      if (warnings.length < 10) warnings.push(`skipped malformed line at byte ${lineOffset}: ${(e as Error).message}`);
+      continue;
+    }
+    if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
+      out.skipped++;
+      if (warnings.length < 10) warnings.push(`skipped non-object line at byte ${lineOffset}`);
+      continue;
+    }
+    out.rows.push({ offset: lineOffset, events: normalizeLine(kind, parsed as Record<string, unknown>) });
+  }
+  return out;
+}
+
+function insertStatements(sessionId: string, generation: number, nowMs: number, rows: ParsedChunk["rows"]): InStatement[] {
+  const stmts: InStatement[] = [];
+  let values: string[] = [];
+  let args: Array<string | number | null> = [];
+  const flush = () => {
+    if (!values.length) return;
+    stmts.push({
+      sql: `INSERT INTO transcript_events (session_id, generation, offset, seq, kind, subtype, event_at, text, tool, ingested_at) VALUES ${values.join(",")} ON CONFLICT DO NOTHING`,
+      args,
+    });
+    values = [];
+    args = [];
+  };
+  for (const row of rows) {
+    row.events.forEach((e, seq) => {
+      values.push("(?,?,?,?,?,?,?,?,?,?)");
+      args.push(sessionId, generation, row.offset, seq, e.kind, e.subtype, e.eventAt, e.text, e.tool, nowMs);
+      if (values.length >= ROWS_PER_INSERT) flush();
+    });
+  }
+  flush();
+  return stmts;
+}
+
+async function readCursor(tx: Transaction, sessionId: string): Promise<Pick<IngestCursorRow, "offset" | "identity" | "generation"> | null> {
+  const rs = await tx.execute({ sql: "SELECT offset, identity, generation FROM ingest_cursors WHERE session_id = ?", args: [sessionId] });
+  const r = rs.rows[0];
+  return r ? { offset: Number(r.offset), identity: String(r.identity), generation: Number(r.generation) } : null;
+}
+
+/**
+ * Ingests new complete lines of a session's transcript into transcript_events. Incremental by
+ * byte offset; a partial last line waits for the next ingest; malformed lines are counted and
+ * skipped; a shrunk file (truncation) or a new inode (replacement) restarts from byte 0 under a
+ * new generation and is reported. Each chunk commits together with the cursor, guarded by the
+ * offset it started from, so concurrent ingests of one session never double-count.
+ */
+export async function ingestSession(ctx: Ctx, session: SessionRow): Promise<IngestReport> {
+  if (!session.transcriptPath || !session.transcriptKind) {
+    throw new ApiError("CONFLICT", `session '${session.name}' has no transcript to ingest`, {
+      hint: "Register it with --codex-session PATH, --claude-session PATH or --pid PID.",
+    });
+  }
+  const host = hostFor(ctx, session);
+  const path = session.transcriptPath;
+  const kind = session.transcriptKind;
+  let info;
+  try {
+    info = await host.fileInfo(path);
+  } catch (e) {
+    throw hostErrorToApi(e);
+  }
+  if (!info) {
+    throw new IngestError("PATH_NOT_FOUND", `transcript '${path}' of session '${session.name}' no longer exists`, {
+      hint: "The agent may have rotated or deleted it; re-register the session with its current transcript.",
+    });
+  }
+
+  const [cursor] = await ctx.db.select().from(ingestCursors).where(eq(ingestCursors.sessionId, session.id)).limit(1);
+  const previous = cursor?.offset ?? 0;
+  let generation = cursor?.generation ?? 1;
+  let offset = previous;
+  let rotated = false;
+  let truncated = false;
+  if (cursor && cursor.identity !== info.identity) {
+    rotated = true;
+    generation++;
+    offset = 0;
+  } else if (cursor && info.size < cursor.offset) {
+    truncated = true;
+    generation++;
+    offset = 0;
+  }
+  if (!cursor || rotated || truncated) {
+    const nowMs = ctx.now().getTime();
+    const row = { sessionId: session.id, path, identity: info.identity, generation, offset, linesTotal: cursor?.linesTotal ?? 0, skippedTotal: cursor?.skippedTotal ?? 0, updatedAt: nowMs };
+    await ctx.db.insert(ingestCursors).values(row).onConflictDoUpdate({ target: ingestCursors.sessionId, set: row });
+  }
+
+  const report: IngestReport = {
+    session: session.name,
+    path,
+    previous_offset: previous,
+    new_offset: offset,
+    file_size: info.size,
+    new_lines: 0,
+    new_events: 0,
+    skipped_lines: 0,
+    partial_line_bytes: 0,
+    generation,
+    truncated,
+    rotated,
+    warnings: rotated ? ["transcript was replaced (new inode); re-ingesting from byte 0"] : truncated ? ["transcript shrank (truncated); re-ingesting from byte 0"] : [],
+  };
+  const decoder = new TextDecoder("utf-8", { fatal: false });
+  let pending: Uint8Array = new Uint8Array(0);
+  let readPos = offset;
+  while (readPos < info.size) {
+    let chunk: Uint8Array;
+    try {
+      chunk = await host.readBytes(path, readPos, Math.min(CHUNK_BYTES, info.size - readPos));
+    } catch (e) {
+      throw hostErrorToApi(e);
+    }
+    if (chunk.length === 0) break;
+    readPos += chunk.length;
+    const bytes = pending.length ? concat(pending, chunk) : chunk;
+    const lastNl = bytes.lastIndexOf(NEWLINE);
+    if (lastNl === -1) {
+      pending = bytes;
+      continue;
+    }
+    const complete = bytes.subarray(0, lastNl + 1);
+    pending = bytes.slice(lastNl + 1);
+    const base = readPos - bytes.length;
+    const parsed = parseLines(complete, base, kind, decoder, report.warnings);
+    const end = base + complete.length;
+    const committed = await commitChunk(ctx, session.id, generation, base, end, parsed);
+    if (!committed) {
+      report.warnings.push("another ingest advanced this transcript concurrently; stopped early");
+      break;
+    }
+    report.new_lines += parsed.lines;
+    report.skipped_lines += parsed.skipped;
+    report.new_events += parsed.rows.reduce((n, r) => n + r.events.length, 0);
+    report.new_offset = end;
+  }
+  report.partial_line_bytes = info.size - report.new_offset;
+  if (report.skipped_lines) ctx.log.warn("ingest skipped malformed lines", { session: session.name, skipped: report.skipped_lines });
+  return report;
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+/** Writes one chunk's events and advances the cursor, unless another ingest moved it first. */
+async function commitChunk(ctx: Ctx, sessionId: string, generation: number, from: number, to: number, parsed: ParsedChunk): Promise<boolean> {
+  const nowMs = ctx.now().getTime();
+  return withClientWriteTransaction(ctx.database.client, async (tx) => {
+    const cur = await readCursor(tx, sessionId);
+    if (!cur || cur.offset !== from || cur.generation !== generation) return false;
+    for (const stmt of insertStatements(sessionId, generation, nowMs, parsed.rows)) await tx.execute(stmt);
+    await tx.execute({
+      sql: "UPDATE ingest_cursors SET offset = ?, lines_total = lines_total + ?, skipped_total = skipped_total + ?, updated_at = ? WHERE session_id = ?",
+      args: [to, parsed.lines, parsed.skipped, nowMs, sessionId],
+    });
+    return true;
+  });
+}

@@ -1,0 +1,146 @@
+import { flag, int, pos, req, str, type CommandSpec } from "./spec.ts";
+
+const enc = encodeURIComponent;
+
+/** Observation and actuation commands (issue: local runner and the supervision cycle). */
+export const OBSERVE_COMMANDS: CommandSpec[] = [
+  {
+    name: "ingest",
+    summary: "Ingest new transcript lines of a session (incremental by byte offset)",
+    positionals: [{ name: "SESSION", required: true, description: "Session name" }],
+    request: (a) => ({ method: "POST", path: `/sessions/${enc(pos(a, 0)!)}/ingest` }),
+    render: (b) =>
+      [
+        `${b.session}: +${b.new_events} events from ${b.new_lines} lines, offset ${b.previous_offset} -> ${b.new_offset} of ${b.file_size}`,
+        `skipped_lines: ${b.skipped_lines}${b.partial_line_bytes ? `, ${b.partial_line_bytes} bytes of a partial line wait for the next ingest` : ""}`,
+        ...b.warnings.map((w: string) => `warning: ${w}`),
+      ].join("\n"),
+  },
+  {
+    name: "cycle",
+    summary: "One observation cycle of a task's worker (JSON for managers)",
+    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    options: { "busy-wait-seconds": { type: "string", value: "N", description: "Stuck-busy threshold for the pane classifier (default 90)" } },
+    examples: ["switchyard cycle auth-refactor --json", "switchyard cycle auth-refactor --busy-wait-seconds 30"],
+    request: (a) => ({ method: "POST", path: `/tasks/${enc(pos(a, 0)!)}/cycle`, body: { busy_wait_seconds: int(a, "busy-wait-seconds", { min: 1 }) } }),
+    render: (b) =>
+      [
+        `cycle ${b.cycle_id} ${b.task}: worker ${b.worker_session} is ${b.state}${b.task_completed ? " (task_complete)" : ""}`,
+        `staleness ${b.staleness_seconds ?? "-"}s, last event ${b.last_event_subtype ?? "-"}, +${b.ingest.new_events} events, skipped ${b.ingest.skipped_lines}`,
+        `alive: worker=${b.worker_alive} manager=${b.manager_alive}`,
+        `pane: ${b.pane_signal.captured ? b.notable_pane_pattern ?? "nothing notable" : `not captured (${b.pane_signal.reason})`}`,
+      ].join("\n"),
+  },
+  {
+    name: "tail",
+    summary: "Most recent events of a session, newest first (text redacted by default)",
+    positionals: [{ name: "SESSION", required: true, description: "Session name" }],
+    options: {
+      limit: { type: "string", value: "N", description: "How many events (default 20)" },
+      subtype: { type: "string", value: "T", description: "Only this raw subtype, e.g. task_complete" },
+      "include-content": { type: "boolean", description: "Show message text" },
+    },
+    request: (a) => ({
+      method: "GET",
+      path: `/sessions/${enc(pos(a, 0)!)}/events`,
+      query: { limit: int(a, "limit", { min: 1 }), subtype: str(a, "subtype"), include_content: flag(a, "include-content") },
+    }),
+    render: (b) =>
+      b.count ? b.events.map((e: any) => `${e.event_at ?? "-"} ${e.kind.padEnd(14)} ${e.subtype.padEnd(22)} ${e.tool ?? ""} ${e.text ?? ""}`).join("\n") : `no events for ${b.session}`,
+  },
+  {
+    name: "divergences",
+    summary: "Cycles whose pane signal flagged a notable pattern",
+    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    options: { limit: { type: "string", value: "N", description: "How many (default 50)" } },
+    request: (a) => ({ method: "GET", path: `/tasks/${enc(pos(a, 0)!)}/divergences`, query: { limit: int(a, "limit", { min: 1 }) } }),
+    render: (b) =>
+      b.count ? b.divergences.map((d: any) => `cycle ${d.cycle_id} ${d.observed_at} ${d.notable_pane_pattern} (state ${d.worker_state}) ${d.evidence ?? ""}`).join("\n") : `no divergences for ${b.task}`,
+  },
+  {
+    name: "idle-check",
+    summary: "Classify a session's freshness and recommend an action",
+    positionals: [{ name: "NAME", required: true, description: "Session name" }],
+    options: { "busy-wait-seconds": { type: "string", value: "N", description: "Busy longer than this is suspicious (default 90)" } },
+    request: (a) => ({ method: "GET", path: `/sessions/${enc(pos(a, 0)!)}/idle-check`, query: { busy_wait_seconds: int(a, "busy-wait-seconds", { min: 1 }) } }),
+    render: (b) => `${b.session}: ${b.state}, staleness ${b.staleness_seconds ?? "-"}s, alive=${b.alive} -> ${b.recommendation} (${b.reason})`,
+  },
+  {
+    name: "classify",
+    summary: "Run the pane classifier on some text (debugging aid)",
+    options: {
+      text: { type: "string", value: "TEXT", description: "Pane text to classify (required)" },
+      state: { type: "string", value: "busy|idle|unknown", description: "Event-stream state, for the stuck-busy rule" },
+      "staleness-seconds": { type: "string", value: "N", description: "Seconds since the last state change" },
+      "recent-event-count": { type: "string", value: "N", description: "Events seen this cycle" },
+      "busy-wait-seconds": { type: "string", value: "N", description: "Stuck-busy threshold (default 90)" },
+    },
+    request: (a) => ({
+      method: "POST",
+      path: "/classify",
+      body: {
+        text: req(a, "text"),
+        state: str(a, "state"),
+        staleness_seconds: int(a, "staleness-seconds", { min: 0 }),
+        recent_event_count: int(a, "recent-event-count", { min: 0 }),
+        busy_wait_seconds: int(a, "busy-wait-seconds", { min: 1 }),
+      },
+    }),
+    render: (b) => `pattern: ${b.pattern ?? "none"}${b.evidence ? `\nevidence: ${b.evidence}` : ""}${b.suppressed.length ? `\nsuppressed: ${b.suppressed.map((s: any) => `${s.pattern} (${s.reason})`).join(", ")}` : ""}`,
+  },
+  {
+    name: "session-nudge",
+    summary: "Type text into a session's tmux pane and verify it was submitted",
+    positionals: [
+      { name: "NAME", required: true, description: "Session name" },
+      { name: "TEXT", required: true, description: "Prompt text" },
+    ],
+    options: { "dry-run": { type: "boolean", description: "Record the command without touching the pane" } },
+    request: (a) => ({ method: "POST", path: `/sessions/${enc(pos(a, 0)!)}/nudge`, body: { text: pos(a, 1)!, dry_run: flag(a, "dry-run") } }),
+    render: (b) =>
+      b.dry_run
+        ? `dry run: would nudge ${b.session} (command ${b.command_id})`
+        : `nudged ${b.session}: submitted=${b.submitted} after ${b.enter_attempts} Enter press(es)${b.verified_by ? `, verified by ${b.verified_by}` : ""} (command ${b.command_id})`,
+  },
+  {
+    name: "session-interrupt",
+    summary: "Send an interrupt key (default C-c) to a session, optionally followed by a prompt",
+    positionals: [{ name: "NAME", required: true, description: "Session name" }],
+    options: {
+      key: { type: "string", value: "KEY", description: "tmux key name (default C-c); Escape is refused while busy" },
+      followup: { type: "string", value: "TEXT", description: "Prompt to submit after the interrupt" },
+      "dry-run": { type: "boolean", description: "Record the command without touching the pane" },
+    },
+    request: (a) => ({ method: "POST", path: `/sessions/${enc(pos(a, 0)!)}/interrupt`, body: { key: str(a, "key"), followup: str(a, "followup"), dry_run: flag(a, "dry-run") } }),
+    render: (b) => (b.dry_run ? `dry run: would send ${b.key} to ${b.session}` : `sent ${b.key} to ${b.session}${b.followup_submitted === null ? "" : `, follow-up submitted=${b.followup_submitted}`}`),
+  },
+  {
+    name: "stop",
+    summary: "Stop a session: kill its tmux session and mark it gone",
+    positionals: [{ name: "NAME", required: true, description: "Session name" }],
+    options: { "dry-run": { type: "boolean", description: "Record the command only" } },
+    request: (a) => ({ method: "POST", path: `/sessions/${enc(pos(a, 0)!)}/stop`, body: { dry_run: flag(a, "dry-run") } }),
+    render: (b) => (b.dry_run ? `dry run: would stop ${b.session}` : `stopped ${b.session} (tmux killed: ${b.tmux_killed})`),
+  },
+  {
+    name: "finish-task",
+    summary: "Mark a task finished, end its binding, optionally stop its sessions",
+    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    options: {
+      reason: { type: "string", value: "TEXT", description: "Why the task is done" },
+      "stop-worker": { type: "boolean", description: "Stop the bound worker" },
+      "stop-manager": { type: "boolean", description: "Stop the bound manager" },
+    },
+    request: (a) => ({
+      method: "POST",
+      path: `/tasks/${enc(pos(a, 0)!)}/finish`,
+      body: { reason: str(a, "reason"), stop_worker: flag(a, "stop-worker"), stop_manager: flag(a, "stop-manager") },
+    }),
+    render: (b) =>
+      [
+        `finished ${b.task.name}`,
+        ...b.stopped.map((s: any) => `stopped ${s.session}`),
+        ...b.stop_errors.map((e: any) => `could not stop ${e.session}: ${e.error}`),
+      ].join("\n"),
+  },
+];

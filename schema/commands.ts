@@ -1,0 +1,63 @@
+import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+/** Side effects Switchyard performs; every one is a durable row before it happens. */
+export const COMMAND_TYPES = ["nudge", "interrupt", "capture", "stop", "spawn"] as const;
+export type CommandType = (typeof COMMAND_TYPES)[number];
+
+export const COMMAND_STATES = ["pending", "running", "succeeded", "failed", "dead", "ambiguous", "dry_run"] as const;
+export type CommandState = (typeof COMMAND_STATES)[number];
+
+/** The durable command log. */
+export const commands = sqliteTable(
+  "commands",
+  {
+    id: text("id").primaryKey(),
+    type: text("type", { enum: COMMAND_TYPES }).notNull(),
+    state: text("state", { enum: COMMAND_STATES }).notNull(),
+    taskId: text("task_id"),
+    sessionId: text("session_id"),
+    host: text("host"),
+    payload: text("payload_json", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    result: text("result_json", { mode: "json" }).$type<Record<string, unknown>>(),
+    error: text("error"),
+    idempotencyKey: text("idempotency_key"),
+    correlationId: text("correlation_id"),
+    attempts: integer("attempts").notNull().default(0),
+    maxAttempts: integer("max_attempts").notNull().default(1),
+    claimedBy: text("claimed_by"),
+    claimGeneration: integer("claim_generation").notNull().default(0),
+    leaseExpiresAt: integer("lease_expires_at"),
+    createdBy: text("created_by").notNull(),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    completedAt: integer("completed_at"),
+  },
+  (t) => [
+    uniqueIndex("commands_idempotency_uq").on(t.idempotencyKey),
+    index("commands_state_idx").on(t.state, t.host, t.createdAt),
+    index("commands_session_idx").on(t.sessionId, t.createdAt),
+    index("commands_task_idx").on(t.taskId, t.createdAt),
+  ],
+);
+
+export type CommandRow = typeof commands.$inferSelect;
+
+/** One execution attempt of a command, with how far its side effect got. */
+export const commandAttempts = sqliteTable(
+  "command_attempts",
+  {
+    id: text("id").primaryKey(),
+    commandId: text("command_id").notNull(),
+    dispatcherId: text("dispatcher_id").notNull(),
+    claimGeneration: integer("claim_generation").notNull(),
+    sideEffectStarted: integer("side_effect_started", { mode: "boolean" }).notNull().default(false),
+    sideEffectCompleted: integer("side_effect_completed", { mode: "boolean" }).notNull().default(false),
+    result: text("result_json", { mode: "json" }).$type<Record<string, unknown>>(),
+    error: text("error"),
+    startedAt: integer("started_at").notNull(),
+    finishedAt: integer("finished_at"),
+  },
+  (t) => [index("command_attempts_command_idx").on(t.commandId, t.startedAt)],
+);
+
+export type CommandAttemptRow = typeof commandAttempts.$inferSelect;

@@ -1,0 +1,72 @@
+import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+/** The normalized event kinds both transcript formats map onto. */
+export const EVENT_KINDS = ["user_message", "task_started", "agent_message", "tool_activity", "task_complete", "error", "other"] as const;
+export type EventKind = (typeof EVENT_KINDS)[number];
+
+/**
+ * Events ingested from a session's transcript. `offset` is the byte offset of the source line
+ * and `seq` numbers the events one line produced, so re-ingesting a line can never duplicate.
+ */
+export const transcriptEvents = sqliteTable(
+  "transcript_events",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    sessionId: text("session_id").notNull(),
+    generation: integer("generation").notNull(),
+    offset: integer("offset").notNull(),
+    seq: integer("seq").notNull(),
+    kind: text("kind", { enum: EVENT_KINDS }).notNull(),
+    subtype: text("subtype").notNull(),
+    eventAt: integer("event_at"),
+    text: text("text"),
+    tool: text("tool"),
+    ingestedAt: integer("ingested_at").notNull(),
+  },
+  (t) => [
+    uniqueIndex("transcript_events_source_uq").on(t.sessionId, t.generation, t.offset, t.seq),
+    index("transcript_events_session_kind_idx").on(t.sessionId, t.kind, t.id),
+  ],
+);
+
+export type TranscriptEventRow = typeof transcriptEvents.$inferSelect;
+
+/**
+ * Where ingest stopped in a session's transcript. `identity` is the file's device:inode, so a
+ * replaced file is noticed; `generation` increases on every rotation or truncation.
+ */
+export const ingestCursors = sqliteTable("ingest_cursors", {
+  sessionId: text("session_id").primaryKey(),
+  path: text("path").notNull(),
+  identity: text("identity").notNull(),
+  generation: integer("generation").notNull(),
+  offset: integer("offset").notNull(),
+  linesTotal: integer("lines_total").notNull(),
+  skippedTotal: integer("skipped_total").notNull(),
+  updatedAt: integer("updated_at").notNull(),
+});
+
+export type IngestCursorRow = typeof ingestCursors.$inferSelect;
+
+export const CYCLE_STATES = ["ok", "failed"] as const;
+export const WORKER_STATES = ["busy", "idle", "unknown"] as const;
+export type WorkerState = (typeof WORKER_STATES)[number];
+
+/** One row per `cycle`: the observation the manager acted on, replayable later. */
+export const managerCycles = sqliteTable(
+  "manager_cycles",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    taskId: text("task_id").notNull(),
+    bindingId: text("binding_id"),
+    workerSessionId: text("worker_session_id"),
+    managerSessionId: text("manager_session_id"),
+    state: text("state", { enum: CYCLE_STATES }).notNull(),
+    workerState: text("worker_state", { enum: WORKER_STATES }),
+    notablePattern: text("notable_pattern"),
+    status: text("status_json", { mode: "json" }).$type<Record<string, unknown>>(),
+    error: text("error"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("manager_cycles_task_idx").on(t.taskId, t.id)],
+);

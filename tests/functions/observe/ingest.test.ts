@@ -1,0 +1,156 @@
+import { appendFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+import { registerSession } from "../../helpers/factories.ts";
+
+let env: TestEnv;
+beforeEach(async () => {
+  env = await makeTestEnv();
+});
+afterEach(() => env.close());
+
+const line = (type: string, payload: Record<string, unknown>) => `${JSON.stringify({ timestamp: "2026-11-21T12:00:00.000Z", type, payload })}\n`;
+const userMsg = (text: string) => line("event_msg", { type: "user_message", message: text });
+const started = () => line("event_msg", { type: "task_started" });
+const done = (text = "done") => line("event_msg", { type: "task_complete", last_agent_message: text });
+
+async function worker(path: string) {
+  const w = await registerSession(env, "worker", { codex_session: path });
+  return w.session.name;
+}
+
+async function ingest(name: string) {
+  const res = await env.call("POST", `/v1/sessions/${name}/ingest`);
+  expect(res.status).toBe(200);
+  return res.body;
+}
+
+async function events(name: string) {
+  const res = await env.call("GET", `/v1/sessions/${name}/events?limit=1000&include_content=true`);
+  return res.body.events.slice().reverse() as Array<{ kind: string; subtype: string; text: string | null; offset: number; generation: number }>;
+}
+
+describe("ingest", () => {
+  it("reads a 0-byte file without error and picks up lines appended later", async () => {
+    const path = join(env.dir, "rollout-empty.jsonl");
+    writeFileSync(path, "");
+    const name = await worker(path);
+    const first = await ingest(name);
+    expect(first).toMatchObject({ new_events: 0, new_offset: 0, file_size: 0, skipped_lines: 0 });
+    appendFileSync(path, userMsg("hello") + started());
+    const second = await ingest(name);
+    expect(second.new_events).toBe(2);
+    expect((await events(name)).map((e) => e.kind)).toEqual(["user_message", "task_started"]);
+  });
+
+  it("leaves a partial last line for the next ingest", async () => {
+    const path = join(env.dir, "rollout-partial.jsonl");
+    const full = done("all finished");
+    writeFileSync(path, userMsg("go") + full.slice(0, 25));
+    const name = await worker(path);
+    const first = await ingest(name);
+    expect(first.new_events).toBe(1);
+    expect(first.partial_line_bytes).toBe(25);
+    appendFileSync(path, full.slice(25));
+    const second = await ingest(name);
+    expect(second.new_events).toBe(1);
+    expect(second.partial_line_bytes).toBe(0);
+    const evs = await events(name);
+    expect(evs.map((e) => e.kind)).toEqual(["user_message", "task_complete"]);
+    expect(evs[1]!.text).toBe("all finished");
+  });
+
+  it("counts malformed lines in skipped_lines with a warning and keeps going", async () => {
+    const path = join(env.dir, "rollout-bad.jsonl");
+    writeFileSync(path, userMsg("a") + "{not json\n" + "[1,2]\n" + done());
+    const name = await worker(path);
+    const r = await ingest(name);
+    expect(r.skipped_lines).toBe(2);
+    expect(r.new_lines).toBe(4);
+    expect(r.warnings.join(" ")).toMatch(/malformed line at byte/);
+    expect((await events(name)).map((e) => e.kind)).toEqual(["user_message", "task_complete"]);
+  });
+
+  it("is idempotent: a second ingest with no new bytes adds nothing", async () => {
+    const path = join(env.dir, "rollout-idem.jsonl");
+    writeFileSync(path, userMsg("a") + done());
+    const name = await worker(path);
+    await ingest(name);
+    const again = await ingest(name);
+    expect(again.new_events).toBe(0);
+    expect(await events(name)).toHaveLength(2);
+  });
+
+  it("detects truncation and re-reads from byte 0 under a new generation", async () => {
+    const path = join(env.dir, "rollout-trunc.jsonl");
+    writeFileSync(path, userMsg("one") + userMsg("two") + done());
+    const name = await worker(path);
+    await ingest(name);
+    truncateSync(path, 0);
+    appendFileSync(path, userMsg("fresh"));
+    const r = await ingest(name);
+    expect(r.truncated).toBe(true);
+    expect(r.generation).toBe(2);
+    expect(r.new_events).toBe(1);
+    const evs = await events(name);
+    expect(evs.at(-1)).toMatchObject({ text: "fresh", generation: 2, offset: 0 });
+  });
+
+  it("detects replacement of the file (new inode) even when it is larger", async () => {
+    const path = join(env.dir, "rollout-rot.jsonl");
+    writeFileSync(path, userMsg("old"));
+    const name = await worker(path);
+    await ingest(name);
+    const next = join(env.dir, "rollout-rot.next");
+    writeFileSync(next, userMsg("new 1") + userMsg("new 2") + done());
+    renameSync(next, path);
+    const r = await ingest(name);
+    expect(r.rotated).toBe(true);
+    expect(r.new_events).toBe(3);
+    expect(r.warnings.join(" ")).toMatch(/replaced/);
+  });
+
+  it("reassembles a multi-byte character split across read chunks", async () => {
+    const path = join(env.dir, "rollout-unicode.jsonl");
+    // Push a 4-byte emoji across the 4 MiB read boundary.
+    const filler = "x".repeat(4 * 1024 * 1024 - 60);
+    const text = `${filler}🚀 après 日本`;
+    writeFileSync(path, userMsg(text) + done("fin 🚀"));
+    const name = await worker(path);
+    const r = await ingest(name);
+    expect(r.skipped_lines).toBe(0);
+    expect(r.new_events).toBe(2);
+    const evs = await events(name);
+    expect(evs[1]!.text).toBe("fin 🚀");
+  });
+
+  it("ingests a 50 MB file completely and exactly once", async () => {
+    const path = join(env.dir, "rollout-big.jsonl");
+    const chunk = (userMsg("u".repeat(400)) + line("event_msg", { type: "token_count", info: { n: 1 } }) + done("d".repeat(300))).repeat(1000);
+    let lines = 0;
+    writeFileSync(path, "");
+    while (statSync(path).size <= 50 * 1024 * 1024) {
+      appendFileSync(path, chunk);
+      lines += 3000;
+    }
+    const name = await worker(path);
+    const r = await ingest(name);
+    expect(r.file_size).toBeGreaterThan(50 * 1024 * 1024);
+    expect(r.new_lines).toBe(lines);
+    expect(r.new_events).toBe(lines);
+    expect(r.new_offset).toBe(r.file_size);
+    const counted = await env.services.database.client.execute("SELECT count(*) AS n FROM transcript_events");
+    expect(Number(counted.rows[0]!.n)).toBe(lines);
+  });
+
+  it("reports a missing transcript as PATH_NOT_FOUND", async () => {
+    const path = join(env.dir, "rollout-gone.jsonl");
+    writeFileSync(path, userMsg("a"));
+    const name = await worker(path);
+    rmSync(path);
+    const res = await env.call("POST", `/v1/sessions/${name}/ingest`);
+    expect(res.status).toBe(422);
+    expect(res.body.error.code).toBe("PATH_NOT_FOUND");
+  });
+});
