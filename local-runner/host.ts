@@ -1,76 +1,147 @@
-import { execFile } from "node:child_process";
-import { readFileSync, statSync } from "node:fs";
-import { promisify } from "node:util";
-import type { Host } from "../functions/lib/host.ts";
+import { HostError, type DiscoveredTranscript, type FileInfo, type Host, type HostCapabilities } from "../functions/lib/host.ts";
+import { discoverTranscript, lsofMissing } from "./host/discovery.ts";
+import { execTool } from "./host/exec.ts";
+import { fileExists, fileInfo, readBytes } from "./host/files.ts";
+import { pidStartTime } from "./host/procs.ts";
+import { Tmux, type NewSessionOptions } from "./host/tmux.ts";
 
-const execFileAsync = promisify(execFile);
-
-let bootTimeMs: number | null = null;
-let clockTicks: number | null = null;
-
-/** Linux: boot time from /proc/stat and the kernel clock tick rate, read once. */
-async function linuxTimes(): Promise<{ boot: number; hz: number }> {
-  if (bootTimeMs === null) {
-    const stat = readFileSync("/proc/stat", "utf8");
-    const m = /^btime (\d+)$/m.exec(stat);
-    if (!m) throw new Error("no btime line in /proc/stat");
-    bootTimeMs = Number(m[1]) * 1000;
-  }
-  if (clockTicks === null) {
-    try {
-      const { stdout } = await execFileAsync("getconf", ["CLK_TCK"]);
-      clockTicks = Number(stdout.trim()) || 100;
-    } catch {
-      clockTicks = 100;
-    }
-  }
-  return { boot: bootTimeMs, hz: clockTicks };
+/** Where NodeHost finds its tools; tests point these at absent paths to simulate a bare host. */
+export interface NodeHostOptions {
+  /** tmux executable, a name looked up on PATH or an absolute path (default "tmux"). */
+  tmuxBin?: string;
+  /** lsof executable (default "lsof"). */
+  lsofBin?: string;
+  /** Per external command; TIMEOUT when exceeded (default 10 s). */
+  timeoutMs?: number;
+  /** Claude Code's config dir when not ~/.claude (default $CLAUDE_CONFIG_DIR). */
+  claudeConfigDir?: string;
 }
 
-/** Start time of a pid in ms since the epoch (Linux /proc, else `ps -o lstart=`), or null. */
-export async function pidStartTime(pid: number): Promise<number | null> {
-  if (!Number.isInteger(pid) || pid <= 0) return null;
-  if (process.platform === "linux") {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    } catch {
-      return null;
-    }
-    // The command name may contain spaces and parentheses; fields resume after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const startTicks = Number(fields[19]);
-    if (!Number.isFinite(startTicks)) return null;
-    const { boot, hz } = await linuxTimes();
-    return boot + Math.round((startTicks * 1000) / hz);
-  }
-  try {
-    const { stdout } = await execFileAsync("ps", ["-o", "lstart=", "-p", String(pid)]);
-    const t = Date.parse(stdout.trim());
-    return Number.isFinite(t) ? t : null;
-  } catch {
-    return null;
-  }
-}
+/**
+ * Start times from /proc are exact to a clock tick but the boot time they are offset from is
+ * whole seconds and may be re-read differently by another process; `ps` reports whole seconds.
+ * A recycled pid would need the pid space to wrap inside this window.
+ */
+const START_TIME_TOLERANCE_MS = 2000;
 
-/** The Node implementation of the host capabilities. */
+/**
+ * The Node implementation of the host capabilities: tmux and lsof through execFile with
+ * argument arrays, pids through /proc (Linux) or ps, files through node:fs. Every failure is
+ * a HostError; a missing tool is TMUX_MISSING / LSOF_MISSING with an install hint.
+ */
 export class NodeHost implements Host {
-  async fileExists(path: string): Promise<boolean> {
-    try {
-      return statSync(path).isFile();
-    } catch {
-      return false;
-    }
+  private readonly tmux: Tmux;
+  private readonly lsofBin: string;
+  private readonly timeoutMs: number;
+  private readonly claudeConfigDir: string | undefined;
+  private lsofChecked = false;
+
+  constructor(opts: NodeHostOptions = {}) {
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
+    this.tmux = new Tmux(opts.tmuxBin ?? "tmux", this.timeoutMs);
+    this.lsofBin = opts.lsofBin ?? "lsof";
+    this.claudeConfigDir = opts.claudeConfigDir ?? process.env.CLAUDE_CONFIG_DIR;
   }
 
-  async pidStartTime(pid: number): Promise<number | null> {
+  /** True when `path` exists and is a regular file. */
+  fileExists(path: string): Promise<boolean> {
+    return fileExists(path);
+  }
+
+  /** Start time in ms since the epoch; null when the pid is not running or is a zombie. */
+  pidStartTime(pid: number): Promise<number | null> {
     return pidStartTime(pid);
   }
 
+  /**
+   * True when the pid runs and is not a zombie, and, when `startedAt` is given, started then
+   * (within START_TIME_TOLERANCE_MS): a recycled pid reports dead.
+   */
   async pidAlive(pid: number, startedAt?: number | null): Promise<boolean> {
     const now = await pidStartTime(pid);
     if (now === null) return false;
-    // A recycled pid has a different start time; allow clock-tick rounding.
-    return startedAt == null || Math.abs(now - startedAt) < 2000;
+    return startedAt == null || Math.abs(now - startedAt) < START_TIME_TOLERANCE_MS;
+  }
+
+  /** Size, `dev:ino` identity and mtime of a regular file; null when absent. */
+  fileInfo(path: string): Promise<FileInfo | null> {
+    return fileInfo(path);
+  }
+
+  /** Up to `length` raw bytes at `offset` (one open/read/close); FILE_NOT_FOUND when absent. */
+  readBytes(path: string, offset: number, length: number): Promise<Uint8Array> {
+    return readBytes(path, offset, length);
+  }
+
+  /**
+   * Finds the Codex rollout or Claude Code transcript held open by `pid`, a descendant, a
+   * re-parented member of its session or process group (Linux), or a setsid'd daemon started
+   * from the same tmux pane (Linux, inherited TMUX_PANE). Only open files are seen: a writer
+   * that opens, appends and closes is found only mid-write, and a setsid'd daemon whose
+   * launcher exited outside tmux has no remaining link to `pid`. See host/discovery.ts.
+   */
+  async discoverTranscript(pid: number): Promise<DiscoveredTranscript | null> {
+    // Checked once up front so a host without lsof fails the same way whatever the pid.
+    if (!this.lsofChecked) {
+      if ((await this.lsofVersion()) === null) throw lsofMissing(this.lsofBin);
+      this.lsofChecked = true;
+    }
+    return discoverTranscript(pid, { lsofBin: this.lsofBin, timeoutMs: this.timeoutMs, claudeConfigDir: this.claudeConfigDir });
+  }
+
+  /** tmux and lsof availability and versions; never throws for a missing tool. */
+  async capabilities(): Promise<HostCapabilities> {
+    const [tmux, lsof] = await Promise.all([this.tmux.versionString(), this.lsofVersion()]);
+    return {
+      tmux: { available: tmux !== null, version: tmux },
+      lsof: { available: lsof !== null, version: lsof },
+      platform: process.platform,
+    };
+  }
+
+  /** Creates a detached session running `command` without a shell; see Tmux.newSession. */
+  tmuxNewSession(opts: NewSessionOptions): Promise<void> {
+    return this.tmux.newSession(opts);
+  }
+
+  /** True when a session with exactly this name exists ('w1' never matches 'w10'). */
+  tmuxHasSession(name: string): Promise<boolean> {
+    return this.tmux.hasSession(name);
+  }
+
+  /**
+   * Sends one tmux key name (Enter, C-c, Escape) or, with `literal`, text typed verbatim. A bare
+   * session name targets its first pane; `%N` and `session:window.pane` are accepted too.
+   */
+  tmuxSendKeys(target: string, keys: string, opts: { literal?: boolean } = {}): Promise<void> {
+    return this.tmux.sendKeys(target, keys, opts.literal ?? false);
+  }
+
+  /** The target pane's visible text plus `scrollback` lines of history. */
+  tmuxCapturePane(target: string, opts: { scrollback?: number } = {}): Promise<string> {
+    return this.tmux.capturePane(target, opts.scrollback);
+  }
+
+  /** Kills exactly this session; TMUX_SESSION_NOT_FOUND when there is none. */
+  tmuxKillSession(name: string): Promise<void> {
+    return this.tmux.killSession(name);
+  }
+
+  /** Pid of the process in the session's first pane (or the given pane), null when absent. */
+  tmuxPanePid(target: string): Promise<number | null> {
+    return this.tmux.panePid(target);
+  }
+
+  /** First line of `lsof -v` ("revision: 4.95.0"), or null when lsof is absent. */
+  private async lsofVersion(): Promise<string | null> {
+    try {
+      // lsof -v prints its version block to stderr and exits 1.
+      const r = await execTool(this.lsofBin, ["-v"], { timeoutMs: this.timeoutMs, missing: lsofMissing });
+      const m = /revision:\s*(\S+)/.exec(r.stderr + r.stdout);
+      return m?.[1] ?? "unknown";
+    } catch (e) {
+      if (e instanceof HostError && e.code === "LSOF_MISSING") return null;
+      throw e;
+    }
   }
 }

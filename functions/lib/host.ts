@@ -1,6 +1,7 @@
 /**
  * Capabilities only a local runner can provide (tmux, lsof, pids, files). Functions receive
  * them through `ctx.host` and must degrade with HOST_UNAVAILABLE when it is absent.
+ * The Node implementation is local-runner/host.ts; every method fails with a HostError.
  */
 export interface Host {
   /** True when `path` exists and is a regular file. */
@@ -9,4 +10,64 @@ export interface Host {
   pidAlive(pid: number, startedAt?: number | null): Promise<boolean>;
   /** Start time of a process in ms since the epoch, or null when it is not running. */
   pidStartTime(pid: number): Promise<number | null>;
+
+  /** Size and identity of a file, or null when it does not exist. */
+  fileInfo(path: string): Promise<FileInfo | null>;
+  /** Reads up to `length` bytes starting at `offset`. */
+  readBytes(path: string, offset: number, length: number): Promise<Uint8Array>;
+
+  /**
+   * Finds the agent transcript a process has open: searches the pid, its descendants, and
+   * agent daemons it spawned that outlived it (Codex keeps its rollout open in a child
+   * `codex app-server`). Null when none is open yet.
+   */
+  discoverTranscript(pid: number): Promise<DiscoveredTranscript | null>;
+
+  /** Which external tools this host has (tmux, lsof). */
+  capabilities(): Promise<HostCapabilities>;
+
+  tmuxNewSession(opts: { name: string; cwd: string; command: string[]; env?: Record<string, string>; width?: number; height?: number }): Promise<void>;
+  tmuxHasSession(name: string): Promise<boolean>;
+  /** Sends keys. `literal` sends the text as typed characters (tmux send-keys -l). */
+  tmuxSendKeys(target: string, keys: string, opts?: { literal?: boolean }): Promise<void>;
+  /** The visible pane text (plus `scrollback` lines of history). */
+  tmuxCapturePane(target: string, opts?: { scrollback?: number }): Promise<string>;
+  tmuxKillSession(name: string): Promise<void>;
+  /** Pid of the process running in the session's first pane, or null. */
+  tmuxPanePid(target: string): Promise<number | null>;
+}
+
+export interface FileInfo {
+  size: number;
+  /** Device and inode, e.g. "2049:1234567"; changes when a file is replaced. */
+  identity: string;
+  mtimeMs: number;
+}
+
+export interface DiscoveredTranscript {
+  path: string;
+  kind: "codex" | "claude";
+  /** The pid that actually held the file open (may be a descendant or a spawned daemon). */
+  holderPid: number;
+}
+
+export interface HostCapabilities {
+  tmux: { available: boolean; version: string | null };
+  lsof: { available: boolean; version: string | null };
+  platform: string;
+}
+
+export const HOST_ERROR_CODES = ["TMUX_MISSING", "LSOF_MISSING", "TMUX_SESSION_NOT_FOUND", "TMUX_SESSION_EXISTS", "FILE_NOT_FOUND", "COMMAND_FAILED", "TIMEOUT"] as const;
+export type HostErrorCode = (typeof HOST_ERROR_CODES)[number];
+
+/** A typed failure of a host capability; messages name the value that failed. */
+export class HostError extends Error {
+  constructor(
+    readonly code: HostErrorCode,
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = "HostError";
+  }
 }

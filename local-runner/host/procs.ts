@@ -1,0 +1,147 @@
+import { execFile } from "node:child_process";
+import { readdir, readFile } from "node:fs/promises";
+import { promisify } from "node:util";
+
+const execFileAsync = promisify(execFile);
+
+/** One process as the kernel reports it. `pgrp` and `session` are known on Linux only. */
+export interface ProcInfo {
+  pid: number;
+  ppid: number;
+  pgrp: number | null;
+  session: number | null;
+  /** One-letter state (R, S, D, Z, …); Z is a zombie that has exited but not been reaped. */
+  state: string;
+}
+
+/** Linux /proc/<pid>/stat fields we use; start time is in clock ticks since boot. */
+interface LinuxStat extends ProcInfo {
+  startTicks: number;
+}
+
+let linuxClock: Promise<{ boot: number; hz: number }> | null = null;
+
+/** Linux: boot time from /proc/stat and the kernel clock tick rate, read once per process. */
+function linuxTimes(): Promise<{ boot: number; hz: number }> {
+  linuxClock ??= (async () => {
+    const m = /^btime (\d+)$/m.exec(await readFile("/proc/stat", "utf8"));
+    if (!m) throw new Error("no btime line in /proc/stat");
+    let hz = 100;
+    try {
+      hz = Number((await execFileAsync("getconf", ["CLK_TCK"])).stdout.trim()) || 100;
+    } catch {
+      // getconf is absent on minimal images; 100 Hz is the Linux USER_HZ on every mainstream arch.
+    }
+    return { boot: Number(m[1]) * 1000, hz };
+  })();
+  return linuxClock;
+}
+
+/** Parses the text of /proc/<pid>/stat; null when it is malformed. */
+export function parseProcStat(text: string): LinuxStat | null {
+  // The command name may contain spaces and parentheses; fields resume after the last ')'.
+  const close = text.lastIndexOf(")");
+  const pid = Number(text.slice(0, text.indexOf(" (")));
+  const f = text.slice(close + 2).split(" ");
+  // f[0] is field 3 (state); ppid, pgrp, session are fields 4-6, starttime is field 22.
+  const [ppid, pgrp, session, startTicks] = [f[1], f[2], f[3], f[19]].map(Number);
+  if (close < 0 || !Number.isInteger(pid) || !f[0] || ![ppid, pgrp, session, startTicks].every(Number.isFinite)) return null;
+  return { pid, state: f[0], ppid: ppid!, pgrp: pgrp!, session: session!, startTicks: startTicks! };
+}
+
+async function readLinuxStat(pid: number): Promise<LinuxStat | null> {
+  try {
+    return parseProcStat(await readFile(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return null;
+  }
+}
+
+/** Start time from `ps` (non-Linux); null when absent or a zombie. Resolution is one second. */
+export async function psStartTime(pid: number): Promise<number | null> {
+  try {
+    const { stdout } = await execFileAsync("ps", ["-o", "stat=", "-o", "lstart=", "-p", String(pid)]);
+    const m = /^\s*(\S+)\s+(.+?)\s*$/.exec(stdout);
+    if (!m || m[1]!.startsWith("Z")) return null;
+    const t = Date.parse(m[2]!);
+    return Number.isFinite(t) ? t : null;
+  } catch {
+    // ps exits 1 when the pid does not exist.
+    return null;
+  }
+}
+
+/**
+ * Start time of a pid in ms since the epoch, or null when it is not running. Zombies count as
+ * not running: they have exited and only wait for their parent to reap them.
+ */
+export async function pidStartTime(pid: number): Promise<number | null> {
+  if (!Number.isInteger(pid) || pid <= 0) return null;
+  if (process.platform !== "linux") return psStartTime(pid);
+  const st = await readLinuxStat(pid);
+  if (!st || st.state === "Z" || st.state === "X") return null;
+  const { boot, hz } = await linuxTimes();
+  return boot + Math.round((st.startTicks * 1000) / hz);
+}
+
+/** Every process from /proc (Linux), with session and process group. */
+export async function procTableLinux(): Promise<ProcInfo[]> {
+  const names = await readdir("/proc");
+  const rows = await Promise.all(names.filter((n) => /^\d+$/.test(n)).map((n) => readLinuxStat(Number(n))));
+  return rows.filter((r): r is LinuxStat => r !== null).map(({ pid, ppid, pgrp, session, state }) => ({ pid, ppid, pgrp, session, state }));
+}
+
+/** Every process from `ps -A -o pid=,ppid=` (portable; no session or group information). */
+export async function procTablePs(): Promise<ProcInfo[]> {
+  const { stdout } = await execFileAsync("ps", ["-A", "-o", "pid=,ppid="], { maxBuffer: 16 * 1024 * 1024 });
+  const rows: ProcInfo[] = [];
+  for (const line of stdout.split("\n")) {
+    const m = /^\s*(\d+)\s+(\d+)\s*$/.exec(line);
+    if (m) rows.push({ pid: Number(m[1]), ppid: Number(m[2]), pgrp: null, session: null, state: "?" });
+  }
+  return rows;
+}
+
+/** The process table for this platform. */
+export function procTable(): Promise<ProcInfo[]> {
+  return process.platform === "linux" ? procTableLinux() : procTablePs();
+}
+
+/** `roots` and every process below them in the ppid tree, roots first, breadth-first. */
+export function withDescendants(table: ProcInfo[], roots: Iterable<number>): number[] {
+  const children = new Map<number, number[]>();
+  for (const p of table) {
+    const list = children.get(p.ppid);
+    if (list) list.push(p.pid);
+    else children.set(p.ppid, [p.pid]);
+  }
+  const seen = new Set<number>();
+  const queue = [...roots];
+  for (let i = 0; i < queue.length; i++) {
+    const pid = queue[i]!;
+    if (seen.has(pid)) continue;
+    seen.add(pid);
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return [...seen];
+}
+
+/**
+ * Linux: selected variables of a process's environment as it was at exec, or null when it is
+ * unreadable (another user's process, or gone).
+ */
+export async function readEnviron(pid: number, keys: string[]): Promise<Record<string, string> | null> {
+  let raw: string;
+  try {
+    raw = await readFile(`/proc/${pid}/environ`, "utf8");
+  } catch {
+    return null;
+  }
+  const out: Record<string, string> = {};
+  for (const entry of raw.split("\0")) {
+    const eq = entry.indexOf("=");
+    const k = entry.slice(0, eq);
+    if (eq > 0 && keys.includes(k)) out[k] = entry.slice(eq + 1);
+  }
+  return out;
+}
