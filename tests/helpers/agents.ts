@@ -1,0 +1,584 @@
+// Helpers for end-to-end tests that drive the REAL agent CLIs (Codex, Claude Code) in tmux
+// against loopback model stubs. Findings behind every choice here: docs/notes/agent-clis.md.
+//
+// Rules kept here: processes are spawned with argument arrays (never a shell string); tmux
+// sessions are killed by their exact name; only pids we started (and their descendants) are
+// ever signalled.
+import { execFile } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { startAnthropicMessagesStub } from "../fixtures/stubs/anthropic-messages.ts";
+import type { StubServer, StubTurn } from "../fixtures/stubs/common.ts";
+import { startOpenAIResponsesStub } from "../fixtures/stubs/openai-responses.ts";
+
+export type { StubServer, StubTurn } from "../fixtures/stubs/common.ts";
+
+const execFileP = promisify(execFile);
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const require = createRequire(join(ROOT, "package.json"));
+
+export type AgentKind = "codex" | "claude";
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------------------------
+// Stubs
+
+/** Starts the model stub the given CLI talks to. Codex: OpenAI Responses. Claude: Anthropic Messages. */
+export function startStub(kind: AgentKind, turns: StubTurn[] = []): Promise<StubServer> {
+  return kind === "codex" ? startOpenAIResponsesStub(turns) : startAnthropicMessagesStub(turns);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Binaries
+
+/**
+ * Path of the Codex entry. `bin/codex.js` is a small Node launcher that spawns the platform
+ * binary from the optional dependency @openai/codex-linux-x64 (no install script needed).
+ * With `native: true` the platform binary itself (one process fewer in the pane).
+ */
+export function codexBinary(opts: { native?: boolean } = {}): string {
+  const pkg = dirname(require.resolve("@openai/codex/package.json"));
+  if (!opts.native) return join(pkg, "bin", "codex.js");
+  const triple = process.arch === "arm64" ? "aarch64-unknown-linux-musl" : "x86_64-unknown-linux-musl";
+  const plat = dirname(require.resolve(`@openai/codex-linux-${process.arch}/package.json`));
+  return join(plat, "vendor", triple, "bin", "codex");
+}
+
+/**
+ * Path of the native Claude Code binary. Prefer the platform package's binary: it exists even
+ * when npm skipped @anthropic-ai/claude-code's postinstall (which only copies/links this file
+ * over the bin/claude.exe placeholder). Fall back to bin/claude.exe when it is a real binary.
+ */
+export function claudeBinary(): string {
+  try {
+    const plat = dirname(require.resolve(`@anthropic-ai/claude-code-linux-${process.arch}/package.json`));
+    const bin = join(plat, "claude");
+    if (existsSync(bin)) return bin;
+  } catch {
+    // fall through
+  }
+  const wrapper = join(dirname(require.resolve("@anthropic-ai/claude-code/package.json")), "bin", "claude.exe");
+  if (statSync(wrapper).size < 10_000) throw new Error("claude native binary missing: run `node node_modules/@anthropic-ai/claude-code/install.cjs`");
+  return wrapper;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Isolated homes
+
+export interface AgentHome {
+  /** Temp root; everything below is deleted by cleanup(). */
+  root: string;
+  /** A fresh working folder for the agent (its cwd). */
+  workdir: string;
+  /** HOME for the agent process. */
+  home: string;
+  /** CODEX_HOME or CLAUDE_CONFIG_DIR. */
+  configDir: string;
+  /** Env the CLI needs on top of a minimal base. */
+  env: Record<string, string>;
+  cleanup(): void;
+}
+
+export interface HomeOptions {
+  /** Pre-trust the workdir so no trust prompt is shown (default true). */
+  trust?: boolean;
+  /** Make the workdir a git repository (Codex only asks about trust for git repos... see notes). */
+  git?: boolean;
+  /** Codex approval policy (default "on-request"). */
+  approvalPolicy?: "on-request" | "never" | "untrusted" | "on-failure";
+  /** Codex sandbox mode (default "danger-full-access": the bundled bubblewrap is not reliable in containers). */
+  sandbox?: "read-only" | "workspace-write" | "danger-full-access";
+  /** Claude permission mode written to settings (default "default": asks before Bash). */
+  permissionMode?: "default" | "acceptEdits" | "plan" | "bypassPermissions" | "auto";
+}
+
+function makeRoot(kind: AgentKind): { root: string; workdir: string; home: string } {
+  const root = mkdtempSync(join(tmpdir(), `sy-${kind}-`));
+  const workdir = join(root, "work");
+  const home = join(root, "home");
+  mkdirSync(workdir);
+  mkdirSync(home);
+  return { root, workdir, home };
+}
+
+async function gitInit(dir: string): Promise<void> {
+  await execFileP("git", ["init", "-q", dir]);
+}
+
+export const DUMMY_OPENAI_KEY = "sk-stub-openai-0000000000000000";
+export const DUMMY_ANTHROPIC_KEY = "sk-ant-stub-0000000000000000000000";
+
+/** A temp CODEX_HOME whose config.toml points at the stub (model_provider "stub", wire_api "responses"). */
+export async function makeCodexHome(stubUrl: string, opts: HomeOptions = {}): Promise<AgentHome> {
+  const { root, workdir, home } = makeRoot("codex");
+  if (opts.git) await gitInit(workdir);
+  const configDir = join(root, "codex-home");
+  mkdirSync(configDir);
+  const lines = [
+    `model = "stub-model"`,
+    `model_provider = "stub"`,
+    `approval_policy = "${opts.approvalPolicy ?? "on-request"}"`,
+    `sandbox_mode = "${opts.sandbox ?? "danger-full-access"}"`,
+    `check_for_update_on_startup = false`,
+    ``,
+    `[analytics]`,
+    `enabled = false`,
+    ``,
+    `[model_providers.stub]`,
+    `name = "Stub"`,
+    `base_url = "${stubUrl}/v1"`,
+    `wire_api = "responses"`,
+    `env_key = "STUB_OPENAI_API_KEY"`,
+    `request_max_retries = 0`,
+    `stream_max_retries = 0`,
+    ``,
+  ];
+  if (opts.trust ?? true) lines.push(`[projects."${workdir}"]`, `trust_level = "trusted"`, ``);
+  writeFileSync(join(configDir, "config.toml"), lines.join("\n"));
+  return {
+    root,
+    workdir,
+    home,
+    configDir,
+    env: { HOME: home, CODEX_HOME: configDir, STUB_OPENAI_API_KEY: DUMMY_OPENAI_KEY },
+    cleanup: () => rmSync(root, { recursive: true, force: true }),
+  };
+}
+
+/** A temp CLAUDE_CONFIG_DIR with onboarding done, the dummy key approved, and the stub as base URL. */
+export async function makeClaudeConfig(stubUrl: string, opts: HomeOptions = {}): Promise<AgentHome> {
+  const { root, workdir, home } = makeRoot("claude");
+  if (opts.git) await gitInit(workdir);
+  const configDir = join(root, "claude-config");
+  mkdirSync(configDir);
+  const state: Record<string, unknown> = {
+    hasCompletedOnboarding: true,
+    lastOnboardingVersion: "2.1.329",
+    theme: "dark",
+    // Without this, an ANTHROPIC_API_KEY in the env triggers "Do you want to use this API key?".
+    customApiKeyResponses: { approved: [DUMMY_ANTHROPIC_KEY.slice(-20)], rejected: [] },
+    projects: {},
+  };
+  if (opts.trust ?? true) {
+    (state.projects as Record<string, unknown>)[workdir] = { hasTrustDialogAccepted: true, allowedTools: [] };
+  }
+  writeFileSync(join(configDir, ".claude.json"), JSON.stringify(state, null, 2));
+  const settings = { permissions: { defaultMode: opts.permissionMode ?? "default" } };
+  writeFileSync(join(configDir, "settings.json"), JSON.stringify(settings, null, 2));
+  return {
+    root,
+    workdir,
+    home,
+    configDir,
+    env: {
+      HOME: home,
+      CLAUDE_CONFIG_DIR: configDir,
+      ANTHROPIC_BASE_URL: stubUrl,
+      ANTHROPIC_API_KEY: DUMMY_ANTHROPIC_KEY,
+      DISABLE_AUTOUPDATER: "1",
+      DISABLE_TELEMETRY: "1",
+      DISABLE_ERROR_REPORTING: "1",
+      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+    },
+    cleanup: () => rmSync(root, { recursive: true, force: true }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+export interface AgentCommand {
+  /** The command itself, e.g. [".../codex.js", "--no-daemon"]. */
+  argv: string[];
+  /** Variables to set for it. */
+  env: Record<string, string>;
+  /** Variables to remove from the inherited environment (real credentials, other configs). */
+  unset: string[];
+  cwd: string;
+}
+
+export interface CommandOptions {
+  /** Codex: use the shared background app-server daemon (default false = `--no-daemon`). */
+  daemon?: boolean;
+  /** Codex: run the platform binary directly instead of the Node launcher. */
+  native?: boolean;
+  extraArgs?: string[];
+}
+
+/** Variables that must never leak from the test runner into an agent under test. */
+export const AGENT_ENV_UNSET = [
+  "OPENAI_API_KEY",
+  "OPENAI_BASE_URL",
+  "CODEX_API_KEY",
+  "CODEX_HOME",
+  "ANTHROPIC_API_KEY",
+  "ANTHROPIC_AUTH_TOKEN",
+  "ANTHROPIC_BASE_URL",
+  "ANTHROPIC_MODEL",
+  "CLAUDE_CONFIG_DIR",
+  "CLAUDECODE",
+  "CLAUDE_CODE_ENTRYPOINT",
+  "CLAUDE_CODE_OAUTH_TOKEN",
+  "CODEX_SANDBOX",
+  "CODEX_THREAD_ID",
+  "TMUX",
+  "TMUX_PANE",
+  "HTTP_PROXY",
+  "HTTPS_PROXY",
+  "http_proxy",
+  "https_proxy",
+  "ALL_PROXY",
+  "NODE_OPTIONS",
+];
+
+/** The argv + env that starts the interactive TUI; production code can feed it to tmux new-session. */
+export function agentCommand(kind: AgentKind, home: AgentHome, opts: CommandOptions = {}): AgentCommand {
+  const extra = opts.extraArgs ?? [];
+  if (kind === "codex") {
+    const bin = codexBinary({ native: opts.native });
+    const args = [...(opts.daemon ? [] : ["--no-daemon"]), ...extra];
+    const argv = opts.native ? [bin, ...args] : [process.execPath, bin, ...args];
+    return { argv, env: { ...home.env, NO_PROXY: "127.0.0.1,localhost" }, unset: AGENT_ENV_UNSET, cwd: home.workdir };
+  }
+  return { argv: [claudeBinary(), ...extra], env: { ...home.env, NO_PROXY: "127.0.0.1,localhost" }, unset: AGENT_ENV_UNSET, cwd: home.workdir };
+}
+
+/** `env -u X ... K=V ... argv...`: one argv that carries the environment through tmux intact. */
+export function wrapWithEnv(cmd: AgentCommand): string[] {
+  const out = ["env"];
+  for (const name of cmd.unset) if (!(name in cmd.env)) out.push("-u", name);
+  for (const [k, v] of Object.entries(cmd.env)) out.push(`${k}=${v}`);
+  return [...out, ...cmd.argv];
+}
+
+// ---------------------------------------------------------------------------------------------
+// tmux
+
+export async function tmux(args: string[]): Promise<string> {
+  const { stdout } = await execFileP("tmux", args, { maxBuffer: 4 * 1024 * 1024 });
+  return stdout;
+}
+
+export interface TmuxSession {
+  name: string;
+  /** Target for send-keys / capture-pane. */
+  target: string;
+  panePid: number;
+}
+
+/** `tmux new-session -d -s <name> -x 200 -y 50 -c <cwd> -- env ... argv`, keeping a dead pane readable. */
+export async function startInTmux(name: string, cmd: AgentCommand, size = { width: 200, height: 50 }): Promise<TmuxSession> {
+  await tmux([
+    "new-session", "-d", "-s", name, "-x", String(size.width), "-y", String(size.height), "-c", cmd.cwd,
+    "--", ...wrapWithEnv(cmd),
+    ";", "set-option", "-t", name, "remain-on-exit", "on",
+  ]);
+  const pid = Number((await tmux(["display-message", "-p", "-t", `${name}:0.0`, "#{pane_pid}"])).trim());
+  return { name, target: `${name}:0.0`, panePid: pid };
+}
+
+export async function capturePane(target: string): Promise<string> {
+  return tmux(["capture-pane", "-p", "-t", target]);
+}
+
+export async function paneDead(target: string): Promise<boolean> {
+  try {
+    return (await tmux(["display-message", "-p", "-t", target, "#{pane_dead}"])).trim() === "1";
+  } catch {
+    return true;
+  }
+}
+
+/** Kills exactly this session (by name); ignores "no such session". */
+export async function killTmuxSession(name: string): Promise<void> {
+  try {
+    await tmux(["kill-session", "-t", `=${name}`]);
+  } catch {
+    // already gone
+  }
+}
+
+/** Polls capture-pane until `pattern` matches; returns the matching capture. */
+export async function waitForPane(target: string, pattern: RegExp, timeoutMs = 20_000, intervalMs = 200): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  while (Date.now() < deadline) {
+    last = await capturePane(target);
+    if (pattern.test(last)) return last;
+    await sleep(intervalMs);
+  }
+  throw new Error(`timed out after ${timeoutMs}ms waiting for ${pattern} in ${target}; last capture:\n${last}`);
+}
+
+/** The text of the composer line: the last line that starts with the prompt glyph (› Codex, ❯ Claude). */
+export function composerLine(capture: string): string | undefined {
+  const lines = capture.split("\n");
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const m = /^\s*[›❯]\s?(.*)$/.exec(lines[i]!);
+    if (m) return m[1]!.trimEnd();
+  }
+  return undefined;
+}
+
+export interface SubmitOptions {
+  /** Pause after typing before pressing Enter (Codex treats fast input as a paste burst). */
+  settleMs?: number;
+  /** How many times to press Enter before giving up. */
+  maxEnters?: number;
+  /** Extra proof of submission, e.g. "the transcript has the user message". */
+  verify?: () => Promise<boolean> | boolean;
+  timeoutMs?: number;
+}
+
+/**
+ * Types `text` literally, waits until it shows in the composer, settles, presses Enter, and
+ * checks that the composer no longer holds the text (and `verify`, when given). Presses Enter
+ * again a bounded number of times if the first one was swallowed.
+ */
+export async function submitPrompt(target: string, text: string, opts: SubmitOptions = {}): Promise<{ enters: number }> {
+  const settleMs = opts.settleMs ?? 400;
+  const maxEnters = opts.maxEnters ?? 3;
+  const probe = text.replace(/\s+/g, " ").trim().slice(-16);
+  await tmux(["send-keys", "-t", target, "-l", "--", text]);
+  const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+  while (!(composerLine(await capturePane(target)) ?? "").includes(probe)) {
+    if (Date.now() > deadline) throw new Error(`typed text never showed in the composer of ${target}`);
+    await sleep(100);
+  }
+  await sleep(settleMs);
+  for (let enters = 1; enters <= maxEnters; enters++) {
+    await tmux(["send-keys", "-t", target, "Enter"]);
+    const until = Date.now() + 2_000;
+    while (Date.now() < until) {
+      await sleep(150);
+      const composer = composerLine(await capturePane(target)) ?? "";
+      if (!composer.includes(probe) && (!opts.verify || (await opts.verify()))) return { enters };
+    }
+  }
+  throw new Error(`prompt not submitted after ${maxEnters} Enter presses in ${target}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes and files
+
+function statOf(pid: number): { ppid: number; comm: string } | undefined {
+  try {
+    const raw = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const close = raw.lastIndexOf(")");
+    const comm = raw.slice(raw.indexOf("(") + 1, close);
+    const fields = raw.slice(close + 2).split(" ");
+    return { ppid: Number(fields[1]), comm };
+  } catch {
+    return undefined;
+  }
+}
+
+/** pid and all its live descendants (by parent pid), parents first. */
+export function processTree(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    const s = statOf(Number(e));
+    if (!s) continue;
+    const list = children.get(s.ppid) ?? [];
+    list.push(Number(e));
+    children.set(s.ppid, list);
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    out.push(p);
+    for (const c of children.get(p) ?? []) walk(c);
+  };
+  if (existsSync(`/proc/${pid}`)) walk(pid);
+  return out;
+}
+
+export function isAlive(pid: number): boolean {
+  const s = statOf(pid);
+  if (!s) return false;
+  try {
+    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+/** Regular files a process holds open (readlink of /proc/<pid>/fd/*). */
+export function openFiles(pid: number): string[] {
+  const out: string[] = [];
+  let fds: string[] = [];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return out;
+  }
+  for (const fd of fds) {
+    try {
+      const t = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      if (t.startsWith("/")) out.push(t);
+    } catch {
+      // fd closed meanwhile
+    }
+  }
+  return out;
+}
+
+/** Which pid in the tree rooted at `pid` holds a file matching `pattern` open. */
+export function whoHolds(pid: number, pattern: RegExp): Array<{ pid: number; comm: string; file: string }> {
+  const out: Array<{ pid: number; comm: string; file: string }> = [];
+  for (const p of processTree(pid)) for (const f of openFiles(p)) if (pattern.test(f)) out.push({ pid: p, comm: statOf(p)?.comm ?? "?", file: f });
+  return out;
+}
+
+function walkFiles(dir: string, match: RegExp, out: string[] = []): string[] {
+  if (!existsSync(dir)) return out;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) walkFiles(p, match, out);
+    else if (match.test(e.name)) out.push(p);
+  }
+  return out;
+}
+
+/** Codex rollouts: $CODEX_HOME/sessions/YYYY/MM/DD/rollout-<local time>-<thread uuid>.jsonl */
+export function codexRollouts(codexHome: string): string[] {
+  return walkFiles(join(codexHome, "sessions"), /^rollout-.*\.jsonl$/).sort();
+}
+
+/** Claude transcripts: $CLAUDE_CONFIG_DIR/projects/<cwd with / and . as ->/<session uuid>.jsonl */
+export function claudeTranscripts(configDir: string): string[] {
+  return walkFiles(join(configDir, "projects"), /^[0-9a-f-]{36}\.jsonl$/).sort();
+}
+
+export function transcripts(kind: AgentKind, home: AgentHome): string[] {
+  return kind === "codex" ? codexRollouts(home.configDir) : claudeTranscripts(home.configDir);
+}
+
+export function readJsonl(file: string): Array<Record<string, any>> {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, "utf8")
+    .split("\n")
+    .filter((l) => l.trim())
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l)];
+      } catch {
+        return []; // a line being written
+      }
+    });
+}
+
+/** Turn-complete markers. Codex: event_msg/task_complete. Claude: system/turn_duration. */
+export function isTurnComplete(kind: AgentKind, line: Record<string, any>): boolean {
+  if (kind === "codex") return line.type === "event_msg" && line.payload?.type === "task_complete";
+  return line.type === "system" && line.subtype === "turn_duration";
+}
+
+export function countTurnsComplete(kind: AgentKind, file: string): number {
+  return readJsonl(file).filter((l) => isTurnComplete(kind, l)).length;
+}
+
+export async function waitFor<T>(fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000, what = "condition"): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A whole agent under test
+
+export interface RunningAgent {
+  kind: AgentKind;
+  stub: StubServer;
+  home: AgentHome;
+  cmd: AgentCommand;
+  tmux: TmuxSession;
+  /** Every pid seen in the pane's tree so far (refreshed by snapshot()). */
+  seenPids: Set<number>;
+  snapshot(): number[];
+  capture(): Promise<string>;
+  transcript(): string | undefined;
+  stop(): Promise<{ strays: number[] }>;
+}
+
+let counter = 0;
+export function uniqueSessionName(prefix: string): string {
+  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${++counter}`;
+}
+
+/**
+ * Stub + isolated home + TUI in a fresh tmux session, waiting until the composer is idle.
+ * stop() kills the tmux session by name, then any pid from the pane's tree that survived it.
+ */
+export async function launchAgent(kind: AgentKind, turns: StubTurn[], opts: HomeOptions & CommandOptions & { name?: string; waitIdle?: boolean } = {}): Promise<RunningAgent> {
+  const stub = await startStub(kind, turns);
+  const home = kind === "codex" ? await makeCodexHome(stub.url, opts) : await makeClaudeConfig(stub.url, opts);
+  const cmd = agentCommand(kind, home, opts);
+  const name = opts.name ?? uniqueSessionName(`sy-${kind}`);
+  const session = await startInTmux(name, cmd);
+  const seenPids = new Set<number>();
+  const agent: RunningAgent = {
+    kind,
+    stub,
+    home,
+    cmd,
+    tmux: session,
+    seenPids,
+    snapshot() {
+      const tree = processTree(session.panePid);
+      for (const p of tree) seenPids.add(p);
+      return tree;
+    },
+    capture: () => capturePane(session.target),
+    transcript: () => transcripts(kind, home).at(-1),
+    async stop() {
+      agent.snapshot();
+      await killTmuxSession(name);
+      if (kind === "codex" && opts.daemon) {
+        // The shared app-server daemon is setsid'd and outlives the pane; stop it through its CLI.
+        try {
+          await execFileP(process.execPath, [codexBinary(), "app-server", "daemon", "stop"], { env: { ...process.env, ...home.env }, timeout: 20_000 });
+        } catch {
+          // not running
+        }
+      }
+      const deadline = Date.now() + 5_000;
+      let strays = [...seenPids].filter(isAlive);
+      while (strays.length && Date.now() < deadline) {
+        await sleep(200);
+        strays = [...seenPids].filter(isAlive);
+      }
+      for (const p of strays) {
+        try {
+          process.kill(p, "SIGKILL");
+        } catch {
+          // gone
+        }
+      }
+      await stub.close();
+      home.cleanup();
+      return { strays };
+    },
+  };
+  agent.snapshot();
+  if (opts.waitIdle ?? true) await waitForPane(session.target, IDLE[kind], 30_000);
+  agent.snapshot();
+  return agent;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pane patterns (see docs/notes/agent-clis.md for the captures they were written against)
+
+export const IDLE: Record<AgentKind, RegExp> = {
+  codex: /^\s*› .*\n(?:.*\n)?\s+\S.*·.*\n(?:.*\n)*?\s*(?:← for agents|\? for shortcuts)/m,
+  claude: /^─{20,}\n❯ .*\n─{20,}\n/m,
+};
