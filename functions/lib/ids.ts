@@ -1,20 +1,39 @@
 const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz";
 
+let lastMs = -1;
+let lastRand: number[] = [];
+
+/** Adds one to a base-32 digit string, so ids made in the same millisecond keep their order. */
+function increment(digits: number[]): number[] {
+  const out = [...digits];
+  for (let i = out.length - 1; i >= 0; i--) {
+    if (out[i]! < 31) {
+      out[i]! += 1;
+      return out;
+    }
+    out[i] = 0;
+  }
+  return out;
+}
+
 /**
  * Makes a prefixed id that sorts by creation time: `ses_` + 10 chars of ms time + 12 random chars.
- * Crockford-style lowercase base32 keeps ids URL- and shell-safe.
+ * Within one millisecond the random part counts up, so ids from one process sort in creation
+ * order (list and audit queries break createdAt ties by id). Crockford-style lowercase base32
+ * keeps ids URL- and shell-safe.
  */
 export function makeId(prefix: string, nowMs: number): string {
   let time = "";
   let t = Math.floor(nowMs);
+  const ms = t;
   for (let i = 0; i < 10; i++) {
     time = ALPHABET[t % 32] + time;
     t = Math.floor(t / 32);
   }
-  const bytes = crypto.getRandomValues(new Uint8Array(12));
-  let rand = "";
-  for (const b of bytes) rand += ALPHABET[b % 32];
-  return `${prefix}_${time}${rand}`;
+  const rand = ms === lastMs ? increment(lastRand) : [...crypto.getRandomValues(new Uint8Array(12))].map((b) => b % 32);
+  lastMs = ms;
+  lastRand = rand;
+  return `${prefix}_${time}${rand.map((d) => ALPHABET[d]).join("")}`;
 }
 
 /** A random bearer secret with a readable kind prefix, e.g. `sy_owner_…`. */
