@@ -105,7 +105,9 @@ describe("POST /v1/sessions", () => {
   });
 
   it("records the pid's start time for a live local pid", async () => {
-    const res = await env.call("POST", "/v1/sessions", { body: { name: "me", role: "worker", pid: process.pid } });
+    const file = join(env.dir, "me.jsonl");
+    writeFileSync(file, "{}\n");
+    const res = await env.call("POST", "/v1/sessions", { body: { name: "me", role: "worker", pid: process.pid, claude_session: file } });
     expect(res.status).toBe(201);
     const [row] = await env.services.database.db.select().from(sessions).where(eq(sessions.id, res.body.session_id));
     expect(row!.pid).toBe(process.pid);
