@@ -51,11 +51,11 @@ export class Resources {
   }
 
   /** Spawns a fixture as a session leader (like a tmux pane) without tmux in its environment. */
-  async spawnHolder(mode: string, path: string): Promise<ChildProcess> {
+  async spawnHolder(mode: string, ...paths: string[]): Promise<ChildProcess> {
     const env = { ...process.env };
     delete env.TMUX;
     delete env.TMUX_PANE;
-    const child = spawn(process.execPath, [HOLDER, mode, path], { stdio: "ignore", detached: true, env });
+    const child = spawn(process.execPath, [HOLDER, mode, ...paths], { stdio: "ignore", detached: true, env });
     child.unref();
     await this.trackPid(child.pid!);
     return child;
