@@ -83,12 +83,14 @@ async function suggest(ctx: Ctx, taskNames: string[], active: Array<{ task: stri
   const freeWorkers = live.filter((s) => s.role === "worker" && !busyWorkers.has(s.name)).map((s) => s.name);
   const managers = live.filter((s) => s.role === "manager").map((s) => s.name);
   for (const task of taskNames.filter((t) => !boundTasks.has(t))) {
-    if (freeWorkers.length && managers.length) {
+    // A worker serves one task, so each suggestion takes its own; managers may be shared.
+    const worker = managers.length ? freeWorkers.shift() : undefined;
+    if (worker) {
       out.push({
         kind: "bind",
         task,
-        message: `task '${task}' has no binding; '${freeWorkers[0]}' is a free worker and '${managers[0]}' a manager`,
-        command: `switchyard bind --task ${task} --worker ${freeWorkers[0]} --manager ${managers[0]}`,
+        message: `task '${task}' has no binding; '${worker}' is a free worker and '${managers[0]}' a manager`,
+        command: `switchyard bind --task ${task} --worker ${worker} --manager ${managers[0]}`,
       });
     } else {
       if (!freeWorkers.length) {

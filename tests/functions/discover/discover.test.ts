@@ -36,6 +36,28 @@ describe("GET /v1/discover", () => {
     expect(after.body.bindings).toEqual([expect.objectContaining({ task: "login-fix" })]);
   });
 
+  it("pairs each unbound task with a different free worker, so every suggested command runs", async () => {
+    await createTask(env, { name: "first" });
+    env.clock.advance(1);
+    await createTask(env, { name: "second" });
+    env.clock.advance(1);
+    await createTask(env, { name: "third" });
+    await registerSession(env, "worker", { name: "w-a" });
+    await registerSession(env, "worker", { name: "w-b" });
+    await registerSession(env, "manager", { name: "boss" });
+    const res = await env.call("GET", "/v1/discover");
+    const binds = res.body.suggestions.filter((s: any) => s.kind === "bind");
+    expect(binds).toHaveLength(2);
+    expect(new Set(binds.map((s: any) => s.command.split(" --worker ")[1].split(" ")[0]))).toEqual(new Set(["w-a", "w-b"]));
+    expect(res.body.suggestions.filter((s: any) => s.kind === "register_worker")).toHaveLength(1);
+    for (const s of binds) {
+      const args = s.command.split(" ");
+      const flag = (f: string) => args[args.indexOf(f) + 1];
+      const bound = await env.call("POST", "/v1/bindings", { body: { task: flag("--task"), worker: flag("--worker"), manager: flag("--manager") } });
+      expect(bound.status, s.command).toBe(201);
+    }
+  });
+
   it("never suggests a worker that is already bound; asks to register what is missing instead", async () => {
     const { manager } = await boundPair(env);
     const t = await createTask(env, { name: "needs-worker" });
