@@ -4,11 +4,15 @@ import { validationHook } from "../lib/validation.ts";
 import { finishTask, finishTaskRoute } from "./finish-task.ts";
 import { interruptRoute, interruptSession } from "./interrupt.ts";
 import { nudgeRoute, nudgeSession } from "./nudge.ts";
+import { pairRoute, pairSessions } from "./pair.ts";
+import { spawnRoute, spawnSession } from "./spawn.ts";
 import { stopRoute, stopSession } from "./stop.ts";
 
-/** Actuation: nudge, interrupt, stop, finish-task. */
+/** Actuation: nudge, interrupt, stop, finish-task, spawn, pair. */
 export const actuateApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(nudgeRoute, async (c) => c.json(await nudgeSession(c.get("ctx"), c.req.valid("param").name, c.req.valid("json")), 200))
   .openapi(interruptRoute, async (c) => c.json(await interruptSession(c.get("ctx"), c.req.valid("param").name, c.req.valid("json")), 200))
   .openapi(stopRoute, async (c) => c.json(await stopSession(c.get("ctx"), c.req.valid("param").name, c.req.valid("json")), 200))
+  .openapi(spawnRoute, async (c) => c.json(await spawnSession(c.get("ctx"), c.req.valid("json")), 201))
+  .openapi(pairRoute, async (c) => c.json(await pairSessions(c.get("ctx"), c.req.valid("json")), 201))
   .openapi(finishTaskRoute, async (c) => c.json(await finishTask(c.get("ctx"), c.req.valid("param").name, c.req.valid("json")), 200));

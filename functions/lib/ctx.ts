@@ -28,12 +28,21 @@ export interface Ctx {
   newId(prefix: string): string;
   host?: Host;
   hostName?: string;
+  agents?: Services["agents"];
   auth: Principal;
   log: Logger;
 }
 
+/** How to launch one agent CLI on this host: the command prefix and extra environment. */
+export interface AgentLaunch {
+  command: string[];
+  env?: Record<string, string>;
+}
+
 /** Long-lived services handed to `createApp`, the CLI and cron ticks. */
 export interface Services {
+  /** Agent CLIs this host can spawn (start-worker, pair); absent on edge runtimes. */
+  agents?: { codex?: AgentLaunch; claude?: AgentLaunch };
   database: Database;
   clock?: () => Date;
   host?: Host;
@@ -57,6 +66,7 @@ export function makeCtx(services: Services, auth: Principal): Ctx {
     newId: (prefix) => makeId(prefix, now().getTime()),
     host: services.host,
     hostName: services.hostName,
+    agents: services.agents,
     auth,
     log: services.log ?? silentLogger,
   };

@@ -19,6 +19,7 @@ export const ERROR_STATUS = {
   ROLE_MISMATCH: 422,
   IDEMPOTENCY_MISMATCH: 422,
   PATH_NOT_FOUND: 422,
+  SPAWN_FAILED: 422,
   HOST_UNAVAILABLE: 503,
   INTERNAL: 500,
 } as const satisfies Record<string, ContentfulStatusCode>;

@@ -144,3 +144,113 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
       ].join("\n"),
   },
 ];
+
+const spawnOptions = {
+  cwd: { type: "string", value: "DIR", description: "Working directory (default: current directory)" },
+  agent: { type: "string", value: "codex|claude", description: "Which agent CLI (default codex)" },
+  sandbox: { type: "string", value: "MODE", description: "Codex --sandbox (read-only|workspace-write|danger-full-access)" },
+  "ask-for-approval": { type: "string", value: "POLICY", description: "Codex --ask-for-approval (untrusted|on-failure|on-request|never)" },
+  "accept-trust": { type: "boolean", description: "Answer the trust-this-folder prompt with yes (only for folders you trust)" },
+  "timeout-seconds": { type: "string", value: "N", description: "How long to wait for the transcript (default 60)" },
+} as const;
+
+function spawnBody(a: Parameters<NonNullable<CommandSpec["request"]>>[0]) {
+  return {
+    cwd: str(a, "cwd") ?? process.cwd(),
+    agent: str(a, "agent"),
+    sandbox: str(a, "sandbox"),
+    ask_for_approval: str(a, "ask-for-approval"),
+    accept_trust: flag(a, "accept-trust"),
+    timeout_seconds: int(a, "timeout-seconds", { min: 1 }),
+  };
+}
+
+function renderSpawn(b: any): string {
+  return [
+    `started ${b.session.role} ${b.session.name} in tmux '${b.spawn.tmux_session}' (pane pid ${b.spawn.pane_pid})`,
+    `transcript: ${b.session.transcript_path}`,
+    `trust prompt: ${b.spawn.trust_prompt_seen ? (b.spawn.trust_accepted ? "accepted" : "seen, not accepted") : "not shown"}`,
+    `token: ${b.token}   (shown once)`,
+    `attach: tmux attach -t ${b.spawn.tmux_session}`,
+  ].join("\n");
+}
+
+const TEST_PROMPT =
+  'This is a Switchyard test session. Create or update only the file status.json in the current directory so it contains {"status":"ok"}, then stop. Do not change any other file.';
+
+/** Commands that start agents in tmux. */
+export const SPAWN_COMMANDS: CommandSpec[] = [
+  {
+    name: "start-worker",
+    summary: "Start an agent in a fresh tmux session and register it as a worker",
+    options: {
+      name: { type: "string", value: "NAME", description: "Session name (required)" },
+      task: { type: "string", value: "PROMPT", description: "The worker's initial task prompt" },
+      ...spawnOptions,
+    },
+    examples: ['switchyard start-worker --name auth-w --cwd "$PWD" --task "Refactor auth" --accept-trust'],
+    request: (a) => ({ method: "POST", path: "/sessions/spawn", body: { ...spawnBody(a), name: req(a, "name"), role: "worker", prompt: str(a, "task") } }),
+    render: renderSpawn,
+  },
+  {
+    name: "start-manager",
+    summary: "Start an agent in tmux as a manager, with a bootstrap prompt naming the task and worker",
+    options: {
+      name: { type: "string", value: "NAME", description: "Session name (required)" },
+      task: { type: "string", value: "TASK", description: "Task the manager supervises" },
+      worker: { type: "string", value: "NAME", description: "Worker session to supervise" },
+      ...spawnOptions,
+    },
+    request: (a) => ({
+      method: "POST",
+      path: "/sessions/spawn",
+      body: { ...spawnBody(a), name: req(a, "name"), role: "manager", task: str(a, "task"), worker: str(a, "worker") },
+    }),
+    render: renderSpawn,
+  },
+  {
+    name: "start-test",
+    summary: "Start a low-risk test worker that only writes status.json",
+    positionals: [{ name: "NAME", required: true, description: "Session name" }],
+    options: spawnOptions,
+    request: (a) => ({ method: "POST", path: "/sessions/spawn", body: { ...spawnBody(a), name: pos(a, 0)!, role: "worker", prompt: TEST_PROMPT } }),
+    render: renderSpawn,
+  },
+  {
+    name: "pair",
+    summary: "Start a worker and a manager and bind them to a task in one step",
+    options: {
+      task: { type: "string", value: "TASK", description: "Task name (required; created when --task-goal is given)" },
+      "task-goal": { type: "string", value: "TEXT", description: "Goal for a new task" },
+      "task-summary": { type: "string", value: "TEXT", description: "Summary for a new task" },
+      "task-prompt": { type: "string", value: "PROMPT", description: "The worker's initial prompt" },
+      "worker-name": { type: "string", value: "NAME", description: "Worker session name (required)" },
+      "manager-name": { type: "string", value: "NAME", description: "Manager session name (required)" },
+      "manager-agent": { type: "string", value: "codex|claude", description: "Agent for the manager (default: same as --agent)" },
+      ...spawnOptions,
+    },
+    request: (a) => {
+      const b = spawnBody(a);
+      return {
+        method: "POST",
+        path: "/pairs",
+        body: {
+          cwd: b.cwd,
+          agent: b.agent,
+          sandbox: b.sandbox,
+          ask_for_approval: b.ask_for_approval,
+          accept_trust: b.accept_trust,
+          timeout_seconds: b.timeout_seconds,
+          task: req(a, "task"),
+          task_goal: str(a, "task-goal"),
+          task_summary: str(a, "task-summary"),
+          task_prompt: str(a, "task-prompt"),
+          worker_name: req(a, "worker-name"),
+          manager_name: req(a, "manager-name"),
+          manager_agent: str(a, "manager-agent"),
+        },
+      };
+    },
+    render: (b) => `paired task ${b.task}${b.task_created ? " (created)" : ""}\n${renderSpawn(b.worker)}\n${renderSpawn(b.manager)}`,
+  },
+];

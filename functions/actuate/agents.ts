@@ -1,0 +1,37 @@
+import type { Ctx } from "../lib/ctx.ts";
+import { ApiError } from "../lib/errors.ts";
+
+export const AGENT_KINDS = ["codex", "claude"] as const;
+export type AgentKind = (typeof AGENT_KINDS)[number];
+
+export const CODEX_SANDBOXES = ["read-only", "workspace-write", "danger-full-access"] as const;
+export const CODEX_APPROVALS = ["untrusted", "on-failure", "on-request", "never"] as const;
+
+/** Launch options common to both CLIs; each maps them onto its own flags. */
+export interface LaunchOptions {
+  cwd: string;
+  prompt?: string | null;
+  sandbox?: (typeof CODEX_SANDBOXES)[number];
+  askForApproval?: (typeof CODEX_APPROVALS)[number];
+}
+
+/**
+ * The argv (and environment) that starts an agent TUI. The initial prompt is passed as an
+ * argument rather than typed, so it cannot be mangled by paste detection.
+ */
+export function agentArgv(ctx: Ctx, agent: AgentKind, opts: LaunchOptions): { command: string[]; env: Record<string, string> } {
+  const launch = ctx.agents?.[agent];
+  if (!launch) {
+    throw new ApiError("HOST_UNAVAILABLE", `this host has no ${agent} CLI configured`, {
+      hint: agent === "codex" ? "Install @openai/codex or set SWITCHYARD_CODEX_BIN." : "Install @anthropic-ai/claude-code or set SWITCHYARD_CLAUDE_BIN.",
+    });
+  }
+  const args: string[] = [];
+  if (agent === "codex") {
+    args.push("--cd", opts.cwd);
+    if (opts.sandbox) args.push("--sandbox", opts.sandbox);
+    if (opts.askForApproval) args.push("--ask-for-approval", opts.askForApproval);
+  }
+  if (opts.prompt) args.push(opts.prompt);
+  return { command: [...launch.command, ...args], env: { ...(launch.env ?? {}) } };
+}

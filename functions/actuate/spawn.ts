@@ -1,0 +1,187 @@
+import { z } from "@hono/zod-openapi";
+import { and, eq } from "drizzle-orm";
+import { sessions } from "../../schema/sessions.ts";
+import { tasks } from "../../schema/tasks.ts";
+import { auditInsert } from "../lib/audit.ts";
+import { executeInline } from "../commands/inline.ts";
+import { createCommand, failUnclaimed } from "../commands/record.ts";
+import type { Ctx } from "../lib/ctx.ts";
+import { ApiError } from "../lib/errors.ts";
+import type { DiscoveredTranscript, Host } from "../lib/host.ts";
+import { hostErrorToApi } from "../lib/local.ts";
+import { NameSchema } from "../lib/names.ts";
+import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
+import { classifyPane } from "../observe/classify.ts";
+import { registerSession } from "../sessions/register.ts";
+import { RegisterResult } from "../sessions/schema.ts";
+import { AGENT_KINDS, agentArgv, CODEX_APPROVALS, CODEX_SANDBOXES, type AgentKind } from "./agents.ts";
+import { managerBootstrapPrompt } from "./bootstrap.ts";
+import { acceptTrustPrompt } from "./trust.ts";
+
+export const SpawnBody = z
+  .object({
+    name: NameSchema,
+    role: z.enum(["worker", "manager"]),
+    agent: z.enum(AGENT_KINDS).optional().default("codex"),
+    cwd: z.string().min(1).max(4096),
+    prompt: z.string().min(1).max(20_000).optional().openapi({ description: "Initial prompt (task prompt or manager bootstrap)" }),
+    sandbox: z.enum(CODEX_SANDBOXES).optional(),
+    ask_for_approval: z.enum(CODEX_APPROVALS).optional(),
+    accept_trust: z.boolean().optional().default(false),
+    timeout_seconds: z.number().int().min(1).max(900).optional().default(60),
+    tmux_session: z.string().regex(/^[A-Za-z0-9._-]{1,80}$/).optional(),
+    task: NameSchema.optional().openapi({ description: "For a manager without a prompt: the task its bootstrap prompt names" }),
+    worker: NameSchema.optional().openapi({ description: "For a manager without a prompt: the worker its bootstrap prompt names" }),
+  })
+  .strict()
+  .openapi("Spawn");
+
+export const SpawnResult = RegisterResult.extend({
+  spawn: z.object({
+    command_id: z.string(),
+    agent: z.enum(AGENT_KINDS),
+    tmux_session: z.string(),
+    pane_pid: z.number().int(),
+    transcript_holder_pid: z.number().int(),
+    trust_prompt_seen: z.boolean(),
+    trust_accepted: z.boolean(),
+    waited_ms: z.number().int(),
+  }),
+}).openapi("SpawnResult");
+
+export const spawnRoute = defineRoute(["owner"], {
+  method: "post",
+  path: "/sessions/spawn",
+  tags: ["actuate"],
+  summary: "Start an agent CLI in a fresh tmux session, wait for its transcript and register it",
+  description:
+    "Accepts the trust prompt only when accept_trust is true. On failure the tmux session is killed and the command recorded as failed. CLI: start-worker / start-manager / start-test.",
+  request: { body: jsonBody(SpawnBody) },
+  responses: { 201: jsonResponse(SpawnResult, "Spawned and registered") },
+});
+
+export type SpawnInput = z.input<typeof SpawnBody>;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Last lines of a pane, for error messages about an agent that would not start. */
+function paneTail(pane: string): string {
+  return pane.replace(/\s+$/, "").split("\n").filter((l) => l.trim()).slice(-6).join(" | ").slice(0, 600);
+}
+
+/** Spawns and registers an agent; any failure after tmux started kills it again. */
+export async function spawnSession(ctx: Ctx, raw: SpawnInput) {
+  const input = SpawnBody.parse(raw);
+  if (!ctx.host) throw new ApiError("HOST_UNAVAILABLE", "spawning needs a local runner (tmux) on this server", { hint: "Run `switchyard start-worker` on the machine that should host the agent." });
+  const host = ctx.host;
+  const [taken] = await ctx.db.select({ id: sessions.id }).from(sessions).where(and(eq(sessions.name, input.name), eq(sessions.state, "active"))).limit(1);
+  if (taken) throw new ApiError("NAME_TAKEN", `an active session is already named '${input.name}'`, { hint: `Choose another name or stop it: switchyard stop ${input.name}` });
+  const tmuxName = input.tmux_session ?? `sy-${input.agent}-${input.name}`;
+  let prompt = input.prompt ?? null;
+  if (!prompt && input.role === "manager") {
+    const task = input.task ? await ctx.db.select().from(tasks).where(eq(tasks.name, input.task)).limit(1) : [];
+    prompt = managerBootstrapPrompt({ manager: input.name, task: input.task, goal: task[0]?.goal ?? null, worker: input.worker });
+  }
+  const argv = agentArgv(ctx, input.agent, { cwd: input.cwd, prompt, sandbox: input.sandbox, askForApproval: input.ask_for_approval });
+  try {
+    if (await host.tmuxHasSession(tmuxName)) {
+      throw new ApiError("CONFLICT", `tmux session '${tmuxName}' already exists`, { hint: "Pass another --name, or stop the old session first." });
+    }
+  } catch (e) {
+    throw hostErrorToApi(e);
+  }
+
+  const cmd = await createCommand(ctx, {
+    type: "spawn",
+    host: ctx.hostName ?? null,
+    payload: { name: input.name, role: input.role, agent: input.agent, cwd: input.cwd, tmux_session: tmuxName, accept_trust: input.accept_trust, prompt },
+  });
+  let started = false;
+  let spawnInfo: { panePid: number; found: DiscoveredTranscript; trustSeen: boolean; trustAccepted: boolean; waitedMs: number } | null = null;
+  try {
+    await executeInline(ctx, cmd, async () => {
+      await host.tmuxNewSession({ name: tmuxName, cwd: input.cwd, command: argv.command, env: argv.env, width: 200, height: 50 });
+      started = true;
+      spawnInfo = await waitForTranscript(host, tmuxName, input.agent, input.accept_trust, input.timeout_seconds * 1000);
+      return { ok: true, result: { tmux_session: tmuxName, pane_pid: spawnInfo.panePid, transcript_path: spawnInfo.found.path } };
+    });
+  } catch (e) {
+    let cleanup: string | null = null;
+    if (started) {
+      cleanup = await host.tmuxKillSession(tmuxName).then(
+        () => null,
+        (err: Error) => err.message,
+      );
+    }
+    await failUnclaimed(ctx, cmd.id, (e as Error).message);
+    const audit = auditInsert(ctx, {
+      kind: "session_spawn_failed",
+      payload: { command_id: cmd.id, name: input.name, tmux_session: tmuxName, error: (e as Error).message, tmux_killed: started && cleanup === null, rollback_error: cleanup },
+    });
+    await audit.stmt;
+    const api = hostErrorToApi(e);
+    if (api instanceof ApiError) {
+      throw new ApiError(api.code, api.message, { hint: `${api.hint ?? ""}${started ? ` The tmux session '${tmuxName}' was ${cleanup ? `NOT cleaned up (${cleanup})` : "killed"}.` : ""}`.trim() });
+    }
+    throw api;
+  }
+  const info = spawnInfo!;
+  const registered = await registerSession(ctx, {
+    name: input.name,
+    role: input.role,
+    pid: info.panePid,
+    cwd: input.cwd,
+    tmux_session: tmuxName,
+    ...(info.found.kind === "codex" ? { codex_session: info.found.path } : { claude_session: info.found.path }),
+  });
+  const audit = auditInsert(ctx, {
+    kind: "session_spawned",
+    sessionId: registered.session_id,
+    payload: { command_id: cmd.id, name: input.name, agent: input.agent, tmux_session: tmuxName, trust_prompt_seen: info.trustSeen, trust_accepted: info.trustAccepted },
+  });
+  await audit.stmt;
+  return {
+    ...registered,
+    spawn: {
+      command_id: cmd.id,
+      agent: input.agent,
+      tmux_session: tmuxName,
+      pane_pid: info.panePid,
+      transcript_holder_pid: info.found.holderPid,
+      trust_prompt_seen: info.trustSeen,
+      trust_accepted: info.trustAccepted,
+      waited_ms: info.waitedMs,
+    },
+  };
+}
+
+/**
+ * Polls the new pane until the agent's transcript is open, answering the trust prompt when
+ * allowed. Fails fast when the agent exits or the trust prompt must not be accepted.
+ */
+async function waitForTranscript(host: Host, target: string, agent: AgentKind, acceptTrust: boolean, timeoutMs: number) {
+  const start = Date.now();
+  let trustSeen = false;
+  let trustAccepted = false;
+  let lastPane = "";
+  while (Date.now() - start < timeoutMs) {
+    const panePid = await host.tmuxPanePid(target);
+    if (panePid === null || !(await host.tmuxHasSession(target))) {
+      throw new ApiError("SPAWN_FAILED", `the ${agent} process in '${target}' exited before registering`, { hint: `Last screen: ${paneTail(lastPane) || "(empty)"}` });
+    }
+    lastPane = await host.tmuxCapturePane(target);
+    if (classifyPane(lastPane).matched.includes("trust_prompt")) {
+      trustSeen = true;
+      if (!acceptTrust) {
+        throw new ApiError("SPAWN_FAILED", `${agent} is asking whether to trust the folder`, { hint: "Re-run with --accept-trust if you trust this directory." });
+      }
+      trustAccepted = await acceptTrustPrompt(host, target);
+      continue;
+    }
+    const found = await host.discoverTranscript(panePid);
+    if (found) return { panePid, found, trustSeen, trustAccepted, waitedMs: Date.now() - start };
+    await sleep(400);
+  }
+  throw new ApiError("SPAWN_FAILED", `no ${agent} transcript appeared in ${Math.round(timeoutMs / 1000)}s`, {
+    hint: `The agent writes its transcript on the first prompt: pass --task/--prompt, or raise --timeout-seconds. Last screen: ${paneTail(lastPane) || "(empty)"}`,
+  });
+}

@@ -1,0 +1,29 @@
+import type { Host } from "../lib/host.ts";
+import { classifyPane } from "../observe/classify.ts";
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const CURSOR = /^[❯›>▶]\s*/;
+
+/** A menu line with its selection cursor and numbering removed, e.g. "Yes, I trust this folder". */
+function optionText(line: string): string {
+  return line.trim().replace(CURSOR, "").replace(/^\d+[.)]\s*/, "");
+}
+
+/**
+ * Answers a trust-the-folder prompt with "yes". Menus differ (Claude Code preselects "No, exit"),
+ * so the selection cursor is moved onto the option that starts with "Yes" before pressing
+ * Enter. Returns true once the prompt is gone.
+ */
+export async function acceptTrustPrompt(host: Host, target: string, attempts = 6): Promise<boolean> {
+  for (let i = 0; i < attempts; i++) {
+    const pane = await host.tmuxCapturePane(target);
+    if (!classifyPane(pane).matched.includes("trust_prompt")) return true;
+    const lines = pane.split("\n");
+    const selected = lines.findIndex((l) => CURSOR.test(l.trim()) && optionText(l).length > 0);
+    const yes = lines.findIndex((l) => /^yes\b/i.test(optionText(l)));
+    const key = selected === -1 || yes === -1 || selected === yes ? "Enter" : yes > selected ? "Down" : "Up";
+    await host.tmuxSendKeys(target, key);
+    await sleep(700);
+  }
+  return !classifyPane(await host.tmuxCapturePane(target)).matched.includes("trust_prompt");
+}

@@ -1,0 +1,45 @@
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import type { AgentLaunch } from "../functions/lib/ctx.ts";
+import type { HomeConfig } from "./home.ts";
+
+/** Environment variables handed to spawned agents when set here (tmux would not pass them). */
+const PASSTHROUGH = [
+  "PATH",
+  "HOME",
+  "LANG",
+  "TERM",
+  "CODEX_HOME",
+  "OPENAI_API_KEY",
+  "OPENAI_BASE_URL",
+  "CLAUDE_CONFIG_DIR",
+  "ANTHROPIC_API_KEY",
+  "ANTHROPIC_AUTH_TOKEN",
+  "ANTHROPIC_BASE_URL",
+  "SWITCHYARD_URL",
+  "SWITCHYARD_TOKEN",
+];
+
+/** The CLI from this package's own node_modules/.bin, when installed there. */
+function localBin(name: string): string | null {
+  const p = fileURLToPath(new URL(`../node_modules/.bin/${name}`, import.meta.url));
+  return existsSync(p) ? p : null;
+}
+
+/**
+ * How this machine launches Codex and Claude Code: `SWITCHYARD_CODEX_BIN` /
+ * `SWITCHYARD_CLAUDE_BIN` override the binaries (else PATH, else this package's node_modules),
+ * and `SWITCHYARD_AGENT_ENV` names extra variables to pass through. Spawned agents also get
+ * SWITCHYARD_HOME so a manager's `switchyard` calls reach the same database.
+ */
+export function agentLaunchConfig(env: NodeJS.ProcessEnv, home: HomeConfig): { codex: AgentLaunch; claude: AgentLaunch } {
+  const names = [...PASSTHROUGH, ...(env.SWITCHYARD_AGENT_ENV ?? "").split(",").map((s) => s.trim()).filter(Boolean)];
+  const passed: Record<string, string> = {};
+  for (const n of names) if (env[n] !== undefined) passed[n] = env[n]!;
+  passed.SWITCHYARD_HOME = home.home;
+  const bin = (override: string | undefined, name: string) => (override ? [override] : [localBin(name) ?? name]);
+  return {
+    codex: { command: bin(env.SWITCHYARD_CODEX_BIN, "codex"), env: passed },
+    claude: { command: bin(env.SWITCHYARD_CLAUDE_BIN, "claude"), env: passed },
+  };
+}

@@ -1,0 +1,27 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { TestEnv } from "../../helpers/services.ts";
+
+export const FAKE_TUI = fileURLToPath(new URL("../../fixtures/programs/fake-tui.mjs", import.meta.url));
+
+let seq = 0;
+
+/** Starts the fake agent TUI in a fresh tmux session and waits for its rollout file. */
+export async function startFakeTui(env: TestEnv, busyMs = 300) {
+  seq += 1;
+  const tmux = `sy-test-${process.pid}-${seq}`;
+  const rollout = join(env.dir, `rollout-${seq}.jsonl`);
+  await env.services.host!.tmuxNewSession({ name: tmux, cwd: env.dir, command: [process.execPath, FAKE_TUI, rollout, String(busyMs)], width: 120, height: 30 });
+  const deadline = Date.now() + 10_000;
+  while (!existsSync(rollout)) {
+    if (Date.now() > deadline) throw new Error(`fake TUI in ${tmux} did not start`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { tmux, rollout };
+}
+
+/** Kills a tmux session started by a test, ignoring one that is already gone. */
+export async function killTmux(env: TestEnv, name: string) {
+  await env.services.host!.tmuxKillSession(name).catch(() => {});
+}

@@ -1,0 +1,142 @@
+import { readFileSync } from "node:fs";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { registerSession, createTask } from "../../helpers/factories.ts";
+import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+import { killTmux, startFakeTui } from "./fake-tui.ts";
+
+let env: TestEnv;
+const started: string[] = [];
+beforeEach(async () => {
+  env = await makeTestEnv();
+});
+afterEach(async () => {
+  for (const t of started.splice(0)) await killTmux(env, t);
+  env.close();
+});
+
+async function tuiWorker(busyMs = 300) {
+  const tui = await startFakeTui(env, busyMs);
+  started.push(tui.tmux);
+  const w = await registerSession(env, "worker", { tmux_session: tui.tmux, codex_session: tui.rollout });
+  return { ...tui, ...w, name: w.session.name };
+}
+
+const userMessages = (rollout: string) =>
+  readFileSync(rollout, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l))
+    .filter((l) => l.payload?.type === "user_message")
+    .map((l) => l.payload.message);
+
+describe("session-nudge", () => {
+  it("types the text, presses Enter after settling, and verifies submission in the transcript", async () => {
+    const w = await tuiWorker();
+    const res = await env.call("POST", `/v1/sessions/${w.name}/nudge`, { body: { text: "What is your current state?" } });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ submitted: true, sent: true, dry_run: false, verified_by: "transcript" });
+    expect(userMessages(w.rollout)).toEqual(["What is your current state?"]);
+    const cmd = await env.services.database.client.execute({ sql: "SELECT state, type FROM commands WHERE id = ?", args: [res.body.command_id] });
+    expect(cmd.rows[0]).toMatchObject({ state: "succeeded", type: "nudge" });
+    const att = await env.services.database.client.execute({ sql: "SELECT side_effect_started, side_effect_completed FROM command_attempts WHERE command_id = ?", args: [res.body.command_id] });
+    expect(att.rows).toHaveLength(1);
+    expect(att.rows[0]).toMatchObject({ side_effect_started: 1, side_effect_completed: 1 });
+    const ev = await env.services.database.client.execute({ sql: "SELECT kind, payload_json FROM events WHERE id = ?", args: [res.body.event_id] });
+    expect(ev.rows[0]!.kind).toBe("session_nudged");
+    expect(JSON.parse(String(ev.rows[0]!.payload_json))).toMatchObject({ submitted: true, rollback_error: null });
+  });
+
+  it("records a dry run without touching the pane", async () => {
+    const w = await tuiWorker();
+    const res = await env.call("POST", `/v1/sessions/${w.name}/nudge`, { body: { text: "hello", dry_run: true } });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ dry_run: true, sent: false, submitted: false });
+    expect(res.body.command.state).toBe("dry_run");
+    await new Promise((r) => setTimeout(r, 300));
+    expect(userMessages(w.rollout)).toEqual([]);
+  });
+
+  it("refuses a session without a tmux pane, pointing at the inbox", async () => {
+    const w = await registerSession(env, "worker");
+    const res = await env.call("POST", `/v1/sessions/${w.session.name}/nudge`, { body: { text: "hi" } });
+    expect(res.status).toBe(409);
+    expect(res.body.error.code).toBe("CONFLICT");
+    expect(res.body.error.hint).toMatch(/inbox/);
+  });
+
+  it("lets the bound manager nudge its worker but not another session", async () => {
+    const w = await tuiWorker();
+    const other = await tuiWorker();
+    const m = await registerSession(env, "manager");
+    const task = await createTask(env);
+    await env.call("POST", "/v1/bindings", { body: { task: task.task.name, worker: w.name, manager: m.session.name } });
+    const ok = await env.call("POST", `/v1/sessions/${w.name}/nudge`, { token: m.token, body: { text: "status?" } });
+    expect(ok.status).toBe(200);
+    expect(ok.body.submitted).toBe(true);
+    const denied = await env.call("POST", `/v1/sessions/${other.name}/nudge`, { token: m.token, body: { text: "status?" } });
+    expect(denied.status).toBe(403);
+    expect(userMessages(other.rollout)).toEqual([]);
+  });
+
+  it("fails with HOST_UNAVAILABLE for a session on another host and records the failed command", async () => {
+    const w = await registerSession(env, "worker", { tmux_session: "elsewhere", host: "other-machine" });
+    const res = await env.call("POST", `/v1/sessions/${w.session.name}/nudge`, { body: { text: "hi" } });
+    expect(res.status).toBe(503);
+    expect(res.body.error.code).toBe("HOST_UNAVAILABLE");
+    const cmd = await env.services.database.client.execute("SELECT state FROM commands WHERE type = 'nudge'");
+    expect(cmd.rows.map((r) => r.state)).toEqual(["failed"]);
+  });
+});
+
+describe("session-interrupt", () => {
+  it("sends C-c to a busy worker and submits the follow-up", async () => {
+    const w = await tuiWorker(60_000);
+    await env.call("POST", `/v1/sessions/${w.name}/nudge`, { body: { text: "long job" } });
+    const res = await env.call("POST", `/v1/sessions/${w.name}/interrupt`, { body: { followup: "summarize instead" } });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ key: "C-c", sent: true, followup_submitted: true });
+    const lines = readFileSync(w.rollout, "utf8");
+    expect(lines).toContain("turn_aborted");
+    expect(userMessages(w.rollout)).toEqual(["long job", "summarize instead"]);
+  });
+
+  it("refuses Escape while the worker is busy", async () => {
+    const w = await tuiWorker(60_000);
+    await env.call("POST", `/v1/sessions/${w.name}/nudge`, { body: { text: "long job" } });
+    const res = await env.call("POST", `/v1/sessions/${w.name}/interrupt`, { body: { key: "Escape" } });
+    expect(res.status).toBe(409);
+    expect(res.body.error.message).toMatch(/Escape/);
+  });
+});
+
+describe("stop and finish-task", () => {
+  it("stop kills the tmux session and marks the session gone", async () => {
+    const w = await tuiWorker();
+    const res = await env.call("POST", `/v1/sessions/${w.name}/stop`, { body: {} });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ tmux_killed: true, marked_gone: true });
+    expect(await env.services.host!.tmuxHasSession(w.tmux)).toBe(false);
+    const list = await env.call("GET", `/v1/sessions?state=gone`);
+    expect(list.body.sessions.map((s: any) => s.name)).toContain(w.name);
+  });
+
+  it("stop refuses a bound session; finish-task --stop-worker stops it and ends the binding", async () => {
+    const w = await tuiWorker();
+    const m = await registerSession(env, "manager");
+    const task = await createTask(env);
+    await env.call("POST", "/v1/bindings", { body: { task: task.task.name, worker: w.name, manager: m.session.name } });
+    const refused = await env.call("POST", `/v1/sessions/${w.name}/stop`, { body: {} });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe("SESSION_BOUND");
+    expect(refused.body.error.hint).toContain("finish-task");
+    const fin = await env.call("POST", `/v1/tasks/${task.task.name}/finish`, { body: { reason: "done", stop_worker: true } });
+    expect(fin.status).toBe(200);
+    expect(fin.body.task.state).toBe("finished");
+    expect(fin.body.stopped.map((s: any) => s.session)).toEqual([w.name]);
+    expect(await env.services.host!.tmuxHasSession(w.tmux)).toBe(false);
+    const show = await env.call("GET", `/v1/tasks/${task.task.name}`);
+    expect(show.body.binding).toBeNull();
+    const again = await env.call("POST", `/v1/tasks/${task.task.name}/finish`, { body: {} });
+    expect(again.status).toBe(409);
+  });
+});
