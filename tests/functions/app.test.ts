@@ -29,6 +29,11 @@ describe("request bodies", () => {
     expect(res.body.error.code).toBe("VALIDATION_FAILED");
   });
 
+  it("accepts a JSON content type with parameters", async () => {
+    const res = await env.call("POST", "/v1/tasks", { body: { name: "utf8" }, headers: { "Content-Type": "application/json; charset=utf-8" } });
+    expect(res.status).toBe(201);
+  });
+
   it("answers UNSUPPORTED_MEDIA_TYPE for a non-JSON content type", async () => {
     const res = await env.call("POST", "/v1/tasks", { rawBody: '{"name":"t"}', headers: { "Content-Type": "text/plain" } });
     expect(res.status).toBe(415);

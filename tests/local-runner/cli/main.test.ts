@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -117,6 +117,17 @@ describe("switchyard (in-process)", () => {
     expect((await cli(home, "cron", "list")).out).toMatch(/heartbeat-sweep .*last: succeeded/);
     expect((await cli(home, "cron", "run", "nope")).code).toBe(EXIT_FAILED);
     expect((await cli(home, "db-doctor")).out).toMatch(/integrity_check: ok[\s\S]*\nok$/);
+  });
+});
+
+describe("owner token file", () => {
+  it("exits 1 with a hint when <home>/owner.token does not match the database", async () => {
+    expect((await cli(home, "tasks")).code).toBe(EXIT_OK);
+    writeFileSync(join(home, "owner.token"), "sy_owner_someone-else\n");
+    const res = await cli(home, "tasks");
+    expect(res.code).toBe(EXIT_FAILED);
+    expect(res.err).toContain("does not hold a live owner token");
+    expect(res.err).toContain("hint: ");
   });
 });
 
