@@ -1,0 +1,254 @@
+// Switchyard benchmarks: `npm run bench`. Prints a table and records it in bench/results/latest.json.
+// Every row is measured in this one run on this machine, so the ratios between rows are meaningful
+// even when the absolute numbers move with the hardware. docs/benchmarks.md explains each row.
+import { execFile } from "node:child_process";
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { createApp } from "../functions/app.ts";
+import { makeId } from "../functions/lib/ids.ts";
+import { resolveHome } from "../local-runner/home.ts";
+import { openLocalServices, type LocalServices } from "../local-runner/services.ts";
+import { startUp } from "../local-runner/up.ts";
+import { sessions } from "../schema/sessions.ts";
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const BIN = join(ROOT, "bin", "switchyard.mjs");
+const RESULTS = join(ROOT, "bench", "results");
+
+const ROUND_TRIPS = 200;
+const BIG_DB_SESSIONS = 10_000;
+const LOOKUPS = 500;
+const FULL_LISTS = 20;
+const CLI_RUNS = 10;
+
+interface Row {
+  id: string;
+  label: string;
+  n: number;
+  p50_ms: number;
+  p99_ms: number;
+  target?: { p50_ms: number };
+  pass?: boolean;
+}
+
+/** Nearest-rank percentile of already collected samples. */
+function percentile(samples: number[], p: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+function row(id: string, label: string, samples: number[], targetP50?: number): Row {
+  const p50 = percentile(samples, 50);
+  const r: Row = { id, label, n: samples.length, p50_ms: round(p50), p99_ms: round(percentile(samples, 99)) };
+  if (targetP50 !== undefined) {
+    r.target = { p50_ms: targetP50 };
+    r.pass = p50 < targetP50;
+  }
+  return r;
+}
+
+const round = (ms: number) => Math.round(ms * 100) / 100;
+
+/** Times `fn` `n` times after `warmup` unrecorded calls; `fn` gets the iteration number. */
+async function sample(n: number, warmup: number, fn: (i: number) => Promise<void>): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) await fn(-1 - i);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await fn(i);
+    out.push(performance.now() - t0);
+  }
+  return out;
+}
+
+/** A fresh home with a migrated database and an owner token. */
+async function freshHome(): Promise<{ dir: string; services: LocalServices }> {
+  const dir = mkdtempSync(join(tmpdir(), "switchyard-bench-"));
+  const services = await openLocalServices({ home: { ...resolveHome({}, { home: dir }), hostName: "bench" } });
+  return { dir, services };
+}
+
+type Call = (method: string, path: string, body?: unknown) => Promise<unknown>;
+
+/** Calls through a real HTTP server; the body is read in full, as a client would. */
+function httpCaller(base: string, token: string): Call {
+  return async (method, path, body) => {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, ...(body ? { "Content-Type": "application/json" } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    if (res.status >= 300) throw new Error(`${method} ${path}: HTTP ${res.status} ${await res.text()}`);
+    return res.json();
+  };
+}
+
+/** Calls the same app in-process, as the CLI does by default. */
+function inProcessCaller(app: ReturnType<typeof createApp>, token: string): Call {
+  return async (method, path, body) => {
+    const res = await app.request(path, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, ...(body ? { "Content-Type": "application/json" } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    if (res.status >= 300) throw new Error(`${method} ${path}: HTTP ${res.status} ${await res.text()}`);
+    return res.json();
+  };
+}
+
+/** One onboarding: register a worker and a manager, create a task, bind them, list the pair. */
+async function roundTrip(call: Call, tag: string) {
+  await call("POST", "/v1/sessions", { name: `w-${tag}`, role: "worker" });
+  await call("POST", "/v1/sessions", { name: `m-${tag}`, role: "manager" });
+  await call("POST", "/v1/tasks", { name: `t-${tag}`, goal: "bench" });
+  await call("POST", "/v1/bindings", { task: `t-${tag}`, worker: `w-${tag}`, manager: `m-${tag}` });
+  const list = (await call("GET", `/v1/sessions?name=w-${tag}&name=m-${tag}`)) as { count: number };
+  if (list.count !== 2) throw new Error(`expected the bound pair in the list, got ${list.count}`);
+}
+
+/** Inserts `count` active sessions directly, in one transaction per chunk. */
+async function seedSessions(services: LocalServices, count: number) {
+  const db = services.database.db;
+  const now = Date.now();
+  for (let start = 0; start < count; start += 500) {
+    const rows = Array.from({ length: Math.min(500, count - start) }, (_, k) => {
+      const i = start + k;
+      return {
+        id: makeId("ses", now + i),
+        name: `s-${i}`,
+        role: i % 2 ? ("manager" as const) : ("worker" as const),
+        state: "active" as const,
+        host: "bench",
+        cwd: `/work/repo-${i % 50}`,
+        tmuxSession: `agent-${i}`,
+        lastHeartbeatAt: now,
+        createdAt: now + i,
+        updatedAt: now + i,
+      };
+    });
+    await db.insert(sessions).values(rows);
+  }
+}
+
+/** Wall time of one CLI process from spawn to exit. */
+async function timeCli(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const t0 = performance.now();
+  await run(process.execPath, [BIN, ...args], { env, cwd: ROOT });
+  return performance.now() - t0;
+}
+
+async function main() {
+  const started = performance.now();
+  const rows: Row[] = [];
+  const cleanup: Array<() => void> = [];
+  try {
+    // 1. Onboarding round trip, over HTTP and in-process, each on its own fresh database.
+    {
+      const { dir, services } = await freshHome();
+      const up = await startUp(services, { port: 0, hostname: "127.0.0.1", schedules: [] });
+      cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+      const call = httpCaller(up.url, services.ownerToken);
+      rows.push(row("roundtrip_http", "register+bind+list round trip, HTTP (5 requests)", await sample(ROUND_TRIPS, 20, (i) => roundTrip(call, `h${i}`))));
+      await up.stop();
+    }
+    {
+      const { dir, services } = await freshHome();
+      cleanup.push(() => {
+        services.database.close();
+        rmSync(dir, { recursive: true, force: true });
+      });
+      const call = inProcessCaller(createApp(services), services.ownerToken);
+      rows.push(row("roundtrip_inprocess", "register+bind+list round trip, in-process (5 requests)", await sample(ROUND_TRIPS, 20, (i) => roundTrip(call, `p${i}`))));
+    }
+
+    // 2. Reads on a 10,000-session database.
+    {
+      const { dir, services } = await freshHome();
+      cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+      await seedSessions(services, BIG_DB_SESSIONS);
+      const app = createApp(services);
+      const up = await startUp(services, { port: 0, hostname: "127.0.0.1", schedules: [] });
+      const http = httpCaller(up.url, services.ownerToken);
+      const local = inProcessCaller(app, services.ownerToken);
+      // A fixed stride visits names spread over the whole table without a random generator.
+      const name = (i: number) => `s-${(Math.abs(i) * 7919) % BIG_DB_SESSIONS}`;
+      rows.push(row("show_http_10k", "GET /v1/sessions/{name}, 10k sessions, HTTP", await sample(LOOKUPS, 50, (i) => http("GET", `/v1/sessions/${name(i)}`).then(() => {})), 2));
+      rows.push(row("list_name_http_10k", "GET /v1/sessions?name=…, 10k sessions, HTTP", await sample(LOOKUPS, 50, (i) => http("GET", `/v1/sessions?name=${name(i)}`).then(() => {})), 2));
+      rows.push(row("show_inprocess_10k", "GET /v1/sessions/{name}, 10k sessions, in-process", await sample(LOOKUPS, 50, (i) => local("GET", `/v1/sessions/${name(i)}`).then(() => {}))));
+      rows.push(
+        row(
+          "list_all_http_10k",
+          "GET /v1/sessions (all 10k rows), HTTP",
+          await sample(FULL_LISTS, 2, async () => {
+            const body = (await http("GET", "/v1/sessions")) as { count: number };
+            if (body.count !== BIG_DB_SESSIONS) throw new Error(`listed ${body.count} sessions`);
+          }),
+        ),
+      );
+      await up.stop();
+    }
+
+    // 3. CLI cold start: the bundle built by `npm install`, and the tsx fallback for comparison.
+    let bundleBuilt = false;
+    {
+      const build = await run(process.execPath, [join(ROOT, "bin", "build-cli.mjs")], { cwd: ROOT });
+      bundleBuilt = build.stdout.includes("built dist/");
+      const { dir, services } = await freshHome();
+      services.database.close();
+      cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+      const env = { ...process.env, SWITCHYARD_HOME: dir };
+      const tsxEnv = { ...env, SWITCHYARD_NO_BUNDLE: "1" };
+      rows.push(row("cli_help", "node bin/switchyard.mjs --help", await sample(CLI_RUNS, 1, async () => void (await timeCli(["--help"], env))), 300));
+      rows.push(row("cli_sessions", "node bin/switchyard.mjs sessions", await sample(CLI_RUNS, 1, async () => void (await timeCli(["sessions"], env))), 300));
+      rows.push(row("cli_help_tsx", "--help without the bundle (tsx)", await sample(CLI_RUNS, 1, async () => void (await timeCli(["--help"], tsxEnv)))));
+      rows.push(row("cli_sessions_tsx", "sessions without the bundle (tsx)", await sample(CLI_RUNS, 1, async () => void (await timeCli(["sessions"], tsxEnv)))));
+    }
+
+    const by = (id: string) => rows.find((r) => r.id === id)!.p50_ms;
+    const ratios = {
+      roundtrip_http_over_inprocess: round(by("roundtrip_http") / by("roundtrip_inprocess")),
+      show_http_over_inprocess: round(by("show_http_10k") / by("show_inprocess_10k")),
+      cli_sessions_tsx_over_bundle: round(by("cli_sessions_tsx") / by("cli_sessions")),
+      cli_help_tsx_over_bundle: round(by("cli_help_tsx") / by("cli_help")),
+    };
+    const result = {
+      recorded_at: new Date().toISOString(),
+      node: process.version,
+      platform: `${process.platform}-${process.arch}`,
+      cpus: cpus().length,
+      cpu_model: cpus()[0]?.model ?? "unknown",
+      load_average_1m: round(loadavg()[0]!),
+      cli_bundle_built: bundleBuilt,
+      total_seconds: round((performance.now() - started) / 1000),
+      rows,
+      ratios,
+    };
+    mkdirSync(RESULTS, { recursive: true });
+    // Write then rename, so an interrupted run never leaves a half-written latest.json.
+    const tmp = join(RESULTS, "latest.tmp.json");
+    writeFileSync(tmp, `${JSON.stringify(result, null, 2)}\n`);
+    renameSync(tmp, join(RESULTS, "latest.json"));
+
+    printTable(rows, ratios);
+    process.stdout.write(`\n${result.platform}, ${result.cpus} cpus, load ${result.load_average_1m}, node ${result.node}, ${result.total_seconds}s; written to bench/results/latest.json\n`);
+  } finally {
+    for (const c of cleanup) c();
+  }
+}
+
+function printTable(rows: Row[], ratios: Record<string, number>) {
+  const lines = [
+    ["benchmark", "n", "p50 ms", "p99 ms", "target p50", "ok"],
+    ...rows.map((r) => [r.label, String(r.n), r.p50_ms.toFixed(2), r.p99_ms.toFixed(2), r.target ? `< ${r.target.p50_ms} ms` : "", r.pass === undefined ? "" : r.pass ? "yes" : "NO"]),
+  ];
+  const widths = lines[0]!.map((_, c) => Math.max(...lines.map((l) => l[c]!.length)));
+  const fmt = (l: string[]) => l.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ");
+  process.stdout.write(`${fmt(lines[0]!)}\n${widths.map((w) => "-".repeat(w)).join("  ")}\n${lines.slice(1).map(fmt).join("\n")}\n\nratios (p50): `);
+  process.stdout.write(`${Object.entries(ratios).map(([k, v]) => `${k} ${v}x`).join(", ")}\n`);
+}
+
+await main();
