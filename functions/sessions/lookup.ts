@@ -30,11 +30,16 @@ export async function activeSessionByName(ctx: Ctx, name: string, role?: Session
   return row;
 }
 
-/** Refuses a session principal acting on any session but its own. */
+/** Refuses a session principal acting on any session but its own, and a runner on another host's. */
 export function assertSelfOrPrivileged(ctx: Ctx, session: SessionRow): void {
   if (ctx.auth.kind === "session" && ctx.auth.sessionId !== session.id) {
     throw new ApiError("FORBIDDEN", `a session token may act only on its own session, not '${session.name}'`, {
       hint: "Use the token returned when this session registered.",
+    });
+  }
+  if (ctx.auth.kind === "runner" && session.host !== ctx.auth.host) {
+    throw new ApiError("FORBIDDEN", `runner for host '${ctx.auth.host}' cannot act on session '${session.name}' on '${session.host ?? "(no host)"}'`, {
+      hint: "Use the runner token of the session's host, or the owner token.",
     });
   }
 }

@@ -24,11 +24,21 @@ describe("POST /v1/sessions/{name}/heartbeat", () => {
     expect(events).toHaveLength(0);
   });
 
-  it("accepts the owner and a runner", async () => {
+  it("accepts the owner and the runner of the session's host", async () => {
     const w = await registerSession(env, "worker");
     expect((await env.call("POST", `/v1/sessions/${w.session.name}/heartbeat`)).status).toBe(200);
     const runner = await env.mint("runner", "test-host");
     expect((await env.call("POST", `/v1/sessions/${w.session.name}/heartbeat`, { token: runner })).status).toBe(200);
+  });
+
+  it("refuses a runner of another host, as registration does", async () => {
+    const w = await registerSession(env, "worker", { host: "box-a" });
+    const before = await heartbeatOf(w.session_id);
+    env.clock.advance(10);
+    const res = await env.call("POST", `/v1/sessions/${w.session.name}/heartbeat`, { token: await env.mint("runner", "box-b") });
+    expect(res.status).toBe(403);
+    expect(res.body.error.code).toBe("FORBIDDEN");
+    expect(await heartbeatOf(w.session_id)).toBe(before);
   });
 
   it("refuses a session heartbeating another session, and a daemon", async () => {
