@@ -141,6 +141,8 @@ describe("usage errors exit 2 without touching state", () => {
     ["bad integer", ["discover", "--limit", "ten"], /--limit must be an integer, got 'ten'/],
     ["integer below minimum", ["register-worker", "--name", "w", "--pid", "0"], /--pid must be at least 1/],
     ["string flag without value", ["tasks", "--create"], /--create/],
+    ["up with a bad port", ["up", "--port", "http"], /--port must be an integer/],
+    ["up with an unknown cron override", ["up", "--cron", "nope=* * * * *"], /--cron expects NAME=EXPRESSION with a known NAME/],
   ];
   for (const [label, argv, message] of cases) {
     it(label, async () => {
