@@ -3,6 +3,8 @@ import { classifyPane } from "../observe/classify.ts";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const CURSOR = /^[❯›>▶]\s*/;
+/** How trust menus word "yes": Claude Code "Yes, I trust this folder", Codex "Trust and continue". */
+const AFFIRMATIVE = /^(?:yes|trust|allow|continue|proceed)\b/i;
 
 /** A menu line with its selection cursor and numbering removed, e.g. "Yes, I trust this folder". */
 function optionText(line: string): string {
@@ -11,7 +13,7 @@ function optionText(line: string): string {
 
 /**
  * Answers a trust-the-folder prompt with "yes". Menus differ (Claude Code preselects "No, exit"),
- * so the selection cursor is moved onto the option that starts with "Yes" before pressing
+ * so the selection cursor is moved onto the affirmative option before pressing
  * Enter. Returns true once the prompt is gone.
  */
 export async function acceptTrustPrompt(host: Host, target: string, attempts = 6): Promise<boolean> {
@@ -20,7 +22,7 @@ export async function acceptTrustPrompt(host: Host, target: string, attempts = 6
     if (!classifyPane(pane).matched.includes("trust_prompt")) return true;
     const lines = pane.split("\n");
     const selected = lines.findIndex((l) => CURSOR.test(l.trim()) && optionText(l).length > 0);
-    const yes = lines.findIndex((l) => /^yes\b/i.test(optionText(l)));
+    const yes = lines.findIndex((l) => AFFIRMATIVE.test(optionText(l)));
     const key = selected === -1 || yes === -1 || selected === yes ? "Enter" : yes > selected ? "Down" : "Up";
     await host.tmuxSendKeys(target, key);
     await sleep(700);

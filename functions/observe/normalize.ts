@@ -51,9 +51,10 @@ const CODEX_TOOL_SUBTYPES = new Set([
 const CODEX_ERROR_SUBTYPES = new Set(["error", "stream_error", "turn_aborted"]);
 
 /**
- * Maps one Codex rollout line. `event_msg` lines carry the turn lifecycle (user_message,
- * task_started, agent_message, task_complete); `response_item` lines repeat the messages for the
- * model's context, so only their tool calls are counted to avoid seeing each message twice.
+ * Maps one Codex rollout line. `event_msg` lines carry the turn lifecycle (task_started,
+ * task_complete, and the messages, either as user_message/agent_message or, since 0.169, as
+ * item_completed thread items); `response_item` lines repeat the messages for the model's
+ * context, so only their tool calls are counted to avoid seeing each message twice.
  */
 export function normalizeCodexLine(line: Json): NormalizedEvent[] {
   const payload = asObject(line.payload);
@@ -62,6 +63,8 @@ export function normalizeCodexLine(line: Json): NormalizedEvent[] {
   const eventAt = timeOf(line.timestamp);
   const base = { subtype, eventAt, text: null, tool: null };
   if (lineType === "event_msg" && payload) {
+    const item = asObject(payload.item);
+    if ((subtype === "item_completed" || subtype === "item_started") && item) return [codexItem(subtype, item, eventAt)];
     switch (subtype) {
       case "user_message":
         return [{ ...base, kind: "user_message", text: clip(payload.message) }];
@@ -80,6 +83,27 @@ export function normalizeCodexLine(line: Json): NormalizedEvent[] {
     return [{ ...base, kind: "tool_activity", tool: toolName(payload), text: clip(typeof payload.arguments === "string" ? payload.arguments : null) }];
   }
   return [{ ...base, kind: "other" }];
+}
+
+/** Text blocks of a Codex thread item (`content: [{type: "text"|"Text", text}]`). */
+function itemText(item: Json): string | null {
+  if (!Array.isArray(item.content)) return clip(item.text);
+  const parts = item.content.map(asObject).filter((b): b is Json => !!b && typeof b.text === "string").map((b) => b.text as string);
+  return parts.length ? clip(parts.join("\n")) : null;
+}
+
+/**
+ * Codex 0.169+ reports turn content as thread items: the subtype keeps the raw shape
+ * (`item_completed.UserMessage`), the kind says what it means. Only completed messages count
+ * as messages; started and completed non-message items are tool activity.
+ */
+function codexItem(subtype: string, item: Json, eventAt: number | null): NormalizedEvent {
+  const itemType = typeof item.type === "string" ? item.type : "Unknown";
+  const raw = `${subtype}.${itemType}`;
+  if (itemType === "UserMessage") return { kind: subtype === "item_completed" ? "user_message" : "other", subtype: raw, eventAt, text: itemText(item), tool: null };
+  if (itemType === "AgentMessage") return { kind: subtype === "item_completed" ? "agent_message" : "other", subtype: raw, eventAt, text: itemText(item), tool: null };
+  if (itemType === "Reasoning") return { kind: "other", subtype: raw, eventAt, text: null, tool: null };
+  return { kind: "tool_activity", subtype: raw, eventAt, text: null, tool: typeof item.name === "string" ? item.name : itemType };
 }
 
 function toolName(payload: Json): string | null {

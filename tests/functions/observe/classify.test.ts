@@ -1,0 +1,52 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { classifyPane } from "../../../functions/observe/classify.ts";
+
+const dir = fileURLToPath(new URL("../../fixtures/panes/", import.meta.url));
+const pane = (name: string) => readFileSync(`${dir}${name}`, "utf8");
+
+describe("classifyPane on captures from the real CLIs", () => {
+  it("recognises the Codex and Claude Code trust prompts", () => {
+    expect(classifyPane(pane("codex-trust_prompt.txt")).pattern).toBe("trust_prompt");
+    expect(classifyPane(pane("claude-trust_prompt.txt")).pattern).toBe("trust_prompt");
+  });
+
+  it("flags nothing on idle and completed screens", () => {
+    for (const f of readdirSync(dir).filter((n) => /idle|turn_complete/.test(n))) {
+      expect({ f, pattern: classifyPane(pane(f), { state: "idle", stalenessSeconds: 10_000 }).pattern }).toEqual({ f, pattern: null });
+    }
+  });
+
+  it("sees the busy indicator but flags long_running_interruptible only when stale and quiet", () => {
+    const busy = pane("codex-busy.txt");
+    expect(classifyPane(busy).busy_indicator).toBe(true);
+    expect(classifyPane(busy, { state: "busy", stalenessSeconds: 5, busyWaitSeconds: 90 }).pattern).toBeNull();
+    expect(classifyPane(busy, { state: "busy", stalenessSeconds: 120, busyWaitSeconds: 90, recentEventCount: 2 }).pattern).toBe("long_running_interruptible");
+    const chatty = classifyPane(busy, { state: "busy", stalenessSeconds: 120, busyWaitSeconds: 90, recentEventCount: 12 });
+    expect(chatty.pattern).toBeNull();
+    expect(chatty.suppressed[0]!.pattern).toBe("long_running_interruptible");
+  });
+});
+
+describe("classifyPane text rules", () => {
+  it.each([
+    ["rate_limit_prompt", "■ You've hit your usage limit. Try again in 2 hours."],
+    ["rate_limit_prompt", "API Error: Rate limit reached for requests"],
+    ["approval_prompt", "Would you like to run the following command?\n  $ rm -rf build"],
+    ["approval_prompt", "Do you want to make this edit to src/app.ts?\n❯ 1. Yes"],
+    ["enter_to_confirm", "Press Enter to continue"],
+  ])("%s", (expected, text) => {
+    expect(classifyPane(text).pattern).toBe(expected);
+  });
+
+  it("does not fire on ordinary agent prose about limits or trust", () => {
+    expect(classifyPane("• I added input validation and a test for the edge case.").pattern).toBeNull();
+    expect(classifyPane("• I implemented rate limiting for the login endpoint.").pattern).toBeNull();
+    expect(classifyPane("› Ask Codex to do anything").pattern).toBeNull();
+  });
+
+  it("prefers the trust prompt over the enter-to-confirm footer on the same screen", () => {
+    expect(classifyPane(pane("claude-trust_prompt.txt")).matched).toEqual(["trust_prompt", "enter_to_confirm"]);
+  });
+});
