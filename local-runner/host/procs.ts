@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { readdir, readFile } from "node:fs/promises";
 import { promisify } from "node:util";
+import { HostError } from "../../functions/lib/host.ts";
 
 const execFileAsync = promisify(execFile);
 
@@ -25,7 +26,7 @@ let linuxClock: Promise<{ boot: number; hz: number }> | null = null;
 function linuxTimes(): Promise<{ boot: number; hz: number }> {
   linuxClock ??= (async () => {
     const m = /^btime (\d+)$/m.exec(await readFile("/proc/stat", "utf8"));
-    if (!m) throw new Error("no btime line in /proc/stat");
+    if (!m) throw new HostError("COMMAND_FAILED", "cannot read boot time: no btime line in /proc/stat");
     let hz = 100;
     try {
       hz = Number((await execFileAsync("getconf", ["CLK_TCK"])).stdout.trim()) || 100;
@@ -102,9 +103,13 @@ export async function procTablePs(): Promise<ProcInfo[]> {
   return rows;
 }
 
-/** The process table for this platform. */
-export function procTable(): Promise<ProcInfo[]> {
-  return process.platform === "linux" ? procTableLinux() : procTablePs();
+/** The process table for this platform; COMMAND_FAILED when it cannot be read. */
+export async function procTable(): Promise<ProcInfo[]> {
+  try {
+    return await (process.platform === "linux" ? procTableLinux() : procTablePs());
+  } catch (e) {
+    throw new HostError("COMMAND_FAILED", `cannot list processes: ${(e as Error).message}`);
+  }
 }
 
 /** `roots` and every process below them in the ppid tree, roots first, breadth-first. */

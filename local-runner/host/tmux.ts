@@ -45,7 +45,12 @@ export function parseTmuxVersion(text: string): [number, number] | null {
   return m ? [Number(m[1]), Number(m[2])] : null;
 }
 
-const NOT_FOUND = /can't find (session|window|pane)|no server running|error connecting to|session not found/i;
+/**
+ * stderr meaning the target is not there: no such session/window/pane, no server at all, or a
+ * server left with no sessions (it is shutting down because the last one just ended; our
+ * targets are never empty, so "no current target" can only mean that).
+ */
+const NOT_FOUND = /can't find (session|window|pane)|no server running|server exited unexpectedly|no current target|error connecting to .*\((No such file or directory|Connection refused)\)/i;
 
 /** Thin typed wrapper over the tmux CLI; every target resolves exactly (no prefix matching). */
 export class Tmux {
@@ -98,8 +103,11 @@ export class Tmux {
     if (opts.height !== undefined) args.push("-y", String(checkSize(opts.height, "height")));
     const env = Object.entries(opts.env ?? {});
     if (env.length > 0) {
-      const v = parseTmuxVersion((await this.versionString()) ?? "");
-      if (!v || v[0] < 3) throw new HostError("COMMAND_FAILED", `tmux session '${opts.name}': setting env needs tmux 3.0 or newer, found '${await this.versionString()}'`, "Upgrade tmux.");
+      const version = await this.versionString();
+      if (version === null) throw tmuxMissing(this.bin);
+      const v = parseTmuxVersion(version);
+      // `new-session -e` arrived in tmux 3.0; older versions reject the flag.
+      if (!v || v[0] < 3) throw new HostError("COMMAND_FAILED", `tmux session '${opts.name}': setting env needs tmux 3.0 or newer, found '${version}'`, "Upgrade tmux.");
       for (const [k, val] of env) {
         if (!ENV_NAME.test(k)) throw new HostError("COMMAND_FAILED", `tmux session '${opts.name}': environment variable name '${k}' is invalid`);
         args.push("-e", `${k}=${val}`);

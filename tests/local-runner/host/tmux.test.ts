@@ -106,6 +106,8 @@ describe("NodeHost tmux", () => {
   it("sends key names: C-c ends the pane's process", async () => {
     const name = res.session("ctrlc");
     await host.tmuxNewSession({ name, cwd: res.tmpDir(), command: ["cat"] });
+    // A C-c typed before the pane process owns its terminal is discarded; wait for cat itself.
+    await waitFor(async () => readFileSync(`/proc/${await host.tmuxPanePid(name)}/comm`, "utf8").trim() === "cat", "cat to start");
     await host.tmuxSendKeys(name, "C-c");
     await waitFor(async () => !(await host.tmuxHasSession(name)), "session to end after C-c");
   });

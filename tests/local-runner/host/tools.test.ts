@@ -1,7 +1,21 @@
-import { describe, expect, it } from "vitest";
+import { chmodSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
 import { HostError } from "../../../functions/lib/host.ts";
 import { NodeHost } from "../../../local-runner/host.ts";
 import { parseTmuxVersion } from "../../../local-runner/host/tmux.ts";
+import { Resources } from "./helpers.ts";
+
+const res = new Resources();
+afterEach(() => res.cleanup());
+
+/** A stand-in tool: a shell script with the given body. */
+function fakeTool(body: string, mode = 0o755): string {
+  const path = join(res.tmpDir(), "tool");
+  writeFileSync(path, `#!/bin/sh\n${body}\n`);
+  chmodSync(path, mode);
+  return path;
+}
 
 describe("NodeHost tool availability", () => {
   it("reports the installed tmux and lsof with versions", async () => {
@@ -39,6 +53,25 @@ describe("NodeHost tool availability", () => {
       expect(err).toMatchObject({ code });
       expect((err as HostError).hint).toMatch(/apt-get install/);
     }
+  });
+
+  it("treats a non-executable binary as missing", async () => {
+    const bare = new NodeHost({ tmuxBin: fakeTool("exit 0", 0o644) });
+    expect((await bare.capabilities()).tmux.available).toBe(false);
+    await expect(bare.tmuxHasSession("swy-x")).rejects.toMatchObject({ code: "TMUX_MISSING" });
+  });
+
+  it("times out a hung tool", async () => {
+    const slow = new NodeHost({ tmuxBin: fakeTool("exec sleep 5"), timeoutMs: 200 });
+    await expect(slow.tmuxHasSession("swy-x")).rejects.toMatchObject({ code: "TIMEOUT" });
+  });
+
+  it("refuses env on a tmux older than 3.0", async () => {
+    const old = new NodeHost({ tmuxBin: fakeTool('echo "tmux 2.9"') });
+    await expect(old.tmuxNewSession({ name: "swy-old", cwd: res.tmpDir(), command: ["cat"], env: { A: "1" } })).rejects.toMatchObject({
+      code: "COMMAND_FAILED",
+      message: "tmux session 'swy-old': setting env needs tmux 3.0 or newer, found 'tmux 2.9'",
+    });
   });
 
   it("parses tmux version strings", () => {
