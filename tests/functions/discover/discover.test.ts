@@ -8,6 +8,14 @@ beforeEach(async () => {
 });
 afterEach(() => env.close());
 
+/** Runs a suggested `switchyard bind --task T --worker W --manager M` through the API. */
+function runBindCommand(command: string) {
+  const args = command.split(" ");
+  expect(args.slice(0, 2)).toEqual(["switchyard", "bind"]);
+  const flag = (f: string) => args[args.indexOf(f) + 1];
+  return env.call("POST", "/v1/bindings", { body: { task: flag("--task"), worker: flag("--worker"), manager: flag("--manager") } });
+}
+
 describe("GET /v1/discover", () => {
   it("suggests creating a task on an empty database", async () => {
     const res = await env.call("GET", "/v1/discover");
@@ -25,9 +33,7 @@ describe("GET /v1/discover", () => {
     expect(bind).toEqual([
       expect.objectContaining({ task: "login-fix", command: "switchyard bind --task login-fix --worker free-worker --manager boss" }),
     ]);
-    const args = bind[0].command.split(" ");
-    const flag = (f: string) => args[args.indexOf(f) + 1];
-    const bound = await env.call("POST", "/v1/bindings", { body: { task: flag("--task"), worker: flag("--worker"), manager: flag("--manager") } });
+    const bound = await runBindCommand(bind[0].command);
     expect(bound.status).toBe(201);
     expect(bound.body.binding).toMatchObject({ task: t.task.name, worker: w.session.name, manager: m.session.name });
 
@@ -50,31 +56,28 @@ describe("GET /v1/discover", () => {
     expect(binds).toHaveLength(2);
     expect(new Set(binds.map((s: any) => s.command.split(" --worker ")[1].split(" ")[0]))).toEqual(new Set(["w-a", "w-b"]));
     expect(res.body.suggestions.filter((s: any) => s.kind === "register_worker")).toHaveLength(1);
-    for (const s of binds) {
-      const args = s.command.split(" ");
-      const flag = (f: string) => args[args.indexOf(f) + 1];
-      const bound = await env.call("POST", "/v1/bindings", { body: { task: flag("--task"), worker: flag("--worker"), manager: flag("--manager") } });
-      expect(bound.status, s.command).toBe(201);
-    }
+    for (const s of binds) expect((await runBindCommand(s.command)).status, s.command).toBe(201);
   });
 
-  it("never suggests a worker that is already bound; asks to register what is missing instead", async () => {
-    const { manager } = await boundPair(env);
+  it("never suggests a worker that is already bound; asks to register a worker instead", async () => {
+    const { worker, manager } = await boundPair(env);
     const t = await createTask(env, { name: "needs-worker" });
     const res = await env.call("GET", "/v1/discover");
-    expect(res.body.suggestions).toEqual([expect.objectContaining({ kind: "register_worker", task: t.task.name })]);
-    expect(JSON.stringify(res.body.suggestions)).not.toContain(manager.session.name);
+    expect(res.body.suggestions).toEqual([expect.objectContaining({ kind: "register_worker", task: t.task.name, command: expect.stringContaining("register-worker") })]);
+    expect(JSON.stringify(res.body.suggestions)).not.toContain(worker.session.name);
 
     await registerSession(env, "worker", { name: "spare" });
-    const noManager = await makeTestEnv();
-    try {
-      await createTask(noManager, { name: "lonely" });
-      await registerSession(noManager, "worker");
-      const r = await noManager.call("GET", "/v1/discover");
-      expect(r.body.suggestions).toEqual([expect.objectContaining({ kind: "register_manager", task: "lonely", command: expect.stringContaining("register-manager") })]);
-    } finally {
-      noManager.close();
-    }
+    const after = await env.call("GET", "/v1/discover");
+    expect(after.body.suggestions).toEqual([
+      expect.objectContaining({ kind: "bind", command: `switchyard bind --task needs-worker --worker spare --manager ${manager.session.name}` }),
+    ]);
+  });
+
+  it("asks to register a manager when none exists", async () => {
+    await createTask(env, { name: "lonely" });
+    await registerSession(env, "worker");
+    const res = await env.call("GET", "/v1/discover");
+    expect(res.body.suggestions).toEqual([expect.objectContaining({ kind: "register_manager", task: "lonely", command: expect.stringContaining("register-manager") })]);
   });
 
   it("matches the query against names and goals, literally", async () => {
