@@ -2,11 +2,13 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../lib/env.ts";
 import { validationHook } from "../lib/validation.ts";
 import { dbDoctor, dbDoctorRoute } from "./db-doctor.ts";
+import { doctor, doctorRoute } from "./doctor.ts";
 import { listTokens, listTokensRoute, mintToken, mintTokenRoute, revokeToken, revokeTokenRoute } from "./tokens.ts";
 
-/** Administration: db-doctor and tokens. */
+/** Administration: doctor, db-doctor and tokens. */
 export const adminApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(dbDoctorRoute, async (c) => c.json(await dbDoctor(c.get("ctx")), 200))
+  .openapi(doctorRoute, async (c) => c.json(await doctor(c.get("ctx")), 200))
   .openapi(mintTokenRoute, async (c) => c.json(await mintToken(c.get("ctx"), c.req.valid("json")), 201))
   .openapi(listTokensRoute, async (c) => c.json(await listTokens(c.get("ctx")), 200))
   .openapi(revokeTokenRoute, async (c) => c.json(await revokeToken(c.get("ctx"), c.req.valid("param").id), 200));

@@ -190,6 +190,23 @@ export const API_COMMANDS: CommandSpec[] = [
       b.count ? b.events.map((e: any) => `${e.created_at} ${e.kind.padEnd(22)} ${e.actor} ${JSON.stringify(e.payload)}`).join("\n") : `no events for ${b.task}`,
   },
   {
+    name: "doctor",
+    summary: "Check local dependencies: tmux, lsof, agent CLIs, database",
+    request: () => ({ method: "GET", path: "/admin/doctor" }),
+    render: (b) =>
+      [
+        `host: ${b.host ?? "-"} (${b.local_runner ? b.platform : "no local runner"})`,
+        `tmux: ${b.tmux.available ? b.tmux.version : "MISSING"}`,
+        `lsof: ${b.lsof.available ? b.lsof.version ?? "present" : "MISSING"}`,
+        `codex: ${b.agents.codex.found ? b.agents.codex.command.join(" ") : "not found"}`,
+        `claude: ${b.agents.claude.found ? b.agents.claude.command.join(" ") : "not found"}`,
+        `database: ${b.database}`,
+        ...b.problems.map((p: any) => `problem: ${p.message}
+  hint: ${p.hint}`),
+        b.ok ? "ok" : "NOT OK",
+      ].join("\n"),
+  },
+  {
     name: "db-doctor",
     summary: "Schema version, pending migrations and integrity check",
     request: () => ({ method: "GET", path: "/admin/db-doctor" }),
