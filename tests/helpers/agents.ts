@@ -90,7 +90,7 @@ export interface HomeOptions {
   /** Make the workdir a git repository (Codex only asks about trust for git repos... see notes). */
   git?: boolean;
   /** Codex approval policy (default "on-request"). */
-  approvalPolicy?: "on-request" | "never" | "untrusted" | "on-failure";
+  approvalPolicy?: "on-request" | "never";
   /** Codex sandbox mode (default "danger-full-access": the bundled bubblewrap is not reliable in containers). */
   sandbox?: "read-only" | "workspace-write" | "danger-full-access";
   /** Claude permission mode written to settings (default "default": asks before Bash). */
@@ -162,6 +162,9 @@ export async function makeClaudeConfig(stubUrl: string, opts: HomeOptions = {}):
     theme: "dark",
     // Without this, an ANTHROPIC_API_KEY in the env triggers "Do you want to use this API key?".
     customApiKeyResponses: { approved: [DUMMY_ANTHROPIC_KEY.slice(-20)], rejected: [] },
+    // A user-settings defaultMode other than "auto" otherwise triggers the one-time
+    // "Make auto mode your default permission mode?" dialog before the composer.
+    hasSeenAutoDefaultNudge: true,
     projects: {},
   };
   if (opts.trust ?? true) {
@@ -570,7 +573,15 @@ export async function launchAgent(kind: AgentKind, turns: StubTurn[], opts: Home
     },
   };
   agent.snapshot();
-  if (opts.waitIdle ?? true) await waitForPane(session.target, IDLE[kind], 30_000);
+  if (opts.waitIdle ?? true) {
+    try {
+      await waitFor(async () => paneState(kind, await capturePane(session.target)) === "idle", 30_000, `${kind} idle composer`);
+    } catch (err) {
+      const last = await capturePane(session.target).catch(() => "");
+      await agent.stop();
+      throw new Error(`${String(err)}\nlast capture:\n${last}`);
+    }
+  }
   agent.snapshot();
   return agent;
 }
@@ -578,7 +589,45 @@ export async function launchAgent(kind: AgentKind, turns: StubTurn[], opts: Home
 // ---------------------------------------------------------------------------------------------
 // Pane patterns (see docs/notes/agent-clis.md for the captures they were written against)
 
-export const IDLE: Record<AgentKind, RegExp> = {
-  codex: /^\s*› .*\n(?:.*\n)?\s+\S.*·.*\n(?:.*\n)*?\s*(?:← for agents|\? for shortcuts)/m,
-  claude: /^─{20,}\n❯ .*\n─{20,}\n/m,
+export type PaneState = "dead" | "trust_prompt" | "approval_prompt" | "rate_limit" | "busy" | "idle" | "unknown";
+
+export const PANE_PATTERNS: Record<AgentKind, Partial<Record<Exclude<PaneState, "unknown">, RegExp>>> = {
+  codex: {
+    dead: /^Pane is dead \(status/m,
+    trust_prompt: /Trust this folder\?|\d\. Trust and continue/,
+    approval_prompt: /Would you like to run the following command\?|Yes, proceed|Press enter to confirm or esc to cancel/,
+    busy: /esc to interrupt|^\s*• Working \(/m,
+    idle: /^› .*\n(?:.*\n){0,3}?.*(?:\? for shortcuts|← for agents)/m,
+  },
+  claude: {
+    dead: /^Pane is dead \(status/m,
+    trust_prompt: /Yes, I trust this folder/,
+    approval_prompt: /Do you want to (?:proceed|make this edit|create)|❯ 1\. Yes/,
+    busy: /esc to interrupt/,
+    // The composer glyph is followed by U+00A0 (no-break space), not a plain space.
+    idle: /^─{20,}\n❯[ \u00a0]?.*\n─{20,}/m,
+  },
 };
+
+/** Classifies one capture. Order matters: a dead pane, then modal prompts, then busy, then idle. */
+export function paneState(kind: AgentKind, capture: string): PaneState {
+  const p = PANE_PATTERNS[kind];
+  for (const state of ["dead", "trust_prompt", "approval_prompt", "rate_limit", "busy", "idle"] as const) {
+    const re = p[state];
+    if (re && re.test(capture)) return state;
+  }
+  return "unknown";
+}
+
+/** Waits until paneState(kind, capture) is one of `states`; returns the capture. */
+export async function waitForState(kind: AgentKind, target: string, states: PaneState[], timeoutMs = 20_000): Promise<string> {
+  let last = "";
+  try {
+    return await waitFor(async () => {
+      last = await capturePane(target);
+      return states.includes(paneState(kind, last)) ? last : undefined;
+    }, timeoutMs, `${kind} pane state ${states.join("|")}`);
+  } catch (err) {
+    throw new Error(`${String(err)}; last capture:\n${last}`);
+  }
+}
