@@ -15,6 +15,9 @@ export const bindings = sqliteTable(
     workerSessionId: text("worker_session_id").notNull().references(() => sessions.id),
     managerSessionId: text("manager_session_id").notNull().references(() => sessions.id),
     state: text("state", { enum: BINDING_STATES }).notNull().default("active"),
+    // Highest transcript event id of the worker when the binding began: completions at or
+    // below it belong to an earlier binding or spawn and are never routed to this manager.
+    eventWatermark: integer("event_watermark").notNull().default(0),
     createdAt: integer("created_at").notNull(),
     endedAt: integer("ended_at"),
   },

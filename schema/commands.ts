@@ -1,7 +1,12 @@
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
-/** Side effects Switchyard performs; every one is a durable row before it happens. */
-export const COMMAND_TYPES = ["nudge", "interrupt", "capture", "stop", "spawn"] as const;
+/**
+ * Side effects Switchyard performs; every one is a durable row before it happens. nudge,
+ * interrupt, capture, stop and spawn are host commands (executed on the session's host);
+ * notify_manager / nudge_worker route a message to a task's bound session; deliver pushes an
+ * inbox item into a tmux pane.
+ */
+export const COMMAND_TYPES = ["nudge", "interrupt", "capture", "stop", "spawn", "notify_manager", "nudge_worker", "deliver"] as const;
 export type CommandType = (typeof COMMAND_TYPES)[number];
 
 export const COMMAND_STATES = ["pending", "running", "succeeded", "failed", "dead", "ambiguous", "dry_run"] as const;
@@ -27,6 +32,8 @@ export const commands = sqliteTable(
     claimedBy: text("claimed_by"),
     claimGeneration: integer("claim_generation").notNull().default(0),
     leaseExpiresAt: integer("lease_expires_at"),
+    nextAttemptAt: integer("next_attempt_at"),
+    requiredPermission: text("required_permission"),
     createdBy: text("created_by").notNull(),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),

@@ -6,3 +6,4 @@ export * from "./auth.ts";
 export * from "./crons.ts";
 export * from "./observe.ts";
 export * from "./commands.ts";
+export * from "./dispatch.ts";

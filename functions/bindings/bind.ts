@@ -1,5 +1,6 @@
 import type { z } from "@hono/zod-openapi";
-import { and, eq } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
+import { transcriptEvents } from "../../schema/observe.ts";
 import { bindings, type BindingRow } from "../../schema/bindings.ts";
 import { tasks } from "../../schema/tasks.ts";
 import { auditInsert } from "../lib/audit.ts";
@@ -31,7 +32,7 @@ export async function bindTask(ctx: Ctx, input: z.infer<typeof BindBody>) {
   const worker = await activeSessionByName(ctx, input.worker, "worker");
   const manager = await activeSessionByName(ctx, input.manager, "manager");
   const nowMs = ctx.now().getTime();
-  const row: BindingRow = {
+  const row: Omit<BindingRow, "eventWatermark"> = {
     id: ctx.newId("bnd"),
     taskId: task.id,
     workerSessionId: worker.id,
@@ -40,13 +41,15 @@ export async function bindTask(ctx: Ctx, input: z.infer<typeof BindBody>) {
     createdAt: nowMs,
     endedAt: null,
   };
+  // Evaluated inside the INSERT so no completion can slip between reading and binding.
+  const watermark = sql<number>`(SELECT coalesce(max(${transcriptEvents.id}), 0) FROM ${transcriptEvents} WHERE ${transcriptEvents.sessionId} = ${worker.id})`;
   const audit = auditInsert(ctx, {
     kind: "task_bound",
     taskId: task.id,
     payload: { binding_id: row.id, worker: worker.name, manager: manager.name },
   });
   try {
-    await ctx.db.batch([ctx.db.insert(bindings).values(row), audit.stmt]);
+    await ctx.db.batch([ctx.db.insert(bindings).values({ ...row, eventWatermark: watermark }), audit.stmt]);
   } catch (e) {
     if (!isUniqueViolation(e)) throw e;
     throw await explainBindConflict(ctx, task.id, task.name, worker.id, worker.name);

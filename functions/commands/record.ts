@@ -20,6 +20,7 @@ export async function createCommand(
     correlationId?: string | null;
     idempotencyKey?: string | null;
     maxAttempts?: number;
+    requiredPermission?: string | null;
   },
 ): Promise<CommandRow> {
   const nowMs = ctx.now().getTime();
@@ -40,6 +41,8 @@ export async function createCommand(
     claimedBy: null,
     claimGeneration: 0,
     leaseExpiresAt: null,
+    nextAttemptAt: null,
+    requiredPermission: input.requiredPermission ?? null,
     createdBy: actorOf(ctx.auth),
     createdAt: nowMs,
     updatedAt: nowMs,

@@ -17,7 +17,7 @@ export function taskToWire(t: TaskRow) {
 }
 
 /** The wire form of a binding, with names resolved. */
-export function bindingToWire(b: BindingRow, names: { task: string; worker: string; manager: string }) {
+export function bindingToWire(b: Omit<BindingRow, "eventWatermark">, names: { task: string; worker: string; manager: string }) {
   return {
     id: b.id,
     task: names.task,
