@@ -1,13 +1,31 @@
-import { and, eq } from "drizzle-orm";
+import { and, eq, type SQL } from "drizzle-orm";
 import type { MiddlewareHandler } from "hono";
 import { idempotencyKeys } from "../../schema/auth.ts";
-import { actorOf } from "./ctx.ts";
+import { actorOf, type Ctx } from "./ctx.ts";
 import { ApiError } from "./errors.ts";
 import { sha256Hex } from "./ids.ts";
 import type { AppEnv } from "./env.ts";
 import { isUniqueViolation } from "./sql.ts";
 
 const MUTATING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+/**
+ * A pending key older than this belongs to a request whose process died before recording an
+ * outcome (the longest legitimate request, a spawn, is capped at 15 minutes).
+ */
+export const STALE_PENDING_MS = 20 * 60 * 1000;
+
+/** Re-arms a stale pending key for this request; one conditional UPDATE so only one retry wins. */
+async function takeOverStale(ctx: Ctx, where: SQL | undefined, priorCreatedAt: number): Promise<boolean> {
+  const nowMs = ctx.now().getTime();
+  if (nowMs - priorCreatedAt < STALE_PENDING_MS) return false;
+  const won = await ctx.db
+    .update(idempotencyKeys)
+    .set({ createdAt: nowMs })
+    .where(and(where, eq(idempotencyKeys.state, "pending"), eq(idempotencyKeys.createdAt, priorCreatedAt)))
+    .returning({ key: idempotencyKeys.key });
+  return won.length === 1;
+}
 
 /**
  * Honours `Idempotency-Key` on mutations: the first request with a key runs and its 2xx
@@ -48,12 +66,15 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
       });
     }
     if (prior.state === "pending") {
-      throw new ApiError("IDEMPOTENCY_IN_PROGRESS", "a request with this Idempotency-Key is still running", { hint: "Retry after it finishes." });
+      if (!(await takeOverStale(ctx, where, prior.createdAt))) {
+        throw new ApiError("IDEMPOTENCY_IN_PROGRESS", "a request with this Idempotency-Key is still running", { hint: "Retry after it finishes." });
+      }
+    } else {
+        return c.body(prior.responseBody ?? "", (prior.statusCode ?? 200) as 200, {
+        "Content-Type": "application/json",
+        "Idempotent-Replayed": "true",
+      });
     }
-    return c.body(prior.responseBody ?? "", (prior.statusCode ?? 200) as 200, {
-      "Content-Type": "application/json",
-      "Idempotent-Replayed": "true",
-    });
   }
 
   try {

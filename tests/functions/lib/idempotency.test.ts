@@ -1,6 +1,7 @@
 import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sha256Hex } from "../../../functions/lib/ids.ts";
+import { STALE_PENDING_MS } from "../../../functions/lib/idempotency.ts";
 import { idempotencyKeys, tokens } from "../../../schema/auth.ts";
 import { sessions } from "../../../schema/sessions.ts";
 import { tasks } from "../../../schema/tasks.ts";
@@ -96,6 +97,14 @@ describe("Idempotency-Key", () => {
     expect(res.status).toBe(409);
     expect(res.body.error.code).toBe("IDEMPOTENCY_IN_PROGRESS");
     expect(await taskNames()).toEqual([]);
+
+    // The first request's process died without an outcome: once the key is stale a retry runs.
+    env.clock.advance(STALE_PENDING_MS / 1000 + 1);
+    const retry = await env.call("POST", "/v1/tasks", { rawBody: body, ...withKey("k-5") });
+    expect(retry.status).toBe(201);
+    expect(await taskNames()).toEqual(["slow"]);
+    const replay = await env.call("POST", "/v1/tasks", { rawBody: body, ...withKey("k-5") });
+    expect(replay.headers.get("Idempotent-Replayed")).toBe("true");
   });
 
   it("rejects an over-long key and ignores keys on reads", async () => {
