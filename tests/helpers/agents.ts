@@ -211,6 +211,8 @@ export interface CommandOptions {
   /** Codex: run the platform binary directly instead of the Node launcher. */
   native?: boolean;
   extraArgs?: string[];
+  /** Extra variables for the agent (e.g. CLAUDE_CODE_MAX_RETRIES). */
+  extraEnv?: Record<string, string>;
 }
 
 /** Variables that must never leak from the test runner into an agent under test. */
@@ -246,9 +248,9 @@ export function agentCommand(kind: AgentKind, home: AgentHome, opts: CommandOpti
     const bin = codexBinary({ native: opts.native });
     const args = [...(opts.daemon ? [] : ["--no-daemon"]), ...extra];
     const argv = opts.native ? [bin, ...args] : [process.execPath, bin, ...args];
-    return { argv, env: { ...home.env, NO_PROXY: "127.0.0.1,localhost" }, unset: AGENT_ENV_UNSET, cwd: home.workdir };
+    return { argv, env: { ...home.env, NO_PROXY: "127.0.0.1,localhost", ...opts.extraEnv }, unset: AGENT_ENV_UNSET, cwd: home.workdir };
   }
-  return { argv: [claudeBinary(), ...extra], env: { ...home.env, NO_PROXY: "127.0.0.1,localhost" }, unset: AGENT_ENV_UNSET, cwd: home.workdir };
+  return { argv: [claudeBinary(), ...extra], env: { ...home.env, NO_PROXY: "127.0.0.1,localhost", ...opts.extraEnv }, unset: AGENT_ENV_UNSET, cwd: home.workdir };
 }
 
 /** `env -u X ... K=V ... argv...`: one argv that carries the environment through tmux intact. */
