@@ -34,7 +34,8 @@ const TEXT_RULES: Array<[PanePattern, RegExp]> = [
   ["enter_to_confirm", /press enter to (?:confirm|continue)|enter to confirm|hit enter to continue/i],
 ];
 
-const BUSY_INDICATOR = /esc to interrupt|ctrl\+c to (?:interrupt|cancel)|esc to cancel|\bworking\b.*\(\d+s/i;
+// "Esc to cancel" is deliberately absent: menus (trust, approval) show it while nothing runs.
+const BUSY_INDICATOR = /esc to interrupt|ctrl\+c to (?:interrupt|cancel)|\bworking\b.*\(\d+s/i;
 
 /**
  * Classifies captured pane text. Prompt patterns come straight from the text; the stuck-busy

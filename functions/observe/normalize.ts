@@ -165,9 +165,12 @@ export function normalizeLine(kind: TranscriptKind, line: Json): NormalizedEvent
   return kind === "claude" ? normalizeClaudeLine(line) : normalizeCodexLine(line);
 }
 
+/** Subtypes that end a turn without a completion: an abort, or Claude Code's API error reply. */
+const TURN_ENDING_ERRORS = new Set(["turn_aborted", "api_error"]);
+
 /** How an event moves the busy/idle state: prompts start work, completion (or abort) ends it. */
 export function stateEffect(e: { kind: string; subtype: string }): "busy" | "idle" | null {
   if (e.kind === "user_message" || e.kind === "task_started") return "busy";
-  if (e.kind === "task_complete" || e.subtype === "turn_aborted") return "idle";
+  if (e.kind === "task_complete" || TURN_ENDING_ERRORS.has(e.subtype)) return "idle";
   return null;
 }

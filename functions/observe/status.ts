@@ -27,7 +27,7 @@ export async function eventState(ctx: Ctx, sessionId: string): Promise<EventStat
     .where(
       and(
         eq(transcriptEvents.sessionId, sessionId),
-        or(inArray(transcriptEvents.kind, ["user_message", "task_started", "task_complete"]), eq(transcriptEvents.subtype, "turn_aborted")),
+        or(inArray(transcriptEvents.kind, ["user_message", "task_started", "task_complete"]), inArray(transcriptEvents.subtype, ["turn_aborted", "api_error"])),
       ),
     )
     .orderBy(desc(transcriptEvents.id))

@@ -29,6 +29,21 @@ describe("classifyPane on captures from the real CLIs", () => {
   });
 });
 
+describe("every saved pane capture", () => {
+  // File names say what the screen shows: <cli>-<state>[-detail].txt.
+  const expected = (name: string) =>
+    /trust_prompt/.test(name) ? "trust_prompt" : /approval_prompt/.test(name) ? "approval_prompt" : /error-429/.test(name) ? "rate_limit_prompt" : null;
+  it.each(readdirSync(dir))("%s", (name) => {
+    expect(classifyPane(pane(name)).pattern).toBe(expected(name));
+  });
+
+  it("sees the busy indicator on both CLIs' busy screens and on no other (menus say 'Esc to cancel')", () => {
+    for (const name of readdirSync(dir)) {
+      expect({ name, busy: classifyPane(pane(name)).busy_indicator }).toEqual({ name, busy: /-busy/.test(name) });
+    }
+  });
+});
+
 describe("classifyPane text rules", () => {
   it.each([
     ["rate_limit_prompt", "■ You've hit your usage limit. Try again in 2 hours."],

@@ -83,3 +83,41 @@ describe("Claude Code transcript lines", () => {
     expect(out[2]!.tool).toBe("Bash");
   });
 });
+
+describe("real captures of tool turns and rate-limit errors", () => {
+  const kinds = (name: string, fn: typeof normalizeCodexLine) => significant(fixture(name).flatMap(fn)).map((k) => k.split(":")[0]);
+
+  it("Codex tool turn: the command execution is tool activity inside one busy turn", () => {
+    expect(kinds("codex-rollout-tool-approval.jsonl", normalizeCodexLine)).toEqual([
+      "task_started",
+      "user_message",
+      "tool_activity",
+      "tool_activity",
+      "tool_activity",
+      "agent_message",
+      "task_complete",
+    ]);
+  });
+
+  it("Claude tool turn: tool_use and tool_result, then end_turn", () => {
+    expect(kinds("claude-transcript-tool-approval.jsonl", normalizeClaudeLine)).toEqual(["user_message", "tool_activity", "tool_activity", "agent_message", "task_complete"]);
+  });
+
+  it("a Claude API error (429) ends the turn: the session is idle, not busy forever", () => {
+    const events = fixture("claude-transcript-error-429.jsonl").flatMap(normalizeClaudeLine);
+    const last = events.filter((e) => stateEffect(e) !== null).at(-1)!;
+    expect(last.kind).toBe("error");
+    expect(stateEffect(last)).toBe("idle");
+  });
+
+  it("Claude basic transcript maps two turns", () => {
+    expect(significant(fixture("claude-transcript-basic.jsonl").flatMap(normalizeClaudeLine))).toEqual([
+      "user_message:Say PONG please",
+      "agent_message:Hello from the stub: PONG-1",
+      "task_complete:Hello from the stub: PONG-1",
+      "user_message:Now a slow one",
+      "agent_message:slow reply PONG-2",
+      "task_complete:slow reply PONG-2",
+    ]);
+  });
+});
