@@ -74,11 +74,15 @@ export class NodeHost implements Host {
   }
 
   /**
-   * Finds the Codex rollout or Claude Code transcript held open by `pid`, a descendant, a
-   * re-parented member of its session or process group (Linux), or a setsid'd daemon started
-   * from the same tmux pane (Linux, inherited TMUX_PANE). Only open files are seen: a writer
-   * that opens, appends and closes is found only mid-write, and a setsid'd daemon whose
-   * launcher exited outside tmux has no remaining link to `pid`. See host/discovery.ts.
+   * Finds the Codex rollout or Claude Code transcript of the agent `pid` runs (see
+   * host/discovery.ts for the search order). Found: a file held open by the pid, a
+   * descendant, a re-parented member of its session or process group (Linux, also after the
+   * pid exited), a setsid'd daemon started from the same tmux pane (Linux), or a shared
+   * daemon's transcript recording the pid's cwd; a Claude Code transcript through the
+   * `sessions/<pid>.json` file Claude writes (it never keeps the transcript open). Not found:
+   * a setsid'd daemon whose launcher exited outside tmux when it records another cwd, a
+   * resumed (older) transcript held only by an unrelated shared daemon, anything of a dead
+   * pid beyond its former session/group. `alternatives` is set when several fit equally.
    */
   async discoverTranscript(pid: number): Promise<DiscoveredTranscript | null> {
     // Checked once up front so a host without lsof fails the same way whatever the pid.

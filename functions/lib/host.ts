@@ -49,6 +49,12 @@ export interface DiscoveredTranscript {
   kind: "codex" | "claude";
   /** The pid that actually held the file open (may be a descendant or a spawned daemon). */
   holderPid: number;
+  /**
+   * Other transcripts that fit the pid just as well: a shared agent daemon holds several
+   * sessions' transcripts and nothing on the host tells them apart. `path` is then only the
+   * most recently modified guess; ask for the path explicitly. Absent when the match is unique.
+   */
+  alternatives?: string[];
 }
 
 export interface HostCapabilities {

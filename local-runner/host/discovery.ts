@@ -1,33 +1,40 @@
-import { stat } from "node:fs/promises";
-import { basename, dirname, resolve, sep } from "node:path";
+import { readdir, readFile, realpath, stat } from "node:fs/promises";
+import { homedir } from "node:os";
+import { basename, dirname, join, resolve, sep } from "node:path";
 import { HostError, type DiscoveredTranscript } from "../../functions/lib/host.ts";
 import { execTool } from "./exec.ts";
-import { procTable, readEnviron, withDescendants, type ProcInfo } from "./procs.ts";
+import { readBytes } from "./files.ts";
+import { pidStartTime, procTable, readEnviron, withDescendants, type ProcInfo } from "./procs.ts";
 
 /** The error for a host without lsof, with how to install it. */
 export function lsofMissing(bin: string): HostError {
   return new HostError("LSOF_MISSING", `lsof binary '${bin}' not found or not executable`, "Install lsof (apt-get install lsof; it ships with macOS).");
 }
 
-/** One file a process has open, from lsof field output. */
+/** One file a process has open, from lsof field output; `fd` is "cwd", "txt", "3", …. */
 export interface OpenFile {
   pid: number;
+  fd: string;
   path: string;
 }
 
 /**
- * Parses `lsof -F n` output: a `p<pid>` line starts each process, `n<name>` lines name its
- * files; other field lines (`f` descriptors and the like) are skipped.
+ * Parses `lsof -F fn` output: a `p<pid>` line starts each process, an `f<fd>` line each file,
+ * and `n<name>` names it; other field lines are skipped.
  */
 export function parseLsofFields(out: string): OpenFile[] {
   const files: OpenFile[] = [];
   let pid: number | null = null;
+  let fd = "";
   for (const line of out.split("\n")) {
     if (line.startsWith("p")) {
       const n = Number(line.slice(1));
       pid = Number.isInteger(n) && n > 0 ? n : null;
+      fd = "";
+    } else if (line.startsWith("f")) {
+      fd = line.slice(1);
     } else if (line.startsWith("n") && pid !== null) {
-      files.push({ pid, path: line.slice(1) });
+      files.push({ pid, fd, path: line.slice(1) });
     }
   }
   return files;
@@ -37,7 +44,7 @@ export function parseLsofFields(out: string): OpenFile[] {
 export async function lsofOpenFiles(bin: string, pids: number[], timeoutMs: number): Promise<OpenFile[]> {
   if (pids.length === 0) return [];
   // -w: no warnings on stderr; -n/-P: no DNS or port-name lookups for sockets.
-  const r = await execTool(bin, ["-w", "-n", "-P", "-F", "n", "-p", pids.join(",")], { timeoutMs, missing: lsofMissing });
+  const r = await execTool(bin, ["-w", "-n", "-P", "-F", "fn", "-p", pids.join(",")], { timeoutMs, missing: lsofMissing });
   // lsof exits 1 when some pid has gone or nothing matched, still printing what it found.
   if (r.code !== 0 && r.code !== 1) throw new HostError("COMMAND_FAILED", `lsof for pids ${pids.join(",")} failed (exit ${r.code}): ${r.stderr.trim()}`);
   return parseLsofFields(r.stdout);
@@ -62,36 +69,74 @@ export function transcriptKind(path: string, claudeConfigDir?: string): Discover
   return null;
 }
 
+/** What a transcript records about its session near its start; null where it says nothing. */
+export interface TranscriptHeader {
+  cwd: string | null;
+  /** ms since the epoch of the first timestamp written. */
+  startedAt: number | null;
+}
+
+function firstString(text: string, key: string): string | null {
+  const m = new RegExp(`"${key}"\\s*:\\s*"((?:[^"\\\\]|\\\\.)*)"`).exec(text);
+  if (!m) return null;
+  try {
+    return JSON.parse(`"${m[1]}"`) as string;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Reads the first "cwd" and "timestamp" fields from the start of a transcript (a Codex
+ * session_meta line, or any early Claude Code line). A regex rather than a JSON parse because
+ * the first line can be cut anywhere by the read window.
+ */
+export function parseTranscriptHeader(text: string): TranscriptHeader {
+  const ts = firstString(text, "timestamp");
+  const t = ts === null ? Number.NaN : Date.parse(ts);
+  return { cwd: firstString(text, "cwd"), startedAt: Number.isFinite(t) ? t : null };
+}
+
+const HEADER_WINDOW = 64 * 1024;
+
+async function readHeader(path: string): Promise<TranscriptHeader> {
+  try {
+    return parseTranscriptHeader(new TextDecoder().decode(await readBytes(path, 0, HEADER_WINDOW)));
+  } catch {
+    return { cwd: null, startedAt: null };
+  }
+}
+
+/** True when a transcript's recorded cwd is `cwd` (the kernel's resolved path, as lsof gives it). */
+async function sameDir(recorded: string | null, cwd: string): Promise<boolean> {
+  if (recorded === null) return false;
+  return recorded === cwd || (await realpath(recorded).catch(() => recorded)) === cwd;
+}
+
 /** The tmux pane a process was started in, as inherited environment; identifies the pane on its server. */
 const PANE_KEYS = ["TMUX", "TMUX_PANE"];
 
 /**
- * Candidate holder pids in order of how directly they belong to `pid`:
- * 1. the pid and its descendants;
- * 2. (Linux) processes in the pid's session or process group, or in the session or group it
- *    led, and their descendants: daemons that were re-parented to init but never called
- *    setsid. This also works after `pid` has exited, since Linux keeps a session or group id
- *    from being reused while any member lives.
- * 3. (Linux, pid alive inside tmux) processes whose inherited TMUX/TMUX_PANE equal the pid's,
- *    and their descendants: daemons that did setsid and were re-parented.
- * Tier 3 reads /proc/<pid>/environ of every process, so it is computed only when needed.
+ * Slack when comparing a transcript's first timestamp with its agent's start time: /proc start
+ * times rest on a whole-second boot time.
  */
-function candidateTiers(table: ProcInfo[], pid: number): { tiers: number[][]; self: ProcInfo | undefined } {
-  const self = table.find((p) => p.pid === pid && p.state !== "Z");
-  const tier1 = self ? withDescendants(table, [pid]) : [];
-  const tier2: number[] = [];
-  if (process.platform === "linux") {
-    // Ids 0 and 1 are the kernel's and init's: everything would match.
-    const sessions = new Set([pid, self?.session].filter((s): s is number => typeof s === "number" && s > 1));
-    const groups = new Set([pid, self?.pgrp].filter((g): g is number => typeof g === "number" && g > 1));
-    const members = table.filter((p) => (p.session !== null && sessions.has(p.session)) || (p.pgrp !== null && groups.has(p.pgrp))).map((p) => p.pid);
-    const seen = new Set(tier1);
-    for (const p of withDescendants(table, members)) if (!seen.has(p)) tier2.push(p);
-  }
-  return { tiers: [tier1, tier2], self };
+const START_SLACK_MS = 2000;
+
+/**
+ * (Linux) Processes in the pid's session or process group, or in the session or group it led,
+ * and their descendants. Ids 0 and 1 are the kernel's and init's, where everything would match.
+ */
+function groupMates(table: ProcInfo[], pid: number, self: ProcInfo | undefined): number[] {
+  if (process.platform !== "linux") return [];
+  const sessions = new Set([pid, self?.session].filter((s): s is number => typeof s === "number" && s > 1));
+  const groups = new Set([pid, self?.pgrp].filter((g): g is number => typeof g === "number" && g > 1));
+  const members = table.filter((p) => (p.session !== null && sessions.has(p.session)) || (p.pgrp !== null && groups.has(p.pgrp))).map((p) => p.pid);
+  return withDescendants(table, members);
 }
 
+/** (Linux) Processes whose inherited TMUX and TMUX_PANE equal the pid's, and their descendants. */
 async function paneMates(table: ProcInfo[], pid: number, exclude: Set<number>): Promise<number[]> {
+  if (process.platform !== "linux") return [];
   const mine = await readEnviron(pid, PANE_KEYS);
   if (!mine?.TMUX || !mine.TMUX_PANE) return [];
   const matches: number[] = [];
@@ -105,9 +150,16 @@ async function paneMates(table: ProcInfo[], pid: number, exclude: Set<number>): 
   return withDescendants(table, matches).filter((p) => !exclude.has(p));
 }
 
-/** Picks the most recently modified transcript among the open files, or null. */
-async function newestTranscript(files: OpenFile[], claudeConfigDir?: string): Promise<DiscoveredTranscript | null> {
-  let best: (DiscoveredTranscript & { mtimeMs: number }) | null = null;
+interface Candidate {
+  path: string;
+  kind: DiscoveredTranscript["kind"];
+  holderPid: number;
+  mtimeMs: number;
+}
+
+/** The distinct transcripts among open files, each with its first holder in `files` order. */
+async function transcriptsIn(files: OpenFile[], claudeConfigDir?: string): Promise<Candidate[]> {
+  const out: Candidate[] = [];
   const seen = new Set<string>();
   for (const f of files) {
     if (seen.has(f.path)) continue;
@@ -115,38 +167,135 @@ async function newestTranscript(files: OpenFile[], claudeConfigDir?: string): Pr
     const kind = transcriptKind(f.path, claudeConfigDir);
     if (!kind) continue;
     const st = await stat(f.path).catch(() => null);
-    if (!st?.isFile()) continue;
-    if (!best || st.mtimeMs > best.mtimeMs) best = { path: f.path, kind, holderPid: f.pid, mtimeMs: st.mtimeMs };
+    if (st?.isFile()) out.push({ path: f.path, kind, holderPid: f.pid, mtimeMs: st.mtimeMs });
   }
-  return best && { path: best.path, kind: best.kind, holderPid: best.holderPid };
+  return out;
 }
 
 /**
- * Finds the transcript `pid` (or a process tied to it) holds open; see `candidateTiers` for
- * which processes count. Tiers are tried in order and the first with a transcript wins, so an
- * own child always beats a stray daemon in the same session; within a tier the most recently
- * modified file wins. Null when nothing holds a transcript open.
+ * One answer from several candidates: those recording `cwd` when any do, then the most
+ * recently modified, listing the rest as alternatives.
+ */
+async function pick(cands: Candidate[], cwd: string | null): Promise<DiscoveredTranscript> {
+  let pool = cands;
+  if (cands.length > 1 && cwd !== null) {
+    const here = [];
+    for (const c of cands) if (await sameDir((await readHeader(c.path)).cwd, cwd)) here.push(c);
+    if (here.length > 0) pool = here;
+  }
+  pool = [...pool].sort((a, b) => b.mtimeMs - a.mtimeMs);
+  const [best, ...rest] = pool;
+  const found: DiscoveredTranscript = { path: best!.path, kind: best!.kind, holderPid: best!.holderPid };
+  if (rest.length > 0) found.alternatives = rest.map((c) => c.path);
+  return found;
+}
+
+/**
+ * Claude Code opens its transcript only to append, so lsof rarely sees it. Instead each
+ * interactive process writes `<config>/sessions/<pid>.json` naming its sessionId, and the
+ * transcript is `<config>/projects/<slug of cwd>/<sessionId>.jsonl`. The config dir comes from
+ * the process's own CLAUDE_CONFIG_DIR or HOME (Linux environ), else this host's setting. A
+ * session file older than its pid's process is a stale one from a recycled pid and is ignored.
+ */
+async function claudeSessionTranscript(pids: number[], claudeConfigDir?: string): Promise<Candidate[]> {
+  const out: Candidate[] = [];
+  for (const pid of pids) {
+    const env = process.platform === "linux" ? await readEnviron(pid, ["CLAUDE_CONFIG_DIR", "HOME"]) : null;
+    const dirs = [env?.CLAUDE_CONFIG_DIR, env?.HOME && join(env.HOME, ".claude"), claudeConfigDir, join(homedir(), ".claude")];
+    for (const dir of new Set(dirs.filter((d): d is string => !!d))) {
+      const session = await readClaudeSession(join(dir, "sessions", `${pid}.json`));
+      if (!session || session.pid !== pid) continue;
+      const started = await pidStartTime(pid);
+      if (started === null || session.startedAt < started - START_SLACK_MS) continue;
+      const found = await findClaudeTranscript(dir, session.sessionId);
+      if (found) out.push({ path: found.path, kind: "claude", holderPid: pid, mtimeMs: found.mtimeMs });
+      break;
+    }
+  }
+  return out;
+}
+
+async function readClaudeSession(path: string): Promise<{ pid: number; sessionId: string; startedAt: number } | null> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(path, "utf8"));
+  } catch {
+    return null;
+  }
+  const r = raw as { pid?: unknown; sessionId?: unknown; startedAt?: unknown };
+  if (typeof r.pid !== "number" || typeof r.sessionId !== "string" || typeof r.startedAt !== "number") return null;
+  // The id becomes a file name: refuse anything that could leave the projects dir.
+  if (!/^[A-Za-z0-9-]+$/.test(r.sessionId)) return null;
+  return { pid: r.pid, sessionId: r.sessionId, startedAt: r.startedAt };
+}
+
+/** `<config>/projects/<any slug>/<sessionId>.jsonl`; scanning avoids re-deriving Claude's slug rule. */
+async function findClaudeTranscript(configDir: string, sessionId: string): Promise<{ path: string; mtimeMs: number } | null> {
+  const projects = join(configDir, "projects");
+  const slugs = await readdir(projects).catch(() => [] as string[]);
+  for (const slug of slugs) {
+    const path = join(projects, slug, `${sessionId}.jsonl`);
+    const st = await stat(path).catch(() => null);
+    if (st?.isFile()) return { path, mtimeMs: st.mtimeMs };
+  }
+  return null;
+}
+
+/**
+ * Finds the transcript of the agent `pid` runs, trying in order and stopping at the first hit:
+ * 1. files held open by the pid and its descendants (a Codex TUI, or the app-server daemon it
+ *    started while that TUI lives);
+ * 2. the Claude Code session file of the pid or a descendant (see `claudeSessionTranscript`);
+ * 3. (Linux) files held by members of the pid's session or process group, or of the session
+ *    or group it led, and their descendants: daemons re-parented to init that never called
+ *    setsid. Works after `pid` has exited: Linux keeps a session or group id from being
+ *    reused while any member lives;
+ * 4. (Linux, pid alive inside tmux) files held by processes whose inherited TMUX/TMUX_PANE
+ *    equal the pid's: setsid'd daemons started from the same pane whose launcher exited;
+ * 5. (pid alive) files held by daemons of the same user (no controlling terminal), such as a
+ *    Codex app-server shared by several TUIs and started by another one. Nothing ties such a
+ *    daemon to this pid, so only transcripts recording the pid's cwd and begun after the pid
+ *    started count.
+ * Steps 4 and 5 scan every process, so they run only when the earlier ones find nothing.
+ * Several transcripts in one step (a shared daemon) are narrowed to those recording the
+ * pid's cwd; if more than one remains, the most recently modified is returned with the
+ * others as `alternatives`. Null when nothing is found (typically: no prompt typed yet).
  */
 export async function discoverTranscript(pid: number, opts: { lsofBin: string; timeoutMs: number; claudeConfigDir?: string }): Promise<DiscoveredTranscript | null> {
   if (!Number.isInteger(pid) || pid <= 0) return null;
   const table = await procTable();
-  const { tiers, self } = candidateTiers(table, pid);
+  const self = table.find((p) => p.pid === pid && p.state !== "Z");
   const tried = new Set<number>();
-  const search = async (pids: number[]): Promise<DiscoveredTranscript | null> => {
+  let cwd: string | null = null;
+  const search = async (pids: number[]): Promise<Candidate[]> => {
     // This process may itself be reading a transcript (ingest); that is not the agent's.
     const fresh = pids.filter((p) => !tried.has(p) && p !== process.pid);
     for (const p of fresh) tried.add(p);
-    if (fresh.length === 0) return null;
+    if (fresh.length === 0) return [];
     const files = await lsofOpenFiles(opts.lsofBin, fresh, opts.timeoutMs);
+    cwd ??= files.find((f) => f.pid === pid && f.fd === "cwd")?.path ?? null;
     // Keep the tier's order so the first holder of a shared file is the closest relative.
     const rank = new Map(fresh.map((p, i) => [p, i]));
     files.sort((a, b) => (rank.get(a.pid) ?? 0) - (rank.get(b.pid) ?? 0));
-    return newestTranscript(files, opts.claudeConfigDir);
+    return transcriptsIn(files, opts.claudeConfigDir);
   };
-  for (const tier of tiers) {
-    const found = await search(tier);
-    if (found) return found;
+  const tree = self ? withDescendants(table, [pid]) : [];
+  const own = await search(tree);
+  if (own.length > 0) return pick(own, cwd);
+  const claude = await claudeSessionTranscript(tree, opts.claudeConfigDir);
+  if (claude.length > 0) return pick(claude, cwd);
+  const group = await search(groupMates(table, pid, self));
+  if (group.length > 0) return pick(group, cwd);
+  if (!self) return null;
+  const mates = await search(await paneMates(table, pid, tried));
+  if (mates.length > 0) return pick(mates, cwd);
+  if (cwd === null) return null;
+  const daemons = table.filter((p) => !p.tty && p.uid !== null && p.uid === self.uid && p.state !== "Z").map((p) => p.pid);
+  const started = await pidStartTime(pid);
+  const theirs: Candidate[] = [];
+  for (const c of await search(daemons)) {
+    const h = await readHeader(c.path);
+    if (h.startedAt !== null && started !== null && h.startedAt >= started - START_SLACK_MS && (await sameDir(h.cwd, cwd))) theirs.push(c);
   }
-  if (process.platform === "linux" && self) return search(await paneMates(table, pid, tried));
-  return null;
+  return theirs.length > 0 ? pick(theirs, cwd) : null;
 }

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { promisify } from "node:util";
 import { HostError } from "../../functions/lib/host.ts";
 
@@ -13,10 +13,14 @@ export interface ProcInfo {
   session: number | null;
   /** One-letter state (R, S, D, Z, …); Z is a zombie that has exited but not been reaped. */
   state: string;
+  /** Owner; null when it could not be read. */
+  uid: number | null;
+  /** Whether it has a controlling terminal; daemons have none. */
+  tty: boolean;
 }
 
 /** Linux /proc/<pid>/stat fields we use; start time is in clock ticks since boot. */
-interface LinuxStat extends ProcInfo {
+interface LinuxStat extends Omit<ProcInfo, "uid"> {
   startTicks: number;
 }
 
@@ -44,10 +48,10 @@ export function parseProcStat(text: string): LinuxStat | null {
   const close = text.lastIndexOf(")");
   const pid = Number(text.slice(0, text.indexOf(" (")));
   const f = text.slice(close + 2).split(" ");
-  // f[0] is field 3 (state); ppid, pgrp, session are fields 4-6, starttime is field 22.
-  const [ppid, pgrp, session, startTicks] = [f[1], f[2], f[3], f[19]].map(Number);
-  if (close < 0 || !Number.isInteger(pid) || !f[0] || ![ppid, pgrp, session, startTicks].every(Number.isFinite)) return null;
-  return { pid, state: f[0], ppid: ppid!, pgrp: pgrp!, session: session!, startTicks: startTicks! };
+  // f[0] is field 3 (state); ppid, pgrp, session, tty_nr are fields 4-7, starttime is field 22.
+  const [ppid, pgrp, session, ttyNr, startTicks] = [f[1], f[2], f[3], f[4], f[19]].map(Number);
+  if (close < 0 || !Number.isInteger(pid) || !f[0] || ![ppid, pgrp, session, ttyNr, startTicks].every(Number.isFinite)) return null;
+  return { pid, state: f[0], ppid: ppid!, pgrp: pgrp!, session: session!, tty: ttyNr !== 0, startTicks: startTicks! };
 }
 
 async function readLinuxStat(pid: number): Promise<LinuxStat | null> {
@@ -85,20 +89,28 @@ export async function pidStartTime(pid: number): Promise<number | null> {
   return boot + Math.round((st.startTicks * 1000) / hz);
 }
 
-/** Every process from /proc (Linux), with session and process group. */
+/** Every process from /proc (Linux), with session, process group, owner and terminal. */
 export async function procTableLinux(): Promise<ProcInfo[]> {
-  const names = await readdir("/proc");
-  const rows = await Promise.all(names.filter((n) => /^\d+$/.test(n)).map((n) => readLinuxStat(Number(n))));
-  return rows.filter((r): r is LinuxStat => r !== null).map(({ pid, ppid, pgrp, session, state }) => ({ pid, ppid, pgrp, session, state }));
+  const names = (await readdir("/proc")).filter((n) => /^\d+$/.test(n));
+  const rows = await Promise.all(
+    names.map(async (n): Promise<ProcInfo | null> => {
+      const [st, owner] = await Promise.all([readLinuxStat(Number(n)), stat(`/proc/${n}`).catch(() => null)]);
+      if (!st) return null;
+      const { pid, ppid, pgrp, session, state, tty } = st;
+      return { pid, ppid, pgrp, session, state, tty, uid: owner?.uid ?? null };
+    }),
+  );
+  return rows.filter((r) => r !== null);
 }
 
-/** Every process from `ps -A -o pid=,ppid=` (portable; no session or group information). */
+/** Every process from `ps -A` (portable; no session or group information). */
 export async function procTablePs(): Promise<ProcInfo[]> {
-  const { stdout } = await execFileAsync("ps", ["-A", "-o", "pid=,ppid="], { maxBuffer: 16 * 1024 * 1024 });
+  const { stdout } = await execFileAsync("ps", ["-A", "-o", "pid=,ppid=,uid=,tty="], { maxBuffer: 16 * 1024 * 1024 });
   const rows: ProcInfo[] = [];
   for (const line of stdout.split("\n")) {
-    const m = /^\s*(\d+)\s+(\d+)\s*$/.exec(line);
-    if (m) rows.push({ pid: Number(m[1]), ppid: Number(m[2]), pgrp: null, session: null, state: "?" });
+    const m = /^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\S+)\s*$/.exec(line);
+    // ps shows "?" (procps) or "??" (BSD) for a process without a terminal.
+    if (m) rows.push({ pid: Number(m[1]), ppid: Number(m[2]), pgrp: null, session: null, state: "?", uid: Number(m[3]), tty: !/^\?+$/.test(m[4]!) });
   }
   return rows;
 }

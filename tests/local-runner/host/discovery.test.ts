@@ -1,9 +1,9 @@
 import { once } from "node:events";
-import { mkdirSync, utimesSync } from "node:fs";
+import { mkdirSync, utimesSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { NodeHost } from "../../../local-runner/host.ts";
-import { parseLsofFields, transcriptKind } from "../../../local-runner/host/discovery.ts";
+import { parseLsofFields, parseTranscriptHeader, transcriptKind } from "../../../local-runner/host/discovery.ts";
 import { procTableLinux, procTablePs, withDescendants } from "../../../local-runner/host/procs.ts";
 import { HOLDER, Resources } from "./helpers.ts";
 
@@ -106,6 +106,123 @@ describe("NodeHost.discoverTranscript", () => {
   });
 });
 
+describe("NodeHost.discoverTranscript with a shared agent daemon", () => {
+  /** A rollout whose session_meta records `cwd` and a start of `at`. */
+  function recordedRollout(name: string, cwd: string, at = new Date()): string {
+    const p = rolloutPath(name);
+    writeFileSync(p, `${JSON.stringify({ timestamp: at.toISOString(), type: "session_meta", payload: { id: name, cwd } })}\n`);
+    return p;
+  }
+
+  /** A tmux pane (with a terminal, like an agent TUI) idling in `cwd`; returns its pid. */
+  async function paneIn(label: string, cwd: string, command = ["cat"]): Promise<number> {
+    const name = res.session(label);
+    await host.tmuxNewSession({ name, cwd, command });
+    return res.trackPid((await host.tmuxPanePid(name))!);
+  }
+
+  it("attributes each of a daemon's transcripts to the pane whose cwd it records", async () => {
+    const [x, y, z] = [res.tmpDir(), res.tmpDir(), res.tmpDir()];
+    const [paneX, paneY, paneZ] = [await paneIn("x", x), await paneIn("y", y), await paneIn("z", z)];
+    const [rx, ry] = [recordedRollout("rollout-x.jsonl", x), recordedRollout("rollout-y.jsonl", y)];
+    // The daemon was started elsewhere: no tree, session or pane link to either pane.
+    await res.spawnHolder("pair", rx, ry);
+    const [hx, hy] = [await res.holderPid(rx), await res.holderPid(ry)];
+    expect(await host.discoverTranscript(paneX)).toEqual({ path: rx, kind: "codex", holderPid: hx });
+    expect(await host.discoverTranscript(paneY)).toEqual({ path: ry, kind: "codex", holderPid: hy });
+    expect(await host.discoverTranscript(paneZ)).toBeNull();
+  });
+
+  it("reports the others as alternatives when several daemon transcripts record the same cwd", async () => {
+    const dir = res.tmpDir();
+    const pane = await paneIn("same", dir);
+    const [a, b] = [recordedRollout("rollout-a.jsonl", dir), recordedRollout("rollout-b.jsonl", dir)];
+    await res.spawnHolder("pair", a, b);
+    await res.holderPid(a);
+    await res.holderPid(b);
+    const past = new Date(Date.now() - 60_000);
+    utimesSync(a, past, past);
+    expect(await host.discoverTranscript(pane)).toMatchObject({ path: b, alternatives: [a] });
+  });
+
+  it("narrows a daemon child of the pid to the transcript recording the pid's cwd", async () => {
+    const [x, y] = [res.tmpDir(), res.tmpDir()];
+    const [rx, ry] = [recordedRollout("rollout-x.jsonl", x), recordedRollout("rollout-y.jsonl", y)];
+    // The pane itself started the daemon (as the first Codex TUI does), so it is a descendant.
+    const pane = await paneIn("parent", x, [process.execPath, HOLDER, "pair", rx, ry]);
+    await res.holderPid(rx);
+    await res.holderPid(ry);
+    utimesSync(rx, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+    expect((await host.discoverTranscript(pane))?.path).toBe(rx);
+  });
+
+  it("never takes another terminal's transcript or one begun before the pid started", async () => {
+    const dir = res.tmpDir();
+    const old = recordedRollout("rollout-old.jsonl", dir, new Date(Date.now() - 3_600_000));
+    await res.spawnHolder("open", old);
+    await res.holderPid(old);
+    // Another agent's TUI in the same cwd holds its own rollout: it has a terminal, so it is not a daemon.
+    const theirs = recordedRollout("rollout-theirs.jsonl", dir);
+    await paneIn("theirs", dir, [process.execPath, HOLDER, "open", theirs]);
+    await res.holderPid(theirs);
+    const mine = await paneIn("mine", dir);
+    expect(await host.discoverTranscript(mine)).toBeNull();
+  });
+});
+
+describe("NodeHost.discoverTranscript for Claude Code (session files, nothing held open)", () => {
+  const SESSION_ID = "9e1c2f3a-0b4d-4e5f-8a6b-7c8d9e0f1a2b";
+
+  function sessionFile(cfg: string, pid: number, cwd: string, sessionId = SESSION_ID, startedAt = Date.now()): void {
+    mkdirSync(join(cfg, "sessions"), { recursive: true });
+    writeFileSync(join(cfg, "sessions", `${pid}.json`), JSON.stringify({ pid, sessionId, cwd, startedAt, kind: "interactive" }));
+  }
+
+  function transcript(cfg: string, sessionId = SESSION_ID): string {
+    const p = join(cfg, "projects", "-tmp-work", `${sessionId}.jsonl`);
+    mkdirSync(dirname(p), { recursive: true });
+    writeFileSync(p, `${JSON.stringify({ type: "mode", sessionId })}\n`);
+    return p;
+  }
+
+  async function pane(label: string, cwd: string, env?: Record<string, string>): Promise<number> {
+    const name = res.session(label);
+    await host.tmuxNewSession({ name, cwd, command: ["cat"], env });
+    return res.trackPid((await host.tmuxPanePid(name))!);
+  }
+
+  it("follows sessions/<pid>.json in the process's own CLAUDE_CONFIG_DIR to the transcript", async () => {
+    const [cfg, work] = [res.tmpDir(), res.tmpDir()];
+    const pid = await pane("claude-env", work, { CLAUDE_CONFIG_DIR: cfg });
+    expect(await host.discoverTranscript(pid)).toBeNull();
+    sessionFile(cfg, pid, work);
+    // Claude writes the transcript on the first prompt.
+    expect(await host.discoverTranscript(pid)).toBeNull();
+    const path = transcript(cfg);
+    expect(await host.discoverTranscript(pid)).toEqual({ path, kind: "claude", holderPid: pid });
+  });
+
+  it("falls back to the host's configured Claude dir", async () => {
+    const [cfg, work] = [res.tmpDir(), res.tmpDir()];
+    const pid = await pane("claude-cfg", work);
+    sessionFile(cfg, pid, work);
+    const path = transcript(cfg);
+    expect(await new NodeHost({ claudeConfigDir: cfg }).discoverTranscript(pid)).toEqual({ path, kind: "claude", holderPid: pid });
+  });
+
+  it("ignores a stale session file from a recycled pid and a session id that is not a plain id", async () => {
+    const [cfg, work] = [res.tmpDir(), res.tmpDir()];
+    const pid = await pane("claude-stale", work, { CLAUDE_CONFIG_DIR: cfg });
+    transcript(cfg);
+    sessionFile(cfg, pid, work, SESSION_ID, Date.now() - 3_600_000);
+    expect(await host.discoverTranscript(pid)).toBeNull();
+    mkdirSync(join(cfg, "x"));
+    writeFileSync(join(cfg, "x", "evil.jsonl"), "");
+    sessionFile(cfg, pid, work, "../../x/evil");
+    expect(await host.discoverTranscript(pid)).toBeNull();
+  });
+});
+
 describe("discovery parsing", () => {
   it("classifies transcript paths", () => {
     expect(transcriptKind("/h/.codex/sessions/2026/11/21/rollout-1.jsonl")).toBe("codex");
@@ -119,12 +236,18 @@ describe("discovery parsing", () => {
     expect(transcriptKind("relative/sessions/rollout-1.jsonl")).toBeNull();
   });
 
+  it("reads the recorded cwd and start from a transcript's first bytes, even cut mid-line", () => {
+    const line = JSON.stringify({ timestamp: "2026-11-21T05:26:17.809Z", type: "session_meta", payload: { id: "x", cwd: '/w/a "b"\\c', base_instructions: { text: "long" } } });
+    expect(parseTranscriptHeader(line.slice(0, line.indexOf("long")))).toEqual({ cwd: '/w/a "b"\\c', startedAt: Date.parse("2026-11-21T05:26:17.809Z") });
+    expect(parseTranscriptHeader('{"type":"summary"}')).toEqual({ cwd: null, startedAt: null });
+  });
+
   it("parses lsof field output per process", () => {
     const out = "p10\nfcwd\nn/home\nf3\nn/a/rollout-1.jsonl\np11\nf4\nn/b c.jsonl\n";
     expect(parseLsofFields(out)).toEqual([
-      { pid: 10, path: "/home" },
-      { pid: 10, path: "/a/rollout-1.jsonl" },
-      { pid: 11, path: "/b c.jsonl" },
+      { pid: 10, fd: "cwd", path: "/home" },
+      { pid: 10, fd: "3", path: "/a/rollout-1.jsonl" },
+      { pid: 11, fd: "4", path: "/b c.jsonl" },
     ]);
   });
 

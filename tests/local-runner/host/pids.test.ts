@@ -59,7 +59,7 @@ describe("NodeHost pid liveness", () => {
 
   it("parses /proc/<pid>/stat with spaces and parentheses in the command name", () => {
     const text = "42 (a b) (c)) S 1 42 42 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 12345 0 0";
-    expect(parseProcStat(text)).toEqual({ pid: 42, state: "S", ppid: 1, pgrp: 42, session: 42, startTicks: 12345 });
+    expect(parseProcStat(text)).toEqual({ pid: 42, state: "S", ppid: 1, pgrp: 42, session: 42, tty: false, startTicks: 12345 });
     expect(parseProcStat("garbage")).toBeNull();
   });
 });
