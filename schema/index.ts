@@ -7,3 +7,4 @@ export * from "./crons.ts";
 export * from "./observe.ts";
 export * from "./commands.ts";
 export * from "./dispatch.ts";
+export * from "./broker.ts";

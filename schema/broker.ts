@@ -1,0 +1,152 @@
+import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+export const ADVICE_STATES = ["queued", "draft_ready", "owner_input_required", "approved", "rejected", "sent", "failed"] as const;
+export type AdviceState = (typeof ADVICE_STATES)[number];
+
+/**
+ * One advice request, created from exactly one source message (`source_message_id` is unique,
+ * so re-ingesting a message can never create a second request). Draft, approval and sending
+ * are recorded on the same row.
+ */
+export const adviceRequests = sqliteTable(
+  "advice_requests",
+  {
+    id: text("id").primaryKey(),
+    sourceMessageId: text("source_message_id").notNull(),
+    threadId: text("thread_id").notNull(),
+    requesterSessionId: text("requester_session_id"),
+    toSessionId: text("to_session_id").notNull(),
+    project: text("project"),
+    runId: text("run_id"),
+    state: text("state", { enum: ADVICE_STATES }).notNull(),
+    requestText: text("request_text").notNull(),
+    contextPacket: text("context_packet_json", { mode: "json" }).$type<Record<string, unknown>>(),
+    draftText: text("draft_text"),
+    draftMeta: text("draft_meta_json", { mode: "json" }).$type<Record<string, unknown>>(),
+    policyReason: text("policy_reason"),
+    approvedText: text("approved_text"),
+    approvedBy: text("approved_by"),
+    approvedAt: integer("approved_at"),
+    rejectedReason: text("rejected_reason"),
+    rejectedAt: integer("rejected_at"),
+    sentMessageId: text("sent_message_id"),
+    sentAt: integer("sent_at"),
+    error: text("error"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    uniqueIndex("advice_requests_source_uq").on(t.sourceMessageId),
+    index("advice_requests_state_idx").on(t.state, t.createdAt),
+    index("advice_requests_run_idx").on(t.runId, t.createdAt),
+  ],
+);
+
+export type AdviceRequestRow = typeof adviceRequests.$inferSelect;
+
+export const JOB_STATES = ["queued", "running", "draft_ready", "owner_input_required", "failed"] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+/** Orchestrator jobs: draft one advice request, claimed under a lease like commands. */
+export const orchestratorJobs = sqliteTable(
+  "orchestrator_jobs",
+  {
+    id: text("id").primaryKey(),
+    adviceId: text("advice_id").notNull(),
+    state: text("state", { enum: JOB_STATES }).notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    maxAttempts: integer("max_attempts").notNull().default(3),
+    claimedBy: text("claimed_by"),
+    claimGeneration: integer("claim_generation").notNull().default(0),
+    leaseExpiresAt: integer("lease_expires_at"),
+    lastError: text("last_error"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    finishedAt: integer("finished_at"),
+  },
+  (t) => [uniqueIndex("orchestrator_jobs_advice_uq").on(t.adviceId), index("orchestrator_jobs_state_idx").on(t.state, t.createdAt)],
+);
+
+export type OrchestratorJobRow = typeof orchestratorJobs.$inferSelect;
+
+export const RUN_MODES = ["supervised", "overnight_dry_run", "scoped_auto_send"] as const;
+export type RunMode = (typeof RUN_MODES)[number];
+
+export const RUN_STATES = ["created", "running", "stopped"] as const;
+export type RunState = (typeof RUN_STATES)[number];
+
+/**
+ * A broker run contract. Limits, stop conditions and the validation schema are stored as
+ * JSON; counters are columns so ticks can increment them atomically. The lease (owner +
+ * expiry) says which daemon may process the run.
+ */
+export const brokerRuns = sqliteTable(
+  "broker_runs",
+  {
+    id: text("id").primaryKey(),
+    mode: text("mode", { enum: RUN_MODES }).notNull(),
+    state: text("state", { enum: RUN_STATES }).notNull(),
+    objective: text("objective").notNull(),
+    project: text("project"),
+    targetSession: text("target_session"),
+    ownerSessionId: text("owner_session_id"),
+    messageType: text("message_type"),
+    expiresAt: integer("expires_at"),
+    limits: text("limits_json", { mode: "json" }).$type<Record<string, number>>().notNull(),
+    stopConditions: text("stop_conditions_json", { mode: "json" }).$type<string[]>().notNull(),
+    validation: text("validation_json", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    requestsTotal: integer("requests_total").notNull().default(0),
+    draftsTotal: integer("drafts_total").notNull().default(0),
+    sendsTotal: integer("sends_total").notNull().default(0),
+    errorsTotal: integer("errors_total").notNull().default(0),
+    consecutiveErrors: integer("consecutive_errors").notNull().default(0),
+    duplicateDrafts: integer("duplicate_drafts").notNull().default(0),
+    lastActivityAt: integer("last_activity_at"),
+    leaseOwner: text("lease_owner"),
+    leaseExpiresAt: integer("lease_expires_at"),
+    startedAt: integer("started_at"),
+    stoppedAt: integer("stopped_at"),
+    stopReason: text("stop_reason"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [index("broker_runs_state_idx").on(t.state)],
+);
+
+export type BrokerRunRow = typeof brokerRuns.$inferSelect;
+
+/** Append-only log of what the broker did: run events, job events, advice transitions. */
+export const brokerEvents = sqliteTable(
+  "broker_events",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    runId: text("run_id"),
+    jobId: text("job_id"),
+    adviceId: text("advice_id"),
+    kind: text("kind").notNull(),
+    payload: text("payload_json", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("broker_events_run_idx").on(t.runId, t.id), index("broker_events_job_idx").on(t.jobId, t.id), index("broker_events_advice_idx").on(t.adviceId, t.id)],
+);
+
+/** Scoped auto-send approval tokens (only for scoped_auto_send runs); secrets stored hashed. */
+export const approvalTokens = sqliteTable(
+  "approval_tokens",
+  {
+    id: text("id").primaryKey(),
+    runId: text("run_id").notNull(),
+    secretHash: text("secret_hash").notNull(),
+    toSession: text("to_session").notNull(),
+    threadId: text("thread_id").notNull(),
+    maxUses: integer("max_uses").notNull(),
+    uses: integer("uses").notNull().default(0),
+    expiresAt: integer("expires_at").notNull(),
+    revokedAt: integer("revoked_at"),
+    revokeReason: text("revoke_reason"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [uniqueIndex("approval_tokens_secret_uq").on(t.secretHash), index("approval_tokens_run_idx").on(t.runId)],
+);
+
+export type ApprovalTokenRow = typeof approvalTokens.$inferSelect;
