@@ -231,8 +231,6 @@ export const AGENT_ENV_UNSET = [
   "CLAUDE_CODE_OAUTH_TOKEN",
   "CODEX_SANDBOX",
   "CODEX_THREAD_ID",
-  "TMUX",
-  "TMUX_PANE",
   "HTTP_PROXY",
   "HTTPS_PROXY",
   "http_proxy",
@@ -413,6 +411,20 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** Live pids whose command line contains `needle` (e.g. a temp CODEX_HOME path). */
+export function processesMentioning(needle: string): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${e}/cmdline`, "utf8").includes(needle) && isAlive(Number(e))) out.push(Number(e));
+    } catch {
+      // exited
+    }
+  }
+  return out;
+}
+
 /** Regular files a process holds open (readlink of /proc/<pid>/fd/*). */
 export function openFiles(pid: number): string[] {
   const out: string[] = [];
@@ -556,6 +568,12 @@ export async function launchAgent(kind: AgentKind, turns: StubTurn[], opts: Home
           // not running
         }
       }
+      if (kind === "codex") {
+        // The daemon's "pid-update-loop" helper survives `daemon stop`; it and the daemon run
+        // from a copy under $CODEX_HOME/packages, so anything whose argv names our temp
+        // CODEX_HOME is ours.
+        for (const p of processesMentioning(home.configDir)) seenPids.add(p);
+      }
       const deadline = Date.now() + 5_000;
       let strays = [...seenPids].filter(isAlive);
       while (strays.length && Date.now() < deadline) {
@@ -597,26 +615,45 @@ export const PANE_PATTERNS: Record<AgentKind, Partial<Record<Exclude<PaneState, 
   codex: {
     dead: /^Pane is dead \(status/m,
     trust_prompt: /Trust this folder\?|\d\. Trust and continue/,
-    approval_prompt: /Would you like to run the following command\?|Yes, proceed|Press enter to confirm or esc to cancel/,
+    approval_prompt: /Would you like to run the following command\?|Press enter to confirm or esc to cancel/,
+    // Only judged on the latest turn (see lastTurnRegion). Captured: "■ exceeded retry limit,
+    // last status: 429 Too Many Requests". The usage-limit wording is from ChatGPT-plan accounts (not captured here).
+    rate_limit: /status: 429|Too Many Requests|usage limit|rate limit/i,
     busy: /esc to interrupt|^\s*• Working \(/m,
     idle: /^› .*\n(?:.*\n){0,3}?.*(?:\? for shortcuts|← for agents)/m,
   },
   claude: {
     dead: /^Pane is dead \(status/m,
     trust_prompt: /Yes, I trust this folder/,
-    approval_prompt: /Do you want to (?:proceed|make this edit|create)|❯ 1\. Yes/,
+    approval_prompt: /Do you want to (?:proceed|make this edit|create)\?/,
+    // Captured: "API Error: Request rejected (429) · <message>". "usage limit reached" is the
+    // subscription wording (not captured here).
+    rate_limit: /API Error: Request rejected \(429\)|usage limit reached|rate limit/i,
     busy: /esc to interrupt/,
     // The composer glyph is followed by U+00A0 (no-break space), not a plain space.
     idle: /^─{20,}\n❯[ \u00a0]?.*\n─{20,}/m,
   },
 };
 
-/** Classifies one capture. Order matters: a dead pane, then modal prompts, then busy, then idle. */
+/**
+ * The part of a capture that belongs to the latest turn: from the last user-prompt line in the
+ * history (the glyph line before the composer) to the end. Errors from earlier turns stay on
+ * screen; judging rate limits only here keeps a recovered session from looking limited.
+ */
+export function lastTurnRegion(capture: string): string {
+  const lines = capture.split("\n");
+  const glyphs = lines.flatMap((l, i) => (/^\s*[›❯][ \u00a0]?/.test(l) ? [i] : []));
+  if (glyphs.length < 2) return capture;
+  return lines.slice(glyphs[glyphs.length - 2]).join("\n");
+}
+
+/** Classifies one capture. Order matters: a dead pane, then modal prompts, then errors, busy, idle. */
 export function paneState(kind: AgentKind, capture: string): PaneState {
   const p = PANE_PATTERNS[kind];
   for (const state of ["dead", "trust_prompt", "approval_prompt", "rate_limit", "busy", "idle"] as const) {
     const re = p[state];
-    if (re && re.test(capture)) return state;
+    const text = state === "rate_limit" ? lastTurnRegion(capture) : capture;
+    if (re && re.test(text)) return state;
   }
   return "unknown";
 }
