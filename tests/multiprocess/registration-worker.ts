@@ -2,7 +2,7 @@
 // file database and prints one JSON line per acknowledged write, so the parent can check that
 // everything this process was told succeeded is really in the database afterwards.
 //
-// argv: <db-url> <worker-index> <operations> <busy-timeout-ms>
+// argv: <db-url> <worker-index> <operations> <busy-timeout-ms> <lanes>
 // stdin: waits for one line ("go") before writing, so every worker starts at the same moment.
 import { createInterface } from "node:readline";
 import { bindTask } from "../../functions/bindings/bind.ts";
@@ -11,9 +11,10 @@ import { openDatabase } from "../../functions/lib/db.ts";
 import { registerSession } from "../../functions/sessions/register.ts";
 import { createTask } from "../../functions/tasks/create.ts";
 
-const [url, indexArg, opsArg, timeoutArg] = process.argv.slice(2);
+const [url, indexArg, opsArg, timeoutArg, lanesArg] = process.argv.slice(2);
 const worker = Number(indexArg);
 const operations = Number(opsArg);
+const lanes = Number(lanesArg);
 
 const emit = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(line)}\n`);
 
@@ -30,9 +31,11 @@ await new Promise<void>((resolve) => {
   });
 });
 
-// Four operations per round: a worker, a manager, a task, and the binding between them.
+// Four operations per round: a worker, a manager, a task, and the binding between them. Rounds
+// run in several concurrent lanes, as requests do in a server, so one lane's busy error and
+// reconnect lands while other lanes have statements in flight on the same client.
 let failed = 0;
-for (let op = 0; op < operations; op++) {
+async function operation(op: number) {
   const round = Math.floor(op / 4);
   const w = `p${worker}-w${round}`;
   const m = `p${worker}-m${round}`;
@@ -56,6 +59,15 @@ for (let op = 0; op < operations; op++) {
     emit({ kind: "error", op, message: (e as Error).message });
   }
 }
+
+let next = 0;
+await Promise.all(
+  Array.from({ length: lanes }, async () => {
+    for (let round = next++; round * 4 < operations; round = next++) {
+      for (let op = round * 4; op < Math.min(operations, round * 4 + 4); op++) await operation(op);
+    }
+  }),
+);
 
 emit({ done: true, busy_retries: database.busyRetries(), failed });
 database.close();

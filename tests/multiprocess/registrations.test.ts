@@ -26,8 +26,8 @@ interface Worker {
 }
 
 /** Starts one writer process and collects every JSON line it prints. */
-function startWorker(url: string, index: number, busyTimeoutMs: number): Worker {
-  const child = spawn(process.execPath, ["--import", "tsx", WORKER, url, String(index), String(OPERATIONS), String(busyTimeoutMs)], {
+function startWorker(url: string, index: number, busyTimeoutMs: number, lanes: number): Worker {
+  const child = spawn(process.execPath, ["--import", "tsx", WORKER, url, String(index), String(OPERATIONS), String(busyTimeoutMs), String(lanes)], {
     cwd: ROOT,
     stdio: ["pipe", "pipe", "pipe"],
   });
@@ -66,16 +66,18 @@ async function ids(db: Database, sql: string): Promise<string[]> {
 describe("several OS processes writing one file database", () => {
   // A 1 ms busy timeout makes SQLite refuse the lock instead of waiting, so the reconnect-and-retry
   // path (libsql-client-ts#352) runs hundreds of times; 5000 ms is what production uses.
+  // Four lanes per process put several statements in flight on one client when another reconnects it.
   it.for([
-    { label: "forced busy errors", busyTimeoutMs: 1, mustRetry: true },
-    { label: "production busy timeout", busyTimeoutMs: 5000, mustRetry: false },
-  ])("keeps every acknowledged registration and binding ($label)", async ({ busyTimeoutMs, mustRetry }, { annotate }) => {
+    { label: "forced busy errors", busyTimeoutMs: 1, lanes: 1, mustRetry: true },
+    { label: "forced busy errors, 4 concurrent lanes per process", busyTimeoutMs: 1, lanes: 4, mustRetry: true },
+    { label: "production busy timeout, 4 concurrent lanes per process", busyTimeoutMs: 5000, lanes: 4, mustRetry: false },
+  ])("keeps every acknowledged registration and binding ($label)", async ({ busyTimeoutMs, lanes, mustRetry }, { annotate }) => {
     dir = mkdtempSync(join(tmpdir(), "switchyard-mp-"));
     const url = `file:${join(dir, "switchyard.db")}`;
     database = await openDatabase({ url });
     await migrateDatabase(database);
 
-    const workers = Array.from({ length: PROCESSES }, (_, i) => startWorker(url, i, busyTimeoutMs));
+    const workers = Array.from({ length: PROCESSES }, (_, i) => startWorker(url, i, busyTimeoutMs, lanes));
     started.push(...workers);
     await Promise.all(workers.map((w) => w.ready));
     for (const w of workers) w.child.stdin!.end("go\n");
