@@ -1,6 +1,6 @@
 import type { z } from "@hono/zod-openapi";
 import { auditInsert } from "../lib/audit.ts";
-import { executeInline } from "../commands/inline.ts";
+import { runInline } from "../commands/inline.ts";
 import { commandToWire, createCommand, failUnclaimed } from "../commands/record.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
@@ -10,8 +10,8 @@ import { ingestSession } from "../observe/ingest.ts";
 import { eventState } from "../observe/status.ts";
 import { NameParam } from "../sessions/schema.ts";
 import { pushTarget } from "./nudge.ts";
+import type { InterruptPayload } from "./executors.ts";
 import { InterruptBody, InterruptResult } from "./schema.ts";
-import { submitText } from "./submit.ts";
 import { activeTaskIdOf } from "./task-of.ts";
 
 export const interruptRoute = defineRoute(["owner", "session"], {
@@ -23,8 +23,6 @@ export const interruptRoute = defineRoute(["owner", "session"], {
   request: { params: NameParam, body: jsonBody(InterruptBody) },
   responses: { 200: jsonResponse(InterruptResult, "Interrupt outcome") },
 });
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Sends the interrupt key and the optional follow-up prompt. */
 export async function interruptSession(ctx: Ctx, name: string, input: z.infer<typeof InterruptBody>) {
@@ -39,7 +37,7 @@ export async function interruptSession(ctx: Ctx, name: string, input: z.infer<ty
       });
     }
   }
-  const payload = { key: input.key, followup: input.followup ?? null };
+  const payload: z.infer<typeof InterruptPayload> = { tmux_session: s.tmuxSession, key: input.key, followup: input.followup ?? null };
   const cmd = await createCommand(ctx, { type: "interrupt", sessionId: s.id, taskId, host: s.host, payload, dryRun: input.dry_run });
   const audit = (extra: Record<string, unknown>) => auditInsert(ctx, { kind: "session_interrupted", sessionId: s.id, taskId, payload: { command_id: cmd.id, ...payload, ...extra } });
   if (input.dry_run) {
@@ -49,16 +47,9 @@ export async function interruptSession(ctx: Ctx, name: string, input: z.infer<ty
   }
   let done;
   try {
-    const host = hostFor(ctx, s);
-    done = await executeInline(ctx, cmd, async () => {
-      await host.tmuxSendKeys(s.tmuxSession, input.key);
-      let followup: boolean | null = null;
-      if (input.followup) {
-        await sleep(500);
-        followup = (await submitText(host, s.tmuxSession, input.followup)).submitted;
-      }
-      return { ok: followup !== false, result: { sent: true, followup_submitted: followup }, error: followup === false ? "follow-up typed but not submitted" : undefined };
-    });
+    // Checked before the claim so an interrupt this process cannot deliver fails without an attempt.
+    hostFor(ctx, s);
+    done = await runInline(ctx, cmd);
   } catch (e) {
     await failUnclaimed(ctx, cmd.id, (e as Error).message);
     const a = audit({ dry_run: false, sent: false, error: (e as Error).message, rollback_error: null });

@@ -1,21 +1,18 @@
 import type { z } from "@hono/zod-openapi";
-import { and, count, eq } from "drizzle-orm";
-import { transcriptEvents } from "../../schema/observe.ts";
 import type { SessionRow } from "../../schema/sessions.ts";
 import { auditInsert } from "../lib/audit.ts";
 import { commandToWire, createCommand, failUnclaimed } from "../commands/record.ts";
-import { executeInline } from "../commands/inline.ts";
+import { runInline } from "../commands/inline.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { hostErrorToApi, hostFor } from "../lib/local.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
-import { ingestSession } from "../observe/ingest.ts";
 import { assertMayObserve } from "../observe/tail.ts";
 import { activeSessionByName } from "../sessions/lookup.ts";
 import { NameParam } from "../sessions/schema.ts";
 import { activeTaskIdOf } from "./task-of.ts";
+import type { NudgePayload } from "./executors.ts";
 import { NudgeBody, NudgeResult } from "./schema.ts";
-import { submitText } from "./submit.ts";
 
 export const nudgeRoute = defineRoute(["owner", "session"], {
   method: "post",
@@ -40,46 +37,27 @@ export async function pushTarget(ctx: Ctx, name: string, verb: string): Promise<
   return s as SessionRow & { tmuxSession: string };
 }
 
-async function userMessages(ctx: Ctx, sessionId: string): Promise<number> {
-  const [r] = await ctx.db
-    .select({ n: count() })
-    .from(transcriptEvents)
-    .where(and(eq(transcriptEvents.sessionId, sessionId), eq(transcriptEvents.kind, "user_message")));
-  return r?.n ?? 0;
-}
-
 /** Sends a nudge and reports whether the agent actually received it as a prompt. */
 export async function nudgeSession(ctx: Ctx, name: string, input: z.infer<typeof NudgeBody>) {
   const s = await pushTarget(ctx, name, "nudge");
   const taskId = await activeTaskIdOf(ctx, s.id);
-  const cmd = await createCommand(ctx, { type: "nudge", sessionId: s.id, taskId, host: s.host, payload: { text: input.text }, dryRun: input.dry_run });
+  const payload: z.infer<typeof NudgePayload> = { tmux_session: s.tmuxSession, text: input.text, transcript_path: s.transcriptPath, transcript_kind: s.transcriptKind };
+  const cmd = await createCommand(ctx, { type: "nudge", sessionId: s.id, taskId, host: s.host, payload, dryRun: input.dry_run });
   if (input.dry_run) {
     const audit = auditInsert(ctx, { kind: "session_nudged", sessionId: s.id, taskId, payload: { command_id: cmd.id, text: input.text, dry_run: true, sent: false } });
     await audit.stmt;
     return { session: s.name, command_id: cmd.id, command: commandToWire(cmd), dry_run: true, sent: false, submitted: false, enter_attempts: 0, verified_by: null, event_id: audit.id };
   }
-  let host;
   try {
-    host = hostFor(ctx, s);
+    // Checked before the claim so a nudge this process cannot deliver fails without an attempt.
+    hostFor(ctx, s);
   } catch (e) {
     await recordFailure(ctx, cmd.id, s, taskId, input.text, e);
     throw e;
   }
-  let verify: (() => Promise<boolean>) | undefined;
-  if (s.transcriptPath) {
-    await ingestSession(ctx, s).catch(() => null);
-    const before = await userMessages(ctx, s.id);
-    verify = async () => {
-      await ingestSession(ctx, s).catch(() => null);
-      return (await userMessages(ctx, s.id)) > before;
-    };
-  }
   let done;
   try {
-    done = await executeInline(ctx, cmd, async () => {
-      const r = await submitText(host, s.tmuxSession, input.text, { verify });
-      return { ok: r.submitted, result: { ...r }, error: r.submitted ? undefined : `text typed but not submitted after ${r.enter_attempts} Enter presses` };
-    });
+    done = await runInline(ctx, cmd);
   } catch (e) {
     await recordFailure(ctx, cmd.id, s, taskId, input.text, e);
     throw hostErrorToApi(e);

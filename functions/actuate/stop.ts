@@ -4,15 +4,15 @@ import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import { tasks } from "../../schema/tasks.ts";
 import { bindings } from "../../schema/bindings.ts";
 import { auditInsert } from "../lib/audit.ts";
-import { executeInline } from "../commands/inline.ts";
+import { runInline } from "../commands/inline.ts";
 import { commandToWire, createCommand, failUnclaimed } from "../commands/record.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
-import { HostError } from "../lib/host.ts";
 import { hostErrorToApi, hostFor } from "../lib/local.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { activeSessionByName } from "../sessions/lookup.ts";
 import { NameParam } from "../sessions/schema.ts";
+import type { StopPayload } from "./executors.ts";
 import { StopBody, StopResult } from "./schema.ts";
 
 export const stopRoute = defineRoute(["owner"], {
@@ -30,7 +30,8 @@ export const stopRoute = defineRoute(["owner"], {
  * (a pane that is already gone counts as stopped), and the session marked gone.
  */
 export async function stopSessionEffect(ctx: Ctx, s: SessionRow, taskId: string | null, dryRun: boolean) {
-  const cmd = await createCommand(ctx, { type: "stop", sessionId: s.id, taskId, host: s.host, payload: { tmux_session: s.tmuxSession }, dryRun });
+  const payload: z.infer<typeof StopPayload> = { tmux_session: s.tmuxSession };
+  const cmd = await createCommand(ctx, { type: "stop", sessionId: s.id, taskId, host: s.host, payload, dryRun });
   const audit = (extra: Record<string, unknown>) => auditInsert(ctx, { kind: "session_stopped", sessionId: s.id, taskId, payload: { command_id: cmd.id, name: s.name, ...extra } });
   if (dryRun) {
     const a = audit({ dry_run: true });
@@ -39,19 +40,9 @@ export async function stopSessionEffect(ctx: Ctx, s: SessionRow, taskId: string 
   }
   let done;
   try {
-    const host = s.tmuxSession ? hostFor(ctx, s) : null;
-    done = await executeInline(ctx, cmd, async () => {
-      let killed = false;
-      if (host && s.tmuxSession) {
-        try {
-          await host.tmuxKillSession(s.tmuxSession);
-          killed = true;
-        } catch (e) {
-          if (!(e instanceof HostError && e.code === "TMUX_SESSION_NOT_FOUND")) throw e;
-        }
-      }
-      return { ok: true, result: { tmux_killed: killed } };
-    });
+    // Checked before the claim so a stop this process cannot perform fails without an attempt.
+    if (s.tmuxSession) hostFor(ctx, s);
+    done = await runInline(ctx, cmd);
   } catch (e) {
     await failUnclaimed(ctx, cmd.id, (e as Error).message);
     const a = audit({ dry_run: false, error: (e as Error).message, rollback_error: null });

@@ -1,35 +1,52 @@
+import { z } from "@hono/zod-openapi";
 import type { CommandRow } from "../../schema/commands.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
+import { runClaim, type EffectOutcome } from "./execute.ts";
+import { executorsOf, type Executor } from "./executors.ts";
 import { claimCommand, finishCommand, markSideEffectStarted } from "./record.ts";
 
-/** What a side effect reports back: whether it achieved its goal, and details. */
-export interface EffectOutcome {
-  ok: boolean;
-  result: Record<string, unknown>;
-  error?: string;
-}
+/**
+ * Lease of an inline claim: longer than the longest request (a spawn waits up to 15 minutes), so
+ * a dispatcher's lease sweep never declares a command ambiguous while its caller still waits.
+ */
+const INLINE_LEASE_MS = 16 * 60_000;
+
+/** An ad-hoc side effect's payload was built by the caller itself, so any object passes. */
+const AnyPayload = z.record(z.string(), z.unknown());
 
 /**
- * Executes a freshly created command in this process: claim it, mark the side effect as
- * started, run it, record the attempt. A thrown effect is recorded as failed and rethrown, so
- * the trail in commands/command_attempts is the same as when a runner executes it.
+ * Executes a freshly created command in this process with its registered executor: claim it,
+ * validate the payload, confirm the claim and mark the side effect started, run it, record the
+ * attempt. A thrown effect is recorded as failed and rethrown, so the trail in
+ * commands/command_attempts is the same as when a dispatcher or a runner executes it.
  */
+export async function runInline(ctx: Ctx, cmd: CommandRow): Promise<{ command: CommandRow; outcome: EffectOutcome }> {
+  const executor = executorsOf(ctx)[cmd.type];
+  if (!executor) throw new ApiError("INTERNAL", `no executor for command type '${cmd.type}'`);
+  return execute(ctx, cmd, executor);
+}
+
+/** Like `runInline`, for a side effect that has no registered executor (spawn). */
 export async function executeInline(ctx: Ctx, cmd: CommandRow, effect: () => Promise<EffectOutcome>): Promise<{ command: CommandRow; outcome: EffectOutcome }> {
-  const dispatcherId = `inline:${ctx.hostName ?? "local"}`;
-  const claim = await claimCommand(ctx, cmd.id, dispatcherId);
+  return execute(ctx, cmd, { payload: AnyPayload, run: effect });
+}
+
+async function execute(ctx: Ctx, cmd: CommandRow, executor: Executor): Promise<{ command: CommandRow; outcome: EffectOutcome }> {
+  const claim = await claimCommand(ctx, cmd.id, `inline:${ctx.hostName ?? "local"}`, INLINE_LEASE_MS);
   if (!claim) throw new ApiError("CONFLICT", `command ${cmd.id} was claimed by another executor`);
-  await markSideEffectStarted(ctx, claim);
-  let outcome: EffectOutcome;
-  try {
-    outcome = await effect();
-  } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    await finishCommand(ctx, claim, { ok: false, error: message });
-    throw e;
-  }
-  const command = outcome.ok
-    ? await finishCommand(ctx, claim, { ok: true, result: outcome.result })
-    : await finishCommand(ctx, claim, { ok: false, error: outcome.error ?? "side effect did not complete", result: outcome.result, sideEffectCompleted: true });
+  let finished: CommandRow | undefined;
+  const report = await runClaim(ctx, claim, executor, {
+    started: (c) => markSideEffectStarted(ctx, c),
+    finish: async (c, outcome) => {
+      finished = await finishCommand(ctx, c, outcome);
+      return finished.state;
+    },
+  });
+  if (report.thrown !== undefined) throw report.thrown;
+  if (report.state === "lost") throw new ApiError("CONFLICT", `command ${cmd.id} lost its claim before the side effect started`);
+  if (!report.side_effect_started) throw new ApiError("VALIDATION_FAILED", `command ${cmd.id}: ${report.error}`);
+  const command = finished!;
+  const outcome: EffectOutcome = { ok: command.state === "succeeded", result: command.result ?? {}, ...(report.error ? { error: report.error } : {}) };
   return { command, outcome };
 }

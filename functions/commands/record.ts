@@ -1,8 +1,9 @@
-import { and, eq, sql } from "drizzle-orm";
-import { commandAttempts, commands, type CommandRow, type CommandType } from "../../schema/commands.ts";
+import { and, eq, exists, gt, sql, type SQL } from "drizzle-orm";
+import { commandAttempts, commands, type CommandRow, type CommandState, type CommandType } from "../../schema/commands.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { iso } from "../lib/sql.ts";
+import type { AttemptOutcome } from "./execute.ts";
 
 /** Default lease for a claimed command; an executor that outlives it loses the claim. */
 export const DEFAULT_LEASE_MS = 120_000;
@@ -90,45 +91,87 @@ export async function claimCommand(ctx: Ctx, commandId: string, dispatcherId: st
   return { command: claimed, dispatcherId, generation: claimed.claimGeneration, attemptId };
 }
 
-/** Records that the side effect is about to start; from here a crash leaves it ambiguous. */
-export async function markSideEffectStarted(ctx: Ctx, claim: Claim): Promise<void> {
-  await ctx.db.update(commandAttempts).set({ sideEffectStarted: true }).where(eq(commandAttempts.id, claim.attemptId));
+/**
+ * Records that the side effect is about to start, but only while the claim is still live: the
+ * command is running under this generation and its lease has not run out. False means the
+ * claim was lost (expired and possibly reclaimed) and the side effect must not run. From a true
+ * answer on, a crash leaves the command ambiguous rather than re-runnable.
+ */
+export async function markSideEffectStarted(ctx: Ctx, claim: Pick<Claim, "command" | "generation" | "attemptId">): Promise<boolean> {
+  const nowMs = ctx.now().getTime();
+  const live = ctx.db
+    .select({ one: sql`1` })
+    .from(commands)
+    .where(and(eq(commands.id, claim.command.id), eq(commands.state, "running"), eq(commands.claimGeneration, claim.generation), gt(commands.leaseExpiresAt, nowMs)));
+  const marked = await ctx.db
+    .update(commandAttempts)
+    .set({ sideEffectStarted: true })
+    .where(and(eq(commandAttempts.id, claim.attemptId), exists(live)))
+    .returning({ id: commandAttempts.id });
+  return marked.length === 1;
 }
+
+/** First retry delay of a queued command; each further failure doubles it, up to the cap. */
+export const RETRY_BASE_MS = 5_000;
+const RETRY_CAP_MS = 5 * 60_000;
 
 /**
  * Finishes a claimed command. Refused (CONFLICT) when the claim is stale: the lease expired and
  * someone else holds a newer generation, so this executor's result must not overwrite theirs.
+ * The attempt row records the outcome either way.
+ *
+ * Without `queue`, a failure is final (`failed`): the inline path answers its caller directly.
+ * With `queue`, a failure goes back to `pending` with an exponential backoff in next_attempt_at
+ * while attempts remain, then to `dead`; a permanent failure (invalid payload) is dead at once.
  */
 export async function finishCommand(
   ctx: Ctx,
-  claim: Claim,
-  outcome: { ok: true; result: Record<string, unknown> } | { ok: false; error: string; result?: Record<string, unknown>; sideEffectCompleted?: boolean },
+  claim: Pick<Claim, "command" | "generation" | "attemptId">,
+  outcome: AttemptOutcome,
+  opts: { queue?: { retryBaseMs?: number } } = {},
 ): Promise<CommandRow> {
   const nowMs = ctx.now().getTime();
-  const [done] = await ctx.db
-    .update(commands)
-    .set({
-      state: outcome.ok ? "succeeded" : "failed",
-      result: outcome.result ?? null,
-      error: outcome.ok ? null : outcome.error,
-      leaseExpiresAt: null,
-      updatedAt: nowMs,
-      completedAt: nowMs,
-    })
-    .where(and(eq(commands.id, claim.command.id), eq(commands.state, "running"), eq(commands.claimGeneration, claim.generation)))
-    .returning();
-  await ctx.db
-    .update(commandAttempts)
-    .set({
-      sideEffectCompleted: outcome.ok ? true : outcome.sideEffectCompleted ?? false,
-      result: outcome.result ?? null,
-      error: outcome.ok ? null : outcome.error,
-      finishedAt: nowMs,
-    })
-    .where(eq(commandAttempts.id, claim.attemptId));
+  let state: SQL | CommandState;
+  let nextAttemptAt: SQL | null = null;
+  let completedAt: SQL | number | null = nowMs;
+  if (outcome.ok) state = "succeeded";
+  else if (!opts.queue) state = "failed";
+  else if (outcome.permanent) state = "dead";
+  else {
+    const base = opts.queue.retryBaseMs ?? RETRY_BASE_MS;
+    const retry = sql`${commands.attempts} < ${commands.maxAttempts}`;
+    state = sql`CASE WHEN ${retry} THEN 'pending' ELSE 'dead' END`;
+    nextAttemptAt = sql`CASE WHEN ${retry} THEN ${nowMs} + min(${RETRY_CAP_MS}, ${base} << (${commands.attempts} - 1)) ELSE NULL END`;
+    completedAt = sql`CASE WHEN ${retry} THEN NULL ELSE ${nowMs} END`;
+  }
+  const [rows] = await ctx.db.batch([
+    ctx.db
+      .update(commands)
+      .set({
+        state: state as CommandState,
+        result: outcome.result ?? null,
+        error: outcome.ok ? null : outcome.error,
+        leaseExpiresAt: null,
+        nextAttemptAt: nextAttemptAt as unknown as number | null,
+        updatedAt: nowMs,
+        completedAt: completedAt as unknown as number | null,
+      })
+      .where(and(eq(commands.id, claim.command.id), eq(commands.state, "running"), eq(commands.claimGeneration, claim.generation)))
+      .returning(),
+    ctx.db
+      .update(commandAttempts)
+      .set({
+        sideEffectCompleted: outcome.ok ? true : outcome.sideEffectCompleted ?? false,
+        result: outcome.result ?? null,
+        error: outcome.ok ? null : outcome.error,
+        finishedAt: nowMs,
+      })
+      .where(eq(commandAttempts.id, claim.attemptId)),
+  ]);
+  const done = rows[0];
   if (!done) {
     throw new ApiError("CONFLICT", `command ${claim.command.id} is no longer held by claim generation ${claim.generation}`, {
-      hint: "Its lease expired and it was reclaimed; the newer claim's result stands.",
+      hint: "Its lease expired and it was reclaimed or marked ambiguous; the newer state stands.",
     });
   }
   return done;
@@ -156,14 +199,47 @@ export function commandToWire(c: CommandRow) {
     result: c.result,
     error: c.error,
     correlation_id: c.correlationId,
+    idempotency_key: c.idempotencyKey,
+    required_permission: c.requiredPermission,
     attempts: c.attempts,
     max_attempts: c.maxAttempts,
     claimed_by: c.claimedBy,
     claim_generation: c.claimGeneration,
     lease_expires_at: iso(c.leaseExpiresAt),
+    next_attempt_at: iso(c.nextAttemptAt),
     created_by: c.createdBy,
     created_at: iso(c.createdAt)!,
     updated_at: iso(c.updatedAt)!,
     completed_at: iso(c.completedAt),
+  };
+}
+
+const ms = (t: string | null): number | null => (t === null ? null : Date.parse(t));
+
+/** The row behind a command's wire form; how a remote runner hands a claimed command to an executor. */
+export function commandFromWire(w: ReturnType<typeof commandToWire>): CommandRow {
+  return {
+    id: w.id,
+    type: w.type,
+    state: w.state,
+    taskId: w.task_id,
+    sessionId: w.session_id,
+    host: w.host,
+    payload: w.payload,
+    result: w.result,
+    error: w.error,
+    idempotencyKey: w.idempotency_key,
+    correlationId: w.correlation_id,
+    attempts: w.attempts,
+    maxAttempts: w.max_attempts,
+    claimedBy: w.claimed_by,
+    claimGeneration: w.claim_generation,
+    leaseExpiresAt: ms(w.lease_expires_at),
+    nextAttemptAt: ms(w.next_attempt_at),
+    requiredPermission: w.required_permission,
+    createdBy: w.created_by,
+    createdAt: ms(w.created_at)!,
+    updatedAt: ms(w.updated_at)!,
+    completedAt: ms(w.completed_at),
   };
 }

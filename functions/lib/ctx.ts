@@ -1,4 +1,5 @@
 import type { PrincipalKind } from "../../schema/auth.ts";
+import type { ExecutorTable } from "../commands/executors.ts";
 import type { Database, Db } from "./db.ts";
 import type { Host } from "./host.ts";
 import { makeId } from "./ids.ts";
@@ -29,6 +30,8 @@ export interface Ctx {
   host?: Host;
   hostName?: string;
   agents?: Services["agents"];
+  /** Replaces the shared executor table (tests inject side effects they can observe). */
+  executors?: ExecutorTable;
   auth: Principal;
   log: Logger;
 }
@@ -45,6 +48,8 @@ export interface Services {
   agents?: { codex?: AgentLaunch; claude?: AgentLaunch };
   database: Database;
   clock?: () => Date;
+  /** Replaces the shared executor table; for tests that need an observable side effect. */
+  executors?: ExecutorTable;
   host?: Host;
   /** The name of the machine this process runs on; recorded on sessions it registers. */
   hostName?: string;
@@ -67,6 +72,7 @@ export function makeCtx(services: Services, auth: Principal): Ctx {
     host: services.host,
     hostName: services.hostName,
     agents: services.agents,
+    executors: services.executors,
     auth,
     log: services.log ?? silentLogger,
   };
