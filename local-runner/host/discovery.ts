@@ -172,22 +172,45 @@ async function transcriptsIn(files: OpenFile[], claudeConfigDir?: string): Promi
   return out;
 }
 
+/** What candidates are judged against: the agent's cwd and whether it runs in a terminal. */
+interface Subject {
+  cwd: string | null;
+  tty: boolean;
+  /** Whether a holder pid has a controlling terminal. */
+  ttyOf: Map<number, boolean>;
+}
+
 /**
- * One answer from several candidates: those recording `cwd` when any do, then the most
- * recently modified, listing the rest as alternatives.
+ * One answer from a step's candidates, or null when none is acceptable. A daemon (no
+ * terminal) holding files for an agent that runs in a terminal may be serving other agents
+ * too (a shared Codex app-server), so its transcripts must not record another cwd. Several
+ * remaining are narrowed to those recording the cwd when any do; the most recently modified
+ * wins and the rest become `alternatives`.
  */
-async function pick(cands: Candidate[], cwd: string | null): Promise<DiscoveredTranscript> {
-  let pool = cands;
-  if (cands.length > 1 && cwd !== null) {
+async function pick(cands: Candidate[], subject: Subject): Promise<DiscoveredTranscript | null> {
+  const { cwd } = subject;
+  let pool: Candidate[] = [];
+  for (const c of cands) {
+    const foreign = cwd !== null && subject.tty && subject.ttyOf.get(c.holderPid) === false;
+    if (!foreign || (await recordsCwd(c, cwd, true))) pool.push(c);
+  }
+  if (pool.length > 1 && cwd !== null) {
     const here = [];
-    for (const c of cands) if (await sameDir((await readHeader(c.path)).cwd, cwd)) here.push(c);
+    for (const c of pool) if (await recordsCwd(c, cwd)) here.push(c);
     if (here.length > 0) pool = here;
   }
-  pool = [...pool].sort((a, b) => b.mtimeMs - a.mtimeMs);
+  pool.sort((a, b) => b.mtimeMs - a.mtimeMs);
   const [best, ...rest] = pool;
-  const found: DiscoveredTranscript = { path: best!.path, kind: best!.kind, holderPid: best!.holderPid };
+  if (!best) return null;
+  const found: DiscoveredTranscript = { path: best.path, kind: best.kind, holderPid: best.holderPid };
   if (rest.length > 0) found.alternatives = rest.map((c) => c.path);
   return found;
+}
+
+/** True when the transcript records `cwd`; with `orUnknown`, also when it records none. */
+async function recordsCwd(c: Candidate, cwd: string, orUnknown = false): Promise<boolean> {
+  const recorded = (await readHeader(c.path)).cwd;
+  return recorded === null ? orUnknown : sameDir(recorded, cwd);
 }
 
 /**
@@ -280,22 +303,30 @@ export async function discoverTranscript(pid: number, opts: { lsofBin: string; t
     return transcriptsIn(files, opts.claudeConfigDir);
   };
   const tree = self ? withDescendants(table, [pid]) : [];
-  const own = await search(tree);
-  if (own.length > 0) return pick(own, cwd);
-  const claude = await claudeSessionTranscript(tree, opts.claudeConfigDir);
-  if (claude.length > 0) return pick(claude, cwd);
-  const group = await search(groupMates(table, pid, self));
-  if (group.length > 0) return pick(group, cwd);
-  if (!self) return null;
-  const mates = await search(await paneMates(table, pid, tried));
-  if (mates.length > 0) return pick(mates, cwd);
-  if (cwd === null) return null;
-  const daemons = table.filter((p) => !p.tty && p.uid !== null && p.uid === self.uid && p.state !== "Z").map((p) => p.pid);
-  const started = await pidStartTime(pid);
-  const theirs: Candidate[] = [];
-  for (const c of await search(daemons)) {
-    const h = await readHeader(c.path);
-    if (h.startedAt !== null && started !== null && h.startedAt >= started - START_SLACK_MS && (await sameDir(h.cwd, cwd))) theirs.push(c);
+  const sharedDaemons = async (): Promise<Candidate[]> => {
+    if (!self || cwd === null) return [];
+    const here = cwd;
+    const daemons = table.filter((p) => !p.tty && p.uid !== null && p.uid === self.uid && p.state !== "Z").map((p) => p.pid);
+    const started = await pidStartTime(pid);
+    const theirs: Candidate[] = [];
+    for (const c of await search(daemons)) {
+      const h = await readHeader(c.path);
+      if (h.startedAt !== null && started !== null && h.startedAt >= started - START_SLACK_MS && (await sameDir(h.cwd, here))) theirs.push(c);
+    }
+    return theirs;
+  };
+  const steps: (() => Promise<Candidate[]>)[] = [
+    () => search(tree),
+    () => claudeSessionTranscript(tree, opts.claudeConfigDir),
+    () => search(groupMates(table, pid, self)),
+    async () => (self ? search(await paneMates(table, pid, tried)) : []),
+    sharedDaemons,
+  ];
+  const ttyOf = new Map(table.map((p) => [p.pid, p.tty]));
+  for (const step of steps) {
+    const cands = await step();
+    const found = cands.length > 0 ? await pick(cands, { cwd, tty: self?.tty ?? false, ttyOf }) : null;
+    if (found) return found;
   }
-  return theirs.length > 0 ? pick(theirs, cwd) : null;
+  return null;
 }

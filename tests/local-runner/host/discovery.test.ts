@@ -156,6 +156,20 @@ describe("NodeHost.discoverTranscript with a shared agent daemon", () => {
     expect((await host.discoverTranscript(pane))?.path).toBe(rx);
   });
 
+  it("takes a daemon child's transcript only when it records the pane's cwd", async () => {
+    const [x, y] = [res.tmpDir(), res.tmpDir()];
+    // The pane started the shared daemon, which so far serves only another pane (cwd y).
+    const ry = recordedRollout("rollout-y.jsonl", y);
+    const pane = await paneIn("first", x, [process.execPath, HOLDER, "daemon", ry]);
+    await res.holderPid(ry);
+    expect(await host.discoverTranscript(pane)).toBeNull();
+
+    const rx = recordedRollout("rollout-x.jsonl", x);
+    const other = await paneIn("second", x, [process.execPath, HOLDER, "daemon", rx]);
+    const hx = await res.holderPid(rx);
+    expect(await host.discoverTranscript(other)).toEqual({ path: rx, kind: "codex", holderPid: hx });
+  });
+
   it("never takes another terminal's transcript or one begun before the pid started", async () => {
     const dir = res.tmpDir();
     const old = recordedRollout("rollout-old.jsonl", dir, new Date(Date.now() - 3_600_000));

@@ -31,7 +31,8 @@ describe("NodeHost tmux", () => {
     // The single-word command runs as the pane process itself, not under a shell.
     const pid = await host.tmuxPanePid(name);
     expect(pid).toBeGreaterThan(0);
-    expect(readFileSync(`/proc/${pid}/comm`, "utf8").trim()).toBe("cat");
+    // The `sh -c 'exec "$0"'` wrapper replaces itself with cat under the same pid.
+    await waitFor(() => readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "cat", "sh to exec cat");
 
     await host.tmuxSendKeys(name, "hello; #{pane_id} $HOME \\;", { literal: true });
     await host.tmuxSendKeys(name, "Enter");
@@ -54,7 +55,14 @@ describe("NodeHost tmux", () => {
     const script = "require('fs').writeFileSync(process.argv[1], JSON.stringify({ argv: process.argv.slice(2), cwd: process.cwd(), env: process.env.SWY_X }))";
     const tricky = ["a b", "semi;", "back\\;", "$HOME", "`id`", "'q'", '"dq"', "-t", ";"];
     await host.tmuxNewSession({ name, cwd: dir, command: [process.execPath, "-e", script, out, ...tricky], env: { SWY_X: "v;al $x" } });
-    const got = JSON.parse(await waitFor(() => readFile(out, "utf8").catch(() => null), "argv dump"));
+    // Retried until complete: the file may be caught empty, between creation and write.
+    const got = await waitFor(async () => {
+      try {
+        return JSON.parse(await readFile(out, "utf8")) as unknown;
+      } catch {
+        return null;
+      }
+    }, "argv dump");
     expect(got).toEqual({ argv: tricky, cwd: dir, env: "v;al $x" });
   });
 
