@@ -5,16 +5,21 @@
 // argv: <db-url> <worker-index> <operations> <busy-timeout-ms> <lanes>
 // stdin: waits for one line ("go") before writing, so every worker starts at the same moment.
 import { createInterface } from "node:readline";
+import { eq } from "drizzle-orm";
+import { revokeToken } from "../../functions/admin/tokens.ts";
 import { bindTask } from "../../functions/bindings/bind.ts";
 import { makeCtx } from "../../functions/lib/ctx.ts";
 import { openDatabase } from "../../functions/lib/db.ts";
 import { registerSession } from "../../functions/sessions/register.ts";
 import { createTask } from "../../functions/tasks/create.ts";
+import { tokens } from "../../schema/auth.ts";
 
 const [url, indexArg, opsArg, timeoutArg, lanesArg] = process.argv.slice(2);
 const worker = Number(indexArg);
 const operations = Number(opsArg);
 const lanes = Number(lanesArg);
+
+const ROUND = 5;
 
 const emit = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(line)}\n`);
 
@@ -31,28 +36,38 @@ await new Promise<void>((resolve) => {
   });
 });
 
-// Four operations per round: a worker, a manager, a task, and the binding between them. Rounds
+// Five operations per round: a worker, a manager, a task, the binding between them, and revoking
+// the manager's token (an interactive write transaction rather than a batch). Rounds
 // run in several concurrent lanes, as requests do in a server, so one lane's busy error and
 // reconnect lands while other lanes have statements in flight on the same client.
 let failed = 0;
+const managerIds = new Map<number, string>();
 async function operation(op: number) {
-  const round = Math.floor(op / 4);
+  const round = Math.floor(op / ROUND);
   const w = `p${worker}-w${round}`;
   const m = `p${worker}-m${round}`;
   const t = `p${worker}-t${round}`;
   try {
-    switch (op % 4) {
+    switch (op % ROUND) {
       case 0:
         emit({ kind: "session", id: (await registerSession(ctx, { name: w, role: "worker" })).session_id });
         break;
-      case 1:
-        emit({ kind: "session", id: (await registerSession(ctx, { name: m, role: "manager" })).session_id });
+      case 1: {
+        const id = (await registerSession(ctx, { name: m, role: "manager" })).session_id;
+        managerIds.set(round, id);
+        emit({ kind: "session", id });
         break;
+      }
       case 2:
         emit({ kind: "task", id: (await createTask(ctx, { name: t, goal: "multi-process write" })).task_id });
         break;
-      default:
+      case 3:
         emit({ kind: "binding", id: (await bindTask(ctx, { task: t, worker: w, manager: m })).binding_id });
+        break;
+      default: {
+        const [token] = await ctx.db.select({ id: tokens.id }).from(tokens).where(eq(tokens.sessionId, managerIds.get(round)!));
+        emit({ kind: "revoke", id: (await revokeToken(ctx, token!.id)).token_id });
+      }
     }
   } catch (e) {
     failed++;
@@ -63,8 +78,8 @@ async function operation(op: number) {
 let next = 0;
 await Promise.all(
   Array.from({ length: lanes }, async () => {
-    for (let round = next++; round * 4 < operations; round = next++) {
-      for (let op = round * 4; op < Math.min(operations, round * 4 + 4); op++) await operation(op);
+    for (let round = next++; round * ROUND < operations; round = next++) {
+      for (let op = round * ROUND; op < Math.min(operations, (round + 1) * ROUND); op++) await operation(op);
     }
   }),
 );
