@@ -275,12 +275,18 @@ export interface TmuxSession {
 }
 
 /** `tmux new-session -d -s <name> -x 200 -y 50 -c <cwd> -- env ... argv`, keeping a dead pane readable. */
-export async function startInTmux(name: string, cmd: AgentCommand, size = { width: 200, height: 50 }): Promise<TmuxSession> {
-  await tmux([
+/** The tmux argv (without the leading "tmux") that starts `cmd` detached in session `name`. */
+export function tmuxNewSessionArgs(name: string, cmd: AgentCommand, size = { width: 200, height: 50 }): string[] {
+  return [
     "new-session", "-d", "-s", name, "-x", String(size.width), "-y", String(size.height), "-c", cmd.cwd,
     "--", ...wrapWithEnv(cmd),
+    // Same client invocation, so a CLI that dies at once still leaves a readable dead pane.
     ";", "set-option", "-t", name, "remain-on-exit", "on",
-  ]);
+  ];
+}
+
+export async function startInTmux(name: string, cmd: AgentCommand, size = { width: 200, height: 50 }): Promise<TmuxSession> {
+  await tmux(tmuxNewSessionArgs(name, cmd, size));
   const pid = Number((await tmux(["display-message", "-p", "-t", `${name}:0.0`, "#{pane_pid}"])).trim());
   return { name, target: `${name}:0.0`, panePid: pid };
 }
@@ -620,7 +626,9 @@ export const PANE_PATTERNS: Record<AgentKind, Partial<Record<Exclude<PaneState, 
     // last status: 429 Too Many Requests". The usage-limit wording is from ChatGPT-plan accounts (not captured here).
     rate_limit: /status: 429|Too Many Requests|usage limit|rate limit/i,
     busy: /esc to interrupt|^\s*• Working \(/m,
-    idle: /^› .*\n(?:.*\n){0,3}?.*(?:\? for shortcuts|← for agents)/m,
+    // Composer, then (within 3 lines) the status line "<model> <effort> · <cwd>[ · <title>]".
+    // The "? for shortcuts" footer disappears while the composer holds a draft.
+    idle: /^› .*\n(?:.*\n){0,3}?\s+\S.* · [~/]/m,
   },
   claude: {
     dead: /^Pane is dead \(status/m,
