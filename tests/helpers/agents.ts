@@ -633,7 +633,8 @@ export const PANE_PATTERNS: Record<AgentKind, Partial<Record<Exclude<PaneState, 
   claude: {
     dead: /^Pane is dead \(status/m,
     trust_prompt: /Yes, I trust this folder/,
-    approval_prompt: /Do you want to (?:proceed|make this edit|create)\?/,
+    // "Do you want to proceed?" (Bash), "Do you want to create notes.txt?" (Write), … + the footer.
+    approval_prompt: /Do you want to [^\n]*\?[\s\S]*Esc to cancel/,
     // Captured: "API Error: Request rejected (429) · <message>". "usage limit reached" is the
     // subscription wording (not captured here).
     rate_limit: /API Error: Request rejected \(429\)|usage limit reached|rate limit/i,
