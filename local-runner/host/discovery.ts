@@ -219,6 +219,7 @@ async function recordsCwd(c: Candidate, cwd: string, orUnknown = false): Promise
  * transcript is `<config>/projects/<slug of cwd>/<sessionId>.jsonl`. The config dir comes from
  * the process's own CLAUDE_CONFIG_DIR or HOME (Linux environ), else this host's setting. A
  * session file older than its pid's process is a stale one from a recycled pid and is ignored.
+ * The candidate's holderPid is then the Claude process that writes the file.
  */
 async function claudeSessionTranscript(pids: number[], claudeConfigDir?: string): Promise<Candidate[]> {
   const out: Candidate[] = [];
@@ -325,7 +326,8 @@ export async function discoverTranscript(pid: number, opts: { lsofBin: string; t
   const ttyOf = new Map(table.map((p) => [p.pid, p.tty]));
   for (const step of steps) {
     const cands = await step();
-    const found = cands.length > 0 ? await pick(cands, { cwd, tty: self?.tty ?? false, ttyOf }) : null;
+    // `cwd` is learnt from the first lsof answer, so the subject is built after each step.
+    const found = await pick(cands, { cwd, tty: self?.tty ?? false, ttyOf });
     if (found) return found;
   }
   return null;

@@ -54,7 +54,7 @@ const NOT_FOUND = /can't find (session|window|pane)|no server running|server exi
 
 /** Thin typed wrapper over the tmux CLI; every target resolves exactly (no prefix matching). */
 export class Tmux {
-  private version: Promise<string | null> | null = null;
+  private version: string | null = null;
 
   constructor(
     private readonly bin: string,
@@ -74,16 +74,21 @@ export class Tmux {
     throw new HostError("COMMAND_FAILED", `tmux ${args[0]} for '${target}' failed (exit ${r.code}): ${msg}`);
   }
 
-  /** The `tmux -V` string, or null when tmux is not installed; cached per instance. */
-  versionString(): Promise<string | null> {
-    this.version ??= this.run(["-V"]).then(
-      (r) => (r.code === 0 ? r.stdout.trim() : null),
-      (e: unknown) => {
-        if (e instanceof HostError && e.code === "TMUX_MISSING") return null;
-        throw e;
-      },
-    );
-    return this.version;
+  /**
+   * The `tmux -V` string, or null when tmux is not installed. Only a found version is cached,
+   * so installing tmux later is noticed without a restart.
+   */
+  async versionString(): Promise<string | null> {
+    if (this.version !== null) return this.version;
+    try {
+      const r = await this.run(["-V"]);
+      if (r.code !== 0) return null;
+      this.version = r.stdout.trim();
+      return this.version;
+    } catch (e) {
+      if (e instanceof HostError && e.code === "TMUX_MISSING") return null;
+      throw e;
+    }
   }
 
   /**
