@@ -5,6 +5,7 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { actuateApp } from "./actuate/index.ts";
 import { adminApp } from "./admin/index.ts";
+import { appLoopApp } from "./app-loop/index.ts";
 import { auditApp } from "./audit/index.ts";
 import { bindingsApp } from "./bindings/index.ts";
 import { cronsApp } from "./crons/index.ts";
@@ -82,6 +83,7 @@ export function createApp(services: Services) {
   app.route("/v1", cronsApp);
   app.route("/v1", observeApp);
   app.route("/v1", actuateApp);
+  app.route("/v1", appLoopApp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc31("/v1/openapi.json", {
