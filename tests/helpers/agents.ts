@@ -355,7 +355,8 @@ export async function submitPrompt(target: string, text: string, opts: SubmitOpt
   const probe = text.replace(/\s+/g, " ").trim().slice(-16);
   await tmux(["send-keys", "-t", target, "-l", "--", text]);
   const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
-  while (!(composerLine(await capturePane(target)) ?? "").includes(probe)) {
+  // endsWith, not includes: a short prompt like "hi" is inside the placeholder "Ask Codex to do anything".
+  while (!(composerLine(await capturePane(target)) ?? "").trimEnd().endsWith(probe)) {
     if (Date.now() > deadline) throw new Error(`typed text never showed in the composer of ${target}`);
     await sleep(100);
   }
@@ -366,7 +367,7 @@ export async function submitPrompt(target: string, text: string, opts: SubmitOpt
     while (Date.now() < until) {
       await sleep(150);
       const composer = composerLine(await capturePane(target)) ?? "";
-      if (!composer.includes(probe) && (!opts.verify || (await opts.verify()))) return { enters };
+      if (!composer.trimEnd().endsWith(probe) && (!opts.verify || (await opts.verify()))) return { enters };
     }
   }
   throw new Error(`prompt not submitted after ${maxEnters} Enter presses in ${target}`);
