@@ -41,10 +41,10 @@ export function parseLsofFields(out: string): OpenFile[] {
 }
 
 /** Lists the files the given pids hold open; pids that have exited are skipped by lsof. */
-export async function lsofOpenFiles(bin: string, pids: number[], timeoutMs: number): Promise<OpenFile[]> {
+async function lsofOpenFiles(bin: string, pids: number[], timeoutMs: number): Promise<OpenFile[]> {
   if (pids.length === 0) return [];
   // -w: no warnings on stderr; -n/-P: no DNS or port-name lookups for sockets.
-  const r = await execTool(bin, ["-w", "-n", "-P", "-F", "fn", "-p", pids.join(",")], { timeoutMs, missing: lsofMissing });
+  const r = await execTool(bin, ["-w", "-n", "-P", "-F", "fn", "-p", pids.join(",")], { timeoutMs, missing: lsofMissing, label: `lsof for pids ${pids.join(",")}` });
   // lsof exits 1 when some pid has gone or nothing matched, still printing what it found.
   if (r.code !== 0 && r.code !== 1) throw new HostError("COMMAND_FAILED", `lsof for pids ${pids.join(",")} failed (exit ${r.code}): ${r.stderr.trim()}`);
   return parseLsofFields(r.stdout);

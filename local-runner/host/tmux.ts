@@ -33,7 +33,7 @@ export function tmuxArg(arg: string): string {
  * targets, '#' starts a format that `new-session -s` expands, and a leading '%' or '=' would be
  * taken for a pane id or an exact-match marker by our own target resolution.
  */
-export function checkSessionName(name: string): void {
+function checkSessionName(name: string): void {
   if (name === "" || /[:.#\x00-\x1f\x7f]/.test(name) || /^[%=]/.test(name)) {
     throw new HostError("COMMAND_FAILED", `tmux session name '${name}' is invalid`, "Use a non-empty name without ':', '.', '#', control characters or a leading '%' or '='.");
   }
