@@ -625,7 +625,8 @@ export const PANE_PATTERNS: Record<AgentKind, Partial<Record<Exclude<PaneState, 
     approval_prompt: /Would you like to run the following command\?|Press enter to confirm or esc to cancel/,
     // Only judged on the latest turn (see lastTurnRegion). Captured: "■ exceeded retry limit,
     // last status: 429 Too Many Requests". The usage-limit wording is from ChatGPT-plan accounts (not captured here).
-    rate_limit: /status: 429|Too Many Requests|usage limit|rate limit/i,
+    // "You've reached your usage limit" / "Usage limit reached" are strings in the 0.169 binary.
+    rate_limit: /status: 429|Too Many Requests|You've reached your usage limit|usage limit reached|rate limit/i,
     busy: /esc to interrupt|^\s*• Working \(/m,
     // Composer, then (within 3 lines) the status line "<model> <effort> · <cwd>[ · <title>]".
     // The "? for shortcuts" footer disappears while the composer holds a draft.
@@ -638,7 +639,8 @@ export const PANE_PATTERNS: Record<AgentKind, Partial<Record<Exclude<PaneState, 
     approval_prompt: /Do you want to [^\n]*\?[\s\S]*Esc to cancel/,
     // Captured: "API Error: Request rejected (429) · <message>". "usage limit reached" is the
     // subscription wording (not captured here).
-    rate_limit: /API Error: Request rejected \(429\)|usage limit reached|rate limit/i,
+    // "You've hit your limit · resets …" variants are strings in the 2.1.329 binary.
+    rate_limit: /API Error: Request rejected \(429\)|You've hit your [^\n]*limit|usage limit reached|rate limit/i,
     busy: /esc to interrupt/,
     // The composer glyph is followed by U+00A0 (no-break space), not a plain space.
     idle: /^─{20,}\n❯[ \u00a0]?.*\n─{20,}/m,
