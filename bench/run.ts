@@ -235,6 +235,9 @@ async function main() {
 
     printTable(rows, ratios);
     process.stdout.write(`\n${result.platform}, ${result.cpus} cpus, load ${result.load_average_1m}, node ${result.node}, ${result.total_seconds}s; written to bench/results/latest.json\n`);
+    if (result.load_average_1m > result.cpus) {
+      process.stdout.write(`warning: load average ${result.load_average_1m} exceeds ${result.cpus} cpus; other work skewed these numbers, rerun on an idle machine\n`);
+    }
   } finally {
     for (const c of cleanup) c();
   }
