@@ -17,6 +17,7 @@ import type { AppEnv } from "./lib/env.ts";
 import { ApiError, type ErrorCode } from "./lib/errors.ts";
 import { idempotency } from "./lib/idempotency.ts";
 import { observeApp } from "./observe/index.ts";
+import { queueApp } from "./queue/index.ts";
 import { sessionsApp } from "./sessions/index.ts";
 import { tasksApp } from "./tasks/index.ts";
 
@@ -83,6 +84,7 @@ export function createApp(services: Services) {
   app.route("/v1", cronsApp);
   app.route("/v1", observeApp);
   app.route("/v1", actuateApp);
+  app.route("/v1", queueApp);
   app.route("/v1", appLoopApp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });

@@ -1,6 +1,7 @@
 import type { z } from "@hono/zod-openapi";
 import type { CommandRow, CommandType } from "../../schema/commands.ts";
 import { ACTUATE_EXECUTORS } from "../actuate/executors.ts";
+import { DISPATCH_EXECUTORS } from "../dispatch/executors.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import type { EffectOutcome } from "./execute.ts";
 
@@ -27,7 +28,10 @@ export const HOST_COMMAND_TYPES: readonly CommandType[] = ["nudge", "interrupt",
  * Every command type's executor. Each group registers its own entries here, one spread per
  * group, so the dispatcher, the inline path and the remote runner share one table.
  */
-export const EXECUTORS: ExecutorTable = { ...ACTUATE_EXECUTORS };
+export const EXECUTORS: ExecutorTable = {
+  ...ACTUATE_EXECUTORS,
+  ...DISPATCH_EXECUTORS,
+};
 
 /** The executors this process uses: the services' override (tests) or the shared table. */
 export function executorsOf(ctx: Pick<Ctx, "executors">): ExecutorTable {

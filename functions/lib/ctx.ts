@@ -34,6 +34,8 @@ export interface Ctx {
   executors?: ExecutorTable;
   auth: Principal;
   log: Logger;
+  /** In-process inbox wake-ups (see Services.notifier). */
+  notifier?: EventTarget;
 }
 
 /** How to launch one agent CLI on this host: the command prefix and extra environment. */
@@ -56,6 +58,11 @@ export interface Services {
   log?: Logger;
   /** Largest accepted request body in bytes. */
   maxBodyBytes?: number;
+  /**
+   * Wakes inbox long polls of this process as soon as it writes an inbox item (items written by
+   * other processes are found by the polls' periodic re-check). Created on first use.
+   */
+  notifier?: EventTarget;
 }
 
 /** A logger that drops everything (tests, CLI). */
@@ -75,6 +82,8 @@ export function makeCtx(services: Services, auth: Principal): Ctx {
     executors: services.executors,
     auth,
     log: services.log ?? silentLogger,
+    // One per Services, so every request and tick of this process shares it.
+    notifier: (services.notifier ??= new EventTarget()),
   };
 }
 

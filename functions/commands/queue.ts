@@ -1,0 +1,107 @@
+import { and, asc, eq, inArray, isNull, lte, notInArray, or, sql, type SQL } from "drizzle-orm";
+import { commandAttempts, commands, type CommandType } from "../../schema/commands.ts";
+import type { Ctx } from "../lib/ctx.ts";
+import { HOST_COMMAND_TYPES } from "./executors.ts";
+import type { Claim } from "./record.ts";
+
+/** Which pending commands a claimer may take. */
+export interface ClaimScope {
+  /** Command types this claimer can execute; nothing else is ever claimed. */
+  types: readonly CommandType[];
+  /** The machine the claimer runs on: host commands are claimable only when their host equals it. */
+  host: string | null;
+}
+
+/** The condition "pending, due, and executable by this claimer", shared by claims and dry runs. */
+export function claimableWhere(scope: ClaimScope, nowMs: number): SQL | undefined {
+  const local = scope.host === null ? scope.types.filter((t) => !HOST_COMMAND_TYPES.includes(t)) : [...scope.types];
+  return and(
+    eq(commands.state, "pending"),
+    or(isNull(commands.nextAttemptAt), lte(commands.nextAttemptAt, nowMs)),
+    inArray(commands.type, local),
+    scope.host === null ? undefined : or(notInArray(commands.type, [...HOST_COMMAND_TYPES]), eq(commands.host, scope.host)),
+  );
+}
+
+/**
+ * Claims up to `limit` due commands, oldest first, in one conditional UPDATE: the ids come from
+ * a subselect with LIMIT and the outer WHERE re-checks `state = 'pending'`, so two claimers can
+ * never both take a row. Each claim increments the fencing generation and the attempt count and
+ * sets the lease; an attempt row is then opened per claim.
+ */
+export async function claimNext(ctx: Ctx, opts: ClaimScope & { dispatcherId: string; leaseMs: number; limit: number }): Promise<Claim[]> {
+  if (opts.types.length === 0 || opts.limit < 1) return [];
+  const nowMs = ctx.now().getTime();
+  const due = ctx.db
+    .select({ id: commands.id })
+    .from(commands)
+    .where(claimableWhere(opts, nowMs))
+    .orderBy(asc(commands.createdAt), asc(commands.id))
+    .limit(opts.limit);
+  const claimed = await ctx.db
+    .update(commands)
+    .set({
+      state: "running",
+      claimedBy: opts.dispatcherId,
+      claimGeneration: sql`${commands.claimGeneration} + 1`,
+      leaseExpiresAt: nowMs + opts.leaseMs,
+      attempts: sql`${commands.attempts} + 1`,
+      updatedAt: nowMs,
+    })
+    .where(and(inArray(commands.id, due), eq(commands.state, "pending")))
+    .returning();
+  if (claimed.length === 0) return [];
+  const claims = claimed.map((command) => ({ command, dispatcherId: opts.dispatcherId, generation: command.claimGeneration, attemptId: ctx.newId("att") }));
+  // A crash between the claim and this insert leaves a claim without an attempt row; its lease
+  // then expires with no side effect started, so the command simply becomes pending again.
+  await ctx.db.insert(commandAttempts).values(
+    claims.map((c) => ({ id: c.attemptId, commandId: c.command.id, dispatcherId: c.dispatcherId, claimGeneration: c.generation, startedAt: nowMs })),
+  );
+  return claims.sort((a, b) => a.command.createdAt - b.command.createdAt || a.command.id.localeCompare(b.command.id));
+}
+
+/** What one lease sweep did, by the state each expired command moved to. */
+export interface ExpiryReport {
+  ambiguous: string[];
+  pending: string[];
+  dead: string[];
+}
+
+/**
+ * Recovers commands whose claim lease ran out. If the current generation's attempt recorded
+ * side_effect_started, nobody knows whether the side effect happened: the command becomes
+ * `ambiguous` and is never re-run on its own (the owner may requeue it). Otherwise nothing
+ * happened and it goes back to `pending` — or `dead` when its attempts are used up. One batch:
+ * the open attempts are closed and the commands moved together.
+ */
+export async function expireLeases(ctx: Ctx): Promise<ExpiryReport> {
+  const nowMs = ctx.now().getTime();
+  const expired = and(eq(commands.state, "running"), lte(commands.leaseExpiresAt, nowMs));
+  const started = sql`EXISTS (SELECT 1 FROM command_attempts a WHERE a.command_id = ${commands.id} AND a.claim_generation = ${commands.claimGeneration} AND a.side_effect_started = 1)`;
+  const [, moved] = await ctx.db.batch([
+    ctx.db
+      .update(commandAttempts)
+      .set({ error: "lease expired before the attempt finished", finishedAt: nowMs })
+      .where(
+        and(
+          isNull(commandAttempts.finishedAt),
+          sql`EXISTS (SELECT 1 FROM commands c WHERE c.id = ${commandAttempts.commandId} AND c.claim_generation = ${commandAttempts.claimGeneration} AND c.state = 'running' AND c.lease_expires_at <= ${nowMs})`,
+        ),
+      ),
+    ctx.db
+      .update(commands)
+      .set({
+        state: sql`CASE WHEN ${started} THEN 'ambiguous' WHEN ${commands.attempts} >= ${commands.maxAttempts} THEN 'dead' ELSE 'pending' END`,
+        error: sql`CASE WHEN ${started} THEN 'lease expired after the side effect started; it may or may not have happened' WHEN ${commands.attempts} >= ${commands.maxAttempts} THEN 'lease expired on the last attempt before the side effect started' ELSE ${commands.error} END`,
+        leaseExpiresAt: null,
+        nextAttemptAt: null,
+        updatedAt: nowMs,
+        completedAt: sql`CASE WHEN ${started} OR ${commands.attempts} >= ${commands.maxAttempts} THEN ${nowMs} ELSE NULL END`,
+      })
+      .where(expired)
+      .returning({ id: commands.id, state: commands.state }),
+  ]);
+  const report: ExpiryReport = { ambiguous: [], pending: [], dead: [] };
+  for (const r of moved) if (r.state === "ambiguous" || r.state === "pending" || r.state === "dead") report[r.state].push(r.id);
+  return report;
+}

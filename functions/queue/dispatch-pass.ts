@@ -1,0 +1,124 @@
+import { asc } from "drizzle-orm";
+import { commands, type CommandType } from "../../schema/commands.ts";
+import { runClaim, type ClaimPort, type ClaimReport } from "../commands/execute.ts";
+import { executorsOf } from "../commands/executors.ts";
+import { claimableWhere, claimNext, expireLeases, type ClaimScope, type ExpiryReport } from "../commands/queue.ts";
+import { DEFAULT_LEASE_MS, finishCommand, markSideEffectStarted } from "../commands/record.ts";
+import type { Ctx } from "../lib/ctx.ts";
+import { ApiError } from "../lib/errors.ts";
+import { beatDispatcher } from "./dispatchers.ts";
+
+/** How one dispatch pass behaves. */
+export interface DispatchOptions {
+  dispatcherId: string;
+  /** Lease per claim; a claim not finished within it is recovered (pending or ambiguous). */
+  leaseMs?: number;
+  /** Most commands claimed per pass. */
+  limit?: number;
+  /** Only these command types (default: every type this process has an executor for). */
+  types?: readonly CommandType[];
+  /** Report what would be claimed, with payload validation, and change nothing. */
+  dryRun?: boolean;
+  /** First retry delay after a failed attempt (doubles per attempt). */
+  retryBaseMs?: number;
+  /** Recorded on the dispatcher's heartbeat row. */
+  pid?: number | null;
+}
+
+/** What a dry run found claimable. */
+interface WouldRun {
+  command_id: string;
+  type: CommandType;
+  valid_payload: boolean;
+  error: string | null;
+}
+
+/** One pass's report; also stored (without per-command results) as the dispatcher's last report. */
+export interface DispatchReport {
+  dispatcher_id: string;
+  iteration: number;
+  dry_run: boolean;
+  host: string | null;
+  types: CommandType[];
+  expired: ExpiryReport | null;
+  /** Completion routing of this pass; null until routing is wired in (see below). */
+  routing: Record<string, unknown> | null;
+  claimed: number;
+  succeeded: number;
+  retrying: number;
+  dead: number;
+  failed: number;
+  lost: number;
+  results: Array<Omit<ClaimReport, "thrown">>;
+  would_run: WouldRun[];
+}
+
+/**
+ * One mechanical dispatch pass: recover expired leases, route completions, claim due commands
+ * this process can execute (host commands only for its own host) and execute them one by one,
+ * then heartbeat. The `dispatch` CLI loops over it; the dispatch-pass cron calls it once.
+ *
+ * INTEGRATION POINT — completion routing: `routeCompletions(ctx)` from
+ * functions/dispatch/routing.ts is called here once it exists; its report goes in `routing`.
+ */
+export async function dispatchPass(ctx: Ctx, opts: DispatchOptions): Promise<DispatchReport> {
+  const executors = executorsOf(ctx);
+  const types = (Object.keys(executors) as CommandType[]).filter((t) => !opts.types || opts.types.includes(t));
+  const scope: ClaimScope = { types, host: ctx.host ? ctx.hostName ?? null : null };
+  const dryRun = opts.dryRun ?? false;
+  const report: DispatchReport = {
+    dispatcher_id: opts.dispatcherId,
+    iteration: 0,
+    dry_run: dryRun,
+    host: scope.host,
+    types,
+    expired: null,
+    routing: null,
+    claimed: 0,
+    succeeded: 0,
+    retrying: 0,
+    dead: 0,
+    failed: 0,
+    lost: 0,
+    results: [],
+    would_run: [],
+  };
+  const limit = opts.limit ?? 20;
+  if (dryRun) {
+    const due = await ctx.db.select().from(commands).where(claimableWhere(scope, ctx.now().getTime())).orderBy(asc(commands.createdAt), asc(commands.id)).limit(limit);
+    for (const c of types.length ? due : []) {
+      const parsed = executors[c.type]!.payload.safeParse(c.payload);
+      report.would_run.push({ command_id: c.id, type: c.type, valid_payload: parsed.success, error: parsed.success ? null : parsed.error.message });
+    }
+  } else {
+    report.expired = await expireLeases(ctx);
+    const claims = await claimNext(ctx, { ...scope, dispatcherId: opts.dispatcherId, leaseMs: opts.leaseMs ?? DEFAULT_LEASE_MS, limit });
+    report.claimed = claims.length;
+    const port: ClaimPort = {
+      started: (c) => markSideEffectStarted(ctx, c),
+      finish: async (c, outcome) => (await finishCommand(ctx, c, outcome, { queue: { retryBaseMs: opts.retryBaseMs } })).state,
+    };
+    for (const claim of claims) {
+      let r: ClaimReport;
+      try {
+        r = await runClaim(ctx, claim, executors[claim.command.type]!, port);
+      } catch (e) {
+        // A refused finish means the lease ran out mid-effect and the command moved on without us.
+        if (!(e instanceof ApiError && e.code === "CONFLICT")) throw e;
+        r = { command_id: claim.command.id, type: claim.command.type, generation: claim.generation, state: "lost", error: e.message, side_effect_started: true };
+      }
+      const { thrown: _thrown, ...wire } = r;
+      report.results.push(wire);
+      if (r.error) ctx.log.warn("dispatch attempt did not succeed", { dispatcher_id: opts.dispatcherId, ...wire });
+      if (r.state === "succeeded") report.succeeded++;
+      else if (r.state === "pending") report.retrying++;
+      else if (r.state === "dead") report.dead++;
+      else if (r.state === "lost") report.lost++;
+      else report.failed++;
+    }
+  }
+  const { results: _results, would_run: _wouldRun, iteration: _iteration, ...summary } = report;
+  const beat = await beatDispatcher(ctx, { id: opts.dispatcherId, pid: opts.pid ?? null, dryRun, processed: report.claimed, report: summary });
+  report.iteration = beat.iteration;
+  return report;
+}

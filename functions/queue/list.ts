@@ -1,0 +1,57 @@
+import type { z } from "@hono/zod-openapi";
+import { and, asc, desc, eq, inArray } from "drizzle-orm";
+import { commandAttempts, commands, type CommandAttemptRow } from "../../schema/commands.ts";
+import { commandToWire } from "../commands/record.ts";
+import type { Ctx } from "../lib/ctx.ts";
+import { defineRoute, jsonResponse } from "../lib/route.ts";
+import { iso } from "../lib/sql.ts";
+import { taskByName } from "../tasks/lookup.ts";
+import { CommandList, CommandListQuery } from "./schema.ts";
+
+export const listCommandsRoute = defineRoute(["owner", "daemon"], {
+  method: "get",
+  path: "/commands",
+  tags: ["queue"],
+  summary: "List durable commands, newest first",
+  description: "Filter by task, type and state (e.g. state=dead for dead letters, state=ambiguous for side effects of unknown outcome). attempts=true adds each command's attempt history. CLI: commands.",
+  request: { query: CommandListQuery },
+  responses: { 200: jsonResponse(CommandList, "Commands") },
+});
+
+function attemptToWire(a: CommandAttemptRow) {
+  return {
+    id: a.id,
+    dispatcher_id: a.dispatcherId,
+    claim_generation: a.claimGeneration,
+    side_effect_started: a.sideEffectStarted,
+    side_effect_completed: a.sideEffectCompleted,
+    result: a.result,
+    error: a.error,
+    started_at: iso(a.startedAt)!,
+    finished_at: iso(a.finishedAt),
+  };
+}
+
+/** Lists commands with optional filters and, on request, their attempts oldest first. */
+export async function listCommands(ctx: Ctx, q: z.output<typeof CommandListQuery>) {
+  const task = q.task ? await taskByName(ctx, q.task) : null;
+  const rows = await ctx.db
+    .select()
+    .from(commands)
+    .where(and(task ? eq(commands.taskId, task.id) : undefined, q.type ? eq(commands.type, q.type) : undefined, q.state ? eq(commands.state, q.state) : undefined))
+    .orderBy(desc(commands.createdAt), desc(commands.id))
+    .limit(q.limit);
+  const history = new Map<string, ReturnType<typeof attemptToWire>[]>();
+  if (q.attempts && rows.length) {
+    const attempts = await ctx.db
+      .select()
+      .from(commandAttempts)
+      .where(inArray(commandAttempts.commandId, rows.map((r) => r.id)))
+      .orderBy(asc(commandAttempts.startedAt), asc(commandAttempts.claimGeneration));
+    for (const a of attempts) history.set(a.commandId, [...(history.get(a.commandId) ?? []), attemptToWire(a)]);
+  }
+  return {
+    commands: rows.map((r) => ({ ...commandToWire(r), ...(q.attempts ? { attempt_history: history.get(r.id) ?? [] } : {}) })),
+    count: rows.length,
+  };
+}
