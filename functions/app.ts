@@ -10,6 +10,7 @@ import { auditApp } from "./audit/index.ts";
 import { bindingsApp } from "./bindings/index.ts";
 import { cronsApp } from "./crons/index.ts";
 import { discoverApp } from "./discover/index.ts";
+import { dispatchApp } from "./dispatch/index.ts";
 import { healthApp } from "./health/index.ts";
 import { resolvePrincipal } from "./lib/auth.ts";
 import { makeCtx, type Services } from "./lib/ctx.ts";
@@ -85,6 +86,7 @@ export function createApp(services: Services) {
   app.route("/v1", observeApp);
   app.route("/v1", actuateApp);
   app.route("/v1", queueApp);
+  app.route("/v1", dispatchApp);
   app.route("/v1", appLoopApp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
