@@ -5,6 +5,7 @@ import { APP_COMMANDS } from "./app-commands.ts";
 import { API_COMMANDS, renderDefault } from "./commands.ts";
 import { DISPATCH_COMMANDS } from "./dispatch-commands.ts";
 import { LOCAL_COMMANDS } from "./local-commands.ts";
+import { MESSAGE_COMMANDS } from "./messages-commands.ts";
 import { OBSERVE_COMMANDS, SPAWN_COMMANDS } from "./observe-commands.ts";
 import { UsageError, type Args, type CommandSpec, type GlobalOptions, type OptionSpec } from "./spec.ts";
 import { HttpTransport, InProcessTransport, type Transport } from "./transport.ts";
@@ -22,7 +23,7 @@ const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
 };
 
 /** Every command, API-backed and local. */
-export const ALL_COMMANDS: CommandSpec[] = [...LOCAL_COMMANDS, ...API_COMMANDS, ...OBSERVE_COMMANDS, ...SPAWN_COMMANDS, ...DISPATCH_COMMANDS, ...APP_COMMANDS];
+export const ALL_COMMANDS: CommandSpec[] = [...LOCAL_COMMANDS, ...API_COMMANDS, ...OBSERVE_COMMANDS, ...SPAWN_COMMANDS, ...DISPATCH_COMMANDS, ...APP_COMMANDS, ...MESSAGE_COMMANDS];
 
 /** Finds the command named by the first one or two words of argv. */
 export function findCommand(argv: string[]): { spec: CommandSpec; rest: string[] } | null {
