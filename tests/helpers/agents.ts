@@ -376,13 +376,14 @@ export async function submitPrompt(target: string, text: string, opts: SubmitOpt
 // ---------------------------------------------------------------------------------------------
 // Processes and files
 
-function statOf(pid: number): { ppid: number; comm: string } | undefined {
+function statOf(pid: number): { ppid: number; comm: string; start: string } | undefined {
   try {
     const raw = readFileSync(`/proc/${pid}/stat`, "utf8");
     const close = raw.lastIndexOf(")");
     const comm = raw.slice(raw.indexOf("(") + 1, close);
     const fields = raw.slice(close + 2).split(" ");
-    return { ppid: Number(fields[1]), comm };
+    // fields[0] is the state (field 3); starttime is field 22 → fields[19].
+    return { ppid: Number(fields[1]), comm, start: fields[19] ?? "" };
   } catch {
     return undefined;
   }
@@ -418,13 +419,20 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** Live pids whose command line contains `needle` (e.g. a temp CODEX_HOME path). */
-export function processesMentioning(needle: string): number[] {
+/**
+ * Live pids whose executable (argv[0]) lives under `dir`, e.g. the Codex daemon and its updater,
+ * which run from a copy under $CODEX_HOME/packages. Matching the whole command line would be
+ * wrong: a tmux server started by our `new-session` keeps that client's argv (which names the
+ * temp home) for its whole life, and it may host other people's sessions.
+ */
+export function processesRunningFrom(dir: string): number[] {
   const out: number[] = [];
+  const prefix = dir.endsWith("/") ? dir : `${dir}/`;
   for (const e of readdirSync("/proc")) {
     if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
     try {
-      if (readFileSync(`/proc/${e}/cmdline`, "utf8").includes(needle) && isAlive(Number(e))) out.push(Number(e));
+      const argv0 = readFileSync(`/proc/${e}/cmdline`, "utf8").split("\0")[0] ?? "";
+      if (argv0.startsWith(prefix) && statOf(Number(e))?.comm !== "tmux" && isAlive(Number(e))) out.push(Number(e));
     } catch {
       // exited
     }
@@ -550,6 +558,15 @@ export async function launchAgent(kind: AgentKind, turns: StubTurn[], opts: Home
   const name = opts.name ?? uniqueSessionName(`sy-${kind}`);
   const session = await startInTmux(name, cmd);
   const seenPids = new Set<number>();
+  // pid → start time, so a recycled pid is never mistaken for one of ours.
+  const identity = new Map<number, string>();
+  const remember = (p: number) => {
+    const st = statOf(p);
+    if (!st || st.comm === "tmux") return; // never the (possibly shared) tmux server
+    seenPids.add(p);
+    if (!identity.has(p)) identity.set(p, st.start);
+  };
+  const stillOurs = (p: number) => isAlive(p) && statOf(p)?.start === identity.get(p);
   const agent: RunningAgent = {
     kind,
     stub,
@@ -559,7 +576,7 @@ export async function launchAgent(kind: AgentKind, turns: StubTurn[], opts: Home
     seenPids,
     snapshot() {
       const tree = processTree(session.panePid);
-      for (const p of tree) seenPids.add(p);
+      for (const p of tree) remember(p);
       return tree;
     },
     capture: () => capturePane(session.target),
@@ -577,15 +594,14 @@ export async function launchAgent(kind: AgentKind, turns: StubTurn[], opts: Home
       }
       if (kind === "codex") {
         // The daemon's "pid-update-loop" helper survives `daemon stop`; it and the daemon run
-        // from a copy under $CODEX_HOME/packages, so anything whose argv names our temp
-        // CODEX_HOME is ours.
-        for (const p of processesMentioning(home.configDir)) seenPids.add(p);
+        // from a copy under $CODEX_HOME/packages, so an executable under our temp CODEX_HOME is ours.
+        for (const p of processesRunningFrom(home.configDir)) remember(p);
       }
       const deadline = Date.now() + 5_000;
-      let strays = [...seenPids].filter(isAlive);
+      let strays = [...seenPids].filter(stillOurs);
       while (strays.length && Date.now() < deadline) {
         await sleep(200);
-        strays = [...seenPids].filter(isAlive);
+        strays = [...seenPids].filter(stillOurs);
       }
       for (const p of strays) {
         try {
