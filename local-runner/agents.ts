@@ -28,7 +28,8 @@ function localBin(name: string): string | null {
 
 /**
  * How this machine launches Codex and Claude Code: `SWITCHYARD_CODEX_BIN` /
- * `SWITCHYARD_CLAUDE_BIN` override the binaries (else PATH, else this package's node_modules),
+ * `SWITCHYARD_CLAUDE_BIN` override the binaries (else PATH, else this package's node_modules;
+ * Codex runs with --no-daemon unless SWITCHYARD_CODEX_DAEMON=1),
  * and `SWITCHYARD_AGENT_ENV` names extra variables to pass through. Spawned agents also get
  * SWITCHYARD_HOME so a manager's `switchyard` calls reach the same database.
  */
@@ -38,8 +39,11 @@ export function agentLaunchConfig(env: NodeJS.ProcessEnv, home: HomeConfig): { c
   for (const n of names) if (env[n] !== undefined) passed[n] = env[n]!;
   passed.SWITCHYARD_HOME = home.home;
   const bin = (override: string | undefined, name: string) => (override ? [override] : [localBin(name) ?? name]);
+  // Without --no-daemon Codex hands its rollout to a shared app-server that outlives the pane
+  // and serves other panes too, which blurs "transcript held open" into "some agent alive".
+  const codexDaemon = env.SWITCHYARD_CODEX_DAEMON === "1" ? [] : ["--no-daemon"];
   return {
-    codex: { command: bin(env.SWITCHYARD_CODEX_BIN, "codex"), env: passed },
+    codex: { command: [...bin(env.SWITCHYARD_CODEX_BIN, "codex"), ...codexDaemon], env: passed },
     claude: { command: bin(env.SWITCHYARD_CLAUDE_BIN, "claude"), env: passed },
   };
 }

@@ -127,6 +127,8 @@ function claudeText(content: unknown): string | null {
 export function normalizeClaudeLine(line: Json): NormalizedEvent[] {
   const type = typeof line.type === "string" ? line.type : "unknown";
   const eventAt = timeOf(line.timestamp);
+  // Sub-agent (Task tool) lines belong to another conversation; their end_turn is not ours.
+  if (line.isSidechain === true) return [{ kind: "other", subtype: `sidechain_${type}`, eventAt, text: null, tool: null }];
   const message = asObject(line.message);
   const content = message?.content;
   const blocks = Array.isArray(content) ? content.map(asObject).filter((b): b is Json => b !== null) : [];

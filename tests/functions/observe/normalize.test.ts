@@ -67,6 +67,7 @@ describe("Claude Code transcript lines", () => {
       { type: "assistant", message: { role: "assistant", content: [{ type: "text", text: "Fixed." }], stop_reason: "end_turn" } },
       { type: "user", isMeta: true, message: { role: "user", content: "<local-command-caveat>" } },
       { type: "summary", summary: "Bug fix" },
+      { type: "assistant", isSidechain: true, message: { role: "assistant", content: [{ type: "text", text: "sub-agent done" }], stop_reason: "end_turn" } },
     ];
     const out = lines.flatMap(normalizeClaudeLine);
     expect(out.map((e) => `${e.kind}/${e.subtype}`)).toEqual([
@@ -78,6 +79,7 @@ describe("Claude Code transcript lines", () => {
       "task_complete/end_turn",
       "other/user_meta",
       "other/summary",
+      "other/sidechain_assistant",
     ]);
     expect(out[0]!.eventAt).toBe(Date.parse("2026-11-21T10:00:00.000Z"));
     expect(out[2]!.tool).toBe("Bash");
