@@ -8,8 +8,8 @@ import type { Ctx } from "../lib/ctx.ts";
 import { ingestSession } from "../observe/ingest.ts";
 import { createInboxItem } from "./items.ts";
 
-/** What one routing pass did. */
-export interface RoutingReport {
+/** What one routing pass did (a type alias, so it fits a generic report record). */
+export type RoutingReport = {
   /** Active bindings looked at. */
   bindings: number;
   /** Worker transcripts ingested before routing (those readable on this host). */
@@ -22,7 +22,7 @@ export interface RoutingReport {
   suppressed_duplicates: number;
   /** The inbox items this pass created. */
   items: Array<{ inbox_item_id: string; task: string; manager: string; source_event_id: number; correlation_id: string | null }>;
-}
+};
 
 /** The dedup key of one completion routed under one binding. */
 export function completionKey(bindingId: string, eventId: number): string {
