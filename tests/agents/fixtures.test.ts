@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { countTurnsComplete, lastTurnRegion, paneState, readJsonl, type AgentKind, type PaneState } from "../helpers/agents.ts";
+import { classifyTranscriptLine, countTurnsComplete, lastTurnRegion, paneState, readJsonl, type AgentKind, type PaneState } from "../helpers/agents.ts";
 
 const PANES = join(import.meta.dirname, "../fixtures/panes");
 const TRANSCRIPTS = join(import.meta.dirname, "../fixtures/transcripts");
@@ -82,5 +82,24 @@ describe("transcripts", () => {
     expect(use?.message.content[0].name).toBe("Bash");
     const result = lines.find((l) => l.type === "user" && Array.isArray(l.message?.content) && l.message.content[0]?.type === "tool_result");
     expect(result?.message.content[0].content).toContain("TOOL-OUTPUT-42");
+  });
+});
+
+describe("classifyTranscriptLine on the recorded transcripts", () => {
+  const seq = (kind: AgentKind, file: string) =>
+    readJsonl(join(TRANSCRIPTS, file))
+      .map((l) => classifyTranscriptLine(kind, l))
+      .filter((e) => e !== null);
+  it.each([
+    ["codex", "codex-rollout-basic.jsonl", ["task_started", "user_message", "agent_message", "task_complete", "task_started", "user_message", "agent_message", "task_complete"]],
+    ["codex", "codex-rollout-tool-approval.jsonl", ["task_started", "user_message", "tool_activity", "tool_activity", "tool_activity", "agent_message", "task_complete"]],
+    ["codex", "codex-rollout-error-429.jsonl", ["task_started", "user_message", "error"]],
+    ["codex", "codex-rollout-interrupted.jsonl", ["task_started", "user_message", "task_complete"]],
+    ["claude", "claude-transcript-basic.jsonl", ["user_message", "agent_message", "task_complete", "user_message", "agent_message", "task_complete"]],
+    ["claude", "claude-transcript-tool-approval.jsonl", ["user_message", "tool_activity", "tool_activity", "agent_message", "task_complete"]],
+    ["claude", "claude-transcript-error-429.jsonl", ["user_message", "error"]],
+    ["claude", "claude-transcript-interrupted.jsonl", ["user_message"]],
+  ] as const)("%s %s", (kind, file, expectedSeq) => {
+    expect(seq(kind, file)).toEqual(expectedSeq);
   });
 });

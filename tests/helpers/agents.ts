@@ -511,6 +511,49 @@ export function isTurnComplete(kind: AgentKind, line: Record<string, any>): bool
   return line.type === "system" && line.subtype === "turn_duration";
 }
 
+export type TranscriptEvent = "user_message" | "task_started" | "agent_message" | "tool_activity" | "task_complete" | "error";
+
+/**
+ * What one transcript line means for a watcher (null: bookkeeping). Written against the lines
+ * seen from Codex 0.169.0 and Claude Code 2.1.329 (docs/notes/agent-clis.md). Codex reports a
+ * failed turn as task_complete carrying `error`; that line yields "error" here, and it still ends
+ * the turn (isTurnComplete). Claude writes an API error as an assistant line and no turn_duration.
+ */
+export function classifyTranscriptLine(kind: AgentKind, line: Record<string, any>): TranscriptEvent | null {
+  if (kind === "codex") {
+    const p = line.payload ?? {};
+    if (line.type === "event_msg") {
+      if (p.type === "task_started") return "task_started";
+      if (p.type === "task_complete") return p.error ? "error" : "task_complete";
+      if (p.type === "turn_aborted") return "task_complete";
+      if (p.type === "error") return "error";
+      if (p.type === "item_completed") {
+        const t = p.item?.type;
+        if (t === "UserMessage") return "user_message";
+        if (t === "AgentMessage") return "agent_message";
+        if (t === "CommandExecution" || t === "FileChange" || t === "McpToolCall") return "tool_activity";
+      }
+      return null;
+    }
+    if (line.type === "response_item" && /call/.test(String(p.type))) return "tool_activity";
+    return null;
+  }
+  if (line.type === "system" && line.subtype === "turn_duration") return "task_complete";
+  if (line.type === "assistant") {
+    if (line.isApiErrorMessage) return "error";
+    const content = line.message?.content;
+    if (Array.isArray(content) && content.some((c: any) => c?.type === "tool_use")) return "tool_activity";
+    return line.message?.stop_reason === "end_turn" ? "agent_message" : null;
+  }
+  if (line.type === "user") {
+    const content = line.message?.content;
+    if (typeof content === "string") return line.isMeta ? null : "user_message";
+    if (Array.isArray(content) && content.some((c: any) => c?.type === "tool_result")) return "tool_activity";
+    if (Array.isArray(content) && content.some((c: any) => c?.type === "text")) return line.isMeta ? null : "user_message";
+  }
+  return null;
+}
+
 export function countTurnsComplete(kind: AgentKind, file: string): number {
   return readJsonl(file).filter((l) => isTurnComplete(kind, l)).length;
 }
