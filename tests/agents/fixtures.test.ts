@@ -99,6 +99,10 @@ describe("classifyTranscriptLine on the recorded transcripts", () => {
     ["claude", "claude-transcript-tool-approval.jsonl", ["user_message", "tool_activity", "tool_activity", "agent_message", "task_complete"]],
     ["claude", "claude-transcript-error-429.jsonl", ["user_message", "error"]],
     ["claude", "claude-transcript-interrupted.jsonl", ["user_message"]],
+    // A prompt typed while busy: Codex steers it into the running turn, Claude queues a new turn.
+    ["codex", "codex-rollout-steer-while-busy.jsonl", ["task_started", "user_message", "user_message", "agent_message", "task_complete"]],
+    ["claude", "claude-transcript-queued-while-busy.jsonl", ["user_message", "agent_message", "task_complete", "user_message", "agent_message", "task_complete"]],
+    ["claude", "claude-transcript-write-approval.jsonl", ["user_message", "tool_activity", "tool_activity", "agent_message", "task_complete"]],
   ] as const)("%s %s", (kind, file, expectedSeq) => {
     expect(seq(kind, file)).toEqual(expectedSeq);
   });
