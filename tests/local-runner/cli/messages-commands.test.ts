@@ -1,0 +1,81 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, runCli } from "../../../local-runner/cli/main.ts";
+
+/** Runs the CLI in-process against a temp home and captures what it prints. */
+async function cli(...argv: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli([...argv, "--home", home], { out: (t) => out.push(t), err: (t) => err.push(t) });
+  return { code, out: out.join("\n"), err: err.join("\n") };
+}
+
+const ENV_KEYS = ["SWITCHYARD_URL", "SWITCHYARD_TOKEN", "SWITCHYARD_HOME", "SWITCHYARD_DB_URL"] as const;
+const saved: Partial<Record<(typeof ENV_KEYS)[number], string>> = {};
+beforeAll(() => {
+  for (const k of ENV_KEYS) {
+    saved[k] = process.env[k];
+    delete process.env[k];
+  }
+});
+afterAll(() => {
+  for (const k of ENV_KEYS) if (saved[k] === undefined) delete process.env[k];
+  else process.env[k] = saved[k];
+});
+
+let home: string;
+beforeEach(() => {
+  home = join(mkdtempSync(join(tmpdir(), "switchyard-cli-msg-")), "home");
+});
+afterEach(() => rmSync(join(home, ".."), { recursive: true, force: true }));
+
+describe("messages and inbox commands", () => {
+  it("send, list, consume and reply through the CLI; an empty wait exits 0 with item null", async () => {
+    expect((await cli("register-worker", "--name", "w1")).code).toBe(EXIT_OK);
+    expect((await cli("register-manager", "--name", "m1")).code).toBe(EXIT_OK);
+    const sent = await cli("request", "m1", "may I refactor?", "--subject", "scope", "--from", "w1");
+    expect(sent.code).toBe(EXIT_OK);
+    expect(sent.out).toMatch(/^sent request msg_\w+ to m1 on thr_\w+; inbox item inb_\w+, pull_required/);
+
+    const listed = await cli("session-inbox", "m1");
+    expect(listed.out).toMatch(/^m1 \(manager\): 1 pending\ninb_\w+ message pull_required from=w1 to=m1 delivered=- corr=cor_\w+ request "scope" may I refactor\?$/);
+
+    const consumed = await cli("session-inbox", "m1", "--consume-next", "--json");
+    expect(consumed.code).toBe(EXIT_OK);
+    const body = JSON.parse(consumed.out);
+    expect(body).toMatchObject({ session: "m1", timed_out: false, item: { signal_type: "message", payload: { body: "may I refactor?" } } });
+
+    const empty = await cli("session-inbox", "m1", "--consume-next", "--wait", "--timeout", "0.1", "--interval", "0.02", "--json");
+    expect(empty.code).toBe(EXIT_OK);
+    expect(JSON.parse(empty.out)).toMatchObject({ item: null, timed_out: true });
+    const emptyText = await cli("session-inbox", "m1", "--consume-next");
+    expect(emptyText.out).toBe("no item for m1");
+
+    const reply = await cli("reply", body.item.message_id, "yes");
+    expect(reply.out).toMatch(/^sent reply msg_\w+ to w1 on /);
+    const thread = await cli("messages", "--thread", body.item.payload.thread_id);
+    expect(thread.out.split("\n")).toHaveLength(2);
+    expect(thread.out).toMatch(/request\s+w1 -> m1: \[scope\] may I refactor\?\n.*reply\s+m1 -> w1: \[Re: scope\] yes$/);
+  });
+
+  it("reaches a task's bound manager, and fails or refuses usage clearly", async () => {
+    await cli("register-worker", "--name", "w2");
+    await cli("register-manager", "--name", "m2");
+    await cli("tasks", "--create", "t2", "--goal", "g");
+    const unbound = await cli("manager-inbox", "t2");
+    expect(unbound.code).toBe(EXIT_FAILED);
+    expect(unbound.err).toMatch(/hint: Bind a worker and a manager/);
+    await cli("bind", "--task", "t2", "--worker", "w2", "--manager", "m2");
+    await cli("send", "m2", "ping", "--type", "ping");
+    const m = await cli("manager-inbox", "t2", "--json");
+    expect(JSON.parse(m.out)).toMatchObject({ session: "m2", task: "t2", pending: 1 });
+    const bad = await cli("session-inbox", "m2", "--consume-next", "--wait", "--timeout", "soon");
+    expect(bad.code).toBe(EXIT_USAGE);
+    expect(bad.err).toContain("--timeout must be a number of seconds, got 'soon'");
+    const nobody = await cli("send", "nobody", "x");
+    expect(nobody.code).toBe(EXIT_FAILED);
+    expect(nobody.err).toContain("error: NOT_FOUND: no active session named 'nobody'");
+  });
+});
