@@ -5,6 +5,7 @@ import { executorsOf } from "../commands/executors.ts";
 import { claimableWhere, claimNext, expireLeases, type ClaimScope, type ExpiryReport } from "../commands/queue.ts";
 import { DEFAULT_LEASE_MS, finishCommand, markSideEffectStarted } from "../commands/record.ts";
 import type { Ctx } from "../lib/ctx.ts";
+import { routeCompletions, type RoutingReport } from "../dispatch/routing.ts";
 import { ApiError } from "../lib/errors.ts";
 import { beatDispatcher } from "./dispatchers.ts";
 
@@ -17,6 +18,8 @@ export interface DispatchOptions {
   limit?: number;
   /** Only these command types (default: every type this process has an executor for). */
   types?: readonly CommandType[];
+  /** Route bound workers' completions to their managers first (default true; skipped in a dry run). */
+  route?: boolean;
   /** Report what would be claimed, with payload validation, and change nothing. */
   dryRun?: boolean;
   /** First retry delay after a failed attempt (doubles per attempt). */
@@ -41,8 +44,8 @@ export interface DispatchReport {
   host: string | null;
   types: CommandType[];
   expired: ExpiryReport | null;
-  /** Completion routing of this pass; null until routing is wired in (see below). */
-  routing: Record<string, unknown> | null;
+  /** Completion routing of this pass; null when routing was skipped. */
+  routing: RoutingReport | null;
   claimed: number;
   succeeded: number;
   retrying: number;
@@ -54,12 +57,11 @@ export interface DispatchReport {
 }
 
 /**
- * One mechanical dispatch pass: recover expired leases, route completions, claim due commands
- * this process can execute (host commands only for its own host) and execute them one by one,
- * then heartbeat. The `dispatch` CLI loops over it; the dispatch-pass cron calls it once.
- *
- * INTEGRATION POINT — completion routing: `routeCompletions(ctx)` from
- * functions/dispatch/routing.ts is called here once it exists; its report goes in `routing`.
+ * One mechanical dispatch pass: recover expired leases, route bound workers' completions to
+ * their managers, claim due commands this process can execute (host commands only for its own
+ * host) and execute them one by one, then heartbeat. Routing runs first so the notify commands
+ * and inbox deliveries it creates can be picked up in the same pass. The `dispatch` CLI loops
+ * over it; the dispatch-pass cron calls it once.
  */
 export async function dispatchPass(ctx: Ctx, opts: DispatchOptions): Promise<DispatchReport> {
   const executors = executorsOf(ctx);
@@ -92,6 +94,7 @@ export async function dispatchPass(ctx: Ctx, opts: DispatchOptions): Promise<Dis
     }
   } else {
     report.expired = await expireLeases(ctx);
+    if (opts.route ?? true) report.routing = await routeCompletions(ctx);
     const claims = await claimNext(ctx, { ...scope, dispatcherId: opts.dispatcherId, leaseMs: opts.leaseMs ?? DEFAULT_LEASE_MS, limit });
     report.claimed = claims.length;
     const port: ClaimPort = {

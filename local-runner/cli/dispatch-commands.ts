@@ -55,11 +55,16 @@ function passLine(r: DispatchReport): string {
   return `pass ${r.iteration}: claimed ${r.claimed}, succeeded ${r.succeeded}, retrying ${r.retrying}, dead ${r.dead}, failed ${r.failed}, lost ${r.lost}, expired leases ${expired}${r.routing ? `, routing ${JSON.stringify(r.routing)}` : ""}`;
 }
 
-/** Resolves --type values against the command types. */
-function types(a: Args): CommandType[] | undefined {
+/** `--type worker_task_complete` selects completion routing; the other values are command types. */
+const ROUTING_TYPE = "worker_task_complete";
+
+/** Resolves --type values: which command types to run, and whether to route completions. */
+function types(a: Args): { types?: CommandType[]; route: boolean } {
   const t = list(a, "type");
-  for (const v of t) if (!(COMMAND_TYPES as readonly string[]).includes(v)) throw new UsageError(`--type must be one of ${COMMAND_TYPES.join(", ")}, got '${v}'`);
-  return t.length ? (t as CommandType[]) : undefined;
+  const known = [...COMMAND_TYPES, ROUTING_TYPE];
+  for (const v of t) if (!known.includes(v)) throw new UsageError(`--type must be one of ${known.join(", ")}, got '${v}'`);
+  if (!t.length) return { route: true };
+  return { types: t.filter((v) => v !== ROUTING_TYPE) as CommandType[], route: t.includes(ROUTING_TYPE) };
 }
 
 /** Runs `fn` with an AbortSignal that SIGINT/SIGTERM abort, removing the handlers afterwards. */
@@ -145,7 +150,7 @@ export const DISPATCH_COMMANDS: CommandSpec[] = [
       "lease-seconds": { type: "string", value: "N", description: "Claim lease; an unfinished claim is recovered after it (default 120)" },
       interval: { type: "string", value: "S", description: "Seconds between passes when idle (default 2)" },
       limit: { type: "string", value: "N", description: "Commands claimed per pass (default 20)" },
-      type: { type: "string", multiple: true, value: "TYPE", description: "Only these command types (repeatable)" },
+      type: { type: "string", multiple: true, value: "TYPE", description: "Only these command types, or worker_task_complete for completion routing (repeatable)" },
       "dry-run": { type: "boolean", description: "Report what would run, with payload checks; change nothing" },
     },
     examples: ["switchyard dispatch --watch --dispatcher-id dispatch-local", "switchyard dispatch --once --dry-run --json"],
@@ -169,7 +174,8 @@ export const DISPATCH_COMMANDS: CommandSpec[] = [
             intervalMs: intervalSeconds * 1000,
             leaseMs: leaseSeconds * 1000,
             limit,
-            types: onlyTypes,
+            types: onlyTypes.types,
+            route: onlyTypes.route,
             dryRun: flag(a, "dry-run"),
             signal,
             onPass: (r) => process.stdout.write(`${g.json ? JSON.stringify(r) : passLine(r)}\n`),

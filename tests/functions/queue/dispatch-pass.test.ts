@@ -24,6 +24,7 @@ describe("dispatchPass", () => {
     const routed = await createCommand(ctx, { type: "notify_manager", payload: { n: 3 } });
     const report = await dispatchPass(ctx, { dispatcherId: "d1", pid: 42 });
     expect(report).toMatchObject({ dispatcher_id: "d1", iteration: 1, host: "host-a", claimed: 2, succeeded: 2, dry_run: false });
+    expect(report.routing).toMatchObject({ bindings: 0, routed: 0 });
     expect(runs.map((r) => r.id).sort()).toEqual([local.id, routed.id].sort());
     expect((await commandRow(env, remote.id)).state).toBe("pending");
     expect(await dispatcherRow("d1")).toMatchObject({ state: "running", host: "host-a", pid: 42, iteration: 1, processed: 2 });
@@ -43,12 +44,13 @@ describe("dispatchPass", () => {
     expect(await commandRow(env, c.id)).toMatchObject({ state: "succeeded", claim_generation: 2 });
   });
 
-  it("only runs the requested types", async () => {
+  it("only runs the requested types, and routes completions only when asked", async () => {
     const ctx = ownerCtx(env);
     const nudge = await createCommand(ctx, { type: "nudge", host: "host-a", payload: { n: 1 } });
     await createCommand(ctx, { type: "notify_manager", payload: { n: 2 } });
-    const report = await dispatchPass(ctx, { dispatcherId: "d1", types: ["nudge"] });
+    const report = await dispatchPass(ctx, { dispatcherId: "d1", types: ["nudge"], route: false });
     expect(report.types).toEqual(["nudge"]);
+    expect(report.routing).toBeNull();
     expect(runs.map((r) => r.id)).toEqual([nudge.id]);
   });
 
