@@ -12,6 +12,7 @@ import { makeId } from "../functions/lib/ids.ts";
 import { resolveHome } from "../local-runner/home.ts";
 import { openLocalServices, type LocalServices } from "../local-runner/services.ts";
 import { startUp } from "../local-runner/up.ts";
+import { inboxBench } from "./inbox.ts";
 import { sessions } from "../schema/sessions.ts";
 
 const run = promisify(execFile);
@@ -207,6 +208,9 @@ async function main() {
       rows.push(row("cli_help_tsx", "--help without the bundle (tsx)", await sample(CLI_RUNS, 1, async () => void (await timeCli(["--help"], tsxEnv)))));
       rows.push(row("cli_sessions_tsx", "sessions without the bundle (tsx)", await sample(CLI_RUNS, 1, async () => void (await timeCli(["sessions"], tsxEnv)))));
     }
+
+    // 4. Inbox: long-poll wake latency in-process and across processes, consume with 100k queued.
+    rows.push(...(await inboxBench()));
 
     const by = (id: string) => rows.find((r) => r.id === id)!.p50_ms;
     const ratios = {

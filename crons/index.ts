@@ -1,5 +1,9 @@
 import type { Ctx } from "../functions/lib/ctx.ts";
 import { reconcile } from "../functions/admin/reconcile.ts";
+import { DEFAULT_DISPATCHER_ID } from "../functions/app-loop/schema.ts";
+import { expireLeases } from "../functions/commands/queue.ts";
+import { dispatchPass } from "../functions/queue/dispatch-pass.ts";
+import { brokerOvernight } from "./broker-overnight.ts";
 import { heartbeatSweep } from "./heartbeat-sweep.ts";
 
 /** A cron tick: one pass of periodic work that returns a JSON report. */
@@ -7,10 +11,27 @@ export type Tick = (ctx: Ctx) => Promise<Record<string, unknown>>;
 
 /** Every cron Switchyard knows, with its default schedule (node-cron syntax, seconds optional). */
 export const CRONS: Record<string, { schedule: string; description: string; tick: Tick }> = {
+  "broker-overnight": { schedule: "*/1 * * * *", description: "Tick every started broker run under its lease (skips runs a daemon holds); never sends.", tick: (ctx) => brokerOvernight(ctx) },
   "heartbeat-sweep": {
     schedule: "*/1 * * * *",
     description: "Report sessions whose last heartbeat is older than 10 minutes, and flag (once) sessions on this host whose pid is dead, with their tasks.",
     tick: (ctx) => heartbeatSweep(ctx),
+  },
+  "dispatch-pass": {
+    schedule: "*/10 * * * * *",
+    // The app loop checks this dispatcher id by default, so a running `up` keeps it healthy.
+    description: `One dispatch pass as dispatcher ${DEFAULT_DISPATCHER_ID}: recover expired leases, route completions, run due commands, heartbeat.`,
+    tick: async (ctx) => ({ ...(await dispatchPass(ctx, { dispatcherId: DEFAULT_DISPATCHER_ID })) }),
+  },
+  "lease-expiry": {
+    schedule: "*/30 * * * * *",
+    // Also done by every dispatch pass; on its own it still recovers claims when dispatch-pass
+    // is switched off or only remote runners claim commands.
+    description: "Move commands whose claim lease ran out back to pending, or to ambiguous/dead.",
+    tick: async (ctx) => {
+      const moved = await expireLeases(ctx);
+      return { ...moved, recovered: moved.pending.length + moved.ambiguous.length + moved.dead.length };
+    },
   },
   reconcile: {
     schedule: "*/15 * * * *",

@@ -1,0 +1,16 @@
+import cron from "node-cron";
+import { describe, expect, it } from "vitest";
+import { CRONS, CRON_NAMES } from "../../crons/index.ts";
+
+describe("CRONS registry", () => {
+  it("holds the patrol crons `up` schedules by default, each with a valid schedule", () => {
+    expect(CRON_NAMES).toEqual(["heartbeat-sweep", "dispatch-pass", "lease-expiry", "reconcile"]);
+    expect(Object.fromEntries(CRON_NAMES.map((n) => [n, CRONS[n]!.schedule]))).toEqual({
+      "heartbeat-sweep": "*/1 * * * *",
+      "dispatch-pass": "*/10 * * * * *",
+      "lease-expiry": "*/30 * * * * *",
+      reconcile: "*/15 * * * *",
+    });
+    for (const name of CRON_NAMES) expect(cron.validate(CRONS[name]!.schedule), name).toBe(true);
+  });
+});
