@@ -54,14 +54,19 @@ function row(id: string, label: string, samples: number[], targetP50?: number): 
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
 
-/** Times `fn` `n` times after `warmup` unrecorded calls; `fn` gets the iteration number. */
-async function sample(n: number, warmup: number, fn: (i: number) => Promise<void>): Promise<number[]> {
-  for (let i = 0; i < warmup; i++) await fn(-1 - i);
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    await fn(i);
-    out.push(performance.now() - t0);
+/**
+ * Times each of `fns` `n` times, after `warmup` unrecorded rounds. The variants take turns within
+ * every round, so a burst of load on the machine hits all of them alike and their ratio holds.
+ * Each fn gets the iteration number (negative while warming up).
+ */
+async function sample(n: number, warmup: number, ...fns: Array<(i: number) => Promise<unknown>>): Promise<number[][]> {
+  const out = fns.map(() => [] as number[]);
+  for (let i = -warmup; i < n; i++) {
+    for (const [k, fn] of fns.entries()) {
+      const t0 = performance.now();
+      await fn(i);
+      if (i >= 0) out[k]!.push(performance.now() - t0);
+    }
   }
   return out;
 }
@@ -135,11 +140,9 @@ async function seedSessions(services: LocalServices, count: number) {
   }
 }
 
-/** Wall time of one CLI process from spawn to exit. */
-async function timeCli(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const t0 = performance.now();
-  await run(process.execPath, [BIN, ...args], { env, cwd: ROOT });
-  return performance.now() - t0;
+/** One CLI process from spawn to exit; timed by the caller, so this is what a user waits for. */
+function cli(args: string[], env: NodeJS.ProcessEnv) {
+  return run(process.execPath, [BIN, ...args], { env, cwd: ROOT });
 }
 
 async function main() {
@@ -149,21 +152,25 @@ async function main() {
   try {
     // 1. Onboarding round trip, over HTTP and in-process, each on its own fresh database.
     {
-      const { dir, services } = await freshHome();
-      const up = await startUp(services, { port: 0, hostname: "127.0.0.1", schedules: [] });
-      cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-      const call = httpCaller(up.url, services.ownerToken);
-      rows.push(row("roundtrip_http", "register+bind+list round trip, HTTP (5 requests)", await sample(ROUND_TRIPS, 20, (i) => roundTrip(call, `h${i}`))));
-      await up.stop();
-    }
-    {
-      const { dir, services } = await freshHome();
+      const httpHome = await freshHome();
+      const localHome = await freshHome();
       cleanup.push(() => {
-        services.database.close();
-        rmSync(dir, { recursive: true, force: true });
+        localHome.services.database.close();
+        rmSync(httpHome.dir, { recursive: true, force: true });
+        rmSync(localHome.dir, { recursive: true, force: true });
       });
-      const call = inProcessCaller(createApp(services), services.ownerToken);
-      rows.push(row("roundtrip_inprocess", "register+bind+list round trip, in-process (5 requests)", await sample(ROUND_TRIPS, 20, (i) => roundTrip(call, `p${i}`))));
+      const up = await startUp(httpHome.services, { port: 0, hostname: "127.0.0.1", schedules: [] });
+      const http = httpCaller(up.url, httpHome.services.ownerToken);
+      const local = inProcessCaller(createApp(localHome.services), localHome.services.ownerToken);
+      const [overHttp, inProcess] = await sample(
+        ROUND_TRIPS,
+        20,
+        (i) => roundTrip(http, `h${i}`),
+        (i) => roundTrip(local, `p${i}`),
+      );
+      rows.push(row("roundtrip_http", "register+bind+list round trip, HTTP (5 requests)", overHttp!));
+      rows.push(row("roundtrip_inprocess", "register+bind+list round trip, in-process (5 requests)", inProcess!));
+      await up.stop();
     }
 
     // 2. Reads on a 10,000-session database.
@@ -177,19 +184,21 @@ async function main() {
       const local = inProcessCaller(app, services.ownerToken);
       // A fixed stride visits names spread over the whole table without a random generator.
       const name = (i: number) => `s-${(Math.abs(i) * 7919) % BIG_DB_SESSIONS}`;
-      rows.push(row("show_http_10k", "GET /v1/sessions/{name}, 10k sessions, HTTP", await sample(LOOKUPS, 50, (i) => http("GET", `/v1/sessions/${name(i)}`).then(() => {})), 2));
-      rows.push(row("list_name_http_10k", "GET /v1/sessions?name=…, 10k sessions, HTTP", await sample(LOOKUPS, 50, (i) => http("GET", `/v1/sessions?name=${name(i)}`).then(() => {})), 2));
-      rows.push(row("show_inprocess_10k", "GET /v1/sessions/{name}, 10k sessions, in-process", await sample(LOOKUPS, 50, (i) => local("GET", `/v1/sessions/${name(i)}`).then(() => {}))));
-      rows.push(
-        row(
-          "list_all_http_10k",
-          "GET /v1/sessions (all 10k rows), HTTP",
-          await sample(FULL_LISTS, 2, async () => {
-            const body = (await http("GET", "/v1/sessions")) as { count: number };
-            if (body.count !== BIG_DB_SESSIONS) throw new Error(`listed ${body.count} sessions`);
-          }),
-        ),
+      const [show, listOne, showLocal] = await sample(
+        LOOKUPS,
+        50,
+        (i) => http("GET", `/v1/sessions/${name(i)}`),
+        (i) => http("GET", `/v1/sessions?name=${name(i)}`),
+        (i) => local("GET", `/v1/sessions/${name(i)}`),
       );
+      rows.push(row("show_http_10k", "GET /v1/sessions/{name}, 10k sessions, HTTP", show!, 2));
+      rows.push(row("list_name_http_10k", "GET /v1/sessions?name=…, 10k sessions, HTTP", listOne!, 2));
+      rows.push(row("show_inprocess_10k", "GET /v1/sessions/{name}, 10k sessions, in-process", showLocal!));
+      const [listAll] = await sample(FULL_LISTS, 2, async () => {
+        const body = (await http("GET", "/v1/sessions")) as { count: number };
+        if (body.count !== BIG_DB_SESSIONS) throw new Error(`listed ${body.count} sessions`);
+      });
+      rows.push(row("list_all_http_10k", "GET /v1/sessions (all 10k rows), HTTP", listAll!));
       await up.stop();
     }
 
@@ -203,10 +212,18 @@ async function main() {
       cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
       const env = { ...process.env, SWITCHYARD_HOME: dir };
       const tsxEnv = { ...env, SWITCHYARD_NO_BUNDLE: "1" };
-      rows.push(row("cli_help", "node bin/switchyard.mjs --help", await sample(CLI_RUNS, 1, async () => void (await timeCli(["--help"], env))), 300));
-      rows.push(row("cli_sessions", "node bin/switchyard.mjs sessions", await sample(CLI_RUNS, 1, async () => void (await timeCli(["sessions"], env))), 300));
-      rows.push(row("cli_help_tsx", "--help without the bundle (tsx)", await sample(CLI_RUNS, 1, async () => void (await timeCli(["--help"], tsxEnv)))));
-      rows.push(row("cli_sessions_tsx", "sessions without the bundle (tsx)", await sample(CLI_RUNS, 1, async () => void (await timeCli(["sessions"], tsxEnv)))));
+      const [help, list, helpTsx, listTsx] = await sample(
+        CLI_RUNS,
+        1,
+        () => cli(["--help"], env),
+        () => cli(["sessions"], env),
+        () => cli(["--help"], tsxEnv),
+        () => cli(["sessions"], tsxEnv),
+      );
+      rows.push(row("cli_help", "node bin/switchyard.mjs --help", help!, 300));
+      rows.push(row("cli_sessions", "node bin/switchyard.mjs sessions", list!, 300));
+      rows.push(row("cli_help_tsx", "--help without the bundle (tsx)", helpTsx!));
+      rows.push(row("cli_sessions_tsx", "sessions without the bundle (tsx)", listTsx!));
     }
 
     // 4. Inbox: long-poll wake latency in-process and across processes, consume with 100k queued.
