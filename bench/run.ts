@@ -212,14 +212,16 @@ async function main() {
       cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
       const env = { ...process.env, SWITCHYARD_HOME: dir };
       const tsxEnv = { ...env, SWITCHYARD_NO_BUNDLE: "1" };
-      const [help, list, helpTsx, listTsx] = await sample(
+      const [floor, help, list, helpTsx, listTsx] = await sample(
         CLI_RUNS,
         1,
+        () => run(process.execPath, ["-e", "0"]),
         () => cli(["--help"], env),
         () => cli(["sessions"], env),
         () => cli(["--help"], tsxEnv),
         () => cli(["sessions"], tsxEnv),
       );
+      rows.push(row("node_floor", "node -e 0 (process start floor, for scale)", floor!));
       rows.push(row("cli_help", "node bin/switchyard.mjs --help", help!, 300));
       rows.push(row("cli_sessions", "node bin/switchyard.mjs sessions", list!, 300));
       rows.push(row("cli_help_tsx", "--help without the bundle (tsx)", helpTsx!));
