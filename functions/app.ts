@@ -8,6 +8,8 @@ import { adminApp } from "./admin/index.ts";
 import { appLoopApp } from "./app-loop/index.ts";
 import { auditApp } from "./audit/index.ts";
 import { bindingsApp } from "./bindings/index.ts";
+import { brokerRunsApp } from "./broker/runs/index.ts";
+import { brokerTickApp } from "./broker/tick/index.ts";
 import { cronsApp } from "./crons/index.ts";
 import { discoverApp } from "./discover/index.ts";
 import { dispatchApp } from "./dispatch/index.ts";
@@ -88,6 +90,8 @@ export function createApp(services: Services) {
   app.route("/v1", queueApp);
   app.route("/v1", dispatchApp);
   app.route("/v1", appLoopApp);
+  app.route("/v1", brokerRunsApp);
+  app.route("/v1", brokerTickApp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc31("/v1/openapi.json", {

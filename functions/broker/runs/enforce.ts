@@ -1,0 +1,75 @@
+import { and, count, eq, isNotNull, isNull } from "drizzle-orm";
+import { adviceRequests, type BrokerRunRow } from "../../../schema/broker.ts";
+import type { Ctx } from "../../lib/ctx.ts";
+import { iso } from "../../lib/sql.ts";
+import type { LimitName, StopReason } from "./schema.ts";
+
+/** A reason to stop a run, with the numbers that justify it in words. */
+export interface Violation {
+  reason: StopReason;
+  detail: string;
+}
+
+const MINUTE = 60_000;
+
+/** The run's value for a limit, or undefined when the contract leaves it unbounded. */
+export function limitOf(run: BrokerRunRow, name: LimitName): number | undefined {
+  const v = run.limits[name];
+  return typeof v === "number" ? v : undefined;
+}
+
+/** True when `value` is past the limit ("at most N" means N itself is still allowed). */
+export function exceeds(run: BrokerRunRow, name: LimitName, value: number): boolean {
+  const max = limitOf(run, name);
+  return max !== undefined && value > max;
+}
+
+/** How many more of a budgeted action the run may take (Infinity when unbounded). */
+export function remaining(run: BrokerRunRow, name: LimitName, used: number): number {
+  const max = limitOf(run, name);
+  return max === undefined ? Infinity : Math.max(0, max - used);
+}
+
+/**
+ * Clock-driven limits, checked first on every tick: expiry, total runtime since start, and time
+ * since the run last ingested or drafted anything.
+ */
+export function timeViolation(run: BrokerRunRow, nowMs: number): Violation | null {
+  if (run.expiresAt !== null && nowMs >= run.expiresAt) return { reason: "expired", detail: `the contract expired at ${iso(run.expiresAt)}` };
+  const started = run.startedAt ?? run.createdAt;
+  const runtime = limitOf(run, "max_runtime_minutes");
+  if (runtime !== undefined && nowMs - started >= runtime * MINUTE) {
+    return { reason: "max_runtime_minutes", detail: `ran ${Math.floor((nowMs - started) / MINUTE)} min of at most ${runtime} min` };
+  }
+  const idle = limitOf(run, "max_idle_minutes");
+  const last = run.lastActivityAt ?? started;
+  if (idle !== undefined && nowMs - last >= idle * MINUTE) {
+    return { reason: "max_idle_minutes", detail: `nothing ingested or drafted for ${Math.floor((nowMs - last) / MINUTE)} min (at most ${idle} min idle)` };
+  }
+  return null;
+}
+
+/**
+ * Tripwires on what has been sent for the run. A tick never sends, so these only fire if some
+ * other path did: a send without an approval, more sends than the contract allows in total or
+ * per thread (a dry run allows none). Counts come from the advice rows themselves, so a send
+ * path that forgot to reserve budget is still caught.
+ */
+export async function sendViolation(ctx: Ctx, run: BrokerRunRow): Promise<Violation | null> {
+  const [unapproved] = await ctx.db
+    .select({ id: adviceRequests.id })
+    .from(adviceRequests)
+    .where(and(eq(adviceRequests.runId, run.id), isNotNull(adviceRequests.sentAt), isNull(adviceRequests.approvedAt)))
+    .limit(1);
+  if (unapproved) return { reason: "missing_approval", detail: `advice ${unapproved.id} was sent without an owner approval` };
+  const perThread = await ctx.db
+    .select({ threadId: adviceRequests.threadId, n: count() })
+    .from(adviceRequests)
+    .where(and(eq(adviceRequests.runId, run.id), isNotNull(adviceRequests.sentAt)))
+    .groupBy(adviceRequests.threadId);
+  const sent = Math.max(run.sendsTotal, perThread.reduce((n, t) => n + t.n, 0));
+  if (exceeds(run, "max_sends_total", sent)) return { reason: "max_sends_total", detail: `${sent} sent of at most ${limitOf(run, "max_sends_total")}` };
+  const busiest = perThread.find((t) => exceeds(run, "max_sends_per_thread", t.n));
+  if (busiest) return { reason: "max_sends_per_thread", detail: `${busiest.n} sent on thread ${busiest.threadId} of at most ${limitOf(run, "max_sends_per_thread")}` };
+  return null;
+}

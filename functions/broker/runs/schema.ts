@@ -1,0 +1,185 @@
+import { z } from "@hono/zod-openapi";
+import { RUN_MODES, RUN_STATES } from "../../../schema/broker.ts";
+import { QueryLimit } from "../../lib/names.ts";
+import { BrokerEvent } from "../schema.ts";
+
+/**
+ * Every limit a run contract can carry. Each is "at most N": the run stops at the moment an
+ * action would go past N (see enforce.ts for how each one is measured).
+ */
+export const LIMIT_NAMES = [
+  "max_runtime_minutes",
+  "max_requests_total",
+  "max_drafts_total",
+  "max_sends_total",
+  "max_sends_per_thread",
+  "max_errors_total",
+  "max_consecutive_errors",
+  "max_duplicate_drafts",
+  "max_idle_minutes",
+] as const;
+export type LimitName = (typeof LIMIT_NAMES)[number];
+
+/**
+ * Conditions under which a run stops. `owner_input_required` is ours beyond the runbook's four:
+ * the fail-closed policy layer decided the owner must weigh in on a request, and an unattended
+ * run that keeps drafting around such requests hides them until morning.
+ */
+export const STOP_CONDITIONS = ["missing_approval", "ambiguous_or_unknown_recipient", "runtime_or_budget_limit", "owner_kill_switch", "owner_input_required"] as const;
+export type StopCondition = (typeof STOP_CONDITIONS)[number];
+
+/**
+ * Conditions every run has whether or not the owner listed them: a budget or the owner's kill
+ * switch must always be able to stop a run, so they are added to the stored contract.
+ */
+export const MANDATORY_STOP_CONDITIONS: readonly StopCondition[] = ["runtime_or_budget_limit", "owner_kill_switch"];
+
+/** Why a run stopped: a limit's name, expiry, or a stop condition other than the budget one. */
+export const STOP_REASONS = ["expired", ...LIMIT_NAMES, "missing_approval", "ambiguous_or_unknown_recipient", "owner_input_required", "owner_kill_switch"] as const;
+export type StopReason = (typeof STOP_REASONS)[number];
+
+/** The stop condition each stop reason belongs to (every limit and expiry count as budget). */
+export function conditionOf(reason: StopReason): StopCondition {
+  if (reason === "expired" || (LIMIT_NAMES as readonly string[]).includes(reason)) return "runtime_or_budget_limit";
+  return reason as StopCondition;
+}
+
+/** Contract fields a validation schema may require to be set. */
+export const RUN_FIELDS = ["objective", "project", "target_session", "owner_session_id", "message_type", "expires_at", ...LIMIT_NAMES] as const;
+
+/** Message types a run may handle; the broker only answers requests. */
+export const RUN_MESSAGE_TYPES = ["request"] as const;
+
+/** What a run's mode allows: who approves and whether anything may ever be sent for it. */
+export const APPROVAL_POLICIES = ["owner_approves_each_send", "never_send", "owner_or_scoped_token"] as const;
+
+const Short = (max: number) => z.string().min(1).max(max);
+const LimitValue = z.number().int().min(0).max(1_000_000);
+
+/** One optional integer per limit name; used for limits and for the schema's min/max bounds. */
+const limitShape = Object.fromEntries(LIMIT_NAMES.map((n) => [n, LimitValue.optional()])) as Record<LimitName, z.ZodOptional<typeof LimitValue>>;
+export const Limits = z.object(limitShape).strict().openapi("BrokerRunLimits");
+
+export const ValidationSchema = z
+  .object({
+    require_fields: z.array(z.enum(RUN_FIELDS)).max(RUN_FIELDS.length).optional().default([]),
+    require_stop_conditions: z.array(z.enum(STOP_CONDITIONS)).max(STOP_CONDITIONS.length).optional().default([]),
+    limit_min: Limits.optional().default({}).openapi({ description: "Each named limit must be set and at least this" }),
+    limit_max: Limits.optional().default({}).openapi({ description: "Each named limit must be set and at most this" }),
+  })
+  .strict()
+  .openapi("BrokerRunValidation");
+
+export const CreateRunBody = z
+  .object({
+    mode: z.enum(RUN_MODES),
+    objective: Short(2000),
+    project: Short(500).optional(),
+    target_session: Short(100).optional().openapi({ description: "Only requests addressed to this session (name or id)" }),
+    owner_session_id: Short(100).optional().openapi({ description: "The owner's session, recorded on the contract" }),
+    message_type: z.enum(RUN_MESSAGE_TYPES).optional().default("request"),
+    expires_at: z.iso.datetime({ offset: true }).optional().openapi({ description: "ISO-8601; the run stops at this instant" }),
+    limits: Limits.optional().default({}),
+    stop_conditions: z.array(z.enum(STOP_CONDITIONS)).max(STOP_CONDITIONS.length).optional().default([]),
+    validation: ValidationSchema.optional(),
+  })
+  .strict()
+  .openapi("CreateBrokerRun");
+
+export const RunIdParam = z.object({ id: Short(100).openapi({ param: { name: "id", in: "path" } }) });
+
+export const StopRunBody = z.object({ reason: Short(2000) }).strict().openapi("StopBrokerRun");
+
+export const ReleaseLeaseBody = z.object({ holder: Short(200).openapi({ description: "The lease owner id that holds the lease" }) }).strict().openapi("ReleaseBrokerRunLease");
+
+export const RunListQuery = z.object({
+  state: z.enum([...RUN_STATES, "all"]).optional().default("all"),
+  limit: QueryLimit(500, 100),
+});
+
+export const RunEventsQuery = z.object({
+  after_id: z.coerce.number().int().min(1).optional().openapi({ description: "Only events with a larger id (for paging; omit to start at the first)" }),
+  limit: QueryLimit(1000, 200),
+});
+
+const Counters = z.object({
+  requests_total: z.number().int(),
+  drafts_total: z.number().int(),
+  sends_total: z.number().int(),
+  errors_total: z.number().int(),
+  consecutive_errors: z.number().int(),
+  duplicate_drafts: z.number().int(),
+});
+
+export const BrokerRun = z
+  .object({
+    id: z.string(),
+    mode: z.enum(RUN_MODES),
+    state: z.enum(RUN_STATES),
+    objective: z.string(),
+    project: z.string().nullable(),
+    target_session: z.string().nullable(),
+    owner_session_id: z.string().nullable(),
+    message_type: z.string().nullable(),
+    expires_at: z.string().nullable(),
+    expired: z.boolean(),
+    approval_policy: z.object({
+      policy: z.enum(APPROVAL_POLICIES),
+      sends_allowed: z.boolean().openapi({ description: "False when nothing may ever be sent for this run" }),
+      daemon_may_approve: z.literal(false),
+      daemon_may_send: z.literal(false),
+    }),
+    limits: Limits,
+    stop_conditions: z.array(z.enum(STOP_CONDITIONS)),
+    validation: ValidationSchema,
+    counters: Counters,
+    lease: z.object({
+      owner: z.string().nullable(),
+      expires_at: z.string().nullable(),
+      live: z.boolean().openapi({ description: "True while the owner's lease has not expired" }),
+    }),
+    last_activity_at: z.string().nullable(),
+    started_at: z.string().nullable(),
+    stopped_at: z.string().nullable(),
+    stop_reason: z.string().nullable(),
+    created_at: z.string(),
+    updated_at: z.string(),
+  })
+  .openapi("BrokerRun");
+
+export const RunResult = z.object({ run: BrokerRun, run_id: z.string(), event_id: z.number().int() }).openapi("BrokerRunResult");
+
+export const RunStatus = z
+  .object({
+    run: BrokerRun,
+    event_count: z.number().int(),
+    stop_condition_totals: z.record(z.string(), z.number().int()).openapi({ description: "Times each stop condition was met during ticks" }),
+  })
+  .openapi("BrokerRunStatus");
+
+export const RunList = z.object({ runs: z.array(BrokerRun), count: z.number().int() }).openapi("BrokerRunList");
+
+export const RunEvents = z.object({ run_id: z.string(), events: z.array(BrokerEvent), count: z.number().int() }).openapi("BrokerRunEvents");
+
+const DigestItem = z.object({ advice_id: z.string(), state: z.string(), thread_id: z.string(), requester_session_id: z.string().nullable(), updated_at: z.string() });
+
+export const RunDigest = z
+  .object({
+    run_id: z.string(),
+    mode: z.enum(RUN_MODES),
+    state: z.enum(RUN_STATES),
+    objective: z.string(),
+    started_at: z.string().nullable(),
+    stopped_at: z.string().nullable(),
+    stop_reason: z.string().nullable(),
+    stop_detail: z.string().nullable().openapi({ description: "What the stop event recorded, in words" }),
+    ticks: z.number().int(),
+    counters: Counters,
+    requests: z.object({ total: z.number().int(), by_state: z.record(z.string(), z.number().int()) }),
+    waiting_for_approval: z.array(DigestItem),
+    owner_input_required: z.array(DigestItem),
+    errors: z.array(z.object({ at: z.string(), kind: z.string(), message: z.string() })),
+    conditions_met: z.record(z.string(), z.number().int()),
+    summary: z.string(),
+  })
+  .openapi("BrokerRunDigest");

@@ -1,0 +1,59 @@
+import { and, count, desc, eq, sql } from "drizzle-orm";
+import type { z } from "@hono/zod-openapi";
+import { brokerEvents, brokerRuns } from "../../../schema/broker.ts";
+import type { Ctx } from "../../lib/ctx.ts";
+import { defineRoute, jsonResponse } from "../../lib/route.ts";
+import { RUN_EVENT } from "./lifecycle.ts";
+import { RunIdParam, RunList, RunListQuery, RunStatus } from "./schema.ts";
+import { runById, runToWire } from "./wire.ts";
+
+export const runStatusRoute = defineRoute(["owner", "daemon"], {
+  method: "get",
+  path: "/broker/runs/{id}",
+  tags: ["broker runs"],
+  summary: "A run's contract and execution state",
+  description:
+    "Mode, expiry, approval policy, limits, stop conditions, validation schema, counters, lease owner and expiry, event count and how often each stop condition was met. CLI: broker run-status RUN.",
+  request: { params: RunIdParam },
+  responses: { 200: jsonResponse(RunStatus, "Run") },
+});
+
+export const listRunsRoute = defineRoute(["owner", "daemon"], {
+  method: "get",
+  path: "/broker/runs",
+  tags: ["broker runs"],
+  summary: "List broker runs, newest first",
+  description: "CLI: broker runs [--state created|running|stopped|all].",
+  request: { query: RunListQuery },
+  responses: { 200: jsonResponse(RunList, "Runs") },
+});
+
+/** How often each stop condition was met in a run, stopping it or not. */
+async function conditionTotals(ctx: Ctx, runId: string): Promise<Record<string, number>> {
+  const condition = sql<string>`json_extract(${brokerEvents.payload}, '$.condition')`;
+  const rows = await ctx.db
+    .select({ condition, n: count() })
+    .from(brokerEvents)
+    .where(and(eq(brokerEvents.runId, runId), eq(brokerEvents.kind, RUN_EVENT.conditionMet)))
+    .groupBy(condition);
+  return Object.fromEntries(rows.map((r) => [r.condition, r.n]));
+}
+
+/** The run contract, its counters and lease, the event count and the stop-condition totals. */
+export async function runStatus(ctx: Ctx, id: string) {
+  const run = await runById(ctx, id);
+  const [events] = await ctx.db.select({ n: count() }).from(brokerEvents).where(eq(brokerEvents.runId, id));
+  return { run: runToWire(run, ctx.now().getTime()), event_count: events?.n ?? 0, stop_condition_totals: await conditionTotals(ctx, id) };
+}
+
+/** Lists runs, newest first. */
+export async function listRuns(ctx: Ctx, q: z.infer<typeof RunListQuery>) {
+  const rows = await ctx.db
+    .select()
+    .from(brokerRuns)
+    .where(q.state === "all" ? undefined : eq(brokerRuns.state, q.state))
+    .orderBy(desc(brokerRuns.createdAt), desc(brokerRuns.id))
+    .limit(q.limit);
+  const nowMs = ctx.now().getTime();
+  return { runs: rows.map((r) => runToWire(r, nowMs)), count: rows.length };
+}
