@@ -1,6 +1,7 @@
 import { and, asc, eq, inArray, isNull, lte, notInArray, or, sql, type SQL } from "drizzle-orm";
 import { commandAttempts, commands, type CommandType } from "../../schema/commands.ts";
 import type { Ctx } from "../lib/ctx.ts";
+import { withWriteTransaction } from "../lib/db.ts";
 import { HOST_COMMAND_TYPES } from "./executors.ts";
 import type { Claim } from "./record.ts";
 
@@ -27,36 +28,38 @@ export function claimableWhere(scope: ClaimScope, nowMs: number): SQL | undefine
  * Claims up to `limit` due commands, oldest first, in one conditional UPDATE: the ids come from
  * a subselect with LIMIT and the outer WHERE re-checks `state = 'pending'`, so two claimers can
  * never both take a row. Each claim increments the fencing generation and the attempt count and
- * sets the lease; an attempt row is then opened per claim.
+ * sets the lease; an attempt row is opened per claim in the same transaction.
  */
 export async function claimNext(ctx: Ctx, opts: ClaimScope & { dispatcherId: string; leaseMs: number; limit: number }): Promise<Claim[]> {
   if (opts.types.length === 0 || opts.limit < 1) return [];
   const nowMs = ctx.now().getTime();
-  const due = ctx.db
-    .select({ id: commands.id })
-    .from(commands)
-    .where(claimableWhere(opts, nowMs))
-    .orderBy(asc(commands.createdAt), asc(commands.id))
-    .limit(opts.limit);
-  const claimed = await ctx.db
-    .update(commands)
-    .set({
-      state: "running",
-      claimedBy: opts.dispatcherId,
-      claimGeneration: sql`${commands.claimGeneration} + 1`,
-      leaseExpiresAt: nowMs + opts.leaseMs,
-      attempts: sql`${commands.attempts} + 1`,
-      updatedAt: nowMs,
-    })
-    .where(and(inArray(commands.id, due), eq(commands.state, "pending")))
-    .returning();
-  if (claimed.length === 0) return [];
-  const claims = claimed.map((command) => ({ command, dispatcherId: opts.dispatcherId, generation: command.claimGeneration, attemptId: ctx.newId("att") }));
-  // A crash between the claim and this insert leaves a claim without an attempt row; its lease
-  // then expires with no side effect started, so the command simply becomes pending again.
-  await ctx.db.insert(commandAttempts).values(
-    claims.map((c) => ({ id: c.attemptId, commandId: c.command.id, dispatcherId: c.dispatcherId, claimGeneration: c.generation, startedAt: nowMs })),
-  );
+  // Claim and attempt rows commit together: one write lock per batch of claims, and no claim
+  // is ever visible without its attempt row.
+  const claims = await withWriteTransaction(ctx.db, async (tx) => {
+    const due = tx
+      .select({ id: commands.id })
+      .from(commands)
+      .where(claimableWhere(opts, nowMs))
+      .orderBy(asc(commands.createdAt), asc(commands.id))
+      .limit(opts.limit);
+    const claimed = await tx
+      .update(commands)
+      .set({
+        state: "running",
+        claimedBy: opts.dispatcherId,
+        claimGeneration: sql`${commands.claimGeneration} + 1`,
+        leaseExpiresAt: nowMs + opts.leaseMs,
+        attempts: sql`${commands.attempts} + 1`,
+        updatedAt: nowMs,
+      })
+      .where(and(inArray(commands.id, due), eq(commands.state, "pending")))
+      .returning();
+    const out = claimed.map((command) => ({ command, dispatcherId: opts.dispatcherId, generation: command.claimGeneration, attemptId: ctx.newId("att") }));
+    if (out.length) {
+      await tx.insert(commandAttempts).values(out.map((c) => ({ id: c.attemptId, commandId: c.command.id, dispatcherId: c.dispatcherId, claimGeneration: c.generation, startedAt: nowMs })));
+    }
+    return out;
+  });
   return claims.sort((a, b) => a.command.createdAt - b.command.createdAt || a.command.id.localeCompare(b.command.id));
 }
 
@@ -77,6 +80,11 @@ export interface ExpiryReport {
 export async function expireLeases(ctx: Ctx): Promise<ExpiryReport> {
   const nowMs = ctx.now().getTime();
   const expired = and(eq(commands.state, "running"), lte(commands.leaseExpiresAt, nowMs));
+  const report: ExpiryReport = { ambiguous: [], pending: [], dead: [] };
+  // A read first: every pass sweeps, and taking the write lock when nothing expired would make
+  // dispatchers queue behind each other for nothing.
+  const [any] = await ctx.db.select({ id: commands.id }).from(commands).where(expired).limit(1);
+  if (!any) return report;
   const started = sql`EXISTS (SELECT 1 FROM command_attempts a WHERE a.command_id = ${commands.id} AND a.claim_generation = ${commands.claimGeneration} AND a.side_effect_started = 1)`;
   const [, moved] = await ctx.db.batch([
     ctx.db
@@ -101,7 +109,6 @@ export async function expireLeases(ctx: Ctx): Promise<ExpiryReport> {
       .where(expired)
       .returning({ id: commands.id, state: commands.state }),
   ]);
-  const report: ExpiryReport = { ambiguous: [], pending: [], dead: [] };
   for (const r of moved) if (r.state === "ambiguous" || r.state === "pending" || r.state === "dead") report[r.state].push(r.id);
   return report;
 }
