@@ -1,0 +1,91 @@
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { startUp, type Running } from "../../local-runner/up.ts";
+import { killTmux, startFakeTui } from "../functions/actuate/fake-tui.ts";
+import { registerSession } from "../helpers/factories.ts";
+import { makeTestEnv, type TestEnv } from "../helpers/services.ts";
+
+/**
+ * A remote runner end to end: a real server (startUp on port 0) queues host commands for
+ * sessions on two "machines"; a `switchyard runner` OS process holding a runner token for one of
+ * them claims that host's commands over HTTP, runs them against a real tmux pane with its own
+ * NodeHost, and reports each attempt. The other host's command is never touched.
+ */
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const BIN = join(ROOT, "bin", "switchyard.mjs");
+
+let env: TestEnv;
+let up: Running | undefined;
+const panes: string[] = [];
+beforeEach(async () => {
+  env = await makeTestEnv();
+});
+afterEach(async () => {
+  for (const p of panes.splice(0)) await killTmux(env, p);
+  // stop() closes the database; close() would close it again.
+  if (up) await up.stop();
+  else env.services.database.close();
+  up = undefined;
+});
+
+const userMessages = (rollout: string) =>
+  readFileSync(rollout, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l))
+    .filter((l) => l.payload?.type === "user_message")
+    .map((l) => l.payload.message);
+
+describe("switchyard runner", () => {
+  it("claims only its host's commands over HTTP, executes them with the local Host and reports the attempts", { timeout: 120_000 }, async () => {
+    const tui = await startFakeTui(env);
+    panes.push(tui.tmux);
+    const remote = await registerSession(env, "worker", { tmux_session: tui.tmux, codex_session: tui.rollout, host: "remote-b" });
+    const elsewhere = await registerSession(env, "worker", { tmux_session: "not-here", host: "remote-c" });
+    const enqueue = async (name: string, body: Record<string, unknown>) => {
+      const res = await env.call("POST", `/v1/sessions/${name}/commands`, { body });
+      expect(res.status).toBe(201);
+      return res.body.command_id as string;
+    };
+    const capture = await enqueue(remote.session.name, { type: "capture" });
+    const nudge = await enqueue(remote.session.name, { type: "nudge", text: "report your status" });
+    const foreign = await enqueue(elsewhere.session.name, { type: "capture" });
+
+    up = await startUp(env.services, { port: 0, hostname: "127.0.0.1", schedules: [] });
+    const token = await env.mint("runner", "remote-b");
+    const out = await run(process.execPath, [BIN, "runner", "--url", up.url, "--token", token, "--host", "remote-b", "--runner-id", "e2e", "--iterations", "2", "--interval", "0.1", "--json"], {
+      cwd: ROOT,
+      env: { ...process.env, SWITCHYARD_HOME: env.dir },
+      timeout: 90_000,
+    });
+    const results = out.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    expect(results.map((r) => [r.command_id, r.state])).toEqual([
+      [capture, "succeeded"],
+      [nudge, "succeeded"],
+    ]);
+
+    const list = await env.call("GET", "/v1/commands?attempts=true");
+    const byId = Object.fromEntries(list.body.commands.map((c: any) => [c.id, c]));
+    expect(byId[capture].result.pane).toContain("›");
+    expect(byId[nudge].result).toMatchObject({ submitted: true, verified_by: "transcript" });
+    expect(userMessages(tui.rollout)).toEqual(["report your status"]);
+    for (const id of [capture, nudge]) {
+      expect(byId[id].attempt_history).toEqual([
+        expect.objectContaining({ dispatcher_id: "runner:remote-b:e2e", claim_generation: 1, side_effect_started: true, side_effect_completed: true, error: null }),
+      ]);
+    }
+    expect(byId[foreign]).toMatchObject({ state: "pending", attempts: 0, claim_generation: 0 });
+  });
+
+  it("refuses to start without --url or --token (usage error, exit 2)", async () => {
+    const err = await run(process.execPath, [BIN, "runner", "--host", "remote-b"], { cwd: ROOT, env: { ...process.env, SWITCHYARD_HOME: env.dir, SWITCHYARD_URL: "", SWITCHYARD_TOKEN: "" } }).catch((e) => e);
+    expect(err.code).toBe(2);
+    expect(err.stderr).toContain("runner needs --url");
+  });
+});
