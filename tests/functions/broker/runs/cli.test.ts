@@ -1,0 +1,105 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { runCli } from "../../../../local-runner/cli/main.ts";
+
+/** The run commands through the real CLI, in-process against a temp home. */
+
+let home: string;
+let out: string[];
+let err: string[];
+beforeEach(() => {
+  home = mkdtempSync(join(tmpdir(), "switchyard-runs-cli-"));
+});
+afterEach(() => rmSync(home, { recursive: true, force: true }));
+
+async function cli(...argv: string[]) {
+  out = [];
+  err = [];
+  const code = await runCli([...argv, "--home", home], { out: (t) => out.push(t), err: (t) => err.push(t) });
+  return { code, out: out.join("\n"), err: err.join("\n") };
+}
+
+/** The runbook's bounded overnight contract as a command line. */
+const BOUNDED = [
+  "broker", "run-create",
+  "--mode", "overnight_dry_run",
+  "--objective", "Draft only within a one-hour supervised window",
+  "--owner-session-id", "owner",
+  "--target-session", "lily",
+  "--message-type", "request",
+  "--expires-at", "2099-01-01T00:00:00+00:00",
+  "--max-runtime-minutes", "60",
+  "--max-requests-total", "20",
+  "--max-drafts-total", "20",
+  "--max-sends-total", "0",
+  "--max-sends-per-thread", "0",
+  "--max-errors-total", "3",
+  "--max-consecutive-errors", "2",
+  "--max-duplicate-drafts", "1",
+  "--max-idle-minutes", "30",
+  "--stop-condition", "missing_approval",
+  "--stop-condition", "ambiguous_or_unknown_recipient",
+  "--stop-condition", "runtime_or_budget_limit",
+  "--stop-condition", "owner_kill_switch",
+  "--require-field", "owner_session_id",
+  "--require-stop-condition", "owner_kill_switch",
+  "--limit-min", "max_sends_total=0",
+  "--limit-max", "max_sends_total=0",
+];
+
+describe("broker run commands on the CLI", () => {
+  it("run-create takes every flag of the runbook's bounded contract", async () => {
+    const res = await cli(...BOUNDED, "--json");
+    expect(res.code).toBe(0);
+    const run = JSON.parse(res.out).run;
+    expect(run).toMatchObject({
+      mode: "overnight_dry_run",
+      owner_session_id: "owner",
+      target_session: "lily",
+      message_type: "request",
+      expires_at: "2099-01-01T00:00:00.000Z",
+      limits: {
+        max_runtime_minutes: 60,
+        max_requests_total: 20,
+        max_drafts_total: 20,
+        max_sends_total: 0,
+        max_sends_per_thread: 0,
+        max_errors_total: 3,
+        max_consecutive_errors: 2,
+        max_duplicate_drafts: 1,
+        max_idle_minutes: 30,
+      },
+      stop_conditions: ["missing_approval", "ambiguous_or_unknown_recipient", "runtime_or_budget_limit", "owner_kill_switch"],
+      validation: { require_fields: ["owner_session_id"], require_stop_conditions: ["owner_kill_switch"], limit_min: { max_sends_total: 0 }, limit_max: { max_sends_total: 0 } },
+    });
+  });
+
+  it("start, tick, status, events, digest and stop, rendered for a person", async () => {
+    const id = JSON.parse((await cli("broker", "run-create", "--mode", "supervised", "--objective", "Visible owner-gated loop", "--json")).out).run_id;
+    expect((await cli("broker", "run-start", id)).out).toContain(`started ${id}`);
+    const tick = await cli("broker", "tick", "--run-id", id);
+    expect(tick.out).toContain("0 sent");
+    const status = await cli("broker", "run-status", id);
+    for (const field of ["expires:", "approval policy: owner_approves_each_send", "limits:", "stop conditions: runtime_or_budget_limit, owner_kill_switch", "validation:", "lease:           free", "events:", "conditions met:"]) {
+      expect(status.out).toContain(field);
+    }
+    expect((await cli("broker", "run-events", id)).out).toMatch(/run_created[\s\S]*run_started[\s\S]*tick/);
+    expect((await cli("broker", "run-stop", id, "--reason", "done for today")).code).toBe(0);
+    expect((await cli("broker", "run-digest", id)).out).toContain("stopped: owner_kill_switch (done for today)");
+  });
+
+  it("usage errors exit 2 before anything is created", async () => {
+    expect((await cli("broker", "run-create", "--mode", "supervised")).code).toBe(2);
+    expect((await cli("broker", "run-create", "--mode", "supervised", "--objective", "o", "--max-drafts-total", "many")).code).toBe(2);
+    const bad = await cli("broker", "run-create", "--mode", "supervised", "--objective", "o", "--limit-max", "max_drafts_total");
+    expect(bad).toMatchObject({ code: 2, err: expect.stringContaining("NAME=INTEGER") });
+    expect((await cli("broker", "runs", "--json")).out).toContain('"count": 0');
+  });
+
+  it("the API's refusal exits 1 with its message", async () => {
+    const res = await cli("broker", "run-create", "--mode", "overnight_dry_run", "--objective", "o", "--max-sends-total", "3");
+    expect(res).toMatchObject({ code: 1, err: expect.stringContaining("overnight_dry_run never sends") });
+  });
+});
