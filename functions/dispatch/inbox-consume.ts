@@ -2,9 +2,7 @@ import type { z } from "@hono/zod-openapi";
 import { and, eq, isNull, sql } from "drizzle-orm";
 import { inboxItems, type InboxItemRow } from "../../schema/dispatch.ts";
 import { events } from "../../schema/events.ts";
-import { auditInsert } from "../lib/audit.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
-import { withWriteTransaction } from "../lib/db.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { NameParam } from "../sessions/schema.ts";
 import { inboxHeader, inboxOwner, type InboxOwner, type InboxRef } from "./inbox-target.ts";
@@ -45,44 +43,39 @@ export const workerConsumeRoute = taskConsumeRoute("worker");
 const pendingOf = (sessionId: string) => and(eq(inboxItems.targetSessionId, sessionId), isNull(inboxItems.consumedAt));
 
 /**
- * Takes the oldest pending item with one conditional UPDATE … RETURNING inside a write
- * transaction, together with its audit event. A lock-free read first keeps idle polls from
- * taking the write lock.
+ * Takes the oldest pending item: a lock-free read picks it, then one batch consumes it with a
+ * conditional UPDATE … WHERE consumed_at IS NULL … RETURNING and writes its audit event only if
+ * that UPDATE changed the row (`changes()`), so two consumers never both get it. A consumer that
+ * loses the race picks again. A batch, not an interactive transaction: two interactive write
+ * transactions open at once in one process block each other for the whole busy timeout.
  */
 async function takeNext(ctx: Ctx, owner: InboxOwner, pollCount: number): Promise<{ row: InboxItemRow; eventId: string } | null> {
   const s = owner.session;
-  const [any] = await ctx.db.select({ id: inboxItems.id }).from(inboxItems).where(pendingOf(s.id)).limit(1);
-  if (!any) return null;
-  return withWriteTransaction(ctx.db, async (tx) => {
-    const nowMs = ctx.now().getTime();
+  for (;;) {
     // rowid breaks created_at ties in insertion order and is part of the target index, so the
     // oldest item is read straight off the index even with 100k pending.
-    const oldest = sql`(SELECT id FROM inbox_items WHERE target_session_id = ${s.id} AND consumed_at IS NULL ORDER BY created_at, rowid LIMIT 1)`;
-    const [row] = await tx
-      .update(inboxItems)
-      .set({ consumedAt: nowMs, consumedBy: actorOf(ctx.auth) })
-      .where(and(eq(inboxItems.id, oldest), isNull(inboxItems.consumedAt)))
-      .returning();
-    if (!row) return null;
-    const ev = auditInsert(ctx, {
-      kind: "dispatch_inbox_consumed",
-      taskId: row.taskId,
-      sessionId: s.id,
-      payload: {
-        notification_id: row.id,
-        signal_type: row.signalType,
-        delivery_mode: row.deliveryMode,
-        target_session: s.name,
-        target_role: s.role,
-        poll_count: pollCount,
-        consumed_by: row.consumedBy,
-        correlation_id: row.correlationId,
-        via_task: owner.task,
-      },
-    });
-    await tx.insert(events).values(ev.row);
-    return { row, eventId: ev.id };
-  });
+    const [next] = await ctx.db.select({ id: inboxItems.id }).from(inboxItems).where(pendingOf(s.id)).orderBy(inboxItems.createdAt, sql`rowid`).limit(1);
+    if (!next) return null;
+    const nowMs = ctx.now().getTime();
+    const actor = actorOf(ctx.auth);
+    const eventId = ctx.newId("evt");
+    const [updated] = await ctx.db.batch([
+      ctx.db
+        .update(inboxItems)
+        .set({ consumedAt: nowMs, consumedBy: actor })
+        .where(and(eq(inboxItems.id, next.id), isNull(inboxItems.consumedAt)))
+        .returning(),
+      ctx.db.run(sql`INSERT INTO ${events} (id, kind, task_id, session_id, actor, payload_json, created_at)
+        SELECT ${eventId}, 'dispatch_inbox_consumed', task_id, target_session_id, ${actor},
+          json_object('notification_id', id, 'signal_type', signal_type, 'delivery_mode', delivery_mode,
+            'target_session', ${s.name}, 'target_role', ${s.role}, 'poll_count', ${pollCount},
+            'consumed_by', consumed_by, 'correlation_id', correlation_id, 'via_task', ${owner.task}),
+          ${nowMs}
+        FROM ${inboxItems} WHERE id = ${next.id} AND changes() = 1`),
+    ]);
+    const row = updated[0];
+    if (row) return { row, eventId };
+  }
 }
 
 /** Consumes the next item; with `wait`, long-polls until one arrives or the timeout passes. */

@@ -1,13 +1,11 @@
 import { eq, inArray } from "drizzle-orm";
 import { inboxItems, messages, type InboxItemRow, type InboxSignal, type MessageRow } from "../../schema/dispatch.ts";
-import { events } from "../../schema/events.ts";
 import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import { tasks } from "../../schema/tasks.ts";
 import { createCommand } from "../commands/record.ts";
 import { auditInsert } from "../lib/audit.ts";
 import type { Ctx } from "../lib/ctx.ts";
-import { withWriteTransaction, type Db } from "../lib/db.ts";
-import { iso } from "../lib/sql.ts";
+import { isUniqueViolation, iso } from "../lib/sql.ts";
 import { signalInbox } from "./notifier.ts";
 
 /** What to put in a session's inbox. */
@@ -36,10 +34,13 @@ export interface CreatedInboxItem {
 
 /**
  * Puts an item in a session's inbox, atomically with its audit event (and, for messages, the
- * message row). Every item starts `pull_required`: it can always be consumed. When the target
- * has a tmux pane, a `deliver` command is queued in the same transaction so the dispatcher (or
- * the host's runner) types it into the pane and marks it `push`. Waiting long polls of this
- * process are woken after the commit.
+ * message row) in one batch. Every item starts `pull_required`: it can always be consumed. When
+ * the target has a tmux pane, a `deliver` command is queued next, so a dispatcher on that host
+ * types the item into the pane and marks it `push`. Waiting long polls of this process are woken
+ * after the commit.
+ *
+ * A batch, not an interactive transaction: two interactive write transactions open at once in
+ * one process block each other for the whole busy timeout (each BEGIN waits synchronously).
  */
 export async function createInboxItem(
   ctx: Ctx,
@@ -47,74 +48,76 @@ export async function createInboxItem(
   audit: { kind: string; payload: Record<string, unknown> },
   message?: MessageRow,
 ): Promise<CreatedInboxItem> {
-  const out = await withWriteTransaction(ctx.db, async (tx) => {
-    // The transaction handle offers the same query builders, so the shared command helper can
-    // write inside this transaction.
-    const txCtx: Ctx = { ...ctx, db: tx as unknown as Db };
-    const nowMs = ctx.now().getTime();
-    if (message) await tx.insert(messages).values(message);
-    const row: InboxItemRow = {
-      id: ctx.newId("inb"),
-      targetSessionId: input.target.id,
-      sourceSessionId: input.sourceSessionId ?? null,
-      taskId: input.taskId ?? null,
-      bindingId: input.bindingId ?? null,
-      signalType: input.signalType,
-      messageId: input.messageId ?? null,
-      sourceEventId: input.sourceEventId ?? null,
-      dedupKey: input.dedupKey ?? null,
-      correlationId: input.correlationId ?? null,
-      payload: input.payload,
-      deliveryMode: "pull_required",
-      deliveryCommandId: null,
-      deliveredAt: null,
-      consumedAt: null,
-      consumedBy: null,
-      createdAt: nowMs,
-    };
-    const [inserted] = await tx.insert(inboxItems).values(row).onConflictDoNothing({ target: inboxItems.dedupKey }).returning({ id: inboxItems.id });
-    if (!inserted) {
-      const [existing] = await tx.select().from(inboxItems).where(eq(inboxItems.dedupKey, input.dedupKey!)).limit(1);
-      return { item: existing!, created: false, eventId: null };
-    }
-    if (input.target.tmuxSession) {
-      const cmd = await createCommand(txCtx, {
-        type: "deliver",
-        sessionId: input.target.id,
-        taskId: row.taskId,
-        host: input.target.host,
-        // Everything the pane needs travels in the payload: the text is fixed when the item is.
-        payload: {
-          inbox_item_id: row.id,
-          tmux_session: input.target.tmuxSession,
-          text: renderForPane(row),
-          transcript_path: input.target.transcriptPath,
-          transcript_kind: input.target.transcriptKind,
-        },
-        correlationId: row.correlationId,
-      });
-      row.deliveryCommandId = cmd.id;
-      await tx.update(inboxItems).set({ deliveryCommandId: cmd.id }).where(eq(inboxItems.id, row.id));
-    }
-    const ev = auditInsert(ctx, {
-      kind: audit.kind,
-      taskId: row.taskId,
-      sessionId: row.targetSessionId,
-      payload: {
-        ...audit.payload,
-        inbox_item_id: row.id,
-        signal_type: row.signalType,
-        target_session: input.target.name,
-        delivery_mode: row.deliveryMode,
-        delivery_command_id: row.deliveryCommandId,
-        correlation_id: row.correlationId,
-      },
-    });
-    await tx.insert(events).values(ev.row);
-    return { item: row, created: true, eventId: ev.id };
+  const existing = async () => {
+    const [row] = input.dedupKey ? await ctx.db.select().from(inboxItems).where(eq(inboxItems.dedupKey, input.dedupKey)).limit(1) : [];
+    return row ? { item: row, created: false, eventId: null } : null;
+  };
+  const already = await existing();
+  if (already) return already;
+  const row: InboxItemRow = {
+    id: ctx.newId("inb"),
+    targetSessionId: input.target.id,
+    sourceSessionId: input.sourceSessionId ?? null,
+    taskId: input.taskId ?? null,
+    bindingId: input.bindingId ?? null,
+    signalType: input.signalType,
+    messageId: input.messageId ?? null,
+    sourceEventId: input.sourceEventId ?? null,
+    dedupKey: input.dedupKey ?? null,
+    correlationId: input.correlationId ?? null,
+    payload: input.payload,
+    deliveryMode: "pull_required",
+    deliveryCommandId: null,
+    deliveredAt: null,
+    consumedAt: null,
+    consumedBy: null,
+    createdAt: ctx.now().getTime(),
+  };
+  const ev = auditInsert(ctx, {
+    kind: audit.kind,
+    taskId: row.taskId,
+    sessionId: row.targetSessionId,
+    payload: {
+      ...audit.payload,
+      inbox_item_id: row.id,
+      signal_type: row.signalType,
+      target_session: input.target.name,
+      delivery: input.target.tmuxSession ? "push_queued" : "pull_required",
+      correlation_id: row.correlationId,
+    },
   });
-  if (out.created) signalInbox(ctx, input.target.id);
-  return out;
+  try {
+    if (message) await ctx.db.batch([ctx.db.insert(messages).values(message), ctx.db.insert(inboxItems).values(row), ev.stmt]);
+    else await ctx.db.batch([ctx.db.insert(inboxItems).values(row), ev.stmt]);
+  } catch (e) {
+    // A concurrent writer created the same dedup key first; its item stands.
+    const raced = isUniqueViolation(e) ? await existing() : null;
+    if (raced) return raced;
+    throw e;
+  }
+  if (input.target.tmuxSession) {
+    // Queued after the commit: should this process die in between, the item is still in the
+    // inbox and is read by polling.
+    const cmd = await createCommand(ctx, {
+      type: "deliver",
+      sessionId: input.target.id,
+      taskId: row.taskId,
+      host: input.target.host,
+      // Everything the pane needs travels in the payload: the text is fixed when the item is.
+      payload: {
+        inbox_item_id: row.id,
+        tmux_session: input.target.tmuxSession,
+        text: renderForPane(row),
+        transcript_path: input.target.transcriptPath,
+        transcript_kind: input.target.transcriptKind,
+      },
+      correlationId: row.correlationId,
+    });
+    row.deliveryCommandId = cmd.id;
+    await ctx.db.update(inboxItems).set({ deliveryCommandId: cmd.id }).where(eq(inboxItems.id, row.id));
+  }
+  signalInbox(ctx, input.target.id);
+  return { item: row, created: true, eventId: ev.id };
 }
 
 /** Session and task names for a set of ids, in two queries. */

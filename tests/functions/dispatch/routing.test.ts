@@ -1,11 +1,14 @@
 import { appendFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { consumeNext } from "../../../functions/dispatch/inbox-consume.ts";
 import { routeCompletions } from "../../../functions/dispatch/routing.ts";
+import { dispatchPass } from "../../../functions/queue/dispatch-pass.ts";
 import { makeCtx, type Ctx } from "../../../functions/lib/ctx.ts";
 import { openDatabase } from "../../../functions/lib/db.ts";
 import { createTask, registerSession, uniqueName } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+import { firstPollDone, observeNotifier } from "./waiting.ts";
 
 let env: TestEnv;
 let ctx: Ctx;
@@ -139,5 +142,21 @@ describe("routeCompletions", () => {
     const task = await createTask(env);
     await bind(task.task.name, worker.session.name, manager.session.name);
     expect(await routeCompletions(ctx)).toMatchObject({ bindings: 1, ingested: 0, ingest_errors: [], routed: 0 });
+  });
+
+  it("runs inside a dispatch pass: an app manager long-polling its inbox is woken with the completion", async () => {
+    const { worker, complete } = await rolloutWorker();
+    const manager = await registerSession(env, "manager");
+    const task = await createTask(env);
+    await bind(task.task.name, worker.session.name, manager.session.name);
+    const listening = observeNotifier(env).listening(manager.session_id);
+    const waiting = consumeNext(makeCtx(env.services, { kind: "owner", tokenId: "tok_app" }), { task: task.task.name, role: "manager" }, { wait: true, timeout: 240, interval: 60 });
+    await listening;
+    await firstPollDone();
+    complete();
+    const pass = await dispatchPass(makeCtx(env.services, { kind: "daemon", tokenId: "tok_dispatch" }), { dispatcherId: "dispatch-test" });
+    expect(pass.routing).toMatchObject({ routed: 1 });
+    const got = await waiting;
+    expect(got).toMatchObject({ task: task.task.name, woken_by: "notifier", item: { signal_type: "worker_task_complete", delivery_mode: "pull_required", payload: { last_agent_message: "done 1" } } });
   });
 });

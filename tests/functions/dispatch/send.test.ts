@@ -28,7 +28,7 @@ describe("POST /v1/messages", () => {
       message: { msg_type: "request", from_session: a.session.name, from_session_id: a.session_id, from_actor: `session:${a.session_id}`, to_session: b.session.name, subject: "status", project: "auth", body: "tests are green", in_reply_to: null },
     });
     expect(events.map((e) => e.kind)).toEqual(["message_sent"]);
-    expect(events[0]!.payload).toMatchObject({ message_id: res.body.message_id, inbox_item_id: res.body.inbox_item_id, to: b.session.name, delivery_mode: "pull_required" });
+    expect(events[0]!.payload).toMatchObject({ message_id: res.body.message_id, inbox_item_id: res.body.inbox_item_id, to: b.session.name, delivery: "pull_required" });
     const items = await rows("SELECT target_session_id, source_session_id, signal_type, message_id, correlation_id, consumed_at FROM inbox_items");
     expect(items).toEqual([
       expect.objectContaining({ target_session_id: b.session_id, source_session_id: a.session_id, signal_type: "message", message_id: res.body.message_id, correlation_id: res.body.correlation_id, consumed_at: null }),
