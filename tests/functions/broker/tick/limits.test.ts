@@ -208,6 +208,20 @@ describe("stop conditions", () => {
     await expectStopped(id, "owner_kill_switch");
   });
 
+  it("owner_kill_switch during a tick wins over the stop that tick was about to make", async () => {
+    const id = await startedRun(env, { mode: "overnight_dry_run", limits: { max_errors_total: 0 } });
+    const flow: AdviceFlow = {
+      ...brokerFlow,
+      async candidates() {
+        await env.call("POST", `/v1/broker/runs/${id}/stop`, { body: { reason: "pulled the plug mid-tick" } });
+        throw new Error("poll failed after the kill switch");
+      },
+    };
+    const res = await tick(env, id, flow);
+    expect(res.stopped?.reason).toBe("owner_kill_switch");
+    await expectStopped(id, "owner_kill_switch");
+  });
+
   it("ambiguous_or_unknown_recipient: a request with no session to reply to stops the run", async () => {
     const id = await startedRun(env, { mode: "overnight_dry_run", stop_conditions: ["ambiguous_or_unknown_recipient"] });
     await ask();
