@@ -8,6 +8,7 @@ import { adminApp } from "./admin/index.ts";
 import { appLoopApp } from "./app-loop/index.ts";
 import { auditApp } from "./audit/index.ts";
 import { bindingsApp } from "./bindings/index.ts";
+import { brokerApp } from "./broker/index.ts";
 import { brokerRunsApp } from "./broker/runs/index.ts";
 import { brokerTickApp } from "./broker/tick/index.ts";
 import { cronsApp } from "./crons/index.ts";
@@ -20,6 +21,7 @@ import type { AppEnv } from "./lib/env.ts";
 import { ApiError, type ErrorCode } from "./lib/errors.ts";
 import { idempotency } from "./lib/idempotency.ts";
 import { observeApp } from "./observe/index.ts";
+import { orchestratorApp } from "./orchestrator/index.ts";
 import { queueApp } from "./queue/index.ts";
 import { sessionsApp } from "./sessions/index.ts";
 import { tasksApp } from "./tasks/index.ts";
@@ -90,6 +92,8 @@ export function createApp(services: Services) {
   app.route("/v1", queueApp);
   app.route("/v1", dispatchApp);
   app.route("/v1", appLoopApp);
+  app.route("/v1", brokerApp);
+  app.route("/v1", orchestratorApp);
   app.route("/v1", brokerRunsApp);
   app.route("/v1", brokerTickApp);
 

@@ -7,6 +7,7 @@ import { makeId, sha256Hex } from "../functions/lib/ids.ts";
 import { isUniqueViolation } from "../functions/lib/sql.ts";
 import { ensureHomeDirs, readOwnerTokenFile, resolveHome, writeOwnerTokenFileOnce, type HomeConfig } from "./home.ts";
 import { agentLaunchConfig } from "./agents.ts";
+import { drafterFromEnv } from "./drafter.ts";
 import { NodeHost } from "./host.ts";
 import { migrateDatabase } from "./migrate.ts";
 
@@ -77,7 +78,7 @@ export async function openLocalServices(opts: { home?: HomeConfig; log?: Logger;
     await migrateDatabase(database);
     const clock = opts.clock ?? (() => new Date());
     const ownerToken = await ensureOwnerToken(database, home, clock().getTime());
-    return { database, home, ownerToken, clock, host: new NodeHost(), hostName: home.hostName, log: opts.log, agents: agentLaunchConfig(process.env, home) };
+    return { database, home, ownerToken, clock, host: new NodeHost(), hostName: home.hostName, log: opts.log, agents: agentLaunchConfig(process.env, home), drafter: drafterFromEnv(process.env) };
   } catch (e) {
     database.close();
     throw e;

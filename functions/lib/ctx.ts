@@ -1,4 +1,5 @@
 import type { PrincipalKind } from "../../schema/auth.ts";
+import type { DrafterCommand } from "../broker/drafter.ts";
 import type { ExecutorTable } from "../commands/executors.ts";
 import type { Database, Db } from "./db.ts";
 import type { Host } from "./host.ts";
@@ -32,6 +33,8 @@ export interface Ctx {
   agents?: Services["agents"];
   /** Replaces the shared executor table (tests inject side effects they can observe). */
   executors?: ExecutorTable;
+  /** The external advice drafter, when one is configured (see Services.drafter). */
+  drafter?: DrafterCommand;
   auth: Principal;
   log: Logger;
   /** In-process inbox wake-ups (see Services.notifier). */
@@ -50,6 +53,11 @@ export interface Services {
   agents?: { codex?: AgentLaunch; claude?: AgentLaunch };
   database: Database;
   clock?: () => Date;
+  /**
+   * An external advice drafter (a subprocess on the local runner). Absent: the broker drafts
+   * with its built-in deterministic drafter.
+   */
+  drafter?: DrafterCommand;
   /** Replaces the shared executor table; for tests that need an observable side effect. */
   executors?: ExecutorTable;
   host?: Host;
@@ -79,6 +87,7 @@ export function makeCtx(services: Services, auth: Principal): Ctx {
     host: services.host,
     hostName: services.hostName,
     agents: services.agents,
+    drafter: services.drafter,
     executors: services.executors,
     auth,
     log: services.log ?? silentLogger,

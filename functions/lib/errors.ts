@@ -20,6 +20,8 @@ export const ERROR_STATUS = {
   IDEMPOTENCY_MISMATCH: 422,
   PATH_NOT_FOUND: 422,
   SPAWN_FAILED: 422,
+  NOT_ADVICE_REQUEST: 422,
+  APPROVAL_TOKEN_INVALID: 422,
   HOST_UNAVAILABLE: 503,
   INTERNAL: 500,
 } as const satisfies Record<string, ContentfulStatusCode>;

@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import { resolveHome, readOwnerTokenFile } from "../home.ts";
 import { openLocalServices, OwnerTokenError } from "../services.ts";
 import { APP_COMMANDS } from "./app-commands.ts";
+import { BROKER_COMMANDS } from "./broker-commands.ts";
 import { BROKER_RUN_COMMANDS } from "./broker-run-commands.ts";
 import { API_COMMANDS, renderDefault } from "./commands.ts";
 import { DISPATCH_COMMANDS } from "./dispatch-commands.ts";
@@ -24,7 +25,7 @@ const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
 };
 
 /** Every command, API-backed and local. */
-export const ALL_COMMANDS: CommandSpec[] = [...LOCAL_COMMANDS, ...API_COMMANDS, ...OBSERVE_COMMANDS, ...SPAWN_COMMANDS, ...DISPATCH_COMMANDS, ...APP_COMMANDS, ...MESSAGE_COMMANDS, ...BROKER_RUN_COMMANDS];
+export const ALL_COMMANDS: CommandSpec[] = [...LOCAL_COMMANDS, ...API_COMMANDS, ...OBSERVE_COMMANDS, ...SPAWN_COMMANDS, ...DISPATCH_COMMANDS, ...APP_COMMANDS, ...MESSAGE_COMMANDS, ...BROKER_RUN_COMMANDS, ...BROKER_COMMANDS];
 
 /** Finds the command named by the first one or two words of argv. */
 export function findCommand(argv: string[]): { spec: CommandSpec; rest: string[] } | null {

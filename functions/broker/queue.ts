@@ -1,0 +1,32 @@
+import type { z } from "@hono/zod-openapi";
+import { asc, eq, inArray, notInArray } from "drizzle-orm";
+import { adviceRequests, orchestratorJobs } from "../../schema/broker.ts";
+import type { Ctx } from "../lib/ctx.ts";
+import { defineRoute, jsonResponse } from "../lib/route.ts";
+import { QueueQuery, QueueResult } from "./schema.ts";
+import { adviceToWire } from "./wire.ts";
+
+export const queueRoute = defineRoute(["owner", "daemon"], {
+  method: "get",
+  path: "/broker/advice",
+  tags: ["broker"],
+  summary: "The owner's approval queue: advice requests, oldest first",
+  description: "state=open (default) lists everything not yet sent or rejected. CLI: broker queue [--state S].",
+  request: { query: QueueQuery },
+  responses: { 200: jsonResponse(QueueResult, "Advice requests") },
+});
+
+/** Lists advice requests with their job state, oldest first. */
+export async function adviceQueue(ctx: Ctx, q: z.output<typeof QueueQuery>): Promise<z.infer<typeof QueueResult>> {
+  const where =
+    q.state === "all" ? undefined : q.state === "open" ? notInArray(adviceRequests.state, ["sent", "rejected"]) : eq(adviceRequests.state, q.state);
+  const rows = await ctx.db.select().from(adviceRequests).where(where).orderBy(asc(adviceRequests.createdAt), asc(adviceRequests.id)).limit(q.limit);
+  const jobs = rows.length
+    ? await ctx.db
+        .select({ id: orchestratorJobs.id, adviceId: orchestratorJobs.adviceId, state: orchestratorJobs.state })
+        .from(orchestratorJobs)
+        .where(inArray(orchestratorJobs.adviceId, rows.map((r) => r.id)))
+    : [];
+  const byAdvice = new Map(jobs.map((j) => [j.adviceId, j]));
+  return { advice: rows.map((r) => adviceToWire(r, byAdvice.get(r.id))), count: rows.length };
+}

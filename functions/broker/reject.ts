@@ -1,0 +1,49 @@
+import type { z } from "@hono/zod-openapi";
+import { and, eq, inArray } from "drizzle-orm";
+import { adviceRequests, brokerEvents } from "../../schema/broker.ts";
+import { events } from "../../schema/events.ts";
+import { auditInsert } from "../lib/audit.ts";
+import type { Ctx } from "../lib/ctx.ts";
+import { withWriteTransaction } from "../lib/db.ts";
+import { ApiError } from "../lib/errors.ts";
+import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
+import { loadAdvice } from "./lookup.ts";
+import { AdviceIdParam, AdviceResult, RejectBody } from "./schema.ts";
+import { adviceToWire, brokerEventValues } from "./wire.ts";
+
+export const rejectRoute = defineRoute(["owner"], {
+  method: "post",
+  path: "/broker/advice/{id}/reject",
+  tags: ["broker"],
+  summary: "Owner rejects an advice request; it will never be sent",
+  description: "Allowed from draft_ready, owner_input_required, failed or approved (not yet sent). CLI: broker reject ID --reason R.",
+  request: { params: AdviceIdParam, body: jsonBody(RejectBody) },
+  responses: { 200: jsonResponse(AdviceResult, "Rejected") },
+});
+
+const REJECTABLE = ["draft_ready", "owner_input_required", "failed", "approved"] as const;
+
+/** Closes an advice request without sending anything, recording the owner's reason. */
+export async function rejectAdvice(ctx: Ctx, id: string, input: z.output<typeof RejectBody>): Promise<z.infer<typeof AdviceResult>> {
+  const { advice, job } = await loadAdvice(ctx, id);
+  if (!(REJECTABLE as readonly string[]).includes(advice.state)) {
+    throw new ApiError("CONFLICT", `advice ${id} is ${advice.state} and can no longer be rejected`, {
+      hint: advice.state === "queued" ? "Wait until it is drafted or held, then reject it." : "Sent and rejected advice is final.",
+    });
+  }
+  const nowMs = ctx.now().getTime();
+  const audit = auditInsert(ctx, { kind: "advice_rejected", sessionId: advice.requesterSessionId, payload: { advice_id: id, reason: input.reason } });
+  const row = await withWriteTransaction(ctx.db, async (tx) => {
+    const [updated] = await tx
+      .update(adviceRequests)
+      .set({ state: "rejected", rejectedReason: input.reason, rejectedAt: nowMs, updatedAt: nowMs })
+      .where(and(eq(adviceRequests.id, id), inArray(adviceRequests.state, [...REJECTABLE])))
+      .returning();
+    if (!updated) return null;
+    await tx.insert(brokerEvents).values(brokerEventValues(ctx, { kind: "advice_rejected", adviceId: id, jobId: job?.id, runId: advice.runId, payload: { reason: input.reason, previous_state: advice.state } }));
+    await tx.insert(events).values(audit.row);
+    return updated;
+  });
+  if (!row) throw new ApiError("CONFLICT", `advice ${id} changed state while being rejected`, { hint: `Review it again: switchyard broker review ${id}` });
+  return { advice: adviceToWire(row, job), advice_id: id, event_id: audit.id };
+}

@@ -1,0 +1,74 @@
+import type { z } from "@hono/zod-openapi";
+import { and, eq, inArray } from "drizzle-orm";
+import { adviceRequests } from "../../schema/broker.ts";
+import type { Ctx } from "../lib/ctx.ts";
+import { withWriteTransaction } from "../lib/db.ts";
+import { ApiError } from "../lib/errors.ts";
+import { consumeApprovalTokenIn, hashTokenScope, type DbOrTx } from "./approval-tokens.ts";
+import { loadAdvice } from "./lookup.ts";
+import type { SendResult } from "./schema.ts";
+import { deliverAdvice, markSent } from "./send.ts";
+import { adviceToWire } from "./wire.ts";
+
+/**
+ * The scoped auto-send path of a scoped_auto_send run: sends a drafted (or owner-approved)
+ * advice request without the owner at the keyboard, but only on the strength of an approval
+ * token the owner minted for exactly this run, recipient and thread. One use is consumed
+ * atomically with the approval; any refusal (see consumeApprovalToken) throws
+ * APPROVAL_TOKEN_INVALID naming the reason and sends nothing. Advice that was already sent is
+ * answered as such without touching the token.
+ */
+export async function sendWithApprovalToken(
+  ctx: Ctx,
+  input: { adviceId: string; runId: string; secret: string },
+): Promise<z.infer<typeof SendResult> & { token_id: string | null }> {
+  const { advice, job } = await loadAdvice(ctx, input.adviceId);
+  if (advice.state === "sent") {
+    return { advice: adviceToWire(advice, job), advice_id: advice.id, message_id: advice.sentMessageId!, inbox_item_id: null, already_sent: true, token_id: null };
+  }
+  if (advice.runId !== input.runId) {
+    throw new ApiError("CONFLICT", `advice ${advice.id} does not belong to run ${input.runId}`, { hint: "A run may auto-send only the requests it ingested." });
+  }
+  if (advice.state !== "draft_ready" && advice.state !== "approved") {
+    throw new ApiError("CONFLICT", `advice ${advice.id} is ${advice.state}; only drafted or approved advice can be sent`, { hint: `Review it: switchyard broker review ${advice.id}` });
+  }
+  if (!advice.requesterSessionId) {
+    throw new ApiError("CONFLICT", `advice ${advice.id} has no requesting session to send to`, { hint: "It needs the owner's decision." });
+  }
+  // Hashed before the transaction opens, so the write lock is never held across the digest.
+  const scope = await hashTokenScope({ secret: input.secret, runId: input.runId, toSession: advice.requesterSessionId, threadId: advice.threadId });
+  const taken = await withWriteTransaction(ctx.db, async (tx) => {
+    const verdict = await consumeApprovalTokenIn(ctx, tx as unknown as DbOrTx, scope, advice.id);
+    if (!verdict.ok) return { verdict, approved: null };
+    const nowMs = ctx.now().getTime();
+    const [approved] = await tx
+      .update(adviceRequests)
+      .set(
+        advice.state === "draft_ready"
+          ? { state: "approved", approvedText: advice.draftText, approvedBy: `approval_token:${verdict.token.id}`, approvedAt: nowMs, updatedAt: nowMs }
+          : { updatedAt: nowMs },
+      )
+      .where(and(eq(adviceRequests.id, advice.id), inArray(adviceRequests.state, ["draft_ready", "approved"])))
+      .returning();
+    // Losing the advice to a concurrent change must give the use back: throwing rolls it back.
+    if (!approved) throw new ApiError("CONFLICT", `advice ${advice.id} changed state while being sent`, { hint: `Review it: switchyard broker review ${advice.id}` });
+    return { verdict, approved };
+  });
+  if (!taken.verdict.ok) {
+    throw new ApiError("APPROVAL_TOKEN_INVALID", `approval token refused: ${taken.verdict.reason}`, {
+      hint: "The send failed closed; nothing was sent. Check it with `switchyard broker token-check`.",
+    });
+  }
+  const approved = taken.approved!;
+  const delivery = await deliverAdvice(ctx, approved, approved.approvedText!);
+  const sent = await markSent(ctx, approved, delivery, { approval_token_id: taken.verdict.token.id });
+  const final = sent ?? (await loadAdvice(ctx, advice.id)).advice;
+  return {
+    advice: adviceToWire(final, job),
+    advice_id: advice.id,
+    message_id: delivery.messageId,
+    inbox_item_id: delivery.inboxItemId,
+    already_sent: !delivery.delivered,
+    token_id: taken.verdict.token.id,
+  };
+}
