@@ -132,7 +132,7 @@ function tickEvent(ctx: Ctx, log: TickLog): Row {
   });
 }
 
-/** Polls and ingests up to `budget` messages; notes a request budget that ran out with work waiting. */
+/** Polls and ingests what the run's request budget allows (at most `batch`); notes a budget that ran out with work waiting. */
 async function ingestStep(ctx: Ctx, log: TickLog, flow: AdviceFlow, filter: { project?: string; to_session?: string }, batch: number) {
   const run = log.run;
   const left = run ? remaining(run, "max_requests_total", run.requestsTotal) : Infinity;
@@ -164,13 +164,14 @@ async function ingestStep(ctx: Ctx, log: TickLog, flow: AdviceFlow, filter: { pr
   }
 }
 
-/** Drafts up to `budget` queued jobs (only the run's, with a run) and applies what came out. */
+/** Drafts what the run's draft budget allows (at most `batch`; only the run's jobs) and applies what came out. */
 async function draftStep(ctx: Ctx, log: TickLog, flow: AdviceFlow, batch: number, processorId: string) {
   if (log.stop) return;
   const run = log.run;
   const left = run ? remaining(run, "max_drafts_total", run.draftsTotal) : Infinity;
   const want = Math.min(batch, left);
-  const queued = run ? await queuedJobs(ctx, run.id) : 1;
+  // Without a run there is no budget to compare against, so the pass just takes what it finds.
+  const queued = run ? await queuedJobs(ctx, run.id) : Infinity;
   let processed: Result["drafted"] = [];
   if (want > 0 && queued > 0) {
     try {
