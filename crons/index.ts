@@ -11,7 +11,6 @@ export type Tick = (ctx: Ctx) => Promise<Record<string, unknown>>;
 
 /** Every cron Switchyard knows, with its default schedule (node-cron syntax, seconds optional). */
 export const CRONS: Record<string, { schedule: string; description: string; tick: Tick }> = {
-  "broker-overnight": { schedule: "*/1 * * * *", description: "Tick every started broker run under its lease (skips runs a daemon holds); never sends.", tick: (ctx) => brokerOvernight(ctx) },
   "heartbeat-sweep": {
     schedule: "*/1 * * * *",
     description: "Report sessions whose last heartbeat is older than 10 minutes, and flag (once) sessions on this host whose pid is dead, with their tasks.",
@@ -39,6 +38,7 @@ export const CRONS: Record<string, { schedule: string; description: string; tick
     description: "Report dead-pid sessions, dangling bindings and tasks whose manager has not cycled for an hour; changes nothing.",
     tick: (ctx) => reconcile(ctx, { apply: false }),
   },
+  "broker-overnight": { schedule: "*/1 * * * *", description: "Tick every started broker run under its lease (skips runs a daemon holds); never sends.", tick: (ctx) => brokerOvernight(ctx) },
 };
 
 export const CRON_NAMES = Object.keys(CRONS);
