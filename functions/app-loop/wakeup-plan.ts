@@ -42,7 +42,7 @@ export function wakePrompt(status: Status, r: z.infer<typeof RoleStatus>): strin
 }
 
 /** The wake-ups for both roles, derived from a status already computed. */
-export function wakeupsFor(status: Status): Array<z.infer<typeof Wakeup>> {
+function wakeupsFor(status: Status): Array<z.infer<typeof Wakeup>> {
   return [status.manager, status.worker].map((r) => ({
     role: r.role,
     needed: status.binding_id !== null && r.lease.state !== "fresh",
