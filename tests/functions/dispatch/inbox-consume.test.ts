@@ -4,6 +4,7 @@ import { consumeNext } from "../../../functions/dispatch/inbox-consume.ts";
 import { inboxEventType } from "../../../functions/dispatch/notifier.ts";
 import { sendMessage } from "../../../functions/dispatch/send.ts";
 import { boundPair, registerSession, withNewEvents } from "../../helpers/factories.ts";
+import { startUp } from "../../../local-runner/up.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 import { firstPollDone, observeNotifier } from "./waiting.ts";
 
@@ -136,5 +137,31 @@ describe("POST /v1/sessions/{name}/inbox/consume", () => {
     const tooLong = await env.call("POST", `/v1/sessions/${s.session.name}/inbox/consume`, { body: { wait: true, timeout: 241 } });
     expect(tooLong.status).toBe(400);
     expect(tooLong.body.error.fields[0].field).toBe("timeout");
+  });
+
+  it("hands nothing to a caller that hung up while waiting (real HTTP server)", async () => {
+    const s = await registerSession(env, "manager");
+    const notifier = observeNotifier(env);
+    const listening = notifier.listening(s.session_id);
+    const stopped = notifier.stopped(s.session_id);
+    const up = await startUp(env.services, { port: 0, hostname: "127.0.0.1", schedules: [] });
+    try {
+      const hangUp = new AbortController();
+      const poll = fetch(`${up.url}/v1/sessions/${s.session.name}/inbox/consume`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${env.owner}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ wait: true, timeout: 240, interval: 60 }),
+        signal: hangUp.signal,
+      }).catch((e: Error) => e.name);
+      await listening;
+      hangUp.abort();
+      expect(await poll).toBe("AbortError");
+      await stopped;
+      await send(s.session.name, "nobody is listening");
+      const left = await env.call("GET", `/v1/sessions/${s.session.name}/inbox`);
+      expect(left.body).toMatchObject({ pending: 1, items: [{ consumed_at: null }] });
+    } finally {
+      await up.stop();
+    }
   });
 });

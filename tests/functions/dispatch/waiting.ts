@@ -5,11 +5,18 @@ import type { TestEnv } from "../../helpers/services.ts";
 export class ObservedNotifier extends EventTarget {
   readonly signalled: string[] = [];
   #listeners = new Map<string, Array<() => void>>();
+  #stopped = new Map<string, Array<() => void>>();
 
   override addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: AddEventListenerOptions | boolean): void {
     super.addEventListener(type, listener, options);
     for (const resolve of this.#listeners.get(type) ?? []) resolve();
     this.#listeners.delete(type);
+  }
+
+  override removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: EventListenerOptions | boolean): void {
+    super.removeEventListener(type, listener, options);
+    for (const resolve of this.#stopped.get(type) ?? []) resolve();
+    this.#stopped.delete(type);
   }
 
   override dispatchEvent(event: Event): boolean {
@@ -21,6 +28,12 @@ export class ObservedNotifier extends EventTarget {
   listening(sessionId: string): Promise<void> {
     const type = inboxEventType(sessionId);
     return new Promise((resolve) => this.#listeners.set(type, [...(this.#listeners.get(type) ?? []), resolve]));
+  }
+
+  /** Resolves once a long poll on this session's inbox stops listening (it answered or gave up). */
+  stopped(sessionId: string): Promise<void> {
+    const type = inboxEventType(sessionId);
+    return new Promise((resolve) => this.#stopped.set(type, [...(this.#stopped.get(type) ?? []), resolve]));
   }
 }
 
