@@ -1,3 +1,7 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { afterEach, describe, expect, it } from "vitest";
 import { heartbeatSweep } from "../../crons/heartbeat-sweep.ts";
@@ -15,8 +19,9 @@ let env: TestEnv;
 let ctx: Ctx;
 afterEach(() => env.close());
 
-async function setup(host = pidHost([LIVE])) {
-  env = await makeTestEnv({ host });
+/** A test env whose host is the fake pid table, or the real NodeHost with "real". */
+async function setup(host: ReturnType<typeof pidHost> | "real" = pidHost([LIVE])) {
+  env = await makeTestEnv(host === "real" ? {} : { host });
   ctx = makeCtx(env.services, { kind: "daemon", tokenId: "tok_sweep" });
 }
 const setPid = (id: string, pid: number, host = "test-host") => env.services.database.db.update(sessions).set({ pid, host }).where(eq(sessions.id, id));
@@ -85,5 +90,26 @@ describe("heartbeat-sweep", () => {
     await setPid(w.session_id, DEAD);
     const run = await runCron(ctx, "heartbeat-sweep", { runner: "up:test:1" });
     expect(run).toMatchObject({ state: "succeeded", report: { dead_count: 1, dead: [expect.objectContaining({ session_id: w.session_id, bound_tasks: [] })] } });
+  });
+
+  it("tells a live process from an exited one through the real host (pid and start time)", async () => {
+    await setup("real");
+    const transcript = (name: string) => {
+      const path = join(env.dir, name);
+      writeFileSync(path, "");
+      return path;
+    };
+    const child = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { stdio: "ignore" });
+    try {
+      const alive = await registerSession(env, "manager", { pid: process.pid, codex_session: transcript("manager.jsonl") });
+      const exited = await registerSession(env, "worker", { pid: child.pid, codex_session: transcript("worker.jsonl") });
+      child.kill("SIGKILL");
+      await once(child, "exit");
+      const report = await heartbeatSweep(ctx);
+      expect(report.dead.map((d) => d.session_id)).toEqual([exited.session_id]);
+      expect(report.dead.map((d) => d.session_id)).not.toContain(alive.session_id);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    }
   });
 });
