@@ -50,7 +50,7 @@ export async function heartbeatSweep(ctx: Ctx, opts: HeartbeatSweepOptions = {})
         .where(and(eq(events.kind, PID_DEAD_EVENT), inArray(events.sessionId, dead.map((d) => d.session_id))))
     : [];
   const deadReport = [];
-  for (const { row: _row, ...d } of dead) {
+  for (const d of dead) {
     const earlier = flagged.find((f) => f.sessionId === d.session_id);
     let flag = earlier ? { event_id: earlier.id, flagged_at: iso(earlier.createdAt)!, newly_flagged: false } : null;
     if (!flag) {

@@ -3,7 +3,7 @@ import { and, eq, inArray, isNotNull, max, or } from "drizzle-orm";
 import { bindings } from "../../schema/bindings.ts";
 import { events } from "../../schema/events.ts";
 import { managerCycles } from "../../schema/observe.ts";
-import { SESSION_ROLES, sessions, type SessionRow } from "../../schema/sessions.ts";
+import { SESSION_ROLES, sessions } from "../../schema/sessions.ts";
 import { tasks } from "../../schema/tasks.ts";
 import { auditInsert } from "../lib/audit.ts";
 import type { Ctx } from "../lib/ctx.ts";
@@ -132,9 +132,9 @@ async function boundTasksOf(ctx: Ctx, sessionId: string): Promise<Array<z.infer<
  * from a process with no local runner, cannot be judged and are listed as unchecked rather
  * than guessed at; sessions without a pid are left to the heartbeat checks.
  */
-export async function pidLiveness(ctx: Ctx): Promise<{ dead: Array<DeadSessionRef & { row: SessionRow }>; unchecked: Report["unchecked_sessions"] }> {
+export async function pidLiveness(ctx: Ctx): Promise<{ dead: DeadSessionRef[]; unchecked: Report["unchecked_sessions"] }> {
   const rows = await ctx.db.select().from(sessions).where(and(eq(sessions.state, "active"), isNotNull(sessions.pid)));
-  const dead: Array<DeadSessionRef & { row: SessionRow }> = [];
+  const dead: DeadSessionRef[] = [];
   const unchecked: Report["unchecked_sessions"] = [];
   for (const s of rows) {
     let alive: boolean | null;
@@ -147,7 +147,7 @@ export async function pidLiveness(ctx: Ctx): Promise<{ dead: Array<DeadSessionRe
     if (alive === null) {
       unchecked.push({ session_id: s.id, name: s.name, pid: s.pid!, reason: ctx.host ? `lives on host ${s.host}` : "no local runner in this process" });
     } else if (!alive) {
-      dead.push({ session_id: s.id, name: s.name, role: s.role, pid: s.pid!, host: s.host, bound_tasks: await boundTasksOf(ctx, s.id), row: s });
+      dead.push({ session_id: s.id, name: s.name, role: s.role, pid: s.pid!, host: s.host, bound_tasks: await boundTasksOf(ctx, s.id) });
     }
   }
   return { dead, unchecked };
@@ -195,7 +195,7 @@ async function stuckTasks(ctx: Ctx, staleSeconds: number): Promise<Report["stuck
   return out;
 }
 
-async function report(ctx: Ctx, staleSeconds: number): Promise<{ report: Report; dead: Array<DeadSessionRef & { row: SessionRow }> }> {
+async function report(ctx: Ctx, staleSeconds: number): Promise<{ report: Report; dead: DeadSessionRef[] }> {
   const { dead, unchecked } = await pidLiveness(ctx);
   const dangling = await danglingBindings(ctx);
   const stuck = await stuckTasks(ctx, staleSeconds);
@@ -203,7 +203,7 @@ async function report(ctx: Ctx, staleSeconds: number): Promise<{ report: Report;
     dead,
     report: {
       ok: dead.length === 0 && dangling.length === 0 && stuck.length === 0,
-      dead_sessions: dead.map(({ row: _row, ...d }) => d),
+      dead_sessions: dead,
       unchecked_sessions: unchecked,
       dangling_bindings: dangling,
       stuck_tasks: stuck,
