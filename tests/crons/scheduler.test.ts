@@ -27,7 +27,8 @@ function startUp(home: string): UpProcess {
   });
   let out = "";
   let err = "";
-  const exit = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  // "close" rather than "exit": it fires only after stdout and stderr are fully read.
+  const exit = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
   const url = new Promise<string>((resolve, reject) => {
     child.stdout!.setEncoding("utf8").on("data", (d: string) => {
       out += d;

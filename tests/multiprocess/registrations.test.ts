@@ -42,7 +42,8 @@ function startWorker(url: string, index: number, busyTimeoutMs: number, lanes: n
     if (line.ready) markReady();
     lines.push(line);
   });
-  const exit = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  // "close" rather than "exit": it fires only after stdout and stderr are fully read.
+  const exit = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
   // A worker that dies before it is ready must not leave the test waiting forever.
   void exit.then(() => markReady());
   return { child, lines, stderr, ready, exit };
