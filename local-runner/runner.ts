@@ -1,5 +1,5 @@
 import { ACTUATE_EXECUTORS, type RunnerCommandType } from "../functions/actuate/executors.ts";
-import { runClaim, type ClaimPort, type ClaimReport } from "../functions/commands/execute.ts";
+import { runClaims, type ClaimPort, type ClaimReport } from "../functions/commands/execute.ts";
 import type { HostCtx } from "../functions/commands/executors.ts";
 import { commandFromWire, type commandToWire } from "../functions/commands/record.ts";
 import { ApiError } from "../functions/lib/errors.ts";
@@ -68,6 +68,8 @@ export async function runRunner(opts: RunnerOptions): Promise<{ rounds: number; 
             invalid_payload: outcome.permanent,
           };
       const res = await http.send({ method: "POST", path: `/runner/commands/${encodeURIComponent(claim.command.id)}/complete`, body });
+      // 409: the lease ran out and the command moved on; the newer state stands.
+      if (res.status === 409) return null;
       if (res.status !== 200) throw apiErrorOf(res.status, res.body);
       return res.body.command.state;
     },
@@ -89,8 +91,9 @@ export async function runRunner(opts: RunnerOptions): Promise<{ rounds: number; 
       const executor = ACTUATE_EXECUTORS[claim.command.type as RunnerCommandType];
       let report: ClaimReport;
       try {
-        report = await runClaim(ctx, claim, executor, port);
+        [report] = (await runClaims(ctx, [claim], () => executor, port)) as [ClaimReport];
       } catch (e) {
+        // The server could not be reached mid-attempt; the lease decides what happens next.
         report = { command_id: claim.command.id, type: claim.command.type, generation: claim.generation, state: "lost", error: (e as Error).message, side_effect_started: true };
       }
       const { thrown: _thrown, ...wire } = report;

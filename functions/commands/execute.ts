@@ -29,13 +29,15 @@ export interface HeldClaim {
 
 /**
  * Where an executing process records an attempt: directly in the database (dispatcher, inline
- * path) or over HTTP (remote runner). Both calls are fenced by the claim generation.
+ * path) or over HTTP (remote runner). Every call is fenced by the claim generation.
  */
 export interface ClaimPort {
   /** Records side_effect_started; false when the claim is no longer live (do not run). */
   started(claim: HeldClaim): Promise<boolean>;
-  /** Records the outcome and returns the command's new state; throws CONFLICT when stale. */
-  finish(claim: HeldClaim, outcome: AttemptOutcome): Promise<CommandState>;
+  /** Records the outcome: the command's new state, or null when the claim went stale. */
+  finish(claim: HeldClaim, outcome: AttemptOutcome): Promise<CommandState | null>;
+  /** Optional fast path: `finish(claim)` and `started(next)` in one round trip. */
+  finishThenStart?(claim: HeldClaim, outcome: AttemptOutcome, next: HeldClaim): Promise<{ state: CommandState | null; nextStarted: boolean }>;
 }
 
 /** What happened to one claimed command in this process. */
@@ -43,7 +45,7 @@ export interface ClaimReport {
   command_id: string;
   type: string;
   generation: number;
-  /** The command's state afterwards; `lost` when the claim was no longer live at start. */
+  /** The command's state afterwards; `lost` when the claim was no longer live at start or at finish. */
   state: CommandState | "lost";
   error: string | null;
   side_effect_started: boolean;
@@ -51,29 +53,60 @@ export interface ClaimReport {
   thrown?: unknown;
 }
 
+type Parsed = { success: true; data: unknown } | { success: false; error: string };
+
+function parse(executor: Executor<unknown, never>, claim: HeldClaim): Parsed {
+  const r = executor.payload.safeParse(claim.command.payload);
+  if (r.success) return { success: true, data: r.data };
+  return { success: false, error: `invalid payload: ${r.error.issues.map((i) => `${i.path.join(".") || "payload"}: ${i.message}`).join("; ")}` };
+}
+
 /**
- * Executes one held claim: validate the payload (an invalid one fails permanently with no side
- * effect), confirm the claim is still live while recording side_effect_started, run, record.
- * A thrown executor is recorded as a failed attempt; the port decides retry or final state.
+ * Executes held claims one after another. For each: validate the payload (an invalid one fails
+ * permanently with no side effect), confirm the claim is still live while recording
+ * side_effect_started, run, record the outcome. A thrown executor is recorded as a failed
+ * attempt; the port decides retry or final state. When the port can, one command's outcome and
+ * the next (valid) claim's side_effect_started are recorded together.
  */
-export async function runClaim<C extends HostCtx>(ctx: C, claim: HeldClaim, executor: Executor<unknown, C>, port: ClaimPort): Promise<ClaimReport> {
-  const base = { command_id: claim.command.id, type: claim.command.type, generation: claim.generation };
-  const parsed = executor.payload.safeParse(claim.command.payload);
-  if (!parsed.success) {
-    const error = `invalid payload: ${parsed.error.issues.map((i) => `${i.path.join(".") || "payload"}: ${i.message}`).join("; ")}`;
-    const state = await port.finish(claim, { ok: false, error, permanent: true });
-    return { ...base, state, error, side_effect_started: false };
+export async function runClaims<C extends HostCtx>(ctx: C, claims: HeldClaim[], executorOf: (claim: HeldClaim) => Executor<unknown, C>, port: ClaimPort): Promise<ClaimReport[]> {
+  const reports: ClaimReport[] = [];
+  const parsed = new Map<HeldClaim, Parsed>();
+  const parsedOf = (c: HeldClaim) => parsed.get(c) ?? parsed.set(c, parse(executorOf(c), c)).get(c)!;
+  let preStarted: { claim: HeldClaim; started: boolean } | null = null;
+  for (const [i, claim] of claims.entries()) {
+    const base = { command_id: claim.command.id, type: claim.command.type, generation: claim.generation };
+    const p = parsedOf(claim);
+    if (!p.success) {
+      const state = await port.finish(claim, { ok: false, error: p.error, permanent: true });
+      reports.push({ ...base, state: state ?? "lost", error: p.error, side_effect_started: false });
+      continue;
+    }
+    const started = preStarted?.claim === claim ? preStarted.started : await port.started(claim);
+    preStarted = null;
+    if (!started) {
+      reports.push({ ...base, state: "lost", error: "claim no longer live before the side effect", side_effect_started: false });
+      continue;
+    }
+    let outcome: AttemptOutcome;
+    let thrown: unknown;
+    try {
+      const r = await executorOf(claim).run(ctx, claim.command, p.data);
+      outcome = r.ok ? { ok: true, result: r.result } : { ok: false, error: r.error ?? "side effect did not complete", result: r.result, sideEffectCompleted: true };
+    } catch (e) {
+      thrown = e;
+      outcome = { ok: false, error: e instanceof Error ? e.message : String(e) };
+    }
+    const next = claims[i + 1];
+    let state: CommandState | null;
+    if (next && port.finishThenStart && parsedOf(next).success) {
+      const r = await port.finishThenStart(claim, outcome, next);
+      state = r.state;
+      preStarted = { claim: next, started: r.nextStarted };
+    } else {
+      state = await port.finish(claim, outcome);
+    }
+    const error = state === null ? `claim generation ${claim.generation} went stale before its outcome was recorded` : outcome.ok ? null : outcome.error;
+    reports.push({ ...base, state: state ?? "lost", error, side_effect_started: true, ...(thrown === undefined ? {} : { thrown }) });
   }
-  if (!(await port.started(claim))) return { ...base, state: "lost", error: "claim no longer live before the side effect", side_effect_started: false };
-  let outcome: AttemptOutcome;
-  let thrown: unknown;
-  try {
-    const r = await executor.run(ctx, claim.command, parsed.data);
-    outcome = r.ok ? { ok: true, result: r.result } : { ok: false, error: r.error ?? "side effect did not complete", result: r.result, sideEffectCompleted: true };
-  } catch (e) {
-    thrown = e;
-    outcome = { ok: false, error: e instanceof Error ? e.message : String(e) };
-  }
-  const state = await port.finish(claim, outcome);
-  return { ...base, state, error: outcome.ok ? null : outcome.error, side_effect_started: true, ...(thrown === undefined ? {} : { thrown }) };
+  return reports;
 }

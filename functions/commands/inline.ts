@@ -2,9 +2,9 @@ import { z } from "@hono/zod-openapi";
 import type { CommandRow } from "../../schema/commands.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
-import { runClaim, type EffectOutcome } from "./execute.ts";
+import { runClaims, type EffectOutcome } from "./execute.ts";
 import { executorsOf, type Executor } from "./executors.ts";
-import { claimCommand, finishCommand, markSideEffectStarted } from "./record.ts";
+import { claimCommand, dbClaimPort } from "./record.ts";
 
 /**
  * Lease of an inline claim: longer than the longest request (a spawn waits up to 15 minutes), so
@@ -35,18 +35,12 @@ export async function executeInline(ctx: Ctx, cmd: CommandRow, effect: () => Pro
 async function execute(ctx: Ctx, cmd: CommandRow, executor: Executor): Promise<{ command: CommandRow; outcome: EffectOutcome }> {
   const claim = await claimCommand(ctx, cmd.id, `inline:${ctx.hostName ?? "local"}`, INLINE_LEASE_MS);
   if (!claim) throw new ApiError("CONFLICT", `command ${cmd.id} was claimed by another executor`);
-  let finished: CommandRow | undefined;
-  const report = await runClaim(ctx, claim, executor, {
-    started: (c) => markSideEffectStarted(ctx, c),
-    finish: async (c, outcome) => {
-      finished = await finishCommand(ctx, c, outcome);
-      return finished.state;
-    },
-  });
-  if (report.thrown !== undefined) throw report.thrown;
-  if (report.state === "lost") throw new ApiError("CONFLICT", `command ${cmd.id} lost its claim before the side effect started`);
-  if (!report.side_effect_started) throw new ApiError("VALIDATION_FAILED", `command ${cmd.id}: ${report.error}`);
-  const command = finished!;
-  const outcome: EffectOutcome = { ok: command.state === "succeeded", result: command.result ?? {}, ...(report.error ? { error: report.error } : {}) };
+  const port = dbClaimPort(ctx);
+  const [report] = await runClaims(ctx, [claim], () => executor, port);
+  if (report!.thrown !== undefined) throw report!.thrown;
+  if (report!.state === "lost") throw new ApiError("CONFLICT", `command ${cmd.id} lost its claim: ${report!.error}`);
+  if (!report!.side_effect_started) throw new ApiError("VALIDATION_FAILED", `command ${cmd.id}: ${report!.error}`);
+  const command = port.finished.get(cmd.id)!;
+  const outcome: EffectOutcome = { ok: command.state === "succeeded", result: command.result ?? {}, ...(report!.error ? { error: report!.error } : {}) };
   return { command, outcome };
 }

@@ -3,7 +3,7 @@ import { commandAttempts, commands, type CommandRow, type CommandState, type Com
 import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { iso } from "../lib/sql.ts";
-import type { AttemptOutcome } from "./execute.ts";
+import type { AttemptOutcome, ClaimPort } from "./execute.ts";
 
 /** Default lease for a claimed command; an executor that outlives it loses the claim. */
 export const DEFAULT_LEASE_MS = 120_000;
@@ -91,6 +91,20 @@ export async function claimCommand(ctx: Ctx, commandId: string, dispatcherId: st
   return { command: claimed, dispatcherId, generation: claimed.claimGeneration, attemptId };
 }
 
+/** The conditional UPDATE behind `markSideEffectStarted`, for callers that batch it. */
+function startedStatement(ctx: Ctx, claim: Pick<Claim, "command" | "generation" | "attemptId">) {
+  const nowMs = ctx.now().getTime();
+  const live = ctx.db
+    .select({ one: sql`1` })
+    .from(commands)
+    .where(and(eq(commands.id, claim.command.id), eq(commands.state, "running"), eq(commands.claimGeneration, claim.generation), gt(commands.leaseExpiresAt, nowMs)));
+  return ctx.db
+    .update(commandAttempts)
+    .set({ sideEffectStarted: true })
+    .where(and(eq(commandAttempts.id, claim.attemptId), exists(live)))
+    .returning({ id: commandAttempts.id });
+}
+
 /**
  * Records that the side effect is about to start, but only while the claim is still live: the
  * command is running under this generation and its lease has not run out. False means the
@@ -98,38 +112,27 @@ export async function claimCommand(ctx: Ctx, commandId: string, dispatcherId: st
  * answer on, a crash leaves the command ambiguous rather than re-runnable.
  */
 export async function markSideEffectStarted(ctx: Ctx, claim: Pick<Claim, "command" | "generation" | "attemptId">): Promise<boolean> {
-  const nowMs = ctx.now().getTime();
-  const live = ctx.db
-    .select({ one: sql`1` })
-    .from(commands)
-    .where(and(eq(commands.id, claim.command.id), eq(commands.state, "running"), eq(commands.claimGeneration, claim.generation), gt(commands.leaseExpiresAt, nowMs)));
-  const marked = await ctx.db
-    .update(commandAttempts)
-    .set({ sideEffectStarted: true })
-    .where(and(eq(commandAttempts.id, claim.attemptId), exists(live)))
-    .returning({ id: commandAttempts.id });
-  return marked.length === 1;
+  return (await startedStatement(ctx, claim)).length === 1;
 }
 
 /** First retry delay of a queued command; each further failure doubles it, up to the cap. */
 export const RETRY_BASE_MS = 5_000;
 const RETRY_CAP_MS = 5 * 60_000;
 
+/** How a failed attempt is settled: final (inline) or retried with backoff (queue). */
+export interface FinishOptions {
+  queue?: { retryBaseMs?: number };
+}
+
 /**
- * Finishes a claimed command. Refused (CONFLICT) when the claim is stale: the lease expired and
- * someone else holds a newer generation, so this executor's result must not overwrite theirs.
- * The attempt row records the outcome either way.
+ * The statements that record an attempt's outcome: the command's fenced conditional UPDATE
+ * (returning the row, or nothing when the claim is stale) and the attempt row's own record.
  *
  * Without `queue`, a failure is final (`failed`): the inline path answers its caller directly.
  * With `queue`, a failure goes back to `pending` with an exponential backoff in next_attempt_at
  * while attempts remain, then to `dead`; a permanent failure (invalid payload) is dead at once.
  */
-export async function finishCommand(
-  ctx: Ctx,
-  claim: Pick<Claim, "command" | "generation" | "attemptId">,
-  outcome: AttemptOutcome,
-  opts: { queue?: { retryBaseMs?: number } } = {},
-): Promise<CommandRow> {
+function finishStatements(ctx: Ctx, claim: Pick<Claim, "command" | "generation" | "attemptId">, outcome: AttemptOutcome, opts: FinishOptions) {
   const nowMs = ctx.now().getTime();
   let state: SQL | CommandState;
   let nextAttemptAt: SQL | null = null;
@@ -144,18 +147,10 @@ export async function finishCommand(
     nextAttemptAt = sql`CASE WHEN ${retry} THEN ${nowMs} + min(${RETRY_CAP_MS}, ${base} << (${commands.attempts} - 1)) ELSE NULL END`;
     completedAt = sql`CASE WHEN ${retry} THEN NULL ELSE ${nowMs} END`;
   }
-  const [rows] = await ctx.db.batch([
+  return [
     ctx.db
       .update(commands)
-      .set({
-        state: state as CommandState,
-        result: outcome.result ?? null,
-        error: outcome.ok ? null : outcome.error,
-        leaseExpiresAt: null,
-        nextAttemptAt: nextAttemptAt as unknown as number | null,
-        updatedAt: nowMs,
-        completedAt: completedAt as unknown as number | null,
-      })
+      .set({ state, result: outcome.result ?? null, error: outcome.ok ? null : outcome.error, leaseExpiresAt: null, nextAttemptAt, updatedAt: nowMs, completedAt })
       .where(and(eq(commands.id, claim.command.id), eq(commands.state, "running"), eq(commands.claimGeneration, claim.generation)))
       .returning(),
     ctx.db
@@ -167,14 +162,49 @@ export async function finishCommand(
         finishedAt: nowMs,
       })
       .where(eq(commandAttempts.id, claim.attemptId)),
-  ]);
-  const done = rows[0];
-  if (!done) {
-    throw new ApiError("CONFLICT", `command ${claim.command.id} is no longer held by claim generation ${claim.generation}`, {
-      hint: "Its lease expired and it was reclaimed or marked ambiguous; the newer state stands.",
-    });
-  }
-  return done;
+  ] as const;
+}
+
+function staleClaim(claim: Pick<Claim, "command" | "generation">): ApiError {
+  return new ApiError("CONFLICT", `command ${claim.command.id} is no longer held by claim generation ${claim.generation}`, {
+    hint: "Its lease expired and it was reclaimed or marked ambiguous; the newer state stands.",
+  });
+}
+
+/**
+ * Finishes a claimed command in one batch. Refused (CONFLICT) when the claim is stale: the lease
+ * expired and someone else holds a newer generation or the command was declared ambiguous, so
+ * this executor's result must not overwrite theirs. The attempt row records the outcome either way.
+ */
+export async function finishCommand(ctx: Ctx, claim: Pick<Claim, "command" | "generation" | "attemptId">, outcome: AttemptOutcome, opts: FinishOptions = {}): Promise<CommandRow> {
+  const [rows] = await ctx.db.batch(finishStatements(ctx, claim, outcome, opts));
+  if (!rows[0]) throw staleClaim(claim);
+  return rows[0];
+}
+
+/**
+ * The database side of executing claims in this process. Its `finishThenStart` records one
+ * command's outcome and the next claim's side_effect_started in a single batch, which halves
+ * the write transactions a dispatcher needs per command.
+ */
+export function dbClaimPort(ctx: Ctx, opts: FinishOptions = {}): ClaimPort & { finished: Map<string, CommandRow> } {
+  const finished = new Map<string, CommandRow>();
+  const settle = (rows: CommandRow[]) => {
+    if (rows[0]) finished.set(rows[0].id, rows[0]);
+    return rows[0]?.state ?? null;
+  };
+  return {
+    finished,
+    started: (claim) => markSideEffectStarted(ctx, claim),
+    async finish(claim, outcome) {
+      const [rows] = await ctx.db.batch(finishStatements(ctx, claim, outcome, opts));
+      return settle(rows);
+    },
+    async finishThenStart(claim, outcome, next) {
+      const [rows, , started] = await ctx.db.batch([...finishStatements(ctx, claim, outcome, opts), startedStatement(ctx, next)]);
+      return { state: settle(rows), nextStarted: started.length === 1 };
+    },
+  };
 }
 
 /** Marks a command that was never claimed as failed (e.g. its host is unreachable). */

@@ -1,12 +1,11 @@
 import { asc } from "drizzle-orm";
 import { commands, type CommandType } from "../../schema/commands.ts";
-import { runClaim, type ClaimPort, type ClaimReport } from "../commands/execute.ts";
+import { runClaims, type ClaimReport } from "../commands/execute.ts";
 import { executorsOf } from "../commands/executors.ts";
 import { claimableWhere, claimNext, expireLeases, type ClaimScope, type ExpiryReport } from "../commands/queue.ts";
-import { DEFAULT_LEASE_MS, finishCommand, markSideEffectStarted } from "../commands/record.ts";
+import { dbClaimPort, DEFAULT_LEASE_MS } from "../commands/record.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { routeCompletions, type RoutingReport } from "../dispatch/routing.ts";
-import { ApiError } from "../lib/errors.ts";
 import { beatDispatcher } from "./dispatchers.ts";
 
 /** How one dispatch pass behaves. */
@@ -97,19 +96,8 @@ export async function dispatchPass(ctx: Ctx, opts: DispatchOptions): Promise<Dis
     if (opts.route ?? true) report.routing = await routeCompletions(ctx);
     const claims = await claimNext(ctx, { ...scope, dispatcherId: opts.dispatcherId, leaseMs: opts.leaseMs ?? DEFAULT_LEASE_MS, limit });
     report.claimed = claims.length;
-    const port: ClaimPort = {
-      started: (c) => markSideEffectStarted(ctx, c),
-      finish: async (c, outcome) => (await finishCommand(ctx, c, outcome, { queue: { retryBaseMs: opts.retryBaseMs } })).state,
-    };
-    for (const claim of claims) {
-      let r: ClaimReport;
-      try {
-        r = await runClaim(ctx, claim, executors[claim.command.type]!, port);
-      } catch (e) {
-        // A refused finish means the lease ran out mid-effect and the command moved on without us.
-        if (!(e instanceof ApiError && e.code === "CONFLICT")) throw e;
-        r = { command_id: claim.command.id, type: claim.command.type, generation: claim.generation, state: "lost", error: e.message, side_effect_started: true };
-      }
+    const port = dbClaimPort(ctx, { queue: { retryBaseMs: opts.retryBaseMs } });
+    for (const r of await runClaims(ctx, claims, (c) => executors[c.command.type]!, port)) {
       const { thrown: _thrown, ...wire } = r;
       report.results.push(wire);
       if (r.error) ctx.log.warn("dispatch attempt did not succeed", { dispatcher_id: opts.dispatcherId, ...wire });

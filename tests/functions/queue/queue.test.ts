@@ -61,6 +61,21 @@ describe("executing claims", () => {
     expect((await attemptRows(env, bad.id))[0]).toMatchObject({ side_effect_started: 0, side_effect_completed: 0 });
   });
 
+  it("runs a batch in order, never marking an invalid payload started even when it follows a valid one", async () => {
+    const first = await enqueue({ payload: { n: 1 } });
+    const bad = await enqueue({ payload: { n: "x" } });
+    const last = await enqueue({ payload: { n: 3 } });
+    const report = await dispatchPass(ownerCtx(env), { dispatcherId: "d1" });
+    expect(report.results.map((r) => [r.command_id, r.state, r.side_effect_started])).toEqual([
+      [first.id, "succeeded", true],
+      [bad.id, "dead", false],
+      [last.id, "succeeded", true],
+    ]);
+    expect(runs.map((r) => r.id)).toEqual([first.id, last.id]);
+    expect((await attemptRows(env, bad.id))[0]!.side_effect_started).toBe(0);
+    expect((await attemptRows(env, last.id))[0]).toMatchObject({ side_effect_started: 1, side_effect_completed: 1 });
+  });
+
   it("retries a failure with exponential backoff, then dead-letters it after max_attempts", async () => {
     const c = await enqueue({ payload: { n: 7, fail: true }, maxAttempts: 3 });
     const ctx = ownerCtx(env);
