@@ -25,10 +25,12 @@ function actionsFor(status: Status): Array<z.infer<typeof WakeAction>> {
   return [status.manager, status.worker].map((r) => {
     const base = { role: r.role, reason: describeLease(r), session_id: r.session_id, thread: r.thread };
     if (r.lease.state === "fresh") return { ...base, status: "skipped_healthy" as const, send_ready: false, blocker: null, prompt: null };
-    if (!r.thread.id) {
-      const blocker = r.session_id
-        ? `${r.role} ${r.name} has no app thread id; re-register it with --thread-id, or wake it by hand with the prompt below`
-        : `no live ${r.role} is bound to task ${status.task.name}; bind one first`;
+    // A gone session keeps its thread id, but nothing is listening there any more.
+    if (!r.thread.id || r.session_state !== "active") {
+      const blocker =
+        r.session_state === "active"
+          ? `${r.role} ${r.name} has no app thread id; re-register it with --thread-id, or wake it by hand with the prompt below`
+          : `no live ${r.role} is bound to task ${status.task.name}; run switchyard reconcile --apply, then bind a new ${r.role}`;
       return { ...base, status: "blocked_missing_thread" as const, send_ready: false, blocker, prompt: wakePrompt(status, r) };
     }
     return { ...base, status: "ready_to_send" as const, send_ready: true, blocker: null, prompt: wakePrompt(status, r) };

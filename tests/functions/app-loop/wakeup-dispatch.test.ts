@@ -1,4 +1,6 @@
+import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { sessions } from "../../../schema/sessions.ts";
 import { registerSession, withNewEvents } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 import { appPair, beat, dispatcherAt } from "./loop-fixtures.ts";
@@ -59,6 +61,14 @@ describe("POST /v1/tasks/{name}/app-loop/wakeup-dispatch", () => {
     ]);
     expect(res.body.summary).toEqual({ ready_to_send: 0, skipped_healthy: 2, blocked: 0, dispatcher_required: false });
     expect(res.body.status.ok).toBe(true);
+  });
+
+  it("blocks the wake-up of a bound session that is gone, even though its thread is known", async () => {
+    const p = await appPair(env, { workerThread: true });
+    await env.services.database.db.update(sessions).set({ state: "gone" }).where(eq(sessions.id, p.worker.session_id));
+    const worker = (await dispatch(p.task)).body.actions[1];
+    expect(worker).toMatchObject({ status: "blocked_missing_thread", send_ready: false, thread: { id: "thr_worker_1" } });
+    expect(worker.blocker).toBe(`no live worker is bound to task ${p.task}; run switchyard reconcile --apply, then bind a new worker`);
   });
 
   it("uses the given dispatcher id and stale-after for the plan", async () => {
