@@ -7,6 +7,7 @@ export interface DaemonExit {
   detail: string;
 }
 
+/** What one `broker daemon` process runs: which run, as whom, how often, and how it talks to the API. */
 export interface DaemonLoopOptions {
   runId: string;
   project?: string;
