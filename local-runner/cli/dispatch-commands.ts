@@ -1,5 +1,5 @@
-import { hostname } from "node:os";
 import { COMMAND_TYPES, type CommandType } from "../../schema/commands.ts";
+import { DEFAULT_DISPATCHER_ID } from "../../functions/app-loop/schema.ts";
 import type { DispatchReport } from "../../functions/queue/dispatch-pass.ts";
 import { runDispatchLoop } from "../dispatch.ts";
 import { resolveHome } from "../home.ts";
@@ -145,7 +145,7 @@ export const DISPATCH_COMMANDS: CommandSpec[] = [
     options: {
       once: { type: "boolean", description: "One pass, then exit (the default)" },
       watch: { type: "boolean", description: "Keep polling until interrupted or --watch-iterations" },
-      "dispatcher-id": { type: "string", value: "ID", description: "Names this dispatcher in heartbeats and attempts (default dispatch-<host>)" },
+      "dispatcher-id": { type: "string", value: "ID", description: `Names this dispatcher in heartbeats and attempts (default ${DEFAULT_DISPATCHER_ID}, the id app-loop-status checks)` },
       "watch-iterations": { type: "string", value: "N", description: "Stop a watch after N passes" },
       "lease-seconds": { type: "string", value: "N", description: "Claim lease; an unfinished claim is recovered after it (default 120)" },
       interval: { type: "string", value: "S", description: "Seconds between passes when idle (default 2)" },
@@ -166,7 +166,7 @@ export const DISPATCH_COMMANDS: CommandSpec[] = [
       const limit = int(a, "limit", { min: 1 });
       const services = await openLocalServices({ home: resolveHome(process.env, { home: g.home }), log: stderrLogger });
       try {
-        const dispatcherId = str(a, "dispatcher-id") ?? `dispatch-${services.hostName ?? hostname()}`;
+        const dispatcherId = str(a, "dispatcher-id") ?? DEFAULT_DISPATCHER_ID;
         const result = await untilSignal((signal) =>
           runDispatchLoop(services, {
             dispatcherId,
