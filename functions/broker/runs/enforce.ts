@@ -50,6 +50,30 @@ export function timeViolation(run: BrokerRunRow, nowMs: number): Violation | nul
 }
 
 /**
+ * What the advice rows show the run has taken on, whoever did it: its own ticks, or the owner
+ * ingesting or drafting with the run's id outside them (poll-messages --run-id, a run-less
+ * tick drafting the run's queued jobs). Ticks count from here so that work is not missed.
+ */
+export async function observedWork(ctx: Ctx, runId: string): Promise<{ requests: number; drafts: number }> {
+  const [row] = await ctx.db
+    .select({ requests: count(), drafts: count(adviceRequests.draftText) })
+    .from(adviceRequests)
+    .where(eq(adviceRequests.runId, runId));
+  return { requests: row?.requests ?? 0, drafts: row?.drafts ?? 0 };
+}
+
+/** Request and draft budgets already overrun by work done outside the run's ticks. */
+export function overrun(run: BrokerRunRow): Violation | null {
+  if (exceeds(run, "max_requests_total", run.requestsTotal)) {
+    return { reason: "max_requests_total", detail: `${run.requestsTotal} requests attributed to the run (at most ${limitOf(run, "max_requests_total")}), some ingested outside its ticks` };
+  }
+  if (exceeds(run, "max_drafts_total", run.draftsTotal)) {
+    return { reason: "max_drafts_total", detail: `${run.draftsTotal} drafts for the run (at most ${limitOf(run, "max_drafts_total")}), some made outside its ticks` };
+  }
+  return null;
+}
+
+/**
  * Tripwires on what has been sent for the run. A tick never sends, so these only fire if some
  * other path did: a send without an approval, more sends than the contract allows in total or
  * per thread (a dry run allows none). Counts come from the advice rows themselves, so a send

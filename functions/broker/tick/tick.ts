@@ -6,7 +6,7 @@ import { withWriteTransaction } from "../../lib/db.ts";
 import { ApiError } from "../../lib/errors.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../../lib/route.ts";
 import { iso } from "../../lib/sql.ts";
-import { exceeds, limitOf, remaining, sendViolation, timeViolation, type Violation } from "../runs/enforce.ts";
+import { exceeds, limitOf, observedWork, overrun, remaining, sendViolation, timeViolation, type Violation } from "../runs/enforce.ts";
 import { acquireRunLease, leaseHeldError } from "../runs/lease.ts";
 import { conditionNotedValues, RUN_EVENT, stopRun } from "../runs/lifecycle.ts";
 import type { StopCondition, StopReason } from "../runs/schema.ts";
@@ -299,10 +299,11 @@ async function runTick(ctx: Ctx, opts: TickOptions, runId: string, flow: AdviceF
       run: runToWire(lease.run, nowMs),
     };
   }
-  const run = lease.run;
+  const seen = await observedWork(ctx, runId);
+  const run: BrokerRunRow = { ...lease.run, requestsTotal: Math.max(lease.run.requestsTotal, seen.requests), draftsTotal: Math.max(lease.run.draftsTotal, seen.drafts) };
   const log = new TickLog(ctx, run, run.consecutiveErrors);
   log.result.lease = { holder, expires_at: iso(run.leaseExpiresAt), taken_over_from: lease.takenOver ? lease.previousOwner : null, released: false };
-  log.stop = timeViolation(run, ctx.now().getTime()) ?? (await sendViolation(ctx, run));
+  log.stop = timeViolation(run, ctx.now().getTime()) ?? overrun(run) ?? (await sendViolation(ctx, run));
   if (!log.stop) {
     await ingestStep(ctx, log, flow, { project: run.project ?? opts.project, to_session: run.targetSession ?? opts.to_session }, opts.batch);
     await draftStep(ctx, log, flow, opts.batch, holder);
@@ -312,8 +313,9 @@ async function runTick(ctx: Ctx, opts: TickOptions, runId: string, flow: AdviceF
     await tx
       .update(brokerRuns)
       .set({
-        requestsTotal: sql`${brokerRuns.requestsTotal} + ${log.requests}`,
-        draftsTotal: sql`${brokerRuns.draftsTotal} + ${log.drafts}`,
+        // Absolute, not increments: the base already includes work done outside the run's ticks.
+        requestsTotal: run.requestsTotal + log.requests,
+        draftsTotal: run.draftsTotal + log.drafts,
         errorsTotal: sql`${brokerRuns.errorsTotal} + ${log.errors}`,
         duplicateDrafts: sql`${brokerRuns.duplicateDrafts} + ${log.duplicates}`,
         consecutiveErrors: log.consecutive,

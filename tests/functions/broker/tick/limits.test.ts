@@ -106,6 +106,29 @@ describe("budgets", () => {
     await expectStopped(id, "max_requests_total");
   });
 
+  it("max_requests_total counts requests ingested into the run outside its ticks too", async () => {
+    const id = await startedRun(env, { mode: "overnight_dry_run", limits: { max_requests_total: 2 } });
+    for (let i = 0; i < 3; i++) await ask();
+    // The owner ingests by hand with the run's id; the next tick sees the budget is already overrun.
+    expect((await env.call("POST", "/v1/broker/poll-messages", { body: { run_id: id } })).body.ingested).toHaveLength(3);
+    const { result, ticks } = await tickUntilStopped(env, id);
+    expect(ticks).toBe(1);
+    expect(result.stopped).toEqual({ reason: "max_requests_total", detail: "3 requests attributed to the run (at most 2), some ingested outside its ticks" });
+    expect(result.run?.counters.requests_total).toBe(3);
+    await expectStopped(id, "max_requests_total");
+  });
+
+  it("max_drafts_total counts drafts a run-less tick made of the run's requests", async () => {
+    const id = await startedRun(env, { mode: "overnight_dry_run", limits: { max_drafts_total: 1 } });
+    await ask();
+    await ask();
+    await env.call("POST", "/v1/broker/poll-messages", { body: { run_id: id } });
+    await env.call("POST", "/v1/broker/tick", { body: {} });
+    const { result } = await tickUntilStopped(env, id);
+    expect(result.stopped?.reason).toBe("max_drafts_total");
+    expect(result.run?.counters.drafts_total).toBe(2);
+  });
+
   it("max_drafts_total: drafts up to N and stops with requests still queued", async () => {
     const id = await startedRun(env, { mode: "overnight_dry_run", limits: { max_drafts_total: 1 } });
     await ask();
