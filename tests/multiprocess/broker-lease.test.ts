@@ -22,7 +22,8 @@ import { brokerEvents, brokerRuns } from "../../schema/broker.ts";
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const CLI = join(ROOT, "bin", "switchyard.mjs");
 const LEASE_SECONDS = 2;
-const WAIT_MS = 40_000;
+/** Per wait; two tsx start-ups on a loaded 2-core box can take tens of seconds. */
+const WAIT_MS = 60_000;
 
 type Line = { event: string; processed?: boolean; taken_over_from?: string | null; code?: string; reason?: string };
 
@@ -72,7 +73,7 @@ const processed = (d: Daemon) => d.lines.filter((l) => l.event === "tick" && l.p
 const refused = (d: Daemon) => d.lines.filter((l) => l.event === "tick_refused" && l.code === "CONFLICT").length;
 
 describe("run lease across OS processes", () => {
-  it("lets one daemon process a run; the other takes over only after the holder dies and its lease expires", async () => {
+  it("lets one daemon process a run; the other takes over only after the holder dies and its lease expires", { timeout: 240_000 }, async () => {
     dir = mkdtempSync(join(tmpdir(), "switchyard-lease-"));
     const home = join(dir, "home");
     services = await openLocalServices({ home: { ...resolveHome({}, { home }), hostName: "lease-test" } });
