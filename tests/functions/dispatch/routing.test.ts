@@ -146,8 +146,8 @@ describe("routeCompletions", () => {
 
   // What `switchyard up` does all day: the dispatch-pass cron and an app manager's long poll share
   // one process, so the consumer wakes and writes while the pass goes on to claim commands. Their
-  // writes must not collide (an interactive transaction in the pass used to freeze the process
-  // for the busy timeout and then fail with TRANSACTION_CLOSED).
+  // writes must not collide: a write issued while the pass holds an interactive transaction open
+  // across awaits freezes the process for the busy timeout, then fails with TRANSACTION_CLOSED.
   it("runs inside a dispatch pass: an app manager long-polling its inbox is woken with the completion", async () => {
     const { worker, complete } = await rolloutWorker();
     const manager = await registerSession(env, "manager");
