@@ -322,7 +322,9 @@ async function runTick(ctx: Ctx, opts: TickOptions, runId: string, flow: AdviceF
         ...(log.active ? { lastActivityAt: nowMs } : {}),
         updatedAt: nowMs,
       })
-      .where(eq(brokerRuns.id, run.id));
+      // Fenced by the lease: a holder whose lease expired mid-tick must not overwrite the counts
+      // of the daemon that took over (its ingests and drafts are re-counted from the rows).
+      .where(and(eq(brokerRuns.id, run.id), eq(brokerRuns.leaseOwner, holder)));
     return writeEvents(ctx, log, tx);
   });
   log.result.event_id = tickId;

@@ -2,7 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { adviceRequests } from "../../../../schema/broker.ts";
 import { registerSession } from "../../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../../helpers/services.ts";
-import { createRun, requestMessage, runAdvice, runEventRows, runRow, startedRun } from "../runs/fixtures.ts";
+import { brokerFlow, type AdviceFlow } from "../../../../functions/broker/tick/flow.ts";
+import { createRun, requestMessage, runAdvice, runEventRows, runRow, startedRun, tick } from "../runs/fixtures.ts";
 
 let env: TestEnv;
 let daemon: string;
@@ -91,6 +92,24 @@ describe("broker tick with a run", () => {
     const kinds = (await runEventRows(env, id)).map((e) => e.kind).filter((k) => k.startsWith("lease"));
     // One refusal is recorded per lease owner, not one per attempt.
     expect(kinds).toEqual(["lease_acquired", "lease_refused", "lease_taken_over"]);
+  });
+
+  it("a holder whose lease expired mid-tick cannot overwrite the counts of the daemon that took over", async () => {
+    const id = await startedRun(env, { mode: "overnight_dry_run" });
+    await requestMessage(env, { from: peer.session_id, to: lily.session_id });
+    const slow: AdviceFlow = {
+      ...brokerFlow,
+      async candidates(ctx, filter) {
+        // daemon-a stalls past its lease; daemon-b takes the run over and does the work meanwhile.
+        env.clock.advance(121);
+        const b = await tick(env, id, undefined, { holder: "daemon-b" });
+        expect(b.lease?.taken_over_from).toBe("daemon-a");
+        return brokerFlow.candidates(ctx, filter);
+      },
+    };
+    await tick(env, id, slow);
+    const row = await runRow(env, id);
+    expect({ owner: row.leaseOwner, requests: row.requestsTotal, drafts: row.draftsTotal }).toEqual({ owner: "daemon-b", requests: 1, drafts: 1 });
   });
 
   it("a one-shot tick gives the lease back so a daemon can take it at once", async () => {
