@@ -246,7 +246,9 @@ export const DAEMON_COMMANDS: CommandSpec[] = [
     local: async (_a, g) => {
       const home = resolveHome(process.env, { home: g.home });
       const manifest = readManifest(home.home);
-      const r = await uninstallDaemon(home.home, { exec: daemonDeps.exec });
+      const userHome = process.env.HOME;
+      if (!userHome) throw new UsageError("$HOME is not set; the unit files live under it");
+      const r = await uninstallDaemon(home.home, { exec: daemonDeps.exec, userHome });
       let revoked = false;
       if (manifest?.token_id) {
         const t = await openTransport(g);
@@ -257,10 +259,10 @@ export const DAEMON_COMMANDS: CommandSpec[] = [
         }
       }
       if (g.json) out(JSON.stringify({ ...r, token_revoked: revoked }, null, 2));
-      else if (!r.manifest) out("broker daemon: not installed; nothing to remove");
+      else if (!r.platform && !r.removed.length) out("broker daemon: not installed; nothing to remove");
       else {
         for (const c of r.commands) out(`${c.code === 0 ? "ok  " : "warn"} ${c.command}${c.code === 0 ? "" : `: ${c.stderr}`}`);
-        out(`removed ${r.removed.join(", ")}${revoked ? `; revoked token ${manifest!.token_id}` : ""}`);
+        out(`removed ${r.removed.join(", ") || "nothing"}${revoked ? `; revoked token ${manifest!.token_id}` : ""}`);
       }
       return 0;
     },

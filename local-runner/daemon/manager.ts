@@ -122,18 +122,31 @@ export function readManifest(switchyardHome: string): Manifest | null {
   return JSON.parse(readFileSync(path, "utf8")) as Manifest;
 }
 
-/** Unloads the daemon and removes its files, token file and manifest. */
-export async function uninstallDaemon(switchyardHome: string, opts: { exec: Exec }) {
+/** The unit files an install writes for this user, by platform, whatever the manifest says. */
+function standardFiles(userHome: string): Record<Platform, string[]> {
+  return {
+    launchd: [join(userHome, "Library", "LaunchAgents", `${LAUNCHD_LABEL}.plist`)],
+    systemd: [join(userHome, ".config", "systemd", "user", `${SYSTEMD_UNIT}.service`), join(userHome, ".config", "systemd", "user", `${SYSTEMD_UNIT}.timer`)],
+  };
+}
+
+/**
+ * Unloads the daemon and removes its files, token file and manifest. Without a manifest (lost,
+ * or deleted by hand) it still removes unit files found at the standard paths, so uninstall
+ * followed by install always starts clean.
+ */
+export async function uninstallDaemon(switchyardHome: string, opts: { exec: Exec; userHome: string }) {
   const manifest = readManifest(switchyardHome);
-  if (!manifest) return { manifest: null, commands: [] as CommandRun[], removed: [] as string[] };
-  const commands = await runAll(opts.exec, unloadCommands(manifest.platform));
+  const standard = standardFiles(opts.userHome);
+  const platform = manifest?.platform ?? (["launchd", "systemd"] as const).find((p) => standard[p].some((f) => existsSync(f))) ?? null;
+  const commands = platform ? await runAll(opts.exec, unloadCommands(platform)) : [];
   const removed: string[] = [];
-  for (const path of [...manifest.files, daemonTokenPath(switchyardHome), manifestPath(switchyardHome)]) {
+  for (const path of [...(manifest?.files ?? (platform ? standard[platform] : [])), daemonTokenPath(switchyardHome), manifestPath(switchyardHome)]) {
     if (!existsSync(path)) continue;
     rmSync(path);
     removed.push(path);
   }
-  return { manifest, commands, removed };
+  return { manifest, platform, commands, removed };
 }
 
 /** Whether the service manager has the daemon loaded and running, in its own words. */

@@ -139,6 +139,17 @@ describe("broker daemon-install --no-load on Linux (systemd --user)", () => {
     }
   });
 
+  it("daemon-uninstall still finds the unit files when the manifest is gone", async () => {
+    await cli("broker", "daemon-install", "--run-id", runId, "--platform", "systemd", "--no-load");
+    rmSync(join(home, "broker-daemon.json"));
+    calls.length = 0;
+    expect((await cli("broker", "daemon-uninstall")).code).toBe(0);
+    expect(calls[0]).toBe("systemctl --user disable --now switchyard-advice-broker.timer switchyard-advice-broker.service");
+    expect(existsSync(join(unitDir(), "switchyard-advice-broker.service"))).toBe(false);
+    expect(existsSync(join(home, "daemon.token"))).toBe(false);
+    expect((await cli("broker", "daemon-uninstall")).text).toContain("not installed");
+  });
+
   it("without --no-load it reloads systemd and enables the timer and service", async () => {
     const res = await cli("broker", "daemon-install", "--run-id", runId, "--platform", "systemd");
     expect(res.code).toBe(0);
