@@ -51,6 +51,14 @@ function isPrivateDatabase(url: string): boolean {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** Longest a statement waits for this process's own open transaction to end. */
+const GATE_TIMEOUT_MS = 30_000;
+
+/** True for statements that only read (which WAL lets run beside a writer). */
+function isRead(sql: string): boolean {
+  return /^\s*(?:select|pragma\s+(?:integrity_check|journal_mode\s*$|table_info))/i.test(sql);
+}
+
 /**
  * Wraps a libSQL client so a busy failure reconnects the pool and retries.
  *
@@ -64,6 +72,29 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 class ResilientClient implements Client {
   #retries = 0;
   #reconnecting: Promise<void> | null = null;
+  /**
+   * Settles when no interactive transaction of this process is open. BEGIN and every write wait
+   * synchronously for SQLite's lock, so a statement issued while this process's own transaction
+   * awaits would freeze the event loop until the busy timeout (and the busy reconnect would
+   * then close that transaction). Everything else queues here, asynchronously, instead.
+   */
+  #gate: Promise<void> = Promise.resolve();
+
+  /**
+   * Waits until no interactive transaction of this process is open. Bounded, because code that
+   * writes through the client instead of `tx` while its own transaction is open would otherwise
+   * wait forever; that is a bug, and the error says where to look.
+   */
+  async #idle(): Promise<void> {
+    const deadline = Date.now() + GATE_TIMEOUT_MS;
+    for (let gate = this.#gate; ; gate = this.#gate) {
+      const timedOut = await Promise.race([gate.then(() => false), sleep(Math.max(0, deadline - Date.now())).then(() => true)]);
+      if (timedOut) {
+        throw new Error(`waited ${GATE_TIMEOUT_MS} ms for this process's open transaction; is code inside a transaction writing through db instead of tx?`);
+      }
+      if (gate === this.#gate) return;
+    }
+  }
 
   constructor(
     private readonly inner: Client,
@@ -109,13 +140,16 @@ class ResilientClient implements Client {
 
   execute(stmt: InStatement): Promise<ResultSet>;
   execute(sql: string, args?: InArgs): Promise<ResultSet>;
-  execute(stmtOrSql: InStatement | string, args?: InArgs): Promise<ResultSet> {
+  async execute(stmtOrSql: InStatement | string, args?: InArgs): Promise<ResultSet> {
+    // Reads never wait for the write lock under WAL, so they need not queue behind a transaction.
+    if (!isRead(typeof stmtOrSql === "string" ? stmtOrSql : stmtOrSql.sql)) await this.#idle();
     return this.#retry(() =>
       typeof stmtOrSql === "string" ? this.inner.execute(stmtOrSql, args) : this.inner.execute(stmtOrSql),
     );
   }
 
-  batch(stmts: Array<InStatement | [string, InArgs?]>, mode?: TransactionMode): Promise<ResultSet[]> {
+  async batch(stmts: Array<InStatement | [string, InArgs?]>, mode?: TransactionMode): Promise<ResultSet[]> {
+    await this.#idle();
     // Batches here are mutations: take the write lock up front so the busy timeout applies
     // instead of failing later on a read-to-write upgrade.
     return this.#retry(() => this.inner.batch(stmts, mode ?? "write"));
@@ -125,8 +159,18 @@ class ResilientClient implements Client {
     return this.#retry(() => this.inner.migrate(stmts));
   }
 
-  transaction(mode?: TransactionMode): Promise<Transaction> {
-    return this.#retry(() => this.inner.transaction(mode));
+  async transaction(mode?: TransactionMode): Promise<Transaction> {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const prev = this.#gate;
+    this.#gate = prev.then(() => held);
+    await prev;
+    try {
+      return releasingOnEnd(await this.#retry(() => this.inner.transaction(mode)), release);
+    } catch (e) {
+      release();
+      throw e;
+    }
   }
 
   executeMultiple(sql: string): Promise<void> {
@@ -144,6 +188,42 @@ class ResilientClient implements Client {
   close() {
     this.inner.close();
   }
+}
+
+/** A transaction that calls `release` once, when it commits, rolls back or closes. */
+function releasingOnEnd(tx: Transaction, release: () => void): Transaction {
+  let released = false;
+  const once = () => {
+    if (!released) {
+      released = true;
+      release();
+    }
+  };
+  return new Proxy(tx, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (typeof value !== "function") return value;
+      if (prop === "close") {
+        return () => {
+          try {
+            return value.call(target);
+          } finally {
+            once();
+          }
+        };
+      }
+      if (prop === "commit" || prop === "rollback") {
+        return async () => {
+          try {
+            return await value.call(target);
+          } finally {
+            once();
+          }
+        };
+      }
+      return value.bind(target);
+    },
+  });
 }
 
 /** Opens a database with WAL (file URLs), a busy timeout and reconnect-on-busy retries. */
