@@ -12,6 +12,7 @@ import { makeId } from "../functions/lib/ids.ts";
 import { resolveHome } from "../local-runner/home.ts";
 import { openLocalServices, type LocalServices } from "../local-runner/services.ts";
 import { startUp } from "../local-runner/up.ts";
+import { dispatchBench } from "./dispatch.ts";
 import { inboxBench } from "./inbox.ts";
 import { sessions } from "../schema/sessions.ts";
 
@@ -231,12 +232,17 @@ async function main() {
     // 4. Inbox: long-poll wake latency in-process and across processes, consume with 100k queued.
     rows.push(...(await inboxBench()));
 
+    // 5. Dispatch queue: commands/s with 1 and 4 dispatchers against the raw single-row UPDATE rate.
+    const dispatch = await dispatchBench();
+    rows.push(...dispatch.rows);
+
     const by = (id: string) => rows.find((r) => r.id === id)!.p50_ms;
     const ratios = {
       roundtrip_http_over_inprocess: round(by("roundtrip_http") / by("roundtrip_inprocess")),
       show_http_over_inprocess: round(by("show_http_10k") / by("show_inprocess_10k")),
       cli_sessions_tsx_over_bundle: round(by("cli_sessions_tsx") / by("cli_sessions")),
       cli_help_tsx_over_bundle: round(by("cli_help_tsx") / by("cli_help")),
+      ...dispatch.ratios,
     };
     const result = {
       recorded_at: new Date().toISOString(),
@@ -249,6 +255,7 @@ async function main() {
       total_seconds: round((performance.now() - started) / 1000),
       rows,
       ratios,
+      dispatch_per_second: dispatch.per_second,
     };
     mkdirSync(RESULTS, { recursive: true });
     // Write then rename, so an interrupted run never leaves a half-written latest.json.
