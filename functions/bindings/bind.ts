@@ -8,6 +8,7 @@ import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { isUniqueViolation } from "../lib/sql.ts";
+import { ingestSession } from "../observe/ingest.ts";
 import { activeSessionByName } from "../sessions/lookup.ts";
 import { taskByName } from "../tasks/lookup.ts";
 import { bindingToWire } from "../tasks/wire.ts";
@@ -31,6 +32,11 @@ export async function bindTask(ctx: Ctx, input: z.infer<typeof BindBody>) {
   }
   const worker = await activeSessionByName(ctx, input.worker, "worker");
   const manager = await activeSessionByName(ctx, input.manager, "manager");
+  // Ingest first, so completions the worker wrote before this binding fall under the watermark
+  // and are never routed to the new manager. A transcript this host cannot read is left alone.
+  if (worker.transcriptPath && ctx.host && (!worker.host || worker.host === ctx.hostName)) {
+    await ingestSession(ctx, worker).catch(() => null);
+  }
   const nowMs = ctx.now().getTime();
   const row: Omit<BindingRow, "eventWatermark"> = {
     id: ctx.newId("bnd"),

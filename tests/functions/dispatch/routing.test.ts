@@ -103,6 +103,19 @@ describe("routeCompletions", () => {
     expect(await itemsOf(first.session_id)).toHaveLength(1);
   });
 
+  it("does not route to a new manager a completion written before the bind but never ingested", async () => {
+    const { worker, complete } = await rolloutWorker();
+    const manager = await registerSession(env, "manager");
+    complete();
+    const task = await createTask(env);
+    // bind ingests the worker first, so this completion sits under the new binding's watermark.
+    await bind(task.task.name, worker.session.name, manager.session.name);
+    expect((await routeCompletions(ctx)).routed).toBe(0);
+    complete();
+    expect((await routeCompletions(ctx)).routed).toBe(1);
+    expect((await itemsOf(manager.session_id)).map((i) => JSON.parse(String(i.payload_json)).last_agent_message)).toEqual(["done 2"]);
+  });
+
   it("creates one item per completion when passes in two connections race", async () => {
     const { worker, complete } = await rolloutWorker();
     const manager = await registerSession(env, "manager");
