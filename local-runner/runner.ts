@@ -25,6 +25,9 @@ export interface RunnerOptions {
   onResult?: (r: Omit<ClaimReport, "thrown">) => void;
 }
 
+/** The runner was started with settings that can never work (e.g. a token for another host). */
+export class RunnerConfigError extends Error {}
+
 /** A claim as the server returns it. */
 interface WireClaim {
   command: ReturnType<typeof commandToWire>;
@@ -81,8 +84,14 @@ export async function runRunner(opts: RunnerOptions): Promise<{ rounds: number; 
     try {
       const res = await http.send({ method: "POST", path: "/runner/claim", body: { runner_id: opts.runnerId, limit: opts.limit, lease_seconds: opts.leaseSeconds } });
       if (res.status !== 200) throw apiErrorOf(res.status, res.body);
+      if (res.body.host !== opts.hostName) {
+        // Executing another machine's commands here would act on the wrong tmux server; the
+        // claims just taken expire unstarted and go back to pending.
+        throw new RunnerConfigError(`the runner token is scoped to host '${res.body.host}', but --host is '${opts.hostName}'`);
+      }
       claims = res.body.claims;
     } catch (e) {
+      if (e instanceof RunnerConfigError) throw e;
       // The server may be restarting; the next round tries again.
       opts.log.warn("runner claim failed", { error: (e as Error).message });
     }

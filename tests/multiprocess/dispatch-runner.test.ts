@@ -81,6 +81,14 @@ describe("switchyard runner", () => {
       ]);
     }
     expect(byId[foreign]).toMatchObject({ state: "pending", attempts: 0, claim_generation: 0 });
+
+    // A runner told it is another machine than its token says stops instead of acting on the wrong tmux.
+    const wrong = await run(process.execPath, [BIN, "runner", "--url", up.url, "--token", token, "--host", "remote-c", "--iterations", "1"], {
+      cwd: ROOT,
+      env: { ...process.env, SWITCHYARD_HOME: env.dir },
+    }).catch((e) => e);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain("scoped to host 'remote-b', but --host is 'remote-c'");
   });
 
   it("refuses to start without --url or --token (usage error, exit 2)", async () => {
