@@ -5,6 +5,7 @@ import { expireLeases } from "../functions/commands/queue.ts";
 import { dispatchPass } from "../functions/queue/dispatch-pass.ts";
 import { brokerOvernight } from "./broker-overnight.ts";
 import { heartbeatSweep } from "./heartbeat-sweep.ts";
+import { pruneCronHistory } from "./prune-history.ts";
 
 /** A cron tick: one pass of periodic work that returns a JSON report. */
 export type Tick = (ctx: Ctx) => Promise<Record<string, unknown>>;
@@ -37,6 +38,11 @@ export const CRONS: Record<string, { schedule: string; description: string; tick
     // Report only: applying fixes is an owner decision (reconcile --apply), never a daemon's.
     description: "Report dead-pid sessions, dangling bindings and tasks whose manager has not cycled for an hour; changes nothing.",
     tick: (ctx) => reconcile(ctx, { apply: false }),
+  },
+  "prune-history": {
+    schedule: "17 * * * *",
+    description: "Delete cron slots and runs older than 7 days.",
+    tick: (ctx) => pruneCronHistory(ctx),
   },
   "broker-overnight": { schedule: "*/1 * * * *", description: "Tick every started broker run under its lease (skips runs a daemon holds); never sends.", tick: (ctx) => brokerOvernight(ctx) },
 };

@@ -1,0 +1,29 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { claimCronSlot, runCron } from "../../crons/run.ts";
+import { makeCtx, type Ctx } from "../../functions/lib/ctx.ts";
+import { makeTestEnv, type TestEnv } from "../helpers/services.ts";
+
+let env: TestEnv;
+let ctx: Ctx;
+beforeEach(async () => {
+  env = await makeTestEnv();
+  ctx = makeCtx(env.services, { kind: "daemon", tokenId: "tok_cron" });
+});
+afterEach(() => env.close());
+
+const count = async (table: string) => Number((await env.services.database.client.execute(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n);
+
+describe("prune-history cron", () => {
+  it("deletes slots and runs older than 7 days and keeps recent ones", async () => {
+    expect(await claimCronSlot(ctx, "heartbeat-sweep:old", "p1")).toBe(true);
+    await runCron(ctx, "heartbeat-sweep", { runner: "p1", slotKey: "heartbeat-sweep:old" });
+    env.clock.advance(8 * 86_400);
+    expect(await claimCronSlot(ctx, "heartbeat-sweep:new", "p1")).toBe(true);
+    const run = await runCron(ctx, "prune-history", { runner: "p1" });
+    expect(run.state).toBe("succeeded");
+    expect(run.report).toMatchObject({ slots_deleted: 1, runs_deleted: 1, retention_days: 7 });
+    expect(await count("cron_slots")).toBe(1);
+    // The prune run itself is recent and stays.
+    expect(await count("cron_runs")).toBe(1);
+  });
+});
