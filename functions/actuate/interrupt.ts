@@ -1,6 +1,6 @@
 import type { z } from "@hono/zod-openapi";
 import { auditInsert } from "../lib/audit.ts";
-import { runInline } from "../commands/inline.ts";
+import { INLINE_HOLD_MS, runInline } from "../commands/inline.ts";
 import { commandToWire, createCommand, failUnclaimed } from "../commands/record.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
@@ -38,7 +38,7 @@ export async function interruptSession(ctx: Ctx, name: string, input: z.infer<ty
     }
   }
   const payload: z.infer<typeof InterruptPayload> = { tmux_session: s.tmuxSession, key: input.key, followup: input.followup ?? null };
-  const cmd = await createCommand(ctx, { type: "interrupt", sessionId: s.id, taskId, host: s.host, payload, dryRun: input.dry_run });
+  const cmd = await createCommand(ctx, { type: "interrupt", sessionId: s.id, taskId, host: s.host, payload, dryRun: input.dry_run, holdMs: INLINE_HOLD_MS });
   const audit = (extra: Record<string, unknown>) => auditInsert(ctx, { kind: "session_interrupted", sessionId: s.id, taskId, payload: { command_id: cmd.id, ...payload, ...extra } });
   if (input.dry_run) {
     const a = audit({ dry_run: true, sent: false });

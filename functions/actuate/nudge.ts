@@ -2,7 +2,7 @@ import type { z } from "@hono/zod-openapi";
 import type { SessionRow } from "../../schema/sessions.ts";
 import { auditInsert } from "../lib/audit.ts";
 import { commandToWire, createCommand, failUnclaimed } from "../commands/record.ts";
-import { runInline } from "../commands/inline.ts";
+import { INLINE_HOLD_MS, runInline } from "../commands/inline.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { hostErrorToApi, hostFor } from "../lib/local.ts";
@@ -42,7 +42,7 @@ export async function nudgeSession(ctx: Ctx, name: string, input: z.infer<typeof
   const s = await pushTarget(ctx, name, "nudge");
   const taskId = await activeTaskIdOf(ctx, s.id);
   const payload: z.infer<typeof NudgePayload> = { tmux_session: s.tmuxSession, text: input.text, transcript_path: s.transcriptPath, transcript_kind: s.transcriptKind };
-  const cmd = await createCommand(ctx, { type: "nudge", sessionId: s.id, taskId, host: s.host, payload, dryRun: input.dry_run });
+  const cmd = await createCommand(ctx, { type: "nudge", sessionId: s.id, taskId, host: s.host, payload, dryRun: input.dry_run, holdMs: INLINE_HOLD_MS });
   if (input.dry_run) {
     const audit = auditInsert(ctx, { kind: "session_nudged", sessionId: s.id, taskId, payload: { command_id: cmd.id, text: input.text, dry_run: true, sent: false } });
     await audit.stmt;

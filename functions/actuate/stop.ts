@@ -4,7 +4,7 @@ import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import { tasks } from "../../schema/tasks.ts";
 import { bindings } from "../../schema/bindings.ts";
 import { auditInsert } from "../lib/audit.ts";
-import { runInline } from "../commands/inline.ts";
+import { INLINE_HOLD_MS, runInline } from "../commands/inline.ts";
 import { commandToWire, createCommand, failUnclaimed } from "../commands/record.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
@@ -31,7 +31,7 @@ export const stopRoute = defineRoute(["owner"], {
  */
 export async function stopSessionEffect(ctx: Ctx, s: SessionRow, taskId: string | null, dryRun: boolean) {
   const payload: z.infer<typeof StopPayload> = { tmux_session: s.tmuxSession };
-  const cmd = await createCommand(ctx, { type: "stop", sessionId: s.id, taskId, host: s.host, payload, dryRun });
+  const cmd = await createCommand(ctx, { type: "stop", sessionId: s.id, taskId, host: s.host, payload, dryRun, holdMs: INLINE_HOLD_MS });
   const audit = (extra: Record<string, unknown>) => auditInsert(ctx, { kind: "session_stopped", sessionId: s.id, taskId, payload: { command_id: cmd.id, name: s.name, ...extra } });
   if (dryRun) {
     const a = audit({ dry_run: true });

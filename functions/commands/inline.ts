@@ -12,6 +12,12 @@ import { claimCommand, dbClaimPort } from "./record.ts";
  */
 const INLINE_LEASE_MS = 16 * 60_000;
 
+/**
+ * How long a command created for inline execution stays out of the queue (`createCommand`
+ * holdMs), so a dispatcher on the same host never races the request that is about to claim it.
+ */
+export const INLINE_HOLD_MS = 60_000;
+
 /** An ad-hoc side effect's payload was built by the caller itself, so any object passes. */
 const AnyPayload = z.record(z.string(), z.unknown());
 

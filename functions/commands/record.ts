@@ -22,6 +22,11 @@ export async function createCommand(
     idempotencyKey?: string | null;
     maxAttempts?: number;
     requiredPermission?: string | null;
+    /**
+     * Keeps the command out of the queue for this long because the creating request executes it
+     * itself at once; only if that process dies first does a dispatcher or runner take it over.
+     */
+    holdMs?: number;
   },
 ): Promise<CommandRow> {
   const nowMs = ctx.now().getTime();
@@ -42,7 +47,7 @@ export async function createCommand(
     claimedBy: null,
     claimGeneration: 0,
     leaseExpiresAt: null,
-    nextAttemptAt: null,
+    nextAttemptAt: input.holdMs ? nowMs + input.holdMs : null,
     requiredPermission: input.requiredPermission ?? null,
     createdBy: actorOf(ctx.auth),
     createdAt: nowMs,
@@ -212,7 +217,7 @@ export async function failUnclaimed(ctx: Ctx, commandId: string, error: string):
   const nowMs = ctx.now().getTime();
   await ctx.db
     .update(commands)
-    .set({ state: "failed", error, updatedAt: nowMs, completedAt: nowMs })
+    .set({ state: "failed", error, nextAttemptAt: null, updatedAt: nowMs, completedAt: nowMs })
     .where(and(eq(commands.id, commandId), eq(commands.state, "pending")));
 }
 

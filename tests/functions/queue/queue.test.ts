@@ -48,6 +48,13 @@ describe("claimNext", () => {
     expect((await claim()).map((c) => c.command.id)).toEqual([later.id]);
     expect((await commandRow(env, theirs.id)).state).toBe("pending");
   });
+
+  it("leaves a command held for inline execution to the request that created it, then to the queue", async () => {
+    const held = await enqueue({ holdMs: 60_000 });
+    expect(await claim()).toEqual([]);
+    env.clock.advance(60);
+    expect((await claim()).map((c) => c.command.id)).toEqual([held.id]);
+  });
 });
 
 describe("executing claims", () => {
