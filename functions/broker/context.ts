@@ -76,18 +76,17 @@ export async function buildContextPacket(ctx: Ctx, advice: AdviceRequestRow): Pr
     }
   }
 
-  const auditScope = [
-    ...(requester ? [eq(events.sessionId, requester.id)] : []),
-    ...(task ? [eq(events.taskId, task.id)] : []),
-  ];
-  const recent = auditScope.length
-    ? await ctx.db
-        .select()
-        .from(events)
-        .where(or(...auditScope))
-        .orderBy(desc(events.createdAt), desc(events.id))
-        .limit(RECENT_AUDIT_EVENTS)
-    : [];
+  // One indexed, limited query per scope (session, task), merged here: an OR across the two
+  // would make SQLite sort every event of a long-lived session on each packet.
+  const newest = (where: ReturnType<typeof eq>) =>
+    ctx.db.select().from(events).where(where).orderBy(desc(events.createdAt), desc(events.id)).limit(RECENT_AUDIT_EVENTS);
+  const scoped = [...(requester ? [await newest(eq(events.sessionId, requester.id))] : []), ...(task ? [await newest(eq(events.taskId, task.id))] : [])];
+  const seen = new Set<string>();
+  const recent = scoped
+    .flat()
+    .filter((e) => !seen.has(e.id) && seen.add(e.id))
+    .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+    .slice(0, RECENT_AUDIT_EVENTS);
 
   return {
     version: CONTEXT_PACKET_VERSION,
