@@ -44,7 +44,7 @@ function pause(ms: number, signal?: AbortSignal): Promise<void> {
  */
 export async function runDispatchLoop(services: Services, opts: DispatchLoopOptions): Promise<DispatchLoopResult> {
   const ctx = makeCtx(services, { kind: "daemon", tokenId: `dispatcher:${opts.dispatcherId}` });
-  const pid = typeof process === "undefined" ? null : process.pid;
+  const pid = process.pid;
   await startDispatcher(ctx, { id: opts.dispatcherId, pid, dryRun: opts.dryRun ?? false });
   const result: DispatchLoopResult = { passes: 0, processed: 0, failed_passes: 0, stopped_by: "signal" };
   try {
