@@ -16,8 +16,9 @@ export interface HomeConfig {
  * here, once, because a reconnect after SQLITE_BUSY reopens the path and must land on the same file.
  */
 export function resolveHome(env: NodeJS.ProcessEnv = process.env, overrides: { home?: string; dbUrl?: string } = {}): HomeConfig {
-  const home = resolve(overrides.home ?? env.SWITCHYARD_HOME ?? ".switchyard");
-  let dbUrl = overrides.dbUrl ?? env.SWITCHYARD_DB_URL ?? `file:${join(home, "switchyard.db")}`;
+  // An empty variable counts as unset; resolve("") would silently make the current directory home.
+  const home = resolve(overrides.home || env.SWITCHYARD_HOME || ".switchyard");
+  let dbUrl = overrides.dbUrl || env.SWITCHYARD_DB_URL || `file:${join(home, "switchyard.db")}`;
   if (dbUrl.startsWith("file:")) {
     const path = dbUrl.slice("file:".length);
     if (path && path !== ":memory:" && !isAbsolute(path)) dbUrl = `file:${resolve(path)}`;
