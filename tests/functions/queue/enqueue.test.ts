@@ -81,7 +81,7 @@ describe("enqueue (host command for a session's machine)", () => {
     expect(retry).toMatchObject({ status: 200, body: { created: false, command_id: res.body.command_id } });
   });
 
-  it("refuses a nudge without text, a session without a pane, and a daemon-less runner caller", async () => {
+  it("refuses a nudge without text, a session without a pane, and a runner token", async () => {
     const w = await registerSession(env, "worker", { tmux_session: "agent-pane", host: "build-2" });
     const noText = await env.call("POST", `/v1/sessions/${w.session.name}/commands`, { body: { type: "nudge" } });
     expect(noText.status).toBe(400);

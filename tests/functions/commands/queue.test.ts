@@ -3,7 +3,7 @@ import { claimNext, expireLeases } from "../../../functions/commands/queue.ts";
 import { createCommand, finishCommand, markSideEffectStarted, RETRY_BASE_MS } from "../../../functions/commands/record.ts";
 import { dispatchPass } from "../../../functions/queue/dispatch-pass.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
-import { attemptRows, commandRow, ownerCtx, recordingExecutors } from "./helpers.ts";
+import { attemptRows, commandRow, ownerCtx, recordingExecutors } from "../queue/helpers.ts";
 
 let env: TestEnv;
 let runs: Array<{ id: string; generation: number }>;
