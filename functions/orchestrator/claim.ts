@@ -35,28 +35,33 @@ function ofRun(runId: string): SQL {
 export async function claimNextJob(ctx: Ctx, opts: { processorId: string; leaseMs?: number; runId?: string }): Promise<JobClaim | null> {
   const nowMs = ctx.now().getTime();
   const scope = opts.runId ? and(claimable(nowMs), ofRun(opts.runId))! : claimable(nowMs);
-  const next = ctx.db.select({ id: orchestratorJobs.id }).from(orchestratorJobs).where(scope).orderBy(asc(orchestratorJobs.createdAt), asc(orchestratorJobs.id)).limit(1);
-  const [claimed] = await ctx.db
-    .update(orchestratorJobs)
-    .set({
-      state: "running",
-      claimedBy: opts.processorId,
-      claimGeneration: sql`${orchestratorJobs.claimGeneration} + 1`,
-      attempts: sql`${orchestratorJobs.attempts} + 1`,
-      leaseExpiresAt: nowMs + (opts.leaseMs ?? DEFAULT_JOB_LEASE_MS),
-      updatedAt: nowMs,
-    })
-    .where(and(eq(orchestratorJobs.id, sql`(${next})`), scope))
-    .returning();
+  // The claim and its event commit together, so a crash cannot leave a claim without its event.
+  const claimed = await withWriteTransaction(ctx.db, async (tx) => {
+    const next = tx.select({ id: orchestratorJobs.id }).from(orchestratorJobs).where(scope).orderBy(asc(orchestratorJobs.createdAt), asc(orchestratorJobs.id)).limit(1);
+    const [row] = await tx
+      .update(orchestratorJobs)
+      .set({
+        state: "running",
+        claimedBy: opts.processorId,
+        claimGeneration: sql`${orchestratorJobs.claimGeneration} + 1`,
+        attempts: sql`${orchestratorJobs.attempts} + 1`,
+        leaseExpiresAt: nowMs + (opts.leaseMs ?? DEFAULT_JOB_LEASE_MS),
+        updatedAt: nowMs,
+      })
+      .where(and(eq(orchestratorJobs.id, sql`(${next})`), scope))
+      .returning();
+    if (!row) return null;
+    await tx.insert(brokerEvents).values(
+      brokerEventValues(ctx, {
+        kind: row.attempts > 1 ? "job_reclaimed" : "job_claimed",
+        jobId: row.id,
+        adviceId: row.adviceId,
+        payload: { processor_id: opts.processorId, claim_generation: row.claimGeneration, attempt: row.attempts },
+      }),
+    );
+    return row;
+  });
   if (!claimed) return null;
-  await ctx.db.insert(brokerEvents).values(
-    brokerEventValues(ctx, {
-      kind: claimed.attempts > 1 ? "job_reclaimed" : "job_claimed",
-      jobId: claimed.id,
-      adviceId: claimed.adviceId,
-      payload: { processor_id: opts.processorId, claim_generation: claimed.claimGeneration, attempt: claimed.attempts },
-    }),
-  );
   return { job: claimed, processorId: opts.processorId, generation: claimed.claimGeneration };
 }
 

@@ -37,3 +37,6 @@ await new Promise<void>((resolve) => {
 const result = await runOrchestratorOnce(ctx, { processorId: processorId!, maxJobs: 500 });
 emit({ done: true, processed: result.processed });
 database.close();
+// Exit explicitly: after close, some handle kept this process alive for about 30 s, and the
+// result has already been printed.
+process.exit(0);
