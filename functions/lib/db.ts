@@ -88,7 +88,10 @@ class ResilientClient implements Client {
   async #idle(): Promise<void> {
     const deadline = Date.now() + GATE_TIMEOUT_MS;
     for (let gate = this.#gate; ; gate = this.#gate) {
-      const timedOut = await Promise.race([gate.then(() => false), sleep(Math.max(0, deadline - Date.now())).then(() => true)]);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<true>((r) => (timer = setTimeout(() => r(true), Math.max(0, deadline - Date.now()))));
+      // The timer is cleared as soon as the gate opens, so it never keeps a process alive.
+      const timedOut = await Promise.race([gate.then(() => false), timeout]).finally(() => clearTimeout(timer));
       if (timedOut) {
         throw new Error(`waited ${GATE_TIMEOUT_MS} ms for this process's open transaction; is code inside a transaction writing through db instead of tx?`);
       }

@@ -33,8 +33,9 @@ async function bindWith(worker: Record<string, unknown>) {
 describe("cycle", () => {
   it("reports busy then idle with task_completed, staleness from the injected clock, and a manager_cycles row each time", async () => {
     const path = join(env.dir, "rollout-cycle.jsonl");
-    writeFileSync(path, line("2026-11-21T11:59:00.000Z", { type: "user_message", message: "go" }) + line("2026-11-21T11:59:01.000Z", { type: "task_started" }));
+    writeFileSync(path, "");
     const { task } = await bindWith({ codex_session: path });
+    appendFileSync(path, line("2026-11-21T11:59:00.000Z", { type: "user_message", message: "go" }) + line("2026-11-21T11:59:01.000Z", { type: "task_started" }));
     const first = await env.call("POST", `/v1/tasks/${task}/cycle`, { body: {} });
     expect(first.status).toBe(200);
     expect(first.body).toMatchObject({
