@@ -15,7 +15,7 @@ export interface BenchRow {
   n: number;
   p50_ms: number;
   p99_ms: number;
-  target?: { p50_ms?: number; min_mb_per_s?: number };
+  target?: { p50_ms: number };
   pass?: boolean;
   mb_per_s?: number;
 }
@@ -133,7 +133,9 @@ export async function observeBench(opts: { ingestMb?: number; cycles?: number } 
     const ms = performance.now() - t0;
     if (report.new_offset !== size) throw new Error(`ingested ${report.new_offset} of ${size} bytes`);
     const mbps = size / 1024 / 1024 / (ms / 1000);
-    rows.push({ id: "ingest_100mb", label: `ingest ${round(size / 1024 / 1024)} MB rollout (${report.new_lines} lines) into the db`, n: 1, p50_ms: round(ms), p99_ms: round(ms), mb_per_s: round(mbps), target: { min_mb_per_s: 50 }, pass: mbps >= 50 });
+    // The 50 MB/s target, expressed as the time this file may take.
+    const budgetMs = round((size / 1024 / 1024 / 50) * 1000);
+    rows.push({ id: "ingest_100mb", label: `ingest ${round(size / 1024 / 1024)} MB rollout (${report.new_lines} lines) into the db: ${round(mbps)} MB/s`, n: 1, p50_ms: round(ms), p99_ms: round(ms), mb_per_s: round(mbps), target: { p50_ms: budgetMs }, pass: mbps >= 50 });
 
     // 2. Incremental cycle: a bound worker whose rollout grows by ~1 KB between cycles.
     const small = join(dir, "rollout-small.jsonl");

@@ -13,7 +13,9 @@ import { resolveHome } from "../local-runner/home.ts";
 import { openLocalServices, type LocalServices } from "../local-runner/services.ts";
 import { startUp } from "../local-runner/up.ts";
 import { dispatchBench } from "./dispatch.ts";
+import { brokerBench } from "./broker.ts";
 import { inboxBench } from "./inbox.ts";
+import { nudgeBench, observeBench } from "./observe.ts";
 import { sessions } from "../schema/sessions.ts";
 
 const run = promisify(execFile);
@@ -236,6 +238,14 @@ async function main() {
     const dispatch = await dispatchBench();
     rows.push(...dispatch.rows);
 
+    // 6. Observation: 100 MB ingest, incremental cycle, and nudges on the real Codex TUI.
+    rows.push(...(await observeBench()));
+    rows.push(...(await nudgeBench()));
+
+    // 7. Advice broker: requests ingested and drafted per second with the built-in drafter.
+    const broker = await brokerBench();
+    rows.push(...broker.map(({ per_second: _, ...r }) => r));
+
     const by = (id: string) => rows.find((r) => r.id === id)!.p50_ms;
     const ratios = {
       roundtrip_http_over_inprocess: round(by("roundtrip_http") / by("roundtrip_inprocess")),
@@ -256,6 +266,7 @@ async function main() {
       rows,
       ratios,
       dispatch_per_second: dispatch.per_second,
+      broker_per_second: Object.fromEntries(broker.map((r) => [r.id, r.per_second])),
     };
     mkdirSync(RESULTS, { recursive: true });
     // Write then rename, so an interrupted run never leaves a half-written latest.json.
