@@ -2,7 +2,7 @@
 // Bundles the CLI into dist/ so `switchyard` starts without transpiling TypeScript on every run.
 // Run by npm's "prepare" (npm install / npm ci). A failed build only warns: bin/switchyard.mjs
 // then keeps running the TypeScript sources through tsx, which is slower but always correct.
-import { writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 
@@ -19,26 +19,32 @@ async function loadEsbuild() {
 
 try {
   const esbuild = await loadEsbuild();
+  // Start from an empty dist/ so no code cache or bundle from an earlier build survives.
+  rmSync(`${root}dist`, { recursive: true, force: true });
+  mkdirSync(`${root}dist`);
   const result = await esbuild.build({
     absWorkingDir: root,
     entryPoints: ["local-runner/cli/main.ts"],
-    outfile: "dist/switchyard.mjs",
+    outfile: "dist/switchyard.cjs",
     bundle: true,
     platform: "node",
     target: "node20",
-    format: "esm",
+    // CommonJS, because bin/switchyard.mjs compiles it with vm.Script to use a V8 code cache:
+    // Node 20 has no compile cache for ES modules, and compiling 2 MB is a third of start-up.
+    format: "cjs",
     // Bundling the dependencies too is what makes start-up fast: one file instead of hundreds of
     // module resolutions. The libsql native binding cannot be bundled and is loaded from node_modules.
     external: ["libsql", "@libsql/linux-*", "@libsql/darwin-*", "@libsql/win32-*"],
-    // Bundled CommonJS dependencies call require() for Node built-ins, which ESM output lacks.
-    banner: { js: 'import { createRequire as __switchyardRequire } from "node:module"; const require = __switchyardRequire(import.meta.url);' },
+    // Sources locate files relative to import.meta.url (the migrations folder); give CommonJS the same URL.
+    define: { "import.meta.url": "__switchyardModuleUrl" },
+    banner: { js: 'var __switchyardModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
     metafile: true,
     logLevel: "warning",
   });
   // bin/switchyard.mjs uses the bundle only while it is newer than every one of these.
   const inputs = Object.keys(result.metafile.inputs).filter((p) => !p.includes("node_modules/"));
   writeFileSync(`${root}dist/switchyard.inputs.json`, `${JSON.stringify(inputs, null, 1)}\n`);
-  process.stdout.write(`built dist/switchyard.mjs from ${inputs.length} source files\n`);
+  process.stdout.write(`built dist/switchyard.cjs from ${inputs.length} source files\n`);
 } catch (e) {
   process.stderr.write(`warning: could not bundle the CLI (${e.message}); bin/switchyard.mjs will run the sources through tsx\n`);
 }

@@ -2,16 +2,21 @@
 // Entry point. Runs the bundle that `npm install` builds into dist/ (bin/build-cli.mjs) when it
 // is newer than every file it was built from; otherwise runs the TypeScript sources through tsx,
 // so an edited checkout never runs stale code. SWITCHYARD_NO_BUNDLE=1 forces the sources.
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { createRequire, Module } from "node:module";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import vm from "node:vm";
 
 const root = new URL("..", import.meta.url);
-const bundle = new URL("dist/switchyard.mjs", root);
+const bundlePath = fileURLToPath(new URL("dist/switchyard.cjs", root));
+const cachePath = `${bundlePath}.v8cache`;
 
 /** True when dist/ holds a bundle that no source file, package.json or installed dependency is newer than. */
 function bundleIsFresh() {
   if (process.env.SWITCHYARD_NO_BUNDLE === "1") return false;
   try {
-    const builtAt = statSync(bundle).mtimeMs;
+    const builtAt = statSync(bundlePath).mtimeMs;
     const inputs = JSON.parse(readFileSync(new URL("dist/switchyard.inputs.json", root), "utf8"));
     // npm rewrites node_modules/.package-lock.json on every install, so a dependency change shows there.
     for (const p of [...inputs, "package.json", "node_modules/.package-lock.json"]) {
@@ -24,12 +29,47 @@ function bundleIsFresh() {
   }
 }
 
-let cli;
+/**
+ * Loads the CommonJS bundle through vm.Script with the V8 code cache kept next to it, which
+ * skips most of the compile. Returns the exports and a function that stores a fresh cache when
+ * there was none or V8 rejected it (another Node version); call it after the command ran, so the
+ * cache also covers the functions that run compiled.
+ */
+function loadBundle() {
+  let cachedData;
+  try {
+    cachedData = readFileSync(cachePath);
+  } catch {
+    cachedData = undefined;
+  }
+  const script = new vm.Script(Module.wrap(readFileSync(bundlePath, "utf8")), {
+    filename: bundlePath,
+    cachedData,
+    importModuleDynamically: vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  });
+  const module = { exports: {} };
+  script.runInThisContext()(module.exports, createRequire(bundlePath), module, bundlePath, dirname(bundlePath));
+  const saveCache = () => {
+    if (cachedData && !script.cachedDataRejected) return;
+    try {
+      // Write then rename, so a concurrent start never reads half a cache.
+      const tmp = `${cachePath}.${process.pid}.tmp`;
+      writeFileSync(tmp, script.createCachedData());
+      renameSync(tmp, cachePath);
+    } catch {
+      // A read-only install simply runs without a cache.
+    }
+  };
+  return { cli: module.exports, saveCache };
+}
+
 if (bundleIsFresh()) {
-  cli = await import(bundle.href);
+  const { cli, saveCache } = loadBundle();
+  process.exitCode = await cli.runCli(process.argv.slice(2));
+  saveCache();
 } else {
   const { register } = await import("tsx/esm/api");
   register();
-  cli = await import("../local-runner/cli/main.ts");
+  const cli = await import("../local-runner/cli/main.ts");
+  process.exitCode = await cli.runCli(process.argv.slice(2));
 }
-process.exitCode = await cli.runCli(process.argv.slice(2));
