@@ -10,7 +10,8 @@ import { itemsToWire } from "./items.ts";
 import { InboxWaiter, type WakeReason } from "./notifier.ts";
 import { ConsumeBody, ConsumeResult, TaskNameParam } from "./schema.ts";
 
-const PRINCIPALS = ["owner", "daemon", "session"] as const;
+// Not the daemon: an item it consumed would count as read and never reach the session.
+const PRINCIPALS = ["owner", "session"] as const;
 const CONSUME_DESCRIPTION =
   "Atomically takes the oldest unconsumed item (two consumers never get the same one), records consumed_by/consumed_at and a dispatch_inbox_consumed audit event. wait=true long-polls: it answers as soon as an item arrives; on timeout it answers HTTP 200 with item=null and timed_out=true. A session token may consume only its own inbox.";
 

@@ -8,7 +8,8 @@ import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { postMessage } from "./message-post.ts";
 import { MessageIdParam, ReplyBody, SendResult } from "./schema.ts";
 
-export const replyRoute = defineRoute(["owner", "daemon", "session"], {
+// Not the daemon: a reply speaks for the recipient, and daemons never send (DESIGN.md, Security).
+export const replyRoute = defineRoute(["owner", "session"], {
   method: "post",
   path: "/messages/{id}/reply",
   tags: ["dispatch"],
@@ -37,7 +38,7 @@ export async function replyToMessage(ctx: Ctx, id: string, input: z.output<typeo
       hint: "Replies go only to active sessions.",
     });
   }
-  // The owner or a daemon replying acts on the recipient's behalf; from_actor records who did.
+  // The owner replying acts on the recipient's behalf; from_actor records who did.
   const [from] = await ctx.db.select().from(sessions).where(eq(sessions.id, original.toSessionId)).limit(1);
   const row: MessageRow = {
     id: ctx.newId("msg"),

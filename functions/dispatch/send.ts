@@ -10,7 +10,8 @@ import { postMessage } from "./message-post.ts";
 import { resolveRecipient } from "./recipient.ts";
 import { SendBody, SendResult } from "./schema.ts";
 
-export const sendRoute = defineRoute(["owner", "daemon", "session"], {
+// Not the daemon: it drafts and polls but never sends (DESIGN.md, Security).
+export const sendRoute = defineRoute(["owner", "session"], {
   method: "post",
   path: "/messages",
   tags: ["dispatch"],
@@ -23,7 +24,7 @@ export const sendRoute = defineRoute(["owner", "daemon", "session"], {
 
 /**
  * The session a message is sent as: a session token is always itself; the owner may name one;
- * otherwise the owner or daemon sends in its own name (null).
+ * otherwise the owner sends in its own name (null).
  */
 export async function senderOf(ctx: Ctx, from: string | undefined): Promise<SessionRow | null> {
   if (ctx.auth.kind === "session") {
