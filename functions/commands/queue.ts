@@ -99,12 +99,17 @@ export async function expireLeases(ctx: Ctx): Promise<ExpiryReport> {
     ctx.db
       .update(commands)
       .set({
-        state: sql`CASE WHEN ${started} THEN 'ambiguous' WHEN ${commands.attempts} >= ${commands.maxAttempts} THEN 'dead' ELSE 'pending' END`,
-        error: sql`CASE WHEN ${started} THEN 'lease expired after the side effect started; it may or may not have happened' WHEN ${commands.attempts} >= ${commands.maxAttempts} THEN 'lease expired on the last attempt before the side effect started' ELSE ${commands.error} END`,
+        // A claim that expired before its side effect started did nothing: it goes back to
+        // pending and gives its attempt back. (Claims are taken in batches and run one after
+        // another, so the later ones of a slow batch expire untouched; counting those would
+        // kill commands that never ran.) The stale claimant is fenced off by the generation.
+        state: sql`CASE WHEN ${started} THEN 'ambiguous' ELSE 'pending' END`,
+        error: sql`CASE WHEN ${started} THEN 'lease expired after the side effect started; it may or may not have happened' ELSE ${commands.error} END`,
+        attempts: sql`CASE WHEN ${started} THEN ${commands.attempts} ELSE max(${commands.attempts} - 1, 0) END`,
         leaseExpiresAt: null,
         nextAttemptAt: null,
         updatedAt: nowMs,
-        completedAt: sql`CASE WHEN ${started} OR ${commands.attempts} >= ${commands.maxAttempts} THEN ${nowMs} ELSE NULL END`,
+        completedAt: sql`CASE WHEN ${started} THEN ${nowMs} ELSE NULL END`,
       })
       .where(expired)
       .returning({ id: commands.id, state: commands.state }),

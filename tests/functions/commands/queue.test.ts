@@ -113,7 +113,7 @@ describe("executing claims", () => {
 });
 
 describe("leases and fencing", () => {
-  it("expireLeases: started side effect -> ambiguous, not started -> pending, last attempt unstarted -> dead", async () => {
+  it("expireLeases: started side effect -> ambiguous; not started -> pending with the attempt given back, even on the last attempt", async () => {
     const ctx = ownerCtx(env);
     const started = await enqueue();
     const unstarted = await enqueue();
@@ -123,12 +123,14 @@ describe("leases and fencing", () => {
     expect(await expireLeases(ctx)).toEqual({ ambiguous: [], pending: [], dead: [] });
     env.clock.advance(30);
     const report = await expireLeases(ctx);
-    expect(report).toEqual({ ambiguous: [started.id], pending: [unstarted.id], dead: [last.id] });
-    expect(await commandRow(env, started.id)).toMatchObject({ state: "ambiguous", lease_expires_at: null });
-    expect(await commandRow(env, unstarted.id)).toMatchObject({ state: "pending", attempts: 1 });
+    expect(report).toEqual({ ambiguous: [started.id], pending: [unstarted.id, last.id], dead: [] });
+    expect(await commandRow(env, started.id)).toMatchObject({ state: "ambiguous", lease_expires_at: null, attempts: 1 });
+    // Never started, so nothing happened: the claim does not use up an attempt.
+    expect(await commandRow(env, unstarted.id)).toMatchObject({ state: "pending", attempts: 0 });
+    expect(await commandRow(env, last.id)).toMatchObject({ state: "pending", attempts: 0 });
     expect((await attemptRows(env, started.id))[0]).toMatchObject({ side_effect_started: 1, error: "lease expired before the attempt finished" });
     // An ambiguous command is never picked up again on its own.
-    expect((await claim()).map((c) => c.command.id)).toEqual([unstarted.id]);
+    expect((await claim()).map((c) => c.command.id).sort()).toEqual([unstarted.id, last.id].sort());
   });
 
   it("refuses to start a side effect or record an outcome under a stale generation", async () => {
