@@ -1,6 +1,7 @@
 import { makeCtx, type Services } from "../functions/lib/ctx.ts";
 import { dispatchPass, type DispatchOptions, type DispatchReport } from "../functions/queue/dispatch-pass.ts";
 import { startDispatcher, stopDispatcher } from "../functions/queue/dispatchers.ts";
+import { pause } from "./pause.ts";
 
 /** How a dispatcher process loops. */
 export interface DispatchLoopOptions extends Omit<DispatchOptions, "pid"> {
@@ -22,19 +23,6 @@ export interface DispatchLoopResult {
   stopped_by: "iterations" | "signal";
 }
 
-/** Sleeps, waking early when the signal aborts. */
-function pause(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
 
 /**
  * Runs dispatch passes as one dispatcher process: registers it (running), loops until the

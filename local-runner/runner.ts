@@ -6,6 +6,7 @@ import { ApiError } from "../functions/lib/errors.ts";
 import type { Host } from "../functions/lib/host.ts";
 import { HttpTransport } from "./cli/transport.ts";
 import type { Logger } from "../functions/lib/ctx.ts";
+import { pause } from "./pause.ts";
 
 /** How a remote runner process behaves. */
 export interface RunnerOptions {
@@ -112,10 +113,7 @@ export async function runRunner(opts: RunnerOptions): Promise<{ rounds: number; 
     rounds++;
     if (opts.iterations !== undefined && rounds >= opts.iterations) break;
     if (claims.length < opts.limit) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, opts.intervalMs);
-        opts.signal?.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
-      });
+      await pause(opts.intervalMs, opts.signal);
     }
   }
   return { rounds, executed };

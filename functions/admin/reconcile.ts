@@ -220,7 +220,8 @@ async function markGone(ctx: Ctx, d: DeadSessionRef): Promise<Action | null> {
     const done = await tx
       .update(sessions)
       .set({ state: "gone", goneAt: nowMs, updatedAt: nowMs })
-      .where(and(eq(sessions.id, d.session_id), eq(sessions.state, "active")))
+      // The pid guard: a session re-registered with a new pid since the probe is not the dead one.
+      .where(and(eq(sessions.id, d.session_id), eq(sessions.state, "active"), eq(sessions.pid, d.pid)))
       .returning({ id: sessions.id });
     if (!done.length) return null;
     await tx.insert(events).values(audit.row);

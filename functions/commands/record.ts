@@ -1,6 +1,7 @@
 import { and, eq, exists, gt, sql, type SQL } from "drizzle-orm";
 import { commandAttempts, commands, type CommandRow, type CommandState, type CommandType } from "../../schema/commands.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
+import { withWriteTransaction } from "../lib/db.ts";
 import { ApiError } from "../lib/errors.ts";
 import { iso } from "../lib/sql.ts";
 import type { AttemptOutcome, ClaimPort } from "./execute.ts";
@@ -72,28 +73,25 @@ export interface Claim {
  */
 export async function claimCommand(ctx: Ctx, commandId: string, dispatcherId: string, leaseMs = DEFAULT_LEASE_MS): Promise<Claim | null> {
   const nowMs = ctx.now().getTime();
-  const [claimed] = await ctx.db
-    .update(commands)
-    .set({
-      state: "running",
-      claimedBy: dispatcherId,
-      claimGeneration: sql`${commands.claimGeneration} + 1`,
-      leaseExpiresAt: nowMs + leaseMs,
-      attempts: sql`${commands.attempts} + 1`,
-      updatedAt: nowMs,
-    })
-    .where(and(eq(commands.id, commandId), eq(commands.state, "pending")))
-    .returning();
-  if (!claimed) return null;
   const attemptId = ctx.newId("att");
-  await ctx.db.insert(commandAttempts).values({
-    id: attemptId,
-    commandId,
-    dispatcherId,
-    claimGeneration: claimed.claimGeneration,
-    startedAt: nowMs,
+  // One transaction, so a claim is never visible without its attempt row.
+  return withWriteTransaction(ctx.db, async (tx) => {
+    const [claimed] = await tx
+      .update(commands)
+      .set({
+        state: "running",
+        claimedBy: dispatcherId,
+        claimGeneration: sql`${commands.claimGeneration} + 1`,
+        leaseExpiresAt: nowMs + leaseMs,
+        attempts: sql`${commands.attempts} + 1`,
+        updatedAt: nowMs,
+      })
+      .where(and(eq(commands.id, commandId), eq(commands.state, "pending")))
+      .returning();
+    if (!claimed) return null;
+    await tx.insert(commandAttempts).values({ id: attemptId, commandId, dispatcherId, claimGeneration: claimed.claimGeneration, startedAt: nowMs });
+    return { command: claimed, dispatcherId, generation: claimed.claimGeneration, attemptId };
   });
-  return { command: claimed, dispatcherId, generation: claimed.claimGeneration, attemptId };
 }
 
 /** The conditional UPDATE behind `markSideEffectStarted`, for callers that batch it. */

@@ -4,6 +4,7 @@ import { managerCycles } from "../../schema/observe.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
+import { assertBoundSessionOrPrivileged, boundTask } from "../bindings/lookup.ts";
 import { taskByName } from "../tasks/lookup.ts";
 import { TaskNameParam } from "../tasks/schema.ts";
 import { DivergencesQuery, DivergencesResult } from "./schema.ts";
@@ -21,6 +22,8 @@ export const divergencesRoute = defineRoute(["owner", "daemon", "session"], {
 /** Lists the cycles of a task where the pane classifier flagged something. */
 export async function divergences(ctx: Ctx, name: string, q: z.output<typeof DivergencesQuery>) {
   const task = await taskByName(ctx, name);
+  // Evidence is captured pane text: a session sees it only for a task it manages.
+  if (ctx.auth.kind === "session") assertBoundSessionOrPrivileged(ctx, await boundTask(ctx, name), ["manager"]);
   const rows = await ctx.db
     .select()
     .from(managerCycles)

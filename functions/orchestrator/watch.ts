@@ -31,17 +31,19 @@ export async function processJob(ctx: Ctx, claim: JobClaim, opts: { drafter?: Dr
   if (!advice) {
     outcome = { state: "failed", contextPacket: null, error: `advice request ${claim.job.adviceId} no longer exists` };
   } else {
-    const contextPacket = await buildContextPacket(ctx, advice);
-    const verdict = await evaluatePolicy(ctx, advice);
-    if (!verdict.ok) outcome = { state: "owner_input_required", contextPacket, policyReason: verdict.reason, draftMeta: { policy_block: verdict.block } };
-    else {
-      try {
+    let contextPacket: Record<string, unknown> | null = null;
+    try {
+      contextPacket = await buildContextPacket(ctx, advice);
+      const verdict = await evaluatePolicy(ctx, advice);
+      if (!verdict.ok) outcome = { state: "owner_input_required", contextPacket, policyReason: verdict.reason, draftMeta: { policy_block: verdict.block } };
+      else {
         const draft = await draftAdvice(contextPacket, ctx.drafter, opts.drafter);
         outcome = { state: "draft_ready", contextPacket, draftText: draft.text, draftMeta: draft.meta };
-      } catch (e) {
-        // Any drafter problem, expected or not, must surface as a failed job, never an empty draft.
-        outcome = { state: "failed", contextPacket, error: (e as Error).message || String(e) };
       }
+    } catch (e) {
+      // Any problem — assembling context, evaluating policy or drafting — must surface as a
+      // failed job with its error, never a job stuck running or an empty draft.
+      outcome = { state: "failed", contextPacket, error: (e as Error).message || String(e) };
     }
   }
   const held = await finishJob(ctx, claim, outcome);

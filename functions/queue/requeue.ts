@@ -6,6 +6,8 @@ import type { Ctx } from "../lib/ctx.ts";
 import { ApiError, notFound } from "../lib/errors.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { CommandIdParam, RequeueResult } from "./schema.ts";
+import { events } from "../../schema/events.ts";
+import { withWriteTransaction } from "../lib/db.ts";
 
 export const requeueRoute = defineRoute(["owner"], {
   method: "post",
@@ -25,16 +27,21 @@ export async function requeueCommand(ctx: Ctx, id: string) {
   const [before] = await ctx.db.select({ state: commands.state, taskId: commands.taskId, sessionId: commands.sessionId }).from(commands).where(eq(commands.id, id)).limit(1);
   if (!before) throw notFound("command", id, "List commands with: switchyard commands --state dead");
   const nowMs = ctx.now().getTime();
-  const [row] = await ctx.db
-    .update(commands)
-    .set({ state: "pending", attempts: 0, error: null, nextAttemptAt: null, leaseExpiresAt: null, completedAt: null, updatedAt: nowMs })
-    .where(and(eq(commands.id, id), eq(commands.state, before.state), inArray(commands.state, REQUEUEABLE)))
-    .returning();
-  if (!row) {
-    throw new ApiError("CONFLICT", `command ${id} is ${before.state}; only ${REQUEUEABLE.join(", ")} commands can be requeued`, {
-      hint: before.state === "pending" || before.state === "running" ? "It is already queued or running." : "It finished; nothing to retry.",
-    });
-  }
-  await auditInsert(ctx, { kind: "command_requeued", taskId: before.taskId, sessionId: before.sessionId, payload: { command_id: id, previous_state: before.state } }).stmt;
+  const audit = auditInsert(ctx, { kind: "command_requeued", taskId: before.taskId, sessionId: before.sessionId, payload: { command_id: id, previous_state: before.state } });
+  // State change and audit row commit together, and the audit row only for a change that happened.
+  const row = await withWriteTransaction(ctx.db, async (tx) => {
+    const [updated] = await tx
+      .update(commands)
+      .set({ state: "pending", attempts: 0, error: null, nextAttemptAt: null, leaseExpiresAt: null, completedAt: null, updatedAt: nowMs })
+      .where(and(eq(commands.id, id), eq(commands.state, before.state), inArray(commands.state, REQUEUEABLE)))
+      .returning();
+    if (!updated) {
+      throw new ApiError("CONFLICT", `command ${id} is ${before.state}; only ${REQUEUEABLE.join(", ")} commands can be requeued`, {
+        hint: before.state === "pending" || before.state === "running" ? "It is already queued or running." : "It finished; nothing to retry.",
+      });
+    }
+    await tx.insert(events).values(audit.row);
+    return updated;
+  });
   return { command_id: id, command: commandToWire(row), previous_state: before.state };
 }

@@ -30,7 +30,9 @@ export const EnqueueHostBody = z
   .object({
     type: z.enum(HOST_ENQUEUE_TYPES),
     text: z.string().min(1).max(20_000).optional().openapi({ description: "nudge: the prompt to type" }),
-    key: z.string().regex(/^(C-[a-z]|Escape|Esc|Enter|q)$/, "a key like C-c, C-d or Escape").optional().openapi({ description: "interrupt: the key (default C-c)" }),
+    // No Escape here: a queued key runs later, where nobody checks the agent is idle, and Escape
+    // can discard a busy agent's work. session-interrupt (inline) allows it only when idle.
+    key: z.string().regex(/^(C-[a-z]|Enter|q)$/, "a key like C-c or C-d (Escape only through session-interrupt, when the agent is idle)").optional().openapi({ description: "interrupt: the key (default C-c)" }),
     followup: z.string().min(1).max(20_000).optional().openapi({ description: "interrupt: a prompt to submit afterwards" }),
     scrollback: z.number().int().min(0).max(10_000).optional().openapi({ description: "capture: lines of history" }),
     correlation_id: z.string().min(1).max(200).optional(),

@@ -1,4 +1,5 @@
 import type { ApiRequest, ApiResponse } from "../cli/transport.ts";
+import { pause } from "../pause.ts";
 
 /** How the daemon loop ended. */
 export interface DaemonExit {
@@ -24,17 +25,6 @@ export interface DaemonLoopOptions {
   signal: AbortSignal;
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done);
-  });
 
 const errorOf = (res: ApiResponse) => res.body?.error ?? { code: "INTERNAL", message: `HTTP ${res.status}` };
 
@@ -102,7 +92,7 @@ export async function runDaemonLoop(opts: DaemonLoopOptions): Promise<DaemonExit
       if (res.status === 401 || res.status === 403 || res.status === 404) exit = { code: 1, reason: "refused", detail: `${e.code}: ${e.message}` };
     }
     if (!exit && opts.maxTicks !== undefined && tick >= opts.maxTicks) exit = { code: 0, reason: "max_ticks", detail: `ran ${tick} tick(s)` };
-    if (!exit) await sleep(opts.intervalMs, opts.signal);
+    if (!exit) await pause(opts.intervalMs, opts.signal);
   }
   if (holding) {
     const r = await opts.send({ method: "POST", path: `/broker/runs/${encodeURIComponent(opts.runId)}/release-lease`, body: { holder: opts.daemonId } });
