@@ -17,7 +17,6 @@ const PASSTHROUGH = [
   "ANTHROPIC_AUTH_TOKEN",
   "ANTHROPIC_BASE_URL",
   "SWITCHYARD_URL",
-  "SWITCHYARD_TOKEN",
 ];
 
 /** The CLI from this package's own node_modules/.bin, when installed there. */
@@ -31,7 +30,8 @@ function localBin(name: string): string | null {
  * `SWITCHYARD_CLAUDE_BIN` override the binaries (else PATH, else this package's node_modules;
  * Codex runs with --no-daemon unless SWITCHYARD_CODEX_DAEMON=1),
  * and `SWITCHYARD_AGENT_ENV` names extra variables to pass through. Spawned agents also get
- * SWITCHYARD_HOME so a manager's `switchyard` calls reach the same database.
+ * SWITCHYARD_HOME so a manager's `switchyard` calls reach the same database; the spawn adds
+ * SWITCHYARD_TOKEN with the agent's own session token, so those calls act as that session.
  */
 export function agentLaunchConfig(env: NodeJS.ProcessEnv, home: HomeConfig): { codex: AgentLaunch; claude: AgentLaunch } {
   const names = [...PASSTHROUGH, ...(env.SWITCHYARD_AGENT_ENV ?? "").split(",").map((s) => s.trim()).filter(Boolean)];

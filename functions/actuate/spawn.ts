@@ -12,7 +12,7 @@ import { hostErrorToApi } from "../lib/local.ts";
 import { NameSchema } from "../lib/names.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { classifyPane } from "../observe/classify.ts";
-import { registerSession } from "../sessions/register.ts";
+import { presetIdentity, registerSession } from "../sessions/register.ts";
 import { RegisterResult } from "../sessions/schema.ts";
 import { AGENT_KINDS, agentArgv, CODEX_APPROVALS, CODEX_SANDBOXES, type AgentKind } from "./agents.ts";
 import { managerBootstrapPrompt } from "./bootstrap.ts";
@@ -95,14 +95,33 @@ export async function spawnSession(ctx: Ctx, raw: SpawnInput) {
     host: ctx.hostName ?? null,
     payload: { name: input.name, role: input.role, agent: input.agent, cwd: input.cwd, tmux_session: tmuxName, accept_trust: input.accept_trust, prompt },
   });
+  // The agent starts with its own session token, so the switchyard CLI it runs acts as that
+  // session, not as the owner whose home directory it shares.
+  const identity = await presetIdentity(ctx, input.name);
+  argv.env.SWITCHYARD_TOKEN = identity.token.secret;
   let started = false;
   let spawnInfo: { panePid: number; found: DiscoveredTranscript; trustSeen: boolean; trustAccepted: boolean; waitedMs: number } | null = null;
+  let registered: Awaited<ReturnType<typeof registerSession>> | null = null;
   try {
     await executeInline(ctx, cmd, async () => {
       await host.tmuxNewSession({ name: tmuxName, cwd: input.cwd, command: argv.command, env: argv.env, width: 200, height: 50 });
       started = true;
-      spawnInfo = await waitForTranscript(host, tmuxName, input.agent, input.accept_trust, input.timeout_seconds * 1000);
-      return { ok: true, result: { tmux_session: tmuxName, pane_pid: spawnInfo.panePid, transcript_path: spawnInfo.found.path } };
+      const info = await waitForTranscript(host, tmuxName, input.agent, input.accept_trust, input.timeout_seconds * 1000);
+      spawnInfo = info;
+      // Registering inside the effect: if it fails (a name taken meanwhile), the agent is killed below.
+      registered = await registerSession(
+        ctx,
+        {
+          name: input.name,
+          role: input.role,
+          pid: info.panePid,
+          cwd: input.cwd,
+          tmux_session: tmuxName,
+          ...(info.found.kind === "codex" ? { codex_session: info.found.path } : { claude_session: info.found.path }),
+        },
+        identity,
+      );
+      return { ok: true, result: { tmux_session: tmuxName, pane_pid: info.panePid, transcript_path: info.found.path, session_id: identity.sessionId } };
     });
   } catch (e) {
     let cleanup: string | null = null;
@@ -125,22 +144,15 @@ export async function spawnSession(ctx: Ctx, raw: SpawnInput) {
     throw api;
   }
   const info = spawnInfo!;
-  const registered = await registerSession(ctx, {
-    name: input.name,
-    role: input.role,
-    pid: info.panePid,
-    cwd: input.cwd,
-    tmux_session: tmuxName,
-    ...(info.found.kind === "codex" ? { codex_session: info.found.path } : { claude_session: info.found.path }),
-  });
+  const reg = registered!;
   const audit = auditInsert(ctx, {
     kind: "session_spawned",
-    sessionId: registered.session_id,
+    sessionId: reg.session_id,
     payload: { command_id: cmd.id, name: input.name, agent: input.agent, tmux_session: tmuxName, trust_prompt_seen: info.trustSeen, trust_accepted: info.trustAccepted },
   });
   await audit.stmt;
   return {
-    ...registered,
+    ...reg,
     spawn: {
       command_id: cmd.id,
       agent: input.agent,

@@ -49,8 +49,20 @@ async function discoverFromPid(ctx: Ctx, pid: number, name: string): Promise<{ p
   return { path: found.path, kind: found.kind };
 }
 
+/** A session id and its token made before registration, so a spawned agent can start with its own token. */
+export interface PresetIdentity {
+  sessionId: string;
+  token: Awaited<ReturnType<typeof tokenInsert>>;
+}
+
+/** Makes a session id and an (unsaved) token for it; registerSession stores both. */
+export async function presetIdentity(ctx: Ctx, name: string): Promise<PresetIdentity> {
+  const sessionId = ctx.newId("ses");
+  return { sessionId, token: await tokenInsert(ctx.db, { id: ctx.newId("tok"), kind: "session", nowMs: ctx.now().getTime(), sessionId, label: name }) };
+}
+
 /** Registers a session, issues its token and writes the audit row, atomically. */
-export async function registerSession(ctx: Ctx, input: RegisterInput) {
+export async function registerSession(ctx: Ctx, input: RegisterInput, preset?: PresetIdentity) {
   if (input.codex_session && input.claude_session) {
     throw new ApiError("VALIDATION_FAILED", "pass either codex_session or claude_session, not both", {
       fields: [{ field: "claude_session", message: "conflicts with codex_session" }],
@@ -80,8 +92,7 @@ export async function registerSession(ctx: Ctx, input: RegisterInput) {
   }
 
   const nowMs = ctx.now().getTime();
-  const sessionId = ctx.newId("ses");
-  const token = await tokenInsert(ctx.db, { id: ctx.newId("tok"), kind: "session", nowMs, sessionId, label: input.name });
+  const { sessionId, token } = preset ?? (await presetIdentity(ctx, input.name));
   const row: SessionRow = {
     id: sessionId,
     name: input.name,

@@ -123,7 +123,9 @@ export async function openTransport(g: GlobalOptions): Promise<Transport> {
     const token = g.token ?? readOwnerTokenFile(resolveHome(process.env, { home: g.home }));
     return new HttpTransport(g.url, token);
   }
-  return new InProcessTransport(await openLocalServices({ home: resolveHome(process.env, { home: g.home }) }));
+  // A given token (a spawned agent's SWITCHYARD_TOKEN) is used in-process too, so an agent
+  // sharing the owner's home still acts as itself.
+  return new InProcessTransport(await openLocalServices({ home: resolveHome(process.env, { home: g.home }) }), g.token ?? null);
 }
 
 /** Runs the CLI and returns its exit code. */

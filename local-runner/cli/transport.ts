@@ -51,14 +51,17 @@ function init(req: ApiRequest, token: string | null): RequestInit {
   return { method: req.method, headers, body: req.body === undefined ? undefined : JSON.stringify(req.body) };
 }
 
-/** Calls `createApp` directly against the local database, as the owner. */
+/** Calls `createApp` directly against the local database, as the owner unless given a token. */
 export class InProcessTransport implements Transport {
   readonly app: ReturnType<typeof createApp>;
-  constructor(readonly services: LocalServices) {
+  constructor(
+    readonly services: LocalServices,
+    readonly token: string | null = null,
+  ) {
     this.app = createApp(services);
   }
   async send(req: ApiRequest) {
-    return toResponse(await this.app.request(buildPath(req), init(req, this.services.ownerToken)));
+    return toResponse(await this.app.request(buildPath(req), init(req, this.token ?? this.services.ownerToken)));
   }
   async close() {
     this.services.database.close();

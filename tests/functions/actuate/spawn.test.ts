@@ -120,6 +120,14 @@ describe("POST /v1/pairs", () => {
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({ task: "pair-task", task_created: true, binding: { binding: { worker: "pw", manager: "pm", state: "active" } } });
     expect(res.body.worker.session.transcript_path).not.toBe(res.body.manager.session.transcript_path);
+    // Each agent starts with its own session token, never the owner's.
+    const meta = (path: string) => JSON.parse(readFileSync(path, "utf8").split("\n")[0]!).payload;
+    expect(meta(res.body.manager.session.transcript_path).switchyard_token).toBe(res.body.manager.token);
+    expect(meta(res.body.worker.session.transcript_path).switchyard_token).toBe(res.body.worker.token);
+    expect(res.body.manager.token).not.toBe(env.owner);
+    const asManager = await env.call("POST", `/v1/tasks/pair-task/cycle`, { token: res.body.manager.token });
+    expect(asManager.status).toBe(200);
+    expect((await env.call("POST", "/v1/tokens", { token: res.body.manager.token, body: { scope: "daemon" } })).status).toBe(403);
     expect(readFileSync(res.body.manager.session.transcript_path, "utf8")).toContain("manager of task 'pair-task'");
   });
 

@@ -35,6 +35,22 @@ beforeEach(() => {
 afterEach(() => rmSync(join(home, ".."), { recursive: true, force: true }));
 
 describe("switchyard (in-process)", () => {
+  it("acts as the session whose token is given (a spawned agent sharing the owner's home)", async () => {
+    const reg = await cli(home, "register-worker", "--name", "agent-w", "--json");
+    const token = JSON.parse(reg.out).token as string;
+    const mint = await cli(home, "token", "mint", "--scope", "daemon", "--token", token, "--json");
+    expect(mint.code).toBe(EXIT_FAILED);
+    expect(JSON.parse(mint.out).error.code).toBe("FORBIDDEN");
+    process.env.SWITCHYARD_TOKEN = token;
+    try {
+      const heartbeat = await cli(home, "heartbeat", "agent-w");
+      expect(heartbeat.code).toBe(EXIT_OK);
+      expect((await cli(home, "tasks", "--create", "not-mine")).code).toBe(EXIT_FAILED);
+    } finally {
+      delete process.env.SWITCHYARD_TOKEN;
+    }
+  });
+
   it("creates a task, then fails with exit 1 and the error code on a duplicate", async () => {
     const created = await cli(home, "tasks", "--create", "t1", "--goal", "ship it");
     expect(created.code).toBe(EXIT_OK);
