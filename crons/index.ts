@@ -41,7 +41,7 @@ export const CRONS: Record<string, { schedule: string; description: string; tick
   },
   "prune-history": {
     schedule: "17 * * * *",
-    description: "Delete cron slots and runs older than 7 days.",
+    description: "Delete cron slots, cron runs and idempotency keys older than 7 days.",
     tick: (ctx) => pruneCronHistory(ctx),
   },
   "broker-overnight": { schedule: "*/1 * * * *", description: "Tick every started broker run under its lease (skips runs a daemon holds); never sends.", tick: (ctx) => brokerOvernight(ctx) },

@@ -1,4 +1,6 @@
-import { lt } from "drizzle-orm";
+import { and, like, lt, or } from "drizzle-orm";
+import { SECRET_REPLAY_MS } from "../functions/lib/idempotency.ts";
+import { idempotencyKeys } from "../schema/auth.ts";
 import { cronRuns, cronSlots } from "../schema/crons.ts";
 import type { Ctx } from "../functions/lib/ctx.ts";
 
@@ -6,14 +8,23 @@ import type { Ctx } from "../functions/lib/ctx.ts";
 export const CRON_HISTORY_DAYS = 7;
 
 /**
- * Deletes cron slots and runs older than the retention. The fast crons (dispatch-pass every
+ * Deletes cron slots, cron runs and idempotency keys older than the retention. The fast crons (dispatch-pass every
  * 10 s, lease-expiry every 30 s) would otherwise add some 23,000 rows a day forever.
  */
 export async function pruneCronHistory(ctx: Ctx, days = CRON_HISTORY_DAYS) {
   const cutoff = ctx.now().getTime() - days * 86_400_000;
-  const [slots, runs] = await ctx.db.batch([
+  const secretCutoff = ctx.now().getTime() - SECRET_REPLAY_MS;
+  const [slots, runs, keys, scrubbed] = await ctx.db.batch([
     ctx.db.delete(cronSlots).where(lt(cronSlots.claimedAt, cutoff)).returning({ key: cronSlots.slotKey }),
     ctx.db.delete(cronRuns).where(lt(cronRuns.startedAt, cutoff)).returning({ id: cronRuns.id }),
+    // A retry comes within minutes; a week-old key only keeps a stored response alive.
+    ctx.db.delete(idempotencyKeys).where(lt(idempotencyKeys.createdAt, cutoff)).returning({ key: idempotencyKeys.key }),
+    // Replay of a secret-bearing response is refused after SECRET_REPLAY_MS; drop the copy too.
+    ctx.db
+      .update(idempotencyKeys)
+      .set({ responseBody: null })
+      .where(and(lt(idempotencyKeys.createdAt, secretCutoff), or(like(idempotencyKeys.responseBody, '%"token":"sy_%'), like(idempotencyKeys.responseBody, '%"secret":"sy_%'))))
+      .returning({ key: idempotencyKeys.key }),
   ]);
-  return { retention_days: days, cutoff: new Date(cutoff).toISOString(), slots_deleted: slots.length, runs_deleted: runs.length };
+  return { retention_days: days, cutoff: new Date(cutoff).toISOString(), slots_deleted: slots.length, runs_deleted: runs.length, idempotency_keys_deleted: keys.length, secret_bodies_cleared: scrubbed.length };
 }

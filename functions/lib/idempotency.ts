@@ -15,6 +15,16 @@ const MUTATING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
  */
 export const STALE_PENDING_MS = 20 * 60 * 1000;
 
+/** A bearer secret (session, daemon, runner, owner or approval token) in a JSON body. */
+export const SECRET_IN_BODY = /"(?:token|secret)"\s*:\s*"sy_/;
+
+/**
+ * How long a response that carries a secret can be replayed. Long enough for a client to retry
+ * a request whose answer it lost; after that the secret exists only hashed again (the
+ * prune-history cron also clears such bodies).
+ */
+export const SECRET_REPLAY_MS = 10 * 60 * 1000;
+
 /** Re-arms a stale pending key for this request; one conditional UPDATE so only one retry wins. */
 async function takeOverStale(ctx: Ctx, where: SQL | undefined, priorCreatedAt: number): Promise<boolean> {
   const nowMs = ctx.now().getTime();
@@ -70,7 +80,12 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
         throw new ApiError("IDEMPOTENCY_IN_PROGRESS", "a request with this Idempotency-Key is still running", { hint: "Retry after it finishes." });
       }
     } else {
-        return c.body(prior.responseBody ?? "", (prior.statusCode ?? 200) as 200, {
+        if (prior.responseBody === null || (SECRET_IN_BODY.test(prior.responseBody) && ctx.now().getTime() - prior.createdAt > SECRET_REPLAY_MS)) {
+        throw new ApiError("CONFLICT", "the request with this Idempotency-Key already succeeded; its response held a secret, which is no longer kept", {
+          hint: "Look the result up instead (e.g. switchyard sessions / token list); send a new key to do it again.",
+        });
+      }
+      return c.body(prior.responseBody, (prior.statusCode ?? 200) as 200, {
         "Content-Type": "application/json",
         "Idempotent-Replayed": "true",
       });

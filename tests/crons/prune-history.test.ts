@@ -14,6 +14,17 @@ afterEach(() => env.close());
 const count = async (table: string) => Number((await env.services.database.client.execute(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n);
 
 describe("prune-history cron", () => {
+  it("clears stored secret-bearing idempotent responses after the replay window", async () => {
+    const reg = await env.call("POST", "/v1/sessions", { body: { name: "w", role: "worker" }, headers: { "Idempotency-Key": "k1" } });
+    expect(reg.status).toBe(201);
+    const stored = async () => String((await env.services.database.client.execute("SELECT response_body FROM idempotency_keys")).rows[0]!.response_body);
+    expect(await stored()).toContain(reg.body.token);
+    env.clock.advance(11 * 60);
+    const run = await runCron(ctx, "prune-history", { runner: "p1" });
+    expect(run.report).toMatchObject({ secret_bodies_cleared: 1 });
+    expect(await stored()).not.toContain(reg.body.token);
+  });
+
   it("deletes slots and runs older than 7 days and keeps recent ones", async () => {
     expect(await claimCronSlot(ctx, "heartbeat-sweep:old", "p1")).toBe(true);
     await runCron(ctx, "heartbeat-sweep", { runner: "p1", slotKey: "heartbeat-sweep:old" });

@@ -1,7 +1,7 @@
 import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sha256Hex } from "../../../functions/lib/ids.ts";
-import { STALE_PENDING_MS } from "../../../functions/lib/idempotency.ts";
+import { SECRET_REPLAY_MS, STALE_PENDING_MS } from "../../../functions/lib/idempotency.ts";
 import { idempotencyKeys, tokens } from "../../../schema/auth.ts";
 import { sessions } from "../../../schema/sessions.ts";
 import { tasks } from "../../../schema/tasks.ts";
@@ -37,6 +37,12 @@ describe("Idempotency-Key", () => {
     const again = await env.call("POST", "/v1/sessions", { body, ...withKey("reg-w1") });
     expect(again.status).toBe(201);
     expect(again.body.token).toBe(first.body.token);
+    expect(await env.services.database.db.select().from(sessions)).toHaveLength(1);
+    // The stored copy of the secret is replayable only briefly; then only its hash remains useful.
+    env.clock.advance(SECRET_REPLAY_MS / 1000 + 1);
+    const late = await env.call("POST", "/v1/sessions", { body, ...withKey("reg-w1") });
+    expect(late.status).toBe(409);
+    expect(JSON.stringify(late.body)).not.toContain(first.body.token);
     expect(await env.services.database.db.select().from(sessions)).toHaveLength(1);
   });
 
