@@ -45,32 +45,20 @@ export const finishTaskRoute = defineRoute(["owner"], {
 });
 
 /**
- * Finishes a task. Requested stops run first so a failure is reported without leaving the task
- * half-finished; the task state, the binding end and the audit row then commit together.
+ * Finishes a task. The task state, the binding end and the audit row commit first, in one
+ * transaction that only one concurrent finish can win; the requested stops then act on
+ * sessions that are already unbound, and each writes its own audit row.
  */
 export async function finishTask(ctx: Ctx, name: string, input: z.infer<typeof FinishTaskBody>) {
   const task = await taskByName(ctx, name);
   if (task.state !== "active") throw new ApiError("CONFLICT", `task '${name}' is already ${task.state}`, { hint: `Inspect it: switchyard task show ${name}` });
   const [binding] = await ctx.db.select().from(bindings).where(and(eq(bindings.taskId, task.id), eq(bindings.state, "active"))).limit(1);
-  const stopped = [];
-  const stopErrors: Array<{ session: string; error: string }> = [];
-  if (binding) {
-    const wanted = [input.stop_worker ? binding.workerSessionId : null, input.stop_manager ? binding.managerSessionId : null].filter((x): x is string => !!x);
-    for (const id of wanted) {
-      const [s] = await ctx.db.select().from(sessions).where(eq(sessions.id, id));
-      if (!s || s.state !== "active") continue;
-      try {
-        stopped.push(await stopSessionEffect(ctx, s, task.id, false));
-      } catch (e) {
-        stopErrors.push({ session: s.name, error: (e as Error).message });
-      }
-    }
-  }
+  const wanted = binding ? [input.stop_worker ? binding.workerSessionId : null, input.stop_manager ? binding.managerSessionId : null].filter((x): x is string => !!x) : [];
   const nowMs = ctx.now().getTime();
   const audit = auditInsert(ctx, {
     kind: "task_finished",
     taskId: task.id,
-    payload: { reason: input.reason ?? null, binding_id: binding?.id ?? null, stopped: stopped.map((s) => s.session), stop_errors: stopErrors },
+    payload: { reason: input.reason ?? null, binding_id: binding?.id ?? null, stop_requested: { worker: input.stop_worker, manager: input.stop_manager } },
   });
   const row = await withWriteTransaction(ctx.db, async (tx) => {
     const [updated] = await tx.update(tasks).set({ state: "finished", finishedAt: nowMs, updatedAt: nowMs }).where(and(eq(tasks.id, task.id), eq(tasks.state, "active"))).returning();
@@ -79,5 +67,16 @@ export async function finishTask(ctx: Ctx, name: string, input: z.infer<typeof F
     await tx.insert(events).values(audit.row);
     return updated;
   });
+  const stopped = [];
+  const stopErrors: Array<{ session: string; error: string }> = [];
+  for (const id of wanted) {
+    const [s] = await ctx.db.select().from(sessions).where(eq(sessions.id, id));
+    if (!s || s.state !== "active") continue;
+    try {
+      stopped.push(await stopSessionEffect(ctx, s, task.id, false));
+    } catch (e) {
+      stopErrors.push({ session: s.name, error: (e as Error).message });
+    }
+  }
   return { task: taskToWire(row), binding_id: binding?.id ?? null, stopped, stop_errors: stopErrors, event_id: audit.id };
 }

@@ -51,8 +51,10 @@ export async function stopSessionEffect(ctx: Ctx, s: SessionRow, taskId: string 
   }
   const nowMs = ctx.now().getTime();
   const a = audit({ dry_run: false, tmux_killed: done.outcome.result.tmux_killed });
-  await ctx.db.batch([
-    ctx.db.update(sessions).set({ state: "gone", goneAt: nowMs, updatedAt: nowMs }).where(and(eq(sessions.id, s.id), eq(sessions.state, "active"))),
+  // The kill happened, so its audit row is written either way; marked_gone says whether this
+  // stop or a concurrent deregister retired the session.
+  const [gone] = await ctx.db.batch([
+    ctx.db.update(sessions).set({ state: "gone", goneAt: nowMs, updatedAt: nowMs }).where(and(eq(sessions.id, s.id), eq(sessions.state, "active"))).returning({ id: sessions.id }),
     a.stmt,
   ]);
   return {
@@ -61,7 +63,7 @@ export async function stopSessionEffect(ctx: Ctx, s: SessionRow, taskId: string 
     command: commandToWire(done.command),
     dry_run: false,
     tmux_killed: done.outcome.result.tmux_killed === true,
-    marked_gone: true,
+    marked_gone: gone.length === 1,
     event_id: a.id,
   };
 }

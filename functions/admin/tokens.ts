@@ -1,9 +1,7 @@
 import type { z } from "@hono/zod-openapi";
 import { and, asc, eq, isNull } from "drizzle-orm";
 import { tokens, type TokenRow } from "../../schema/auth.ts";
-import { events } from "../../schema/events.ts";
-import { auditInsert } from "../lib/audit.ts";
-import { withWriteTransaction } from "../lib/db.ts";
+import { auditInsert, guardedUpdate } from "../lib/audit.ts";
 import { tokenInsert } from "../lib/auth.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
@@ -73,10 +71,11 @@ export async function revokeToken(ctx: Ctx, id: string) {
   }
   const nowMs = ctx.now().getTime();
   const audit = auditInsert(ctx, { kind: "token_revoked", payload: { token_id: id } });
-  await withWriteTransaction(ctx.db, async (tx) => {
-    const updated = await tx.update(tokens).set({ revokedAt: nowMs }).where(and(eq(tokens.id, id), isNull(tokens.revokedAt))).returning({ id: tokens.id });
-    if (!updated.length) throw new ApiError("NOT_FOUND", `no live token with id '${id}'`, { hint: "List tokens with `switchyard token list`." });
-    await tx.insert(events).values(audit.row);
-  });
+  await guardedUpdate(
+    ctx,
+    audit,
+    (tx) => tx.update(tokens).set({ revokedAt: nowMs }).where(and(eq(tokens.id, id), isNull(tokens.revokedAt))).returning({ id: tokens.id }),
+    () => new ApiError("NOT_FOUND", `no live token with id '${id}'`, { hint: "List tokens with `switchyard token list`." }),
+  );
   return { token_id: id, revoked_at: iso(nowMs)!, event_id: audit.id };
 }

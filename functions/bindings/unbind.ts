@@ -2,7 +2,7 @@ import type { z } from "@hono/zod-openapi";
 import { and, eq, inArray } from "drizzle-orm";
 import { bindings } from "../../schema/bindings.ts";
 import { sessions } from "../../schema/sessions.ts";
-import { auditInsert } from "../lib/audit.ts";
+import { auditInsert, guardedUpdate } from "../lib/audit.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
@@ -29,16 +29,12 @@ export async function unbindTask(ctx: Ctx, input: z.infer<typeof UnbindBody>) {
     throw new ApiError("NOT_FOUND", `task '${task.name}' has no active binding`, { hint: `See its history: switchyard task show ${task.name}` });
   }
   const audit = auditInsert(ctx, { kind: "task_unbound", taskId: task.id, payload: { binding_id: active.id } });
-  const [ended] = await ctx.db.batch([
-    ctx.db
-      .update(bindings)
-      .set({ state: "ended", endedAt: nowMs })
-      .where(and(eq(bindings.id, active.id), eq(bindings.state, "active")))
-      .returning(),
-    audit.stmt,
-  ]);
-  const row = ended[0];
-  if (!row) throw new ApiError("CONFLICT", `the binding of task '${task.name}' was ended concurrently`);
+  const row = await guardedUpdate(
+    ctx,
+    audit,
+    (tx) => tx.update(bindings).set({ state: "ended", endedAt: nowMs }).where(and(eq(bindings.id, active.id), eq(bindings.state, "active"))).returning(),
+    () => new ApiError("CONFLICT", `the binding of task '${task.name}' was ended concurrently`),
+  );
   const names = await ctx.db.select({ id: sessions.id, name: sessions.name }).from(sessions).where(inArray(sessions.id, [row.workerSessionId, row.managerSessionId]));
   const nameOf = (id: string) => names.find((n) => n.id === id)?.name ?? "?";
   return {

@@ -1,5 +1,7 @@
 import { events, type EventRow } from "../../schema/events.ts";
 import { actorOf, type Ctx } from "./ctx.ts";
+import { withWriteTransaction, type Db } from "./db.ts";
+import type { ApiError } from "./errors.ts";
 
 /** The audit row a mutation writes, as a row and as a statement so callers can batch it. */
 export function auditInsert(
@@ -32,4 +34,20 @@ export function redactContent(value: unknown): unknown {
     return out;
   }
   return value;
+}
+
+/** The transaction handle `withWriteTransaction` passes to its callback. */
+type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
+
+/**
+ * Runs a conditional `UPDATE … RETURNING` and, only when it changed a row, the audit insert,
+ * in one write transaction: a change that lost a race leaves no audit row behind.
+ */
+export async function guardedUpdate<T>(ctx: Ctx, audit: { row: EventRow }, update: (tx: Tx) => Promise<T[]>, missing: () => ApiError): Promise<T> {
+  return withWriteTransaction(ctx.db, async (tx) => {
+    const [changed] = await update(tx);
+    if (changed === undefined) throw missing();
+    await tx.insert(events).values(audit.row);
+    return changed;
+  });
 }

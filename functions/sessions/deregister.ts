@@ -2,7 +2,7 @@ import { and, eq, or } from "drizzle-orm";
 import { bindings } from "../../schema/bindings.ts";
 import { sessions } from "../../schema/sessions.ts";
 import { tasks } from "../../schema/tasks.ts";
-import { auditInsert } from "../lib/audit.ts";
+import { auditInsert, guardedUpdate } from "../lib/audit.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
@@ -38,15 +38,11 @@ export async function deregisterSession(ctx: Ctx, name: string) {
   const nowMs = ctx.now().getTime();
   const audit = auditInsert(ctx, { kind: "session_deregistered", sessionId: row.id, payload: { name } });
   // The state guard makes a concurrent second deregister a no-op rather than a double write.
-  const [updated] = await ctx.db.batch([
-    ctx.db
-      .update(sessions)
-      .set({ state: "gone", goneAt: nowMs, updatedAt: nowMs })
-      .where(and(eq(sessions.id, row.id), eq(sessions.state, "active")))
-      .returning(),
-    audit.stmt,
-  ]);
-  const done = updated[0];
-  if (!done) throw new ApiError("SESSION_INACTIVE", `session '${name}' was deregistered concurrently`);
+  const done = await guardedUpdate(
+    ctx,
+    audit,
+    (tx) => tx.update(sessions).set({ state: "gone", goneAt: nowMs, updatedAt: nowMs }).where(and(eq(sessions.id, row.id), eq(sessions.state, "active"))).returning(),
+    () => new ApiError("SESSION_INACTIVE", `session '${name}' was deregistered concurrently`),
+  );
   return { session: sessionToWire(done), session_id: done.id, event_id: audit.id };
 }
