@@ -10,6 +10,8 @@ import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { loadAdvice } from "./lookup.ts";
 import { AdviceIdParam, AdviceResult, RejectBody } from "./schema.ts";
 import { adviceToWire, brokerEventValues } from "./wire.ts";
+import { messages } from "../../schema/dispatch.ts";
+import { deliveryMessageId } from "./send.ts";
 
 export const rejectRoute = defineRoute(["owner"], {
   method: "post",
@@ -34,6 +36,12 @@ export async function rejectAdvice(ctx: Ctx, id: string, input: z.output<typeof 
   const nowMs = ctx.now().getTime();
   const audit = auditInsert(ctx, { kind: "advice_rejected", sessionId: advice.requesterSessionId, payload: { advice_id: id, reason: input.reason } });
   const row = await withWriteTransaction(ctx.db, async (tx) => {
+    // A send that delivered its reply but crashed before recording it must not be called
+    // "never sent": the delivered reply decides.
+    const [delivered] = await tx.select({ id: messages.id }).from(messages).where(eq(messages.id, deliveryMessageId(id))).limit(1);
+    if (delivered) {
+      throw new ApiError("CONFLICT", `advice ${id} was already delivered as reply ${delivered.id}`, { hint: `Record the send: switchyard broker send-approved ${id}` });
+    }
     const [updated] = await tx
       .update(adviceRequests)
       .set({ state: "rejected", rejectedReason: input.reason, rejectedAt: nowMs, updatedAt: nowMs })

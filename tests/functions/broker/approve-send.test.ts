@@ -146,6 +146,10 @@ describe("send-approved", () => {
     // The process delivered the reply and died before marking the advice sent.
     const delivered = await deliverAdvice(ctx, await adviceRow(env, adviceId), "Do the small thing first.");
     expect((await adviceRow(env, adviceId)).state).toBe("approved");
+    // The reply is out, so the owner can no longer call this advice rejected ("never sent").
+    const reject = await env.call("POST", `/v1/broker/advice/${adviceId}/reject`, { body: { reason: "changed my mind" } });
+    expect(reject.status).toBe(409);
+    expect(reject.body.error.message).toContain("already delivered");
     const retry = await env.call("POST", `/v1/broker/advice/${adviceId}/send-approved`);
     expect(retry.status).toBe(200);
     expect(retry.body).toMatchObject({ already_sent: true, message_id: delivered.messageId, advice: { state: "sent", sent_message_id: delivered.messageId } });
