@@ -1,3 +1,4 @@
+import { resolveHome } from "../home.ts";
 import { flag, int, list, pos, req, str, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
 
 const registerOptions: Record<string, OptionSpec> = {
@@ -32,7 +33,8 @@ function registerCommand(role: "worker" | "manager"): CommandSpec {
         claude_session: str(a, "claude-session"),
         cwd: str(a, "cwd"),
         tmux_session: str(a, "tmux-session"),
-        host: str(a, "host"),
+        // This machine, named by the caller: over --url the server's own host would be wrong.
+        host: str(a, "host") ?? resolveHome().hostName,
         thread_id: str(a, "thread-id"),
         thread_title: str(a, "thread-title"),
       },
