@@ -10,8 +10,14 @@ import { stopRoute, stopSession } from "./stop.ts";
 
 /** Actuation: nudge, interrupt, stop, finish-task, spawn, pair. */
 export const actuateApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
-  .openapi(nudgeRoute, async (c) => c.json(await nudgeSession(c.get("ctx"), c.req.valid("param").name, c.req.valid("json")), 200))
-  .openapi(interruptRoute, async (c) => c.json(await interruptSession(c.get("ctx"), c.req.valid("param").name, c.req.valid("json")), 200))
+  .openapi(nudgeRoute, async (c) => {
+    const r = await nudgeSession(c.get("ctx"), c.req.valid("param").name, c.req.valid("json"));
+    return r.queued ? c.json(r, 202) : c.json(r, 200);
+  })
+  .openapi(interruptRoute, async (c) => {
+    const r = await interruptSession(c.get("ctx"), c.req.valid("param").name, c.req.valid("json"));
+    return r.queued ? c.json(r, 202) : c.json(r, 200);
+  })
   .openapi(stopRoute, async (c) => c.json(await stopSession(c.get("ctx"), c.req.valid("param").name, c.req.valid("json")), 200))
   .openapi(spawnRoute, async (c) => c.json(await spawnSession(c.get("ctx"), c.req.valid("json")), 201))
   .openapi(pairRoute, async (c) => c.json(await pairSessions(c.get("ctx"), c.req.valid("json")), 201))

@@ -1,10 +1,10 @@
 import type { z } from "@hono/zod-openapi";
 import { auditInsert } from "../lib/audit.ts";
 import { INLINE_HOLD_MS, runInline } from "../commands/inline.ts";
-import { commandToWire, createCommand, failUnclaimed } from "../commands/record.ts";
+import { commandToWire, createCommand, failUnclaimed, releaseToQueue } from "../commands/record.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
-import { hostErrorToApi, hostFor } from "../lib/local.ts";
+import { belongsToRunner, hostErrorToApi, hostFor } from "../lib/local.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { ingestSession } from "../observe/ingest.ts";
 import { eventState } from "../observe/status.ts";
@@ -21,13 +21,18 @@ export const interruptRoute = defineRoute(["owner", "session"], {
   summary: "Send an interrupt key (default C-c) to a session's pane, optionally followed by a prompt",
   description: "Escape is refused while the agent is busy. A durable command row plus an audit event. CLI: session-interrupt NAME.",
   request: { params: NameParam, body: jsonBody(InterruptBody) },
-  responses: { 200: jsonResponse(InterruptResult, "Interrupt outcome") },
+  responses: { 200: jsonResponse(InterruptResult, "Interrupt outcome"), 202: jsonResponse(InterruptResult, "Queued for the runner of the session's host") },
 });
 
 /** Sends the interrupt key and the optional follow-up prompt. */
 export async function interruptSession(ctx: Ctx, name: string, input: z.infer<typeof InterruptBody>) {
   const s = await pushTarget(ctx, name, "interrupt");
   const taskId = await activeTaskIdOf(ctx, s.id);
+  if ((input.key === "Escape" || input.key === "Esc") && belongsToRunner(ctx, s)) {
+    throw new ApiError("CONFLICT", `refusing to queue Escape for '${name}' on host '${s.host}'`, {
+      hint: "Escape is sent only where the agent can be seen to be idle first; use C-c, or run session-interrupt on that host.",
+    });
+  }
   if (input.key === "Escape" || input.key === "Esc") {
     if (s.transcriptPath && ctx.host) await ingestSession(ctx, s).catch(() => null);
     const st = await eventState(ctx, s.id);
@@ -43,7 +48,13 @@ export async function interruptSession(ctx: Ctx, name: string, input: z.infer<ty
   if (input.dry_run) {
     const a = audit({ dry_run: true, sent: false });
     await a.stmt;
-    return { session: s.name, command_id: cmd.id, command: commandToWire(cmd), dry_run: true, key: input.key, sent: false, followup_submitted: null, event_id: a.id };
+    return { session: s.name, command_id: cmd.id, queued: false, command: commandToWire(cmd), dry_run: true, key: input.key, sent: false, followup_submitted: null, event_id: a.id };
+  }
+  if (belongsToRunner(ctx, s)) {
+    const queued = await releaseToQueue(ctx, cmd.id);
+    const a = audit({ dry_run: false, sent: false, queued_for_host: s.host });
+    await a.stmt;
+    return { session: s.name, command_id: cmd.id, queued: true, command: commandToWire(queued), dry_run: false, key: input.key, sent: false, followup_submitted: null, event_id: a.id };
   }
   let done;
   try {
@@ -64,5 +75,5 @@ export async function interruptSession(ctx: Ctx, name: string, input: z.infer<ty
     rollback_error: followupSubmitted === false ? "follow-up left in the composer unsubmitted" : null,
   });
   await a.stmt;
-  return { session: s.name, command_id: cmd.id, command: commandToWire(done.command), dry_run: false, key: input.key, sent: true, followup_submitted: followupSubmitted, event_id: a.id };
+  return { session: s.name, command_id: cmd.id, queued: false, command: commandToWire(done.command), dry_run: false, key: input.key, sent: true, followup_submitted: followupSubmitted, event_id: a.id };
 }

@@ -1,11 +1,11 @@
 import type { z } from "@hono/zod-openapi";
 import type { SessionRow } from "../../schema/sessions.ts";
 import { auditInsert } from "../lib/audit.ts";
-import { commandToWire, createCommand, failUnclaimed } from "../commands/record.ts";
+import { commandToWire, createCommand, failUnclaimed, releaseToQueue } from "../commands/record.ts";
 import { INLINE_HOLD_MS, runInline } from "../commands/inline.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
-import { hostErrorToApi, hostFor } from "../lib/local.ts";
+import { belongsToRunner, hostErrorToApi, hostFor } from "../lib/local.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { assertMayObserve } from "../observe/tail.ts";
 import { activeSessionByName } from "../sessions/lookup.ts";
@@ -20,9 +20,9 @@ export const nudgeRoute = defineRoute(["owner", "session"], {
   tags: ["actuate"],
   summary: "Type text into a session's tmux pane and verify it was submitted",
   description:
-    "A durable command row plus an audit event. The text is typed literally, Enter is pressed after a settle delay and retried until the transcript (or the composer) shows the prompt was submitted. A session may nudge only a worker it manages. CLI: session-nudge NAME TEXT.",
+    "A durable command row plus an audit event; for a session on another host the command is queued for that host's runner (202). The text is typed literally, Enter is pressed after a settle delay and retried until the transcript (or the composer) shows the prompt was submitted. A session may nudge only a worker it manages. CLI: session-nudge NAME TEXT.",
   request: { params: NameParam, body: jsonBody(NudgeBody) },
-  responses: { 200: jsonResponse(NudgeResult, "Nudge outcome") },
+  responses: { 200: jsonResponse(NudgeResult, "Nudge outcome"), 202: jsonResponse(NudgeResult, "Queued for the runner of the session's host") },
 });
 
 /** Refuses sessions that cannot receive pushed text, and managers nudging workers they do not manage. */
@@ -46,7 +46,13 @@ export async function nudgeSession(ctx: Ctx, name: string, input: z.infer<typeof
   if (input.dry_run) {
     const audit = auditInsert(ctx, { kind: "session_nudged", sessionId: s.id, taskId, payload: { command_id: cmd.id, text: input.text, dry_run: true, sent: false } });
     await audit.stmt;
-    return { session: s.name, command_id: cmd.id, command: commandToWire(cmd), dry_run: true, sent: false, submitted: false, enter_attempts: 0, verified_by: null, event_id: audit.id };
+    return { session: s.name, command_id: cmd.id, queued: false, command: commandToWire(cmd), dry_run: true, sent: false, submitted: false, enter_attempts: 0, verified_by: null, event_id: audit.id };
+  }
+  if (belongsToRunner(ctx, s)) {
+    const queued = await releaseToQueue(ctx, cmd.id);
+    const audit = auditInsert(ctx, { kind: "session_nudged", sessionId: s.id, taskId, payload: { command_id: cmd.id, text: input.text, dry_run: false, sent: false, queued_for_host: s.host } });
+    await audit.stmt;
+    return { session: s.name, command_id: cmd.id, queued: true, command: commandToWire(queued), dry_run: false, sent: false, submitted: false, enter_attempts: 0, verified_by: null, event_id: audit.id };
   }
   try {
     // Checked before the claim so a nudge this process cannot deliver fails without an attempt.
@@ -80,7 +86,7 @@ export async function nudgeSession(ctx: Ctx, name: string, input: z.infer<typeof
     },
   });
   await audit.stmt;
-  return { session: s.name, command_id: cmd.id, command: commandToWire(done.command), dry_run: false, sent: true, ...r, event_id: audit.id };
+  return { session: s.name, command_id: cmd.id, queued: false, command: commandToWire(done.command), dry_run: false, sent: true, ...r, event_id: audit.id };
 }
 
 /** Audits a nudge that failed before or during the side effect. */

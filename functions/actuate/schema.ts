@@ -40,6 +40,7 @@ export const NudgeResult = z
   .object({
     session: z.string(),
     command_id: z.string(),
+    queued: z.boolean().openapi({ description: "true when the session's host is another machine: its runner will execute the command" }),
     command: Command,
     dry_run: z.boolean(),
     sent: z.boolean(),
@@ -63,6 +64,7 @@ export const InterruptResult = z
   .object({
     session: z.string(),
     command_id: z.string(),
+    queued: z.boolean().openapi({ description: "true when the session's host is another machine: its runner will execute the command" }),
     command: Command,
     dry_run: z.boolean(),
     key: z.string(),

@@ -210,6 +210,20 @@ export function dbClaimPort(ctx: Ctx, opts: FinishOptions = {}): ClaimPort & { f
   };
 }
 
+/**
+ * Hands a command created for inline execution to the queue at once (drops its inline hold),
+ * for a host this process cannot reach. Returns the command as it now stands.
+ */
+export async function releaseToQueue(ctx: Ctx, commandId: string): Promise<CommandRow> {
+  const [row] = await ctx.db
+    .update(commands)
+    .set({ nextAttemptAt: null, updatedAt: ctx.now().getTime() })
+    .where(and(eq(commands.id, commandId), eq(commands.state, "pending")))
+    .returning();
+  if (!row) throw new ApiError("CONFLICT", `command ${commandId} is no longer pending`);
+  return row;
+}
+
 /** Marks a command that was never claimed as failed (e.g. its host is unreachable). */
 export async function failUnclaimed(ctx: Ctx, commandId: string, error: string): Promise<void> {
   const nowMs = ctx.now().getTime();

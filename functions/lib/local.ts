@@ -21,6 +21,15 @@ export function hostFor(ctx: Ctx, session: Pick<SessionRow, "name" | "host">): H
   return ctx.host;
 }
 
+/**
+ * True when the session lives on another named host that this process cannot act on, so its
+ * side effects go to that host's runner through the command queue (DESIGN.md: real side
+ * effects, remote hosts).
+ */
+export function belongsToRunner(ctx: Ctx, session: Pick<SessionRow, "host">): boolean {
+  return !!session.host && (!ctx.host || (!!ctx.hostName && session.host !== ctx.hostName));
+}
+
 /** Converts a HostError into the API's error envelope; other errors pass through. */
 export function hostErrorToApi(e: unknown): unknown {
   if (!(e instanceof HostError)) return e;

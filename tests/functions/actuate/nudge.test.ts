@@ -78,8 +78,24 @@ describe("session-nudge", () => {
     expect(userMessages(other.rollout)).toEqual([]);
   });
 
-  it("fails with HOST_UNAVAILABLE for a session on another host and records the failed command", async () => {
+  it("queues a nudge for a session on another host for that host's runner (202), touching no pane here", async () => {
     const w = await registerSession(env, "worker", { tmux_session: "elsewhere", host: "other-machine" });
+    const res = await env.call("POST", `/v1/sessions/${w.session.name}/nudge`, { body: { text: "hi" } });
+    expect(res.status).toBe(202);
+    expect(res.body).toMatchObject({ queued: true, sent: false, submitted: false, command: { state: "pending", host: "other-machine", next_attempt_at: null } });
+    const runner = await env.mint("runner", "other-machine");
+    const claim = await env.call("POST", "/v1/runner/claim", { token: runner, body: {} });
+    expect(claim.status).toBe(200);
+    expect(JSON.stringify(claim.body)).toContain(res.body.command_id);
+    const esc = await env.call("POST", `/v1/sessions/${w.session.name}/interrupt`, { body: { key: "Escape" } });
+    expect(esc.status).toBe(409);
+  });
+
+  it("fails with HOST_UNAVAILABLE on a server with no local runner for a session that names no host", async () => {
+    // No host name anywhere: no runner could ever claim it, so queueing would strand it.
+    env.services.host = undefined;
+    env.services.hostName = undefined;
+    const w = await registerSession(env, "worker", { tmux_session: "somewhere" });
     const res = await env.call("POST", `/v1/sessions/${w.session.name}/nudge`, { body: { text: "hi" } });
     expect(res.status).toBe(503);
     expect(res.body.error.code).toBe("HOST_UNAVAILABLE");
