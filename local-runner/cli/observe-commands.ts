@@ -98,7 +98,9 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
     options: { "dry-run": { type: "boolean", description: "Record the command without touching the pane" } },
     request: (a) => ({ method: "POST", path: `/sessions/${enc(pos(a, 0)!)}/nudge`, body: { text: pos(a, 1)!, dry_run: flag(a, "dry-run") } }),
     render: (b) =>
-      b.dry_run
+      b.queued
+        ? `queued for the runner of host ${b.command.host} (command ${b.command_id}); follow it with: switchyard commands --attempts`
+        : b.dry_run
         ? `dry run: would nudge ${b.session} (command ${b.command_id})`
         : `nudged ${b.session}: submitted=${b.submitted} after ${b.enter_attempts} Enter press(es)${b.verified_by ? `, verified by ${b.verified_by}` : ""} (command ${b.command_id})`,
   },
@@ -112,7 +114,7 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
       "dry-run": { type: "boolean", description: "Record the command without touching the pane" },
     },
     request: (a) => ({ method: "POST", path: `/sessions/${enc(pos(a, 0)!)}/interrupt`, body: { key: str(a, "key"), followup: str(a, "followup"), dry_run: flag(a, "dry-run") } }),
-    render: (b) => (b.dry_run ? `dry run: would send ${b.key} to ${b.session}` : `sent ${b.key} to ${b.session}${b.followup_submitted === null ? "" : `, follow-up submitted=${b.followup_submitted}`}`),
+    render: (b) => (b.queued ? `queued ${b.key} for the runner of host ${b.command.host} (command ${b.command_id})` : b.dry_run ? `dry run: would send ${b.key} to ${b.session}` : `sent ${b.key} to ${b.session}${b.followup_submitted === null ? "" : `, follow-up submitted=${b.followup_submitted}`}`),
   },
   {
     name: "stop",
