@@ -51,6 +51,11 @@ function isPrivateDatabase(url: string): boolean {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** Jittered exponential backoff (5 ms doubling to 250 ms) so processes that collided do not collide again in lockstep. */
+function backoffMs(attempt: number): number {
+  return Math.min(250, 5 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random());
+}
+
 /** Longest a statement waits for this process's own open transaction to end. */
 const GATE_TIMEOUT_MS = 30_000;
 
@@ -135,8 +140,7 @@ class ResilientClient implements Client {
         if ((!busy && !isClosedUnderUs(e)) || attempt >= this.maxAttempts) throw e;
         this.#retries++;
         if (busy) await this.#reconnect();
-        // Jittered backoff so processes that collided do not collide again in lockstep.
-        await sleep(Math.min(250, 5 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random()));
+        await sleep(backoffMs(attempt));
       }
     }
   }
@@ -254,10 +258,12 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
 export async function withWriteTransaction<T>(db: Db, fn: (tx: Parameters<Parameters<Db["transaction"]>[0]>[0]) => Promise<T>, maxAttempts = 20): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await db.transaction(fn, { behavior: "immediate" });
+      // @libsql/client opens "write" transactions (BEGIN IMMEDIATE) by default; drizzle's
+      // behavior option does not reach it, so none is passed.
+      return await db.transaction(fn);
     } catch (e) {
       if (!isBusyError(e) || attempt >= maxAttempts) throw e;
-      await sleep(Math.min(250, 5 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random()));
+      await sleep(backoffMs(attempt));
     }
   }
 }
@@ -276,7 +282,7 @@ export async function withClientWriteTransaction<T>(client: Client, fn: (tx: Tra
     } catch (e) {
       await tx.rollback().catch(() => {});
       if (!isBusyError(e) || attempt >= maxAttempts) throw e;
-      await sleep(Math.min(250, 5 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random()));
+      await sleep(backoffMs(attempt));
     } finally {
       tx.close();
     }

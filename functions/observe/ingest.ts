@@ -32,8 +32,6 @@ export interface IngestReport {
   warnings: string[];
 }
 
-/** Raised when the transcript cannot be read at all; `cycle` records a failed row for it. */
-export class IngestError extends ApiError {}
 
 interface ParsedChunk {
   rows: Array<{ offset: number; events: NormalizedEvent[] }>;
@@ -124,7 +122,7 @@ export async function ingestSession(ctx: Ctx, session: SessionRow): Promise<Inge
     throw hostErrorToApi(e);
   }
   if (!info) {
-    throw new IngestError("PATH_NOT_FOUND", `transcript '${path}' of session '${session.name}' no longer exists`, {
+    throw new ApiError("PATH_NOT_FOUND", `transcript '${path}' of session '${session.name}' no longer exists`, {
       hint: "The agent may have rotated or deleted it; re-register the session with its current transcript.",
     });
   }

@@ -57,7 +57,10 @@ export async function eventState(ctx: Ctx, sessionId: string): Promise<EventStat
   };
 }
 
-/** Whether a session's process is alive: null when unknowable from here (no pid, other host). */
+/**
+ * Whether a session's process is alive: false without a pid (nothing to be alive, as the
+ * supervision contract reports it), null when the pid is on a host this process cannot probe.
+ */
 export async function sessionAlive(ctx: Ctx, s: SessionRow): Promise<boolean | null> {
   if (s.pid === null) return false;
   if (!ctx.host || (s.host && ctx.hostName && s.host !== ctx.hostName)) return null;
