@@ -32,6 +32,7 @@ export const SpawnBody = z
     tmux_session: z.string().regex(/^[A-Za-z0-9._-]{1,80}$/).optional(),
     task: NameSchema.optional().openapi({ description: "For a manager without a prompt: the task its bootstrap prompt names" }),
     worker: NameSchema.optional().openapi({ description: "For a manager without a prompt: the worker its bootstrap prompt names" }),
+    task_goal: z.string().min(1).max(4000).optional().openapi({ description: "For a manager without a prompt: the goal its bootstrap names (default: the task's recorded goal)" }),
   })
   .strict()
   .openapi("Spawn");
@@ -79,7 +80,7 @@ export async function spawnSession(ctx: Ctx, raw: SpawnInput) {
   let prompt = input.prompt ?? null;
   if (!prompt && input.role === "manager") {
     const task = input.task ? await ctx.db.select().from(tasks).where(eq(tasks.name, input.task)).limit(1) : [];
-    prompt = managerBootstrapPrompt({ manager: input.name, task: input.task, goal: task[0]?.goal ?? null, worker: input.worker });
+    prompt = managerBootstrapPrompt({ manager: input.name, task: input.task, goal: input.task_goal ?? task[0]?.goal ?? null, worker: input.worker });
   }
   const argv = agentArgv(ctx, input.agent, { cwd: input.cwd, prompt, sandbox: input.sandbox, askForApproval: input.ask_for_approval });
   try {

@@ -200,13 +200,14 @@ export const SPAWN_COMMANDS: CommandSpec[] = [
     options: {
       name: { type: "string", value: "NAME", description: "Session name (required)" },
       task: { type: "string", value: "TASK", description: "Task the manager supervises" },
+      "task-goal": { type: "string", value: "TEXT", description: "Goal named in the bootstrap prompt (default: the task's goal)" },
       worker: { type: "string", value: "NAME", description: "Worker session to supervise" },
       ...spawnOptions,
     },
     request: (a) => ({
       method: "POST",
       path: "/sessions/spawn",
-      body: { ...spawnBody(a), name: req(a, "name"), role: "manager", task: str(a, "task"), worker: str(a, "worker") },
+      body: { ...spawnBody(a), name: req(a, "name"), role: "manager", task: str(a, "task"), task_goal: str(a, "task-goal"), worker: str(a, "worker") },
     }),
     render: renderSpawn,
   },

@@ -99,6 +99,13 @@ describe("POST /v1/sessions/spawn (start-worker)", () => {
     expect(text).toContain("session-nudge w-x");
   });
 
+  it("names an explicit --task-goal in the bootstrap when given", async () => {
+    const rollout = useFakeAgent({ lazy: true });
+    const res = await spawn({ name: "m-goal", role: "manager", task: "not-created-yet", task_goal: "Ship the login page", worker: "w-y" });
+    expect(res.status).toBe(201);
+    expect(readFileSync(rollout, "utf8")).toContain("Goal: Ship the login page");
+  });
+
   it("is owner only", async () => {
     useFakeAgent();
     const w = await registerSession(env, "worker");
