@@ -57,7 +57,7 @@ export async function deliverAdvice(ctx: Ctx, advice: AdviceRequestRow, text: st
     });
   }
   // Advice of a run spends the run's send budget first; a dry run or a spent budget refuses here.
-  await reserveRunSend(ctx, { runId: advice.runId, threadId: advice.threadId });
+  await reserveRunSend(ctx, { runId: advice.runId, threadId: advice.threadId, adviceId: advice.id });
   const [original] = await ctx.db.select().from(messages).where(eq(messages.id, advice.sourceMessageId)).limit(1);
   const [from] = await ctx.db.select().from(sessions).where(eq(sessions.id, advice.toSessionId)).limit(1);
   const row: MessageRow = {

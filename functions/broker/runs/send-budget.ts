@@ -1,8 +1,9 @@
-import { and, count, eq, isNotNull } from "drizzle-orm";
-import { adviceRequests, brokerRuns } from "../../../schema/broker.ts";
+import { and, count, eq, sql } from "drizzle-orm";
+import { brokerEvents, brokerRuns } from "../../../schema/broker.ts";
 import type { Ctx } from "../../lib/ctx.ts";
 import { withWriteTransaction } from "../../lib/db.ts";
 import { ApiError } from "../../lib/errors.ts";
+import { brokerEventValues } from "../wire.ts";
 import { limitOf } from "./enforce.ts";
 
 /**
@@ -13,13 +14,19 @@ import { limitOf } from "./enforce.ts";
  * racing sends cannot both take the last unit of budget; a delivery that then fails leaves the
  * unit spent, which errs on the side of sending less. Advice with no run has no budget.
  */
-export async function reserveRunSend(ctx: Ctx, input: { runId: string | null; threadId: string }): Promise<void> {
+export async function reserveRunSend(ctx: Ctx, input: { runId: string | null; threadId: string; adviceId: string }): Promise<void> {
   const runId = input.runId;
   if (!runId) return;
-  await withWriteTransaction(ctx.db, (tx) => reserveIn(tx, runId, input.threadId, ctx.now().getTime()));
+  await withWriteTransaction(ctx.db, (tx) => reserveIn(ctx, tx, runId, input.threadId, input.adviceId, ctx.now().getTime()));
 }
 
-async function reserveIn(tx: Parameters<Parameters<Ctx["db"]["transaction"]>[0]>[0], runId: string, threadId: string, nowMs: number): Promise<void> {
+/**
+ * The reservation, inside one write transaction. Each reservation is a `send_reserved` broker
+ * event, and the per-thread count reads those rather than `sent_at` (written only after the
+ * delivery), so two sends racing on one thread cannot both pass; a retried send of the same
+ * advice finds its own reservation and spends nothing more.
+ */
+async function reserveIn(ctx: Ctx, tx: Parameters<Parameters<Ctx["db"]["transaction"]>[0]>[0], runId: string, threadId: string, adviceId: string, nowMs: number): Promise<void> {
   const input = { runId, threadId, nowMs };
   const [run] = await tx.select().from(brokerRuns).where(eq(brokerRuns.id, input.runId)).limit(1);
   if (!run) return;
@@ -28,10 +35,13 @@ async function reserveIn(tx: Parameters<Parameters<Ctx["db"]["transaction"]>[0]>
       hint: "A dry run only drafts. Reply to the requester yourself, or run a supervised run for advice you mean to send.",
     });
   }
+  const reserved = and(eq(brokerEvents.runId, run.id), eq(brokerEvents.kind, "send_reserved"));
+  const [mine] = await tx.select({ id: brokerEvents.id }).from(brokerEvents).where(and(reserved, eq(brokerEvents.adviceId, adviceId))).limit(1);
+  if (mine) return;
   const [thread] = await tx
     .select({ n: count() })
-    .from(adviceRequests)
-    .where(and(eq(adviceRequests.runId, run.id), eq(adviceRequests.threadId, input.threadId), isNotNull(adviceRequests.sentAt)));
+    .from(brokerEvents)
+    .where(and(reserved, sql`json_extract(${brokerEvents.payload}, '$.thread_id') = ${input.threadId}`));
   const perThread = limitOf(run, "max_sends_per_thread");
   if (perThread !== undefined && (thread?.n ?? 0) + 1 > perThread) {
     throw new ApiError("CONFLICT", `run '${run.id}' allows at most ${perThread} send(s) per thread and thread ${input.threadId} has had ${thread?.n ?? 0}`, {
@@ -43,4 +53,5 @@ async function reserveIn(tx: Parameters<Parameters<Ctx["db"]["transaction"]>[0]>
     throw new ApiError("CONFLICT", `run '${run.id}' allows at most ${total} send(s) and has used ${run.sendsTotal}`, { hint: `See \`switchyard broker run-status ${run.id}\`.` });
   }
   await tx.update(brokerRuns).set({ sendsTotal: run.sendsTotal + 1, updatedAt: input.nowMs }).where(eq(brokerRuns.id, run.id));
+  await tx.insert(brokerEvents).values(brokerEventValues(ctx, { kind: "send_reserved", runId: run.id, adviceId, payload: { thread_id: input.threadId } }));
 }

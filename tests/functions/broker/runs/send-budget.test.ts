@@ -1,12 +1,9 @@
-import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { reserveRunSend } from "../../../../functions/broker/runs/send-budget.ts";
 import { makeCtx } from "../../../../functions/lib/ctx.ts";
 import { ApiError } from "../../../../functions/lib/errors.ts";
-import { adviceRequests } from "../../../../schema/broker.ts";
-import { registerSession } from "../../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../../helpers/services.ts";
-import { requestMessage, runAdvice, runRow, startedRun, tick } from "./fixtures.ts";
+import { runRow, startedRun } from "./fixtures.ts";
 
 /** reserveRunSend: the check every send path makes before delivering advice of a run. */
 
@@ -37,25 +34,24 @@ describe("reserveRunSend", () => {
 
   it("reserves up to max_sends_total and refuses the next", async () => {
     const id = await startedRun(env, { mode: "supervised", limits: { max_sends_total: 2 } });
-    expect(await refusal(reserveRunSend(ownerCtx(), { runId: id, threadId: "thr_1" }))).toBe("reserved");
-    expect(await refusal(reserveRunSend(ownerCtx(), { runId: id, threadId: "thr_2" }))).toBe("reserved");
-    expect(await refusal(reserveRunSend(ownerCtx(), { runId: id, threadId: "thr_3" }))).toBe(`CONFLICT: run '${id}' allows at most 2 send(s) and has used 2`);
+    expect(await refusal(reserveRunSend(ownerCtx(), { runId: id, threadId: "thr_1", adviceId: "adv_a" }))).toBe("reserved");
+    expect(await refusal(reserveRunSend(ownerCtx(), { runId: id, threadId: "thr_2", adviceId: "adv_b" }))).toBe("reserved");
+    // A retried send of the same advice finds its reservation and spends nothing more.
+    expect(await refusal(reserveRunSend(ownerCtx(), { runId: id, threadId: "thr_2", adviceId: "adv_b" }))).toBe("reserved");
+    expect(await refusal(reserveRunSend(ownerCtx(), { runId: id, threadId: "thr_3", adviceId: "adv_c" }))).toBe(`CONFLICT: run '${id}' allows at most 2 send(s) and has used 2`);
     expect((await runRow(env, id)).sendsTotal).toBe(2);
   });
 
-  it("refuses a thread that already had max_sends_per_thread sends", async () => {
-    const lily = await registerSession(env, "manager");
-    const peer = await registerSession(env, "worker");
+  it("refuses a thread that already had max_sends_per_thread sends, counting reservations not deliveries", async () => {
     const id = await startedRun(env, { mode: "supervised", limits: { max_sends_per_thread: 1 } });
-    await requestMessage(env, { from: peer.session_id, to: lily.session_id, threadId: "thr_busy" });
-    await tick(env, id);
-    const [advice] = await runAdvice(env, id);
-    await env.services.database.db.update(adviceRequests).set({ state: "sent", sentAt: env.clock.ms, approvedAt: env.clock.ms }).where(eq(adviceRequests.id, advice!.id));
-    expect(await refusal(reserveRunSend(ownerCtx(), { runId: id, threadId: "thr_busy" }))).toContain("at most 1 send(s) per thread");
-    expect(await refusal(reserveRunSend(ownerCtx(), { runId: id, threadId: "thr_quiet" }))).toBe("reserved");
+    expect(await refusal(reserveRunSend(ownerCtx(), { runId: id, threadId: "thr_busy", adviceId: "adv_a" }))).toBe("reserved");
+    // The first send has not delivered yet (no sent_at); a second advice on that thread is refused anyway.
+    expect(await refusal(reserveRunSend(ownerCtx(), { runId: id, threadId: "thr_busy", adviceId: "adv_b" }))).toContain("at most 1 send(s) per thread");
+    expect(await refusal(reserveRunSend(ownerCtx(), { runId: id, threadId: "thr_quiet", adviceId: "adv_c" }))).toBe("reserved");
+    expect((await runRow(env, id)).sendsTotal).toBe(2);
   });
 
   it("has nothing to reserve for advice outside any run", async () => {
-    expect(await refusal(reserveRunSend(ownerCtx(), { runId: null, threadId: "thr_1" }))).toBe("reserved");
+    expect(await refusal(reserveRunSend(ownerCtx(), { runId: null, threadId: "thr_1", adviceId: "adv_a" }))).toBe("reserved");
   });
 });
