@@ -28,7 +28,7 @@ async function refusal(p: Promise<unknown>): Promise<string> {
 describe("reserveRunSend", () => {
   it("never reserves for an overnight dry run", async () => {
     const id = await startedRun(env, { mode: "overnight_dry_run" });
-    expect(await refusal(reserveRunSend(ownerCtx(), { runId: id, threadId: "thr_1" }))).toBe(`CONFLICT: advice of overnight_dry_run run '${id}' can never be sent`);
+    expect(await refusal(reserveRunSend(ownerCtx(), { runId: id, threadId: "thr_1", adviceId: "adv_a" }))).toBe(`CONFLICT: advice of overnight_dry_run run '${id}' can never be sent`);
     expect((await runRow(env, id)).sendsTotal).toBe(0);
   });
 
