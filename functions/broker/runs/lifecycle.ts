@@ -29,7 +29,7 @@ export async function stopRun(
   runId: string,
   reason: StopReason,
   detail: string,
-  opts: { from?: RunState[]; payload?: Record<string, unknown> } = {},
+  opts: { from?: RunState[]; payload?: Record<string, unknown>; leaseOwner?: string } = {},
 ): Promise<{ row: BrokerRunRow; eventId: number } | null> {
   const nowMs = ctx.now().getTime();
   const condition = conditionOf(reason);
@@ -39,7 +39,9 @@ export async function stopRun(
       .update(brokerRuns)
       // A stopped run cannot be processed, so its lease is released with it.
       .set({ state: "stopped", stopReason: reason, stoppedAt: nowMs, updatedAt: nowMs, leaseOwner: null, leaseExpiresAt: null })
-      .where(and(eq(brokerRuns.id, runId), inArray(brokerRuns.state, opts.from ?? ["running"])))
+      // A tick stops the run only while it still holds the lease (leaseOwner given); a holder
+      // whose lease was taken over mid-tick must not stop the run on its stale counts.
+      .where(and(eq(brokerRuns.id, runId), inArray(brokerRuns.state, opts.from ?? ["running"]), opts.leaseOwner === undefined ? undefined : eq(brokerRuns.leaseOwner, opts.leaseOwner)))
       .returning();
     if (!row) return null;
     const payload = { condition, reason, detail, by: ctx.auth.kind, lease_owner: before?.leaseOwner ?? null, ...opts.payload };

@@ -330,11 +330,14 @@ async function runTick(ctx: Ctx, opts: TickOptions, runId: string, flow: AdviceF
   log.result.event_id = tickId;
   const stop = log.stop ?? log.budgetStop;
   if (stop) {
-    const stopped = await stopRun(ctx, run.id, stop.reason, stop.detail, { payload: { holder } });
-    // Null when the owner's kill switch got there first during this tick; report that stop instead.
+    const stopped = await stopRun(ctx, run.id, stop.reason, stop.detail, { payload: { holder }, leaseOwner: holder });
+    // Null when the owner's kill switch got there first during this tick (report that stop
+    // instead), or when this tick lost the lease to another daemon (which decides from now on).
     const final = stopped?.row ?? (await runById(ctx, run.id));
-    log.result.stopped = stopped ? stop : { reason: final.stopReason as StopReason, detail: `the run was stopped during this tick (${final.stopReason})` };
-    log.result.lease.released = true;
+    if (stopped || final.state === "stopped") {
+      log.result.stopped = stopped ? stop : { reason: final.stopReason as StopReason, detail: `the run was stopped during this tick (${final.stopReason})` };
+      log.result.lease.released = true;
+    }
   } else if (opts.release_lease) {
     await ctx.db
       .update(brokerRuns)
