@@ -1,8 +1,6 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { consumeNext } from "../../functions/dispatch/inbox-consume.ts";
@@ -11,39 +9,19 @@ import { makeCtx, type Ctx } from "../../functions/lib/ctx.ts";
 import { openDatabase, type Database } from "../../functions/lib/db.ts";
 import { registerSession } from "../../functions/sessions/register.ts";
 import { migrateDatabase } from "../../local-runner/migrate.ts";
+import { spawnWorker, type WorkerProcess } from "../helpers/worker-process.ts";
 
 const WORKER = fileURLToPath(new URL("./inbox-worker.ts", import.meta.url));
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const CONSUMERS = 8;
 const ITEMS = 400;
 /** Well past a normal run, inside vitest's 60 s. */
 const WATCHDOG_MS = 45_000;
 
 type Line = { ready?: true; done?: true; id?: string; consumed_by?: string; consumed?: number };
-
-interface Proc {
-  child: ChildProcess;
-  lines: Line[];
-  stderr: string[];
-  ready: Promise<void>;
-  exit: Promise<number | null>;
-}
+type Proc = WorkerProcess<Line>;
 
 function start(url: string, mode: "consume" | "send", session: string): Proc {
-  const child = spawn(process.execPath, ["--import", "tsx", WORKER, url, mode, session], { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] });
-  const lines: Line[] = [];
-  const stderr: string[] = [];
-  child.stderr!.setEncoding("utf8").on("data", (d: string) => stderr.push(d));
-  let markReady: () => void;
-  const ready = new Promise<void>((r) => (markReady = r));
-  createInterface({ input: child.stdout! }).on("line", (text) => {
-    const line = JSON.parse(text) as Line;
-    if (line.ready) markReady();
-    lines.push(line);
-  });
-  const exit = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  void exit.then(() => markReady());
-  return { child, lines, stderr, ready, exit };
+  return spawnWorker<Line>(WORKER, [url, mode, session]);
 }
 
 let dir: string | undefined;

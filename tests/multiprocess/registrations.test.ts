@@ -1,15 +1,13 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createInterface } from "node:readline";
 import { afterEach, describe, expect, it } from "vitest";
 import { openDatabase, type Database } from "../../functions/lib/db.ts";
 import { migrateDatabase } from "../../local-runner/migrate.ts";
+import { spawnWorker, type WorkerProcess } from "../helpers/worker-process.ts";
 
 const WORKER = fileURLToPath(new URL("./registration-worker.ts", import.meta.url));
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const PROCESSES = 3;
 const OPERATIONS = 500;
 /** Hang guards, far above a normal run (5-15 s on a loaded 2-core box); results are never timed. */
@@ -18,35 +16,11 @@ const TEST_TIMEOUT_MS = 120_000;
 
 type Line = { ready?: true; done?: true; kind?: string; id?: string; busy_retries?: number; failed?: number; message?: string };
 
-interface Worker {
-  child: ChildProcess;
-  lines: Line[];
-  stderr: string[];
-  ready: Promise<void>;
-  exit: Promise<number | null>;
-}
+type Worker = WorkerProcess<Line>;
 
 /** Starts one writer process and collects every JSON line it prints. */
 function startWorker(url: string, index: number, busyTimeoutMs: number, lanes: number): Worker {
-  const child = spawn(process.execPath, ["--import", "tsx", WORKER, url, String(index), String(OPERATIONS), String(busyTimeoutMs), String(lanes)], {
-    cwd: ROOT,
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  const lines: Line[] = [];
-  const stderr: string[] = [];
-  child.stderr!.setEncoding("utf8").on("data", (d: string) => stderr.push(d));
-  let markReady: () => void;
-  const ready = new Promise<void>((r) => (markReady = r));
-  createInterface({ input: child.stdout! }).on("line", (text) => {
-    const line = JSON.parse(text) as Line;
-    if (line.ready) markReady();
-    lines.push(line);
-  });
-  // "close" rather than "exit": it fires only after stdout and stderr are fully read.
-  const exit = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
-  // A worker that dies before it is ready must not leave the test waiting forever.
-  void exit.then(() => markReady());
-  return { child, lines, stderr, ready, exit };
+  return spawnWorker<Line>(WORKER, [url, String(index), String(OPERATIONS), String(busyTimeoutMs), String(lanes)]);
 }
 
 let dir: string | undefined;

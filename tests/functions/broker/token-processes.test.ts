@@ -1,13 +1,11 @@
-import { spawn } from "node:child_process";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { approvalTokens } from "../../../schema/broker.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 import { draftedAdvice, insertRun } from "./fixtures.ts";
+import { spawnWorker } from "../../helpers/worker-process.ts";
 
 const WORKER = fileURLToPath(new URL("./token-consumer-worker.ts", import.meta.url));
-const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 const PROCESSES = 3;
 const ATTEMPTS = 5;
 const MAX_USES = 4;
@@ -15,20 +13,7 @@ const MAX_USES = 4;
 type Line = { ready?: true; ok?: boolean; reason?: string };
 
 function startConsumer(args: string[]) {
-  const child = spawn(process.execPath, ["--import", "tsx", WORKER, ...args], { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] });
-  const lines: Line[] = [];
-  const stderr: string[] = [];
-  child.stderr!.setEncoding("utf8").on("data", (d: string) => stderr.push(d));
-  let markReady!: () => void;
-  const ready = new Promise<void>((r) => (markReady = r));
-  createInterface({ input: child.stdout! }).on("line", (text) => {
-    const line = JSON.parse(text) as Line;
-    if (line.ready) markReady();
-    else lines.push(line);
-  });
-  const exit = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  void exit.then(() => markReady());
-  return { child, lines, stderr, ready, exit };
+  return spawnWorker<Line>(WORKER, args);
 }
 
 let env: TestEnv;

@@ -1,33 +1,18 @@
-import { spawn } from "node:child_process";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { orchestratorJobs } from "../../../schema/broker.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 import { ingest, insertMessage, requesterAndAdvisor } from "../broker/fixtures.ts";
+import { spawnWorker } from "../../helpers/worker-process.ts";
 
 const WORKER = fileURLToPath(new URL("./processor-worker.ts", import.meta.url));
-const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 const JOBS = 30;
 
 type Line = { ready?: true; done?: true; drafted?: string; processed?: Array<{ job_id: string; advice_id: string; state: string; claim_lost: boolean }> };
 
 /** Starts one processor process; resolves its lines when it exits. */
 function startProcessor(url: string, id: string) {
-  const child = spawn(process.execPath, ["--import", "tsx", WORKER, url, id], { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] });
-  const lines: Line[] = [];
-  const stderr: string[] = [];
-  child.stderr!.setEncoding("utf8").on("data", (d: string) => stderr.push(d));
-  let markReady!: () => void;
-  const ready = new Promise<void>((r) => (markReady = r));
-  createInterface({ input: child.stdout! }).on("line", (text) => {
-    const line = JSON.parse(text) as Line;
-    if (line.ready) markReady();
-    lines.push(line);
-  });
-  const exit = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  void exit.then(() => markReady());
-  return { child, lines, stderr, ready, exit };
+  return spawnWorker<Line>(WORKER, [url, id]);
 }
 
 let env: TestEnv;

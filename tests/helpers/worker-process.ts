@@ -1,0 +1,37 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+/** A TypeScript worker process that reports in JSON lines, the first `{"ready": true}`. */
+export interface WorkerProcess<L> {
+  child: ChildProcess;
+  /** Every line it printed except the ready marker, parsed. */
+  lines: L[];
+  stderr: string[];
+  /** Settles once the worker is ready, or has exited without ever being ready. */
+  ready: Promise<void>;
+  /** The exit code, once stdout and stderr are fully read. */
+  exit: Promise<number | null>;
+}
+
+/** Starts `node --import tsx SCRIPT ...args` from the repository root and collects its lines. */
+export function spawnWorker<L extends { ready?: true }>(script: string, args: string[]): WorkerProcess<L> {
+  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] });
+  const lines: L[] = [];
+  const stderr: string[] = [];
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => stderr.push(d));
+  let markReady!: () => void;
+  const ready = new Promise<void>((r) => (markReady = r));
+  createInterface({ input: child.stdout! }).on("line", (text) => {
+    const line = JSON.parse(text) as L;
+    if (line.ready) markReady();
+    else lines.push(line);
+  });
+  // "close" rather than "exit": it fires only after stdout and stderr are fully read.
+  const exit = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
+  // A worker that dies before it is ready must not leave the test waiting forever.
+  void exit.then(() => markReady());
+  return { child, lines, stderr, ready, exit };
+}
