@@ -1,5 +1,5 @@
 import type { InStatement, Transaction } from "@libsql/client";
-import { eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import { ingestCursors, type IngestCursorRow } from "../../schema/observe.ts";
 import type { SessionRow } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
@@ -145,7 +145,24 @@ export async function ingestSession(ctx: Ctx, session: SessionRow): Promise<Inge
   if (!cursor || rotated || truncated) {
     const nowMs = ctx.now().getTime();
     const row = { sessionId: session.id, path, identity: info.identity, generation, offset, linesTotal: cursor?.linesTotal ?? 0, skippedTotal: cursor?.skippedTotal ?? 0, updatedAt: nowMs };
-    await ctx.db.insert(ingestCursors).values(row).onConflictDoUpdate({ target: ingestCursors.sessionId, set: row });
+    // Guarded by what this ingest saw: a concurrent ingest that created or reset the cursor
+    // first wins, and this one then starts from the cursor as it now stands.
+    const written = cursor
+      ? await ctx.db
+          .update(ingestCursors)
+          .set(row)
+          .where(and(eq(ingestCursors.sessionId, session.id), eq(ingestCursors.generation, cursor.generation), eq(ingestCursors.identity, cursor.identity)))
+          .returning({ id: ingestCursors.sessionId })
+      : await ctx.db.insert(ingestCursors).values(row).onConflictDoNothing().returning({ id: ingestCursors.sessionId });
+    if (written.length === 0) {
+      const [now] = await ctx.db.select().from(ingestCursors).where(eq(ingestCursors.sessionId, session.id)).limit(1);
+      if (!now || now.identity !== info.identity) {
+        throw new ApiError("CONFLICT", `transcript of session '${session.name}' changed while another ingest was reading it`, { hint: "Retry the ingest." });
+      }
+      generation = now.generation;
+      offset = now.offset;
+      rotated = truncated = false;
+    }
   }
 
   const report: IngestReport = {

@@ -144,6 +144,19 @@ describe("ingest", () => {
     expect(Number(counted.rows[0]!.n)).toBe(lines);
   });
 
+  it("concurrent ingests of one session store each event once and count each line once", async () => {
+    const path = join(env.dir, "rollout-race.jsonl");
+    writeFileSync(path, (userMsg("a") + started() + done()).repeat(200));
+    const name = await worker(path);
+    const [a, b, c] = await Promise.all([1, 2, 3].map(() => env.call("POST", `/v1/sessions/${name}/ingest`)));
+    for (const r of [a, b, c]) expect([200, 409]).toContain(r!.status);
+    await ingest(name);
+    const counted = await env.services.database.client.execute("SELECT count(*) AS n FROM transcript_events");
+    expect(Number(counted.rows[0]!.n)).toBe(600);
+    const cursor = await env.services.database.client.execute("SELECT lines_total, generation FROM ingest_cursors");
+    expect(cursor.rows[0]).toMatchObject({ lines_total: 600, generation: 1 });
+  });
+
   it("reports a missing transcript as PATH_NOT_FOUND", async () => {
     const path = join(env.dir, "rollout-gone.jsonl");
     writeFileSync(path, userMsg("a"));
