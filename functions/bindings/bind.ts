@@ -1,9 +1,12 @@
 import type { z } from "@hono/zod-openapi";
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, inArray, sql } from "drizzle-orm";
+import { events } from "../../schema/events.ts";
+import { sessions } from "../../schema/sessions.ts";
 import { transcriptEvents } from "../../schema/observe.ts";
 import { bindings, type BindingRow } from "../../schema/bindings.ts";
 import { tasks } from "../../schema/tasks.ts";
 import { auditInsert } from "../lib/audit.ts";
+import { withWriteTransaction } from "../lib/db.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
@@ -55,7 +58,18 @@ export async function bindTask(ctx: Ctx, input: z.infer<typeof BindBody>) {
     payload: { binding_id: row.id, worker: worker.name, manager: manager.name },
   });
   try {
-    await ctx.db.batch([ctx.db.insert(bindings).values({ ...row, eventWatermark: watermark }), audit.stmt]);
+    // One write transaction: the sessions are re-checked under the write lock, so a concurrent
+    // deregister cannot leave an active binding to a session that is gone.
+    await withWriteTransaction(ctx.db, async (tx) => {
+      const live = await tx.select({ id: sessions.id }).from(sessions).where(and(inArray(sessions.id, [worker.id, manager.id]), eq(sessions.state, "active")));
+      if (live.length < 2) {
+        throw new ApiError("SESSION_INACTIVE", `session '${live.some((l) => l.id === worker.id) ? manager.name : worker.name}' was deregistered concurrently`, {
+          hint: "Register it again, then bind.",
+        });
+      }
+      await tx.insert(bindings).values({ ...row, eventWatermark: watermark });
+      await tx.insert(events).values(audit.row);
+    });
   } catch (e) {
     if (!isUniqueViolation(e)) throw e;
     throw await explainBindConflict(ctx, task.id, task.name, worker.id, worker.name);

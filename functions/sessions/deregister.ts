@@ -1,4 +1,4 @@
-import { and, eq, or } from "drizzle-orm";
+import { and, eq, notExists, or } from "drizzle-orm";
 import { bindings } from "../../schema/bindings.ts";
 import { sessions } from "../../schema/sessions.ts";
 import { tasks } from "../../schema/tasks.ts";
@@ -41,8 +41,14 @@ export async function deregisterSession(ctx: Ctx, name: string) {
   const done = await guardedUpdate(
     ctx,
     audit,
-    (tx) => tx.update(sessions).set({ state: "gone", goneAt: nowMs, updatedAt: nowMs }).where(and(eq(sessions.id, row.id), eq(sessions.state, "active"))).returning(),
-    () => new ApiError("SESSION_INACTIVE", `session '${name}' was deregistered concurrently`),
+    // NOT EXISTS under the write lock: a bind that won the race keeps its session.
+    (tx) =>
+      tx
+        .update(sessions)
+        .set({ state: "gone", goneAt: nowMs, updatedAt: nowMs })
+        .where(and(eq(sessions.id, row.id), eq(sessions.state, "active"), notExists(tx.select({ id: bindings.id }).from(bindings).where(and(eq(bindings.state, "active"), or(eq(bindings.workerSessionId, row.id), eq(bindings.managerSessionId, row.id)))))))
+        .returning(),
+    () => new ApiError("CONFLICT", `session '${name}' was bound or deregistered concurrently`, { hint: `Check it: switchyard session show ${name}` }),
   );
   return { session: sessionToWire(done), session_id: done.id, event_id: audit.id };
 }
