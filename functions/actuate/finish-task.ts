@@ -34,11 +34,11 @@ export const FinishTaskResult = z
   })
   .openapi("FinishTaskResult");
 
-export const finishTaskRoute = defineRoute(["owner"], {
+export const finishTaskRoute = defineRoute(["owner", "session"], {
   method: "post",
   path: "/tasks/{name}/finish",
   tags: ["actuate"],
-  summary: "Mark a task finished, end its binding, optionally stop its sessions",
+  summary: "Mark a task finished, end its binding, optionally stop its sessions (owner, or the task's bound manager)",
   description: "CLI: finish-task TASK [--reason R] [--stop-worker] [--stop-manager].",
   request: { params: TaskNameParam, body: { ...jsonBody(FinishTaskBody), required: false } },
   responses: { 200: jsonResponse(FinishTaskResult, "Finished") },
@@ -53,6 +53,11 @@ export async function finishTask(ctx: Ctx, name: string, input: z.infer<typeof F
   const task = await taskByName(ctx, name);
   if (task.state !== "active") throw new ApiError("CONFLICT", `task '${name}' is already ${task.state}`, { hint: `Inspect it: switchyard task show ${name}` });
   const [binding] = await ctx.db.select().from(bindings).where(and(eq(bindings.taskId, task.id), eq(bindings.state, "active"))).limit(1);
+  // The manager that supervises a task may close it (the supervision loop ends with finish-task);
+  // no other session may.
+  if (ctx.auth.kind === "session" && binding?.managerSessionId !== ctx.auth.sessionId) {
+    throw new ApiError("FORBIDDEN", `only the owner or the bound manager of task '${name}' may finish it`, { hint: "Ask the owner, or use the manager's token." });
+  }
   const wanted = binding ? [input.stop_worker ? binding.workerSessionId : null, input.stop_manager ? binding.managerSessionId : null].filter((x): x is string => !!x) : [];
   const nowMs = ctx.now().getTime();
   const audit = auditInsert(ctx, {

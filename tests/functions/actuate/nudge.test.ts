@@ -136,6 +136,17 @@ describe("stop and finish-task", () => {
     expect(list.body.sessions.map((s: any) => s.name)).toContain(w.name);
   });
 
+  it("finish-task: the bound manager may finish its task; its worker and other sessions may not", async () => {
+    const w = await tuiWorker();
+    const m = await registerSession(env, "manager");
+    const task = await createTask(env);
+    await env.call("POST", "/v1/bindings", { body: { task: task.task.name, worker: w.name, manager: m.session.name } });
+    expect((await env.call("POST", `/v1/tasks/${task.task.name}/finish`, { token: w.token, body: {} })).status).toBe(403);
+    const fin = await env.call("POST", `/v1/tasks/${task.task.name}/finish`, { token: m.token, body: { reason: "done", stop_worker: true } });
+    expect(fin.status).toBe(200);
+    expect(fin.body.stopped.map((s: any) => s.session)).toEqual([w.name]);
+  });
+
   it("stop refuses a bound session; finish-task --stop-worker stops it and ends the binding", async () => {
     const w = await tuiWorker();
     const m = await registerSession(env, "manager");
