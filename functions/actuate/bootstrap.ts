@@ -29,7 +29,7 @@ export function managerBootstrapPrompt(b: BootstrapInput): string {
     `3. If notable_pane_pattern is set (trust_prompt, approval_prompt, rate_limit_prompt, enter_to_confirm, long_running_interruptible), inspect with \`switchyard tail ${b.worker} --include-content\` and act.`,
     `4. To steer the worker: \`switchyard session-nudge ${b.worker} "<message>"\`. To stop a runaway turn: \`switchyard session-interrupt ${b.worker}\`.`,
     `5. When task_completed is true, review the result against the goal; nudge with concrete follow-ups, or finish: \`switchyard finish-task ${b.task} --reason "<why>"\`.`,
-    `Check the audit trail any time with \`switchyard audit ${b.task}\`.`,
+    `See what the worker did recently with \`switchyard tail ${b.worker} --limit 20\` (add --include-content for the text).`,
   ];
   return lines.join("\n");
 }
