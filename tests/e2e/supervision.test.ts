@@ -11,8 +11,13 @@ let stub: StubServer | null = null;
 let home: AgentHome | null = null;
 let tmuxName: string | null = null;
 
+let agentPid: number | null = null;
+
 afterEach(async () => {
   if (tmuxName) await env?.services.host!.tmuxKillSession(tmuxName).catch(() => {});
+  // The agent may still be writing into its config dir as it exits; wait before deleting it.
+  if (agentPid) await waitFor(async () => !(await env!.services.host!.pidAlive(agentPid!)) || undefined, 10_000, "agent exit").catch(() => {});
+  agentPid = null;
   await stub?.close();
   home?.cleanup();
   env?.close();
@@ -41,6 +46,7 @@ async function superviseEndToEnd(kind: AgentKind) {
   expect(spawn.body.spawn).toMatchObject({ trust_prompt_seen: true, trust_accepted: true });
   expect(spawn.body.session.transcript_kind).toBe(kind);
   expect(spawn.body.session.pid).toBe(spawn.body.spawn.pane_pid);
+  agentPid = spawn.body.spawn.pane_pid;
 
   const manager = await registerSession(env, "manager");
   const task = await createTask(env, { goal: "answer with PONG" });

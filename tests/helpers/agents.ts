@@ -146,7 +146,7 @@ export async function makeCodexHome(stubUrl: string, opts: HomeOptions = {}): Pr
     home,
     configDir,
     env: { HOME: home, CODEX_HOME: configDir, STUB_OPENAI_API_KEY: DUMMY_OPENAI_KEY },
-    cleanup: () => rmSync(root, { recursive: true, force: true }),
+    cleanup: () => rmSync(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }),
   };
 }
 
@@ -188,7 +188,7 @@ export async function makeClaudeConfig(stubUrl: string, opts: HomeOptions = {}):
       DISABLE_ERROR_REPORTING: "1",
       CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
     },
-    cleanup: () => rmSync(root, { recursive: true, force: true }),
+    cleanup: () => rmSync(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }),
   };
 }
 
