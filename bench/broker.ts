@@ -17,6 +17,7 @@ import { createTask } from "../functions/tasks/create.ts";
 import { resolveHome } from "../local-runner/home.ts";
 import { openLocalServices, type LocalServices } from "../local-runner/services.ts";
 import { messages, type MessageRow } from "../schema/dispatch.ts";
+import { percentile, round } from "./lib.ts";
 
 /** One benchmark row: throughput plus per-item latency. */
 export interface BrokerBenchRow {
@@ -29,14 +30,9 @@ export interface BrokerBenchRow {
 }
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const round = (x: number) => Math.round(x * 100) / 100;
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
-};
 
 function row(id: string, label: string, samples: number[], totalMs: number): BrokerBenchRow {
-  return { id, label, n: samples.length, per_second: round((samples.length / totalMs) * 1000), p50_ms: round(pct(samples, 50)), p99_ms: round(pct(samples, 99)) };
+  return { id, label, n: samples.length, per_second: round((samples.length / totalMs) * 1000), p50_ms: round(percentile(samples, 50)), p99_ms: round(percentile(samples, 99)) };
 }
 
 /**

@@ -18,17 +18,9 @@ import { openDatabase, type Database } from "../functions/lib/db.ts";
 import { dispatchPass } from "../functions/queue/dispatch-pass.ts";
 import { migrateDatabase } from "../local-runner/migrate.ts";
 import { commands } from "../schema/commands.ts";
+import { round, type BenchRow } from "./lib.ts";
 
-/** One benchmark result row, as bench/run.ts prints and records it. */
-export interface DispatchBenchRow {
-  id: string;
-  label: string;
-  n: number;
-  p50_ms: number;
-  p99_ms: number;
-  target?: { p50_ms: number };
-  pass?: boolean;
-}
+export type DispatchBenchRow = BenchRow;
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const WORKER = join(ROOT, "bench", "dispatch-worker.ts");
@@ -36,7 +28,6 @@ const RAW_UPDATES = 3000;
 const SINGLE_COMMANDS = 3000;
 const MULTI_COMMANDS = 8000;
 const PROCESSES = 4;
-const round = (x: number) => Math.round(x * 100) / 100;
 
 async function freshDb(): Promise<{ dir: string; db: Database; url: string }> {
   const dir = mkdtempSync(join(tmpdir(), "switchyard-bench-dispatch-"));

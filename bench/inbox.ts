@@ -16,35 +16,17 @@ import { makeId } from "../functions/lib/ids.ts";
 import { registerSession } from "../functions/sessions/register.ts";
 import { resolveHome } from "../local-runner/home.ts";
 import { openLocalServices, type LocalServices } from "../local-runner/services.ts";
+import { latencyRow, type BenchRow } from "./lib.ts";
 
-/** One benchmark result row, as bench/run.ts prints and records it. */
-export interface InboxBenchRow {
-  id: string;
-  label: string;
-  n: number;
-  p50_ms: number;
-  p99_ms: number;
-  target?: { p50_ms: number };
-  pass?: boolean;
-}
+export type InboxBenchRow = BenchRow;
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const SENDER = join(ROOT, "bench", "inbox-sender.ts");
-const round = (x: number) => Math.round(x * 100) / 100;
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
-};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const wallNow = () => performance.timeOrigin + performance.now();
 
 function row(id: string, label: string, samples: number[], targetP50?: number): InboxBenchRow {
-  const r: InboxBenchRow = { id, label, n: samples.length, p50_ms: round(pct(samples, 50)), p99_ms: round(pct(samples, 99)) };
-  if (targetP50 !== undefined) {
-    r.target = { p50_ms: targetP50 };
-    r.pass = r.p50_ms <= targetP50;
-  }
-  return r;
+  return latencyRow(id, label, samples, targetP50 === undefined ? undefined : { p50_ms: targetP50 });
 }
 
 /** A notifier that says when a long poll starts listening, so each sample starts while it waits. */

@@ -7,24 +7,11 @@ import { join } from "node:path";
 import { createApp } from "../functions/app.ts";
 import { resolveHome } from "../local-runner/home.ts";
 import { openLocalServices } from "../local-runner/services.ts";
+import { latencyRow, round, type BenchRow } from "./lib.ts";
 
-/** One benchmark result row, as bench/run.ts prints and records it. */
-export interface BenchRow {
-  id: string;
-  label: string;
-  n: number;
-  p50_ms: number;
-  p99_ms: number;
-  target?: { p50_ms: number };
-  pass?: boolean;
-  mb_per_s?: number;
-}
+/** An observation row; the ingest row also says its throughput. */
+export type ObserveBenchRow = BenchRow & { mb_per_s?: number };
 
-const round = (x: number) => Math.round(x * 100) / 100;
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
-};
 
 const line = (type: string, payload: Record<string, unknown>, ts: string) => `${JSON.stringify({ timestamp: ts, type, payload })}\n`;
 
@@ -73,7 +60,7 @@ function writeRollout(path: string, bytes: number): number {
  * Time of `session-nudge` on the real Codex TUI (against the local model stub): type, settle,
  * Enter, and verification through the transcript. Each nudge waits for the previous turn to end.
  */
-export async function nudgeBench(n = 10): Promise<BenchRow[]> {
+export async function nudgeBench(n = 10): Promise<ObserveBenchRow[]> {
   const { agentCommand, makeCodexHome, startStub, waitFor } = await import("../tests/helpers/agents.ts");
   const stub = await startStub("codex", Array.from({ length: n + 2 }, (_, i) => `reply ${i}`));
   const home = await makeCodexHome(stub.url);
@@ -98,7 +85,7 @@ export async function nudgeBench(n = 10): Promise<BenchRow[]> {
       samples.push(performance.now() - t0);
       if (!r.submitted) throw new Error(`nudge ${i} was not submitted`);
     }
-    return [{ id: "nudge_codex_tui", label: "session-nudge on the real Codex TUI (type, settle, Enter, verify)", n, p50_ms: round(pct(samples, 50)), p99_ms: round(pct(samples, 99)) }];
+    return [latencyRow("nudge_codex_tui", "session-nudge on the real Codex TUI (type, settle, Enter, verify)", samples)];
   } finally {
     await services.host!.tmuxKillSession("sy-codex-nw").catch(() => {});
     services.database.close();
@@ -109,7 +96,7 @@ export async function nudgeBench(n = 10): Promise<BenchRow[]> {
 }
 
 /** Runs the observation benchmarks and returns their rows. */
-export async function observeBench(opts: { ingestMb?: number; cycles?: number } = {}): Promise<BenchRow[]> {
+export async function observeBench(opts: { ingestMb?: number; cycles?: number } = {}): Promise<ObserveBenchRow[]> {
   const dir = mkdtempSync(join(tmpdir(), "switchyard-bench-observe-"));
   const services = await openLocalServices({ home: { ...resolveHome({}, { home: dir }), hostName: "bench" } });
   const app = createApp(services);
@@ -122,7 +109,7 @@ export async function observeBench(opts: { ingestMb?: number; cycles?: number } 
     if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
     return res.json() as Promise<any>;
   };
-  const rows: BenchRow[] = [];
+  const rows: ObserveBenchRow[] = [];
   try {
     // 1. Full ingest of a large rollout, end to end into the database.
     const big = join(dir, "rollout-big.jsonl");
@@ -156,8 +143,7 @@ export async function observeBench(opts: { ingestMb?: number; cycles?: number } 
       if (c.ingest.new_events !== 1) throw new Error(`cycle saw ${c.ingest.new_events} new events`);
       if (i >= 20) samples.push(dt);
     }
-    const p50 = pct(samples, 50);
-    rows.push({ id: "cycle_incremental_1kb", label: "cycle after 1 KB appended (no pane), in-process", n, p50_ms: round(p50), p99_ms: round(pct(samples, 99)), target: { p50_ms: 5 }, pass: p50 <= 5 });
+    rows.push(latencyRow("cycle_incremental_1kb", "cycle after 1 KB appended (no pane), in-process", samples, { p50_ms: 5 }));
   } finally {
     services.database.close();
     rmSync(dir, { recursive: true, force: true });

@@ -17,6 +17,7 @@ import { brokerBench } from "./broker.ts";
 import { inboxBench } from "./inbox.ts";
 import { nudgeBench, observeBench } from "./observe.ts";
 import { sessions } from "../schema/sessions.ts";
+import { latencyRow, round, type BenchRow } from "./lib.ts";
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -29,33 +30,12 @@ const LOOKUPS = 500;
 const FULL_LISTS = 20;
 const CLI_RUNS = 10;
 
-interface Row {
-  id: string;
-  label: string;
-  n: number;
-  p50_ms: number;
-  p99_ms: number;
-  target?: { p50_ms: number };
-  pass?: boolean;
-}
+type Row = BenchRow;
 
-/** Nearest-rank percentile of already collected samples. */
-function percentile(samples: number[], p: number): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
+/** A row from samples; the issue's p50 targets for these rows read "under X". */
 function row(id: string, label: string, samples: number[], targetP50?: number): Row {
-  const p50 = percentile(samples, 50);
-  const r: Row = { id, label, n: samples.length, p50_ms: round(p50), p99_ms: round(percentile(samples, 99)) };
-  if (targetP50 !== undefined) {
-    r.target = { p50_ms: targetP50 };
-    r.pass = p50 < targetP50;
-  }
-  return r;
+  return latencyRow(id, label, samples, targetP50 === undefined ? undefined : { p50_ms: targetP50, strict: true });
 }
-
-const round = (ms: number) => Math.round(ms * 100) / 100;
 
 /**
  * Times each of `fns` `n` times, after `warmup` unrecorded rounds. The variants take turns within

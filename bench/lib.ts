@@ -1,0 +1,33 @@
+/** One benchmark result row, as bench/run.ts prints and records it. */
+export interface BenchRow {
+  id: string;
+  label: string;
+  n: number;
+  p50_ms: number;
+  p99_ms: number;
+  target?: { p50_ms: number };
+  pass?: boolean;
+}
+
+/** Two decimals, for the table and the JSON record. */
+export const round = (x: number) => Math.round(x * 100) / 100;
+
+/** Nearest-rank percentile of already collected samples. */
+export function percentile(samples: number[], p: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+/**
+ * A latency row from samples, with an optional p50 target. `strict` targets are "under X"
+ * (the issue says "p50 under 2 ms"); the others are "at most X".
+ */
+export function latencyRow(id: string, label: string, samples: number[], target?: { p50_ms: number; strict?: boolean }): BenchRow {
+  const r: BenchRow = { id, label, n: samples.length, p50_ms: round(percentile(samples, 50)), p99_ms: round(percentile(samples, 99)) };
+  if (target) {
+    const p50 = percentile(samples, 50);
+    r.target = { p50_ms: target.p50_ms };
+    r.pass = target.strict ? p50 < target.p50_ms : p50 <= target.p50_ms;
+  }
+  return r;
+}
