@@ -1,34 +1,9 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, runCli } from "../../../local-runner/cli/main.ts";
+import { describe, expect, it } from "vitest";
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from "../../../local-runner/cli/main.ts";
+import { cliSandbox } from "../../helpers/cli.ts";
 
-/** Runs the CLI in-process against a temp home and captures what it prints. */
-async function cli(...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runCli([...argv, "--home", home], { out: (t) => out.push(t), err: (t) => err.push(t) });
-  return { code, out: out.join("\n"), err: err.join("\n") };
-}
-
-const ENV_KEYS = ["SWITCHYARD_URL", "SWITCHYARD_TOKEN", "SWITCHYARD_HOME", "SWITCHYARD_DB_URL", "SWITCHYARD_BROKER_DRAFTER"] as const;
-const saved: Partial<Record<string, string>> = {};
-beforeAll(() => {
-  for (const k of ENV_KEYS) {
-    saved[k] = process.env[k];
-    delete process.env[k];
-  }
-});
-afterAll(() => {
-  for (const k of ENV_KEYS) if (saved[k] !== undefined) process.env[k] = saved[k];
-});
-
-let home: string;
-beforeEach(() => {
-  home = join(mkdtempSync(join(tmpdir(), "switchyard-broker-cli-")), "home");
-});
-afterEach(() => rmSync(join(home, ".."), { recursive: true, force: true }));
+const sb = cliSandbox("broker-cli");
+const cli = sb.cli;
 
 describe("the manual advice loop from the command line", () => {
   it("poll, draft, review, approve, send — and the refusals along the way", async () => {

@@ -1,63 +1,36 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ALL_COMMANDS, EXIT_FAILED, EXIT_OK, EXIT_USAGE, runCli } from "../../../local-runner/cli/main.ts";
+import { cliSandbox } from "../../helpers/cli.ts";
 
-/** Runs the CLI in-process against a temp home and captures what it prints. */
-async function cli(home: string, ...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runCli([...argv, "--home", home], { out: (t) => out.push(t), err: (t) => err.push(t) });
-  return { code, out: out.join("\n"), err: err.join("\n") };
-}
-
-const ENV_KEYS = ["SWITCHYARD_URL", "SWITCHYARD_TOKEN", "SWITCHYARD_HOME", "SWITCHYARD_DB_URL", "SWITCHYARD_HOST_NAME"] as const;
-const savedEnv: Partial<Record<(typeof ENV_KEYS)[number], string>> = {};
-beforeAll(() => {
-  for (const k of ENV_KEYS) {
-    savedEnv[k] = process.env[k];
-    delete process.env[k];
-  }
-  process.env.SWITCHYARD_HOST_NAME = "cli-host";
-});
-afterAll(() => {
-  for (const k of ENV_KEYS) {
-    if (savedEnv[k] === undefined) delete process.env[k];
-    else process.env[k] = savedEnv[k];
-  }
-});
-
-let home: string;
-beforeEach(() => {
-  home = join(mkdtempSync(join(tmpdir(), "switchyard-cli-")), "home");
-});
-afterEach(() => rmSync(join(home, ".."), { recursive: true, force: true }));
+const sb = cliSandbox("cli", { SWITCHYARD_HOST_NAME: "cli-host" });
+const cli = sb.cli;
 
 describe("switchyard (in-process)", () => {
   it("acts as the session whose token is given (a spawned agent sharing the owner's home)", async () => {
-    const reg = await cli(home, "register-worker", "--name", "agent-w", "--json");
+    const reg = await cli("register-worker", "--name", "agent-w", "--json");
     const token = JSON.parse(reg.out).token as string;
-    const mint = await cli(home, "token", "mint", "--scope", "daemon", "--token", token, "--json");
+    const mint = await cli("token", "mint", "--scope", "daemon", "--token", token, "--json");
     expect(mint.code).toBe(EXIT_FAILED);
     expect(JSON.parse(mint.out).error.code).toBe("FORBIDDEN");
     process.env.SWITCHYARD_TOKEN = token;
     try {
-      const heartbeat = await cli(home, "heartbeat", "agent-w");
+      const heartbeat = await cli("heartbeat", "agent-w");
       expect(heartbeat.code).toBe(EXIT_OK);
-      expect((await cli(home, "tasks", "--create", "not-mine")).code).toBe(EXIT_FAILED);
+      expect((await cli("tasks", "--create", "not-mine")).code).toBe(EXIT_FAILED);
     } finally {
       delete process.env.SWITCHYARD_TOKEN;
     }
   });
 
   it("creates a task, then fails with exit 1 and the error code on a duplicate", async () => {
-    const created = await cli(home, "tasks", "--create", "t1", "--goal", "ship it");
+    const created = await cli("tasks", "--create", "t1", "--goal", "ship it");
     expect(created.code).toBe(EXIT_OK);
     expect(created.out).toMatch(/^created task t1 \(tsk_[0-9a-z]+\)$/);
-    expect(existsSync(join(home, "owner.token"))).toBe(true);
+    expect(existsSync(join(sb.home, "owner.token"))).toBe(true);
 
-    const dup = await cli(home, "tasks", "--create", "t1");
+    const dup = await cli("tasks", "--create", "t1");
     expect(dup.code).toBe(EXIT_FAILED);
     expect(dup.out).toBe("");
     expect(dup.err).toContain("error: NAME_TAKEN: a task named 't1' already exists");
@@ -65,82 +38,82 @@ describe("switchyard (in-process)", () => {
   });
 
   it("prints the wire JSON with --json, for answers and for errors", async () => {
-    const created = await cli(home, "tasks", "--create", "t2", "--summary", "s", "--json");
+    const created = await cli("tasks", "--create", "t2", "--summary", "s", "--json");
     expect(created.code).toBe(EXIT_OK);
     const body = JSON.parse(created.out);
     expect(body).toMatchObject({ task_id: expect.stringMatching(/^tsk_/), event_id: expect.stringMatching(/^evt_/), task: { name: "t2", summary: "s" } });
-    const shown = JSON.parse((await cli(home, "task", "show", "t2", "--json")).out);
+    const shown = JSON.parse((await cli("task", "show", "t2", "--json")).out);
     expect(shown.task).toEqual(body.task);
 
-    const missing = await cli(home, "task", "show", "ghost", "--json");
+    const missing = await cli("task", "show", "ghost", "--json");
     expect(missing.code).toBe(EXIT_FAILED);
     expect(JSON.parse(missing.out).error.code).toBe("NOT_FOUND");
   });
 
   it("runs the whole register → bind → unbind → deregister flow", async () => {
-    const worker = JSON.parse((await cli(home, "register-worker", "--name", "w1", "--tmux-session", "codex-w1", "--json")).out);
+    const worker = JSON.parse((await cli("register-worker", "--name", "w1", "--tmux-session", "codex-w1", "--json")).out);
     expect(worker).toMatchObject({ session: { name: "w1", role: "worker", host: "cli-host" }, token: expect.stringMatching(/^sy_session_/) });
-    const manager = await cli(home, "register-manager", "--name", "m1", "--host", "elsewhere", "--codex-session", "/remote/rollout.jsonl");
+    const manager = await cli("register-manager", "--name", "m1", "--host", "elsewhere", "--codex-session", "/remote/rollout.jsonl");
     expect(manager.code).toBe(EXIT_OK);
     expect(manager.out).toContain("registered manager m1");
     expect(manager.out).toContain("poll with: switchyard session-inbox m1");
-    expect((await cli(home, "tasks", "--create", "feat")).code).toBe(EXIT_OK);
+    expect((await cli("tasks", "--create", "feat")).code).toBe(EXIT_OK);
 
-    const discover = await cli(home, "discover");
+    const discover = await cli("discover");
     expect(discover.out).toContain("$ switchyard bind --task feat --worker w1 --manager m1");
-    const bind = await cli(home, "bind", "--task", "feat", "--worker", "w1", "--manager", "m1");
+    const bind = await cli("bind", "--task", "feat", "--worker", "w1", "--manager", "m1");
     expect(bind.code).toBe(EXIT_OK);
     expect(bind.out).toMatch(/^bound feat: worker=w1 manager=m1 \(bnd_/);
 
-    expect((await cli(home, "session", "show", "w1")).out).toContain("active task: feat");
-    expect((await cli(home, "bindings")).out).toContain("worker=w1 manager=m1 active");
-    expect((await cli(home, "heartbeat", "w1")).out).toMatch(/^heartbeat recorded at /);
-    const busy = await cli(home, "deregister", "w1");
+    expect((await cli("session", "show", "w1")).out).toContain("active task: feat");
+    expect((await cli("bindings")).out).toContain("worker=w1 manager=m1 active");
+    expect((await cli("heartbeat", "w1")).out).toMatch(/^heartbeat recorded at /);
+    const busy = await cli("deregister", "w1");
     expect(busy.code).toBe(EXIT_FAILED);
     expect(busy.err).toContain("SESSION_BOUND");
 
-    const audit = await cli(home, "audit", "feat");
+    const audit = await cli("audit", "feat");
     expect(audit.out).toContain("task_created");
     expect(audit.out).toContain("task_bound");
-    expect((await cli(home, "unbind", "--task", "feat")).code).toBe(EXIT_OK);
-    expect((await cli(home, "deregister", "w1")).out).toContain("deregistered w1");
-    const all = await cli(home, "sessions", "--state", "all", "--redact-identity-token");
+    expect((await cli("unbind", "--task", "feat")).code).toBe(EXIT_OK);
+    expect((await cli("deregister", "w1")).out).toContain("deregistered w1");
+    const all = await cli("sessions", "--state", "all", "--redact-identity-token");
     expect(all.out).toMatch(/w1\s+worker\s+gone/);
     expect(all.out).toContain("token=[redacted]");
     expect(all.out).not.toContain(worker.token);
   });
 
   it("reports a missing local transcript as an API failure", async () => {
-    const res = await cli(home, "register-worker", "--name", "w2", "--codex-session", join(home, "missing.jsonl"));
+    const res = await cli("register-worker", "--name", "w2", "--codex-session", join(sb.home, "missing.jsonl"));
     expect(res.code).toBe(EXIT_FAILED);
     expect(res.err).toContain("PATH_NOT_FOUND");
     expect(res.err).toContain("--codex-session");
   });
 
   it("mints, lists and revokes tokens, and runs and lists crons", async () => {
-    const minted = JSON.parse((await cli(home, "token", "mint", "--scope", "runner", "--host", "box", "--json")).out);
+    const minted = JSON.parse((await cli("token", "mint", "--scope", "runner", "--host", "box", "--json")).out);
     expect(minted.info).toMatchObject({ kind: "runner", host: "box" });
-    const list = await cli(home, "token", "list");
+    const list = await cli("token", "list");
     expect(list.out).toContain(`${minted.token_id} runner`);
     expect(list.out).not.toContain(minted.token);
-    expect((await cli(home, "token", "revoke", minted.token_id)).out).toBe(`revoked ${minted.token_id}`);
-    expect((await cli(home, "token", "revoke", minted.token_id)).code).toBe(EXIT_FAILED);
-    expect((await cli(home, "token", "mint", "--scope", "runner")).err).toContain("VALIDATION_FAILED");
+    expect((await cli("token", "revoke", minted.token_id)).out).toBe(`revoked ${minted.token_id}`);
+    expect((await cli("token", "revoke", minted.token_id)).code).toBe(EXIT_FAILED);
+    expect((await cli("token", "mint", "--scope", "runner")).err).toContain("VALIDATION_FAILED");
 
-    const run = await cli(home, "cron", "run", "heartbeat-sweep");
+    const run = await cli("cron", "run", "heartbeat-sweep");
     expect(run.code).toBe(EXIT_OK);
     expect(run.out).toMatch(/^heartbeat-sweep: succeeded/);
-    expect((await cli(home, "cron", "list")).out).toMatch(/heartbeat-sweep .*last: succeeded/);
-    expect((await cli(home, "cron", "run", "nope")).code).toBe(EXIT_FAILED);
-    expect((await cli(home, "db-doctor")).out).toMatch(/integrity_check: ok[\s\S]*\nok$/);
+    expect((await cli("cron", "list")).out).toMatch(/heartbeat-sweep .*last: succeeded/);
+    expect((await cli("cron", "run", "nope")).code).toBe(EXIT_FAILED);
+    expect((await cli("db-doctor")).out).toMatch(/integrity_check: ok[\s\S]*\nok$/);
   });
 });
 
 describe("owner token file", () => {
   it("exits 1 with a hint when <home>/owner.token does not match the database", async () => {
-    expect((await cli(home, "tasks")).code).toBe(EXIT_OK);
-    writeFileSync(join(home, "owner.token"), "sy_owner_someone-else\n");
-    const res = await cli(home, "tasks");
+    expect((await cli("tasks")).code).toBe(EXIT_OK);
+    writeFileSync(join(sb.home, "owner.token"), "sy_owner_someone-else\n");
+    const res = await cli("tasks");
     expect(res.code).toBe(EXIT_FAILED);
     expect(res.err).toContain("does not hold a live owner token");
     expect(res.err).toContain("hint: ");
@@ -162,12 +135,12 @@ describe("usage errors exit 2 without touching state", () => {
   ];
   for (const [label, argv, message] of cases) {
     it(label, async () => {
-      const res = await cli(home, ...argv);
+      const res = await cli(...argv);
       expect(res.code).toBe(EXIT_USAGE);
       expect(res.err).toMatch(message);
       expect(res.err).toContain("hint: run 'switchyard");
       expect(res.out).toBe("");
-      expect(existsSync(home)).toBe(false);
+      expect(existsSync(sb.home)).toBe(false);
     });
   }
 });
@@ -192,7 +165,7 @@ describe("help", () => {
     expect(ALL_COMMANDS.length).toBeGreaterThan(15);
     for (const spec of ALL_COMMANDS) {
       for (const name of [spec.name, ...(spec.aliases ?? [])]) {
-        const res = await cli(home, ...name.split(" "), "--help");
+        const res = await cli(...name.split(" "), "--help");
         expect(res.code, name).toBe(EXIT_OK);
         expect(res.out, name).toContain(`switchyard ${spec.name}`);
         expect(res.out, name).toContain(spec.summary);
@@ -201,6 +174,6 @@ describe("help", () => {
         expect(res.out, name).toContain("Exit codes:");
       }
     }
-    expect(existsSync(home)).toBe(false);
+    expect(existsSync(sb.home)).toBe(false);
   });
 });

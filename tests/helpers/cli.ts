@@ -1,0 +1,59 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, beforeEach, vi } from "vitest";
+import { runCli } from "../../local-runner/cli/main.ts";
+
+/** Variables the CLI reads; a test file runs with all of them unset unless it sets them. */
+const CLI_ENV = ["SWITCHYARD_URL", "SWITCHYARD_TOKEN", "SWITCHYARD_HOME", "SWITCHYARD_DB_URL", "SWITCHYARD_HOST_NAME", "SWITCHYARD_BROKER_DRAFTER"] as const;
+
+/** What one CLI run printed and returned. */
+export interface CliRun {
+  code: number;
+  out: string;
+  err: string;
+}
+
+/**
+ * Registers the hooks of a CLI test file: the CLI's environment cleared (then `env` set) for
+ * the file, and a fresh temp home per test. `cli(...argv)` runs the CLI in-process against that
+ * home; local commands that print to process.stdout (dispatch, up) are captured too.
+ */
+export function cliSandbox(prefix: string, env: Record<string, string> = {}) {
+  const saved: Partial<Record<string, string>> = {};
+  let home = "";
+  beforeAll(() => {
+    for (const k of CLI_ENV) {
+      saved[k] = process.env[k];
+      delete process.env[k];
+    }
+    Object.assign(process.env, env);
+  });
+  afterAll(() => {
+    for (const k of CLI_ENV) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+  });
+  beforeEach(() => {
+    home = join(mkdtempSync(join(tmpdir(), `switchyard-${prefix}-`)), "home");
+  });
+  afterEach(() => rmSync(join(home, ".."), { recursive: true, force: true }));
+  return {
+    /** This test's home directory. */
+    get home() {
+      return home;
+    },
+    async cli(...argv: string[]): Promise<CliRun> {
+      const out: string[] = [];
+      const err: string[] = [];
+      const write = vi.spyOn(process.stdout, "write").mockImplementation((t) => (out.push(String(t)), true));
+      try {
+        const code = await runCli([...argv, "--home", home], { out: (t) => out.push(t), err: (t) => err.push(t) });
+        return { code, out: out.join("\n"), err: err.join("\n") };
+      } finally {
+        write.mockRestore();
+      }
+    },
+  };
+}
