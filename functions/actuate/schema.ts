@@ -36,20 +36,22 @@ export const NudgeBody = z
   .strict()
   .openapi("Nudge");
 
-export const NudgeResult = z
-  .object({
-    session: z.string(),
-    command_id: z.string(),
-    queued: z.boolean().openapi({ description: "true when the session's host is another machine: its runner will execute the command" }),
-    command: Command,
-    dry_run: z.boolean(),
-    sent: z.boolean(),
-    submitted: z.boolean(),
-    enter_attempts: z.number().int(),
-    verified_by: z.enum(["transcript", "pane"]).nullable(),
-    event_id: z.string(),
-  })
-  .openapi("NudgeResult");
+/** Fields every nudge or interrupt answer carries: which command, and whether it ran here. */
+const ActuationResult = z.object({
+  session: z.string(),
+  command_id: z.string(),
+  queued: z.boolean().openapi({ description: "true when the session's host is another machine: its runner will execute the command" }),
+  command: Command,
+  dry_run: z.boolean(),
+  sent: z.boolean(),
+  event_id: z.string(),
+});
+
+export const NudgeResult = ActuationResult.extend({
+  submitted: z.boolean(),
+  enter_attempts: z.number().int(),
+  verified_by: z.enum(["transcript", "pane"]).nullable(),
+}).openapi("NudgeResult");
 
 export const InterruptBody = z
   .object({
@@ -60,19 +62,10 @@ export const InterruptBody = z
   .strict()
   .openapi("Interrupt");
 
-export const InterruptResult = z
-  .object({
-    session: z.string(),
-    command_id: z.string(),
-    queued: z.boolean().openapi({ description: "true when the session's host is another machine: its runner will execute the command" }),
-    command: Command,
-    dry_run: z.boolean(),
-    key: z.string(),
-    sent: z.boolean(),
-    followup_submitted: z.boolean().nullable(),
-    event_id: z.string(),
-  })
-  .openapi("InterruptResult");
+export const InterruptResult = ActuationResult.extend({
+  key: z.string(),
+  followup_submitted: z.boolean().nullable(),
+}).openapi("InterruptResult");
 
 export const StopBody = z.object({ dry_run: z.boolean().optional().default(false) }).strict().openapi("Stop");
 
