@@ -12,7 +12,7 @@ import { NameParam } from "../sessions/schema.ts";
 import { pushTarget } from "./nudge.ts";
 import type { InterruptPayload } from "./executors.ts";
 import { InterruptBody, InterruptResult } from "./schema.ts";
-import { activeTaskIdOf } from "./task-of.ts";
+import { activeBindingOf } from "../bindings/lookup.ts";
 
 export const interruptRoute = defineRoute(["owner", "session"], {
   method: "post",
@@ -27,7 +27,7 @@ export const interruptRoute = defineRoute(["owner", "session"], {
 /** Sends the interrupt key and the optional follow-up prompt. */
 export async function interruptSession(ctx: Ctx, name: string, input: z.infer<typeof InterruptBody>) {
   const s = await pushTarget(ctx, name, "interrupt");
-  const taskId = await activeTaskIdOf(ctx, s.id);
+  const taskId = (await activeBindingOf(ctx, s.id))?.taskId ?? null;
   if ((input.key === "Escape" || input.key === "Esc") && belongsToRunner(ctx, s)) {
     throw new ApiError("CONFLICT", `refusing to queue Escape for '${name}' on host '${s.host}'`, {
       hint: "Escape is sent only where the agent can be seen to be idle first; use C-c, or run session-interrupt on that host.",

@@ -10,7 +10,7 @@ import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { assertMayObserve } from "../observe/tail.ts";
 import { activeSessionByName } from "../sessions/lookup.ts";
 import { NameParam } from "../sessions/schema.ts";
-import { activeTaskIdOf } from "./task-of.ts";
+import { activeBindingOf } from "../bindings/lookup.ts";
 import type { NudgePayload } from "./executors.ts";
 import { NudgeBody, NudgeResult } from "./schema.ts";
 
@@ -40,7 +40,7 @@ export async function pushTarget(ctx: Ctx, name: string, verb: string): Promise<
 /** Sends a nudge and reports whether the agent actually received it as a prompt. */
 export async function nudgeSession(ctx: Ctx, name: string, input: z.infer<typeof NudgeBody>) {
   const s = await pushTarget(ctx, name, "nudge");
-  const taskId = await activeTaskIdOf(ctx, s.id);
+  const taskId = (await activeBindingOf(ctx, s.id))?.taskId ?? null;
   const payload: z.infer<typeof NudgePayload> = { tmux_session: s.tmuxSession, text: input.text, transcript_path: s.transcriptPath, transcript_kind: s.transcriptKind };
   const cmd = await createCommand(ctx, { type: "nudge", sessionId: s.id, taskId, host: s.host, payload, dryRun: input.dry_run, holdMs: INLINE_HOLD_MS });
   if (input.dry_run) {

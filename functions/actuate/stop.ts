@@ -1,8 +1,6 @@
 import type { z } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
 import { sessions, type SessionRow } from "../../schema/sessions.ts";
-import { tasks } from "../../schema/tasks.ts";
-import { bindings } from "../../schema/bindings.ts";
 import { auditInsert } from "../lib/audit.ts";
 import { INLINE_HOLD_MS, runInline } from "../commands/inline.ts";
 import { commandToWire, createCommand, failUnclaimed } from "../commands/record.ts";
@@ -14,6 +12,7 @@ import { activeSessionByName } from "../sessions/lookup.ts";
 import { NameParam } from "../sessions/schema.ts";
 import type { StopPayload } from "./executors.ts";
 import { StopBody, StopResult } from "./schema.ts";
+import { activeBindingOf } from "../bindings/lookup.ts";
 
 export const stopRoute = defineRoute(["owner"], {
   method: "post",
@@ -71,12 +70,7 @@ export async function stopSessionEffect(ctx: Ctx, s: SessionRow, taskId: string 
 /** Stops a session that is not bound to an active task. */
 export async function stopSession(ctx: Ctx, name: string, input: z.infer<typeof StopBody>) {
   const s = await activeSessionByName(ctx, name);
-  const [bound] = await ctx.db
-    .select({ task: tasks.name })
-    .from(bindings)
-    .innerJoin(tasks, eq(tasks.id, bindings.taskId))
-    .where(and(eq(bindings.state, "active"), s.role === "worker" ? eq(bindings.workerSessionId, s.id) : eq(bindings.managerSessionId, s.id)))
-    .limit(1);
+  const bound = await activeBindingOf(ctx, s.id);
   if (bound) {
     throw new ApiError("SESSION_BOUND", `session '${name}' is bound to active task '${bound.task}'`, {
       hint: `Finish the task instead: switchyard finish-task ${bound.task} --stop-${s.role}`,

@@ -1,6 +1,7 @@
-import { and, eq } from "drizzle-orm";
+import { and, eq, or, type SQL } from "drizzle-orm";
 import { bindings, type BindingRow } from "../../schema/bindings.ts";
 import { sessions, type SessionRow } from "../../schema/sessions.ts";
+import { tasks } from "../../schema/tasks.ts";
 import type { TaskRow } from "../../schema/tasks.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
@@ -37,4 +38,18 @@ export function assertBoundSessionOrPrivileged(ctx: Ctx, bt: BoundTask, allow: A
       hint: "Use the token of a session bound to the task, or the owner token.",
     });
   }
+}
+
+/** An active binding the session takes part in, as worker or manager. */
+export function involvesSession(sessionId: string): SQL {
+  return and(eq(bindings.state, "active"), or(eq(bindings.workerSessionId, sessionId), eq(bindings.managerSessionId, sessionId)))!;
+}
+
+/**
+ * An active binding of the session, with its task's id and name, or null. A worker has at most
+ * one; a manager may supervise several tasks, and then this is one of them.
+ */
+export async function activeBindingOf(ctx: Ctx, sessionId: string): Promise<{ taskId: string; task: string } | null> {
+  const [b] = await ctx.db.select({ taskId: bindings.taskId, task: tasks.name }).from(bindings).innerJoin(tasks, eq(tasks.id, bindings.taskId)).where(involvesSession(sessionId)).limit(1);
+  return b ?? null;
 }

@@ -1,7 +1,7 @@
 import type { z } from "@hono/zod-openapi";
 import type { CapturePayload, InterruptPayload, NudgePayload } from "../actuate/executors.ts";
 import { pushTarget } from "../actuate/nudge.ts";
-import { activeTaskIdOf } from "../actuate/task-of.ts";
+import { activeBindingOf } from "../bindings/lookup.ts";
 import { commandToWire } from "../commands/record.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
@@ -45,7 +45,7 @@ export async function enqueueHostCommand(ctx: Ctx, name: string, input: z.output
   const { command, created } = await enqueueCommand(ctx, {
     type: input.type,
     sessionId: s.id,
-    taskId: await activeTaskIdOf(ctx, s.id),
+    taskId: (await activeBindingOf(ctx, s.id))?.taskId ?? null,
     host: s.host,
     payload,
     correlationId: input.correlation_id ?? null,

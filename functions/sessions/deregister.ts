@@ -1,7 +1,6 @@
-import { and, eq, notExists, or } from "drizzle-orm";
+import { and, eq, notExists } from "drizzle-orm";
 import { bindings } from "../../schema/bindings.ts";
 import { sessions } from "../../schema/sessions.ts";
-import { tasks } from "../../schema/tasks.ts";
 import { auditInsert, guardedUpdate } from "../lib/audit.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
@@ -9,6 +8,7 @@ import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { activeSessionByName, assertSelfOrPrivileged } from "./lookup.ts";
 import { DeregisterResult, NameParam } from "./schema.ts";
 import { sessionToWire } from "./wire.ts";
+import { activeBindingOf, involvesSession } from "../bindings/lookup.ts";
 
 export const deregisterRoute = defineRoute(["owner", "session"], {
   method: "post",
@@ -24,12 +24,7 @@ export const deregisterRoute = defineRoute(["owner", "session"], {
 export async function deregisterSession(ctx: Ctx, name: string) {
   const row = await activeSessionByName(ctx, name);
   assertSelfOrPrivileged(ctx, row);
-  const [bound] = await ctx.db
-    .select({ task: tasks.name })
-    .from(bindings)
-    .innerJoin(tasks, eq(tasks.id, bindings.taskId))
-    .where(and(eq(bindings.state, "active"), or(eq(bindings.workerSessionId, row.id), eq(bindings.managerSessionId, row.id))))
-    .limit(1);
+  const bound = await activeBindingOf(ctx, row.id);
   if (bound) {
     throw new ApiError("SESSION_BOUND", `session '${name}' is bound to active task '${bound.task}'`, {
       hint: `Unbind it first: switchyard unbind --task ${bound.task}`,
@@ -46,7 +41,7 @@ export async function deregisterSession(ctx: Ctx, name: string) {
       tx
         .update(sessions)
         .set({ state: "gone", goneAt: nowMs, updatedAt: nowMs })
-        .where(and(eq(sessions.id, row.id), eq(sessions.state, "active"), notExists(tx.select({ id: bindings.id }).from(bindings).where(and(eq(bindings.state, "active"), or(eq(bindings.workerSessionId, row.id), eq(bindings.managerSessionId, row.id)))))))
+        .where(and(eq(sessions.id, row.id), eq(sessions.state, "active"), notExists(tx.select({ id: bindings.id }).from(bindings).where(involvesSession(row.id)))))
         .returning(),
     () => new ApiError("CONFLICT", `session '${name}' was bound or deregistered concurrently`, { hint: `Check it: switchyard session show ${name}` }),
   );

@@ -1,13 +1,12 @@
-import { and, asc, desc, eq } from "drizzle-orm";
-import { bindings } from "../../schema/bindings.ts";
+import { asc, desc, eq } from "drizzle-orm";
 import { sessions } from "../../schema/sessions.ts";
-import { tasks } from "../../schema/tasks.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { notFound } from "../lib/errors.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { z } from "@hono/zod-openapi";
 import { NameParam, Session } from "./schema.ts";
 import { sessionToWire } from "./wire.ts";
+import { activeBindingOf } from "../bindings/lookup.ts";
 
 export const SessionDetail = z
   .object({ session: Session, active_task: z.string().nullable() })
@@ -31,11 +30,6 @@ export async function showSession(ctx: Ctx, name: string) {
     .orderBy(asc(sessions.state), desc(sessions.createdAt))
     .limit(1);
   if (!row) throw notFound("session", name, "List sessions with `switchyard sessions --state all`.");
-  const [bound] = await ctx.db
-    .select({ task: tasks.name })
-    .from(bindings)
-    .innerJoin(tasks, eq(tasks.id, bindings.taskId))
-    .where(and(eq(bindings.state, "active"), row.role === "worker" ? eq(bindings.workerSessionId, row.id) : eq(bindings.managerSessionId, row.id)))
-    .limit(1);
+  const bound = await activeBindingOf(ctx, row.id);
   return { session: sessionToWire(row), active_task: bound?.task ?? null };
 }
