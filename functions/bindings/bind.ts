@@ -16,6 +16,7 @@ import { activeSessionByName } from "../sessions/lookup.ts";
 import { taskByName } from "../tasks/lookup.ts";
 import { bindingToWire } from "../tasks/wire.ts";
 import { BindBody, BindResult } from "./schema.ts";
+import { canReach } from "../lib/local.ts";
 
 export const bindRoute = defineRoute(["owner"], {
   method: "post",
@@ -37,7 +38,7 @@ export async function bindTask(ctx: Ctx, input: z.infer<typeof BindBody>) {
   const manager = await activeSessionByName(ctx, input.manager, "manager");
   // Ingest first, so completions the worker wrote before this binding fall under the watermark
   // and are never routed to the new manager. A transcript this host cannot read is left alone.
-  if (worker.transcriptPath && ctx.host && (!worker.host || worker.host === ctx.hostName)) {
+  if (worker.transcriptPath && canReach(ctx, worker.host)) {
     await ingestSession(ctx, worker).catch(() => null);
   }
   const nowMs = ctx.now().getTime();

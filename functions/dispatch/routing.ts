@@ -7,6 +7,7 @@ import { tasks } from "../../schema/tasks.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ingestSession } from "../observe/ingest.ts";
 import { createInboxItem } from "./items.ts";
+import { canReach } from "../lib/local.ts";
 
 /** What one routing pass did (a type alias, so it fits a generic report record). */
 export type RoutingReport = {
@@ -31,7 +32,7 @@ export function completionKey(bindingId: string, eventId: number): string {
 
 /** True when this process can read the worker's transcript file. */
 function transcriptReadableHere(ctx: Ctx, s: SessionRow): boolean {
-  return !!ctx.host && !!s.transcriptPath && !!s.transcriptKind && (!s.host || !ctx.hostName || s.host === ctx.hostName);
+  return !!s.transcriptPath && !!s.transcriptKind && canReach(ctx, s.host);
 }
 
 /**

@@ -22,12 +22,20 @@ export function hostFor(ctx: Ctx, session: Pick<SessionRow, "name" | "host">): H
 }
 
 /**
+ * True when this process can act on a machine: it has a local runner and the host is its own
+ * (or unnamed). Transcript reads, pid probes and pane commands all hinge on this.
+ */
+export function canReach(ctx: Ctx, host: string | null): boolean {
+  return !!ctx.host && (!host || !ctx.hostName || host === ctx.hostName);
+}
+
+/**
  * True when the session lives on another named host that this process cannot act on, so its
  * side effects go to that host's runner through the command queue (DESIGN.md: real side
  * effects, remote hosts).
  */
 export function belongsToRunner(ctx: Ctx, session: Pick<SessionRow, "host">): boolean {
-  return !!session.host && (!ctx.host || (!!ctx.hostName && session.host !== ctx.hostName));
+  return !!session.host && !canReach(ctx, session.host);
 }
 
 /** Converts a HostError into the API's error envelope; other errors pass through. */

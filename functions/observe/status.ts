@@ -4,6 +4,7 @@ import type { SessionRow } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { iso } from "../lib/sql.ts";
 import { stateEffect } from "./normalize.ts";
+import { canReach } from "../lib/local.ts";
 
 /** The busy/idle picture of one session, derived from its ingested events. */
 export interface EventState {
@@ -63,6 +64,6 @@ export async function eventState(ctx: Ctx, sessionId: string): Promise<EventStat
  */
 export async function sessionAlive(ctx: Ctx, s: SessionRow): Promise<boolean | null> {
   if (s.pid === null) return false;
-  if (!ctx.host || (s.host && ctx.hostName && s.host !== ctx.hostName)) return null;
-  return ctx.host.pidAlive(s.pid, s.pidStartedAt);
+  if (!canReach(ctx, s.host)) return null;
+  return ctx.host!.pidAlive(s.pid, s.pidStartedAt);
 }

@@ -4,7 +4,7 @@ import { auditInsert } from "../lib/audit.ts";
 import { tokenInsert } from "../lib/auth.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
-import { hostErrorToApi } from "../lib/local.ts";
+import { canReach, hostErrorToApi } from "../lib/local.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { isUniqueViolation } from "../lib/sql.ts";
 import { RegisterBody, RegisterResult } from "./schema.ts";
@@ -21,11 +21,6 @@ export const registerRoute = defineRoute(["owner", "runner"], {
 });
 
 export type RegisterInput = z.infer<typeof RegisterBody>;
-
-/** True when the session lives on the machine this process can inspect. */
-function isLocal(ctx: Ctx, host: string | null): boolean {
-  return !!ctx.host && (host === null || host === ctx.hostName);
-}
 
 /**
  * Finds the transcript a running agent has open. An agent that has not been prompted yet has
@@ -74,14 +69,14 @@ export async function registerSession(ctx: Ctx, input: RegisterInput, preset?: P
   const host = input.host ?? (ctx.auth.kind === "runner" ? ctx.auth.host : ctx.hostName ?? null);
   let transcriptPath = input.codex_session ?? input.claude_session ?? null;
   let transcriptKind: "codex" | "claude" | null = input.codex_session ? "codex" : input.claude_session ? "claude" : null;
-  if (!transcriptPath && input.pid !== undefined && isLocal(ctx, host)) {
+  if (!transcriptPath && input.pid !== undefined && canReach(ctx, host)) {
     const found = await discoverFromPid(ctx, input.pid, input.name);
     transcriptPath = found.path;
     transcriptKind = found.kind;
   }
 
   let pidStartedAt: number | null = null;
-  if (isLocal(ctx, host)) {
+  if (canReach(ctx, host)) {
     if (transcriptPath && !(await ctx.host!.fileExists(transcriptPath))) {
       const flag = transcriptKind === "codex" ? "--codex-session" : "--claude-session";
       throw new ApiError("PATH_NOT_FOUND", `transcript file '${transcriptPath}' does not exist`, {
