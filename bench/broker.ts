@@ -32,7 +32,14 @@ export interface BrokerBenchRow {
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 function row(id: string, label: string, samples: number[], totalMs: number): BrokerBenchRow {
-  return { id, label, n: samples.length, per_second: round((samples.length / totalMs) * 1000), p50_ms: round(percentile(samples, 50)), p99_ms: round(percentile(samples, 99)) };
+  return {
+    id,
+    label,
+    n: samples.length,
+    per_second: round((samples.length / totalMs) * 1000),
+    p50_ms: round(percentile(samples, 50)),
+    p99_ms: round(percentile(samples, 99)),
+  };
 }
 
 /**
@@ -56,11 +63,38 @@ async function setup(n: number): Promise<{ dir: string; services: LocalServices;
   for (let i = 0; i < n; i++) {
     const threadId = makeId("thr", t);
     const base = { threadId, correlationId: null, project: "/bench", subject: `question ${i}`, inReplyTo: null };
-    rows.push({ ...base, id: makeId("msg", t++), msgType: "request", fromSessionId: worker.session_id, fromActor: "session:bench", toSessionId: advisor.session_id, body: `Earlier context for ${i}.`, createdAt: t });
-    rows.push({ ...base, id: makeId("msg", t++), msgType: "reply", fromSessionId: advisor.session_id, fromActor: "session:bench", toSessionId: worker.session_id, body: "Earlier answer.", createdAt: t });
+    rows.push({
+      ...base,
+      id: makeId("msg", t++),
+      msgType: "request",
+      fromSessionId: worker.session_id,
+      fromActor: "session:bench",
+      toSessionId: advisor.session_id,
+      body: `Earlier context for ${i}.`,
+      createdAt: t,
+    });
+    rows.push({
+      ...base,
+      id: makeId("msg", t++),
+      msgType: "reply",
+      fromSessionId: advisor.session_id,
+      fromActor: "session:bench",
+      toSessionId: worker.session_id,
+      body: "Earlier answer.",
+      createdAt: t,
+    });
     const id = makeId("msg", t++);
     ids.push(id);
-    rows.push({ ...base, id, msgType: "request", fromSessionId: worker.session_id, fromActor: "session:bench", toSessionId: advisor.session_id, body: `Tests fail after the retry change (${i}). Should I add jitter or cap attempts? I tried both.`, createdAt: t });
+    rows.push({
+      ...base,
+      id,
+      msgType: "request",
+      fromSessionId: worker.session_id,
+      fromActor: "session:bench",
+      toSessionId: advisor.session_id,
+      body: `Tests fail after the retry change (${i}). Should I add jitter or cap attempts? I tried both.`,
+      createdAt: t,
+    });
   }
   for (let i = 0; i < rows.length; i += 500) await services.database.db.insert(messages).values(rows.slice(i, i + 500));
   return { dir, services, ctx, ids };
@@ -122,6 +156,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const rows = await brokerBench();
   for (const r of rows) console.log(JSON.stringify(r));
   mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
-  const machine = { cpus: cpus().length, cpu: cpus()[0]?.model ?? "unknown", platform: `${process.platform} ${process.arch}`, node: process.version, loadavg_1m: round(loadavg()[0]!) };
+  const machine = {
+    cpus: cpus().length,
+    cpu: cpus()[0]?.model ?? "unknown",
+    platform: `${process.platform} ${process.arch}`,
+    node: process.version,
+    loadavg_1m: round(loadavg()[0]!),
+  };
   writeFileSync(join(ROOT, "bench", "results", "broker.json"), `${JSON.stringify({ recorded_at: new Date().toISOString(), machine, rows }, null, 2)}\n`);
 }

@@ -15,7 +15,10 @@ const ctx = makeCtx({ database, hostName: "bench", executors }, { kind: "daemon"
 process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
 await new Promise<void>((resolve) => {
   const rl = createInterface({ input: process.stdin });
-  rl.once("line", () => (rl.close(), resolve()));
+  rl.once("line", () => {
+    rl.close();
+    resolve();
+  });
 });
 let processed = 0;
 for (;;) {

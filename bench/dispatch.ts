@@ -142,7 +142,13 @@ export async function dispatchBench(): Promise<{ rows: DispatchBenchRow[]; ratio
   const four = await multiDispatcherRate();
   const sorted = [...raw.samples].sort((a, b) => a - b);
   const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-  const amortized = (id: string, label: string, n: number, perSecond: number): DispatchBenchRow => ({ id, label, n, p50_ms: round(1000 / perSecond), p99_ms: round(1000 / perSecond) });
+  const amortized = (id: string, label: string, n: number, perSecond: number): DispatchBenchRow => ({
+    id,
+    label,
+    n,
+    p50_ms: round(1000 / perSecond),
+    p99_ms: round(1000 / perSecond),
+  });
   return {
     rows: [
       { id: "raw_update", label: "raw libSQL single-row UPDATE (autocommit)", n: RAW_UPDATES, p50_ms: round(at(50)), p99_ms: round(at(99)) },

@@ -101,7 +101,7 @@ async function wakeCrossProcess(n: number, intervalS: number): Promise<number[]>
     for (let i = -5; i < n; i++) {
       const waiting = consumeNext(ctx, { session: "bench-mgr" }, { wait: true, timeout: 60, interval: intervalS });
       // Start each send at a different phase of the re-check cycle.
-      await sleep(5 + ((i + 5) * 7) % Math.max(1, Math.round(intervalS * 1000)));
+      await sleep(5 + (((i + 5) * 7) % Math.max(1, Math.round(intervalS * 1000))));
       child.stdin!.write("send\n");
       const sentAt = Number((await lines.next()).value);
       const got = await waiting;
@@ -131,7 +131,10 @@ async function seedItems(services: LocalServices, sessionId: string, count: numb
         values.push("(?, ?, 'message', '{}', 'pull_required', ?)");
         args.push(makeId("inb", now + i), sessionId, now + i);
       }
-      stmts.push({ sql: `INSERT INTO inbox_items (id, target_session_id, signal_type, payload_json, delivery_mode, created_at) VALUES ${values.join(",")}`, args });
+      stmts.push({
+        sql: `INSERT INTO inbox_items (id, target_session_id, signal_type, payload_json, delivery_mode, created_at) VALUES ${values.join(",")}`,
+        args,
+      });
     }
     await client.batch(stmts, "write");
   }

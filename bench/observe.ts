@@ -12,7 +12,6 @@ import { latencyRow, round, type BenchRow } from "./lib.ts";
 /** An observation row; the ingest row also says its throughput. */
 export type ObserveBenchRow = BenchRow & { mb_per_s?: number };
 
-
 const line = (type: string, payload: Record<string, unknown>, ts: string) => `${JSON.stringify({ timestamp: ts, type, payload })}\n`;
 
 /**
@@ -31,7 +30,11 @@ function turn(i: number): string {
     line("response_item", { type: "function_call", name: "exec_command", arguments: JSON.stringify({ cmd: "npm test" }) }, ts) +
     line("event_msg", { type: "item_completed", item: { type: "CommandExecution", command: "npm test", aggregated_output: output } }, ts) +
     line("response_item", { type: "function_call_output", output }, ts) +
-    line("event_msg", { type: "item_completed", item: { type: "AgentMessage", content: [{ type: "Text", text: `Fixed module ${i % 97}; all tests pass.` }] } }, ts) +
+    line(
+      "event_msg",
+      { type: "item_completed", item: { type: "AgentMessage", content: [{ type: "Text", text: `Fixed module ${i % 97}; all tests pass.` }] } },
+      ts,
+    ) +
     line("event_msg", { type: "token_count", info: { total_token_usage: { input_tokens: i * 100, output_tokens: i * 10 } } }, ts) +
     line("event_msg", { type: "task_complete", last_agent_message: `Fixed module ${i % 97}.` }, ts)
   );
@@ -62,7 +65,10 @@ function writeRollout(path: string, bytes: number): number {
  */
 export async function nudgeBench(n = 10): Promise<ObserveBenchRow[]> {
   const { agentCommand, makeCodexHome, startStub, waitFor } = await import("../tests/helpers/agents.ts");
-  const stub = await startStub("codex", Array.from({ length: n + 2 }, (_, i) => `reply ${i}`));
+  const stub = await startStub(
+    "codex",
+    Array.from({ length: n + 2 }, (_, i) => `reply ${i}`),
+  );
   const home = await makeCodexHome(stub.url);
   const dir = mkdtempSync(join(tmpdir(), "switchyard-bench-nudge-"));
   const services = await openLocalServices({ home: { ...resolveHome({}, { home: dir }), hostName: "bench" } });
@@ -70,7 +76,11 @@ export async function nudgeBench(n = 10): Promise<ObserveBenchRow[]> {
   services.agents = { codex: { command: cmd.argv, env: cmd.env } };
   const app = createApp(services);
   const call = async (method: string, path: string, body?: unknown) => {
-    const res = await app.request(path, { method, headers: { Authorization: `Bearer ${services.ownerToken}`, "Content-Type": "application/json" }, body: body ? JSON.stringify(body) : undefined });
+    const res = await app.request(path, {
+      method,
+      headers: { Authorization: `Bearer ${services.ownerToken}`, "Content-Type": "application/json" },
+      body: body ? JSON.stringify(body) : undefined,
+    });
     if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
     return res.json() as Promise<any>;
   };
@@ -122,7 +132,16 @@ export async function observeBench(opts: { ingestMb?: number; cycles?: number } 
     const mbps = size / 1024 / 1024 / (ms / 1000);
     // The 50 MB/s target, expressed as the time this file may take.
     const budgetMs = round((size / 1024 / 1024 / 50) * 1000);
-    rows.push({ id: "ingest_100mb", label: `ingest ${round(size / 1024 / 1024)} MB rollout (${report.new_lines} lines) into the db: ${round(mbps)} MB/s`, n: 1, p50_ms: round(ms), p99_ms: round(ms), mb_per_s: round(mbps), target: { p50_ms: budgetMs }, pass: mbps >= 50 });
+    rows.push({
+      id: "ingest_100mb",
+      label: `ingest ${round(size / 1024 / 1024)} MB rollout (${report.new_lines} lines) into the db: ${round(mbps)} MB/s`,
+      n: 1,
+      p50_ms: round(ms),
+      p99_ms: round(ms),
+      mb_per_s: round(mbps),
+      target: { p50_ms: budgetMs },
+      pass: mbps >= 50,
+    });
 
     // 2. Incremental cycle: a bound worker whose rollout grows by ~1 KB between cycles.
     const small = join(dir, "rollout-small.jsonl");
@@ -132,7 +151,11 @@ export async function observeBench(opts: { ingestMb?: number; cycles?: number } 
     await call("POST", "/v1/tasks", { name: "t", goal: "bench" });
     await call("POST", "/v1/bindings", { task: "t", worker: "w", manager: "m" });
     await call("POST", "/v1/tasks/t/cycle");
-    const kb = line("event_msg", { type: "item_completed", item: { type: "AgentMessage", content: [{ type: "Text", text: "x".repeat(900) }] } }, new Date().toISOString());
+    const kb = line(
+      "event_msg",
+      { type: "item_completed", item: { type: "AgentMessage", content: [{ type: "Text", text: "x".repeat(900) }] } },
+      new Date().toISOString(),
+    );
     const samples: number[] = [];
     const n = opts.cycles ?? 300;
     for (let i = 0; i < n + 20; i++) {

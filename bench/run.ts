@@ -255,9 +255,13 @@ async function main() {
     renameSync(tmp, join(RESULTS, "latest.json"));
 
     printTable(rows, ratios);
-    process.stdout.write(`\n${result.platform}, ${result.cpus} cpus, load ${result.load_average_1m}, node ${result.node}, ${result.total_seconds}s; written to bench/results/latest.json\n`);
+    process.stdout.write(
+      `\n${result.platform}, ${result.cpus} cpus, load ${result.load_average_1m}, node ${result.node}, ${result.total_seconds}s; written to bench/results/latest.json\n`,
+    );
     if (result.load_average_1m > result.cpus) {
-      process.stdout.write(`warning: load average ${result.load_average_1m} exceeds ${result.cpus} cpus; other work skewed these numbers, rerun on an idle machine\n`);
+      process.stdout.write(
+        `warning: load average ${result.load_average_1m} exceeds ${result.cpus} cpus; other work skewed these numbers, rerun on an idle machine\n`,
+      );
     }
   } finally {
     for (const c of cleanup) c();
@@ -267,12 +271,23 @@ async function main() {
 function printTable(rows: Row[], ratios: Record<string, number>) {
   const lines = [
     ["benchmark", "n", "p50 ms", "p99 ms", "target p50", "ok"],
-    ...rows.map((r) => [r.label, String(r.n), r.p50_ms.toFixed(2), r.p99_ms.toFixed(2), r.target ? `< ${r.target.p50_ms} ms` : "", r.pass === undefined ? "" : r.pass ? "yes" : "NO"]),
+    ...rows.map((r) => [
+      r.label,
+      String(r.n),
+      r.p50_ms.toFixed(2),
+      r.p99_ms.toFixed(2),
+      r.target ? `< ${r.target.p50_ms} ms` : "",
+      r.pass === undefined ? "" : r.pass ? "yes" : "NO",
+    ]),
   ];
   const widths = lines[0]!.map((_, c) => Math.max(...lines.map((l) => l[c]!.length)));
   const fmt = (l: string[]) => l.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ");
   process.stdout.write(`${fmt(lines[0]!)}\n${widths.map((w) => "-".repeat(w)).join("  ")}\n${lines.slice(1).map(fmt).join("\n")}\n\nratios (p50): `);
-  process.stdout.write(`${Object.entries(ratios).map(([k, v]) => `${k} ${v}x`).join(", ")}\n`);
+  process.stdout.write(
+    `${Object.entries(ratios)
+      .map(([k, v]) => `${k} ${v}x`)
+      .join(", ")}\n`,
+  );
 }
 
 await main();

@@ -33,5 +33,10 @@ export async function brokerOvernight(ctx: Ctx) {
       runs.push({ run_id: id, outcome: held ? "skipped" : "failed", detail: e instanceof Error ? e.message : String(e) });
     }
   }
-  return { holder: OVERNIGHT_HOLDER, runs, ticked: runs.filter((r) => r.outcome === "ticked").length, skipped: runs.filter((r) => r.outcome === "skipped").length };
+  return {
+    holder: OVERNIGHT_HOLDER,
+    runs,
+    ticked: runs.filter((r) => r.outcome === "ticked").length,
+    skipped: runs.filter((r) => r.outcome === "skipped").length,
+  };
 }

@@ -31,12 +31,7 @@ export async function heartbeatSweep(ctx: Ctx, opts: HeartbeatSweepOptions = {})
   const rows = await ctx.db
     .select()
     .from(sessions)
-    .where(
-      and(
-        eq(sessions.state, "active"),
-        or(lt(sessions.lastHeartbeatAt, cutoff), and(isNull(sessions.lastHeartbeatAt), lt(sessions.createdAt, cutoff))),
-      ),
-    );
+    .where(and(eq(sessions.state, "active"), or(lt(sessions.lastHeartbeatAt, cutoff), and(isNull(sessions.lastHeartbeatAt), lt(sessions.createdAt, cutoff)))));
   const stale = rows.map((s) => {
     const last = s.lastHeartbeatAt ?? s.createdAt;
     return { session_id: s.id, name: s.name, role: s.role, last_heartbeat_at: iso(last), age_seconds: Math.round((nowMs - last) / 1000) };
@@ -47,14 +42,26 @@ export async function heartbeatSweep(ctx: Ctx, opts: HeartbeatSweepOptions = {})
     ? await ctx.db
         .select({ id: events.id, sessionId: events.sessionId, createdAt: events.createdAt })
         .from(events)
-        .where(and(eq(events.kind, PID_DEAD_EVENT), inArray(events.sessionId, dead.map((d) => d.session_id))))
+        .where(
+          and(
+            eq(events.kind, PID_DEAD_EVENT),
+            inArray(
+              events.sessionId,
+              dead.map((d) => d.session_id),
+            ),
+          ),
+        )
     : [];
   const deadReport = [];
   for (const d of dead) {
     const earlier = flagged.find((f) => f.sessionId === d.session_id);
     let flag = earlier ? { event_id: earlier.id, flagged_at: iso(earlier.createdAt)!, newly_flagged: false } : null;
     if (!flag) {
-      const audit = auditInsert(ctx, { kind: PID_DEAD_EVENT, sessionId: d.session_id, payload: { name: d.name, role: d.role, pid: d.pid, host: d.host, bound_tasks: d.bound_tasks } });
+      const audit = auditInsert(ctx, {
+        kind: PID_DEAD_EVENT,
+        sessionId: d.session_id,
+        payload: { name: d.name, role: d.role, pid: d.pid, host: d.host, bound_tasks: d.bound_tasks },
+      });
       await audit.stmt;
       flag = { event_id: audit.id, flagged_at: iso(audit.row.createdAt)!, newly_flagged: true };
     }

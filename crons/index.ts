@@ -44,7 +44,11 @@ export const CRONS: Record<string, { schedule: string; description: string; tick
     description: "Delete cron slots, cron runs and idempotency keys older than 7 days.",
     tick: (ctx) => pruneCronHistory(ctx),
   },
-  "broker-overnight": { schedule: "*/1 * * * *", description: "Tick every started broker run under its lease (skips runs a daemon holds); never sends.", tick: (ctx) => brokerOvernight(ctx) },
+  "broker-overnight": {
+    schedule: "*/1 * * * *",
+    description: "Tick every started broker run under its lease (skips runs a daemon holds); never sends.",
+    tick: (ctx) => brokerOvernight(ctx),
+  },
 };
 
 export const CRON_NAMES = Object.keys(CRONS);

@@ -23,8 +23,20 @@ export async function pruneCronHistory(ctx: Ctx, days = CRON_HISTORY_DAYS) {
     ctx.db
       .update(idempotencyKeys)
       .set({ responseBody: null })
-      .where(and(lt(idempotencyKeys.createdAt, secretCutoff), or(like(idempotencyKeys.responseBody, '%"token":"sy_%'), like(idempotencyKeys.responseBody, '%"secret":"sy_%'))))
+      .where(
+        and(
+          lt(idempotencyKeys.createdAt, secretCutoff),
+          or(like(idempotencyKeys.responseBody, '%"token":"sy_%'), like(idempotencyKeys.responseBody, '%"secret":"sy_%')),
+        ),
+      )
       .returning({ key: idempotencyKeys.key }),
   ]);
-  return { retention_days: days, cutoff: new Date(cutoff).toISOString(), slots_deleted: slots.length, runs_deleted: runs.length, idempotency_keys_deleted: keys.length, secret_bodies_cleared: scrubbed.length };
+  return {
+    retention_days: days,
+    cutoff: new Date(cutoff).toISOString(),
+    slots_deleted: slots.length,
+    runs_deleted: runs.length,
+    idempotency_keys_deleted: keys.length,
+    secret_bodies_cleared: scrubbed.length,
+  };
 }

@@ -34,7 +34,14 @@ function codeForStatus(e: HTTPException): ApiError {
   if (e.status === 400 && /malformed json/i.test(e.message)) {
     return new ApiError("MALFORMED_JSON", "the request body is not valid JSON", { hint: "Send a JSON object with Content-Type: application/json." });
   }
-  const byStatus: Partial<Record<number, ErrorCode>> = { 400: "VALIDATION_FAILED", 401: "UNAUTHENTICATED", 403: "FORBIDDEN", 404: "NOT_FOUND", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE" };
+  const byStatus: Partial<Record<number, ErrorCode>> = {
+    400: "VALIDATION_FAILED",
+    401: "UNAUTHENTICATED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+  };
   const code = byStatus[e.status] ?? "INTERNAL";
   return new ApiError(code, code === "INTERNAL" ? "internal error" : e.message || code.toLowerCase());
 }

@@ -34,7 +34,13 @@ function localBin(name: string): string | null {
  * SWITCHYARD_TOKEN with the agent's own session token, so those calls act as that session.
  */
 export function agentLaunchConfig(env: NodeJS.ProcessEnv, home: HomeConfig): { codex: AgentLaunch; claude: AgentLaunch } {
-  const names = [...PASSTHROUGH, ...(env.SWITCHYARD_AGENT_ENV ?? "").split(",").map((s) => s.trim()).filter(Boolean)];
+  const names = [
+    ...PASSTHROUGH,
+    ...(env.SWITCHYARD_AGENT_ENV ?? "")
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
+  ];
   const passed: Record<string, string> = {};
   for (const n of names) if (env[n] !== undefined) passed[n] = env[n]!;
   passed.SWITCHYARD_HOME = home.home;

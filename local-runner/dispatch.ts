@@ -23,7 +23,6 @@ export interface DispatchLoopResult {
   stopped_by: "iterations" | "signal";
 }
 
-
 /**
  * Runs dispatch passes as one dispatcher process: registers it (running), loops until the
  * iteration bound or the signal, and marks it stopped on the way out. A pass that claimed a full

@@ -68,7 +68,8 @@ export function drafterFromEnv(env: NodeJS.ProcessEnv): ExternalDrafter | undefi
       throw new Error("SWITCHYARD_BROKER_DRAFTER is not a valid JSON array of strings");
     }
   } else argv = [raw];
-  if (!Array.isArray(argv) || !argv.every((a) => typeof a === "string")) throw new Error("SWITCHYARD_BROKER_DRAFTER must be a JSON array of strings or one executable path");
+  if (!Array.isArray(argv) || !argv.every((a) => typeof a === "string"))
+    throw new Error("SWITCHYARD_BROKER_DRAFTER must be a JSON array of strings or one executable path");
   const seconds = env.SWITCHYARD_BROKER_DRAFTER_TIMEOUT_SECONDS;
   const timeoutMs = seconds && /^\d+$/.test(seconds) && Number(seconds) > 0 ? Number(seconds) * 1000 : DEFAULT_DRAFTER_TIMEOUT_MS;
   return new ExternalDrafter(argv as string[], timeoutMs);

@@ -18,9 +18,7 @@ export async function migrateDatabase(database: Database): Promise<{ applied: st
 
   // BEGIN IMMEDIATE serialises processes that start together; a busy start is retried whole.
   return withClientWriteTransaction(database.client, async (tx) => {
-    await tx.execute(
-      "CREATE TABLE IF NOT EXISTS __drizzle_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, hash text NOT NULL, created_at numeric)",
-    );
+    await tx.execute("CREATE TABLE IF NOT EXISTS __drizzle_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, hash text NOT NULL, created_at numeric)");
     const rows = await tx.execute("SELECT created_at FROM __drizzle_migrations");
     const done = new Set(rows.rows.map((r) => Number(r.created_at)));
     const applied: string[] = [];

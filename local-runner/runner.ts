@@ -83,7 +83,11 @@ export async function runRunner(opts: RunnerOptions): Promise<{ rounds: number; 
   while (!opts.signal?.aborted) {
     let claims: WireClaim[] = [];
     try {
-      const res = await http.send({ method: "POST", path: "/runner/claim", body: { runner_id: opts.runnerId, limit: opts.limit, lease_seconds: opts.leaseSeconds } });
+      const res = await http.send({
+        method: "POST",
+        path: "/runner/claim",
+        body: { runner_id: opts.runnerId, limit: opts.limit, lease_seconds: opts.leaseSeconds },
+      });
       if (res.status !== 200) throw apiErrorOf(res.status, res.body);
       if (res.body.host !== opts.hostName) {
         // Executing another machine's commands here would act on the wrong tmux server; the
@@ -104,7 +108,14 @@ export async function runRunner(opts: RunnerOptions): Promise<{ rounds: number; 
         [report] = (await runClaims(ctx, [claim], () => executor, port)) as [ClaimReport];
       } catch (e) {
         // The server could not be reached mid-attempt; the lease decides what happens next.
-        report = { command_id: claim.command.id, type: claim.command.type, generation: claim.generation, state: "lost", error: (e as Error).message, side_effect_started: true };
+        report = {
+          command_id: claim.command.id,
+          type: claim.command.type,
+          generation: claim.generation,
+          state: "lost",
+          error: (e as Error).message,
+          side_effect_started: true,
+        };
       }
       const { thrown: _thrown, ...wire } = report;
       executed++;

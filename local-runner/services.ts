@@ -27,7 +27,10 @@ export const stderrLogger: Logger = {
 
 /** Raised when the owner token cannot be established; carries a hint for the user. */
 export class OwnerTokenError extends Error {
-  constructor(message: string, readonly hint: string) {
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
     super(message);
   }
 }
@@ -40,7 +43,11 @@ export async function ensureOwnerToken(database: Database, home: HomeConfig, now
   const existing = readOwnerTokenFile(home);
   const live = await liveOwnerTokenIds(database.db);
   if (existing) {
-    const [row] = await database.db.select().from(tokens).where(eq(tokens.secretHash, await sha256Hex(existing))).limit(1);
+    const [row] = await database.db
+      .select()
+      .from(tokens)
+      .where(eq(tokens.secretHash, await sha256Hex(existing)))
+      .limit(1);
     if (row && row.kind === "owner" && row.revokedAt === null) return existing;
     if (row || live.length) {
       throw new OwnerTokenError(
@@ -48,7 +55,9 @@ export async function ensureOwnerToken(database: Database, home: HomeConfig, now
         "Ask the owner to run `switchyard token mint --scope owner` and write the secret to that file (mode 0600).",
       );
     }
-    await database.db.insert(tokens).values({ id: makeId("tok", nowMs), kind: "owner", secretHash: await sha256Hex(existing), label: "owner.token", createdAt: nowMs });
+    await database.db
+      .insert(tokens)
+      .values({ id: makeId("tok", nowMs), kind: "owner", secretHash: await sha256Hex(existing), label: "owner.token", createdAt: nowMs });
     return existing;
   }
   if (live.length) {
@@ -78,7 +87,17 @@ export async function openLocalServices(opts: { home?: HomeConfig; log?: Logger;
     await migrateDatabase(database);
     const clock = opts.clock ?? (() => new Date());
     const ownerToken = await ensureOwnerToken(database, home, clock().getTime());
-    return { database, home, ownerToken, clock, host: new NodeHost(), hostName: home.hostName, log: opts.log, agents: agentLaunchConfig(process.env, home), drafter: drafterFromEnv(process.env) };
+    return {
+      database,
+      home,
+      ownerToken,
+      clock,
+      host: new NodeHost(),
+      hostName: home.hostName,
+      log: opts.log,
+      agents: agentLaunchConfig(process.env, home),
+      drafter: drafterFromEnv(process.env),
+    };
   } catch (e) {
     database.close();
     throw e;

@@ -12,10 +12,7 @@ export interface Running {
 }
 
 /** Serves the API on host:port and schedules the crons; resolves once listening. */
-export async function startUp(
-  services: LocalServices,
-  opts: { port: number; hostname: string; schedules?: Schedule[]; owner?: string },
-): Promise<Running> {
+export async function startUp(services: LocalServices, opts: { port: number; hostname: string; schedules?: Schedule[]; owner?: string }): Promise<Running> {
   const app = createApp(services);
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: opts.port, hostname: opts.hostname }, () => resolve(s));

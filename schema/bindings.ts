@@ -11,9 +11,15 @@ export const bindings = sqliteTable(
   "bindings",
   {
     id: text("id").primaryKey(),
-    taskId: text("task_id").notNull().references(() => tasks.id),
-    workerSessionId: text("worker_session_id").notNull().references(() => sessions.id),
-    managerSessionId: text("manager_session_id").notNull().references(() => sessions.id),
+    taskId: text("task_id")
+      .notNull()
+      .references(() => tasks.id),
+    workerSessionId: text("worker_session_id")
+      .notNull()
+      .references(() => sessions.id),
+    managerSessionId: text("manager_session_id")
+      .notNull()
+      .references(() => sessions.id),
     state: text("state", { enum: BINDING_STATES }).notNull().default("active"),
     // Highest transcript event id of the worker when the binding began: completions at or
     // below it belong to an earlier binding or spawn and are never routed to this manager.

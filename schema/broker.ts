@@ -127,7 +127,11 @@ export const brokerEvents = sqliteTable(
     payload: text("payload_json", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
     createdAt: integer("created_at").notNull(),
   },
-  (t) => [index("broker_events_run_idx").on(t.runId, t.id), index("broker_events_job_idx").on(t.jobId, t.id), index("broker_events_advice_idx").on(t.adviceId, t.id)],
+  (t) => [
+    index("broker_events_run_idx").on(t.runId, t.id),
+    index("broker_events_job_idx").on(t.jobId, t.id),
+    index("broker_events_advice_idx").on(t.adviceId, t.id),
+  ],
 );
 
 /** Scoped auto-send approval tokens (only for scoped_auto_send runs); secrets stored hashed. */

@@ -12,10 +12,7 @@ export const events = sqliteTable(
     payload: text("payload_json", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
     createdAt: integer("created_at").notNull(),
   },
-  (t) => [
-    index("events_task_idx").on(t.taskId, t.createdAt),
-    index("events_session_idx").on(t.sessionId, t.createdAt),
-  ],
+  (t) => [index("events_task_idx").on(t.taskId, t.createdAt), index("events_session_idx").on(t.sessionId, t.createdAt)],
 );
 
 export type EventRow = typeof events.$inferSelect;

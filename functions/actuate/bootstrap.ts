@@ -15,7 +15,9 @@ export function managerBootstrapPrompt(b: BootstrapInput): string {
     return [
       `You are ${b.manager}, a Switchyard manager session. You supervise a worker agent through the \`switchyard\` CLI.`,
       "Before supervising, find out which task and worker you manage: run `switchyard discover --json` and ask the user to confirm the task name, its goal and the worker session.",
-      "Binding is the owner's decision: ask the user to run `switchyard bind --task <TASK> --worker <WORKER> --manager " + b.manager + "`, then start the loop with `switchyard cycle <TASK> --json`.",
+      "Binding is the owner's decision: ask the user to run `switchyard bind --task <TASK> --worker <WORKER> --manager " +
+        b.manager +
+        "`, then start the loop with `switchyard cycle <TASK> --json`.",
     ].join("\n");
   }
   const lines = [

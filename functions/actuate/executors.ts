@@ -96,7 +96,11 @@ const interrupt: Executor<z.infer<typeof InterruptPayload>, HostCtx> = {
       await sleep(500);
       followup = (await submitText(host, p.tmux_session, p.followup)).submitted;
     }
-    return { ok: followup !== false, result: { sent: true, followup_submitted: followup }, error: followup === false ? "follow-up typed but not submitted" : undefined };
+    return {
+      ok: followup !== false,
+      result: { sent: true, followup_submitted: followup },
+      error: followup === false ? "follow-up typed but not submitted" : undefined,
+    };
   },
 };
 

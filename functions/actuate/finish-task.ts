@@ -52,13 +52,21 @@ export const finishTaskRoute = defineRoute(["owner", "session"], {
 export async function finishTask(ctx: Ctx, name: string, input: z.infer<typeof FinishTaskBody>) {
   const task = await taskByName(ctx, name);
   if (task.state !== "active") throw new ApiError("CONFLICT", `task '${name}' is already ${task.state}`, { hint: `Inspect it: switchyard task show ${name}` });
-  const [binding] = await ctx.db.select().from(bindings).where(and(eq(bindings.taskId, task.id), eq(bindings.state, "active"))).limit(1);
+  const [binding] = await ctx.db
+    .select()
+    .from(bindings)
+    .where(and(eq(bindings.taskId, task.id), eq(bindings.state, "active")))
+    .limit(1);
   // The manager that supervises a task may close it (the supervision loop ends with finish-task);
   // no other session may.
   if (ctx.auth.kind === "session" && binding?.managerSessionId !== ctx.auth.sessionId) {
-    throw new ApiError("FORBIDDEN", `only the owner or the bound manager of task '${name}' may finish it`, { hint: "Ask the owner, or use the manager's token." });
+    throw new ApiError("FORBIDDEN", `only the owner or the bound manager of task '${name}' may finish it`, {
+      hint: "Ask the owner, or use the manager's token.",
+    });
   }
-  const wanted = binding ? [input.stop_worker ? binding.workerSessionId : null, input.stop_manager ? binding.managerSessionId : null].filter((x): x is string => !!x) : [];
+  const wanted = binding
+    ? [input.stop_worker ? binding.workerSessionId : null, input.stop_manager ? binding.managerSessionId : null].filter((x): x is string => !!x)
+    : [];
   const nowMs = ctx.now().getTime();
   const audit = auditInsert(ctx, {
     kind: "task_finished",
@@ -66,9 +74,17 @@ export async function finishTask(ctx: Ctx, name: string, input: z.infer<typeof F
     payload: { reason: input.reason ?? null, binding_id: binding?.id ?? null, stop_requested: { worker: input.stop_worker, manager: input.stop_manager } },
   });
   const row = await withWriteTransaction(ctx.db, async (tx) => {
-    const [updated] = await tx.update(tasks).set({ state: "finished", finishedAt: nowMs, updatedAt: nowMs }).where(and(eq(tasks.id, task.id), eq(tasks.state, "active"))).returning();
+    const [updated] = await tx
+      .update(tasks)
+      .set({ state: "finished", finishedAt: nowMs, updatedAt: nowMs })
+      .where(and(eq(tasks.id, task.id), eq(tasks.state, "active")))
+      .returning();
     if (!updated) throw new ApiError("CONFLICT", `task '${name}' was finished concurrently`);
-    if (binding) await tx.update(bindings).set({ state: "ended", endedAt: nowMs }).where(and(eq(bindings.id, binding.id), eq(bindings.state, "active")));
+    if (binding)
+      await tx
+        .update(bindings)
+        .set({ state: "ended", endedAt: nowMs })
+        .where(and(eq(bindings.id, binding.id), eq(bindings.state, "active")));
     await tx.insert(events).values(audit.row);
     return updated;
   });

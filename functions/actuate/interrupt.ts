@@ -44,17 +44,38 @@ export async function interruptSession(ctx: Ctx, name: string, input: z.infer<ty
   }
   const payload: z.infer<typeof InterruptPayload> = { tmux_session: s.tmuxSession, key: input.key, followup: input.followup ?? null };
   const cmd = await createCommand(ctx, { type: "interrupt", sessionId: s.id, taskId, host: s.host, payload, dryRun: input.dry_run, holdMs: INLINE_HOLD_MS });
-  const audit = (extra: Record<string, unknown>) => auditInsert(ctx, { kind: "session_interrupted", sessionId: s.id, taskId, payload: { command_id: cmd.id, ...payload, ...extra } });
+  const audit = (extra: Record<string, unknown>) =>
+    auditInsert(ctx, { kind: "session_interrupted", sessionId: s.id, taskId, payload: { command_id: cmd.id, ...payload, ...extra } });
   if (input.dry_run) {
     const a = audit({ dry_run: true, sent: false });
     await a.stmt;
-    return { session: s.name, command_id: cmd.id, queued: false, command: commandToWire(cmd), dry_run: true, key: input.key, sent: false, followup_submitted: null, event_id: a.id };
+    return {
+      session: s.name,
+      command_id: cmd.id,
+      queued: false,
+      command: commandToWire(cmd),
+      dry_run: true,
+      key: input.key,
+      sent: false,
+      followup_submitted: null,
+      event_id: a.id,
+    };
   }
   if (belongsToRunner(ctx, s)) {
     const queued = await releaseToQueue(ctx, cmd.id);
     const a = audit({ dry_run: false, sent: false, queued_for_host: s.host });
     await a.stmt;
-    return { session: s.name, command_id: cmd.id, queued: true, command: commandToWire(queued), dry_run: false, key: input.key, sent: false, followup_submitted: null, event_id: a.id };
+    return {
+      session: s.name,
+      command_id: cmd.id,
+      queued: true,
+      command: commandToWire(queued),
+      dry_run: false,
+      key: input.key,
+      sent: false,
+      followup_submitted: null,
+      event_id: a.id,
+    };
   }
   let done;
   try {
@@ -75,5 +96,15 @@ export async function interruptSession(ctx: Ctx, name: string, input: z.infer<ty
     rollback_error: followupSubmitted === false ? "follow-up left in the composer unsubmitted" : null,
   });
   await a.stmt;
-  return { session: s.name, command_id: cmd.id, queued: false, command: commandToWire(done.command), dry_run: false, key: input.key, sent: true, followup_submitted: followupSubmitted, event_id: a.id };
+  return {
+    session: s.name,
+    command_id: cmd.id,
+    queued: false,
+    command: commandToWire(done.command),
+    dry_run: false,
+    key: input.key,
+    sent: true,
+    followup_submitted: followupSubmitted,
+    event_id: a.id,
+  };
 }

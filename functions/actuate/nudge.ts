@@ -41,18 +41,55 @@ export async function pushTarget(ctx: Ctx, name: string, verb: string): Promise<
 export async function nudgeSession(ctx: Ctx, name: string, input: z.infer<typeof NudgeBody>) {
   const s = await pushTarget(ctx, name, "nudge");
   const taskId = (await activeBindingOf(ctx, s.id))?.taskId ?? null;
-  const payload: z.infer<typeof NudgePayload> = { tmux_session: s.tmuxSession, text: input.text, transcript_path: s.transcriptPath, transcript_kind: s.transcriptKind };
+  const payload: z.infer<typeof NudgePayload> = {
+    tmux_session: s.tmuxSession,
+    text: input.text,
+    transcript_path: s.transcriptPath,
+    transcript_kind: s.transcriptKind,
+  };
   const cmd = await createCommand(ctx, { type: "nudge", sessionId: s.id, taskId, host: s.host, payload, dryRun: input.dry_run, holdMs: INLINE_HOLD_MS });
   if (input.dry_run) {
-    const audit = auditInsert(ctx, { kind: "session_nudged", sessionId: s.id, taskId, payload: { command_id: cmd.id, text: input.text, dry_run: true, sent: false } });
+    const audit = auditInsert(ctx, {
+      kind: "session_nudged",
+      sessionId: s.id,
+      taskId,
+      payload: { command_id: cmd.id, text: input.text, dry_run: true, sent: false },
+    });
     await audit.stmt;
-    return { session: s.name, command_id: cmd.id, queued: false, command: commandToWire(cmd), dry_run: true, sent: false, submitted: false, enter_attempts: 0, verified_by: null, event_id: audit.id };
+    return {
+      session: s.name,
+      command_id: cmd.id,
+      queued: false,
+      command: commandToWire(cmd),
+      dry_run: true,
+      sent: false,
+      submitted: false,
+      enter_attempts: 0,
+      verified_by: null,
+      event_id: audit.id,
+    };
   }
   if (belongsToRunner(ctx, s)) {
     const queued = await releaseToQueue(ctx, cmd.id);
-    const audit = auditInsert(ctx, { kind: "session_nudged", sessionId: s.id, taskId, payload: { command_id: cmd.id, text: input.text, dry_run: false, sent: false, queued_for_host: s.host } });
+    const audit = auditInsert(ctx, {
+      kind: "session_nudged",
+      sessionId: s.id,
+      taskId,
+      payload: { command_id: cmd.id, text: input.text, dry_run: false, sent: false, queued_for_host: s.host },
+    });
     await audit.stmt;
-    return { session: s.name, command_id: cmd.id, queued: true, command: commandToWire(queued), dry_run: false, sent: false, submitted: false, enter_attempts: 0, verified_by: null, event_id: audit.id };
+    return {
+      session: s.name,
+      command_id: cmd.id,
+      queued: true,
+      command: commandToWire(queued),
+      dry_run: false,
+      sent: false,
+      submitted: false,
+      enter_attempts: 0,
+      verified_by: null,
+      event_id: audit.id,
+    };
   }
   try {
     // Checked before the claim so a nudge this process cannot deliver fails without an attempt.

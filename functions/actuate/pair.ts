@@ -55,12 +55,20 @@ export async function pairSessions(ctx: Ctx, raw: z.input<typeof PairBody>) {
   } catch (e) {
     if (!(e instanceof ApiError && e.code === "NOT_FOUND")) throw e;
     if (!input.task_goal) {
-      throw new ApiError("NOT_FOUND", `task '${input.task}' does not exist`, { hint: "Pass --task-goal to create it, or create it first: switchyard tasks --create NAME --goal G." });
+      throw new ApiError("NOT_FOUND", `task '${input.task}' does not exist`, {
+        hint: "Pass --task-goal to create it, or create it first: switchyard tasks --create NAME --goal G.",
+      });
     }
     await createTask(ctx, { name: input.task, goal: input.task_goal, summary: input.task_summary });
     taskCreated = true;
   }
-  const common = { cwd: input.cwd, sandbox: input.sandbox, ask_for_approval: input.ask_for_approval, accept_trust: input.accept_trust, timeout_seconds: input.timeout_seconds };
+  const common = {
+    cwd: input.cwd,
+    sandbox: input.sandbox,
+    ask_for_approval: input.ask_for_approval,
+    accept_trust: input.accept_trust,
+    timeout_seconds: input.timeout_seconds,
+  };
   const worker = await spawnSession(ctx, { ...common, name: input.worker_name, role: "worker", agent: input.agent, prompt: input.task_prompt });
   const undo = async (names: string[], cause: unknown): Promise<never> => {
     const cleaned: string[] = [];
@@ -79,7 +87,14 @@ export async function pairSessions(ctx: Ctx, raw: z.input<typeof PairBody>) {
   };
   let manager;
   try {
-    manager = await spawnSession(ctx, { ...common, name: input.manager_name, role: "manager", agent: input.manager_agent ?? input.agent, task: input.task, worker: input.worker_name });
+    manager = await spawnSession(ctx, {
+      ...common,
+      name: input.manager_name,
+      role: "manager",
+      agent: input.manager_agent ?? input.agent,
+      task: input.task,
+      worker: input.worker_name,
+    });
   } catch (e) {
     return undo([input.worker_name], e);
   }

@@ -55,7 +55,11 @@ export const NudgeResult = ActuationResult.extend({
 
 export const InterruptBody = z
   .object({
-    key: z.string().regex(/^(C-[a-z]|Escape|Esc|Enter|q)$/, "a key like C-c, C-d or Escape").optional().default("C-c"),
+    key: z
+      .string()
+      .regex(/^(C-[a-z]|Escape|Esc|Enter|q)$/, "a key like C-c, C-d or Escape")
+      .optional()
+      .default("C-c"),
     followup: z.string().min(1).max(20_000).optional(),
     dry_run: z.boolean().optional().default(false),
   })
@@ -67,7 +71,10 @@ export const InterruptResult = ActuationResult.extend({
   followup_submitted: z.boolean().nullable(),
 }).openapi("InterruptResult");
 
-export const StopBody = z.object({ dry_run: z.boolean().optional().default(false) }).strict().openapi("Stop");
+export const StopBody = z
+  .object({ dry_run: z.boolean().optional().default(false) })
+  .strict()
+  .openapi("Stop");
 
 export const StopResult = z
   .object({

@@ -29,10 +29,18 @@ export const SpawnBody = z
     ask_for_approval: z.enum(CODEX_APPROVALS).optional(),
     accept_trust: z.boolean().optional().default(false),
     timeout_seconds: z.number().int().min(1).max(900).optional().default(60),
-    tmux_session: z.string().regex(/^[A-Za-z0-9._-]{1,80}$/).optional(),
+    tmux_session: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,80}$/)
+      .optional(),
     task: NameSchema.optional().openapi({ description: "For a manager without a prompt: the task its bootstrap prompt names" }),
     worker: NameSchema.optional().openapi({ description: "For a manager without a prompt: the worker its bootstrap prompt names" }),
-    task_goal: z.string().min(1).max(4000).optional().openapi({ description: "For a manager without a prompt: the goal its bootstrap names (default: the task's recorded goal)" }),
+    task_goal: z
+      .string()
+      .min(1)
+      .max(4000)
+      .optional()
+      .openapi({ description: "For a manager without a prompt: the goal its bootstrap names (default: the task's recorded goal)" }),
   })
   .strict()
   .openapi("Spawn");
@@ -66,16 +74,32 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Last lines of a pane, for error messages about an agent that would not start. */
 function paneTail(pane: string): string {
-  return pane.replace(/\s+$/, "").split("\n").filter((l) => l.trim()).slice(-6).join(" | ").slice(0, 600);
+  return pane
+    .replace(/\s+$/, "")
+    .split("\n")
+    .filter((l) => l.trim())
+    .slice(-6)
+    .join(" | ")
+    .slice(0, 600);
 }
 
 /** Spawns and registers an agent; any failure after tmux started kills it again. */
 export async function spawnSession(ctx: Ctx, raw: SpawnInput) {
   const input = SpawnBody.parse(raw);
-  if (!ctx.host) throw new ApiError("HOST_UNAVAILABLE", "spawning needs a local runner (tmux) on this server", { hint: "Run `switchyard start-worker` on the machine that should host the agent." });
+  if (!ctx.host)
+    throw new ApiError("HOST_UNAVAILABLE", "spawning needs a local runner (tmux) on this server", {
+      hint: "Run `switchyard start-worker` on the machine that should host the agent.",
+    });
   const host = ctx.host;
-  const [taken] = await ctx.db.select({ id: sessions.id }).from(sessions).where(and(eq(sessions.name, input.name), eq(sessions.state, "active"))).limit(1);
-  if (taken) throw new ApiError("NAME_TAKEN", `an active session is already named '${input.name}'`, { hint: `Choose another name or stop it: switchyard stop ${input.name}` });
+  const [taken] = await ctx.db
+    .select({ id: sessions.id })
+    .from(sessions)
+    .where(and(eq(sessions.name, input.name), eq(sessions.state, "active")))
+    .limit(1);
+  if (taken)
+    throw new ApiError("NAME_TAKEN", `an active session is already named '${input.name}'`, {
+      hint: `Choose another name or stop it: switchyard stop ${input.name}`,
+    });
   const tmuxName = input.tmux_session ?? `sy-${input.agent}-${input.name}`;
   let prompt = input.prompt ?? null;
   if (!prompt && input.role === "manager") {
@@ -135,12 +159,21 @@ export async function spawnSession(ctx: Ctx, raw: SpawnInput) {
     await failUnclaimed(ctx, cmd.id, (e as Error).message);
     const audit = auditInsert(ctx, {
       kind: "session_spawn_failed",
-      payload: { command_id: cmd.id, name: input.name, tmux_session: tmuxName, error: (e as Error).message, tmux_killed: started && cleanup === null, rollback_error: cleanup },
+      payload: {
+        command_id: cmd.id,
+        name: input.name,
+        tmux_session: tmuxName,
+        error: (e as Error).message,
+        tmux_killed: started && cleanup === null,
+        rollback_error: cleanup,
+      },
     });
     await audit.stmt;
     const api = hostErrorToApi(e);
     if (api instanceof ApiError) {
-      throw new ApiError(api.code, api.message, { hint: `${api.hint ?? ""}${started ? ` The tmux session '${tmuxName}' was ${cleanup ? `NOT cleaned up (${cleanup})` : "killed"}.` : ""}`.trim() });
+      throw new ApiError(api.code, api.message, {
+        hint: `${api.hint ?? ""}${started ? ` The tmux session '${tmuxName}' was ${cleanup ? `NOT cleaned up (${cleanup})` : "killed"}.` : ""}`.trim(),
+      });
     }
     throw api;
   }
@@ -149,7 +182,14 @@ export async function spawnSession(ctx: Ctx, raw: SpawnInput) {
   const audit = auditInsert(ctx, {
     kind: "session_spawned",
     sessionId: reg.session_id,
-    payload: { command_id: cmd.id, name: input.name, agent: input.agent, tmux_session: tmuxName, trust_prompt_seen: info.trustSeen, trust_accepted: info.trustAccepted },
+    payload: {
+      command_id: cmd.id,
+      name: input.name,
+      agent: input.agent,
+      tmux_session: tmuxName,
+      trust_prompt_seen: info.trustSeen,
+      trust_accepted: info.trustAccepted,
+    },
   });
   await audit.stmt;
   return {
@@ -179,13 +219,17 @@ async function waitForTranscript(host: Host, target: string, agent: AgentKind, a
   while (Date.now() - start < timeoutMs) {
     const panePid = await host.tmuxPanePid(target);
     if (panePid === null || !(await host.tmuxHasSession(target))) {
-      throw new ApiError("SPAWN_FAILED", `the ${agent} process in '${target}' exited before registering`, { hint: `Last screen: ${paneTail(lastPane) || "(empty)"}` });
+      throw new ApiError("SPAWN_FAILED", `the ${agent} process in '${target}' exited before registering`, {
+        hint: `Last screen: ${paneTail(lastPane) || "(empty)"}`,
+      });
     }
     lastPane = await host.tmuxCapturePane(target);
     if (classifyPane(lastPane).matched.includes("trust_prompt")) {
       trustSeen = true;
       if (!acceptTrust) {
-        throw new ApiError("SPAWN_FAILED", `${agent} is asking whether to trust the folder`, { hint: "Re-run with --accept-trust if you trust this directory." });
+        throw new ApiError("SPAWN_FAILED", `${agent} is asking whether to trust the folder`, {
+          hint: "Re-run with --accept-trust if you trust this directory.",
+        });
       }
       trustAccepted = await acceptTrustPrompt(host, target);
       continue;

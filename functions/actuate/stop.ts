@@ -31,7 +31,8 @@ export const stopRoute = defineRoute(["owner"], {
 export async function stopSessionEffect(ctx: Ctx, s: SessionRow, taskId: string | null, dryRun: boolean) {
   const payload: z.infer<typeof StopPayload> = { tmux_session: s.tmuxSession };
   const cmd = await createCommand(ctx, { type: "stop", sessionId: s.id, taskId, host: s.host, payload, dryRun, holdMs: INLINE_HOLD_MS });
-  const audit = (extra: Record<string, unknown>) => auditInsert(ctx, { kind: "session_stopped", sessionId: s.id, taskId, payload: { command_id: cmd.id, name: s.name, ...extra } });
+  const audit = (extra: Record<string, unknown>) =>
+    auditInsert(ctx, { kind: "session_stopped", sessionId: s.id, taskId, payload: { command_id: cmd.id, name: s.name, ...extra } });
   if (dryRun) {
     const a = audit({ dry_run: true });
     await a.stmt;
@@ -53,7 +54,11 @@ export async function stopSessionEffect(ctx: Ctx, s: SessionRow, taskId: string 
   // The kill happened, so its audit row is written either way; marked_gone says whether this
   // stop or a concurrent deregister retired the session.
   const [gone] = await ctx.db.batch([
-    ctx.db.update(sessions).set({ state: "gone", goneAt: nowMs, updatedAt: nowMs }).where(and(eq(sessions.id, s.id), eq(sessions.state, "active"))).returning({ id: sessions.id }),
+    ctx.db
+      .update(sessions)
+      .set({ state: "gone", goneAt: nowMs, updatedAt: nowMs })
+      .where(and(eq(sessions.id, s.id), eq(sessions.state, "active")))
+      .returning({ id: sessions.id }),
     a.stmt,
   ]);
   return {

@@ -23,7 +23,10 @@ export interface SubmitResult {
 
 /** The last non-empty line of the text, which is what stays visible in a composer. */
 function tailSnippet(text: string): string {
-  const lines = text.split("\n").map((l) => l.trim()).filter(Boolean);
+  const lines = text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
   const last = lines.at(-1) ?? "";
   return last.slice(-40);
 }

@@ -16,7 +16,10 @@ const MAX_OPTION_CHARS = 60;
 
 /** A menu line with its selection cursor and numbering removed, e.g. "Yes, I trust this folder". */
 function optionText(line: string): string {
-  return line.trim().replace(CURSOR, "").replace(/^\d+[.)]\s*/, "");
+  return line
+    .trim()
+    .replace(CURSOR, "")
+    .replace(/^\d+[.)]\s*/, "");
 }
 
 /**

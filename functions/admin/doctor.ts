@@ -13,7 +13,10 @@ export const DoctorResult = z
     platform: z.string().nullable(),
     tmux: Tool,
     lsof: Tool,
-    agents: z.object({ codex: z.object({ command: z.array(z.string()).nullable(), found: z.boolean() }), claude: z.object({ command: z.array(z.string()).nullable(), found: z.boolean() }) }),
+    agents: z.object({
+      codex: z.object({ command: z.array(z.string()).nullable(), found: z.boolean() }),
+      claude: z.object({ command: z.array(z.string()).nullable(), found: z.boolean() }),
+    }),
     database: z.enum(["ok", "error"]),
     problems: z.array(z.object({ check: z.string(), message: z.string(), hint: z.string() })),
   })
@@ -32,9 +35,14 @@ export const doctorRoute = defineRoute(["owner", "daemon"], {
 export async function doctor(ctx: Ctx) {
   const problems: Array<{ check: string; message: string; hint: string }> = [];
   const db = (await health(ctx)).db;
-  if (db !== "ok") problems.push({ check: "database", message: "the database does not answer", hint: "Run `switchyard db-doctor` and check SWITCHYARD_DB_URL." });
+  if (db !== "ok")
+    problems.push({ check: "database", message: "the database does not answer", hint: "Run `switchyard db-doctor` and check SWITCHYARD_DB_URL." });
   if (!ctx.host) {
-    problems.push({ check: "local_runner", message: "no local runner: this server cannot reach tmux, pids or transcript files", hint: "Run supervision commands on the agents' machine or through its runner." });
+    problems.push({
+      check: "local_runner",
+      message: "no local runner: this server cannot reach tmux, pids or transcript files",
+      hint: "Run supervision commands on the agents' machine or through its runner.",
+    });
     return {
       ok: false,
       host: ctx.hostName ?? null,
@@ -48,16 +56,37 @@ export async function doctor(ctx: Ctx) {
     };
   }
   const caps = await ctx.host.capabilities();
-  if (!caps.tmux.available) problems.push({ check: "tmux", message: "tmux is not installed", hint: "Install it (apt-get install tmux / brew install tmux); nudges, interrupts, pane signals and spawning need it." });
-  if (!caps.lsof.available) problems.push({ check: "lsof", message: "lsof is not installed", hint: "Install it (apt-get install lsof); register --pid needs it to find transcripts." });
+  if (!caps.tmux.available)
+    problems.push({
+      check: "tmux",
+      message: "tmux is not installed",
+      hint: "Install it (apt-get install tmux / brew install tmux); nudges, interrupts, pane signals and spawning need it.",
+    });
+  if (!caps.lsof.available)
+    problems.push({ check: "lsof", message: "lsof is not installed", hint: "Install it (apt-get install lsof); register --pid needs it to find transcripts." });
   const agent = async (name: "codex" | "claude") => {
     const command = ctx.agents?.[name]?.command ?? null;
     const bin = command?.[0];
     // A bare command name is resolved by PATH inside tmux; only absolute paths can be checked here.
     const found = !!bin && (!bin.startsWith("/") || (await ctx.host!.fileExists(bin)));
-    if (!found) problems.push({ check: name, message: `${name} CLI not found${bin ? ` at ${bin}` : ""}`, hint: `Install it, or point SWITCHYARD_${name.toUpperCase()}_BIN at it.` });
+    if (!found)
+      problems.push({
+        check: name,
+        message: `${name} CLI not found${bin ? ` at ${bin}` : ""}`,
+        hint: `Install it, or point SWITCHYARD_${name.toUpperCase()}_BIN at it.`,
+      });
     return { command, found };
   };
   const agents = { codex: await agent("codex"), claude: await agent("claude") };
-  return { ok: problems.length === 0, host: ctx.hostName ?? null, local_runner: true, platform: caps.platform, tmux: caps.tmux, lsof: caps.lsof, agents, database: db, problems };
+  return {
+    ok: problems.length === 0,
+    host: ctx.hostName ?? null,
+    local_runner: true,
+    platform: caps.platform,
+    tmux: caps.tmux,
+    lsof: caps.lsof,
+    agents,
+    database: db,
+    problems,
+  };
 }

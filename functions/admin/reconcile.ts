@@ -15,7 +15,11 @@ import { sessionAlive } from "../observe/status.ts";
 /** A manager silent for longer than this (since its last ok cycle or the binding) is stuck. */
 export const DEFAULT_STALE_CYCLES_SECONDS = 3600;
 
-const StaleCycles = z.number().int().min(1).max(30 * 86400);
+const StaleCycles = z
+  .number()
+  .int()
+  .min(1)
+  .max(30 * 86400);
 
 export const ReconcileQuery = z.object({
   stale_cycles_seconds: z.coerce
@@ -66,7 +70,12 @@ export const ReconcileReport = z
         silent_seconds: z.number().int(),
       }),
     ),
-    counts: z.object({ dead_sessions: z.number().int(), unchecked_sessions: z.number().int(), dangling_bindings: z.number().int(), stuck_tasks: z.number().int() }),
+    counts: z.object({
+      dead_sessions: z.number().int(),
+      unchecked_sessions: z.number().int(),
+      dangling_bindings: z.number().int(),
+      stuck_tasks: z.number().int(),
+    }),
   })
   .openapi("ReconcileReport");
 
@@ -124,7 +133,12 @@ async function boundTasksOf(ctx: Ctx, sessionId: string): Promise<Array<z.infer<
     .from(bindings)
     .innerJoin(tasks, eq(tasks.id, bindings.taskId))
     .where(and(eq(bindings.state, "active"), or(eq(bindings.workerSessionId, sessionId), eq(bindings.managerSessionId, sessionId))));
-  return rows.map((r) => ({ task_id: r.binding.taskId, task: r.task, binding_id: r.binding.id, role: r.binding.workerSessionId === sessionId ? ("worker" as const) : ("manager" as const) }));
+  return rows.map((r) => ({
+    task_id: r.binding.taskId,
+    task: r.task,
+    binding_id: r.binding.id,
+    role: r.binding.workerSessionId === sessionId ? ("worker" as const) : ("manager" as const),
+  }));
 }
 
 /**
@@ -133,7 +147,10 @@ async function boundTasksOf(ctx: Ctx, sessionId: string): Promise<Array<z.infer<
  * than guessed at; sessions without a pid are left to the heartbeat checks.
  */
 export async function pidLiveness(ctx: Ctx): Promise<{ dead: DeadSessionRef[]; unchecked: Report["unchecked_sessions"] }> {
-  const rows = await ctx.db.select().from(sessions).where(and(eq(sessions.state, "active"), isNotNull(sessions.pid)));
+  const rows = await ctx.db
+    .select()
+    .from(sessions)
+    .where(and(eq(sessions.state, "active"), isNotNull(sessions.pid)));
   const dead: DeadSessionRef[] = [];
   const unchecked: Report["unchecked_sessions"] = [];
   for (const s of rows) {
@@ -161,7 +178,9 @@ async function danglingBindings(ctx: Ctx): Promise<Report["dangling_bindings"]> 
     .where(eq(bindings.state, "active"));
   if (!rows.length) return [];
   const ids = [...new Set(rows.flatMap((r) => [r.binding.workerSessionId, r.binding.managerSessionId]))];
-  const states = new Map((await ctx.db.select({ id: sessions.id, state: sessions.state }).from(sessions).where(inArray(sessions.id, ids))).map((s) => [s.id, s.state]));
+  const states = new Map(
+    (await ctx.db.select({ id: sessions.id, state: sessions.state }).from(sessions).where(inArray(sessions.id, ids))).map((s) => [s.id, s.state]),
+  );
   const out: Report["dangling_bindings"] = [];
   for (const { binding, task } of rows) {
     const reasons: Report["dangling_bindings"][number]["reasons"] = [];
@@ -225,7 +244,14 @@ async function markGone(ctx: Ctx, d: DeadSessionRef): Promise<Action | null> {
       .returning({ id: sessions.id });
     if (!done.length) return null;
     await tx.insert(events).values(audit.row);
-    return { action: "session_marked_gone" as const, session_id: d.session_id, binding_id: null, task_id: null, reason: `pid ${d.pid} is not running`, event_id: audit.id };
+    return {
+      action: "session_marked_gone" as const,
+      session_id: d.session_id,
+      binding_id: null,
+      task_id: null,
+      reason: `pid ${d.pid} is not running`,
+      event_id: audit.id,
+    };
   });
 }
 
@@ -241,7 +267,14 @@ async function endBinding(ctx: Ctx, b: Report["dangling_bindings"][number]): Pro
       .returning({ id: bindings.id });
     if (!done.length) return null;
     await tx.insert(events).values(audit.row);
-    return { action: "binding_ended" as const, session_id: null, binding_id: b.binding_id, task_id: b.task_id, reason: b.reasons.join(", "), event_id: audit.id };
+    return {
+      action: "binding_ended" as const,
+      session_id: null,
+      binding_id: b.binding_id,
+      task_id: b.task_id,
+      reason: b.reasons.join(", "),
+      event_id: audit.id,
+    };
   });
 }
 

@@ -44,6 +44,11 @@ export const MintTokenResult = z
 
 export const TokenList = z.object({ tokens: z.array(TokenInfo), count: z.number().int() }).openapi("TokenList");
 
-export const TokenIdParam = z.object({ id: z.string().regex(/^tok_[0-9a-z]+$/, "a token id like tok_...").openapi({ param: { name: "id", in: "path" } }) });
+export const TokenIdParam = z.object({
+  id: z
+    .string()
+    .regex(/^tok_[0-9a-z]+$/, "a token id like tok_...")
+    .openapi({ param: { name: "id", in: "path" } }),
+});
 
 export const RevokeResult = z.object({ token_id: z.string(), revoked_at: z.string(), event_id: z.string() }).openapi("RevokeResult");

@@ -74,7 +74,12 @@ export async function revokeToken(ctx: Ctx, id: string) {
   await guardedUpdate(
     ctx,
     audit,
-    (tx) => tx.update(tokens).set({ revokedAt: nowMs }).where(and(eq(tokens.id, id), isNull(tokens.revokedAt))).returning({ id: tokens.id }),
+    (tx) =>
+      tx
+        .update(tokens)
+        .set({ revokedAt: nowMs })
+        .where(and(eq(tokens.id, id), isNull(tokens.revokedAt)))
+        .returning({ id: tokens.id }),
     () => new ApiError("NOT_FOUND", `no live token with id '${id}'`, { hint: "List tokens with `switchyard token list`." }),
   );
   return { token_id: id, revoked_at: iso(nowMs)!, event_id: audit.id };

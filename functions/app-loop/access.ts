@@ -6,7 +6,11 @@ import { ApiError } from "../lib/errors.ts";
 
 /** The task's active binding, or null when it has none. */
 export async function activeBinding(ctx: Ctx, taskId: string): Promise<BindingRow | null> {
-  const [row] = await ctx.db.select().from(bindings).where(and(eq(bindings.taskId, taskId), eq(bindings.state, "active"))).limit(1);
+  const [row] = await ctx.db
+    .select()
+    .from(bindings)
+    .where(and(eq(bindings.taskId, taskId), eq(bindings.state, "active")))
+    .limit(1);
   return row ?? null;
 }
 

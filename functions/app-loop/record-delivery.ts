@@ -40,12 +40,18 @@ function refuse(message: string, hint: string): ApiError {
 function checkDelivery(receiptId: string, action: StoredAction, input: Input): WakeActionStatus {
   const source = (WAKE_ACTION_STATUSES as readonly string[]).includes(action.status) ? (action.status as WakeActionStatus) : null;
   if (!source) {
-    throw refuse(`receipt ${receiptId} has an unsupported ${input.role} action status '${action.status}'`, "Run app-wakeup-dispatch again and cite the new receipt.");
+    throw refuse(
+      `receipt ${receiptId} has an unsupported ${input.role} action status '${action.status}'`,
+      "Run app-wakeup-dispatch again and cite the new receipt.",
+    );
   }
   const wanted = ACCEPTS[input.delivery_status];
   if (input.delivery_status === "sent") {
     if (source !== wanted || !action.send_ready) {
-      throw refuse(`cannot record sent for the ${input.role}: receipt ${receiptId} planned ${source}${source === wanted ? " without send_ready" : ""}`, "Only a ready_to_send action with send_ready=true can be sent.");
+      throw refuse(
+        `cannot record sent for the ${input.role}: receipt ${receiptId} planned ${source}${source === wanted ? " without send_ready" : ""}`,
+        "Only a ready_to_send action with send_ready=true can be sent.",
+      );
     }
     if (!input.thread_id) {
       throw new ApiError("VALIDATION_FAILED", "delivery_status sent requires thread_id", {
@@ -54,12 +60,18 @@ function checkDelivery(receiptId: string, action: StoredAction, input: Input): W
       });
     }
     if (input.thread_id !== action.thread_id) {
-      throw refuse(`thread mismatch for the ${input.role}: receipt ${receiptId} targets ${action.thread_id ?? "(no thread)"}, not ${input.thread_id}`, "Send the prompt to the thread the receipt names.");
+      throw refuse(
+        `thread mismatch for the ${input.role}: receipt ${receiptId} targets ${action.thread_id ?? "(no thread)"}, not ${input.thread_id}`,
+        "Send the prompt to the thread the receipt names.",
+      );
     }
     return source;
   }
   if (source !== wanted) {
-    throw refuse(`cannot record ${input.delivery_status} for the ${input.role}: receipt ${receiptId} planned ${source}`, `${input.delivery_status} is accepted only for ${wanted} actions.`);
+    throw refuse(
+      `cannot record ${input.delivery_status} for the ${input.role}: receipt ${receiptId} planned ${source}`,
+      `${input.delivery_status} is accepted only for ${wanted} actions.`,
+    );
   }
   return source;
 }

@@ -23,7 +23,11 @@ export const RECEIPT_KINDS = {
 } as const;
 
 const DispatcherId = z.string().min(1).max(200);
-const StaleAfter = z.number().int().min(0).max(7 * 86400);
+const StaleAfter = z
+  .number()
+  .int()
+  .min(0)
+  .max(7 * 86400);
 
 /**
  * Query of the read-only loop routes; numbers arrive as strings. The explicit OpenAPI type is
@@ -32,7 +36,14 @@ const StaleAfter = z.number().int().min(0).max(7 * 86400);
  */
 export const LoopQuery = z.object({
   dispatcher_id: DispatcherId.optional().openapi({ description: `Dispatcher whose heartbeat to check (default ${DEFAULT_DISPATCHER_ID})` }),
-  stale_after_seconds: z.coerce.number().int().min(0).max(7 * 86400).optional().default(DEFAULT_STALE_AFTER_SECONDS).openapi({ type: "integer", description: `Heartbeat age that counts as stale (default ${DEFAULT_STALE_AFTER_SECONDS})` }),
+  stale_after_seconds: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(7 * 86400)
+    .optional()
+    .default(DEFAULT_STALE_AFTER_SECONDS)
+    .openapi({ type: "integer", description: `Heartbeat age that counts as stale (default ${DEFAULT_STALE_AFTER_SECONDS})` }),
 });
 
 export const LoopOptionsBody = z

@@ -10,7 +10,7 @@ import { communicationFor } from "../sessions/wire.ts";
 import { taskByName } from "../tasks/lookup.ts";
 import { TaskNameParam } from "../tasks/schema.ts";
 import { activeBinding, assertLoopParticipant, boundSessionId } from "./access.ts";
-import { AppLoopStatus, DEFAULT_DISPATCHER_ID, DEFAULT_STALE_AFTER_SECONDS, LoopQuery, NextAction, RoleStatus, type LeaseState } from "./schema.ts";
+import { AppLoopStatus, DEFAULT_DISPATCHER_ID, DEFAULT_STALE_AFTER_SECONDS, LoopQuery, type NextAction, type RoleStatus, type LeaseState } from "./schema.ts";
 
 export const loopStatusRoute = defineRoute(["owner", "daemon", "session"], {
   method: "get",
@@ -98,17 +98,32 @@ export function describeLease(r: z.infer<typeof RoleStatus>): string {
   return r.lease.state === "fresh" ? `${r.role} ${r.name} is healthy (heartbeat ${r.lease.age_seconds}s ago)` : leaseReason(r);
 }
 
-function nextActions(taskName: string, bindingId: string | null, roles: Array<z.infer<typeof RoleStatus>>, dispatch: Status["dispatch"]): Array<z.infer<typeof NextAction>> {
+function nextActions(
+  taskName: string,
+  bindingId: string | null,
+  roles: Array<z.infer<typeof RoleStatus>>,
+  dispatch: Status["dispatch"],
+): Array<z.infer<typeof NextAction>> {
   const out: Array<z.infer<typeof NextAction>> = [];
   if (!bindingId) {
-    out.push({ kind: "bind_task", role: null, reason: `task '${taskName}' has no active binding`, command: `switchyard bind --task ${taskName} --worker <W> --manager <M>` });
+    out.push({
+      kind: "bind_task",
+      role: null,
+      reason: `task '${taskName}' has no active binding`,
+      command: `switchyard bind --task ${taskName} --worker <W> --manager <M>`,
+    });
   }
   if (dispatch.required) {
     out.push({ kind: "start_dispatch", role: null, reason: `dispatcher ${dispatch.dispatcher_id} is ${dispatch.state}`, command: dispatch.command });
   }
   for (const r of roles) {
     if (bindingId && r.lease.state !== "fresh") {
-      out.push({ kind: r.role === "manager" ? "wake_manager" : "wake_worker", role: r.role, reason: leaseReason(r), command: `switchyard app-wakeup-plan ${taskName}` });
+      out.push({
+        kind: r.role === "manager" ? "wake_manager" : "wake_worker",
+        role: r.role,
+        reason: leaseReason(r),
+        command: `switchyard app-wakeup-plan ${taskName}`,
+      });
     }
     if (r.pending_inbox > 0) {
       out.push({
@@ -128,7 +143,10 @@ export async function computeLoopStatus(ctx: Ctx, task: TaskRow, opts: LoopOptio
   const binding = await activeBinding(ctx, task.id);
   const sessionFor = async (role: SessionRole) => {
     if (!binding) return null;
-    const [row] = await ctx.db.select().from(sessions).where(eq(sessions.id, boundSessionId(binding, role)));
+    const [row] = await ctx.db
+      .select()
+      .from(sessions)
+      .where(eq(sessions.id, boundSessionId(binding, role)));
     return row ?? null;
   };
   const manager = await roleStatus(ctx, task, "manager", await sessionFor("manager"), staleAfter);

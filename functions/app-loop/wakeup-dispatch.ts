@@ -4,7 +4,7 @@ import type { Ctx } from "../lib/ctx.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
 import { TaskNameParam } from "../tasks/schema.ts";
-import { AppLoopStatus, AppWakeupDispatch, LoopOptionsBody, RECEIPT_KINDS, WakeAction } from "./schema.ts";
+import { type AppLoopStatus, AppWakeupDispatch, LoopOptionsBody, RECEIPT_KINDS, type WakeAction } from "./schema.ts";
 import { describeLease, loadLoopStatus } from "./status.ts";
 import { wakePrompt } from "./wakeup-plan.ts";
 

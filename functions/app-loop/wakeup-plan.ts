@@ -2,7 +2,7 @@ import type { z } from "@hono/zod-openapi";
 import type { Ctx } from "../lib/ctx.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { TaskNameParam } from "../tasks/schema.ts";
-import { AppLoopStatus, AppWakeupPlan, LoopQuery, RoleStatus, Wakeup } from "./schema.ts";
+import { type AppLoopStatus, AppWakeupPlan, LoopQuery, type RoleStatus, type Wakeup } from "./schema.ts";
 import { describeLease, loadLoopStatus, type LoopOptions } from "./status.ts";
 
 export const wakeupPlanRoute = defineRoute(["owner", "daemon", "session"], {

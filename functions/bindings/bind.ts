@@ -62,7 +62,10 @@ export async function bindTask(ctx: Ctx, input: z.infer<typeof BindBody>) {
     // One write transaction: the sessions are re-checked under the write lock, so a concurrent
     // deregister cannot leave an active binding to a session that is gone.
     await withWriteTransaction(ctx.db, async (tx) => {
-      const live = await tx.select({ id: sessions.id }).from(sessions).where(and(inArray(sessions.id, [worker.id, manager.id]), eq(sessions.state, "active")));
+      const live = await tx
+        .select({ id: sessions.id })
+        .from(sessions)
+        .where(and(inArray(sessions.id, [worker.id, manager.id]), eq(sessions.state, "active")));
       if (live.length < 2) {
         throw new ApiError("SESSION_INACTIVE", `session '${live.some((l) => l.id === worker.id) ? manager.name : worker.name}' was deregistered concurrently`, {
           hint: "Register it again, then bind.",
@@ -80,7 +83,11 @@ export async function bindTask(ctx: Ctx, input: z.infer<typeof BindBody>) {
 
 /** Works out which active binding blocked the insert, for a precise error. */
 async function explainBindConflict(ctx: Ctx, taskId: string, taskName: string, workerId: string, workerName: string): Promise<ApiError> {
-  const [taskBound] = await ctx.db.select({ id: bindings.id }).from(bindings).where(and(eq(bindings.taskId, taskId), eq(bindings.state, "active"))).limit(1);
+  const [taskBound] = await ctx.db
+    .select({ id: bindings.id })
+    .from(bindings)
+    .where(and(eq(bindings.taskId, taskId), eq(bindings.state, "active")))
+    .limit(1);
   if (taskBound) {
     return new ApiError("ALREADY_BOUND", `task '${taskName}' already has an active binding`, {
       hint: `Unbind it first: switchyard unbind --task ${taskName}`,

@@ -18,7 +18,11 @@ export interface BoundTask {
 /** Resolves a task's active binding, or NOT_FOUND with the bind command to run. */
 export async function boundTask(ctx: Ctx, taskName: string): Promise<BoundTask> {
   const task = await taskByName(ctx, taskName);
-  const [binding] = await ctx.db.select().from(bindings).where(and(eq(bindings.taskId, task.id), eq(bindings.state, "active"))).limit(1);
+  const [binding] = await ctx.db
+    .select()
+    .from(bindings)
+    .where(and(eq(bindings.taskId, task.id), eq(bindings.state, "active")))
+    .limit(1);
   if (!binding) {
     throw new ApiError("NOT_FOUND", `task '${task.name}' has no active binding`, {
       hint: `Bind a worker and a manager: switchyard bind --task ${task.name} --worker <W> --manager <M>`,
@@ -50,6 +54,11 @@ export function involvesSession(sessionId: string): SQL {
  * one; a manager may supervise several tasks, and then this is one of them.
  */
 export async function activeBindingOf(ctx: Ctx, sessionId: string): Promise<{ taskId: string; task: string } | null> {
-  const [b] = await ctx.db.select({ taskId: bindings.taskId, task: tasks.name }).from(bindings).innerJoin(tasks, eq(tasks.id, bindings.taskId)).where(involvesSession(sessionId)).limit(1);
+  const [b] = await ctx.db
+    .select({ taskId: bindings.taskId, task: tasks.name })
+    .from(bindings)
+    .innerJoin(tasks, eq(tasks.id, bindings.taskId))
+    .where(involvesSession(sessionId))
+    .limit(1);
   return b ?? null;
 }

@@ -2,10 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { NameSchema } from "../lib/names.ts";
 import { Binding } from "../tasks/schema.ts";
 
-export const BindBody = z
-  .object({ task: NameSchema, worker: NameSchema, manager: NameSchema })
-  .strict()
-  .openapi("Bind");
+export const BindBody = z.object({ task: NameSchema, worker: NameSchema, manager: NameSchema }).strict().openapi("Bind");
 
 export const BindResult = z.object({ binding: Binding, binding_id: z.string(), event_id: z.string() }).openapi("BindResult");
 

@@ -24,7 +24,11 @@ export const unbindRoute = defineRoute(["owner"], {
 export async function unbindTask(ctx: Ctx, input: z.infer<typeof UnbindBody>) {
   const task = await taskByName(ctx, input.task);
   const nowMs = ctx.now().getTime();
-  const [active] = await ctx.db.select().from(bindings).where(and(eq(bindings.taskId, task.id), eq(bindings.state, "active"))).limit(1);
+  const [active] = await ctx.db
+    .select()
+    .from(bindings)
+    .where(and(eq(bindings.taskId, task.id), eq(bindings.state, "active")))
+    .limit(1);
   if (!active) {
     throw new ApiError("NOT_FOUND", `task '${task.name}' has no active binding`, { hint: `See its history: switchyard task show ${task.name}` });
   }
@@ -32,10 +36,18 @@ export async function unbindTask(ctx: Ctx, input: z.infer<typeof UnbindBody>) {
   const row = await guardedUpdate(
     ctx,
     audit,
-    (tx) => tx.update(bindings).set({ state: "ended", endedAt: nowMs }).where(and(eq(bindings.id, active.id), eq(bindings.state, "active"))).returning(),
+    (tx) =>
+      tx
+        .update(bindings)
+        .set({ state: "ended", endedAt: nowMs })
+        .where(and(eq(bindings.id, active.id), eq(bindings.state, "active")))
+        .returning(),
     () => new ApiError("CONFLICT", `the binding of task '${task.name}' was ended concurrently`),
   );
-  const names = await ctx.db.select({ id: sessions.id, name: sessions.name }).from(sessions).where(inArray(sessions.id, [row.workerSessionId, row.managerSessionId]));
+  const names = await ctx.db
+    .select({ id: sessions.id, name: sessions.name })
+    .from(sessions)
+    .where(inArray(sessions.id, [row.workerSessionId, row.managerSessionId]));
   const nameOf = (id: string) => names.find((n) => n.id === id)?.name ?? "?";
   return {
     binding: bindingToWire(row, { task: task.name, worker: nameOf(row.workerSessionId), manager: nameOf(row.managerSessionId) }),

@@ -97,7 +97,14 @@ export async function consumeApprovalTokenIn(ctx: Ctx, tx: DbOrTx, scope: Hashed
     const [used] = await tx
       .update(approvalTokens)
       .set({ uses: sql`${approvalTokens.uses} + 1` })
-      .where(and(eq(approvalTokens.id, verdict.token.id), isNull(approvalTokens.revokedAt), gt(approvalTokens.expiresAt, nowMs), lt(approvalTokens.uses, approvalTokens.maxUses)))
+      .where(
+        and(
+          eq(approvalTokens.id, verdict.token.id),
+          isNull(approvalTokens.revokedAt),
+          gt(approvalTokens.expiresAt, nowMs),
+          lt(approvalTokens.uses, approvalTokens.maxUses),
+        ),
+      )
       .returning();
     result = used ? { ok: true, token: used } : { ok: false, reason: "overused", token: verdict.token };
   }

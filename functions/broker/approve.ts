@@ -33,9 +33,17 @@ export async function approveAdvice(ctx: Ctx, id: string, input: z.output<typeof
       hint: advice.state === "queued" ? "Wait for the draft: `switchyard orchestrator watch --once`." : `Review it: switchyard broker review ${id}`,
     });
   }
-  if (!text) throw new ApiError("VALIDATION_FAILED", `advice ${id} has no draft to approve`, { hint: "Approve with --edit TEXT to supply the advice yourself.", fields: [{ field: "edit", message: "required when there is no draft" }] });
+  if (!text)
+    throw new ApiError("VALIDATION_FAILED", `advice ${id} has no draft to approve`, {
+      hint: "Approve with --edit TEXT to supply the advice yourself.",
+      fields: [{ field: "edit", message: "required when there is no draft" }],
+    });
   const nowMs = ctx.now().getTime();
-  const audit = auditInsert(ctx, { kind: "advice_approved", sessionId: advice.requesterSessionId, payload: { advice_id: id, edited: input.edit !== undefined, text } });
+  const audit = auditInsert(ctx, {
+    kind: "advice_approved",
+    sessionId: advice.requesterSessionId,
+    payload: { advice_id: id, edited: input.edit !== undefined, text },
+  });
   const row = await withWriteTransaction(ctx.db, async (tx) => {
     const [updated] = await tx
       .update(adviceRequests)
@@ -43,7 +51,15 @@ export async function approveAdvice(ctx: Ctx, id: string, input: z.output<typeof
       .where(and(eq(adviceRequests.id, id), inArray(adviceRequests.state, [...APPROVABLE])))
       .returning();
     if (!updated) return null;
-    await tx.insert(brokerEvents).values(brokerEventValues(ctx, { kind: "advice_approved", adviceId: id, jobId: job?.id, runId: advice.runId, payload: { approved_by: updated.approvedBy, edited: input.edit !== undefined, chars: text.length } }));
+    await tx.insert(brokerEvents).values(
+      brokerEventValues(ctx, {
+        kind: "advice_approved",
+        adviceId: id,
+        jobId: job?.id,
+        runId: advice.runId,
+        payload: { approved_by: updated.approvedBy, edited: input.edit !== undefined, chars: text.length },
+      }),
+    );
     await tx.insert(events).values(audit.row);
     return updated;
   });

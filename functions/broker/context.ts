@@ -40,17 +40,19 @@ function sessionSummary(s: SessionRow) {
  */
 export async function buildContextPacket(ctx: Ctx, advice: AdviceRequestRow): Promise<Record<string, unknown>> {
   const [request] = await ctx.db.select().from(messages).where(eq(messages.id, advice.sourceMessageId)).limit(1);
-  const thread = await ctx.db
-    .select()
-    .from(messages)
-    .where(eq(messages.threadId, advice.threadId))
-    .orderBy(asc(messages.createdAt), asc(messages.id));
+  const thread = await ctx.db.select().from(messages).where(eq(messages.threadId, advice.threadId)).orderBy(asc(messages.createdAt), asc(messages.id));
   const shown = thread.slice(-MAX_THREAD_MESSAGES);
-  const sessionIds = [...new Set([advice.toSessionId, ...(advice.requesterSessionId ? [advice.requesterSessionId] : []), ...shown.flatMap((m) => [m.toSessionId, ...(m.fromSessionId ? [m.fromSessionId] : [])])])];
+  const sessionIds = [
+    ...new Set([
+      advice.toSessionId,
+      ...(advice.requesterSessionId ? [advice.requesterSessionId] : []),
+      ...shown.flatMap((m) => [m.toSessionId, ...(m.fromSessionId ? [m.fromSessionId] : [])]),
+    ]),
+  ];
   const known = new Map((await ctx.db.select().from(sessions).where(inArray(sessions.id, sessionIds))).map((s) => [s.id, s]));
-  const nameOf = (id: string | null) => (id ? known.get(id)?.name ?? null : null);
+  const nameOf = (id: string | null) => (id ? (known.get(id)?.name ?? null) : null);
 
-  const requester = advice.requesterSessionId ? known.get(advice.requesterSessionId) ?? null : null;
+  const requester = advice.requesterSessionId ? (known.get(advice.requesterSessionId) ?? null) : null;
   let binding = null;
   let task = null;
   if (requester) {
@@ -62,7 +64,12 @@ export async function buildContextPacket(ctx: Ctx, advice: AdviceRequestRow): Pr
     if (b) {
       const [t] = await ctx.db.select().from(tasks).where(eq(tasks.id, b.taskId)).limit(1);
       const peerIds = [b.workerSessionId, b.managerSessionId];
-      const peers = new Map((await ctx.db.select({ id: sessions.id, name: sessions.name, state: sessions.state }).from(sessions).where(inArray(sessions.id, peerIds))).map((s) => [s.id, s]));
+      const peers = new Map(
+        (await ctx.db.select({ id: sessions.id, name: sessions.name, state: sessions.state }).from(sessions).where(inArray(sessions.id, peerIds))).map((s) => [
+          s.id,
+          s,
+        ]),
+      );
       binding = {
         id: b.id,
         requester_role: b.workerSessionId === requester.id ? "worker" : "manager",
@@ -125,6 +132,14 @@ export async function buildContextPacket(ctx: Ctx, advice: AdviceRequestRow): Pr
       binding,
       task,
     },
-    recent_activity: recent.map((e) => ({ id: e.id, kind: e.kind, actor: e.actor, task_id: e.taskId, session_id: e.sessionId, created_at: iso(e.createdAt), payload: redactContent(e.payload) })),
+    recent_activity: recent.map((e) => ({
+      id: e.id,
+      kind: e.kind,
+      actor: e.actor,
+      task_id: e.taskId,
+      session_id: e.sessionId,
+      created_at: iso(e.createdAt),
+      payload: redactContent(e.payload),
+    })),
   };
 }

@@ -63,9 +63,14 @@ export function builtinDraft(packet: Obj): string {
   if (task) facts.push(`Task: ${task.name} (${task.state})${str(task.goal) ? ` — goal: ${oneLine(String(task.goal), 200)}` : ""}.`);
   else facts.push(`${who} is not bound to an active task.`);
   if (binding) {
-    facts.push(`You are the ${binding.requester_role} on it; worker ${binding.worker} is ${binding.worker_state ?? "unknown"}, manager ${binding.manager} is ${binding.manager_state ?? "unknown"}.`);
+    facts.push(
+      `You are the ${binding.requester_role} on it; worker ${binding.worker} is ${binding.worker_state ?? "unknown"}, manager ${binding.manager} is ${binding.manager_state ?? "unknown"}.`,
+    );
   }
-  if (session) facts.push(`Your session last sent a heartbeat at ${session.last_heartbeat_at ?? "no recorded time"}${str(session.cwd) ? ` and works in ${session.cwd}` : ""}.`);
+  if (session)
+    facts.push(
+      `Your session last sent a heartbeat at ${session.last_heartbeat_at ?? "no recorded time"}${str(session.cwd) ? ` and works in ${session.cwd}` : ""}.`,
+    );
   const earlier = messages.filter((m) => m.id !== request.message_id);
   const replies = earlier.filter((m) => m.msg_type === "reply");
   facts.push(
@@ -82,9 +87,11 @@ export function builtinDraft(packet: Obj): string {
 
   const steps: string[] = [];
   if (failures.length) steps.push(`Start from the latest failure (${failures[0]!.kind}): reproduce it with the exact command and keep the full output.`);
-  if (/\b(error|fail(s|ed|ing)?|broken|crash(es|ed)?|exception)\b/.test(lower)) steps.push("Reproduce the error with one exact command and paste the complete message into this thread.");
+  if (/\b(error|fail(s|ed|ing)?|broken|crash(es|ed)?|exception)\b/.test(lower))
+    steps.push("Reproduce the error with one exact command and paste the complete message into this thread.");
   if (/\btests?\b/.test(lower)) steps.push("Run the smallest failing test on its own first; fix that before widening to the whole suite.");
-  if (/\b(should i|which|or|choose|decide|option)\b/.test(lower)) steps.push("Write down the options with one trade-off each, and pick the one that keeps the change smallest and easiest to undo.");
+  if (/\b(should i|which|or|choose|decide|option)\b/.test(lower))
+    steps.push("Write down the options with one trade-off each, and pick the one that keeps the change smallest and easiest to undo.");
   if (task && str(task.goal)) steps.push(`Check the change against the task goal ("${oneLine(String(task.goal), 120)}") before adding scope.`);
   steps.push("Make one small, verifiable change, then report what you ran and what you saw on this thread.");
 
@@ -122,8 +129,10 @@ export function parseDrafterOutput(stdout: string, label: string): Draft {
     throw new DrafterError(`drafter '${label}' printed invalid JSON: ${oneLine(stdout, 200) || "(empty output)"}`);
   }
   const out = obj(parsed);
-  if (typeof out.draft !== "string" || out.draft.trim() === "") throw new DrafterError(`drafter '${label}' returned no draft: expected {"draft": "<non-empty text>"}`);
-  if (out.draft.length > MAX_ADVICE_CHARS) throw new DrafterError(`drafter '${label}' returned a draft of ${out.draft.length} chars; the limit is ${MAX_ADVICE_CHARS}`);
+  if (typeof out.draft !== "string" || out.draft.trim() === "")
+    throw new DrafterError(`drafter '${label}' returned no draft: expected {"draft": "<non-empty text>"}`);
+  if (out.draft.length > MAX_ADVICE_CHARS)
+    throw new DrafterError(`drafter '${label}' returned a draft of ${out.draft.length} chars; the limit is ${MAX_ADVICE_CHARS}`);
   const { draft, ...rest } = out;
   return { text: draft, meta: { drafter: "external", command: label, output: rest } };
 }

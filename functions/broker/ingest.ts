@@ -37,9 +37,12 @@ export async function ingestMessage(
   const [msg] = await ctx.db.select().from(messages).where(eq(messages.id, input.messageId)).limit(1);
   if (!msg) throw notFound("message", input.messageId, "Find request messages with `switchyard broker poll-messages --dry-run`.");
   if (msg.msgType !== "request") {
-    throw new ApiError("NOT_ADVICE_REQUEST", `message '${msg.id}' is a ${msg.msgType}, not a request`, { hint: "Only msg_type=request messages become advice requests." });
+    throw new ApiError("NOT_ADVICE_REQUEST", `message '${msg.id}' is a ${msg.msgType}, not a request`, {
+      hint: "Only msg_type=request messages become advice requests.",
+    });
   }
-  if (msg.body.trim() === "") throw new ApiError("NOT_ADVICE_REQUEST", `message '${msg.id}' has an empty body`, { hint: "Ask the sender to resend the request with a question." });
+  if (msg.body.trim() === "")
+    throw new ApiError("NOT_ADVICE_REQUEST", `message '${msg.id}' has an empty body`, { hint: "Ask the sender to resend the request with a question." });
   const runId = input.runId ?? null;
   if (runId) {
     const [run] = await ctx.db.select({ id: brokerRuns.id }).from(brokerRuns).where(eq(brokerRuns.id, runId)).limit(1);
@@ -86,7 +89,11 @@ export async function ingestMessage(
     finishedAt: null,
   };
   return withWriteTransaction(ctx.db, async (tx) => {
-    const [inserted] = await tx.insert(adviceRequests).values(advice).onConflictDoNothing({ target: adviceRequests.sourceMessageId }).returning({ id: adviceRequests.id });
+    const [inserted] = await tx
+      .insert(adviceRequests)
+      .values(advice)
+      .onConflictDoNothing({ target: adviceRequests.sourceMessageId })
+      .returning({ id: adviceRequests.id });
     if (!inserted) {
       const [existing] = await tx.select().from(adviceRequests).where(eq(adviceRequests.sourceMessageId, msg.id)).limit(1);
       const [existingJob] = await tx.select().from(orchestratorJobs).where(eq(orchestratorJobs.adviceId, existing!.id)).limit(1);
@@ -94,7 +101,13 @@ export async function ingestMessage(
     }
     await tx.insert(orchestratorJobs).values(job);
     await tx.insert(brokerEvents).values([
-      brokerEventValues(ctx, { kind: "advice_ingested", adviceId: advice.id, jobId: job.id, runId, payload: { source_message_id: msg.id, thread_id: msg.threadId, research_policy: advice.draftMeta!.research_policy } }),
+      brokerEventValues(ctx, {
+        kind: "advice_ingested",
+        adviceId: advice.id,
+        jobId: job.id,
+        runId,
+        payload: { source_message_id: msg.id, thread_id: msg.threadId, research_policy: advice.draftMeta!.research_policy },
+      }),
       brokerEventValues(ctx, { kind: "job_queued", adviceId: advice.id, jobId: job.id, runId, payload: { max_attempts: job.maxAttempts } }),
     ]);
     const audit = auditInsert(ctx, {

@@ -18,14 +18,18 @@ export const queueRoute = defineRoute(["owner", "daemon"], {
 
 /** Lists advice requests with their job state, oldest first. */
 export async function adviceQueue(ctx: Ctx, q: z.output<typeof QueueQuery>): Promise<z.infer<typeof QueueResult>> {
-  const where =
-    q.state === "all" ? undefined : q.state === "open" ? notInArray(adviceRequests.state, ["sent", "rejected"]) : eq(adviceRequests.state, q.state);
+  const where = q.state === "all" ? undefined : q.state === "open" ? notInArray(adviceRequests.state, ["sent", "rejected"]) : eq(adviceRequests.state, q.state);
   const rows = await ctx.db.select().from(adviceRequests).where(where).orderBy(asc(adviceRequests.createdAt), asc(adviceRequests.id)).limit(q.limit);
   const jobs = rows.length
     ? await ctx.db
         .select({ id: orchestratorJobs.id, adviceId: orchestratorJobs.adviceId, state: orchestratorJobs.state })
         .from(orchestratorJobs)
-        .where(inArray(orchestratorJobs.adviceId, rows.map((r) => r.id)))
+        .where(
+          inArray(
+            orchestratorJobs.adviceId,
+            rows.map((r) => r.id),
+          ),
+        )
     : [];
   const byAdvice = new Map(jobs.map((j) => [j.adviceId, j]));
   return { advice: rows.map((r) => adviceToWire(r, byAdvice.get(r.id))), count: rows.length };

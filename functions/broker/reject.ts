@@ -38,9 +38,15 @@ export async function rejectAdvice(ctx: Ctx, id: string, input: z.output<typeof 
   const row = await withWriteTransaction(ctx.db, async (tx) => {
     // A send that delivered its reply but crashed before recording it must not be called
     // "never sent": the delivered reply decides.
-    const [delivered] = await tx.select({ id: messages.id }).from(messages).where(eq(messages.id, deliveryMessageId(id))).limit(1);
+    const [delivered] = await tx
+      .select({ id: messages.id })
+      .from(messages)
+      .where(eq(messages.id, deliveryMessageId(id)))
+      .limit(1);
     if (delivered) {
-      throw new ApiError("CONFLICT", `advice ${id} was already delivered as reply ${delivered.id}`, { hint: `Record the send: switchyard broker send-approved ${id}` });
+      throw new ApiError("CONFLICT", `advice ${id} was already delivered as reply ${delivered.id}`, {
+        hint: `Record the send: switchyard broker send-approved ${id}`,
+      });
     }
     const [updated] = await tx
       .update(adviceRequests)
@@ -48,7 +54,15 @@ export async function rejectAdvice(ctx: Ctx, id: string, input: z.output<typeof 
       .where(and(eq(adviceRequests.id, id), inArray(adviceRequests.state, [...REJECTABLE])))
       .returning();
     if (!updated) return null;
-    await tx.insert(brokerEvents).values(brokerEventValues(ctx, { kind: "advice_rejected", adviceId: id, jobId: job?.id, runId: advice.runId, payload: { reason: input.reason, previous_state: advice.state } }));
+    await tx.insert(brokerEvents).values(
+      brokerEventValues(ctx, {
+        kind: "advice_rejected",
+        adviceId: id,
+        jobId: job?.id,
+        runId: advice.runId,
+        payload: { reason: input.reason, previous_state: advice.state },
+      }),
+    );
     await tx.insert(events).values(audit.row);
     return updated;
   });

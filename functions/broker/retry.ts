@@ -28,11 +28,17 @@ const RETRYABLE = ["owner_input_required", "failed"] as const;
 export async function retryAdvice(ctx: Ctx, id: string, input: z.output<typeof RetryBody>): Promise<z.infer<typeof RetryResult>> {
   const { advice, job } = await loadAdvice(ctx, id);
   if (!(RETRYABLE as readonly string[]).includes(advice.state) || !job) {
-    throw new ApiError("CONFLICT", `advice ${id} is ${advice.state}; only owner_input_required or failed advice can be retried`, { hint: `Review it: switchyard broker review ${id}` });
+    throw new ApiError("CONFLICT", `advice ${id} is ${advice.state}; only owner_input_required or failed advice can be retried`, {
+      hint: `Review it: switchyard broker review ${id}`,
+    });
   }
   const policy = input.research_policy ?? researchPolicyOf(advice);
   const nowMs = ctx.now().getTime();
-  const audit = auditInsert(ctx, { kind: "advice_retried", sessionId: advice.requesterSessionId, payload: { advice_id: id, job_id: job.id, research_policy: policy, previous_state: advice.state } });
+  const audit = auditInsert(ctx, {
+    kind: "advice_retried",
+    sessionId: advice.requesterSessionId,
+    payload: { advice_id: id, job_id: job.id, research_policy: policy, previous_state: advice.state },
+  });
   const out = await withWriteTransaction(ctx.db, async (tx) => {
     const [a] = await tx
       .update(adviceRequests)
@@ -46,7 +52,15 @@ export async function retryAdvice(ctx: Ctx, id: string, input: z.output<typeof R
       .set({ state: "queued", attempts: 0, claimedBy: null, leaseExpiresAt: null, lastError: null, updatedAt: nowMs, finishedAt: null })
       .where(eq(orchestratorJobs.id, job.id))
       .returning();
-    await tx.insert(brokerEvents).values(brokerEventValues(ctx, { kind: "advice_retried", adviceId: id, jobId: job.id, runId: advice.runId, payload: { research_policy: policy, previous_state: advice.state } }));
+    await tx.insert(brokerEvents).values(
+      brokerEventValues(ctx, {
+        kind: "advice_retried",
+        adviceId: id,
+        jobId: job.id,
+        runId: advice.runId,
+        payload: { research_policy: policy, previous_state: advice.state },
+      }),
+    );
     await tx.insert(events).values(audit.row);
     return { a, j: j! };
   });

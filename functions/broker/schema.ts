@@ -131,12 +131,20 @@ export const ReviewResult = z
 
 export const ApproveBody = z
   .object({
-    edit: z.string().min(1).max(MAX_ADVICE_CHARS).optional().openapi({ description: "Approve this text instead of the draft (required when there is no draft)" }),
+    edit: z
+      .string()
+      .min(1)
+      .max(MAX_ADVICE_CHARS)
+      .optional()
+      .openapi({ description: "Approve this text instead of the draft (required when there is no draft)" }),
   })
   .strict()
   .openapi("ApproveAdvice");
 
-export const RejectBody = z.object({ reason: Short(2000) }).strict().openapi("RejectAdvice");
+export const RejectBody = z
+  .object({ reason: Short(2000) })
+  .strict()
+  .openapi("RejectAdvice");
 
 export const RetryBody = z
   .object({ research_policy: ResearchPolicy.optional().openapi({ description: "Change the request's research policy before retrying" }) })
@@ -178,7 +186,11 @@ export const TokenCreateBody = z
     to_session: Short(100).openapi({ description: "Recipient session (name or id) the token is scoped to" }),
     thread_id: Short(100),
     max_uses: z.number().int().min(1).max(100),
-    expires_minutes: z.number().int().min(1).max(7 * 24 * 60),
+    expires_minutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 24 * 60),
   })
   .strict()
   .openapi("CreateApprovalToken");
@@ -221,6 +233,11 @@ export const TokenCheckResult = z
   })
   .openapi("ApprovalTokenCheck");
 
-export const TokenRevokeBody = z.object({ reason: Short(2000) }).strict().openapi("RevokeApprovalToken");
+export const TokenRevokeBody = z
+  .object({ reason: Short(2000) })
+  .strict()
+  .openapi("RevokeApprovalToken");
 
-export const TokenRevokeResult = z.object({ token: ApprovalToken, token_id: z.string(), event_id: z.string().nullable().openapi({ description: "Null when the token was already revoked" }) }).openapi("RevokeApprovalTokenResult");
+export const TokenRevokeResult = z
+  .object({ token: ApprovalToken, token_id: z.string(), event_id: z.string().nullable().openapi({ description: "Null when the token was already revoked" }) })
+  .openapi("RevokeApprovalTokenResult");

@@ -24,13 +24,22 @@ export async function sendWithApprovalToken(
 ): Promise<z.infer<typeof SendResult> & { token_id: string | null }> {
   const { advice, job } = await loadAdvice(ctx, input.adviceId);
   if (advice.state === "sent") {
-    return { advice: adviceToWire(advice, job), advice_id: advice.id, message_id: advice.sentMessageId!, inbox_item_id: null, already_sent: true, token_id: null };
+    return {
+      advice: adviceToWire(advice, job),
+      advice_id: advice.id,
+      message_id: advice.sentMessageId!,
+      inbox_item_id: null,
+      already_sent: true,
+      token_id: null,
+    };
   }
   if (advice.runId !== input.runId) {
     throw new ApiError("CONFLICT", `advice ${advice.id} does not belong to run ${input.runId}`, { hint: "A run may auto-send only the requests it ingested." });
   }
   if (advice.state !== "draft_ready" && advice.state !== "approved") {
-    throw new ApiError("CONFLICT", `advice ${advice.id} is ${advice.state}; only drafted or approved advice can be sent`, { hint: `Review it: switchyard broker review ${advice.id}` });
+    throw new ApiError("CONFLICT", `advice ${advice.id} is ${advice.state}; only drafted or approved advice can be sent`, {
+      hint: `Review it: switchyard broker review ${advice.id}`,
+    });
   }
   if (!advice.requesterSessionId) {
     throw new ApiError("CONFLICT", `advice ${advice.id} has no requesting session to send to`, { hint: "It needs the owner's decision." });
@@ -51,7 +60,8 @@ export async function sendWithApprovalToken(
       .where(and(eq(adviceRequests.id, advice.id), inArray(adviceRequests.state, ["draft_ready", "approved"])))
       .returning();
     // Losing the advice to a concurrent change must give the use back: throwing rolls it back.
-    if (!approved) throw new ApiError("CONFLICT", `advice ${advice.id} changed state while being sent`, { hint: `Review it: switchyard broker review ${advice.id}` });
+    if (!approved)
+      throw new ApiError("CONFLICT", `advice ${advice.id} changed state while being sent`, { hint: `Review it: switchyard broker review ${advice.id}` });
     return { verdict, approved };
   });
   if (!taken.verdict.ok) {

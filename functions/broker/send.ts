@@ -42,7 +42,11 @@ export function deliveryMessageId(adviceId: string): string {
  * delivery of advice that belongs to a run reserves one unit of the run's send budget.
  * `delivered` is false when an earlier attempt had already delivered it.
  */
-export async function deliverAdvice(ctx: Ctx, advice: AdviceRequestRow, text: string): Promise<{ messageId: string; inboxItemId: string | null; delivered: boolean }> {
+export async function deliverAdvice(
+  ctx: Ctx,
+  advice: AdviceRequestRow,
+  text: string,
+): Promise<{ messageId: string; inboxItemId: string | null; delivered: boolean }> {
   const messageId = deliveryMessageId(advice.id);
   const earlier = async () => {
     const [item] = await ctx.db.select({ id: inboxItems.id }).from(inboxItems).where(eq(inboxItems.messageId, messageId)).limit(1);
@@ -52,9 +56,13 @@ export async function deliverAdvice(ctx: Ctx, advice: AdviceRequestRow, text: st
   if (existing) return earlier();
   const [to] = advice.requesterSessionId ? await ctx.db.select().from(sessions).where(eq(sessions.id, advice.requesterSessionId)).limit(1) : [];
   if (!to || to.state !== "active") {
-    throw new ApiError("SESSION_INACTIVE", `the requester of advice ${advice.id} (${to?.name ?? advice.requesterSessionId ?? "no session"}) is not an active session`, {
-      hint: "Advice is delivered only to the live session that asked; reject it or wait for the session to come back.",
-    });
+    throw new ApiError(
+      "SESSION_INACTIVE",
+      `the requester of advice ${advice.id} (${to?.name ?? advice.requesterSessionId ?? "no session"}) is not an active session`,
+      {
+        hint: "Advice is delivered only to the live session that asked; reject it or wait for the session to come back.",
+      },
+    );
   }
   // Advice of a run spends the run's send budget first; a dry run or a spent budget refuses here.
   await reserveRunSend(ctx, { runId: advice.runId, threadId: advice.threadId, adviceId: advice.id });
@@ -87,7 +95,11 @@ export async function deliverAdvice(ctx: Ctx, advice: AdviceRequestRow, text: st
 /** Records a delivered advice request as sent (approved → sent); false when it was not approved any more. */
 export async function markSent(ctx: Ctx, advice: AdviceRequestRow, delivery: { messageId: string; inboxItemId: string | null }, via: Record<string, unknown>) {
   const nowMs = ctx.now().getTime();
-  const audit = auditInsert(ctx, { kind: "advice_sent", sessionId: advice.requesterSessionId, payload: { advice_id: advice.id, message_id: delivery.messageId, thread_id: advice.threadId, ...via } });
+  const audit = auditInsert(ctx, {
+    kind: "advice_sent",
+    sessionId: advice.requesterSessionId,
+    payload: { advice_id: advice.id, message_id: delivery.messageId, thread_id: advice.threadId, ...via },
+  });
   return withWriteTransaction(ctx.db, async (tx) => {
     const [updated] = await tx
       .update(adviceRequests)
@@ -96,7 +108,18 @@ export async function markSent(ctx: Ctx, advice: AdviceRequestRow, delivery: { m
       .returning();
     if (!updated) return null;
     await tx.insert(brokerEvents).values(
-      brokerEventValues(ctx, { kind: "advice_sent", adviceId: advice.id, runId: advice.runId, payload: { message_id: delivery.messageId, inbox_item_id: delivery.inboxItemId, thread_id: advice.threadId, to_session_id: advice.requesterSessionId, ...via } }),
+      brokerEventValues(ctx, {
+        kind: "advice_sent",
+        adviceId: advice.id,
+        runId: advice.runId,
+        payload: {
+          message_id: delivery.messageId,
+          inbox_item_id: delivery.inboxItemId,
+          thread_id: advice.threadId,
+          to_session_id: advice.requesterSessionId,
+          ...via,
+        },
+      }),
     );
     await tx.insert(events).values(audit.row);
     return updated;
@@ -111,16 +134,26 @@ export async function sendApproved(ctx: Ctx, id: string): Promise<z.infer<typeof
   const { advice, job } = await loadAdvice(ctx, id);
   if (advice.state === "sent") return alreadySent(ctx, advice, job);
   if (advice.state !== "approved") {
-    throw new ApiError("CONFLICT", `advice ${id} is ${advice.state}; only approved advice can be sent`, { hint: `Approve it first: switchyard broker approve ${id} [--edit TEXT]` });
+    throw new ApiError("CONFLICT", `advice ${id} is ${advice.state}; only approved advice can be sent`, {
+      hint: `Approve it first: switchyard broker approve ${id} [--edit TEXT]`,
+    });
   }
   const delivery = await deliverAdvice(ctx, advice, advice.approvedText!);
   const updated = await markSent(ctx, advice, delivery, { sent_by: actorOf(ctx.auth) });
   if (!updated) {
     const { advice: now } = await loadAdvice(ctx, id);
     if (now.state === "sent") return alreadySent(ctx, now, job);
-    throw new ApiError("CONFLICT", `advice ${id} became ${now.state} while it was being sent; reply ${delivery.messageId} was delivered`, { hint: "Check the thread; the owner changed this advice concurrently." });
+    throw new ApiError("CONFLICT", `advice ${id} became ${now.state} while it was being sent; reply ${delivery.messageId} was delivered`, {
+      hint: "Check the thread; the owner changed this advice concurrently.",
+    });
   }
-  return { advice: adviceToWire(updated, job), advice_id: id, message_id: delivery.messageId, inbox_item_id: delivery.inboxItemId, already_sent: !delivery.delivered };
+  return {
+    advice: adviceToWire(updated, job),
+    advice_id: id,
+    message_id: delivery.messageId,
+    inbox_item_id: delivery.inboxItemId,
+    already_sent: !delivery.delivered,
+  };
 }
 
 async function alreadySent(ctx: Ctx, advice: AdviceRequestRow, job: Awaited<ReturnType<typeof loadAdvice>>["job"]): Promise<z.infer<typeof SendResult>> {

@@ -57,10 +57,20 @@ export async function createApprovalToken(ctx: Ctx, input: z.output<typeof Token
     revokeReason: null,
     createdAt: nowMs,
   };
-  const audit = auditInsert(ctx, { kind: "approval_token_created", sessionId: to.id, payload: { token_id: row.id, run_id: run.id, thread_id: row.threadId, max_uses: row.maxUses, expires_at: new Date(row.expiresAt).toISOString() } });
+  const audit = auditInsert(ctx, {
+    kind: "approval_token_created",
+    sessionId: to.id,
+    payload: { token_id: row.id, run_id: run.id, thread_id: row.threadId, max_uses: row.maxUses, expires_at: new Date(row.expiresAt).toISOString() },
+  });
   await withWriteTransaction(ctx.db, async (tx) => {
     await tx.insert(approvalTokens).values(row);
-    await tx.insert(brokerEvents).values(brokerEventValues(ctx, { kind: "token_created", runId: run.id, payload: { token_id: row.id, to_session: to.id, thread_id: row.threadId, max_uses: row.maxUses } }));
+    await tx.insert(brokerEvents).values(
+      brokerEventValues(ctx, {
+        kind: "token_created",
+        runId: run.id,
+        payload: { token_id: row.id, to_session: to.id, thread_id: row.threadId, max_uses: row.maxUses },
+      }),
+    );
     await tx.insert(events).values(audit.row);
   });
   return { token: tokenToWire(row), token_id: row.id, secret, event_id: audit.id };

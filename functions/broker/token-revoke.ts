@@ -31,7 +31,9 @@ export async function revokeApprovalToken(ctx: Ctx, id: string, input: z.output<
       .where(and(eq(approvalTokens.id, id), isNull(approvalTokens.revokedAt)))
       .returning();
     if (revoked) {
-      await tx.insert(brokerEvents).values(brokerEventValues(ctx, { kind: "token_revoked", runId: revoked.runId, payload: { token_id: id, reason: input.reason } }));
+      await tx
+        .insert(brokerEvents)
+        .values(brokerEventValues(ctx, { kind: "token_revoked", runId: revoked.runId, payload: { token_id: id, reason: input.reason } }));
       await tx.insert(events).values(audit.row);
       return { token: revoked, eventId: audit.id };
     }

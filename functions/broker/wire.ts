@@ -1,6 +1,6 @@
 import type { z } from "@hono/zod-openapi";
 import type { AdviceRequestRow, ApprovalTokenRow, OrchestratorJobRow } from "../../schema/broker.ts";
-import { brokerEvents } from "../../schema/broker.ts";
+import type { brokerEvents } from "../../schema/broker.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { iso } from "../lib/sql.ts";
 import type { Advice, ApprovalToken, BrokerEvent } from "./schema.ts";

@@ -68,7 +68,12 @@ function parse(executor: Executor<unknown, never>, claim: HeldClaim): Parsed {
  * attempt; the port decides retry or final state. When the port can, one command's outcome and
  * the next (valid) claim's side_effect_started are recorded together.
  */
-export async function runClaims<C extends HostCtx>(ctx: C, claims: HeldClaim[], executorOf: (claim: HeldClaim) => Executor<unknown, C>, port: ClaimPort): Promise<ClaimReport[]> {
+export async function runClaims<C extends HostCtx>(
+  ctx: C,
+  claims: HeldClaim[],
+  executorOf: (claim: HeldClaim) => Executor<unknown, C>,
+  port: ClaimPort,
+): Promise<ClaimReport[]> {
   const reports: ClaimReport[] = [];
   const parsed = new Map<HeldClaim, Parsed>();
   const parsedOf = (c: HeldClaim) => parsed.get(c) ?? parsed.set(c, parse(executorOf(c), c)).get(c)!;
@@ -91,7 +96,9 @@ export async function runClaims<C extends HostCtx>(ctx: C, claims: HeldClaim[], 
     let thrown: unknown;
     try {
       const r = await executorOf(claim).run(ctx, claim.command, p.data);
-      outcome = r.ok ? { ok: true, result: r.result } : { ok: false, error: r.error ?? "side effect did not complete", result: r.result, sideEffectCompleted: true };
+      outcome = r.ok
+        ? { ok: true, result: r.result }
+        : { ok: false, error: r.error ?? "side effect did not complete", result: r.result, sideEffectCompleted: true };
     } catch (e) {
       thrown = e;
       outcome = { ok: false, error: e instanceof Error ? e.message : String(e) };

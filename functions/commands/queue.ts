@@ -56,7 +56,9 @@ export async function claimNext(ctx: Ctx, opts: ClaimScope & { dispatcherId: str
       .returning();
     const out = claimed.map((command) => ({ command, dispatcherId: opts.dispatcherId, generation: command.claimGeneration, attemptId: ctx.newId("att") }));
     if (out.length) {
-      await tx.insert(commandAttempts).values(out.map((c) => ({ id: c.attemptId, commandId: c.command.id, dispatcherId: c.dispatcherId, claimGeneration: c.generation, startedAt: nowMs })));
+      await tx
+        .insert(commandAttempts)
+        .values(out.map((c) => ({ id: c.attemptId, commandId: c.command.id, dispatcherId: c.dispatcherId, claimGeneration: c.generation, startedAt: nowMs })));
     }
     return out;
   });

@@ -100,7 +100,9 @@ function startedStatement(ctx: Ctx, claim: Pick<Claim, "command" | "generation" 
   const live = ctx.db
     .select({ one: sql`1` })
     .from(commands)
-    .where(and(eq(commands.id, claim.command.id), eq(commands.state, "running"), eq(commands.claimGeneration, claim.generation), gt(commands.leaseExpiresAt, nowMs)));
+    .where(
+      and(eq(commands.id, claim.command.id), eq(commands.state, "running"), eq(commands.claimGeneration, claim.generation), gt(commands.leaseExpiresAt, nowMs)),
+    );
   return ctx.db
     .update(commandAttempts)
     .set({ sideEffectStarted: true })
@@ -153,13 +155,21 @@ function finishStatements(ctx: Ctx, claim: Pick<Claim, "command" | "generation" 
   return [
     ctx.db
       .update(commands)
-      .set({ state, result: outcome.result ?? null, error: outcome.ok ? null : outcome.error, leaseExpiresAt: null, nextAttemptAt, updatedAt: nowMs, completedAt })
+      .set({
+        state,
+        result: outcome.result ?? null,
+        error: outcome.ok ? null : outcome.error,
+        leaseExpiresAt: null,
+        nextAttemptAt,
+        updatedAt: nowMs,
+        completedAt,
+      })
       .where(and(eq(commands.id, claim.command.id), eq(commands.state, "running"), eq(commands.claimGeneration, claim.generation)))
       .returning(),
     ctx.db
       .update(commandAttempts)
       .set({
-        sideEffectCompleted: outcome.ok ? true : outcome.sideEffectCompleted ?? false,
+        sideEffectCompleted: outcome.ok ? true : (outcome.sideEffectCompleted ?? false),
         result: outcome.result ?? null,
         error: outcome.ok ? null : outcome.error,
         finishedAt: nowMs,
@@ -179,7 +189,12 @@ function staleClaim(claim: Pick<Claim, "command" | "generation">): ApiError {
  * expired and someone else holds a newer generation or the command was declared ambiguous, so
  * this executor's result must not overwrite theirs. The attempt row records the outcome either way.
  */
-export async function finishCommand(ctx: Ctx, claim: Pick<Claim, "command" | "generation" | "attemptId">, outcome: AttemptOutcome, opts: FinishOptions = {}): Promise<CommandRow> {
+export async function finishCommand(
+  ctx: Ctx,
+  claim: Pick<Claim, "command" | "generation" | "attemptId">,
+  outcome: AttemptOutcome,
+  opts: FinishOptions = {},
+): Promise<CommandRow> {
   const [rows] = await ctx.db.batch(finishStatements(ctx, claim, outcome, opts));
   if (!rows[0]) throw staleClaim(claim);
   return rows[0];

@@ -1,7 +1,10 @@
 import { z } from "@hono/zod-openapi";
 
 export const CronNameParam = z.object({
-  name: z.string().regex(/^[a-z0-9-]{1,64}$/, "a cron name like heartbeat-sweep").openapi({ param: { name: "name", in: "path" } }),
+  name: z
+    .string()
+    .regex(/^[a-z0-9-]{1,64}$/, "a cron name like heartbeat-sweep")
+    .openapi({ param: { name: "name", in: "path" } }),
 });
 
 export const CronRunResult = z
@@ -22,7 +25,14 @@ export const CronInfo = z
     schedule: z.string(),
     description: z.string(),
     last_run: z
-      .object({ run_id: z.string(), state: z.string(), runner: z.string(), started_at: z.string(), finished_at: z.string().nullable(), error: z.string().nullable() })
+      .object({
+        run_id: z.string(),
+        state: z.string(),
+        runner: z.string(),
+        started_at: z.string(),
+        finished_at: z.string().nullable(),
+        error: z.string().nullable(),
+      })
       .nullable(),
   })
   .openapi("CronInfo");

@@ -9,7 +9,7 @@ import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
 import { sessionToWire } from "../sessions/wire.ts";
 import { taskToWire } from "../tasks/wire.ts";
-import { DiscoverQuery, DiscoverResult, Suggestion } from "./schema.ts";
+import { DiscoverQuery, DiscoverResult, type Suggestion } from "./schema.ts";
 
 export const discoverRoute = defineRoute(["owner", "daemon", "session"], {
   method: "get",
@@ -35,8 +35,7 @@ function like(col: Column, p: string): SQL {
 export async function discover(ctx: Ctx, q: z.output<typeof DiscoverQuery>) {
   const text = q.q?.trim() || null;
   const p = text ? pattern(text) : null;
-  const likeAny = (...cols: Column[]): SQL | undefined =>
-    p ? or(...cols.map((c) => like(c, p))) : undefined;
+  const likeAny = (...cols: Column[]): SQL | undefined => (p ? or(...cols.map((c) => like(c, p))) : undefined);
 
   const taskRows = await ctx.db
     .select()
@@ -53,9 +52,7 @@ export async function discover(ctx: Ctx, q: z.output<typeof DiscoverQuery>) {
   const { bindings: active } = await listBindings(ctx, { state: "active" });
   const matchedTaskNames = new Set(taskRows.map((t) => t.name));
   const matchedSessionNames = new Set(sessionRows.map((s) => s.name));
-  const bindingHits = active.filter(
-    (b) => !text || matchedTaskNames.has(b.task) || matchedSessionNames.has(b.worker) || matchedSessionNames.has(b.manager),
-  );
+  const bindingHits = active.filter((b) => !text || matchedTaskNames.has(b.task) || matchedSessionNames.has(b.worker) || matchedSessionNames.has(b.manager));
   const telemetry = await ctx.db
     .select()
     .from(events)
@@ -63,7 +60,11 @@ export async function discover(ctx: Ctx, q: z.output<typeof DiscoverQuery>) {
     .orderBy(desc(events.createdAt))
     .limit(q.limit);
 
-  const suggestions = await suggest(ctx, taskRows.filter((t) => t.state === "active").map((t) => t.name), active);
+  const suggestions = await suggest(
+    ctx,
+    taskRows.filter((t) => t.state === "active").map((t) => t.name),
+    active,
+  );
   return {
     query: text,
     tasks: taskRows.map(taskToWire),
@@ -79,7 +80,11 @@ async function suggest(ctx: Ctx, taskNames: string[], active: Array<{ task: stri
   const out: z.infer<typeof Suggestion>[] = [];
   const boundTasks = new Set(active.map((b) => b.task));
   const busyWorkers = new Set(active.map((b) => b.worker));
-  const live = await ctx.db.select({ name: sessions.name, role: sessions.role }).from(sessions).where(eq(sessions.state, "active")).orderBy(desc(sessions.createdAt));
+  const live = await ctx.db
+    .select({ name: sessions.name, role: sessions.role })
+    .from(sessions)
+    .where(eq(sessions.state, "active"))
+    .orderBy(desc(sessions.createdAt));
   const freeWorkers = live.filter((s) => s.role === "worker" && !busyWorkers.has(s.name)).map((s) => s.name);
   const managers = live.filter((s) => s.role === "manager").map((s) => s.name);
   for (const task of taskNames.filter((t) => !boundTasks.has(t))) {
@@ -94,10 +99,20 @@ async function suggest(ctx: Ctx, taskNames: string[], active: Array<{ task: stri
       });
     } else {
       if (!freeWorkers.length) {
-        out.push({ kind: "register_worker", task, message: `task '${task}' needs a worker and none is free`, command: `switchyard register-worker --name ${task}-worker --pid <PID> --cwd <DIR>` });
+        out.push({
+          kind: "register_worker",
+          task,
+          message: `task '${task}' needs a worker and none is free`,
+          command: `switchyard register-worker --name ${task}-worker --pid <PID> --cwd <DIR>`,
+        });
       }
       if (!managers.length) {
-        out.push({ kind: "register_manager", task, message: `task '${task}' needs a manager and none is registered`, command: `switchyard register-manager --name ${task}-manager --pid <PID>` });
+        out.push({
+          kind: "register_manager",
+          task,
+          message: `task '${task}' needs a manager and none is registered`,
+          command: `switchyard register-manager --name ${task}-manager --pid <PID>`,
+        });
       }
     }
   }

@@ -16,7 +16,10 @@ export const DeliverPayload = NudgePayload.extend({ inbox_item_id: z.string().mi
 
 /** What notify_manager / nudge_worker commands carry (created by the enqueue routes). */
 export const TaskSignalPayload = z.object({
-  message: z.string().min(1).max(64 * 1024),
+  message: z
+    .string()
+    .min(1)
+    .max(64 * 1024),
   correlation_id: z.string().min(1).max(200).nullable().optional(),
 });
 
@@ -39,7 +42,14 @@ const deliver: Executor<z.infer<typeof DeliverPayload>, Ctx> = {
       kind: "dispatch_inbox_delivered",
       taskId: item.taskId,
       sessionId: item.targetSessionId,
-      payload: { inbox_item_id: item.id, command_id: cmd.id, signal_type: item.signalType, delivery_mode: "push", correlation_id: item.correlationId, ...r.result },
+      payload: {
+        inbox_item_id: item.id,
+        command_id: cmd.id,
+        signal_type: item.signalType,
+        delivery_mode: "push",
+        correlation_id: item.correlationId,
+        ...r.result,
+      },
     });
     await ctx.db.batch([ctx.db.update(inboxItems).set({ deliveryMode: "push", deliveredAt: nowMs }).where(eq(inboxItems.id, item.id)), audit.stmt]);
     return { ok: true, result: { ...r.result, inbox_item_id: item.id, delivered: true, delivery_mode: "push", event_id: audit.id } };

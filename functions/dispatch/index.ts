@@ -15,9 +15,21 @@ export const dispatchApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook
   .openapi(sendRoute, async (c) => c.json(await sendMessage(c.get("ctx"), c.req.valid("json")), 201))
   .openapi(messagesRoute, async (c) => c.json(await listMessages(c.get("ctx"), c.req.valid("query")), 200))
   .openapi(replyRoute, async (c) => c.json(await replyToMessage(c.get("ctx"), c.req.valid("param").id, c.req.valid("json")), 201))
-  .openapi(sessionInboxRoute, async (c) => c.json(await listInbox(c.get("ctx"), { session: c.req.valid("param").name }, c.req.valid("query"), c.req.raw.signal), 200))
-  .openapi(managerInboxRoute, async (c) => c.json(await listInbox(c.get("ctx"), { task: c.req.valid("param").name, role: "manager" }, c.req.valid("query"), c.req.raw.signal), 200))
-  .openapi(workerInboxRoute, async (c) => c.json(await listInbox(c.get("ctx"), { task: c.req.valid("param").name, role: "worker" }, c.req.valid("query"), c.req.raw.signal), 200))
-  .openapi(sessionConsumeRoute, async (c) => c.json(await consumeNext(c.get("ctx"), { session: c.req.valid("param").name }, c.req.valid("json"), c.req.raw.signal), 200))
-  .openapi(managerConsumeRoute, async (c) => c.json(await consumeNext(c.get("ctx"), { task: c.req.valid("param").name, role: "manager" }, c.req.valid("json"), c.req.raw.signal), 200))
-  .openapi(workerConsumeRoute, async (c) => c.json(await consumeNext(c.get("ctx"), { task: c.req.valid("param").name, role: "worker" }, c.req.valid("json"), c.req.raw.signal), 200));
+  .openapi(sessionInboxRoute, async (c) =>
+    c.json(await listInbox(c.get("ctx"), { session: c.req.valid("param").name }, c.req.valid("query"), c.req.raw.signal), 200),
+  )
+  .openapi(managerInboxRoute, async (c) =>
+    c.json(await listInbox(c.get("ctx"), { task: c.req.valid("param").name, role: "manager" }, c.req.valid("query"), c.req.raw.signal), 200),
+  )
+  .openapi(workerInboxRoute, async (c) =>
+    c.json(await listInbox(c.get("ctx"), { task: c.req.valid("param").name, role: "worker" }, c.req.valid("query"), c.req.raw.signal), 200),
+  )
+  .openapi(sessionConsumeRoute, async (c) =>
+    c.json(await consumeNext(c.get("ctx"), { session: c.req.valid("param").name }, c.req.valid("json"), c.req.raw.signal), 200),
+  )
+  .openapi(managerConsumeRoute, async (c) =>
+    c.json(await consumeNext(c.get("ctx"), { task: c.req.valid("param").name, role: "manager" }, c.req.valid("json"), c.req.raw.signal), 200),
+  )
+  .openapi(workerConsumeRoute, async (c) =>
+    c.json(await consumeNext(c.get("ctx"), { task: c.req.valid("param").name, role: "worker" }, c.req.valid("json"), c.req.raw.signal), 200),
+  );

@@ -126,22 +126,29 @@ async function namesFor(ctx: Ctx, sessionIds: string[], taskIds: string[]) {
   const taskNames = new Map<string, string>();
   const sIds = [...new Set(sessionIds)];
   const tIds = [...new Set(taskIds)];
-  if (sIds.length) for (const s of await ctx.db.select({ id: sessions.id, name: sessions.name }).from(sessions).where(inArray(sessions.id, sIds))) sessionNames.set(s.id, s.name);
-  if (tIds.length) for (const t of await ctx.db.select({ id: tasks.id, name: tasks.name }).from(tasks).where(inArray(tasks.id, tIds))) taskNames.set(t.id, t.name);
+  if (sIds.length)
+    for (const s of await ctx.db.select({ id: sessions.id, name: sessions.name }).from(sessions).where(inArray(sessions.id, sIds)))
+      sessionNames.set(s.id, s.name);
+  if (tIds.length)
+    for (const t of await ctx.db.select({ id: tasks.id, name: tasks.name }).from(tasks).where(inArray(tasks.id, tIds))) taskNames.set(t.id, t.name);
   return { sessionNames, taskNames };
 }
 
 /** The wire form of inbox items, with session and task names resolved. */
 export async function itemsToWire(ctx: Ctx, rows: InboxItemRow[]) {
   const ids = rows.flatMap((r) => [r.targetSessionId, ...(r.sourceSessionId ? [r.sourceSessionId] : [])]);
-  const { sessionNames, taskNames } = await namesFor(ctx, ids, rows.flatMap((r) => (r.taskId ? [r.taskId] : [])));
+  const { sessionNames, taskNames } = await namesFor(
+    ctx,
+    ids,
+    rows.flatMap((r) => (r.taskId ? [r.taskId] : [])),
+  );
   return rows.map((r) => ({
     id: r.id,
     target_session: sessionNames.get(r.targetSessionId) ?? r.targetSessionId,
     target_session_id: r.targetSessionId,
-    source_session: r.sourceSessionId ? sessionNames.get(r.sourceSessionId) ?? null : null,
+    source_session: r.sourceSessionId ? (sessionNames.get(r.sourceSessionId) ?? null) : null,
     source_session_id: r.sourceSessionId,
-    task: r.taskId ? taskNames.get(r.taskId) ?? null : null,
+    task: r.taskId ? (taskNames.get(r.taskId) ?? null) : null,
     task_id: r.taskId,
     binding_id: r.bindingId,
     signal_type: r.signalType,

@@ -50,7 +50,19 @@ export async function postMessage(ctx: Ctx, m: MessageRow, to: SessionRow, from:
         in_reply_to: m.inReplyTo,
       },
     },
-    { kind: "message_sent", payload: { message_id: m.id, thread_id: m.threadId, msg_type: m.msgType, from: from?.name ?? null, to: to.name, in_reply_to: m.inReplyTo, subject: m.subject, body: m.body } },
+    {
+      kind: "message_sent",
+      payload: {
+        message_id: m.id,
+        thread_id: m.threadId,
+        msg_type: m.msgType,
+        from: from?.name ?? null,
+        to: to.name,
+        in_reply_to: m.inReplyTo,
+        subject: m.subject,
+        body: m.body,
+      },
+    },
     m,
   );
   return {

@@ -30,12 +30,22 @@ export async function listMessages(ctx: Ctx, q: z.output<typeof MessagesQuery>) 
     where.push(or(inArray(messages.fromSessionId, ids), inArray(messages.toSessionId, ids))!);
   }
   if (ctx.auth.kind === "session") where.push(or(eq(messages.fromSessionId, ctx.auth.sessionId), eq(messages.toSessionId, ctx.auth.sessionId))!);
-  const rows = (await ctx.db.select().from(messages).where(and(...where)).orderBy(desc(messages.createdAt), desc(messages.id)).limit(q.limit)).reverse();
+  const rows = (
+    await ctx.db
+      .select()
+      .from(messages)
+      .where(and(...where))
+      .orderBy(desc(messages.createdAt), desc(messages.id))
+      .limit(q.limit)
+  ).reverse();
   const ids = [...new Set(rows.flatMap((m) => [m.toSessionId, ...(m.fromSessionId ? [m.fromSessionId] : [])]))];
   const names = new Map<string, string>();
-  if (ids.length) for (const s of await ctx.db.select({ id: sessions.id, name: sessions.name }).from(sessions).where(inArray(sessions.id, ids))) names.set(s.id, s.name);
+  if (ids.length)
+    for (const s of await ctx.db.select({ id: sessions.id, name: sessions.name }).from(sessions).where(inArray(sessions.id, ids))) names.set(s.id, s.name);
   return {
-    messages: rows.map((m) => messageToWire(m, { from: m.fromSessionId ? names.get(m.fromSessionId) ?? null : null, to: names.get(m.toSessionId) ?? m.toSessionId })),
+    messages: rows.map((m) =>
+      messageToWire(m, { from: m.fromSessionId ? (names.get(m.fromSessionId) ?? null) : null, to: names.get(m.toSessionId) ?? m.toSessionId }),
+    ),
     count: rows.length,
   };
 }

@@ -9,11 +9,19 @@ import { ApiError } from "../lib/errors.ts";
  * near-miss names are only offered as a hint, never guessed.
  */
 export async function resolveRecipient(ctx: Ctx, to: string): Promise<SessionRow> {
-  const [byName] = await ctx.db.select().from(sessions).where(and(eq(sessions.name, to), eq(sessions.state, "active"))).limit(1);
+  const [byName] = await ctx.db
+    .select()
+    .from(sessions)
+    .where(and(eq(sessions.name, to), eq(sessions.state, "active")))
+    .limit(1);
   if (byName) return byName;
   const [byId] = await ctx.db.select().from(sessions).where(eq(sessions.id, to)).limit(1);
   if (byId?.state === "active") return byId;
-  const byTitle = await ctx.db.select().from(sessions).where(and(eq(sessions.threadTitle, to), eq(sessions.state, "active"))).limit(10);
+  const byTitle = await ctx.db
+    .select()
+    .from(sessions)
+    .where(and(eq(sessions.threadTitle, to), eq(sessions.state, "active")))
+    .limit(10);
   if (byTitle.length === 1) return byTitle[0]!;
   if (byTitle.length > 1) {
     throw new ApiError("CONFLICT", `recipient '${to}' is ambiguous: ${byTitle.length} active sessions have that thread title`, {
@@ -22,7 +30,9 @@ export async function resolveRecipient(ctx: Ctx, to: string): Promise<SessionRow
   }
   const [gone] = byId ? [byId] : await ctx.db.select().from(sessions).where(eq(sessions.name, to)).orderBy(desc(sessions.createdAt)).limit(1);
   if (gone) {
-    throw new ApiError("SESSION_INACTIVE", `recipient '${to}' has been deregistered`, { hint: "Messages go only to active sessions; see `switchyard sessions`." });
+    throw new ApiError("SESSION_INACTIVE", `recipient '${to}' has been deregistered`, {
+      hint: "Messages go only to active sessions; see `switchyard sessions`.",
+    });
   }
   const pattern = `%${to.replace(/[%_\\]/g, "").slice(0, 60)}%`;
   const near = await ctx.db

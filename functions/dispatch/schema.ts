@@ -33,7 +33,11 @@ export const SendBody = z
   .object({
     to: Short(200).openapi({ description: "Recipient: an active session name, session id, or app thread title" }),
     body: z.string().min(1).max(MAX_BODY_CHARS),
-    msg_type: z.enum(["request", "notify", "ping", "help", "lifecycle"]).optional().default("notify").openapi({ description: "Replies go through POST /v1/messages/{id}/reply" }),
+    msg_type: z
+      .enum(["request", "notify", "ping", "help", "lifecycle"])
+      .optional()
+      .default("notify")
+      .openapi({ description: "Replies go through POST /v1/messages/{id}/reply" }),
     subject: Short(500).optional(),
     project: Short(500).optional(),
     thread_id: Short(100).optional().openapi({ description: "Continue an existing thread; a new thr_… id otherwise" }),
@@ -101,8 +105,20 @@ export const InboxItem = z
   .openapi("InboxItem");
 
 // positive(), not min(0): a coerced number with minimum 0 is documented as nullable (Number(null) is 0).
-const Timeout = z.coerce.number().positive().max(MAX_WAIT_SECONDS).optional().default(60).openapi({ description: `Seconds to wait when wait=true (max ${MAX_WAIT_SECONDS}, default 60)` });
-const Interval = z.coerce.number().min(0.01).max(60).optional().default(1).openapi({ description: "Seconds between database re-checks while waiting (default 1)" });
+const Timeout = z.coerce
+  .number()
+  .positive()
+  .max(MAX_WAIT_SECONDS)
+  .optional()
+  .default(60)
+  .openapi({ description: `Seconds to wait when wait=true (max ${MAX_WAIT_SECONDS}, default 60)` });
+const Interval = z.coerce
+  .number()
+  .min(0.01)
+  .max(60)
+  .optional()
+  .default(1)
+  .openapi({ description: "Seconds between database re-checks while waiting (default 1)" });
 
 export const InboxListQuery = z.object({
   limit: QueryLimit(500, 50),
@@ -114,7 +130,13 @@ export const InboxListQuery = z.object({
 export const ConsumeBody = z
   .object({
     wait: z.boolean().optional().default(false).openapi({ description: "Long-poll: wait for an item instead of answering empty at once" }),
-    timeout: z.number().min(0).max(MAX_WAIT_SECONDS).optional().default(60).openapi({ description: `Seconds to wait (max ${MAX_WAIT_SECONDS}, default 60)` }),
+    timeout: z
+      .number()
+      .min(0)
+      .max(MAX_WAIT_SECONDS)
+      .optional()
+      .default(60)
+      .openapi({ description: `Seconds to wait (max ${MAX_WAIT_SECONDS}, default 60)` }),
     interval: z.number().min(0.01).max(60).optional().default(1).openapi({ description: "Seconds between database re-checks while waiting (default 1)" }),
   })
   .strict()

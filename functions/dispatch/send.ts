@@ -49,7 +49,8 @@ async function assertThread(ctx: Ctx, threadId: string, sender: SessionRow | nul
     .from(messages)
     .where(and(eq(messages.threadId, threadId), or(eq(messages.fromSessionId, sender.id), eq(messages.toSessionId, sender.id))))
     .limit(1);
-  if (!mine) throw new ApiError("FORBIDDEN", `this session is not part of thread '${threadId}'`, { hint: "Start a new thread, or reply to a message you received." });
+  if (!mine)
+    throw new ApiError("FORBIDDEN", `this session is not part of thread '${threadId}'`, { hint: "Start a new thread, or reply to a message you received." });
 }
 
 /** Sends one message (any type but reply) and puts it in the recipient's inbox. */

@@ -4,10 +4,7 @@ import { withWriteTransaction, type Db } from "./db.ts";
 import type { ApiError } from "./errors.ts";
 
 /** The audit row a mutation writes, as a row and as a statement so callers can batch it. */
-export function auditInsert(
-  ctx: Ctx,
-  input: { kind: string; taskId?: string | null; sessionId?: string | null; payload: Record<string, unknown> },
-) {
+export function auditInsert(ctx: Ctx, input: { kind: string; taskId?: string | null; sessionId?: string | null; payload: Record<string, unknown> }) {
   const row: EventRow = {
     id: ctx.newId("evt"),
     kind: input.kind,

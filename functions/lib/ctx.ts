@@ -76,6 +76,11 @@ export interface Services {
 /** A logger that drops everything (tests, CLI). */
 export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
 
+function sharedNotifier(services: Services): EventTarget {
+  services.notifier ??= new EventTarget();
+  return services.notifier;
+}
+
 /** Builds a ctx for one request or tick with the given principal. */
 export function makeCtx(services: Services, auth: Principal): Ctx {
   const now = services.clock ?? (() => new Date());
@@ -92,7 +97,7 @@ export function makeCtx(services: Services, auth: Principal): Ctx {
     auth,
     log: services.log ?? silentLogger,
     // One per Services, so every request and tick of this process shares it.
-    notifier: (services.notifier ??= new EventTarget()),
+    notifier: sharedNotifier(services),
   };
 }
 

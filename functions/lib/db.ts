@@ -150,9 +150,7 @@ class ResilientClient implements Client {
   async execute(stmtOrSql: InStatement | string, args?: InArgs): Promise<ResultSet> {
     // Reads never wait for the write lock under WAL, so they need not queue behind a transaction.
     if (!isRead(typeof stmtOrSql === "string" ? stmtOrSql : stmtOrSql.sql)) await this.#idle();
-    return this.#retry(() =>
-      typeof stmtOrSql === "string" ? this.inner.execute(stmtOrSql, args) : this.inner.execute(stmtOrSql),
-    );
+    return this.#retry(() => (typeof stmtOrSql === "string" ? this.inner.execute(stmtOrSql, args) : this.inner.execute(stmtOrSql)));
   }
 
   async batch(stmts: Array<InStatement | [string, InArgs?]>, mode?: TransactionMode): Promise<ResultSet[]> {

@@ -63,7 +63,15 @@ export interface HostCapabilities {
   platform: string;
 }
 
-export const HOST_ERROR_CODES = ["TMUX_MISSING", "LSOF_MISSING", "TMUX_SESSION_NOT_FOUND", "TMUX_SESSION_EXISTS", "FILE_NOT_FOUND", "COMMAND_FAILED", "TIMEOUT"] as const;
+export const HOST_ERROR_CODES = [
+  "TMUX_MISSING",
+  "LSOF_MISSING",
+  "TMUX_SESSION_NOT_FOUND",
+  "TMUX_SESSION_EXISTS",
+  "FILE_NOT_FOUND",
+  "COMMAND_FAILED",
+  "TIMEOUT",
+] as const;
 export type HostErrorCode = (typeof HOST_ERROR_CODES)[number];
 
 /** A typed failure of a host capability; messages name the value that failed. */

@@ -80,7 +80,7 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
         throw new ApiError("IDEMPOTENCY_IN_PROGRESS", "a request with this Idempotency-Key is still running", { hint: "Retry after it finishes." });
       }
     } else {
-        if (prior.responseBody === null || (SECRET_IN_BODY.test(prior.responseBody) && ctx.now().getTime() - prior.createdAt > SECRET_REPLAY_MS)) {
+      if (prior.responseBody === null || (SECRET_IN_BODY.test(prior.responseBody) && ctx.now().getTime() - prior.createdAt > SECRET_REPLAY_MS)) {
         throw new ApiError("CONFLICT", "the request with this Idempotency-Key already succeeded; its response held a secret, which is no longer kept", {
           hint: "Look the result up instead (e.g. switchyard sessions / token list); send a new key to do it again.",
         });

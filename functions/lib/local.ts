@@ -41,6 +41,7 @@ export function belongsToRunner(ctx: Ctx, session: Pick<SessionRow, "host">): bo
 /** Converts a HostError into the API's error envelope; other errors pass through. */
 export function hostErrorToApi(e: unknown): unknown {
   if (!(e instanceof HostError)) return e;
-  const code = e.code === "TMUX_SESSION_NOT_FOUND" || e.code === "FILE_NOT_FOUND" ? "NOT_FOUND" : e.code === "TMUX_SESSION_EXISTS" ? "CONFLICT" : "HOST_UNAVAILABLE";
+  const code =
+    e.code === "TMUX_SESSION_NOT_FOUND" || e.code === "FILE_NOT_FOUND" ? "NOT_FOUND" : e.code === "TMUX_SESSION_EXISTS" ? "CONFLICT" : "HOST_UNAVAILABLE";
   return new ApiError(code, e.message, { hint: e.hint });
 }

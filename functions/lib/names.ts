@@ -1,9 +1,7 @@
 import { z } from "@hono/zod-openapi";
 
 /** Session and task names: short, shell- and URL-safe. */
-export const NameSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
+export const NameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
 
 /** A query flag that accepts true/false/1/0. */
 export const QueryBool = z
@@ -18,5 +16,4 @@ export const QueryList = z
   .transform((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]));
 
 /** A positive integer limit in a query string. */
-export const QueryLimit = (max: number, dflt: number) =>
-  z.coerce.number().int().min(1).max(max).optional().default(dflt);
+export const QueryLimit = (max: number, dflt: number) => z.coerce.number().int().min(1).max(max).optional().default(dflt);

@@ -28,9 +28,18 @@ export interface Classification {
 export const RECENT_EVENT_SUPPRESSION = 10;
 
 const TEXT_RULES: Array<[PanePattern, RegExp]> = [
-  ["trust_prompt", /do you trust the (?:files|contents|authors)|trust (?:this|the) (?:folder|directory|workspace)|allow (?:codex|claude) to work in this folder/i],
-  ["rate_limit_prompt", /rate[ -]?limit(?:ed\b| (?:reached|exceeded|hit))|usage limit|you(?:'|’)ve hit your (?:usage )?limit|too many requests|quota exceeded/i],
-  ["approval_prompt", /allow command\?|would you like to run the following command|do you want to (?:proceed|make this edit|create|run|allow)|approve this|\byes, and don(?:'|’)t ask again\b|press y to (?:approve|allow)/i],
+  [
+    "trust_prompt",
+    /do you trust the (?:files|contents|authors)|trust (?:this|the) (?:folder|directory|workspace)|allow (?:codex|claude) to work in this folder/i,
+  ],
+  [
+    "rate_limit_prompt",
+    /rate[ -]?limit(?:ed\b| (?:reached|exceeded|hit))|usage limit|you(?:'|’)ve hit your (?:usage )?limit|too many requests|quota exceeded/i,
+  ],
+  [
+    "approval_prompt",
+    /allow command\?|would you like to run the following command|do you want to (?:proceed|make this edit|create|run|allow)|approve this|\byes, and don(?:'|’)t ask again\b|press y to (?:approve|allow)/i,
+  ],
   ["enter_to_confirm", /press enter to (?:confirm|continue)|enter to confirm|hit enter to continue/i],
 ];
 

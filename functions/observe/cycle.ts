@@ -1,4 +1,4 @@
-import { z } from "@hono/zod-openapi";
+import type { z } from "@hono/zod-openapi";
 import { managerCycles } from "../../schema/observe.ts";
 import { assertBoundSessionOrPrivileged, boundTask } from "../bindings/lookup.ts";
 import type { Ctx } from "../lib/ctx.ts";
@@ -50,7 +50,12 @@ export async function cycleTask(ctx: Ctx, taskName: string, input: CycleInput = 
 
   const st = await eventState(ctx, worker.id);
   const [workerAlive, managerAlive] = await Promise.all([sessionAlive(ctx, worker), sessionAlive(ctx, manager)]);
-  const pane = await paneSignal(ctx, worker, { state: st.state, stalenessSeconds: st.staleness_seconds, recentEventCount: ingest.new_events, busyWaitSeconds: busyWait });
+  const pane = await paneSignal(ctx, worker, {
+    state: st.state,
+    stalenessSeconds: st.staleness_seconds,
+    recentEventCount: ingest.new_events,
+    busyWaitSeconds: busyWait,
+  });
 
   const body = {
     kind: "session_cycle" as const,

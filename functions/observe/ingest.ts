@@ -32,7 +32,6 @@ export interface IngestReport {
   warnings: string[];
 }
 
-
 interface ParsedChunk {
   rows: Array<{ offset: number; events: NormalizedEvent[] }>;
   lines: number;
@@ -144,7 +143,16 @@ export async function ingestSession(ctx: Ctx, session: SessionRow): Promise<Inge
   }
   if (!cursor || rotated || truncated) {
     const nowMs = ctx.now().getTime();
-    const row = { sessionId: session.id, path, identity: info.identity, generation, offset, linesTotal: cursor?.linesTotal ?? 0, skippedTotal: cursor?.skippedTotal ?? 0, updatedAt: nowMs };
+    const row = {
+      sessionId: session.id,
+      path,
+      identity: info.identity,
+      generation,
+      offset,
+      linesTotal: cursor?.linesTotal ?? 0,
+      skippedTotal: cursor?.skippedTotal ?? 0,
+      updatedAt: nowMs,
+    };
     // Guarded by what this ingest saw: a concurrent ingest that created or reset the cursor
     // first wins, and this one then starts from the cursor as it now stands.
     const written = cursor
@@ -178,7 +186,11 @@ export async function ingestSession(ctx: Ctx, session: SessionRow): Promise<Inge
     generation,
     truncated,
     rotated,
-    warnings: rotated ? ["transcript was replaced (new inode); re-ingesting from byte 0"] : truncated ? ["transcript shrank (truncated); re-ingesting from byte 0"] : [],
+    warnings: rotated
+      ? ["transcript was replaced (new inode); re-ingesting from byte 0"]
+      : truncated
+        ? ["transcript shrank (truncated); re-ingesting from byte 0"]
+        : [],
   };
   const decoder = new TextDecoder("utf-8", { fatal: false });
   let pending: Uint8Array = new Uint8Array(0);

@@ -88,7 +88,10 @@ export function normalizeCodexLine(line: Json): NormalizedEvent[] {
 /** Text blocks of a Codex thread item (`content: [{type: "text"|"Text", text}]`). */
 function itemText(item: Json): string | null {
   if (!Array.isArray(item.content)) return clip(item.text);
-  const parts = item.content.map(asObject).filter((b): b is Json => !!b && typeof b.text === "string").map((b) => b.text as string);
+  const parts = item.content
+    .map(asObject)
+    .filter((b): b is Json => !!b && typeof b.text === "string")
+    .map((b) => b.text as string);
   return parts.length ? clip(parts.join("\n")) : null;
 }
 
@@ -100,8 +103,10 @@ function itemText(item: Json): string | null {
 function codexItem(subtype: string, item: Json, eventAt: number | null): NormalizedEvent {
   const itemType = typeof item.type === "string" ? item.type : "Unknown";
   const raw = `${subtype}.${itemType}`;
-  if (itemType === "UserMessage") return { kind: subtype === "item_completed" ? "user_message" : "other", subtype: raw, eventAt, text: itemText(item), tool: null };
-  if (itemType === "AgentMessage") return { kind: subtype === "item_completed" ? "agent_message" : "other", subtype: raw, eventAt, text: itemText(item), tool: null };
+  if (itemType === "UserMessage")
+    return { kind: subtype === "item_completed" ? "user_message" : "other", subtype: raw, eventAt, text: itemText(item), tool: null };
+  if (itemType === "AgentMessage")
+    return { kind: subtype === "item_completed" ? "agent_message" : "other", subtype: raw, eventAt, text: itemText(item), tool: null };
   if (itemType === "Reasoning") return { kind: "other", subtype: raw, eventAt, text: null, tool: null };
   return { kind: "tool_activity", subtype: raw, eventAt, text: null, tool: typeof item.name === "string" ? item.name : itemType };
 }

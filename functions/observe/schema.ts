@@ -115,7 +115,11 @@ export const DivergencesResult = z.object({ task: z.string(), divergences: z.arr
 
 export const IdleCheckQuery = z.object({
   busy_wait_seconds: z.coerce.number().int().min(1).max(86400).optional().default(90),
-  ingest: z.enum(["true", "false", "1", "0"]).optional().default("true").transform((v) => v === "true" || v === "1"),
+  ingest: z
+    .enum(["true", "false", "1", "0"])
+    .optional()
+    .default("true")
+    .transform((v) => v === "true" || v === "1"),
 });
 
 export const IdleCheckResult = z

@@ -46,7 +46,7 @@ export async function eventState(ctx: Ctx, sessionId: string): Promise<EventStat
     .orderBy(desc(transcriptEvents.id))
     .limit(1);
   const effect = stateRow ? stateEffect(stateRow) : null;
-  const at = stateRow ? stateRow.eventAt ?? stateRow.ingestedAt : null;
+  const at = stateRow ? (stateRow.eventAt ?? stateRow.ingestedAt) : null;
   const lastSubtype = last?.subtype ?? null;
   return {
     state: effect ?? "unknown",

@@ -41,7 +41,12 @@ export async function tailSession(ctx: Ctx, name: string, q: z.output<typeof Tai
   const where: SQL[] = [eq(transcriptEvents.sessionId, s.id)];
   if (q.subtype) where.push(eq(transcriptEvents.subtype, q.subtype));
   if (q.kind) where.push(eq(transcriptEvents.kind, q.kind));
-  const rows = await ctx.db.select().from(transcriptEvents).where(and(...where)).orderBy(desc(transcriptEvents.id)).limit(q.limit);
+  const rows = await ctx.db
+    .select()
+    .from(transcriptEvents)
+    .where(and(...where))
+    .orderBy(desc(transcriptEvents.id))
+    .limit(q.limit);
   return {
     session: s.name,
     events: rows.map((e) => ({

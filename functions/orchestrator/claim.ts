@@ -37,7 +37,12 @@ export async function claimNextJob(ctx: Ctx, opts: { processorId: string; leaseM
   const scope = opts.runId ? and(claimable(nowMs), ofRun(opts.runId))! : claimable(nowMs);
   // The claim and its event commit together, so a crash cannot leave a claim without its event.
   const claimed = await withWriteTransaction(ctx.db, async (tx) => {
-    const next = tx.select({ id: orchestratorJobs.id }).from(orchestratorJobs).where(scope).orderBy(asc(orchestratorJobs.createdAt), asc(orchestratorJobs.id)).limit(1);
+    const next = tx
+      .select({ id: orchestratorJobs.id })
+      .from(orchestratorJobs)
+      .where(scope)
+      .orderBy(asc(orchestratorJobs.createdAt), asc(orchestratorJobs.id))
+      .limit(1);
     const [row] = await tx
       .update(orchestratorJobs)
       .set({
@@ -141,14 +146,24 @@ export async function failExhaustedJobs(ctx: Ctx): Promise<string[]> {
         updatedAt: nowMs,
         finishedAt: nowMs,
       })
-      .where(and(eq(orchestratorJobs.state, "running"), lte(orchestratorJobs.leaseExpiresAt, nowMs), sql`${orchestratorJobs.attempts} >= ${orchestratorJobs.maxAttempts}`))
+      .where(
+        and(
+          eq(orchestratorJobs.state, "running"),
+          lte(orchestratorJobs.leaseExpiresAt, nowMs),
+          sql`${orchestratorJobs.attempts} >= ${orchestratorJobs.maxAttempts}`,
+        ),
+      )
       .returning();
     for (const job of failed) {
       await tx
         .update(adviceRequests)
         .set({ state: "failed", error: job.lastError, updatedAt: nowMs })
         .where(and(eq(adviceRequests.id, job.adviceId), eq(adviceRequests.state, "queued")));
-      await tx.insert(brokerEvents).values(brokerEventValues(ctx, { kind: "job_failed", jobId: job.id, adviceId: job.adviceId, payload: { error: job.lastError, attempt: job.attempts } }));
+      await tx
+        .insert(brokerEvents)
+        .values(
+          brokerEventValues(ctx, { kind: "job_failed", jobId: job.id, adviceId: job.adviceId, payload: { error: job.lastError, attempt: job.attempts } }),
+        );
     }
     return failed.map((j) => j.id);
   });

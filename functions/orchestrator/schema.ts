@@ -32,7 +32,10 @@ export const StatusResult = z
   .openapi("OrchestratorStatus");
 
 export const JobsQuery = z.object({
-  status: z.enum([...JOB_STATES, "all"]).optional().default("all"),
+  status: z
+    .enum([...JOB_STATES, "all"])
+    .optional()
+    .default("all"),
   limit: QueryLimit(500, 100),
 });
 
@@ -48,7 +51,11 @@ export const WatchBody = z
     processor_id: Short(100).optional().openapi({ description: "Names this processor in claims (default: a new prc_… id)" }),
     lease_seconds: z.number().int().min(5).max(3600).optional().default(120),
     max_jobs: z.number().int().min(1).max(500).optional().default(50),
-    drafter: z.enum(["auto", "builtin", "external"]).optional().default("auto").openapi({ description: "auto: the external drafter when configured, else built-in" }),
+    drafter: z
+      .enum(["auto", "builtin", "external"])
+      .optional()
+      .default("auto")
+      .openapi({ description: "auto: the external drafter when configured, else built-in" }),
     run_id: Short(100).optional().openapi({ description: "Only jobs of advice requests attributed to this broker run" }),
   })
   .strict()

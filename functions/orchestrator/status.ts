@@ -21,7 +21,10 @@ export async function orchestratorStatus(ctx: Ctx): Promise<z.infer<typeof Statu
   const rows = await ctx.db.select({ state: orchestratorJobs.state, n: count() }).from(orchestratorJobs).groupBy(orchestratorJobs.state);
   const counts = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<(typeof JOB_STATES)[number], number>;
   for (const r of rows) counts[r.state] = r.n;
-  const [oldest] = await ctx.db.select({ at: min(orchestratorJobs.createdAt) }).from(orchestratorJobs).where(eq(orchestratorJobs.state, "queued"));
+  const [oldest] = await ctx.db
+    .select({ at: min(orchestratorJobs.createdAt) })
+    .from(orchestratorJobs)
+    .where(eq(orchestratorJobs.state, "queued"));
   const [expired] = await ctx.db
     .select({ n: count() })
     .from(orchestratorJobs)

@@ -7,7 +7,7 @@ import { evaluatePolicy } from "../broker/policy.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { claimNextJob, failExhaustedJobs, finishJob, type JobClaim, type JobOutcome } from "./claim.ts";
-import { ProcessedJob, WatchBody, WatchResult } from "./schema.ts";
+import { type ProcessedJob, WatchBody, WatchResult } from "./schema.ts";
 
 export const watchRoute = defineRoute(["owner", "daemon"], {
   method: "post",

@@ -65,7 +65,7 @@ export interface DispatchReport {
 export async function dispatchPass(ctx: Ctx, opts: DispatchOptions): Promise<DispatchReport> {
   const executors = executorsOf(ctx);
   const types = (Object.keys(executors) as CommandType[]).filter((t) => !opts.types || opts.types.includes(t));
-  const scope: ClaimScope = { types, host: ctx.host ? ctx.hostName ?? null : null };
+  const scope: ClaimScope = { types, host: ctx.host ? (ctx.hostName ?? null) : null };
   const dryRun = opts.dryRun ?? false;
   const report: DispatchReport = {
     dispatcher_id: opts.dispatcherId,
@@ -86,7 +86,12 @@ export async function dispatchPass(ctx: Ctx, opts: DispatchOptions): Promise<Dis
   };
   const limit = opts.limit ?? 20;
   if (dryRun) {
-    const due = await ctx.db.select().from(commands).where(claimableWhere(scope, ctx.now().getTime())).orderBy(asc(commands.createdAt), asc(commands.id)).limit(limit);
+    const due = await ctx.db
+      .select()
+      .from(commands)
+      .where(claimableWhere(scope, ctx.now().getTime()))
+      .orderBy(asc(commands.createdAt), asc(commands.id))
+      .limit(limit);
     for (const c of types.length ? due : []) {
       const parsed = executors[c.type]!.payload.safeParse(c.payload);
       report.would_run.push({ command_id: c.id, type: c.type, valid_payload: parsed.success, error: parsed.success ? null : parsed.error.message });

@@ -13,7 +13,18 @@ export async function beatDispatcher(
   const nowMs = ctx.now().getTime();
   const [row] = await ctx.db
     .insert(dispatchers)
-    .values({ id: input.id, host: ctx.hostName ?? null, pid: input.pid, state: "running", dryRun: input.dryRun, iteration: 1, processed: input.processed, lastReport: input.report, startedAt: nowMs, heartbeatAt: nowMs })
+    .values({
+      id: input.id,
+      host: ctx.hostName ?? null,
+      pid: input.pid,
+      state: "running",
+      dryRun: input.dryRun,
+      iteration: 1,
+      processed: input.processed,
+      lastReport: input.report,
+      startedAt: nowMs,
+      heartbeatAt: nowMs,
+    })
     .onConflictDoUpdate({
       target: dispatchers.id,
       set: {
@@ -35,8 +46,22 @@ export async function beatDispatcher(
 /** Resets a dispatcher's counters when a new process takes over its id. */
 export async function startDispatcher(ctx: Ctx, input: { id: string; pid: number | null; dryRun: boolean }): Promise<void> {
   const nowMs = ctx.now().getTime();
-  const row = { host: ctx.hostName ?? null, pid: input.pid, state: "running" as const, dryRun: input.dryRun, iteration: 0, processed: 0, lastReport: null, startedAt: nowMs, heartbeatAt: nowMs, stoppedAt: null };
-  await ctx.db.insert(dispatchers).values({ id: input.id, ...row }).onConflictDoUpdate({ target: dispatchers.id, set: row });
+  const row = {
+    host: ctx.hostName ?? null,
+    pid: input.pid,
+    state: "running" as const,
+    dryRun: input.dryRun,
+    iteration: 0,
+    processed: 0,
+    lastReport: null,
+    startedAt: nowMs,
+    heartbeatAt: nowMs,
+    stoppedAt: null,
+  };
+  await ctx.db
+    .insert(dispatchers)
+    .values({ id: input.id, ...row })
+    .onConflictDoUpdate({ target: dispatchers.id, set: row });
 }
 
 /** Marks a dispatcher stopped (clean shutdown); a row left `running` with an old heartbeat died. */

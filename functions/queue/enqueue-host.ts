@@ -25,11 +25,17 @@ export const enqueueHostRoute = defineRoute(["owner", "daemon", "session"], {
 });
 
 /** Builds the executor payload for a host command from the session's registration. */
-function hostPayload(s: { tmuxSession: string; transcriptPath: string | null; transcriptKind: "codex" | "claude" | null }, input: z.output<typeof EnqueueHostBody>) {
+function hostPayload(
+  s: { tmuxSession: string; transcriptPath: string | null; transcriptKind: "codex" | "claude" | null },
+  input: z.output<typeof EnqueueHostBody>,
+) {
   switch (input.type) {
     case "nudge": {
-      if (!input.text) throw new ApiError("VALIDATION_FAILED", "a queued nudge needs text", { fields: [{ field: "text", message: "required for type nudge" }] });
-      return { tmux_session: s.tmuxSession, text: input.text, transcript_path: s.transcriptPath, transcript_kind: s.transcriptKind } satisfies z.infer<typeof NudgePayload>;
+      if (!input.text)
+        throw new ApiError("VALIDATION_FAILED", "a queued nudge needs text", { fields: [{ field: "text", message: "required for type nudge" }] });
+      return { tmux_session: s.tmuxSession, text: input.text, transcript_path: s.transcriptPath, transcript_kind: s.transcriptKind } satisfies z.infer<
+        typeof NudgePayload
+      >;
     }
     case "interrupt":
       return { tmux_session: s.tmuxSession, key: input.key ?? "C-c", followup: input.followup ?? null } satisfies z.infer<typeof InterruptPayload>;

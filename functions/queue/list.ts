@@ -13,7 +13,8 @@ export const listCommandsRoute = defineRoute(["owner", "daemon"], {
   path: "/commands",
   tags: ["queue"],
   summary: "List durable commands, newest first",
-  description: "Filter by task, type and state (e.g. state=dead for dead letters, state=ambiguous for side effects of unknown outcome). attempts=true adds each command's attempt history. CLI: commands.",
+  description:
+    "Filter by task, type and state (e.g. state=dead for dead letters, state=ambiguous for side effects of unknown outcome). attempts=true adds each command's attempt history. CLI: commands.",
   request: { query: CommandListQuery },
   responses: { 200: jsonResponse(CommandList, "Commands") },
 });
@@ -38,7 +39,9 @@ export async function listCommands(ctx: Ctx, q: z.output<typeof CommandListQuery
   const rows = await ctx.db
     .select()
     .from(commands)
-    .where(and(task ? eq(commands.taskId, task.id) : undefined, q.type ? eq(commands.type, q.type) : undefined, q.state ? eq(commands.state, q.state) : undefined))
+    .where(
+      and(task ? eq(commands.taskId, task.id) : undefined, q.type ? eq(commands.type, q.type) : undefined, q.state ? eq(commands.state, q.state) : undefined),
+    )
     .orderBy(desc(commands.createdAt), desc(commands.id))
     .limit(q.limit);
   const history = new Map<string, ReturnType<typeof attemptToWire>[]>();
@@ -46,7 +49,12 @@ export async function listCommands(ctx: Ctx, q: z.output<typeof CommandListQuery
     const attempts = await ctx.db
       .select()
       .from(commandAttempts)
-      .where(inArray(commandAttempts.commandId, rows.map((r) => r.id)))
+      .where(
+        inArray(
+          commandAttempts.commandId,
+          rows.map((r) => r.id),
+        ),
+      )
       .orderBy(asc(commandAttempts.startedAt), asc(commandAttempts.claimGeneration));
     for (const a of attempts) history.set(a.commandId, [...(history.get(a.commandId) ?? []), attemptToWire(a)]);
   }

@@ -24,10 +24,19 @@ const REQUEUEABLE: CommandState[] = ["dead", "ambiguous", "failed"];
 
 /** Requeues a finished-but-unsuccessful command with one conditional UPDATE. */
 export async function requeueCommand(ctx: Ctx, id: string) {
-  const [before] = await ctx.db.select({ state: commands.state, taskId: commands.taskId, sessionId: commands.sessionId }).from(commands).where(eq(commands.id, id)).limit(1);
+  const [before] = await ctx.db
+    .select({ state: commands.state, taskId: commands.taskId, sessionId: commands.sessionId })
+    .from(commands)
+    .where(eq(commands.id, id))
+    .limit(1);
   if (!before) throw notFound("command", id, "List commands with: switchyard commands --state dead");
   const nowMs = ctx.now().getTime();
-  const audit = auditInsert(ctx, { kind: "command_requeued", taskId: before.taskId, sessionId: before.sessionId, payload: { command_id: id, previous_state: before.state } });
+  const audit = auditInsert(ctx, {
+    kind: "command_requeued",
+    taskId: before.taskId,
+    sessionId: before.sessionId,
+    payload: { command_id: id, previous_state: before.state },
+  });
   // State change and audit row commit together, and the audit row only for a change that happened.
   const row = await withWriteTransaction(ctx.db, async (tx) => {
     const [updated] = await tx

@@ -27,7 +27,13 @@ export async function runnerComplete(ctx: Ctx, commandId: string, input: z.outpu
   }
   const outcome = input.ok
     ? { ok: true as const, result: input.result ?? {} }
-    : { ok: false as const, error: input.error ?? "runner reported failure", result: input.result, sideEffectCompleted: input.side_effect_completed, permanent: input.invalid_payload };
+    : {
+        ok: false as const,
+        error: input.error ?? "runner reported failure",
+        result: input.result,
+        sideEffectCompleted: input.side_effect_completed,
+        permanent: input.invalid_payload,
+      };
   const done = await finishCommand(ctx, { command, generation: attempt.claimGeneration, attemptId: attempt.id }, outcome, { queue: {} });
   return { command_id: done.id, command: commandToWire(done) };
 }

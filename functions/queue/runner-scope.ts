@@ -6,7 +6,9 @@ import { ApiError, notFound } from "../lib/errors.ts";
 /** The host a runner principal is scoped to. */
 export function runnerHost(ctx: Ctx): string {
   if (ctx.auth.kind !== "runner" || !ctx.auth.host) {
-    throw new ApiError("FORBIDDEN", "only a runner token scoped to a host may use the runner routes", { hint: "Mint one with: switchyard token mint --scope runner --host H" });
+    throw new ApiError("FORBIDDEN", "only a runner token scoped to a host may use the runner routes", {
+      hint: "Mint one with: switchyard token mint --scope runner --host H",
+    });
   }
   return ctx.auth.host;
 }
@@ -15,13 +17,20 @@ export function runnerHost(ctx: Ctx): string {
 function assertOwnHost(ctx: Ctx, cmd: CommandRow): void {
   const host = runnerHost(ctx);
   if (cmd.host !== host) {
-    throw new ApiError("FORBIDDEN", `command ${cmd.id} belongs to host '${cmd.host ?? "-"}', not '${host}'`, { hint: "A runner reports only on its own host's commands." });
+    throw new ApiError("FORBIDDEN", `command ${cmd.id} belongs to host '${cmd.host ?? "-"}', not '${host}'`, {
+      hint: "A runner reports only on its own host's commands.",
+    });
   }
 }
 
 /** An attempt and its command, for a runner on the command's host. */
 export async function runnerAttempt(ctx: Ctx, attemptId: string): Promise<{ attempt: CommandAttemptRow; command: CommandRow }> {
-  const [row] = await ctx.db.select({ attempt: commandAttempts, command: commands }).from(commandAttempts).innerJoin(commands, eq(commands.id, commandAttempts.commandId)).where(eq(commandAttempts.id, attemptId)).limit(1);
+  const [row] = await ctx.db
+    .select({ attempt: commandAttempts, command: commands })
+    .from(commandAttempts)
+    .innerJoin(commands, eq(commands.id, commandAttempts.commandId))
+    .where(eq(commandAttempts.id, attemptId))
+    .limit(1);
   if (!row) throw notFound("attempt", attemptId);
   assertOwnHost(ctx, row.command);
   return row;

@@ -20,7 +20,9 @@ export const runnerStartedRoute = defineRoute(["runner"], {
 export async function runnerStarted(ctx: Ctx, attemptId: string) {
   const { attempt, command } = await runnerAttempt(ctx, attemptId);
   if (!(await markSideEffectStarted(ctx, { command, generation: attempt.claimGeneration, attemptId }))) {
-    throw new ApiError("CONFLICT", `the claim of attempt ${attemptId} is no longer live`, { hint: "Its lease expired or a newer claim holds the command; do not run the side effect." });
+    throw new ApiError("CONFLICT", `the claim of attempt ${attemptId} is no longer live`, {
+      hint: "Its lease expired or a newer claim holds the command; do not run the side effect.",
+    });
   }
   return { attempt_id: attemptId, command_id: command.id, started: true as const };
 }

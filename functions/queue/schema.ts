@@ -32,7 +32,11 @@ export const EnqueueHostBody = z
     text: z.string().min(1).max(20_000).optional().openapi({ description: "nudge: the prompt to type" }),
     // No Escape here: a queued key runs later, where nobody checks the agent is idle, and Escape
     // can discard a busy agent's work. session-interrupt (inline) allows it only when idle.
-    key: z.string().regex(/^(C-[a-z]|Enter|q)$/, "a key like C-c or C-d (Escape only through session-interrupt, when the agent is idle)").optional().openapi({ description: "interrupt: the key (default C-c)" }),
+    key: z
+      .string()
+      .regex(/^(C-[a-z]|Enter|q)$/, "a key like C-c or C-d (Escape only through session-interrupt, when the agent is idle)")
+      .optional()
+      .openapi({ description: "interrupt: the key (default C-c)" }),
     followup: z.string().min(1).max(20_000).optional().openapi({ description: "interrupt: a prompt to submit afterwards" }),
     scrollback: z.number().int().min(0).max(10_000).optional().openapi({ description: "capture: lines of history" }),
     correlation_id: z.string().min(1).max(200).optional(),
@@ -70,15 +74,23 @@ export const CommandWithAttempts = Command.extend({ attempt_history: z.array(Com
 
 export const CommandList = z.object({ commands: z.array(CommandWithAttempts), count: z.number().int() }).openapi("CommandList");
 
-export const CommandIdParam = z.object({ id: z.string().min(1).max(100).openapi({ param: { name: "id", in: "path" } }) });
+export const CommandIdParam = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(100)
+    .openapi({ param: { name: "id", in: "path" } }),
+});
 
-export const RequeueResult = z
-  .object({ command_id: z.string(), command: Command, previous_state: z.enum(COMMAND_STATES) })
-  .openapi("RequeueResult");
+export const RequeueResult = z.object({ command_id: z.string(), command: Command, previous_state: z.enum(COMMAND_STATES) }).openapi("RequeueResult");
 
 export const RunnerClaimBody = z
   .object({
-    runner_id: z.string().regex(/^[A-Za-z0-9._:-]{1,80}$/).optional().openapi({ description: "Names this runner process in attempt history" }),
+    runner_id: z
+      .string()
+      .regex(/^[A-Za-z0-9._:-]{1,80}$/)
+      .optional()
+      .openapi({ description: "Names this runner process in attempt history" }),
     limit: z.number().int().min(1).max(100).optional().default(10),
     lease_seconds: z.number().int().min(5).max(3600).optional().default(120),
     types: z.array(z.enum(RUNNER_COMMAND_TYPES)).optional(),
@@ -86,15 +98,11 @@ export const RunnerClaimBody = z
   .strict()
   .openapi("RunnerClaim");
 
-export const RunnerClaim = z
-  .object({ command: Command, generation: z.number().int(), attempt_id: z.string() })
-  .openapi("RunnerClaimed");
+export const RunnerClaim = z.object({ command: Command, generation: z.number().int(), attempt_id: z.string() }).openapi("RunnerClaimed");
 
 export const RunnerClaimResult = z.object({ host: z.string(), claims: z.array(RunnerClaim), count: z.number().int() }).openapi("RunnerClaimResult");
 
-export const RunnerStartedResult = z
-  .object({ attempt_id: z.string(), command_id: z.string(), started: z.literal(true) })
-  .openapi("RunnerStartedResult");
+export const RunnerStartedResult = z.object({ attempt_id: z.string(), command_id: z.string(), started: z.literal(true) }).openapi("RunnerStartedResult");
 
 export const RunnerCompleteBody = z
   .object({
@@ -111,4 +119,10 @@ export const RunnerCompleteBody = z
 
 export const RunnerCompleteResult = z.object({ command_id: z.string(), command: Command }).openapi("RunnerCompleteResult");
 
-export const AttemptIdParam = z.object({ id: z.string().min(1).max(100).openapi({ param: { name: "id", in: "path" } }) });
+export const AttemptIdParam = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(100)
+    .openapi({ param: { name: "id", in: "path" } }),
+});

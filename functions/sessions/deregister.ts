@@ -41,7 +41,9 @@ export async function deregisterSession(ctx: Ctx, name: string) {
       tx
         .update(sessions)
         .set({ state: "gone", goneAt: nowMs, updatedAt: nowMs })
-        .where(and(eq(sessions.id, row.id), eq(sessions.state, "active"), notExists(tx.select({ id: bindings.id }).from(bindings).where(involvesSession(row.id)))))
+        .where(
+          and(eq(sessions.id, row.id), eq(sessions.state, "active"), notExists(tx.select({ id: bindings.id }).from(bindings).where(involvesSession(row.id)))),
+        )
         .returning(),
     () => new ApiError("CONFLICT", `session '${name}' was bound or deregistered concurrently`, { hint: `Check it: switchyard session show ${name}` }),
   );

@@ -66,7 +66,7 @@ export async function registerSession(ctx: Ctx, input: RegisterInput, preset?: P
   if (ctx.auth.kind === "runner" && input.host && input.host !== ctx.auth.host) {
     throw new ApiError("FORBIDDEN", `runner for host '${ctx.auth.host}' cannot register a session on '${input.host}'`);
   }
-  const host = input.host ?? (ctx.auth.kind === "runner" ? ctx.auth.host : ctx.hostName ?? null);
+  const host = input.host ?? (ctx.auth.kind === "runner" ? ctx.auth.host : (ctx.hostName ?? null));
   let transcriptPath = input.codex_session ?? input.claude_session ?? null;
   let transcriptKind: "codex" | "claude" | null = input.codex_session ? "codex" : input.claude_session ? "claude" : null;
   if (!transcriptPath && input.pid !== undefined && canReach(ctx, host)) {

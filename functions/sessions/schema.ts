@@ -77,10 +77,6 @@ export const SessionList = z.object({ sessions: z.array(Session), count: z.numbe
 
 export const NameParam = z.object({ name: NameSchema.openapi({ param: { name: "name", in: "path" } }) });
 
-export const DeregisterResult = z
-  .object({ session: Session, session_id: z.string(), event_id: z.string() })
-  .openapi("DeregisterResult");
+export const DeregisterResult = z.object({ session: Session, session_id: z.string(), event_id: z.string() }).openapi("DeregisterResult");
 
-export const HeartbeatResult = z
-  .object({ session_id: z.string(), last_heartbeat_at: z.string() })
-  .openapi("HeartbeatResult");
+export const HeartbeatResult = z.object({ session_id: z.string(), last_heartbeat_at: z.string() }).openapi("HeartbeatResult");

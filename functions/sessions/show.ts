@@ -8,9 +8,7 @@ import { NameParam, Session } from "./schema.ts";
 import { sessionToWire } from "./wire.ts";
 import { activeBindingOf } from "../bindings/lookup.ts";
 
-export const SessionDetail = z
-  .object({ session: Session, active_task: z.string().nullable() })
-  .openapi("SessionDetail");
+export const SessionDetail = z.object({ session: Session, active_task: z.string().nullable() }).openapi("SessionDetail");
 
 export const showRoute = defineRoute(["owner", "daemon", "runner", "session"], {
   method: "get",
@@ -23,12 +21,7 @@ export const showRoute = defineRoute(["owner", "daemon", "runner", "session"], {
 
 /** Shows a session by name, preferring the active row, with the task it is bound to. */
 export async function showSession(ctx: Ctx, name: string) {
-  const [row] = await ctx.db
-    .select()
-    .from(sessions)
-    .where(eq(sessions.name, name))
-    .orderBy(asc(sessions.state), desc(sessions.createdAt))
-    .limit(1);
+  const [row] = await ctx.db.select().from(sessions).where(eq(sessions.name, name)).orderBy(asc(sessions.state), desc(sessions.createdAt)).limit(1);
   if (!row) throw notFound("session", name, "List sessions with `switchyard sessions --state all`.");
   const bound = await activeBindingOf(ctx, row.id);
   return { session: sessionToWire(row), active_task: bound?.task ?? null };

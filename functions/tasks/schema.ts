@@ -27,7 +27,12 @@ export const CreateTaskBody = z
 
 export const CreateTaskResult = z.object({ task: Task, task_id: z.string(), event_id: z.string() }).openapi("CreateTaskResult");
 
-export const TaskListQuery = z.object({ state: z.enum([...TASK_STATES, "all"]).optional().default("all") });
+export const TaskListQuery = z.object({
+  state: z
+    .enum([...TASK_STATES, "all"])
+    .optional()
+    .default("all"),
+});
 
 export const TaskList = z.object({ tasks: z.array(Task), count: z.number().int() }).openapi("TaskList");
 

@@ -23,7 +23,8 @@ function loopOptions(a: Args) {
 }
 
 function statusLines(s: any): string[] {
-  const role = (r: any) => `${r.role} ${r.name ?? "(none bound)"}: ${r.lease.state}${r.lease.age_seconds === null ? "" : ` (${r.lease.age_seconds}s ago)`}${r.pending_inbox ? `, ${r.pending_inbox} inbox item(s)` : ""}`;
+  const role = (r: any) =>
+    `${r.role} ${r.name ?? "(none bound)"}: ${r.lease.state}${r.lease.age_seconds === null ? "" : ` (${r.lease.age_seconds}s ago)`}${r.pending_inbox ? `, ${r.pending_inbox} inbox item(s)` : ""}`;
   return [
     `app loop ${s.task.name}: ${s.ok ? "ok" : "attention required"}`,
     `dispatch ${s.dispatch.dispatcher_id}: ${s.dispatch.state}${s.dispatch.age_seconds === null ? "" : ` (${s.dispatch.age_seconds}s ago)`}`,
@@ -40,9 +41,14 @@ function threadLabel(t: { id: string | null; title: string | null }): string {
 function reconcileLines(label: string, r: any): string[] {
   return [
     `${label}: ${r.counts.dead_sessions} dead-pid session(s), ${r.counts.dangling_bindings} dangling binding(s), ${r.counts.stuck_tasks} stuck task(s), ${r.counts.unchecked_sessions} unchecked`,
-    ...r.dead_sessions.map((d: any) => `  dead: ${d.name} pid ${d.pid}${d.bound_tasks.length ? ` (bound to ${d.bound_tasks.map((t: any) => `${t.task} as ${t.role}`).join(", ")})` : ""}`),
+    ...r.dead_sessions.map(
+      (d: any) =>
+        `  dead: ${d.name} pid ${d.pid}${d.bound_tasks.length ? ` (bound to ${d.bound_tasks.map((t: any) => `${t.task} as ${t.role}`).join(", ")})` : ""}`,
+    ),
     ...r.dangling_bindings.map((b: any) => `  dangling: ${b.binding_id} of ${b.task} (${b.reasons.join(", ")})`),
-    ...r.stuck_tasks.map((t: any) => `  stuck: ${t.task}, manager silent ${t.silent_seconds}s${t.last_ok_cycle_at ? ` (last ok cycle ${t.last_ok_cycle_at})` : " (no ok cycle)"}`),
+    ...r.stuck_tasks.map(
+      (t: any) => `  stuck: ${t.task}, manager silent ${t.silent_seconds}s${t.last_ok_cycle_at ? ` (last ok cycle ${t.last_ok_cycle_at})` : " (no ok cycle)"}`,
+    ),
     ...r.unchecked_sessions.map((u: any) => `  unchecked: ${u.name} pid ${u.pid} (${u.reason})`),
   ];
 }
@@ -59,7 +65,7 @@ export const APP_COMMANDS: CommandSpec[] = [
     render: (b) =>
       [
         `${b.role} heartbeat recorded for ${b.task.name} at ${b.heartbeat.recorded_at}`,
-        `next: ${b.next.pending_inbox ? `${b.next.pending_inbox} inbox item(s) waiting: ${b.next.direct_inbox_command ?? b.next.poll_command}` : b.next.poll_command ?? "(none)"}`,
+        `next: ${b.next.pending_inbox ? `${b.next.pending_inbox} inbox item(s) waiting: ${b.next.direct_inbox_command ?? b.next.poll_command}` : (b.next.poll_command ?? "(none)")}`,
         ...statusLines(b.status),
       ].join("\n"),
   },
@@ -151,7 +157,9 @@ export const APP_COMMANDS: CommandSpec[] = [
     render: (b) =>
       [
         ...reconcileLines("before", b.before),
-        ...(b.applied ? [...b.actions.map((x: any) => `fixed: ${x.action} ${x.session_id ?? x.binding_id} (${x.reason})`), ...reconcileLines("after", b.after)] : []),
+        ...(b.applied
+          ? [...b.actions.map((x: any) => `fixed: ${x.action} ${x.session_id ?? x.binding_id} (${x.reason})`), ...reconcileLines("after", b.after)]
+          : []),
         b.applied ? `${b.actions.length} fix(es) applied` : b.before.ok ? "no drift" : "run with --apply to fix dead sessions and dangling bindings",
       ].join("\n"),
   },

@@ -27,7 +27,11 @@ function tokenLine(t: any): string {
   return `${t.id}  run=${t.run_id} to=${t.to_session} thread=${t.thread_id} uses=${t.uses}/${t.max_uses} expires=${t.expires_at}${t.revoked_at ? ` revoked (${t.revoke_reason})` : ""}`;
 }
 
-const researchOption = { type: "string" as const, value: "deny|allow", description: "Research policy of the ingested requests (default deny: requests needing current/online facts wait for the owner)" };
+const researchOption = {
+  type: "string" as const,
+  value: "deny|allow",
+  description: "Research policy of the ingested requests (default deny: requests needing current/online facts wait for the owner)",
+};
 
 /** Advice broker (manual loop, approval tokens) and orchestrator commands. */
 export const BROKER_COMMANDS: CommandSpec[] = [
@@ -46,7 +50,14 @@ export const BROKER_COMMANDS: CommandSpec[] = [
     request: (a) => ({
       method: "POST",
       path: "/broker/poll-messages",
-      body: { project: str(a, "project"), to_session: str(a, "to-session"), dry_run: flag(a, "dry-run"), research_policy: research(a), run_id: str(a, "run-id"), limit: int(a, "limit", { min: 1 }) },
+      body: {
+        project: str(a, "project"),
+        to_session: str(a, "to-session"),
+        dry_run: flag(a, "dry-run"),
+        research_policy: research(a),
+        run_id: str(a, "run-id"),
+        limit: int(a, "limit", { min: 1 }),
+      },
     }),
     render: (b) => {
       if (!b.count) return "no candidates (requests need msg_type=request, a non-empty body and matching filters)";
@@ -65,7 +76,13 @@ export const BROKER_COMMANDS: CommandSpec[] = [
   {
     name: "broker queue",
     summary: "The owner's approval queue (open advice requests by default)",
-    options: { state: { type: "string", value: "STATE", description: "open (default), all, or one state: queued, draft_ready, owner_input_required, approved, rejected, sent, failed" } },
+    options: {
+      state: {
+        type: "string",
+        value: "STATE",
+        description: "open (default), all, or one state: queued, draft_ready, owner_input_required, approved, rejected, sent, failed",
+      },
+    },
     request: (a) => ({ method: "GET", path: "/broker/advice", query: { state: str(a, "state") } }),
     render: (b) => (b.count ? b.advice.map(adviceLine).join("\n") : "queue is empty"),
   },
@@ -197,7 +214,8 @@ export const BROKER_COMMANDS: CommandSpec[] = [
     summary: "One job with its advice request and broker events",
     positionals: [{ name: "JOB_ID", required: true, description: "Job id" }],
     request: (a) => ({ method: "GET", path: `/orchestrator/jobs/${enc(pos(a, 0)!)}` }),
-    render: (b) => [jobLine(b.job), adviceLine(b.advice), "events:", ...b.events.map((e: any) => `  ${e.created_at} ${e.kind} ${JSON.stringify(e.payload)}`)].join("\n"),
+    render: (b) =>
+      [jobLine(b.job), adviceLine(b.advice), "events:", ...b.events.map((e: any) => `  ${e.created_at} ${e.kind} ${JSON.stringify(e.payload)}`)].join("\n"),
   },
   {
     name: "orchestrator watch",
@@ -227,7 +245,10 @@ export const BROKER_COMMANDS: CommandSpec[] = [
     },
     render: (b) =>
       [
-        ...b.processed.map((p: any) => `${p.job_id} advice=${p.advice_id} attempt ${p.attempt}: ${p.claim_lost ? "claim lost" : p.state}${p.policy_reason ? ` (${p.policy_reason})` : ""}${p.error ? ` (${p.error})` : ""}`),
+        ...b.processed.map(
+          (p: any) =>
+            `${p.job_id} advice=${p.advice_id} attempt ${p.attempt}: ${p.claim_lost ? "claim lost" : p.state}${p.policy_reason ? ` (${p.policy_reason})` : ""}${p.error ? ` (${p.error})` : ""}`,
+        ),
         ...b.exhausted.map((id: string) => `${id}: failed, lease expired on its last attempt`),
         `${b.count} job(s) processed by ${b.processor_id}`,
       ].join("\n"),

@@ -57,7 +57,10 @@ function createBody(a: Args) {
 
 /** A run contract in a few lines: state, scope, limits, stop conditions, lease. */
 export function renderRun(r: any): string {
-  const limits = Object.entries(r.limits).map(([k, v]) => `${k}=${v}`).join(" ") || "none";
+  const limits =
+    Object.entries(r.limits)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(" ") || "none";
   const c = r.counters;
   const lease = r.lease.owner ? `${r.lease.owner} until ${r.lease.expires_at}${r.lease.live ? "" : " (expired)"}` : "free";
   return [
@@ -91,7 +94,12 @@ export const BROKER_RUN_COMMANDS: CommandSpec[] = [
       "message-type": { type: "string", value: "request", description: "Message type the run handles (default request)" },
       "expires-at": { type: "string", value: "ISO", description: "The run stops at this instant, e.g. 2099-01-01T00:00:00+00:00" },
       ...Object.fromEntries(LIMIT_FLAGS.map(([f, d]) => [f, { type: "string" as const, value: "N", description: d }])),
-      "stop-condition": { type: "string", multiple: true, value: "C", description: "missing_approval | ambiguous_or_unknown_recipient | runtime_or_budget_limit | owner_kill_switch | owner_input_required" },
+      "stop-condition": {
+        type: "string",
+        multiple: true,
+        value: "C",
+        description: "missing_approval | ambiguous_or_unknown_recipient | runtime_or_budget_limit | owner_kill_switch | owner_input_required",
+      },
       "require-field": { type: "string", multiple: true, value: "F", description: "Validation: the contract must set this field" },
       "require-stop-condition": { type: "string", multiple: true, value: "C", description: "Validation: the contract must list this stop condition" },
       "limit-min": { type: "string", multiple: true, value: "NAME=V", description: "Validation: limit NAME must be set and at least V" },
@@ -117,7 +125,10 @@ export const BROKER_RUN_COMMANDS: CommandSpec[] = [
     positionals: runArg,
     request: (a) => ({ method: "GET", path: `/broker/runs/${enc(pos(a, 0)!)}` }),
     render: (b) => {
-      const totals = Object.entries(b.stop_condition_totals).map(([k, v]) => `${k}=${v}`).join(" ") || "none";
+      const totals =
+        Object.entries(b.stop_condition_totals)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(" ") || "none";
       return `${renderRun(b.run)}\nevents:          ${b.event_count}\nconditions met:  ${totals}`;
     },
   },
@@ -129,8 +140,15 @@ export const BROKER_RUN_COMMANDS: CommandSpec[] = [
       "after-id": { type: "string", value: "N", description: "Only events after this id" },
       limit: { type: "string", value: "N", description: "At most N events (default 200)" },
     },
-    request: (a) => ({ method: "GET", path: `/broker/runs/${enc(pos(a, 0)!)}/events`, query: { after_id: int(a, "after-id", { min: 1 }), limit: int(a, "limit", { min: 1 }) } }),
-    render: (b) => (b.count ? b.events.map((e: any) => `${e.id} ${e.created_at} ${e.kind.padEnd(20)} ${e.advice_id ?? ""} ${JSON.stringify(e.payload)}`).join("\n") : `no events for ${b.run_id}`),
+    request: (a) => ({
+      method: "GET",
+      path: `/broker/runs/${enc(pos(a, 0)!)}/events`,
+      query: { after_id: int(a, "after-id", { min: 1 }), limit: int(a, "limit", { min: 1 }) },
+    }),
+    render: (b) =>
+      b.count
+        ? b.events.map((e: any) => `${e.id} ${e.created_at} ${e.kind.padEnd(20)} ${e.advice_id ?? ""} ${JSON.stringify(e.payload)}`).join("\n")
+        : `no events for ${b.run_id}`,
   },
   {
     name: "broker run-digest",
@@ -140,8 +158,17 @@ export const BROKER_RUN_COMMANDS: CommandSpec[] = [
     render: (b) =>
       [
         b.summary,
-        `ticks: ${b.ticks}; requests by state: ${Object.entries(b.requests.by_state).map(([k, v]) => `${k}=${v}`).join(" ") || "none"}`,
-        ...(b.waiting_for_approval.length ? ["waiting for approval:", ...b.waiting_for_approval.map((i: any) => `  ${i.advice_id} thread=${i.thread_id} (switchyard broker review ${i.advice_id})`)] : []),
+        `ticks: ${b.ticks}; requests by state: ${
+          Object.entries(b.requests.by_state)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(" ") || "none"
+        }`,
+        ...(b.waiting_for_approval.length
+          ? [
+              "waiting for approval:",
+              ...b.waiting_for_approval.map((i: any) => `  ${i.advice_id} thread=${i.thread_id} (switchyard broker review ${i.advice_id})`),
+            ]
+          : []),
         ...(b.owner_input_required.length ? ["need owner input:", ...b.owner_input_required.map((i: any) => `  ${i.advice_id} thread=${i.thread_id}`)] : []),
         ...(b.errors.length ? ["errors (newest first):", ...b.errors.map((e: any) => `  ${e.at} ${e.kind}: ${e.message}`)] : []),
       ].join("\n"),
@@ -159,7 +186,8 @@ export const BROKER_RUN_COMMANDS: CommandSpec[] = [
     summary: "List broker runs, newest first",
     options: { state: { type: "string", value: "created|running|stopped|all", description: "Which runs (default all)" } },
     request: (a) => ({ method: "GET", path: "/broker/runs", query: { state: str(a, "state") } }),
-    render: (b) => (b.count ? b.runs.map((r: any) => `${r.id}  ${r.mode.padEnd(18)} ${r.state.padEnd(8)} ${r.stop_reason ?? ""}  ${r.objective}`).join("\n") : "no runs"),
+    render: (b) =>
+      b.count ? b.runs.map((r: any) => `${r.id}  ${r.mode.padEnd(18)} ${r.state.padEnd(8)} ${r.stop_reason ?? ""}  ${r.objective}`).join("\n") : "no runs",
   },
   {
     name: "broker tick",
@@ -176,7 +204,14 @@ export const BROKER_RUN_COMMANDS: CommandSpec[] = [
     request: (a) => ({
       method: "POST",
       path: "/broker/tick",
-      body: { run_id: str(a, "run-id"), project: str(a, "project"), to_session: str(a, "to-session"), holder: str(a, "holder"), batch: int(a, "batch", { min: 1 }), release_lease: str(a, "run-id") !== undefined },
+      body: {
+        run_id: str(a, "run-id"),
+        project: str(a, "project"),
+        to_session: str(a, "to-session"),
+        holder: str(a, "holder"),
+        batch: int(a, "batch", { min: 1 }),
+        release_lease: str(a, "run-id") !== undefined,
+      },
     }),
     render: (b) => renderTick(b),
   },
@@ -187,7 +222,9 @@ export const BROKER_RUN_COMMANDS: CommandSpec[] = [
 export function renderTick(b: any): string {
   const lines = [
     `${b.run_id ? `run ${b.run_id}: ` : ""}${b.processed ? "" : "nothing processed; "}${b.candidates} candidate(s), ${b.ingested.length} ingested, ${b.drafted.filter((d: any) => d.state === "draft_ready").length} drafted, ${b.errors.length} error(s), 0 sent`,
-    ...b.drafted.filter((d: any) => d.state !== "draft_ready").map((d: any) => `  ${d.advice_id}: ${d.state}${d.policy_reason ? ` — ${d.policy_reason}` : ""}${d.error ? ` — ${d.error}` : ""}`),
+    ...b.drafted
+      .filter((d: any) => d.state !== "draft_ready")
+      .map((d: any) => `  ${d.advice_id}: ${d.state}${d.policy_reason ? ` — ${d.policy_reason}` : ""}${d.error ? ` — ${d.error}` : ""}`),
     ...b.errors.map((e: any) => `  error in ${e.step}: ${e.message}`),
     ...b.conditions_met.map((c: any) => `  condition ${c.condition}${c.stopped ? " (stops the run)" : " (noted)"}: ${c.detail}`),
   ];

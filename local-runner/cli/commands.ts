@@ -199,12 +199,14 @@ export const API_COMMANDS: CommandSpec[] = [
       [
         `host: ${b.host ?? "-"} (${b.local_runner ? b.platform : "no local runner"})`,
         `tmux: ${b.tmux.available ? b.tmux.version : "MISSING"}`,
-        `lsof: ${b.lsof.available ? b.lsof.version ?? "present" : "MISSING"}`,
+        `lsof: ${b.lsof.available ? (b.lsof.version ?? "present") : "MISSING"}`,
         `codex: ${b.agents.codex.found ? b.agents.codex.command.join(" ") : "not found"}`,
         `claude: ${b.agents.claude.found ? b.agents.claude.command.join(" ") : "not found"}`,
         `database: ${b.database}`,
-        ...b.problems.map((p: any) => `problem: ${p.message}
-  hint: ${p.hint}`),
+        ...b.problems.map(
+          (p: any) => `problem: ${p.message}
+  hint: ${p.hint}`,
+        ),
         b.ok ? "ok" : "NOT OK",
       ].join("\n"),
   },
@@ -238,7 +240,10 @@ export const API_COMMANDS: CommandSpec[] = [
     name: "token list",
     summary: "List tokens (ids and scopes, never secrets)",
     request: () => ({ method: "GET", path: "/tokens" }),
-    render: (b) => b.tokens.map((t: any) => `${t.id} ${t.kind.padEnd(8)} host=${t.host ?? "-"} ${t.revoked_at ? `revoked ${t.revoked_at}` : "live"} ${t.label ?? ""}`).join("\n"),
+    render: (b) =>
+      b.tokens
+        .map((t: any) => `${t.id} ${t.kind.padEnd(8)} host=${t.host ?? "-"} ${t.revoked_at ? `revoked ${t.revoked_at}` : "live"} ${t.label ?? ""}`)
+        .join("\n"),
   },
   {
     name: "token revoke",

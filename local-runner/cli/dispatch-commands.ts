@@ -41,7 +41,9 @@ function enqueueCommand(name: string, path: string, target: string): CommandSpec
 }
 
 function commandLine(c: any): string {
-  const extra = [c.task_id && `task=${c.task_id}`, c.host && `host=${c.host}`, c.next_attempt_at && `next=${c.next_attempt_at}`, c.error && `error=${c.error}`].filter(Boolean).join(" ");
+  const extra = [c.task_id && `task=${c.task_id}`, c.host && `host=${c.host}`, c.next_attempt_at && `next=${c.next_attempt_at}`, c.error && `error=${c.error}`]
+    .filter(Boolean)
+    .join(" ");
   return `${c.id} ${c.type.padEnd(14)} ${c.state.padEnd(9)} attempts=${c.attempts}/${c.max_attempts} gen=${c.claim_generation} ${extra}`;
 }
 
@@ -51,7 +53,8 @@ function attemptLine(t: any): string {
 
 function passLine(r: DispatchReport): string {
   const expired = r.expired ? r.expired.pending.length + r.expired.ambiguous.length + r.expired.dead.length : 0;
-  if (r.dry_run) return `pass ${r.iteration} (dry run): would run ${r.would_run.length} [${r.would_run.map((w) => `${w.command_id}${w.valid_payload ? "" : " INVALID"}`).join(", ")}]`;
+  if (r.dry_run)
+    return `pass ${r.iteration} (dry run): would run ${r.would_run.length} [${r.would_run.map((w) => `${w.command_id}${w.valid_payload ? "" : " INVALID"}`).join(", ")}]`;
   return `pass ${r.iteration}: claimed ${r.claimed}, succeeded ${r.succeeded}, retrying ${r.retrying}, dead ${r.dead}, failed ${r.failed}, lost ${r.lost}, expired leases ${expired}${r.routing ? `, routing ${JSON.stringify(r.routing)}` : ""}`;
 }
 
@@ -145,12 +148,21 @@ export const DISPATCH_COMMANDS: CommandSpec[] = [
     options: {
       once: { type: "boolean", description: "One pass, then exit (the default)" },
       watch: { type: "boolean", description: "Keep polling until interrupted or --watch-iterations" },
-      "dispatcher-id": { type: "string", value: "ID", description: `Names this dispatcher in heartbeats and attempts (default ${DEFAULT_DISPATCHER_ID}, the id app-loop-status checks)` },
+      "dispatcher-id": {
+        type: "string",
+        value: "ID",
+        description: `Names this dispatcher in heartbeats and attempts (default ${DEFAULT_DISPATCHER_ID}, the id app-loop-status checks)`,
+      },
       "watch-iterations": { type: "string", value: "N", description: "Stop a watch after N passes" },
       "lease-seconds": { type: "string", value: "N", description: "Claim lease; an unfinished claim is recovered after it (default 120)" },
       interval: { type: "string", value: "S", description: "Seconds between passes when idle (default 2)" },
       limit: { type: "string", value: "N", description: "Commands claimed per pass (default 20)" },
-      type: { type: "string", multiple: true, value: "TYPE", description: "Only these command types, or worker_task_complete for completion routing (repeatable)" },
+      type: {
+        type: "string",
+        multiple: true,
+        value: "TYPE",
+        description: "Only these command types, or worker_task_complete for completion routing (repeatable)",
+      },
       "dry-run": { type: "boolean", description: "Report what would run, with payload checks; change nothing" },
     },
     examples: ["switchyard dispatch --watch --dispatcher-id dispatch-local", "switchyard dispatch --once --dry-run --json"],
@@ -182,7 +194,8 @@ export const DISPATCH_COMMANDS: CommandSpec[] = [
             onError: (e) => process.stderr.write(`error: dispatch pass failed: ${e.message}\n`),
           }),
         );
-        if (!g.json) process.stdout.write(`dispatcher ${dispatcherId} stopped (${result.stopped_by}) after ${result.passes} pass(es), ${result.processed} command(s)\n`);
+        if (!g.json)
+          process.stdout.write(`dispatcher ${dispatcherId} stopped (${result.stopped_by}) after ${result.passes} pass(es), ${result.processed} command(s)\n`);
         return result.failed_passes > 0 && result.passes === result.failed_passes ? 1 : 0;
       } finally {
         services.database.close();
@@ -220,7 +233,10 @@ export const DISPATCH_COMMANDS: CommandSpec[] = [
           iterations: int(a, "iterations", { min: 1 }),
           signal,
           log: stderrLogger,
-          onResult: (res) => process.stdout.write(`${g.json ? JSON.stringify(res) : `${res.command_id} ${res.type} gen=${res.generation} -> ${res.state}${res.error ? ` (${res.error})` : ""}`}\n`),
+          onResult: (res) =>
+            process.stdout.write(
+              `${g.json ? JSON.stringify(res) : `${res.command_id} ${res.type} gen=${res.generation} -> ${res.state}${res.error ? ` (${res.error})` : ""}`}\n`,
+            ),
         }),
       );
       if (!g.json) process.stdout.write(`runner for ${host} stopped after ${r.rounds} round(s), ${r.executed} command(s)\n`);

@@ -25,7 +25,17 @@ const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
 };
 
 /** Every command, API-backed and local. */
-export const ALL_COMMANDS: CommandSpec[] = [...LOCAL_COMMANDS, ...API_COMMANDS, ...OBSERVE_COMMANDS, ...SPAWN_COMMANDS, ...DISPATCH_COMMANDS, ...APP_COMMANDS, ...MESSAGE_COMMANDS, ...BROKER_RUN_COMMANDS, ...BROKER_COMMANDS];
+export const ALL_COMMANDS: CommandSpec[] = [
+  ...LOCAL_COMMANDS,
+  ...API_COMMANDS,
+  ...OBSERVE_COMMANDS,
+  ...SPAWN_COMMANDS,
+  ...DISPATCH_COMMANDS,
+  ...APP_COMMANDS,
+  ...MESSAGE_COMMANDS,
+  ...BROKER_RUN_COMMANDS,
+  ...BROKER_COMMANDS,
+];
 
 /** Finds the command named by the first one or two words of argv. */
 export function findCommand(argv: string[]): { spec: CommandSpec; rest: string[] } | null {

@@ -39,7 +39,12 @@ function renderSent(b: any): string {
 /** One line per inbox item: what a manager scanning its inbox needs. */
 function itemLine(i: any): string {
   const p = i.payload ?? {};
-  const what = i.signal_type === "message" ? `${p.msg_type} ${p.subject ? `"${p.subject}" ` : ""}${p.body ?? ""}` : i.signal_type === "worker_task_complete" ? `task ${i.task}: ${p.last_agent_message ?? ""}` : `task ${i.task}: ${p.message ?? ""}`;
+  const what =
+    i.signal_type === "message"
+      ? `${p.msg_type} ${p.subject ? `"${p.subject}" ` : ""}${p.body ?? ""}`
+      : i.signal_type === "worker_task_complete"
+        ? `task ${i.task}: ${p.last_agent_message ?? ""}`
+        : `task ${i.task}: ${p.message ?? ""}`;
   return [
     i.id,
     i.signal_type,
@@ -71,7 +76,11 @@ function inboxCommand(name: string, arg: { name: string; description: string }, 
     request: (a) =>
       flag(a, "consume-next")
         ? { method: "POST", path: `${base(a)}/consume`, body: { wait: flag(a, "wait"), timeout: seconds(a, "timeout"), interval: seconds(a, "interval") } }
-        : { method: "GET", path: base(a), query: { limit: int(a, "limit", { min: 1 }), wait: flag(a, "wait"), timeout: seconds(a, "timeout"), interval: seconds(a, "interval") } },
+        : {
+            method: "GET",
+            path: base(a),
+            query: { limit: int(a, "limit", { min: 1 }), wait: flag(a, "wait"), timeout: seconds(a, "timeout"), interval: seconds(a, "interval") },
+          },
     render: (b, a) => {
       if (flag(a, "consume-next")) {
         // An empty answer must not look like an item: agents parse this output.
@@ -117,7 +126,11 @@ export const MESSAGE_COMMANDS: CommandSpec[] = [
       { name: "BODY", required: true, description: "Reply text" },
     ],
     options: { subject: messageOptions.subject!, project: messageOptions.project! },
-    request: (a) => ({ method: "POST", path: `/messages/${enc(pos(a, 0)!)}/reply`, body: { body: pos(a, 1)!, subject: str(a, "subject"), project: str(a, "project") } }),
+    request: (a) => ({
+      method: "POST",
+      path: `/messages/${enc(pos(a, 0)!)}/reply`,
+      body: { body: pos(a, 1)!, subject: str(a, "subject"), project: str(a, "project") },
+    }),
     render: renderSent,
   },
   {
@@ -129,13 +142,37 @@ export const MESSAGE_COMMANDS: CommandSpec[] = [
       type: { type: "string", value: "TYPE", description: "Only this msg_type" },
       limit: { type: "string", value: "N", description: "Newest N (default 100)" },
     },
-    request: (a) => ({ method: "GET", path: "/messages", query: { thread_id: str(a, "thread"), session: str(a, "session"), msg_type: str(a, "type"), limit: int(a, "limit", { min: 1 }) } }),
+    request: (a) => ({
+      method: "GET",
+      path: "/messages",
+      query: { thread_id: str(a, "thread"), session: str(a, "session"), msg_type: str(a, "type"), limit: int(a, "limit", { min: 1 }) },
+    }),
     render: (b) =>
       b.count
-        ? b.messages.map((m: any) => `${m.created_at} ${m.id} ${m.thread_id} ${m.msg_type.padEnd(9)} ${m.from_session ?? m.from_actor} -> ${m.to_session}: ${m.subject ? `[${m.subject}] ` : ""}${m.body.replace(/\s+/g, " ").slice(0, 120)}`).join("\n")
+        ? b.messages
+            .map(
+              (m: any) =>
+                `${m.created_at} ${m.id} ${m.thread_id} ${m.msg_type.padEnd(9)} ${m.from_session ?? m.from_actor} -> ${m.to_session}: ${m.subject ? `[${m.subject}] ` : ""}${m.body.replace(/\s+/g, " ").slice(0, 120)}`,
+            )
+            .join("\n")
         : "no messages",
   },
-  inboxCommand("session-inbox", { name: "NAME", description: "Session name" }, (a) => `/sessions/${enc(pos(a, 0)!)}/inbox`, "List or consume a session's inbox (long-poll with --consume-next --wait)"),
-  inboxCommand("manager-inbox", { name: "TASK", description: "Task name" }, (a) => `/tasks/${enc(pos(a, 0)!)}/manager-inbox`, "List or consume the inbox of a task's bound manager"),
-  inboxCommand("worker-inbox", { name: "TASK", description: "Task name" }, (a) => `/tasks/${enc(pos(a, 0)!)}/worker-inbox`, "List or consume the inbox of a task's bound worker"),
+  inboxCommand(
+    "session-inbox",
+    { name: "NAME", description: "Session name" },
+    (a) => `/sessions/${enc(pos(a, 0)!)}/inbox`,
+    "List or consume a session's inbox (long-poll with --consume-next --wait)",
+  ),
+  inboxCommand(
+    "manager-inbox",
+    { name: "TASK", description: "Task name" },
+    (a) => `/tasks/${enc(pos(a, 0)!)}/manager-inbox`,
+    "List or consume the inbox of a task's bound manager",
+  ),
+  inboxCommand(
+    "worker-inbox",
+    { name: "TASK", description: "Task name" },
+    (a) => `/tasks/${enc(pos(a, 0)!)}/worker-inbox`,
+    "List or consume the inbox of a task's bound worker",
+  ),
 ];

@@ -28,7 +28,7 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
         `cycle ${b.cycle_id} ${b.task}: worker ${b.worker_session} is ${b.state}${b.task_completed ? " (task_complete)" : ""}`,
         `staleness ${b.staleness_seconds ?? "-"}s, last event ${b.last_event_subtype ?? "-"}, +${b.ingest.new_events} events, skipped ${b.ingest.skipped_lines}`,
         `alive: worker=${b.worker_alive} manager=${b.manager_alive}`,
-        `pane: ${b.pane_signal.captured ? b.notable_pane_pattern ?? "nothing notable" : `not captured (${b.pane_signal.reason})`}`,
+        `pane: ${b.pane_signal.captured ? (b.notable_pane_pattern ?? "nothing notable") : `not captured (${b.pane_signal.reason})`}`,
       ].join("\n"),
   },
   {
@@ -46,7 +46,9 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
       query: { limit: int(a, "limit", { min: 1 }), subtype: str(a, "subtype"), include_content: flag(a, "include-content") },
     }),
     render: (b) =>
-      b.count ? b.events.map((e: any) => `${e.event_at ?? "-"} ${e.kind.padEnd(14)} ${e.subtype.padEnd(22)} ${e.tool ?? ""} ${e.text ?? ""}`).join("\n") : `no events for ${b.session}`,
+      b.count
+        ? b.events.map((e: any) => `${e.event_at ?? "-"} ${e.kind.padEnd(14)} ${e.subtype.padEnd(22)} ${e.tool ?? ""} ${e.text ?? ""}`).join("\n")
+        : `no events for ${b.session}`,
   },
   {
     name: "divergences",
@@ -55,7 +57,11 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
     options: { limit: { type: "string", value: "N", description: "How many (default 50)" } },
     request: (a) => ({ method: "GET", path: `/tasks/${enc(pos(a, 0)!)}/divergences`, query: { limit: int(a, "limit", { min: 1 }) } }),
     render: (b) =>
-      b.count ? b.divergences.map((d: any) => `cycle ${d.cycle_id} ${d.observed_at} ${d.notable_pane_pattern} (state ${d.worker_state}) ${d.evidence ?? ""}`).join("\n") : `no divergences for ${b.task}`,
+      b.count
+        ? b.divergences
+            .map((d: any) => `cycle ${d.cycle_id} ${d.observed_at} ${d.notable_pane_pattern} (state ${d.worker_state}) ${d.evidence ?? ""}`)
+            .join("\n")
+        : `no divergences for ${b.task}`,
   },
   {
     name: "idle-check",
@@ -86,7 +92,8 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
         busy_wait_seconds: int(a, "busy-wait-seconds", { min: 1 }),
       },
     }),
-    render: (b) => `pattern: ${b.pattern ?? "none"}${b.evidence ? `\nevidence: ${b.evidence}` : ""}${b.suppressed.length ? `\nsuppressed: ${b.suppressed.map((s: any) => `${s.pattern} (${s.reason})`).join(", ")}` : ""}`,
+    render: (b) =>
+      `pattern: ${b.pattern ?? "none"}${b.evidence ? `\nevidence: ${b.evidence}` : ""}${b.suppressed.length ? `\nsuppressed: ${b.suppressed.map((s: any) => `${s.pattern} (${s.reason})`).join(", ")}` : ""}`,
   },
   {
     name: "session-nudge",
@@ -101,8 +108,8 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
       b.queued
         ? `queued for the runner of host ${b.command.host} (command ${b.command_id}); follow it with: switchyard commands --attempts`
         : b.dry_run
-        ? `dry run: would nudge ${b.session} (command ${b.command_id})`
-        : `nudged ${b.session}: submitted=${b.submitted} after ${b.enter_attempts} Enter press(es)${b.verified_by ? `, verified by ${b.verified_by}` : ""} (command ${b.command_id})`,
+          ? `dry run: would nudge ${b.session} (command ${b.command_id})`
+          : `nudged ${b.session}: submitted=${b.submitted} after ${b.enter_attempts} Enter press(es)${b.verified_by ? `, verified by ${b.verified_by}` : ""} (command ${b.command_id})`,
   },
   {
     name: "session-interrupt",
@@ -113,8 +120,17 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
       followup: { type: "string", value: "TEXT", description: "Prompt to submit after the interrupt" },
       "dry-run": { type: "boolean", description: "Record the command without touching the pane" },
     },
-    request: (a) => ({ method: "POST", path: `/sessions/${enc(pos(a, 0)!)}/interrupt`, body: { key: str(a, "key"), followup: str(a, "followup"), dry_run: flag(a, "dry-run") } }),
-    render: (b) => (b.queued ? `queued ${b.key} for the runner of host ${b.command.host} (command ${b.command_id})` : b.dry_run ? `dry run: would send ${b.key} to ${b.session}` : `sent ${b.key} to ${b.session}${b.followup_submitted === null ? "" : `, follow-up submitted=${b.followup_submitted}`}`),
+    request: (a) => ({
+      method: "POST",
+      path: `/sessions/${enc(pos(a, 0)!)}/interrupt`,
+      body: { key: str(a, "key"), followup: str(a, "followup"), dry_run: flag(a, "dry-run") },
+    }),
+    render: (b) =>
+      b.queued
+        ? `queued ${b.key} for the runner of host ${b.command.host} (command ${b.command_id})`
+        : b.dry_run
+          ? `dry run: would send ${b.key} to ${b.session}`
+          : `sent ${b.key} to ${b.session}${b.followup_submitted === null ? "" : `, follow-up submitted=${b.followup_submitted}`}`,
   },
   {
     name: "stop",

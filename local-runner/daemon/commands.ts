@@ -20,7 +20,8 @@ function seconds(a: Args, name: string, dflt: number, opts: { integer?: boolean 
   const v = str(a, name);
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0 || (opts.integer && !Number.isInteger(n))) throw new UsageError(`--${name} must be a positive ${opts.integer ? "integer" : "number"}, got '${v}'`);
+  if (!Number.isFinite(n) || n <= 0 || (opts.integer && !Number.isInteger(n)))
+    throw new UsageError(`--${name} must be a positive ${opts.integer ? "integer" : "number"}, got '${v}'`);
   return n;
 }
 
@@ -120,13 +121,17 @@ export const DAEMON_COMMANDS: CommandSpec[] = [
     local: async (a, g) => {
       const token = daemonToken(g);
       if (!token) {
-        err(`error: no daemon token\nhint: run 'switchyard broker daemon-install', or mint one with 'switchyard token mint --scope daemon' and save it in ${daemonTokenPath(resolveHome(process.env, { home: g.home }).home)} (mode 0600)`);
+        err(
+          `error: no daemon token\nhint: run 'switchyard broker daemon-install', or mint one with 'switchyard token mint --scope daemon' and save it in ${daemonTokenPath(resolveHome(process.env, { home: g.home }).home)} (mode 0600)`,
+        );
         return 1;
       }
       const maxTicks = str(a, "max-ticks") === undefined ? undefined : seconds(a, "max-ticks", 1, { integer: true });
       const home = resolveHome(process.env, { home: g.home });
       // The local transport normally sends the owner token; here every request carries the daemon's.
-      const transport: Transport = g.url ? new HttpTransport(g.url, token) : new InProcessTransport({ ...(await openLocalServices({ home })), ownerToken: token });
+      const transport: Transport = g.url
+        ? new HttpTransport(g.url, token)
+        : new InProcessTransport({ ...(await openLocalServices({ home })), ownerToken: token });
       const abort = new AbortController();
       const onSignal = () => abort.abort();
       process.once("SIGTERM", onSignal);
@@ -161,7 +166,9 @@ export const DAEMON_COMMANDS: CommandSpec[] = [
       const files = unitFiles(cfg);
       if (g.json) out(JSON.stringify({ platform: cfg.platform, command: daemonArgv(cfg), token_file: daemonTokenPath(cfg.switchyardHome), files }, null, 2));
       else {
-        out(`platform: ${cfg.platform}\ncommand:  ${daemonArgv(cfg).join(" ")}\ntoken:    ${daemonTokenPath(cfg.switchyardHome)} (a daemon token, minted at install)\n`);
+        out(
+          `platform: ${cfg.platform}\ncommand:  ${daemonArgv(cfg).join(" ")}\ntoken:    ${daemonTokenPath(cfg.switchyardHome)} (a daemon token, minted at install)\n`,
+        );
         for (const f of files) out(`--- ${f.path}\n${f.contents}`);
       }
       return 0;
@@ -198,9 +205,17 @@ export const DAEMON_COMMANDS: CommandSpec[] = [
       if (g.json) out(JSON.stringify(r, null, 2));
       else {
         out(`wrote ${r.files.join(", ")}`);
-        out(token ? `minted daemon token ${token.id} into ${daemonTokenPath(cfg.switchyardHome)}` : `using the existing ${daemonTokenPath(cfg.switchyardHome)}`);
+        out(
+          token ? `minted daemon token ${token.id} into ${daemonTokenPath(cfg.switchyardHome)}` : `using the existing ${daemonTokenPath(cfg.switchyardHome)}`,
+        );
         for (const c of r.commands) out(`${c.code === 0 ? "ok  " : "FAIL"} ${c.command}${c.code === 0 ? "" : `: ${c.stderr}`}`);
-        out(load ? (r.manifest.loaded ? "daemon loaded" : `daemon NOT loaded; fix the error above, then: ${loadHint(cfg)}`) : `not loaded (--no-load); load it with: ${loadHint(cfg)}`);
+        out(
+          load
+            ? r.manifest.loaded
+              ? "daemon loaded"
+              : `daemon NOT loaded; fix the error above, then: ${loadHint(cfg)}`
+            : `not loaded (--no-load); load it with: ${loadHint(cfg)}`,
+        );
       }
       return !load || r.manifest.loaded ? 0 : 1;
     },
@@ -233,7 +248,9 @@ export const DAEMON_COMMANDS: CommandSpec[] = [
             ...status.files.map((f) => `file:     ${f.path}${f.exists ? "" : " (MISSING)"}`),
             `token:    ${status.token_file ? "present" : "MISSING"}`,
             `log:      ${m.log}`,
-            r?.error ? `run:      ${r.error.code}: ${r.error.message}` : `run:      ${r.state}${r.stop_reason ? ` (${r.stop_reason})` : ""}, lease ${r.lease.owner ? `${r.lease.owner} until ${r.lease.expires_at}${r.lease.live ? "" : " (expired)"}` : "free"}`,
+            r?.error
+              ? `run:      ${r.error.code}: ${r.error.message}`
+              : `run:      ${r.state}${r.stop_reason ? ` (${r.stop_reason})` : ""}, lease ${r.lease.owner ? `${r.lease.owner} until ${r.lease.expires_at}${r.lease.live ? "" : " (expired)"}` : "free"}`,
           ].join("\n"),
         );
       }

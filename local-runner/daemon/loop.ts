@@ -25,7 +25,6 @@ export interface DaemonLoopOptions {
   signal: AbortSignal;
 }
 
-
 const errorOf = (res: ApiResponse) => res.body?.error ?? { code: "INTERNAL", message: `HTTP ${res.status}` };
 
 /**
@@ -35,7 +34,11 @@ const errorOf = (res: ApiResponse) => res.body?.error ?? { code: "INTERNAL", mes
 async function checkPrincipal(opts: DaemonLoopOptions): Promise<DaemonExit | null> {
   const owner = await opts.send({ method: "GET", path: "/tokens" });
   if (owner.status === 200) {
-    return { code: 1, reason: "refused", detail: "this is an owner token; the daemon must run with a daemon token (switchyard token mint --scope daemon) so it can never approve or send" };
+    return {
+      code: 1,
+      reason: "refused",
+      detail: "this is an owner token; the daemon must run with a daemon token (switchyard token mint --scope daemon) so it can never approve or send",
+    };
   }
   const run = await opts.send({ method: "GET", path: `/broker/runs/${encodeURIComponent(opts.runId)}` });
   if (run.status !== 200) {

@@ -95,7 +95,15 @@ export async function installDaemon(cfg: DaemonConfig, opts: { load: boolean; ex
     writeFileSync(daemonTokenPath(cfg.switchyardHome), `${opts.token.secret}\n`, { mode: 0o600 });
     chmodSync(daemonTokenPath(cfg.switchyardHome), 0o600);
   }
-  const commands = opts.load ? await runAll(opts.exec, loadCommands(cfg.platform, files.map((f) => f.path))) : [];
+  const commands = opts.load
+    ? await runAll(
+        opts.exec,
+        loadCommands(
+          cfg.platform,
+          files.map((f) => f.path),
+        ),
+      )
+    : [];
   // launchctl bootout fails when nothing was loaded yet; only the commands after it must succeed.
   const loaded = opts.load && commands.filter((c) => !c.command.includes(" bootout ")).every((c) => c.code === 0);
   const previous = readManifest(cfg.switchyardHome);

@@ -63,7 +63,9 @@ export function launchdPlist(cfg: DaemonConfig): UnitFile {
   <string>${LAUNCHD_LABEL}</string>
   <key>ProgramArguments</key>
   <array>
-${daemonArgv(cfg).map((a) => `    <string>${xml(a)}</string>`).join("\n")}
+${daemonArgv(cfg)
+  .map((a) => `    <string>${xml(a)}</string>`)
+  .join("\n")}
   </array>
   <key>EnvironmentVariables</key>
   <dict>

@@ -44,7 +44,11 @@ export function parseLsofFields(out: string): OpenFile[] {
 async function lsofOpenFiles(bin: string, pids: number[], timeoutMs: number): Promise<OpenFile[]> {
   if (pids.length === 0) return [];
   // -w: no warnings on stderr; -n/-P: no DNS or port-name lookups for sockets.
-  const r = await execTool(bin, ["-w", "-n", "-P", "-F", "fn", "-p", pids.join(",")], { timeoutMs, missing: lsofMissing, label: `lsof for pids ${pids.join(",")}` });
+  const r = await execTool(bin, ["-w", "-n", "-P", "-F", "fn", "-p", pids.join(",")], {
+    timeoutMs,
+    missing: lsofMissing,
+    label: `lsof for pids ${pids.join(",")}`,
+  });
   // lsof exits 1 when some pid has gone or nothing matched, still printing what it found.
   if (r.code !== 0 && r.code !== 1) throw new HostError("COMMAND_FAILED", `lsof for pids ${pids.join(",")} failed (exit ${r.code}): ${r.stderr.trim()}`);
   return parseLsofFields(r.stdout);
@@ -285,7 +289,10 @@ async function findClaudeTranscript(configDir: string, sessionId: string): Promi
  * pid's cwd; if more than one remains, the most recently modified is returned with the
  * others as `alternatives`. Null when nothing is found (typically: no prompt typed yet).
  */
-export async function discoverTranscript(pid: number, opts: { lsofBin: string; timeoutMs: number; claudeConfigDir?: string }): Promise<DiscoveredTranscript | null> {
+export async function discoverTranscript(
+  pid: number,
+  opts: { lsofBin: string; timeoutMs: number; claudeConfigDir?: string },
+): Promise<DiscoveredTranscript | null> {
   if (!Number.isInteger(pid) || pid <= 0) return null;
   const table = await procTable();
   const self = table.find((p) => p.pid === pid && p.state !== "Z");

@@ -17,7 +17,11 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** The error for a host without tmux, with how to install it. */
 export function tmuxMissing(bin: string): HostError {
-  return new HostError("TMUX_MISSING", `tmux binary '${bin}' not found or not executable`, "Install tmux 3.0 or newer (apt-get install tmux, brew install tmux).");
+  return new HostError(
+    "TMUX_MISSING",
+    `tmux binary '${bin}' not found or not executable`,
+    "Install tmux 3.0 or newer (apt-get install tmux, brew install tmux).",
+  );
 }
 
 /**
@@ -35,7 +39,11 @@ export function tmuxArg(arg: string): string {
  */
 function checkSessionName(name: string): void {
   if (name === "" || /[:.#\x00-\x1f\x7f]/.test(name) || /^[%=]/.test(name)) {
-    throw new HostError("COMMAND_FAILED", `tmux session name '${name}' is invalid`, "Use a non-empty name without ':', '.', '#', control characters or a leading '%' or '='.");
+    throw new HostError(
+      "COMMAND_FAILED",
+      `tmux session name '${name}' is invalid`,
+      "Use a non-empty name without ':', '.', '#', control characters or a leading '%' or '='.",
+    );
   }
 }
 
@@ -50,7 +58,8 @@ export function parseTmuxVersion(text: string): [number, number] | null {
  * server left with no sessions (it is shutting down because the last one just ended; our
  * targets are never empty, so "no current target" can only mean that).
  */
-const NOT_FOUND = /can't find (session|window|pane)|no server running|server exited unexpectedly|no current target|error connecting to .*\((No such file or directory|Connection refused)\)/i;
+const NOT_FOUND =
+  /can't find (session|window|pane)|no server running|server exited unexpectedly|no current target|error connecting to .*\((No such file or directory|Connection refused)\)/i;
 
 /** Thin typed wrapper over the tmux CLI; every target resolves exactly (no prefix matching). */
 export class Tmux {
@@ -112,7 +121,8 @@ export class Tmux {
       if (version === null) throw tmuxMissing(this.bin);
       const v = parseTmuxVersion(version);
       // `new-session -e` arrived in tmux 3.0; older versions reject the flag.
-      if (!v || v[0] < 3) throw new HostError("COMMAND_FAILED", `tmux session '${opts.name}': setting env needs tmux 3.0 or newer, found '${version}'`, "Upgrade tmux.");
+      if (!v || v[0] < 3)
+        throw new HostError("COMMAND_FAILED", `tmux session '${opts.name}': setting env needs tmux 3.0 or newer, found '${version}'`, "Upgrade tmux.");
       for (const [k, val] of env) {
         if (!ENV_NAME.test(k)) throw new HostError("COMMAND_FAILED", `tmux session '${opts.name}': environment variable name '${k}' is invalid`);
         args.push("-e", `${k}=${val}`);

@@ -91,8 +91,16 @@ describe("classifyTranscriptLine on the recorded transcripts", () => {
       .map((l) => classifyTranscriptLine(kind, l))
       .filter((e) => e !== null);
   it.each([
-    ["codex", "codex-rollout-basic.jsonl", ["task_started", "user_message", "agent_message", "task_complete", "task_started", "user_message", "agent_message", "task_complete"]],
-    ["codex", "codex-rollout-tool-approval.jsonl", ["task_started", "user_message", "tool_activity", "tool_activity", "tool_activity", "agent_message", "task_complete"]],
+    [
+      "codex",
+      "codex-rollout-basic.jsonl",
+      ["task_started", "user_message", "agent_message", "task_complete", "task_started", "user_message", "agent_message", "task_complete"],
+    ],
+    [
+      "codex",
+      "codex-rollout-tool-approval.jsonl",
+      ["task_started", "user_message", "tool_activity", "tool_activity", "tool_activity", "agent_message", "task_complete"],
+    ],
     ["codex", "codex-rollout-error-429.jsonl", ["task_started", "user_message", "error"]],
     ["codex", "codex-rollout-interrupted.jsonl", ["task_started", "user_message", "task_complete"]],
     ["claude", "claude-transcript-basic.jsonl", ["user_message", "agent_message", "task_complete", "user_message", "agent_message", "task_complete"]],
@@ -101,7 +109,11 @@ describe("classifyTranscriptLine on the recorded transcripts", () => {
     ["claude", "claude-transcript-interrupted.jsonl", ["user_message"]],
     // A prompt typed while busy: Codex steers it into the running turn, Claude queues a new turn.
     ["codex", "codex-rollout-steer-while-busy.jsonl", ["task_started", "user_message", "user_message", "agent_message", "task_complete"]],
-    ["claude", "claude-transcript-queued-while-busy.jsonl", ["user_message", "agent_message", "task_complete", "user_message", "agent_message", "task_complete"]],
+    [
+      "claude",
+      "claude-transcript-queued-while-busy.jsonl",
+      ["user_message", "agent_message", "task_complete", "user_message", "agent_message", "task_complete"],
+    ],
     ["claude", "claude-transcript-write-approval.jsonl", ["user_message", "tool_activity", "tool_activity", "agent_message", "task_complete"]],
   ] as const)("%s %s", (kind, file, expectedSeq) => {
     expect(seq(kind, file)).toEqual(expectedSeq);

@@ -33,7 +33,12 @@ describe("OpenAI Responses stub", () => {
     const r = await post(`${stub.url}/v1/responses`, { tools: [{ type: "function", name: "exec_command" }], input: [] });
     const ev = events(r.text);
     expect(ev[0]?.event).toBe("response.created");
-    expect(ev.filter((e) => e.event === "response.output_text.delta").map((e) => e.data.delta).join("")).toBe("hello there");
+    expect(
+      ev
+        .filter((e) => e.event === "response.output_text.delta")
+        .map((e) => e.data.delta)
+        .join(""),
+    ).toBe("hello there");
     const done = ev.at(-1)!;
     expect(done.event).toBe("response.completed");
     expect(done.data.response.usage.total_tokens).toBeGreaterThan(0);
@@ -82,10 +87,22 @@ describe("Anthropic Messages stub", () => {
     const r = await post(`${stub.url}/v1/messages?beta=true`, { stream: true, tools: [{ name: "Bash" }], messages: [] });
     const ev = events(r.text);
     expect(ev.map((e) => e.event)).toEqual([
-      "message_start", "ping", "content_block_start", "content_block_delta", "content_block_delta", "content_block_delta",
-      "content_block_stop", "message_delta", "message_stop",
+      "message_start",
+      "ping",
+      "content_block_start",
+      "content_block_delta",
+      "content_block_delta",
+      "content_block_delta",
+      "content_block_stop",
+      "message_delta",
+      "message_stop",
     ]);
-    expect(ev.filter((e) => e.event === "content_block_delta").map((e) => e.data.delta.text).join("")).toBe("hi from claude");
+    expect(
+      ev
+        .filter((e) => e.event === "content_block_delta")
+        .map((e) => e.data.delta.text)
+        .join(""),
+    ).toBe("hi from claude");
     expect(ev.find((e) => e.event === "message_delta")!.data.delta.stop_reason).toBe("end_turn");
   });
 

@@ -26,10 +26,14 @@ beforeEach(async () => {
 });
 afterEach(() => env.close());
 
-const commandState = async (id: string) => (await env.services.database.client.execute({ sql: "SELECT state FROM commands WHERE id = ?", args: [id] })).rows[0]!.state;
+const commandState = async (id: string) =>
+  (await env.services.database.client.execute({ sql: "SELECT state FROM commands WHERE id = ?", args: [id] })).rows[0]!.state;
 /** Puts a command in the state a dispatcher that died mid-claim leaves behind. */
 const claimedUntil = (id: string, leaseExpiresAt: number) =>
-  env.services.database.client.execute({ sql: "UPDATE commands SET state = 'running', claim_generation = 1, attempts = 1, lease_expires_at = ? WHERE id = ?", args: [leaseExpiresAt, id] });
+  env.services.database.client.execute({
+    sql: "UPDATE commands SET state = 'running', claim_generation = 1, attempts = 1, lease_expires_at = ? WHERE id = ?",
+    args: [leaseExpiresAt, id],
+  });
 
 describe("dispatch-pass cron", () => {
   it("runs due commands as dispatcher dispatch-local, whose heartbeat the app loop then sees as fresh until it goes stale", async () => {

@@ -25,7 +25,8 @@ async function setup(host: ReturnType<typeof pidHost> | "real" = pidHost([LIVE])
   ctx = makeCtx(env.services, { kind: "daemon", tokenId: "tok_sweep" });
 }
 const setPid = (id: string, pid: number, host = "test-host") => env.services.database.db.update(sessions).set({ pid, host }).where(eq(sessions.id, id));
-const pidDeadEvents = async () => (await env.services.database.client.execute("SELECT id, session_id, actor, payload_json FROM events WHERE kind = 'session_pid_dead'")).rows;
+const pidDeadEvents = async () =>
+  (await env.services.database.client.execute("SELECT id, session_id, actor, payload_json FROM events WHERE kind = 'session_pid_dead'")).rows;
 
 describe("heartbeat-sweep", () => {
   it("reports sessions whose heartbeat is older than 10 minutes, by the injected clock", async () => {
@@ -35,7 +36,9 @@ describe("heartbeat-sweep", () => {
     const recent = await registerSession(env, "manager");
     const report = await heartbeatSweep(ctx);
     expect(report).toMatchObject({ stale_after_seconds: 600, checked_at: "2026-11-21T12:10:01.000Z", stale_count: 1 });
-    expect(report.stale).toEqual([{ session_id: old.session_id, name: old.session.name, role: "worker", last_heartbeat_at: "2026-11-21T12:00:00.000Z", age_seconds: 601 }]);
+    expect(report.stale).toEqual([
+      { session_id: old.session_id, name: old.session.name, role: "worker", last_heartbeat_at: "2026-11-21T12:00:00.000Z", age_seconds: 601 },
+    ]);
     expect(report.stale.map((s) => s.session_id)).not.toContain(recent.session_id);
   });
 
@@ -64,11 +67,24 @@ describe("heartbeat-sweep", () => {
     const rows = await pidDeadEvents();
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ id: first.dead[0]!.event_id, session_id: p.worker.session_id, actor: "daemon:tok_sweep" });
-    expect(JSON.parse(String(rows[0]!.payload_json))).toEqual({ name: p.worker.session.name, role: "worker", pid: DEAD, host: "test-host", bound_tasks: [boundTask] });
+    expect(JSON.parse(String(rows[0]!.payload_json))).toEqual({
+      name: p.worker.session.name,
+      role: "worker",
+      pid: DEAD,
+      host: "test-host",
+      bound_tasks: [boundTask],
+    });
 
     env.clock.advance(60);
     const second = await heartbeatSweep(ctx);
-    expect(second.dead).toEqual([expect.objectContaining({ session_id: p.worker.session_id, event_id: first.dead[0]!.event_id, flagged_at: "2026-11-21T12:00:00.000Z", newly_flagged: false })]);
+    expect(second.dead).toEqual([
+      expect.objectContaining({
+        session_id: p.worker.session_id,
+        event_id: first.dead[0]!.event_id,
+        flagged_at: "2026-11-21T12:00:00.000Z",
+        newly_flagged: false,
+      }),
+    ]);
     expect(await pidDeadEvents()).toHaveLength(1);
     const [row] = await env.services.database.db.select().from(sessions).where(eq(sessions.id, p.worker.session_id));
     expect(row!.state).toBe("active");
@@ -89,7 +105,10 @@ describe("heartbeat-sweep", () => {
     const w = await registerSession(env, "worker");
     await setPid(w.session_id, DEAD);
     const run = await runCron(ctx, "heartbeat-sweep", { runner: "up:test:1" });
-    expect(run).toMatchObject({ state: "succeeded", report: { dead_count: 1, dead: [expect.objectContaining({ session_id: w.session_id, bound_tasks: [] })] } });
+    expect(run).toMatchObject({
+      state: "succeeded",
+      report: { dead_count: 1, dead: [expect.objectContaining({ session_id: w.session_id, bound_tasks: [] })] },
+    });
   });
 
   it("tells a live process from an exited one through the real host (pid and start time)", async () => {

@@ -14,7 +14,7 @@ let tmuxName: string | null = null;
 let agentPid: number | null = null;
 
 afterEach(async () => {
-  if (tmuxName) await env?.services.host!.tmuxKillSession(tmuxName).catch(() => {});
+  if (tmuxName) await env?.services.host?.tmuxKillSession(tmuxName).catch(() => {});
   // The agent may still be writing into its config dir as it exits; wait before deleting it.
   if (agentPid) await waitFor(async () => !(await env!.services.host!.pidAlive(agentPid!)) || undefined, 10_000, "agent exit").catch(() => {});
   agentPid = null;
@@ -63,10 +63,14 @@ async function superviseEndToEnd(kind: AgentKind) {
   expect(busy).toMatchObject({ state: "busy", task_completed: false, worker_alive: true });
   expect(busy.pane_signal.captured).toBe(true);
 
-  const done = await waitFor(async () => {
-    const c = await cycle(task.task.name);
-    return c.state === "idle" && c.task_completed ? c : undefined;
-  }, 30_000, "slow turn to complete");
+  const done = await waitFor(
+    async () => {
+      const c = await cycle(task.task.name);
+      return c.state === "idle" && c.task_completed ? c : undefined;
+    },
+    30_000,
+    "slow turn to complete",
+  );
   expect(done.last_event_subtype).toMatch(/task_complete|end_turn/);
   expect(done.manager_context.last_worker_message).toContain("PONG-2");
 

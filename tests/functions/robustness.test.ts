@@ -9,7 +9,17 @@ import { makeTestEnv, type TestEnv } from "../helpers/services.ts";
  */
 
 const ODD_SEGMENTS = ["%00", "a".repeat(300), "%E2%98%83", "..", "%2F", "a%20b", "-", "tok_%00"];
-const ODD_QUERIES = ["?state=active&state=gone", "?limit=-1", "?limit=1e3", "?limit=99999999999999999999", "?role=", "?name=", "?q=%00", "?include_content=yes", "?all="];
+const ODD_QUERIES = [
+  "?state=active&state=gone",
+  "?limit=-1",
+  "?limit=1e3",
+  "?limit=99999999999999999999",
+  "?role=",
+  "?name=",
+  "?q=%00",
+  "?include_content=yes",
+  "?all=",
+];
 const ODD_BODIES = ['{"name":"\\u0000","role":"worker","task":1e400,"scope":"owner"}', '{"name":{"$gt":""}}', "true", '"text"', "{}"];
 
 let env: TestEnv;

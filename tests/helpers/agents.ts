@@ -248,7 +248,12 @@ export function agentCommand(kind: AgentKind, home: AgentHome, opts: CommandOpti
     const argv = opts.native ? [bin, ...args] : [process.execPath, bin, ...args];
     return { argv, env: { ...home.env, NO_PROXY: "127.0.0.1,localhost", ...opts.extraEnv }, unset: AGENT_ENV_UNSET, cwd: home.workdir };
   }
-  return { argv: [claudeBinary(), ...extra], env: { ...home.env, NO_PROXY: "127.0.0.1,localhost", ...opts.extraEnv }, unset: AGENT_ENV_UNSET, cwd: home.workdir };
+  return {
+    argv: [claudeBinary(), ...extra],
+    env: { ...home.env, NO_PROXY: "127.0.0.1,localhost", ...opts.extraEnv },
+    unset: AGENT_ENV_UNSET,
+    cwd: home.workdir,
+  };
 }
 
 /** `env -u X ... K=V ... argv...`: one argv that carries the environment through tmux intact. */
@@ -278,10 +283,25 @@ export interface TmuxSession {
 /** The tmux argv (without the leading "tmux") that starts `cmd` detached in session `name`. */
 export function tmuxNewSessionArgs(name: string, cmd: AgentCommand, size = { width: 200, height: 50 }): string[] {
   return [
-    "new-session", "-d", "-s", name, "-x", String(size.width), "-y", String(size.height), "-c", cmd.cwd,
-    "--", ...wrapWithEnv(cmd),
+    "new-session",
+    "-d",
+    "-s",
+    name,
+    "-x",
+    String(size.width),
+    "-y",
+    String(size.height),
+    "-c",
+    cmd.cwd,
+    "--",
+    ...wrapWithEnv(cmd),
     // Same client invocation, so a CLI that dies at once still leaves a readable dead pane.
-    ";", "set-option", "-t", name, "remain-on-exit", "on",
+    ";",
+    "set-option",
+    "-t",
+    name,
+    "remain-on-exit",
+    "on",
   ];
 }
 
@@ -594,7 +614,11 @@ export function uniqueSessionName(prefix: string): string {
  * Stub + isolated home + TUI in a fresh tmux session, waiting until the composer is idle.
  * stop() kills the tmux session by name, then any pid from the pane's tree that survived it.
  */
-export async function launchAgent(kind: AgentKind, turns: StubTurn[], opts: HomeOptions & CommandOptions & { name?: string; waitIdle?: boolean } = {}): Promise<RunningAgent> {
+export async function launchAgent(
+  kind: AgentKind,
+  turns: StubTurn[],
+  opts: HomeOptions & CommandOptions & { name?: string; waitIdle?: boolean } = {},
+): Promise<RunningAgent> {
   const stub = await startStub(kind, turns);
   const home = kind === "codex" ? await makeCodexHome(stub.url, opts) : await makeClaudeConfig(stub.url, opts);
   const cmd = agentCommand(kind, home, opts);
@@ -733,10 +757,14 @@ export function paneState(kind: AgentKind, capture: string): PaneState {
 export async function waitForState(kind: AgentKind, target: string, states: PaneState[], timeoutMs = 20_000): Promise<string> {
   let last = "";
   try {
-    return await waitFor(async () => {
-      last = await capturePane(target);
-      return states.includes(paneState(kind, last)) ? last : undefined;
-    }, timeoutMs, `${kind} pane state ${states.join("|")}`);
+    return await waitFor(
+      async () => {
+        last = await capturePane(target);
+        return states.includes(paneState(kind, last)) ? last : undefined;
+      },
+      timeoutMs,
+      `${kind} pane state ${states.join("|")}`,
+    );
   } catch (err) {
     throw new Error(`${String(err)}; last capture:\n${last}`);
   }

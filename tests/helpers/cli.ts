@@ -47,7 +47,10 @@ export function cliSandbox(prefix: string, env: Record<string, string> = {}) {
     async cli(...argv: string[]): Promise<CliRun> {
       const out: string[] = [];
       const err: string[] = [];
-      const write = vi.spyOn(process.stdout, "write").mockImplementation((t) => (out.push(String(t)), true));
+      const write = vi.spyOn(process.stdout, "write").mockImplementation((t) => {
+        out.push(String(t));
+        return true;
+      });
       try {
         const code = await runCli([...argv, "--home", home], { out: (t) => out.push(t), err: (t) => err.push(t) });
         return { code, out: out.join("\n"), err: err.join("\n") };

@@ -27,7 +27,11 @@ export interface TestEnv {
   /** Mints a token of any kind directly in the database. */
   mint(kind: "owner" | "daemon" | "runner", host?: string): Promise<string>;
   /** Calls the app with a bearer token (or none) and parses the JSON answer; throws on a 500. */
-  call(method: string, path: string, opts?: { token?: string | null; body?: unknown; rawBody?: string; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>;
+  call(
+    method: string,
+    path: string,
+    opts?: { token?: string | null; body?: unknown; rawBody?: string; headers?: Record<string, string> },
+  ): Promise<{ status: number; body: any; headers: Headers }>;
   close(): void;
 }
 

@@ -46,11 +46,15 @@ afterEach(() => {
 });
 
 function startDaemon(home: string, runId: string, id: string): Daemon {
-  const child = spawn(process.execPath, [CLI, "broker", "daemon", "--run-id", runId, "--daemon-id", id, "--interval-seconds", "0.2", "--lease-seconds", String(LEASE_SECONDS), "--home", home], {
-    cwd: ROOT,
-    env: { ...process.env, SWITCHYARD_NO_BUNDLE: "1", SWITCHYARD_HOME: home },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    [CLI, "broker", "daemon", "--run-id", runId, "--daemon-id", id, "--interval-seconds", "0.2", "--lease-seconds", String(LEASE_SECONDS), "--home", home],
+    {
+      cwd: ROOT,
+      env: { ...process.env, SWITCHYARD_NO_BUNDLE: "1", SWITCHYARD_HOME: home },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   const lines: Line[] = [];
   createInterface({ input: child.stdout! }).on("line", (t) => lines.push(JSON.parse(t) as Line));
   child.stderr!.setEncoding("utf8").on("data", () => {});
@@ -79,7 +83,9 @@ describe("run lease across OS processes", () => {
     services = await openLocalServices({ home: { ...resolveHome({}, { home }), hostName: "lease-test" } });
     const app = createApp(services);
     const owner = { Authorization: `Bearer ${services.ownerToken}`, "Content-Type": "application/json" };
-    const created = await (await app.request("/v1/broker/runs", { method: "POST", headers: owner, body: JSON.stringify({ mode: "overnight_dry_run", objective: "lease test" }) })).json();
+    const created = await (
+      await app.request("/v1/broker/runs", { method: "POST", headers: owner, body: JSON.stringify({ mode: "overnight_dry_run", objective: "lease test" }) })
+    ).json();
     const runId = created.run_id as string;
     expect((await app.request(`/v1/broker/runs/${runId}/start`, { method: "POST", headers: owner })).status).toBe(200);
     const daemonToken = await tokenInsert(services.database.db, { id: makeId("tok", Date.now()), kind: "daemon", nowMs: Date.now() });

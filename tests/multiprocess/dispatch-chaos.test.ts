@@ -92,7 +92,9 @@ async function scalar(db: Database, sql: string): Promise<number> {
 }
 
 describe("dispatchers under kill -9", () => {
-  it("drains 20,000 commands with 4 processes and random SIGKILLs: none lost, none in flight, no side effect run twice", { timeout: 280_000 }, async ({ annotate }) => {
+  it("drains 20,000 commands with 4 processes and random SIGKILLs: none lost, none in flight, no side effect run twice", { timeout: 280_000 }, async ({
+    annotate,
+  }) => {
     dir = mkdtempSync(join(tmpdir(), "switchyard-chaos-"));
     const url = `file:${join(dir, "switchyard.db")}`;
     const log = join(dir, "side-effects.log");
@@ -133,7 +135,9 @@ describe("dispatchers under kill -9", () => {
 
     // Nothing lost, nothing left in flight.
     expect(await scalar(database, "SELECT count(*) FROM commands")).toBe(COMMANDS);
-    const states = Object.fromEntries((await database.client.execute("SELECT state, count(*) FROM commands GROUP BY state")).rows.map((r) => [String(r[0]), Number(r[1])]));
+    const states = Object.fromEntries(
+      (await database.client.execute("SELECT state, count(*) FROM commands GROUP BY state")).rows.map((r) => [String(r[0]), Number(r[1])]),
+    );
     expect(Object.keys(states).every((s) => ["succeeded", "dead", "ambiguous"].includes(s))).toBe(true);
 
     // Every side effect ran under a claim that had recorded side_effect_started, at most once per
@@ -158,14 +162,21 @@ describe("dispatchers under kill -9", () => {
       const gens = (perCommand.get(id) ?? []).sort((a, b) => a - b);
       const k = kind(Number(id.slice("cmd_chaos_".length)));
       // Each earlier run of a command must have been reported failed before the next one began.
-      for (const g of gens.slice(0, -1)) if (attemptByKey.get(`${id} ${g}`)?.error !== "chaos: told to fail") problems.push(`${id}: run at generation ${g} repeated without a reported failure`);
-      if (r.state === "succeeded" && gens.at(-1) !== Number(r.claim_generation)) problems.push(`${id}: succeeded at generation ${r.claim_generation} but log says ${gens}`);
+      for (const g of gens.slice(0, -1))
+        if (attemptByKey.get(`${id} ${g}`)?.error !== "chaos: told to fail") problems.push(`${id}: run at generation ${g} repeated without a reported failure`);
+      if (r.state === "succeeded" && gens.at(-1) !== Number(r.claim_generation))
+        problems.push(`${id}: succeeded at generation ${r.claim_generation} but log says ${gens}`);
       if (k === "invalid" && (r.state !== "dead" || gens.length > 0)) problems.push(`${id}: invalid payload ended ${r.state} with ${gens.length} side effects`);
       if (k === "plain" && gens.length > 1) problems.push(`${id}: plain command ran ${gens.length} times`);
       if (k === "always_fails" && r.state === "succeeded") problems.push(`${id}: always-failing command succeeded`);
     }
     expect(problems).toEqual([]);
-    expect(await scalar(database, "SELECT count(*) FROM commands c WHERE state = 'dead' AND id LIKE '%00' AND EXISTS (SELECT 1 FROM command_attempts a WHERE a.command_id = c.id AND a.side_effect_started = 1)")).toBe(0);
+    expect(
+      await scalar(
+        database,
+        "SELECT count(*) FROM commands c WHERE state = 'dead' AND id LIKE '%00' AND EXISTS (SELECT 1 FROM command_attempts a WHERE a.command_id = c.id AND a.side_effect_started = 1)",
+      ),
+    ).toBe(0);
     expect((await database.client.execute("PRAGMA integrity_check")).rows[0]![0]).toBe("ok");
 
     const stopped = await scalar(database, "SELECT count(*) FROM dispatchers WHERE state = 'stopped'");

@@ -59,12 +59,19 @@ describe("switchyard runner", () => {
 
     up = await startUp(env.services, { port: 0, hostname: "127.0.0.1", schedules: [] });
     const token = await env.mint("runner", "remote-b");
-    const out = await run(process.execPath, [BIN, "runner", "--url", up.url, "--token", token, "--host", "remote-b", "--runner-id", "e2e", "--iterations", "2", "--interval", "0.1", "--json"], {
-      cwd: ROOT,
-      env: { ...process.env, SWITCHYARD_HOME: env.dir },
-      timeout: 90_000,
-    });
-    const results = out.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    const out = await run(
+      process.execPath,
+      [BIN, "runner", "--url", up.url, "--token", token, "--host", "remote-b", "--runner-id", "e2e", "--iterations", "2", "--interval", "0.1", "--json"],
+      {
+        cwd: ROOT,
+        env: { ...process.env, SWITCHYARD_HOME: env.dir },
+        timeout: 90_000,
+      },
+    );
+    const results = out.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(results.map((r) => [r.command_id, r.state])).toEqual([
       [capture, "succeeded"],
       [nudge, "succeeded"],
@@ -77,7 +84,13 @@ describe("switchyard runner", () => {
     expect(userMessages(tui.rollout)).toEqual(["report your status"]);
     for (const id of [capture, nudge]) {
       expect(byId[id].attempt_history).toEqual([
-        expect.objectContaining({ dispatcher_id: "runner:remote-b:e2e", claim_generation: 1, side_effect_started: true, side_effect_completed: true, error: null }),
+        expect.objectContaining({
+          dispatcher_id: "runner:remote-b:e2e",
+          claim_generation: 1,
+          side_effect_started: true,
+          side_effect_completed: true,
+          error: null,
+        }),
       ]);
     }
     expect(byId[foreign]).toMatchObject({ state: "pending", attempts: 0, claim_generation: 0 });
@@ -92,7 +105,10 @@ describe("switchyard runner", () => {
   });
 
   it("refuses to start without --url or --token (usage error, exit 2)", async () => {
-    const err = await run(process.execPath, [BIN, "runner", "--host", "remote-b"], { cwd: ROOT, env: { ...process.env, SWITCHYARD_HOME: env.dir, SWITCHYARD_URL: "", SWITCHYARD_TOKEN: "" } }).catch((e) => e);
+    const err = await run(process.execPath, [BIN, "runner", "--host", "remote-b"], {
+      cwd: ROOT,
+      env: { ...process.env, SWITCHYARD_HOME: env.dir, SWITCHYARD_URL: "", SWITCHYARD_TOKEN: "" },
+    }).catch((e) => e);
     expect(err.code).toBe(2);
     expect(err.stderr).toContain("runner needs --url");
   });

@@ -35,7 +35,10 @@ describe("dispatch --watch", () => {
     child.kill(signal);
     expect(await exit).toBe(0);
     expect(passes[0]).toMatchObject({ dispatcher_id: `sig-${signal}`, dry_run: false });
-    const rs = await env.services.database.client.execute({ sql: "SELECT state, iteration, pid, stopped_at FROM dispatchers WHERE id = ?", args: [`sig-${signal}`] });
+    const rs = await env.services.database.client.execute({
+      sql: "SELECT state, iteration, pid, stopped_at FROM dispatchers WHERE id = ?",
+      args: [`sig-${signal}`],
+    });
     expect(rs.rows[0]).toMatchObject({ state: "stopped", iteration: passes.length, pid: child.pid });
     expect(rs.rows[0]!.stopped_at).not.toBeNull();
   });

@@ -32,7 +32,16 @@ process.once("SIGTERM", () => ac.abort());
 process.stdout.write(`${JSON.stringify({ ready: true, pid: process.pid })}\n`);
 const result = await runDispatchLoop(
   { database, hostName: "chaos", executors },
-  { dispatcherId: dispatcherId!, leaseMs: Number(leaseArg), limit: 20, intervalMs: 50, retryBaseMs: 50, route: false, signal: ac.signal, onError: (e) => process.stderr.write(`pass failed: ${e.message}\n`) },
+  {
+    dispatcherId: dispatcherId!,
+    leaseMs: Number(leaseArg),
+    limit: 20,
+    intervalMs: 50,
+    retryBaseMs: 50,
+    route: false,
+    signal: ac.signal,
+    onError: (e) => process.stderr.write(`pass failed: ${e.message}\n`),
+  },
 );
 process.stdout.write(`${JSON.stringify({ done: true, ...result, busy_retries: database.busyRetries() })}\n`);
 database.close();

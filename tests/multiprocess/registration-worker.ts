@@ -65,7 +65,10 @@ async function operation(op: number) {
         emit({ kind: "binding", id: (await bindTask(ctx, { task: t, worker: w, manager: m })).binding_id });
         break;
       default: {
-        const [token] = await ctx.db.select({ id: tokens.id }).from(tokens).where(eq(tokens.sessionId, managerIds.get(round)!));
+        const [token] = await ctx.db
+          .select({ id: tokens.id })
+          .from(tokens)
+          .where(eq(tokens.sessionId, managerIds.get(round)!));
         emit({ kind: "revoke", id: (await revokeToken(ctx, token!.id)).token_id });
       }
     }

@@ -30,12 +30,17 @@ export function validationIssues(contract: Record<string, unknown>, stopConditio
   for (const c of schema.require_stop_conditions) {
     if (!stopConditions.includes(c)) issues.push({ field: "stop_conditions", message: `the validation schema requires stop condition ${c}` });
   }
-  for (const [bound, limits] of [["min", schema.limit_min], ["max", schema.limit_max]] as const) {
+  for (const [bound, limits] of [
+    ["min", schema.limit_min],
+    ["max", schema.limit_max],
+  ] as const) {
     for (const [name, v] of Object.entries(limits)) {
       if (v === undefined) continue;
       const actual = contract[name];
-      if (typeof actual !== "number") issues.push({ field: `limits.${name}`, message: `the validation schema bounds ${name} (${bound} ${v}) but it is not set` });
-      else if (bound === "min" ? actual < v : actual > v) issues.push({ field: `limits.${name}`, message: `${name}=${actual} is ${bound === "min" ? "below the minimum" : "above the maximum"} ${v}` });
+      if (typeof actual !== "number")
+        issues.push({ field: `limits.${name}`, message: `the validation schema bounds ${name} (${bound} ${v}) but it is not set` });
+      else if (bound === "min" ? actual < v : actual > v)
+        issues.push({ field: `limits.${name}`, message: `${name}=${actual} is ${bound === "min" ? "below the minimum" : "above the maximum"} ${v}` });
     }
   }
   return issues;
@@ -47,7 +52,8 @@ function limitsForMode(input: CreateInput): { limits: Partial<Record<LimitName, 
   const issues: FieldIssue[] = [];
   if (input.mode === "overnight_dry_run") {
     for (const name of ["max_sends_total", "max_sends_per_thread"] as const) {
-      if (limits[name] !== undefined && limits[name] !== 0) issues.push({ field: `limits.${name}`, message: `overnight_dry_run never sends, so ${name} must be 0 (got ${limits[name]})` });
+      if (limits[name] !== undefined && limits[name] !== 0)
+        issues.push({ field: `limits.${name}`, message: `overnight_dry_run never sends, so ${name} must be 0 (got ${limits[name]})` });
       limits[name] = 0;
     }
   }
@@ -112,7 +118,13 @@ export async function createRun(ctx: Ctx, input: CreateInput) {
     await tx.insert(brokerRuns).values(row);
     const [e] = await tx
       .insert(brokerEvents)
-      .values(brokerEventValues(ctx, { kind: "run_created", runId: row.id, payload: { mode: row.mode, limits: row.limits, stop_conditions: stopConditions, by: ctx.auth.kind } }))
+      .values(
+        brokerEventValues(ctx, {
+          kind: "run_created",
+          runId: row.id,
+          payload: { mode: row.mode, limits: row.limits, stop_conditions: stopConditions, by: ctx.auth.kind },
+        }),
+      )
       .returning({ id: brokerEvents.id });
     return e!.id;
   });

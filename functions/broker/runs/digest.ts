@@ -20,7 +20,13 @@ export const runDigestRoute = defineRoute(["owner", "daemon"], {
 /** Most errors listed in a digest; the counters carry the totals. */
 const MAX_LISTED_ERRORS = 50;
 
-const item = (a: AdviceRequestRow) => ({ advice_id: a.id, state: a.state, thread_id: a.threadId, requester_session_id: a.requesterSessionId, updated_at: iso(a.updatedAt)! });
+const item = (a: AdviceRequestRow) => ({
+  advice_id: a.id,
+  state: a.state,
+  thread_id: a.threadId,
+  requester_session_id: a.requesterSessionId,
+  updated_at: iso(a.updatedAt)!,
+});
 
 /** Summarises a run for the owner. */
 export async function runDigest(ctx: Ctx, id: string) {
@@ -28,7 +34,10 @@ export async function runDigest(ctx: Ctx, id: string) {
   const advice = await ctx.db.select().from(adviceRequests).where(eq(adviceRequests.runId, id)).orderBy(asc(adviceRequests.createdAt));
   const byState: Record<string, number> = {};
   for (const a of advice) byState[a.state] = (byState[a.state] ?? 0) + 1;
-  const [ticks] = await ctx.db.select({ n: count() }).from(brokerEvents).where(and(eq(brokerEvents.runId, id), eq(brokerEvents.kind, RUN_EVENT.tick)));
+  const [ticks] = await ctx.db
+    .select({ n: count() })
+    .from(brokerEvents)
+    .where(and(eq(brokerEvents.runId, id), eq(brokerEvents.kind, RUN_EVENT.tick)));
   const errorRows = await ctx.db
     .select()
     .from(brokerEvents)
@@ -45,7 +54,8 @@ export async function runDigest(ctx: Ctx, id: string) {
   const ownerInput = advice.filter((a) => a.state === "owner_input_required");
   const c = run.counters;
   const stopDetail = typeof stopEvent?.payload.detail === "string" ? stopEvent.payload.detail : null;
-  const ending = run.state === "stopped" ? `stopped: ${run.stop_reason}${stopDetail ? ` (${stopDetail})` : ""}` : run.state === "running" ? "still running" : "not started";
+  const ending =
+    run.state === "stopped" ? `stopped: ${run.stop_reason}${stopDetail ? ` (${stopDetail})` : ""}` : run.state === "running" ? "still running" : "not started";
   return {
     run_id: id,
     mode: run.mode,

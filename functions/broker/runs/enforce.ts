@@ -65,10 +65,16 @@ export async function observedWork(ctx: Ctx, runId: string): Promise<{ requests:
 /** Request and draft budgets already overrun by work done outside the run's ticks. */
 export function overrun(run: BrokerRunRow): Violation | null {
   if (exceeds(run, "max_requests_total", run.requestsTotal)) {
-    return { reason: "max_requests_total", detail: `${run.requestsTotal} requests attributed to the run (at most ${limitOf(run, "max_requests_total")}), some ingested outside its ticks` };
+    return {
+      reason: "max_requests_total",
+      detail: `${run.requestsTotal} requests attributed to the run (at most ${limitOf(run, "max_requests_total")}), some ingested outside its ticks`,
+    };
   }
   if (exceeds(run, "max_drafts_total", run.draftsTotal)) {
-    return { reason: "max_drafts_total", detail: `${run.draftsTotal} drafts for the run (at most ${limitOf(run, "max_drafts_total")}), some made outside its ticks` };
+    return {
+      reason: "max_drafts_total",
+      detail: `${run.draftsTotal} drafts for the run (at most ${limitOf(run, "max_drafts_total")}), some made outside its ticks`,
+    };
   }
   return null;
 }
@@ -91,9 +97,13 @@ export async function sendViolation(ctx: Ctx, run: BrokerRunRow): Promise<Violat
     .from(adviceRequests)
     .where(and(eq(adviceRequests.runId, run.id), isNotNull(adviceRequests.sentAt)))
     .groupBy(adviceRequests.threadId);
-  const sent = Math.max(run.sendsTotal, perThread.reduce((n, t) => n + t.n, 0));
+  const sent = Math.max(
+    run.sendsTotal,
+    perThread.reduce((n, t) => n + t.n, 0),
+  );
   if (exceeds(run, "max_sends_total", sent)) return { reason: "max_sends_total", detail: `${sent} sent of at most ${limitOf(run, "max_sends_total")}` };
   const busiest = perThread.find((t) => exceeds(run, "max_sends_per_thread", t.n));
-  if (busiest) return { reason: "max_sends_per_thread", detail: `${busiest.n} sent on thread ${busiest.threadId} of at most ${limitOf(run, "max_sends_per_thread")}` };
+  if (busiest)
+    return { reason: "max_sends_per_thread", detail: `${busiest.n} sent on thread ${busiest.threadId} of at most ${limitOf(run, "max_sends_per_thread")}` };
   return null;
 }

@@ -70,9 +70,13 @@ async function noteRefusal(ctx: Ctx, run: BrokerRunRow, holder: string): Promise
     .orderBy(desc(brokerEvents.id))
     .limit(1);
   if (last && last.payload.holder === holder && last.payload.lease_owner === run.leaseOwner) return;
-  await ctx.db
-    .insert(brokerEvents)
-    .values(brokerEventValues(ctx, { kind: RUN_EVENT.leaseRefused, runId: run.id, payload: { holder, lease_owner: run.leaseOwner, lease_expires_at: iso(run.leaseExpiresAt) } }));
+  await ctx.db.insert(brokerEvents).values(
+    brokerEventValues(ctx, {
+      kind: RUN_EVENT.leaseRefused,
+      runId: run.id,
+      payload: { holder, lease_owner: run.leaseOwner, lease_expires_at: iso(run.leaseExpiresAt) },
+    }),
+  );
 }
 
 /** The error a refused holder gets: who holds the lease and until when. */
@@ -106,6 +110,9 @@ export async function releaseRunLease(ctx: Ctx, id: string, input: z.infer<typeo
       hint: `See \`switchyard broker run-status ${id}\`.`,
     });
   }
-  const [e] = await ctx.db.insert(brokerEvents).values(brokerEventValues(ctx, { kind: RUN_EVENT.leaseReleased, runId: id, payload: { holder: input.holder } })).returning({ id: brokerEvents.id });
+  const [e] = await ctx.db
+    .insert(brokerEvents)
+    .values(brokerEventValues(ctx, { kind: RUN_EVENT.leaseReleased, runId: id, payload: { holder: input.holder } }))
+    .returning({ id: brokerEvents.id });
   return { run: runToWire(run, nowMs), run_id: id, event_id: e!.id };
 }

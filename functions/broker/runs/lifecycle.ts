@@ -41,17 +41,31 @@ export async function stopRun(
       .set({ state: "stopped", stopReason: reason, stoppedAt: nowMs, updatedAt: nowMs, leaseOwner: null, leaseExpiresAt: null })
       // A tick stops the run only while it still holds the lease (leaseOwner given); a holder
       // whose lease was taken over mid-tick must not stop the run on its stale counts.
-      .where(and(eq(brokerRuns.id, runId), inArray(brokerRuns.state, opts.from ?? ["running"]), opts.leaseOwner === undefined ? undefined : eq(brokerRuns.leaseOwner, opts.leaseOwner)))
+      .where(
+        and(
+          eq(brokerRuns.id, runId),
+          inArray(brokerRuns.state, opts.from ?? ["running"]),
+          opts.leaseOwner === undefined ? undefined : eq(brokerRuns.leaseOwner, opts.leaseOwner),
+        ),
+      )
       .returning();
     if (!row) return null;
     const payload = { condition, reason, detail, by: ctx.auth.kind, lease_owner: before?.leaseOwner ?? null, ...opts.payload };
     await tx.insert(brokerEvents).values(brokerEventValues(ctx, { kind: RUN_EVENT.conditionMet, runId, payload: { ...payload, stopped: true } }));
-    const [e] = await tx.insert(brokerEvents).values(brokerEventValues(ctx, { kind: RUN_EVENT.stopped, runId, payload })).returning({ id: brokerEvents.id });
+    const [e] = await tx
+      .insert(brokerEvents)
+      .values(brokerEventValues(ctx, { kind: RUN_EVENT.stopped, runId, payload }))
+      .returning({ id: brokerEvents.id });
     return { row, eventId: e!.id };
   });
 }
 
 /** Records a stop condition that occurred but is not in the contract, so the run goes on. */
 export function conditionNotedValues(ctx: Ctx, runId: string, condition: StopCondition, detail: string, payload: Record<string, unknown> = {}) {
-  return brokerEventValues(ctx, { kind: RUN_EVENT.conditionMet, runId, adviceId: (payload.advice_id as string | undefined) ?? null, payload: { condition, detail, stopped: false, ...payload } });
+  return brokerEventValues(ctx, {
+    kind: RUN_EVENT.conditionMet,
+    runId,
+    adviceId: (payload.advice_id as string | undefined) ?? null,
+    payload: { condition, detail, stopped: false, ...payload },
+  });
 }

@@ -25,7 +25,13 @@ export type LimitName = (typeof LIMIT_NAMES)[number];
  * the fail-closed policy layer decided the owner must weigh in on a request, and an unattended
  * run that keeps drafting around such requests hides them until morning.
  */
-export const STOP_CONDITIONS = ["missing_approval", "ambiguous_or_unknown_recipient", "runtime_or_budget_limit", "owner_kill_switch", "owner_input_required"] as const;
+export const STOP_CONDITIONS = [
+  "missing_approval",
+  "ambiguous_or_unknown_recipient",
+  "runtime_or_budget_limit",
+  "owner_kill_switch",
+  "owner_input_required",
+] as const;
 export type StopCondition = (typeof STOP_CONDITIONS)[number];
 
 /**
@@ -35,7 +41,14 @@ export type StopCondition = (typeof STOP_CONDITIONS)[number];
 export const MANDATORY_STOP_CONDITIONS: readonly StopCondition[] = ["runtime_or_budget_limit", "owner_kill_switch"];
 
 /** Why a run stopped: a limit's name, expiry, or a stop condition other than the budget one. */
-export const STOP_REASONS = ["expired", ...LIMIT_NAMES, "missing_approval", "ambiguous_or_unknown_recipient", "owner_input_required", "owner_kill_switch"] as const;
+export const STOP_REASONS = [
+  "expired",
+  ...LIMIT_NAMES,
+  "missing_approval",
+  "ambiguous_or_unknown_recipient",
+  "owner_input_required",
+  "owner_kill_switch",
+] as const;
 export type StopReason = (typeof STOP_REASONS)[number];
 
 /** The stop condition each stop reason belongs to (every limit and expiry count as budget). */
@@ -88,12 +101,21 @@ export const CreateRunBody = z
 
 export const RunIdParam = z.object({ id: Short(100).openapi({ param: { name: "id", in: "path" } }) });
 
-export const StopRunBody = z.object({ reason: Short(2000) }).strict().openapi("StopBrokerRun");
+export const StopRunBody = z
+  .object({ reason: Short(2000) })
+  .strict()
+  .openapi("StopBrokerRun");
 
-export const ReleaseLeaseBody = z.object({ holder: Short(200).openapi({ description: "The lease owner id that holds the lease" }) }).strict().openapi("ReleaseBrokerRunLease");
+export const ReleaseLeaseBody = z
+  .object({ holder: Short(200).openapi({ description: "The lease owner id that holds the lease" }) })
+  .strict()
+  .openapi("ReleaseBrokerRunLease");
 
 export const RunListQuery = z.object({
-  state: z.enum([...RUN_STATES, "all"]).optional().default("all"),
+  state: z
+    .enum([...RUN_STATES, "all"])
+    .optional()
+    .default("all"),
   limit: QueryLimit(500, 100),
 });
 
@@ -161,7 +183,13 @@ export const RunList = z.object({ runs: z.array(BrokerRun), count: z.number().in
 
 export const RunEvents = z.object({ run_id: z.string(), events: z.array(BrokerEvent), count: z.number().int() }).openapi("BrokerRunEvents");
 
-const DigestItem = z.object({ advice_id: z.string(), state: z.string(), thread_id: z.string(), requester_session_id: z.string().nullable(), updated_at: z.string() });
+const DigestItem = z.object({
+  advice_id: z.string(),
+  state: z.string(),
+  thread_id: z.string(),
+  requester_session_id: z.string().nullable(),
+  updated_at: z.string(),
+});
 
 export const RunDigest = z
   .object({

@@ -26,7 +26,14 @@ export async function reserveRunSend(ctx: Ctx, input: { runId: string | null; th
  * delivery), so two sends racing on one thread cannot both pass; a retried send of the same
  * advice finds its own reservation and spends nothing more.
  */
-async function reserveIn(ctx: Ctx, tx: Parameters<Parameters<Ctx["db"]["transaction"]>[0]>[0], runId: string, threadId: string, adviceId: string, nowMs: number): Promise<void> {
+async function reserveIn(
+  ctx: Ctx,
+  tx: Parameters<Parameters<Ctx["db"]["transaction"]>[0]>[0],
+  runId: string,
+  threadId: string,
+  adviceId: string,
+  nowMs: number,
+): Promise<void> {
   const input = { runId, threadId, nowMs };
   const [run] = await tx.select().from(brokerRuns).where(eq(brokerRuns.id, input.runId)).limit(1);
   if (!run) return;
@@ -36,7 +43,11 @@ async function reserveIn(ctx: Ctx, tx: Parameters<Parameters<Ctx["db"]["transact
     });
   }
   const reserved = and(eq(brokerEvents.runId, run.id), eq(brokerEvents.kind, "send_reserved"));
-  const [mine] = await tx.select({ id: brokerEvents.id }).from(brokerEvents).where(and(reserved, eq(brokerEvents.adviceId, adviceId))).limit(1);
+  const [mine] = await tx
+    .select({ id: brokerEvents.id })
+    .from(brokerEvents)
+    .where(and(reserved, eq(brokerEvents.adviceId, adviceId)))
+    .limit(1);
   if (mine) return;
   const [thread] = await tx
     .select({ n: count() })
@@ -50,8 +61,13 @@ async function reserveIn(ctx: Ctx, tx: Parameters<Parameters<Ctx["db"]["transact
   }
   const total = limitOf(run, "max_sends_total");
   if (total !== undefined && run.sendsTotal + 1 > total) {
-    throw new ApiError("CONFLICT", `run '${run.id}' allows at most ${total} send(s) and has used ${run.sendsTotal}`, { hint: `See \`switchyard broker run-status ${run.id}\`.` });
+    throw new ApiError("CONFLICT", `run '${run.id}' allows at most ${total} send(s) and has used ${run.sendsTotal}`, {
+      hint: `See \`switchyard broker run-status ${run.id}\`.`,
+    });
   }
-  await tx.update(brokerRuns).set({ sendsTotal: run.sendsTotal + 1, updatedAt: input.nowMs }).where(eq(brokerRuns.id, run.id));
+  await tx
+    .update(brokerRuns)
+    .set({ sendsTotal: run.sendsTotal + 1, updatedAt: input.nowMs })
+    .where(eq(brokerRuns.id, run.id));
   await tx.insert(brokerEvents).values(brokerEventValues(ctx, { kind: "send_reserved", runId: run.id, adviceId, payload: { thread_id: input.threadId } }));
 }

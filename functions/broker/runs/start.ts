@@ -26,7 +26,10 @@ export async function startRun(ctx: Ctx, id: string) {
   const nowMs = ctx.now().getTime();
   if (run.state !== "created") {
     throw new ApiError("CONFLICT", `run '${id}' is ${run.state}; only a created run can be started`, {
-      hint: run.state === "stopped" ? `It stopped (${run.stopReason}); create a new run with \`switchyard broker run-create\`.` : `It is already running; see \`switchyard broker run-status ${id}\`.`,
+      hint:
+        run.state === "stopped"
+          ? `It stopped (${run.stopReason}); create a new run with \`switchyard broker run-create\`.`
+          : `It is already running; see \`switchyard broker run-status ${id}\`.`,
     });
   }
   if (run.expiresAt !== null && run.expiresAt <= nowMs) {
@@ -39,7 +42,10 @@ export async function startRun(ctx: Ctx, id: string) {
       .where(and(eq(brokerRuns.id, id), eq(brokerRuns.state, "created")))
       .returning();
     if (!row) return null;
-    const [e] = await tx.insert(brokerEvents).values(brokerEventValues(ctx, { kind: RUN_EVENT.started, runId: id, payload: { by: ctx.auth.kind } })).returning({ id: brokerEvents.id });
+    const [e] = await tx
+      .insert(brokerEvents)
+      .values(brokerEventValues(ctx, { kind: RUN_EVENT.started, runId: id, payload: { by: ctx.auth.kind } }))
+      .returning({ id: brokerEvents.id });
     return { row, eventId: e!.id };
   });
   if (!result) throw new ApiError("CONFLICT", `run '${id}' changed state while starting`, { hint: `See \`switchyard broker run-status ${id}\`.` });

@@ -4,7 +4,7 @@ import { brokerRuns, type BrokerRunRow, type RunMode } from "../../../schema/bro
 import type { Ctx } from "../../lib/ctx.ts";
 import { notFound } from "../../lib/errors.ts";
 import { iso } from "../../lib/sql.ts";
-import { APPROVAL_POLICIES, type BrokerRun, type StopCondition, type ValidationSchema } from "./schema.ts";
+import type { APPROVAL_POLICIES, BrokerRun, StopCondition, ValidationSchema } from "./schema.ts";
 
 /** The approval policy a mode implies; the daemon may never approve or send in any mode. */
 export function approvalPolicyOf(mode: RunMode) {

@@ -63,7 +63,20 @@ class TickLog {
     readonly run: BrokerRunRow | null,
     public consecutive: number,
   ) {
-    this.result = { run_id: run?.id ?? null, processed: true, lease: null, candidates: 0, ingested: [], drafted: [], errors: [], conditions_met: [], stopped: null, sends: 0, run: null, event_id: null };
+    this.result = {
+      run_id: run?.id ?? null,
+      processed: true,
+      lease: null,
+      candidates: 0,
+      ingested: [],
+      drafted: [],
+      errors: [],
+      conditions_met: [],
+      stopped: null,
+      sends: 0,
+      run: null,
+      event_id: null,
+    };
   }
 
   /** Counts a failed step and stops the run when an error budget is exceeded. */
@@ -71,13 +84,26 @@ class TickLog {
     this.result.errors.push({ step, message });
     this.errors++;
     this.consecutive++;
-    this.events.push(brokerEventValues(this.ctx, { kind: RUN_EVENT.error, runId: this.run?.id, adviceId: (extra.advice_id as string) ?? null, payload: { step, message, ...extra } }));
+    this.events.push(
+      brokerEventValues(this.ctx, {
+        kind: RUN_EVENT.error,
+        runId: this.run?.id,
+        adviceId: (extra.advice_id as string) ?? null,
+        payload: { step, message, ...extra },
+      }),
+    );
     const run = this.run;
     if (!run) return;
     if (exceeds(run, "max_consecutive_errors", this.consecutive)) {
-      this.stop ??= { reason: "max_consecutive_errors", detail: `${this.consecutive} errors in a row (at most ${limitOf(run, "max_consecutive_errors")}); last: ${step}: ${message}` };
+      this.stop ??= {
+        reason: "max_consecutive_errors",
+        detail: `${this.consecutive} errors in a row (at most ${limitOf(run, "max_consecutive_errors")}); last: ${step}: ${message}`,
+      };
     } else if (exceeds(run, "max_errors_total", run.errorsTotal + this.errors)) {
-      this.stop ??= { reason: "max_errors_total", detail: `${run.errorsTotal + this.errors} errors (at most ${limitOf(run, "max_errors_total")}); last: ${step}: ${message}` };
+      this.stop ??= {
+        reason: "max_errors_total",
+        detail: `${run.errorsTotal + this.errors} errors (at most ${limitOf(run, "max_errors_total")}); last: ${step}: ${message}`,
+      };
     }
   }
 
@@ -160,7 +186,10 @@ async function ingestStep(ctx: Ctx, log: TickLog, flow: AdviceFlow, filter: { pr
     }
   }
   if (run && candidates.length > want && want === left) {
-    log.budgetStop ??= { reason: "max_requests_total", detail: `${run.requestsTotal + log.requests} requests ingested of at most ${limitOf(run, "max_requests_total")}, and more are waiting` };
+    log.budgetStop ??= {
+      reason: "max_requests_total",
+      detail: `${run.requestsTotal + log.requests} requests ingested of at most ${limitOf(run, "max_requests_total")}, and more are waiting`,
+    };
   }
 }
 
@@ -192,7 +221,8 @@ async function draftStep(ctx: Ctx, log: TickLog, flow: AdviceFlow, batch: number
       log.success();
       if (!run) continue;
       const reason = p.policy_reason ?? "the policy layer held the request for the owner";
-      if (RECIPIENT_BLOCK.test(reason)) log.condition("ambiguous_or_unknown_recipient", "ambiguous_or_unknown_recipient", `advice ${p.advice_id}: ${reason}`, p.advice_id);
+      if (RECIPIENT_BLOCK.test(reason))
+        log.condition("ambiguous_or_unknown_recipient", "ambiguous_or_unknown_recipient", `advice ${p.advice_id}: ${reason}`, p.advice_id);
       else log.condition("owner_input_required", "owner_input_required", `advice ${p.advice_id}: ${reason}`, p.advice_id);
     } else if (p.error) {
       // Failed for good, or sent back to the queue for another attempt: either way a step failed.
@@ -203,7 +233,10 @@ async function draftStep(ctx: Ctx, log: TickLog, flow: AdviceFlow, batch: number
   await duplicateCheck(ctx, log, run, ready);
   if (run.mode === "scoped_auto_send") await approvalCheck(ctx, log, run, ready);
   if (queued > want && want === left) {
-    log.budgetStop ??= { reason: "max_drafts_total", detail: `${run.draftsTotal + log.drafts} drafts of at most ${limitOf(run, "max_drafts_total")}, and more requests are queued` };
+    log.budgetStop ??= {
+      reason: "max_drafts_total",
+      detail: `${run.draftsTotal + log.drafts} drafts of at most ${limitOf(run, "max_drafts_total")}, and more requests are queued`,
+    };
   }
 }
 
@@ -238,7 +271,10 @@ async function duplicateCheck(ctx: Ctx, log: TickLog, run: BrokerRunRow, ready: 
     log.duplicates++;
     log.events.push(brokerEventValues(ctx, { kind: "duplicate_draft", runId: run.id, adviceId: id, payload: { same_as: earlier } }));
     if (exceeds(run, "max_duplicate_drafts", run.duplicateDrafts + log.duplicates)) {
-      log.stop ??= { reason: "max_duplicate_drafts", detail: `${run.duplicateDrafts + log.duplicates} duplicate drafts (at most ${limitOf(run, "max_duplicate_drafts")}); advice ${id} repeats ${earlier}` };
+      log.stop ??= {
+        reason: "max_duplicate_drafts",
+        detail: `${run.duplicateDrafts + log.duplicates} duplicate drafts (at most ${limitOf(run, "max_duplicate_drafts")}); advice ${id} repeats ${earlier}`,
+      };
     }
   }
 }
@@ -276,7 +312,10 @@ const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
 /** A tick of one run, under its lease. */
 async function runTick(ctx: Ctx, opts: TickOptions, runId: string, flow: AdviceFlow): Promise<Result> {
   const contract = await runById(ctx, runId);
-  for (const [flagName, given, scoped] of [["project", opts.project, contract.project], ["to_session", opts.to_session, contract.targetSession]] as const) {
+  for (const [flagName, given, scoped] of [
+    ["project", opts.project, contract.project],
+    ["to_session", opts.to_session, contract.targetSession],
+  ] as const) {
     if (given !== undefined && scoped !== null && given !== scoped) {
       throw new ApiError("VALIDATION_FAILED", `run '${runId}' is scoped to ${flagName} '${scoped}', not '${given}'`, {
         hint: `Leave out --${flagName.replace("_", "-")}: a run's contract decides its scope.`,
@@ -300,7 +339,11 @@ async function runTick(ctx: Ctx, opts: TickOptions, runId: string, flow: AdviceF
     };
   }
   const seen = await observedWork(ctx, runId);
-  const run: BrokerRunRow = { ...lease.run, requestsTotal: Math.max(lease.run.requestsTotal, seen.requests), draftsTotal: Math.max(lease.run.draftsTotal, seen.drafts) };
+  const run: BrokerRunRow = {
+    ...lease.run,
+    requestsTotal: Math.max(lease.run.requestsTotal, seen.requests),
+    draftsTotal: Math.max(lease.run.draftsTotal, seen.drafts),
+  };
   const log = new TickLog(ctx, run, run.consecutiveErrors);
   log.result.lease = { holder, expires_at: iso(run.leaseExpiresAt), taken_over_from: lease.takenOver ? lease.previousOwner : null, released: false };
   log.stop = timeViolation(run, ctx.now().getTime()) ?? overrun(run) ?? (await sendViolation(ctx, run));

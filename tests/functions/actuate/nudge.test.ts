@@ -38,7 +38,10 @@ describe("session-nudge", () => {
     expect(userMessages(w.rollout)).toEqual(["What is your current state?"]);
     const cmd = await env.services.database.client.execute({ sql: "SELECT state, type FROM commands WHERE id = ?", args: [res.body.command_id] });
     expect(cmd.rows[0]).toMatchObject({ state: "succeeded", type: "nudge" });
-    const att = await env.services.database.client.execute({ sql: "SELECT side_effect_started, side_effect_completed FROM command_attempts WHERE command_id = ?", args: [res.body.command_id] });
+    const att = await env.services.database.client.execute({
+      sql: "SELECT side_effect_started, side_effect_completed FROM command_attempts WHERE command_id = ?",
+      args: [res.body.command_id],
+    });
     expect(att.rows).toHaveLength(1);
     expect(att.rows[0]).toMatchObject({ side_effect_started: 1, side_effect_completed: 1 });
     const ev = await env.services.database.client.execute({ sql: "SELECT kind, payload_json FROM events WHERE id = ?", args: [res.body.event_id] });
@@ -82,7 +85,12 @@ describe("session-nudge", () => {
     const w = await registerSession(env, "worker", { tmux_session: "elsewhere", host: "other-machine" });
     const res = await env.call("POST", `/v1/sessions/${w.session.name}/nudge`, { body: { text: "hi" } });
     expect(res.status).toBe(202);
-    expect(res.body).toMatchObject({ queued: true, sent: false, submitted: false, command: { state: "pending", host: "other-machine", next_attempt_at: null } });
+    expect(res.body).toMatchObject({
+      queued: true,
+      sent: false,
+      submitted: false,
+      command: { state: "pending", host: "other-machine", next_attempt_at: null },
+    });
     const runner = await env.mint("runner", "other-machine");
     const claim = await env.call("POST", "/v1/runner/claim", { token: runner, body: {} });
     expect(claim.status).toBe(200);

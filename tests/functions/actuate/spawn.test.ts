@@ -50,7 +50,13 @@ describe("POST /v1/sessions/spawn (start-worker)", () => {
     const res = await spawn({ name: "w-trust", role: "worker", accept_trust: true, prompt: "build the feature" });
     expect(res.status).toBe(201);
     expect(res.body.spawn).toMatchObject({ trust_prompt_seen: true, trust_accepted: true, tmux_session: "sy-codex-w-trust" });
-    expect(res.body.session).toMatchObject({ name: "w-trust", role: "worker", transcript_path: rollout, transcript_kind: "codex", tmux_session: "sy-codex-w-trust" });
+    expect(res.body.session).toMatchObject({
+      name: "w-trust",
+      role: "worker",
+      transcript_path: rollout,
+      transcript_kind: "codex",
+      tmux_session: "sy-codex-w-trust",
+    });
     expect(res.body.session.pid).toBe(res.body.spawn.pane_pid);
     expect(readFileSync(rollout, "utf8")).toContain("build the feature");
     const ev = await env.services.database.client.execute("SELECT kind FROM events WHERE kind LIKE 'session_%' ORDER BY rowid");

@@ -14,14 +14,21 @@ afterEach(async () => {
   env.close();
 });
 
-const submitted = (rollout: string) => readFileSync(rollout, "utf8").split("\n").filter((l) => l.includes('"user_message"')).length;
+const submitted = (rollout: string) =>
+  readFileSync(rollout, "utf8")
+    .split("\n")
+    .filter((l) => l.includes('"user_message"')).length;
 
 describe("submitText", () => {
   it("retries Enter when the first one is swallowed as part of a paste", async () => {
     const tui = await startFakeTui(env);
     tmux = tui.tmux;
     // No settle delay: the first Enter lands inside the paste burst and only adds a newline.
-    const r = await submitText(env.services.host!, tui.tmux, "hello there", { settleMs: 0, verifyTimeoutMs: 800, verify: async () => submitted(tui.rollout) > 0 });
+    const r = await submitText(env.services.host!, tui.tmux, "hello there", {
+      settleMs: 0,
+      verifyTimeoutMs: 800,
+      verify: async () => submitted(tui.rollout) > 0,
+    });
     expect(r.submitted).toBe(true);
     expect(r.enter_attempts).toBeGreaterThanOrEqual(2);
     expect(submitted(tui.rollout)).toBe(1);

@@ -37,7 +37,9 @@ async function drift() {
   const remote = await registerSession(env, "worker");
   await setPid(remote.session_id, DEAD, "other-box");
   env.clock.advance(2 * 3600);
-  await db().insert(managerCycles).values({ taskId: healthy.task.task_id, state: "ok", createdAt: env.clock.ms - 60_000 });
+  await db()
+    .insert(managerCycles)
+    .values({ taskId: healthy.task.task_id, state: "ok", createdAt: env.clock.ms - 60_000 });
   return { dead, finished, healthy, remote };
 }
 
@@ -60,7 +62,9 @@ describe("GET /v1/admin/reconcile", () => {
       },
     ]);
     expect(before.unchecked_sessions).toEqual([{ session_id: d.remote.session_id, name: d.remote.session.name, pid: DEAD, reason: "lives on host other-box" }]);
-    expect(before.dangling_bindings).toEqual([{ binding_id: d.finished.binding.binding_id, task_id: d.finished.task.task_id, task: d.finished.task.task.name, reasons: ["task_finished"] }]);
+    expect(before.dangling_bindings).toEqual([
+      { binding_id: d.finished.binding.binding_id, task_id: d.finished.task.task_id, task: d.finished.task.task.name, reasons: ["task_finished"] },
+    ]);
     // The dead task has no cycle in 2 h; the healthy one cycled a minute ago; finished tasks are not stuck.
     expect(before.stuck_tasks).toEqual([
       { task_id: d.dead.task.task_id, task: d.dead.task.task.name, binding_id: d.dead.binding.binding_id, last_ok_cycle_at: null, silent_seconds: 7200 },
@@ -73,7 +77,9 @@ describe("GET /v1/admin/reconcile", () => {
 
   it("counts only ok cycles, measures from the binding's start, and honours --stale-cycles-seconds", async () => {
     const d = await drift();
-    await db().insert(managerCycles).values({ taskId: d.dead.task.task_id, state: "failed", createdAt: env.clock.ms - 10_000 });
+    await db()
+      .insert(managerCycles)
+      .values({ taskId: d.dead.task.task_id, state: "failed", createdAt: env.clock.ms - 10_000 });
     expect((await report()).body.before.stuck_tasks.map((t: any) => t.task)).toEqual([d.dead.task.task.name]);
     // 30 s: the healthy task's last ok cycle (60 s ago) is now too old as well.
     const tight = (await report("?stale_cycles_seconds=30")).body;
@@ -123,9 +129,30 @@ describe("POST /v1/admin/reconcile (apply)", () => {
     expect(res.body.applied).toBe(true);
     expect(res.body.before.counts).toEqual({ dead_sessions: 1, unchecked_sessions: 1, dangling_bindings: 1, stuck_tasks: 1 });
     expect(res.body.actions).toEqual([
-      { action: "session_marked_gone", session_id: d.dead.worker.session_id, binding_id: null, task_id: null, reason: `pid ${DEAD} is not running`, event_id: expect.stringMatching(/^evt_/) },
-      { action: "binding_ended", session_id: null, binding_id: d.dead.binding.binding_id, task_id: d.dead.task.task_id, reason: "worker_gone", event_id: expect.stringMatching(/^evt_/) },
-      { action: "binding_ended", session_id: null, binding_id: d.finished.binding.binding_id, task_id: d.finished.task.task_id, reason: "task_finished", event_id: expect.stringMatching(/^evt_/) },
+      {
+        action: "session_marked_gone",
+        session_id: d.dead.worker.session_id,
+        binding_id: null,
+        task_id: null,
+        reason: `pid ${DEAD} is not running`,
+        event_id: expect.stringMatching(/^evt_/),
+      },
+      {
+        action: "binding_ended",
+        session_id: null,
+        binding_id: d.dead.binding.binding_id,
+        task_id: d.dead.task.task_id,
+        reason: "worker_gone",
+        event_id: expect.stringMatching(/^evt_/),
+      },
+      {
+        action: "binding_ended",
+        session_id: null,
+        binding_id: d.finished.binding.binding_id,
+        task_id: d.finished.task.task_id,
+        reason: "task_finished",
+        event_id: expect.stringMatching(/^evt_/),
+      },
     ]);
     // The stuck task lost its binding, so nothing is left; the remote session still cannot be judged.
     expect(res.body.after).toMatchObject({ ok: true, counts: { dead_sessions: 0, unchecked_sessions: 1, dangling_bindings: 0, stuck_tasks: 0 } });
@@ -136,9 +163,27 @@ describe("POST /v1/admin/reconcile (apply)", () => {
     expect(await bindingState(d.healthy.binding.binding_id)).toBe("active");
     expect(events.map((e) => [e.id, e.kind, e.sessionId, e.taskId, e.payload]).sort()).toEqual(
       [
-        [res.body.actions[0].event_id, "session_reconciled_gone", d.dead.worker.session_id, null, { name: d.dead.worker.session.name, pid: DEAD, reason: "pid_dead" }],
-        [res.body.actions[1].event_id, "binding_reconciled_ended", null, d.dead.task.task_id, { binding_id: d.dead.binding.binding_id, reasons: ["worker_gone"] }],
-        [res.body.actions[2].event_id, "binding_reconciled_ended", null, d.finished.task.task_id, { binding_id: d.finished.binding.binding_id, reasons: ["task_finished"] }],
+        [
+          res.body.actions[0].event_id,
+          "session_reconciled_gone",
+          d.dead.worker.session_id,
+          null,
+          { name: d.dead.worker.session.name, pid: DEAD, reason: "pid_dead" },
+        ],
+        [
+          res.body.actions[1].event_id,
+          "binding_reconciled_ended",
+          null,
+          d.dead.task.task_id,
+          { binding_id: d.dead.binding.binding_id, reasons: ["worker_gone"] },
+        ],
+        [
+          res.body.actions[2].event_id,
+          "binding_reconciled_ended",
+          null,
+          d.finished.task.task_id,
+          { binding_id: d.finished.binding.binding_id, reasons: ["task_finished"] },
+        ],
       ].sort(),
     );
   });

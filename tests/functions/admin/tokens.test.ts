@@ -105,7 +105,10 @@ describe("POST /v1/tokens/{id}/revoke", () => {
   });
 
   it("refuses to revoke the owner token making the request", async () => {
-    const [own] = await env.services.database.db.select().from(tokens).where(eq(tokens.secretHash, await sha256Hex(env.owner)));
+    const [own] = await env.services.database.db
+      .select()
+      .from(tokens)
+      .where(eq(tokens.secretHash, await sha256Hex(env.owner)));
     const res = await env.call("POST", `/v1/tokens/${own!.id}/revoke`);
     expect(res.status).toBe(409);
     expect(res.body.error.code).toBe("CONFLICT");

@@ -9,7 +9,8 @@ beforeEach(async () => {
 });
 afterEach(() => env.close());
 
-const record = (task: string, body: Record<string, unknown>, token?: string) => env.call("POST", `/v1/tasks/${task}/app-loop/wakeup-deliveries`, { body, token });
+const record = (task: string, body: Record<string, unknown>, token?: string) =>
+  env.call("POST", `/v1/tasks/${task}/app-loop/wakeup-deliveries`, { body, token });
 
 /**
  * A pair whose dispatch receipt plans: manager ready_to_send (stale, thread thr_manager_1) and
@@ -36,19 +37,34 @@ async function refused(task: string, body: Record<string, unknown>, status: numb
 
 /** Stores a dispatch receipt with hand-written actions, as a tampered or older writer might. */
 function forgedReceipt(taskId: string, actions: unknown[], extra: Record<string, unknown> = {}) {
-  return insertEvent(env, { kind: "app_wakeup_dispatch_planned", taskId, payload: { actions, dispatcher: {}, summary: { dispatcher_required: false }, ...extra } });
+  return insertEvent(env, {
+    kind: "app_wakeup_dispatch_planned",
+    taskId,
+    payload: { actions, dispatcher: {}, summary: { dispatcher_required: false }, ...extra },
+  });
 }
 
 describe("POST /v1/tasks/{name}/app-loop/wakeup-deliveries", () => {
   it("records sent for a ready_to_send action on its own thread, as an app_wakeup_delivery_recorded receipt", async () => {
     const p = await planned();
     const { result: res, events } = await withNewEvents(env, () =>
-      record(p.task, { role: "manager", dispatch_receipt: p.receipt, delivery_status: "sent", thread_id: "thr_manager_1", reason: "sent by app automation" }, p.manager.token),
+      record(
+        p.task,
+        { role: "manager", dispatch_receipt: p.receipt, delivery_status: "sent", thread_id: "thr_manager_1", reason: "sent by app automation" },
+        p.manager.token,
+      ),
     );
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({
       task: { id: p.taskId, name: p.task },
-      delivery: { role: "manager", status: "sent", reason: "sent by app automation", thread_id: "thr_manager_1", source_action_status: "ready_to_send", source_send_ready: true },
+      delivery: {
+        role: "manager",
+        status: "sent",
+        reason: "sent by app automation",
+        thread_id: "thr_manager_1",
+        source_action_status: "ready_to_send",
+        source_send_ready: true,
+      },
       source: { dispatch_receipt: p.receipt, dispatch_required: true, dispatcher: { dispatcher_id: "dispatch-local", state: "missing" } },
       receipt: { event_id: res.body.event_id, event_type: "app_wakeup_delivery_recorded", recorded_at: "2026-11-21T12:10:00.000Z" },
     });
@@ -87,24 +103,44 @@ describe("POST /v1/tasks/{name}/app-loop/wakeup-deliveries", () => {
   describe("refuses, writing nothing, when", () => {
     it("the receipt does not exist (404)", async () => {
       const p = await planned();
-      await refused(p.task, { role: "manager", dispatch_receipt: "evt_nope", delivery_status: "sent", thread_id: "thr_manager_1" }, 404, "NOT_FOUND", /receipt 'evt_nope' not found/);
+      await refused(
+        p.task,
+        { role: "manager", dispatch_receipt: "evt_nope", delivery_status: "sent", thread_id: "thr_manager_1" },
+        404,
+        "NOT_FOUND",
+        /receipt 'evt_nope' not found/,
+      );
     });
 
     it("the receipt is not an app_wakeup_dispatch_planned receipt", async () => {
       const p = await planned();
       const heartbeat = (await beat(env, p.task, "manager")).event_id;
-      await refused(p.task, { role: "manager", dispatch_receipt: heartbeat, delivery_status: "skipped" }, 409, "CONFLICT", /is app_heartbeat, expected app_wakeup_dispatch_planned/);
+      await refused(
+        p.task,
+        { role: "manager", dispatch_receipt: heartbeat, delivery_status: "skipped" },
+        409,
+        "CONFLICT",
+        /is app_heartbeat, expected app_wakeup_dispatch_planned/,
+      );
     });
 
     it("the receipt belongs to another task", async () => {
       const p = await planned();
       const other = await createTask(env);
-      await refused(other.task.name, { role: "manager", dispatch_receipt: p.receipt, delivery_status: "sent", thread_id: "thr_manager_1" }, 409, "CONFLICT", /does not belong to task/);
+      await refused(
+        other.task.name,
+        { role: "manager", dispatch_receipt: p.receipt, delivery_status: "sent", thread_id: "thr_manager_1" },
+        409,
+        "CONFLICT",
+        /does not belong to task/,
+      );
     });
 
     it("the receipt has no action for the role", async () => {
       const p = await planned();
-      const onlyManager = await forgedReceipt(p.taskId, [{ role: "manager", status: "skipped_healthy", send_ready: false, thread_id: null, thread_title: null }]);
+      const onlyManager = await forgedReceipt(p.taskId, [
+        { role: "manager", status: "skipped_healthy", send_ready: false, thread_id: null, thread_title: null },
+      ]);
       await refused(p.task, { role: "worker", dispatch_receipt: onlyManager, delivery_status: "skipped" }, 409, "CONFLICT", /has no worker wake action/);
     });
 
@@ -117,45 +153,95 @@ describe("POST /v1/tasks/{name}/app-loop/wakeup-deliveries", () => {
     it("the receipt's action has a status this version does not know", async () => {
       const p = await planned();
       const odd = await forgedReceipt(p.taskId, [{ role: "manager", status: "queued", send_ready: true, thread_id: "t", thread_title: null }]);
-      await refused(p.task, { role: "manager", dispatch_receipt: odd, delivery_status: "sent", thread_id: "t" }, 409, "CONFLICT", /unsupported manager action status 'queued'/);
+      await refused(
+        p.task,
+        { role: "manager", dispatch_receipt: odd, delivery_status: "sent", thread_id: "t" },
+        409,
+        "CONFLICT",
+        /unsupported manager action status 'queued'/,
+      );
     });
 
     it("sent is recorded against a skipped_healthy action", async () => {
       const p = await planned({ healthyWorker: true });
-      await refused(p.task, { role: "worker", dispatch_receipt: p.receipt, delivery_status: "sent", thread_id: "thr_x" }, 409, "CONFLICT", /cannot record sent for the worker: .* planned skipped_healthy/);
+      await refused(
+        p.task,
+        { role: "worker", dispatch_receipt: p.receipt, delivery_status: "sent", thread_id: "thr_x" },
+        409,
+        "CONFLICT",
+        /cannot record sent for the worker: .* planned skipped_healthy/,
+      );
     });
 
     it("sent is recorded against a blocked_missing_thread action", async () => {
       const p = await planned();
-      await refused(p.task, { role: "worker", dispatch_receipt: p.receipt, delivery_status: "sent", thread_id: "thr_x" }, 409, "CONFLICT", /planned blocked_missing_thread/);
+      await refused(
+        p.task,
+        { role: "worker", dispatch_receipt: p.receipt, delivery_status: "sent", thread_id: "thr_x" },
+        409,
+        "CONFLICT",
+        /planned blocked_missing_thread/,
+      );
     });
 
     it("sent is recorded against a ready_to_send action whose send_ready is false", async () => {
       const p = await planned();
-      const notReady = await forgedReceipt(p.taskId, [{ role: "manager", status: "ready_to_send", send_ready: false, thread_id: "thr_manager_1", thread_title: null }]);
-      await refused(p.task, { role: "manager", dispatch_receipt: notReady, delivery_status: "sent", thread_id: "thr_manager_1" }, 409, "CONFLICT", /planned ready_to_send without send_ready/);
+      const notReady = await forgedReceipt(p.taskId, [
+        { role: "manager", status: "ready_to_send", send_ready: false, thread_id: "thr_manager_1", thread_title: null },
+      ]);
+      await refused(
+        p.task,
+        { role: "manager", dispatch_receipt: notReady, delivery_status: "sent", thread_id: "thr_manager_1" },
+        409,
+        "CONFLICT",
+        /planned ready_to_send without send_ready/,
+      );
     });
 
     it("sent comes without a thread id (400, naming the field)", async () => {
       const p = await planned();
-      const res = await refused(p.task, { role: "manager", dispatch_receipt: p.receipt, delivery_status: "sent" }, 400, "VALIDATION_FAILED", /sent requires thread_id/);
+      const res = await refused(
+        p.task,
+        { role: "manager", dispatch_receipt: p.receipt, delivery_status: "sent" },
+        400,
+        "VALIDATION_FAILED",
+        /sent requires thread_id/,
+      );
       expect(res.body.error.fields).toEqual([{ field: "thread_id", message: "required when delivery_status is sent" }]);
     });
 
     it("sent names a different thread than the action targets", async () => {
       const p = await planned();
-      await refused(p.task, { role: "manager", dispatch_receipt: p.receipt, delivery_status: "sent", thread_id: "thr_other" }, 409, "CONFLICT", /thread mismatch for the manager: .* targets thr_manager_1, not thr_other/);
+      await refused(
+        p.task,
+        { role: "manager", dispatch_receipt: p.receipt, delivery_status: "sent", thread_id: "thr_other" },
+        409,
+        "CONFLICT",
+        /thread mismatch for the manager: .* targets thr_manager_1, not thr_other/,
+      );
     });
 
     it("skipped is recorded against anything but skipped_healthy", async () => {
       const p = await planned();
-      await refused(p.task, { role: "manager", dispatch_receipt: p.receipt, delivery_status: "skipped" }, 409, "CONFLICT", /cannot record skipped for the manager: .* planned ready_to_send/);
+      await refused(
+        p.task,
+        { role: "manager", dispatch_receipt: p.receipt, delivery_status: "skipped" },
+        409,
+        "CONFLICT",
+        /cannot record skipped for the manager: .* planned ready_to_send/,
+      );
       await refused(p.task, { role: "worker", dispatch_receipt: p.receipt, delivery_status: "skipped" }, 409, "CONFLICT", /planned blocked_missing_thread/);
     });
 
     it("blocked is recorded against anything but blocked_missing_thread", async () => {
       const p = await planned({ healthyWorker: true });
-      await refused(p.task, { role: "manager", dispatch_receipt: p.receipt, delivery_status: "blocked" }, 409, "CONFLICT", /cannot record blocked for the manager: .* planned ready_to_send/);
+      await refused(
+        p.task,
+        { role: "manager", dispatch_receipt: p.receipt, delivery_status: "blocked" },
+        409,
+        "CONFLICT",
+        /cannot record blocked for the manager: .* planned ready_to_send/,
+      );
       await refused(p.task, { role: "worker", dispatch_receipt: p.receipt, delivery_status: "blocked" }, 409, "CONFLICT", /planned skipped_healthy/);
     });
 

@@ -31,9 +31,20 @@ describe("GET /v1/tasks/{name}/app-loop/status", () => {
       binding_id: p.binding.binding_id,
       ok: true,
       stale_after_seconds: 180,
-      manager: { name: p.manager.session.name, session_state: "active", thread: { id: "thr_manager_1", title: "Manager: ship it" }, lease: { state: "fresh", age_seconds: 0 } },
+      manager: {
+        name: p.manager.session.name,
+        session_state: "active",
+        thread: { id: "thr_manager_1", title: "Manager: ship it" },
+        lease: { state: "fresh", age_seconds: 0 },
+      },
       worker: { name: p.worker.session.name, thread: { id: null, title: null }, lease: { state: "fresh" } },
-      dispatch: { dispatcher_id: "dispatch-local", state: "fresh", age_seconds: 60, required: false, command: "switchyard dispatch --watch --dispatcher-id dispatch-local" },
+      dispatch: {
+        dispatcher_id: "dispatch-local",
+        state: "fresh",
+        age_seconds: 60,
+        required: false,
+        command: "switchyard dispatch --watch --dispatcher-id dispatch-local",
+      },
       next_actions: [],
     });
   });
@@ -48,7 +59,12 @@ describe("GET /v1/tasks/{name}/app-loop/status", () => {
     const dflt = (await status(p.task)).body;
     expect([dflt.manager.lease.state, dflt.worker.lease.state, dflt.ok]).toEqual(["stale", "fresh", false]);
     expect(dflt.next_actions).toEqual([
-      { kind: "wake_manager", role: "manager", reason: `manager ${p.manager.session.name} last sent an app heartbeat 200s ago`, command: `switchyard app-wakeup-plan ${p.task}` },
+      {
+        kind: "wake_manager",
+        role: "manager",
+        reason: `manager ${p.manager.session.name} last sent an app heartbeat 200s ago`,
+        command: `switchyard app-wakeup-plan ${p.task}`,
+      },
     ]);
     const tight = (await status(p.task, { stale_after_seconds: "99" })).body;
     expect([tight.manager.lease.state, tight.worker.lease.state, tight.stale_after_seconds]).toEqual(["stale", "stale", 99]);
@@ -59,7 +75,12 @@ describe("GET /v1/tasks/{name}/app-loop/status", () => {
     const p = await appPair(env);
     const missing = (await status(p.task, { dispatcher_id: "qa-dispatch" })).body;
     expect(missing.dispatch).toMatchObject({ dispatcher_id: "qa-dispatch", state: "missing", heartbeat_at: null, required: true });
-    expect(missing.next_actions[0]).toEqual({ kind: "start_dispatch", role: null, reason: "dispatcher qa-dispatch is missing", command: "switchyard dispatch --watch --dispatcher-id qa-dispatch" });
+    expect(missing.next_actions[0]).toEqual({
+      kind: "start_dispatch",
+      role: null,
+      reason: "dispatcher qa-dispatch is missing",
+      command: "switchyard dispatch --watch --dispatcher-id qa-dispatch",
+    });
     await dispatcherAt(env, "qa-dispatch", env.clock.ms - 181_000);
     expect((await status(p.task, { dispatcher_id: "qa-dispatch" })).body.dispatch).toMatchObject({ state: "stale", age_seconds: 181, required: true });
     await dispatcherAt(env, "stopped-one", env.clock.ms, "stopped");
@@ -89,7 +110,12 @@ describe("GET /v1/tasks/{name}/app-loop/status", () => {
   it("reports an unbound task with missing leases and a bind action instead of failing", async () => {
     const t = await createTask(env);
     const body = (await status(t.task.name)).body;
-    expect(body).toMatchObject({ binding_id: null, ok: false, manager: { session_id: null, lease: { state: "missing" }, poll_command: null }, worker: { lease: { state: "missing" } } });
+    expect(body).toMatchObject({
+      binding_id: null,
+      ok: false,
+      manager: { session_id: null, lease: { state: "missing" }, poll_command: null },
+      worker: { lease: { state: "missing" } },
+    });
     expect(body.next_actions.map((a: any) => a.kind)).toEqual(["bind_task", "start_dispatch"]);
     // A session can belong to no loop of an unbound task.
     const session = await registerSession(env, "worker");
@@ -100,7 +126,12 @@ describe("GET /v1/tasks/{name}/app-loop/status", () => {
     const p = await appPair(env);
     await env.services.database.db.update(sessions).set({ state: "gone" }).where(eq(sessions.id, p.worker.session_id));
     const body = (await status(p.task)).body;
-    expect(body.worker).toMatchObject({ session_state: "gone", lease: { state: "missing", last_heartbeat_at: null }, poll_command: null, direct_inbox_command: null });
+    expect(body.worker).toMatchObject({
+      session_state: "gone",
+      lease: { state: "missing", last_heartbeat_at: null },
+      poll_command: null,
+      direct_inbox_command: null,
+    });
     expect(body.next_actions.find((a: any) => a.kind === "wake_worker").reason).toBe(`the bound worker ${p.worker.session.name} is gone`);
   });
 

@@ -21,7 +21,14 @@ describe("POST /v1/tasks/{name}/app-loop/wakeup-dispatch", () => {
     const { result: res, events } = await withNewEvents(env, () => dispatch(p.task));
     expect(res.status).toBe(200);
     const [manager, worker] = res.body.actions;
-    expect(manager).toMatchObject({ role: "manager", status: "ready_to_send", send_ready: true, blocker: null, session_id: p.manager.session_id, thread: { id: "thr_manager_1", title: "Manager: ship it" } });
+    expect(manager).toMatchObject({
+      role: "manager",
+      status: "ready_to_send",
+      send_ready: true,
+      blocker: null,
+      session_id: p.manager.session_id,
+      thread: { id: "thr_manager_1", title: "Manager: ship it" },
+    });
     expect(manager.prompt).toContain(`you are the manager of task ${p.task}`);
     expect(worker).toMatchObject({ role: "worker", status: "blocked_missing_thread", send_ready: false, thread: { id: null, title: null } });
     expect(worker.blocker).toContain("has no app thread id");
@@ -36,7 +43,13 @@ describe("POST /v1/tasks/{name}/app-loop/wakeup-dispatch", () => {
         payload: expect.objectContaining({
           binding_id: p.binding.binding_id,
           actions: [
-            expect.objectContaining({ role: "manager", status: "ready_to_send", send_ready: true, thread_id: "thr_manager_1", thread_title: "Manager: ship it" }),
+            expect.objectContaining({
+              role: "manager",
+              status: "ready_to_send",
+              send_ready: true,
+              thread_id: "thr_manager_1",
+              thread_title: "Manager: ship it",
+            }),
             expect.objectContaining({ role: "worker", status: "blocked_missing_thread", send_ready: false, thread_id: null }),
           ],
           summary: res.body.summary,

@@ -23,7 +23,9 @@ describe("POST /v1/bindings", () => {
     expect(res.status).toBe(201);
     expect(res.body.binding).toMatchObject({ task: t.task.name, worker: w.session.name, manager: m.session.name, state: "active", ended_at: null });
     const rows = await bindingRows();
-    expect(rows).toEqual([expect.objectContaining({ id: res.body.binding_id, taskId: t.task_id, workerSessionId: w.session_id, managerSessionId: m.session_id, state: "active" })]);
+    expect(rows).toEqual([
+      expect.objectContaining({ id: res.body.binding_id, taskId: t.task_id, workerSessionId: w.session_id, managerSessionId: m.session_id, state: "active" }),
+    ]);
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ id: res.body.event_id, kind: "task_bound", taskId: t.task_id, payload: { binding_id: res.body.binding_id } });
   });

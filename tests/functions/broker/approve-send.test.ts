@@ -84,7 +84,11 @@ describe("approve, reject, retry", () => {
 
   it("retry re-queues held advice with a new research policy, and it is drafted", async () => {
     const { requester, advisor } = await requesterAndAdvisor(env);
-    const msg = await insertMessage(env, { from: requester.session_id, to: advisor.session_id, body: "What is the latest release of drizzle, and should I upgrade?" });
+    const msg = await insertMessage(env, {
+      from: requester.session_id,
+      to: advisor.session_id,
+      body: "What is the latest release of drizzle, and should I upgrade?",
+    });
     const { advice_id, job_id } = await ingest(env, msg.id);
     await watch(env);
     expect((await adviceRow(env, advice_id)).state).toBe("owner_input_required");
@@ -104,7 +108,10 @@ describe("send-approved", () => {
     env.clock.advance(5);
     const res = await env.call("POST", `/v1/broker/advice/${adviceId}/send-approved`);
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ already_sent: false, advice: { state: "sent", sent_message_id: res.body.message_id, sent_at: new Date(env.clock.ms).toISOString() } });
+    expect(res.body).toMatchObject({
+      already_sent: false,
+      advice: { state: "sent", sent_message_id: res.body.message_id, sent_at: new Date(env.clock.ms).toISOString() },
+    });
     const [reply] = await db().select().from(messages).where(eq(messages.id, res.body.message_id));
     expect(reply).toMatchObject({
       msgType: "reply",

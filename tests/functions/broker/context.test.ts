@@ -13,8 +13,21 @@ describe("context packet", () => {
   it("holds the request, its whole thread, the requester with task and binding, and redacted recent activity", async () => {
     const { requester, advisor, manager, task } = await requesterAndAdvisor(env);
     const first = await insertMessage(env, { from: requester.session_id, to: advisor.session_id, body: "Earlier question?", subject: "retries" });
-    const reply = await insertMessage(env, { from: advisor.session_id, to: requester.session_id, body: "Earlier answer.", msgType: "reply", threadId: first.threadId, inReplyTo: first.id });
-    const ask = await insertMessage(env, { from: requester.session_id, to: advisor.session_id, body: "Follow-up: backoff or jitter?", threadId: first.threadId, subject: "retries" });
+    const reply = await insertMessage(env, {
+      from: advisor.session_id,
+      to: requester.session_id,
+      body: "Earlier answer.",
+      msgType: "reply",
+      threadId: first.threadId,
+      inReplyTo: first.id,
+    });
+    const ask = await insertMessage(env, {
+      from: requester.session_id,
+      to: advisor.session_id,
+      body: "Follow-up: backoff or jitter?",
+      threadId: first.threadId,
+      subject: "retries",
+    });
     await insertEvent(env, { kind: "command_failed", sessionId: requester.session_id, payload: { text: "secret pane output", exit: 1 } });
     const { advice_id } = await ingest(env, ask.id);
     await watch(env);
@@ -23,7 +36,14 @@ describe("context packet", () => {
       version: 1,
       advice_id,
       policy: { research: "deny" },
-      request: { message_id: ask.id, thread_id: first.threadId, from_session: requester.session.name, to_session: advisor.session.name, body: "Follow-up: backoff or jitter?", subject: "retries" },
+      request: {
+        message_id: ask.id,
+        thread_id: first.threadId,
+        from_session: requester.session.name,
+        to_session: advisor.session.name,
+        body: "Follow-up: backoff or jitter?",
+        subject: "retries",
+      },
       thread: { total_messages: 3 },
       requester: {
         session: { id: requester.session_id, name: requester.session.name, role: "worker", state: "active" },

@@ -3,7 +3,12 @@ import { builtinDraft, draftAdvice, DrafterError, parseDrafterOutput } from "../
 import { MAX_ADVICE_CHARS } from "../../../functions/broker/schema.ts";
 
 const packet = {
-  request: { message_id: "msg_2", from_session: "auth-worker", subject: "flaky tests", body: "The login tests fail about one run in five. Should I add retries or fix the fixture?" },
+  request: {
+    message_id: "msg_2",
+    from_session: "auth-worker",
+    subject: "flaky tests",
+    body: "The login tests fail about one run in five. Should I add retries or fix the fixture?",
+  },
   requester: {
     session: { name: "auth-worker", last_heartbeat_at: "2026-11-21T11:59:00.000Z", cwd: "/src/auth" },
     binding: { requester_role: "worker", worker: "auth-worker", worker_state: "active", manager: "lead", manager_state: "active" },
@@ -49,7 +54,10 @@ describe("builtinDraft", () => {
 
 describe("parseDrafterOutput and draftAdvice", () => {
   it("accepts {draft} and keeps other fields as metadata", () => {
-    expect(parseDrafterOutput('{"draft":"Do X.","model":"m1"}', "cmd")).toEqual({ text: "Do X.", meta: { drafter: "external", command: "cmd", output: { model: "m1" } } });
+    expect(parseDrafterOutput('{"draft":"Do X.","model":"m1"}', "cmd")).toEqual({
+      text: "Do X.",
+      meta: { drafter: "external", command: "cmd", output: { model: "m1" } },
+    });
   });
 
   it("refuses invalid JSON, a missing or blank draft, and an oversized one", () => {

@@ -15,7 +15,16 @@ export async function requesterAndAdvisor(env: TestEnv) {
 /** Writes a message row directly, the way the dispatch routes store one. */
 export async function insertMessage(
   env: TestEnv,
-  m: { from: string | null; to: string; body: string; msgType?: MessageRow["msgType"]; project?: string | null; threadId?: string; subject?: string | null; inReplyTo?: string | null },
+  m: {
+    from: string | null;
+    to: string;
+    body: string;
+    msgType?: MessageRow["msgType"];
+    project?: string | null;
+    threadId?: string;
+    subject?: string | null;
+    inReplyTo?: string | null;
+  },
 ): Promise<MessageRow> {
   const row: MessageRow = {
     id: makeId("msg", env.clock.ms),

@@ -95,7 +95,9 @@ describe("POST /v1/broker/messages/{id}/ingest", () => {
     const { requester, advisor } = await requesterAndAdvisor(env);
     const msg = await insertMessage(env, { from: requester.session_id, to: advisor.session_id, body: "Help?" });
     const first = await ingest(env, msg.id);
-    const later = await Promise.all(Array.from({ length: 5 }, () => env.call("POST", `/v1/broker/messages/${msg.id}/ingest`, { body: { research_policy: "allow" } })));
+    const later = await Promise.all(
+      Array.from({ length: 5 }, () => env.call("POST", `/v1/broker/messages/${msg.id}/ingest`, { body: { research_policy: "allow" } })),
+    );
     for (const r of later) {
       expect(r.status).toBe(200);
       expect(r.body).toMatchObject({ advice_id: first.advice_id, job_id: first.job_id, already_ingested: true });

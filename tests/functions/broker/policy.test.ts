@@ -26,7 +26,11 @@ describe("researchTriggers", () => {
 describe("fail-closed policy before drafting", () => {
   it("holds a request needing current information under the default deny policy, with the reason and no draft", async () => {
     const { requester, advisor } = await requesterAndAdvisor(env);
-    const msg = await insertMessage(env, { from: requester.session_id, to: advisor.session_id, body: "What is the latest release of hono and should we upgrade?" });
+    const msg = await insertMessage(env, {
+      from: requester.session_id,
+      to: advisor.session_id,
+      body: "What is the latest release of hono and should we upgrade?",
+    });
     const { advice_id, job_id } = await ingest(env, msg.id);
     const out = await watch(env);
     expect(out.processed[0]).toMatchObject({ state: "owner_input_required", policy_reason: expect.stringContaining("research_not_allowed") });
@@ -40,10 +44,18 @@ describe("fail-closed policy before drafting", () => {
 
   it("drafts the same request when it was ingested with research allowed", async () => {
     const { requester, advisor } = await requesterAndAdvisor(env);
-    const msg = await insertMessage(env, { from: requester.session_id, to: advisor.session_id, body: "What is the latest release of hono and should we upgrade?" });
+    const msg = await insertMessage(env, {
+      from: requester.session_id,
+      to: advisor.session_id,
+      body: "What is the latest release of hono and should we upgrade?",
+    });
     const { advice_id } = await ingest(env, msg.id, { research_policy: "allow" });
     await watch(env);
-    expect(await adviceRow(env, advice_id)).toMatchObject({ state: "draft_ready", policyReason: null, draftMeta: { research_policy: "allow", drafter: "builtin" } });
+    expect(await adviceRow(env, advice_id)).toMatchObject({
+      state: "draft_ready",
+      policyReason: null,
+      draftMeta: { research_policy: "allow", drafter: "builtin" },
+    });
   });
 
   it("holds a request that no session sent: the reply has no inbox", async () => {
@@ -66,8 +78,12 @@ describe("fail-closed policy before drafting", () => {
     await env.call("POST", `/v1/sessions/${replaced.session.name}/deregister`);
     await registerSession(env, "worker", { name: replaced.session.name });
     await watch(env);
-    expect((await adviceRow(env, a.advice_id)).policyReason).toBe(`unknown_recipient: the requester '${gone.session.name}' (${gone.session_id}) has been deregistered`);
-    expect((await adviceRow(env, b.advice_id)).policyReason).toMatch(new RegExp(`^ambiguous_recipient: the requester '${replaced.session.name}' \\(${replaced.session_id}\\) was deregistered and another live session`));
+    expect((await adviceRow(env, a.advice_id)).policyReason).toBe(
+      `unknown_recipient: the requester '${gone.session.name}' (${gone.session_id}) has been deregistered`,
+    );
+    expect((await adviceRow(env, b.advice_id)).policyReason).toMatch(
+      new RegExp(`^ambiguous_recipient: the requester '${replaced.session.name}' \\(${replaced.session_id}\\) was deregistered and another live session`),
+    );
     expect((await adviceRow(env, b.advice_id)).state).toBe("owner_input_required");
   });
 });

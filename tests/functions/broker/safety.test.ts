@@ -44,7 +44,10 @@ async function draftedInRun(mode: string, extra: Record<string, unknown> = {}) {
 
 /** Reply messages the broker delivered for advice (their ids derive from the advice id). */
 async function deliveries(adviceId: string) {
-  return env.services.database.db.select().from(messages).where(eq(messages.inReplyTo, (await adviceRow(adviceId)).sourceMessageId));
+  return env.services.database.db
+    .select()
+    .from(messages)
+    .where(eq(messages.inReplyTo, (await adviceRow(adviceId)).sourceMessageId));
 }
 
 async function adviceRow(id: string) {
@@ -64,7 +67,12 @@ describe("only the owner decides", () => {
       ["edit", "POST", `/v1/broker/advice/${adviceId}/approve`, { edit: "my own words" }],
       ["send-approved", "POST", `/v1/broker/advice/${adviceId}/send-approved`, undefined],
       ["run-start", "POST", `/v1/broker/runs/${created}/start`, undefined],
-      ["token-create", "POST", "/v1/broker/tokens", { run_id: created, to_session: requester.session_id, thread_id: threadId, max_uses: 1, expires_minutes: 30 }],
+      [
+        "token-create",
+        "POST",
+        "/v1/broker/tokens",
+        { run_id: created, to_session: requester.session_id, thread_id: threadId, max_uses: 1, expires_minutes: 30 },
+      ],
     ] as const;
     const outcomes: string[] = [];
     for (const [who, token] of Object.entries(callers())) {
@@ -141,9 +149,11 @@ describe("overnight_dry_run never sends", () => {
     let sendsOfApproved = 0;
     for (let seed = 1; seed <= SEQUENCES; seed++) {
       const rand = prng(seed);
-      const pick = <T,>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
+      const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
       const project = `/dry-${seed}`;
-      const run = (await env.call("POST", "/v1/broker/runs", { body: { mode: "overnight_dry_run", objective: `seq ${seed}`, project, limits: { max_drafts_total: 6 } } })).body.run_id as string;
+      const run = (
+        await env.call("POST", "/v1/broker/runs", { body: { mode: "overnight_dry_run", objective: `seq ${seed}`, project, limits: { max_drafts_total: 6 } } })
+      ).body.run_id as string;
       await env.call("POST", `/v1/broker/runs/${run}/start`);
       const trace: string[] = [];
       for (let step = 0; step < STEPS; step++) {
@@ -180,7 +190,9 @@ describe("overnight_dry_run never sends", () => {
             await env.call("POST", `/v1/broker/advice/${target}/send-approved`);
             break;
           case "token-create":
-            await env.call("POST", "/v1/broker/tokens", { body: { run_id: run, to_session: requester.session_id, thread_id: `thr_dry_${seed}_0`, max_uses: 5, expires_minutes: 60 } });
+            await env.call("POST", "/v1/broker/tokens", {
+              body: { run_id: run, to_session: requester.session_id, thread_id: `thr_dry_${seed}_0`, max_uses: 5, expires_minutes: 60 },
+            });
             break;
           case "run-stop":
             await env.call("POST", `/v1/broker/runs/${run}/stop`, { body: { reason: "random stop" } });
@@ -196,10 +208,17 @@ describe("overnight_dry_run never sends", () => {
             break;
         }
       }
-      const sent = await env.services.database.db.select({ id: adviceRequests.id }).from(adviceRequests).where(and(eq(adviceRequests.runId, run), isNotNull(adviceRequests.sentAt)));
-      const replies = await env.services.database.db.select({ id: messages.id }).from(messages).where(and(eq(messages.project, project), like(messages.threadId, `thr_dry_${seed}_%`), eq(messages.msgType, "reply")));
+      const sent = await env.services.database.db
+        .select({ id: adviceRequests.id })
+        .from(adviceRequests)
+        .where(and(eq(adviceRequests.runId, run), isNotNull(adviceRequests.sentAt)));
+      const replies = await env.services.database.db
+        .select({ id: messages.id })
+        .from(messages)
+        .where(and(eq(messages.project, project), like(messages.threadId, `thr_dry_${seed}_%`), eq(messages.msgType, "reply")));
       const [row] = await env.services.database.db.select().from(brokerRuns).where(eq(brokerRuns.id, run));
-      if (sent.length || replies.length || row!.sendsTotal) violations.push(`seed ${seed}: ${trace.join(" ")} -> ${sent.length} sent, ${replies.length} replies, sends_total ${row!.sendsTotal}`);
+      if (sent.length || replies.length || row!.sendsTotal)
+        violations.push(`seed ${seed}: ${trace.join(" ")} -> ${sent.length} sent, ${replies.length} replies, sends_total ${row!.sendsTotal}`);
     }
     expect(violations).toEqual([]);
     expect(sendsOfApproved).toBeGreaterThan(SEQUENCES / 10);

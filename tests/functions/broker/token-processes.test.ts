@@ -26,7 +26,9 @@ describe("approval token uses across processes", () => {
   it("several processes racing for one token get exactly max_uses uses between them", { timeout: 120_000 }, async () => {
     const { requester, msg } = await draftedAdvice(env);
     const runId = await insertRun(env, "scoped_auto_send");
-    const created = await env.call("POST", "/v1/broker/tokens", { body: { run_id: runId, to_session: requester.session_id, thread_id: msg.threadId, max_uses: MAX_USES, expires_minutes: 7 * 24 * 60 } });
+    const created = await env.call("POST", "/v1/broker/tokens", {
+      body: { run_id: runId, to_session: requester.session_id, thread_id: msg.threadId, max_uses: MAX_USES, expires_minutes: 7 * 24 * 60 },
+    });
     expect(created.status).toBe(201);
     // The processes use the real clock; a week-long token stays live for them unless the fake clock is far behind it.
     const args = [env.services.database.url, created.body.secret, runId, requester.session_id, msg.threadId, String(ATTEMPTS)];

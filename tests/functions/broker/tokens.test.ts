@@ -26,7 +26,13 @@ async function scopedSetup(opts: { maxUses?: number; expiresMinutes?: number } =
   const runId = await insertRun(env, "scoped_auto_send");
   await db().update(adviceRequests).set({ runId }).where(eq(adviceRequests.id, drafted.adviceId));
   const res = await env.call("POST", "/v1/broker/tokens", {
-    body: { run_id: runId, to_session: drafted.requester.session.name, thread_id: drafted.msg.threadId, max_uses: opts.maxUses ?? 1, expires_minutes: opts.expiresMinutes ?? 30 },
+    body: {
+      run_id: runId,
+      to_session: drafted.requester.session.name,
+      thread_id: drafted.msg.threadId,
+      max_uses: opts.maxUses ?? 1,
+      expires_minutes: opts.expiresMinutes ?? 30,
+    },
   });
   if (res.status !== 201) throw new Error(`token-create failed: ${res.status} ${JSON.stringify(res.body)}`);
   return { ...drafted, runId, tokenId: res.body.token_id as string, secret: res.body.secret as string };
@@ -44,7 +50,14 @@ describe("POST /v1/broker/tokens (token-create)", () => {
 
   it("refuses runs of any other mode, stopped runs, unknown runs, recipients and threads", async () => {
     const { requester, msg } = await draftedAdvice(env);
-    const body = (run_id: string, over: Record<string, unknown> = {}) => ({ run_id, to_session: requester.session.name, thread_id: msg.threadId, max_uses: 1, expires_minutes: 5, ...over });
+    const body = (run_id: string, over: Record<string, unknown> = {}) => ({
+      run_id,
+      to_session: requester.session.name,
+      thread_id: msg.threadId,
+      max_uses: 1,
+      expires_minutes: 5,
+      ...over,
+    });
     for (const mode of ["supervised", "overnight_dry_run"] as const) {
       const res = await env.call("POST", "/v1/broker/tokens", { body: body(await insertRun(env, mode)) });
       expect(res.status).toBe(409);
@@ -63,7 +76,10 @@ describe("POST /v1/broker/tokens (token-create)", () => {
     const run = await insertRun(env, "scoped_auto_send");
     const s = await registerSession(env, "worker");
     for (const token of [await env.mint("daemon"), s.token, await env.mint("runner", "test-host")]) {
-      const res = await env.call("POST", "/v1/broker/tokens", { token, body: { run_id: run, to_session: requester.session.name, thread_id: msg.threadId, max_uses: 1, expires_minutes: 5 } });
+      const res = await env.call("POST", "/v1/broker/tokens", {
+        token,
+        body: { run_id: run, to_session: requester.session.name, thread_id: msg.threadId, max_uses: 1, expires_minutes: 5 },
+      });
       expect(res.status).toBe(403);
       expect((await env.call("POST", "/v1/broker/tokens/apt_x/revoke", { token, body: { reason: "x" } })).status).toBe(403);
     }
@@ -75,7 +91,11 @@ describe("token-check and token-revoke", () => {
   it("reports valid for the exact scope, by recipient name or id, and each mismatch by name", async () => {
     const s = await scopedSetup();
     const check = (q: Record<string, string>, id = s.tokenId) =>
-      env.call("GET", `/v1/broker/tokens/${id}/check?${new URLSearchParams({ run_id: s.runId, to_session: s.requester.session.name, thread_id: s.msg.threadId, ...q })}`, { token: env.owner });
+      env.call(
+        "GET",
+        `/v1/broker/tokens/${id}/check?${new URLSearchParams({ run_id: s.runId, to_session: s.requester.session.name, thread_id: s.msg.threadId, ...q })}`,
+        { token: env.owner },
+      );
     expect((await check({})).body).toMatchObject({ valid: true, reason: null, token: { id: s.tokenId, uses: 0 } });
     expect((await check({ to_session: s.requester.session_id })).body.valid).toBe(true);
     expect((await check({ run_id: "run_other" })).body).toMatchObject({ valid: false, reason: "run_mismatch" });
@@ -84,7 +104,13 @@ describe("token-check and token-revoke", () => {
     expect((await check({}, "apt_nope")).body).toEqual({ valid: false, reason: "missing", token: null });
     // The daemon may check (it uses nothing) but never mint or revoke.
     const daemon = await env.mint("daemon");
-    expect((await env.call("GET", `/v1/broker/tokens/${s.tokenId}/check?run_id=${s.runId}&to_session=${s.requester.session_id}&thread_id=${s.msg.threadId}`, { token: daemon })).body.valid).toBe(true);
+    expect(
+      (
+        await env.call("GET", `/v1/broker/tokens/${s.tokenId}/check?run_id=${s.runId}&to_session=${s.requester.session_id}&thread_id=${s.msg.threadId}`, {
+          token: daemon,
+        })
+      ).body.valid,
+    ).toBe(true);
   });
 
   it("revokes once; the first reason stands and every later check says revoked", async () => {
@@ -94,7 +120,10 @@ describe("token-check and token-revoke", () => {
     expect(res.body.token).toMatchObject({ revoke_reason: "owner revoked", revoked_at: expect.any(String) });
     const again = await env.call("POST", `/v1/broker/tokens/${s.tokenId}/revoke`, { body: { reason: "second" } });
     expect(again.body).toMatchObject({ event_id: null, token: { revoke_reason: "owner revoked" } });
-    const check = await env.call("GET", `/v1/broker/tokens/${s.tokenId}/check?run_id=${s.runId}&to_session=${s.requester.session_id}&thread_id=${s.msg.threadId}`);
+    const check = await env.call(
+      "GET",
+      `/v1/broker/tokens/${s.tokenId}/check?run_id=${s.runId}&to_session=${s.requester.session_id}&thread_id=${s.msg.threadId}`,
+    );
     expect(check.body).toMatchObject({ valid: false, reason: "revoked" });
     expect((await env.call("POST", "/v1/broker/tokens/apt_nope/revoke", { body: { reason: "x" } })).status).toBe(404);
   });

@@ -15,7 +15,8 @@ beforeEach(async () => {
 afterEach(() => env.close());
 
 const scope = { types: ["notify_manager", "nudge"] as const, host: "host-a" };
-const claim = (limit = 10, leaseMs = 60_000, dispatcherId = "d1") => claimNext(ownerCtx(env), { ...scope, types: [...scope.types], dispatcherId, leaseMs, limit });
+const claim = (limit = 10, leaseMs = 60_000, dispatcherId = "d1") =>
+  claimNext(ownerCtx(env), { ...scope, types: [...scope.types], dispatcherId, leaseMs, limit });
 const enqueue = (over: Partial<Parameters<typeof createCommand>[1]> = {}) =>
   createCommand(ownerCtx(env), { type: "notify_manager", payload: { n: 1 }, maxAttempts: 3, ...over });
 
@@ -27,7 +28,13 @@ describe("claimNext", () => {
     const claims = await claim(1);
     expect(claims.map((c) => c.command.id)).toEqual([a.id]);
     expect(claims[0]).toMatchObject({ generation: 1, dispatcherId: "d1" });
-    expect(await commandRow(env, a.id)).toMatchObject({ state: "running", claimed_by: "d1", claim_generation: 1, attempts: 1, lease_expires_at: env.clock.ms + 60_000 });
+    expect(await commandRow(env, a.id)).toMatchObject({
+      state: "running",
+      claimed_by: "d1",
+      claim_generation: 1,
+      attempts: 1,
+      lease_expires_at: env.clock.ms + 60_000,
+    });
     expect(await commandRow(env, b.id)).toMatchObject({ state: "pending", claim_generation: 0 });
     // A second claimer gets only what is left; nobody gets a row twice.
     const again = await claim(10, 60_000, "d2");

@@ -30,9 +30,7 @@ describe("GET /v1/discover", () => {
     const m = await registerSession(env, "manager", { name: "boss" });
     const res = await env.call("GET", "/v1/discover");
     const bind = res.body.suggestions.filter((s: any) => s.kind === "bind");
-    expect(bind).toEqual([
-      expect.objectContaining({ task: "login-fix", command: "switchyard bind --task login-fix --worker free-worker --manager boss" }),
-    ]);
+    expect(bind).toEqual([expect.objectContaining({ task: "login-fix", command: "switchyard bind --task login-fix --worker free-worker --manager boss" })]);
     const bound = await runBindCommand(bind[0].command);
     expect(bound.status).toBe(201);
     expect(bound.body.binding).toMatchObject({ task: t.task.name, worker: w.session.name, manager: m.session.name });
@@ -63,7 +61,9 @@ describe("GET /v1/discover", () => {
     const { worker, manager } = await boundPair(env);
     const t = await createTask(env, { name: "needs-worker" });
     const res = await env.call("GET", "/v1/discover");
-    expect(res.body.suggestions).toEqual([expect.objectContaining({ kind: "register_worker", task: t.task.name, command: expect.stringContaining("register-worker") })]);
+    expect(res.body.suggestions).toEqual([
+      expect.objectContaining({ kind: "register_worker", task: t.task.name, command: expect.stringContaining("register-worker") }),
+    ]);
     expect(JSON.stringify(res.body.suggestions)).not.toContain(worker.session.name);
 
     await registerSession(env, "worker", { name: "spare" });
@@ -77,7 +77,9 @@ describe("GET /v1/discover", () => {
     await createTask(env, { name: "lonely" });
     await registerSession(env, "worker");
     const res = await env.call("GET", "/v1/discover");
-    expect(res.body.suggestions).toEqual([expect.objectContaining({ kind: "register_manager", task: "lonely", command: expect.stringContaining("register-manager") })]);
+    expect(res.body.suggestions).toEqual([
+      expect.objectContaining({ kind: "register_manager", task: "lonely", command: expect.stringContaining("register-manager") }),
+    ]);
   });
 
   it("matches the query against names and goals, literally", async () => {

@@ -35,12 +35,23 @@ describe("notify_manager / nudge_worker executors", () => {
     const notify = await createCommand(ctx, { type: "notify_manager", taskId: task.task_id, payload: { message: "worker is stuck", correlation_id: "c-1" } });
     const done = await runInline(ctx, notify);
     expect(done.command.state).toBe("succeeded");
-    expect(done.outcome.result).toMatchObject({ target_session: manager.session.name, delivery_mode: "pull_required", deliver_command_id: null, created: true });
+    expect(done.outcome.result).toMatchObject({
+      target_session: manager.session.name,
+      delivery_mode: "pull_required",
+      deliver_command_id: null,
+      created: true,
+    });
     const nudge = await createCommand(ctx, { type: "nudge_worker", taskId: task.task_id, payload: { message: "please rebase" }, correlationId: "c-2" });
     await runInline(ctx, nudge);
 
     const m = await env.call("GET", `/v1/tasks/${task.task.name}/manager-inbox`);
-    expect(m.body.items).toEqual([expect.objectContaining({ signal_type: "notify_manager", correlation_id: "c-1", payload: { task: task.task.name, message: "worker is stuck", command_id: notify.id } })]);
+    expect(m.body.items).toEqual([
+      expect.objectContaining({
+        signal_type: "notify_manager",
+        correlation_id: "c-1",
+        payload: { task: task.task.name, message: "worker is stuck", command_id: notify.id },
+      }),
+    ]);
     const w = await env.call("GET", `/v1/tasks/${task.task.name}/worker-inbox`);
     expect(w.body.items).toEqual([expect.objectContaining({ signal_type: "nudge_worker", correlation_id: "c-2", target_session: worker.session.name })]);
 
@@ -101,7 +112,9 @@ describe("deliver executor (fake agent TUI in real tmux)", () => {
     expect(after!.delivered_at).not.toBeNull();
     const typed = userMessages(manager.rollout);
     expect(typed).toHaveLength(1);
-    expect(typed[0]).toMatch(new RegExp(`^\\[switchyard\\] worker ${worker.session.name} finished a turn on task ${task.task.name} \\(event \\d+\\)\\. Last message: `));
+    expect(typed[0]).toMatch(
+      new RegExp(`^\\[switchyard\\] worker ${worker.session.name} finished a turn on task ${task.task.name} \\(event \\d+\\)\\. Last message: `),
+    );
     const delivered = await rows("SELECT payload_json FROM events WHERE kind = 'dispatch_inbox_delivered'");
     expect(JSON.parse(String(delivered[0]!.payload_json))).toMatchObject({ inbox_item_id: item!.id, delivery_mode: "push" });
   });

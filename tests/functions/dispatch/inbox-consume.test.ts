@@ -21,7 +21,9 @@ describe("POST /v1/sessions/{name}/inbox/consume", () => {
     const s = await registerSession(env, "manager");
     const first = await send(s.session.name, "first");
     await send(s.session.name, "second");
-    const { result: res, events } = await withNewEvents(env, () => env.call("POST", `/v1/sessions/${s.session.name}/inbox/consume`, { token: s.token, body: {} }));
+    const { result: res, events } = await withNewEvents(env, () =>
+      env.call("POST", `/v1/sessions/${s.session.name}/inbox/consume`, { token: s.token, body: {} }),
+    );
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({
       session: s.session.name,
@@ -31,7 +33,13 @@ describe("POST /v1/sessions/{name}/inbox/consume", () => {
       has_more: true,
       poll_count: 1,
       woken_by: null,
-      item: { id: first.body.inbox_item_id, signal_type: "message", consumed_by: `session:${s.session_id}`, consumed_at: "2026-11-21T12:00:00.000Z", payload: { body: "first" } },
+      item: {
+        id: first.body.inbox_item_id,
+        signal_type: "message",
+        consumed_by: `session:${s.session_id}`,
+        consumed_at: "2026-11-21T12:00:00.000Z",
+        payload: { body: "first" },
+      },
     });
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({
@@ -75,7 +83,11 @@ describe("POST /v1/sessions/{name}/inbox/consume", () => {
     const listening = mine.listening(s.session_id);
     // Its own notifier stands for another process writing the same database.
     const other = makeCtx({ ...env.services, notifier: new EventTarget() }, { kind: "owner", tokenId: "tok_other" });
-    const waiting = consumeNext(makeCtx(env.services, { kind: "owner", tokenId: "tok_me" }), { session: s.session.name }, { wait: true, timeout: 30, interval: 0.05 });
+    const waiting = consumeNext(
+      makeCtx(env.services, { kind: "owner", tokenId: "tok_me" }),
+      { session: s.session.name },
+      { wait: true, timeout: 30, interval: 0.05 },
+    );
     await listening;
     await firstPollDone();
     const sent = await sendMessage(other, { to: s.session.name, body: "from elsewhere", msg_type: "notify" });

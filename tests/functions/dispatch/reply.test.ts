@@ -11,14 +11,19 @@ afterEach(() => env.close());
 async function request() {
   const asker = await registerSession(env, "worker");
   const answerer = await registerSession(env, "manager");
-  const sent = await env.call("POST", "/v1/messages", { token: asker.token, body: { to: answerer.session.name, body: "may I refactor?", msg_type: "request", subject: "scope" } });
+  const sent = await env.call("POST", "/v1/messages", {
+    token: asker.token,
+    body: { to: answerer.session.name, body: "may I refactor?", msg_type: "request", subject: "scope" },
+  });
   return { asker, answerer, sent: sent.body };
 }
 
 describe("POST /v1/messages/{id}/reply", () => {
   it("lands in the original sender's inbox on the same thread and correlation, with one audit event", async () => {
     const { asker, answerer, sent } = await request();
-    const { result: res, events } = await withNewEvents(env, () => env.call("POST", `/v1/messages/${sent.message_id}/reply`, { token: answerer.token, body: { body: "yes, keep it small" } }));
+    const { result: res, events } = await withNewEvents(env, () =>
+      env.call("POST", `/v1/messages/${sent.message_id}/reply`, { token: answerer.token, body: { body: "yes, keep it small" } }),
+    );
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({
       thread_id: sent.thread_id,
@@ -27,7 +32,9 @@ describe("POST /v1/messages/{id}/reply", () => {
     });
     expect(events.map((e) => e.kind)).toEqual(["message_sent"]);
     const inbox = await env.call("GET", `/v1/sessions/${asker.session.name}/inbox`, { token: asker.token });
-    expect(inbox.body.items).toEqual([expect.objectContaining({ id: res.body.inbox_item_id, signal_type: "message", message_id: res.body.message_id, source_session: answerer.session.name })]);
+    expect(inbox.body.items).toEqual([
+      expect.objectContaining({ id: res.body.inbox_item_id, signal_type: "message", message_id: res.body.message_id, source_session: answerer.session.name }),
+    ]);
   });
 
   it("lets the owner reply on the recipient's behalf, recording who really did", async () => {

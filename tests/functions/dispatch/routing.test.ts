@@ -90,7 +90,7 @@ describe("routeCompletions", () => {
     expect((await routeCompletions(ctx)).routed).toBe(1);
     // A completion of the first binding that no pass routed before it ended.
     complete();
-    await env.call("POST", "/v1/sessions/" + worker.session.name + "/ingest");
+    await env.call("POST", `/v1/sessions/${worker.session.name}/ingest`);
     expect((await env.call("POST", "/v1/bindings/unbind", { body: { task: task.task.name } })).status).toBe(200);
     await bind(task.task.name, worker.session.name, second.session.name);
 
@@ -122,7 +122,7 @@ describe("routeCompletions", () => {
     const task = await createTask(env);
     await bind(task.task.name, worker.session.name, manager.session.name);
     for (let i = 0; i < 5; i++) complete();
-    await env.call("POST", "/v1/sessions/" + worker.session.name + "/ingest");
+    await env.call("POST", `/v1/sessions/${worker.session.name}/ingest`);
     const second = await openDatabase({ url: env.services.database.url });
     try {
       const other = makeCtx({ ...env.services, database: second }, ctx.auth);
@@ -140,10 +140,14 @@ describe("routeCompletions", () => {
     const task = await createTask(env);
     await bind(task.task.name, worker.session.name, manager.session.name);
     complete();
-    await env.call("POST", "/v1/sessions/" + worker.session.name + "/ingest");
+    await env.call("POST", `/v1/sessions/${worker.session.name}/ingest`);
     rmSync(rollout);
     const report = await routeCompletions(ctx);
-    expect(report).toMatchObject({ ingested: 0, routed: 1, ingest_errors: [{ session: worker.session.name, error: expect.stringMatching(/no longer exists/) }] });
+    expect(report).toMatchObject({
+      ingested: 0,
+      routed: 1,
+      ingest_errors: [{ session: worker.session.name, error: expect.stringMatching(/no longer exists/) }],
+    });
     // The manager has a pane: the item also gets a deliver command.
     const [item] = await itemsOf(manager.session_id);
     expect(item!.delivery_command_id).toMatch(/^cmd_/);
@@ -167,13 +171,21 @@ describe("routeCompletions", () => {
     const task = await createTask(env);
     await bind(task.task.name, worker.session.name, manager.session.name);
     const listening = observeNotifier(env).listening(manager.session_id);
-    const waiting = consumeNext(makeCtx(env.services, { kind: "owner", tokenId: "tok_app" }), { task: task.task.name, role: "manager" }, { wait: true, timeout: 240, interval: 60 });
+    const waiting = consumeNext(
+      makeCtx(env.services, { kind: "owner", tokenId: "tok_app" }),
+      { task: task.task.name, role: "manager" },
+      { wait: true, timeout: 240, interval: 60 },
+    );
     await listening;
     await firstPollDone();
     complete();
     const pass = await dispatchPass(makeCtx(env.services, { kind: "daemon", tokenId: "tok_dispatch" }), { dispatcherId: "dispatch-test" });
     expect(pass.routing).toMatchObject({ routed: 1 });
     const got = await waiting;
-    expect(got).toMatchObject({ task: task.task.name, woken_by: "notifier", item: { signal_type: "worker_task_complete", delivery_mode: "pull_required", payload: { last_agent_message: "done 1" } } });
+    expect(got).toMatchObject({
+      task: task.task.name,
+      woken_by: "notifier",
+      item: { signal_type: "worker_task_complete", delivery_mode: "pull_required", payload: { last_agent_message: "done 1" } },
+    });
   });
 });

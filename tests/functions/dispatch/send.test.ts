@@ -15,7 +15,10 @@ describe("POST /v1/messages", () => {
     const a = await registerSession(env, "worker");
     const b = await registerSession(env, "manager");
     const { result: res, events } = await withNewEvents(env, () =>
-      env.call("POST", "/v1/messages", { token: a.token, body: { to: b.session.name, body: "tests are green", msg_type: "request", subject: "status", project: "auth" } }),
+      env.call("POST", "/v1/messages", {
+        token: a.token,
+        body: { to: b.session.name, body: "tests are green", msg_type: "request", subject: "status", project: "auth" },
+      }),
     );
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({
@@ -25,13 +28,35 @@ describe("POST /v1/messages", () => {
       inbox_item_id: expect.stringMatching(/^inb_/),
       delivery_mode: "pull_required",
       delivery_command_id: null,
-      message: { msg_type: "request", from_session: a.session.name, from_session_id: a.session_id, from_actor: `session:${a.session_id}`, to_session: b.session.name, subject: "status", project: "auth", body: "tests are green", in_reply_to: null },
+      message: {
+        msg_type: "request",
+        from_session: a.session.name,
+        from_session_id: a.session_id,
+        from_actor: `session:${a.session_id}`,
+        to_session: b.session.name,
+        subject: "status",
+        project: "auth",
+        body: "tests are green",
+        in_reply_to: null,
+      },
     });
     expect(events.map((e) => e.kind)).toEqual(["message_sent"]);
-    expect(events[0]!.payload).toMatchObject({ message_id: res.body.message_id, inbox_item_id: res.body.inbox_item_id, to: b.session.name, delivery: "pull_required" });
+    expect(events[0]!.payload).toMatchObject({
+      message_id: res.body.message_id,
+      inbox_item_id: res.body.inbox_item_id,
+      to: b.session.name,
+      delivery: "pull_required",
+    });
     const items = await rows("SELECT target_session_id, source_session_id, signal_type, message_id, correlation_id, consumed_at FROM inbox_items");
     expect(items).toEqual([
-      expect.objectContaining({ target_session_id: b.session_id, source_session_id: a.session_id, signal_type: "message", message_id: res.body.message_id, correlation_id: res.body.correlation_id, consumed_at: null }),
+      expect.objectContaining({
+        target_session_id: b.session_id,
+        source_session_id: a.session_id,
+        signal_type: "message",
+        message_id: res.body.message_id,
+        correlation_id: res.body.correlation_id,
+        consumed_at: null,
+      }),
     ]);
   });
 
@@ -40,7 +65,9 @@ describe("POST /v1/messages", () => {
     const b = await registerSession(env, "manager");
     const first = await env.call("POST", "/v1/messages", { body: { to: b.session.name, body: "one" } });
     expect(first.body.message).toMatchObject({ msg_type: "notify", from_session: null, from_actor: expect.stringMatching(/^owner:tok_/) });
-    const second = await env.call("POST", "/v1/messages", { body: { to: b.session.name, body: "two", thread_id: first.body.thread_id, from: a.session.name, correlation_id: "c-42" } });
+    const second = await env.call("POST", "/v1/messages", {
+      body: { to: b.session.name, body: "two", thread_id: first.body.thread_id, from: a.session.name, correlation_id: "c-42" },
+    });
     expect(second.status).toBe(201);
     expect(second.body).toMatchObject({ thread_id: first.body.thread_id, correlation_id: "c-42", message: { from_session: a.session.name } });
   });
@@ -89,7 +116,10 @@ describe("POST /v1/messages", () => {
     const spoof = await env.call("POST", "/v1/messages", { token: outsider.token, body: { to: manager.session.name, body: "x", from: worker.session.name } });
     expect(spoof.status).toBe(403);
     const thread = await env.call("POST", "/v1/messages", { token: worker.token, body: { to: manager.session.name, body: "private" } });
-    const intrude = await env.call("POST", "/v1/messages", { token: outsider.token, body: { to: manager.session.name, body: "x", thread_id: thread.body.thread_id } });
+    const intrude = await env.call("POST", "/v1/messages", {
+      token: outsider.token,
+      body: { to: manager.session.name, body: "x", thread_id: thread.body.thread_id },
+    });
     expect(intrude.status).toBe(403);
     const unknownThread = await env.call("POST", "/v1/messages", { body: { to: manager.session.name, body: "x", thread_id: "thr_nope" } });
     expect(unknownThread.status).toBe(404);

@@ -25,7 +25,10 @@ describe("one process, an open transaction and another write", () => {
     });
     // Give the transaction time to take the write lock, then write outside it.
     await new Promise((r) => setTimeout(r, 50));
-    const outside = db.insert(tasks).values(row("outside")).then(() => order.push("outside-done"));
+    const outside = db
+      .insert(tasks)
+      .values(row("outside"))
+      .then(() => order.push("outside-done"));
     // A read does not wait for the writer.
     const names = await db.select({ name: tasks.name }).from(tasks);
     expect(names).toEqual([]);

@@ -89,7 +89,10 @@ describe("Idempotency-Key", () => {
 
   it("answers IDEMPOTENCY_IN_PROGRESS while the first request with the key is still running", async () => {
     const body = JSON.stringify({ name: "slow" });
-    const [own] = await env.services.database.db.select().from(tokens).where(eq(tokens.secretHash, await sha256Hex(env.owner)));
+    const [own] = await env.services.database.db
+      .select()
+      .from(tokens)
+      .where(eq(tokens.secretHash, await sha256Hex(env.owner)));
     await env.services.database.db.insert(idempotencyKeys).values({
       principal: `owner:${own!.id}`,
       key: "k-5",

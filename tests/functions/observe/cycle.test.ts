@@ -35,7 +35,10 @@ describe("cycle", () => {
     const path = join(env.dir, "rollout-cycle.jsonl");
     writeFileSync(path, "");
     const { task } = await bindWith({ codex_session: path });
-    appendFileSync(path, line("2026-11-21T11:59:00.000Z", { type: "user_message", message: "go" }) + line("2026-11-21T11:59:01.000Z", { type: "task_started" }));
+    appendFileSync(
+      path,
+      line("2026-11-21T11:59:00.000Z", { type: "user_message", message: "go" }) + line("2026-11-21T11:59:01.000Z", { type: "task_started" }),
+    );
     const first = await env.call("POST", `/v1/tasks/${task}/cycle`, { body: {} });
     expect(first.status).toBe(200);
     expect(first.body).toMatchObject({
@@ -51,10 +54,21 @@ describe("cycle", () => {
       manager_context: { task_goal: "ship the thing" },
     });
     expect(first.body.pane_signal).toMatchObject({ captured: false });
-    appendFileSync(path, line("2026-11-21T11:59:30.000Z", { type: "agent_message", message: "all done" }) + line("2026-11-21T11:59:31.000Z", { type: "task_complete", last_agent_message: "all done" }) + line("2026-11-21T11:59:32.000Z", { type: "token_count" }));
+    appendFileSync(
+      path,
+      line("2026-11-21T11:59:30.000Z", { type: "agent_message", message: "all done" }) +
+        line("2026-11-21T11:59:31.000Z", { type: "task_complete", last_agent_message: "all done" }) +
+        line("2026-11-21T11:59:32.000Z", { type: "token_count" }),
+    );
     env.clock.advance(10);
     const second = await env.call("POST", `/v1/tasks/${task}/cycle`);
-    expect(second.body).toMatchObject({ state: "idle", task_completed: true, last_event_subtype: "task_complete", staleness_seconds: 39, ingest: { new_events: 3 } });
+    expect(second.body).toMatchObject({
+      state: "idle",
+      task_completed: true,
+      last_event_subtype: "task_complete",
+      staleness_seconds: 39,
+      ingest: { new_events: 3 },
+    });
     expect(second.body.manager_context.last_worker_message).toBe("all done");
     expect(second.body.cycle_id).toBeGreaterThan(first.body.cycle_id);
     const rows = await env.services.database.client.execute("SELECT state, worker_state FROM manager_cycles ORDER BY id");
@@ -119,7 +133,11 @@ describe("cycle", () => {
 describe("tail and idle-check", () => {
   it("tail is newest first, filters by subtype and redacts text unless asked", async () => {
     const path = join(env.dir, "rollout-tail.jsonl");
-    writeFileSync(path, line("2026-11-21T11:00:00.000Z", { type: "user_message", message: "secret plan" }) + line("2026-11-21T11:00:05.000Z", { type: "task_complete", last_agent_message: "ok" }));
+    writeFileSync(
+      path,
+      line("2026-11-21T11:00:00.000Z", { type: "user_message", message: "secret plan" }) +
+        line("2026-11-21T11:00:05.000Z", { type: "task_complete", last_agent_message: "ok" }),
+    );
     const w = await registerSession(env, "worker", { codex_session: path });
     await env.call("POST", `/v1/sessions/${w.session.name}/ingest`);
     const red = await env.call("GET", `/v1/sessions/${w.session.name}/events`);

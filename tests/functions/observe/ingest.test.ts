@@ -63,7 +63,7 @@ describe("ingest", () => {
 
   it("counts malformed lines in skipped_lines with a warning and keeps going", async () => {
     const path = join(env.dir, "rollout-bad.jsonl");
-    writeFileSync(path, userMsg("a") + "{not json\n" + "[1,2]\n" + done());
+    writeFileSync(path, `${userMsg("a")}{not json\n[1,2]\n${done()}`);
     const name = await worker(path);
     const r = await ingest(name);
     expect(r.skipped_lines).toBe(2);

@@ -62,7 +62,17 @@ describe("Claude Code transcript lines", () => {
   it("maps prompts, text, tool use, tool results and end_turn", () => {
     const lines = [
       { type: "user", timestamp: "2026-11-21T10:00:00.000Z", message: { role: "user", content: "fix the bug" } },
-      { type: "assistant", message: { role: "assistant", content: [{ type: "text", text: "Looking" }, { type: "tool_use", name: "Bash", input: {} }], stop_reason: "tool_use" } },
+      {
+        type: "assistant",
+        message: {
+          role: "assistant",
+          content: [
+            { type: "text", text: "Looking" },
+            { type: "tool_use", name: "Bash", input: {} },
+          ],
+          stop_reason: "tool_use",
+        },
+      },
       { type: "user", message: { role: "user", content: [{ type: "tool_result", tool_use_id: "t1", content: "ok" }] } },
       { type: "assistant", message: { role: "assistant", content: [{ type: "text", text: "Fixed." }], stop_reason: "end_turn" } },
       { type: "user", isMeta: true, message: { role: "user", content: "<local-command-caveat>" } },
@@ -102,7 +112,13 @@ describe("real captures of tool turns and rate-limit errors", () => {
   });
 
   it("Claude tool turn: tool_use and tool_result, then end_turn", () => {
-    expect(kinds("claude-transcript-tool-approval.jsonl", normalizeClaudeLine)).toEqual(["user_message", "tool_activity", "tool_activity", "agent_message", "task_complete"]);
+    expect(kinds("claude-transcript-tool-approval.jsonl", normalizeClaudeLine)).toEqual([
+      "user_message",
+      "tool_activity",
+      "tool_activity",
+      "agent_message",
+      "task_complete",
+    ]);
   });
 
   it("a Claude API error (429) ends the turn: the session is idle, not busy forever", () => {

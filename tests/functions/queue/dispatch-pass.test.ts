@@ -37,7 +37,10 @@ describe("dispatchPass", () => {
   it("recovers expired leases at the start of a pass", async () => {
     const ctx = ownerCtx(env);
     const c = await createCommand(ctx, { type: "notify_manager", payload: { n: 1 }, maxAttempts: 3 });
-    await env.services.database.client.execute({ sql: "UPDATE commands SET state = 'running', claim_generation = 1, attempts = 1, lease_expires_at = ? WHERE id = ?", args: [env.clock.ms - 1, c.id] });
+    await env.services.database.client.execute({
+      sql: "UPDATE commands SET state = 'running', claim_generation = 1, attempts = 1, lease_expires_at = ? WHERE id = ?",
+      args: [env.clock.ms - 1, c.id],
+    });
     const report = await dispatchPass(ctx, { dispatcherId: "d1" });
     expect(report.expired).toEqual({ ambiguous: [], pending: [c.id], dead: [] });
     expect(report.succeeded).toBe(1);

@@ -34,7 +34,12 @@ describe("enqueue-notify-manager / enqueue-nudge-worker", () => {
     const { task, worker } = await boundPair(env);
     const res = await env.call("POST", `/v1/tasks/${task.task.name}/nudge-worker`, { token: worker.token, body: { message: "keep going", max_attempts: 2 } });
     expect(res.status).toBe(201);
-    expect(res.body.command).toMatchObject({ type: "nudge_worker", session_id: worker.session_id, max_attempts: 2, created_by: `session:${worker.session_id}` });
+    expect(res.body.command).toMatchObject({
+      type: "nudge_worker",
+      session_id: worker.session_id,
+      max_attempts: 2,
+      created_by: `session:${worker.session_id}`,
+    });
   });
 
   it("returns the existing command for a retried idempotency key instead of a duplicate", async () => {
@@ -66,7 +71,10 @@ describe("enqueue-notify-manager / enqueue-nudge-worker", () => {
     const stranger = await registerSession(env, "worker");
     const denied = await env.call("POST", `/v1/tasks/${task.task.name}/notify-manager`, { token: stranger.token, body: { message: "x" } });
     expect(denied.status).toBe(403);
-    const runner = await env.call("POST", `/v1/tasks/${task.task.name}/notify-manager`, { token: await env.mint("runner", "test-host"), body: { message: "x" } });
+    const runner = await env.call("POST", `/v1/tasks/${task.task.name}/notify-manager`, {
+      token: await env.mint("runner", "test-host"),
+      body: { message: "x" },
+    });
     expect(runner.status).toBe(403);
   });
 });
@@ -76,7 +84,13 @@ describe("enqueue (host command for a session's machine)", () => {
     const w = await registerSession(env, "worker", { tmux_session: "agent-pane", host: "build-2" });
     const res = await env.call("POST", `/v1/sessions/${w.session.name}/commands`, { body: { type: "nudge", text: "status?", idempotency_key: "n-1" } });
     expect(res.status).toBe(201);
-    expect(res.body.command).toMatchObject({ type: "nudge", state: "pending", host: "build-2", max_attempts: 3, payload: { tmux_session: "agent-pane", text: "status?" } });
+    expect(res.body.command).toMatchObject({
+      type: "nudge",
+      state: "pending",
+      host: "build-2",
+      max_attempts: 3,
+      payload: { tmux_session: "agent-pane", text: "status?" },
+    });
     const retry = await env.call("POST", `/v1/sessions/${w.session.name}/commands`, { body: { type: "nudge", text: "status?", idempotency_key: "n-1" } });
     expect(retry).toMatchObject({ status: 200, body: { created: false, command_id: res.body.command_id } });
   });

@@ -49,7 +49,10 @@ describe("runner claim / started / complete", () => {
     const [claim] = (await claimAs(runnerA)).body.claims;
     const started = await env.call("POST", `/v1/runner/attempts/${claim.attempt_id}/started`, { token: runnerB });
     expect(started.status).toBe(403);
-    const done = await env.call("POST", `/v1/runner/commands/${a.id}/complete`, { token: runnerB, body: { attempt_id: claim.attempt_id, generation: 1, ok: true } });
+    const done = await env.call("POST", `/v1/runner/commands/${a.id}/complete`, {
+      token: runnerB,
+      body: { attempt_id: claim.attempt_id, generation: 1, ok: true },
+    });
     expect(done.status).toBe(403);
     expect((await commandRow(env, a.id)).state).toBe("running");
   });
@@ -62,19 +65,28 @@ describe("runner claim / started / complete", () => {
     // The lease sweep inside the next claim gives the command back; a new generation takes it.
     const [fresh] = (await claimAs(runnerA)).body.claims;
     expect(fresh.generation).toBe(2);
-    const late = await env.call("POST", `/v1/runner/commands/${a.id}/complete`, { token: runnerA, body: { attempt_id: stale.attempt_id, generation: 1, ok: true } });
+    const late = await env.call("POST", `/v1/runner/commands/${a.id}/complete`, {
+      token: runnerA,
+      body: { attempt_id: stale.attempt_id, generation: 1, ok: true },
+    });
     expect(late.status).toBe(409);
     expect(late.body.error.code).toBe("CONFLICT");
-    expect((await commandRow(env, a.id))).toMatchObject({ state: "running", claim_generation: 2 });
+    expect(await commandRow(env, a.id)).toMatchObject({ state: "running", claim_generation: 2 });
   });
 
   it("retries a reported failure, dead-letters an invalid payload, and rejects a mismatched generation", async () => {
     const a = await capture("host-a");
     let [claim] = (await claimAs(runnerA)).body.claims;
     await env.call("POST", `/v1/runner/attempts/${claim.attempt_id}/started`, { token: runnerA });
-    const failed = await env.call("POST", `/v1/runner/commands/${a.id}/complete`, { token: runnerA, body: { attempt_id: claim.attempt_id, generation: 1, ok: false, error: "tmux gone" } });
+    const failed = await env.call("POST", `/v1/runner/commands/${a.id}/complete`, {
+      token: runnerA,
+      body: { attempt_id: claim.attempt_id, generation: 1, ok: false, error: "tmux gone" },
+    });
     expect(failed.body.command).toMatchObject({ state: "pending", error: "tmux gone" });
-    const mismatch = await env.call("POST", `/v1/runner/commands/${a.id}/complete`, { token: runnerA, body: { attempt_id: claim.attempt_id, generation: 2, ok: true } });
+    const mismatch = await env.call("POST", `/v1/runner/commands/${a.id}/complete`, {
+      token: runnerA,
+      body: { attempt_id: claim.attempt_id, generation: 2, ok: true },
+    });
     expect(mismatch.status).toBe(400);
     env.clock.advance(60);
     [claim] = (await claimAs(runnerA)).body.claims;

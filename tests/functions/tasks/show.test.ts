@@ -13,7 +13,13 @@ describe("GET /v1/tasks/{name}", () => {
     const t = await createTask(env, { name: "solo", goal: "g" });
     const res = await env.call("GET", "/v1/tasks/solo");
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ task: expect.objectContaining({ id: t.task_id, name: "solo", goal: "g" }), binding: null, worker: null, manager: null, bindings_history: [] });
+    expect(res.body).toEqual({
+      task: expect.objectContaining({ id: t.task_id, name: "solo", goal: "g" }),
+      binding: null,
+      worker: null,
+      manager: null,
+      bindings_history: [],
+    });
   });
 
   it("shows the active binding with both sessions, and ended bindings in the history", async () => {

@@ -24,7 +24,11 @@ describe("app loop commands", () => {
     expect(beat.out).toContain("next: start_dispatch - dispatcher dispatch-local is missing");
 
     const status = JSON.parse((await cli("app-loop-status", "feat", "--dispatcher-id", "qa", "--stale-after", "600", "--json")).out);
-    expect(status).toMatchObject({ stale_after_seconds: 600, dispatch: { dispatcher_id: "qa", state: "missing" }, worker: { name: "w1", lease: { state: "fresh" } } });
+    expect(status).toMatchObject({
+      stale_after_seconds: 600,
+      dispatch: { dispatcher_id: "qa", state: "missing" },
+      worker: { name: "w1", lease: { state: "fresh" } },
+    });
 
     const plan = await cli("app-wakeup-plan", "feat");
     expect(plan.out).toContain('healthy manager [thread "Manager thread" thr_m1]');
@@ -39,7 +43,18 @@ describe("app loop commands", () => {
     const skipped = await cli("app-wakeup-record-delivery", "feat", "--role", "manager", "--dispatch-receipt", receipt, "--delivery-status", "skipped");
     expect(skipped.code).toBe(EXIT_OK);
     expect(skipped.out).toContain("recorded skipped for the manager of feat (source action skipped_healthy)");
-    const sent = await cli("app-wakeup-record-delivery", "feat", "--role", "manager", "--dispatch-receipt", receipt, "--delivery-status", "sent", "--thread-id", "thr_m1");
+    const sent = await cli(
+      "app-wakeup-record-delivery",
+      "feat",
+      "--role",
+      "manager",
+      "--dispatch-receipt",
+      receipt,
+      "--delivery-status",
+      "sent",
+      "--thread-id",
+      "thr_m1",
+    );
     expect(sent.code).toBe(EXIT_FAILED);
     expect(sent.err).toContain("error: CONFLICT: cannot record sent for the manager");
     const audit = await cli("audit", "feat");

@@ -14,7 +14,9 @@ describe("messages and inbox commands", () => {
     expect(sent.out).toMatch(/^sent request msg_\w+ to m1 on thr_\w+; inbox item inb_\w+, pull_required/);
 
     const listed = await cli("session-inbox", "m1");
-    expect(listed.out).toMatch(/^m1 \(manager\): 1 pending\ninb_\w+ message pull_required from=w1 to=m1 delivered=- corr=cor_\w+ request "scope" may I refactor\?$/);
+    expect(listed.out).toMatch(
+      /^m1 \(manager\): 1 pending\ninb_\w+ message pull_required from=w1 to=m1 delivered=- corr=cor_\w+ request "scope" may I refactor\?$/,
+    );
 
     const consumed = await cli("session-inbox", "m1", "--consume-next", "--json");
     expect(consumed.code).toBe(EXIT_OK);

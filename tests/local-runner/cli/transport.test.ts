@@ -20,7 +20,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await running.stop();
   env.close();
-  for (const [k, v] of [["SWITCHYARD_URL", savedEnv.url], ["SWITCHYARD_TOKEN", savedEnv.token]] as const) {
+  for (const [k, v] of [
+    ["SWITCHYARD_URL", savedEnv.url],
+    ["SWITCHYARD_TOKEN", savedEnv.token],
+  ] as const) {
     if (v === undefined) delete process.env[k];
     else process.env[k] = v;
   }

@@ -86,7 +86,19 @@ function parseUnit(text: string): Record<string, Record<string, string>> {
 
 describe("broker daemon-install --no-load on Linux (systemd --user)", () => {
   it("writes a valid service and timer into $HOME, a daemon token and a manifest, and loads nothing", async () => {
-    const res = await cli("broker", "daemon-install", "--run-id", runId, "--project", "/src/my app 100%", "--to-session", "lily", "--platform", "systemd", "--no-load");
+    const res = await cli(
+      "broker",
+      "daemon-install",
+      "--run-id",
+      runId,
+      "--project",
+      "/src/my app 100%",
+      "--to-session",
+      "lily",
+      "--platform",
+      "systemd",
+      "--no-load",
+    );
     expect(res.code).toBe(0);
     expect(calls).toEqual([]);
     const service = join(unitDir(), "switchyard-advice-broker.service");
@@ -120,7 +132,13 @@ describe("broker daemon-install --no-load on Linux (systemd --user)", () => {
     await cli("broker", "daemon-install", "--run-id", runId, "--platform", "systemd", "--no-load");
     const tokenId = JSON.parse(readFileSync(join(home, "broker-daemon.json"), "utf8")).token_id;
     const status = JSON.parse((await cli("broker", "daemon-status", "--json")).text);
-    expect(status).toMatchObject({ installed: true, token_file: true, manifest: { run_id: runId }, service: { running: true }, run: { id: runId, state: "running" } });
+    expect(status).toMatchObject({
+      installed: true,
+      token_file: true,
+      manifest: { run_id: runId },
+      service: { running: true },
+      run: { id: runId, state: "running" },
+    });
     expect(status.files.every((f: any) => f.exists)).toBe(true);
 
     calls.length = 0;
@@ -202,7 +220,10 @@ describe("broker daemon-config", () => {
     const res = await cli("broker", "daemon-config", "--run-id", runId, "--platform", "systemd", "--to-session", "lily", "--json");
     const preview = JSON.parse(res.text);
     expect(preview.command.slice(2, 6)).toEqual(["broker", "daemon", "--run-id", runId]);
-    expect(preview.files.map((f: any) => f.path)).toEqual([join(unitDir(), "switchyard-advice-broker.service"), join(unitDir(), "switchyard-advice-broker.timer")]);
+    expect(preview.files.map((f: any) => f.path)).toEqual([
+      join(unitDir(), "switchyard-advice-broker.service"),
+      join(unitDir(), "switchyard-advice-broker.timer"),
+    ]);
     expect(existsSync(unitDir())).toBe(false);
     expect(existsSync(join(home, "daemon.token"))).toBe(false);
   });

@@ -18,7 +18,17 @@ function decode(text: string, at: number): string {
   const stray = text.replace(ENTITY, "").search(/[&<]/);
   if (stray >= 0) throw new Error(`unescaped '${text.replace(ENTITY, "")[stray]}' in text near offset ${at}`);
   return text.replace(ENTITY, (_m, e: string) =>
-    e === "amp" ? "&" : e === "lt" ? "<" : e === "gt" ? ">" : e === "quot" ? '"' : e === "apos" ? "'" : String.fromCodePoint(e[1] === "x" ? parseInt(e.slice(2), 16) : Number(e.slice(1))),
+    e === "amp"
+      ? "&"
+      : e === "lt"
+        ? "<"
+        : e === "gt"
+          ? ">"
+          : e === "quot"
+            ? '"'
+            : e === "apos"
+              ? "'"
+              : String.fromCodePoint(e[1] === "x" ? parseInt(e.slice(2), 16) : Number(e.slice(1))),
   );
 }
 

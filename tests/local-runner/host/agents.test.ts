@@ -41,21 +41,29 @@ function available(kind: AgentKind): boolean {
 }
 
 describe("discoverTranscript with the real agent CLIs", () => {
-  for (const [kind, daemon] of [["codex", false], ["codex", true], ["claude", false]] as const) {
-    it.skipIf(!available(kind))(`finds ${kind}${daemon ? " (app-server daemon)" : ""}'s transcript from the pane pid once prompted`, { timeout: 120_000 }, async () => {
-      const agent = await launchAgent(kind, ["hello"], { daemon });
-      try {
-        const host = new NodeHost({ claudeConfigDir: agent.home.configDir });
-        expect(await host.discoverTranscript(agent.tmux.panePid)).toBeNull();
-        await submitPrompt(agent.tmux.target, "say hello");
-        const path = await waitFor(() => agent.transcript(), 30_000, `${kind} transcript`);
-        const found = await waitFor(() => host.discoverTranscript(agent.tmux.panePid), 10_000, "discovery");
-        expect(found).toMatchObject({ path, kind });
-        expect(found?.alternatives).toBeUndefined();
-      } finally {
-        await agent.stop();
-      }
-    });
+  for (const [kind, daemon] of [
+    ["codex", false],
+    ["codex", true],
+    ["claude", false],
+  ] as const) {
+    it.skipIf(!available(kind))(
+      `finds ${kind}${daemon ? " (app-server daemon)" : ""}'s transcript from the pane pid once prompted`,
+      { timeout: 120_000 },
+      async () => {
+        const agent = await launchAgent(kind, ["hello"], { daemon });
+        try {
+          const host = new NodeHost({ claudeConfigDir: agent.home.configDir });
+          expect(await host.discoverTranscript(agent.tmux.panePid)).toBeNull();
+          await submitPrompt(agent.tmux.target, "say hello");
+          const path = await waitFor(() => agent.transcript(), 30_000, `${kind} transcript`);
+          const found = await waitFor(() => host.discoverTranscript(agent.tmux.panePid), 10_000, "discovery");
+          expect(found).toMatchObject({ path, kind });
+          expect(found?.alternatives).toBeUndefined();
+        } finally {
+          await agent.stop();
+        }
+      },
+    );
   }
 
   it.skipIf(!available("codex"))("tells apart two panes served by one shared Codex daemon by their cwd", { timeout: 180_000 }, async () => {

@@ -78,7 +78,11 @@ describe("NodeHost.discoverTranscript", () => {
     mkdirSync(dirname(custom), { recursive: true });
     const other = await res.spawnHolder("open", custom);
     await res.holderPid(custom);
-    expect(await new NodeHost({ claudeConfigDir: join(cfg, "x", "..") }).discoverTranscript(other.pid!)).toEqual({ path: custom, kind: "claude", holderPid: other.pid });
+    expect(await new NodeHost({ claudeConfigDir: join(cfg, "x", "..") }).discoverTranscript(other.pid!)).toEqual({
+      path: custom,
+      kind: "claude",
+      holderPid: other.pid,
+    });
     expect(await new NodeHost({ claudeConfigDir: "/elsewhere" }).discoverTranscript(other.pid!)).toBeNull();
   });
 
@@ -251,7 +255,11 @@ describe("discovery parsing", () => {
   });
 
   it("reads the recorded cwd and start from a transcript's first bytes, even cut mid-line", () => {
-    const line = JSON.stringify({ timestamp: "2026-11-21T05:26:17.809Z", type: "session_meta", payload: { id: "x", cwd: '/w/a "b"\\c', base_instructions: { text: "long" } } });
+    const line = JSON.stringify({
+      timestamp: "2026-11-21T05:26:17.809Z",
+      type: "session_meta",
+      payload: { id: "x", cwd: '/w/a "b"\\c', base_instructions: { text: "long" } },
+    });
     expect(parseTranscriptHeader(line.slice(0, line.indexOf("long")))).toEqual({ cwd: '/w/a "b"\\c', startedAt: Date.parse("2026-11-21T05:26:17.809Z") });
     expect(parseTranscriptHeader('{"type":"summary"}')).toEqual({ cwd: null, startedAt: null });
   });

@@ -42,7 +42,16 @@ describe("NodeHost files", () => {
     const text = "aé€😀z";
     const bytes = Buffer.from(text, "utf8"); // 1 + 2 + 3 + 4 + 1 bytes
     writeFileSync(path, bytes);
-    for (const [offset, length] of [[0, 2], [2, 3], [1, 1], [5, 4], [6, 100], [11, 5], [50, 5], [0, 0]] as const) {
+    for (const [offset, length] of [
+      [0, 2],
+      [2, 3],
+      [1, 1],
+      [5, 4],
+      [6, 100],
+      [11, 5],
+      [50, 5],
+      [0, 0],
+    ] as const) {
       const got = await host.readBytes(path, offset, length);
       expect(got).toBeInstanceOf(Uint8Array);
       expect(Buffer.from(got)).toEqual(bytes.subarray(offset, offset + length));

@@ -43,7 +43,7 @@ describe("NodeHost pid liveness", () => {
   it("treats a zombie as dead", async () => {
     // The shell becomes `sleep 30`, which never reaps the short sleep it started: a zombie.
     // The short sleep must outlast the exec, or the shell would reap it first.
-    const parent = spawn("sh", ["-c", 'sleep 1 & echo $!; exec sleep 30'], { stdio: ["ignore", "pipe", "ignore"] });
+    const parent = spawn("sh", ["-c", "sleep 1 & echo $!; exec sleep 30"], { stdio: ["ignore", "pipe", "ignore"] });
     await res.trackPid(parent.pid!);
     const [line] = (await once(parent.stdout!, "data")) as [Buffer];
     const zombie = Number(line.toString().trim());

@@ -23,30 +23,54 @@ async function cli(...argv: string[]) {
 
 /** The runbook's bounded overnight contract as a command line. */
 const BOUNDED = [
-  "broker", "run-create",
-  "--mode", "overnight_dry_run",
-  "--objective", "Draft only within a one-hour supervised window",
-  "--owner-session-id", "owner",
-  "--target-session", "lily",
-  "--message-type", "request",
-  "--expires-at", "2099-01-01T00:00:00+00:00",
-  "--max-runtime-minutes", "60",
-  "--max-requests-total", "20",
-  "--max-drafts-total", "20",
-  "--max-sends-total", "0",
-  "--max-sends-per-thread", "0",
-  "--max-errors-total", "3",
-  "--max-consecutive-errors", "2",
-  "--max-duplicate-drafts", "1",
-  "--max-idle-minutes", "30",
-  "--stop-condition", "missing_approval",
-  "--stop-condition", "ambiguous_or_unknown_recipient",
-  "--stop-condition", "runtime_or_budget_limit",
-  "--stop-condition", "owner_kill_switch",
-  "--require-field", "owner_session_id",
-  "--require-stop-condition", "owner_kill_switch",
-  "--limit-min", "max_sends_total=0",
-  "--limit-max", "max_sends_total=0",
+  "broker",
+  "run-create",
+  "--mode",
+  "overnight_dry_run",
+  "--objective",
+  "Draft only within a one-hour supervised window",
+  "--owner-session-id",
+  "owner",
+  "--target-session",
+  "lily",
+  "--message-type",
+  "request",
+  "--expires-at",
+  "2099-01-01T00:00:00+00:00",
+  "--max-runtime-minutes",
+  "60",
+  "--max-requests-total",
+  "20",
+  "--max-drafts-total",
+  "20",
+  "--max-sends-total",
+  "0",
+  "--max-sends-per-thread",
+  "0",
+  "--max-errors-total",
+  "3",
+  "--max-consecutive-errors",
+  "2",
+  "--max-duplicate-drafts",
+  "1",
+  "--max-idle-minutes",
+  "30",
+  "--stop-condition",
+  "missing_approval",
+  "--stop-condition",
+  "ambiguous_or_unknown_recipient",
+  "--stop-condition",
+  "runtime_or_budget_limit",
+  "--stop-condition",
+  "owner_kill_switch",
+  "--require-field",
+  "owner_session_id",
+  "--require-stop-condition",
+  "owner_kill_switch",
+  "--limit-min",
+  "max_sends_total=0",
+  "--limit-max",
+  "max_sends_total=0",
 ];
 
 describe("broker run commands on the CLI", () => {
@@ -72,7 +96,12 @@ describe("broker run commands on the CLI", () => {
         max_idle_minutes: 30,
       },
       stop_conditions: ["missing_approval", "ambiguous_or_unknown_recipient", "runtime_or_budget_limit", "owner_kill_switch"],
-      validation: { require_fields: ["owner_session_id"], require_stop_conditions: ["owner_kill_switch"], limit_min: { max_sends_total: 0 }, limit_max: { max_sends_total: 0 } },
+      validation: {
+        require_fields: ["owner_session_id"],
+        require_stop_conditions: ["owner_kill_switch"],
+        limit_min: { max_sends_total: 0 },
+        limit_max: { max_sends_total: 0 },
+      },
     });
   });
 
@@ -82,7 +111,16 @@ describe("broker run commands on the CLI", () => {
     const tick = await cli("broker", "tick", "--run-id", id);
     expect(tick.out).toContain("0 sent");
     const status = await cli("broker", "run-status", id);
-    for (const field of ["expires:", "approval policy: owner_approves_each_send", "limits:", "stop conditions: runtime_or_budget_limit, owner_kill_switch", "validation:", "lease:           free", "events:", "conditions met:"]) {
+    for (const field of [
+      "expires:",
+      "approval policy: owner_approves_each_send",
+      "limits:",
+      "stop conditions: runtime_or_budget_limit, owner_kill_switch",
+      "validation:",
+      "lease:           free",
+      "events:",
+      "conditions met:",
+    ]) {
       expect(status.out).toContain(field);
     }
     expect((await cli("broker", "run-events", id)).out).toMatch(/run_created[\s\S]*run_started[\s\S]*tick/);

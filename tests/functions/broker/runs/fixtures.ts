@@ -59,7 +59,11 @@ export function tick(env: TestEnv, runId: string, flow?: AdviceFlow, extra: Reco
  * Ticks until the run stops, advancing the fake clock by `advanceSeconds` between ticks, and
  * returns the stopping tick's result and how many ticks it took. Fails if it never stops.
  */
-export async function tickUntilStopped(env: TestEnv, runId: string, opts: { advanceSeconds?: number; maxTicks?: number; flow?: AdviceFlow; between?: (i: number) => Promise<void> } = {}) {
+export async function tickUntilStopped(
+  env: TestEnv,
+  runId: string,
+  opts: { advanceSeconds?: number; maxTicks?: number; flow?: AdviceFlow; between?: (i: number) => Promise<void> } = {},
+) {
   for (let i = 1; i <= (opts.maxTicks ?? 20); i++) {
     const result = await tick(env, runId, opts.flow);
     if (result.stopped) return { result, ticks: i };

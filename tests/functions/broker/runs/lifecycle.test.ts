@@ -70,7 +70,14 @@ describe("broker run-status / run-events / runs", () => {
     const res = await env.call("GET", `/v1/broker/runs/${id}`, { token: daemon });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({
-      run: { id, state: "running", expires_at: "2026-11-21T13:00:00.000Z", expired: false, limits: { max_drafts_total: 3 }, lease: { owner: null, live: false } },
+      run: {
+        id,
+        state: "running",
+        expires_at: "2026-11-21T13:00:00.000Z",
+        expired: false,
+        limits: { max_drafts_total: 3 },
+        lease: { owner: null, live: false },
+      },
       event_count: 2,
       stop_condition_totals: {},
     });

@@ -28,7 +28,9 @@ async function refusal(p: Promise<unknown>): Promise<string> {
 describe("reserveRunSend", () => {
   it("never reserves for an overnight dry run", async () => {
     const id = await startedRun(env, { mode: "overnight_dry_run" });
-    expect(await refusal(reserveRunSend(ownerCtx(), { runId: id, threadId: "thr_1", adviceId: "adv_a" }))).toBe(`CONFLICT: advice of overnight_dry_run run '${id}' can never be sent`);
+    expect(await refusal(reserveRunSend(ownerCtx(), { runId: id, threadId: "thr_1", adviceId: "adv_a" }))).toBe(
+      `CONFLICT: advice of overnight_dry_run run '${id}' can never be sent`,
+    );
     expect((await runRow(env, id)).sendsTotal).toBe(0);
   });
 
@@ -38,7 +40,9 @@ describe("reserveRunSend", () => {
     expect(await refusal(reserveRunSend(ownerCtx(), { runId: id, threadId: "thr_2", adviceId: "adv_b" }))).toBe("reserved");
     // A retried send of the same advice finds its reservation and spends nothing more.
     expect(await refusal(reserveRunSend(ownerCtx(), { runId: id, threadId: "thr_2", adviceId: "adv_b" }))).toBe("reserved");
-    expect(await refusal(reserveRunSend(ownerCtx(), { runId: id, threadId: "thr_3", adviceId: "adv_c" }))).toBe(`CONFLICT: run '${id}' allows at most 2 send(s) and has used 2`);
+    expect(await refusal(reserveRunSend(ownerCtx(), { runId: id, threadId: "thr_3", adviceId: "adv_c" }))).toBe(
+      `CONFLICT: run '${id}' allows at most 2 send(s) and has used 2`,
+    );
     expect((await runRow(env, id)).sendsTotal).toBe(2);
   });
 

@@ -293,7 +293,10 @@ describe("stop conditions", () => {
     const id = await startedRun(env, { mode: "supervised", limits: { max_sends_total: 10 } });
     await ask();
     await tick(env, id);
-    await markSent((await runAdvice(env, id)).map((a) => a.id), false);
+    await markSent(
+      (await runAdvice(env, id)).map((a) => a.id),
+      false,
+    );
     const { result } = await tickUntilStopped(env, id);
     expect(result.stopped?.reason).toBe("missing_approval");
     await expectStopped(id, "missing_approval");
