@@ -22,6 +22,12 @@ export const transcriptEvents = sqliteTable(
     text: text("text"),
     tool: text("tool"),
     ingestedAt: integer("ingested_at").notNull(),
+    /**
+     * When the event happened on the server's clock: the agent's stamp corrected for its host's
+     * clock skew and kept within what ingest observed (functions/observe/clock-skew.ts). Null on
+     * rows ingested before this column existed.
+     */
+    observedAt: integer("observed_at"),
   },
   (t) => [
     uniqueIndex("transcript_events_source_uq").on(t.sessionId, t.generation, t.offset, t.seq),
@@ -44,6 +50,11 @@ export const ingestCursors = sqliteTable("ingest_cursors", {
   linesTotal: integer("lines_total").notNull(),
   skippedTotal: integer("skipped_total").notNull(),
   updatedAt: integer("updated_at").notNull(),
+  /** Estimated offset of the agent host's clock from the server's (agent stamp minus server time). */
+  clockSkewMs: integer("clock_skew_ms").notNull().default(0),
+  /** Size of the transcript at the last look, and the server time of that look. */
+  seenSize: integer("seen_size"),
+  seenAt: integer("seen_at"),
 });
 
 export type IngestCursorRow = typeof ingestCursors.$inferSelect;

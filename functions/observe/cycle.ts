@@ -70,6 +70,7 @@ export async function cycleTask(ctx: Ctx, taskName: string, input: CycleInput = 
       skipped_lines: ingest.skipped_lines,
       truncated: ingest.truncated,
       rotated: ingest.rotated,
+      clock_skew_ms: ingest.clock_skew_ms,
       warnings: ingest.warnings,
     },
     state: st.state,

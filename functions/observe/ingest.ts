@@ -6,6 +6,7 @@ import type { Ctx } from "../lib/ctx.ts";
 import { withClientWriteTransaction } from "../lib/db.ts";
 import { ApiError } from "../lib/errors.ts";
 import { hostErrorToApi, hostFor } from "../lib/local.ts";
+import { type FileLook, lineBounds, observedAt, updateSkew } from "./clock-skew.ts";
 import { normalizeLine, type NormalizedEvent } from "./normalize.ts";
 
 /** Bytes read from the transcript per step; also the unit of one write transaction. */
@@ -29,11 +30,13 @@ export interface IngestReport {
   generation: number;
   truncated: boolean;
   rotated: boolean;
+  /** Estimated offset of the agent host's clock from this server's, in ms (agent minus server). */
+  clock_skew_ms: number;
   warnings: string[];
 }
 
 interface ParsedChunk {
-  rows: Array<{ offset: number; events: NormalizedEvent[] }>;
+  rows: Array<{ offset: number; end: number; events: NormalizedEvent[] }>;
   lines: number;
   skipped: number;
   warnings: string[];
@@ -63,39 +66,56 @@ function parseLines(bytes: Uint8Array, base: number, kind: "codex" | "claude", d
       if (warnings.length < 10) warnings.push(`skipped non-object line at byte ${lineOffset}`);
       continue;
     }
-    out.rows.push({ offset: lineOffset, events: normalizeLine(kind, parsed as Record<string, unknown>) });
+    out.rows.push({ offset: lineOffset, end: base + i + 1, events: normalizeLine(kind, parsed as Record<string, unknown>) });
   }
   return out;
 }
 
-function insertStatements(sessionId: string, generation: number, nowMs: number, rows: ParsedChunk["rows"]): InStatement[] {
+/** When the ingest looked at the file, and what the look before it saw (null after a reset). */
+interface Looks {
+  previous: FileLook | null;
+  current: FileLook;
+}
+
+/**
+ * Places the chunk's events on the server's clock and returns the skew estimate the chunk's
+ * evidence leaves (see clock-skew.ts).
+ */
+function placeEvents(rows: ParsedChunk["rows"], looks: Looks, skewMs: number): { skewMs: number; observed: number[][] } {
+  const bounds = rows.map((r) => lineBounds(r.offset, r.end, looks.previous, looks.current));
+  const samples = rows.flatMap((r, i) => r.events.flatMap((e) => (e.eventAt === null ? [] : [{ eventAt: e.eventAt, bounds: bounds[i]! }])));
+  const skew = updateSkew(skewMs, samples);
+  return { skewMs: skew, observed: rows.map((r, i) => r.events.map((e) => observedAt(e.eventAt, bounds[i]!, skew))) };
+}
+
+function insertStatements(sessionId: string, generation: number, nowMs: number, rows: ParsedChunk["rows"], observed: number[][]): InStatement[] {
   const stmts: InStatement[] = [];
   let values: string[] = [];
   let args: Array<string | number | null> = [];
   const flush = () => {
     if (!values.length) return;
     stmts.push({
-      sql: `INSERT INTO transcript_events (session_id, generation, offset, seq, kind, subtype, event_at, text, tool, ingested_at) VALUES ${values.join(",")} ON CONFLICT DO NOTHING`,
+      sql: `INSERT INTO transcript_events (session_id, generation, offset, seq, kind, subtype, event_at, text, tool, ingested_at, observed_at) VALUES ${values.join(",")} ON CONFLICT DO NOTHING`,
       args,
     });
     values = [];
     args = [];
   };
-  for (const row of rows) {
+  rows.forEach((row, i) => {
     row.events.forEach((e, seq) => {
-      values.push("(?,?,?,?,?,?,?,?,?,?)");
-      args.push(sessionId, generation, row.offset, seq, e.kind, e.subtype, e.eventAt, e.text, e.tool, nowMs);
+      values.push("(?,?,?,?,?,?,?,?,?,?,?)");
+      args.push(sessionId, generation, row.offset, seq, e.kind, e.subtype, e.eventAt, e.text, e.tool, nowMs, observed[i]![seq]!);
       if (values.length >= ROWS_PER_INSERT) flush();
     });
-  }
+  });
   flush();
   return stmts;
 }
 
-async function readCursor(tx: Transaction, sessionId: string): Promise<Pick<IngestCursorRow, "offset" | "identity" | "generation"> | null> {
-  const rs = await tx.execute({ sql: "SELECT offset, identity, generation FROM ingest_cursors WHERE session_id = ?", args: [sessionId] });
+async function readCursor(tx: Transaction, sessionId: string): Promise<Pick<IngestCursorRow, "offset" | "identity" | "generation" | "clockSkewMs"> | null> {
+  const rs = await tx.execute({ sql: "SELECT offset, identity, generation, clock_skew_ms FROM ingest_cursors WHERE session_id = ?", args: [sessionId] });
   const r = rs.rows[0];
-  return r ? { offset: Number(r.offset), identity: String(r.identity), generation: Number(r.generation) } : null;
+  return r ? { offset: Number(r.offset), identity: String(r.identity), generation: Number(r.generation), clockSkewMs: Number(r.clock_skew_ms) } : null;
 }
 
 /**
@@ -120,6 +140,8 @@ export async function ingestSession(ctx: Ctx, session: SessionRow): Promise<Inge
   } catch (e) {
     throw hostErrorToApi(e);
   }
+  // The server time of this look bounds every line it covers (see clock-skew.ts).
+  const lookedAt = ctx.now().getTime();
   if (!info) {
     throw new ApiError("PATH_NOT_FOUND", `transcript '${path}' of session '${session.name}' no longer exists`, {
       hint: "The agent may have rotated or deleted it; re-register the session with its current transcript.",
@@ -152,6 +174,9 @@ export async function ingestSession(ctx: Ctx, session: SessionRow): Promise<Inge
       linesTotal: cursor?.linesTotal ?? 0,
       skippedTotal: cursor?.skippedTotal ?? 0,
       updatedAt: nowMs,
+      // A replaced or shrunk file starts over: nothing bounds its lines from below yet.
+      seenSize: null,
+      seenAt: null,
     };
     // Guarded by what this ingest saw: a concurrent ingest that created or reset the cursor
     // first wins, and this one then starts from the cursor as it now stands.
@@ -186,11 +211,16 @@ export async function ingestSession(ctx: Ctx, session: SessionRow): Promise<Inge
     generation,
     truncated,
     rotated,
+    clock_skew_ms: cursor?.clockSkewMs ?? 0,
     warnings: rotated
       ? ["transcript was replaced (new inode); re-ingesting from byte 0"]
       : truncated
         ? ["transcript shrank (truncated); re-ingesting from byte 0"]
         : [],
+  };
+  const looks: Looks = {
+    previous: cursor && !rotated && !truncated && cursor.seenSize !== null && cursor.seenAt !== null ? { size: cursor.seenSize, at: cursor.seenAt } : null,
+    current: { size: info.size, at: lookedAt },
   };
   const decoder = new TextDecoder("utf-8", { fatal: false });
   let pending: Uint8Array = new Uint8Array(0);
@@ -215,8 +245,8 @@ export async function ingestSession(ctx: Ctx, session: SessionRow): Promise<Inge
     const base = readPos - bytes.length;
     const parsed = parseLines(complete, base, kind, decoder, report.warnings);
     const end = base + complete.length;
-    const committed = await commitChunk(ctx, session.id, generation, base, end, parsed);
-    if (!committed) {
+    const committed = await commitChunk(ctx, session.id, generation, base, end, parsed, looks);
+    if (committed === null) {
       report.warnings.push("another ingest advanced this transcript concurrently; stopped early");
       break;
     }
@@ -224,6 +254,7 @@ export async function ingestSession(ctx: Ctx, session: SessionRow): Promise<Inge
     report.skipped_lines += parsed.skipped;
     report.new_events += parsed.rows.reduce((n, r) => n + r.events.length, 0);
     report.new_offset = end;
+    report.clock_skew_ms = committed;
   }
   report.partial_line_bytes = info.size - report.new_offset;
   if (report.skipped_lines) ctx.log.warn("ingest skipped malformed lines", { session: session.name, skipped: report.skipped_lines });
@@ -237,17 +268,29 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Writes one chunk's events and advances the cursor, unless another ingest moved it first. */
-async function commitChunk(ctx: Ctx, sessionId: string, generation: number, from: number, to: number, parsed: ParsedChunk): Promise<boolean> {
+/**
+ * Writes one chunk's events and advances the cursor, unless another ingest moved it first.
+ * Returns the session's clock skew estimate after the chunk, or null when it did not commit.
+ */
+async function commitChunk(
+  ctx: Ctx,
+  sessionId: string,
+  generation: number,
+  from: number,
+  to: number,
+  parsed: ParsedChunk,
+  looks: Looks,
+): Promise<number | null> {
   const nowMs = ctx.now().getTime();
   return withClientWriteTransaction(ctx.database.client, async (tx) => {
     const cur = await readCursor(tx, sessionId);
-    if (!cur || cur.offset !== from || cur.generation !== generation) return false;
-    for (const stmt of insertStatements(sessionId, generation, nowMs, parsed.rows)) await tx.execute(stmt);
+    if (!cur || cur.offset !== from || cur.generation !== generation) return null;
+    const placed = placeEvents(parsed.rows, looks, cur.clockSkewMs);
+    for (const stmt of insertStatements(sessionId, generation, nowMs, parsed.rows, placed.observed)) await tx.execute(stmt);
     await tx.execute({
-      sql: "UPDATE ingest_cursors SET offset = ?, lines_total = lines_total + ?, skipped_total = skipped_total + ?, updated_at = ? WHERE session_id = ?",
-      args: [to, parsed.lines, parsed.skipped, nowMs, sessionId],
+      sql: "UPDATE ingest_cursors SET offset = ?, lines_total = lines_total + ?, skipped_total = skipped_total + ?, updated_at = ?, clock_skew_ms = ?, seen_size = ?, seen_at = ? WHERE session_id = ?",
+      args: [to, parsed.lines, parsed.skipped, nowMs, placed.skewMs, looks.current.size, looks.current.at, sessionId],
     });
-    return true;
+    return placed.skewMs;
   });
 }

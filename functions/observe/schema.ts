@@ -38,6 +38,10 @@ export const IngestResult = z
     generation: z.number().int(),
     truncated: z.boolean(),
     rotated: z.boolean(),
+    clock_skew_ms: z
+      .number()
+      .int()
+      .openapi({ description: "Estimated offset of the agent host's clock from the server's (agent minus server); event times are corrected by it" }),
     warnings: z.array(z.string()),
   })
   .openapi("IngestResult");
@@ -56,6 +60,7 @@ export const CycleResult = z
       skipped_lines: z.number().int(),
       truncated: z.boolean(),
       rotated: z.boolean(),
+      clock_skew_ms: z.number().int(),
       warnings: z.array(z.string()),
     }),
     state: z.enum(WORKER_STATES),

@@ -46,7 +46,8 @@ export async function eventState(ctx: Ctx, sessionId: string): Promise<EventStat
     .orderBy(desc(transcriptEvents.id))
     .limit(1);
   const effect = stateRow ? stateEffect(stateRow) : null;
-  const at = stateRow ? (stateRow.eventAt ?? stateRow.ingestedAt) : null;
+  // On the server's clock, so a host whose clock is off neither hides nor fakes a stall.
+  const at = stateRow ? (stateRow.observedAt ?? stateRow.eventAt ?? stateRow.ingestedAt) : null;
   const lastSubtype = last?.subtype ?? null;
   return {
     state: effect ?? "unknown",

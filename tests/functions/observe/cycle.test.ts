@@ -15,8 +15,9 @@ afterEach(async () => {
   env.close();
 });
 
-const at = (iso: string) => ({ timestamp: iso });
-const line = (ts: string, payload: Record<string, unknown>) => `${JSON.stringify({ ...at(ts), type: "event_msg", payload })}\n`;
+/** An ISO stamp `seconds` from the fake clock's now (which starts at the real now). */
+const ago = (seconds: number) => new Date(env.clock.ms - seconds * 1000).toISOString();
+const line = (ts: string, payload: Record<string, unknown>) => `${JSON.stringify({ timestamp: ts, type: "event_msg", payload })}\n`;
 
 async function bindWith(worker: Record<string, unknown>) {
   const w = await registerSession(env, "worker", worker);
@@ -35,10 +36,8 @@ describe("cycle", () => {
     const path = join(env.dir, "rollout-cycle.jsonl");
     writeFileSync(path, "");
     const { task } = await bindWith({ codex_session: path });
-    appendFileSync(
-      path,
-      line("2026-11-21T11:59:00.000Z", { type: "user_message", message: "go" }) + line("2026-11-21T11:59:01.000Z", { type: "task_started" }),
-    );
+    appendFileSync(path, line(ago(60), { type: "user_message", message: "go" }) + line(ago(59), { type: "task_started" }));
+    const startedAt = ago(59);
     const first = await env.call("POST", `/v1/tasks/${task}/cycle`, { body: {} });
     expect(first.status).toBe(200);
     expect(first.body).toMatchObject({
@@ -47,18 +46,19 @@ describe("cycle", () => {
       task_completed: false,
       last_event_subtype: "task_started",
       staleness_seconds: 59,
-      last_state_event_at: "2026-11-21T11:59:01.000Z",
+      last_state_event_at: startedAt,
       manager_alive: true,
       worker_alive: false,
       ingest: { new_events: 2, skipped_lines: 0 },
       manager_context: { task_goal: "ship the thing" },
     });
     expect(first.body.pane_signal).toMatchObject({ captured: false });
+    env.clock.advance(30);
     appendFileSync(
       path,
-      line("2026-11-21T11:59:30.000Z", { type: "agent_message", message: "all done" }) +
-        line("2026-11-21T11:59:31.000Z", { type: "task_complete", last_agent_message: "all done" }) +
-        line("2026-11-21T11:59:32.000Z", { type: "token_count" }),
+      line(ago(2), { type: "agent_message", message: "all done" }) +
+        line(ago(1), { type: "task_complete", last_agent_message: "all done" }) +
+        line(ago(0), { type: "token_count" }),
     );
     env.clock.advance(10);
     const second = await env.call("POST", `/v1/tasks/${task}/cycle`);
@@ -66,7 +66,7 @@ describe("cycle", () => {
       state: "idle",
       task_completed: true,
       last_event_subtype: "task_complete",
-      staleness_seconds: 39,
+      staleness_seconds: 11,
       ingest: { new_events: 3 },
     });
     expect(second.body.manager_context.last_worker_message).toBe("all done");
@@ -88,7 +88,7 @@ describe("cycle", () => {
 
   it("records a failed row and errors when the transcript is gone", async () => {
     const path = join(env.dir, "rollout-gone.jsonl");
-    writeFileSync(path, line("2026-11-21T11:59:00.000Z", { type: "task_started" }));
+    writeFileSync(path, line(ago(60), { type: "task_started" }));
     const { task } = await bindWith({ codex_session: path });
     rmSync(path);
     const res = await env.call("POST", `/v1/tasks/${task}/cycle`);
@@ -105,7 +105,9 @@ describe("cycle", () => {
     started.push(tui.tmux);
     const { task, worker } = await bindWith({ codex_session: tui.rollout, tmux_session: tui.tmux });
     await env.call("POST", `/v1/sessions/${worker.session.name}/nudge`, { body: { text: "long job" } });
-    // The fake clock runs hours ahead of the events the TUI stamps with real time: stale.
+    // The TUI stamps events with real time, where the fake clock started; two minutes on, the
+    // busy turn is older than the 30 s busy wait.
+    env.clock.advance(120);
     const res = await env.call("POST", `/v1/tasks/${task}/cycle`, { body: { busy_wait_seconds: 30 } });
     expect(res.body.state).toBe("busy");
     expect(res.body.pane_signal.captured).toBe(true);
@@ -115,6 +117,37 @@ describe("cycle", () => {
     expect(div.body.divergences).toHaveLength(1);
     expect(div.body.divergences[0]).toMatchObject({ cycle_id: res.body.cycle_id, notable_pane_pattern: "long_running_interruptible", worker_state: "busy" });
   });
+
+  // The agent's host clock is ten minutes off the server's, in either direction. Cycles repeat
+  // as a manager's loop would, and each sees what the worker wrote since the last one.
+  for (const skewMinutes of [10, -10]) {
+    it(`keeps staleness and stuck-busy right when the worker's host clock is ${skewMinutes > 0 ? "ahead" : "behind"} by ${Math.abs(skewMinutes)} minutes`, async () => {
+      const hostStamp = (secondsAgo = 0) => ago(secondsAgo - skewMinutes * 60);
+      const path = join(env.dir, "rollout-skew.jsonl");
+      writeFileSync(path, line(hostStamp(), { type: "session_configured" }));
+      const { task, worker } = await bindWith({ codex_session: path });
+      const first = await env.call("POST", `/v1/tasks/${task}/cycle`, { body: {} });
+      expect(first.status).toBe(200);
+      env.clock.advance(20);
+      appendFileSync(path, line(hostStamp(), { type: "user_message", message: "go" }) + line(hostStamp(), { type: "task_started" }));
+      env.clock.advance(5);
+      const busy = await env.call("POST", `/v1/tasks/${task}/cycle`, { body: { busy_wait_seconds: 90 } });
+      expect(busy.body.state).toBe("busy");
+      expect(Math.abs(busy.body.ingest.clock_skew_ms - skewMinutes * 60_000)).toBeLessThan(30_000);
+      // Fresh: the turn started seconds ago on the server's clock, not ten minutes ago (or ahead).
+      expect(busy.body.staleness_seconds).toBeGreaterThanOrEqual(5);
+      expect(busy.body.staleness_seconds).toBeLessThanOrEqual(25);
+      const fresh = await env.call("GET", `/v1/sessions/${worker.session.name}/idle-check?busy_wait_seconds=90`);
+      expect(fresh.body).toMatchObject({ state: "busy", fresh: true, recommendation: "wait" });
+      // Still busy two minutes later with nothing new: that is a stall, whichever way the clock is off.
+      env.clock.advance(120);
+      const stalled = await env.call("POST", `/v1/tasks/${task}/cycle`, { body: { busy_wait_seconds: 90 } });
+      expect(stalled.body.staleness_seconds).toBeGreaterThan(120);
+      expect(stalled.body.staleness_seconds).toBeLessThanOrEqual(145);
+      const stuck = await env.call("GET", `/v1/sessions/${worker.session.name}/idle-check?busy_wait_seconds=90`);
+      expect(stuck.body).toMatchObject({ state: "busy", fresh: false, recommendation: "inspect" });
+    });
+  }
 
   it("lets only the bound manager (or the owner) cycle a task", async () => {
     const path = join(env.dir, "rollout-auth.jsonl");
@@ -135,8 +168,7 @@ describe("tail and idle-check", () => {
     const path = join(env.dir, "rollout-tail.jsonl");
     writeFileSync(
       path,
-      line("2026-11-21T11:00:00.000Z", { type: "user_message", message: "secret plan" }) +
-        line("2026-11-21T11:00:05.000Z", { type: "task_complete", last_agent_message: "ok" }),
+      line(ago(3600), { type: "user_message", message: "secret plan" }) + line(ago(3595), { type: "task_complete", last_agent_message: "ok" }),
     );
     const w = await registerSession(env, "worker", { codex_session: path });
     await env.call("POST", `/v1/sessions/${w.session.name}/ingest`);
@@ -150,13 +182,13 @@ describe("tail and idle-check", () => {
 
   it("idle-check recommends review after a completed turn and inspect when busy too long", async () => {
     const path = join(env.dir, "rollout-idle.jsonl");
-    writeFileSync(path, line("2026-11-21T11:59:50.000Z", { type: "task_started" }));
+    writeFileSync(path, line(ago(10), { type: "task_started" }));
     const w = await registerSession(env, "worker", { codex_session: path });
     const busy = await env.call("GET", `/v1/sessions/${w.session.name}/idle-check?busy_wait_seconds=5`);
     expect(busy.body).toMatchObject({ state: "busy", recommendation: "inspect", fresh: false });
     const fresh = await env.call("GET", `/v1/sessions/${w.session.name}/idle-check?busy_wait_seconds=60`);
     expect(fresh.body).toMatchObject({ recommendation: "wait", fresh: true });
-    appendFileSync(path, line("2026-11-21T11:59:55.000Z", { type: "task_complete" }));
+    appendFileSync(path, line(ago(5), { type: "task_complete" }));
     const done = await env.call("GET", `/v1/sessions/${w.session.name}/idle-check`);
     expect(done.body).toMatchObject({ state: "idle", task_completed: true, recommendation: "review" });
   });
