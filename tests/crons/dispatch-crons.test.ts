@@ -4,13 +4,13 @@ import { runCron } from "../../crons/run.ts";
 import type { ExecutorTable } from "../../functions/commands/executors.ts";
 import { createCommand } from "../../functions/commands/record.ts";
 import { makeCtx, type Ctx } from "../../functions/lib/ctx.ts";
-import { makeTestEnv, type TestEnv } from "../helpers/services.ts";
+import { makeTestEnv, type TestEnv, PINNED_EPOCH } from "../helpers/services.ts";
 
 let env: TestEnv;
 let ctx: Ctx;
 let ran: string[];
 beforeEach(async () => {
-  env = await makeTestEnv({ host: null });
+  env = await makeTestEnv({ host: null, clockAt: PINNED_EPOCH });
   ran = [];
   // A database-side command type whose side effect the test can see.
   env.services.executors = {

@@ -9,7 +9,7 @@ import { runCron } from "../../crons/run.ts";
 import { makeCtx, type Ctx } from "../../functions/lib/ctx.ts";
 import { sessions } from "../../schema/sessions.ts";
 import { boundPair, registerSession } from "../helpers/factories.ts";
-import { makeTestEnv, type TestEnv } from "../helpers/services.ts";
+import { makeTestEnv, type TestEnv, PINNED_EPOCH } from "../helpers/services.ts";
 import { pidHost } from "./pid-host.ts";
 
 const LIVE = 5151;
@@ -21,7 +21,7 @@ afterEach(() => env.close());
 
 /** A test env whose host is the fake pid table, or the real NodeHost with "real". */
 async function setup(host: ReturnType<typeof pidHost> | "real" = pidHost([LIVE])) {
-  env = await makeTestEnv(host === "real" ? {} : { host });
+  env = await makeTestEnv(host === "real" ? { clockAt: PINNED_EPOCH } : { host, clockAt: PINNED_EPOCH });
   ctx = makeCtx(env.services, { kind: "daemon", tokenId: "tok_sweep" });
 }
 const setPid = (id: string, pid: number, host = "test-host") => env.services.database.db.update(sessions).set({ pid, host }).where(eq(sessions.id, id));

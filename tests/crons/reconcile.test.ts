@@ -5,13 +5,13 @@ import { makeCtx, type Ctx } from "../../functions/lib/ctx.ts";
 import { bindings } from "../../schema/bindings.ts";
 import { sessions } from "../../schema/sessions.ts";
 import { boundPair, withNewEvents } from "../helpers/factories.ts";
-import { makeTestEnv, type TestEnv } from "../helpers/services.ts";
+import { makeTestEnv, type TestEnv, PINNED_EPOCH } from "../helpers/services.ts";
 import { pidHost } from "./pid-host.ts";
 
 let env: TestEnv;
 let ctx: Ctx;
 beforeEach(async () => {
-  env = await makeTestEnv({ host: pidHost([]) });
+  env = await makeTestEnv({ host: pidHost([]), clockAt: PINNED_EPOCH });
   ctx = makeCtx(env.services, { kind: "daemon", tokenId: "tok_reconcile_cron" });
 });
 afterEach(() => env.close());

@@ -8,9 +8,18 @@ import { makeId } from "../../functions/lib/ids.ts";
 import { resolveHome } from "../../local-runner/home.ts";
 import { openLocalServices, type LocalServices } from "../../local-runner/services.ts";
 
-/** A settable clock for lease and expiry tests. */
+/**
+ * A fixed instant for tests that assert exact timestamps. Only tests with no real-time actor
+ * (child process, agent TUI, file timestamp, token expiry checked by another process) may pin it.
+ */
+export const PINNED_EPOCH = Date.parse("2026-11-21T12:00:00.000Z");
+
+/**
+ * A settable clock for lease and expiry tests. It starts at the real now (whole seconds) unless
+ * given an instant, so a test whose fake time meets a real process agrees with it on any date.
+ */
 export class FakeClock {
-  constructor(public ms = Date.parse("2026-11-21T12:00:00.000Z")) {}
+  constructor(public ms = Math.floor(Date.now() / 1000) * 1000) {}
   now = () => new Date(this.ms);
   advance(seconds: number) {
     this.ms += seconds * 1000;
@@ -36,9 +45,9 @@ export interface TestEnv {
 }
 
 /** Builds a TestEnv; pass `host` to give domain functions local capabilities. */
-export async function makeTestEnv(opts: { host?: Host | null; hostName?: string } = {}): Promise<TestEnv> {
+export async function makeTestEnv(opts: { host?: Host | null; hostName?: string; clockAt?: number } = {}): Promise<TestEnv> {
   const dir = mkdtempSync(join(tmpdir(), "switchyard-test-"));
-  const clock = new FakeClock();
+  const clock = new FakeClock(opts.clockAt);
   const home = { ...resolveHome({}, { home: dir }), hostName: opts.hostName ?? "test-host" };
   const services = await openLocalServices({ home, clock: clock.now });
   if (opts.host === null) services.host = undefined;

@@ -5,7 +5,7 @@ import { managerCycles } from "../../../schema/observe.ts";
 import { sessions } from "../../../schema/sessions.ts";
 import { tasks } from "../../../schema/tasks.ts";
 import { boundPair, registerSession, withNewEvents } from "../../helpers/factories.ts";
-import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+import { makeTestEnv, type TestEnv, PINNED_EPOCH } from "../../helpers/services.ts";
 import { pidHost } from "../../crons/pid-host.ts";
 
 const LIVE = 4242;
@@ -26,7 +26,7 @@ const apply = (body: unknown = {}, token?: string) => env.call("POST", "/v1/admi
  * unbinding, `healthy` has live pids and a recent ok cycle.
  */
 async function drift() {
-  env = await makeTestEnv({ host: pidHost([LIVE]) });
+  env = await makeTestEnv({ host: pidHost([LIVE]), clockAt: PINNED_EPOCH });
   const dead = await boundPair(env);
   await setPid(dead.worker.session_id, DEAD);
   await setPid(dead.manager.session_id, LIVE);
@@ -97,7 +97,7 @@ describe("GET /v1/admin/reconcile", () => {
   });
 
   it("lists pid sessions as unchecked when this process has no local runner", async () => {
-    env = await makeTestEnv({ host: null });
+    env = await makeTestEnv({ host: null, clockAt: PINNED_EPOCH });
     const w = await registerSession(env, "worker");
     await setPid(w.session_id, DEAD);
     const body = (await report()).body;
@@ -106,7 +106,7 @@ describe("GET /v1/admin/reconcile", () => {
   });
 
   it("lets a daemon report and refuses sessions and runners", async () => {
-    env = await makeTestEnv({ host: pidHost([]) });
+    env = await makeTestEnv({ host: pidHost([]), clockAt: PINNED_EPOCH });
     expect((await report("", await env.mint("daemon"))).status).toBe(200);
     const s = await registerSession(env, "worker");
     expect((await report("", s.token)).status).toBe(403);
@@ -114,7 +114,7 @@ describe("GET /v1/admin/reconcile", () => {
   });
 
   it("rejects a stale-cycles threshold below one second", async () => {
-    env = await makeTestEnv({ host: pidHost([]) });
+    env = await makeTestEnv({ host: pidHost([]), clockAt: PINNED_EPOCH });
     const res = await report("?stale_cycles_seconds=0");
     expect(res.status).toBe(400);
     expect(res.body.error.fields.map((f: any) => f.field)).toEqual(["stale_cycles_seconds"]);

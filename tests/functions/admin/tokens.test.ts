@@ -3,11 +3,11 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sha256Hex } from "../../../functions/lib/ids.ts";
 import { tokens } from "../../../schema/auth.ts";
 import { registerSession, withNewEvents } from "../../helpers/factories.ts";
-import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+import { makeTestEnv, type TestEnv, PINNED_EPOCH } from "../../helpers/services.ts";
 
 let env: TestEnv;
 beforeEach(async () => {
-  env = await makeTestEnv();
+  env = await makeTestEnv({ clockAt: PINNED_EPOCH });
 });
 afterEach(() => env.close());
 

@@ -1,11 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createTask, insertEvent, registerSession, withNewEvents } from "../../helpers/factories.ts";
-import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+import { makeTestEnv, type TestEnv, PINNED_EPOCH } from "../../helpers/services.ts";
 import { appPair, beat } from "./loop-fixtures.ts";
 
 let env: TestEnv;
 beforeEach(async () => {
-  env = await makeTestEnv({ host: null });
+  env = await makeTestEnv({ host: null, clockAt: PINNED_EPOCH });
 });
 afterEach(() => env.close());
 

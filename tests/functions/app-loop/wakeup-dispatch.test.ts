@@ -2,12 +2,12 @@ import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sessions } from "../../../schema/sessions.ts";
 import { registerSession, withNewEvents } from "../../helpers/factories.ts";
-import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+import { makeTestEnv, type TestEnv, PINNED_EPOCH } from "../../helpers/services.ts";
 import { appPair, beat, dispatcherAt } from "./loop-fixtures.ts";
 
 let env: TestEnv;
 beforeEach(async () => {
-  env = await makeTestEnv({ host: null });
+  env = await makeTestEnv({ host: null, clockAt: PINNED_EPOCH });
 });
 afterEach(() => env.close());
 

@@ -5,12 +5,12 @@ import { inboxEventType } from "../../../functions/dispatch/notifier.ts";
 import { sendMessage } from "../../../functions/dispatch/send.ts";
 import { boundPair, registerSession, withNewEvents } from "../../helpers/factories.ts";
 import { startUp } from "../../../local-runner/up.ts";
-import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+import { makeTestEnv, type TestEnv, PINNED_EPOCH } from "../../helpers/services.ts";
 import { firstPollDone, observeNotifier } from "./waiting.ts";
 
 let env: TestEnv;
 beforeEach(async () => {
-  env = await makeTestEnv();
+  env = await makeTestEnv({ clockAt: PINNED_EPOCH });
 });
 afterEach(() => env.close());
 

@@ -2,11 +2,11 @@ import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sessions } from "../../../schema/sessions.ts";
 import { deregister, registerSession, withNewEvents } from "../../helpers/factories.ts";
-import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+import { makeTestEnv, type TestEnv, PINNED_EPOCH } from "../../helpers/services.ts";
 
 let env: TestEnv;
 beforeEach(async () => {
-  env = await makeTestEnv();
+  env = await makeTestEnv({ clockAt: PINNED_EPOCH });
 });
 afterEach(() => env.close());
 

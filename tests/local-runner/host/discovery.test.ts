@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { NodeHost } from "../../../local-runner/host.ts";
 import { parseLsofFields, parseTranscriptHeader, transcriptKind } from "../../../local-runner/host/discovery.ts";
 import { procTableLinux, procTablePs, withDescendants } from "../../../local-runner/host/procs.ts";
-import { HOLDER, Resources } from "./helpers.ts";
+import { HOLDER, kernelNow, Resources } from "./helpers.ts";
 
 const host = new NodeHost();
 const res = new Resources();
@@ -92,7 +92,7 @@ describe("NodeHost.discoverTranscript", () => {
     const root = await res.spawnHolder("pair", a, b);
     await res.holderPid(a);
     await res.holderPid(b);
-    const age = (path: string, seconds: number) => utimesSync(path, new Date(Date.now() - seconds * 1000), new Date(Date.now() - seconds * 1000));
+    const age = (path: string, seconds: number) => utimesSync(path, new Date(kernelNow() - seconds * 1000), new Date(kernelNow() - seconds * 1000));
     age(a, 60);
     expect((await host.discoverTranscript(root.pid!))?.path).toBe(b);
     age(b, 120);
@@ -112,7 +112,7 @@ describe("NodeHost.discoverTranscript", () => {
 
 describe("NodeHost.discoverTranscript with a shared agent daemon", () => {
   /** A rollout whose session_meta records `cwd` and a start of `at`. */
-  function recordedRollout(name: string, cwd: string, at = new Date()): string {
+  function recordedRollout(name: string, cwd: string, at = new Date(kernelNow())): string {
     const p = rolloutPath(name);
     writeFileSync(p, `${JSON.stringify({ timestamp: at.toISOString(), type: "session_meta", payload: { id: name, cwd } })}\n`);
     return p;
@@ -144,7 +144,7 @@ describe("NodeHost.discoverTranscript with a shared agent daemon", () => {
     await res.spawnHolder("pair", a, b);
     await res.holderPid(a);
     await res.holderPid(b);
-    const past = new Date(Date.now() - 60_000);
+    const past = new Date(kernelNow() - 60_000);
     utimesSync(a, past, past);
     expect(await host.discoverTranscript(pane)).toMatchObject({ path: b, alternatives: [a] });
   });
@@ -156,7 +156,7 @@ describe("NodeHost.discoverTranscript with a shared agent daemon", () => {
     const pane = await paneIn("parent", x, [process.execPath, HOLDER, "pair", rx, ry]);
     await res.holderPid(rx);
     await res.holderPid(ry);
-    utimesSync(rx, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+    utimesSync(rx, new Date(kernelNow() - 60_000), new Date(kernelNow() - 60_000));
     expect((await host.discoverTranscript(pane))?.path).toBe(rx);
   });
 
@@ -176,7 +176,7 @@ describe("NodeHost.discoverTranscript with a shared agent daemon", () => {
 
   it("never takes another terminal's transcript or one begun before the pid started", async () => {
     const dir = res.tmpDir();
-    const old = recordedRollout("rollout-old.jsonl", dir, new Date(Date.now() - 3_600_000));
+    const old = recordedRollout("rollout-old.jsonl", dir, new Date(kernelNow() - 3_600_000));
     await res.spawnHolder("open", old);
     await res.holderPid(old);
     // Another agent's TUI in the same cwd holds its own rollout: it has a terminal, so it is not a daemon.
@@ -191,7 +191,7 @@ describe("NodeHost.discoverTranscript with a shared agent daemon", () => {
 describe("NodeHost.discoverTranscript for Claude Code (session files, nothing held open)", () => {
   const SESSION_ID = "9e1c2f3a-0b4d-4e5f-8a6b-7c8d9e0f1a2b";
 
-  function sessionFile(cfg: string, pid: number, cwd: string, sessionId = SESSION_ID, startedAt = Date.now()): void {
+  function sessionFile(cfg: string, pid: number, cwd: string, sessionId = SESSION_ID, startedAt = kernelNow()): void {
     mkdirSync(join(cfg, "sessions"), { recursive: true });
     writeFileSync(join(cfg, "sessions", `${pid}.json`), JSON.stringify({ pid, sessionId, cwd, startedAt, kind: "interactive" }));
   }
@@ -232,7 +232,7 @@ describe("NodeHost.discoverTranscript for Claude Code (session files, nothing he
     const [cfg, work] = [res.tmpDir(), res.tmpDir()];
     const pid = await pane("claude-stale", work, { CLAUDE_CONFIG_DIR: cfg });
     transcript(cfg);
-    sessionFile(cfg, pid, work, SESSION_ID, Date.now() - 3_600_000);
+    sessionFile(cfg, pid, work, SESSION_ID, kernelNow() - 3_600_000);
     expect(await host.discoverTranscript(pid)).toBeNull();
     mkdirSync(join(cfg, "x"));
     writeFileSync(join(cfg, "x", "evil.jsonl"), "");

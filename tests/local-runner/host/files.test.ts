@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { HostError } from "../../../functions/lib/host.ts";
 import { NodeHost } from "../../../local-runner/host.ts";
-import { Resources } from "./helpers.ts";
+import { kernelNow, Resources } from "./helpers.ts";
 
 const host = new NodeHost();
 const res = new Resources();
@@ -17,7 +17,7 @@ describe("NodeHost files", () => {
     const first = (await host.fileInfo(path))!;
     expect(first.size).toBe(4);
     expect(first.identity).toMatch(/^\d+:\d+$/);
-    expect(Math.abs(first.mtimeMs - Date.now())).toBeLessThan(60_000);
+    expect(Math.abs(first.mtimeMs - kernelNow())).toBeLessThan(60_000);
 
     appendFileSync(path, "more\n");
     const grown = (await host.fileInfo(path))!;

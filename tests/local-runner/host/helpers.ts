@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -7,6 +7,22 @@ import { promisify } from "node:util";
 import { pidStartTime } from "../../../local-runner/host/procs.ts";
 
 const execFileAsync = promisify(execFile);
+
+/**
+ * The kernel's clock, read from the mtime of a file written now. File and process timestamps
+ * come from the kernel while Date.now() may be shifted (faketime in CI's date-shifted run), so
+ * a test that makes or checks such timestamps measures from this instead of Date.now().
+ */
+export function kernelNow(): number {
+  const dir = mkdtempSync(join(tmpdir(), "swy-clock-"));
+  try {
+    const p = join(dir, "now");
+    writeFileSync(p, "");
+    return statSync(p).mtimeMs;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 /** The process-tree fixture script. */
 export const HOLDER = fileURLToPath(new URL("./fixtures/holder.mjs", import.meta.url));

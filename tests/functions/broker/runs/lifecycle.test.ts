@@ -1,11 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { makeTestEnv, type TestEnv } from "../../../helpers/services.ts";
+import { makeTestEnv, type TestEnv, PINNED_EPOCH } from "../../../helpers/services.ts";
 import { createRun, runEventRows, startedRun } from "./fixtures.ts";
 
 let env: TestEnv;
 let daemon: string;
 beforeEach(async () => {
-  env = await makeTestEnv();
+  env = await makeTestEnv({ clockAt: PINNED_EPOCH });
   daemon = await env.mint("daemon");
 });
 afterEach(() => env.close());

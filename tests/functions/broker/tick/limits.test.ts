@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { brokerFlow, type AdviceFlow } from "../../../../functions/broker/tick/flow.ts";
 import { adviceRequests, approvalTokens } from "../../../../schema/broker.ts";
 import { registerSession } from "../../../helpers/factories.ts";
-import { makeTestEnv, type TestEnv } from "../../../helpers/services.ts";
+import { makeTestEnv, type TestEnv, PINNED_EPOCH } from "../../../helpers/services.ts";
 import { requestMessage, runAdvice, runEventRows, runRow, startedRun, tick, tickUntilStopped } from "../runs/fixtures.ts";
 
 /**
@@ -15,7 +15,7 @@ let env: TestEnv;
 let lily: string;
 let peer: string;
 beforeEach(async () => {
-  env = await makeTestEnv();
+  env = await makeTestEnv({ clockAt: PINNED_EPOCH });
   lily = (await registerSession(env, "manager")).session_id;
   peer = (await registerSession(env, "worker")).session_id;
 });
