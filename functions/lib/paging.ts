@@ -1,0 +1,97 @@
+import { z } from "@hono/zod-openapi";
+import { type AnyColumn, type SQL, sql } from "drizzle-orm";
+import { ApiError } from "./errors.ts";
+
+/** Rows per page when the caller does not say. */
+export const DEFAULT_PAGE_LIMIT = 50;
+/** The most rows one page may hold. */
+export const MAX_PAGE_LIMIT = 500;
+
+/**
+ * Query fields every list route accepts; spread into the route's query schema. The cursor is
+ * opaque to callers: the `next_cursor` of the previous page, unchanged.
+ */
+export const PageQueryFields = {
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_PAGE_LIMIT)
+    .optional()
+    .default(DEFAULT_PAGE_LIMIT)
+    .openapi({ description: `Rows per page (default ${DEFAULT_PAGE_LIMIT}, at most ${MAX_PAGE_LIMIT})` }),
+  cursor: z.string().max(512).optional().openapi({ description: "The next_cursor of the previous page" }),
+};
+
+/** Response field every list route returns beside its rows. */
+export const NextCursorField = {
+  next_cursor: z.string().nullable().openapi({ description: "Pass as cursor to get the next page; null on the last page" }),
+};
+
+/** A position in a keyset-ordered list: the sort key values of the last row of a page. */
+export type CursorKey = Array<string | number>;
+
+function toBase64Url(text: string): string {
+  let bin = "";
+  for (const b of new TextEncoder().encode(text)) bin += String.fromCharCode(b);
+  return btoa(bin).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+function fromBase64Url(text: string): string {
+  const bin = atob(text.replaceAll("-", "+").replaceAll("_", "/"));
+  return new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0)));
+}
+
+/** Encodes a sort key as an opaque cursor. */
+export function encodeCursor(key: CursorKey): string {
+  return toBase64Url(JSON.stringify(key));
+}
+
+/**
+ * Decodes a cursor made by `encodeCursor` for a list sorted by `arity` keys. A cursor that is
+ * not one (edited, truncated, from another list) is a validation error naming the field.
+ */
+export function decodeCursor(cursor: string | undefined, arity: number): CursorKey | null {
+  if (cursor === undefined || cursor === "") return null;
+  let key: unknown;
+  try {
+    key = JSON.parse(fromBase64Url(cursor));
+  } catch {
+    key = null;
+  }
+  if (!Array.isArray(key) || key.length !== arity || !key.every((k) => typeof k === "string" || (typeof k === "number" && Number.isFinite(k)))) {
+    throw new ApiError("VALIDATION_FAILED", "cursor is not a cursor of this list", {
+      hint: "Pass the next_cursor of the previous page unchanged, or leave cursor out to start at the first page.",
+      fields: [{ field: "cursor", message: "not a cursor of this list" }],
+    });
+  }
+  return key as CursorKey;
+}
+
+/**
+ * The condition for rows strictly after `key` in the order of `columns` (all ascending, or all
+ * descending with `desc`). A row-value comparison, which SQLite serves from an index on the
+ * same columns.
+ */
+export function keysetAfter(columns: AnyColumn[], key: CursorKey | null, order: "asc" | "desc" = "asc"): SQL | undefined {
+  if (!key) return undefined;
+  const cols = sql.join(
+    columns.map((c) => sql`${c}`),
+    sql`, `,
+  );
+  const vals = sql.join(
+    key.map((v) => sql`${v}`),
+    sql`, `,
+  );
+  return order === "asc" ? sql`(${cols}) > (${vals})` : sql`(${cols}) < (${vals})`;
+}
+
+/**
+ * Cuts a page from rows fetched with `limit + 1`: the extra row only says that another page
+ * exists, and the cursor is the key of the last row kept.
+ */
+export function pageOf<T>(rows: T[], limit: number, keyOf: (row: T) => CursorKey): { items: T[]; next_cursor: string | null } {
+  if (rows.length <= limit) return { items: rows, next_cursor: null };
+  const items = rows.slice(0, limit);
+  return { items, next_cursor: encodeCursor(keyOf(items[items.length - 1]!)) };
+}
