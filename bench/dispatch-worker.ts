@@ -3,7 +3,7 @@
 // argv: <db-url> <dispatcher-id>
 import { createInterface } from "node:readline";
 import { z } from "@hono/zod-openapi";
-import type { ExecutorTable } from "../functions/commands/executors.ts";
+import type { ExecutorTable } from "../functions/lib/ctx.ts";
 import { makeCtx } from "../functions/lib/ctx.ts";
 import { openDatabase } from "../functions/lib/db.ts";
 import { dispatchPass } from "../functions/queue/dispatch-pass.ts";

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { z } from "@hono/zod-openapi";
-import type { ExecutorTable } from "../functions/commands/executors.ts";
+import type { ExecutorTable } from "../functions/lib/ctx.ts";
 import { makeCtx } from "../functions/lib/ctx.ts";
 import { openDatabase, type Database } from "../functions/lib/db.ts";
 import { dispatchPass } from "../functions/queue/dispatch-pass.ts";

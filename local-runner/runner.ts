@@ -1,6 +1,6 @@
 import { ACTUATE_EXECUTORS, type RunnerCommandType } from "../functions/actuate/executors.ts";
 import { runClaims, type ClaimPort, type ClaimReport } from "../functions/commands/execute.ts";
-import type { HostCtx } from "../functions/commands/executors.ts";
+import type { HostCtx } from "../functions/lib/ctx.ts";
 import { commandFromWire, type commandToWire } from "../functions/commands/record.ts";
 import { ApiError } from "../functions/lib/errors.ts";
 import type { Host } from "../functions/lib/host.ts";

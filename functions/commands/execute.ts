@@ -1,12 +1,5 @@
 import type { CommandRow, CommandState } from "../../schema/commands.ts";
-import type { Executor, HostCtx } from "./executors.ts";
-
-/** What a side effect reports back: whether it achieved its goal, and details. */
-export interface EffectOutcome {
-  ok: boolean;
-  result: Record<string, unknown>;
-  error?: string;
-}
+import type { Executor, HostCtx } from "../lib/ctx.ts";
 
 /** How an attempt ended, as recorded against its claim. */
 export type AttemptOutcome =

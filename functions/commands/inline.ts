@@ -1,9 +1,9 @@
 import { z } from "@hono/zod-openapi";
 import type { CommandRow } from "../../schema/commands.ts";
-import type { Ctx } from "../lib/ctx.ts";
+import type { Ctx, EffectOutcome, Executor } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
-import { runClaims, type EffectOutcome } from "./execute.ts";
-import { executorsOf, type Executor } from "./executors.ts";
+import { runClaims } from "./execute.ts";
+import { executorsOf } from "./executors.ts";
 import { claimCommand, dbClaimPort } from "./record.ts";
 
 /**

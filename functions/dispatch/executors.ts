@@ -6,9 +6,8 @@ import { inboxItems } from "../../schema/dispatch.ts";
 import { sessions } from "../../schema/sessions.ts";
 import { tasks } from "../../schema/tasks.ts";
 import { ACTUATE_EXECUTORS, NudgePayload } from "../actuate/executors.ts";
-import type { Executor } from "../commands/executors.ts";
 import { auditInsert } from "../lib/audit.ts";
-import type { Ctx } from "../lib/ctx.ts";
+import type { Ctx, Executor } from "../lib/ctx.ts";
 import { createInboxItem } from "./items.ts";
 
 /** A deliver command: the nudge that types the item, plus which item it is. */
