@@ -1,6 +1,6 @@
 import type { CommandType } from "../../schema/commands.ts";
 import { ACTUATE_EXECUTORS } from "../actuate/executors.ts";
-import { DISPATCH_EXECUTORS } from "../dispatch/executors.ts";
+import { INBOX_EXECUTORS } from "../messages/inbox-executors.ts";
 import type { Ctx, ExecutorTable } from "../lib/ctx.ts";
 
 /** Command types that act on a machine and so run only where that host's Host is available. */
@@ -12,7 +12,7 @@ export const HOST_COMMAND_TYPES: readonly CommandType[] = ["nudge", "interrupt",
  */
 export const EXECUTORS: ExecutorTable = {
   ...ACTUATE_EXECUTORS,
-  ...DISPATCH_EXECUTORS,
+  ...INBOX_EXECUTORS,
 };
 
 /** The executors this process uses: the services' override (tests) or the shared table. */

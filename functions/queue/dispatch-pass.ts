@@ -5,7 +5,7 @@ import { executorsOf } from "../commands/executors.ts";
 import { claimableWhere, claimNext, expireLeases, type ClaimScope, type ExpiryReport } from "../commands/queue.ts";
 import { dbClaimPort, DEFAULT_LEASE_MS } from "../commands/record.ts";
 import type { Ctx } from "../lib/ctx.ts";
-import { routeCompletions, type RoutingReport } from "../dispatch/routing.ts";
+import { routeCompletions, type RoutingReport } from "../messages/routing.ts";
 import { beatDispatcher } from "./dispatchers.ts";
 
 /** How one dispatch pass behaves. */

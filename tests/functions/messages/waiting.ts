@@ -1,4 +1,4 @@
-import { inboxEventType } from "../../../functions/dispatch/notifier.ts";
+import { inboxEventType } from "../../../functions/messages/notifier.ts";
 import type { TestEnv } from "../../helpers/services.ts";
 
 /** A notifier that records what was signalled and tells when a long poll started listening. */

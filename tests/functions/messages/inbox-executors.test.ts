@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { runInline } from "../../../functions/commands/inline.ts";
 import { EXECUTORS } from "../../../functions/commands/executors.ts";
 import { createCommand } from "../../../functions/commands/record.ts";
-import { routeCompletions } from "../../../functions/dispatch/routing.ts";
+import { routeCompletions } from "../../../functions/messages/routing.ts";
 import { makeCtx, type Ctx } from "../../../functions/lib/ctx.ts";
 import { commands } from "../../../schema/commands.ts";
 import { boundPair, createTask, registerSession } from "../../helpers/factories.ts";

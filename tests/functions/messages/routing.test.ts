@@ -1,8 +1,8 @@
 import { appendFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { consumeNext } from "../../../functions/dispatch/inbox-consume.ts";
-import { routeCompletions } from "../../../functions/dispatch/routing.ts";
+import { consumeNext } from "../../../functions/messages/inbox-consume.ts";
+import { routeCompletions } from "../../../functions/messages/routing.ts";
 import { dispatchPass } from "../../../functions/queue/dispatch-pass.ts";
 import { makeCtx, type Ctx } from "../../../functions/lib/ctx.ts";
 import { openDatabase } from "../../../functions/lib/db.ts";

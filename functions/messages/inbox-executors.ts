@@ -107,5 +107,5 @@ function taskSignal(role: "manager" | "worker"): Executor<z.infer<typeof TaskSig
   };
 }
 
-/** The dispatch group's executors, spread into EXECUTORS. */
-export const DISPATCH_EXECUTORS = { deliver, notify_manager: taskSignal("manager"), nudge_worker: taskSignal("worker") };
+/** The messages group's executors (inbox delivery and task signals), spread into EXECUTORS. */
+export const INBOX_EXECUTORS = { deliver, notify_manager: taskSignal("manager"), nudge_worker: taskSignal("worker") };

@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { makeCtx } from "../../../functions/lib/ctx.ts";
-import { consumeNext } from "../../../functions/dispatch/inbox-consume.ts";
-import { inboxEventType } from "../../../functions/dispatch/notifier.ts";
-import { sendMessage } from "../../../functions/dispatch/send.ts";
+import { consumeNext } from "../../../functions/messages/inbox-consume.ts";
+import { inboxEventType } from "../../../functions/messages/notifier.ts";
+import { sendMessage } from "../../../functions/messages/send.ts";
 import { boundPair, registerSession, withNewEvents } from "../../helpers/factories.ts";
 import { startUp } from "../../../local-runner/up.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";

@@ -11,7 +11,7 @@ import { sendMessage, sendRoute } from "./send.ts";
  * Messages between sessions and session inboxes (session-, manager-, worker-inbox). Long polls
  * get the request's abort signal so a caller that hung up is never handed an item.
  */
-export const dispatchApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const messagesApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(sendRoute, async (c) => c.json(await sendMessage(c.get("ctx"), c.req.valid("json")), 201))
   .openapi(messagesRoute, async (c) => c.json(await listMessages(c.get("ctx"), c.req.valid("query")), 200))
   .openapi(replyRoute, async (c) => c.json(await replyToMessage(c.get("ctx"), c.req.valid("param").id, c.req.valid("json")), 201))

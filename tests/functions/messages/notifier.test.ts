@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { makeCtx, type Ctx } from "../../../functions/lib/ctx.ts";
-import { InboxWaiter, signalInbox } from "../../../functions/dispatch/notifier.ts";
+import { InboxWaiter, signalInbox } from "../../../functions/messages/notifier.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 
 let env: TestEnv;
