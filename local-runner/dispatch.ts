@@ -1,3 +1,4 @@
+import { DISPATCH_PLUGINS } from "../functions/executors.ts";
 import { makeCtx, type Services } from "../functions/lib/ctx.ts";
 import { dispatchPass, type DispatchOptions, type DispatchReport } from "../functions/queue/dispatch-pass.ts";
 import { startDispatcher, stopDispatcher } from "../functions/queue/dispatchers.ts";
@@ -38,7 +39,7 @@ export async function runDispatchLoop(services: Services, opts: DispatchLoopOpti
     while (!opts.signal?.aborted) {
       let full = false;
       try {
-        const report = await dispatchPass(ctx, { ...opts, pid });
+        const report = await dispatchPass(ctx, DISPATCH_PLUGINS, { ...opts, pid });
         result.processed += report.claimed;
         full = report.claimed >= (opts.limit ?? 20);
         opts.onPass?.(report);

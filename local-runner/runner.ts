@@ -1,5 +1,6 @@
-import { ACTUATE_EXECUTORS, type RunnerCommandType } from "../functions/actuate/executors.ts";
+import { PANE_EXECUTORS } from "../functions/actuate/pane-executors.ts";
 import { runClaims, type ClaimPort, type ClaimReport } from "../functions/commands/execute.ts";
+import type { RunnerCommandType } from "../functions/commands/queue.ts";
 import type { HostCtx } from "../functions/lib/ctx.ts";
 import { commandFromWire, type commandToWire } from "../functions/commands/record.ts";
 import { ApiError } from "../functions/lib/errors.ts";
@@ -102,7 +103,7 @@ export async function runRunner(opts: RunnerOptions): Promise<{ rounds: number; 
     }
     for (const c of claims) {
       const claim = { command: commandFromWire(c.command), generation: c.generation, attemptId: c.attempt_id };
-      const executor = ACTUATE_EXECUTORS[claim.command.type as RunnerCommandType];
+      const executor = PANE_EXECUTORS[claim.command.type as RunnerCommandType];
       let report: ClaimReport;
       try {
         [report] = (await runClaims(ctx, [claim], () => executor, port)) as [ClaimReport];

@@ -10,7 +10,7 @@ import { ingestSession } from "../observe/ingest.ts";
 import { eventState } from "../observe/status.ts";
 import { NameParam } from "../sessions/schema.ts";
 import { pushTarget } from "./nudge.ts";
-import type { InterruptPayload } from "./executors.ts";
+import { PANE_EXECUTORS, type InterruptPayload } from "./pane-executors.ts";
 import { InterruptBody, InterruptResult } from "./schema.ts";
 import { activeBindingOf } from "../bindings/lookup.ts";
 
@@ -81,7 +81,7 @@ export async function interruptSession(ctx: Ctx, name: string, input: z.infer<ty
   try {
     // Checked before the claim so an interrupt this process cannot deliver fails without an attempt.
     hostFor(ctx, s);
-    done = await runInline(ctx, cmd);
+    done = await runInline(ctx, cmd, PANE_EXECUTORS);
   } catch (e) {
     await failUnclaimed(ctx, cmd.id, (e as Error).message);
     const a = audit({ dry_run: false, sent: false, error: (e as Error).message, rollback_error: null });

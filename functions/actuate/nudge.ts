@@ -11,7 +11,7 @@ import { assertMayObserve } from "../observe/tail.ts";
 import { activeSessionByName } from "../sessions/lookup.ts";
 import { NameParam } from "../sessions/schema.ts";
 import { activeBindingOf } from "../bindings/lookup.ts";
-import type { NudgePayload } from "./executors.ts";
+import { PANE_EXECUTORS, type NudgePayload } from "./pane-executors.ts";
 import { NudgeBody, NudgeResult } from "./schema.ts";
 
 export const nudgeRoute = defineRoute(["owner", "session"], {
@@ -100,7 +100,7 @@ export async function nudgeSession(ctx: Ctx, name: string, input: z.infer<typeof
   }
   let done;
   try {
-    done = await runInline(ctx, cmd);
+    done = await runInline(ctx, cmd, PANE_EXECUTORS);
   } catch (e) {
     await recordFailure(ctx, cmd.id, s, taskId, input.text, e);
     throw hostErrorToApi(e);

@@ -10,7 +10,7 @@ import { hostErrorToApi, hostFor } from "../lib/local.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { activeSessionByName } from "../sessions/lookup.ts";
 import { NameParam } from "../sessions/schema.ts";
-import type { StopPayload } from "./executors.ts";
+import { PANE_EXECUTORS, type StopPayload } from "./pane-executors.ts";
 import { StopBody, StopResult } from "./schema.ts";
 import { activeBindingOf } from "../bindings/lookup.ts";
 
@@ -42,7 +42,7 @@ export async function stopSessionEffect(ctx: Ctx, s: SessionRow, taskId: string 
   try {
     // Checked before the claim so a stop this process cannot perform fails without an attempt.
     if (s.tmuxSession) hostFor(ctx, s);
-    done = await runInline(ctx, cmd);
+    done = await runInline(ctx, cmd, PANE_EXECUTORS);
   } catch (e) {
     await failUnclaimed(ctx, cmd.id, (e as Error).message);
     const a = audit({ dry_run: false, error: (e as Error).message, rollback_error: null });

@@ -1,5 +1,13 @@
 import type { CommandRow, CommandState } from "../../schema/commands.ts";
-import type { Executor, HostCtx } from "../lib/ctx.ts";
+import type { Ctx, Executor, ExecutorTable, HostCtx } from "../lib/ctx.ts";
+
+/**
+ * The executors this process uses: the services' override (tests inject observable side
+ * effects) or else the table the caller was built with.
+ */
+export function executorsOf(ctx: Pick<Ctx, "executors">, table: ExecutorTable): ExecutorTable {
+  return ctx.executors ?? table;
+}
 
 /** How an attempt ended, as recorded against its claim. */
 export type AttemptOutcome =

@@ -1,9 +1,8 @@
 import { z } from "@hono/zod-openapi";
 import type { CommandRow } from "../../schema/commands.ts";
-import type { Ctx, EffectOutcome, Executor } from "../lib/ctx.ts";
+import type { Ctx, EffectOutcome, Executor, ExecutorTable } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
-import { runClaims } from "./execute.ts";
-import { executorsOf } from "./executors.ts";
+import { executorsOf, runClaims } from "./execute.ts";
 import { claimCommand, dbClaimPort } from "./record.ts";
 
 /**
@@ -22,13 +21,14 @@ export const INLINE_HOLD_MS = 60_000;
 const AnyPayload = z.record(z.string(), z.unknown());
 
 /**
- * Executes a freshly created command in this process with its registered executor: claim it,
- * validate the payload, confirm the claim and mark the side effect started, run it, record the
- * attempt. A thrown effect is recorded as failed and rethrown, so the trail in
- * commands/command_attempts is the same as when a dispatcher or a runner executes it.
+ * Executes a freshly created command in this process with its executor from `executors` (the
+ * calling group's own table; a services override wins): claim it, validate the payload, confirm
+ * the claim and mark the side effect started, run it, record the attempt. A thrown effect is
+ * recorded as failed and rethrown, so the trail in commands/command_attempts is the same as
+ * when a dispatcher or a runner executes it.
  */
-export async function runInline(ctx: Ctx, cmd: CommandRow): Promise<{ command: CommandRow; outcome: EffectOutcome }> {
-  const executor = executorsOf(ctx)[cmd.type];
+export async function runInline(ctx: Ctx, cmd: CommandRow, executors: ExecutorTable): Promise<{ command: CommandRow; outcome: EffectOutcome }> {
+  const executor = executorsOf(ctx, executors)[cmd.type];
   if (!executor) throw new ApiError("INTERNAL", `no executor for command type '${cmd.type}'`);
   return execute(ctx, cmd, executor);
 }

@@ -2,8 +2,16 @@ import { and, asc, eq, inArray, isNull, lte, notInArray, or, sql, type SQL } fro
 import { commandAttempts, commands, type CommandType } from "../../schema/commands.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { withWriteTransaction } from "../lib/db.ts";
-import { HOST_COMMAND_TYPES } from "./executors.ts";
 import type { Claim } from "./record.ts";
+
+/** Command types that act on a machine and so run only where that host's Host is available. */
+export const HOST_COMMAND_TYPES: readonly CommandType[] = ["nudge", "interrupt", "capture", "stop", "spawn", "deliver"];
+
+/** The command types a remote runner can execute (functions/actuate/pane-executors.ts runs them). */
+export const RUNNER_COMMAND_TYPES = ["nudge", "interrupt", "stop", "capture"] as const satisfies readonly CommandType[];
+
+/** One of RUNNER_COMMAND_TYPES. */
+export type RunnerCommandType = (typeof RUNNER_COMMAND_TYPES)[number];
 
 /** Which pending commands a claimer may take. */
 export interface ClaimScope {

@@ -5,7 +5,7 @@ import type { CommandRow } from "../../schema/commands.ts";
 import { inboxItems } from "../../schema/dispatch.ts";
 import { sessions } from "../../schema/sessions.ts";
 import { tasks } from "../../schema/tasks.ts";
-import { ACTUATE_EXECUTORS, NudgePayload } from "../actuate/executors.ts";
+import { NudgePayload, PANE_EXECUTORS } from "../actuate/pane-executors.ts";
 import { auditInsert } from "../lib/audit.ts";
 import type { Ctx, Executor } from "../lib/ctx.ts";
 import { createInboxItem } from "./items.ts";
@@ -34,7 +34,7 @@ const deliver: Executor<z.infer<typeof DeliverPayload>, Ctx> = {
     if (!item) throw new Error(`inbox item ${p.inbox_item_id} does not exist`);
     // Already read by polling: typing it again would only repeat it to the agent.
     if (item.consumedAt !== null) return { ok: true, result: { inbox_item_id: item.id, delivered: false, reason: "already consumed" } };
-    const r = await ACTUATE_EXECUTORS.nudge.run(ctx, cmd, p);
+    const r = await PANE_EXECUTORS.nudge.run(ctx, cmd, p);
     if (!r.ok) return { ...r, result: { ...r.result, inbox_item_id: item.id, delivered: false } };
     const nowMs = ctx.now().getTime();
     const audit = auditInsert(ctx, {

@@ -1,5 +1,5 @@
 import type { z } from "@hono/zod-openapi";
-import type { CapturePayload, InterruptPayload, NudgePayload } from "../actuate/executors.ts";
+import type { CapturePayload, InterruptPayload, NudgePayload } from "../actuate/pane-executors.ts";
 import { pushTarget } from "../actuate/nudge.ts";
 import { activeBindingOf } from "../bindings/lookup.ts";
 import { commandToWire } from "../commands/record.ts";

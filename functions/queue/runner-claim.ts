@@ -1,6 +1,5 @@
 import type { z } from "@hono/zod-openapi";
-import { RUNNER_COMMAND_TYPES } from "../actuate/executors.ts";
-import { claimNext, expireLeases } from "../commands/queue.ts";
+import { claimNext, expireLeases, RUNNER_COMMAND_TYPES } from "../commands/queue.ts";
 import { commandToWire } from "../commands/record.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";

@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { COMMAND_STATES, COMMAND_TYPES } from "../../schema/commands.ts";
 import { Command } from "../actuate/schema.ts";
-import { RUNNER_COMMAND_TYPES } from "../actuate/executors.ts";
+import { RUNNER_COMMAND_TYPES } from "../commands/queue.ts";
 import { NameSchema, QueryBool, QueryLimit } from "../lib/names.ts";
 
 export const EnqueueBody = z

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { claimNext, expireLeases } from "../../../functions/commands/queue.ts";
 import { createCommand, finishCommand, markSideEffectStarted, RETRY_BASE_MS } from "../../../functions/commands/record.ts";
+import { DISPATCH_PLUGINS } from "../../../functions/executors.ts";
 import { dispatchPass } from "../../../functions/queue/dispatch-pass.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 import { attemptRows, commandRow, ownerCtx, recordingExecutors } from "../queue/helpers.ts";
@@ -67,7 +68,7 @@ describe("claimNext", () => {
 describe("executing claims", () => {
   it("fails an invalid payload permanently before any side effect", async () => {
     const bad = await enqueue({ payload: { n: "not a number" } });
-    const report = await dispatchPass(ownerCtx(env), { dispatcherId: "d1" });
+    const report = await dispatchPass(ownerCtx(env), DISPATCH_PLUGINS, { dispatcherId: "d1" });
     expect(report).toMatchObject({ claimed: 1, dead: 1, succeeded: 0 });
     expect(report.results[0]!.error).toMatch(/^invalid payload: n:/);
     expect(runs).toEqual([]);
@@ -79,7 +80,7 @@ describe("executing claims", () => {
     const first = await enqueue({ payload: { n: 1 } });
     const bad = await enqueue({ payload: { n: "x" } });
     const last = await enqueue({ payload: { n: 3 } });
-    const report = await dispatchPass(ownerCtx(env), { dispatcherId: "d1" });
+    const report = await dispatchPass(ownerCtx(env), DISPATCH_PLUGINS, { dispatcherId: "d1" });
     expect(report.results.map((r) => [r.command_id, r.state, r.side_effect_started])).toEqual([
       [first.id, "succeeded", true],
       [bad.id, "dead", false],
@@ -93,15 +94,15 @@ describe("executing claims", () => {
   it("retries a failure with exponential backoff, then dead-letters it after max_attempts", async () => {
     const c = await enqueue({ payload: { n: 7, fail: true }, maxAttempts: 3 });
     const ctx = ownerCtx(env);
-    expect(await dispatchPass(ctx, { dispatcherId: "d1" })).toMatchObject({ claimed: 1, retrying: 1 });
+    expect(await dispatchPass(ctx, DISPATCH_PLUGINS, { dispatcherId: "d1" })).toMatchObject({ claimed: 1, retrying: 1 });
     expect(await commandRow(env, c.id)).toMatchObject({ state: "pending", attempts: 1, next_attempt_at: env.clock.ms + RETRY_BASE_MS, error: "told to fail" });
     // Not due yet: nothing is claimed.
-    expect(await dispatchPass(ctx, { dispatcherId: "d1" })).toMatchObject({ claimed: 0 });
+    expect(await dispatchPass(ctx, DISPATCH_PLUGINS, { dispatcherId: "d1" })).toMatchObject({ claimed: 0 });
     env.clock.advance(RETRY_BASE_MS / 1000);
-    expect(await dispatchPass(ctx, { dispatcherId: "d1" })).toMatchObject({ claimed: 1, retrying: 1 });
+    expect(await dispatchPass(ctx, DISPATCH_PLUGINS, { dispatcherId: "d1" })).toMatchObject({ claimed: 1, retrying: 1 });
     expect((await commandRow(env, c.id)).next_attempt_at).toBe(env.clock.ms + 2 * RETRY_BASE_MS);
     env.clock.advance((2 * RETRY_BASE_MS) / 1000);
-    expect(await dispatchPass(ctx, { dispatcherId: "d1" })).toMatchObject({ claimed: 1, dead: 1 });
+    expect(await dispatchPass(ctx, DISPATCH_PLUGINS, { dispatcherId: "d1" })).toMatchObject({ claimed: 1, dead: 1 });
     expect(await commandRow(env, c.id)).toMatchObject({ state: "dead", attempts: 3, next_attempt_at: null });
     expect(runs.map((r) => r.generation)).toEqual([1, 2, 3]);
     expect((await attemptRows(env, c.id)).map((a) => [a.side_effect_started, a.error])).toEqual([
@@ -113,7 +114,7 @@ describe("executing claims", () => {
 
   it("records a thrown executor as a failed attempt", async () => {
     const c = await enqueue({ payload: { n: 1, throw: true }, maxAttempts: 1 });
-    const report = await dispatchPass(ownerCtx(env), { dispatcherId: "d1" });
+    const report = await dispatchPass(ownerCtx(env), DISPATCH_PLUGINS, { dispatcherId: "d1" });
     expect(report.results[0]).toMatchObject({ state: "dead", error: "executor threw for 1", side_effect_started: true });
     expect((await commandRow(env, c.id)).error).toBe("executor threw for 1");
   });

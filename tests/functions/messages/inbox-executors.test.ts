@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { runInline } from "../../../functions/commands/inline.ts";
-import { EXECUTORS } from "../../../functions/commands/executors.ts";
+import { EXECUTORS } from "../../../functions/executors.ts";
 import { createCommand } from "../../../functions/commands/record.ts";
 import { routeCompletions } from "../../../functions/messages/routing.ts";
 import { makeCtx, type Ctx } from "../../../functions/lib/ctx.ts";
@@ -33,7 +33,7 @@ describe("notify_manager / nudge_worker executors", () => {
   it("put the message in the bound manager's / worker's inbox, once even when run again", async () => {
     const { task, worker, manager } = await boundPair(env);
     const notify = await createCommand(ctx, { type: "notify_manager", taskId: task.task_id, payload: { message: "worker is stuck", correlation_id: "c-1" } });
-    const done = await runInline(ctx, notify);
+    const done = await runInline(ctx, notify, EXECUTORS);
     expect(done.command.state).toBe("succeeded");
     expect(done.outcome.result).toMatchObject({
       target_session: manager.session.name,
@@ -42,7 +42,7 @@ describe("notify_manager / nudge_worker executors", () => {
       created: true,
     });
     const nudge = await createCommand(ctx, { type: "nudge_worker", taskId: task.task_id, payload: { message: "please rebase" }, correlationId: "c-2" });
-    await runInline(ctx, nudge);
+    await runInline(ctx, nudge, EXECUTORS);
 
     const m = await env.call("GET", `/v1/tasks/${task.task.name}/manager-inbox`);
     expect(m.body.items).toEqual([
@@ -64,12 +64,12 @@ describe("notify_manager / nudge_worker executors", () => {
   it("fail an invalid payload before any side effect, and a task without a binding", async () => {
     const { task } = await boundPair(env);
     const bad = await createCommand(ctx, { type: "notify_manager", taskId: task.task_id, payload: { text: "wrong key" } });
-    await expect(runInline(ctx, bad)).rejects.toThrow(/invalid payload: message/);
+    await expect(runInline(ctx, bad, EXECUTORS)).rejects.toThrow(/invalid payload: message/);
     const [attempt] = await rows("SELECT side_effect_started FROM command_attempts WHERE command_id = ?", [bad.id]);
     expect(attempt!.side_effect_started).toBe(0);
     const unbound = await createTask(env);
     const orphan = await createCommand(ctx, { type: "nudge_worker", taskId: unbound.task_id, payload: { message: "hi" } });
-    await expect(runInline(ctx, orphan)).rejects.toThrow(/no active binding/);
+    await expect(runInline(ctx, orphan, EXECUTORS)).rejects.toThrow(/no active binding/);
     expect(await rows("SELECT id FROM inbox_items")).toEqual([]);
   });
 });
@@ -104,7 +104,7 @@ describe("deliver executor (fake agent TUI in real tmux)", () => {
     }
     expect(report.routed).toBe(1);
     const [item] = await rows("SELECT id, delivery_command_id FROM inbox_items WHERE target_session_id = ?", [manager.session_id]);
-    const { command, outcome } = await runInline(ctx, await commandRow(String(item!.delivery_command_id)));
+    const { command, outcome } = await runInline(ctx, await commandRow(String(item!.delivery_command_id)), EXECUTORS);
     expect(command.state).toBe("succeeded");
     expect(outcome.result).toMatchObject({ inbox_item_id: item!.id, delivered: true, delivery_mode: "push", submitted: true, verified_by: "transcript" });
     const [after] = await rows("SELECT delivery_mode, delivered_at, consumed_at FROM inbox_items WHERE id = ?", [String(item!.id)]);
@@ -123,7 +123,7 @@ describe("deliver executor (fake agent TUI in real tmux)", () => {
     const manager = await tuiSession("manager");
     const sent = await env.call("POST", "/v1/messages", { body: { to: manager.session.name, body: "read me" } });
     await env.call("POST", `/v1/sessions/${manager.session.name}/inbox/consume`, { body: {} });
-    const { command, outcome } = await runInline(ctx, await commandRow(sent.body.delivery_command_id));
+    const { command, outcome } = await runInline(ctx, await commandRow(sent.body.delivery_command_id), EXECUTORS);
     expect(command.state).toBe("succeeded");
     expect(outcome.result).toEqual({ inbox_item_id: sent.body.inbox_item_id, delivered: false, reason: "already consumed" });
     expect(userMessages(manager.rollout)).toEqual([]);

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { consumeNext } from "../../../functions/messages/inbox-consume.ts";
 import { routeCompletions } from "../../../functions/messages/routing.ts";
+import { DISPATCH_PLUGINS } from "../../../functions/executors.ts";
 import { dispatchPass } from "../../../functions/queue/dispatch-pass.ts";
 import { makeCtx, type Ctx } from "../../../functions/lib/ctx.ts";
 import { openDatabase } from "../../../functions/lib/db.ts";
@@ -179,7 +180,7 @@ describe("routeCompletions", () => {
     await listening;
     await firstPollDone();
     complete();
-    const pass = await dispatchPass(makeCtx(env.services, { kind: "daemon", tokenId: "tok_dispatch" }), { dispatcherId: "dispatch-test" });
+    const pass = await dispatchPass(makeCtx(env.services, { kind: "daemon", tokenId: "tok_dispatch" }), DISPATCH_PLUGINS, { dispatcherId: "dispatch-test" });
     expect(pass.routing).toMatchObject({ routed: 1 });
     const got = await waiting;
     expect(got).toMatchObject({

@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import type { CommandRow } from "../../schema/commands.ts";
 import { TRANSCRIPT_KINDS, type TranscriptKind } from "../../schema/sessions.ts";
+import type { RUNNER_COMMAND_TYPES } from "../commands/queue.ts";
 import type { Executor, HostCtx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { HostError, type Host } from "../lib/host.ts";
@@ -128,9 +129,8 @@ const capture: Executor<z.infer<typeof CapturePayload>, HostCtx> = {
   },
 };
 
-/** Executors of the host commands a session's machine performs; also what a remote runner runs. */
-export const ACTUATE_EXECUTORS = { nudge, interrupt, stop, capture };
-
-/** The command types a remote runner can execute. */
-export type RunnerCommandType = keyof typeof ACTUATE_EXECUTORS;
-export const RUNNER_COMMAND_TYPES = Object.keys(ACTUATE_EXECUTORS) as RunnerCommandType[];
+/**
+ * Executors of the host commands a session's machine performs; also what a remote runner runs,
+ * so there is exactly one per RUNNER_COMMAND_TYPES entry (the compiler checks both ways).
+ */
+export const PANE_EXECUTORS = { nudge, interrupt, stop, capture } satisfies Record<(typeof RUNNER_COMMAND_TYPES)[number], Executor<any, HostCtx>>;
