@@ -1,7 +1,7 @@
 import type { Ctx } from "../functions/lib/ctx.ts";
 import { reconcile } from "../functions/admin/reconcile.ts";
 import { DEFAULT_DISPATCHER_ID } from "../functions/app-loop/schema.ts";
-import { expireLeases } from "../functions/commands/queue.ts";
+import { expireLeases } from "../functions/queue/claim.ts";
 import { DISPATCH_PLUGINS } from "../functions/executors.ts";
 import { dispatchPass } from "../functions/queue/dispatch-pass.ts";
 import { brokerOvernight } from "./broker-overnight.ts";

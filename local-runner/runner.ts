@@ -1,8 +1,8 @@
 import { PANE_EXECUTORS } from "../functions/actuate/pane-executors.ts";
-import { runClaims, type ClaimPort, type ClaimReport } from "../functions/commands/execute.ts";
-import type { RunnerCommandType } from "../functions/commands/queue.ts";
+import { runClaims, type ClaimPort, type ClaimReport } from "../functions/queue/run.ts";
+import type { RunnerCommandType } from "../functions/queue/claim.ts";
 import type { HostCtx } from "../functions/lib/ctx.ts";
-import { commandFromWire, type commandToWire } from "../functions/commands/record.ts";
+import { commandFromWire, type commandToWire } from "../functions/queue/store.ts";
 import { ApiError } from "../functions/lib/errors.ts";
 import type { Host } from "../functions/lib/host.ts";
 import { HttpTransport } from "./cli/transport.ts";

@@ -1,8 +1,8 @@
 import type { z } from "@hono/zod-openapi";
 import type { SessionRow } from "../../schema/sessions.ts";
 import { auditInsert } from "../lib/audit.ts";
-import { commandToWire, createCommand, failUnclaimed, releaseToQueue } from "../commands/record.ts";
-import { INLINE_HOLD_MS, runInline } from "../commands/inline.ts";
+import { commandToWire, createCommand, failUnclaimed, releaseToQueue } from "../queue/store.ts";
+import { INLINE_HOLD_MS, runInline } from "../queue/inline.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { belongsToRunner, hostErrorToApi, hostFor } from "../lib/local.ts";

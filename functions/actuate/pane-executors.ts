@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import type { CommandRow } from "../../schema/commands.ts";
 import { TRANSCRIPT_KINDS, type TranscriptKind } from "../../schema/sessions.ts";
-import type { RUNNER_COMMAND_TYPES } from "../commands/queue.ts";
+import type { RUNNER_COMMAND_TYPES } from "../queue/claim.ts";
 import type { Executor, HostCtx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { HostError, type Host } from "../lib/host.ts";

@@ -2,7 +2,7 @@ import { eq, inArray } from "drizzle-orm";
 import { inboxItems, messages, type InboxItemRow, type InboxSignal, type MessageRow } from "../../schema/dispatch.ts";
 import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import { tasks } from "../../schema/tasks.ts";
-import { createCommand } from "../commands/record.ts";
+import { createCommand } from "../queue/store.ts";
 import { auditInsert } from "../lib/audit.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { isUniqueViolation, iso } from "../lib/sql.ts";

@@ -1,8 +1,8 @@
 import { asc } from "drizzle-orm";
 import { commands, type CommandType } from "../../schema/commands.ts";
-import { executorsOf, runClaims, type ClaimReport } from "../commands/execute.ts";
-import { claimableWhere, claimNext, expireLeases, type ClaimScope, type ExpiryReport } from "../commands/queue.ts";
-import { dbClaimPort, DEFAULT_LEASE_MS } from "../commands/record.ts";
+import { executorsOf, runClaims, type ClaimReport } from "./run.ts";
+import { claimableWhere, claimNext, expireLeases, type ClaimScope, type ExpiryReport } from "./claim.ts";
+import { dbClaimPort, DEFAULT_LEASE_MS } from "./store.ts";
 import type { Ctx, ExecutorTable } from "../lib/ctx.ts";
 import { beatDispatcher } from "./dispatchers.ts";
 

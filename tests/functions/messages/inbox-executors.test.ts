@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { runInline } from "../../../functions/commands/inline.ts";
+import { runInline } from "../../../functions/queue/inline.ts";
 import { EXECUTORS } from "../../../functions/executors.ts";
-import { createCommand } from "../../../functions/commands/record.ts";
+import { createCommand } from "../../../functions/queue/store.ts";
 import { routeCompletions } from "../../../functions/messages/routing.ts";
 import { makeCtx, type Ctx } from "../../../functions/lib/ctx.ts";
 import { commands } from "../../../schema/commands.ts";

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createCommand } from "../../../functions/commands/record.ts";
+import { createCommand } from "../../../functions/queue/store.ts";
 import { DISPATCH_PLUGINS } from "../../../functions/executors.ts";
 import { dispatchPass } from "../../../functions/queue/dispatch-pass.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";

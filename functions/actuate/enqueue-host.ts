@@ -1,14 +1,14 @@
 import type { z } from "@hono/zod-openapi";
-import type { CapturePayload, InterruptPayload, NudgePayload } from "../actuate/pane-executors.ts";
-import { pushTarget } from "../actuate/nudge.ts";
+import type { CapturePayload, InterruptPayload, NudgePayload } from "./pane-executors.ts";
+import { pushTarget } from "./nudge.ts";
 import { activeBindingOf } from "../bindings/lookup.ts";
-import { commandToWire } from "../commands/record.ts";
+import { commandToWire } from "../queue/store.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { NameParam } from "../sessions/schema.ts";
-import { enqueueCommand } from "./enqueue.ts";
-import { EnqueueHostBody, EnqueueHostResult } from "./schema.ts";
+import { enqueueCommand } from "../queue/enqueue.ts";
+import { EnqueueHostBody, EnqueueHostResult } from "../queue/schema.ts";
 
 export const enqueueHostRoute = defineRoute(["owner", "daemon", "session"], {
   method: "post",

@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { claimNext, expireLeases } from "../../../functions/commands/queue.ts";
-import { createCommand, finishCommand, markSideEffectStarted, RETRY_BASE_MS } from "../../../functions/commands/record.ts";
+import { claimNext, expireLeases } from "../../../functions/queue/claim.ts";
+import { createCommand, finishCommand, markSideEffectStarted, RETRY_BASE_MS } from "../../../functions/queue/store.ts";
 import { DISPATCH_PLUGINS } from "../../../functions/executors.ts";
 import { dispatchPass } from "../../../functions/queue/dispatch-pass.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
-import { attemptRows, commandRow, ownerCtx, recordingExecutors } from "../queue/helpers.ts";
+import { attemptRows, commandRow, ownerCtx, recordingExecutors } from "./helpers.ts";
 
 let env: TestEnv;
 let runs: Array<{ id: string; generation: number }>;

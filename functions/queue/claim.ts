@@ -2,7 +2,7 @@ import { and, asc, eq, inArray, isNull, lte, notInArray, or, sql, type SQL } fro
 import { commandAttempts, commands, type CommandType } from "../../schema/commands.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { withWriteTransaction } from "../lib/db.ts";
-import type { Claim } from "./record.ts";
+import type { Claim } from "./store.ts";
 
 /** Command types that act on a machine and so run only where that host's Host is available. */
 export const HOST_COMMAND_TYPES: readonly CommandType[] = ["nudge", "interrupt", "capture", "stop", "spawn", "deliver"];

@@ -1,11 +1,11 @@
 import type { z } from "@hono/zod-openapi";
 import { assertBoundSessionOrPrivileged, boundTask } from "../bindings/lookup.ts";
-import { commandToWire } from "../commands/record.ts";
+import { commandToWire } from "../queue/store.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { TaskNameParam } from "../tasks/schema.ts";
-import { enqueueCommand } from "./enqueue.ts";
-import { EnqueueBody, EnqueueResult } from "./schema.ts";
+import { enqueueCommand } from "../queue/enqueue.ts";
+import { EnqueueBody, EnqueueResult } from "../queue/schema.ts";
 
 function enqueueRoute(path: string, target: "manager" | "worker", cli: string) {
   return defineRoute(["owner", "daemon", "session"], {

@@ -4,7 +4,7 @@ import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { withWriteTransaction } from "../lib/db.ts";
 import { ApiError } from "../lib/errors.ts";
 import { iso } from "../lib/sql.ts";
-import type { AttemptOutcome, ClaimPort } from "./execute.ts";
+import type { AttemptOutcome, ClaimPort } from "./run.ts";
 
 /** Default lease for a claimed command; an executor that outlives it loses the claim. */
 export const DEFAULT_LEASE_MS = 120_000;

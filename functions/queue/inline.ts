@@ -2,8 +2,8 @@ import { z } from "@hono/zod-openapi";
 import type { CommandRow } from "../../schema/commands.ts";
 import type { Ctx, EffectOutcome, Executor, ExecutorTable } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
-import { executorsOf, runClaims } from "./execute.ts";
-import { claimCommand, dbClaimPort } from "./record.ts";
+import { executorsOf, runClaims } from "./run.ts";
+import { claimCommand, dbClaimPort } from "./store.ts";
 
 /**
  * Lease of an inline claim: longer than the longest request (a spawn waits up to 15 minutes), so
