@@ -1,7 +1,7 @@
 import type { z } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
 import { adviceRequests, brokerEvents, type AdviceRequestRow } from "../../schema/broker.ts";
-import { inboxItems, messages, type MessageRow } from "../../schema/dispatch.ts";
+import { inboxItems, messages, type MessageRow } from "../../schema/messages.ts";
 import { events } from "../../schema/events.ts";
 import { sessions } from "../../schema/sessions.ts";
 import { postMessage } from "../messages/message-post.ts";

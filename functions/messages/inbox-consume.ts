@@ -1,6 +1,6 @@
 import type { z } from "@hono/zod-openapi";
 import { and, eq, isNull, sql } from "drizzle-orm";
-import { inboxItems, type InboxItemRow } from "../../schema/dispatch.ts";
+import { inboxItems, type InboxItemRow } from "../../schema/messages.ts";
 import { events } from "../../schema/events.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";

@@ -2,7 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
 import { bindings } from "../../schema/bindings.ts";
 import type { CommandRow } from "../../schema/commands.ts";
-import { inboxItems } from "../../schema/dispatch.ts";
+import { inboxItems } from "../../schema/messages.ts";
 import { sessions } from "../../schema/sessions.ts";
 import { tasks } from "../../schema/tasks.ts";
 import { NudgePayload, PANE_EXECUTORS } from "../actuate/pane-executors.ts";

@@ -1,6 +1,6 @@
 import type { z } from "@hono/zod-openapi";
 import { and, count, eq, isNull, sql } from "drizzle-orm";
-import { inboxItems } from "../../schema/dispatch.ts";
+import { inboxItems } from "../../schema/messages.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { NameParam } from "../sessions/schema.ts";

@@ -1,5 +1,5 @@
 import { eq, inArray } from "drizzle-orm";
-import { inboxItems, messages, type InboxItemRow, type InboxSignal, type MessageRow } from "../../schema/dispatch.ts";
+import { inboxItems, messages, type InboxItemRow, type InboxSignal, type MessageRow } from "../../schema/messages.ts";
 import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import { tasks } from "../../schema/tasks.ts";
 import { createCommand } from "../queue/store.ts";

@@ -1,4 +1,4 @@
-import type { MessageRow } from "../../schema/dispatch.ts";
+import type { MessageRow } from "../../schema/messages.ts";
 import type { SessionRow } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { iso } from "../lib/sql.ts";

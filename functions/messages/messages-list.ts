@@ -1,6 +1,6 @@
 import type { z } from "@hono/zod-openapi";
 import { and, desc, eq, inArray, or, type SQL } from "drizzle-orm";
-import { messages } from "../../schema/dispatch.ts";
+import { messages } from "../../schema/messages.ts";
 import { sessions } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { notFound } from "../lib/errors.ts";

@@ -1,6 +1,6 @@
 import type { z } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
-import { messages, type MessageRow } from "../../schema/dispatch.ts";
+import { messages, type MessageRow } from "../../schema/messages.ts";
 import { sessions } from "../../schema/sessions.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { ApiError, notFound } from "../lib/errors.ts";

@@ -1,6 +1,6 @@
 import { and, asc, eq, gt, sql } from "drizzle-orm";
 import { bindings } from "../../schema/bindings.ts";
-import { inboxItems } from "../../schema/dispatch.ts";
+import { inboxItems } from "../../schema/messages.ts";
 import { transcriptEvents } from "../../schema/observe.ts";
 import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import { tasks } from "../../schema/tasks.ts";

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { DELIVERY_MODES, INBOX_SIGNALS, MSG_TYPES } from "../../schema/dispatch.ts";
+import { DELIVERY_MODES, INBOX_SIGNALS, MSG_TYPES } from "../../schema/messages.ts";
 import { SESSION_ROLES } from "../../schema/sessions.ts";
 import { NameSchema, QueryBool, QueryLimit } from "../lib/names.ts";
 

@@ -1,6 +1,6 @@
 import type { z } from "@hono/zod-openapi";
 import { and, eq, or } from "drizzle-orm";
-import { messages, type MessageRow } from "../../schema/dispatch.ts";
+import { messages, type MessageRow } from "../../schema/messages.ts";
 import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";

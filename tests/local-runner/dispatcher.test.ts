@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createCommand } from "../../functions/queue/store.ts";
-import { runDispatchLoop } from "../../local-runner/dispatch.ts";
+import { runDispatchLoop } from "../../local-runner/dispatcher.ts";
 import { makeTestEnv, type TestEnv } from "../helpers/services.ts";
 import { ownerCtx, recordingExecutors } from "../functions/queue/helpers.ts";
 
