@@ -16,7 +16,7 @@ import { registerSession } from "../functions/sessions/register.ts";
 import { createTask } from "../functions/tasks/create.ts";
 import { resolveHome } from "../local-runner/home.ts";
 import { openLocalServices, type LocalServices } from "../local-runner/services.ts";
-import { messages, type MessageRow } from "../schema/dispatch.ts";
+import { messages, type MessageRow } from "../schema/messages.ts";
 import { percentile, round } from "./lib.ts";
 
 /** One benchmark row: throughput plus per-item latency. */

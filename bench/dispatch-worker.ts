@@ -3,9 +3,10 @@
 // argv: <db-url> <dispatcher-id>
 import { createInterface } from "node:readline";
 import { z } from "@hono/zod-openapi";
-import type { ExecutorTable } from "../functions/commands/executors.ts";
+import type { ExecutorTable } from "../functions/lib/ctx.ts";
 import { makeCtx } from "../functions/lib/ctx.ts";
 import { openDatabase } from "../functions/lib/db.ts";
+import { DISPATCH_PLUGINS } from "../functions/executors.ts";
 import { dispatchPass } from "../functions/queue/dispatch-pass.ts";
 
 const [url, dispatcherId] = process.argv.slice(2);
@@ -22,7 +23,7 @@ await new Promise<void>((resolve) => {
 });
 let processed = 0;
 for (;;) {
-  const r = await dispatchPass(ctx, { dispatcherId: dispatcherId!, limit: 20, route: false });
+  const r = await dispatchPass(ctx, DISPATCH_PLUGINS, { dispatcherId: dispatcherId!, limit: 20, route: false });
   processed += r.claimed;
   if (r.claimed === 0) break;
 }

@@ -12,9 +12,10 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { z } from "@hono/zod-openapi";
-import type { ExecutorTable } from "../functions/commands/executors.ts";
+import type { ExecutorTable } from "../functions/lib/ctx.ts";
 import { makeCtx } from "../functions/lib/ctx.ts";
 import { openDatabase, type Database } from "../functions/lib/db.ts";
+import { DISPATCH_PLUGINS } from "../functions/executors.ts";
 import { dispatchPass } from "../functions/queue/dispatch-pass.ts";
 import { migrateDatabase } from "../local-runner/migrate.ts";
 import { commands } from "../schema/commands.ts";
@@ -84,7 +85,7 @@ async function singleDispatcherRate(): Promise<number> {
     let processed = 0;
     const t0 = performance.now();
     for (;;) {
-      const r = await dispatchPass(ctx, { dispatcherId: "bench-1", limit: 20, route: false });
+      const r = await dispatchPass(ctx, DISPATCH_PLUGINS, { dispatcherId: "bench-1", limit: 20, route: false });
       if (r.claimed === 0) break;
       processed += r.claimed;
     }

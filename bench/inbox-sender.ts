@@ -3,7 +3,7 @@
 // time (ms, sub-ms precision) at which it started the send.
 // argv: <db-url> <session-name>
 import { createInterface } from "node:readline";
-import { sendMessage } from "../functions/dispatch/send.ts";
+import { sendMessage } from "../functions/messages/send.ts";
 import { makeCtx } from "../functions/lib/ctx.ts";
 import { openDatabase } from "../functions/lib/db.ts";
 

@@ -1,7 +1,8 @@
 import type { Ctx } from "../functions/lib/ctx.ts";
 import { reconcile } from "../functions/admin/reconcile.ts";
 import { DEFAULT_DISPATCHER_ID } from "../functions/app-loop/schema.ts";
-import { expireLeases } from "../functions/commands/queue.ts";
+import { expireLeases } from "../functions/queue/claim.ts";
+import { DISPATCH_PLUGINS } from "../functions/executors.ts";
 import { dispatchPass } from "../functions/queue/dispatch-pass.ts";
 import { brokerOvernight } from "./broker-overnight.ts";
 import { heartbeatSweep } from "./heartbeat-sweep.ts";
@@ -21,7 +22,7 @@ export const CRONS: Record<string, { schedule: string; description: string; tick
     schedule: "*/10 * * * * *",
     // The app loop checks this dispatcher id by default, so a running `up` keeps it healthy.
     description: `One dispatch pass as dispatcher ${DEFAULT_DISPATCHER_ID}: recover expired leases, route completions, run due commands, heartbeat.`,
-    tick: async (ctx) => ({ ...(await dispatchPass(ctx, { dispatcherId: DEFAULT_DISPATCHER_ID })) }),
+    tick: async (ctx) => ({ ...(await dispatchPass(ctx, DISPATCH_PLUGINS, { dispatcherId: DEFAULT_DISPATCHER_ID })) }),
   },
   "lease-expiry": {
     schedule: "*/30 * * * * *",

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { DrafterCommand } from "../functions/broker/drafter.ts";
+import type { DrafterCommand } from "../functions/lib/ctx.ts";
 
 /** Default time an external drafter may take before it is killed and its job failed. */
 export const DEFAULT_DRAFTER_TIMEOUT_MS = 60_000;

@@ -1,7 +1,8 @@
-import { ACTUATE_EXECUTORS, type RunnerCommandType } from "../functions/actuate/executors.ts";
-import { runClaims, type ClaimPort, type ClaimReport } from "../functions/commands/execute.ts";
-import type { HostCtx } from "../functions/commands/executors.ts";
-import { commandFromWire, type commandToWire } from "../functions/commands/record.ts";
+import { PANE_EXECUTORS } from "../functions/actuate/pane-executors.ts";
+import { runClaims, type ClaimPort, type ClaimReport } from "../functions/queue/run.ts";
+import type { RunnerCommandType } from "../functions/queue/claim.ts";
+import type { HostCtx } from "../functions/lib/ctx.ts";
+import { commandFromWire, type commandToWire } from "../functions/queue/store.ts";
 import { ApiError } from "../functions/lib/errors.ts";
 import type { Host } from "../functions/lib/host.ts";
 import { HttpTransport } from "./cli/transport.ts";
@@ -102,7 +103,7 @@ export async function runRunner(opts: RunnerOptions): Promise<{ rounds: number; 
     }
     for (const c of claims) {
       const claim = { command: commandFromWire(c.command), generation: c.generation, attemptId: c.attempt_id };
-      const executor = ACTUATE_EXECUTORS[claim.command.type as RunnerCommandType];
+      const executor = PANE_EXECUTORS[claim.command.type as RunnerCommandType];
       let report: ClaimReport;
       try {
         [report] = (await runClaims(ctx, [claim], () => executor, port)) as [ClaimReport];

@@ -68,3 +68,22 @@ export const commandAttempts = sqliteTable(
 );
 
 export type CommandAttemptRow = typeof commandAttempts.$inferSelect;
+
+export const DISPATCHER_STATES = ["running", "stopped"] as const;
+
+/** Dispatcher processes and their heartbeats. */
+export const dispatchers = sqliteTable("dispatchers", {
+  id: text("id").primaryKey(),
+  host: text("host"),
+  pid: integer("pid"),
+  state: text("state", { enum: DISPATCHER_STATES }).notNull(),
+  dryRun: integer("dry_run", { mode: "boolean" }).notNull().default(false),
+  iteration: integer("iteration").notNull().default(0),
+  processed: integer("processed").notNull().default(0),
+  lastReport: text("last_report_json", { mode: "json" }).$type<Record<string, unknown>>(),
+  startedAt: integer("started_at").notNull(),
+  heartbeatAt: integer("heartbeat_at").notNull(),
+  stoppedAt: integer("stopped_at"),
+});
+
+export type DispatcherRow = typeof dispatchers.$inferSelect;

@@ -6,5 +6,5 @@ export * from "./auth.ts";
 export * from "./crons.ts";
 export * from "./observe.ts";
 export * from "./commands.ts";
-export * from "./dispatch.ts";
+export * from "./messages.ts";
 export * from "./broker.ts";

@@ -1,7 +1,7 @@
 import type { z } from "@hono/zod-openapi";
 import { auditInsert } from "../lib/audit.ts";
-import { INLINE_HOLD_MS, runInline } from "../commands/inline.ts";
-import { commandToWire, createCommand, failUnclaimed, releaseToQueue } from "../commands/record.ts";
+import { INLINE_HOLD_MS, runInline } from "../queue/inline.ts";
+import { commandToWire, createCommand, failUnclaimed, releaseToQueue } from "../queue/store.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { belongsToRunner, hostErrorToApi, hostFor } from "../lib/local.ts";
@@ -10,7 +10,7 @@ import { ingestSession } from "../observe/ingest.ts";
 import { eventState } from "../observe/status.ts";
 import { NameParam } from "../sessions/schema.ts";
 import { pushTarget } from "./nudge.ts";
-import type { InterruptPayload } from "./executors.ts";
+import { PANE_EXECUTORS, type InterruptPayload } from "./pane-executors.ts";
 import { InterruptBody, InterruptResult } from "./schema.ts";
 import { activeBindingOf } from "../bindings/lookup.ts";
 
@@ -81,7 +81,7 @@ export async function interruptSession(ctx: Ctx, name: string, input: z.infer<ty
   try {
     // Checked before the claim so an interrupt this process cannot deliver fails without an attempt.
     hostFor(ctx, s);
-    done = await runInline(ctx, cmd);
+    done = await runInline(ctx, cmd, PANE_EXECUTORS);
   } catch (e) {
     await failUnclaimed(ctx, cmd.id, (e as Error).message);
     const a = audit({ dry_run: false, sent: false, error: (e as Error).message, rollback_error: null });

@@ -1,8 +1,8 @@
 import type { z } from "@hono/zod-openapi";
 import type { SessionRow } from "../../schema/sessions.ts";
 import { auditInsert } from "../lib/audit.ts";
-import { commandToWire, createCommand, failUnclaimed, releaseToQueue } from "../commands/record.ts";
-import { INLINE_HOLD_MS, runInline } from "../commands/inline.ts";
+import { commandToWire, createCommand, failUnclaimed, releaseToQueue } from "../queue/store.ts";
+import { INLINE_HOLD_MS, runInline } from "../queue/inline.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { belongsToRunner, hostErrorToApi, hostFor } from "../lib/local.ts";
@@ -11,7 +11,7 @@ import { assertMayObserve } from "../observe/tail.ts";
 import { activeSessionByName } from "../sessions/lookup.ts";
 import { NameParam } from "../sessions/schema.ts";
 import { activeBindingOf } from "../bindings/lookup.ts";
-import type { NudgePayload } from "./executors.ts";
+import { PANE_EXECUTORS, type NudgePayload } from "./pane-executors.ts";
 import { NudgeBody, NudgeResult } from "./schema.ts";
 
 export const nudgeRoute = defineRoute(["owner", "session"], {
@@ -100,7 +100,7 @@ export async function nudgeSession(ctx: Ctx, name: string, input: z.infer<typeof
   }
   let done;
   try {
-    done = await runInline(ctx, cmd);
+    done = await runInline(ctx, cmd, PANE_EXECUTORS);
   } catch (e) {
     await recordFailure(ctx, cmd.id, s, taskId, input.text, e);
     throw hostErrorToApi(e);

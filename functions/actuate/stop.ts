@@ -2,15 +2,15 @@ import type { z } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
 import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import { auditInsert } from "../lib/audit.ts";
-import { INLINE_HOLD_MS, runInline } from "../commands/inline.ts";
-import { commandToWire, createCommand, failUnclaimed } from "../commands/record.ts";
+import { INLINE_HOLD_MS, runInline } from "../queue/inline.ts";
+import { commandToWire, createCommand, failUnclaimed } from "../queue/store.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { hostErrorToApi, hostFor } from "../lib/local.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { activeSessionByName } from "../sessions/lookup.ts";
 import { NameParam } from "../sessions/schema.ts";
-import type { StopPayload } from "./executors.ts";
+import { PANE_EXECUTORS, type StopPayload } from "./pane-executors.ts";
 import { StopBody, StopResult } from "./schema.ts";
 import { activeBindingOf } from "../bindings/lookup.ts";
 
@@ -42,7 +42,7 @@ export async function stopSessionEffect(ctx: Ctx, s: SessionRow, taskId: string 
   try {
     // Checked before the claim so a stop this process cannot perform fails without an attempt.
     if (s.tmuxSession) hostFor(ctx, s);
-    done = await runInline(ctx, cmd);
+    done = await runInline(ctx, cmd, PANE_EXECUTORS);
   } catch (e) {
     await failUnclaimed(ctx, cmd.id, (e as Error).message);
     const a = audit({ dry_run: false, error: (e as Error).message, rollback_error: null });

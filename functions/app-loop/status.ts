@@ -1,6 +1,7 @@
 import type { z } from "@hono/zod-openapi";
 import { and, count, eq, isNull } from "drizzle-orm";
-import { dispatchers, inboxItems } from "../../schema/dispatch.ts";
+import { dispatchers } from "../../schema/commands.ts";
+import { inboxItems } from "../../schema/messages.ts";
 import { sessions, type SessionRole, type SessionRow } from "../../schema/sessions.ts";
 import type { TaskRow } from "../../schema/tasks.ts";
 import type { Ctx } from "../lib/ctx.ts";

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, inArray, or } from "drizzle-orm";
 import type { AdviceRequestRow } from "../../schema/broker.ts";
 import { bindings } from "../../schema/bindings.ts";
-import { messages } from "../../schema/dispatch.ts";
+import { messages } from "../../schema/messages.ts";
 import { events } from "../../schema/events.ts";
 import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import { tasks } from "../../schema/tasks.ts";

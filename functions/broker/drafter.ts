@@ -1,19 +1,5 @@
+import type { DrafterCommand } from "../lib/ctx.ts";
 import { MAX_ADVICE_CHARS } from "./schema.ts";
-
-/**
- * An external drafter: a command that reads the context packet as JSON on stdin and prints
- * `{"draft": "…"}` on stdout. Running a process is a host capability, so the local runner
- * implements this (local-runner/drafter.ts) and hands it in through Services.
- */
-export interface DrafterCommand {
-  /** Names the command in draft_meta and errors. */
-  label: string;
-  /**
-   * Runs the command once with `stdin` and resolves with its stdout. Rejects with a message
-   * naming the cause when the command cannot start, exits non-zero or outlives its timeout.
-   */
-  run(stdin: string): Promise<string>;
-}
 
 /** Which drafter a processing pass uses; `auto` is the external one when configured. */
 export type DrafterChoice = "auto" | "builtin" | "external";

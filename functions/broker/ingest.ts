@@ -1,7 +1,7 @@
 import type { z } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
 import { adviceRequests, brokerEvents, brokerRuns, orchestratorJobs, type AdviceRequestRow, type OrchestratorJobRow } from "../../schema/broker.ts";
-import { messages } from "../../schema/dispatch.ts";
+import { messages } from "../../schema/messages.ts";
 import { events } from "../../schema/events.ts";
 import { auditInsert } from "../lib/audit.ts";
 import type { Ctx } from "../lib/ctx.ts";

@@ -1,7 +1,7 @@
 import type { z } from "@hono/zod-openapi";
 import { and, asc, eq, inArray, ne, notExists, or, sql, type SQL } from "drizzle-orm";
 import { adviceRequests } from "../../schema/broker.ts";
-import { messages } from "../../schema/dispatch.ts";
+import { messages } from "../../schema/messages.ts";
 import { sessions } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { notFound } from "../lib/errors.ts";

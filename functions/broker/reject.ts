@@ -10,7 +10,7 @@ import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { loadAdvice } from "./lookup.ts";
 import { AdviceIdParam, AdviceResult, RejectBody } from "./schema.ts";
 import { adviceToWire, brokerEventValues } from "./wire.ts";
-import { messages } from "../../schema/dispatch.ts";
+import { messages } from "../../schema/messages.ts";
 import { deliveryMessageId } from "./send.ts";
 
 export const rejectRoute = defineRoute(["owner"], {

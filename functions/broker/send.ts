@@ -1,10 +1,10 @@
 import type { z } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
 import { adviceRequests, brokerEvents, type AdviceRequestRow } from "../../schema/broker.ts";
-import { inboxItems, messages, type MessageRow } from "../../schema/dispatch.ts";
+import { inboxItems, messages, type MessageRow } from "../../schema/messages.ts";
 import { events } from "../../schema/events.ts";
 import { sessions } from "../../schema/sessions.ts";
-import { postMessage } from "../dispatch/message-post.ts";
+import { postMessage } from "../messages/message-post.ts";
 import { auditInsert } from "../lib/audit.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { withWriteTransaction } from "../lib/db.ts";

@@ -1,7 +1,7 @@
 import type { z } from "@hono/zod-openapi";
 import { and, eq, or } from "drizzle-orm";
 import { approvalTokens, brokerEvents, brokerRuns, type ApprovalTokenRow } from "../../schema/broker.ts";
-import { messages } from "../../schema/dispatch.ts";
+import { messages } from "../../schema/messages.ts";
 import { events } from "../../schema/events.ts";
 import { sessions } from "../../schema/sessions.ts";
 import { auditInsert } from "../lib/audit.ts";

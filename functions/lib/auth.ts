@@ -3,13 +3,10 @@ import type { MiddlewareHandler } from "hono";
 import { sessions } from "../../schema/sessions.ts";
 import { tokens, type PrincipalKind } from "../../schema/auth.ts";
 import type { Db } from "./db.ts";
-import type { Principal, PrincipalKindOrAnon } from "./ctx.ts";
+import type { Principal, PrincipalKindOrAnon, TokenProblem } from "./ctx.ts";
 import { ApiError } from "./errors.ts";
 import { makeSecret, sha256Hex } from "./ids.ts";
 import type { AppEnv } from "./env.ts";
-
-/** Why a presented bearer token did not resolve to a principal. */
-export type TokenProblem = "missing" | "unknown" | "revoked" | "session_gone";
 
 /** Resolves a bearer secret to a principal, or says why it cannot. */
 export async function principalForSecret(db: Db, secret: string): Promise<Principal | TokenProblem> {

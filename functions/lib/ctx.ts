@@ -1,6 +1,6 @@
+import type { z } from "@hono/zod-openapi";
 import type { PrincipalKind } from "../../schema/auth.ts";
-import type { DrafterCommand } from "../broker/drafter.ts";
-import type { ExecutorTable } from "../commands/executors.ts";
+import type { CommandRow, CommandType } from "../../schema/commands.ts";
 import type { Database, Db } from "./db.ts";
 import type { Host } from "./host.ts";
 import { makeId } from "./ids.ts";
@@ -14,6 +14,9 @@ export type Principal =
   | { kind: "anonymous" };
 
 export type PrincipalKindOrAnon = PrincipalKind | "anonymous";
+
+/** Why a presented bearer token did not resolve to a principal. */
+export type TokenProblem = "missing" | "unknown" | "revoked" | "session_gone";
 
 /** Structured logger; the default writes one JSON line per entry. */
 export interface Logger {
@@ -39,6 +42,44 @@ export interface Ctx {
   log: Logger;
   /** In-process inbox wake-ups (see Services.notifier). */
   notifier?: EventTarget;
+}
+
+/** What a side effect reports back: whether it achieved its goal, and details. */
+export interface EffectOutcome {
+  ok: boolean;
+  result: Record<string, unknown>;
+  error?: string;
+}
+
+/** What a host executor may use: the machine, never the database, so a remote runner can run it. */
+export type HostCtx = Pick<Ctx, "host" | "hostName" | "now" | "log">;
+
+/**
+ * Performs one command's side effect. The stored payload is validated with `payload` after the
+ * claim and before anything happens, so an invalid payload fails with no side effect; `run` is
+ * called only after the claim was confirmed live and side_effect_started recorded.
+ */
+export interface Executor<P = any, C extends HostCtx = Ctx> {
+  payload: z.ZodType<P>;
+  run(ctx: C, cmd: CommandRow, payload: P): Promise<EffectOutcome>;
+}
+
+/** A table of executors by command type. */
+export type ExecutorTable = Partial<Record<CommandType, Executor>>;
+
+/**
+ * An external drafter: a command that reads the context packet as JSON on stdin and prints
+ * `{"draft": "…"}` on stdout. Running a process is a host capability, so the local runner
+ * implements this (local-runner/drafter.ts) and hands it in through Services.
+ */
+export interface DrafterCommand {
+  /** Names the command in draft_meta and errors. */
+  label: string;
+  /**
+   * Runs the command once with `stdin` and resolves with its stdout. Rejects with a message
+   * naming the cause when the command cannot start, exits non-zero or outlives its timeout.
+   */
+  run(stdin: string): Promise<string>;
 }
 
 /** How to launch one agent CLI on this host: the command prefix and extra environment. */

@@ -1,5 +1,4 @@
-import type { Ctx, Services } from "./ctx.ts";
-import type { TokenProblem } from "./auth.ts";
+import type { Ctx, Services, TokenProblem } from "./ctx.ts";
 
 /** Hono environment shared by every sub-app. */
 export interface AppEnv {

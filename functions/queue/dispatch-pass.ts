@@ -1,12 +1,21 @@
 import { asc } from "drizzle-orm";
 import { commands, type CommandType } from "../../schema/commands.ts";
-import { runClaims, type ClaimReport } from "../commands/execute.ts";
-import { executorsOf } from "../commands/executors.ts";
-import { claimableWhere, claimNext, expireLeases, type ClaimScope, type ExpiryReport } from "../commands/queue.ts";
-import { dbClaimPort, DEFAULT_LEASE_MS } from "../commands/record.ts";
-import type { Ctx } from "../lib/ctx.ts";
-import { routeCompletions, type RoutingReport } from "../dispatch/routing.ts";
+import { executorsOf, runClaims, type ClaimReport } from "./run.ts";
+import { claimableWhere, claimNext, expireLeases, type ClaimScope, type ExpiryReport } from "./claim.ts";
+import { dbClaimPort, DEFAULT_LEASE_MS } from "./store.ts";
+import type { Ctx, ExecutorTable } from "../lib/ctx.ts";
 import { beatDispatcher } from "./dispatchers.ts";
+
+/**
+ * What the groups plug into every pass; the composition root (functions/executors.ts) builds it,
+ * so the queue itself knows no group. `R` is what the routing step reports.
+ */
+export interface DispatchPlugins<R = unknown> {
+  /** Executors by command type; a services override (ctx.executors) wins. */
+  executors: ExecutorTable;
+  /** Completion routing, run before the claim unless the pass is told not to route. */
+  route(ctx: Ctx): Promise<R>;
+}
 
 /** How one dispatch pass behaves. */
 export interface DispatchOptions {
@@ -36,7 +45,7 @@ interface WouldRun {
 }
 
 /** One pass's report; also stored (without per-command results) as the dispatcher's last report. */
-export interface DispatchReport {
+export interface DispatchReport<R = unknown> {
   dispatcher_id: string;
   iteration: number;
   dry_run: boolean;
@@ -44,7 +53,7 @@ export interface DispatchReport {
   types: CommandType[];
   expired: ExpiryReport | null;
   /** Completion routing of this pass; null when routing was skipped. */
-  routing: RoutingReport | null;
+  routing: R | null;
   claimed: number;
   succeeded: number;
   retrying: number;
@@ -62,12 +71,12 @@ export interface DispatchReport {
  * and inbox deliveries it creates can be picked up in the same pass. The `dispatch` CLI loops
  * over it; the dispatch-pass cron calls it once.
  */
-export async function dispatchPass(ctx: Ctx, opts: DispatchOptions): Promise<DispatchReport> {
-  const executors = executorsOf(ctx);
+export async function dispatchPass<R>(ctx: Ctx, plugins: DispatchPlugins<R>, opts: DispatchOptions): Promise<DispatchReport<R>> {
+  const executors = executorsOf(ctx, plugins.executors);
   const types = (Object.keys(executors) as CommandType[]).filter((t) => !opts.types || opts.types.includes(t));
   const scope: ClaimScope = { types, host: ctx.host ? (ctx.hostName ?? null) : null };
   const dryRun = opts.dryRun ?? false;
-  const report: DispatchReport = {
+  const report: DispatchReport<R> = {
     dispatcher_id: opts.dispatcherId,
     iteration: 0,
     dry_run: dryRun,
@@ -98,7 +107,7 @@ export async function dispatchPass(ctx: Ctx, opts: DispatchOptions): Promise<Dis
     }
   } else {
     report.expired = await expireLeases(ctx);
-    if (opts.route ?? true) report.routing = await routeCompletions(ctx);
+    if (opts.route ?? true) report.routing = await plugins.route(ctx);
     const claims = await claimNext(ctx, { ...scope, dispatcherId: opts.dispatcherId, leaseMs: opts.leaseMs ?? DEFAULT_LEASE_MS, limit });
     report.claimed = claims.length;
     const port = dbClaimPort(ctx, { queue: { retryBaseMs: opts.retryBaseMs } });

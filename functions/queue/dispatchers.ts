@@ -1,5 +1,5 @@
 import { and, eq, sql } from "drizzle-orm";
-import { dispatchers } from "../../schema/dispatch.ts";
+import { dispatchers } from "../../schema/commands.ts";
 import type { Ctx } from "../lib/ctx.ts";
 
 /**

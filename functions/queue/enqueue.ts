@@ -1,6 +1,6 @@
 import { eq } from "drizzle-orm";
 import { commands, type CommandRow } from "../../schema/commands.ts";
-import { createCommand } from "../commands/record.ts";
+import { createCommand } from "./store.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { isUniqueViolation } from "../lib/sql.ts";

@@ -1,28 +1,18 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../lib/env.ts";
 import { validationHook } from "../lib/validation.ts";
-import { enqueueHostCommand, enqueueHostRoute } from "./enqueue-host.ts";
-import { enqueueForTask, enqueueNotifyManagerRoute, enqueueNudgeWorkerRoute } from "./enqueue-task.ts";
 import { listCommands, listCommandsRoute } from "./list.ts";
 import { requeueCommand, requeueRoute } from "./requeue.ts";
 import { runnerClaim, runnerClaimRoute } from "./runner-claim.ts";
 import { runnerComplete, runnerCompleteRoute } from "./runner-complete.ts";
 import { runnerStarted, runnerStartedRoute } from "./runner-started.ts";
 
-/** The durable command queue: enqueue, list, requeue, and the remote runner's claim/report routes. */
+/**
+ * The durable command queue: list, requeue, and the remote runner's claim/report routes. The
+ * enqueue routes resolve a session or a bound task, so they live with actuate (host commands)
+ * and messages (notify-manager / nudge-worker).
+ */
 export const queueApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
-  .openapi(enqueueNotifyManagerRoute, async (c) => {
-    const r = await enqueueForTask(c.get("ctx"), c.req.valid("param").name, "manager", c.req.valid("json"));
-    return c.json(r, r.created ? 201 : 200);
-  })
-  .openapi(enqueueNudgeWorkerRoute, async (c) => {
-    const r = await enqueueForTask(c.get("ctx"), c.req.valid("param").name, "worker", c.req.valid("json"));
-    return c.json(r, r.created ? 201 : 200);
-  })
-  .openapi(enqueueHostRoute, async (c) => {
-    const r = await enqueueHostCommand(c.get("ctx"), c.req.valid("param").name, c.req.valid("json"));
-    return c.json(r, r.created ? 201 : 200);
-  })
   .openapi(listCommandsRoute, async (c) => c.json(await listCommands(c.get("ctx"), c.req.valid("query")), 200))
   .openapi(requeueRoute, async (c) => c.json(await requeueCommand(c.get("ctx"), c.req.valid("param").id), 200))
   .openapi(runnerClaimRoute, async (c) => c.json(await runnerClaim(c.get("ctx"), c.req.valid("json")), 200))

@@ -1,11 +1,12 @@
 import type { z } from "@hono/zod-openapi";
 import { and, asc, desc, eq, inArray } from "drizzle-orm";
 import { commandAttempts, commands, type CommandAttemptRow } from "../../schema/commands.ts";
-import { commandToWire } from "../commands/record.ts";
+import { tasks } from "../../schema/tasks.ts";
+import { commandToWire } from "./store.ts";
 import type { Ctx } from "../lib/ctx.ts";
+import { notFound } from "../lib/errors.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
-import { taskByName } from "../tasks/lookup.ts";
 import { CommandList, CommandListQuery } from "./schema.ts";
 
 export const listCommandsRoute = defineRoute(["owner", "daemon"], {
@@ -33,14 +34,24 @@ function attemptToWire(a: CommandAttemptRow) {
   };
 }
 
+/**
+ * The id of the task a `task` filter names, or NOT_FOUND as tasks/lookup.ts answers it (read
+ * here because the queue imports no group).
+ */
+async function taskIdByName(ctx: Ctx, name: string): Promise<string> {
+  const [row] = await ctx.db.select({ id: tasks.id }).from(tasks).where(eq(tasks.name, name)).limit(1);
+  if (!row) throw notFound("task", name, `Create it: switchyard tasks --create ${name} --goal "..."`);
+  return row.id;
+}
+
 /** Lists commands with optional filters and, on request, their attempts oldest first. */
 export async function listCommands(ctx: Ctx, q: z.output<typeof CommandListQuery>) {
-  const task = q.task ? await taskByName(ctx, q.task) : null;
+  const taskId = q.task ? await taskIdByName(ctx, q.task) : null;
   const rows = await ctx.db
     .select()
     .from(commands)
     .where(
-      and(task ? eq(commands.taskId, task.id) : undefined, q.type ? eq(commands.type, q.type) : undefined, q.state ? eq(commands.state, q.state) : undefined),
+      and(taskId ? eq(commands.taskId, taskId) : undefined, q.type ? eq(commands.type, q.type) : undefined, q.state ? eq(commands.state, q.state) : undefined),
     )
     .orderBy(desc(commands.createdAt), desc(commands.id))
     .limit(q.limit);

@@ -1,6 +1,6 @@
 import { and, eq, inArray } from "drizzle-orm";
 import { commands, type CommandState } from "../../schema/commands.ts";
-import { commandToWire } from "../commands/record.ts";
+import { commandToWire } from "./store.ts";
 import { auditInsert } from "../lib/audit.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError, notFound } from "../lib/errors.ts";

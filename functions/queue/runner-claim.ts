@@ -1,7 +1,6 @@
 import type { z } from "@hono/zod-openapi";
-import { RUNNER_COMMAND_TYPES } from "../actuate/executors.ts";
-import { claimNext, expireLeases } from "../commands/queue.ts";
-import { commandToWire } from "../commands/record.ts";
+import { claimNext, expireLeases, RUNNER_COMMAND_TYPES } from "./claim.ts";
+import { commandToWire } from "./store.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { runnerHost } from "./runner-scope.ts";

@@ -1,5 +1,5 @@
 import type { z } from "@hono/zod-openapi";
-import { commandToWire, finishCommand } from "../commands/record.ts";
+import { commandToWire, finishCommand } from "./store.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";

@@ -1,4 +1,4 @@
-import { markSideEffectStarted } from "../commands/record.ts";
+import { markSideEffectStarted } from "./store.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";

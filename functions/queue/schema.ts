@@ -1,8 +1,34 @@
 import { z } from "@hono/zod-openapi";
 import { COMMAND_STATES, COMMAND_TYPES } from "../../schema/commands.ts";
-import { Command } from "../actuate/schema.ts";
-import { RUNNER_COMMAND_TYPES } from "../actuate/executors.ts";
 import { NameSchema, QueryBool, QueryLimit } from "../lib/names.ts";
+import { RUNNER_COMMAND_TYPES } from "./claim.ts";
+
+export const Command = z
+  .object({
+    id: z.string(),
+    type: z.enum(COMMAND_TYPES),
+    state: z.enum(COMMAND_STATES),
+    task_id: z.string().nullable(),
+    session_id: z.string().nullable(),
+    host: z.string().nullable(),
+    payload: z.record(z.string(), z.unknown()),
+    result: z.record(z.string(), z.unknown()).nullable(),
+    error: z.string().nullable(),
+    correlation_id: z.string().nullable(),
+    idempotency_key: z.string().nullable(),
+    required_permission: z.string().nullable(),
+    attempts: z.number().int(),
+    max_attempts: z.number().int(),
+    claimed_by: z.string().nullable(),
+    claim_generation: z.number().int(),
+    lease_expires_at: z.string().nullable(),
+    next_attempt_at: z.string().nullable().openapi({ description: "When a failed command may be retried (exponential backoff)" }),
+    created_by: z.string(),
+    created_at: z.string(),
+    updated_at: z.string(),
+    completed_at: z.string().nullable(),
+  })
+  .openapi("Command");
 
 export const EnqueueBody = z
   .object({

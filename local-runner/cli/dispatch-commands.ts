@@ -1,7 +1,7 @@
 import { COMMAND_TYPES, type CommandType } from "../../schema/commands.ts";
 import { DEFAULT_DISPATCHER_ID } from "../../functions/app-loop/schema.ts";
 import type { DispatchReport } from "../../functions/queue/dispatch-pass.ts";
-import { runDispatchLoop } from "../dispatch.ts";
+import { runDispatchLoop } from "../dispatcher.ts";
 import { resolveHome } from "../home.ts";
 import { NodeHost } from "../host.ts";
 import { runRunner } from "../runner.ts";

@@ -1,38 +1,16 @@
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { builtinModules } from "node:module";
 import { join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { ROOT, sourceFiles, specifiers } from "./sources.ts";
 
 /**
  * functions/, schema/ and crons/ must run on Deno and edge runtimes, so Node built-ins reach
  * them only through ctx.host. This scans their sources for any import of a built-in.
  */
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const PORTABLE_DIRS = ["functions", "schema", "crons"];
-const SOURCE = /\.(m|c)?[jt]sx?$/;
 const BUILTINS = new Set(builtinModules.filter((m) => !m.startsWith("_")));
-
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) return name === "node_modules" ? [] : sourceFiles(path);
-    return SOURCE.test(name) ? [path] : [];
-  });
-}
-
-/** Every module specifier in static imports, re-exports, dynamic imports and require calls. */
-function specifiers(code: string): string[] {
-  const text = code.replace(/\/\*[\s\S]*?\*\//g, "").replace(/^\s*\/\/.*$/gm, "");
-  const patterns = [
-    /\bimport\s+(?:type\s+)?(?:[\w*{}\s,$]+?\s+from\s+)?["']([^"']+)["']/g,
-    /\bexport\s+(?:type\s+)?[\w*{}\s,$]+?\s+from\s+["']([^"']+)["']/g,
-    /\bimport\s*\(\s*["']([^"']+)["']/g,
-    /\brequire\s*\(\s*["']([^"']+)["']/g,
-  ];
-  return patterns.flatMap((re) => [...text.matchAll(re)].map((m) => m[1]!));
-}
 
 function isBuiltin(spec: string): boolean {
   return spec.startsWith("node:") || BUILTINS.has(spec) || BUILTINS.has(spec.split("/")[0]!);

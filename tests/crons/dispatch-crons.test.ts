@@ -1,8 +1,8 @@
 import { z } from "@hono/zod-openapi";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { runCron } from "../../crons/run.ts";
-import type { ExecutorTable } from "../../functions/commands/executors.ts";
-import { createCommand } from "../../functions/commands/record.ts";
+import type { ExecutorTable } from "../../functions/lib/ctx.ts";
+import { createCommand } from "../../functions/queue/store.ts";
 import { makeCtx, type Ctx } from "../../functions/lib/ctx.ts";
 import { makeTestEnv, type TestEnv, PINNED_EPOCH } from "../helpers/services.ts";
 

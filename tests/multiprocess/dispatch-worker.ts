@@ -7,9 +7,9 @@
 // argv: <db-url> <dispatcher-id> <log-path> <lease-ms>
 import { appendFileSync } from "node:fs";
 import { z } from "@hono/zod-openapi";
-import type { ExecutorTable } from "../../functions/commands/executors.ts";
+import type { ExecutorTable } from "../../functions/lib/ctx.ts";
 import { openDatabase } from "../../functions/lib/db.ts";
-import { runDispatchLoop } from "../../local-runner/dispatch.ts";
+import { runDispatchLoop } from "../../local-runner/dispatcher.ts";
 
 const [url, dispatcherId, logPath, leaseArg] = process.argv.slice(2);
 

@@ -5,8 +5,8 @@
 //   consume: after "go", consume the session's inbox until it is empty; one line per item.
 //   send:    after "go", send one message to the session; one line with the inbox item id.
 import { createInterface } from "node:readline";
-import { consumeNext } from "../../functions/dispatch/inbox-consume.ts";
-import { sendMessage } from "../../functions/dispatch/send.ts";
+import { consumeNext } from "../../functions/messages/inbox-consume.ts";
+import { sendMessage } from "../../functions/messages/send.ts";
 import { makeCtx } from "../../functions/lib/ctx.ts";
 import { openDatabase } from "../../functions/lib/db.ts";
 

@@ -1,4 +1,5 @@
-import { dispatchers, inboxItems } from "../../../schema/dispatch.ts";
+import { dispatchers } from "../../../schema/commands.ts";
+import { inboxItems } from "../../../schema/messages.ts";
 import { makeId } from "../../../functions/lib/ids.ts";
 import { boundPair } from "../../helpers/factories.ts";
 import type { TestEnv } from "../../helpers/services.ts";

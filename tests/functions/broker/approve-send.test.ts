@@ -1,7 +1,7 @@
 import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { brokerEvents } from "../../../schema/broker.ts";
-import { inboxItems, messages } from "../../../schema/dispatch.ts";
+import { inboxItems, messages } from "../../../schema/messages.ts";
 import { deliverAdvice } from "../../../functions/broker/send.ts";
 import { makeCtx } from "../../../functions/lib/ctx.ts";
 import { registerSession } from "../../helpers/factories.ts";

@@ -1,6 +1,6 @@
 import { eq } from "drizzle-orm";
 import { adviceRequests, brokerRuns, orchestratorJobs, type RunMode, type RunState } from "../../../schema/broker.ts";
-import { messages, type MessageRow } from "../../../schema/dispatch.ts";
+import { messages, type MessageRow } from "../../../schema/messages.ts";
 import { makeId } from "../../../functions/lib/ids.ts";
 import { boundPair, registerSession } from "../../helpers/factories.ts";
 import type { TestEnv } from "../../helpers/services.ts";

@@ -1,7 +1,7 @@
 import { and, eq, isNotNull, like } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { adviceRequests, brokerRuns } from "../../../schema/broker.ts";
-import { messages } from "../../../schema/dispatch.ts";
+import { messages } from "../../../schema/messages.ts";
 import { registerSession } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 import { requestMessage, runAdvice } from "./runs/fixtures.ts";

@@ -1,7 +1,7 @@
 import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { adviceRequests, approvalTokens, brokerEvents, brokerRuns } from "../../../schema/broker.ts";
-import { messages } from "../../../schema/dispatch.ts";
+import { messages } from "../../../schema/messages.ts";
 import { consumeApprovalToken } from "../../../functions/broker/approval-tokens.ts";
 import { sendWithApprovalToken } from "../../../functions/broker/scoped-send.ts";
 import { makeCtx } from "../../../functions/lib/ctx.ts";

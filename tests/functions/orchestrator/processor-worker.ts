@@ -5,7 +5,7 @@
 // argv: <db-url> <processor-id>
 // stdin: waits for one line ("go") so both processors start at the same moment.
 import { createInterface } from "node:readline";
-import type { DrafterCommand } from "../../../functions/broker/drafter.ts";
+import type { DrafterCommand } from "../../../functions/lib/ctx.ts";
 import { makeCtx } from "../../../functions/lib/ctx.ts";
 import { openDatabase } from "../../../functions/lib/db.ts";
 import { runOrchestratorOnce } from "../../../functions/orchestrator/watch.ts";

@@ -1,7 +1,7 @@
 import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { brokerEvents } from "../../../schema/broker.ts";
-import type { DrafterCommand } from "../../../functions/broker/drafter.ts";
+import type { DrafterCommand } from "../../../functions/lib/ctx.ts";
 import { makeCtx } from "../../../functions/lib/ctx.ts";
 import { claimNextJob, finishJob } from "../../../functions/orchestrator/claim.ts";
 import { registerSession } from "../../helpers/factories.ts";

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createCommand } from "../../../functions/commands/record.ts";
+import { createCommand } from "../../../functions/queue/store.ts";
+import { DISPATCH_PLUGINS } from "../../../functions/executors.ts";
 import { dispatchPass } from "../../../functions/queue/dispatch-pass.ts";
 import { boundPair } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
@@ -17,7 +18,7 @@ afterEach(() => env.close());
 /** A dead command: one attempt that failed with max_attempts 1. */
 async function deadCommand(taskId: string | null = null) {
   const c = await createCommand(ownerCtx(env), { type: "notify_manager", taskId, payload: { n: 1, fail: true }, maxAttempts: 1 });
-  await dispatchPass(ownerCtx(env), { dispatcherId: "d1" });
+  await dispatchPass(ownerCtx(env), DISPATCH_PLUGINS, { dispatcherId: "d1" });
   return c;
 }
 
@@ -54,7 +55,7 @@ describe("commands requeue", () => {
     const res = await env.call("POST", `/v1/commands/${dead.id}/requeue`);
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ command_id: dead.id, previous_state: "dead", command: { state: "pending", attempts: 0, error: null } });
-    const report = await dispatchPass(ownerCtx(env), { dispatcherId: "d2" });
+    const report = await dispatchPass(ownerCtx(env), DISPATCH_PLUGINS, { dispatcherId: "d2" });
     expect(report.claimed).toBe(1);
     expect(runs.map((r) => r.generation)).toEqual([1, 2]);
     const ev = await env.services.database.client.execute("SELECT kind FROM events WHERE kind = 'command_requeued'");

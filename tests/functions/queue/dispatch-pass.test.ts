@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createCommand } from "../../../functions/commands/record.ts";
+import { createCommand } from "../../../functions/queue/store.ts";
+import { DISPATCH_PLUGINS } from "../../../functions/executors.ts";
 import { dispatchPass } from "../../../functions/queue/dispatch-pass.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 import { commandRow, ownerCtx, recordingExecutors } from "./helpers.ts";
@@ -22,13 +23,13 @@ describe("dispatchPass", () => {
     const local = await createCommand(ctx, { type: "nudge", host: "host-a", payload: { n: 1 } });
     const remote = await createCommand(ctx, { type: "nudge", host: "host-b", payload: { n: 2 } });
     const routed = await createCommand(ctx, { type: "notify_manager", payload: { n: 3 } });
-    const report = await dispatchPass(ctx, { dispatcherId: "d1", pid: 42 });
+    const report = await dispatchPass(ctx, DISPATCH_PLUGINS, { dispatcherId: "d1", pid: 42 });
     expect(report).toMatchObject({ dispatcher_id: "d1", iteration: 1, host: "host-a", claimed: 2, succeeded: 2, dry_run: false });
     expect(report.routing).toMatchObject({ bindings: 0, routed: 0 });
     expect(runs.map((r) => r.id).sort()).toEqual([local.id, routed.id].sort());
     expect((await commandRow(env, remote.id)).state).toBe("pending");
     expect(await dispatcherRow("d1")).toMatchObject({ state: "running", host: "host-a", pid: 42, iteration: 1, processed: 2 });
-    await dispatchPass(ctx, { dispatcherId: "d1", pid: 42 });
+    await dispatchPass(ctx, DISPATCH_PLUGINS, { dispatcherId: "d1", pid: 42 });
     const row = await dispatcherRow("d1");
     expect(row).toMatchObject({ iteration: 2, processed: 2 });
     expect(JSON.parse(row.last_report_json)).toMatchObject({ dispatcher_id: "d1", claimed: 0 });
@@ -41,7 +42,7 @@ describe("dispatchPass", () => {
       sql: "UPDATE commands SET state = 'running', claim_generation = 1, attempts = 1, lease_expires_at = ? WHERE id = ?",
       args: [env.clock.ms - 1, c.id],
     });
-    const report = await dispatchPass(ctx, { dispatcherId: "d1" });
+    const report = await dispatchPass(ctx, DISPATCH_PLUGINS, { dispatcherId: "d1" });
     expect(report.expired).toEqual({ ambiguous: [], pending: [c.id], dead: [] });
     expect(report.succeeded).toBe(1);
     expect(await commandRow(env, c.id)).toMatchObject({ state: "succeeded", claim_generation: 2 });
@@ -51,7 +52,7 @@ describe("dispatchPass", () => {
     const ctx = ownerCtx(env);
     const nudge = await createCommand(ctx, { type: "nudge", host: "host-a", payload: { n: 1 } });
     await createCommand(ctx, { type: "notify_manager", payload: { n: 2 } });
-    const report = await dispatchPass(ctx, { dispatcherId: "d1", types: ["nudge"], route: false });
+    const report = await dispatchPass(ctx, DISPATCH_PLUGINS, { dispatcherId: "d1", types: ["nudge"], route: false });
     expect(report.types).toEqual(["nudge"]);
     expect(report.routing).toBeNull();
     expect(runs.map((r) => r.id)).toEqual([nudge.id]);
@@ -61,7 +62,7 @@ describe("dispatchPass", () => {
     const ctx = ownerCtx(env);
     const good = await createCommand(ctx, { type: "notify_manager", payload: { n: 1 } });
     const bad = await createCommand(ctx, { type: "notify_manager", payload: { n: "x" } });
-    const report = await dispatchPass(ctx, { dispatcherId: "dry", dryRun: true });
+    const report = await dispatchPass(ctx, DISPATCH_PLUGINS, { dispatcherId: "dry", dryRun: true });
     expect(report.would_run.map((w) => [w.command_id, w.valid_payload])).toEqual([
       [good.id, true],
       [bad.id, false],

@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { makeCtx, type Ctx } from "../../../functions/lib/ctx.ts";
-import type { ExecutorTable } from "../../../functions/commands/executors.ts";
+import type { ExecutorTable } from "../../../functions/lib/ctx.ts";
 import type { TestEnv } from "../../helpers/services.ts";
 
 /** A side effect the test can observe: every run is recorded; payload.fail makes it fail. */

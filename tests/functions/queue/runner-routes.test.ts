@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createCommand } from "../../../functions/commands/record.ts";
+import { createCommand } from "../../../functions/queue/store.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 import { attemptRows, commandRow, ownerCtx } from "./helpers.ts";
 

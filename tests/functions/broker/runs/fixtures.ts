@@ -4,7 +4,7 @@ import { makeId } from "../../../../functions/lib/ids.ts";
 import { brokerTick } from "../../../../functions/broker/tick/tick.ts";
 import type { AdviceFlow } from "../../../../functions/broker/tick/flow.ts";
 import { adviceRequests, brokerEvents, brokerRuns } from "../../../../schema/broker.ts";
-import { messages } from "../../../../schema/dispatch.ts";
+import { messages } from "../../../../schema/messages.ts";
 import type { TestEnv } from "../../../helpers/services.ts";
 
 /** Far enough ahead that expiry never interferes with a test that is not about it. */

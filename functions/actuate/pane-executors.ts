@@ -1,0 +1,136 @@
+import { z } from "@hono/zod-openapi";
+import type { CommandRow } from "../../schema/commands.ts";
+import { TRANSCRIPT_KINDS, type TranscriptKind } from "../../schema/sessions.ts";
+import type { RUNNER_COMMAND_TYPES } from "../queue/claim.ts";
+import type { Executor, HostCtx } from "../lib/ctx.ts";
+import { ApiError } from "../lib/errors.ts";
+import { HostError, type Host } from "../lib/host.ts";
+import { normalizeLine } from "../observe/normalize.ts";
+import { submitText } from "./submit.ts";
+
+/*
+ * The host commands' side effects. They use only ctx.host and the stored payload — never the
+ * database — so the same code runs inline in a request, in a dispatcher, and in a remote
+ * runner that talks to the server over HTTP.
+ */
+
+const TmuxTarget = z.string().min(1).max(200);
+
+export const NudgePayload = z.object({
+  tmux_session: TmuxTarget,
+  text: z.string().min(1).max(20_000),
+  /** When known, submission is verified by a new user message in the transcript. */
+  transcript_path: z.string().min(1).nullable().optional(),
+  transcript_kind: z.enum(TRANSCRIPT_KINDS).nullable().optional(),
+});
+
+export const InterruptPayload = z.object({
+  tmux_session: TmuxTarget,
+  key: z.string().regex(/^(C-[a-z]|Escape|Esc|Enter|q)$/),
+  followup: z.string().min(1).max(20_000).nullable(),
+});
+
+export const StopPayload = z.object({ tmux_session: TmuxTarget.nullable() });
+
+export const CapturePayload = z.object({ tmux_session: TmuxTarget, scrollback: z.number().int().min(0).max(10_000).optional() });
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The Host for a command's machine, or HOST_UNAVAILABLE when this process is not on it. */
+function commandHost(ctx: HostCtx, cmd: CommandRow): Host {
+  if (!ctx.host) {
+    throw new ApiError("HOST_UNAVAILABLE", `this process has no local runner, so it cannot run ${cmd.type} command ${cmd.id}`, {
+      hint: "Host commands run in a dispatcher or runner on the session's machine.",
+    });
+  }
+  if (cmd.host && ctx.hostName && cmd.host !== ctx.hostName) {
+    throw new ApiError("HOST_UNAVAILABLE", `command ${cmd.id} is for host '${cmd.host}', not '${ctx.hostName}'`, {
+      hint: `Let that host's runner execute it: switchyard runner --host ${cmd.host}.`,
+    });
+  }
+  return ctx.host;
+}
+
+/**
+ * Evidence that a prompt reached the agent: a user message appended to its transcript after
+ * this moment. Reads the file through the Host, so it needs no database.
+ */
+async function transcriptVerifier(host: Host, path: string, kind: TranscriptKind): Promise<() => Promise<boolean>> {
+  const before = (await host.fileInfo(path))?.size ?? 0;
+  const decoder = new TextDecoder();
+  return async () => {
+    const info = await host.fileInfo(path);
+    if (!info || info.size <= before) return false;
+    const text = decoder.decode(await host.readBytes(path, before, info.size - before));
+    // The last piece may be a line still being written; only complete lines count.
+    return text
+      .split("\n")
+      .slice(0, -1)
+      .some((line) => {
+        try {
+          return normalizeLine(kind, JSON.parse(line)).some((e) => e.kind === "user_message");
+        } catch {
+          return false;
+        }
+      });
+  };
+}
+
+const nudge: Executor<z.infer<typeof NudgePayload>, HostCtx> = {
+  payload: NudgePayload,
+  async run(ctx, cmd, p) {
+    const host = commandHost(ctx, cmd);
+    const verify = p.transcript_path && p.transcript_kind ? await transcriptVerifier(host, p.transcript_path, p.transcript_kind) : undefined;
+    const r = await submitText(host, p.tmux_session, p.text, { verify });
+    return { ok: r.submitted, result: { ...r }, error: r.submitted ? undefined : `text typed but not submitted after ${r.enter_attempts} Enter presses` };
+  },
+};
+
+const interrupt: Executor<z.infer<typeof InterruptPayload>, HostCtx> = {
+  payload: InterruptPayload,
+  async run(ctx, cmd, p) {
+    const host = commandHost(ctx, cmd);
+    await host.tmuxSendKeys(p.tmux_session, p.key);
+    let followup: boolean | null = null;
+    if (p.followup) {
+      // Give the agent time to abandon its turn before the new prompt is typed.
+      await sleep(500);
+      followup = (await submitText(host, p.tmux_session, p.followup)).submitted;
+    }
+    return {
+      ok: followup !== false,
+      result: { sent: true, followup_submitted: followup },
+      error: followup === false ? "follow-up typed but not submitted" : undefined,
+    };
+  },
+};
+
+const stop: Executor<z.infer<typeof StopPayload>, HostCtx> = {
+  payload: StopPayload,
+  async run(ctx, cmd, p) {
+    if (!p.tmux_session) return { ok: true, result: { tmux_killed: false } };
+    const host = commandHost(ctx, cmd);
+    try {
+      await host.tmuxKillSession(p.tmux_session);
+      return { ok: true, result: { tmux_killed: true } };
+    } catch (e) {
+      // A pane that is already gone is stopped.
+      if (e instanceof HostError && e.code === "TMUX_SESSION_NOT_FOUND") return { ok: true, result: { tmux_killed: false } };
+      throw e;
+    }
+  },
+};
+
+const capture: Executor<z.infer<typeof CapturePayload>, HostCtx> = {
+  payload: CapturePayload,
+  async run(ctx, cmd, p) {
+    const pane = await commandHost(ctx, cmd).tmuxCapturePane(p.tmux_session, { scrollback: p.scrollback });
+    return { ok: true, result: { pane } };
+  },
+};
+
+/**
+ * Executors of the host commands a session's machine performs; also what a remote runner runs,
+ * so there is exactly one per RUNNER_COMMAND_TYPES entry (the compiler checks both ways).
+ */
+export const PANE_EXECUTORS = { nudge, interrupt, stop, capture } satisfies Record<(typeof RUNNER_COMMAND_TYPES)[number], Executor<any, HostCtx>>;

@@ -1,0 +1,25 @@
+import type { ExecutorTable } from "./lib/ctx.ts";
+import { PANE_EXECUTORS } from "./actuate/pane-executors.ts";
+import { INBOX_EXECUTORS } from "./messages/inbox-executors.ts";
+import { routeCompletions, type RoutingReport } from "./messages/routing.ts";
+import type { DispatchPlugins } from "./queue/dispatch-pass.ts";
+
+/*
+ * The composition root of the command queue. The queue knows no group; each group exports the
+ * executors of its own command types, and they are put together here, once, beside createApp.
+ */
+
+/**
+ * Every command type's executor, one spread per group: the table a dispatcher runs. The inline
+ * path and the remote runner use the same executor objects through their group's own table.
+ */
+export const EXECUTORS: ExecutorTable = {
+  ...PANE_EXECUTORS,
+  ...INBOX_EXECUTORS,
+};
+
+/**
+ * What every dispatch pass of this app runs: the shared executors, and completion routing
+ * before the claim so the notify commands and inbox deliveries it creates go out in the same pass.
+ */
+export const DISPATCH_PLUGINS: DispatchPlugins<RoutingReport> = { executors: EXECUTORS, route: routeCompletions };

@@ -1,0 +1,107 @@
+import type { z } from "@hono/zod-openapi";
+import { and, eq, isNull, sql } from "drizzle-orm";
+import { inboxItems, type InboxItemRow } from "../../schema/messages.ts";
+import { events } from "../../schema/events.ts";
+import { actorOf, type Ctx } from "../lib/ctx.ts";
+import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
+import { NameParam } from "../sessions/schema.ts";
+import { inboxHeader, inboxOwner, type InboxOwner, type InboxRef } from "./inbox-target.ts";
+import { itemsToWire } from "./items.ts";
+import { InboxWaiter, type WakeReason } from "./notifier.ts";
+import { ConsumeBody, ConsumeResult, TaskNameParam } from "./schema.ts";
+
+// Not the daemon: an item it consumed would count as read and never reach the session.
+const PRINCIPALS = ["owner", "session"] as const;
+const CONSUME_DESCRIPTION =
+  "Atomically takes the oldest unconsumed item (two consumers never get the same one), records consumed_by/consumed_at and a dispatch_inbox_consumed audit event. wait=true long-polls: it answers as soon as an item arrives; on timeout it answers HTTP 200 with item=null and timed_out=true. A session token may consume only its own inbox.";
+
+export const sessionConsumeRoute = defineRoute(PRINCIPALS, {
+  method: "post",
+  path: "/sessions/{name}/inbox/consume",
+  tags: ["dispatch"],
+  summary: "Consume the next item of a session's inbox (optionally waiting for one)",
+  description: `${CONSUME_DESCRIPTION} CLI: session-inbox NAME --consume-next [--wait].`,
+  request: { params: NameParam, body: jsonBody(ConsumeBody) },
+  responses: { 200: jsonResponse(ConsumeResult, "The consumed item, or item=null") },
+});
+
+/** The consume route of a task's bound manager's or worker's inbox. */
+function taskConsumeRoute<R extends "manager" | "worker">(role: R) {
+  return defineRoute(PRINCIPALS, {
+    method: "post",
+    path: `/tasks/{name}/${role}-inbox/consume`,
+    tags: ["dispatch"],
+    summary: `Consume the next inbox item of a task's bound ${role} (optionally waiting for one)`,
+    description: `${CONSUME_DESCRIPTION} CLI: ${role}-inbox TASK --consume-next [--wait].`,
+    request: { params: TaskNameParam, body: jsonBody(ConsumeBody) },
+    responses: { 200: jsonResponse(ConsumeResult, "The consumed item, or item=null") },
+  });
+}
+
+export const managerConsumeRoute = taskConsumeRoute("manager");
+export const workerConsumeRoute = taskConsumeRoute("worker");
+
+const pendingOf = (sessionId: string) => and(eq(inboxItems.targetSessionId, sessionId), isNull(inboxItems.consumedAt));
+
+/**
+ * Takes the oldest pending item: a lock-free read picks it, then one batch consumes it with a
+ * conditional UPDATE … WHERE consumed_at IS NULL … RETURNING and writes its audit event only if
+ * that UPDATE changed the row (`changes()`), so two consumers never both get it. A consumer that
+ * loses the race picks again. A batch, not an interactive transaction: two interactive write
+ * transactions open at once in one process block each other for the whole busy timeout.
+ */
+async function takeNext(ctx: Ctx, owner: InboxOwner, pollCount: number): Promise<{ row: InboxItemRow; eventId: string } | null> {
+  const s = owner.session;
+  for (;;) {
+    // rowid breaks created_at ties in insertion order and is part of the target index, so the
+    // oldest item is read straight off the index even with 100k pending.
+    const [next] = await ctx.db.select({ id: inboxItems.id }).from(inboxItems).where(pendingOf(s.id)).orderBy(inboxItems.createdAt, sql`rowid`).limit(1);
+    if (!next) return null;
+    const nowMs = ctx.now().getTime();
+    const actor = actorOf(ctx.auth);
+    const eventId = ctx.newId("evt");
+    const [updated] = await ctx.db.batch([
+      ctx.db
+        .update(inboxItems)
+        .set({ consumedAt: nowMs, consumedBy: actor })
+        .where(and(eq(inboxItems.id, next.id), isNull(inboxItems.consumedAt)))
+        .returning(),
+      ctx.db.run(sql`INSERT INTO ${events} (id, kind, task_id, session_id, actor, payload_json, created_at)
+        SELECT ${eventId}, 'dispatch_inbox_consumed', task_id, target_session_id, ${actor},
+          json_object('notification_id', id, 'signal_type', signal_type, 'delivery_mode', delivery_mode,
+            'target_session', ${s.name}, 'target_role', ${s.role}, 'poll_count', ${pollCount},
+            'consumed_by', consumed_by, 'correlation_id', correlation_id, 'via_task', ${owner.task}),
+          ${nowMs}
+        FROM ${inboxItems} WHERE id = ${next.id} AND changes() = 1`),
+    ]);
+    const row = updated[0];
+    if (row) return { row, eventId };
+  }
+}
+
+/** Consumes the next item; with `wait`, long-polls until one arrives or the timeout passes. */
+export async function consumeNext(ctx: Ctx, ref: InboxRef, input: z.output<typeof ConsumeBody>, abort?: AbortSignal) {
+  const owner = await inboxOwner(ctx, ref);
+  const waiter = input.wait ? new InboxWaiter(ctx, owner.session.id, abort) : null;
+  try {
+    const deadline = performance.now() + input.timeout * 1000;
+    let wokenBy: Exclude<WakeReason, "aborted"> | null = null;
+    for (let polls = 1; ; polls++) {
+      const taken = await takeNext(ctx, owner, polls);
+      if (taken) {
+        const [more] = await ctx.db.select({ id: inboxItems.id }).from(inboxItems).where(pendingOf(owner.session.id)).limit(1);
+        const [item] = await itemsToWire(ctx, [taken.row]);
+        return { ...inboxHeader(owner), item: item!, timed_out: false, has_more: !!more, poll_count: polls, woken_by: wokenBy, event_id: taken.eventId };
+      }
+      const empty = { ...inboxHeader(owner), item: null, timed_out: waiter !== null, has_more: false, poll_count: polls, woken_by: null, event_id: null };
+      const remaining = deadline - performance.now();
+      if (!waiter || remaining <= 0) return empty;
+      const why = await waiter.wait(Math.min(input.interval * 1000, remaining));
+      // The caller went away: consuming now would hand an item to nobody.
+      if (why === "aborted") return empty;
+      wokenBy = why;
+    }
+  } finally {
+    waiter?.close();
+  }
+}

@@ -1,0 +1,111 @@
+import { z } from "@hono/zod-openapi";
+import { and, eq } from "drizzle-orm";
+import { bindings } from "../../schema/bindings.ts";
+import type { CommandRow } from "../../schema/commands.ts";
+import { inboxItems } from "../../schema/messages.ts";
+import { sessions } from "../../schema/sessions.ts";
+import { tasks } from "../../schema/tasks.ts";
+import { NudgePayload, PANE_EXECUTORS } from "../actuate/pane-executors.ts";
+import { auditInsert } from "../lib/audit.ts";
+import type { Ctx, Executor } from "../lib/ctx.ts";
+import { createInboxItem } from "./items.ts";
+
+/** A deliver command: the nudge that types the item, plus which item it is. */
+export const DeliverPayload = NudgePayload.extend({ inbox_item_id: z.string().min(1).max(100) });
+
+/** What notify_manager / nudge_worker commands carry (created by the enqueue routes). */
+export const TaskSignalPayload = z.object({
+  message: z
+    .string()
+    .min(1)
+    .max(64 * 1024),
+  correlation_id: z.string().min(1).max(200).nullable().optional(),
+});
+
+/**
+ * Types an inbox item into the target's tmux pane (the nudge executor: submit and verify), then
+ * marks the item delivered by push. It reads and marks the inbox, so it runs where the database
+ * is — a dispatcher on the session's host — not in a remote runner.
+ */
+const deliver: Executor<z.infer<typeof DeliverPayload>, Ctx> = {
+  payload: DeliverPayload,
+  async run(ctx, cmd, p) {
+    const [item] = await ctx.db.select().from(inboxItems).where(eq(inboxItems.id, p.inbox_item_id)).limit(1);
+    if (!item) throw new Error(`inbox item ${p.inbox_item_id} does not exist`);
+    // Already read by polling: typing it again would only repeat it to the agent.
+    if (item.consumedAt !== null) return { ok: true, result: { inbox_item_id: item.id, delivered: false, reason: "already consumed" } };
+    const r = await PANE_EXECUTORS.nudge.run(ctx, cmd, p);
+    if (!r.ok) return { ...r, result: { ...r.result, inbox_item_id: item.id, delivered: false } };
+    const nowMs = ctx.now().getTime();
+    const audit = auditInsert(ctx, {
+      kind: "dispatch_inbox_delivered",
+      taskId: item.taskId,
+      sessionId: item.targetSessionId,
+      payload: {
+        inbox_item_id: item.id,
+        command_id: cmd.id,
+        signal_type: item.signalType,
+        delivery_mode: "push",
+        correlation_id: item.correlationId,
+        ...r.result,
+      },
+    });
+    await ctx.db.batch([ctx.db.update(inboxItems).set({ deliveryMode: "push", deliveredAt: nowMs }).where(eq(inboxItems.id, item.id)), audit.stmt]);
+    return { ok: true, result: { ...r.result, inbox_item_id: item.id, delivered: true, delivery_mode: "push", event_id: audit.id } };
+  },
+};
+
+/** The session id in an actor string like `session:ses_…`, else null. */
+function sessionOfActor(actor: string): string | null {
+  return actor.startsWith("session:") ? actor.slice("session:".length) : null;
+}
+
+/**
+ * Routes a queued notify_manager / nudge_worker command into the inbox of the task's bound
+ * manager / worker. Keyed by the command id, so a retried attempt never creates a second item.
+ */
+function taskSignal(role: "manager" | "worker"): Executor<z.infer<typeof TaskSignalPayload>, Ctx> {
+  return {
+    payload: TaskSignalPayload,
+    async run(ctx: Ctx, cmd: CommandRow, p) {
+      if (!cmd.taskId) throw new Error(`${cmd.type} command ${cmd.id} names no task`);
+      const [bound] = await ctx.db
+        .select({ binding: bindings, task: tasks.name })
+        .from(bindings)
+        .innerJoin(tasks, eq(tasks.id, bindings.taskId))
+        .where(and(eq(bindings.taskId, cmd.taskId), eq(bindings.state, "active")))
+        .limit(1);
+      if (!bound) throw new Error(`task ${cmd.taskId} has no active binding, so there is no ${role} to deliver to`);
+      const targetId = role === "manager" ? bound.binding.managerSessionId : bound.binding.workerSessionId;
+      const [target] = await ctx.db.select().from(sessions).where(eq(sessions.id, targetId)).limit(1);
+      const signalType = role === "manager" ? "notify_manager" : "nudge_worker";
+      const created = await createInboxItem(
+        ctx,
+        {
+          target: target!,
+          signalType,
+          sourceSessionId: sessionOfActor(cmd.createdBy),
+          taskId: cmd.taskId,
+          bindingId: bound.binding.id,
+          correlationId: p.correlation_id ?? cmd.correlationId ?? cmd.id,
+          dedupKey: `${signalType}:${cmd.id}`,
+          payload: { task: bound.task, message: p.message, command_id: cmd.id },
+        },
+        { kind: "dispatch_inbox_item_created", payload: { command_id: cmd.id } },
+      );
+      return {
+        ok: true,
+        result: {
+          inbox_item_id: created.item.id,
+          target_session: target!.name,
+          delivery_mode: created.item.deliveryMode,
+          deliver_command_id: created.item.deliveryCommandId,
+          created: created.created,
+        },
+      };
+    },
+  };
+}
+
+/** The messages group's executors (inbox delivery and task signals), spread into EXECUTORS. */
+export const INBOX_EXECUTORS = { deliver, notify_manager: taskSignal("manager"), nudge_worker: taskSignal("worker") };

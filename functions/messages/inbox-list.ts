@@ -1,0 +1,78 @@
+import type { z } from "@hono/zod-openapi";
+import { and, count, eq, isNull, sql } from "drizzle-orm";
+import { inboxItems } from "../../schema/messages.ts";
+import type { Ctx } from "../lib/ctx.ts";
+import { defineRoute, jsonResponse } from "../lib/route.ts";
+import { NameParam } from "../sessions/schema.ts";
+import { inboxHeader, inboxOwner, type InboxRef } from "./inbox-target.ts";
+import { itemsToWire } from "./items.ts";
+import { InboxWaiter, type WakeReason } from "./notifier.ts";
+import { InboxList, InboxListQuery, TaskNameParam } from "./schema.ts";
+
+const PRINCIPALS = ["owner", "daemon", "session"] as const;
+const LIST_DESCRIPTION =
+  "Unconsumed items, oldest first, with the pending count. wait=true long-polls until at least one item is pending (or timeout seconds pass: timed_out=true, HTTP 200). A session token may read only its own inbox.";
+
+export const sessionInboxRoute = defineRoute(PRINCIPALS, {
+  method: "get",
+  path: "/sessions/{name}/inbox",
+  tags: ["dispatch"],
+  summary: "List a session's pending inbox items",
+  description: `${LIST_DESCRIPTION} CLI: session-inbox NAME.`,
+  request: { params: NameParam, query: InboxListQuery },
+  responses: { 200: jsonResponse(InboxList, "Inbox") },
+});
+
+/** The list route of a task's bound manager's or worker's inbox. */
+function taskInboxListRoute<R extends "manager" | "worker">(role: R) {
+  return defineRoute(PRINCIPALS, {
+    method: "get",
+    path: `/tasks/{name}/${role}-inbox`,
+    tags: ["dispatch"],
+    summary: `List the pending inbox items of a task's bound ${role}`,
+    description: `${LIST_DESCRIPTION} CLI: ${role}-inbox TASK.`,
+    request: { params: TaskNameParam, query: InboxListQuery },
+    responses: { 200: jsonResponse(InboxList, "Inbox") },
+  });
+}
+
+export const managerInboxRoute = taskInboxListRoute("manager");
+export const workerInboxRoute = taskInboxListRoute("worker");
+
+/** Lists pending items; with `wait`, first waits until there is at least one. */
+export async function listInbox(ctx: Ctx, ref: InboxRef, q: z.output<typeof InboxListQuery>, abort?: AbortSignal) {
+  const owner = await inboxOwner(ctx, ref);
+  const pendingWhere = and(eq(inboxItems.targetSessionId, owner.session.id), isNull(inboxItems.consumedAt));
+  const anyPending = async () => (await ctx.db.select({ id: inboxItems.id }).from(inboxItems).where(pendingWhere).limit(1)).length > 0;
+  let polls = 1;
+  let wokenBy: WakeReason | null = null;
+  let timedOut = false;
+  if (q.wait) {
+    const waiter = new InboxWaiter(ctx, owner.session.id, abort);
+    try {
+      const deadline = performance.now() + q.timeout * 1000;
+      while (!(await anyPending())) {
+        const remaining = deadline - performance.now();
+        if (remaining <= 0 || wokenBy === "aborted") {
+          timedOut = true;
+          break;
+        }
+        wokenBy = await waiter.wait(Math.min(q.interval * 1000, remaining));
+        polls++;
+      }
+    } finally {
+      waiter.close();
+    }
+  }
+  const rows = await ctx.db.select().from(inboxItems).where(pendingWhere).orderBy(inboxItems.createdAt, sql`rowid`).limit(q.limit);
+  const [total] = await ctx.db.select({ n: count() }).from(inboxItems).where(pendingWhere);
+  return {
+    ...inboxHeader(owner),
+    pending: total?.n ?? 0,
+    items: await itemsToWire(ctx, rows),
+    count: rows.length,
+    timed_out: timedOut,
+    poll_count: polls,
+    woken_by: wokenBy === "aborted" ? null : wokenBy,
+  };
+}

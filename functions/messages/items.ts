@@ -1,0 +1,195 @@
+import { eq, inArray } from "drizzle-orm";
+import { inboxItems, messages, type InboxItemRow, type InboxSignal, type MessageRow } from "../../schema/messages.ts";
+import { sessions, type SessionRow } from "../../schema/sessions.ts";
+import { tasks } from "../../schema/tasks.ts";
+import { createCommand } from "../queue/store.ts";
+import { auditInsert } from "../lib/audit.ts";
+import type { Ctx } from "../lib/ctx.ts";
+import { isUniqueViolation, iso } from "../lib/sql.ts";
+import { signalInbox } from "./notifier.ts";
+
+/** What to put in a session's inbox. */
+export interface NewInboxItem {
+  target: Pick<SessionRow, "id" | "name" | "host" | "tmuxSession" | "transcriptPath" | "transcriptKind">;
+  signalType: InboxSignal;
+  payload: Record<string, unknown>;
+  sourceSessionId?: string | null;
+  taskId?: string | null;
+  bindingId?: string | null;
+  messageId?: string | null;
+  sourceEventId?: number | null;
+  correlationId?: string | null;
+  /** Natural key: a second item with the same key is never created. */
+  dedupKey?: string | null;
+}
+
+/** The outcome of `createInboxItem`. */
+export interface CreatedInboxItem {
+  item: InboxItemRow;
+  /** False when an item with the same dedup key already existed (nothing was written). */
+  created: boolean;
+  /** The audit event written with the item; null when nothing was created. */
+  eventId: string | null;
+}
+
+/**
+ * Puts an item in a session's inbox, atomically with its audit event (and, for messages, the
+ * message row) in one batch. Every item starts `pull_required`: it can always be consumed. When
+ * the target has a tmux pane, a `deliver` command is queued next, so a dispatcher on that host
+ * types the item into the pane and marks it `push`. Waiting long polls of this process are woken
+ * after the commit.
+ *
+ * A batch, not an interactive transaction: two interactive write transactions open at once in
+ * one process block each other for the whole busy timeout (each BEGIN waits synchronously).
+ */
+export async function createInboxItem(
+  ctx: Ctx,
+  input: NewInboxItem,
+  audit: { kind: string; payload: Record<string, unknown> },
+  message?: MessageRow,
+): Promise<CreatedInboxItem> {
+  const existing = async () => {
+    const [row] = input.dedupKey ? await ctx.db.select().from(inboxItems).where(eq(inboxItems.dedupKey, input.dedupKey)).limit(1) : [];
+    return row ? { item: row, created: false, eventId: null } : null;
+  };
+  const already = await existing();
+  if (already) return already;
+  const row: InboxItemRow = {
+    id: ctx.newId("inb"),
+    targetSessionId: input.target.id,
+    sourceSessionId: input.sourceSessionId ?? null,
+    taskId: input.taskId ?? null,
+    bindingId: input.bindingId ?? null,
+    signalType: input.signalType,
+    messageId: input.messageId ?? null,
+    sourceEventId: input.sourceEventId ?? null,
+    dedupKey: input.dedupKey ?? null,
+    correlationId: input.correlationId ?? null,
+    payload: input.payload,
+    deliveryMode: "pull_required",
+    deliveryCommandId: null,
+    deliveredAt: null,
+    consumedAt: null,
+    consumedBy: null,
+    createdAt: ctx.now().getTime(),
+  };
+  const ev = auditInsert(ctx, {
+    kind: audit.kind,
+    taskId: row.taskId,
+    sessionId: row.targetSessionId,
+    payload: {
+      ...audit.payload,
+      inbox_item_id: row.id,
+      signal_type: row.signalType,
+      target_session: input.target.name,
+      delivery: input.target.tmuxSession ? "push_queued" : "pull_required",
+      correlation_id: row.correlationId,
+    },
+  });
+  try {
+    if (message) await ctx.db.batch([ctx.db.insert(messages).values(message), ctx.db.insert(inboxItems).values(row), ev.stmt]);
+    else await ctx.db.batch([ctx.db.insert(inboxItems).values(row), ev.stmt]);
+  } catch (e) {
+    // A concurrent writer created the same dedup key first; its item stands.
+    const raced = isUniqueViolation(e) ? await existing() : null;
+    if (raced) return raced;
+    throw e;
+  }
+  if (input.target.tmuxSession) {
+    // Queued after the commit: should this process die in between, the item is still in the
+    // inbox and is read by polling.
+    const cmd = await createCommand(ctx, {
+      type: "deliver",
+      sessionId: input.target.id,
+      taskId: row.taskId,
+      host: input.target.host,
+      // Everything the pane needs travels in the payload: the text is fixed when the item is.
+      payload: {
+        inbox_item_id: row.id,
+        tmux_session: input.target.tmuxSession,
+        text: renderForPane(row),
+        transcript_path: input.target.transcriptPath,
+        transcript_kind: input.target.transcriptKind,
+      },
+      correlationId: row.correlationId,
+    });
+    row.deliveryCommandId = cmd.id;
+    await ctx.db.update(inboxItems).set({ deliveryCommandId: cmd.id }).where(eq(inboxItems.id, row.id));
+  }
+  signalInbox(ctx, input.target.id);
+  return { item: row, created: true, eventId: ev.id };
+}
+
+/** Session and task names for a set of ids, in two queries. */
+async function namesFor(ctx: Ctx, sessionIds: string[], taskIds: string[]) {
+  const sessionNames = new Map<string, string>();
+  const taskNames = new Map<string, string>();
+  const sIds = [...new Set(sessionIds)];
+  const tIds = [...new Set(taskIds)];
+  if (sIds.length)
+    for (const s of await ctx.db.select({ id: sessions.id, name: sessions.name }).from(sessions).where(inArray(sessions.id, sIds)))
+      sessionNames.set(s.id, s.name);
+  if (tIds.length)
+    for (const t of await ctx.db.select({ id: tasks.id, name: tasks.name }).from(tasks).where(inArray(tasks.id, tIds))) taskNames.set(t.id, t.name);
+  return { sessionNames, taskNames };
+}
+
+/** The wire form of inbox items, with session and task names resolved. */
+export async function itemsToWire(ctx: Ctx, rows: InboxItemRow[]) {
+  const ids = rows.flatMap((r) => [r.targetSessionId, ...(r.sourceSessionId ? [r.sourceSessionId] : [])]);
+  const { sessionNames, taskNames } = await namesFor(
+    ctx,
+    ids,
+    rows.flatMap((r) => (r.taskId ? [r.taskId] : [])),
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    target_session: sessionNames.get(r.targetSessionId) ?? r.targetSessionId,
+    target_session_id: r.targetSessionId,
+    source_session: r.sourceSessionId ? (sessionNames.get(r.sourceSessionId) ?? null) : null,
+    source_session_id: r.sourceSessionId,
+    task: r.taskId ? (taskNames.get(r.taskId) ?? null) : null,
+    task_id: r.taskId,
+    binding_id: r.bindingId,
+    signal_type: r.signalType,
+    message_id: r.messageId,
+    source_event_id: r.sourceEventId,
+    correlation_id: r.correlationId,
+    payload: r.payload,
+    delivery_mode: r.deliveryMode,
+    delivery_command_id: r.deliveryCommandId,
+    delivered_at: iso(r.deliveredAt),
+    consumed_at: iso(r.consumedAt),
+    consumed_by: r.consumedBy,
+    created_at: iso(r.createdAt)!,
+  }));
+}
+
+/** Longest text typed into a pane for one item. */
+const PANE_TEXT_CHARS = 600;
+
+/**
+ * A one-line rendering of an item for typing into an agent's composer. Newlines are folded,
+ * because a newline typed into a TUI can submit the prompt early.
+ */
+export function renderForPane(item: Pick<InboxItemRow, "signalType" | "payload" | "id">): string {
+  const p = item.payload as Record<string, string | number | null | undefined>;
+  let text: string;
+  switch (item.signalType) {
+    case "message":
+      text = `[switchyard ${p.msg_type ?? "message"} from ${p.from ?? "owner"}, thread ${p.thread_id}, message ${p.message_id}] ${p.subject ? `${p.subject}: ` : ""}${p.body ?? ""}`;
+      break;
+    case "worker_task_complete":
+      text = `[switchyard] worker ${p.worker} finished a turn on task ${p.task} (event ${p.source_event_id}). Last message: ${p.last_agent_message ?? "(none)"}`;
+      break;
+    case "notify_manager":
+      text = `[switchyard note for the manager of ${p.task}] ${p.message ?? ""}`;
+      break;
+    case "nudge_worker":
+      // A nudge is a prompt for the worker, so it arrives as plain text.
+      text = String(p.message ?? "");
+      break;
+  }
+  text = text.replace(/\s+/g, " ").trim();
+  return text.length > PANE_TEXT_CHARS ? `${text.slice(0, PANE_TEXT_CHARS - 1)}…` : text;
+}

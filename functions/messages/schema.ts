@@ -1,0 +1,180 @@
+import { z } from "@hono/zod-openapi";
+import { DELIVERY_MODES, INBOX_SIGNALS, MSG_TYPES } from "../../schema/messages.ts";
+import { SESSION_ROLES } from "../../schema/sessions.ts";
+import { NameSchema, QueryBool, QueryLimit } from "../lib/names.ts";
+
+/** Longest message body accepted, in characters. */
+export const MAX_BODY_CHARS = 64 * 1024;
+/** Longest server-side wait; stays under common HTTP client header timeouts (undici: 300 s). */
+export const MAX_WAIT_SECONDS = 240;
+
+const Short = (max: number) => z.string().min(1).max(max);
+
+export const Message = z
+  .object({
+    id: z.string(),
+    thread_id: z.string(),
+    correlation_id: z.string().nullable(),
+    msg_type: z.enum(MSG_TYPES),
+    from_session: z.string().nullable().openapi({ description: "Sender session name; null when the owner or a daemon sent it" }),
+    from_session_id: z.string().nullable(),
+    from_actor: z.string().openapi({ description: "Who actually called, e.g. session:ses_… or owner:tok_…" }),
+    to_session: z.string(),
+    to_session_id: z.string(),
+    in_reply_to: z.string().nullable(),
+    project: z.string().nullable(),
+    subject: z.string().nullable(),
+    body: z.string(),
+    created_at: z.string(),
+  })
+  .openapi("Message");
+
+export const SendBody = z
+  .object({
+    to: Short(200).openapi({ description: "Recipient: an active session name, session id, or app thread title" }),
+    body: z.string().min(1).max(MAX_BODY_CHARS),
+    msg_type: z
+      .enum(["request", "notify", "ping", "help", "lifecycle"])
+      .optional()
+      .default("notify")
+      .openapi({ description: "Replies go through POST /v1/messages/{id}/reply" }),
+    subject: Short(500).optional(),
+    project: Short(500).optional(),
+    thread_id: Short(100).optional().openapi({ description: "Continue an existing thread; a new thr_… id otherwise" }),
+    correlation_id: Short(200).optional().openapi({ description: "Links this message to other records; a new cor_… id otherwise" }),
+    from: NameSchema.optional().openapi({ description: "Owner only: send as this session. A session token always sends as itself." }),
+  })
+  .strict()
+  .openapi("SendMessage");
+
+export const ReplyBody = z
+  .object({
+    body: z.string().min(1).max(MAX_BODY_CHARS),
+    subject: Short(500).optional().openapi({ description: "Default: 'Re: ' + the original subject" }),
+    project: Short(500).optional().openapi({ description: "Default: the original's project" }),
+  })
+  .strict()
+  .openapi("ReplyMessage");
+
+export const MessageIdParam = z.object({ id: Short(100).openapi({ param: { name: "id", in: "path" } }) });
+
+export const SendResult = z
+  .object({
+    message: Message,
+    message_id: z.string(),
+    thread_id: z.string(),
+    correlation_id: z.string().nullable(),
+    inbox_item_id: z.string(),
+    delivery_mode: z.enum(DELIVERY_MODES).openapi({ description: "pull_required until a push delivery succeeds" }),
+    delivery_command_id: z.string().nullable().openapi({ description: "The deliver command that will type the item into the recipient's tmux pane" }),
+    event_id: z.string(),
+  })
+  .openapi("SendResult");
+
+export const MessagesQuery = z.object({
+  thread_id: Short(100).optional(),
+  session: NameSchema.optional().openapi({ description: "Messages from or to this session" }),
+  msg_type: z.enum(MSG_TYPES).optional(),
+  limit: QueryLimit(1000, 100),
+});
+
+export const MessageList = z.object({ messages: z.array(Message), count: z.number().int() }).openapi("MessageList");
+
+export const InboxItem = z
+  .object({
+    id: z.string(),
+    target_session: z.string(),
+    target_session_id: z.string(),
+    source_session: z.string().nullable(),
+    source_session_id: z.string().nullable(),
+    task: z.string().nullable(),
+    task_id: z.string().nullable(),
+    binding_id: z.string().nullable(),
+    signal_type: z.enum(INBOX_SIGNALS),
+    message_id: z.string().nullable(),
+    source_event_id: z.number().int().nullable(),
+    correlation_id: z.string().nullable(),
+    payload: z.record(z.string(), z.unknown()),
+    delivery_mode: z.enum(DELIVERY_MODES),
+    delivery_command_id: z.string().nullable(),
+    delivered_at: z.string().nullable(),
+    consumed_at: z.string().nullable(),
+    consumed_by: z.string().nullable(),
+    created_at: z.string(),
+  })
+  .openapi("InboxItem");
+
+// positive(), not min(0): a coerced number with minimum 0 is documented as nullable (Number(null) is 0).
+const Timeout = z.coerce
+  .number()
+  .positive()
+  .max(MAX_WAIT_SECONDS)
+  .optional()
+  .default(60)
+  .openapi({ description: `Seconds to wait when wait=true (max ${MAX_WAIT_SECONDS}, default 60)` });
+const Interval = z.coerce
+  .number()
+  .min(0.01)
+  .max(60)
+  .optional()
+  .default(1)
+  .openapi({ description: "Seconds between database re-checks while waiting (default 1)" });
+
+export const InboxListQuery = z.object({
+  limit: QueryLimit(500, 50),
+  wait: QueryBool.openapi({ description: "Wait until at least one item is pending" }),
+  timeout: Timeout,
+  interval: Interval,
+});
+
+export const ConsumeBody = z
+  .object({
+    wait: z.boolean().optional().default(false).openapi({ description: "Long-poll: wait for an item instead of answering empty at once" }),
+    timeout: z
+      .number()
+      .min(0)
+      .max(MAX_WAIT_SECONDS)
+      .optional()
+      .default(60)
+      .openapi({ description: `Seconds to wait (max ${MAX_WAIT_SECONDS}, default 60)` }),
+    interval: z.number().min(0.01).max(60).optional().default(1).openapi({ description: "Seconds between database re-checks while waiting (default 1)" }),
+  })
+  .strict()
+  .openapi("ConsumeOptions");
+
+const Inbox = {
+  session: z.string(),
+  session_id: z.string(),
+  role: z.enum(SESSION_ROLES),
+  task: z.string().nullable().openapi({ description: "Set for manager-inbox / worker-inbox" }),
+};
+
+export const WokenBy = z.enum(["notifier", "interval"]).nullable().openapi({
+  description: "What ended the last wait before the answer: an in-process signal, the periodic re-check, or null (no wait)",
+});
+
+export const InboxList = z
+  .object({
+    ...Inbox,
+    pending: z.number().int().openapi({ description: "Unconsumed items addressed to the session" }),
+    items: z.array(InboxItem),
+    count: z.number().int(),
+    timed_out: z.boolean(),
+    poll_count: z.number().int(),
+    woken_by: WokenBy,
+  })
+  .openapi("InboxList");
+
+export const ConsumeResult = z
+  .object({
+    ...Inbox,
+    item: InboxItem.nullable().openapi({ description: "The consumed item; null when none was pending (or the wait timed out)" }),
+    timed_out: z.boolean().openapi({ description: "True when wait=true and no item arrived within the timeout" }),
+    has_more: z.boolean().openapi({ description: "More unconsumed items remain" }),
+    poll_count: z.number().int().openapi({ description: "Database checks this request made" }),
+    woken_by: WokenBy,
+    event_id: z.string().nullable().openapi({ description: "The dispatch_inbox_consumed audit event" }),
+  })
+  .openapi("ConsumeResult");
+
+export const TaskNameParam = z.object({ name: NameSchema.openapi({ param: { name: "name", in: "path" } }) });

@@ -1,0 +1,120 @@
+import type { CommandRow, CommandState } from "../../schema/commands.ts";
+import type { Ctx, Executor, ExecutorTable, HostCtx } from "../lib/ctx.ts";
+
+/**
+ * The executors this process uses: the services' override (tests inject observable side
+ * effects) or else the table the caller was built with.
+ */
+export function executorsOf(ctx: Pick<Ctx, "executors">, table: ExecutorTable): ExecutorTable {
+  return ctx.executors ?? table;
+}
+
+/** How an attempt ended, as recorded against its claim. */
+export type AttemptOutcome =
+  | { ok: true; result: Record<string, unknown> }
+  | {
+      ok: false;
+      error: string;
+      result?: Record<string, unknown>;
+      sideEffectCompleted?: boolean;
+      /** Retrying cannot help (the payload is invalid): no further attempts. */
+      permanent?: boolean;
+    };
+
+/** A held claim as the executing side sees it. */
+export interface HeldClaim {
+  command: CommandRow;
+  generation: number;
+  attemptId: string;
+}
+
+/**
+ * Where an executing process records an attempt: directly in the database (dispatcher, inline
+ * path) or over HTTP (remote runner). Every call is fenced by the claim generation.
+ */
+export interface ClaimPort {
+  /** Records side_effect_started; false when the claim is no longer live (do not run). */
+  started(claim: HeldClaim): Promise<boolean>;
+  /** Records the outcome: the command's new state, or null when the claim went stale. */
+  finish(claim: HeldClaim, outcome: AttemptOutcome): Promise<CommandState | null>;
+  /** Optional fast path: `finish(claim)` and `started(next)` in one round trip. */
+  finishThenStart?(claim: HeldClaim, outcome: AttemptOutcome, next: HeldClaim): Promise<{ state: CommandState | null; nextStarted: boolean }>;
+}
+
+/** What happened to one claimed command in this process. */
+export interface ClaimReport {
+  command_id: string;
+  type: string;
+  generation: number;
+  /** The command's state afterwards; `lost` when the claim was no longer live at start or at finish. */
+  state: CommandState | "lost";
+  error: string | null;
+  side_effect_started: boolean;
+  /** What the executor threw, for the inline path to rethrow to its caller; never on the wire. */
+  thrown?: unknown;
+}
+
+type Parsed = { success: true; data: unknown } | { success: false; error: string };
+
+function parse(executor: Executor<unknown, never>, claim: HeldClaim): Parsed {
+  const r = executor.payload.safeParse(claim.command.payload);
+  if (r.success) return { success: true, data: r.data };
+  return { success: false, error: `invalid payload: ${r.error.issues.map((i) => `${i.path.join(".") || "payload"}: ${i.message}`).join("; ")}` };
+}
+
+/**
+ * Executes held claims one after another. For each: validate the payload (an invalid one fails
+ * permanently with no side effect), confirm the claim is still live while recording
+ * side_effect_started, run, record the outcome. A thrown executor is recorded as a failed
+ * attempt; the port decides retry or final state. When the port can, one command's outcome and
+ * the next (valid) claim's side_effect_started are recorded together.
+ */
+export async function runClaims<C extends HostCtx>(
+  ctx: C,
+  claims: HeldClaim[],
+  executorOf: (claim: HeldClaim) => Executor<unknown, C>,
+  port: ClaimPort,
+): Promise<ClaimReport[]> {
+  const reports: ClaimReport[] = [];
+  const parsed = new Map<HeldClaim, Parsed>();
+  const parsedOf = (c: HeldClaim) => parsed.get(c) ?? parsed.set(c, parse(executorOf(c), c)).get(c)!;
+  let preStarted: { claim: HeldClaim; started: boolean } | null = null;
+  for (const [i, claim] of claims.entries()) {
+    const base = { command_id: claim.command.id, type: claim.command.type, generation: claim.generation };
+    const p = parsedOf(claim);
+    if (!p.success) {
+      const state = await port.finish(claim, { ok: false, error: p.error, permanent: true });
+      reports.push({ ...base, state: state ?? "lost", error: p.error, side_effect_started: false });
+      continue;
+    }
+    const started = preStarted?.claim === claim ? preStarted.started : await port.started(claim);
+    preStarted = null;
+    if (!started) {
+      reports.push({ ...base, state: "lost", error: "claim no longer live before the side effect", side_effect_started: false });
+      continue;
+    }
+    let outcome: AttemptOutcome;
+    let thrown: unknown;
+    try {
+      const r = await executorOf(claim).run(ctx, claim.command, p.data);
+      outcome = r.ok
+        ? { ok: true, result: r.result }
+        : { ok: false, error: r.error ?? "side effect did not complete", result: r.result, sideEffectCompleted: true };
+    } catch (e) {
+      thrown = e;
+      outcome = { ok: false, error: e instanceof Error ? e.message : String(e) };
+    }
+    const next = claims[i + 1];
+    let state: CommandState | null;
+    if (next && port.finishThenStart && parsedOf(next).success) {
+      const r = await port.finishThenStart(claim, outcome, next);
+      state = r.state;
+      preStarted = { claim: next, started: r.nextStarted };
+    } else {
+      state = await port.finish(claim, outcome);
+    }
+    const error = state === null ? `claim generation ${claim.generation} went stale before its outcome was recorded` : outcome.ok ? null : outcome.error;
+    reports.push({ ...base, state: state ?? "lost", error, side_effect_started: true, ...(thrown === undefined ? {} : { thrown }) });
+  }
+  return reports;
+}

@@ -1,0 +1,307 @@
+import { and, eq, exists, gt, sql, type SQL } from "drizzle-orm";
+import { commandAttempts, commands, type CommandRow, type CommandState, type CommandType } from "../../schema/commands.ts";
+import { actorOf, type Ctx } from "../lib/ctx.ts";
+import { withWriteTransaction } from "../lib/db.ts";
+import { ApiError } from "../lib/errors.ts";
+import { iso } from "../lib/sql.ts";
+import type { AttemptOutcome, ClaimPort } from "./run.ts";
+
+/** Default lease for a claimed command; an executor that outlives it loses the claim. */
+export const DEFAULT_LEASE_MS = 120_000;
+
+/** Creates the durable row for a side effect before anything happens. */
+export async function createCommand(
+  ctx: Ctx,
+  input: {
+    type: CommandType;
+    sessionId?: string | null;
+    taskId?: string | null;
+    host?: string | null;
+    payload: Record<string, unknown>;
+    dryRun?: boolean;
+    correlationId?: string | null;
+    idempotencyKey?: string | null;
+    maxAttempts?: number;
+    requiredPermission?: string | null;
+    /**
+     * Keeps the command out of the queue for this long because the creating request executes it
+     * itself at once; only if that process dies first does a dispatcher or runner take it over.
+     */
+    holdMs?: number;
+  },
+): Promise<CommandRow> {
+  const nowMs = ctx.now().getTime();
+  const row: CommandRow = {
+    id: ctx.newId("cmd"),
+    type: input.type,
+    state: input.dryRun ? "dry_run" : "pending",
+    taskId: input.taskId ?? null,
+    sessionId: input.sessionId ?? null,
+    host: input.host ?? null,
+    payload: input.payload,
+    result: null,
+    error: null,
+    idempotencyKey: input.idempotencyKey ?? null,
+    correlationId: input.correlationId ?? null,
+    attempts: 0,
+    maxAttempts: input.maxAttempts ?? 1,
+    claimedBy: null,
+    claimGeneration: 0,
+    leaseExpiresAt: null,
+    nextAttemptAt: input.holdMs ? nowMs + input.holdMs : null,
+    requiredPermission: input.requiredPermission ?? null,
+    createdBy: actorOf(ctx.auth),
+    createdAt: nowMs,
+    updatedAt: nowMs,
+    completedAt: input.dryRun ? nowMs : null,
+  };
+  await ctx.db.insert(commands).values(row);
+  return row;
+}
+
+/** A live claim on a command: who holds it and under which fencing generation. */
+export interface Claim {
+  command: CommandRow;
+  dispatcherId: string;
+  generation: number;
+  attemptId: string;
+}
+
+/**
+ * Claims a pending command with one conditional UPDATE (the fencing generation increments),
+ * then opens an attempt row. Null when someone else claimed it first.
+ */
+export async function claimCommand(ctx: Ctx, commandId: string, dispatcherId: string, leaseMs = DEFAULT_LEASE_MS): Promise<Claim | null> {
+  const nowMs = ctx.now().getTime();
+  const attemptId = ctx.newId("att");
+  // One transaction, so a claim is never visible without its attempt row.
+  return withWriteTransaction(ctx.db, async (tx) => {
+    const [claimed] = await tx
+      .update(commands)
+      .set({
+        state: "running",
+        claimedBy: dispatcherId,
+        claimGeneration: sql`${commands.claimGeneration} + 1`,
+        leaseExpiresAt: nowMs + leaseMs,
+        attempts: sql`${commands.attempts} + 1`,
+        updatedAt: nowMs,
+      })
+      .where(and(eq(commands.id, commandId), eq(commands.state, "pending")))
+      .returning();
+    if (!claimed) return null;
+    await tx.insert(commandAttempts).values({ id: attemptId, commandId, dispatcherId, claimGeneration: claimed.claimGeneration, startedAt: nowMs });
+    return { command: claimed, dispatcherId, generation: claimed.claimGeneration, attemptId };
+  });
+}
+
+/** The conditional UPDATE behind `markSideEffectStarted`, for callers that batch it. */
+function startedStatement(ctx: Ctx, claim: Pick<Claim, "command" | "generation" | "attemptId">) {
+  const nowMs = ctx.now().getTime();
+  const live = ctx.db
+    .select({ one: sql`1` })
+    .from(commands)
+    .where(
+      and(eq(commands.id, claim.command.id), eq(commands.state, "running"), eq(commands.claimGeneration, claim.generation), gt(commands.leaseExpiresAt, nowMs)),
+    );
+  return ctx.db
+    .update(commandAttempts)
+    .set({ sideEffectStarted: true })
+    .where(and(eq(commandAttempts.id, claim.attemptId), exists(live)))
+    .returning({ id: commandAttempts.id });
+}
+
+/**
+ * Records that the side effect is about to start, but only while the claim is still live: the
+ * command is running under this generation and its lease has not run out. False means the
+ * claim was lost (expired and possibly reclaimed) and the side effect must not run. From a true
+ * answer on, a crash leaves the command ambiguous rather than re-runnable.
+ */
+export async function markSideEffectStarted(ctx: Ctx, claim: Pick<Claim, "command" | "generation" | "attemptId">): Promise<boolean> {
+  return (await startedStatement(ctx, claim)).length === 1;
+}
+
+/** First retry delay of a queued command; each further failure doubles it, up to the cap. */
+export const RETRY_BASE_MS = 5_000;
+const RETRY_CAP_MS = 5 * 60_000;
+
+/** How a failed attempt is settled: final (inline) or retried with backoff (queue). */
+export interface FinishOptions {
+  queue?: { retryBaseMs?: number };
+}
+
+/**
+ * The statements that record an attempt's outcome: the command's fenced conditional UPDATE
+ * (returning the row, or nothing when the claim is stale) and the attempt row's own record.
+ *
+ * Without `queue`, a failure is final (`failed`): the inline path answers its caller directly.
+ * With `queue`, a failure goes back to `pending` with an exponential backoff in next_attempt_at
+ * while attempts remain, then to `dead`; a permanent failure (invalid payload) is dead at once.
+ */
+function finishStatements(ctx: Ctx, claim: Pick<Claim, "command" | "generation" | "attemptId">, outcome: AttemptOutcome, opts: FinishOptions) {
+  const nowMs = ctx.now().getTime();
+  let state: SQL | CommandState;
+  let nextAttemptAt: SQL | null = null;
+  let completedAt: SQL | number | null = nowMs;
+  if (outcome.ok) state = "succeeded";
+  else if (!opts.queue) state = "failed";
+  else if (outcome.permanent) state = "dead";
+  else {
+    const base = opts.queue.retryBaseMs ?? RETRY_BASE_MS;
+    const retry = sql`${commands.attempts} < ${commands.maxAttempts}`;
+    state = sql`CASE WHEN ${retry} THEN 'pending' ELSE 'dead' END`;
+    nextAttemptAt = sql`CASE WHEN ${retry} THEN ${nowMs} + min(${RETRY_CAP_MS}, ${base} << (${commands.attempts} - 1)) ELSE NULL END`;
+    completedAt = sql`CASE WHEN ${retry} THEN NULL ELSE ${nowMs} END`;
+  }
+  return [
+    ctx.db
+      .update(commands)
+      .set({
+        state,
+        result: outcome.result ?? null,
+        error: outcome.ok ? null : outcome.error,
+        leaseExpiresAt: null,
+        nextAttemptAt,
+        updatedAt: nowMs,
+        completedAt,
+      })
+      .where(and(eq(commands.id, claim.command.id), eq(commands.state, "running"), eq(commands.claimGeneration, claim.generation)))
+      .returning(),
+    ctx.db
+      .update(commandAttempts)
+      .set({
+        sideEffectCompleted: outcome.ok ? true : (outcome.sideEffectCompleted ?? false),
+        result: outcome.result ?? null,
+        error: outcome.ok ? null : outcome.error,
+        finishedAt: nowMs,
+      })
+      .where(eq(commandAttempts.id, claim.attemptId)),
+  ] as const;
+}
+
+function staleClaim(claim: Pick<Claim, "command" | "generation">): ApiError {
+  return new ApiError("CONFLICT", `command ${claim.command.id} is no longer held by claim generation ${claim.generation}`, {
+    hint: "Its lease expired and it was reclaimed or marked ambiguous; the newer state stands.",
+  });
+}
+
+/**
+ * Finishes a claimed command in one batch. Refused (CONFLICT) when the claim is stale: the lease
+ * expired and someone else holds a newer generation or the command was declared ambiguous, so
+ * this executor's result must not overwrite theirs. The attempt row records the outcome either way.
+ */
+export async function finishCommand(
+  ctx: Ctx,
+  claim: Pick<Claim, "command" | "generation" | "attemptId">,
+  outcome: AttemptOutcome,
+  opts: FinishOptions = {},
+): Promise<CommandRow> {
+  const [rows] = await ctx.db.batch(finishStatements(ctx, claim, outcome, opts));
+  if (!rows[0]) throw staleClaim(claim);
+  return rows[0];
+}
+
+/**
+ * The database side of executing claims in this process. Its `finishThenStart` records one
+ * command's outcome and the next claim's side_effect_started in a single batch, which halves
+ * the write transactions a dispatcher needs per command.
+ */
+export function dbClaimPort(ctx: Ctx, opts: FinishOptions = {}): ClaimPort & { finished: Map<string, CommandRow> } {
+  const finished = new Map<string, CommandRow>();
+  const settle = (rows: CommandRow[]) => {
+    if (rows[0]) finished.set(rows[0].id, rows[0]);
+    return rows[0]?.state ?? null;
+  };
+  return {
+    finished,
+    started: (claim) => markSideEffectStarted(ctx, claim),
+    async finish(claim, outcome) {
+      const [rows] = await ctx.db.batch(finishStatements(ctx, claim, outcome, opts));
+      return settle(rows);
+    },
+    async finishThenStart(claim, outcome, next) {
+      const [rows, , started] = await ctx.db.batch([...finishStatements(ctx, claim, outcome, opts), startedStatement(ctx, next)]);
+      return { state: settle(rows), nextStarted: started.length === 1 };
+    },
+  };
+}
+
+/**
+ * Hands a command created for inline execution to the queue at once (drops its inline hold),
+ * for a host this process cannot reach. Returns the command as it now stands.
+ */
+export async function releaseToQueue(ctx: Ctx, commandId: string): Promise<CommandRow> {
+  const [row] = await ctx.db
+    .update(commands)
+    .set({ nextAttemptAt: null, updatedAt: ctx.now().getTime() })
+    .where(and(eq(commands.id, commandId), eq(commands.state, "pending")))
+    .returning();
+  if (!row) throw new ApiError("CONFLICT", `command ${commandId} is no longer pending`);
+  return row;
+}
+
+/** Marks a command that was never claimed as failed (e.g. its host is unreachable). */
+export async function failUnclaimed(ctx: Ctx, commandId: string, error: string): Promise<void> {
+  const nowMs = ctx.now().getTime();
+  await ctx.db
+    .update(commands)
+    .set({ state: "failed", error, nextAttemptAt: null, updatedAt: nowMs, completedAt: nowMs })
+    .where(and(eq(commands.id, commandId), eq(commands.state, "pending")));
+}
+
+/** The wire form of a command row. */
+export function commandToWire(c: CommandRow) {
+  return {
+    id: c.id,
+    type: c.type,
+    state: c.state,
+    task_id: c.taskId,
+    session_id: c.sessionId,
+    host: c.host,
+    payload: c.payload,
+    result: c.result,
+    error: c.error,
+    correlation_id: c.correlationId,
+    idempotency_key: c.idempotencyKey,
+    required_permission: c.requiredPermission,
+    attempts: c.attempts,
+    max_attempts: c.maxAttempts,
+    claimed_by: c.claimedBy,
+    claim_generation: c.claimGeneration,
+    lease_expires_at: iso(c.leaseExpiresAt),
+    next_attempt_at: iso(c.nextAttemptAt),
+    created_by: c.createdBy,
+    created_at: iso(c.createdAt)!,
+    updated_at: iso(c.updatedAt)!,
+    completed_at: iso(c.completedAt),
+  };
+}
+
+const ms = (t: string | null): number | null => (t === null ? null : Date.parse(t));
+
+/** The row behind a command's wire form; how a remote runner hands a claimed command to an executor. */
+export function commandFromWire(w: ReturnType<typeof commandToWire>): CommandRow {
+  return {
+    id: w.id,
+    type: w.type,
+    state: w.state,
+    taskId: w.task_id,
+    sessionId: w.session_id,
+    host: w.host,
+    payload: w.payload,
+    result: w.result,
+    error: w.error,
+    idempotencyKey: w.idempotency_key,
+    correlationId: w.correlation_id,
+    attempts: w.attempts,
+    maxAttempts: w.max_attempts,
+    claimedBy: w.claimed_by,
+    claimGeneration: w.claim_generation,
+    leaseExpiresAt: ms(w.lease_expires_at),
+    nextAttemptAt: ms(w.next_attempt_at),
+    requiredPermission: w.required_permission,
+    createdBy: w.created_by,
+    createdAt: ms(w.created_at)!,
+    updatedAt: ms(w.updated_at)!,
+    completedAt: ms(w.completed_at),
+  };
+}

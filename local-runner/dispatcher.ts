@@ -1,0 +1,61 @@
+import { DISPATCH_PLUGINS } from "../functions/executors.ts";
+import { makeCtx, type Services } from "../functions/lib/ctx.ts";
+import { dispatchPass, type DispatchOptions, type DispatchReport } from "../functions/queue/dispatch-pass.ts";
+import { startDispatcher, stopDispatcher } from "../functions/queue/dispatchers.ts";
+import { pause } from "./pause.ts";
+
+/** How a dispatcher process loops. */
+export interface DispatchLoopOptions extends Omit<DispatchOptions, "pid"> {
+  /** Stop after this many passes (`--once` is 1); unbounded when absent. */
+  iterations?: number;
+  /** Pause between passes that found nothing more to claim. */
+  intervalMs: number;
+  /** Aborted by SIGINT/SIGTERM: the pass in flight finishes, then the loop stops. */
+  signal?: AbortSignal;
+  onPass?: (report: DispatchReport) => void;
+  onError?: (error: Error) => void;
+}
+
+/** How a dispatcher run ended. */
+export interface DispatchLoopResult {
+  passes: number;
+  processed: number;
+  failed_passes: number;
+  stopped_by: "iterations" | "signal";
+}
+
+/**
+ * Runs dispatch passes as one dispatcher process: registers it (running), loops until the
+ * iteration bound or the signal, and marks it stopped on the way out. A pass that claimed a full
+ * batch is followed at once by the next, so a backlog drains without waiting for the interval.
+ * A failed pass (e.g. the database was unreachable) is reported and retried after the interval.
+ */
+export async function runDispatchLoop(services: Services, opts: DispatchLoopOptions): Promise<DispatchLoopResult> {
+  const ctx = makeCtx(services, { kind: "daemon", tokenId: `dispatcher:${opts.dispatcherId}` });
+  const pid = process.pid;
+  await startDispatcher(ctx, { id: opts.dispatcherId, pid, dryRun: opts.dryRun ?? false });
+  const result: DispatchLoopResult = { passes: 0, processed: 0, failed_passes: 0, stopped_by: "signal" };
+  try {
+    while (!opts.signal?.aborted) {
+      let full = false;
+      try {
+        const report = await dispatchPass(ctx, DISPATCH_PLUGINS, { ...opts, pid });
+        result.processed += report.claimed;
+        full = report.claimed >= (opts.limit ?? 20);
+        opts.onPass?.(report);
+      } catch (e) {
+        result.failed_passes++;
+        opts.onError?.(e as Error);
+      }
+      result.passes++;
+      if (opts.iterations !== undefined && result.passes >= opts.iterations) {
+        result.stopped_by = "iterations";
+        break;
+      }
+      if (!full) await pause(opts.intervalMs, opts.signal);
+    }
+  } finally {
+    await stopDispatcher(ctx, opts.dispatcherId, pid).catch((e: Error) => opts.onError?.(e));
+  }
+  return result;
+}

@@ -1,0 +1,70 @@
+import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+export const MSG_TYPES = ["request", "reply", "notify", "ping", "help", "lifecycle"] as const;
+export type MsgType = (typeof MSG_TYPES)[number];
+
+/** Messages between sessions (and from the owner or daemons), grouped into threads. */
+export const messages = sqliteTable(
+  "messages",
+  {
+    id: text("id").primaryKey(),
+    threadId: text("thread_id").notNull(),
+    correlationId: text("correlation_id"),
+    msgType: text("msg_type", { enum: MSG_TYPES }).notNull(),
+    fromSessionId: text("from_session_id"),
+    fromActor: text("from_actor").notNull(),
+    toSessionId: text("to_session_id").notNull(),
+    inReplyTo: text("in_reply_to"),
+    project: text("project"),
+    subject: text("subject"),
+    body: text("body").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [
+    index("messages_to_idx").on(t.toSessionId, t.createdAt),
+    index("messages_thread_idx").on(t.threadId, t.createdAt),
+    index("messages_type_idx").on(t.msgType, t.createdAt),
+  ],
+);
+
+export type MessageRow = typeof messages.$inferSelect;
+
+export const INBOX_SIGNALS = ["message", "worker_task_complete", "notify_manager", "nudge_worker"] as const;
+export type InboxSignal = (typeof INBOX_SIGNALS)[number];
+
+export const DELIVERY_MODES = ["push", "pull_required"] as const;
+
+/**
+ * Routed notifications addressed to one session: its inbox. `dedup_key` makes routing
+ * idempotent (e.g. one completion per source event and binding); consumption is one
+ * conditional UPDATE on `consumed_at IS NULL`.
+ */
+export const inboxItems = sqliteTable(
+  "inbox_items",
+  {
+    id: text("id").primaryKey(),
+    targetSessionId: text("target_session_id").notNull(),
+    sourceSessionId: text("source_session_id"),
+    taskId: text("task_id"),
+    bindingId: text("binding_id"),
+    signalType: text("signal_type", { enum: INBOX_SIGNALS }).notNull(),
+    messageId: text("message_id"),
+    sourceEventId: integer("source_event_id"),
+    dedupKey: text("dedup_key"),
+    correlationId: text("correlation_id"),
+    payload: text("payload_json", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    deliveryMode: text("delivery_mode", { enum: DELIVERY_MODES }).notNull(),
+    deliveryCommandId: text("delivery_command_id"),
+    deliveredAt: integer("delivered_at"),
+    consumedAt: integer("consumed_at"),
+    consumedBy: text("consumed_by"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [
+    uniqueIndex("inbox_items_dedup_uq").on(t.dedupKey),
+    index("inbox_items_target_idx").on(t.targetSessionId, t.consumedAt, t.createdAt),
+    index("inbox_items_task_idx").on(t.taskId, t.createdAt),
+  ],
+);
+
+export type InboxItemRow = typeof inboxItems.$inferSelect;

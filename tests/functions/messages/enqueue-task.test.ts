@@ -1,0 +1,80 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { boundPair, createTask, registerSession } from "../../helpers/factories.ts";
+import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+
+let env: TestEnv;
+beforeEach(async () => {
+  env = await makeTestEnv();
+});
+afterEach(() => env.close());
+
+describe("enqueue-notify-manager / enqueue-nudge-worker", () => {
+  it("queues a notify_manager command for the bound manager with its correlation id and permission", async () => {
+    const { task, manager } = await boundPair(env);
+    const res = await env.call("POST", `/v1/tasks/${task.task.name}/notify-manager`, {
+      body: { message: "tests are green", correlation_id: "corr-1", required_permission: "merge" },
+    });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ created: true, target_session: manager.session.name });
+    expect(res.body.command).toMatchObject({
+      id: res.body.command_id,
+      type: "notify_manager",
+      state: "pending",
+      task_id: task.task_id,
+      session_id: manager.session_id,
+      payload: { message: "tests are green" },
+      correlation_id: "corr-1",
+      required_permission: "merge",
+      attempts: 0,
+      max_attempts: 5,
+    });
+  });
+
+  it("queues nudge_worker for the bound worker; the bound worker's own token may enqueue", async () => {
+    const { task, worker } = await boundPair(env);
+    const res = await env.call("POST", `/v1/tasks/${task.task.name}/nudge-worker`, { token: worker.token, body: { message: "keep going", max_attempts: 2 } });
+    expect(res.status).toBe(201);
+    expect(res.body.command).toMatchObject({
+      type: "nudge_worker",
+      session_id: worker.session_id,
+      max_attempts: 2,
+      created_by: `session:${worker.session_id}`,
+    });
+  });
+
+  it("returns the existing command for a retried idempotency key instead of a duplicate", async () => {
+    const { task } = await boundPair(env);
+    const body = { message: "done", idempotency_key: "done-1" };
+    const first = await env.call("POST", `/v1/tasks/${task.task.name}/notify-manager`, { body });
+    const retry = await env.call("POST", `/v1/tasks/${task.task.name}/notify-manager`, { body });
+    expect(first.status).toBe(201);
+    expect(retry.status).toBe(200);
+    expect(retry.body).toMatchObject({ created: false, command_id: first.body.command_id });
+    const rows = await env.services.database.client.execute("SELECT count(*) AS n FROM commands WHERE idempotency_key = 'done-1'");
+    expect(rows.rows[0]!.n).toBe(1);
+    // The same key for a different command is a mistake, not a retry.
+    const other = await env.call("POST", `/v1/tasks/${task.task.name}/nudge-worker`, { body });
+    expect(other.status).toBe(422);
+    expect(other.body.error.code).toBe("IDEMPOTENCY_MISMATCH");
+  });
+
+  it("refuses an unbound task, an unknown task, a bad body and a session that is not bound to the task", async () => {
+    const lonely = await createTask(env);
+    const unbound = await env.call("POST", `/v1/tasks/${lonely.task.name}/notify-manager`, { body: { message: "x" } });
+    expect(unbound.status).toBe(404);
+    expect(unbound.body.error.hint).toContain("switchyard bind");
+    expect((await env.call("POST", "/v1/tasks/nope/notify-manager", { body: { message: "x" } })).status).toBe(404);
+    const { task } = await boundPair(env);
+    const bad = await env.call("POST", `/v1/tasks/${task.task.name}/notify-manager`, { body: { message: "", max_attempts: 0 } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.fields.map((f: any) => f.field).sort()).toEqual(["max_attempts", "message"]);
+    const stranger = await registerSession(env, "worker");
+    const denied = await env.call("POST", `/v1/tasks/${task.task.name}/notify-manager`, { token: stranger.token, body: { message: "x" } });
+    expect(denied.status).toBe(403);
+    const runner = await env.call("POST", `/v1/tasks/${task.task.name}/notify-manager`, {
+      token: await env.mint("runner", "test-host"),
+      body: { message: "x" },
+    });
+    expect(runner.status).toBe(403);
+  });
+});

@@ -1,0 +1,179 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { makeCtx } from "../../../functions/lib/ctx.ts";
+import { consumeNext } from "../../../functions/messages/inbox-consume.ts";
+import { inboxEventType } from "../../../functions/messages/notifier.ts";
+import { sendMessage } from "../../../functions/messages/send.ts";
+import { boundPair, registerSession, withNewEvents } from "../../helpers/factories.ts";
+import { startUp } from "../../../local-runner/up.ts";
+import { makeTestEnv, type TestEnv, PINNED_EPOCH } from "../../helpers/services.ts";
+import { firstPollDone, observeNotifier } from "./waiting.ts";
+
+let env: TestEnv;
+beforeEach(async () => {
+  env = await makeTestEnv({ clockAt: PINNED_EPOCH });
+});
+afterEach(() => env.close());
+
+const send = (to: string, body: string, token?: string) => env.call("POST", "/v1/messages", { token, body: { to, body } });
+
+describe("POST /v1/sessions/{name}/inbox/consume", () => {
+  it("takes the oldest item, records consumed_by/at and one dispatch_inbox_consumed event", async () => {
+    const s = await registerSession(env, "manager");
+    const first = await send(s.session.name, "first");
+    await send(s.session.name, "second");
+    const { result: res, events } = await withNewEvents(env, () =>
+      env.call("POST", `/v1/sessions/${s.session.name}/inbox/consume`, { token: s.token, body: {} }),
+    );
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      session: s.session.name,
+      role: "manager",
+      task: null,
+      timed_out: false,
+      has_more: true,
+      poll_count: 1,
+      woken_by: null,
+      item: {
+        id: first.body.inbox_item_id,
+        signal_type: "message",
+        consumed_by: `session:${s.session_id}`,
+        consumed_at: "2026-11-21T12:00:00.000Z",
+        payload: { body: "first" },
+      },
+    });
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      id: res.body.event_id,
+      kind: "dispatch_inbox_consumed",
+      sessionId: s.session_id,
+      payload: { notification_id: first.body.inbox_item_id, signal_type: "message", delivery_mode: "pull_required", target_role: "manager", poll_count: 1 },
+    });
+    const second = await env.call("POST", `/v1/sessions/${s.session.name}/inbox/consume`, { token: s.token, body: {} });
+    expect(second.body).toMatchObject({ item: { payload: { body: "second" } }, has_more: false });
+  });
+
+  it("answers item=null at once when empty, and HTTP 200 with timed_out=true after a wait", async () => {
+    const s = await registerSession(env, "worker");
+    const now = await env.call("POST", `/v1/sessions/${s.session.name}/inbox/consume`, { body: {} });
+    expect(now.status).toBe(200);
+    expect(now.body).toMatchObject({ item: null, timed_out: false, event_id: null });
+    const waited = await env.call("POST", `/v1/sessions/${s.session.name}/inbox/consume`, { body: { wait: true, timeout: 0.2, interval: 0.05 } });
+    expect(waited.status).toBe(200);
+    expect(waited.body).toMatchObject({ item: null, timed_out: true, has_more: false, event_id: null });
+    expect(waited.body.poll_count).toBeGreaterThan(1);
+  });
+
+  it("wakes a waiting consumer through the notifier when this process writes an item", async () => {
+    const s = await registerSession(env, "manager");
+    const notifier = observeNotifier(env);
+    const listening = notifier.listening(s.session_id);
+    // The re-check interval is far beyond the test, so only the notifier can end this wait.
+    const waiting = env.call("POST", `/v1/sessions/${s.session.name}/inbox/consume`, { body: { wait: true, timeout: 240, interval: 60 } });
+    await listening;
+    await firstPollDone();
+    const sent = await send(s.session.name, "wake up");
+    const res = await waiting;
+    expect(res.body).toMatchObject({ item: { id: sent.body.inbox_item_id }, timed_out: false, woken_by: "notifier", poll_count: 2 });
+    expect(notifier.signalled).toEqual([inboxEventType(s.session_id)]);
+  });
+
+  it("finds an item the notifier never announced by the periodic re-check", async () => {
+    const s = await registerSession(env, "manager");
+    const mine = observeNotifier(env);
+    const listening = mine.listening(s.session_id);
+    // Its own notifier stands for another process writing the same database.
+    const other = makeCtx({ ...env.services, notifier: new EventTarget() }, { kind: "owner", tokenId: "tok_other" });
+    const waiting = consumeNext(
+      makeCtx(env.services, { kind: "owner", tokenId: "tok_me" }),
+      { session: s.session.name },
+      { wait: true, timeout: 30, interval: 0.05 },
+    );
+    await listening;
+    await firstPollDone();
+    const sent = await sendMessage(other, { to: s.session.name, body: "from elsewhere", msg_type: "notify" });
+    const res = await waiting;
+    expect(res).toMatchObject({ item: { id: sent.inbox_item_id }, woken_by: "interval" });
+    expect(mine.signalled).toEqual([]);
+  });
+
+  it("gives each of 8 concurrent consumers distinct items: every item consumed exactly once", async () => {
+    const s = await registerSession(env, "manager");
+    const ids: string[] = [];
+    for (let i = 0; i < 40; i++) ids.push((await send(s.session.name, `m${i}`)).body.inbox_item_id);
+    const consumer = async () => {
+      const got: string[] = [];
+      for (;;) {
+        const r = await env.call("POST", `/v1/sessions/${s.session.name}/inbox/consume`, { body: {} });
+        if (!r.body.item) return got;
+        got.push(r.body.item.id);
+      }
+    };
+    const results = await Promise.all(Array.from({ length: 8 }, consumer));
+    const all = results.flat();
+    expect(all.sort()).toEqual([...ids].sort());
+    const audited = await env.services.database.client.execute("SELECT count(*) AS n FROM events WHERE kind = 'dispatch_inbox_consumed'");
+    expect(audited.rows[0]!.n).toBe(40);
+  });
+
+  it("reaches a task's bound manager and worker through manager-inbox / worker-inbox", async () => {
+    const { task, worker, manager } = await boundPair(env);
+    await send(manager.session.name, "for the manager");
+    await send(worker.session.name, "for the worker");
+    const m = await env.call("POST", `/v1/tasks/${task.task.name}/manager-inbox/consume`, { token: manager.token, body: {} });
+    expect(m.body).toMatchObject({ session: manager.session.name, task: task.task.name, item: { payload: { body: "for the manager" } } });
+    const w = await env.call("POST", `/v1/tasks/${task.task.name}/worker-inbox/consume`, { token: worker.token, body: {} });
+    expect(w.body).toMatchObject({ session: worker.session.name, role: "worker", item: { payload: { body: "for the worker" } } });
+    const [ev] = (await env.services.database.client.execute({ sql: "SELECT payload_json FROM events WHERE id = ?", args: [w.body.event_id] })).rows;
+    expect(JSON.parse(String(ev!.payload_json))).toMatchObject({ target_role: "worker", via_task: task.task.name });
+  });
+
+  it("lets a session consume only its own inbox, and refuses runners", async () => {
+    const { task, worker, manager } = await boundPair(env);
+    await send(manager.session.name, "secret");
+    const bySession = await env.call("POST", `/v1/sessions/${manager.session.name}/inbox/consume`, { token: worker.token, body: {} });
+    expect(bySession.status).toBe(403);
+    const byTask = await env.call("POST", `/v1/tasks/${task.task.name}/manager-inbox/consume`, { token: worker.token, body: {} });
+    expect(byTask.status).toBe(403);
+    const runner = await env.call("POST", `/v1/sessions/${manager.session.name}/inbox/consume`, { token: await env.mint("runner", "test-host"), body: {} });
+    expect(runner.status).toBe(403);
+    const left = await env.call("GET", `/v1/sessions/${manager.session.name}/inbox`);
+    expect(left.body.pending).toBe(1);
+  });
+
+  it("refuses an unbound task, an unknown session and a timeout beyond the cap", async () => {
+    const s = await registerSession(env, "worker");
+    const task = await env.call("POST", "/v1/tasks", { body: { name: "lonely", goal: "g" } });
+    expect(task.status).toBe(201);
+    expect((await env.call("POST", "/v1/tasks/lonely/manager-inbox/consume", { body: {} })).body.error.hint).toMatch(/switchyard bind/);
+    expect((await env.call("POST", "/v1/sessions/ghost/inbox/consume", { body: {} })).status).toBe(404);
+    const tooLong = await env.call("POST", `/v1/sessions/${s.session.name}/inbox/consume`, { body: { wait: true, timeout: 241 } });
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body.error.fields[0].field).toBe("timeout");
+  });
+
+  it("hands nothing to a caller that hung up while waiting (real HTTP server)", async () => {
+    const s = await registerSession(env, "manager");
+    const notifier = observeNotifier(env);
+    const listening = notifier.listening(s.session_id);
+    const stopped = notifier.stopped(s.session_id);
+    const up = await startUp(env.services, { port: 0, hostname: "127.0.0.1", schedules: [] });
+    try {
+      const hangUp = new AbortController();
+      const poll = fetch(`${up.url}/v1/sessions/${s.session.name}/inbox/consume`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${env.owner}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ wait: true, timeout: 240, interval: 60 }),
+        signal: hangUp.signal,
+      }).catch((e: Error) => e.name);
+      await listening;
+      hangUp.abort();
+      expect(await poll).toBe("AbortError");
+      await stopped;
+      await send(s.session.name, "nobody is listening");
+      const left = await env.call("GET", `/v1/sessions/${s.session.name}/inbox`);
+      expect(left.body).toMatchObject({ pending: 1, items: [{ consumed_at: null }] });
+    } finally {
+      await up.stop();
+    }
+  });
+});
