@@ -7,7 +7,7 @@ import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { NameParam } from "../sessions/schema.ts";
 import { inboxHeader, inboxOwner, type InboxOwner, type InboxRef } from "./inbox-target.ts";
 import { itemsToWire } from "./items.ts";
-import { InboxWaiter, type WakeReason } from "./notifier.ts";
+import type { WakeReason } from "./notifier.ts";
 import { ConsumeBody, ConsumeResult, TaskNameParam } from "./schema.ts";
 
 // Not the daemon: an item it consumed would count as read and never reach the session.
@@ -79,29 +79,39 @@ async function takeNext(ctx: Ctx, owner: InboxOwner, pollCount: number): Promise
   }
 }
 
-/** Consumes the next item; with `wait`, long-polls until one arrives or the timeout passes. */
+/**
+ * Consumes the next item; with `wait`, long-polls until one arrives or the timeout passes.
+ * Waiting consumers of one inbox in this process form a line (lib/notifier.ts): only the head
+ * checks the database, so a new item wakes one consumer and the others make no query, let alone
+ * a losing claim. The head leaving hands its turn to the next, which checks at once.
+ */
 export async function consumeNext(ctx: Ctx, ref: InboxRef, input: z.output<typeof ConsumeBody>, abort?: AbortSignal) {
   const owner = await inboxOwner(ctx, ref);
-  const waiter = input.wait ? new InboxWaiter(ctx, owner.session.id, abort) : null;
+  const turn = input.wait && ctx.notifier ? ctx.notifier.consumer(owner.session.id, abort) : null;
   try {
     const deadline = performance.now() + input.timeout * 1000;
     let wokenBy: Exclude<WakeReason, "aborted"> | null = null;
-    for (let polls = 1; ; polls++) {
-      const taken = await takeNext(ctx, owner, polls);
-      if (taken) {
-        const [more] = await ctx.db.select({ id: inboxItems.id }).from(inboxItems).where(pendingOf(owner.session.id)).limit(1);
-        const [item] = await itemsToWire(ctx, [taken.row]);
-        return { ...inboxHeader(owner), item: item!, timed_out: false, has_more: !!more, poll_count: polls, woken_by: wokenBy, event_id: taken.eventId };
+    let polls = 0;
+    const empty = () => ({ ...inboxHeader(owner), item: null, timed_out: input.wait, has_more: false, poll_count: polls, woken_by: null, event_id: null });
+    for (;;) {
+      if (!turn || turn.isHead) {
+        polls++;
+        const taken = await takeNext(ctx, owner, polls);
+        if (taken) {
+          const [more] = await ctx.db.select({ id: inboxItems.id }).from(inboxItems).where(pendingOf(owner.session.id)).limit(1);
+          const [item] = await itemsToWire(ctx, [taken.row]);
+          return { ...inboxHeader(owner), item: item!, timed_out: false, has_more: !!more, poll_count: polls, woken_by: wokenBy, event_id: taken.eventId };
+        }
       }
-      const empty = { ...inboxHeader(owner), item: null, timed_out: waiter !== null, has_more: false, poll_count: polls, woken_by: null, event_id: null };
       const remaining = deadline - performance.now();
-      if (!waiter || remaining <= 0) return empty;
-      const why = await waiter.wait(Math.min(input.interval * 1000, remaining));
+      if (!turn || remaining <= 0) return empty();
+      // Behind the head there is nothing to re-check: wait to be handed the turn (or time out).
+      const why = await turn.next(turn.isHead ? Math.min(input.interval * 1000, remaining) : remaining);
       // The caller went away: consuming now would hand an item to nobody.
-      if (why === "aborted") return empty;
+      if (why === "aborted") return empty();
       wokenBy = why;
     }
   } finally {
-    waiter?.close();
+    turn?.leave();
   }
 }
