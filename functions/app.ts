@@ -18,7 +18,6 @@ import { resolvePrincipal } from "./lib/auth.ts";
 import { makeCtx, type Services } from "./lib/ctx.ts";
 import type { AppEnv } from "./lib/env.ts";
 import { ApiError, type ErrorCode } from "./lib/errors.ts";
-import { idempotency } from "./lib/idempotency.ts";
 import { messagesApp } from "./messages/index.ts";
 import { observeApp } from "./observe/index.ts";
 import { orchestratorApp } from "./orchestrator/index.ts";
@@ -84,7 +83,6 @@ export function createApp(services: Services) {
     }),
   );
   app.use("*", resolvePrincipal);
-  app.use("/v1/*", idempotency);
 
   app.route("/", healthApp);
   app.route("/v1", sessionsApp);

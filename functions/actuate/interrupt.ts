@@ -10,7 +10,7 @@ import { ingestSession } from "../observe/ingest.ts";
 import { eventState } from "../observe/status.ts";
 import { NameParam } from "../sessions/schema.ts";
 import { pushTarget } from "./nudge.ts";
-import { PANE_EXECUTORS, type InterruptPayload } from "./pane-executors.ts";
+import { PANE_EXECUTORS, paneOwnerOf, type InterruptPayload } from "./pane-executors.ts";
 import { InterruptBody, InterruptResult } from "./schema.ts";
 import { activeBindingOf } from "../bindings/lookup.ts";
 
@@ -42,7 +42,13 @@ export async function interruptSession(ctx: Ctx, name: string, input: z.infer<ty
       });
     }
   }
-  const payload: z.infer<typeof InterruptPayload> = { tmux_session: s.tmuxSession, key: input.key, followup: input.followup ?? null };
+  const payload: z.infer<typeof InterruptPayload> = {
+    ...paneOwnerOf(s),
+    transcript_path: s.transcriptPath,
+    tmux_session: s.tmuxSession,
+    key: input.key,
+    followup: input.followup ?? null,
+  };
   const cmd = await createCommand(ctx, { type: "interrupt", sessionId: s.id, taskId, host: s.host, payload, dryRun: input.dry_run, holdMs: INLINE_HOLD_MS });
   const audit = (extra: Record<string, unknown>) =>
     auditInsert(ctx, { kind: "session_interrupted", sessionId: s.id, taskId, payload: { command_id: cmd.id, ...payload, ...extra } });

@@ -10,10 +10,11 @@ import { ApiError } from "../lib/errors.ts";
 import type { DiscoveredTranscript, Host } from "../lib/host.ts";
 import { hostErrorToApi } from "../lib/local.ts";
 import { NameSchema } from "../lib/names.ts";
+import { PaneTextField } from "../lib/pane-text.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { classifyPane } from "../observe/classify.ts";
 import { presetIdentity, registerSession } from "../sessions/register.ts";
-import { RegisterResult } from "../sessions/schema.ts";
+import { RegisterResult, TmuxSessionName } from "../sessions/schema.ts";
 import { AGENT_KINDS, agentArgv, CODEX_APPROVALS, CODEX_SANDBOXES, type AgentKind } from "./agents.ts";
 import { managerBootstrapPrompt } from "./bootstrap.ts";
 import { acceptTrustPrompt } from "./trust.ts";
@@ -24,15 +25,12 @@ export const SpawnBody = z
     role: z.enum(["worker", "manager"]),
     agent: z.enum(AGENT_KINDS).optional().default("codex"),
     cwd: z.string().min(1).max(4096),
-    prompt: z.string().min(1).max(20_000).optional().openapi({ description: "Initial prompt (task prompt or manager bootstrap)" }),
+    prompt: PaneTextField(20_000).optional().openapi({ description: "Initial prompt (task prompt or manager bootstrap)" }),
     sandbox: z.enum(CODEX_SANDBOXES).optional(),
     ask_for_approval: z.enum(CODEX_APPROVALS).optional(),
     accept_trust: z.boolean().optional().default(false),
     timeout_seconds: z.number().int().min(1).max(900).optional().default(60),
-    tmux_session: z
-      .string()
-      .regex(/^[A-Za-z0-9._-]{1,80}$/)
-      .optional(),
+    tmux_session: TmuxSessionName.optional(),
     task: NameSchema.optional().openapi({ description: "For a manager without a prompt: the task its bootstrap prompt names" }),
     worker: NameSchema.optional().openapi({ description: "For a manager without a prompt: the worker its bootstrap prompt names" }),
     task_goal: z
@@ -100,7 +98,8 @@ export async function spawnSession(ctx: Ctx, raw: SpawnInput) {
     throw new ApiError("NAME_TAKEN", `an active session is already named '${input.name}'`, {
       hint: `Choose another name or stop it: switchyard stop ${input.name}`,
     });
-  const tmuxName = input.tmux_session ?? `sy-${input.agent}-${input.name}`;
+  // tmux would turn a '.' in a session name into '_'; do it here so the name we record is the real one.
+  const tmuxName = input.tmux_session ?? `sy-${input.agent}-${input.name.replaceAll(".", "_")}`;
   let prompt = input.prompt ?? null;
   if (!prompt && input.role === "manager") {
     const task = input.task ? await ctx.db.select().from(tasks).where(eq(tasks.name, input.task)).limit(1) : [];

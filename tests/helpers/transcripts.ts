@@ -1,0 +1,69 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+
+/** Where a test's transcripts may live: the test host's roots (TestEnv has both). */
+export interface TranscriptRootsLike {
+  codexSessions: string;
+  claudeProjects: string;
+}
+
+let seq = 0;
+
+/** The session_meta record a Codex rollout starts with. */
+export function codexMeta(id = `thread-${++seq}`, cwd = "/work"): string {
+  return `${JSON.stringify({ timestamp: "2026-11-21T12:00:00.000Z", type: "session_meta", payload: { id, cwd, originator: "test" } })}\n`;
+}
+
+/**
+ * A Codex rollout path under the test host's sessions root, `YYYY/MM/DD/rollout-<name>.jsonl`
+ * like Codex writes. With `content` (default: just the session_meta record) the file is written.
+ */
+export function codexRollout(roots: TranscriptRootsLike, name: string, content: string | null = codexMeta()): string {
+  const path = join(roots.codexSessions, "2026", "11", "21", `rollout-${name}.jsonl`);
+  mkdirSync(dirname(path), { recursive: true });
+  if (content !== null) writeFileSync(path, content);
+  return path;
+}
+
+/** A Claude Code record carrying its session id (what the first records of a transcript hold). */
+export function claudeRecord(sessionId: string, extra: Record<string, unknown> = { type: "mode", mode: "normal" }): string {
+  return `${JSON.stringify({ ...extra, sessionId })}\n`;
+}
+
+/** A Claude Code transcript path `projects/<slug>/<id>.jsonl` under the test host's root, written like rollouts. */
+export function claudeTranscript(roots: TranscriptRootsLike, sessionId: string, content: string | null = claudeRecord(sessionId), slug = "-work"): string {
+  const path = join(roots.claudeProjects, slug, `${sessionId}.jsonl`);
+  mkdirSync(dirname(path), { recursive: true });
+  if (content !== null) writeFileSync(path, content);
+  return path;
+}
+
+/** A process that holds a file open (as an agent holds its transcript), for pid checks. */
+export interface Holder {
+  pid: number;
+  /** Kills it (and only it) and waits for it to exit. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `node` holding `path` open for appending (creating it if needed), so strict discovery
+ * finds `path` from its pid. Extra `env` (e.g. a tmux pane's) is passed through.
+ */
+export async function holdOpen(path: string): Promise<Holder> {
+  const { spawn } = await import("node:child_process");
+  const script = `const fs=require("fs");fs.openSync(${JSON.stringify(path)},"a");console.log("ready");setInterval(()=>{},1000)`;
+  const child = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.once("data", () => resolve());
+    child.once("exit", (code) => reject(new Error(`holder of ${path} exited ${code}`)));
+  });
+  return {
+    pid: child.pid!,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
