@@ -134,10 +134,11 @@ export interface Services {
    */
   notifier?: InboxNotifier;
   /**
-   * Test hooks. `afterKeyCommit` runs right after a batch that stored an Idempotency-Key's final
-   * response committed, before the response is sent: a crash test kills the process there.
+   * Test hooks around the batch that stores an Idempotency-Key's final response with the
+   * request's write: `beforeKeyCommit` runs just before it is sent, `afterKeyCommit` right after it
+   * committed (before the response is sent). Crash tests kill the process there.
    */
-  hooks?: { afterKeyCommit?: () => void };
+  hooks?: { beforeKeyCommit?: () => void; afterKeyCommit?: () => void };
 }
 
 /** A logger that drops everything (tests, CLI). */

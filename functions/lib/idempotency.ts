@@ -115,6 +115,7 @@ function recordStatements(ctx: Ctx, scope: KeyScope, status: number, rawBody: st
 export async function batchWithKey<T extends BatchItem<"sqlite">[]>(ctx: Ctx, stmts: [...T], response?: { body: unknown; status: number }) {
   const scope = ctx.idempotency;
   const record = scope && !scope.recorded && response ? recordStatements(ctx, scope, response.status, JSON.stringify(response.body)) : [];
+  if (record.length) ctx.hooks?.beforeKeyCommit?.();
   const results = await ctx.db.batch([...stmts, ...record] as unknown as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
   if (scope && record.length) {
     scope.recorded = true;

@@ -8,6 +8,11 @@ class Waiter {
 
   constructor(private readonly abort?: AbortSignal) {}
 
+  /** True when a signal arrived that no wait has taken yet. */
+  get pending(): boolean {
+    return this.#signalled;
+  }
+
   /** Wakes the wait in progress, or makes the next one return at once. */
   signal(): void {
     this.#signalled = true;
@@ -73,12 +78,16 @@ export class ConsumerTurn {
     this.#waiter.signal();
   }
 
-  /** Leaves the line; the next consumer becomes head and checks the inbox at once. */
-  leave(): void {
+  /**
+   * Leaves the line; the next consumer becomes head. It checks the inbox at once unless this
+   * head just took an item and saw nothing more pending (`drained`) and no signal came since:
+   * then there is nothing to check until the next signal or its re-check interval.
+   */
+  leave(opts: { drained?: boolean } = {}): void {
     const i = this.line.indexOf(this);
     if (i === -1) return;
     this.line.splice(i, 1);
-    if (i === 0) this.line[0]?.signal();
+    if (i === 0 && (!opts.drained || this.#waiter.pending)) this.line[0]?.signal();
     this.onLeave();
   }
 }

@@ -50,7 +50,7 @@ const pendingOf = (sessionId: string) => and(eq(inboxItems.targetSessionId, sess
  * loses the race picks again. A batch, not an interactive transaction: two interactive write
  * transactions open at once in one process block each other for the whole busy timeout.
  */
-async function takeNext(ctx: Ctx, owner: InboxOwner, pollCount: number): Promise<{ row: InboxItemRow; eventId: string } | null> {
+async function takeNext(ctx: Ctx, owner: InboxOwner, pollCount: number): Promise<{ row: InboxItemRow; eventId: string; hasMore: boolean } | null> {
   const s = owner.session;
   for (;;) {
     // rowid breaks created_at ties in insertion order and is part of the target index, so the
@@ -60,7 +60,8 @@ async function takeNext(ctx: Ctx, owner: InboxOwner, pollCount: number): Promise
     const nowMs = ctx.now().getTime();
     const actor = actorOf(ctx.auth);
     const eventId = ctx.newId("evt");
-    const [updated] = await ctx.db.batch([
+    // Whether more is pending is read in the same batch, after the claim: no extra round trip.
+    const [updated, , more] = await ctx.db.batch([
       ctx.db
         .update(inboxItems)
         .set({ consumedAt: nowMs, consumedBy: actor })
@@ -73,9 +74,10 @@ async function takeNext(ctx: Ctx, owner: InboxOwner, pollCount: number): Promise
             'consumed_by', consumed_by, 'correlation_id', correlation_id, 'via_task', ${owner.task}),
           ${nowMs}
         FROM ${inboxItems} WHERE id = ${next.id} AND changes() = 1`),
+      ctx.db.select({ id: inboxItems.id }).from(inboxItems).where(pendingOf(s.id)).limit(1),
     ]);
     const row = updated[0];
-    if (row) return { row, eventId };
+    if (row) return { row, eventId, hasMore: more.length > 0 };
   }
 }
 
@@ -88,6 +90,7 @@ async function takeNext(ctx: Ctx, owner: InboxOwner, pollCount: number): Promise
 export async function consumeNext(ctx: Ctx, ref: InboxRef, input: z.output<typeof ConsumeBody>, abort?: AbortSignal) {
   const owner = await inboxOwner(ctx, ref);
   const turn = input.wait && ctx.notifier ? ctx.notifier.consumer(owner.session.id, abort) : null;
+  let drained = false;
   try {
     const deadline = performance.now() + input.timeout * 1000;
     let wokenBy: Exclude<WakeReason, "aborted"> | null = null;
@@ -98,9 +101,17 @@ export async function consumeNext(ctx: Ctx, ref: InboxRef, input: z.output<typeo
         polls++;
         const taken = await takeNext(ctx, owner, polls);
         if (taken) {
-          const [more] = await ctx.db.select({ id: inboxItems.id }).from(inboxItems).where(pendingOf(owner.session.id)).limit(1);
-          const [item] = await itemsToWire(ctx, [taken.row]);
-          return { ...inboxHeader(owner), item: item!, timed_out: false, has_more: !!more, poll_count: polls, woken_by: wokenBy, event_id: taken.eventId };
+          drained = !taken.hasMore;
+          const [item] = await itemsToWire(ctx, [taken.row], { [owner.session.id]: owner.session.name });
+          return {
+            ...inboxHeader(owner),
+            item: item!,
+            timed_out: false,
+            has_more: taken.hasMore,
+            poll_count: polls,
+            woken_by: wokenBy,
+            event_id: taken.eventId,
+          };
         }
       }
       const remaining = deadline - performance.now();
@@ -112,6 +123,6 @@ export async function consumeNext(ctx: Ctx, ref: InboxRef, input: z.output<typeo
       wokenBy = why;
     }
   } finally {
-    turn?.leave();
+    turn?.leave({ drained });
   }
 }

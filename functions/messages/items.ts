@@ -142,11 +142,11 @@ export async function createInboxItem(
   return created;
 }
 
-/** Session and task names for a set of ids, in two queries. */
-async function namesFor(ctx: Ctx, sessionIds: string[], taskIds: string[]) {
-  const sessionNames = new Map<string, string>();
+/** Session and task names for a set of ids, in up to two queries (none for names already known). */
+async function namesFor(ctx: Ctx, sessionIds: string[], taskIds: string[], known: Record<string, string> = {}) {
+  const sessionNames = new Map<string, string>(Object.entries(known));
   const taskNames = new Map<string, string>();
-  const sIds = [...new Set(sessionIds)];
+  const sIds = [...new Set(sessionIds)].filter((id) => !sessionNames.has(id));
   const tIds = [...new Set(taskIds)];
   if (sIds.length)
     for (const s of await ctx.db.select({ id: sessions.id, name: sessions.name }).from(sessions).where(inArray(sessions.id, sIds)))
@@ -156,13 +156,14 @@ async function namesFor(ctx: Ctx, sessionIds: string[], taskIds: string[]) {
   return { sessionNames, taskNames };
 }
 
-/** The wire form of inbox items, with session and task names resolved. */
-export async function itemsToWire(ctx: Ctx, rows: InboxItemRow[]) {
+/** The wire form of inbox items, with session and task names resolved (`known`: names the caller has, by id). */
+export async function itemsToWire(ctx: Ctx, rows: InboxItemRow[], known: Record<string, string> = {}) {
   const ids = rows.flatMap((r) => [r.targetSessionId, ...(r.sourceSessionId ? [r.sourceSessionId] : [])]);
   const { sessionNames, taskNames } = await namesFor(
     ctx,
     ids,
     rows.flatMap((r) => (r.taskId ? [r.taskId] : [])),
+    known,
   );
   return rows.map((r) => ({
     id: r.id,
