@@ -161,7 +161,6 @@ export function checkUnitValues(cfg: DaemonConfig): void {
     HOME: cfg.userHome,
   };
   for (const [name, v] of Object.entries(values)) {
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
     if (v !== undefined && /[\x00-\x1f\x7f]/.test(v)) {
       throw new UsageError(`${name} contains a control character (e.g. a newline), which a service file cannot hold: ${JSON.stringify(v)}`);
     }

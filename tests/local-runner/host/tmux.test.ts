@@ -155,7 +155,7 @@ describe("NodeHost tmux", () => {
       ok: false,
       reason: expect.stringMatching(/does not hold/),
     });
-    expect(await host.verifyPane(agentPane, { pid: agent, startedAt: started - 60_000 })).toMatchObject({
+    expect(await host.verifyPane(agentPane, { pid: agent, startedAt: started! - 60_000 })).toMatchObject({
       ok: false,
       reason: expect.stringMatching(/no longer running/),
     });
