@@ -27,6 +27,7 @@ export const Session = z
     tmux_session: z.string().nullable(),
     transcript_path: z.string().nullable(),
     transcript_kind: z.enum(TRANSCRIPT_KINDS).nullable(),
+    agent_session_id: z.string().nullable().openapi({ description: "The agent's own conversation id, from the transcript's first records" }),
     thread_id: z.string().nullable(),
     thread_title: z.string().nullable(),
     identity_token: z.string().nullable().openapi({ description: "Id of the session's bearer token (never the secret)" }),

@@ -52,6 +52,7 @@ export function sessionToWire(s: SessionRow, opts: { redactToken?: boolean; hide
     tmux_session: hide ? null : s.tmuxSession,
     transcript_path: hide ? null : s.transcriptPath,
     transcript_kind: s.transcriptKind,
+    agent_session_id: s.agentSessionId,
     thread_id: s.threadId,
     thread_title: s.threadTitle,
     identity_token: s.tokenId === null ? null : opts.redactToken ? "[redacted]" : s.tokenId,
