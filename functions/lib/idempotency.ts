@@ -199,15 +199,22 @@ export function idempotency(mode: IdempotencyMode): MiddlewareHandler<AppEnv> {
     const where = whereKey(scope);
 
     if (mode === "pending") {
-      try {
-        await ctx.db.insert(idempotencyKeys).values({ ...scope, state: "pending", createdAt: ctx.now().getTime() });
-      } catch (e) {
-        if (!isUniqueViolation(e)) throw e;
+      // Twice at most: a first request that failed and released the key in between frees it.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await ctx.db.insert(idempotencyKeys).values({ ...scope, state: "pending", createdAt: ctx.now().getTime() });
+          break;
+        } catch (e) {
+          if (!isUniqueViolation(e)) throw e;
+        }
         const [prior] = await ctx.db.select().from(idempotencyKeys).where(where).limit(1);
-        // It failed and was released in between: run this one.
-        if (!prior) return run();
+        if (!prior) {
+          if (attempt < 2) continue;
+          throw inProgress();
+        }
         const settled = await settlePrior(c, ctx, scope, prior);
         if (settled) return settled;
+        break;
       }
     } else {
       // Atomic: nothing is written before the request's own write, which carries the key.
