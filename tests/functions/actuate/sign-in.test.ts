@@ -6,7 +6,9 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { EXIT_FAILED } from "../../../local-runner/cli/main.ts";
 import { AGENT_ENV_UNSET, claudeBinary, codexBinary } from "../../helpers/agents.ts";
+import { cliSandbox } from "../../helpers/cli.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 
 let env: TestEnv | null = null;
@@ -82,5 +84,25 @@ describe("spawning an agent that is not signed in", () => {
     expect(res.body.error.hint).toContain("The tmux session 'sy-codex-nsi-screen' was killed");
     expect(Date.now() - started).toBeLessThan(45_000);
     expect(await e.services.host!.tmuxHasSession("sy-codex-nsi-screen")).toBe(false);
+  });
+});
+
+describe("start-worker through the CLI", () => {
+  const sb = cliSandbox("signin-cli");
+  it("says the agent CLI is not signed in and exits 1", async () => {
+    root = mkdtempSync(join(tmpdir(), "switchyard-signin-"));
+    mkdirSync(join(root, "codex"));
+    process.env.SWITCHYARD_CODEX_BIN = codexBinary();
+    process.env.CODEX_HOME = join(root, "codex");
+    try {
+      const res = await sb.cli("start-worker", "--name", "nsi-cli", "--cwd", root, "--task", "hi");
+      expect(res.code).toBe(EXIT_FAILED);
+      expect(res.err).toContain("error: AGENT_NOT_SIGNED_IN: codex is not signed in");
+      expect(res.err).toContain("hint: Run `codex login`");
+      expect(res.err).toContain("starting codex for nsi-cli in tmux and waiting for its transcript (up to 1m)");
+    } finally {
+      delete process.env.SWITCHYARD_CODEX_BIN;
+      delete process.env.CODEX_HOME;
+    }
   });
 });
