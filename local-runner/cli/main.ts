@@ -163,17 +163,30 @@ function editDistance(a: string, b: string): number {
  */
 export function suggestCommands(typed: string, limit = 3): string[] {
   const word = typed.split(" ").at(-1)!;
+  // Group words (`broker`) are candidates too, so `brokr` points at the group, not at one of its commands.
+  const groups = ALL_COMMANDS.filter((s) => s.name.includes(" ")).map((s) => s.name.split(" ")[0]!);
+  const prefix = typed.includes(" ") ? `${typed.slice(0, typed.lastIndexOf(" "))} ` : "";
+  // Inside a group (`broker tokn`), only that group's commands.
+  const names = [...new Set([...ALL_COMMANDS.flatMap((s) => [s.name, ...(s.aliases ?? [])]), ...groups])].filter((n) => n.startsWith(prefix));
   const scored: Array<[string, number]> = [];
-  for (const spec of ALL_COMMANDS) {
-    for (const name of [spec.name, ...(spec.aliases ?? [])]) {
-      const last = name.split(" ").at(-1)!;
-      let score = Math.min(editDistance(typed, name), editDistance(word, last) + (name.includes(" ") && !typed.includes(" ") ? 1 : 0));
-      if (word.length >= 3 && name.split(/[ -]/).includes(word)) score = Math.min(score, 1);
-      if (score <= Math.max(2, Math.floor(word.length / 3))) scored.push([spec.name, score]);
-    }
+  for (const name of names) {
+    const last = name.split(" ").at(-1)!;
+    let score = Math.min(editDistance(typed, name), editDistance(word, last) + (name.includes(" ") && !typed.includes(" ") ? 1 : 0));
+    const parts = name.split(/[ -]/);
+    if (word.length >= 3 && parts.includes(word)) score = Math.min(score, 1);
+    else if (word.length >= 4 && parts.some((p) => editDistance(word, p) === 1)) score = Math.min(score, 2);
+    if (score <= Math.max(2, Math.floor(word.length / 3))) scored.push([ALL_COMMANDS.find((s) => s.aliases?.includes(name))?.name ?? name, score]);
   }
-  scored.sort((x, y) => x[1] - y[1] || x[0].localeCompare(y[0]));
-  return [...new Set(scored.map(([n]) => n))].slice(0, limit);
+  // Only the closest tier: one good guess reads better than three mediocre ones.
+  const best = Math.min(...scored.map(([, n]) => n));
+  return [
+    ...new Set(
+      scored
+        .filter(([, n]) => n === best)
+        .sort((x, y) => x[0].localeCompare(y[0]))
+        .map(([n]) => n),
+    ),
+  ].slice(0, limit);
 }
 
 /** Turns commander's parsed options back into the spec's option names. */
@@ -278,6 +291,17 @@ function groupAlone(program: Command, argv: string[]): Command | null {
   return cmd && cmd !== program && cmd.commands.length && !isLeaf ? cmd : null;
 }
 
+/** Throws the unknown-command error when `words` do not name a command or group. */
+function knownPath(program: Command, words: string[]): void {
+  let cmd: Command = program;
+  for (const [i, w] of words.entries()) {
+    if (!cmd.commands.length) return;
+    const next = cmd.commands.find((c) => c.name() === w || c.aliases().includes(w));
+    if (!next) throw new UnknownCommandError(words.slice(0, i + 1), words.slice(0, i).join(" "));
+    cmd = next;
+  }
+}
+
 /** Finds the home for a command, or says how to make one. */
 function settleHome(spec: CommandSpec, g: GlobalOptions, cwd: string): GlobalOptions {
   const located: LocatedHome | null = locateHome(process.env, { home: g.home, cwd });
@@ -346,6 +370,9 @@ export async function runCli(argv: string[], io: Io = processIo, opts: CliOption
     io.out(mainHelp());
     return EXIT_USAGE;
   }
+  // `help broker token-check` is `broker token-check --help`, at any depth.
+  const helpFor = argv[0] === "help" && argv.length > 1 ? argv.slice(1).filter((a) => !a.startsWith("-")) : null;
+  if (helpFor) argv = [...argv.slice(1), "--help"];
   let code = EXIT_OK;
   const program = buildProgram(io, async (spec, cmd) => {
     code = await execute(spec, argsOf(cmd, spec), globalsOf(cmd), io, cwd);
@@ -356,6 +383,8 @@ export async function runCli(argv: string[], io: Io = processIo, opts: CliOption
     return EXIT_OK;
   }
   try {
+    // Commander answers `nope --help` with the top-level help; `help nope` deserves the suggestions.
+    if (helpFor) knownPath(program, helpFor);
     await program.parseAsync(argv, { from: "user" });
     return code;
   } catch (e) {

@@ -102,6 +102,19 @@ describe("npm start", () => {
   }
 });
 
+describe("bin/switchyard.mjs", () => {
+  it("stops quietly when the reader of its output goes away (`switchyard search --help | head -1`)", async () => {
+    const child = spawn(process.execPath, [BIN, "search", "--help"], { cwd: tmp(), stdio: ["ignore", "pipe", "pipe"] });
+    let err = "";
+    child.stderr!.setEncoding("utf8").on("data", (d: string) => (err += d));
+    // Read one chunk, then close the pipe like `head` does.
+    child.stdout!.once("data", () => child.stdout!.destroy());
+    const code = await new Promise<number | null>((resolve) => child.once("close", (c) => resolve(c)));
+    expect(err).not.toContain("EPIPE");
+    expect(code).toBe(0);
+  });
+});
+
 describe("switchyard up fails fast, naming the problem", () => {
   let busy: Server | null = null;
   afterEach(() => {

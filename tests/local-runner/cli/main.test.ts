@@ -258,15 +258,22 @@ describe("navigation: version, grouped help, groups, suggestions", () => {
       [["nudge"], ["session-nudge"]],
       [["broker", "tokn-check"], ["broker token-check"]],
       [["token-check"], ["broker token-check"]],
+      [["brokr"], ["broker"]],
+      [["help", "sesions"], ["sessions"]],
     ];
     for (const [argv, expected] of cases) {
       const res = await run(argv);
+      const typed = argv.filter((a) => a !== "help").join(" ");
       expect(res.code, argv.join(" ")).toBe(EXIT_USAGE);
-      expect(res.err).toContain(`unknown command '${argv.join(" ")}'`);
+      expect(res.err).toContain(`unknown command '${typed}'`);
       for (const e of expected) expect(res.err, argv.join(" ")).toContain(`switchyard ${e}`);
       expect(res.err).toContain("hint: run 'switchyard ");
     }
     expect((await run(["zzzqqq"])).err).not.toContain("did you mean");
+    // `help X Y` is `X Y --help`, two levels deep too.
+    const help = await run(["help", "broker", "token-check"]);
+    expect(help.code).toBe(EXIT_OK);
+    expect(help.out).toContain("Usage: switchyard broker token-check [options] <TOKEN_ID>");
   });
 });
 
