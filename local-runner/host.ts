@@ -1,4 +1,5 @@
-import { HostError, type DiscoveredTranscript, type FileInfo, type Host, type HostCapabilities } from "../functions/lib/host.ts";
+import { HostError, type AgentAuth, type DiscoveredTranscript, type FileInfo, type Host, type HostCapabilities } from "../functions/lib/host.ts";
+import { agentAuth } from "./host/agent-auth.ts";
 import { discoverTranscript, lsofMissing } from "./host/discovery.ts";
 import { execTool } from "./host/exec.ts";
 import { fileExists, fileInfo, readBytes } from "./host/files.ts";
@@ -134,6 +135,11 @@ export class NodeHost implements Host {
   /** Pid of the process in the session's first pane (or the given pane), null when absent. */
   tmuxPanePid(target: string): Promise<number | null> {
     return this.tmux.panePid(target);
+  }
+
+  /** What the agent CLI's own status command says about its sign-in (see host/agent-auth.ts). */
+  agentAuth(kind: "codex" | "claude", launch: { command: string[]; env?: Record<string, string> }): Promise<AgentAuth> {
+    return agentAuth(kind, launch, this.timeoutMs);
   }
 
   /** First line of `lsof -v` ("revision: 4.95.0"), or null when lsof is absent. */

@@ -8,7 +8,7 @@ import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { activeSessionByName } from "../sessions/lookup.ts";
 import { createTask } from "../tasks/create.ts";
 import { taskByName } from "../tasks/lookup.ts";
-import { AGENT_KINDS, CODEX_APPROVALS, CODEX_SANDBOXES } from "./agents.ts";
+import { AGENT_KINDS, assertSignedIn, CODEX_APPROVALS, CODEX_SANDBOXES } from "./agents.ts";
 import { SpawnResult, spawnSession } from "./spawn.ts";
 import { stopSessionEffect } from "./stop.ts";
 
@@ -49,6 +49,10 @@ export const pairRoute = defineRoute(["owner"], {
 /** Spawns worker then manager, binds them, and undoes its own spawns when a later step fails. */
 export async function pairSessions(ctx: Ctx, raw: z.input<typeof PairBody>) {
   const input = PairBody.parse(raw);
+  // Both agents are checked before anything starts, so a manager CLI that is not signed in
+  // refuses the pair up front instead of after the worker is already running.
+  const managerAgent = input.manager_agent ?? input.agent;
+  for (const agent of new Set([input.agent, managerAgent])) await assertSignedIn(ctx, agent);
   let taskCreated = false;
   try {
     await taskByName(ctx, input.task);
@@ -69,7 +73,11 @@ export async function pairSessions(ctx: Ctx, raw: z.input<typeof PairBody>) {
     accept_trust: input.accept_trust,
     timeout_seconds: input.timeout_seconds,
   };
-  const worker = await spawnSession(ctx, { ...common, name: input.worker_name, role: "worker", agent: input.agent, prompt: input.task_prompt });
+  const worker = await spawnSession(
+    ctx,
+    { ...common, name: input.worker_name, role: "worker", agent: input.agent, prompt: input.task_prompt },
+    { signInChecked: true },
+  );
   const undo = async (names: string[], cause: unknown): Promise<never> => {
     const cleaned: string[] = [];
     for (const n of names) {
@@ -87,14 +95,11 @@ export async function pairSessions(ctx: Ctx, raw: z.input<typeof PairBody>) {
   };
   let manager;
   try {
-    manager = await spawnSession(ctx, {
-      ...common,
-      name: input.manager_name,
-      role: "manager",
-      agent: input.manager_agent ?? input.agent,
-      task: input.task,
-      worker: input.worker_name,
-    });
+    manager = await spawnSession(
+      ctx,
+      { ...common, name: input.manager_name, role: "manager", agent: managerAgent, task: input.task, worker: input.worker_name },
+      { signInChecked: true },
+    );
   } catch (e) {
     return undo([input.worker_name], e);
   }

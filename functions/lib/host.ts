@@ -35,6 +35,19 @@ export interface Host {
   tmuxKillSession(name: string): Promise<void>;
   /** Pid of the process running in the session's first pane, or null. */
   tmuxPanePid(target: string): Promise<number | null>;
+
+  /**
+   * Asks an agent CLI whether it is signed in (`codex login status`, `claude auth status`), run
+   * with the environment it would be spawned with. Optional: a host without it cannot tell.
+   */
+  agentAuth?(kind: "codex" | "claude", launch: { command: string[]; env?: Record<string, string> }): Promise<AgentAuth>;
+}
+
+/** What an agent CLI says about its sign-in; `signed_in` is null when it could not be asked. */
+export interface AgentAuth {
+  signed_in: boolean | null;
+  /** How it is signed in, or why not / why unknown, in a few words. */
+  detail: string;
 }
 
 export interface FileInfo {

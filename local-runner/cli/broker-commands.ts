@@ -1,4 +1,5 @@
-import { flag, int, pos, req, str, UsageError, type Args, type CommandSpec } from "./spec.ts";
+import { block, inline } from "./format.ts";
+import { EXIT_FAILED, EXIT_OK, flag, int, pos, req, str, UsageError, type Args, type CommandSpec } from "./spec.ts";
 
 const enc = encodeURIComponent;
 
@@ -108,7 +109,7 @@ export const BROKER_COMMANDS: CommandSpec[] = [
       if (x.sent_message_id) lines.push("", `sent as ${x.sent_message_id} at ${x.sent_at}`);
       if (x.rejected_reason) lines.push("", `rejected: ${x.rejected_reason}`);
       lines.push("", "events:", ...b.events.map((e: any) => `  ${e.created_at} ${e.kind}`));
-      if ("context_packet" in b) lines.push("", "context packet:", JSON.stringify(b.context_packet, null, 2));
+      if ("context_packet" in b) lines.push("", "context packet:", block(b.context_packet, "  "));
       return lines.join("\n");
     },
   },
@@ -181,6 +182,8 @@ export const BROKER_COMMANDS: CommandSpec[] = [
       query: { run_id: req(a, "run-id"), to_session: req(a, "to-session"), thread_id: req(a, "thread-id") },
     }),
     render: (b) => `${b.valid ? "valid" : `invalid: ${b.reason}`}${b.token ? `\n${tokenLine(b.token)}` : ""}`,
+    exitCodes: { 1: "failed, or the token is invalid for this run, recipient and thread (the reason is printed)" },
+    exitCode: (b) => (b.valid ? EXIT_OK : EXIT_FAILED),
   },
   {
     name: "broker token-revoke",
@@ -192,6 +195,7 @@ export const BROKER_COMMANDS: CommandSpec[] = [
   },
   {
     name: "orchestrator status",
+    group: "orchestrator",
     summary: "Job counts per state, oldest queued job, crashed (lease-expired) jobs",
     request: () => ({ method: "GET", path: "/orchestrator/status" }),
     render: (b) =>
@@ -204,6 +208,7 @@ export const BROKER_COMMANDS: CommandSpec[] = [
   },
   {
     name: "orchestrator jobs",
+    group: "orchestrator",
     summary: "List orchestrator jobs",
     options: { status: { type: "string", value: "STATE", description: "queued, running, draft_ready, owner_input_required, failed or all (default)" } },
     request: (a) => ({ method: "GET", path: "/orchestrator/jobs", query: { status: str(a, "status") } }),
@@ -211,14 +216,16 @@ export const BROKER_COMMANDS: CommandSpec[] = [
   },
   {
     name: "orchestrator show",
+    group: "orchestrator",
     summary: "One job with its advice request and broker events",
     positionals: [{ name: "JOB_ID", required: true, description: "Job id" }],
     request: (a) => ({ method: "GET", path: `/orchestrator/jobs/${enc(pos(a, 0)!)}` }),
     render: (b) =>
-      [jobLine(b.job), adviceLine(b.advice), "events:", ...b.events.map((e: any) => `  ${e.created_at} ${e.kind} ${JSON.stringify(e.payload)}`)].join("\n"),
+      [jobLine(b.job), adviceLine(b.advice), "events:", ...b.events.map((e: any) => `  ${e.created_at} ${e.kind} ${inline(e.payload)}`)].join("\n"),
   },
   {
     name: "orchestrator watch",
+    group: "orchestrator",
     summary: "Process claimable jobs once (--once): context, policy, draft",
     options: {
       once: { type: "boolean", description: "One pass (required; continuous processing is the broker daemon's tick)" },

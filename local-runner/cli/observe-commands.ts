@@ -1,4 +1,5 @@
-import { flag, int, pos, req, str, type CommandSpec } from "./spec.ts";
+import { duration, seconds } from "./format.ts";
+import { EXIT_FAILED, EXIT_OK, flag, int, pos, req, str, type Args, type CommandSpec } from "./spec.ts";
 
 const enc = encodeURIComponent;
 
@@ -6,6 +7,7 @@ const enc = encodeURIComponent;
 export const OBSERVE_COMMANDS: CommandSpec[] = [
   {
     name: "ingest",
+    group: "observe",
     summary: "Ingest new transcript lines of a session (incremental by byte offset)",
     positionals: [{ name: "SESSION", required: true, description: "Session name" }],
     request: (a) => ({ method: "POST", path: `/sessions/${enc(pos(a, 0)!)}/ingest` }),
@@ -18,6 +20,7 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
   },
   {
     name: "cycle",
+    group: "observe",
     summary: "One observation cycle of a task's worker (JSON for managers)",
     positionals: [{ name: "TASK", required: true, description: "Task name" }],
     options: { "busy-wait-seconds": { type: "string", value: "N", description: "Stuck-busy threshold for the pane classifier (default 90)" } },
@@ -26,13 +29,14 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
     render: (b) =>
       [
         `cycle ${b.cycle_id} ${b.task}: worker ${b.worker_session} is ${b.state}${b.task_completed ? " (task_complete)" : ""}`,
-        `staleness ${b.staleness_seconds ?? "-"}s, last event ${b.last_event_subtype ?? "-"}, +${b.ingest.new_events} events, skipped ${b.ingest.skipped_lines}`,
+        `staleness ${seconds(b.staleness_seconds)}, last event ${b.last_event_subtype ?? "-"}, +${b.ingest.new_events} events, skipped ${b.ingest.skipped_lines}`,
         `alive: worker=${b.worker_alive} manager=${b.manager_alive}`,
         `pane: ${b.pane_signal.captured ? (b.notable_pane_pattern ?? "nothing notable") : `not captured (${b.pane_signal.reason})`}`,
       ].join("\n"),
   },
   {
     name: "tail",
+    group: "observe",
     summary: "Most recent events of a session, newest first (text redacted by default)",
     positionals: [{ name: "SESSION", required: true, description: "Session name" }],
     options: {
@@ -52,6 +56,7 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
   },
   {
     name: "divergences",
+    group: "observe",
     summary: "Cycles whose pane signal flagged a notable pattern",
     positionals: [{ name: "TASK", required: true, description: "Task name" }],
     options: { limit: { type: "string", value: "N", description: "How many (default 50)" } },
@@ -65,14 +70,16 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
   },
   {
     name: "idle-check",
+    group: "observe",
     summary: "Classify a session's freshness and recommend an action",
     positionals: [{ name: "NAME", required: true, description: "Session name" }],
     options: { "busy-wait-seconds": { type: "string", value: "N", description: "Busy longer than this is suspicious (default 90)" } },
     request: (a) => ({ method: "GET", path: `/sessions/${enc(pos(a, 0)!)}/idle-check`, query: { busy_wait_seconds: int(a, "busy-wait-seconds", { min: 1 }) } }),
-    render: (b) => `${b.session}: ${b.state}, staleness ${b.staleness_seconds ?? "-"}s, alive=${b.alive} -> ${b.recommendation} (${b.reason})`,
+    render: (b) => `${b.session}: ${b.state}, staleness ${seconds(b.staleness_seconds)}, alive=${b.alive} -> ${b.recommendation} (${b.reason})`,
   },
   {
     name: "classify",
+    group: "observe",
     summary: "Run the pane classifier on some text (debugging aid)",
     options: {
       text: { type: "string", value: "TEXT", description: "Pane text to classify (required)" },
@@ -97,22 +104,30 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
   },
   {
     name: "session-nudge",
+    group: "actuate",
     summary: "Type text into a session's tmux pane and verify it was submitted",
     positionals: [
       { name: "NAME", required: true, description: "Session name" },
       { name: "TEXT", required: true, description: "Prompt text" },
     ],
     options: { "dry-run": { type: "boolean", description: "Record the command without touching the pane" } },
+    exitCodes: { 1: "failed, or the text was typed but not submitted (it is left in the composer)" },
+    waitingFor: (a) =>
+      flag(a, "dry-run") ? undefined : `typing into ${pos(a, 0)}'s pane and waiting until the agent has taken the prompt (transcript or composer)…`,
     request: (a) => ({ method: "POST", path: `/sessions/${enc(pos(a, 0)!)}/nudge`, body: { text: pos(a, 1)!, dry_run: flag(a, "dry-run") } }),
+    exitCode: (b) => (b.sent && !b.submitted ? EXIT_FAILED : EXIT_OK),
     render: (b) =>
       b.queued
         ? `queued for the runner of host ${b.command.host} (command ${b.command_id}); follow it with: switchyard commands --attempts`
         : b.dry_run
           ? `dry run: would nudge ${b.session} (command ${b.command_id})`
-          : `nudged ${b.session}: submitted=${b.submitted} after ${b.enter_attempts} Enter press(es)${b.verified_by ? `, verified by ${b.verified_by}` : ""} (command ${b.command_id})`,
+          : b.submitted
+            ? `nudged ${b.session}: submitted after ${b.enter_attempts} Enter press(es)${b.verified_by ? `, verified by the ${b.verified_by}` : ""} (command ${b.command_id})`
+            : `NOT submitted: the text was typed into ${b.session}'s pane but the agent did not take it after ${b.enter_attempts} Enter press(es); it is left in the composer (command ${b.command_id})`,
   },
   {
     name: "session-interrupt",
+    group: "actuate",
     summary: "Send an interrupt key (default C-c) to a session, optionally followed by a prompt",
     positionals: [{ name: "NAME", required: true, description: "Session name" }],
     options: {
@@ -120,6 +135,9 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
       followup: { type: "string", value: "TEXT", description: "Prompt to submit after the interrupt" },
       "dry-run": { type: "boolean", description: "Record the command without touching the pane" },
     },
+    exitCodes: { 1: "failed, or the --followup prompt was not submitted" },
+    waitingFor: (a) => (str(a, "followup") && !flag(a, "dry-run") ? `interrupting ${pos(a, 0)}, then waiting until it has taken the follow-up…` : undefined),
+    exitCode: (b) => (b.followup_submitted === false ? EXIT_FAILED : EXIT_OK),
     request: (a) => ({
       method: "POST",
       path: `/sessions/${enc(pos(a, 0)!)}/interrupt`,
@@ -130,10 +148,11 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
         ? `queued ${b.key} for the runner of host ${b.command.host} (command ${b.command_id})`
         : b.dry_run
           ? `dry run: would send ${b.key} to ${b.session}`
-          : `sent ${b.key} to ${b.session}${b.followup_submitted === null ? "" : `, follow-up submitted=${b.followup_submitted}`}`,
+          : `sent ${b.key} to ${b.session}${b.followup_submitted === null ? "" : b.followup_submitted ? ", follow-up submitted" : ", follow-up NOT submitted (left in the composer)"}`,
   },
   {
     name: "stop",
+    group: "actuate",
     summary: "Stop a session: kill its tmux session and mark it gone",
     positionals: [{ name: "NAME", required: true, description: "Session name" }],
     options: { "dry-run": { type: "boolean", description: "Record the command only" } },
@@ -142,6 +161,7 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
   },
   {
     name: "finish-task",
+    group: "tasks",
     summary: "Mark a task finished, end its binding, optionally stop its sessions",
     positionals: [{ name: "TASK", required: true, description: "Task name" }],
     options: {
@@ -187,10 +207,16 @@ function renderSpawn(b: any): string {
   return [
     `started ${b.session.role} ${b.session.name} in tmux '${b.spawn.tmux_session}' (pane pid ${b.spawn.pane_pid})`,
     `transcript: ${b.session.transcript_path}`,
-    `trust prompt: ${b.spawn.trust_prompt_seen ? (b.spawn.trust_accepted ? "accepted" : "seen, not accepted") : "not shown"}`,
+    `trust prompt: ${b.spawn.trust_prompt_seen ? (b.spawn.trust_accepted ? "accepted" : "seen, not accepted") : "not shown"}; ready after ${duration(b.spawn.waited_ms)}`,
     `token: ${b.token}   (shown once)`,
     `attach: tmux attach -t ${b.spawn.tmux_session}`,
   ].join("\n");
+}
+
+/** What a spawn waits for, said before the call (it can take a minute). */
+function spawnWaiting(a: Args, who: string): string {
+  const agent = str(a, "agent") ?? "codex";
+  return `starting ${agent} for ${who} in tmux and waiting for its transcript (up to ${seconds(int(a, "timeout-seconds", { min: 1 }) ?? 60)})…`;
 }
 
 const TEST_PROMPT =
@@ -207,6 +233,7 @@ export const SPAWN_COMMANDS: CommandSpec[] = [
       ...spawnOptions,
     },
     examples: ['switchyard start-worker --name auth-w --cwd "$PWD" --task "Refactor auth" --accept-trust'],
+    waitingFor: (a) => spawnWaiting(a, str(a, "name") ?? "the worker"),
     request: (a) => ({ method: "POST", path: "/sessions/spawn", body: { ...spawnBody(a), name: req(a, "name"), role: "worker", prompt: str(a, "task") } }),
     render: renderSpawn,
   },
@@ -220,6 +247,7 @@ export const SPAWN_COMMANDS: CommandSpec[] = [
       worker: { type: "string", value: "NAME", description: "Worker session to supervise" },
       ...spawnOptions,
     },
+    waitingFor: (a) => spawnWaiting(a, str(a, "name") ?? "the manager"),
     request: (a) => ({
       method: "POST",
       path: "/sessions/spawn",
@@ -232,6 +260,7 @@ export const SPAWN_COMMANDS: CommandSpec[] = [
     summary: "Start a low-risk test worker that only writes status.json",
     positionals: [{ name: "NAME", required: true, description: "Session name" }],
     options: spawnOptions,
+    waitingFor: (a) => spawnWaiting(a, pos(a, 0)!),
     request: (a) => ({ method: "POST", path: "/sessions/spawn", body: { ...spawnBody(a), name: pos(a, 0)!, role: "worker", prompt: TEST_PROMPT } }),
     render: renderSpawn,
   },
@@ -248,6 +277,7 @@ export const SPAWN_COMMANDS: CommandSpec[] = [
       "manager-agent": { type: "string", value: "codex|claude", description: "Agent for the manager (default: same as --agent)" },
       ...spawnOptions,
     },
+    waitingFor: (a) => `${spawnWaiting(a, `worker ${str(a, "worker-name") ?? ""}`)} then the same for manager ${str(a, "manager-name") ?? ""}`,
     request: (a) => {
       const b = spawnBody(a);
       return {
