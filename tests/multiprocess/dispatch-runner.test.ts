@@ -1,11 +1,10 @@
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startUp, type Running } from "../../local-runner/up.ts";
-import { killTmux, startFakeTui } from "../functions/actuate/fake-tui.ts";
+import { killTmux, startFakeTui, userMessages } from "../functions/actuate/fake-tui.ts";
 import { registerSession } from "../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../helpers/services.ts";
 
@@ -33,14 +32,6 @@ afterEach(async () => {
   else env.services.database.close();
   up = undefined;
 });
-
-const userMessages = (rollout: string) =>
-  readFileSync(rollout, "utf8")
-    .trim()
-    .split("\n")
-    .map((l) => JSON.parse(l))
-    .filter((l) => l.payload?.type === "user_message")
-    .map((l) => l.payload.message);
 
 describe("switchyard runner", () => {
   it("claims only its host's commands over HTTP, executes them with the local Host and reports the attempts", { timeout: 120_000 }, async () => {
