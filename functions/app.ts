@@ -12,6 +12,7 @@ import { brokerRunsApp } from "./broker/runs/index.ts";
 import { brokerTickApp } from "./broker/tick/index.ts";
 import { cronsApp } from "./crons/index.ts";
 import { discoverApp } from "./discover/index.ts";
+import { SETTLE } from "./executors.ts";
 import { docsApp } from "./docs/index.ts";
 import { healthApp } from "./health/index.ts";
 import { resolvePrincipal } from "./lib/auth.ts";
@@ -96,7 +97,7 @@ export function createApp(services: Services) {
   app.route("/v1", cronsApp);
   app.route("/v1", observeApp);
   app.route("/v1", actuateApp);
-  app.route("/v1", queueApp);
+  app.route("/v1", queueApp(SETTLE));
   app.route("/v1", messagesApp);
   app.route("/v1", appLoopApp);
   app.route("/v1", brokerApp);

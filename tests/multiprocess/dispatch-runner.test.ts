@@ -95,6 +95,35 @@ describe("switchyard runner", () => {
     expect(wrong.stderr).toContain("scoped to host 'remote-b', but --host is 'remote-c'");
   });
 
+  it("executes a stop queued for its host and the server marks the session gone, as the inline stop does", { timeout: 120_000 }, async () => {
+    const tui = await startFakeTui(env);
+    panes.push(tui.tmux);
+    const remote = await registerSession(env, "worker", { tmux_session: tui.tmux, codex_session: tui.rollout, host: "remote-b" });
+    const stop = await env.call("POST", `/v1/sessions/${remote.session.name}/stop`, { body: {} });
+    expect(stop.status).toBe(202);
+    expect(stop.body).toMatchObject({ queued: true, marked_gone: false });
+    expect(await env.services.host!.tmuxHasSession(tui.tmux)).toBe(true);
+
+    up = await startUp(env.services, { port: 0, hostname: "127.0.0.1", schedules: [] });
+    const token = await env.mint("runner", "remote-b");
+    const out = await run(
+      process.execPath,
+      [BIN, "runner", "--url", up.url, "--token", token, "--host", "remote-b", "--runner-id", "e2e", "--iterations", "1", "--json"],
+      { cwd: ROOT, env: { ...process.env, SWITCHYARD_HOME: env.dir }, timeout: 90_000 },
+    );
+    expect(JSON.parse(out.stdout.trim())).toMatchObject({ command_id: stop.body.command_id, state: "succeeded" });
+    expect(await env.services.host!.tmuxHasSession(tui.tmux)).toBe(false);
+    const show = await env.call("GET", `/v1/sessions/${remote.session.name}`);
+    expect(show.body.session.state).toBe("gone");
+    const audit = await env.services.database.client.execute({
+      sql: "SELECT actor, payload_json FROM events WHERE session_id = ? AND kind = 'session_stopped'",
+      args: [remote.session_id],
+    });
+    expect(audit.rows.map((r) => [r.actor, JSON.parse(String(r.payload_json))])).toEqual([
+      ["runner:remote-b", { command_id: stop.body.command_id, name: remote.session.name, dry_run: false, tmux_killed: true }],
+    ]);
+  });
+
   it("refuses to start without --url or --token (usage error, exit 2)", async () => {
     const err = await run(process.execPath, [BIN, "runner", "--host", "remote-b"], {
       cwd: ROOT,
