@@ -15,7 +15,7 @@ const FILES: Record<string, string> = {
  * no network. Files are read on first request and kept in memory (about 1.5 MB in all).
  */
 export function swaggerUiAssets(): DocsAssets {
-  const cache = new Map<string, Uint8Array>();
+  const cache = new Map<string, Uint8Array<ArrayBuffer>>();
   let dir: string | undefined;
   return {
     async read(name) {

@@ -58,5 +58,5 @@ export const docsApp = new Hono<AppEnv>()
     if (!assets) throw noAssets();
     const file = await assets.read(c.req.param("file"));
     if (!file) throw new ApiError("NOT_FOUND", `no API browser asset '${c.req.param("file")}'`, { hint: "Open /docs; it loads the files it needs." });
-    return c.body(file.body as Uint8Array<ArrayBuffer>, 200, { "Content-Type": file.type });
+    return c.body(file.body, 200, { "Content-Type": file.type });
   });

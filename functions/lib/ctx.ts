@@ -94,7 +94,7 @@ export interface AgentLaunch {
  */
 export interface DocsAssets {
   /** A served file's bytes and media type; null when `name` is not one of the served files. */
-  read(name: string): Promise<{ body: Uint8Array; type: string } | null>;
+  read(name: string): Promise<{ body: Uint8Array<ArrayBuffer>; type: string } | null>;
 }
 
 /** Long-lived services handed to `createApp`, the CLI and cron ticks. */
