@@ -1,5 +1,4 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { swaggerUI } from "@hono/swagger-ui";
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
@@ -13,6 +12,8 @@ import { brokerRunsApp } from "./broker/runs/index.ts";
 import { brokerTickApp } from "./broker/tick/index.ts";
 import { cronsApp } from "./crons/index.ts";
 import { discoverApp } from "./discover/index.ts";
+import { SETTLE } from "./executors.ts";
+import { docsApp } from "./docs/index.ts";
 import { healthApp } from "./health/index.ts";
 import { resolvePrincipal } from "./lib/auth.ts";
 import { makeCtx, type Services } from "./lib/ctx.ts";
@@ -96,7 +97,7 @@ export function createApp(services: Services) {
   app.route("/v1", cronsApp);
   app.route("/v1", observeApp);
   app.route("/v1", actuateApp);
-  app.route("/v1", queueApp);
+  app.route("/v1", queueApp(SETTLE));
   app.route("/v1", messagesApp);
   app.route("/v1", appLoopApp);
   app.route("/v1", brokerApp);
@@ -105,15 +106,20 @@ export function createApp(services: Services) {
   app.route("/v1", brokerTickApp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
-  app.doc31("/v1/openapi.json", {
+  // A function of the request, so `servers` names the origin the document was fetched from:
+  // "Try it out" in /docs then calls this server whatever host and port it listens on.
+  app.doc31("/v1/openapi.json", (c) => ({
     openapi: "3.1.0",
     info: {
       title: "Switchyard API",
       version: API_VERSION,
       description: "Control plane for teams of AI coding-agent sessions. snake_case JSON; errors use the Error envelope.",
+      // A private project: no licence is granted (npm's UNLICENSED, not the SPDX "Unlicense").
+      license: { name: "UNLICENSED" },
     },
-  });
-  app.get("/docs", swaggerUI({ url: "/v1/openapi.json" }));
+    servers: [{ url: new URL(c.req.url).origin, description: "The server that served this document" }],
+  }));
+  app.route("/", docsApp);
   return app;
 }
 

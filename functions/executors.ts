@@ -1,8 +1,10 @@
 import type { ExecutorTable } from "./lib/ctx.ts";
 import { PANE_EXECUTORS } from "./actuate/pane-executors.ts";
+import { settleStop } from "./actuate/stop.ts";
 import { INBOX_EXECUTORS } from "./messages/inbox-executors.ts";
 import { routeCompletions, type RoutingReport } from "./messages/routing.ts";
 import type { DispatchPlugins } from "./queue/dispatch-pass.ts";
+import type { SettleTable } from "./queue/run.ts";
 
 /*
  * The composition root of the command queue. The queue knows no group; each group exports the
@@ -19,7 +21,14 @@ export const EXECUTORS: ExecutorTable = {
 };
 
 /**
- * What every dispatch pass of this app runs: the shared executors, and completion routing
- * before the claim so the notify commands and inbox deliveries it creates go out in the same pass.
+ * What the server records when a command succeeds outside the request that created it (in a
+ * dispatcher, or a remote runner's report): a stop marks its session gone, as the inline path does.
  */
-export const DISPATCH_PLUGINS: DispatchPlugins<RoutingReport> = { executors: EXECUTORS, route: routeCompletions };
+export const SETTLE: SettleTable = { stop: settleStop };
+
+/**
+ * What every dispatch pass of this app runs: the shared executors, completion routing before the
+ * claim so the notify commands and inbox deliveries it creates go out in the same pass, and the
+ * settle functions.
+ */
+export const DISPATCH_PLUGINS: DispatchPlugins<RoutingReport> = { executors: EXECUTORS, route: routeCompletions, settle: SETTLE };

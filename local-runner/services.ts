@@ -8,6 +8,7 @@ import { isUniqueViolation } from "../functions/lib/sql.ts";
 import { ensureHomeDirs, readOwnerTokenFile, resolveHome, writeOwnerTokenFileOnce, type HomeConfig } from "./home.ts";
 import { agentLaunchConfig, ensureCliShim } from "./agents.ts";
 import { drafterFromEnv } from "./drafter.ts";
+import { swaggerUiAssets } from "./docs-assets.ts";
 import { NodeHost } from "./host.ts";
 import { migrateDatabase } from "./migrate.ts";
 
@@ -152,6 +153,7 @@ export async function openLocalServices(opts: { home?: HomeConfig; log?: Logger;
       log: opts.log,
       agents: agentLaunchConfig(process.env, home),
       drafter: drafterFromEnv(process.env),
+      docsAssets: swaggerUiAssets(),
     };
   } catch (e) {
     database.close();

@@ -1,6 +1,6 @@
 import { asc } from "drizzle-orm";
 import { commands, type CommandType } from "../../schema/commands.ts";
-import { executorsOf, runClaims, type ClaimReport } from "./run.ts";
+import { executorsOf, runClaims, type ClaimReport, type SettleTable } from "./run.ts";
 import { claimableWhere, claimNext, expireLeases, type ClaimScope, type ExpiryReport } from "./claim.ts";
 import { dbClaimPort, DEFAULT_LEASE_MS } from "./store.ts";
 import type { Ctx, ExecutorTable } from "../lib/ctx.ts";
@@ -15,6 +15,8 @@ export interface DispatchPlugins<R = unknown> {
   executors: ExecutorTable;
   /** Completion routing, run before the claim unless the pass is told not to route. */
   route(ctx: Ctx): Promise<R>;
+  /** What to record once a command of a type succeeds (a stop marks its session gone). */
+  settle?: SettleTable;
 }
 
 /** How one dispatch pass behaves. */
@@ -110,7 +112,7 @@ export async function dispatchPass<R>(ctx: Ctx, plugins: DispatchPlugins<R>, opt
     if (opts.route ?? true) report.routing = await plugins.route(ctx);
     const claims = await claimNext(ctx, { ...scope, dispatcherId: opts.dispatcherId, leaseMs: opts.leaseMs ?? DEFAULT_LEASE_MS, limit });
     report.claimed = claims.length;
-    const port = dbClaimPort(ctx, { queue: { retryBaseMs: opts.retryBaseMs } });
+    const port = dbClaimPort(ctx, { queue: { retryBaseMs: opts.retryBaseMs }, settle: plugins.settle });
     for (const r of await runClaims(ctx, claims, (c) => executors[c.command.type]!, port)) {
       const { thrown: _thrown, ...wire } = r;
       report.results.push(wire);

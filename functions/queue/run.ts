@@ -1,4 +1,4 @@
-import type { CommandRow, CommandState } from "../../schema/commands.ts";
+import type { CommandRow, CommandState, CommandType } from "../../schema/commands.ts";
 import type { Ctx, Executor, ExecutorTable, HostCtx } from "../lib/ctx.ts";
 
 /**
@@ -7,6 +7,31 @@ import type { Ctx, Executor, ExecutorTable, HostCtx } from "../lib/ctx.ts";
  */
 export function executorsOf(ctx: Pick<Ctx, "executors">, table: ExecutorTable): ExecutorTable {
   return ctx.executors ?? table;
+}
+
+/**
+ * What the database must record once a command of some type has succeeded, whoever executed it:
+ * a dispatcher, or a remote runner whose report reaches the server (a host executor has no
+ * database). A stop, for example, marks its session gone. The groups provide these through the
+ * composition root (functions/executors.ts), so the queue names none of them.
+ */
+export type Settle = (ctx: Ctx, command: CommandRow) => Promise<void>;
+
+/** Settle functions by command type. */
+export type SettleTable = Partial<Record<CommandType, Settle>>;
+
+/**
+ * Runs the settle function of a command that has just been recorded as succeeded. The outcome
+ * is already committed, so a failure here is logged rather than turned into a failed attempt.
+ */
+export async function settleSucceeded(ctx: Ctx, command: CommandRow | undefined, table: SettleTable | undefined): Promise<void> {
+  const settle = command?.state === "succeeded" ? table?.[command.type] : undefined;
+  if (!settle) return;
+  try {
+    await settle(ctx, command!);
+  } catch (e) {
+    ctx.log.error("recording the consequences of a succeeded command failed", { command_id: command!.id, type: command!.type, error: (e as Error).message });
+  }
 }
 
 /** How an attempt ended, as recorded against its claim. */

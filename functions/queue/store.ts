@@ -4,7 +4,7 @@ import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { withWriteTransaction } from "../lib/db.ts";
 import { ApiError } from "../lib/errors.ts";
 import { iso } from "../lib/sql.ts";
-import type { AttemptOutcome, ClaimPort } from "./run.ts";
+import { settleSucceeded, type AttemptOutcome, type ClaimPort, type SettleTable } from "./run.ts";
 
 /** Default lease for a claimed command; an executor that outlives it loses the claim. */
 export const DEFAULT_LEASE_MS = 120_000;
@@ -129,6 +129,11 @@ export interface FinishOptions {
   queue?: { retryBaseMs?: number };
 }
 
+/** A dispatcher's port options: queue semantics, and what to record when a command succeeds. */
+export interface PortOptions extends FinishOptions {
+  settle?: SettleTable;
+}
+
 /**
  * The statements that record an attempt's outcome: the command's fenced conditional UPDATE
  * (returning the row, or nothing when the claim is stale) and the attempt row's own record.
@@ -205,10 +210,11 @@ export async function finishCommand(
  * command's outcome and the next claim's side_effect_started in a single batch, which halves
  * the write transactions a dispatcher needs per command.
  */
-export function dbClaimPort(ctx: Ctx, opts: FinishOptions = {}): ClaimPort & { finished: Map<string, CommandRow> } {
+export function dbClaimPort(ctx: Ctx, opts: PortOptions = {}): ClaimPort & { finished: Map<string, CommandRow> } {
   const finished = new Map<string, CommandRow>();
-  const settle = (rows: CommandRow[]) => {
+  const recorded = async (rows: CommandRow[]) => {
     if (rows[0]) finished.set(rows[0].id, rows[0]);
+    await settleSucceeded(ctx, rows[0], opts.settle);
     return rows[0]?.state ?? null;
   };
   return {
@@ -216,11 +222,11 @@ export function dbClaimPort(ctx: Ctx, opts: FinishOptions = {}): ClaimPort & { f
     started: (claim) => markSideEffectStarted(ctx, claim),
     async finish(claim, outcome) {
       const [rows] = await ctx.db.batch(finishStatements(ctx, claim, outcome, opts));
-      return settle(rows);
+      return recorded(rows);
     },
     async finishThenStart(claim, outcome, next) {
       const [rows, , started] = await ctx.db.batch([...finishStatements(ctx, claim, outcome, opts), startedStatement(ctx, next)]);
-      return { state: settle(rows), nextStarted: started.length === 1 };
+      return { state: await recorded(rows), nextStarted: started.length === 1 };
     },
   };
 }

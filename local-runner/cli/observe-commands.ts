@@ -157,7 +157,12 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
     positionals: [{ name: "NAME", required: true, description: "Session name" }],
     options: { "dry-run": { type: "boolean", description: "Record the command only" } },
     request: (a) => ({ method: "POST", path: `/sessions/${enc(pos(a, 0)!)}/stop`, body: { dry_run: flag(a, "dry-run") } }),
-    render: (b) => (b.dry_run ? `dry run: would stop ${b.session}` : `stopped ${b.session} (tmux killed: ${b.tmux_killed})`),
+    render: (b) =>
+      b.dry_run
+        ? `dry run: would stop ${b.session}`
+        : b.queued
+          ? `queued the stop of ${b.session} for the runner of host ${b.command.host} (command ${b.command_id}); it is marked gone once the runner reports`
+          : `stopped ${b.session} (tmux killed: ${b.tmux_killed})`,
   },
   {
     name: "finish-task",
@@ -177,7 +182,7 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
     render: (b) =>
       [
         `finished ${b.task.name}`,
-        ...b.stopped.map((s: any) => `stopped ${s.session}`),
+        ...b.stopped.map((s: any) => (s.queued ? `queued the stop of ${s.session} for the runner of host ${s.command.host}` : `stopped ${s.session}`)),
         ...b.stop_errors.map((e: any) => `could not stop ${e.session}: ${e.error}`),
       ].join("\n"),
   },
