@@ -8,6 +8,7 @@ import { consumeApprovalTokenIn, hashTokenScope, type DbOrTx } from "./approval-
 import { loadAdvice } from "./lookup.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { AdviceIdParam, ScopedSendBody, ScopedSendResult } from "./schema.ts";
+import { reserveRunSendIn } from "./runs/send-budget.ts";
 import { deliverAdvice, markSent } from "./send.ts";
 import { adviceToWire, tokenToWire } from "./wire.ts";
 
@@ -59,6 +60,9 @@ export async function sendWithApprovalToken(ctx: Ctx, input: { adviceId: string;
   const taken = await withWriteTransaction(ctx.db, async (tx) => {
     const verdict = await consumeApprovalTokenIn(ctx, tx as unknown as DbOrTx, scope, advice.id);
     if (!verdict.ok) return { verdict, approved: null };
+    // The run's send budget is reserved with the token use: a budget refusal throws and gives
+    // the use back, where reserving at delivery would leave it spent with nothing sent.
+    await reserveRunSendIn(ctx, tx, { runId: advice.runId, threadId: advice.threadId, adviceId: advice.id });
     const nowMs = ctx.now().getTime();
     const [approved] = await tx
       .update(adviceRequests)

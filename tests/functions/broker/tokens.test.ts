@@ -249,6 +249,25 @@ describe("POST /v1/broker/advice/{id}/send-with-token (scoped send over HTTP)", 
     expect(refused.map((e) => e.payload.reason)).toEqual(["overused"]);
   });
 
+  it("a send the run's budget refuses takes no token use and leaves the advice drafted", async () => {
+    const s = await scopedSetup({ maxUses: 2 });
+    await db()
+      .update(brokerRuns)
+      .set({ limits: { max_sends_total: 1 }, sendsTotal: 1 })
+      .where(eq(brokerRuns.id, s.runId));
+    const daemon = await env.mint("daemon");
+    const refused = await send(s.adviceId, { run_id: s.runId, approval_token: s.secret }, daemon);
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.message).toContain("at most 1 send");
+    expect((await db().select().from(approvalTokens))[0]!.uses).toBe(0);
+    expect(await adviceRow(env, s.adviceId)).toMatchObject({ state: "draft_ready", approvedBy: null });
+    expect(await replies()).toHaveLength(0);
+    // Once the budget allows it, the same token still has both its uses.
+    await db().update(brokerRuns).set({ limits: { max_sends_total: 5 } }).where(eq(brokerRuns.id, s.runId));
+    const sent = await send(s.adviceId, { run_id: s.runId, approval_token: s.secret }, daemon);
+    expect(sent.body).toMatchObject({ already_sent: false, token: { uses: 1, max_uses: 2 } });
+  });
+
   it("refuses an expired, revoked or out-of-scope token with its reason and sends nothing", async () => {
     const expired = await scopedSetup({ expiresMinutes: 1 });
     env.clock.advance(61);
