@@ -22,6 +22,7 @@ import { idempotency } from "./lib/idempotency.ts";
 import { messagesApp } from "./messages/index.ts";
 import { observeApp } from "./observe/index.ts";
 import { orchestratorApp } from "./orchestrator/index.ts";
+import { patrolApp } from "./patrol/index.ts";
 import { queueApp } from "./queue/index.ts";
 import { sessionsApp } from "./sessions/index.ts";
 import { tasksApp } from "./tasks/index.ts";
@@ -103,6 +104,7 @@ export function createApp(services: Services) {
   app.route("/v1", orchestratorApp);
   app.route("/v1", brokerRunsApp);
   app.route("/v1", brokerTickApp);
+  app.route("/v1", patrolApp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc31("/v1/openapi.json", {

@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import type { Ctx } from "../lib/ctx.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { health } from "../health/index.ts";
+import { patrolLiveness } from "../patrol/status.ts";
 
 const Tool = z.object({ available: z.boolean(), version: z.string().nullable() });
 
@@ -18,6 +19,9 @@ export const DoctorResult = z
       claude: z.object({ command: z.array(z.string()).nullable(), found: z.boolean() }),
     }),
     database: z.enum(["ok", "error"]),
+    patrol: z
+      .object({ running: z.boolean(), heartbeat_at: z.string().nullable(), heartbeat_age_seconds: z.number().int().nullable() })
+      .openapi({ description: "The patrol's heartbeat (a patrol that is not running is also listed in problems)" }),
     problems: z.array(z.object({ check: z.string(), message: z.string(), hint: z.string() })),
   })
   .openapi("DoctorResult");
@@ -37,6 +41,9 @@ export async function doctor(ctx: Ctx) {
   const db = (await health(ctx)).db;
   if (db !== "ok")
     problems.push({ check: "database", message: "the database does not answer", hint: "Run `switchyard db-doctor` and check SWITCHYARD_DB_URL." });
+  const live = db === "ok" ? await patrolLiveness(ctx) : null;
+  const patrol = { running: live?.running ?? false, heartbeat_at: live?.heartbeat_at ?? null, heartbeat_age_seconds: live?.heartbeat_age_seconds ?? null };
+  if (live?.problem) problems.push({ check: "patrol", message: live.problem, hint: live.hint! });
   if (!ctx.host) {
     problems.push({
       check: "local_runner",
@@ -52,6 +59,7 @@ export async function doctor(ctx: Ctx) {
       lsof: { available: false, version: null },
       agents: { codex: { command: null, found: false }, claude: { command: null, found: false } },
       database: db,
+      patrol,
       problems,
     };
   }
@@ -87,6 +95,7 @@ export async function doctor(ctx: Ctx) {
     lsof: caps.lsof,
     agents,
     database: db,
+    patrol,
     problems,
   };
 }

@@ -203,6 +203,7 @@ export const API_COMMANDS: CommandSpec[] = [
         `codex: ${b.agents.codex.found ? b.agents.codex.command.join(" ") : "not found"}`,
         `claude: ${b.agents.claude.found ? b.agents.claude.command.join(" ") : "not found"}`,
         `database: ${b.database}`,
+        `patrol: ${b.patrol?.running ? `running (heartbeat ${b.patrol.heartbeat_age_seconds}s ago)` : "NOT RUNNING"}`,
         ...b.problems.map(
           (p: any) => `problem: ${p.message}
   hint: ${p.hint}`,

@@ -42,6 +42,7 @@ export const LOCAL_COMMANDS: CommandSpec[] = [
         `  database:   ${services.home.dbUrl}`,
         `  owner token: ${services.home.ownerTokenFile}`,
         `  crons:      ${schedules.map((s) => `${s.name} (${s.expression})`).join(", ") || "none"}`,
+        ...(running.patrolWarning ? [`  warning:    ${running.patrolWarning}`] : []),
       ];
       process.stdout.write(`${lines.join("\n")}\n`);
       await new Promise<void>((resolve) => {

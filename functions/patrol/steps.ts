@@ -1,0 +1,16 @@
+import type { StepFn, StepId } from "./dag.ts";
+import { deliverNotifications } from "./notify.ts";
+
+/** Each step's implementation. */
+export const STEPS: Record<StepId, StepFn> = {
+  "inbox-check": async () => ({ note: "not built yet" }),
+  "trigger-pending-spawns": async () => ({ note: "not built yet" }),
+  "gate-evaluation": async () => ({ note: "not built yet" }),
+  "check-convoy-completion": async () => ({ note: "not built yet" }),
+  "resolve-external-deps": async () => ({ note: "not built yet" }),
+  "fire-notifications": async ({ ctx }) => ({ ...(await deliverNotifications(ctx)) }),
+  "health-scan": async () => ({ note: "not built yet" }),
+  "plugin-run": async () => ({ note: "not built yet" }),
+  "orphan-check": async () => ({ note: "not built yet" }),
+  "session-gc": async () => ({ note: "not built yet" }),
+};
