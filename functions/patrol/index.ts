@@ -5,6 +5,7 @@ import { getPatrolConfig, getPatrolConfigRoute, setPatrolConfig, setPatrolConfig
 import { ackNotice, ackNoticeRoute, listNotices, listNoticesRoute } from "./notices.ts";
 import { runPatrol, runPatrolRoute } from "./run.ts";
 import { listPatrolRuns, listPatrolRunsRoute, showPatrolRun, showPatrolRunRoute } from "./runs.ts";
+import { addPending, addPendingRoute, listPending, listPendingRoute } from "./spawns.ts";
 import { patrolStatus, patrolStatusRoute } from "./status.ts";
 
 /** Patrol: runs, steps, status, configuration, and the owner's notices. */
@@ -19,4 +20,6 @@ export const patrolApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook }
   .openapi(getPatrolConfigRoute, async (c) => c.json(await getPatrolConfig(c.get("ctx")), 200))
   .openapi(setPatrolConfigRoute, async (c) => c.json(await setPatrolConfig(c.get("ctx"), c.req.valid("json")), 200))
   .openapi(listNoticesRoute, async (c) => c.json(await listNotices(c.get("ctx"), c.req.valid("query")), 200))
-  .openapi(ackNoticeRoute, async (c) => c.json(await ackNotice(c.get("ctx"), c.req.valid("param").id), 200));
+  .openapi(ackNoticeRoute, async (c) => c.json(await ackNotice(c.get("ctx"), c.req.valid("param").id), 200))
+  .openapi(addPendingRoute, async (c) => c.json(await addPending(c.get("ctx"), c.req.valid("json")), 201))
+  .openapi(listPendingRoute, async (c) => c.json(await listPending(c.get("ctx"), c.req.valid("query")), 200));

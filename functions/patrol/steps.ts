@@ -1,10 +1,12 @@
 import type { StepFn, StepId } from "./dag.ts";
+import { inboxCheck } from "./inbox-check.ts";
 import { deliverNotifications } from "./notify.ts";
+import { triggerPendingSpawns } from "./trigger-spawns.ts";
 
 /** Each step's implementation. */
 export const STEPS: Record<StepId, StepFn> = {
-  "inbox-check": async () => ({ note: "not built yet" }),
-  "trigger-pending-spawns": async () => ({ note: "not built yet" }),
+  "inbox-check": inboxCheck,
+  "trigger-pending-spawns": triggerPendingSpawns,
   "gate-evaluation": async () => ({ note: "not built yet" }),
   "check-convoy-completion": async () => ({ note: "not built yet" }),
   "resolve-external-deps": async () => ({ note: "not built yet" }),

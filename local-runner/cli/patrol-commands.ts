@@ -6,7 +6,14 @@ const enc = encodeURIComponent;
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((r) => {
     const t = setTimeout(r, ms);
-    signal.addEventListener("abort", () => (clearTimeout(t), r()), { once: true });
+    signal.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(t);
+        r();
+      },
+      { once: true },
+    );
   });
 
 /** `--limit/--cursor` for list commands. */
@@ -168,6 +175,26 @@ export const PATROL_COMMANDS: CommandSpec[] = [
             `${k.padEnd(26)} ${JSON.stringify(v)}${JSON.stringify(v) === JSON.stringify(b.defaults[k]) ? "" : ` (default ${JSON.stringify(b.defaults[k])})`}`,
         )
         .join("\n"),
+  },
+  {
+    name: "patrol pending",
+    group: "patrol",
+    summary: "Spawned sessions waiting for their ready prompt before the patrol nudges them once",
+    options: pageOptions,
+    request: (a) => ({ method: "GET", path: "/patrol/pending-spawns", query: pageQuery(a) }),
+    render: (b) =>
+      (b.count
+        ? b.spawns.map((s: any) => `${s.id} ${s.session} gen=${s.generation} tmux=${s.tmux_session} since ${s.created_at}: "${s.begin_text}"`).join("\n")
+        : "no pending spawns") + nextPageHint(b, "patrol pending"),
+  },
+  {
+    name: "patrol pending add",
+    group: "patrol",
+    summary: "Have the patrol nudge a spawned session once its pane shows the ready prompt",
+    positionals: [{ name: "SESSION", required: true, description: "A session with a tmux pane" }],
+    options: { text: { type: "string", value: "TEXT", description: 'What to type (default "Begin.")' } },
+    request: (a) => ({ method: "POST", path: "/patrol/pending-spawns", body: { session: pos(a, 0), text: str(a, "text") } }),
+    render: (b) => `${b.spawn.session} is pending (${b.spawn_id}); the patrol types "${b.spawn.begin_text}" once it is ready`,
   },
   {
     name: "notices",
