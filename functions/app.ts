@@ -13,6 +13,7 @@ import { brokerRunsApp } from "./broker/runs/index.ts";
 import { brokerTickApp } from "./broker/tick/index.ts";
 import { cronsApp } from "./crons/index.ts";
 import { discoverApp } from "./discover/index.ts";
+import { gatesApp } from "./gates/index.ts";
 import { healthApp } from "./health/index.ts";
 import { resolvePrincipal } from "./lib/auth.ts";
 import { makeCtx, type Services } from "./lib/ctx.ts";
@@ -105,6 +106,7 @@ export function createApp(services: Services) {
   app.route("/v1", brokerRunsApp);
   app.route("/v1", brokerTickApp);
   app.route("/v1", patrolApp);
+  app.route("/v1", gatesApp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc31("/v1/openapi.json", {

@@ -9,3 +9,4 @@ export * from "./commands.ts";
 export * from "./messages.ts";
 export * from "./broker.ts";
 export * from "./patrol.ts";
+export * from "./gates.ts";

@@ -1,4 +1,5 @@
 import type { StepFn, StepId } from "./dag.ts";
+import { evaluateGates } from "../gates/evaluate.ts";
 import { inboxCheck } from "./inbox-check.ts";
 import { deliverNotifications } from "./notify.ts";
 import { triggerPendingSpawns } from "./trigger-spawns.ts";
@@ -7,7 +8,7 @@ import { triggerPendingSpawns } from "./trigger-spawns.ts";
 export const STEPS: Record<StepId, StepFn> = {
   "inbox-check": inboxCheck,
   "trigger-pending-spawns": triggerPendingSpawns,
-  "gate-evaluation": async () => ({ note: "not built yet" }),
+  "gate-evaluation": async ({ ctx }) => evaluateGates(ctx),
   "check-convoy-completion": async () => ({ note: "not built yet" }),
   "resolve-external-deps": async () => ({ note: "not built yet" }),
   "fire-notifications": async ({ ctx }) => ({ ...(await deliverNotifications(ctx)) }),

@@ -5,6 +5,7 @@ import { APP_COMMANDS } from "./app-commands.ts";
 import { BROKER_COMMANDS } from "./broker-commands.ts";
 import { BROKER_RUN_COMMANDS } from "./broker-run-commands.ts";
 import { API_COMMANDS, renderDefault } from "./commands.ts";
+import { COORDINATION_COMMANDS } from "./coordination-commands.ts";
 import { DISPATCH_COMMANDS } from "./dispatch-commands.ts";
 import { LOCAL_COMMANDS } from "./local-commands.ts";
 import { MESSAGE_COMMANDS } from "./messages-commands.ts";
@@ -37,6 +38,7 @@ export const ALL_COMMANDS: CommandSpec[] = [
   ...BROKER_RUN_COMMANDS,
   ...BROKER_COMMANDS,
   ...PATROL_COMMANDS,
+  ...COORDINATION_COMMANDS,
 ];
 
 /** Finds the command named by the first one or two words of argv. */

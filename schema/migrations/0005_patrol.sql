@@ -121,4 +121,29 @@ CREATE TABLE `spawns` (
 CREATE UNIQUE INDEX `spawns_generation_uq` ON `spawns` (`session_name`,`generation`);--> statement-breakpoint
 CREATE INDEX `spawns_session_idx` ON `spawns` (`session_id`);--> statement-breakpoint
 CREATE INDEX `spawns_pending_idx` ON `spawns` (`created_at`,`id`) WHERE state = 'pending';--> statement-breakpoint
-CREATE INDEX `spawns_live_idx` ON `spawns` (`host`,`id`) WHERE reaped_at IS NULL;
+CREATE INDEX `spawns_live_idx` ON `spawns` (`host`,`id`) WHERE reaped_at IS NULL;--> statement-breakpoint
+CREATE TABLE `gate_waiters` (
+	`gate_id` text NOT NULL,
+	`session_id` text NOT NULL,
+	PRIMARY KEY(`gate_id`, `session_id`)
+);
+--> statement-breakpoint
+CREATE TABLE `gates` (
+	`id` text PRIMARY KEY NOT NULL,
+	`type` text NOT NULL,
+	`title` text,
+	`state` text NOT NULL,
+	`timeout_ms` integer,
+	`due_at` integer,
+	`created_by` text NOT NULL,
+	`created_by_session_id` text,
+	`created_at` integer NOT NULL,
+	`closed_at` integer,
+	`closed_by` text,
+	`close_reason` text,
+	`close_token` text
+);
+--> statement-breakpoint
+CREATE INDEX `gates_due_idx` ON `gates` (`state`,`type`,`due_at`);--> statement-breakpoint
+CREATE INDEX `gates_list_idx` ON `gates` (`state`,`created_at`,`id`);--> statement-breakpoint
+CREATE INDEX `gates_created_idx` ON `gates` (`created_at`,`id`);

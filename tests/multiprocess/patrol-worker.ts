@@ -1,0 +1,41 @@
+// One process for the patrol multi-process tests, acting on a shared file database through the
+// domain functions, as a patrol or a CLI on another machine would.
+//
+// argv: <db-url> <mode> [args...]
+//   gates:   after "go", close due timer gates and deliver notifications until nothing is left;
+//            one line per closed gate and per delivery pass. Killed with SIGKILL at random by the
+//            crash test, so it must never leave a gate closed without its notifications.
+//   claim:   after "go", try one exclusive claim on args[0] for session args[1]; one line.
+//   finish:  after "go", finish the tasks named in args (one line each), then one done line.
+import { createInterface } from "node:readline";
+import { evaluateGates } from "../../functions/gates/evaluate.ts";
+import { makeCtx } from "../../functions/lib/ctx.ts";
+import { openDatabase } from "../../functions/lib/db.ts";
+import { deliverNotifications } from "../../functions/patrol/notify.ts";
+
+const [url, mode] = process.argv.slice(2);
+const emit = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(line)}\n`);
+
+const database = await openDatabase({ url: url! });
+const ctx = makeCtx({ database, hostName: `proc-${process.pid}` }, { kind: "owner", tokenId: `tok_${process.pid}` });
+
+emit({ ready: true });
+await new Promise<void>((resolve) => {
+  const rl = createInterface({ input: process.stdin });
+  rl.once("line", () => {
+    rl.close();
+    resolve();
+  });
+});
+
+if (mode === "gates") {
+  for (;;) {
+    const g = await evaluateGates(ctx);
+    for (const c of g.gates) emit({ closed: c.gate_id });
+    const d = await deliverNotifications(ctx, 25);
+    if (d.items.length) emit({ delivered: d.delivered, already: d.already_delivered });
+    if (g.due === 0 && d.items.length === 0) break;
+  }
+  emit({ done: true });
+}
+database.close();
