@@ -12,6 +12,7 @@ import { brokerApp } from "./broker/index.ts";
 import { brokerRunsApp } from "./broker/runs/index.ts";
 import { brokerTickApp } from "./broker/tick/index.ts";
 import { cronsApp } from "./crons/index.ts";
+import { convoysApp } from "./convoys/index.ts";
 import { discoverApp } from "./discover/index.ts";
 import { gatesApp } from "./gates/index.ts";
 import { healthApp } from "./health/index.ts";
@@ -107,6 +108,7 @@ export function createApp(services: Services) {
   app.route("/v1", brokerTickApp);
   app.route("/v1", patrolApp);
   app.route("/v1", gatesApp);
+  app.route("/v1", convoysApp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc31("/v1/openapi.json", {

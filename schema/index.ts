@@ -10,3 +10,4 @@ export * from "./messages.ts";
 export * from "./broker.ts";
 export * from "./patrol.ts";
 export * from "./gates.ts";
+export * from "./convoys.ts";

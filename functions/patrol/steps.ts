@@ -1,4 +1,5 @@
 import type { StepFn, StepId } from "./dag.ts";
+import { checkConvoyCompletion, resolveExternalDeps } from "../convoys/complete.ts";
 import { evaluateGates } from "../gates/evaluate.ts";
 import { inboxCheck } from "./inbox-check.ts";
 import { deliverNotifications } from "./notify.ts";
@@ -9,8 +10,8 @@ export const STEPS: Record<StepId, StepFn> = {
   "inbox-check": inboxCheck,
   "trigger-pending-spawns": triggerPendingSpawns,
   "gate-evaluation": async ({ ctx }) => evaluateGates(ctx),
-  "check-convoy-completion": async () => ({ note: "not built yet" }),
-  "resolve-external-deps": async () => ({ note: "not built yet" }),
+  "check-convoy-completion": async ({ ctx }) => checkConvoyCompletion(ctx),
+  "resolve-external-deps": async ({ ctx }) => resolveExternalDeps(ctx),
   "fire-notifications": async ({ ctx }) => ({ ...(await deliverNotifications(ctx)) }),
   "health-scan": async () => ({ note: "not built yet" }),
   "plugin-run": async () => ({ note: "not built yet" }),

@@ -76,5 +76,76 @@ export const GATE_COMMANDS: CommandSpec[] = [
   },
 ];
 
+function convoyLine(c: any): string {
+  return `${c.id} ${c.state.padEnd(6)} ${c.finished}/${c.tracked} finished  ${c.title}${c.owner ? ` (owner ${c.owner})` : ""}${c.closed_at ? ` closed ${c.closed_at}` : ""}`;
+}
+
+/** Convoy, dependency and reopen commands. */
+export const CONVOY_COMMANDS: CommandSpec[] = [
+  {
+    name: "convoy create",
+    group: "coordination",
+    summary: "Track tasks together; the convoy closes when all of them finish and tells its owner",
+    options: {
+      title: { type: "string", value: "TEXT", description: "What the convoy delivers (required)" },
+      track: { type: "string", multiple: true, value: "TASK", description: "A task to track (at least one)" },
+      owner: { type: "string", value: "SESSION", description: "Session told on completion (default: the owner)" },
+    },
+    examples: ["switchyard convoy create --title 'auth v2' --track auth-split --track auth-tests"],
+    request: (a) => {
+      const tracks = list(a, "track");
+      if (!tracks.length) throw new UsageError("--track is required (a convoy tracks at least one task)");
+      return { method: "POST", path: "/convoys", body: { title: req(a, "title"), tracks, owner: str(a, "owner") } };
+    },
+    render: (b) => `created ${convoyLine(b.convoy)}`,
+  },
+  {
+    name: "convoy list",
+    group: "coordination",
+    summary: "List convoys (open by default)",
+    options: { status: { type: "string", value: "open|closed|all", description: "Which convoys (default open)" }, ...pageOptions },
+    request: (a) => ({ method: "GET", path: "/convoys", query: { status: str(a, "status"), ...pageQuery(a) } }),
+    render: (b) => (b.count ? b.convoys.map(convoyLine).join("\n") : "no convoys") + nextPageHint(b, "convoy list"),
+  },
+  {
+    name: "convoy show",
+    group: "coordination",
+    summary: "Show a convoy and each tracked task",
+    positionals: [{ name: "ID", required: true, description: "Convoy id (cvy_…)" }],
+    request: (a) => ({ method: "GET", path: `/convoys/${enc(pos(a, 0)!)}` }),
+    render: (b) => [convoyLine(b.convoy), ...b.tasks.map((t: any) => `  ${t.task.padEnd(30)} ${t.state}`)].join("\n"),
+  },
+  {
+    name: "task depend",
+    group: "coordination",
+    summary: "Record that task A waits for task B (B finishing tells A's manager)",
+    positionals: [{ name: "A", required: true, description: "The waiting task" }],
+    options: { on: { type: "string", value: "B", description: "The task it waits for (required)" } },
+    request: (a) => ({ method: "POST", path: `/tasks/${enc(pos(a, 0)!)}/depends`, body: { on: req(a, "on") } }),
+    render: (b) => `${b.task} now depends on ${b.depends_on}${b.resolved ? " (already finished)" : ""}`,
+  },
+  {
+    name: "blocked",
+    group: "coordination",
+    summary: "Active tasks waiting for an unfinished task",
+    options: pageOptions,
+    request: (a) => ({ method: "GET", path: "/blocked-tasks", query: pageQuery(a) }),
+    render: (b) =>
+      (b.count
+        ? b.blocked.map((r: any) => `${r.task.name} waits for ${r.waiting_for.map((w: any) => `${w.task} (${w.state})`).join(", ")}`).join("\n")
+        : "nothing is blocked") + nextPageHint(b, "blocked"),
+  },
+  {
+    name: "task reopen",
+    group: "coordination",
+    summary: "Reopen a finished task (its convoys reopen, its dependents are blocked again)",
+    positionals: [{ name: "NAME", required: true, description: "Task name" }],
+    options: { reason: { type: "string", value: "TEXT", description: "Why" } },
+    request: (a) => ({ method: "POST", path: `/tasks/${enc(pos(a, 0)!)}/reopen`, body: { reason: str(a, "reason") } }),
+    render: (b) =>
+      `reopened ${b.task.name}${b.reopened_convoys.length ? `; convoys reopened: ${b.reopened_convoys.join(", ")}` : ""}${b.reblocked.length ? `; blocked again: ${b.reblocked.join(", ")}` : ""}`,
+  },
+];
+
 /** Every coordination command: gates, convoys, dependencies, claims, plans, notes, board. */
-export const COORDINATION_COMMANDS: CommandSpec[] = [...GATE_COMMANDS];
+export const COORDINATION_COMMANDS: CommandSpec[] = [...GATE_COMMANDS, ...CONVOY_COMMANDS];

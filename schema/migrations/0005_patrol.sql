@@ -146,4 +146,37 @@ CREATE TABLE `gates` (
 --> statement-breakpoint
 CREATE INDEX `gates_due_idx` ON `gates` (`state`,`type`,`due_at`);--> statement-breakpoint
 CREATE INDEX `gates_list_idx` ON `gates` (`state`,`created_at`,`id`);--> statement-breakpoint
-CREATE INDEX `gates_created_idx` ON `gates` (`created_at`,`id`);
+CREATE INDEX `gates_created_idx` ON `gates` (`created_at`,`id`);--> statement-breakpoint
+CREATE TABLE `convoy_tasks` (
+	`convoy_id` text NOT NULL,
+	`task_id` text NOT NULL,
+	PRIMARY KEY(`convoy_id`, `task_id`)
+);
+--> statement-breakpoint
+CREATE INDEX `convoy_tasks_task_idx` ON `convoy_tasks` (`task_id`,`convoy_id`);--> statement-breakpoint
+CREATE TABLE `convoys` (
+	`id` text PRIMARY KEY NOT NULL,
+	`title` text NOT NULL,
+	`state` text NOT NULL,
+	`owner_session_id` text,
+	`created_by` text NOT NULL,
+	`created_at` integer NOT NULL,
+	`closed_at` integer,
+	`close_reason` text,
+	`close_token` text,
+	`reopened_at` integer
+);
+--> statement-breakpoint
+CREATE INDEX `convoys_state_idx` ON `convoys` (`state`,`created_at`,`id`);--> statement-breakpoint
+CREATE INDEX `convoys_created_idx` ON `convoys` (`created_at`,`id`);--> statement-breakpoint
+CREATE TABLE `task_deps` (
+	`task_id` text NOT NULL,
+	`depends_on_task_id` text NOT NULL,
+	`created_at` integer NOT NULL,
+	`resolved_at` integer,
+	`resolve_token` text,
+	PRIMARY KEY(`task_id`, `depends_on_task_id`)
+);
+--> statement-breakpoint
+CREATE INDEX `task_deps_on_idx` ON `task_deps` (`depends_on_task_id`,`task_id`);--> statement-breakpoint
+CREATE INDEX `task_deps_unresolved_idx` ON `task_deps` (`task_id`,`depends_on_task_id`) WHERE resolved_at IS NULL;

@@ -5,15 +5,17 @@
 //   gates:   after "go", close due timer gates and deliver notifications until nothing is left;
 //            one line per closed gate and per delivery pass. Killed with SIGKILL at random by the
 //            crash test, so it must never leave a gate closed without its notifications.
-//   claim:   after "go", try one exclusive claim on args[0] for session args[1]; one line.
 //   finish:  after "go", finish the tasks named in args (one line each), then one done line.
+//   convoy-check: after "go", run check-convoy-completion args[0] times; one line with closes.
 import { createInterface } from "node:readline";
+import { finishTask } from "../../functions/actuate/finish-task.ts";
+import { checkConvoyCompletion } from "../../functions/convoys/complete.ts";
 import { evaluateGates } from "../../functions/gates/evaluate.ts";
 import { makeCtx } from "../../functions/lib/ctx.ts";
 import { openDatabase } from "../../functions/lib/db.ts";
 import { deliverNotifications } from "../../functions/patrol/notify.ts";
 
-const [url, mode] = process.argv.slice(2);
+const [url, mode, ...args] = process.argv.slice(2);
 const emit = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(line)}\n`);
 
 const database = await openDatabase({ url: url! });
@@ -37,5 +39,16 @@ if (mode === "gates") {
     if (g.due === 0 && d.items.length === 0) break;
   }
   emit({ done: true });
+} else if (mode === "finish") {
+  for (const name of args) {
+    await finishTask(ctx, name, { stop_worker: false, stop_manager: false });
+    emit({ finished: name });
+  }
+  emit({ done: true });
+} else if (mode === "convoy-check") {
+  // Races the finishers: check until told to stop by stdin closing, at most args[0] passes.
+  let closed = 0;
+  for (let i = 0; i < Number(args[0] ?? 200); i++) closed += (await checkConvoyCompletion(ctx)).closed;
+  emit({ done: true, closed });
 }
 database.close();
