@@ -1,6 +1,7 @@
 import type { StepFn, StepId } from "./dag.ts";
 import { checkConvoyCompletion, resolveExternalDeps } from "../convoys/complete.ts";
 import { evaluateGates } from "../gates/evaluate.ts";
+import { healthScan } from "./health.ts";
 import { inboxCheck } from "./inbox-check.ts";
 import { deliverNotifications } from "./notify.ts";
 import { triggerPendingSpawns } from "./trigger-spawns.ts";
@@ -13,7 +14,7 @@ export const STEPS: Record<StepId, StepFn> = {
   "check-convoy-completion": async ({ ctx }) => checkConvoyCompletion(ctx),
   "resolve-external-deps": async ({ ctx }) => resolveExternalDeps(ctx),
   "fire-notifications": async ({ ctx }) => ({ ...(await deliverNotifications(ctx)) }),
-  "health-scan": async () => ({ note: "not built yet" }),
+  "health-scan": healthScan,
   "plugin-run": async () => ({ note: "not built yet" }),
   "orphan-check": async () => ({ note: "not built yet" }),
   "session-gc": async () => ({ note: "not built yet" }),
