@@ -3,6 +3,7 @@ import type { AppEnv } from "../lib/env.ts";
 import { validationHook } from "../lib/validation.ts";
 import { getPatrolConfig, getPatrolConfigRoute, setPatrolConfig, setPatrolConfigRoute } from "./config.ts";
 import { ackNotice, ackNoticeRoute, listNotices, listNoticesRoute } from "./notices.ts";
+import { listPlugins, listPluginsRoute, runPluginNow, runPluginRoute } from "./plugins.ts";
 import { runPatrol, runPatrolRoute } from "./run.ts";
 import { listPatrolRuns, listPatrolRunsRoute, showPatrolRun, showPatrolRunRoute } from "./runs.ts";
 import { addPending, addPendingRoute, listPending, listPendingRoute } from "./spawns.ts";
@@ -22,4 +23,6 @@ export const patrolApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook }
   .openapi(listNoticesRoute, async (c) => c.json(await listNotices(c.get("ctx"), c.req.valid("query")), 200))
   .openapi(ackNoticeRoute, async (c) => c.json(await ackNotice(c.get("ctx"), c.req.valid("param").id), 200))
   .openapi(addPendingRoute, async (c) => c.json(await addPending(c.get("ctx"), c.req.valid("json")), 201))
-  .openapi(listPendingRoute, async (c) => c.json(await listPending(c.get("ctx"), c.req.valid("query")), 200));
+  .openapi(listPendingRoute, async (c) => c.json(await listPending(c.get("ctx"), c.req.valid("query")), 200))
+  .openapi(listPluginsRoute, async (c) => c.json(await listPlugins(c.get("ctx")), 200))
+  .openapi(runPluginRoute, async (c) => c.json(await runPluginNow(c.get("ctx"), c.req.valid("param").name), 200));

@@ -2,6 +2,7 @@ import type { StepFn, StepId } from "./dag.ts";
 import { checkConvoyCompletion, resolveExternalDeps } from "../convoys/complete.ts";
 import { evaluateGates } from "../gates/evaluate.ts";
 import { healthScan } from "./health.ts";
+import { pluginRunStep } from "./plugins.ts";
 import { inboxCheck } from "./inbox-check.ts";
 import { deliverNotifications } from "./notify.ts";
 import { triggerPendingSpawns } from "./trigger-spawns.ts";
@@ -15,7 +16,7 @@ export const STEPS: Record<StepId, StepFn> = {
   "resolve-external-deps": async ({ ctx }) => resolveExternalDeps(ctx),
   "fire-notifications": async ({ ctx }) => ({ ...(await deliverNotifications(ctx)) }),
   "health-scan": healthScan,
-  "plugin-run": async () => ({ note: "not built yet" }),
+  "plugin-run": pluginRunStep,
   "orphan-check": async () => ({ note: "not built yet" }),
   "session-gc": async () => ({ note: "not built yet" }),
 };

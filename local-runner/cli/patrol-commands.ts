@@ -197,6 +197,43 @@ export const PATROL_COMMANDS: CommandSpec[] = [
     render: (b) => `${b.spawn.session} is pending (${b.spawn_id}); the patrol types "${b.spawn.begin_text}" once it is ready`,
   },
   {
+    name: "plugin list",
+    group: "patrol",
+    summary: "Plugins in the plugin directory, with their gate and last run",
+    request: () => ({ method: "GET", path: "/patrol/plugins" }),
+    render: (b) =>
+      [
+        `plugin dir: ${b.plugin_dir ?? "(none)"}`,
+        ...(b.plugins.length
+          ? b.plugins.map((p: any) =>
+              p.valid
+                ? `${p.name.padEnd(24)} ${p.gate.type.padEnd(9)} ${p.gate_open ? "OPEN  " : "closed"} ${p.gate_reason}; runs ${p.runs}${p.last_state ? `, last ${p.last_state} at ${p.last_run_at}` : ""}`
+                : `${p.name.padEnd(24)} INVALID: ${p.error}`,
+            )
+          : ["no plugins"]),
+      ].join("\n"),
+  },
+  {
+    name: "plugin run",
+    group: "patrol",
+    summary: "Run one plugin now (exits 1 when its command fails or times out)",
+    positionals: [{ name: "NAME", required: true, description: "Plugin name" }],
+    local: (a, g) =>
+      callWithVerdict(
+        g,
+        { method: "POST", path: `/patrol/plugins/${enc(pos(a, 0)!)}/run` },
+        (b) =>
+          [
+            `${b.run.plugin}: ${b.run.state} (exit ${b.run.exit_code ?? "-"}, ${b.run.duration_ms} ms) ${b.run.id}`,
+            b.run.stdout.trimEnd(),
+            b.run.stderr.trimEnd(),
+          ]
+            .filter(Boolean)
+            .join("\n"),
+        (b) => (b.run.state === "succeeded" ? 0 : 1),
+      ),
+  },
+  {
     name: "notices",
     group: "patrol",
     summary: "The owner's inbox: escalations, convoy completions and other notices",
