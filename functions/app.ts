@@ -13,6 +13,7 @@ import { brokerRunsApp } from "./broker/runs/index.ts";
 import { brokerTickApp } from "./broker/tick/index.ts";
 import { cronsApp } from "./crons/index.ts";
 import { convoysApp } from "./convoys/index.ts";
+import { coordinationApp } from "./coordination/index.ts";
 import { discoverApp } from "./discover/index.ts";
 import { gatesApp } from "./gates/index.ts";
 import { healthApp } from "./health/index.ts";
@@ -109,6 +110,7 @@ export function createApp(services: Services) {
   app.route("/v1", patrolApp);
   app.route("/v1", gatesApp);
   app.route("/v1", convoysApp);
+  app.route("/v1", coordinationApp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc31("/v1/openapi.json", {

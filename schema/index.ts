@@ -11,3 +11,4 @@ export * from "./broker.ts";
 export * from "./patrol.ts";
 export * from "./gates.ts";
 export * from "./convoys.ts";
+export * from "./coordination.ts";

@@ -147,5 +147,156 @@ export const CONVOY_COMMANDS: CommandSpec[] = [
   },
 ];
 
+function claimLine(c: any): string {
+  return `${c.id} ${c.path.padEnd(30)} ${c.session.padEnd(16)} ${c.exclusive ? "exclusive" : "shared   "} until ${c.expires_at}${c.live ? "" : c.released_at ? " (released)" : " (expired)"}${c.note ? `  ${c.note}` : ""}`;
+}
+
+function planLine(p: any): string {
+  return `${p.id} ${p.status.padEnd(9)} ${p.title}${p.owner ? ` (owner ${p.owner})` : ""}${p.task ? ` [task ${p.task}]` : ""}`;
+}
+
+/** Claims, plans, notes and the board. */
+export const STATE_COMMANDS: CommandSpec[] = [
+  {
+    name: "claim add",
+    group: "coordination",
+    summary: "Claim files (path or glob) for a session; an exclusive claim refuses overlapping live claims",
+    options: {
+      path: { type: "string", value: "GLOB", description: "Path or glob, e.g. src/auth/** (required)" },
+      session: { type: "string", value: "NAME", description: "Holder (required)" },
+      ttl: { type: "string", value: "DURATION", description: "How long it holds: 90s, 30m, 2h (required)" },
+      exclusive: { type: "boolean", description: "No one else may claim an overlapping path meanwhile" },
+      note: { type: "string", value: "TEXT", description: "Why" },
+      task: { type: "string", value: "TASK", description: "The task it is for" },
+    },
+    examples: ["switchyard claim add --path 'src/auth/**' --session w1 --ttl 45m --exclusive --note 'splitting the module'"],
+    request: (a) => ({
+      method: "POST",
+      path: "/claims",
+      body: {
+        path: req(a, "path"),
+        session: req(a, "session"),
+        ttl_seconds: parseDuration(req(a, "ttl"), "ttl"),
+        exclusive: a.values.exclusive === true,
+        note: str(a, "note"),
+        task: str(a, "task"),
+      },
+    }),
+    render: (b) => `${b.refreshed ? "refreshed" : "claimed"} ${claimLine(b.claim)}`,
+  },
+  {
+    name: "claim list",
+    group: "coordination",
+    summary: "Live claims (or --all), of everyone or one --session",
+    options: {
+      session: { type: "string", value: "NAME", description: "Only this session's" },
+      all: { type: "boolean", description: "Include released and expired" },
+      ...pageOptions,
+    },
+    request: (a) => ({ method: "GET", path: "/claims", query: { session: str(a, "session"), state: a.values.all === true ? "all" : "live", ...pageQuery(a) } }),
+    render: (b) => (b.count ? b.claims.map(claimLine).join("\n") : "no claims") + nextPageHint(b, "claim list"),
+  },
+  {
+    name: "claim release",
+    group: "coordination",
+    summary: "Release a claim",
+    positionals: [{ name: "ID", required: true, description: "Claim id (clm_…)" }],
+    request: (a) => ({ method: "POST", path: `/claims/${enc(pos(a, 0)!)}/release` }),
+    render: (b) => `released ${b.claim.id} (${b.claim.path})`,
+  },
+  {
+    name: "plan create",
+    group: "coordination",
+    summary: "Create a plan with an owner and a status",
+    options: {
+      title: { type: "string", value: "TEXT", description: "Title (required)" },
+      body: { type: "string", value: "TEXT", description: "The plan" },
+      status: { type: "string", value: "draft|active|done|abandoned", description: "Default draft" },
+      owner: { type: "string", value: "SESSION", description: "Owning session (default: the owner)" },
+      task: { type: "string", value: "TASK", description: "The task it belongs to" },
+    },
+    request: (a) => ({
+      method: "POST",
+      path: "/plans",
+      body: { title: req(a, "title"), body: str(a, "body"), status: str(a, "status"), owner: str(a, "owner"), task: str(a, "task") },
+    }),
+    render: (b) => `created ${planLine(b.plan)}`,
+  },
+  {
+    name: "plan list",
+    group: "coordination",
+    summary: "Plans, most recently changed first",
+    options: { status: { type: "string", value: "STATUS", description: "draft|active|done|abandoned|all (default all)" }, ...pageOptions },
+    request: (a) => ({ method: "GET", path: "/plans", query: { status: str(a, "status"), ...pageQuery(a) } }),
+    render: (b) => (b.count ? b.plans.map(planLine).join("\n") : "no plans") + nextPageHint(b, "plan list"),
+  },
+  {
+    name: "plan show",
+    group: "coordination",
+    summary: "Show one plan",
+    positionals: [{ name: "ID", required: true, description: "Plan id (pln_…)" }],
+    request: (a) => ({ method: "GET", path: `/plans/${enc(pos(a, 0)!)}` }),
+    render: (p) => [planLine(p), p.body ?? ""].filter(Boolean).join("\n"),
+  },
+  {
+    name: "plan status",
+    group: "coordination",
+    summary: "Change a plan's status",
+    positionals: [
+      { name: "ID", required: true, description: "Plan id" },
+      { name: "STATUS", required: true, description: "draft|active|done|abandoned" },
+    ],
+    request: (a) => ({ method: "POST", path: `/plans/${enc(pos(a, 0)!)}/status`, body: { status: pos(a, 1) } }),
+    render: (b) => planLine(b.plan),
+  },
+  {
+    name: "note add",
+    group: "coordination",
+    summary: "Add a runtime note about what is happening now",
+    positionals: [{ name: "TEXT", required: true, description: "The note" }],
+    options: {
+      task: { type: "string", value: "TASK", description: "About this task" },
+      session: { type: "string", value: "NAME", description: "About this session" },
+    },
+    request: (a) => ({ method: "POST", path: "/notes", body: { text: pos(a, 0), task: str(a, "task"), session: str(a, "session") } }),
+    render: (b) => `noted ${b.note_id}`,
+  },
+  {
+    name: "notes",
+    group: "coordination",
+    summary: "Runtime notes, newest first",
+    options: { task: { type: "string", value: "TASK", description: "Only this task's" }, ...pageOptions },
+    request: (a) => ({ method: "GET", path: "/notes", query: { task: str(a, "task"), ...pageQuery(a) } }),
+    render: (b) =>
+      (b.count
+        ? b.notes.map((n: any) => `${n.created_at} ${n.author}${n.task ? ` [${n.task}]` : ""}${n.session ? ` (${n.session})` : ""}: ${n.text}`).join("\n")
+        : "no notes") + nextPageHint(b, "notes"),
+  },
+  {
+    name: "board",
+    group: "coordination",
+    summary: "Who works where, what is blocked, what needs review or a handoff",
+    options: pageOptions,
+    request: (a) => ({ method: "GET", path: "/board", query: pageQuery(a) }),
+    render: (b) => {
+      const lines = ["WORKING"];
+      if (!b.working.length) lines.push("  (no bound tasks)");
+      for (const l of b.working) {
+        const flags = [l.needs_review && "NEEDS REVIEW", l.needs_handoff && "NEEDS HANDOFF"].filter(Boolean).join(", ");
+        lines.push(`  ${l.task}: ${l.worker} (${l.worker_state}) in ${l.worker_cwd ?? "?"}, managed by ${l.manager}${flags ? `  [${flags}]` : ""}`);
+        for (const c of l.claims) lines.push(`      claims ${c.path}${c.exclusive ? " (exclusive)" : ""} until ${c.expires_at}`);
+      }
+      if (b.unassigned.length) lines.push("UNASSIGNED", ...b.unassigned.map((t: any) => `  ${t.task}`));
+      if (b.blocked.length)
+        lines.push("BLOCKED", ...b.blocked.map((r: any) => `  ${r.task.name} waits for ${r.waiting_for.map((w: any) => w.task).join(", ")}`));
+      if (b.plans.length) lines.push("PLANS", ...b.plans.map((p: any) => `  ${planLine(p)}`));
+      if (b.notes.length) lines.push("NOTES", ...b.notes.map((n: any) => `  ${n.created_at} ${n.text}`));
+      const c = b.counts;
+      lines.push(`claims ${c.live_claims} live, gates ${c.open_gates} open, convoys ${c.open_convoys} open, owner notices ${c.owner_notices_pending} pending`);
+      return lines.join("\n") + nextPageHint(b, "board");
+    },
+  },
+];
+
 /** Every coordination command: gates, convoys, dependencies, claims, plans, notes, board. */
-export const COORDINATION_COMMANDS: CommandSpec[] = [...GATE_COMMANDS, ...CONVOY_COMMANDS];
+export const COORDINATION_COMMANDS: CommandSpec[] = [...GATE_COMMANDS, ...CONVOY_COMMANDS, ...STATE_COMMANDS];

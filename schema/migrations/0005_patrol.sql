@@ -179,4 +179,46 @@ CREATE TABLE `task_deps` (
 );
 --> statement-breakpoint
 CREATE INDEX `task_deps_on_idx` ON `task_deps` (`depends_on_task_id`,`task_id`);--> statement-breakpoint
-CREATE INDEX `task_deps_unresolved_idx` ON `task_deps` (`task_id`,`depends_on_task_id`) WHERE resolved_at IS NULL;
+CREATE INDEX `task_deps_unresolved_idx` ON `task_deps` (`task_id`,`depends_on_task_id`) WHERE resolved_at IS NULL;--> statement-breakpoint
+CREATE TABLE `file_claims` (
+	`id` text PRIMARY KEY NOT NULL,
+	`path` text NOT NULL,
+	`base` text NOT NULL,
+	`session_id` text NOT NULL,
+	`exclusive` integer NOT NULL,
+	`note` text,
+	`task_id` text,
+	`created_at` integer NOT NULL,
+	`expires_at` integer NOT NULL,
+	`released_at` integer,
+	`released_by` text
+);
+--> statement-breakpoint
+CREATE INDEX `file_claims_live_base_idx` ON `file_claims` (`base`,`expires_at`,`id`) WHERE released_at IS NULL;--> statement-breakpoint
+CREATE INDEX `file_claims_session_idx` ON `file_claims` (`session_id`,`created_at`);--> statement-breakpoint
+CREATE INDEX `file_claims_created_idx` ON `file_claims` (`created_at`,`id`);--> statement-breakpoint
+CREATE TABLE `plans` (
+	`id` text PRIMARY KEY NOT NULL,
+	`title` text NOT NULL,
+	`body` text,
+	`status` text NOT NULL,
+	`owner_session_id` text,
+	`task_id` text,
+	`created_by` text NOT NULL,
+	`created_at` integer NOT NULL,
+	`updated_at` integer NOT NULL
+);
+--> statement-breakpoint
+CREATE INDEX `plans_status_idx` ON `plans` (`status`,`updated_at`,`id`);--> statement-breakpoint
+CREATE INDEX `plans_updated_idx` ON `plans` (`updated_at`,`id`);--> statement-breakpoint
+CREATE TABLE `runtime_notes` (
+	`id` text PRIMARY KEY NOT NULL,
+	`text` text NOT NULL,
+	`task_id` text,
+	`session_id` text,
+	`author` text NOT NULL,
+	`created_at` integer NOT NULL
+);
+--> statement-breakpoint
+CREATE INDEX `runtime_notes_created_idx` ON `runtime_notes` (`created_at`,`id`);--> statement-breakpoint
+CREATE INDEX `runtime_notes_task_idx` ON `runtime_notes` (`task_id`,`created_at`,`id`);

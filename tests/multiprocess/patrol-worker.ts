@@ -5,11 +5,13 @@
 //   gates:   after "go", close due timer gates and deliver notifications until nothing is left;
 //            one line per closed gate and per delivery pass. Killed with SIGKILL at random by the
 //            crash test, so it must never leave a gate closed without its notifications.
+//   claim:   after "go", try one exclusive claim on args[0] for session args[1]; one line.
 //   finish:  after "go", finish the tasks named in args (one line each), then one done line.
 //   convoy-check: after "go", run check-convoy-completion args[0] times; one line with closes.
 import { createInterface } from "node:readline";
 import { finishTask } from "../../functions/actuate/finish-task.ts";
 import { checkConvoyCompletion } from "../../functions/convoys/complete.ts";
+import { addClaim } from "../../functions/coordination/claims.ts";
 import { evaluateGates } from "../../functions/gates/evaluate.ts";
 import { makeCtx } from "../../functions/lib/ctx.ts";
 import { openDatabase } from "../../functions/lib/db.ts";
@@ -45,6 +47,13 @@ if (mode === "gates") {
     emit({ finished: name });
   }
   emit({ done: true });
+} else if (mode === "claim") {
+  try {
+    const r = await addClaim(ctx, { path: args[0]!, session: args[1]!, ttl_seconds: 600, exclusive: true });
+    emit({ done: true, won: true, claim_id: r.claim_id });
+  } catch (e) {
+    emit({ done: true, won: false, error: (e as Error).message });
+  }
 } else if (mode === "convoy-check") {
   // Races the finishers: check until told to stop by stdin closing, at most args[0] passes.
   let closed = 0;
