@@ -3,6 +3,8 @@ import { checkConvoyCompletion, resolveExternalDeps } from "../convoys/complete.
 import { evaluateGates } from "../gates/evaluate.ts";
 import { healthScan } from "./health.ts";
 import { pluginRunStep } from "./plugins.ts";
+import { sessionGc } from "./gc.ts";
+import { orphanCheck } from "./orphans.ts";
 import { inboxCheck } from "./inbox-check.ts";
 import { deliverNotifications } from "./notify.ts";
 import { triggerPendingSpawns } from "./trigger-spawns.ts";
@@ -17,6 +19,6 @@ export const STEPS: Record<StepId, StepFn> = {
   "fire-notifications": async ({ ctx }) => ({ ...(await deliverNotifications(ctx)) }),
   "health-scan": healthScan,
   "plugin-run": pluginRunStep,
-  "orphan-check": async () => ({ note: "not built yet" }),
-  "session-gc": async () => ({ note: "not built yet" }),
+  "orphan-check": orphanCheck,
+  "session-gc": sessionGc,
 };

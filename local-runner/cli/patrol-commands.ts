@@ -121,6 +121,39 @@ export const PATROL_COMMANDS: CommandSpec[] = [
     },
   },
   {
+    name: "patrol orphans",
+    group: "patrol",
+    summary: "Run orphan-check now: tasks in progress whose worker is dead or gone (exits 1 when there are any)",
+    options: { apply: { type: "boolean", description: "Owner: act per orphan_policy (release ends the binding and frees the worker's claims)" } },
+    local: (a, g) =>
+      callWithVerdict(
+        g,
+        { method: "POST", path: "/patrol/runs", body: { step: "orphan-check", apply: flag(a, "apply") } },
+        (b) => {
+          const r = b.steps[0]?.report ?? {};
+          const lines = (r.items ?? []).map((o: any) => `${o.task}: worker ${o.worker} ${o.reason} — ${o.evidence}`);
+          for (const s of r.suspects ?? []) lines.push(`${s.task}: not orphaned (${s.evidence})`);
+          for (const h of r.handled ?? []) lines.push(`${h.task}: ${h.action}, ${h.claims_released} claim(s) released`);
+          return lines.length
+            ? lines.join("\n")
+            : b.steps[0]?.state === "succeeded"
+              ? "no orphans"
+              : `orphan-check ${b.steps[0]?.state}: ${b.steps[0]?.reason}`;
+        },
+        (b) => (b.steps[0]?.state !== "succeeded" || (b.steps[0]?.report?.orphans ?? 0) > 0 ? 1 : 0),
+      ),
+  },
+  {
+    name: "patrol gc",
+    group: "patrol",
+    summary: "Run session-gc now: dead-pid sessions become gone, our tmux sessions of gone sessions are killed",
+    request: () => ({ method: "POST", path: "/patrol/runs", body: { step: "session-gc" } }),
+    render: (b) => {
+      const r = b.steps[0]?.report ?? {};
+      return `probed ${r.probed ?? 0}, marked gone ${r.marked_gone ?? 0}${r.gone?.length ? ` (${r.gone.join(", ")})` : ""}, tmux killed ${r.tmux_killed ?? 0}${(r.left ?? []).map((l: any) => `\n  left ${l.tmux}: ${l.reason}`).join("")}`;
+    },
+  },
+  {
     name: "patrol runs",
     group: "patrol",
     summary: "List patrol runs, newest first",
