@@ -29,6 +29,7 @@ import { patrolApp } from "./patrol/index.ts";
 import { queueApp } from "./queue/index.ts";
 import { sessionsApp } from "./sessions/index.ts";
 import { tasksApp } from "./tasks/index.ts";
+import { verdictsApp } from "./verdicts/index.ts";
 
 export const API_VERSION = "0.1.0";
 const DEFAULT_MAX_BODY = 1024 * 1024;
@@ -111,6 +112,7 @@ export function createApp(services: Services) {
   app.route("/v1", gatesApp);
   app.route("/v1", convoysApp);
   app.route("/v1", coordinationApp);
+  app.route("/v1", verdictsApp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc31("/v1/openapi.json", {

@@ -11,6 +11,7 @@ import { LOCAL_COMMANDS } from "./local-commands.ts";
 import { MESSAGE_COMMANDS } from "./messages-commands.ts";
 import { OBSERVE_COMMANDS, SPAWN_COMMANDS } from "./observe-commands.ts";
 import { PATROL_COMMANDS } from "./patrol-commands.ts";
+import { VERDICT_COMMANDS } from "./verdict-commands.ts";
 import { UsageError, type Args, type CommandSpec, type GlobalOptions, type OptionSpec } from "./spec.ts";
 import { HttpTransport, InProcessTransport, type Transport } from "./transport.ts";
 
@@ -39,6 +40,7 @@ export const ALL_COMMANDS: CommandSpec[] = [
   ...BROKER_COMMANDS,
   ...PATROL_COMMANDS,
   ...COORDINATION_COMMANDS,
+  ...VERDICT_COMMANDS,
 ];
 
 /** Finds the command named by the first one or two words of argv. */
