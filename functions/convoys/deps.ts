@@ -1,5 +1,5 @@
 import type { z } from "@hono/zod-openapi";
-import { and, asc, eq, gt, inArray, isNull, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, inArray, isNull, sql } from "drizzle-orm";
 import { bindings } from "../../schema/bindings.ts";
 import { taskDeps } from "../../schema/convoys.ts";
 import { tasks, type TaskRow } from "../../schema/tasks.ts";
@@ -34,13 +34,17 @@ export const blockedRoute = defineRoute(["owner", "daemon", "session"], {
   responses: { 200: jsonResponse(BlockedList, "Blocked tasks") },
 });
 
-/** Refuses a session acting on a task it is not the bound manager of. */
-export async function assertManagerOrOwner(ctx: Ctx, task: TaskRow, verb: string): Promise<void> {
+/**
+ * Refuses a session acting on a task it is not the bound manager of (with `latest`, the manager
+ * of its most recent binding, active or ended: a finished task's binding has ended).
+ */
+export async function assertManagerOrOwner(ctx: Ctx, task: TaskRow, verb: string, opts: { latest?: boolean } = {}): Promise<void> {
   if (ctx.auth.kind !== "session") return;
   const [b] = await ctx.db
     .select({ manager: bindings.managerSessionId })
     .from(bindings)
-    .where(and(eq(bindings.taskId, task.id), eq(bindings.state, "active")))
+    .where(and(eq(bindings.taskId, task.id), opts.latest ? undefined : eq(bindings.state, "active")))
+    .orderBy(desc(bindings.createdAt))
     .limit(1);
   if (b?.manager !== ctx.auth.sessionId) {
     throw new ApiError("FORBIDDEN", `only the owner or the bound manager of task '${task.name}' may ${verb} it`, {
@@ -53,8 +57,8 @@ export async function assertManagerOrOwner(ctx: Ctx, task: TaskRow, verb: string
 export async function dependOn(ctx: Ctx, name: string, input: z.output<typeof DependBody>) {
   const task = await taskByName(ctx, name);
   const on = await taskByName(ctx, input.on);
-  await assertManagerOrOwner(ctx, task, "add a dependency to");
   if (task.id === on.id) throw new ApiError("VALIDATION_FAILED", "a task cannot depend on itself", { fields: [{ field: "on", message: "same task" }] });
+  await assertManagerOrOwner(ctx, task, "add a dependency to");
   const cycle = await ctx.db.all<{ id: string }>(sql`
     WITH RECURSIVE up(id) AS (
       SELECT ${on.id}

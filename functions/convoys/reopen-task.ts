@@ -31,8 +31,8 @@ export const reopenTaskRoute = defineRoute(["owner", "session"], {
  */
 export async function reopenTask(ctx: Ctx, name: string, input: z.output<typeof ReopenTaskBody>) {
   const task = await taskByName(ctx, name);
-  await assertManagerOrOwner(ctx, task, "reopen");
   if (task.state !== "finished") throw new ApiError("CONFLICT", `task '${name}' is not finished`, { hint: `It is ${task.state}.` });
+  await assertManagerOrOwner(ctx, task, "reopen", { latest: true });
   const nowMs = ctx.now().getTime();
   const closedConvoys = await ctx.db
     .select({ id: convoys.id })

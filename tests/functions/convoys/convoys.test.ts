@@ -112,5 +112,9 @@ describe("task dependencies", () => {
     expect((await env.call("POST", `/v1/tasks/${a}/depends`, { token: pair.manager.token, body: { on: other } })).status).toBe(201);
     await finish(other);
     expect((await env.call("POST", `/v1/tasks/${other}/reopen`, { token: pair.manager.token, body: {} })).status).toBe(403);
+    // The manager that finished its task may reopen it (its binding has ended by then).
+    await finish(a, pair.manager.token);
+    expect((await env.call("POST", `/v1/tasks/${a}/reopen`, { token: pair.worker.token, body: {} })).status).toBe(403);
+    expect((await env.call("POST", `/v1/tasks/${a}/reopen`, { token: pair.manager.token, body: {} })).status).toBe(200);
   });
 });
