@@ -54,7 +54,7 @@ export const addPendingRoute = defineRoute(["owner"], {
   path: "/patrol/pending-spawns",
   tags: ["patrol"],
   summary: "Put a spawned session on the pending list: the patrol nudges it once when its pane shows the ready prompt",
-  description: "CLI: patrol pending add SESSION [--text T].",
+  description: "CLI: patrol pending-add SESSION [--text T].",
   request: { body: jsonBody(AddPendingBody) },
   responses: { 201: jsonResponse(z.object({ spawn: Spawn, spawn_id: z.string(), event_id: z.string() }).openapi("AddPendingResult"), "Pending") },
 });

@@ -221,7 +221,7 @@ export const PATROL_COMMANDS: CommandSpec[] = [
         : "no pending spawns") + nextPageHint(b, "patrol pending"),
   },
   {
-    name: "patrol pending add",
+    name: "patrol pending-add",
     group: "patrol",
     summary: "Have the patrol nudge a spawned session once its pane shows the ready prompt",
     positionals: [{ name: "SESSION", required: true, description: "A session with a tmux pane" }],
