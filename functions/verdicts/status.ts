@@ -1,16 +1,17 @@
 import type { z } from "@hono/zod-openapi";
 import type { Ctx } from "../lib/ctx.ts";
+import { ApiError } from "../lib/errors.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { exitCodeOf, judge, resolveTarget } from "./evidence.ts";
 import { TargetParam, Verdict, VerdictQuery } from "./schema.ts";
 
-export const dispatchStatusRoute = defineRoute(["owner", "daemon"], {
+export const dispatchStatusRoute = defineRoute(["owner", "daemon", "session"], {
   method: "get",
   path: "/dispatch-status/{target}",
   tags: ["verdicts"],
   summary: "One verdict for a dispatched task or worker: done, running, failed, worker-process-gone or unresolved, with the evidence",
   description:
-    "Evidence, strongest first: the worker's result file (.switchyard-result.json at its worktree root) > git (commits ahead of base, dirty tracked files) > process (pid alive) > administrative status. Fresh file activity vetoes 'process gone'. An unknown target answers state unresolved. CLI: dispatch-status TARGET [--base REF]; dispatch watch TARGET.",
+    "A session may ask about itself or the worker it manages. Evidence, strongest first: the worker's result file (.switchyard-result.json at its worktree root) > git (commits ahead of base, dirty tracked files) > process (pid alive) > administrative status. Fresh file activity vetoes 'process gone'. An unknown target answers state unresolved. CLI: dispatch-status TARGET [--base REF]; dispatch watch TARGET.",
   request: { params: TargetParam, query: VerdictQuery },
   responses: { 200: jsonResponse(Verdict, "Verdict") },
 });
@@ -29,6 +30,11 @@ export async function dispatchStatus(ctx: Ctx, target: string, q: z.output<typeo
       resolved: null,
       evidence: { result_file: null, git: null, process: null, activity: null, administrative: {} },
     };
+  }
+  if (ctx.auth.kind === "session" && ctx.auth.sessionId !== r.worker.id && ctx.auth.sessionId !== r.binding?.managerSessionId) {
+    throw new ApiError("FORBIDDEN", `a session may judge only itself or the worker it manages, not '${target}'`, {
+      hint: "Use the manager's token, or ask the owner.",
+    });
   }
   const v = await judge(ctx, r, q.base);
   return {

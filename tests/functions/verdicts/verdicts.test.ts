@@ -16,6 +16,10 @@ describe("dispatch-status without host evidence", () => {
     const done = await env.call("GET", `/v1/dispatch-status/${task}`);
     expect(done.body).toMatchObject({ state: "done", decided_by: "administrative", exit_code: 0 });
     expect(done.body.reasons.at(-1)).toMatch(/administrative: task finished/);
+    // The manager may judge its worker; another session may not.
+    expect((await env.call("GET", `/v1/dispatch-status/${task}`, { token: pair.manager.token })).status).toBe(200);
+    const other = await boundPair(env);
+    expect((await env.call("GET", `/v1/dispatch-status/${task}`, { token: other.manager.token })).status).toBe(403);
     const unknown = await env.call("GET", "/v1/dispatch-status/nothing-here");
     expect(unknown.body).toMatchObject({ state: "unresolved", exit_code: 5, resolved: null });
     const harvest = await env.call("POST", `/v1/harvest/${task}`, { body: { orphaned: true } });
