@@ -9,7 +9,7 @@ import type { Ctx } from "../lib/ctx.ts";
 import { guardedInsert } from "../lib/guarded.ts";
 import type { StepInput } from "./dag.ts";
 import { type Notice, noticeStatements } from "./notify.ts";
-import { ensurePatrolSession } from "./state.ts";
+import { patrolSessionOrNull } from "./state.ts";
 
 /** Items read from the patrol's inbox per run; the rest wait for the next run. */
 const INBOX_BATCH = 200;
@@ -150,7 +150,9 @@ async function handle(ctx: Ctx, item: InboxItemRow): Promise<{ action: string; n
  * once even when two patrols or a crash interleave.
  */
 export async function inboxCheck({ ctx, runId }: StepInput) {
-  const patrol = await ensurePatrolSession(ctx);
+  const { session: patrol, problem } = await patrolSessionOrNull(ctx);
+  // Without its own session the patrol has no inbox to read; the other steps still run.
+  if (!patrol) return { patrol_session: null, problem, handled: 0, stale_dropped: 0, items: [] };
   const rows = await ctx.db
     .select()
     .from(inboxItems)

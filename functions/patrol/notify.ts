@@ -6,7 +6,7 @@ import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { guardedInsert } from "../lib/guarded.ts";
 import { iso } from "../lib/sql.ts";
 import { createInboxItem } from "../messages/items.ts";
-import { ensurePatrolSession } from "./state.ts";
+import { patrolSessionOrNull } from "./state.ts";
 
 /** Who a notification is for: the owner, or one session (by id). */
 export type NoticeTarget = "owner" | { sessionId: string };
@@ -88,7 +88,7 @@ export async function deliverNotifications(ctx: Ctx, limit = 500): Promise<Deliv
     .orderBy(asc(notifications.createdAt), asc(notifications.id))
     .limit(limit);
   if (!pending.length) return report;
-  const patrol = await ensurePatrolSession(ctx);
+  const { session: patrol } = await patrolSessionOrNull(ctx);
   for (const n of pending) {
     const [target] = n.targetSessionId ? await ctx.db.select().from(sessions).where(eq(sessions.id, n.targetSessionId)).limit(1) : [];
     const nowMs = ctx.now().getTime();
@@ -109,7 +109,7 @@ export async function deliverNotifications(ctx: Ctx, limit = 500): Promise<Deliv
       threadId: ctx.newId("thr"),
       correlationId: n.id,
       msgType: "notify",
-      fromSessionId: patrol.id,
+      fromSessionId: patrol?.id ?? null,
       fromActor: actorOf(ctx.auth),
       toSessionId: target.id,
       inReplyTo: typeof n.payload.in_reply_to === "string" ? n.payload.in_reply_to : null,
@@ -123,7 +123,7 @@ export async function deliverNotifications(ctx: Ctx, limit = 500): Promise<Deliv
       {
         target,
         signalType: "message",
-        sourceSessionId: patrol.id,
+        sourceSessionId: patrol?.id ?? null,
         taskId: n.taskId,
         messageId: message.id,
         correlationId: n.id,
@@ -134,7 +134,7 @@ export async function deliverNotifications(ctx: Ctx, limit = 500): Promise<Deliv
           message_id: message.id,
           thread_id: message.threadId,
           msg_type: "notify",
-          from: patrol.name,
+          from: patrol?.name ?? "patrol",
           from_actor: message.fromActor,
           subject: n.subject,
           body: n.body,

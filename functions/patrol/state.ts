@@ -156,3 +156,16 @@ export async function ensurePatrolSession(ctx: Ctx): Promise<SessionRow> {
   }
   return (await adopt())!;
 }
+
+/**
+ * The patrol's session, or null with the reason when it cannot have one (a user session holds
+ * the name): the patrol then still runs and delivers, without an inbox of its own.
+ */
+export async function patrolSessionOrNull(ctx: Ctx): Promise<{ session: SessionRow | null; problem: string | null }> {
+  try {
+    return { session: await ensurePatrolSession(ctx), problem: null };
+  } catch (e) {
+    if (e instanceof ApiError && e.code === "NAME_TAKEN") return { session: null, problem: `${e.message}. ${e.hint ?? ""}`.trim() };
+    throw e;
+  }
+}

@@ -70,9 +70,18 @@ describe("inbox-check", () => {
     expect(got[0].payload.body).toMatch(/all green for real/);
   });
 
-  it("refuses to adopt a user's own session named patrol", async () => {
+  it("refuses to adopt a user's own session named patrol, and keeps patrolling without an inbox", async () => {
     env = await makeTestEnv();
     await registerSession(env, "manager", { name: "patrol" });
     await expect(ensurePatrolSession(daemonCtx(env))).rejects.toThrow(/did not register/);
+    const w = await registerSession(env, "worker");
+    await env
+      .call("POST", "/v1/gates", { body: { type: "human", waiters: [w.session.name], title: "t" } })
+      .then((r) => env.call("POST", `/v1/gates/${r.body.gate_id}/close`, { body: { reason: "ok" } }));
+    const run = await env.call("POST", "/v1/patrol/runs", { body: {} });
+    expect(run.body.run.state).toBe("succeeded");
+    expect(run.body.steps[0].report).toMatchObject({ patrol_session: null, problem: expect.stringMatching(/did not register/) });
+    const items = await inboxOf(env, w.session.name);
+    expect(items[0].payload).toMatchObject({ from: "patrol", notification_kind: "gate_closed" });
   });
 });
