@@ -69,8 +69,15 @@ export async function sessionGc({ ctx, config }: StepInput) {
     ? await ctx.db
         .select({ spawn: spawns, state: sessions.state })
         .from(spawns)
-        .innerJoin(sessions, eq(sessions.id, spawns.sessionId))
-        .where(and(isNull(spawns.reapedAt), host === null ? isNull(spawns.host) : or(eq(spawns.host, host), isNull(spawns.host)), eq(sessions.state, "gone")))
+        .leftJoin(sessions, eq(sessions.id, spawns.sessionId))
+        // A session row that is gone, or no longer there at all.
+        .where(
+          and(
+            isNull(spawns.reapedAt),
+            host === null ? isNull(spawns.host) : or(eq(spawns.host, host), isNull(spawns.host)),
+            or(eq(sessions.state, "gone"), isNull(sessions.id)),
+          ),
+        )
         .limit(500)
     : [];
   const killed: string[] = [];
