@@ -5,6 +5,7 @@ import { expireLeases } from "../functions/queue/claim.ts";
 import { DISPATCH_PLUGINS } from "../functions/executors.ts";
 import { dispatchPass } from "../functions/queue/dispatch-pass.ts";
 import { brokerOvernight } from "./broker-overnight.ts";
+import { prunePatrolHistory } from "../functions/patrol/prune.ts";
 import { heartbeatSweep } from "./heartbeat-sweep.ts";
 import { patrolTick, patrolWatchTick } from "./patrol.ts";
 import { pruneCronHistory } from "./prune-history.ts";
@@ -61,6 +62,11 @@ export const CRONS: Record<string, { schedule: string; description: string; tick
     schedule: "30 */1 * * * *",
     description: "Second-order watcher: count cycles the patrol's heartbeat is stale, restart it, escalate to the owner.",
     tick: (ctx) => patrolWatchTick(ctx),
+  },
+  "patrol-prune": {
+    schedule: "23 3 * * *",
+    description: "Delete patrol runs, their step results and plugin runs older than 7 days.",
+    tick: (ctx) => prunePatrolHistory(ctx),
   },
 };
 

@@ -3,6 +3,7 @@ import { eq } from "drizzle-orm";
 import { makeCtx } from "../../../functions/lib/ctx.ts";
 import { patrolState } from "../../../schema/patrol.ts";
 import { STEP_IDS } from "../../../functions/patrol/dag.ts";
+import { prunePatrolHistory } from "../../../functions/patrol/prune.ts";
 import { runPatrol } from "../../../functions/patrol/run.ts";
 import { takeLease } from "../../../functions/patrol/state.ts";
 import { watchPatrol } from "../../../functions/patrol/watch.ts";
@@ -148,5 +149,19 @@ describe("patrol heartbeat and the second-order watcher", () => {
     expect(mine[0].body).toMatch(/Unresponsive for 4 watcher cycles/);
     const status = await env.call("GET", "/v1/patrol/status");
     expect(status.body.unhealthy[0]).toMatchObject({ component: "patrol", unresponsive_cycles: 6 });
+  });
+});
+
+describe("patrol history", () => {
+  it("patrol-prune deletes runs and their steps older than a week, and keeps newer ones", async () => {
+    env = await makeTestEnv();
+    await env.call("POST", "/v1/patrol/runs", { body: {} });
+    env.clock.advance(8 * 86_400);
+    const fresh = await env.call("POST", "/v1/patrol/runs", { body: { step: "inbox-check" } });
+    const r = await prunePatrolHistory(daemonCtx(env));
+    expect(r).toMatchObject({ runs_deleted: 1, steps_deleted: STEP_IDS.length });
+    const left = await env.call("GET", "/v1/patrol/runs");
+    expect(left.body.runs.map((x: any) => x.id)).toEqual([fresh.body.run_id]);
+    expect((await env.call("GET", `/v1/patrol/runs/${fresh.body.run_id}`)).body.steps).toHaveLength(1);
   });
 });
