@@ -11,9 +11,12 @@ import { brokerApp } from "./broker/index.ts";
 import { brokerRunsApp } from "./broker/runs/index.ts";
 import { brokerTickApp } from "./broker/tick/index.ts";
 import { cronsApp } from "./crons/index.ts";
+import { convoysApp } from "./convoys/index.ts";
+import { coordinationApp } from "./coordination/index.ts";
 import { discoverApp } from "./discover/index.ts";
 import { SETTLE } from "./executors.ts";
 import { docsApp } from "./docs/index.ts";
+import { gatesApp } from "./gates/index.ts";
 import { healthApp } from "./health/index.ts";
 import { resolvePrincipal } from "./lib/auth.ts";
 import { makeCtx, type Services } from "./lib/ctx.ts";
@@ -23,9 +26,11 @@ import { idempotency } from "./lib/idempotency.ts";
 import { messagesApp } from "./messages/index.ts";
 import { observeApp } from "./observe/index.ts";
 import { orchestratorApp } from "./orchestrator/index.ts";
+import { patrolApp } from "./patrol/index.ts";
 import { queueApp } from "./queue/index.ts";
 import { sessionsApp } from "./sessions/index.ts";
 import { tasksApp } from "./tasks/index.ts";
+import { verdictsApp } from "./verdicts/index.ts";
 
 export const API_VERSION = "0.1.0";
 const DEFAULT_MAX_BODY = 1024 * 1024;
@@ -104,6 +109,11 @@ export function createApp(services: Services) {
   app.route("/v1", orchestratorApp);
   app.route("/v1", brokerRunsApp);
   app.route("/v1", brokerTickApp);
+  app.route("/v1", patrolApp);
+  app.route("/v1", gatesApp);
+  app.route("/v1", convoysApp);
+  app.route("/v1", coordinationApp);
+  app.route("/v1", verdictsApp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   // A function of the request, so `servers` names the origin the document was fetched from:

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { tokens } from "../schema/auth.ts";
 import { liveOwnerTokenIds, tokenInsert } from "../functions/lib/auth.ts";
@@ -148,7 +149,7 @@ export async function openLocalServices(opts: { home?: HomeConfig; log?: Logger;
       home,
       ownerToken,
       clock,
-      host: new NodeHost(),
+      host: new NodeHost({ pluginDir: join(home.home, "plugins") }),
       hostName: home.hostName,
       log: opts.log,
       agents: agentLaunchConfig(process.env, home),

@@ -8,3 +8,7 @@ export * from "./observe.ts";
 export * from "./commands.ts";
 export * from "./messages.ts";
 export * from "./broker.ts";
+export * from "./patrol.ts";
+export * from "./gates.ts";
+export * from "./convoys.ts";
+export * from "./coordination.ts";

@@ -9,6 +9,7 @@ import { withWriteTransaction } from "../lib/db.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
+import { afterTaskClosed } from "../convoys/complete.ts";
 import { taskByName } from "../tasks/lookup.ts";
 import { Task, TaskNameParam } from "../tasks/schema.ts";
 import { taskToWire } from "../tasks/wire.ts";
@@ -88,6 +89,8 @@ export async function finishTask(ctx: Ctx, name: string, input: z.infer<typeof F
     await tx.insert(events).values(audit.row);
     return updated;
   });
+  // Convoys and dependents react at once; if this fails the patrol's convoy and dependency steps catch up.
+  await afterTaskClosed(ctx, task.id).catch((e: Error) => ctx.log.error("after task closed failed", { task: name, error: e.message }));
   const stopped = [];
   const stopErrors: Array<{ session: string; error: string }> = [];
   for (const id of wanted) {

@@ -12,6 +12,7 @@ import { hostErrorToApi } from "../lib/local.ts";
 import { NameSchema } from "../lib/names.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { classifyPane } from "../observe/classify.ts";
+import { recordSpawn } from "../patrol/spawns.ts";
 import { presetIdentity, registerSession } from "../sessions/register.ts";
 import { RegisterResult } from "../sessions/schema.ts";
 import { AGENT_KINDS, agentArgv, assertSignedIn, CODEX_APPROVALS, CODEX_SANDBOXES, signInHint, type AgentKind } from "./agents.ts";
@@ -180,6 +181,15 @@ export async function spawnSession(ctx: Ctx, raw: SpawnInput, opts: { signInChec
   }
   const info = spawnInfo!;
   const reg = registered!;
+  // The ledger session-gc cleans up from (only tmux sessions we started) and the spawn generation.
+  await recordSpawn(ctx, {
+    sessionId: reg.session_id,
+    sessionName: input.name,
+    agent: input.agent,
+    host: ctx.hostName ?? null,
+    tmuxSession: tmuxName,
+    panePid: info.panePid,
+  });
   const audit = auditInsert(ctx, {
     kind: "session_spawned",
     sessionId: reg.session_id,

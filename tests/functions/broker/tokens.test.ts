@@ -263,7 +263,10 @@ describe("POST /v1/broker/advice/{id}/send-with-token (scoped send over HTTP)", 
     expect(await adviceRow(env, s.adviceId)).toMatchObject({ state: "draft_ready", approvedBy: null });
     expect(await replies()).toHaveLength(0);
     // Once the budget allows it, the same token still has both its uses.
-    await db().update(brokerRuns).set({ limits: { max_sends_total: 5 } }).where(eq(brokerRuns.id, s.runId));
+    await db()
+      .update(brokerRuns)
+      .set({ limits: { max_sends_total: 5 } })
+      .where(eq(brokerRuns.id, s.runId));
     const sent = await send(s.adviceId, { run_id: s.runId, approval_token: s.secret }, daemon);
     expect(sent.body).toMatchObject({ already_sent: false, token: { uses: 1, max_uses: 2 } });
   });
