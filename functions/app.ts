@@ -24,6 +24,7 @@ import { observeApp } from "./observe/index.ts";
 import { orchestratorApp } from "./orchestrator/index.ts";
 import { queueApp } from "./queue/index.ts";
 import { sessionsApp } from "./sessions/index.ts";
+import { supervisionApp } from "./supervision/index.ts";
 import { tasksApp } from "./tasks/index.ts";
 
 export const API_VERSION = "0.1.0";
@@ -103,6 +104,7 @@ export function createApp(services: Services) {
   app.route("/v1", orchestratorApp);
   app.route("/v1", brokerRunsApp);
   app.route("/v1", brokerTickApp);
+  app.route("/v1", supervisionApp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc31("/v1/openapi.json", {

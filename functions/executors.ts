@@ -1,8 +1,9 @@
-import type { ExecutorTable } from "./lib/ctx.ts";
+import type { CommandPolicy, ExecutorTable } from "./lib/ctx.ts";
 import { PANE_EXECUTORS } from "./actuate/pane-executors.ts";
 import { INBOX_EXECUTORS } from "./messages/inbox-executors.ts";
 import { routeCompletions, type RoutingReport } from "./messages/routing.ts";
 import type { DispatchPlugins } from "./queue/dispatch-pass.ts";
+import { permissionPolicy } from "./supervision/policy.ts";
 
 /*
  * The composition root of the command queue. The queue knows no group; each group exports the
@@ -18,8 +19,23 @@ export const EXECUTORS: ExecutorTable = {
   ...INBOX_EXECUTORS,
 };
 
+/** Runs each group's policy in turn; the first refusal wins. */
+function allOf(...policies: CommandPolicy[]): CommandPolicy {
+  return async (ctx, cmd) => {
+    for (const p of policies) {
+      const refusal = await p(ctx, cmd);
+      if (refusal) return refusal;
+    }
+    return null;
+  };
+}
+
+/** What every dispatched command is put to before its side effect. */
+export const DISPATCH_POLICY: CommandPolicy = allOf(permissionPolicy);
+
 /**
- * What every dispatch pass of this app runs: the shared executors, and completion routing
- * before the claim so the notify commands and inbox deliveries it creates go out in the same pass.
+ * What every dispatch pass of this app runs: the shared executors, completion routing before the
+ * claim so the notify commands and inbox deliveries it creates go out in the same pass, and the
+ * policies (manager permissions) each claimed command must pass before its side effect.
  */
-export const DISPATCH_PLUGINS: DispatchPlugins<RoutingReport> = { executors: EXECUTORS, route: routeCompletions };
+export const DISPATCH_PLUGINS: DispatchPlugins<RoutingReport> = { executors: EXECUTORS, route: routeCompletions, policy: DISPATCH_POLICY };

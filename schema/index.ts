@@ -8,3 +8,5 @@ export * from "./observe.ts";
 export * from "./commands.ts";
 export * from "./messages.ts";
 export * from "./broker.ts";
+export * from "./supervision.ts";
+export * from "./loops.ts";

@@ -186,7 +186,8 @@ export function renderForPane(item: Pick<InboxItemRow, "signalType" | "payload" 
       text = `[switchyard note for the manager of ${p.task}] ${p.message ?? ""}`;
       break;
     case "nudge_worker":
-      // A nudge is a prompt for the worker, so it arrives as plain text.
+    case "continue_iteration":
+      // A nudge (or a loop's next pass) is a prompt for the worker, so it arrives as plain text.
       text = String(p.message ?? "");
       break;
   }

@@ -3,7 +3,7 @@ import { commands, type CommandType } from "../../schema/commands.ts";
 import { executorsOf, runClaims, type ClaimReport } from "./run.ts";
 import { claimableWhere, claimNext, expireLeases, type ClaimScope, type ExpiryReport } from "./claim.ts";
 import { dbClaimPort, DEFAULT_LEASE_MS } from "./store.ts";
-import type { Ctx, ExecutorTable } from "../lib/ctx.ts";
+import type { CommandPolicy, Ctx, ExecutorTable } from "../lib/ctx.ts";
 import { beatDispatcher } from "./dispatchers.ts";
 
 /**
@@ -15,6 +15,8 @@ export interface DispatchPlugins<R = unknown> {
   executors: ExecutorTable;
   /** Completion routing, run before the claim unless the pass is told not to route. */
   route(ctx: Ctx): Promise<R>;
+  /** Decides before each side effect whether a claimed command may run (manager permissions, loop guardrails). */
+  policy?: CommandPolicy;
 }
 
 /** How one dispatch pass behaves. */
@@ -59,6 +61,8 @@ export interface DispatchReport<R = unknown> {
   retrying: number;
   dead: number;
   failed: number;
+  /** Of the failed: refused by the policy before any side effect. */
+  refused: number;
   lost: number;
   results: Array<Omit<ClaimReport, "thrown">>;
   would_run: WouldRun[];
@@ -89,6 +93,7 @@ export async function dispatchPass<R>(ctx: Ctx, plugins: DispatchPlugins<R>, opt
     retrying: 0,
     dead: 0,
     failed: 0,
+    refused: 0,
     lost: 0,
     results: [],
     would_run: [],
@@ -111,7 +116,9 @@ export async function dispatchPass<R>(ctx: Ctx, plugins: DispatchPlugins<R>, opt
     const claims = await claimNext(ctx, { ...scope, dispatcherId: opts.dispatcherId, leaseMs: opts.leaseMs ?? DEFAULT_LEASE_MS, limit });
     report.claimed = claims.length;
     const port = dbClaimPort(ctx, { queue: { retryBaseMs: opts.retryBaseMs } });
-    for (const r of await runClaims(ctx, claims, (c) => executors[c.command.type]!, port)) {
+    const policy = plugins.policy;
+    const claimPolicy = policy ? (cmd: Parameters<CommandPolicy>[1]) => policy(ctx, cmd) : undefined;
+    for (const r of await runClaims(ctx, claims, (c) => executors[c.command.type]!, port, claimPolicy)) {
       const { thrown: _thrown, ...wire } = r;
       report.results.push(wire);
       if (r.error) ctx.log.warn("dispatch attempt did not succeed", { dispatcher_id: opts.dispatcherId, ...wire });
@@ -120,6 +127,7 @@ export async function dispatchPass<R>(ctx: Ctx, plugins: DispatchPlugins<R>, opt
       else if (r.state === "dead") report.dead++;
       else if (r.state === "lost") report.lost++;
       else report.failed++;
+      if (r.policy_refused) report.refused++;
     }
   }
   const { results: _results, would_run: _wouldRun, iteration: _iteration, ...summary } = report;

@@ -27,6 +27,8 @@ export interface CommandSpec {
   name: string;
   aliases?: string[];
   summary: string;
+  /** Help section this command is listed under (e.g. "sessions", "broker"). */
+  group?: string;
   options?: Record<string, OptionSpec>;
   positionals?: PositionalSpec[];
   examples?: string[];

@@ -1,0 +1,149 @@
+import { verdictCall } from "./api-call.ts";
+import { flag, int, list, pos, str, UsageError, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
+
+const enc = encodeURIComponent;
+const GROUP = "supervision";
+
+/** Parses a JSON object option, failing with a usage error that names it. */
+export function jsonOption(a: Args, name: string): Record<string, unknown> | undefined {
+  const raw = str(a, name);
+  if (raw === undefined) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch (e) {
+    throw new UsageError(`--${name} is not valid JSON: ${(e as Error).message}`);
+  }
+  if (!v || typeof v !== "object" || Array.isArray(v)) throw new UsageError(`--${name} must be a JSON object`);
+  return v as Record<string, unknown>;
+}
+
+const pageOptions: Record<string, OptionSpec> = {
+  limit: { type: "string", value: "N", description: "Rows per page (default 50)" },
+  cursor: { type: "string", value: "CURSOR", description: "next_cursor of the previous page" },
+};
+
+const pageQuery = (a: Args) => ({ limit: int(a, "limit", { min: 1 }), cursor: str(a, "cursor") });
+
+function renderConfig(c: any): string {
+  return [
+    `manager config of ${c.task}, revision ${c.revision} (${c.mode})`,
+    `objective: ${c.objective ?? "-"}`,
+    ...c.guidelines.map((g: string) => `guideline: ${g}`),
+    ...c.acceptance.map((g: string) => `acceptance: ${g}`),
+    ...c.references.map((g: string) => `reference: ${g}`),
+    `permissions: ${c.granted.join(", ") || "none"}`,
+    `tools: ${c.tools.join(", ") || "-"}   epilogues: ${c.epilogues.join(", ") || "-"}`,
+    `nudge on completion: ${c.nudge_on_completion}   require acks: ${c.require_acks}`,
+  ].join("\n");
+}
+
+/** Commands of the supervision contract (manager config, permissions, criteria, acks, decisions, finish gates). */
+export const SUPERVISION_COMMANDS: CommandSpec[] = [
+  {
+    name: "manager-config",
+    group: GROUP,
+    summary: "Create, change or print a task's manager config (every change is a new revision)",
+    positionals: [{ name: "TASK", required: false, description: "Task name (not needed with --questions)" }],
+    options: {
+      mode: { type: "string", value: "light|guided|strict", description: "How closely to supervise" },
+      objective: { type: "string", value: "TEXT", description: "What the result is judged against" },
+      guideline: { type: "string", multiple: true, value: "TEXT", description: "A rule for the worker" },
+      acceptance: { type: "string", multiple: true, value: "TEXT", description: "A known acceptance criterion" },
+      reference: { type: "string", multiple: true, value: "REF", description: "A document, issue or file that defines the work" },
+      permit: { type: "string", multiple: true, value: "CATEGORY.ACTION", description: "Grant a permission (CATEGORY alone grants all its actions)" },
+      revoke: { type: "string", multiple: true, value: "CATEGORY.ACTION", description: "Withdraw a permission" },
+      tool: { type: "string", multiple: true, value: "TOOL", description: "An expected verification tool" },
+      epilogue: { type: "string", multiple: true, value: "STEP", description: "run-tools|draft-pr|subagent-review|record-handoff" },
+      "nudge-on-completion": { type: "string", value: "MODE", description: "off|ask-operator|auto-review|auto-proceed" },
+      "require-acks": { type: "boolean", description: "finish-task needs worker and manager acknowledgements" },
+      "allow-pr": { type: "boolean", description: "Legacy: grants repo.open_pr" },
+      "allow-merge-green": { type: "boolean", description: "Legacy: grants repo.merge_green_pr" },
+      "allow-worker-compact-clear": { type: "boolean", description: "Legacy: grants worker_session.compact and .clear" },
+      "permissions-json": { type: "string", value: "JSON", description: "Categorized or legacy flat permission keys to grant" },
+      "replace-lists": { type: "boolean", description: "Given lists replace the stored ones instead of being appended" },
+      questions: { type: "boolean", description: "Print the stable JSON question schema to ask the user" },
+      revision: { type: "string", value: "N", description: "Print this revision" },
+      history: { type: "boolean", description: "List every revision, newest first" },
+      ...pageOptions,
+    },
+    examples: [
+      "switchyard manager-config auth-refactor",
+      'switchyard manager-config auth-refactor --mode strict --objective "Split the session module" --permit repo.open_pr --epilogue record-handoff',
+      "switchyard manager-config --questions --json",
+    ],
+    request: (a) => {
+      if (flag(a, "questions")) return { method: "GET", path: "/manager-config/questions" };
+      const task = pos(a, 0);
+      if (!task) throw new UsageError("missing argument TASK");
+      if (flag(a, "history")) return { method: "GET", path: `/tasks/${enc(task)}/manager-config/revisions`, query: pageQuery(a) };
+      const revision = int(a, "revision", { min: 1 });
+      if (revision !== undefined) return { method: "GET", path: `/tasks/${enc(task)}/manager-config`, query: { revision } };
+      const opt = (name: string) => (list(a, name).length ? list(a, name) : undefined);
+      const bool = (name: string) => (flag(a, name) ? true : undefined);
+      return {
+        method: "POST",
+        path: `/tasks/${enc(task)}/manager-config`,
+        body: {
+          mode: str(a, "mode"),
+          objective: str(a, "objective"),
+          guidelines: opt("guideline"),
+          acceptance: opt("acceptance"),
+          references: opt("reference"),
+          permit: opt("permit"),
+          revoke: opt("revoke"),
+          tools: opt("tool"),
+          epilogues: opt("epilogue"),
+          nudge_on_completion: str(a, "nudge-on-completion"),
+          require_acks: bool("require-acks"),
+          allow_pr: bool("allow-pr"),
+          allow_merge_green: bool("allow-merge-green"),
+          allow_worker_compact_clear: bool("allow-worker-compact-clear"),
+          permissions_json: jsonOption(a, "permissions-json"),
+          replace_lists: bool("replace-lists"),
+        },
+      };
+    },
+    render: (b, a) => {
+      if (flag(a, "questions")) return b.questions.map((q: any) => `${q.id.padEnd(20)} ${q.flag.padEnd(22)} ${q.prompt}`).join("\n");
+      if (b.revisions)
+        return (
+          b.revisions.map((r: any) => `revision ${r.revision} ${r.created_at} by ${r.created_by}: ${r.mode}, ${r.granted.length} grants`).join("\n") ||
+          "no revisions"
+        );
+      if (b.config)
+        return `${b.created ? `recorded revision ${b.config.revision}${b.changed_fields.length ? ` (${b.changed_fields.join(", ")})` : ""}` : "unchanged"}\n${renderConfig(b.config)}`;
+      return renderConfig(b);
+    },
+  },
+  {
+    name: "manager-permission",
+    group: GROUP,
+    summary: "Check (and audit) whether a task's manager config grants CATEGORY.ACTION",
+    positionals: [
+      { name: "TASK", required: true, description: "Task name" },
+      { name: "PERMISSION", required: true, description: "CATEGORY.ACTION, or CATEGORY" },
+    ],
+    options: {
+      list: { type: "boolean", description: "List the granted actions of the category" },
+      require: { type: "boolean", description: "Fail (exit 1) when not allowed" },
+      "require-handoff": { type: "boolean", description: "Also require a recorded worker handoff" },
+    },
+    examples: ["switchyard manager-permission auth-refactor repo.open_pr --require", "switchyard manager-permission auth-refactor worker_session --list"],
+    // A denied permission is a negative verdict: exit 1 even without --require.
+    local: (a, g) =>
+      verdictCall(
+        g,
+        {
+          method: "POST",
+          path: `/tasks/${enc(pos(a, 0)!)}/manager-permission`,
+          body: { permission: pos(a, 1)!, list: flag(a, "list"), require: flag(a, "require"), require_handoff: flag(a, "require-handoff") },
+        },
+        (b) =>
+          flag(a, "list")
+            ? `${b.category}: ${b.granted.join(", ") || "nothing granted"}`
+            : `${b.permission}: ${b.allowed ? "allowed" : `not allowed (${b.reason})`}${b.handoff_required ? `, handoff ${b.handoff_present ? b.handoff_id : "missing"}` : ""}`,
+        (b) => b.allowed,
+      ),
+  },
+];

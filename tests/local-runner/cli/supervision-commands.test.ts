@@ -1,0 +1,67 @@
+import { describe, expect, it } from "vitest";
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from "../../../local-runner/cli/main.ts";
+import { cliSandbox } from "../../helpers/cli.ts";
+
+const sb = cliSandbox("supervision-cli");
+const cli = sb.cli;
+
+/** A task `feat` bound to worker w1 and manager m1. */
+async function pair() {
+  expect((await cli("register-worker", "--name", "w1")).code).toBe(EXIT_OK);
+  expect((await cli("register-manager", "--name", "m1")).code).toBe(EXIT_OK);
+  expect((await cli("tasks", "--create", "feat", "--goal", "ship it")).code).toBe(EXIT_OK);
+  expect((await cli("bind", "--task", "feat", "--worker", "w1", "--manager", "m1")).code).toBe(EXIT_OK);
+}
+
+describe("manager-config and manager-permission", () => {
+  it("creates, changes, prints and lists revisions; questions as JSON", async () => {
+    await pair();
+    const first = await cli("manager-config", "feat");
+    expect(first.code).toBe(EXIT_OK);
+    expect(first.out).toContain("recorded revision 1 (created)");
+    expect(first.out).toContain("manager config of feat, revision 1 (guided)");
+    const changed = await cli(
+      "manager-config",
+      "feat",
+      "--mode",
+      "strict",
+      "--permit",
+      "repo.open_pr",
+      "--guideline",
+      "a",
+      "--guideline",
+      "b",
+      "--allow-worker-compact-clear",
+    );
+    expect(changed.out).toContain("recorded revision 2");
+    expect(changed.out).toContain("permissions: repo.open_pr, worker_session.clear, worker_session.compact");
+    expect(changed.out).toContain("guideline: b");
+    expect((await cli("manager-config", "feat")).out).toMatch(/^unchanged\n/);
+    const json = JSON.parse((await cli("manager-config", "feat", "--permissions-json", '{"create_pr":true,"verification":["run_pytest"]}', "--json")).out);
+    expect(json.config.granted).toContain("verification.run_pytest");
+    expect((await cli("manager-config", "feat", "--revision", "1", "--json")).out).toContain('"mode": "guided"');
+    expect((await cli("manager-config", "feat", "--history", "--limit", "1")).out).toMatch(/^revision 3 /);
+    const q = JSON.parse((await cli("manager-config", "--questions", "--json")).out);
+    expect(q.questions[0].id).toBe("mode");
+    expect((await cli("manager-config", "feat", "--permissions-json", "{nope")).code).toBe(EXIT_USAGE);
+    expect((await cli("manager-config")).code).toBe(EXIT_USAGE);
+    const bad = await cli("manager-config", "feat", "--permit", "repo.nope");
+    expect(bad.code).toBe(EXIT_FAILED);
+    expect(bad.err).toContain("unknown action 'nope'");
+  });
+
+  it("exits 0 for a granted permission and 1 for a denied one", async () => {
+    await pair();
+    await cli("manager-config", "feat", "--permit", "repo.open_pr");
+    const ok = await cli("manager-permission", "feat", "repo.open_pr");
+    expect(ok).toMatchObject({ code: EXIT_OK });
+    expect(ok.out).toBe("repo.open_pr: allowed\n");
+    const denied = await cli("manager-permission", "feat", "repo.merge_green_pr");
+    expect(denied.code).toBe(EXIT_FAILED);
+    expect(denied.out).toContain("not allowed (manager permission required: repo.merge_green_pr is not granted)");
+    const required = await cli("manager-permission", "feat", "repo.merge_green_pr", "--require", "--json");
+    expect(required.code).toBe(EXIT_FAILED);
+    expect(JSON.parse(required.out).error.code).toBe("POLICY_REFUSED");
+    expect((await cli("manager-permission", "feat", "repo", "--list")).out).toBe("repo: open_pr\n");
+  });
+});
