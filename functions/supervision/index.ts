@@ -2,6 +2,8 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../lib/env.ts";
 import { validationHook } from "../lib/validation.ts";
 import { configRevisionsRoute, getConfigRoute, getManagerConfig, listConfigRevisions, recordConfigRoute, recordManagerConfig } from "./config.ts";
+import { actOnCriterion, addCriterion, addCriterionRoute, criterionActionRoute, listCriteria, listCriteriaRoute } from "./criteria.ts";
+import { criteriaPlanRoute, planCriteria } from "./criteria-plan.ts";
 import { checkManagerPermission, permissionCheckRoute } from "./permission-check.ts";
 import { managerQuestions, questionsRoute } from "./questions.ts";
 
@@ -11,4 +13,11 @@ export const supervisionApp = new OpenAPIHono<AppEnv>({ defaultHook: validationH
   .openapi(recordConfigRoute, async (c) => c.json(await recordManagerConfig(c.get("ctx"), c.req.valid("param").name, c.req.valid("json") ?? {}), 200))
   .openapi(getConfigRoute, async (c) => c.json(await getManagerConfig(c.get("ctx"), c.req.valid("param").name, c.req.valid("query")), 200))
   .openapi(configRevisionsRoute, async (c) => c.json(await listConfigRevisions(c.get("ctx"), c.req.valid("param").name, c.req.valid("query")), 200))
-  .openapi(permissionCheckRoute, async (c) => c.json(await checkManagerPermission(c.get("ctx"), c.req.valid("param").name, c.req.valid("json")), 200));
+  .openapi(permissionCheckRoute, async (c) => c.json(await checkManagerPermission(c.get("ctx"), c.req.valid("param").name, c.req.valid("json")), 200))
+  .openapi(listCriteriaRoute, async (c) => c.json(await listCriteria(c.get("ctx"), c.req.valid("param").name, c.req.valid("query")), 200))
+  .openapi(addCriterionRoute, async (c) => c.json(await addCriterion(c.get("ctx"), c.req.valid("param").name, c.req.valid("json")), 201))
+  .openapi(criterionActionRoute, async (c) => {
+    const p = c.req.valid("param");
+    return c.json(await actOnCriterion(c.get("ctx"), p.name, p.id, c.req.valid("json")), 200);
+  })
+  .openapi(criteriaPlanRoute, async (c) => c.json(await planCriteria(c.get("ctx"), c.req.valid("param").name, c.req.valid("json")), 200));

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { verdictCall } from "./api-call.ts";
 import { flag, int, list, pos, str, UsageError, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
 
@@ -37,6 +38,25 @@ function renderConfig(c: any): string {
     `nudge on completion: ${c.nudge_on_completion}   require acks: ${c.require_acks}`,
   ].join("\n");
 }
+
+/** Reads `--from-text`, `--from-<file option> PATH` or `--from-stdin` (exactly one). */
+export function textInput(a: Args, fileOption: string): string {
+  const given = [str(a, "from-text") !== undefined, str(a, fileOption) !== undefined, flag(a, "from-stdin")].filter(Boolean).length;
+  if (given !== 1) throw new UsageError(`pass exactly one of --from-text, --${fileOption}, --from-stdin`);
+  if (str(a, "from-text") !== undefined) return str(a, "from-text")!;
+  const path = str(a, fileOption);
+  try {
+    return readFileSync(path ?? 0, "utf8");
+  } catch (e) {
+    throw new UsageError(`cannot read ${path ?? "stdin"}: ${(e as Error).message}`);
+  }
+}
+
+function criterionLine(c: any): string {
+  return `#${String(c.id).padEnd(4)} ${c.status.padEnd(9)} ${c.source.padEnd(16)} ${c.criterion}${c.evidence_type ? ` [${c.evidence_type}]` : ""}`;
+}
+
+const CRITERION_ACTION_FLAGS = ["accept", "defer", "reject", "satisfy"] as const;
 
 /** Commands of the supervision contract (manager config, permissions, criteria, acks, decisions, finish gates). */
 export const SUPERVISION_COMMANDS: CommandSpec[] = [
@@ -145,5 +165,78 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
             : `${b.permission}: ${b.allowed ? "allowed" : `not allowed (${b.reason})`}${b.handoff_required ? `, handoff ${b.handoff_present ? b.handoff_id : "missing"}` : ""}`,
         (b) => b.allowed,
       ),
+  },
+  {
+    name: "criteria",
+    group: GROUP,
+    summary: "The acceptance-criteria ledger: list, add, accept, defer, reject, satisfy",
+    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    options: {
+      list: { type: "boolean", description: "List the ledger (the default)" },
+      status: { type: "string", value: "STATUS", description: "--list: only this status; --add: proposed|accepted|deferred" },
+      add: { type: "boolean", description: "Add a criterion (with --criterion and --source)" },
+      criterion: { type: "string", value: "TEXT", description: "The criterion text" },
+      source: { type: "string", value: "worker_proposed|manager_inferred", description: "Who found it" },
+      accept: { type: "string", value: "ID", description: "Accept a criterion" },
+      defer: { type: "string", value: "ID", description: "Defer a criterion to a follow-up" },
+      reject: { type: "string", value: "ID", description: "Reject a criterion" },
+      satisfy: { type: "string", value: "ID", description: "Mark a criterion satisfied (needs --evidence-json)" },
+      rationale: { type: "string", value: "TEXT", description: "Why" },
+      "evidence-json": { type: "string", value: "JSON", description: 'What verified it, e.g. {"command":"npm test","status":"pass"}' },
+      ...pageOptions,
+    },
+    examples: [
+      "switchyard criteria auth --list --status accepted",
+      'switchyard criteria auth --add --criterion "Login keeps working" --source worker_proposed',
+      'switchyard criteria auth --accept 3 --rationale "Must-have for this task"',
+      'switchyard criteria auth --satisfy 3 --evidence-json \'{"command":"npm test","status":"pass"}\'',
+    ],
+    request: (a) => {
+      const task = enc(pos(a, 0)!);
+      const actions = CRITERION_ACTION_FLAGS.filter((f) => str(a, f) !== undefined);
+      if (actions.length + (flag(a, "add") ? 1 : 0) > 1) throw new UsageError("pass one of --add, --accept, --defer, --reject, --satisfy");
+      if (flag(a, "add")) {
+        const criterion = str(a, "criterion");
+        const source = str(a, "source");
+        if (!criterion || !source) throw new UsageError("--add needs --criterion and --source");
+        return { method: "POST", path: `/tasks/${task}/criteria`, body: { criterion, source, status: str(a, "status"), rationale: str(a, "rationale") } };
+      }
+      const action = actions[0];
+      if (action) {
+        const id = int(a, action, { min: 1 })!;
+        return {
+          method: "POST",
+          path: `/tasks/${task}/criteria/${id}`,
+          body: { action, rationale: str(a, "rationale"), evidence: jsonOption(a, "evidence-json") },
+        };
+      }
+      return { method: "GET", path: `/tasks/${task}/criteria`, query: { status: str(a, "status"), ...pageQuery(a) } };
+    },
+    render: (b) => {
+      if (b.affected_criterion) return `${b.previous_status ? `${b.previous_status} -> ` : "added "}${criterionLine(b.affected_criterion)}`;
+      const s = b.summary;
+      return [
+        `${b.task}: ${s.proposed} proposed, ${s.accepted} accepted (open), ${s.satisfied} satisfied, ${s.deferred} deferred, ${s.rejected} rejected`,
+        ...b.criteria.map(criterionLine),
+        ...(b.next_cursor ? [`more: --cursor ${b.next_cursor}`] : []),
+      ].join("\n");
+    },
+  },
+  {
+    name: "criteria-plan",
+    group: GROUP,
+    summary: "Draft criteria commands from a worker response (read-only: changes nothing)",
+    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    options: {
+      "from-text": { type: "string", value: "TEXT", description: "The worker response text" },
+      "from-worker-response": { type: "string", value: "PATH", description: "A file holding the worker response" },
+      "from-stdin": { type: "boolean", description: "Read the response from stdin" },
+    },
+    examples: ["switchyard criteria-plan auth --from-worker-response response.md --json"],
+    request: (a) => ({ method: "POST", path: `/tasks/${enc(pos(a, 0)!)}/criteria-plan`, body: { text: textInput(a, "from-worker-response") } }),
+    render: (b) =>
+      b.suggestions.length
+        ? b.suggestions.map((s: any) => `${s.already_recorded ? "# already recorded: " : ""}${s.command}`).join("\n")
+        : `no must-have or follow-up list items found (${b.ignored_lines} list items outside such a heading)`,
   },
 ];

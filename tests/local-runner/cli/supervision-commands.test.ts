@@ -1,3 +1,5 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from "../../../local-runner/cli/main.ts";
 import { cliSandbox } from "../../helpers/cli.ts";
@@ -63,5 +65,37 @@ describe("manager-config and manager-permission", () => {
     expect(required.code).toBe(EXIT_FAILED);
     expect(JSON.parse(required.out).error.code).toBe("POLICY_REFUSED");
     expect((await cli("manager-permission", "feat", "repo", "--list")).out).toBe("repo: open_pr\n");
+  });
+});
+
+describe("criteria and criteria-plan", () => {
+  it("adds and satisfies a row by the id from affected_criterion, and lists the ledger", async () => {
+    await pair();
+    const added = JSON.parse((await cli("criteria", "feat", "--add", "--criterion", "Targeted tests pass", "--source", "worker_proposed", "--json")).out);
+    const id = String(added.affected_criterion.id);
+    const sat = await cli("criteria", "feat", "--satisfy", id, "--evidence-json", '{"command":"npm test","status":"pass"}');
+    expect(sat.code).toBe(EXIT_OK);
+    expect(sat.out).toContain(`proposed -> #${id}`);
+    expect(sat.out).toContain("satisfied");
+    await cli("criteria", "feat", "--add", "--criterion", "Docs", "--source", "manager_inferred", "--status", "accepted");
+    const list = await cli("criteria", "feat", "--list");
+    expect(list.out).toContain("feat: 0 proposed, 1 accepted (open), 1 satisfied, 0 deferred, 0 rejected");
+    expect((await cli("criteria", "feat", "--list", "--status", "accepted")).out).toContain("Docs");
+    expect((await cli("criteria", "feat", "--add", "--criterion", "x")).code).toBe(EXIT_USAGE);
+    expect((await cli("criteria", "feat", "--accept", "1", "--reject", "1")).code).toBe(EXIT_USAGE);
+    expect((await cli("criteria", "feat", "--satisfy", id, "--evidence-json", '{"status":"pass"}')).code).toBe(EXIT_FAILED);
+  });
+
+  it("drafts commands from a worker response file without recording anything", async () => {
+    await pair();
+    const file = join(sb.home, "..", "response.md");
+    writeFileSync(file, "Must-have:\n- Retry is idempotent\nFollow-up:\n- Metrics\n");
+    const plan = await cli("criteria-plan", "feat", "--from-worker-response", file);
+    expect(plan.code).toBe(EXIT_OK);
+    expect(plan.out).toBe(
+      "switchyard criteria feat --add --criterion 'Retry is idempotent' --source worker_proposed --status accepted\nswitchyard criteria feat --add --criterion 'Metrics' --source worker_proposed --status deferred\n",
+    );
+    expect((await cli("criteria", "feat", "--json")).out).toContain('"criteria": []');
+    expect((await cli("criteria-plan", "feat")).code).toBe(EXIT_USAGE);
   });
 });
