@@ -93,7 +93,7 @@ describe("criteria and criteria-plan", () => {
     const plan = await cli("criteria-plan", "feat", "--from-worker-response", file);
     expect(plan.code).toBe(EXIT_OK);
     expect(plan.out).toBe(
-      "switchyard criteria feat --add --criterion 'Retry is idempotent' --source worker_proposed --status accepted\nswitchyard criteria feat --add --criterion 'Metrics' --source worker_proposed --status deferred\n",
+      "switchyard criteria feat --add --criterion 'Retry is idempotent' --source worker_proposed --status accepted\nswitchyard criteria feat --add --criterion 'Metrics' --source worker_proposed --status deferred",
     );
     expect((await cli("criteria", "feat", "--json")).out).toContain('"criteria": []');
     expect((await cli("criteria-plan", "feat")).code).toBe(EXIT_USAGE);
