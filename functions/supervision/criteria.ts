@@ -10,6 +10,7 @@ import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
 import { TaskNameParam } from "../tasks/schema.ts";
 import { supervisedTask } from "./access.ts";
+import { auditAfterInsert } from "./audit-rowid.ts";
 
 export const Criterion = z
   .object({
@@ -142,9 +143,10 @@ export async function addCriterion(ctx: Ctx, name: string, input: z.output<typeo
 /** Inserts a criterion with its audit row in one batch (also used to seed config acceptance). */
 export async function insertCriterion(ctx: Ctx, task: TaskRow, input: z.output<typeof AddCriterionBody>) {
   const nowMs = ctx.now().getTime();
-  const audit = auditInsert(ctx, {
+  const audit = auditAfterInsert(ctx, {
     kind: "criterion_added",
     taskId: task.id,
+    idKey: "criterion_id",
     payload: { criterion: input.criterion, source: input.source, status: input.status, rationale: input.rationale ?? null },
   });
   const [inserted] = await ctx.db.batch([
@@ -166,7 +168,6 @@ export async function insertCriterion(ctx: Ctx, task: TaskRow, input: z.output<t
     audit.stmt,
   ]);
   const row = inserted[0]!;
-  // The audit row was written before the id existed; the criterion id is in the answer.
   return { affected_criterion: criterionToWire(task, row), previous_status: null, event_id: audit.id };
 }
 

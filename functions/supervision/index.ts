@@ -4,6 +4,10 @@ import { validationHook } from "../lib/validation.ts";
 import { configRevisionsRoute, getConfigRoute, getManagerConfig, listConfigRevisions, recordConfigRoute, recordManagerConfig } from "./config.ts";
 import { actOnCriterion, addCriterion, addCriterionRoute, criterionActionRoute, listCriteria, listCriteriaRoute } from "./criteria.ts";
 import { criteriaPlanRoute, planCriteria } from "./criteria-plan.ts";
+import { listAcks, listAcksRoute, recordAck, recordAckRoute } from "./acks.ts";
+import { listDecisions, listDecisionsRoute, recordDecision, recordDecisionRoute } from "./decisions.ts";
+import { listHandoffs, listHandoffsRoute, recordHandoff, recordHandoffRoute } from "./handoff.ts";
+import { mutationAudit, mutationAuditRoute } from "./mutation-audit.ts";
 import { checkManagerPermission, permissionCheckRoute } from "./permission-check.ts";
 import { managerQuestions, questionsRoute } from "./questions.ts";
 
@@ -20,4 +24,14 @@ export const supervisionApp = new OpenAPIHono<AppEnv>({ defaultHook: validationH
     const p = c.req.valid("param");
     return c.json(await actOnCriterion(c.get("ctx"), p.name, p.id, c.req.valid("json")), 200);
   })
-  .openapi(criteriaPlanRoute, async (c) => c.json(await planCriteria(c.get("ctx"), c.req.valid("param").name, c.req.valid("json")), 200));
+  .openapi(criteriaPlanRoute, async (c) => c.json(await planCriteria(c.get("ctx"), c.req.valid("param").name, c.req.valid("json")), 200))
+  .openapi(recordHandoffRoute, async (c) => c.json(await recordHandoff(c.get("ctx"), c.req.valid("param").name, c.req.valid("json")), 201))
+  .openapi(listHandoffsRoute, async (c) => c.json(await listHandoffs(c.get("ctx"), c.req.valid("param").name, c.req.valid("query")), 200))
+  .openapi(recordAckRoute, async (c) => {
+    const p = c.req.valid("param");
+    return c.json(await recordAck(c.get("ctx"), p.name, p.role, c.req.valid("json")), 201);
+  })
+  .openapi(listAcksRoute, async (c) => c.json(await listAcks(c.get("ctx"), c.req.valid("param").name, c.req.valid("query")), 200))
+  .openapi(recordDecisionRoute, async (c) => c.json(await recordDecision(c.get("ctx"), c.req.valid("param").name, c.req.valid("json")), 201))
+  .openapi(listDecisionsRoute, async (c) => c.json(await listDecisions(c.get("ctx"), c.req.valid("param").name, c.req.valid("query")), 200))
+  .openapi(mutationAuditRoute, async (c) => c.json(await mutationAudit(c.get("ctx"), c.req.valid("param").name, c.req.valid("query")), 200));

@@ -56,6 +56,44 @@ function criterionLine(c: any): string {
   return `#${String(c.id).padEnd(4)} ${c.status.padEnd(9)} ${c.source.padEnd(16)} ${c.criterion}${c.evidence_type ? ` [${c.evidence_type}]` : ""}`;
 }
 
+/** worker-ack / manager-ack: record a revision from --payload-json or stdin, else print the latest. */
+function ackCommand(role: "worker" | "manager"): CommandSpec {
+  return {
+    name: `${role}-ack`,
+    group: GROUP,
+    summary: `Record the ${role}'s acknowledgement of the task contract (revisioned), or print the latest`,
+    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    options: {
+      "payload-json": { type: "string", value: "JSON", description: "The acknowledgement as a JSON object" },
+      "from-stdin": { type: "boolean", description: "Read the acknowledgement JSON from stdin" },
+      "correlation-id": { type: "string", value: "ID", description: "Links the ack to a completion turn" },
+      ...pageOptions,
+    },
+    examples: [`switchyard ${role}-ack auth --payload-json '{"objective":"split the module","criteria":[1,2]}'`],
+    request: (a) => {
+      const task = enc(pos(a, 0)!);
+      let payload = jsonOption(a, "payload-json");
+      if (flag(a, "from-stdin")) {
+        if (payload) throw new UsageError("pass --payload-json or --from-stdin, not both");
+        const raw = readFileSync(0, "utf8");
+        try {
+          payload = JSON.parse(raw);
+        } catch (e) {
+          throw new UsageError(`stdin is not valid JSON: ${(e as Error).message}`);
+        }
+        if (!payload || typeof payload !== "object" || Array.isArray(payload)) throw new UsageError("stdin must hold a JSON object");
+      }
+      if (!payload) return { method: "GET", path: `/tasks/${task}/acks`, query: { role, ...pageQuery(a) } };
+      return { method: "POST", path: `/tasks/${task}/acks/${role}`, body: { payload, correlation_id: str(a, "correlation-id") } };
+    },
+    render: (b) => {
+      if (b.ack) return `recorded ${role} ack revision ${b.ack.revision}`;
+      const latest = b.latest[role];
+      return latest ? `${role} ack revision ${latest.revision} at ${latest.created_at}: ${JSON.stringify(latest.payload)}` : `no ${role} ack yet`;
+    },
+  };
+}
+
 const CRITERION_ACTION_FLAGS = ["accept", "defer", "reject", "satisfy"] as const;
 
 /** Commands of the supervision contract (manager config, permissions, criteria, acks, decisions, finish gates). */
@@ -238,5 +276,86 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
       b.suggestions.length
         ? b.suggestions.map((s: any) => `${s.already_recorded ? "# already recorded: " : ""}${s.command}`).join("\n")
         : `no must-have or follow-up list items found (${b.ignored_lines} list items outside such a heading)`,
+  },
+  {
+    name: "handoff",
+    group: GROUP,
+    summary: "Persist a compact worker handoff (progress and next steps), or list them",
+    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    options: {
+      summary: { type: "string", value: "TEXT", description: "Where the work stands" },
+      "next-step": { type: "string", multiple: true, value: "TEXT", description: "A likely next step" },
+      "payload-json": { type: "string", value: "JSON", description: "Anything else to keep, as a JSON object" },
+      list: { type: "boolean", description: "List handoffs, newest first" },
+      ...pageOptions,
+    },
+    examples: ['switchyard handoff auth --summary "Session module split; tests green" --next-step "Open the PR"'],
+    request: (a) => {
+      const task = enc(pos(a, 0)!);
+      if (flag(a, "list") || str(a, "summary") === undefined) return { method: "GET", path: `/tasks/${task}/handoffs`, query: pageQuery(a) };
+      return {
+        method: "POST",
+        path: `/tasks/${task}/handoff`,
+        body: { summary: str(a, "summary"), next_steps: list(a, "next-step"), payload: jsonOption(a, "payload-json") },
+      };
+    },
+    render: (b) =>
+      b.handoff
+        ? `recorded handoff ${b.handoff_id}: ${b.handoff.summary}${b.handoff.next_steps.map((n: string) => `\n  next: ${n}`).join("")}`
+        : b.handoffs.map((h: any) => `${h.created_at} ${h.id} ${h.summary}${h.next_steps.map((n: string) => `\n  next: ${n}`).join("")}`).join("\n") ||
+          "no handoffs",
+  },
+  ackCommand("worker"),
+  ackCommand("manager"),
+  {
+    name: "record-decision",
+    group: GROUP,
+    summary: "Record a manager decision and print its id (wait|nudge|interrupt|escalate|stop|inspect)",
+    positionals: [
+      { name: "TASK", required: true, description: "Task name" },
+      { name: "DECISION", required: false, description: "wait|nudge|interrupt|escalate|stop|inspect (omit with --list)" },
+    ],
+    options: {
+      reason: { type: "string", value: "TEXT", description: "Why (required)" },
+      "cycle-id": { type: "string", value: "N", description: "The cycle the decision was made on" },
+      "payload-json": { type: "string", value: "JSON", description: "Extra detail as a JSON object" },
+      list: { type: "boolean", description: "List decisions, newest first" },
+      ...pageOptions,
+    },
+    examples: ['switchyard record-decision auth nudge --reason "Worker idle with failing tests" --cycle-id 17'],
+    request: (a) => {
+      const task = enc(pos(a, 0)!);
+      if (flag(a, "list")) return { method: "GET", path: `/tasks/${task}/decisions`, query: pageQuery(a) };
+      const decision = pos(a, 1);
+      if (!decision) throw new UsageError("missing argument DECISION");
+      const reason = str(a, "reason");
+      if (!reason) throw new UsageError("--reason is required");
+      return {
+        method: "POST",
+        path: `/tasks/${task}/decisions`,
+        body: { decision, reason, cycle_id: int(a, "cycle-id", { min: 1 }), payload: jsonOption(a, "payload-json") },
+      };
+    },
+    render: (b) =>
+      b.decision_id !== undefined
+        ? `decision ${b.decision_id}: ${b.decision.decision} (${b.decision.reason})`
+        : b.decisions.map((d: any) => `#${d.id} ${d.created_at} ${d.decision.padEnd(9)} ${d.reason}`).join("\n") || "no decisions",
+  },
+  {
+    name: "mutation-audit",
+    group: GROUP,
+    summary: "A task's supervision chain: decisions, config and ledger changes, and what followed",
+    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    options: { "include-content": { type: "boolean", description: "Show content fields unredacted" }, ...pageOptions },
+    request: (a) => ({
+      method: "GET",
+      path: `/tasks/${enc(pos(a, 0)!)}/mutation-audit`,
+      query: { include_content: flag(a, "include-content"), ...pageQuery(a) },
+    }),
+    render: (b) =>
+      [
+        ...b.entries.map((e: any) => `${e.created_at} ${e.kind.padEnd(28)} ${e.actor}${e.decision_id ? ` decision=${e.decision_id}` : ""}`),
+        ...(b.next_cursor ? [`more: --cursor ${b.next_cursor}`] : []),
+      ].join("\n") || `no supervision entries for ${b.task}`,
   },
 ];

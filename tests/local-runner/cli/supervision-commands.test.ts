@@ -99,3 +99,29 @@ describe("criteria and criteria-plan", () => {
     expect((await cli("criteria-plan", "feat")).code).toBe(EXIT_USAGE);
   });
 });
+
+describe("handoff, acks, decisions, mutation-audit", () => {
+  it("records each and shows the chain", async () => {
+    await pair();
+    expect((await cli("handoff", "feat", "--summary", "half done", "--next-step", "tests")).out).toMatch(
+      /^recorded handoff hnd_\S+: half done\n {2}next: tests$/,
+    );
+    expect((await cli("handoff", "feat", "--list")).out).toContain("half done");
+    expect((await cli("worker-ack", "feat")).out).toBe("no worker ack yet");
+    expect((await cli("worker-ack", "feat", "--payload-json", '{"objective":"x"}')).out).toBe("recorded worker ack revision 1");
+    expect((await cli("worker-ack", "feat", "--payload-json", '{"objective":"y"}')).out).toBe("recorded worker ack revision 2");
+    expect((await cli("worker-ack", "feat")).out).toContain("worker ack revision 2 at ");
+    expect((await cli("manager-ack", "feat", "--payload-json", "[1]")).code).toBe(EXIT_USAGE);
+    const d = await cli("record-decision", "feat", "nudge", "--reason", "idle", "--cycle-id", "4");
+    expect(d.out).toMatch(/^decision \d+: nudge \(idle\)$/);
+    expect((await cli("record-decision", "feat", "nudge")).code).toBe(EXIT_USAGE);
+    expect((await cli("record-decision", "feat", "--list")).out).toContain("nudge");
+    const chain = await cli("mutation-audit", "feat");
+    expect(
+      chain.out
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => l.split(/\s+/)[1]),
+    ).toEqual(["handoff_recorded", "ack_recorded", "ack_recorded", "decision_recorded"]);
+  });
+});
