@@ -8,6 +8,7 @@ import { listAcks, listAcksRoute, recordAck, recordAckRoute } from "./acks.ts";
 import { listDecisions, listDecisionsRoute, recordDecision, recordDecisionRoute } from "./decisions.ts";
 import { listHandoffs, listHandoffsRoute, recordHandoff, recordHandoffRoute } from "./handoff.ts";
 import { mutationAudit, mutationAuditRoute } from "./mutation-audit.ts";
+import { requestWorkerCompact, WorkerCompactBody, workerCompactRoute } from "./compact.ts";
 import { checkManagerPermission, permissionCheckRoute } from "./permission-check.ts";
 import { managerQuestions, questionsRoute } from "./questions.ts";
 
@@ -34,4 +35,7 @@ export const supervisionApp = new OpenAPIHono<AppEnv>({ defaultHook: validationH
   .openapi(listAcksRoute, async (c) => c.json(await listAcks(c.get("ctx"), c.req.valid("param").name, c.req.valid("query")), 200))
   .openapi(recordDecisionRoute, async (c) => c.json(await recordDecision(c.get("ctx"), c.req.valid("param").name, c.req.valid("json")), 201))
   .openapi(listDecisionsRoute, async (c) => c.json(await listDecisions(c.get("ctx"), c.req.valid("param").name, c.req.valid("query")), 200))
-  .openapi(mutationAuditRoute, async (c) => c.json(await mutationAudit(c.get("ctx"), c.req.valid("param").name, c.req.valid("query")), 200));
+  .openapi(mutationAuditRoute, async (c) => c.json(await mutationAudit(c.get("ctx"), c.req.valid("param").name, c.req.valid("query")), 200))
+  .openapi(workerCompactRoute, async (c) =>
+    c.json(await requestWorkerCompact(c.get("ctx"), c.req.valid("param").name, c.req.valid("json") ?? WorkerCompactBody.parse({})), 200),
+  );

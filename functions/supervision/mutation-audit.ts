@@ -29,6 +29,7 @@ export const MUTATION_KINDS = [
   "worker_compact_requested",
   "worker_compact_sent",
   "worker_compact_failed",
+  "worker_compact_refused",
   "session_nudged",
   "session_interrupted",
   "session_stopped",

@@ -94,6 +94,51 @@ function ackCommand(role: "worker" | "manager"): CommandSpec {
   };
 }
 
+function renderCompact(b: any): string {
+  const what = b.dry_run ? "dry run: recorded" : b.delivery === "push" ? `sent (submitted=${b.submitted})` : "queued for the worker's inbox";
+  return `${b.instruction} for ${b.worker}: ${what}, command ${b.command_id}${b.decision_id ? `, decision ${b.decision_id}` : ""}, handoff ${b.handoff_id}`;
+}
+
+/** request-worker-compact (cites a decision) and compact-worker (records a nudge decision first). */
+function compactCommand(name: "request-worker-compact" | "compact-worker"): CommandSpec {
+  const convenience = name === "compact-worker";
+  return {
+    name,
+    group: GROUP,
+    summary: convenience
+      ? "Record a nudge decision, then send /compact (or /clear) to the worker through the audited path"
+      : "Send /compact (or /clear, or a prompt) to the worker; fails closed without the permission and a handoff",
+    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    options: {
+      ...(convenience
+        ? { reason: { type: "string", value: "TEXT", description: "Why (required): recorded as the nudge decision" } }
+        : {
+            "decision-id": { type: "string", value: "N", description: "The manager decision this acts on" },
+            "strict-decisions": { type: "boolean", description: "Refuse without a nudge/interrupt decision id" },
+          }),
+      clear: { type: "boolean", description: "Send /clear (needs worker_session.clear)" },
+      "prompt-only": { type: "boolean", description: "Send an explanatory prompt instead of the slash command" },
+      "dry-run": { type: "boolean", description: "Record the command and audit rows, send nothing" },
+    } as Record<string, OptionSpec>,
+    examples: convenience
+      ? ['switchyard compact-worker auth --reason "context is long; handoff recorded"']
+      : ["switchyard request-worker-compact auth --decision-id 4 --strict-decisions"],
+    request: (a) => {
+      const body: Record<string, unknown> = { clear: flag(a, "clear"), prompt_only: flag(a, "prompt-only"), dry_run: flag(a, "dry-run") };
+      if (convenience) {
+        const reason = str(a, "reason");
+        if (!reason) throw new UsageError("--reason is required");
+        body.reason = reason;
+      } else {
+        body.decision_id = int(a, "decision-id", { min: 1 });
+        body.strict_decisions = flag(a, "strict-decisions");
+      }
+      return { method: "POST", path: `/tasks/${enc(pos(a, 0)!)}/worker-compact`, body };
+    },
+    render: renderCompact,
+  };
+}
+
 const CRITERION_ACTION_FLAGS = ["accept", "defer", "reject", "satisfy"] as const;
 
 /** Commands of the supervision contract (manager config, permissions, criteria, acks, decisions, finish gates). */
@@ -358,4 +403,6 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
         ...(b.next_cursor ? [`more: --cursor ${b.next_cursor}`] : []),
       ].join("\n") || `no supervision entries for ${b.task}`,
   },
+  compactCommand("request-worker-compact"),
+  compactCommand("compact-worker"),
 ];

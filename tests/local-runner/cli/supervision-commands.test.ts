@@ -125,3 +125,20 @@ describe("handoff, acks, decisions, mutation-audit", () => {
     ).toEqual(["handoff_recorded", "ack_recorded", "ack_recorded", "decision_recorded"]);
   });
 });
+
+describe("compact-worker and request-worker-compact", () => {
+  it("fails closed, then queues /compact for the pull worker once permitted and handed off", async () => {
+    await pair();
+    const refused = await cli("compact-worker", "feat", "--reason", "long", "--json");
+    expect(refused.code).toBe(EXIT_FAILED);
+    expect(JSON.parse(refused.out).error.code).toBe("POLICY_REFUSED");
+    await cli("manager-config", "feat", "--permit", "worker_session.compact");
+    await cli("handoff", "feat", "--summary", "saved");
+    const dry = await cli("compact-worker", "feat", "--reason", "long", "--dry-run");
+    expect(dry.out).toMatch(/^compact for w1: dry run: recorded, command cmd_\S+, decision \d+, handoff hnd_/);
+    const id = JSON.parse((await cli("record-decision", "feat", "nudge", "--reason", "x", "--json")).out).decision_id;
+    const sent = await cli("request-worker-compact", "feat", "--decision-id", String(id), "--strict-decisions");
+    expect(sent.out).toContain("queued for the worker's inbox");
+    expect((await cli("compact-worker", "feat")).code).toBe(EXIT_USAGE);
+  });
+});
