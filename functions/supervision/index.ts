@@ -9,6 +9,8 @@ import { listDecisions, listDecisionsRoute, recordDecision, recordDecisionRoute 
 import { listHandoffs, listHandoffsRoute, recordHandoff, recordHandoffRoute } from "./handoff.ts";
 import { mutationAudit, mutationAuditRoute } from "./mutation-audit.ts";
 import { requestWorkerCompact, WorkerCompactBody, workerCompactRoute } from "./compact.ts";
+import { epilogueStatus, epilogueStatusRoute, runEpilogue, runEpilogueRoute } from "./epilogue.ts";
+import { stopTask, stopTaskRoute } from "./stop-task.ts";
 import { checkManagerPermission, permissionCheckRoute } from "./permission-check.ts";
 import { managerQuestions, questionsRoute } from "./questions.ts";
 
@@ -38,4 +40,10 @@ export const supervisionApp = new OpenAPIHono<AppEnv>({ defaultHook: validationH
   .openapi(mutationAuditRoute, async (c) => c.json(await mutationAudit(c.get("ctx"), c.req.valid("param").name, c.req.valid("query")), 200))
   .openapi(workerCompactRoute, async (c) =>
     c.json(await requestWorkerCompact(c.get("ctx"), c.req.valid("param").name, c.req.valid("json") ?? WorkerCompactBody.parse({})), 200),
-  );
+  )
+  .openapi(stopTaskRoute, async (c) => c.json(await stopTask(c.get("ctx"), c.req.valid("param").name, c.req.valid("json")), 200))
+  .openapi(runEpilogueRoute, async (c) => {
+    const p = c.req.valid("param");
+    return c.json(await runEpilogue(c.get("ctx"), p.name, p.step, c.req.valid("json") ?? {}), 200);
+  })
+  .openapi(epilogueStatusRoute, async (c) => c.json(await epilogueStatus(c.get("ctx"), c.req.valid("param").name), 200));

@@ -36,6 +36,7 @@ export const MUTATION_KINDS = [
   "dispatch_policy_refused",
   "finish_refused",
   "transcript_captured",
+  "transcript_capture_failed",
   "task_finished",
   "task_stopped",
   "epilogue_run_recorded",

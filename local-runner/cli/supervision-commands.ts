@@ -405,4 +405,72 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
   },
   compactCommand("request-worker-compact"),
   compactCommand("compact-worker"),
+  {
+    name: "stop-task",
+    group: GROUP,
+    summary: "Force-stop a task's manager (and optionally its worker), ending the binding; the task stays active",
+    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    options: {
+      reason: { type: "string", value: "TEXT", description: "Why (required; audited)" },
+      "stop-worker": { type: "boolean", description: "Stop the worker too" },
+      "capture-transcript-before-stop": { type: "boolean", description: "Capture each session first; a failed capture stops nothing" },
+    },
+    request: (a) => {
+      const reason = str(a, "reason");
+      if (!reason) throw new UsageError("--reason is required");
+      return {
+        method: "POST",
+        path: `/tasks/${enc(pos(a, 0)!)}/stop`,
+        body: { reason, stop_worker: flag(a, "stop-worker"), capture_transcript_before_stop: flag(a, "capture-transcript-before-stop") },
+      };
+    },
+    render: (b) =>
+      [
+        `stopped task ${b.task} (binding ${b.binding_id} ended)`,
+        ...b.stopped.map((s: any) => `stopped ${s.session}`),
+        ...b.stop_errors.map((e: any) => `could not stop ${e.session}: ${e.error}`),
+      ].join("\n"),
+  },
+  {
+    name: "epilogue",
+    group: GROUP,
+    summary: "Run a configured post-completion step (run-tools|draft-pr|subagent-review|record-handoff), or list them",
+    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    options: {
+      step: { type: "string", value: "STEP", description: "The step to run" },
+      "evidence-json": { type: "string", value: "JSON", description: 'What the step needs, e.g. {"tools":{"npm test":"pass"}} or {"pr_url":"..."}' },
+      "correlation-id": { type: "string", value: "ID", description: "Links the run to a completion turn" },
+      list: { type: "boolean", description: "List the steps and their latest runs" },
+      status: { type: "boolean", description: "Same as --list" },
+    },
+    examples: ["switchyard epilogue auth --step record-handoff", 'switchyard epilogue auth --step run-tools --evidence-json \'{"tools":{"npm test":"pass"}}\''],
+    local: (a, g) => {
+      const task = enc(pos(a, 0)!);
+      const step = str(a, "step");
+      if (!step || flag(a, "list") || flag(a, "status")) {
+        return verdictCall(
+          g,
+          { method: "GET", path: `/tasks/${task}/epilogues` },
+          (b) =>
+            b.steps
+              .map(
+                (s: any) =>
+                  `${s.step.padEnd(16)} ${s.configured ? "configured" : "-".padEnd(10)} ${s.latest ? `${s.latest.state}${s.latest.error ? ` (${s.latest.error})` : ""}` : "not run"}`,
+              )
+              .join("\n"),
+          () => true,
+        );
+      }
+      return verdictCall(
+        g,
+        {
+          method: "POST",
+          path: `/tasks/${task}/epilogues/${enc(step)}`,
+          body: { evidence: jsonOption(a, "evidence-json"), correlation_id: str(a, "correlation-id") },
+        },
+        (b) => `${b.run.step}: ${b.run.state}${b.run.error ? ` (${b.run.error})` : ""} [run ${b.run.id}]`,
+        (b) => b.succeeded,
+      );
+    },
+  },
 ];

@@ -142,3 +142,33 @@ describe("compact-worker and request-worker-compact", () => {
     expect((await cli("compact-worker", "feat")).code).toBe(EXIT_USAGE);
   });
 });
+
+describe("finish-task gates, epilogue and stop-task", () => {
+  it("refuses a premature audited finish (exit 1), runs an epilogue, then finishes", async () => {
+    await pair();
+    await cli("manager-config", "feat", "--epilogue", "record-handoff");
+    await cli("criteria", "feat", "--add", "--criterion", "tests pass", "--source", "manager_inferred", "--status", "accepted");
+    const refused = await cli("finish-task", "feat", "--require-criteria-audit", "--require-epilogue", "--json");
+    expect(refused.code).toBe(EXIT_FAILED);
+    expect(JSON.parse(refused.out).error.fields.map((f: any) => f.field)).toEqual(["require_criteria_audit", "require_epilogue"]);
+    const failedStep = await cli("epilogue", "feat", "--step", "record-handoff");
+    expect(failedStep.code).toBe(EXIT_FAILED);
+    expect(failedStep.out).toContain("record-handoff: failed (no handoff is recorded)");
+    await cli("handoff", "feat", "--summary", "done");
+    expect((await cli("epilogue", "feat", "--step", "record-handoff")).code).toBe(EXIT_OK);
+    expect((await cli("epilogue", "feat", "--list")).out).toMatch(/^record-handoff\s+configured succeeded/);
+    await cli("criteria", "feat", "--satisfy", "1", "--evidence-json", '{"command":"npm test","status":"pass"}');
+    const ok = await cli("finish-task", "feat", "--require-criteria-audit", "--require-epilogue", "--reason", "done");
+    expect(ok.code).toBe(EXIT_OK);
+    expect(ok.out).toContain("finished feat (gates passed: criteria_audit, epilogue)");
+  });
+
+  it("stop-task needs a reason and ends the binding", async () => {
+    await pair();
+    expect((await cli("stop-task", "feat")).code).toBe(EXIT_USAGE);
+    const r = await cli("stop-task", "feat", "--reason", "looping");
+    expect(r.code).toBe(EXIT_OK);
+    expect(r.out).toContain("stopped task feat");
+    expect(r.out).toContain("stopped m1");
+  });
+});
