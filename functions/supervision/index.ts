@@ -11,6 +11,16 @@ import { mutationAudit, mutationAuditRoute } from "./mutation-audit.ts";
 import { requestWorkerCompact, WorkerCompactBody, workerCompactRoute } from "./compact.ts";
 import { epilogueStatus, epilogueStatusRoute, runEpilogue, runEpilogueRoute } from "./epilogue.ts";
 import { stopTask, stopTaskRoute } from "./stop-task.ts";
+import {
+  listContinuations,
+  listContinuationsRoute,
+  reviewContinuation,
+  reviewContinuationRoute,
+  reviewerContext,
+  reviewerContextRoute,
+  submitContinuation,
+  submitContinuationRoute,
+} from "./continuation.ts";
 import { checkManagerPermission, permissionCheckRoute } from "./permission-check.ts";
 import { managerQuestions, questionsRoute } from "./questions.ts";
 
@@ -46,4 +56,17 @@ export const supervisionApp = new OpenAPIHono<AppEnv>({ defaultHook: validationH
     const p = c.req.valid("param");
     return c.json(await runEpilogue(c.get("ctx"), p.name, p.step, c.req.valid("json") ?? {}), 200);
   })
-  .openapi(epilogueStatusRoute, async (c) => c.json(await epilogueStatus(c.get("ctx"), c.req.valid("param").name), 200));
+  .openapi(epilogueStatusRoute, async (c) => c.json(await epilogueStatus(c.get("ctx"), c.req.valid("param").name), 200))
+  .openapi(submitContinuationRoute, async (c) => {
+    const p = c.req.valid("param");
+    return c.json(await submitContinuation(c.get("ctx"), p.name, p.role, c.req.valid("json")), 201);
+  })
+  .openapi(reviewContinuationRoute, async (c) => {
+    const p = c.req.valid("param");
+    return c.json(await reviewContinuation(c.get("ctx"), p.name, p.correlation_id, c.req.valid("json")), 201);
+  })
+  .openapi(listContinuationsRoute, async (c) => c.json(await listContinuations(c.get("ctx"), c.req.valid("param").name, c.req.valid("query")), 200))
+  .openapi(reviewerContextRoute, async (c) => {
+    const p = c.req.valid("param");
+    return c.json(await reviewerContext(c.get("ctx"), p.name, p.correlation_id), 200);
+  });

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
-import { verdictCall } from "./api-call.ts";
+import { ExternalDrafter } from "../drafter.ts";
+import { callOnce, printAnswer, verdictCall } from "./api-call.ts";
 import { flag, int, list, pos, str, UsageError, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
 
 const enc = encodeURIComponent;
@@ -54,6 +55,36 @@ export function textInput(a: Args, fileOption: string): string {
 
 function criterionLine(c: any): string {
   return `#${String(c.id).padEnd(4)} ${c.status.padEnd(9)} ${c.source.padEnd(16)} ${c.criterion}${c.evidence_type ? ` [${c.evidence_type}]` : ""}`;
+}
+
+/** A JSON object from --payload-json or --from-stdin, or undefined when neither was given. */
+function payloadInput(a: Args): Record<string, unknown> | undefined {
+  let payload = jsonOption(a, "payload-json");
+  if (flag(a, "from-stdin")) {
+    if (payload) throw new UsageError("pass --payload-json or --from-stdin, not both");
+    const raw = readFileSync(0, "utf8");
+    try {
+      payload = JSON.parse(raw);
+    } catch (e) {
+      throw new UsageError(`stdin is not valid JSON: ${(e as Error).message}`);
+    }
+    if (!payload || typeof payload !== "object" || Array.isArray(payload)) throw new UsageError("stdin must hold a JSON object");
+  }
+  return payload;
+}
+
+/** Parses --reviewer-command: a JSON array of argv, or one executable path. */
+function reviewerArgv(raw: string): string[] {
+  if (!raw.trim().startsWith("[")) return [raw];
+  let argv: unknown;
+  try {
+    argv = JSON.parse(raw);
+  } catch {
+    throw new UsageError("--reviewer-command is not a valid JSON array of strings");
+  }
+  if (!Array.isArray(argv) || !argv.length || !argv.every((x) => typeof x === "string"))
+    throw new UsageError("--reviewer-command must be a JSON array of strings");
+  return argv as string[];
 }
 
 /** worker-ack / manager-ack: record a revision from --payload-json or stdin, else print the latest. */
@@ -471,6 +502,145 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
         (b) => `${b.run.step}: ${b.run.state}${b.run.error ? ` (${b.run.error})` : ""} [run ${b.run.id}]`,
         (b) => b.succeeded,
       );
+    },
+  },
+  {
+    name: "continuation",
+    group: GROUP,
+    summary: "Worker-first 'what's next' proposals and their review: --submit, --review, --list",
+    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    options: {
+      submit: { type: "string", value: "worker|manager", description: "Submit this role's proposal (the worker's first)" },
+      review: { type: "boolean", description: "Record a review (JSON: verdict, rationale, subagent_run)" },
+      list: { type: "boolean", description: "List proposals and reviews (the default)" },
+      "correlation-id": { type: "string", value: "ID", description: "The completion turn (required for --submit and --review)" },
+      "payload-json": { type: "string", value: "JSON", description: "The proposal or review as a JSON object" },
+      "from-stdin": { type: "boolean", description: "Read the JSON object from stdin" },
+      "as-role": { type: "string", value: "all|worker|manager|reviewer", description: "--list: read as this role (the owner only)" },
+      "include-payload": { type: "boolean", description: "--list: include payloads (still redacted by role)" },
+      ...pageOptions,
+    },
+    examples: [
+      'switchyard continuation auth --submit worker --correlation-id turn-3 --payload-json \'{"next":"add metrics"}\'',
+      "switchyard continuation auth --list --as-role manager --include-payload",
+    ],
+    request: (a) => {
+      const task = enc(pos(a, 0)!);
+      const role = str(a, "submit");
+      const cid = str(a, "correlation-id");
+      if (role !== undefined || flag(a, "review")) {
+        if (!cid) throw new UsageError("--correlation-id is required");
+        const payload = payloadInput(a);
+        if (!payload) throw new UsageError("pass the JSON with --payload-json or --from-stdin");
+        if (role !== undefined) return { method: "POST", path: `/tasks/${task}/continuations/${enc(role)}`, body: { correlation_id: cid, payload } };
+        return { method: "POST", path: `/tasks/${task}/continuations/${enc(cid)}/review`, body: payload };
+      }
+      return {
+        method: "GET",
+        path: `/tasks/${task}/continuations`,
+        query: { as_role: str(a, "as-role"), include_payload: flag(a, "include-payload"), correlation_id: cid, ...pageQuery(a) },
+      };
+    },
+    render: (b) => {
+      if (b.continuation) return `recorded ${b.continuation.role} proposal for ${b.continuation.correlation_id}`;
+      if (b.review)
+        return `recorded review of ${b.review.correlation_id}: ${b.review.verdict}${b.review.operator_attention ? " (needs operator attention)" : ""}`;
+      return (
+        [
+          ...b.proposals.map(
+            (p: any) =>
+              `${p.correlation_id} ${p.role.padEnd(8)} ${p.redacted ? "[redacted]" : p.payload ? JSON.stringify(p.payload) : "(payload not requested)"}`,
+          ),
+          ...b.reviews.map((r: any) => `${r.correlation_id} review   ${r.verdict}${r.error ? ` (${r.error})` : ""}`),
+        ].join("\n") || "no continuations"
+      );
+    },
+  },
+  {
+    name: "continuation-reviewer",
+    group: GROUP,
+    summary: "Run a reviewer command over a turn's proposals (context on stdin, temp cwd, stripped env, timeout) and record its verdict",
+    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    options: {
+      "correlation-id": { type: "string", value: "ID", description: "The completion turn (required)" },
+      "reviewer-session-id": { type: "string", value: "ID", description: "Who reviews; must differ from the manager (required)" },
+      "manager-session-id": { type: "string", value: "ID", description: "The manager the reviewer is separated from" },
+      "reviewer-command": {
+        type: "string",
+        value: "CMD",
+        description: 'A JSON array of argv (e.g. ["python3","review.py"]) or one executable path (required)',
+      },
+      "timeout-seconds": { type: "string", value: "N", description: "Kill the reviewer after N seconds (default 120)" },
+      "dry-run": { type: "boolean", description: "Print the context the reviewer would get; run and record nothing" },
+    },
+    examples: [`switchyard continuation-reviewer auth --correlation-id turn-3 --reviewer-session-id rev-1 --reviewer-command '["python3","review.py"]'`],
+    local: async (a, g) => {
+      const task = enc(pos(a, 0)!);
+      const cid = str(a, "correlation-id");
+      const reviewer = str(a, "reviewer-session-id");
+      if (!cid) throw new UsageError("--correlation-id is required");
+      const context = await callOnce(g, { method: "GET", path: `/tasks/${task}/continuations/${enc(cid)}/reviewer-context` });
+      if (flag(a, "dry-run") || context.status !== 200) {
+        printAnswer(g, context, (b) => JSON.stringify(b, null, 2));
+        return context.status === 200 ? 0 : 1;
+      }
+      if (!reviewer) throw new UsageError("--reviewer-session-id is required");
+      const rawCmd = str(a, "reviewer-command");
+      if (!rawCmd) throw new UsageError("--reviewer-command is required");
+      const argv = reviewerArgv(rawCmd);
+      const timeoutMs = (int(a, "timeout-seconds", { min: 1 }) ?? 120) * 1000;
+      const started = Date.now();
+      let verdict: "proceed" | "revise" | "stop" = "stop";
+      let rationale: string | undefined;
+      let error: string | undefined;
+      let extra: Record<string, unknown> = {};
+      try {
+        // The same isolation as an external drafter: temp cwd and HOME, env stripped to PATH and a locale.
+        const out = await new ExternalDrafter(argv, timeoutMs).run(JSON.stringify(context.body));
+        let parsed: any;
+        try {
+          parsed = JSON.parse(out);
+        } catch {
+          throw new Error("printed invalid JSON");
+        }
+        if (!parsed || !["proceed", "revise", "stop"].includes(parsed.verdict))
+          throw new Error('printed JSON without a verdict of "proceed", "revise" or "stop"');
+        verdict = parsed.verdict;
+        rationale = typeof parsed.rationale === "string" ? parsed.rationale : undefined;
+        const { verdict: _v, rationale: _r, ...rest } = parsed;
+        extra = rest;
+      } catch (e) {
+        // A reviewer that fails, times out or answers nonsense is a stop, never a silent approval.
+        error = `reviewer ${(e as Error).message}`;
+        verdict = "stop";
+      }
+      const res = await callOnce(g, {
+        method: "POST",
+        path: `/tasks/${task}/continuations/${enc(cid)}/review`,
+        body: {
+          verdict,
+          rationale,
+          error,
+          payload: extra,
+          subagent_run: {
+            reviewer_session_id: reviewer,
+            manager_session_id: str(a, "manager-session-id"),
+            manager_rollout_access: false,
+            command: argv,
+            isolated_cwd: true,
+            stripped_env: true,
+            timeout_ms: timeoutMs,
+            duration_ms: Date.now() - started,
+          },
+        },
+      });
+      printAnswer(
+        g,
+        res,
+        (b) =>
+          `review of ${cid}: ${b.review.verdict}${b.review.error ? ` (${b.review.error})` : ""}${b.review.operator_attention ? ", needs operator attention" : ""}`,
+      );
+      return res.status === 201 && res.body.review.verdict === "proceed" ? 0 : 1;
     },
   },
 ];

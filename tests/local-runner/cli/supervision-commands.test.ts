@@ -172,3 +172,69 @@ describe("finish-task gates, epilogue and stop-task", () => {
     expect(r.out).toContain("stopped m1");
   });
 });
+
+describe("continuation and continuation-reviewer", () => {
+  /** Writes a reviewer script and returns its --reviewer-command value. */
+  const reviewer = (name: string, body: string) => {
+    const path = join(sb.home, "..", `${name}.mjs`);
+    writeFileSync(path, body);
+    return JSON.stringify([process.execPath, path]);
+  };
+
+  async function turn() {
+    await pair();
+    await cli("manager-config", "feat", "--permit", "context.spawn_reviewer");
+    expect((await cli("continuation", "feat", "--submit", "worker", "--correlation-id", "t1", "--payload-json", '{"next":"metrics"}')).code).toBe(EXIT_OK);
+    expect((await cli("continuation", "feat", "--submit", "manager", "--correlation-id", "t1", "--payload-json", '{"next":"ship"}')).code).toBe(EXIT_OK);
+  }
+  const base = ["continuation-reviewer", "feat", "--correlation-id", "t1", "--reviewer-session-id", "rev-1"];
+
+  it("runs the reviewer with the context on stdin, in a temp cwd with a stripped environment, and records its verdict", async () => {
+    await turn();
+    process.env.SWITCHYARD_SECRET_PROBE = "must-not-leak";
+    try {
+      const cmd = reviewer(
+        "good",
+        `let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const c=JSON.parse(s);console.log(JSON.stringify({verdict:"proceed",rationale:c.proposals.worker.next+"/"+c.proposals.manager.next,cwd:process.cwd(),leaked:Object.keys(process.env).filter(k=>k.startsWith("SWITCHYARD"))}))});`,
+      );
+      const r = await cli(...base, "--reviewer-command", cmd, "--json");
+      expect(r.code).toBe(EXIT_OK);
+      const review = JSON.parse(r.out).review;
+      expect(review).toMatchObject({ verdict: "proceed", payload: { rationale: "metrics/ship", leaked: [] } });
+      expect(review.payload.cwd).toMatch(/switchyard-drafter-/);
+      expect(review.payload.subagent_run).toMatchObject({
+        reviewer_session_id: "rev-1",
+        manager_rollout_access: false,
+        isolated_cwd: true,
+        stripped_env: true,
+      });
+    } finally {
+      delete process.env.SWITCHYARD_SECRET_PROBE;
+    }
+  });
+
+  it("records a failing, timed-out or nonsense reviewer as verdict=stop and exits 1", async () => {
+    await turn();
+    const cases: Array<[string, string, string[]]> = [
+      ["fails", "process.exit(3)", []],
+      ["slow", "setTimeout(()=>{},60000)", ["--timeout-seconds", "1"]],
+      ["garbage", 'console.log("not json")', []],
+      ["noverdict", 'console.log(JSON.stringify({verdict:"yes"}))', []],
+    ];
+    const errors: string[] = [];
+    for (const [name, body, extra] of cases) {
+      const r = await cli(...base, "--reviewer-command", reviewer(name, body), ...extra, "--json");
+      expect(r.code, name).toBe(EXIT_FAILED);
+      const review = JSON.parse(r.out).review;
+      expect(review.verdict, name).toBe("stop");
+      errors.push(review.error);
+    }
+    expect(errors[0]).toContain("exited with status 3");
+    expect(errors[1]).toContain("timed out after 1000 ms");
+    expect(errors[2]).toContain("invalid JSON");
+    expect(errors[3]).toContain("without a verdict");
+    const dry = await cli(...base, "--dry-run", "--json");
+    expect(JSON.parse(dry.out).proposals).toEqual({ worker: { next: "metrics" }, manager: { next: "ship" } });
+    expect((await cli("continuation", "feat", "--list")).out).toContain("t1 review   stop");
+  });
+});
