@@ -16,6 +16,7 @@ import { discoverApp } from "./discover/index.ts";
 import { healthApp } from "./health/index.ts";
 import { resolvePrincipal } from "./lib/auth.ts";
 import { makeCtx, type Services } from "./lib/ctx.ts";
+import { loopsApp } from "./loops/index.ts";
 import type { AppEnv } from "./lib/env.ts";
 import { ApiError, type ErrorCode } from "./lib/errors.ts";
 import { idempotency } from "./lib/idempotency.ts";
@@ -105,6 +106,7 @@ export function createApp(services: Services) {
   app.route("/v1", brokerRunsApp);
   app.route("/v1", brokerTickApp);
   app.route("/v1", supervisionApp);
+  app.route("/v1", loopsApp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc31("/v1/openapi.json", {

@@ -1,5 +1,6 @@
 import type { CommandPolicy, ExecutorTable } from "./lib/ctx.ts";
 import { PANE_EXECUTORS } from "./actuate/pane-executors.ts";
+import { LOOP_EXECUTORS, loopPolicy } from "./loops/continue.ts";
 import { INBOX_EXECUTORS } from "./messages/inbox-executors.ts";
 import { routeCompletions, type RoutingReport } from "./messages/routing.ts";
 import type { DispatchPlugins } from "./queue/dispatch-pass.ts";
@@ -17,6 +18,7 @@ import { permissionPolicy } from "./supervision/policy.ts";
 export const EXECUTORS: ExecutorTable = {
   ...PANE_EXECUTORS,
   ...INBOX_EXECUTORS,
+  ...LOOP_EXECUTORS,
 };
 
 /** Runs each group's policy in turn; the first refusal wins. */
@@ -31,11 +33,11 @@ function allOf(...policies: CommandPolicy[]): CommandPolicy {
 }
 
 /** What every dispatched command is put to before its side effect. */
-export const DISPATCH_POLICY: CommandPolicy = allOf(permissionPolicy);
+export const DISPATCH_POLICY: CommandPolicy = allOf(permissionPolicy, loopPolicy);
 
 /**
  * What every dispatch pass of this app runs: the shared executors, completion routing before the
  * claim so the notify commands and inbox deliveries it creates go out in the same pass, and the
- * policies (manager permissions) each claimed command must pass before its side effect.
+ * policies (manager permissions, loop guardrails) each claimed command must pass before its side effect.
  */
 export const DISPATCH_PLUGINS: DispatchPlugins<RoutingReport> = { executors: EXECUTORS, route: routeCompletions, policy: DISPATCH_POLICY };

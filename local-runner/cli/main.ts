@@ -9,6 +9,7 @@ import { DISPATCH_COMMANDS } from "./dispatch-commands.ts";
 import { LOCAL_COMMANDS } from "./local-commands.ts";
 import { MESSAGE_COMMANDS } from "./messages-commands.ts";
 import { OBSERVE_COMMANDS, SPAWN_COMMANDS } from "./observe-commands.ts";
+import { LOOPS_COMMANDS } from "./loops-commands.ts";
 import { SUPERVISION_COMMANDS } from "./supervision-commands.ts";
 import { UsageError, type Args, type CommandSpec, type GlobalOptions, type OptionSpec } from "./spec.ts";
 import { HttpTransport, InProcessTransport, type Transport } from "./transport.ts";
@@ -37,6 +38,7 @@ export const ALL_COMMANDS: CommandSpec[] = [
   ...BROKER_RUN_COMMANDS,
   ...BROKER_COMMANDS,
   ...SUPERVISION_COMMANDS,
+  ...LOOPS_COMMANDS,
 ];
 
 /** Finds the command named by the first one or two words of argv. */
