@@ -1,4 +1,5 @@
 import { writeFileSync } from "node:fs";
+import { QA_HARNESSES } from "../qa/harnesses.ts";
 import { comparePngs } from "../visual-diff.ts";
 import { callOnce, printAnswer } from "./api-call.ts";
 import { flag, int, list, pos, req, str, UsageError, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
@@ -271,5 +272,35 @@ export const LOOPS_COMMANDS: CommandSpec[] = [
             ...b.pass_bar.map((s: string) => `- ${s}`),
             ...(b.harness ? [`Deterministic harness: switchyard qa-run ${b.harness} --receipt-output receipt.json`] : []),
           ].join("\n"),
+  },
+  {
+    name: "qa-run",
+    group: GROUP,
+    summary: "Run a deterministic no-tmux QA harness against a disposable database and save a JSON receipt",
+    positionals: [{ name: "HARNESS", required: true, description: Object.keys(QA_HARNESSES).join(" | ") }],
+    options: {
+      "receipt-output": { type: "string", value: "PATH", description: "Write the receipt here (required)" },
+      path: { type: "string", value: "DIR", description: "Run against this Switchyard home instead of a disposable one" },
+    },
+    examples: ["switchyard qa-run ralph-loop-guardrails --receipt-output /tmp/ralph-receipt.json --json"],
+    local: async (a, g) => {
+      const name = pos(a, 0)!;
+      const harness = QA_HARNESSES[name];
+      if (!harness) throw new UsageError(`unknown harness '${name}'; one of ${Object.keys(QA_HARNESSES).join(", ")}`);
+      const out = req(a, "receipt-output");
+      const receipt = await harness({ home: str(a, "path") });
+      writeFileSync(out, `${JSON.stringify(receipt, null, 2)}\n`);
+      if (g.json) process.stdout.write(`${JSON.stringify(receipt, null, 2)}\n`);
+      else {
+        const lines = [
+          `${receipt.harness}: ${receipt.verdict.toUpperCase()} (${receipt.checks.filter((c) => c.passed).length}/${receipt.checks.length} checks)`,
+          ...receipt.checks.map((c) => `  ${c.passed ? "ok  " : "FAIL"} ${c.name}`),
+          ...(receipt.error ? [`  error: ${receipt.error}`] : []),
+          `receipt: ${out}`,
+        ];
+        process.stdout.write(`${lines.join("\n")}\n`);
+      }
+      return receipt.verdict === "pass" ? 0 : 1;
+    },
   },
 ];
