@@ -15,6 +15,7 @@ import { classifyPane } from "../observe/classify.ts";
 import { presetIdentity, registerSession } from "../sessions/register.ts";
 import { RegisterResult } from "../sessions/schema.ts";
 import { AGENT_KINDS, agentArgv, CODEX_APPROVALS, CODEX_SANDBOXES, type AgentKind } from "./agents.ts";
+import { latestConfigRow } from "../supervision/config.ts";
 import { managerBootstrapPrompt } from "./bootstrap.ts";
 import { acceptTrustPrompt } from "./trust.ts";
 
@@ -104,7 +105,14 @@ export async function spawnSession(ctx: Ctx, raw: SpawnInput) {
   let prompt = input.prompt ?? null;
   if (!prompt && input.role === "manager") {
     const task = input.task ? await ctx.db.select().from(tasks).where(eq(tasks.name, input.task)).limit(1) : [];
-    prompt = managerBootstrapPrompt({ manager: input.name, task: input.task, goal: input.task_goal ?? task[0]?.goal ?? null, worker: input.worker });
+    const configured = task[0] ? (await latestConfigRow(ctx, task[0].id)) !== null : false;
+    prompt = managerBootstrapPrompt({
+      manager: input.name,
+      task: input.task,
+      goal: input.task_goal ?? task[0]?.goal ?? null,
+      worker: input.worker,
+      configured,
+    });
   }
   const argv = agentArgv(ctx, input.agent, { cwd: input.cwd, prompt, sandbox: input.sandbox, askForApproval: input.ask_for_approval });
   try {

@@ -2,6 +2,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../lib/env.ts";
 import { validationHook } from "../lib/validation.ts";
 import { continueRoute, enqueueContinue } from "./continue.ts";
+import { createDisposableBinding, DisposableBody, disposableRoute } from "./disposable.ts";
 import { addEvidenceRoute, addLoopEvidence } from "./evidence.ts";
 import { listQaPlansRoute, QA_PLANS, qaPlan, showQaPlanRoute } from "./qa-plans.ts";
 import { createLoopRun, createRunRoute, listLoopRuns, listRunsRoute } from "./runs.ts";
@@ -31,4 +32,7 @@ export const loopsApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(listTriggersRoute, async (c) => c.json(listTriggers(), 200))
   .openapi(classifyTriggerRoute, async (c) => c.json(classifyLoopPrompt(c.req.valid("json").prompt), 200))
   .openapi(listQaPlansRoute, async (c) => c.json({ plans: Object.values(QA_PLANS) }, 200))
-  .openapi(showQaPlanRoute, async (c) => c.json(qaPlan(c.req.valid("param").plan), 200));
+  .openapi(showQaPlanRoute, async (c) => c.json(qaPlan(c.req.valid("param").plan), 200))
+  .openapi(disposableRoute, async (c) =>
+    c.json(await createDisposableBinding(c.get("ctx"), c.req.valid("param").name, c.req.valid("json") ?? DisposableBody.parse({})), 201),
+  );

@@ -68,15 +68,12 @@ export const ConsumedNotification = z
   })
   .openapi("ConsumedNotification");
 
-/** The worker's last completed turn: its id, and how long it took from the prompt or start that opened it. */
-export async function workerReceipt(ctx: Ctx, workerId: string): Promise<z.infer<typeof WorkerReceipt> | null> {
-  const [done] = await ctx.db
-    .select()
-    .from(transcriptEvents)
-    .where(and(eq(transcriptEvents.sessionId, workerId), eq(transcriptEvents.kind, "task_complete")))
-    .orderBy(desc(transcriptEvents.id))
-    .limit(1);
-  if (!done) return null;
+/** A completed turn's receipt: its id, and how long it took from the start or prompt that opened it. */
+export async function turnReceipt(
+  ctx: Ctx,
+  workerId: string,
+  done: Pick<typeof transcriptEvents.$inferSelect, "id" | "observedAt" | "eventAt" | "ingestedAt">,
+): Promise<z.infer<typeof WorkerReceipt>> {
   const [start] = await ctx.db
     .select()
     .from(transcriptEvents)
@@ -92,6 +89,17 @@ export async function workerReceipt(ctx: Ctx, workerId: string): Promise<z.infer
     completed_at: iso(completedAt),
     duration_seconds: startedAt !== null && completedAt !== null ? Math.max(0, Math.round((completedAt - startedAt) / 100) / 10) : null,
   };
+}
+
+/** The worker's last completed turn, or null when it has completed none. */
+export async function workerReceipt(ctx: Ctx, workerId: string): Promise<z.infer<typeof WorkerReceipt> | null> {
+  const [done] = await ctx.db
+    .select()
+    .from(transcriptEvents)
+    .where(and(eq(transcriptEvents.sessionId, workerId), eq(transcriptEvents.kind, "task_complete")))
+    .orderBy(desc(transcriptEvents.id))
+    .limit(1);
+  return done ? turnReceipt(ctx, workerId, done) : null;
 }
 
 function negotiation(

@@ -303,4 +303,45 @@ export const LOOPS_COMMANDS: CommandSpec[] = [
       return receipt.verdict === "pass" ? 0 : 1;
     },
   },
+  {
+    name: "create-disposable-binding",
+    group: GROUP,
+    summary: "Create a no-tmux worker/manager pair bound to a task (app sessions polling their inboxes), optionally with a loop run",
+    positionals: [{ name: "TASK", required: true, description: "Task name (created when missing)" }],
+    options: {
+      worker: { type: "string", value: "NAME", description: "Worker session name (default TASK-worker)" },
+      manager: { type: "string", value: "NAME", description: "Manager session name (default TASK-manager)" },
+      goal: { type: "string", value: "TEXT", description: "Goal when the task is created" },
+      template: { type: "string", value: "TEMPLATE", description: "Create a template-backed loop run" },
+      "required-before-continue": { type: "string", multiple: true, value: "TYPE", description: "Create a custom loop run requiring this evidence" },
+      adversarial: { type: "boolean", description: "The loop run also requires adversarial_check" },
+    },
+    examples: ["switchyard create-disposable-binding ctl-loop --template adversarial_ralph_loop --json"],
+    request: (a) => {
+      if (str(a, "template") && list(a, "required-before-continue").length) throw new UsageError("pass --template or --required-before-continue, not both");
+      return {
+        method: "POST",
+        path: `/tasks/${enc(pos(a, 0)!)}/disposable-binding`,
+        body: {
+          worker: str(a, "worker"),
+          manager: str(a, "manager"),
+          goal: str(a, "goal"),
+          template: str(a, "template"),
+          required_before_continue: list(a, "required-before-continue").length ? list(a, "required-before-continue") : undefined,
+          adversarial: flag(a, "adversarial"),
+        },
+      };
+    },
+    render: (b) =>
+      [
+        `bound ${b.worker.session.name} (worker) and ${b.manager.session.name} (manager) to ${b.task}${b.task_created ? " (created)" : ""}; both ${b.worker.communication.delivery_mode}`,
+        `worker token: ${b.worker.token}   (shown once)`,
+        `manager token: ${b.manager.token}   (shown once)`,
+        ...(b.loop_run ? [`loop run ${b.loop_run.id} (${b.loop_run.template}): requires ${b.loop_run.required_before_continue.join(", ")}`] : []),
+        ...Object.entries(b.commands).map(([k, v]) => `${k}: ${v}`),
+        "",
+        "worker handoff:",
+        b.worker_handoff,
+      ].join("\n"),
+  },
 ];

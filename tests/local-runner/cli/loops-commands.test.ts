@@ -67,3 +67,40 @@ describe("loop commands", () => {
     expect((await cli("qa-plan", "nope")).code).toBe(EXIT_FAILED);
   });
 });
+
+describe("pair --dry-run and create-disposable-binding", () => {
+  it("prints the pair plan without starting anything", async () => {
+    const r = await cli(
+      "pair",
+      "--task",
+      "auth",
+      "--task-goal",
+      "split",
+      "--worker-name",
+      "w9",
+      "--manager-name",
+      "m9",
+      "--manager-acceptance",
+      "tests pass",
+      "--manager-permit",
+      "repo.open_pr",
+      "--dry-run",
+    );
+    expect(r.code).toBe(EXIT_OK);
+    expect(r.out).toContain("dry run: would pair task auth (would create it)");
+    expect(r.out).toContain("grants repo.open_pr");
+    expect(r.out).toContain("would seed criterion: tests pass");
+    expect(r.out).toContain("dispatcher dispatch-local: not running (would start)");
+    expect((await cli("tasks", "--json")).out).not.toContain('"auth"');
+    expect((await cli("pair", "--task", "auth", "--worker-name", "w9", "--manager-name", "m9", "--dry-run")).code).toBe(EXIT_FAILED);
+  });
+
+  it("creates a disposable no-tmux pair with a loop run", async () => {
+    const r = await cli("create-disposable-binding", "ctl", "--template", "build_then_clear");
+    expect(r.code).toBe(EXIT_OK);
+    expect(r.out).toContain("bound ctl-worker (worker) and ctl-manager (manager) to ctl (created); both pull_required");
+    expect(r.out).toMatch(/loop run lrun_\S+ \(build_then_clear\): requires build_passed, cleanup/);
+    expect(r.out).toContain("worker handoff:");
+    expect((await cli("create-disposable-binding", "x", "--template", "a", "--required-before-continue", "b")).code).toBe(EXIT_USAGE);
+  });
+});
