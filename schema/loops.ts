@@ -24,7 +24,7 @@ export const loopRuns = sqliteTable(
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
   },
-  (t) => [index("loop_runs_task_idx").on(t.taskId, t.createdAt)],
+  (t) => [index("loop_runs_task_idx").on(t.taskId, t.createdAt, t.id)],
 );
 
 export type LoopRunRow = typeof loopRuns.$inferSelect;
@@ -45,7 +45,7 @@ export const loopEvidence = sqliteTable(
     createdBy: text("created_by").notNull(),
     createdAt: integer("created_at").notNull(),
   },
-  (t) => [index("loop_evidence_run_idx").on(t.runId, t.iteration, t.evidenceType)],
+  (t) => [index("loop_evidence_run_idx").on(t.runId, t.iteration, t.evidenceType, t.status)],
 );
 
 export type LoopEvidenceRow = typeof loopEvidence.$inferSelect;

@@ -65,7 +65,7 @@ export const taskHandoffs = sqliteTable(
     createdBy: text("created_by").notNull(),
     createdAt: integer("created_at").notNull(),
   },
-  (t) => [index("task_handoffs_task_idx").on(t.taskId, t.createdAt)],
+  (t) => [index("task_handoffs_task_idx").on(t.taskId, t.createdAt, t.id)],
 );
 
 export type HandoffRow = typeof taskHandoffs.$inferSelect;
@@ -87,7 +87,10 @@ export const taskAcknowledgements = sqliteTable(
     createdBy: text("created_by").notNull(),
     createdAt: integer("created_at").notNull(),
   },
-  (t) => [uniqueIndex("task_acknowledgements_rev_uq").on(t.taskId, t.role, t.revision)],
+  (t) => [
+    uniqueIndex("task_acknowledgements_rev_uq").on(t.taskId, t.role, t.revision),
+    index("task_acknowledgements_task_idx").on(t.taskId, t.createdAt, t.id),
+  ],
 );
 
 export type AckRow = typeof taskAcknowledgements.$inferSelect;
@@ -132,7 +135,7 @@ export const epilogueRuns = sqliteTable(
     createdBy: text("created_by").notNull(),
     createdAt: integer("created_at").notNull(),
   },
-  (t) => [index("epilogue_runs_task_idx").on(t.taskId, t.step, t.createdAt)],
+  (t) => [index("epilogue_runs_task_idx").on(t.taskId, t.step, t.createdAt, t.id)],
 );
 
 export type EpilogueRunRow = typeof epilogueRuns.$inferSelect;
@@ -152,7 +155,7 @@ export const taskContinuations = sqliteTable(
     createdBy: text("created_by").notNull(),
     createdAt: integer("created_at").notNull(),
   },
-  (t) => [uniqueIndex("task_continuations_uq").on(t.taskId, t.correlationId, t.role), index("task_continuations_task_idx").on(t.taskId, t.createdAt)],
+  (t) => [uniqueIndex("task_continuations_uq").on(t.taskId, t.correlationId, t.role), index("task_continuations_task_idx").on(t.taskId, t.createdAt, t.id)],
 );
 
 export type ContinuationRow = typeof taskContinuations.$inferSelect;
@@ -176,7 +179,7 @@ export const continuationReviews = sqliteTable(
     createdBy: text("created_by").notNull(),
     createdAt: integer("created_at").notNull(),
   },
-  (t) => [index("continuation_reviews_task_idx").on(t.taskId, t.createdAt)],
+  (t) => [index("continuation_reviews_task_idx").on(t.taskId, t.createdAt, t.id)],
 );
 
 export type ContinuationReviewRow = typeof continuationReviews.$inferSelect;

@@ -1,9 +1,9 @@
 import { z } from "@hono/zod-openapi";
-import { and, asc, eq, inArray } from "drizzle-orm";
+import { and, eq, getTableColumns, inArray, sql } from "drizzle-orm";
 import { events } from "../../schema/events.ts";
 import { redactContent } from "../lib/audit.ts";
 import type { Ctx } from "../lib/ctx.ts";
-import { decodeCursor, keysetAfter, NextCursorField, PageQueryFields, pageOf } from "../lib/paging.ts";
+import { decodeCursor, NextCursorField, PageQueryFields, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { QueryBool } from "../lib/names.ts";
 import { iso } from "../lib/sql.ts";
@@ -74,16 +74,26 @@ export const mutationAuditRoute = defineRoute(["owner", "daemon", "session"], {
   responses: { 200: jsonResponse(MutationAudit, "Chain") },
 });
 
-/** Pages the supervision chain of a task, oldest first, off the (task_id, created_at) index. */
+/**
+ * Pages the supervision chain of a task, oldest first. rowid breaks created_at ties: it is the
+ * implicit last column of the (task_id, created_at) index, so the order is read off the index.
+ */
 export async function mutationAudit(ctx: Ctx, name: string, q: z.output<typeof MutationAuditQuery>) {
   const st = await supervisedTask(ctx, name, ["worker", "manager"]);
+  const after = decodeCursor(q.cursor, 2);
   const rows = await ctx.db
-    .select()
+    .select({ ...getTableColumns(events), rowid: sql<number>`${events}.rowid` })
     .from(events)
-    .where(and(eq(events.taskId, st.task.id), inArray(events.kind, [...MUTATION_KINDS]), keysetAfter([events.createdAt, events.id], decodeCursor(q.cursor, 2))))
-    .orderBy(asc(events.createdAt), asc(events.id))
+    .where(
+      and(
+        eq(events.taskId, st.task.id),
+        inArray(events.kind, [...MUTATION_KINDS]),
+        after ? sql`(${events.createdAt}, ${events}.rowid) > (${after[0]}, ${after[1]})` : undefined,
+      ),
+    )
+    .orderBy(events.createdAt, sql`${events}.rowid`)
     .limit(q.limit + 1);
-  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id]);
+  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.rowid]);
   return {
     task: st.task.name,
     task_id: st.task.id,

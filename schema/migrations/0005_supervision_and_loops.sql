@@ -28,7 +28,7 @@ CREATE TABLE `continuation_reviews` (
 	`created_at` integer NOT NULL
 );
 --> statement-breakpoint
-CREATE INDEX `continuation_reviews_task_idx` ON `continuation_reviews` (`task_id`,`created_at`);--> statement-breakpoint
+CREATE INDEX `continuation_reviews_task_idx` ON `continuation_reviews` (`task_id`,`created_at`,`id`);--> statement-breakpoint
 CREATE TABLE `epilogue_runs` (
 	`id` text PRIMARY KEY NOT NULL,
 	`task_id` text NOT NULL,
@@ -41,7 +41,7 @@ CREATE TABLE `epilogue_runs` (
 	`created_at` integer NOT NULL
 );
 --> statement-breakpoint
-CREATE INDEX `epilogue_runs_task_idx` ON `epilogue_runs` (`task_id`,`step`,`created_at`);--> statement-breakpoint
+CREATE INDEX `epilogue_runs_task_idx` ON `epilogue_runs` (`task_id`,`step`,`created_at`,`id`);--> statement-breakpoint
 CREATE TABLE `manager_configs` (
 	`id` text PRIMARY KEY NOT NULL,
 	`task_id` text NOT NULL,
@@ -77,6 +77,7 @@ CREATE TABLE `task_acknowledgements` (
 );
 --> statement-breakpoint
 CREATE UNIQUE INDEX `task_acknowledgements_rev_uq` ON `task_acknowledgements` (`task_id`,`role`,`revision`);--> statement-breakpoint
+CREATE INDEX `task_acknowledgements_task_idx` ON `task_acknowledgements` (`task_id`,`created_at`,`id`);--> statement-breakpoint
 CREATE TABLE `task_continuations` (
 	`id` text PRIMARY KEY NOT NULL,
 	`task_id` text NOT NULL,
@@ -89,7 +90,7 @@ CREATE TABLE `task_continuations` (
 );
 --> statement-breakpoint
 CREATE UNIQUE INDEX `task_continuations_uq` ON `task_continuations` (`task_id`,`correlation_id`,`role`);--> statement-breakpoint
-CREATE INDEX `task_continuations_task_idx` ON `task_continuations` (`task_id`,`created_at`);--> statement-breakpoint
+CREATE INDEX `task_continuations_task_idx` ON `task_continuations` (`task_id`,`created_at`,`id`);--> statement-breakpoint
 CREATE TABLE `task_handoffs` (
 	`id` text PRIMARY KEY NOT NULL,
 	`task_id` text NOT NULL,
@@ -101,7 +102,7 @@ CREATE TABLE `task_handoffs` (
 	`created_at` integer NOT NULL
 );
 --> statement-breakpoint
-CREATE INDEX `task_handoffs_task_idx` ON `task_handoffs` (`task_id`,`created_at`);--> statement-breakpoint
+CREATE INDEX `task_handoffs_task_idx` ON `task_handoffs` (`task_id`,`created_at`,`id`);--> statement-breakpoint
 CREATE TABLE `loop_evidence` (
 	`id` text PRIMARY KEY NOT NULL,
 	`run_id` text NOT NULL,
@@ -114,7 +115,7 @@ CREATE TABLE `loop_evidence` (
 	`created_at` integer NOT NULL
 );
 --> statement-breakpoint
-CREATE INDEX `loop_evidence_run_idx` ON `loop_evidence` (`run_id`,`iteration`,`evidence_type`);--> statement-breakpoint
+CREATE INDEX `loop_evidence_run_idx` ON `loop_evidence` (`run_id`,`iteration`,`evidence_type`,`status`);--> statement-breakpoint
 CREATE TABLE `loop_runs` (
 	`id` text PRIMARY KEY NOT NULL,
 	`task_id` text NOT NULL,
@@ -131,4 +132,4 @@ CREATE TABLE `loop_runs` (
 	`updated_at` integer NOT NULL
 );
 --> statement-breakpoint
-CREATE INDEX `loop_runs_task_idx` ON `loop_runs` (`task_id`,`created_at`);
+CREATE INDEX `loop_runs_task_idx` ON `loop_runs` (`task_id`,`created_at`,`id`);
