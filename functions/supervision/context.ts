@@ -53,6 +53,9 @@ export const SupervisionContext = z.object({
   worker_handoff: Handoff.nullable(),
   worker_ack: Ack.nullable(),
   manager_ack: Ack.nullable(),
+  acks_missing: z
+    .array(z.enum(["worker", "manager"]))
+    .openapi({ description: "When the config requires acks: the roles that have not acknowledged (finish-task refuses until this is empty)" }),
   worker_receipt: WorkerReceipt.nullable(),
   acceptance_criteria: AcceptanceCriteriaContext,
   criteria_negotiation: CriteriaNegotiation,
@@ -182,6 +185,9 @@ export async function supervisionContext(
     worker_handoff: handoff ? handoffToWire(task, handoff) : null,
     worker_ack: wAck ? ackToWire(task, wAck) : null,
     manager_ack: mAck ? ackToWire(task, mAck) : null,
+    acks_missing: (config?.config as { require_acks?: boolean } | undefined)?.require_acks
+      ? [...(wAck ? [] : (["worker"] as const)), ...(mAck ? [] : (["manager"] as const))]
+      : [],
     worker_receipt: receipt,
     acceptance_criteria: {
       summary,

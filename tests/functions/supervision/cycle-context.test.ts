@@ -77,6 +77,9 @@ describe("cycle manager_context", () => {
     expect(mc.worker_handoff).toMatchObject({ summary: "halfway", next_steps: ["tests"] });
     expect(mc.worker_ack).toMatchObject({ role: "worker", revision: 1 });
     expect(mc.manager_ack).toBeNull();
+    expect(mc.acks_missing).toEqual([]);
+    await s.post("manager-config", { require_acks: true });
+    expect((await s.cycle()).manager_context.acks_missing).toEqual(["manager"]);
     expect(mc.worker_receipt).toMatchObject({ turn_id: expect.any(Number), started_at: ago(49), completed_at: ago(19), duration_seconds: 30 });
     expect(mc.acceptance_criteria.summary).toEqual({ proposed: 1, accepted: 1, satisfied: 0, deferred: 1, rejected: 0 });
     expect(mc.acceptance_criteria.open.map((x: any) => x.id)).toEqual([b]);
