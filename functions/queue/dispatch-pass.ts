@@ -44,6 +44,8 @@ interface WouldRun {
   type: CommandType;
   valid_payload: boolean;
   error: string | null;
+  /** What the policy would refuse it for, or null when it would run. */
+  policy_refusal: string | null;
 }
 
 /** One pass's report; also stored (without per-command results) as the dispatcher's last report. */
@@ -108,7 +110,14 @@ export async function dispatchPass<R>(ctx: Ctx, plugins: DispatchPlugins<R>, opt
       .limit(limit);
     for (const c of types.length ? due : []) {
       const parsed = executors[c.type]!.payload.safeParse(c.payload);
-      report.would_run.push({ command_id: c.id, type: c.type, valid_payload: parsed.success, error: parsed.success ? null : parsed.error.message });
+      const refusal = parsed.success && plugins.policy ? await plugins.policy(ctx, c) : null;
+      report.would_run.push({
+        command_id: c.id,
+        type: c.type,
+        valid_payload: parsed.success,
+        error: parsed.success ? null : parsed.error.message,
+        policy_refusal: refusal?.reason ?? null,
+      });
     }
   } else {
     report.expired = await expireLeases(ctx);

@@ -34,6 +34,12 @@ describe("required_permission at dispatch", () => {
     const blocked = await enqueue("k1");
     expect(blocked.status).toBe(201);
 
+    // A dry run says what the policy would refuse, and changes nothing.
+    const dry = await dispatchPass(daemonCtx(env), DISPATCH_PLUGINS, { dispatcherId: "d1", dryRun: true });
+    expect(dry.would_run).toEqual([
+      expect.objectContaining({ command_id: blocked.body.command_id, policy_refusal: "manager permission required for dispatch command: repo.open_pr" }),
+    ]);
+    expect((await commandRow(blocked.body.command_id)).state).toBe("pending");
     const pass = await dispatchPass(daemonCtx(env), DISPATCH_PLUGINS, { dispatcherId: "d1" });
     expect(pass).toMatchObject({ claimed: 1, failed: 1, refused: 1, succeeded: 0 });
     const row = await commandRow(blocked.body.command_id);
