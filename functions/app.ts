@@ -20,6 +20,7 @@ import { gatesApp } from "./gates/index.ts";
 import { healthApp } from "./health/index.ts";
 import { resolvePrincipal } from "./lib/auth.ts";
 import { makeCtx, type Services } from "./lib/ctx.ts";
+import { loopsApp } from "./loops/index.ts";
 import type { AppEnv } from "./lib/env.ts";
 import { ApiError, type ErrorCode } from "./lib/errors.ts";
 import { idempotency } from "./lib/idempotency.ts";
@@ -29,6 +30,7 @@ import { orchestratorApp } from "./orchestrator/index.ts";
 import { patrolApp } from "./patrol/index.ts";
 import { queueApp } from "./queue/index.ts";
 import { sessionsApp } from "./sessions/index.ts";
+import { supervisionApp } from "./supervision/index.ts";
 import { tasksApp } from "./tasks/index.ts";
 import { verdictsApp } from "./verdicts/index.ts";
 
@@ -114,6 +116,8 @@ export function createApp(services: Services) {
   app.route("/v1", convoysApp);
   app.route("/v1", coordinationApp);
   app.route("/v1", verdictsApp);
+  app.route("/v1", supervisionApp);
+  app.route("/v1", loopsApp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   // A function of the request, so `servers` names the origin the document was fetched from:

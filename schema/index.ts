@@ -12,3 +12,5 @@ export * from "./patrol.ts";
 export * from "./gates.ts";
 export * from "./convoys.ts";
 export * from "./coordination.ts";
+export * from "./supervision.ts";
+export * from "./loops.ts";

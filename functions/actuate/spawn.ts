@@ -16,6 +16,7 @@ import { recordSpawn } from "../patrol/spawns.ts";
 import { presetIdentity, registerSession } from "../sessions/register.ts";
 import { RegisterResult } from "../sessions/schema.ts";
 import { AGENT_KINDS, agentArgv, assertSignedIn, CODEX_APPROVALS, CODEX_SANDBOXES, signInHint, type AgentKind } from "./agents.ts";
+import { latestConfigRow } from "../supervision/config.ts";
 import { managerBootstrapPrompt } from "./bootstrap.ts";
 import { acceptTrustPrompt } from "./trust.ts";
 
@@ -105,7 +106,14 @@ export async function spawnSession(ctx: Ctx, raw: SpawnInput, opts: { signInChec
   let prompt = input.prompt ?? null;
   if (!prompt && input.role === "manager") {
     const task = input.task ? await ctx.db.select().from(tasks).where(eq(tasks.name, input.task)).limit(1) : [];
-    prompt = managerBootstrapPrompt({ manager: input.name, task: input.task, goal: input.task_goal ?? task[0]?.goal ?? null, worker: input.worker });
+    const configured = task[0] ? (await latestConfigRow(ctx, task[0].id)) !== null : false;
+    prompt = managerBootstrapPrompt({
+      manager: input.name,
+      task: input.task,
+      goal: input.task_goal ?? task[0]?.goal ?? null,
+      worker: input.worker,
+      configured,
+    });
   }
   const argv = agentArgv(ctx, input.agent, { cwd: input.cwd, prompt, sandbox: input.sandbox, askForApproval: input.ask_for_approval });
   if (!opts.signInChecked) await assertSignedIn(ctx, input.agent);

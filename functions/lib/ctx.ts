@@ -64,6 +64,19 @@ export interface Executor<P = any, C extends HostCtx = Ctx> {
   run(ctx: C, cmd: CommandRow, payload: P): Promise<EffectOutcome>;
 }
 
+/** A policy's refusal of a command before its side effect; the receipt becomes the command's result. */
+export interface PolicyRefusal {
+  /** Names what is missing, e.g. "manager permission required for dispatch command: repo.open_pr". */
+  reason: string;
+  receipt: Record<string, unknown>;
+}
+
+/**
+ * Decides, after a command was claimed and its payload validated but before anything happens,
+ * whether it may run. Null lets it run; a refusal fails it with no side effect.
+ */
+export type CommandPolicy = (ctx: Ctx, cmd: CommandRow) => Promise<PolicyRefusal | null>;
+
 /** A table of executors by command type. */
 export type ExecutorTable = Partial<Record<CommandType, Executor>>;
 

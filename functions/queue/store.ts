@@ -1,5 +1,6 @@
 import { and, eq, exists, gt, sql, type SQL } from "drizzle-orm";
 import { commandAttempts, commands, type CommandRow, type CommandState, type CommandType } from "../../schema/commands.ts";
+import { auditInsert } from "../lib/audit.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { withWriteTransaction } from "../lib/db.ts";
 import { ApiError } from "../lib/errors.ts";
@@ -148,7 +149,7 @@ function finishStatements(ctx: Ctx, claim: Pick<Claim, "command" | "generation" 
   let nextAttemptAt: SQL | null = null;
   let completedAt: SQL | number | null = nowMs;
   if (outcome.ok) state = "succeeded";
-  else if (!opts.queue) state = "failed";
+  else if (!opts.queue || outcome.refused) state = "failed";
   else if (outcome.permanent) state = "dead";
   else {
     const base = opts.queue.retryBaseMs ?? RETRY_BASE_MS;
@@ -157,6 +158,18 @@ function finishStatements(ctx: Ctx, claim: Pick<Claim, "command" | "generation" 
     nextAttemptAt = sql`CASE WHEN ${retry} THEN ${nowMs} + min(${RETRY_CAP_MS}, ${base} << (${commands.attempts} - 1)) ELSE NULL END`;
     completedAt = sql`CASE WHEN ${retry} THEN NULL ELSE ${nowMs} END`;
   }
+  // A policy refusal is a decision, not an accident: it is audited with its receipt.
+  const refusalAudit =
+    !outcome.ok && outcome.refused
+      ? [
+          auditInsert(ctx, {
+            kind: "dispatch_policy_refused",
+            taskId: claim.command.taskId,
+            sessionId: claim.command.sessionId,
+            payload: { command_id: claim.command.id, command_type: claim.command.type, reason: outcome.error, ...(outcome.result ?? {}) },
+          }).stmt,
+        ]
+      : [];
   return [
     ctx.db
       .update(commands)
@@ -180,6 +193,7 @@ function finishStatements(ctx: Ctx, claim: Pick<Claim, "command" | "generation" 
         finishedAt: nowMs,
       })
       .where(eq(commandAttempts.id, claim.attemptId)),
+    ...refusalAudit,
   ] as const;
 }
 
@@ -225,8 +239,10 @@ export function dbClaimPort(ctx: Ctx, opts: PortOptions = {}): ClaimPort & { fin
       return recorded(rows);
     },
     async finishThenStart(claim, outcome, next) {
-      const [rows, , started] = await ctx.db.batch([...finishStatements(ctx, claim, outcome, opts), startedStatement(ctx, next)]);
-      return { state: await recorded(rows), nextStarted: started.length === 1 };
+      // A refusal adds an audit statement to the finish, so "started" is the batch's last result.
+      const results = await ctx.db.batch([...finishStatements(ctx, claim, outcome, opts), startedStatement(ctx, next)]);
+      const started = results[results.length - 1] as unknown[];
+      return { state: await recorded(results[0] as Parameters<typeof recorded>[0]), nextStarted: started.length === 1 };
     },
   };
 }

@@ -16,6 +16,8 @@ import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, HintedError, UsageError, type Args, t
 import { VERSION } from "./version.ts";
 import { PATROL_COMMANDS } from "./patrol-commands.ts";
 import { VERDICT_COMMANDS } from "./verdict-commands.ts";
+import { LOOPS_COMMANDS } from "./loops-commands.ts";
+import { SUPERVISION_COMMANDS } from "./supervision-commands.ts";
 
 export { openTransport } from "./connect.ts";
 export { EXIT_FAILED, EXIT_OK, EXIT_TIMED_OUT, EXIT_USAGE } from "./spec.ts";
@@ -39,6 +41,8 @@ export const ALL_COMMANDS: CommandSpec[] = [
   ...inGroup("patrol", PATROL_COMMANDS),
   ...inGroup("coordination", COORDINATION_COMMANDS),
   ...inGroup("coordination", VERDICT_COMMANDS),
+  ...inGroup("supervision", SUPERVISION_COMMANDS),
+  ...inGroup("loops", LOOPS_COMMANDS),
 ];
 
 /** Help sections in the order `switchyard --help` lists them; other groups follow in order of appearance. */
