@@ -16,6 +16,7 @@ import { dispatchBench } from "./dispatch.ts";
 import { brokerBench } from "./broker.ts";
 import { inboxBench } from "./inbox.ts";
 import { nudgeBench, observeBench } from "./observe.ts";
+import { patrolBench } from "./patrol.ts";
 import { sessions } from "../schema/sessions.ts";
 import { latencyRow, round, type BenchRow } from "./lib.ts";
 
@@ -225,6 +226,9 @@ async function main() {
     // 7. Advice broker: requests ingested and drafted per second with the built-in drafter.
     const broker = await brokerBench();
     rows.push(...broker.map(({ per_second: _, ...r }) => r));
+
+    // 8. Patrol: one full run of all steps over 10k sessions, 1k tasks, 500 gates, 100 convoys.
+    rows.push(...(await patrolBench()));
 
     const by = (id: string) => rows.find((r) => r.id === id)!.p50_ms;
     const ratios = {

@@ -63,6 +63,12 @@ function loadBundle() {
   return { cli: module.exports, saveCache };
 }
 
+// `switchyard … | head` closes the pipe early; stop quietly like other CLIs instead of a stack trace.
+process.stdout.on("error", (e) => {
+  if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  throw e;
+});
+
 if (bundleIsFresh()) {
   const { cli, saveCache } = loadBundle();
   process.exitCode = await cli.runCli(process.argv.slice(2));

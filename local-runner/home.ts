@@ -1,4 +1,4 @@
-import { closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 
@@ -9,6 +9,49 @@ export interface HomeConfig {
   dbAuthToken?: string;
   ownerTokenFile: string;
   hostName: string;
+}
+
+/** The state directory the CLI looks for, the way git looks for `.git`. */
+export const HOME_DIR_NAME = ".switchyard";
+
+/** A home the CLI located, and how: --home, $SWITCHYARD_HOME, or found walking up from cwd. */
+export interface LocatedHome {
+  path: string;
+  source: "flag" | "env" | "found";
+  /** False when --home or $SWITCHYARD_HOME names a directory that does not exist (yet). */
+  exists: boolean;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Finds the home: `--home`, else `$SWITCHYARD_HOME`, else the nearest `.switchyard/` directory
+ * in `cwd` or one of its parents (so any subdirectory of a project uses the project's home).
+ * Null when there is none; only `init` and `up` create one.
+ */
+export function locateHome(env: NodeJS.ProcessEnv, opts: { home?: string; cwd?: string } = {}): LocatedHome | null {
+  const cwd = opts.cwd ?? process.cwd();
+  // An empty variable counts as unset, like everywhere else.
+  const explicit = opts.home
+    ? { path: opts.home, source: "flag" as const }
+    : env.SWITCHYARD_HOME
+      ? { path: env.SWITCHYARD_HOME, source: "env" as const }
+      : null;
+  if (explicit) {
+    const path = resolve(cwd, explicit.path);
+    return { path, source: explicit.source, exists: isDirectory(path) };
+  }
+  for (let dir = resolve(cwd); ; dir = dirname(dir)) {
+    const candidate = join(dir, HOME_DIR_NAME);
+    if (isDirectory(candidate)) return { path: candidate, source: "found", exists: true };
+    if (dirname(dir) === dir) return null;
+  }
 }
 
 /**
@@ -32,9 +75,14 @@ export function resolveHome(env: NodeJS.ProcessEnv = process.env, overrides: { h
   };
 }
 
-/** Creates the home directory (0700) and, for a file database, its parent directory. */
+/**
+ * Creates the home directory (0700) and, for a file database, its parent directory. A home it
+ * creates gets a `.gitignore` of `*`: a home inside a project must never be committed with it.
+ */
 export function ensureHomeDirs(cfg: HomeConfig): void {
-  mkdirSync(cfg.home, { recursive: true, mode: 0o700 });
+  if (mkdirSync(cfg.home, { recursive: true, mode: 0o700 }) !== undefined) {
+    writeFileSync(join(cfg.home, ".gitignore"), "# Switchyard state (database, owner token, agent shims): never commit it.\n*\n");
+  }
   if (cfg.dbUrl.startsWith("file:")) {
     const path = cfg.dbUrl.slice("file:".length).split("?")[0]!;
     if (path && path !== ":memory:") mkdirSync(dirname(path), { recursive: true });

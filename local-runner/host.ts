@@ -1,14 +1,20 @@
 import {
-  HostError,
+  type AgentAuth,
+  type CommandOutcome,
   type DiscoveredTranscript,
   type FileInfo,
+  type GitEvidence,
   type Host,
   type HostCapabilities,
+  HostError,
   type PaneAgent,
   type PaneCheck,
+  type PluginFile,
   type TranscriptInspection,
 } from "../functions/lib/host.ts";
 import { realpath } from "node:fs/promises";
+import { agentAuth } from "./host/agent-auth.ts";
+import { gitCommitAll, gitEvidence, listPlugins, newestActivity, readTextFile, runCommand } from "./host/commands.ts";
 import { discoverTranscript, lsofMissing } from "./host/discovery.ts";
 import { execTool } from "./host/exec.ts";
 import { fileExists, fileInfo, readBytes } from "./host/files.ts";
@@ -30,6 +36,8 @@ export interface NodeHostOptions {
   codexHome?: string;
   /** Directories the owner allows transcripts under, for both agents (default $SWITCHYARD_TRANSCRIPT_ROOTS). */
   transcriptRoots?: string[];
+  /** Where the patrol looks for plugins when its config names no plugin_dir. */
+  pluginDir?: string;
 }
 
 /** How long a pane found to belong to its agent is trusted without asking lsof again. */
@@ -55,6 +63,7 @@ export class NodeHost implements Host {
   private readonly roots: TranscriptRoots;
   private readonly paneChecks = new Map<string, number>();
   private lsofChecked = false;
+  private readonly pluginDir: string | null;
 
   constructor(opts: NodeHostOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
@@ -62,6 +71,7 @@ export class NodeHost implements Host {
     this.lsofBin = opts.lsofBin ?? "lsof";
     this.claudeConfigDir = opts.claudeConfigDir ?? process.env.CLAUDE_CONFIG_DIR;
     this.roots = transcriptRootsFromEnv(process.env, { codexHome: opts.codexHome, claudeConfigDir: this.claudeConfigDir, extraRoots: opts.transcriptRoots });
+    this.pluginDir = opts.pluginDir ?? null;
   }
 
   /** The transcript roots of each agent on this host (before symlinks are resolved). */
@@ -107,6 +117,41 @@ export class NodeHost implements Host {
     if (this.paneChecks.size > 1000) this.paneChecks.clear();
     this.paneChecks.set(key, Date.now() + PANE_CHECK_TTL_MS);
     return { ok: true, panePid };
+  }
+
+  /** Plugin directories (with a plugin.md) under dir; see host/commands.ts. */
+  listPlugins(dir: string): Promise<PluginFile[]> {
+    return listPlugins(dir);
+  }
+
+  /** `<home>/plugins` when the local services set it. */
+  defaultPluginDir(): string | null {
+    return this.pluginDir;
+  }
+
+  /** Runs argv with a stripped environment and a timeout; see host/commands.ts. */
+  runCommand(argv: string[], opts: { cwd: string; timeoutMs: number; env?: Record<string, string>; maxOutputBytes?: number }): Promise<CommandOutcome> {
+    return runCommand(argv, opts);
+  }
+
+  /** Git evidence of a worktree (branch, HEAD, commits ahead of base, dirty tracked files). */
+  gitEvidence(dir: string, base: string): Promise<GitEvidence> {
+    return gitEvidence(dir, base);
+  }
+
+  /** Commits everything uncommitted on the current branch; never resets, deletes or pushes. */
+  gitCommitAll(dir: string, message: string, author: { name: string; email: string }) {
+    return gitCommitAll(dir, message, author);
+  }
+
+  /** Newest modification time under dir (skipping .git and node_modules). */
+  newestActivity(dir: string, opts?: { maxEntries?: number }) {
+    return newestActivity(dir, opts);
+  }
+
+  /** Up to maxBytes of a text file, or null when it does not exist. */
+  readTextFile(path: string, maxBytes: number): Promise<string | null> {
+    return readTextFile(path, maxBytes);
   }
 
   /** True when `path` exists and is a regular file. */
@@ -211,6 +256,11 @@ export class NodeHost implements Host {
   /** Pid of the process in the session's first pane (or the given pane), null when absent. */
   tmuxPanePid(target: string): Promise<number | null> {
     return this.tmux.panePid(target);
+  }
+
+  /** What the agent CLI's own status command says about its sign-in (see host/agent-auth.ts). */
+  agentAuth(kind: "codex" | "claude", launch: { command: string[]; env?: Record<string, string> }): Promise<AgentAuth> {
+    return agentAuth(kind, launch, this.timeoutMs);
   }
 
   /** First line of `lsof -v` ("revision: 4.95.0"), or null when lsof is absent. */

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { tokens } from "../schema/auth.ts";
 import { liveOwnerTokenIds, tokenInsert } from "../functions/lib/auth.ts";
@@ -6,8 +7,9 @@ import { openDatabase, type Database } from "../functions/lib/db.ts";
 import { makeId, sha256Hex } from "../functions/lib/ids.ts";
 import { isUniqueViolation } from "../functions/lib/sql.ts";
 import { ensureHomeDirs, readOwnerTokenFile, resolveHome, writeOwnerTokenFileOnce, type HomeConfig } from "./home.ts";
-import { agentLaunchConfig } from "./agents.ts";
+import { agentLaunchConfig, ensureCliShim } from "./agents.ts";
 import { drafterFromEnv } from "./drafter.ts";
+import { swaggerUiAssets } from "./docs-assets.ts";
 import { NodeHost } from "./host.ts";
 import { migrateDatabase } from "./migrate.ts";
 
@@ -33,6 +35,56 @@ export class OwnerTokenError extends Error {
   ) {
     super(message);
   }
+}
+
+/** Raised when a remote database cannot be reached or refuses us; names the URL and what to check. */
+export class DatabaseUnreachableError extends Error {
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The URL without credentials or query string, safe to print. */
+function printableUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname === "/" ? "" : u.pathname}`;
+  } catch {
+    return url.split("?")[0]!;
+  }
+}
+
+/**
+ * A remote database that is down, unknown or refusing the token fails deep inside fetch with
+ * "fetch failed"; this turns such an error into one that names the URL and what to check.
+ * Null for errors that are not about reaching the database (a bad migration stays itself).
+ */
+export function describeDatabaseError(url: string, e: unknown): DatabaseUnreachableError | null {
+  if (url.startsWith("file:")) return null;
+  const chain: string[] = [];
+  for (let cur: any = e, depth = 0; cur && depth < 5; depth++, cur = cur.cause) {
+    if (typeof cur.code === "string") chain.push(cur.code);
+    if (typeof cur.message === "string") chain.push(cur.message);
+  }
+  const text = chain.join(" | ");
+  const where = printableUrl(url);
+  if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|EHOSTUNREACH|fetch failed|UND_ERR/i.test(text)) {
+    const cause = chain.find((c) => /^E[A-Z_]+$|^UND_ERR/.test(c)) ?? chain.at(-1) ?? "no answer";
+    return new DatabaseUnreachableError(
+      `cannot reach the database at ${where} (${cause})`,
+      "Check SWITCHYARD_DB_URL: is the libSQL/sqld server running and reachable from this machine? Unset it to use the local file database in the home.",
+    );
+  }
+  if (/\b(401|403)\b|unauthori[sz]ed|forbidden/i.test(text)) {
+    return new DatabaseUnreachableError(
+      `the database at ${where} refused the connection: ${chain.at(-1) ?? "unauthorized"}`,
+      "Check SWITCHYARD_DB_AUTH_TOKEN (a Turso/sqld token for this database).",
+    );
+  }
+  return null;
 }
 
 /**
@@ -82,9 +134,14 @@ export async function ensureOwnerToken(database: Database, home: HomeConfig, now
 export async function openLocalServices(opts: { home?: HomeConfig; log?: Logger; clock?: () => Date } = {}): Promise<LocalServices> {
   const home = opts.home ?? resolveHome();
   ensureHomeDirs(home);
+  ensureCliShim(home.home);
   const database = await openDatabase({ url: home.dbUrl, authToken: home.dbAuthToken });
   try {
-    await migrateDatabase(database);
+    try {
+      await migrateDatabase(database);
+    } catch (e) {
+      throw describeDatabaseError(home.dbUrl, e) ?? e;
+    }
     const clock = opts.clock ?? (() => new Date());
     const ownerToken = await ensureOwnerToken(database, home, clock().getTime());
     return {
@@ -92,11 +149,12 @@ export async function openLocalServices(opts: { home?: HomeConfig; log?: Logger;
       home,
       ownerToken,
       clock,
-      host: new NodeHost(),
+      host: new NodeHost({ pluginDir: join(home.home, "plugins") }),
       hostName: home.hostName,
       log: opts.log,
       agents: agentLaunchConfig(process.env, home),
       drafter: drafterFromEnv(process.env),
+      docsAssets: swaggerUiAssets(),
     };
   } catch (e) {
     database.close();

@@ -2,7 +2,9 @@ import type { Server as HttpServer } from "node:http";
 import { serve, type ServerType } from "@hono/node-server";
 import { createApp } from "../functions/app.ts";
 import { makeCtx } from "../functions/lib/ctx.ts";
+import { CRONS } from "../crons/index.ts";
 import { startScheduler, type Schedule, type Scheduler } from "../crons/scheduler.ts";
+import { patrolLiveness } from "../functions/patrol/status.ts";
 import { applyServerLimits, SERVER_LIMITS, serverOptions, type ServerLimits } from "./server-limits.ts";
 import type { LocalServices } from "./services.ts";
 
@@ -10,7 +12,25 @@ import type { LocalServices } from "./services.ts";
 export interface Running {
   url: string;
   scheduler: Scheduler;
+  /**
+   * Why the patrol counts as not running at start-up (stale or missing heartbeat, or no patrol
+   * cron scheduled), or null when it is healthy or about to run on this process's schedule.
+   */
+  patrolWarning: string | null;
   stop(): Promise<void>;
+}
+
+/**
+ * The patrol warning `up` prints: a stale or missing heartbeat, and whether this process will
+ * run the patrol itself (its cron scheduled) or relies on another `up` that evidently is not.
+ */
+async function patrolWarningAt(services: LocalServices, schedules: Schedule[] | undefined): Promise<string | null> {
+  const live = await patrolLiveness(makeCtx(services, { kind: "daemon", tokenId: "up" }));
+  if (live.running) return null;
+  const scheduled = schedules === undefined ? "patrol" in CRONS : schedules.some((s) => s.name === "patrol");
+  return scheduled
+    ? `${live.problem}; this process schedules the patrol cron, so it runs within a minute`
+    : `${live.problem}, and this process does not schedule the patrol cron. ${live.hint}`;
 }
 
 /** Serves the API on host:port and schedules the crons; resolves once listening. */
@@ -30,9 +50,11 @@ export async function startUp(
   const owner = opts.owner ?? `up:${services.home.hostName}:${process.pid}`;
   const scheduler = startScheduler(() => makeCtx(services, { kind: "daemon", tokenId: owner }), { owner, schedules: opts.schedules });
   const host = opts.hostname.includes(":") ? `[${opts.hostname}]` : opts.hostname;
+  const patrolWarning = await patrolWarningAt(services, opts.schedules);
   return {
     url: `http://${host}:${port}`,
     scheduler,
+    patrolWarning,
     async stop() {
       await scheduler.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));

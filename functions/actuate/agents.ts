@@ -39,3 +39,31 @@ export function agentArgv(ctx: Ctx, agent: AgentKind, opts: LaunchOptions): { co
   if (prompt.trim()) args.push("--", prompt);
   return { command: [...launch.command, ...args], env: { ...(launch.env ?? {}) } };
 }
+
+/** Names of variables that give an agent credentials or a model endpoint without a login. */
+export function credentialVariables(env: Record<string, string> | undefined): string[] {
+  return Object.keys(env ?? {}).filter((k) => /(_API_KEY|_AUTH_TOKEN|_OAUTH_TOKEN|_BASE_URL)$/.test(k) && !!env![k]);
+}
+
+/** What to do about an agent CLI that is not signed in. */
+export function signInHint(agent: AgentKind): string {
+  return agent === "codex"
+    ? "Run `codex login` as the user that runs Switchyard (`codex login status` checks it); spawned agents would stop at its sign-in screen."
+    : "Run `claude auth login`, or pass ANTHROPIC_API_KEY to the agents (SWITCHYARD_AGENT_ENV names extra variables to pass).";
+}
+
+/**
+ * Refuses early when the agent CLI says it is not signed in, before a tmux session is started
+ * and left waiting at a login screen. Skipped when the spawn environment brings a key or a
+ * model endpoint of its own (a custom provider, a stub) or the host cannot ask the CLI.
+ */
+export async function assertSignedIn(ctx: Ctx, agent: AgentKind): Promise<void> {
+  const launch = ctx.agents?.[agent];
+  if (!launch || !ctx.host?.agentAuth || credentialVariables(launch.env).length) return;
+  const status = await ctx.host.agentAuth(agent, launch);
+  if (status.signed_in === false) {
+    throw new ApiError("AGENT_NOT_SIGNED_IN", `${agent} is not signed in on ${ctx.hostName ? `host '${ctx.hostName}'` : "this host"}`, {
+      hint: signInHint(agent),
+    });
+  }
+}

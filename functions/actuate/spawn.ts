@@ -13,9 +13,11 @@ import { NameSchema } from "../lib/names.ts";
 import { PaneTextField } from "../lib/pane-text.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { classifyPane } from "../observe/classify.ts";
+import { recordSpawn } from "../patrol/spawns.ts";
 import { presetIdentity, registerSession } from "../sessions/register.ts";
 import { RegisterResult, TmuxSessionName } from "../sessions/schema.ts";
-import { AGENT_KINDS, agentArgv, CODEX_APPROVALS, CODEX_SANDBOXES, type AgentKind } from "./agents.ts";
+import { AGENT_KINDS, agentArgv, assertSignedIn, CODEX_APPROVALS, CODEX_SANDBOXES, signInHint, type AgentKind } from "./agents.ts";
+import { latestConfigRow } from "../supervision/config.ts";
 import { managerBootstrapPrompt } from "./bootstrap.ts";
 import { acceptTrustPrompt } from "./trust.ts";
 
@@ -82,7 +84,7 @@ function paneTail(pane: string): string {
 }
 
 /** Spawns and registers an agent; any failure after tmux started kills it again. */
-export async function spawnSession(ctx: Ctx, raw: SpawnInput) {
+export async function spawnSession(ctx: Ctx, raw: SpawnInput, opts: { signInChecked?: boolean } = {}) {
   const input = SpawnBody.parse(raw);
   if (!ctx.host)
     throw new ApiError("HOST_UNAVAILABLE", "spawning needs a local runner (tmux) on this server", {
@@ -103,9 +105,17 @@ export async function spawnSession(ctx: Ctx, raw: SpawnInput) {
   let prompt = input.prompt ?? null;
   if (!prompt && input.role === "manager") {
     const task = input.task ? await ctx.db.select().from(tasks).where(eq(tasks.name, input.task)).limit(1) : [];
-    prompt = managerBootstrapPrompt({ manager: input.name, task: input.task, goal: input.task_goal ?? task[0]?.goal ?? null, worker: input.worker });
+    const configured = task[0] ? (await latestConfigRow(ctx, task[0].id)) !== null : false;
+    prompt = managerBootstrapPrompt({
+      manager: input.name,
+      task: input.task,
+      goal: input.task_goal ?? task[0]?.goal ?? null,
+      worker: input.worker,
+      configured,
+    });
   }
   const argv = agentArgv(ctx, input.agent, { cwd: input.cwd, prompt, sandbox: input.sandbox, askForApproval: input.ask_for_approval });
+  if (!opts.signInChecked) await assertSignedIn(ctx, input.agent);
   try {
     if (await host.tmuxHasSession(tmuxName)) {
       throw new ApiError("CONFLICT", `tmux session '${tmuxName}' already exists`, { hint: "Pass another --name, or stop the old session first." });
@@ -178,6 +188,15 @@ export async function spawnSession(ctx: Ctx, raw: SpawnInput) {
   }
   const info = spawnInfo!;
   const reg = registered!;
+  // The ledger session-gc cleans up from (only tmux sessions we started) and the spawn generation.
+  await recordSpawn(ctx, {
+    sessionId: reg.session_id,
+    sessionName: input.name,
+    agent: input.agent,
+    host: ctx.hostName ?? null,
+    tmuxSession: tmuxName,
+    panePid: info.panePid,
+  });
   const audit = auditInsert(ctx, {
     kind: "session_spawned",
     sessionId: reg.session_id,
@@ -223,6 +242,10 @@ async function waitForTranscript(host: Host, target: string, agent: AgentKind, a
       });
     }
     lastPane = await host.tmuxCapturePane(target);
+    // Codex shows its sign-in screen even with OPENAI_API_KEY set; waiting for a transcript would only time out.
+    if (agent === "codex" && /Sign in with ChatGPT|Choose how you want to use Codex/.test(lastPane)) {
+      throw new ApiError("AGENT_NOT_SIGNED_IN", "codex is asking to sign in", { hint: signInHint("codex") });
+    }
     if (classifyPane(lastPane).matched.includes("trust_prompt")) {
       trustSeen = true;
       if (!acceptTrust) {

@@ -1,8 +1,10 @@
 import { z } from "@hono/zod-openapi";
 import { SESSION_ROLES, SESSION_STATES } from "../../schema/sessions.ts";
 
-/** Dispatcher whose heartbeat the loop checks unless the caller names another. */
-export const DEFAULT_DISPATCHER_ID = "dispatch-local";
+import { DEFAULT_DISPATCHER_ID } from "./defaults.ts";
+
+// In a module of its own so the CLI can name it without loading zod at start-up.
+export { DEFAULT_DISPATCHER_ID };
 /** Seconds after which an app heartbeat (or a dispatcher heartbeat) counts as stale. */
 export const DEFAULT_STALE_AFTER_SECONDS = 180;
 

@@ -1,3 +1,4 @@
+import { ConsumedNotification, SupervisionContext } from "../supervision/context.ts";
 import { z } from "@hono/zod-openapi";
 import { EVENT_KINDS, WORKER_STATES } from "../../schema/observe.ts";
 import { QueryBool, QueryLimit } from "../lib/names.ts";
@@ -77,7 +78,12 @@ export const CycleResult = z
     busy_wait_seconds: z.number().int(),
     notable_pane_pattern: z.enum(PANE_PATTERNS).nullable(),
     pane_signal: PaneSignal,
-    manager_context: z.object({ task_goal: z.string().nullable(), task_summary: z.string().nullable(), last_worker_message: z.string().nullable() }),
+    manager_context: z
+      .object({ task_goal: z.string().nullable(), task_summary: z.string().nullable(), last_worker_message: z.string().nullable() })
+      .extend(SupervisionContext.shape),
+    consumed_dispatch_notifications: z.array(ConsumedNotification).openapi({ description: "Inbox items the manager consumed since the task's previous cycle" }),
+    cycle_started_at: z.string(),
+    cycle_completed_at: z.string(),
     cycle_id: z.number().int(),
     observed_at: z.string(),
   })

@@ -1,3 +1,4 @@
+import { seconds } from "./format.ts";
 import { flag, int, pos, req, str, UsageError, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
 
 const enc = encodeURIComponent;
@@ -24,10 +25,10 @@ function loopOptions(a: Args) {
 
 function statusLines(s: any): string[] {
   const role = (r: any) =>
-    `${r.role} ${r.name ?? "(none bound)"}: ${r.lease.state}${r.lease.age_seconds === null ? "" : ` (${r.lease.age_seconds}s ago)`}${r.pending_inbox ? `, ${r.pending_inbox} inbox item(s)` : ""}`;
+    `${r.role} ${r.name ?? "(none bound)"}: ${r.lease.state}${r.lease.age_seconds === null ? "" : ` (${seconds(r.lease.age_seconds)} ago)`}${r.pending_inbox ? `, ${r.pending_inbox} inbox item(s)` : ""}`;
   return [
     `app loop ${s.task.name}: ${s.ok ? "ok" : "attention required"}`,
-    `dispatch ${s.dispatch.dispatcher_id}: ${s.dispatch.state}${s.dispatch.age_seconds === null ? "" : ` (${s.dispatch.age_seconds}s ago)`}`,
+    `dispatch ${s.dispatch.dispatcher_id}: ${s.dispatch.state}${s.dispatch.age_seconds === null ? "" : ` (${seconds(s.dispatch.age_seconds)} ago)`}`,
     role(s.manager),
     role(s.worker),
     ...s.next_actions.map((n: any) => `next: ${n.kind} - ${n.reason}${n.command ? `\n  $ ${n.command}` : ""}`),
@@ -47,7 +48,8 @@ function reconcileLines(label: string, r: any): string[] {
     ),
     ...r.dangling_bindings.map((b: any) => `  dangling: ${b.binding_id} of ${b.task} (${b.reasons.join(", ")})`),
     ...r.stuck_tasks.map(
-      (t: any) => `  stuck: ${t.task}, manager silent ${t.silent_seconds}s${t.last_ok_cycle_at ? ` (last ok cycle ${t.last_ok_cycle_at})` : " (no ok cycle)"}`,
+      (t: any) =>
+        `  stuck: ${t.task}, manager silent ${seconds(t.silent_seconds)}${t.last_ok_cycle_at ? ` (last ok cycle ${t.last_ok_cycle_at})` : " (no ok cycle)"}`,
     ),
     ...r.unchecked_sessions.map((u: any) => `  unchecked: ${u.name} pid ${u.pid} (${u.reason})`),
   ];

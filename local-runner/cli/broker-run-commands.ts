@@ -1,4 +1,5 @@
 import { DAEMON_COMMANDS } from "../daemon/commands.ts";
+import { inline } from "./format.ts";
 import { int, list, pos, req, str, UsageError, type Args, type CommandSpec } from "./spec.ts";
 
 const enc = encodeURIComponent;
@@ -71,7 +72,7 @@ export function renderRun(r: any): string {
     `approval policy: ${r.approval_policy.policy} (sends allowed: ${r.approval_policy.sends_allowed}; the daemon never approves or sends)`,
     `limits:          ${limits}`,
     `stop conditions: ${r.stop_conditions.join(", ")}`,
-    `validation:      ${JSON.stringify(r.validation)}`,
+    `validation:      ${r.validation ? inline(r.validation) || "none" : "none"}`,
     `counters:        requests=${c.requests_total} drafts=${c.drafts_total} sends=${c.sends_total} errors=${c.errors_total} consecutive=${c.consecutive_errors} duplicates=${c.duplicate_drafts}`,
     `lease:           ${lease}`,
     `started: ${r.started_at ?? "-"}  stopped: ${r.stopped_at ?? "-"}  last activity: ${r.last_activity_at ?? "-"}`,
@@ -147,7 +148,7 @@ export const BROKER_RUN_COMMANDS: CommandSpec[] = [
     }),
     render: (b) =>
       b.count
-        ? b.events.map((e: any) => `${e.id} ${e.created_at} ${e.kind.padEnd(20)} ${e.advice_id ?? ""} ${JSON.stringify(e.payload)}`).join("\n")
+        ? b.events.map((e: any) => `${e.id} ${e.created_at} ${e.kind.padEnd(20)} ${e.advice_id ?? ""} ${inline(e.payload)}`).join("\n")
         : `no events for ${b.run_id}`,
   },
   {

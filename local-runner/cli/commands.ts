@@ -1,5 +1,6 @@
 import { resolveHome } from "../home.ts";
-import { flag, int, list, pos, req, str, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
+import { block, inline } from "./format.ts";
+import { EXIT_FAILED, EXIT_OK, flag, int, list, pos, req, str, type CommandSpec, type OptionSpec } from "./spec.ts";
 
 const registerOptions: Record<string, OptionSpec> = {
   name: { type: "string", value: "NAME", description: "Unique name among active sessions (required)" },
@@ -21,6 +22,7 @@ const registerOptions: Record<string, OptionSpec> = {
 function registerCommand(role: "worker" | "manager"): CommandSpec {
   return {
     name: `register-${role}`,
+    group: "sessions",
     summary: `Register a running agent session as a ${role}; prints its token once`,
     options: registerOptions,
     examples: [
@@ -76,6 +78,7 @@ export const API_COMMANDS: CommandSpec[] = [
   registerCommand("manager"),
   {
     name: "deregister",
+    group: "sessions",
     summary: "Mark a session gone (refused while it is bound to an active task)",
     positionals: [{ name: "NAME", required: true, description: "Session name" }],
     request: (a) => ({ method: "POST", path: `/sessions/${encodeURIComponent(pos(a, 0)!)}/deregister` }),
@@ -83,6 +86,7 @@ export const API_COMMANDS: CommandSpec[] = [
   },
   {
     name: "sessions",
+    group: "sessions",
     summary: "List sessions (active by default)",
     options: {
       role: { type: "string", value: "worker|manager", description: "Only this role" },
@@ -99,6 +103,7 @@ export const API_COMMANDS: CommandSpec[] = [
   },
   {
     name: "session show",
+    group: "sessions",
     summary: "Show one session and the task it is bound to",
     positionals: [{ name: "NAME", required: true, description: "Session name" }],
     request: (a) => ({ method: "GET", path: `/sessions/${encodeURIComponent(pos(a, 0)!)}` }),
@@ -106,6 +111,7 @@ export const API_COMMANDS: CommandSpec[] = [
   },
   {
     name: "heartbeat",
+    group: "sessions",
     summary: "Record that a session is alive",
     positionals: [{ name: "NAME", required: true, description: "Session name" }],
     request: (a) => ({ method: "POST", path: `/sessions/${encodeURIComponent(pos(a, 0)!)}/heartbeat` }),
@@ -113,6 +119,7 @@ export const API_COMMANDS: CommandSpec[] = [
   },
   {
     name: "tasks",
+    group: "tasks",
     summary: "List tasks, or create one with --create",
     options: {
       create: { type: "string", value: "NAME", description: "Create a task with this name" },
@@ -130,6 +137,7 @@ export const API_COMMANDS: CommandSpec[] = [
   },
   {
     name: "task show",
+    group: "tasks",
     summary: "Show a task, its active binding and binding history",
     positionals: [{ name: "NAME", required: true, description: "Task name" }],
     request: (a) => ({ method: "GET", path: `/tasks/${encodeURIComponent(pos(a, 0)!)}` }),
@@ -138,6 +146,7 @@ export const API_COMMANDS: CommandSpec[] = [
   },
   {
     name: "bind",
+    group: "tasks",
     summary: "Bind a worker and a manager to a task",
     options: {
       task: { type: "string", value: "TASK", description: "Task name (required)" },
@@ -149,6 +158,7 @@ export const API_COMMANDS: CommandSpec[] = [
   },
   {
     name: "unbind",
+    group: "tasks",
     summary: "End the active binding of a task",
     options: { task: { type: "string", value: "TASK", description: "Task name (required)" } },
     request: (a) => ({ method: "POST", path: "/bindings/unbind", body: { task: req(a, "task") } }),
@@ -156,6 +166,7 @@ export const API_COMMANDS: CommandSpec[] = [
   },
   {
     name: "bindings",
+    group: "tasks",
     summary: "List bindings",
     options: { state: { type: "string", value: "active|ended|all", description: "Which bindings (default active)" } },
     request: (a) => ({ method: "GET", path: "/bindings", query: { state: str(a, "state") } }),
@@ -163,6 +174,7 @@ export const API_COMMANDS: CommandSpec[] = [
   },
   {
     name: "discover",
+    group: "observe",
     aliases: ["search"],
     summary: "Search tasks, sessions, bindings and events; suggests next commands",
     positionals: [{ name: "QUERY", required: false, description: "Text to match" }],
@@ -185,6 +197,7 @@ export const API_COMMANDS: CommandSpec[] = [
   },
   {
     name: "audit",
+    group: "observe",
     summary: "Audit events of a task (content redacted unless --include-content)",
     positionals: [{ name: "TASK", required: true, description: "Task name" }],
     options: {
@@ -197,29 +210,11 @@ export const API_COMMANDS: CommandSpec[] = [
       query: { include_content: flag(a, "include-content"), limit: int(a, "limit", { min: 1 }) },
     }),
     render: (b) =>
-      b.count ? b.events.map((e: any) => `${e.created_at} ${e.kind.padEnd(22)} ${e.actor} ${JSON.stringify(e.payload)}`).join("\n") : `no events for ${b.task}`,
-  },
-  {
-    name: "doctor",
-    summary: "Check local dependencies: tmux, lsof, agent CLIs, database",
-    request: () => ({ method: "GET", path: "/admin/doctor" }),
-    render: (b) =>
-      [
-        `host: ${b.host ?? "-"} (${b.local_runner ? b.platform : "no local runner"})`,
-        `tmux: ${b.tmux.available ? b.tmux.version : "MISSING"}`,
-        `lsof: ${b.lsof.available ? (b.lsof.version ?? "present") : "MISSING"}`,
-        `codex: ${b.agents.codex.found ? b.agents.codex.command.join(" ") : "not found"}`,
-        `claude: ${b.agents.claude.found ? b.agents.claude.command.join(" ") : "not found"}`,
-        `database: ${b.database}`,
-        ...b.problems.map(
-          (p: any) => `problem: ${p.message}
-  hint: ${p.hint}`,
-        ),
-        b.ok ? "ok" : "NOT OK",
-      ].join("\n"),
+      b.count ? b.events.map((e: any) => `${e.created_at} ${e.kind.padEnd(22)} ${e.actor} ${inline(e.payload)}`).join("\n") : `no events for ${b.task}`,
   },
   {
     name: "db-doctor",
+    group: "setup",
     summary: "Schema version, pending migrations and integrity check",
     request: () => ({ method: "GET", path: "/admin/db-doctor" }),
     render: (b) =>
@@ -231,9 +226,12 @@ export const API_COMMANDS: CommandSpec[] = [
         `journal mode: ${b.journal_mode ?? "-"}`,
         b.ok ? "ok" : "NOT OK",
       ].join("\n"),
+    exitCodes: { 1: "NOT OK: pending migrations or a failed integrity check" },
+    exitCode: (b) => (b.ok ? EXIT_OK : EXIT_FAILED),
   },
   {
     name: "token mint",
+    group: "setup",
     summary: "Mint a daemon, runner or extra owner token (secret shown once)",
     options: {
       scope: { type: "string", value: "daemon|runner|owner", description: "What the token may do (required)" },
@@ -246,6 +244,7 @@ export const API_COMMANDS: CommandSpec[] = [
   },
   {
     name: "token list",
+    group: "setup",
     summary: "List tokens (ids and scopes, never secrets)",
     request: () => ({ method: "GET", path: "/tokens" }),
     render: (b) =>
@@ -255,6 +254,7 @@ export const API_COMMANDS: CommandSpec[] = [
   },
   {
     name: "token revoke",
+    group: "setup",
     summary: "Revoke a token",
     positionals: [{ name: "TOKEN_ID", required: true, description: "Token id (tok_...)" }],
     request: (a) => ({ method: "POST", path: `/tokens/${encodeURIComponent(pos(a, 0)!)}/revoke` }),
@@ -262,13 +262,16 @@ export const API_COMMANDS: CommandSpec[] = [
   },
   {
     name: "cron run",
+    group: "setup",
     summary: "Run one tick of a cron now and print its report",
     positionals: [{ name: "NAME", required: true, description: "Cron name (see `cron list`)" }],
     request: (a) => ({ method: "POST", path: `/crons/${encodeURIComponent(pos(a, 0)!)}` }),
-    render: (b) => `${b.name}: ${b.state}${b.error ? ` (${b.error})` : ""}\n${JSON.stringify(b.report, null, 2)}`,
+    render: (b) => `${b.name}: ${b.state}${b.error ? ` (${b.error})` : ""}${b.report ? `\n${block(b.report, "  ")}` : ""}`,
+    exitCode: (b) => (b.state === "failed" ? EXIT_FAILED : EXIT_OK),
   },
   {
     name: "cron list",
+    group: "setup",
     summary: "List crons, schedules and last runs",
     request: () => ({ method: "GET", path: "/crons" }),
     render: (b) =>
@@ -277,8 +280,3 @@ export const API_COMMANDS: CommandSpec[] = [
         .join("\n"),
   },
 ];
-
-/** Renders an API answer for humans when a command has no renderer of its own. */
-export function renderDefault(body: unknown, _a: Args): string {
-  return JSON.stringify(body, null, 2);
-}

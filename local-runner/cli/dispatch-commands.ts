@@ -1,11 +1,8 @@
-import { COMMAND_TYPES, type CommandType } from "../../schema/commands.ts";
-import { DEFAULT_DISPATCHER_ID } from "../../functions/app-loop/schema.ts";
+import type { CommandType } from "../../schema/commands.ts";
+import { DEFAULT_DISPATCHER_ID } from "../../functions/app-loop/defaults.ts";
 import type { DispatchReport } from "../../functions/queue/dispatch-pass.ts";
-import { runDispatchLoop } from "../dispatcher.ts";
 import { resolveHome } from "../home.ts";
-import { NodeHost } from "../host.ts";
-import { runRunner } from "../runner.ts";
-import { openLocalServices, stderrLogger } from "../services.ts";
+import { inline } from "./format.ts";
 import { flag, int, list, pos, req, str, UsageError, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
 
 const enc = encodeURIComponent;
@@ -54,16 +51,18 @@ function attemptLine(t: any): string {
 function passLine(r: DispatchReport): string {
   const expired = r.expired ? r.expired.pending.length + r.expired.ambiguous.length + r.expired.dead.length : 0;
   if (r.dry_run)
-    return `pass ${r.iteration} (dry run): would run ${r.would_run.length} [${r.would_run.map((w) => `${w.command_id}${w.valid_payload ? "" : " INVALID"}`).join(", ")}]`;
-  return `pass ${r.iteration}: claimed ${r.claimed}, succeeded ${r.succeeded}, retrying ${r.retrying}, dead ${r.dead}, failed ${r.failed}, lost ${r.lost}, expired leases ${expired}${r.routing ? `, routing ${JSON.stringify(r.routing)}` : ""}`;
+    return `pass ${r.iteration} (dry run): would run ${r.would_run.length} [${r.would_run.map((w) => `${w.command_id}${w.valid_payload ? "" : " INVALID"}${w.policy_refusal ? ` REFUSED (${w.policy_refusal})` : ""}`).join(", ")}]`;
+  return `pass ${r.iteration}: claimed ${r.claimed}, succeeded ${r.succeeded}, retrying ${r.retrying}, dead ${r.dead}, failed ${r.failed}, lost ${r.lost}, expired leases ${expired}${r.routing ? `, routing ${inline(r.routing)}` : ""}`;
 }
 
 /** `--type worker_task_complete` selects completion routing; the other values are command types. */
 const ROUTING_TYPE = "worker_task_complete";
 
 /** Resolves --type values: which command types to run, and whether to route completions. */
-function types(a: Args): { types?: CommandType[]; route: boolean } {
+async function types(a: Args): Promise<{ types?: CommandType[]; route: boolean }> {
   const t = list(a, "type");
+  // The queue, the database driver and the host are loaded by the commands that run them, not at start-up.
+  const { COMMAND_TYPES } = await import("../../schema/commands.ts");
   const known = [...COMMAND_TYPES, ROUTING_TYPE];
   for (const v of t) if (!known.includes(v)) throw new UsageError(`--type must be one of ${known.join(", ")}, got '${v}'`);
   if (!t.length) return { route: true };
@@ -174,8 +173,9 @@ export const DISPATCH_COMMANDS: CommandSpec[] = [
       const leaseSeconds = int(a, "lease-seconds", { min: 1 }) ?? 120;
       const intervalSeconds = Number(str(a, "interval") ?? "2");
       if (!Number.isFinite(intervalSeconds) || intervalSeconds < 0) throw new UsageError(`--interval must be a number of seconds, got '${str(a, "interval")}'`);
-      const onlyTypes = types(a);
+      const onlyTypes = await types(a);
       const limit = int(a, "limit", { min: 1 });
+      const [{ openLocalServices, stderrLogger }, { runDispatchLoop }] = await Promise.all([import("../services.ts"), import("../dispatcher.ts")]);
       const services = await openLocalServices({ home: resolveHome(process.env, { home: g.home }), log: stderrLogger });
       try {
         const dispatcherId = str(a, "dispatcher-id") ?? DEFAULT_DISPATCHER_ID;
@@ -204,6 +204,8 @@ export const DISPATCH_COMMANDS: CommandSpec[] = [
   },
   {
     name: "runner",
+    // It talks only to the server given by --url; there is no local state to find.
+    home: "none",
     summary: "Execute this machine's queued host commands for a remote server (runner token)",
     options: {
       host: { type: "string", value: "HOST", description: "This machine's name, as sessions record it (required; the token must be scoped to it)" },
@@ -220,6 +222,7 @@ export const DISPATCH_COMMANDS: CommandSpec[] = [
       const host = req(a, "host");
       const intervalSeconds = Number(str(a, "interval") ?? "2");
       if (!Number.isFinite(intervalSeconds) || intervalSeconds < 0) throw new UsageError(`--interval must be a number of seconds, got '${str(a, "interval")}'`);
+      const [{ runRunner }, { NodeHost }, { stderrLogger }] = await Promise.all([import("../runner.ts"), import("../host.ts"), import("../services.ts")]);
       const r = await untilSignal((signal) =>
         runRunner({
           url: g.url!,

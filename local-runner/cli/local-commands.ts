@@ -1,26 +1,213 @@
-import { CRONS } from "../../crons/index.ts";
-import { resolveHome } from "../home.ts";
-import { openLocalServices, stderrLogger } from "../services.ts";
-import { startUp } from "../up.ts";
-import { flag, int, list, str, UsageError, type CommandSpec } from "./spec.ts";
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { HOME_DIR_NAME, resolveHome } from "../home.ts";
+import { duration } from "./format.ts";
+import { EXIT_FAILED, EXIT_OK, flag, HintedError, int, list, pos, str, UsageError, type Args, type CommandSpec, type GlobalOptions } from "./spec.ts";
 
-/** Parses repeatable `--cron NAME=EXPRESSION` overrides. */
-function parseCronOverrides(values: string[]) {
+// The server, the crons, the database driver and the host probes are loaded inside the
+// commands that use them: importing them here would slow every other command's start-up.
+
+/** Parses repeatable `--cron NAME=EXPRESSION` overrides; a bad name or expression is a usage error. */
+async function parseCronOverrides(values: string[]) {
+  const [{ CRONS }, { default: cron }] = await Promise.all([import("../../crons/index.ts"), import("node-cron")]);
   const schedules = Object.entries(CRONS).map(([name, c]) => ({ name, expression: c.schedule }));
   for (const v of values) {
     const eq = v.indexOf("=");
     const name = v.slice(0, eq);
-    if (eq < 1 || !CRONS[name]) throw new UsageError(`--cron expects NAME=EXPRESSION with a known NAME, got '${v}'`);
-    schedules.find((s) => s.name === name)!.expression = v.slice(eq + 1);
+    if (eq < 1 || !CRONS[name]) throw new UsageError(`--cron expects NAME=EXPRESSION with a known NAME (${Object.keys(CRONS).join(", ")}), got '${v}'`);
+    const expression = v.slice(eq + 1);
+    if (!cron.validate(expression)) {
+      throw new UsageError(`--cron ${name}: '${expression}' is not a valid schedule (node-cron: [second] minute hour day-of-month month day-of-week)`);
+    }
+    schedules.find((s) => s.name === name)!.expression = expression;
   }
   return schedules;
+}
+
+/** Writes the lines to stdout, or the value as JSON with --json. */
+function print(g: GlobalOptions, json: unknown, lines: string[]): void {
+  process.stdout.write(`${g.json ? JSON.stringify(json, null, 2) : lines.join("\n")}\n`);
+}
+
+/** Opens the home's database (creating the home when the command may). */
+async function services(g: GlobalOptions, log = false) {
+  const { openLocalServices, stderrLogger } = await import("../services.ts");
+  return openLocalServices({ home: resolveHome(process.env, { home: g.home }), log: log ? stderrLogger : undefined });
+}
+
+/** Says which address is taken and what to do, instead of Node's bare EADDRINUSE. */
+function listenError(e: unknown, hostname: string, port: number): unknown {
+  const code = (e as NodeJS.ErrnoException).code;
+  const where = `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
+  if (code === "EADDRINUSE") {
+    return new HintedError(
+      `cannot listen on ${where}: the port is already in use`,
+      `Another process listens there (\`lsof -i :${port}\` shows which; maybe another \`switchyard up\`). Stop it, or choose a free port with --port N (--port 0 picks one).`,
+    );
+  }
+  if (code === "EACCES")
+    return new HintedError(`cannot listen on ${where}: permission denied`, "Ports below 1024 need privileges: choose --port 1024 or higher.");
+  if (code === "EADDRNOTAVAIL")
+    return new HintedError(`cannot listen on ${where}: no such address on this machine`, "Use --host 127.0.0.1 (or 0.0.0.0 for every interface).");
+  return e;
+}
+
+/**
+ * Resolves when `up` should stop: SIGINT, SIGTERM, or (under `npm start`) npm going away. npm
+ * forwards SIGINT/SIGTERM to the server (the start script execs it); the parent check covers an
+ * npm that was killed outright and could forward nothing.
+ */
+function stopRequested(): Promise<string> {
+  return new Promise((resolve) => {
+    const parent = process.ppid;
+    const timer = process.env.npm_lifecycle_event
+      ? setInterval(() => {
+          if (process.ppid !== parent) done(`parent process ${parent} exited`);
+        }, 500).unref()
+      : null;
+    const onInt = () => done("received SIGINT");
+    const onTerm = () => done("received SIGTERM");
+    function done(reason: string) {
+      if (timer) clearInterval(timer);
+      process.off("SIGINT", onInt);
+      process.off("SIGTERM", onTerm);
+      resolve(reason);
+    }
+    process.once("SIGINT", onInt);
+    process.once("SIGTERM", onTerm);
+  });
+}
+
+/** Which tmux session to attach to, and the command that does it. */
+interface AttachTarget {
+  session: string;
+  role: string;
+  tmux_session: string;
+  host: string | null;
+  command: string[];
+}
+
+/** Looks the session up through the API (so it works over --url too) and checks its tmux session exists here. */
+async function attachTarget(a: Args, g: GlobalOptions, which: "worker" | "manager" | "session"): Promise<AttachTarget> {
+  const { openTransport } = await import("./connect.ts");
+  const transport = await openTransport(g);
+  let s: any;
+  try {
+    const name = encodeURIComponent(pos(a, 0)!);
+    const res = await transport.send({ method: "GET", path: which === "session" ? `/sessions/${name}` : `/tasks/${name}` });
+    if (res.status !== 200) {
+      const e = res.body?.error ?? { code: "INTERNAL", message: `HTTP ${res.status}` };
+      throw new HintedError(`${e.code}: ${e.message}`, e.hint ?? "");
+    }
+    s = which === "session" ? res.body.session : res.body[which];
+    if (!s) {
+      throw new HintedError(`task '${pos(a, 0)}' has no bound ${which}`, `Bind one first: switchyard bind --task ${pos(a, 0)} --worker W --manager M`);
+    }
+  } finally {
+    await transport.close();
+  }
+  if (!s.tmux_session) {
+    throw new HintedError(
+      `session '${s.name}' has no tmux session to open`,
+      "It runs outside tmux (an app thread or a process registered by pid); open it where it runs.",
+    );
+  }
+  const here = resolveHome(process.env, { home: g.home }).hostName;
+  if (!s.host || s.host === here) {
+    const { NodeHost } = await import("../host.ts");
+    if (!(await new NodeHost().tmuxHasSession(s.tmux_session))) {
+      throw new HintedError(
+        `tmux session '${s.tmux_session}' of ${s.role} '${s.name}' does not exist on this machine`,
+        `\`tmux ls\` lists the sessions that exist. If the agent has ended, mark it gone with \`switchyard stop ${s.name}\`.`,
+      );
+    }
+  }
+  // Inside tmux, attaching would nest a client; switching the current client is what works.
+  const command = process.env.TMUX ? ["tmux", "switch-client", "-t", `=${s.tmux_session}`] : ["tmux", "attach-session", "-t", `=${s.tmux_session}`];
+  return { session: s.name, role: s.role, tmux_session: s.tmux_session, host: s.host, command };
+}
+
+function openCommand(name: string, which: "worker" | "manager" | "session", arg: { name: string; description: string }, summary: string): CommandSpec {
+  return {
+    name,
+    group: "sessions",
+    summary,
+    positionals: [{ ...arg, required: true }],
+    options: { attach: { type: "boolean", description: "Run the command (attach this terminal) instead of printing it" } },
+    examples: [
+      `switchyard ${name} ${arg.name === "TASK" ? "auth-refactor" : "auth-w"}`,
+      `switchyard ${name} ${arg.name === "TASK" ? "auth-refactor" : "auth-w"} --attach`,
+    ],
+    local: async (a, g) => {
+      const t = await attachTarget(a, g, which);
+      const elsewhere = t.host && t.host !== resolveHome(process.env, { home: g.home }).hostName;
+      if (!flag(a, "attach")) {
+        print(g, t, [`${t.command.join(" ")}${elsewhere ? `    # on host ${t.host}` : ""}`]);
+        return EXIT_OK;
+      }
+      if (elsewhere) throw new HintedError(`${t.session} runs on host '${t.host}'`, `Log in there and run: ${t.command.join(" ")}`);
+      const r = spawnSync(t.command[0]!, t.command.slice(1), { stdio: "inherit" });
+      if (r.error) throw new HintedError(`could not run tmux: ${r.error.message}`, "Is tmux installed and on PATH? `switchyard doctor` checks.");
+      return r.status ?? EXIT_FAILED;
+    },
+  };
+}
+
+/** The human doctor report. */
+function renderDoctor(b: any, where: { home: string; dbUrl: string | null; url?: string }): string {
+  const agent = (name: string, x: any) =>
+    `${`${name}:`.padEnd(10)} ${x.found ? x.command.join(" ") : "not found"}${x.found ? `\n${"".padEnd(10)} signed in: ${x.signed_in === null ? "unknown" : x.signed_in ? "yes" : "NO"} (${x.auth})` : ""}`;
+  const major = Number(process.versions.node.split(".")[0]);
+  return [
+    `${"home:".padEnd(10)} ${where.home}`,
+    ...(where.url ? [`${"server:".padEnd(10)} ${where.url}`] : []),
+    `${"database:".padEnd(10)} ${where.dbUrl ? `${where.dbUrl} — ${b.database}` : where.url ? b.database : "none (no home)"}`,
+    `${"host:".padEnd(10)} ${b.host ?? "-"} (${b.local_runner ? b.platform : "no local runner"})`,
+    `${"node:".padEnd(10)} ${process.version}${major < 22 ? " (Claude Code's package asks for 22+ and npm warns; its native binary runs anyway)" : ""}`,
+    `${"tmux:".padEnd(10)} ${b.tmux.available ? b.tmux.version : "MISSING"}`,
+    `${"lsof:".padEnd(10)} ${b.lsof.available ? (b.lsof.version ?? "present") : "MISSING"}`,
+    agent("codex", b.agents.codex),
+    agent("claude", b.agents.claude),
+    ...(b.patrol ? [`${"patrol:".padEnd(10)} ${b.patrol.running ? `running (heartbeat ${b.patrol.heartbeat_age_seconds}s ago)` : "NOT RUNNING"}`] : []),
+    ...b.problems.map((p: any) => `problem:   ${p.message}\n  hint: ${p.hint}`),
+    b.ok ? "ok" : "NOT OK",
+  ].join("\n");
+}
+
+/** Where the home came from, in words, for doctor and init. */
+function homeLine(g: GlobalOptions): string {
+  if (!g.home) return "none (run `switchyard init` here, or set SWITCHYARD_HOME or SWITCHYARD_URL)";
+  return g.home;
 }
 
 /** Commands that do local work rather than one API call. */
 export const LOCAL_COMMANDS: CommandSpec[] = [
   {
+    name: "init",
+    group: "setup",
+    summary: `Create a home here (./${HOME_DIR_NAME}: database and owner token); other commands find it from any subdirectory`,
+    home: "create",
+    examples: ["switchyard init", "switchyard init --home ~/.switchyard-team"],
+    local: async (_a, g) => {
+      const existed = existsSync(join(g.home!, "owner.token"));
+      const s = await services(g);
+      s.database.close();
+      print(g, { home: s.home.home, database: s.home.dbUrl, owner_token_file: s.home.ownerTokenFile, created: !existed }, [
+        `${existed ? "already initialised" : "initialised"} ${s.home.home}`,
+        `  database:    ${s.home.dbUrl}`,
+        `  owner token: ${s.home.ownerTokenFile}`,
+        "Commands run in this directory or below now use it; elsewhere pass --home or set SWITCHYARD_HOME.",
+        "Next: switchyard doctor, then switchyard up (or any command, in-process).",
+      ]);
+      return EXIT_OK;
+    },
+  },
+  {
     name: "up",
-    summary: "Migrate, serve the API on 127.0.0.1:8787 and run the crons",
+    group: "setup",
+    summary: "Migrate, serve the API on 127.0.0.1:8787 and run the crons (Ctrl-C stops it)",
+    home: "create",
     options: {
       port: { type: "string", value: "PORT", description: "Port to listen on (default 8787; 0 picks a free one)" },
       host: { type: "string", value: "ADDR", description: "Address to bind (default 127.0.0.1)" },
@@ -30,32 +217,107 @@ export const LOCAL_COMMANDS: CommandSpec[] = [
     examples: ["switchyard up", "switchyard up --port 9000 --cron heartbeat-sweep='*/30 * * * * *'"],
     local: async (a, g) => {
       const port = int(a, "port", { min: 0 }) ?? 8787;
+      if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
       const hostname = str(a, "host") ?? "127.0.0.1";
-      const schedules = flag(a, "no-cron") ? [] : parseCronOverrides(list(a, "cron"));
-      const services = await openLocalServices({ home: resolveHome(process.env, { home: g.home }), log: stderrLogger });
-      const running = await startUp(services, { port, hostname, schedules });
+      // Checked before anything opens: a bad schedule must not leave a server listening.
+      const schedules = flag(a, "no-cron") ? [] : await parseCronOverrides(list(a, "cron"));
+      const { startUp } = await import("../up.ts");
+      const s = await services(g, true);
+      let running;
+      try {
+        running = await startUp(s, { port, hostname, schedules });
+      } catch (e) {
+        s.database.close();
+        throw listenError(e, hostname, port);
+      }
       const lines = [
-        `switchyard is up`,
+        `switchyard is up (pid ${process.pid}; Ctrl-C or \`kill ${process.pid}\` stops it)`,
         `  api:        ${running.url}/v1`,
         `  docs:       ${running.url}/docs  (OpenAPI: ${running.url}/v1/openapi.json)`,
         `  health:     ${running.url}/healthz`,
-        `  database:   ${services.home.dbUrl}`,
-        `  owner token: ${services.home.ownerTokenFile}`,
-        `  crons:      ${schedules.map((s) => `${s.name} (${s.expression})`).join(", ") || "none"}`,
+        `  home:       ${s.home.home}`,
+        `  database:   ${s.home.dbUrl}`,
+        `  owner token: ${s.home.ownerTokenFile}`,
+        `  crons:      ${schedules.map((x) => `${x.name} (${x.expression})`).join(", ") || "none"}`,
+        ...(running.patrolWarning ? [`  warning:    ${running.patrolWarning}`] : []),
       ];
       process.stdout.write(`${lines.join("\n")}\n`);
-      await new Promise<void>((resolve) => {
-        const shutdown = (signal: string) => {
-          process.stdout.write(`received ${signal}, shutting down\n`);
-          running.stop().then(resolve, (e) => {
-            process.stderr.write(`error during shutdown: ${(e as Error).message}\n`);
-            resolve();
-          });
-        };
-        process.once("SIGINT", () => shutdown("SIGINT"));
-        process.once("SIGTERM", () => shutdown("SIGTERM"));
-      });
-      return 0;
+      const started = Date.now();
+      const reason = await stopRequested();
+      process.stdout.write(`${reason}, shutting down (up ${duration(Date.now() - started)})\n`);
+      try {
+        await running.stop();
+      } catch (e) {
+        process.stderr.write(`error during shutdown: ${(e as Error).message}\n`);
+        return EXIT_FAILED;
+      }
+      return EXIT_OK;
     },
   },
+  {
+    name: "doctor",
+    group: "setup",
+    summary: "Check this machine: home, database, tmux, lsof, agent CLIs found and signed in",
+    // Useful before a home exists: it then checks the machine and says how to make one.
+    home: "none",
+    exitCodes: { 1: "NOT OK: at least one problem (each is printed with a hint)" },
+    examples: ["switchyard doctor", "switchyard doctor --json"],
+    local: async (_a, g) => {
+      let body: any;
+      let dbUrl: string | null = null;
+      if (g.url || g.home) {
+        const { openTransport } = await import("./connect.ts");
+        try {
+          const transport = await openTransport(g);
+          try {
+            const res = await transport.send({ method: "GET", path: "/admin/doctor" });
+            if (res.status !== 200) throw new HintedError(`${res.body?.error?.code}: ${res.body?.error?.message}`, res.body?.error?.hint ?? "");
+            body = res.body;
+          } finally {
+            await transport.close();
+          }
+          dbUrl = g.url ? null : resolveHome(process.env, { home: g.home }).dbUrl;
+        } catch (e) {
+          if (g.url) throw e;
+          // A database that cannot be opened is one of the things the doctor reports.
+          dbUrl = resolveHome(process.env, { home: g.home }).dbUrl;
+          body = await hostOnlyDoctor(g, {
+            check: "database",
+            message: (e as Error).message,
+            hint: (e as { hint?: string }).hint ?? "Run `switchyard db-doctor`.",
+          });
+        }
+      } else {
+        body = await hostOnlyDoctor(g, {
+          check: "home",
+          message: `no switchyard home: no ${HOME_DIR_NAME}/ directory here or in any parent`,
+          hint: "Run `switchyard init` here (or `switchyard up`), or set SWITCHYARD_HOME or SWITCHYARD_URL.",
+        });
+      }
+      if (g.json) process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+      else process.stdout.write(`${renderDoctor(body, { home: homeLine(g), dbUrl, url: g.url })}\n`);
+      return body.ok ? EXIT_OK : EXIT_FAILED;
+    },
+  },
+  openCommand("open-worker", "worker", { name: "TASK", description: "Task name" }, "Print (or with --attach run) the tmux command that shows a task's worker"),
+  openCommand(
+    "open-manager",
+    "manager",
+    { name: "TASK", description: "Task name" },
+    "Print (or with --attach run) the tmux command that shows a task's manager",
+  ),
+  openCommand("open", "session", { name: "NAME", description: "Session name" }, "Print (or with --attach run) the tmux command that shows a session"),
 ];
+
+/** The doctor's checks that need no database, with one more problem (no home, or a database that failed). */
+async function hostOnlyDoctor(g: GlobalOptions, problem: { check: string; message: string; hint: string }) {
+  const [{ hostDoctor }, { NodeHost }, { agentLaunchConfig }] = await Promise.all([
+    import("../../functions/admin/doctor.ts"),
+    import("../host.ts"),
+    import("../agents.ts"),
+  ]);
+  const home = resolveHome(process.env, { home: g.home ?? join(process.cwd(), HOME_DIR_NAME) });
+  const problems = [problem];
+  const report = await hostDoctor({ host: new NodeHost(), hostName: home.hostName, agents: agentLaunchConfig(process.env, home) }, problems);
+  return { ok: false, ...report, database: "error" as const, problems };
+}

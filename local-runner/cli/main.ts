@@ -1,93 +1,129 @@
-import { parseArgs } from "node:util";
-import { resolveHome, readOwnerTokenFile } from "../home.ts";
-import { openLocalServices, OwnerTokenError } from "../services.ts";
+import { join } from "node:path";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { HOME_DIR_NAME, locateHome, type LocatedHome } from "../home.ts";
 import { APP_COMMANDS } from "./app-commands.ts";
 import { BROKER_COMMANDS } from "./broker-commands.ts";
 import { BROKER_RUN_COMMANDS } from "./broker-run-commands.ts";
-import { API_COMMANDS, renderDefault } from "./commands.ts";
+import { API_COMMANDS } from "./commands.ts";
+import { COORDINATION_COMMANDS } from "./coordination-commands.ts";
 import { DISPATCH_COMMANDS } from "./dispatch-commands.ts";
+import { openTransport } from "./connect.ts";
+import { block } from "./format.ts";
 import { LOCAL_COMMANDS } from "./local-commands.ts";
 import { MESSAGE_COMMANDS } from "./messages-commands.ts";
 import { OBSERVE_COMMANDS, SPAWN_COMMANDS } from "./observe-commands.ts";
-import { UsageError, type Args, type CommandSpec, type GlobalOptions, type OptionSpec } from "./spec.ts";
-import { HttpTransport, InProcessTransport, type Transport } from "./transport.ts";
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, HintedError, UsageError, type Args, type CommandSpec, type GlobalOptions, type OptionSpec } from "./spec.ts";
+import { VERSION } from "./version.ts";
+import { PATROL_COMMANDS } from "./patrol-commands.ts";
+import { VERDICT_COMMANDS } from "./verdict-commands.ts";
+import { LOOPS_COMMANDS } from "./loops-commands.ts";
+import { SUPERVISION_COMMANDS } from "./supervision-commands.ts";
 
-export const EXIT_OK = 0;
-export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
+export { openTransport } from "./connect.ts";
+export { EXIT_FAILED, EXIT_OK, EXIT_TIMED_OUT, EXIT_USAGE } from "./spec.ts";
 
-const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
-  url: { type: "string", value: "URL", description: "Talk to a running server (default: in-process, or $SWITCHYARD_URL)" },
-  token: { type: "string", value: "TOKEN", description: "Bearer token for --url (default: $SWITCHYARD_TOKEN, else <home>/owner.token)" },
-  home: { type: "string", value: "DIR", description: "State directory (default: $SWITCHYARD_HOME or ./.switchyard)" },
-  json: { type: "boolean", description: "Print the wire JSON" },
-  help: { type: "boolean", description: "Show help" },
-};
+/** Fills in the help section of specs that do not name one. */
+function inGroup(group: string, specs: CommandSpec[]): CommandSpec[] {
+  return specs.map((s) => (s.group ? s : { ...s, group }));
+}
 
 /** Every command, API-backed and local. */
 export const ALL_COMMANDS: CommandSpec[] = [
   ...LOCAL_COMMANDS,
   ...API_COMMANDS,
   ...OBSERVE_COMMANDS,
-  ...SPAWN_COMMANDS,
-  ...DISPATCH_COMMANDS,
-  ...APP_COMMANDS,
-  ...MESSAGE_COMMANDS,
-  ...BROKER_RUN_COMMANDS,
-  ...BROKER_COMMANDS,
+  ...inGroup("sessions", SPAWN_COMMANDS),
+  ...inGroup("queue", DISPATCH_COMMANDS),
+  ...inGroup("app", APP_COMMANDS),
+  ...inGroup("messages", MESSAGE_COMMANDS),
+  ...inGroup("broker", BROKER_RUN_COMMANDS),
+  ...inGroup("broker", BROKER_COMMANDS),
+  ...inGroup("patrol", PATROL_COMMANDS),
+  ...inGroup("coordination", COORDINATION_COMMANDS),
+  ...inGroup("coordination", VERDICT_COMMANDS),
+  ...inGroup("supervision", SUPERVISION_COMMANDS),
+  ...inGroup("loops", LOOPS_COMMANDS),
 ];
 
-/** Finds the command named by the first one or two words of argv. */
-export function findCommand(argv: string[]): { spec: CommandSpec; rest: string[] } | null {
-  const byName = (n: string) => ALL_COMMANDS.find((c) => c.name === n || c.aliases?.includes(n));
-  if (argv.length >= 2) {
-    const two = byName(`${argv[0]} ${argv[1]}`);
-    if (two) return { spec: two, rest: argv.slice(2) };
-  }
-  const one = argv[0] ? byName(argv[0]) : undefined;
-  return one ? { spec: one, rest: argv.slice(1) } : null;
+/** Help sections in the order `switchyard --help` lists them; other groups follow in order of appearance. */
+const SECTIONS: Record<string, string> = {
+  setup: "Set up and run",
+  sessions: "Sessions and agents",
+  tasks: "Tasks and bindings",
+  observe: "Watch",
+  actuate: "Act on panes",
+  messages: "Messages and inboxes",
+  queue: "Command queue",
+  app: "App (no-tmux) loops",
+  broker: "Advice broker",
+  orchestrator: "Orchestrator",
+};
+
+/** Descriptions of the words that only group subcommands (`switchyard broker` lists them). */
+const GROUP_WORDS: Record<string, string> = {
+  broker: "Advice broker: requests, drafts, approvals, runs and the daemon",
+  orchestrator: "Orchestrator jobs that turn advice requests into drafts",
+  token: "API tokens: mint, list, revoke",
+  cron: "Crons: list them, run one now",
+  session: "One session in detail",
+  task: "One task in detail",
+};
+
+const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
+  url: { type: "string", value: "URL", description: "Call a running server over HTTP (default: $SWITCHYARD_URL, else in-process on the home's database)" },
+  token: { type: "string", value: "TOKEN", description: "Bearer token for --url (default: $SWITCHYARD_TOKEN, else <home>/owner.token)" },
+  home: { type: "string", value: "DIR", description: `State directory (default: $SWITCHYARD_HOME, else the nearest ${HOME_DIR_NAME}/ here or above)` },
+  json: { type: "boolean", description: "Print the wire JSON" },
+};
+
+function sectionOf(spec: CommandSpec): string {
+  return spec.group ?? "other";
 }
 
-function optionUsage(name: string, o: OptionSpec): string {
-  const left = `--${name}${o.type === "string" ? ` ${o.value ?? "VALUE"}` : ""}${o.multiple ? " (repeatable)" : ""}`;
-  return `  ${left.padEnd(34)} ${o.description}`;
+function sectionTitle(group: string): string {
+  return SECTIONS[group] ?? `${group.charAt(0).toUpperCase()}${group.slice(1)}`;
 }
 
-/** Help text for one command. */
-export function commandHelp(spec: CommandSpec): string {
+function usageOf(spec: CommandSpec): string {
   const pos = (spec.positionals ?? []).map((p) => (p.required ? p.name : `[${p.name}]`)).join(" ");
-  const lines = [`switchyard ${spec.name}${pos ? ` ${pos}` : ""} [options]`, "", spec.summary];
-  if (spec.aliases?.length) lines.push("", `Aliases: ${spec.aliases.join(", ")}`);
-  if (spec.positionals?.length) {
-    lines.push("", "Arguments:");
-    for (const p of spec.positionals) lines.push(`  ${p.name.padEnd(34)} ${p.description}${p.required ? "" : " (optional)"}`);
-  }
-  const own = Object.entries(spec.options ?? {});
-  if (own.length) {
-    lines.push("", "Options:");
-    for (const [n, o] of own) lines.push(optionUsage(n, o));
-  }
-  lines.push("", "Global options:");
-  for (const [n, o] of Object.entries(GLOBAL_OPTIONS)) lines.push(optionUsage(n, o));
-  if (spec.examples?.length) lines.push("", "Examples:", ...spec.examples.map((e) => `  ${e}`));
-  lines.push("", "Exit codes: 0 ok, 1 failed, 2 usage error.");
-  return lines.join("\n");
+  return pos ? `${spec.name} ${pos}` : spec.name;
 }
 
-/** The top-level help listing every command. */
+/** The top-level help: every command, grouped by area. */
 export function mainHelp(): string {
-  const width = Math.max(...ALL_COMMANDS.map((c) => c.name.length)) + 2;
-  return [
+  const order = [...Object.keys(SECTIONS), ...ALL_COMMANDS.map(sectionOf)].filter((g, i, all) => all.indexOf(g) === i);
+  const width = Math.min(44, Math.max(...ALL_COMMANDS.map((c) => usageOf(c).length)) + 2);
+  const lines = [
     "switchyard — control plane for teams of AI coding-agent sessions",
     "",
     "Usage: switchyard <command> [options]     (switchyard <command> --help for details)",
+  ];
+  for (const group of order) {
+    const specs = ALL_COMMANDS.filter((c) => sectionOf(c) === group);
+    if (!specs.length) continue;
+    lines.push("", `${sectionTitle(group)}:`);
+    for (const c of specs) {
+      const usage = usageOf(c);
+      lines.push(usage.length < width ? `  ${usage.padEnd(width)} ${c.summary}` : `  ${usage}\n  ${"".padEnd(width)} ${c.summary}`);
+    }
+  }
+  lines.push(
     "",
-    "Commands:",
-    ...ALL_COMMANDS.map((c) => `  ${c.name.padEnd(width)} ${c.summary}`),
+    "Global options:",
+    ...Object.entries(GLOBAL_OPTIONS).map(([n, o]) => `  ${`--${n}${o.type === "string" ? ` ${o.value}` : ""}`.padEnd(16)} ${o.description}`),
+    `  ${"-V, --version".padEnd(16)} Print the version`,
     "",
-    "By default commands run in-process against the local database as the owner;",
-    "with --url (or $SWITCHYARD_URL) they call a running server over HTTP.",
-  ].join("\n");
+    `Home: --home, else $SWITCHYARD_HOME, else the nearest ${HOME_DIR_NAME}/ in this directory or a parent`,
+    "(the way git finds .git). Only `init` and `up` create one; with --url no home is needed.",
+    "Exit codes: 0 ok, 1 failed or a negative answer, 2 usage error; some commands add their own (see --help).",
+  );
+  return lines.join("\n");
+}
+
+function exitCodesHelp(spec: CommandSpec): string {
+  const codes: Record<number, string> = { 0: "ok", 1: "failed (an error, or an answer with a negative verdict)", 2: "usage error: nothing was done" };
+  Object.assign(codes, spec.exitCodes ?? {});
+  return ["Exit codes:", ...Object.entries(codes).map(([code, what]) => `  ${code}  ${what}`)].join("\n");
 }
 
 /** Output sink, replaceable in tests. */
@@ -101,85 +137,251 @@ const processIo: Io = {
   err: (t) => process.stderr.write(t.endsWith("\n") ? t : `${t}\n`),
 };
 
-function parseCommandArgs(spec: CommandSpec, rest: string[]): { args: Args; globals: GlobalOptions & { help: boolean } } {
-  const options: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = {};
-  for (const [n, o] of Object.entries({ ...GLOBAL_OPTIONS, ...(spec.options ?? {}) })) options[n] = { type: o.type, multiple: o.multiple === true };
-  let parsed;
-  try {
-    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
-  } catch (e) {
-    throw new UsageError((e as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ""));
-  }
-  const values = parsed.values as Args["values"];
-  const globals = {
-    url: (values.url as string | undefined) ?? process.env.SWITCHYARD_URL ?? undefined,
-    token: (values.token as string | undefined) ?? process.env.SWITCHYARD_TOKEN ?? undefined,
-    home: values.home as string | undefined,
-    json: values.json === true,
-    help: values.help === true,
-  };
-  const max = spec.positionals?.length ?? 0;
-  if (!globals.help) {
-    if (parsed.positionals.length > max) throw new UsageError(`unexpected argument '${parsed.positionals[max]}'`);
-    const missing = (spec.positionals ?? []).find((p, i) => p.required && parsed.positionals[i] === undefined);
-    if (missing) throw new UsageError(`missing argument ${missing.name}`);
-  }
-  return { args: { values, positionals: parsed.positionals }, globals };
+/** Options for one run of the CLI (tests point cwd somewhere else). */
+export interface CliOptions {
+  /** Where home discovery starts (default: the process's current directory). */
+  cwd?: string;
 }
 
-/** Chooses HTTP when a URL is given, else the in-process app over the local database. */
-export async function openTransport(g: GlobalOptions): Promise<Transport> {
-  if (g.url) {
-    const token = g.token ?? readOwnerTokenFile(resolveHome(process.env, { home: g.home }));
-    return new HttpTransport(g.url, token);
+/** Raised from commander's unknown-command hook; carries the words typed so far. */
+class UnknownCommandError extends UsageError {
+  constructor(
+    readonly words: string[],
+    readonly helpFor: string,
+  ) {
+    super(`unknown command '${words.join(" ")}'`);
   }
-  // A given token (a spawned agent's SWITCHYARD_TOKEN) is used in-process too, so an agent
-  // sharing the owner's home still acts as itself.
-  return new InProcessTransport(await openLocalServices({ home: resolveHome(process.env, { home: g.home }) }), g.token ?? null);
 }
 
-/** Runs the CLI and returns its exit code. */
-export async function runCli(argv: string[], io: Io = processIo): Promise<number> {
-  if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
-    io.out(mainHelp());
-    return argv.length === 0 ? EXIT_USAGE : EXIT_OK;
-  }
-  const found = findCommand(argv);
-  if (!found) {
-    io.err(`error: unknown command '${argv[0]}'\nhint: run 'switchyard --help' for the list of commands`);
-    return EXIT_USAGE;
-  }
-  const { spec, rest } = found;
-  let parsed;
-  try {
-    parsed = parseCommandArgs(spec, rest);
-  } catch (e) {
-    if (e instanceof UsageError) {
-      io.err(`error: ${e.message}\nhint: run 'switchyard ${spec.name} --help'`);
-      return EXIT_USAGE;
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const here = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = here;
     }
-    throw e;
   }
-  const { args, globals } = parsed;
-  if (globals.help) {
-    io.out(commandHelp(spec));
-    return EXIT_OK;
+  return row[b.length]!;
+}
+
+/**
+ * The commands closest to what was typed: a small edit distance to the whole name or its last
+ * word, or the typed word as one of the name's parts (`nudge` finds `session-nudge`).
+ */
+export function suggestCommands(typed: string, limit = 3): string[] {
+  const word = typed.split(" ").at(-1)!;
+  // Group words (`broker`) are candidates too, so `brokr` points at the group, not at one of its commands.
+  const groups = ALL_COMMANDS.filter((s) => s.name.includes(" ")).map((s) => s.name.split(" ")[0]!);
+  const prefix = typed.includes(" ") ? `${typed.slice(0, typed.lastIndexOf(" "))} ` : "";
+  // Inside a group (`broker tokn`), only that group's commands.
+  const names = [...new Set([...ALL_COMMANDS.flatMap((s) => [s.name, ...(s.aliases ?? [])]), ...groups])].filter((n) => n.startsWith(prefix));
+  const scored: Array<[string, number]> = [];
+  for (const name of names) {
+    const last = name.split(" ").at(-1)!;
+    let score = Math.min(editDistance(typed, name), editDistance(word, last) + (name.includes(" ") && !typed.includes(" ") ? 1 : 0));
+    const parts = name.split(/[ -]/);
+    if (word.length >= 3 && parts.includes(word)) score = Math.min(score, 1);
+    else if (word.length >= 4 && parts.some((p) => editDistance(word, p) === 1)) score = Math.min(score, 2);
+    if (score <= Math.max(2, Math.floor(word.length / 3))) scored.push([ALL_COMMANDS.find((s) => s.aliases?.includes(name))?.name ?? name, score]);
   }
+  // Only the closest tier: one good guess reads better than three mediocre ones.
+  const best = Math.min(...scored.map(([, n]) => n));
+  return [
+    ...new Set(
+      scored
+        .filter(([, n]) => n === best)
+        .sort((x, y) => x[0].localeCompare(y[0]))
+        .map(([n]) => n),
+    ),
+  ].slice(0, limit);
+}
+
+/** Turns commander's parsed options back into the spec's option names. */
+function argsOf(cmd: Command, spec: CommandSpec): Args {
+  const opts = cmd.opts();
+  const values: Args["values"] = {};
+  for (const name of Object.keys(spec.options ?? {})) {
+    const option = cmd.options.find((o) => o.long === `--${name}`);
+    if (!option) continue;
+    const v = opts[option.attributeName()];
+    // `--no-cron` is stored by commander as cron=false; the spec reads it as its own flag.
+    if (name.startsWith("no-")) values[name] = v === false ? true : undefined;
+    else values[name] = v === false ? undefined : v;
+  }
+  return { values, positionals: cmd.args.slice() };
+}
+
+function globalsOf(cmd: Command): GlobalOptions {
+  const o = cmd.optsWithGlobals();
+  // An empty variable counts as unset, so `SWITCHYARD_URL=` switches HTTP off.
+  return {
+    url: o.url || process.env.SWITCHYARD_URL || undefined,
+    token: o.token || process.env.SWITCHYARD_TOKEN || undefined,
+    home: o.home || undefined,
+    json: o.json === true,
+  };
+}
+
+function addLeaf(leaf: Command, spec: CommandSpec, run: (spec: CommandSpec, cmd: Command) => Promise<void>): void {
+  leaf.summary(spec.summary).description(spec.summary);
+  for (const alias of spec.aliases ?? []) leaf.alias(alias);
+  for (const p of spec.positionals ?? []) leaf.argument(p.required ? `<${p.name}>` : `[${p.name}]`, p.description);
+  for (const [name, o] of Object.entries(spec.options ?? {})) {
+    const option = new Option(o.type === "string" ? `--${name} <${o.value ?? "VALUE"}>` : `--${name}`, `${o.description}${o.multiple ? " (repeatable)" : ""}`);
+    if (o.type === "string") {
+      // A missing value must not swallow the next option (`tasks --create --home X`).
+      option.argParser((v: string, prev: unknown): unknown => {
+        if (/^--[a-z]/.test(v) && leaf.options.some((x) => x.long === v.split("=")[0])) throw new InvalidArgumentError(`expected a value, got the option ${v}`);
+        return o.multiple ? [...((prev as string[] | undefined) ?? []), v] : v;
+      });
+    }
+    leaf.addOption(option);
+  }
+  leaf.showHelpAfterError(`hint: run 'switchyard ${spec.name} --help'`).showSuggestionAfterError(true);
+  const after = [...(spec.examples?.length ? ["Examples:", ...spec.examples.map((e) => `  ${e}`), ""] : []), exitCodesHelp(spec)];
+  leaf.addHelpText("after", `\n${after.join("\n")}`);
+  leaf.action(async (...xs: unknown[]) => run(spec, xs.at(-1) as Command));
+}
+
+/** A command that only groups others: unknown words under it get our suggestions. */
+function groupCommand(parent: Command, word: string, path: string[]): Command {
+  const existing = parent.commands.find((c) => c.name() === word);
+  if (existing) return existing;
+  const group = parent
+    .command(word)
+    .summary(GROUP_WORDS[word] ?? `${word} commands`)
+    .description(GROUP_WORDS[word] ?? `${word} commands`);
+  group.helpCommand(false).showSuggestionAfterError(false);
+  group.on("command:*", (operands: string[]) => {
+    throw new UnknownCommandError([...path, word, operands[0]!], [...path, word].join(" "));
+  });
+  return group;
+}
+
+/** The commander program built from the specs; `run` executes a parsed leaf. */
+export function buildProgram(io: Io, run: (spec: CommandSpec, cmd: Command) => Promise<void>): Command {
+  const program = new Command("switchyard");
+  program
+    .description("control plane for teams of AI coding-agent sessions")
+    .version(VERSION, "-V, --version", "Print the version")
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.out(s.replace(/\n$/, "")),
+      writeErr: (s) => io.err(s.replace(/\n$/, "")),
+      // Wrapped to the terminal; unwrapped into pipes and files, where grep should find whole lines.
+      getOutHelpWidth: () => (process.stdout.isTTY ? process.stdout.columns : 1000),
+      getErrHelpWidth: () => (process.stderr.isTTY ? process.stderr.columns : 1000),
+    })
+    .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+    .showSuggestionAfterError(false);
+  for (const [name, o] of Object.entries(GLOBAL_OPTIONS)) program.addOption(globalOption(name, o));
+  program.on("command:*", (operands: string[]) => {
+    throw new UnknownCommandError([operands[0]!], "");
+  });
+  // Every command is listed, grouped, on the top level: commander's own help shows one level only.
+  program.helpInformation = () => `${mainHelp()}\n`;
+  for (const spec of ALL_COMMANDS) {
+    const words = spec.name.split(" ");
+    let parent = program;
+    for (let i = 0; i < words.length - 1; i++) parent = groupCommand(parent, words[i]!, words.slice(0, i));
+    const last = words.at(-1)!;
+    // A word can be a command and a group at once (`commands`, `commands requeue`).
+    const leaf = parent.commands.find((c) => c.name() === last) ?? parent.command(last);
+    addLeaf(leaf, spec, run);
+  }
+  // Options after a subcommand's name belong to the subcommand, even where a command that is
+  // also a group defines the same one (`dispatch --interval`, `dispatch watch --interval`):
+  // positional options everywhere, with the global options repeated (hidden) on every command so
+  // they still work after its name.
+  program.enablePositionalOptions();
+  const positional = (cmd: Command) => {
+    for (const c of cmd.commands) {
+      c.enablePositionalOptions();
+      for (const [name, o] of Object.entries(GLOBAL_OPTIONS)) {
+        if (!c.options.some((x) => x.long === `--${name}`)) c.addOption(globalOption(name, o).hideHelp());
+      }
+      positional(c);
+    }
+  };
+  positional(program);
+  return program;
+}
+
+function globalOption(name: string, o: OptionSpec): Option {
+  return new Option(o.type === "string" ? `--${name} <${o.value}>` : `--${name}`, o.description);
+}
+
+/** The group named by argv when nothing else follows it (`switchyard broker`), else null. */
+function groupAlone(program: Command, argv: string[]): Command | null {
+  const words = argv.filter((a) => !a.startsWith("-"));
+  if (words.length !== argv.length || !words.length) return null;
+  let cmd: Command | undefined = program;
+  for (const w of words) cmd = cmd?.commands.find((c) => c.name() === w || c.aliases().includes(w));
+  const isLeaf = ALL_COMMANDS.some((s) => s.name === words.join(" "));
+  return cmd && cmd !== program && cmd.commands.length && !isLeaf ? cmd : null;
+}
+
+/** Throws the unknown-command error when `words` do not name a command or group. */
+function knownPath(program: Command, words: string[]): void {
+  let cmd: Command = program;
+  for (const [i, w] of words.entries()) {
+    if (!cmd.commands.length) return;
+    const next = cmd.commands.find((c) => c.name() === w || c.aliases().includes(w));
+    if (!next) throw new UnknownCommandError(words.slice(0, i + 1), words.slice(0, i).join(" "));
+    cmd = next;
+  }
+}
+
+/** Finds the home for a command, or says how to make one. */
+function settleHome(spec: CommandSpec, g: GlobalOptions, cwd: string): GlobalOptions {
+  const located: LocatedHome | null = locateHome(process.env, { home: g.home, cwd });
+  const mode = spec.home ?? "required";
+  if (located?.exists) return { ...g, home: located.path };
+  if (mode === "none") return { ...g, home: undefined };
+  if (mode === "create") return { ...g, home: located?.path ?? join(cwd, HOME_DIR_NAME) };
+  // Over HTTP the server has the state; a token is all this side needs.
+  if (g.url && !spec.local) return { ...g, home: undefined };
+  if (located) {
+    const from = located.source === "flag" ? "--home" : "$SWITCHYARD_HOME";
+    throw new HintedError(
+      `no switchyard home at ${located.path} (named by ${from})`,
+      `Create it with 'switchyard init --home ${located.path}', or point ${from} at an existing home.`,
+    );
+  }
+  throw new HintedError(
+    `no switchyard home: no ${HOME_DIR_NAME}/ directory in ${cwd} or any parent`,
+    "Run 'switchyard init' here (or 'switchyard up'), or set SWITCHYARD_HOME to a home or SWITCHYARD_URL to a running server.",
+  );
+}
+
+/** Renders an API answer for humans when a command has no renderer of its own. */
+export function renderDefault(body: unknown): string {
+  return block(body);
+}
+
+async function execute(spec: CommandSpec, a: Args, given: GlobalOptions, io: Io, cwd: string): Promise<number> {
   try {
-    if (spec.local) return await spec.local(args, globals);
-    const request = spec.request!(args);
-    const transport = await openTransport(globals);
+    const g = settleHome(spec, given, cwd);
+    if (spec.local) return await spec.local(a, g);
+    const request = spec.request!(a);
+    const waiting = spec.waitingFor?.(a);
+    if (waiting) io.err(waiting);
+    const transport = await openTransport(g);
     try {
       const res = await transport.send(request);
       const ok = res.status >= 200 && res.status < 300;
       // Agents parse stdout, so --json prints the error envelope there too; the exit code says which.
-      if (globals.json) io.out(JSON.stringify(res.body, null, 2));
-      else if (ok) io.out((spec.render ?? renderDefault)(res.body, args));
+      if (g.json) io.out(JSON.stringify(res.body, null, 2));
+      else if (ok) io.out((spec.render ?? renderDefault)(res.body, a));
       else {
         const e = res.body?.error ?? { code: "INTERNAL", message: `HTTP ${res.status}` };
         io.err(`error: ${e.code}: ${e.message}${e.hint ? `\nhint: ${e.hint}` : ""}`);
       }
-      return ok ? EXIT_OK : EXIT_FAILED;
+      if (!ok) return EXIT_FAILED;
+      return spec.exitCode?.(res.body, a) ?? EXIT_OK;
     } finally {
       await transport.close();
     }
@@ -188,11 +390,50 @@ export async function runCli(argv: string[], io: Io = processIo): Promise<number
       io.err(`error: ${e.message}\nhint: run 'switchyard ${spec.name} --help'`);
       return EXIT_USAGE;
     }
-    if (e instanceof OwnerTokenError) {
-      io.err(`error: ${e.message}\nhint: ${e.hint}`);
-      return EXIT_FAILED;
-    }
-    io.err(`error: ${(e as Error).message}`);
+    const hint = (e as { hint?: unknown }).hint;
+    io.err(`error: ${(e as Error).message}${typeof hint === "string" && hint ? `\nhint: ${hint}` : ""}`);
     return EXIT_FAILED;
+  }
+}
+
+/** Runs the CLI and returns its exit code. */
+export async function runCli(argv: string[], io: Io = processIo, opts: CliOptions = {}): Promise<number> {
+  const cwd = opts.cwd ?? process.cwd();
+  if (argv.length === 0) {
+    io.out(mainHelp());
+    return EXIT_USAGE;
+  }
+  // `help broker token-check` is `broker token-check --help`, at any depth.
+  const helpFor = argv[0] === "help" && argv.length > 1 ? argv.slice(1).filter((a) => !a.startsWith("-")) : null;
+  if (helpFor) argv = [...argv.slice(1), "--help"];
+  let code = EXIT_OK;
+  const program = buildProgram(io, async (spec, cmd) => {
+    code = await execute(spec, argsOf(cmd, spec), globalsOf(cmd), io, cwd);
+  });
+  const group = groupAlone(program, argv);
+  if (group) {
+    io.out(group.helpInformation());
+    return EXIT_OK;
+  }
+  try {
+    // Commander answers `nope --help` with the top-level help; `help nope` deserves the suggestions.
+    if (helpFor) knownPath(program, helpFor);
+    await program.parseAsync(argv, { from: "user" });
+    return code;
+  } catch (e) {
+    if (e instanceof UnknownCommandError) {
+      const close = suggestCommands(e.words.join(" "));
+      io.err(
+        [
+          `error: ${e.message}`,
+          ...(close.length ? [`did you mean: ${close.map((c) => `switchyard ${c}`).join(", ")}?`] : []),
+          `hint: run 'switchyard ${e.helpFor ? `${e.helpFor} ` : ""}--help' for the list of commands`,
+        ].join("\n"),
+      );
+      return EXIT_USAGE;
+    }
+    // Commander has printed the message (and our hint) already; help and --version exit 0.
+    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    throw e;
   }
 }

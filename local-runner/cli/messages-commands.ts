@@ -1,4 +1,5 @@
-import { flag, int, pos, str, UsageError, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
+import { seconds as durationOf } from "./format.ts";
+import { EXIT_OK, EXIT_TIMED_OUT, flag, int, pos, str, UsageError, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
 
 const enc = encodeURIComponent;
 
@@ -73,6 +74,10 @@ function inboxCommand(name: string, arg: { name: string; description: string }, 
     positionals: [{ ...arg, required: true }],
     options: inboxOptions,
     examples: [`switchyard ${name} ${arg.name === "TASK" ? "auth-refactor" : "auth-mgr"} --consume-next --wait --json`],
+    exitCodes: { [EXIT_TIMED_OUT]: "--wait timed out with nothing pending (not an error: poll again)" },
+    waitingFor: (a) => (flag(a, "wait") ? `waiting up to ${durationOf(seconds(a, "timeout") ?? 60)} for an item in ${pos(a, 0)}'s inbox…` : undefined),
+    // A timeout is its own code, so a loop can tell "nothing yet" from a failure without parsing.
+    exitCode: (b) => (b.timed_out && !b.item && !b.pending ? EXIT_TIMED_OUT : EXIT_OK),
     request: (a) =>
       flag(a, "consume-next")
         ? { method: "POST", path: `${base(a)}/consume`, body: { wait: flag(a, "wait"), timeout: seconds(a, "timeout"), interval: seconds(a, "interval") } }

@@ -27,11 +27,29 @@ export interface CommandSpec {
   name: string;
   aliases?: string[];
   summary: string;
+  /** Help section this command is listed under (e.g. "sessions", "broker"). */
+  group?: string;
   options?: Record<string, OptionSpec>;
   positionals?: PositionalSpec[];
   examples?: string[];
+  /** Exit codes of this command beyond 0 (ok), 1 (failed) and 2 (usage), listed in its --help. */
+  exitCodes?: Record<number, string>;
   request?: (a: Args) => ApiRequest;
   render?: (body: any, a: Args) => string;
+  /**
+   * The exit code of a 2xx answer. A call can succeed and still carry a negative verdict (a
+   * nudge that was not submitted, a token that is invalid, a wait that timed out); scripts
+   * and agents read that from the exit code. Default 0.
+   */
+  exitCode?: (body: any, a: Args) => number;
+  /** For calls that can take a while: what they wait for, printed on stderr before the call. */
+  waitingFor?: (a: Args) => string | undefined;
+  /**
+   * How the command relates to the state directory. Default "required": without a home (and
+   * without --url) it fails with a hint. "create" makes one when none is found (up, init);
+   * "none" runs without one (commands that only talk to a server, or only to this machine).
+   */
+  home?: "required" | "create" | "none";
   /** Commands that are not one API call (up, doctor…) run here and return an exit code. */
   local?: (a: Args, g: GlobalOptions) => Promise<number>;
 }
@@ -40,12 +58,32 @@ export interface CommandSpec {
 export interface GlobalOptions {
   url?: string;
   token?: string;
+  /** The home directory, absolute, once the CLI has found it (or chosen where to create it). */
   home?: string;
   json: boolean;
 }
 
+/** Exit code: the command did what was asked. */
+export const EXIT_OK = 0;
+/** Exit code: an error, or an answer with a negative verdict (not submitted, invalid, NOT OK). */
+export const EXIT_FAILED = 1;
+/** Exit code: the command line itself was wrong; nothing was done. */
+export const EXIT_USAGE = 2;
+/** Exit code: a wait (inbox long poll) ended because its timeout passed, with nothing to show. */
+export const EXIT_TIMED_OUT = 3;
+
 /** A mistake in how the command was invoked (exit code 2). */
 export class UsageError extends Error {}
+
+/** A failure the user can fix: printed as `error: message` and `hint: hint`, exit code 1. */
+export class HintedError extends Error {
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
+  }
+}
 
 /** Reads a string option. */
 export function str(a: Args, name: string): string | undefined {

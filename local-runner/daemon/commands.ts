@@ -1,9 +1,8 @@
 import { existsSync, readFileSync, realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { readOwnerTokenFile, resolveHome } from "../home.ts";
-import { openLocalServices } from "../services.ts";
 import { flag, req, str, UsageError, type Args, type CommandSpec, type GlobalOptions, type OptionSpec } from "../cli/spec.ts";
-import { HttpTransport, InProcessTransport, type Transport } from "../cli/transport.ts";
+import type { Transport } from "../cli/transport.ts";
 import { runDaemonLoop } from "./loop.ts";
 import { daemonStatus, daemonTokenPath, installDaemon, nativePlatform, readManifest, realExec, uninstallDaemon, type Exec } from "./manager.ts";
 import { checkUnitValues, daemonArgv, unitFiles, type DaemonConfig, type Platform } from "./units.ts";
@@ -96,11 +95,14 @@ async function checkRun(t: Transport, runId: string): Promise<string | null> {
 
 /**
  * The owner's transport for install, status and uninstall (same choice as the CLI's: HTTP with
- * --url, else in-process). Built here rather than imported from main.ts, which imports us.
+ * --url, else in-process). Built here rather than imported from main.ts, which imports us; the
+ * app and the database driver load only when a command needs them.
  */
 async function openTransport(g: GlobalOptions): Promise<Transport> {
   const home = resolveHome(process.env, { home: g.home });
+  const { HttpTransport, InProcessTransport } = await import("../cli/transport.ts");
   if (g.url) return new HttpTransport(g.url, g.token ?? readOwnerTokenFile(home));
+  const { openLocalServices } = await import("../services.ts");
   return new InProcessTransport(await openLocalServices({ home }));
 }
 
@@ -132,6 +134,7 @@ export const DAEMON_COMMANDS: CommandSpec[] = [
       const maxTicks = str(a, "max-ticks") === undefined ? undefined : seconds(a, "max-ticks", 1, { integer: true });
       const home = resolveHome(process.env, { home: g.home });
       // The local transport normally sends the owner token; here every request carries the daemon's.
+      const [{ HttpTransport, InProcessTransport }, { openLocalServices }] = await Promise.all([import("../cli/transport.ts"), import("../services.ts")]);
       const transport: Transport = g.url
         ? new HttpTransport(g.url, token)
         : new InProcessTransport({ ...(await openLocalServices({ home })), ownerToken: token });

@@ -17,6 +17,8 @@ export interface ExecOptions {
   maxBuffer?: number;
   /** How errors name the command (default: the binary and its first argument). */
   label?: string;
+  /** The environment to run it with (default: this process's). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -26,15 +28,20 @@ export interface ExecOptions {
  */
 export function execTool(bin: string, args: string[], opts: ExecOptions): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
-    execFile(bin, args, { timeout: opts.timeoutMs, maxBuffer: opts.maxBuffer ?? 16 * 1024 * 1024, encoding: "utf8" }, (error, stdout, stderr) => {
-      if (!error) return resolve({ code: 0, stdout, stderr });
-      const err = error as NodeJS.ErrnoException & { code?: string | number; killed?: boolean; signal?: string | null };
-      // By default name the tool and subcommand only: other arguments can be long typed text.
-      const what = opts.label ?? (args[0] === undefined ? bin : `${bin} ${args[0]}`);
-      if (err.code === "ENOENT" || err.code === "EACCES") return reject(opts.missing(bin));
-      if (err.killed && err.signal) return reject(new HostError("TIMEOUT", `'${what}' timed out after ${opts.timeoutMs} ms`));
-      if (typeof err.code === "number") return resolve({ code: err.code, stdout, stderr });
-      reject(new HostError("COMMAND_FAILED", `'${what}' failed: ${err.message}`));
-    });
+    execFile(
+      bin,
+      args,
+      { timeout: opts.timeoutMs, maxBuffer: opts.maxBuffer ?? 16 * 1024 * 1024, encoding: "utf8", env: opts.env },
+      (error, stdout, stderr) => {
+        if (!error) return resolve({ code: 0, stdout, stderr });
+        const err = error as NodeJS.ErrnoException & { code?: string | number; killed?: boolean; signal?: string | null };
+        // By default name the tool and subcommand only: other arguments can be long typed text.
+        const what = opts.label ?? (args[0] === undefined ? bin : `${bin} ${args[0]}`);
+        if (err.code === "ENOENT" || err.code === "EACCES") return reject(opts.missing(bin));
+        if (err.killed && err.signal) return reject(new HostError("TIMEOUT", `'${what}' timed out after ${opts.timeoutMs} ms`));
+        if (typeof err.code === "number") return resolve({ code: err.code, stdout, stderr });
+        reject(new HostError("COMMAND_FAILED", `'${what}' failed: ${err.message}`));
+      },
+    );
   });
 }

@@ -74,8 +74,8 @@ export class Tmux {
     private readonly timeoutMs: number,
   ) {}
 
-  private run(args: string[], maxBuffer?: number): Promise<ExecResult> {
-    return execTool(this.bin, args.map(tmuxArg), { timeoutMs: this.timeoutMs, missing: tmuxMissing, maxBuffer });
+  private run(args: string[], maxBuffer?: number, env?: NodeJS.ProcessEnv): Promise<ExecResult> {
+    return execTool(this.bin, args.map(tmuxArg), { timeoutMs: this.timeoutMs, missing: tmuxMissing, maxBuffer, env });
   }
 
   /** Runs a command that must succeed; a missing target becomes TMUX_SESSION_NOT_FOUND naming `target`. */
@@ -108,7 +108,9 @@ export class Tmux {
    * Creates a detached session. A multi-word command is exec'd by tmux directly; a single word
    * would go through `default-shell -c`, so it is wrapped as `sh -c 'exec "$0"' word` to keep
    * it literal. The pane inherits the tmux server's environment, not this process's: pass what
-   * the command needs in `env` (tmux ≥ 3.0).
+   * the command needs in `env` (tmux ≥ 3.0). PATH is the exception: tmux gives a new pane the
+   * PATH of the client that asked for it and ignores `-e PATH`, so an `env.PATH` is handed to
+   * the tmux client instead.
    */
   async newSession(opts: NewSessionOptions): Promise<void> {
     checkSessionName(opts.name);
@@ -135,7 +137,7 @@ export class Tmux {
     args.push("--");
     if (opts.command.length === 1) args.push("sh", "-c", 'exec "$0"', opts.command[0]!);
     else args.push(...opts.command);
-    const r = await this.run(args);
+    const r = await this.run(args, undefined, opts.env?.PATH ? { ...process.env, PATH: opts.env.PATH } : undefined);
     if (r.code === 0) return;
     const msg = r.stderr.trim();
     if (/duplicate session/i.test(msg)) throw new HostError("TMUX_SESSION_EXISTS", `tmux session '${opts.name}' already exists`);
@@ -230,7 +232,11 @@ export class Tmux {
 /** TMUX_SESSION_NOT_FOUND naming the target as the caller gave it: a session, or an explicit pane. */
 function notFound(target: string): HostError {
   const what = /^%\d+$/.test(target) || target.includes(":") ? "pane" : "session";
-  return new HostError("TMUX_SESSION_NOT_FOUND", `tmux ${what} '${target}' not found`);
+  return new HostError(
+    "TMUX_SESSION_NOT_FOUND",
+    `tmux ${what} '${target}' not found`,
+    "`tmux ls` lists the sessions that exist. If the agent has ended, mark it gone with `switchyard stop NAME`; if it runs under another tmux name, register it again with that --tmux-session.",
+  );
 }
 
 function checkSize(n: number, what: string): number {

@@ -64,7 +64,16 @@ let stub: StubServer | undefined;
 let home: AgentHome | undefined;
 let swHome: string | undefined;
 const panes: string[] = [];
+/** Dispatchers `pair` started in the background, by the pid it printed. */
+const dispatchers: number[] = [];
 afterAll(async () => {
+  for (const pid of dispatchers) {
+    try {
+      process.kill(pid, "SIGTERM");
+    } catch {
+      // already gone
+    }
+  }
   for (const p of panes) await killTmuxSession(p);
   await stub?.close();
   home?.cleanup();
@@ -133,6 +142,7 @@ describe("README: A 60-second tour", () => {
       failure = e;
       stdout = (e as { stdout?: string }).stdout ?? "";
     }
+    for (const m of stdout.matchAll(/^started dispatcher \S+ \(pid (\d+),/gm)) dispatchers.push(Number(m[1]));
     const outputs = stdout.split(/^@@@ (\d+)\n/m);
     const outputOf = (i: number) => outputs[outputs.indexOf(String(i)) + 1] ?? "";
     const ranTo = Math.max(...outputs.filter((_, i) => i % 2 === 1).map(Number));
@@ -145,8 +155,10 @@ describe("README: A 60-second tour", () => {
     const cycle = JSON.parse(outputOf(index(/switchyard cycle auth-refactor --json/)));
     expect(cycle).toMatchObject({ task: "auth-refactor", worker_session: "auth-w", manager_session: "auth-m", worker_alive: true, manager_alive: true });
     expect(outputOf(index(/register-worker/))).toContain("auth-w");
-    expect(outputOf(index(/session-nudge/))).toMatch(/submitted=true/);
+    expect(outputOf(index(/session-nudge/))).toMatch(/^nudged auth-w: submitted after \d+ Enter press/);
     expect(outputOf(index(/switchyard pair/))).toContain(w1);
+    expect(dispatchers).toHaveLength(1);
+    expect(outputOf(index(/finish-task/))).toMatch(/auth-refactor/);
     const rollout = readFileSync(worker.rollout, "utf8");
     expect(rollout).toContain("Run the tests and report failures only");
     // pair left its own two rollouts beside the two the fixtures made.

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, vi } from "vitest";
@@ -16,8 +16,9 @@ export interface CliRun {
 
 /**
  * Registers the hooks of a CLI test file: the CLI's environment cleared (then `env` set) for
- * the file, and a fresh temp home per test. `cli(...argv)` runs the CLI in-process against that
- * home; local commands that print to process.stdout (dispatch, up) are captured too.
+ * the file, and a fresh, empty temp home directory per test (a home must exist: only `init`
+ * and `up` create one). `cli(...argv)` runs the CLI in-process against that home; local
+ * commands that print to process.stdout (dispatch, up, doctor) are captured too.
  */
 export function cliSandbox(prefix: string, env: Record<string, string> = {}) {
   const saved: Partial<Record<string, string>> = {};
@@ -37,6 +38,7 @@ export function cliSandbox(prefix: string, env: Record<string, string> = {}) {
   });
   beforeEach(() => {
     home = join(mkdtempSync(join(tmpdir(), `switchyard-${prefix}-`)), "home");
+    mkdirSync(home);
   });
   afterEach(() => rmSync(join(home, ".."), { recursive: true, force: true }));
   return {

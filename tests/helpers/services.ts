@@ -63,7 +63,7 @@ export async function makeTestEnv(opts: { host?: Host | null; hostName?: string;
   mkdirSync(join(codexHome, "sessions"), { recursive: true });
   mkdirSync(join(claudeConfig, "projects"), { recursive: true });
   if (opts.host === null) services.host = undefined;
-  else services.host = opts.host ?? new NodeHost({ codexHome, claudeConfigDir: claudeConfig, transcriptRoots: [] });
+  else services.host = opts.host ?? new NodeHost({ codexHome, claudeConfigDir: claudeConfig, transcriptRoots: [], pluginDir: join(home.home, "plugins") });
   const app = createApp(services);
   const env: TestEnv = {
     dir,

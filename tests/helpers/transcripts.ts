@@ -1,5 +1,6 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, realpathSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import type { Host } from "../../functions/lib/host.ts";
 
 /** Where a test's transcripts may live: the test host's roots (TestEnv has both). */
 export interface TranscriptRootsLike {
@@ -66,4 +67,23 @@ export async function holdOpen(path: string): Promise<Holder> {
       await exited;
     },
   };
+}
+
+/**
+ * Starts a tmux session `name` whose pane process holds `path` open for appending and prints
+ * nothing (a silent agent: its screen never changes), and waits until the host sees it holding
+ * the file. Registration with `tmux_session` and the path then records the pane's pid, as it
+ * does for a real agent.
+ */
+export async function holdInTmux(host: Host, name: string, path: string, cwd: string): Promise<{ tmux: string; pid: number }> {
+  const script = `require("fs").openSync(${JSON.stringify(path)},"a");setInterval(()=>{},1000)`;
+  await host.tmuxNewSession({ name, cwd, command: [process.execPath, "-e", script] });
+  const want = realpathSync(path);
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const pid = await host.tmuxPanePid(name);
+    if (pid !== null && (await host.discoverTranscript(pid, { strict: true }))?.path === want) return { tmux: name, pid };
+    if (Date.now() > deadline) throw new Error(`the pane of ${name} did not open ${path}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

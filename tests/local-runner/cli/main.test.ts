@@ -1,6 +1,7 @@
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { ALL_COMMANDS, EXIT_FAILED, EXIT_OK, EXIT_USAGE, runCli } from "../../../local-runner/cli/main.ts";
 import { cliSandbox } from "../../helpers/cli.ts";
 
@@ -74,6 +75,9 @@ describe("switchyard (in-process)", () => {
 
     const audit = await cli("audit", "feat");
     expect(audit.out).toContain("task_created");
+    // Payloads read as key=value pairs, not JSON.
+    expect(audit.out).toMatch(/task_bound .* worker=\S+ /);
+    expect(audit.out).not.toContain('{"');
     expect(audit.out).toContain("task_bound");
     expect((await cli("unbind", "--task", "feat")).code).toBe(EXIT_OK);
     expect((await cli("deregister", "w1")).out).toContain("deregistered w1");
@@ -102,7 +106,8 @@ describe("switchyard (in-process)", () => {
 
     const run = await cli("cron", "run", "heartbeat-sweep");
     expect(run.code).toBe(EXIT_OK);
-    expect(run.out).toMatch(/^heartbeat-sweep: succeeded/);
+    expect(run.out).toMatch(/^heartbeat-sweep: succeeded\n {2}\w+: /);
+    expect(run.out).not.toMatch(/[{}]/);
     expect((await cli("cron", "list")).out).toMatch(/heartbeat-sweep .*last: succeeded/);
     expect((await cli("cron", "run", "nope")).code).toBe(EXIT_FAILED);
     expect((await cli("db-doctor")).out).toMatch(/integrity_check: ok[\s\S]*\nok$/);
@@ -124,14 +129,17 @@ describe("usage errors exit 2 without touching state", () => {
   const cases: Array<[string, string[], RegExp]> = [
     ["unknown command", ["frobnicate"], /unknown command 'frobnicate'/],
     ["unknown flag", ["tasks", "--bogus"], /--bogus/],
-    ["missing positional", ["deregister"], /missing argument NAME/],
-    ["extra positional", ["deregister", "a", "b"], /unexpected argument 'b'/],
+    ["missing positional", ["deregister"], /missing required argument 'NAME'/],
+    ["extra positional", ["deregister", "a", "b"], /too many arguments for 'deregister'/],
     ["missing required option", ["bind", "--task", "t", "--manager", "m"], /--worker is required/],
     ["bad integer", ["discover", "--limit", "ten"], /--limit must be an integer, got 'ten'/],
     ["integer below minimum", ["register-worker", "--name", "w", "--pid", "0"], /--pid must be at least 1/],
     ["string flag without value", ["tasks", "--create"], /--create/],
     ["up with a bad port", ["up", "--port", "http"], /--port must be an integer/],
     ["up with an unknown cron override", ["up", "--cron", "nope=* * * * *"], /--cron expects NAME=EXPRESSION with a known NAME/],
+    ["up with an invalid schedule", ["up", "--cron", "heartbeat-sweep=every minute"], /'every minute' is not a valid schedule/],
+    ["up with a port out of range", ["up", "--port", "70000"], /--port must be at most 65535/],
+    ["unknown option, with the close one suggested", ["tasks", "--stat", "all"], /unknown option '--stat'[\s\S]*Did you mean --state\?/],
   ];
   for (const [label, argv, message] of cases) {
     it(label, async () => {
@@ -140,7 +148,8 @@ describe("usage errors exit 2 without touching state", () => {
       expect(res.err).toMatch(message);
       expect(res.err).toContain("hint: run 'switchyard");
       expect(res.out).toBe("");
-      expect(existsSync(sb.home)).toBe(false);
+      // The (empty) home stays empty: no database, no owner token.
+      expect(readdirSync(sb.home)).toEqual([]);
     });
   }
 });
@@ -172,8 +181,166 @@ describe("help", () => {
         for (const p of spec.positionals ?? []) expect(res.out, name).toContain(p.name);
         for (const o of Object.keys(spec.options ?? {})) expect(res.out, name).toContain(`--${o}`);
         expect(res.out, name).toContain("Exit codes:");
+        for (const code of Object.keys(spec.exitCodes ?? {})) expect(res.out, name).toMatch(new RegExp(`^  ${code}  `, "m"));
       }
     }
-    expect(existsSync(sb.home)).toBe(false);
+    expect(readdirSync(sb.home)).toEqual([]);
+  });
+});
+
+/** Runs the CLI in-process from `cwd`, without the sandbox's --home (local commands write to process.stdout). */
+async function run(argv: string[], cwd?: string) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const write = vi.spyOn(process.stdout, "write").mockImplementation((t) => {
+    out.push(String(t).replace(/\n$/, ""));
+    return true;
+  });
+  try {
+    const code = await runCli(argv, { out: (t) => out.push(t), err: (t) => err.push(t) }, { cwd });
+    return { code, out: out.join("\n"), err: err.join("\n") };
+  } finally {
+    write.mockRestore();
+  }
+}
+
+describe("navigation: version, grouped help, groups, suggestions", () => {
+  it("prints the package version with --version and -V", async () => {
+    const { version } = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8"));
+    for (const flag of ["--version", "-V"]) {
+      const res = await run([flag]);
+      expect(res.code).toBe(EXIT_OK);
+      expect(res.out.trim()).toBe(version);
+    }
+  });
+
+  it("lists every command under its group's heading, in the group order", async () => {
+    const res = await run(["--help"]);
+    const headings = [...res.out.matchAll(/^(\S[^:\n]*):$/gm)].map((m) => m[1]);
+    expect(headings.slice(0, 4)).toEqual(["Set up and run", "Sessions and agents", "Tasks and bindings", "Watch"]);
+    // Each command sits between its own heading and the next one.
+    const sections = res.out.split(/^\S[^:\n]*:$/m);
+    for (const spec of ALL_COMMANDS) {
+      const title = { setup: "Set up and run", broker: "Advice broker", messages: "Messages and inboxes" }[spec.group ?? ""];
+      if (!title) continue;
+      const index = headings.indexOf(title) + 1;
+      expect(sections[index], spec.name).toContain(`  ${spec.name}`);
+    }
+  });
+
+  it("lists a spec without a group under Other, and runs it", async () => {
+    const spec = { name: "zz-ungrouped", summary: "A command some other file added without a group", local: async () => EXIT_OK };
+    ALL_COMMANDS.push(spec);
+    try {
+      const help = await run(["--help"]);
+      expect(help.out).toMatch(/\nOther:\n {2}zz-ungrouped +A command some other file added without a group/);
+      expect((await run(["zz-ungrouped", "--home", sb.home])).code).toBe(EXIT_OK);
+    } finally {
+      ALL_COMMANDS.splice(ALL_COMMANDS.indexOf(spec), 1);
+    }
+  });
+
+  it("lists a group's subcommands when given the group word alone", async () => {
+    for (const group of ["broker", "token", "cron", "orchestrator"]) {
+      const res = await run([group]);
+      expect(res.code, group).toBe(EXIT_OK);
+      const subs = ALL_COMMANDS.filter((c) => c.name.startsWith(`${group} `));
+      expect(subs.length, group).toBeGreaterThan(1);
+      for (const c of subs) expect(res.out, c.name).toContain(`  ${c.name.slice(group.length + 1)}`);
+    }
+    // A word that is a command and a group at once still runs as the command.
+    expect((await run(["commands", "--help"])).out).toContain("requeue");
+  });
+
+  it("suggests the closest commands for an unknown one, at the top level and inside a group", async () => {
+    const cases: Array<[string[], string[]]> = [
+      [["tsks"], ["tasks"]],
+      [["nudge"], ["session-nudge"]],
+      [["broker", "tokn-check"], ["broker token-check"]],
+      [["token-check"], ["broker token-check"]],
+      [["brokr"], ["broker"]],
+      [["help", "sesions"], ["sessions"]],
+    ];
+    for (const [argv, expected] of cases) {
+      const res = await run(argv);
+      const typed = argv.filter((a) => a !== "help").join(" ");
+      expect(res.code, argv.join(" ")).toBe(EXIT_USAGE);
+      expect(res.err).toContain(`unknown command '${typed}'`);
+      for (const e of expected) expect(res.err, argv.join(" ")).toContain(`switchyard ${e}`);
+      expect(res.err).toContain("hint: run 'switchyard ");
+    }
+    expect((await run(["zzzqqq"])).err).not.toContain("did you mean");
+    // `help X Y` is `X Y --help`, two levels deep too.
+    const help = await run(["help", "broker", "token-check"]);
+    expect(help.code).toBe(EXIT_OK);
+    expect(help.out).toContain("Usage: switchyard broker token-check [options] <TOKEN_ID>");
+  });
+});
+
+describe("home discovery", () => {
+  const made: string[] = [];
+  const tmp = () => {
+    const d = mkdtempSync(join(tmpdir(), "switchyard-home-"));
+    made.push(d);
+    return d;
+  };
+  afterAll(() => {
+    for (const d of made) rmSync(d, { recursive: true, force: true });
+  });
+
+  it("init creates ./.switchyard with a database, an owner token and a .gitignore; a second init keeps them", async () => {
+    const root = tmp();
+    const first = await run(["init"], root);
+    expect(first.code).toBe(EXIT_OK);
+    expect(first.out).toContain(`initialised ${join(root, ".switchyard")}`);
+    for (const f of ["switchyard.db", "owner.token", ".gitignore"]) expect(existsSync(join(root, ".switchyard", f)), f).toBe(true);
+    expect(statSync(join(root, ".switchyard", "owner.token")).mode & 0o777).toBe(0o600);
+    const token = readFileSync(join(root, ".switchyard", "owner.token"), "utf8");
+    const again = await run(["init"], root);
+    expect(again.out).toContain("already initialised");
+    expect(readFileSync(join(root, ".switchyard", "owner.token"), "utf8")).toBe(token);
+  });
+
+  it("finds the home from a nested directory, the way git finds .git", async () => {
+    const root = tmp();
+    await run(["init"], root);
+    const nested = join(root, "src", "deep", "er");
+    mkdirSync(nested, { recursive: true });
+    expect((await run(["tasks", "--create", "from-below"], nested)).code).toBe(EXIT_OK);
+    expect((await run(["tasks"], root)).out).toContain("from-below");
+    // Nothing was created where the command ran.
+    expect(existsSync(join(nested, ".switchyard"))).toBe(false);
+  });
+
+  it("lets SWITCHYARD_HOME and --home override the home found from the current directory", async () => {
+    const root = tmp();
+    const other = tmp();
+    await run(["init"], root);
+    await run(["init"], other);
+    process.env.SWITCHYARD_HOME = join(other, ".switchyard");
+    try {
+      expect((await run(["tasks", "--create", "in-other"], root)).code).toBe(EXIT_OK);
+    } finally {
+      delete process.env.SWITCHYARD_HOME;
+    }
+    expect((await run(["tasks"], root)).out).toBe("no tasks");
+    expect((await run(["tasks", "--home", join(other, ".switchyard")], root)).out).toContain("in-other");
+  });
+
+  it("fails with a hint, creating nothing, when a read command runs where there is no home", async () => {
+    const empty = tmp();
+    const res = await run(["sessions"], empty);
+    expect(res.code).toBe(EXIT_FAILED);
+    expect(res.err).toContain(`no switchyard home: no .switchyard/ directory in ${empty} or any parent`);
+    expect(res.err).toContain("hint: Run 'switchyard init' here");
+    expect(res.err).toContain("SWITCHYARD_URL");
+    expect(readdirSync(empty)).toEqual([]);
+
+    const missing = join(empty, "typo");
+    const named = await run(["sessions", "--home", missing], empty);
+    expect(named.code).toBe(EXIT_FAILED);
+    expect(named.err).toContain(`no switchyard home at ${missing} (named by --home)`);
+    expect(named.err).toContain(`switchyard init --home ${missing}`);
+    expect(existsSync(missing)).toBe(false);
   });
 });

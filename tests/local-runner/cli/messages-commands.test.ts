@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from "../../../local-runner/cli/main.ts";
+import { EXIT_FAILED, EXIT_OK, EXIT_TIMED_OUT, EXIT_USAGE } from "../../../local-runner/cli/main.ts";
 import { cliSandbox } from "../../helpers/cli.ts";
 
 const sb = cliSandbox("cli-msg");
 const cli = sb.cli;
 
 describe("messages and inbox commands", () => {
-  it("send, list, consume and reply through the CLI; an empty wait exits 0 with item null", async () => {
+  it("send, list, consume and reply through the CLI; an empty wait exits 3 with item null", async () => {
     expect((await cli("register-worker", "--name", "w1")).code).toBe(EXIT_OK);
     expect((await cli("register-manager", "--name", "m1")).code).toBe(EXIT_OK);
     const sent = await cli("request", "m1", "may I refactor?", "--subject", "scope", "--from", "w1");
@@ -24,7 +24,8 @@ describe("messages and inbox commands", () => {
     expect(body).toMatchObject({ session: "m1", timed_out: false, item: { signal_type: "message", payload: { body: "may I refactor?" } } });
 
     const empty = await cli("session-inbox", "m1", "--consume-next", "--wait", "--timeout", "0.1", "--interval", "0.1", "--json");
-    expect(empty.code).toBe(EXIT_OK);
+    // A wait that timed out has its own exit code (3), so a polling loop needs no JSON parsing.
+    expect(empty.code).toBe(EXIT_TIMED_OUT);
     expect(JSON.parse(empty.out)).toMatchObject({ item: null, timed_out: true });
     const emptyText = await cli("session-inbox", "m1", "--consume-next");
     expect(emptyText.out).toBe("no item for m1");

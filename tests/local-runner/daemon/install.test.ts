@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
@@ -34,6 +34,7 @@ const cli = async (...argv: string[]) => {
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), "switchyard-daemon-"));
   home = join(dir, "sy");
+  mkdirSync(home);
   savedHome = process.env.HOME;
   process.env.HOME = dir;
   calls = [];

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { NodeHost } from "../../../local-runner/host.ts";
 import { parseLsofFields, parseTranscriptHeader, transcriptKind } from "../../../local-runner/host/discovery.ts";
 import { procTableLinux, procTablePs, withDescendants } from "../../../local-runner/host/procs.ts";
-import { HOLDER, kernelNow, Resources } from "./helpers.ts";
+import { HOLDER, kernelNow, Resources, waitFor } from "./helpers.ts";
 
 const host = new NodeHost();
 const res = new Resources();
@@ -51,9 +51,12 @@ describe("NodeHost.discoverTranscript", () => {
     const pane = (await host.tmuxPanePid(name))!;
     await res.trackPid(pane);
     const holder = await res.holderPid(path);
-    // No tree, session or group link is left: only the inherited TMUX_PANE ties them.
-    const table = await procTableLinux();
-    expect(withDescendants(table, [pane])).not.toContain(holder);
+    // No tree, session or group link is left once the intermediate has exited (it may still be
+    // on its way out when the holder opens the file): only the inherited TMUX_PANE ties them.
+    const table = await waitFor(async () => {
+      const t = await procTableLinux();
+      return withDescendants(t, [pane]).includes(holder) ? null : t;
+    }, "the intermediate launcher to exit");
     expect(table.find((p) => p.pid === holder)!.session).not.toBe(table.find((p) => p.pid === pane)!.session);
     expect(await host.discoverTranscript(pane)).toEqual({ path, kind: "codex", holderPid: holder });
   });
