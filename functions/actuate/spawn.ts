@@ -256,7 +256,10 @@ async function waitForTranscript(host: Host, target: string, agent: AgentKind, a
       trustAccepted = await acceptTrustPrompt(host, target);
       continue;
     }
-    const found = await host.discoverTranscript(panePid);
+    // Strict, as registration is: only the pane's own process tree counts. A looser search can
+    // meet another agent's fresh rollout (held by a process without a terminal, in the same cwd)
+    // before this agent has written its own, and registration would then refuse it.
+    const found = await host.discoverTranscript(panePid, { strict: true });
     if (found) return { panePid, found, trustSeen, trustAccepted, waitedMs: Date.now() - start };
     await sleep(400);
   }
