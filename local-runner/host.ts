@@ -98,7 +98,7 @@ export class NodeHost implements Host {
   async verifyPane(target: string, agent: PaneAgent): Promise<PaneCheck> {
     if (!/^[A-Za-z0-9_][A-Za-z0-9_-]*$/.test(target)) return { ok: false, reason: `'${target}' is not a plain tmux session name` };
     const panePid = await this.tmux.panePid(target);
-    if (panePid === null) return { ok: false, reason: `tmux session '${target}' not found` };
+    if (panePid === null) return { ok: false, missing: true, reason: `tmux session '${target}' not found` };
     const key = `${target}\0${panePid}\0${agent.pid}\0${agent.startedAt ?? ""}\0${agent.transcriptPath ?? ""}`;
     const until = this.paneChecks.get(key);
     if (until !== undefined && until > Date.now()) return { ok: true, panePid };

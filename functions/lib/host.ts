@@ -181,8 +181,8 @@ export interface PaneAgent {
   transcriptPath?: string | null;
 }
 
-/** What `verifyPane` found. */
-export type PaneCheck = { ok: true; panePid: number } | { ok: false; reason: string };
+/** verifyPane's answer; `missing` when the tmux session does not exist at all (gone, not taken over). */
+export type PaneCheck = { ok: true; panePid: number } | { ok: false; reason: string; missing?: boolean };
 
 export interface HostCapabilities {
   tmux: { available: boolean; version: string | null };

@@ -68,6 +68,12 @@ export async function assertPaneOwned(
     });
   }
   const check = await host.verifyPane(target, { pid: agent.pid, startedAt: agent.startedAt ?? null, transcriptPath: agent.transcriptPath ?? null });
+  // A pane that is gone is not someone else's: say so the way tmux itself would, with what to do.
+  if (!check.ok && check.missing) {
+    throw new ApiError("NOT_FOUND", `tmux session '${target}' not found`, {
+      hint: "`tmux ls` lists the sessions that exist. If the agent has ended, mark it gone with `switchyard stop NAME`; if it runs under another tmux name, register it again with that --tmux-session.",
+    });
+  }
   if (!check.ok) {
     throw new ApiError("PANE_NOT_OWNED", `refusing to use tmux session '${target}': ${check.reason}`, {
       hint: "The pane no longer runs the registered agent (or never did). Register the session again for the pane the agent runs in.",
