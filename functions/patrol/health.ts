@@ -4,7 +4,8 @@ import { healthStates, spawns } from "../../schema/patrol.ts";
 import { DISPATCH_PLUGINS } from "../executors.ts";
 import { auditInsert } from "../lib/audit.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
-import { canReach } from "../lib/local.ts";
+import { assertPaneOwned, canReach } from "../lib/local.ts";
+import { paneOwnerOf } from "../actuate/pane-executors.ts";
 import { dispatchPass } from "../queue/dispatch-pass.ts";
 import { stopDispatcher } from "../queue/dispatchers.ts";
 import type { StepInput } from "./dag.ts";
@@ -84,7 +85,10 @@ async function confirmSession(
   }
   let pane: string | null = null;
   if (s.tmux_session) {
-    const text = await host.tmuxCapturePane(s.tmux_session).catch(() => null);
+    // Only a pane that still runs the registered agent is read (a failed check reads nothing).
+    const text = await assertPaneOwned(host, s.tmux_session, { pid: s.pid, startedAt: s.pid_started_at, transcriptPath: s.transcript_path })
+      .then(() => host.tmuxCapturePane(s.tmux_session!))
+      .catch(() => null);
     pane = text === null ? null : paneDigest(text);
     if (pane !== null && s.prev_pane !== null && pane !== s.prev_pane) return { verdict: "active", evidence: "pane changed since the last check", size, pane };
   }
@@ -125,7 +129,11 @@ async function requestSessionRestart(ctx: Ctx, s: BoundSession, cycles: number):
         state: "pending",
         sessionId: s.id,
         host: s.host,
+        // The interrupt carries the agent its pane must still run, as every pane command does,
+        // so the executor refuses a pane that has changed hands since the patrol looked.
         payload: {
+          ...paneOwnerOf({ pid: s.pid, pidStartedAt: s.pid_started_at }),
+          transcript_path: s.transcript_path,
           tmux_session: s.tmux_session,
           key: "C-c",
           followup: "The patrol saw no progress for several checks and interrupted you. Continue where you left off, or say what blocks you.",

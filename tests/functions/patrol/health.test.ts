@@ -46,7 +46,7 @@ async function busySilentWorker() {
     subtype: "task_started",
     ingestedAt: env.clock.ms,
   });
-  return { pair, transcript, tmux };
+  return { pair, transcript, tmux, pid };
 }
 
 const interrupts = async () => (await env.services.database.db.select().from(commands)).filter((c) => c.type === "interrupt");
@@ -71,7 +71,7 @@ describe("health-scan", () => {
 
   it("notes, restarts (confirmed frozen) at 3-4 cycles, escalates once at 5, and resets on recovery", async () => {
     env = await makeTestEnv();
-    const { pair } = await busySilentWorker();
+    const { pair, pid, transcript } = await busySilentWorker();
     const name = pair.worker.session.name;
     const seen: string[] = [];
     for (let cycle = 1; cycle <= 6; cycle++) {
@@ -84,7 +84,9 @@ describe("health-scan", () => {
     expect(seen).toEqual(["1:note", "2:note", "3:restart", "4:restart", "5:escalate", "6:escalated"]);
     const cmds = await interrupts();
     expect(cmds).toHaveLength(2);
-    expect(cmds[0]!.payload).toMatchObject({ key: "C-c" });
+    // Like every pane command it names the agent the pane must still run, so the executor checks
+    // the pane before Ctrl-C reaches it.
+    expect(cmds[0]!.payload).toMatchObject({ key: "C-c", pid, pid_started_at: expect.any(Number), transcript_path: transcript });
     const esc = (await ownerNotices(env)).filter((n) => n.kind === "health_escalation");
     expect(esc).toHaveLength(1);
     expect(esc[0].subject).toContain(name);
