@@ -115,6 +115,9 @@ function escalation(v: HealthVerdict, what: string, details: Record<string, unkn
   };
 }
 
+/** The scope of the command keys the patrol derives itself (restarts, pending-spawn nudges). */
+export const PATROL_KEY_SCOPE = "patrol";
+
 /** Queues an interrupt (C-c) with a prompt to carry on, for the session's host to run. */
 async function requestSessionRestart(ctx: Ctx, s: BoundSession, cycles: number): Promise<string> {
   const nowMs = ctx.now().getTime();
@@ -139,6 +142,9 @@ async function requestSessionRestart(ctx: Ctx, s: BoundSession, cycles: number):
           followup: "The patrol saw no progress for several checks and interrupted you. Continue where you left off, or say what blocks you.",
         },
         idempotencyKey: `health-restart:${s.id}:${cycles}`,
+        // Keys are unique per scope, and a null scope is never equal to another: without one,
+        // two patrols could both queue this restart.
+        idempotencyScope: PATROL_KEY_SCOPE,
         maxAttempts: 1,
         createdBy: actorOf(ctx.auth),
         createdAt: nowMs,

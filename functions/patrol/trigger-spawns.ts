@@ -10,6 +10,7 @@ import { assertPaneOwned, canReach } from "../lib/local.ts";
 import { paneOwnerOf } from "../actuate/pane-executors.ts";
 import { classifyPane } from "../observe/classify.ts";
 import type { StepInput } from "./dag.ts";
+import { PATROL_KEY_SCOPE } from "./health.ts";
 import { DEFAULT_BEGIN_TEXT } from "./spawns.ts";
 
 /** A composer line: Codex shows `›`, Claude Code `❯`, older TUIs a bare `>`. */
@@ -103,6 +104,7 @@ async function triggerOnce(ctx: Ctx, sp: SpawnRow, s: typeof sessions.$inferSele
         host: s.host,
         payload: { ...paneOwnerOf(s), tmux_session: sp.tmuxSession, text, transcript_path: s.transcriptPath, transcript_kind: s.transcriptKind },
         idempotencyKey: `pending-spawn:${sp.id}`,
+        idempotencyScope: PATROL_KEY_SCOPE,
         maxAttempts: 3,
         createdBy: actorOf(ctx.auth),
         createdAt: nowMs,

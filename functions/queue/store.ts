@@ -27,7 +27,10 @@ export type NewCommand = {
    * itself at once; only if that process dies first does a dispatcher or runner take it over.
    */
   holdMs?: number;
-  /** Whose `idempotencyKey` it is (see enqueue.ts); null for keys that are global natural keys. */
+  /**
+   * Whose `idempotencyKey` it is (see enqueue.ts), or the patrol's scope for keys it derives
+   * itself. A key is unique only within a scope: rows with a null scope never collide.
+   */
   idempotencyScope?: string | null;
 };
 

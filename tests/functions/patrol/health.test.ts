@@ -87,6 +87,11 @@ describe("health-scan", () => {
     // Like every pane command it names the agent the pane must still run, so the executor checks
     // the pane before Ctrl-C reaches it.
     expect(cmds[0]!.payload).toMatchObject({ key: "C-c", pid, pid_started_at: expect.any(Number), transcript_path: transcript });
+    // Its key is unique within the patrol's scope (a null scope would never collide with another).
+    expect(cmds.map((c) => [c.idempotencyScope, c.idempotencyKey])).toEqual([
+      ["patrol", `health-restart:${pair.worker.session_id}:3`],
+      ["patrol", `health-restart:${pair.worker.session_id}:4`],
+    ]);
     const esc = (await ownerNotices(env)).filter((n) => n.kind === "health_escalation");
     expect(esc).toHaveLength(1);
     expect(esc[0].subject).toContain(name);
