@@ -12,12 +12,16 @@ import { drafterFromEnv } from "./drafter.ts";
 import { swaggerUiAssets } from "./docs-assets.ts";
 import { NodeHost } from "./host.ts";
 import { migrateDatabase } from "./migrate.ts";
+import { ChangeWatcher, watchableUrl } from "./change-watcher.ts";
+import { InboxNotifier } from "../functions/lib/notifier.ts";
 
 /** Services for a local process plus what the CLI and `up` need to know about home. */
 export interface LocalServices extends Services {
   database: Database;
   home: HomeConfig;
   ownerToken: string;
+  /** Wakes long polls on other processes' writes (file databases only); null otherwise. */
+  changeWatcher?: ChangeWatcher | null;
 }
 
 /** Stderr JSON-lines logger for long-running processes. */
@@ -47,8 +51,9 @@ export class DatabaseUnreachableError extends Error {
   }
 }
 
-/** The URL without credentials or query string, safe to print. */
-function printableUrl(url: string): string {
+/** The URL without credentials or query string (libSQL URLs may carry ?authToken=), safe to print. */
+export function printableUrl(url: string): string {
+  if (url.startsWith("file:")) return url.split("?")[0]!;
   try {
     const u = new URL(url);
     return `${u.protocol}//${u.host}${u.pathname === "/" ? "" : u.pathname}`;
@@ -130,12 +135,48 @@ export async function ensureOwnerToken(database: Database, home: HomeConfig, now
   return token.secret;
 }
 
-/** Opens the database, applies migrations and establishes the owner token. */
-export async function openLocalServices(opts: { home?: HomeConfig; log?: Logger; clock?: () => Date } = {}): Promise<LocalServices> {
+/** Shortest and longest server-wide long-poll re-check interval an operator may set, in ms. */
+export const WAKE_INTERVAL_RANGE_MS = { min: 100, max: 60_000 } as const;
+
+/**
+ * Reads `SWITCHYARD_WAKE_INTERVAL_MS`: the server's default long-poll re-check interval, or
+ * undefined when unset. Bad values are refused by name rather than silently ignored.
+ */
+export function wakeIntervalFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const raw = env.SWITCHYARD_WAKE_INTERVAL_MS;
+  if (raw === undefined || raw === "") return undefined;
+  return checkWakeInterval(Number(raw), `SWITCHYARD_WAKE_INTERVAL_MS='${raw}'`);
+}
+
+/** Validates a wake interval in ms; `what` names where it came from in the error. */
+export function checkWakeInterval(ms: number, what: string): number {
+  if (!Number.isInteger(ms) || ms < WAKE_INTERVAL_RANGE_MS.min || ms > WAKE_INTERVAL_RANGE_MS.max) {
+    throw new Error(`${what}: the wake interval must be a whole number of ms from ${WAKE_INTERVAL_RANGE_MS.min} to ${WAKE_INTERVAL_RANGE_MS.max}`);
+  }
+  return ms;
+}
+
+/**
+ * Opens the database, applies migrations and establishes the owner token. For a file database
+ * it also attaches a ChangeWatcher, so long polls here wake when another process on the same
+ * file writes to their inbox (stopped by `database.close()`); `watchChanges: false` leaves it out.
+ */
+export async function openLocalServices(
+  opts: { home?: HomeConfig; log?: Logger; clock?: () => Date; wakeIntervalMs?: number; watchChanges?: boolean } = {},
+): Promise<LocalServices> {
   const home = opts.home ?? resolveHome();
   ensureHomeDirs(home);
   ensureCliShim(home.home);
-  const database = await openDatabase({ url: home.dbUrl, authToken: home.dbAuthToken });
+  const opened = await openDatabase({ url: home.dbUrl, authToken: home.dbAuthToken });
+  const notifier = new InboxNotifier();
+  const watcher = opts.watchChanges !== false && watchableUrl(home.dbUrl) ? new ChangeWatcher({ url: home.dbUrl, notifier, log: opts.log }) : null;
+  const database: Database = {
+    ...opened,
+    close() {
+      watcher?.stop();
+      opened.close();
+    },
+  };
   try {
     try {
       await migrateDatabase(database);
@@ -155,6 +196,9 @@ export async function openLocalServices(opts: { home?: HomeConfig; log?: Logger;
       agents: agentLaunchConfig(process.env, home),
       drafter: drafterFromEnv(process.env),
       docsAssets: swaggerUiAssets(),
+      notifier,
+      changeWatcher: watcher,
+      wakeIntervalMs: opts.wakeIntervalMs ?? wakeIntervalFromEnv(),
     };
   } catch (e) {
     database.close();

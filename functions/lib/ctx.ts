@@ -43,6 +43,8 @@ export interface Ctx {
   log: Logger;
   /** In-process inbox wake-ups (see Services.notifier). */
   notifier?: InboxNotifier;
+  /** Default database re-check interval of inbox long polls, in ms (see Services.wakeIntervalMs). */
+  wakeIntervalMs?: number;
   /** The request's Idempotency-Key, when it sent one (set by the idempotency middleware). */
   idempotency?: KeyScope;
   /** Test hooks (see Services.hooks). */
@@ -153,10 +155,18 @@ export interface Services {
   /** Largest accepted request body in bytes. */
   maxBodyBytes?: number;
   /**
-   * Wakes inbox long polls of this process as soon as it writes an inbox item (items written by
-   * other processes are found by the polls' periodic re-check). Created on first use.
+   * Wakes inbox long polls of this process as soon as it writes an inbox item, or as soon as a
+   * change watcher sees another process write one (without a watcher, those are found by the
+   * polls' periodic re-check). Created on first use.
    */
   notifier?: InboxNotifier;
+  /**
+   * How often a waiting long poll re-checks the database when nothing woke it, unless the
+   * request asks for its own interval (default 1000). Items other processes write are found this
+   * way unless a change watcher signals them sooner (the local runner's does, for a file
+   * database); against a remote database it is the cross-server wake floor.
+   */
+  wakeIntervalMs?: number;
   /**
    * Test hooks around the batch that stores an Idempotency-Key's final response with the
    * request's write: `beforeKeyCommit` runs just before it is sent, `afterKeyCommit` right after it
@@ -190,6 +200,7 @@ export function makeCtx(services: Services, auth: Principal): Ctx {
     log: services.log ?? silentLogger,
     // One per Services, so every request and tick of this process shares it.
     notifier: sharedNotifier(services),
+    wakeIntervalMs: services.wakeIntervalMs,
     hooks: services.hooks,
   };
 }

@@ -124,35 +124,62 @@ export class InboxWatch {
  * In-process inbox wake-ups, one per Services. A new item wakes the one consumer at the head of
  * that inbox's line (see ConsumerTurn) and every watcher (they only read). Plain maps rather
  * than an EventTarget: any number of waiters, and no listener-count warnings.
+ *
+ * Items written by other processes reach it through `signal` too, from a change watcher the host
+ * runtime may attach (`onWait`): the local runner's watches SQLite's data_version. Without one,
+ * waiters find those items by their periodic re-check.
  */
 export class InboxNotifier {
   readonly #lines = new Map<string, ConsumerTurn[]>();
   readonly #watches = new Map<string, Set<InboxWatch>>();
+  readonly #onWait = new Set<() => void>();
+
+  /**
+   * Calls `listener` whenever a consumer or watcher starts waiting, so a change watcher can run
+   * only while someone waits. Returns the function that unsubscribes it.
+   */
+  onWait(listener: () => void): () => void {
+    this.#onWait.add(listener);
+    return () => this.#onWait.delete(listener);
+  }
+
+  #waitStarted(): void {
+    for (const l of this.#onWait) l();
+  }
+
+  /** Every inbox that has a waiting consumer or watcher in this process. */
+  waitedInboxes(): string[] {
+    return [...new Set([...this.#lines.keys(), ...this.#watches.keys()])];
+  }
 
   /** Joins the consumer line of `inbox`; call `leave()` when the request ends. */
   consumer(inbox: string, abort?: AbortSignal): ConsumerTurn {
     const l = this.#lines.get(inbox) ?? [];
     this.#lines.set(inbox, l);
-    return new ConsumerTurn(
+    const turn = new ConsumerTurn(
       l,
       () => {
         if (l.length === 0 && this.#lines.get(inbox) === l) this.#lines.delete(inbox);
       },
       abort,
     );
+    this.#waitStarted();
+    return turn;
   }
 
   /** Starts watching `inbox`; call `leave()` when the request ends. */
   watch(inbox: string, abort?: AbortSignal): InboxWatch {
     const s = this.#watches.get(inbox) ?? new Set<InboxWatch>();
     this.#watches.set(inbox, s);
-    return new InboxWatch(
+    const watch = new InboxWatch(
       s,
       () => {
         if (s.size === 0 && this.#watches.get(inbox) === s) this.#watches.delete(inbox);
       },
       abort,
     );
+    this.#waitStarted();
+    return watch;
   }
 
   /** Announces one new item in `inbox`: wakes its head consumer and its watchers. */

@@ -7,7 +7,7 @@ import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { NameParam } from "../sessions/schema.ts";
 import { inboxHeader, inboxOwner, type InboxOwner, type InboxRef } from "./inbox-target.ts";
 import { itemsToWire } from "./items.ts";
-import type { WakeReason } from "./notifier.ts";
+import { recheckMs, type WakeReason } from "./notifier.ts";
 import { ConsumeBody, ConsumeResult, TaskNameParam } from "./schema.ts";
 
 // Not the daemon: an item it consumed would count as read and never reach the session.
@@ -95,6 +95,7 @@ export async function consumeNext(ctx: Ctx, ref: InboxRef, input: z.output<typeo
   let drained = false;
   try {
     const deadline = performance.now() + input.timeout * 1000;
+    const interval = recheckMs(ctx, input.interval);
     let wokenBy: Exclude<WakeReason, "aborted"> | null = null;
     let polls = 0;
     const empty = () => ({ ...inboxHeader(owner), item: null, timed_out: input.wait, has_more: false, poll_count: polls, woken_by: null, event_id: null });
@@ -119,7 +120,7 @@ export async function consumeNext(ctx: Ctx, ref: InboxRef, input: z.output<typeo
       const remaining = deadline - performance.now();
       if (!turn || remaining <= 0) return empty();
       // Behind the head there is nothing to re-check: wait to be handed the turn (or time out).
-      const why = await turn.next(turn.isHead ? Math.min(input.interval * 1000, remaining) : remaining);
+      const why = await turn.next(turn.isHead ? Math.min(interval, remaining) : remaining);
       // The caller went away: consuming now would hand an item to nobody.
       if (why === "aborted") return empty();
       wokenBy = why;

@@ -6,7 +6,7 @@ import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { NameParam } from "../sessions/schema.ts";
 import { inboxHeader, inboxOwner, type InboxRef } from "./inbox-target.ts";
 import { itemsToWire } from "./items.ts";
-import type { WakeReason } from "./notifier.ts";
+import { recheckMs, type WakeReason } from "./notifier.ts";
 import { InboxList, InboxListQuery, TaskNameParam } from "./schema.ts";
 
 const PRINCIPALS = ["owner", "daemon", "session"] as const;
@@ -58,7 +58,7 @@ export async function listInbox(ctx: Ctx, ref: InboxRef, q: z.output<typeof Inbo
           timedOut = true;
           break;
         }
-        wokenBy = await waiter.next(Math.min(q.interval * 1000, remaining));
+        wokenBy = await waiter.next(Math.min(recheckMs(ctx, q.interval), remaining));
         polls++;
       }
     } finally {

@@ -9,3 +9,11 @@ export type { WakeReason } from "../lib/notifier.ts";
 export function signalInbox(ctx: Ctx, sessionId: string): void {
   ctx.notifier?.signal(sessionId);
 }
+
+/** Default re-check interval when neither the request nor the server names one. */
+export const DEFAULT_WAKE_INTERVAL_MS = 1000;
+
+/** The re-check interval of one long poll in ms: the request's, else the server's default. */
+export function recheckMs(ctx: Ctx, intervalSeconds: number | undefined): number {
+  return intervalSeconds !== undefined ? intervalSeconds * 1000 : (ctx.wakeIntervalMs ?? DEFAULT_WAKE_INTERVAL_MS);
+}

@@ -130,13 +130,10 @@ const Timeout = z.coerce
   .optional()
   .default(60)
   .openapi({ description: `Seconds to wait when wait=true (max ${MAX_WAIT_SECONDS}, default 60)` });
-const Interval = z.coerce
-  .number()
-  .min(MIN_INTERVAL_SECONDS)
-  .max(60)
-  .optional()
-  .default(1)
-  .openapi({ description: "Seconds between database re-checks while waiting (default 1)" });
+/** What the interval fields say; the default is the server's, so operators can tune it in one place. */
+const INTERVAL_DESCRIPTION =
+  "Seconds between database re-checks while waiting. Default: the server's (1 s unless started with --wake-interval). A send through the same server, or through another server on the same file database, wakes the wait sooner.";
+const Interval = z.coerce.number().min(MIN_INTERVAL_SECONDS).max(60).optional().openapi({ description: INTERVAL_DESCRIPTION });
 
 export const InboxListQuery = z.object({
   limit: QueryLimit(500, 50),
@@ -155,13 +152,7 @@ export const ConsumeBody = z
       .optional()
       .default(60)
       .openapi({ description: `Seconds to wait (max ${MAX_WAIT_SECONDS}, default 60)` }),
-    interval: z
-      .number()
-      .min(MIN_INTERVAL_SECONDS)
-      .max(60)
-      .optional()
-      .default(1)
-      .openapi({ description: "Seconds between database re-checks while waiting (default 1)" }),
+    interval: z.number().min(MIN_INTERVAL_SECONDS).max(60).optional().openapi({ description: INTERVAL_DESCRIPTION }),
   })
   .strict()
   .openapi("ConsumeOptions");
@@ -174,7 +165,8 @@ const Inbox = {
 };
 
 export const WokenBy = z.enum(["notifier", "interval"]).nullable().openapi({
-  description: "What ended the last wait before the answer: an in-process signal, the periodic re-check, or null (no wait)",
+  description:
+    "What ended the last wait before the answer: a signal (a send through this server, or another server's write seen by its change watcher), the periodic re-check, or null (no wait)",
 });
 
 export const InboxList = z

@@ -31,9 +31,20 @@ function print(g: GlobalOptions, json: unknown, lines: string[]): void {
 }
 
 /** Opens the home's database (creating the home when the command may). */
-async function services(g: GlobalOptions, log = false) {
+async function services(g: GlobalOptions, log = false, wakeIntervalMs?: number) {
   const { openLocalServices, stderrLogger } = await import("../services.ts");
-  return openLocalServices({ home: resolveHome(process.env, { home: g.home }), log: log ? stderrLogger : undefined });
+  return openLocalServices({ home: resolveHome(process.env, { home: g.home }), log: log ? stderrLogger : undefined, wakeIntervalMs });
+}
+
+/**
+ * True for addresses only this machine can reach: 127.0.0.0/8, ::1, localhost. Anything else
+ * (a LAN address, 0.0.0.0, ::) puts the API on a network.
+ */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  if (h === "localhost" || h === "::1" || h === "0:0:0:0:0:0:0:1") return true;
+  if (/^::ffff:127\./.test(h)) return true;
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
 
 /** Says which address is taken and what to do, instead of Node's bare EADDRINUSE. */
@@ -77,6 +88,14 @@ function stopRequested(): Promise<string> {
     process.once("SIGINT", onInt);
     process.once("SIGTERM", onTerm);
   });
+}
+
+/** How long polls on this server learn of items other servers write, in one line. */
+function wakeLine(s: { changeWatcher?: unknown; wakeIntervalMs?: number; database: { url: string } }): string {
+  const every = `re-check every ${s.wakeIntervalMs ?? 1000} ms`;
+  return s.changeWatcher
+    ? `change watcher (PRAGMA data_version) for other processes on this file, ${every} as a fallback`
+    : `${every} (no cross-client change signal on ${s.database.url.split(":")[0]}: databases; --wake-interval sets it)`;
 }
 
 /** Which tmux session to attach to, and the command that does it. */
@@ -210,19 +229,52 @@ export const LOCAL_COMMANDS: CommandSpec[] = [
     home: "create",
     options: {
       port: { type: "string", value: "PORT", description: "Port to listen on (default 8787; 0 picks a free one)" },
-      host: { type: "string", value: "ADDR", description: "Address to bind (default 127.0.0.1)" },
+      host: {
+        type: "string",
+        value: "ADDR",
+        description: "Address to bind (default 127.0.0.1); anything but loopback also needs --i-know-this-is-exposed",
+      },
+      "i-know-this-is-exposed": {
+        type: "boolean",
+        description: "Allow a non-loopback --host: the API (plain HTTP) is then reachable from the network; put TLS and a firewall in front",
+      },
+      "wake-interval": {
+        type: "string",
+        value: "MS",
+        description: "Default long-poll re-check interval (default 1000, or $SWITCHYARD_WAKE_INTERVAL_MS); the cross-server wake floor on a remote database",
+      },
       cron: { type: "string", multiple: true, value: "NAME=EXPR", description: "Override a cron schedule (node-cron syntax)" },
       "no-cron": { type: "boolean", description: "Serve only; schedule no crons" },
     },
-    examples: ["switchyard up", "switchyard up --port 9000 --cron heartbeat-sweep='*/30 * * * * *'"],
+    examples: [
+      "switchyard up",
+      "switchyard up --port 9000 --cron heartbeat-sweep='*/30 * * * * *'",
+      "switchyard up --no-cron --port 8788   # a second stateless server on the same database",
+      "switchyard up --host 10.0.0.5 --i-know-this-is-exposed   # the hub of several machines (docs/multi-machine.md)",
+    ],
     local: async (a, g) => {
       const port = int(a, "port", { min: 0 }) ?? 8787;
       if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
       const hostname = str(a, "host") ?? "127.0.0.1";
+      if (!isLoopbackHost(hostname) && !flag(a, "i-know-this-is-exposed")) {
+        throw new HintedError(
+          `refusing to listen on ${hostname}: it is not a loopback address, so anyone who can reach it on the network can reach the API`,
+          "Every route still needs a token, but traffic is plain HTTP. Bind a private-network address, put TLS and a firewall in front (docs/multi-machine.md), then add --i-know-this-is-exposed.",
+        );
+      }
+      const wakeMs = int(a, "wake-interval", { min: 0 });
+      if (wakeMs !== undefined) {
+        const { checkWakeInterval } = await import("../services.ts");
+        try {
+          checkWakeInterval(wakeMs, `--wake-interval ${wakeMs}`);
+        } catch (e) {
+          throw new UsageError((e as Error).message);
+        }
+      }
       // Checked before anything opens: a bad schedule must not leave a server listening.
       const schedules = flag(a, "no-cron") ? [] : await parseCronOverrides(list(a, "cron"));
-      const { startUp } = await import("../up.ts");
-      const s = await services(g, true);
+      const [{ startUp }, { printableUrl }] = await Promise.all([import("../up.ts"), import("../services.ts")]);
+      const s = await services(g, true, wakeMs);
       let running;
       try {
         running = await startUp(s, { port, hostname, schedules });
@@ -236,7 +288,9 @@ export const LOCAL_COMMANDS: CommandSpec[] = [
         `  docs:       ${running.url}/docs  (OpenAPI: ${running.url}/v1/openapi.json)`,
         `  health:     ${running.url}/healthz`,
         `  home:       ${s.home.home}`,
-        `  database:   ${s.home.dbUrl}`,
+        `  database:   ${printableUrl(s.home.dbUrl)}`,
+        `  wake-ups:   ${wakeLine(s)}`,
+        ...(isLoopbackHost(hostname) ? [] : [`  exposed:    listening on ${hostname}; plain HTTP, every route needs a token (docs/multi-machine.md)`]),
         `  owner token: ${s.home.ownerTokenFile}`,
         `  crons:      ${schedules.map((x) => `${x.name} (${x.expression})`).join(", ") || "none"}`,
         ...(running.patrolWarning ? [`  warning:    ${running.patrolWarning}`] : []),
