@@ -10,7 +10,9 @@ export const shared = {
   testTimeout: 60_000,
   hookTimeout: 60_000,
   // Real tmux, agent CLIs and multi-process runs share two cores; keep file parallelism modest.
-  maxWorkers: 2,
+  // Against one shared libSQL server (SWITCHYARD_TEST_DB_URL) each file resets the database it
+  // shares with every other, so files run one at a time (tests/helpers/services.ts).
+  maxWorkers: process.env.SWITCHYARD_TEST_DB_URL ? 1 : 2,
 };
 
 export default defineConfig({

@@ -67,29 +67,65 @@ export function printableUrl(url: string): string {
  * "fetch failed"; this turns such an error into one that names the URL and what to check.
  * Null for errors that are not about reaching the database (a bad migration stays itself).
  */
-export function describeDatabaseError(url: string, e: unknown): DatabaseUnreachableError | null {
+export function describeDatabaseError(url: string, e: unknown, authToken?: string): DatabaseUnreachableError | null {
   if (url.startsWith("file:")) return null;
   const chain: string[] = [];
   for (let cur: any = e, depth = 0; cur && depth < 5; depth++, cur = cur.cause) {
     if (typeof cur.code === "string") chain.push(cur.code);
     if (typeof cur.message === "string") chain.push(cur.message);
   }
-  const text = chain.join(" | ");
+  // A server may echo what it was sent; the token never reaches a terminal or a log.
+  const redact = (t: string) => (authToken ? t.split(authToken).join("<token>") : t);
+  const text = redact(chain.join(" | "));
+  const last = redact(chain.at(-1) ?? "");
   const where = printableUrl(url);
-  if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|EHOSTUNREACH|fetch failed|UND_ERR/i.test(text)) {
-    const cause = chain.find((c) => /^E[A-Z_]+$|^UND_ERR/.test(c)) ?? chain.at(-1) ?? "no answer";
+  if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|EHOSTUNREACH|fetch failed|UND_ERR|bad port/i.test(text)) {
+    const cause = chain.find((c) => /^E[A-Z_]+$|^UND_ERR/.test(c)) ?? (last || "no answer");
     return new DatabaseUnreachableError(
       `cannot reach the database at ${where} (${cause})`,
-      "Check SWITCHYARD_DB_URL: is the libSQL/sqld server running and reachable from this machine? Unset it to use the local file database in the home.",
+      "Check SWITCHYARD_DB_URL: is the libSQL/sqld server running and reachable from this machine (host, port, firewall; libsql:// means TLS unless ?tls=0)? Unset it to use the local file database in the home.",
     );
   }
   if (/\b(401|403)\b|unauthori[sz]ed|forbidden/i.test(text)) {
     return new DatabaseUnreachableError(
-      `the database at ${where} refused the connection: ${chain.at(-1) ?? "unauthorized"}`,
-      "Check SWITCHYARD_DB_AUTH_TOKEN (a Turso/sqld token for this database).",
+      `the database at ${where} refused the connection: ${last || "unauthorized"}`,
+      `Check SWITCHYARD_DB_AUTH_TOKEN (${authToken ? "it is set, but this server does not accept it: is it this database's token, and not expired?" : "it is not set; a Turso or sqld database with auth needs one"}).`,
+    );
+  }
+  const status = /(?:HTTP status|server response:?)\s*(\d{3})/i.exec(text)?.[1];
+  if (status || /SERVER_ERROR|HRANA_WEBSOCKET_ERROR|HRANA_PROTO_ERROR/.test(text)) {
+    return new DatabaseUnreachableError(
+      `the server at ${where} did not answer as a libSQL database${status ? ` (HTTP ${status})` : ""}: ${last}`,
+      "Check SWITCHYARD_DB_URL: it must name a libSQL server (sqld, Turso) — libsql://, https:// or http:// — not a web page or another service on that port.",
     );
   }
   return null;
+}
+
+/** URL schemes @libsql/client opens. */
+const DATABASE_SCHEMES = new Set(["file:", "libsql:", "http:", "https:", "ws:", "wss:"]);
+
+/**
+ * Refuses a database URL that cannot work before anything tries it, in words that name the
+ * setting: an unknown scheme, or credentials in the URL (fetch refuses those, and its error would
+ * print them).
+ */
+export function checkDatabaseUrl(url: string): void {
+  const hint =
+    "Set SWITCHYARD_DB_URL to libsql://HOST, https://HOST[:PORT] (Turso, sqld) or file:PATH, and the token in SWITCHYARD_DB_AUTH_TOKEN; unset it for the home's file database.";
+  if (url.startsWith("file:")) return;
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new DatabaseUnreachableError(`SWITCHYARD_DB_URL is not a URL: ${printableUrl(url)}`, hint);
+  }
+  if (!DATABASE_SCHEMES.has(u.protocol)) {
+    throw new DatabaseUnreachableError(`SWITCHYARD_DB_URL has the scheme ${u.protocol} which is not a libSQL database: ${printableUrl(url)}`, hint);
+  }
+  if (u.username || u.password) {
+    throw new DatabaseUnreachableError(`SWITCHYARD_DB_URL carries credentials (user:password@), which are not sent: ${printableUrl(url)}`, hint);
+  }
 }
 
 /**
@@ -167,6 +203,7 @@ export async function openLocalServices(
   const home = opts.home ?? resolveHome();
   ensureHomeDirs(home);
   ensureCliShim(home.home);
+  checkDatabaseUrl(home.dbUrl);
   const opened = await openDatabase({ url: home.dbUrl, authToken: home.dbAuthToken });
   const notifier = new InboxNotifier();
   const watcher = opts.watchChanges !== false && watchableUrl(home.dbUrl) ? new ChangeWatcher({ url: home.dbUrl, notifier, log: opts.log }) : null;
@@ -181,7 +218,7 @@ export async function openLocalServices(
     try {
       await migrateDatabase(database);
     } catch (e) {
-      throw describeDatabaseError(home.dbUrl, e) ?? e;
+      throw describeDatabaseError(home.dbUrl, e, home.dbAuthToken) ?? e;
     }
     const clock = opts.clock ?? (() => new Date());
     const ownerToken = await ensureOwnerToken(database, home, clock().getTime());

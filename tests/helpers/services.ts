@@ -7,7 +7,8 @@ import type { Host } from "../../functions/lib/host.ts";
 import { makeId } from "../../functions/lib/ids.ts";
 import { resolveHome } from "../../local-runner/home.ts";
 import { NodeHost } from "../../local-runner/host.ts";
-import { openLocalServices, type LocalServices } from "../../local-runner/services.ts";
+import { describeDatabaseError, openLocalServices, type LocalServices } from "../../local-runner/services.ts";
+import { openDatabase } from "../../functions/lib/db.ts";
 
 /**
  * A fixed instant for tests that assert exact timestamps. Only tests with no real-time actor
@@ -52,11 +53,49 @@ export interface TestEnv {
   close(): void;
 }
 
+/**
+ * The database a TestEnv uses instead of a fresh temp file, when `SWITCHYARD_TEST_DB_URL` names
+ * one (a libSQL server: `http://127.0.0.1:8080`, `libsql://…`; a shared `file:` works too), with
+ * `SWITCHYARD_TEST_DB_AUTH_TOKEN`. Null when unset.
+ */
+export function testDatabaseFromEnv(env: NodeJS.ProcessEnv = process.env): { url: string; authToken?: string } | null {
+  const url = env.SWITCHYARD_TEST_DB_URL;
+  return url ? { url, authToken: env.SWITCHYARD_TEST_DB_AUTH_TOKEN || undefined } : null;
+}
+
+/**
+ * Empties a shared test database: every table, view and the migrations journal go, so the next
+ * open migrates from nothing, as a fresh file would. One script, so a libSQL server runs it on
+ * one connection with foreign keys off. vitest.config.ts runs the files one at a time when a
+ * shared database is configured, so one file's reset never pulls the rows out from under another.
+ */
+export async function resetSharedDatabase(target: { url: string; authToken?: string }): Promise<void> {
+  const database = await openDatabase({ url: target.url, authToken: target.authToken });
+  try {
+    const objects = await database.client.execute(
+      "SELECT type, name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_litestream%' AND name NOT LIKE 'libsql_%'",
+    );
+    if (objects.rows.length === 0) return;
+    const drops = objects.rows.map((r) => `DROP ${String(r.type) === "view" ? "VIEW" : "TABLE"} IF EXISTS "${String(r.name).replace(/"/g, '""')}";`);
+    await database.client.executeMultiple(`PRAGMA foreign_keys = OFF;\n${drops.join("\n")}\nPRAGMA foreign_keys = ON;`);
+  } catch (e) {
+    throw describeDatabaseError(target.url, e) ?? e;
+  } finally {
+    database.close();
+  }
+}
+
 /** Builds a TestEnv; pass `host` to give domain functions local capabilities. */
 export async function makeTestEnv(opts: { host?: Host | null; hostName?: string; clockAt?: number } = {}): Promise<TestEnv> {
   const dir = mkdtempSync(join(tmpdir(), "switchyard-test-"));
   const clock = new FakeClock(opts.clockAt);
-  const home = { ...resolveHome({}, { home: dir }), hostName: opts.hostName ?? "test-host" };
+  const shared = testDatabaseFromEnv();
+  if (shared) await resetSharedDatabase(shared);
+  const home = {
+    ...resolveHome({}, { home: dir }),
+    ...(shared ? { dbUrl: shared.url, dbAuthToken: shared.authToken } : {}),
+    hostName: opts.hostName ?? "test-host",
+  };
   const services = await openLocalServices({ home, clock: clock.now });
   const codexHome = join(dir, "codex-home");
   const claudeConfig = join(dir, "claude-config");
