@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { LAUNCHD_LABEL, logPath, SYSTEMD_UNIT, unitFiles, type DaemonConfig, type Platform } from "./units.ts";
+import { LAUNCHD_LABEL, logPath, SYSTEMD_UNIT, unitFiles, type DaemonConfig, type Platform, type UnitFile } from "./units.ts";
 
 /** Runs a service-manager command; injectable so tests never touch the real launchd or systemd. */
 export type Exec = (cmd: string, args: string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
@@ -48,25 +48,40 @@ export function nativePlatform(platform: NodeJS.Platform = process.platform): Pl
 
 const uid = () => (typeof process.getuid === "function" ? process.getuid() : 0);
 
-function loadCommands(platform: Platform, files: string[]): [string, string[]][] {
-  if (platform === "launchd") {
+/** How the service manager knows one service. */
+export interface ServiceNames {
+  platform: Platform;
+  /** launchd label. */
+  label: string;
+  /** systemd unit stem. */
+  unit: string;
+  /** systemd: whether a `<unit>.timer` comes with the service (the broker daemon's does). */
+  timer: boolean;
+}
+
+/** The broker daemon's names. */
+const brokerNames = (platform: Platform): ServiceNames => ({ platform, label: LAUNCHD_LABEL, unit: SYSTEMD_UNIT, timer: true });
+
+function loadCommands(n: ServiceNames, files: string[]): [string, string[]][] {
+  if (n.platform === "launchd") {
     return [
       // bootout first so a reinstall replaces a loaded agent instead of failing on it.
-      ["launchctl", ["bootout", `gui/${uid()}/${LAUNCHD_LABEL}`]],
+      ["launchctl", ["bootout", `gui/${uid()}/${n.label}`]],
       ["launchctl", ["bootstrap", `gui/${uid()}`, files[0]!]],
     ];
   }
   return [
     ["systemctl", ["--user", "daemon-reload"]],
-    ["systemctl", ["--user", "enable", "--now", `${SYSTEMD_UNIT}.timer`]],
-    ["systemctl", ["--user", "restart", `${SYSTEMD_UNIT}.service`]],
+    ["systemctl", ["--user", "enable", "--now", `${n.unit}.${n.timer ? "timer" : "service"}`]],
+    // restart, not start: a reinstall with new arguments must replace the running process.
+    ["systemctl", ["--user", "restart", `${n.unit}.service`]],
   ];
 }
 
-function unloadCommands(platform: Platform): [string, string[]][] {
-  if (platform === "launchd") return [["launchctl", ["bootout", `gui/${uid()}/${LAUNCHD_LABEL}`]]];
+function unloadCommands(n: ServiceNames): [string, string[]][] {
+  if (n.platform === "launchd") return [["launchctl", ["bootout", `gui/${uid()}/${n.label}`]]];
   return [
-    ["systemctl", ["--user", "disable", "--now", `${SYSTEMD_UNIT}.timer`, `${SYSTEMD_UNIT}.service`]],
+    ["systemctl", ["--user", "disable", "--now", ...(n.timer ? [`${n.unit}.timer`] : []), `${n.unit}.service`]],
     ["systemctl", ["--user", "daemon-reload"]],
   ];
 }
@@ -80,32 +95,45 @@ async function runAll(exec: Exec, commands: [string, string[]][]): Promise<Comma
   return out;
 }
 
+/** Writes unit files (0644) and makes the log's directory (0700). */
+export function writeUnitFiles(files: UnitFile[], log: string): void {
+  mkdirSync(dirname(log), { recursive: true, mode: 0o700 });
+  for (const f of files) {
+    mkdirSync(dirname(f.path), { recursive: true });
+    writeFileSync(f.path, f.contents, { mode: 0o644 });
+  }
+}
+
+/** Loads written unit files into the service manager; `loaded` when every command that matters succeeded. */
+export async function loadService(n: ServiceNames, files: string[], exec: Exec): Promise<{ commands: CommandRun[]; loaded: boolean }> {
+  const commands = await runAll(exec, loadCommands(n, files));
+  // launchctl bootout fails when nothing was loaded yet; only the commands after it must succeed.
+  return { commands, loaded: commands.filter((c) => !c.command.includes(" bootout ")).every((c) => c.code === 0) };
+}
+
+/** Stops and unloads a service (its files stay; the caller removes them). */
+export function unloadService(n: ServiceNames, exec: Exec): Promise<CommandRun[]> {
+  return runAll(exec, unloadCommands(n));
+}
+
 /**
  * Writes the unit files, the daemon token (when one was minted) and the manifest; with `load`
  * also loads them into the service manager. A failed load leaves the files in place and says so.
  */
 export async function installDaemon(cfg: DaemonConfig, opts: { load: boolean; exec: Exec; token: { id: string; secret: string } | null; now: Date }) {
   const files = unitFiles(cfg);
-  mkdirSync(dirname(logPath(cfg)), { recursive: true, mode: 0o700 });
-  for (const f of files) {
-    mkdirSync(dirname(f.path), { recursive: true });
-    writeFileSync(f.path, f.contents, { mode: 0o644 });
-  }
+  writeUnitFiles(files, logPath(cfg));
   if (opts.token) {
     writeFileSync(daemonTokenPath(cfg.switchyardHome), `${opts.token.secret}\n`, { mode: 0o600 });
     chmodSync(daemonTokenPath(cfg.switchyardHome), 0o600);
   }
-  const commands = opts.load
-    ? await runAll(
+  const { commands, loaded } = opts.load
+    ? await loadService(
+        brokerNames(cfg.platform),
+        files.map((f) => f.path),
         opts.exec,
-        loadCommands(
-          cfg.platform,
-          files.map((f) => f.path),
-        ),
       )
-    : [];
-  // launchctl bootout fails when nothing was loaded yet; only the commands after it must succeed.
-  const loaded = opts.load && commands.filter((c) => !c.command.includes(" bootout ")).every((c) => c.code === 0);
+    : { commands: [], loaded: false };
   const previous = readManifest(cfg.switchyardHome);
   const manifest: Manifest = {
     platform: cfg.platform,
@@ -147,7 +175,7 @@ export async function uninstallDaemon(switchyardHome: string, opts: { exec: Exec
   const manifest = readManifest(switchyardHome);
   const standard = standardFiles(opts.userHome);
   const platform = manifest?.platform ?? (["launchd", "systemd"] as const).find((p) => standard[p].some((f) => existsSync(f))) ?? null;
-  const commands = platform ? await runAll(opts.exec, unloadCommands(platform)) : [];
+  const commands = platform ? await unloadService(brokerNames(platform), opts.exec) : [];
   const removed: string[] = [];
   for (const path of [...(manifest?.files ?? (platform ? standard[platform] : [])), daemonTokenPath(switchyardHome), manifestPath(switchyardHome)]) {
     if (!existsSync(path)) continue;
@@ -157,20 +185,21 @@ export async function uninstallDaemon(switchyardHome: string, opts: { exec: Exec
   return { manifest, platform, commands, removed };
 }
 
-/** Whether the service manager has the daemon loaded and running, in its own words. */
-async function serviceState(platform: Platform, exec: Exec): Promise<{ loaded: boolean; running: boolean; detail: string }> {
-  if (platform === "launchd") {
-    const r = await exec("launchctl", ["print", `gui/${uid()}/${LAUNCHD_LABEL}`]);
+/** Whether the service manager has a service loaded and running, in its own words. */
+export async function serviceState(n: ServiceNames, exec: Exec): Promise<{ loaded: boolean; running: boolean; detail: string }> {
+  if (n.platform === "launchd") {
+    const r = await exec("launchctl", ["print", `gui/${uid()}/${n.label}`]);
     if (r.code !== 0) return { loaded: false, running: false, detail: r.stderr.trim() || `launchctl print exited ${r.code}` };
     const state = /^\s*state = (.+)$/m.exec(r.stdout)?.[1]?.trim() ?? "unknown";
     const pid = /^\s*pid = (\d+)$/m.exec(r.stdout)?.[1];
     return { loaded: true, running: state === "running", detail: `state=${state}${pid ? ` pid=${pid}` : ""}` };
   }
-  const service = await exec("systemctl", ["--user", "is-active", `${SYSTEMD_UNIT}.service`]);
-  const timer = await exec("systemctl", ["--user", "is-enabled", `${SYSTEMD_UNIT}.timer`]);
+  const service = await exec("systemctl", ["--user", "is-active", `${n.unit}.service`]);
+  const enabledUnit = `${n.unit}.${n.timer ? "timer" : "service"}`;
+  const enabled = await exec("systemctl", ["--user", "is-enabled", enabledUnit]);
   const active = service.stdout.trim() || service.stderr.trim() || `exit ${service.code}`;
-  const enabled = timer.stdout.trim() || timer.stderr.trim() || `exit ${timer.code}`;
-  return { loaded: timer.code === 0, running: active === "active", detail: `service ${active}, timer ${enabled}` };
+  const state = enabled.stdout.trim() || enabled.stderr.trim() || `exit ${enabled.code}`;
+  return { loaded: enabled.code === 0, running: active === "active", detail: `service ${active}, ${n.timer ? "timer" : "enabled"} ${state}` };
 }
 
 /** The install manifest, which of its files exist, and what the service manager says. */
@@ -182,6 +211,6 @@ export async function daemonStatus(switchyardHome: string, opts: { exec: Exec })
     manifest,
     files: manifest.files.map((path) => ({ path, exists: existsSync(path) })),
     token_file: existsSync(daemonTokenPath(switchyardHome)),
-    service: await serviceState(manifest.platform, opts.exec),
+    service: await serviceState(brokerNames(manifest.platform), opts.exec),
   };
 }

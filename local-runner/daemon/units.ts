@@ -53,28 +53,49 @@ export function daemonArgv(cfg: DaemonConfig): string[] {
 
 const xml = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&apos;");
 
+/**
+ * One long-running Switchyard process under the user's service manager: the broker daemon,
+ * `switchyard up`, a runner. Everything a launchd agent or a systemd --user service needs.
+ */
+export interface ServiceDefinition {
+  /** launchd label (`launchctl list` shows it). */
+  label: string;
+  /** systemd unit name stem. */
+  unit: string;
+  description: string;
+  argv: string[];
+  env: Record<string, string>;
+  workingDirectory: string;
+  /** stdout and stderr are appended here. */
+  log: string;
+  /** The user's $HOME, under which the unit files live. */
+  userHome: string;
+  /** Seconds before a failed process is started again. */
+  restartSeconds: number;
+  /** systemd only: a timer that starts the service again after a reboot or an exit. */
+  timer?: { description: string };
+}
+
 /** The launchd agent: started at load, restarted only when it exits with a failure. */
-export function launchdPlist(cfg: DaemonConfig): UnitFile {
-  const log = logPath(cfg);
+export function launchdAgent(def: ServiceDefinition): UnitFile {
   const contents = `<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
 <plist version="1.0">
 <dict>
   <key>Label</key>
-  <string>${LAUNCHD_LABEL}</string>
+  <string>${xml(def.label)}</string>
   <key>ProgramArguments</key>
   <array>
-${daemonArgv(cfg)
-  .map((a) => `    <string>${xml(a)}</string>`)
-  .join("\n")}
+${def.argv.map((a) => `    <string>${xml(a)}</string>`).join("\n")}
   </array>
   <key>EnvironmentVariables</key>
   <dict>
-    <key>SWITCHYARD_HOME</key>
-    <string>${xml(cfg.switchyardHome)}</string>
+${Object.entries(def.env)
+  .map(([k, v]) => `    <key>${xml(k)}</key>\n    <string>${xml(v)}</string>`)
+  .join("\n")}
   </dict>
   <key>WorkingDirectory</key>
-  <string>${xml(cfg.switchyardHome)}</string>
+  <string>${xml(def.workingDirectory)}</string>
   <key>RunAtLoad</key>
   <true/>
   <key>KeepAlive</key>
@@ -83,17 +104,17 @@ ${daemonArgv(cfg)
     <false/>
   </dict>
   <key>ThrottleInterval</key>
-  <integer>30</integer>
+  <integer>${def.restartSeconds}</integer>
   <key>ProcessType</key>
   <string>Background</string>
   <key>StandardOutPath</key>
-  <string>${xml(log)}</string>
+  <string>${xml(def.log)}</string>
   <key>StandardErrorPath</key>
-  <string>${xml(log)}</string>
+  <string>${xml(def.log)}</string>
 </dict>
 </plist>
 `;
-  return { path: join(cfg.userHome, "Library", "LaunchAgents", `${LAUNCHD_LABEL}.plist`), contents };
+  return { path: join(def.userHome, "Library", "LaunchAgents", `${def.label}.plist`), contents };
 }
 
 /** Quotes one ExecStart argument for systemd: `%` and `$` would otherwise be expanded. */
@@ -101,55 +122,100 @@ function systemdArg(a: string): string {
   return `"${a.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/%/g, "%%").replace(/\$/g, "$$$$")}"`;
 }
 
-/**
- * The systemd --user service (the long-running daemon, restarted on failure) and a timer that
- * starts it again after a reboot or after it exited, so an overnight run survives both.
- */
-export function systemdUnits(cfg: DaemonConfig): UnitFile[] {
-  const dir = join(cfg.userHome, ".config", "systemd", "user");
-  const log = logPath(cfg);
+/** The systemd --user service (restarted on failure), plus its timer when the definition has one. */
+export function systemdServiceUnits(def: ServiceDefinition): UnitFile[] {
+  const dir = join(def.userHome, ".config", "systemd", "user");
+  const log = def.log.replace(/%/g, "%%");
   const service = `[Unit]
-Description=Switchyard advice broker daemon (draft-only) for run ${cfg.runId.replace(/%/g, "%%")}
+Description=${def.description.replace(/%/g, "%%")}
 
 [Service]
 Type=simple
-ExecStart=${daemonArgv(cfg).map(systemdArg).join(" ")}
-Environment=${systemdArg(`SWITCHYARD_HOME=${cfg.switchyardHome}`)}
-WorkingDirectory=${cfg.switchyardHome.replace(/%/g, "%%")}
+ExecStart=${def.argv.map(systemdArg).join(" ")}
+${Object.entries(def.env)
+  .map(([k, v]) => `Environment=${systemdArg(`${k}=${v}`)}`)
+  .join("\n")}
+WorkingDirectory=${def.workingDirectory.replace(/%/g, "%%")}
 Restart=on-failure
-RestartSec=30
+RestartSec=${def.restartSeconds}
 KillSignal=SIGTERM
 TimeoutStopSec=30
-StandardOutput=append:${log.replace(/%/g, "%%")}
-StandardError=append:${log.replace(/%/g, "%%")}
+StandardOutput=append:${log}
+StandardError=append:${log}
 
 [Install]
 WantedBy=default.target
 `;
-  const timer = `[Unit]
-Description=Start the Switchyard advice broker daemon again after a reboot or an exit
+  const files = [{ path: join(dir, `${def.unit}.service`), contents: service }];
+  if (def.timer) {
+    files.push({
+      path: join(dir, `${def.unit}.timer`),
+      contents: `[Unit]
+Description=${def.timer.description.replace(/%/g, "%%")}
 
 [Timer]
 OnBootSec=2min
 OnUnitInactiveSec=10min
-Unit=${SYSTEMD_UNIT}.service
+Unit=${def.unit}.service
 
 [Install]
 WantedBy=timers.target
-`;
-  return [
-    { path: join(dir, `${SYSTEMD_UNIT}.service`), contents: service },
-    { path: join(dir, `${SYSTEMD_UNIT}.timer`), contents: timer },
-  ];
+`,
+    });
+  }
+  return files;
+}
+
+/** The files of one service on one platform. */
+export function serviceFiles(platform: Platform, def: ServiceDefinition): UnitFile[] {
+  return platform === "launchd" ? [launchdAgent(def)] : systemdServiceUnits(def);
 }
 
 /**
  * Refuses values no unit file can hold safely. A newline would end a systemd directive and start
  * one of the caller's choosing (`--project $'x\nExecStartPre=…'`), and XML 1.0 cannot carry most
- * control characters at all; none belongs in a path, run id, session name or URL.
+ * control characters at all; none belongs in a path, run id, session name, host or URL.
  */
+export function checkServiceValues(values: Record<string, string | undefined>): void {
+  for (const [name, v] of Object.entries(values)) {
+    if (v !== undefined && /[\x00-\x1f\x7f]/.test(v)) {
+      throw new UsageError(`${name} contains a control character (e.g. a newline), which a service file cannot hold: ${JSON.stringify(v)}`);
+    }
+  }
+}
+
+/** The broker daemon as a service definition. */
+function brokerService(cfg: DaemonConfig): ServiceDefinition {
+  return {
+    label: LAUNCHD_LABEL,
+    unit: SYSTEMD_UNIT,
+    description: `Switchyard advice broker daemon (draft-only) for run ${cfg.runId}`,
+    argv: daemonArgv(cfg),
+    env: { SWITCHYARD_HOME: cfg.switchyardHome },
+    workingDirectory: cfg.switchyardHome,
+    log: logPath(cfg),
+    userHome: cfg.userHome,
+    restartSeconds: 30,
+    timer: { description: "Start the Switchyard advice broker daemon again after a reboot or an exit" },
+  };
+}
+
+/** The broker daemon's launchd agent. */
+export function launchdPlist(cfg: DaemonConfig): UnitFile {
+  return launchdAgent(brokerService(cfg));
+}
+
+/**
+ * The broker daemon's systemd --user service (the long-running daemon, restarted on failure) and
+ * a timer that starts it again after a reboot or after it exited, so an overnight run survives both.
+ */
+export function systemdUnits(cfg: DaemonConfig): UnitFile[] {
+  return systemdServiceUnits(brokerService(cfg));
+}
+
+/** Refuses broker daemon settings no unit file can hold (see checkServiceValues). */
 export function checkUnitValues(cfg: DaemonConfig): void {
-  const values: Record<string, string | undefined> = {
+  checkServiceValues({
     "--run-id": cfg.runId,
     "--project": cfg.project,
     "--to-session": cfg.toSession,
@@ -159,12 +225,7 @@ export function checkUnitValues(cfg: DaemonConfig): void {
     node: cfg.node,
     cli: cfg.cli,
     HOME: cfg.userHome,
-  };
-  for (const [name, v] of Object.entries(values)) {
-    if (v !== undefined && /[\x00-\x1f\x7f]/.test(v)) {
-      throw new UsageError(`${name} contains a control character (e.g. a newline), which a service file cannot hold: ${JSON.stringify(v)}`);
-    }
-  }
+  });
 }
 
 /** Every file an install writes for the platform; values are checked first (checkUnitValues). */
