@@ -55,6 +55,20 @@ export function locateHome(env: NodeJS.ProcessEnv, opts: { home?: string; cwd?: 
 }
 
 /**
+ * Reads a secret from a file named by a variable (`SWITCHYARD_DB_AUTH_TOKEN_FILE`): what an
+ * installed service uses, so the secret lives in a 0600 file and not in a unit file anyone can
+ * read. A named file that cannot be read is an error that names it.
+ */
+function tokenFromFile(path: string | undefined): string | undefined {
+  if (!path) return undefined;
+  try {
+    return readFileSync(path, "utf8").trim() || undefined;
+  } catch (e) {
+    throw new Error(`cannot read SWITCHYARD_DB_AUTH_TOKEN_FILE ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/**
  * Resolves configuration from the environment. A relative home or file URL is made absolute
  * here, once, because a reconnect after SQLITE_BUSY reopens the path and must land on the same file.
  */
@@ -69,7 +83,7 @@ export function resolveHome(env: NodeJS.ProcessEnv = process.env, overrides: { h
   return {
     home,
     dbUrl,
-    dbAuthToken: env.SWITCHYARD_DB_AUTH_TOKEN || undefined,
+    dbAuthToken: env.SWITCHYARD_DB_AUTH_TOKEN || tokenFromFile(env.SWITCHYARD_DB_AUTH_TOKEN_FILE) || undefined,
     ownerTokenFile: join(home, "owner.token"),
     hostName: env.SWITCHYARD_HOST_NAME || hostname(),
   };

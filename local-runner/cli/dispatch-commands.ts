@@ -1,9 +1,34 @@
 import type { CommandType } from "../../schema/commands.ts";
 import { DEFAULT_DISPATCHER_ID } from "../../functions/app-loop/defaults.ts";
 import type { DispatchReport } from "../../functions/queue/dispatch-pass.ts";
+import { readFileSync, statSync } from "node:fs";
 import { resolveHome } from "../home.ts";
 import { inline } from "./format.ts";
-import { flag, int, list, pos, req, str, UsageError, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
+import { flag, HintedError, int, list, pos, req, str, UsageError, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
+
+/**
+ * Reads a runner token from a file, as an installed runner service does (the token stays out of
+ * the unit file and the process list). Like ssh with a private key, a file others may read is
+ * refused: the token can type into this machine's panes.
+ */
+export function readTokenFile(path: string): string {
+  let mode: number;
+  let text: string;
+  try {
+    mode = statSync(path).mode;
+    text = readFileSync(path, "utf8").trim();
+  } catch (e) {
+    throw new HintedError(
+      `cannot read --token-file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      "Save the runner token there (mode 0600).",
+    );
+  }
+  if (mode & 0o077) {
+    throw new HintedError(`--token-file ${path} is readable by other users (mode ${(mode & 0o777).toString(8)})`, `Run: chmod 600 ${path}`);
+  }
+  if (!text) throw new HintedError(`--token-file ${path} is empty`, "Save the runner token there: switchyard token mint --scope runner --host H");
+  return text;
+}
 
 const enc = encodeURIComponent;
 
@@ -209,16 +234,23 @@ export const DISPATCH_COMMANDS: CommandSpec[] = [
     summary: "Execute this machine's queued host commands for a remote server (runner token)",
     options: {
       host: { type: "string", value: "HOST", description: "This machine's name, as sessions record it (required; the token must be scoped to it)" },
+      "token-file": { type: "string", value: "PATH", description: "Read the runner token from this file (mode 0600) instead of --token" },
       "runner-id": { type: "string", value: "ID", description: "Names this process in attempt history (default pid)" },
       "lease-seconds": { type: "string", value: "N", description: "Claim lease (default 120)" },
       interval: { type: "string", value: "S", description: "Seconds between claim rounds when idle (default 2)" },
       limit: { type: "string", value: "N", description: "Commands claimed per round (default 10)" },
       iterations: { type: "string", value: "N", description: "Stop after N claim rounds" },
     },
-    examples: ["switchyard runner --url https://switchyard.example:8787 --token $RUNNER_TOKEN --host build-box-2"],
+    examples: [
+      "switchyard runner --url https://switchyard.example:8787 --token $RUNNER_TOKEN --host build-box-2",
+      "switchyard runner --url http://10.0.0.5:8787 --token-file ~/.switchyard/runner.token --host build-box-2",
+    ],
     local: async (a, g) => {
       if (!g.url) throw new UsageError("runner needs --url (or $SWITCHYARD_URL): the server whose queue it serves");
-      if (!g.token) throw new UsageError("runner needs --token (or $SWITCHYARD_TOKEN): a runner token scoped to --host");
+      const tokenFile = str(a, "token-file");
+      if (tokenFile && g.token && !process.env.SWITCHYARD_TOKEN) throw new UsageError("give the runner token with --token or --token-file, not both");
+      const token = tokenFile ? readTokenFile(tokenFile) : g.token;
+      if (!token) throw new UsageError("runner needs --token (or $SWITCHYARD_TOKEN, or --token-file): a runner token scoped to --host");
       const host = req(a, "host");
       const intervalSeconds = Number(str(a, "interval") ?? "2");
       if (!Number.isFinite(intervalSeconds) || intervalSeconds < 0) throw new UsageError(`--interval must be a number of seconds, got '${str(a, "interval")}'`);
@@ -226,7 +258,7 @@ export const DISPATCH_COMMANDS: CommandSpec[] = [
       const r = await untilSignal((signal) =>
         runRunner({
           url: g.url!,
-          token: g.token!,
+          token,
           hostName: host,
           host: new NodeHost(),
           runnerId: str(a, "runner-id") ?? `pid-${process.pid}`,

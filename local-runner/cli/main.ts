@@ -17,6 +17,7 @@ import { VERSION } from "./version.ts";
 import { PATROL_COMMANDS } from "./patrol-commands.ts";
 import { VERDICT_COMMANDS } from "./verdict-commands.ts";
 import { LOOPS_COMMANDS } from "./loops-commands.ts";
+import { SERVICE_COMMANDS } from "./service-commands.ts";
 import { SUPERVISION_COMMANDS } from "./supervision-commands.ts";
 
 export { openTransport } from "./connect.ts";
@@ -43,6 +44,7 @@ export const ALL_COMMANDS: CommandSpec[] = [
   ...inGroup("coordination", VERDICT_COMMANDS),
   ...inGroup("supervision", SUPERVISION_COMMANDS),
   ...inGroup("loops", LOOPS_COMMANDS),
+  ...inGroup("setup", SERVICE_COMMANDS),
 ];
 
 /** Help sections in the order `switchyard --help` lists them; other groups follow in order of appearance. */

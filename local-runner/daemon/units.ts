@@ -166,6 +166,13 @@ WantedBy=timers.target
   return files;
 }
 
+/** Where the files of a service named `label`/`unit` live, whatever they hold. */
+export function servicePaths(platform: Platform, names: { label: string; unit: string; timer?: boolean }, userHome: string): string[] {
+  if (platform === "launchd") return [join(userHome, "Library", "LaunchAgents", `${names.label}.plist`)];
+  const dir = join(userHome, ".config", "systemd", "user");
+  return [join(dir, `${names.unit}.service`), ...(names.timer ? [join(dir, `${names.unit}.timer`)] : [])];
+}
+
 /** The files of one service on one platform. */
 export function serviceFiles(platform: Platform, def: ServiceDefinition): UnitFile[] {
   return platform === "launchd" ? [launchdAgent(def)] : systemdServiceUnits(def);

@@ -11,7 +11,7 @@ import { systemdUnits } from "../../../local-runner/daemon/units.ts";
 import { resolveHome } from "../../../local-runner/home.ts";
 import { openLocalServices } from "../../../local-runner/services.ts";
 import { tokens } from "../../../schema/auth.ts";
-import { parsePlist, parseXml } from "./plist.ts";
+import { parsePlist, parseUnit, parseXml } from "./plist.ts";
 
 /**
  * daemon-config / daemon-install / daemon-status / daemon-uninstall against a temp $HOME and a
@@ -66,25 +66,6 @@ const unitDir = () => join(dir, ".config", "systemd", "user");
 const plistPath = () => join(dir, "Library", "LaunchAgents", "com.switchyard.advice-broker.plist");
 const hasSystemdAnalyze = spawnSync("systemd-analyze", ["--version"]).status === 0;
 const hasPlutil = spawnSync("plutil", ["-help"]).status !== null && spawnSync("which", ["plutil"]).status === 0;
-
-/** Reads the `[Section]` / `Key=Value` structure of a unit file, failing on anything else. */
-function parseUnit(text: string): Record<string, Record<string, string>> {
-  const out: Record<string, Record<string, string>> = {};
-  let section: string | null = null;
-  for (const line of text.split("\n")) {
-    if (!line.trim() || line.startsWith("#")) continue;
-    const s = /^\[(\w+)\]$/.exec(line);
-    if (s) {
-      section = s[1]!;
-      out[section] = {};
-      continue;
-    }
-    const kv = /^([A-Za-z]+)=(.*)$/.exec(line);
-    if (!kv || !section) throw new Error(`not a unit file line: ${line}`);
-    out[section]![kv[1]!] = kv[2]!;
-  }
-  return out;
-}
 
 describe("broker daemon-install --no-load on Linux (systemd --user)", () => {
   it("writes a valid service and timer into $HOME, a daemon token and a manifest, and loads nothing", async () => {

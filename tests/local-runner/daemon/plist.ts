@@ -124,3 +124,24 @@ export function parsePlist(doc: string): Record<string, PlistValue> {
   if (root.name !== "plist" || root.children.length !== 1 || root.children[0]!.name !== "dict") throw new Error("a plist must be <plist> around one <dict>");
   return value(root.children[0]!) as Record<string, PlistValue>;
 }
+
+/** Reads the `[Section]` / `Key=Value` structure of a unit file, failing on anything else. */
+export function parseUnit(text: string): Record<string, Record<string, string>> {
+  const out: Record<string, Record<string, string>> = {};
+  let section: string | null = null;
+  for (const line of text.split("\n")) {
+    if (!line.trim() || line.startsWith("#")) continue;
+    const s = /^\[(\w+)\]$/.exec(line);
+    if (s) {
+      section = s[1]!;
+      out[section] = {};
+      continue;
+    }
+    const kv = /^([A-Za-z]+)=(.*)$/.exec(line);
+    if (!kv || !section) throw new Error(`not a unit file line: ${line}`);
+    // A repeated key (Environment=) keeps every value, one per line.
+    const prev = out[section]![kv[1]!];
+    out[section]![kv[1]!] = prev === undefined ? kv[2]! : `${prev}\n${kv[2]!}`;
+  }
+  return out;
+}
