@@ -17,9 +17,12 @@ export interface UpProcess {
 /**
  * Starts `switchyard up --home HOME --port 0 ...extra` (a free port on 127.0.0.1) through
  * bin/switchyard.mjs, as a user would. The caller kills it (or sends SIGTERM) when done.
+ * `wrap` runs it under another command that execs it, e.g. `ip netns exec NS`, so the pid is up's.
  */
-export function startUpProcess(home: string, extra: string[] = [], env: Record<string, string> = {}): UpProcess {
-  const child = spawn(process.execPath, [BIN, "up", "--home", home, "--port", "0", ...extra], {
+export function startUpProcess(home: string, extra: string[] = [], env: Record<string, string> = {}, opts: { wrap?: string[] } = {}): UpProcess {
+  const argv = [process.execPath, BIN, "up", "--home", home, "--port", "0", ...extra];
+  const [cmd, ...args] = [...(opts.wrap ?? []), ...argv] as [string, ...string[]];
+  const child = spawn(cmd, args, {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, ...env },
