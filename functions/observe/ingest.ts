@@ -183,6 +183,11 @@ export async function ingestSession(ctx: Ctx, session: SessionRow): Promise<Inge
   const path = session.transcriptPath;
   const kind = session.transcriptKind;
   const file = await readablePath(ctx, host, session);
+  // The cursor is read before the file is looked at: another ingest (another server, or a
+  // concurrent request here) may advance it at any time, and a look taken before that advance
+  // would see a file "smaller" than the cursor and mistake growth for truncation, ingesting
+  // everything again under a new generation. Read in this order the look is never older.
+  const [cursor] = await ctx.db.select().from(ingestCursors).where(eq(ingestCursors.sessionId, session.id)).limit(1);
   let info;
   try {
     info = await host.fileInfo(file);
@@ -197,7 +202,6 @@ export async function ingestSession(ctx: Ctx, session: SessionRow): Promise<Inge
     });
   }
 
-  const [cursor] = await ctx.db.select().from(ingestCursors).where(eq(ingestCursors.sessionId, session.id)).limit(1);
   const previous = cursor?.offset ?? 0;
   let generation = cursor?.generation ?? 1;
   let offset = previous;

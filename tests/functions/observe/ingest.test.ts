@@ -155,6 +155,34 @@ describe("ingest", () => {
     expect(cursor.rows[0]).toMatchObject({ lines_total: 600, generation: 1 });
   });
 
+  it("an ingest whose look at the file predates another ingest's advance does not take growth for truncation", async () => {
+    const path = codexRollout(env, "stale-look", null);
+    const name = await worker(path, (userMsg("a") + done()).repeat(5));
+    await ingest(name);
+    appendFileSync(path, userMsg("b"));
+    const host = env.services.host!;
+    const fileInfo = host.fileInfo.bind(host);
+    let raced = false;
+    // The first ingest's look sees the file as it is; before that ingest goes on, the file grows
+    // and a second ingest (another server, say) takes all of it and advances the cursor.
+    host.fileInfo = async (p: string) => {
+      const seen = await fileInfo(p);
+      if (!raced) {
+        raced = true;
+        appendFileSync(path, userMsg("c") + done());
+        await ingest(name);
+      }
+      return seen;
+    };
+    const first = await env.call("POST", `/v1/sessions/${name}/ingest`);
+    expect([200, 409]).toContain(first.status);
+    expect(first.body.truncated ?? false).toBe(false);
+    host.fileInfo = fileInfo;
+    await ingest(name);
+    const counted = await env.services.database.client.execute("SELECT count(*) AS n, max(generation) AS g FROM transcript_events");
+    expect(counted.rows[0]).toMatchObject({ n: 13, g: 1 });
+  });
+
   it("never quotes a skipped line in its warnings", async () => {
     const path = codexRollout(env, "secret", null);
     const name = await worker(path, `${userMsg("a")}root:x:0:0:TOPSECRET-hash\n"TOPSECRET string"\n`);
