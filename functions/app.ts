@@ -14,6 +14,7 @@ import { brokerTickApp } from "./broker/tick/index.ts";
 import { cronsApp } from "./crons/index.ts";
 import { discoverApp } from "./discover/index.ts";
 import { healthApp } from "./health/index.ts";
+import { hooksApp } from "./hooks/index.ts";
 import { resolvePrincipal } from "./lib/auth.ts";
 import { makeCtx, type Services } from "./lib/ctx.ts";
 import type { AppEnv } from "./lib/env.ts";
@@ -103,6 +104,7 @@ export function createApp(services: Services) {
   app.route("/v1", orchestratorApp);
   app.route("/v1", brokerRunsApp);
   app.route("/v1", brokerTickApp);
+  app.route("/v1", hooksApp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc31("/v1/openapi.json", {

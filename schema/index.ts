@@ -8,3 +8,4 @@ export * from "./observe.ts";
 export * from "./commands.ts";
 export * from "./messages.ts";
 export * from "./broker.ts";
+export * from "./hooks.ts";

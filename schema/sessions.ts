@@ -37,6 +37,9 @@ export const sessions = sqliteTable(
     // A name identifies one live session; gone rows keep their names for history.
     uniqueIndex("sessions_active_name_uq").on(t.name).where(sql`state = 'active'`),
     index("sessions_role_state_idx").on(t.role, t.state),
+    // Hook events name the agent's transcript or thread, not ours: these find the session.
+    index("sessions_transcript_idx").on(t.transcriptPath),
+    index("sessions_thread_idx").on(t.threadId),
   ],
 );
 

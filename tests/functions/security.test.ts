@@ -8,9 +8,10 @@ import { makeTestEnv, type TestEnv } from "../helpers/services.ts";
  */
 
 type Schema = Record<string, any>;
-type Caller = "owner" | "daemon" | "runner" | "session" | "no token" | "garbage token";
-const CALLERS: Caller[] = ["owner", "daemon", "runner", "session", "no token", "garbage token"];
-const KINDS = new Set(["owner", "daemon", "runner", "session"]);
+type Caller = "owner" | "daemon" | "runner" | "session" | "hook" | "no token" | "garbage token";
+const CALLERS: Caller[] = ["owner", "daemon", "runner", "session", "hook", "no token", "garbage token"];
+// `hook` tokens may post agent hook events and nothing else.
+const KINDS = new Set(["owner", "daemon", "runner", "session", "hook"]);
 
 /** Strings tried, in order, against a `pattern`; add one when a new route needs it. */
 const PATTERN_CANDIDATES = ["x1", "tok_x1", "heartbeat-sweep"];
@@ -27,6 +28,7 @@ beforeAll(async () => {
     daemon: await env.mint("daemon"),
     runner: await env.mint("runner", "test-host"),
     session: session.token,
+    hook: await env.mint("hook", "test-host"),
     "no token": null,
     "garbage token": "sy_owner_not-a-real-token",
   };

@@ -1,0 +1,140 @@
+import { and, desc, eq } from "drizzle-orm";
+import { bindings, type BindingRow } from "../../schema/bindings.ts";
+import { taskHookSettings } from "../../schema/hooks.ts";
+import { transcriptEvents } from "../../schema/observe.ts";
+import { sessions, type SessionRow } from "../../schema/sessions.ts";
+import { tasks, type TaskRow } from "../../schema/tasks.ts";
+import type { Ctx } from "../lib/ctx.ts";
+import { createInboxItem } from "../messages/items.ts";
+import { turnCompletionKey } from "../messages/routing.ts";
+
+/** A worker's active binding, with its task and manager. */
+export interface WorkerBinding {
+  binding: BindingRow;
+  task: TaskRow;
+  manager: SessionRow;
+}
+
+/** The active binding in which this session is the worker, or null (one indexed read). */
+export async function workerBinding(ctx: Ctx, sessionId: string): Promise<WorkerBinding | null> {
+  const [row] = await ctx.db
+    .select({ binding: bindings, task: tasks, manager: sessions })
+    .from(bindings)
+    .innerJoin(tasks, eq(tasks.id, bindings.taskId))
+    .innerJoin(sessions, eq(sessions.id, bindings.managerSessionId))
+    .where(and(eq(bindings.workerSessionId, sessionId), eq(bindings.state, "active")))
+    .limit(1);
+  return row ?? null;
+}
+
+/** What a permission wait tells the manager. */
+export interface PermissionFacts {
+  hookEventId: number;
+  event: string;
+  tool: string | null;
+  detail: string | null;
+}
+
+/**
+ * Puts a note in the bound manager's inbox the moment its worker starts waiting for a
+ * permission, so nobody waits for a poll to notice a stalled worker. One item per wait (keyed
+ * by the hook event that began it); delivery (push to a pane, or pull) is the inbox's own.
+ */
+export async function escalatePermission(ctx: Ctx, worker: SessionRow, wb: WorkerBinding, f: PermissionFacts) {
+  const what = f.tool ? `to use ${f.tool}${f.detail ? `: ${f.detail}` : ""}` : (f.detail ?? "for a permission");
+  return createInboxItem(
+    ctx,
+    {
+      target: wb.manager,
+      signalType: "notify_manager",
+      sourceSessionId: worker.id,
+      taskId: wb.task.id,
+      bindingId: wb.binding.id,
+      correlationId: ctx.newId("cor"),
+      dedupKey: `hook_permission:${worker.id}:${f.hookEventId}`,
+      payload: {
+        task: wb.task.name,
+        worker: worker.name,
+        kind: "permission_wait",
+        message: `worker ${worker.name} is waiting for permission ${what}. Answer it in its pane (switchyard open ${worker.name}) or tell it what to do instead.`,
+        tool: f.tool,
+        hook_event: f.event,
+        hook_event_id: f.hookEventId,
+      },
+    },
+    { kind: "hook_permission_escalated", payload: { worker: worker.name, manager: wb.manager.name, hook_event_id: f.hookEventId, tool: f.tool } },
+  );
+}
+
+/**
+ * Routes a worker's completed turn to its manager as soon as the Stop hook reports it. The
+ * item is keyed by the agent's turn id, which the transcript's own completion of that turn
+ * also carries, so whichever arrives second is recognised as the same completion. Without a
+ * turn id (an agent that sends none) the hook event itself is the key.
+ */
+export async function routeStopCompletion(
+  ctx: Ctx,
+  worker: SessionRow,
+  wb: WorkerBinding,
+  f: { hookEventId: number; turnId: string | null; lastMessage: string | null },
+) {
+  const dedupKey = f.turnId ? turnCompletionKey(wb.binding.id, f.turnId) : `worker_task_complete:${wb.binding.id}:hook:${f.hookEventId}`;
+  return createInboxItem(
+    ctx,
+    {
+      target: wb.manager,
+      signalType: "worker_task_complete",
+      sourceSessionId: worker.id,
+      taskId: wb.task.id,
+      bindingId: wb.binding.id,
+      correlationId: ctx.newId("cor"),
+      dedupKey,
+      payload: {
+        task: wb.task.name,
+        worker: worker.name,
+        manager: wb.manager.name,
+        binding_id: wb.binding.id,
+        source_event_id: null,
+        subtype: "hook_stop",
+        event_at: ctx.now().toISOString(),
+        last_agent_message: f.lastMessage,
+        turn_id: f.turnId,
+        source: "hook",
+        hook_event_id: f.hookEventId,
+      },
+    },
+    {
+      kind: "dispatch_completion_routed",
+      payload: { binding_id: wb.binding.id, hook_event_id: f.hookEventId, turn_id: f.turnId, worker: worker.name, manager: wb.manager.name, source: "hook" },
+    },
+  );
+}
+
+/** Whether the task asks for its worker to be re-primed after a context reset. */
+export async function reprimeWanted(ctx: Ctx, taskId: string): Promise<boolean> {
+  const [row] = await ctx.db.select().from(taskHookSettings).where(eq(taskHookSettings.taskId, taskId)).limit(1);
+  return row?.reprimeOnReset ?? false;
+}
+
+/**
+ * The context a worker gets back after /clear, compaction or resume: the task's bootstrap (who
+ * it is, the goal and summary, who manages it) and the latest handoff, which is the worker's
+ * own last report before the reset.
+ */
+export async function reprimeContext(ctx: Ctx, worker: SessionRow, wb: WorkerBinding): Promise<string> {
+  const [last] = await ctx.db
+    .select({ text: transcriptEvents.text })
+    .from(transcriptEvents)
+    .where(and(eq(transcriptEvents.sessionId, worker.id), eq(transcriptEvents.kind, "agent_message")))
+    .orderBy(desc(transcriptEvents.id))
+    .limit(1);
+  return [
+    `[switchyard] You are ${worker.name}, the worker of task '${wb.task.name}', supervised by ${wb.manager.name}. Your context was just reset; this is what you need to carry on.`,
+    wb.task.goal ? `Goal: ${wb.task.goal}` : "The task has no recorded goal.",
+    wb.task.summary ? `Summary: ${wb.task.summary}` : null,
+    last?.text ? `Your last report before the reset (latest handoff):\n${last.text}` : "No report was recorded before the reset.",
+    `Check your inbox with \`switchyard session-inbox ${worker.name} --json\` and report progress to your manager with \`switchyard send ${wb.manager.name} "<status>"\`.`,
+  ]
+    .filter((l): l is string => l !== null)
+    .join("\n");
+}
