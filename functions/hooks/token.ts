@@ -31,7 +31,7 @@ export const getHookSettingsRoute = defineRoute(["owner", "daemon"], {
 });
 
 export const putHookSettingsRoute = defineRoute(["owner"], {
-  method: "put",
+  method: "post",
   path: "/tasks/{name}/hook-settings",
   tags: ["hooks"],
   summary: "Set the task's hook behaviour",

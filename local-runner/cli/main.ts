@@ -8,6 +8,7 @@ import { API_COMMANDS } from "./commands.ts";
 import { DISPATCH_COMMANDS } from "./dispatch-commands.ts";
 import { openTransport } from "./connect.ts";
 import { block } from "./format.ts";
+import { HOOKS_COMMANDS } from "./hooks-commands.ts";
 import { LOCAL_COMMANDS } from "./local-commands.ts";
 import { MESSAGE_COMMANDS } from "./messages-commands.ts";
 import { OBSERVE_COMMANDS, SPAWN_COMMANDS } from "./observe-commands.ts";
@@ -33,6 +34,7 @@ export const ALL_COMMANDS: CommandSpec[] = [
   ...inGroup("messages", MESSAGE_COMMANDS),
   ...inGroup("broker", BROKER_RUN_COMMANDS),
   ...inGroup("broker", BROKER_COMMANDS),
+  ...HOOKS_COMMANDS,
 ];
 
 /** Help sections in the order `switchyard --help` lists them; other groups follow in order of appearance. */
@@ -47,6 +49,7 @@ const SECTIONS: Record<string, string> = {
   app: "App (no-tmux) loops",
   broker: "Advice broker",
   orchestrator: "Orchestrator",
+  hooks: "Agent hooks, skills and MCP",
 };
 
 /** Descriptions of the words that only group subcommands (`switchyard broker` lists them). */
@@ -57,6 +60,7 @@ const GROUP_WORDS: Record<string, string> = {
   cron: "Crons: list them, run one now",
   session: "One session in detail",
   task: "One task in detail",
+  hooks: "Agent hooks: install them into Claude Code or Codex, see what they report",
 };
 
 const GLOBAL_OPTIONS: Record<string, OptionSpec> = {

@@ -163,7 +163,7 @@ describe("POST /v1/hooks/{agent}", () => {
     const { task, worker, token, at } = await codexPair();
     const start = { ...at("SessionStart"), source: "compact" };
     expect((await post("codex", start, token)).body).toEqual({});
-    const set = await env.call("PUT", `/v1/tasks/${task.task.name}/hook-settings`, { body: { reprime_on_reset: true } });
+    const set = await env.call("POST", `/v1/tasks/${task.task.name}/hook-settings`, { body: { reprime_on_reset: true } });
     expect(set.status).toBe(200);
     const res = await post("codex", { ...start, source: "clear" }, token);
     expect(res.body.hookSpecificOutput.hookEventName).toBe("SessionStart");
