@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, wri
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { CodexAppServer, listCodexHooks, type CodexHookInfo } from "../codex-app-server.ts";
-import { appendElement, insertMember, nodeAt, parseTree, removeChild, replaceValue, valueOf, type JsonNode } from "./json-edit.ts";
+import { appendElement, insertMember, nodeAt, parseTree, removeChild, replaceValue, plainValue, type JsonNode } from "./json-edit.ts";
 
 export type HookAgentName = "claude" | "codex";
 export type HookScope = "user" | "project";
@@ -157,7 +157,7 @@ interface Found {
 }
 
 function ours(agent: HookAgentName, root: JsonNode): Found[] {
-  const hooks = valueOf(nodeAt(root, ["hooks"])) as Record<string, unknown> | undefined;
+  const hooks = plainValue(nodeAt(root, ["hooks"])) as Record<string, unknown> | undefined;
   const out: Found[] = [];
   if (!hooks || typeof hooks !== "object") return out;
   for (const [event, groups] of Object.entries(hooks)) {
@@ -229,7 +229,7 @@ export function mergeHooks(agent: HookAgentName, text: string, file: string, e: 
     ] as const) {
       const root = parseTree(t, file);
       const list = nodeAt(root, [key]);
-      if (list?.type === "array" && !(valueOf(list) as unknown[]).includes(want)) {
+      if (list?.type === "array" && !(plainValue(list) as unknown[]).includes(want)) {
         t = appendElement(t, list, want);
         updated.push(key);
       }
@@ -251,7 +251,7 @@ export function removeHooks(agent: HookAgentName, text: string, file: string, ur
     const found = ours(agent, root).at(-1);
     if (!found) break;
     const groupNode = nodeAt(root, ["hooks", found.event, found.group])!;
-    const handlers = valueOf(nodeAt(root, ["hooks", found.event, found.group, "hooks"])) as unknown[];
+    const handlers = plainValue(nodeAt(root, ["hooks", found.event, found.group, "hooks"])) as unknown[];
     t = handlers.length === 1 ? removeChild(t, groupNode) : removeChild(t, nodeAt(root, ["hooks", found.event, found.group, "hooks", found.handler])!);
     const after = parseTree(t, file);
     const arr = nodeAt(after, ["hooks", found.event]);
@@ -265,7 +265,7 @@ export function removeHooks(agent: HookAgentName, text: string, file: string, ur
       for (;;) {
         const list = nodeAt(parseTree(t, file), [key]);
         const idx = (list?.children ?? []).findIndex((c) => {
-          const v = valueOf(c);
+          const v = plainValue(c);
           return key === "httpHookAllowedEnvVars"
             ? v === HOOK_TOKEN_ENV
             : typeof v === "string" && (url ? v === `${url}/v1/hooks/claude` : v.endsWith("/v1/hooks/claude"));

@@ -25,7 +25,7 @@ export function nodeAt(root: JsonNode, path: Array<string | number>): JsonNode |
 }
 
 /** The plain value of a node. */
-export function valueOf(node: JsonNode | undefined): unknown {
+export function plainValue(node: JsonNode | undefined): unknown {
   return node ? jsonc.getNodeValue(node) : undefined;
 }
 
