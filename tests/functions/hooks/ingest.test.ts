@@ -271,3 +271,36 @@ describe("GET /v1/sessions/{name}/hook-events", () => {
     expect((await env.call("GET", `/v1/sessions/${worker.session.name}/hook-events?cursor=garbage`)).status).toBe(400);
   });
 });
+
+describe("cycle with hooks", () => {
+  it("falls back to the transcript without hooks, then reports the hook state, its age and source", async () => {
+    const { task, rollout, token, at } = await codexPair();
+    const ts = new Date(env.clock.ms).toISOString();
+    appendFileSync(rollout, `${JSON.stringify({ timestamp: ts, type: "event_msg", payload: { type: "task_started", turn_id: "t1" } })}\n`);
+    const before = (await env.call("POST", `/v1/tasks/${task.task.name}/cycle`, { body: {} })).body;
+    expect(before).toMatchObject({ state: "busy", hook_state: null, state_source: "transcript", effective_state: "busy", divergence: null });
+    env.clock.advance(1);
+    await post("codex", at("PermissionRequest"), token);
+    const after = (await env.call("POST", `/v1/tasks/${task.task.name}/cycle`, { body: {} })).body;
+    expect(after).toMatchObject({ state: "busy", state_source: "hook", effective_state: "waiting_for_permission", divergence: null });
+    expect(after.hook_state).toMatchObject({ state: "waiting_for_permission", event: "PermissionRequest", age_seconds: 0 });
+  });
+
+  it("records a divergence when hooks and transcript still disagree after the grace period", async () => {
+    const { task, rollout, token, at } = await codexPair();
+    appendFileSync(
+      rollout,
+      `${JSON.stringify({ timestamp: new Date(env.clock.ms).toISOString(), type: "event_msg", payload: { type: "task_started", turn_id: "t1" } })}\n`,
+    );
+    env.clock.advance(1);
+    await post("codex", at("Stop"), token);
+    // Just after the Stop the transcript may simply lag: no divergence yet.
+    expect((await env.call("POST", `/v1/tasks/${task.task.name}/cycle`, { body: {} })).body.divergence).toBeNull();
+    env.clock.advance(6);
+    const late = (await env.call("POST", `/v1/tasks/${task.task.name}/cycle`, { body: {} })).body;
+    expect(late.divergence).toMatch(/hooks say idle \(Stop, 6s ago\) but the transcript says busy/);
+    const list = await env.call("GET", `/v1/tasks/${task.task.name}/divergences`);
+    expect(list.body.divergences).toHaveLength(1);
+    expect(list.body.divergences[0]).toMatchObject({ cycle_id: late.cycle_id, hook_divergence: late.divergence, notable_pane_pattern: null });
+  });
+});
