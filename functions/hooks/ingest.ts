@@ -171,7 +171,8 @@ export async function postHookEvent(ctx: Ctx, agent: HookAgent, p: HookPayloadIn
       }).stmt,
     );
   }
-  if (movedTo || reset) {
+  // Audited once per continuation: at the reset, or when a new transcript is first named.
+  if (reset || (movedTo && movedTo !== prev?.pendingTranscriptPath)) {
     stmts.push(
       auditInsert(ctx, {
         kind: "session_identity_continued",
