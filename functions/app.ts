@@ -20,6 +20,7 @@ import { makeCtx, type Services } from "./lib/ctx.ts";
 import type { AppEnv } from "./lib/env.ts";
 import { ApiError, type ErrorCode } from "./lib/errors.ts";
 import { idempotency } from "./lib/idempotency.ts";
+import { mountMcp } from "./mcp/index.ts";
 import { messagesApp } from "./messages/index.ts";
 import { observeApp } from "./observe/index.ts";
 import { orchestratorApp } from "./orchestrator/index.ts";
@@ -116,6 +117,8 @@ export function createApp(services: Services) {
     },
   });
   app.get("/docs", swaggerUI({ url: "/v1/openapi.json" }));
+  // MCP for agents: the agent-facing routes as tools, generated from this app's own routes.
+  mountMcp(app, { version: API_VERSION, documentInfo: { title: "Switchyard API", version: API_VERSION } });
   return app;
 }
 

@@ -1,0 +1,56 @@
+import { cycleRoute } from "../observe/cycle.ts";
+import { tailRoute } from "../observe/tail.ts";
+import { enqueueNotifyManagerRoute, enqueueNudgeWorkerRoute } from "../messages/enqueue-task.ts";
+import { managerConsumeRoute, sessionConsumeRoute, workerConsumeRoute } from "../messages/inbox-consume.ts";
+import { managerInboxRoute, sessionInboxRoute, workerInboxRoute } from "../messages/inbox-list.ts";
+import { replyRoute } from "../messages/reply.ts";
+import { sendRoute } from "../messages/send.ts";
+import { nudgeRoute } from "../actuate/nudge.ts";
+import { hookStateRoute } from "../hooks/read.ts";
+
+/** The part of a route definition a tool needs: where it is. */
+interface RouteRef {
+  method: string;
+  path: string;
+}
+
+/**
+ * One MCP tool: an HTTP route exposed to agents. Its input schema and description come from
+ * the route's own OpenAPI operation (the same zod schemas the HTTP API validates with), and a
+ * call runs through the same app with the caller's token, so the route's principal rules apply
+ * unchanged. `fixed` pins body fields (request_advice is send with msg_type=request).
+ */
+export interface McpToolSpec {
+  name: string;
+  route: RouteRef;
+  /** Said before the route's own summary, when the tool's use differs from the route's name. */
+  lead?: string;
+  fixed?: Record<string, unknown>;
+}
+
+/**
+ * The agent-facing verbs. Adding a verb is one line here: the route does the rest. The criteria,
+ * claims and handoff routes (supervision and patrol branches) join this list when they land.
+ */
+export const MCP_TOOLS: McpToolSpec[] = [
+  { name: "inbox_list", route: sessionInboxRoute },
+  { name: "inbox_consume", route: sessionConsumeRoute, lead: "Take the next item of your inbox; wait=true with timeout_seconds long-polls for one." },
+  { name: "manager_inbox_consume", route: managerConsumeRoute },
+  { name: "worker_inbox_consume", route: workerConsumeRoute },
+  { name: "manager_inbox_list", route: managerInboxRoute },
+  { name: "worker_inbox_list", route: workerInboxRoute },
+  { name: "send_message", route: sendRoute },
+  {
+    name: "request_advice",
+    route: sendRoute,
+    lead: "Ask another session (usually your manager or the owner's advice broker) for advice; the reply arrives in your inbox on the same thread (inbox_consume with wait=true).",
+    fixed: { msg_type: "request" },
+  },
+  { name: "reply", route: replyRoute },
+  { name: "cycle", route: cycleRoute },
+  { name: "tail", route: tailRoute },
+  { name: "hook_state", route: hookStateRoute },
+  { name: "nudge_worker", route: nudgeRoute, lead: "Type a message into the managed worker's pane and verify it was submitted." },
+  { name: "enqueue_nudge_worker", route: enqueueNudgeWorkerRoute },
+  { name: "notify_manager", route: enqueueNotifyManagerRoute },
+];
