@@ -9,6 +9,7 @@ import { DISPATCH_COMMANDS } from "./dispatch-commands.ts";
 import { openTransport } from "./connect.ts";
 import { block } from "./format.ts";
 import { HOOKS_COMMANDS } from "./hooks-commands.ts";
+import { INTEGRATION_COMMANDS } from "./integration-commands.ts";
 import { LOCAL_COMMANDS } from "./local-commands.ts";
 import { MESSAGE_COMMANDS } from "./messages-commands.ts";
 import { OBSERVE_COMMANDS, SPAWN_COMMANDS } from "./observe-commands.ts";
@@ -35,6 +36,7 @@ export const ALL_COMMANDS: CommandSpec[] = [
   ...inGroup("broker", BROKER_RUN_COMMANDS),
   ...inGroup("broker", BROKER_COMMANDS),
   ...HOOKS_COMMANDS,
+  ...INTEGRATION_COMMANDS,
 ];
 
 /** Help sections in the order `switchyard --help` lists them; other groups follow in order of appearance. */
@@ -61,6 +63,7 @@ const GROUP_WORDS: Record<string, string> = {
   session: "One session in detail",
   task: "One task in detail",
   hooks: "Agent hooks: install them into Claude Code or Codex, see what they report",
+  mcp: "Register Switchyard's MCP endpoint with Claude Code or Codex",
 };
 
 const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
