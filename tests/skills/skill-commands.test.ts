@@ -38,7 +38,7 @@ const DEFAULT_PRINCIPAL: Record<string, Principal> = {
  * `# as the X` comment switches the principal for the rest of its block), a line ending in a
  * backslash kept together with the next.
  */
-export function fencedCommands(markdown: string, defaultAs: Principal): SkillCommand[] {
+function fencedCommands(markdown: string, defaultAs: Principal): SkillCommand[] {
   const out: SkillCommand[] = [];
   const lines = markdown.split("\n");
   let inBlock = false;

@@ -83,7 +83,7 @@ describe("mcp install", () => {
     const again = await cliWithEnv(["mcp", "install", "--agent", "claude", "--url", server.url, "--json"], agentEnv);
     expect(JSON.parse(again.out).action).toBe("unchanged");
     // The token stays out of the config: Claude expands it from the agent's environment.
-    expect(readFileSync(join(config, ".claude.json"), "utf8")).toContain("Bearer ${SWITCHYARD_TOKEN}");
+    expect(readFileSync(join(config, ".claude.json"), "utf8")).toContain(["Bearer $", "{SWITCHYARD_TOKEN}"].join(""));
     const session = await registerSession(env, "worker");
     const list = async (token: string) =>
       (
