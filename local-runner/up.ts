@@ -23,8 +23,12 @@ export async function startUp(services: LocalServices, opts: { port: number; hos
   const owner = opts.owner ?? `up:${services.home.hostName}:${process.pid}`;
   const scheduler = startScheduler(() => makeCtx(services, { kind: "daemon", tokenId: owner }), { owner, schedules: opts.schedules });
   const host = opts.hostname.includes(":") ? `[${opts.hostname}]` : opts.hostname;
+  const url = `http://${host}:${port}`;
+  // Agents this server spawns reach it over HTTP: their skills' curl forms and the CLI read
+  // SWITCHYARD_URL (an explicitly configured one wins).
+  for (const launch of Object.values(services.agents ?? {})) if (launch) launch.env = { SWITCHYARD_URL: url, ...launch.env };
   return {
-    url: `http://${host}:${port}`,
+    url,
     scheduler,
     async stop() {
       await scheduler.stop();
