@@ -89,7 +89,8 @@ export async function postHookEvent(ctx: Ctx, agent: HookAgent, p: HookPayloadIn
   const nowMs = ctx.now().getTime();
   const event = p.hook_event_name;
   const turnId = str(p.turn_id) ?? str(p.prompt_id);
-  const [prev] = await ctx.db.select().from(hookStates).where(eq(hookStates.sessionId, session.id)).limit(1);
+  const prev =
+    found.state !== undefined ? (found.state ?? undefined) : (await ctx.db.select().from(hookStates).where(eq(hookStates.sessionId, session.id)).limit(1))[0];
   const next = nextHookState({ event, source: p.source, reason: p.reason, notificationType: p.notification_type, trigger: p.trigger }, prev?.state ?? null);
 
   const [inserted] = await ctx.db

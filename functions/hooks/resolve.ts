@@ -1,6 +1,6 @@
 import { and, eq } from "drizzle-orm";
 import type { HookAgent } from "../../schema/hooks.ts";
-import { hookStates } from "../../schema/hooks.ts";
+import { hookStates, type HookStateRow } from "../../schema/hooks.ts";
 import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
 
@@ -21,15 +21,21 @@ export type MatchedBy = "token" | "agent_session_id" | "transcript_path" | "thre
  * with, and, for Codex, by its thread id. A host's token reaches only sessions of its host.
  * Every lookup is a single indexed read.
  */
-export async function resolveHookSession(ctx: Ctx, agent: HookAgent, id: HookIdentity): Promise<{ session: SessionRow; by: MatchedBy } | null> {
+export async function resolveHookSession(
+  ctx: Ctx,
+  agent: HookAgent,
+  id: HookIdentity,
+): Promise<{ session: SessionRow; by: MatchedBy; state?: HookStateRow | null } | null> {
   const auth = ctx.auth;
   if (auth.kind === "hook" && auth.sessionId) {
-    const [s] = await ctx.db
-      .select()
+    // The common case (a spawned agent's own token): the session and its hook state in one read.
+    const [row] = await ctx.db
+      .select({ session: sessions, state: hookStates })
       .from(sessions)
+      .leftJoin(hookStates, eq(hookStates.sessionId, sessions.id))
       .where(and(eq(sessions.id, auth.sessionId), eq(sessions.state, "active")))
       .limit(1);
-    return s ? { session: s, by: "token" } : null;
+    return row ? { session: row.session, by: "token", state: row.state } : null;
   }
   const allowed = (s: SessionRow | undefined): s is SessionRow =>
     !!s && s.state === "active" && (s.transcriptKind === null || s.transcriptKind === agent) && (auth.kind !== "hook" || s.host === auth.host);
