@@ -1,5 +1,14 @@
-import { HostError, type AgentAuth, type DiscoveredTranscript, type FileInfo, type Host, type HostCapabilities } from "../functions/lib/host.ts";
+import {
+  HostError,
+  type AgentAuth,
+  type CodexThreadControl,
+  type DiscoveredTranscript,
+  type FileInfo,
+  type Host,
+  type HostCapabilities,
+} from "../functions/lib/host.ts";
 import { agentAuth } from "./host/agent-auth.ts";
+import { codexThread } from "./host/codex-native.ts";
 import { discoverTranscript, lsofMissing } from "./host/discovery.ts";
 import { execTool } from "./host/exec.ts";
 import { fileExists, fileInfo, readBytes } from "./host/files.ts";
@@ -138,6 +147,10 @@ export class NodeHost implements Host {
   }
 
   /** What the agent CLI's own status command says about its sign-in (see host/agent-auth.ts). */
+  codexThread(rolloutPath: string): Promise<CodexThreadControl | null> {
+    return codexThread(rolloutPath);
+  }
+
   agentAuth(kind: "codex" | "claude", launch: { command: string[]; env?: Record<string, string> }): Promise<AgentAuth> {
     return agentAuth(kind, launch, this.timeoutMs);
   }

@@ -42,7 +42,13 @@ export async function interruptSession(ctx: Ctx, name: string, input: z.infer<ty
       });
     }
   }
-  const payload: z.infer<typeof InterruptPayload> = { tmux_session: s.tmuxSession, key: input.key, followup: input.followup ?? null };
+  const payload: z.infer<typeof InterruptPayload> = {
+    tmux_session: s.tmuxSession,
+    key: input.key,
+    followup: input.followup ?? null,
+    transcript_path: s.transcriptPath,
+    transcript_kind: s.transcriptKind,
+  };
   const cmd = await createCommand(ctx, { type: "interrupt", sessionId: s.id, taskId, host: s.host, payload, dryRun: input.dry_run, holdMs: INLINE_HOLD_MS });
   const audit = (extra: Record<string, unknown>) =>
     auditInsert(ctx, { kind: "session_interrupted", sessionId: s.id, taskId, payload: { command_id: cmd.id, ...payload, ...extra } });
@@ -89,9 +95,11 @@ export async function interruptSession(ctx: Ctx, name: string, input: z.infer<ty
     throw hostErrorToApi(e);
   }
   const followupSubmitted = (done.outcome.result.followup_submitted ?? null) as boolean | null;
+  const path = (done.outcome.result.path ?? "tmux") as "tmux" | "app_server";
   const a = audit({
     dry_run: false,
     sent: true,
+    path,
     followup_submitted: followupSubmitted,
     rollback_error: followupSubmitted === false ? "follow-up left in the composer unsubmitted" : null,
   });
@@ -105,6 +113,7 @@ export async function interruptSession(ctx: Ctx, name: string, input: z.infer<ty
     key: input.key,
     sent: true,
     followup_submitted: followupSubmitted,
+    path,
     event_id: a.id,
   };
 }
