@@ -24,12 +24,9 @@ export const NudgeResult = ActuationResult.extend({
   submitted: z.boolean(),
   enter_attempts: z.number().int(),
   verified_by: z.enum(["transcript", "pane"]).nullable(),
-  path: z
-    .enum(["tmux", "app_server"])
-    .optional()
-    .openapi({
-      description: "How it reached the agent: typed into the tmux pane, or through the Codex app-server serving the thread (turn/steer or turn/start)",
-    }),
+  path: z.enum(["tmux", "app_server"]).optional().openapi({
+    description: "How it reached the agent: typed into the tmux pane, or through the Codex app-server serving the thread (turn/steer or turn/start)",
+  }),
 }).openapi("NudgeResult");
 
 export const InterruptBody = z

@@ -304,3 +304,32 @@ describe("cycle with hooks", () => {
     expect(list.body.divergences[0]).toMatchObject({ cycle_id: late.cycle_id, hook_divergence: late.divergence, notable_pane_pattern: null });
   });
 });
+
+describe("Claude's captured compaction and notification events", () => {
+  it("goes compacting -> (SessionStart compact keeps it) -> idle after a manual /compact, and a reset audit", async () => {
+    const path = join(env.dir, "claude.jsonl");
+    writeFileSync(path, "");
+    const pair = await boundPair(env, { worker: { claude_session: path } });
+    const token = await hookToken(pair.worker.session.name);
+    const states: Array<string | null> = [];
+    for (const name of ["UserPromptSubmit", "Stop", "PreCompact", "SessionStart", "PostCompact"]) {
+      const e = name === "SessionStart" ? CLAUDE.find((x) => x.hook_event_name === "SessionStart" && x.source === "compact")! : byEvent(CLAUDE, name);
+      const res = await post("claude", { ...e, transcript_path: path }, token);
+      expect(res.status).toBe(200);
+      states.push(res.headers.get("X-Switchyard-Hook-State"));
+    }
+    expect(states).toEqual(["busy", "idle", "compacting", "compacting", "idle"]);
+  });
+
+  it("treats Claude's permission_prompt notification as a permission wait", async () => {
+    const path = join(env.dir, "claude2.jsonl");
+    writeFileSync(path, "");
+    const pair = await boundPair(env, { worker: { claude_session: path } });
+    const token = await hookToken(pair.worker.session.name);
+    const note = CLAUDE.find((x) => x.hook_event_name === "Notification")!;
+    expect(note.notification_type).toBe("permission_prompt");
+    const res = await post("claude", { ...note, transcript_path: path }, token);
+    expect(res.headers.get("X-Switchyard-Hook-State")).toBe("waiting_for_permission");
+    expect(res.headers.get("X-Switchyard-Inbox-Item")).toBeTruthy();
+  });
+});
