@@ -17,6 +17,7 @@ import { brokerBench } from "./broker.ts";
 import { hooksBench } from "./hooks.ts";
 import { inboxBench } from "./inbox.ts";
 import { nudgeBench, observeBench } from "./observe.ts";
+import { patrolBench } from "./patrol.ts";
 import { sessions } from "../schema/sessions.ts";
 import { latencyRow, round, type BenchRow } from "./lib.ts";
 
@@ -227,7 +228,9 @@ async function main() {
     const broker = await brokerBench();
     rows.push(...broker.map(({ per_second: _, ...r }) => r));
 
-    // 8. Hooks: ingestion as the agent waits for it, and completion -> manager by hook vs by polling.
+    // 8. Patrol: one full run of all steps over 10k sessions, 1k tasks, 500 gates, 100 convoys.
+    rows.push(...(await patrolBench()));
+    // 9. Hooks: ingestion as the agent waits for it, and completion -> manager by hook vs by polling.
     const hooks = await hooksBench();
     rows.push(...hooks.rows);
 

@@ -5,7 +5,9 @@ import { expireLeases } from "../functions/queue/claim.ts";
 import { DISPATCH_PLUGINS } from "../functions/executors.ts";
 import { dispatchPass } from "../functions/queue/dispatch-pass.ts";
 import { brokerOvernight } from "./broker-overnight.ts";
+import { prunePatrolHistory } from "../functions/patrol/prune.ts";
 import { heartbeatSweep } from "./heartbeat-sweep.ts";
+import { patrolTick, patrolWatchTick } from "./patrol.ts";
 import { pruneCronHistory } from "./prune-history.ts";
 
 /** A cron tick: one pass of periodic work that returns a JSON report. */
@@ -49,6 +51,22 @@ export const CRONS: Record<string, { schedule: string; description: string; tick
     schedule: "*/1 * * * *",
     description: "Tick every started broker run under its lease (skips runs a daemon holds); never sends.",
     tick: (ctx) => brokerOvernight(ctx),
+  },
+  patrol: {
+    schedule: "*/1 * * * *",
+    description: "One patrol run over the step DAG (inbox, spawns, gates, convoys, dependencies, notifications, health, plugins, orphans, session GC).",
+    tick: (ctx) => patrolTick(ctx),
+  },
+  "patrol-watch": {
+    // Offset from the patrol's own minute so the watcher never judges a run that just started.
+    schedule: "30 */1 * * * *",
+    description: "Second-order watcher: count cycles the patrol's heartbeat is stale, restart it, escalate to the owner.",
+    tick: (ctx) => patrolWatchTick(ctx),
+  },
+  "patrol-prune": {
+    schedule: "23 3 * * *",
+    description: "Delete patrol runs, their step results and plugin runs older than 7 days.",
+    tick: (ctx) => prunePatrolHistory(ctx),
   },
 };
 

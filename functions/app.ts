@@ -1,5 +1,4 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { swaggerUI } from "@hono/swagger-ui";
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
@@ -12,11 +11,17 @@ import { brokerApp } from "./broker/index.ts";
 import { brokerRunsApp } from "./broker/runs/index.ts";
 import { brokerTickApp } from "./broker/tick/index.ts";
 import { cronsApp } from "./crons/index.ts";
+import { convoysApp } from "./convoys/index.ts";
+import { coordinationApp } from "./coordination/index.ts";
 import { discoverApp } from "./discover/index.ts";
+import { SETTLE } from "./executors.ts";
+import { docsApp } from "./docs/index.ts";
+import { gatesApp } from "./gates/index.ts";
 import { healthApp } from "./health/index.ts";
 import { hooksApp } from "./hooks/index.ts";
 import { resolvePrincipal } from "./lib/auth.ts";
 import { makeCtx, type Services } from "./lib/ctx.ts";
+import { loopsApp } from "./loops/index.ts";
 import type { AppEnv } from "./lib/env.ts";
 import { ApiError, type ErrorCode } from "./lib/errors.ts";
 import { idempotency } from "./lib/idempotency.ts";
@@ -24,9 +29,12 @@ import { mountMcp } from "./mcp/index.ts";
 import { messagesApp } from "./messages/index.ts";
 import { observeApp } from "./observe/index.ts";
 import { orchestratorApp } from "./orchestrator/index.ts";
+import { patrolApp } from "./patrol/index.ts";
 import { queueApp } from "./queue/index.ts";
 import { sessionsApp } from "./sessions/index.ts";
+import { supervisionApp } from "./supervision/index.ts";
 import { tasksApp } from "./tasks/index.ts";
+import { verdictsApp } from "./verdicts/index.ts";
 
 export const API_VERSION = "0.1.0";
 const DEFAULT_MAX_BODY = 1024 * 1024;
@@ -98,25 +106,37 @@ export function createApp(services: Services) {
   app.route("/v1", cronsApp);
   app.route("/v1", observeApp);
   app.route("/v1", actuateApp);
-  app.route("/v1", queueApp);
+  app.route("/v1", queueApp(SETTLE));
   app.route("/v1", messagesApp);
   app.route("/v1", appLoopApp);
   app.route("/v1", brokerApp);
   app.route("/v1", orchestratorApp);
   app.route("/v1", brokerRunsApp);
   app.route("/v1", brokerTickApp);
+  app.route("/v1", patrolApp);
+  app.route("/v1", gatesApp);
+  app.route("/v1", convoysApp);
+  app.route("/v1", coordinationApp);
+  app.route("/v1", verdictsApp);
+  app.route("/v1", supervisionApp);
+  app.route("/v1", loopsApp);
   app.route("/v1", hooksApp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
-  app.doc31("/v1/openapi.json", {
+  // A function of the request, so `servers` names the origin the document was fetched from:
+  // "Try it out" in /docs then calls this server whatever host and port it listens on.
+  app.doc31("/v1/openapi.json", (c) => ({
     openapi: "3.1.0",
     info: {
       title: "Switchyard API",
       version: API_VERSION,
       description: "Control plane for teams of AI coding-agent sessions. snake_case JSON; errors use the Error envelope.",
+      // A private project: no licence is granted (npm's UNLICENSED, not the SPDX "Unlicense").
+      license: { name: "UNLICENSED" },
     },
-  });
-  app.get("/docs", swaggerUI({ url: "/v1/openapi.json" }));
+    servers: [{ url: new URL(c.req.url).origin, description: "The server that served this document" }],
+  }));
+  app.route("/", docsApp);
   // MCP for agents: the agent-facing routes as tools, generated from this app's own routes.
   mountMcp(app, { version: API_VERSION, documentInfo: { title: "Switchyard API", version: API_VERSION } });
   return app;

@@ -1,14 +1,18 @@
 import {
-  HostError,
   type AgentAuth,
   type CodexThreadControl,
+  type CommandOutcome,
   type DiscoveredTranscript,
   type FileInfo,
+  type GitEvidence,
   type Host,
   type HostCapabilities,
+  HostError,
+  type PluginFile,
 } from "../functions/lib/host.ts";
 import { agentAuth } from "./host/agent-auth.ts";
 import { codexThread } from "./host/codex-native.ts";
+import { gitCommitAll, gitEvidence, listPlugins, newestActivity, readTextFile, runCommand } from "./host/commands.ts";
 import { discoverTranscript, lsofMissing } from "./host/discovery.ts";
 import { execTool } from "./host/exec.ts";
 import { fileExists, fileInfo, readBytes } from "./host/files.ts";
@@ -25,6 +29,8 @@ export interface NodeHostOptions {
   timeoutMs?: number;
   /** Claude Code's config dir when not ~/.claude (default $CLAUDE_CONFIG_DIR). */
   claudeConfigDir?: string;
+  /** Where the patrol looks for plugins when its config names no plugin_dir. */
+  pluginDir?: string;
 }
 
 /**
@@ -45,12 +51,49 @@ export class NodeHost implements Host {
   private readonly timeoutMs: number;
   private readonly claudeConfigDir: string | undefined;
   private lsofChecked = false;
+  private readonly pluginDir: string | null;
 
   constructor(opts: NodeHostOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.tmux = new Tmux(opts.tmuxBin ?? "tmux", this.timeoutMs);
     this.lsofBin = opts.lsofBin ?? "lsof";
     this.claudeConfigDir = opts.claudeConfigDir ?? process.env.CLAUDE_CONFIG_DIR;
+    this.pluginDir = opts.pluginDir ?? null;
+  }
+
+  /** Plugin directories (with a plugin.md) under dir; see host/commands.ts. */
+  listPlugins(dir: string): Promise<PluginFile[]> {
+    return listPlugins(dir);
+  }
+
+  /** `<home>/plugins` when the local services set it. */
+  defaultPluginDir(): string | null {
+    return this.pluginDir;
+  }
+
+  /** Runs argv with a stripped environment and a timeout; see host/commands.ts. */
+  runCommand(argv: string[], opts: { cwd: string; timeoutMs: number; env?: Record<string, string>; maxOutputBytes?: number }): Promise<CommandOutcome> {
+    return runCommand(argv, opts);
+  }
+
+  /** Git evidence of a worktree (branch, HEAD, commits ahead of base, dirty tracked files). */
+  gitEvidence(dir: string, base: string): Promise<GitEvidence> {
+    return gitEvidence(dir, base);
+  }
+
+  /** Commits everything uncommitted on the current branch; never resets, deletes or pushes. */
+  gitCommitAll(dir: string, message: string, author: { name: string; email: string }) {
+    return gitCommitAll(dir, message, author);
+  }
+
+  /** Newest modification time under dir (skipping .git and node_modules). */
+  newestActivity(dir: string, opts?: { maxEntries?: number }) {
+    return newestActivity(dir, opts);
+  }
+
+  /** Up to maxBytes of a text file, or null when it does not exist. */
+  readTextFile(path: string, maxBytes: number): Promise<string | null> {
+    return readTextFile(path, maxBytes);
   }
 
   /** True when `path` exists and is a regular file. */

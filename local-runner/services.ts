@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { tokens } from "../schema/auth.ts";
 import { liveOwnerTokenIds, tokenInsert } from "../functions/lib/auth.ts";
@@ -8,6 +9,7 @@ import { isUniqueViolation } from "../functions/lib/sql.ts";
 import { ensureHomeDirs, readOwnerTokenFile, resolveHome, writeOwnerTokenFileOnce, type HomeConfig } from "./home.ts";
 import { agentLaunchConfig, ensureCliShim } from "./agents.ts";
 import { drafterFromEnv } from "./drafter.ts";
+import { swaggerUiAssets } from "./docs-assets.ts";
 import { NodeHost } from "./host.ts";
 import { migrateDatabase } from "./migrate.ts";
 
@@ -147,11 +149,12 @@ export async function openLocalServices(opts: { home?: HomeConfig; log?: Logger;
       home,
       ownerToken,
       clock,
-      host: new NodeHost(),
+      host: new NodeHost({ pluginDir: join(home.home, "plugins") }),
       hostName: home.hostName,
       log: opts.log,
       agents: agentLaunchConfig(process.env, home),
       drafter: drafterFromEnv(process.env),
+      docsAssets: swaggerUiAssets(),
     };
   } catch (e) {
     database.close();

@@ -1,14 +1,34 @@
 import { serve, type ServerType } from "@hono/node-server";
 import { createApp } from "../functions/app.ts";
 import { makeCtx } from "../functions/lib/ctx.ts";
+import { CRONS } from "../crons/index.ts";
 import { startScheduler, type Schedule, type Scheduler } from "../crons/scheduler.ts";
+import { patrolLiveness } from "../functions/patrol/status.ts";
 import type { LocalServices } from "./services.ts";
 
 /** A running `switchyard up`: the HTTP server and the cron scheduler. */
 export interface Running {
   url: string;
   scheduler: Scheduler;
+  /**
+   * Why the patrol counts as not running at start-up (stale or missing heartbeat, or no patrol
+   * cron scheduled), or null when it is healthy or about to run on this process's schedule.
+   */
+  patrolWarning: string | null;
   stop(): Promise<void>;
+}
+
+/**
+ * The patrol warning `up` prints: a stale or missing heartbeat, and whether this process will
+ * run the patrol itself (its cron scheduled) or relies on another `up` that evidently is not.
+ */
+async function patrolWarningAt(services: LocalServices, schedules: Schedule[] | undefined): Promise<string | null> {
+  const live = await patrolLiveness(makeCtx(services, { kind: "daemon", tokenId: "up" }));
+  if (live.running) return null;
+  const scheduled = schedules === undefined ? "patrol" in CRONS : schedules.some((s) => s.name === "patrol");
+  return scheduled
+    ? `${live.problem}; this process schedules the patrol cron, so it runs within a minute`
+    : `${live.problem}, and this process does not schedule the patrol cron. ${live.hint}`;
 }
 
 /** Serves the API on host:port and schedules the crons; resolves once listening. */
@@ -27,9 +47,11 @@ export async function startUp(services: LocalServices, opts: { port: number; hos
   // Agents this server spawns reach it over HTTP: their skills' curl forms and the CLI read
   // SWITCHYARD_URL (an explicitly configured one wins).
   for (const launch of Object.values(services.agents ?? {})) if (launch) launch.env = { SWITCHYARD_URL: url, ...launch.env };
+  const patrolWarning = await patrolWarningAt(services, opts.schedules);
   return {
     url,
     scheduler,
+    patrolWarning,
     async stop() {
       await scheduler.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -4,9 +4,9 @@ import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqli
  * Side effects Switchyard performs; every one is a durable row before it happens. nudge,
  * interrupt, capture, stop and spawn are host commands (executed on the session's host);
  * notify_manager / nudge_worker route a message to a task's bound session; deliver pushes an
- * inbox item into a tmux pane.
+ * inbox item into a tmux pane; continue_iteration hands a loop's next pass to the worker.
  */
-export const COMMAND_TYPES = ["nudge", "interrupt", "capture", "stop", "spawn", "notify_manager", "nudge_worker", "deliver"] as const;
+export const COMMAND_TYPES = ["nudge", "interrupt", "capture", "stop", "spawn", "notify_manager", "nudge_worker", "deliver", "continue_iteration"] as const;
 export type CommandType = (typeof COMMAND_TYPES)[number];
 
 export const COMMAND_STATES = ["pending", "running", "succeeded", "failed", "dead", "ambiguous", "dry_run"] as const;

@@ -29,7 +29,7 @@ export const messages = sqliteTable(
 
 export type MessageRow = typeof messages.$inferSelect;
 
-export const INBOX_SIGNALS = ["message", "worker_task_complete", "notify_manager", "nudge_worker"] as const;
+export const INBOX_SIGNALS = ["message", "worker_task_complete", "notify_manager", "nudge_worker", "continue_iteration"] as const;
 export type InboxSignal = (typeof INBOX_SIGNALS)[number];
 
 export const DELIVERY_MODES = ["push", "pull_required"] as const;

@@ -19,7 +19,10 @@ export const actuateApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
     const r = await interruptSession(c.get("ctx"), c.req.valid("param").name, c.req.valid("json"));
     return r.queued ? c.json(r, 202) : c.json(r, 200);
   })
-  .openapi(stopRoute, async (c) => c.json(await stopSession(c.get("ctx"), c.req.valid("param").name, c.req.valid("json")), 200))
+  .openapi(stopRoute, async (c) => {
+    const r = await stopSession(c.get("ctx"), c.req.valid("param").name, c.req.valid("json"));
+    return r.queued ? c.json(r, 202) : c.json(r, 200);
+  })
   .openapi(spawnRoute, async (c) => c.json(await spawnSession(c.get("ctx"), c.req.valid("json")), 201))
   .openapi(pairRoute, async (c) => c.json(await pairSessions(c.get("ctx"), c.req.valid("json")), 201))
   .openapi(finishTaskRoute, async (c) => c.json(await finishTask(c.get("ctx"), c.req.valid("param").name, c.req.valid("json")), 200))

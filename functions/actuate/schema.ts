@@ -59,6 +59,8 @@ export const StopResult = z
     command_id: z.string(),
     command: Command,
     dry_run: z.boolean(),
+    /** True when the session is on another host: the stop waits for that host's runner. */
+    queued: z.boolean(),
     tmux_killed: z.boolean(),
     marked_gone: z.boolean(),
     event_id: z.string(),

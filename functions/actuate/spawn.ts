@@ -13,9 +13,11 @@ import { hostErrorToApi } from "../lib/local.ts";
 import { NameSchema } from "../lib/names.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { classifyPane } from "../observe/classify.ts";
+import { recordSpawn } from "../patrol/spawns.ts";
 import { presetIdentity, registerSession } from "../sessions/register.ts";
 import { RegisterResult } from "../sessions/schema.ts";
 import { AGENT_KINDS, agentArgv, assertSignedIn, CODEX_APPROVALS, CODEX_SANDBOXES, signInHint, type AgentKind } from "./agents.ts";
+import { latestConfigRow } from "../supervision/config.ts";
 import { managerBootstrapPrompt } from "./bootstrap.ts";
 import { acceptTrustPrompt } from "./trust.ts";
 
@@ -105,7 +107,14 @@ export async function spawnSession(ctx: Ctx, raw: SpawnInput, opts: { signInChec
   let prompt = input.prompt ?? null;
   if (!prompt && input.role === "manager") {
     const task = input.task ? await ctx.db.select().from(tasks).where(eq(tasks.name, input.task)).limit(1) : [];
-    prompt = managerBootstrapPrompt({ manager: input.name, task: input.task, goal: input.task_goal ?? task[0]?.goal ?? null, worker: input.worker });
+    const configured = task[0] ? (await latestConfigRow(ctx, task[0].id)) !== null : false;
+    prompt = managerBootstrapPrompt({
+      manager: input.name,
+      task: input.task,
+      goal: input.task_goal ?? task[0]?.goal ?? null,
+      worker: input.worker,
+      configured,
+    });
   }
   const argv = agentArgv(ctx, input.agent, { cwd: input.cwd, prompt, sandbox: input.sandbox, askForApproval: input.ask_for_approval });
   if (!opts.signInChecked) await assertSignedIn(ctx, input.agent);
@@ -192,6 +201,15 @@ export async function spawnSession(ctx: Ctx, raw: SpawnInput, opts: { signInChec
   }
   const info = spawnInfo!;
   const reg = registered!;
+  // The ledger session-gc cleans up from (only tmux sessions we started) and the spawn generation.
+  await recordSpawn(ctx, {
+    sessionId: reg.session_id,
+    sessionName: input.name,
+    agent: input.agent,
+    host: ctx.hostName ?? null,
+    tmuxSession: tmuxName,
+    panePid: info.panePid,
+  });
   const audit = auditInsert(ctx, {
     kind: "session_spawned",
     sessionId: reg.session_id,

@@ -3,6 +3,7 @@ import type { Ctx } from "../lib/ctx.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { credentialVariables, signInHint } from "../actuate/agents.ts";
 import { health } from "../health/index.ts";
+import { patrolLiveness } from "../patrol/status.ts";
 
 const Tool = z.object({ available: z.boolean(), version: z.string().nullable() });
 const Agent = z.object({
@@ -22,6 +23,9 @@ export const DoctorResult = z
     lsof: Tool,
     agents: z.object({ codex: Agent, claude: Agent }),
     database: z.enum(["ok", "error"]),
+    patrol: z
+      .object({ running: z.boolean(), heartbeat_at: z.string().nullable(), heartbeat_age_seconds: z.number().int().nullable() })
+      .openapi({ description: "The patrol's heartbeat (a patrol that is not running is also listed in problems)" }),
     problems: z.array(z.object({ check: z.string(), message: z.string(), hint: z.string() })),
   })
   .openapi("DoctorResult");
@@ -72,7 +76,10 @@ export async function doctor(ctx: Ctx) {
   const db = (await health(ctx)).db;
   if (db !== "ok")
     problems.push({ check: "database", message: "the database does not answer", hint: "Run `switchyard db-doctor` and check SWITCHYARD_DB_URL." });
-  return { ...(await hostDoctor(ctx, problems)), database: db, ok: problems.length === 0, problems };
+  const live = db === "ok" ? await patrolLiveness(ctx) : null;
+  const patrol = { running: live?.running ?? false, heartbeat_at: live?.heartbeat_at ?? null, heartbeat_age_seconds: live?.heartbeat_age_seconds ?? null };
+  if (live?.problem) problems.push({ check: "patrol", message: live.problem, hint: live.hint! });
+  return { ...(await hostDoctor(ctx, problems)), database: db, patrol, ok: problems.length === 0, problems };
 }
 
 /** The host half of the doctor (tools and agent CLIs), usable without a database. */

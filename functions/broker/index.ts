@@ -8,12 +8,13 @@ import { adviceQueue, queueRoute } from "./queue.ts";
 import { rejectAdvice, rejectRoute } from "./reject.ts";
 import { retryAdvice, retryRoute } from "./retry.ts";
 import { reviewAdvice, reviewRoute } from "./review.ts";
+import { scopedSendRoute, sendWithApprovalToken } from "./scoped-send.ts";
 import { sendApproved, sendApprovedRoute } from "./send.ts";
 import { checkToken, tokenCheckRoute } from "./token-check.ts";
 import { createApprovalToken, tokenCreateRoute } from "./token-create.ts";
 import { revokeApprovalToken, tokenRevokeRoute } from "./token-revoke.ts";
 
-/** Advice broker, manual loop: poll, ingest, queue, review, approve, reject, retry, send; approval tokens. */
+/** Advice broker, manual loop: poll, ingest, queue, review, approve, reject, retry, send; approval tokens and the scoped send. */
 export const brokerApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(pollMessagesRoute, async (c) => c.json(await pollMessages(c.get("ctx"), c.req.valid("json")), 200))
   .openapi(ingestMessageRoute, async (c) => {
@@ -27,6 +28,10 @@ export const brokerApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook }
   .openapi(rejectRoute, async (c) => c.json(await rejectAdvice(c.get("ctx"), c.req.valid("param").id, c.req.valid("json")), 200))
   .openapi(retryRoute, async (c) => c.json(await retryAdvice(c.get("ctx"), c.req.valid("param").id, c.req.valid("json")), 200))
   .openapi(sendApprovedRoute, async (c) => c.json(await sendApproved(c.get("ctx"), c.req.valid("param").id), 200))
+  .openapi(scopedSendRoute, async (c) => {
+    const body = c.req.valid("json");
+    return c.json(await sendWithApprovalToken(c.get("ctx"), { adviceId: c.req.valid("param").id, runId: body.run_id, secret: body.approval_token }), 200);
+  })
   .openapi(tokenCreateRoute, async (c) => c.json(await createApprovalToken(c.get("ctx"), c.req.valid("json")), 201))
   .openapi(tokenCheckRoute, async (c) => c.json(await checkToken(c.get("ctx"), c.req.valid("param").id, c.req.valid("query")), 200))
   .openapi(tokenRevokeRoute, async (c) => c.json(await revokeApprovalToken(c.get("ctx"), c.req.valid("param").id, c.req.valid("json")), 200));

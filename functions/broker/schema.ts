@@ -180,6 +180,19 @@ export const ApprovalToken = z
   })
   .openapi("ApprovalToken");
 
+export const ScopedSendBody = z
+  .object({
+    run_id: Short(100).openapi({ description: "The scoped_auto_send run the advice belongs to" }),
+    approval_token: z.string().min(1).max(200).openapi({ description: "The approval token's secret (sy_approval_…), as token-create printed it" }),
+  })
+  .strict()
+  .openapi("ScopedSend");
+
+export const ScopedSendResult = SendResult.extend({
+  token_id: z.string().nullable().openapi({ description: "The token whose use paid for this send; null when the advice had been sent before" }),
+  token: ApprovalToken.nullable().openapi({ description: "The token after this use (uses counts it); null when nothing was used" }),
+}).openapi("ScopedSendResult");
+
 export const TokenCreateBody = z
   .object({
     run_id: Short(100),

@@ -6,9 +6,22 @@ import { withWriteTransaction } from "../lib/db.ts";
 import { ApiError } from "../lib/errors.ts";
 import { consumeApprovalTokenIn, hashTokenScope, type DbOrTx } from "./approval-tokens.ts";
 import { loadAdvice } from "./lookup.ts";
-import type { SendResult } from "./schema.ts";
+import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
+import { AdviceIdParam, ScopedSendBody, ScopedSendResult } from "./schema.ts";
+import { reserveRunSendIn } from "./runs/send-budget.ts";
 import { deliverAdvice, markSent } from "./send.ts";
-import { adviceToWire } from "./wire.ts";
+import { adviceToWire, tokenToWire } from "./wire.ts";
+
+export const scopedSendRoute = defineRoute(["owner", "daemon"], {
+  method: "post",
+  path: "/broker/advice/{id}/send-with-token",
+  tags: ["broker"],
+  summary: "Send drafted advice of a scoped_auto_send run on the strength of an approval token, using one of its uses",
+  description:
+    "The unattended send path: the owner minted the token for exactly this run, recipient and thread (broker token-create); the daemon (or the owner) presents its secret. One use is consumed atomically with the approval, so no number of concurrent senders passes max_uses. A refused token answers 422 APPROVAL_TOKEN_INVALID with the reason (missing, revoked, expired, overused, run_mismatch, session_mismatch, thread_mismatch, wrong_run_mode, run_not_running) in fields, and nothing is sent or used. Advice sent before answers already_sent=true and uses nothing. Sessions and runners may not send. CLI: broker send-with-token ADVICE --run-id R --token SECRET.",
+  request: { params: AdviceIdParam, body: jsonBody(ScopedSendBody) },
+  responses: { 200: jsonResponse(ScopedSendResult, "Sent (or already sent)") },
+});
 
 /**
  * The scoped auto-send path of a scoped_auto_send run: sends a drafted (or owner-approved)
@@ -18,10 +31,7 @@ import { adviceToWire } from "./wire.ts";
  * APPROVAL_TOKEN_INVALID naming the reason and sends nothing. Advice that was already sent is
  * answered as such without touching the token.
  */
-export async function sendWithApprovalToken(
-  ctx: Ctx,
-  input: { adviceId: string; runId: string; secret: string },
-): Promise<z.infer<typeof SendResult> & { token_id: string | null }> {
+export async function sendWithApprovalToken(ctx: Ctx, input: { adviceId: string; runId: string; secret: string }): Promise<z.infer<typeof ScopedSendResult>> {
   const { advice, job } = await loadAdvice(ctx, input.adviceId);
   if (advice.state === "sent") {
     return {
@@ -31,6 +41,7 @@ export async function sendWithApprovalToken(
       inbox_item_id: null,
       already_sent: true,
       token_id: null,
+      token: null,
     };
   }
   if (advice.runId !== input.runId) {
@@ -49,6 +60,9 @@ export async function sendWithApprovalToken(
   const taken = await withWriteTransaction(ctx.db, async (tx) => {
     const verdict = await consumeApprovalTokenIn(ctx, tx as unknown as DbOrTx, scope, advice.id);
     if (!verdict.ok) return { verdict, approved: null };
+    // The run's send budget is reserved with the token use: a budget refusal throws and gives
+    // the use back, where reserving at delivery would leave it spent with nothing sent.
+    await reserveRunSendIn(ctx, tx, { runId: advice.runId, threadId: advice.threadId, adviceId: advice.id });
     const nowMs = ctx.now().getTime();
     const [approved] = await tx
       .update(adviceRequests)
@@ -67,6 +81,7 @@ export async function sendWithApprovalToken(
   if (!taken.verdict.ok) {
     throw new ApiError("APPROVAL_TOKEN_INVALID", `approval token refused: ${taken.verdict.reason}`, {
       hint: "The send failed closed; nothing was sent. Check it with `switchyard broker token-check`.",
+      fields: [{ field: "approval_token", message: taken.verdict.reason }],
     });
   }
   const approved = taken.approved!;
@@ -80,5 +95,6 @@ export async function sendWithApprovalToken(
     inbox_item_id: delivery.inboxItemId,
     already_sent: !delivery.delivered,
     token_id: taken.verdict.token.id,
+    token: tokenToWire(taken.verdict.token),
   };
 }

@@ -66,6 +66,19 @@ export interface Executor<P = any, C extends HostCtx = Ctx> {
   run(ctx: C, cmd: CommandRow, payload: P): Promise<EffectOutcome>;
 }
 
+/** A policy's refusal of a command before its side effect; the receipt becomes the command's result. */
+export interface PolicyRefusal {
+  /** Names what is missing, e.g. "manager permission required for dispatch command: repo.open_pr". */
+  reason: string;
+  receipt: Record<string, unknown>;
+}
+
+/**
+ * Decides, after a command was claimed and its payload validated but before anything happens,
+ * whether it may run. Null lets it run; a refusal fails it with no side effect.
+ */
+export type CommandPolicy = (ctx: Ctx, cmd: CommandRow) => Promise<PolicyRefusal | null>;
+
 /** A table of executors by command type. */
 export type ExecutorTable = Partial<Record<CommandType, Executor>>;
 
@@ -90,12 +103,23 @@ export interface AgentLaunch {
   env?: Record<string, string>;
 }
 
+/**
+ * The static files of the API browser at /docs (Swagger UI). Reading files is a host capability,
+ * so the local runner implements this from a pinned npm package and hands it in through Services.
+ */
+export interface DocsAssets {
+  /** A served file's bytes and media type; null when `name` is not one of the served files. */
+  read(name: string): Promise<{ body: Uint8Array<ArrayBuffer>; type: string } | null>;
+}
+
 /** Long-lived services handed to `createApp`, the CLI and cron ticks. */
 export interface Services {
   /** Agent CLIs this host can spawn (start-worker, pair); absent on edge runtimes. */
   agents?: { codex?: AgentLaunch; claude?: AgentLaunch };
   database: Database;
   clock?: () => Date;
+  /** The API browser's assets; absent (edge runtimes): /docs answers 404 and points at the OpenAPI document. */
+  docsAssets?: DocsAssets;
   /**
    * An external advice drafter (a subprocess on the local runner). Absent: the broker drafts
    * with its built-in deterministic drafter.

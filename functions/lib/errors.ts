@@ -23,6 +23,8 @@ export const ERROR_STATUS = {
   AGENT_NOT_SIGNED_IN: 422,
   NOT_ADVICE_REQUEST: 422,
   APPROVAL_TOKEN_INVALID: 422,
+  /** A supervision policy (manager permission, finish gate, loop guardrail) refused the action. */
+  POLICY_REFUSED: 422,
   HOST_UNAVAILABLE: 503,
   INTERNAL: 500,
 } as const satisfies Record<string, ContentfulStatusCode>;

@@ -37,6 +37,38 @@ export interface Host {
   tmuxPanePid(target: string): Promise<number | null>;
 
   /**
+   * The plugin directories under `dir` (each a subdirectory holding a plugin.md), sorted by
+   * name, with the text of their plugin.md. Subdirectories that resolve (after symlinks)
+   * outside `dir` are skipped. An absent `dir` has no plugins.
+   */
+  listPlugins(dir: string): Promise<PluginFile[]>;
+  /** The host's default plugin directory (e.g. `<home>/plugins`), or null. */
+  defaultPluginDir(): string | null;
+  /**
+   * Runs a program with an argument array (never a shell) in `cwd`, with exactly the given
+   * environment plus PATH, HOME and LANG, killed after `timeoutMs`; output is capped.
+   */
+  runCommand(argv: string[], opts: { cwd: string; timeoutMs: number; env?: Record<string, string>; maxOutputBytes?: number }): Promise<CommandOutcome>;
+
+  /**
+   * Git evidence of a worktree: whether `dir` is inside a repository, its branch and HEAD,
+   * commits ahead of `base` (null when base does not resolve), and tracked files with changes.
+   */
+  gitEvidence(dir: string, base: string): Promise<GitEvidence>;
+  /**
+   * Commits everything uncommitted in the worktree (tracked changes and new, unignored files)
+   * on its current branch with `message`, as `author`. Never resets, deletes or pushes.
+   */
+  gitCommitAll(dir: string, message: string, author: { name: string; email: string }): Promise<{ committed: boolean; sha: string | null; files: string[] }>;
+  /**
+   * The newest modification time under `dir` (skipping .git and node_modules), looking at no
+   * more than `maxEntries` entries; null when nothing was found.
+   */
+  newestActivity(dir: string, opts?: { maxEntries?: number }): Promise<{ mtimeMs: number; path: string; scanned: number } | null>;
+  /** Up to `maxBytes` of a text file, or null when it does not exist. */
+  readTextFile(path: string, maxBytes: number): Promise<string | null>;
+
+  /**
    * Asks an agent CLI whether it is signed in (`codex login status`, `claude auth status`), run
    * with the environment it would be spawned with. Optional: a host without it cannot tell.
    */
@@ -66,6 +98,37 @@ export interface AgentAuth {
   signed_in: boolean | null;
   /** How it is signed in, or why not / why unknown, in a few words. */
   detail: string;
+}
+
+/** One plugin directory found on the host. */
+export interface PluginFile {
+  name: string;
+  dir: string;
+  text: string;
+}
+
+/** What a command run by `runCommand` did. */
+export interface CommandOutcome {
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  durationMs: number;
+}
+
+/** What `gitEvidence` found. */
+export interface GitEvidence {
+  repo: boolean;
+  branch: string | null;
+  head: string | null;
+  base: string;
+  /** Commits on HEAD not on base; null when base does not resolve. */
+  commitsAhead: number | null;
+  /** Tracked files with staged or unstaged changes. */
+  dirtyTracked: string[];
+  /** New files git does not ignore. */
+  untracked: string[];
 }
 
 export interface FileInfo {

@@ -33,6 +33,29 @@ const COMMON_ERRORS = {
 
 type Principals = readonly PrincipalKindOrAnon[];
 
+const pascal = (word: string) =>
+  word
+    .split(/[-_]/)
+    .filter(Boolean)
+    .map((w) => w[0]!.toUpperCase() + w.slice(1))
+    .join("");
+
+/**
+ * The operationId of a route, derived from its method and path so it is stable and unique as
+ * long as (method, path) is: `POST /broker/advice/{id}/approve` is `postBrokerAdviceByIdApprove`.
+ * Client generators name their functions after it.
+ */
+export function operationIdOf(method: string, path: string): string {
+  const parts = path
+    .split("/")
+    .filter(Boolean)
+    .map((seg) => {
+      const param = /^\{(.+)\}$/.exec(seg);
+      return param ? `By${pascal(param[1]!)}` : pascal(seg);
+    });
+  return method.toLowerCase() + parts.join("");
+}
+
 /**
  * Declares an API route together with the principals allowed to call it. The principals are
  * enforced by middleware and published in the OpenAPI document as `x-principals`, which the
@@ -43,6 +66,7 @@ export function defineRoute<const R extends Omit<RouteConfig, "middleware" | "se
   // The middleware is attached at runtime only; leaving it out of the static type keeps the
   // handler's input types inferred from `config` alone.
   const full = {
+    operationId: operationIdOf(config.method, config.path),
     ...config,
     middleware: [requirePrincipal(principals)],
     security: isPublic ? [] : [{ bearer: [] }],

@@ -59,11 +59,13 @@ async function takeNext(ctx: Ctx, owner: InboxOwner, pollCount: number): Promise
     if (!next) return null;
     const nowMs = ctx.now().getTime();
     const actor = actorOf(ctx.auth);
+    // The owner may consume for a session; the item then says so instead of passing as the session.
+    const consumedBy = ctx.auth.kind === "session" ? actor : `${actor} for session:${s.id}`;
     const eventId = ctx.newId("evt");
     const [updated] = await ctx.db.batch([
       ctx.db
         .update(inboxItems)
-        .set({ consumedAt: nowMs, consumedBy: actor })
+        .set({ consumedAt: nowMs, consumedBy })
         .where(and(eq(inboxItems.id, next.id), isNull(inboxItems.consumedAt)))
         .returning(),
       ctx.db.run(sql`INSERT INTO ${events} (id, kind, task_id, session_id, actor, payload_json, created_at)

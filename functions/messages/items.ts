@@ -161,8 +161,41 @@ export async function itemsToWire(ctx: Ctx, rows: InboxItemRow[]) {
     delivered_at: iso(r.deliveredAt),
     consumed_at: iso(r.consumedAt),
     consumed_by: r.consumedBy,
+    consumed_by_session: r.consumedAt === null ? null : (sessionNames.get(r.targetSessionId) ?? r.targetSessionId),
+    consumed_on_behalf: r.consumedBy === null ? null : !r.consumedBy.startsWith("session:"),
+    state: r.consumedAt !== null ? ("consumed" as const) : r.deliveredAt !== null ? ("delivered" as const) : ("pending" as const),
+    dedupe_key: r.dedupKey,
+    worker_receipt: workerReceiptOf(r),
+    instruction: instructionFor(r, taskNames.get(r.taskId ?? "") ?? null),
     created_at: iso(r.createdAt)!,
   }));
+}
+
+/** The worker's turn receipt an item carries: a routed completion's turn id, start and duration. */
+function workerReceiptOf(r: InboxItemRow): Record<string, unknown> | null {
+  const stored = (r.payload as { worker_receipt?: Record<string, unknown> }).worker_receipt;
+  if (stored) return stored;
+  if (r.signalType !== "worker_task_complete") return null;
+  const p = r.payload as { event_at?: string | null };
+  return { turn_id: r.sourceEventId, started_at: null, completed_at: p.event_at ?? null, duration_seconds: null };
+}
+
+/** What the receiving agent should do with an item, in one readable sentence. */
+export function instructionFor(r: Pick<InboxItemRow, "signalType" | "payload" | "messageId">, task: string | null): string {
+  const p = r.payload as Record<string, unknown>;
+  const t = task ?? (typeof p.task === "string" ? p.task : "the task");
+  switch (r.signalType) {
+    case "worker_task_complete":
+      return `Worker ${p.worker ?? "?"} finished a turn on ${t}. Review it with \`switchyard cycle ${t} --json\`, then satisfy, nudge, or finish.`;
+    case "notify_manager":
+      return `Note for the manager of ${t}: ${String(p.message ?? "")}`;
+    case "nudge_worker":
+      return `Instruction from your manager on ${t}: ${String(p.message ?? "")}`;
+    case "continue_iteration":
+      return String(p.message ?? `Start the next loop iteration on ${t}.`);
+    case "message":
+      return `Message from ${p.from ?? "the owner"}${p.subject ? ` (${p.subject})` : ""}: ${String(p.body ?? "")}${r.messageId ? ` Reply with \`switchyard reply ${r.messageId} "..."\`.` : ""}`;
+  }
 }
 
 /** Longest text typed into a pane for one item. */
@@ -186,7 +219,8 @@ export function renderForPane(item: Pick<InboxItemRow, "signalType" | "payload" 
       text = `[switchyard note for the manager of ${p.task}] ${p.message ?? ""}`;
       break;
     case "nudge_worker":
-      // A nudge is a prompt for the worker, so it arrives as plain text.
+    case "continue_iteration":
+      // A nudge (or a loop's next pass) is a prompt for the worker, so it arrives as plain text.
       text = String(p.message ?? "");
       break;
   }

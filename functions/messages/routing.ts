@@ -6,6 +6,7 @@ import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import { tasks } from "../../schema/tasks.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ingestSession } from "../observe/ingest.ts";
+import { turnReceipt } from "../supervision/context.ts";
 import { createInboxItem } from "./items.ts";
 import { canReach } from "../lib/local.ts";
 
@@ -86,6 +87,7 @@ export async function routeCompletions(ctx: Ctx): Promise<RoutingReport> {
       )
       .orderBy(asc(transcriptEvents.id));
     for (const ev of fresh) {
+      const receipt = await turnReceipt(ctx, worker.id, ev);
       const created = await createInboxItem(
         ctx,
         {
@@ -108,6 +110,7 @@ export async function routeCompletions(ctx: Ctx): Promise<RoutingReport> {
             last_agent_message: ev.text,
             turn_id: ev.turnId,
             source: "transcript",
+            worker_receipt: receipt,
           },
         },
         { kind: "dispatch_completion_routed", payload: { binding_id: binding.id, source_event_id: ev.id, worker: worker.name, manager: manager.name } },

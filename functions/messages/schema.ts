@@ -99,7 +99,19 @@ export const InboxItem = z
     delivery_command_id: z.string().nullable(),
     delivered_at: z.string().nullable(),
     consumed_at: z.string().nullable(),
-    consumed_by: z.string().nullable(),
+    consumed_by: z.string().nullable().openapi({ description: "Who consumed it: session:<id>, or an owner token acting for the session" }),
+    consumed_by_session: z.string().nullable().openapi({ description: "The session whose inbox it was consumed from" }),
+    consumed_on_behalf: z
+      .boolean()
+      .nullable()
+      .openapi({ description: "true when someone other than the session itself (the owner) consumed it for the session" }),
+    state: z.enum(["pending", "delivered", "consumed"]),
+    dedupe_key: z.string().nullable(),
+    worker_receipt: z
+      .record(z.string(), z.unknown())
+      .nullable()
+      .openapi({ description: "For a routed completion: the worker's turn id, start, end and duration" }),
+    instruction: z.string().openapi({ description: "What the receiver should do, in one readable sentence" }),
     created_at: z.string(),
   })
   .openapi("InboxItem");

@@ -5,6 +5,7 @@ import type { Ctx } from "../lib/ctx.ts";
 import { hostFor } from "../lib/local.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
+import { consumedSinceLastCycle, supervisionContext } from "../supervision/context.ts";
 import { TaskNameParam } from "../tasks/schema.ts";
 import { classifyPane } from "./classify.ts";
 import { ingestSession, type IngestReport } from "./ingest.ts";
@@ -31,6 +32,7 @@ export async function cycleTask(ctx: Ctx, taskName: string, input: CycleInput = 
   assertBoundSessionOrPrivileged(ctx, bt, ["manager"]);
   const busyWait = input.busy_wait_seconds ?? 90;
   const { task, binding, worker, manager } = bt;
+  const startedAt = ctx.now().getTime();
 
   let ingest: IngestReport;
   try {
@@ -50,7 +52,12 @@ export async function cycleTask(ctx: Ctx, taskName: string, input: CycleInput = 
   }
 
   const st = await eventState(ctx, worker.id);
-  const [workerAlive, managerAlive] = await Promise.all([sessionAlive(ctx, worker), sessionAlive(ctx, manager)]);
+  const [workerAlive, managerAlive, supervision, consumed] = await Promise.all([
+    sessionAlive(ctx, worker),
+    sessionAlive(ctx, manager),
+    supervisionContext(ctx, task, worker, { taskCompleted: st.task_completed }),
+    consumedSinceLastCycle(ctx, task.id, manager.id),
+  ]);
   const pane = await paneSignal(ctx, worker, {
     state: st.state,
     stalenessSeconds: st.staleness_seconds,
@@ -92,7 +99,11 @@ export async function cycleTask(ctx: Ctx, taskName: string, input: CycleInput = 
       task_goal: task.goal,
       task_summary: task.summary,
       last_worker_message: st.last_agent_message,
+      ...supervision,
     },
+    consumed_dispatch_notifications: consumed,
+    cycle_started_at: iso(startedAt)!,
+    cycle_completed_at: iso(ctx.now().getTime())!,
   };
   const [row] = await ctx.db
     .insert(managerCycles)

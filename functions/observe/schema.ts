@@ -1,3 +1,4 @@
+import { ConsumedNotification, SupervisionContext } from "../supervision/context.ts";
 import { z } from "@hono/zod-openapi";
 import { EVENT_KINDS, WORKER_STATES } from "../../schema/observe.ts";
 import { QueryBool, QueryLimit } from "../lib/names.ts";
@@ -81,7 +82,12 @@ export const CycleResult = z
       .enum([...new Set([...HOOK_STATES, ...WORKER_STATES])] as [string, ...string[]])
       .openapi({ description: "The hook state when the hooks are current, else the transcript's busy/idle/unknown" }),
     divergence: z.string().nullable().openapi({ description: "Why hooks and transcript/pane disagree (recorded; see divergences)" }),
-    manager_context: z.object({ task_goal: z.string().nullable(), task_summary: z.string().nullable(), last_worker_message: z.string().nullable() }),
+    manager_context: z
+      .object({ task_goal: z.string().nullable(), task_summary: z.string().nullable(), last_worker_message: z.string().nullable() })
+      .extend(SupervisionContext.shape),
+    consumed_dispatch_notifications: z.array(ConsumedNotification).openapi({ description: "Inbox items the manager consumed since the task's previous cycle" }),
+    cycle_started_at: z.string(),
+    cycle_completed_at: z.string(),
     cycle_id: z.number().int(),
     observed_at: z.string(),
   })

@@ -28,13 +28,23 @@ function ofRun(runId: string): SQL {
 }
 
 /**
+ * Restricts to jobs whose advice request belongs to no run. A run's requests are drafted only
+ * under that run — its own ticks, within its budgets and lease, or a pass that names it — never
+ * by a run-less pass. One primary-key probe per candidate job.
+ */
+function ofNoRun(): SQL {
+  return sql`NOT EXISTS (SELECT 1 FROM ${adviceRequests} WHERE ${adviceRequests.id} = ${orchestratorJobs.adviceId} AND ${adviceRequests.runId} IS NOT NULL)`;
+}
+
+/**
  * Claims the oldest claimable job with one conditional UPDATE: the generation increments, so a
  * processor whose lease ran out can no longer finish the job once someone else claimed it.
- * Null when there is nothing to claim (or another processor won every candidate).
+ * With `runId`, only that run's jobs; without, only jobs that belong to no run. Null when there
+ * is nothing to claim (or another processor won every candidate).
  */
 export async function claimNextJob(ctx: Ctx, opts: { processorId: string; leaseMs?: number; runId?: string }): Promise<JobClaim | null> {
   const nowMs = ctx.now().getTime();
-  const scope = opts.runId ? and(claimable(nowMs), ofRun(opts.runId))! : claimable(nowMs);
+  const scope = and(claimable(nowMs), opts.runId ? ofRun(opts.runId) : ofNoRun())!;
   // The claim and its event commit together, so a crash cannot leave a claim without its event.
   const claimed = await withWriteTransaction(ctx.db, async (tx) => {
     const next = tx

@@ -56,7 +56,9 @@ export const WatchBody = z
       .optional()
       .default("auto")
       .openapi({ description: "auto: the external drafter when configured, else built-in" }),
-    run_id: Short(100).optional().openapi({ description: "Only jobs of advice requests attributed to this broker run" }),
+    run_id: Short(100)
+      .optional()
+      .openapi({ description: "Only jobs of advice requests attributed to this broker run. Without it, only jobs of requests that belong to no run" }),
   })
   .strict()
   .openapi("OrchestratorWatch");

@@ -64,7 +64,7 @@ export interface OrchestratorPassOptions {
   leaseSeconds?: number;
   maxJobs?: number;
   drafter?: DrafterChoice;
-  /** Only jobs of advice requests attributed to this broker run. */
+  /** Only jobs of advice requests attributed to this broker run; without it, only jobs of no run. */
   runId?: string;
 }
 

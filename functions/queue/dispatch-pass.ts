@@ -1,9 +1,9 @@
 import { asc } from "drizzle-orm";
 import { commands, type CommandType } from "../../schema/commands.ts";
-import { executorsOf, runClaims, type ClaimReport } from "./run.ts";
+import { executorsOf, runClaims, type ClaimReport, type SettleTable } from "./run.ts";
 import { claimableWhere, claimNext, expireLeases, type ClaimScope, type ExpiryReport } from "./claim.ts";
 import { dbClaimPort, DEFAULT_LEASE_MS } from "./store.ts";
-import type { Ctx, ExecutorTable } from "../lib/ctx.ts";
+import type { CommandPolicy, Ctx, ExecutorTable } from "../lib/ctx.ts";
 import { beatDispatcher } from "./dispatchers.ts";
 
 /**
@@ -15,6 +15,10 @@ export interface DispatchPlugins<R = unknown> {
   executors: ExecutorTable;
   /** Completion routing, run before the claim unless the pass is told not to route. */
   route(ctx: Ctx): Promise<R>;
+  /** What to record once a command of a type succeeds (a stop marks its session gone). */
+  settle?: SettleTable;
+  /** Decides before each side effect whether a claimed command may run (manager permissions, loop guardrails). */
+  policy?: CommandPolicy;
 }
 
 /** How one dispatch pass behaves. */
@@ -42,6 +46,8 @@ interface WouldRun {
   type: CommandType;
   valid_payload: boolean;
   error: string | null;
+  /** What the policy would refuse it for, or null when it would run. */
+  policy_refusal: string | null;
 }
 
 /** One pass's report; also stored (without per-command results) as the dispatcher's last report. */
@@ -59,6 +65,8 @@ export interface DispatchReport<R = unknown> {
   retrying: number;
   dead: number;
   failed: number;
+  /** Of the failed: refused by the policy before any side effect. */
+  refused: number;
   lost: number;
   results: Array<Omit<ClaimReport, "thrown">>;
   would_run: WouldRun[];
@@ -89,6 +97,7 @@ export async function dispatchPass<R>(ctx: Ctx, plugins: DispatchPlugins<R>, opt
     retrying: 0,
     dead: 0,
     failed: 0,
+    refused: 0,
     lost: 0,
     results: [],
     would_run: [],
@@ -103,15 +112,24 @@ export async function dispatchPass<R>(ctx: Ctx, plugins: DispatchPlugins<R>, opt
       .limit(limit);
     for (const c of types.length ? due : []) {
       const parsed = executors[c.type]!.payload.safeParse(c.payload);
-      report.would_run.push({ command_id: c.id, type: c.type, valid_payload: parsed.success, error: parsed.success ? null : parsed.error.message });
+      const refusal = parsed.success && plugins.policy ? await plugins.policy(ctx, c) : null;
+      report.would_run.push({
+        command_id: c.id,
+        type: c.type,
+        valid_payload: parsed.success,
+        error: parsed.success ? null : parsed.error.message,
+        policy_refusal: refusal?.reason ?? null,
+      });
     }
   } else {
     report.expired = await expireLeases(ctx);
     if (opts.route ?? true) report.routing = await plugins.route(ctx);
     const claims = await claimNext(ctx, { ...scope, dispatcherId: opts.dispatcherId, leaseMs: opts.leaseMs ?? DEFAULT_LEASE_MS, limit });
     report.claimed = claims.length;
-    const port = dbClaimPort(ctx, { queue: { retryBaseMs: opts.retryBaseMs } });
-    for (const r of await runClaims(ctx, claims, (c) => executors[c.command.type]!, port)) {
+    const port = dbClaimPort(ctx, { queue: { retryBaseMs: opts.retryBaseMs }, settle: plugins.settle });
+    const policy = plugins.policy;
+    const claimPolicy = policy ? (cmd: Parameters<CommandPolicy>[1]) => policy(ctx, cmd) : undefined;
+    for (const r of await runClaims(ctx, claims, (c) => executors[c.command.type]!, port, claimPolicy)) {
       const { thrown: _thrown, ...wire } = r;
       report.results.push(wire);
       if (r.error) ctx.log.warn("dispatch attempt did not succeed", { dispatcher_id: opts.dispatcherId, ...wire });
@@ -120,6 +138,7 @@ export async function dispatchPass<R>(ctx: Ctx, plugins: DispatchPlugins<R>, opt
       else if (r.state === "dead") report.dead++;
       else if (r.state === "lost") report.lost++;
       else report.failed++;
+      if (r.policy_refused) report.refused++;
     }
   }
   const { results: _results, would_run: _wouldRun, iteration: _iteration, ...summary } = report;

@@ -1,5 +1,5 @@
-import type { CommandRow, CommandState } from "../../schema/commands.ts";
-import type { Ctx, Executor, ExecutorTable, HostCtx } from "../lib/ctx.ts";
+import type { CommandRow, CommandState, CommandType } from "../../schema/commands.ts";
+import type { Ctx, Executor, ExecutorTable, HostCtx, PolicyRefusal } from "../lib/ctx.ts";
 
 /**
  * The executors this process uses: the services' override (tests inject observable side
@@ -7,6 +7,31 @@ import type { Ctx, Executor, ExecutorTable, HostCtx } from "../lib/ctx.ts";
  */
 export function executorsOf(ctx: Pick<Ctx, "executors">, table: ExecutorTable): ExecutorTable {
   return ctx.executors ?? table;
+}
+
+/**
+ * What the database must record once a command of some type has succeeded, whoever executed it:
+ * a dispatcher, or a remote runner whose report reaches the server (a host executor has no
+ * database). A stop, for example, marks its session gone. The groups provide these through the
+ * composition root (functions/executors.ts), so the queue names none of them.
+ */
+export type Settle = (ctx: Ctx, command: CommandRow) => Promise<void>;
+
+/** Settle functions by command type. */
+export type SettleTable = Partial<Record<CommandType, Settle>>;
+
+/**
+ * Runs the settle function of a command that has just been recorded as succeeded. The outcome
+ * is already committed, so a failure here is logged rather than turned into a failed attempt.
+ */
+export async function settleSucceeded(ctx: Ctx, command: CommandRow | undefined, table: SettleTable | undefined): Promise<void> {
+  const settle = command?.state === "succeeded" ? table?.[command.type] : undefined;
+  if (!settle) return;
+  try {
+    await settle(ctx, command!);
+  } catch (e) {
+    ctx.log.error("recording the consequences of a succeeded command failed", { command_id: command!.id, type: command!.type, error: (e as Error).message });
+  }
 }
 
 /** How an attempt ended, as recorded against its claim. */
@@ -19,6 +44,8 @@ export type AttemptOutcome =
       sideEffectCompleted?: boolean;
       /** Retrying cannot help (the payload is invalid): no further attempts. */
       permanent?: boolean;
+      /** A policy refused the command before its side effect: final `failed`, with an audit row. */
+      refused?: boolean;
     };
 
 /** A held claim as the executing side sees it. */
@@ -50,9 +77,14 @@ export interface ClaimReport {
   state: CommandState | "lost";
   error: string | null;
   side_effect_started: boolean;
+  /** A policy refused it before its side effect (the receipt is the command's result). */
+  policy_refused?: boolean;
   /** What the executor threw, for the inline path to rethrow to its caller; never on the wire. */
   thrown?: unknown;
 }
+
+/** Asks the caller's policy whether a claimed command may run; see CommandPolicy. */
+export type ClaimPolicy = (cmd: CommandRow) => Promise<PolicyRefusal | null>;
 
 type Parsed = { success: true; data: unknown } | { success: false; error: string };
 
@@ -68,16 +100,22 @@ function parse(executor: Executor<unknown, never>, claim: HeldClaim): Parsed {
  * side_effect_started, run, record the outcome. A thrown executor is recorded as a failed
  * attempt; the port decides retry or final state. When the port can, one command's outcome and
  * the next (valid) claim's side_effect_started are recorded together.
+ *
+ * With a `policy`, each valid claim is put to it before its side effect: a refusal fails the
+ * command (`failed`, its receipt as the result) without starting anything.
  */
 export async function runClaims<C extends HostCtx>(
   ctx: C,
   claims: HeldClaim[],
   executorOf: (claim: HeldClaim) => Executor<unknown, C>,
   port: ClaimPort,
+  policy?: ClaimPolicy,
 ): Promise<ClaimReport[]> {
   const reports: ClaimReport[] = [];
   const parsed = new Map<HeldClaim, Parsed>();
   const parsedOf = (c: HeldClaim) => parsed.get(c) ?? parsed.set(c, parse(executorOf(c), c)).get(c)!;
+  const verdicts = new Map<HeldClaim, Promise<PolicyRefusal | null>>();
+  const verdictOf = (c: HeldClaim) => verdicts.get(c) ?? verdicts.set(c, policy ? policy(c.command) : Promise.resolve(null)).get(c)!;
   let preStarted: { claim: HeldClaim; started: boolean } | null = null;
   for (const [i, claim] of claims.entries()) {
     const base = { command_id: claim.command.id, type: claim.command.type, generation: claim.generation };
@@ -85,6 +123,21 @@ export async function runClaims<C extends HostCtx>(
     if (!p.success) {
       const state = await port.finish(claim, { ok: false, error: p.error, permanent: true });
       reports.push({ ...base, state: state ?? "lost", error: p.error, side_effect_started: false });
+      continue;
+    }
+    let refusal: PolicyRefusal | null;
+    try {
+      refusal = await verdictOf(claim);
+    } catch (e) {
+      // The policy could not decide (e.g. the database was busy): not refused, not run; retried.
+      const error = `policy check failed: ${e instanceof Error ? e.message : String(e)}`;
+      const state = await port.finish(claim, { ok: false, error });
+      reports.push({ ...base, state: state ?? "lost", error, side_effect_started: false });
+      continue;
+    }
+    if (refusal) {
+      const state = await port.finish(claim, { ok: false, error: refusal.reason, result: { policy_receipt: refusal.receipt }, refused: true });
+      reports.push({ ...base, state: state ?? "lost", error: refusal.reason, side_effect_started: false, policy_refused: true });
       continue;
     }
     const started = preStarted?.claim === claim ? preStarted.started : await port.started(claim);
@@ -106,7 +159,7 @@ export async function runClaims<C extends HostCtx>(
     }
     const next = claims[i + 1];
     let state: CommandState | null;
-    if (next && port.finishThenStart && parsedOf(next).success) {
+    if (next && port.finishThenStart && parsedOf(next).success && !(await verdictOf(next).catch(() => true))) {
       const r = await port.finishThenStart(claim, outcome, next);
       state = r.state;
       preStarted = { claim: next, started: r.nextStarted };

@@ -4,6 +4,7 @@ import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { runnerAttempt } from "./runner-scope.ts";
+import { settleSucceeded, type SettleTable } from "./run.ts";
 import { CommandIdParam, RunnerCompleteBody, RunnerCompleteResult } from "./schema.ts";
 
 export const runnerCompleteRoute = defineRoute(["runner"], {
@@ -17,8 +18,11 @@ export const runnerCompleteRoute = defineRoute(["runner"], {
   responses: { 200: jsonResponse(RunnerCompleteResult, "Recorded") },
 });
 
-/** Records a runner's attempt outcome with queue semantics (retry, backoff, dead letters). */
-export async function runnerComplete(ctx: Ctx, commandId: string, input: z.output<typeof RunnerCompleteBody>) {
+/**
+ * Records a runner's attempt outcome with queue semantics (retry, backoff, dead letters); a
+ * success is then settled like a dispatcher's (a stop marks its session gone).
+ */
+export async function runnerComplete(ctx: Ctx, commandId: string, input: z.output<typeof RunnerCompleteBody>, settle?: SettleTable) {
   const { attempt, command } = await runnerAttempt(ctx, input.attempt_id);
   if (attempt.commandId !== commandId || attempt.claimGeneration !== input.generation) {
     throw new ApiError("VALIDATION_FAILED", `attempt ${input.attempt_id} is generation ${attempt.claimGeneration} of command ${attempt.commandId}`, {
@@ -35,5 +39,6 @@ export async function runnerComplete(ctx: Ctx, commandId: string, input: z.outpu
         permanent: input.invalid_payload,
       };
   const done = await finishCommand(ctx, { command, generation: attempt.claimGeneration, attemptId: attempt.id }, outcome, { queue: {} });
+  await settleSucceeded(ctx, done, settle);
   return { command_id: done.id, command: commandToWire(done) };
 }

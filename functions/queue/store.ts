@@ -1,10 +1,11 @@
 import { and, eq, exists, gt, sql, type SQL } from "drizzle-orm";
 import { commandAttempts, commands, type CommandRow, type CommandState, type CommandType } from "../../schema/commands.ts";
+import { auditInsert } from "../lib/audit.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { withWriteTransaction } from "../lib/db.ts";
 import { ApiError } from "../lib/errors.ts";
 import { iso } from "../lib/sql.ts";
-import type { AttemptOutcome, ClaimPort } from "./run.ts";
+import { settleSucceeded, type AttemptOutcome, type ClaimPort, type SettleTable } from "./run.ts";
 
 /** Default lease for a claimed command; an executor that outlives it loses the claim. */
 export const DEFAULT_LEASE_MS = 120_000;
@@ -129,6 +130,11 @@ export interface FinishOptions {
   queue?: { retryBaseMs?: number };
 }
 
+/** A dispatcher's port options: queue semantics, and what to record when a command succeeds. */
+export interface PortOptions extends FinishOptions {
+  settle?: SettleTable;
+}
+
 /**
  * The statements that record an attempt's outcome: the command's fenced conditional UPDATE
  * (returning the row, or nothing when the claim is stale) and the attempt row's own record.
@@ -143,7 +149,7 @@ function finishStatements(ctx: Ctx, claim: Pick<Claim, "command" | "generation" 
   let nextAttemptAt: SQL | null = null;
   let completedAt: SQL | number | null = nowMs;
   if (outcome.ok) state = "succeeded";
-  else if (!opts.queue) state = "failed";
+  else if (!opts.queue || outcome.refused) state = "failed";
   else if (outcome.permanent) state = "dead";
   else {
     const base = opts.queue.retryBaseMs ?? RETRY_BASE_MS;
@@ -152,6 +158,18 @@ function finishStatements(ctx: Ctx, claim: Pick<Claim, "command" | "generation" 
     nextAttemptAt = sql`CASE WHEN ${retry} THEN ${nowMs} + min(${RETRY_CAP_MS}, ${base} << (${commands.attempts} - 1)) ELSE NULL END`;
     completedAt = sql`CASE WHEN ${retry} THEN NULL ELSE ${nowMs} END`;
   }
+  // A policy refusal is a decision, not an accident: it is audited with its receipt.
+  const refusalAudit =
+    !outcome.ok && outcome.refused
+      ? [
+          auditInsert(ctx, {
+            kind: "dispatch_policy_refused",
+            taskId: claim.command.taskId,
+            sessionId: claim.command.sessionId,
+            payload: { command_id: claim.command.id, command_type: claim.command.type, reason: outcome.error, ...(outcome.result ?? {}) },
+          }).stmt,
+        ]
+      : [];
   return [
     ctx.db
       .update(commands)
@@ -175,6 +193,7 @@ function finishStatements(ctx: Ctx, claim: Pick<Claim, "command" | "generation" 
         finishedAt: nowMs,
       })
       .where(eq(commandAttempts.id, claim.attemptId)),
+    ...refusalAudit,
   ] as const;
 }
 
@@ -205,10 +224,11 @@ export async function finishCommand(
  * command's outcome and the next claim's side_effect_started in a single batch, which halves
  * the write transactions a dispatcher needs per command.
  */
-export function dbClaimPort(ctx: Ctx, opts: FinishOptions = {}): ClaimPort & { finished: Map<string, CommandRow> } {
+export function dbClaimPort(ctx: Ctx, opts: PortOptions = {}): ClaimPort & { finished: Map<string, CommandRow> } {
   const finished = new Map<string, CommandRow>();
-  const settle = (rows: CommandRow[]) => {
+  const recorded = async (rows: CommandRow[]) => {
     if (rows[0]) finished.set(rows[0].id, rows[0]);
+    await settleSucceeded(ctx, rows[0], opts.settle);
     return rows[0]?.state ?? null;
   };
   return {
@@ -216,11 +236,13 @@ export function dbClaimPort(ctx: Ctx, opts: FinishOptions = {}): ClaimPort & { f
     started: (claim) => markSideEffectStarted(ctx, claim),
     async finish(claim, outcome) {
       const [rows] = await ctx.db.batch(finishStatements(ctx, claim, outcome, opts));
-      return settle(rows);
+      return recorded(rows);
     },
     async finishThenStart(claim, outcome, next) {
-      const [rows, , started] = await ctx.db.batch([...finishStatements(ctx, claim, outcome, opts), startedStatement(ctx, next)]);
-      return { state: settle(rows), nextStarted: started.length === 1 };
+      // A refusal adds an audit statement to the finish, so "started" is the batch's last result.
+      const results = await ctx.db.batch([...finishStatements(ctx, claim, outcome, opts), startedStatement(ctx, next)]);
+      const started = results[results.length - 1] as unknown[];
+      return { state: await recorded(results[0] as Parameters<typeof recorded>[0]), nextStarted: started.length === 1 };
     },
   };
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { block, inline } from "./format.ts";
 import { EXIT_FAILED, EXIT_OK, flag, int, pos, req, str, UsageError, type Args, type CommandSpec } from "./spec.ts";
 
@@ -26,6 +27,22 @@ function ingestLine(r: any): string {
 
 function tokenLine(t: any): string {
   return `${t.id}  run=${t.run_id} to=${t.to_session} thread=${t.thread_id} uses=${t.uses}/${t.max_uses} expires=${t.expires_at}${t.revoked_at ? ` revoked (${t.revoke_reason})` : ""}`;
+}
+
+/**
+ * The approval token's secret from --approval-token or --approval-token-file (exactly one); a
+ * file keeps the secret out of the process list and shell history.
+ */
+function approvalSecret(a: Args): string {
+  const given = str(a, "approval-token");
+  const file = str(a, "approval-token-file");
+  if ((given === undefined) === (file === undefined)) throw new UsageError("give exactly one of --approval-token SECRET or --approval-token-file FILE");
+  if (given !== undefined) return given;
+  try {
+    return readFileSync(file!, "utf8").trim();
+  } catch (e) {
+    throw new UsageError(`cannot read --approval-token-file '${file}': ${(e as Error).message}`);
+  }
 }
 
 const researchOption = {
@@ -184,6 +201,26 @@ export const BROKER_COMMANDS: CommandSpec[] = [
     render: (b) => `${b.valid ? "valid" : `invalid: ${b.reason}`}${b.token ? `\n${tokenLine(b.token)}` : ""}`,
     exitCodes: { 1: "failed, or the token is invalid for this run, recipient and thread (the reason is printed)" },
     exitCode: (b) => (b.valid ? EXIT_OK : EXIT_FAILED),
+  },
+  {
+    name: "broker send-with-token",
+    summary: "Send drafted advice of a scoped_auto_send run with an approval token (uses one of its uses; no owner approval needed)",
+    positionals: [{ name: "ADVICE_ID", required: true, description: "Advice request id" }],
+    options: {
+      "run-id": { type: "string", value: "RUN", description: "The scoped_auto_send run the advice belongs to (required)" },
+      "approval-token": { type: "string", value: "SECRET", description: "The token's secret (sy_approval_…) as token-create printed it" },
+      "approval-token-file": { type: "string", value: "FILE", description: "Read the secret from this file instead (keeps it out of ps)" },
+    },
+    examples: ["switchyard broker send-with-token adv_… --run-id run_… --approval-token-file ~/.switchyard/approval.secret"],
+    request: (a) => ({
+      method: "POST",
+      path: `/broker/advice/${enc(pos(a, 0)!)}/send-with-token`,
+      body: { run_id: req(a, "run-id"), approval_token: approvalSecret(a) },
+    }),
+    render: (b) =>
+      b.already_sent
+        ? `already sent ${b.advice_id} as message ${b.message_id}; no token use taken`
+        : `sent ${b.advice_id} as message ${b.message_id} (inbox item ${b.inbox_item_id ?? "-"}); token ${b.token.id} used ${b.token.uses}/${b.token.max_uses}`,
   },
   {
     name: "broker token-revoke",

@@ -51,7 +51,7 @@ function attemptLine(t: any): string {
 function passLine(r: DispatchReport): string {
   const expired = r.expired ? r.expired.pending.length + r.expired.ambiguous.length + r.expired.dead.length : 0;
   if (r.dry_run)
-    return `pass ${r.iteration} (dry run): would run ${r.would_run.length} [${r.would_run.map((w) => `${w.command_id}${w.valid_payload ? "" : " INVALID"}`).join(", ")}]`;
+    return `pass ${r.iteration} (dry run): would run ${r.would_run.length} [${r.would_run.map((w) => `${w.command_id}${w.valid_payload ? "" : " INVALID"}${w.policy_refusal ? ` REFUSED (${w.policy_refusal})` : ""}`).join(", ")}]`;
   return `pass ${r.iteration}: claimed ${r.claimed}, succeeded ${r.succeeded}, retrying ${r.retrying}, dead ${r.dead}, failed ${r.failed}, lost ${r.lost}, expired leases ${expired}${r.routing ? `, routing ${inline(r.routing)}` : ""}`;
 }
 

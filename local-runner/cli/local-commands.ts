@@ -169,6 +169,7 @@ function renderDoctor(b: any, where: { home: string; dbUrl: string | null; url?:
     `${"lsof:".padEnd(10)} ${b.lsof.available ? (b.lsof.version ?? "present") : "MISSING"}`,
     agent("codex", b.agents.codex),
     agent("claude", b.agents.claude),
+    ...(b.patrol ? [`${"patrol:".padEnd(10)} ${b.patrol.running ? `running (heartbeat ${b.patrol.heartbeat_age_seconds}s ago)` : "NOT RUNNING"}`] : []),
     ...b.problems.map((p: any) => `problem:   ${p.message}\n  hint: ${p.hint}`),
     b.ok ? "ok" : "NOT OK",
   ].join("\n");
@@ -238,6 +239,7 @@ export const LOCAL_COMMANDS: CommandSpec[] = [
         `  database:   ${s.home.dbUrl}`,
         `  owner token: ${s.home.ownerTokenFile}`,
         `  crons:      ${schedules.map((x) => `${x.name} (${x.expression})`).join(", ") || "none"}`,
+        ...(running.patrolWarning ? [`  warning:    ${running.patrolWarning}`] : []),
       ];
       process.stdout.write(`${lines.join("\n")}\n`);
       const started = Date.now();

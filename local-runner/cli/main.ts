@@ -1,10 +1,11 @@
 import { join } from "node:path";
-import { Command, CommanderError, Option } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { HOME_DIR_NAME, locateHome, type LocatedHome } from "../home.ts";
 import { APP_COMMANDS } from "./app-commands.ts";
 import { BROKER_COMMANDS } from "./broker-commands.ts";
 import { BROKER_RUN_COMMANDS } from "./broker-run-commands.ts";
 import { API_COMMANDS } from "./commands.ts";
+import { COORDINATION_COMMANDS } from "./coordination-commands.ts";
 import { DISPATCH_COMMANDS } from "./dispatch-commands.ts";
 import { openTransport } from "./connect.ts";
 import { block } from "./format.ts";
@@ -15,6 +16,10 @@ import { MESSAGE_COMMANDS } from "./messages-commands.ts";
 import { OBSERVE_COMMANDS, SPAWN_COMMANDS } from "./observe-commands.ts";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, HintedError, UsageError, type Args, type CommandSpec, type GlobalOptions, type OptionSpec } from "./spec.ts";
 import { VERSION } from "./version.ts";
+import { PATROL_COMMANDS } from "./patrol-commands.ts";
+import { VERDICT_COMMANDS } from "./verdict-commands.ts";
+import { LOOPS_COMMANDS } from "./loops-commands.ts";
+import { SUPERVISION_COMMANDS } from "./supervision-commands.ts";
 
 export { openTransport } from "./connect.ts";
 export { EXIT_FAILED, EXIT_OK, EXIT_TIMED_OUT, EXIT_USAGE } from "./spec.ts";
@@ -35,6 +40,11 @@ export const ALL_COMMANDS: CommandSpec[] = [
   ...inGroup("messages", MESSAGE_COMMANDS),
   ...inGroup("broker", BROKER_RUN_COMMANDS),
   ...inGroup("broker", BROKER_COMMANDS),
+  ...inGroup("patrol", PATROL_COMMANDS),
+  ...inGroup("coordination", COORDINATION_COMMANDS),
+  ...inGroup("coordination", VERDICT_COMMANDS),
+  ...inGroup("supervision", SUPERVISION_COMMANDS),
+  ...inGroup("loops", LOOPS_COMMANDS),
   ...HOOKS_COMMANDS,
   ...INTEGRATION_COMMANDS,
 ];
@@ -228,7 +238,13 @@ function addLeaf(leaf: Command, spec: CommandSpec, run: (spec: CommandSpec, cmd:
   for (const p of spec.positionals ?? []) leaf.argument(p.required ? `<${p.name}>` : `[${p.name}]`, p.description);
   for (const [name, o] of Object.entries(spec.options ?? {})) {
     const option = new Option(o.type === "string" ? `--${name} <${o.value ?? "VALUE"}>` : `--${name}`, `${o.description}${o.multiple ? " (repeatable)" : ""}`);
-    if (o.multiple) option.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
+    if (o.type === "string") {
+      // A missing value must not swallow the next option (`tasks --create --home X`).
+      option.argParser((v: string, prev: unknown): unknown => {
+        if (/^--[a-z]/.test(v) && leaf.options.some((x) => x.long === v.split("=")[0])) throw new InvalidArgumentError(`expected a value, got the option ${v}`);
+        return o.multiple ? [...((prev as string[] | undefined) ?? []), v] : v;
+      });
+    }
     leaf.addOption(option);
   }
   leaf.showHelpAfterError(`hint: run 'switchyard ${spec.name} --help'`).showSuggestionAfterError(true);
@@ -268,9 +284,7 @@ export function buildProgram(io: Io, run: (spec: CommandSpec, cmd: Command) => P
     })
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
     .showSuggestionAfterError(false);
-  for (const [name, o] of Object.entries(GLOBAL_OPTIONS)) {
-    program.addOption(new Option(o.type === "string" ? `--${name} <${o.value}>` : `--${name}`, o.description));
-  }
+  for (const [name, o] of Object.entries(GLOBAL_OPTIONS)) program.addOption(globalOption(name, o));
   program.on("command:*", (operands: string[]) => {
     throw new UnknownCommandError([operands[0]!], "");
   });
@@ -285,7 +299,26 @@ export function buildProgram(io: Io, run: (spec: CommandSpec, cmd: Command) => P
     const leaf = parent.commands.find((c) => c.name() === last) ?? parent.command(last);
     addLeaf(leaf, spec, run);
   }
+  // Options after a subcommand's name belong to the subcommand, even where a command that is
+  // also a group defines the same one (`dispatch --interval`, `dispatch watch --interval`):
+  // positional options everywhere, with the global options repeated (hidden) on every command so
+  // they still work after its name.
+  program.enablePositionalOptions();
+  const positional = (cmd: Command) => {
+    for (const c of cmd.commands) {
+      c.enablePositionalOptions();
+      for (const [name, o] of Object.entries(GLOBAL_OPTIONS)) {
+        if (!c.options.some((x) => x.long === `--${name}`)) c.addOption(globalOption(name, o).hideHelp());
+      }
+      positional(c);
+    }
+  };
+  positional(program);
   return program;
+}
+
+function globalOption(name: string, o: OptionSpec): Option {
+  return new Option(o.type === "string" ? `--${name} <${o.value}>` : `--${name}`, o.description);
 }
 
 /** The group named by argv when nothing else follows it (`switchyard broker`), else null. */

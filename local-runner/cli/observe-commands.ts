@@ -1,5 +1,7 @@
+import { callOnce, printAnswer } from "./api-call.ts";
 import { duration, seconds } from "./format.ts";
-import { EXIT_FAILED, EXIT_OK, flag, int, pos, req, str, type Args, type CommandSpec } from "./spec.ts";
+import { startDispatcher } from "./pair-dispatch.ts";
+import { EXIT_FAILED, EXIT_OK, flag, int, list, pos, req, str, type Args, type CommandSpec } from "./spec.ts";
 
 const enc = encodeURIComponent;
 
@@ -164,7 +166,12 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
     positionals: [{ name: "NAME", required: true, description: "Session name" }],
     options: { "dry-run": { type: "boolean", description: "Record the command only" } },
     request: (a) => ({ method: "POST", path: `/sessions/${enc(pos(a, 0)!)}/stop`, body: { dry_run: flag(a, "dry-run") } }),
-    render: (b) => (b.dry_run ? `dry run: would stop ${b.session}` : `stopped ${b.session} (tmux killed: ${b.tmux_killed})`),
+    render: (b) =>
+      b.dry_run
+        ? `dry run: would stop ${b.session}`
+        : b.queued
+          ? `queued the stop of ${b.session} for the runner of host ${b.command.host} (command ${b.command_id}); it is marked gone once the runner reports`
+          : `stopped ${b.session} (tmux killed: ${b.tmux_killed})`,
   },
   {
     name: "finish-task",
@@ -175,16 +182,31 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
       reason: { type: "string", value: "TEXT", description: "Why the task is done" },
       "stop-worker": { type: "boolean", description: "Stop the bound worker" },
       "stop-manager": { type: "boolean", description: "Stop the bound manager" },
+      "require-criteria-audit": { type: "boolean", description: "Refuse while any criterion is accepted but not satisfied" },
+      "require-acks": { type: "boolean", description: "Refuse without worker and manager acks" },
+      "require-epilogue": { type: "boolean", description: "Refuse unless every configured epilogue step succeeded" },
+      "require-adversarial-proof": { type: "boolean", description: "Refuse without satisfied adversarial_check evidence" },
+      "capture-transcript-before-stop": { type: "boolean", description: "Capture each session to be stopped first; a failed capture stops nothing" },
     },
     request: (a) => ({
       method: "POST",
       path: `/tasks/${enc(pos(a, 0)!)}/finish`,
-      body: { reason: str(a, "reason"), stop_worker: flag(a, "stop-worker"), stop_manager: flag(a, "stop-manager") },
+      body: {
+        reason: str(a, "reason"),
+        stop_worker: flag(a, "stop-worker"),
+        stop_manager: flag(a, "stop-manager"),
+        require_criteria_audit: flag(a, "require-criteria-audit"),
+        require_acks: flag(a, "require-acks"),
+        require_epilogue: flag(a, "require-epilogue"),
+        require_adversarial_proof: flag(a, "require-adversarial-proof"),
+        capture_transcript_before_stop: flag(a, "capture-transcript-before-stop"),
+      },
     }),
     render: (b) =>
       [
-        `finished ${b.task.name}`,
-        ...b.stopped.map((s: any) => `stopped ${s.session}`),
+        `finished ${b.task.name}${b.gates?.length ? ` (gates passed: ${b.gates.map((g: any) => g.gate).join(", ")})` : ""}`,
+        ...(b.captures ?? []).map((c: any) => `captured ${c.session} (transcript to ${c.transcript_offset ?? "-"}, pane ${c.pane_chars} chars)`),
+        ...b.stopped.map((s: any) => (s.queued ? `queued the stop of ${s.session} for the runner of host ${s.command.host}` : `stopped ${s.session}`)),
         ...b.stop_errors.map((e: any) => `could not stop ${e.session}: ${e.error}`),
       ].join("\n"),
   },
@@ -273,7 +295,7 @@ export const SPAWN_COMMANDS: CommandSpec[] = [
   },
   {
     name: "pair",
-    summary: "Start a worker and a manager and bind them to a task in one step",
+    summary: "Start a worker and a manager, record the manager config, bind them, and start a dispatcher",
     options: {
       task: { type: "string", value: "TASK", description: "Task name (required; created when --task-goal is given)" },
       "task-goal": { type: "string", value: "TEXT", description: "Goal for a new task" },
@@ -282,12 +304,48 @@ export const SPAWN_COMMANDS: CommandSpec[] = [
       "worker-name": { type: "string", value: "NAME", description: "Worker session name (required)" },
       "manager-name": { type: "string", value: "NAME", description: "Manager session name (required)" },
       "manager-agent": { type: "string", value: "codex|claude", description: "Agent for the manager (default: same as --agent)" },
+      "manager-mode": { type: "string", value: "light|guided|strict", description: "Manager config: supervision mode" },
+      "manager-objective": { type: "string", value: "TEXT", description: "Manager config: the objective" },
+      "manager-guideline": { type: "string", multiple: true, value: "TEXT", description: "Manager config: a guideline" },
+      "manager-acceptance": {
+        type: "string",
+        multiple: true,
+        value: "TEXT",
+        description: "Manager config: an acceptance criterion (also seeded into the ledger)",
+      },
+      "manager-reference": { type: "string", multiple: true, value: "REF", description: "Manager config: a reference" },
+      "manager-permit": { type: "string", multiple: true, value: "CATEGORY.ACTION", description: "Manager config: a permission" },
+      "manager-tool": { type: "string", multiple: true, value: "TOOL", description: "Manager config: an expected tool" },
+      "manager-epilogue": { type: "string", multiple: true, value: "STEP", description: "Manager config: a required epilogue step" },
+      "manager-require-acks": { type: "boolean", description: "Manager config: finish needs both acks" },
+      "dispatcher-id": { type: "string", value: "ID", description: "The dispatcher to reuse or start (default dispatch-local)" },
+      "no-dispatch": { type: "boolean", description: "Do not start a dispatcher" },
+      "dry-run": { type: "boolean", description: "Print the plan (task, config, seeded criteria, dispatcher); start nothing" },
       ...spawnOptions,
     },
     waitingFor: (a) => `${spawnWaiting(a, `worker ${str(a, "worker-name") ?? ""}`)} then the same for manager ${str(a, "manager-name") ?? ""}`,
-    request: (a) => {
+    examples: [
+      'switchyard pair --task auth --task-goal "Split the module" --worker-name w1 --manager-name m1 --manager-objective "No behaviour change" --manager-acceptance "Tests pass" --accept-trust',
+      "switchyard pair --task auth --worker-name w1 --manager-name m1 --dry-run --json",
+    ],
+    local: async (a, g) => {
       const b = spawnBody(a);
-      return {
+      const many = (n: string) => (list(a, n).length ? list(a, n) : undefined);
+      const managerConfig = Object.fromEntries(
+        Object.entries({
+          mode: str(a, "manager-mode"),
+          objective: str(a, "manager-objective"),
+          guidelines: many("manager-guideline"),
+          acceptance: many("manager-acceptance"),
+          references: many("manager-reference"),
+          permit: many("manager-permit"),
+          tools: many("manager-tool"),
+          epilogues: many("manager-epilogue"),
+          require_acks: flag(a, "manager-require-acks") ? true : undefined,
+        }).filter(([, v]) => v !== undefined),
+      );
+      const dispatcherId = str(a, "dispatcher-id");
+      const res = await callOnce(g, {
         method: "POST",
         path: "/pairs",
         body: {
@@ -304,9 +362,42 @@ export const SPAWN_COMMANDS: CommandSpec[] = [
           worker_name: req(a, "worker-name"),
           manager_name: req(a, "manager-name"),
           manager_agent: str(a, "manager-agent"),
+          manager_config: Object.keys(managerConfig).length ? managerConfig : undefined,
+          dispatcher_id: dispatcherId,
+          dry_run: flag(a, "dry-run"),
         },
-      };
+      });
+      const ok = res.status >= 200 && res.status < 300;
+      let dispatch: Record<string, unknown> = { started: false, reason: "not requested" };
+      if (ok && !res.body.dry_run) {
+        const d = res.body.dispatcher;
+        if (flag(a, "no-dispatch")) dispatch = { id: d.id, started: false, reused: false, reason: "--no-dispatch" };
+        else if (g.url) dispatch = { id: d.id, started: false, reused: d.live, reason: "--url: start a dispatcher on the server's machine" };
+        else if (d.live) dispatch = { id: d.id, started: false, reused: true, pid: d.pid };
+        else dispatch = { ...startDispatcher(d.id, g.home), started: true, reused: false };
+      }
+      const answer = ok ? { status: res.status, body: { ...res.body, dispatch } } : res;
+      printAnswer(g, answer, (body) => {
+        const cfg = body.manager_config;
+        const lines = [
+          `${body.dry_run ? "dry run: would pair" : "paired"} task ${body.task}${body.task_created ? (body.dry_run ? " (would create it)" : " (created)") : ""}`,
+          `manager config${cfg.revision ? ` revision ${cfg.revision}` : ""}: ${cfg.mode}${cfg.objective ? `, objective: ${cfg.objective}` : ""}${cfg.granted.length ? `, grants ${cfg.granted.join(", ")}` : ""}`,
+          ...body.seeded_criteria.map((c: string) => `${body.dry_run ? "would seed" : "seeded"} criterion: ${c}`),
+        ];
+        if (!body.dry_run) lines.push(renderSpawn(body.worker), renderSpawn(body.manager));
+        const d = body.dispatch;
+        lines.push(
+          body.dry_run
+            ? `dispatcher ${body.dispatcher.id}: ${body.dispatcher.live ? "live (would reuse)" : "not running (would start)"}`
+            : d.started
+              ? `started dispatcher ${d.id} (pid ${d.pid}, log ${d.log})`
+              : d.reused
+                ? `reusing live dispatcher ${d.id}`
+                : `no dispatcher started (${d.reason})`,
+        );
+        return lines.join("\n");
+      });
+      return ok ? 0 : 1;
     },
-    render: (b) => `paired task ${b.task}${b.task_created ? " (created)" : ""}\n${renderSpawn(b.worker)}\n${renderSpawn(b.manager)}`,
   },
 ];

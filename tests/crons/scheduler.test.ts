@@ -1,51 +1,20 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { openDatabase, type Database } from "../../functions/lib/db.ts";
-
-const BIN = fileURLToPath(new URL("../../bin/switchyard.mjs", import.meta.url));
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-
-interface UpProcess {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  /** Resolves with the base URL once the process prints it. */
-  url: Promise<string>;
-  exit: Promise<number | null>;
-}
+import { killUpProcess, startUpProcess, type UpProcess } from "../helpers/up-process.ts";
 
 /** Starts `switchyard up` on a free port with the heartbeat sweep firing every second. */
 function startUp(home: string): UpProcess {
-  const child = spawn(process.execPath, [BIN, "up", "--home", home, "--port", "0", "--cron", "heartbeat-sweep=*/1 * * * * *"], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, SWITCHYARD_HOST_NAME: "scheduler-test" },
-  });
-  let out = "";
-  let err = "";
-  // "close" rather than "exit": it fires only after stdout and stderr are fully read.
-  const exit = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
-  const url = new Promise<string>((resolve, reject) => {
-    child.stdout!.setEncoding("utf8").on("data", (d: string) => {
-      out += d;
-      const m = /api:\s+(http:\/\/\S+)\/v1/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    void exit.then((code) => reject(new Error(`up exited with ${code} before listening:\n${out}\n${err}`)));
-  });
-  child.stderr!.setEncoding("utf8").on("data", (d: string) => (err += d));
-  return { child, stdout: () => out, stderr: () => err, url, exit };
+  return startUpProcess(home, ["--cron", "heartbeat-sweep=*/1 * * * * *"], { SWITCHYARD_HOST_NAME: "scheduler-test" });
 }
 
 let home: string | undefined;
 let database: Database | undefined;
 const started: UpProcess[] = [];
 afterEach(() => {
-  for (const p of started.splice(0)) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL");
+  for (const p of started.splice(0)) killUpProcess(p);
   database?.close();
   database = undefined;
   if (home) rmSync(home, { recursive: true, force: true });

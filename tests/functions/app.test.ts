@@ -123,10 +123,23 @@ describe("errors", () => {
     expect(doc.body.components.schemas.Error.properties.error.properties.code.enum.sort()).toEqual([...ERROR_CODES].sort());
   });
 
-  it("serves the API browser at /docs", async () => {
-    const res = await env.app.request("/docs");
-    expect(res.status).toBe(200);
-    expect(await res.text()).toContain("/v1/openapi.json");
+  it("gives every operation a unique operationId derived from its method and path", async () => {
+    const doc = (await env.call("GET", "/v1/openapi.json", { token: null })).body;
+    const ops = Object.entries(doc.paths as Record<string, Record<string, { operationId?: string }>>).flatMap(([path, item]) =>
+      Object.entries(item).map(([method, op]) => ({ method, path, id: op.operationId })),
+    );
+    expect(ops.length).toBeGreaterThan(50);
+    expect(ops.filter((o) => !o.id)).toEqual([]);
+    expect(new Set(ops.map((o) => o.id)).size).toBe(ops.length);
+    expect(ops.find((o) => o.path === "/v1/broker/advice/{id}/approve")?.id).toBe("postBrokerAdviceByIdApprove");
+    expect(ops.find((o) => o.path === "/healthz")?.id).toBe("getHealthz");
+  });
+
+  it("names its licence and the server it was fetched from", async () => {
+    const res = await env.app.request("http://127.0.0.1:9999/v1/openapi.json");
+    const doc = await res.json();
+    expect(doc.info.license).toEqual({ name: "UNLICENSED" });
+    expect(doc.servers).toEqual([{ url: "http://127.0.0.1:9999", description: expect.any(String) }]);
   });
 
   it("writes no events row for a refused request", async () => {

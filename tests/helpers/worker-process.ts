@@ -35,3 +35,29 @@ export function spawnWorker<L extends { ready?: true }>(script: string, args: st
   void exit.then(() => markReady());
   return { child, lines, stderr, ready, exit };
 }
+
+/** Parent side: lets every worker waiting in `readyThenGo` start at the same moment. */
+export function go(workers: Iterable<{ child: ChildProcess }>): void {
+  for (const w of workers) w.child.stdin!.end("go\n");
+}
+
+/** Worker side: prints one JSON line for the parent (spawnWorker parses it). */
+export function emit(line: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify(line)}\n`);
+}
+
+/**
+ * Worker side of the start handshake: prints `{"ready": true}`, then waits for the parent's one
+ * line on stdin (`go`), so several processes begin their work together.
+ */
+export async function readyThenGo(): Promise<void> {
+  emit({ ready: true });
+  await new Promise<void>((resolve) => {
+    const rl = createInterface({ input: process.stdin });
+    rl.once("line", () => {
+      // An open stdin would keep the process alive after its last write.
+      rl.close();
+      resolve();
+    });
+  });
+}

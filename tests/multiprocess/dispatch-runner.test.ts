@@ -1,11 +1,10 @@
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startUp, type Running } from "../../local-runner/up.ts";
-import { killTmux, startFakeTui } from "../functions/actuate/fake-tui.ts";
+import { killTmux, startFakeTui, userMessages } from "../functions/actuate/fake-tui.ts";
 import { registerSession } from "../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../helpers/services.ts";
 
@@ -33,14 +32,6 @@ afterEach(async () => {
   else env.services.database.close();
   up = undefined;
 });
-
-const userMessages = (rollout: string) =>
-  readFileSync(rollout, "utf8")
-    .trim()
-    .split("\n")
-    .map((l) => JSON.parse(l))
-    .filter((l) => l.payload?.type === "user_message")
-    .map((l) => l.payload.message);
 
 describe("switchyard runner", () => {
   it("claims only its host's commands over HTTP, executes them with the local Host and reports the attempts", { timeout: 120_000 }, async () => {
@@ -102,6 +93,35 @@ describe("switchyard runner", () => {
     }).catch((e) => e);
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toContain("scoped to host 'remote-b', but --host is 'remote-c'");
+  });
+
+  it("executes a stop queued for its host and the server marks the session gone, as the inline stop does", { timeout: 120_000 }, async () => {
+    const tui = await startFakeTui(env);
+    panes.push(tui.tmux);
+    const remote = await registerSession(env, "worker", { tmux_session: tui.tmux, codex_session: tui.rollout, host: "remote-b" });
+    const stop = await env.call("POST", `/v1/sessions/${remote.session.name}/stop`, { body: {} });
+    expect(stop.status).toBe(202);
+    expect(stop.body).toMatchObject({ queued: true, marked_gone: false });
+    expect(await env.services.host!.tmuxHasSession(tui.tmux)).toBe(true);
+
+    up = await startUp(env.services, { port: 0, hostname: "127.0.0.1", schedules: [] });
+    const token = await env.mint("runner", "remote-b");
+    const out = await run(
+      process.execPath,
+      [BIN, "runner", "--url", up.url, "--token", token, "--host", "remote-b", "--runner-id", "e2e", "--iterations", "1", "--json"],
+      { cwd: ROOT, env: { ...process.env, SWITCHYARD_HOME: env.dir }, timeout: 90_000 },
+    );
+    expect(JSON.parse(out.stdout.trim())).toMatchObject({ command_id: stop.body.command_id, state: "succeeded" });
+    expect(await env.services.host!.tmuxHasSession(tui.tmux)).toBe(false);
+    const show = await env.call("GET", `/v1/sessions/${remote.session.name}`);
+    expect(show.body.session.state).toBe("gone");
+    const audit = await env.services.database.client.execute({
+      sql: "SELECT actor, payload_json FROM events WHERE session_id = ? AND kind = 'session_stopped'",
+      args: [remote.session_id],
+    });
+    expect(audit.rows.map((r) => [r.actor, JSON.parse(String(r.payload_json))])).toEqual([
+      ["runner:remote-b", { command_id: stop.body.command_id, name: remote.session.name, dry_run: false, tmux_killed: true }],
+    ]);
   });
 
   it("refuses to start without --url or --token (usage error, exit 2)", async () => {

@@ -4,26 +4,18 @@
 // argv: <db-url> <mode> <session-name>
 //   consume: after "go", consume the session's inbox until it is empty; one line per item.
 //   send:    after "go", send one message to the session; one line with the inbox item id.
-import { createInterface } from "node:readline";
 import { consumeNext } from "../../functions/messages/inbox-consume.ts";
 import { sendMessage } from "../../functions/messages/send.ts";
 import { makeCtx } from "../../functions/lib/ctx.ts";
 import { openDatabase } from "../../functions/lib/db.ts";
+import { emit, readyThenGo } from "../helpers/worker-process.ts";
 
 const [url, mode, session] = process.argv.slice(2);
-const emit = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(line)}\n`);
 
 const database = await openDatabase({ url: url! });
 const ctx = makeCtx({ database, hostName: `proc-${process.pid}` }, { kind: "owner", tokenId: `tok_${process.pid}` });
 
-emit({ ready: true });
-await new Promise<void>((resolve) => {
-  const rl = createInterface({ input: process.stdin });
-  rl.once("line", () => {
-    rl.close();
-    resolve();
-  });
-});
+await readyThenGo();
 
 if (mode === "consume") {
   let n = 0;

@@ -9,7 +9,7 @@ import { makeCtx, type Ctx } from "../../functions/lib/ctx.ts";
 import { openDatabase, type Database } from "../../functions/lib/db.ts";
 import { registerSession } from "../../functions/sessions/register.ts";
 import { migrateDatabase } from "../../local-runner/migrate.ts";
-import { spawnWorker, type WorkerProcess } from "../helpers/worker-process.ts";
+import { go, spawnWorker, type WorkerProcess } from "../helpers/worker-process.ts";
 
 const WORKER = fileURLToPath(new URL("./inbox-worker.ts", import.meta.url));
 const CONSUMERS = 8;
@@ -54,7 +54,7 @@ describe("one inbox shared by several OS processes", () => {
     const consumers = Array.from({ length: CONSUMERS }, () => start(url, "consume", session));
     procs.push(...consumers);
     await Promise.all(consumers.map((p) => p.ready));
-    for (const p of consumers) p.child.stdin!.end("go\n");
+    go(consumers);
     const watchdog = setTimeout(() => {
       for (const p of consumers) if (p.child.exitCode === null) p.child.kill("SIGKILL");
     }, WATCHDOG_MS);
@@ -86,7 +86,7 @@ describe("one inbox shared by several OS processes", () => {
     // A margin for the first (empty) check, so the item must be found while waiting. The
     // sender's signal cannot reach this process; only the database re-check can find it.
     await new Promise((r) => setTimeout(r, 300));
-    sender.child.stdin!.end("go\n");
+    go([sender]);
     const res = await waiting;
     expect(await sender.exit).toBe(0);
     const sentId = sender.lines.find((l) => l.id)!.id;

@@ -4,7 +4,6 @@
 //
 // argv: <db-url> <worker-index> <operations> <busy-timeout-ms> <lanes>
 // stdin: waits for one line ("go") before writing, so every worker starts at the same moment.
-import { createInterface } from "node:readline";
 import { eq } from "drizzle-orm";
 import { revokeToken } from "../../functions/admin/tokens.ts";
 import { bindTask } from "../../functions/bindings/bind.ts";
@@ -13,6 +12,7 @@ import { openDatabase } from "../../functions/lib/db.ts";
 import { registerSession } from "../../functions/sessions/register.ts";
 import { createTask } from "../../functions/tasks/create.ts";
 import { tokens } from "../../schema/auth.ts";
+import { emit, readyThenGo } from "../helpers/worker-process.ts";
 
 const [url, indexArg, opsArg, timeoutArg, lanesArg] = process.argv.slice(2);
 const worker = Number(indexArg);
@@ -21,20 +21,10 @@ const lanes = Number(lanesArg);
 
 const ROUND = 5;
 
-const emit = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(line)}\n`);
-
 const database = await openDatabase({ url: url!, timeoutMs: Number(timeoutArg) });
 const ctx = makeCtx({ database, hostName: `proc-${worker}` }, { kind: "owner", tokenId: "tok_multiprocess" });
 
-emit({ ready: true });
-await new Promise<void>((resolve) => {
-  const rl = createInterface({ input: process.stdin });
-  rl.once("line", () => {
-    // An open stdin would keep this process alive after its last write.
-    rl.close();
-    resolve();
-  });
-});
+await readyThenGo();
 
 // Five operations per round: a worker, a manager, a task, the binding between them, and revoking
 // the manager's token (an interactive write transaction rather than a batch). Rounds

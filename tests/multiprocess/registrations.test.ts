@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { openDatabase, type Database } from "../../functions/lib/db.ts";
 import { migrateDatabase } from "../../local-runner/migrate.ts";
-import { spawnWorker, type WorkerProcess } from "../helpers/worker-process.ts";
+import { go, spawnWorker, type WorkerProcess } from "../helpers/worker-process.ts";
 
 const WORKER = fileURLToPath(new URL("./registration-worker.ts", import.meta.url));
 const PROCESSES = 3;
@@ -56,7 +56,7 @@ describe("several OS processes writing one file database", () => {
     const workers = Array.from({ length: PROCESSES }, (_, i) => startWorker(url, i, busyTimeoutMs, lanes));
     started.push(...workers);
     await Promise.all(workers.map((w) => w.ready));
-    for (const w of workers) w.child.stdin!.end("go\n");
+    go(workers);
     // A connection wedged by a busy error hangs its process rather than failing it; kill such a
     // process so the assertions below can say which worker stopped, and after how many writes.
     const watchdog = setTimeout(() => {

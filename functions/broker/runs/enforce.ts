@@ -51,8 +51,8 @@ export function timeViolation(run: BrokerRunRow, nowMs: number): Violation | nul
 
 /**
  * What the advice rows show the run has taken on, whoever did it: its own ticks, or the owner
- * ingesting or drafting with the run's id outside them (poll-messages --run-id, a run-less
- * tick drafting the run's queued jobs). Ticks count from here so that work is not missed.
+ * ingesting or drafting with the run's id outside them (poll-messages --run-id, orchestrator
+ * watch --run-id). Ticks count from here so that work is not missed.
  */
 export async function observedWork(ctx: Ctx, runId: string): Promise<{ requests: number; drafts: number }> {
   const [row] = await ctx.db

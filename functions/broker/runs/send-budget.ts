@@ -21,6 +21,18 @@ export async function reserveRunSend(ctx: Ctx, input: { runId: string | null; th
 }
 
 /**
+ * Reserves within a write transaction the caller holds, so a refusal rolls back whatever else the
+ * caller took in it (the scoped send's token use).
+ */
+export async function reserveRunSendIn(
+  ctx: Ctx,
+  tx: Parameters<Parameters<Ctx["db"]["transaction"]>[0]>[0],
+  input: { runId: string | null; threadId: string; adviceId: string },
+): Promise<void> {
+  if (input.runId) await reserveIn(ctx, tx, input.runId, input.threadId, input.adviceId, ctx.now().getTime());
+}
+
+/**
  * The reservation, inside one write transaction. Each reservation is a `send_reserved` broker
  * event, and the per-thread count reads those rather than `sent_at` (written only after the
  * delivery), so two sends racing on one thread cannot both pass; a retried send of the same

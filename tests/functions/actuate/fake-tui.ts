@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TestEnv } from "../../helpers/services.ts";
@@ -24,4 +24,14 @@ export async function startFakeTui(env: TestEnv, busyMs = 300) {
 /** Kills a tmux session started by a test, ignoring one that is already gone. */
 export async function killTmux(env: TestEnv, name: string) {
   await env.services.host!.tmuxKillSession(name).catch(() => {});
+}
+
+/** The user messages the fake TUI has written to its rollout, oldest first: what reached the agent. */
+export function userMessages(rollout: string): string[] {
+  return readFileSync(rollout, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l))
+    .filter((l) => l.payload?.type === "user_message")
+    .map((l) => l.payload.message as string);
 }

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { registerSession, createTask } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
-import { killTmux, startFakeTui } from "./fake-tui.ts";
+import { killTmux, startFakeTui, userMessages } from "./fake-tui.ts";
 
 let env: TestEnv;
 const started: string[] = [];
@@ -20,14 +20,6 @@ async function tuiWorker(busyMs = 300) {
   const w = await registerSession(env, "worker", { tmux_session: tui.tmux, codex_session: tui.rollout });
   return { ...tui, ...w, name: w.session.name };
 }
-
-const userMessages = (rollout: string) =>
-  readFileSync(rollout, "utf8")
-    .trim()
-    .split("\n")
-    .map((l) => JSON.parse(l))
-    .filter((l) => l.payload?.type === "user_message")
-    .map((l) => l.payload.message);
 
 describe("session-nudge", () => {
   it("types the text, presses Enter after settling, and verifies submission in the transcript", async () => {

@@ -3,24 +3,16 @@
 //
 // argv: <db-url> <secret> <run-id> <to-session> <thread-id> <attempts>
 // stdin: waits for one line ("go") so every process starts at the same moment.
-import { createInterface } from "node:readline";
 import { consumeApprovalToken } from "../../../functions/broker/approval-tokens.ts";
 import { makeCtx } from "../../../functions/lib/ctx.ts";
 import { openDatabase } from "../../../functions/lib/db.ts";
+import { emit, readyThenGo } from "../../helpers/worker-process.ts";
 
 const [url, secret, runId, toSession, threadId, attempts] = process.argv.slice(2);
-const emit = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(line)}\n`);
 
 const database = await openDatabase({ url: url! });
 const ctx = makeCtx({ database }, { kind: "daemon", tokenId: "tok_consumer" });
-emit({ ready: true });
-await new Promise<void>((resolve) => {
-  const rl = createInterface({ input: process.stdin });
-  rl.once("line", () => {
-    rl.close();
-    resolve();
-  });
-});
+await readyThenGo();
 for (let i = 0; i < Number(attempts); i++) {
   const v = await consumeApprovalToken(ctx, { secret: secret!, runId: runId!, toSession: toSession!, threadId: threadId! });
   emit(v.ok ? { ok: true } : { ok: false, reason: v.reason });

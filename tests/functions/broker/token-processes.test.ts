@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { approvalTokens } from "../../../schema/broker.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 import { draftedAdvice, insertRun } from "./fixtures.ts";
-import { spawnWorker } from "../../helpers/worker-process.ts";
+import { go, spawnWorker } from "../../helpers/worker-process.ts";
 
 const WORKER = fileURLToPath(new URL("./token-consumer-worker.ts", import.meta.url));
 const PROCESSES = 3;
@@ -35,7 +35,7 @@ describe("approval token uses across processes", () => {
     const procs = Array.from({ length: PROCESSES }, () => startConsumer(args));
     try {
       await Promise.all(procs.map((p) => p.ready));
-      for (const p of procs) p.child.stdin!.end("go\n");
+      go(procs);
       const codes = await Promise.all(procs.map((p) => p.exit));
       expect(codes, procs.map((p) => p.stderr.join("")).join("\n")).toEqual(Array(PROCESSES).fill(0));
     } finally {

@@ -9,7 +9,7 @@ import { ApiError } from "../../../functions/lib/errors.ts";
 import { sha256Hex } from "../../../functions/lib/ids.ts";
 import { registerSession } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
-import { adviceRow, draftedAdvice, insertRun } from "./fixtures.ts";
+import { adviceRow, draftedAdvice, ingest, insertMessage, insertRun, watch } from "./fixtures.ts";
 
 let env: TestEnv;
 beforeEach(async () => {
@@ -203,5 +203,125 @@ describe("sendWithApprovalToken (scoped send)", () => {
     const err = await sendWithApprovalToken(daemonCtx(), { adviceId: s.adviceId, runId: "run_other", secret: s.secret }).catch((e) => e);
     expect(err).toMatchObject({ code: "CONFLICT" });
     expect((await db().select().from(approvalTokens))[0]!.uses).toBe(0);
+  });
+});
+
+describe("POST /v1/broker/advice/{id}/send-with-token (scoped send over HTTP)", () => {
+  /** Another request in the token's thread, from the same requester to the same advisor, drafted and attributed to the run. */
+  async function anotherRequest(s: Awaited<ReturnType<typeof scopedSetup>>, body: string, threadId: string = s.msg.threadId) {
+    const msg = await insertMessage(env, { from: s.requester.session_id, to: s.advisor.session_id, body, threadId });
+    const adviceId = (await ingest(env, msg.id)).advice_id as string;
+    await watch(env);
+    await db().update(adviceRequests).set({ runId: s.runId }).where(eq(adviceRequests.id, adviceId));
+    return adviceId;
+  }
+  const send = (adviceId: string, body: Record<string, unknown>, token?: string) =>
+    env.call("POST", `/v1/broker/advice/${adviceId}/send-with-token`, { body, token });
+  const replies = () => db().select().from(messages).where(eq(messages.msgType, "reply"));
+
+  it("each send takes one use; the send after max_uses is refused as overused end to end, and nothing more is sent", async () => {
+    const s = await scopedSetup({ maxUses: 2 });
+    const second = await anotherRequest(s, "And where should the retry loop live?");
+    const third = await anotherRequest(s, "One more: how do I name the new files?");
+    const daemon = await env.mint("daemon");
+    const body = { run_id: s.runId, approval_token: s.secret };
+
+    const first = await send(s.adviceId, body, daemon);
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({ already_sent: false, token_id: s.tokenId, token: { id: s.tokenId, uses: 1, max_uses: 2 }, advice: { state: "sent" } });
+    const again = await send(second, body, daemon);
+    expect(again.body).toMatchObject({ already_sent: false, token: { uses: 2, max_uses: 2 } });
+
+    const over = await send(third, body, daemon);
+    expect(over.status).toBe(422);
+    expect(over.body.error).toMatchObject({
+      code: "APPROVAL_TOKEN_INVALID",
+      message: "approval token refused: overused",
+      fields: [{ field: "approval_token", message: "overused" }],
+      hint: expect.stringContaining("token-check"),
+    });
+    expect(await adviceRow(env, third)).toMatchObject({ state: "draft_ready", approvedBy: null });
+    expect(await replies()).toHaveLength(2);
+    expect((await db().select().from(approvalTokens))[0]!.uses).toBe(2);
+    // Re-sending advice that went out already answers as such and uses nothing.
+    expect((await send(s.adviceId, body, daemon)).body).toMatchObject({ already_sent: true, token_id: null, token: null });
+    const refused = await db().select().from(brokerEvents).where(eq(brokerEvents.kind, "token_refused"));
+    expect(refused.map((e) => e.payload.reason)).toEqual(["overused"]);
+  });
+
+  it("a send the run's budget refuses takes no token use and leaves the advice drafted", async () => {
+    const s = await scopedSetup({ maxUses: 2 });
+    await db()
+      .update(brokerRuns)
+      .set({ limits: { max_sends_total: 1 }, sendsTotal: 1 })
+      .where(eq(brokerRuns.id, s.runId));
+    const daemon = await env.mint("daemon");
+    const refused = await send(s.adviceId, { run_id: s.runId, approval_token: s.secret }, daemon);
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.message).toContain("at most 1 send");
+    expect((await db().select().from(approvalTokens))[0]!.uses).toBe(0);
+    expect(await adviceRow(env, s.adviceId)).toMatchObject({ state: "draft_ready", approvedBy: null });
+    expect(await replies()).toHaveLength(0);
+    // Once the budget allows it, the same token still has both its uses.
+    await db()
+      .update(brokerRuns)
+      .set({ limits: { max_sends_total: 5 } })
+      .where(eq(brokerRuns.id, s.runId));
+    const sent = await send(s.adviceId, { run_id: s.runId, approval_token: s.secret }, daemon);
+    expect(sent.body).toMatchObject({ already_sent: false, token: { uses: 1, max_uses: 2 } });
+  });
+
+  it("refuses an expired, revoked or out-of-scope token with its reason and sends nothing", async () => {
+    const expired = await scopedSetup({ expiresMinutes: 1 });
+    env.clock.advance(61);
+    const e = await send(expired.adviceId, { run_id: expired.runId, approval_token: expired.secret });
+    expect([e.status, e.body.error.fields]).toEqual([422, [{ field: "approval_token", message: "expired" }]]);
+
+    const revoked = await scopedSetup();
+    await env.call("POST", `/v1/broker/tokens/${revoked.tokenId}/revoke`, { body: { reason: "changed my mind" } });
+    const r = await send(revoked.adviceId, { run_id: revoked.runId, approval_token: revoked.secret });
+    expect([r.status, r.body.error.fields]).toEqual([422, [{ field: "approval_token", message: "revoked" }]]);
+
+    // The run's own advice, but in another thread or to another requester, is outside the token's scope.
+    const scoped = await scopedSetup();
+    const otherThread = await anotherRequest(scoped, "A new question in a new thread.", "thr_elsewhere");
+    const other = await draftedAdvice(env, "A request from someone else entirely.");
+    await db().update(adviceRequests).set({ runId: scoped.runId }).where(eq(adviceRequests.id, other.adviceId));
+    const wrongThread = await send(otherThread, { run_id: scoped.runId, approval_token: scoped.secret });
+    expect([wrongThread.status, wrongThread.body.error.fields]).toEqual([422, [{ field: "approval_token", message: "thread_mismatch" }]]);
+    const wrongRecipient = await send(other.adviceId, { run_id: scoped.runId, approval_token: scoped.secret });
+    expect([wrongRecipient.status, wrongRecipient.body.error.fields]).toEqual([422, [{ field: "approval_token", message: "session_mismatch" }]]);
+    // Nor advice of another run, nor a made-up secret.
+    const wrongRun = await send(scoped.adviceId, { run_id: expired.runId, approval_token: scoped.secret });
+    expect([wrongRun.status, wrongRun.body.error.code]).toEqual([409, "CONFLICT"]);
+    const missing = await send(scoped.adviceId, { run_id: scoped.runId, approval_token: "sy_approval_not-a-real-secret" });
+    expect([missing.status, missing.body.error.fields]).toEqual([422, [{ field: "approval_token", message: "missing" }]]);
+
+    expect(await replies()).toHaveLength(0);
+    expect((await db().select().from(approvalTokens)).map((t) => t.uses)).toEqual([0, 0, 0]);
+    for (const id of [expired.adviceId, revoked.adviceId, scoped.adviceId, otherThread, other.adviceId])
+      expect((await adviceRow(env, id)).state).toBe("draft_ready");
+  });
+
+  it("is for the owner and daemons only: sessions (even the requester) and runners get 403 and use nothing", async () => {
+    const s = await scopedSetup();
+    const body = { run_id: s.runId, approval_token: s.secret };
+    for (const token of [s.requester.token, s.advisor.token, await env.mint("runner", "test-host")]) {
+      const res = await send(s.adviceId, body, token);
+      expect(res.status).toBe(403);
+      expect(res.body.error.code).toBe("FORBIDDEN");
+    }
+    expect((await db().select().from(approvalTokens))[0]!.uses).toBe(0);
+    expect(await replies()).toHaveLength(0);
+    // The owner may use the path too (it could approve and send anyway).
+    expect((await send(s.adviceId, body)).body).toMatchObject({ already_sent: false, token: { uses: 1 } });
+  });
+
+  it("validates its body", async () => {
+    const s = await scopedSetup();
+    const res = await send(s.adviceId, { run_id: s.runId });
+    expect(res.status).toBe(400);
+    expect(res.body.error.fields).toEqual([expect.objectContaining({ field: "approval_token" })]);
+    expect((await send("adv_nope", { run_id: s.runId, approval_token: s.secret })).status).toBe(404);
   });
 });

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { runInline } from "../../../functions/queue/inline.ts";
@@ -9,7 +8,7 @@ import { makeCtx, type Ctx } from "../../../functions/lib/ctx.ts";
 import { commands } from "../../../schema/commands.ts";
 import { boundPair, createTask, registerSession } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
-import { killTmux, startFakeTui } from "../actuate/fake-tui.ts";
+import { killTmux, startFakeTui, userMessages } from "../actuate/fake-tui.ts";
 
 let env: TestEnv;
 let ctx: Ctx;
@@ -81,13 +80,6 @@ describe("deliver executor (fake agent TUI in real tmux)", () => {
     const s = await registerSession(env, role, { tmux_session: tui.tmux, codex_session: tui.rollout });
     return { ...tui, ...s };
   }
-  const userMessages = (rollout: string) =>
-    readFileSync(rollout, "utf8")
-      .trim()
-      .split("\n")
-      .map((l) => JSON.parse(l))
-      .filter((l) => l.payload?.type === "user_message")
-      .map((l) => l.payload.message as string);
 
   it("routes a real worker completion to a tmux manager and types it into the manager's pane", async () => {
     const worker = await tuiSession("worker");

@@ -4,14 +4,13 @@
 //
 // argv: <db-url> <processor-id>
 // stdin: waits for one line ("go") so both processors start at the same moment.
-import { createInterface } from "node:readline";
 import type { DrafterCommand } from "../../../functions/lib/ctx.ts";
 import { makeCtx } from "../../../functions/lib/ctx.ts";
 import { openDatabase } from "../../../functions/lib/db.ts";
 import { runOrchestratorOnce } from "../../../functions/orchestrator/watch.ts";
+import { emit, readyThenGo } from "../../helpers/worker-process.ts";
 
 const [url, processorId] = process.argv.slice(2);
-const emit = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(line)}\n`);
 
 const drafter: DrafterCommand = {
   label: `drafter-${processorId}`,
@@ -26,14 +25,7 @@ const drafter: DrafterCommand = {
 
 const database = await openDatabase({ url: url! });
 const ctx = makeCtx({ database, drafter }, { kind: "daemon", tokenId: "tok_processor" });
-emit({ ready: true });
-await new Promise<void>((resolve) => {
-  const rl = createInterface({ input: process.stdin });
-  rl.once("line", () => {
-    rl.close();
-    resolve();
-  });
-});
+await readyThenGo();
 const result = await runOrchestratorOnce(ctx, { processorId: processorId!, maxJobs: 500 });
 emit({ done: true, processed: result.processed });
 database.close();

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { orchestratorJobs } from "../../../schema/broker.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 import { ingest, insertMessage, requesterAndAdvisor } from "../broker/fixtures.ts";
-import { spawnWorker } from "../../helpers/worker-process.ts";
+import { go, spawnWorker } from "../../helpers/worker-process.ts";
 
 const WORKER = fileURLToPath(new URL("./processor-worker.ts", import.meta.url));
 const JOBS = 30;
@@ -33,7 +33,7 @@ describe("two orchestrator processes on one database", () => {
     try {
       await Promise.all(procs.map((p) => p.ready));
       // Ending stdin (not just writing the line) lets each process exit when its pass is done.
-      for (const p of procs) p.child.stdin!.end("go\n");
+      go(procs);
       const codes = await Promise.all(procs.map((p) => p.exit));
       expect(codes, procs.map((p) => p.stderr.join("")).join("\n")).toEqual([0, 0]);
     } finally {

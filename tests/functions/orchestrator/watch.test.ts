@@ -6,7 +6,7 @@ import { makeCtx } from "../../../functions/lib/ctx.ts";
 import { claimNextJob, finishJob } from "../../../functions/orchestrator/claim.ts";
 import { registerSession } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
-import { adviceRow, ingest, insertMessage, jobRow, requesterAndAdvisor, watch } from "../broker/fixtures.ts";
+import { adviceRow, ingest, insertMessage, insertRun, jobRow, requesterAndAdvisor, watch } from "../broker/fixtures.ts";
 
 let env: TestEnv;
 beforeEach(async () => {
@@ -137,6 +137,24 @@ describe("POST /v1/orchestrator/watch (once)", () => {
     const out = await watch(env, { run_id: "run_other" });
     expect(out.count).toBe(0);
     expect((await jobRow(env, a!.job_id)).state).toBe("queued");
+  });
+
+  it("without run_id drafts only requests of no run: a run's jobs wait for a pass that names the run", async () => {
+    const runId = await insertRun(env, "supervised");
+    const { requester, advisor } = await requesterAndAdvisor(env);
+    const ask = async (body: string, extra: Record<string, unknown> = {}) =>
+      ingest(env, (await insertMessage(env, { from: requester.session_id, to: advisor.session_id, body })).id, extra);
+    const free = await ask("A question that belongs to no run.");
+    const owned = await ask("A question the run took on.", { run_id: runId });
+
+    expect((await watch(env)).processed.map((p: any) => p.job_id)).toEqual([free.job_id]);
+    // Nor does a run-less broker tick, which runs the same pass.
+    expect((await env.call("POST", "/v1/broker/tick", { body: {} })).status).toBe(200);
+    expect(await jobRow(env, owned.job_id)).toMatchObject({ state: "queued", attempts: 0 });
+    expect(await adviceRow(env, owned.advice_id)).toMatchObject({ state: "queued", draftText: null });
+
+    expect((await watch(env, { run_id: runId })).processed.map((p: any) => p.job_id)).toEqual([owned.job_id]);
+    expect((await adviceRow(env, owned.advice_id)).state).toBe("draft_ready");
   });
 
   it("is refused to session and runner tokens, and needs once=true", async () => {

@@ -1,3 +1,5 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from "../../../local-runner/cli/main.ts";
 import { cliSandbox } from "../../helpers/cli.ts";
@@ -45,6 +47,42 @@ describe("the manual advice loop from the command line", () => {
     expect(sent.out).toMatch(new RegExp(`^sent ${adviceId} as message msg_${adviceId} \\(inbox item inb_`));
     expect((await cli("broker", "send-approved", adviceId)).out).toMatch(/^already sent/);
     expect((await cli("session-inbox", "w1")).out).toContain("Split by route; keep shared types together.");
+  });
+
+  it("send-with-token: a scoped_auto_send run's advice goes out on an approval token, one use per send, then overused", async () => {
+    expect((await cli("register-worker", "--name", "w1")).code).toBe(EXIT_OK);
+    expect((await cli("register-manager", "--name", "lily")).code).toBe(EXIT_OK);
+    const runId = JSON.parse((await cli("broker", "run-create", "--mode", "scoped_auto_send", "--objective", "bounded auto-send", "--json")).out).run_id;
+    expect((await cli("broker", "run-start", runId)).code).toBe(EXIT_OK);
+    /** Asks lily a question (in `thread` when given), ingests it for the run and drafts it; returns the advice and thread. */
+    const askAndDraft = async (question: string, thread?: string) => {
+      const asked = JSON.parse((await cli("request", "lily", question, "--from", "w1", ...(thread ? ["--thread", thread] : []), "--json")).out);
+      const polled = JSON.parse((await cli("broker", "poll-messages", "--to-session", "lily", "--run-id", runId, "--json")).out);
+      expect((await cli("orchestrator", "watch", "--once", "--run-id", runId)).code).toBe(EXIT_OK);
+      return { adviceId: polled.ingested[0].advice_id as string, thread: asked.thread_id as string };
+    };
+    const first = await askAndDraft("How should I split the session module? I tried one file.");
+    const minted = JSON.parse(
+      (await cli("broker", "token-create", runId, "--to-session", "w1", "--thread-id", first.thread, "--max-uses", "1", "--expires-minutes", "30", "--json"))
+        .out,
+    );
+    const secretFile = join(sb.home, "..", "approval.secret");
+    writeFileSync(secretFile, `${minted.secret}\n`, { mode: 0o600 });
+
+    const sent = await cli("broker", "send-with-token", first.adviceId, "--run-id", runId, "--approval-token-file", secretFile);
+    expect(sent.code).toBe(EXIT_OK);
+    expect(sent.out).toMatch(new RegExp(`^sent ${first.adviceId} as message msg_${first.adviceId} .*token ${minted.token_id} used 1/1$`));
+    expect((await cli("session-inbox", "w1")).out).toContain("Advice for w1");
+
+    const second = await askAndDraft("And where should the retry loop live?", first.thread);
+    const over = await cli("broker", "send-with-token", second.adviceId, "--run-id", runId, "--approval-token", minted.secret);
+    expect(over.code).toBe(EXIT_FAILED);
+    expect(over.err).toContain("approval token refused: overused");
+    expect((await cli("broker", "review", second.adviceId)).out).toMatch(/draft_ready/);
+
+    expect((await cli("broker", "send-with-token", second.adviceId, "--run-id", runId)).code).toBe(EXIT_USAGE);
+    const both = await cli("broker", "send-with-token", second.adviceId, "--run-id", runId, "--approval-token", "x", "--approval-token-file", secretFile);
+    expect([both.code, both.err]).toEqual([EXIT_USAGE, expect.stringContaining("exactly one of --approval-token")]);
   });
 
   it("refuses a bad --research value and a token-create without its required options as usage errors", async () => {

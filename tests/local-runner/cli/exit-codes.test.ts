@@ -139,6 +139,8 @@ describe("doctor", () => {
     try {
       // Keys in the agents' environment mean no login is needed; tmux and lsof are on this machine.
       Object.assign(process.env, { STUB_OPENAI_API_KEY: "sk-stub", ANTHROPIC_API_KEY: "sk-ant-stub", SWITCHYARD_AGENT_ENV: "STUB_OPENAI_API_KEY" });
+      // A patrol that has never run is a problem of its own; one pass gives it a fresh heartbeat.
+      expect((await cli("patrol", "run", "--once")).code).toBe(EXIT_OK);
       const ok = await cli("doctor");
       expect(ok.out).toMatch(/\nok\n?$/);
       expect(ok.code).toBe(EXIT_OK);

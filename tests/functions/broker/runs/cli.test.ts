@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { runCli } from "../../../../local-runner/cli/main.ts";
+import { BOUNDED_CONTRACT, boundedContractArgv } from "./fixtures.ts";
 
 /** The run commands through the real CLI, in-process against a temp home. */
 
@@ -21,88 +22,12 @@ async function cli(...argv: string[]) {
   return { code, out: out.join("\n"), err: err.join("\n") };
 }
 
-/** The runbook's bounded overnight contract as a command line. */
-const BOUNDED = [
-  "broker",
-  "run-create",
-  "--mode",
-  "overnight_dry_run",
-  "--objective",
-  "Draft only within a one-hour supervised window",
-  "--owner-session-id",
-  "owner",
-  "--target-session",
-  "lily",
-  "--message-type",
-  "request",
-  "--expires-at",
-  "2099-01-01T00:00:00+00:00",
-  "--max-runtime-minutes",
-  "60",
-  "--max-requests-total",
-  "20",
-  "--max-drafts-total",
-  "20",
-  "--max-sends-total",
-  "0",
-  "--max-sends-per-thread",
-  "0",
-  "--max-errors-total",
-  "3",
-  "--max-consecutive-errors",
-  "2",
-  "--max-duplicate-drafts",
-  "1",
-  "--max-idle-minutes",
-  "30",
-  "--stop-condition",
-  "missing_approval",
-  "--stop-condition",
-  "ambiguous_or_unknown_recipient",
-  "--stop-condition",
-  "runtime_or_budget_limit",
-  "--stop-condition",
-  "owner_kill_switch",
-  "--require-field",
-  "owner_session_id",
-  "--require-stop-condition",
-  "owner_kill_switch",
-  "--limit-min",
-  "max_sends_total=0",
-  "--limit-max",
-  "max_sends_total=0",
-];
-
 describe("broker run commands on the CLI", () => {
   it("run-create takes every flag of the runbook's bounded contract", async () => {
-    const res = await cli(...BOUNDED, "--json");
+    const res = await cli(...boundedContractArgv(), "--json");
     expect(res.code).toBe(0);
     const run = JSON.parse(res.out).run;
-    expect(run).toMatchObject({
-      mode: "overnight_dry_run",
-      owner_session_id: "owner",
-      target_session: "lily",
-      message_type: "request",
-      expires_at: "2099-01-01T00:00:00.000Z",
-      limits: {
-        max_runtime_minutes: 60,
-        max_requests_total: 20,
-        max_drafts_total: 20,
-        max_sends_total: 0,
-        max_sends_per_thread: 0,
-        max_errors_total: 3,
-        max_consecutive_errors: 2,
-        max_duplicate_drafts: 1,
-        max_idle_minutes: 30,
-      },
-      stop_conditions: ["missing_approval", "ambiguous_or_unknown_recipient", "runtime_or_budget_limit", "owner_kill_switch"],
-      validation: {
-        require_fields: ["owner_session_id"],
-        require_stop_conditions: ["owner_kill_switch"],
-        limit_min: { max_sends_total: 0 },
-        limit_max: { max_sends_total: 0 },
-      },
-    });
+    expect(run).toMatchObject({ ...BOUNDED_CONTRACT, expires_at: "2099-01-01T00:00:00.000Z" });
   });
 
   it("start, tick, status, events, digest and stop, rendered for a person", async () => {

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { makeTestEnv, type TestEnv } from "../../../helpers/services.ts";
-import { FAR_FUTURE, runEventRows, runRow } from "./fixtures.ts";
+import { BOUNDED_CONTRACT, runEventRows, runRow } from "./fixtures.ts";
 
 let env: TestEnv;
 beforeEach(async () => {
@@ -10,37 +10,9 @@ afterEach(() => env.close());
 
 const create = (body: Record<string, unknown>, token?: string) => env.call("POST", "/v1/broker/runs", { body: { objective: "o", ...body }, token });
 
-/** The runbook's bounded overnight contract, flag for flag. */
-const BOUNDED = {
-  mode: "overnight_dry_run",
-  objective: "Draft only within a one-hour supervised window",
-  owner_session_id: "owner",
-  target_session: "lily",
-  message_type: "request",
-  expires_at: FAR_FUTURE,
-  limits: {
-    max_runtime_minutes: 60,
-    max_requests_total: 20,
-    max_drafts_total: 20,
-    max_sends_total: 0,
-    max_sends_per_thread: 0,
-    max_errors_total: 3,
-    max_consecutive_errors: 2,
-    max_duplicate_drafts: 1,
-    max_idle_minutes: 30,
-  },
-  stop_conditions: ["missing_approval", "ambiguous_or_unknown_recipient", "runtime_or_budget_limit", "owner_kill_switch"],
-  validation: {
-    require_fields: ["owner_session_id"],
-    require_stop_conditions: ["owner_kill_switch"],
-    limit_min: { max_sends_total: 0 },
-    limit_max: { max_sends_total: 0 },
-  },
-};
-
 describe("broker run-create", () => {
   it("stores the runbook's bounded contract as given, in state created", async () => {
-    const res = await create(BOUNDED);
+    const res = await create(BOUNDED_CONTRACT);
     expect(res.status).toBe(201);
     const run = res.body.run;
     expect(run).toMatchObject({
@@ -51,14 +23,14 @@ describe("broker run-create", () => {
       message_type: "request",
       expires_at: "2099-01-01T00:00:00.000Z",
       expired: false,
-      limits: BOUNDED.limits,
-      stop_conditions: BOUNDED.stop_conditions,
-      validation: BOUNDED.validation,
+      limits: BOUNDED_CONTRACT.limits,
+      stop_conditions: BOUNDED_CONTRACT.stop_conditions,
+      validation: BOUNDED_CONTRACT.validation,
       approval_policy: { policy: "never_send", sends_allowed: false, daemon_may_approve: false, daemon_may_send: false },
       lease: { owner: null, expires_at: null, live: false },
     });
     const row = await runRow(env, res.body.run_id);
-    expect(row.limits).toEqual(BOUNDED.limits);
+    expect(row.limits).toEqual(BOUNDED_CONTRACT.limits);
     expect((await runEventRows(env, row.id)).map((e) => e.kind)).toEqual(["run_created"]);
     expect(res.body.event_id).toBeTypeOf("number");
   });

@@ -10,6 +10,52 @@ import type { TestEnv } from "../../../helpers/services.ts";
 /** Far enough ahead that expiry never interferes with a test that is not about it. */
 export const FAR_FUTURE = "2099-01-01T00:00:00+00:00";
 
+/** The runbook's bounded overnight contract, as a run-create body. */
+export const BOUNDED_CONTRACT = {
+  mode: "overnight_dry_run",
+  objective: "Draft only within a one-hour supervised window",
+  owner_session_id: "owner",
+  target_session: "lily",
+  message_type: "request",
+  expires_at: FAR_FUTURE,
+  limits: {
+    max_runtime_minutes: 60,
+    max_requests_total: 20,
+    max_drafts_total: 20,
+    max_sends_total: 0,
+    max_sends_per_thread: 0,
+    max_errors_total: 3,
+    max_consecutive_errors: 2,
+    max_duplicate_drafts: 1,
+    max_idle_minutes: 30,
+  },
+  stop_conditions: ["missing_approval", "ambiguous_or_unknown_recipient", "runtime_or_budget_limit", "owner_kill_switch"],
+  validation: {
+    require_fields: ["owner_session_id"],
+    require_stop_conditions: ["owner_kill_switch"],
+    limit_min: { max_sends_total: 0 },
+    limit_max: { max_sends_total: 0 },
+  },
+};
+
+/** BOUNDED_CONTRACT as `switchyard broker run-create` flags (snake_case keys become --kebab-case). */
+export function boundedContractArgv(): string[] {
+  const c = BOUNDED_CONTRACT;
+  const flag = (key: string) => `--${key.replaceAll("_", "-")}`;
+  const pairs = (name: string, values: Record<string, number>) => Object.entries(values).flatMap(([k, v]) => [name, `${k}=${v}`]);
+  return [
+    "broker",
+    "run-create",
+    ...(["mode", "objective", "owner_session_id", "target_session", "message_type", "expires_at"] as const).flatMap((k) => [flag(k), c[k]]),
+    ...Object.entries(c.limits).flatMap(([k, v]) => [flag(k), String(v)]),
+    ...c.stop_conditions.flatMap((s) => ["--stop-condition", s]),
+    ...c.validation.require_fields.flatMap((f) => ["--require-field", f]),
+    ...c.validation.require_stop_conditions.flatMap((s) => ["--require-stop-condition", s]),
+    ...pairs("--limit-min", c.validation.limit_min),
+    ...pairs("--limit-max", c.validation.limit_max),
+  ];
+}
+
 /** Creates a run through the API as the owner; fails the test on anything but 201. */
 export async function createRun(env: TestEnv, body: Record<string, unknown>) {
   const res = await env.call("POST", "/v1/broker/runs", { body: { objective: "test run", ...body } });

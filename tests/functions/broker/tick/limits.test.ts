@@ -118,15 +118,32 @@ describe("budgets", () => {
     await expectStopped(id, "max_requests_total");
   });
 
-  it("max_drafts_total counts drafts a run-less tick made of the run's requests", async () => {
+  it("max_drafts_total counts drafts made for the run outside its ticks (a pass that names the run)", async () => {
     const id = await startedRun(env, { mode: "overnight_dry_run", limits: { max_drafts_total: 1 } });
     await ask();
     await ask();
     await env.call("POST", "/v1/broker/poll-messages", { body: { run_id: id } });
+    // A run-less tick leaves the run's requests alone; a watch that names the run drafts them.
     await env.call("POST", "/v1/broker/tick", { body: {} });
+    expect((await runAdvice(env, id)).map((a) => a.state)).toEqual(["queued", "queued"]);
+    await env.call("POST", "/v1/orchestrator/watch", { body: { once: true, run_id: id } });
     const { result } = await tickUntilStopped(env, id);
     expect(result.stopped?.reason).toBe("max_drafts_total");
     expect(result.run?.counters.drafts_total).toBe(2);
+  });
+
+  it("a run-less tick drafts none of the run's requests, so its draft budget holds", async () => {
+    const id = await startedRun(env, { mode: "overnight_dry_run", limits: { max_drafts_total: 1 } });
+    await ask();
+    await ask();
+    await env.call("POST", "/v1/broker/poll-messages", { body: { run_id: id } });
+    const runless = await env.call("POST", "/v1/broker/tick", { body: {} });
+    expect(runless.status).toBe(200);
+    expect((await runAdvice(env, id)).filter((a) => a.draftText !== null)).toHaveLength(0);
+    const { result } = await tickUntilStopped(env, id);
+    expect(result.stopped?.reason).toBe("max_drafts_total");
+    expect(result.run?.counters.drafts_total).toBe(1);
+    expect((await runAdvice(env, id)).map((a) => a.state).sort()).toEqual(["draft_ready", "queued"]);
   });
 
   it("max_drafts_total: drafts up to N and stops with requests still queued", async () => {

@@ -1,0 +1,117 @@
+import type { z } from "@hono/zod-openapi";
+import { and, asc, desc, eq, gt, inArray, isNull, sql } from "drizzle-orm";
+import { bindings } from "../../schema/bindings.ts";
+import { taskDeps } from "../../schema/convoys.ts";
+import { tasks, type TaskRow } from "../../schema/tasks.ts";
+import { auditInsert } from "../lib/audit.ts";
+import type { Ctx } from "../lib/ctx.ts";
+import { ApiError } from "../lib/errors.ts";
+import { decodeCursor, pageOf } from "../lib/paging.ts";
+import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
+import { isUniqueViolation } from "../lib/sql.ts";
+import { taskByName } from "../tasks/lookup.ts";
+import { TaskNameParam } from "../tasks/schema.ts";
+import { taskToWire } from "../tasks/wire.ts";
+import { BlockedList, BlockedQuery, DependBody, DependResult } from "./schema.ts";
+
+export const dependRoute = defineRoute(["owner", "session"], {
+  method: "post",
+  path: "/tasks/{name}/depends",
+  tags: ["convoys"],
+  summary: "Record that a task waits for another (owner, or the task's bound manager)",
+  description: "A dependency that would close a cycle is refused. CLI: task depend A --on B.",
+  request: { params: TaskNameParam, body: jsonBody(DependBody) },
+  responses: { 201: jsonResponse(DependResult, "Recorded") },
+});
+
+export const blockedRoute = defineRoute(["owner", "daemon", "session"], {
+  method: "get",
+  path: "/blocked-tasks",
+  tags: ["convoys"],
+  summary: "Active tasks waiting for an unfinished task",
+  description: "CLI: blocked [--limit N] [--cursor C].",
+  request: { query: BlockedQuery },
+  responses: { 200: jsonResponse(BlockedList, "Blocked tasks") },
+});
+
+/**
+ * Refuses a session acting on a task it is not the bound manager of (with `latest`, the manager
+ * of its most recent binding, active or ended: a finished task's binding has ended).
+ */
+export async function assertManagerOrOwner(ctx: Ctx, task: TaskRow, verb: string, opts: { latest?: boolean } = {}): Promise<void> {
+  if (ctx.auth.kind !== "session") return;
+  const [b] = await ctx.db
+    .select({ manager: bindings.managerSessionId })
+    .from(bindings)
+    .where(and(eq(bindings.taskId, task.id), opts.latest ? undefined : eq(bindings.state, "active")))
+    .orderBy(desc(bindings.createdAt))
+    .limit(1);
+  if (b?.manager !== ctx.auth.sessionId) {
+    throw new ApiError("FORBIDDEN", `only the owner or the bound manager of task '${task.name}' may ${verb} it`, {
+      hint: "Use the manager's token, or ask the owner.",
+    });
+  }
+}
+
+/** Records A depends on B; refuses self-dependencies and cycles (a recursive walk from B). */
+export async function dependOn(ctx: Ctx, name: string, input: z.output<typeof DependBody>) {
+  const task = await taskByName(ctx, name);
+  const on = await taskByName(ctx, input.on);
+  if (task.id === on.id) throw new ApiError("VALIDATION_FAILED", "a task cannot depend on itself", { fields: [{ field: "on", message: "same task" }] });
+  await assertManagerOrOwner(ctx, task, "add a dependency to");
+  const cycle = await ctx.db.all<{ id: string }>(sql`
+    WITH RECURSIVE up(id) AS (
+      SELECT ${on.id}
+      UNION
+      SELECT d.depends_on_task_id FROM task_deps d JOIN up ON d.task_id = up.id
+    )
+    SELECT id FROM up WHERE id = ${task.id} LIMIT 1`);
+  if (cycle.length) {
+    throw new ApiError("CONFLICT", `'${input.on}' already depends (directly or through others) on '${name}'`, { hint: "Dependencies must not form a cycle." });
+  }
+  const nowMs = ctx.now().getTime();
+  const resolved = on.state === "finished";
+  const audit = auditInsert(ctx, { kind: "dependency_added", taskId: task.id, payload: { task: name, depends_on: input.on, already_resolved: resolved } });
+  try {
+    await ctx.db.batch([
+      ctx.db.insert(taskDeps).values({ taskId: task.id, dependsOnTaskId: on.id, createdAt: nowMs, resolvedAt: resolved ? nowMs : null }),
+      audit.stmt,
+    ]);
+  } catch (e) {
+    if (isUniqueViolation(e)) throw new ApiError("CONFLICT", `'${name}' already depends on '${input.on}'`);
+    throw e;
+  }
+  return { task: name, depends_on: input.on, resolved, event_id: audit.id };
+}
+
+/**
+ * Active tasks with an unfinished blocker, by task id: the partial index of unresolved
+ * dependencies is walked in order, so a page costs its own size.
+ */
+export async function listBlocked(ctx: Ctx, q: z.output<typeof BlockedQuery>) {
+  const after = decodeCursor(q.cursor, 1);
+  const open = await ctx.db
+    .select({ taskId: taskDeps.taskId, on: taskDeps.dependsOnTaskId })
+    .from(taskDeps)
+    .where(and(isNull(taskDeps.resolvedAt), after ? gt(taskDeps.taskId, String(after[0])) : undefined))
+    .orderBy(asc(taskDeps.taskId), asc(taskDeps.dependsOnTaskId))
+    .limit((q.limit + 1) * 4);
+  const ids = [...new Set(open.flatMap((o) => [o.taskId, o.on]))];
+  const rows = ids.length ? await ctx.db.select().from(tasks).where(inArray(tasks.id, ids)) : [];
+  const byId = new Map(rows.map((t) => [t.id, t]));
+  const blocked: Array<{ task: TaskRow; waiting: TaskRow[] }> = [];
+  for (const o of open) {
+    const t = byId.get(o.taskId);
+    const b = byId.get(o.on);
+    if (!t || !b || t.state !== "active" || b.state === "finished") continue;
+    const last = blocked[blocked.length - 1];
+    if (last?.task.id === t.id) last.waiting.push(b);
+    else blocked.push({ task: t, waiting: [b] });
+  }
+  const page = pageOf(blocked, q.limit, (r) => [r.task.id]);
+  return {
+    blocked: page.items.map((r) => ({ task: taskToWire(r.task), waiting_for: r.waiting.map((w) => ({ task: w.name, task_id: w.id, state: w.state })) })),
+    count: page.items.length,
+    next_cursor: page.next_cursor,
+  };
+}

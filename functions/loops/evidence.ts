@@ -1,0 +1,135 @@
+import { z } from "@hono/zod-openapi";
+import { and, asc, eq } from "drizzle-orm";
+import { LOOP_EVIDENCE_STATUSES, loopEvidence, type LoopEvidenceRow, type LoopRunRow } from "../../schema/loops.ts";
+import { auditInsert } from "../lib/audit.ts";
+import { actorOf, type Ctx } from "../lib/ctx.ts";
+import { ApiError, type FieldIssue } from "../lib/errors.ts";
+import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
+import { iso } from "../lib/sql.ts";
+import { supervisedTask } from "../supervision/access.ts";
+import { TaskNameParam } from "../tasks/schema.ts";
+import { EvidenceType, runOf } from "./runs.ts";
+import type { ArtifactRequirement } from "./templates.ts";
+
+export const LoopEvidence = z
+  .object({
+    id: z.string(),
+    run_id: z.string(),
+    iteration: z.number().int(),
+    evidence_type: z.string(),
+    status: z.enum(LOOP_EVIDENCE_STATUSES),
+    payload: z.record(z.string(), z.unknown()),
+    created_by: z.string(),
+    created_at: z.string(),
+  })
+  .openapi("LoopEvidence");
+
+/** The wire form of an evidence receipt. */
+export function evidenceToWire(e: LoopEvidenceRow): z.infer<typeof LoopEvidence> {
+  return {
+    id: e.id,
+    run_id: e.runId,
+    iteration: e.iteration,
+    evidence_type: e.evidenceType,
+    status: e.status,
+    payload: e.payload,
+    created_by: e.createdBy,
+    created_at: iso(e.createdAt)!,
+  };
+}
+
+export const RunParam = TaskNameParam.extend({
+  run: z
+    .string()
+    .min(1)
+    .max(100)
+    .openapi({ param: { name: "run", in: "path" } }),
+});
+
+export const AddEvidenceBody = z
+  .object({
+    iteration: z.number().int().min(1),
+    evidence_type: EvidenceType,
+    status: z.enum(LOOP_EVIDENCE_STATUSES).optional().default("satisfied"),
+    payload: z.record(z.string(), z.unknown()).optional().default({}),
+  })
+  .strict()
+  .openapi("AddLoopEvidence");
+
+export const AddEvidenceResult = z
+  .object({ evidence: LoopEvidence, missing_for_iteration: z.array(z.string()), event_id: z.string() })
+  .openapi("AddLoopEvidenceResult");
+
+export const addEvidenceRoute = defineRoute(["owner", "session"], {
+  method: "post",
+  path: "/tasks/{name}/loop-runs/{run}/evidence",
+  tags: ["loops"],
+  summary: "Record a run-qualified evidence receipt for one loop iteration",
+  description:
+    "Evidence whose type the run's artifact_requirements describe must carry the listed fields (adversarial_check: non-empty failure_mode, check and result); unstructured evidence is refused. Only the current or an earlier iteration. The bound worker or manager, or the owner. CLI: loop-evidence add|adversarial-check|visual-diff.",
+  request: { params: RunParam, body: jsonBody(AddEvidenceBody) },
+  responses: { 201: jsonResponse(AddEvidenceResult, "Recorded") },
+});
+
+/** Refuses a payload that lacks the fields its evidence type requires. */
+export function assertArtifactShape(run: LoopRunRow, type: string, payload: Record<string, unknown>): void {
+  const req = (run.artifactRequirements as Record<string, ArtifactRequirement>)[type];
+  if (!req) return;
+  const missing: FieldIssue[] = req.required_fields
+    .filter((f) => {
+      const v = payload[f];
+      return v === undefined || v === null || (typeof v === "string" && !v.trim());
+    })
+    .map((f) => ({ field: `payload.${f}`, message: `required for ${type} evidence` }));
+  if (missing.length) {
+    throw new ApiError("VALIDATION_FAILED", `${type} evidence is missing ${missing.map((m) => m.field.slice("payload.".length)).join(", ")}`, {
+      hint: `${type}: ${req.description}`,
+      fields: missing,
+    });
+  }
+}
+
+/** Which required evidence types have no satisfied receipt for an iteration. */
+export async function missingEvidence(ctx: Ctx, run: LoopRunRow, iteration: number): Promise<string[]> {
+  const rows = await ctx.db
+    .select({ type: loopEvidence.evidenceType })
+    .from(loopEvidence)
+    .where(and(eq(loopEvidence.runId, run.id), eq(loopEvidence.iteration, iteration), eq(loopEvidence.status, "satisfied")));
+  const have = new Set(rows.map((r) => r.type));
+  return run.requiredBeforeContinue.filter((t) => !have.has(t));
+}
+
+/** Records one evidence receipt. */
+export async function addLoopEvidence(ctx: Ctx, name: string, runId: string, input: z.output<typeof AddEvidenceBody>) {
+  const st = await supervisedTask(ctx, name, ["worker", "manager"]);
+  const run = await runOf(ctx, st.task, runId);
+  if (input.iteration > run.currentIteration) {
+    throw new ApiError("CONFLICT", `run ${run.id} is at iteration ${run.currentIteration}; evidence for iteration ${input.iteration} comes after it starts`, {
+      hint: `Record evidence for iteration ${run.currentIteration}.`,
+    });
+  }
+  assertArtifactShape(run, input.evidence_type, input.payload);
+  const row: LoopEvidenceRow = {
+    id: ctx.newId("lev"),
+    runId: run.id,
+    taskId: st.task.id,
+    iteration: input.iteration,
+    evidenceType: input.evidence_type,
+    status: input.status,
+    payload: input.payload,
+    createdBy: actorOf(ctx.auth),
+    createdAt: ctx.now().getTime(),
+  };
+  const audit = auditInsert(ctx, {
+    kind: "loop_evidence_recorded",
+    taskId: st.task.id,
+    payload: { loop_run_id: run.id, evidence_id: row.id, iteration: row.iteration, evidence_type: row.evidenceType, status: row.status },
+  });
+  await ctx.db.batch([ctx.db.insert(loopEvidence).values(row), audit.stmt]);
+  return { evidence: evidenceToWire(row), missing_for_iteration: await missingEvidence(ctx, run, input.iteration), event_id: audit.id };
+}
+
+/** Every receipt of a run, oldest first (bounded). */
+export async function evidenceOfRun(ctx: Ctx, runId: string): Promise<LoopEvidenceRow[]> {
+  return ctx.db.select().from(loopEvidence).where(eq(loopEvidence.runId, runId)).orderBy(asc(loopEvidence.iteration), asc(loopEvidence.createdAt)).limit(500);
+}

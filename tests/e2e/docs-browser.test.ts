@@ -1,0 +1,96 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium, type Browser } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { killUpProcess, startUpProcess, type UpProcess } from "../helpers/up-process.ts";
+
+/*
+ * The API browser in a real Chromium against a real `switchyard up`: it must render the
+ * operations with every request on 127.0.0.1 (no CDN) and no console error. .ci/run installs
+ * Debian's chromium; only a machine without it skips, and says so.
+ */
+
+const CHROMIUM = process.env.SWITCHYARD_CHROMIUM ?? "/usr/bin/chromium";
+const SCREENSHOT = fileURLToPath(new URL("../../test-results/docs-browser.png", import.meta.url));
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) console.warn(`skipping the /docs browser test: no Chromium at ${CHROMIUM} (apt-get install chromium, or set SWITCHYARD_CHROMIUM)`);
+
+let dir = "";
+let up: UpProcess | undefined;
+let browser: Browser | undefined;
+
+beforeAll(async () => {
+  if (!haveChromium) return;
+  dir = mkdtempSync(join(tmpdir(), "switchyard-docs-"));
+  up = startUpProcess(join(dir, "home"), ["--no-cron"]);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    // launch() gives the browser a fresh temporary profile; these flags turn off Chromium's own
+    // background traffic (updates, sync, QUIC probes), so every request seen comes from the page.
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+    headless: true,
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  if (up) {
+    killUpProcess(up);
+    await up.exit;
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(!haveChromium)("/docs in Chromium", () => {
+  it("renders every operation from same-origin assets with no console error", async () => {
+    const base = await up!.url;
+    const context = await browser!.newContext({ viewport: { width: 1280, height: 2000 } });
+    const requests: string[] = [];
+    const offHost: string[] = [];
+    const consoleErrors: string[] = [];
+    // Everything the page asks for is recorded; anything not on 127.0.0.1 is refused as well as
+    // reported, so a regression to a CDN fails here instead of reaching the network.
+    await context.route("**/*", (route) => {
+      const url = route.request().url();
+      requests.push(url);
+      if (new URL(url).hostname === "127.0.0.1") return route.continue();
+      offHost.push(url);
+      return route.abort();
+    });
+    const page = await context.newPage();
+    page.on("console", (m) => {
+      if (m.type() === "error") consoleErrors.push(m.text());
+    });
+    page.on("pageerror", (e) => consoleErrors.push(`uncaught: ${e.message}`));
+    page.on("requestfailed", (r) => consoleErrors.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ""}`));
+
+    const res = await page.goto(`${base}/docs`, { waitUntil: "networkidle" });
+    expect(res?.status()).toBe(200);
+    // Rendered from the OpenAPI document: a known operation's summary and every operation block.
+    await page.getByText("Register a worker or manager session").first().waitFor({ timeout: 30_000 });
+    const doc = (await (await fetch(`${base}/v1/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+    const operations = Object.values(doc.paths).reduce((n, item) => n + Object.keys(item).length, 0);
+    expect(await page.locator(".opblock").count()).toBe(operations);
+    expect(await page.locator(".info .title").textContent()).toContain("Switchyard API");
+
+    mkdirSync(join(SCREENSHOT, ".."), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT, fullPage: false });
+
+    expect(offHost).toEqual([]);
+    expect(consoleErrors).toEqual([]);
+    expect(requests).toEqual(
+      expect.arrayContaining([`${base}/docs`, `${base}/docs/assets/swagger-ui-bundle.js`, `${base}/docs/assets/swagger-ui.css`, `${base}/v1/openapi.json`]),
+    );
+    await context.close();
+  });
+});

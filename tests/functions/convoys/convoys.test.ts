@@ -1,0 +1,120 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { boundPair, createTask, registerSession } from "../../helpers/factories.ts";
+import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+import { inboxOf, ownerNotices, runSteps } from "../patrol/helpers.ts";
+
+let env: TestEnv;
+afterEach(() => env?.close());
+
+const finish = (name: string, token?: string) => env.call("POST", `/v1/tasks/${name}/finish`, { token, body: {} });
+
+describe("convoys", () => {
+  it("closes when the last tracked task finishes, tells the owner once, and reopens when a task reopens", async () => {
+    env = await makeTestEnv();
+    const t1 = (await createTask(env)).task.name;
+    const t2 = (await createTask(env)).task.name;
+    const created = await env.call("POST", "/v1/convoys", { body: { title: "auth v2", tracks: [t1, t2] } });
+    expect(created.status).toBe(201);
+    expect(created.body.convoy).toMatchObject({ state: "open", tracked: 2, finished: 0, owner: null });
+    const id = created.body.convoy_id;
+    await finish(t1);
+    expect((await env.call("GET", `/v1/convoys/${id}`)).body.convoy).toMatchObject({ state: "open", finished: 1 });
+    // Half done: the patrol step does not close it either.
+    expect((await runSteps(env, "check-convoy-completion"))["check-convoy-completion"]).toMatchObject({ complete: 0 });
+    await finish(t2);
+    const shown = (await env.call("GET", `/v1/convoys/${id}`)).body;
+    expect(shown.convoy).toMatchObject({ state: "closed", finished: 2, close_reason: "All tracked tasks finished" });
+    expect(shown.tasks.map((t: any) => t.state)).toEqual(["finished", "finished"]);
+    expect((await runSteps(env, "check-convoy-completion"))["check-convoy-completion"]).toMatchObject({ complete: 0, closed: 0 });
+    const notices = (await ownerNotices(env)).filter((n) => n.kind === "convoy_complete");
+    expect(notices).toHaveLength(1);
+    expect(notices[0].subject).toBe("Convoy complete: auth v2");
+
+    const reopened = await env.call("POST", `/v1/tasks/${t2}/reopen`, { body: { reason: "regression found" } });
+    expect(reopened.status).toBe(200);
+    expect(reopened.body).toMatchObject({ task: { state: "active", finished_at: null }, reopened_convoys: [id] });
+    expect((await env.call("GET", `/v1/convoys/${id}`)).body.convoy).toMatchObject({ state: "open", finished: 1 });
+    expect((await env.call("POST", `/v1/tasks/${t2}/reopen`, { body: {} })).status).toBe(409);
+    await finish(t2);
+    expect((await env.call("GET", `/v1/convoys/${id}`)).body.convoy.state).toBe("closed");
+    expect((await ownerNotices(env)).filter((n) => n.kind === "convoy_complete")).toHaveLength(2);
+    expect((await env.call("GET", "/v1/convoys?status=closed")).body.convoys.map((c: any) => c.id)).toEqual([id]);
+  });
+
+  it("the patrol closes a convoy whose tasks finished while no one reacted, and tells a session owner in its inbox", async () => {
+    env = await makeTestEnv();
+    const m = await registerSession(env, "manager");
+    const t = (await createTask(env)).task.name;
+    const id = (await env.call("POST", "/v1/convoys", { body: { title: "solo", tracks: [t], owner: m.session.name } })).body.convoy_id;
+    // Finish the task behind the API's back, as if the process died before reacting.
+    await env.services.database.client.execute({ sql: "UPDATE tasks SET state = 'finished' WHERE name = ?", args: [t] });
+    const r = await runSteps(env, "check-convoy-completion", "fire-notifications");
+    expect(r["check-convoy-completion"]).toMatchObject({ complete: 1, closed: 1, convoys: [id] });
+    const items = await inboxOf(env, m.session.name);
+    expect(items).toHaveLength(1);
+    expect(items[0].payload).toMatchObject({ notification_kind: "convoy_complete", convoy_id: id });
+  });
+
+  it("refuses empty convoys and unknown tasks; a convoy of finished tasks closes at once", async () => {
+    env = await makeTestEnv();
+    expect((await env.call("POST", "/v1/convoys", { body: { title: "empty", tracks: [] } })).status).toBe(400);
+    const missing = await env.call("POST", "/v1/convoys", { body: { title: "x", tracks: ["no-such-task"] } });
+    expect(missing.status).toBe(404);
+    const t = (await createTask(env)).task.name;
+    await finish(t);
+    const done = await env.call("POST", "/v1/convoys", { body: { title: "late", tracks: [t] } });
+    expect(done.body.convoy.state).toBe("closed");
+  });
+});
+
+describe("task dependencies", () => {
+  it("lists blocked tasks, unblocks on closure, tells the dependent's manager, and re-blocks on reopen", async () => {
+    env = await makeTestEnv();
+    const pair = await boundPair(env);
+    const a = pair.task.task.name;
+    const b = (await createTask(env)).task.name;
+    const c = (await createTask(env)).task.name;
+    expect((await env.call("POST", `/v1/tasks/${a}/depends`, { body: { on: b } })).status).toBe(201);
+    expect((await env.call("POST", `/v1/tasks/${a}/depends`, { body: { on: c } })).status).toBe(201);
+    expect((await env.call("POST", `/v1/tasks/${b}/depends`, { body: { on: a } })).status).toBe(409);
+    expect((await env.call("POST", `/v1/tasks/${a}/depends`, { body: { on: a } })).status).toBe(400);
+    expect((await env.call("POST", `/v1/tasks/${a}/depends`, { body: { on: b } })).status).toBe(409);
+    let blocked = (await env.call("GET", "/v1/blocked-tasks")).body;
+    expect(blocked.blocked).toHaveLength(1);
+    expect(blocked.blocked[0].waiting_for.map((w: any) => w.task).sort()).toEqual([b, c].sort());
+
+    await finish(b);
+    await runSteps(env, "fire-notifications");
+    const first = await inboxOf(env, pair.manager.session.name);
+    expect(first.map((i: any) => i.payload.subject)).toEqual([`Dependency resolved: ${b}`]);
+    expect(first[0].payload.body).toMatch(/still waits for 1 other/);
+    blocked = (await env.call("GET", "/v1/blocked-tasks")).body;
+    expect(blocked.blocked[0].waiting_for.map((w: any) => w.task)).toEqual([c]);
+
+    await finish(c);
+    await runSteps(env, "resolve-external-deps", "fire-notifications");
+    const second = await inboxOf(env, pair.manager.session.name);
+    expect(second).toHaveLength(2);
+    expect(second[1].payload.body).toMatch(new RegExp(`Unblocked: ${a} may now proceed`));
+    expect((await env.call("GET", "/v1/blocked-tasks")).body.count).toBe(0);
+
+    const re = await env.call("POST", `/v1/tasks/${c}/reopen`, { body: {} });
+    expect(re.body.reblocked).toEqual([a]);
+    expect((await env.call("GET", "/v1/blocked-tasks")).body.blocked[0].waiting_for.map((w: any) => w.task)).toEqual([c]);
+  });
+
+  it("only the owner or the bound manager may add dependencies or reopen", async () => {
+    env = await makeTestEnv();
+    const pair = await boundPair(env);
+    const other = (await createTask(env)).task.name;
+    const a = pair.task.task.name;
+    expect((await env.call("POST", `/v1/tasks/${a}/depends`, { token: pair.worker.token, body: { on: other } })).status).toBe(403);
+    expect((await env.call("POST", `/v1/tasks/${a}/depends`, { token: pair.manager.token, body: { on: other } })).status).toBe(201);
+    await finish(other);
+    expect((await env.call("POST", `/v1/tasks/${other}/reopen`, { token: pair.manager.token, body: {} })).status).toBe(403);
+    // The manager that finished its task may reopen it (its binding has ended by then).
+    await finish(a, pair.manager.token);
+    expect((await env.call("POST", `/v1/tasks/${a}/reopen`, { token: pair.worker.token, body: {} })).status).toBe(403);
+    expect((await env.call("POST", `/v1/tasks/${a}/reopen`, { token: pair.manager.token, body: {} })).status).toBe(200);
+  });
+});

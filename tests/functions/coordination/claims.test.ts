@@ -1,0 +1,79 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { claimBase } from "../../../functions/coordination/claims.ts";
+import { registerSession } from "../../helpers/factories.ts";
+import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+
+let env: TestEnv;
+afterEach(() => env?.close());
+
+const claim = (body: Record<string, unknown>, token?: string) => env.call("POST", "/v1/claims", { token, body: { ttl_seconds: 600, ...body } });
+
+describe("file claims", () => {
+  it("takes the fixed part of a path up to its first wildcard as the base", () => {
+    expect(claimBase("src/auth/**")).toBe("src/auth");
+    expect(claimBase("./src//auth/session.ts")).toBe("src/auth/session.ts");
+    expect(claimBase("**/*.ts")).toBe("");
+    expect(claimBase("src/*.ts")).toBe("src");
+  });
+
+  it("reports a conflict with the holder and expiry; nested paths conflict, siblings do not", async () => {
+    env = await makeTestEnv();
+    const a = await registerSession(env, "worker");
+    const b = await registerSession(env, "worker");
+    const first = await claim({ path: "src/auth/**", session: a.session.name, exclusive: true, note: "splitting" });
+    expect(first.status).toBe(201);
+    expect(first.body.claim).toMatchObject({ base: "src/auth", exclusive: true, live: true });
+    const inside = await claim({ path: "src/auth/session.ts", session: b.session.name });
+    expect(inside.status).toBe(409);
+    expect(inside.body.error.message).toContain(`held exclusively by ${a.session.name} until ${first.body.claim.expires_at}`);
+    expect(inside.body.error.message).toContain(first.body.claim_id);
+    expect((await claim({ path: "src", session: b.session.name, exclusive: true })).status).toBe(409);
+    expect((await claim({ path: "**/*.md", session: b.session.name })).status).toBe(409);
+    expect((await claim({ path: "src/authz/x.ts", session: b.session.name, exclusive: true })).status).toBe(201);
+    expect((await claim({ path: "src/db/**", session: b.session.name, exclusive: true })).status).toBe(201);
+    // Shared claims live side by side; an exclusive one does not join them.
+    expect((await claim({ path: "docs/**", session: a.session.name })).status).toBe(201);
+    expect((await claim({ path: "docs/api.md", session: b.session.name })).status).toBe(201);
+    expect((await claim({ path: "docs/api.md", session: b.session.name, exclusive: true })).status).toBe(409);
+  });
+
+  it("honours expiry to the second, refreshes a holder's repeat claim, and releases", async () => {
+    env = await makeTestEnv();
+    const a = await registerSession(env, "worker");
+    const b = await registerSession(env, "worker");
+    const first = await claim({ path: "lib/x.ts", session: a.session.name, exclusive: true, ttl_seconds: 60 });
+    env.clock.advance(59);
+    expect((await claim({ path: "lib/x.ts", session: b.session.name, exclusive: true })).status).toBe(409);
+    env.clock.advance(1);
+    const taken = await claim({ path: "lib/x.ts", session: b.session.name, exclusive: true, ttl_seconds: 30 });
+    expect(taken.status).toBe(201);
+    const live = await env.call("GET", "/v1/claims");
+    expect(live.body.claims.map((c: any) => c.id)).toEqual([taken.body.claim_id]);
+    const all = await env.call("GET", "/v1/claims?state=all");
+    expect(all.body.claims.find((c: any) => c.id === first.body.claim_id).live).toBe(false);
+    env.clock.advance(20);
+    const again = await claim({ path: "lib/x.ts", session: b.session.name, exclusive: true, ttl_seconds: 30 });
+    expect(again.body).toMatchObject({ refreshed: true, claim_id: taken.body.claim_id });
+    env.clock.advance(29);
+    expect((await claim({ path: "lib/x.ts", session: a.session.name, exclusive: true })).status).toBe(409);
+    const rel = await env.call("POST", `/v1/claims/${taken.body.claim_id}/release`);
+    expect(rel.status).toBe(200);
+    expect((await env.call("POST", `/v1/claims/${taken.body.claim_id}/release`)).status).toBe(409);
+    expect((await claim({ path: "lib/x.ts", session: a.session.name, exclusive: true })).status).toBe(201);
+  });
+
+  it("a session claims and releases only for itself; bad paths are refused", async () => {
+    env = await makeTestEnv();
+    const a = await registerSession(env, "worker");
+    const b = await registerSession(env, "worker");
+    expect((await claim({ path: "x", session: b.session.name }, a.token)).status).toBe(403);
+    const mine = await claim({ path: "x", session: a.session.name }, a.token);
+    expect(mine.status).toBe(201);
+    expect((await env.call("POST", `/v1/claims/${mine.body.claim_id}/release`, { token: b.token })).status).toBe(403);
+    expect((await env.call("POST", `/v1/claims/${mine.body.claim_id}/release`, { token: a.token })).status).toBe(200);
+    expect((await claim({ path: "../etc/passwd", session: a.session.name })).status).toBe(400);
+    expect((await claim({ path: "x", session: a.session.name, ttl_seconds: 0 })).status).toBe(400);
+    const listed = await env.call("GET", `/v1/claims?session=${a.session.name}&state=all`);
+    expect(listed.body.count).toBe(1);
+  });
+});

@@ -1,0 +1,151 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { cliSandbox } from "../../helpers/cli.ts";
+import { ageTree, deadPid, git, liveProcess, workerRepo } from "../../helpers/git-repo.ts";
+
+const { cli } = cliSandbox("verdicts");
+
+const cleanup: Array<() => void> = [];
+afterEach(() => {
+  for (const c of cleanup.splice(0)) c();
+});
+
+let seq = 0;
+/** A real repo and a registered, bound worker in it with the given pid. */
+async function dispatched(pid: number) {
+  seq += 1;
+  const root = mkdtempSync(join(tmpdir(), "switchyard-verdict-"));
+  cleanup.push(() => rmSync(root, { recursive: true, force: true }));
+  const repo = workerRepo(join(root, "repo"));
+  const transcript = join(root, "rollout.jsonl");
+  writeFileSync(transcript, "");
+  const task = `vt-${seq}`;
+  const worker = `vw-${seq}`;
+  expect((await cli("tasks", "--create", task, "--goal", "g")).code).toBe(0);
+  const reg = await cli("register-worker", "--name", worker, "--pid", String(pid), "--codex-session", transcript, "--cwd", repo);
+  expect(reg.code, reg.err).toBe(0);
+  expect((await cli("register-manager", "--name", `vm-${seq}`)).code).toBe(0);
+  expect((await cli("bind", "--task", task, "--worker", worker, "--manager", `vm-${seq}`)).code).toBe(0);
+  return { repo, task, worker };
+}
+
+function running(): ChildProcess {
+  const p = liveProcess();
+  cleanup.push(() => p.kill("SIGKILL"));
+  return p;
+}
+
+const watch = (target: string, ...extra: string[]) => cli("dispatch", "watch", target, "--interval", "1s", "--timeout", "2s", ...extra);
+
+describe("dispatch watch exit codes (real git repositories, real processes)", () => {
+  it("0 done: the worker wrote its result file", async () => {
+    const p = running();
+    const d = await dispatched(p.pid!);
+    writeFileSync(join(d.repo, ".switchyard-result.json"), JSON.stringify({ status: "done", summary: "split the module" }));
+    const r = await watch(d.task);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/done .*decided by result_file/);
+  });
+
+  it("0 done: committed and clean, even though the process is gone (never kill a delivered worker)", async () => {
+    const d = await dispatched(await deadPid());
+    writeFileSync(join(d.repo, "app.ts"), "export const version = 2;\n");
+    git(d.repo, "commit", "-q", "-am", "bump");
+    ageTree(d.repo, 3600);
+    const r = await watch(d.task, "--json");
+    expect(r.code).toBe(0);
+    const v = JSON.parse(r.out);
+    expect(v).toMatchObject({ state: "done", decided_by: "git", evidence: { git: { commitsAhead: 1, dirtyTracked: [] } } });
+  });
+
+  it("2 timeout: a live worker with work in flight", async () => {
+    const p = running();
+    const d = await dispatched(p.pid!);
+    writeFileSync(join(d.repo, "app.ts"), "export const version = 3;\n");
+    const r = await watch(d.task);
+    expect(r.code).toBe(2);
+    expect(r.out).toMatch(/timeout after 2s/);
+  });
+
+  it("3 failed: the result file reports failure", async () => {
+    const p = running();
+    const d = await dispatched(p.pid!);
+    writeFileSync(join(d.repo, ".switchyard-result.json"), JSON.stringify({ status: "failed", summary: "tests red" }));
+    expect((await watch(d.worker)).code).toBe(3);
+  });
+
+  it("4 worker-process-gone: dead process, uncommitted work, idle worktree", async () => {
+    const d = await dispatched(await deadPid());
+    writeFileSync(join(d.repo, "app.ts"), "export const version = 4;\n");
+    ageTree(d.repo, 3600);
+    const r = await watch(d.task);
+    expect(r.code).toBe(4);
+    expect(r.out).toMatch(/harvest .* --orphaned/);
+    expect((await cli("dispatch-status", d.task)).code).toBe(4);
+  });
+
+  it("fresh file activity vetoes 'process gone' (a stale pid after a respawn): it stays running, so 2", async () => {
+    const d = await dispatched(await deadPid());
+    writeFileSync(join(d.repo, "app.ts"), "export const version = 5;\n");
+    const r = await watch(d.task, "--json");
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.out)).toMatchObject({ state: "running", decided_by: "activity", timed_out: true });
+  });
+
+  it("5 unresolved: the target names nothing", async () => {
+    const r = await watch("no-such-target");
+    expect(r.code).toBe(5);
+    expect((await cli("dispatch-status", "no-such-target")).code).toBe(5);
+  });
+
+  it("ignores a result file left by an older spawn, and returns as soon as the real one appears", async () => {
+    const p = running();
+    const d = await dispatched(p.pid!);
+    writeFileSync(join(d.repo, ".switchyard-result.json"), JSON.stringify({ status: "done", session_id: "ses_older_spawn" }));
+    const status = await cli("dispatch-status", d.task, "--json");
+    expect(JSON.parse(status.out)).toMatchObject({ state: "running", evidence: { result_file: { stale: expect.stringMatching(/not the current worker/) } } });
+    // A real process writes the real result while the watch waits.
+    const writer = spawn(process.execPath, [
+      "-e",
+      `setTimeout(() => require("fs").writeFileSync(${JSON.stringify(join(d.repo, ".switchyard-result.json"))}, JSON.stringify({status:"done"})), 700)`,
+    ]);
+    cleanup.push(() => writer.kill("SIGKILL"));
+    const r = await cli("dispatch", "watch", d.task, "--interval", "1s", "--timeout", "10s");
+    expect(r.code).toBe(0);
+  });
+
+  it("harvest --orphaned commits the dead worker's work on its branch with a marker, releases its claims, deletes nothing", async () => {
+    const d = await dispatched(await deadPid());
+    writeFileSync(join(d.repo, "app.ts"), "export const version = 6;\n");
+    writeFileSync(join(d.repo, "new-file.ts"), "export const added = true;\n");
+    ageTree(d.repo, 3600);
+    expect((await cli("claim", "add", "--path", "app.ts", "--session", d.worker, "--ttl", "1h", "--exclusive")).code).toBe(0);
+    expect((await cli("harvest", d.task)).code).toBe(2);
+    const h = await cli("harvest", d.task, "--orphaned", "--json");
+    expect(h.code).toBe(0);
+    const body = JSON.parse(h.out);
+    expect(body).toMatchObject({ committed: true, branch: "work", claims_released: [expect.stringMatching(/^clm_/)] });
+    expect(body.files.sort()).toEqual(["app.ts", "new-file.ts"]);
+    expect(git(d.repo, "rev-parse", "--abbrev-ref", "HEAD").trim()).toBe("work");
+    expect(git(d.repo, "log", "-1", "--format=%B")).toMatch(/switchyard harvest[\s\S]*Switchyard-Harvest: orphaned/);
+    expect(git(d.repo, "rev-list", "--count", "main..work").trim()).toBe("1");
+    expect(readFileSync(join(d.repo, "app.ts"), "utf8")).toBe("export const version = 6;\n");
+    expect(git(d.repo, "status", "--porcelain")).toBe("");
+    // Now committed and clean: the verdict is done, and a second harvest is refused.
+    expect((await cli("dispatch-status", d.task)).code).toBe(0);
+    expect((await cli("harvest", d.task, "--orphaned")).code).toBe(1);
+  });
+
+  it("harvest refuses a live worker", async () => {
+    const p = running();
+    const d = await dispatched(p.pid!);
+    writeFileSync(join(d.repo, "app.ts"), "export const version = 7;\n");
+    const h = await cli("harvest", d.task, "--orphaned");
+    expect(h.code).toBe(1);
+    expect(h.err).toMatch(/verdict is running/);
+    expect(git(d.repo, "status", "--porcelain")).toMatch(/app.ts/);
+  });
+});

@@ -1,0 +1,87 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterEach, describe, expect, it } from "vitest";
+import { createGate } from "../../functions/gates/create.ts";
+import { makeCtx } from "../../functions/lib/ctx.ts";
+import { openDatabase, type Database } from "../../functions/lib/db.ts";
+import { registerSession } from "../../functions/sessions/register.ts";
+import { migrateDatabase } from "../../local-runner/migrate.ts";
+import { spawnWorker, type WorkerProcess } from "../helpers/worker-process.ts";
+
+const WORKER = fileURLToPath(new URL("./patrol-worker.ts", import.meta.url));
+const GATES = 80;
+const WAITERS = ["crash-w1", "crash-w2", "crash-w3"];
+/** Rounds whose process is killed at a varying moment; one more round then finishes the work. */
+const KILL_ROUNDS = 10;
+
+type Line = { ready?: true; done?: true; closed?: string; delivered?: number };
+
+let dir: string | undefined;
+let database: Database | undefined;
+const procs: Array<WorkerProcess<Line>> = [];
+afterEach(() => {
+  for (const p of procs.splice(0)) if (p.child.exitCode === null) p.child.kill("SIGKILL");
+  database?.close();
+  database = undefined;
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("gate close under kill -9", () => {
+  it(`notifies every waiter of ${GATES} timer gates exactly once while the closing process is killed again and again`, async () => {
+    dir = mkdtempSync(join(tmpdir(), "switchyard-gate-crash-"));
+    const url = `file:${join(dir, "switchyard.db")}`;
+    database = await openDatabase({ url });
+    await migrateDatabase(database);
+    const ctx = makeCtx({ database, hostName: "parent" }, { kind: "owner", tokenId: "tok_parent" });
+    for (const name of WAITERS) await registerSession(ctx, { name, role: "worker" });
+    for (let i = 0; i < GATES; i++) await createGate(ctx, { type: "timer", timeout_seconds: 1, title: `g${i}`, waiters: WAITERS });
+    await sleep(1100);
+
+    let kills = 0;
+    let killedMidWork = 0;
+    let finished = false;
+    for (let round = 0; round <= KILL_ROUNDS && !finished; round++) {
+      const p = spawnWorker<Line>(WORKER, [url, "gates"]);
+      procs.push(p);
+      await p.ready;
+      p.child.stdin!.end("go\n");
+      // Kill rounds die 20-300 ms into the work; the last round lives until it is done.
+      const life = round < KILL_ROUNDS ? 20 + ((round * 97) % 280) : 60_000;
+      const outcome = await Promise.race([p.exit.then(() => "exited" as const), sleep(life).then(() => "kill" as const)]);
+      if (outcome === "kill" && p.child.exitCode === null) {
+        p.child.kill("SIGKILL");
+        await p.exit;
+        kills++;
+        if (p.lines.some((l) => l.closed || l.delivered)) killedMidWork++;
+      } else {
+        expect(p.stderr.join("")).toBe("");
+        finished = p.lines.some((l) => l.done);
+      }
+    }
+    expect(finished).toBe(true);
+    // The test only proves something if processes really died while closing and delivering.
+    expect(kills).toBeGreaterThan(2);
+    expect(killedMidWork).toBeGreaterThan(0);
+
+    const q = async (sql: string) => (await database!.client.execute(sql)).rows;
+    expect((await q("SELECT count(*) AS n FROM gates WHERE state = 'closed'"))[0]!.n).toBe(GATES);
+    expect((await q("SELECT count(*) AS n FROM events WHERE kind = 'gate_closed'"))[0]!.n).toBe(GATES);
+    expect((await q("SELECT count(*) AS n FROM notifications WHERE kind = 'gate_closed'"))[0]!.n).toBe(GATES * WAITERS.length);
+    expect((await q("SELECT count(*) AS n FROM notifications WHERE delivered_at IS NULL"))[0]!.n).toBe(0);
+    // Exactly one inbox item per (gate, waiter): none lost, none doubled.
+    const perPair = await q(
+      `SELECT json_extract(i.payload_json, '$.gate_id') AS gate, s.name AS waiter, count(*) AS n
+         FROM inbox_items i JOIN sessions s ON s.id = i.target_session_id
+        WHERE json_extract(i.payload_json, '$.notification_kind') = 'gate_closed'
+        GROUP BY gate, waiter`,
+    );
+    expect(perPair).toHaveLength(GATES * WAITERS.length);
+    expect(perPair.every((r) => r.n === 1)).toBe(true);
+    expect((await q("SELECT count(*) AS n FROM messages WHERE msg_type = 'notify'"))[0]!.n).toBe(GATES * WAITERS.length);
+  }, 120_000);
+});
