@@ -7,6 +7,7 @@ import { tasks, type TaskRow } from "../../schema/tasks.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { createInboxItem } from "../messages/items.ts";
 import { turnCompletionKey } from "../messages/routing.ts";
+import { latestHandoff } from "../supervision/handoff.ts";
 
 /** A worker's active binding, with its task and manager. */
 export interface WorkerBinding {
@@ -118,21 +119,29 @@ export async function reprimeWanted(ctx: Ctx, taskId: string): Promise<boolean> 
 
 /**
  * The context a worker gets back after /clear, compaction or resume: the task's bootstrap (who
- * it is, the goal and summary, who manages it) and the latest handoff, which is the worker's
- * own last report before the reset.
+ * it is, the goal and summary, who manages it) and the latest handoff recorded for the task
+ * (`switchyard handoff`), else the worker's own last report before the reset.
  */
 export async function reprimeContext(ctx: Ctx, worker: SessionRow, wb: WorkerBinding): Promise<string> {
-  const [last] = await ctx.db
-    .select({ text: transcriptEvents.text })
-    .from(transcriptEvents)
-    .where(and(eq(transcriptEvents.sessionId, worker.id), eq(transcriptEvents.kind, "agent_message")))
-    .orderBy(desc(transcriptEvents.id))
-    .limit(1);
+  const handoff = await latestHandoff(ctx, wb.task.id);
+  const [last] = handoff
+    ? []
+    : await ctx.db
+        .select({ text: transcriptEvents.text })
+        .from(transcriptEvents)
+        .where(and(eq(transcriptEvents.sessionId, worker.id), eq(transcriptEvents.kind, "agent_message")))
+        .orderBy(desc(transcriptEvents.id))
+        .limit(1);
+  const handoffText = handoff
+    ? [`Latest handoff: ${handoff.summary}`, ...handoff.nextSteps.map((step, i) => `${i + 1}. ${step}`)].join("\n")
+    : last?.text
+      ? `Your last report before the reset:\n${last.text}`
+      : "No handoff or report was recorded before the reset.";
   return [
     `[switchyard] You are ${worker.name}, the worker of task '${wb.task.name}', supervised by ${wb.manager.name}. Your context was just reset; this is what you need to carry on.`,
     wb.task.goal ? `Goal: ${wb.task.goal}` : "The task has no recorded goal.",
     wb.task.summary ? `Summary: ${wb.task.summary}` : null,
-    last?.text ? `Your last report before the reset (latest handoff):\n${last.text}` : "No report was recorded before the reset.",
+    handoffText,
     `Check your inbox with \`switchyard session-inbox ${worker.name} --json\` and report progress to your manager with \`switchyard send ${wb.manager.name} "<status>"\`.`,
   ]
     .filter((l): l is string => l !== null)

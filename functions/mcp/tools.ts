@@ -7,6 +7,9 @@ import { replyRoute } from "../messages/reply.ts";
 import { sendRoute } from "../messages/send.ts";
 import { nudgeRoute } from "../actuate/nudge.ts";
 import { hookStateRoute } from "../hooks/read.ts";
+import { addCriterionRoute, criterionActionRoute, listCriteriaRoute } from "../supervision/criteria.ts";
+import { listHandoffsRoute, recordHandoffRoute } from "../supervision/handoff.ts";
+import { addClaimRoute, listClaimsRoute, releaseClaimRoute } from "../coordination/claims.ts";
 
 /** The part of a route definition a tool needs: where it is. */
 interface RouteRef {
@@ -28,10 +31,7 @@ export interface McpToolSpec {
   fixed?: Record<string, unknown>;
 }
 
-/**
- * The agent-facing verbs. Adding a verb is one line here: the route does the rest. The criteria,
- * claims and handoff routes (supervision and patrol branches) join this list when they land.
- */
+/** The agent-facing verbs. Adding a verb is one line here: the route does the rest. */
 export const MCP_TOOLS: McpToolSpec[] = [
   { name: "inbox_list", route: sessionInboxRoute },
   { name: "inbox_consume", route: sessionConsumeRoute, lead: "Take the next item of your inbox; wait=true with timeout_seconds long-polls for one." },
@@ -53,4 +53,12 @@ export const MCP_TOOLS: McpToolSpec[] = [
   { name: "nudge_worker", route: nudgeRoute, lead: "Type a message into the managed worker's pane and verify it was submitted." },
   { name: "enqueue_nudge_worker", route: enqueueNudgeWorkerRoute },
   { name: "notify_manager", route: enqueueNotifyManagerRoute },
+  { name: "criteria_list", route: listCriteriaRoute },
+  { name: "criteria_propose", route: addCriterionRoute },
+  { name: "criteria_act", route: criterionActionRoute },
+  { name: "handoff_record", route: recordHandoffRoute },
+  { name: "handoff_list", route: listHandoffsRoute },
+  { name: "claims_list", route: listClaimsRoute },
+  { name: "claim_add", route: addClaimRoute },
+  { name: "claim_release", route: releaseClaimRoute },
 ];

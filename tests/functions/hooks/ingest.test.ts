@@ -170,6 +170,13 @@ describe("POST /v1/hooks/{agent}", () => {
     expect(res.body.hookSpecificOutput.additionalContext).toContain(`worker of task '${task.task.name}'`);
     expect(res.body.hookSpecificOutput.additionalContext).toContain("Goal: a goal");
     expect(await rows("SELECT id FROM events WHERE kind = 'session_reprimed' AND session_id = ?", worker.session_id)).toHaveLength(1);
+    // With a recorded handoff, the re-prime carries it.
+    const h = await env.call("POST", `/v1/tasks/${task.task.name}/handoff`, {
+      body: { summary: "Cookie module split; tests green", next_steps: ["open the PR"] },
+    });
+    expect(h.status, JSON.stringify(h.body)).toBe(201);
+    const again = await post("codex", { ...start, source: "resume", session_id: "thread-resumed" }, token);
+    expect(again.body.hookSpecificOutput.additionalContext).toContain("Latest handoff: Cookie module split; tests green\n1. open the PR");
   });
 
   it("maps Claude payloads by transcript path for a host's hook token, and learns the agent session id", async () => {

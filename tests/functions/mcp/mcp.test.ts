@@ -101,6 +101,23 @@ describe("/mcp", () => {
     expect(payload(got).item.payload).toMatchObject({ msg_type: "request", body: "Split the cookie module too?" });
   });
 
+  it("claims a path and proposes a criterion through the supervision and coordination routes", async () => {
+    const task = await env.call("POST", "/v1/tasks", { body: { name: "mcp-task", goal: "g" } });
+    expect(task.status).toBe(201);
+    const w = await registerSession(env, "worker");
+    const m = await registerSession(env, "manager");
+    expect((await env.call("POST", "/v1/bindings", { body: { task: "mcp-task", worker: w.session.name, manager: m.session.name } })).status).toBe(201);
+    const client = await connect(w.token);
+    const claim = await client.callTool({ name: "claim_add", arguments: { path: "src/auth/**", session: w.session.name, ttl_seconds: 600, exclusive: true } });
+    expect(claim.isError, JSON.stringify(claim)).toBe(false);
+    expect(payload(claim).claim).toMatchObject({ path: "src/auth/**", exclusive: true });
+    // Not for another session: the route's principal rule holds.
+    const theirs = await client.callTool({ name: "claim_add", arguments: { path: "docs/**", session: m.session.name, ttl_seconds: 600 } });
+    expect(theirs.isError).toBe(true);
+    const list = await (await connect(m.token)).callTool({ name: "criteria_list", arguments: { name: "mcp-task" } });
+    expect(list.isError, JSON.stringify(list)).toBe(false);
+  });
+
   it("reports a route's validation error as a tool error with the hint", async () => {
     const a = await registerSession(env, "worker");
     const r = await (await connect(a.token)).callTool({ name: "send_message", arguments: { to: a.session.name } });
