@@ -2,6 +2,7 @@
 // (woken by the notifier) and from another process (found by the database re-check), and the
 // cost of consuming the next item when 100,000 are queued. Run alone with `npx tsx bench/inbox.ts`,
 // or as part of `npm run bench`.
+import { InboxNotifier, type ConsumerTurn } from "../functions/lib/notifier.ts";
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -30,12 +31,13 @@ function row(id: string, label: string, samples: number[], targetP50?: number): 
 }
 
 /** A notifier that says when a long poll starts listening, so each sample starts while it waits. */
-class ListeningNotifier extends EventTarget {
+class ListeningNotifier extends InboxNotifier {
   #onListen: (() => void) | null = null;
-  override addEventListener(type: string, l: EventListenerOrEventListenerObject | null, o?: AddEventListenerOptions | boolean) {
-    super.addEventListener(type, l, o);
+  override consumer(inbox: string, abort?: AbortSignal): ConsumerTurn {
+    const turn = super.consumer(inbox, abort);
     this.#onListen?.();
     this.#onListen = null;
+    return turn;
   }
   listening(): Promise<void> {
     return new Promise((r) => (this.#onListen = r));

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp } from "../functions/app.ts";
 import { resolveHome } from "../local-runner/home.ts";
+import { NodeHost } from "../local-runner/host.ts";
 import { openLocalServices } from "../local-runner/services.ts";
 import { latencyRow, round, type BenchRow } from "./lib.ts";
 
@@ -43,8 +44,9 @@ function turn(i: number): string {
 /** Writes a synthetic rollout of at least `bytes` bytes; returns its size. */
 function writeRollout(path: string, bytes: number): number {
   const fd = openSync(path, "w");
-  let size = 0;
-  let buf = "";
+  // A rollout starts with its session_meta record; registration checks for it.
+  let buf = `${JSON.stringify({ timestamp: new Date().toISOString(), type: "session_meta", payload: { id: "bench", cwd: "/bench" } })}\n`;
+  let size = Buffer.byteLength(buf);
   for (let i = 0; size < bytes; i++) {
     const t = turn(i);
     buf += t;
@@ -109,6 +111,8 @@ export async function nudgeBench(n = 10): Promise<ObserveBenchRow[]> {
 export async function observeBench(opts: { ingestMb?: number; cycles?: number } = {}): Promise<ObserveBenchRow[]> {
   const dir = mkdtempSync(join(tmpdir(), "switchyard-bench-observe-"));
   const services = await openLocalServices({ home: { ...resolveHome({}, { home: dir }), hostName: "bench" } });
+  // The bench writes its rollouts here: make it a transcript root, as SWITCHYARD_TRANSCRIPT_ROOTS would.
+  services.host = new NodeHost({ transcriptRoots: [dir] });
   const app = createApp(services);
   const call = async (method: string, path: string, body?: unknown) => {
     const res = await app.request(path, {

@@ -1,5 +1,4 @@
-import { and, like, lt, or } from "drizzle-orm";
-import { SECRET_REPLAY_MS } from "../functions/lib/idempotency.ts";
+import { like, lt, or } from "drizzle-orm";
 import { idempotencyKeys } from "../schema/auth.ts";
 import { cronRuns, cronSlots } from "../schema/crons.ts";
 import type { Ctx } from "../functions/lib/ctx.ts";
@@ -13,22 +12,16 @@ export const CRON_HISTORY_DAYS = 7;
  */
 export async function pruneCronHistory(ctx: Ctx, days = CRON_HISTORY_DAYS) {
   const cutoff = ctx.now().getTime() - days * 86_400_000;
-  const secretCutoff = ctx.now().getTime() - SECRET_REPLAY_MS;
   const [slots, runs, keys, scrubbed] = await ctx.db.batch([
     ctx.db.delete(cronSlots).where(lt(cronSlots.claimedAt, cutoff)).returning({ key: cronSlots.slotKey }),
     ctx.db.delete(cronRuns).where(lt(cronRuns.startedAt, cutoff)).returning({ id: cronRuns.id }),
     // A retry comes within minutes; a week-old key only keeps a stored response alive.
     ctx.db.delete(idempotencyKeys).where(lt(idempotencyKeys.createdAt, cutoff)).returning({ key: idempotencyKeys.key }),
-    // Replay of a secret-bearing response is refused after SECRET_REPLAY_MS; drop the copy too.
+    // Responses are stored without secrets; this clears any copy written by an older version.
     ctx.db
       .update(idempotencyKeys)
       .set({ responseBody: null })
-      .where(
-        and(
-          lt(idempotencyKeys.createdAt, secretCutoff),
-          or(like(idempotencyKeys.responseBody, '%"token":"sy_%'), like(idempotencyKeys.responseBody, '%"secret":"sy_%')),
-        ),
-      )
+      .where(or(like(idempotencyKeys.responseBody, '%"token":"sy_%'), like(idempotencyKeys.responseBody, '%"secret":"sy_%')))
       .returning({ key: idempotencyKeys.key }),
   ]);
   return {

@@ -24,7 +24,6 @@ import { makeCtx, type Services } from "./lib/ctx.ts";
 import { loopsApp } from "./loops/index.ts";
 import type { AppEnv } from "./lib/env.ts";
 import { ApiError, type ErrorCode } from "./lib/errors.ts";
-import { idempotency } from "./lib/idempotency.ts";
 import { mountMcp } from "./mcp/index.ts";
 import { messagesApp } from "./messages/index.ts";
 import { observeApp } from "./observe/index.ts";
@@ -94,7 +93,6 @@ export function createApp(services: Services) {
     }),
   );
   app.use("*", resolvePrincipal);
-  app.use("/v1/*", idempotency);
 
   app.route("/", healthApp);
   app.route("/v1", sessionsApp);

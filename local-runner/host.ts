@@ -8,15 +8,20 @@ import {
   type Host,
   type HostCapabilities,
   HostError,
+  type PaneAgent,
+  type PaneCheck,
   type PluginFile,
+  type TranscriptInspection,
 } from "../functions/lib/host.ts";
+import { realpath } from "node:fs/promises";
 import { agentAuth } from "./host/agent-auth.ts";
 import { codexThread } from "./host/codex-native.ts";
 import { gitCommitAll, gitEvidence, listPlugins, newestActivity, readTextFile, runCommand } from "./host/commands.ts";
 import { discoverTranscript, lsofMissing } from "./host/discovery.ts";
 import { execTool } from "./host/exec.ts";
 import { fileExists, fileInfo, readBytes } from "./host/files.ts";
-import { pidStartTime } from "./host/procs.ts";
+import { ancestry, pidStartTime } from "./host/procs.ts";
+import { inspectTranscript, transcriptRootsFromEnv, type TranscriptRoots } from "./host/transcripts.ts";
 import { Tmux, type NewSessionOptions } from "./host/tmux.ts";
 
 /** Where NodeHost finds its tools; tests point these at absent paths to simulate a bare host. */
@@ -29,9 +34,16 @@ export interface NodeHostOptions {
   timeoutMs?: number;
   /** Claude Code's config dir when not ~/.claude (default $CLAUDE_CONFIG_DIR). */
   claudeConfigDir?: string;
+  /** Codex's home (default $CODEX_HOME, else ~/.codex); its `sessions/` is the Codex transcript root. */
+  codexHome?: string;
+  /** Directories the owner allows transcripts under, for both agents (default $SWITCHYARD_TRANSCRIPT_ROOTS). */
+  transcriptRoots?: string[];
   /** Where the patrol looks for plugins when its config names no plugin_dir. */
   pluginDir?: string;
 }
+
+/** How long a pane found to belong to its agent is trusted without asking lsof again. */
+const PANE_CHECK_TTL_MS = 30_000;
 
 /**
  * Start times from /proc are exact to a clock tick but the boot time they are offset from is
@@ -50,6 +62,8 @@ export class NodeHost implements Host {
   private readonly lsofBin: string;
   private readonly timeoutMs: number;
   private readonly claudeConfigDir: string | undefined;
+  private readonly roots: TranscriptRoots;
+  private readonly paneChecks = new Map<string, number>();
   private lsofChecked = false;
   private readonly pluginDir: string | null;
 
@@ -58,7 +72,53 @@ export class NodeHost implements Host {
     this.tmux = new Tmux(opts.tmuxBin ?? "tmux", this.timeoutMs);
     this.lsofBin = opts.lsofBin ?? "lsof";
     this.claudeConfigDir = opts.claudeConfigDir ?? process.env.CLAUDE_CONFIG_DIR;
+    this.roots = transcriptRootsFromEnv(process.env, { codexHome: opts.codexHome, claudeConfigDir: this.claudeConfigDir, extraRoots: opts.transcriptRoots });
     this.pluginDir = opts.pluginDir ?? null;
+  }
+
+  /** The transcript roots of each agent on this host (before symlinks are resolved). */
+  transcriptRoots(): TranscriptRoots {
+    return { codex: [...this.roots.codex], claude: [...this.roots.claude] };
+  }
+
+  /** See Host.inspectTranscript; the roots are this host's plus `extraRoots`. */
+  inspectTranscript(path: string, kind: "codex" | "claude", opts: { extraRoots?: string[]; header?: boolean } = {}): Promise<TranscriptInspection> {
+    return inspectTranscript(path, kind, [...this.roots[kind], ...(opts.extraRoots ?? [])], { header: opts.header });
+  }
+
+  /** The pid and its ancestors, the pid first; [] when it is not running. */
+  processAncestry(pid: number): Promise<number[]> {
+    return ancestry(pid);
+  }
+
+  /**
+   * See Host.verifyPane. The pane's pid must be the agent's pid or one of its ancestors, the
+   * agent must be the process registered (same start time), and, when a transcript is given,
+   * the agent's own process tree must hold it (strict discovery). A positive answer is cached
+   * for PANE_CHECK_TTL_MS per pane pid, so a burst of nudges asks lsof once.
+   */
+  async verifyPane(target: string, agent: PaneAgent): Promise<PaneCheck> {
+    if (!/^[A-Za-z0-9_][A-Za-z0-9_-]*$/.test(target)) return { ok: false, reason: `'${target}' is not a plain tmux session name` };
+    const panePid = await this.tmux.panePid(target);
+    if (panePid === null) return { ok: false, missing: true, reason: `tmux session '${target}' not found` };
+    const key = `${target}\0${panePid}\0${agent.pid}\0${agent.startedAt ?? ""}\0${agent.transcriptPath ?? ""}`;
+    const until = this.paneChecks.get(key);
+    if (until !== undefined && until > Date.now()) return { ok: true, panePid };
+    if (!(await this.pidAlive(agent.pid, agent.startedAt)))
+      return { ok: false, reason: `the agent process ${agent.pid} registered for '${target}' is no longer running` };
+    if (!(await ancestry(agent.pid)).includes(panePid)) {
+      return { ok: false, reason: `tmux session '${target}' runs pid ${panePid}, which is neither the agent (pid ${agent.pid}) nor its ancestor` };
+    }
+    if (agent.transcriptPath) {
+      const found = await this.discoverTranscript(agent.pid, { strict: true });
+      const want = await realpath(agent.transcriptPath).catch(() => agent.transcriptPath);
+      const held = found ? [found.path, ...(found.alternatives ?? [])] : [];
+      if (!held.includes(want!))
+        return { ok: false, reason: `the agent (pid ${agent.pid}) in '${target}' does not hold its transcript '${agent.transcriptPath}'` };
+    }
+    if (this.paneChecks.size > 1000) this.paneChecks.clear();
+    this.paneChecks.set(key, Date.now() + PANE_CHECK_TTL_MS);
+    return { ok: true, panePid };
   }
 
   /** Plugin directories (with a plugin.md) under dir; see host/commands.ts. */
@@ -137,13 +197,24 @@ export class NodeHost implements Host {
    * resumed (older) transcript held only by an unrelated shared daemon, anything of a dead
    * pid beyond its former session/group. `alternatives` is set when several fit equally.
    */
-  async discoverTranscript(pid: number): Promise<DiscoveredTranscript | null> {
+  async discoverTranscript(pid: number, opts: { strict?: boolean } = {}): Promise<DiscoveredTranscript | null> {
     // Checked once up front so a host without lsof fails the same way whatever the pid.
     if (!this.lsofChecked) {
       if ((await this.lsofVersion()) === null) throw lsofMissing(this.lsofBin);
       this.lsofChecked = true;
     }
-    return discoverTranscript(pid, { lsofBin: this.lsofBin, timeoutMs: this.timeoutMs, claudeConfigDir: this.claudeConfigDir });
+    const found = await discoverTranscript(pid, {
+      lsofBin: this.lsofBin,
+      timeoutMs: this.timeoutMs,
+      claudeConfigDir: this.claudeConfigDir,
+      strict: opts.strict,
+    });
+    if (!found) return null;
+    // Resolved, so a path found here compares equal to one checked by inspectTranscript.
+    const real = (p: string) => realpath(p).catch(() => p);
+    const out: DiscoveredTranscript = { ...found, path: await real(found.path) };
+    if (found.alternatives) out.alternatives = await Promise.all(found.alternatives.map(real));
+    return out;
   }
 
   /** tmux and lsof availability and versions; never throws for a missing tool. */

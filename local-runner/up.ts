@@ -1,9 +1,11 @@
+import type { Server as HttpServer } from "node:http";
 import { serve, type ServerType } from "@hono/node-server";
 import { createApp } from "../functions/app.ts";
 import { makeCtx } from "../functions/lib/ctx.ts";
 import { CRONS } from "../crons/index.ts";
 import { startScheduler, type Schedule, type Scheduler } from "../crons/scheduler.ts";
 import { patrolLiveness } from "../functions/patrol/status.ts";
+import { applyServerLimits, SERVER_LIMITS, serverOptions, type ServerLimits } from "./server-limits.ts";
 import type { LocalServices } from "./services.ts";
 
 /** A running `switchyard up`: the HTTP server and the cron scheduler. */
@@ -32,12 +34,17 @@ async function patrolWarningAt(services: LocalServices, schedules: Schedule[] | 
 }
 
 /** Serves the API on host:port and schedules the crons; resolves once listening. */
-export async function startUp(services: LocalServices, opts: { port: number; hostname: string; schedules?: Schedule[]; owner?: string }): Promise<Running> {
+export async function startUp(
+  services: LocalServices,
+  opts: { port: number; hostname: string; schedules?: Schedule[]; owner?: string; limits?: Partial<ServerLimits> },
+): Promise<Running> {
   const app = createApp(services);
+  const limits = { ...SERVER_LIMITS, ...opts.limits };
   const server: ServerType = await new Promise((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: opts.port, hostname: opts.hostname }, () => resolve(s));
+    const s = serve({ fetch: app.fetch, port: opts.port, hostname: opts.hostname, serverOptions: serverOptions(limits) }, () => resolve(s));
     s.once("error", reject);
   });
+  applyServerLimits(server as HttpServer, limits);
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : opts.port;
   const owner = opts.owner ?? `up:${services.home.hostName}:${process.pid}`;

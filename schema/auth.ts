@@ -27,7 +27,11 @@ export type TokenRow = typeof tokens.$inferSelect;
 
 export const IDEMPOTENCY_STATES = ["pending", "done"] as const;
 
-/** Stored responses for mutations sent with an Idempotency-Key header. */
+/**
+ * Stored responses for mutations sent with an Idempotency-Key header. A key belongs to one
+ * token (`principal` is `token:<id>`); a stored response never holds a secret (they are
+ * replaced by null and named in `secrets_withheld`).
+ */
 export const idempotencyKeys = sqliteTable(
   "idempotency_keys",
   {
@@ -39,7 +43,13 @@ export const idempotencyKeys = sqliteTable(
     state: text("state", { enum: IDEMPOTENCY_STATES }).notNull(),
     statusCode: integer("status_code"),
     responseBody: text("response_body"),
+    /** JSON paths of the secrets the live response carried and the stored copy does not. */
+    secretsWithheld: text("secrets_withheld"),
     createdAt: integer("created_at").notNull(),
   },
-  (t) => [uniqueIndex("idempotency_keys_principal_key_uq").on(t.principal, t.key)],
+  (t) => [
+    uniqueIndex("idempotency_keys_principal_key_uq").on(t.principal, t.key),
+    // Serves the per-token bound (newest N kept) and the retention prune.
+    index("idempotency_keys_principal_created_idx").on(t.principal, t.createdAt),
+  ],
 );

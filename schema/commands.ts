@@ -26,6 +26,8 @@ export const commands = sqliteTable(
     result: text("result_json", { mode: "json" }).$type<Record<string, unknown>>(),
     error: text("error"),
     idempotencyKey: text("idempotency_key"),
+    /** Whose key it is: the caller and the task or session it targets (a key is unique within its scope). */
+    idempotencyScope: text("idempotency_scope"),
     correlationId: text("correlation_id"),
     attempts: integer("attempts").notNull().default(0),
     maxAttempts: integer("max_attempts").notNull().default(1),
@@ -40,7 +42,7 @@ export const commands = sqliteTable(
     completedAt: integer("completed_at"),
   },
   (t) => [
-    uniqueIndex("commands_idempotency_uq").on(t.idempotencyKey),
+    uniqueIndex("commands_idempotency_uq").on(t.idempotencyScope, t.idempotencyKey),
     index("commands_state_idx").on(t.state, t.host, t.createdAt),
     index("commands_session_idx").on(t.sessionId, t.createdAt),
     index("commands_task_idx").on(t.taskId, t.createdAt),

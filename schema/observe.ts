@@ -60,6 +60,11 @@ export const ingestCursors = sqliteTable("ingest_cursors", {
   /** Size of the transcript at the last look, and the server time of that look. */
   seenSize: integer("seen_size"),
   seenAt: integer("seen_at"),
+  /**
+   * The cursor sits inside a line longer than the ingest limit: bytes up to the next newline are
+   * skipped (never buffered) and the line counted as skipped once it ends.
+   */
+  skippingLine: integer("skipping_line", { mode: "boolean" }).notNull().default(false),
 });
 
 export type IngestCursorRow = typeof ingestCursors.$inferSelect;

@@ -25,6 +25,8 @@ export const sessions = sqliteTable(
     tmuxSession: text("tmux_session"),
     transcriptPath: text("transcript_path"),
     transcriptKind: text("transcript_kind", { enum: TRANSCRIPT_KINDS }),
+    /** The agent's own id for the conversation, read from the transcript's first records. */
+    agentSessionId: text("agent_session_id"),
     threadId: text("thread_id"),
     threadTitle: text("thread_title"),
     tokenId: text("token_id"),
@@ -37,8 +39,10 @@ export const sessions = sqliteTable(
     // A name identifies one live session; gone rows keep their names for history.
     uniqueIndex("sessions_active_name_uq").on(t.name).where(sql`state = 'active'`),
     index("sessions_role_state_idx").on(t.role, t.state),
-    // Hook events name the agent's transcript or thread, not ours: these find the session.
-    index("sessions_transcript_idx").on(t.transcriptPath),
+    // "Is this transcript already some active session's?" at registration, and which active
+    // session a hook event names by its transcript.
+    index("sessions_active_transcript_idx").on(t.transcriptPath).where(sql`state = 'active'`),
+    // A Codex hook event names the agent's thread, not our session.
     index("sessions_thread_idx").on(t.threadId),
   ],
 );

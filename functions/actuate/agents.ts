@@ -1,5 +1,6 @@
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
+import { paneText } from "../lib/pane-text.ts";
 
 export const AGENT_KINDS = ["codex", "claude"] as const;
 export type AgentKind = (typeof AGENT_KINDS)[number];
@@ -17,7 +18,9 @@ export interface LaunchOptions {
 
 /**
  * The argv (and environment) that starts an agent TUI. The initial prompt is passed as an
- * argument rather than typed, so it cannot be mangled by paste detection.
+ * argument rather than typed, so it cannot be mangled by paste detection. It comes after `--`,
+ * so a prompt starting with '-' is never read as an option of the agent CLI, and it is made
+ * literal text first (no control bytes or escape sequences; see lib/pane-text.ts).
  */
 export function agentArgv(ctx: Ctx, agent: AgentKind, opts: LaunchOptions): { command: string[]; env: Record<string, string> } {
   const launch = ctx.agents?.[agent];
@@ -32,7 +35,8 @@ export function agentArgv(ctx: Ctx, agent: AgentKind, opts: LaunchOptions): { co
     if (opts.sandbox) args.push("--sandbox", opts.sandbox);
     if (opts.askForApproval) args.push("--ask-for-approval", opts.askForApproval);
   }
-  if (opts.prompt) args.push(opts.prompt);
+  const prompt = opts.prompt ? paneText(opts.prompt) : "";
+  if (prompt.trim()) args.push("--", prompt);
   return { command: [...launch.command, ...args], env: { ...(launch.env ?? {}) } };
 }
 

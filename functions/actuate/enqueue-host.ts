@@ -1,5 +1,7 @@
 import type { z } from "@hono/zod-openapi";
-import type { CapturePayload, InterruptPayload, NudgePayload } from "./pane-executors.ts";
+import type { CommandRow } from "../../schema/commands.ts";
+import type { SessionRow } from "../../schema/sessions.ts";
+import { paneOwnerOf, type CapturePayload, type InterruptPayload, type NudgePayload } from "./pane-executors.ts";
 import { pushTarget } from "./nudge.ts";
 import { activeBindingOf } from "../bindings/lookup.ts";
 import { commandToWire } from "../queue/store.ts";
@@ -10,37 +12,39 @@ import { NameParam } from "../sessions/schema.ts";
 import { enqueueCommand } from "../queue/enqueue.ts";
 import { EnqueueHostBody, EnqueueHostResult } from "../queue/schema.ts";
 
-export const enqueueHostRoute = defineRoute(["owner", "daemon", "session"], {
-  method: "post",
-  path: "/sessions/{name}/commands",
-  tags: ["queue"],
-  summary: "Queue a nudge, interrupt or capture for the session's host",
-  description:
-    "Instead of acting now, the command waits for a dispatcher or runner on the session's machine (switchyard runner --host H) to claim it, so a session on another machine can be reached. Retried with backoff up to max_attempts. CLI: enqueue NAME --type nudge --text TEXT.",
-  request: { params: NameParam, body: jsonBody(EnqueueHostBody) },
-  responses: {
-    201: jsonResponse(EnqueueHostResult, "Queued"),
-    200: jsonResponse(EnqueueHostResult, "Already queued under this idempotency key"),
+// Not the daemon: queued nudges and interrupts become keystrokes, which need a nudge's authority
+// (the owner, the session itself, or its bound manager).
+export const enqueueHostRoute = defineRoute(
+  ["owner", "session"],
+  {
+    method: "post",
+    path: "/sessions/{name}/commands",
+    tags: ["queue"],
+    summary: "Queue a nudge, interrupt or capture for the session's host",
+    description:
+      "Instead of acting now, the command waits for a dispatcher or runner on the session's machine (switchyard runner --host H) to claim it, so a session on another machine can be reached. Retried with backoff up to max_attempts. CLI: enqueue NAME --type nudge --text TEXT.",
+    request: { params: NameParam, body: jsonBody(EnqueueHostBody) },
+    responses: {
+      201: jsonResponse(EnqueueHostResult, "Queued"),
+      200: jsonResponse(EnqueueHostResult, "Already queued under this idempotency key"),
+    },
   },
-});
+  { idempotency: "atomic" },
+);
 
 /** Builds the executor payload for a host command from the session's registration. */
-function hostPayload(
-  s: { tmuxSession: string; transcriptPath: string | null; transcriptKind: "codex" | "claude" | null },
-  input: z.output<typeof EnqueueHostBody>,
-) {
+function hostPayload(s: SessionRow & { tmuxSession: string }, input: z.output<typeof EnqueueHostBody>) {
+  const pane = { ...paneOwnerOf(s), tmux_session: s.tmuxSession, transcript_path: s.transcriptPath };
   switch (input.type) {
     case "nudge": {
       if (!input.text)
         throw new ApiError("VALIDATION_FAILED", "a queued nudge needs text", { fields: [{ field: "text", message: "required for type nudge" }] });
-      return { tmux_session: s.tmuxSession, text: input.text, transcript_path: s.transcriptPath, transcript_kind: s.transcriptKind } satisfies z.infer<
-        typeof NudgePayload
-      >;
+      return { ...pane, text: input.text, transcript_kind: s.transcriptKind } satisfies z.infer<typeof NudgePayload>;
     }
     case "interrupt":
-      return { tmux_session: s.tmuxSession, key: input.key ?? "C-c", followup: input.followup ?? null } satisfies z.infer<typeof InterruptPayload>;
+      return { ...pane, key: input.key ?? "C-c", followup: input.followup ?? null } satisfies z.infer<typeof InterruptPayload>;
     case "capture":
-      return { tmux_session: s.tmuxSession, scrollback: input.scrollback } satisfies z.infer<typeof CapturePayload>;
+      return { ...pane, scrollback: input.scrollback } satisfies z.infer<typeof CapturePayload>;
   }
 }
 
@@ -48,15 +52,20 @@ function hostPayload(
 export async function enqueueHostCommand(ctx: Ctx, name: string, input: z.output<typeof EnqueueHostBody>) {
   const s = await pushTarget(ctx, name, input.type);
   const payload = hostPayload(s, input);
-  const { command, created } = await enqueueCommand(ctx, {
-    type: input.type,
-    sessionId: s.id,
-    taskId: (await activeBindingOf(ctx, s.id))?.taskId ?? null,
-    host: s.host,
-    payload,
-    correlationId: input.correlation_id ?? null,
-    idempotencyKey: input.idempotency_key ?? null,
-    maxAttempts: input.max_attempts,
-  });
-  return { command_id: command.id, command: commandToWire(command), created };
+  const wire = (command: CommandRow) => ({ command_id: command.id, command: commandToWire(command), created: true });
+  const { command, created } = await enqueueCommand(
+    ctx,
+    {
+      type: input.type,
+      sessionId: s.id,
+      taskId: (await activeBindingOf(ctx, s.id))?.taskId ?? null,
+      host: s.host,
+      payload,
+      correlationId: input.correlation_id ?? null,
+      idempotencyKey: input.idempotency_key ?? null,
+      maxAttempts: input.max_attempts,
+    },
+    wire,
+  );
+  return { ...wire(command), created };
 }

@@ -10,7 +10,7 @@ import { ingestSession } from "../observe/ingest.ts";
 import { eventState } from "../observe/status.ts";
 import { NameParam } from "../sessions/schema.ts";
 import { pushTarget } from "./nudge.ts";
-import { PANE_EXECUTORS, type InterruptPayload } from "./pane-executors.ts";
+import { PANE_EXECUTORS, paneOwnerOf, type InterruptPayload } from "./pane-executors.ts";
 import { InterruptBody, InterruptResult } from "./schema.ts";
 import { activeBindingOf } from "../bindings/lookup.ts";
 
@@ -43,11 +43,12 @@ export async function interruptSession(ctx: Ctx, name: string, input: z.infer<ty
     }
   }
   const payload: z.infer<typeof InterruptPayload> = {
+    ...paneOwnerOf(s),
+    transcript_path: s.transcriptPath,
+    transcript_kind: s.transcriptKind,
     tmux_session: s.tmuxSession,
     key: input.key,
     followup: input.followup ?? null,
-    transcript_path: s.transcriptPath,
-    transcript_kind: s.transcriptKind,
   };
   const cmd = await createCommand(ctx, { type: "interrupt", sessionId: s.id, taskId, host: s.host, payload, dryRun: input.dry_run, holdMs: INLINE_HOLD_MS });
   const audit = (extra: Record<string, unknown>) =>

@@ -11,7 +11,7 @@ import { assertMayObserve } from "../observe/tail.ts";
 import { activeSessionByName } from "../sessions/lookup.ts";
 import { NameParam } from "../sessions/schema.ts";
 import { activeBindingOf } from "../bindings/lookup.ts";
-import { PANE_EXECUTORS, type NudgePayload } from "./pane-executors.ts";
+import { PANE_EXECUTORS, paneOwnerOf, type NudgePayload } from "./pane-executors.ts";
 import { NudgeBody, NudgeResult } from "./schema.ts";
 
 export const nudgeRoute = defineRoute(["owner", "session"], {
@@ -42,6 +42,7 @@ export async function nudgeSession(ctx: Ctx, name: string, input: z.infer<typeof
   const s = await pushTarget(ctx, name, "nudge");
   const taskId = (await activeBindingOf(ctx, s.id))?.taskId ?? null;
   const payload: z.infer<typeof NudgePayload> = {
+    ...paneOwnerOf(s),
     tmux_session: s.tmuxSession,
     text: input.text,
     transcript_path: s.transcriptPath,

@@ -20,6 +20,7 @@ import { BindResult } from "../bindings/schema.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { NameSchema } from "../lib/names.ts";
+import { PaneTextField } from "../lib/pane-text.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { activeSessionByName } from "../sessions/lookup.ts";
 import { createTask } from "../tasks/create.ts";
@@ -33,7 +34,7 @@ export const PairBody = z
     task: NameSchema,
     task_goal: z.string().min(1).max(4000).optional(),
     task_summary: z.string().min(1).max(4000).optional(),
-    task_prompt: z.string().min(1).max(20_000).optional().openapi({ description: "Initial prompt for the worker" }),
+    task_prompt: PaneTextField(20_000).optional().openapi({ description: "Initial prompt for the worker" }),
     worker_name: NameSchema,
     manager_name: NameSchema,
     agent: z.enum(AGENT_KINDS).optional().default("codex"),

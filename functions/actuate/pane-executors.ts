@@ -1,11 +1,14 @@
 import { z } from "@hono/zod-openapi";
 import type { CommandRow } from "../../schema/commands.ts";
-import { TRANSCRIPT_KINDS, type TranscriptKind } from "../../schema/sessions.ts";
+import { TRANSCRIPT_KINDS, type SessionRow, type TranscriptKind } from "../../schema/sessions.ts";
 import type { RUNNER_COMMAND_TYPES } from "../queue/claim.ts";
 import type { Executor, HostCtx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { HostError, type CodexThreadControl, type Host } from "../lib/host.ts";
+import { assertPaneOwned } from "../lib/local.ts";
+import { paneText } from "../lib/pane-text.ts";
 import { normalizeLine } from "../observe/normalize.ts";
+import { TmuxSessionName } from "../sessions/schema.ts";
 import { submitText } from "./submit.ts";
 
 /*
@@ -14,9 +17,25 @@ import { submitText } from "./submit.ts";
  * runner that talks to the server over HTTP.
  */
 
-const TmuxTarget = z.string().min(1).max(200);
+const TmuxTarget = TmuxSessionName;
+
+/**
+ * The agent a pane must belong to before it is typed into or read: its pid (and start time) as
+ * registered. Every pane command carries it, so the check runs wherever the command runs,
+ * including a remote runner without the database.
+ */
+const PaneOwner = {
+  pid: z.number().int().positive().nullable().optional(),
+  pid_started_at: z.number().int().nullable().optional(),
+};
+
+/** The PaneOwner fields of a session's pane commands. */
+export function paneOwnerOf(s: Pick<SessionRow, "pid" | "pidStartedAt">): { pid: number | null; pid_started_at: number | null } {
+  return { pid: s.pid, pid_started_at: s.pidStartedAt };
+}
 
 export const NudgePayload = z.object({
+  ...PaneOwner,
   tmux_session: TmuxTarget,
   text: z.string().min(1).max(20_000),
   /** When known, submission is verified by a new user message in the transcript. */
@@ -25,9 +44,10 @@ export const NudgePayload = z.object({
 });
 
 export const InterruptPayload = z.object({
-  tmux_session: TmuxTarget,
+  ...PaneOwner,
   /** A Codex rollout: the interrupt goes through the app-server serving it when one is reachable. */
   transcript_path: z.string().min(1).nullable().optional(),
+  tmux_session: TmuxTarget,
   transcript_kind: z.enum(TRANSCRIPT_KINDS).nullable().optional(),
   key: z.string().regex(/^(C-[a-z]|Escape|Esc|Enter|q)$/),
   followup: z.string().min(1).max(20_000).nullable(),
@@ -35,7 +55,12 @@ export const InterruptPayload = z.object({
 
 export const StopPayload = z.object({ tmux_session: TmuxTarget.nullable() });
 
-export const CapturePayload = z.object({ tmux_session: TmuxTarget, scrollback: z.number().int().min(0).max(10_000).optional() });
+export const CapturePayload = z.object({
+  ...PaneOwner,
+  transcript_path: z.string().min(1).nullable().optional(),
+  tmux_session: TmuxTarget,
+  scrollback: z.number().int().min(0).max(10_000).optional(),
+});
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -98,10 +123,14 @@ async function eventually(verify: () => Promise<boolean>, ms: number): Promise<b
   }
 }
 
-/** Submits through the app-server and checks the rollout for the user message, like a typed nudge. */
+/**
+ * Submits through the app-server and checks the rollout for the user message, like a typed nudge.
+ * The text is the same literal form the pane would get (lib/pane-text.ts): the protocol would
+ * carry escape sequences into the agent's input verbatim.
+ */
 async function nativeSubmit(host: Host, native: CodexThreadControl, text: string, transcriptPath: string) {
   const verify = await transcriptVerifier(host, transcriptPath, "codex");
-  const sent = await native.submit(text);
+  const sent = await native.submit(paneText(text));
   const seen = await eventually(verify, 10_000);
   return {
     submitted: seen,
@@ -118,6 +147,7 @@ const nudge: Executor<z.infer<typeof NudgePayload>, HostCtx> = {
   payload: NudgePayload,
   async run(ctx, cmd, p) {
     const host = commandHost(ctx, cmd);
+    await assertPaneOwned(host, p.tmux_session, { pid: p.pid ?? null, startedAt: p.pid_started_at, transcriptPath: p.transcript_path });
     const native = await nativeCodex(host, p);
     if (native) {
       try {
@@ -141,6 +171,7 @@ const interrupt: Executor<z.infer<typeof InterruptPayload>, HostCtx> = {
   payload: InterruptPayload,
   async run(ctx, cmd, p) {
     const host = commandHost(ctx, cmd);
+    await assertPaneOwned(host, p.tmux_session, { pid: p.pid ?? null, startedAt: p.pid_started_at, transcriptPath: p.transcript_path });
     const native = await nativeCodex(host, p);
     if (native) {
       try {
@@ -202,7 +233,9 @@ const stop: Executor<z.infer<typeof StopPayload>, HostCtx> = {
 const capture: Executor<z.infer<typeof CapturePayload>, HostCtx> = {
   payload: CapturePayload,
   async run(ctx, cmd, p) {
-    const pane = await commandHost(ctx, cmd).tmuxCapturePane(p.tmux_session, { scrollback: p.scrollback });
+    const host = commandHost(ctx, cmd);
+    await assertPaneOwned(host, p.tmux_session, { pid: p.pid ?? null, startedAt: p.pid_started_at, transcriptPath: p.transcript_path });
+    const pane = await host.tmuxCapturePane(p.tmux_session, { scrollback: p.scrollback });
     return { ok: true, result: { pane } };
   },
 };

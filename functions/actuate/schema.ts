@@ -1,9 +1,10 @@
 import { z } from "@hono/zod-openapi";
+import { PaneTextField } from "../lib/pane-text.ts";
 import { Command } from "../queue/schema.ts";
 
 export const NudgeBody = z
   .object({
-    text: z.string().min(1).max(20_000),
+    text: PaneTextField(20_000),
     dry_run: z.boolean().optional().default(false),
   })
   .strict()
@@ -36,7 +37,7 @@ export const InterruptBody = z
       .regex(/^(C-[a-z]|Escape|Esc|Enter|q)$/, "a key like C-c, C-d or Escape")
       .optional()
       .default("C-c"),
-    followup: z.string().min(1).max(20_000).optional(),
+    followup: PaneTextField(20_000).optional(),
     dry_run: z.boolean().optional().default(false),
   })
   .strict()

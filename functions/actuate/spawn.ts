@@ -11,11 +11,12 @@ import { ApiError } from "../lib/errors.ts";
 import type { DiscoveredTranscript, Host } from "../lib/host.ts";
 import { hostErrorToApi } from "../lib/local.ts";
 import { NameSchema } from "../lib/names.ts";
+import { PaneTextField } from "../lib/pane-text.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { classifyPane } from "../observe/classify.ts";
 import { recordSpawn } from "../patrol/spawns.ts";
 import { presetIdentity, registerSession } from "../sessions/register.ts";
-import { RegisterResult } from "../sessions/schema.ts";
+import { RegisterResult, TmuxSessionName } from "../sessions/schema.ts";
 import { AGENT_KINDS, agentArgv, assertSignedIn, CODEX_APPROVALS, CODEX_SANDBOXES, signInHint, type AgentKind } from "./agents.ts";
 import { latestConfigRow } from "../supervision/config.ts";
 import { managerBootstrapPrompt } from "./bootstrap.ts";
@@ -27,15 +28,12 @@ export const SpawnBody = z
     role: z.enum(["worker", "manager"]),
     agent: z.enum(AGENT_KINDS).optional().default("codex"),
     cwd: z.string().min(1).max(4096),
-    prompt: z.string().min(1).max(20_000).optional().openapi({ description: "Initial prompt (task prompt or manager bootstrap)" }),
+    prompt: PaneTextField(20_000).optional().openapi({ description: "Initial prompt (task prompt or manager bootstrap)" }),
     sandbox: z.enum(CODEX_SANDBOXES).optional(),
     ask_for_approval: z.enum(CODEX_APPROVALS).optional(),
     accept_trust: z.boolean().optional().default(false),
     timeout_seconds: z.number().int().min(1).max(900).optional().default(60),
-    tmux_session: z
-      .string()
-      .regex(/^[A-Za-z0-9._-]{1,80}$/)
-      .optional(),
+    tmux_session: TmuxSessionName.optional(),
     task: NameSchema.optional().openapi({ description: "For a manager without a prompt: the task its bootstrap prompt names" }),
     worker: NameSchema.optional().openapi({ description: "For a manager without a prompt: the worker its bootstrap prompt names" }),
     task_goal: z
@@ -103,7 +101,8 @@ export async function spawnSession(ctx: Ctx, raw: SpawnInput, opts: { signInChec
     throw new ApiError("NAME_TAKEN", `an active session is already named '${input.name}'`, {
       hint: `Choose another name or stop it: switchyard stop ${input.name}`,
     });
-  const tmuxName = input.tmux_session ?? `sy-${input.agent}-${input.name}`;
+  // tmux would turn a '.' in a session name into '_'; do it here so the name we record is the real one.
+  const tmuxName = input.tmux_session ?? `sy-${input.agent}-${input.name.replaceAll(".", "_")}`;
   let prompt = input.prompt ?? null;
   if (!prompt && input.role === "manager") {
     const task = input.task ? await ctx.db.select().from(tasks).where(eq(tasks.name, input.task)).limit(1) : [];
@@ -269,7 +268,10 @@ async function waitForTranscript(host: Host, target: string, agent: AgentKind, a
       trustAccepted = await acceptTrustPrompt(host, target);
       continue;
     }
-    const found = await host.discoverTranscript(panePid);
+    // Strict, as registration is: only the pane's own process tree counts. A looser search can
+    // meet another agent's fresh rollout (held by a process without a terminal, in the same cwd)
+    // before this agent has written its own, and registration would then refuse it.
+    const found = await host.discoverTranscript(panePid, { strict: true });
     if (found) return { panePid, found, trustSeen, trustAccepted, waitedMs: Date.now() - start };
     await sleep(400);
   }

@@ -1,4 +1,5 @@
 import type { Host } from "../lib/host.ts";
+import { paneText } from "../lib/pane-text.ts";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -44,9 +45,12 @@ export function composerCleared(pane: string, snippet: string, composerLines = 6
 /**
  * Types `text` literally, lets the TUI settle, presses Enter, and verifies the prompt was
  * submitted (transcript evidence first, then the composer clearing), pressing Enter again a
- * bounded number of times. Never sends Escape.
+ * bounded number of times. Never sends Escape: control bytes and escape sequences are removed
+ * from the text first (see lib/pane-text.ts), so nothing in it can arrive as a key.
  */
-export async function submitText(host: Host, target: string, text: string, opts: SubmitOptions = {}): Promise<SubmitResult> {
+export async function submitText(host: Host, target: string, raw: string, opts: SubmitOptions = {}): Promise<SubmitResult> {
+  const text = paneText(raw);
+  if (!text.trim()) return { submitted: false, enter_attempts: 0, verified_by: null };
   const settleMs = opts.settleMs ?? 400;
   const maxEnter = opts.maxEnterAttempts ?? 3;
   const verifyTimeout = opts.verifyTimeoutMs ?? 3000;

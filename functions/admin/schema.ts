@@ -42,7 +42,12 @@ export const TokenInfo = z
   .openapi("TokenInfo");
 
 export const MintTokenResult = z
-  .object({ token_id: z.string(), token: z.string().openapi({ description: "The secret; shown once" }), info: TokenInfo, event_id: z.string() })
+  .object({
+    token_id: z.string(),
+    token: z.string().nullable().openapi({ description: "The secret; shown once (null in an Idempotency-Key replay)" }),
+    info: TokenInfo,
+    event_id: z.string(),
+  })
   .openapi("MintTokenResult");
 
 export const TokenList = z.object({ tokens: z.array(TokenInfo), count: z.number().int() }).openapi("TokenList");

@@ -5,19 +5,24 @@ import { auditInsert, guardedUpdate } from "../lib/audit.ts";
 import { tokenInsert } from "../lib/auth.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
+import { batchWithKey } from "../lib/idempotency.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
 import { MintTokenBody, MintTokenResult, RevokeResult, TokenIdParam, TokenList } from "./schema.ts";
 
-export const mintTokenRoute = defineRoute(["owner"], {
-  method: "post",
-  path: "/tokens",
-  tags: ["admin"],
-  summary: "Mint a daemon, runner, hook or extra owner token",
-  description: "The secret is returned once and stored hashed. CLI: token mint --scope daemon|runner --host H.",
-  request: { body: jsonBody(MintTokenBody) },
-  responses: { 201: jsonResponse(MintTokenResult, "Minted") },
-});
+export const mintTokenRoute = defineRoute(
+  ["owner"],
+  {
+    method: "post",
+    path: "/tokens",
+    tags: ["admin"],
+    summary: "Mint a daemon, runner, hook or extra owner token",
+    description: "The secret is returned once and stored hashed. CLI: token mint --scope daemon|runner|hook --host H.",
+    request: { body: jsonBody(MintTokenBody) },
+    responses: { 201: jsonResponse(MintTokenResult, "Minted") },
+  },
+  { idempotency: "atomic" },
+);
 
 export const listTokensRoute = defineRoute(["owner"], {
   method: "get",
@@ -42,8 +47,8 @@ function tokenToWire(t: TokenRow) {
   return { id: t.id, kind: t.kind, host: t.host, session_id: t.sessionId, label: t.label, created_at: iso(t.createdAt)!, revoked_at: iso(t.revokedAt) };
 }
 
-/** Mints a token for a daemon, a runner (bound to one host) or another owner device. */
-export async function mintToken(ctx: Ctx, input: z.infer<typeof MintTokenBody>) {
+/** Mints a token for a daemon, a runner or a host's hooks (each bound to one host) or another owner device. */
+export async function mintToken(ctx: Ctx, input: z.infer<typeof MintTokenBody>, respond?: number) {
   if ((input.scope === "runner" || input.scope === "hook") && !input.host) {
     throw new ApiError("VALIDATION_FAILED", `a ${input.scope} token needs the host it serves`, {
       hint:
@@ -56,9 +61,20 @@ export async function mintToken(ctx: Ctx, input: z.infer<typeof MintTokenBody>) 
   const nowMs = ctx.now().getTime();
   const token = await tokenInsert(ctx.db, { id: ctx.newId("tok"), kind: input.scope, nowMs, host: input.host ?? null, label: input.label ?? null });
   const audit = auditInsert(ctx, { kind: "token_minted", payload: { token_id: token.id, scope: input.scope, host: input.host ?? null } });
-  await ctx.db.batch([token.stmt, audit.stmt]);
-  const [row] = await ctx.db.select().from(tokens).where(eq(tokens.id, token.id));
-  return { token_id: token.id, token: token.secret, info: tokenToWire(row!), event_id: audit.id };
+  const row: TokenRow = {
+    id: token.id,
+    kind: input.scope,
+    secretHash: "",
+    host: input.host ?? null,
+    sessionId: null,
+    label: input.label ?? null,
+    createdAt: nowMs,
+    revokedAt: null,
+  };
+  const result = { token_id: token.id, token: token.secret, info: tokenToWire(row), event_id: audit.id };
+  // The secret is in the live answer only; a replay of this key carries null (lib/idempotency.ts).
+  await batchWithKey(ctx, [token.stmt, audit.stmt], respond ? { body: result, status: respond } : undefined);
+  return result;
 }
 
 /** Lists every token's metadata. */

@@ -32,6 +32,6 @@ export const brokerApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook }
     const body = c.req.valid("json");
     return c.json(await sendWithApprovalToken(c.get("ctx"), { adviceId: c.req.valid("param").id, runId: body.run_id, secret: body.approval_token }), 200);
   })
-  .openapi(tokenCreateRoute, async (c) => c.json(await createApprovalToken(c.get("ctx"), c.req.valid("json")), 201))
+  .openapi(tokenCreateRoute, async (c) => c.json(await createApprovalToken(c.get("ctx"), c.req.valid("json"), 201), 201))
   .openapi(tokenCheckRoute, async (c) => c.json(await checkToken(c.get("ctx"), c.req.valid("param").id, c.req.valid("query")), 200))
   .openapi(tokenRevokeRoute, async (c) => c.json(await revokeApprovalToken(c.get("ctx"), c.req.valid("param").id, c.req.valid("json")), 200));

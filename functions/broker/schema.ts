@@ -212,7 +212,7 @@ export const TokenCreateResult = z
   .object({
     token: ApprovalToken,
     token_id: z.string(),
-    secret: z.string().openapi({ description: "Shown once; only its hash is stored" }),
+    secret: z.string().nullable().openapi({ description: "Shown once; only its hash is stored (null in an Idempotency-Key replay)" }),
     event_id: z.string(),
   })
   .openapi("CreateApprovalTokenResult");

@@ -6,26 +6,30 @@ import { events } from "../../schema/events.ts";
 import { sessions } from "../../schema/sessions.ts";
 import { auditInsert } from "../lib/audit.ts";
 import type { Ctx } from "../lib/ctx.ts";
-import { withWriteTransaction } from "../lib/db.ts";
 import { ApiError, notFound } from "../lib/errors.ts";
+import { batchWithKey } from "../lib/idempotency.ts";
 import { makeSecret, sha256Hex } from "../lib/ids.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { TokenCreateBody, TokenCreateResult } from "./schema.ts";
 import { brokerEventValues, tokenToWire } from "./wire.ts";
 
-export const tokenCreateRoute = defineRoute(["owner"], {
-  method: "post",
-  path: "/broker/tokens",
-  tags: ["broker"],
-  summary: "Owner mints a scoped auto-send approval token for one run, recipient and thread",
-  description:
-    "Only for scoped_auto_send runs that are not stopped. The secret is returned once and stored hashed. CLI: broker token-create RUN --to-session S --thread-id T --max-uses N --expires-minutes M.",
-  request: { body: jsonBody(TokenCreateBody) },
-  responses: { 201: jsonResponse(TokenCreateResult, "Created") },
-});
+export const tokenCreateRoute = defineRoute(
+  ["owner"],
+  {
+    method: "post",
+    path: "/broker/tokens",
+    tags: ["broker"],
+    summary: "Owner mints a scoped auto-send approval token for one run, recipient and thread",
+    description:
+      "Only for scoped_auto_send runs that are not stopped. The secret is returned once and stored hashed. CLI: broker token-create RUN --to-session S --thread-id T --max-uses N --expires-minutes M.",
+    request: { body: jsonBody(TokenCreateBody) },
+    responses: { 201: jsonResponse(TokenCreateResult, "Created") },
+  },
+  { idempotency: "atomic" },
+);
 
 /** Mints an approval token; refuses runs of any other mode so tokens never widen a dry run. */
-export async function createApprovalToken(ctx: Ctx, input: z.output<typeof TokenCreateBody>): Promise<z.infer<typeof TokenCreateResult>> {
+export async function createApprovalToken(ctx: Ctx, input: z.output<typeof TokenCreateBody>, respond?: number): Promise<z.infer<typeof TokenCreateResult>> {
   const [run] = await ctx.db.select().from(brokerRuns).where(eq(brokerRuns.id, input.run_id)).limit(1);
   if (!run) throw notFound("broker run", input.run_id);
   if (run.mode !== "scoped_auto_send") {
@@ -62,16 +66,22 @@ export async function createApprovalToken(ctx: Ctx, input: z.output<typeof Token
     sessionId: to.id,
     payload: { token_id: row.id, run_id: run.id, thread_id: row.threadId, max_uses: row.maxUses, expires_at: new Date(row.expiresAt).toISOString() },
   });
-  await withWriteTransaction(ctx.db, async (tx) => {
-    await tx.insert(approvalTokens).values(row);
-    await tx.insert(brokerEvents).values(
-      brokerEventValues(ctx, {
-        kind: "token_created",
-        runId: run.id,
-        payload: { token_id: row.id, to_session: to.id, thread_id: row.threadId, max_uses: row.maxUses },
-      }),
-    );
-    await tx.insert(events).values(audit.row);
-  });
-  return { token: tokenToWire(row), token_id: row.id, secret, event_id: audit.id };
+  const result = { token: tokenToWire(row), token_id: row.id, secret, event_id: audit.id };
+  // One batch, with the Idempotency-Key's response (which keeps null for the secret).
+  await batchWithKey(
+    ctx,
+    [
+      ctx.db.insert(approvalTokens).values(row),
+      ctx.db.insert(brokerEvents).values(
+        brokerEventValues(ctx, {
+          kind: "token_created",
+          runId: run.id,
+          payload: { token_id: row.id, to_session: to.id, thread_id: row.threadId, max_uses: row.maxUses },
+        }),
+      ),
+      ctx.db.insert(events).values(audit.row),
+    ],
+    respond ? { body: result, status: respond } : undefined,
+  );
+  return result;
 }

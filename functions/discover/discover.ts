@@ -7,7 +7,7 @@ import { listBindings } from "../bindings/list.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
-import { sessionToWire } from "../sessions/wire.ts";
+import { detailsVisibleTo, sessionToWire } from "../sessions/wire.ts";
 import { taskToWire } from "../tasks/wire.ts";
 import { DiscoverQuery, DiscoverResult, type Suggestion } from "./schema.ts";
 
@@ -65,10 +65,11 @@ export async function discover(ctx: Ctx, q: z.output<typeof DiscoverQuery>) {
     taskRows.filter((t) => t.state === "active").map((t) => t.name),
     active,
   );
+  const visible = await detailsVisibleTo(ctx);
   return {
     query: text,
     tasks: taskRows.map(taskToWire),
-    sessions: sessionRows.map((s) => sessionToWire(s, { redactToken: ctx.auth.kind !== "owner" })),
+    sessions: sessionRows.map((s) => sessionToWire(s, { redactToken: ctx.auth.kind !== "owner", hideDetails: !visible(s) })),
     bindings: bindingHits,
     telemetry: telemetry.map((e) => ({ id: e.id, kind: e.kind, task_id: e.taskId, session_id: e.sessionId, actor: e.actor, created_at: iso(e.createdAt)! })),
     suggestions,

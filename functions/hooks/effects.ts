@@ -4,7 +4,7 @@ import { taskHookSettings } from "../../schema/hooks.ts";
 import { transcriptEvents } from "../../schema/observe.ts";
 import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import { tasks, type TaskRow } from "../../schema/tasks.ts";
-import type { Ctx } from "../lib/ctx.ts";
+import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { createInboxItem } from "../messages/items.ts";
 import { turnCompletionKey } from "../messages/routing.ts";
 import { latestHandoff } from "../supervision/handoff.ts";
@@ -38,8 +38,11 @@ export interface PermissionFacts {
 
 /**
  * Puts a note in the bound manager's inbox the moment its worker starts waiting for a
- * permission, so nobody waits for a poll to notice a stalled worker. One item per wait (keyed
- * by the hook event that began it); delivery (push to a pane, or pull) is the inbox's own.
+ * permission, so nobody waits for a poll to notice a stalled worker (a waiting long poll wakes
+ * at once). One item per wait (keyed by the hook event that began it). It is a notice, not a
+ * completion: its text carries what the hook's poster reported (the tool and its command), so
+ * it is pushed into the manager's pane only when the owner posted it; from a hook token it is
+ * pull only (messages/push-authority.ts), like any other note a worker sends its manager.
  */
 export async function escalatePermission(ctx: Ctx, worker: SessionRow, wb: WorkerBinding, f: PermissionFacts) {
   const what = f.tool ? `to use ${f.tool}${f.detail ? `: ${f.detail}` : ""}` : (f.detail ?? "for a permission");
@@ -47,6 +50,7 @@ export async function escalatePermission(ctx: Ctx, worker: SessionRow, wb: Worke
     ctx,
     {
       target: wb.manager,
+      originator: actorOf(ctx.auth),
       signalType: "notify_manager",
       sourceSessionId: worker.id,
       taskId: wb.task.id,
@@ -84,6 +88,9 @@ export async function routeStopCompletion(
     ctx,
     {
       target: wb.manager,
+      // Switchyard routing a bound worker's completion along the owner's binding, as the
+      // transcript's completion of the same turn would be: the same item, the same delivery.
+      originator: "switchyard",
       signalType: "worker_task_complete",
       sourceSessionId: worker.id,
       taskId: wb.task.id,

@@ -4,6 +4,7 @@ import type { CommandRow, CommandType } from "../../schema/commands.ts";
 import type { Database, Db } from "./db.ts";
 import type { Host } from "./host.ts";
 import { makeId } from "./ids.ts";
+import { InboxNotifier } from "./notifier.ts";
 
 /** Who is calling. `anonymous` only reaches public routes. */
 export type Principal =
@@ -43,7 +44,27 @@ export interface Ctx {
   auth: Principal;
   log: Logger;
   /** In-process inbox wake-ups (see Services.notifier). */
-  notifier?: EventTarget;
+  notifier?: InboxNotifier;
+  /** The request's Idempotency-Key, when it sent one (set by the idempotency middleware). */
+  idempotency?: KeyScope;
+  /** Test hooks (see Services.hooks). */
+  hooks?: Services["hooks"];
+}
+
+/** How a route treats Idempotency-Key (published as `x-idempotency` in the OpenAPI document). */
+export type IdempotencyMode = "atomic" | "pending";
+
+/** The Idempotency-Key of the request in progress. */
+export interface KeyScope {
+  /** `token:<id>`: a key belongs to the token that sent it. */
+  principal: string;
+  key: string;
+  method: string;
+  path: string;
+  requestHash: string;
+  mode: IdempotencyMode;
+  /** True once the final response was stored, in the same batch as the request's write. */
+  recorded: boolean;
 }
 
 /** What a side effect reports back: whether it achieved its goal, and details. */
@@ -137,14 +158,20 @@ export interface Services {
    * Wakes inbox long polls of this process as soon as it writes an inbox item (items written by
    * other processes are found by the polls' periodic re-check). Created on first use.
    */
-  notifier?: EventTarget;
+  notifier?: InboxNotifier;
+  /**
+   * Test hooks around the batch that stores an Idempotency-Key's final response with the
+   * request's write: `beforeKeyCommit` runs just before it is sent, `afterKeyCommit` right after it
+   * committed (before the response is sent). Crash tests kill the process there.
+   */
+  hooks?: { beforeKeyCommit?: () => void; afterKeyCommit?: () => void };
 }
 
 /** A logger that drops everything (tests, CLI). */
 export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
 
-function sharedNotifier(services: Services): EventTarget {
-  services.notifier ??= new EventTarget();
+function sharedNotifier(services: Services): InboxNotifier {
+  services.notifier ??= new InboxNotifier();
   return services.notifier;
 }
 
@@ -165,6 +192,7 @@ export function makeCtx(services: Services, auth: Principal): Ctx {
     log: services.log ?? silentLogger,
     // One per Services, so every request and tick of this process shares it.
     notifier: sharedNotifier(services),
+    hooks: services.hooks,
   };
 }
 

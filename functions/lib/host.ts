@@ -19,9 +19,29 @@ export interface Host {
   /**
    * Finds the agent transcript a process has open: searches the pid, its descendants, and
    * agent daemons it spawned that outlived it (Codex keeps its rollout open in a child
-   * `codex app-server`). Null when none is open yet.
+   * `codex app-server`). Null when none is open yet. With `strict`, only transcripts held by
+   * the pid or its descendants (or named by a Claude session file of one of them) count: what
+   * registration and pane checks accept as proof that the file is this agent's.
    */
-  discoverTranscript(pid: number): Promise<DiscoveredTranscript | null>;
+  discoverTranscript(pid: number, opts?: { strict?: boolean }): Promise<DiscoveredTranscript | null>;
+
+  /**
+   * Checks a transcript path before anything reads it: it must resolve (after symlinks) to a
+   * regular file under one of the agent kind's transcript roots on this host (plus
+   * `extraRoots`), and, with `header`, start with that agent's records. Never throws for a
+   * path that is missing or not allowed; says which in `reason`.
+   */
+  inspectTranscript(path: string, kind: "codex" | "claude", opts?: { extraRoots?: string[]; header?: boolean }): Promise<TranscriptInspection>;
+
+  /** The pid and its ancestors (by parent pid), the pid first; [] when it is not running. */
+  processAncestry(pid: number): Promise<number[]>;
+
+  /**
+   * Whether a tmux session's pane belongs to an agent: the pane's pid is the agent's pid or an
+   * ancestor of it, the agent is still the process that started then, and (when given) it
+   * holds its transcript. Checked before anything is typed into or read from the pane.
+   */
+  verifyPane(target: string, agent: PaneAgent): Promise<PaneCheck>;
 
   /** Which external tools this host has (tmux, lsof). */
   capabilities(): Promise<HostCapabilities>;
@@ -150,6 +170,37 @@ export interface DiscoveredTranscript {
    */
   alternatives?: string[];
 }
+
+/** What `inspectTranscript` found. */
+export type TranscriptInspection =
+  | {
+      ok: true;
+      /** The resolved path (symlinks followed), which is what gets stored and read. */
+      path: string;
+      /** The agent's own conversation id from the first records; null for an empty file. */
+      agentSessionId: string | null;
+      /** The working directory the transcript records; null when it records none. */
+      cwd: string | null;
+    }
+  | {
+      ok: false;
+      /** missing: nothing there; not_allowed: outside the roots or not a regular file; not_transcript: wrong content. */
+      reason: "missing" | "not_allowed" | "not_transcript";
+      message: string;
+      /** The roots that were allowed, for the hint. */
+      roots: string[];
+    };
+
+/** The agent a pane is checked against. */
+export interface PaneAgent {
+  pid: number;
+  /** The agent's start time as recorded at registration; a recycled pid then fails. */
+  startedAt?: number | null;
+  transcriptPath?: string | null;
+}
+
+/** verifyPane's answer; `missing` when the tmux session does not exist at all (gone, not taken over). */
+export type PaneCheck = { ok: true; panePid: number } | { ok: false; reason: string; missing?: boolean };
 
 export interface HostCapabilities {
   tmux: { available: boolean; version: string | null };

@@ -1,11 +1,32 @@
-import { and, eq, type SQL } from "drizzle-orm";
-import type { MiddlewareHandler } from "hono";
+import { and, eq, sql, type SQL } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import type { Context, MiddlewareHandler } from "hono";
 import { idempotencyKeys } from "../../schema/auth.ts";
-import { actorOf, type Ctx } from "./ctx.ts";
+import type { Ctx, IdempotencyMode, KeyScope, Principal } from "./ctx.ts";
 import { ApiError } from "./errors.ts";
 import { sha256Hex } from "./ids.ts";
 import type { AppEnv } from "./env.ts";
 import { isUniqueViolation } from "./sql.ts";
+
+/*
+ * Idempotency-Key, in short (docs/security.md has the long form):
+ *
+ * - A key belongs to the token that sent it (`token:<id>`): another token, even one of the same
+ *   host or the same session, never sees its stored response.
+ * - The stored response never holds a secret. Secrets (tokens minted by the request) appear in
+ *   the live response only; a replay carries null in their place and names them in the
+ *   `Idempotent-Secrets-Withheld` header.
+ * - "atomic" routes store the final response in the same batch as their write
+ *   (`batchWithKey`), so after a crash a retry either replays the committed request or runs a
+ *   request that never committed — never twice, and never a 409 for a write that did not happen.
+ *   Concurrent duplicates both run up to that batch; the key's unique index lets one commit and
+ *   the other then answers with the winner's response.
+ * - "pending" routes (those whose side effects leave the database: typing into panes, spawning)
+ *   first claim the key with a pending row, so a duplicate in flight gets 409 instead of a second
+ *   side effect. A pending key left by a dead process is taken over after STALE_PENDING_MS.
+ * - At most MAX_KEYS_PER_PRINCIPAL keys are kept per token (oldest dropped); the prune-history
+ *   cron drops keys after its retention.
+ */
 
 const MUTATING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
@@ -15,93 +36,218 @@ const MUTATING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
  */
 export const STALE_PENDING_MS = 20 * 60 * 1000;
 
-/** A bearer secret (session, daemon, runner, owner or approval token) in a JSON body. */
-export const SECRET_IN_BODY = /"(?:token|secret)"\s*:\s*"sy_/;
+/** Keys kept per token; a token that sends more has its oldest dropped. */
+export const MAX_KEYS_PER_PRINCIPAL = 1000;
+
+/** A bearer secret as makeSecret writes it (`sy_<kind>_<hex>`). */
+const SECRET = /^sy_[a-z]+_[0-9a-f]{32,}$/;
+
+/** The principal an Idempotency-Key belongs to: the token that sent it. */
+export function keyPrincipal(auth: Principal): string | null {
+  return auth.kind === "anonymous" ? null : `token:${auth.tokenId}`;
+}
 
 /**
- * How long a response that carries a secret can be replayed. Long enough for a client to retry
- * a request whose answer it lost; after that the secret exists only hashed again (the
- * prune-history cron also clears such bodies).
+ * A JSON body with every bearer secret replaced by null, and the JSON paths of what was
+ * replaced. What is stored for replay; the secret itself exists only hashed.
  */
-export const SECRET_REPLAY_MS = 10 * 60 * 1000;
+export function withoutSecrets(body: string): { body: string; withheld: string[] } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return { body, withheld: [] };
+  }
+  const withheld: string[] = [];
+  const walk = (v: unknown, path: string): unknown => {
+    if (typeof v === "string") {
+      if (!SECRET.test(v)) return v;
+      withheld.push(path);
+      return null;
+    }
+    if (Array.isArray(v)) return v.map((x, i) => walk(x, `${path}/${i}`));
+    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, `${path}/${k}`)]));
+    return v;
+  };
+  const clean = walk(parsed, "");
+  return withheld.length ? { body: JSON.stringify(clean), withheld } : { body, withheld };
+}
+
+function whereKey(scope: Pick<KeyScope, "principal" | "key">): SQL {
+  return and(eq(idempotencyKeys.principal, scope.principal), eq(idempotencyKeys.key, scope.key))!;
+}
+
+/** Drops a token's keys beyond the newest MAX_KEYS_PER_PRINCIPAL (index-served, bounded work). */
+function boundStatement(ctx: Ctx, principal: string) {
+  return ctx.db.run(sql`DELETE FROM ${idempotencyKeys} WHERE ${idempotencyKeys.principal} = ${principal} AND ${idempotencyKeys.createdAt} <= (
+    SELECT ${idempotencyKeys.createdAt} FROM ${idempotencyKeys} WHERE ${idempotencyKeys.principal} = ${principal}
+    ORDER BY ${idempotencyKeys.createdAt} DESC LIMIT 1 OFFSET ${MAX_KEYS_PER_PRINCIPAL})`);
+}
+
+/**
+ * The statements that store `rawBody` (secrets removed) as the final response of the request's
+ * key: the pending row turns done, or (atomic) the row is created. `late` is for a response
+ * stored after the request's write, where a concurrent winner's row must be left alone.
+ */
+function recordStatements(ctx: Ctx, scope: KeyScope, status: number, rawBody: string, late = false): BatchItem<"sqlite">[] {
+  const { body, withheld } = withoutSecrets(rawBody);
+  const done = { state: "done" as const, statusCode: status, responseBody: body, secretsWithheld: withheld.length ? withheld.join(",") : null };
+  if (scope.mode === "pending") return [ctx.db.update(idempotencyKeys).set(done).where(whereKey(scope)), boundStatement(ctx, scope.principal)];
+  const insert = ctx.db.insert(idempotencyKeys).values({
+    principal: scope.principal,
+    key: scope.key,
+    method: scope.method,
+    path: scope.path,
+    requestHash: scope.requestHash,
+    createdAt: ctx.now().getTime(),
+    ...done,
+  });
+  return [late ? insert.onConflictDoNothing() : insert, boundStatement(ctx, scope.principal)];
+}
+
+/**
+ * Runs the request's final write batch and, when the request carries an Idempotency-Key, stores
+ * `response` as the key's final response in the same batch: a crash after the commit leaves a
+ * key that replays, a crash before it leaves nothing. Call it once, for the write that makes the
+ * request's outcome; domain functions take a `respond` status only when their caller is the
+ * route whose response this is. Returns the results of `stmts`.
+ */
+export async function batchWithKey<T extends BatchItem<"sqlite">[]>(ctx: Ctx, stmts: [...T], response?: { body: unknown; status: number }) {
+  const scope = ctx.idempotency;
+  const record = scope && !scope.recorded && response ? recordStatements(ctx, scope, response.status, JSON.stringify(response.body)) : [];
+  if (record.length) ctx.hooks?.beforeKeyCommit?.();
+  const results = await ctx.db.batch([...stmts, ...record] as unknown as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+  if (scope && record.length) {
+    scope.recorded = true;
+    ctx.hooks?.afterKeyCommit?.();
+  }
+  return results.slice(0, stmts.length) as unknown as { [K in keyof T]: Awaited<T[K]> };
+}
+
+/**
+ * The stored response, as the replay of a retried request. Rows stored before secrets were
+ * withheld are cleaned on the way out too.
+ */
+function replay(c: Context<AppEnv>, prior: typeof idempotencyKeys.$inferSelect): Response {
+  const { body, withheld } = withoutSecrets(prior.responseBody ?? "null");
+  const names = [...(prior.secretsWithheld ? prior.secretsWithheld.split(",") : []), ...withheld];
+  const headers: Record<string, string> = { "Content-Type": "application/json", "Idempotent-Replayed": "true" };
+  if (names.length) headers["Idempotent-Secrets-Withheld"] = names.join(",");
+  return c.body(body, (prior.statusCode ?? 200) as 200, headers);
+}
+
+const mismatch = () =>
+  new ApiError("IDEMPOTENCY_MISMATCH", "this Idempotency-Key was already used for a different request", {
+    hint: "Use a new key for a new request; reuse a key only to retry the identical request.",
+  });
+const inProgress = () => new ApiError("IDEMPOTENCY_IN_PROGRESS", "a request with this Idempotency-Key is still running", { hint: "Retry after it finishes." });
 
 /** Re-arms a stale pending key for this request; one conditional UPDATE so only one retry wins. */
-async function takeOverStale(ctx: Ctx, where: SQL | undefined, priorCreatedAt: number): Promise<boolean> {
+async function takeOverStale(ctx: Ctx, scope: KeyScope, priorCreatedAt: number): Promise<boolean> {
   const nowMs = ctx.now().getTime();
   if (nowMs - priorCreatedAt < STALE_PENDING_MS) return false;
   const won = await ctx.db
     .update(idempotencyKeys)
-    .set({ createdAt: nowMs })
-    .where(and(where, eq(idempotencyKeys.state, "pending"), eq(idempotencyKeys.createdAt, priorCreatedAt)))
+    .set({ createdAt: nowMs, requestHash: scope.requestHash })
+    .where(and(whereKey(scope), eq(idempotencyKeys.state, "pending"), eq(idempotencyKeys.createdAt, priorCreatedAt)))
     .returning({ key: idempotencyKeys.key });
   return won.length === 1;
 }
 
 /**
- * Honours `Idempotency-Key` on mutations: the first request with a key runs and its 2xx
- * response is stored; a retry with the same key and body gets the stored response; the same
- * key with a different body is refused. Keys are scoped to the calling principal.
+ * What an earlier use of the key means for this request: a Response to answer with (replay),
+ * an error (mismatch, still running), or null when this request should run (a stale pending
+ * key it has just taken over).
  */
-export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const key = c.req.header("Idempotency-Key");
-  if (!key || !MUTATING.has(c.req.method)) return next();
-  if (key.length > 200) {
-    throw new ApiError("VALIDATION_FAILED", "Idempotency-Key is longer than 200 characters", {
-      fields: [{ field: "Idempotency-Key", message: "at most 200 characters" }],
-    });
+async function settlePrior(c: Context<AppEnv>, ctx: Ctx, scope: KeyScope, prior: typeof idempotencyKeys.$inferSelect): Promise<Response | null> {
+  if (prior.requestHash !== scope.requestHash) throw mismatch();
+  if (prior.state === "done") return replay(c, prior);
+  if (await takeOverStale(ctx, scope, prior.createdAt)) {
+    // This request now holds the pending row: it finishes it like a pending-mode request.
+    scope.mode = "pending";
+    return null;
   }
-  const ctx = c.get("ctx");
-  const principal = actorOf(ctx.auth);
-  const path = new URL(c.req.url).pathname;
-  const requestHash = await sha256Hex(`${c.req.method} ${path}\n${await c.req.text()}`);
-  const where = and(eq(idempotencyKeys.principal, principal), eq(idempotencyKeys.key, key));
+  throw inProgress();
+}
 
-  try {
-    await ctx.db.insert(idempotencyKeys).values({
+/**
+ * Route middleware (added by defineRoute after the principal check) honouring Idempotency-Key on
+ * mutations. See the notes at the top of this file for the two modes.
+ */
+export function idempotency(mode: IdempotencyMode): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const key = c.req.header("Idempotency-Key");
+    if (!key || !MUTATING.has(c.req.method)) return next();
+    if (key.length > 200) {
+      throw new ApiError("VALIDATION_FAILED", "Idempotency-Key is longer than 200 characters", {
+        fields: [{ field: "Idempotency-Key", message: "at most 200 characters" }],
+      });
+    }
+    const ctx = c.get("ctx");
+    const principal = keyPrincipal(ctx.auth);
+    if (!principal) return next();
+    const path = new URL(c.req.url).pathname;
+    const scope: KeyScope = {
       principal,
       key,
       method: c.req.method,
       path,
-      requestHash,
-      state: "pending",
-      createdAt: ctx.now().getTime(),
-    });
-  } catch (e) {
-    if (!isUniqueViolation(e)) throw e;
-    const [prior] = await ctx.db.select().from(idempotencyKeys).where(where).limit(1);
-    if (!prior) throw new ApiError("IDEMPOTENCY_IN_PROGRESS", "a request with this Idempotency-Key just finished failing", { hint: "Retry the request." });
-    if (prior.requestHash !== requestHash) {
-      throw new ApiError("IDEMPOTENCY_MISMATCH", "this Idempotency-Key was already used for a different request", {
-        hint: "Use a new key for a new request; reuse a key only to retry the identical request.",
-      });
-    }
-    if (prior.state === "pending") {
-      if (!(await takeOverStale(ctx, where, prior.createdAt))) {
-        throw new ApiError("IDEMPOTENCY_IN_PROGRESS", "a request with this Idempotency-Key is still running", { hint: "Retry after it finishes." });
-      }
-    } else {
-      if (prior.responseBody === null || (SECRET_IN_BODY.test(prior.responseBody) && ctx.now().getTime() - prior.createdAt > SECRET_REPLAY_MS)) {
-        throw new ApiError("CONFLICT", "the request with this Idempotency-Key already succeeded; its response held a secret, which is no longer kept", {
-          hint: "Look the result up instead (e.g. switchyard sessions / token list); send a new key to do it again.",
-        });
-      }
-      return c.body(prior.responseBody, (prior.statusCode ?? 200) as 200, {
-        "Content-Type": "application/json",
-        "Idempotent-Replayed": "true",
-      });
-    }
-  }
+      requestHash: await sha256Hex(`${c.req.method} ${path}\n${await c.req.text()}`),
+      mode,
+      recorded: false,
+    };
+    const where = whereKey(scope);
 
-  try {
-    await next();
-  } finally {
-    const res = c.res;
-    if (res && res.status >= 200 && res.status < 300 && !c.error) {
-      const body = await res.clone().text();
-      await ctx.db.update(idempotencyKeys).set({ state: "done", statusCode: res.status, responseBody: body }).where(where);
+    if (mode === "pending") {
+      // Twice at most: a first request that failed and released the key in between frees it.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await ctx.db.insert(idempotencyKeys).values({ ...scope, state: "pending", createdAt: ctx.now().getTime() });
+          break;
+        } catch (e) {
+          if (!isUniqueViolation(e)) throw e;
+        }
+        const [prior] = await ctx.db.select().from(idempotencyKeys).where(where).limit(1);
+        if (!prior) {
+          if (attempt < 2) continue;
+          throw inProgress();
+        }
+        const settled = await settlePrior(c, ctx, scope, prior);
+        if (settled) return settled;
+        break;
+      }
     } else {
-      // A failed request changed nothing, so the caller may fix it and retry with the same key.
-      await ctx.db.delete(idempotencyKeys).where(where);
+      // Atomic: nothing is written before the request's own write, which carries the key.
+      const [prior] = await ctx.db.select().from(idempotencyKeys).where(where).limit(1);
+      if (prior) {
+        const settled = await settlePrior(c, ctx, scope, prior);
+        if (settled) return settled;
+      }
     }
-  }
-};
+    return run();
+
+    async function run() {
+      ctx.idempotency = scope;
+      await next();
+      if (scope.recorded) return;
+      const res = c.res;
+      const ok = !!res && res.status >= 200 && res.status < 300 && !c.error;
+      if (ok) {
+        // A route that did not store its response with its write (no write, or a path that
+        // ends elsewhere): store it now.
+        const stmts = recordStatements(ctx, scope, res.status, await res.clone().text(), true);
+        await ctx.db.batch(stmts as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+        return;
+      }
+      if (scope.mode === "pending") {
+        // A failed request changed nothing, so the caller may fix it and retry with the same key.
+        await ctx.db.delete(idempotencyKeys).where(and(where, eq(idempotencyKeys.state, "pending")));
+        return;
+      }
+      // Atomic and failed: a concurrent request with the same key may have committed first (its
+      // key row is why this one's batch failed). Then this request's answer is that one's.
+      const [winner] = await ctx.db.select().from(idempotencyKeys).where(where).limit(1);
+      if (winner?.state === "done" && winner.requestHash === scope.requestHash) c.res = replay(c, winner);
+    }
+  };
+}

@@ -1,7 +1,7 @@
 import type { SessionRow } from "../../schema/sessions.ts";
 import type { Ctx } from "./ctx.ts";
 import { ApiError } from "./errors.ts";
-import { HostError, type Host } from "./host.ts";
+import { HostError, type Host, type PaneAgent } from "./host.ts";
 
 /**
  * The host capabilities for a session, or HOST_UNAVAILABLE when this process cannot reach the
@@ -36,6 +36,49 @@ export function canReach(ctx: Ctx, host: string | null): boolean {
  */
 export function belongsToRunner(ctx: Ctx, session: Pick<SessionRow, "host">): boolean {
   return !!session.host && !canReach(ctx, session.host);
+}
+
+/**
+ * Transcript roots implied by the agent CLIs this process launches (their CODEX_HOME or
+ * CLAUDE_CONFIG_DIR, when the owner configured one): agents Switchyard spawns write there, so
+ * registering their transcripts is allowed even outside the host's default roots.
+ */
+export function launchTranscriptRoots(ctx: Pick<Ctx, "agents">): string[] {
+  const roots: string[] = [];
+  const codexHome = ctx.agents?.codex?.env?.CODEX_HOME;
+  const claudeDir = ctx.agents?.claude?.env?.CLAUDE_CONFIG_DIR;
+  if (codexHome) roots.push(`${codexHome.replace(/\/+$/, "")}/sessions`);
+  if (claudeDir) roots.push(`${claudeDir.replace(/\/+$/, "")}/projects`);
+  return roots;
+}
+
+/**
+ * Refuses to touch a pane that is not its agent's (see Host.verifyPane): before any text is typed
+ * into it, a key is sent to it, or its screen is read. A session without a recorded pid cannot
+ * be checked, so nothing is done to its pane.
+ */
+export async function assertPaneOwned(
+  host: Host,
+  target: string,
+  agent: { pid: number | null; startedAt?: PaneAgent["startedAt"]; transcriptPath?: PaneAgent["transcriptPath"] },
+): Promise<void> {
+  if (agent.pid == null) {
+    throw new ApiError("PANE_NOT_OWNED", `no agent pid is recorded for tmux session '${target}', so it cannot be checked before use`, {
+      hint: "Register the session again with --pid (or --tmux-session on its host, which records the pane's pid).",
+    });
+  }
+  const check = await host.verifyPane(target, { pid: agent.pid, startedAt: agent.startedAt ?? null, transcriptPath: agent.transcriptPath ?? null });
+  // A pane that is gone is not someone else's: say so the way tmux itself would, with what to do.
+  if (!check.ok && check.missing) {
+    throw new ApiError("NOT_FOUND", `tmux session '${target}' not found`, {
+      hint: "`tmux ls` lists the sessions that exist. If the agent has ended, mark it gone with `switchyard stop NAME`; if it runs under another tmux name, register it again with that --tmux-session.",
+    });
+  }
+  if (!check.ok) {
+    throw new ApiError("PANE_NOT_OWNED", `refusing to use tmux session '${target}': ${check.reason}`, {
+      hint: "The pane no longer runs the registered agent (or never did). Register the session again for the pane the agent runs in.",
+    });
+  }
 }
 
 /** Converts a HostError into the API's error envelope; other errors pass through. */

@@ -1,7 +1,8 @@
 import { createRoute, z, type RouteConfig } from "@hono/zod-openapi";
 import { requirePrincipal } from "./auth.ts";
-import type { PrincipalKindOrAnon } from "./ctx.ts";
+import type { IdempotencyMode, PrincipalKindOrAnon } from "./ctx.ts";
 import { ERROR_CODES } from "./errors.ts";
+import { idempotency } from "./idempotency.ts";
 
 /** The error envelope, documented once and referenced by every route. */
 export const ErrorEnvelope = z
@@ -33,6 +34,8 @@ const COMMON_ERRORS = {
 
 type Principals = readonly PrincipalKindOrAnon[];
 
+const MUTATING = new Set(["post", "put", "patch", "delete"]);
+
 const pascal = (word: string) =>
   word
     .split(/[-_]/)
@@ -59,18 +62,28 @@ export function operationIdOf(method: string, path: string): string {
 /**
  * Declares an API route together with the principals allowed to call it. The principals are
  * enforced by middleware and published in the OpenAPI document as `x-principals`, which the
- * route × principal security test reads.
+ * route × principal security test reads. A mutation also honours Idempotency-Key, after the
+ * principal check: `idempotency: "atomic"` for a route whose domain function stores its
+ * response with its write (lib/idempotency.ts `batchWithKey`), "pending" (the default) for
+ * routes with side effects outside the database. Published as `x-idempotency`.
  */
-export function defineRoute<const R extends Omit<RouteConfig, "middleware" | "security">>(principals: Principals, config: R) {
+export function defineRoute<const R extends Omit<RouteConfig, "middleware" | "security">>(
+  principals: Principals,
+  config: R,
+  opts: { idempotency?: IdempotencyMode } = {},
+) {
   const isPublic = principals.includes("anonymous");
+  const keyed = !isPublic && MUTATING.has(config.method);
+  const mode = opts.idempotency ?? "pending";
   // The middleware is attached at runtime only; leaving it out of the static type keeps the
   // handler's input types inferred from `config` alone.
   const full = {
     operationId: operationIdOf(config.method, config.path),
     ...config,
-    middleware: [requirePrincipal(principals)],
+    middleware: [requirePrincipal(principals), ...(keyed ? [idempotency(mode)] : [])],
     security: isPublic ? [] : [{ bearer: [] }],
     "x-principals": [...principals],
+    ...(keyed ? { "x-idempotency": mode } : {}),
     responses: { ...(isPublic ? {} : COMMON_ERRORS), ...config.responses },
   };
   return createRoute(full as unknown as R);

@@ -168,6 +168,9 @@ const continueIteration: Executor<z.infer<typeof ContinuePayload>, Ctx> = {
       ctx,
       {
         target: worker!,
+        // Whoever queued the pass: the bound manager (or the owner) may push into the worker's
+        // pane; anyone else's pass would be pull only.
+        originator: cmd.createdBy,
         signalType: "continue_iteration",
         taskId: bound.task.id,
         bindingId: bound.binding.id,

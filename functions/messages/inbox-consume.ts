@@ -7,7 +7,7 @@ import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { NameParam } from "../sessions/schema.ts";
 import { inboxHeader, inboxOwner, type InboxOwner, type InboxRef } from "./inbox-target.ts";
 import { itemsToWire } from "./items.ts";
-import { InboxWaiter, type WakeReason } from "./notifier.ts";
+import type { WakeReason } from "./notifier.ts";
 import { ConsumeBody, ConsumeResult, TaskNameParam } from "./schema.ts";
 
 // Not the daemon: an item it consumed would count as read and never reach the session.
@@ -50,7 +50,7 @@ const pendingOf = (sessionId: string) => and(eq(inboxItems.targetSessionId, sess
  * loses the race picks again. A batch, not an interactive transaction: two interactive write
  * transactions open at once in one process block each other for the whole busy timeout.
  */
-async function takeNext(ctx: Ctx, owner: InboxOwner, pollCount: number): Promise<{ row: InboxItemRow; eventId: string } | null> {
+async function takeNext(ctx: Ctx, owner: InboxOwner, pollCount: number): Promise<{ row: InboxItemRow; eventId: string; hasMore: boolean } | null> {
   const s = owner.session;
   for (;;) {
     // rowid breaks created_at ties in insertion order and is part of the target index, so the
@@ -62,7 +62,8 @@ async function takeNext(ctx: Ctx, owner: InboxOwner, pollCount: number): Promise
     // The owner may consume for a session; the item then says so instead of passing as the session.
     const consumedBy = ctx.auth.kind === "session" ? actor : `${actor} for session:${s.id}`;
     const eventId = ctx.newId("evt");
-    const [updated] = await ctx.db.batch([
+    // Whether more is pending is read in the same batch, after the claim: no extra round trip.
+    const [updated, , more] = await ctx.db.batch([
       ctx.db
         .update(inboxItems)
         .set({ consumedAt: nowMs, consumedBy })
@@ -75,35 +76,55 @@ async function takeNext(ctx: Ctx, owner: InboxOwner, pollCount: number): Promise
             'consumed_by', consumed_by, 'correlation_id', correlation_id, 'via_task', ${owner.task}),
           ${nowMs}
         FROM ${inboxItems} WHERE id = ${next.id} AND changes() = 1`),
+      ctx.db.select({ id: inboxItems.id }).from(inboxItems).where(pendingOf(s.id)).limit(1),
     ]);
     const row = updated[0];
-    if (row) return { row, eventId };
+    if (row) return { row, eventId, hasMore: more.length > 0 };
   }
 }
 
-/** Consumes the next item; with `wait`, long-polls until one arrives or the timeout passes. */
+/**
+ * Consumes the next item; with `wait`, long-polls until one arrives or the timeout passes.
+ * Waiting consumers of one inbox in this process form a line (lib/notifier.ts): only the head
+ * checks the database, so a new item wakes one consumer and the others make no query, let alone
+ * a losing claim. The head leaving hands its turn to the next, which checks at once.
+ */
 export async function consumeNext(ctx: Ctx, ref: InboxRef, input: z.output<typeof ConsumeBody>, abort?: AbortSignal) {
   const owner = await inboxOwner(ctx, ref);
-  const waiter = input.wait ? new InboxWaiter(ctx, owner.session.id, abort) : null;
+  const turn = input.wait && ctx.notifier ? ctx.notifier.consumer(owner.session.id, abort) : null;
+  let drained = false;
   try {
     const deadline = performance.now() + input.timeout * 1000;
     let wokenBy: Exclude<WakeReason, "aborted"> | null = null;
-    for (let polls = 1; ; polls++) {
-      const taken = await takeNext(ctx, owner, polls);
-      if (taken) {
-        const [more] = await ctx.db.select({ id: inboxItems.id }).from(inboxItems).where(pendingOf(owner.session.id)).limit(1);
-        const [item] = await itemsToWire(ctx, [taken.row]);
-        return { ...inboxHeader(owner), item: item!, timed_out: false, has_more: !!more, poll_count: polls, woken_by: wokenBy, event_id: taken.eventId };
+    let polls = 0;
+    const empty = () => ({ ...inboxHeader(owner), item: null, timed_out: input.wait, has_more: false, poll_count: polls, woken_by: null, event_id: null });
+    for (;;) {
+      if (!turn || turn.isHead) {
+        polls++;
+        const taken = await takeNext(ctx, owner, polls);
+        if (taken) {
+          drained = !taken.hasMore;
+          const [item] = await itemsToWire(ctx, [taken.row], { [owner.session.id]: owner.session.name });
+          return {
+            ...inboxHeader(owner),
+            item: item!,
+            timed_out: false,
+            has_more: taken.hasMore,
+            poll_count: polls,
+            woken_by: wokenBy,
+            event_id: taken.eventId,
+          };
+        }
       }
-      const empty = { ...inboxHeader(owner), item: null, timed_out: waiter !== null, has_more: false, poll_count: polls, woken_by: null, event_id: null };
       const remaining = deadline - performance.now();
-      if (!waiter || remaining <= 0) return empty;
-      const why = await waiter.wait(Math.min(input.interval * 1000, remaining));
+      if (!turn || remaining <= 0) return empty();
+      // Behind the head there is nothing to re-check: wait to be handed the turn (or time out).
+      const why = await turn.next(turn.isHead ? Math.min(input.interval * 1000, remaining) : remaining);
       // The caller went away: consuming now would hand an item to nobody.
-      if (why === "aborted") return empty;
+      if (why === "aborted") return empty();
       wokenBy = why;
     }
   } finally {
-    waiter?.close();
+    turn?.leave({ drained });
   }
 }

@@ -83,6 +83,8 @@ function taskSignal(role: "manager" | "worker"): Executor<z.infer<typeof TaskSig
         ctx,
         {
           target: target!,
+          // Whoever queued the command: a worker's note to its manager is pull only.
+          originator: cmd.createdBy,
           signalType,
           sourceSessionId: sessionOfActor(cmd.createdBy),
           taskId: cmd.taskId,

@@ -6,7 +6,7 @@ import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { NameParam } from "../sessions/schema.ts";
 import { inboxHeader, inboxOwner, type InboxRef } from "./inbox-target.ts";
 import { itemsToWire } from "./items.ts";
-import { InboxWaiter, type WakeReason } from "./notifier.ts";
+import type { WakeReason } from "./notifier.ts";
 import { InboxList, InboxListQuery, TaskNameParam } from "./schema.ts";
 
 const PRINCIPALS = ["owner", "daemon", "session"] as const;
@@ -47,8 +47,9 @@ export async function listInbox(ctx: Ctx, ref: InboxRef, q: z.output<typeof Inbo
   let polls = 1;
   let wokenBy: WakeReason | null = null;
   let timedOut = false;
-  if (q.wait) {
-    const waiter = new InboxWaiter(ctx, owner.session.id, abort);
+  if (q.wait && ctx.notifier) {
+    // Watchers only read, so every one of them is woken by a new item.
+    const waiter = ctx.notifier.watch(owner.session.id, abort);
     try {
       const deadline = performance.now() + q.timeout * 1000;
       while (!(await anyPending())) {
@@ -57,11 +58,11 @@ export async function listInbox(ctx: Ctx, ref: InboxRef, q: z.output<typeof Inbo
           timedOut = true;
           break;
         }
-        wokenBy = await waiter.wait(Math.min(q.interval * 1000, remaining));
+        wokenBy = await waiter.next(Math.min(q.interval * 1000, remaining));
         polls++;
       }
     } finally {
-      waiter.close();
+      waiter.leave();
     }
   }
   const rows = await ctx.db.select().from(inboxItems).where(pendingWhere).orderBy(inboxItems.createdAt, sql`rowid`).limit(q.limit);

@@ -22,9 +22,9 @@ export const messagesApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook
     const r = await enqueueForTask(c.get("ctx"), c.req.valid("param").name, "worker", c.req.valid("json"));
     return c.json(r, r.created ? 201 : 200);
   })
-  .openapi(sendRoute, async (c) => c.json(await sendMessage(c.get("ctx"), c.req.valid("json")), 201))
+  .openapi(sendRoute, async (c) => c.json(await sendMessage(c.get("ctx"), c.req.valid("json"), 201), 201))
   .openapi(messagesRoute, async (c) => c.json(await listMessages(c.get("ctx"), c.req.valid("query")), 200))
-  .openapi(replyRoute, async (c) => c.json(await replyToMessage(c.get("ctx"), c.req.valid("param").id, c.req.valid("json")), 201))
+  .openapi(replyRoute, async (c) => c.json(await replyToMessage(c.get("ctx"), c.req.valid("param").id, c.req.valid("json"), 201), 201))
   .openapi(sessionInboxRoute, async (c) =>
     c.json(await listInbox(c.get("ctx"), { session: c.req.valid("param").name }, c.req.valid("query"), c.req.raw.signal), 200),
   )

@@ -2,7 +2,12 @@ import { eq, inArray } from "drizzle-orm";
 import { inboxItems, messages, type InboxItemRow, type InboxSignal, type MessageRow } from "../../schema/messages.ts";
 import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import { tasks } from "../../schema/tasks.ts";
-import { createCommand } from "../queue/store.ts";
+import { newCommandRow } from "../queue/store.ts";
+import { commands } from "../../schema/commands.ts";
+import { paneOwnerOf } from "../actuate/pane-executors.ts";
+import { batchWithKey } from "../lib/idempotency.ts";
+import { paneText } from "../lib/pane-text.ts";
+import { mayPushInto, type Originator } from "./push-authority.ts";
 import { auditInsert } from "../lib/audit.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { isUniqueViolation, iso } from "../lib/sql.ts";
@@ -10,9 +15,14 @@ import { signalInbox } from "./notifier.ts";
 
 /** What to put in a session's inbox. */
 export interface NewInboxItem {
-  target: Pick<SessionRow, "id" | "name" | "host" | "tmuxSession" | "transcriptPath" | "transcriptKind">;
+  target: Pick<SessionRow, "id" | "name" | "host" | "tmuxSession" | "transcriptPath" | "transcriptKind" | "pid" | "pidStartedAt">;
   signalType: InboxSignal;
   payload: Record<string, unknown>;
+  /**
+   * Who put it there. Push delivery into the target's pane needs a nudge's authority (see
+   * push-authority.ts); otherwise the item is pull only.
+   */
+  originator: Originator;
   sourceSessionId?: string | null;
   taskId?: string | null;
   bindingId?: string | null;
@@ -34,10 +44,14 @@ export interface CreatedInboxItem {
 
 /**
  * Puts an item in a session's inbox, atomically with its audit event (and, for messages, the
- * message row) in one batch. Every item starts `pull_required`: it can always be consumed. When
- * the target has a tmux pane, a `deliver` command is queued next, so a dispatcher on that host
- * types the item into the pane and marks it `push`. Waiting long polls of this process are woken
+ * message row) in one batch. Every item can be consumed by polling. When the target has a tmux
+ * pane and the originator may push into it, the `deliver` command that types the item into the
+ * pane is created in the same batch (so the item says which command delivers it); a dispatcher
+ * on that host runs it and marks the item `push`. Waiting long polls of this process are woken
  * after the commit.
+ *
+ * `respond`, for a route whose final write this is, builds that route's response from the item;
+ * it is stored under the request's Idempotency-Key in the same batch.
  *
  * A batch, not an interactive transaction: two interactive write transactions open at once in
  * one process block each other for the whole busy timeout (each BEGIN waits synchronously).
@@ -47,6 +61,7 @@ export async function createInboxItem(
   input: NewInboxItem,
   audit: { kind: string; payload: Record<string, unknown> },
   message?: MessageRow,
+  respond?: { status: number; body: (created: CreatedInboxItem) => unknown },
 ): Promise<CreatedInboxItem> {
   const existing = async () => {
     const [row] = input.dedupKey ? await ctx.db.select().from(inboxItems).where(eq(inboxItems.dedupKey, input.dedupKey)).limit(1) : [];
@@ -54,6 +69,7 @@ export async function createInboxItem(
   };
   const already = await existing();
   if (already) return already;
+  const push = !!input.target.tmuxSession && (await mayPushInto(ctx, input.originator, input.target.id));
   const row: InboxItemRow = {
     id: ctx.newId("inb"),
     targetSessionId: input.target.id,
@@ -73,6 +89,26 @@ export async function createInboxItem(
     consumedBy: null,
     createdAt: ctx.now().getTime(),
   };
+  const deliver = push
+    ? newCommandRow(ctx, {
+        type: "deliver",
+        sessionId: input.target.id,
+        taskId: row.taskId,
+        host: input.target.host,
+        // Everything the pane needs travels in the payload: the text is fixed when the item is,
+        // and so is the agent the pane must still belong to when it is typed.
+        payload: {
+          inbox_item_id: row.id,
+          ...paneOwnerOf(input.target),
+          tmux_session: input.target.tmuxSession,
+          text: renderForPane(row),
+          transcript_path: input.target.transcriptPath,
+          transcript_kind: input.target.transcriptKind,
+        },
+        correlationId: row.correlationId,
+      })
+    : null;
+  row.deliveryCommandId = deliver?.id ?? null;
   const ev = auditInsert(ctx, {
     kind: audit.kind,
     taskId: row.taskId,
@@ -82,49 +118,35 @@ export async function createInboxItem(
       inbox_item_id: row.id,
       signal_type: row.signalType,
       target_session: input.target.name,
-      delivery: input.target.tmuxSession ? "push_queued" : "pull_required",
+      delivery: push ? "push_queued" : "pull_required",
+      ...(input.target.tmuxSession && !push ? { push_refused: "the sender may not type into this session's pane" } : {}),
       correlation_id: row.correlationId,
     },
   });
+  const created: CreatedInboxItem = { item: row, created: true, eventId: ev.id };
+  const stmts = [
+    ...(message ? [ctx.db.insert(messages).values(message)] : []),
+    ctx.db.insert(inboxItems).values(row),
+    ...(deliver ? [ctx.db.insert(commands).values(deliver)] : []),
+    ev.stmt,
+  ];
   try {
-    if (message) await ctx.db.batch([ctx.db.insert(messages).values(message), ctx.db.insert(inboxItems).values(row), ev.stmt]);
-    else await ctx.db.batch([ctx.db.insert(inboxItems).values(row), ev.stmt]);
+    await batchWithKey(ctx, stmts as [(typeof stmts)[number]], respond ? { status: respond.status, body: respond.body(created) } : undefined);
   } catch (e) {
     // A concurrent writer created the same dedup key first; its item stands.
     const raced = isUniqueViolation(e) ? await existing() : null;
     if (raced) return raced;
     throw e;
   }
-  if (input.target.tmuxSession) {
-    // Queued after the commit: should this process die in between, the item is still in the
-    // inbox and is read by polling.
-    const cmd = await createCommand(ctx, {
-      type: "deliver",
-      sessionId: input.target.id,
-      taskId: row.taskId,
-      host: input.target.host,
-      // Everything the pane needs travels in the payload: the text is fixed when the item is.
-      payload: {
-        inbox_item_id: row.id,
-        tmux_session: input.target.tmuxSession,
-        text: renderForPane(row),
-        transcript_path: input.target.transcriptPath,
-        transcript_kind: input.target.transcriptKind,
-      },
-      correlationId: row.correlationId,
-    });
-    row.deliveryCommandId = cmd.id;
-    await ctx.db.update(inboxItems).set({ deliveryCommandId: cmd.id }).where(eq(inboxItems.id, row.id));
-  }
   signalInbox(ctx, input.target.id);
-  return { item: row, created: true, eventId: ev.id };
+  return created;
 }
 
-/** Session and task names for a set of ids, in two queries. */
-async function namesFor(ctx: Ctx, sessionIds: string[], taskIds: string[]) {
-  const sessionNames = new Map<string, string>();
+/** Session and task names for a set of ids, in up to two queries (none for names already known). */
+async function namesFor(ctx: Ctx, sessionIds: string[], taskIds: string[], known: Record<string, string> = {}) {
+  const sessionNames = new Map<string, string>(Object.entries(known));
   const taskNames = new Map<string, string>();
-  const sIds = [...new Set(sessionIds)];
+  const sIds = [...new Set(sessionIds)].filter((id) => !sessionNames.has(id));
   const tIds = [...new Set(taskIds)];
   if (sIds.length)
     for (const s of await ctx.db.select({ id: sessions.id, name: sessions.name }).from(sessions).where(inArray(sessions.id, sIds)))
@@ -134,13 +156,14 @@ async function namesFor(ctx: Ctx, sessionIds: string[], taskIds: string[]) {
   return { sessionNames, taskNames };
 }
 
-/** The wire form of inbox items, with session and task names resolved. */
-export async function itemsToWire(ctx: Ctx, rows: InboxItemRow[]) {
+/** The wire form of inbox items, with session and task names resolved (`known`: names the caller has, by id). */
+export async function itemsToWire(ctx: Ctx, rows: InboxItemRow[], known: Record<string, string> = {}) {
   const ids = rows.flatMap((r) => [r.targetSessionId, ...(r.sourceSessionId ? [r.sourceSessionId] : [])]);
   const { sessionNames, taskNames } = await namesFor(
     ctx,
     ids,
     rows.flatMap((r) => (r.taskId ? [r.taskId] : [])),
+    known,
   );
   return rows.map((r) => ({
     id: r.id,
@@ -202,8 +225,9 @@ export function instructionFor(r: Pick<InboxItemRow, "signalType" | "payload" | 
 const PANE_TEXT_CHARS = 600;
 
 /**
- * A one-line rendering of an item for typing into an agent's composer. Newlines are folded,
- * because a newline typed into a TUI can submit the prompt early.
+ * A one-line rendering of an item for typing into an agent's composer: literal text (control
+ * bytes and escape sequences removed, lib/pane-text.ts), newlines folded because a newline typed
+ * into a TUI can submit the prompt early.
  */
 export function renderForPane(item: Pick<InboxItemRow, "signalType" | "payload" | "id">): string {
   const p = item.payload as Record<string, string | number | null | undefined>;
@@ -224,6 +248,6 @@ export function renderForPane(item: Pick<InboxItemRow, "signalType" | "payload" 
       text = String(p.message ?? "");
       break;
   }
-  text = text.replace(/\s+/g, " ").trim();
+  text = paneText(text).replace(/\s+/g, " ").trim();
   return text.length > PANE_TEXT_CHARS ? `${text.slice(0, PANE_TEXT_CHARS - 1)}…` : text;
 }

@@ -1,8 +1,8 @@
 import type { MessageRow } from "../../schema/messages.ts";
 import type { SessionRow } from "../../schema/sessions.ts";
-import type { Ctx } from "../lib/ctx.ts";
+import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { iso } from "../lib/sql.ts";
-import { createInboxItem } from "./items.ts";
+import { createInboxItem, type CreatedInboxItem } from "./items.ts";
 
 /** The wire form of a message; names are passed in because the caller already has them. */
 export function messageToWire(m: MessageRow, names: { from: string | null; to: string }) {
@@ -26,13 +26,25 @@ export function messageToWire(m: MessageRow, names: { from: string | null; to: s
 
 /**
  * Stores a message and puts it in the recipient's inbox (signal 'message'), with one
- * `message_sent` audit event, in one transaction.
+ * `message_sent` audit event, in one transaction. It is typed into the recipient's pane only when
+ * the caller may nudge that session. `respond` is the route's status, when this is its write.
  */
-export async function postMessage(ctx: Ctx, m: MessageRow, to: SessionRow, from: SessionRow | null) {
+export async function postMessage(ctx: Ctx, m: MessageRow, to: SessionRow, from: SessionRow | null, respond?: number) {
+  const result = (created: CreatedInboxItem) => ({
+    message: messageToWire(m, { from: from?.name ?? null, to: to.name }),
+    message_id: m.id,
+    thread_id: m.threadId,
+    correlation_id: m.correlationId,
+    inbox_item_id: created.item.id,
+    delivery_mode: created.item.deliveryMode,
+    delivery_command_id: created.item.deliveryCommandId,
+    event_id: created.eventId!,
+  });
   const created = await createInboxItem(
     ctx,
     {
       target: to,
+      originator: actorOf(ctx.auth),
       signalType: "message",
       sourceSessionId: from?.id ?? null,
       messageId: m.id,
@@ -64,15 +76,7 @@ export async function postMessage(ctx: Ctx, m: MessageRow, to: SessionRow, from:
       },
     },
     m,
+    respond ? { status: respond, body: result } : undefined,
   );
-  return {
-    message: messageToWire(m, { from: from?.name ?? null, to: to.name }),
-    message_id: m.id,
-    thread_id: m.threadId,
-    correlation_id: m.correlationId,
-    inbox_item_id: created.item.id,
-    delivery_mode: created.item.deliveryMode,
-    delivery_command_id: created.item.deliveryCommandId,
-    event_id: created.eventId!,
-  };
+  return result(created);
 }

@@ -9,19 +9,23 @@ import { postMessage } from "./message-post.ts";
 import { MessageIdParam, ReplyBody, SendResult } from "./schema.ts";
 
 // Not the daemon: a reply speaks for the recipient, and daemons never send (DESIGN.md, Security).
-export const replyRoute = defineRoute(["owner", "session"], {
-  method: "post",
-  path: "/messages/{id}/reply",
-  tags: ["dispatch"],
-  summary: "Reply to a message; the reply lands in the original sender's inbox on the same thread",
-  description:
-    "The reply is sent as the original recipient, keeps the thread and correlation id, and refers to the original with in_reply_to. A session may reply only to messages addressed to it. CLI: reply.",
-  request: { params: MessageIdParam, body: jsonBody(ReplyBody) },
-  responses: { 201: jsonResponse(SendResult, "Replied") },
-});
+export const replyRoute = defineRoute(
+  ["owner", "session"],
+  {
+    method: "post",
+    path: "/messages/{id}/reply",
+    tags: ["dispatch"],
+    summary: "Reply to a message; the reply lands in the original sender's inbox on the same thread",
+    description:
+      "The reply is sent as the original recipient, keeps the thread and correlation id, and refers to the original with in_reply_to. A session may reply only to messages addressed to it. CLI: reply.",
+    request: { params: MessageIdParam, body: jsonBody(ReplyBody) },
+    responses: { 201: jsonResponse(SendResult, "Replied") },
+  },
+  { idempotency: "atomic" },
+);
 
 /** Replies to message `id` from its recipient to its sender. */
-export async function replyToMessage(ctx: Ctx, id: string, input: z.output<typeof ReplyBody>) {
+export async function replyToMessage(ctx: Ctx, id: string, input: z.output<typeof ReplyBody>, respond?: number) {
   const [original] = await ctx.db.select().from(messages).where(eq(messages.id, id)).limit(1);
   if (!original) throw notFound("message", id, "List messages with `switchyard messages --session NAME`.");
   if (ctx.auth.kind === "session" && ctx.auth.sessionId !== original.toSessionId) {
@@ -54,5 +58,5 @@ export async function replyToMessage(ctx: Ctx, id: string, input: z.output<typeo
     body: input.body,
     createdAt: ctx.now().getTime(),
   };
-  return postMessage(ctx, row, to, from ?? null);
+  return postMessage(ctx, row, to, from ?? null, respond);
 }

@@ -92,6 +92,8 @@ export async function routeCompletions(ctx: Ctx): Promise<RoutingReport> {
         ctx,
         {
           target: manager,
+          // Switchyard routing a bound worker's completion along the owner's binding.
+          originator: "switchyard",
           signalType: "worker_task_complete",
           sourceSessionId: worker.id,
           taskId: binding.taskId,

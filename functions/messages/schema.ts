@@ -7,6 +7,12 @@ import { NameSchema, QueryBool, QueryLimit } from "../lib/names.ts";
 export const MAX_BODY_CHARS = 64 * 1024;
 /** Longest server-side wait; stays under common HTTP client header timeouts (undici: 300 s). */
 export const MAX_WAIT_SECONDS = 240;
+/**
+ * Shortest database re-check interval of a long poll. Only one waiter per inbox and process
+ * re-checks (lib/notifier.ts), but a caller asking for a 10 ms interval would still turn a wait
+ * into a busy loop of queries.
+ */
+export const MIN_INTERVAL_SECONDS = 0.1;
 
 const Short = (max: number) => z.string().min(1).max(max);
 
@@ -126,7 +132,7 @@ const Timeout = z.coerce
   .openapi({ description: `Seconds to wait when wait=true (max ${MAX_WAIT_SECONDS}, default 60)` });
 const Interval = z.coerce
   .number()
-  .min(0.01)
+  .min(MIN_INTERVAL_SECONDS)
   .max(60)
   .optional()
   .default(1)
@@ -149,7 +155,13 @@ export const ConsumeBody = z
       .optional()
       .default(60)
       .openapi({ description: `Seconds to wait (max ${MAX_WAIT_SECONDS}, default 60)` }),
-    interval: z.number().min(0.01).max(60).optional().default(1).openapi({ description: "Seconds between database re-checks while waiting (default 1)" }),
+    interval: z
+      .number()
+      .min(MIN_INTERVAL_SECONDS)
+      .max(60)
+      .optional()
+      .default(1)
+      .openapi({ description: "Seconds between database re-checks while waiting (default 1)" }),
   })
   .strict()
   .openapi("ConsumeOptions");

@@ -11,16 +11,20 @@ import { resolveRecipient } from "./recipient.ts";
 import { SendBody, SendResult } from "./schema.ts";
 
 // Not the daemon: it drafts and polls but never sends (DESIGN.md, Security).
-export const sendRoute = defineRoute(["owner", "session"], {
-  method: "post",
-  path: "/messages",
-  tags: ["dispatch"],
-  summary: "Send a message to a session; it lands in the recipient's inbox",
-  description:
-    "The recipient must be one active session (name, id, or an unambiguous app thread title). A session token sends as itself; the owner may send as a session with `from`. A tmux recipient also gets a deliver command that types the message into its pane. CLI: send, request.",
-  request: { body: jsonBody(SendBody) },
-  responses: { 201: jsonResponse(SendResult, "Sent") },
-});
+export const sendRoute = defineRoute(
+  ["owner", "session"],
+  {
+    method: "post",
+    path: "/messages",
+    tags: ["dispatch"],
+    summary: "Send a message to a session; it lands in the recipient's inbox",
+    description:
+      "The recipient must be one active session (name, id, or an unambiguous app thread title). A session token sends as itself; the owner may send as a session with `from`. A tmux recipient also gets a deliver command that types the message into its pane — only when the caller may nudge it (the owner, the recipient itself, or its bound manager); otherwise the message waits in the inbox (pull). CLI: send, request.",
+    request: { body: jsonBody(SendBody) },
+    responses: { 201: jsonResponse(SendResult, "Sent") },
+  },
+  { idempotency: "atomic" },
+);
 
 /**
  * The session a message is sent as: a session token is always itself; the owner may name one;
@@ -54,7 +58,7 @@ async function assertThread(ctx: Ctx, threadId: string, sender: SessionRow | nul
 }
 
 /** Sends one message (any type but reply) and puts it in the recipient's inbox. */
-export async function sendMessage(ctx: Ctx, input: z.output<typeof SendBody>) {
+export async function sendMessage(ctx: Ctx, input: z.output<typeof SendBody>, respond?: number) {
   const from = await senderOf(ctx, input.from);
   const to = await resolveRecipient(ctx, input.to);
   if (input.thread_id) await assertThread(ctx, input.thread_id, from);
@@ -72,5 +76,5 @@ export async function sendMessage(ctx: Ctx, input: z.output<typeof SendBody>) {
     body: input.body,
     createdAt: ctx.now().getTime(),
   };
-  return postMessage(ctx, row, to, from);
+  return postMessage(ctx, row, to, from, respond);
 }

@@ -2,7 +2,7 @@ import type { z } from "@hono/zod-openapi";
 import { managerCycles } from "../../schema/observe.ts";
 import { assertBoundSessionOrPrivileged, boundTask } from "../bindings/lookup.ts";
 import type { Ctx } from "../lib/ctx.ts";
-import { hostFor } from "../lib/local.ts";
+import { assertPaneOwned, hostFor } from "../lib/local.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
 import { consumedSinceLastCycle, supervisionContext } from "../supervision/context.ts";
@@ -128,7 +128,9 @@ async function paneSignal(ctx: Ctx, worker: Parameters<typeof sessionAlive>[1], 
   if (!worker.tmuxSession) return { captured: false, reason: "session has no tmux pane", classifier: null, notable_pattern: null };
   let text: string;
   try {
-    text = await hostFor(ctx, worker).tmuxCapturePane(worker.tmuxSession);
+    const host = hostFor(ctx, worker);
+    await assertPaneOwned(host, worker.tmuxSession, { pid: worker.pid, startedAt: worker.pidStartedAt, transcriptPath: worker.transcriptPath });
+    text = await host.tmuxCapturePane(worker.tmuxSession);
   } catch (e) {
     return { captured: false, reason: (e as Error).message, classifier: null, notable_pattern: null };
   }

@@ -5,12 +5,19 @@ import type { SessionRow } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { withClientWriteTransaction } from "../lib/db.ts";
 import { ApiError } from "../lib/errors.ts";
-import { hostErrorToApi, hostFor } from "../lib/local.ts";
+import type { Host } from "../lib/host.ts";
+import { hostErrorToApi, hostFor, launchTranscriptRoots } from "../lib/local.ts";
 import { type FileLook, lineBounds, observedAt, updateSkew } from "./clock-skew.ts";
 import { normalizeLine, type NormalizedEvent } from "./normalize.ts";
 
 /** Bytes read from the transcript per step; also the unit of one write transaction. */
 const CHUNK_BYTES = 4 * 1024 * 1024;
+/**
+ * Longest transcript line ingested. A longer one is skipped and counted, never buffered: its
+ * bytes are scanned for the next newline chunk by chunk and the cursor moves past them, so one
+ * huge line costs one pass over it, not memory, and never stalls later ingests.
+ */
+export const MAX_LINE_BYTES = 16 * 1024 * 1024;
 /** Rows per INSERT statement (12 bound values each). */
 const ROWS_PER_INSERT = 400;
 const NEWLINE = 0x0a;
@@ -27,6 +34,8 @@ export interface IngestReport {
   skipped_lines: number;
   /** Bytes after the last newline, left for the next ingest. */
   partial_line_bytes: number;
+  /** The cursor is inside an over-long line being skipped. */
+  skipping_line: boolean;
   generation: number;
   truncated: boolean;
   rotated: boolean;
@@ -42,12 +51,25 @@ interface ParsedChunk {
   warnings: string[];
 }
 
+/** A warning, kept to the first few; warnings name offsets and sizes, never a line's content. */
+function warn(warnings: string[], text: string): void {
+  if (warnings.length < 10) warnings.push(text);
+}
+
 /** Splits complete lines out of `bytes` (which start at file offset `base`) and normalizes them. */
 function parseLines(bytes: Uint8Array, base: number, kind: "codex" | "claude", decoder: TextDecoder, warnings: string[]): ParsedChunk {
   const out: ParsedChunk = { rows: [], lines: 0, skipped: 0, warnings };
   let start = 0;
   for (let i = bytes.indexOf(NEWLINE); i !== -1; i = bytes.indexOf(NEWLINE, start)) {
     const lineOffset = base + start;
+    const length = i - start;
+    if (length > MAX_LINE_BYTES) {
+      start = i + 1;
+      out.lines++;
+      out.skipped++;
+      warn(warnings, `skipped a line of ${length} bytes at byte ${lineOffset} (longer than ${MAX_LINE_BYTES})`);
+      continue;
+    }
     // A newline byte never occurs inside a multi-byte UTF-8 sequence, so each line decodes whole.
     const text = decoder.decode(bytes.subarray(start, i)).trim();
     start = i + 1;
@@ -56,14 +78,15 @@ function parseLines(bytes: Uint8Array, base: number, kind: "codex" | "claude", d
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
-    } catch (e) {
+    } catch {
+      // The parser's message quotes the line; the line may be anything, so it is not repeated.
       out.skipped++;
-      if (warnings.length < 10) warnings.push(`skipped malformed line at byte ${lineOffset}: ${(e as Error).message}`);
+      warn(warnings, `skipped malformed line at byte ${lineOffset} (${length} bytes, not JSON)`);
       continue;
     }
     if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
       out.skipped++;
-      if (warnings.length < 10) warnings.push(`skipped non-object line at byte ${lineOffset}`);
+      warn(warnings, `skipped non-object line at byte ${lineOffset}`);
       continue;
     }
     out.rows.push({ offset: lineOffset, end: base + i + 1, events: normalizeLine(kind, parsed as Record<string, unknown>) });
@@ -119,6 +142,31 @@ async function readCursor(tx: Transaction, sessionId: string): Promise<Pick<Inge
 }
 
 /**
+ * The file to read for a session: its registered transcript, resolved again and still under the
+ * agent's transcript roots on this host (a session registered through a server that could not
+ * check it, or a path whose directories changed since, is refused here). Only the owner learns
+ * why; others cannot tell a missing file from a forbidden one.
+ */
+async function readablePath(ctx: Ctx, host: Host, session: SessionRow): Promise<string> {
+  const path = session.transcriptPath!;
+  let r;
+  try {
+    r = await host.inspectTranscript(path, session.transcriptKind!, { extraRoots: launchTranscriptRoots(ctx) });
+  } catch (e) {
+    throw hostErrorToApi(e);
+  }
+  if (r.ok) return r.path;
+  if (r.reason === "missing" || ctx.auth.kind !== "owner") {
+    throw new ApiError("PATH_NOT_FOUND", `transcript of session '${session.name}' is not readable here`, {
+      hint: "The agent may have rotated or deleted it, or it is not under this host's transcript roots; re-register the session with its current transcript.",
+    });
+  }
+  throw new ApiError("PATH_NOT_ALLOWED", `transcript of session '${session.name}': ${r.message}`, {
+    hint: `Allowed roots here: ${r.roots.join(", ") || "(none exist)"}; SWITCHYARD_TRANSCRIPT_ROOTS adds more.`,
+  });
+}
+
+/**
  * Ingests new complete lines of a session's transcript into transcript_events. Incremental by
  * byte offset; a partial last line waits for the next ingest; malformed lines are counted and
  * skipped; a shrunk file (truncation) or a new inode (replacement) restarts from byte 0 under a
@@ -134,16 +182,17 @@ export async function ingestSession(ctx: Ctx, session: SessionRow): Promise<Inge
   const host = hostFor(ctx, session);
   const path = session.transcriptPath;
   const kind = session.transcriptKind;
+  const file = await readablePath(ctx, host, session);
   let info;
   try {
-    info = await host.fileInfo(path);
+    info = await host.fileInfo(file);
   } catch (e) {
     throw hostErrorToApi(e);
   }
   // The server time of this look bounds every line it covers (see clock-skew.ts).
   const lookedAt = ctx.now().getTime();
   if (!info) {
-    throw new ApiError("PATH_NOT_FOUND", `transcript '${path}' of session '${session.name}' no longer exists`, {
+    throw new ApiError("PATH_NOT_FOUND", `transcript of session '${session.name}' is not readable here`, {
       hint: "The agent may have rotated or deleted it; re-register the session with its current transcript.",
     });
   }
@@ -154,6 +203,7 @@ export async function ingestSession(ctx: Ctx, session: SessionRow): Promise<Inge
   let offset = previous;
   let rotated = false;
   let truncated = false;
+  let skipping = cursor?.skippingLine ?? false;
   if (cursor && cursor.identity !== info.identity) {
     rotated = true;
     generation++;
@@ -163,6 +213,7 @@ export async function ingestSession(ctx: Ctx, session: SessionRow): Promise<Inge
     generation++;
     offset = 0;
   }
+  if (rotated || truncated) skipping = false;
   if (!cursor || rotated || truncated) {
     const nowMs = ctx.now().getTime();
     const row = {
@@ -177,6 +228,7 @@ export async function ingestSession(ctx: Ctx, session: SessionRow): Promise<Inge
       // A replaced or shrunk file starts over: nothing bounds its lines from below yet.
       seenSize: null,
       seenAt: null,
+      skippingLine: false,
     };
     // Guarded by what this ingest saw: a concurrent ingest that created or reset the cursor
     // first wins, and this one then starts from the cursor as it now stands.
@@ -194,6 +246,7 @@ export async function ingestSession(ctx: Ctx, session: SessionRow): Promise<Inge
       }
       generation = now.generation;
       offset = now.offset;
+      skipping = now.skippingLine;
       rotated = truncated = false;
     }
   }
@@ -208,6 +261,7 @@ export async function ingestSession(ctx: Ctx, session: SessionRow): Promise<Inge
     new_events: 0,
     skipped_lines: 0,
     partial_line_bytes: 0,
+    skipping_line: skipping,
     generation,
     truncated,
     rotated,
@@ -225,42 +279,70 @@ export async function ingestSession(ctx: Ctx, session: SessionRow): Promise<Inge
   const decoder = new TextDecoder("utf-8", { fatal: false });
   // Claude marks only the prompt with its turn id; the turn's end inherits it (see carryTurns).
   let turn: string | null | undefined;
-  let pending: Uint8Array = new Uint8Array(0);
+  // The start of a line not yet complete, as the chunks that hold it (never over MAX_LINE_BYTES).
+  let pending: Uint8Array[] = [];
+  let pendingBytes = 0;
   let readPos = offset;
+  let committedTo = offset;
+  const commit = async (to: number, parsed: ParsedChunk, stillSkipping: boolean): Promise<boolean> => {
+    const committed = await commitChunk(ctx, session.id, generation, committedTo, to, parsed, looks, stillSkipping);
+    if (committed === null) {
+      report.warnings.push("another ingest advanced this transcript concurrently; stopped early");
+      return false;
+    }
+    report.new_lines += parsed.lines;
+    report.skipped_lines += parsed.skipped;
+    // Events already stored (a re-scan after the cursor was reset) are not new.
+    report.new_events += committed.inserted;
+    report.new_offset = committedTo = to;
+    report.clock_skew_ms = committed.skewMs;
+    report.skipping_line = skipping = stillSkipping;
+    return true;
+  };
+  const none = (lines = 0, skipped = 0): ParsedChunk => ({ rows: [], lines, skipped, warnings: report.warnings });
   while (readPos < info.size) {
     let chunk: Uint8Array;
     try {
-      chunk = await host.readBytes(path, readPos, Math.min(CHUNK_BYTES, info.size - readPos));
+      chunk = await host.readBytes(file, readPos, Math.min(CHUNK_BYTES, info.size - readPos));
     } catch (e) {
       throw hostErrorToApi(e);
     }
     if (chunk.length === 0) break;
     readPos += chunk.length;
-    const bytes = pending.length ? concat(pending, chunk) : chunk;
-    const lastNl = bytes.lastIndexOf(NEWLINE);
+    if (skipping) {
+      // Inside an over-long line: look only for its end, keeping nothing.
+      const nl = chunk.indexOf(NEWLINE);
+      if (nl === -1) {
+        if (!(await commit(readPos, none(), true))) break;
+        continue;
+      }
+      const end = readPos - chunk.length + nl + 1;
+      warn(report.warnings, `skipped a line longer than ${MAX_LINE_BYTES} bytes ending at byte ${end}`);
+      if (!(await commit(end, none(1, 1), false))) break;
+      chunk = chunk.subarray(nl + 1);
+    }
+    const lastNl = chunk.lastIndexOf(NEWLINE);
     if (lastNl === -1) {
-      pending = bytes;
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      if (pendingBytes > MAX_LINE_BYTES) {
+        // Too long to ever ingest: drop what is buffered and skip to the line's end.
+        pending = [];
+        pendingBytes = 0;
+        if (!(await commit(readPos, none(), true))) break;
+      }
       continue;
     }
-    const complete = bytes.subarray(0, lastNl + 1);
-    pending = bytes.slice(lastNl + 1);
-    const base = readPos - bytes.length;
-    const parsed = parseLines(complete, base, kind, decoder, report.warnings);
+    const bytes = pendingBytes ? concat([...pending, chunk.subarray(0, lastNl + 1)]) : chunk.subarray(0, lastNl + 1);
+    const base = committedTo;
+    pending = [chunk.slice(lastNl + 1)];
+    pendingBytes = pending[0]!.length;
+    const parsed = parseLines(bytes, base, kind, decoder, report.warnings);
     if (kind === "claude") {
       if (turn === undefined) turn = await lastPromptTurn(ctx, session.id);
       turn = carryTurns(parsed.rows, turn);
     }
-    const end = base + complete.length;
-    const committed = await commitChunk(ctx, session.id, generation, base, end, parsed, looks);
-    if (committed === null) {
-      report.warnings.push("another ingest advanced this transcript concurrently; stopped early");
-      break;
-    }
-    report.new_lines += parsed.lines;
-    report.skipped_lines += parsed.skipped;
-    report.new_events += parsed.rows.reduce((n, r) => n + r.events.length, 0);
-    report.new_offset = end;
-    report.clock_skew_ms = committed;
+    if (!(await commit(base + bytes.length, parsed, false))) break;
   }
   report.partial_line_bytes = info.size - report.new_offset;
   if (report.skipped_lines) ctx.log.warn("ingest skipped malformed lines", { session: session.name, skipped: report.skipped_lines });
@@ -292,16 +374,20 @@ function carryTurns(rows: ParsedChunk["rows"], turn: string | null): string | nu
   return turn;
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
   return out;
 }
 
 /**
  * Writes one chunk's events and advances the cursor, unless another ingest moved it first.
- * Returns the session's clock skew estimate after the chunk, or null when it did not commit.
+ * Returns the session's clock skew estimate after the chunk and how many events were stored,
+ * or null when it did not commit.
  */
 async function commitChunk(
   ctx: Ctx,
@@ -311,17 +397,19 @@ async function commitChunk(
   to: number,
   parsed: ParsedChunk,
   looks: Looks,
-): Promise<number | null> {
+  skipping: boolean,
+): Promise<{ skewMs: number; inserted: number } | null> {
   const nowMs = ctx.now().getTime();
   return withClientWriteTransaction(ctx.database.client, async (tx) => {
     const cur = await readCursor(tx, sessionId);
     if (!cur || cur.offset !== from || cur.generation !== generation) return null;
     const placed = placeEvents(parsed.rows, looks, cur.clockSkewMs);
-    for (const stmt of insertStatements(sessionId, generation, nowMs, parsed.rows, placed.observed)) await tx.execute(stmt);
+    let inserted = 0;
+    for (const stmt of insertStatements(sessionId, generation, nowMs, parsed.rows, placed.observed)) inserted += (await tx.execute(stmt)).rowsAffected;
     await tx.execute({
-      sql: "UPDATE ingest_cursors SET offset = ?, lines_total = lines_total + ?, skipped_total = skipped_total + ?, updated_at = ?, clock_skew_ms = ?, seen_size = ?, seen_at = ? WHERE session_id = ?",
-      args: [to, parsed.lines, parsed.skipped, nowMs, placed.skewMs, looks.current.size, looks.current.at, sessionId],
+      sql: "UPDATE ingest_cursors SET offset = ?, lines_total = lines_total + ?, skipped_total = skipped_total + ?, updated_at = ?, clock_skew_ms = ?, seen_size = ?, seen_at = ?, skipping_line = ? WHERE session_id = ?",
+      args: [to, parsed.lines, parsed.skipped, nowMs, placed.skewMs, looks.current.size, looks.current.at, skipping ? 1 : 0, sessionId],
     });
-    return placed.skewMs;
+    return { skewMs: placed.skewMs, inserted };
   });
 }

@@ -38,6 +38,10 @@ export const IngestResult = z
     new_events: z.number().int(),
     skipped_lines: z.number().int(),
     partial_line_bytes: z.number().int(),
+    skipping_line: z.boolean().openapi({
+      description:
+        "The cursor is inside a line longer than the ingest limit (16 MiB): it is being skipped, not buffered, and counts in skipped_lines once it ends",
+    }),
     generation: z.number().int(),
     truncated: z.boolean(),
     rotated: z.boolean(),

@@ -4,7 +4,8 @@ import { healthStates, spawns } from "../../schema/patrol.ts";
 import { DISPATCH_PLUGINS } from "../executors.ts";
 import { auditInsert } from "../lib/audit.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
-import { canReach } from "../lib/local.ts";
+import { assertPaneOwned, canReach } from "../lib/local.ts";
+import { paneOwnerOf } from "../actuate/pane-executors.ts";
 import { dispatchPass } from "../queue/dispatch-pass.ts";
 import { stopDispatcher } from "../queue/dispatchers.ts";
 import type { StepInput } from "./dag.ts";
@@ -84,7 +85,10 @@ async function confirmSession(
   }
   let pane: string | null = null;
   if (s.tmux_session) {
-    const text = await host.tmuxCapturePane(s.tmux_session).catch(() => null);
+    // Only a pane that still runs the registered agent is read (a failed check reads nothing).
+    const text = await assertPaneOwned(host, s.tmux_session, { pid: s.pid, startedAt: s.pid_started_at, transcriptPath: s.transcript_path })
+      .then(() => host.tmuxCapturePane(s.tmux_session!))
+      .catch(() => null);
     pane = text === null ? null : paneDigest(text);
     if (pane !== null && s.prev_pane !== null && pane !== s.prev_pane) return { verdict: "active", evidence: "pane changed since the last check", size, pane };
   }
@@ -111,6 +115,9 @@ function escalation(v: HealthVerdict, what: string, details: Record<string, unkn
   };
 }
 
+/** The scope of the command keys the patrol derives itself (restarts, pending-spawn nudges). */
+export const PATROL_KEY_SCOPE = "patrol";
+
 /** Queues an interrupt (C-c) with a prompt to carry on, for the session's host to run. */
 async function requestSessionRestart(ctx: Ctx, s: BoundSession, cycles: number): Promise<string> {
   const nowMs = ctx.now().getTime();
@@ -125,12 +132,19 @@ async function requestSessionRestart(ctx: Ctx, s: BoundSession, cycles: number):
         state: "pending",
         sessionId: s.id,
         host: s.host,
+        // The interrupt carries the agent its pane must still run, as every pane command does,
+        // so the executor refuses a pane that has changed hands since the patrol looked.
         payload: {
+          ...paneOwnerOf({ pid: s.pid, pidStartedAt: s.pid_started_at }),
+          transcript_path: s.transcript_path,
           tmux_session: s.tmux_session,
           key: "C-c",
           followup: "The patrol saw no progress for several checks and interrupted you. Continue where you left off, or say what blocks you.",
         },
         idempotencyKey: `health-restart:${s.id}:${cycles}`,
+        // Keys are unique per scope, and a null scope is never equal to another: without one,
+        // two patrols could both queue this restart.
+        idempotencyScope: PATROL_KEY_SCOPE,
         maxAttempts: 1,
         createdBy: actorOf(ctx.auth),
         createdAt: nowMs,

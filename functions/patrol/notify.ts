@@ -8,6 +8,9 @@ import { iso } from "../lib/sql.ts";
 import { createInboxItem } from "../messages/items.ts";
 import { patrolSessionOrNull } from "./state.ts";
 
+/** The originator of notice deliveries: a daemon actor, which push-authority never lets type into a pane. */
+export const PATROL_ORIGINATOR = "daemon:patrol";
+
 /** Who a notification is for: the owner, or one session (by id). */
 export type NoticeTarget = "owner" | { sessionId: string };
 
@@ -122,6 +125,10 @@ export async function deliverNotifications(ctx: Ctx, limit = 500): Promise<Deliv
       ctx,
       {
         target,
+        // Pull only, whoever runs the patrol: it acts as the daemon, and its notices carry text
+        // other principals chose (gate titles and close reasons, convoy titles), which must never
+        // become keystrokes in a pane.
+        originator: PATROL_ORIGINATOR,
         signalType: "message",
         sourceSessionId: patrol?.id ?? null,
         taskId: n.taskId,

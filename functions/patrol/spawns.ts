@@ -5,6 +5,7 @@ import { auditInsert } from "../lib/audit.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { NameSchema } from "../lib/names.ts";
+import { PaneTextField } from "../lib/pane-text.ts";
 import { decodeCursor, keysetAfter, NextCursorField, PageQueryFields, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { isUniqueViolation, iso } from "../lib/sql.ts";
@@ -36,10 +37,7 @@ export const Spawn = z
 export const AddPendingBody = z
   .object({
     session: NameSchema.openapi({ description: "An active session with a tmux pane" }),
-    text: z
-      .string()
-      .min(1)
-      .max(2000)
+    text: PaneTextField(2000)
       .optional()
       .openapi({ description: `What to type once it is ready (default "${DEFAULT_BEGIN_TEXT}")` }),
     agent: z.enum(["codex", "claude"]).optional(),

@@ -6,9 +6,11 @@ import { sessions } from "../../schema/sessions.ts";
 import { auditInsert } from "../lib/audit.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { guardedInsert } from "../lib/guarded.ts";
-import { canReach } from "../lib/local.ts";
+import { assertPaneOwned, canReach } from "../lib/local.ts";
+import { paneOwnerOf } from "../actuate/pane-executors.ts";
 import { classifyPane } from "../observe/classify.ts";
 import type { StepInput } from "./dag.ts";
+import { PATROL_KEY_SCOPE } from "./health.ts";
 import { DEFAULT_BEGIN_TEXT } from "./spawns.ts";
 
 /** A composer line: Codex shows `›`, Claude Code `❯`, older TUIs a bare `>`. */
@@ -60,6 +62,9 @@ export async function triggerPendingSpawns({ ctx }: StepInput): Promise<TriggerR
     }
     let pane: string;
     try {
+      // The pane is read, and later typed into, only while it still runs the agent registered
+      // for it (the nudge executor checks again before typing).
+      await assertPaneOwned(ctx.host!, sp.tmuxSession, { pid: s.pid, startedAt: s.pidStartedAt, transcriptPath: s.transcriptPath });
       pane = await ctx.host!.tmuxCapturePane(sp.tmuxSession);
     } catch (e) {
       report.errors.push({ session: sp.sessionName, error: (e as Error).message });
@@ -97,8 +102,9 @@ async function triggerOnce(ctx: Ctx, sp: SpawnRow, s: typeof sessions.$inferSele
         taskId: null,
         sessionId: s.id,
         host: s.host,
-        payload: { tmux_session: sp.tmuxSession, text, transcript_path: s.transcriptPath, transcript_kind: s.transcriptKind },
+        payload: { ...paneOwnerOf(s), tmux_session: sp.tmuxSession, text, transcript_path: s.transcriptPath, transcript_kind: s.transcriptKind },
         idempotencyKey: `pending-spawn:${sp.id}`,
+        idempotencyScope: PATROL_KEY_SCOPE,
         maxAttempts: 3,
         createdBy: actorOf(ctx.auth),
         createdAt: nowMs,

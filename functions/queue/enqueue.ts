@@ -1,23 +1,46 @@
-import { eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import { commands, type CommandRow } from "../../schema/commands.ts";
-import { createCommand } from "./store.ts";
-import type { Ctx } from "../lib/ctx.ts";
+import { newCommandRow, type NewCommand } from "./store.ts";
+import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
+import { batchWithKey } from "../lib/idempotency.ts";
 import { isUniqueViolation } from "../lib/sql.ts";
 
 /**
- * Queues a command for a dispatcher or runner. The idempotency key is a unique column, so a
- * retry with the same key returns the command the first call created (created=false) instead of
- * a duplicate; the same key reused for a different command is refused.
+ * The scope of a body-level idempotency key: the caller and the task (or session) the command
+ * is for. Two callers, or one caller for two tasks, never share a key, so a key cannot be used
+ * to read another caller's command or to block theirs.
  */
-export async function enqueueCommand(ctx: Ctx, input: Parameters<typeof createCommand>[1]): Promise<{ command: CommandRow; created: boolean }> {
+export function enqueueScope(ctx: Ctx, target: { taskId?: string | null; sessionId?: string | null }): string {
+  return `${actorOf(ctx.auth)}|${target.taskId ? `task:${target.taskId}` : `session:${target.sessionId ?? ""}`}`;
+}
+
+/**
+ * Queues a command for a dispatcher or runner. The idempotency key is unique within its scope
+ * (enqueueScope), so a retry with the same key returns the command the first call created
+ * (created=false) instead of a duplicate; the same key reused for a different command is
+ * refused. `respond` builds the route's 201 body when this is its write (stored with it under
+ * the request's Idempotency-Key).
+ */
+export async function enqueueCommand(
+  ctx: Ctx,
+  input: NewCommand,
+  respond?: (command: CommandRow) => unknown,
+): Promise<{ command: CommandRow; created: boolean }> {
   const key = input.idempotencyKey ?? null;
+  const scope = key ? enqueueScope(ctx, input) : null;
+  const row = newCommandRow(ctx, { ...input, idempotencyScope: scope });
   try {
-    return { command: await createCommand(ctx, input), created: true };
+    await batchWithKey(ctx, [ctx.db.insert(commands).values(row)], respond ? { status: 201, body: respond(row) } : undefined);
+    return { command: row, created: true };
   } catch (e) {
     if (!key || !isUniqueViolation(e)) throw e;
   }
-  const [existing] = await ctx.db.select().from(commands).where(eq(commands.idempotencyKey, key)).limit(1);
+  const [existing] = await ctx.db
+    .select()
+    .from(commands)
+    .where(and(eq(commands.idempotencyScope, scope!), eq(commands.idempotencyKey, key)))
+    .limit(1);
   if (!existing) throw new ApiError("CONFLICT", `idempotency key '${key}' is being used concurrently`, { hint: "Retry the request." });
   const same = existing.type === input.type && existing.taskId === (input.taskId ?? null) && existing.sessionId === (input.sessionId ?? null);
   if (!same) {

@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { COMMAND_STATES, COMMAND_TYPES } from "../../schema/commands.ts";
 import { NameSchema, QueryBool, QueryLimit } from "../lib/names.ts";
+import { PaneTextField } from "../lib/pane-text.ts";
 import { RUNNER_COMMAND_TYPES } from "./claim.ts";
 
 export const Command = z
@@ -55,7 +56,7 @@ export const HOST_ENQUEUE_TYPES = ["nudge", "interrupt", "capture"] as const;
 export const EnqueueHostBody = z
   .object({
     type: z.enum(HOST_ENQUEUE_TYPES),
-    text: z.string().min(1).max(20_000).optional().openapi({ description: "nudge: the prompt to type" }),
+    text: PaneTextField(20_000).optional().openapi({ description: "nudge: the prompt to type" }),
     // No Escape here: a queued key runs later, where nobody checks the agent is idle, and Escape
     // can discard a busy agent's work. session-interrupt (inline) allows it only when idle.
     key: z
@@ -63,7 +64,7 @@ export const EnqueueHostBody = z
       .regex(/^(C-[a-z]|Enter|q)$/, "a key like C-c or C-d (Escape only through session-interrupt, when the agent is idle)")
       .optional()
       .openapi({ description: "interrupt: the key (default C-c)" }),
-    followup: z.string().min(1).max(20_000).optional().openapi({ description: "interrupt: a prompt to submit afterwards" }),
+    followup: PaneTextField(20_000).optional().openapi({ description: "interrupt: a prompt to submit afterwards" }),
     scrollback: z.number().int().min(0).max(10_000).optional().openapi({ description: "capture: lines of history" }),
     correlation_id: z.string().min(1).max(200).optional(),
     idempotency_key: z.string().min(1).max(200).optional(),

@@ -10,27 +10,32 @@ import { settleSucceeded, type AttemptOutcome, type ClaimPort, type SettleTable 
 /** Default lease for a claimed command; an executor that outlives it loses the claim. */
 export const DEFAULT_LEASE_MS = 120_000;
 
-/** Creates the durable row for a side effect before anything happens. */
-export async function createCommand(
-  ctx: Ctx,
-  input: {
-    type: CommandType;
-    sessionId?: string | null;
-    taskId?: string | null;
-    host?: string | null;
-    payload: Record<string, unknown>;
-    dryRun?: boolean;
-    correlationId?: string | null;
-    idempotencyKey?: string | null;
-    maxAttempts?: number;
-    requiredPermission?: string | null;
-    /**
-     * Keeps the command out of the queue for this long because the creating request executes it
-     * itself at once; only if that process dies first does a dispatcher or runner take it over.
-     */
-    holdMs?: number;
-  },
-): Promise<CommandRow> {
+/** What a new command is made of. */
+export type NewCommand = {
+  type: CommandType;
+  sessionId?: string | null;
+  taskId?: string | null;
+  host?: string | null;
+  payload: Record<string, unknown>;
+  dryRun?: boolean;
+  correlationId?: string | null;
+  idempotencyKey?: string | null;
+  maxAttempts?: number;
+  requiredPermission?: string | null;
+  /**
+   * Keeps the command out of the queue for this long because the creating request executes it
+   * itself at once; only if that process dies first does a dispatcher or runner take it over.
+   */
+  holdMs?: number;
+  /**
+   * Whose `idempotencyKey` it is (see enqueue.ts), or the patrol's scope for keys it derives
+   * itself. A key is unique only within a scope: rows with a null scope never collide.
+   */
+  idempotencyScope?: string | null;
+};
+
+/** The row of a new command, for callers that insert it in a batch with other writes. */
+export function newCommandRow(ctx: Ctx, input: NewCommand): CommandRow {
   const nowMs = ctx.now().getTime();
   const row: CommandRow = {
     id: ctx.newId("cmd"),
@@ -43,6 +48,7 @@ export async function createCommand(
     result: null,
     error: null,
     idempotencyKey: input.idempotencyKey ?? null,
+    idempotencyScope: input.idempotencyScope ?? null,
     correlationId: input.correlationId ?? null,
     attempts: 0,
     maxAttempts: input.maxAttempts ?? 1,
@@ -56,6 +62,12 @@ export async function createCommand(
     updatedAt: nowMs,
     completedAt: input.dryRun ? nowMs : null,
   };
+  return row;
+}
+
+/** Creates the durable row for a side effect before anything happens. */
+export async function createCommand(ctx: Ctx, input: NewCommand): Promise<CommandRow> {
+  const row = newCommandRow(ctx, input);
   await ctx.db.insert(commands).values(row);
   return row;
 }
@@ -313,6 +325,8 @@ export function commandFromWire(w: ReturnType<typeof commandToWire>): CommandRow
     result: w.result,
     error: w.error,
     idempotencyKey: w.idempotency_key,
+    // The scope stays on the server; a runner never needs it.
+    idempotencyScope: null,
     correlationId: w.correlation_id,
     attempts: w.attempts,
     maxAttempts: w.max_attempts,

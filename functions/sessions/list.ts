@@ -4,14 +4,15 @@ import { sessions } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { ListQuery, SessionList } from "./schema.ts";
-import { sessionToWire } from "./wire.ts";
+import { detailsVisibleTo, sessionToWire } from "./wire.ts";
 
 export const listRoute = defineRoute(["owner", "daemon", "runner", "session"], {
   method: "get",
   path: "/sessions",
   tags: ["sessions"],
   summary: "List sessions",
-  description: "Active sessions by default; filter by role, state and (repeatable) name. CLI: sessions.",
+  description:
+    "Active sessions by default; filter by role, state and (repeatable) name. A session token sees pid, cwd, tmux_session and transcript_path only of itself and the sessions it is bound with (a runner: of its host); others' are null. CLI: sessions.",
   request: { query: ListQuery },
   responses: { 200: jsonResponse(SessionList, "Sessions") },
 });
@@ -27,6 +28,7 @@ export async function listSessions(ctx: Ctx, q: z.output<typeof ListQuery>) {
     .from(sessions)
     .where(where.length ? and(...where) : undefined)
     .orderBy(asc(sessions.createdAt), asc(sessions.id));
-  const out = rows.map((r) => sessionToWire(r, { redactToken: q.redact_identity_token }));
+  const visible = await detailsVisibleTo(ctx);
+  const out = rows.map((r) => sessionToWire(r, { redactToken: q.redact_identity_token, hideDetails: !visible(r) }));
   return { sessions: out, count: out.length };
 }

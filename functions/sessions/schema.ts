@@ -27,6 +27,7 @@ export const Session = z
     tmux_session: z.string().nullable(),
     transcript_path: z.string().nullable(),
     transcript_kind: z.enum(TRANSCRIPT_KINDS).nullable(),
+    agent_session_id: z.string().nullable().openapi({ description: "The agent's own conversation id, from the transcript's first records" }),
     thread_id: z.string().nullable(),
     thread_title: z.string().nullable(),
     identity_token: z.string().nullable().openapi({ description: "Id of the session's bearer token (never the secret)" }),
@@ -40,6 +41,14 @@ export const Session = z
 
 const Path = z.string().min(1).max(4096);
 
+/**
+ * A plain tmux session name. Pane ids (`%3`), window or pane targets (`s:0.1`) and exact-match
+ * markers (`=s`) are refused: a session names the pane its agent runs in, never another one.
+ */
+export const TmuxSessionName = z
+  .string()
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9_-]{0,99}$/, "a plain tmux session name (letters, digits, '_' and '-'; no ':', '.', '%' or '=')");
+
 export const RegisterBody = z
   .object({
     name: NameSchema,
@@ -48,10 +57,11 @@ export const RegisterBody = z
     codex_session: Path.optional().openapi({ description: "Codex rollout JSONL path" }),
     claude_session: Path.optional().openapi({ description: "Claude Code transcript JSONL path" }),
     cwd: Path.optional(),
-    tmux_session: z.string().min(1).max(200).optional(),
+    tmux_session: TmuxSessionName.optional(),
     host: z.string().min(1).max(200).optional(),
     thread_id: z.string().min(1).max(200).optional(),
     thread_title: z.string().min(1).max(500).optional(),
+    force: z.boolean().optional().default(false).openapi({ description: "Owner only: register a transcript that another active session already has" }),
   })
   .strict()
   .openapi("RegisterSession");
@@ -60,7 +70,10 @@ export const RegisterResult = z
   .object({
     session: Session,
     session_id: z.string(),
-    token: z.string().openapi({ description: "Bearer token for this session; shown once" }),
+    token: z.string().nullable().openapi({
+      description:
+        "Bearer token for this session; shown once. Null in an Idempotency-Key replay (secrets are never stored; see the Idempotent-Secrets-Withheld header).",
+    }),
     communication: Communication,
     event_id: z.string(),
   })

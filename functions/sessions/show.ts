@@ -5,7 +5,7 @@ import { notFound } from "../lib/errors.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { z } from "@hono/zod-openapi";
 import { NameParam, Session } from "./schema.ts";
-import { sessionToWire } from "./wire.ts";
+import { detailsVisibleTo, sessionToWire } from "./wire.ts";
 import { activeBindingOf } from "../bindings/lookup.ts";
 
 export const SessionDetail = z.object({ session: Session, active_task: z.string().nullable() }).openapi("SessionDetail");
@@ -24,5 +24,6 @@ export async function showSession(ctx: Ctx, name: string) {
   const [row] = await ctx.db.select().from(sessions).where(eq(sessions.name, name)).orderBy(asc(sessions.state), desc(sessions.createdAt)).limit(1);
   if (!row) throw notFound("session", name, "List sessions with `switchyard sessions --state all`.");
   const bound = await activeBindingOf(ctx, row.id);
-  return { session: sessionToWire(row), active_task: bound?.task ?? null };
+  const visible = await detailsVisibleTo(ctx);
+  return { session: sessionToWire(row, { hideDetails: !visible(row) }), active_task: bound?.task ?? null };
 }

@@ -1,4 +1,7 @@
+import { and, eq, or } from "drizzle-orm";
+import { bindings } from "../../schema/bindings.ts";
 import type { SessionRow } from "../../schema/sessions.ts";
+import type { Ctx } from "../lib/ctx.ts";
 import { iso } from "../lib/sql.ts";
 
 /** How a session receives messages, derived from how it was registered. */
@@ -14,19 +17,42 @@ export function communicationFor(s: Pick<SessionRow, "name" | "tmuxSession" | "t
   };
 }
 
-/** The wire form of a session row. */
-export function sessionToWire(s: SessionRow, opts: { redactToken?: boolean } = {}) {
+/**
+ * Which sessions' local details (pid, cwd, tmux session, transcript path) the caller may see:
+ * the owner and the daemon see all; a runner those of its host; a session itself and the
+ * sessions it shares an active binding with (its worker or its manager). Everyone else gets
+ * those fields as null: they locate files and panes on a machine, which is what an attacker
+ * needs to read or type into them.
+ */
+export async function detailsVisibleTo(ctx: Ctx): Promise<(s: Pick<SessionRow, "id" | "host">) => boolean> {
+  const auth = ctx.auth;
+  if (auth.kind === "owner" || auth.kind === "daemon") return () => true;
+  if (auth.kind === "runner") return (s) => s.host === auth.host;
+  if (auth.kind !== "session") return () => false;
+  const me = auth.sessionId;
+  const peers = await ctx.db
+    .select({ worker: bindings.workerSessionId, manager: bindings.managerSessionId })
+    .from(bindings)
+    .where(and(eq(bindings.state, "active"), or(eq(bindings.workerSessionId, me), eq(bindings.managerSessionId, me))));
+  const visible = new Set([me, ...peers.flatMap((p) => [p.worker, p.manager])]);
+  return (s) => visible.has(s.id);
+}
+
+/** The wire form of a session row; `hideDetails` nulls what locates it on its machine. */
+export function sessionToWire(s: SessionRow, opts: { redactToken?: boolean; hideDetails?: boolean } = {}) {
+  const hide = !!opts.hideDetails;
   return {
     id: s.id,
     name: s.name,
     role: s.role,
     state: s.state,
-    pid: s.pid,
+    pid: hide ? null : s.pid,
     host: s.host,
-    cwd: s.cwd,
-    tmux_session: s.tmuxSession,
-    transcript_path: s.transcriptPath,
+    cwd: hide ? null : s.cwd,
+    tmux_session: hide ? null : s.tmuxSession,
+    transcript_path: hide ? null : s.transcriptPath,
     transcript_kind: s.transcriptKind,
+    agent_session_id: s.agentSessionId,
     thread_id: s.threadId,
     thread_title: s.threadTitle,
     identity_token: s.tokenId === null ? null : opts.redactToken ? "[redacted]" : s.tokenId,

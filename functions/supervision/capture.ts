@@ -3,7 +3,7 @@ import type { SessionRow } from "../../schema/sessions.ts";
 import { auditInsert } from "../lib/audit.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
-import { hostFor } from "../lib/local.ts";
+import { assertPaneOwned, hostFor } from "../lib/local.ts";
 import { ingestSession } from "../observe/ingest.ts";
 
 /** Lines of pane history kept with a capture before a stop. */
@@ -37,7 +37,12 @@ export async function captureBeforeStop(ctx: Ctx, taskId: string, targets: Sessi
         offset = r.new_offset;
         newEvents = r.new_events;
       }
-      if (s.tmuxSession) pane = await hostFor(ctx, s).tmuxCapturePane(s.tmuxSession, { scrollback: CAPTURE_SCROLLBACK });
+      if (s.tmuxSession) {
+        // The screen is kept in the audit log, so it is read only from the agent's own pane.
+        const host = hostFor(ctx, s);
+        await assertPaneOwned(host, s.tmuxSession, { pid: s.pid, startedAt: s.pidStartedAt, transcriptPath: s.transcriptPath });
+        pane = await host.tmuxCapturePane(s.tmuxSession, { scrollback: CAPTURE_SCROLLBACK });
+      }
     } catch (e) {
       const why = e instanceof Error ? e.message : String(e);
       const audit = auditInsert(ctx, { kind: "transcript_capture_failed", taskId, sessionId: s.id, payload: { session: s.name, error: why } });

@@ -3,23 +3,31 @@ import { tasks, type TaskRow } from "../../schema/tasks.ts";
 import { auditInsert } from "../lib/audit.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
+import { batchWithKey } from "../lib/idempotency.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { isUniqueViolation } from "../lib/sql.ts";
 import { CreateTaskBody, CreateTaskResult } from "./schema.ts";
 import { taskToWire } from "./wire.ts";
 
-export const createTaskRoute = defineRoute(["owner"], {
-  method: "post",
-  path: "/tasks",
-  tags: ["tasks"],
-  summary: "Create a task",
-  description: "CLI: tasks --create NAME --goal G --summary S.",
-  request: { body: jsonBody(CreateTaskBody) },
-  responses: { 201: jsonResponse(CreateTaskResult, "Created") },
-});
+export const createTaskRoute = defineRoute(
+  ["owner"],
+  {
+    method: "post",
+    path: "/tasks",
+    tags: ["tasks"],
+    summary: "Create a task",
+    description: "CLI: tasks --create NAME --goal G --summary S.",
+    request: { body: jsonBody(CreateTaskBody) },
+    responses: { 201: jsonResponse(CreateTaskResult, "Created") },
+  },
+  { idempotency: "atomic" },
+);
 
-/** Creates a task; names are unique forever so audit history stays unambiguous. */
-export async function createTask(ctx: Ctx, input: z.infer<typeof CreateTaskBody>) {
+/**
+ * Creates a task; names are unique forever so audit history stays unambiguous. `respond` is the
+ * route's status when this is its write (the Idempotency-Key is stored with it).
+ */
+export async function createTask(ctx: Ctx, input: z.infer<typeof CreateTaskBody>, respond?: number) {
   const nowMs = ctx.now().getTime();
   const row: TaskRow = {
     id: ctx.newId("tsk"),
@@ -32,8 +40,9 @@ export async function createTask(ctx: Ctx, input: z.infer<typeof CreateTaskBody>
     finishedAt: null,
   };
   const audit = auditInsert(ctx, { kind: "task_created", taskId: row.id, payload: { name: row.name, goal: row.goal, summary: row.summary } });
+  const result = { task: taskToWire(row), task_id: row.id, event_id: audit.id };
   try {
-    await ctx.db.batch([ctx.db.insert(tasks).values(row), audit.stmt]);
+    await batchWithKey(ctx, [ctx.db.insert(tasks).values(row), audit.stmt], respond ? { body: result, status: respond } : undefined);
   } catch (e) {
     if (isUniqueViolation(e)) {
       throw new ApiError("NAME_TAKEN", `a task named '${input.name}' already exists`, {
@@ -42,5 +51,5 @@ export async function createTask(ctx: Ctx, input: z.infer<typeof CreateTaskBody>
     }
     throw e;
   }
-  return { task: taskToWire(row), task_id: row.id, event_id: audit.id };
+  return result;
 }

@@ -3,7 +3,7 @@ import { bindings } from "../../schema/bindings.ts";
 import { sessions } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
-import { sessionToWire } from "../sessions/wire.ts";
+import { detailsVisibleTo, sessionToWire } from "../sessions/wire.ts";
 import { taskByName } from "./lookup.ts";
 import { TaskDetail, TaskNameParam } from "./schema.ts";
 import { bindingToWire, taskToWire } from "./wire.ts";
@@ -30,11 +30,12 @@ export async function showTask(ctx: Ctx, name: string) {
   const active = history.find((b) => b.state === "active") ?? null;
   const worker = active ? byId.get(active.workerSessionId) : undefined;
   const manager = active ? byId.get(active.managerSessionId) : undefined;
+  const visible = await detailsVisibleTo(ctx);
   return {
     task: taskToWire(task),
     binding: active ? wire(active) : null,
-    worker: worker ? sessionToWire(worker) : null,
-    manager: manager ? sessionToWire(manager) : null,
+    worker: worker ? sessionToWire(worker, { hideDetails: !visible(worker) }) : null,
+    manager: manager ? sessionToWire(manager, { hideDetails: !visible(manager) }) : null,
     bindings_history: history.map(wire),
   };
 }

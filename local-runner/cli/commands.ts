@@ -4,14 +4,19 @@ import { EXIT_FAILED, EXIT_OK, flag, int, list, pos, req, str, type CommandSpec,
 
 const registerOptions: Record<string, OptionSpec> = {
   name: { type: "string", value: "NAME", description: "Unique name among active sessions (required)" },
-  pid: { type: "string", value: "PID", description: "Process id of the agent (recorded with its start time)" },
-  "codex-session": { type: "string", value: "PATH", description: "Codex rollout JSONL of the session" },
-  "claude-session": { type: "string", value: "PATH", description: "Claude Code transcript JSONL of the session" },
-  cwd: { type: "string", value: "DIR", description: "Working directory of the agent" },
-  "tmux-session": { type: "string", value: "NAME", description: "tmux session the agent runs in (enables push delivery)" },
+  pid: { type: "string", value: "PID", description: "Process id of the agent; only a transcript it (or a child) holds is accepted" },
+  "codex-session": { type: "string", value: "PATH", description: "Codex rollout JSONL of the session (under $CODEX_HOME/sessions)" },
+  "claude-session": { type: "string", value: "PATH", description: "Claude Code transcript JSONL of the session (under its projects/ dir)" },
+  cwd: { type: "string", value: "DIR", description: "Working directory of the agent (default: what the transcript records)" },
+  "tmux-session": {
+    type: "string",
+    value: "NAME",
+    description: "Plain tmux session name the agent runs in; its pane must be the agent's (enables push delivery)",
+  },
   host: { type: "string", value: "HOST", description: "Machine the session lives on (default: this machine)" },
   "thread-id": { type: "string", value: "ID", description: "App thread id, for app sessions" },
   "thread-title": { type: "string", value: "TITLE", description: "App thread title" },
+  force: { type: "boolean", description: "Owner only: register a transcript another active session already has" },
 };
 
 function registerCommand(role: "worker" | "manager"): CommandSpec {
@@ -39,12 +44,15 @@ function registerCommand(role: "worker" | "manager"): CommandSpec {
         host: str(a, "host") ?? resolveHome().hostName,
         thread_id: str(a, "thread-id"),
         thread_title: str(a, "thread-title"),
+        force: flag(a, "force") || undefined,
       },
     }),
     render: (b) =>
       [
         `registered ${b.session.role} ${b.session.name} (${b.session_id})`,
-        `token: ${b.token}   (shown once; the session uses it as its bearer token)`,
+        b.token === null
+          ? "token: withheld (this is a replay; a secret is shown only once — register the same agent again for a new token)"
+          : `token: ${b.token}   (shown once; the session uses it as its bearer token)`,
         `communication: ${b.communication.session_kind}, receive ${b.communication.receive_style}, delivery ${b.communication.delivery_mode}`,
         ...(b.communication.poll_command ? [`poll with: ${b.communication.poll_command}`] : []),
       ].join("\n"),

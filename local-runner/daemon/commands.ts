@@ -5,7 +5,7 @@ import { flag, req, str, UsageError, type Args, type CommandSpec, type GlobalOpt
 import type { Transport } from "../cli/transport.ts";
 import { runDaemonLoop } from "./loop.ts";
 import { daemonStatus, daemonTokenPath, installDaemon, nativePlatform, readManifest, realExec, uninstallDaemon, type Exec } from "./manager.ts";
-import { daemonArgv, unitFiles, type DaemonConfig, type Platform } from "./units.ts";
+import { checkUnitValues, daemonArgv, unitFiles, type DaemonConfig, type Platform } from "./units.ts";
 
 /** Default seconds between ticks of an installed daemon. */
 const DEFAULT_INTERVAL_SECONDS = 60;
@@ -47,7 +47,7 @@ function configOf(a: Args, g: GlobalOptions): DaemonConfig {
   const home = resolveHome(process.env, { home: g.home });
   const userHome = process.env.HOME;
   if (!userHome) throw new UsageError("$HOME is not set; the unit files live under it");
-  return {
+  const cfg: DaemonConfig = {
     platform: platformOf(a),
     runId: req(a, "run-id"),
     project: str(a, "project"),
@@ -61,6 +61,9 @@ function configOf(a: Args, g: GlobalOptions): DaemonConfig {
     cli: cliScript(),
     userHome,
   };
+  // Before anything is minted or written: a bad value fails the whole command up front.
+  checkUnitValues(cfg);
+  return cfg;
 }
 
 const installOptions: Record<string, OptionSpec> = {

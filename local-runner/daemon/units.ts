@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { UsageError } from "../cli/spec.ts";
 
 /** The service managers the daemon can be installed under. */
 export type Platform = "launchd" | "systemd";
@@ -108,7 +109,7 @@ export function systemdUnits(cfg: DaemonConfig): UnitFile[] {
   const dir = join(cfg.userHome, ".config", "systemd", "user");
   const log = logPath(cfg);
   const service = `[Unit]
-Description=Switchyard advice broker daemon (draft-only) for run ${cfg.runId}
+Description=Switchyard advice broker daemon (draft-only) for run ${cfg.runId.replace(/%/g, "%%")}
 
 [Service]
 Type=simple
@@ -142,7 +143,32 @@ WantedBy=timers.target
   ];
 }
 
-/** Every file an install writes for the platform. */
+/**
+ * Refuses values no unit file can hold safely. A newline would end a systemd directive and start
+ * one of the caller's choosing (`--project $'x\nExecStartPre=…'`), and XML 1.0 cannot carry most
+ * control characters at all; none belongs in a path, run id, session name or URL.
+ */
+export function checkUnitValues(cfg: DaemonConfig): void {
+  const values: Record<string, string | undefined> = {
+    "--run-id": cfg.runId,
+    "--project": cfg.project,
+    "--to-session": cfg.toSession,
+    "--daemon-id": cfg.daemonId,
+    "--home": cfg.switchyardHome,
+    "--url": cfg.url,
+    node: cfg.node,
+    cli: cfg.cli,
+    HOME: cfg.userHome,
+  };
+  for (const [name, v] of Object.entries(values)) {
+    if (v !== undefined && /[\x00-\x1f\x7f]/.test(v)) {
+      throw new UsageError(`${name} contains a control character (e.g. a newline), which a service file cannot hold: ${JSON.stringify(v)}`);
+    }
+  }
+}
+
+/** Every file an install writes for the platform; values are checked first (checkUnitValues). */
 export function unitFiles(cfg: DaemonConfig): UnitFile[] {
+  checkUnitValues(cfg);
   return cfg.platform === "launchd" ? [launchdPlist(cfg)] : systemdUnits(cfg);
 }

@@ -285,13 +285,14 @@ async function findClaudeTranscript(configDir: string, sessionId: string): Promi
  *    daemon to this pid, so only transcripts recording the pid's cwd and begun after the pid
  *    started count.
  * Steps 4 and 5 scan every process, so they run only when the earlier ones find nothing.
+ * With `strict`, only steps 1 and 2 run.
  * Several transcripts in one step (a shared daemon) are narrowed to those recording the
  * pid's cwd; if more than one remains, the most recently modified is returned with the
  * others as `alternatives`. Null when nothing is found (typically: no prompt typed yet).
  */
 export async function discoverTranscript(
   pid: number,
-  opts: { lsofBin: string; timeoutMs: number; claudeConfigDir?: string },
+  opts: { lsofBin: string; timeoutMs: number; claudeConfigDir?: string; strict?: boolean },
 ): Promise<DiscoveredTranscript | null> {
   if (!Number.isInteger(pid) || pid <= 0) return null;
   const table = await procTable();
@@ -326,9 +327,9 @@ export async function discoverTranscript(
   const steps: (() => Promise<Candidate[]>)[] = [
     () => search(tree),
     () => claudeSessionTranscript(tree, opts.claudeConfigDir),
-    () => search(groupMates(table, pid, self)),
-    async () => (self ? search(await paneMates(table, pid, tried)) : []),
-    sharedDaemons,
+    // Strict (registration, pane checks): a process of the same Unix session, process group or
+    // pane that is not a descendant may be anyone's; only the pid's own tree is proof.
+    ...(opts.strict ? [] : [() => search(groupMates(table, pid, self)), async () => (self ? search(await paneMates(table, pid, tried)) : []), sharedDaemons]),
   ];
   const ttyOf = new Map(table.map((p) => [p.pid, p.tty]));
   for (const step of steps) {

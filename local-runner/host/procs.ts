@@ -124,6 +124,33 @@ export async function procTable(): Promise<ProcInfo[]> {
   }
 }
 
+/**
+ * The pid and its ancestors by parent pid, the pid first, up to (not including) pid 0; [] when
+ * it is not running. Linux reads /proc; elsewhere `ps -o ppid=` once per step.
+ */
+export async function ancestry(pid: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let cur = pid; Number.isInteger(cur) && cur > 0 && !out.includes(cur) && out.length < 256; ) {
+    let ppid: number | null;
+    if (process.platform === "linux") {
+      const st = await readLinuxStat(cur);
+      if (!st || st.state === "Z" || st.state === "X") break;
+      ppid = st.ppid;
+    } else {
+      try {
+        const { stdout } = await execFileAsync("ps", ["-o", "ppid=", "-p", String(cur)]);
+        ppid = Number(stdout.trim());
+        if (!Number.isInteger(ppid)) break;
+      } catch {
+        break;
+      }
+    }
+    out.push(cur);
+    cur = ppid;
+  }
+  return out;
+}
+
 /** `roots` and every process below them in the ppid tree, roots first, breadth-first. */
 export function withDescendants(table: ProcInfo[], roots: Iterable<number>): number[] {
   const children = new Map<number, number[]>();

@@ -1,5 +1,6 @@
 import { stat } from "node:fs/promises";
 import { HostError } from "../../functions/lib/host.ts";
+import { paneText } from "../../functions/lib/pane-text.ts";
 import { execTool, type ExecResult } from "./exec.ts";
 
 /** Options for creating a detached tmux session. */
@@ -60,6 +61,9 @@ export function parseTmuxVersion(text: string): [number, number] | null {
  */
 const NOT_FOUND =
   /can't find (session|window|pane)|no server running|server exited unexpectedly|no current target|error connecting to .*\((No such file or directory|Connection refused)\)/i;
+
+/** The key names ever sent to a pane: submit, menus, interrupts. */
+const KEY_NAMES = /^(?:Enter|Escape|Esc|Up|Down|C-[a-z]|q)$/;
 
 /** Thin typed wrapper over the tmux CLI; every target resolves exactly (no prefix matching). */
 export class Tmux {
@@ -155,8 +159,23 @@ export class Tmux {
     await this.must(["kill-session", "-t", `=${name}:`], name);
   }
 
-  /** Sends one key name (Enter, C-c, Escape) or, with `literal`, text typed verbatim. */
+  /**
+   * Sends one key name (Enter, C-c, Escape, Up, Down) or, with `literal`, text typed verbatim.
+   * Literal text must already be free of control bytes (lib/pane-text.ts): with -l, tmux would
+   * turn ESC into the Escape key and 0x03 into Ctrl-C. Key names are a closed list, so a text
+   * can never be smuggled in as keys either.
+   */
   async sendKeys(target: string, keys: string, literal: boolean): Promise<void> {
+    if (literal && paneText(keys) !== keys) {
+      throw new HostError("COMMAND_FAILED", `refusing to type text with control characters into '${target}'`, "Text is typed literally; send keys by name.");
+    }
+    if (!literal && !KEY_NAMES.test(keys)) {
+      throw new HostError(
+        "COMMAND_FAILED",
+        `'${keys.slice(0, 40)}' is not a key this host sends to '${target}'`,
+        "Send text with literal typing, keys by name (Enter, Escape, Up, Down, C-<letter>, q).",
+      );
+    }
     const pane = await this.resolvePane(target);
     await this.must(["send-keys", "-t", pane.id, ...(literal ? ["-l"] : []), "--", keys], target);
   }

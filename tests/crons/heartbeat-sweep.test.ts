@@ -1,7 +1,3 @@
-import { spawn } from "node:child_process";
-import { once } from "node:events";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { afterEach, describe, expect, it } from "vitest";
 import { heartbeatSweep } from "../../crons/heartbeat-sweep.ts";
@@ -10,6 +6,7 @@ import { makeCtx, type Ctx } from "../../functions/lib/ctx.ts";
 import { sessions } from "../../schema/sessions.ts";
 import { boundPair, registerSession } from "../helpers/factories.ts";
 import { makeTestEnv, type TestEnv, PINNED_EPOCH } from "../helpers/services.ts";
+import { codexRollout, holdOpen } from "../helpers/transcripts.ts";
 import { pidHost } from "./pid-host.ts";
 
 const LIVE = 5151;
@@ -113,22 +110,19 @@ describe("heartbeat-sweep", () => {
 
   it("tells a live process from an exited one through the real host (pid and start time)", async () => {
     await setup("real");
-    const transcript = (name: string) => {
-      const path = join(env.dir, name);
-      writeFileSync(path, "");
-      return path;
-    };
-    const child = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { stdio: "ignore" });
+    // Each agent is a live process holding its rollout, as registration by pid requires.
+    const manager = await holdOpen(codexRollout(env, "manager"));
+    const worker = await holdOpen(codexRollout(env, "worker"));
     try {
-      const alive = await registerSession(env, "manager", { pid: process.pid, codex_session: transcript("manager.jsonl") });
-      const exited = await registerSession(env, "worker", { pid: child.pid, codex_session: transcript("worker.jsonl") });
-      child.kill("SIGKILL");
-      await once(child, "exit");
+      const alive = await registerSession(env, "manager", { pid: manager.pid, codex_session: codexRollout(env, "manager", null) });
+      const exited = await registerSession(env, "worker", { pid: worker.pid, codex_session: codexRollout(env, "worker", null) });
+      await worker.stop();
       const report = await heartbeatSweep(ctx);
       expect(report.dead.map((d) => d.session_id)).toEqual([exited.session_id]);
       expect(report.dead.map((d) => d.session_id)).not.toContain(alive.session_id);
     } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      await manager.stop();
+      await worker.stop();
     }
   });
 });

@@ -14,15 +14,22 @@ afterEach(() => env.close());
 const count = async (table: string) => Number((await env.services.database.client.execute(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n);
 
 describe("prune-history cron", () => {
-  it("clears stored secret-bearing idempotent responses after the replay window", async () => {
+  it("clears secret-bearing responses an older version stored; new ones never hold a secret", async () => {
     const reg = await env.call("POST", "/v1/sessions", { body: { name: "w", role: "worker" }, headers: { "Idempotency-Key": "k1" } });
     expect(reg.status).toBe(201);
-    const stored = async () => String((await env.services.database.client.execute("SELECT response_body FROM idempotency_keys")).rows[0]!.response_body);
-    expect(await stored()).toContain(reg.body.token);
-    env.clock.advance(11 * 60);
+    const stored = async (key: string) =>
+      String(
+        (await env.services.database.client.execute({ sql: "SELECT response_body FROM idempotency_keys WHERE key = ?", args: [key] })).rows[0]!.response_body,
+      );
+    expect(await stored("k1")).not.toContain(reg.body.token);
+    const legacy = `{"token":"sy_session_${"ab".repeat(24)}"}`;
+    await env.services.database.client.execute({
+      sql: "INSERT INTO idempotency_keys (principal, key, method, path, request_hash, state, status_code, response_body, created_at) VALUES ('session:x', 'old', 'POST', '/v1/sessions', 'h', 'done', 201, ?, ?)",
+      args: [legacy, env.clock.ms],
+    });
     const run = await runCron(ctx, "prune-history", { runner: "p1" });
     expect(run.report).toMatchObject({ secret_bodies_cleared: 1 });
-    expect(await stored()).not.toContain(reg.body.token);
+    expect(await stored("old")).toBe("null");
   });
 
   it("deletes slots and runs older than 7 days and keeps recent ones", async () => {

@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -36,16 +36,4 @@ export function ageTree(dir: string, ageSeconds: number): void {
   };
   walk(dir);
   utimesSync(dir, t, t);
-}
-
-/** A process that is running (until killed) and one that has certainly exited. */
-export function liveProcess(): ChildProcess {
-  return spawn("sleep", ["120"], { stdio: "ignore" });
-}
-
-/** The pid of a process that ran and exited. */
-export async function deadPid(): Promise<number> {
-  const p = spawn("true");
-  await new Promise((r) => p.once("exit", r));
-  return p.pid!;
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp } from "../../functions/app.ts";
@@ -6,6 +6,7 @@ import { tokenInsert } from "../../functions/lib/auth.ts";
 import type { Host } from "../../functions/lib/host.ts";
 import { makeId } from "../../functions/lib/ids.ts";
 import { resolveHome } from "../../local-runner/home.ts";
+import { NodeHost } from "../../local-runner/host.ts";
 import { openLocalServices, type LocalServices } from "../../local-runner/services.ts";
 
 /**
@@ -33,6 +34,13 @@ export interface TestEnv {
   app: ReturnType<typeof createApp>;
   owner: string;
   clock: FakeClock;
+  /**
+   * The test host's transcript roots (its NodeHost is given CODEX_HOME `<dir>/codex-home` and
+   * CLAUDE_CONFIG_DIR `<dir>/claude-config`): transcripts registered in a test live under these
+   * (see tests/helpers/transcripts.ts).
+   */
+  codexSessions: string;
+  claudeProjects: string;
   /** Mints a token of any kind directly in the database. */
   mint(kind: "owner" | "daemon" | "runner" | "hook", host?: string): Promise<string>;
   /** Calls the app with a bearer token (or none) and parses the JSON answer; throws on a 500. */
@@ -50,8 +58,12 @@ export async function makeTestEnv(opts: { host?: Host | null; hostName?: string;
   const clock = new FakeClock(opts.clockAt);
   const home = { ...resolveHome({}, { home: dir }), hostName: opts.hostName ?? "test-host" };
   const services = await openLocalServices({ home, clock: clock.now });
+  const codexHome = join(dir, "codex-home");
+  const claudeConfig = join(dir, "claude-config");
+  mkdirSync(join(codexHome, "sessions"), { recursive: true });
+  mkdirSync(join(claudeConfig, "projects"), { recursive: true });
   if (opts.host === null) services.host = undefined;
-  else if (opts.host) services.host = opts.host;
+  else services.host = opts.host ?? new NodeHost({ codexHome, claudeConfigDir: claudeConfig, transcriptRoots: [], pluginDir: join(home.home, "plugins") });
   const app = createApp(services);
   const env: TestEnv = {
     dir,
@@ -59,6 +71,8 @@ export async function makeTestEnv(opts: { host?: Host | null; hostName?: string;
     app,
     owner: services.ownerToken,
     clock,
+    codexSessions: join(codexHome, "sessions"),
+    claudeProjects: join(claudeConfig, "projects"),
     async mint(kind, host) {
       const t = await tokenInsert(services.database.db, { id: makeId("tok", clock.ms), kind, nowMs: clock.ms, host: host ?? null });
       await t.stmt;

@@ -16,9 +16,12 @@ export interface WorkerProcess<L> {
   exit: Promise<number | null>;
 }
 
-/** Starts `node --import tsx SCRIPT ...args` from the repository root and collects its lines. */
-export function spawnWorker<L extends { ready?: true }>(script: string, args: string[]): WorkerProcess<L> {
-  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] });
+/**
+ * Starts `node [nodeArgs] --import tsx SCRIPT ...args` from the repository root and collects its
+ * lines. `nodeArgs` are Node's own flags (e.g. --expose-gc).
+ */
+export function spawnWorker<L extends { ready?: true } = { ready?: true }>(script: string, args: string[], nodeArgs: string[] = []): WorkerProcess<L> {
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script, ...args], { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] });
   const lines: L[] = [];
   const stderr: string[] = [];
   child.stderr!.setEncoding("utf8").on("data", (d: string) => stderr.push(d));

@@ -37,7 +37,10 @@ describe("switchyard runner", () => {
   it("claims only its host's commands over HTTP, executes them with the local Host and reports the attempts", { timeout: 120_000 }, async () => {
     const tui = await startFakeTui(env);
     panes.push(tui.tmux);
-    const remote = await registerSession(env, "worker", { tmux_session: tui.tmux, codex_session: tui.rollout, host: "remote-b" });
+    // Registered for a host the server cannot reach, so nothing is checked here; the runner checks
+    // the pane against the agent's pid before it types or reads anything.
+    const pid = await env.services.host!.tmuxPanePid(tui.tmux);
+    const remote = await registerSession(env, "worker", { tmux_session: tui.tmux, codex_session: tui.rollout, host: "remote-b", pid });
     const elsewhere = await registerSession(env, "worker", { tmux_session: "not-here", host: "remote-c" });
     const enqueue = async (name: string, body: Record<string, unknown>) => {
       const res = await env.call("POST", `/v1/sessions/${name}/commands`, { body });

@@ -82,7 +82,7 @@ describe("one inbox shared by several OS processes", () => {
     const sender = start(url, "send", session);
     procs.push(sender);
     await sender.ready;
-    const waiting = consumeNext(ctx, { session }, { wait: true, timeout: 30, interval: 0.05 });
+    const waiting = consumeNext(ctx, { session }, { wait: true, timeout: 30, interval: 0.1 });
     // A margin for the first (empty) check, so the item must be found while waiting. The
     // sender's signal cannot reach this process; only the database re-check can find it.
     await new Promise((r) => setTimeout(r, 300));

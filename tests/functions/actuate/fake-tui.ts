@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { codexRollout } from "../../helpers/transcripts.ts";
 import { fileURLToPath } from "node:url";
 import type { TestEnv } from "../../helpers/services.ts";
 
@@ -11,7 +11,8 @@ let seq = 0;
 export async function startFakeTui(env: TestEnv, busyMs = 300) {
   seq += 1;
   const tmux = `sy-test-${process.pid}-${seq}`;
-  const rollout = join(env.dir, `rollout-${seq}.jsonl`);
+  // Under the test host's Codex root, where registration accepts it.
+  const rollout = codexRollout(env, `fake-${process.pid}-${seq}`, null);
   await env.services.host!.tmuxNewSession({ name: tmux, cwd: env.dir, command: [process.execPath, FAKE_TUI, rollout, String(busyMs)], width: 120, height: 30 });
   const deadline = Date.now() + 10_000;
   while (!existsSync(rollout)) {

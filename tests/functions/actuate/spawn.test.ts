@@ -162,10 +162,11 @@ describe("POST /v1/pairs", () => {
   });
 
   it("refuses an unknown task without a goal", async () => {
-    useFakeAgent();
+    const rollout = useFakeAgent();
     const res = await env.call("POST", "/v1/pairs", { body: { task: "nope", worker_name: "a", manager_name: "b", cwd: env.dir } });
     expect(res.status).toBe(404);
     expect(res.body.error.hint).toMatch(/--task-goal/);
-    expect(existsSync(join(env.dir, "codex-home"))).toBe(false);
+    // Nothing was started: no agent wrote its rollout.
+    expect(existsSync(rollout)).toBe(false);
   });
 });

@@ -28,11 +28,11 @@ describe("GET /v1/admin/doctor", () => {
     expect(res.body.tmux.available).toBe(false);
     expect(res.body.problems.map((p: any) => p.check)).toEqual(expect.arrayContaining(["tmux", "lsof"]));
     expect(res.body.problems.find((p: any) => p.check === "tmux").hint).toMatch(/install/i);
-    const w = await registerSession(env, "worker", { tmux_session: "nowhere" });
-    const nudge = await env.call("POST", `/v1/sessions/${w.session.name}/nudge`, { body: { text: "hi" } });
-    expect(nudge.status).toBe(503);
-    expect(nudge.body.error.code).toBe("HOST_UNAVAILABLE");
-    expect(nudge.body.error.message).toMatch(/tmux/);
+    // Registering a tmux session is the first tmux action: the pane is looked up before it is accepted.
+    const reg = await env.call("POST", "/v1/sessions", { body: { name: "w-no-tmux", role: "worker", tmux_session: "nowhere" } });
+    expect(reg.status).toBe(503);
+    expect(reg.body.error.code).toBe("HOST_UNAVAILABLE");
+    expect(reg.body.error.message).toMatch(/tmux/);
   });
 
   it("reports no local runner on a host-less server and is owner/daemon only", async () => {

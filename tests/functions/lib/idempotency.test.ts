@@ -1,7 +1,7 @@
 import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sha256Hex } from "../../../functions/lib/ids.ts";
-import { SECRET_REPLAY_MS, STALE_PENDING_MS } from "../../../functions/lib/idempotency.ts";
+import { MAX_KEYS_PER_PRINCIPAL, STALE_PENDING_MS } from "../../../functions/lib/idempotency.ts";
 import { idempotencyKeys, tokens } from "../../../schema/auth.ts";
 import { sessions } from "../../../schema/sessions.ts";
 import { tasks } from "../../../schema/tasks.ts";
@@ -31,19 +31,55 @@ describe("Idempotency-Key", () => {
     expect(await eventRows(env)).toHaveLength(1);
   });
 
-  it("replays registrations too, so a retried register does not hit NAME_TAKEN or mint a second token", async () => {
+  it("replays registrations too (no NAME_TAKEN, no second token), but never the secret: it is shown once", async () => {
     const body = { name: "w1", role: "worker" };
     const first = await env.call("POST", "/v1/sessions", { body, ...withKey("reg-w1") });
+    expect(first.body.token).toMatch(/^sy_session_/);
     const again = await env.call("POST", "/v1/sessions", { body, ...withKey("reg-w1") });
     expect(again.status).toBe(201);
-    expect(again.body.token).toBe(first.body.token);
+    expect(again.headers.get("Idempotent-Replayed")).toBe("true");
+    expect(again.headers.get("Idempotent-Secrets-Withheld")).toBe("/token");
+    expect(again.body).toEqual({ ...first.body, token: null });
     expect(await env.services.database.db.select().from(sessions)).toHaveLength(1);
-    // The stored copy of the secret is replayable only briefly; then only its hash remains useful.
-    env.clock.advance(SECRET_REPLAY_MS / 1000 + 1);
-    const late = await env.call("POST", "/v1/sessions", { body, ...withKey("reg-w1") });
-    expect(late.status).toBe(409);
-    expect(JSON.stringify(late.body)).not.toContain(first.body.token);
-    expect(await env.services.database.db.select().from(sessions)).toHaveLength(1);
+    expect(await env.services.database.db.select().from(tokens).where(eq(tokens.kind, "session"))).toHaveLength(1);
+  });
+
+  it("stores no secret: the stored response of a registration or a token mint holds neither the secret nor anything that starts like one", async () => {
+    const reg = await env.call("POST", "/v1/sessions", { body: { name: "w2", role: "worker" }, ...withKey("reg-w2") });
+    const mint = await env.call("POST", "/v1/tokens", { body: { scope: "runner", host: "h1" }, ...withKey("mint-1") });
+    expect(mint.status).toBe(201);
+    const rows = await env.services.database.db.select().from(idempotencyKeys);
+    expect(rows.map((r) => [r.key, r.state, r.secretsWithheld])).toEqual([
+      ["reg-w2", "done", "/token"],
+      ["mint-1", "done", "/token"],
+    ]);
+    const stored = JSON.stringify(rows);
+    expect(stored).not.toContain(reg.body.token);
+    expect(stored).not.toContain(mint.body.token);
+    expect(stored).not.toMatch(/sy_[a-z]+_[0-9a-f]{16}/);
+    const replay = await env.call("POST", "/v1/tokens", { body: { scope: "runner", host: "h1" }, ...withKey("mint-1") });
+    expect(replay.body).toMatchObject({ token_id: mint.body.token_id, token: null });
+  });
+
+  it("keeps a key to the token that sent it: a second runner token of the host (minted after the first was revoked) never sees the first's response", async () => {
+    const first = await env.mint("runner", "build-box");
+    const body = { name: "rw", role: "worker" };
+    const a = await env.call("POST", "/v1/sessions", { token: first, body, ...withKey("reg-rw") });
+    expect(a.status).toBe(201);
+    const [own] = await env.services.database.db
+      .select()
+      .from(tokens)
+      .where(eq(tokens.secretHash, await sha256Hex(first)));
+    expect((await env.call("POST", `/v1/tokens/${own!.id}/revoke`)).status).toBe(200);
+    const second = await env.mint("runner", "build-box");
+    const b = await env.call("POST", "/v1/sessions", { token: second, body, ...withKey("reg-rw") });
+    expect(b.status).toBe(201);
+    expect(b.headers.get("Idempotent-Replayed")).toBeNull();
+    // It ran itself: the same agent registered again, with a token of its own.
+    expect(b.body.session_id).toBe(a.body.session_id);
+    expect(b.body.token).toMatch(/^sy_session_/);
+    expect(b.body.token).not.toBe(a.body.token);
+    expect(JSON.stringify(b.body)).not.toContain(a.body.token);
   });
 
   it("refuses the same key with a different body or path (IDEMPOTENCY_MISMATCH)", async () => {
@@ -94,7 +130,7 @@ describe("Idempotency-Key", () => {
       .from(tokens)
       .where(eq(tokens.secretHash, await sha256Hex(env.owner)));
     await env.services.database.db.insert(idempotencyKeys).values({
-      principal: `owner:${own!.id}`,
+      principal: `token:${own!.id}`,
       key: "k-5",
       method: "POST",
       path: "/v1/tasks",
@@ -114,6 +150,32 @@ describe("Idempotency-Key", () => {
     expect(await taskNames()).toEqual(["slow"]);
     const replay = await env.call("POST", "/v1/tasks", { rawBody: body, ...withKey("k-5") });
     expect(replay.headers.get("Idempotent-Replayed")).toBe("true");
+  });
+
+  it("keeps at most MAX_KEYS_PER_PRINCIPAL keys per token, dropping the oldest", async () => {
+    const [own] = await env.services.database.db
+      .select()
+      .from(tokens)
+      .where(eq(tokens.secretHash, await sha256Hex(env.owner)));
+    const principal = `token:${own!.id}`;
+    const old = Array.from({ length: MAX_KEYS_PER_PRINCIPAL }, (_, i) => ({
+      principal,
+      key: `old-${i}`,
+      method: "POST",
+      path: "/v1/tasks",
+      requestHash: "x",
+      state: "done" as const,
+      statusCode: 201,
+      responseBody: "{}",
+      createdAt: env.clock.ms - 1_000_000 + i,
+    }));
+    for (let i = 0; i < old.length; i += 100) await env.services.database.db.insert(idempotencyKeys).values(old.slice(i, i + 100));
+    expect((await env.call("POST", "/v1/tasks", { body: { name: "newest" }, ...withKey("new-1") })).status).toBe(201);
+    const keys = (await env.services.database.db.select().from(idempotencyKeys).where(eq(idempotencyKeys.principal, principal))).map((r) => r.key);
+    expect(keys).toHaveLength(MAX_KEYS_PER_PRINCIPAL);
+    expect(keys).toContain("new-1");
+    expect(keys).not.toContain("old-0");
+    expect(keys).toContain("old-1");
   });
 
   it("rejects an over-long key and ignores keys on reads", async () => {

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DISPATCH_PLUGINS } from "../../../functions/executors.ts";
 import { dispatchPass } from "../../../functions/queue/dispatch-pass.ts";
+import { boundPair } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 import { daemonCtx, eventsOf, supervised } from "../supervision/helpers.ts";
 
@@ -189,6 +190,28 @@ describe("continue-iteration guardrails", () => {
     const status = (await l.status()).body;
     expect(status.commands.refused[0].missing_evidence).toEqual(["ci_green", "merge"]);
     expect(status.recommendation).toBe(`record evidence for iteration 1 before another pass: ci_green, merge`);
+  });
+});
+
+describe("continue-iteration delivery", () => {
+  it("types a pass the bound manager queued into its worker's pane (a nudge's authority), the same item the inbox holds", async () => {
+    // The worker's pane is on another machine: whether the item is to be typed is decided here.
+    const pair = await boundPair(env, { worker: { host: "far-box", tmux_session: "far-pane" } });
+    const path = (rest: string) => `/v1/tasks/${pair.task.task.name}/${rest}`;
+    const run = await env.call("POST", path("loop-runs"), { body: { required_before_continue: ["smoke_test"], max_iterations: 3 } });
+    const id = run.body.run.id as string;
+    await env.call("POST", path(`loop-runs/${id}/evidence`), { body: { iteration: 1, evidence_type: "smoke_test", payload: { command: "npm test" } } });
+    const queued = await env.call("POST", path(`loop-runs/${id}/continue`), {
+      body: { requested_iteration: 2, message: "next pass" },
+      token: pair.manager.token,
+    });
+    expect(queued.status, JSON.stringify(queued.body)).toBe(201);
+    expect(await dispatch()).toMatchObject({ succeeded: 1 });
+    const item = (await env.call("GET", `/v1/sessions/${pair.worker.session.name}/inbox`)).body.items.find((i: any) => i.signal_type === "continue_iteration");
+    expect(item.delivery_command_id).toMatch(/^cmd_/);
+    const deliver = await commandRow(item.delivery_command_id);
+    expect(deliver).toMatchObject({ type: "deliver", host: "far-box", state: "pending" });
+    expect(JSON.parse(deliver.payload_json)).toMatchObject({ inbox_item_id: item.id, tmux_session: "far-pane" });
   });
 });
 

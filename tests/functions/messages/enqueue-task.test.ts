@@ -77,4 +77,22 @@ describe("enqueue-notify-manager / enqueue-nudge-worker", () => {
     });
     expect(runner.status).toBe(403);
   });
+
+  it("scopes idempotency_key to the caller and the task: another caller or another task with the same key gets its own command", async () => {
+    const a = await boundPair(env);
+    const b = await boundPair(env);
+    const send = (task: string, token?: string) =>
+      env.call("POST", `/v1/tasks/${task}/notify-manager`, { token, body: { message: "same key", idempotency_key: "k-shared" } });
+    const ownerA = await send(a.task.task.name);
+    const workerA = await send(a.task.task.name, a.worker.token);
+    const ownerB = await send(b.task.task.name);
+    expect([ownerA.status, workerA.status, ownerB.status]).toEqual([201, 201, 201]);
+    expect(new Set([ownerA.body.command_id, workerA.body.command_id, ownerB.body.command_id]).size).toBe(3);
+    // The worker's retry finds its own command, never the owner's.
+    const retry = await send(a.task.task.name, a.worker.token);
+    expect(retry.status).toBe(200);
+    expect(retry.body).toMatchObject({ command_id: workerA.body.command_id, created: false });
+    const cmds = await env.services.database.client.execute("SELECT count(*) AS n FROM commands WHERE idempotency_key = 'k-shared'");
+    expect(Number(cmds.rows[0]!.n)).toBe(3);
+  });
 });

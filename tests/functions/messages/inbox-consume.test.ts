@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { makeCtx } from "../../../functions/lib/ctx.ts";
+import { InboxNotifier } from "../../../functions/lib/notifier.ts";
 import { consumeNext } from "../../../functions/messages/inbox-consume.ts";
-import { inboxEventType } from "../../../functions/messages/notifier.ts";
 import { sendMessage } from "../../../functions/messages/send.ts";
 import { boundPair, registerSession, withNewEvents } from "../../helpers/factories.ts";
 import { startUp } from "../../../local-runner/up.ts";
@@ -57,7 +57,7 @@ describe("POST /v1/sessions/{name}/inbox/consume", () => {
     const now = await env.call("POST", `/v1/sessions/${s.session.name}/inbox/consume`, { body: {} });
     expect(now.status).toBe(200);
     expect(now.body).toMatchObject({ item: null, timed_out: false, event_id: null });
-    const waited = await env.call("POST", `/v1/sessions/${s.session.name}/inbox/consume`, { body: { wait: true, timeout: 0.2, interval: 0.05 } });
+    const waited = await env.call("POST", `/v1/sessions/${s.session.name}/inbox/consume`, { body: { wait: true, timeout: 0.2, interval: 0.1 } });
     expect(waited.status).toBe(200);
     expect(waited.body).toMatchObject({ item: null, timed_out: true, has_more: false, event_id: null });
     expect(waited.body.poll_count).toBeGreaterThan(1);
@@ -74,7 +74,7 @@ describe("POST /v1/sessions/{name}/inbox/consume", () => {
     const sent = await send(s.session.name, "wake up");
     const res = await waiting;
     expect(res.body).toMatchObject({ item: { id: sent.body.inbox_item_id }, timed_out: false, woken_by: "notifier", poll_count: 2 });
-    expect(notifier.signalled).toEqual([inboxEventType(s.session_id)]);
+    expect(notifier.signalled).toEqual([s.session_id]);
   });
 
   it("finds an item the notifier never announced by the periodic re-check", async () => {
@@ -82,11 +82,11 @@ describe("POST /v1/sessions/{name}/inbox/consume", () => {
     const mine = observeNotifier(env);
     const listening = mine.listening(s.session_id);
     // Its own notifier stands for another process writing the same database.
-    const other = makeCtx({ ...env.services, notifier: new EventTarget() }, { kind: "owner", tokenId: "tok_other" });
+    const other = makeCtx({ ...env.services, notifier: new InboxNotifier() }, { kind: "owner", tokenId: "tok_other" });
     const waiting = consumeNext(
       makeCtx(env.services, { kind: "owner", tokenId: "tok_me" }),
       { session: s.session.name },
-      { wait: true, timeout: 30, interval: 0.05 },
+      { wait: true, timeout: 30, interval: 0.1 },
     );
     await listening;
     await firstPollDone();

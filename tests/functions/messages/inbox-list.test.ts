@@ -25,7 +25,7 @@ describe("GET /v1/sessions/{name}/inbox and the task inboxes", () => {
 
   it("with wait, answers as soon as an item is pending, or timed_out=true", async () => {
     const s = await registerSession(env, "worker");
-    const empty = await env.call("GET", `/v1/sessions/${s.session.name}/inbox?wait=true&timeout=0.1&interval=0.02`);
+    const empty = await env.call("GET", `/v1/sessions/${s.session.name}/inbox?wait=true&timeout=0.1&interval=0.1`);
     expect(empty.body).toMatchObject({ pending: 0, items: [], timed_out: true });
     const listening = observeNotifier(env).listening(s.session_id);
     const waiting = env.call("GET", `/v1/sessions/${s.session.name}/inbox?wait=true&timeout=240&interval=60`);

@@ -1,5 +1,4 @@
-import { appendFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { appendFileSync, rmSync } from "node:fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { consumeNext } from "../../../functions/messages/inbox-consume.ts";
 import { routeCompletions } from "../../../functions/messages/routing.ts";
@@ -9,6 +8,7 @@ import { makeCtx, type Ctx } from "../../../functions/lib/ctx.ts";
 import { openDatabase } from "../../../functions/lib/db.ts";
 import { createTask, registerSession, uniqueName } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+import { codexMeta, codexRollout } from "../../helpers/transcripts.ts";
 import { firstPollDone, observeNotifier } from "./waiting.ts";
 
 let env: TestEnv;
@@ -21,8 +21,7 @@ afterEach(() => env.close());
 
 /** A worker whose Codex rollout the test appends to, and helpers to complete turns in it. */
 async function rolloutWorker() {
-  const rollout = join(env.dir, `${uniqueName("rollout")}.jsonl`);
-  writeFileSync(rollout, `${JSON.stringify({ timestamp: "2026-11-21T12:00:00.000Z", type: "session_meta", payload: { id: "w", cwd: env.dir } })}\n`);
+  const rollout = codexRollout(env, uniqueName("rollout"), codexMeta("w", env.dir));
   const worker = await registerSession(env, "worker", { codex_session: rollout });
   let turn = 0;
   const complete = () => {
@@ -137,7 +136,7 @@ describe("routeCompletions", () => {
 
   it("reports a worker transcript it cannot read and still routes the events already stored", async () => {
     const { worker, rollout, complete } = await rolloutWorker();
-    const manager = await registerSession(env, "manager", { tmux_session: "mgr-pane" });
+    const manager = await registerSession(env, "manager", { host: "elsewhere", tmux_session: "mgr-pane" });
     const task = await createTask(env);
     await bind(task.task.name, worker.session.name, manager.session.name);
     complete();
@@ -147,7 +146,7 @@ describe("routeCompletions", () => {
     expect(report).toMatchObject({
       ingested: 0,
       routed: 1,
-      ingest_errors: [{ session: worker.session.name, error: expect.stringMatching(/no longer exists/) }],
+      ingest_errors: [{ session: worker.session.name, error: expect.stringMatching(/not readable/) }],
     });
     // The manager has a pane: the item also gets a deliver command.
     const [item] = await itemsOf(manager.session_id);

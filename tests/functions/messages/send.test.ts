@@ -73,7 +73,7 @@ describe("POST /v1/messages", () => {
   });
 
   it("queues a deliver command when the recipient has a tmux pane", async () => {
-    const b = await registerSession(env, "manager", { tmux_session: "mgr-pane" });
+    const b = await registerSession(env, "manager", { host: "elsewhere", tmux_session: "mgr-pane" });
     const res = await env.call("POST", "/v1/messages", { body: { to: b.session.name, body: "hello\nthere", subject: "hi" } });
     expect(res.body.delivery_command_id).toMatch(/^cmd_/);
     const [cmd] = await rows("SELECT type, state, session_id, payload_json FROM commands WHERE id = ?", [res.body.delivery_command_id]);

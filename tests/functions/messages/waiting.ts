@@ -1,39 +1,49 @@
-import { inboxEventType } from "../../../functions/messages/notifier.ts";
+import { InboxNotifier, type ConsumerTurn, type InboxWatch } from "../../../functions/lib/notifier.ts";
 import type { TestEnv } from "../../helpers/services.ts";
 
-/** A notifier that records what was signalled and tells when a long poll started listening. */
-export class ObservedNotifier extends EventTarget {
+/** A notifier that records what was signalled and tells when a long poll started or stopped waiting. */
+export class ObservedNotifier extends InboxNotifier {
+  /** The inboxes (session ids) signalled, in order. */
   readonly signalled: string[] = [];
-  #listeners = new Map<string, Array<() => void>>();
-  #stopped = new Map<string, Array<() => void>>();
+  #joined = new Map<string, Array<() => void>>();
+  #left = new Map<string, Array<() => void>>();
 
-  override addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: AddEventListenerOptions | boolean): void {
-    super.addEventListener(type, listener, options);
-    for (const resolve of this.#listeners.get(type) ?? []) resolve();
-    this.#listeners.delete(type);
+  #fire(map: Map<string, Array<() => void>>, inbox: string): void {
+    for (const resolve of map.get(inbox) ?? []) resolve();
+    map.delete(inbox);
   }
 
-  override removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: EventListenerOptions | boolean): void {
-    super.removeEventListener(type, listener, options);
-    for (const resolve of this.#stopped.get(type) ?? []) resolve();
-    this.#stopped.delete(type);
+  #observe<T extends ConsumerTurn | InboxWatch>(inbox: string, waiter: T): T {
+    this.#fire(this.#joined, inbox);
+    const leave = waiter.leave.bind(waiter);
+    waiter.leave = () => {
+      leave();
+      this.#fire(this.#left, inbox);
+    };
+    return waiter;
   }
 
-  override dispatchEvent(event: Event): boolean {
-    this.signalled.push(event.type);
-    return super.dispatchEvent(event);
+  override consumer(inbox: string, abort?: AbortSignal): ConsumerTurn {
+    return this.#observe(inbox, super.consumer(inbox, abort));
   }
 
-  /** Resolves once a long poll listens on this session's inbox (so the test sends after it). */
+  override watch(inbox: string, abort?: AbortSignal): InboxWatch {
+    return this.#observe(inbox, super.watch(inbox, abort));
+  }
+
+  override signal(inbox: string): void {
+    this.signalled.push(inbox);
+    super.signal(inbox);
+  }
+
+  /** Resolves once a long poll waits on this session's inbox (so the test sends after it). */
   listening(sessionId: string): Promise<void> {
-    const type = inboxEventType(sessionId);
-    return new Promise((resolve) => this.#listeners.set(type, [...(this.#listeners.get(type) ?? []), resolve]));
+    return new Promise((resolve) => this.#joined.set(sessionId, [...(this.#joined.get(sessionId) ?? []), resolve]));
   }
 
-  /** Resolves once a long poll on this session's inbox stops listening (it answered or gave up). */
+  /** Resolves once a long poll on this session's inbox stops waiting (it answered or gave up). */
   stopped(sessionId: string): Promise<void> {
-    const type = inboxEventType(sessionId);
-    return new Promise((resolve) => this.#stopped.set(type, [...(this.#stopped.get(type) ?? []), resolve]));
+    return new Promise((resolve) => this.#left.set(sessionId, [...(this.#left.get(sessionId) ?? []), resolve]));
   }
 }
 
@@ -45,7 +55,7 @@ export function observeNotifier(env: TestEnv): ObservedNotifier {
 }
 
 /**
- * A margin for a long poll that started listening to finish its first (empty) database check,
+ * A margin for a long poll that started waiting to finish its first (empty) database check,
  * so an item sent afterwards must be found by waking, which is what the caller asserts on.
  */
 export function firstPollDone(): Promise<void> {

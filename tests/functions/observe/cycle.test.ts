@@ -1,8 +1,8 @@
-import { appendFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { appendFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createTask, registerSession } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+import { codexRollout, holdOpen, type Holder } from "../../helpers/transcripts.ts";
 import { killTmux, startFakeTui } from "../actuate/fake-tui.ts";
 
 let env: TestEnv;
@@ -19,12 +19,26 @@ afterEach(async () => {
 const ago = (seconds: number) => new Date(env.clock.ms - seconds * 1000).toISOString();
 const line = (ts: string, payload: Record<string, unknown>) => `${JSON.stringify({ timestamp: ts, type: "event_msg", payload })}\n`;
 
+const holders: Holder[] = [];
+afterEach(async () => {
+  for (const h of holders.splice(0)) await h.stop();
+});
+
+/**
+ * Binds a worker registered with `worker` to a manager whose agent is a live process holding
+ * its rollout (so manager_alive is true). A worker rollout that already holds event lines is
+ * registered as if they came after registration (a non-empty file must start like a rollout).
+ */
 async function bindWith(worker: Record<string, unknown>) {
+  const path = worker.codex_session as string | undefined;
+  const content = path && !worker.tmux_session ? readFileSync(path, "utf8") : "";
+  if (content) writeFileSync(path!, "");
   const w = await registerSession(env, "worker", worker);
-  const mPath = join(env.dir, `manager-${Math.random().toString(36).slice(2)}.jsonl`);
-  writeFileSync(mPath, "");
-  // With an explicit transcript the pid is only recorded (and checked for liveness).
-  const m = await registerSession(env, "manager", { pid: process.pid, codex_session: mPath });
+  if (content) writeFileSync(path!, content);
+  const mPath = codexRollout(env, `manager-${Math.random().toString(36).slice(2)}`);
+  const holder = await holdOpen(mPath);
+  holders.push(holder);
+  const m = await registerSession(env, "manager", { pid: holder.pid, codex_session: mPath });
   const t = await createTask(env, { goal: "ship the thing" });
   const b = await env.call("POST", "/v1/bindings", { body: { task: t.task.name, worker: w.session.name, manager: m.session.name } });
   expect(b.status).toBe(201);
@@ -33,7 +47,7 @@ async function bindWith(worker: Record<string, unknown>) {
 
 describe("cycle", () => {
   it("reports busy then idle with task_completed, staleness from the injected clock, and a manager_cycles row each time", async () => {
-    const path = join(env.dir, "rollout-cycle.jsonl");
+    const path = codexRollout(env, "cycle", null);
     writeFileSync(path, "");
     const { task } = await bindWith({ codex_session: path });
     appendFileSync(path, line(ago(60), { type: "user_message", message: "go" }) + line(ago(59), { type: "task_started" }));
@@ -79,7 +93,7 @@ describe("cycle", () => {
   });
 
   it("says unknown before any state-changing event", async () => {
-    const path = join(env.dir, "rollout-empty.jsonl");
+    const path = codexRollout(env, "empty", null);
     writeFileSync(path, `${JSON.stringify({ type: "session_meta", payload: { id: "x" } })}\n`);
     const { task } = await bindWith({ codex_session: path });
     const res = await env.call("POST", `/v1/tasks/${task}/cycle`);
@@ -87,7 +101,7 @@ describe("cycle", () => {
   });
 
   it("records a failed row and errors when the transcript is gone", async () => {
-    const path = join(env.dir, "rollout-gone.jsonl");
+    const path = codexRollout(env, "gone", null);
     writeFileSync(path, line(ago(60), { type: "task_started" }));
     const { task } = await bindWith({ codex_session: path });
     rmSync(path);
@@ -97,7 +111,7 @@ describe("cycle", () => {
     const rows = await env.services.database.client.execute("SELECT state, error FROM manager_cycles");
     expect(rows.rows).toHaveLength(1);
     expect(rows.rows[0]!.state).toBe("failed");
-    expect(String(rows.rows[0]!.error)).toMatch(/no longer exists/);
+    expect(String(rows.rows[0]!.error)).toMatch(/not readable/);
   });
 
   it("captures the worker pane and flags a stuck busy worker as long_running_interruptible, visible in divergences", async () => {
@@ -123,7 +137,7 @@ describe("cycle", () => {
   for (const skewMinutes of [10, -10]) {
     it(`keeps staleness and stuck-busy right when the worker's host clock is ${skewMinutes > 0 ? "ahead" : "behind"} by ${Math.abs(skewMinutes)} minutes`, async () => {
       const hostStamp = (secondsAgo = 0) => ago(secondsAgo - skewMinutes * 60);
-      const path = join(env.dir, "rollout-skew.jsonl");
+      const path = codexRollout(env, "skew", null);
       writeFileSync(path, line(hostStamp(), { type: "session_configured" }));
       const { task, worker } = await bindWith({ codex_session: path });
       const first = await env.call("POST", `/v1/tasks/${task}/cycle`, { body: {} });
@@ -150,7 +164,7 @@ describe("cycle", () => {
   }
 
   it("lets only the bound manager (or the owner) cycle a task", async () => {
-    const path = join(env.dir, "rollout-auth.jsonl");
+    const path = codexRollout(env, "auth", null);
     writeFileSync(path, "");
     const { task, manager, worker } = await bindWith({ codex_session: path });
     expect((await env.call("POST", `/v1/tasks/${task}/cycle`, { token: manager.token })).status).toBe(200);
@@ -165,12 +179,12 @@ describe("cycle", () => {
 
 describe("tail and idle-check", () => {
   it("tail is newest first, filters by subtype and redacts text unless asked", async () => {
-    const path = join(env.dir, "rollout-tail.jsonl");
+    const path = codexRollout(env, "tail", "");
+    const w = await registerSession(env, "worker", { codex_session: path });
     writeFileSync(
       path,
       line(ago(3600), { type: "user_message", message: "secret plan" }) + line(ago(3595), { type: "task_complete", last_agent_message: "ok" }),
     );
-    const w = await registerSession(env, "worker", { codex_session: path });
     await env.call("POST", `/v1/sessions/${w.session.name}/ingest`);
     const red = await env.call("GET", `/v1/sessions/${w.session.name}/events`);
     expect(red.body.events.map((e: any) => e.subtype)).toEqual(["task_complete", "user_message"]);
@@ -181,9 +195,9 @@ describe("tail and idle-check", () => {
   });
 
   it("idle-check recommends review after a completed turn and inspect when busy too long", async () => {
-    const path = join(env.dir, "rollout-idle.jsonl");
-    writeFileSync(path, line(ago(10), { type: "task_started" }));
+    const path = codexRollout(env, "idle", "");
     const w = await registerSession(env, "worker", { codex_session: path });
+    writeFileSync(path, line(ago(10), { type: "task_started" }));
     const busy = await env.call("GET", `/v1/sessions/${w.session.name}/idle-check?busy_wait_seconds=5`);
     expect(busy.body).toMatchObject({ state: "busy", recommendation: "inspect", fresh: false });
     const fresh = await env.call("GET", `/v1/sessions/${w.session.name}/idle-check?busy_wait_seconds=60`);

@@ -1,8 +1,8 @@
 import { appendFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 import { registerSession } from "../../helpers/factories.ts";
+import { codexRollout } from "../../helpers/transcripts.ts";
 
 let env: TestEnv;
 beforeEach(async () => {
@@ -15,8 +15,15 @@ const userMsg = (text: string) => line("event_msg", { type: "user_message", mess
 const started = () => line("event_msg", { type: "task_started" });
 const done = (text = "done") => line("event_msg", { type: "task_complete", last_agent_message: text });
 
-async function worker(path: string) {
+/**
+ * Registers a worker for `path` while the file is still empty (registration checks that a
+ * non-empty file starts like a Codex rollout; these tests write bare event lines), then writes
+ * `content` to it.
+ */
+async function worker(path: string, content = "") {
+  writeFileSync(path, "");
   const w = await registerSession(env, "worker", { codex_session: path });
+  if (content) writeFileSync(path, content);
   return w.session.name;
 }
 
@@ -33,9 +40,8 @@ async function events(name: string) {
 
 describe("ingest", () => {
   it("reads a 0-byte file without error and picks up lines appended later", async () => {
-    const path = join(env.dir, "rollout-empty.jsonl");
-    writeFileSync(path, "");
-    const name = await worker(path);
+    const path = codexRollout(env, "empty", null);
+    const name = await worker(path, "");
     const first = await ingest(name);
     expect(first).toMatchObject({ new_events: 0, new_offset: 0, file_size: 0, skipped_lines: 0 });
     appendFileSync(path, userMsg("hello") + started());
@@ -45,10 +51,9 @@ describe("ingest", () => {
   });
 
   it("leaves a partial last line for the next ingest", async () => {
-    const path = join(env.dir, "rollout-partial.jsonl");
+    const path = codexRollout(env, "partial", null);
     const full = done("all finished");
-    writeFileSync(path, userMsg("go") + full.slice(0, 25));
-    const name = await worker(path);
+    const name = await worker(path, userMsg("go") + full.slice(0, 25));
     const first = await ingest(name);
     expect(first.new_events).toBe(1);
     expect(first.partial_line_bytes).toBe(25);
@@ -62,9 +67,8 @@ describe("ingest", () => {
   });
 
   it("counts malformed lines in skipped_lines with a warning and keeps going", async () => {
-    const path = join(env.dir, "rollout-bad.jsonl");
-    writeFileSync(path, `${userMsg("a")}{not json\n[1,2]\n${done()}`);
-    const name = await worker(path);
+    const path = codexRollout(env, "bad", null);
+    const name = await worker(path, `${userMsg("a")}{not json\n[1,2]\n${done()}`);
     const r = await ingest(name);
     expect(r.skipped_lines).toBe(2);
     expect(r.new_lines).toBe(4);
@@ -73,9 +77,8 @@ describe("ingest", () => {
   });
 
   it("is idempotent: a second ingest with no new bytes adds nothing", async () => {
-    const path = join(env.dir, "rollout-idem.jsonl");
-    writeFileSync(path, userMsg("a") + done());
-    const name = await worker(path);
+    const path = codexRollout(env, "idem", null);
+    const name = await worker(path, userMsg("a") + done());
     await ingest(name);
     const again = await ingest(name);
     expect(again.new_events).toBe(0);
@@ -83,9 +86,8 @@ describe("ingest", () => {
   });
 
   it("detects truncation and re-reads from byte 0 under a new generation", async () => {
-    const path = join(env.dir, "rollout-trunc.jsonl");
-    writeFileSync(path, userMsg("one") + userMsg("two") + done());
-    const name = await worker(path);
+    const path = codexRollout(env, "trunc", null);
+    const name = await worker(path, userMsg("one") + userMsg("two") + done());
     await ingest(name);
     truncateSync(path, 0);
     appendFileSync(path, userMsg("fresh"));
@@ -98,11 +100,10 @@ describe("ingest", () => {
   });
 
   it("detects replacement of the file (new inode) even when it is larger", async () => {
-    const path = join(env.dir, "rollout-rot.jsonl");
-    writeFileSync(path, userMsg("old"));
-    const name = await worker(path);
+    const path = codexRollout(env, "rot", null);
+    const name = await worker(path, userMsg("old"));
     await ingest(name);
-    const next = join(env.dir, "rollout-rot.next");
+    const next = `${path}.next`;
     writeFileSync(next, userMsg("new 1") + userMsg("new 2") + done());
     renameSync(next, path);
     const r = await ingest(name);
@@ -112,12 +113,11 @@ describe("ingest", () => {
   });
 
   it("reassembles a multi-byte character split across read chunks", async () => {
-    const path = join(env.dir, "rollout-unicode.jsonl");
+    const path = codexRollout(env, "unicode", null);
     // Push a 4-byte emoji across the 4 MiB read boundary.
     const filler = "x".repeat(4 * 1024 * 1024 - 60);
     const text = `${filler}🚀 après 日本`;
-    writeFileSync(path, userMsg(text) + done("fin 🚀"));
-    const name = await worker(path);
+    const name = await worker(path, userMsg(text) + done("fin 🚀"));
     const r = await ingest(name);
     expect(r.skipped_lines).toBe(0);
     expect(r.new_events).toBe(2);
@@ -126,15 +126,14 @@ describe("ingest", () => {
   });
 
   it("ingests a 50 MB file completely and exactly once", async () => {
-    const path = join(env.dir, "rollout-big.jsonl");
+    const path = codexRollout(env, "big", null);
     const chunk = (userMsg("u".repeat(400)) + line("event_msg", { type: "token_count", info: { n: 1 } }) + done("d".repeat(300))).repeat(1000);
     let lines = 0;
-    writeFileSync(path, "");
+    const name = await worker(path);
     while (statSync(path).size <= 50 * 1024 * 1024) {
       appendFileSync(path, chunk);
       lines += 3000;
     }
-    const name = await worker(path);
     const r = await ingest(name);
     expect(r.file_size).toBeGreaterThan(50 * 1024 * 1024);
     expect(r.new_lines).toBe(lines);
@@ -145,9 +144,8 @@ describe("ingest", () => {
   });
 
   it("concurrent ingests of one session store each event once and count each line once", async () => {
-    const path = join(env.dir, "rollout-race.jsonl");
-    writeFileSync(path, (userMsg("a") + started() + done()).repeat(200));
-    const name = await worker(path);
+    const path = codexRollout(env, "race", null);
+    const name = await worker(path, (userMsg("a") + started() + done()).repeat(200));
     const [a, b, c] = await Promise.all([1, 2, 3].map(() => env.call("POST", `/v1/sessions/${name}/ingest`)));
     for (const r of [a, b, c]) expect([200, 409]).toContain(r!.status);
     await ingest(name);
@@ -157,10 +155,39 @@ describe("ingest", () => {
     expect(cursor.rows[0]).toMatchObject({ lines_total: 600, generation: 1 });
   });
 
+  it("never quotes a skipped line in its warnings", async () => {
+    const path = codexRollout(env, "secret", null);
+    const name = await worker(path, `${userMsg("a")}root:x:0:0:TOPSECRET-hash\n"TOPSECRET string"\n`);
+    const r = await ingest(name);
+    expect(r.skipped_lines).toBe(2);
+    expect(r.warnings).toHaveLength(2);
+    expect(r.warnings.join(" ")).toMatch(/byte \d+/);
+    expect(JSON.stringify(r)).not.toMatch(/TOPSECRET|root:x/);
+  });
+
+  it("refuses to read a registered path that is not under the transcript roots, telling a session nothing more", async () => {
+    const path = codexRollout(env, "moved", "");
+    const w = await registerSession(env, "worker", { codex_session: path });
+    // As if registered through a server that could not check it (or the row was edited since).
+    await env.services.database.client.execute({ sql: "UPDATE sessions SET transcript_path = '/etc/passwd' WHERE id = ?", args: [w.session_id] });
+    const asOwner = await env.call("POST", `/v1/sessions/${w.session.name}/ingest`);
+    expect(asOwner.status).toBe(422);
+    expect(asOwner.body.error.code).toBe("PATH_NOT_ALLOWED");
+    const asSession = await env.call("POST", `/v1/sessions/${w.session.name}/ingest`, { token: w.token });
+    const missing = await registerSession(env, "worker", { codex_session: codexRollout(env, "vanishing", "") });
+    rmSync(codexRollout(env, "vanishing", null));
+    const asMissing = await env.call("POST", `/v1/sessions/${missing.session.name}/ingest`, { token: missing.token });
+    // Forbidden and missing look the same to a session.
+    expect([asSession.status, asSession.body.error.code]).toEqual([422, "PATH_NOT_FOUND"]);
+    expect([asMissing.status, asMissing.body.error.code]).toEqual([422, "PATH_NOT_FOUND"]);
+    expect(asSession.body.error.message.replace(w.session.name, "X")).toBe(asMissing.body.error.message.replace(missing.session.name, "X"));
+    const events = await env.services.database.client.execute("SELECT count(*) AS n FROM transcript_events");
+    expect(Number(events.rows[0]!.n)).toBe(0);
+  });
+
   it("reports a missing transcript as PATH_NOT_FOUND", async () => {
-    const path = join(env.dir, "rollout-gone.jsonl");
-    writeFileSync(path, userMsg("a"));
-    const name = await worker(path);
+    const path = codexRollout(env, "gone", null);
+    const name = await worker(path, userMsg("a"));
     rmSync(path);
     const res = await env.call("POST", `/v1/sessions/${name}/ingest`);
     expect(res.status).toBe(422);

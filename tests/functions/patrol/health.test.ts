@@ -1,12 +1,12 @@
 import { spawn, spawnSync } from "node:child_process";
-import { appendFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { appendFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { recordSpawn } from "../../../functions/patrol/spawns.ts";
 import { commands, dispatchers } from "../../../schema/commands.ts";
 import { transcriptEvents } from "../../../schema/observe.ts";
 import { boundPair } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+import { codexRollout, holdInTmux } from "../../helpers/transcripts.ts";
 import { daemonCtx, ownerNotices, runSteps } from "./helpers.ts";
 
 let env: TestEnv;
@@ -23,11 +23,10 @@ afterEach(async () => {
  */
 async function busySilentWorker() {
   const tmux = `patrol-health-${process.pid}-${tmuxes.length}`;
-  const transcript = join(env.dir, `${tmux}.jsonl`);
-  writeFileSync(transcript, '{"type":"session_meta"}\n');
-  await env.services.host!.tmuxNewSession({ name: tmux, cwd: env.dir, command: ["sleep", "600"] });
+  // A rollout under the test host's Codex root, held open by the pane's own (silent) process.
+  const transcript = codexRollout(env, tmux);
   tmuxes.push(tmux);
-  const pid = (await env.services.host!.tmuxPanePid(tmux))!;
+  const { pid } = await holdInTmux(env.services.host!, tmux, transcript, env.dir);
   const pair = await boundPair(env, { worker: { tmux_session: tmux, pid, codex_session: transcript } });
   const ctx = daemonCtx(env);
   await recordSpawn(ctx, {
@@ -47,7 +46,7 @@ async function busySilentWorker() {
     subtype: "task_started",
     ingestedAt: env.clock.ms,
   });
-  return { pair, transcript, tmux };
+  return { pair, transcript, tmux, pid };
 }
 
 const interrupts = async () => (await env.services.database.db.select().from(commands)).filter((c) => c.type === "interrupt");
@@ -72,7 +71,7 @@ describe("health-scan", () => {
 
   it("notes, restarts (confirmed frozen) at 3-4 cycles, escalates once at 5, and resets on recovery", async () => {
     env = await makeTestEnv();
-    const { pair } = await busySilentWorker();
+    const { pair, pid, transcript } = await busySilentWorker();
     const name = pair.worker.session.name;
     const seen: string[] = [];
     for (let cycle = 1; cycle <= 6; cycle++) {
@@ -85,7 +84,14 @@ describe("health-scan", () => {
     expect(seen).toEqual(["1:note", "2:note", "3:restart", "4:restart", "5:escalate", "6:escalated"]);
     const cmds = await interrupts();
     expect(cmds).toHaveLength(2);
-    expect(cmds[0]!.payload).toMatchObject({ key: "C-c" });
+    // Like every pane command it names the agent the pane must still run, so the executor checks
+    // the pane before Ctrl-C reaches it.
+    expect(cmds[0]!.payload).toMatchObject({ key: "C-c", pid, pid_started_at: expect.any(Number), transcript_path: transcript });
+    // Its key is unique within the patrol's scope (a null scope would never collide with another).
+    expect(cmds.map((c) => [c.idempotencyScope, c.idempotencyKey])).toEqual([
+      ["patrol", `health-restart:${pair.worker.session_id}:3`],
+      ["patrol", `health-restart:${pair.worker.session_id}:4`],
+    ]);
     const esc = (await ownerNotices(env)).filter((n) => n.kind === "health_escalation");
     expect(esc).toHaveLength(1);
     expect(esc[0].subject).toContain(name);

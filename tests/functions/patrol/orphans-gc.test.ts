@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { mkdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -6,27 +5,36 @@ import { runPatrol } from "../../../functions/patrol/run.ts";
 import { recordSpawn } from "../../../functions/patrol/spawns.ts";
 import { boundPair, registerSession } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+import { codexRollout, holdOpen, type Holder } from "../../helpers/transcripts.ts";
 import { daemonCtx, inboxOf, ownerCtx, ownerNotices, runSteps } from "./helpers.ts";
 
 let env: TestEnv;
 const tmuxes: string[] = [];
+const holders: Holder[] = [];
 afterEach(async () => {
   for (const t of tmuxes.splice(0)) await env.services.host!.tmuxKillSession(t).catch(() => {});
+  for (const h of holders.splice(0)) await h.stop();
   env?.close();
 });
 
-/** The pid of a process that has exited (and been reaped): certainly dead. */
-async function deadPid(): Promise<number> {
-  const p = spawn("true");
-  await new Promise((r) => p.once("exit", r));
-  return p.pid!;
+/**
+ * An agent for registration: a live process holding its own rollout under the test host's Codex
+ * root (registration by pid requires both). `fields` are what to register it with; `die` kills
+ * it afterwards, leaving a session whose pid is certainly dead.
+ */
+async function agent(extra: Record<string, unknown> = {}) {
+  const rollout = codexRollout(env, `orphan-${Math.random().toString(36).slice(2)}`);
+  const holder = await holdOpen(rollout);
+  holders.push(holder);
+  return { fields: { pid: holder.pid, codex_session: rollout, ...extra }, die: () => holder.stop() };
 }
 
-/** Registration fields for a session with this pid (a transcript path given, so no discovery runs). */
-function withPid(pid: number, extra: Record<string, unknown> = {}) {
-  const transcript = join(env.dir, `rollout-${pid}-${Math.random().toString(36).slice(2)}.jsonl`);
-  writeFileSync(transcript, "");
-  return { pid, codex_session: transcript, ...extra };
+/** Registers a worker whose process then exits. */
+async function deadWorker(extra: Record<string, unknown> = {}) {
+  const a = await agent(extra);
+  const s = await registerSession(env, "worker", a.fields);
+  await a.die();
+  return s;
 }
 
 /** A worktree whose newest file was written `ageSeconds` ago (real file times: the clock starts at the real now). */
@@ -44,9 +52,12 @@ function worktree(name: string, ageSeconds: number): string {
 describe("orphan-check", () => {
   it("reports a task whose worker process is dead (and its files stale), tells the owner once, and releases it with apply", async () => {
     env = await makeTestEnv();
-    const pid = await deadPid();
-    const pair = await boundPair(env, { worker: withPid(pid, { cwd: worktree("wt-dead", 3600) }) });
-    const fresh = await boundPair(env, { worker: withPid(await deadPid(), { cwd: worktree("wt-fresh", 5) }) });
+    const dead = await agent({ cwd: worktree("wt-dead", 3600) });
+    const pair = await boundPair(env, { worker: dead.fields });
+    const gone = await agent({ cwd: worktree("wt-fresh", 5) });
+    const fresh = await boundPair(env, { worker: gone.fields });
+    await dead.die();
+    await gone.die();
     await env.call("POST", "/v1/claims", { body: { path: "src/**", session: pair.worker.session.name, ttl_seconds: 3600, exclusive: true } });
     const r1 = (await runSteps(env, "orphan-check"))["orphan-check"];
     expect(r1.items.map((o: any) => [o.task, o.reason])).toEqual([[pair.task.task.name, "worker_dead"]]);
@@ -72,7 +83,7 @@ describe("orphan-check", () => {
   it("a gone worker is an orphan too; a live one is not", async () => {
     env = await makeTestEnv();
     const pair = await boundPair(env);
-    const live = await boundPair(env, { worker: withPid(process.pid) });
+    const live = await boundPair(env, { worker: (await agent()).fields });
     await env.services.database.client.execute({ sql: "UPDATE sessions SET state = 'gone' WHERE id = ?", args: [pair.worker.session_id] });
     const r = (await runSteps(env, "orphan-check"))["orphan-check"];
     expect(r.items.map((o: any) => [o.worker, o.reason])).toEqual([[pair.worker.session.name, "worker_gone"]]);
@@ -85,9 +96,9 @@ describe("session-gc", () => {
     env = await makeTestEnv();
     await env.call("POST", "/v1/patrol/config", { body: { gc_batch: 2 } });
     const dead = [];
-    for (let i = 0; i < 3; i++) dead.push(await registerSession(env, "worker", withPid(await deadPid())));
-    const beating = await registerSession(env, "worker", withPid(await deadPid()));
-    const alive = await registerSession(env, "worker", withPid(process.pid));
+    for (let i = 0; i < 3; i++) dead.push(await deadWorker());
+    const beating = await deadWorker();
+    const alive = await registerSession(env, "worker", (await agent()).fields);
     env.clock.advance(700);
     await env.call("POST", `/v1/sessions/${beating.session.name}/heartbeat`);
     const gone: string[] = [];

@@ -52,6 +52,10 @@ describe("trigger-pending-spawns", () => {
     const nudges = cmds.body.commands.filter((c: any) => c.type === "nudge");
     expect(nudges).toHaveLength(1);
     expect(nudges[0].payload.text).toBe("Begin.");
+    // The nudge names the agent the pane must still run (the executor checks before typing).
+    const registered = (await env.call("GET", `/v1/sessions/${w.session.name}`)).body.session;
+    expect(nudges[0].payload).toMatchObject({ pid: registered.pid, pid_started_at: expect.any(Number), tmux_session: tui.tmux });
+    expect(registered.pid).toEqual(expect.any(Number));
     // A dispatcher types it into the pane; the agent's transcript shows the prompt arrived.
     await dispatchPass(daemonCtx(env), DISPATCH_PLUGINS, { dispatcherId: "test" });
     const lines = readFileSync(tui.rollout, "utf8")
@@ -78,5 +82,27 @@ describe("trigger-pending-spawns", () => {
     expect(r["trigger-pending-spawns"]).toMatchObject({ pending: 1, triggered: [], not_ready: [w.session.name] });
     const bare = await registerSession(env, "worker");
     expect((await env.call("POST", "/v1/patrol/pending-spawns", { body: { session: bare.session.name } })).status).toBe(409);
+  });
+
+  it("refuses begin text with control bytes, and reads or nudges no pane that stopped being the agent's", async () => {
+    env = await makeTestEnv();
+    const tui = await startFakeTui(env);
+    started.push(tui.tmux);
+    const w = await registerSession(env, "worker", { tmux_session: tui.tmux, codex_session: tui.rollout });
+    const keys = await env.call("POST", "/v1/patrol/pending-spawns", { body: { session: w.session.name, text: "Begin.\x1b[A\x03" } });
+    expect(keys.status).toBe(400);
+    expect(keys.body.error.fields[0]).toMatchObject({ field: "text", message: expect.stringMatching(/control characters/) });
+    expect((await env.call("POST", "/v1/patrol/pending-spawns", { body: { session: w.session.name } })).status).toBe(201);
+    // The agent exits and a shell takes the pane's name: the patrol must not type "Begin." into it.
+    await killTmux(env, tui.tmux);
+    await env.services.host!.tmuxNewSession({ name: tui.tmux, cwd: env.dir, command: ["sleep", "600"] });
+    await new Promise((r) => setTimeout(r, 300));
+    const r = await runSteps(env, "trigger-pending-spawns");
+    expect(r["trigger-pending-spawns"]).toMatchObject({
+      pending: 1,
+      triggered: [],
+      errors: [{ session: w.session.name, error: expect.stringMatching(/refusing to use tmux session/) }],
+    });
+    expect((await env.call("GET", "/v1/commands?limit=50")).body.commands.filter((c: any) => c.type === "nudge")).toEqual([]);
   });
 });

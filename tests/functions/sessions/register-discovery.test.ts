@@ -1,8 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+import { codexRollout } from "../../helpers/transcripts.ts";
 
 let env: TestEnv;
 const children: ChildProcess[] = [];
@@ -30,9 +29,7 @@ async function holder(path: string | null): Promise<number> {
 
 describe("register --pid discovers the transcript", () => {
   it("finds a Codex rollout held open by the pid and records it", async () => {
-    const dir = join(env.dir, "codex", "sessions", "2026", "11", "21");
-    mkdirSync(dir, { recursive: true });
-    const rollout = join(dir, "rollout-2026-11-21T05-00-00-abc.jsonl");
+    const rollout = codexRollout(env, "2026-11-21T05-00-00-abc");
     const pid = await holder(rollout);
     const res = await env.call("POST", "/v1/sessions", { body: { name: "found", role: "manager", pid } });
     expect(res.status).toBe(201);

@@ -1,11 +1,10 @@
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { tokens } from "../../../schema/auth.ts";
 import { sessions } from "../../../schema/sessions.ts";
 import { deregister, registerSession, withNewEvents } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+import { claudeTranscript, codexMeta, codexRollout, holdOpen } from "../../helpers/transcripts.ts";
 
 let env: TestEnv;
 beforeEach(async () => {
@@ -15,7 +14,8 @@ afterEach(() => env.close());
 
 describe("POST /v1/sessions", () => {
   it("registers a worker and returns its token once, with the communication block", async () => {
-    const res = await env.call("POST", "/v1/sessions", { body: { name: "w1", role: "worker", tmux_session: "codex-w1" } });
+    // On another host nothing is checked here, so a tmux name alone is enough.
+    const res = await env.call("POST", "/v1/sessions", { body: { name: "w1", role: "worker", host: "build-3", tmux_session: "codex-w1" } });
     expect(res.status).toBe(201);
     expect(res.body.session.name).toBe("w1");
     expect(res.body.token).toMatch(/^sy_session_/);
@@ -69,19 +69,21 @@ describe("POST /v1/sessions", () => {
   });
 
   it("checks a local transcript path exists (PATH_NOT_FOUND) and accepts one that does", async () => {
-    const missing = await env.call("POST", "/v1/sessions", { body: { name: "c1", role: "worker", codex_session: join(env.dir, "nope.jsonl") } });
+    const missing = await env.call("POST", "/v1/sessions", { body: { name: "c1", role: "worker", codex_session: codexRollout(env, "nope", null) } });
     expect(missing.status).toBe(422);
     expect(missing.body.error.code).toBe("PATH_NOT_FOUND");
     expect(missing.body.error.hint).toContain("--codex-session");
-    const claudeMissing = await env.call("POST", "/v1/sessions", { body: { name: "c1", role: "worker", claude_session: join(env.dir, "nope.jsonl") } });
+    const claudeMissing = await env.call("POST", "/v1/sessions", { body: { name: "c1", role: "worker", claude_session: claudeTranscript(env, "nope", null) } });
     expect(claudeMissing.body.error.hint).toContain("--claude-session");
     expect(await env.services.database.db.select().from(sessions)).toHaveLength(0);
 
-    const file = join(env.dir, "rollout.jsonl");
-    writeFileSync(file, "{}\n");
+    const file = codexRollout(env, "c1", codexMeta("019a-thread", "/repo/c1"));
     const ok = await env.call("POST", "/v1/sessions", { body: { name: "c1", role: "worker", codex_session: file } });
     expect(ok.status).toBe(201);
-    expect(ok.body.session).toMatchObject({ transcript_path: file, transcript_kind: "codex" });
+    // The agent's own id and cwd come from the rollout's session_meta.
+    expect(ok.body.session).toMatchObject({ transcript_path: file, transcript_kind: "codex", cwd: "/repo/c1" });
+    const [row] = await env.services.database.db.select().from(sessions).where(eq(sessions.id, ok.body.session_id));
+    expect(row!.agentSessionId).toBe("019a-thread");
   });
 
   it("does not check transcript paths of sessions on another host", async () => {
@@ -105,13 +107,17 @@ describe("POST /v1/sessions", () => {
   });
 
   it("records the pid's start time for a live local pid", async () => {
-    const file = join(env.dir, "me.jsonl");
-    writeFileSync(file, "{}\n");
-    const res = await env.call("POST", "/v1/sessions", { body: { name: "me", role: "worker", pid: process.pid, claude_session: file } });
-    expect(res.status).toBe(201);
-    const [row] = await env.services.database.db.select().from(sessions).where(eq(sessions.id, res.body.session_id));
-    expect(row!.pid).toBe(process.pid);
-    expect(row!.pidStartedAt).toBeTypeOf("number");
+    const file = codexRollout(env, "me");
+    const holder = await holdOpen(file);
+    try {
+      const res = await env.call("POST", "/v1/sessions", { body: { name: "me", role: "worker", pid: holder.pid, codex_session: file } });
+      expect(res.status).toBe(201);
+      const [row] = await env.services.database.db.select().from(sessions).where(eq(sessions.id, res.body.session_id));
+      expect(row!.pid).toBe(holder.pid);
+      expect(row!.pidStartedAt).toBeTypeOf("number");
+    } finally {
+      await holder.stop();
+    }
   });
 
   it("lets a runner register on its own host and defaults the host to it", async () => {

@@ -1,8 +1,8 @@
-import { appendFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { appendFileSync } from "node:fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createTask, registerSession } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+import { codexRollout } from "../../helpers/transcripts.ts";
 
 /*
  * cycle's manager_context carries the supervision contract: config, handoff, acks, the worker's
@@ -20,8 +20,8 @@ const ago = (seconds: number) => new Date(env.clock.ms - seconds * 1000).toISOSt
 const line = (ts: string, payload: Record<string, unknown>) => `${JSON.stringify({ timestamp: ts, type: "event_msg", payload })}\n`;
 
 async function setup() {
-  const path = join(env.dir, `rollout-${Math.random().toString(36).slice(2)}.jsonl`);
-  writeFileSync(path, "");
+  // Under the test host's Codex root, empty until the tests append the worker's turns.
+  const path = codexRollout(env, Math.random().toString(36).slice(2), "");
   const w = await registerSession(env, "worker", { codex_session: path });
   const m = await registerSession(env, "manager");
   const t = await createTask(env, { goal: "ship" });

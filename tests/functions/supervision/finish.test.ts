@@ -1,8 +1,9 @@
 import { rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { boundPair } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+import { codexRollout } from "../../helpers/transcripts.ts";
+import { killTmux, startFakeTui } from "../actuate/fake-tui.ts";
 import { eventsOf, supervised } from "./helpers.ts";
 
 let env: TestEnv;
@@ -80,9 +81,11 @@ describe("finish-task gates", () => {
   });
 
   it("captures the transcript of each session before stopping it, and a capture failure stops nothing", async () => {
-    const path = join(env.dir, "rollout-w.jsonl");
-    writeFileSync(path, `${JSON.stringify({ timestamp: new Date(env.clock.ms).toISOString(), type: "event_msg", payload: { type: "task_started" } })}\n`);
+    // A rollout under the test host's Codex root, registered empty (a non-empty one must start
+    // with its session_meta record), then the worker's turn arrives.
+    const path = codexRollout(env, "finish-w", "");
     const pair = await boundPair(env, { worker: { codex_session: path } });
+    writeFileSync(path, `${JSON.stringify({ timestamp: new Date(env.clock.ms).toISOString(), type: "event_msg", payload: { type: "task_started" } })}\n`);
     const name = pair.task.task.name;
     rmSync(path);
     const refused = await env.call("POST", `/v1/tasks/${name}/finish`, { body: { stop_worker: true, capture_transcript_before_stop: true } });
@@ -101,6 +104,25 @@ describe("finish-task gates", () => {
     expect(ok.body.stopped.map((s: any) => s.session)).toEqual([pair.worker.session.name]);
     const audit = (await env.call("GET", `/v1/tasks/${name}/audit`)).body.events.map((e: any) => e.kind);
     expect(audit.indexOf("transcript_captured")).toBeLessThan(audit.indexOf("session_stopped"));
+  });
+
+  it("keeps a pane's screen only while the pane runs the agent: a pane taken over refuses the capture and stops nothing", async () => {
+    const tui = await startFakeTui(env);
+    try {
+      const pair = await boundPair(env, { worker: { tmux_session: tui.tmux, codex_session: tui.rollout } });
+      const name = pair.task.task.name;
+      // The agent exits and something else starts under its tmux name.
+      await killTmux(env, tui.tmux);
+      await env.services.host!.tmuxNewSession({ name: tui.tmux, cwd: env.dir, command: ["sleep", "600"] });
+      const refused = await env.call("POST", `/v1/tasks/${name}/finish`, { body: { stop_worker: true, capture_transcript_before_stop: true } });
+      expect(refused.status).toBe(422);
+      expect(refused.body.error.message).toMatch(/failed before stop, so nothing was stopped: refusing to use tmux session/);
+      expect(await taskState(name)).toBe("active");
+      const captured = (await env.call("GET", `/v1/tasks/${name}/audit`)).body.events.filter((e: any) => e.kind === "transcript_captured");
+      expect(captured).toEqual([]);
+    } finally {
+      await killTmux(env, tui.tmux);
+    }
   });
 
   it("still finishes with no body and no gates", async () => {

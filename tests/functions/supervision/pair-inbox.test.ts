@@ -1,10 +1,10 @@
-import { appendFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { appendFileSync } from "node:fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DISPATCH_PLUGINS } from "../../../functions/executors.ts";
 import { dispatchPass } from "../../../functions/queue/dispatch-pass.ts";
 import { createTask, registerSession } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+import { codexRollout } from "../../helpers/transcripts.ts";
 import { daemonCtx } from "./helpers.ts";
 
 let env: TestEnv;
@@ -96,8 +96,8 @@ describe("create-disposable-binding", () => {
 
 describe("inbox contract", () => {
   it("items carry state, dedupe_key, the worker receipt and an instruction; consumed_by says who consumed for whom", async () => {
-    const path = join(env.dir, "rollout.jsonl");
-    writeFileSync(path, "");
+    // Under the test host's Codex root, empty until the worker's turn is appended below.
+    const path = codexRollout(env, "pair-inbox", "");
     const w = await registerSession(env, "worker", { codex_session: path });
     const m = await registerSession(env, "manager");
     const t = await createTask(env);

@@ -175,7 +175,10 @@ describe("a tmux session that does not exist", () => {
   });
 
   it("nudge and open name it and say what to do", async () => {
-    await sb.cli("register-worker", "--name", "ghost", "--tmux-session", gone);
+    // Registration needs the pane to exist; it goes away afterwards, as an ended agent's does.
+    await host.tmuxNewSession({ name: gone, cwd: sb.home, command: ["sleep", "600"] });
+    expect((await sb.cli("register-worker", "--name", "ghost", "--tmux-session", gone)).code).toBe(EXIT_OK);
+    await host.tmuxKillSession(gone);
     const nudge = await sb.cli("session-nudge", "ghost", "hello");
     expect(nudge.code).toBe(EXIT_FAILED);
     expect(nudge.err).toContain(`tmux session '${gone}' not found`);

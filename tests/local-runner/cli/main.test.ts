@@ -52,7 +52,7 @@ describe("switchyard (in-process)", () => {
   });
 
   it("runs the whole register → bind → unbind → deregister flow", async () => {
-    const worker = JSON.parse((await cli("register-worker", "--name", "w1", "--tmux-session", "codex-w1", "--json")).out);
+    const worker = JSON.parse((await cli("register-worker", "--name", "w1", "--json")).out);
     expect(worker).toMatchObject({ session: { name: "w1", role: "worker", host: "cli-host" }, token: expect.stringMatching(/^sy_session_/) });
     const manager = await cli("register-manager", "--name", "m1", "--host", "elsewhere", "--codex-session", "/remote/rollout.jsonl");
     expect(manager.code).toBe(EXIT_OK);

@@ -23,7 +23,7 @@ describe("messages and inbox commands", () => {
     const body = JSON.parse(consumed.out);
     expect(body).toMatchObject({ session: "m1", timed_out: false, item: { signal_type: "message", payload: { body: "may I refactor?" } } });
 
-    const empty = await cli("session-inbox", "m1", "--consume-next", "--wait", "--timeout", "0.1", "--interval", "0.02", "--json");
+    const empty = await cli("session-inbox", "m1", "--consume-next", "--wait", "--timeout", "0.1", "--interval", "0.1", "--json");
     // A wait that timed out has its own exit code (3), so a polling loop needs no JSON parsing.
     expect(empty.code).toBe(EXIT_TIMED_OUT);
     expect(JSON.parse(empty.out)).toMatchObject({ item: null, timed_out: true });

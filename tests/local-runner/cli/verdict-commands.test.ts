@@ -1,49 +1,54 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { cliSandbox } from "../../helpers/cli.ts";
-import { ageTree, deadPid, git, liveProcess, workerRepo } from "../../helpers/git-repo.ts";
+import { ageTree, git, workerRepo } from "../../helpers/git-repo.ts";
+import { codexRollout, holdOpen } from "../../helpers/transcripts.ts";
 
-const { cli } = cliSandbox("verdicts");
+// The workers' rollouts live in a directory the owner lists as a transcript root, as a machine
+// whose agents keep them elsewhere would.
+const roots = mkdtempSync(join(tmpdir(), "switchyard-verdict-roots-"));
+afterAll(() => rmSync(roots, { recursive: true, force: true }));
+const { cli } = cliSandbox("verdicts", { SWITCHYARD_TRANSCRIPT_ROOTS: roots });
 
-const cleanup: Array<() => void> = [];
-afterEach(() => {
-  for (const c of cleanup.splice(0)) c();
+const cleanup: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0)) await c();
 });
 
 let seq = 0;
-/** A real repo and a registered, bound worker in it with the given pid. */
-async function dispatched(pid: number) {
+/**
+ * A real repo and a registered, bound worker in it. Its agent is a real process holding its
+ * rollout (registration by pid requires that); `alive: false` kills it after registration, as a
+ * worker that died.
+ */
+async function dispatched(alive: boolean) {
   seq += 1;
   const root = mkdtempSync(join(tmpdir(), "switchyard-verdict-"));
   cleanup.push(() => rmSync(root, { recursive: true, force: true }));
   const repo = workerRepo(join(root, "repo"));
-  const transcript = join(root, "rollout.jsonl");
-  writeFileSync(transcript, "");
+  // A rollout is named rollout-*.jsonl and lives under a `sessions` directory, as Codex writes it.
+  const transcript = codexRollout({ codexSessions: join(roots, "sessions"), claudeProjects: join(roots, "projects") }, `verdict-${process.pid}-${seq}`, "");
+  const agent = await holdOpen(transcript);
+  cleanup.push(() => agent.stop());
   const task = `vt-${seq}`;
   const worker = `vw-${seq}`;
   expect((await cli("tasks", "--create", task, "--goal", "g")).code).toBe(0);
-  const reg = await cli("register-worker", "--name", worker, "--pid", String(pid), "--codex-session", transcript, "--cwd", repo);
+  const reg = await cli("register-worker", "--name", worker, "--pid", String(agent.pid), "--codex-session", transcript, "--cwd", repo);
   expect(reg.code, reg.err).toBe(0);
   expect((await cli("register-manager", "--name", `vm-${seq}`)).code).toBe(0);
   expect((await cli("bind", "--task", task, "--worker", worker, "--manager", `vm-${seq}`)).code).toBe(0);
+  if (!alive) await agent.stop();
   return { repo, task, worker };
-}
-
-function running(): ChildProcess {
-  const p = liveProcess();
-  cleanup.push(() => p.kill("SIGKILL"));
-  return p;
 }
 
 const watch = (target: string, ...extra: string[]) => cli("dispatch", "watch", target, "--interval", "1s", "--timeout", "2s", ...extra);
 
 describe("dispatch watch exit codes (real git repositories, real processes)", () => {
   it("0 done: the worker wrote its result file", async () => {
-    const p = running();
-    const d = await dispatched(p.pid!);
+    const d = await dispatched(true);
     writeFileSync(join(d.repo, ".switchyard-result.json"), JSON.stringify({ status: "done", summary: "split the module" }));
     const r = await watch(d.task);
     expect(r.code).toBe(0);
@@ -51,7 +56,7 @@ describe("dispatch watch exit codes (real git repositories, real processes)", ()
   });
 
   it("0 done: committed and clean, even though the process is gone (never kill a delivered worker)", async () => {
-    const d = await dispatched(await deadPid());
+    const d = await dispatched(false);
     writeFileSync(join(d.repo, "app.ts"), "export const version = 2;\n");
     git(d.repo, "commit", "-q", "-am", "bump");
     ageTree(d.repo, 3600);
@@ -62,8 +67,7 @@ describe("dispatch watch exit codes (real git repositories, real processes)", ()
   });
 
   it("2 timeout: a live worker with work in flight", async () => {
-    const p = running();
-    const d = await dispatched(p.pid!);
+    const d = await dispatched(true);
     writeFileSync(join(d.repo, "app.ts"), "export const version = 3;\n");
     const r = await watch(d.task);
     expect(r.code).toBe(2);
@@ -71,14 +75,13 @@ describe("dispatch watch exit codes (real git repositories, real processes)", ()
   });
 
   it("3 failed: the result file reports failure", async () => {
-    const p = running();
-    const d = await dispatched(p.pid!);
+    const d = await dispatched(true);
     writeFileSync(join(d.repo, ".switchyard-result.json"), JSON.stringify({ status: "failed", summary: "tests red" }));
     expect((await watch(d.worker)).code).toBe(3);
   });
 
   it("4 worker-process-gone: dead process, uncommitted work, idle worktree", async () => {
-    const d = await dispatched(await deadPid());
+    const d = await dispatched(false);
     writeFileSync(join(d.repo, "app.ts"), "export const version = 4;\n");
     ageTree(d.repo, 3600);
     const r = await watch(d.task);
@@ -88,7 +91,7 @@ describe("dispatch watch exit codes (real git repositories, real processes)", ()
   });
 
   it("fresh file activity vetoes 'process gone' (a stale pid after a respawn): it stays running, so 2", async () => {
-    const d = await dispatched(await deadPid());
+    const d = await dispatched(false);
     writeFileSync(join(d.repo, "app.ts"), "export const version = 5;\n");
     const r = await watch(d.task, "--json");
     expect(r.code).toBe(2);
@@ -102,8 +105,7 @@ describe("dispatch watch exit codes (real git repositories, real processes)", ()
   });
 
   it("ignores a result file left by an older spawn, and returns as soon as the real one appears", async () => {
-    const p = running();
-    const d = await dispatched(p.pid!);
+    const d = await dispatched(true);
     writeFileSync(join(d.repo, ".switchyard-result.json"), JSON.stringify({ status: "done", session_id: "ses_older_spawn" }));
     const status = await cli("dispatch-status", d.task, "--json");
     expect(JSON.parse(status.out)).toMatchObject({ state: "running", evidence: { result_file: { stale: expect.stringMatching(/not the current worker/) } } });
@@ -118,7 +120,7 @@ describe("dispatch watch exit codes (real git repositories, real processes)", ()
   });
 
   it("harvest --orphaned commits the dead worker's work on its branch with a marker, releases its claims, deletes nothing", async () => {
-    const d = await dispatched(await deadPid());
+    const d = await dispatched(false);
     writeFileSync(join(d.repo, "app.ts"), "export const version = 6;\n");
     writeFileSync(join(d.repo, "new-file.ts"), "export const added = true;\n");
     ageTree(d.repo, 3600);
@@ -140,8 +142,7 @@ describe("dispatch watch exit codes (real git repositories, real processes)", ()
   });
 
   it("harvest refuses a live worker", async () => {
-    const p = running();
-    const d = await dispatched(p.pid!);
+    const d = await dispatched(true);
     writeFileSync(join(d.repo, "app.ts"), "export const version = 7;\n");
     const h = await cli("harvest", d.task, "--orphaned");
     expect(h.code).toBe(1);

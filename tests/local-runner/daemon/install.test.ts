@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { runCli } from "../../../local-runner/cli/main.ts";
 import { daemonDeps } from "../../../local-runner/daemon/commands.ts";
 import { realExec, type Exec } from "../../../local-runner/daemon/manager.ts";
+import { systemdUnits } from "../../../local-runner/daemon/units.ts";
 import { resolveHome } from "../../../local-runner/home.ts";
 import { openLocalServices } from "../../../local-runner/services.ts";
 import { tokens } from "../../../schema/auth.ts";
@@ -217,6 +218,48 @@ describe("broker daemon-install on macOS (launchd)", () => {
 });
 
 describe("broker daemon-config", () => {
+  it("refuses a value with a newline (it would add systemd directives) before minting or writing anything", async () => {
+    for (const platform of ["systemd", "launchd"]) {
+      const res = await cli(
+        "broker",
+        "daemon-install",
+        "--run-id",
+        runId,
+        "--platform",
+        platform,
+        "--project",
+        "x\nExecStartPre=/bin/sh -c 'touch /tmp/pwned'",
+        "--no-load",
+      );
+      expect(res.code).toBe(2);
+      expect(res.text).toMatch(/--project contains a control character/);
+    }
+    expect(existsSync(unitDir())).toBe(false);
+    expect(existsSync(join(dir, "Library"))).toBe(false);
+    expect(existsSync(join(home, "daemon.token"))).toBe(false);
+    const services = await openLocalServices({ home: resolveHome({}, { home }) });
+    try {
+      expect(await services.database.db.select().from(tokens).where(eq(tokens.kind, "daemon"))).toEqual([]);
+    } finally {
+      services.database.close();
+    }
+  });
+
+  it("keeps a '%' in the run id literal in the unit's description", () => {
+    const [service] = systemdUnits({
+      platform: "systemd",
+      runId: "run_50%n",
+      daemonId: "d",
+      intervalSeconds: 60,
+      leaseSeconds: 120,
+      switchyardHome: "/h",
+      node: "/usr/bin/node",
+      cli: "/s/bin/switchyard.mjs",
+      userHome: "/home/u",
+    });
+    expect(parseUnit(service!.contents).Unit!.Description).toBe("Switchyard advice broker daemon (draft-only) for run run_50%%n");
+  });
+
   it("previews the files and the command without writing anything", async () => {
     const res = await cli("broker", "daemon-config", "--run-id", runId, "--platform", "systemd", "--to-session", "lily", "--json");
     const preview = JSON.parse(res.text);

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { HostError } from "../../../functions/lib/host.ts";
 import { NodeHost } from "../../../local-runner/host.ts";
 import { tmuxArg } from "../../../local-runner/host/tmux.ts";
-import { Resources, waitFor } from "./helpers.ts";
+import { HOLDER, Resources, waitFor } from "./helpers.ts";
 
 const host = new NodeHost();
 const res = new Resources();
@@ -118,6 +118,50 @@ describe("NodeHost tmux", () => {
     await waitFor(async () => readFileSync(`/proc/${await host.tmuxPanePid(name)}/comm`, "utf8").trim() === "cat", "cat to start");
     await host.tmuxSendKeys(name, "C-c");
     await waitFor(async () => !(await host.tmuxHasSession(name)), "session to end after C-c");
+  });
+
+  it("never turns text into keys: literal text with control bytes is refused, and only known key names are sent", async () => {
+    const name = res.session("keys");
+    const dir = res.tmpDir();
+    await host.tmuxNewSession({ name, cwd: dir, command: ["cat"], width: 120, height: 30 });
+    const pid = await host.tmuxPanePid(name);
+    expect(await codeOf(host.tmuxSendKeys(name, "stop\x03", { literal: true }))).toBe("COMMAND_FAILED");
+    expect(await codeOf(host.tmuxSendKeys(name, "\x1b[A", { literal: true }))).toBe("COMMAND_FAILED");
+    expect(await codeOf(host.tmuxSendKeys(name, "C-c Enter"))).toBe("COMMAND_FAILED");
+    expect(await codeOf(host.tmuxSendKeys(name, "hello"))).toBe("COMMAND_FAILED");
+    // cat would have died of a Ctrl-C.
+    expect(await host.pidAlive(pid!)).toBe(true);
+    expect((await host.tmuxCapturePane(name)).trim()).toBe("");
+  });
+
+  it("verifies a pane belongs to an agent: its pid or an ancestor, the agent still the same process, holding its transcript", async () => {
+    const dir = res.tmpDir();
+    const rollout = join(dir, "sessions", "rollout-pane.jsonl");
+    mkdirSync(join(dir, "sessions"), { recursive: true });
+    const agentPane = res.session("agent");
+    await host.tmuxNewSession({ name: agentPane, cwd: dir, command: [process.execPath, HOLDER, "child", rollout], width: 80, height: 20 });
+    const agent = await res.holderPid(rollout);
+    const panePid = (await host.tmuxPanePid(agentPane))!;
+    const started = await host.pidStartTime(agent);
+    expect(await host.verifyPane(agentPane, { pid: agent, startedAt: started, transcriptPath: rollout })).toEqual({ ok: true, panePid });
+    expect(await host.verifyPane(agentPane, { pid: panePid })).toEqual({ ok: true, panePid });
+
+    const other = res.session("operator");
+    await host.tmuxNewSession({ name: other, cwd: dir, command: ["sleep", "600"], width: 80, height: 20 });
+    const notAncestor = await host.verifyPane(other, { pid: agent, startedAt: started });
+    expect(notAncestor).toMatchObject({ ok: false, reason: expect.stringMatching(/neither the agent .* nor its ancestor/) });
+    // The pane's own process does not hold the agent's transcript.
+    expect(await host.verifyPane(other, { pid: (await host.tmuxPanePid(other))!, transcriptPath: rollout })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/does not hold/),
+    });
+    expect(await host.verifyPane(agentPane, { pid: agent, startedAt: started! - 60_000 })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/no longer running/),
+    });
+    for (const target of [`${agentPane}:0.0`, "%0", `=${agentPane}:`]) {
+      expect(await host.verifyPane(target, { pid: agent })).toMatchObject({ ok: false, reason: expect.stringMatching(/plain tmux session name/) });
+    }
   });
 
   it("escapes a trailing ';' so tmux does not read it as a command separator", () => {

@@ -38,5 +38,4 @@ CREATE TABLE `task_hook_settings` (
 --> statement-breakpoint
 ALTER TABLE `manager_cycles` ADD `divergence` text;--> statement-breakpoint
 ALTER TABLE `transcript_events` ADD `turn_id` text;--> statement-breakpoint
-CREATE INDEX `sessions_transcript_idx` ON `sessions` (`transcript_path`);--> statement-breakpoint
 CREATE INDEX `sessions_thread_idx` ON `sessions` (`thread_id`);

@@ -1,0 +1,49 @@
+import { z } from "@hono/zod-openapi";
+
+/*
+ * Text typed into a tmux pane (nudges, inbox deliveries, interrupt follow-ups) and prompts
+ * handed to an agent CLI (spawn, pair, manager bootstrap) must reach the agent as text. tmux
+ * `send-keys -l` turns every control byte into the key it encodes: ESC (0x1b) is the Escape
+ * key, 0x03 is Ctrl-C, 0x0d is Enter, and an escape sequence can move the cursor or answer a
+ * menu. So before anything is typed, control bytes and escape sequences are removed; Escape and
+ * interrupts only ever reach a pane through the interrupt route, as named keys.
+ *
+ * A newline stays: typed with -l it is a newline in the composer, not a submit (see
+ * docs/notes/agent-clis.md). A carriage return would be Enter, so it becomes a newline; a tab
+ * (completion, mode toggles in some TUIs) becomes a space.
+ */
+
+/**
+ * A whole escape sequence: CSI (ESC [ … final), OSC (ESC ] … BEL or ST), DCS/SOS/PM/APC
+ * (ESC P|X|^|_ … ST), SS3 (ESC O key), or a two-byte escape (ESC, intermediates, final). A lone ESC matches too.
+ */
+const ESCAPE_SEQUENCE = /\x1b(?:\[[0-?]*[ -/]*[@-~]?|O[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[PX^_][^\x1b]*(?:\x1b\\)?|[ -/]*[0-~])?/g;
+/** C0 controls except tab and newline, DEL, and the C1 range (U+0080–U+009F, e.g. U+009B CSI). */
+const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
+/** Anything `paneText` would remove or change, other than a newline. */
+const UNSAFE = /[\x00-\x09\x0b-\x1f\x7f-\x9f]/;
+
+/** The literal, typeable form of `text`: escape sequences and control bytes removed. */
+export function paneText(text: string): string {
+  return text.replace(/\r\n?/g, "\n").replace(ESCAPE_SEQUENCE, "").replace(/\t/g, " ").replace(CONTROL, "");
+}
+
+/** True when `text` holds a byte that would be a key rather than text in a pane. */
+export function hasControlBytes(text: string): boolean {
+  return UNSAFE.test(text.replace(/\r\n?/g, "\n").replace(/\t/g, " "));
+}
+
+/**
+ * A string field whose value is typed into a pane or passed to an agent as its prompt: control
+ * bytes and escape sequences are refused with a message that says where keys belong. Newlines,
+ * carriage returns and tabs are allowed (they are typed as newlines and spaces).
+ */
+export function PaneTextField(max: number) {
+  return z
+    .string()
+    .min(1)
+    .max(max)
+    .refine((s) => !hasControlBytes(s), {
+      message: "contains control characters or escape sequences (e.g. ESC, Ctrl-C); text is typed literally — send keys with session-interrupt --key",
+    });
+}

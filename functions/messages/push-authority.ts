@@ -1,0 +1,30 @@
+import { and, eq } from "drizzle-orm";
+import { bindings } from "../../schema/bindings.ts";
+import type { Ctx } from "../lib/ctx.ts";
+
+/**
+ * Who put something in an inbox, as far as push delivery cares: a principal's actor string
+ * (`owner:tok_…`, `session:ses_…`, `daemon:tok_…`, `runner:host`), or Switchyard itself routing a
+ * completion along a binding the owner made.
+ */
+export type Originator = string | "switchyard";
+
+/**
+ * True when `originator` may have an inbox item typed into `targetId`'s pane: the same authority
+ * a direct nudge needs. That is the owner, the session itself, its bound manager, or Switchyard
+ * routing a bound worker's completion to its manager. Everyone else (another task's session, a
+ * worker writing to its manager, a daemon) reaches the session only through its inbox (pull):
+ * a message must never become keystrokes in a pane its sender could not nudge.
+ */
+export async function mayPushInto(ctx: Ctx, originator: Originator, targetId: string): Promise<boolean> {
+  if (originator === "switchyard" || originator.startsWith("owner:")) return true;
+  if (!originator.startsWith("session:")) return false;
+  const sender = originator.slice("session:".length);
+  if (sender === targetId) return true;
+  const [managed] = await ctx.db
+    .select({ id: bindings.id })
+    .from(bindings)
+    .where(and(eq(bindings.workerSessionId, targetId), eq(bindings.managerSessionId, sender), eq(bindings.state, "active")))
+    .limit(1);
+  return !!managed;
+}
