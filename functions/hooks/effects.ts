@@ -5,6 +5,7 @@ import { transcriptEvents } from "../../schema/observe.ts";
 import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import { tasks, type TaskRow } from "../../schema/tasks.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
+import { paneText } from "../lib/pane-text.ts";
 import { createInboxItem } from "../messages/items.ts";
 import { turnCompletionKey } from "../messages/routing.ts";
 import { latestHandoff } from "../supervision/handoff.ts";
@@ -144,7 +145,8 @@ export async function reprimeContext(ctx: Ctx, worker: SessionRow, wb: WorkerBin
     : last?.text
       ? `Your last report before the reset:\n${last.text}`
       : "No handoff or report was recorded before the reset.";
-  return [
+  // Handed to the agent as its context, like a prompt: literal text only (lib/pane-text.ts).
+  const text = [
     `[switchyard] You are ${worker.name}, the worker of task '${wb.task.name}', supervised by ${wb.manager.name}. Your context was just reset; this is what you need to carry on.`,
     wb.task.goal ? `Goal: ${wb.task.goal}` : "The task has no recorded goal.",
     wb.task.summary ? `Summary: ${wb.task.summary}` : null,
@@ -153,4 +155,5 @@ export async function reprimeContext(ctx: Ctx, worker: SessionRow, wb: WorkerBin
   ]
     .filter((l): l is string => l !== null)
     .join("\n");
+  return paneText(text);
 }

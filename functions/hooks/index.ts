@@ -10,7 +10,7 @@ export const hooksApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(postHookRoute, async (c) => {
     // Hashed as received: the idempotency key of one event is the exact bytes the agent sent.
     const raw = await c.req.text();
-    const o = await postHookEvent(c.get("ctx"), c.req.valid("param").agent, c.req.valid("json"), raw);
+    const o = await postHookEvent(c.get("ctx"), c.req.valid("param").agent, c.req.valid("json"), raw, 200);
     c.header("X-Switchyard-Session", o.session ?? "");
     c.header("X-Switchyard-Matched-By", o.matchedBy ?? "none");
     c.header("X-Switchyard-Hook-State", o.state ?? "");
@@ -21,6 +21,6 @@ export const hooksApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   })
   .openapi(hookStateRoute, async (c) => c.json(await readHookState(c.get("ctx"), c.req.valid("param").name), 200))
   .openapi(hookEventsRoute, async (c) => c.json(await listHookEvents(c.get("ctx"), c.req.valid("param").name, c.req.valid("query")), 200))
-  .openapi(mintHookTokenRoute, async (c) => c.json(await mintHookToken(c.get("ctx"), c.req.valid("param").name), 201))
+  .openapi(mintHookTokenRoute, async (c) => c.json(await mintHookToken(c.get("ctx"), c.req.valid("param").name, 201), 201))
   .openapi(getHookSettingsRoute, async (c) => c.json(await getHookSettings(c.get("ctx"), c.req.valid("param").name), 200))
-  .openapi(putHookSettingsRoute, async (c) => c.json(await putHookSettings(c.get("ctx"), c.req.valid("param").name, c.req.valid("json")), 200));
+  .openapi(putHookSettingsRoute, async (c) => c.json(await putHookSettings(c.get("ctx"), c.req.valid("param").name, c.req.valid("json"), 200), 200));
