@@ -1,11 +1,11 @@
-import { appendFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { appendFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { makeCtx } from "../../../functions/lib/ctx.ts";
 import { routeCompletions } from "../../../functions/messages/routing.ts";
 import { boundPair, registerSession } from "../../helpers/factories.ts";
 import { captureStatements, planProblems } from "../../helpers/query-plans.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+import { claudeTranscript, codexMeta, codexRollout } from "../../helpers/transcripts.ts";
 
 let env: TestEnv;
 afterEach(() => env?.close());
@@ -15,14 +15,12 @@ describe("hook query plans", () => {
     env = await makeTestEnv();
     // Some history first, so the planner sees real tables.
     for (let i = 0; i < 3; i++) await boundPair(env);
-    const rollout = join(env.dir, "rollout.jsonl");
-    writeFileSync(rollout, `${JSON.stringify({ type: "session_meta", payload: { id: "t" } })}\n`);
+    const rollout = codexRollout(env, "q", codexMeta("thread-q"));
     const pair = await boundPair(env, { worker: { codex_session: rollout } });
     const w = pair.worker.session.name;
     const token = (await env.call("POST", `/v1/sessions/${w}/hook-token`)).body.token as string;
     const hostToken = (await env.call("POST", "/v1/tokens", { body: { scope: "hook", host: "test-host" } })).body.token as string;
-    const other = join(env.dir, "claude.jsonl");
-    writeFileSync(other, "");
+    const other = claudeTranscript(env, "claude-q", "");
     await registerSession(env, "worker", { claude_session: other });
 
     const seen = captureStatements(env);
@@ -33,7 +31,14 @@ describe("hook query plans", () => {
     }
     await env.call("POST", "/v1/hooks/codex", {
       token,
-      body: { ...base, hook_event_name: "SessionStart", source: "clear", session_id: "thread-q2", transcript_path: join(env.dir, "new.jsonl") },
+      // The new rollout exists, so the switch's checks (including "no other active session has it") run.
+      body: {
+        ...base,
+        hook_event_name: "SessionStart",
+        source: "clear",
+        session_id: "thread-q2",
+        transcript_path: codexRollout(env, "q2", codexMeta("thread-q2")),
+      },
     });
     // Host token: matched by agent session id, then by transcript path.
     await env.call("POST", "/v1/hooks/claude", {
