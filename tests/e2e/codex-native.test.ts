@@ -2,7 +2,13 @@
 // its app-server daemon serves the thread, so Switchyard's nudge and interrupt go through the
 // app-server protocol (turn/steer, turn/start, turn/interrupt over the daemon's control socket)
 // instead of typing into the pane, with the same command row, attempt and audit.
+import { eq } from "drizzle-orm";
 import { afterEach, describe, expect, it } from "vitest";
+import { PANE_EXECUTORS, paneOwnerOf } from "../../functions/actuate/pane-executors.ts";
+import { makeCtx } from "../../functions/lib/ctx.ts";
+import { INLINE_HOLD_MS, runInline } from "../../functions/queue/inline.ts";
+import { createCommand } from "../../functions/queue/store.ts";
+import { sessions } from "../../schema/sessions.ts";
 import { launchAgent, readJsonl, submitPrompt, waitFor, waitForPane, type RunningAgent } from "../helpers/agents.ts";
 import { makeTestEnv, type TestEnv } from "../helpers/services.ts";
 
@@ -23,13 +29,15 @@ describe("Codex served by its app-server daemon", () => {
   it("is steered, started and interrupted through the protocol, recorded like a pane nudge", async () => {
     agent = await launchAgent(
       "codex",
-      ["Hello PONG-1", { text: "slow ONE", delayMs: 8000 }, "steered TWO", "idle THREE", { text: "slow FOUR", delayMs: 20000 }],
+      ["Hello PONG-1", { text: "slow ONE", delayMs: 8000 }, "steered TWO", "idle THREE", { text: "slow FOUR", delayMs: 20000 }, "literal SIX"],
       {
         daemon: true,
         name: `hooks-native-${process.pid}`,
       },
     );
     env = await makeTestEnv();
+    // The agent Switchyard would launch: its CODEX_HOME's sessions/ is a transcript root.
+    env.services.agents = { codex: { command: agent.cmd.argv, env: agent.cmd.env } };
     await submitPrompt(agent.tmux.target, "Say PONG please");
     await waitForPane(agent.tmux.target, /PONG-1/, 60_000);
     const rollout = await waitFor(() => agent!.transcript(), 20_000, "rollout");
@@ -72,5 +80,34 @@ describe("Codex served by its app-server daemon", () => {
     expect(cmds.every((c: any) => c.attempt_history.length === 1)).toBe(true);
     const audit = await env.services.database.client.execute("SELECT payload_json FROM events WHERE kind = 'session_nudged' ORDER BY created_at");
     expect(audit.rows.map((r) => JSON.parse(String(r.payload_json)).path)).toEqual(["app_server", "app_server"]);
+
+    // A command made elsewhere (what a runner claims was queued by another process) still
+    // reaches the agent as literal text on this path: escape sequences and control bytes go.
+    const ctx = makeCtx(env.services, { kind: "owner", tokenId: "tok_e2e" });
+    const [row] = await env.services.database.db.select().from(sessions).where(eq(sessions.name, "cx"));
+    const payload = {
+      ...paneOwnerOf(row!),
+      tmux_session: row!.tmuxSession!,
+      text: "\x1b[31mRED-LITERAL\x1b[0m\x03 and\rmore",
+      transcript_path: row!.transcriptPath,
+      transcript_kind: row!.transcriptKind,
+    };
+    const cmd = await createCommand(ctx, { type: "nudge", sessionId: row!.id, taskId: null, host: row!.host, payload, holdMs: INLINE_HOLD_MS });
+    const literal = await runInline(ctx, cmd, PANE_EXECUTORS);
+    expect(literal.outcome.result).toMatchObject({ submitted: true, path: "app_server" });
+    const typed = userTexts(rollout).filter((t) => t.includes("RED-LITERAL"));
+    expect(typed).toEqual([JSON.stringify([{ type: "text", text: "RED-LITERAL and\nmore", text_elements: [] }])]);
+
+    // The app-server path answers to the pane's ownership check too: once the recorded agent is
+    // not the process that runs (its start time no longer matches, as when a pid is reused),
+    // neither path sends anything, though the daemon still serves the thread.
+    await env.services.database.client.execute("UPDATE sessions SET pid_started_at = pid_started_at - 3600000 WHERE name = 'cx'");
+    const refused = await env.call("POST", "/v1/sessions/cx/nudge", { body: { text: "This must not arrive NOT-SENT" } });
+    expect(refused.status, JSON.stringify(refused.body)).toBe(422);
+    expect(refused.body.error.code).toBe("PANE_NOT_OWNED");
+    const refusedInterrupt = await env.call("POST", "/v1/sessions/cx/interrupt", { body: {} });
+    expect(refusedInterrupt.body.error?.code).toBe("PANE_NOT_OWNED");
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(userTexts(rollout).some((t) => t.includes("NOT-SENT"))).toBe(false);
   }, 300_000);
 });

@@ -67,6 +67,16 @@ describe("Claude Code with Switchyard's hooks", () => {
     const firstTranscript = spawn.body.session.transcript_path as string;
     await waitForPane(target, /PONG-1/, 60_000);
 
+    // Claude writes an answer to its transcript a moment after showing it. Bind once the first
+    // one is there, so it falls under the binding's watermark: it is not the new manager's.
+    await waitFor(
+      async () => {
+        await env!.call("POST", "/v1/sessions/claude-w/ingest");
+        return (await env!.call("GET", "/v1/sessions/claude-w/events?kind=task_complete")).body.events.length >= 1;
+      },
+      20_000,
+      "the first answer in the transcript",
+    );
     const manager = await registerSession(env, "manager");
     const task = await createTask(env, { goal: "prove the hooks" });
     expect((await env.call("POST", "/v1/bindings", { body: { task: task.task.name, worker: "claude-w", manager: manager.session.name } })).status).toBe(201);
@@ -84,8 +94,18 @@ describe("Claude Code with Switchyard's hooks", () => {
     expect(wait.source_session).toBe("claude-w");
     expect((await hookState()).state).toBe("waiting_for_permission");
 
-    // Approve; the Stop of that turn routes the completion straight away.
-    await tmux(["send-keys", "-t", target, "Enter"]);
+    // Approve; the Stop of that turn routes the completion straight away. Claude can drop a key
+    // pressed the moment its dialog appears, so Enter is pressed again while the dialog stays.
+    await waitFor(
+      async () => {
+        if (!/Do you want to proceed/.test(await capturePane(target))) return true;
+        await tmux(["send-keys", "-t", target, "Enter"]);
+        await new Promise((r) => setTimeout(r, 1_500));
+        return undefined;
+      },
+      30_000,
+      "the permission dialog to take Enter",
+    );
     await waitForPane(target, /TOOL-DONE/, 60_000);
     const paneDone = Date.now();
     const done = await waitFor(
@@ -109,7 +129,8 @@ describe("Claude Code with Switchyard's hooks", () => {
       "transcript completion of the tool turn",
     );
     await routeCompletions(makeCtx(env.services, { kind: "daemon", tokenId: "tok_e2e" }));
-    expect((await inbox()).filter((i) => i.signal_type === "worker_task_complete")).toHaveLength(1);
+    const completions = (await inbox()).filter((i) => i.signal_type === "worker_task_complete");
+    expect(completions, JSON.stringify(completions.map((i) => [i.payload.source, i.payload.turn_id, i.payload.last_agent_message]))).toHaveLength(1);
 
     // /clear: Claude ends the session and starts a new one with new ids; Switchyard keeps it.
     const before = await hookState();
@@ -145,7 +166,15 @@ describe("Claude Code with Switchyard's hooks", () => {
     expect(audit.rows.map((r) => r.kind).sort()).toEqual(["session_identity_continued", "session_transcript_switched"]);
 
     // And cycle reads the new transcript, with the hooks as its first signal.
-    const c = (await env.call("POST", `/v1/tasks/${task.task.name}/cycle`, { body: {} })).body;
+    // (Claude writes the answer to its transcript about a second after its Stop hook.)
+    const c = await waitFor(
+      async () => {
+        const r = (await env!.call("POST", `/v1/tasks/${task.task.name}/cycle`, { body: {} })).body;
+        return String(r.manager_context?.last_worker_message ?? "").includes("PONG-3") ? r : undefined;
+      },
+      10_000,
+      "cycle to read the answer from the new transcript",
+    );
     expect(c.hook_state.state).toBe("idle");
     expect(c.state_source).toBe("hook");
     expect(c.manager_context.last_worker_message).toContain("PONG-3");
