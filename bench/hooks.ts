@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { makeCtx } from "../functions/lib/ctx.ts";
 import { routeCompletions } from "../functions/messages/routing.ts";
 import { resolveHome } from "../local-runner/home.ts";
+import { NodeHost } from "../local-runner/host.ts";
 import { openLocalServices } from "../local-runner/services.ts";
 import { startUp } from "../local-runner/up.ts";
 import { latencyRow, round, type BenchRow } from "./lib.ts";
@@ -28,6 +29,8 @@ export async function hooksBench(
   const pollMs = opts.pollMs ?? 2000;
   const dir = mkdtempSync(join(tmpdir(), "switchyard-bench-hooks-"));
   const services = await openLocalServices({ home: { ...resolveHome({}, { home: dir }), hostName: "bench" } });
+  // The bench writes its rollouts here: make it a transcript root, as SWITCHYARD_TRANSCRIPT_ROOTS would.
+  services.host = new NodeHost({ transcriptRoots: [dir] });
   const up = await startUp(services, { port: 0, hostname: "127.0.0.1", schedules: [] });
   let stopLoop = false;
   try {
@@ -102,7 +105,7 @@ export async function hooksBench(
       }
     })();
     const arrival = async () => {
-      const r = await call("POST", "/v1/sessions/mgr/inbox/consume", { wait: true, timeout: 30, interval: 0.05 }, manager.token);
+      const r = await call("POST", "/v1/sessions/mgr/inbox/consume", { wait: true, timeout: 30, interval: 0.1 }, manager.token);
       if (!r.item) throw new Error("no completion reached the manager within 30 s");
       return performance.now();
     };
