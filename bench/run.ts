@@ -15,6 +15,7 @@ import { startUp } from "../local-runner/up.ts";
 import { dispatchBench } from "./dispatch.ts";
 import { brokerBench } from "./broker.ts";
 import { hooksBench } from "./hooks.ts";
+import { multiserverBench } from "./multiserver.ts";
 import { inboxBench } from "./inbox.ts";
 import { nudgeBench, observeBench } from "./observe.ts";
 import { patrolBench } from "./patrol.ts";
@@ -233,6 +234,9 @@ async function main() {
     // 9. Hooks: ingestion as the agent waits for it, and completion -> manager by hook vs by polling.
     const hooks = await hooksBench();
     rows.push(...hooks.rows);
+    // 10. Several servers on one database: cross-server wake beside same-server, and the 60 s load.
+    const multiserver = await multiserverBench();
+    rows.push(...multiserver.rows);
 
     const by = (id: string) => rows.find((r) => r.id === id)!.p50_ms;
     const ratios = {
@@ -256,6 +260,7 @@ async function main() {
       ratios,
       dispatch_per_second: dispatch.per_second,
       broker_per_second: Object.fromEntries(broker.map((r) => [r.id, r.per_second])),
+      multiserver_load: multiserver.load,
     };
     mkdirSync(RESULTS, { recursive: true });
     // Write then rename, so an interrupted run never leaves a half-written latest.json.
