@@ -31,6 +31,7 @@ import { queueApp } from "./queue/index.ts";
 import { sessionsApp } from "./sessions/index.ts";
 import { supervisionApp } from "./supervision/index.ts";
 import { tasksApp } from "./tasks/index.ts";
+import { telemetryApp } from "./telemetry/index.ts";
 import { verdictsApp } from "./verdicts/index.ts";
 
 export const API_VERSION = "0.1.0";
@@ -116,6 +117,7 @@ export function createApp(services: Services) {
   app.route("/v1", verdictsApp);
   app.route("/v1", supervisionApp);
   app.route("/v1", loopsApp);
+  app.route("/v1", telemetryApp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   // A function of the request, so `servers` names the origin the document was fetched from:

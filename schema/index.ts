@@ -14,3 +14,4 @@ export * from "./convoys.ts";
 export * from "./coordination.ts";
 export * from "./supervision.ts";
 export * from "./loops.ts";
+export * from "./telemetry.ts";
