@@ -16,6 +16,7 @@ import { coordinationApp } from "./coordination/index.ts";
 import { discoverApp } from "./discover/index.ts";
 import { SETTLE } from "./executors.ts";
 import { docsApp } from "./docs/index.ts";
+import { exportsApp } from "./exports/index.ts";
 import { gatesApp } from "./gates/index.ts";
 import { healthApp } from "./health/index.ts";
 import { resolvePrincipal } from "./lib/auth.ts";
@@ -32,6 +33,7 @@ import { sessionsApp } from "./sessions/index.ts";
 import { supervisionApp } from "./supervision/index.ts";
 import { tasksApp } from "./tasks/index.ts";
 import { telemetryApp } from "./telemetry/index.ts";
+import { transcriptsApp } from "./transcripts/index.ts";
 import { verdictsApp } from "./verdicts/index.ts";
 
 export const API_VERSION = "0.1.0";
@@ -118,6 +120,8 @@ export function createApp(services: Services) {
   app.route("/v1", supervisionApp);
   app.route("/v1", loopsApp);
   app.route("/v1", telemetryApp);
+  app.route("/v1", transcriptsApp);
+  app.route("/v1", exportsApp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   // A function of the request, so `servers` names the origin the document was fetched from:
