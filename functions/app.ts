@@ -13,6 +13,7 @@ import { brokerTickApp } from "./broker/tick/index.ts";
 import { cronsApp } from "./crons/index.ts";
 import { convoysApp } from "./convoys/index.ts";
 import { coordinationApp } from "./coordination/index.ts";
+import { dashboardApiApp, dashboardPageApp } from "./dashboard/index.ts";
 import { discoverApp } from "./discover/index.ts";
 import { SETTLE } from "./executors.ts";
 import { docsApp } from "./docs/index.ts";
@@ -122,6 +123,7 @@ export function createApp(services: Services) {
   app.route("/v1", telemetryApp);
   app.route("/v1", transcriptsApp);
   app.route("/v1", exportsApp);
+  app.route("/v1", dashboardApiApp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   // A function of the request, so `servers` names the origin the document was fetched from:
@@ -138,6 +140,7 @@ export function createApp(services: Services) {
     servers: [{ url: new URL(c.req.url).origin, description: "The server that served this document" }],
   }));
   app.route("/", docsApp);
+  app.route("/", dashboardPageApp);
   return app;
 }
 
