@@ -11,6 +11,7 @@ import { openTransport } from "./connect.ts";
 import { block } from "./format.ts";
 import { LOCAL_COMMANDS } from "./local-commands.ts";
 import { MESSAGE_COMMANDS } from "./messages-commands.ts";
+import { OBSERVABILITY_COMMANDS } from "./observability-commands.ts";
 import { OBSERVE_COMMANDS, SPAWN_COMMANDS } from "./observe-commands.ts";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, HintedError, UsageError, type Args, type CommandSpec, type GlobalOptions, type OptionSpec } from "./spec.ts";
 import { VERSION } from "./version.ts";
@@ -43,6 +44,7 @@ export const ALL_COMMANDS: CommandSpec[] = [
   ...inGroup("coordination", VERDICT_COMMANDS),
   ...inGroup("supervision", SUPERVISION_COMMANDS),
   ...inGroup("loops", LOOPS_COMMANDS),
+  ...inGroup("audit", OBSERVABILITY_COMMANDS),
 ];
 
 /** Help sections in the order `switchyard --help` lists them; other groups follow in order of appearance. */
@@ -57,6 +59,7 @@ const SECTIONS: Record<string, string> = {
   app: "App (no-tmux) loops",
   broker: "Advice broker",
   orchestrator: "Orchestrator",
+  audit: "Audit, replay, telemetry and export",
 };
 
 /** Descriptions of the words that only group subcommands (`switchyard broker` lists them). */
@@ -67,6 +70,7 @@ const GROUP_WORDS: Record<string, string> = {
   cron: "Crons: list them, run one now",
   session: "One session in detail",
   task: "One task in detail",
+  telemetry: "Telemetry: the stream, task triage, failures, metrics, snapshots",
 };
 
 const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
