@@ -101,7 +101,8 @@ export async function buildBundle(ctx: Ctx, name: string, include: boolean) {
     .sort((a, b) => a.createdAt - b.createdAt)
     .flatMap((c) => {
       const p = c.payload as Record<string, unknown>;
-      const text = typeof p.prompt === "string" ? p.prompt : typeof p.text === "string" ? p.text : typeof p.followup === "string" ? p.followup : null;
+      const key = ["prompt", "text", "message", "followup"].find((k) => typeof p[k] === "string");
+      const text = key ? (p[key] as string) : null;
       if (text === null) return [];
       return [
         {

@@ -198,7 +198,8 @@ export const API_COMMANDS: CommandSpec[] = [
   {
     name: "audit",
     group: "observe",
-    summary: "Everything recorded about a task by table: events, commands, attempts, cycles, notifications, decisions, criteria, broker… (redacted unless --include-content)",
+    summary:
+      "Everything recorded about a task by table: events, commands, attempts, cycles, notifications, decisions, criteria, broker… (redacted unless --include-content)",
     positionals: [{ name: "TASK", required: true, description: "Task name" }],
     options: {
       "include-content": { type: "boolean", description: "Show message/prompt/pane content" },

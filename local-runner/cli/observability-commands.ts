@@ -44,11 +44,21 @@ export const OBSERVABILITY_COMMANDS: CommandSpec[] = [
       cursor: PAGE.cursor,
       "include-content": { type: "boolean", description: "Show message, prompt and transcript text instead of length markers" },
     },
-    examples: ["switchyard replay auth-refactor", "switchyard replay auth-refactor --format timeline --role worker", "switchyard replay auth-refactor --format full-transcript --include-content"],
+    examples: [
+      "switchyard replay auth-refactor",
+      "switchyard replay auth-refactor --format timeline --role worker",
+      "switchyard replay auth-refactor --format full-transcript --include-content",
+    ],
     request: (a) => ({
       method: "GET",
       path: `/tasks/${enc(pos(a, 0)!)}/replay`,
-      query: { format: str(a, "format"), role: str(a, "role"), limit: int(a, "limit", { min: 1 }), cursor: str(a, "cursor"), include_content: flag(a, "include-content") },
+      query: {
+        format: str(a, "format"),
+        role: str(a, "role"),
+        limit: int(a, "limit", { min: 1 }),
+        cursor: str(a, "cursor"),
+        include_content: flag(a, "include-content"),
+      },
     }),
     render: (b) => (b.count ? b.lines.join("\n") : `nothing recorded for ${b.task}${b.role !== "all" ? ` (role ${b.role})` : ""}`) + more(b),
   },
@@ -64,7 +74,11 @@ export const OBSERVABILITY_COMMANDS: CommandSpec[] = [
       summary: { type: "boolean", description: "Counts by source and outcome instead of rows" },
       ...PAGE,
     },
-    examples: ["switchyard telemetry --task auth-refactor", "switchyard telemetry --search 'nudge fail*'", "switchyard telemetry --summary --task auth-refactor"],
+    examples: [
+      "switchyard telemetry --task auth-refactor",
+      "switchyard telemetry --search 'nudge fail*'",
+      "switchyard telemetry --summary --task auth-refactor",
+    ],
     request: (a) =>
       flag(a, "summary")
         ? { method: "GET", path: "/telemetry/summary", query: { task: str(a, "task"), run: str(a, "run") } }
@@ -233,7 +247,10 @@ export const OBSERVABILITY_COMMANDS: CommandSpec[] = [
       body: { dir: resolve(str(a, "out") ?? "."), zip: flag(a, "zip"), include_content: flag(a, "include-content") },
     }),
     render: (b) =>
-      [`wrote ${b.path} (${b.bytes} bytes${b.content_redacted ? ", content redacted" : ""})`, ...b.files.map((f: any) => `  ${f.name.padEnd(24)} ${f.bytes} bytes`)].join("\n"),
+      [
+        `wrote ${b.path} (${b.bytes} bytes${b.content_redacted ? ", content redacted" : ""})`,
+        ...b.files.map((f: any) => `  ${f.name.padEnd(24)} ${f.bytes} bytes`),
+      ].join("\n"),
   },
   {
     name: "doctor-self",
@@ -249,14 +266,20 @@ export const OBSERVABILITY_COMMANDS: CommandSpec[] = [
       let body: any;
       try {
         const res = await transport.send({ method: "GET", path: "/admin/doctor-self", query: { pid: process.pid } });
-        if (res.status === 401) throw new HintedError(`the token does not work: ${res.body?.error?.message}`, res.body?.error?.hint ?? "Pass the token registration printed.");
+        if (res.status === 401)
+          throw new HintedError(`the token does not work: ${res.body?.error?.message}`, res.body?.error?.hint ?? "Pass the token registration printed.");
         if (res.status !== 200) throw new HintedError(`${res.body?.error?.code}: ${res.body?.error?.message}`, res.body?.error?.hint ?? "");
         body = res.body;
       } finally {
         await transport.close();
       }
       const problems = [...body.problems];
-      if (!cliOnPath) problems.push({ check: "cli_on_path", message: "switchyard is not on PATH", hint: "Link bin/switchyard.mjs into a PATH directory (e.g. npm link), or call it by its path." });
+      if (!cliOnPath)
+        problems.push({
+          check: "cli_on_path",
+          message: "switchyard is not on PATH",
+          hint: "Link bin/switchyard.mjs into a PATH directory (e.g. npm link), or call it by its path.",
+        });
       const report = { ...body, cli_on_path: cliOnPath, inside_tmux: insideTmux, ok: problems.length === 0, problems };
       if (g.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       else {
@@ -281,4 +304,3 @@ function pruneLine(b: any): string {
   const verb = b.dry_run ? "would drop" : "dropped";
   return `${verb} the text of ${b.segments_pruned} segments (${b.bytes_dropped} bytes) across ${b.sessions} sessions${b.task ? ` of ${b.task}` : ""}, keeping the newest ${b.keep_latest} per session`;
 }
-
