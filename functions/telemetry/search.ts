@@ -77,9 +77,14 @@ export async function taskIdByName(ctx: Ctx, name: string): Promise<string> {
   return t.id;
 }
 
+/** An active session's id by name (the unique index of live names). */
 async function sessionIdByName(ctx: Ctx, name: string): Promise<string> {
-  const [s] = await ctx.db.select({ id: sessions.id }).from(sessions).where(eq(sessions.name, name)).orderBy(desc(sessions.createdAt)).limit(1);
-  if (!s) throw notFound("session", name, "List sessions with `switchyard sessions --state all`.");
+  const [s] = await ctx.db
+    .select({ id: sessions.id })
+    .from(sessions)
+    .where(and(eq(sessions.name, name), eq(sessions.state, "active")))
+    .limit(1);
+  if (!s) throw notFound("session", name, "Name an active session (`switchyard sessions`); for a gone one, filter by --task.");
   return s.id;
 }
 

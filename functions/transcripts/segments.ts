@@ -284,12 +284,9 @@ const PRUNE_SESSIONS = 10000;
 export async function pruneSegments(ctx: Ctx, taskName: string | null, input: z.output<typeof PruneBody>) {
   const task = taskName ? await taskByName(ctx, taskName) : null;
   const seg = transcriptSegments;
+  // A task's sessions come from its bindings; all sessions with text from the partial index.
   const sessionRows = task
-    ? await ctx.db
-        .selectDistinct({ sessionId: seg.sessionId })
-        .from(seg)
-        .where(and(eq(seg.taskId, task.id), isNotNull(seg.content)))
-        .limit(PRUNE_SESSIONS)
+    ? [...(await taskSessions(ctx, task.id)).byId.keys()].map((sessionId) => ({ sessionId }))
     : await ctx.db.selectDistinct({ sessionId: seg.sessionId }).from(seg).where(isNotNull(seg.content)).limit(PRUNE_SESSIONS);
   const victims: Array<{ id: number; bytes: number }> = [];
   for (const { sessionId } of sessionRows) {
