@@ -77,6 +77,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 /** Styles: a two-column layout that fits a laptop screen, one column on a narrow one. */
 export const DASHBOARD_CSS = `:root { --bg:#f6f7f9; --card:#fff; --ink:#1d2330; --muted:#6b7280; --line:#e4e7ec; --ok:#1a7f37; --warn:#b35900; --bad:#c62828; --accent:#2457c5; }
 * { box-sizing: border-box; }
+[hidden] { display: none !important; }
 body { margin:0; font:14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color:var(--ink); background:var(--bg); }
 .top { display:flex; align-items:center; gap:16px; padding:10px 18px; background:#1d2330; color:#fff; }
 .top h1 { font-size:17px; margin:0; letter-spacing:.2px; }
@@ -264,6 +265,8 @@ export const DASHBOARD_JS = `"use strict";
       if (drafts[a.id] === undefined) drafts[a.id] = text;
       var area = el("textarea", { "data-advice": a.id, "aria-label": "draft for " + a.id });
       area.value = drafts[a.id];
+      // An approved text is what will be sent; it is shown, not edited.
+      area.readOnly = a.state === "approved";
       area.addEventListener("input", function () { drafts[a.id] = area.value; });
       var actions = el("div", { cls: "actions" });
       if (a.state === "draft_ready" || a.state === "owner_input_required") {

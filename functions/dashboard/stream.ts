@@ -121,7 +121,8 @@ export function dashboardStream(c: Context<AppEnv>, ctx: Ctx, q: z.output<typeof
       // Writes are chained so two changes never interleave on the wire.
       queue = queue.then(async () => {
         const top = Number(mark.split(".")[0]);
-        const recent = lastId ? await recentAfter(ctx, lastId) : [];
+        // The first event carries the latest rows too, so a fresh page has an activity feed.
+        const recent = await recentAfter(ctx, lastId || Math.max(0, top - 20));
         lastId = top;
         await stream.writeSSE({ event: "change", data: JSON.stringify({ watermark: mark, at: iso(ctx.now().getTime()), recent }) });
       });
