@@ -16,6 +16,7 @@ import { dispatchBench } from "./dispatch.ts";
 import { brokerBench } from "./broker.ts";
 import { inboxBench } from "./inbox.ts";
 import { nudgeBench, observeBench } from "./observe.ts";
+import { observabilityBench } from "./observability.ts";
 import { patrolBench } from "./patrol.ts";
 import { sessions } from "../schema/sessions.ts";
 import { latencyRow, round, type BenchRow } from "./lib.ts";
@@ -229,6 +230,9 @@ async function main() {
 
     // 8. Patrol: one full run of all steps over 10k sessions, 1k tasks, 500 gates, 100 convoys.
     rows.push(...(await patrolBench()));
+
+    // 9. Observability: replay of a 100k-row task, telemetry search over 1M events, dashboard paint.
+    rows.push(...(await observabilityBench()));
 
     const by = (id: string) => rows.find((r) => r.id === id)!.p50_ms;
     const ratios = {
