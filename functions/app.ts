@@ -20,11 +20,13 @@ import { docsApp } from "./docs/index.ts";
 import { exportsApp } from "./exports/index.ts";
 import { gatesApp } from "./gates/index.ts";
 import { healthApp } from "./health/index.ts";
+import { hooksApp } from "./hooks/index.ts";
 import { resolvePrincipal } from "./lib/auth.ts";
 import { makeCtx, type Services } from "./lib/ctx.ts";
 import { loopsApp } from "./loops/index.ts";
 import type { AppEnv } from "./lib/env.ts";
 import { ApiError, type ErrorCode } from "./lib/errors.ts";
+import { mountMcp } from "./mcp/index.ts";
 import { messagesApp } from "./messages/index.ts";
 import { observeApp } from "./observe/index.ts";
 import { orchestratorApp } from "./orchestrator/index.ts";
@@ -124,6 +126,7 @@ export function createApp(services: Services) {
   app.route("/v1", transcriptsApp);
   app.route("/v1", exportsApp);
   app.route("/v1", dashboardApiApp);
+  app.route("/v1", hooksApp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   // A function of the request, so `servers` names the origin the document was fetched from:
@@ -141,6 +144,8 @@ export function createApp(services: Services) {
   }));
   app.route("/", docsApp);
   app.route("/", dashboardPageApp);
+  // MCP for agents: the agent-facing routes as tools, generated from this app's own routes.
+  mountMcp(app, { version: API_VERSION, documentInfo: { title: "Switchyard API", version: API_VERSION } });
   return app;
 }
 

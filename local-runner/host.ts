@@ -1,5 +1,6 @@
 import {
   type AgentAuth,
+  type CodexThreadControl,
   type CommandOutcome,
   type DiscoveredTranscript,
   type FileInfo,
@@ -14,6 +15,7 @@ import {
 } from "../functions/lib/host.ts";
 import { realpath } from "node:fs/promises";
 import { agentAuth } from "./host/agent-auth.ts";
+import { codexThread } from "./host/codex-native.ts";
 import { gitCommitAll, gitEvidence, listPlugins, newestActivity, readTextFile, runCommand } from "./host/commands.ts";
 import { discoverTranscript, lsofMissing } from "./host/discovery.ts";
 import { execTool } from "./host/exec.ts";
@@ -270,6 +272,10 @@ export class NodeHost implements Host {
   }
 
   /** What the agent CLI's own status command says about its sign-in (see host/agent-auth.ts). */
+  codexThread(rolloutPath: string): Promise<CodexThreadControl | null> {
+    return codexThread(rolloutPath);
+  }
+
   agentAuth(kind: "codex" | "claude", launch: { command: string[]; env?: Record<string, string> }): Promise<AgentAuth> {
     return agentAuth(kind, launch, this.timeoutMs);
   }

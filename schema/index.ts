@@ -15,3 +15,4 @@ export * from "./coordination.ts";
 export * from "./supervision.ts";
 export * from "./loops.ts";
 export * from "./telemetry.ts";
+export * from "./hooks.ts";

@@ -101,6 +101,24 @@ export interface Host {
    * with the environment it would be spawned with. Optional: a host without it cannot tell.
    */
   agentAuth?(kind: "codex" | "claude", launch: { command: string[]; env?: Record<string, string> }): Promise<AgentAuth>;
+
+  /**
+   * Native control of a Codex thread: when the app-server daemon that serves the thread of
+   * this rollout is reachable from here (its control socket under the rollout's CODEX_HOME),
+   * a handle that submits and interrupts through the protocol; null otherwise, and the caller
+   * falls back to the tmux pane. Optional: hosts without it always use the pane.
+   */
+  codexThread?(rolloutPath: string): Promise<CodexThreadControl | null>;
+}
+
+/** A connection to the app-server serving one Codex thread. */
+export interface CodexThreadControl {
+  threadId: string;
+  /** Adds input to the running turn (turn/steer), or starts a turn when none runs (turn/start). */
+  submit(text: string): Promise<{ turn_id: string; via: "turn/steer" | "turn/start" }>;
+  /** Interrupts the running turn (turn/interrupt); turn_id is null when none was running. */
+  interrupt(): Promise<{ turn_id: string | null }>;
+  close(): Promise<void>;
 }
 
 /** What an agent CLI says about its sign-in; `signed_in` is null when it could not be asked. */

@@ -242,7 +242,7 @@ export const API_COMMANDS: CommandSpec[] = [
     group: "setup",
     summary: "Mint a daemon, runner or extra owner token (secret shown once)",
     options: {
-      scope: { type: "string", value: "daemon|runner|owner", description: "What the token may do (required)" },
+      scope: { type: "string", value: "daemon|runner|owner|hook", description: "What the token may do (required; runner and hook need --host)" },
       host: { type: "string", value: "HOST", description: "For runner tokens: the host it serves" },
       label: { type: "string", value: "TEXT", description: "Free-form label" },
     },

@@ -9,6 +9,8 @@ import { COORDINATION_COMMANDS } from "./coordination-commands.ts";
 import { DISPATCH_COMMANDS } from "./dispatch-commands.ts";
 import { openTransport } from "./connect.ts";
 import { block } from "./format.ts";
+import { HOOKS_COMMANDS } from "./hooks-commands.ts";
+import { INTEGRATION_COMMANDS } from "./integration-commands.ts";
 import { LOCAL_COMMANDS } from "./local-commands.ts";
 import { MESSAGE_COMMANDS } from "./messages-commands.ts";
 import { OBSERVABILITY_COMMANDS } from "./observability-commands.ts";
@@ -45,6 +47,8 @@ export const ALL_COMMANDS: CommandSpec[] = [
   ...inGroup("supervision", SUPERVISION_COMMANDS),
   ...inGroup("loops", LOOPS_COMMANDS),
   ...inGroup("audit", OBSERVABILITY_COMMANDS),
+  ...HOOKS_COMMANDS,
+  ...INTEGRATION_COMMANDS,
 ];
 
 /** Help sections in the order `switchyard --help` lists them; other groups follow in order of appearance. */
@@ -60,6 +64,7 @@ const SECTIONS: Record<string, string> = {
   broker: "Advice broker",
   orchestrator: "Orchestrator",
   audit: "Audit, replay, telemetry and export",
+  hooks: "Agent hooks, skills and MCP",
 };
 
 /** Descriptions of the words that only group subcommands (`switchyard broker` lists them). */
@@ -71,6 +76,8 @@ const GROUP_WORDS: Record<string, string> = {
   session: "One session in detail",
   task: "One task in detail",
   telemetry: "Telemetry: the stream, task triage, failures, metrics, snapshots",
+  hooks: "Agent hooks: install them into Claude Code or Codex, see what they report",
+  mcp: "Register Switchyard's MCP endpoint with Claude Code or Codex",
 };
 
 const GLOBAL_OPTIONS: Record<string, OptionSpec> = {

@@ -34,6 +34,10 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
         `staleness ${seconds(b.staleness_seconds)}, last event ${b.last_event_subtype ?? "-"}, +${b.ingest.new_events} events, skipped ${b.ingest.skipped_lines}`,
         `alive: worker=${b.worker_alive} manager=${b.manager_alive}`,
         `pane: ${b.pane_signal.captured ? (b.notable_pane_pattern ?? "nothing notable") : `not captured (${b.pane_signal.reason})`}`,
+        b.hook_state
+          ? `hooks: ${b.hook_state.state} for ${b.hook_state.age_seconds}s (${b.hook_state.event}); effective ${b.effective_state} from ${b.state_source}`
+          : "hooks: no event yet (transcript and pane only)",
+        ...(b.divergence ? [`divergence: ${b.divergence}`] : []),
       ].join("\n"),
   },
   {
@@ -67,7 +71,10 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
     render: (b) =>
       b.count
         ? b.divergences
-            .map((d: any) => `cycle ${d.cycle_id} ${d.observed_at} ${d.notable_pane_pattern} (state ${d.worker_state}) ${d.evidence ?? ""}`)
+            .map(
+              (d: any) =>
+                `cycle ${d.cycle_id} ${d.observed_at} ${d.notable_pane_pattern ?? "-"} (state ${d.worker_state}) ${d.hook_divergence ?? d.evidence ?? ""}`,
+            )
             .join("\n")
         : `no divergences for ${b.task}`,
   },

@@ -8,9 +8,12 @@ import { makeTestEnv, type TestEnv } from "../helpers/services.ts";
  */
 
 type Schema = Record<string, any>;
-type Caller = "owner" | "daemon" | "runner" | "session" | "no token" | "garbage token";
-const CALLERS: Caller[] = ["owner", "daemon", "runner", "session", "no token", "garbage token"];
-const KINDS = new Set(["owner", "daemon", "runner", "session"]);
+type Caller = "owner" | "daemon" | "runner" | "session" | "hook" | "session's hook" | "no token" | "garbage token";
+const CALLERS: Caller[] = ["owner", "daemon", "runner", "session", "hook", "session's hook", "no token", "garbage token"];
+// `hook` tokens may post agent hook events and nothing else, whether minted for a host or for one session.
+const KINDS = new Set(["owner", "daemon", "runner", "session", "hook"]);
+/** The principal kind a caller's token resolves to (null: none). */
+const kindOf = (caller: Caller): string | null => (caller === "session's hook" ? "hook" : KINDS.has(caller) ? caller : null);
 
 /** Strings tried, in order, against a `pattern`; add one when a new route needs it. */
 const PATTERN_CANDIDATES = ["x1", "tok_x1", "heartbeat-sweep"];
@@ -27,6 +30,8 @@ beforeAll(async () => {
     daemon: await env.mint("daemon"),
     runner: await env.mint("runner", "test-host"),
     session: session.token,
+    hook: await env.mint("hook", "test-host"),
+    "session's hook": (await env.call("POST", `/v1/sessions/${session.session.name}/hook-token`)).body.token,
     "no token": null,
     "garbage token": "sy_owner_not-a-real-token",
   };
@@ -105,7 +110,8 @@ function operations(): Operation[] {
 
 function allowed(op: Operation, caller: Caller): boolean {
   if (op.principals.includes("anonymous")) return true;
-  return KINDS.has(caller) && op.principals.includes(caller);
+  const kind = kindOf(caller);
+  return kind !== null && op.principals.includes(kind);
 }
 
 describe("route × principal matrix", () => {
@@ -129,7 +135,7 @@ describe("route × principal matrix", () => {
       for (const caller of CALLERS) {
         const res = await env.call(op.method, op.url, { token: tokens[caller], body: op.body });
         const ok = allowed(op, caller);
-        const expected = ok ? null : KINDS.has(caller) ? 403 : 401;
+        const expected = ok ? null : kindOf(caller) ? 403 : 401;
         const line = `${op.method} ${op.url} as ${caller}: ${res.status} ${res.body?.error?.code ?? ""}`;
         if (expected !== null && res.status !== expected) failures.push(`${line} (expected ${expected})`);
         if (expected !== null && res.body?.error?.code !== (expected === 401 ? "UNAUTHENTICATED" : "FORBIDDEN")) failures.push(`${line} (wrong code)`);
@@ -144,7 +150,7 @@ describe("route × principal matrix", () => {
     for (const op of operations().filter((o) => o.body !== undefined && !o.principals.includes("anonymous"))) {
       for (const caller of CALLERS.filter((c) => !allowed(op, c))) {
         const res = await env.call(op.method, op.url, { token: tokens[caller], rawBody: '{"unexpected": ' });
-        const expected = KINDS.has(caller) ? 403 : 401;
+        const expected = kindOf(caller) ? 403 : 401;
         if (res.status !== expected) failures.push(`${op.method} ${op.url} as ${caller}: ${res.status} (expected ${expected})`);
       }
     }

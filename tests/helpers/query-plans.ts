@@ -33,34 +33,32 @@ export function captureStatements(e: TestEnv): Captured[] {
   return seen;
 }
 
-/** What a plan check may accept beyond index-served reads. */
-export interface PlanRules {
-  /** Tables whose size is fixed or bounded by configuration, not by use. */
-  small: Set<string>;
-  /** Partial indexes that hold only open work: a SCAN through one costs what is open. */
-  openWorkIndexes: string[];
-}
-
 /**
- * EXPLAIN QUERY PLAN for every distinct read among `seen`; returns the plan lines that scan a
- * growing table or sort with a temp B-tree, each with its statement. A top-N read straight off
- * an index or the rowid (ORDER BY … LIMIT with no filter) and virtual tables (FTS5) are not scans.
+ * EXPLAINs every distinct read (and INSERT … SELECT, UPDATE, DELETE) among `seen` and returns
+ * the plans that scan a growing table or sort through a temp B-tree. `small` tables may be
+ * scanned; a SCAN through one of `openWorkIndexes` (partial indexes of open work) is allowed,
+ * and so is a top-N read straight off an index (ORDER BY … LIMIT without a filter).
  */
-export async function planProblems(env: TestEnv, seen: Captured[], rules: PlanRules): Promise<{ explained: number; problems: string[] }> {
+export async function planProblems(
+  e: TestEnv,
+  seen: Captured[],
+  opts: { small?: Set<string>; openWorkIndexes?: string[] } = {},
+): Promise<{ explained: number; problems: string[] }> {
+  const small = opts.small ?? new Set(["__drizzle_migrations"]);
+  const openWork = opts.openWorkIndexes ?? [];
   const problems: string[] = [];
   const explained = new Set<string>();
   for (const { sql, args } of seen) {
     if (!/^\s*(select|update|delete|insert\s+(or\s+\w+\s+)?into\s+\S+\s*\([^)]*\)\s*select)/i.test(sql) || explained.has(sql)) continue;
     explained.add(sql);
-    const plan = await env.services.database.client.execute({ sql: `EXPLAIN QUERY PLAN ${sql}`, args: args as InArgs });
+    const plan = await e.services.database.client.execute({ sql: `EXPLAIN QUERY PLAN ${sql}`, args: args as InArgs });
     for (const row of plan.rows) {
       const detail = String(row.detail);
       const scan = /^SCAN (\w+)/.exec(detail);
       const table = scan?.[1];
-      const viaOpenWork = rules.openWorkIndexes.some((ix) => detail.includes(ix));
-      // Read in index (or rowid) order with no filter and a LIMIT; a sort would show as a temp B-tree below.
-      const topN = /order by[\s\S]*limit \?\s*$/i.test(sql) && !/ where /i.test(sql);
-      if (scan && !rules.small.has(table!) && !viaOpenWork && !topN && !/^SCAN (CONSTANT ROW|\w+ VIRTUAL)/.test(detail))
+      const viaOpenWork = openWork.some((ix) => detail.includes(ix));
+      const topN = /USING (COVERING )?INDEX/.test(detail) && /order by[\s\S]*limit \?\s*$/i.test(sql) && !/ where /i.test(sql);
+      if (scan && !small.has(table!) && !viaOpenWork && !topN && !/^SCAN (CONSTANT ROW|\w+ VIRTUAL)/.test(detail))
         problems.push(`${detail}\n    in: ${sql.trim()}`);
       if (/USE TEMP B-TREE/.test(detail)) problems.push(`${detail}\n    in: ${sql.trim()}`);
     }
