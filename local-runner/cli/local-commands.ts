@@ -243,6 +243,7 @@ export const LOCAL_COMMANDS: CommandSpec[] = [
         `switchyard is up (pid ${process.pid}; Ctrl-C or \`kill ${process.pid}\` stops it)`,
         `  api:        ${running.url}/v1`,
         `  docs:       ${running.url}/docs  (OpenAPI: ${running.url}/v1/openapi.json)`,
+        `  dashboard:  ${running.url}/dashboard  (sign in with the owner token)`,
         `  health:     ${running.url}/healthz`,
         `  home:       ${s.home.home}`,
         `  database:   ${s.home.dbUrl}`,
