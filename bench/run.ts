@@ -18,6 +18,7 @@ import { hooksBench } from "./hooks.ts";
 import { multiserverBench } from "./multiserver.ts";
 import { inboxBench } from "./inbox.ts";
 import { nudgeBench, observeBench } from "./observe.ts";
+import { observabilityBench } from "./observability.ts";
 import { patrolBench } from "./patrol.ts";
 import { sessions } from "../schema/sessions.ts";
 import { latencyRow, round, type BenchRow } from "./lib.ts";
@@ -237,6 +238,9 @@ async function main() {
     // 10. Several servers on one database: cross-server wake beside same-server, and the 60 s load.
     const multiserver = await multiserverBench();
     rows.push(...multiserver.rows);
+
+    // 9. Observability: replay of a 100k-row task, telemetry search over 1M events, dashboard paint.
+    rows.push(...(await observabilityBench()));
 
     const by = (id: string) => rows.find((r) => r.id === id)!.p50_ms;
     const ratios = {

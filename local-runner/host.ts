@@ -19,6 +19,7 @@ import { codexThread } from "./host/codex-native.ts";
 import { gitCommitAll, gitEvidence, listPlugins, newestActivity, readTextFile, runCommand } from "./host/commands.ts";
 import { discoverTranscript, lsofMissing } from "./host/discovery.ts";
 import { execTool } from "./host/exec.ts";
+import { probePort, writeFilesUnder } from "./host/exports.ts";
 import { fileExists, fileInfo, readBytes } from "./host/files.ts";
 import { ancestry, pidStartTime } from "./host/procs.ts";
 import { inspectTranscript, transcriptRootsFromEnv, type TranscriptRoots } from "./host/transcripts.ts";
@@ -154,6 +155,16 @@ export class NodeHost implements Host {
   /** Up to maxBytes of a text file, or null when it does not exist. */
   readTextFile(path: string, maxBytes: number): Promise<string | null> {
     return readTextFile(path, maxBytes);
+  }
+
+  /** New files under an existing directory, never outside it (export-task). */
+  writeFilesUnder(dir: string, files: Array<{ name: string; bytes: Uint8Array }>): Promise<string[]> {
+    return writeFilesUnder(dir, files);
+  }
+
+  /** Whether a server listens on 127.0.0.1:port, and whether it is a Switchyard (doctor). */
+  probePort(port: number) {
+    return probePort(port);
   }
 
   /** True when `path` exists and is a regular file. */

@@ -87,6 +87,14 @@ export interface Host {
   newestActivity(dir: string, opts?: { maxEntries?: number }): Promise<{ mtimeMs: number; path: string; scanned: number } | null>;
   /** Up to `maxBytes` of a text file, or null when it does not exist. */
   readTextFile(path: string, maxBytes: number): Promise<string | null>;
+  /**
+   * Creates new files under an existing directory `dir` (names are relative paths without `..`;
+   * every parent resolves, after symlinks, under `dir`; existing files are never overwritten).
+   * Optional: a host without it cannot export. Returns the absolute paths written.
+   */
+  writeFilesUnder?(dir: string, files: Array<{ name: string; bytes: Uint8Array }>): Promise<string[]>;
+  /** Whether 127.0.0.1:port accepts connections, and whether a Switchyard answers there. Optional. */
+  probePort?(port: number): Promise<{ listening: boolean; switchyard: boolean }>;
 
   /**
    * Asks an agent CLI whether it is signed in (`codex login status`, `claude auth status`), run

@@ -13,6 +13,7 @@ import { HOOKS_COMMANDS } from "./hooks-commands.ts";
 import { INTEGRATION_COMMANDS } from "./integration-commands.ts";
 import { LOCAL_COMMANDS } from "./local-commands.ts";
 import { MESSAGE_COMMANDS } from "./messages-commands.ts";
+import { OBSERVABILITY_COMMANDS } from "./observability-commands.ts";
 import { OBSERVE_COMMANDS, SPAWN_COMMANDS } from "./observe-commands.ts";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, HintedError, UsageError, type Args, type CommandSpec, type GlobalOptions, type OptionSpec } from "./spec.ts";
 import { VERSION } from "./version.ts";
@@ -47,6 +48,7 @@ export const ALL_COMMANDS: CommandSpec[] = [
   ...inGroup("supervision", SUPERVISION_COMMANDS),
   ...inGroup("loops", LOOPS_COMMANDS),
   ...inGroup("setup", SERVICE_COMMANDS),
+  ...inGroup("audit", OBSERVABILITY_COMMANDS),
   ...HOOKS_COMMANDS,
   ...INTEGRATION_COMMANDS,
 ];
@@ -63,6 +65,7 @@ const SECTIONS: Record<string, string> = {
   app: "App (no-tmux) loops",
   broker: "Advice broker",
   orchestrator: "Orchestrator",
+  audit: "Audit, replay, telemetry and export",
   hooks: "Agent hooks, skills and MCP",
 };
 
@@ -74,6 +77,7 @@ const GROUP_WORDS: Record<string, string> = {
   cron: "Crons: list them, run one now",
   session: "One session in detail",
   task: "One task in detail",
+  telemetry: "Telemetry: the stream, task triage, failures, metrics, snapshots",
   hooks: "Agent hooks: install them into Claude Code or Codex, see what they report",
   mcp: "Register Switchyard's MCP endpoint with Claude Code or Codex",
 };

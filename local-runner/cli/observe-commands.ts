@@ -42,6 +42,7 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
   },
   {
     name: "tail",
+    aliases: ["events"],
     group: "observe",
     summary: "Most recent events of a session, newest first (text redacted by default)",
     positionals: [{ name: "SESSION", required: true, description: "Session name" }],

@@ -37,7 +37,7 @@ export function captureStatements(e: TestEnv): Captured[] {
  * EXPLAINs every distinct read (and INSERT … SELECT, UPDATE, DELETE) among `seen` and returns
  * the plans that scan a growing table or sort through a temp B-tree. `small` tables may be
  * scanned; a SCAN through one of `openWorkIndexes` (partial indexes of open work) is allowed,
- * and so is a top-N read straight off an index (ORDER BY … LIMIT without a filter).
+ * and so is a top-N read straight off an index or the rowid (ORDER BY … LIMIT without a filter).
  */
 export async function planProblems(
   e: TestEnv,
@@ -57,7 +57,8 @@ export async function planProblems(
       const scan = /^SCAN (\w+)/.exec(detail);
       const table = scan?.[1];
       const viaOpenWork = openWork.some((ix) => detail.includes(ix));
-      const topN = /USING (COVERING )?INDEX/.test(detail) && /order by[\s\S]*limit \?\s*$/i.test(sql) && !/ where /i.test(sql);
+      // Read in index or rowid order: a sort on anything else shows as a temp B-tree line, caught below.
+      const topN = (/USING (COVERING )?INDEX/.test(detail) || /^SCAN \w+$/.test(detail)) && /order by[\s\S]*limit \?\s*$/i.test(sql) && !/ where /i.test(sql);
       if (scan && !small.has(table!) && !viaOpenWork && !topN && !/^SCAN (CONSTANT ROW|\w+ VIRTUAL)/.test(detail))
         problems.push(`${detail}\n    in: ${sql.trim()}`);
       if (/USE TEMP B-TREE/.test(detail)) problems.push(`${detail}\n    in: ${sql.trim()}`);
