@@ -75,6 +75,7 @@ const GROUP_WORDS: Record<string, string> = {
   orchestrator: "Orchestrator jobs that turn advice requests into drafts",
   token: "API tokens: mint, list, revoke",
   cron: "Crons: list them, run one now",
+  service: "Run up, or this machine's runner, as a systemd --user service or launchd agent: install, status, uninstall",
   session: "One session in detail",
   task: "One task in detail",
   telemetry: "Telemetry: the stream, task triage, failures, metrics, snapshots",

@@ -241,7 +241,7 @@ describe("navigation: version, grouped help, groups, suggestions", () => {
   });
 
   it("lists a group's subcommands when given the group word alone", async () => {
-    for (const group of ["broker", "token", "cron", "orchestrator"]) {
+    for (const group of ["broker", "token", "cron", "orchestrator", "service"]) {
       const res = await run([group]);
       expect(res.code, group).toBe(EXIT_OK);
       const subs = ALL_COMMANDS.filter((c) => c.name.startsWith(`${group} `));
