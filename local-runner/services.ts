@@ -5,12 +5,14 @@ import { liveOwnerTokenIds, tokenInsert } from "../functions/lib/auth.ts";
 import type { Logger, Services } from "../functions/lib/ctx.ts";
 import { openDatabase, type Database } from "../functions/lib/db.ts";
 import { makeId, sha256Hex } from "../functions/lib/ids.ts";
+import { DEFAULT_RATE_LIMIT } from "../functions/lib/rate-limit.ts";
 import { isUniqueViolation } from "../functions/lib/sql.ts";
 import { ensureHomeDirs, readOwnerTokenFile, resolveHome, writeOwnerTokenFileOnce, type HomeConfig } from "./home.ts";
 import { agentLaunchConfig, ensureCliShim } from "./agents.ts";
 import { drafterFromEnv } from "./drafter.ts";
 import { swaggerUiAssets } from "./docs-assets.ts";
 import { NodeHost } from "./host.ts";
+import { pinoLogger } from "./logger.ts";
 import { migrateDatabase } from "./migrate.ts";
 
 /** Services for a local process plus what the CLI and `up` need to know about home. */
@@ -20,12 +22,44 @@ export interface LocalServices extends Services {
   ownerToken: string;
 }
 
-/** Stderr JSON-lines logger for long-running processes. */
-export const stderrLogger: Logger = {
-  info: (msg, data) => process.stderr.write(`${JSON.stringify({ level: "info", msg, ...data })}\n`),
-  warn: (msg, data) => process.stderr.write(`${JSON.stringify({ level: "warn", msg, ...data })}\n`),
-  error: (msg, data) => process.stderr.write(`${JSON.stringify({ level: "error", msg, ...data })}\n`),
-};
+let shared: Logger | undefined;
+
+/**
+ * The stderr JSON-lines logger (pino) of long-running processes: `up` writes its access log and
+ * errors there, `dispatch` and `runner` their progress. Created on first use, so a bad
+ * SWITCHYARD_LOG_LEVEL fails the command that logs, not every import.
+ */
+export function processLogger(): Logger {
+  shared ??= pinoLogger();
+  return shared;
+}
+
+/** A non-negative integer environment variable, or undefined when unset; anything else names the variable. */
+function envCount(env: Record<string, string | undefined>, name: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return undefined;
+  if (!/^\d+$/.test(raw)) throw new Error(`${name} must be a whole number (0 switches it off), got '${raw}'`);
+  return Number(raw);
+}
+
+/**
+ * The server's hardening settings from the environment: each token's allowance on expensive
+ * routes (SWITCHYARD_RATE_BURST calls at once, SWITCHYARD_RATE_PER_MINUTE after that; either 0
+ * switches the limit off) and the request deadline (SWITCHYARD_REQUEST_TIMEOUT_MS; 0 none).
+ * Unset values keep the defaults of functions/lib/rate-limit.ts and deadline.ts.
+ */
+export function hardeningFromEnv(env: Record<string, string | undefined> = process.env): Pick<Services, "rateLimit" | "requestTimeoutMs"> {
+  const burst = envCount(env, "SWITCHYARD_RATE_BURST");
+  const perMinute = envCount(env, "SWITCHYARD_RATE_PER_MINUTE");
+  const out: Pick<Services, "rateLimit" | "requestTimeoutMs"> = {};
+  if (burst !== undefined || perMinute !== undefined) {
+    const limit = { burst: burst ?? DEFAULT_RATE_LIMIT.burst, perMinute: perMinute ?? DEFAULT_RATE_LIMIT.perMinute };
+    out.rateLimit = limit.burst > 0 && limit.perMinute > 0 ? limit : null;
+  }
+  const timeout = envCount(env, "SWITCHYARD_REQUEST_TIMEOUT_MS");
+  if (timeout !== undefined) out.requestTimeoutMs = timeout;
+  return out;
+}
 
 /** Raised when the owner token cannot be established; carries a hint for the user. */
 export class OwnerTokenError extends Error {
@@ -133,6 +167,8 @@ export async function ensureOwnerToken(database: Database, home: HomeConfig, now
 /** Opens the database, applies migrations and establishes the owner token. */
 export async function openLocalServices(opts: { home?: HomeConfig; log?: Logger; clock?: () => Date } = {}): Promise<LocalServices> {
   const home = opts.home ?? resolveHome();
+  // Read first: a bad value fails before anything is opened.
+  const hardening = hardeningFromEnv();
   ensureHomeDirs(home);
   ensureCliShim(home.home);
   const database = await openDatabase({ url: home.dbUrl, authToken: home.dbAuthToken });
@@ -155,6 +191,7 @@ export async function openLocalServices(opts: { home?: HomeConfig; log?: Logger;
       agents: agentLaunchConfig(process.env, home),
       drafter: drafterFromEnv(process.env),
       docsAssets: swaggerUiAssets(),
+      ...hardening,
     };
   } catch (e) {
     database.close();

@@ -85,16 +85,20 @@ export const PairResult = z
   })
   .openapi("PairResult");
 
-export const pairRoute = defineRoute(["owner"], {
-  method: "post",
-  path: "/pairs",
-  tags: ["actuate"],
-  summary: "Spawn a worker and a manager and bind them to a task",
-  description:
-    "The task is looked up, or created when task_goal is given. A guided manager config (merged with manager_config) is recorded before the manager starts, so its bootstrap goes straight to cycling; acceptance entries are seeded into the criteria ledger. If the manager or the bind fails, the sessions started by this call are stopped again and the error says so. The answer reports the dispatcher's heartbeat; the CLI starts one unless --no-dispatch. dry_run reports the plan and changes nothing. CLI: pair.",
-  request: { body: jsonBody(PairBody) },
-  responses: { 201: jsonResponse(PairResult, "Paired") },
-});
+export const pairRoute = defineRoute(
+  ["owner"],
+  {
+    method: "post",
+    path: "/pairs",
+    tags: ["actuate"],
+    summary: "Spawn a worker and a manager and bind them to a task",
+    description:
+      "The task is looked up, or created when task_goal is given. A guided manager config (merged with manager_config) is recorded before the manager starts, so its bootstrap goes straight to cycling; acceptance entries are seeded into the criteria ledger. If the manager or the bind fails, the sessions started by this call are stopped again and the error says so. The answer reports the dispatcher's heartbeat; the CLI starts one unless --no-dispatch. dry_run reports the plan and changes nothing. CLI: pair.",
+    request: { body: jsonBody(PairBody) },
+    responses: { 201: jsonResponse(PairResult, "Paired") },
+  },
+  { rateLimited: true, deadline: "own" },
+);
 
 /** Reads a dispatcher's heartbeat row. */
 async function dispatcherState(ctx: Ctx, id: string): Promise<z.infer<typeof PairDispatcher>> {

@@ -58,16 +58,20 @@ export const SpawnResult = RegisterResult.extend({
   }),
 }).openapi("SpawnResult");
 
-export const spawnRoute = defineRoute(["owner"], {
-  method: "post",
-  path: "/sessions/spawn",
-  tags: ["actuate"],
-  summary: "Start an agent CLI in a fresh tmux session, wait for its transcript and register it",
-  description:
-    "Accepts the trust prompt only when accept_trust is true. On failure the tmux session is killed and the command recorded as failed. CLI: start-worker / start-manager / start-test.",
-  request: { body: jsonBody(SpawnBody) },
-  responses: { 201: jsonResponse(SpawnResult, "Spawned and registered") },
-});
+export const spawnRoute = defineRoute(
+  ["owner"],
+  {
+    method: "post",
+    path: "/sessions/spawn",
+    tags: ["actuate"],
+    summary: "Start an agent CLI in a fresh tmux session, wait for its transcript and register it",
+    description:
+      "Accepts the trust prompt only when accept_trust is true. On failure the tmux session is killed and the command recorded as failed. CLI: start-worker / start-manager / start-test.",
+    request: { body: jsonBody(SpawnBody) },
+    responses: { 201: jsonResponse(SpawnResult, "Spawned and registered") },
+  },
+  { rateLimited: true, deadline: "own" },
+);
 
 export type SpawnInput = z.input<typeof SpawnBody>;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

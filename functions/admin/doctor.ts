@@ -30,15 +30,19 @@ export const DoctorResult = z
   })
   .openapi("DoctorResult");
 
-export const doctorRoute = defineRoute(["owner", "daemon"], {
-  method: "get",
-  path: "/admin/doctor",
-  tags: ["admin"],
-  summary: "Local dependency health: tmux, lsof, agent CLIs, database",
-  description:
-    "What this server's host can do: tmux, lsof, the agent CLIs (found, and signed in per `codex login status` / `claude auth status`), the database. Each problem comes with a hint; ok is false when there is any. CLI: doctor (exit 1 when not ok).",
-  responses: { 200: jsonResponse(DoctorResult, "Report") },
-});
+export const doctorRoute = defineRoute(
+  ["owner", "daemon"],
+  {
+    method: "get",
+    path: "/admin/doctor",
+    tags: ["admin"],
+    summary: "Local dependency health: tmux, lsof, agent CLIs, database",
+    description:
+      "What this server's host can do: tmux, lsof, the agent CLIs (found, and signed in per `codex login status` / `claude auth status`), the database. Each problem comes with a hint; ok is false when there is any. CLI: doctor (exit 1 when not ok).",
+    responses: { 200: jsonResponse(DoctorResult, "Report") },
+  },
+  { rateLimited: true, deadline: "own" },
+);
 
 type Problem = { check: string; message: string; hint: string };
 

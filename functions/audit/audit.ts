@@ -9,15 +9,19 @@ import { taskByName } from "../tasks/lookup.ts";
 import { TaskNameParam } from "../tasks/schema.ts";
 import { AuditQuery, AuditResult } from "./schema.ts";
 
-export const auditRoute = defineRoute(["owner", "daemon"], {
-  method: "get",
-  path: "/tasks/{name}/audit",
-  tags: ["audit"],
-  summary: "The audit events of a task, oldest first",
-  description: "Content fields are redacted unless include_content=true. CLI: audit TASK.",
-  request: { params: TaskNameParam, query: AuditQuery },
-  responses: { 200: jsonResponse(AuditResult, "Events") },
-});
+export const auditRoute = defineRoute(
+  ["owner", "daemon"],
+  {
+    method: "get",
+    path: "/tasks/{name}/audit",
+    tags: ["audit"],
+    summary: "The audit events of a task, oldest first",
+    description: "Content fields are redacted unless include_content=true. CLI: audit TASK.",
+    request: { params: TaskNameParam, query: AuditQuery },
+    responses: { 200: jsonResponse(AuditResult, "Events") },
+  },
+  { rateLimited: true },
+);
 
 /** Lists the events rows written for a task. */
 export async function auditTask(ctx: Ctx, name: string, q: z.output<typeof AuditQuery>) {

@@ -32,8 +32,8 @@ function print(g: GlobalOptions, json: unknown, lines: string[]): void {
 
 /** Opens the home's database (creating the home when the command may). */
 async function services(g: GlobalOptions, log = false) {
-  const { openLocalServices, stderrLogger } = await import("../services.ts");
-  return openLocalServices({ home: resolveHome(process.env, { home: g.home }), log: log ? stderrLogger : undefined });
+  const { openLocalServices, processLogger } = await import("../services.ts");
+  return openLocalServices({ home: resolveHome(process.env, { home: g.home }), log: log ? processLogger() : undefined });
 }
 
 /** Says which address is taken and what to do, instead of Node's bare EADDRINUSE. */
