@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { tokens } from "../schema/auth.ts";
-import { liveOwnerTokenIds, tokenInsert } from "../functions/lib/auth.ts";
+import { liveOwnerTokenIds, tokenInsert, tokenIsLive } from "../functions/lib/auth.ts";
 import type { Logger, Services } from "../functions/lib/ctx.ts";
 import { openDatabase, type Database } from "../functions/lib/db.ts";
 import { makeId, sha256Hex } from "../functions/lib/ids.ts";
@@ -127,14 +127,14 @@ export function describeDatabaseError(url: string, e: unknown): DatabaseUnreacha
  */
 export async function ensureOwnerToken(database: Database, home: HomeConfig, nowMs: number): Promise<string> {
   const existing = readOwnerTokenFile(home);
-  const live = await liveOwnerTokenIds(database.db);
+  const live = await liveOwnerTokenIds(database.db, nowMs);
   if (existing) {
     const [row] = await database.db
       .select()
       .from(tokens)
       .where(eq(tokens.secretHash, await sha256Hex(existing)))
       .limit(1);
-    if (row && row.kind === "owner" && row.revokedAt === null) return existing;
+    if (row && row.kind === "owner" && tokenIsLive(row, nowMs)) return existing;
     if (row || live.length) {
       throw new OwnerTokenError(
         `${home.ownerTokenFile} does not hold a live owner token for this database`,
