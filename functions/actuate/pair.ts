@@ -26,7 +26,7 @@ import { activeSessionByName } from "../sessions/lookup.ts";
 import { createTask } from "../tasks/create.ts";
 import { taskByName } from "../tasks/lookup.ts";
 import { AGENT_KINDS, assertSignedIn, CODEX_APPROVALS, CODEX_SANDBOXES } from "./agents.ts";
-import { SpawnResult, spawnSession } from "./spawn.ts";
+import { assertCanSpawn, SpawnResult, spawnSession } from "./spawn.ts";
 import { stopSessionEffect } from "./stop.ts";
 
 export const PairBody = z
@@ -166,6 +166,14 @@ export async function pairSessions(ctx: Ctx, raw: z.input<typeof PairBody>) {
       dispatcher,
     };
   }
+  if (input.worker_name === input.manager_name) {
+    throw new ApiError("VALIDATION_FAILED", `worker and manager are both named '${input.worker_name}'`, { hint: "Give the manager its own name." });
+  }
+  // Everything that would refuse a spawn is checked before the task and config are written.
+  await assertCanSpawn(ctx, [
+    { name: input.worker_name, agent: input.agent },
+    { name: input.manager_name, agent: managerAgent },
+  ]);
   if (!task) {
     await createTask(ctx, { name: input.task, goal: input.task_goal, summary: input.task_summary });
     task = await taskByName(ctx, input.task);
