@@ -5,8 +5,8 @@ import { liveOwnerTokenIds, tokenInsert, tokenIsLive } from "../functions/lib/au
 import type { Logger, Services } from "../functions/lib/ctx.ts";
 import { openDatabase, type Database } from "../functions/lib/db.ts";
 import { makeId, sha256Hex } from "../functions/lib/ids.ts";
-import { DEFAULT_RATE_LIMIT } from "../functions/lib/rate-limit.ts";
 import { isUniqueViolation } from "../functions/lib/sql.ts";
+import { hardeningFromEnv } from "./hardening-env.ts";
 import { ensureHomeDirs, readOwnerTokenFile, resolveHome, writeOwnerTokenFileOnce, type HomeConfig } from "./home.ts";
 import { agentLaunchConfig, ensureCliShim } from "./agents.ts";
 import { drafterFromEnv } from "./drafter.ts";
@@ -22,6 +22,8 @@ export interface LocalServices extends Services {
   ownerToken: string;
 }
 
+export { hardeningFromEnv };
+
 let shared: Logger | undefined;
 
 /**
@@ -32,33 +34,6 @@ let shared: Logger | undefined;
 export function processLogger(): Logger {
   shared ??= pinoLogger();
   return shared;
-}
-
-/** A non-negative integer environment variable, or undefined when unset; anything else names the variable. */
-function envCount(env: Record<string, string | undefined>, name: string): number | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return undefined;
-  if (!/^\d+$/.test(raw)) throw new Error(`${name} must be a whole number (0 switches it off), got '${raw}'`);
-  return Number(raw);
-}
-
-/**
- * The server's hardening settings from the environment: each token's allowance on expensive
- * routes (SWITCHYARD_RATE_BURST calls at once, SWITCHYARD_RATE_PER_MINUTE after that; either 0
- * switches the limit off) and the request deadline (SWITCHYARD_REQUEST_TIMEOUT_MS; 0 none).
- * Unset values keep the defaults of functions/lib/rate-limit.ts and deadline.ts.
- */
-export function hardeningFromEnv(env: Record<string, string | undefined> = process.env): Pick<Services, "rateLimit" | "requestTimeoutMs"> {
-  const burst = envCount(env, "SWITCHYARD_RATE_BURST");
-  const perMinute = envCount(env, "SWITCHYARD_RATE_PER_MINUTE");
-  const out: Pick<Services, "rateLimit" | "requestTimeoutMs"> = {};
-  if (burst !== undefined || perMinute !== undefined) {
-    const limit = { burst: burst ?? DEFAULT_RATE_LIMIT.burst, perMinute: perMinute ?? DEFAULT_RATE_LIMIT.perMinute };
-    out.rateLimit = limit.burst > 0 && limit.perMinute > 0 ? limit : null;
-  }
-  const timeout = envCount(env, "SWITCHYARD_REQUEST_TIMEOUT_MS");
-  if (timeout !== undefined) out.requestTimeoutMs = timeout;
-  return out;
 }
 
 /** Raised when the owner token cannot be established; carries a hint for the user. */
