@@ -13,17 +13,21 @@ import { brokerTickApp } from "./broker/tick/index.ts";
 import { cronsApp } from "./crons/index.ts";
 import { convoysApp } from "./convoys/index.ts";
 import { coordinationApp } from "./coordination/index.ts";
+import { dashboardApiApp, dashboardPageApp } from "./dashboard/index.ts";
 import { discoverApp } from "./discover/index.ts";
 import { SETTLE } from "./executors.ts";
 import { docsApp } from "./docs/index.ts";
+import { exportsApp } from "./exports/index.ts";
 import { gatesApp } from "./gates/index.ts";
 import { healthApp } from "./health/index.ts";
 import { accessLog, requestIds } from "./lib/access-log.ts";
+import { hooksApp } from "./hooks/index.ts";
 import { resolvePrincipal } from "./lib/auth.ts";
 import { makeCtx, withFields, type Services } from "./lib/ctx.ts";
 import { loopsApp } from "./loops/index.ts";
 import type { AppEnv } from "./lib/env.ts";
 import { ApiError, type ErrorCode } from "./lib/errors.ts";
+import { mountMcp } from "./mcp/index.ts";
 import { messagesApp } from "./messages/index.ts";
 import { observeApp } from "./observe/index.ts";
 import { orchestratorApp } from "./orchestrator/index.ts";
@@ -32,6 +36,8 @@ import { queueApp } from "./queue/index.ts";
 import { sessionsApp } from "./sessions/index.ts";
 import { supervisionApp } from "./supervision/index.ts";
 import { tasksApp } from "./tasks/index.ts";
+import { telemetryApp } from "./telemetry/index.ts";
+import { transcriptsApp } from "./transcripts/index.ts";
 import { verdictsApp } from "./verdicts/index.ts";
 
 export const API_VERSION = "0.1.0";
@@ -122,6 +128,11 @@ export function createApp(services: Services) {
   app.route("/v1", verdictsApp);
   app.route("/v1", supervisionApp);
   app.route("/v1", loopsApp);
+  app.route("/v1", telemetryApp);
+  app.route("/v1", transcriptsApp);
+  app.route("/v1", exportsApp);
+  app.route("/v1", dashboardApiApp);
+  app.route("/v1", hooksApp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   // A function of the request, so `servers` names the origin the document was fetched from:
@@ -138,6 +149,9 @@ export function createApp(services: Services) {
     servers: [{ url: new URL(c.req.url).origin, description: "The server that served this document" }],
   }));
   app.route("/", docsApp);
+  app.route("/", dashboardPageApp);
+  // MCP for agents: the agent-facing routes as tools, generated from this app's own routes.
+  mountMcp(app, { version: API_VERSION, documentInfo: { title: "Switchyard API", version: API_VERSION } });
   return app;
 }
 

@@ -1,5 +1,6 @@
 import {
   type AgentAuth,
+  type CodexThreadControl,
   type CommandOutcome,
   type DiscoveredTranscript,
   type FileInfo,
@@ -14,9 +15,11 @@ import {
 } from "../functions/lib/host.ts";
 import { realpath } from "node:fs/promises";
 import { agentAuth } from "./host/agent-auth.ts";
+import { codexThread } from "./host/codex-native.ts";
 import { gitCommitAll, gitEvidence, listPlugins, newestActivity, readTextFile, runCommand } from "./host/commands.ts";
 import { discoverTranscript, lsofMissing } from "./host/discovery.ts";
 import { execTool } from "./host/exec.ts";
+import { probePort, writeFilesUnder } from "./host/exports.ts";
 import { fileExists, fileInfo, readBytes } from "./host/files.ts";
 import { ancestry, pidStartTime } from "./host/procs.ts";
 import { inspectTranscript, transcriptRootsFromEnv, type TranscriptRoots } from "./host/transcripts.ts";
@@ -154,6 +157,16 @@ export class NodeHost implements Host {
     return readTextFile(path, maxBytes);
   }
 
+  /** New files under an existing directory, never outside it (export-task). */
+  writeFilesUnder(dir: string, files: Array<{ name: string; bytes: Uint8Array }>): Promise<string[]> {
+    return writeFilesUnder(dir, files);
+  }
+
+  /** Whether a server listens on 127.0.0.1:port, and whether it is a Switchyard (doctor). */
+  probePort(port: number) {
+    return probePort(port);
+  }
+
   /** True when `path` exists and is a regular file. */
   fileExists(path: string): Promise<boolean> {
     return fileExists(path);
@@ -259,6 +272,10 @@ export class NodeHost implements Host {
   }
 
   /** What the agent CLI's own status command says about its sign-in (see host/agent-auth.ts). */
+  codexThread(rolloutPath: string): Promise<CodexThreadControl | null> {
+    return codexThread(rolloutPath);
+  }
+
   agentAuth(kind: "codex" | "claude", launch: { command: string[]; env?: Record<string, string> }): Promise<AgentAuth> {
     return agentAuth(kind, launch, this.timeoutMs);
   }

@@ -50,9 +50,13 @@ export async function startUp(
   const owner = opts.owner ?? `up:${services.home.hostName}:${process.pid}`;
   const scheduler = startScheduler(() => makeCtx(services, { kind: "daemon", tokenId: owner }), { owner, schedules: opts.schedules });
   const host = opts.hostname.includes(":") ? `[${opts.hostname}]` : opts.hostname;
+  const url = `http://${host}:${port}`;
+  // Agents this server spawns reach it over HTTP: their skills' curl forms and the CLI read
+  // SWITCHYARD_URL (an explicitly configured one wins).
+  for (const launch of Object.values(services.agents ?? {})) if (launch) launch.env = { SWITCHYARD_URL: url, ...launch.env };
   const patrolWarning = await patrolWarningAt(services, opts.schedules);
   return {
-    url: `http://${host}:${port}`,
+    url,
     scheduler,
     patrolWarning,
     async stop() {

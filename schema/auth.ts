@@ -1,6 +1,10 @@
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
-export const PRINCIPAL_KINDS = ["owner", "daemon", "session", "runner"] as const;
+/**
+ * `hook` tokens may only post agent hook events (POST /v1/hooks/{agent}): minted for one
+ * session (session_id set) or for one host (host set), never able to read or act.
+ */
+export const PRINCIPAL_KINDS = ["owner", "daemon", "session", "runner", "hook"] as const;
 export type PrincipalKind = (typeof PRINCIPAL_KINDS)[number];
 
 /** Bearer tokens; only a SHA-256 of the secret is stored. */

@@ -32,6 +32,8 @@ export const bindings = sqliteTable(
     uniqueIndex("bindings_active_task_uq").on(t.taskId).where(sql`state = 'active'`),
     uniqueIndex("bindings_active_worker_uq").on(t.workerSessionId).where(sql`state = 'active'`),
     index("bindings_manager_idx").on(t.managerSessionId, t.state),
+    // Every binding a task ever had (replay, audit, export read a task's history).
+    index("bindings_task_idx").on(t.taskId, t.createdAt),
   ],
 );
 

@@ -39,6 +39,9 @@ export const adviceRequests = sqliteTable(
     uniqueIndex("advice_requests_source_uq").on(t.sourceMessageId),
     index("advice_requests_state_idx").on(t.state, t.createdAt),
     index("advice_requests_run_idx").on(t.runId, t.createdAt),
+    // A task's broker actions are the advice its sessions asked for or were sent (replay, audit).
+    index("advice_requests_requester_idx").on(t.requesterSessionId, t.createdAt),
+    index("advice_requests_to_idx").on(t.toSessionId, t.createdAt),
   ],
 );
 

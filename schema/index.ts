@@ -14,3 +14,5 @@ export * from "./convoys.ts";
 export * from "./coordination.ts";
 export * from "./supervision.ts";
 export * from "./loops.ts";
+export * from "./telemetry.ts";
+export * from "./hooks.ts";

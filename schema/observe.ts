@@ -28,6 +28,11 @@ export const transcriptEvents = sqliteTable(
      * rows ingested before this column existed.
      */
     observedAt: integer("observed_at"),
+    /**
+     * The agent's id of the turn this event belongs to (Codex turn_id, Claude promptId), so a
+     * completion seen in the transcript and the same completion seen by a Stop hook are one.
+     */
+    turnId: text("turn_id"),
   },
   (t) => [
     uniqueIndex("transcript_events_source_uq").on(t.sessionId, t.generation, t.offset, t.seq),
@@ -82,6 +87,8 @@ export const managerCycles = sqliteTable(
     notablePattern: text("notable_pattern"),
     status: text("status_json", { mode: "json" }).$type<Record<string, unknown>>(),
     error: text("error"),
+    /** Set when the hook-derived state and the transcript/pane reading disagreed in this cycle. */
+    divergence: text("divergence"),
     createdAt: integer("created_at").notNull(),
   },
   (t) => [index("manager_cycles_task_idx").on(t.taskId, t.id)],

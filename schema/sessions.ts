@@ -39,8 +39,11 @@ export const sessions = sqliteTable(
     // A name identifies one live session; gone rows keep their names for history.
     uniqueIndex("sessions_active_name_uq").on(t.name).where(sql`state = 'active'`),
     index("sessions_role_state_idx").on(t.role, t.state),
-    // "Is this transcript already some active session's?" at registration.
+    // "Is this transcript already some active session's?" at registration, and which active
+    // session a hook event names by its transcript.
     index("sessions_active_transcript_idx").on(t.transcriptPath).where(sql`state = 'active'`),
+    // A Codex hook event names the agent's thread, not our session.
+    index("sessions_thread_idx").on(t.threadId),
   ],
 );
 

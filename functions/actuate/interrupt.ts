@@ -45,6 +45,7 @@ export async function interruptSession(ctx: Ctx, name: string, input: z.infer<ty
   const payload: z.infer<typeof InterruptPayload> = {
     ...paneOwnerOf(s),
     transcript_path: s.transcriptPath,
+    transcript_kind: s.transcriptKind,
     tmux_session: s.tmuxSession,
     key: input.key,
     followup: input.followup ?? null,
@@ -95,9 +96,11 @@ export async function interruptSession(ctx: Ctx, name: string, input: z.infer<ty
     throw hostErrorToApi(e);
   }
   const followupSubmitted = (done.outcome.result.followup_submitted ?? null) as boolean | null;
+  const path = (done.outcome.result.path ?? "tmux") as "tmux" | "app_server";
   const a = audit({
     dry_run: false,
     sent: true,
+    path,
     followup_submitted: followupSubmitted,
     rollback_error: followupSubmitted === false ? "follow-up left in the composer unsubmitted" : null,
   });
@@ -111,6 +114,7 @@ export async function interruptSession(ctx: Ctx, name: string, input: z.infer<ty
     key: input.key,
     sent: true,
     followup_submitted: followupSubmitted,
+    path,
     event_id: a.id,
   };
 }

@@ -118,6 +118,7 @@ export async function nudgeSession(ctx: Ctx, name: string, input: z.infer<typeof
       sent: true,
       submitted: r.submitted,
       enter_attempts: r.enter_attempts,
+      path: (r as { path?: string }).path ?? "tmux",
       // Typed text cannot be taken back out of a TUI safely (no Escape to a busy agent), so an
       // unsubmitted nudge is left in the composer and said so.
       rollback_error: r.submitted ? null : "text left in the composer unsubmitted; inspect the pane",

@@ -4,8 +4,9 @@ import { TRANSCRIPT_KINDS, type SessionRow, type TranscriptKind } from "../../sc
 import type { RUNNER_COMMAND_TYPES } from "../queue/claim.ts";
 import type { Executor, HostCtx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
-import { HostError, type Host } from "../lib/host.ts";
+import { HostError, type CodexThreadControl, type Host } from "../lib/host.ts";
 import { assertPaneOwned } from "../lib/local.ts";
+import { paneText } from "../lib/pane-text.ts";
 import { normalizeLine } from "../observe/normalize.ts";
 import { TmuxSessionName } from "../sessions/schema.ts";
 import { submitText } from "./submit.ts";
@@ -44,8 +45,10 @@ export const NudgePayload = z.object({
 
 export const InterruptPayload = z.object({
   ...PaneOwner,
+  /** A Codex rollout: the interrupt goes through the app-server serving it when one is reachable. */
   transcript_path: z.string().min(1).nullable().optional(),
   tmux_session: TmuxTarget,
+  transcript_kind: z.enum(TRANSCRIPT_KINDS).nullable().optional(),
   key: z.string().regex(/^(C-[a-z]|Escape|Esc|Enter|q)$/),
   followup: z.string().min(1).max(20_000).nullable(),
 });
@@ -101,14 +104,66 @@ async function transcriptVerifier(host: Host, path: string, kind: TranscriptKind
   };
 }
 
+/**
+ * The app-server connection for a Codex session whose thread a reachable app-server daemon
+ * serves (a Codex TUI in daemon mode); null means: use the pane.
+ */
+async function nativeCodex(host: Host, p: { transcript_path?: string | null; transcript_kind?: TranscriptKind | null }): Promise<CodexThreadControl | null> {
+  if (p.transcript_kind !== "codex" || !p.transcript_path || !host.codexThread) return null;
+  return host.codexThread(p.transcript_path);
+}
+
+/** Waits (bounded) for `verify`, polling; true as soon as it holds. */
+async function eventually(verify: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  for (;;) {
+    if (await verify()) return true;
+    if (Date.now() > until) return false;
+    await sleep(100);
+  }
+}
+
+/**
+ * Submits through the app-server and checks the rollout for the user message, like a typed nudge.
+ * The text is the same literal form the pane would get (lib/pane-text.ts): the protocol would
+ * carry escape sequences into the agent's input verbatim.
+ */
+async function nativeSubmit(host: Host, native: CodexThreadControl, text: string, transcriptPath: string) {
+  const verify = await transcriptVerifier(host, transcriptPath, "codex");
+  const sent = await native.submit(paneText(text));
+  const seen = await eventually(verify, 10_000);
+  return {
+    submitted: seen,
+    enter_attempts: 0,
+    verified_by: seen ? ("transcript" as const) : null,
+    path: "app_server" as const,
+    via: sent.via,
+    turn_id: sent.turn_id,
+    thread_id: native.threadId,
+  };
+}
+
 const nudge: Executor<z.infer<typeof NudgePayload>, HostCtx> = {
   payload: NudgePayload,
   async run(ctx, cmd, p) {
     const host = commandHost(ctx, cmd);
     await assertPaneOwned(host, p.tmux_session, { pid: p.pid ?? null, startedAt: p.pid_started_at, transcriptPath: p.transcript_path });
+    const native = await nativeCodex(host, p);
+    if (native) {
+      try {
+        const r = await nativeSubmit(host, native, p.text, p.transcript_path!);
+        return { ok: r.submitted, result: r, error: r.submitted ? undefined : `${r.via} answered (turn ${r.turn_id}) but no user message reached the rollout` };
+      } finally {
+        await native.close();
+      }
+    }
     const verify = p.transcript_path && p.transcript_kind ? await transcriptVerifier(host, p.transcript_path, p.transcript_kind) : undefined;
     const r = await submitText(host, p.tmux_session, p.text, { verify });
-    return { ok: r.submitted, result: { ...r }, error: r.submitted ? undefined : `text typed but not submitted after ${r.enter_attempts} Enter presses` };
+    return {
+      ok: r.submitted,
+      result: { ...r, path: "tmux" },
+      error: r.submitted ? undefined : `text typed but not submitted after ${r.enter_attempts} Enter presses`,
+    };
   },
 };
 
@@ -117,6 +172,33 @@ const interrupt: Executor<z.infer<typeof InterruptPayload>, HostCtx> = {
   async run(ctx, cmd, p) {
     const host = commandHost(ctx, cmd);
     await assertPaneOwned(host, p.tmux_session, { pid: p.pid ?? null, startedAt: p.pid_started_at, transcriptPath: p.transcript_path });
+    const native = await nativeCodex(host, p);
+    if (native) {
+      try {
+        const stopped = await native.interrupt();
+        let followup: boolean | null = null;
+        let followupTurn: string | null = null;
+        if (p.followup) {
+          const r = await nativeSubmit(host, native, p.followup, p.transcript_path!);
+          followup = r.submitted;
+          followupTurn = r.turn_id;
+        }
+        return {
+          ok: followup !== false,
+          result: {
+            sent: true,
+            path: "app_server",
+            thread_id: native.threadId,
+            interrupted_turn_id: stopped.turn_id,
+            followup_submitted: followup,
+            followup_turn_id: followupTurn,
+          },
+          error: followup === false ? "follow-up sent but it did not reach the rollout" : undefined,
+        };
+      } finally {
+        await native.close();
+      }
+    }
     await host.tmuxSendKeys(p.tmux_session, p.key);
     let followup: boolean | null = null;
     if (p.followup) {
@@ -126,7 +208,7 @@ const interrupt: Executor<z.infer<typeof InterruptPayload>, HostCtx> = {
     }
     return {
       ok: followup !== false,
-      result: { sent: true, followup_submitted: followup },
+      result: { sent: true, path: "tmux", followup_submitted: followup },
       error: followup === false ? "follow-up typed but not submitted" : undefined,
     };
   },

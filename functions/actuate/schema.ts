@@ -25,6 +25,9 @@ export const NudgeResult = ActuationResult.extend({
   submitted: z.boolean(),
   enter_attempts: z.number().int(),
   verified_by: z.enum(["transcript", "pane"]).nullable(),
+  path: z.enum(["tmux", "app_server"]).optional().openapi({
+    description: "How it reached the agent: typed into the tmux pane, or through the Codex app-server serving the thread (turn/steer or turn/start)",
+  }),
 }).openapi("NudgeResult");
 
 export const InterruptBody = z
@@ -43,6 +46,7 @@ export const InterruptBody = z
 export const InterruptResult = ActuationResult.extend({
   key: z.string(),
   followup_submitted: z.boolean().nullable(),
+  path: z.enum(["tmux", "app_server"]).optional().openapi({ description: "A key in the tmux pane, or turn/interrupt through the Codex app-server" }),
 }).openapi("InterruptResult");
 
 export const StopBody = z

@@ -6,6 +6,7 @@ import { auditInsert } from "../lib/audit.ts";
 import { executeInline } from "../queue/inline.ts";
 import { createCommand, failUnclaimed } from "../queue/store.ts";
 import type { Ctx } from "../lib/ctx.ts";
+import { tokenInsert } from "../lib/auth.ts";
 import { ApiError } from "../lib/errors.ts";
 import type { DiscoveredTranscript, Host } from "../lib/host.ts";
 import { hostErrorToApi } from "../lib/local.ts";
@@ -150,6 +151,17 @@ export async function spawnSession(ctx: Ctx, raw: SpawnInput, opts: { signInChec
   // session, not as the owner whose home directory it shares.
   const identity = await presetIdentity(ctx, input.name);
   argv.env.SWITCHYARD_TOKEN = identity.token.secret;
+  // And with a hook token that can only post this session's hook events, so the hooks that
+  // `switchyard hooks install` put in its settings identify it even after /clear or resume.
+  const hookToken = await tokenInsert(ctx.db, {
+    id: ctx.newId("tok"),
+    kind: "hook",
+    nowMs: ctx.now().getTime(),
+    sessionId: identity.sessionId,
+    label: `hooks:${input.name}`,
+  });
+  await hookToken.stmt;
+  argv.env.SWITCHYARD_HOOK_TOKEN = hookToken.secret;
   let started = false;
   let spawnInfo: { panePid: number; found: DiscoveredTranscript; trustSeen: boolean; trustAccepted: boolean; waitedMs: number } | null = null;
   let registered: Awaited<ReturnType<typeof registerSession>> | null = null;

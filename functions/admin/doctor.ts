@@ -4,6 +4,7 @@ import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { credentialVariables, signInHint } from "../actuate/agents.ts";
 import { health } from "../health/index.ts";
 import { patrolLiveness } from "../patrol/status.ts";
+import { dispatchHeartbeats } from "../telemetry/views.ts";
 
 const Tool = z.object({ available: z.boolean(), version: z.string().nullable() });
 const Agent = z.object({
@@ -26,9 +27,24 @@ export const DoctorResult = z
     patrol: z
       .object({ running: z.boolean(), heartbeat_at: z.string().nullable(), heartbeat_age_seconds: z.number().int().nullable() })
       .openapi({ description: "The patrol's heartbeat (a patrol that is not running is also listed in problems)" }),
+    ports: z
+      .array(z.object({ port: z.number().int(), listening: z.boolean().nullable(), switchyard: z.boolean().nullable() }))
+      .openapi({ description: "The API port on 127.0.0.1: whether something listens, and whether it is a Switchyard (null: not checked)" }),
+    dispatch: z
+      .object({
+        running: z.number().int(),
+        dispatchers: z.array(
+          z.object({ id: z.string(), host: z.string().nullable(), heartbeat_at: z.string().nullable(), heartbeat_age_seconds: z.number().int().nullable() }),
+        ),
+      })
+      .openapi({ description: "Dispatchers that report running, with their heartbeat age" }),
     problems: z.array(z.object({ check: z.string(), message: z.string(), hint: z.string() })),
   })
   .openapi("DoctorResult");
+
+export const DoctorQuery = z.object({
+  port: z.coerce.number().int().min(1).max(65535).optional().default(8787).openapi({ description: "The API port to check (default 8787)" }),
+});
 
 export const doctorRoute = defineRoute(
   ["owner", "daemon"],
@@ -36,9 +52,10 @@ export const doctorRoute = defineRoute(
     method: "get",
     path: "/admin/doctor",
     tags: ["admin"],
-    summary: "Local dependency health: tmux, lsof, agent CLIs, database",
+    summary: "Local dependency health: tmux, lsof, agent CLIs, database, ports, patrol and dispatch heartbeats",
     description:
-      "What this server's host can do: tmux, lsof, the agent CLIs (found, and signed in per `codex login status` / `claude auth status`), the database. Each problem comes with a hint; ok is false when there is any. CLI: doctor (exit 1 when not ok).",
+      "What this server's host can do: tmux, lsof, the agent CLIs (found, and signed in per `codex login status` / `claude auth status`), the database. The API port and the patrol and dispatch heartbeats are reported too. Each problem comes with a hint; ok is false when there is any. CLI: doctor (exit 1 when not ok).",
+    request: { query: DoctorQuery },
     responses: { 200: jsonResponse(DoctorResult, "Report") },
   },
   { rateLimited: true, deadline: "own" },
@@ -74,8 +91,11 @@ export async function agentCheck(ctx: Pick<Ctx, "host" | "agents">, name: "codex
   return { command, found, signed_in: status.signed_in, auth };
 }
 
+/** A dispatcher whose heartbeat is older than this is reported as stale. */
+const DISPATCH_STALE_SECONDS = 120;
+
 /** Reports what this host can and cannot do for supervision. */
-export async function doctor(ctx: Ctx) {
+export async function doctor(ctx: Ctx, q: { port?: number } = {}) {
   const problems: Problem[] = [];
   const db = (await health(ctx)).db;
   if (db !== "ok")
@@ -83,7 +103,37 @@ export async function doctor(ctx: Ctx) {
   const live = db === "ok" ? await patrolLiveness(ctx) : null;
   const patrol = { running: live?.running ?? false, heartbeat_at: live?.heartbeat_at ?? null, heartbeat_age_seconds: live?.heartbeat_age_seconds ?? null };
   if (live?.problem) problems.push({ check: "patrol", message: live.problem, hint: live.hint! });
-  return { ...(await hostDoctor(ctx, problems)), database: db, patrol, ok: problems.length === 0, problems };
+  const beats = db === "ok" ? await dispatchHeartbeats(ctx) : [];
+  for (const d of beats) {
+    if ((d.heartbeat_age_seconds ?? 0) > DISPATCH_STALE_SECONDS) {
+      problems.push({
+        check: "dispatch",
+        message: `dispatcher ${d.id} reports running but its heartbeat is ${d.heartbeat_age_seconds}s old`,
+        hint: "It probably died: start `switchyard dispatch --watch` again (a new one takes over its leases).",
+      });
+    }
+  }
+  const port = q.port ?? 8787;
+  const probe = ctx.host?.probePort ? await ctx.host.probePort(port) : null;
+  if (probe?.listening && !probe.switchyard) {
+    problems.push({
+      check: "port",
+      message: `something that is not a Switchyard listens on 127.0.0.1:${port}`,
+      hint: `\`switchyard up\` cannot use that port: stop the other process (\`lsof -i :${port}\` shows it) or run up with --port N.`,
+    });
+  }
+  return {
+    ...(await hostDoctor(ctx, problems)),
+    database: db,
+    patrol,
+    ports: [{ port, listening: probe?.listening ?? null, switchyard: probe?.switchyard ?? null }],
+    dispatch: {
+      running: beats.length,
+      dispatchers: beats.map((d) => ({ id: d.id, host: d.host, heartbeat_at: d.heartbeat_at, heartbeat_age_seconds: d.heartbeat_age_seconds })),
+    },
+    ok: problems.length === 0,
+    problems,
+  };
 }
 
 /** The host half of the doctor (tools and agent CLIs), usable without a database. */

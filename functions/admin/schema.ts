@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { PRINCIPAL_KINDS } from "../../schema/auth.ts";
 import { NameSchema } from "../lib/names.ts";
 
 export const Migration = z.object({ tag: z.string(), created_at: z.number().int() }).openapi("Migration");
@@ -19,8 +20,10 @@ export const DbDoctorResult = z
 
 export const MintTokenBody = z
   .object({
-    scope: z.enum(["daemon", "runner", "owner"]),
-    host: NameSchema.optional().openapi({ description: "Required for runner tokens: the host whose commands it may claim" }),
+    scope: z.enum(["daemon", "runner", "owner", "hook"]).openapi({ description: "hook: may only post agent hook events for the sessions of --host" }),
+    host: NameSchema.optional().openapi({
+      description: "Required for runner and hook tokens: the host whose commands it may claim, or whose sessions' hook events it may post",
+    }),
     label: z.string().min(1).max(200).optional(),
   })
   .strict()
@@ -29,7 +32,7 @@ export const MintTokenBody = z
 export const TokenInfo = z
   .object({
     id: z.string(),
-    kind: z.enum(["owner", "daemon", "session", "runner"]),
+    kind: z.enum(PRINCIPAL_KINDS),
     host: z.string().nullable(),
     session_id: z.string().nullable(),
     label: z.string().nullable(),

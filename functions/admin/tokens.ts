@@ -18,8 +18,8 @@ export const mintTokenRoute = defineRoute(
     method: "post",
     path: "/tokens",
     tags: ["admin"],
-    summary: "Mint a daemon, runner or extra owner token",
-    description: "The secret is returned once and stored hashed. CLI: token mint --scope daemon|runner --host H.",
+    summary: "Mint a daemon, runner, hook or extra owner token",
+    description: "The secret is returned once and stored hashed. CLI: token mint --scope daemon|runner|hook --host H.",
     request: { body: jsonBody(MintTokenBody) },
     responses: { 201: jsonResponse(MintTokenResult, "Minted") },
   },
@@ -71,12 +71,15 @@ function tokenToWire(t: TokenRow, nowMs: number) {
 
 const noLiveToken = (id: string) => new ApiError("NOT_FOUND", `no live token with id '${id}'`, { hint: "List tokens with `switchyard token list`." });
 
-/** Mints a token for a daemon, a runner (bound to one host) or another owner device. */
+/** Mints a token for a daemon, a runner or a host's hooks (each bound to one host) or another owner device. */
 export async function mintToken(ctx: Ctx, input: z.infer<typeof MintTokenBody>, respond?: number) {
-  if (input.scope === "runner" && !input.host) {
-    throw new ApiError("VALIDATION_FAILED", "a runner token needs the host it runs on", {
-      hint: "Pass --host <name>, the same name the runner will use with --host.",
-      fields: [{ field: "host", message: "required for scope runner" }],
+  if ((input.scope === "runner" || input.scope === "hook") && !input.host) {
+    throw new ApiError("VALIDATION_FAILED", `a ${input.scope} token needs the host it serves`, {
+      hint:
+        input.scope === "runner"
+          ? "Pass --host <name>, the same name the runner will use with --host."
+          : "Pass --host <name>: the token may post hook events only for sessions registered on that host.",
+      fields: [{ field: "host", message: `required for scope ${input.scope}` }],
     });
   }
   const nowMs = ctx.now().getTime();

@@ -43,6 +43,16 @@ export async function principalForSecret(db: Db, secret: string, nowMs: number):
       if (!s) return "session_gone";
       return { kind: "session", tokenId: row.id, sessionId: s.id };
     }
+    case "hook": {
+      if (row.sessionId === null) return { kind: "hook", tokenId: row.id, sessionId: null, host: row.host ?? "" };
+      const [s] = await db
+        .select({ id: sessions.id })
+        .from(sessions)
+        .where(and(eq(sessions.id, row.sessionId), eq(sessions.state, "active")))
+        .limit(1);
+      if (!s) return "session_gone";
+      return { kind: "hook", tokenId: row.id, sessionId: s.id, host: null };
+    }
   }
 }
 

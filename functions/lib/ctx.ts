@@ -12,6 +12,8 @@ export type Principal =
   | { kind: "daemon"; tokenId: string }
   | { kind: "runner"; tokenId: string; host: string }
   | { kind: "session"; tokenId: string; sessionId: string }
+  /** May only post hook events: for one session, or for the sessions of one host. */
+  | { kind: "hook"; tokenId: string; sessionId: string | null; host: string | null }
   | { kind: "anonymous" };
 
 export type PrincipalKindOrAnon = PrincipalKind | "anonymous";
@@ -246,6 +248,8 @@ export function actorOf(p: Principal): string {
       return `runner:${p.host}`;
     case "session":
       return `session:${p.sessionId}`;
+    case "hook":
+      return p.sessionId ? `hook:session:${p.sessionId}` : `hook:host:${p.host}`;
     default:
       return "anonymous";
   }

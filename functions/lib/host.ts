@@ -87,12 +87,38 @@ export interface Host {
   newestActivity(dir: string, opts?: { maxEntries?: number }): Promise<{ mtimeMs: number; path: string; scanned: number } | null>;
   /** Up to `maxBytes` of a text file, or null when it does not exist. */
   readTextFile(path: string, maxBytes: number): Promise<string | null>;
+  /**
+   * Creates new files under an existing directory `dir` (names are relative paths without `..`;
+   * every parent resolves, after symlinks, under `dir`; existing files are never overwritten).
+   * Optional: a host without it cannot export. Returns the absolute paths written.
+   */
+  writeFilesUnder?(dir: string, files: Array<{ name: string; bytes: Uint8Array }>): Promise<string[]>;
+  /** Whether 127.0.0.1:port accepts connections, and whether a Switchyard answers there. Optional. */
+  probePort?(port: number): Promise<{ listening: boolean; switchyard: boolean }>;
 
   /**
    * Asks an agent CLI whether it is signed in (`codex login status`, `claude auth status`), run
    * with the environment it would be spawned with. Optional: a host without it cannot tell.
    */
   agentAuth?(kind: "codex" | "claude", launch: { command: string[]; env?: Record<string, string> }): Promise<AgentAuth>;
+
+  /**
+   * Native control of a Codex thread: when the app-server daemon that serves the thread of
+   * this rollout is reachable from here (its control socket under the rollout's CODEX_HOME),
+   * a handle that submits and interrupts through the protocol; null otherwise, and the caller
+   * falls back to the tmux pane. Optional: hosts without it always use the pane.
+   */
+  codexThread?(rolloutPath: string): Promise<CodexThreadControl | null>;
+}
+
+/** A connection to the app-server serving one Codex thread. */
+export interface CodexThreadControl {
+  threadId: string;
+  /** Adds input to the running turn (turn/steer), or starts a turn when none runs (turn/start). */
+  submit(text: string): Promise<{ turn_id: string; via: "turn/steer" | "turn/start" }>;
+  /** Interrupts the running turn (turn/interrupt); turn_id is null when none was running. */
+  interrupt(): Promise<{ turn_id: string | null }>;
+  close(): Promise<void>;
 }
 
 /** What an agent CLI says about its sign-in; `signed_in` is null when it could not be asked. */

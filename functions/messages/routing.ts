@@ -31,6 +31,14 @@ export function completionKey(bindingId: string, eventId: number): string {
   return `worker_task_complete:${bindingId}:${eventId}`;
 }
 
+/**
+ * The dedup key of the completion of one agent turn under one binding. A completion known by
+ * its turn id is the same item whether the transcript or a Stop hook reported it first.
+ */
+export function turnCompletionKey(bindingId: string, turnId: string): string {
+  return `worker_task_complete:${bindingId}:turn:${turnId}`;
+}
+
 /** True when this process can read the worker's transcript file. */
 function transcriptReadableHere(ctx: Ctx, s: SessionRow): boolean {
   return !!s.transcriptPath && !!s.transcriptKind && canReach(ctx, s.host);
@@ -74,7 +82,7 @@ export async function routeCompletions(ctx: Ctx): Promise<RoutingReport> {
           eq(transcriptEvents.sessionId, worker.id),
           eq(transcriptEvents.kind, "task_complete"),
           gt(transcriptEvents.id, binding.eventWatermark),
-          sql`NOT EXISTS (SELECT 1 FROM ${inboxItems} WHERE ${inboxItems.dedupKey} = 'worker_task_complete:' || ${binding.id} || ':' || ${transcriptEvents.id})`,
+          sql`NOT EXISTS (SELECT 1 FROM ${inboxItems} WHERE ${inboxItems.dedupKey} IN ('worker_task_complete:' || ${binding.id} || ':' || ${transcriptEvents.id}, 'worker_task_complete:' || ${binding.id} || ':turn:' || ${transcriptEvents.turnId}))`,
         ),
       )
       .orderBy(asc(transcriptEvents.id));
@@ -92,7 +100,7 @@ export async function routeCompletions(ctx: Ctx): Promise<RoutingReport> {
           bindingId: binding.id,
           sourceEventId: ev.id,
           correlationId: ctx.newId("cor"),
-          dedupKey: completionKey(binding.id, ev.id),
+          dedupKey: ev.turnId ? turnCompletionKey(binding.id, ev.turnId) : completionKey(binding.id, ev.id),
           payload: {
             task,
             worker: worker.name,
@@ -102,6 +110,8 @@ export async function routeCompletions(ctx: Ctx): Promise<RoutingReport> {
             subtype: ev.subtype,
             event_at: ev.eventAt === null ? null : new Date(ev.eventAt).toISOString(),
             last_agent_message: ev.text,
+            turn_id: ev.turnId,
+            source: "transcript",
             worker_receipt: receipt,
           },
         },

@@ -11,6 +11,7 @@ import { classifyPane } from "./classify.ts";
 import { ingestSession, type IngestReport } from "./ingest.ts";
 import { CycleBody, CycleResult } from "./schema.ts";
 import { eventState, sessionAlive } from "./status.ts";
+import { hookCycleSignal } from "../hooks/cycle-signal.ts";
 
 export const cycleRoute = defineRoute(
   ["owner", "daemon", "session"],
@@ -68,6 +69,9 @@ export async function cycleTask(ctx: Ctx, taskName: string, input: CycleInput = 
     busyWaitSeconds: busyWait,
   });
 
+  // The agent's own hooks, when installed, are the first signal; transcript and pane cross-check.
+  const hooks = await hookCycleSignal(ctx, worker, st, pane);
+
   const body = {
     kind: "session_cycle" as const,
     task: task.name,
@@ -94,6 +98,7 @@ export async function cycleTask(ctx: Ctx, taskName: string, input: CycleInput = 
     busy_wait_seconds: busyWait,
     notable_pane_pattern: pane.notable_pattern,
     pane_signal: pane,
+    ...hooks,
     manager_context: {
       task_goal: task.goal,
       task_summary: task.summary,
@@ -114,6 +119,7 @@ export async function cycleTask(ctx: Ctx, taskName: string, input: CycleInput = 
       state: "ok",
       workerState: st.state,
       notablePattern: pane.notable_pattern,
+      divergence: hooks.divergence,
       status: body,
       createdAt: ctx.now().getTime(),
     })

@@ -1,5 +1,5 @@
 import type { z } from "@hono/zod-openapi";
-import { and, desc, eq, isNotNull } from "drizzle-orm";
+import { and, desc, eq, isNotNull, or } from "drizzle-orm";
 import { managerCycles } from "../../schema/observe.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
@@ -13,7 +13,7 @@ export const divergencesRoute = defineRoute(["owner", "daemon", "session"], {
   method: "get",
   path: "/tasks/{name}/divergences",
   tags: ["observe"],
-  summary: "Cycles whose pane signal flagged a notable pattern, newest first",
+  summary: "Cycles whose pane signal flagged a notable pattern, or whose hooks disagreed with transcript and pane, newest first",
   description: "For auditing the pane shadow signal against the event-stream state. CLI: divergences TASK.",
   request: { params: TaskNameParam, query: DivergencesQuery },
   responses: { 200: jsonResponse(DivergencesResult, "Divergences") },
@@ -27,7 +27,7 @@ export async function divergences(ctx: Ctx, name: string, q: z.output<typeof Div
   const rows = await ctx.db
     .select()
     .from(managerCycles)
-    .where(and(eq(managerCycles.taskId, task.id), isNotNull(managerCycles.notablePattern)))
+    .where(and(eq(managerCycles.taskId, task.id), or(isNotNull(managerCycles.notablePattern), isNotNull(managerCycles.divergence))))
     .orderBy(desc(managerCycles.id))
     .limit(q.limit);
   return {
@@ -38,7 +38,8 @@ export async function divergences(ctx: Ctx, name: string, q: z.output<typeof Div
         cycle_id: r.id,
         observed_at: iso(r.createdAt)!,
         worker_state: r.workerState,
-        notable_pane_pattern: r.notablePattern!,
+        notable_pane_pattern: r.notablePattern,
+        hook_divergence: r.divergence,
         evidence: status.pane_signal?.classifier?.evidence ?? null,
         staleness_seconds: status.staleness_seconds ?? null,
       };

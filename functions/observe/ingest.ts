@@ -18,7 +18,7 @@ const CHUNK_BYTES = 4 * 1024 * 1024;
  * huge line costs one pass over it, not memory, and never stalls later ingests.
  */
 export const MAX_LINE_BYTES = 16 * 1024 * 1024;
-/** Rows per INSERT statement (10 bound values each). */
+/** Rows per INSERT statement (12 bound values each). */
 const ROWS_PER_INSERT = 400;
 const NEWLINE = 0x0a;
 
@@ -118,7 +118,7 @@ function insertStatements(sessionId: string, generation: number, nowMs: number, 
   const flush = () => {
     if (!values.length) return;
     stmts.push({
-      sql: `INSERT INTO transcript_events (session_id, generation, offset, seq, kind, subtype, event_at, text, tool, ingested_at, observed_at) VALUES ${values.join(",")} ON CONFLICT DO NOTHING`,
+      sql: `INSERT INTO transcript_events (session_id, generation, offset, seq, kind, subtype, event_at, text, tool, ingested_at, observed_at, turn_id) VALUES ${values.join(",")} ON CONFLICT DO NOTHING`,
       args,
     });
     values = [];
@@ -126,8 +126,8 @@ function insertStatements(sessionId: string, generation: number, nowMs: number, 
   };
   rows.forEach((row, i) => {
     row.events.forEach((e, seq) => {
-      values.push("(?,?,?,?,?,?,?,?,?,?,?)");
-      args.push(sessionId, generation, row.offset, seq, e.kind, e.subtype, e.eventAt, e.text, e.tool, nowMs, observed[i]![seq]!);
+      values.push("(?,?,?,?,?,?,?,?,?,?,?,?)");
+      args.push(sessionId, generation, row.offset, seq, e.kind, e.subtype, e.eventAt, e.text, e.tool, nowMs, observed[i]![seq]!, e.turnId ?? null);
       if (values.length >= ROWS_PER_INSERT) flush();
     });
   });
@@ -277,6 +277,8 @@ export async function ingestSession(ctx: Ctx, session: SessionRow): Promise<Inge
     current: { size: info.size, at: lookedAt },
   };
   const decoder = new TextDecoder("utf-8", { fatal: false });
+  // Claude marks only the prompt with its turn id; the turn's end inherits it (see carryTurns).
+  let turn: string | null | undefined;
   // The start of a line not yet complete, as the chunks that hold it (never over MAX_LINE_BYTES).
   let pending: Uint8Array[] = [];
   let pendingBytes = 0;
@@ -336,11 +338,40 @@ export async function ingestSession(ctx: Ctx, session: SessionRow): Promise<Inge
     pending = [chunk.slice(lastNl + 1)];
     pendingBytes = pending[0]!.length;
     const parsed = parseLines(bytes, base, kind, decoder, report.warnings);
+    if (kind === "claude") {
+      if (turn === undefined) turn = await lastPromptTurn(ctx, session.id);
+      turn = carryTurns(parsed.rows, turn);
+    }
     if (!(await commit(base + bytes.length, parsed, false))) break;
   }
   report.partial_line_bytes = info.size - report.new_offset;
   if (report.skipped_lines) ctx.log.warn("ingest skipped malformed lines", { session: session.name, skipped: report.skipped_lines });
   return report;
+}
+
+/** The turn id of the session's latest ingested prompt, or null. */
+async function lastPromptTurn(ctx: Ctx, sessionId: string): Promise<string | null> {
+  const rs = await ctx.database.client.execute({
+    sql: "SELECT turn_id FROM transcript_events WHERE session_id = ? AND kind = 'user_message' ORDER BY id DESC LIMIT 1",
+    args: [sessionId],
+  });
+  const v = rs.rows[0]?.turn_id;
+  return typeof v === "string" ? v : null;
+}
+
+/**
+ * Gives every event without a turn id the id of the latest prompt before it, so a Claude
+ * turn's completion carries the promptId its Stop hook reports. Returns the turn in force at
+ * the end of the rows.
+ */
+function carryTurns(rows: ParsedChunk["rows"], turn: string | null): string | null {
+  for (const row of rows) {
+    for (const e of row.events) {
+      if (e.kind === "user_message") turn = e.turnId ?? null;
+      else if (!e.turnId && turn) e.turnId = turn;
+    }
+  }
+  return turn;
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

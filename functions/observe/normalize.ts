@@ -9,6 +9,11 @@ export interface NormalizedEvent {
   eventAt: number | null;
   text: string | null;
   tool: string | null;
+  /**
+   * The agent's id of the turn the event belongs to, when the line names one (Codex turn_id,
+   * Claude promptId on a prompt). Ingest carries a Claude prompt's id on to the turn's end.
+   */
+  turnId?: string | null;
 }
 
 /** Longest text stored per event; transcripts can carry whole files in one line. */
@@ -57,6 +62,12 @@ const CODEX_ERROR_SUBTYPES = new Set(["error", "stream_error", "turn_aborted"]);
  * context, so only their tool calls are counted to avoid seeing each message twice.
  */
 export function normalizeCodexLine(line: Json): NormalizedEvent[] {
+  const turnId = typeof asObject(line.payload)?.turn_id === "string" ? (asObject(line.payload)!.turn_id as string) : null;
+  const events = normalizeCodexLineBody(line);
+  return turnId ? events.map((e) => ({ ...e, turnId })) : events;
+}
+
+function normalizeCodexLineBody(line: Json): NormalizedEvent[] {
   const payload = asObject(line.payload);
   const lineType = typeof line.type === "string" ? line.type : "unknown";
   const subtype = typeof payload?.type === "string" ? payload.type : lineType;
@@ -144,7 +155,8 @@ export function normalizeClaudeLine(line: Json): NormalizedEvent[] {
     }
     // Meta lines (command caveats, local command output) are not prompts a person typed.
     if (line.isMeta === true) return [{ kind: "other", subtype: "user_meta", eventAt, text: null, tool: null }];
-    return [{ kind: "user_message", subtype: "user", eventAt, text: claudeText(content), tool: null }];
+    const turnId = typeof line.promptId === "string" ? line.promptId : null;
+    return [{ kind: "user_message", subtype: "user", eventAt, text: claudeText(content), tool: null, turnId }];
   }
   if (type === "assistant") {
     if (line.isApiErrorMessage === true || typeof line.error === "string") {

@@ -3,6 +3,8 @@ import { z } from "@hono/zod-openapi";
 import { EVENT_KINDS, WORKER_STATES } from "../../schema/observe.ts";
 import { QueryBool, QueryLimit } from "../lib/names.ts";
 import { PANE_PATTERNS } from "./classify.ts";
+import { HOOK_STATES } from "../../schema/hooks.ts";
+import { HookStateWire } from "../hooks/schema.ts";
 
 export const CycleBody = z
   .object({
@@ -78,6 +80,12 @@ export const CycleResult = z
     busy_wait_seconds: z.number().int(),
     notable_pane_pattern: z.enum(PANE_PATTERNS).nullable(),
     pane_signal: PaneSignal,
+    hook_state: HookStateWire.nullable().openapi({ description: "The worker's state as its agent's hooks report it; null when no hook event has arrived" }),
+    state_source: z.enum(["hook", "transcript"]).openapi({ description: "Where effective_state comes from" }),
+    effective_state: z
+      .enum([...new Set([...HOOK_STATES, ...WORKER_STATES])] as [string, ...string[]])
+      .openapi({ description: "The hook state when the hooks are current, else the transcript's busy/idle/unknown" }),
+    divergence: z.string().nullable().openapi({ description: "Why hooks and transcript/pane disagree (recorded; see divergences)" }),
     manager_context: z
       .object({ task_goal: z.string().nullable(), task_summary: z.string().nullable(), last_worker_message: z.string().nullable() })
       .extend(SupervisionContext.shape),
@@ -120,7 +128,8 @@ export const Divergence = z
     cycle_id: z.number().int(),
     observed_at: z.string(),
     worker_state: z.enum(WORKER_STATES).nullable(),
-    notable_pane_pattern: z.string(),
+    notable_pane_pattern: z.string().nullable(),
+    hook_divergence: z.string().nullable().openapi({ description: "Set when the hooks disagreed with the transcript or pane in this cycle" }),
     evidence: z.string().nullable(),
     staleness_seconds: z.number().nullable(),
   })

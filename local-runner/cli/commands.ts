@@ -204,11 +204,12 @@ export const API_COMMANDS: CommandSpec[] = [
   {
     name: "audit",
     group: "observe",
-    summary: "Audit events of a task (content redacted unless --include-content)",
+    summary:
+      "Everything recorded about a task by table: events, commands, attempts, cycles, notifications, decisions, criteria, broker… (redacted unless --include-content)",
     positionals: [{ name: "TASK", required: true, description: "Task name" }],
     options: {
       "include-content": { type: "boolean", description: "Show message/prompt/pane content" },
-      limit: { type: "string", value: "N", description: "At most N events (default 1000)" },
+      limit: { type: "string", value: "N", description: "At most N rows per section (default 1000)" },
     },
     request: (a) => ({
       method: "GET",
@@ -216,7 +217,14 @@ export const API_COMMANDS: CommandSpec[] = [
       query: { include_content: flag(a, "include-content"), limit: int(a, "limit", { min: 1 }) },
     }),
     render: (b) =>
-      b.count ? b.events.map((e: any) => `${e.created_at} ${e.kind.padEnd(22)} ${e.actor} ${inline(e.payload)}`).join("\n") : `no events for ${b.task}`,
+      [
+        b.count ? b.events.map((e: any) => `${e.created_at} ${e.kind.padEnd(22)} ${e.actor} ${inline(e.payload)}`).join("\n") : `no events for ${b.task}`,
+        "",
+        `sections (--json shows them): ${Object.entries(b)
+          .filter(([k, v]) => Array.isArray(v) && !["events", "truncated"].includes(k))
+          .map(([k, v]) => `${k} ${(v as unknown[]).length}`)
+          .join(", ")}${b.truncated.length ? `\ntruncated at --limit: ${b.truncated.join(", ")}` : ""}`,
+      ].join("\n"),
   },
   {
     name: "db-doctor",
@@ -240,7 +248,7 @@ export const API_COMMANDS: CommandSpec[] = [
     group: "setup",
     summary: "Mint a daemon, runner or extra owner token (secret shown once)",
     options: {
-      scope: { type: "string", value: "daemon|runner|owner", description: "What the token may do (required)" },
+      scope: { type: "string", value: "daemon|runner|owner|hook", description: "What the token may do (required; runner and hook need --host)" },
       host: { type: "string", value: "HOST", description: "For runner tokens: the host it serves" },
       label: { type: "string", value: "TEXT", description: "Free-form label" },
     },

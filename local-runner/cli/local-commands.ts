@@ -170,6 +170,15 @@ function renderDoctor(b: any, where: { home: string; dbUrl: string | null; url?:
     agent("codex", b.agents.codex),
     agent("claude", b.agents.claude),
     ...(b.patrol ? [`${"patrol:".padEnd(10)} ${b.patrol.running ? `running (heartbeat ${b.patrol.heartbeat_age_seconds}s ago)` : "NOT RUNNING"}`] : []),
+    ...(b.dispatch
+      ? [
+          `${"dispatch:".padEnd(10)} ${b.dispatch.running ? b.dispatch.dispatchers.map((d: any) => `${d.id} (heartbeat ${d.heartbeat_age_seconds}s ago)`).join(", ") : "no dispatcher running"}`,
+        ]
+      : []),
+    ...(b.ports ?? []).map(
+      (p: any) =>
+        `${"port:".padEnd(10)} ${p.port} ${p.listening === null ? "not checked" : p.listening ? (p.switchyard ? "switchyard is up" : "TAKEN by another program") : "free"}`,
+    ),
     ...b.problems.map((p: any) => `problem:   ${p.message}\n  hint: ${p.hint}`),
     b.ok ? "ok" : "NOT OK",
   ].join("\n");
@@ -234,6 +243,7 @@ export const LOCAL_COMMANDS: CommandSpec[] = [
         `switchyard is up (pid ${process.pid}; Ctrl-C or \`kill ${process.pid}\` stops it)`,
         `  api:        ${running.url}/v1`,
         `  docs:       ${running.url}/docs  (OpenAPI: ${running.url}/v1/openapi.json)`,
+        `  dashboard:  ${running.url}/dashboard  (sign in with the owner token)`,
         `  health:     ${running.url}/healthz`,
         `  home:       ${s.home.home}`,
         `  database:   ${s.home.dbUrl}`,
@@ -257,20 +267,22 @@ export const LOCAL_COMMANDS: CommandSpec[] = [
   {
     name: "doctor",
     group: "setup",
-    summary: "Check this machine: home, database, tmux, lsof, agent CLIs found and signed in",
+    summary: "Check this machine: home, database, tmux, lsof, agent CLIs signed in, port, patrol and dispatch",
     // Useful before a home exists: it then checks the machine and says how to make one.
     home: "none",
+    options: { port: { type: "string", value: "PORT", description: "The API port to check (default 8787)" } },
     exitCodes: { 1: "NOT OK: at least one problem (each is printed with a hint)" },
     examples: ["switchyard doctor", "switchyard doctor --json"],
-    local: async (_a, g) => {
+    local: async (a, g) => {
       let body: any;
       let dbUrl: string | null = null;
+      const port = int(a, "port", { min: 1 });
       if (g.url || g.home) {
         const { openTransport } = await import("./connect.ts");
         try {
           const transport = await openTransport(g);
           try {
-            const res = await transport.send({ method: "GET", path: "/admin/doctor" });
+            const res = await transport.send({ method: "GET", path: "/admin/doctor", query: { port } });
             if (res.status !== 200) throw new HintedError(`${res.body?.error?.code}: ${res.body?.error?.message}`, res.body?.error?.hint ?? "");
             body = res.body;
           } finally {

@@ -9,8 +9,11 @@ import { COORDINATION_COMMANDS } from "./coordination-commands.ts";
 import { DISPATCH_COMMANDS } from "./dispatch-commands.ts";
 import { openTransport } from "./connect.ts";
 import { block } from "./format.ts";
+import { HOOKS_COMMANDS } from "./hooks-commands.ts";
+import { INTEGRATION_COMMANDS } from "./integration-commands.ts";
 import { LOCAL_COMMANDS } from "./local-commands.ts";
 import { MESSAGE_COMMANDS } from "./messages-commands.ts";
+import { OBSERVABILITY_COMMANDS } from "./observability-commands.ts";
 import { OBSERVE_COMMANDS, SPAWN_COMMANDS } from "./observe-commands.ts";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, HintedError, UsageError, type Args, type CommandSpec, type GlobalOptions, type OptionSpec } from "./spec.ts";
 import { VERSION } from "./version.ts";
@@ -45,6 +48,9 @@ export const ALL_COMMANDS: CommandSpec[] = [
   ...inGroup("coordination", VERDICT_COMMANDS),
   ...inGroup("supervision", SUPERVISION_COMMANDS),
   ...inGroup("loops", LOOPS_COMMANDS),
+  ...inGroup("audit", OBSERVABILITY_COMMANDS),
+  ...HOOKS_COMMANDS,
+  ...INTEGRATION_COMMANDS,
 ];
 
 /** Help sections in the order `switchyard --help` lists them; other groups follow in order of appearance. */
@@ -59,6 +65,8 @@ const SECTIONS: Record<string, string> = {
   app: "App (no-tmux) loops",
   broker: "Advice broker",
   orchestrator: "Orchestrator",
+  audit: "Audit, replay, telemetry and export",
+  hooks: "Agent hooks, skills and MCP",
 };
 
 /** Descriptions of the words that only group subcommands (`switchyard broker` lists them). */
@@ -69,6 +77,9 @@ const GROUP_WORDS: Record<string, string> = {
   cron: "Crons: list them, run one now",
   session: "One session in detail",
   task: "One task in detail",
+  telemetry: "Telemetry: the stream, task triage, failures, metrics, snapshots",
+  hooks: "Agent hooks: install them into Claude Code or Codex, see what they report",
+  mcp: "Register Switchyard's MCP endpoint with Claude Code or Codex",
 };
 
 const GLOBAL_OPTIONS: Record<string, OptionSpec> = {

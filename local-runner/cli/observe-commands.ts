@@ -34,10 +34,15 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
         `staleness ${seconds(b.staleness_seconds)}, last event ${b.last_event_subtype ?? "-"}, +${b.ingest.new_events} events, skipped ${b.ingest.skipped_lines}`,
         `alive: worker=${b.worker_alive} manager=${b.manager_alive}`,
         `pane: ${b.pane_signal.captured ? (b.notable_pane_pattern ?? "nothing notable") : `not captured (${b.pane_signal.reason})`}`,
+        b.hook_state
+          ? `hooks: ${b.hook_state.state} for ${b.hook_state.age_seconds}s (${b.hook_state.event}); effective ${b.effective_state} from ${b.state_source}`
+          : "hooks: no event yet (transcript and pane only)",
+        ...(b.divergence ? [`divergence: ${b.divergence}`] : []),
       ].join("\n"),
   },
   {
     name: "tail",
+    aliases: ["events"],
     group: "observe",
     summary: "Most recent events of a session, newest first (text redacted by default)",
     positionals: [{ name: "SESSION", required: true, description: "Session name" }],
@@ -66,7 +71,10 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
     render: (b) =>
       b.count
         ? b.divergences
-            .map((d: any) => `cycle ${d.cycle_id} ${d.observed_at} ${d.notable_pane_pattern} (state ${d.worker_state}) ${d.evidence ?? ""}`)
+            .map(
+              (d: any) =>
+                `cycle ${d.cycle_id} ${d.observed_at} ${d.notable_pane_pattern ?? "-"} (state ${d.worker_state}) ${d.hook_divergence ?? d.evidence ?? ""}`,
+            )
             .join("\n")
         : `no divergences for ${b.task}`,
   },

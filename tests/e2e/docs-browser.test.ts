@@ -1,9 +1,10 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CHROMIUM, haveChromium, launchChromium, recordedPage } from "../helpers/browser.ts";
 import { killUpProcess, startUpProcess, type UpProcess } from "../helpers/up-process.ts";
 
 /*
@@ -12,9 +13,7 @@ import { killUpProcess, startUpProcess, type UpProcess } from "../helpers/up-pro
  * Debian's chromium; only a machine without it skips, and says so.
  */
 
-const CHROMIUM = process.env.SWITCHYARD_CHROMIUM ?? "/usr/bin/chromium";
 const SCREENSHOT = fileURLToPath(new URL("../../test-results/docs-browser.png", import.meta.url));
-const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) console.warn(`skipping the /docs browser test: no Chromium at ${CHROMIUM} (apt-get install chromium, or set SWITCHYARD_CHROMIUM)`);
 
 let dir = "";
@@ -25,21 +24,7 @@ beforeAll(async () => {
   if (!haveChromium) return;
   dir = mkdtempSync(join(tmpdir(), "switchyard-docs-"));
   up = startUpProcess(join(dir, "home"), ["--no-cron"]);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    // launch() gives the browser a fresh temporary profile; these flags turn off Chromium's own
-    // background traffic (updates, sync, QUIC probes), so every request seen comes from the page.
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-    headless: true,
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
@@ -54,26 +39,7 @@ afterAll(async () => {
 describe.skipIf(!haveChromium)("/docs in Chromium", () => {
   it("renders every operation from same-origin assets with no console error", async () => {
     const base = await up!.url;
-    const context = await browser!.newContext({ viewport: { width: 1280, height: 2000 } });
-    const requests: string[] = [];
-    const offHost: string[] = [];
-    const consoleErrors: string[] = [];
-    // Everything the page asks for is recorded; anything not on 127.0.0.1 is refused as well as
-    // reported, so a regression to a CDN fails here instead of reaching the network.
-    await context.route("**/*", (route) => {
-      const url = route.request().url();
-      requests.push(url);
-      if (new URL(url).hostname === "127.0.0.1") return route.continue();
-      offHost.push(url);
-      return route.abort();
-    });
-    const page = await context.newPage();
-    page.on("console", (m) => {
-      if (m.type() === "error") consoleErrors.push(m.text());
-    });
-    page.on("pageerror", (e) => consoleErrors.push(`uncaught: ${e.message}`));
-    page.on("requestfailed", (r) => consoleErrors.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ""}`));
-
+    const { page, context, requests, offHost, errors: consoleErrors } = await recordedPage(browser!, { width: 1280, height: 2000 });
     const res = await page.goto(`${base}/docs`, { waitUntil: "networkidle" });
     expect(res?.status()).toBe(200);
     // Rendered from the OpenAPI document: a known operation's summary and every operation block.

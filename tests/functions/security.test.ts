@@ -21,6 +21,9 @@ beforeAll(async () => {
     { name: "daemon", token: await env.mint("daemon"), kind: "daemon" },
     { name: "runner", token: await env.mint("runner", "test-host"), kind: "runner" },
     { name: "session", token: session.token, kind: "session" },
+    // `hook` tokens may post agent hook events and nothing else, whether minted for a host or for one session.
+    { name: "hook", token: await env.mint("hook", "test-host"), kind: "hook" },
+    { name: "session's hook", token: (await env.call("POST", `/v1/sessions/${session.session.name}/hook-token`)).body.token, kind: "hook" },
     { name: "no token", token: null, kind: null },
     { name: "garbage token", token: "sy_owner_not-a-real-token", kind: null },
   ];

@@ -66,7 +66,7 @@ async function registerSession(t: HttpTarget, role: "worker" | "manager"): Promi
   return { name, token: res.body.token, id: res.body.session_id };
 }
 
-async function mint(t: HttpTarget, scope: "daemon" | "runner" | "owner", host?: string): Promise<{ id: string; token: string }> {
+async function mint(t: HttpTarget, scope: "daemon" | "runner" | "hook" | "owner", host?: string): Promise<{ id: string; token: string }> {
   const res = await httpCall(t, "POST", "/v1/tokens", { body: { scope, ...(host ? { host } : {}) } });
   assert.equal(res.status, 201, JSON.stringify(res.body));
   return { id: res.body.token_id, token: res.body.token };
@@ -212,6 +212,7 @@ export const HTTP_CASES: HttpCase[] = [
         { name: "daemon", token: (await mint(t, "daemon")).token, kind: "daemon" },
         { name: "runner", token: (await mint(t, "runner", "http-suite-host")).token, kind: "runner" },
         { name: "session", token: session.token, kind: "session" },
+        { name: "hook", token: (await mint(t, "hook", "http-suite-host")).token, kind: "hook" },
         { name: "no token", token: null, kind: null },
         { name: "garbage token", token: "sy_owner_not-a-real-token", kind: null },
       ];

@@ -7,7 +7,7 @@
 export type Schema = Record<string, any>;
 
 /** The principal kinds a route can list in `x-principals`, besides "anonymous". */
-export const TOKEN_KINDS = ["owner", "daemon", "runner", "session"] as const;
+export const TOKEN_KINDS = ["owner", "daemon", "runner", "session", "hook"] as const;
 
 /** One parameter of an operation (path or query). */
 export interface Param {

@@ -42,7 +42,7 @@ export interface TestEnv {
   codexSessions: string;
   claudeProjects: string;
   /** Mints a token of any kind directly in the database. */
-  mint(kind: "owner" | "daemon" | "runner", host?: string): Promise<string>;
+  mint(kind: "owner" | "daemon" | "runner" | "hook", host?: string): Promise<string>;
   /** Calls the app with a bearer token (or none) and parses the JSON answer; throws on a 500. */
   call(
     method: string,

@@ -122,10 +122,20 @@ describe("rate limits on expensive routes", () => {
       "POST /v1/sessions/spawn",
       "POST /v1/broker/tick",
       "POST /v1/crons/{name}",
+      // The hooks merge's expensive routes: history rebuilt from many tables, files written or read, a stream held open.
+      "GET /v1/tasks/{name}/replay",
+      "POST /v1/tasks/{name}/export",
+      "GET /v1/telemetry",
+      "POST /v1/tasks/{name}/transcript-capture",
+      "GET /v1/dashboard/stream",
+      "GET /v1/admin/doctor-self",
     ]) {
       expect(limited).toContain(route);
     }
     expect(limited).not.toContain("GET /v1/tasks");
+    // Every tool call of an agent posts a hook event; limiting them would drop the record.
+    expect(limited.filter((r) => r.startsWith("POST /v1/hooks/"))).toEqual([]);
+    expect(doc.paths["/v1/dashboard/stream"].get["x-deadline"]).toBe("own");
     const cycle = doc.paths["/v1/tasks/{name}/cycle"].post;
     expect(cycle.responses["429"].headers["Retry-After"]).toBeDefined();
     expect(doc.paths["/v1/tasks"].get.responses["429"]).toBeUndefined();

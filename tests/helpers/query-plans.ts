@@ -1,0 +1,68 @@
+import type { InArgs, InStatement, Transaction } from "@libsql/client";
+import type { TestEnv } from "./services.ts";
+
+/** One statement the app sent to the database client. */
+export type Captured = { sql: string; args: unknown[] };
+
+/** Records every statement the app sends to the database client, including inside transactions. */
+export function captureStatements(e: TestEnv): Captured[] {
+  const seen: Captured[] = [];
+  const client = e.services.database.client as any;
+  const norm = (s: InStatement | string, args?: InArgs): Captured =>
+    typeof s === "string" ? { sql: s, args: (args as unknown[]) ?? [] } : { sql: s.sql, args: (s.args as unknown[]) ?? [] };
+  const exec = client.execute.bind(client);
+  client.execute = (s: InStatement | string, args?: InArgs) => {
+    seen.push(norm(s, args));
+    return exec(s, args);
+  };
+  const batch = client.batch.bind(client);
+  client.batch = (stmts: Array<InStatement | [string, InArgs?]>, mode?: unknown) => {
+    for (const s of stmts) seen.push(Array.isArray(s) ? norm(s[0], s[1]) : norm(s));
+    return batch(stmts, mode);
+  };
+  const transaction = client.transaction.bind(client);
+  client.transaction = async (mode?: unknown) => {
+    const tx: Transaction = await transaction(mode);
+    const txExec = tx.execute.bind(tx);
+    (tx as any).execute = (s: InStatement) => {
+      seen.push(norm(s));
+      return txExec(s);
+    };
+    return tx;
+  };
+  return seen;
+}
+
+/**
+ * EXPLAINs every distinct read (and INSERT … SELECT, UPDATE, DELETE) among `seen` and returns
+ * the plans that scan a growing table or sort through a temp B-tree. `small` tables may be
+ * scanned; a SCAN through one of `openWorkIndexes` (partial indexes of open work) is allowed,
+ * and so is a top-N read straight off an index or the rowid (ORDER BY … LIMIT without a filter).
+ */
+export async function planProblems(
+  e: TestEnv,
+  seen: Captured[],
+  opts: { small?: Set<string>; openWorkIndexes?: string[] } = {},
+): Promise<{ explained: number; problems: string[] }> {
+  const small = opts.small ?? new Set(["__drizzle_migrations"]);
+  const openWork = opts.openWorkIndexes ?? [];
+  const problems: string[] = [];
+  const explained = new Set<string>();
+  for (const { sql, args } of seen) {
+    if (!/^\s*(select|update|delete|insert\s+(or\s+\w+\s+)?into\s+\S+\s*\([^)]*\)\s*select)/i.test(sql) || explained.has(sql)) continue;
+    explained.add(sql);
+    const plan = await e.services.database.client.execute({ sql: `EXPLAIN QUERY PLAN ${sql}`, args: args as InArgs });
+    for (const row of plan.rows) {
+      const detail = String(row.detail);
+      const scan = /^SCAN (\w+)/.exec(detail);
+      const table = scan?.[1];
+      const viaOpenWork = openWork.some((ix) => detail.includes(ix));
+      // Read in index or rowid order: a sort on anything else shows as a temp B-tree line, caught below.
+      const topN = (/USING (COVERING )?INDEX/.test(detail) || /^SCAN \w+$/.test(detail)) && /order by[\s\S]*limit \?\s*$/i.test(sql) && !/ where /i.test(sql);
+      if (scan && !small.has(table!) && !viaOpenWork && !topN && !/^SCAN (CONSTANT ROW|\w+ VIRTUAL)/.test(detail))
+        problems.push(`${detail}\n    in: ${sql.trim()}`);
+      if (/USE TEMP B-TREE/.test(detail)) problems.push(`${detail}\n    in: ${sql.trim()}`);
+    }
+  }
+  return { explained: explained.size, problems };
+}
