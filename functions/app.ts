@@ -20,9 +20,10 @@ import { docsApp } from "./docs/index.ts";
 import { exportsApp } from "./exports/index.ts";
 import { gatesApp } from "./gates/index.ts";
 import { healthApp } from "./health/index.ts";
+import { accessLog, requestIds } from "./lib/access-log.ts";
 import { hooksApp } from "./hooks/index.ts";
 import { resolvePrincipal } from "./lib/auth.ts";
-import { makeCtx, type Services } from "./lib/ctx.ts";
+import { makeCtx, withFields, type Services } from "./lib/ctx.ts";
 import { loopsApp } from "./loops/index.ts";
 import type { AppEnv } from "./lib/env.ts";
 import { ApiError, type ErrorCode } from "./lib/errors.ts";
@@ -68,7 +69,7 @@ function renderError(err: Error, c: Context<AppEnv>) {
     c.get("ctx")?.log.error("unhandled error", { method: c.req.method, path: c.req.path, error: err.stack ?? String(err) });
     api = new ApiError("INTERNAL", "internal error", { hint: "The server logged the details." });
   }
-  return c.json(api.toBody(), api.status);
+  return c.json(api.toBody(), api.status, api.headers);
 }
 
 /**
@@ -80,11 +81,16 @@ export function createApp(services: Services) {
   app.onError(renderError);
   app.notFound((c) => c.json(new ApiError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`, { hint: "See /v1/openapi.json." }).toBody(), 404));
 
+  app.use("*", requestIds);
   app.use("*", async (c, next) => {
     c.set("services", services);
-    c.set("ctx", makeCtx(services, { kind: "anonymous" }));
+    const ctx = makeCtx(services, { kind: "anonymous" });
+    // Everything the request logs carries its id, the one answered in X-Request-Id.
+    ctx.log = withFields(ctx.log, { request_id: c.get("requestId") });
+    c.set("ctx", ctx);
     await next();
   });
+  app.use("*", accessLog);
   app.use(
     "*",
     bodyLimit({

@@ -1,4 +1,18 @@
-import { closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { hostname } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 
@@ -131,5 +145,27 @@ export function writeOwnerTokenFileOnce(cfg: HomeConfig, secret: string): string
     return readOwnerTokenFile(cfg) ?? secret;
   } finally {
     unlinkSync(tmp);
+  }
+}
+
+/**
+ * Replaces the owner token file atomically (token rotate --owner-file): the new secret goes to a
+ * private temp file (mode 0600), is flushed to disk, then renamed over the old file, so a reader
+ * sees the old secret or the new one, never a partial file.
+ */
+export function replaceOwnerTokenFile(cfg: HomeConfig, secret: string): void {
+  const tmp = `${cfg.ownerTokenFile}.${process.pid}.${Date.now()}.tmp`;
+  const fd = openSync(tmp, "wx", 0o600);
+  try {
+    writeSync(fd, `${secret}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    renameSync(tmp, cfg.ownerTokenFile);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
   }
 }

@@ -1,16 +1,18 @@
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { tokens } from "../schema/auth.ts";
-import { liveOwnerTokenIds, tokenInsert } from "../functions/lib/auth.ts";
+import { liveOwnerTokenIds, tokenInsert, tokenIsLive } from "../functions/lib/auth.ts";
 import type { Logger, Services } from "../functions/lib/ctx.ts";
 import { openDatabase, type Database } from "../functions/lib/db.ts";
 import { makeId, sha256Hex } from "../functions/lib/ids.ts";
 import { isUniqueViolation } from "../functions/lib/sql.ts";
+import { hardeningFromEnv } from "./hardening-env.ts";
 import { ensureHomeDirs, readOwnerTokenFile, resolveHome, writeOwnerTokenFileOnce, type HomeConfig } from "./home.ts";
 import { agentLaunchConfig, ensureCliShim } from "./agents.ts";
 import { drafterFromEnv } from "./drafter.ts";
 import { swaggerUiAssets } from "./docs-assets.ts";
 import { NodeHost } from "./host.ts";
+import { pinoLogger } from "./logger.ts";
 import { migrateDatabase } from "./migrate.ts";
 import { ChangeWatcher, watchableUrl } from "./change-watcher.ts";
 import { InboxNotifier } from "../functions/lib/notifier.ts";
@@ -24,12 +26,19 @@ export interface LocalServices extends Services {
   changeWatcher?: ChangeWatcher | null;
 }
 
-/** Stderr JSON-lines logger for long-running processes. */
-export const stderrLogger: Logger = {
-  info: (msg, data) => process.stderr.write(`${JSON.stringify({ level: "info", msg, ...data })}\n`),
-  warn: (msg, data) => process.stderr.write(`${JSON.stringify({ level: "warn", msg, ...data })}\n`),
-  error: (msg, data) => process.stderr.write(`${JSON.stringify({ level: "error", msg, ...data })}\n`),
-};
+export { hardeningFromEnv };
+
+let shared: Logger | undefined;
+
+/**
+ * The stderr JSON-lines logger (pino) of long-running processes: `up` writes its access log and
+ * errors there, `dispatch` and `runner` their progress. Created on first use, so a bad
+ * SWITCHYARD_LOG_LEVEL fails the command that logs, not every import.
+ */
+export function processLogger(): Logger {
+  shared ??= pinoLogger();
+  return shared;
+}
 
 /** Raised when the owner token cannot be established; carries a hint for the user. */
 export class OwnerTokenError extends Error {
@@ -134,14 +143,14 @@ export function checkDatabaseUrl(url: string): void {
  */
 export async function ensureOwnerToken(database: Database, home: HomeConfig, nowMs: number): Promise<string> {
   const existing = readOwnerTokenFile(home);
-  const live = await liveOwnerTokenIds(database.db);
+  const live = await liveOwnerTokenIds(database.db, nowMs);
   if (existing) {
     const [row] = await database.db
       .select()
       .from(tokens)
       .where(eq(tokens.secretHash, await sha256Hex(existing)))
       .limit(1);
-    if (row && row.kind === "owner" && row.revokedAt === null) return existing;
+    if (row && row.kind === "owner" && tokenIsLive(row, nowMs)) return existing;
     if (row || live.length) {
       throw new OwnerTokenError(
         `${home.ownerTokenFile} does not hold a live owner token for this database`,
@@ -201,6 +210,8 @@ export async function openLocalServices(
   opts: { home?: HomeConfig; log?: Logger; clock?: () => Date; wakeIntervalMs?: number; watchChanges?: boolean } = {},
 ): Promise<LocalServices> {
   const home = opts.home ?? resolveHome();
+  // Read first: a bad value fails before anything is opened.
+  const hardening = hardeningFromEnv();
   ensureHomeDirs(home);
   ensureCliShim(home.home);
   checkDatabaseUrl(home.dbUrl);
@@ -236,6 +247,7 @@ export async function openLocalServices(
       notifier,
       changeWatcher: watcher,
       wakeIntervalMs: opts.wakeIntervalMs ?? wakeIntervalFromEnv(),
+      ...hardening,
     };
   } catch (e) {
     database.close();

@@ -26,7 +26,7 @@ import { activeSessionByName } from "../sessions/lookup.ts";
 import { createTask } from "../tasks/create.ts";
 import { taskByName } from "../tasks/lookup.ts";
 import { AGENT_KINDS, assertSignedIn, CODEX_APPROVALS, CODEX_SANDBOXES } from "./agents.ts";
-import { SpawnResult, spawnSession } from "./spawn.ts";
+import { assertCanSpawn, SpawnResult, spawnSession } from "./spawn.ts";
 import { stopSessionEffect } from "./stop.ts";
 
 export const PairBody = z
@@ -85,16 +85,20 @@ export const PairResult = z
   })
   .openapi("PairResult");
 
-export const pairRoute = defineRoute(["owner"], {
-  method: "post",
-  path: "/pairs",
-  tags: ["actuate"],
-  summary: "Spawn a worker and a manager and bind them to a task",
-  description:
-    "The task is looked up, or created when task_goal is given. A guided manager config (merged with manager_config) is recorded before the manager starts, so its bootstrap goes straight to cycling; acceptance entries are seeded into the criteria ledger. If the manager or the bind fails, the sessions started by this call are stopped again and the error says so. The answer reports the dispatcher's heartbeat; the CLI starts one unless --no-dispatch. dry_run reports the plan and changes nothing. CLI: pair.",
-  request: { body: jsonBody(PairBody) },
-  responses: { 201: jsonResponse(PairResult, "Paired") },
-});
+export const pairRoute = defineRoute(
+  ["owner"],
+  {
+    method: "post",
+    path: "/pairs",
+    tags: ["actuate"],
+    summary: "Spawn a worker and a manager and bind them to a task",
+    description:
+      "The task is looked up, or created when task_goal is given. A guided manager config (merged with manager_config) is recorded before the manager starts, so its bootstrap goes straight to cycling; acceptance entries are seeded into the criteria ledger. If the manager or the bind fails, the sessions started by this call are stopped again and the error says so. The answer reports the dispatcher's heartbeat; the CLI starts one unless --no-dispatch. dry_run reports the plan and changes nothing. CLI: pair.",
+    request: { body: jsonBody(PairBody) },
+    responses: { 201: jsonResponse(PairResult, "Paired") },
+  },
+  { rateLimited: true, deadline: "own" },
+);
 
 /** Reads a dispatcher's heartbeat row. */
 async function dispatcherState(ctx: Ctx, id: string): Promise<z.infer<typeof PairDispatcher>> {
@@ -162,6 +166,14 @@ export async function pairSessions(ctx: Ctx, raw: z.input<typeof PairBody>) {
       dispatcher,
     };
   }
+  if (input.worker_name === input.manager_name) {
+    throw new ApiError("VALIDATION_FAILED", `worker and manager are both named '${input.worker_name}'`, { hint: "Give the manager its own name." });
+  }
+  // Everything that would refuse a spawn is checked before the task and config are written.
+  await assertCanSpawn(ctx, [
+    { name: input.worker_name, agent: input.agent },
+    { name: input.manager_name, agent: managerAgent },
+  ]);
   if (!task) {
     await createTask(ctx, { name: input.task, goal: input.task_goal, summary: input.task_summary });
     task = await taskByName(ctx, input.task);

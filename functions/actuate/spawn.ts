@@ -59,16 +59,20 @@ export const SpawnResult = RegisterResult.extend({
   }),
 }).openapi("SpawnResult");
 
-export const spawnRoute = defineRoute(["owner"], {
-  method: "post",
-  path: "/sessions/spawn",
-  tags: ["actuate"],
-  summary: "Start an agent CLI in a fresh tmux session, wait for its transcript and register it",
-  description:
-    "Accepts the trust prompt only when accept_trust is true. On failure the tmux session is killed and the command recorded as failed. CLI: start-worker / start-manager / start-test.",
-  request: { body: jsonBody(SpawnBody) },
-  responses: { 201: jsonResponse(SpawnResult, "Spawned and registered") },
-});
+export const spawnRoute = defineRoute(
+  ["owner"],
+  {
+    method: "post",
+    path: "/sessions/spawn",
+    tags: ["actuate"],
+    summary: "Start an agent CLI in a fresh tmux session, wait for its transcript and register it",
+    description:
+      "Accepts the trust prompt only when accept_trust is true. On failure the tmux session is killed and the command recorded as failed. CLI: start-worker / start-manager / start-test.",
+    request: { body: jsonBody(SpawnBody) },
+    responses: { 201: jsonResponse(SpawnResult, "Spawned and registered") },
+  },
+  { rateLimited: true, deadline: "own" },
+);
 
 export type SpawnInput = z.input<typeof SpawnBody>;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -84,23 +88,36 @@ function paneTail(pane: string): string {
     .slice(0, 600);
 }
 
-/** Spawns and registers an agent; any failure after tmux started kills it again. */
-export async function spawnSession(ctx: Ctx, raw: SpawnInput, opts: { signInChecked?: boolean } = {}) {
-  const input = SpawnBody.parse(raw);
+/**
+ * The refusals a spawn can know before it starts anything: no local runner, an agent CLI that is
+ * not configured here, a name an active session already holds. Pair runs it for both sessions
+ * before it records a task or config, so a spawn refused this way leaves nothing behind.
+ */
+export async function assertCanSpawn(ctx: Ctx, spawns: { name: string; agent: AgentKind }[]): Promise<Host> {
   if (!ctx.host)
     throw new ApiError("HOST_UNAVAILABLE", "spawning needs a local runner (tmux) on this server", {
       hint: "Run `switchyard start-worker` on the machine that should host the agent.",
     });
-  const host = ctx.host;
-  const [taken] = await ctx.db
-    .select({ id: sessions.id })
-    .from(sessions)
-    .where(and(eq(sessions.name, input.name), eq(sessions.state, "active")))
-    .limit(1);
-  if (taken)
-    throw new ApiError("NAME_TAKEN", `an active session is already named '${input.name}'`, {
-      hint: `Choose another name or stop it: switchyard stop ${input.name}`,
-    });
+  for (const { name, agent } of spawns) {
+    // Throws HOST_UNAVAILABLE naming the agent when its CLI is not configured on this host.
+    agentArgv(ctx, agent, { cwd: "." });
+    const [taken] = await ctx.db
+      .select({ id: sessions.id })
+      .from(sessions)
+      .where(and(eq(sessions.name, name), eq(sessions.state, "active")))
+      .limit(1);
+    if (taken)
+      throw new ApiError("NAME_TAKEN", `an active session is already named '${name}'`, {
+        hint: `Choose another name or stop it: switchyard stop ${name}`,
+      });
+  }
+  return ctx.host;
+}
+
+/** Spawns and registers an agent; any failure after tmux started kills it again. */
+export async function spawnSession(ctx: Ctx, raw: SpawnInput, opts: { signInChecked?: boolean } = {}) {
+  const input = SpawnBody.parse(raw);
+  const host = await assertCanSpawn(ctx, [{ name: input.name, agent: input.agent }]);
   // tmux would turn a '.' in a session name into '_'; do it here so the name we record is the real one.
   const tmuxName = input.tmux_session ?? `sy-${input.agent}-${input.name.replaceAll(".", "_")}`;
   let prompt = input.prompt ?? null;

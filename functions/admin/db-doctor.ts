@@ -4,14 +4,18 @@ import type { Ctx } from "../lib/ctx.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { DbDoctorResult } from "./schema.ts";
 
-export const dbDoctorRoute = defineRoute(["owner"], {
-  method: "get",
-  path: "/admin/db-doctor",
-  tags: ["admin"],
-  summary: "Schema version, pending migrations and PRAGMA integrity_check",
-  description: "CLI: db-doctor.",
-  responses: { 200: jsonResponse(DbDoctorResult, "Report") },
-});
+export const dbDoctorRoute = defineRoute(
+  ["owner"],
+  {
+    method: "get",
+    path: "/admin/db-doctor",
+    tags: ["admin"],
+    summary: "Schema version, pending migrations and PRAGMA integrity_check",
+    description: "CLI: db-doctor.",
+    responses: { 200: jsonResponse(DbDoctorResult, "Report") },
+  },
+  { rateLimited: true },
+);
 
 /** The migrations this build knows about, in order. */
 export const KNOWN_MIGRATIONS = journal.entries.map((e) => ({ tag: e.tag, created_at: e.when }));

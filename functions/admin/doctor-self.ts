@@ -32,16 +32,20 @@ export const DoctorSelfResult = z
   })
   .openapi("DoctorSelfResult");
 
-export const doctorSelfRoute = defineRoute(["owner", "session"], {
-  method: "get",
-  path: "/admin/doctor-self",
-  tags: ["admin"],
-  summary: "Can the calling agent session register (or did it): token, transcript discovery",
-  description:
-    "Answers with the caller's principal (so the token works) and, given a pid of the caller's process tree, whether the agent's transcript is discoverable from it (the agent is the nearest ancestor holding one). A session token may check only its own process tree: the pid's ancestors must include the session's registered pid. The CLI adds what only it can see (switchyard on PATH, inside tmux). CLI: doctor-self.",
-  request: { query: DoctorSelfQuery },
-  responses: { 200: jsonResponse(DoctorSelfResult, "Report") },
-});
+export const doctorSelfRoute = defineRoute(
+  ["owner", "session"],
+  {
+    method: "get",
+    path: "/admin/doctor-self",
+    tags: ["admin"],
+    summary: "Can the calling agent session register (or did it): token, transcript discovery",
+    description:
+      "Answers with the caller's principal (so the token works) and, given a pid of the caller's process tree, whether the agent's transcript is discoverable from it (the agent is the nearest ancestor holding one). A session token may check only its own process tree: the pid's ancestors must include the session's registered pid. The CLI adds what only it can see (switchyard on PATH, inside tmux). CLI: doctor-self.",
+    request: { query: DoctorSelfQuery },
+    responses: { 200: jsonResponse(DoctorSelfResult, "Report") },
+  },
+  { rateLimited: true },
+);
 
 type Problem = { check: string; message: string; hint: string };
 

@@ -46,16 +46,20 @@ export const DoctorQuery = z.object({
   port: z.coerce.number().int().min(1).max(65535).optional().default(8787).openapi({ description: "The API port to check (default 8787)" }),
 });
 
-export const doctorRoute = defineRoute(["owner", "daemon"], {
-  method: "get",
-  path: "/admin/doctor",
-  tags: ["admin"],
-  summary: "Local dependency health: tmux, lsof, agent CLIs, database, ports, patrol and dispatch heartbeats",
-  description:
-    "What this server's host can do: tmux, lsof, the agent CLIs (found, and signed in per `codex login status` / `claude auth status`), the database. The API port and the patrol and dispatch heartbeats are reported too. Each problem comes with a hint; ok is false when there is any. CLI: doctor (exit 1 when not ok).",
-  request: { query: DoctorQuery },
-  responses: { 200: jsonResponse(DoctorResult, "Report") },
-});
+export const doctorRoute = defineRoute(
+  ["owner", "daemon"],
+  {
+    method: "get",
+    path: "/admin/doctor",
+    tags: ["admin"],
+    summary: "Local dependency health: tmux, lsof, agent CLIs, database, ports, patrol and dispatch heartbeats",
+    description:
+      "What this server's host can do: tmux, lsof, the agent CLIs (found, and signed in per `codex login status` / `claude auth status`), the database. The API port and the patrol and dispatch heartbeats are reported too. Each problem comes with a hint; ok is false when there is any. CLI: doctor (exit 1 when not ok).",
+    request: { query: DoctorQuery },
+    responses: { 200: jsonResponse(DoctorResult, "Report") },
+  },
+  { rateLimited: true, deadline: "own" },
+);
 
 type Problem = { check: string; message: string; hint: string };
 

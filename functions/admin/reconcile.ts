@@ -102,25 +102,33 @@ export const ReconcileResult = z
 const DESCRIPTION =
   "Dead-pid sessions (active, with a pid on this host that is no longer running), dangling bindings (active while the task is finished or a bound session is gone) and stuck tasks (active binding, no ok cycle newer than stale_cycles_seconds since the binding began).";
 
-export const reconcileReportRoute = defineRoute(["owner", "daemon"], {
-  method: "get",
-  path: "/admin/reconcile",
-  tags: ["admin"],
-  summary: "Report runtime drift without changing anything",
-  description: `${DESCRIPTION} CLI: reconcile [--stale-cycles-seconds N].`,
-  request: { query: ReconcileQuery },
-  responses: { 200: jsonResponse(ReconcileResult, "Report") },
-});
+export const reconcileReportRoute = defineRoute(
+  ["owner", "daemon"],
+  {
+    method: "get",
+    path: "/admin/reconcile",
+    tags: ["admin"],
+    summary: "Report runtime drift without changing anything",
+    description: `${DESCRIPTION} CLI: reconcile [--stale-cycles-seconds N].`,
+    request: { query: ReconcileQuery },
+    responses: { 200: jsonResponse(ReconcileResult, "Report") },
+  },
+  { rateLimited: true },
+);
 
-export const reconcileApplyRoute = defineRoute(["owner"], {
-  method: "post",
-  path: "/admin/reconcile",
-  tags: ["admin"],
-  summary: "Report runtime drift and fix what is safely fixable",
-  description: `${DESCRIPTION} Marks dead-pid sessions gone and ends dangling bindings (including those of the sessions it just marked), each with an audit event; stuck tasks are only reported. Owner only. CLI: reconcile --apply.`,
-  request: { body: jsonBody(ReconcileBody) },
-  responses: { 200: jsonResponse(ReconcileResult, "Report, fixes and the report after them") },
-});
+export const reconcileApplyRoute = defineRoute(
+  ["owner"],
+  {
+    method: "post",
+    path: "/admin/reconcile",
+    tags: ["admin"],
+    summary: "Report runtime drift and fix what is safely fixable",
+    description: `${DESCRIPTION} Marks dead-pid sessions gone and ends dangling bindings (including those of the sessions it just marked), each with an audit event; stuck tasks are only reported. Owner only. CLI: reconcile --apply.`,
+    request: { body: jsonBody(ReconcileBody) },
+    responses: { 200: jsonResponse(ReconcileResult, "Report, fixes and the report after them") },
+  },
+  { rateLimited: true },
+);
 
 type Report = z.infer<typeof ReconcileReport>;
 type Action = z.infer<typeof ReconcileResult>["actions"][number];

@@ -37,7 +37,8 @@ export const TokenInfo = z
     session_id: z.string().nullable(),
     label: z.string().nullable(),
     created_at: z.string(),
-    revoked_at: z.string().nullable(),
+    revoked_at: z.string().nullable().openapi({ description: "When the token stops (or stopped) working; in the future while a rotation's grace period runs" }),
+    live: z.boolean().openapi({ description: "Whether the token is accepted now" }),
   })
   .openapi("TokenInfo");
 
@@ -58,5 +59,40 @@ export const TokenIdParam = z.object({
     .regex(/^tok_[0-9a-z]+$/, "a token id like tok_...")
     .openapi({ param: { name: "id", in: "path" } }),
 });
+
+/** A token id, or `self` for the token making the request. */
+export const RotateIdParam = z.object({
+  id: z
+    .string()
+    .regex(/^(tok_[0-9a-z]+|self)$/, "a token id like tok_..., or self")
+    .openapi({ param: { name: "id", in: "path" }, description: "The token to replace, or `self` for the token making this request" }),
+});
+
+/** Longest grace period a rotation may give the token it replaces. */
+export const MAX_GRACE_SECONDS = 7 * 86_400;
+
+export const RotateTokenBody = z
+  .object({
+    grace_seconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_GRACE_SECONDS)
+      .optional()
+      .default(0)
+      .openapi({ description: `Seconds the old token keeps working, so its users can switch (default 0: revoked at once; max ${MAX_GRACE_SECONDS})` }),
+  })
+  .strict()
+  .openapi("RotateToken");
+
+export const RotateTokenResult = z
+  .object({
+    token_id: z.string().openapi({ description: "The replacement's id" }),
+    token: z.string().nullable().openapi({ description: "The replacement's secret; shown once (null in an Idempotency-Key replay)" }),
+    info: TokenInfo,
+    replaced: z.object({ token_id: z.string(), revoked_at: z.string().openapi({ description: "When the old token stops working" }) }),
+    event_id: z.string(),
+  })
+  .openapi("RotateTokenResult");
 
 export const RevokeResult = z.object({ token_id: z.string(), revoked_at: z.string(), event_id: z.string() }).openapi("RevokeResult");

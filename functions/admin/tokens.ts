@@ -1,14 +1,16 @@
 import type { z } from "@hono/zod-openapi";
-import { and, asc, eq, isNull } from "drizzle-orm";
+import { and, asc, eq, sql } from "drizzle-orm";
 import { tokens, type TokenRow } from "../../schema/auth.ts";
+import { events } from "../../schema/events.ts";
 import { auditInsert, guardedUpdate } from "../lib/audit.ts";
-import { tokenInsert } from "../lib/auth.ts";
+import { liveTokenAt, tokenInsert, tokenIsLive } from "../lib/auth.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
+import { guardedInsert } from "../lib/guarded.ts";
 import { batchWithKey } from "../lib/idempotency.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
-import { MintTokenBody, MintTokenResult, RevokeResult, TokenIdParam, TokenList } from "./schema.ts";
+import { MintTokenBody, MintTokenResult, RevokeResult, RotateIdParam, RotateTokenBody, RotateTokenResult, TokenIdParam, TokenList } from "./schema.ts";
 
 export const mintTokenRoute = defineRoute(
   ["owner"],
@@ -43,9 +45,31 @@ export const revokeTokenRoute = defineRoute(["owner"], {
   responses: { 200: jsonResponse(RevokeResult, "Revoked") },
 });
 
-function tokenToWire(t: TokenRow) {
-  return { id: t.id, kind: t.kind, host: t.host, session_id: t.sessionId, label: t.label, created_at: iso(t.createdAt)!, revoked_at: iso(t.revokedAt) };
+export const rotateTokenRoute = defineRoute(["owner"], {
+  method: "post",
+  path: "/tokens/{id}/rotate",
+  tags: ["admin"],
+  summary: "Replace a token with a new one of the same kind, host, session and label",
+  description:
+    "Mints the replacement (its secret is returned once) and revokes the old token, at once or after grace_seconds so its users can switch; one token_rotated audit event. `self` rotates the token making the request. CLI: token rotate ID [--grace 10m], token rotate --owner-file.",
+  request: { params: RotateIdParam, body: { ...jsonBody(RotateTokenBody), required: false } },
+  responses: { 201: jsonResponse(RotateTokenResult, "Rotated") },
+});
+
+function tokenToWire(t: TokenRow, nowMs: number) {
+  return {
+    id: t.id,
+    kind: t.kind,
+    host: t.host,
+    session_id: t.sessionId,
+    label: t.label,
+    created_at: iso(t.createdAt)!,
+    revoked_at: iso(t.revokedAt),
+    live: tokenIsLive(t, nowMs),
+  };
 }
+
+const noLiveToken = (id: string) => new ApiError("NOT_FOUND", `no live token with id '${id}'`, { hint: "List tokens with `switchyard token list`." });
 
 /** Mints a token for a daemon, a runner or a host's hooks (each bound to one host) or another owner device. */
 export async function mintToken(ctx: Ctx, input: z.infer<typeof MintTokenBody>, respond?: number) {
@@ -71,7 +95,7 @@ export async function mintToken(ctx: Ctx, input: z.infer<typeof MintTokenBody>, 
     createdAt: nowMs,
     revokedAt: null,
   };
-  const result = { token_id: token.id, token: token.secret, info: tokenToWire(row), event_id: audit.id };
+  const result = { token_id: token.id, token: token.secret, info: tokenToWire(row, nowMs), event_id: audit.id };
   // The secret is in the live answer only; a replay of this key carries null (lib/idempotency.ts).
   await batchWithKey(ctx, [token.stmt, audit.stmt], respond ? { body: result, status: respond } : undefined);
   return result;
@@ -80,10 +104,59 @@ export async function mintToken(ctx: Ctx, input: z.infer<typeof MintTokenBody>, 
 /** Lists every token's metadata. */
 export async function listTokens(ctx: Ctx) {
   const rows = await ctx.db.select().from(tokens).orderBy(asc(tokens.createdAt));
-  return { tokens: rows.map(tokenToWire), count: rows.length };
+  const nowMs = ctx.now().getTime();
+  return { tokens: rows.map((t) => tokenToWire(t, nowMs)), count: rows.length };
 }
 
-/** Revokes a token; the owner cannot revoke the token it is calling with. */
+/**
+ * Replaces a live token: the new one has the old one's kind, host, session and label, and the
+ * old one is revoked now or `grace_seconds` from now. One batch: the conditional UPDATE of the
+ * old token comes first and the new token and its audit row are inserted only if it changed a
+ * row, so a token revoked (or rotated) meanwhile gets no replacement and the answer is NOT_FOUND.
+ */
+export async function rotateToken(ctx: Ctx, idOrSelf: string, input: Partial<z.output<typeof RotateTokenBody>> = {}) {
+  const auth = ctx.auth;
+  if (auth.kind === "anonymous") throw new ApiError("UNAUTHENTICATED", "missing bearer token");
+  const id = idOrSelf === "self" ? auth.tokenId : idOrSelf;
+  const nowMs = ctx.now().getTime();
+  const [old] = await ctx.db
+    .select()
+    .from(tokens)
+    .where(and(eq(tokens.id, id), liveTokenAt(nowMs)))
+    .limit(1);
+  if (!old) throw noLiveToken(id);
+  const grace = input.grace_seconds ?? 0;
+  const revokeAt = nowMs + grace * 1000;
+  const fresh = await tokenInsert(ctx.db, { id: ctx.newId("tok"), kind: old.kind, nowMs, host: old.host, sessionId: old.sessionId, label: old.label });
+  const audit = auditInsert(ctx, {
+    kind: "token_rotated",
+    sessionId: old.sessionId,
+    payload: { token_id: fresh.id, replaced_token_id: old.id, kind: old.kind, host: old.host, old_revoked_at: iso(revokeAt), grace_seconds: grace },
+  });
+  const [revoked] = await ctx.db.batch([
+    ctx.db
+      .update(tokens)
+      .set({ revokedAt: revokeAt })
+      .where(and(eq(tokens.id, old.id), liveTokenAt(nowMs)))
+      .returning({ id: tokens.id }),
+    // changes() is the UPDATE's row count: 0 when the old token was no longer live.
+    guardedInsert(ctx.db, tokens, fresh.row, sql`changes() = 1`),
+    guardedInsert(ctx.db, events, audit.row, sql`EXISTS (SELECT 1 FROM ${tokens} WHERE ${tokens.id} = ${fresh.id})`),
+  ]);
+  if (revoked.length === 0) throw noLiveToken(id);
+  return {
+    token_id: fresh.id,
+    token: fresh.secret,
+    info: tokenToWire(fresh.row, nowMs),
+    replaced: { token_id: old.id, revoked_at: iso(revokeAt)! },
+    event_id: audit.id,
+  };
+}
+
+/**
+ * Revokes a token at once (also one still in a rotation's grace period); the owner cannot
+ * revoke the token it is calling with.
+ */
 export async function revokeToken(ctx: Ctx, id: string) {
   if (ctx.auth.kind === "owner" && ctx.auth.tokenId === id) {
     throw new ApiError("CONFLICT", "refusing to revoke the token this request is using", { hint: "Revoke it with another owner token." });
@@ -97,9 +170,9 @@ export async function revokeToken(ctx: Ctx, id: string) {
       tx
         .update(tokens)
         .set({ revokedAt: nowMs })
-        .where(and(eq(tokens.id, id), isNull(tokens.revokedAt)))
+        .where(and(eq(tokens.id, id), liveTokenAt(nowMs)))
         .returning({ id: tokens.id }),
-    () => new ApiError("NOT_FOUND", `no live token with id '${id}'`, { hint: "List tokens with `switchyard token list`." }),
+    () => noLiveToken(id),
   );
   return { token_id: id, revoked_at: iso(nowMs)!, event_id: audit.id };
 }

@@ -27,16 +27,20 @@ import { taskSessions } from "./history.ts";
 import { maybeRedact, redactText } from "./redact.ts";
 import { AuditQuery, AuditResult } from "./schema.ts";
 
-export const auditRoute = defineRoute(["owner", "daemon"], {
-  method: "get",
-  path: "/tasks/{name}/audit",
-  tags: ["audit"],
-  summary: "Everything recorded about a task, by table, oldest first",
-  description:
-    "Sections: events, commands, command_attempts, manager_cycles, routed_notifications, correlation_chains, decisions, criteria, broker_actions, bindings, sessions, acknowledgements, handoffs, epilogue_runs, continuations, continuation_reviews, loop_runs, manager_configs, transcript_segments. Each section holds at most `limit` rows (the first ones); `truncated` names the sections that had more (page through them with replay). Content fields are redacted unless include_content=true. CLI: audit TASK.",
-  request: { params: TaskNameParam, query: AuditQuery },
-  responses: { 200: jsonResponse(AuditResult, "Sections") },
-});
+export const auditRoute = defineRoute(
+  ["owner", "daemon"],
+  {
+    method: "get",
+    path: "/tasks/{name}/audit",
+    tags: ["audit"],
+    summary: "Everything recorded about a task, by table, oldest first",
+    description:
+      "Sections: events, commands, command_attempts, manager_cycles, routed_notifications, correlation_chains, decisions, criteria, broker_actions, bindings, sessions, acknowledgements, handoffs, epilogue_runs, continuations, continuation_reviews, loop_runs, manager_configs, transcript_segments. Each section holds at most `limit` rows (the first ones); `truncated` names the sections that had more (page through them with replay). Content fields are redacted unless include_content=true. CLI: audit TASK.",
+    request: { params: TaskNameParam, query: AuditQuery },
+    responses: { 200: jsonResponse(AuditResult, "Sections") },
+  },
+  { rateLimited: true },
+);
 
 const camelToSnake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 

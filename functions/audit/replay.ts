@@ -7,16 +7,20 @@ import { TaskNameParam } from "../tasks/schema.ts";
 import { replayPage, taskSessions, type ReplayEntry } from "./history.ts";
 import { ReplayQuery, ReplayResult } from "./schema.ts";
 
-export const replayRoute = defineRoute(["owner", "daemon"], {
-  method: "get",
-  path: "/tasks/{name}/replay",
-  tags: ["audit"],
-  summary: "A task's history reconstructed in time order, one page at a time",
-  description:
-    "Merges cycles (with `[pane pattern: …]` marks), audit events, commands with their attempts, routed notifications (delivery mode, source and target, delivered and consumed), decisions, criteria and broker actions; the transcript formats add the sessions' own messages. Content is shown as length markers unless include_content=true; full-transcript is refused without it. CLI: replay TASK.",
-  request: { params: TaskNameParam, query: ReplayQuery },
-  responses: { 200: jsonResponse(ReplayResult, "One page") },
-});
+export const replayRoute = defineRoute(
+  ["owner", "daemon"],
+  {
+    method: "get",
+    path: "/tasks/{name}/replay",
+    tags: ["audit"],
+    summary: "A task's history reconstructed in time order, one page at a time",
+    description:
+      "Merges cycles (with `[pane pattern: …]` marks), audit events, commands with their attempts, routed notifications (delivery mode, source and target, delivered and consumed), decisions, criteria and broker actions; the transcript formats add the sessions' own messages. Content is shown as length markers unless include_content=true; full-transcript is refused without it. CLI: replay TASK.",
+    request: { params: TaskNameParam, query: ReplayQuery },
+    responses: { 200: jsonResponse(ReplayResult, "One page") },
+  },
+  { rateLimited: true },
+);
 
 const hhmmss = (at: string) => at.slice(11, 19);
 

@@ -10,16 +10,20 @@ import { iso } from "../lib/sql.ts";
 import { ingestMessage } from "./ingest.ts";
 import { PollBody, PollResult } from "./schema.ts";
 
-export const pollMessagesRoute = defineRoute(["owner", "daemon"], {
-  method: "post",
-  path: "/broker/poll-messages",
-  tags: ["broker"],
-  summary: "Find request messages not yet ingested and (unless dry_run) ingest them",
-  description:
-    "Candidates: msg_type=request, non-empty body, matching project / to_session when given, no advice request yet. CLI: broker poll-messages [--project P] [--to-session S] [--dry-run].",
-  request: { body: jsonBody(PollBody) },
-  responses: { 200: jsonResponse(PollResult, "Candidates and what was ingested") },
-});
+export const pollMessagesRoute = defineRoute(
+  ["owner", "daemon"],
+  {
+    method: "post",
+    path: "/broker/poll-messages",
+    tags: ["broker"],
+    summary: "Find request messages not yet ingested and (unless dry_run) ingest them",
+    description:
+      "Candidates: msg_type=request, non-empty body, matching project / to_session when given, no advice request yet. CLI: broker poll-messages [--project P] [--to-session S] [--dry-run].",
+    request: { body: jsonBody(PollBody) },
+    responses: { 200: jsonResponse(PollResult, "Candidates and what was ingested") },
+  },
+  { rateLimited: true },
+);
 
 /** Session ids a `to_session` filter names: the id itself, or every session (any state) with that name. */
 async function recipientIds(ctx: Ctx, nameOrId: string): Promise<string[]> {

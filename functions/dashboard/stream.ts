@@ -29,21 +29,25 @@ const Change = z
   })
   .openapi("DashboardChange");
 
-export const streamRoute = defineRoute(["owner"], {
-  method: "get",
-  path: "/dashboard/stream",
-  tags: ["dashboard"],
-  summary: "Server-sent events: a `change` event whenever the dashboard's data changes",
-  description:
-    "With `Accept: text/event-stream` the answer is a stream: `change` events (the new watermark and the newest telemetry summaries) as soon as a write lands, and a `ping` comment every 15 s. Otherwise one JSON snapshot of the watermark. The check is two primary-key lookups per interval, shared by every stream of this process. Owner only; send the token as a bearer header (the page uses a fetch stream, never a token in the URL).",
-  request: { query: StreamQuery },
-  responses: {
-    200: {
-      description: "An event stream, or one change as JSON",
-      content: { "application/json": { schema: Change }, "text/event-stream": { schema: z.string() } },
+export const streamRoute = defineRoute(
+  ["owner"],
+  {
+    method: "get",
+    path: "/dashboard/stream",
+    tags: ["dashboard"],
+    summary: "Server-sent events: a `change` event whenever the dashboard's data changes",
+    description:
+      "With `Accept: text/event-stream` the answer is a stream: `change` events (the new watermark and the newest telemetry summaries) as soon as a write lands, and a `ping` comment every 15 s. Otherwise one JSON snapshot of the watermark. The check is two primary-key lookups per interval, shared by every stream of this process. Owner only; send the token as a bearer header (the page uses a fetch stream, never a token in the URL).",
+    request: { query: StreamQuery },
+    responses: {
+      200: {
+        description: "An event stream, or one change as JSON",
+        content: { "application/json": { schema: Change }, "text/event-stream": { schema: z.string() } },
+      },
     },
   },
-});
+  { rateLimited: true, deadline: "own" },
+);
 
 /** The newest telemetry rows after `afterId` (summaries only), newest first. */
 async function recentAfter(ctx: Ctx, afterId: number) {
@@ -103,9 +107,15 @@ const watchers = new WeakMap<Database, Map<number, Watcher>>();
 
 function watcherFor(ctx: Ctx, intervalMs: number): Watcher {
   let byInterval = watchers.get(ctx.database);
-  if (!byInterval) watchers.set(ctx.database, (byInterval = new Map()));
+  if (!byInterval) {
+    byInterval = new Map();
+    watchers.set(ctx.database, byInterval);
+  }
   let w = byInterval.get(intervalMs);
-  if (!w) byInterval.set(intervalMs, (w = new Watcher(ctx, intervalMs)));
+  if (!w) {
+    w = new Watcher(ctx, intervalMs);
+    byInterval.set(intervalMs, w);
+  }
   return w;
 }
 

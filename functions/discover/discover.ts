@@ -11,15 +11,19 @@ import { detailsVisibleTo, sessionToWire } from "../sessions/wire.ts";
 import { taskToWire } from "../tasks/wire.ts";
 import { DiscoverQuery, DiscoverResult, type Suggestion } from "./schema.ts";
 
-export const discoverRoute = defineRoute(["owner", "daemon", "session"], {
-  method: "get",
-  path: "/discover",
-  tags: ["discover"],
-  summary: "Search tasks, sessions, bindings and recent events, with ready-to-run suggestions",
-  description: "CLI: discover [QUERY] / search [QUERY].",
-  request: { query: DiscoverQuery },
-  responses: { 200: jsonResponse(DiscoverResult, "Matches") },
-});
+export const discoverRoute = defineRoute(
+  ["owner", "daemon", "session"],
+  {
+    method: "get",
+    path: "/discover",
+    tags: ["discover"],
+    summary: "Search tasks, sessions, bindings and recent events, with ready-to-run suggestions",
+    description: "CLI: discover [QUERY] / search [QUERY].",
+    request: { query: DiscoverQuery },
+    responses: { 200: jsonResponse(DiscoverResult, "Matches") },
+  },
+  { rateLimited: true },
+);
 
 /** Escapes LIKE wildcards so a query matches literally. */
 function pattern(q: string): string {

@@ -36,16 +36,20 @@ export const ExportResult = z
   })
   .openapi("ExportResult");
 
-export const exportRoute = defineRoute(["owner"], {
-  method: "post",
-  path: "/tasks/{name}/export",
-  tags: ["audit"],
-  summary: "Write a task's export bundle (status, audit, prompts, transcript metadata, telemetry, report)",
-  description:
-    "Creates `<dir>/<task>-<time>/` (or `<task>-<time>.zip` with zip=true) on the server's host: status.json, audit.json, prompts.json, transcripts.json, replay.txt, telemetry-events.json, telemetry-summary.json, telemetry-report.md, report.md and manifest.json. The directory must exist; nothing is written outside it or over an existing file. Content is redacted unless include_content=true. CLI: export-task TASK --out DIR [--zip].",
-  request: { params: TaskNameParam, body: jsonBody(ExportBody) },
-  responses: { 201: jsonResponse(ExportResult, "Written") },
-});
+export const exportRoute = defineRoute(
+  ["owner"],
+  {
+    method: "post",
+    path: "/tasks/{name}/export",
+    tags: ["audit"],
+    summary: "Write a task's export bundle (status, audit, prompts, transcript metadata, telemetry, report)",
+    description:
+      "Creates `<dir>/<task>-<time>/` (or `<task>-<time>.zip` with zip=true) on the server's host: status.json, audit.json, prompts.json, transcripts.json, replay.txt, telemetry-events.json, telemetry-summary.json, telemetry-report.md, report.md and manifest.json. The directory must exist; nothing is written outside it or over an existing file. Content is redacted unless include_content=true. CLI: export-task TASK --out DIR [--zip].",
+    request: { params: TaskNameParam, body: jsonBody(ExportBody) },
+    responses: { 201: jsonResponse(ExportResult, "Written") },
+  },
+  { rateLimited: true },
+);
 
 /** Most replay entries and telemetry rows one bundle holds. */
 const BUNDLE_CAP = 100_000;

@@ -1,4 +1,4 @@
-import { and, eq, isNull } from "drizzle-orm";
+import { and, eq, gt, isNull, or, type SQL } from "drizzle-orm";
 import type { MiddlewareHandler } from "hono";
 import { sessions } from "../../schema/sessions.ts";
 import { tokens, type PrincipalKind } from "../../schema/auth.ts";
@@ -8,12 +8,25 @@ import { ApiError } from "./errors.ts";
 import { makeSecret, sha256Hex } from "./ids.ts";
 import type { AppEnv } from "./env.ts";
 
-/** Resolves a bearer secret to a principal, or says why it cannot. */
-export async function principalForSecret(db: Db, secret: string): Promise<Principal | TokenProblem> {
+/**
+ * Tokens accepted at `nowMs`: never revoked, or revoked for a time still to come (the grace
+ * period of a rotation, `token rotate --grace`).
+ */
+export function liveTokenAt(nowMs: number): SQL {
+  return or(isNull(tokens.revokedAt), gt(tokens.revokedAt, nowMs))!;
+}
+
+/** Whether a token row is accepted at `nowMs` (see liveTokenAt). */
+export function tokenIsLive(row: { revokedAt: number | null }, nowMs: number): boolean {
+  return row.revokedAt === null || row.revokedAt > nowMs;
+}
+
+/** Resolves a bearer secret to a principal at `nowMs`, or says why it cannot. */
+export async function principalForSecret(db: Db, secret: string, nowMs: number): Promise<Principal | TokenProblem> {
   const hash = await sha256Hex(secret);
   const [row] = await db.select().from(tokens).where(eq(tokens.secretHash, hash)).limit(1);
   if (!row) return "unknown";
-  if (row.revokedAt !== null) return "revoked";
+  if (!tokenIsLive(row, nowMs)) return "revoked";
   switch (row.kind) {
     case "owner":
       return { kind: "owner", tokenId: row.id };
@@ -51,7 +64,7 @@ export const resolvePrincipal: MiddlewareHandler<AppEnv> = async (c, next) => {
     c.set("tokenProblem", "missing");
   } else {
     const m = /^Bearer\s+(\S+)$/i.exec(header);
-    const resolved = m ? await principalForSecret(ctx.db, m[1]!) : "unknown";
+    const resolved = m ? await principalForSecret(ctx.db, m[1]!, ctx.now().getTime()) : "unknown";
     if (typeof resolved === "string") c.set("tokenProblem", resolved);
     else ctx.auth = resolved;
   }
@@ -89,7 +102,7 @@ export async function tokenInsert(
   input: { id: string; kind: PrincipalKind; nowMs: number; host?: string | null; sessionId?: string | null; label?: string | null },
 ) {
   const secret = makeSecret(input.kind);
-  const stmt = db.insert(tokens).values({
+  const row = {
     id: input.id,
     kind: input.kind,
     secretHash: await sha256Hex(secret),
@@ -97,15 +110,16 @@ export async function tokenInsert(
     sessionId: input.sessionId ?? null,
     label: input.label ?? null,
     createdAt: input.nowMs,
-  });
-  return { id: input.id, stmt, secret };
+    revokedAt: null,
+  };
+  return { id: input.id, stmt: db.insert(tokens).values(row), secret, row };
 }
 
-/** Live owner tokens; used at start-up to decide whether one must be created. */
-export async function liveOwnerTokenIds(db: Db): Promise<string[]> {
+/** Owner tokens live at `nowMs`; used at start-up to decide whether one must be created. */
+export async function liveOwnerTokenIds(db: Db, nowMs: number): Promise<string[]> {
   const rows = await db
     .select({ id: tokens.id })
     .from(tokens)
-    .where(and(eq(tokens.kind, "owner"), isNull(tokens.revokedAt)));
+    .where(and(eq(tokens.kind, "owner"), liveTokenAt(nowMs)));
   return rows.map((r) => r.id);
 }

@@ -26,6 +26,35 @@ export interface Logger {
   info(msg: string, data?: Record<string, unknown>): void;
   warn(msg: string, data?: Record<string, unknown>): void;
   error(msg: string, data?: Record<string, unknown>): void;
+  /** A logger that adds `bindings` to every entry (pino's child); see `withFields`. */
+  child?(bindings: Record<string, unknown>): Logger;
+}
+
+/** A logger whose entries all carry `fields` (a request's id): the logger's own child when it has one. */
+export function withFields(log: Logger, fields: Record<string, unknown>): Logger {
+  if (log === silentLogger) return log;
+  if (log.child) return log.child(fields);
+  return {
+    info: (msg, data) => log.info(msg, { ...fields, ...data }),
+    warn: (msg, data) => log.warn(msg, { ...fields, ...data }),
+    error: (msg, data) => log.error(msg, { ...fields, ...data }),
+    child: (more) => withFields(log, { ...fields, ...more }),
+  };
+}
+
+/**
+ * Each token's allowance on an expensive route: `burst` calls at once, refilled at `perMinute`
+ * (functions/lib/rate-limit.ts).
+ */
+export interface RateLimit {
+  burst: number;
+  perMinute: number;
+}
+
+/** Where the rate limit keeps its buckets (functions/lib/rate-limit.ts `RateLimiter`). */
+export interface RateBuckets {
+  /** Takes one call from `key`'s bucket: 0 when allowed, else the milliseconds until one is. */
+  take(key: string, limit: RateLimit, nowMs: number): number;
 }
 
 /** Everything a domain function may use; built once per request or tick. */
@@ -156,6 +185,19 @@ export interface Services {
   log?: Logger;
   /** Largest accepted request body in bytes. */
   maxBodyBytes?: number;
+  /**
+   * Each token's allowance on expensive routes (cycle, ingest, long polls, spawn…); unset means
+   * DEFAULT_RATE_LIMIT, null switches the limit off. Read per request, so it can be changed live.
+   */
+  rateLimit?: RateLimit | null;
+  /** This process's rate-limit buckets; created on first use. */
+  rateLimiter?: RateBuckets;
+  /**
+   * How long a request may run before it is answered REQUEST_TIMEOUT (ms); unset means
+   * DEFAULT_REQUEST_TIMEOUT_MS, 0 none. Long polls get their wait on top; routes that bound
+   * their own work (spawn, patrol, crons) have none.
+   */
+  requestTimeoutMs?: number;
   /**
    * Wakes inbox long polls of this process as soon as it writes an inbox item, or as soon as a
    * change watcher sees another process write one (without a watcher, those are found by the

@@ -6,5 +6,7 @@ export interface AppEnv {
     ctx: Ctx;
     services: Services;
     tokenProblem?: TokenProblem;
+    /** Set by the request-id middleware (lib/access-log.ts). */
+    requestId: string;
   };
 }

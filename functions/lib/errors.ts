@@ -28,7 +28,11 @@ export const ERROR_STATUS = {
   APPROVAL_TOKEN_INVALID: 422,
   /** A supervision policy (manager permission, finish gate, loop guardrail) refused the action. */
   POLICY_REFUSED: 422,
+  /** The caller's token used up its allowance on an expensive route; Retry-After says when to retry. */
+  RATE_LIMITED: 429,
   HOST_UNAVAILABLE: 503,
+  /** The request outlived the server's deadline; its work may still finish (retry with the same Idempotency-Key). */
+  REQUEST_TIMEOUT: 504,
   INTERNAL: 500,
 } as const satisfies Record<string, ContentfulStatusCode>;
 
@@ -46,12 +50,15 @@ export class ApiError extends HTTPException {
   readonly code: ErrorCode;
   readonly hint?: string;
   readonly fields?: FieldIssue[];
+  /** Response headers that belong to the error (Retry-After of RATE_LIMITED). */
+  readonly headers?: Record<string, string>;
 
-  constructor(code: ErrorCode, message: string, opts: { hint?: string; fields?: FieldIssue[] } = {}) {
+  constructor(code: ErrorCode, message: string, opts: { hint?: string; fields?: FieldIssue[]; headers?: Record<string, string> } = {}) {
     super(ERROR_STATUS[code], { message });
     this.code = code;
     this.hint = opts.hint;
     this.fields = opts.fields;
+    this.headers = opts.headers;
   }
 
   /** The wire envelope for this error. */

@@ -1,8 +1,10 @@
 import { createRoute, z, type RouteConfig } from "@hono/zod-openapi";
 import { requirePrincipal } from "./auth.ts";
 import type { IdempotencyMode, PrincipalKindOrAnon } from "./ctx.ts";
+import { deadline, deadlineLabel, type Deadline } from "./deadline.ts";
 import { ERROR_CODES } from "./errors.ts";
 import { idempotency } from "./idempotency.ts";
+import { rateLimited } from "./rate-limit.ts";
 
 /** The error envelope, documented once and referenced by every route. */
 export const ErrorEnvelope = z
@@ -31,6 +33,29 @@ const COMMON_ERRORS = {
   413: errorResponse("Request body too large"),
   422: errorResponse("The request is well-formed but cannot be applied"),
 };
+
+/** Every route except those that bound their own work can outlive the server's deadline. */
+const TIMEOUT_ERROR = { 504: errorResponse("The request did not finish within the server's deadline (REQUEST_TIMEOUT)") };
+
+const RATE_LIMIT_ERROR = {
+  429: {
+    ...errorResponse("The calling token used up its allowance on this route (RATE_LIMITED)"),
+    headers: { "Retry-After": { description: "Seconds until the next call is allowed", schema: { type: "integer" as const } } },
+  },
+};
+
+/** What defineRoute accepts besides the principals and the route itself. */
+export interface RouteOptions {
+  /** How the route treats Idempotency-Key (mutations only); default "pending". */
+  idempotency?: IdempotencyMode;
+  /**
+   * An expensive route: each token's calls are limited (lib/rate-limit.ts). Published as
+   * `x-rate-limited: true`; such routes document a 429.
+   */
+  rateLimited?: boolean;
+  /** How long the route may run (lib/deadline.ts); default "default". Published as `x-deadline`. */
+  deadline?: Deadline;
+}
 
 type Principals = readonly PrincipalKindOrAnon[];
 
@@ -66,25 +91,40 @@ export function operationIdOf(method: string, path: string): string {
  * principal check: `idempotency: "atomic"` for a route whose domain function stores its
  * response with its write (lib/idempotency.ts `batchWithKey`), "pending" (the default) for
  * routes with side effects outside the database. Published as `x-idempotency`.
+ *
+ * Every route runs under a deadline (`opts.deadline`, lib/deadline.ts) that encloses everything
+ * else, so work that outlives it still finishes and records its key; an expensive route
+ * (`opts.rateLimited`) charges the calling token after the principal check and before the key
+ * is claimed, so a refused caller is told 401/403 and a limited one burns no key.
  */
-export function defineRoute<const R extends Omit<RouteConfig, "middleware" | "security">>(
-  principals: Principals,
-  config: R,
-  opts: { idempotency?: IdempotencyMode } = {},
-) {
+export function defineRoute<const R extends Omit<RouteConfig, "middleware" | "security">>(principals: Principals, config: R, opts: RouteOptions = {}) {
   const isPublic = principals.includes("anonymous");
   const keyed = !isPublic && MUTATING.has(config.method);
   const mode = opts.idempotency ?? "pending";
+  const operationId = operationIdOf(config.method, config.path);
+  const limit = opts.deadline ?? "default";
   // The middleware is attached at runtime only; leaving it out of the static type keeps the
   // handler's input types inferred from `config` alone.
   const full = {
-    operationId: operationIdOf(config.method, config.path),
+    operationId,
     ...config,
-    middleware: [requirePrincipal(principals), ...(keyed ? [idempotency(mode)] : [])],
+    middleware: [
+      deadline(limit),
+      requirePrincipal(principals),
+      ...(opts.rateLimited ? [rateLimited(`${config.method.toUpperCase()} ${config.path}`)] : []),
+      ...(keyed ? [idempotency(mode)] : []),
+    ],
     security: isPublic ? [] : [{ bearer: [] }],
     "x-principals": [...principals],
     ...(keyed ? { "x-idempotency": mode } : {}),
-    responses: { ...(isPublic ? {} : COMMON_ERRORS), ...config.responses },
+    "x-deadline": deadlineLabel(limit),
+    ...(opts.rateLimited ? { "x-rate-limited": true } : {}),
+    responses: {
+      ...(isPublic ? {} : COMMON_ERRORS),
+      ...(opts.rateLimited ? RATE_LIMIT_ERROR : {}),
+      ...(limit === "own" ? {} : TIMEOUT_ERROR),
+      ...config.responses,
+    },
   };
   return createRoute(full as unknown as R);
 }

@@ -3,39 +3,50 @@ import { and, eq, isNull, sql } from "drizzle-orm";
 import { inboxItems, type InboxItemRow } from "../../schema/messages.ts";
 import { events } from "../../schema/events.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
+import type { RouteOptions } from "../lib/route.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { NameParam } from "../sessions/schema.ts";
 import { inboxHeader, inboxOwner, type InboxOwner, type InboxRef } from "./inbox-target.ts";
 import { itemsToWire } from "./items.ts";
 import { recheckMs, type WakeReason } from "./notifier.ts";
-import { ConsumeBody, ConsumeResult, TaskNameParam } from "./schema.ts";
+import { ConsumeBody, ConsumeResult, MAX_WAIT_SECONDS, TaskNameParam } from "./schema.ts";
 
 // Not the daemon: an item it consumed would count as read and never reach the session.
 const PRINCIPALS = ["owner", "session"] as const;
+/** Inbox reads may wait up to their own timeout beyond the request deadline; a wait is charged to the rate limit by the handler. */
+const LONG_POLL: RouteOptions = { deadline: { longPollSeconds: MAX_WAIT_SECONDS } };
 const CONSUME_DESCRIPTION =
   "Atomically takes the oldest unconsumed item (two consumers never get the same one), records consumed_by/consumed_at and a dispatch_inbox_consumed audit event. wait=true long-polls: it answers as soon as an item arrives; on timeout it answers HTTP 200 with item=null and timed_out=true. A session token may consume only its own inbox.";
 
-export const sessionConsumeRoute = defineRoute(PRINCIPALS, {
-  method: "post",
-  path: "/sessions/{name}/inbox/consume",
-  tags: ["dispatch"],
-  summary: "Consume the next item of a session's inbox (optionally waiting for one)",
-  description: `${CONSUME_DESCRIPTION} CLI: session-inbox NAME --consume-next [--wait].`,
-  request: { params: NameParam, body: jsonBody(ConsumeBody) },
-  responses: { 200: jsonResponse(ConsumeResult, "The consumed item, or item=null") },
-});
+export const sessionConsumeRoute = defineRoute(
+  PRINCIPALS,
+  {
+    method: "post",
+    path: "/sessions/{name}/inbox/consume",
+    tags: ["dispatch"],
+    summary: "Consume the next item of a session's inbox (optionally waiting for one)",
+    description: `${CONSUME_DESCRIPTION} CLI: session-inbox NAME --consume-next [--wait].`,
+    request: { params: NameParam, body: jsonBody(ConsumeBody) },
+    responses: { 200: jsonResponse(ConsumeResult, "The consumed item, or item=null") },
+  },
+  LONG_POLL,
+);
 
 /** The consume route of a task's bound manager's or worker's inbox. */
 function taskConsumeRoute<R extends "manager" | "worker">(role: R) {
-  return defineRoute(PRINCIPALS, {
-    method: "post",
-    path: `/tasks/{name}/${role}-inbox/consume`,
-    tags: ["dispatch"],
-    summary: `Consume the next inbox item of a task's bound ${role} (optionally waiting for one)`,
-    description: `${CONSUME_DESCRIPTION} CLI: ${role}-inbox TASK --consume-next [--wait].`,
-    request: { params: TaskNameParam, body: jsonBody(ConsumeBody) },
-    responses: { 200: jsonResponse(ConsumeResult, "The consumed item, or item=null") },
-  });
+  return defineRoute(
+    PRINCIPALS,
+    {
+      method: "post",
+      path: `/tasks/{name}/${role}-inbox/consume`,
+      tags: ["dispatch"],
+      summary: `Consume the next inbox item of a task's bound ${role} (optionally waiting for one)`,
+      description: `${CONSUME_DESCRIPTION} CLI: ${role}-inbox TASK --consume-next [--wait].`,
+      request: { params: TaskNameParam, body: jsonBody(ConsumeBody) },
+      responses: { 200: jsonResponse(ConsumeResult, "The consumed item, or item=null") },
+    },
+    LONG_POLL,
+  );
 }
 
 export const managerConsumeRoute = taskConsumeRoute("manager");

@@ -2,38 +2,49 @@ import type { z } from "@hono/zod-openapi";
 import { and, count, eq, isNull, sql } from "drizzle-orm";
 import { inboxItems } from "../../schema/messages.ts";
 import type { Ctx } from "../lib/ctx.ts";
+import type { RouteOptions } from "../lib/route.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { NameParam } from "../sessions/schema.ts";
 import { inboxHeader, inboxOwner, type InboxRef } from "./inbox-target.ts";
 import { itemsToWire } from "./items.ts";
 import { recheckMs, type WakeReason } from "./notifier.ts";
-import { InboxList, InboxListQuery, TaskNameParam } from "./schema.ts";
+import { InboxList, InboxListQuery, MAX_WAIT_SECONDS, TaskNameParam } from "./schema.ts";
 
 const PRINCIPALS = ["owner", "daemon", "session"] as const;
+/** Inbox reads may wait up to their own timeout beyond the request deadline; a wait is charged to the rate limit by the handler. */
+const LONG_POLL: RouteOptions = { deadline: { longPollSeconds: MAX_WAIT_SECONDS } };
 const LIST_DESCRIPTION =
   "Unconsumed items, oldest first, with the pending count. wait=true long-polls until at least one item is pending (or timeout seconds pass: timed_out=true, HTTP 200). A session token may read only its own inbox.";
 
-export const sessionInboxRoute = defineRoute(PRINCIPALS, {
-  method: "get",
-  path: "/sessions/{name}/inbox",
-  tags: ["dispatch"],
-  summary: "List a session's pending inbox items",
-  description: `${LIST_DESCRIPTION} CLI: session-inbox NAME.`,
-  request: { params: NameParam, query: InboxListQuery },
-  responses: { 200: jsonResponse(InboxList, "Inbox") },
-});
+export const sessionInboxRoute = defineRoute(
+  PRINCIPALS,
+  {
+    method: "get",
+    path: "/sessions/{name}/inbox",
+    tags: ["dispatch"],
+    summary: "List a session's pending inbox items",
+    description: `${LIST_DESCRIPTION} CLI: session-inbox NAME.`,
+    request: { params: NameParam, query: InboxListQuery },
+    responses: { 200: jsonResponse(InboxList, "Inbox") },
+  },
+  LONG_POLL,
+);
 
 /** The list route of a task's bound manager's or worker's inbox. */
 function taskInboxListRoute<R extends "manager" | "worker">(role: R) {
-  return defineRoute(PRINCIPALS, {
-    method: "get",
-    path: `/tasks/{name}/${role}-inbox`,
-    tags: ["dispatch"],
-    summary: `List the pending inbox items of a task's bound ${role}`,
-    description: `${LIST_DESCRIPTION} CLI: ${role}-inbox TASK.`,
-    request: { params: TaskNameParam, query: InboxListQuery },
-    responses: { 200: jsonResponse(InboxList, "Inbox") },
-  });
+  return defineRoute(
+    PRINCIPALS,
+    {
+      method: "get",
+      path: `/tasks/{name}/${role}-inbox`,
+      tags: ["dispatch"],
+      summary: `List the pending inbox items of a task's bound ${role}`,
+      description: `${LIST_DESCRIPTION} CLI: ${role}-inbox TASK.`,
+      request: { params: TaskNameParam, query: InboxListQuery },
+      responses: { 200: jsonResponse(InboxList, "Inbox") },
+    },
+    LONG_POLL,
+  );
 }
 
 export const managerInboxRoute = taskInboxListRoute("manager");

@@ -13,16 +13,20 @@ import { CycleBody, CycleResult } from "./schema.ts";
 import { eventState, sessionAlive } from "./status.ts";
 import { hookCycleSignal } from "../hooks/cycle-signal.ts";
 
-export const cycleRoute = defineRoute(["owner", "daemon", "session"], {
-  method: "post",
-  path: "/tasks/{name}/cycle",
-  tags: ["observe"],
-  summary: "One observation cycle of a task's worker",
-  description:
-    "Ingests the worker transcript, derives busy/idle/unknown, captures and classifies the worker pane, records a manager_cycles row. A session may cycle only a task it manages. CLI: cycle TASK.",
-  request: { params: TaskNameParam, body: { ...jsonBody(CycleBody), required: false } },
-  responses: { 200: jsonResponse(CycleResult, "Cycle report") },
-});
+export const cycleRoute = defineRoute(
+  ["owner", "daemon", "session"],
+  {
+    method: "post",
+    path: "/tasks/{name}/cycle",
+    tags: ["observe"],
+    summary: "One observation cycle of a task's worker",
+    description:
+      "Ingests the worker transcript, derives busy/idle/unknown, captures and classifies the worker pane, records a manager_cycles row. A session may cycle only a task it manages. CLI: cycle TASK.",
+    request: { params: TaskNameParam, body: { ...jsonBody(CycleBody), required: false } },
+    responses: { 200: jsonResponse(CycleResult, "Cycle report") },
+  },
+  { rateLimited: true },
+);
 
 export type CycleInput = z.infer<typeof CycleBody>;
 

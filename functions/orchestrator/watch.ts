@@ -9,16 +9,20 @@ import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { claimNextJob, failExhaustedJobs, finishJob, type JobClaim, type JobOutcome } from "./claim.ts";
 import { type ProcessedJob, WatchBody, WatchResult } from "./schema.ts";
 
-export const watchRoute = defineRoute(["owner", "daemon"], {
-  method: "post",
-  path: "/orchestrator/watch",
-  tags: ["orchestrator"],
-  summary: "One processing pass: claim queued (or crashed) jobs under a lease and take each to draft_ready, owner_input_required or failed",
-  description:
-    "Each job is claimed with a fencing generation, so two processors never work on the same job; a job whose lease expired while running is retried up to max_attempts, then failed. CLI: orchestrator watch --once.",
-  request: { body: jsonBody(WatchBody) },
-  responses: { 200: jsonResponse(WatchResult, "What this pass did") },
-});
+export const watchRoute = defineRoute(
+  ["owner", "daemon"],
+  {
+    method: "post",
+    path: "/orchestrator/watch",
+    tags: ["orchestrator"],
+    summary: "One processing pass: claim queued (or crashed) jobs under a lease and take each to draft_ready, owner_input_required or failed",
+    description:
+      "Each job is claimed with a fencing generation, so two processors never work on the same job; a job whose lease expired while running is retried up to max_attempts, then failed. CLI: orchestrator watch --once.",
+    request: { body: jsonBody(WatchBody) },
+    responses: { 200: jsonResponse(WatchResult, "What this pass did") },
+  },
+  { rateLimited: true, deadline: "own" },
+);
 
 /**
  * Takes one claimed job through context, policy and drafting, then records the outcome under

@@ -346,15 +346,19 @@ export const PluginNameParam = z.object({
     .openapi({ param: { name: "name", in: "path" } }),
 });
 
-export const runPluginRoute = defineRoute(["owner"], {
-  method: "post",
-  path: "/patrol/plugins/{name}/run",
-  tags: ["patrol"],
-  summary: "Run one plugin now, whatever its gate says (owner only)",
-  description: "Runs the command with an argument array, a timeout and a stripped environment; the output is recorded. CLI: plugin run NAME.",
-  request: { params: PluginNameParam },
-  responses: { 200: jsonResponse(z.object({ run: PluginRun }).openapi("PluginRunResult"), "The run (its state says whether the command succeeded)") },
-});
+export const runPluginRoute = defineRoute(
+  ["owner"],
+  {
+    method: "post",
+    path: "/patrol/plugins/{name}/run",
+    tags: ["patrol"],
+    summary: "Run one plugin now, whatever its gate says (owner only)",
+    description: "Runs the command with an argument array, a timeout and a stripped environment; the output is recorded. CLI: plugin run NAME.",
+    request: { params: PluginNameParam },
+    responses: { 200: jsonResponse(z.object({ run: PluginRun }).openapi("PluginRunResult"), "The run (its state says whether the command succeeded)") },
+  },
+  { rateLimited: true, deadline: "own" },
+);
 
 function pluginRunToWire(r: PluginRunRow) {
   return {

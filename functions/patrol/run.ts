@@ -11,16 +11,20 @@ import { beat, configOf, patrolRow, releaseLease, takeLease } from "./state.ts";
 import { STEPS } from "./steps.ts";
 import { runToWire } from "./wire.ts";
 
-export const runPatrolRoute = defineRoute(["owner", "daemon"], {
-  method: "post",
-  path: "/patrol/runs",
-  tags: ["patrol"],
-  summary: "Run the patrol once (all steps, or one with `step`)",
-  description:
-    "Runs the step DAG in order: a step whose `needs` failed or was skipped is skipped with the reason; independent steps still run. Every run and step result is recorded. `apply` (owner only) lets orphan-check act per the orphan policy. Refused with CONFLICT while another run holds the patrol lease. CLI: patrol run [--once] [--step S] [--apply].",
-  request: { body: { ...jsonBody(PatrolRunBody), required: false } },
-  responses: { 201: jsonResponse(PatrolRunDetail, "The finished run with its step results") },
-});
+export const runPatrolRoute = defineRoute(
+  ["owner", "daemon"],
+  {
+    method: "post",
+    path: "/patrol/runs",
+    tags: ["patrol"],
+    summary: "Run the patrol once (all steps, or one with `step`)",
+    description:
+      "Runs the step DAG in order: a step whose `needs` failed or was skipped is skipped with the reason; independent steps still run. Every run and step result is recorded. `apply` (owner only) lets orphan-check act per the orphan policy. Refused with CONFLICT while another run holds the patrol lease. CLI: patrol run [--once] [--step S] [--apply].",
+    request: { body: { ...jsonBody(PatrolRunBody), required: false } },
+    responses: { 201: jsonResponse(PatrolRunDetail, "The finished run with its step results") },
+  },
+  { rateLimited: true, deadline: "own" },
+);
 
 /** How a run was started; recorded on the run row. */
 export type PatrolTrigger = "cron" | "cli" | "api" | "watch";

@@ -10,16 +10,20 @@ import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
 import { SummaryQuery, TelemetryList, TelemetryQuery, TelemetrySummary } from "./schema.ts";
 
-export const telemetryRoute = defineRoute(["owner", "daemon"], {
-  method: "get",
-  path: "/telemetry",
-  tags: ["telemetry"],
-  summary: "The telemetry stream, newest first, filtered and searched",
-  description:
-    "One stream of audit events, cycles, finished commands and attempts. `search` is full-text (SQLite FTS5) over each row's summary, which holds names, states, ids and counts and never transcript, pane, prompt or payload bodies. CLI: telemetry [--task T] [--run R] [--search Q].",
-  request: { query: TelemetryQuery },
-  responses: { 200: jsonResponse(TelemetryList, "One page") },
-});
+export const telemetryRoute = defineRoute(
+  ["owner", "daemon"],
+  {
+    method: "get",
+    path: "/telemetry",
+    tags: ["telemetry"],
+    summary: "The telemetry stream, newest first, filtered and searched",
+    description:
+      "One stream of audit events, cycles, finished commands and attempts. `search` is full-text (SQLite FTS5) over each row's summary, which holds names, states, ids and counts and never transcript, pane, prompt or payload bodies. CLI: telemetry [--task T] [--run R] [--search Q].",
+    request: { query: TelemetryQuery },
+    responses: { 200: jsonResponse(TelemetryList, "One page") },
+  },
+  { rateLimited: true },
+);
 
 export const telemetrySummaryRoute = defineRoute(["owner", "daemon"], {
   method: "get",

@@ -74,16 +74,20 @@ export const PruneResult = z
   })
   .openapi("TranscriptPruneResult");
 
-export const captureRoute = defineRoute(["owner", "daemon"], {
-  method: "post",
-  path: "/tasks/{name}/transcript-capture",
-  tags: ["transcripts"],
-  summary: "Keep the sessions' new transcript text (or pane screen) as deduplicated segments",
-  description:
-    "Ingests each bound session's transcript first. A segment identical to one already kept for that session is counted as a duplicate and not stored. Content is never in the answer (see transcript-show). CLI: transcript-capture TASK [--role R] [--mode events|pane|both].",
-  request: { params: TaskNameParam, body: { ...jsonBody(CaptureBody), required: false } },
-  responses: { 200: jsonResponse(CaptureResult, "Captured") },
-});
+export const captureRoute = defineRoute(
+  ["owner", "daemon"],
+  {
+    method: "post",
+    path: "/tasks/{name}/transcript-capture",
+    tags: ["transcripts"],
+    summary: "Keep the sessions' new transcript text (or pane screen) as deduplicated segments",
+    description:
+      "Ingests each bound session's transcript first. A segment identical to one already kept for that session is counted as a duplicate and not stored. Content is never in the answer (see transcript-show). CLI: transcript-capture TASK [--role R] [--mode events|pane|both].",
+    request: { params: TaskNameParam, body: { ...jsonBody(CaptureBody), required: false } },
+    responses: { 200: jsonResponse(CaptureResult, "Captured") },
+  },
+  { rateLimited: true },
+);
 
 export const segmentsRoute = defineRoute(["owner", "daemon"], {
   method: "get",

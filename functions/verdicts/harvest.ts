@@ -8,16 +8,20 @@ import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { judge, resolveTarget } from "./evidence.ts";
 import { HarvestBody, HarvestResult, TargetParam } from "./schema.ts";
 
-export const harvestRoute = defineRoute(["owner"], {
-  method: "post",
-  path: "/harvest/{target}",
-  tags: ["verdicts"],
-  summary: "Recover a dead worker's uncommitted work: commit it on its branch with a marker and release its claims",
-  description:
-    "Only for a verdict of worker-process-gone (so never a live or delivered worker). Commits tracked changes and new unignored files on the current branch, marked 'switchyard harvest'; never deletes, resets or pushes anything. CLI: harvest TARGET --orphaned.",
-  request: { params: TargetParam, body: jsonBody(HarvestBody) },
-  responses: { 200: jsonResponse(HarvestResult, "Harvested") },
-});
+export const harvestRoute = defineRoute(
+  ["owner"],
+  {
+    method: "post",
+    path: "/harvest/{target}",
+    tags: ["verdicts"],
+    summary: "Recover a dead worker's uncommitted work: commit it on its branch with a marker and release its claims",
+    description:
+      "Only for a verdict of worker-process-gone (so never a live or delivered worker). Commits tracked changes and new unignored files on the current branch, marked 'switchyard harvest'; never deletes, resets or pushes anything. CLI: harvest TARGET --orphaned.",
+    request: { params: TargetParam, body: jsonBody(HarvestBody) },
+    responses: { 200: jsonResponse(HarvestResult, "Harvested") },
+  },
+  { rateLimited: true, deadline: "own" },
+);
 
 /** Harvests an orphaned worktree after re-checking the evidence. */
 export async function harvest(ctx: Ctx, target: string, input: z.output<typeof HarvestBody>) {

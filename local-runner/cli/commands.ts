@@ -19,6 +19,12 @@ const registerOptions: Record<string, OptionSpec> = {
   force: { type: "boolean", description: "Owner only: register a transcript another active session already has" },
 };
 
+/** live, live until T (a rotation's grace period), or revoked T. */
+function tokenState(t: { live: boolean; revoked_at: string | null }): string {
+  if (!t.revoked_at) return "live";
+  return t.live ? `live until ${t.revoked_at}` : `revoked ${t.revoked_at}`;
+}
+
 function registerCommand(role: "worker" | "manager"): CommandSpec {
   return {
     name: `register-${role}`,
@@ -255,10 +261,7 @@ export const API_COMMANDS: CommandSpec[] = [
     group: "setup",
     summary: "List tokens (ids and scopes, never secrets)",
     request: () => ({ method: "GET", path: "/tokens" }),
-    render: (b) =>
-      b.tokens
-        .map((t: any) => `${t.id} ${t.kind.padEnd(8)} host=${t.host ?? "-"} ${t.revoked_at ? `revoked ${t.revoked_at}` : "live"} ${t.label ?? ""}`)
-        .join("\n"),
+    render: (b) => b.tokens.map((t: any) => `${t.id} ${t.kind.padEnd(8)} host=${t.host ?? "-"} ${tokenState(t)} ${t.label ?? ""}`).join("\n"),
   },
   {
     name: "token revoke",

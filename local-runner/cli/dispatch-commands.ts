@@ -200,8 +200,8 @@ export const DISPATCH_COMMANDS: CommandSpec[] = [
       if (!Number.isFinite(intervalSeconds) || intervalSeconds < 0) throw new UsageError(`--interval must be a number of seconds, got '${str(a, "interval")}'`);
       const onlyTypes = await types(a);
       const limit = int(a, "limit", { min: 1 });
-      const [{ openLocalServices, stderrLogger }, { runDispatchLoop }] = await Promise.all([import("../services.ts"), import("../dispatcher.ts")]);
-      const services = await openLocalServices({ home: resolveHome(process.env, { home: g.home }), log: stderrLogger });
+      const [{ openLocalServices, processLogger }, { runDispatchLoop }] = await Promise.all([import("../services.ts"), import("../dispatcher.ts")]);
+      const services = await openLocalServices({ home: resolveHome(process.env, { home: g.home }), log: processLogger() });
       try {
         const dispatcherId = str(a, "dispatcher-id") ?? DEFAULT_DISPATCHER_ID;
         const result = await untilSignal((signal) =>
@@ -254,7 +254,7 @@ export const DISPATCH_COMMANDS: CommandSpec[] = [
       const host = req(a, "host");
       const intervalSeconds = Number(str(a, "interval") ?? "2");
       if (!Number.isFinite(intervalSeconds) || intervalSeconds < 0) throw new UsageError(`--interval must be a number of seconds, got '${str(a, "interval")}'`);
-      const [{ runRunner }, { NodeHost }, { stderrLogger }] = await Promise.all([import("../runner.ts"), import("../host.ts"), import("../services.ts")]);
+      const [{ runRunner }, { NodeHost }, { processLogger }] = await Promise.all([import("../runner.ts"), import("../host.ts"), import("../services.ts")]);
       const r = await untilSignal((signal) =>
         runRunner({
           url: g.url!,
@@ -267,7 +267,7 @@ export const DISPATCH_COMMANDS: CommandSpec[] = [
           intervalMs: intervalSeconds * 1000,
           iterations: int(a, "iterations", { min: 1 }),
           signal,
-          log: stderrLogger,
+          log: processLogger(),
           onResult: (res) =>
             process.stdout.write(
               `${g.json ? JSON.stringify(res) : `${res.command_id} ${res.type} gen=${res.generation} -> ${res.state}${res.error ? ` (${res.error})` : ""}`}\n`,

@@ -32,8 +32,8 @@ function print(g: GlobalOptions, json: unknown, lines: string[]): void {
 
 /** Opens the home's database (creating the home when the command may). */
 async function services(g: GlobalOptions, log = false, wakeIntervalMs?: number) {
-  const { openLocalServices, stderrLogger } = await import("../services.ts");
-  return openLocalServices({ home: resolveHome(process.env, { home: g.home }), log: log ? stderrLogger : undefined, wakeIntervalMs });
+  const { openLocalServices, processLogger } = await import("../services.ts");
+  return openLocalServices({ home: resolveHome(process.env, { home: g.home }), log: log ? processLogger() : undefined, wakeIntervalMs });
 }
 
 /**

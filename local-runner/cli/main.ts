@@ -22,6 +22,7 @@ import { VERDICT_COMMANDS } from "./verdict-commands.ts";
 import { LOOPS_COMMANDS } from "./loops-commands.ts";
 import { SERVICE_COMMANDS } from "./service-commands.ts";
 import { SUPERVISION_COMMANDS } from "./supervision-commands.ts";
+import { TOKEN_COMMANDS } from "./token-commands.ts";
 
 export { openTransport } from "./connect.ts";
 export { EXIT_FAILED, EXIT_OK, EXIT_TIMED_OUT, EXIT_USAGE } from "./spec.ts";
@@ -35,6 +36,7 @@ function inGroup(group: string, specs: CommandSpec[]): CommandSpec[] {
 export const ALL_COMMANDS: CommandSpec[] = [
   ...LOCAL_COMMANDS,
   ...API_COMMANDS,
+  ...TOKEN_COMMANDS,
   ...OBSERVE_COMMANDS,
   ...inGroup("sessions", SPAWN_COMMANDS),
   ...inGroup("queue", DISPATCH_COMMANDS),

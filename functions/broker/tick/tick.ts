@@ -15,16 +15,20 @@ import { brokerEventValues } from "../wire.ts";
 import { brokerFlow, type AdviceFlow } from "./flow.ts";
 import { TickBody, TickResult } from "./schema.ts";
 
-export const tickRoute = defineRoute(["owner", "daemon"], {
-  method: "post",
-  path: "/broker/tick",
-  tags: ["broker"],
-  summary: "One visible broker cycle: poll, ingest, draft, enforce the run's limits — never send",
-  description:
-    "Without run_id: one pass over matching request messages and queued jobs. With run_id: takes (or renews) the run's lease first and refuses with CONFLICT while another holder's lease is live; then checks expiry, runtime, idle time and send tripwires, ingests and drafts within the run's budgets, applies its stop conditions, and stops the run when one is met. CLI: broker tick [--project P] [--to-session S] [--run-id R].",
-  request: { body: jsonBody(TickBody) },
-  responses: { 200: jsonResponse(TickResult, "What the tick did") },
-});
+export const tickRoute = defineRoute(
+  ["owner", "daemon"],
+  {
+    method: "post",
+    path: "/broker/tick",
+    tags: ["broker"],
+    summary: "One visible broker cycle: poll, ingest, draft, enforce the run's limits — never send",
+    description:
+      "Without run_id: one pass over matching request messages and queued jobs. With run_id: takes (or renews) the run's lease first and refuses with CONFLICT while another holder's lease is live; then checks expiry, runtime, idle time and send tripwires, ingests and drafts within the run's budgets, applies its stop conditions, and stops the run when one is met. CLI: broker tick [--project P] [--to-session S] [--run-id R].",
+    request: { body: jsonBody(TickBody) },
+    responses: { 200: jsonResponse(TickResult, "What the tick did") },
+  },
+  { rateLimited: true, deadline: "own" },
+);
 
 type TickOptions = z.output<typeof TickBody>;
 type Result = z.infer<typeof TickResult>;

@@ -146,19 +146,60 @@ describe("POST /v1/pairs", () => {
 
   it("stops the worker again when the manager cannot be started, and says so", async () => {
     useFakeAgent();
-    await registerSession(env, "manager", { name: "pm-taken" });
+    // A manager CLI that exits as soon as it starts: the failure comes after the worker is up.
+    env.services.agents!.claude = { command: [process.execPath, "-e", "process.exit(3)"], env: { ANTHROPIC_API_KEY: "test-key" } };
     const cwd = join(env.dir, "work");
     mkdirSync(cwd, { recursive: true });
     const res = await env.call("POST", "/v1/pairs", {
-      body: { task: "pair-fail", task_goal: "g", task_prompt: "go", worker_name: "pw2", manager_name: "pm-taken", cwd, timeout_seconds: 15 },
+      body: { task: "pair-fail", task_goal: "g", task_prompt: "go", worker_name: "pw2", manager_name: "pm2", manager_agent: "claude", cwd, timeout_seconds: 5 },
     });
-    spawned.push("sy-codex-pw2");
-    expect(res.status).toBe(409);
+    spawned.push("sy-codex-pw2", "sy-claude-pm2");
+    expect(res.status).toBeGreaterThanOrEqual(400);
     expect(res.body.error.message).toMatch(/pair failed/);
     expect(res.body.error.hint).toMatch(/Stopped again: pw2/);
     expect(await env.services.host!.tmuxHasSession("sy-codex-pw2")).toBe(false);
     const gone = await env.call("GET", "/v1/sessions?state=gone");
     expect(gone.body.sessions.map((s: any) => s.name)).toEqual(["pw2"]);
+  });
+
+  it("refuses a manager name an active session holds before it records the task or starts anything", async () => {
+    const rollout = useFakeAgent();
+    await registerSession(env, "manager", { name: "pm-taken" });
+    const counts = async () => {
+      const row = (await env.services.database.client.execute("SELECT (SELECT count(*) FROM tasks) AS t, (SELECT count(*) FROM manager_configs) AS c"))
+        .rows[0]!;
+      return { tasks: Number(row.t), configs: Number(row.c) };
+    };
+    const before = await counts();
+    const res = await env.call("POST", "/v1/pairs", {
+      body: { task: "pair-taken", task_goal: "g", worker_name: "pw3", manager_name: "pm-taken", cwd: env.dir, timeout_seconds: 15 },
+    });
+    expect(res.status).toBe(409);
+    expect(res.body.error.code).toBe("NAME_TAKEN");
+    expect(res.body.error.message).toContain("pm-taken");
+    expect(await counts()).toEqual(before);
+    expect(existsSync(rollout)).toBe(false);
+  });
+
+  it("refuses a pair on a server with no local runner and records nothing", async () => {
+    const edge = await makeTestEnv({ host: null });
+    try {
+      const res = await edge.call("POST", "/v1/pairs", { body: { task: "edge-task", task_goal: "g", worker_name: "ew", manager_name: "em", cwd: edge.dir } });
+      expect(res.status).toBe(503);
+      expect(res.body.error.code).toBe("HOST_UNAVAILABLE");
+      expect((await edge.call("GET", "/v1/tasks")).body.tasks).toEqual([]);
+      const configs = await edge.services.database.client.execute("SELECT count(*) FROM manager_configs");
+      expect(Number(configs.rows[0]![0])).toBe(0);
+    } finally {
+      edge.close();
+    }
+  });
+
+  it("refuses the same name for worker and manager", async () => {
+    useFakeAgent();
+    const res = await env.call("POST", "/v1/pairs", { body: { task: "same", task_goal: "g", worker_name: "twin", manager_name: "twin", cwd: env.dir } });
+    expect(res.status).toBe(400);
+    expect(res.body.error.hint).toMatch(/own name/);
   });
 
   it("refuses an unknown task without a goal", async () => {

@@ -1,0 +1,97 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { DEFAULT_REQUEST_TIMEOUT_MS } from "../../../functions/lib/deadline.ts";
+import type { Host } from "../../../functions/lib/host.ts";
+import { sessions } from "../../../schema/sessions.ts";
+import { registerSession } from "../../helpers/factories.ts";
+import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+import { codexRollout } from "../../helpers/transcripts.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until the late registration of `name` has committed (the work a 504 stopped waiting for). */
+async function registered(name: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const rows = await env.services.database.db.select({ name: sessions.name }).from(sessions);
+    if (rows.some((r) => r.name === name)) return;
+    await sleep(50);
+  }
+  throw new Error(`the late registration of ${name} never committed`);
+}
+
+let env: TestEnv;
+/** How long the host takes to inspect a transcript: the artificially slow step of registration. */
+let inspectDelayMs = 0;
+
+beforeEach(async () => {
+  env = await makeTestEnv();
+  const real = env.services.host!;
+  // The real host, with one probe slowed down: what a hung tmux or a slow disk looks like to the API.
+  env.services.host = new Proxy(real, {
+    get(target, prop, receiver) {
+      if (prop !== "inspectTranscript") return Reflect.get(target, prop, receiver);
+      return async (...args: Parameters<Host["inspectTranscript"]>) => {
+        await sleep(inspectDelayMs);
+        return target.inspectTranscript(...args);
+      };
+    },
+  });
+  env.services.requestTimeoutMs = 150;
+  inspectDelayMs = 0;
+});
+afterEach(() => env.close());
+
+describe("request deadline", () => {
+  it("answers 504 REQUEST_TIMEOUT when a route outlives it", async () => {
+    inspectDelayMs = 1500;
+    const started = performance.now();
+    const res = await env.call("POST", "/v1/sessions", { body: { name: "slow", role: "worker", codex_session: codexRollout(env, "slow") } });
+    const took = performance.now() - started;
+    expect(res.status).toBe(504);
+    expect(res.body.error).toMatchObject({ code: "REQUEST_TIMEOUT" });
+    expect(res.body.error.message).toContain("150 ms");
+    expect(res.body.error.hint).toMatch(/Idempotency-Key/);
+    expect(took).toBeLessThan(inspectDelayMs);
+    await registered("slow");
+  });
+
+  it("lets the late work finish and record its Idempotency-Key, so the retry replays it instead of running twice", async () => {
+    inspectDelayMs = 500;
+    const body = { name: "late", role: "worker", codex_session: codexRollout(env, "late") };
+    const headers = { "Idempotency-Key": "register-late" };
+    const first = await env.call("POST", "/v1/sessions", { body, headers });
+    expect(first.status).toBe(504);
+    await registered("late");
+
+    inspectDelayMs = 0;
+    const retry = await env.call("POST", "/v1/sessions", { body, headers });
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get("Idempotent-Replayed")).toBe("true");
+    expect(retry.body.token).toBeNull();
+    const rows = await env.services.database.db.select().from(sessions);
+    expect(rows.filter((r) => r.name === "late")).toHaveLength(1);
+  });
+
+  it("exempts long polls up to their own timeout", async () => {
+    const s = await registerSession(env, "manager");
+    const res = await env.call("GET", `/v1/sessions/${s.session.name}/inbox?wait=true&timeout=0.6`, { token: s.token });
+    expect(res.status).toBe(200);
+    expect(res.body.timed_out).toBe(true);
+  });
+
+  it("is off with requestTimeoutMs 0, and defaults to a minute", async () => {
+    expect(DEFAULT_REQUEST_TIMEOUT_MS).toBe(60_000);
+    env.services.requestTimeoutMs = 0;
+    inspectDelayMs = 300;
+    const res = await env.call("POST", "/v1/sessions", { body: { name: "patient", role: "worker", codex_session: codexRollout(env, "patient") } });
+    expect(res.status).toBe(201);
+  });
+
+  it("publishes each route's deadline as x-deadline, and the 504 where one applies", async () => {
+    const doc = (await env.call("GET", "/v1/openapi.json", { token: null })).body;
+    expect(doc.paths["/v1/sessions"].post["x-deadline"]).toBe("default");
+    expect(doc.paths["/v1/sessions"].post.responses["504"]).toBeDefined();
+    expect(doc.paths["/v1/sessions/{name}/inbox"].get["x-deadline"]).toBe("long-poll:240s");
+    expect(doc.paths["/v1/sessions/spawn"].post["x-deadline"]).toBe("own");
+    expect(doc.paths["/v1/sessions/spawn"].post.responses["504"]).toBeUndefined();
+  });
+});
