@@ -157,9 +157,15 @@ export async function ensureOwnerToken(database: Database, home: HomeConfig, now
         "Ask the owner to run `switchyard token mint --scope owner` and write the secret to that file (mode 0600).",
       );
     }
-    await database.db
-      .insert(tokens)
-      .values({ id: makeId("tok", nowMs), kind: "owner", secretHash: await sha256Hex(existing), label: "owner.token", createdAt: nowMs });
+    try {
+      await database.db
+        .insert(tokens)
+        .values({ id: makeId("tok", nowMs), kind: "owner", secretHash: await sha256Hex(existing), label: "owner.token", createdAt: nowMs });
+    } catch (e) {
+      // Two processes starting on a fresh home: the one that wrote the file inserted its row
+      // between our read and our insert. That row holds this very secret, so we are done.
+      if (!isUniqueViolation(e)) throw e;
+    }
     return existing;
   }
   if (live.length) {
