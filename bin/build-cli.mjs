@@ -34,7 +34,12 @@ try {
     format: "cjs",
     // Bundling the dependencies too is what makes start-up fast: one file instead of hundreds of
     // module resolutions. The libsql native binding cannot be bundled and is loaded from node_modules.
-    external: ["libsql", "@libsql/linux-*", "@libsql/darwin-*", "@libsql/win32-*"],
+    // playwright-core (7 MB, two thirds of the bundle) is only imported dynamically by the browser
+    // QA harness; left in, every command would read and hash it at start-up.
+    external: ["libsql", "@libsql/linux-*", "@libsql/darwin-*", "@libsql/win32-*", "playwright-core"],
+    // An external import() would go through vm's experimental dynamic-import hook (and print a
+    // warning); as require() it loads like every other external.
+    supported: { "dynamic-import": false },
     // Sources locate files relative to import.meta.url (the migrations folder); give CommonJS the same URL.
     define: { "import.meta.url": "__switchyardModuleUrl" },
     banner: { js: 'var __switchyardModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
