@@ -1,5 +1,5 @@
-import { createApp } from "../../functions/app.ts";
-import type { LocalServices } from "../services.ts";
+// The wire types and the HTTP transport. The in-process one lives in in-process-transport.ts so a
+// command sent to a server (--url) never loads the app, its schemas or the database driver.
 
 /** One API call as the CLI describes it. */
 export interface ApiRequest {
@@ -21,7 +21,8 @@ export interface Transport {
   close(): Promise<void>;
 }
 
-function buildPath(req: ApiRequest): string {
+/** The request's URL path and query, under /v1. */
+export function buildPath(req: ApiRequest): string {
   const qs = new URLSearchParams();
   for (const [k, v] of Object.entries(req.query ?? {})) {
     if (v === undefined || v === false) continue;
@@ -31,7 +32,8 @@ function buildPath(req: ApiRequest): string {
   return `/v1${req.path}${q ? `?${q}` : ""}`;
 }
 
-async function toResponse(res: Response): Promise<ApiResponse> {
+/** Reads a response's JSON body; a non-JSON body becomes an error envelope. */
+export async function toResponse(res: Response): Promise<ApiResponse> {
   const text = await res.text();
   let body: unknown = null;
   if (text) {
@@ -44,28 +46,12 @@ async function toResponse(res: Response): Promise<ApiResponse> {
   return { status: res.status, body };
 }
 
-function init(req: ApiRequest, token: string | null): RequestInit {
+/** The fetch options for a request, with the bearer token when there is one. */
+export function init(req: ApiRequest, token: string | null): RequestInit {
   const headers: Record<string, string> = {};
   if (token) headers.Authorization = `Bearer ${token}`;
   if (req.body !== undefined) headers["Content-Type"] = "application/json";
   return { method: req.method, headers, body: req.body === undefined ? undefined : JSON.stringify(req.body) };
-}
-
-/** Calls `createApp` directly against the local database, as the owner unless given a token. */
-export class InProcessTransport implements Transport {
-  readonly app: ReturnType<typeof createApp>;
-  constructor(
-    readonly services: LocalServices,
-    readonly token: string | null = null,
-  ) {
-    this.app = createApp(services);
-  }
-  async send(req: ApiRequest) {
-    return toResponse(await this.app.request(buildPath(req), init(req, this.token ?? this.services.ownerToken)));
-  }
-  async close() {
-    this.services.database.close();
-  }
 }
 
 /** Calls a running server over HTTP with a bearer token. */

@@ -66,8 +66,13 @@ describe("CLI start-up", () => {
     expect(heavy.map((f) => chain(reached, f))).toEqual([]);
   }, 60_000);
 
-  it("the check sees a static import of the app", async () => {
+  it("a call over HTTP (--url) loads no app, schema, ORM or driver either", async () => {
     const { reached } = await staticGraph("local-runner/cli/transport.ts");
+    expect([...reached.keys()].filter((f) => HEAVY.some((re) => re.test(f))).map((f) => chain(reached, f))).toEqual([]);
+  }, 60_000);
+
+  it("the check sees a static import of the app", async () => {
+    const { reached } = await staticGraph("local-runner/cli/in-process-transport.ts");
     expect(reached.has("functions/app.ts")).toBe(true);
   }, 60_000);
 });
