@@ -67,10 +67,11 @@ export interface ColdStartResult {
 /**
  * One CLI process per sample, spawn to exit, as a user waits for it: `node -e 0` (the floor),
  * `--help`, `sessions` in-process on a migrated home, `sessions --url` against a running server,
- * agent-conveyor's `conveyor sessions` where it is installed, and (tsx: true) the same two
- * commands without the bundle.
+ * agent-conveyor's `conveyor sessions` where it is installed, the same two commands from a
+ * baseline checkout ($BENCH_BASELINE_ROOT, built) for a before/after, and (tsx: true) the same
+ * two commands without the bundle.
  */
-export async function coldStartBench(opts: { runs?: number; tsx?: boolean } = {}): Promise<ColdStartResult> {
+export async function coldStartBench(opts: { runs?: number; tsx?: boolean; baselineRoot?: string } = {}): Promise<ColdStartResult> {
   const runs = opts.runs ?? 15;
   // The bundle as `npm install` leaves it; an edited checkout would otherwise run through tsx.
   const build = await run(process.execPath, [join(ROOT, "bin", "build-cli.mjs")], { cwd: ROOT });
@@ -97,6 +98,14 @@ export async function coldStartBench(opts: { runs?: number; tsx?: boolean } = {}
         fn: () => run(conveyorBin, ["sessions"], { env: { ...process.env, HOME: conveyorHome } }),
       });
     }
+    // Another checkout of Switchyard (built), for a before/after in the same interleaved rounds.
+    const baseline = opts.baselineRoot ?? process.env.BENCH_BASELINE_ROOT;
+    if (baseline) {
+      const bin = join(baseline, "bin", "switchyard.mjs");
+      const other = (args: string[]) => () => run(process.execPath, [bin, ...args], { env, cwd: ROOT });
+      variants.push({ id: "baseline_help", label: `--help, baseline checkout (${baseline})`, fn: other(["--help"]) });
+      variants.push({ id: "baseline_sessions", label: `sessions, baseline checkout (${baseline})`, fn: other(["sessions"]) });
+    }
     if (opts.tsx) {
       const tsxEnv = { ...env, SWITCHYARD_NO_BUNDLE: "1" };
       variants.push({ id: "cli_help_tsx", label: "--help without the bundle (tsx)", fn: cli(["--help"], tsxEnv) });
@@ -115,6 +124,7 @@ export async function coldStartBench(opts: { runs?: number; tsx?: boolean } = {}
       cli_sessions_http_over_node: round(p50("cli_sessions_http") / p50("node_floor")),
       cli_help_over_node: round(p50("cli_help") / p50("node_floor")),
     };
+    if (baseline) ratios.baseline_sessions_over_node = round(p50("baseline_sessions") / p50("node_floor"));
     if (conveyorBin) ratios.cli_sessions_over_conveyor = round(p50("cli_sessions") / p50("conveyor_sessions"));
     for (const r of rows.filter((r) => r.id.startsWith("cli_") && !r.id.endsWith("_tsx"))) {
       r.target = { p50_ms: round(p50("node_floor") * CLI_OVER_NODE_TARGET) };
