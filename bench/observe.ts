@@ -42,7 +42,7 @@ function turn(i: number): string {
 }
 
 /** Writes a synthetic rollout of at least `bytes` bytes; returns its size. */
-function writeRollout(path: string, bytes: number): number {
+export function writeRollout(path: string, bytes: number): number {
   const fd = openSync(path, "w");
   // A rollout starts with its session_meta record; registration checks for it.
   let buf = `${JSON.stringify({ timestamp: new Date().toISOString(), type: "session_meta", payload: { id: "bench", cwd: "/bench" } })}\n`;

@@ -1,12 +1,10 @@
 // Switchyard benchmarks: `npm run bench`. Prints a table and records it in bench/results/latest.json.
 // Every row is measured in this one run on this machine, so the ratios between rows are meaningful
 // even when the absolute numbers move with the hardware. docs/benchmarks.md explains each row.
-import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { createApp } from "../functions/app.ts";
 import { makeId } from "../functions/lib/ids.ts";
 import { resolveHome } from "../local-runner/home.ts";
@@ -14,6 +12,7 @@ import { openLocalServices, type LocalServices } from "../local-runner/services.
 import { startUp } from "../local-runner/up.ts";
 import { dispatchBench } from "./dispatch.ts";
 import { brokerBench } from "./broker.ts";
+import { coldStartBench, ingestBench } from "./cli-ingest.ts";
 import { hooksBench } from "./hooks.ts";
 import { multiserverBench } from "./multiserver.ts";
 import { inboxBench } from "./inbox.ts";
@@ -23,9 +22,7 @@ import { patrolBench } from "./patrol.ts";
 import { sessions } from "../schema/sessions.ts";
 import { latencyRow, round, type BenchRow } from "./lib.ts";
 
-const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const BIN = join(ROOT, "bin", "switchyard.mjs");
 const RESULTS = join(ROOT, "bench", "results");
 
 const ROUND_TRIPS = 200;
@@ -127,11 +124,6 @@ async function seedSessions(services: LocalServices, count: number) {
   }
 }
 
-/** One CLI process from spawn to exit; timed by the caller, so this is what a user waits for. */
-function cli(args: string[], env: NodeJS.ProcessEnv) {
-  return run(process.execPath, [BIN, ...args], { env, cwd: ROOT });
-}
-
 async function main() {
   const started = performance.now();
   const rows: Row[] = [];
@@ -189,31 +181,11 @@ async function main() {
       await up.stop();
     }
 
-    // 3. CLI cold start: the bundle built by `npm install`, and the tsx fallback for comparison.
-    let bundleBuilt = false;
-    {
-      const build = await run(process.execPath, [join(ROOT, "bin", "build-cli.mjs")], { cwd: ROOT });
-      bundleBuilt = build.stdout.includes("built dist/");
-      const { dir, services } = await freshHome();
-      services.database.close();
-      cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-      const env = { ...process.env, SWITCHYARD_HOME: dir };
-      const tsxEnv = { ...env, SWITCHYARD_NO_BUNDLE: "1" };
-      const [floor, help, list, helpTsx, listTsx] = await sample(
-        CLI_RUNS,
-        1,
-        () => run(process.execPath, ["-e", "0"]),
-        () => cli(["--help"], env),
-        () => cli(["sessions"], env),
-        () => cli(["--help"], tsxEnv),
-        () => cli(["sessions"], tsxEnv),
-      );
-      rows.push(row("node_floor", "node -e 0 (process start floor, for scale)", floor!));
-      rows.push(row("cli_help", "node bin/switchyard.mjs --help", help!, 300));
-      rows.push(row("cli_sessions", "node bin/switchyard.mjs sessions", list!, 300));
-      rows.push(row("cli_help_tsx", "--help without the bundle (tsx)", helpTsx!));
-      rows.push(row("cli_sessions_tsx", "sessions without the bundle (tsx)", listTsx!));
-    }
+    // 3. CLI cold start against `node -e 0` (and agent-conveyor where installed), with the tsx
+    // fallback for comparison; bench/cli-ingest.ts.
+    const cold = await coldStartBench({ runs: CLI_RUNS, tsx: true });
+    const bundleBuilt = cold.bundleBuilt;
+    rows.push(...cold.rows);
 
     // 4. Inbox: long-poll wake latency in-process and across processes, consume with 100k queued.
     rows.push(...(await inboxBench()));
@@ -225,6 +197,9 @@ async function main() {
     // 6. Observation: 100 MB ingest, incremental cycle, and nudges on the real Codex TUI.
     rows.push(...(await observeBench()));
     rows.push(...(await nudgeBench()));
+    // Ingest against the floor of reading and parsing the same file, interleaved.
+    const ingest = await ingestBench();
+    rows.push(...ingest.rows);
 
     // 7. Advice broker: requests ingested and drafted per second with the built-in drafter.
     const broker = await brokerBench();
@@ -248,6 +223,8 @@ async function main() {
       show_http_over_inprocess: round(by("show_http_10k") / by("show_inprocess_10k")),
       cli_sessions_tsx_over_bundle: round(by("cli_sessions_tsx") / by("cli_sessions")),
       cli_help_tsx_over_bundle: round(by("cli_help_tsx") / by("cli_help")),
+      ...cold.ratios,
+      ...ingest.ratios,
       ...dispatch.ratios,
       ...hooks.ratios,
     };

@@ -2,6 +2,7 @@
 // Bundles the CLI into dist/ so `switchyard` starts without transpiling TypeScript on every run.
 // Run by npm's "prepare" (npm install / npm ci). A failed build only warns: bin/switchyard.mjs
 // then keeps running the TypeScript sources through tsx, which is slower but always correct.
+import { spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
@@ -34,7 +35,12 @@ try {
     format: "cjs",
     // Bundling the dependencies too is what makes start-up fast: one file instead of hundreds of
     // module resolutions. The libsql native binding cannot be bundled and is loaded from node_modules.
-    external: ["libsql", "@libsql/linux-*", "@libsql/darwin-*", "@libsql/win32-*"],
+    // playwright-core (7 MB, two thirds of the bundle) is only imported dynamically by the browser
+    // QA harness; left in, every command would read and hash it at start-up.
+    external: ["libsql", "@libsql/linux-*", "@libsql/darwin-*", "@libsql/win32-*", "playwright-core"],
+    // An external import() would go through vm's experimental dynamic-import hook (and print a
+    // warning); as require() it loads like every other external.
+    supported: { "dynamic-import": false },
     // Sources locate files relative to import.meta.url (the migrations folder); give CommonJS the same URL.
     define: { "import.meta.url": "__switchyardModuleUrl" },
     banner: { js: 'var __switchyardModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
@@ -45,6 +51,9 @@ try {
   const inputs = Object.keys(result.metafile.inputs).filter((p) => !p.includes("node_modules/"));
   writeFileSync(`${root}dist/switchyard.inputs.json`, `${JSON.stringify(inputs, null, 1)}\n`);
   process.stdout.write(`built dist/switchyard.cjs from ${inputs.length} source files\n`);
+  // Write the V8 code cache now (bin/switchyard.mjs does so on a run that finds none), so no
+  // user's first command pays for it. Best effort: without it the first run writes it.
+  spawnSync(process.execPath, [`${root}bin/switchyard.mjs`, "--version"], { stdio: "ignore", env: { ...process.env, SWITCHYARD_NO_BUNDLE: "" } });
 } catch (e) {
   process.stderr.write(`warning: could not bundle the CLI (${e.message}); bin/switchyard.mjs will run the sources through tsx\n`);
 }

@@ -33,7 +33,9 @@ function bundleIsFresh() {
  * Loads the CommonJS bundle through vm.Script with the V8 code cache kept next to it, which
  * skips most of the compile. Returns the exports and a function that stores a fresh cache when
  * there was none or V8 rejected it (another Node version); call it after the command ran, so the
- * cache also covers the functions that run compiled.
+ * cache also covers the functions that ran. Before it writes, it evaluates the modules that
+ * commands load on demand: a cache first written by `--help` would otherwise leave every later
+ * in-process command compiling the app from source.
  */
 function loadBundle() {
   let cachedData;
@@ -49,9 +51,10 @@ function loadBundle() {
   });
   const module = { exports: {} };
   script.runInThisContext()(module.exports, createRequire(bundlePath), module, bundlePath, dirname(bundlePath));
-  const saveCache = () => {
+  const saveCache = async () => {
     if (cachedData && !script.cachedDataRejected) return;
     try {
+      await module.exports.loadOnDemandModules?.();
       // Write then rename, so a concurrent start never reads half a cache.
       const tmp = `${cachePath}.${process.pid}.tmp`;
       writeFileSync(tmp, script.createCachedData());
@@ -72,7 +75,7 @@ process.stdout.on("error", (e) => {
 if (bundleIsFresh()) {
   const { cli, saveCache } = loadBundle();
   process.exitCode = await cli.runCli(process.argv.slice(2));
-  saveCache();
+  await saveCache();
 } else {
   const { register } = await import("tsx/esm/api");
   register();

@@ -1,20 +1,40 @@
 import { readMigrationFiles } from "drizzle-orm/migrator";
 import { fileURLToPath } from "node:url";
 import { withClientWriteTransaction, type Database } from "../functions/lib/db.ts";
+import journal from "../schema/migrations/meta/_journal.json" with { type: "json" };
 
 /** The committed drizzle-kit migrations folder. */
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL("../schema/migrations", import.meta.url));
 
 /**
+ * True when every migration in the journal is recorded as applied: one read, outside any
+ * transaction. drizzle records a migration by its journal timestamp (`when`), so the journal
+ * alone says what a current database holds, without reading or hashing the SQL files. Any
+ * failure (no migrations table yet, a database that is not reachable) answers false and leaves
+ * the decision, and the error, to the locked path.
+ */
+export async function schemaIsCurrent(database: Database): Promise<boolean> {
+  try {
+    const rows = await database.client.execute("SELECT created_at FROM __drizzle_migrations");
+    const done = new Set(rows.rows.map((r) => Number(r.created_at)));
+    return journal.entries.every((e) => done.has(e.when));
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Applies pending migrations inside one write transaction, recording them in drizzle's
  * `__drizzle_migrations` table. BEGIN IMMEDIATE serialises processes that start together, and
- * the applied set is read inside the transaction, so each migration runs exactly once.
+ * the applied set is read inside the transaction, so each migration runs exactly once. A
+ * database that is already current (every CLI call after the first) is only read: a write
+ * transaction per call would queue every short command behind any long writer.
  */
 export async function migrateDatabase(database: Database): Promise<{ applied: string[] }> {
+  if (await schemaIsCurrent(database)) return { applied: [] };
   const migrations = readMigrationFiles({ migrationsFolder: MIGRATIONS_FOLDER });
   const tags = new Map<number, string>();
-  const journal = await import("../schema/migrations/meta/_journal.json", { with: { type: "json" } });
-  for (const e of journal.default.entries) tags.set(e.when, e.tag);
+  for (const e of journal.entries) tags.set(e.when, e.tag);
 
   // BEGIN IMMEDIATE serialises processes that start together; a busy start is retried whole.
   return withClientWriteTransaction(database.client, async (tx) => {

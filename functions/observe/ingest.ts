@@ -304,15 +304,26 @@ export async function ingestSession(ctx: Ctx, session: SessionRow): Promise<Inge
     return true;
   };
   const none = (lines = 0, skipped = 0): ParsedChunk => ({ rows: [], lines, skipped, warnings: report.warnings });
-  while (readPos < info.size) {
+  // One chunk is always being read ahead: the host reads it (off the main thread) while this one
+  // is parsed and committed. Its failure is handled where it is awaited, or not at all when the
+  // loop stops early, so it is marked handled here.
+  const readAhead = (pos: number): Promise<Uint8Array> | null => {
+    if (pos >= info.size) return null;
+    const p = host.readBytes(file, pos, Math.min(CHUNK_BYTES, info.size - pos));
+    p.catch(() => {});
+    return p;
+  };
+  let next = readAhead(readPos);
+  while (next) {
     let chunk: Uint8Array;
     try {
-      chunk = await host.readBytes(file, readPos, Math.min(CHUNK_BYTES, info.size - readPos));
+      chunk = await next;
     } catch (e) {
       throw hostErrorToApi(e);
     }
     if (chunk.length === 0) break;
     readPos += chunk.length;
+    next = readAhead(readPos);
     if (skipping) {
       // Inside an over-long line: look only for its end, keeping nothing.
       const nl = chunk.indexOf(NEWLINE);

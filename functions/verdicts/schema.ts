@@ -1,18 +1,8 @@
 import { z } from "@hono/zod-openapi";
 import { NameSchema } from "../lib/names.ts";
+import { VERDICT_STATES } from "./states.ts";
 
-/** The verdicts, strongest evidence first decides; exit codes as dispatch watch uses them. */
-export const VERDICT_STATES = ["done", "running", "failed", "worker-process-gone", "unresolved"] as const;
-export type VerdictState = (typeof VERDICT_STATES)[number];
-
-/** dispatch watch exit codes: 0 done, 2 timeout, 3 failed, 4 worker-process-gone, 5 unresolved. */
-export const VERDICT_EXIT: Record<Exclude<VerdictState, "running">, number> & { timeout: number } = {
-  done: 0,
-  timeout: 2,
-  failed: 3,
-  "worker-process-gone": 4,
-  unresolved: 5,
-};
+export { VERDICT_EXIT, VERDICT_STATES, type VerdictState } from "./states.ts";
 
 /** The file a worker writes at the root of its worktree to say it finished (or failed). */
 export const RESULT_FILE = ".switchyard-result.json";

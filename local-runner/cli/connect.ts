@@ -4,16 +4,17 @@ import type { Transport } from "./transport.ts";
 
 /** Chooses HTTP when a URL is given, else the in-process app over the home's database. */
 export async function openTransport(g: GlobalOptions): Promise<Transport> {
-  // Loaded on demand: the app and the database driver are most of the CLI's start-up cost.
-  const { HttpTransport, InProcessTransport } = await import("./transport.ts");
+  // Loaded on demand: the app and the database driver are most of the CLI's start-up cost, and
+  // a call over HTTP needs neither.
   if (g.url) {
+    const { HttpTransport } = await import("./transport.ts");
     const token = g.token ?? (g.home ? readOwnerTokenFile(resolveHome(process.env, { home: g.home })) : null);
     if (!token) {
       throw new HintedError(`no token to call ${g.url}`, "Pass --token, set SWITCHYARD_TOKEN, or run inside the home whose owner.token that server accepts.");
     }
     return new HttpTransport(g.url, token);
   }
-  const { openLocalServices } = await import("../services.ts");
+  const [{ InProcessTransport }, { openLocalServices }] = await Promise.all([import("./in-process-transport.ts"), import("../services.ts")]);
   // A given token (a spawned agent's SWITCHYARD_TOKEN) is used in-process too, so an agent
   // sharing the owner's home still acts as itself.
   return new InProcessTransport(await openLocalServices({ home: resolveHome(process.env, { home: g.home }) }), g.token ?? null);

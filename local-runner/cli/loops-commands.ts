@@ -1,6 +1,5 @@
 import { writeFileSync } from "node:fs";
-import { QA_HARNESSES } from "../qa/harnesses.ts";
-import { comparePngs } from "../visual-diff.ts";
+import { QA_HARNESS_NAMES, type QaHarnessName } from "../qa/names.ts";
 import { callOnce, printAnswer } from "./api-call.ts";
 import { flag, int, list, pos, req, str, UsageError, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
 import { jsonOption } from "./supervision-commands.ts";
@@ -161,6 +160,8 @@ export const LOOPS_COMMANDS: CommandSpec[] = [
       const raw = str(a, "threshold") ?? "0.01";
       const threshold = Number(raw);
       if (!/^\d*\.?\d+$/.test(raw) || threshold > 1) throw new UsageError(`--threshold must be a number between 0 and 1, got '${raw}'`);
+      // Loaded here, not at the top: the PNG codec is no part of every other command's start-up.
+      const { comparePngs } = await import("../visual-diff.ts");
       let report;
       try {
         report = comparePngs(req(a, "reference"), req(a, "candidate"), { threshold, diffPath: str(a, "diff-output") });
@@ -279,7 +280,7 @@ export const LOOPS_COMMANDS: CommandSpec[] = [
     // Needs no home: it works on a disposable database, or on text alone.
     home: "none",
     summary: "Run a deterministic no-tmux QA harness against a disposable database and save a JSON receipt",
-    positionals: [{ name: "HARNESS", required: true, description: Object.keys(QA_HARNESSES).join(" | ") }],
+    positionals: [{ name: "HARNESS", required: true, description: QA_HARNESS_NAMES.join(" | ") }],
     options: {
       "receipt-output": { type: "string", value: "PATH", description: "Write the receipt here (required)" },
       path: { type: "string", value: "DIR", description: "Run against this Switchyard home instead of a disposable one" },
@@ -287,8 +288,9 @@ export const LOOPS_COMMANDS: CommandSpec[] = [
     examples: ["switchyard qa-run ralph-loop-guardrails --receipt-output /tmp/ralph-receipt.json --json"],
     local: async (a, g) => {
       const name = pos(a, 0)!;
-      const harness = QA_HARNESSES[name];
-      if (!harness) throw new UsageError(`unknown harness '${name}'; one of ${Object.keys(QA_HARNESSES).join(", ")}`);
+      if (!(QA_HARNESS_NAMES as readonly string[]).includes(name)) throw new UsageError(`unknown harness '${name}'; one of ${QA_HARNESS_NAMES.join(", ")}`);
+      // The harnesses run the whole app; only this command pays for loading it.
+      const harness = (await import("../qa/harnesses.ts")).QA_HARNESSES[name as QaHarnessName];
       const out = req(a, "receipt-output");
       const receipt = await harness({ home: str(a, "path") });
       writeFileSync(out, `${JSON.stringify(receipt, null, 2)}\n`);

@@ -412,6 +412,15 @@ async function execute(spec: CommandSpec, a: Args, given: GlobalOptions, io: Io,
   }
 }
 
+/**
+ * Evaluates, without running anything, the modules commands load on demand (the app, the
+ * database driver, the host). bin/switchyard.mjs calls it before it writes the V8 code cache, so
+ * the cache covers them whichever command happened to run first.
+ */
+export async function loadOnDemandModules(): Promise<void> {
+  await Promise.all([import("./in-process-transport.ts"), import("../services.ts")]);
+}
+
 /** Runs the CLI and returns its exit code. */
 export async function runCli(argv: string[], io: Io = processIo, opts: CliOptions = {}): Promise<number> {
   const cwd = opts.cwd ?? process.cwd();

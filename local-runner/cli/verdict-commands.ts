@@ -1,4 +1,4 @@
-import { VERDICT_EXIT } from "../../functions/verdicts/schema.ts";
+import { VERDICT_EXIT } from "../../functions/verdicts/states.ts";
 import { err, errorText, out, withTransport } from "./api-call.ts";
 import { parseDuration } from "./coordination-commands.ts";
 import { pos, str, UsageError, type Args, type CommandSpec } from "./spec.ts";

@@ -100,9 +100,11 @@ async function checkRun(t: Transport, runId: string): Promise<string | null> {
  */
 async function openTransport(g: GlobalOptions): Promise<Transport> {
   const home = resolveHome(process.env, { home: g.home });
-  const { HttpTransport, InProcessTransport } = await import("../cli/transport.ts");
-  if (g.url) return new HttpTransport(g.url, g.token ?? readOwnerTokenFile(home));
-  const { openLocalServices } = await import("../services.ts");
+  if (g.url) {
+    const { HttpTransport } = await import("../cli/transport.ts");
+    return new HttpTransport(g.url, g.token ?? readOwnerTokenFile(home));
+  }
+  const [{ InProcessTransport }, { openLocalServices }] = await Promise.all([import("../cli/in-process-transport.ts"), import("../services.ts")]);
   return new InProcessTransport(await openLocalServices({ home }));
 }
 
@@ -134,10 +136,12 @@ export const DAEMON_COMMANDS: CommandSpec[] = [
       const maxTicks = str(a, "max-ticks") === undefined ? undefined : seconds(a, "max-ticks", 1, { integer: true });
       const home = resolveHome(process.env, { home: g.home });
       // The local transport normally sends the owner token; here every request carries the daemon's.
-      const [{ HttpTransport, InProcessTransport }, { openLocalServices }] = await Promise.all([import("../cli/transport.ts"), import("../services.ts")]);
       const transport: Transport = g.url
-        ? new HttpTransport(g.url, token)
-        : new InProcessTransport({ ...(await openLocalServices({ home })), ownerToken: token });
+        ? new (await import("../cli/transport.ts")).HttpTransport(g.url, token)
+        : await (async () => {
+            const [{ InProcessTransport }, { openLocalServices }] = await Promise.all([import("../cli/in-process-transport.ts"), import("../services.ts")]);
+            return new InProcessTransport({ ...(await openLocalServices({ home })), ownerToken: token });
+          })();
       const abort = new AbortController();
       const onSignal = () => abort.abort();
       process.once("SIGTERM", onSignal);

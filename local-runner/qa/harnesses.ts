@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { comparePngs, writeTestPng } from "../visual-diff.ts";
 import { type HarnessEnv, type QaReceipt, runHarness } from "./harness.ts";
+import type { QaHarnessName } from "./names.ts";
 
 const ADVERSARIAL = {
   failure_mode: "the next pass repeats work the previous one already merged",
@@ -241,7 +242,7 @@ async function adversarialTriggers(env: HarnessEnv) {
 }
 
 /** The deterministic no-tmux QA harnesses, by name. */
-export const QA_HARNESSES: Record<string, (opts: { home?: string }) => Promise<QaReceipt>> = {
+export const QA_HARNESSES: Record<QaHarnessName, (opts: { home?: string }) => Promise<QaReceipt>> = {
   "ralph-loop-guardrails": (o) => runHarness("ralph-loop-guardrails", ralphLoopGuardrails, o),
   "generic-loop-template": (o) => runHarness("generic-loop-template", (env) => genericLoopTemplate(env), o),
   "generic-loop-template-browser": (o) => runHarness("generic-loop-template-browser", (env) => genericLoopTemplate(env, browserRender), o),

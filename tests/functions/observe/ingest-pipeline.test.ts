@@ -1,0 +1,53 @@
+// Ingest reads the next chunk of a transcript while it parses and commits the current one, so
+// the disk and the database work at the same time instead of taking turns.
+import { appendFileSync, statSync, writeFileSync } from "node:fs";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { registerSession } from "../../helpers/factories.ts";
+import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+import { codexRollout } from "../../helpers/transcripts.ts";
+
+let env: TestEnv;
+beforeEach(async () => {
+  env = await makeTestEnv();
+});
+afterEach(() => env.close());
+
+const line = (text: string) =>
+  `${JSON.stringify({ timestamp: "2026-11-21T12:00:00.000Z", type: "event_msg", payload: { type: "user_message", message: text } })}\n`;
+
+describe("ingest pipelining", () => {
+  it("asks the host for each next chunk before the chunk before it is committed, and still stores every line once", async () => {
+    const path = codexRollout(env, "piped", null);
+    writeFileSync(path, "");
+    const w = await registerSession(env, "worker", { codex_session: path });
+    const block = line("x".repeat(1000)).repeat(1000);
+    let lines = 0;
+    while (statSync(path).size <= 10 * 1024 * 1024) {
+      appendFileSync(path, block);
+      lines += 1000;
+    }
+    const host = env.services.host!;
+    const read = host.readBytes.bind(host);
+    // What the database held each time ingest asked for bytes: the cursor and the stored events.
+    const asked: Array<{ offset: number; cursor: number; events: number }> = [];
+    host.readBytes = async (p, offset, length) => {
+      const rs = await env.services.database.client.execute({
+        sql: "SELECT (SELECT c.offset FROM ingest_cursors c JOIN sessions s ON s.id = c.session_id WHERE s.name = ?) AS cursor, (SELECT count(*) FROM transcript_events) AS events",
+        args: [w.session.name],
+      });
+      asked.push({ offset, cursor: Number(rs.rows[0]!.cursor), events: Number(rs.rows[0]!.events) });
+      return read(p, offset, length);
+    };
+
+    const res = await env.call("POST", `/v1/sessions/${w.session.name}/ingest`);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ new_lines: lines, new_events: lines, new_offset: res.body.file_size });
+
+    // Three chunks or more. Ingest asks for chunk i before it has committed chunk i-1: the cursor
+    // has not passed the start of chunk i-1 yet (a read after the commit would find it past it).
+    expect(asked.length).toBeGreaterThanOrEqual(3);
+    expect(asked[0]).toEqual({ offset: 0, cursor: 0, events: 0 });
+    expect(asked[1]!.events).toBe(0);
+    for (let i = 1; i < asked.length; i++) expect(asked[i]!.cursor).toBeLessThanOrEqual(asked[i - 1]!.offset);
+  });
+});

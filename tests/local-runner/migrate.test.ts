@@ -1,0 +1,60 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { openDatabase, type Database } from "../../functions/lib/db.ts";
+import { migrateDatabase, schemaIsCurrent } from "../../local-runner/migrate.ts";
+import journal from "../../schema/migrations/meta/_journal.json" with { type: "json" };
+
+const opened: Database[] = [];
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of opened.splice(0)) d.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+async function fileDatabase(): Promise<{ url: string; db: Database }> {
+  const dir = mkdtempSync(join(tmpdir(), "switchyard-migrate-"));
+  dirs.push(dir);
+  const url = `file:${join(dir, "db.sqlite")}`;
+  const db = await openDatabase({ url });
+  opened.push(db);
+  return { url, db };
+}
+
+describe("migrateDatabase", () => {
+  it("applies every migration to a new database, then finds it current", async () => {
+    const { db } = await fileDatabase();
+    expect(await schemaIsCurrent(db)).toBe(false);
+    const first = await migrateDatabase(db);
+    expect(first.applied).toEqual(journal.entries.map((e) => e.tag));
+    expect(await schemaIsCurrent(db)).toBe(true);
+    expect((await migrateDatabase(db)).applied).toEqual([]);
+  });
+
+  it("checks a current database without the write lock, so a long writer elsewhere does not hold it up", async () => {
+    const { url, db } = await fileDatabase();
+    await migrateDatabase(db);
+    // Another process holds the write lock (BEGIN IMMEDIATE) with a write in flight.
+    const other = await openDatabase({ url });
+    opened.push(other);
+    const tx = await other.client.transaction("write");
+    try {
+      await tx.execute("CREATE TABLE held (x)");
+      const blocked = new Promise<"blocked">((r) => setTimeout(() => r("blocked"), 3000).unref());
+      // Taking the lock would wait out the busy timeout and retry; the read answers at once.
+      expect(await Promise.race([migrateDatabase(db), blocked])).toEqual({ applied: [] });
+    } finally {
+      await tx.rollback();
+      tx.close();
+    }
+  });
+
+  it("does not call a database current when a migration is missing from its record", async () => {
+    const { db } = await fileDatabase();
+    await migrateDatabase(db);
+    const newest = Math.max(...journal.entries.map((e) => e.when));
+    await db.client.execute({ sql: "DELETE FROM __drizzle_migrations WHERE created_at = ?", args: [newest] });
+    expect(await schemaIsCurrent(db)).toBe(false);
+  });
+});
