@@ -34,8 +34,10 @@ function print(g: GlobalOptions, body: unknown, lines: string[]): void {
  * replacement); in-process they share one database connection, closed once.
  */
 async function transportsFor(g: GlobalOptions, home: ReturnType<typeof resolveHome>) {
-  const { HttpTransport, InProcessTransport } = await import("./transport.ts");
+  const { HttpTransport } = await import("./transport.ts");
   if (g.url) return { as: (secret: string): Transport => new HttpTransport(g.url!, secret), close: async () => {} };
+  // Loaded only here: the in-process transport brings the whole app with it.
+  const { InProcessTransport } = await import("./in-process-transport.ts");
   const { openLocalServices } = await import("../services.ts");
   const services = await openLocalServices({ home });
   return { as: (secret: string): Transport => new InProcessTransport(services, secret), close: async () => services.database.close() };
