@@ -4,8 +4,36 @@ import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import type { TaskRow } from "../../schema/tasks.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { decodeCursor, encodeCursor } from "../lib/paging.ts";
-import { iso } from "../lib/sql.ts";
+import { iso as isoDate } from "../lib/sql.ts";
 import { maybeRedact, redactText } from "./redact.ts";
+
+const DAY_MS = 86_400_000;
+const pad2 = (x: number) => (x < 10 ? `0${x}` : `${x}`);
+const pad3 = (x: number) => (x < 10 ? `00${x}` : x < 100 ? `0${x}` : `${x}`);
+let cachedDay = Number.NaN;
+let cachedDayText = "";
+
+/**
+ * `iso` from lib/sql.ts, formatted by hand within a cached day: a full replay formats a few
+ * hundred thousand timestamps, most of them on the same day, and Date#toISOString dominated.
+ */
+function iso(ms: number | null | undefined): string | null {
+  if (ms === null || ms === undefined) return null;
+  // Outside four-digit years, or a fraction of a millisecond: the exact Date formatting.
+  if (!Number.isInteger(ms) || ms < 0 || ms >= 253_402_300_800_000) return isoDate(ms);
+  const day = Math.floor(ms / DAY_MS);
+  if (day !== cachedDay) {
+    cachedDay = day;
+    cachedDayText = new Date(day * DAY_MS).toISOString().slice(0, 11);
+  }
+  let r = ms - day * DAY_MS;
+  const milli = r % 1000;
+  r = (r - milli) / 1000;
+  const sec = r % 60;
+  r = (r - sec) / 60;
+  const min = r % 60;
+  return `${cachedDayText}${pad2((r - min) / 60)}:${pad2(min)}:${pad2(sec)}.${pad3(milli)}Z`;
+}
 
 /** Where a replay entry comes from. */
 export const REPLAY_SOURCES = ["cycle", "audit", "command", "inbox", "decision", "criterion", "broker", "transcript"] as const;
@@ -108,13 +136,25 @@ const TRANSCRIPT_KINDS = ["user_message", "agent_message", "task_complete"] as c
 /** A source's sort position: its time, and its key within the source (an id or a rowid). */
 type Head = { at: number; key: number };
 
-/** Reads the `at,key,at,key,…` list a keys query returns (null: no rows). */
+/** Reads the `[at, key, at, key, …]` list a keys query returns. */
 function parseHeads(text: unknown): Head[] {
-  if (typeof text !== "string" || text === "") return [];
-  const parts = text.split(",");
-  const out: Head[] = new Array(parts.length / 2);
-  for (let i = 0, j = 0; i < parts.length; i += 2, j++) out[j] = { at: +parts[i]!, key: +parts[i + 1]! };
+  const flat = JSON.parse(typeof text === "string" ? text : "[]") as number[];
+  const out: Head[] = new Array(flat.length / 2);
+  for (let i = 0, j = 0; i < flat.length; i += 2, j++) out[j] = { at: flat[i]!, key: flat[i + 1]! };
   return out;
+}
+
+/**
+ * SQL text that renders one row as a JSON object named `r`: `cols` are [key, column expression, and
+ * whether the column already holds JSON]. Concatenated rather than built with json_object so
+ * SQLite parses no JSON (stored JSON columns are written by JSON.stringify, so always valid).
+ */
+function rowJson(cols: Array<[string, string, "json"?]>): SQL {
+  return sql.raw(`${rowJsonText(cols)} AS r`);
+}
+
+function rowJsonText(cols: Array<[string, string, "json"?]>): string {
+  return `'{' || ${cols.map(([k, e, j], i) => `'${i ? "," : ""}"${k}":' || ${j ? `ifnull(${e}, 'null')` : `json_quote(${e})`}`).join(" || ")} || '}'`;
 }
 
 /** Sorts by (at, key) unless already in that order (the usual case: keys grow with time). */
@@ -163,6 +203,17 @@ function unionByKey<T extends Head>(lists: T[][]): T[] {
 }
 
 /** A row-value keyset bound on (created_at, rowid), which SQLite seeks in an index ending in created_at. */
+/** A command attempt as the replay shows it (booleans stored as 0/1). */
+const ATTEMPT_JSON = rowJsonText([
+  ["id", "a.id"],
+  ["dispatcher_id", "a.dispatcher_id"],
+  ["side_effect_started", "iif(a.side_effect_started = 1, 'true', 'false')", "json"],
+  ["side_effect_completed", "iif(a.side_effect_completed = 1, 'true', 'false')", "json"],
+  ["error", "a.error"],
+  ["started_at", "a.started_at"],
+  ["finished_at", "a.finished_at"],
+]);
+
 const atRowid = (table: string, op: ">" | "<=", pos: [number, number]) =>
   sql`(${sql.raw(`${table}.created_at, ${table}.rowid`)}) ${sql.raw(op)} (${pos[0]}, ${pos[1]})`;
 
@@ -186,7 +237,7 @@ export async function replayPage(ctx: Ctx, task: TaskRow, ts: TaskSessions, o: R
   const brokerRanges = sessionIds.flatMap((sid) => (["requester_session_id", "to_session_id"] as const).map((col) => ({ sid, col })));
   const transcriptRanges = o.transcript ? sessionIds.flatMap((sid) => TRANSCRIPT_KINDS.map((kind) => ({ sid, kind }))) : [];
   const tid = task.id;
-  const keys = (inner: SQL) => db.values<[string | null]>(sql`SELECT group_concat(k) FROM (${inner})`);
+  const keys = (inner: SQL) => db.values<[string | null]>(sql`SELECT '[' || ifnull(group_concat(k), '') || ']' FROM (${inner})`);
 
   // 1. Sort keys only, `at,key` per row, each range in its index order.
   const keyQs = [
@@ -214,7 +265,7 @@ export async function replayPage(ctx: Ctx, task: TaskRow, ts: TaskSessions, o: R
       ),
     ),
   ];
-  // biome-ignore lint/suspicious/noExplicitAny: drizzle types a batch by its literal tuple; this one is built from lists.
+  // drizzle types a batch by its literal tuple; this one is built from lists.
   const keyRows = (await db.batch(keyQs as any)) as Array<Array<[string | null]>>;
   const heads = keyRows.map((r) => parseHeads(r[0]?.[0]));
   const b = 6 + brokerRanges.length;
@@ -246,65 +297,138 @@ export async function replayPage(ctx: Ctx, task: TaskRow, ts: TaskSessions, o: R
   }
 
   // 2. The page's rows, whole, per source between its old position and its last key on the page.
-  const json = <T>(inner: SQL) => db.values<[string | null]>(sql`SELECT json_group_array(json(r)) FROM (${inner})`) as unknown as Promise<T>;
+  const json = (inner: SQL) => db.values<[string | null]>(sql`SELECT '[' || ifnull(group_concat(r), '') || ']' FROM (${inner})`);
   const rowQs: Array<{ src: ReplaySource; q: Promise<unknown> }> = [];
   if (first.cycle)
     rowQs.push({
       src: "cycle",
-      q: json(sql`SELECT json_object('id', id, 'createdAt', created_at, 'managerSessionId', manager_session_id, 'state', state, 'workerState', worker_state,
-        'notablePattern', notable_pattern, 'status', json(status_json), 'error', error, 'at', created_at, 'key', id) AS r
+      q: json(sql`SELECT ${rowJson([
+        ["id", "id"],
+        ["managerSessionId", "manager_session_id"],
+        ["state", "state"],
+        ["workerState", "worker_state"],
+        ["notablePattern", "notable_pattern"],
+        ["status", "status_json", "json"],
+        ["error", "error"],
+        ["at", "created_at"],
+        ["key", "id"],
+      ])}
         FROM manager_cycles WHERE task_id = ${tid} AND id > ${pos.cycle} AND id <= ${next.cycle} ORDER BY task_id, id`),
     });
   if (first.audit)
     rowQs.push({
       src: "audit",
-      q: json(sql`SELECT json_object('id', id, 'kind', kind, 'sessionId', session_id, 'actor', actor, 'payload', json(payload_json), 'createdAt', created_at,
-        'at', created_at, 'key', rowid) AS r
+      q: json(sql`SELECT ${rowJson([
+        ["id", "id"],
+        ["kind", "kind"],
+        ["sessionId", "session_id"],
+        ["actor", "actor"],
+        ["payload", "payload_json", "json"],
+        ["at", "created_at"],
+        ["key", "rowid"],
+      ])}
         FROM events WHERE task_id = ${tid} AND ${atRowid("events", ">", pos.audit)} AND ${atRowid("events", "<=", next.audit)} ORDER BY task_id, created_at, rowid`),
     });
   if (first.command)
     rowQs.push({
       src: "command",
-      q: json(sql`SELECT json_object('id', c.id, 'type', c.type, 'state', c.state, 'sessionId', c.session_id, 'correlationId', c.correlation_id,
-        'createdBy', c.created_by, 'payload', json(c.payload_json), 'result', json(c.result_json), 'error', c.error, 'completedAt', c.completed_at,
-        'createdAt', c.created_at, 'at', c.created_at, 'key', c.rowid,
-        'attempts', (SELECT json_group_array(json(a.r)) FROM (
-          SELECT json_object('id', id, 'dispatcher_id', dispatcher_id, 'side_effect_started', json(iif(side_effect_started = 1, 'true', 'false')),
-            'side_effect_completed', json(iif(side_effect_completed = 1, 'true', 'false')), 'error', error, 'started_at', started_at, 'finished_at', finished_at) AS r
-          FROM command_attempts WHERE command_id = c.id ORDER BY command_id, started_at, rowid) a)) AS r
+      q: json(sql`SELECT ${rowJson([
+        ["id", "c.id"],
+        ["type", "c.type"],
+        ["state", "c.state"],
+        ["sessionId", "c.session_id"],
+        ["correlationId", "c.correlation_id"],
+        ["createdBy", "c.created_by"],
+        ["payload", "c.payload_json", "json"],
+        ["result", "c.result_json", "json"],
+        ["error", "c.error"],
+        ["completedAt", "c.completed_at"],
+        ["at", "c.created_at"],
+        ["key", "c.rowid"],
+        [
+          "attempts",
+          `(SELECT '[' || ifnull(group_concat(r), '') || ']' FROM (SELECT ${ATTEMPT_JSON} AS r FROM command_attempts a WHERE a.command_id = c.id ORDER BY a.command_id, a.started_at, a.rowid))`,
+          "json",
+        ],
+      ])}
         FROM commands c WHERE c.task_id = ${tid} AND ${atRowid("c", ">", pos.command)} AND ${atRowid("c", "<=", next.command)} ORDER BY c.task_id, c.created_at, c.rowid`),
     });
   if (first.inbox)
     rowQs.push({
       src: "inbox",
-      q: json(sql`SELECT json_object('id', id, 'signalType', signal_type, 'deliveryMode', delivery_mode, 'sourceSessionId', source_session_id,
-        'targetSessionId', target_session_id, 'correlationId', correlation_id, 'sourceEventId', source_event_id, 'deliveryCommandId', delivery_command_id,
-        'deliveredAt', delivered_at, 'consumedBy', consumed_by, 'consumedAt', consumed_at, 'payload', json(payload_json), 'createdAt', created_at,
-        'at', created_at, 'key', rowid) AS r
+      q: json(sql`SELECT ${rowJson([
+        ["id", "id"],
+        ["signalType", "signal_type"],
+        ["deliveryMode", "delivery_mode"],
+        ["sourceSessionId", "source_session_id"],
+        ["targetSessionId", "target_session_id"],
+        ["correlationId", "correlation_id"],
+        ["sourceEventId", "source_event_id"],
+        ["deliveryCommandId", "delivery_command_id"],
+        ["deliveredAt", "delivered_at"],
+        ["consumedBy", "consumed_by"],
+        ["consumedAt", "consumed_at"],
+        ["payload", "payload_json", "json"],
+        ["at", "created_at"],
+        ["key", "rowid"],
+      ])}
         FROM inbox_items WHERE task_id = ${tid} AND ${atRowid("inbox_items", ">", pos.inbox)} AND ${atRowid("inbox_items", "<=", next.inbox)} ORDER BY task_id, created_at, rowid`),
     });
   if (first.decision)
     rowQs.push({
       src: "decision",
-      q: json(sql`SELECT json_object('id', id, 'decision', decision, 'reason', reason, 'cycleId', cycle_id, 'createdBy', created_by, 'payload', json(payload_json),
-        'createdAt', created_at, 'at', created_at, 'key', id) AS r
+      q: json(sql`SELECT ${rowJson([
+        ["id", "id"],
+        ["decision", "decision"],
+        ["reason", "reason"],
+        ["cycleId", "cycle_id"],
+        ["createdBy", "created_by"],
+        ["payload", "payload_json", "json"],
+        ["at", "created_at"],
+        ["key", "id"],
+      ])}
         FROM manager_decisions WHERE task_id = ${tid} AND id > ${pos.decision} AND id <= ${next.decision} ORDER BY task_id, id`),
     });
   if (first.criterion)
     rowQs.push({
       src: "criterion",
-      q: json(sql`SELECT json_object('id', id, 'criterion', criterion, 'source', source, 'status', status, 'evidenceType', evidence_type, 'evidence', json(evidence_json),
-        'createdBy', created_by, 'updatedAt', updated_at, 'createdAt', created_at, 'at', created_at, 'key', id) AS r
+      q: json(sql`SELECT ${rowJson([
+        ["id", "id"],
+        ["criterion", "criterion"],
+        ["source", "source"],
+        ["status", "status"],
+        ["evidenceType", "evidence_type"],
+        ["evidence", "evidence_json", "json"],
+        ["createdBy", "created_by"],
+        ["updatedAt", "updated_at"],
+        ["at", "created_at"],
+        ["key", "id"],
+      ])}
         FROM acceptance_criteria WHERE task_id = ${tid} AND id > ${pos.criterion} AND id <= ${next.criterion} ORDER BY task_id, id`),
     });
   if (first.broker)
     for (const { sid, col } of brokerRanges)
       rowQs.push({
         src: "broker",
-        q: json(sql`SELECT json_object('id', id, 'state', state, 'runId', run_id, 'requesterSessionId', requester_session_id, 'toSessionId', to_session_id,
-          'requestText', request_text, 'draftText', draft_text, 'approvedText', approved_text, 'approvedBy', approved_by, 'approvedAt', approved_at,
-          'rejectedReason', rejected_reason, 'rejectedAt', rejected_at, 'sentMessageId', sent_message_id, 'sentAt', sent_at, 'policyReason', policy_reason,
-          'createdAt', created_at, 'at', created_at, 'key', rowid) AS r
+        q: json(sql`SELECT ${rowJson([
+          ["id", "id"],
+          ["state", "state"],
+          ["runId", "run_id"],
+          ["requesterSessionId", "requester_session_id"],
+          ["toSessionId", "to_session_id"],
+          ["requestText", "request_text"],
+          ["draftText", "draft_text"],
+          ["approvedText", "approved_text"],
+          ["approvedBy", "approved_by"],
+          ["approvedAt", "approved_at"],
+          ["rejectedReason", "rejected_reason"],
+          ["rejectedAt", "rejected_at"],
+          ["sentMessageId", "sent_message_id"],
+          ["sentAt", "sent_at"],
+          ["policyReason", "policy_reason"],
+          ["at", "created_at"],
+          ["key", "rowid"],
+        ])}
           FROM advice_requests WHERE ${sql.raw(col)} = ${sid} AND ${atRowid("advice_requests", ">", pos.broker)} AND ${atRowid("advice_requests", "<=", next.broker)}
           ORDER BY ${sql.raw(col)}, created_at, rowid`),
       });
@@ -312,21 +436,27 @@ export async function replayPage(ctx: Ctx, task: TaskRow, ts: TaskSessions, o: R
     for (const { sid, kind } of transcriptRanges)
       rowQs.push({
         src: "transcript",
-        q: json(sql`SELECT json_object('id', id, 'sessionId', session_id, 'kind', kind, 'subtype', subtype, 'text', text,
-          'at', coalesce(observed_at, event_at, ingested_at), 'key', id) AS r
+        q: json(sql`SELECT ${rowJson([
+          ["id", "id"],
+          ["sessionId", "session_id"],
+          ["kind", "kind"],
+          ["subtype", "subtype"],
+          ["text", "text"],
+          ["at", "coalesce(observed_at, event_at, ingested_at)"],
+          ["key", "id"],
+        ])}
           FROM transcript_events WHERE session_id = ${sid} AND kind = ${kind} AND id > ${pos.transcript} AND id <= ${next.transcript}
           ORDER BY session_id, kind, id`),
       });
   const rowSets = rowQs.length
-    ? // biome-ignore lint/suspicious/noExplicitAny: as above.
-      ((await db.batch(rowQs.map((r) => r.q) as any)) as Array<Array<[string | null]>>).map((r) => JSON.parse(r[0]?.[0] ?? "[]") as Head[])
+    ? ((await db.batch(rowQs.map((r) => r.q) as any)) as Array<Array<[string | null]>>).map((r) => JSON.parse(r[0]?.[0] ?? "[]") as Head[])
     : [];
   const rowsOf = (src: ReplaySource) => rowSets.filter((_, i) => rowQs[i]!.src === src);
   const pageRows: Array<{ src: ReplaySource; rows: Head[] }> = [
     { src: "cycle", rows: byAtKey(rowsOf("cycle").flat()) },
-    { src: "audit", rows: rowsOf("audit").flat() },
-    { src: "command", rows: rowsOf("command").flat() },
-    { src: "inbox", rows: rowsOf("inbox").flat() },
+    { src: "audit", rows: byAtKey(rowsOf("audit").flat()) },
+    { src: "command", rows: byAtKey(rowsOf("command").flat()) },
+    { src: "inbox", rows: byAtKey(rowsOf("inbox").flat()) },
     { src: "decision", rows: byAtKey(rowsOf("decision").flat()) },
     { src: "criterion", rows: byAtKey(rowsOf("criterion").flat()) },
     { src: "broker", rows: unionByKey(rowsOf("broker")) },
@@ -358,7 +488,7 @@ function entryOf(src: ReplaySource, r: J, inc: boolean, who: Who): ReplayEntry {
     case "cycle": {
       const st = (r.status ?? {}) as J;
       return {
-        at: iso(r.createdAt)!,
+        at: iso(r.at)!,
         source: "cycle",
         id: String(r.id),
         role: "manager",
@@ -386,7 +516,7 @@ function entryOf(src: ReplaySource, r: J, inc: boolean, who: Who): ReplayEntry {
     }
     case "audit":
       return {
-        at: iso(r.createdAt)!,
+        at: iso(r.at)!,
         source: "audit",
         id: r.id,
         role: who(r.sessionId)?.boundRole ?? null,
@@ -397,7 +527,7 @@ function entryOf(src: ReplaySource, r: J, inc: boolean, who: Who): ReplayEntry {
     case "command": {
       const atts = r.attempts as J[];
       return {
-        at: iso(r.createdAt)!,
+        at: iso(r.at)!,
         source: "command",
         id: r.id,
         role: who(r.sessionId)?.boundRole ?? null,
@@ -412,13 +542,14 @@ function entryOf(src: ReplaySource, r: J, inc: boolean, who: Who): ReplayEntry {
           result: maybeRedact(r.result, inc),
           error: r.error,
           completed_at: iso(r.completedAt),
-          attempts: atts.map((a) => ({ ...a, started_at: iso(a.started_at), finished_at: iso(a.finished_at) })),
+          // Oldest attempt first; the sort is stable, so equal start times keep their rowid order.
+          attempts: atts.sort((x, y) => x.started_at - y.started_at).map((a) => ({ ...a, started_at: iso(a.started_at), finished_at: iso(a.finished_at) })),
         },
       };
     }
     case "inbox":
       return {
-        at: iso(r.createdAt)!,
+        at: iso(r.at)!,
         source: "inbox",
         id: r.id,
         role: who(r.targetSessionId)?.boundRole ?? null,
@@ -443,7 +574,7 @@ function entryOf(src: ReplaySource, r: J, inc: boolean, who: Who): ReplayEntry {
       };
     case "decision":
       return {
-        at: iso(r.createdAt)!,
+        at: iso(r.at)!,
         source: "decision",
         id: String(r.id),
         role: "manager",
@@ -453,7 +584,7 @@ function entryOf(src: ReplaySource, r: J, inc: boolean, who: Who): ReplayEntry {
       };
     case "criterion":
       return {
-        at: iso(r.createdAt)!,
+        at: iso(r.at)!,
         source: "criterion",
         id: String(r.id),
         role: r.source === "worker_proposed" ? "worker" : "manager",
@@ -471,7 +602,7 @@ function entryOf(src: ReplaySource, r: J, inc: boolean, who: Who): ReplayEntry {
       };
     case "broker":
       return {
-        at: iso(r.createdAt)!,
+        at: iso(r.at)!,
         source: "broker",
         id: r.id,
         role: who(r.requesterSessionId)?.boundRole ?? null,
