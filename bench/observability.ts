@@ -37,7 +37,7 @@ async function freshServices(prefix: string): Promise<{ dir: string; services: L
  * cycles, commands, routed notifications, decisions, criteria), written with recursive-CTE
  * inserts so the telemetry triggers fire as they do in use.
  */
-async function seedReplay(services: LocalServices, nowMs: number): Promise<TaskRow> {
+export async function seedReplay(services: LocalServices, nowMs: number): Promise<TaskRow> {
   const db = services.database.db;
   const c = services.database.client;
   const task: TaskRow = {

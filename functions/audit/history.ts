@@ -136,17 +136,17 @@ const TRANSCRIPT_KINDS = ["user_message", "agent_message", "task_complete"] as c
 /** A source's sort position: its time, and its key within the source (an id or a rowid). */
 type Head = { at: number; key: number };
 
-/** Reads the `[at, key, at, key, …]` list a keys query returns. */
+/** Reads the `[[at, …], [key, …]]` lists a keys query returns. */
 function parseHeads(text: unknown): Head[] {
-  const flat = JSON.parse(typeof text === "string" ? text : "[]") as number[];
-  const out: Head[] = new Array(flat.length / 2);
-  for (let i = 0, j = 0; i < flat.length; i += 2, j++) out[j] = { at: flat[i]!, key: flat[i + 1]! };
+  const [ats, ks] = JSON.parse(typeof text === "string" ? text : "[[],[]]") as [number[], number[]];
+  const out: Head[] = new Array(ats.length);
+  for (let i = 0; i < ats.length; i++) out[i] = { at: ats[i]!, key: ks[i]! };
   return out;
 }
 
 /**
  * SQL text that renders one row as a JSON object named `r`: `cols` are [key, column expression, and
- * whether the column already holds JSON]. Concatenated rather than built with json_object so
+ * whether the column already holds JSON]. Formatted as text rather than built with json_object so
  * SQLite parses no JSON (stored JSON columns are written by JSON.stringify, so always valid).
  */
 function rowJson(cols: Array<[string, string, "json"?]>): SQL {
@@ -154,7 +154,9 @@ function rowJson(cols: Array<[string, string, "json"?]>): SQL {
 }
 
 function rowJsonText(cols: Array<[string, string, "json"?]>): string {
-  return `'{' || ${cols.map(([k, e, j], i) => `'${i ? "," : ""}"${k}":' || ${j ? `ifnull(${e}, 'null')` : `json_quote(${e})`}`).join(" || ")} || '}'`;
+  // One printf per row: a chain of || would copy the growing text once per column.
+  const format = `{${cols.map(([k]) => `"${k}":%s`).join(",")}}`;
+  return `printf('${format}', ${cols.map(([, e, j]) => (j ? `ifnull(${e}, 'null')` : `json_quote(${e})`)).join(", ")})`;
 }
 
 /** Sorts by (at, key) unless already in that order (the usual case: keys grow with time). */
@@ -237,31 +239,33 @@ export async function replayPage(ctx: Ctx, task: TaskRow, ts: TaskSessions, o: R
   const brokerRanges = sessionIds.flatMap((sid) => (["requester_session_id", "to_session_id"] as const).map((col) => ({ sid, col })));
   const transcriptRanges = o.transcript ? sessionIds.flatMap((sid) => TRANSCRIPT_KINDS.map((kind) => ({ sid, kind }))) : [];
   const tid = task.id;
-  const keys = (inner: SQL) => db.values<[string | null]>(sql`SELECT '[' || ifnull(group_concat(k), '') || ']' FROM (${inner})`);
+  // Two lists side by side: one aggregate per column is much cheaper than text built per row.
+  const keys = (inner: SQL) =>
+    db.values<[string | null]>(sql`SELECT '[[' || ifnull(group_concat(at), '') || '],[' || ifnull(group_concat(k), '') || ']]' FROM (${inner})`);
 
-  // 1. Sort keys only, `at,key` per row, each range in its index order.
+  // 1. Sort keys only, each range in its index order.
   const keyQs = [
-    keys(sql`SELECT created_at || ',' || id AS k FROM manager_cycles WHERE task_id = ${tid} AND id > ${pos.cycle} ORDER BY task_id, id LIMIT ${n}`),
+    keys(sql`SELECT created_at AS at, id AS k FROM manager_cycles WHERE task_id = ${tid} AND id > ${pos.cycle} ORDER BY task_id, id LIMIT ${n}`),
     keys(
-      sql`SELECT created_at || ',' || rowid AS k FROM events WHERE task_id = ${tid} AND ${atRowid("events", ">", pos.audit)} ORDER BY task_id, created_at, rowid LIMIT ${n}`,
+      sql`SELECT created_at AS at, rowid AS k FROM events WHERE task_id = ${tid} AND ${atRowid("events", ">", pos.audit)} ORDER BY task_id, created_at, rowid LIMIT ${n}`,
     ),
     keys(
-      sql`SELECT created_at || ',' || rowid AS k FROM commands WHERE task_id = ${tid} AND ${atRowid("commands", ">", pos.command)} ORDER BY task_id, created_at, rowid LIMIT ${n}`,
+      sql`SELECT created_at AS at, rowid AS k FROM commands WHERE task_id = ${tid} AND ${atRowid("commands", ">", pos.command)} ORDER BY task_id, created_at, rowid LIMIT ${n}`,
     ),
     keys(
-      sql`SELECT created_at || ',' || rowid AS k FROM inbox_items WHERE task_id = ${tid} AND ${atRowid("inbox_items", ">", pos.inbox)} ORDER BY task_id, created_at, rowid LIMIT ${n}`,
+      sql`SELECT created_at AS at, rowid AS k FROM inbox_items WHERE task_id = ${tid} AND ${atRowid("inbox_items", ">", pos.inbox)} ORDER BY task_id, created_at, rowid LIMIT ${n}`,
     ),
-    keys(sql`SELECT created_at || ',' || id AS k FROM manager_decisions WHERE task_id = ${tid} AND id > ${pos.decision} ORDER BY task_id, id LIMIT ${n}`),
-    keys(sql`SELECT created_at || ',' || id AS k FROM acceptance_criteria WHERE task_id = ${tid} AND id > ${pos.criterion} ORDER BY task_id, id LIMIT ${n}`),
+    keys(sql`SELECT created_at AS at, id AS k FROM manager_decisions WHERE task_id = ${tid} AND id > ${pos.decision} ORDER BY task_id, id LIMIT ${n}`),
+    keys(sql`SELECT created_at AS at, id AS k FROM acceptance_criteria WHERE task_id = ${tid} AND id > ${pos.criterion} ORDER BY task_id, id LIMIT ${n}`),
     // The task's broker actions are the advice its sessions asked for or were sent: one range per session and direction.
     ...brokerRanges.map(({ sid, col }) =>
       keys(
-        sql`SELECT created_at || ',' || rowid AS k FROM advice_requests WHERE ${sql.raw(col)} = ${sid} AND ${atRowid("advice_requests", ">", pos.broker)} ORDER BY ${sql.raw(col)}, created_at, rowid LIMIT ${n}`,
+        sql`SELECT created_at AS at, rowid AS k FROM advice_requests WHERE ${sql.raw(col)} = ${sid} AND ${atRowid("advice_requests", ">", pos.broker)} ORDER BY ${sql.raw(col)}, created_at, rowid LIMIT ${n}`,
       ),
     ),
     ...transcriptRanges.map(({ sid, kind }) =>
       keys(
-        sql`SELECT coalesce(observed_at, event_at, ingested_at) || ',' || id AS k FROM transcript_events WHERE session_id = ${sid} AND kind = ${kind} AND id > ${pos.transcript} ORDER BY session_id, kind, id LIMIT ${n}`,
+        sql`SELECT coalesce(observed_at, event_at, ingested_at) AS at, id AS k FROM transcript_events WHERE session_id = ${sid} AND kind = ${kind} AND id > ${pos.transcript} ORDER BY session_id, kind, id LIMIT ${n}`,
       ),
     ),
   ];
