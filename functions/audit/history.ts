@@ -227,9 +227,10 @@ const atRowid = (table: string, op: ">" | "<=", pos: [number, number]) =>
  * Two batches of index range reads, each answered by SQLite as one row per range. The first
  * reads only the sort keys of up to `limit + 1` rows per source after its position, so the
  * merge that decides which rows make the page costs no row fetching; the second reads those
- * rows whole (as JSON built by SQLite, which is far cheaper than mapping driver rows) through
- * the same indexes, bounded by the last key of each source on the page. A row inserted inside
- * that bound between the two batches is shown on this page rather than skipped.
+ * rows whole (as JSON text SQLite formats, which is far cheaper than mapping driver rows)
+ * through the same indexes, bounded by the last key of each source on the page. A row inserted
+ * inside that bound between the two batches is shown on this page (one entry over `limit`)
+ * rather than skipped.
  */
 export async function replayPage(ctx: Ctx, task: TaskRow, ts: TaskSessions, o: ReplayOptions) {
   const pos = decodePosition(o.cursor);
