@@ -2,7 +2,9 @@
 // replay under 1 s), telemetry full-text search over 1,000,000 events (target p50 under 50 ms),
 // and the dashboard's first paint with 1,000 tasks in real Chromium (skipped without Chromium).
 // Part of `npm run bench`; alone with `npx tsx bench/observability.ts` (writes
-// bench/results/observability.json), or call observabilityBench().
+// bench/results/observability.json), or call observabilityBench(). While working on one part,
+// `OBSERVABILITY_ONLY=replay` (or telemetry, dashboard; comma-separated) runs just that part and
+// `OBSERVABILITY_N=3` fewer samples; a partial run prints its rows and records nothing.
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -35,7 +37,7 @@ async function freshServices(prefix: string): Promise<{ dir: string; services: L
  * cycles, commands, routed notifications, decisions, criteria), written with recursive-CTE
  * inserts so the telemetry triggers fire as they do in use.
  */
-async function seedReplay(services: LocalServices, nowMs: number): Promise<TaskRow> {
+export async function seedReplay(services: LocalServices, nowMs: number): Promise<TaskRow> {
   const db = services.database.db;
   const c = services.database.client;
   const task: TaskRow = {
@@ -174,11 +176,16 @@ async function dashboardPaint(n: number): Promise<number[] | null> {
   }
 }
 
-/** All observability rows. */
-export async function observabilityBench(opts: { n?: number } = {}): Promise<BenchRow[]> {
+/** The parts of this benchmark, each with its own fresh database. */
+export const OBSERVABILITY_PARTS = ["replay", "telemetry", "dashboard"] as const;
+export type ObservabilityPart = (typeof OBSERVABILITY_PARTS)[number];
+
+/** All observability rows (or those of `only`). */
+export async function observabilityBench(opts: { n?: number; only?: Set<ObservabilityPart> } = {}): Promise<BenchRow[]> {
   const n = opts.n ?? 10;
+  const run = (part: ObservabilityPart) => !opts.only || opts.only.has(part);
   const rows: BenchRow[] = [];
-  {
+  if (run("replay")) {
     const { dir, services } = await freshServices("replay");
     try {
       const task = await seedReplay(services, Date.now());
@@ -203,7 +210,7 @@ export async function observabilityBench(opts: { n?: number } = {}): Promise<Ben
       rmSync(dir, { recursive: true, force: true });
     }
   }
-  {
+  if (run("telemetry")) {
     const { dir, services } = await freshServices("telemetry");
     try {
       await seedTelemetry(services, Date.now());
@@ -227,16 +234,25 @@ export async function observabilityBench(opts: { n?: number } = {}): Promise<Ben
       rmSync(dir, { recursive: true, force: true });
     }
   }
-  const paint = await dashboardPaint(n);
-  if (paint) rows.push(latencyRow("dashboard_first_paint_1k", "dashboard first paint, signed in, 1,000 tasks (navigation to first task row, Chromium)", paint));
-  else console.warn(`dashboard_first_paint_1k skipped: no Chromium at ${CHROMIUM}`);
+  if (run("dashboard")) {
+    const paint = await dashboardPaint(n);
+    if (paint)
+      rows.push(latencyRow("dashboard_first_paint_1k", "dashboard first paint, signed in, 1,000 tasks (navigation to first task row, Chromium)", paint));
+    else console.warn(`dashboard_first_paint_1k skipped: no Chromium at ${CHROMIUM}`);
+  }
   return rows;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const t0 = performance.now();
-  const rows = await observabilityBench();
+  const only = process.env.OBSERVABILITY_ONLY ? new Set(process.env.OBSERVABILITY_ONLY.split(",").map((p) => p.trim()) as ObservabilityPart[]) : undefined;
+  for (const p of only ?? [])
+    if (!OBSERVABILITY_PARTS.includes(p)) throw new Error(`OBSERVABILITY_ONLY: unknown part '${p}' (parts: ${OBSERVABILITY_PARTS.join(", ")})`);
+  const n = process.env.OBSERVABILITY_N ? Number(process.env.OBSERVABILITY_N) : undefined;
+  const rows = await observabilityBench({ n, only });
   for (const r of rows) console.log(JSON.stringify(r));
+  // A partial run is for working on one part; only a full run is recorded.
+  if (only || n !== undefined) process.exit(0);
   mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
   const machine = {
     cpus: cpus().length,

@@ -40,7 +40,9 @@ export function redactDeep(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redactDeep);
   if (value && typeof value === "object") {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) {
+    // Object.keys rather than Object.entries: the same order without a pair per key (replay redacts every row of a page).
+    for (const k of Object.keys(value)) {
+      const v = (value as Record<string, unknown>)[k];
       if (MORE_CONTENT_KEYS.has(k) && typeof v === "string") out[k] = `[redacted ${v.length} chars]`;
       else if (MORE_CONTENT_KEYS.has(k) && Array.isArray(v) && v.every((x) => typeof x === "string"))
         out[k] = `[redacted ${v.length} items, ${v.reduce((n, x) => n + (x as string).length, 0)} chars]`;

@@ -82,6 +82,39 @@ describe("replay", () => {
     expect((await env.call("GET", `/v1/tasks/${t.task}/replay?cursor=notacursor`)).status).toBe(400);
   });
 
+  it("shows what is recorded while a caller pages exactly once, after what it had already seen", async () => {
+    const paged: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const page: any = await env.call("GET", `/v1/tasks/${t.task}/replay?limit=4${cursor ? `&cursor=${cursor}` : ""}`);
+      expect(page.status).toBe(200);
+      expect(page.body.entries.length).toBeLessThanOrEqual(4);
+      paged.push(...page.body.entries.map((e: any) => `${e.source}:${e.id}`));
+      cursor = page.body.next_cursor;
+      // New decisions, criteria and their audit rows land while the caller is between pages.
+      if (pages === 1 || pages === 3) {
+        env.clock.advance(1);
+        expect(
+          (await env.call("POST", `/v1/tasks/${t.task}/decisions`, { token: t.manager.token, body: { decision: "wait", reason: `page ${pages}` } })).status,
+        ).toBe(201);
+        expect(
+          (
+            await env.call("POST", `/v1/tasks/${t.task}/criteria`, {
+              token: t.manager.token,
+              body: { criterion: `added on page ${pages}`, source: "manager_inferred" },
+            })
+          ).status,
+        ).toBe(201);
+      }
+      pages++;
+    } while (cursor && pages < 200);
+    const all = (await env.call("GET", `/v1/tasks/${t.task}/replay?limit=500`)).body.entries.map((e: any) => `${e.source}:${e.id}`);
+    expect(new Set(paged).size).toBe(paged.length);
+    expect(paged).toEqual(all);
+    expect(paged.filter((k) => k.startsWith("decision:")).length).toBeGreaterThanOrEqual(3);
+  });
+
   it("filters by role and shows the sessions' messages in the transcript formats", async () => {
     const worker = (await env.call("GET", `/v1/tasks/${t.task}/replay?role=worker&format=transcript`)).body;
     expect(worker.entries.length).toBeGreaterThan(0);
