@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import type { Client } from "@libsql/client";
 import { eq } from "drizzle-orm";
 import { tokens } from "../schema/auth.ts";
 import { liveOwnerTokenIds, tokenInsert } from "../functions/lib/auth.ts";
@@ -131,11 +132,13 @@ export async function ensureOwnerToken(database: Database, home: HomeConfig, now
 }
 
 /** Opens the database, applies migrations and establishes the owner token. */
-export async function openLocalServices(opts: { home?: HomeConfig; log?: Logger; clock?: () => Date } = {}): Promise<LocalServices> {
+export async function openLocalServices(
+  opts: { home?: HomeConfig; log?: Logger; clock?: () => Date; wrapClient?: (client: Client) => Client } = {},
+): Promise<LocalServices> {
   const home = opts.home ?? resolveHome();
   ensureHomeDirs(home);
   ensureCliShim(home.home);
-  const database = await openDatabase({ url: home.dbUrl, authToken: home.dbAuthToken });
+  const database = await openDatabase({ url: home.dbUrl, authToken: home.dbAuthToken, wrapClient: opts.wrapClient });
   try {
     try {
       await migrateDatabase(database);
