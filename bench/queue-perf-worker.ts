@@ -9,12 +9,14 @@ import { makeCtx } from "../functions/lib/ctx.ts";
 import { openDatabase } from "../functions/lib/db.ts";
 import { DISPATCH_PLUGINS } from "../functions/executors.ts";
 import { dispatchPass } from "../functions/queue/dispatch-pass.ts";
+import { HeartbeatThrottle } from "../functions/queue/dispatchers.ts";
 
 const [url, dispatcherId] = process.argv.slice(2);
 const database = await openDatabase({ url: url! });
 const executors = { notify_manager: { payload: z.object({ n: z.number() }), run: async () => ({ ok: true, result: {} }) } } as unknown as ExecutorTable;
 const ctx = makeCtx({ database, hostName: "bench", executors }, { kind: "daemon", tokenId: dispatcherId! });
-const opts = { dispatcherId: dispatcherId!, limit: 20, route: false };
+// The throttle a dispatcher's own loop (local-runner/dispatcher.ts) uses.
+const opts = { dispatcherId: dispatcherId!, limit: 20, route: false, heartbeat: new HeartbeatThrottle() };
 process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
 for await (const _line of createInterface({ input: process.stdin })) {
   let processed = 0;

@@ -1,3 +1,4 @@
+import type { idempotencyKeys } from "../../schema/auth.ts";
 import type { Ctx, Services, TokenProblem } from "./ctx.ts";
 
 /** Hono environment shared by every sub-app. */
@@ -6,5 +7,7 @@ export interface AppEnv {
     ctx: Ctx;
     services: Services;
     tokenProblem?: TokenProblem;
+    /** The token's stored use of the request's Idempotency-Key, read with the token (lib/auth.ts). */
+    idempotencyPrior?: { key: string; row: typeof idempotencyKeys.$inferSelect | null };
   };
 }

@@ -2,10 +2,10 @@ import { and, eq, exists, gt, sql, type SQL } from "drizzle-orm";
 import { commandAttempts, commands, type CommandRow, type CommandState, type CommandType } from "../../schema/commands.ts";
 import { auditInsert } from "../lib/audit.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
-import { withWriteTransaction } from "../lib/db.ts";
 import { ApiError } from "../lib/errors.ts";
 import { iso } from "../lib/sql.ts";
 import { settleSucceeded, type AttemptOutcome, type ClaimPort, type SettleTable } from "./run.ts";
+import { claimsOf, claimStatements } from "./claim.ts";
 
 /** Default lease for a claimed command; an executor that outlives it loses the claim. */
 export const DEFAULT_LEASE_MS = 120_000;
@@ -81,30 +81,13 @@ export interface Claim {
 }
 
 /**
- * Claims a pending command with one conditional UPDATE (the fencing generation increments),
- * then opens an attempt row. Null when someone else claimed it first.
+ * Claims a pending command with one conditional UPDATE (the fencing generation increments) and
+ * opens its attempt row in the same batch: one round trip, no lock held between statements.
+ * Null when someone else claimed it first.
  */
 export async function claimCommand(ctx: Ctx, commandId: string, dispatcherId: string, leaseMs = DEFAULT_LEASE_MS): Promise<Claim | null> {
-  const nowMs = ctx.now().getTime();
-  const attemptId = ctx.newId("att");
-  // One transaction, so a claim is never visible without its attempt row.
-  return withWriteTransaction(ctx.db, async (tx) => {
-    const [claimed] = await tx
-      .update(commands)
-      .set({
-        state: "running",
-        claimedBy: dispatcherId,
-        claimGeneration: sql`${commands.claimGeneration} + 1`,
-        leaseExpiresAt: nowMs + leaseMs,
-        attempts: sql`${commands.attempts} + 1`,
-        updatedAt: nowMs,
-      })
-      .where(and(eq(commands.id, commandId), eq(commands.state, "pending")))
-      .returning();
-    if (!claimed) return null;
-    await tx.insert(commandAttempts).values({ id: attemptId, commandId, dispatcherId, claimGeneration: claimed.claimGeneration, startedAt: nowMs });
-    return { command: claimed, dispatcherId, generation: claimed.claimGeneration, attemptId };
-  });
+  const [claimed, attempts] = await ctx.db.batch(claimStatements(ctx, eq(commands.id, commandId), { dispatcherId, leaseMs, nowMs: ctx.now().getTime() }));
+  return claimsOf(claimed, attempts, dispatcherId)[0] ?? null;
 }
 
 /** The conditional UPDATE behind `markSideEffectStarted`, for callers that batch it. */
