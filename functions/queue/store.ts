@@ -138,8 +138,13 @@ export interface PortOptions extends FinishOptions {
  * With `queue`, a failure goes back to `pending` with an exponential backoff in next_attempt_at
  * while attempts remain, then to `dead`; a permanent failure (invalid payload) is dead at once.
  */
-function finishStatements(ctx: Ctx, claim: Pick<Claim, "command" | "generation" | "attemptId">, outcome: AttemptOutcome, opts: FinishOptions) {
-  const nowMs = ctx.now().getTime();
+function finishStatements(
+  ctx: Ctx,
+  claim: Pick<Claim, "command" | "generation" | "attemptId">,
+  outcome: AttemptOutcome,
+  opts: FinishOptions,
+  nowMs = ctx.now().getTime(),
+) {
   let state: SQL | CommandState;
   let nextAttemptAt: SQL | null = null;
   let completedAt: SQL | number | null = nowMs;
@@ -232,6 +237,26 @@ export function dbClaimPort(ctx: Ctx, opts: PortOptions = {}): ClaimPort & { fin
     async finish(claim, outcome) {
       const [rows] = await ctx.db.batch(finishStatements(ctx, claim, outcome, opts));
       return recorded(rows);
+    },
+    async finishPlanned(claim, planned) {
+      const nowMs = ctx.now().getTime();
+      const [finish, attempt] = finishStatements(ctx, claim, { ok: true, result: planned.result }, opts, nowMs);
+      // The fence: unless the UPDATE above has just recorded this claim's success, re-insert the
+      // attempt row, whose primary key already exists, so the whole batch fails and rolls back —
+      // a stale claim commits none of the effect.
+      const fence = ctx.db.run(sql`INSERT INTO ${commandAttempts} (id, command_id, dispatcher_id, claim_generation, started_at)
+        SELECT ${claim.attemptId}, ${claim.command.id}, 'stale-claim-fence', 0, 0
+        WHERE NOT EXISTS (SELECT 1 FROM ${commands} WHERE id = ${claim.command.id} AND state = 'succeeded' AND claim_generation = ${claim.generation} AND updated_at = ${nowMs})`);
+      const started = ctx.db.update(commandAttempts).set({ sideEffectStarted: true }).where(eq(commandAttempts.id, claim.attemptId));
+      let rows: CommandRow[];
+      try {
+        [rows] = (await ctx.db.batch([finish, fence, started, attempt, ...planned.stmts] as unknown as Parameters<typeof ctx.db.batch>[0])) as unknown as [
+          CommandRow[],
+        ];
+      } catch {
+        return null;
+      }
+      return { state: await recorded(rows) };
     },
     async finishThenStart(claim, outcome, next) {
       // A refusal adds an audit statement to the finish, so "started" is the batch's last result.
