@@ -13,6 +13,7 @@ import { resolveHome } from "../local-runner/home.ts";
 import { openLocalServices, type LocalServices } from "../local-runner/services.ts";
 import { startUp } from "../local-runner/up.ts";
 import { dispatchBench } from "./dispatch.ts";
+import { queuePerfBench } from "./queue-perf.ts";
 import { brokerBench } from "./broker.ts";
 import { hooksBench } from "./hooks.ts";
 import { inboxBench } from "./inbox.ts";
@@ -221,6 +222,10 @@ async function main() {
     const dispatch = await dispatchBench();
     rows.push(...dispatch.rows);
 
+    // 5b. Issue 10: dispatch against a raw UPDATE…RETURNING on the same file (interleaved), HTTP
+    // against a bare Hono route (autocannon), round trips and p50 per hot route at 0 and 20 ms.
+    const queuePerf = await queuePerfBench();
+
     // 6. Observation: 100 MB ingest, incremental cycle, and nudges on the real Codex TUI.
     rows.push(...(await observeBench()));
     rows.push(...(await nudgeBench()));
@@ -259,6 +264,7 @@ async function main() {
       rows,
       ratios,
       dispatch_per_second: dispatch.per_second,
+      queue_perf: queuePerf,
       broker_per_second: Object.fromEntries(broker.map((r) => [r.id, r.per_second])),
     };
     mkdirSync(RESULTS, { recursive: true });
