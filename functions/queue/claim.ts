@@ -1,7 +1,6 @@
 import { and, asc, eq, inArray, isNull, lte, notInArray, or, sql, type SQL } from "drizzle-orm";
 import { commandAttempts, commands, type CommandRow, type CommandType } from "../../schema/commands.ts";
 import type { Ctx } from "../lib/ctx.ts";
-import type { Claim } from "./store.ts";
 
 /** Command types that act on a machine and so run only where that host's Host is available. */
 export const HOST_COMMAND_TYPES: readonly CommandType[] = ["nudge", "interrupt", "capture", "stop", "spawn", "deliver"];
@@ -11,6 +10,14 @@ export const RUNNER_COMMAND_TYPES = ["nudge", "interrupt", "stop", "capture"] as
 
 /** One of RUNNER_COMMAND_TYPES. */
 export type RunnerCommandType = (typeof RUNNER_COMMAND_TYPES)[number];
+
+/** A live claim on a command: who holds it and under which fencing generation. */
+export interface Claim {
+  command: CommandRow;
+  dispatcherId: string;
+  generation: number;
+  attemptId: string;
+}
 
 /** Which pending commands a claimer may take. */
 export interface ClaimScope {

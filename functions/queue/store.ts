@@ -5,7 +5,7 @@ import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { iso } from "../lib/sql.ts";
 import { settleSucceeded, type AttemptOutcome, type ClaimPort, type SettleTable } from "./run.ts";
-import { claimsOf, claimStatements } from "./claim.ts";
+import { claimsOf, claimStatements, type Claim } from "./claim.ts";
 
 /** Default lease for a claimed command; an executor that outlives it loses the claim. */
 export const DEFAULT_LEASE_MS = 120_000;
@@ -72,13 +72,7 @@ export async function createCommand(ctx: Ctx, input: NewCommand): Promise<Comman
   return row;
 }
 
-/** A live claim on a command: who holds it and under which fencing generation. */
-export interface Claim {
-  command: CommandRow;
-  dispatcherId: string;
-  generation: number;
-  attemptId: string;
-}
+export type { Claim } from "./claim.ts";
 
 /**
  * Claims a pending command with one conditional UPDATE (the fencing generation increments) and
