@@ -11,6 +11,7 @@ import { resolveHome } from "../local-runner/home.ts";
 import { openLocalServices, type LocalServices } from "../local-runner/services.ts";
 import { startUp } from "../local-runner/up.ts";
 import { dispatchBench } from "./dispatch.ts";
+import { queuePerfBench } from "./queue-perf.ts";
 import { brokerBench } from "./broker.ts";
 import { coldStartBench, ingestBench } from "./cli-ingest.ts";
 import { hooksBench } from "./hooks.ts";
@@ -194,6 +195,10 @@ async function main() {
     const dispatch = await dispatchBench();
     rows.push(...dispatch.rows);
 
+    // 5b. Issue 10: dispatch against a raw UPDATE…RETURNING on the same file (interleaved), HTTP
+    // against a bare Hono route (autocannon), round trips and p50 per hot route at 0 and 20 ms.
+    const queuePerf = await queuePerfBench();
+
     // 6. Observation: 100 MB ingest, incremental cycle, and nudges on the real Codex TUI.
     rows.push(...(await observeBench()));
     rows.push(...(await nudgeBench()));
@@ -240,6 +245,7 @@ async function main() {
       rows,
       ratios,
       dispatch_per_second: dispatch.per_second,
+      queue_perf: queuePerf,
       broker_per_second: Object.fromEntries(broker.map((r) => [r.id, r.per_second])),
       multiserver_load: multiserver.load,
     };

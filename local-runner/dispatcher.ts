@@ -1,7 +1,7 @@
 import { DISPATCH_PLUGINS } from "../functions/executors.ts";
 import { makeCtx, type Services } from "../functions/lib/ctx.ts";
 import { dispatchPass, type DispatchOptions, type DispatchReport } from "../functions/queue/dispatch-pass.ts";
-import { startDispatcher, stopDispatcher } from "../functions/queue/dispatchers.ts";
+import { HeartbeatThrottle, startDispatcher, stopDispatcher } from "../functions/queue/dispatchers.ts";
 import { pause } from "./pause.ts";
 
 /** How a dispatcher process loops. */
@@ -35,11 +35,12 @@ export async function runDispatchLoop(services: Services, opts: DispatchLoopOpti
   const pid = process.pid;
   await startDispatcher(ctx, { id: opts.dispatcherId, pid, dryRun: opts.dryRun ?? false });
   const result: DispatchLoopResult = { passes: 0, processed: 0, failed_passes: 0, stopped_by: "signal" };
+  const heartbeat = new HeartbeatThrottle();
   try {
     while (!opts.signal?.aborted) {
       let full = false;
       try {
-        const report = await dispatchPass(ctx, DISPATCH_PLUGINS, { ...opts, pid });
+        const report = await dispatchPass(ctx, DISPATCH_PLUGINS, { ...opts, pid, heartbeat });
         result.processed += report.claimed;
         full = report.claimed >= (opts.limit ?? 20);
         opts.onPass?.(report);
@@ -55,7 +56,7 @@ export async function runDispatchLoop(services: Services, opts: DispatchLoopOpti
       if (!full) await pause(opts.intervalMs, opts.signal);
     }
   } finally {
-    await stopDispatcher(ctx, opts.dispatcherId, pid).catch((e: Error) => opts.onError?.(e));
+    await stopDispatcher(ctx, opts.dispatcherId, pid, heartbeat.pending).catch((e: Error) => opts.onError?.(e));
   }
   return result;
 }

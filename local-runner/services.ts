@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import type { Client } from "@libsql/client";
 import { eq } from "drizzle-orm";
 import { tokens } from "../schema/auth.ts";
 import { liveOwnerTokenIds, tokenInsert, tokenIsLive } from "../functions/lib/auth.ts";
@@ -213,7 +214,15 @@ export function checkWakeInterval(ms: number, what: string): number {
  * file writes to their inbox (stopped by `database.close()`); `watchChanges: false` leaves it out.
  */
 export async function openLocalServices(
-  opts: { home?: HomeConfig; log?: Logger; clock?: () => Date; wakeIntervalMs?: number; watchChanges?: boolean } = {},
+  opts: {
+    home?: HomeConfig;
+    log?: Logger;
+    clock?: () => Date;
+    wakeIntervalMs?: number;
+    watchChanges?: boolean;
+    /** Wraps the database client (tests count round trips or add latency with it). */
+    wrapClient?: (client: Client) => Client;
+  } = {},
 ): Promise<LocalServices> {
   const home = opts.home ?? resolveHome();
   // Read first: a bad value fails before anything is opened.
@@ -221,7 +230,7 @@ export async function openLocalServices(
   ensureHomeDirs(home);
   ensureCliShim(home.home);
   checkDatabaseUrl(home.dbUrl);
-  const opened = await openDatabase({ url: home.dbUrl, authToken: home.dbAuthToken });
+  const opened = await openDatabase({ url: home.dbUrl, authToken: home.dbAuthToken, wrapClient: opts.wrapClient });
   const notifier = new InboxNotifier();
   const watcher = opts.watchChanges !== false && watchableUrl(home.dbUrl) ? new ChangeWatcher({ url: home.dbUrl, notifier, log: opts.log }) : null;
   const database: Database = {

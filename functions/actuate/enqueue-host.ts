@@ -2,8 +2,7 @@ import type { z } from "@hono/zod-openapi";
 import type { CommandRow } from "../../schema/commands.ts";
 import type { SessionRow } from "../../schema/sessions.ts";
 import { paneOwnerOf, type CapturePayload, type InterruptPayload, type NudgePayload } from "./pane-executors.ts";
-import { pushTarget } from "./nudge.ts";
-import { activeBindingOf } from "../bindings/lookup.ts";
+import { pushTargetWithTask } from "./nudge.ts";
 import { commandToWire } from "../queue/store.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
@@ -50,7 +49,7 @@ function hostPayload(s: SessionRow & { tmuxSession: string }, input: z.output<ty
 
 /** Queues a host command for a session's machine. */
 export async function enqueueHostCommand(ctx: Ctx, name: string, input: z.output<typeof EnqueueHostBody>) {
-  const s = await pushTarget(ctx, name, input.type);
+  const { session: s, taskId } = await pushTargetWithTask(ctx, name, input.type);
   const payload = hostPayload(s, input);
   const wire = (command: CommandRow) => ({ command_id: command.id, command: commandToWire(command), created: true });
   const { command, created } = await enqueueCommand(
@@ -58,7 +57,7 @@ export async function enqueueHostCommand(ctx: Ctx, name: string, input: z.output
     {
       type: input.type,
       sessionId: s.id,
-      taskId: (await activeBindingOf(ctx, s.id))?.taskId ?? null,
+      taskId,
       host: s.host,
       payload,
       correlationId: input.correlation_id ?? null,

@@ -1,5 +1,7 @@
 import type { z } from "@hono/zod-openapi";
-import type { SessionRow } from "../../schema/sessions.ts";
+import { and, eq, getTableColumns, sql } from "drizzle-orm";
+import { bindings } from "../../schema/bindings.ts";
+import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import { auditInsert } from "../lib/audit.ts";
 import { commandToWire, createCommand, failUnclaimed, releaseToQueue } from "../queue/store.ts";
 import { INLINE_HOLD_MS, runInline } from "../queue/inline.ts";
@@ -27,7 +29,35 @@ export const nudgeRoute = defineRoute(["owner", "session"], {
 
 /** Refuses sessions that cannot receive pushed text, and managers nudging workers they do not manage. */
 export async function pushTarget(ctx: Ctx, name: string, verb: string): Promise<SessionRow & { tmuxSession: string }> {
-  const s = await activeSessionByName(ctx, name);
+  return checkPushTarget(ctx, await activeSessionByName(ctx, name), name, verb);
+}
+
+/**
+ * `pushTarget` and the id of a task the session is bound to (as `activeBindingOf`), read in one
+ * query: the binding rides along as a scalar subquery on the session row.
+ */
+export async function pushTargetWithTask(
+  ctx: Ctx,
+  name: string,
+  verb: string,
+): Promise<{ session: SessionRow & { tmuxSession: string }; taskId: string | null }> {
+  const [row] = await ctx.db
+    .select({
+      ...getTableColumns(sessions),
+      boundTaskId: sql<
+        string | null
+      >`(SELECT b.task_id FROM ${bindings} b WHERE b.state = 'active' AND (b.worker_session_id = ${sessions.id} OR b.manager_session_id = ${sessions.id}) LIMIT 1)`,
+    })
+    .from(sessions)
+    .where(and(eq(sessions.name, name), eq(sessions.state, "active")))
+    .limit(1);
+  // Not found: the lookup again, for its precise error (deregistered or unknown).
+  if (!row) return { session: await pushTarget(ctx, name, verb), taskId: null };
+  const { boundTaskId, ...session } = row;
+  return { session: await checkPushTarget(ctx, session, name, verb), taskId: boundTaskId };
+}
+
+async function checkPushTarget(ctx: Ctx, s: SessionRow, name: string, verb: string): Promise<SessionRow & { tmuxSession: string }> {
   if (ctx.auth.kind === "session" && ctx.auth.sessionId !== s.id) await assertMayObserve(ctx, s);
   if (!s.tmuxSession) {
     throw new ApiError("CONFLICT", `session '${name}' has no tmux pane to ${verb}`, {

@@ -1,7 +1,7 @@
-import { and, eq, gt, isNull, or, type SQL } from "drizzle-orm";
+import { and, eq, gt, isNull, or, sql, type SQL } from "drizzle-orm";
 import type { MiddlewareHandler } from "hono";
 import { sessions } from "../../schema/sessions.ts";
-import { tokens, type PrincipalKind } from "../../schema/auth.ts";
+import { idempotencyKeys, tokens, type PrincipalKind } from "../../schema/auth.ts";
 import type { Db } from "./db.ts";
 import type { Principal, PrincipalKindOrAnon, TokenProblem } from "./ctx.ts";
 import { ApiError } from "./errors.ts";
@@ -21,11 +21,54 @@ export function tokenIsLive(row: { revokedAt: number | null }, nowMs: number): b
   return row.revokedAt === null || row.revokedAt > nowMs;
 }
 
-/** Resolves a bearer secret to a principal at `nowMs`, or says why it cannot. */
-export async function principalForSecret(db: Db, secret: string, nowMs: number): Promise<Principal | TokenProblem> {
+/** An idempotency_keys row, as read with the token when the request carries an Idempotency-Key. */
+export type PriorKey = typeof idempotencyKeys.$inferSelect;
+
+/**
+ * Resolves a bearer secret to a principal at `nowMs`, or says why it cannot. One query: a session or hook
+ * token's session is checked for being active in the same statement, and with `idempotencyKey`
+ * the token's stored use of that key (if any) is read along (`prior`), so that auth and the
+ * idempotency check cost one round trip together.
+ */
+export async function principalForSecret(db: Db, secret: string, nowMs: number, idempotencyKey?: string): Promise<Principal | TokenProblem>;
+export async function principalForSecret(
+  db: Db,
+  secret: string,
+  nowMs: number,
+  idempotencyKey: string | undefined,
+  withPrior: true,
+): Promise<{ principal: Principal | TokenProblem; prior: PriorKey | null }>;
+export async function principalForSecret(
+  db: Db,
+  secret: string,
+  nowMs: number,
+  idempotencyKey?: string,
+  withPrior?: true,
+): Promise<Principal | TokenProblem | { principal: Principal | TokenProblem; prior: PriorKey | null }> {
   const hash = await sha256Hex(secret);
-  const [row] = await db.select().from(tokens).where(eq(tokens.secretHash, hash)).limit(1);
-  if (!row) return "unknown";
+  const liveSession = and(eq(sessions.id, tokens.sessionId), eq(sessions.state, "active"));
+  const base = { token: tokens, liveSessionId: sessions.id };
+  let found: { token: typeof tokens.$inferSelect; liveSessionId: string | null; prior: PriorKey | null } | undefined;
+  if (idempotencyKey === undefined) {
+    const [row] = await db.select(base).from(tokens).leftJoin(sessions, liveSession).where(eq(tokens.secretHash, hash)).limit(1);
+    found = row && { ...row, prior: null };
+  } else {
+    const [row] = await db
+      .select({ ...base, prior: idempotencyKeys })
+      .from(tokens)
+      .leftJoin(sessions, liveSession)
+      .leftJoin(idempotencyKeys, and(eq(idempotencyKeys.principal, sql`'token:' || ${tokens.id}`), eq(idempotencyKeys.key, idempotencyKey)))
+      .where(eq(tokens.secretHash, hash))
+      .limit(1);
+    found = row;
+  }
+  const principal = principalOf(found, nowMs);
+  return withPrior ? { principal, prior: typeof principal === "string" ? null : (found?.prior ?? null) } : principal;
+}
+
+function principalOf(found: { token: typeof tokens.$inferSelect; liveSessionId: string | null } | undefined, nowMs: number): Principal | TokenProblem {
+  if (!found) return "unknown";
+  const { token: row, liveSessionId } = found;
   if (!tokenIsLive(row, nowMs)) return "revoked";
   switch (row.kind) {
     case "owner":
@@ -34,29 +77,23 @@ export async function principalForSecret(db: Db, secret: string, nowMs: number):
       return { kind: "daemon", tokenId: row.id };
     case "runner":
       return { kind: "runner", tokenId: row.id, host: row.host ?? "" };
-    case "session": {
-      const [s] = await db
-        .select({ id: sessions.id })
-        .from(sessions)
-        .where(and(eq(sessions.id, row.sessionId ?? ""), eq(sessions.state, "active")))
-        .limit(1);
-      if (!s) return "session_gone";
-      return { kind: "session", tokenId: row.id, sessionId: s.id };
-    }
-    case "hook": {
+    case "session":
+      if (!liveSessionId) return "session_gone";
+      return { kind: "session", tokenId: row.id, sessionId: liveSessionId };
+    case "hook":
       if (row.sessionId === null) return { kind: "hook", tokenId: row.id, sessionId: null, host: row.host ?? "" };
-      const [s] = await db
-        .select({ id: sessions.id })
-        .from(sessions)
-        .where(and(eq(sessions.id, row.sessionId), eq(sessions.state, "active")))
-        .limit(1);
-      if (!s) return "session_gone";
-      return { kind: "hook", tokenId: row.id, sessionId: s.id, host: null };
-    }
+      if (!liveSessionId) return "session_gone";
+      return { kind: "hook", tokenId: row.id, sessionId: liveSessionId, host: null };
   }
 }
 
-/** Global middleware: reads the bearer token (if any) and records the principal on the context. */
+const MUTATING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+/**
+ * Global middleware: reads the bearer token (if any) and records the principal on the context.
+ * A mutation with an Idempotency-Key gets the token's stored use of that key read in the same
+ * query; the idempotency middleware (lib/idempotency.ts) starts from it instead of reading again.
+ */
 export const resolvePrincipal: MiddlewareHandler<AppEnv> = async (c, next) => {
   const header = c.req.header("Authorization");
   const ctx = c.get("ctx");
@@ -64,9 +101,14 @@ export const resolvePrincipal: MiddlewareHandler<AppEnv> = async (c, next) => {
     c.set("tokenProblem", "missing");
   } else {
     const m = /^Bearer\s+(\S+)$/i.exec(header);
-    const resolved = m ? await principalForSecret(ctx.db, m[1]!, ctx.now().getTime()) : "unknown";
-    if (typeof resolved === "string") c.set("tokenProblem", resolved);
-    else ctx.auth = resolved;
+    const key = MUTATING.has(c.req.method) ? c.req.header("Idempotency-Key") : undefined;
+    const prefetch = key !== undefined && key.length <= 200 ? key : undefined;
+    const resolved = m ? await principalForSecret(ctx.db, m[1]!, ctx.now().getTime(), prefetch, true) : { principal: "unknown" as const, prior: null };
+    if (typeof resolved.principal === "string") c.set("tokenProblem", resolved.principal);
+    else {
+      ctx.auth = resolved.principal;
+      if (prefetch !== undefined) c.set("idempotencyPrior", { key: prefetch, row: resolved.prior });
+    }
   }
   await next();
 };

@@ -1,3 +1,4 @@
+import type { BatchItem } from "drizzle-orm/batch";
 import type { z } from "@hono/zod-openapi";
 import type { PrincipalKind } from "../../schema/auth.ts";
 import type { CommandRow, CommandType } from "../../schema/commands.ts";
@@ -116,6 +117,22 @@ export type HostCtx = Pick<Ctx, "host" | "hostName" | "now" | "log">;
 export interface Executor<P = any, C extends HostCtx = Ctx> {
   payload: z.ZodType<P>;
   run(ctx: C, cmd: CommandRow, payload: P): Promise<EffectOutcome>;
+  /**
+   * For an effect that only writes this database (an inbox delivery, a notification): reads what
+   * it needs and returns its statements instead of running them, so the queue commits them in
+   * the same batch as the command's outcome — effect and outcome together or not at all, with no
+   * side-effect-started window that could leave the command ambiguous. Null (or a batch that
+   * cannot commit, e.g. a repeat refused by a unique key) falls back to `run`.
+   */
+  plan?(ctx: C, cmd: CommandRow, payload: P): Promise<PlannedEffect | null>;
+}
+
+/** A database-only effect as statements, for `Executor.plan`. */
+export interface PlannedEffect {
+  stmts: BatchItem<"sqlite">[];
+  result: Record<string, unknown>;
+  /** Runs once the batch has committed (waking long polls, say). */
+  committed?: () => void;
 }
 
 /** A policy's refusal of a command before its side effect; the receipt becomes the command's result. */

@@ -22,6 +22,11 @@ export interface OpenDatabaseOptions {
   timeoutMs?: number;
   /** Attempts for one statement or batch that keeps failing busy. */
   maxAttempts?: number;
+  /**
+   * Wraps the client the app talks to (outside the busy retries): tests count round trips or
+   * add a simulated network latency per round trip this way (tests/helpers/db-clients.ts).
+   */
+  wrapClient?: (client: Client) => Client;
 }
 
 const BUSY_CODES = new Set(["SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_BUSY_RECOVERY", "SQLITE_LOCKED"]);
@@ -234,17 +239,18 @@ function releasingOnEnd(tx: Transaction, release: () => void): Transaction {
 /** Opens a database with WAL (file URLs), a busy timeout and reconnect-on-busy retries. */
 export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database> {
   const inner = createClient({ url: opts.url, authToken: opts.authToken, timeout: opts.timeoutMs ?? 5000 });
-  const client = new ResilientClient(inner, opts.url, opts.maxAttempts ?? 50);
+  const resilient = new ResilientClient(inner, opts.url, opts.maxAttempts ?? 50);
   if (opts.url.startsWith("file:") && !isPrivateDatabase(opts.url)) {
     // journal_mode is persistent in the file, so setting it through one pooled connection is enough.
-    await client.execute("PRAGMA journal_mode = WAL");
+    await resilient.execute("PRAGMA journal_mode = WAL");
   }
+  const client = opts.wrapClient ? opts.wrapClient(resilient) : resilient;
   const db = drizzle(client, { schema });
   return {
     db,
     client,
     url: opts.url,
-    busyRetries: () => client.busyRetries(),
+    busyRetries: () => resilient.busyRetries(),
     close: () => client.close(),
   };
 }

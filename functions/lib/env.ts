@@ -1,3 +1,4 @@
+import type { idempotencyKeys } from "../../schema/auth.ts";
 import type { Ctx, Services, TokenProblem } from "./ctx.ts";
 
 /** Hono environment shared by every sub-app. */
@@ -8,5 +9,7 @@ export interface AppEnv {
     tokenProblem?: TokenProblem;
     /** Set by the request-id middleware (lib/access-log.ts). */
     requestId: string;
+    /** The token's stored use of the request's Idempotency-Key, read with the token (lib/auth.ts). */
+    idempotencyPrior?: { key: string; row: typeof idempotencyKeys.$inferSelect | null };
   };
 }

@@ -217,8 +217,10 @@ export function idempotency(mode: IdempotencyMode): MiddlewareHandler<AppEnv> {
         break;
       }
     } else {
-      // Atomic: nothing is written before the request's own write, which carries the key.
-      const [prior] = await ctx.db.select().from(idempotencyKeys).where(where).limit(1);
+      // Atomic: nothing is written before the request's own write, which carries the key. The
+      // key's row was usually read with the token already (resolvePrincipal); else read it now.
+      const prefetched = c.get("idempotencyPrior");
+      const [prior] = prefetched?.key === key ? (prefetched.row ? [prefetched.row] : []) : await ctx.db.select().from(idempotencyKeys).where(where).limit(1);
       if (prior) {
         const settled = await settlePrior(c, ctx, scope, prior);
         if (settled) return settled;

@@ -55,43 +55,41 @@ export const workerConsumeRoute = taskConsumeRoute("worker");
 const pendingOf = (sessionId: string) => and(eq(inboxItems.targetSessionId, sessionId), isNull(inboxItems.consumedAt));
 
 /**
- * Takes the oldest pending item: a lock-free read picks it, then one batch consumes it with a
- * conditional UPDATE … WHERE consumed_at IS NULL … RETURNING and writes its audit event only if
- * that UPDATE changed the row (`changes()`), so two consumers never both get it. A consumer that
- * loses the race picks again. A batch, not an interactive transaction: two interactive write
- * transactions open at once in one process block each other for the whole busy timeout.
+ * Takes the oldest pending item in one batch (one write transaction, one round trip): the
+ * audit event is written from the oldest pending row, then a conditional UPDATE … WHERE
+ * consumed_at IS NULL … RETURNING consumes that same row (nothing can change between the two
+ * inside the write lock, so they name the same item), then whether more is pending is read.
+ * Two consumers never both get an item: the second's batch sees it consumed and takes the next.
+ * A batch, not an interactive transaction: two interactive write transactions open at once in
+ * one process block each other for the whole busy timeout.
  */
 async function takeNext(ctx: Ctx, owner: InboxOwner, pollCount: number): Promise<{ row: InboxItemRow; eventId: string; hasMore: boolean } | null> {
   const s = owner.session;
-  for (;;) {
-    // rowid breaks created_at ties in insertion order and is part of the target index, so the
-    // oldest item is read straight off the index even with 100k pending.
-    const [next] = await ctx.db.select({ id: inboxItems.id }).from(inboxItems).where(pendingOf(s.id)).orderBy(inboxItems.createdAt, sql`rowid`).limit(1);
-    if (!next) return null;
-    const nowMs = ctx.now().getTime();
-    const actor = actorOf(ctx.auth);
-    // The owner may consume for a session; the item then says so instead of passing as the session.
-    const consumedBy = ctx.auth.kind === "session" ? actor : `${actor} for session:${s.id}`;
-    const eventId = ctx.newId("evt");
-    // Whether more is pending is read in the same batch, after the claim: no extra round trip.
-    const [updated, , more] = await ctx.db.batch([
-      ctx.db
-        .update(inboxItems)
-        .set({ consumedAt: nowMs, consumedBy })
-        .where(and(eq(inboxItems.id, next.id), isNull(inboxItems.consumedAt)))
-        .returning(),
-      ctx.db.run(sql`INSERT INTO ${events} (id, kind, task_id, session_id, actor, payload_json, created_at)
-        SELECT ${eventId}, 'dispatch_inbox_consumed', task_id, target_session_id, ${actor},
-          json_object('notification_id', id, 'signal_type', signal_type, 'delivery_mode', delivery_mode,
-            'target_session', ${s.name}, 'target_role', ${s.role}, 'poll_count', ${pollCount},
-            'consumed_by', consumed_by, 'correlation_id', correlation_id, 'via_task', ${owner.task}),
-          ${nowMs}
-        FROM ${inboxItems} WHERE id = ${next.id} AND changes() = 1`),
-      ctx.db.select({ id: inboxItems.id }).from(inboxItems).where(pendingOf(s.id)).limit(1),
-    ]);
-    const row = updated[0];
-    if (row) return { row, eventId, hasMore: more.length > 0 };
-  }
+  const nowMs = ctx.now().getTime();
+  const actor = actorOf(ctx.auth);
+  // The owner may consume for a session; the item then says so instead of passing as the session.
+  const consumedBy = ctx.auth.kind === "session" ? actor : `${actor} for session:${s.id}`;
+  const eventId = ctx.newId("evt");
+  // rowid breaks created_at ties in insertion order and is part of the target index, so the
+  // oldest item is read straight off the index even with 100k pending.
+  const oldest = sql`(SELECT id FROM ${inboxItems} WHERE target_session_id = ${s.id} AND consumed_at IS NULL ORDER BY created_at, rowid LIMIT 1)`;
+  const [, updated, more] = await ctx.db.batch([
+    ctx.db.run(sql`INSERT INTO ${events} (id, kind, task_id, session_id, actor, payload_json, created_at)
+      SELECT ${eventId}, 'dispatch_inbox_consumed', task_id, target_session_id, ${actor},
+        json_object('notification_id', id, 'signal_type', signal_type, 'delivery_mode', delivery_mode,
+          'target_session', ${s.name}, 'target_role', ${s.role}, 'poll_count', ${pollCount},
+          'consumed_by', ${consumedBy}, 'correlation_id', correlation_id, 'via_task', ${owner.task}),
+        ${nowMs}
+      FROM ${inboxItems} WHERE id = ${oldest}`),
+    ctx.db
+      .update(inboxItems)
+      .set({ consumedAt: nowMs, consumedBy })
+      .where(and(sql`${inboxItems.id} = ${oldest}`, isNull(inboxItems.consumedAt)))
+      .returning(),
+    ctx.db.select({ id: inboxItems.id }).from(inboxItems).where(pendingOf(s.id)).limit(1),
+  ]);
+  const row = updated[0];
+  return row ? { row, eventId, hasMore: more.length > 0 } : null;
 }
 
 /**

@@ -8,7 +8,8 @@ import { tasks } from "../../schema/tasks.ts";
 import { NudgePayload, PANE_EXECUTORS } from "../actuate/pane-executors.ts";
 import { auditInsert } from "../lib/audit.ts";
 import type { Ctx, Executor } from "../lib/ctx.ts";
-import { createInboxItem } from "./items.ts";
+import { createInboxItem, planInboxItem, type CreatedInboxItem, type NewInboxItem } from "./items.ts";
+import { signalInbox } from "./notifier.ts";
 
 /** A deliver command: the nudge that types the item, plus which item it is. */
 export const DeliverPayload = NudgePayload.extend({ inbox_item_id: z.string().min(1).max(100) });
@@ -65,46 +66,56 @@ function sessionOfActor(actor: string): string | null {
  * manager / worker. Keyed by the command id, so a retried attempt never creates a second item.
  */
 function taskSignal(role: "manager" | "worker"): Executor<z.infer<typeof TaskSignalPayload>, Ctx> {
+  const signalType = role === "manager" ? "notify_manager" : "nudge_worker";
+  /** Where the item goes and what it says: the reads of the effect, shared by run and plan. */
+  async function prepare(ctx: Ctx, cmd: CommandRow, p: z.infer<typeof TaskSignalPayload>) {
+    if (!cmd.taskId) throw new Error(`${cmd.type} command ${cmd.id} names no task`);
+    const target = role === "manager" ? bindings.managerSessionId : bindings.workerSessionId;
+    // The binding, its task's name and the target session in one query.
+    const [bound] = await ctx.db
+      .select({ binding: bindings, task: tasks.name, target: sessions })
+      .from(bindings)
+      .innerJoin(tasks, eq(tasks.id, bindings.taskId))
+      .innerJoin(sessions, eq(sessions.id, target))
+      .where(and(eq(bindings.taskId, cmd.taskId), eq(bindings.state, "active")))
+      .limit(1);
+    if (!bound) throw new Error(`task ${cmd.taskId} has no active binding, so there is no ${role} to deliver to`);
+    const item: NewInboxItem = {
+      target: bound.target,
+      // Whoever queued the command: a worker's note to its manager is pull only.
+      originator: cmd.createdBy,
+      signalType,
+      sourceSessionId: sessionOfActor(cmd.createdBy),
+      taskId: cmd.taskId,
+      bindingId: bound.binding.id,
+      correlationId: p.correlation_id ?? cmd.correlationId ?? cmd.id,
+      dedupKey: `${signalType}:${cmd.id}`,
+      payload: { task: bound.task, message: p.message, command_id: cmd.id },
+    };
+    return { item, target: bound.target };
+  }
+  const audit = (cmd: CommandRow) => ({ kind: "dispatch_inbox_item_created", payload: { command_id: cmd.id } });
+  const resultOf = (created: CreatedInboxItem, targetName: string) => ({
+    inbox_item_id: created.item.id,
+    target_session: targetName,
+    delivery_mode: created.item.deliveryMode,
+    deliver_command_id: created.item.deliveryCommandId,
+    created: created.created,
+  });
   return {
     payload: TaskSignalPayload,
     async run(ctx: Ctx, cmd: CommandRow, p) {
-      if (!cmd.taskId) throw new Error(`${cmd.type} command ${cmd.id} names no task`);
-      const [bound] = await ctx.db
-        .select({ binding: bindings, task: tasks.name })
-        .from(bindings)
-        .innerJoin(tasks, eq(tasks.id, bindings.taskId))
-        .where(and(eq(bindings.taskId, cmd.taskId), eq(bindings.state, "active")))
-        .limit(1);
-      if (!bound) throw new Error(`task ${cmd.taskId} has no active binding, so there is no ${role} to deliver to`);
-      const targetId = role === "manager" ? bound.binding.managerSessionId : bound.binding.workerSessionId;
-      const [target] = await ctx.db.select().from(sessions).where(eq(sessions.id, targetId)).limit(1);
-      const signalType = role === "manager" ? "notify_manager" : "nudge_worker";
-      const created = await createInboxItem(
-        ctx,
-        {
-          target: target!,
-          // Whoever queued the command: a worker's note to its manager is pull only.
-          originator: cmd.createdBy,
-          signalType,
-          sourceSessionId: sessionOfActor(cmd.createdBy),
-          taskId: cmd.taskId,
-          bindingId: bound.binding.id,
-          correlationId: p.correlation_id ?? cmd.correlationId ?? cmd.id,
-          dedupKey: `${signalType}:${cmd.id}`,
-          payload: { task: bound.task, message: p.message, command_id: cmd.id },
-        },
-        { kind: "dispatch_inbox_item_created", payload: { command_id: cmd.id } },
-      );
-      return {
-        ok: true,
-        result: {
-          inbox_item_id: created.item.id,
-          target_session: target!.name,
-          delivery_mode: created.item.deliveryMode,
-          deliver_command_id: created.item.deliveryCommandId,
-          created: created.created,
-        },
-      };
+      const { item, target } = await prepare(ctx, cmd, p);
+      const created = await createInboxItem(ctx, item, audit(cmd));
+      return { ok: true, result: resultOf(created, target.name) };
+    },
+    // Database only: the item, its deliver command (push) and its audit row commit with the
+    // command's outcome. A retry whose item already exists fails that batch on the dedup key and
+    // falls back to run, which answers with the existing item.
+    async plan(ctx: Ctx, cmd: CommandRow, p) {
+      const { item, target } = await prepare(ctx, cmd, p);
+      const { created, stmts } = await planInboxItem(ctx, item, audit(cmd));
+      return { stmts, result: resultOf(created, target.name), committed: () => signalInbox(ctx, target.id) };
     },
   };
 }

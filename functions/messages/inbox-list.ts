@@ -1,5 +1,5 @@
 import type { z } from "@hono/zod-openapi";
-import { and, count, eq, isNull, sql } from "drizzle-orm";
+import { and, eq, getTableColumns, isNull, sql } from "drizzle-orm";
 import { inboxItems } from "../../schema/messages.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import type { RouteOptions } from "../lib/route.ts";
@@ -76,12 +76,19 @@ export async function listInbox(ctx: Ctx, ref: InboxRef, q: z.output<typeof Inbo
       waiter.leave();
     }
   }
-  const rows = await ctx.db.select().from(inboxItems).where(pendingWhere).orderBy(inboxItems.createdAt, sql`rowid`).limit(q.limit);
-  const [total] = await ctx.db.select({ n: count() }).from(inboxItems).where(pendingWhere);
+  // The pending count rides along as a scalar subquery: one round trip for the page and its total
+  // (no rows means nothing is pending).
+  const page = await ctx.db
+    .select({ ...getTableColumns(inboxItems), total: sql<number>`(SELECT count(*) FROM ${inboxItems} WHERE ${pendingWhere})`.mapWith(Number) })
+    .from(inboxItems)
+    .where(pendingWhere)
+    .orderBy(inboxItems.createdAt, sql`rowid`)
+    .limit(q.limit);
+  const rows = page.map(({ total: _total, ...row }) => row);
   return {
     ...inboxHeader(owner),
-    pending: total?.n ?? 0,
-    items: await itemsToWire(ctx, rows),
+    pending: page[0]?.total ?? 0,
+    items: await itemsToWire(ctx, rows, { [owner.session.id]: owner.session.name }),
     count: rows.length,
     timed_out: timedOut,
     poll_count: polls,

@@ -1,4 +1,5 @@
 import { eq, inArray } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
 import { inboxItems, messages, type InboxItemRow, type InboxSignal, type MessageRow } from "../../schema/messages.ts";
 import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import { tasks } from "../../schema/tasks.ts";
@@ -67,8 +68,32 @@ export async function createInboxItem(
     const [row] = input.dedupKey ? await ctx.db.select().from(inboxItems).where(eq(inboxItems.dedupKey, input.dedupKey)).limit(1) : [];
     return row ? { item: row, created: false, eventId: null } : null;
   };
-  const already = await existing();
-  if (already) return already;
+  // No read first: the dedup key's unique index refuses a second item, and the catch below
+  // answers with the first one. A round trip saved on every new item; a repeat pays one failed batch.
+  const { created, stmts } = await planInboxItem(ctx, input, audit, message);
+  try {
+    await batchWithKey(ctx, stmts as [(typeof stmts)[number]], respond ? { status: respond.status, body: respond.body(created) } : undefined);
+  } catch (e) {
+    // A concurrent writer created the same dedup key first; its item stands.
+    const raced = isUniqueViolation(e) ? await existing() : null;
+    if (raced) return raced;
+    throw e;
+  }
+  signalInbox(ctx, input.target.id);
+  return created;
+}
+
+/**
+ * The statements that put an item in a session's inbox (see createInboxItem), not yet run: for
+ * callers that commit them in a batch of their own (the queue commits a notification with its
+ * command's outcome). A repeated dedup key makes that batch fail on the unique index.
+ */
+export async function planInboxItem(
+  ctx: Ctx,
+  input: NewInboxItem,
+  audit: { kind: string; payload: Record<string, unknown> },
+  message?: MessageRow,
+): Promise<{ created: CreatedInboxItem; stmts: BatchItem<"sqlite">[] }> {
   const push = !!input.target.tmuxSession && (await mayPushInto(ctx, input.originator, input.target.id));
   const row: InboxItemRow = {
     id: ctx.newId("inb"),
@@ -124,22 +149,13 @@ export async function createInboxItem(
     },
   });
   const created: CreatedInboxItem = { item: row, created: true, eventId: ev.id };
-  const stmts = [
+  const stmts: BatchItem<"sqlite">[] = [
     ...(message ? [ctx.db.insert(messages).values(message)] : []),
     ctx.db.insert(inboxItems).values(row),
     ...(deliver ? [ctx.db.insert(commands).values(deliver)] : []),
     ev.stmt,
   ];
-  try {
-    await batchWithKey(ctx, stmts as [(typeof stmts)[number]], respond ? { status: respond.status, body: respond.body(created) } : undefined);
-  } catch (e) {
-    // A concurrent writer created the same dedup key first; its item stands.
-    const raced = isUniqueViolation(e) ? await existing() : null;
-    if (raced) return raced;
-    throw e;
-  }
-  signalInbox(ctx, input.target.id);
-  return created;
+  return { created, stmts };
 }
 
 /** Session and task names for a set of ids, in up to two queries (none for names already known). */

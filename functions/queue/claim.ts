@@ -1,8 +1,6 @@
 import { and, asc, eq, inArray, isNull, lte, notInArray, or, sql, type SQL } from "drizzle-orm";
-import { commandAttempts, commands, type CommandType } from "../../schema/commands.ts";
+import { commandAttempts, commands, type CommandRow, type CommandType } from "../../schema/commands.ts";
 import type { Ctx } from "../lib/ctx.ts";
-import { withWriteTransaction } from "../lib/db.ts";
-import type { Claim } from "./store.ts";
 
 /** Command types that act on a machine and so run only where that host's Host is available. */
 export const HOST_COMMAND_TYPES: readonly CommandType[] = ["nudge", "interrupt", "capture", "stop", "spawn", "deliver"];
@@ -12,6 +10,14 @@ export const RUNNER_COMMAND_TYPES = ["nudge", "interrupt", "stop", "capture"] as
 
 /** One of RUNNER_COMMAND_TYPES. */
 export type RunnerCommandType = (typeof RUNNER_COMMAND_TYPES)[number];
+
+/** A live claim on a command: who holds it and under which fencing generation. */
+export interface Claim {
+  command: CommandRow;
+  dispatcherId: string;
+  generation: number;
+  attemptId: string;
+}
 
 /** Which pending commands a claimer may take. */
 export interface ClaimScope {
@@ -32,45 +38,104 @@ export function claimableWhere(scope: ClaimScope, nowMs: number): SQL | undefine
   );
 }
 
+/** Who claims, for how long, at which instant: what every claim statement is fenced by. */
+export interface Claimer {
+  dispatcherId: string;
+  leaseMs: number;
+  nowMs: number;
+}
+
 /**
- * Claims up to `limit` due commands, oldest first, in one conditional UPDATE: the ids come from
- * a subselect with LIMIT and the outer WHERE re-checks `state = 'pending'`, so two claimers can
- * never both take a row. Each claim increments the fencing generation and the attempt count and
- * sets the lease; an attempt row is opened per claim in the same transaction.
+ * The two statements of a claim, for one batch (one write transaction, one round trip): a
+ * conditional UPDATE … RETURNING moves the rows picked by `which` from pending to running (the
+ * outer WHERE re-checks `state = 'pending'`, so two claimers can never both take a row; the
+ * fencing generation and the attempt count go up and the lease is set), and an INSERT … SELECT
+ * … RETURNING opens the attempt row of every command that is now running without one for its
+ * generation — exactly the rows just claimed, since a claim and its attempt always commit
+ * together. No claim is ever visible without its attempt row, and no lock is held between
+ * round trips.
  */
-export async function claimNext(ctx: Ctx, opts: ClaimScope & { dispatcherId: string; leaseMs: number; limit: number }): Promise<Claim[]> {
-  if (opts.types.length === 0 || opts.limit < 1) return [];
-  const nowMs = ctx.now().getTime();
-  // Claim and attempt rows commit together: one write lock per batch of claims, and no claim
-  // is ever visible without its attempt row.
-  const claims = await withWriteTransaction(ctx.db, async (tx) => {
-    const due = tx
-      .select({ id: commands.id })
-      .from(commands)
-      .where(claimableWhere(opts, nowMs))
-      .orderBy(asc(commands.createdAt), asc(commands.id))
-      .limit(opts.limit);
-    const claimed = await tx
+export function claimStatements(ctx: Ctx, which: SQL, claimer: Claimer) {
+  const { dispatcherId, leaseMs, nowMs } = claimer;
+  // One random id per batch, made unique per attempt by the command id and generation.
+  const base = ctx.newId("att");
+  return [
+    ctx.db
       .update(commands)
       .set({
         state: "running",
-        claimedBy: opts.dispatcherId,
+        claimedBy: dispatcherId,
         claimGeneration: sql`${commands.claimGeneration} + 1`,
-        leaseExpiresAt: nowMs + opts.leaseMs,
+        leaseExpiresAt: nowMs + leaseMs,
         attempts: sql`${commands.attempts} + 1`,
         updatedAt: nowMs,
       })
-      .where(and(inArray(commands.id, due), eq(commands.state, "pending")))
-      .returning();
-    const out = claimed.map((command) => ({ command, dispatcherId: opts.dispatcherId, generation: command.claimGeneration, attemptId: ctx.newId("att") }));
-    if (out.length) {
-      await tx
-        .insert(commandAttempts)
-        .values(out.map((c) => ({ id: c.attemptId, commandId: c.command.id, dispatcherId: c.dispatcherId, claimGeneration: c.generation, startedAt: nowMs })));
-    }
-    return out;
-  });
-  return claims.sort((a, b) => a.command.createdAt - b.command.createdAt || a.command.id.localeCompare(b.command.id));
+      .where(and(which, eq(commands.state, "pending")))
+      .returning(),
+    ctx.db.all<{ id: string; command_id: string }>(sql`INSERT INTO ${commandAttempts} (id, command_id, dispatcher_id, claim_generation, started_at)
+      SELECT ${base} || '_' || c.claim_generation || '_' || c.id, c.id, c.claimed_by, c.claim_generation, ${nowMs}
+      FROM ${commands} c
+      WHERE c.state = 'running' AND c.claimed_by = ${dispatcherId} AND c.updated_at = ${nowMs} AND c.lease_expires_at = ${nowMs + leaseMs}
+        AND NOT EXISTS (SELECT 1 FROM ${commandAttempts} a WHERE a.command_id = c.id AND a.claim_generation = c.claim_generation)
+      RETURNING id, command_id`),
+  ] as const;
+}
+
+/** Pairs the rows a claim batch returned into claims, oldest command first. */
+export function claimsOf(claimed: CommandRow[], attempts: Array<{ id: string; command_id: string }>, dispatcherId: string): Claim[] {
+  const attemptOf = new Map(attempts.map((a) => [a.command_id, a.id]));
+  return claimed
+    .map((command) => {
+      const attemptId = attemptOf.get(command.id);
+      if (!attemptId) throw new Error(`claim of command ${command.id} committed without its attempt row`);
+      return { command, dispatcherId, generation: command.claimGeneration, attemptId };
+    })
+    .sort((a, b) => a.command.createdAt - b.command.createdAt || a.command.id.localeCompare(b.command.id));
+}
+
+/** The due commands a claimer may take, oldest first: the subselect a claim UPDATE picks from. */
+function dueIds(ctx: Ctx, opts: ClaimScope & { limit: number }, nowMs: number) {
+  return ctx.db
+    .select({ id: commands.id })
+    .from(commands)
+    .where(claimableWhere(opts, nowMs))
+    .orderBy(asc(commands.createdAt), asc(commands.id))
+    .limit(opts.limit);
+}
+
+/**
+ * Claims up to `limit` due commands, oldest first, in one batch (see claimStatements): the ids
+ * come from a subselect with LIMIT, each claim increments the fencing generation and the attempt
+ * count and sets the lease, and each gets its attempt row in the same write transaction.
+ */
+export async function claimNext(ctx: Ctx, opts: ClaimScope & { dispatcherId: string; leaseMs: number; limit: number }): Promise<Claim[]> {
+  return (await sweepAndClaim(ctx, opts, { sweep: false })).claims;
+}
+
+/**
+ * `expireLeases` and `claimNext` in one batch: one write transaction and one round trip per
+ * pass, where the sweep would otherwise cost a read (and, when something expired, a batch) of
+ * its own. A claim can take a command the sweep has just put back to pending, as before.
+ */
+export async function sweepAndClaim(
+  ctx: Ctx,
+  opts: ClaimScope & { dispatcherId: string; leaseMs: number; limit: number },
+  how: { sweep: boolean } = { sweep: true },
+): Promise<{ expired: ExpiryReport; claims: Claim[] }> {
+  const nowMs = ctx.now().getTime();
+  const expired: ExpiryReport = { ambiguous: [], pending: [], dead: [] };
+  const claiming = opts.types.length > 0 && opts.limit >= 1;
+  if (!how.sweep && !claiming) return { expired, claims: [] };
+  const sweep = how.sweep ? expiryStatements(ctx, nowMs) : [];
+  // With no type to claim, the claim statements still run but match nothing (an empty IN list).
+  const claim = claimStatements(ctx, inArray(commands.id, dueIds(ctx, claiming ? opts : { ...opts, limit: 0 }, nowMs)), { ...opts, nowMs });
+  const results = (await ctx.db.batch([...sweep, ...claim] as unknown as Parameters<typeof ctx.db.batch>[0])) as unknown as unknown[];
+  if (how.sweep) {
+    for (const r of results[1] as Array<{ id: string; state: string }>)
+      if (r.state === "ambiguous" || r.state === "pending" || r.state === "dead") expired[r.state].push(r.id);
+  }
+  const [claimed, attempts] = results.slice(sweep.length) as [CommandRow[], Array<{ id: string; command_id: string }>];
+  return { expired, claims: claimsOf(claimed, attempts, opts.dispatcherId) };
 }
 
 /** What one lease sweep did, by the state each expired command moved to. */
@@ -89,14 +154,25 @@ export interface ExpiryReport {
  */
 export async function expireLeases(ctx: Ctx): Promise<ExpiryReport> {
   const nowMs = ctx.now().getTime();
-  const expired = and(eq(commands.state, "running"), lte(commands.leaseExpiresAt, nowMs));
   const report: ExpiryReport = { ambiguous: [], pending: [], dead: [] };
-  // A read first: every pass sweeps, and taking the write lock when nothing expired would make
-  // dispatchers queue behind each other for nothing.
-  const [any] = await ctx.db.select({ id: commands.id }).from(commands).where(expired).limit(1);
+  // A read first: the lease-sweep cron runs beside the dispatchers, and taking the write lock
+  // when nothing expired would make them queue behind it for nothing.
+  const [any] = await ctx.db
+    .select({ id: commands.id })
+    .from(commands)
+    .where(and(eq(commands.state, "running"), lte(commands.leaseExpiresAt, nowMs)))
+    .limit(1);
   if (!any) return report;
+  const [, moved] = await ctx.db.batch(expiryStatements(ctx, nowMs));
+  for (const r of moved) if (r.state === "ambiguous" || r.state === "pending" || r.state === "dead") report[r.state].push(r.id);
+  return report;
+}
+
+/** The two statements of a lease sweep (attempts closed, commands moved), for a batch. */
+function expiryStatements(ctx: Ctx, nowMs: number) {
+  const expired = and(eq(commands.state, "running"), lte(commands.leaseExpiresAt, nowMs));
   const started = sql`EXISTS (SELECT 1 FROM command_attempts a WHERE a.command_id = ${commands.id} AND a.claim_generation = ${commands.claimGeneration} AND a.side_effect_started = 1)`;
-  const [, moved] = await ctx.db.batch([
+  return [
     ctx.db
       .update(commandAttempts)
       .set({ error: "lease expired before the attempt finished", finishedAt: nowMs })
@@ -123,7 +199,5 @@ export async function expireLeases(ctx: Ctx): Promise<ExpiryReport> {
       })
       .where(expired)
       .returning({ id: commands.id, state: commands.state }),
-  ]);
-  for (const r of moved) if (r.state === "ambiguous" || r.state === "pending" || r.state === "dead") report[r.state].push(r.id);
-  return report;
+  ] as const;
 }

@@ -1,10 +1,10 @@
 import { asc } from "drizzle-orm";
 import { commands, type CommandType } from "../../schema/commands.ts";
 import { executorsOf, runClaims, type ClaimReport, type SettleTable } from "./run.ts";
-import { claimableWhere, claimNext, expireLeases, type ClaimScope, type ExpiryReport } from "./claim.ts";
+import { claimableWhere, sweepAndClaim, type ClaimScope, type ExpiryReport } from "./claim.ts";
 import { dbClaimPort, DEFAULT_LEASE_MS } from "./store.ts";
 import type { CommandPolicy, Ctx, ExecutorTable } from "../lib/ctx.ts";
-import { beatDispatcher } from "./dispatchers.ts";
+import { beatDispatcher, type HeartbeatThrottle } from "./dispatchers.ts";
 
 /**
  * What the groups plug into every pass; the composition root (functions/executors.ts) builds it,
@@ -38,6 +38,8 @@ export interface DispatchOptions {
   retryBaseMs?: number;
   /** Recorded on the dispatcher's heartbeat row. */
   pid?: number | null;
+  /** A looping dispatcher's throttle: the heartbeat row is written every few seconds, not every pass. */
+  heartbeat?: HeartbeatThrottle;
 }
 
 /** What a dry run found claimable. */
@@ -75,7 +77,7 @@ export interface DispatchReport<R = unknown> {
 /**
  * One mechanical dispatch pass: recover expired leases, route bound workers' completions to
  * their managers, claim due commands this process can execute (host commands only for its own
- * host) and execute them one by one, then heartbeat. Routing runs first so the notify commands
+ * host) and execute them one by one, then heartbeat (every few seconds with a throttle). Routing runs first so the notify commands
  * and inbox deliveries it creates can be picked up in the same pass. The `dispatch` CLI loops
  * over it; the dispatch-pass cron calls it once.
  */
@@ -122,9 +124,10 @@ export async function dispatchPass<R>(ctx: Ctx, plugins: DispatchPlugins<R>, opt
       });
     }
   } else {
-    report.expired = await expireLeases(ctx);
     if (opts.route ?? true) report.routing = await plugins.route(ctx);
-    const claims = await claimNext(ctx, { ...scope, dispatcherId: opts.dispatcherId, leaseMs: opts.leaseMs ?? DEFAULT_LEASE_MS, limit });
+    // The lease sweep rides in the claim's batch: one write transaction and one round trip.
+    const { expired, claims } = await sweepAndClaim(ctx, { ...scope, dispatcherId: opts.dispatcherId, leaseMs: opts.leaseMs ?? DEFAULT_LEASE_MS, limit });
+    report.expired = expired;
     report.claimed = claims.length;
     const port = dbClaimPort(ctx, { queue: { retryBaseMs: opts.retryBaseMs }, settle: plugins.settle });
     const policy = plugins.policy;
@@ -142,7 +145,22 @@ export async function dispatchPass<R>(ctx: Ctx, plugins: DispatchPlugins<R>, opt
     }
   }
   const { results: _results, would_run: _wouldRun, iteration: _iteration, ...summary } = report;
-  const beat = await beatDispatcher(ctx, { id: opts.dispatcherId, pid: opts.pid ?? null, dryRun, processed: report.claimed, report: summary });
-  report.iteration = beat.iteration;
+  const throttle = opts.heartbeat;
+  const nowMs = ctx.now().getTime();
+  if (throttle && !throttle.due(nowMs)) {
+    report.iteration = throttle.defer(report.claimed);
+  } else {
+    const pending = throttle?.pending ?? { passes: 0, processed: 0 };
+    const beat = await beatDispatcher(ctx, {
+      id: opts.dispatcherId,
+      pid: opts.pid ?? null,
+      dryRun,
+      processed: report.claimed + pending.processed,
+      passes: 1 + pending.passes,
+      report: summary,
+    });
+    throttle?.beaten(nowMs, beat.iteration);
+    report.iteration = beat.iteration;
+  }
   return report;
 }

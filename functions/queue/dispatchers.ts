@@ -2,13 +2,50 @@ import { and, eq, sql } from "drizzle-orm";
 import { dispatchers } from "../../schema/commands.ts";
 import type { Ctx } from "../lib/ctx.ts";
 
+/** How often a looping dispatcher writes its heartbeat row (liveness checks allow 30 s and more). */
+export const HEARTBEAT_EVERY_MS = 5_000;
+
 /**
- * Records one pass of a dispatcher: creates its row on the first beat, then bumps the
- * iteration and processed count and stores the pass summary. One upsert per pass.
+ * Keeps a looping dispatcher from writing its heartbeat row on every pass: a beat is written
+ * when `everyMs` has passed since the last one, carrying the passes and processed commands of the
+ * passes in between; `stopDispatcher` writes what is still pending. A dispatcher that drains a
+ * backlog runs many passes a second, and a write per pass would cost each of them a write lock.
+ */
+export class HeartbeatThrottle {
+  #lastBeatMs: number | null = null;
+  /** Passes and commands not yet written to the row. */
+  pending = { passes: 0, processed: 0 };
+  /** The iteration this process has reached (written or not). */
+  iteration = 0;
+  constructor(readonly everyMs = HEARTBEAT_EVERY_MS) {}
+
+  /** True when this pass should write the heartbeat. */
+  due(nowMs: number): boolean {
+    return this.#lastBeatMs === null || nowMs - this.#lastBeatMs >= this.everyMs || nowMs < this.#lastBeatMs;
+  }
+
+  /** A pass that did not write: counted for the next beat. */
+  defer(processed: number): number {
+    this.pending.passes++;
+    this.pending.processed += processed;
+    return ++this.iteration;
+  }
+
+  /** A pass that wrote the row (with everything pending). */
+  beaten(nowMs: number, iteration: number): void {
+    this.#lastBeatMs = nowMs;
+    this.pending = { passes: 0, processed: 0 };
+    this.iteration = iteration;
+  }
+}
+
+/**
+ * Records passes of a dispatcher: creates its row on the first beat, then bumps the iteration
+ * (by `passes`, default one) and processed count and stores the pass summary. One upsert.
  */
 export async function beatDispatcher(
   ctx: Ctx,
-  input: { id: string; pid: number | null; dryRun: boolean; processed: number; report: Record<string, unknown> },
+  input: { id: string; pid: number | null; dryRun: boolean; processed: number; report: Record<string, unknown>; passes?: number },
 ): Promise<{ iteration: number }> {
   const nowMs = ctx.now().getTime();
   const [row] = await ctx.db
@@ -19,7 +56,7 @@ export async function beatDispatcher(
       pid: input.pid,
       state: "running",
       dryRun: input.dryRun,
-      iteration: 1,
+      iteration: input.passes ?? 1,
       processed: input.processed,
       lastReport: input.report,
       startedAt: nowMs,
@@ -32,7 +69,7 @@ export async function beatDispatcher(
         pid: input.pid,
         state: "running",
         dryRun: input.dryRun,
-        iteration: sql`${dispatchers.iteration} + 1`,
+        iteration: sql`${dispatchers.iteration} + ${input.passes ?? 1}`,
         processed: sql`${dispatchers.processed} + ${input.processed}`,
         lastReport: input.report,
         heartbeatAt: nowMs,
@@ -64,11 +101,20 @@ export async function startDispatcher(ctx: Ctx, input: { id: string; pid: number
     .onConflictDoUpdate({ target: dispatchers.id, set: row });
 }
 
-/** Marks a dispatcher stopped (clean shutdown); a row left `running` with an old heartbeat died. */
-export async function stopDispatcher(ctx: Ctx, id: string, pid: number | null): Promise<void> {
+/**
+ * Marks a dispatcher stopped (clean shutdown); a row left `running` with an old heartbeat died.
+ * `pending` is what a heartbeat throttle has not written yet; it is added to the counters.
+ */
+export async function stopDispatcher(ctx: Ctx, id: string, pid: number | null, pending = { passes: 0, processed: 0 }): Promise<void> {
   const nowMs = ctx.now().getTime();
   await ctx.db
     .update(dispatchers)
-    .set({ state: "stopped", stoppedAt: nowMs, heartbeatAt: nowMs })
+    .set({
+      state: "stopped",
+      stoppedAt: nowMs,
+      heartbeatAt: nowMs,
+      iteration: sql`${dispatchers.iteration} + ${pending.passes}`,
+      processed: sql`${dispatchers.processed} + ${pending.processed}`,
+    })
     .where(and(eq(dispatchers.id, id), pid === null ? undefined : eq(dispatchers.pid, pid)));
 }

@@ -1,5 +1,5 @@
 import type { CommandRow, CommandState, CommandType } from "../../schema/commands.ts";
-import type { Ctx, Executor, ExecutorTable, HostCtx, PolicyRefusal } from "../lib/ctx.ts";
+import type { Ctx, Executor, ExecutorTable, HostCtx, PlannedEffect, PolicyRefusal } from "../lib/ctx.ts";
 
 /**
  * The executors this process uses: the services' override (tests inject observable side
@@ -64,6 +64,12 @@ export interface ClaimPort {
   started(claim: HeldClaim): Promise<boolean>;
   /** Records the outcome: the command's new state, or null when the claim went stale. */
   finish(claim: HeldClaim, outcome: AttemptOutcome): Promise<CommandState | null>;
+  /**
+   * Optional: commits a database-only effect's statements with its successful outcome, fenced by
+   * the claim, in one batch. Null when that batch did not commit (the claim went stale, or a
+   * statement was refused); nothing of it is then written and the caller falls back to `run`.
+   */
+  finishPlanned?(claim: HeldClaim, planned: PlannedEffect): Promise<{ state: CommandState | null } | null>;
   /** Optional fast path: `finish(claim)` and `started(next)` in one round trip. */
   finishThenStart?(claim: HeldClaim, outcome: AttemptOutcome, next: HeldClaim): Promise<{ state: CommandState | null; nextStarted: boolean }>;
 }
@@ -140,6 +146,22 @@ export async function runClaims<C extends HostCtx>(
       reports.push({ ...base, state: state ?? "lost", error: refusal.reason, side_effect_started: false, policy_refused: true });
       continue;
     }
+    // A database-only effect commits with its outcome in one batch: no started/finish pair.
+    const executor = executorOf(claim);
+    if (executor.plan && port.finishPlanned && preStarted?.claim !== claim) {
+      const planned = await executor.plan(ctx, claim.command, p.data).catch(() => null);
+      const done = planned ? await port.finishPlanned(claim, planned) : null;
+      if (planned && done) {
+        planned.committed?.();
+        reports.push({
+          ...base,
+          state: done.state ?? "lost",
+          error: done.state === null ? "claim went stale before its outcome was recorded" : null,
+          side_effect_started: true,
+        });
+        continue;
+      }
+    }
     const started = preStarted?.claim === claim ? preStarted.started : await port.started(claim);
     preStarted = null;
     if (!started) {
@@ -159,7 +181,8 @@ export async function runClaims<C extends HostCtx>(
     }
     const next = claims[i + 1];
     let state: CommandState | null;
-    if (next && port.finishThenStart && parsedOf(next).success && !(await verdictOf(next).catch(() => true))) {
+    const nextPlanned = !!next && !!port.finishPlanned && !!executorOf(next).plan;
+    if (next && !nextPlanned && port.finishThenStart && parsedOf(next).success && !(await verdictOf(next).catch(() => true))) {
       const r = await port.finishThenStart(claim, outcome, next);
       state = r.state;
       preStarted = { claim: next, started: r.nextStarted };

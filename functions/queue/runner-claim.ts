@@ -1,5 +1,5 @@
 import type { z } from "@hono/zod-openapi";
-import { claimNext, expireLeases, RUNNER_COMMAND_TYPES } from "./claim.ts";
+import { RUNNER_COMMAND_TYPES, sweepAndClaim } from "./claim.ts";
 import { commandToWire } from "./store.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
@@ -18,14 +18,13 @@ export const runnerClaimRoute = defineRoute(["runner"], {
 });
 
 /**
- * Claims host commands for the calling runner's host. Expired leases are swept first, so a
+ * Claims host commands for the calling runner's host. Expired leases are swept first (in the claim's own batch), so a
  * server whose only executors are runners still recovers the claims of a runner that died.
  */
 export async function runnerClaim(ctx: Ctx, input: z.output<typeof RunnerClaimBody>) {
   const host = runnerHost(ctx);
-  await expireLeases(ctx);
   const types = input.types?.length ? input.types : RUNNER_COMMAND_TYPES;
-  const claims = await claimNext(ctx, {
+  const { claims } = await sweepAndClaim(ctx, {
     types,
     host,
     dispatcherId: `runner:${host}:${input.runner_id ?? "default"}`,

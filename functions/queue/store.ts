@@ -2,10 +2,10 @@ import { and, eq, exists, gt, sql, type SQL } from "drizzle-orm";
 import { commandAttempts, commands, type CommandRow, type CommandState, type CommandType } from "../../schema/commands.ts";
 import { auditInsert } from "../lib/audit.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
-import { withWriteTransaction } from "../lib/db.ts";
 import { ApiError } from "../lib/errors.ts";
 import { iso } from "../lib/sql.ts";
 import { settleSucceeded, type AttemptOutcome, type ClaimPort, type SettleTable } from "./run.ts";
+import { claimsOf, claimStatements, type Claim } from "./claim.ts";
 
 /** Default lease for a claimed command; an executor that outlives it loses the claim. */
 export const DEFAULT_LEASE_MS = 120_000;
@@ -72,39 +72,16 @@ export async function createCommand(ctx: Ctx, input: NewCommand): Promise<Comman
   return row;
 }
 
-/** A live claim on a command: who holds it and under which fencing generation. */
-export interface Claim {
-  command: CommandRow;
-  dispatcherId: string;
-  generation: number;
-  attemptId: string;
-}
+export type { Claim } from "./claim.ts";
 
 /**
- * Claims a pending command with one conditional UPDATE (the fencing generation increments),
- * then opens an attempt row. Null when someone else claimed it first.
+ * Claims a pending command with one conditional UPDATE (the fencing generation increments) and
+ * opens its attempt row in the same batch: one round trip, no lock held between statements.
+ * Null when someone else claimed it first.
  */
 export async function claimCommand(ctx: Ctx, commandId: string, dispatcherId: string, leaseMs = DEFAULT_LEASE_MS): Promise<Claim | null> {
-  const nowMs = ctx.now().getTime();
-  const attemptId = ctx.newId("att");
-  // One transaction, so a claim is never visible without its attempt row.
-  return withWriteTransaction(ctx.db, async (tx) => {
-    const [claimed] = await tx
-      .update(commands)
-      .set({
-        state: "running",
-        claimedBy: dispatcherId,
-        claimGeneration: sql`${commands.claimGeneration} + 1`,
-        leaseExpiresAt: nowMs + leaseMs,
-        attempts: sql`${commands.attempts} + 1`,
-        updatedAt: nowMs,
-      })
-      .where(and(eq(commands.id, commandId), eq(commands.state, "pending")))
-      .returning();
-    if (!claimed) return null;
-    await tx.insert(commandAttempts).values({ id: attemptId, commandId, dispatcherId, claimGeneration: claimed.claimGeneration, startedAt: nowMs });
-    return { command: claimed, dispatcherId, generation: claimed.claimGeneration, attemptId };
-  });
+  const [claimed, attempts] = await ctx.db.batch(claimStatements(ctx, eq(commands.id, commandId), { dispatcherId, leaseMs, nowMs: ctx.now().getTime() }));
+  return claimsOf(claimed, attempts, dispatcherId)[0] ?? null;
 }
 
 /** The conditional UPDATE behind `markSideEffectStarted`, for callers that batch it. */
@@ -155,8 +132,13 @@ export interface PortOptions extends FinishOptions {
  * With `queue`, a failure goes back to `pending` with an exponential backoff in next_attempt_at
  * while attempts remain, then to `dead`; a permanent failure (invalid payload) is dead at once.
  */
-function finishStatements(ctx: Ctx, claim: Pick<Claim, "command" | "generation" | "attemptId">, outcome: AttemptOutcome, opts: FinishOptions) {
-  const nowMs = ctx.now().getTime();
+function finishStatements(
+  ctx: Ctx,
+  claim: Pick<Claim, "command" | "generation" | "attemptId">,
+  outcome: AttemptOutcome,
+  opts: FinishOptions,
+  nowMs = ctx.now().getTime(),
+) {
   let state: SQL | CommandState;
   let nextAttemptAt: SQL | null = null;
   let completedAt: SQL | number | null = nowMs;
@@ -249,6 +231,26 @@ export function dbClaimPort(ctx: Ctx, opts: PortOptions = {}): ClaimPort & { fin
     async finish(claim, outcome) {
       const [rows] = await ctx.db.batch(finishStatements(ctx, claim, outcome, opts));
       return recorded(rows);
+    },
+    async finishPlanned(claim, planned) {
+      const nowMs = ctx.now().getTime();
+      const [finish, attempt] = finishStatements(ctx, claim, { ok: true, result: planned.result }, opts, nowMs);
+      // The fence: unless the UPDATE above has just recorded this claim's success, re-insert the
+      // attempt row, whose primary key already exists, so the whole batch fails and rolls back —
+      // a stale claim commits none of the effect.
+      const fence = ctx.db.run(sql`INSERT INTO ${commandAttempts} (id, command_id, dispatcher_id, claim_generation, started_at)
+        SELECT ${claim.attemptId}, ${claim.command.id}, 'stale-claim-fence', 0, 0
+        WHERE NOT EXISTS (SELECT 1 FROM ${commands} WHERE id = ${claim.command.id} AND state = 'succeeded' AND claim_generation = ${claim.generation} AND updated_at = ${nowMs})`);
+      const started = ctx.db.update(commandAttempts).set({ sideEffectStarted: true }).where(eq(commandAttempts.id, claim.attemptId));
+      let rows: CommandRow[];
+      try {
+        [rows] = (await ctx.db.batch([finish, fence, started, attempt, ...planned.stmts] as unknown as Parameters<typeof ctx.db.batch>[0])) as unknown as [
+          CommandRow[],
+        ];
+      } catch {
+        return null;
+      }
+      return { state: await recorded(rows) };
     },
     async finishThenStart(claim, outcome, next) {
       // A refusal adds an audit statement to the finish, so "started" is the batch's last result.

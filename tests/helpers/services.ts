@@ -9,6 +9,7 @@ import { resolveHome } from "../../local-runner/home.ts";
 import { NodeHost } from "../../local-runner/host.ts";
 import { describeDatabaseError, openLocalServices, type LocalServices } from "../../local-runner/services.ts";
 import { openDatabase } from "../../functions/lib/db.ts";
+import { countingClient, latencyClient, latencyFromEnv, type Latency, type RoundTrips } from "./db-clients.ts";
 
 /**
  * A fixed instant for tests that assert exact timestamps. Only tests with no real-time actor
@@ -42,6 +43,11 @@ export interface TestEnv {
    */
   codexSessions: string;
   claudeProjects: string;
+  /**
+   * The simulated latency per database round trip, applied once the env is set up: the
+   * SWITCHYARD_TEST_DB_LATENCY_MS run of the HTTP suite sets it; a test may change it.
+   */
+  latency: Latency;
   /** Mints a token of any kind directly in the database. */
   mint(kind: "owner" | "daemon" | "runner" | "hook", host?: string): Promise<string>;
   /** Calls the app with a bearer token (or none) and parses the JSON answer; throws on a 500. */
@@ -86,7 +92,9 @@ export async function resetSharedDatabase(target: { url: string; authToken?: str
 }
 
 /** Builds a TestEnv; pass `host` to give domain functions local capabilities. */
-export async function makeTestEnv(opts: { host?: Host | null; hostName?: string; clockAt?: number } = {}): Promise<TestEnv> {
+export async function makeTestEnv(
+  opts: { host?: Host | null; hostName?: string; clockAt?: number /** Counts the app's database round trips into this tally. */; roundTrips?: RoundTrips } = {},
+): Promise<TestEnv> {
   const dir = mkdtempSync(join(tmpdir(), "switchyard-test-"));
   const clock = new FakeClock(opts.clockAt);
   const shared = testDatabaseFromEnv();
@@ -96,7 +104,14 @@ export async function makeTestEnv(opts: { host?: Host | null; hostName?: string;
     ...(shared ? { dbUrl: shared.url, dbAuthToken: shared.authToken } : {}),
     hostName: opts.hostName ?? "test-host",
   };
-  const services = await openLocalServices({ home, clock: clock.now });
+  const latency: Latency = { ms: 0 };
+  const tally = opts.roundTrips;
+  const services = await openLocalServices({
+    home,
+    clock: clock.now,
+    wrapClient: (client) => latencyClient(tally ? countingClient(client, tally) : client, latency),
+  });
+  latency.ms = latencyFromEnv();
   const codexHome = join(dir, "codex-home");
   const claudeConfig = join(dir, "claude-config");
   mkdirSync(join(codexHome, "sessions"), { recursive: true });
@@ -112,6 +127,7 @@ export async function makeTestEnv(opts: { host?: Host | null; hostName?: string;
     clock,
     codexSessions: join(codexHome, "sessions"),
     claudeProjects: join(claudeConfig, "projects"),
+    latency,
     async mint(kind, host) {
       const t = await tokenInsert(services.database.db, { id: makeId("tok", clock.ms), kind, nowMs: clock.ms, host: host ?? null });
       await t.stmt;

@@ -1,0 +1,30 @@
+// One dispatcher process for bench/queue-perf.ts. Prints {"ready":true}, then for every "go" line
+// on stdin runs dispatch passes (a no-op notify_manager executor, as a dispatcher's own loop
+// would) until a pass claims nothing, and prints {"done":true,"processed":N}. Exits when stdin ends.
+// argv: <db-url> <dispatcher-id>
+import { createInterface } from "node:readline";
+import { z } from "@hono/zod-openapi";
+import type { ExecutorTable } from "../functions/lib/ctx.ts";
+import { makeCtx } from "../functions/lib/ctx.ts";
+import { openDatabase } from "../functions/lib/db.ts";
+import { DISPATCH_PLUGINS } from "../functions/executors.ts";
+import { dispatchPass } from "../functions/queue/dispatch-pass.ts";
+import { HeartbeatThrottle } from "../functions/queue/dispatchers.ts";
+
+const [url, dispatcherId] = process.argv.slice(2);
+const database = await openDatabase({ url: url! });
+const executors = { notify_manager: { payload: z.object({ n: z.number() }), run: async () => ({ ok: true, result: {} }) } } as unknown as ExecutorTable;
+const ctx = makeCtx({ database, hostName: "bench", executors }, { kind: "daemon", tokenId: dispatcherId! });
+// The throttle a dispatcher's own loop (local-runner/dispatcher.ts) uses.
+const opts = { dispatcherId: dispatcherId!, limit: 20, route: false, heartbeat: new HeartbeatThrottle() };
+process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
+for await (const _line of createInterface({ input: process.stdin })) {
+  let processed = 0;
+  for (;;) {
+    const r = await dispatchPass(ctx, DISPATCH_PLUGINS, opts);
+    processed += r.claimed;
+    if (r.claimed === 0) break;
+  }
+  process.stdout.write(`${JSON.stringify({ done: true, processed })}\n`);
+}
+database.close();

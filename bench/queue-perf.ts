@@ -1,0 +1,279 @@
+// Queue and round-trip benchmarks for issue 10 (items 3 and 4): `npx tsx bench/queue-perf.ts
+// [--label before|after]`, also part of `npm run bench`. Three parts, each measured in this one run:
+//
+// 1. Dispatch: commands/s for 1 and 4 dispatcher processes against a raw conditional
+//    UPDATE…RETURNING (one statement that claims and completes a command) on the same database
+//    file, in interleaved rounds, so a burst of load or a growing table hits all three alike.
+// 2. HTTP: autocannon requests/s for GET /v1/sessions/{name} (show) and POST /v1/messages (send)
+//    against a bare Hono route served by the same node process, at 1 and 50 connections.
+// 3. Round trips and p50 per hot route (tests/helpers/hot-routes.ts) with 0 and 20 ms of simulated
+//    latency per database round trip (tests/helpers/db-clients.ts).
+//
+// The result is merged into bench/results/queue-perf.json under the label (default "after"), so a
+// run on the old code (`--label before`) and one on the new sit side by side.
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { serve } from "@hono/node-server";
+import autocannon from "autocannon";
+import { Hono } from "hono";
+import { createApp } from "../functions/app.ts";
+import { openDatabase, type Database } from "../functions/lib/db.ts";
+import { resolveHome } from "../local-runner/home.ts";
+import { migrateDatabase } from "../local-runner/migrate.ts";
+import { openLocalServices } from "../local-runner/services.ts";
+import { roundTrips } from "../tests/helpers/db-clients.ts";
+import { HOT_OPERATIONS } from "../tests/helpers/hot-routes.ts";
+import { makeTestEnv } from "../tests/helpers/services.ts";
+import { percentile, round } from "./lib.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const WORKER = join(ROOT, "bench", "queue-perf-worker.ts");
+const RESULT_FILE = join(ROOT, "bench", "results", "queue-perf.json");
+
+const ROUNDS = 3;
+const COMMANDS_PER_ROUND = 2000;
+const PROCESSES = 4;
+const HTTP_SECONDS = 5;
+const CALLS_AT_0_MS = 30;
+const CALLS_AT_20_MS = 10;
+
+const median = (xs: number[]) => percentile(xs, 50);
+
+/** Inserts `count` pending notify_manager commands (what the no-op dispatcher executes). */
+async function seed(db: Database, round: number, count: number) {
+  const base = Date.now();
+  for (let start = 0; start < count; start += 200) {
+    const n = Math.min(200, count - start);
+    const values = Array.from({ length: n }, () => "(?, 'notify_manager', 'pending', ?, 'owner:bench', ?, ?)").join(", ");
+    const args = Array.from({ length: n }, (_, k) => {
+      const i = start + k;
+      return [`cmd_b${round}_${String(i).padStart(6, "0")}_${Math.random().toString(36).slice(2, 8)}`, JSON.stringify({ n: i }), base + i, base + i];
+    }).flat();
+    await db.client.execute({ sql: `INSERT INTO commands (id, type, state, payload_json, created_by, created_at, updated_at) VALUES ${values}`, args });
+  }
+}
+
+/** The floor: one conditional UPDATE…RETURNING per command, claiming and completing it at once. */
+async function rawDrain(db: Database, count: number): Promise<number> {
+  const t0 = performance.now();
+  let done = 0;
+  for (;;) {
+    const now = Date.now();
+    const rs = await db.client.execute({
+      sql: `UPDATE commands SET state = 'succeeded', attempts = attempts + 1, claim_generation = claim_generation + 1, updated_at = ?, completed_at = ?
+            WHERE id = (SELECT id FROM commands WHERE state = 'pending' AND type = 'notify_manager' ORDER BY created_at, id LIMIT 1) AND state = 'pending'
+            RETURNING id`,
+      args: [now, now],
+    });
+    if (rs.rows.length === 0) break;
+    done++;
+  }
+  if (done !== count) throw new Error(`raw drain took ${done} of ${count}`);
+  return count / ((performance.now() - t0) / 1000);
+}
+
+interface Worker {
+  go(): Promise<number>;
+  end(): Promise<void>;
+}
+
+/** Starts a dispatcher process and waits until it is ready (start-up is never timed). */
+async function startWorker(url: string, id: string): Promise<Worker> {
+  const child = spawn(process.execPath, ["--import", "tsx", WORKER, url, id], { cwd: ROOT, stdio: ["pipe", "pipe", "inherit"] });
+  const waiting: Array<(line: Record<string, unknown>) => void> = [];
+  createInterface({ input: child.stdout! }).on("line", (l) => waiting.shift()?.(JSON.parse(l)));
+  const next = () => new Promise<Record<string, unknown>>((r) => waiting.push(r));
+  const exit = new Promise<number | null>((r) => child.once("exit", r));
+  await Promise.race([next(), exit.then((c) => Promise.reject(new Error(`dispatcher ${id} exited ${c} before it was ready`)))]);
+  return {
+    async go() {
+      const done = next();
+      child.stdin!.write("go\n");
+      return Number((await done).processed);
+    },
+    async end() {
+      child.stdin!.end();
+      const code = await exit;
+      if (code !== 0) throw new Error(`dispatcher ${id} exited ${code}`);
+    },
+  };
+}
+
+/** Drains `count` seeded commands with `workers` and returns commands/s (timed to the last "done"). */
+async function dispatchDrain(db: Database, workers: Worker[], count: number): Promise<number> {
+  const t0 = performance.now();
+  const processed = (await Promise.all(workers.map((w) => w.go()))).reduce((a, b) => a + b, 0);
+  const rate = count / ((performance.now() - t0) / 1000);
+  const left = Number((await db.client.execute("SELECT count(*) FROM commands WHERE state NOT IN ('succeeded')")).rows[0]![0]);
+  if (processed !== count || left !== 0) throw new Error(`dispatchers processed ${processed} of ${count}; ${left} not succeeded`);
+  return rate;
+}
+
+/** Part 1: interleaved rounds of raw, one dispatcher, four dispatchers on one database file. */
+async function dispatchPart() {
+  const dir = mkdtempSync(join(tmpdir(), "switchyard-bench-queue-"));
+  const url = `file:${join(dir, "switchyard.db")}`;
+  const db = await openDatabase({ url });
+  const workers: Worker[] = [];
+  try {
+    await migrateDatabase(db);
+    for (let i = 0; i < PROCESSES; i++) workers.push(await startWorker(url, `bench-${i}`));
+    const raw: number[] = [];
+    const one: number[] = [];
+    const four: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      await seed(db, r * 3, COMMANDS_PER_ROUND);
+      raw.push(await rawDrain(db, COMMANDS_PER_ROUND));
+      await seed(db, r * 3 + 1, COMMANDS_PER_ROUND);
+      one.push(await dispatchDrain(db, workers.slice(0, 1), COMMANDS_PER_ROUND));
+      await seed(db, r * 3 + 2, COMMANDS_PER_ROUND);
+      four.push(await dispatchDrain(db, workers, COMMANDS_PER_ROUND));
+    }
+    const per = { raw_update_returning: Math.round(median(raw)), dispatch_1: Math.round(median(one)), dispatch_4: Math.round(median(four)) };
+    return {
+      commands_per_round: COMMANDS_PER_ROUND,
+      rounds: ROUNDS,
+      per_second_median: per,
+      per_second_rounds: { raw_update_returning: raw.map(Math.round), dispatch_1: one.map(Math.round), dispatch_4: four.map(Math.round) },
+      ratios: {
+        dispatch_1_over_raw: round(per.dispatch_1 / per.raw_update_returning),
+        dispatch_4_over_raw: round(per.dispatch_4 / per.raw_update_returning),
+        dispatch_4_over_dispatch_1: round(per.dispatch_4 / per.dispatch_1),
+      },
+      targets: { dispatch_1_over_raw: 0.6, dispatch_4_over_dispatch_1: 1 },
+    };
+  } finally {
+    await Promise.all(workers.map((w) => w.end().catch(() => {})));
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Requests/s of one autocannon run; any non-2xx answer or error fails the bench. */
+async function cannon(url: string, connections: number, opts: { method?: "GET" | "POST"; headers?: Record<string, string>; body?: string } = {}) {
+  const r = await autocannon({ url, connections, duration: HTTP_SECONDS, method: opts.method ?? "GET", headers: opts.headers, body: opts.body });
+  if (r.errors || r.non2xx || r.timeouts) throw new Error(`${opts.method ?? "GET"} ${url}: ${r.errors} errors, ${r.non2xx} non-2xx, ${r.timeouts} timeouts`);
+  return Math.round(r.requests.average);
+}
+
+/** Part 2: show and send through the real app against a bare Hono route, same node process. */
+async function httpPart() {
+  const dir = mkdtempSync(join(tmpdir(), "switchyard-bench-http-"));
+  const services = await openLocalServices({ home: { ...resolveHome({}, { home: dir }), hostName: "bench" } });
+  services.log = { info: () => {}, warn: () => {}, error: () => {} };
+  const app = createApp(services);
+  const bare = new Hono().get("/bare", (c) => c.json({ ok: true, name: "bare" }));
+  const listen = (fetch: (r: Request) => Response | Promise<Response>) =>
+    new Promise<{ base: string; close: () => void }>((resolve) => {
+      const server = serve({ fetch, port: 0, hostname: "127.0.0.1" }, (info: AddressInfo) =>
+        resolve({ base: `http://127.0.0.1:${info.port}`, close: () => server.close() }),
+      );
+    });
+  const api = await listen(app.fetch);
+  const plain = await listen(bare.fetch);
+  try {
+    const auth = { Authorization: `Bearer ${services.ownerToken}`, "Content-Type": "application/json" };
+    const reg = await fetch(`${api.base}/v1/sessions`, { method: "POST", headers: auth, body: JSON.stringify({ name: "bench-target", role: "manager" }) });
+    if (reg.status !== 201) throw new Error(`register: ${reg.status} ${await reg.text()}`);
+    const out: Record<string, Record<string, number>> = {};
+    for (const connections of [1, 50]) {
+      // Interleaved per connection count, so load changes hit the bare route and the app alike.
+      const bareRate = await cannon(`${plain.base}/bare`, connections);
+      const show = await cannon(`${api.base}/v1/sessions/bench-target`, connections, { headers: auth });
+      const send = await cannon(`${api.base}/v1/messages`, connections, {
+        method: "POST",
+        headers: auth,
+        body: JSON.stringify({ to: "bench-target", body: "hi" }),
+      });
+      out[`c${connections}`] = {
+        bare_rps: bareRate,
+        show_rps: show,
+        send_rps: send,
+        show_over_bare: round(show / bareRate),
+        send_over_bare: round(send / bareRate),
+      };
+    }
+    return { seconds_per_run: HTTP_SECONDS, ...out, target_over_bare: 0.25 };
+  } finally {
+    api.close();
+    plain.close();
+    services.database.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Part 3: round trips and p50 of each hot operation at 0 and 20 ms per round trip. */
+async function roundTripPart() {
+  const tally = roundTrips();
+  const env = await makeTestEnv({ roundTrips: tally });
+  env.services.log = { info: () => {}, warn: () => {}, error: () => {} };
+  const rows: Array<{ operation: string; round_trips: number; interactive_transactions: number; p50_ms_0: number; p50_ms_20: number }> = [];
+  try {
+    for (const op of HOT_OPERATIONS) {
+      const measure = async (latency: number, n: number) => {
+        env.latency.ms = 0;
+        const calls = [];
+        for (let i = 0; i < n; i++) calls.push(await op.prepare(env));
+        env.latency.ms = latency;
+        const samples: number[] = [];
+        let trips = 0;
+        let txs = 0;
+        for (const call of calls) {
+          tally.reset();
+          const t0 = performance.now();
+          await call();
+          samples.push(performance.now() - t0);
+          trips = Math.max(trips, tally.count);
+          txs = Math.max(txs, tally.transactions);
+        }
+        env.latency.ms = 0;
+        return { p50: round(median(samples)), trips, txs };
+      };
+      const fast = await measure(0, CALLS_AT_0_MS);
+      const slow = await measure(20, CALLS_AT_20_MS);
+      rows.push({ operation: op.name, round_trips: fast.trips, interactive_transactions: fast.txs, p50_ms_0: fast.p50, p50_ms_20: slow.p50 });
+    }
+  } finally {
+    env.close();
+  }
+  return rows;
+}
+
+async function main() {
+  const label = process.argv.includes("--label") ? process.argv[process.argv.indexOf("--label") + 1]! : "after";
+  const started = performance.now();
+  const loadBefore = loadavg().map(round);
+  const round_trips = await roundTripPart();
+  const dispatch = await dispatchPart();
+  const http = await httpPart();
+  const result = {
+    recorded_at: new Date().toISOString(),
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    cpus: cpus().length,
+    load_average_before: loadBefore,
+    load_average_after: loadavg().map(round),
+    total_seconds: round((performance.now() - started) / 1000),
+    round_trips,
+    dispatch,
+    http,
+  };
+  const prior = existsSync(RESULT_FILE) ? JSON.parse(readFileSync(RESULT_FILE, "utf8")) : {};
+  mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
+  const tmp = `${RESULT_FILE}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify({ ...prior, [label]: result }, null, 2)}\n`);
+  renameSync(tmp, RESULT_FILE);
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\nwritten to bench/results/queue-perf.json as "${label}"\n`);
+}
+
+/** For bench/run.ts: the same three parts, as one record. */
+export async function queuePerfBench() {
+  return { round_trips: await roundTripPart(), dispatch: await dispatchPart(), http: await httpPart() };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await main();

@@ -1,0 +1,69 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeCtx } from "../../functions/lib/ctx.ts";
+import { dispatchPass } from "../../functions/queue/dispatch-pass.ts";
+import { HeartbeatThrottle } from "../../functions/queue/dispatchers.ts";
+import { DISPATCH_PLUGINS } from "../../functions/executors.ts";
+import { roundTrips } from "../helpers/db-clients.ts";
+import { HOT_OPERATIONS } from "../helpers/hot-routes.ts";
+import { makeTestEnv, type TestEnv } from "../helpers/services.ts";
+
+/*
+ * Issue 10's budget: each hot operation takes at most 3 database round trips (each one a network
+ * hop against a remote libSQL/Turso database) and never holds an interactive transaction across
+ * round trips. The tally wraps the real client (tests/helpers/db-clients.ts).
+ */
+const BUDGET = 3;
+// Observation cycles still read the transcript state, supervision context and hooks one query at a
+// time; they are outside this budget until that path is reworked (see docs/benchmarks.md).
+const NOT_YET = new Set(["cycle, nothing new"]);
+
+const tally = roundTrips();
+let env: TestEnv;
+beforeAll(async () => {
+  env = await makeTestEnv({ roundTrips: tally });
+});
+afterAll(() => env.close());
+
+describe("round trips per hot operation", () => {
+  for (const op of HOT_OPERATIONS.filter((o) => !NOT_YET.has(o.name))) {
+    it(`${op.name}: at most ${BUDGET} round trips, no interactive transaction`, async () => {
+      const call = await op.prepare(env);
+      tally.reset();
+      await call();
+      expect({ round_trips: tally.count, transactions: tally.transactions, log: tally.count > BUDGET ? tally.log : [] }).toEqual({
+        round_trips: expect.any(Number),
+        transactions: 0,
+        log: [],
+      });
+      expect(tally.count).toBeGreaterThan(0);
+      expect(tally.count).toBeLessThanOrEqual(BUDGET);
+    });
+  }
+
+  it("a dispatcher claims, executes and completes a batch with one batch per command and no interactive transaction", async () => {
+    const task = (await env.call("POST", "/v1/tasks", { body: { name: "rt-task", goal: "g" } })).body;
+    const manager = await env.call("POST", "/v1/sessions", { body: { name: "rt-manager", role: "manager" } });
+    const worker = await env.call("POST", "/v1/sessions", { body: { name: "rt-worker", role: "worker" } });
+    await env.call("POST", "/v1/bindings", { body: { task: task.task.name, worker: worker.body.session.name, manager: manager.body.session.name } });
+    for (let i = 0; i < 4; i++) {
+      const r = await env.call("POST", `/v1/tasks/${task.task.name}/notify-manager`, { body: { message: `m${i}` } });
+      expect(r.status).toBe(201);
+    }
+    const ctx = makeCtx(env.services, { kind: "daemon", tokenId: "rt" });
+    const own = tally;
+    own.reset();
+    const heartbeat = new HeartbeatThrottle();
+    const first = await dispatchPass(ctx, DISPATCH_PLUGINS, { dispatcherId: "rt", route: false, heartbeat });
+    expect(first).toMatchObject({ claimed: 4, succeeded: 4 });
+    expect(own.transactions).toBe(0);
+    const perCommand = own.count / 4;
+    // Sweep+claim (1), started of the first (1), then per command: its executor's reads and writes
+    // plus one batch for its outcome with the next one's start, and the first heartbeat (1).
+    expect(perCommand).toBeLessThanOrEqual(BUDGET);
+    own.reset();
+    const idle = await dispatchPass(ctx, DISPATCH_PLUGINS, { dispatcherId: "rt", route: false, heartbeat });
+    expect(idle.claimed).toBe(0);
+    // A pass with nothing to do: the sweep+claim batch only; the heartbeat waits for its interval.
+    expect(own.log).toEqual([expect.stringMatching(/^batch\[4\]/)]);
+  });
+});

@@ -1,0 +1,184 @@
+import { writeFileSync } from "node:fs";
+import { createTask, registerSession, uniqueName } from "./factories.ts";
+import type { TestEnv } from "./services.ts";
+import { codexRollout } from "./transcripts.ts";
+
+/*
+ * The hot operations of issue 10's round-trip budget, each as "set up, then one measured call".
+ * The round-trip test (tests/functions/round-trips.test.ts) and the queue benchmark
+ * (bench/queue-perf.ts) both run these, so the budget and the benchmark measure the same calls.
+ */
+
+/** One measured call; resolves once its answer has been checked. */
+export type MeasuredCall = () => Promise<void>;
+
+/** A hot operation: `prepare` builds what the call needs (not measured) and returns the call. */
+export interface HotOperation {
+  name: string;
+  prepare(env: TestEnv): Promise<MeasuredCall>;
+}
+
+/** Calls the app and checks the status, so a measured call that failed never counts as fast. */
+async function expectStatus(env: TestEnv, status: number, method: string, path: string, opts: Parameters<TestEnv["call"]>[2] = {}) {
+  const res = await env.call(method, path, opts);
+  if (res.status !== status) throw new Error(`${method} ${path}: expected ${status}, got ${res.status} ${JSON.stringify(res.body)}`);
+  return res;
+}
+
+/** A worker registered on a host this process cannot reach, with a tmux pane: what runners serve. */
+async function remoteWorker(env: TestEnv) {
+  return registerSession(env, "worker", { host: "remote-b", tmux_session: uniqueName("pane") });
+}
+
+/** A session with one unread inbox item. */
+async function withInboxItem(env: TestEnv) {
+  const s = await registerSession(env, "manager");
+  await expectStatus(env, 201, "POST", "/v1/messages", { body: { to: s.session.name, body: "hello" } });
+  return s;
+}
+
+/** Queues a capture for a remote worker and returns a runner token for its host. */
+async function queuedCapture(env: TestEnv) {
+  const w = await remoteWorker(env);
+  await expectStatus(env, 201, "POST", `/v1/sessions/${w.session.name}/commands`, { body: { type: "capture" } });
+  return { runner: await env.mint("runner", "remote-b") };
+}
+
+/** The operations issue 10 lists, in its order. */
+export const HOT_OPERATIONS: HotOperation[] = [
+  {
+    name: "register",
+    prepare: async (env) => () => expectStatus(env, 201, "POST", "/v1/sessions", { body: { name: uniqueName("reg"), role: "worker" } }).then(() => {}),
+  },
+  {
+    name: "bind",
+    async prepare(env) {
+      const t = await createTask(env);
+      const w = await registerSession(env, "worker");
+      const m = await registerSession(env, "manager");
+      return async () => {
+        await expectStatus(env, 201, "POST", "/v1/bindings", { body: { task: t.task.name, worker: w.session.name, manager: m.session.name } });
+      };
+    },
+  },
+  {
+    name: "heartbeat",
+    async prepare(env) {
+      const s = await registerSession(env, "worker");
+      return async () => {
+        await expectStatus(env, 200, "POST", `/v1/sessions/${s.session.name}/heartbeat`, { token: s.token });
+      };
+    },
+  },
+  {
+    name: "send",
+    async prepare(env) {
+      const s = await registerSession(env, "manager");
+      return async () => {
+        await expectStatus(env, 201, "POST", "/v1/messages", { body: { to: s.session.name, body: "hello" } });
+      };
+    },
+  },
+  {
+    name: "inbox list",
+    async prepare(env) {
+      const s = await withInboxItem(env);
+      return async () => {
+        await expectStatus(env, 200, "GET", `/v1/sessions/${s.session.name}/inbox`, { token: s.token });
+      };
+    },
+  },
+  {
+    name: "inbox consume",
+    async prepare(env) {
+      const s = await withInboxItem(env);
+      return async () => {
+        const res = await expectStatus(env, 200, "POST", `/v1/sessions/${s.session.name}/inbox/consume`, { token: s.token, body: {} });
+        if (!res.body.item) throw new Error("consume returned no item");
+      };
+    },
+  },
+  {
+    name: "enqueue",
+    async prepare(env) {
+      const w = await remoteWorker(env);
+      return async () => {
+        await expectStatus(env, 201, "POST", `/v1/sessions/${w.session.name}/commands`, { body: { type: "capture" } });
+      };
+    },
+  },
+  {
+    name: "runner claim",
+    async prepare(env) {
+      const { runner } = await queuedCapture(env);
+      return async () => {
+        const res = await expectStatus(env, 200, "POST", "/v1/runner/claim", { token: runner, body: { runner_id: "r1", limit: 1 } });
+        if (res.body.count !== 1) throw new Error(`claimed ${res.body.count} commands, expected 1`);
+      };
+    },
+  },
+  {
+    name: "runner started",
+    async prepare(env) {
+      const { runner } = await queuedCapture(env);
+      const [claim] = (await expectStatus(env, 200, "POST", "/v1/runner/claim", { token: runner, body: { runner_id: "r1", limit: 1 } })).body.claims;
+      return async () => {
+        const res = await expectStatus(env, 200, "POST", `/v1/runner/attempts/${claim.attempt_id}/started`, { token: runner });
+        if (res.body.started !== true) throw new Error("started was refused");
+      };
+    },
+  },
+  {
+    name: "runner complete",
+    async prepare(env) {
+      const { runner } = await queuedCapture(env);
+      const [claim] = (await expectStatus(env, 200, "POST", "/v1/runner/claim", { token: runner, body: { runner_id: "r1", limit: 1 } })).body.claims;
+      await expectStatus(env, 200, "POST", `/v1/runner/attempts/${claim.attempt_id}/started`, { token: runner });
+      return async () => {
+        await expectStatus(env, 200, "POST", `/v1/runner/commands/${claim.command.id}/complete`, {
+          token: runner,
+          body: { attempt_id: claim.attempt_id, generation: claim.generation, ok: true, result: { pane: "$ " } },
+        });
+      };
+    },
+  },
+  {
+    name: "cycle, nothing new",
+    async prepare(env) {
+      const path = codexRollout(env, uniqueName("cycle"));
+      const w = await registerSession(env, "worker", { codex_session: path });
+      writeFileSync(path, `${JSON.stringify({ timestamp: new Date(env.clock.ms).toISOString(), type: "event_msg", payload: { type: "task_started" } })}\n`, {
+        flag: "a",
+      });
+      const m = await registerSession(env, "manager");
+      const t = await createTask(env);
+      await expectStatus(env, 201, "POST", "/v1/bindings", { body: { task: t.task.name, worker: w.session.name, manager: m.session.name } });
+      await expectStatus(env, 200, "POST", `/v1/tasks/${t.task.name}/cycle`, { body: {} });
+      return async () => {
+        await expectStatus(env, 200, "POST", `/v1/tasks/${t.task.name}/cycle`, { body: {} });
+      };
+    },
+  },
+  {
+    name: "auth + idempotency (send, new key)",
+    async prepare(env) {
+      const s = await registerSession(env, "manager");
+      return async () => {
+        await expectStatus(env, 201, "POST", "/v1/messages", { body: { to: s.session.name, body: "once" }, headers: { "Idempotency-Key": uniqueName("key") } });
+      };
+    },
+  },
+  {
+    name: "auth + idempotency (replay)",
+    async prepare(env) {
+      const s = await registerSession(env, "manager");
+      const key = uniqueName("key");
+      const opts = { body: { to: s.session.name, body: "once" }, headers: { "Idempotency-Key": key } };
+      await expectStatus(env, 201, "POST", "/v1/messages", opts);
+      return async () => {
+        const res = await expectStatus(env, 201, "POST", "/v1/messages", opts);
+        if (res.headers.get("Idempotent-Replayed") !== "true") throw new Error("the retry was not a replay");
+      };
+    },
+  },
+];
