@@ -16,7 +16,11 @@ export const tasks = sqliteTable(
     updatedAt: integer("updated_at").notNull(),
     finishedAt: integer("finished_at"),
   },
-  (t) => [index("tasks_state_idx").on(t.state)],
+  (t) => [
+    // List pages in (created_at, id) order, by state and over all rows.
+    index("tasks_state_idx").on(t.state, t.createdAt, t.id),
+    index("tasks_created_idx").on(t.createdAt, t.id),
+  ],
 );
 
 export type TaskRow = typeof tasks.$inferSelect;

@@ -1,12 +1,14 @@
 import type { z } from "@hono/zod-openapi";
-import { and, desc, eq, or, sql, type Column, type SQL } from "drizzle-orm";
-import { events } from "../../schema/events.ts";
-import { sessions } from "../../schema/sessions.ts";
-import { tasks } from "../../schema/tasks.ts";
+import { and, asc, desc, eq, gte, lt, sql } from "drizzle-orm";
+import { type EventRow, events } from "../../schema/events.ts";
+import { type SessionRow, sessions } from "../../schema/sessions.ts";
+import { type TaskRow, tasks } from "../../schema/tasks.ts";
+import { MAX_PAGE_LIMIT } from "../lib/paging.ts";
+import { ftsQuery } from "../telemetry/search.ts";
 import { listBindings } from "../bindings/list.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
-import { iso } from "../lib/sql.ts";
+import { iso, rowFromRaw } from "../lib/sql.ts";
 import { detailsVisibleTo, sessionToWire } from "../sessions/wire.ts";
 import { taskToWire } from "../tasks/wire.ts";
 import { DiscoverQuery, DiscoverResult, type Suggestion } from "./schema.ts";
@@ -21,44 +23,93 @@ export const discoverRoute = defineRoute(["owner", "daemon", "session"], {
   responses: { 200: jsonResponse(DiscoverResult, "Matches") },
 });
 
-/** Escapes LIKE wildcards so a query matches literally. */
-function pattern(q: string): string {
-  return `%${q.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
+/** Shortest query the trigram index can serve; shorter ones match names by prefix. */
+const TRIGRAM_MIN = 3;
+
+/** `text` as one FTS5 phrase: with the trigram tokenizer, a substring match (case-insensitive). */
+function trigramPhrase(text: string): string {
+  return `"${text.replaceAll('"', '""')}"`;
 }
 
-/** `col LIKE p`; SQLite has no default escape character, so the backslashes need ESCAPE. */
-function like(col: Column, p: string): SQL {
-  return sql`${col} LIKE ${p} ESCAPE '\\'`;
+/** Every word of `text` as a prefix term of the telemetry index; null when no word is searchable. */
+function wordPrefixes(text: string): string | null {
+  try {
+    return ftsQuery(
+      text
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((w) => (w.endsWith("*") ? w : `${w}*`))
+        .join(" "),
+    );
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Tasks matching `text` (a substring of name, goal or summary via the trigram index; a one- or
+ * two-character query is a name prefix, read from the name index), newest first.
+ */
+async function matchTasks(ctx: Ctx, text: string | null, all: boolean, limit: number): Promise<TaskRow[]> {
+  const live = all ? undefined : eq(tasks.state, "active");
+  if (!text) return ctx.db.select().from(tasks).where(live).orderBy(desc(tasks.createdAt), desc(tasks.id)).limit(limit);
+  if (text.length < TRIGRAM_MIN) {
+    return ctx.db
+      .select()
+      .from(tasks)
+      .where(and(gte(tasks.name, text), lt(tasks.name, `${text}\uffff`), live))
+      .orderBy(asc(tasks.name))
+      .limit(limit);
+  }
+  const rows = await ctx.db.all<Record<string, unknown>>(
+    sql`SELECT t.* FROM tasks_fts AS f JOIN ${tasks} AS t ON t.rowid = f.rowid WHERE tasks_fts MATCH ${trigramPhrase(text)}${all ? sql`` : sql` AND t.state = 'active'`} ORDER BY f.rowid DESC LIMIT ${limit}`,
+  );
+  return rows.map((r) => rowFromRaw(tasks, r));
+}
+
+/** Sessions matching `text` in name, cwd, tmux session or thread title, newest first; as for tasks. */
+async function matchSessions(ctx: Ctx, text: string | null, all: boolean, limit: number): Promise<SessionRow[]> {
+  const live = all ? undefined : eq(sessions.state, "active");
+  if (!text) return ctx.db.select().from(sessions).where(live).orderBy(desc(sessions.createdAt), desc(sessions.id)).limit(limit);
+  if (text.length < TRIGRAM_MIN) {
+    return ctx.db
+      .select()
+      .from(sessions)
+      .where(and(gte(sessions.name, text), lt(sessions.name, `${text}\uffff`), live))
+      .orderBy(asc(sessions.name))
+      .limit(limit);
+  }
+  const rows = await ctx.db.all<Record<string, unknown>>(
+    sql`SELECT s.* FROM sessions_fts AS f JOIN ${sessions} AS s ON s.rowid = f.rowid WHERE sessions_fts MATCH ${trigramPhrase(text)}${all ? sql`` : sql` AND s.state = 'active'`} ORDER BY f.rowid DESC LIMIT ${limit}`,
+  );
+  return rows.map((r) => rowFromRaw(sessions, r));
+}
+
+/**
+ * Recent audit events; with `text`, those whose telemetry summary (kind, actor, task and session
+ * names, ids) has words starting with each query word, read from the telemetry full-text index.
+ */
+async function matchEvents(ctx: Ctx, text: string | null, limit: number): Promise<EventRow[]> {
+  if (!text) return ctx.db.select().from(events).orderBy(sql`${events}.rowid DESC`).limit(limit);
+  const match = wordPrefixes(text);
+  if (!match) return [];
+  const rows = await ctx.db.all<Record<string, unknown>>(
+    sql`SELECT ev.* FROM telemetry_fts AS f JOIN telemetry_events AS te ON te.id = f.rowid JOIN ${events} AS ev ON ev.id = te.ref_id WHERE telemetry_fts MATCH ${match} AND te.source = 'audit' ORDER BY f.rowid DESC LIMIT ${limit}`,
+  );
+  return rows.map((r) => rowFromRaw(events, r));
 }
 
 /** Finds what matches `q` and suggests the next command for tasks that lack a binding. */
 export async function discover(ctx: Ctx, q: z.output<typeof DiscoverQuery>) {
   const text = q.q?.trim() || null;
-  const p = text ? pattern(text) : null;
-  const likeAny = (...cols: Column[]): SQL | undefined => (p ? or(...cols.map((c) => like(c, p))) : undefined);
-
-  const taskRows = await ctx.db
-    .select()
-    .from(tasks)
-    .where(and(q.all ? undefined : eq(tasks.state, "active"), likeAny(tasks.name, tasks.goal, tasks.summary)))
-    .orderBy(desc(tasks.createdAt))
-    .limit(q.limit);
-  const sessionRows = await ctx.db
-    .select()
-    .from(sessions)
-    .where(and(q.all ? undefined : eq(sessions.state, "active"), likeAny(sessions.name, sessions.cwd, sessions.tmuxSession, sessions.threadTitle)))
-    .orderBy(desc(sessions.createdAt))
-    .limit(q.limit);
-  const { bindings: active } = await listBindings(ctx, { state: "active" });
+  const taskRows = await matchTasks(ctx, text, q.all, q.limit);
+  const sessionRows = await matchSessions(ctx, text, q.all, q.limit);
+  // Active bindings are open work, bounded by the live fleet: all of them, in one page.
+  const { bindings: active } = await listBindings(ctx, { state: "active", limit: MAX_PAGE_LIMIT });
   const matchedTaskNames = new Set(taskRows.map((t) => t.name));
   const matchedSessionNames = new Set(sessionRows.map((s) => s.name));
   const bindingHits = active.filter((b) => !text || matchedTaskNames.has(b.task) || matchedSessionNames.has(b.worker) || matchedSessionNames.has(b.manager));
-  const telemetry = await ctx.db
-    .select()
-    .from(events)
-    .where(p ? or(like(events.kind, p), like(events.actor, p)) : undefined)
-    .orderBy(desc(events.createdAt))
-    .limit(q.limit);
+  const telemetry = await matchEvents(ctx, text, q.limit);
 
   const suggestions = await suggest(
     ctx,
