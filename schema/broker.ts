@@ -38,7 +38,7 @@ export const adviceRequests = sqliteTable(
   },
   (t) => [
     uniqueIndex("advice_requests_source_uq").on(t.sourceMessageId),
-    index("advice_requests_state_idx").on(t.state, t.createdAt),
+    index("advice_requests_state_idx").on(t.state, t.createdAt, t.id),
     index("advice_requests_created_idx").on(t.createdAt, t.id),
     // The owner's open queue (not yet sent or rejected) pages without reading what was settled.
     index("advice_requests_open_idx").on(t.createdAt, t.id).where(sql`state NOT IN ('sent', 'rejected')`),
@@ -71,7 +71,11 @@ export const orchestratorJobs = sqliteTable(
     updatedAt: integer("updated_at").notNull(),
     finishedAt: integer("finished_at"),
   },
-  (t) => [uniqueIndex("orchestrator_jobs_advice_uq").on(t.adviceId), index("orchestrator_jobs_state_idx").on(t.state, t.createdAt), index("orchestrator_jobs_created_idx").on(t.createdAt, t.id)],
+  (t) => [
+    uniqueIndex("orchestrator_jobs_advice_uq").on(t.adviceId),
+    index("orchestrator_jobs_state_idx").on(t.state, t.createdAt, t.id),
+    index("orchestrator_jobs_created_idx").on(t.createdAt, t.id),
+  ],
 );
 
 export type OrchestratorJobRow = typeof orchestratorJobs.$inferSelect;

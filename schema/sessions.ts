@@ -44,6 +44,8 @@ export const sessions = sqliteTable(
     index("sessions_role_state_idx").on(t.role, t.state, t.createdAt, t.id),
     index("sessions_state_created_idx").on(t.state, t.createdAt, t.id),
     index("sessions_created_idx").on(t.createdAt, t.id),
+    // Session GC walks the active sessions in id order, a window at a time.
+    index("sessions_state_id_idx").on(t.state, t.id),
     // "Is this transcript already some active session's?" at registration, and which active
     // session a hook event names by its transcript.
     index("sessions_active_transcript_idx").on(t.transcriptPath).where(sql`state = 'active'`),

@@ -54,12 +54,15 @@ async function matchTasks(ctx: Ctx, text: string | null, all: boolean, limit: nu
   const live = all ? undefined : eq(tasks.state, "active");
   if (!text) return ctx.db.select().from(tasks).where(live).orderBy(desc(tasks.createdAt), desc(tasks.id)).limit(limit);
   if (text.length < TRIGRAM_MIN) {
-    return ctx.db
-      .select()
-      .from(tasks)
-      .where(and(gte(tasks.name, text), lt(tasks.name, `${text}\uffff`), live))
-      .orderBy(asc(tasks.name))
-      .limit(limit);
+    return (
+      ctx.db
+        .select()
+        .from(tasks)
+        // Unary + keeps the planner on the name index (a state index would sort the range).
+        .where(and(gte(tasks.name, text), lt(tasks.name, `${text}\uffff`), all ? undefined : sql`+${tasks.state} = 'active'`))
+        .orderBy(asc(tasks.name))
+        .limit(limit)
+    );
   }
   const rows = await ctx.db.all<Record<string, unknown>>(
     sql`SELECT t.* FROM tasks_fts AS f JOIN ${tasks} AS t ON t.rowid = f.rowid WHERE tasks_fts MATCH ${trigramPhrase(text)}${all ? sql`` : sql` AND t.state = 'active'`} ORDER BY f.rowid DESC LIMIT ${limit}`,
@@ -75,7 +78,7 @@ async function matchSessions(ctx: Ctx, text: string | null, all: boolean, limit:
     return ctx.db
       .select()
       .from(sessions)
-      .where(and(gte(sessions.name, text), lt(sessions.name, `${text}\uffff`), live))
+      .where(and(gte(sessions.name, text), lt(sessions.name, `${text}\uffff`), all ? undefined : sql`+${sessions.state} = 'active'`))
       .orderBy(asc(sessions.name))
       .limit(limit);
   }

@@ -2,6 +2,7 @@ import type { z } from "@hono/zod-openapi";
 import { and, count, eq, isNull, sql } from "drizzle-orm";
 import { inboxItems } from "../../schema/messages.ts";
 import type { Ctx } from "../lib/ctx.ts";
+import { decodeCursor, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { NameParam } from "../sessions/schema.ts";
 import { inboxHeader, inboxOwner, type InboxRef } from "./inbox-target.ts";
@@ -65,7 +66,16 @@ export async function listInbox(ctx: Ctx, ref: InboxRef, q: z.output<typeof Inbo
       waiter.leave();
     }
   }
-  const rows = await ctx.db.select().from(inboxItems).where(pendingWhere).orderBy(inboxItems.createdAt, sql`rowid`).limit(q.limit);
+  // Oldest pending first, in the (target, consumed_at, created_at) index's order; rowid breaks ties.
+  const after = decodeCursor(q.cursor, 2);
+  const keyed = await ctx.db
+    .select({ item: inboxItems, rid: sql<number>`${inboxItems}.rowid` })
+    .from(inboxItems)
+    .where(and(pendingWhere, after ? sql`(${inboxItems.createdAt}, ${inboxItems}.rowid) > (${after[0]}, ${after[1]})` : undefined))
+    .orderBy(inboxItems.createdAt, sql`${inboxItems}.rowid`)
+    .limit(q.limit + 1);
+  const page = pageOf(keyed, q.limit, (r) => [r.item.createdAt, r.rid]);
+  const rows = page.items.map((r) => r.item);
   const [total] = await ctx.db.select({ n: count() }).from(inboxItems).where(pendingWhere);
   return {
     ...inboxHeader(owner),
@@ -75,5 +85,6 @@ export async function listInbox(ctx: Ctx, ref: InboxRef, q: z.output<typeof Inbo
     timed_out: timedOut,
     poll_count: polls,
     woken_by: wokenBy === "aborted" ? null : wokenBy,
+    next_cursor: page.next_cursor,
   };
 }

@@ -34,7 +34,8 @@ export async function latestEvent(
     ...(m.subtypes ?? []).map((st) => sql`SELECT max(id) AS m FROM ${transcriptEvents} WHERE session_id = ${sessionId} AND subtype = ${st}${bound}`),
   ];
   if (!parts.length) return undefined;
-  const raw = await ctx.db.get<Record<string, unknown> | undefined>(
+  // all(), not get(): drizzle's get() of a raw query fails on an empty result.
+  const [raw] = await ctx.db.all<Record<string, unknown>>(
     sql`SELECT * FROM ${transcriptEvents} WHERE id = (SELECT max(m) FROM (${sql.join(parts, sql` UNION ALL `)}))`,
   );
   return raw ? rowFromRaw(transcriptEvents, raw) : undefined;

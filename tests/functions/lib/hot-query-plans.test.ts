@@ -24,9 +24,22 @@ const SMALL = new Set([
   "ingest_cursors",
   "patrol_config",
   "manager_configs",
+  // Kept to a week by prune-history and to the newest few per token; its secret scrub reads them.
+  "idempotency_keys",
 ]);
 /** Partial indexes that hold only open work: scanning one costs what is open, not what happened. */
-const OPEN_WORK_INDEXES = ["bindings_active_task_uq", "bindings_active_worker_uq", "transcript_segments_content_idx"];
+const OPEN_WORK_INDEXES = [
+  "bindings_active_task_uq",
+  "bindings_active_worker_uq",
+  "bindings_active_created_idx",
+  "transcript_segments_content_idx",
+  "task_deps_unresolved_idx",
+  "file_claims_live_base_idx",
+  "spawns_pending_idx",
+  "spawns_live_idx",
+  "notifications_undelivered_idx",
+  "advice_requests_open_idx",
+];
 
 function line(type: string, payload: Record<string, unknown>): string {
   return `${JSON.stringify({ timestamp: new Date().toISOString(), type, payload })}\n`;
@@ -45,6 +58,7 @@ describe("hot query plans across routes, crons and the cycle", () => {
     const m = pair.manager.session.name;
     appendFileSync(rollout, line("event_msg", { type: "user_message", message: "do the thing" }));
     appendFileSync(rollout, line("event_msg", { type: "task_started", turn_id: "t1" }));
+    appendFileSync(rollout, line("event_msg", { type: "user_message", message: "and then this" }));
     appendFileSync(rollout, line("event_msg", { type: "agent_message", message: "done it" }));
     appendFileSync(rollout, line("event_msg", { type: "task_complete", turn_id: "t1", last_agent_message: "done it" }));
 
@@ -126,6 +140,32 @@ describe("hot query plans across routes, crons and the cycle", () => {
     // Every cron once.
     for (const name of CRON_NAMES) await ok("POST", `/v1/crons/${name}`, {});
 
+    // Second pages: the keyset condition must be index-served too.
+    for (const path of [
+      "/v1/sessions?limit=1",
+      "/v1/sessions?limit=1&state=all",
+      "/v1/sessions?limit=1&role=worker",
+      "/v1/tasks?limit=1",
+      "/v1/tasks?limit=1&state=active",
+      "/v1/bindings?limit=1",
+      "/v1/bindings?limit=1&state=all",
+      "/v1/messages?limit=1",
+      "/v1/commands?limit=1",
+      "/v1/commands?limit=1&state=succeeded",
+      "/v1/tokens?limit=1",
+      `/v1/sessions/${w}/events?limit=1`,
+      `/v1/sessions/${w}/events?limit=1&subtype=user_message`,
+      `/v1/sessions/${w}/events?limit=1&kind=user_message`,
+    ]) {
+      const first = await ok("GET", path);
+      if (!path.startsWith("/v1/commands")) expect(first.next_cursor, path).toEqual(expect.any(String));
+      if (first.next_cursor) await ok("GET", `${path}&cursor=${first.next_cursor}`);
+    }
+    await ok("GET", "/v1/discover?q=ta");
+    // A gone session's name: show falls back to its newest gone row.
+    const gone = (await ok("POST", "/v1/sessions", { name: "plans-gone", role: "worker" })).session.name;
+    await ok("POST", `/v1/sessions/${gone}/deregister`);
+    await ok("GET", `/v1/sessions/${gone}`);
     const { explained, problems } = await planProblems(env, seen, { small: SMALL, openWorkIndexes: OPEN_WORK_INDEXES });
     expect(explained).toBeGreaterThan(80);
     expect(problems).toEqual([]);
