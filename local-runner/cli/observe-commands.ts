@@ -2,6 +2,7 @@ import { callOnce, printAnswer } from "./api-call.ts";
 import { duration, seconds } from "./format.ts";
 import { startDispatcher } from "./pair-dispatch.ts";
 import { EXIT_FAILED, EXIT_OK, flag, int, list, pos, req, str, type Args, type CommandSpec } from "./spec.ts";
+import { nextPageHintFor, pageOptions, pageQuery } from "./paging.ts";
 
 const enc = encodeURIComponent;
 
@@ -48,17 +49,19 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
     positionals: [{ name: "SESSION", required: true, description: "Session name" }],
     options: {
       limit: { type: "string", value: "N", description: "How many events (default 20)" },
+      cursor: { ...pageOptions.cursor, description: "The next_cursor printed by the previous page: older events" },
       subtype: { type: "string", value: "T", description: "Only this raw subtype, e.g. task_complete" },
       "include-content": { type: "boolean", description: "Show message text" },
     },
     request: (a) => ({
       method: "GET",
       path: `/sessions/${enc(pos(a, 0)!)}/events`,
-      query: { limit: int(a, "limit", { min: 1 }), subtype: str(a, "subtype"), include_content: flag(a, "include-content") },
+      query: { subtype: str(a, "subtype"), include_content: flag(a, "include-content"), ...pageQuery(a) },
     }),
-    render: (b) =>
+    render: (b, a) =>
       b.count
-        ? b.events.map((e: any) => `${e.event_at ?? "-"} ${e.kind.padEnd(14)} ${e.subtype.padEnd(22)} ${e.tool ?? ""} ${e.text ?? ""}`).join("\n")
+        ? b.events.map((e: any) => `${e.event_at ?? "-"} ${e.kind.padEnd(14)} ${e.subtype.padEnd(22)} ${e.tool ?? ""} ${e.text ?? ""}`).join("\n") +
+          nextPageHintFor(b, "tail", a)
         : `no events for ${b.session}`,
   },
   {
