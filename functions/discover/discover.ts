@@ -1,5 +1,6 @@
 import type { z } from "@hono/zod-openapi";
 import { and, asc, desc, eq, gte, lt, sql } from "drizzle-orm";
+import { bindings } from "../../schema/bindings.ts";
 import { type EventRow, events } from "../../schema/events.ts";
 import { type SessionRow, sessions } from "../../schema/sessions.ts";
 import { type TaskRow, tasks } from "../../schema/tasks.ts";
@@ -135,14 +136,36 @@ async function suggest(ctx: Ctx, taskNames: string[], active: Array<{ task: stri
   const out: z.infer<typeof Suggestion>[] = [];
   const boundTasks = new Set(active.map((b) => b.task));
   const busyWorkers = new Set(active.map((b) => b.worker));
-  const live = await ctx.db
-    .select({ name: sessions.name, role: sessions.role })
-    .from(sessions)
-    .where(eq(sessions.state, "active"))
-    .orderBy(desc(sessions.createdAt));
-  const freeWorkers = live.filter((s) => s.role === "worker" && !busyWorkers.has(s.name)).map((s) => s.name);
-  const managers = live.filter((s) => s.role === "manager").map((s) => s.name);
-  for (const task of taskNames.filter((t) => !boundTasks.has(t))) {
+  const unbound = taskNames.filter((t) => !boundTasks.has(t));
+  // Only as many free workers as there are unbound tasks, and one manager: newest first off the
+  // (role, state, created_at) index, so the cost follows the answer, not the fleet.
+  const freeWorkers = unbound.length
+    ? (
+        await ctx.db
+          .select({ name: sessions.name })
+          .from(sessions)
+          .where(
+            and(
+              eq(sessions.role, "worker"),
+              eq(sessions.state, "active"),
+              sql`NOT EXISTS (SELECT 1 FROM ${bindings} WHERE ${bindings.workerSessionId} = ${sessions.id} AND ${bindings.state} = 'active')`,
+            ),
+          )
+          .orderBy(desc(sessions.createdAt), desc(sessions.id))
+          .limit(unbound.length)
+      )
+        .map((s) => s.name)
+        .filter((n) => !busyWorkers.has(n))
+    : [];
+  const managers = (
+    await ctx.db
+      .select({ name: sessions.name })
+      .from(sessions)
+      .where(and(eq(sessions.role, "manager"), eq(sessions.state, "active")))
+      .orderBy(desc(sessions.createdAt), desc(sessions.id))
+      .limit(1)
+  ).map((s) => s.name);
+  for (const task of unbound) {
     // A worker serves one task, so each suggestion takes its own; managers may be shared.
     const worker = managers.length ? freeWorkers.shift() : undefined;
     if (worker) {
