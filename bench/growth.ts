@@ -38,7 +38,7 @@ const PENDING = (SAMPLES + WARMUP) * GROWTH_SCALES.length + 10;
 const series = (from: number, to: number) => `WITH RECURSIVE s(x) AS (SELECT ${from} UNION ALL SELECT x + 1 FROM s WHERE x < ${to})`;
 
 /** The measured task, its bound worker and manager, and the rows that stay the same size. */
-async function seedFixed(services: LocalServices, nowMs: number) {
+export async function seedFixed(services: LocalServices, nowMs: number) {
   const c = services.database.client;
   await c.batch(
     [
@@ -60,7 +60,7 @@ async function seedFixed(services: LocalServices, nowMs: number) {
  * one), the measured worker's transcript (mostly tool activity, a turn every 50 lines), audit
  * events of other tasks and sessions, and consumed inbox items of the measured manager.
  */
-async function grow(services: LocalServices, from: number, to: number, nowMs: number) {
+export async function grow(services: LocalServices, from: number, to: number, nowMs: number) {
   const c = services.database.client;
   const chunk = 100_000;
   for (let lo = from + 1; lo <= to; lo += chunk) {

@@ -123,7 +123,10 @@ export const TailResult = z
   .object({ session: z.string(), events: z.array(TailEvent), count: z.number().int(), content_redacted: z.boolean(), ...NextCursorField })
   .openapi("TailResult");
 
-export const DivergencesQuery = z.object({ limit: QueryLimit(1000, 50) });
+export const DivergencesQuery = z.object({
+  limit: QueryLimit(1000, 50),
+  cursor: PageQueryFields.cursor.openapi({ description: "The next_cursor of the previous page: older cycles" }),
+});
 
 export const Divergence = z
   .object({
@@ -137,7 +140,9 @@ export const Divergence = z
   })
   .openapi("Divergence");
 
-export const DivergencesResult = z.object({ task: z.string(), divergences: z.array(Divergence), count: z.number().int() }).openapi("DivergencesResult");
+export const DivergencesResult = z
+  .object({ task: z.string(), divergences: z.array(Divergence), count: z.number().int(), ...NextCursorField })
+  .openapi("DivergencesResult");
 
 export const IdleCheckQuery = z.object({
   busy_wait_seconds: z.coerce.number().int().min(1).max(86400).optional().default(90),

@@ -69,16 +69,19 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
     group: "observe",
     summary: "Cycles whose pane signal flagged a notable pattern",
     positionals: [{ name: "TASK", required: true, description: "Task name" }],
-    options: { limit: { type: "string", value: "N", description: "How many (default 50)" } },
-    request: (a) => ({ method: "GET", path: `/tasks/${enc(pos(a, 0)!)}/divergences`, query: { limit: int(a, "limit", { min: 1 }) } }),
-    render: (b) =>
+    options: {
+      limit: { type: "string", value: "N", description: "How many (default 50)" },
+      cursor: { ...pageOptions.cursor, description: "The next_cursor printed by the previous page: older cycles" },
+    },
+    request: (a) => ({ method: "GET", path: `/tasks/${enc(pos(a, 0)!)}/divergences`, query: pageQuery(a) }),
+    render: (b, a) =>
       b.count
         ? b.divergences
             .map(
               (d: any) =>
                 `cycle ${d.cycle_id} ${d.observed_at} ${d.notable_pane_pattern ?? "-"} (state ${d.worker_state}) ${d.hook_divergence ?? d.evidence ?? ""}`,
             )
-            .join("\n")
+            .join("\n") + nextPageHintFor(b, "divergences", a)
         : `no divergences for ${b.task}`,
   },
   {
