@@ -107,7 +107,7 @@ const LABELS: Record<string, string> = {
   list_page: "GET /v1/sessions?state=all: a page of 50 from the middle (cursor)",
   cycle: "cycle's history reads: event state and the last turn receipt",
   tail: "GET /v1/sessions/{name}/events: newest 20 of the worker",
-  discover: "GET /v1/discover?q=…&all=true: tasks, sessions, bindings, events",
+  discover: "GET /v1/discover?q=<a session name>&all=true: tasks, sessions, bindings, events",
   audit: "GET /v1/tasks/{name}/audit of a task with 300 events",
   inbox_consume: "POST /v1/sessions/{name}/inbox/consume: oldest pending item",
   replay: "GET /v1/tasks/{name}/replay: first page of 50",
@@ -145,7 +145,8 @@ export async function growthBench(): Promise<{ rows: BenchRow[]; ratios: Record<
           },
         ],
         ["tail", () => tailSession(ctx, "growth-worker", { limit: 20, include_content: false })],
-        ["discover", (i) => discover(ctx, { q: pick(i).slice(2), limit: 20, all: true })],
+        // A whole session name, so the answer (one session, its audit rows) is the same size at every scale.
+        ["discover", (i) => discover(ctx, { q: `gs-${pick(i)}`, limit: 20, all: true })],
         ["audit", () => auditTask(ctx, "growth-task", { include_content: false, limit: 1000 })],
         [
           "inbox_consume",
