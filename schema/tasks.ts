@@ -17,8 +17,10 @@ export const tasks = sqliteTable(
     finishedAt: integer("finished_at"),
   },
   (t) => [
-    // List pages in (created_at, id) order, by state and over all rows.
-    index("tasks_state_idx").on(t.state, t.createdAt, t.id),
+    // By state in rowid order (the dashboard's newest tasks) ...
+    index("tasks_state_idx").on(t.state),
+    // ... and list pages in (created_at, id) order, by state and over all rows.
+    index("tasks_state_created_idx").on(t.state, t.createdAt, t.id),
     index("tasks_created_idx").on(t.createdAt, t.id),
   ],
 );

@@ -4,9 +4,6 @@ CREATE INDEX `sessions_state_created_idx` ON `sessions` (`state`,`created_at`,`i
 CREATE INDEX `sessions_created_idx` ON `sessions` (`created_at`,`id`);--> statement-breakpoint
 CREATE INDEX `sessions_state_id_idx` ON `sessions` (`state`,`id`);--> statement-breakpoint
 CREATE INDEX `sessions_role_state_idx` ON `sessions` (`role`,`state`,`created_at`,`id`);--> statement-breakpoint
-DROP INDEX `tasks_state_idx`;--> statement-breakpoint
-CREATE INDEX `tasks_created_idx` ON `tasks` (`created_at`,`id`);--> statement-breakpoint
-CREATE INDEX `tasks_state_idx` ON `tasks` (`state`,`created_at`,`id`);--> statement-breakpoint
 DROP INDEX `advice_requests_state_idx`;--> statement-breakpoint
 CREATE INDEX `advice_requests_created_idx` ON `advice_requests` (`created_at`,`id`);--> statement-breakpoint
 CREATE INDEX `advice_requests_open_idx` ON `advice_requests` (`created_at`,`id`) WHERE state NOT IN ('sent', 'rejected');--> statement-breakpoint
@@ -17,6 +14,8 @@ CREATE INDEX `broker_runs_state_idx` ON `broker_runs` (`state`,`created_at`,`id`
 DROP INDEX `orchestrator_jobs_state_idx`;--> statement-breakpoint
 CREATE INDEX `orchestrator_jobs_created_idx` ON `orchestrator_jobs` (`created_at`,`id`);--> statement-breakpoint
 CREATE INDEX `orchestrator_jobs_state_idx` ON `orchestrator_jobs` (`state`,`created_at`,`id`);--> statement-breakpoint
+CREATE INDEX `tasks_state_created_idx` ON `tasks` (`state`,`created_at`,`id`);--> statement-breakpoint
+CREATE INDEX `tasks_created_idx` ON `tasks` (`created_at`,`id`);--> statement-breakpoint
 CREATE INDEX `bindings_active_created_idx` ON `bindings` (`created_at`,`id`) WHERE state = 'active';--> statement-breakpoint
 CREATE INDEX `bindings_ended_created_idx` ON `bindings` (`created_at`,`id`) WHERE state = 'ended';--> statement-breakpoint
 CREATE INDEX `bindings_created_idx` ON `bindings` (`created_at`,`id`);--> statement-breakpoint
