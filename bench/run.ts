@@ -18,6 +18,7 @@ import { hooksBench } from "./hooks.ts";
 import { multiserverBench } from "./multiserver.ts";
 import { inboxBench } from "./inbox.ts";
 import { nudgeBench, observeBench } from "./observe.ts";
+import { growthBench } from "./growth.ts";
 import { observabilityBench } from "./observability.ts";
 import { patrolBench } from "./patrol.ts";
 import { sessions } from "../schema/sessions.ts";
@@ -222,6 +223,10 @@ async function main() {
     // 9. Observability: replay of a 100k-row task, telemetry search over 1M events, dashboard paint.
     rows.push(...(await observabilityBench()));
 
+    // 10. Growth: show, list page, cycle, tail, discover, audit, inbox consume and replay at 1k/100k/1M rows.
+    const growth = await growthBench();
+    rows.push(...growth.rows);
+
     const by = (id: string) => rows.find((r) => r.id === id)!.p50_ms;
     const ratios = {
       roundtrip_http_over_inprocess: round(by("roundtrip_http") / by("roundtrip_inprocess")),
@@ -232,6 +237,7 @@ async function main() {
       ...ingest.ratios,
       ...dispatch.ratios,
       ...hooks.ratios,
+      ...growth.ratios,
     };
     const result = {
       recorded_at: new Date().toISOString(),

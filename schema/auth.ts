@@ -20,7 +20,7 @@ export const tokens = sqliteTable(
     createdAt: integer("created_at").notNull(),
     revokedAt: integer("revoked_at"),
   },
-  (t) => [index("tokens_kind_idx").on(t.kind)],
+  (t) => [index("tokens_kind_idx").on(t.kind), index("tokens_created_idx").on(t.createdAt, t.id)],
 );
 
 export type TokenRow = typeof tokens.$inferSelect;
@@ -51,5 +51,6 @@ export const idempotencyKeys = sqliteTable(
     uniqueIndex("idempotency_keys_principal_key_uq").on(t.principal, t.key),
     // Serves the per-token bound (newest N kept) and the retention prune.
     index("idempotency_keys_principal_created_idx").on(t.principal, t.createdAt),
+    index("idempotency_keys_created_idx").on(t.createdAt),
   ],
 );

@@ -34,6 +34,11 @@ export const bindings = sqliteTable(
     index("bindings_manager_idx").on(t.managerSessionId, t.state),
     // Every binding a task ever had (replay, audit, export read a task's history).
     index("bindings_task_idx").on(t.taskId, t.createdAt),
+    // List pages in (created_at, id) order, by state and over all rows. Partial per state, so a
+    // read of active bindings in task order still picks bindings_active_task_uq.
+    index("bindings_active_created_idx").on(t.createdAt, t.id).where(sql`state = 'active'`),
+    index("bindings_ended_created_idx").on(t.createdAt, t.id).where(sql`state = 'ended'`),
+    index("bindings_created_idx").on(t.createdAt, t.id),
   ],
 );
 

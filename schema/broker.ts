@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 export const ADVICE_STATES = ["queued", "draft_ready", "owner_input_required", "approved", "rejected", "sent", "failed"] as const;
@@ -37,7 +38,10 @@ export const adviceRequests = sqliteTable(
   },
   (t) => [
     uniqueIndex("advice_requests_source_uq").on(t.sourceMessageId),
-    index("advice_requests_state_idx").on(t.state, t.createdAt),
+    index("advice_requests_state_idx").on(t.state, t.createdAt, t.id),
+    index("advice_requests_created_idx").on(t.createdAt, t.id),
+    // The owner's open queue (not yet sent or rejected) pages without reading what was settled.
+    index("advice_requests_open_idx").on(t.createdAt, t.id).where(sql`state NOT IN ('sent', 'rejected')`),
     index("advice_requests_run_idx").on(t.runId, t.createdAt),
     // A task's broker actions are the advice its sessions asked for or were sent (replay, audit).
     index("advice_requests_requester_idx").on(t.requesterSessionId, t.createdAt),
@@ -67,7 +71,11 @@ export const orchestratorJobs = sqliteTable(
     updatedAt: integer("updated_at").notNull(),
     finishedAt: integer("finished_at"),
   },
-  (t) => [uniqueIndex("orchestrator_jobs_advice_uq").on(t.adviceId), index("orchestrator_jobs_state_idx").on(t.state, t.createdAt)],
+  (t) => [
+    uniqueIndex("orchestrator_jobs_advice_uq").on(t.adviceId),
+    index("orchestrator_jobs_state_idx").on(t.state, t.createdAt, t.id),
+    index("orchestrator_jobs_created_idx").on(t.createdAt, t.id),
+  ],
 );
 
 export type OrchestratorJobRow = typeof orchestratorJobs.$inferSelect;
@@ -113,7 +121,7 @@ export const brokerRuns = sqliteTable(
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
   },
-  (t) => [index("broker_runs_state_idx").on(t.state)],
+  (t) => [index("broker_runs_state_idx").on(t.state, t.createdAt, t.id), index("broker_runs_created_idx").on(t.createdAt, t.id)],
 );
 
 export type BrokerRunRow = typeof brokerRuns.$inferSelect;

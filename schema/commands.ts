@@ -44,6 +44,9 @@ export const commands = sqliteTable(
   (t) => [
     uniqueIndex("commands_idempotency_uq").on(t.idempotencyScope, t.idempotencyKey),
     index("commands_state_idx").on(t.state, t.host, t.createdAt),
+    // Lists (by state and over all rows) and the claim's oldest-first pick, without a sort.
+    index("commands_state_created_idx").on(t.state, t.createdAt, t.id),
+    index("commands_created_idx").on(t.createdAt, t.id),
     index("commands_session_idx").on(t.sessionId, t.createdAt),
     index("commands_task_idx").on(t.taskId, t.createdAt),
   ],

@@ -23,5 +23,5 @@ export const cronRuns = sqliteTable(
     startedAt: integer("started_at").notNull(),
     finishedAt: integer("finished_at"),
   },
-  (t) => [index("cron_runs_name_idx").on(t.name, t.startedAt)],
+  (t) => [index("cron_runs_name_idx").on(t.name, t.startedAt), index("cron_runs_started_idx").on(t.startedAt)],
 );

@@ -24,6 +24,8 @@ export const messages = sqliteTable(
     index("messages_to_idx").on(t.toSessionId, t.createdAt),
     index("messages_thread_idx").on(t.threadId, t.createdAt),
     index("messages_type_idx").on(t.msgType, t.createdAt),
+    // The unfiltered list, newest first, a page at a time.
+    index("messages_created_idx").on(t.createdAt, t.id),
   ],
 );
 

@@ -37,6 +37,10 @@ export const transcriptEvents = sqliteTable(
   (t) => [
     uniqueIndex("transcript_events_source_uq").on(t.sessionId, t.generation, t.offset, t.seq),
     index("transcript_events_session_kind_idx").on(t.sessionId, t.kind, t.id),
+    // Newest-first reads of one session's history (tail) and the latest event of a subtype
+    // (turn aborted, API error), so neither sorts the whole history.
+    index("transcript_events_session_id_idx").on(t.sessionId, t.id),
+    index("transcript_events_session_subtype_idx").on(t.sessionId, t.subtype, t.id),
   ],
 );
 

@@ -206,7 +206,7 @@ export const pluginRuns = sqliteTable(
     durationMs: integer("duration_ms").notNull(),
     startedAt: integer("started_at").notNull(),
   },
-  (t) => [index("plugin_runs_plugin_idx").on(t.plugin, t.startedAt)],
+  (t) => [index("plugin_runs_plugin_idx").on(t.plugin, t.startedAt), index("plugin_runs_started_idx").on(t.startedAt)],
 );
 
 export type PluginRunRow = typeof pluginRuns.$inferSelect;

@@ -38,7 +38,14 @@ export const sessions = sqliteTable(
   (t) => [
     // A name identifies one live session; gone rows keep their names for history.
     uniqueIndex("sessions_active_name_uq").on(t.name).where(sql`state = 'active'`),
-    index("sessions_role_state_idx").on(t.role, t.state),
+    // Every session with a name, active first then newest (show), and the gone rows of a name.
+    index("sessions_name_idx").on(t.name, t.state, sql`${t.createdAt} desc`),
+    // List pages in (created_at, id) order: by state, by role and state, and over all rows.
+    index("sessions_role_state_idx").on(t.role, t.state, t.createdAt, t.id),
+    index("sessions_state_created_idx").on(t.state, t.createdAt, t.id),
+    index("sessions_created_idx").on(t.createdAt, t.id),
+    // Session GC walks the active sessions in id order, a window at a time.
+    index("sessions_state_id_idx").on(t.state, t.id),
     // "Is this transcript already some active session's?" at registration, and which active
     // session a hook event names by its transcript.
     index("sessions_active_transcript_idx").on(t.transcriptPath).where(sql`state = 'active'`),

@@ -16,7 +16,13 @@ export const tasks = sqliteTable(
     updatedAt: integer("updated_at").notNull(),
     finishedAt: integer("finished_at"),
   },
-  (t) => [index("tasks_state_idx").on(t.state)],
+  (t) => [
+    // By state in rowid order (the dashboard's newest tasks) ...
+    index("tasks_state_idx").on(t.state),
+    // ... and list pages in (created_at, id) order, by state and over all rows.
+    index("tasks_state_created_idx").on(t.state, t.createdAt, t.id),
+    index("tasks_created_idx").on(t.createdAt, t.id),
+  ],
 );
 
 export type TaskRow = typeof tasks.$inferSelect;

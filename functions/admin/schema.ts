@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { NextCursorField, PageQueryFields } from "../lib/paging.ts";
 import { PRINCIPAL_KINDS } from "../../schema/auth.ts";
 import { NameSchema } from "../lib/names.ts";
 
@@ -51,7 +52,9 @@ export const MintTokenResult = z
   })
   .openapi("MintTokenResult");
 
-export const TokenList = z.object({ tokens: z.array(TokenInfo), count: z.number().int() }).openapi("TokenList");
+export const TokenListQuery = z.object({ ...PageQueryFields });
+
+export const TokenList = z.object({ tokens: z.array(TokenInfo), count: z.number().int(), ...NextCursorField }).openapi("TokenList");
 
 export const TokenIdParam = z.object({
   id: z

@@ -5,12 +5,23 @@ import { events } from "../../schema/events.ts";
 import { auditInsert, guardedUpdate } from "../lib/audit.ts";
 import { liveTokenAt, tokenInsert, tokenIsLive } from "../lib/auth.ts";
 import type { Ctx } from "../lib/ctx.ts";
+import { decodeCursor, keysetAfter, pageOf } from "../lib/paging.ts";
 import { ApiError } from "../lib/errors.ts";
 import { guardedInsert } from "../lib/guarded.ts";
 import { batchWithKey } from "../lib/idempotency.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
-import { MintTokenBody, MintTokenResult, RevokeResult, RotateIdParam, RotateTokenBody, RotateTokenResult, TokenIdParam, TokenList } from "./schema.ts";
+import {
+  MintTokenBody,
+  MintTokenResult,
+  RevokeResult,
+  RotateIdParam,
+  RotateTokenBody,
+  RotateTokenResult,
+  TokenIdParam,
+  TokenList,
+  TokenListQuery,
+} from "./schema.ts";
 
 export const mintTokenRoute = defineRoute(
   ["owner"],
@@ -30,8 +41,9 @@ export const listTokensRoute = defineRoute(["owner"], {
   method: "get",
   path: "/tokens",
   tags: ["admin"],
-  summary: "List tokens (never their secrets)",
-  description: "CLI: token list.",
+  summary: "List tokens (never their secrets), oldest first, a page at a time",
+  description: "CLI: token list [--limit N] [--cursor C].",
+  request: { query: TokenListQuery },
   responses: { 200: jsonResponse(TokenList, "Tokens") },
 });
 
@@ -102,10 +114,16 @@ export async function mintToken(ctx: Ctx, input: z.infer<typeof MintTokenBody>, 
 }
 
 /** Lists every token's metadata. */
-export async function listTokens(ctx: Ctx) {
-  const rows = await ctx.db.select().from(tokens).orderBy(asc(tokens.createdAt));
+export async function listTokens(ctx: Ctx, q: z.output<typeof TokenListQuery>) {
+  const rows = await ctx.db
+    .select()
+    .from(tokens)
+    .where(keysetAfter([tokens.createdAt, tokens.id], decodeCursor(q.cursor, 2)))
+    .orderBy(asc(tokens.createdAt), asc(tokens.id))
+    .limit(q.limit + 1);
+  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id]);
   const nowMs = ctx.now().getTime();
-  return { tokens: rows.map((t) => tokenToWire(t, nowMs)), count: rows.length };
+  return { tokens: page.items.map((t) => tokenToWire(t, nowMs)), count: page.items.length, next_cursor: page.next_cursor };
 }
 
 /**

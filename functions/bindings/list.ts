@@ -1,10 +1,11 @@
 import type { z } from "@hono/zod-openapi";
-import { asc, eq } from "drizzle-orm";
+import { and, asc, eq } from "drizzle-orm";
 import { alias } from "drizzle-orm/sqlite-core";
 import { bindings } from "../../schema/bindings.ts";
 import { sessions } from "../../schema/sessions.ts";
 import { tasks } from "../../schema/tasks.ts";
 import type { Ctx } from "../lib/ctx.ts";
+import { decodeCursor, keysetAfter, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { bindingToWire } from "../tasks/wire.ts";
 import { BindingList, BindingListQuery } from "./schema.ts";
@@ -13,13 +14,14 @@ export const listBindingsRoute = defineRoute(["owner", "daemon", "session"], {
   method: "get",
   path: "/bindings",
   tags: ["bindings"],
-  summary: "List bindings",
+  summary: "List bindings, oldest first, a page at a time",
+  description: "Active bindings by default. CLI: bindings [--state S] [--limit N] [--cursor C].",
   request: { query: BindingListQuery },
   responses: { 200: jsonResponse(BindingList, "Bindings") },
 });
 
-/** Lists bindings with task and session names resolved. */
-export async function listBindings(ctx: Ctx, q: z.output<typeof BindingListQuery>) {
+/** Lists bindings with task and session names resolved, oldest first, a page at a time. */
+export async function listBindings(ctx: Ctx, q: Pick<z.output<typeof BindingListQuery>, "state" | "limit"> & { cursor?: string }) {
   const w = alias(sessions, "w");
   const m = alias(sessions, "m");
   const rows = await ctx.db
@@ -28,7 +30,9 @@ export async function listBindings(ctx: Ctx, q: z.output<typeof BindingListQuery
     .innerJoin(tasks, eq(tasks.id, bindings.taskId))
     .innerJoin(w, eq(w.id, bindings.workerSessionId))
     .innerJoin(m, eq(m.id, bindings.managerSessionId))
-    .where(q.state === "all" ? undefined : eq(bindings.state, q.state))
-    .orderBy(asc(bindings.createdAt));
-  return { bindings: rows.map((r) => bindingToWire(r.b, r)), count: rows.length };
+    .where(and(q.state === "all" ? undefined : eq(bindings.state, q.state), keysetAfter([bindings.createdAt, bindings.id], decodeCursor(q.cursor, 2))))
+    .orderBy(asc(bindings.createdAt), asc(bindings.id))
+    .limit(q.limit + 1);
+  const page = pageOf(rows, q.limit, (r) => [r.b.createdAt, r.b.id]);
+  return { bindings: page.items.map((r) => bindingToWire(r.b, r)), count: page.items.length, next_cursor: page.next_cursor };
 }

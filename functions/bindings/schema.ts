@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { NextCursorField, PageQueryFields } from "../lib/paging.ts";
 import { NameSchema } from "../lib/names.ts";
 import { Binding } from "../tasks/schema.ts";
 
@@ -8,6 +9,6 @@ export const BindResult = z.object({ binding: Binding, binding_id: z.string(), e
 
 export const UnbindBody = z.object({ task: NameSchema }).strict().openapi("Unbind");
 
-export const BindingListQuery = z.object({ state: z.enum(["active", "ended", "all"]).optional().default("active") });
+export const BindingListQuery = z.object({ state: z.enum(["active", "ended", "all"]).optional().default("active"), ...PageQueryFields });
 
-export const BindingList = z.object({ bindings: z.array(Binding), count: z.number().int() }).openapi("BindingList");
+export const BindingList = z.object({ bindings: z.array(Binding), count: z.number().int(), ...NextCursorField }).openapi("BindingList");

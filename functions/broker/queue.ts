@@ -1,7 +1,8 @@
 import type { z } from "@hono/zod-openapi";
-import { asc, eq, inArray, notInArray } from "drizzle-orm";
+import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import { adviceRequests, orchestratorJobs } from "../../schema/broker.ts";
 import type { Ctx } from "../lib/ctx.ts";
+import { decodeCursor, keysetAfter, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { QueueQuery, QueueResult } from "./schema.ts";
 import { adviceToWire } from "./wire.ts";
@@ -18,8 +19,20 @@ export const queueRoute = defineRoute(["owner", "daemon"], {
 
 /** Lists advice requests with their job state, oldest first. */
 export async function adviceQueue(ctx: Ctx, q: z.output<typeof QueueQuery>): Promise<z.infer<typeof QueueResult>> {
-  const where = q.state === "all" ? undefined : q.state === "open" ? notInArray(adviceRequests.state, ["sent", "rejected"]) : eq(adviceRequests.state, q.state);
-  const rows = await ctx.db.select().from(adviceRequests).where(where).orderBy(asc(adviceRequests.createdAt), asc(adviceRequests.id)).limit(q.limit);
+  // "open" is spelled with literals so the partial index of open advice serves it.
+  const where =
+    q.state === "all" ? undefined : q.state === "open" ? sql`${adviceRequests.state} NOT IN ('sent', 'rejected')` : eq(adviceRequests.state, q.state);
+  const page = pageOf(
+    await ctx.db
+      .select()
+      .from(adviceRequests)
+      .where(and(where, keysetAfter([adviceRequests.createdAt, adviceRequests.id], decodeCursor(q.cursor, 2))))
+      .orderBy(asc(adviceRequests.createdAt), asc(adviceRequests.id))
+      .limit(q.limit + 1),
+    q.limit,
+    (r) => [r.createdAt, r.id],
+  );
+  const rows = page.items;
   const jobs = rows.length
     ? await ctx.db
         .select({ id: orchestratorJobs.id, adviceId: orchestratorJobs.adviceId, state: orchestratorJobs.state })
@@ -32,5 +45,5 @@ export async function adviceQueue(ctx: Ctx, q: z.output<typeof QueueQuery>): Pro
         )
     : [];
   const byAdvice = new Map(jobs.map((j) => [j.adviceId, j]));
-  return { advice: rows.map((r) => adviceToWire(r, byAdvice.get(r.id))), count: rows.length };
+  return { advice: rows.map((r) => adviceToWire(r, byAdvice.get(r.id))), count: rows.length, next_cursor: page.next_cursor };
 }

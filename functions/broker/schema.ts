@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { NextCursorField, PageQueryFields } from "../lib/paging.ts";
 import { ADVICE_STATES, JOB_STATES } from "../../schema/broker.ts";
 import { QueryBool, QueryLimit } from "../lib/names.ts";
 
@@ -115,9 +116,10 @@ export const QueueQuery = z.object({
     .default("open")
     .openapi({ description: "open (default): everything not yet sent or rejected" }),
   limit: QueryLimit(500, 100),
+  cursor: PageQueryFields.cursor,
 });
 
-export const QueueResult = z.object({ advice: z.array(Advice), count: z.number().int() }).openapi("AdviceQueue");
+export const QueueResult = z.object({ advice: z.array(Advice), count: z.number().int(), ...NextCursorField }).openapi("AdviceQueue");
 
 export const ReviewQuery = z.object({ with_context: QueryBool.openapi({ description: "Include the exact stored context packet" }) });
 

@@ -1,12 +1,15 @@
 import type { z } from "@hono/zod-openapi";
-import { and, desc, eq, or, sql, type Column, type SQL } from "drizzle-orm";
-import { events } from "../../schema/events.ts";
-import { sessions } from "../../schema/sessions.ts";
-import { tasks } from "../../schema/tasks.ts";
+import { and, asc, desc, eq, gte, lt, sql } from "drizzle-orm";
+import { bindings } from "../../schema/bindings.ts";
+import { type EventRow, events } from "../../schema/events.ts";
+import { type SessionRow, sessions } from "../../schema/sessions.ts";
+import { type TaskRow, tasks } from "../../schema/tasks.ts";
+import { MAX_PAGE_LIMIT } from "../lib/paging.ts";
+import { ftsQuery } from "../telemetry/search.ts";
 import { listBindings } from "../bindings/list.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
-import { iso } from "../lib/sql.ts";
+import { iso, rowFromRaw } from "../lib/sql.ts";
 import { detailsVisibleTo, sessionToWire } from "../sessions/wire.ts";
 import { taskToWire } from "../tasks/wire.ts";
 import { DiscoverQuery, DiscoverResult, type Suggestion } from "./schema.ts";
@@ -25,44 +28,96 @@ export const discoverRoute = defineRoute(
   { rateLimited: true },
 );
 
-/** Escapes LIKE wildcards so a query matches literally. */
-function pattern(q: string): string {
-  return `%${q.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
+/** Shortest query the trigram index can serve; shorter ones match names by prefix. */
+const TRIGRAM_MIN = 3;
+
+/** `text` as one FTS5 phrase: with the trigram tokenizer, a substring match (case-insensitive). */
+function trigramPhrase(text: string): string {
+  return `"${text.replaceAll('"', '""')}"`;
 }
 
-/** `col LIKE p`; SQLite has no default escape character, so the backslashes need ESCAPE. */
-function like(col: Column, p: string): SQL {
-  return sql`${col} LIKE ${p} ESCAPE '\\'`;
+/** Every word of `text` as a prefix term of the telemetry index; null when no word is searchable. */
+function wordPrefixes(text: string): string | null {
+  try {
+    return ftsQuery(
+      text
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((w) => (w.endsWith("*") ? w : `${w}*`))
+        .join(" "),
+    );
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Tasks matching `text` (a substring of name, goal or summary via the trigram index; a one- or
+ * two-character query is a name prefix, read from the name index), newest first.
+ */
+async function matchTasks(ctx: Ctx, text: string | null, all: boolean, limit: number): Promise<TaskRow[]> {
+  const live = all ? undefined : eq(tasks.state, "active");
+  if (!text) return ctx.db.select().from(tasks).where(live).orderBy(desc(tasks.createdAt), desc(tasks.id)).limit(limit);
+  if (text.length < TRIGRAM_MIN) {
+    return (
+      ctx.db
+        .select()
+        .from(tasks)
+        // Unary + keeps the planner on the name index (a state index would sort the range).
+        .where(and(gte(tasks.name, text), lt(tasks.name, `${text}\uffff`), all ? undefined : sql`+${tasks.state} = 'active'`))
+        .orderBy(asc(tasks.name))
+        .limit(limit)
+    );
+  }
+  const rows = await ctx.db.all<Record<string, unknown>>(
+    sql`SELECT t.* FROM tasks_fts AS f JOIN ${tasks} AS t ON t.rowid = f.rowid WHERE tasks_fts MATCH ${trigramPhrase(text)}${all ? sql`` : sql` AND t.state = 'active'`} ORDER BY f.rowid DESC LIMIT ${limit}`,
+  );
+  return rows.map((r) => rowFromRaw(tasks, r));
+}
+
+/** Sessions matching `text` in name, cwd, tmux session or thread title, newest first; as for tasks. */
+async function matchSessions(ctx: Ctx, text: string | null, all: boolean, limit: number): Promise<SessionRow[]> {
+  const live = all ? undefined : eq(sessions.state, "active");
+  if (!text) return ctx.db.select().from(sessions).where(live).orderBy(desc(sessions.createdAt), desc(sessions.id)).limit(limit);
+  if (text.length < TRIGRAM_MIN) {
+    return ctx.db
+      .select()
+      .from(sessions)
+      .where(and(gte(sessions.name, text), lt(sessions.name, `${text}\uffff`), all ? undefined : sql`+${sessions.state} = 'active'`))
+      .orderBy(asc(sessions.name))
+      .limit(limit);
+  }
+  const rows = await ctx.db.all<Record<string, unknown>>(
+    sql`SELECT s.* FROM sessions_fts AS f JOIN ${sessions} AS s ON s.rowid = f.rowid WHERE sessions_fts MATCH ${trigramPhrase(text)}${all ? sql`` : sql` AND s.state = 'active'`} ORDER BY f.rowid DESC LIMIT ${limit}`,
+  );
+  return rows.map((r) => rowFromRaw(sessions, r));
+}
+
+/**
+ * Recent audit events; with `text`, those whose telemetry summary (kind, actor, task and session
+ * names, ids) has words starting with each query word, read from the telemetry full-text index.
+ */
+async function matchEvents(ctx: Ctx, text: string | null, limit: number): Promise<EventRow[]> {
+  if (!text) return ctx.db.select().from(events).orderBy(sql`${events}.rowid DESC`).limit(limit);
+  const match = wordPrefixes(text);
+  if (!match) return [];
+  const rows = await ctx.db.all<Record<string, unknown>>(
+    sql`SELECT ev.* FROM telemetry_fts AS f JOIN telemetry_events AS te ON te.id = f.rowid JOIN ${events} AS ev ON ev.id = te.ref_id WHERE telemetry_fts MATCH ${match} AND te.source = 'audit' ORDER BY f.rowid DESC LIMIT ${limit}`,
+  );
+  return rows.map((r) => rowFromRaw(events, r));
 }
 
 /** Finds what matches `q` and suggests the next command for tasks that lack a binding. */
 export async function discover(ctx: Ctx, q: z.output<typeof DiscoverQuery>) {
   const text = q.q?.trim() || null;
-  const p = text ? pattern(text) : null;
-  const likeAny = (...cols: Column[]): SQL | undefined => (p ? or(...cols.map((c) => like(c, p))) : undefined);
-
-  const taskRows = await ctx.db
-    .select()
-    .from(tasks)
-    .where(and(q.all ? undefined : eq(tasks.state, "active"), likeAny(tasks.name, tasks.goal, tasks.summary)))
-    .orderBy(desc(tasks.createdAt))
-    .limit(q.limit);
-  const sessionRows = await ctx.db
-    .select()
-    .from(sessions)
-    .where(and(q.all ? undefined : eq(sessions.state, "active"), likeAny(sessions.name, sessions.cwd, sessions.tmuxSession, sessions.threadTitle)))
-    .orderBy(desc(sessions.createdAt))
-    .limit(q.limit);
-  const { bindings: active } = await listBindings(ctx, { state: "active" });
+  const taskRows = await matchTasks(ctx, text, q.all, q.limit);
+  const sessionRows = await matchSessions(ctx, text, q.all, q.limit);
+  // Active bindings are open work, bounded by the live fleet: all of them, in one page.
+  const { bindings: active } = await listBindings(ctx, { state: "active", limit: MAX_PAGE_LIMIT });
   const matchedTaskNames = new Set(taskRows.map((t) => t.name));
   const matchedSessionNames = new Set(sessionRows.map((s) => s.name));
   const bindingHits = active.filter((b) => !text || matchedTaskNames.has(b.task) || matchedSessionNames.has(b.worker) || matchedSessionNames.has(b.manager));
-  const telemetry = await ctx.db
-    .select()
-    .from(events)
-    .where(p ? or(like(events.kind, p), like(events.actor, p)) : undefined)
-    .orderBy(desc(events.createdAt))
-    .limit(q.limit);
+  const telemetry = await matchEvents(ctx, text, q.limit);
 
   const suggestions = await suggest(
     ctx,
@@ -85,14 +140,36 @@ async function suggest(ctx: Ctx, taskNames: string[], active: Array<{ task: stri
   const out: z.infer<typeof Suggestion>[] = [];
   const boundTasks = new Set(active.map((b) => b.task));
   const busyWorkers = new Set(active.map((b) => b.worker));
-  const live = await ctx.db
-    .select({ name: sessions.name, role: sessions.role })
-    .from(sessions)
-    .where(eq(sessions.state, "active"))
-    .orderBy(desc(sessions.createdAt));
-  const freeWorkers = live.filter((s) => s.role === "worker" && !busyWorkers.has(s.name)).map((s) => s.name);
-  const managers = live.filter((s) => s.role === "manager").map((s) => s.name);
-  for (const task of taskNames.filter((t) => !boundTasks.has(t))) {
+  const unbound = taskNames.filter((t) => !boundTasks.has(t));
+  // Only as many free workers as there are unbound tasks, and one manager: newest first off the
+  // (role, state, created_at) index, so the cost follows the answer, not the fleet.
+  const freeWorkers = unbound.length
+    ? (
+        await ctx.db
+          .select({ name: sessions.name })
+          .from(sessions)
+          .where(
+            and(
+              eq(sessions.role, "worker"),
+              eq(sessions.state, "active"),
+              sql`NOT EXISTS (SELECT 1 FROM ${bindings} WHERE ${bindings.workerSessionId} = ${sessions.id} AND ${bindings.state} = 'active')`,
+            ),
+          )
+          .orderBy(desc(sessions.createdAt), desc(sessions.id))
+          .limit(unbound.length)
+      )
+        .map((s) => s.name)
+        .filter((n) => !busyWorkers.has(n))
+    : [];
+  const managers = (
+    await ctx.db
+      .select({ name: sessions.name })
+      .from(sessions)
+      .where(and(eq(sessions.role, "manager"), eq(sessions.state, "active")))
+      .orderBy(desc(sessions.createdAt), desc(sessions.id))
+      .limit(1)
+  ).map((s) => s.name);
+  for (const task of unbound) {
     // A worker serves one task, so each suggestion takes its own; managers may be shared.
     const worker = managers.length ? freeWorkers.shift() : undefined;
     if (worker) {

@@ -1,8 +1,9 @@
 import type { z } from "@hono/zod-openapi";
-import { and, eq, getTableColumns, isNull, sql } from "drizzle-orm";
+import { and, count, eq, isNull, sql } from "drizzle-orm";
 import { inboxItems } from "../../schema/messages.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import type { RouteOptions } from "../lib/route.ts";
+import { decodeCursor, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { NameParam } from "../sessions/schema.ts";
 import { inboxHeader, inboxOwner, type InboxRef } from "./inbox-target.ts";
@@ -76,22 +77,31 @@ export async function listInbox(ctx: Ctx, ref: InboxRef, q: z.output<typeof Inbo
       waiter.leave();
     }
   }
-  // The pending count rides along as a scalar subquery: one round trip for the page and its total
-  // (no rows means nothing is pending).
-  const page = await ctx.db
-    .select({ ...getTableColumns(inboxItems), total: sql<number>`(SELECT count(*) FROM ${inboxItems} WHERE ${pendingWhere})`.mapWith(Number) })
+  // Oldest pending first, in the (target, consumed_at, created_at) index's order; rowid breaks ties.
+  // The pending total rides along as a scalar subquery: one round trip for the page and its count.
+  const after = decodeCursor(q.cursor, 2);
+  const keyed = await ctx.db
+    .select({
+      item: inboxItems,
+      rid: sql<number>`${inboxItems}.rowid`,
+      total: sql<number>`(SELECT count(*) FROM ${inboxItems} WHERE ${pendingWhere})`.mapWith(Number),
+    })
     .from(inboxItems)
-    .where(pendingWhere)
-    .orderBy(inboxItems.createdAt, sql`rowid`)
-    .limit(q.limit);
-  const rows = page.map(({ total: _total, ...row }) => row);
+    .where(and(pendingWhere, after ? sql`(${inboxItems.createdAt}, ${inboxItems}.rowid) > (${after[0]}, ${after[1]})` : undefined))
+    .orderBy(inboxItems.createdAt, sql`${inboxItems}.rowid`)
+    .limit(q.limit + 1);
+  const page = pageOf(keyed, q.limit, (r) => [r.item.createdAt, r.rid]);
+  const rows = page.items.map((r) => r.item);
+  // With no row on this page (an empty inbox, or a cursor past the end) the total needs its own read.
+  const total = keyed[0]?.total ?? (after ? ((await ctx.db.select({ n: count() }).from(inboxItems).where(pendingWhere))[0]?.n ?? 0) : 0);
   return {
     ...inboxHeader(owner),
-    pending: page[0]?.total ?? 0,
+    pending: total,
     items: await itemsToWire(ctx, rows, { [owner.session.id]: owner.session.name }),
     count: rows.length,
     timed_out: timedOut,
     poll_count: polls,
     woken_by: wokenBy === "aborted" ? null : wokenBy,
+    next_cursor: page.next_cursor,
   };
 }

@@ -3,6 +3,7 @@ import { and, desc, eq, inArray, or, type SQL } from "drizzle-orm";
 import { messages } from "../../schema/messages.ts";
 import { sessions } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
+import { decodeCursor, keysetAfter, pageOf } from "../lib/paging.ts";
 import { notFound } from "../lib/errors.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { messageToWire } from "./message-post.ts";
@@ -30,14 +31,20 @@ export async function listMessages(ctx: Ctx, q: z.output<typeof MessagesQuery>) 
     where.push(or(inArray(messages.fromSessionId, ids), inArray(messages.toSessionId, ids))!);
   }
   if (ctx.auth.kind === "session") where.push(or(eq(messages.fromSessionId, ctx.auth.sessionId), eq(messages.toSessionId, ctx.auth.sessionId))!);
-  const rows = (
+  const next = keysetAfter([messages.createdAt, messages.id], decodeCursor(q.cursor, 2), "desc");
+  if (next) where.push(next);
+  // Newest first a page at a time; each page reads oldest first, like a conversation.
+  const page = pageOf(
     await ctx.db
       .select()
       .from(messages)
       .where(and(...where))
       .orderBy(desc(messages.createdAt), desc(messages.id))
-      .limit(q.limit)
-  ).reverse();
+      .limit(q.limit + 1),
+    q.limit,
+    (m) => [m.createdAt, m.id],
+  );
+  const rows = page.items.reverse();
   const ids = [...new Set(rows.flatMap((m) => [m.toSessionId, ...(m.fromSessionId ? [m.fromSessionId] : [])]))];
   const names = new Map<string, string>();
   if (ids.length)
@@ -47,5 +54,6 @@ export async function listMessages(ctx: Ctx, q: z.output<typeof MessagesQuery>) 
       messageToWire(m, { from: m.fromSessionId ? (names.get(m.fromSessionId) ?? null) : null, to: names.get(m.toSessionId) ?? m.toSessionId }),
     ),
     count: rows.length,
+    next_cursor: page.next_cursor,
   };
 }

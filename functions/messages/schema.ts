@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { NextCursorField, PageQueryFields } from "../lib/paging.ts";
 import { DELIVERY_MODES, INBOX_SIGNALS, MSG_TYPES } from "../../schema/messages.ts";
 import { SESSION_ROLES } from "../../schema/sessions.ts";
 import { NameSchema, QueryBool, QueryLimit } from "../lib/names.ts";
@@ -82,9 +83,10 @@ export const MessagesQuery = z.object({
   session: NameSchema.optional().openapi({ description: "Messages from or to this session" }),
   msg_type: z.enum(MSG_TYPES).optional(),
   limit: QueryLimit(1000, 100),
+  cursor: PageQueryFields.cursor.openapi({ description: "The next_cursor of the previous page: older messages" }),
 });
 
-export const MessageList = z.object({ messages: z.array(Message), count: z.number().int() }).openapi("MessageList");
+export const MessageList = z.object({ messages: z.array(Message), count: z.number().int(), ...NextCursorField }).openapi("MessageList");
 
 export const InboxItem = z
   .object({
@@ -137,6 +139,7 @@ const Interval = z.coerce.number().min(MIN_INTERVAL_SECONDS).max(60).optional().
 
 export const InboxListQuery = z.object({
   limit: QueryLimit(500, 50),
+  cursor: PageQueryFields.cursor,
   wait: QueryBool.openapi({ description: "Wait until at least one item is pending" }),
   timeout: Timeout,
   interval: Interval,
@@ -178,6 +181,7 @@ export const InboxList = z
     timed_out: z.boolean(),
     poll_count: z.number().int(),
     woken_by: WokenBy,
+    ...NextCursorField,
   })
   .openapi("InboxList");
 

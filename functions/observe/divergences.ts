@@ -1,7 +1,8 @@
 import type { z } from "@hono/zod-openapi";
-import { and, desc, eq, isNotNull, or } from "drizzle-orm";
+import { and, desc, eq, isNotNull, lt, or } from "drizzle-orm";
 import { managerCycles } from "../../schema/observe.ts";
 import type { Ctx } from "../lib/ctx.ts";
+import { decodeCursor, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
 import { assertBoundSessionOrPrivileged, boundTask } from "../bindings/lookup.ts";
@@ -24,12 +25,24 @@ export async function divergences(ctx: Ctx, name: string, q: z.output<typeof Div
   const task = await taskByName(ctx, name);
   // Evidence is captured pane text: a session sees it only for a task it manages.
   if (ctx.auth.kind === "session") assertBoundSessionOrPrivileged(ctx, await boundTask(ctx, name), ["manager"]);
-  const rows = await ctx.db
-    .select()
-    .from(managerCycles)
-    .where(and(eq(managerCycles.taskId, task.id), or(isNotNull(managerCycles.notablePattern), isNotNull(managerCycles.divergence))))
-    .orderBy(desc(managerCycles.id))
-    .limit(q.limit);
+  const before = decodeCursor(q.cursor, 1);
+  const page = pageOf(
+    await ctx.db
+      .select()
+      .from(managerCycles)
+      .where(
+        and(
+          eq(managerCycles.taskId, task.id),
+          or(isNotNull(managerCycles.notablePattern), isNotNull(managerCycles.divergence)),
+          before ? lt(managerCycles.id, Number(before[0])) : undefined,
+        ),
+      )
+      .orderBy(desc(managerCycles.id))
+      .limit(q.limit + 1),
+    q.limit,
+    (r) => [r.id],
+  );
+  const rows = page.items;
   return {
     task: task.name,
     divergences: rows.map((r) => {
@@ -45,5 +58,6 @@ export async function divergences(ctx: Ctx, name: string, q: z.output<typeof Div
       };
     }),
     count: rows.length,
+    next_cursor: page.next_cursor,
   };
 }

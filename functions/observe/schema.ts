@@ -1,4 +1,5 @@
 import { ConsumedNotification, SupervisionContext } from "../supervision/context.ts";
+import { NextCursorField, PageQueryFields } from "../lib/paging.ts";
 import { z } from "@hono/zod-openapi";
 import { EVENT_KINDS, WORKER_STATES } from "../../schema/observe.ts";
 import { QueryBool, QueryLimit } from "../lib/names.ts";
@@ -102,6 +103,7 @@ export const TailQuery = z.object({
   subtype: z.string().max(100).optional(),
   kind: z.enum(EVENT_KINDS).optional(),
   include_content: QueryBool,
+  cursor: PageQueryFields.cursor.openapi({ description: "The next_cursor of the previous page: older events" }),
 });
 
 export const TailEvent = z
@@ -118,10 +120,13 @@ export const TailEvent = z
   .openapi("TailEvent");
 
 export const TailResult = z
-  .object({ session: z.string(), events: z.array(TailEvent), count: z.number().int(), content_redacted: z.boolean() })
+  .object({ session: z.string(), events: z.array(TailEvent), count: z.number().int(), content_redacted: z.boolean(), ...NextCursorField })
   .openapi("TailResult");
 
-export const DivergencesQuery = z.object({ limit: QueryLimit(1000, 50) });
+export const DivergencesQuery = z.object({
+  limit: QueryLimit(1000, 50),
+  cursor: PageQueryFields.cursor.openapi({ description: "The next_cursor of the previous page: older cycles" }),
+});
 
 export const Divergence = z
   .object({
@@ -135,7 +140,9 @@ export const Divergence = z
   })
   .openapi("Divergence");
 
-export const DivergencesResult = z.object({ task: z.string(), divergences: z.array(Divergence), count: z.number().int() }).openapi("DivergencesResult");
+export const DivergencesResult = z
+  .object({ task: z.string(), divergences: z.array(Divergence), count: z.number().int(), ...NextCursorField })
+  .openapi("DivergencesResult");
 
 export const IdleCheckQuery = z.object({
   busy_wait_seconds: z.coerce.number().int().min(1).max(86400).optional().default(90),

@@ -1,8 +1,8 @@
-import { and, desc, eq, inArray, ne, or } from "drizzle-orm";
-import { transcriptEvents, type WorkerState } from "../../schema/observe.ts";
+import { sql } from "drizzle-orm";
+import { EVENT_KINDS, type TranscriptEventRow, transcriptEvents, type WorkerState } from "../../schema/observe.ts";
 import type { SessionRow } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
-import { iso } from "../lib/sql.ts";
+import { iso, rowFromRaw } from "../lib/sql.ts";
 import { stateEffect } from "./normalize.ts";
 import { canReach } from "../lib/local.ts";
 
@@ -17,34 +17,40 @@ export interface EventState {
 }
 
 /**
+ * The newest event of a session whose kind is one of `kinds` or whose subtype is one of
+ * `subtypes`, optionally before event `before`. One statement: the max id per kind and per
+ * subtype is a single-row read off the (session, kind, id) and (session, subtype, id) indexes,
+ * so the cost does not grow with the session's history (an `IN` or `OR` with ORDER BY id would
+ * merge and sort every matching row).
+ */
+export async function latestEvent(
+  ctx: Ctx,
+  sessionId: string,
+  m: { kinds?: readonly string[]; subtypes?: readonly string[]; before?: number },
+): Promise<TranscriptEventRow | undefined> {
+  const bound = m.before === undefined ? sql`` : sql` AND id < ${m.before}`;
+  const parts = [
+    ...(m.kinds ?? []).map((k) => sql`SELECT max(id) AS m FROM ${transcriptEvents} WHERE session_id = ${sessionId} AND kind = ${k}${bound}`),
+    ...(m.subtypes ?? []).map((st) => sql`SELECT max(id) AS m FROM ${transcriptEvents} WHERE session_id = ${sessionId} AND subtype = ${st}${bound}`),
+  ];
+  if (!parts.length) return undefined;
+  // all(), not get(): drizzle's get() of a raw query fails on an empty result.
+  const [raw] = await ctx.db.all<Record<string, unknown>>(
+    sql`SELECT * FROM ${transcriptEvents} WHERE id = (SELECT max(m) FROM (${sql.join(parts, sql` UNION ALL `)}))`,
+  );
+  return raw ? rowFromRaw(transcriptEvents, raw) : undefined;
+}
+
+/**
  * Derives state from the event stream: prompts and task starts make a session busy, a
  * completed or aborted turn makes it idle, nothing else moves it. `last_event_subtype` ignores
  * bookkeeping events (token counts, context lines) so a completed turn still reads as completed.
  */
 export async function eventState(ctx: Ctx, sessionId: string): Promise<EventState> {
-  const [stateRow] = await ctx.db
-    .select()
-    .from(transcriptEvents)
-    .where(
-      and(
-        eq(transcriptEvents.sessionId, sessionId),
-        or(inArray(transcriptEvents.kind, ["user_message", "task_started", "task_complete"]), inArray(transcriptEvents.subtype, ["turn_aborted", "api_error"])),
-      ),
-    )
-    .orderBy(desc(transcriptEvents.id))
-    .limit(1);
-  const [last] = await ctx.db
-    .select({ subtype: transcriptEvents.subtype })
-    .from(transcriptEvents)
-    .where(and(eq(transcriptEvents.sessionId, sessionId), ne(transcriptEvents.kind, "other")))
-    .orderBy(desc(transcriptEvents.id))
-    .limit(1);
-  const [agent] = await ctx.db
-    .select({ text: transcriptEvents.text })
-    .from(transcriptEvents)
-    .where(and(eq(transcriptEvents.sessionId, sessionId), eq(transcriptEvents.kind, "agent_message")))
-    .orderBy(desc(transcriptEvents.id))
-    .limit(1);
+  const stateRow = await latestEvent(ctx, sessionId, { kinds: ["user_message", "task_started", "task_complete"], subtypes: ["turn_aborted", "api_error"] });
+  // Every kind but "other", spelled out so each is a one-row read off the (session, kind, id) index.
+  const last = await latestEvent(ctx, sessionId, { kinds: EVENT_KINDS.filter((k) => k !== "other") });
+  const agent = await latestEvent(ctx, sessionId, { kinds: ["agent_message"] });
   const effect = stateRow ? stateEffect(stateRow) : null;
   // On the server's clock, so a host whose clock is off neither hides nor fakes a stall.
   const at = stateRow ? (stateRow.observedAt ?? stateRow.eventAt ?? stateRow.ingestedAt) : null;

@@ -1,10 +1,11 @@
 import type { z } from "@hono/zod-openapi";
-import { and, desc, eq, type SQL } from "drizzle-orm";
+import { and, desc, eq, lt, type SQL } from "drizzle-orm";
 import { bindings } from "../../schema/bindings.ts";
 import { transcriptEvents } from "../../schema/observe.ts";
 import type { SessionRow } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
+import { decodeCursor, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
 import { activeSessionByName } from "../sessions/lookup.ts";
@@ -16,7 +17,8 @@ export const tailRoute = defineRoute(["owner", "daemon", "session"], {
   path: "/sessions/{name}/events",
   tags: ["observe"],
   summary: "Most recent ingested events of a session, newest first",
-  description: "Text is redacted unless include_content=true. A session may read itself or a worker it manages. CLI: tail SESSION.",
+  description:
+    "Text is redacted unless include_content=true. A session may read itself or a worker it manages. Pages back in time with cursor (the previous next_cursor). CLI: tail SESSION [--limit N] [--cursor C].",
   request: { params: NameParam, query: TailQuery },
   responses: { 200: jsonResponse(TailResult, "Events") },
 });
@@ -41,12 +43,20 @@ export async function tailSession(ctx: Ctx, name: string, q: z.output<typeof Tai
   const where: SQL[] = [eq(transcriptEvents.sessionId, s.id)];
   if (q.subtype) where.push(eq(transcriptEvents.subtype, q.subtype));
   if (q.kind) where.push(eq(transcriptEvents.kind, q.kind));
-  const rows = await ctx.db
-    .select()
-    .from(transcriptEvents)
-    .where(and(...where))
-    .orderBy(desc(transcriptEvents.id))
-    .limit(q.limit);
+  const before = decodeCursor(q.cursor, 1);
+  if (before) where.push(lt(transcriptEvents.id, Number(before[0])));
+  // Newest first straight off the (session, id), (session, kind, id) or (session, subtype, id) index.
+  const page = pageOf(
+    await ctx.db
+      .select()
+      .from(transcriptEvents)
+      .where(and(...where))
+      .orderBy(desc(transcriptEvents.id))
+      .limit(q.limit + 1),
+    q.limit,
+    (e) => [e.id],
+  );
+  const rows = page.items;
   return {
     session: s.name,
     events: rows.map((e) => ({
@@ -61,5 +71,6 @@ export async function tailSession(ctx: Ctx, name: string, q: z.output<typeof Tai
     })),
     count: rows.length,
     content_redacted: !q.include_content,
+    next_cursor: page.next_cursor,
   };
 }

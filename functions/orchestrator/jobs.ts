@@ -1,7 +1,8 @@
 import type { z } from "@hono/zod-openapi";
-import { asc, eq } from "drizzle-orm";
+import { and, asc, eq } from "drizzle-orm";
 import { orchestratorJobs } from "../../schema/broker.ts";
 import type { Ctx } from "../lib/ctx.ts";
+import { decodeCursor, keysetAfter, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { JobList, JobsQuery } from "./schema.ts";
 import { jobToWire } from "./wire.ts";
@@ -18,11 +19,20 @@ export const jobsRoute = defineRoute(["owner", "daemon"], {
 
 /** Lists jobs in creation order. */
 export async function listJobs(ctx: Ctx, q: z.output<typeof JobsQuery>): Promise<z.infer<typeof JobList>> {
-  const rows = await ctx.db
-    .select()
-    .from(orchestratorJobs)
-    .where(q.status === "all" ? undefined : eq(orchestratorJobs.state, q.status))
-    .orderBy(asc(orchestratorJobs.createdAt), asc(orchestratorJobs.id))
-    .limit(q.limit);
-  return { jobs: rows.map(jobToWire), count: rows.length };
+  const page = pageOf(
+    await ctx.db
+      .select()
+      .from(orchestratorJobs)
+      .where(
+        and(
+          q.status === "all" ? undefined : eq(orchestratorJobs.state, q.status),
+          keysetAfter([orchestratorJobs.createdAt, orchestratorJobs.id], decodeCursor(q.cursor, 2)),
+        ),
+      )
+      .orderBy(asc(orchestratorJobs.createdAt), asc(orchestratorJobs.id))
+      .limit(q.limit + 1),
+    q.limit,
+    (r) => [r.createdAt, r.id],
+  );
+  return { jobs: page.items.map(jobToWire), count: page.items.length, next_cursor: page.next_cursor };
 }

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { NextCursorField, PageQueryFields } from "../lib/paging.ts";
 import { JOB_STATES } from "../../schema/broker.ts";
 import { Advice, BrokerEvent } from "../broker/schema.ts";
 import { QueryLimit } from "../lib/names.ts";
@@ -37,9 +38,10 @@ export const JobsQuery = z.object({
     .optional()
     .default("all"),
   limit: QueryLimit(500, 100),
+  cursor: PageQueryFields.cursor,
 });
 
-export const JobList = z.object({ jobs: z.array(Job), count: z.number().int() }).openapi("OrchestratorJobList");
+export const JobList = z.object({ jobs: z.array(Job), count: z.number().int(), ...NextCursorField }).openapi("OrchestratorJobList");
 
 export const JobIdParam = z.object({ id: Short(100).openapi({ param: { name: "id", in: "path" } }) });
 

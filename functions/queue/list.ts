@@ -4,6 +4,7 @@ import { commandAttempts, commands, type CommandAttemptRow } from "../../schema/
 import { tasks } from "../../schema/tasks.ts";
 import { commandToWire } from "./store.ts";
 import type { Ctx } from "../lib/ctx.ts";
+import { decodeCursor, keysetAfter, pageOf } from "../lib/paging.ts";
 import { notFound } from "../lib/errors.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
@@ -15,7 +16,7 @@ export const listCommandsRoute = defineRoute(["owner", "daemon"], {
   tags: ["queue"],
   summary: "List durable commands, newest first",
   description:
-    "Filter by task, type and state (e.g. state=dead for dead letters, state=ambiguous for side effects of unknown outcome). attempts=true adds each command's attempt history. CLI: commands.",
+    "Filter by task, type and state (e.g. state=dead for dead letters, state=ambiguous for side effects of unknown outcome). attempts=true adds each command's attempt history. Pages with limit and cursor (the previous next_cursor). CLI: commands [--limit N] [--cursor C].",
   request: { query: CommandListQuery },
   responses: { 200: jsonResponse(CommandList, "Commands") },
 });
@@ -47,14 +48,21 @@ async function taskIdByName(ctx: Ctx, name: string): Promise<string> {
 /** Lists commands with optional filters and, on request, their attempts oldest first. */
 export async function listCommands(ctx: Ctx, q: z.output<typeof CommandListQuery>) {
   const taskId = q.task ? await taskIdByName(ctx, q.task) : null;
-  const rows = await ctx.db
+  const all = await ctx.db
     .select()
     .from(commands)
     .where(
-      and(taskId ? eq(commands.taskId, taskId) : undefined, q.type ? eq(commands.type, q.type) : undefined, q.state ? eq(commands.state, q.state) : undefined),
+      and(
+        taskId ? eq(commands.taskId, taskId) : undefined,
+        q.type ? eq(commands.type, q.type) : undefined,
+        q.state ? eq(commands.state, q.state) : undefined,
+        keysetAfter([commands.createdAt, commands.id], decodeCursor(q.cursor, 2), "desc"),
+      ),
     )
     .orderBy(desc(commands.createdAt), desc(commands.id))
-    .limit(q.limit);
+    .limit(q.limit + 1);
+  const page = pageOf(all, q.limit, (r) => [r.createdAt, r.id]);
+  const rows = page.items;
   const history = new Map<string, ReturnType<typeof attemptToWire>[]>();
   if (q.attempts && rows.length) {
     const attempts = await ctx.db
@@ -72,5 +80,6 @@ export async function listCommands(ctx: Ctx, q: z.output<typeof CommandListQuery
   return {
     commands: rows.map((r) => ({ ...commandToWire(r), ...(q.attempts ? { attempt_history: history.get(r.id) ?? [] } : {}) })),
     count: rows.length,
+    next_cursor: page.next_cursor,
   };
 }

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { NextCursorField, PageQueryFields } from "../lib/paging.ts";
 import { COMMAND_STATES, COMMAND_TYPES } from "../../schema/commands.ts";
 import { NameSchema, QueryBool, QueryLimit } from "../lib/names.ts";
 import { PaneTextField } from "../lib/pane-text.ts";
@@ -95,11 +96,12 @@ export const CommandListQuery = z.object({
   state: z.enum(COMMAND_STATES).optional(),
   attempts: QueryBool.openapi({ description: "Include each command's attempt history" }),
   limit: QueryLimit(1000, 100),
+  cursor: PageQueryFields.cursor,
 });
 
 export const CommandWithAttempts = Command.extend({ attempt_history: z.array(CommandAttempt).optional() }).openapi("CommandWithAttempts");
 
-export const CommandList = z.object({ commands: z.array(CommandWithAttempts), count: z.number().int() }).openapi("CommandList");
+export const CommandList = z.object({ commands: z.array(CommandWithAttempts), count: z.number().int(), ...NextCursorField }).openapi("CommandList");
 
 export const CommandIdParam = z.object({
   id: z

@@ -2,6 +2,7 @@ import type { z } from "@hono/zod-openapi";
 import { and, asc, eq, inArray, type SQL } from "drizzle-orm";
 import { sessions } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
+import { decodeCursor, keysetAfter, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { ListQuery, SessionList } from "./schema.ts";
 import { detailsVisibleTo, sessionToWire } from "./wire.ts";
@@ -12,23 +13,28 @@ export const listRoute = defineRoute(["owner", "daemon", "runner", "session"], {
   tags: ["sessions"],
   summary: "List sessions",
   description:
-    "Active sessions by default; filter by role, state and (repeatable) name. A session token sees pid, cwd, tmux_session and transcript_path only of itself and the sessions it is bound with (a runner: of its host); others' are null. CLI: sessions.",
+    "Active sessions by default, oldest first, a page at a time (limit, cursor = the previous next_cursor); filter by role, state and (repeatable) name. A session token sees pid, cwd, tmux_session and transcript_path only of itself and the sessions it is bound with (a runner: of its host); others' are null. CLI: sessions [--limit N] [--cursor C].",
   request: { query: ListQuery },
   responses: { 200: jsonResponse(SessionList, "Sessions") },
 });
 
-/** Lists sessions matching the filters, oldest first. */
+/** Lists sessions matching the filters, oldest first, a page at a time. */
 export async function listSessions(ctx: Ctx, q: z.output<typeof ListQuery>) {
+  const after = decodeCursor(q.cursor, 2);
   const where: SQL[] = [];
   if (q.role) where.push(eq(sessions.role, q.role));
   if (q.state !== "all") where.push(eq(sessions.state, q.state));
   if (q.name.length) where.push(inArray(sessions.name, q.name));
+  const next = keysetAfter([sessions.createdAt, sessions.id], after);
+  if (next) where.push(next);
   const rows = await ctx.db
     .select()
     .from(sessions)
     .where(where.length ? and(...where) : undefined)
-    .orderBy(asc(sessions.createdAt), asc(sessions.id));
+    .orderBy(asc(sessions.createdAt), asc(sessions.id))
+    .limit(q.limit + 1);
+  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id]);
   const visible = await detailsVisibleTo(ctx);
-  const out = rows.map((r) => sessionToWire(r, { redactToken: q.redact_identity_token, hideDetails: !visible(r) }));
-  return { sessions: out, count: out.length };
+  const out = page.items.map((r) => sessionToWire(r, { redactToken: q.redact_identity_token, hideDetails: !visible(r) }));
+  return { sessions: out, count: out.length, next_cursor: page.next_cursor };
 }

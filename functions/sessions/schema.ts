@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { NextCursorField, PageQueryFields } from "../lib/paging.ts";
 import { SESSION_ROLES, SESSION_STATES, TRANSCRIPT_KINDS } from "../../schema/sessions.ts";
 import { NameSchema, QueryBool, QueryList } from "../lib/names.ts";
 
@@ -84,9 +85,10 @@ export const ListQuery = z.object({
   state: z.enum(["active", "gone", "all"]).optional().default("active"),
   name: QueryList.openapi({ description: "Repeat to select several sessions" }),
   redact_identity_token: QueryBool,
+  ...PageQueryFields,
 });
 
-export const SessionList = z.object({ sessions: z.array(Session), count: z.number().int() }).openapi("SessionList");
+export const SessionList = z.object({ sessions: z.array(Session), count: z.number().int(), ...NextCursorField }).openapi("SessionList");
 
 export const NameParam = z.object({ name: NameSchema.openapi({ param: { name: "name", in: "path" } }) });
 

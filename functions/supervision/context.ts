@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { and, asc, desc, eq, gt, inArray, isNotNull, lt } from "drizzle-orm";
+import { and, asc, desc, eq, gt, isNotNull } from "drizzle-orm";
 import { inboxItems } from "../../schema/messages.ts";
 import { managerCycles, transcriptEvents } from "../../schema/observe.ts";
 import { acceptanceCriteria, type CriterionRow } from "../../schema/supervision.ts";
@@ -7,6 +7,7 @@ import type { SessionRow } from "../../schema/sessions.ts";
 import type { TaskRow } from "../../schema/tasks.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { iso } from "../lib/sql.ts";
+import { latestEvent } from "../observe/status.ts";
 import { Ack, ackToWire, latestAck } from "./acks.ts";
 import { configToWire, latestConfigRow, ManagerConfigWire } from "./config.ts";
 import { Criterion, CriteriaSummary, criteriaSummary, criterionToWire, type CriterionWire } from "./criteria.ts";
@@ -77,12 +78,7 @@ export async function turnReceipt(
   workerId: string,
   done: Pick<typeof transcriptEvents.$inferSelect, "id" | "observedAt" | "eventAt" | "ingestedAt">,
 ): Promise<z.infer<typeof WorkerReceipt>> {
-  const [start] = await ctx.db
-    .select()
-    .from(transcriptEvents)
-    .where(and(eq(transcriptEvents.sessionId, workerId), inArray(transcriptEvents.kind, ["task_started", "user_message"]), lt(transcriptEvents.id, done.id)))
-    .orderBy(desc(transcriptEvents.id))
-    .limit(1);
+  const start = await latestEvent(ctx, workerId, { kinds: ["task_started", "user_message"], before: done.id });
   const at = (e: typeof done | undefined) => (e ? (e.observedAt ?? e.eventAt ?? e.ingestedAt) : null);
   const startedAt = at(start);
   const completedAt = at(done);

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { NextCursorField, PageQueryFields } from "../lib/paging.ts";
 import { TASK_STATES } from "../../schema/tasks.ts";
 import { NameSchema } from "../lib/names.ts";
 import { Session } from "../sessions/schema.ts";
@@ -32,9 +33,10 @@ export const TaskListQuery = z.object({
     .enum([...TASK_STATES, "all"])
     .optional()
     .default("all"),
+  ...PageQueryFields,
 });
 
-export const TaskList = z.object({ tasks: z.array(Task), count: z.number().int() }).openapi("TaskList");
+export const TaskList = z.object({ tasks: z.array(Task), count: z.number().int(), ...NextCursorField }).openapi("TaskList");
 
 export const TaskNameParam = z.object({ name: NameSchema.openapi({ param: { name: "name", in: "path" } }) });
 

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { block, inline } from "./format.ts";
 import { EXIT_FAILED, EXIT_OK, flag, int, pos, req, str, UsageError, type Args, type CommandSpec } from "./spec.ts";
+import { nextPageHintFor, pageOptions, pageQuery } from "./paging.ts";
 
 const enc = encodeURIComponent;
 
@@ -100,9 +101,11 @@ export const BROKER_COMMANDS: CommandSpec[] = [
         value: "STATE",
         description: "open (default), all, or one state: queued, draft_ready, owner_input_required, approved, rejected, sent, failed",
       },
+      limit: { ...pageOptions.limit, description: "Rows per page (default 100, at most 500)" },
+      cursor: pageOptions.cursor,
     },
-    request: (a) => ({ method: "GET", path: "/broker/advice", query: { state: str(a, "state") } }),
-    render: (b) => (b.count ? b.advice.map(adviceLine).join("\n") : "queue is empty"),
+    request: (a) => ({ method: "GET", path: "/broker/advice", query: { state: str(a, "state"), ...pageQuery(a) } }),
+    render: (b, a) => (b.count ? b.advice.map(adviceLine).join("\n") + nextPageHintFor(b, "broker queue", a) : "queue is empty"),
   },
   {
     name: "broker review",
@@ -247,9 +250,13 @@ export const BROKER_COMMANDS: CommandSpec[] = [
     name: "orchestrator jobs",
     group: "orchestrator",
     summary: "List orchestrator jobs",
-    options: { status: { type: "string", value: "STATE", description: "queued, running, draft_ready, owner_input_required, failed or all (default)" } },
-    request: (a) => ({ method: "GET", path: "/orchestrator/jobs", query: { status: str(a, "status") } }),
-    render: (b) => (b.count ? b.jobs.map(jobLine).join("\n") : "no jobs"),
+    options: {
+      status: { type: "string", value: "STATE", description: "queued, running, draft_ready, owner_input_required, failed or all (default)" },
+      limit: { ...pageOptions.limit, description: "Rows per page (default 100, at most 500)" },
+      cursor: pageOptions.cursor,
+    },
+    request: (a) => ({ method: "GET", path: "/orchestrator/jobs", query: { status: str(a, "status"), ...pageQuery(a) } }),
+    render: (b, a) => (b.count ? b.jobs.map(jobLine).join("\n") + nextPageHintFor(b, "orchestrator jobs", a) : "no jobs"),
   },
   {
     name: "orchestrator show",

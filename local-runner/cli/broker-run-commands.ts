@@ -1,6 +1,7 @@
 import { DAEMON_COMMANDS } from "../daemon/commands.ts";
 import { inline } from "./format.ts";
 import { int, list, pos, req, str, UsageError, type Args, type CommandSpec } from "./spec.ts";
+import { nextPageHintFor, pageOptions, pageQuery } from "./paging.ts";
 
 const enc = encodeURIComponent;
 
@@ -185,10 +186,17 @@ export const BROKER_RUN_COMMANDS: CommandSpec[] = [
   {
     name: "broker runs",
     summary: "List broker runs, newest first",
-    options: { state: { type: "string", value: "created|running|stopped|all", description: "Which runs (default all)" } },
-    request: (a) => ({ method: "GET", path: "/broker/runs", query: { state: str(a, "state") } }),
-    render: (b) =>
-      b.count ? b.runs.map((r: any) => `${r.id}  ${r.mode.padEnd(18)} ${r.state.padEnd(8)} ${r.stop_reason ?? ""}  ${r.objective}`).join("\n") : "no runs",
+    options: {
+      state: { type: "string", value: "created|running|stopped|all", description: "Which runs (default all)" },
+      limit: { ...pageOptions.limit, description: "Rows per page (default 100, at most 500)" },
+      cursor: pageOptions.cursor,
+    },
+    request: (a) => ({ method: "GET", path: "/broker/runs", query: { state: str(a, "state"), ...pageQuery(a) } }),
+    render: (b, a) =>
+      b.count
+        ? b.runs.map((r: any) => `${r.id}  ${r.mode.padEnd(18)} ${r.state.padEnd(8)} ${r.stop_reason ?? ""}  ${r.objective}`).join("\n") +
+          nextPageHintFor(b, "broker runs", a)
+        : "no runs",
   },
   {
     name: "broker tick",

@@ -1,6 +1,7 @@
 import { resolveHome } from "../home.ts";
 import { block, inline } from "./format.ts";
 import { EXIT_FAILED, EXIT_OK, flag, int, list, pos, req, str, type CommandSpec, type OptionSpec } from "./spec.ts";
+import { nextPageHintFor, pageOptions, pageQuery } from "./paging.ts";
 
 const registerOptions: Record<string, OptionSpec> = {
   name: { type: "string", value: "NAME", description: "Unique name among active sessions (required)" },
@@ -99,13 +100,14 @@ export const API_COMMANDS: CommandSpec[] = [
       state: { type: "string", value: "active|gone|all", description: "Which rows (default active)" },
       name: { type: "string", multiple: true, value: "NAME", description: "Only these sessions (repeatable)" },
       "redact-identity-token": { type: "boolean", description: "Hide token ids, for sharing output" },
+      ...pageOptions,
     },
     request: (a) => ({
       method: "GET",
       path: "/sessions",
-      query: { role: str(a, "role"), state: str(a, "state"), name: list(a, "name"), redact_identity_token: flag(a, "redact-identity-token") },
+      query: { role: str(a, "role"), state: str(a, "state"), name: list(a, "name"), redact_identity_token: flag(a, "redact-identity-token"), ...pageQuery(a) },
     }),
-    render: (b) => (b.count ? b.sessions.map(sessionLine).join("\n") : "no sessions"),
+    render: (b, a) => (b.count ? b.sessions.map(sessionLine).join("\n") + nextPageHintFor(b, "sessions", a) : "no sessions"),
   },
   {
     name: "session show",
@@ -132,14 +134,16 @@ export const API_COMMANDS: CommandSpec[] = [
       goal: { type: "string", value: "TEXT", description: "Goal of the new task" },
       summary: { type: "string", value: "TEXT", description: "Summary of the new task" },
       state: { type: "string", value: "active|finished|all", description: "Filter the list (default all)" },
+      ...pageOptions,
     },
     examples: [`switchyard tasks --create auth-refactor --goal "Refactor auth" --summary "Split the session module"`, "switchyard tasks"],
     request: (a) => {
       const name = str(a, "create");
       if (name !== undefined) return { method: "POST", path: "/tasks", body: { name, goal: str(a, "goal"), summary: str(a, "summary") } };
-      return { method: "GET", path: "/tasks", query: { state: str(a, "state") } };
+      return { method: "GET", path: "/tasks", query: { state: str(a, "state"), ...pageQuery(a) } };
     },
-    render: (b) => (b.task_id ? `created task ${b.task.name} (${b.task_id})` : b.count ? b.tasks.map(taskLine).join("\n") : "no tasks"),
+    render: (b, a) =>
+      b.task_id ? `created task ${b.task.name} (${b.task_id})` : b.count ? b.tasks.map(taskLine).join("\n") + nextPageHintFor(b, "tasks", a) : "no tasks",
   },
   {
     name: "task show",
@@ -173,10 +177,10 @@ export const API_COMMANDS: CommandSpec[] = [
   {
     name: "bindings",
     group: "tasks",
-    summary: "List bindings",
-    options: { state: { type: "string", value: "active|ended|all", description: "Which bindings (default active)" } },
-    request: (a) => ({ method: "GET", path: "/bindings", query: { state: str(a, "state") } }),
-    render: (b) => (b.count ? b.bindings.map(bindingLine).join("\n") : "no bindings"),
+    summary: "List bindings, oldest first",
+    options: { state: { type: "string", value: "active|ended|all", description: "Which bindings (default active)" }, ...pageOptions },
+    request: (a) => ({ method: "GET", path: "/bindings", query: { state: str(a, "state"), ...pageQuery(a) } }),
+    render: (b, a) => (b.count ? b.bindings.map(bindingLine).join("\n") + nextPageHintFor(b, "bindings", a) : "no bindings"),
   },
   {
     name: "discover",
@@ -260,8 +264,11 @@ export const API_COMMANDS: CommandSpec[] = [
     name: "token list",
     group: "setup",
     summary: "List tokens (ids and scopes, never secrets)",
-    request: () => ({ method: "GET", path: "/tokens" }),
-    render: (b) => b.tokens.map((t: any) => `${t.id} ${t.kind.padEnd(8)} host=${t.host ?? "-"} ${tokenState(t)} ${t.label ?? ""}`).join("\n"),
+    options: { ...pageOptions },
+    request: (a) => ({ method: "GET", path: "/tokens", query: pageQuery(a) }),
+    render: (b, a) =>
+      b.tokens.map((t: any) => `${t.id} ${t.kind.padEnd(8)} host=${t.host ?? "-"} ${tokenState(t)} ${t.label ?? ""}`).join("\n") +
+      nextPageHintFor(b, "token list", a),
   },
   {
     name: "token revoke",

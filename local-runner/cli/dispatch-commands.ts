@@ -29,6 +29,7 @@ export function readTokenFile(path: string): string {
   if (!text) throw new HintedError(`--token-file ${path} is empty`, "Save the runner token there: switchyard token mint --scope runner --host H");
   return text;
 }
+import { nextPageHintFor, pageOptions, pageQuery } from "./paging.ts";
 
 const enc = encodeURIComponent;
 
@@ -149,15 +150,19 @@ export const DISPATCH_COMMANDS: CommandSpec[] = [
       type: { type: "string", value: "TYPE", description: "Only this command type" },
       state: { type: "string", value: "STATE", description: "pending|running|succeeded|failed|dead|ambiguous|dry_run" },
       attempts: { type: "boolean", description: "Include each command's attempt history" },
-      limit: { type: "string", value: "N", description: "At most N commands (default 100)" },
+      limit: { type: "string", value: "N", description: "Commands per page (default 100, at most 1000)" },
+      cursor: pageOptions.cursor,
     },
     examples: ["switchyard commands --state dead", "switchyard commands --task auth-refactor --attempts"],
     request: (a) => ({
       method: "GET",
       path: "/commands",
-      query: { task: str(a, "task"), type: str(a, "type"), state: str(a, "state"), attempts: flag(a, "attempts"), limit: int(a, "limit", { min: 1 }) },
+      query: { task: str(a, "task"), type: str(a, "type"), state: str(a, "state"), attempts: flag(a, "attempts"), ...pageQuery(a) },
     }),
-    render: (b) => (b.count ? b.commands.flatMap((c: any) => [commandLine(c), ...(c.attempt_history ?? []).map(attemptLine)]).join("\n") : "no commands"),
+    render: (b, a) =>
+      b.count
+        ? b.commands.flatMap((c: any) => [commandLine(c), ...(c.attempt_history ?? []).map(attemptLine)]).join("\n") + nextPageHintFor(b, "commands", a)
+        : "no commands",
   },
   {
     name: "commands requeue",

@@ -1,5 +1,6 @@
 import { seconds as durationOf } from "./format.ts";
-import { EXIT_OK, EXIT_TIMED_OUT, flag, int, pos, str, UsageError, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
+import { EXIT_OK, EXIT_TIMED_OUT, flag, pos, str, UsageError, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
+import { nextPageHintFor, pageOptions, pageQuery } from "./paging.ts";
 
 const enc = encodeURIComponent;
 
@@ -64,6 +65,7 @@ const inboxOptions: Record<string, OptionSpec> = {
   timeout: { type: "string", value: "SECONDS", description: "How long --wait waits (default 60, max 240)" },
   interval: { type: "string", value: "SECONDS", description: "Database re-check period while waiting (default 1)" },
   limit: { type: "string", value: "N", description: "Items to list (default 50; listing only)" },
+  cursor: { ...pageOptions.cursor, description: "The next_cursor printed by the previous page (listing only)" },
 };
 
 /** The inbox command for a session, or for a task's bound manager or worker. */
@@ -84,7 +86,7 @@ function inboxCommand(name: string, arg: { name: string; description: string }, 
         : {
             method: "GET",
             path: base(a),
-            query: { limit: int(a, "limit", { min: 1 }), wait: flag(a, "wait"), timeout: seconds(a, "timeout"), interval: seconds(a, "interval") },
+            query: { ...pageQuery(a), wait: flag(a, "wait"), timeout: seconds(a, "timeout"), interval: seconds(a, "interval") },
           },
     render: (b, a) => {
       if (flag(a, "consume-next")) {
@@ -93,7 +95,7 @@ function inboxCommand(name: string, arg: { name: string; description: string }, 
         return `consumed ${itemLine(b.item)}${b.has_more ? "\nmore items are pending" : ""}`;
       }
       const head = `${b.session} (${b.role}${b.task ? ` of ${b.task}` : ""}): ${b.pending} pending${b.timed_out ? " (waited, timed out)" : ""}`;
-      return [head, ...b.items.map(itemLine)].join("\n");
+      return [head, ...b.items.map(itemLine)].join("\n") + nextPageHintFor(b, name, a);
     },
   };
 }
@@ -145,21 +147,22 @@ export const MESSAGE_COMMANDS: CommandSpec[] = [
       thread: { type: "string", value: "THREAD_ID", description: "Only this thread" },
       session: { type: "string", value: "NAME", description: "Only messages from or to this session" },
       type: { type: "string", value: "TYPE", description: "Only this msg_type" },
-      limit: { type: "string", value: "N", description: "Newest N (default 100)" },
+      limit: { type: "string", value: "N", description: "Newest N per page (default 100, at most 1000)" },
+      cursor: { ...pageOptions.cursor, description: "The next_cursor printed by the previous page: older messages" },
     },
     request: (a) => ({
       method: "GET",
       path: "/messages",
-      query: { thread_id: str(a, "thread"), session: str(a, "session"), msg_type: str(a, "type"), limit: int(a, "limit", { min: 1 }) },
+      query: { thread_id: str(a, "thread"), session: str(a, "session"), msg_type: str(a, "type"), ...pageQuery(a) },
     }),
-    render: (b) =>
+    render: (b, a) =>
       b.count
         ? b.messages
             .map(
               (m: any) =>
                 `${m.created_at} ${m.id} ${m.thread_id} ${m.msg_type.padEnd(9)} ${m.from_session ?? m.from_actor} -> ${m.to_session}: ${m.subject ? `[${m.subject}] ` : ""}${m.body.replace(/\s+/g, " ").slice(0, 120)}`,
             )
-            .join("\n")
+            .join("\n") + nextPageHintFor(b, "messages", a)
         : "no messages",
   },
   inboxCommand(

@@ -2,6 +2,7 @@ import { callOnce, printAnswer } from "./api-call.ts";
 import { duration, seconds } from "./format.ts";
 import { startDispatcher } from "./pair-dispatch.ts";
 import { EXIT_FAILED, EXIT_OK, flag, int, list, pos, req, str, type Args, type CommandSpec } from "./spec.ts";
+import { nextPageHintFor, pageOptions, pageQuery } from "./paging.ts";
 
 const enc = encodeURIComponent;
 
@@ -48,17 +49,19 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
     positionals: [{ name: "SESSION", required: true, description: "Session name" }],
     options: {
       limit: { type: "string", value: "N", description: "How many events (default 20)" },
+      cursor: { ...pageOptions.cursor, description: "The next_cursor printed by the previous page: older events" },
       subtype: { type: "string", value: "T", description: "Only this raw subtype, e.g. task_complete" },
       "include-content": { type: "boolean", description: "Show message text" },
     },
     request: (a) => ({
       method: "GET",
       path: `/sessions/${enc(pos(a, 0)!)}/events`,
-      query: { limit: int(a, "limit", { min: 1 }), subtype: str(a, "subtype"), include_content: flag(a, "include-content") },
+      query: { subtype: str(a, "subtype"), include_content: flag(a, "include-content"), ...pageQuery(a) },
     }),
-    render: (b) =>
+    render: (b, a) =>
       b.count
-        ? b.events.map((e: any) => `${e.event_at ?? "-"} ${e.kind.padEnd(14)} ${e.subtype.padEnd(22)} ${e.tool ?? ""} ${e.text ?? ""}`).join("\n")
+        ? b.events.map((e: any) => `${e.event_at ?? "-"} ${e.kind.padEnd(14)} ${e.subtype.padEnd(22)} ${e.tool ?? ""} ${e.text ?? ""}`).join("\n") +
+          nextPageHintFor(b, "tail", a)
         : `no events for ${b.session}`,
   },
   {
@@ -66,16 +69,19 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
     group: "observe",
     summary: "Cycles whose pane signal flagged a notable pattern",
     positionals: [{ name: "TASK", required: true, description: "Task name" }],
-    options: { limit: { type: "string", value: "N", description: "How many (default 50)" } },
-    request: (a) => ({ method: "GET", path: `/tasks/${enc(pos(a, 0)!)}/divergences`, query: { limit: int(a, "limit", { min: 1 }) } }),
-    render: (b) =>
+    options: {
+      limit: { type: "string", value: "N", description: "How many (default 50)" },
+      cursor: { ...pageOptions.cursor, description: "The next_cursor printed by the previous page: older cycles" },
+    },
+    request: (a) => ({ method: "GET", path: `/tasks/${enc(pos(a, 0)!)}/divergences`, query: pageQuery(a) }),
+    render: (b, a) =>
       b.count
         ? b.divergences
             .map(
               (d: any) =>
                 `cycle ${d.cycle_id} ${d.observed_at} ${d.notable_pane_pattern ?? "-"} (state ${d.worker_state}) ${d.hook_divergence ?? d.evidence ?? ""}`,
             )
-            .join("\n")
+            .join("\n") + nextPageHintFor(b, "divergences", a)
         : `no divergences for ${b.task}`,
   },
   {

@@ -16,21 +16,9 @@ const sleep = (ms: number, signal: AbortSignal) =>
     );
   });
 
-/** `--limit/--cursor` for list commands. */
-export const pageOptions = {
-  limit: { type: "string" as const, value: "N", description: "Rows per page (default 50, at most 500)" },
-  cursor: { type: "string" as const, value: "C", description: "The next_cursor printed by the previous page" },
-};
+import { nextPageHint, pageOptions, pageQuery } from "./paging.ts";
 
-/** The query fields of `--limit/--cursor`. */
-export function pageQuery(a: Args) {
-  return { limit: int(a, "limit", { min: 1 }), cursor: str(a, "cursor") };
-}
-
-/** A trailing line telling how to get the next page, when there is one. */
-export function nextPageHint(b: { next_cursor?: string | null }, command: string): string {
-  return b.next_cursor ? `\nmore: switchyard ${command} --cursor ${b.next_cursor}` : "";
-}
+export { nextPageHint, pageOptions, pageQuery };
 
 function runLine(r: any): string {
   const counts = `ok ${r.steps_succeeded}, failed ${r.steps_failed}, skipped ${r.steps_skipped}`;

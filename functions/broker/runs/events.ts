@@ -2,6 +2,7 @@ import type { z } from "@hono/zod-openapi";
 import { and, asc, eq, gt } from "drizzle-orm";
 import { brokerEvents } from "../../../schema/broker.ts";
 import type { Ctx } from "../../lib/ctx.ts";
+import { pageOf } from "../../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../../lib/route.ts";
 import { brokerEventToWire } from "../wire.ts";
 import { RunEvents, RunEventsQuery, RunIdParam } from "./schema.ts";
@@ -25,6 +26,8 @@ export async function runEvents(ctx: Ctx, id: string, q: z.infer<typeof RunEvent
     .from(brokerEvents)
     .where(and(eq(brokerEvents.runId, id), q.after_id === undefined ? undefined : gt(brokerEvents.id, q.after_id)))
     .orderBy(asc(brokerEvents.id))
-    .limit(q.limit);
-  return { run_id: id, events: rows.map(brokerEventToWire), count: rows.length };
+    .limit(q.limit + 1);
+  const page = pageOf(rows, q.limit, (r) => [r.id]);
+  const more = page.next_cursor ? page.items[page.items.length - 1]!.id : null;
+  return { run_id: id, events: page.items.map(brokerEventToWire), count: page.items.length, next_after_id: more };
 }

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { NextCursorField, PageQueryFields } from "../../lib/paging.ts";
 import { RUN_MODES, RUN_STATES } from "../../../schema/broker.ts";
 import { QueryLimit } from "../../lib/names.ts";
 import { BrokerEvent } from "../schema.ts";
@@ -117,6 +118,7 @@ export const RunListQuery = z.object({
     .optional()
     .default("all"),
   limit: QueryLimit(500, 100),
+  cursor: PageQueryFields.cursor,
 });
 
 export const RunEventsQuery = z.object({
@@ -179,9 +181,16 @@ export const RunStatus = z
   })
   .openapi("BrokerRunStatus");
 
-export const RunList = z.object({ runs: z.array(BrokerRun), count: z.number().int() }).openapi("BrokerRunList");
+export const RunList = z.object({ runs: z.array(BrokerRun), count: z.number().int(), ...NextCursorField }).openapi("BrokerRunList");
 
-export const RunEvents = z.object({ run_id: z.string(), events: z.array(BrokerEvent), count: z.number().int() }).openapi("BrokerRunEvents");
+export const RunEvents = z
+  .object({
+    run_id: z.string(),
+    events: z.array(BrokerEvent),
+    count: z.number().int(),
+    next_after_id: z.number().int().nullable().openapi({ description: "Pass as after_id for the next page; null on the last page" }),
+  })
+  .openapi("BrokerRunEvents");
 
 const DigestItem = z.object({
   advice_id: z.string(),

@@ -2,6 +2,7 @@ import { and, count, desc, eq, sql } from "drizzle-orm";
 import type { z } from "@hono/zod-openapi";
 import { brokerEvents, brokerRuns } from "../../../schema/broker.ts";
 import type { Ctx } from "../../lib/ctx.ts";
+import { decodeCursor, keysetAfter, pageOf } from "../../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../../lib/route.ts";
 import { RUN_EVENT } from "./lifecycle.ts";
 import { RunIdParam, RunList, RunListQuery, RunStatus } from "./schema.ts";
@@ -23,7 +24,7 @@ export const listRunsRoute = defineRoute(["owner", "daemon"], {
   path: "/broker/runs",
   tags: ["broker runs"],
   summary: "List broker runs, newest first",
-  description: "CLI: broker runs [--state created|running|stopped|all].",
+  description: "CLI: broker runs [--state created|running|stopped|all] [--limit N] [--cursor C].",
   request: { query: RunListQuery },
   responses: { 200: jsonResponse(RunList, "Runs") },
 });
@@ -48,12 +49,21 @@ export async function runStatus(ctx: Ctx, id: string) {
 
 /** Lists runs, newest first. */
 export async function listRuns(ctx: Ctx, q: z.infer<typeof RunListQuery>) {
-  const rows = await ctx.db
-    .select()
-    .from(brokerRuns)
-    .where(q.state === "all" ? undefined : eq(brokerRuns.state, q.state))
-    .orderBy(desc(brokerRuns.createdAt), desc(brokerRuns.id))
-    .limit(q.limit);
+  const page = pageOf(
+    await ctx.db
+      .select()
+      .from(brokerRuns)
+      .where(
+        and(
+          q.state === "all" ? undefined : eq(brokerRuns.state, q.state),
+          keysetAfter([brokerRuns.createdAt, brokerRuns.id], decodeCursor(q.cursor, 2), "desc"),
+        ),
+      )
+      .orderBy(desc(brokerRuns.createdAt), desc(brokerRuns.id))
+      .limit(q.limit + 1),
+    q.limit,
+    (r) => [r.createdAt, r.id],
+  );
   const nowMs = ctx.now().getTime();
-  return { runs: rows.map((r) => runToWire(r, nowMs)), count: rows.length };
+  return { runs: page.items.map((r) => runToWire(r, nowMs)), count: page.items.length, next_cursor: page.next_cursor };
 }

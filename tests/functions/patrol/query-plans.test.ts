@@ -21,6 +21,7 @@ const SMALL = new Set(["patrol_state", "plugin_states", "dispatchers", "cron_slo
 const OPEN_WORK_INDEXES = [
   "bindings_active_task_uq",
   "bindings_active_worker_uq",
+  "bindings_active_created_idx",
   "task_deps_unresolved_idx",
   "spawns_pending_idx",
   "notifications_undelivered_idx",

@@ -28,7 +28,7 @@ describe("GET /v1/tasks", () => {
   });
 
   it("answers an empty list on a fresh database", async () => {
-    expect((await env.call("GET", "/v1/tasks")).body).toEqual({ tasks: [], count: 0 });
+    expect((await env.call("GET", "/v1/tasks")).body).toEqual({ tasks: [], count: 0, next_cursor: null });
   });
 
   it("rejects an unknown state", async () => {

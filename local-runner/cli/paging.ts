@@ -1,0 +1,34 @@
+import { int, str, type Args } from "./spec.ts";
+
+/** `--limit/--cursor` for list commands. */
+export const pageOptions = {
+  limit: { type: "string" as const, value: "N", description: "Rows per page (default 50, at most 500)" },
+  cursor: { type: "string" as const, value: "C", description: "The next_cursor printed by the previous page" },
+};
+
+/** The query fields of `--limit/--cursor`. */
+export function pageQuery(a: Args) {
+  return { limit: int(a, "limit", { min: 1 }), cursor: str(a, "cursor") };
+}
+
+/** A trailing line telling how to get the next page, when there is one. */
+export function nextPageHint(b: { next_cursor?: string | null }, command: string): string {
+  return b.next_cursor ? `\nmore: switchyard ${command} --cursor ${b.next_cursor}` : "";
+}
+
+/** Options never repeated in a hint: connection and output settings (a token is a secret). */
+const NOT_REPEATED = new Set(["cursor", "json", "url", "token", "home"]);
+
+const shellWord = (v: string) => (/^[\w@%+=:,./-]+$/.test(v) ? v : `'${v.replaceAll("'", "'\\''")}'`);
+
+/**
+ * The same hint for a command whose filters matter: the command with its positionals and
+ * filters as given, plus the cursor (an earlier --cursor is replaced).
+ */
+export function nextPageHintFor(b: { next_cursor?: string | null }, command: string, a: Args): string {
+  if (!b.next_cursor) return "";
+  const flags = Object.entries(a.values)
+    .filter(([k, v]) => !NOT_REPEATED.has(k) && v !== undefined && v !== false)
+    .flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => `--${k} ${shellWord(x)}`) : v === true ? [`--${k}`] : [`--${k} ${shellWord(String(v))}`]));
+  return `\nmore: switchyard ${[command, ...a.positionals.map(shellWord), ...flags].join(" ")} --cursor ${b.next_cursor}`;
+}

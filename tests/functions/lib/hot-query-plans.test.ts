@@ -1,0 +1,173 @@
+import { appendFileSync } from "node:fs";
+import { afterEach, describe, expect, it } from "vitest";
+import { CRON_NAMES } from "../../../crons/index.ts";
+import { makeCtx } from "../../../functions/lib/ctx.ts";
+import { routeCompletions } from "../../../functions/messages/routing.ts";
+import { boundPair, createTask } from "../../helpers/factories.ts";
+import { captureStatements, planProblems } from "../../helpers/query-plans.ts";
+import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+import { codexMeta, codexRollout } from "../../helpers/transcripts.ts";
+
+let env: TestEnv;
+afterEach(() => env?.close());
+
+/**
+ * Tables bounded by configuration or by the number of live things (one cursor per session, one
+ * state row per plugin, one row per dispatcher or cron slot), which may be scanned.
+ */
+const SMALL = new Set([
+  "__drizzle_migrations",
+  "patrol_state",
+  "plugin_states",
+  "dispatchers",
+  "cron_slots",
+  "ingest_cursors",
+  "patrol_config",
+  "manager_configs",
+  // Kept to a week by prune-history and to the newest few per token; its secret scrub reads them.
+  "idempotency_keys",
+]);
+/** Partial indexes that hold only open work: scanning one costs what is open, not what happened. */
+const OPEN_WORK_INDEXES = [
+  "bindings_active_task_uq",
+  "bindings_active_worker_uq",
+  "bindings_active_created_idx",
+  "transcript_segments_content_idx",
+  "task_deps_unresolved_idx",
+  "file_claims_live_base_idx",
+  "spawns_pending_idx",
+  "spawns_live_idx",
+  "notifications_undelivered_idx",
+  "advice_requests_open_idx",
+];
+
+function line(type: string, payload: Record<string, unknown>): string {
+  return `${JSON.stringify({ timestamp: new Date().toISOString(), type, payload })}\n`;
+}
+
+describe("hot query plans across routes, crons and the cycle", () => {
+  it("serve every read from an index: no SCAN of a growing table, no temp B-tree", async () => {
+    env = await makeTestEnv();
+    // History first, so the planner sees tables with rows and indexes worth choosing.
+    for (let i = 0; i < 3; i++) await boundPair(env);
+    await createTask(env);
+    const rollout = codexRollout(env, "plans", codexMeta("thread-plans"));
+    const pair = await boundPair(env, { worker: { codex_session: rollout } });
+    const task = pair.task.task.name;
+    const w = pair.worker.session.name;
+    const m = pair.manager.session.name;
+    appendFileSync(rollout, line("event_msg", { type: "user_message", message: "do the thing" }));
+    appendFileSync(rollout, line("event_msg", { type: "task_started", turn_id: "t1" }));
+    appendFileSync(rollout, line("event_msg", { type: "user_message", message: "and then this" }));
+    appendFileSync(rollout, line("event_msg", { type: "agent_message", message: "done it" }));
+    appendFileSync(rollout, line("event_msg", { type: "task_complete", turn_id: "t1", last_agent_message: "done it" }));
+
+    const seen = captureStatements(env);
+    const ok = async (method: string, path: string, body?: unknown, token?: string, expectStatus = 300) => {
+      const res = await env.call(method, path, { body, token });
+      expect(res.status, `${method} ${path}: ${JSON.stringify(res.body).slice(0, 300)}`).toBeLessThan(expectStatus);
+      return res.body;
+    };
+    // Sessions, tasks, bindings.
+    await ok("GET", "/v1/sessions");
+    await ok("GET", `/v1/sessions/${w}`);
+    await ok("POST", `/v1/sessions/${w}/heartbeat`, {});
+    await ok("GET", "/v1/tasks");
+    await ok("GET", `/v1/tasks/${task}`);
+    await ok("GET", "/v1/bindings");
+    await ok("GET", "/v1/bindings?state=active");
+    // Observe: ingest, cycle, tail, idle-check, divergences.
+    await ok("POST", `/v1/sessions/${w}/ingest`, {});
+    await ok("POST", `/v1/tasks/${task}/cycle`, {});
+    await ok("POST", `/v1/tasks/${task}/cycle`, {});
+    await ok("GET", `/v1/sessions/${w}/events?limit=5`);
+    await ok("GET", `/v1/sessions/${w}/events?limit=5&kind=agent_message`);
+    await ok("GET", `/v1/sessions/${w}/idle-check`);
+    await ok("GET", `/v1/tasks/${task}/divergences`);
+    await routeCompletions(makeCtx(env.services, { kind: "daemon", tokenId: "tok_plans" }));
+    // Discover, with and without a query.
+    await ok("GET", "/v1/discover");
+    await ok("GET", "/v1/discover?q=task");
+    await ok("GET", "/v1/discover?q=worker&all=true");
+    // Messages and inboxes.
+    const sent = await ok("POST", "/v1/messages", { to: w, body: "hello", msg_type: "request", from: m });
+    await ok("GET", "/v1/messages");
+    await ok("GET", `/v1/sessions/${w}/inbox`);
+    await ok("GET", `/v1/tasks/${task}/manager-inbox`);
+    await ok("POST", `/v1/sessions/${w}/inbox/consume`, {});
+    await ok("POST", `/v1/messages/${sent.message?.id ?? sent.id}/reply`, { body: "hi back" }, pair.worker.token);
+    // Queue.
+    await ok("GET", "/v1/commands");
+    await ok("GET", "/v1/commands?state=pending");
+    // Audit, replay, events.
+    await ok("GET", `/v1/tasks/${task}/audit`);
+    await ok("GET", `/v1/tasks/${task}/replay?limit=5`);
+    // Broker.
+    await ok("GET", "/v1/broker/advice");
+    await ok("GET", "/v1/broker/runs");
+    // Patrol, gates, convoys, coordination.
+    await ok("GET", "/v1/gates");
+    await ok("GET", "/v1/convoys");
+    await ok("GET", "/v1/blocked-tasks");
+    await ok("GET", "/v1/claims");
+    await ok("GET", "/v1/notes");
+    await ok("GET", "/v1/plans");
+    await ok("GET", "/v1/board");
+    await ok("GET", "/v1/notices");
+    await ok("GET", "/v1/patrol/runs");
+    await ok("GET", "/v1/patrol/status");
+    await ok("GET", "/v1/patrol/pending-spawns");
+    // Supervision and loops.
+    await ok("GET", `/v1/tasks/${task}/acks`);
+    await ok("GET", `/v1/tasks/${task}/handoffs`);
+    await ok("GET", `/v1/tasks/${task}/decisions`);
+    await ok("GET", `/v1/tasks/${task}/continuations`);
+    await ok("GET", `/v1/tasks/${task}/criteria`);
+    // No config yet: a 404 still runs the lookup.
+    await ok("GET", `/v1/tasks/${task}/manager-config`, undefined, undefined, 405);
+    await ok("GET", `/v1/tasks/${task}/manager-config/revisions`);
+    await ok("GET", `/v1/tasks/${task}/mutation-audit`);
+    await ok("GET", `/v1/tasks/${task}/epilogues`);
+    await ok("GET", `/v1/tasks/${task}/loop-runs`);
+    await ok("GET", "/v1/loop-templates");
+    await ok("GET", "/v1/qa-plans");
+    await ok("GET", "/v1/loop-triggers");
+    // Admin.
+    await ok("GET", "/v1/tokens");
+    await ok("GET", "/v1/crons");
+    await ok("GET", "/v1/admin/reconcile");
+    await ok("GET", "/v1/orchestrator/jobs");
+    // Every cron once.
+    for (const name of CRON_NAMES) await ok("POST", `/v1/crons/${name}`, {});
+
+    // Second pages: the keyset condition must be index-served too.
+    for (const path of [
+      "/v1/sessions?limit=1",
+      "/v1/sessions?limit=1&state=all",
+      "/v1/sessions?limit=1&role=worker",
+      "/v1/tasks?limit=1",
+      "/v1/tasks?limit=1&state=active",
+      "/v1/bindings?limit=1",
+      "/v1/bindings?limit=1&state=all",
+      "/v1/messages?limit=1",
+      "/v1/commands?limit=1",
+      "/v1/commands?limit=1&state=succeeded",
+      "/v1/tokens?limit=1",
+      `/v1/sessions/${w}/events?limit=1`,
+      `/v1/sessions/${w}/events?limit=1&subtype=user_message`,
+      `/v1/sessions/${w}/events?limit=1&kind=user_message`,
+    ]) {
+      const first = await ok("GET", path);
+      if (!path.startsWith("/v1/commands")) expect(first.next_cursor, path).toEqual(expect.any(String));
+      if (first.next_cursor) await ok("GET", `${path}&cursor=${first.next_cursor}`);
+    }
+    await ok("GET", "/v1/discover?q=ta");
+    // A gone session's name: show falls back to its newest gone row.
+    const gone = (await ok("POST", "/v1/sessions", { name: "plans-gone", role: "worker" })).session.name;
+    await ok("POST", `/v1/sessions/${gone}/deregister`);
+    await ok("GET", `/v1/sessions/${gone}`);
+    const { explained, problems } = await planProblems(env, seen, { small: SMALL, openWorkIndexes: OPEN_WORK_INDEXES });
+    expect(explained).toBeGreaterThan(80);
+    expect(problems).toEqual([]);
+  }, 60_000);
+});
