@@ -178,8 +178,11 @@ function expiryStatements(ctx: Ctx, nowMs: number) {
       .set({ error: "lease expired before the attempt finished", finishedAt: nowMs })
       .where(
         and(
+          // IN over the (few) expired running commands, so the attempts are reached through their
+          // command index instead of a scan of every attempt ever made.
+          sql`${commandAttempts.commandId} IN (SELECT c.id FROM commands c WHERE c.state = 'running' AND c.lease_expires_at <= ${nowMs})`,
           isNull(commandAttempts.finishedAt),
-          sql`EXISTS (SELECT 1 FROM commands c WHERE c.id = ${commandAttempts.commandId} AND c.claim_generation = ${commandAttempts.claimGeneration} AND c.state = 'running' AND c.lease_expires_at <= ${nowMs})`,
+          sql`${commandAttempts.claimGeneration} = (SELECT c.claim_generation FROM commands c WHERE c.id = ${commandAttempts.commandId})`,
         ),
       ),
     ctx.db

@@ -92,7 +92,7 @@ describe("switchyard --url (HTTP)", () => {
     try {
       const out: string[] = [];
       expect(await runCli(["bindings", "--json"], { out: (t) => out.push(t), err: () => {} })).toBe(EXIT_OK);
-      expect(JSON.parse(out.join("\n"))).toEqual({ bindings: [], count: 0 });
+      expect(JSON.parse(out.join("\n"))).toEqual({ bindings: [], count: 0, next_cursor: null });
     } finally {
       delete process.env.SWITCHYARD_URL;
       delete process.env.SWITCHYARD_TOKEN;
