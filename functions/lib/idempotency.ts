@@ -166,7 +166,7 @@ export async function batchWithKey<T extends BatchItem<"sqlite">[]>(
     scope && !scope.recorded && response
       ? recordStatements(ctx, scope, response.status, JSON.stringify(response.body), false, ctx.db, response.fill, response.guard)
       : [];
-  if (record.length) ctx.hooks?.beforeKeyCommit?.();
+  if (record.length) await ctx.hooks?.beforeKeyCommit?.();
   const results = await ctx.db.batch([...stmts, ...record] as unknown as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
   if (scope && record.length) {
     if (!response?.guard) scope.recorded = true;
@@ -193,7 +193,7 @@ export async function txWithKey<T>(ctx: Ctx, fn: (tx: Tx) => Promise<T>, respond
     const value = await fn(tx);
     const response = scope && !scope.recorded && respond ? respond(value) : undefined;
     if (scope && response) {
-      ctx.hooks?.beforeKeyCommit?.();
+      await ctx.hooks?.beforeKeyCommit?.();
       for (const stmt of recordStatements(ctx, scope, response.status, JSON.stringify(response.body), false, tx)) await stmt;
       stored = true;
     }
