@@ -33,15 +33,19 @@ export const listTokensRoute = defineRoute(["owner"], {
   responses: { 200: jsonResponse(TokenList, "Tokens") },
 });
 
-export const revokeTokenRoute = defineRoute(["owner"], {
-  method: "post",
-  path: "/tokens/{id}/revoke",
-  tags: ["admin"],
-  summary: "Revoke a token",
-  description: "CLI: token revoke ID.",
-  request: { params: TokenIdParam },
-  responses: { 200: jsonResponse(RevokeResult, "Revoked") },
-});
+export const revokeTokenRoute = defineRoute(
+  ["owner"],
+  {
+    method: "post",
+    path: "/tokens/{id}/revoke",
+    tags: ["admin"],
+    summary: "Revoke a token",
+    description: "CLI: token revoke ID.",
+    request: { params: TokenIdParam },
+    responses: { 200: jsonResponse(RevokeResult, "Revoked") },
+  },
+  { idempotency: "atomic" },
+);
 
 function tokenToWire(t: TokenRow) {
   return { id: t.id, kind: t.kind, host: t.host, session_id: t.sessionId, label: t.label, created_at: iso(t.createdAt)!, revoked_at: iso(t.revokedAt) };
@@ -84,12 +88,13 @@ export async function listTokens(ctx: Ctx) {
 }
 
 /** Revokes a token; the owner cannot revoke the token it is calling with. */
-export async function revokeToken(ctx: Ctx, id: string) {
+export async function revokeToken(ctx: Ctx, id: string, respond?: number) {
   if (ctx.auth.kind === "owner" && ctx.auth.tokenId === id) {
     throw new ApiError("CONFLICT", "refusing to revoke the token this request is using", { hint: "Revoke it with another owner token." });
   }
   const nowMs = ctx.now().getTime();
   const audit = auditInsert(ctx, { kind: "token_revoked", payload: { token_id: id } });
+  const result = { token_id: id, revoked_at: iso(nowMs)!, event_id: audit.id };
   await guardedUpdate(
     ctx,
     audit,
@@ -100,6 +105,7 @@ export async function revokeToken(ctx: Ctx, id: string) {
         .where(and(eq(tokens.id, id), isNull(tokens.revokedAt)))
         .returning({ id: tokens.id }),
     () => new ApiError("NOT_FOUND", `no live token with id '${id}'`, { hint: "List tokens with `switchyard token list`." }),
+    () => (respond ? { body: result, status: respond } : undefined),
   );
-  return { token_id: id, revoked_at: iso(nowMs)!, event_id: audit.id };
+  return result;
 }
