@@ -15,6 +15,6 @@ export const coordinationApp = new OpenAPIHono<AppEnv>({ defaultHook: validation
   .openapi(listPlansRoute, async (c) => c.json(await listPlans(c.get("ctx"), c.req.valid("query")), 200))
   .openapi(showPlanRoute, async (c) => c.json(await showPlan(c.get("ctx"), c.req.valid("param").id), 200))
   .openapi(planStatusRoute, async (c) => c.json(await setPlanStatus(c.get("ctx"), c.req.valid("param").id, c.req.valid("json")), 200))
-  .openapi(addNoteRoute, async (c) => c.json(await addNote(c.get("ctx"), c.req.valid("json")), 201))
+  .openapi(addNoteRoute, async (c) => c.json(await addNote(c.get("ctx"), c.req.valid("json"), 201), 201))
   .openapi(listNotesRoute, async (c) => c.json(await listNotes(c.get("ctx"), c.req.valid("query")), 200))
   .openapi(boardRoute, async (c) => c.json(await board(c.get("ctx"), c.req.valid("query")), 200));
