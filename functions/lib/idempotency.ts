@@ -18,8 +18,8 @@ import { isUniqueViolation } from "./sql.ts";
  * - The stored response never holds a secret. Secrets (tokens minted by the request) appear in
  *   the live response only; a replay carries null in their place and names them in the
  *   `Idempotent-Secrets-Withheld` header.
- * - "atomic" routes store the final response in the same batch as their write
- *   (`batchWithKey`), so after a crash a retry either replays the committed request or runs a
+ * - "atomic" routes store the final response in the same commit as their write (`batchWithKey`,
+ *   or `txWithKey` for a write that reads inside its transaction), so after a crash a retry either replays the committed request or runs a
  *   request that never committed — never twice, and never a 409 for a write that did not happen.
  *   Concurrent duplicates both run up to that batch; the key's unique index lets one commit and
  *   the other then answers with the winner's response.
