@@ -19,10 +19,11 @@ import { isUniqueViolation } from "./sql.ts";
  *   the live response only; a replay carries null in their place and names them in the
  *   `Idempotent-Secrets-Withheld` header.
  * - "atomic" routes store the final response in the same commit as their write (`batchWithKey`,
- *   or `txWithKey` for a write that reads inside its transaction), so after a crash a retry either replays the committed request or runs a
- *   request that never committed — never twice, and never a 409 for a write that did not happen.
- *   Concurrent duplicates both run up to that batch; the key's unique index lets one commit and
- *   the other then answers with the winner's response.
+ *   or `txWithKey` for a write that reads inside its transaction), so after a crash a retry
+ *   either replays the committed request or runs a request that never committed — never twice,
+ *   and never a 409 for a write that did not happen. Concurrent duplicates both run up to that
+ *   commit; the key's unique index lets one commit and the other then answers with the winner's
+ *   response. Routes whose effects are only in the database are atomic (docs/security.md).
  * - "pending" routes (those whose side effects leave the database: typing into panes, spawning)
  *   first claim the key with a pending row, so a duplicate in flight gets 409 instead of a second
  *   side effect. A pending key left by a dead process is taken over after STALE_PENDING_MS.
