@@ -6,9 +6,9 @@ import { transcriptEvents } from "../../schema/observe.ts";
 import { bindings, type BindingRow } from "../../schema/bindings.ts";
 import { tasks } from "../../schema/tasks.ts";
 import { auditInsert } from "../lib/audit.ts";
-import { withWriteTransaction } from "../lib/db.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
+import { txWithKey } from "../lib/idempotency.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { isUniqueViolation } from "../lib/sql.ts";
 import { ingestSession } from "../observe/ingest.ts";
@@ -18,18 +18,22 @@ import { bindingToWire } from "../tasks/wire.ts";
 import { BindBody, BindResult } from "./schema.ts";
 import { canReach } from "../lib/local.ts";
 
-export const bindRoute = defineRoute(["owner"], {
-  method: "post",
-  path: "/bindings",
-  tags: ["bindings"],
-  summary: "Bind a worker and a manager to a task",
-  description: "One active binding per task and per worker; both sessions must be active and of the right role. CLI: bind.",
-  request: { body: jsonBody(BindBody) },
-  responses: { 201: jsonResponse(BindResult, "Bound") },
-});
+export const bindRoute = defineRoute(
+  ["owner"],
+  {
+    method: "post",
+    path: "/bindings",
+    tags: ["bindings"],
+    summary: "Bind a worker and a manager to a task",
+    description: "One active binding per task and per worker; both sessions must be active and of the right role. CLI: bind.",
+    request: { body: jsonBody(BindBody) },
+    responses: { 201: jsonResponse(BindResult, "Bound") },
+  },
+  { idempotency: "atomic" },
+);
 
 /** Creates the task's active binding; the unique indexes settle races between binders. */
-export async function bindTask(ctx: Ctx, input: z.infer<typeof BindBody>) {
+export async function bindTask(ctx: Ctx, input: z.infer<typeof BindBody>, respond?: number) {
   const task = await taskByName(ctx, input.task);
   if (task.state !== "active") {
     throw new ApiError("CONFLICT", `task '${task.name}' is ${task.state}`, { hint: "Bind sessions to an active task; create a new task for new work." });
@@ -58,27 +62,37 @@ export async function bindTask(ctx: Ctx, input: z.infer<typeof BindBody>) {
     taskId: task.id,
     payload: { binding_id: row.id, worker: worker.name, manager: manager.name },
   });
+  const result = { binding: bindingToWire(row, { task: task.name, worker: worker.name, manager: manager.name }), binding_id: row.id, event_id: audit.id };
   try {
     // One write transaction: the sessions are re-checked under the write lock, so a concurrent
-    // deregister cannot leave an active binding to a session that is gone.
-    await withWriteTransaction(ctx.db, async (tx) => {
-      const live = await tx
-        .select({ id: sessions.id })
-        .from(sessions)
-        .where(and(inArray(sessions.id, [worker.id, manager.id]), eq(sessions.state, "active")));
-      if (live.length < 2) {
-        throw new ApiError("SESSION_INACTIVE", `session '${live.some((l) => l.id === worker.id) ? manager.name : worker.name}' was deregistered concurrently`, {
-          hint: "Register it again, then bind.",
-        });
-      }
-      await tx.insert(bindings).values({ ...row, eventWatermark: watermark });
-      await tx.insert(events).values(audit.row);
-    });
+    // deregister cannot leave an active binding to a session that is gone. The transcript
+    // ingest above may write first; it is idempotent (offsets), so a retry repeats nothing.
+    await txWithKey(
+      ctx,
+      async (tx) => {
+        const live = await tx
+          .select({ id: sessions.id })
+          .from(sessions)
+          .where(and(inArray(sessions.id, [worker.id, manager.id]), eq(sessions.state, "active")));
+        if (live.length < 2) {
+          throw new ApiError(
+            "SESSION_INACTIVE",
+            `session '${live.some((l) => l.id === worker.id) ? manager.name : worker.name}' was deregistered concurrently`,
+            {
+              hint: "Register it again, then bind.",
+            },
+          );
+        }
+        await tx.insert(bindings).values({ ...row, eventWatermark: watermark });
+        await tx.insert(events).values(audit.row);
+      },
+      () => (respond ? { body: result, status: respond } : undefined),
+    );
   } catch (e) {
     if (!isUniqueViolation(e)) throw e;
     throw await explainBindConflict(ctx, task.id, task.name, worker.id, worker.name);
   }
-  return { binding: bindingToWire(row, { task: task.name, worker: worker.name, manager: manager.name }), binding_id: row.id, event_id: audit.id };
+  return result;
 }
 
 /** Works out which active binding blocked the insert, for a precise error. */
