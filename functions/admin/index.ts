@@ -16,5 +16,5 @@ export const adminApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(reconcileApplyRoute, async (c) => c.json(await reconcile(c.get("ctx"), { apply: true, ...c.req.valid("json") }), 200))
   .openapi(mintTokenRoute, async (c) => c.json(await mintToken(c.get("ctx"), c.req.valid("json"), 201), 201))
   .openapi(listTokensRoute, async (c) => c.json(await listTokens(c.get("ctx"), c.req.valid("query")), 200))
-  .openapi(revokeTokenRoute, async (c) => c.json(await revokeToken(c.get("ctx"), c.req.valid("param").id), 200))
+  .openapi(revokeTokenRoute, async (c) => c.json(await revokeToken(c.get("ctx"), c.req.valid("param").id, 200), 200))
   .openapi(rotateTokenRoute, async (c) => c.json(await rotateToken(c.get("ctx"), c.req.valid("param").id, c.req.valid("json")), 201));

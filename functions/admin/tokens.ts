@@ -47,15 +47,19 @@ export const listTokensRoute = defineRoute(["owner"], {
   responses: { 200: jsonResponse(TokenList, "Tokens") },
 });
 
-export const revokeTokenRoute = defineRoute(["owner"], {
-  method: "post",
-  path: "/tokens/{id}/revoke",
-  tags: ["admin"],
-  summary: "Revoke a token",
-  description: "CLI: token revoke ID.",
-  request: { params: TokenIdParam },
-  responses: { 200: jsonResponse(RevokeResult, "Revoked") },
-});
+export const revokeTokenRoute = defineRoute(
+  ["owner"],
+  {
+    method: "post",
+    path: "/tokens/{id}/revoke",
+    tags: ["admin"],
+    summary: "Revoke a token",
+    description: "CLI: token revoke ID.",
+    request: { params: TokenIdParam },
+    responses: { 200: jsonResponse(RevokeResult, "Revoked") },
+  },
+  { idempotency: "atomic" },
+);
 
 export const rotateTokenRoute = defineRoute(["owner"], {
   method: "post",
@@ -175,12 +179,13 @@ export async function rotateToken(ctx: Ctx, idOrSelf: string, input: Partial<z.o
  * Revokes a token at once (also one still in a rotation's grace period); the owner cannot
  * revoke the token it is calling with.
  */
-export async function revokeToken(ctx: Ctx, id: string) {
+export async function revokeToken(ctx: Ctx, id: string, respond?: number) {
   if (ctx.auth.kind === "owner" && ctx.auth.tokenId === id) {
     throw new ApiError("CONFLICT", "refusing to revoke the token this request is using", { hint: "Revoke it with another owner token." });
   }
   const nowMs = ctx.now().getTime();
   const audit = auditInsert(ctx, { kind: "token_revoked", payload: { token_id: id } });
+  const result = { token_id: id, revoked_at: iso(nowMs)!, event_id: audit.id };
   await guardedUpdate(
     ctx,
     audit,
@@ -191,6 +196,7 @@ export async function revokeToken(ctx: Ctx, id: string) {
         .where(and(eq(tokens.id, id), liveTokenAt(nowMs)))
         .returning({ id: tokens.id }),
     () => noLiveToken(id),
+    () => (respond ? { body: result, status: respond } : undefined),
   );
-  return { token_id: id, revoked_at: iso(nowMs)!, event_id: audit.id };
+  return result;
 }

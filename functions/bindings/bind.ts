@@ -8,6 +8,7 @@ import { tasks, type TaskRow } from "../../schema/tasks.ts";
 import { auditInsert } from "../lib/audit.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
+import { batchWithKey } from "../lib/idempotency.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { isUniqueViolation } from "../lib/sql.ts";
 import { ingestSession } from "../observe/ingest.ts";
@@ -17,18 +18,22 @@ import { bindingToWire } from "../tasks/wire.ts";
 import { BindBody, BindResult } from "./schema.ts";
 import { canReach } from "../lib/local.ts";
 
-export const bindRoute = defineRoute(["owner"], {
-  method: "post",
-  path: "/bindings",
-  tags: ["bindings"],
-  summary: "Bind a worker and a manager to a task",
-  description: "One active binding per task and per worker; both sessions must be active and of the right role. CLI: bind.",
-  request: { body: jsonBody(BindBody) },
-  responses: { 201: jsonResponse(BindResult, "Bound") },
-});
+export const bindRoute = defineRoute(
+  ["owner"],
+  {
+    method: "post",
+    path: "/bindings",
+    tags: ["bindings"],
+    summary: "Bind a worker and a manager to a task",
+    description: "One active binding per task and per worker; both sessions must be active and of the right role. CLI: bind.",
+    request: { body: jsonBody(BindBody) },
+    responses: { 201: jsonResponse(BindResult, "Bound") },
+  },
+  { idempotency: "atomic" },
+);
 
 /** Creates the task's active binding; the unique indexes settle races between binders. */
-export async function bindTask(ctx: Ctx, input: z.infer<typeof BindBody>) {
+export async function bindTask(ctx: Ctx, input: z.infer<typeof BindBody>, respond?: number) {
   const { task, worker, manager } = await bindParties(ctx, input);
   // Ingest first, so completions the worker wrote before this binding fall under the watermark
   // and are never routed to the new manager. A transcript this host cannot read is left alone.
@@ -55,18 +60,23 @@ export async function bindTask(ctx: Ctx, input: z.infer<typeof BindBody>) {
   // One batch (one write transaction, one round trip): the binding is inserted only while both
   // sessions are still active, checked inside the INSERT under the write lock, so a concurrent
   // deregister cannot leave an active binding to a session that is gone; the audit row is
-  // written only if the binding was.
+  // written only if the binding was, and so is the Idempotency-Key's stored response.
+  const result = { binding: bindingToWire(row, { task: task.name, worker: worker.name, manager: manager.name }), binding_id: row.id, event_id: audit.id };
   let inserted: Array<{ id: string }>;
   try {
-    [inserted] = await ctx.db.batch([
-      ctx.db.all<{ id: string }>(sql`INSERT INTO ${bindings} (id, task_id, worker_session_id, manager_session_id, state, event_watermark, created_at)
+    [inserted] = await batchWithKey(
+      ctx,
+      [
+        ctx.db.all<{ id: string }>(sql`INSERT INTO ${bindings} (id, task_id, worker_session_id, manager_session_id, state, event_watermark, created_at)
         SELECT ${row.id}, ${row.taskId}, ${row.workerSessionId}, ${row.managerSessionId}, 'active', ${watermark}, ${row.createdAt}
         WHERE (SELECT count(*) FROM ${sessions} WHERE ${and(inArray(sessions.id, [worker.id, manager.id]), eq(sessions.state, "active"))}) = 2
         RETURNING id`),
-      ctx.db.run(sql`INSERT INTO ${events} (id, kind, task_id, session_id, actor, payload_json, created_at)
+        ctx.db.run(sql`INSERT INTO ${events} (id, kind, task_id, session_id, actor, payload_json, created_at)
         SELECT ${audit.row.id}, ${audit.row.kind}, ${audit.row.taskId}, ${audit.row.sessionId}, ${audit.row.actor}, ${JSON.stringify(audit.row.payload)}, ${audit.row.createdAt}
         WHERE EXISTS (SELECT 1 FROM ${bindings} WHERE id = ${row.id})`),
-    ]);
+      ],
+      respond ? { body: result, status: respond, guard: sql`EXISTS (SELECT 1 FROM ${bindings} WHERE id = ${row.id})` } : undefined,
+    );
   } catch (e) {
     if (!isUniqueViolation(e)) throw e;
     throw await explainBindConflict(ctx, task.id, task.name, worker.id, worker.name);
@@ -80,7 +90,7 @@ export async function bindTask(ctx: Ctx, input: z.infer<typeof BindBody>) {
       hint: "Register it again, then bind.",
     });
   }
-  return { binding: bindingToWire(row, { task: task.name, worker: worker.name, manager: manager.name }), binding_id: row.id, event_id: audit.id };
+  return result;
 }
 
 /** Works out which active binding blocked the insert, for a precise error. */

@@ -10,18 +10,22 @@ import { taskByName } from "../tasks/lookup.ts";
 import { bindingToWire } from "../tasks/wire.ts";
 import { BindResult, UnbindBody } from "./schema.ts";
 
-export const unbindRoute = defineRoute(["owner"], {
-  method: "post",
-  path: "/bindings/unbind",
-  tags: ["bindings"],
-  summary: "End the task's active binding",
-  description: "CLI: unbind --task T.",
-  request: { body: jsonBody(UnbindBody) },
-  responses: { 200: jsonResponse(BindResult, "Unbound") },
-});
+export const unbindRoute = defineRoute(
+  ["owner"],
+  {
+    method: "post",
+    path: "/bindings/unbind",
+    tags: ["bindings"],
+    summary: "End the task's active binding",
+    description: "CLI: unbind --task T.",
+    request: { body: jsonBody(UnbindBody) },
+    responses: { 200: jsonResponse(BindResult, "Unbound") },
+  },
+  { idempotency: "atomic" },
+);
 
 /** Ends the active binding of a task. */
-export async function unbindTask(ctx: Ctx, input: z.infer<typeof UnbindBody>) {
+export async function unbindTask(ctx: Ctx, input: z.infer<typeof UnbindBody>, respond?: number) {
   const task = await taskByName(ctx, input.task);
   const nowMs = ctx.now().getTime();
   const [active] = await ctx.db
@@ -33,6 +37,17 @@ export async function unbindTask(ctx: Ctx, input: z.infer<typeof UnbindBody>) {
     throw new ApiError("NOT_FOUND", `task '${task.name}' has no active binding`, { hint: `See its history: switchyard task show ${task.name}` });
   }
   const audit = auditInsert(ctx, { kind: "task_unbound", taskId: task.id, payload: { binding_id: active.id } });
+  // The names are read first so the answer exists before the commit that stores it with the key.
+  const names = await ctx.db
+    .select({ id: sessions.id, name: sessions.name })
+    .from(sessions)
+    .where(inArray(sessions.id, [active.workerSessionId, active.managerSessionId]));
+  const nameOf = (id: string) => names.find((n) => n.id === id)?.name ?? "?";
+  const result = (b: typeof bindings.$inferSelect) => ({
+    binding: bindingToWire(b, { task: task.name, worker: nameOf(b.workerSessionId), manager: nameOf(b.managerSessionId) }),
+    binding_id: b.id,
+    event_id: audit.id,
+  });
   const row = await guardedUpdate(
     ctx,
     audit,
@@ -43,15 +58,7 @@ export async function unbindTask(ctx: Ctx, input: z.infer<typeof UnbindBody>) {
         .where(and(eq(bindings.id, active.id), eq(bindings.state, "active")))
         .returning(),
     () => new ApiError("CONFLICT", `the binding of task '${task.name}' was ended concurrently`),
+    (b) => (respond ? { body: result(b), status: respond } : undefined),
   );
-  const names = await ctx.db
-    .select({ id: sessions.id, name: sessions.name })
-    .from(sessions)
-    .where(inArray(sessions.id, [row.workerSessionId, row.managerSessionId]));
-  const nameOf = (id: string) => names.find((n) => n.id === id)?.name ?? "?";
-  return {
-    binding: bindingToWire(row, { task: task.name, worker: nameOf(row.workerSessionId), manager: nameOf(row.managerSessionId) }),
-    binding_id: row.id,
-    event_id: audit.id,
-  };
+  return result(row);
 }

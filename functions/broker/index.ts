@@ -24,9 +24,9 @@ export const brokerApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook }
   })
   .openapi(queueRoute, async (c) => c.json(await adviceQueue(c.get("ctx"), c.req.valid("query")), 200))
   .openapi(reviewRoute, async (c) => c.json(await reviewAdvice(c.get("ctx"), c.req.valid("param").id, c.req.valid("query")), 200))
-  .openapi(approveRoute, async (c) => c.json(await approveAdvice(c.get("ctx"), c.req.valid("param").id, c.req.valid("json")), 200))
-  .openapi(rejectRoute, async (c) => c.json(await rejectAdvice(c.get("ctx"), c.req.valid("param").id, c.req.valid("json")), 200))
-  .openapi(retryRoute, async (c) => c.json(await retryAdvice(c.get("ctx"), c.req.valid("param").id, c.req.valid("json")), 200))
+  .openapi(approveRoute, async (c) => c.json(await approveAdvice(c.get("ctx"), c.req.valid("param").id, c.req.valid("json"), 200), 200))
+  .openapi(rejectRoute, async (c) => c.json(await rejectAdvice(c.get("ctx"), c.req.valid("param").id, c.req.valid("json"), 200), 200))
+  .openapi(retryRoute, async (c) => c.json(await retryAdvice(c.get("ctx"), c.req.valid("param").id, c.req.valid("json"), 200), 200))
   .openapi(sendApprovedRoute, async (c) => c.json(await sendApproved(c.get("ctx"), c.req.valid("param").id), 200))
   .openapi(scopedSendRoute, async (c) => {
     const body = c.req.valid("json");
@@ -34,4 +34,4 @@ export const brokerApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook }
   })
   .openapi(tokenCreateRoute, async (c) => c.json(await createApprovalToken(c.get("ctx"), c.req.valid("json"), 201), 201))
   .openapi(tokenCheckRoute, async (c) => c.json(await checkToken(c.get("ctx"), c.req.valid("param").id, c.req.valid("query")), 200))
-  .openapi(tokenRevokeRoute, async (c) => c.json(await revokeApprovalToken(c.get("ctx"), c.req.valid("param").id, c.req.valid("json")), 200));
+  .openapi(tokenRevokeRoute, async (c) => c.json(await revokeApprovalToken(c.get("ctx"), c.req.valid("param").id, c.req.valid("json"), 200), 200));

@@ -6,6 +6,7 @@ import { tasks, type TaskRow } from "../../schema/tasks.ts";
 import { auditInsert } from "../lib/audit.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
+import { batchWithKey } from "../lib/idempotency.ts";
 import { decodeCursor, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { isUniqueViolation } from "../lib/sql.ts";
@@ -14,15 +15,19 @@ import { TaskNameParam } from "../tasks/schema.ts";
 import { taskToWire } from "../tasks/wire.ts";
 import { BlockedList, BlockedQuery, DependBody, DependResult } from "./schema.ts";
 
-export const dependRoute = defineRoute(["owner", "session"], {
-  method: "post",
-  path: "/tasks/{name}/depends",
-  tags: ["convoys"],
-  summary: "Record that a task waits for another (owner, or the task's bound manager)",
-  description: "A dependency that would close a cycle is refused. CLI: task depend A --on B.",
-  request: { params: TaskNameParam, body: jsonBody(DependBody) },
-  responses: { 201: jsonResponse(DependResult, "Recorded") },
-});
+export const dependRoute = defineRoute(
+  ["owner", "session"],
+  {
+    method: "post",
+    path: "/tasks/{name}/depends",
+    tags: ["convoys"],
+    summary: "Record that a task waits for another (owner, or the task's bound manager)",
+    description: "A dependency that would close a cycle is refused. CLI: task depend A --on B.",
+    request: { params: TaskNameParam, body: jsonBody(DependBody) },
+    responses: { 201: jsonResponse(DependResult, "Recorded") },
+  },
+  { idempotency: "atomic" },
+);
 
 export const blockedRoute = defineRoute(["owner", "daemon", "session"], {
   method: "get",
@@ -54,7 +59,7 @@ export async function assertManagerOrOwner(ctx: Ctx, task: TaskRow, verb: string
 }
 
 /** Records A depends on B; refuses self-dependencies and cycles (a recursive walk from B). */
-export async function dependOn(ctx: Ctx, name: string, input: z.output<typeof DependBody>) {
+export async function dependOn(ctx: Ctx, name: string, input: z.output<typeof DependBody>, respond?: number) {
   const task = await taskByName(ctx, name);
   const on = await taskByName(ctx, input.on);
   if (task.id === on.id) throw new ApiError("VALIDATION_FAILED", "a task cannot depend on itself", { fields: [{ field: "on", message: "same task" }] });
@@ -72,16 +77,18 @@ export async function dependOn(ctx: Ctx, name: string, input: z.output<typeof De
   const nowMs = ctx.now().getTime();
   const resolved = on.state === "finished";
   const audit = auditInsert(ctx, { kind: "dependency_added", taskId: task.id, payload: { task: name, depends_on: input.on, already_resolved: resolved } });
+  const result = { task: name, depends_on: input.on, resolved, event_id: audit.id };
   try {
-    await ctx.db.batch([
-      ctx.db.insert(taskDeps).values({ taskId: task.id, dependsOnTaskId: on.id, createdAt: nowMs, resolvedAt: resolved ? nowMs : null }),
-      audit.stmt,
-    ]);
+    await batchWithKey(
+      ctx,
+      [ctx.db.insert(taskDeps).values({ taskId: task.id, dependsOnTaskId: on.id, createdAt: nowMs, resolvedAt: resolved ? nowMs : null }), audit.stmt],
+      respond ? { body: result, status: respond } : undefined,
+    );
   } catch (e) {
     if (isUniqueViolation(e)) throw new ApiError("CONFLICT", `'${name}' already depends on '${input.on}'`);
     throw e;
   }
-  return { task: name, depends_on: input.on, resolved, event_id: audit.id };
+  return result;
 }
 
 /**

@@ -6,6 +6,7 @@ import { sessions } from "../../schema/sessions.ts";
 import { auditInsert } from "../lib/audit.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { ApiError, notFound } from "../lib/errors.ts";
+import { batchWithKey } from "../lib/idempotency.ts";
 import { guardedInsert } from "../lib/guarded.ts";
 import { decodeCursor, keysetAfter, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
@@ -14,16 +15,20 @@ import { activeSessionByName } from "../sessions/lookup.ts";
 import { taskByName } from "../tasks/lookup.ts";
 import { AddClaimBody, AddClaimResult, ClaimList, ClaimListQuery, IdParam, ReleaseClaimResult } from "./schema.ts";
 
-export const addClaimRoute = defineRoute(["owner", "session"], {
-  method: "post",
-  path: "/claims",
-  tags: ["coordination"],
-  summary: "Claim files (a path or glob) for a session for a time; exclusive claims conflict with any overlapping live claim",
-  description:
-    "Two claims overlap when the fixed part of one path (up to its first wildcard) equals, or is a folder above, the other's. A conflict answers 409 naming each holder and when its claim expires. A session's repeat claim of the same path refreshes its expiry. CLI: claim add --path GLOB --session S --ttl 30m [--exclusive].",
-  request: { body: jsonBody(AddClaimBody) },
-  responses: { 201: jsonResponse(AddClaimResult, "Claimed") },
-});
+export const addClaimRoute = defineRoute(
+  ["owner", "session"],
+  {
+    method: "post",
+    path: "/claims",
+    tags: ["coordination"],
+    summary: "Claim files (a path or glob) for a session for a time; exclusive claims conflict with any overlapping live claim",
+    description:
+      "Two claims overlap when the fixed part of one path (up to its first wildcard) equals, or is a folder above, the other's. A conflict answers 409 naming each holder and when its claim expires. A session's repeat claim of the same path refreshes its expiry. CLI: claim add --path GLOB --session S --ttl 30m [--exclusive].",
+    request: { body: jsonBody(AddClaimBody) },
+    responses: { 201: jsonResponse(AddClaimResult, "Claimed") },
+  },
+  { idempotency: "atomic" },
+);
 
 export const listClaimsRoute = defineRoute(["owner", "daemon", "session"], {
   method: "get",
@@ -35,15 +40,19 @@ export const listClaimsRoute = defineRoute(["owner", "daemon", "session"], {
   responses: { 200: jsonResponse(ClaimList, "Claims") },
 });
 
-export const releaseClaimRoute = defineRoute(["owner", "session"], {
-  method: "post",
-  path: "/claims/{id}/release",
-  tags: ["coordination"],
-  summary: "Release a claim (owner, or the session holding it)",
-  description: "CLI: claim release ID.",
-  request: { params: IdParam },
-  responses: { 200: jsonResponse(ReleaseClaimResult, "Released") },
-});
+export const releaseClaimRoute = defineRoute(
+  ["owner", "session"],
+  {
+    method: "post",
+    path: "/claims/{id}/release",
+    tags: ["coordination"],
+    summary: "Release a claim (owner, or the session holding it)",
+    description: "CLI: claim release ID.",
+    request: { params: IdParam },
+    responses: { 200: jsonResponse(ReleaseClaimResult, "Released") },
+  },
+  { idempotency: "atomic" },
+);
 
 const GLOB_CHARS = /[*?[\]{}]/;
 
@@ -119,7 +128,7 @@ export function claimToWire(c: FileClaimRow, session: string, nowMs: number) {
  * lock, so no two racing processes can both take overlapping exclusive claims. The audit row
  * is guarded by the new claim's existence, in the same batch.
  */
-export async function addClaim(ctx: Ctx, input: z.output<typeof AddClaimBody>) {
+export async function addClaim(ctx: Ctx, input: z.output<typeof AddClaimBody>, respond?: number) {
   const session = await activeSessionByName(ctx, input.session);
   if (ctx.auth.kind === "session" && ctx.auth.sessionId !== session.id) {
     throw new ApiError("FORBIDDEN", `a session token may claim only for itself, not for '${session.name}'`, { hint: "Pass your own session name." });
@@ -137,8 +146,13 @@ export async function addClaim(ctx: Ctx, input: z.output<typeof AddClaimBody>) {
     .limit(1);
   if (mine && mine.exclusive === input.exclusive) {
     const audit = auditInsert(ctx, { kind: "claim_refreshed", sessionId: session.id, payload: { claim_id: mine.id, path, expires_at: iso(expiresAt) } });
-    const [row] = await ctx.db.batch([ctx.db.update(fileClaims).set({ expiresAt }).where(eq(fileClaims.id, mine.id)).returning(), audit.stmt]);
-    return { claim: claimToWire(row[0]!, session.name, nowMs), claim_id: mine.id, refreshed: true, event_id: audit.id };
+    const refreshed = { claim: claimToWire({ ...mine, expiresAt }, session.name, nowMs), claim_id: mine.id, refreshed: true, event_id: audit.id };
+    await batchWithKey(
+      ctx,
+      [ctx.db.update(fileClaims).set({ expiresAt }).where(eq(fileClaims.id, mine.id)), audit.stmt],
+      respond ? { body: refreshed, status: respond } : undefined,
+    );
+    return refreshed;
   }
   const row: FileClaimRow = {
     id: ctx.newId("clm"),
@@ -159,12 +173,19 @@ export async function addClaim(ctx: Ctx, input: z.output<typeof AddClaimBody>) {
     taskId,
     payload: { claim_id: row.id, path, exclusive: row.exclusive, ttl_seconds: input.ttl_seconds },
   });
-  await ctx.db.batch([
-    guardedInsert(ctx.db, fileClaims, row, sql`NOT EXISTS (SELECT 1 FROM ${fileClaims} WHERE ${conflictsWhere(base, session.id, row.exclusive, nowMs)})`),
-    guardedInsert(ctx.db, events, audit.row, sql`EXISTS (SELECT 1 FROM ${fileClaims} WHERE ${fileClaims.id} = ${row.id})`),
-  ]);
+  const added = { claim: claimToWire(row, session.name, nowMs), claim_id: row.id, refreshed: false, event_id: audit.id };
+  const inserted = sql`EXISTS (SELECT 1 FROM ${fileClaims} WHERE ${fileClaims.id} = ${row.id})`;
+  // The answer is stored with the key only where the claim went in; a refused claim stores none.
+  await batchWithKey(
+    ctx,
+    [
+      guardedInsert(ctx.db, fileClaims, row, sql`NOT EXISTS (SELECT 1 FROM ${fileClaims} WHERE ${conflictsWhere(base, session.id, row.exclusive, nowMs)})`),
+      guardedInsert(ctx.db, events, audit.row, inserted),
+    ],
+    respond ? { body: added, status: respond, guard: inserted } : undefined,
+  );
   const [won] = await ctx.db.select({ id: fileClaims.id }).from(fileClaims).where(eq(fileClaims.id, row.id));
-  if (won) return { claim: claimToWire(row, session.name, nowMs), claim_id: row.id, refreshed: false, event_id: audit.id };
+  if (won) return added;
   const holders = await ctx.db
     .select()
     .from(fileClaims)
@@ -230,7 +251,7 @@ export async function listClaims(ctx: Ctx, q: z.output<typeof ClaimListQuery>) {
 }
 
 /** Releases one claim; a session may release only its own. */
-export async function releaseClaim(ctx: Ctx, id: string) {
+export async function releaseClaim(ctx: Ctx, id: string, respond?: number) {
   const [c] = await ctx.db.select().from(fileClaims).where(eq(fileClaims.id, id)).limit(1);
   if (!c) throw notFound("claim", id, "List claims with: switchyard claim list");
   if (ctx.auth.kind === "session" && ctx.auth.sessionId !== c.sessionId) {
@@ -239,17 +260,24 @@ export async function releaseClaim(ctx: Ctx, id: string) {
   if (c.releasedAt !== null) throw new ApiError("CONFLICT", `claim '${id}' was already released at ${iso(c.releasedAt)}`);
   const nowMs = ctx.now().getTime();
   const audit = auditInsert(ctx, { kind: "claim_released", sessionId: c.sessionId, taskId: c.taskId, payload: { claim_id: id, path: c.path } });
-  const [rows] = await ctx.db.batch([
-    ctx.db
-      .update(fileClaims)
-      .set({ releasedAt: nowMs, releasedBy: actorOf(ctx.auth) })
-      .where(and(eq(fileClaims.id, id), isNull(fileClaims.releasedAt)))
-      .returning(),
-    guardedInsert(ctx.db, events, audit.row, sql`EXISTS (SELECT 1 FROM ${fileClaims} WHERE ${fileClaims.id} = ${id} AND ${fileClaims.releasedAt} = ${nowMs})`),
-  ]);
-  if (!rows[0]) throw new ApiError("CONFLICT", `claim '${id}' was released concurrently`);
   const [name] = await ctx.db.select({ name: sessions.name }).from(sessions).where(eq(sessions.id, c.sessionId));
-  return { claim: claimToWire(rows[0], name?.name ?? c.sessionId, nowMs), event_id: audit.id };
+  const releasedBy = actorOf(ctx.auth);
+  const result = { claim: claimToWire({ ...c, releasedAt: nowMs, releasedBy }, name?.name ?? c.sessionId, nowMs), event_id: audit.id };
+  const released = sql`EXISTS (SELECT 1 FROM ${fileClaims} WHERE ${fileClaims.id} = ${id} AND ${fileClaims.releasedAt} = ${nowMs})`;
+  const [rows] = await batchWithKey(
+    ctx,
+    [
+      ctx.db
+        .update(fileClaims)
+        .set({ releasedAt: nowMs, releasedBy })
+        .where(and(eq(fileClaims.id, id), isNull(fileClaims.releasedAt)))
+        .returning(),
+      guardedInsert(ctx.db, events, audit.row, released),
+    ],
+    respond ? { body: result, status: respond, guard: released } : undefined,
+  );
+  if (!rows[0]) throw new ApiError("CONFLICT", `claim '${id}' was released concurrently`);
+  return result;
 }
 
 /** Releases every unreleased claim of a session (a dead worker's, on harvest or orphan release). */

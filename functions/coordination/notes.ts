@@ -6,6 +6,7 @@ import { tasks } from "../../schema/tasks.ts";
 import { auditInsert } from "../lib/audit.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
+import { batchWithKey } from "../lib/idempotency.ts";
 import { decodeCursor, keysetAfter, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
@@ -13,15 +14,19 @@ import { activeSessionByName } from "../sessions/lookup.ts";
 import { taskByName } from "../tasks/lookup.ts";
 import { AddNoteBody, NoteList, NoteListQuery, NoteResult } from "./schema.ts";
 
-export const addNoteRoute = defineRoute(["owner", "session"], {
-  method: "post",
-  path: "/notes",
-  tags: ["coordination"],
-  summary: "Add a runtime note (what is happening now), optionally about a task or session",
-  description: "A session's notes are signed by it. CLI: note add TEXT [--task T] [--session S].",
-  request: { body: jsonBody(AddNoteBody) },
-  responses: { 201: jsonResponse(NoteResult, "Added") },
-});
+export const addNoteRoute = defineRoute(
+  ["owner", "session"],
+  {
+    method: "post",
+    path: "/notes",
+    tags: ["coordination"],
+    summary: "Add a runtime note (what is happening now), optionally about a task or session",
+    description: "A session's notes are signed by it. CLI: note add TEXT [--task T] [--session S].",
+    request: { body: jsonBody(AddNoteBody) },
+    responses: { 201: jsonResponse(NoteResult, "Added") },
+  },
+  { idempotency: "atomic" },
+);
 
 export const listNotesRoute = defineRoute(["owner", "daemon", "session"], {
   method: "get",
@@ -56,7 +61,7 @@ export async function notesToWire(ctx: Ctx, rows: RuntimeNoteRow[]) {
 }
 
 /** Adds a note; a session token's note is about itself. */
-export async function addNote(ctx: Ctx, input: z.output<typeof AddNoteBody>) {
+export async function addNote(ctx: Ctx, input: z.output<typeof AddNoteBody>, respond?: number) {
   let sessionId = input.session ? (await activeSessionByName(ctx, input.session)).id : null;
   if (ctx.auth.kind === "session") {
     if (sessionId && sessionId !== ctx.auth.sessionId)
@@ -72,8 +77,9 @@ export async function addNote(ctx: Ctx, input: z.output<typeof AddNoteBody>) {
     createdAt: ctx.now().getTime(),
   };
   const audit = auditInsert(ctx, { kind: "note_added", taskId: row.taskId, sessionId, payload: { note_id: row.id } });
-  await ctx.db.batch([ctx.db.insert(runtimeNotes).values(row), audit.stmt]);
-  return { note: (await notesToWire(ctx, [row]))[0]!, note_id: row.id, event_id: audit.id };
+  const result = { note: (await notesToWire(ctx, [row]))[0]!, note_id: row.id, event_id: audit.id };
+  await batchWithKey(ctx, [ctx.db.insert(runtimeNotes).values(row), audit.stmt], respond ? { body: result, status: respond } : undefined);
+  return result;
 }
 
 /** Lists notes newest first. */

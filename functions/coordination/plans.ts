@@ -6,6 +6,7 @@ import { tasks } from "../../schema/tasks.ts";
 import { auditInsert, guardedUpdate } from "../lib/audit.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { ApiError, notFound } from "../lib/errors.ts";
+import { batchWithKey } from "../lib/idempotency.ts";
 import { decodeCursor, keysetAfter, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
@@ -13,15 +14,19 @@ import { activeSessionByName } from "../sessions/lookup.ts";
 import { taskByName } from "../tasks/lookup.ts";
 import { CreatePlanBody, IdParam, Plan, PlanList, PlanListQuery, PlanResult, PlanStatusBody } from "./schema.ts";
 
-export const createPlanRoute = defineRoute(["owner", "session"], {
-  method: "post",
-  path: "/plans",
-  tags: ["coordination"],
-  summary: "Create a plan with an owner and a status",
-  description: "A session token creates plans it owns. CLI: plan create --title T [--body B] [--owner S] [--task T] [--status S].",
-  request: { body: jsonBody(CreatePlanBody) },
-  responses: { 201: jsonResponse(PlanResult, "Created") },
-});
+export const createPlanRoute = defineRoute(
+  ["owner", "session"],
+  {
+    method: "post",
+    path: "/plans",
+    tags: ["coordination"],
+    summary: "Create a plan with an owner and a status",
+    description: "A session token creates plans it owns. CLI: plan create --title T [--body B] [--owner S] [--task T] [--status S].",
+    request: { body: jsonBody(CreatePlanBody) },
+    responses: { 201: jsonResponse(PlanResult, "Created") },
+  },
+  { idempotency: "atomic" },
+);
 
 export const listPlansRoute = defineRoute(["owner", "daemon", "session"], {
   method: "get",
@@ -43,15 +48,19 @@ export const showPlanRoute = defineRoute(["owner", "daemon", "session"], {
   responses: { 200: jsonResponse(Plan, "Plan") },
 });
 
-export const planStatusRoute = defineRoute(["owner", "session"], {
-  method: "post",
-  path: "/plans/{id}/status",
-  tags: ["coordination"],
-  summary: "Change a plan's status (owner, or the session that owns the plan)",
-  description: "CLI: plan status ID draft|active|done|abandoned.",
-  request: { params: IdParam, body: jsonBody(PlanStatusBody) },
-  responses: { 200: jsonResponse(PlanResult, "Changed") },
-});
+export const planStatusRoute = defineRoute(
+  ["owner", "session"],
+  {
+    method: "post",
+    path: "/plans/{id}/status",
+    tags: ["coordination"],
+    summary: "Change a plan's status (owner, or the session that owns the plan)",
+    description: "CLI: plan status ID draft|active|done|abandoned.",
+    request: { params: IdParam, body: jsonBody(PlanStatusBody) },
+    responses: { 200: jsonResponse(PlanResult, "Changed") },
+  },
+  { idempotency: "atomic" },
+);
 
 /** Plans with owner and task names resolved (two queries per page). */
 export async function plansToWire(ctx: Ctx, rows: PlanRow[]) {
@@ -79,7 +88,7 @@ export async function plansToWire(ctx: Ctx, rows: PlanRow[]) {
 }
 
 /** Creates a plan (a session's plans are its own). */
-export async function createPlan(ctx: Ctx, input: z.output<typeof CreatePlanBody>) {
+export async function createPlan(ctx: Ctx, input: z.output<typeof CreatePlanBody>, respond?: number) {
   let ownerSessionId: string | null = input.owner ? (await activeSessionByName(ctx, input.owner)).id : null;
   if (ctx.auth.kind === "session") {
     if (ownerSessionId && ownerSessionId !== ctx.auth.sessionId)
@@ -99,8 +108,9 @@ export async function createPlan(ctx: Ctx, input: z.output<typeof CreatePlanBody
     updatedAt: nowMs,
   };
   const audit = auditInsert(ctx, { kind: "plan_created", taskId: row.taskId, payload: { plan_id: row.id, title: row.title, status: row.status } });
-  await ctx.db.batch([ctx.db.insert(plans).values(row), audit.stmt]);
-  return { plan: (await plansToWire(ctx, [row]))[0]!, plan_id: row.id, event_id: audit.id };
+  const result = { plan: (await plansToWire(ctx, [row]))[0]!, plan_id: row.id, event_id: audit.id };
+  await batchWithKey(ctx, [ctx.db.insert(plans).values(row), audit.stmt], respond ? { body: result, status: respond } : undefined);
+  return result;
 }
 
 /** Lists plans, most recently changed first. */
@@ -128,22 +138,26 @@ export async function showPlan(ctx: Ctx, id: string) {
 }
 
 /** Changes a plan's status, guarded by the status it was read with. */
-export async function setPlanStatus(ctx: Ctx, id: string, input: z.output<typeof PlanStatusBody>) {
+export async function setPlanStatus(ctx: Ctx, id: string, input: z.output<typeof PlanStatusBody>, respond?: number) {
   const p = await planById(ctx, id);
   if (ctx.auth.kind === "session" && p.ownerSessionId !== ctx.auth.sessionId) {
     throw new ApiError("FORBIDDEN", `plan '${id}' is owned by someone else`, { hint: "Ask its owner." });
   }
   const audit = auditInsert(ctx, { kind: "plan_status_changed", taskId: p.taskId, payload: { plan_id: id, from: p.status, to: input.status } });
-  const row = await guardedUpdate(
+  const nowMs = ctx.now().getTime();
+  // The answer is built from the row as the update will leave it, so it can commit with the key.
+  const result = { plan: (await plansToWire(ctx, [{ ...p, status: input.status, updatedAt: nowMs }]))[0]!, plan_id: id, event_id: audit.id };
+  await guardedUpdate(
     ctx,
     audit,
     (tx) =>
       tx
         .update(plans)
-        .set({ status: input.status, updatedAt: ctx.now().getTime() })
+        .set({ status: input.status, updatedAt: nowMs })
         .where(and(eq(plans.id, id), eq(plans.status, p.status)))
         .returning(),
     () => new ApiError("CONFLICT", `plan '${id}' changed concurrently`, { hint: "Show it and try again." }),
+    () => (respond ? { body: result, status: respond } : undefined),
   );
-  return { plan: (await plansToWire(ctx, [row]))[0]!, plan_id: id, event_id: audit.id };
+  return result;
 }

@@ -3,24 +3,32 @@ import { gates, gateWaiters, type GateRow } from "../../schema/gates.ts";
 import { auditInsert } from "../lib/audit.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
+import { batchWithKey } from "../lib/idempotency.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { activeSessionByName } from "../sessions/lookup.ts";
 import { CreateGateBody, GateResult } from "./schema.ts";
 import { gateToWire } from "./wire.ts";
 
-export const createGateRoute = defineRoute(["owner", "session"], {
-  method: "post",
-  path: "/gates",
-  tags: ["gates"],
-  summary: "Create a gate: a timer that the patrol closes when it elapses, or a human/mail gate closed by hand",
-  description:
-    "Waiters are notified (in their inboxes) when the gate closes, exactly once. A session may create a gate only with itself as the waiter. CLI: gate create --type timer --timeout 10m --waiter S.",
-  request: { body: jsonBody(CreateGateBody) },
-  responses: { 201: jsonResponse(GateResult, "Created") },
-});
+export const createGateRoute = defineRoute(
+  ["owner", "session"],
+  {
+    method: "post",
+    path: "/gates",
+    tags: ["gates"],
+    summary: "Create a gate: a timer that the patrol closes when it elapses, or a human/mail gate closed by hand",
+    description:
+      "Waiters are notified (in their inboxes) when the gate closes, exactly once. A session may create a gate only with itself as the waiter. CLI: gate create --type timer --timeout 10m --waiter S.",
+    request: { body: jsonBody(CreateGateBody) },
+    responses: { 201: jsonResponse(GateResult, "Created") },
+  },
+  { idempotency: "atomic" },
+);
 
-/** Creates a gate with its waiters and an audit row, in one batch. */
-export async function createGate(ctx: Ctx, input: z.output<typeof CreateGateBody>) {
+/**
+ * Creates a gate with its waiters and an audit row, in one batch; `respond` is the route's
+ * status, stored with the request's Idempotency-Key in that batch.
+ */
+export async function createGate(ctx: Ctx, input: z.output<typeof CreateGateBody>, respond?: number) {
   if (input.type === "timer" && input.timeout_seconds === undefined) {
     throw new ApiError("VALIDATION_FAILED", "a timer gate needs timeout_seconds", {
       hint: "Pass --timeout 10m (or 30s, 2h, 1d).",
@@ -61,12 +69,7 @@ export async function createGate(ctx: Ctx, input: z.output<typeof CreateGateBody
     kind: "gate_created",
     payload: { gate_id: row.id, type: row.type, timeout_ms: timeoutMs, waiters: waiters.map((w) => w.name) },
   });
-  await ctx.db.batch([
-    ctx.db.insert(gates).values(row),
-    ...waiters.map((w) => ctx.db.insert(gateWaiters).values({ gateId: row.id, sessionId: w.id })),
-    audit.stmt,
-  ]);
-  return {
+  const result = {
     gate: gateToWire(
       row,
       waiters.map((w) => w.name),
@@ -74,4 +77,10 @@ export async function createGate(ctx: Ctx, input: z.output<typeof CreateGateBody
     gate_id: row.id,
     event_id: audit.id,
   };
+  await batchWithKey(
+    ctx,
+    [ctx.db.insert(gates).values(row), ...waiters.map((w) => ctx.db.insert(gateWaiters).values({ gateId: row.id, sessionId: w.id })), audit.stmt],
+    respond ? { body: result, status: respond } : undefined,
+  );
+  return result;
 }

@@ -1,7 +1,8 @@
 import { events, type EventRow } from "../../schema/events.ts";
 import { actorOf, type Ctx } from "./ctx.ts";
-import { withWriteTransaction, type Db } from "./db.ts";
+import type { Db } from "./db.ts";
 import type { ApiError } from "./errors.ts";
+import { txWithKey } from "./idempotency.ts";
 
 /** The audit row a mutation writes, as a row and as a statement so callers can batch it. */
 export function auditInsert(ctx: Ctx, input: { kind: string; taskId?: string | null; sessionId?: string | null; payload: Record<string, unknown> }) {
@@ -38,13 +39,25 @@ type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
 
 /**
  * Runs a conditional `UPDATE … RETURNING` and, only when it changed a row, the audit insert,
- * in one write transaction: a change that lost a race leaves no audit row behind.
+ * in one write transaction: a change that lost a race leaves no audit row behind. `respond`
+ * (routes only) maps the changed row to the route's response, stored with the request's
+ * Idempotency-Key in the same transaction (lib/idempotency.ts `txWithKey`).
  */
-export async function guardedUpdate<T>(ctx: Ctx, audit: { row: EventRow }, update: (tx: Tx) => Promise<T[]>, missing: () => ApiError): Promise<T> {
-  return withWriteTransaction(ctx.db, async (tx) => {
-    const [changed] = await update(tx);
-    if (changed === undefined) throw missing();
-    await tx.insert(events).values(audit.row);
-    return changed;
-  });
+export async function guardedUpdate<T>(
+  ctx: Ctx,
+  audit: { row: EventRow },
+  update: (tx: Tx) => Promise<T[]>,
+  missing: () => ApiError,
+  respond?: (changed: T) => { body: unknown; status: number } | undefined,
+): Promise<T> {
+  return txWithKey(
+    ctx,
+    async (tx) => {
+      const [changed] = await update(tx);
+      if (changed === undefined) throw missing();
+      await tx.insert(events).values(audit.row);
+      return changed;
+    },
+    respond,
+  );
 }

@@ -231,9 +231,11 @@ export interface Services {
   /**
    * Test hooks around the batch that stores an Idempotency-Key's final response with the
    * request's write: `beforeKeyCommit` runs just before it is sent, `afterKeyCommit` right after it
-   * committed (before the response is sent). Crash tests kill the process there.
+   * committed (before the response is sent). Crash tests kill the process there; a concurrency
+   * test may hold requests at `beforeKeyCommit` (it is awaited) to make them meet at the batch.
+   * Under txWithKey it runs inside the write transaction, where holding it would block others.
    */
-  hooks?: { beforeKeyCommit?: () => void; afterKeyCommit?: () => void };
+  hooks?: { beforeKeyCommit?: () => void | Promise<void>; afterKeyCommit?: () => void };
 }
 
 /** A logger that drops everything (tests, CLI). */

@@ -1,4 +1,4 @@
-import { getTableColumns, type SQL, sql } from "drizzle-orm";
+import { getTableColumns, SQL, sql } from "drizzle-orm";
 import { getTableConfig, type SQLiteTable } from "drizzle-orm/sqlite-core";
 import type { Db } from "./db.ts";
 
@@ -12,7 +12,7 @@ import type { Db } from "./db.ts";
  * is false and nothing else is written; if the process dies, the batch is one transaction and
  * commits whole or not at all. `OR IGNORE` lets a unique dedup key absorb a repeat.
  */
-export function guardedInsert<T extends SQLiteTable>(db: Db, table: T, row: Partial<T["$inferInsert"]>, guard: SQL) {
+export function guardedInsert<T extends SQLiteTable>(db: Db, table: T, row: { [K in keyof T["$inferInsert"]]?: T["$inferInsert"][K] | SQL }, guard: SQL) {
   const columns = getTableColumns(table);
   const names: SQL[] = [];
   const values: SQL[] = [];
@@ -20,7 +20,7 @@ export function guardedInsert<T extends SQLiteTable>(db: Db, table: T, row: Part
     const value = (row as Record<string, unknown>)[key];
     if (value === undefined) continue;
     names.push(sql`${sql.identifier(column.name)}`);
-    values.push(value === null ? sql`NULL` : sql`${column.mapToDriverValue(value)}`);
+    values.push(value === null ? sql`NULL` : value instanceof SQL ? value : sql`${column.mapToDriverValue(value)}`);
   }
   const name = getTableConfig(table).name;
   return db.run(sql`INSERT OR IGNORE INTO ${sql.identifier(name)} (${sql.join(names, sql`, `)}) SELECT ${sql.join(values, sql`, `)} WHERE ${guard}`);

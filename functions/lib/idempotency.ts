@@ -4,7 +4,9 @@ import type { Context, MiddlewareHandler } from "hono";
 import { idempotencyKeys } from "../../schema/auth.ts";
 import type { Ctx, IdempotencyMode, KeyScope, Principal } from "./ctx.ts";
 import { ApiError } from "./errors.ts";
+import { guardedInsert } from "./guarded.ts";
 import { sha256Hex } from "./ids.ts";
+import { withWriteTransaction, type Db } from "./db.ts";
 import type { AppEnv } from "./env.ts";
 import { isUniqueViolation } from "./sql.ts";
 
@@ -16,11 +18,12 @@ import { isUniqueViolation } from "./sql.ts";
  * - The stored response never holds a secret. Secrets (tokens minted by the request) appear in
  *   the live response only; a replay carries null in their place and names them in the
  *   `Idempotent-Secrets-Withheld` header.
- * - "atomic" routes store the final response in the same batch as their write
- *   (`batchWithKey`), so after a crash a retry either replays the committed request or runs a
- *   request that never committed — never twice, and never a 409 for a write that did not happen.
- *   Concurrent duplicates both run up to that batch; the key's unique index lets one commit and
- *   the other then answers with the winner's response.
+ * - "atomic" routes store the final response in the same commit as their write (`batchWithKey`,
+ *   or `txWithKey` for a write that reads inside its transaction), so after a crash a retry
+ *   either replays the committed request or runs a request that never committed — never twice,
+ *   and never a 409 for a write that did not happen. Concurrent duplicates both run up to that
+ *   commit; the key's unique index lets one commit and the other then answers with the winner's
+ *   response. Routes whose effects are only in the database are atomic (docs/security.md).
  * - "pending" routes (those whose side effects leave the database: typing into panes, spawning)
  *   first claim the key with a pending row, so a duplicate in flight gets 409 instead of a second
  *   side effect. A pending key left by a dead process is taken over after STALE_PENDING_MS.
@@ -77,9 +80,22 @@ function whereKey(scope: Pick<KeyScope, "principal" | "key">): SQL {
   return and(eq(idempotencyKeys.principal, scope.principal), eq(idempotencyKeys.key, scope.key))!;
 }
 
+/**
+ * A value of the response that exists only once the batch ran (an integer id SQLite assigns):
+ * the SQL that reads it back inside the same batch (index-served), and the JSON paths
+ * (`$.decision_id`) of the response that carry it. The live response has it from RETURNING.
+ */
+export interface KeyFill {
+  paths: string[];
+  value: SQL;
+}
+
+/** The database, or the write transaction a keyed route's final write runs in. */
+type KeyDb = Pick<Db, "insert" | "update" | "run">;
+
 /** Drops a token's keys beyond the newest MAX_KEYS_PER_PRINCIPAL (index-served, bounded work). */
-function boundStatement(ctx: Ctx, principal: string) {
-  return ctx.db.run(sql`DELETE FROM ${idempotencyKeys} WHERE ${idempotencyKeys.principal} = ${principal} AND ${idempotencyKeys.createdAt} <= (
+function boundStatement(db: KeyDb, principal: string) {
+  return db.run(sql`DELETE FROM ${idempotencyKeys} WHERE ${idempotencyKeys.principal} = ${principal} AND ${idempotencyKeys.createdAt} <= (
     SELECT ${idempotencyKeys.createdAt} FROM ${idempotencyKeys} WHERE ${idempotencyKeys.principal} = ${principal}
     ORDER BY ${idempotencyKeys.createdAt} DESC LIMIT 1 OFFSET ${MAX_KEYS_PER_PRINCIPAL})`);
 }
@@ -89,11 +105,33 @@ function boundStatement(ctx: Ctx, principal: string) {
  * key: the pending row turns done, or (atomic) the row is created. `late` is for a response
  * stored after the request's write, where a concurrent winner's row must be left alone.
  */
-function recordStatements(ctx: Ctx, scope: KeyScope, status: number, rawBody: string, late = false): BatchItem<"sqlite">[] {
+function recordStatements(
+  ctx: Ctx,
+  scope: KeyScope,
+  status: number,
+  rawBody: string,
+  late = false,
+  db: KeyDb = ctx.db,
+  fill?: KeyFill,
+  guard?: SQL,
+): BatchItem<"sqlite">[] {
   const { body, withheld } = withoutSecrets(rawBody);
-  const done = { state: "done" as const, statusCode: status, responseBody: body, secretsWithheld: withheld.length ? withheld.join(",") : null };
-  if (scope.mode === "pending") return [ctx.db.update(idempotencyKeys).set(done).where(whereKey(scope)), boundStatement(ctx, scope.principal)];
-  const insert = ctx.db.insert(idempotencyKeys).values({
+  const stored = fill
+    ? sql`json_set(${body}, ${sql.join(
+        fill.paths.map((p) => sql`${p}, (${fill.value})`),
+        sql`, `,
+      )})`
+    : body;
+  const done = { state: "done" as const, statusCode: status, responseBody: stored, secretsWithheld: withheld.length ? withheld.join(",") : null };
+  if (scope.mode === "pending")
+    return [
+      db
+        .update(idempotencyKeys)
+        .set(done)
+        .where(guard ? and(whereKey(scope), guard) : whereKey(scope)),
+      boundStatement(db, scope.principal),
+    ];
+  const values = {
     principal: scope.principal,
     key: scope.key,
     method: scope.method,
@@ -101,8 +139,10 @@ function recordStatements(ctx: Ctx, scope: KeyScope, status: number, rawBody: st
     requestHash: scope.requestHash,
     createdAt: ctx.now().getTime(),
     ...done,
-  });
-  return [late ? insert.onConflictDoNothing() : insert, boundStatement(ctx, scope.principal)];
+  };
+  if (guard) return [guardedInsert(db as Db, idempotencyKeys, values, guard), boundStatement(db, scope.principal)];
+  const insert = db.insert(idempotencyKeys).values(values);
+  return [late ? insert.onConflictDoNothing() : insert, boundStatement(db, scope.principal)];
 }
 
 /**
@@ -111,17 +151,60 @@ function recordStatements(ctx: Ctx, scope: KeyScope, status: number, rawBody: st
  * key that replays, a crash before it leaves nothing. Call it once, for the write that makes the
  * request's outcome; domain functions take a `respond` status only when their caller is the
  * route whose response this is. Returns the results of `stmts`.
+ *
+ * `fill` puts values SQLite assigns in that batch (integer ids) into the stored response.
+ * `guard` stores the response only where the batch's conditional change won (the EXISTS test of
+ * lib/guarded.ts); the request is then not marked recorded, so a lost race that ends in an error
+ * leaves no stored answer and the middleware finishes the key as for any failure.
  */
-export async function batchWithKey<T extends BatchItem<"sqlite">[]>(ctx: Ctx, stmts: [...T], response?: { body: unknown; status: number }) {
+export async function batchWithKey<T extends BatchItem<"sqlite">[]>(
+  ctx: Ctx,
+  stmts: [...T],
+  response?: { body: unknown; status: number; fill?: KeyFill; guard?: SQL },
+) {
   const scope = ctx.idempotency;
-  const record = scope && !scope.recorded && response ? recordStatements(ctx, scope, response.status, JSON.stringify(response.body)) : [];
-  if (record.length) ctx.hooks?.beforeKeyCommit?.();
+  const record =
+    scope && !scope.recorded && response
+      ? recordStatements(ctx, scope, response.status, JSON.stringify(response.body), false, ctx.db, response.fill, response.guard)
+      : [];
+  if (record.length) await ctx.hooks?.beforeKeyCommit?.();
   const results = await ctx.db.batch([...stmts, ...record] as unknown as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
   if (scope && record.length) {
-    scope.recorded = true;
+    if (!response?.guard) scope.recorded = true;
     ctx.hooks?.afterKeyCommit?.();
   }
   return results.slice(0, stmts.length) as unknown as { [K in keyof T]: Awaited<T[K]> };
+}
+
+/** The transaction handle `withWriteTransaction` passes to its callback. */
+type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
+
+/**
+ * `batchWithKey` for a final write that has to read inside its transaction (a conditional change
+ * whose audit row or follow-up depends on what it found): runs `fn` in one write transaction and,
+ * when the request carries an Idempotency-Key and `respond` maps the outcome to the route's
+ * response, stores that response as the transaction's last write. The commit carries both or
+ * neither, as with `batchWithKey`. `respond` is omitted by callers that are not the route.
+ */
+export async function txWithKey<T>(ctx: Ctx, fn: (tx: Tx) => Promise<T>, respond?: (out: T) => { body: unknown; status: number } | undefined): Promise<T> {
+  const scope = ctx.idempotency;
+  let stored = false;
+  const out = await withWriteTransaction(ctx.db, async (tx) => {
+    stored = false;
+    const value = await fn(tx);
+    const response = scope && !scope.recorded && respond ? respond(value) : undefined;
+    if (scope && response) {
+      await ctx.hooks?.beforeKeyCommit?.();
+      for (const stmt of recordStatements(ctx, scope, response.status, JSON.stringify(response.body), false, tx)) await stmt;
+      stored = true;
+    }
+    return value;
+  });
+  if (scope && stored) {
+    scope.recorded = true;
+    ctx.hooks?.afterKeyCommit?.();
+  }
+  return out;
 }
 
 /**

@@ -4,6 +4,7 @@ import { LOOP_EVIDENCE_STATUSES, loopEvidence, type LoopEvidenceRow, type LoopRu
 import { auditInsert } from "../lib/audit.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { ApiError, type FieldIssue } from "../lib/errors.ts";
+import { batchWithKey } from "../lib/idempotency.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
 import { supervisedTask } from "../supervision/access.ts";
@@ -60,16 +61,20 @@ export const AddEvidenceResult = z
   .object({ evidence: LoopEvidence, missing_for_iteration: z.array(z.string()), event_id: z.string() })
   .openapi("AddLoopEvidenceResult");
 
-export const addEvidenceRoute = defineRoute(["owner", "session"], {
-  method: "post",
-  path: "/tasks/{name}/loop-runs/{run}/evidence",
-  tags: ["loops"],
-  summary: "Record a run-qualified evidence receipt for one loop iteration",
-  description:
-    "Evidence whose type the run's artifact_requirements describe must carry the listed fields (adversarial_check: non-empty failure_mode, check and result); unstructured evidence is refused. Only the current or an earlier iteration. The bound worker or manager, or the owner. CLI: loop-evidence add|adversarial-check|visual-diff.",
-  request: { params: RunParam, body: jsonBody(AddEvidenceBody) },
-  responses: { 201: jsonResponse(AddEvidenceResult, "Recorded") },
-});
+export const addEvidenceRoute = defineRoute(
+  ["owner", "session"],
+  {
+    method: "post",
+    path: "/tasks/{name}/loop-runs/{run}/evidence",
+    tags: ["loops"],
+    summary: "Record a run-qualified evidence receipt for one loop iteration",
+    description:
+      "Evidence whose type the run's artifact_requirements describe must carry the listed fields (adversarial_check: non-empty failure_mode, check and result); unstructured evidence is refused. Only the current or an earlier iteration. The bound worker or manager, or the owner. CLI: loop-evidence add|adversarial-check|visual-diff.",
+    request: { params: RunParam, body: jsonBody(AddEvidenceBody) },
+    responses: { 201: jsonResponse(AddEvidenceResult, "Recorded") },
+  },
+  { idempotency: "atomic" },
+);
 
 /** Refuses a payload that lacks the fields its evidence type requires. */
 export function assertArtifactShape(run: LoopRunRow, type: string, payload: Record<string, unknown>): void {
@@ -100,7 +105,7 @@ export async function missingEvidence(ctx: Ctx, run: LoopRunRow, iteration: numb
 }
 
 /** Records one evidence receipt. */
-export async function addLoopEvidence(ctx: Ctx, name: string, runId: string, input: z.output<typeof AddEvidenceBody>) {
+export async function addLoopEvidence(ctx: Ctx, name: string, runId: string, input: z.output<typeof AddEvidenceBody>, respond?: number) {
   const st = await supervisedTask(ctx, name, ["worker", "manager"]);
   const run = await runOf(ctx, st.task, runId);
   if (input.iteration > run.currentIteration) {
@@ -125,8 +130,11 @@ export async function addLoopEvidence(ctx: Ctx, name: string, runId: string, inp
     taskId: st.task.id,
     payload: { loop_run_id: run.id, evidence_id: row.id, iteration: row.iteration, evidence_type: row.evidenceType, status: row.status },
   });
-  await ctx.db.batch([ctx.db.insert(loopEvidence).values(row), audit.stmt]);
-  return { evidence: evidenceToWire(row), missing_for_iteration: await missingEvidence(ctx, run, input.iteration), event_id: audit.id };
+  // What is still missing once this receipt is in, known before the commit that stores the answer.
+  const missing = (await missingEvidence(ctx, run, input.iteration)).filter((t) => !(row.status === "satisfied" && t === row.evidenceType));
+  const result = { evidence: evidenceToWire(row), missing_for_iteration: missing, event_id: audit.id };
+  await batchWithKey(ctx, [ctx.db.insert(loopEvidence).values(row), audit.stmt], respond ? { body: result, status: respond } : undefined);
+  return result;
 }
 
 /** Every receipt of a run, oldest first (bounded). */

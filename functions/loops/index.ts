@@ -14,11 +14,11 @@ import { classifyLoopPrompt, classifyTriggerRoute, listTriggers, listTriggersRou
 export const loopsApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(listTemplatesRoute, async (c) => c.json({ templates: Object.values(LOOP_TEMPLATES) }, 200))
   .openapi(showTemplateRoute, async (c) => c.json(templateByName(c.req.valid("param").template), 200))
-  .openapi(createRunRoute, async (c) => c.json(await createLoopRun(c.get("ctx"), c.req.valid("param").name, c.req.valid("json")), 201))
+  .openapi(createRunRoute, async (c) => c.json(await createLoopRun(c.get("ctx"), c.req.valid("param").name, c.req.valid("json"), 201), 201))
   .openapi(listRunsRoute, async (c) => c.json(await listLoopRuns(c.get("ctx"), c.req.valid("param").name, c.req.valid("query")), 200))
   .openapi(addEvidenceRoute, async (c) => {
     const p = c.req.valid("param");
-    return c.json(await addLoopEvidence(c.get("ctx"), p.name, p.run, c.req.valid("json")), 201);
+    return c.json(await addLoopEvidence(c.get("ctx"), p.name, p.run, c.req.valid("json"), 201), 201);
   })
   .openapi(continueRoute, async (c) => {
     const p = c.req.valid("param");

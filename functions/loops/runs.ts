@@ -5,6 +5,7 @@ import type { TaskRow } from "../../schema/tasks.ts";
 import { auditInsert } from "../lib/audit.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
+import { batchWithKey } from "../lib/idempotency.ts";
 import { decodeCursor, keysetAfter, NextCursorField, PageQueryFields, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
@@ -68,24 +69,28 @@ export const CreateRunBody = z
 
 export const CreateRunResult = z.object({ run: LoopRun, loop_policy: z.record(z.string(), z.unknown()), event_id: z.string() }).openapi("CreateLoopRunResult");
 
-export const createRunRoute = defineRoute(["owner", "session"], {
-  method: "post",
-  path: "/tasks/{name}/loop-runs",
-  tags: ["loops"],
-  summary: "Create a loop policy run for a task from a template (or custom required evidence)",
-  description: "The run copies the template's guardrails. The bound manager or the owner. CLI: loop-templates --create-run TASK --template T.",
-  request: { params: TaskNameParam, body: jsonBody(CreateRunBody) },
-  responses: { 201: jsonResponse(CreateRunResult, "Created") },
-});
+export const createRunRoute = defineRoute(
+  ["owner", "session"],
+  {
+    method: "post",
+    path: "/tasks/{name}/loop-runs",
+    tags: ["loops"],
+    summary: "Create a loop policy run for a task from a template (or custom required evidence)",
+    description: "The run copies the template's guardrails. The bound manager or the owner. CLI: loop-templates --create-run TASK --template T.",
+    request: { params: TaskNameParam, body: jsonBody(CreateRunBody) },
+    responses: { 201: jsonResponse(CreateRunResult, "Created") },
+  },
+  { idempotency: "atomic" },
+);
 
 /** Creates a run from a template or a custom evidence list. */
-export async function createLoopRun(ctx: Ctx, name: string, input: z.output<typeof CreateRunBody>) {
+export async function createLoopRun(ctx: Ctx, name: string, input: z.output<typeof CreateRunBody>, respond?: number) {
   const st = await supervisedTask(ctx, name, ["manager"]);
-  return insertLoopRun(ctx, st.task, input);
+  return insertLoopRun(ctx, st.task, input, respond);
 }
 
 /** The insert behind createLoopRun, for callers that already resolved the task. */
-export async function insertLoopRun(ctx: Ctx, task: TaskRow, input: z.output<typeof CreateRunBody>) {
+export async function insertLoopRun(ctx: Ctx, task: TaskRow, input: z.output<typeof CreateRunBody>, respond?: number) {
   if (!input.template && !input.required_before_continue?.length) {
     throw new ApiError("VALIDATION_FAILED", "name a template or the evidence required before continuing", {
       hint: "switchyard loop-templates --list",
@@ -119,8 +124,9 @@ export async function insertLoopRun(ctx: Ctx, task: TaskRow, input: z.output<typ
     taskId: task.id,
     payload: { loop_run_id: row.id, template: row.template, max_iterations: row.maxIterations, required_before_continue: required },
   });
-  await ctx.db.batch([ctx.db.insert(loopRuns).values(row), audit.stmt]);
-  return { run: runToWire(task, row), loop_policy: loopPolicyOf(row), event_id: audit.id };
+  const result = { run: runToWire(task, row), loop_policy: loopPolicyOf(row), event_id: audit.id };
+  await batchWithKey(ctx, [ctx.db.insert(loopRuns).values(row), audit.stmt], respond ? { body: result, status: respond } : undefined);
+  return result;
 }
 
 /** A run of a task by id, or NOT_FOUND. */

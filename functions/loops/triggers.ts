@@ -105,15 +105,19 @@ export const Classification = z
   })
   .openapi("LoopPromptClassification");
 
-export const classifyTriggerRoute = defineRoute(["owner", "daemon", "session"], {
-  method: "post",
-  path: "/loop-triggers/classify",
-  tags: ["loops"],
-  summary: "Classify a prompt: which loop gates, if any, it arms",
-  description: "Read-only. Generic caution ('be careful and run tests') arms nothing. CLI: loop-triggers --classify PROMPT.",
-  request: { body: jsonBody(ClassifyBody) },
-  responses: { 200: jsonResponse(Classification, "Classification") },
-});
+export const classifyTriggerRoute = defineRoute(
+  ["owner", "daemon", "session"],
+  {
+    method: "post",
+    path: "/loop-triggers/classify",
+    tags: ["loops"],
+    summary: "Classify a prompt: which loop gates, if any, it arms",
+    description: "Read-only. Generic caution ('be careful and run tests') arms nothing. CLI: loop-triggers --classify PROMPT.",
+    request: { body: jsonBody(ClassifyBody) },
+    responses: { 200: jsonResponse(Classification, "Classification") },
+  },
+  { idempotency: "atomic" },
+);
 
 /** The trigger list as served. */
 export function listTriggers() {

@@ -3,6 +3,7 @@ import { eq } from "drizzle-orm";
 import { patrolState } from "../../schema/patrol.ts";
 import { auditInsert } from "../lib/audit.ts";
 import type { Ctx } from "../lib/ctx.ts";
+import { batchWithKey } from "../lib/idempotency.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { PatrolConfigBody, PatrolConfigResult } from "./schema.ts";
 import { configOf, PATROL_ID, PatrolConfig, patrolRow } from "./state.ts";
@@ -16,15 +17,19 @@ export const getPatrolConfigRoute = defineRoute(["owner", "daemon"], {
   responses: { 200: jsonResponse(PatrolConfigResult, "Configuration") },
 });
 
-export const setPatrolConfigRoute = defineRoute(["owner"], {
-  method: "post",
-  path: "/patrol/config",
-  tags: ["patrol"],
-  summary: "Change patrol thresholds or policies (owner only)",
-  description: "Only the given keys change. CLI: patrol config --set KEY=VALUE.",
-  request: { body: jsonBody(PatrolConfigBody) },
-  responses: { 200: jsonResponse(PatrolConfigResult, "Configuration after the change") },
-});
+export const setPatrolConfigRoute = defineRoute(
+  ["owner"],
+  {
+    method: "post",
+    path: "/patrol/config",
+    tags: ["patrol"],
+    summary: "Change patrol thresholds or policies (owner only)",
+    description: "Only the given keys change. CLI: patrol config --set KEY=VALUE.",
+    request: { body: jsonBody(PatrolConfigBody) },
+    responses: { 200: jsonResponse(PatrolConfigResult, "Configuration after the change") },
+  },
+  { idempotency: "atomic" },
+);
 
 /** The configuration in force and the defaults. */
 export async function getPatrolConfig(ctx: Ctx) {
@@ -32,10 +37,15 @@ export async function getPatrolConfig(ctx: Ctx) {
 }
 
 /** Merges the given keys into the stored configuration, with an audit row. */
-export async function setPatrolConfig(ctx: Ctx, input: z.output<typeof PatrolConfigBody>) {
+export async function setPatrolConfig(ctx: Ctx, input: z.output<typeof PatrolConfigBody>, respond?: number) {
   const row = await patrolRow(ctx);
   const next = PatrolConfig.parse({ ...configOf(row), ...input });
   const audit = auditInsert(ctx, { kind: "patrol_config_changed", payload: { changed: input } });
-  await ctx.db.batch([ctx.db.update(patrolState).set({ config: next, updatedAt: ctx.now().getTime() }).where(eq(patrolState.id, PATROL_ID)), audit.stmt]);
-  return { config: next, defaults: PatrolConfig.parse({}) };
+  const result = { config: next, defaults: PatrolConfig.parse({}) };
+  await batchWithKey(
+    ctx,
+    [ctx.db.update(patrolState).set({ config: next, updatedAt: ctx.now().getTime() }).where(eq(patrolState.id, PATROL_ID)), audit.stmt],
+    respond ? { body: result, status: respond } : undefined,
+  );
+  return result;
 }

@@ -20,15 +20,19 @@ export const listNoticesRoute = defineRoute(["owner", "daemon"], {
   responses: { 200: jsonResponse(NoticeList, "Notices") },
 });
 
-export const ackNoticeRoute = defineRoute(["owner"], {
-  method: "post",
-  path: "/notices/{id}/ack",
-  tags: ["patrol"],
-  summary: "Acknowledge one owner notice",
-  description: "CLI: notices ack ID.",
-  request: { params: RunIdParam },
-  responses: { 200: jsonResponse(NoticeAckResult, "Acknowledged") },
-});
+export const ackNoticeRoute = defineRoute(
+  ["owner"],
+  {
+    method: "post",
+    path: "/notices/{id}/ack",
+    tags: ["patrol"],
+    summary: "Acknowledge one owner notice",
+    description: "CLI: notices ack ID.",
+    request: { params: RunIdParam },
+    responses: { 200: jsonResponse(NoticeAckResult, "Acknowledged") },
+  },
+  { idempotency: "atomic" },
+);
 
 async function targetNames(ctx: Ctx, ids: string[]) {
   const unique = [...new Set(ids)];
@@ -60,7 +64,7 @@ export async function listNotices(ctx: Ctx, q: z.output<typeof NoticeListQuery>)
 }
 
 /** Acknowledges an owner notice once; a second ack is a CONFLICT naming when it was acked. */
-export async function ackNotice(ctx: Ctx, id: string) {
+export async function ackNotice(ctx: Ctx, id: string, respond?: number) {
   const [row] = await ctx.db.select().from(notifications).where(eq(notifications.id, id)).limit(1);
   if (!row || row.recipient !== "owner") throw notFound("owner notice", id, "List them with: switchyard notices");
   if (row.ackedAt !== null) {
@@ -78,6 +82,7 @@ export async function ackNotice(ctx: Ctx, id: string) {
         .where(and(eq(notifications.id, id), isNull(notifications.ackedAt)))
         .returning(),
     () => new ApiError("CONFLICT", `notice '${id}' was acknowledged concurrently`),
+    (n) => (respond ? { body: { notice: notificationToWire(n, null), event_id: audit.id }, status: respond } : undefined),
   );
   return { notice: notificationToWire(updated, null), event_id: audit.id };
 }

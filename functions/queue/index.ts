@@ -17,7 +17,7 @@ import type { SettleTable } from "./run.ts";
 export const queueApp = (settle: SettleTable) =>
   new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
     .openapi(listCommandsRoute, async (c) => c.json(await listCommands(c.get("ctx"), c.req.valid("query")), 200))
-    .openapi(requeueRoute, async (c) => c.json(await requeueCommand(c.get("ctx"), c.req.valid("param").id), 200))
+    .openapi(requeueRoute, async (c) => c.json(await requeueCommand(c.get("ctx"), c.req.valid("param").id, 200), 200))
     .openapi(runnerClaimRoute, async (c) => c.json(await runnerClaim(c.get("ctx"), c.req.valid("json")), 200))
     .openapi(runnerStartedRoute, async (c) => c.json(await runnerStarted(c.get("ctx"), c.req.valid("param").id), 200))
     .openapi(runnerCompleteRoute, async (c) => c.json(await runnerComplete(c.get("ctx"), c.req.valid("param").id, c.req.valid("json"), settle), 200));

@@ -10,18 +10,22 @@ import { DeregisterResult, NameParam } from "./schema.ts";
 import { sessionToWire } from "./wire.ts";
 import { activeBindingOf, involvesSession } from "../bindings/lookup.ts";
 
-export const deregisterRoute = defineRoute(["owner", "session"], {
-  method: "post",
-  path: "/sessions/{name}/deregister",
-  tags: ["sessions"],
-  summary: "Mark a session gone",
-  description: "Refused while the session is bound to an active task. A session may deregister only itself. CLI: deregister.",
-  request: { params: NameParam },
-  responses: { 200: jsonResponse(DeregisterResult, "Deregistered") },
-});
+export const deregisterRoute = defineRoute(
+  ["owner", "session"],
+  {
+    method: "post",
+    path: "/sessions/{name}/deregister",
+    tags: ["sessions"],
+    summary: "Mark a session gone",
+    description: "Refused while the session is bound to an active task. A session may deregister only itself. CLI: deregister.",
+    request: { params: NameParam },
+    responses: { 200: jsonResponse(DeregisterResult, "Deregistered") },
+  },
+  { idempotency: "atomic" },
+);
 
 /** Marks a session gone unless it is bound to an active task. */
-export async function deregisterSession(ctx: Ctx, name: string) {
+export async function deregisterSession(ctx: Ctx, name: string, respond?: number) {
   const row = await activeSessionByName(ctx, name);
   assertSelfOrPrivileged(ctx, row);
   const bound = await activeBindingOf(ctx, row.id);
@@ -32,6 +36,7 @@ export async function deregisterSession(ctx: Ctx, name: string) {
   }
   const nowMs = ctx.now().getTime();
   const audit = auditInsert(ctx, { kind: "session_deregistered", sessionId: row.id, payload: { name } });
+  const result = (s: typeof sessions.$inferSelect) => ({ session: sessionToWire(s), session_id: s.id, event_id: audit.id });
   // The state guard makes a concurrent second deregister a no-op rather than a double write.
   const done = await guardedUpdate(
     ctx,
@@ -46,6 +51,7 @@ export async function deregisterSession(ctx: Ctx, name: string) {
         )
         .returning(),
     () => new ApiError("CONFLICT", `session '${name}' was bound or deregistered concurrently`, { hint: `Check it: switchyard session show ${name}` }),
+    (changed) => (respond ? { body: result(changed), status: respond } : undefined),
   );
-  return { session: sessionToWire(done), session_id: done.id, event_id: audit.id };
+  return result(done);
 }

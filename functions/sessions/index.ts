@@ -12,5 +12,5 @@ export const sessionsApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook
   .openapi(registerRoute, async (c) => c.json(await registerSession(c.get("ctx"), c.req.valid("json"), undefined, 201), 201))
   .openapi(listRoute, async (c) => c.json(await listSessions(c.get("ctx"), c.req.valid("query")), 200))
   .openapi(showRoute, async (c) => c.json(await showSession(c.get("ctx"), c.req.valid("param").name), 200))
-  .openapi(deregisterRoute, async (c) => c.json(await deregisterSession(c.get("ctx"), c.req.valid("param").name), 200))
-  .openapi(heartbeatRoute, async (c) => c.json(await heartbeatSession(c.get("ctx"), c.req.valid("param").name), 200));
+  .openapi(deregisterRoute, async (c) => c.json(await deregisterSession(c.get("ctx"), c.req.valid("param").name, 200), 200))
+  .openapi(heartbeatRoute, async (c) => c.json(await heartbeatSession(c.get("ctx"), c.req.valid("param").name, 200), 200));

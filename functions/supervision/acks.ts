@@ -5,6 +5,7 @@ import type { TaskRow } from "../../schema/tasks.ts";
 import { auditInsert } from "../lib/audit.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
+import { batchWithKey } from "../lib/idempotency.ts";
 import { decodeCursor, keysetAfter, NextCursorField, PageQueryFields, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { isUniqueViolation, iso } from "../lib/sql.ts";
@@ -52,16 +53,20 @@ export const AckBody = z
 
 export const AckResult = z.object({ ack: Ack, previous_revision: z.number().int().nullable(), event_id: z.string() }).openapi("AckResult");
 
-export const recordAckRoute = defineRoute(["owner", "session"], {
-  method: "post",
-  path: "/tasks/{name}/acks/{role}",
-  tags: ["supervision"],
-  summary: "Record the worker's or manager's acknowledgement of the task contract (a new revision each time)",
-  description:
-    "A session acknowledges only for its own role in the task. Revisions let startup-contract drift be told apart from later drift. CLI: worker-ack / manager-ack TASK --payload-json JSON | --from-stdin.",
-  request: { params: AckRoleParam, body: jsonBody(AckBody) },
-  responses: { 201: jsonResponse(AckResult, "Recorded") },
-});
+export const recordAckRoute = defineRoute(
+  ["owner", "session"],
+  {
+    method: "post",
+    path: "/tasks/{name}/acks/{role}",
+    tags: ["supervision"],
+    summary: "Record the worker's or manager's acknowledgement of the task contract (a new revision each time)",
+    description:
+      "A session acknowledges only for its own role in the task. Revisions let startup-contract drift be told apart from later drift. CLI: worker-ack / manager-ack TASK --payload-json JSON | --from-stdin.",
+    request: { params: AckRoleParam, body: jsonBody(AckBody) },
+    responses: { 201: jsonResponse(AckResult, "Recorded") },
+  },
+  { idempotency: "atomic" },
+);
 
 /** The latest acknowledgement of a role, or null. */
 export async function latestAck(ctx: Ctx, taskId: string, role: AckRole): Promise<AckRow | null> {
@@ -75,7 +80,7 @@ export async function latestAck(ctx: Ctx, taskId: string, role: AckRole): Promis
 }
 
 /** Records an acknowledgement as the next revision of its role. */
-export async function recordAck(ctx: Ctx, name: string, role: AckRole, input: z.infer<typeof AckBody>) {
+export async function recordAck(ctx: Ctx, name: string, role: AckRole, input: z.infer<typeof AckBody>, respond?: number) {
   const st = await supervisedTask(ctx, name, [role]);
   const prev = await latestAck(ctx, st.task.id, role);
   const row: AckRow = {
@@ -95,14 +100,15 @@ export async function recordAck(ctx: Ctx, name: string, role: AckRole, input: z.
     sessionId: st.sessionId,
     payload: { ack_id: row.id, role, revision: row.revision, correlation_id: row.correlationId },
   });
+  const result = { ack: ackToWire(st.task, row), previous_revision: prev?.revision ?? null, event_id: audit.id };
   try {
-    await ctx.db.batch([ctx.db.insert(taskAcknowledgements).values(row), audit.stmt]);
+    await batchWithKey(ctx, [ctx.db.insert(taskAcknowledgements).values(row), audit.stmt], respond ? { body: result, status: respond } : undefined);
   } catch (e) {
     if (isUniqueViolation(e))
       throw new ApiError("CONFLICT", `${role} ack revision ${row.revision} of task '${name}' was written concurrently`, { hint: "Retry." });
     throw e;
   }
-  return { ack: ackToWire(st.task, row), previous_revision: prev?.revision ?? null, event_id: audit.id };
+  return result;
 }
 
 export const AcksQuery = z.object({ role: z.enum(ACK_ROLES).optional(), ...PageQueryFields });

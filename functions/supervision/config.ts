@@ -5,6 +5,7 @@ import type { TaskRow } from "../../schema/tasks.ts";
 import { auditInsert } from "../lib/audit.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
+import { batchWithKey } from "../lib/idempotency.ts";
 import { decodeCursor, keysetAfter, NextCursorField, PageQueryFields, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { isUniqueViolation, iso } from "../lib/sql.ts";
@@ -101,16 +102,20 @@ export const ManagerConfigResult = z
   })
   .openapi("ManagerConfigResult");
 
-export const recordConfigRoute = defineRoute(["owner", "session"], {
-  method: "post",
-  path: "/tasks/{name}/manager-config",
-  tags: ["supervision"],
-  summary: "Create, change or print a task's manager config (revisioned)",
-  description:
-    "The first call creates the guided default (merged with any given fields). A call that changes something writes a new revision; one that changes nothing returns the current config and writes nothing. A session may call it only as the task's bound manager. CLI: manager-config TASK.",
-  request: { params: TaskNameParam, body: { ...jsonBody(ManagerConfigBody), required: false } },
-  responses: { 200: jsonResponse(ManagerConfigResult, "Current config") },
-});
+export const recordConfigRoute = defineRoute(
+  ["owner", "session"],
+  {
+    method: "post",
+    path: "/tasks/{name}/manager-config",
+    tags: ["supervision"],
+    summary: "Create, change or print a task's manager config (revisioned)",
+    description:
+      "The first call creates the guided default (merged with any given fields). A call that changes something writes a new revision; one that changes nothing returns the current config and writes nothing. A session may call it only as the task's bound manager. CLI: manager-config TASK.",
+    request: { params: TaskNameParam, body: { ...jsonBody(ManagerConfigBody), required: false } },
+    responses: { 200: jsonResponse(ManagerConfigResult, "Current config") },
+  },
+  { idempotency: "atomic" },
+);
 
 export const ConfigQuery = z.object({ revision: z.coerce.number().int().min(1).optional() });
 
@@ -216,14 +221,14 @@ function canonical(c: ManagerConfig): string {
  * merged with the input). Nothing is written when the result equals the config in force. A
  * concurrent writer of the same revision makes this one CONFLICT rather than overwrite it.
  */
-export async function recordManagerConfig(ctx: Ctx, name: string, input: ManagerConfigInput = {}) {
+export async function recordManagerConfig(ctx: Ctx, name: string, input: ManagerConfigInput = {}, respond?: number) {
   const st = await supervisedTask(ctx, name, ["manager"]);
   if (ctx.auth.kind === "daemon") throw new ApiError("FORBIDDEN", "a daemon may read but not change a manager config");
-  return writeConfig(ctx, st.task, input);
+  return writeConfig(ctx, st.task, input, respond);
 }
 
 /** The write behind recordManagerConfig, for callers that already resolved the task (pair). */
-export async function writeConfig(ctx: Ctx, task: TaskRow, input: ManagerConfigInput) {
+export async function writeConfig(ctx: Ctx, task: TaskRow, input: ManagerConfigInput, respond?: number) {
   const prev = await latestConfigRow(ctx, task.id);
   const base = prev ? { ...DEFAULT_MANAGER_CONFIG, ...(prev.config as unknown as ManagerConfig) } : DEFAULT_MANAGER_CONFIG;
   const next = applyConfigUpdate(base, input);
@@ -253,8 +258,15 @@ export async function writeConfig(ctx: Ctx, task: TaskRow, input: ManagerConfigI
       granted: flatGrants(next.permissions),
     },
   });
+  const result = {
+    config: configToWire(task, row),
+    created: true,
+    previous_revision: prev?.revision ?? null,
+    changed_fields: prev ? changed : ["created"],
+    event_id: audit.id,
+  };
   try {
-    await ctx.db.batch([ctx.db.insert(managerConfigs).values(row), audit.stmt]);
+    await batchWithKey(ctx, [ctx.db.insert(managerConfigs).values(row), audit.stmt], respond ? { body: result, status: respond } : undefined);
   } catch (e) {
     if (isUniqueViolation(e)) {
       throw new ApiError("CONFLICT", `manager config revision ${row.revision} of task '${task.name}' was written concurrently`, {
@@ -263,13 +275,7 @@ export async function writeConfig(ctx: Ctx, task: TaskRow, input: ManagerConfigI
     }
     throw e;
   }
-  return {
-    config: configToWire(task, row),
-    created: true,
-    previous_revision: prev?.revision ?? null,
-    changed_fields: prev ? changed : ["created"],
-    event_id: audit.id,
-  };
+  return result;
 }
 
 /** Reads the latest (or a given) revision of a task's manager config. */

@@ -12,6 +12,7 @@ import type { TaskRow } from "../../schema/tasks.ts";
 import { auditInsert } from "../lib/audit.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
+import { batchWithKey } from "../lib/idempotency.ts";
 import { QueryBool } from "../lib/names.ts";
 import { decodeCursor, keysetAfter, NextCursorField, PageQueryFields, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
@@ -98,16 +99,20 @@ export const SubmitContinuationBody = z
 
 export const SubmitContinuationResult = z.object({ continuation: Continuation, event_id: z.string() }).openapi("SubmitContinuationResult");
 
-export const submitContinuationRoute = defineRoute(["owner", "session"], {
-  method: "post",
-  path: "/tasks/{name}/continuations/{role}",
-  tags: ["supervision"],
-  summary: "Submit the worker's or the manager's independent 'what's next' proposal for a completion turn",
-  description:
-    "The worker's proposal must come first; the manager's is refused until it exists, and the manager reads it redacted until it has submitted its own. One proposal per role and correlation id. A session submits only for its own role. CLI: continuation TASK --submit worker|manager.",
-  request: { params: RoleParam, body: jsonBody(SubmitContinuationBody) },
-  responses: { 201: jsonResponse(SubmitContinuationResult, "Recorded") },
-});
+export const submitContinuationRoute = defineRoute(
+  ["owner", "session"],
+  {
+    method: "post",
+    path: "/tasks/{name}/continuations/{role}",
+    tags: ["supervision"],
+    summary: "Submit the worker's or the manager's independent 'what's next' proposal for a completion turn",
+    description:
+      "The worker's proposal must come first; the manager's is refused until it exists, and the manager reads it redacted until it has submitted its own. One proposal per role and correlation id. A session submits only for its own role. CLI: continuation TASK --submit worker|manager.",
+    request: { params: RoleParam, body: jsonBody(SubmitContinuationBody) },
+    responses: { 201: jsonResponse(SubmitContinuationResult, "Recorded") },
+  },
+  { idempotency: "atomic" },
+);
 
 async function proposalsOf(ctx: Ctx, taskId: string, correlationId: string) {
   const rows = await ctx.db
@@ -118,7 +123,7 @@ async function proposalsOf(ctx: Ctx, taskId: string, correlationId: string) {
 }
 
 /** Records one role's proposal; the worker goes first. */
-export async function submitContinuation(ctx: Ctx, name: string, role: "worker" | "manager", input: z.infer<typeof SubmitContinuationBody>) {
+export async function submitContinuation(ctx: Ctx, name: string, role: "worker" | "manager", input: z.infer<typeof SubmitContinuationBody>, respond?: number) {
   const st = await supervisedTask(ctx, name, [role]);
   if (role === "manager") {
     const { worker } = await proposalsOf(ctx, st.task.id, input.correlation_id);
@@ -144,8 +149,9 @@ export async function submitContinuation(ctx: Ctx, name: string, role: "worker" 
     sessionId: st.sessionId,
     payload: { continuation_id: row.id, role, correlation_id: row.correlationId },
   });
+  const result = { continuation: proposalToWire(st.task, row, true, false), event_id: audit.id };
   try {
-    await ctx.db.batch([ctx.db.insert(taskContinuations).values(row), audit.stmt]);
+    await batchWithKey(ctx, [ctx.db.insert(taskContinuations).values(row), audit.stmt], respond ? { body: result, status: respond } : undefined);
   } catch (e) {
     if (isUniqueViolation(e)) {
       throw new ApiError("CONFLICT", `the ${role} already submitted a proposal for '${input.correlation_id}'`, {
@@ -154,7 +160,7 @@ export async function submitContinuation(ctx: Ctx, name: string, role: "worker" 
     }
     throw e;
   }
-  return { continuation: proposalToWire(st.task, row, true, false), event_id: audit.id };
+  return result;
 }
 
 export const CorrelationParam = TaskNameParam.extend({ correlation_id: CorrelationId.openapi({ param: { name: "correlation_id", in: "path" } }) });
@@ -179,19 +185,23 @@ export const ReviewBody = z
 
 export const ReviewResult = z.object({ review: ContinuationReview, event_id: z.string() }).openapi("ReviewResult");
 
-export const reviewContinuationRoute = defineRoute(["owner", "session"], {
-  method: "post",
-  path: "/tasks/{name}/continuations/{correlation_id}/review",
-  tags: ["supervision"],
-  summary: "Record a reviewer's verdict over a pair of continuation proposals",
-  description:
-    "Needs context.spawn_reviewer (POLICY_REFUSED otherwise), both proposals, and reviewer separation: subagent_run.reviewer_session_id distinct from the manager and manager_rollout_access=false. A verdict other than proceed is flagged for operator attention unless nudge-on-completion is auto-proceed. CLI: continuation TASK --review, continuation-reviewer TASK.",
-  request: { params: CorrelationParam, body: jsonBody(ReviewBody) },
-  responses: { 201: jsonResponse(ReviewResult, "Recorded") },
-});
+export const reviewContinuationRoute = defineRoute(
+  ["owner", "session"],
+  {
+    method: "post",
+    path: "/tasks/{name}/continuations/{correlation_id}/review",
+    tags: ["supervision"],
+    summary: "Record a reviewer's verdict over a pair of continuation proposals",
+    description:
+      "Needs context.spawn_reviewer (POLICY_REFUSED otherwise), both proposals, and reviewer separation: subagent_run.reviewer_session_id distinct from the manager and manager_rollout_access=false. A verdict other than proceed is flagged for operator attention unless nudge-on-completion is auto-proceed. CLI: continuation TASK --review, continuation-reviewer TASK.",
+    request: { params: CorrelationParam, body: jsonBody(ReviewBody) },
+    responses: { 201: jsonResponse(ReviewResult, "Recorded") },
+  },
+  { idempotency: "atomic" },
+);
 
 /** Records a review after checking permission, both proposals and reviewer separation. */
-export async function reviewContinuation(ctx: Ctx, name: string, correlationId: string, input: z.infer<typeof ReviewBody>) {
+export async function reviewContinuation(ctx: Ctx, name: string, correlationId: string, input: z.infer<typeof ReviewBody>, respond?: number) {
   const st = await supervisedTask(ctx, name, ["manager"]);
   const config = { ...DEFAULT_MANAGER_CONFIG, ...((await configInForce(ctx, st.task.id)) ?? {}) };
   if (!allows(config.permissions, { category: "context", action: "spawn_reviewer" })) {
@@ -239,8 +249,9 @@ export async function reviewContinuation(ctx: Ctx, name: string, correlationId: 
     taskId: st.task.id,
     payload: { review_id: row.id, correlation_id: correlationId, verdict: row.verdict, operator_attention: operatorAttention, error: row.error },
   });
-  await ctx.db.batch([ctx.db.insert(continuationReviews).values(row), audit.stmt]);
-  return { review: reviewToWire(st.task, row, true), event_id: audit.id };
+  const result = { review: reviewToWire(st.task, row, true), event_id: audit.id };
+  await batchWithKey(ctx, [ctx.db.insert(continuationReviews).values(row), audit.stmt], respond ? { body: result, status: respond } : undefined);
+  return result;
 }
 
 export const ContinuationsQuery = z.object({

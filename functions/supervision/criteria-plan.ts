@@ -23,16 +23,20 @@ export const CriteriaPlan = z
   .object({ task: z.string(), suggestions: z.array(Suggestion), must_have: z.number().int(), follow_up: z.number().int(), ignored_lines: z.number().int() })
   .openapi("CriteriaPlan");
 
-export const criteriaPlanRoute = defineRoute(["owner", "daemon", "session"], {
-  method: "post",
-  path: "/tasks/{name}/criteria-plan",
-  tags: ["supervision"],
-  summary: "Draft criteria commands from a worker response (read-only)",
-  description:
-    "Reads list items under must-have / current-task headings as criteria to accept and items under follow-up / later / deferred headings as criteria to defer. Changes nothing: it only prints suggestions. CLI: criteria-plan TASK --from-text|--from-worker-response PATH|--from-stdin.",
-  request: { params: TaskNameParam, body: jsonBody(CriteriaPlanBody) },
-  responses: { 200: jsonResponse(CriteriaPlan, "Suggestions") },
-});
+export const criteriaPlanRoute = defineRoute(
+  ["owner", "daemon", "session"],
+  {
+    method: "post",
+    path: "/tasks/{name}/criteria-plan",
+    tags: ["supervision"],
+    summary: "Draft criteria commands from a worker response (read-only)",
+    description:
+      "Reads list items under must-have / current-task headings as criteria to accept and items under follow-up / later / deferred headings as criteria to defer. Changes nothing: it only prints suggestions. CLI: criteria-plan TASK --from-text|--from-worker-response PATH|--from-stdin.",
+    request: { params: TaskNameParam, body: jsonBody(CriteriaPlanBody) },
+    responses: { 200: jsonResponse(CriteriaPlan, "Suggestions") },
+  },
+  { idempotency: "atomic" },
+);
 
 const MUST = /must[- ]?have|current[- ]task|required|acceptance criteria|in scope/i;
 const LATER = /follow[- ]?up|later|deferred|out of scope|future|nice[- ]to[- ]have/i;

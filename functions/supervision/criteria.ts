@@ -5,6 +5,7 @@ import type { TaskRow } from "../../schema/tasks.ts";
 import { auditInsert, guardedUpdate } from "../lib/audit.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { ApiError, type FieldIssue } from "../lib/errors.ts";
+import { batchWithKey } from "../lib/idempotency.ts";
 import { decodeCursor, keysetAfter, NextCursorField, PageQueryFields, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
@@ -118,30 +119,37 @@ export const CriterionMutation = z
   })
   .openapi("CriterionMutation");
 
-export const addCriterionRoute = defineRoute(["owner", "session"], {
-  method: "post",
-  path: "/tasks/{name}/criteria",
-  tags: ["supervision"],
-  summary: "Add an acceptance criterion to a task's ledger",
-  description:
-    "The bound manager may add any source and status; the bound worker only proposes (source worker_proposed, status proposed). CLI: criteria TASK --add --criterion TEXT --source S [--status S].",
-  request: { params: TaskNameParam, body: jsonBody(AddCriterionBody) },
-  responses: { 201: jsonResponse(CriterionMutation, "Added") },
-});
+export const addCriterionRoute = defineRoute(
+  ["owner", "session"],
+  {
+    method: "post",
+    path: "/tasks/{name}/criteria",
+    tags: ["supervision"],
+    summary: "Add an acceptance criterion to a task's ledger",
+    description:
+      "The bound manager may add any source and status; the bound worker only proposes (source worker_proposed, status proposed). CLI: criteria TASK --add --criterion TEXT --source S [--status S].",
+    request: { params: TaskNameParam, body: jsonBody(AddCriterionBody) },
+    responses: { 201: jsonResponse(CriterionMutation, "Added") },
+  },
+  { idempotency: "atomic" },
+);
 
 /** Adds a criterion; a worker may only propose. */
-export async function addCriterion(ctx: Ctx, name: string, input: z.output<typeof AddCriterionBody>) {
+export async function addCriterion(ctx: Ctx, name: string, input: z.output<typeof AddCriterionBody>, respond?: number) {
   const st = await supervisedTask(ctx, name, ["worker", "manager"]);
   if (st.role === "worker" && (input.source !== "worker_proposed" || input.status !== "proposed")) {
     throw new ApiError("FORBIDDEN", "a worker may only propose criteria (source worker_proposed, status proposed)", {
       hint: "The manager accepts, defers or rejects proposals.",
     });
   }
-  return insertCriterion(ctx, st.task, input);
+  return insertCriterion(ctx, st.task, input, respond);
 }
 
-/** Inserts a criterion with its audit row in one batch (also used to seed config acceptance). */
-export async function insertCriterion(ctx: Ctx, task: TaskRow, input: z.output<typeof AddCriterionBody>) {
+/**
+ * Inserts a criterion with its audit row in one batch (also used to seed config acceptance);
+ * `respond` is the route's status, stored with the request's Idempotency-Key in that batch.
+ */
+export async function insertCriterion(ctx: Ctx, task: TaskRow, input: z.output<typeof AddCriterionBody>, respond?: number) {
   const nowMs = ctx.now().getTime();
   const audit = auditAfterInsert(ctx, {
     kind: "criterion_added",
@@ -149,26 +157,23 @@ export async function insertCriterion(ctx: Ctx, task: TaskRow, input: z.output<t
     idKey: "criterion_id",
     payload: { criterion: input.criterion, source: input.source, status: input.status, rationale: input.rationale ?? null },
   });
-  const [inserted] = await ctx.db.batch([
-    ctx.db
-      .insert(acceptanceCriteria)
-      .values({
-        taskId: task.id,
-        criterion: input.criterion,
-        source: input.source,
-        status: input.status,
-        rationale: input.rationale ?? null,
-        evidence: null,
-        evidenceType: null,
-        createdBy: actorOf(ctx.auth),
-        createdAt: nowMs,
-        updatedAt: nowMs,
-      })
-      .returning(),
-    audit.stmt,
-  ]);
-  const row = inserted[0]!;
-  return { affected_criterion: criterionToWire(task, row), previous_status: null, event_id: audit.id };
+  const values = {
+    taskId: task.id,
+    criterion: input.criterion,
+    source: input.source,
+    status: input.status,
+    rationale: input.rationale ?? null,
+    evidence: null,
+    evidenceType: null,
+    createdBy: actorOf(ctx.auth),
+    createdAt: nowMs,
+    updatedAt: nowMs,
+  };
+  const result = (row: CriterionRow) => ({ affected_criterion: criterionToWire(task, row), previous_status: null, event_id: audit.id });
+  // The id is SQLite's: the stored response gets it from the audit row in the same batch.
+  const stored = respond ? { body: result({ ...values, id: 0 }), status: respond, fill: audit.fill(["$.affected_criterion.id"]) } : undefined;
+  const [inserted] = await batchWithKey(ctx, [ctx.db.insert(acceptanceCriteria).values(values).returning(), audit.stmt], stored);
+  return result(inserted[0]!);
 }
 
 export const CRITERION_ACTIONS = ["accept", "defer", "reject", "satisfy"] as const;
@@ -201,16 +206,20 @@ export const CriterionIdParam = TaskNameParam.extend({
     .openapi({ param: { name: "id", in: "path" } }),
 });
 
-export const criterionActionRoute = defineRoute(["owner", "session"], {
-  method: "post",
-  path: "/tasks/{name}/criteria/{id}",
-  tags: ["supervision"],
-  summary: "Accept, defer, reject or satisfy a criterion (the bound manager or the owner)",
-  description:
-    "One conditional update: an action from a status it does not apply to is CONFLICT and changes nothing. Satisfy needs evidence; adversarial_check evidence needs non-empty failure_mode, check and result. CLI: criteria TASK --accept|--defer|--reject ID --rationale R, --satisfy ID --evidence-json JSON.",
-  request: { params: CriterionIdParam, body: jsonBody(CriterionActionBody) },
-  responses: { 200: jsonResponse(CriterionMutation, "Changed") },
-});
+export const criterionActionRoute = defineRoute(
+  ["owner", "session"],
+  {
+    method: "post",
+    path: "/tasks/{name}/criteria/{id}",
+    tags: ["supervision"],
+    summary: "Accept, defer, reject or satisfy a criterion (the bound manager or the owner)",
+    description:
+      "One conditional update: an action from a status it does not apply to is CONFLICT and changes nothing. Satisfy needs evidence; adversarial_check evidence needs non-empty failure_mode, check and result. CLI: criteria TASK --accept|--defer|--reject ID --rationale R, --satisfy ID --evidence-json JSON.",
+    request: { params: CriterionIdParam, body: jsonBody(CriterionActionBody) },
+    responses: { 200: jsonResponse(CriterionMutation, "Changed") },
+  },
+  { idempotency: "atomic" },
+);
 
 /** The fields adversarial evidence must carry, each a non-empty string. */
 export const ADVERSARIAL_FIELDS = ["failure_mode", "check", "result"] as const;
@@ -237,7 +246,7 @@ export function assertAdversarialShape(evidence: Record<string, unknown>, field 
 }
 
 /** Applies one action to a criterion with a conditional UPDATE, and audits it in the same transaction. */
-export async function actOnCriterion(ctx: Ctx, name: string, id: number, input: z.output<typeof CriterionActionBody>) {
+export async function actOnCriterion(ctx: Ctx, name: string, id: number, input: z.output<typeof CriterionActionBody>, respond?: number) {
   const st = await supervisedTask(ctx, name, ["manager"]);
   const t = TRANSITIONS[input.action];
   if (input.action === "satisfy") {
@@ -269,6 +278,7 @@ export async function actOnCriterion(ctx: Ctx, name: string, id: number, input: 
       ...(evidence ? { evidence, evidence_type: evidenceTypeOf(evidence) } : {}),
     },
   });
+  const result = (r: CriterionRow) => ({ affected_criterion: criterionToWire(st.task, r), previous_status: current.status, event_id: audit.id });
   const row = await guardedUpdate(
     ctx,
     audit,
@@ -290,6 +300,7 @@ export async function actOnCriterion(ctx: Ctx, name: string, id: number, input: 
             ? `Accept it first: switchyard criteria ${name} --accept ${id}`
             : `List the ledger: switchyard criteria ${name} --list`,
       }),
+    (changed) => (respond ? { body: result(changed), status: respond } : undefined),
   );
-  return { affected_criterion: criterionToWire(st.task, row), previous_status: current.status, event_id: audit.id };
+  return result(row);
 }

@@ -4,6 +4,7 @@ import { DECISIONS, managerDecisions, type DecisionRow } from "../../schema/supe
 import type { TaskRow } from "../../schema/tasks.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
+import { batchWithKey } from "../lib/idempotency.ts";
 import { decodeCursor, keysetAfter, NextCursorField, PageQueryFields, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
@@ -50,25 +51,32 @@ export const DecisionBody = z
 
 export const DecisionResult = z.object({ decision_id: z.number().int(), decision: ManagerDecision, event_id: z.string() }).openapi("DecisionResult");
 
-export const recordDecisionRoute = defineRoute(["owner", "session"], {
-  method: "post",
-  path: "/tasks/{name}/decisions",
-  tags: ["supervision"],
-  summary: "Record a manager decision (wait, nudge, interrupt, escalate, stop, inspect) and get its id",
-  description:
-    "Strict mutating commands (request-worker-compact --strict-decisions) cite the id. The bound manager or the owner. CLI: record-decision TASK DECISION --reason R.",
-  request: { params: TaskNameParam, body: jsonBody(DecisionBody) },
-  responses: { 201: jsonResponse(DecisionResult, "Recorded") },
-});
+export const recordDecisionRoute = defineRoute(
+  ["owner", "session"],
+  {
+    method: "post",
+    path: "/tasks/{name}/decisions",
+    tags: ["supervision"],
+    summary: "Record a manager decision (wait, nudge, interrupt, escalate, stop, inspect) and get its id",
+    description:
+      "Strict mutating commands (request-worker-compact --strict-decisions) cite the id. The bound manager or the owner. CLI: record-decision TASK DECISION --reason R.",
+    request: { params: TaskNameParam, body: jsonBody(DecisionBody) },
+    responses: { 201: jsonResponse(DecisionResult, "Recorded") },
+  },
+  { idempotency: "atomic" },
+);
 
 /** Records a decision with its audit row. */
-export async function recordDecision(ctx: Ctx, name: string, input: z.infer<typeof DecisionBody>) {
+export async function recordDecision(ctx: Ctx, name: string, input: z.infer<typeof DecisionBody>, respond?: number) {
   const st = await supervisedTask(ctx, name, ["manager"]);
-  return insertDecision(ctx, st.task, input);
+  return insertDecision(ctx, st.task, input, respond);
 }
 
-/** The insert behind recordDecision, for callers that already resolved the task. */
-export async function insertDecision(ctx: Ctx, task: TaskRow, input: z.infer<typeof DecisionBody>) {
+/**
+ * The insert behind recordDecision, for callers that already resolved the task; `respond` is the
+ * route's status, stored with the request's Idempotency-Key in the same batch.
+ */
+export async function insertDecision(ctx: Ctx, task: TaskRow, input: z.infer<typeof DecisionBody>, respond?: number) {
   const nowMs = ctx.now().getTime();
   const audit = auditAfterInsert(ctx, {
     kind: "decision_recorded",
@@ -76,23 +84,20 @@ export async function insertDecision(ctx: Ctx, task: TaskRow, input: z.infer<typ
     idKey: "decision_id",
     payload: { decision: input.decision, reason: input.reason, cycle_id: input.cycle_id ?? null },
   });
-  const [rows] = await ctx.db.batch([
-    ctx.db
-      .insert(managerDecisions)
-      .values({
-        taskId: task.id,
-        decision: input.decision,
-        reason: input.reason,
-        cycleId: input.cycle_id ?? null,
-        payload: input.payload ?? null,
-        createdBy: actorOf(ctx.auth),
-        createdAt: nowMs,
-      })
-      .returning(),
-    audit.stmt,
-  ]);
-  const inserted = rows[0]!;
-  return { decision_id: inserted.id, decision: decisionToWire(task, inserted), event_id: audit.id };
+  const values = {
+    taskId: task.id,
+    decision: input.decision,
+    reason: input.reason,
+    cycleId: input.cycle_id ?? null,
+    payload: input.payload ?? null,
+    createdBy: actorOf(ctx.auth),
+    createdAt: nowMs,
+  };
+  const result = (d: DecisionRow) => ({ decision_id: d.id, decision: decisionToWire(task, d), event_id: audit.id });
+  // The id is SQLite's: the stored response gets it from the audit row in the same batch.
+  const stored = respond ? { body: result({ ...values, id: 0 }), status: respond, fill: audit.fill(["$.decision_id", "$.decision.id"]) } : undefined;
+  const [rows] = await batchWithKey(ctx, [ctx.db.insert(managerDecisions).values(values).returning(), audit.stmt], stored);
+  return result(rows[0]!);
 }
 
 /** A decision of a task by id, or NOT_FOUND. */

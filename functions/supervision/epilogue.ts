@@ -5,6 +5,7 @@ import type { TaskRow } from "../../schema/tasks.ts";
 import { auditInsert } from "../lib/audit.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
+import { batchWithKey } from "../lib/idempotency.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
 import { TaskNameParam } from "../tasks/schema.ts";
@@ -56,16 +57,20 @@ export const EpilogueBody = z
 
 export const EpilogueRunResult = z.object({ run: EpilogueRun, succeeded: z.boolean(), event_id: z.string() }).openapi("EpilogueRunResult");
 
-export const runEpilogueRoute = defineRoute(["owner", "session"], {
-  method: "post",
-  path: "/tasks/{name}/epilogues/{step}",
-  tags: ["supervision"],
-  summary: "Run one configured epilogue step and record its durable outcome",
-  description:
-    "record-handoff: a handoff is recorded. run-tools: every configured tool reported pass in evidence.tools. draft-pr: repo.open_pr is granted and evidence.pr_url is given. subagent-review: context.spawn_reviewer is granted and the latest continuation review says proceed. A step not in the config is refused. Failed runs are recorded too. CLI: epilogue TASK --step STEP.",
-  request: { params: StepParam, body: { ...jsonBody(EpilogueBody), required: false } },
-  responses: { 200: jsonResponse(EpilogueRunResult, "The run (succeeded or failed)") },
-});
+export const runEpilogueRoute = defineRoute(
+  ["owner", "session"],
+  {
+    method: "post",
+    path: "/tasks/{name}/epilogues/{step}",
+    tags: ["supervision"],
+    summary: "Run one configured epilogue step and record its durable outcome",
+    description:
+      "record-handoff: a handoff is recorded. run-tools: every configured tool reported pass in evidence.tools. draft-pr: repo.open_pr is granted and evidence.pr_url is given. subagent-review: context.spawn_reviewer is granted and the latest continuation review says proceed. A step not in the config is refused. Failed runs are recorded too. CLI: epilogue TASK --step STEP.",
+    request: { params: StepParam, body: { ...jsonBody(EpilogueBody), required: false } },
+    responses: { 200: jsonResponse(EpilogueRunResult, "The run (succeeded or failed)") },
+  },
+  { idempotency: "atomic" },
+);
 
 /** Decides a step's outcome from recorded state and the given evidence. */
 async function evaluateStep(ctx: Ctx, task: TaskRow, config: ManagerConfig, step: EpilogueStep, evidence: Record<string, unknown>) {
@@ -110,7 +115,7 @@ async function evaluateStep(ctx: Ctx, task: TaskRow, config: ManagerConfig, step
 }
 
 /** Runs a configured epilogue step and records the run (succeeded or failed) with its audit row. */
-export async function runEpilogue(ctx: Ctx, name: string, step: EpilogueStep, input: z.infer<typeof EpilogueBody>) {
+export async function runEpilogue(ctx: Ctx, name: string, step: EpilogueStep, input: z.infer<typeof EpilogueBody>, respond?: number) {
   const st = await supervisedTask(ctx, name, ["manager"]);
   const config = { ...DEFAULT_MANAGER_CONFIG, ...((await configInForce(ctx, st.task.id)) ?? {}) };
   if (!config.epilogues.includes(step)) {
@@ -131,8 +136,9 @@ export async function runEpilogue(ctx: Ctx, name: string, step: EpilogueStep, in
     createdAt: ctx.now().getTime(),
   };
   const audit = auditInsert(ctx, { kind: "epilogue_run_recorded", taskId: st.task.id, payload: { run_id: row.id, step, state: row.state, error: row.error } });
-  await ctx.db.batch([ctx.db.insert(epilogueRuns).values(row), audit.stmt]);
-  return { run: runToWire(st.task, row), succeeded: outcome.ok, event_id: audit.id };
+  const result = { run: runToWire(st.task, row), succeeded: outcome.ok, event_id: audit.id };
+  await batchWithKey(ctx, [ctx.db.insert(epilogueRuns).values(row), audit.stmt], respond ? { body: result, status: respond } : undefined);
+  return result;
 }
 
 export const EpilogueStatus = z

@@ -4,6 +4,7 @@ import { taskHandoffs, type HandoffRow } from "../../schema/supervision.ts";
 import type { TaskRow } from "../../schema/tasks.ts";
 import { auditInsert } from "../lib/audit.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
+import { batchWithKey } from "../lib/idempotency.ts";
 import { decodeCursor, keysetAfter, NextCursorField, PageQueryFields, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
@@ -48,19 +49,23 @@ export const HandoffBody = z
 
 export const HandoffResult = z.object({ handoff: Handoff, handoff_id: z.string(), event_id: z.string() }).openapi("HandoffResult");
 
-export const recordHandoffRoute = defineRoute(["owner", "session"], {
-  method: "post",
-  path: "/tasks/{name}/handoff",
-  tags: ["supervision"],
-  summary: "Persist a compact worker handoff: progress and next steps",
-  description:
-    "Record one before a context transition (compact, clear, new worker) so the manager can read progress from the database. CLI: handoff TASK --summary S [--next-step N ...].",
-  request: { params: TaskNameParam, body: jsonBody(HandoffBody) },
-  responses: { 201: jsonResponse(HandoffResult, "Recorded") },
-});
+export const recordHandoffRoute = defineRoute(
+  ["owner", "session"],
+  {
+    method: "post",
+    path: "/tasks/{name}/handoff",
+    tags: ["supervision"],
+    summary: "Persist a compact worker handoff: progress and next steps",
+    description:
+      "Record one before a context transition (compact, clear, new worker) so the manager can read progress from the database. CLI: handoff TASK --summary S [--next-step N ...].",
+    request: { params: TaskNameParam, body: jsonBody(HandoffBody) },
+    responses: { 201: jsonResponse(HandoffResult, "Recorded") },
+  },
+  { idempotency: "atomic" },
+);
 
 /** Records a handoff with its audit row. */
-export async function recordHandoff(ctx: Ctx, name: string, input: z.output<typeof HandoffBody>) {
+export async function recordHandoff(ctx: Ctx, name: string, input: z.output<typeof HandoffBody>, respond?: number) {
   const st = await supervisedTask(ctx, name, ["worker", "manager"]);
   const row: HandoffRow = {
     id: ctx.newId("hnd"),
@@ -78,8 +83,9 @@ export async function recordHandoff(ctx: Ctx, name: string, input: z.output<type
     sessionId: st.sessionId,
     payload: { handoff_id: row.id, summary: row.summary, next_steps: row.nextSteps },
   });
-  await ctx.db.batch([ctx.db.insert(taskHandoffs).values(row), audit.stmt]);
-  return { handoff: handoffToWire(st.task, row), handoff_id: row.id, event_id: audit.id };
+  const result = { handoff: handoffToWire(st.task, row), handoff_id: row.id, event_id: audit.id };
+  await batchWithKey(ctx, [ctx.db.insert(taskHandoffs).values(row), audit.stmt], respond ? { body: result, status: respond } : undefined);
+  return result;
 }
 
 export const HandoffsQuery = z.object(PageQueryFields);

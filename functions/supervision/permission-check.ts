@@ -4,6 +4,7 @@ import { taskHandoffs } from "../../schema/supervision.ts";
 import { auditInsert } from "../lib/audit.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
+import { batchWithKey } from "../lib/idempotency.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { TaskNameParam } from "../tasks/schema.ts";
 import { supervisedTask } from "./access.ts";
@@ -37,16 +38,20 @@ export const PermissionCheckResult = z
   })
   .openapi("ManagerPermissionResult");
 
-export const permissionCheckRoute = defineRoute(["owner", "daemon", "session"], {
-  method: "post",
-  path: "/tasks/{name}/manager-permission",
-  tags: ["supervision"],
-  summary: "Check (and audit) whether a task's manager config grants a permission",
-  description:
-    "Every check writes a manager_permission_checked audit row. With require, a denial is POLICY_REFUSED naming the permission (the audit row is still written). With require_handoff, a missing worker handoff also denies. CLI: manager-permission TASK CATEGORY.ACTION.",
-  request: { params: TaskNameParam, body: jsonBody(PermissionCheckBody) },
-  responses: { 200: jsonResponse(PermissionCheckResult, "Verdict") },
-});
+export const permissionCheckRoute = defineRoute(
+  ["owner", "daemon", "session"],
+  {
+    method: "post",
+    path: "/tasks/{name}/manager-permission",
+    tags: ["supervision"],
+    summary: "Check (and audit) whether a task's manager config grants a permission",
+    description:
+      "Every check writes a manager_permission_checked audit row. With require, a denial is POLICY_REFUSED naming the permission (the audit row is still written). With require_handoff, a missing worker handoff also denies. CLI: manager-permission TASK CATEGORY.ACTION.",
+    request: { params: TaskNameParam, body: jsonBody(PermissionCheckBody) },
+    responses: { 200: jsonResponse(PermissionCheckResult, "Verdict") },
+  },
+  { idempotency: "atomic" },
+);
 
 /** The latest handoff id of a task, or null. */
 export async function latestHandoffId(ctx: Ctx, taskId: string): Promise<string | null> {
@@ -60,7 +65,7 @@ export async function latestHandoffId(ctx: Ctx, taskId: string): Promise<string 
 }
 
 /** Checks a permission against the config in force and audits the check. */
-export async function checkManagerPermission(ctx: Ctx, name: string, input: z.output<typeof PermissionCheckBody>) {
+export async function checkManagerPermission(ctx: Ctx, name: string, input: z.output<typeof PermissionCheckBody>, respond?: number) {
   const st = await supervisedTask(ctx, name, ["worker", "manager"]);
   const ref = parsePermission(input.permission);
   const [row, handoffId] = await Promise.all([latestConfigRow(ctx, st.task.id), input.require_handoff ? latestHandoffId(ctx, st.task.id) : null]);
@@ -82,15 +87,16 @@ export async function checkManagerPermission(ctx: Ctx, name: string, input: z.ou
     taskId: st.task.id,
     payload: { permission: input.permission, allowed, require: input.require, require_handoff: input.require_handoff, handoff_id: handoffId, reason },
   });
-  await audit.stmt;
   if (input.require && !allowed) {
+    // The refusal is audited too; it stores no key, so the caller may retry once granted.
+    await audit.stmt;
     throw new ApiError("POLICY_REFUSED", `${reason} (task '${name}')`, {
       hint: !permitted
         ? `Grant it if the user agrees: switchyard manager-config ${name} --permit ${ref.action ? input.permission : `${ref.category}.<action>`}`
         : `Ask the worker to record one: switchyard handoff ${name} --summary "..." --next-step "..."`,
     });
   }
-  return {
+  const result = {
     task: st.task.name,
     permission: input.permission,
     category: ref.category,
@@ -104,4 +110,6 @@ export async function checkManagerPermission(ctx: Ctx, name: string, input: z.ou
     reason,
     event_id: audit.id,
   };
+  await batchWithKey(ctx, [audit.stmt], respond ? { body: result, status: respond } : undefined);
+  return result;
 }

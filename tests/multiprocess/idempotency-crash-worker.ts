@@ -8,7 +8,9 @@ import { openDatabase } from "../../functions/lib/db.ts";
 
 const [url, when, token, key, method, path, body] = process.argv.slice(2);
 const database = await openDatabase({ url: url! });
-const die = () => process.kill(process.pid, "SIGKILL");
+const die = () => {
+  process.kill(process.pid, "SIGKILL");
+};
 const app = createApp({ database, hostName: "crash-host", hooks: when === "before" ? { beforeKeyCommit: die } : { afterKeyCommit: die } });
 process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
 const res = await app.request(path!, {

@@ -10,8 +10,11 @@ import { createApp } from "../../functions/app.ts";
 import { tokenInsert } from "../../functions/lib/auth.ts";
 import { makeCtx } from "../../functions/lib/ctx.ts";
 import { openDatabase, type Database } from "../../functions/lib/db.ts";
-import { registerSession } from "../../functions/sessions/register.ts";
+import { registerSession as registerDirect } from "../../functions/sessions/register.ts";
 import { migrateDatabase } from "../../local-runner/migrate.ts";
+import { draftedAdvice } from "../functions/broker/fixtures.ts";
+import { boundPair, registerSession } from "../helpers/factories.ts";
+import { makeTestEnv, type TestEnv } from "../helpers/services.ts";
 import { spawnWorker } from "../helpers/worker-process.ts";
 
 const WORKER = fileURLToPath(new URL("./idempotency-crash-worker.ts", import.meta.url));
@@ -32,7 +35,7 @@ async function setup() {
   await migrateDatabase(database);
   const owner = await tokenInsert(database.db, { id: "tok_owner", kind: "owner", nowMs: Date.now() });
   await owner.stmt;
-  await registerSession(makeCtx({ database, hostName: "crash-host" }, { kind: "owner", tokenId: "tok_owner" }), { name: "inbox", role: "manager" });
+  await registerDirect(makeCtx({ database, hostName: "crash-host" }, { kind: "owner", tokenId: "tok_owner" }), { name: "inbox", role: "manager" });
   const app = createApp({ database, hostName: "crash-host" });
   const call = async (method: string, path: string, key: string, body: unknown) => {
     const res = await app.request(path, {
@@ -100,5 +103,120 @@ describe("Idempotency-Key across a crash (kill -9)", () => {
     expect(retry.headers.get("Idempotent-Replayed")).toBeNull();
     expect((await call("POST", "/v1/messages", "send-2", body)).headers.get("Idempotent-Replayed")).toBe("true");
     expect(await count("SELECT count(*) AS n FROM messages")).toBe(1);
+  });
+});
+
+/**
+ * The routes made atomic after the first set (supervision, gates, broker, sessions): each is
+ * killed between its commit and its answer, and before its commit, and retried with the key.
+ */
+describe("Idempotency-Key across a crash, for database-only routes", () => {
+  let env: TestEnv | undefined;
+  afterEach(() => {
+    env?.close();
+    env = undefined;
+  });
+
+  const n = async (q: string) => Number((await env!.services.database.client.execute(q)).rows[0]!.n);
+  const keyed = (key: string) => ({ headers: { "Idempotency-Key": key } });
+
+  /** Crashes the request at `when`, then retries it in this process; returns the retry and a second retry. */
+  async function crashThenRetry(when: "before" | "after", key: string, method: string, path: string, body: unknown) {
+    const crash = await crashDuring(env!.services.database.url, when, env!.owner, key, method, path, body);
+    expect(crash).toMatchObject({ signal: "SIGKILL", lines: [] });
+    const keys = await n(`SELECT count(*) AS n FROM idempotency_keys WHERE key = '${key}'`);
+    // After the commit the key is done; before it, nothing of the request exists, not even a pending key.
+    expect(keys).toBe(when === "after" ? 1 : 0);
+    const retry = await env!.call(method, path, { body, ...keyed(key) });
+    const again = await env!.call(method, path, { body, ...keyed(key) });
+    expect(retry.status).toBeLessThan(300);
+    expect(retry.headers.get("Idempotent-Replayed")).toBe(when === "after" ? "true" : null);
+    expect(again.headers.get("Idempotent-Replayed")).toBe("true");
+    expect(again.body).toEqual(retry.body);
+    return retry;
+  }
+
+  for (const when of ["after", "before"] as const) {
+    it(`criteria add: a crash ${when} the commit leaves exactly one criterion, and its id in the answer`, async () => {
+      env = await makeTestEnv();
+      const pair = await boundPair(env);
+      const path = `/v1/tasks/${pair.task.task.name}/criteria`;
+      const retry = await crashThenRetry(when, `crit-${when}`, "POST", path, { criterion: "tests pass", source: "manager_inferred", status: "accepted" });
+      expect(retry.status).toBe(201);
+      const rows = (await env.services.database.client.execute("SELECT id FROM acceptance_criteria")).rows;
+      expect(rows).toHaveLength(1);
+      // The stored answer carries the id SQLite assigned in the same batch.
+      expect(retry.body.affected_criterion).toMatchObject({ id: Number(rows[0]!.id), criterion: "tests pass", status: "accepted" });
+      expect(await n("SELECT count(*) AS n FROM events WHERE kind = 'criterion_added'")).toBe(1);
+    });
+
+    it(`gate create: a crash ${when} the commit leaves exactly one gate`, async () => {
+      env = await makeTestEnv();
+      const retry = await crashThenRetry(when, `gate-${when}`, "POST", "/v1/gates", { type: "human", title: "release sign-off" });
+      expect(retry.status).toBe(201);
+      const rows = (await env.services.database.client.execute("SELECT id FROM gates")).rows;
+      expect(rows.map((r) => r.id)).toEqual([retry.body.gate_id]);
+      expect(await n("SELECT count(*) AS n FROM events WHERE kind = 'gate_created'")).toBe(1);
+    });
+
+    it(`broker approve: a crash ${when} the commit approves once, and the retry is not a CONFLICT`, async () => {
+      env = await makeTestEnv();
+      const advice = await draftedAdvice(env);
+      const path = `/v1/broker/advice/${advice.adviceId}/approve`;
+      const retry = await crashThenRetry(when, `approve-${when}`, "POST", path, { edit: "Split by route." });
+      expect(retry.status).toBe(200);
+      expect(retry.body.advice).toMatchObject({ id: advice.adviceId, state: "approved" });
+      expect(await n("SELECT count(*) AS n FROM events WHERE kind = 'advice_approved'")).toBe(1);
+      expect(await n("SELECT count(*) AS n FROM broker_events WHERE kind = 'advice_approved'")).toBe(1);
+    });
+
+    it(`session deregister: a crash ${when} the commit deregisters once, and the retry is not NOT_FOUND`, async () => {
+      env = await makeTestEnv();
+      const s = await registerSession(env, "worker");
+      const retry = await crashThenRetry(when, `dereg-${when}`, "POST", `/v1/sessions/${s.session.name}/deregister`, {});
+      expect(retry.status).toBe(200);
+      expect(retry.body).toMatchObject({ session_id: s.session_id, session: { state: "gone" } });
+      expect(await n("SELECT count(*) AS n FROM events WHERE kind = 'session_deregistered'")).toBe(1);
+    });
+  }
+
+  it("concurrent duplicates of a criteria add both run to the batch; one commits and the other answers with its response", async () => {
+    env = await makeTestEnv();
+    const pair = await boundPair(env);
+    // Both requests are held at the batch until both got there: neither saw the other's key first.
+    let arrived = 0;
+    let release!: () => void;
+    const bothThere = new Promise<void>((r) => {
+      release = r;
+    });
+    let committed = 0;
+    const app = createApp({
+      ...env.services,
+      hooks: {
+        beforeKeyCommit: async () => {
+          if (++arrived === 2) release();
+          await bothThere;
+        },
+        afterKeyCommit: () => {
+          committed++;
+        },
+      },
+    });
+    const send = async () => {
+      const res = await app.request(`/v1/tasks/${pair.task.task.name}/criteria`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${env!.owner}`, "Idempotency-Key": "crit-dup", "Content-Type": "application/json" },
+        body: JSON.stringify({ criterion: "docs updated", source: "manager_inferred", status: "accepted" }),
+      });
+      return { status: res.status, replayed: res.headers.get("Idempotent-Replayed"), body: await res.json() };
+    };
+    const [a, b] = await Promise.all([send(), send()]);
+    expect(arrived).toBe(2);
+    expect(committed).toBe(1);
+    expect([a.status, b.status]).toEqual([201, 201]);
+    expect([a.replayed, b.replayed].sort()).toEqual([null, "true"]);
+    expect(a.body).toEqual(b.body);
+    expect(await n("SELECT count(*) AS n FROM acceptance_criteria")).toBe(1);
+    expect(await n("SELECT count(*) AS n FROM events WHERE kind = 'criterion_added'")).toBe(1);
   });
 });
