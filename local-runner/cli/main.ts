@@ -418,7 +418,9 @@ async function execute(spec: CommandSpec, a: Args, given: GlobalOptions, io: Io,
  * the cache covers them whichever command happened to run first.
  */
 export async function loadOnDemandModules(): Promise<void> {
-  await Promise.all([import("./in-process-transport.ts"), import("../services.ts")]);
+  // The full app too: an in-process call evaluates only the route groups it needs, and which
+  // ones differs from command to command.
+  await Promise.all([import("./in-process-transport.ts"), import("../services.ts"), import("../../functions/app.ts")]);
 }
 
 /** Runs the CLI and returns its exit code. */

@@ -71,8 +71,14 @@ describe("CLI start-up", () => {
     expect([...reached.keys()].filter((f) => HEAVY.some((re) => re.test(f))).map((f) => chain(reached, f))).toEqual([]);
   }, 60_000);
 
-  it("the check sees a static import of the app", async () => {
+  it("the check sees a static import of the app's shell", async () => {
     const { reached } = await staticGraph("local-runner/cli/in-process-transport.ts");
-    expect(reached.has("functions/app.ts")).toBe(true);
+    expect(reached.has("functions/app-shell.ts")).toBe(true);
+  }, 60_000);
+
+  it("an in-process call loads route groups on demand, not the whole app", async () => {
+    const { reached } = await staticGraph("local-runner/cli/in-process-transport.ts");
+    const groups = [...reached.keys()].filter((f) => f === "functions/app.ts" || /^functions\/[^/]+\/index\.ts$/.test(f));
+    expect(groups.map((f) => chain(reached, f))).toEqual([]);
   }, 60_000);
 });

@@ -1,0 +1,118 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context, Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { accessLog, requestIds } from "./lib/access-log.ts";
+import { resolvePrincipal } from "./lib/auth.ts";
+import { makeCtx, withFields, type Services } from "./lib/ctx.ts";
+import type { AppEnv } from "./lib/env.ts";
+import { ApiError, type ErrorCode } from "./lib/errors.ts";
+
+const DEFAULT_MAX_BODY = 1024 * 1024;
+
+/**
+ * The route groups in the order createApp mounts them, each with its mount prefix. The full app
+ * (functions/app.ts) and the partial one the CLI builds (functions/app-partial.ts) both follow
+ * this order, so a path that two groups could answer goes to the same handler in both.
+ */
+export const ROUTE_GROUPS = [
+  ["health", "/"],
+  ["sessions", "/v1"],
+  ["tasks", "/v1"],
+  ["bindings", "/v1"],
+  ["discover", "/v1"],
+  ["audit", "/v1"],
+  ["admin", "/v1"],
+  ["crons", "/v1"],
+  ["observe", "/v1"],
+  ["actuate", "/v1"],
+  ["queue", "/v1"],
+  ["messages", "/v1"],
+  ["appLoop", "/v1"],
+  ["broker", "/v1"],
+  ["orchestrator", "/v1"],
+  ["brokerRuns", "/v1"],
+  ["brokerTick", "/v1"],
+  ["patrol", "/v1"],
+  ["gates", "/v1"],
+  ["convoys", "/v1"],
+  ["coordination", "/v1"],
+  ["verdicts", "/v1"],
+  ["supervision", "/v1"],
+  ["loops", "/v1"],
+  ["telemetry", "/v1"],
+  ["transcripts", "/v1"],
+  ["exports", "/v1"],
+  ["dashboardApi", "/v1"],
+  ["hooks", "/v1"],
+] as const;
+
+/** The name of one route group. */
+export type RouteGroupName = (typeof ROUTE_GROUPS)[number][0];
+
+/** A group's sub-app, whatever its exact route types (mounting does not care about them). */
+export type GroupApp = OpenAPIHono<AppEnv, any, any> | Hono<AppEnv, any, any>;
+
+/** Maps a framework HTTPException (not thrown by us) onto our closed code set. */
+function codeForStatus(e: HTTPException): ApiError {
+  if (e.status === 400 && /malformed json/i.test(e.message)) {
+    return new ApiError("MALFORMED_JSON", "the request body is not valid JSON", { hint: "Send a JSON object with Content-Type: application/json." });
+  }
+  const byStatus: Partial<Record<number, ErrorCode>> = {
+    400: "VALIDATION_FAILED",
+    401: "UNAUTHENTICATED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+  };
+  const code = byStatus[e.status] ?? "INTERNAL";
+  return new ApiError(code, code === "INTERNAL" ? "internal error" : e.message || code.toLowerCase());
+}
+
+/** Renders every error as the envelope; unknown errors are logged and answered generically. */
+function renderError(err: Error, c: Context<AppEnv>) {
+  let api: ApiError;
+  if (err instanceof ApiError) api = err;
+  else if (err instanceof HTTPException) api = codeForStatus(err);
+  else {
+    c.get("ctx")?.log.error("unhandled error", { method: c.req.method, path: c.req.path, error: err.stack ?? String(err) });
+    api = new ApiError("INTERNAL", "internal error", { hint: "The server logged the details." });
+  }
+  return c.json(api.toBody(), api.status, api.headers);
+}
+
+/**
+ * The app with its error handling and the middleware every request passes (request ids, the
+ * request's ctx, the access log, the body limit, the principal) and no routes yet. createApp and
+ * createPartialApp mount the route groups on it, so both answer a request the same way.
+ */
+export function createAppShell(services: Services) {
+  const app = new OpenAPIHono<AppEnv>();
+  app.onError(renderError);
+  app.notFound((c) => c.json(new ApiError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`, { hint: "See /v1/openapi.json." }).toBody(), 404));
+
+  app.use("*", requestIds);
+  app.use("*", async (c, next) => {
+    c.set("services", services);
+    const ctx = makeCtx(services, { kind: "anonymous" });
+    // Everything the request logs carries its id, the one answered in X-Request-Id.
+    ctx.log = withFields(ctx.log, { request_id: c.get("requestId") });
+    c.set("ctx", ctx);
+    await next();
+  });
+  app.use("*", accessLog);
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: services.maxBodyBytes ?? DEFAULT_MAX_BODY,
+      onError: () => {
+        throw new ApiError("PAYLOAD_TOO_LARGE", `request body exceeds ${services.maxBodyBytes ?? DEFAULT_MAX_BODY} bytes`, {
+          hint: "Send less data per request.",
+        });
+      },
+    }),
+  );
+  app.use("*", resolvePrincipal);
+  return app;
+}
