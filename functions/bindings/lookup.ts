@@ -5,7 +5,7 @@ import { tasks } from "../../schema/tasks.ts";
 import type { TaskRow } from "../../schema/tasks.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
-import { taskByName } from "../tasks/lookup.ts";
+import { taskNotFound } from "../tasks/lookup.ts";
 
 /** A task with its active binding and both bound sessions. */
 export interface BoundTask {
@@ -15,22 +15,46 @@ export interface BoundTask {
   manager: SessionRow;
 }
 
-/** Resolves a task's active binding, or NOT_FOUND with the bind command to run. */
-export async function boundTask(ctx: Ctx, taskName: string): Promise<BoundTask> {
-  const task = await taskByName(ctx, taskName);
-  const [binding] = await ctx.db
-    .select()
-    .from(bindings)
-    .where(and(eq(bindings.taskId, task.id), eq(bindings.state, "active")))
-    .limit(1);
+/**
+ * The reads behind `boundTask`, keyed by the task's name alone so that they, and reads keyed by
+ * `taskId`, `workerId` or `managerId` (scalar subqueries off the same indexes), can share one
+ * `db.batch` with no round trip in between.
+ */
+export function boundTaskReads(ctx: Ctx, taskName: string) {
+  const db = ctx.db;
+  const taskId = db.select({ id: tasks.id }).from(tasks).where(eq(tasks.name, taskName)).limit(1);
+  const active = and(eq(bindings.taskId, taskId), eq(bindings.state, "active"));
+  const workerId = db.select({ id: bindings.workerSessionId }).from(bindings).where(active).limit(1);
+  const managerId = db.select({ id: bindings.managerSessionId }).from(bindings).where(active).limit(1);
+  return {
+    taskId,
+    workerId,
+    managerId,
+    reads: [
+      db.select().from(tasks).where(eq(tasks.name, taskName)).limit(1),
+      db.select().from(bindings).where(active).limit(1),
+      db.select().from(sessions).where(eq(sessions.id, workerId)).limit(1),
+      db.select().from(sessions).where(eq(sessions.id, managerId)).limit(1),
+    ] as const,
+  };
+}
+
+/** The bound task `boundTaskReads` found, or NOT_FOUND with the command to run. */
+export function boundTaskFrom(taskName: string, [t, b, w, m]: readonly [TaskRow[], BindingRow[], SessionRow[], SessionRow[]]): BoundTask {
+  const task = t[0];
+  if (!task) throw taskNotFound(taskName);
+  const binding = b[0];
   if (!binding) {
     throw new ApiError("NOT_FOUND", `task '${task.name}' has no active binding`, {
       hint: `Bind a worker and a manager: switchyard bind --task ${task.name} --worker <W> --manager <M>`,
     });
   }
-  const [worker] = await ctx.db.select().from(sessions).where(eq(sessions.id, binding.workerSessionId));
-  const [manager] = await ctx.db.select().from(sessions).where(eq(sessions.id, binding.managerSessionId));
-  return { task, binding, worker: worker!, manager: manager! };
+  return { task, binding, worker: w[0]!, manager: m[0]! };
+}
+
+/** Resolves a task's active binding in one round trip, or NOT_FOUND with the bind command to run. */
+export async function boundTask(ctx: Ctx, taskName: string): Promise<BoundTask> {
+  return boundTaskFrom(taskName, await ctx.db.batch(boundTaskReads(ctx, taskName).reads));
 }
 
 /** Refuses a session principal that is neither of the task's bound sessions. */

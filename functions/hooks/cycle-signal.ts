@@ -1,4 +1,4 @@
-import type { HookState } from "../../schema/hooks.ts";
+import type { HookState, HookStateRow } from "../../schema/hooks.ts";
 import type { WorkerState } from "../../schema/observe.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { hookStateOf } from "./ingest.ts";
@@ -36,7 +36,17 @@ export async function hookCycleSignal(
   transcript: { state: WorkerState; last_state_event_at: string | null },
   pane: { captured: boolean; notable_pattern: string | null },
 ): Promise<HookCycleSignal> {
-  const row = await hookStateOf(ctx, worker.id);
+  return hookCycleSignalFrom(ctx, worker, await hookStateOf(ctx, worker.id), transcript, pane);
+}
+
+/** `hookCycleSignal` from a hook state row already read (a cycle reads it in its one batch). */
+export function hookCycleSignalFrom(
+  ctx: Ctx,
+  worker: { name: string },
+  row: HookStateRow | null,
+  transcript: { state: WorkerState; last_state_event_at: string | null },
+  pane: { captured: boolean; notable_pattern: string | null },
+): HookCycleSignal {
   if (!row) return { hook_state: null, state_source: "transcript", effective_state: transcript.state, divergence: null };
   const wire = hookStateToWire(ctx, worker.name, row);
   const transcriptAt = transcript.last_state_event_at ? Date.parse(transcript.last_state_event_at) : null;

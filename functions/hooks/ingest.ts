@@ -1,5 +1,5 @@
 import type { z } from "@hono/zod-openapi";
-import { and, eq, ne, sql } from "drizzle-orm";
+import { and, eq, ne, type SQLWrapper, sql } from "drizzle-orm";
 import { hookEvents, hookStates, type HookAgent, type HookState, type HookStateRow } from "../../schema/hooks.ts";
 import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import { auditInsert } from "../lib/audit.ts";
@@ -313,6 +313,11 @@ async function checkNewTranscript(ctx: Ctx, session: SessionRow, path: string, a
 
 /** The hook state row of a session, if any hook has arrived for it. */
 export async function hookStateOf(ctx: Ctx, sessionId: string): Promise<HookStateRow | null> {
-  const [row] = await ctx.db.select().from(hookStates).where(eq(hookStates.sessionId, sessionId)).limit(1);
+  const [row] = await hookStateRead(ctx, sessionId);
   return row ?? null;
+}
+
+/** The read behind `hookStateOf`, unexecuted so it can ride in a batch (`sessionId` may be a subquery). */
+export function hookStateRead(ctx: Ctx, sessionId: string | SQLWrapper) {
+  return ctx.db.select().from(hookStates).where(eq(hookStates.sessionId, sessionId)).limit(1);
 }

@@ -1,17 +1,25 @@
 import type { z } from "@hono/zod-openapi";
 import { managerCycles } from "../../schema/observe.ts";
-import { assertBoundSessionOrPrivileged, boundTask } from "../bindings/lookup.ts";
+import { assertBoundSessionOrPrivileged, boundTaskFrom, boundTaskReads } from "../bindings/lookup.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { assertPaneOwned, hostFor } from "../lib/local.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
-import { consumedSinceLastCycle, supervisionContext } from "../supervision/context.ts";
+import {
+  consumedFrom,
+  consumedSinceLastCycleRead,
+  supervisionContextFrom,
+  supervisionReads,
+  workerReceiptFrom,
+  workerReceiptReads,
+} from "../supervision/context.ts";
 import { TaskNameParam } from "../tasks/schema.ts";
 import { classifyPane } from "./classify.ts";
-import { ingestSession, type IngestReport } from "./ingest.ts";
+import { ingestCursorRead, ingestFromCursor, type IngestReport } from "./ingest.ts";
 import { CycleBody, CycleResult } from "./schema.ts";
-import { eventState, sessionAlive } from "./status.ts";
-import { hookCycleSignal } from "../hooks/cycle-signal.ts";
+import { eventStateFrom, eventStateReads, type IdRef, sessionAlive } from "./status.ts";
+import { hookCycleSignalFrom } from "../hooks/cycle-signal.ts";
+import { hookStateRead } from "../hooks/ingest.ts";
 
 export const cycleRoute = defineRoute(
   ["owner", "daemon", "session"],
@@ -30,17 +38,37 @@ export const cycleRoute = defineRoute(
 
 export type CycleInput = z.infer<typeof CycleBody>;
 
-/** Runs one supervision cycle and records it; an ingest failure records a failed row and rethrows. */
+/**
+ * Runs one supervision cycle and records it; an ingest failure records a failed row and rethrows.
+ * Everything the cycle reads goes in one batch keyed by the task's name, before the transcript is
+ * looked at (the ingest cursor must be read before the file, see ingest.ts); the transcript-derived
+ * reads are taken again only when the ingest wrote something. With nothing new a cycle costs that
+ * batch and the insert of its row.
+ */
 export async function cycleTask(ctx: Ctx, taskName: string, input: CycleInput = {}) {
-  const bt = await boundTask(ctx, taskName);
+  const db = ctx.db;
+  const keys = boundTaskReads(ctx, taskName);
+  const transcriptReads = (workerId: IdRef) => [...eventStateReads(ctx, workerId), ...workerReceiptReads(ctx, workerId)] as const;
+  const [t, b, w, m, cursors, s0, s1, s2, done, start, ...rest] = await db.batch([
+    ...keys.reads,
+    ingestCursorRead(ctx, keys.workerId),
+    ...transcriptReads(keys.workerId),
+    ...supervisionReads(ctx, keys.taskId),
+    consumedSinceLastCycleRead(ctx, keys.taskId, keys.managerId),
+    hookStateRead(ctx, keys.workerId),
+  ]);
+  const bt = boundTaskFrom(taskName, [t, b, w, m]);
   assertBoundSessionOrPrivileged(ctx, bt, ["manager"]);
   const busyWait = input.busy_wait_seconds ?? 90;
   const { task, binding, worker, manager } = bt;
   const startedAt = ctx.now().getTime();
 
   let ingest: IngestReport;
+  let transcript = [s0, s1, s2, done, start] as const;
   try {
-    ingest = await ingestSession(ctx, worker);
+    const r = await ingestFromCursor(ctx, worker, { cursor: cursors[0] });
+    ingest = r.report;
+    if (r.wrote) transcript = await db.batch(transcriptReads(worker.id));
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     await ctx.db.insert(managerCycles).values({
@@ -55,13 +83,16 @@ export async function cycleTask(ctx: Ctx, taskName: string, input: CycleInput = 
     throw e;
   }
 
-  const st = await eventState(ctx, worker.id);
-  const [workerAlive, managerAlive, supervision, consumed] = await Promise.all([
+  const [configs, handoffs, wAcks, mAcks, criteria, consumedRows, hookRows] = rest;
+  const st = eventStateFrom(ctx, [transcript[0], transcript[1], transcript[2]]);
+  const [workerAlive, managerAlive, supervision] = await Promise.all([
     sessionAlive(ctx, worker),
     sessionAlive(ctx, manager),
-    supervisionContext(ctx, task, worker, { taskCompleted: st.task_completed }),
-    consumedSinceLastCycle(ctx, task.id, manager.id),
+    supervisionContextFrom(ctx, task, [configs, handoffs, wAcks, mAcks, criteria], workerReceiptFrom([transcript[3], transcript[4]]), {
+      taskCompleted: st.task_completed,
+    }),
   ]);
+  const consumed = consumedFrom(consumedRows);
   const pane = await paneSignal(ctx, worker, {
     state: st.state,
     stalenessSeconds: st.staleness_seconds,
@@ -70,7 +101,7 @@ export async function cycleTask(ctx: Ctx, taskName: string, input: CycleInput = 
   });
 
   // The agent's own hooks, when installed, are the first signal; transcript and pane cross-check.
-  const hooks = await hookCycleSignal(ctx, worker, st, pane);
+  const hooks = hookCycleSignalFrom(ctx, worker, hookRows[0] ?? null, st, pane);
 
   const body = {
     kind: "session_cycle" as const,

@@ -1,5 +1,5 @@
 import type { InStatement, Transaction } from "@libsql/client";
-import { and, eq } from "drizzle-orm";
+import { and, eq, type SQLWrapper } from "drizzle-orm";
 import { ingestCursors, type IngestCursorRow } from "../../schema/observe.ts";
 import type { SessionRow } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
@@ -174,6 +174,27 @@ async function readablePath(ctx: Ctx, host: Host, session: SessionRow): Promise<
  * offset it started from, so concurrent ingests of one session never double-count.
  */
 export async function ingestSession(ctx: Ctx, session: SessionRow): Promise<IngestReport> {
+  return (await ingestFromCursor(ctx, session, null)).report;
+}
+
+/** The read of a session's ingest cursor, unexecuted so a caller can batch it (`sessionId` may be a subquery). */
+export function ingestCursorRead(ctx: Ctx, sessionId: string | SQLWrapper) {
+  return ctx.db.select().from(ingestCursors).where(eq(ingestCursors.sessionId, sessionId)).limit(1);
+}
+
+/**
+ * `ingestSession` for a caller that has already read the session's cursor (`known.cursor`, from
+ * `ingestCursorRead`, read before this call so before the file is looked at); null reads it here.
+ * `wrote` says whether the ingest sent any statement after that read (created, reset or advanced
+ * the cursor, stored events, or found another ingest ahead of it): when it did not, reads taken
+ * together with the cursor still describe the transcript as stored.
+ */
+export async function ingestFromCursor(
+  ctx: Ctx,
+  session: SessionRow,
+  known: { cursor: IngestCursorRow | undefined } | null,
+): Promise<{ report: IngestReport; wrote: boolean }> {
+  let wrote = false;
   if (!session.transcriptPath || !session.transcriptKind) {
     throw new ApiError("CONFLICT", `session '${session.name}' has no transcript to ingest`, {
       hint: "Register it with --codex-session PATH, --claude-session PATH or --pid PID.",
@@ -187,7 +208,7 @@ export async function ingestSession(ctx: Ctx, session: SessionRow): Promise<Inge
   // concurrent request here) may advance it at any time, and a look taken before that advance
   // would see a file "smaller" than the cursor and mistake growth for truncation, ingesting
   // everything again under a new generation. Read in this order the look is never older.
-  const [cursor] = await ctx.db.select().from(ingestCursors).where(eq(ingestCursors.sessionId, session.id)).limit(1);
+  const cursor = known ? known.cursor : (await ingestCursorRead(ctx, session.id))[0];
   let info;
   try {
     info = await host.fileInfo(file);
@@ -219,6 +240,7 @@ export async function ingestSession(ctx: Ctx, session: SessionRow): Promise<Inge
   }
   if (rotated || truncated) skipping = false;
   if (!cursor || rotated || truncated) {
+    wrote = true;
     const nowMs = ctx.now().getTime();
     const row = {
       sessionId: session.id,
@@ -289,6 +311,7 @@ export async function ingestSession(ctx: Ctx, session: SessionRow): Promise<Inge
   let readPos = offset;
   let committedTo = offset;
   const commit = async (to: number, parsed: ParsedChunk, stillSkipping: boolean): Promise<boolean> => {
+    wrote = true;
     const committed = await commitChunk(ctx, session.id, generation, committedTo, to, parsed, looks, stillSkipping);
     if (committed === null) {
       report.warnings.push("another ingest advanced this transcript concurrently; stopped early");
@@ -361,7 +384,7 @@ export async function ingestSession(ctx: Ctx, session: SessionRow): Promise<Inge
   }
   report.partial_line_bytes = info.size - report.new_offset;
   if (report.skipped_lines) ctx.log.warn("ingest skipped malformed lines", { session: session.name, skipped: report.skipped_lines });
-  return report;
+  return { report, wrote };
 }
 
 /** The turn id of the session's latest ingested prompt, or null. */

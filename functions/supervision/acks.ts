@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { and, desc, eq } from "drizzle-orm";
+import { and, desc, eq, type SQLWrapper } from "drizzle-orm";
 import { ACK_ROLES, taskAcknowledgements, type AckRole, type AckRow } from "../../schema/supervision.ts";
 import type { TaskRow } from "../../schema/tasks.ts";
 import { auditInsert } from "../lib/audit.ts";
@@ -70,13 +70,18 @@ export const recordAckRoute = defineRoute(
 
 /** The latest acknowledgement of a role, or null. */
 export async function latestAck(ctx: Ctx, taskId: string, role: AckRole): Promise<AckRow | null> {
-  const [a] = await ctx.db
+  const [a] = await latestAckRead(ctx, taskId, role);
+  return a ?? null;
+}
+
+/** The read behind `latestAck`, unexecuted so it can ride in a batch (`taskId` may be a subquery). */
+export function latestAckRead(ctx: Ctx, taskId: string | SQLWrapper, role: AckRole) {
+  return ctx.db
     .select()
     .from(taskAcknowledgements)
     .where(and(eq(taskAcknowledgements.taskId, taskId), eq(taskAcknowledgements.role, role)))
     .orderBy(desc(taskAcknowledgements.revision))
     .limit(1);
-  return a ?? null;
 }
 
 /** Records an acknowledgement as the next revision of its role. */

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { and, desc, eq } from "drizzle-orm";
+import { and, desc, eq, type SQLWrapper } from "drizzle-orm";
 import { EPILOGUE_STEPS, MANAGER_MODES, managerConfigs, NUDGE_ON_COMPLETION, type ManagerConfigRow } from "../../schema/supervision.ts";
 import type { TaskRow } from "../../schema/tasks.ts";
 import { auditInsert } from "../lib/audit.ts";
@@ -144,8 +144,13 @@ export const configRevisionsRoute = defineRoute(["owner", "daemon", "session"], 
 
 /** The latest config row of a task, or null. Served by the (task_id, revision) index. */
 export async function latestConfigRow(ctx: Ctx, taskId: string): Promise<ManagerConfigRow | null> {
-  const [row] = await ctx.db.select().from(managerConfigs).where(eq(managerConfigs.taskId, taskId)).orderBy(desc(managerConfigs.revision)).limit(1);
+  const [row] = await latestConfigRead(ctx, taskId);
   return row ?? null;
+}
+
+/** The read behind `latestConfigRow`, unexecuted so it can ride in a batch (`taskId` may be a subquery). */
+export function latestConfigRead(ctx: Ctx, taskId: string | SQLWrapper) {
+  return ctx.db.select().from(managerConfigs).where(eq(managerConfigs.taskId, taskId)).orderBy(desc(managerConfigs.revision)).limit(1);
 }
 
 /** The config in force for a task: its latest revision, or null when none was recorded. */

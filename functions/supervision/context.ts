@@ -1,17 +1,17 @@
 import { z } from "@hono/zod-openapi";
-import { and, asc, desc, eq, gt, isNotNull } from "drizzle-orm";
-import { inboxItems } from "../../schema/messages.ts";
+import { and, asc, desc, eq, gt, sql } from "drizzle-orm";
+import { type InboxItemRow, inboxItems } from "../../schema/messages.ts";
 import { managerCycles, transcriptEvents } from "../../schema/observe.ts";
-import { acceptanceCriteria, type CriterionRow } from "../../schema/supervision.ts";
+import { type AckRow, acceptanceCriteria, type CriterionRow, type HandoffRow, type ManagerConfigRow } from "../../schema/supervision.ts";
 import type { SessionRow } from "../../schema/sessions.ts";
 import type { TaskRow } from "../../schema/tasks.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { iso } from "../lib/sql.ts";
-import { latestEvent } from "../observe/status.ts";
-import { Ack, ackToWire, latestAck } from "./acks.ts";
-import { configToWire, latestConfigRow, ManagerConfigWire } from "./config.ts";
+import { eventFromRows, type IdRef, latestEvent, latestEventRead } from "../observe/status.ts";
+import { Ack, ackToWire, latestAckRead } from "./acks.ts";
+import { configToWire, latestConfigRead, ManagerConfigWire } from "./config.ts";
 import { Criterion, CriteriaSummary, criteriaSummary, criterionToWire, type CriterionWire } from "./criteria.ts";
-import { Handoff, handoffToWire, latestHandoff } from "./handoff.ts";
+import { Handoff, handoffToWire, latestHandoffRead } from "./handoff.ts";
 
 /** How many criteria a cycle lists; a larger ledger still gets exact counts. */
 const CYCLE_CRITERIA_LIMIT = 200;
@@ -72,14 +72,11 @@ export const ConsumedNotification = z
   })
   .openapi("ConsumedNotification");
 
-/** A completed turn's receipt: its id, and how long it took from the start or prompt that opened it. */
-export async function turnReceipt(
-  ctx: Ctx,
-  workerId: string,
-  done: Pick<typeof transcriptEvents.$inferSelect, "id" | "observedAt" | "eventAt" | "ingestedAt">,
-): Promise<z.infer<typeof WorkerReceipt>> {
-  const start = await latestEvent(ctx, workerId, { kinds: ["task_started", "user_message"], before: done.id });
-  const at = (e: typeof done | undefined) => (e ? (e.observedAt ?? e.eventAt ?? e.ingestedAt) : null);
+type ReceiptEvent = Pick<typeof transcriptEvents.$inferSelect, "id" | "observedAt" | "eventAt" | "ingestedAt">;
+
+/** A receipt from a completed turn and the start or prompt that opened it. */
+function receiptOf(done: ReceiptEvent, start: ReceiptEvent | undefined): z.infer<typeof WorkerReceipt> {
+  const at = (e: ReceiptEvent | undefined) => (e ? (e.observedAt ?? e.eventAt ?? e.ingestedAt) : null);
   const startedAt = at(start);
   const completedAt = at(done);
   return {
@@ -90,15 +87,32 @@ export async function turnReceipt(
   };
 }
 
+/** A completed turn's receipt: its id, and how long it took from the start or prompt that opened it. */
+export async function turnReceipt(ctx: Ctx, workerId: string, done: ReceiptEvent): Promise<z.infer<typeof WorkerReceipt>> {
+  return receiptOf(done, await latestEvent(ctx, workerId, { kinds: ["task_started", "user_message"], before: done.id }));
+}
+
+/**
+ * The reads behind `workerReceipt`, unexecuted so they can ride in a batch: the worker's last
+ * task_complete and the start or prompt before it (keyed by a subquery for that event's id).
+ */
+export function workerReceiptReads(ctx: Ctx, workerId: IdRef) {
+  const done = and(eq(transcriptEvents.sessionId, workerId), eq(transcriptEvents.kind, "task_complete"));
+  const doneId = ctx.db.select({ id: transcriptEvents.id }).from(transcriptEvents).where(done).orderBy(desc(transcriptEvents.id)).limit(1);
+  return [
+    ctx.db.select().from(transcriptEvents).where(done).orderBy(desc(transcriptEvents.id)).limit(1),
+    latestEventRead(ctx, workerId, { kinds: ["task_started", "user_message"], before: doneId }),
+  ] as const;
+}
+
+/** The receipt `workerReceiptReads` found, or null when the worker has completed no turn. */
+export function workerReceiptFrom([done, start]: readonly [ReceiptEvent[], Array<Record<string, unknown>>]): z.infer<typeof WorkerReceipt> | null {
+  return done[0] ? receiptOf(done[0], eventFromRows(start)) : null;
+}
+
 /** The worker's last completed turn, or null when it has completed none. */
 export async function workerReceipt(ctx: Ctx, workerId: string): Promise<z.infer<typeof WorkerReceipt> | null> {
-  const [done] = await ctx.db
-    .select()
-    .from(transcriptEvents)
-    .where(and(eq(transcriptEvents.sessionId, workerId), eq(transcriptEvents.kind, "task_complete")))
-    .orderBy(desc(transcriptEvents.id))
-    .limit(1);
-  return done ? turnReceipt(ctx, workerId, done) : null;
+  return workerReceiptFrom(await ctx.db.batch(workerReceiptReads(ctx, workerId)));
 }
 
 function negotiation(
@@ -146,29 +160,44 @@ function negotiation(
 }
 
 /**
- * What a cycle adds to manager_context: the config in force, the latest handoff and acks, the
- * worker's last turn receipt and the criteria ledger grouped by status, plus advisory criteria
- * negotiation. A handful of indexed single-row reads and one bounded ledger read, run together.
+ * The task-keyed reads behind `supervisionContext` (config, handoff, both acks, the bounded
+ * criteria ledger), unexecuted so a cycle can send them in its one batch; `taskId` may be a
+ * subquery. The worker's receipt comes from `workerReceiptReads`.
  */
-export async function supervisionContext(
-  ctx: Ctx,
-  task: TaskRow,
-  worker: SessionRow,
-  opts: { taskCompleted: boolean },
-): Promise<z.infer<typeof SupervisionContext>> {
-  const [config, handoff, wAck, mAck, receipt, rows] = await Promise.all([
-    latestConfigRow(ctx, task.id),
-    latestHandoff(ctx, task.id),
-    latestAck(ctx, task.id, "worker"),
-    latestAck(ctx, task.id, "manager"),
-    workerReceipt(ctx, worker.id),
+export function supervisionReads(ctx: Ctx, taskId: IdRef) {
+  return [
+    latestConfigRead(ctx, taskId),
+    latestHandoffRead(ctx, taskId),
+    latestAckRead(ctx, taskId, "worker"),
+    latestAckRead(ctx, taskId, "manager"),
     ctx.db
       .select()
       .from(acceptanceCriteria)
-      .where(eq(acceptanceCriteria.taskId, task.id))
+      .where(eq(acceptanceCriteria.taskId, taskId))
       .orderBy(asc(acceptanceCriteria.id))
       .limit(CYCLE_CRITERIA_LIMIT + 1),
-  ]);
+  ] as const;
+}
+
+type SupervisionRows = [ManagerConfigRow[], HandoffRow[], AckRow[], AckRow[], CriterionRow[]];
+
+/**
+ * What a cycle adds to manager_context from the results of `supervisionReads` and the worker's
+ * receipt: the config in force, the latest handoff and acks, the receipt, the criteria ledger
+ * grouped by status, plus advisory criteria negotiation. A ledger longer than a cycle lists costs
+ * one more read for its exact counts.
+ */
+export async function supervisionContextFrom(
+  ctx: Ctx,
+  task: TaskRow,
+  [configs, handoffs, wAcks, mAcks, rows]: readonly [...SupervisionRows],
+  receipt: z.infer<typeof WorkerReceipt> | null,
+  opts: { taskCompleted: boolean },
+): Promise<z.infer<typeof SupervisionContext>> {
+  const config = configs[0];
+  const handoff = handoffs[0];
+  const wAck = wAcks[0];
+  const mAck = mAcks[0];
   const truncated = rows.length > CYCLE_CRITERIA_LIMIT;
   const listed: CriterionRow[] = rows.slice(0, CYCLE_CRITERIA_LIMIT);
   let summary = { proposed: 0, accepted: 0, satisfied: 0, deferred: 0, rejected: 0 };
@@ -198,23 +227,39 @@ export async function supervisionContext(
   };
 }
 
+/** What a cycle adds to manager_context (see `supervisionContextFrom`), read in one round trip. */
+export async function supervisionContext(
+  ctx: Ctx,
+  task: TaskRow,
+  worker: SessionRow,
+  opts: { taskCompleted: boolean },
+): Promise<z.infer<typeof SupervisionContext>> {
+  const [configs, handoffs, wAcks, mAcks, rows, done, start] = await ctx.db.batch([...supervisionReads(ctx, task.id), ...workerReceiptReads(ctx, worker.id)]);
+  return supervisionContextFrom(ctx, task, [configs, handoffs, wAcks, mAcks, rows], workerReceiptFrom([done, start]), opts);
+}
+
 /**
- * Inbox items the task's manager consumed since the task's previous cycle (all of them on the
- * first cycle, up to a bound): the dispatch notifications this cycle is the follow-up to.
+ * The read behind `consumedSinceLastCycle`, unexecuted so it can ride in a batch: inbox items the
+ * manager consumed after the task's previous cycle, whose time is a scalar subquery (before the
+ * first cycle it is null and every consumed item counts; consumption times are never negative).
  */
-export async function consumedSinceLastCycle(ctx: Ctx, taskId: string, managerId: string): Promise<Array<z.infer<typeof ConsumedNotification>>> {
-  const [prev] = await ctx.db
+export function consumedSinceLastCycleRead(ctx: Ctx, taskId: IdRef, managerId: IdRef) {
+  const prev = ctx.db
     .select({ at: managerCycles.createdAt })
     .from(managerCycles)
     .where(eq(managerCycles.taskId, taskId))
     .orderBy(desc(managerCycles.id))
     .limit(1);
-  const rows = await ctx.db
+  return ctx.db
     .select()
     .from(inboxItems)
-    .where(and(eq(inboxItems.targetSessionId, managerId), prev ? gt(inboxItems.consumedAt, prev.at) : isNotNull(inboxItems.consumedAt)))
+    .where(and(eq(inboxItems.targetSessionId, managerId), gt(inboxItems.consumedAt, sql`coalesce(${prev}, -1)`)))
     .orderBy(asc(inboxItems.consumedAt))
     .limit(CYCLE_NOTIFICATIONS_LIMIT);
+}
+
+/** The wire form of the rows `consumedSinceLastCycleRead` returned. */
+export function consumedFrom(rows: InboxItemRow[]): Array<z.infer<typeof ConsumedNotification>> {
   return rows.map((r) => ({
     id: r.id,
     signal_type: r.signalType,
@@ -222,4 +267,12 @@ export async function consumedSinceLastCycle(ctx: Ctx, taskId: string, managerId
     consumed_by: r.consumedBy,
     correlation_id: r.correlationId,
   }));
+}
+
+/**
+ * Inbox items the task's manager consumed since the task's previous cycle (all of them on the
+ * first cycle, up to a bound): the dispatch notifications this cycle is the follow-up to.
+ */
+export async function consumedSinceLastCycle(ctx: Ctx, taskId: string, managerId: string): Promise<Array<z.infer<typeof ConsumedNotification>>> {
+  return consumedFrom(await consumedSinceLastCycleRead(ctx, taskId, managerId));
 }

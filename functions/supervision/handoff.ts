@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { and, desc, eq } from "drizzle-orm";
+import { and, desc, eq, type SQLWrapper } from "drizzle-orm";
 import { taskHandoffs, type HandoffRow } from "../../schema/supervision.ts";
 import type { TaskRow } from "../../schema/tasks.ts";
 import { auditInsert } from "../lib/audit.ts";
@@ -116,11 +116,11 @@ export async function listHandoffs(ctx: Ctx, name: string, q: z.output<typeof Ha
 
 /** The latest handoff of a task, or null (one indexed read). */
 export async function latestHandoff(ctx: Ctx, taskId: string): Promise<HandoffRow | null> {
-  const [h] = await ctx.db
-    .select()
-    .from(taskHandoffs)
-    .where(eq(taskHandoffs.taskId, taskId))
-    .orderBy(desc(taskHandoffs.createdAt), desc(taskHandoffs.id))
-    .limit(1);
+  const [h] = await latestHandoffRead(ctx, taskId);
   return h ?? null;
+}
+
+/** The read behind `latestHandoff`, unexecuted so it can ride in a batch (`taskId` may be a subquery). */
+export function latestHandoffRead(ctx: Ctx, taskId: string | SQLWrapper) {
+  return ctx.db.select().from(taskHandoffs).where(eq(taskHandoffs.taskId, taskId)).orderBy(desc(taskHandoffs.createdAt), desc(taskHandoffs.id)).limit(1);
 }
