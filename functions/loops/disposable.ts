@@ -12,6 +12,9 @@ import { createTask } from "../tasks/create.ts";
 import { taskByName } from "../tasks/lookup.ts";
 import { TaskNameParam } from "../tasks/schema.ts";
 import { EvidenceType, insertLoopRun, LoopRun } from "./runs.ts";
+import { templateByName } from "./templates.ts";
+import { and, eq, inArray } from "drizzle-orm";
+import { sessions } from "../../schema/sessions.ts";
 
 export const DisposableBody = z
   .object({
@@ -52,6 +55,38 @@ export const disposableRoute = defineRoute(["owner"], {
 
 /** Sets up a disposable no-tmux pair for a task. */
 export async function createDisposableBinding(ctx: Ctx, name: string, input: z.output<typeof DisposableBody>) {
+  const workerName = input.worker ?? `${name}-worker`.slice(0, 64);
+  const managerName = input.manager ?? `${name}-manager`.slice(0, 64);
+  // The pair is made in several writes (task, sessions, config, binding, loop run); everything
+  // that would refuse one of the later ones is checked before the first, so a refusal leaves
+  // nothing behind. Only a concurrent writer taking a name in between can still fail a later step.
+  if (input.template) templateByName(input.template);
+  for (const [field, value] of [
+    ["worker", workerName],
+    ["manager", managerName],
+  ] as const) {
+    if (!NameSchema.safeParse(value).success) {
+      throw new ApiError("VALIDATION_FAILED", `'${value}' is not a valid session name`, {
+        hint: `Pass --${field} with 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.`,
+        fields: [{ field, message: "not a valid session name" }],
+      });
+    }
+  }
+  if (workerName === managerName) {
+    throw new ApiError("VALIDATION_FAILED", "the worker and the manager need different names", {
+      hint: "Pass --worker and --manager with two names.",
+      fields: [{ field: "manager", message: "same as the worker's name" }],
+    });
+  }
+  const taken = await ctx.db
+    .select({ name: sessions.name })
+    .from(sessions)
+    .where(and(inArray(sessions.name, [workerName, managerName]), eq(sessions.state, "active")));
+  if (taken.length) {
+    throw new ApiError("NAME_TAKEN", `an active session is already named '${taken[0]!.name}'`, {
+      hint: "Choose other names with --worker/--manager, or deregister that session first.",
+    });
+  }
   let created = false;
   let task;
   try {
@@ -62,8 +97,9 @@ export async function createDisposableBinding(ctx: Ctx, name: string, input: z.o
     task = await taskByName(ctx, name);
     created = true;
   }
-  const workerName = input.worker ?? `${name}-worker`.slice(0, 64);
-  const managerName = input.manager ?? `${name}-manager`.slice(0, 64);
+  if (task.state !== "active") {
+    throw new ApiError("CONFLICT", `task '${name}' is ${task.state}`, { hint: "Use an active task, or a new task name for new work." });
+  }
   const worker = await registerSession(ctx, { name: workerName, role: "worker", thread_id: `disposable:${name}:worker`, thread_title: `${name} worker` });
   const manager = await registerSession(ctx, { name: managerName, role: "manager", thread_id: `disposable:${name}:manager`, thread_title: `${name} manager` });
   await writeConfig(ctx, task, {});

@@ -94,6 +94,29 @@ describe("create-disposable-binding", () => {
   });
 });
 
+describe("create-disposable-binding refusals", () => {
+  const counts = async () => {
+    const r = await env.services.database.client.execute(
+      "SELECT (SELECT count(*) FROM tasks) AS t, (SELECT count(*) FROM sessions) AS s, (SELECT count(*) FROM tokens) AS k, (SELECT count(*) FROM events) AS e",
+    );
+    return r.rows[0];
+  };
+
+  it("refuses an unknown template, a taken name and equal names before writing anything", async () => {
+    await registerSession(env, "worker", { name: "busy-worker" });
+    const before = await counts();
+    const unknown = await env.call("POST", "/v1/tasks/fresh/disposable-binding", { body: { template: "no-such-template" } });
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.hint).toContain("Templates:");
+    const taken = await env.call("POST", "/v1/tasks/fresh/disposable-binding", { body: { worker: "busy-worker" } });
+    expect(taken.status).toBe(409);
+    expect(taken.body.error.code).toBe("NAME_TAKEN");
+    const same = await env.call("POST", "/v1/tasks/fresh/disposable-binding", { body: { worker: "twin", manager: "twin" } });
+    expect(same.status).toBe(400);
+    expect(await counts()).toEqual(before);
+  });
+});
+
 describe("inbox contract", () => {
   it("items carry state, dedupe_key, the worker receipt and an instruction; consumed_by says who consumed for whom", async () => {
     // Under the test host's Codex root, empty until the worker's turn is appended below.
