@@ -37,7 +37,9 @@ export async function startCluster(servers = 3): Promise<Cluster> {
   const dir = mkdtempSync(join(tmpdir(), "switchyard-multiserver-"));
   const codexHome = join(dir, "codex");
   mkdirSync(join(codexHome, "sessions"), { recursive: true });
-  const env = { CODEX_HOME: codexHome, SWITCHYARD_HOST_NAME: "bench-host" };
+  // Every load client shares the owner token, so the per-token rate limit (a shared-server guard,
+  // tested on its own) would answer 429s here; this cluster measures the servers, not the limiter.
+  const env = { CODEX_HOME: codexHome, SWITCHYARD_HOST_NAME: "bench-host", SWITCHYARD_RATE_BURST: "0", SWITCHYARD_RATE_PER_MINUTE: "0" };
   const ups: UpProcess[] = [];
   const urls: string[] = [];
   try {
