@@ -12,7 +12,7 @@ import { decodeCursor, keysetAfter, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
 import { activeSessionByName } from "../sessions/lookup.ts";
-import { taskByName } from "../tasks/lookup.ts";
+import { taskForWrite } from "../tasks/lookup.ts";
 import { AddClaimBody, AddClaimResult, ClaimList, ClaimListQuery, IdParam, ReleaseClaimResult } from "./schema.ts";
 
 export const addClaimRoute = defineRoute(
@@ -133,7 +133,7 @@ export async function addClaim(ctx: Ctx, input: z.output<typeof AddClaimBody>, r
   if (ctx.auth.kind === "session" && ctx.auth.sessionId !== session.id) {
     throw new ApiError("FORBIDDEN", `a session token may claim only for itself, not for '${session.name}'`, { hint: "Pass your own session name." });
   }
-  const taskId = input.task ? (await taskByName(ctx, input.task)).id : null;
+  const taskId = input.task ? (await taskForWrite(ctx, input.task, "a claim")).id : null;
   const path = normalizeClaimPath(input.path);
   const base = claimBase(path);
   const nowMs = ctx.now().getTime();

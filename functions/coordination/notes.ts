@@ -11,7 +11,7 @@ import { decodeCursor, keysetAfter, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
 import { activeSessionByName } from "../sessions/lookup.ts";
-import { taskByName } from "../tasks/lookup.ts";
+import { taskByName, taskForWrite } from "../tasks/lookup.ts";
 import { AddNoteBody, NoteList, NoteListQuery, NoteResult } from "./schema.ts";
 
 export const addNoteRoute = defineRoute(
@@ -71,7 +71,7 @@ export async function addNote(ctx: Ctx, input: z.output<typeof AddNoteBody>, res
   const row: RuntimeNoteRow = {
     id: ctx.newId("not"),
     text: input.text,
-    taskId: input.task ? (await taskByName(ctx, input.task)).id : null,
+    taskId: input.task ? (await taskForWrite(ctx, input.task, "a note")).id : null,
     sessionId,
     author: actorOf(ctx.auth),
     createdAt: ctx.now().getTime(),

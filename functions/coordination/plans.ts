@@ -11,7 +11,7 @@ import { decodeCursor, keysetAfter, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
 import { activeSessionByName } from "../sessions/lookup.ts";
-import { taskByName } from "../tasks/lookup.ts";
+import { taskForWrite } from "../tasks/lookup.ts";
 import { CreatePlanBody, IdParam, Plan, PlanList, PlanListQuery, PlanResult, PlanStatusBody } from "./schema.ts";
 
 export const createPlanRoute = defineRoute(
@@ -102,7 +102,7 @@ export async function createPlan(ctx: Ctx, input: z.output<typeof CreatePlanBody
     body: input.body ?? null,
     status: input.status,
     ownerSessionId,
-    taskId: input.task ? (await taskByName(ctx, input.task)).id : null,
+    taskId: input.task ? (await taskForWrite(ctx, input.task, "a plan")).id : null,
     createdBy: actorOf(ctx.auth),
     createdAt: nowMs,
     updatedAt: nowMs,
