@@ -210,7 +210,7 @@ export async function listClaims(ctx: Ctx, q: z.output<typeof ClaimListQuery>) {
   let keyOf: (r: FileClaimRow) => Array<string | number>;
   if (q.session) {
     const s = await activeSessionByName(ctx, q.session);
-    const after = decodeCursor(q.cursor, 2);
+    const after = decodeCursor(q.cursor, 2, "coordination/claims");
     rows = await ctx.db
       .select()
       .from(fileClaims)
@@ -220,7 +220,7 @@ export async function listClaims(ctx: Ctx, q: z.output<typeof ClaimListQuery>) {
     if (q.state === "live") rows = rows.filter((r) => r.releasedAt === null && r.expiresAt > nowMs);
     keyOf = (r) => [r.createdAt, r.id];
   } else if (q.state === "live") {
-    const after = decodeCursor(q.cursor, 3);
+    const after = decodeCursor(q.cursor, 3, "coordination/claims");
     rows = await ctx.db
       .select()
       .from(fileClaims)
@@ -229,7 +229,7 @@ export async function listClaims(ctx: Ctx, q: z.output<typeof ClaimListQuery>) {
       .limit(q.limit + 1);
     keyOf = (r) => [r.base, r.expiresAt, r.id];
   } else {
-    const after = decodeCursor(q.cursor, 2);
+    const after = decodeCursor(q.cursor, 2, "coordination/claims");
     rows = await ctx.db
       .select()
       .from(fileClaims)
@@ -238,7 +238,7 @@ export async function listClaims(ctx: Ctx, q: z.output<typeof ClaimListQuery>) {
       .limit(q.limit + 1);
     keyOf = (r) => [r.createdAt, r.id];
   }
-  const page = pageOf(rows, q.limit, keyOf);
+  const page = pageOf(rows, q.limit, keyOf, "coordination/claims");
   const names = await namesOf(
     ctx,
     page.items.map((c) => c.sessionId),

@@ -115,14 +115,14 @@ export async function createPlan(ctx: Ctx, input: z.output<typeof CreatePlanBody
 
 /** Lists plans, most recently changed first. */
 export async function listPlans(ctx: Ctx, q: z.output<typeof PlanListQuery>) {
-  const after = decodeCursor(q.cursor, 2);
+  const after = decodeCursor(q.cursor, 2, "coordination/plans");
   const rows = await ctx.db
     .select()
     .from(plans)
     .where(and(q.status === "all" ? undefined : eq(plans.status, q.status), keysetAfter([plans.updatedAt, plans.id], after, "desc")))
     .orderBy(desc(plans.updatedAt), desc(plans.id))
     .limit(q.limit + 1);
-  const page = pageOf(rows, q.limit, (r) => [r.updatedAt, r.id]);
+  const page = pageOf(rows, q.limit, (r) => [r.updatedAt, r.id], "coordination/plans");
   return { plans: await plansToWire(ctx, page.items), count: page.items.length, next_cursor: page.next_cursor };
 }
 
