@@ -132,7 +132,7 @@ export async function growthBench(): Promise<{ rows: BenchRow[]; ratios: Record<
       seedSeconds[String(scale)] = round((performance.now() - t0) / 1000);
       have = scale;
       const mid = Math.ceil(scale / 2);
-      const midCursor = encodeCursor([nowMs + mid, `ses_g${String(mid).padStart(8, "0")}`]);
+      const midCursor = encodeCursor([nowMs + mid, `ses_g${String(mid).padStart(8, "0")}`], "sessions/list");
       const pick = (i: number) => String(1 + ((Math.abs(i) * 7919) % scale)).padStart(8, "0");
       const samples = await measure([
         ["show", (i) => showSession(ctx, `gs-${pick(i)}`)],

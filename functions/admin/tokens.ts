@@ -122,10 +122,10 @@ export async function listTokens(ctx: Ctx, q: z.output<typeof TokenListQuery>) {
   const rows = await ctx.db
     .select()
     .from(tokens)
-    .where(keysetAfter([tokens.createdAt, tokens.id], decodeCursor(q.cursor, 2)))
+    .where(keysetAfter([tokens.createdAt, tokens.id], decodeCursor(q.cursor, 2, "admin/tokens")))
     .orderBy(asc(tokens.createdAt), asc(tokens.id))
     .limit(q.limit + 1);
-  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id]);
+  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id], "admin/tokens");
   const nowMs = ctx.now().getTime();
   return { tokens: page.items.map((t) => tokenToWire(t, nowMs)), count: page.items.length, next_cursor: page.next_cursor };
 }

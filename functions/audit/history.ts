@@ -3,7 +3,7 @@ import { bindings } from "../../schema/bindings.ts";
 import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import type { TaskRow } from "../../schema/tasks.ts";
 import type { Ctx } from "../lib/ctx.ts";
-import { decodeCursor, encodeCursor } from "../lib/paging.ts";
+import { decodeIntCursor, encodeCursor } from "../lib/paging.ts";
 import { iso as isoDate } from "../lib/sql.ts";
 import { maybeRedact, redactText } from "./redact.ts";
 
@@ -99,10 +99,18 @@ type Position = {
 
 const START: Position = { cycle: 0, audit: [-1, 0], command: [-1, 0], inbox: [-1, 0], decision: 0, criterion: 0, broker: [-1, 0], transcript: 0 };
 
-function decodePosition(cursor: string | undefined): Position {
-  const k = decodeCursor(cursor, 12) as number[] | null;
+/**
+ * A replay cursor belongs to one task and one view of it (role, with or without transcripts): a
+ * position in another is meaningless, so it is refused rather than silently skipping rows.
+ */
+function positionTag(task: TaskRow, o: ReplayOptions): string {
+  return `replay:${task.id}:${o.role}:${o.transcript ? "transcript" : "events"}`;
+}
+
+function decodePosition(cursor: string | undefined, tag: string): Position {
+  // Positions are row ids and offsets; -1 is the "before the first row" of a (key, id) pair.
+  const k = decodeIntCursor(cursor, 12, tag, -1);
   if (!k) return START;
-  if (!k.every((x) => typeof x === "number")) decodeCursor("!", 12);
   return {
     cycle: k[0]!,
     audit: [k[1]!, k[2]!],
@@ -115,8 +123,8 @@ function decodePosition(cursor: string | undefined): Position {
   };
 }
 
-function encodePosition(p: Position): string {
-  return encodeCursor([p.cycle, ...p.audit, ...p.command, ...p.inbox, p.decision, p.criterion, ...p.broker, p.transcript]);
+function encodePosition(p: Position, tag: string): string {
+  return encodeCursor([p.cycle, ...p.audit, ...p.command, ...p.inbox, p.decision, p.criterion, ...p.broker, p.transcript], tag);
 }
 
 const SOURCE_RANK: Record<ReplaySource, number> = { cycle: 0, transcript: 1, audit: 2, command: 3, inbox: 4, decision: 5, criterion: 6, broker: 7 };
@@ -233,7 +241,8 @@ const atRowid = (table: string, op: ">" | "<=", pos: [number, number]) =>
  * rather than skipped.
  */
 export async function replayPage(ctx: Ctx, task: TaskRow, ts: TaskSessions, o: ReplayOptions) {
-  const pos = decodePosition(o.cursor);
+  const tag = positionTag(task, o);
+  const pos = decodePosition(o.cursor, tag);
   const n = o.limit + 1;
   const db = ctx.db;
   const sessionIds = [...ts.byId.keys()];
@@ -476,7 +485,7 @@ export async function replayPage(ctx: Ctx, task: TaskRow, ts: TaskSessions, o: R
     const e = entryOf(src, row as never, inc, who);
     if (o.role === "all" || e.role === o.role) entries.push(e);
   }
-  return { entries, next_cursor: total > taken.length ? encodePosition(next) : null, scanned: taken.length };
+  return { entries, next_cursor: total > taken.length ? encodePosition(next, tag) : null, scanned: taken.length };
 }
 
 /** Merges lists of transcript rows (one per session and kind) by id. */

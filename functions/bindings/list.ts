@@ -30,9 +30,14 @@ export async function listBindings(ctx: Ctx, q: Pick<z.output<typeof BindingList
     .innerJoin(tasks, eq(tasks.id, bindings.taskId))
     .innerJoin(w, eq(w.id, bindings.workerSessionId))
     .innerJoin(m, eq(m.id, bindings.managerSessionId))
-    .where(and(q.state === "all" ? undefined : eq(bindings.state, q.state), keysetAfter([bindings.createdAt, bindings.id], decodeCursor(q.cursor, 2))))
+    .where(
+      and(
+        q.state === "all" ? undefined : eq(bindings.state, q.state),
+        keysetAfter([bindings.createdAt, bindings.id], decodeCursor(q.cursor, 2, "bindings/list")),
+      ),
+    )
     .orderBy(asc(bindings.createdAt), asc(bindings.id))
     .limit(q.limit + 1);
-  const page = pageOf(rows, q.limit, (r) => [r.b.createdAt, r.b.id]);
+  const page = pageOf(rows, q.limit, (r) => [r.b.createdAt, r.b.id], "bindings/list");
   return { bindings: page.items.map((r) => bindingToWire(r.b, r)), count: page.items.length, next_cursor: page.next_cursor };
 }

@@ -26,11 +26,12 @@ export async function adviceQueue(ctx: Ctx, q: z.output<typeof QueueQuery>): Pro
     await ctx.db
       .select()
       .from(adviceRequests)
-      .where(and(where, keysetAfter([adviceRequests.createdAt, adviceRequests.id], decodeCursor(q.cursor, 2))))
+      .where(and(where, keysetAfter([adviceRequests.createdAt, adviceRequests.id], decodeCursor(q.cursor, 2, "broker/queue"))))
       .orderBy(asc(adviceRequests.createdAt), asc(adviceRequests.id))
       .limit(q.limit + 1),
     q.limit,
     (r) => [r.createdAt, r.id],
+    "broker/queue",
   );
   const rows = page.items;
   const jobs = rows.length

@@ -96,7 +96,7 @@ export async function dependOn(ctx: Ctx, name: string, input: z.output<typeof De
  * dependencies is walked in order, so a page costs its own size.
  */
 export async function listBlocked(ctx: Ctx, q: z.output<typeof BlockedQuery>) {
-  const after = decodeCursor(q.cursor, 1);
+  const after = decodeCursor(q.cursor, 1, "convoys/deps");
   const open = await ctx.db
     .select({ taskId: taskDeps.taskId, on: taskDeps.dependsOnTaskId })
     .from(taskDeps)
@@ -115,7 +115,7 @@ export async function listBlocked(ctx: Ctx, q: z.output<typeof BlockedQuery>) {
     if (last?.task.id === t.id) last.waiting.push(b);
     else blocked.push({ task: t, waiting: [b] });
   }
-  const page = pageOf(blocked, q.limit, (r) => [r.task.id]);
+  const page = pageOf(blocked, q.limit, (r) => [r.task.id], "convoys/deps");
   return {
     blocked: page.items.map((r) => ({ task: taskToWire(r.task), waiting_for: r.waiting.map((w) => ({ task: w.name, task_id: w.id, state: w.state })) })),
     count: page.items.length,

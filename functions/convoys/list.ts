@@ -31,14 +31,14 @@ export const showConvoyRoute = defineRoute(["owner", "daemon", "session"], {
 
 /** Lists convoys newest first, a page at a time. */
 export async function listConvoys(ctx: Ctx, q: z.output<typeof ConvoyListQuery>) {
-  const after = decodeCursor(q.cursor, 2);
+  const after = decodeCursor(q.cursor, 2, "convoys/list");
   const rows = await ctx.db
     .select()
     .from(convoys)
     .where(and(q.status === "all" ? undefined : eq(convoys.state, q.status), keysetAfter([convoys.createdAt, convoys.id], after, "desc")))
     .orderBy(desc(convoys.createdAt), desc(convoys.id))
     .limit(q.limit + 1);
-  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id]);
+  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id], "convoys/list");
   const facts = await convoyFacts(ctx, page.items);
   return { convoys: page.items.map((c) => convoyToWire(c, facts)), count: page.items.length, next_cursor: page.next_cursor };
 }

@@ -64,7 +64,7 @@ export const boardRoute = defineRoute(["owner", "daemon", "session"], {
 /** Builds the board in a fixed number of index-served queries whatever the page size. */
 export async function board(ctx: Ctx, q: z.output<typeof BoardQuery>) {
   const nowMs = ctx.now().getTime();
-  const after = decodeCursor(q.cursor, 1);
+  const after = decodeCursor(q.cursor, 1, "coordination/board");
   const lanes = await ctx.db
     .select({ binding: bindings, task: tasks })
     .from(bindings)
@@ -72,7 +72,7 @@ export async function board(ctx: Ctx, q: z.output<typeof BoardQuery>) {
     .where(and(eq(bindings.state, "active"), after ? gt(bindings.taskId, String(after[0])) : undefined))
     .orderBy(asc(bindings.taskId))
     .limit(q.limit + 1);
-  const page = pageOf(lanes, q.limit, (r) => [r.binding.taskId]);
+  const page = pageOf(lanes, q.limit, (r) => [r.binding.taskId], "coordination/board");
   const sIds = [...new Set(page.items.flatMap((l) => [l.binding.workerSessionId, l.binding.managerSessionId]))];
   const people = new Map(sIds.length ? (await ctx.db.select().from(sessions).where(inArray(sessions.id, sIds))).map((s) => [s.id, s]) : []);
   const workerIds = page.items.map((l) => l.binding.workerSessionId);

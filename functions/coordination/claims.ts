@@ -12,7 +12,7 @@ import { decodeCursor, keysetAfter, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
 import { activeSessionByName } from "../sessions/lookup.ts";
-import { taskByName } from "../tasks/lookup.ts";
+import { taskForWrite } from "../tasks/lookup.ts";
 import { AddClaimBody, AddClaimResult, ClaimList, ClaimListQuery, IdParam, ReleaseClaimResult } from "./schema.ts";
 
 export const addClaimRoute = defineRoute(
@@ -133,7 +133,7 @@ export async function addClaim(ctx: Ctx, input: z.output<typeof AddClaimBody>, r
   if (ctx.auth.kind === "session" && ctx.auth.sessionId !== session.id) {
     throw new ApiError("FORBIDDEN", `a session token may claim only for itself, not for '${session.name}'`, { hint: "Pass your own session name." });
   }
-  const taskId = input.task ? (await taskByName(ctx, input.task)).id : null;
+  const taskId = input.task ? (await taskForWrite(ctx, input.task, "a claim")).id : null;
   const path = normalizeClaimPath(input.path);
   const base = claimBase(path);
   const nowMs = ctx.now().getTime();
@@ -210,7 +210,7 @@ export async function listClaims(ctx: Ctx, q: z.output<typeof ClaimListQuery>) {
   let keyOf: (r: FileClaimRow) => Array<string | number>;
   if (q.session) {
     const s = await activeSessionByName(ctx, q.session);
-    const after = decodeCursor(q.cursor, 2);
+    const after = decodeCursor(q.cursor, 2, "coordination/claims");
     rows = await ctx.db
       .select()
       .from(fileClaims)
@@ -220,7 +220,7 @@ export async function listClaims(ctx: Ctx, q: z.output<typeof ClaimListQuery>) {
     if (q.state === "live") rows = rows.filter((r) => r.releasedAt === null && r.expiresAt > nowMs);
     keyOf = (r) => [r.createdAt, r.id];
   } else if (q.state === "live") {
-    const after = decodeCursor(q.cursor, 3);
+    const after = decodeCursor(q.cursor, 3, "coordination/claims");
     rows = await ctx.db
       .select()
       .from(fileClaims)
@@ -229,7 +229,7 @@ export async function listClaims(ctx: Ctx, q: z.output<typeof ClaimListQuery>) {
       .limit(q.limit + 1);
     keyOf = (r) => [r.base, r.expiresAt, r.id];
   } else {
-    const after = decodeCursor(q.cursor, 2);
+    const after = decodeCursor(q.cursor, 2, "coordination/claims");
     rows = await ctx.db
       .select()
       .from(fileClaims)
@@ -238,7 +238,7 @@ export async function listClaims(ctx: Ctx, q: z.output<typeof ClaimListQuery>) {
       .limit(q.limit + 1);
     keyOf = (r) => [r.createdAt, r.id];
   }
-  const page = pageOf(rows, q.limit, keyOf);
+  const page = pageOf(rows, q.limit, keyOf, "coordination/claims");
   const names = await namesOf(
     ctx,
     page.items.map((c) => c.sessionId),

@@ -11,7 +11,7 @@ import { decodeCursor, keysetAfter, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
 import { activeSessionByName } from "../sessions/lookup.ts";
-import { taskByName } from "../tasks/lookup.ts";
+import { taskByName, taskForWrite } from "../tasks/lookup.ts";
 import { AddNoteBody, NoteList, NoteListQuery, NoteResult } from "./schema.ts";
 
 export const addNoteRoute = defineRoute(
@@ -71,7 +71,7 @@ export async function addNote(ctx: Ctx, input: z.output<typeof AddNoteBody>, res
   const row: RuntimeNoteRow = {
     id: ctx.newId("not"),
     text: input.text,
-    taskId: input.task ? (await taskByName(ctx, input.task)).id : null,
+    taskId: input.task ? (await taskForWrite(ctx, input.task, "a note")).id : null,
     sessionId,
     author: actorOf(ctx.auth),
     createdAt: ctx.now().getTime(),
@@ -84,7 +84,7 @@ export async function addNote(ctx: Ctx, input: z.output<typeof AddNoteBody>, res
 
 /** Lists notes newest first. */
 export async function listNotes(ctx: Ctx, q: z.output<typeof NoteListQuery>) {
-  const after = decodeCursor(q.cursor, 2);
+  const after = decodeCursor(q.cursor, 2, "coordination/notes");
   const taskId = q.task ? (await taskByName(ctx, q.task)).id : undefined;
   const rows = await ctx.db
     .select()
@@ -92,6 +92,6 @@ export async function listNotes(ctx: Ctx, q: z.output<typeof NoteListQuery>) {
     .where(and(taskId ? eq(runtimeNotes.taskId, taskId) : undefined, keysetAfter([runtimeNotes.createdAt, runtimeNotes.id], after, "desc")))
     .orderBy(desc(runtimeNotes.createdAt), desc(runtimeNotes.id))
     .limit(q.limit + 1);
-  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id]);
+  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id], "coordination/notes");
   return { notes: await notesToWire(ctx, page.items), count: page.items.length, next_cursor: page.next_cursor };
 }

@@ -11,7 +11,7 @@ import { decodeCursor, keysetAfter, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
 import { activeSessionByName } from "../sessions/lookup.ts";
-import { taskByName } from "../tasks/lookup.ts";
+import { taskForWrite } from "../tasks/lookup.ts";
 import { CreatePlanBody, IdParam, Plan, PlanList, PlanListQuery, PlanResult, PlanStatusBody } from "./schema.ts";
 
 export const createPlanRoute = defineRoute(
@@ -102,7 +102,7 @@ export async function createPlan(ctx: Ctx, input: z.output<typeof CreatePlanBody
     body: input.body ?? null,
     status: input.status,
     ownerSessionId,
-    taskId: input.task ? (await taskByName(ctx, input.task)).id : null,
+    taskId: input.task ? (await taskForWrite(ctx, input.task, "a plan")).id : null,
     createdBy: actorOf(ctx.auth),
     createdAt: nowMs,
     updatedAt: nowMs,
@@ -115,14 +115,14 @@ export async function createPlan(ctx: Ctx, input: z.output<typeof CreatePlanBody
 
 /** Lists plans, most recently changed first. */
 export async function listPlans(ctx: Ctx, q: z.output<typeof PlanListQuery>) {
-  const after = decodeCursor(q.cursor, 2);
+  const after = decodeCursor(q.cursor, 2, "coordination/plans");
   const rows = await ctx.db
     .select()
     .from(plans)
     .where(and(q.status === "all" ? undefined : eq(plans.status, q.status), keysetAfter([plans.updatedAt, plans.id], after, "desc")))
     .orderBy(desc(plans.updatedAt), desc(plans.id))
     .limit(q.limit + 1);
-  const page = pageOf(rows, q.limit, (r) => [r.updatedAt, r.id]);
+  const page = pageOf(rows, q.limit, (r) => [r.updatedAt, r.id], "coordination/plans");
   return { plans: await plansToWire(ctx, page.items), count: page.items.length, next_cursor: page.next_cursor };
 }
 

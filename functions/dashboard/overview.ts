@@ -64,7 +64,7 @@ export async function watermark(ctx: Ctx): Promise<string> {
 
 /** One page of tasks with what the dashboard shows of each, in a few batched reads. */
 async function taskRows(ctx: Ctx, q: z.output<typeof OverviewQuery>) {
-  const after = decodeCursor(q.cursor, 1);
+  const after = decodeCursor(q.cursor, 1, "dashboard/overview");
   // rowid order is creation order, and the (state) index carries it: newest first with no sort.
   const rows = await ctx.db
     .select({ rowid: sql<number>`"tasks".rowid`, id: tasks.id, name: tasks.name, state: tasks.state, createdAt: tasks.createdAt, finishedAt: tasks.finishedAt })
@@ -72,7 +72,7 @@ async function taskRows(ctx: Ctx, q: z.output<typeof OverviewQuery>) {
     .where(and(eq(tasks.state, q.state), after ? sql`"tasks".rowid < ${after[0]}` : undefined))
     .orderBy(sql`"tasks".rowid DESC`)
     .limit(q.limit + 1);
-  const page = pageOf(rows, q.limit, (r) => [r.rowid]);
+  const page = pageOf(rows, q.limit, (r) => [r.rowid], "dashboard/overview");
   const ids = page.items.map((t) => t.id);
   if (!ids.length) return { items: [], next_cursor: page.next_cursor };
   const db = ctx.db;

@@ -1,8 +1,10 @@
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
-import { desc, gt } from "drizzle-orm";
+import { desc, eq, gt } from "drizzle-orm";
+import { tokens } from "../../schema/auth.ts";
 import { telemetryEvents } from "../../schema/telemetry.ts";
+import { tokenIsLive } from "../lib/auth.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import type { Database } from "../lib/db.ts";
 import type { AppEnv } from "../lib/env.ts";
@@ -37,7 +39,7 @@ export const streamRoute = defineRoute(
     tags: ["dashboard"],
     summary: "Server-sent events: a `change` event whenever the dashboard's data changes",
     description:
-      "With `Accept: text/event-stream` the answer is a stream: `change` events (the new watermark and the newest telemetry summaries) as soon as a write lands, and a `ping` comment every 15 s. Otherwise one JSON snapshot of the watermark. The check is two primary-key lookups per interval, shared by every stream of this process. Owner only; send the token as a bearer header (the page uses a fetch stream, never a token in the URL).",
+      "With `Accept: text/event-stream` the answer is a stream: `change` events (the new watermark and the newest telemetry summaries) as soon as a write lands, and a `ping` comment every 15 s. The token is checked again before every change and every ping: once it is revoked (or its rotation grace is over) the stream sends one `error` event and ends. Otherwise one JSON snapshot of the watermark. The check is two primary-key lookups per interval, shared by every stream of this process. Owner only; send the token as a bearer header (the page uses a fetch stream, never a token in the URL).",
     request: { query: StreamQuery },
     responses: {
       200: {
@@ -122,14 +124,50 @@ function watcherFor(ctx: Ctx, intervalMs: number): Watcher {
 /** Seconds between keep-alive comments, so proxies and idle timeouts leave the stream open. */
 const PING_MS = 15_000;
 
-/** The stream: the current watermark first, then one `change` per change. */
+/**
+ * Whether the token that opened the stream is still accepted now (not revoked, or a rotation's
+ * grace not yet over): auth ran once at the start, and a stream outlives it.
+ */
+async function stillLive(ctx: Ctx): Promise<boolean> {
+  if (ctx.auth.kind === "anonymous") return false;
+  const [row] = await ctx.db.select({ revokedAt: tokens.revokedAt }).from(tokens).where(eq(tokens.id, ctx.auth.tokenId)).limit(1);
+  return !!row && tokenIsLive(row, ctx.now().getTime());
+}
+
+/**
+ * The stream: the current watermark first, then one `change` per change. The token is checked
+ * again before every change and with every ping; once it is no longer live the stream sends one
+ * `error` event and ends.
+ */
 export function dashboardStream(c: Context<AppEnv>, ctx: Ctx, q: z.output<typeof StreamQuery>) {
   return streamSSE(c, async (stream) => {
     let lastId = 0;
     let queue: Promise<void> = Promise.resolve();
+    let ended = false;
+    let end: () => void = () => {};
+    const closed = new Promise<void>((resolve) => {
+      end = resolve;
+    });
+    stream.onAbort(() => end());
+    /** Ends the stream when the token is gone; true when it may go on. */
+    const checkToken = async () => {
+      if (ended) return false;
+      const live = await stillLive(ctx);
+      if (live) return true;
+      ended = true;
+      await stream
+        .writeSSE({
+          event: "error",
+          data: JSON.stringify({ code: "UNAUTHENTICATED", message: "this token is no longer live", hint: "Sign in again with a live owner token." }),
+        })
+        .catch(() => {});
+      end();
+      return false;
+    };
     const send = (mark: string) => {
       // Writes are chained so two changes never interleave on the wire.
       queue = queue.then(async () => {
+        if (!(await checkToken())) return;
         const top = Number(mark.split(".")[0]);
         // The first event carries the latest rows too, so a fresh page has an activity feed.
         const recent = await recentAfter(ctx, lastId || Math.max(0, top - 20));
@@ -140,10 +178,13 @@ export function dashboardStream(c: Context<AppEnv>, ctx: Ctx, q: z.output<typeof
     send(await watermark(ctx));
     const unsubscribe = watcherFor(ctx, q.interval_ms).subscribe(send);
     const ping = setInterval(() => {
-      void stream.write(": ping\n\n").catch(() => {});
+      queue = queue.then(async () => {
+        if (await checkToken()) await stream.write(": ping\n\n").catch(() => {});
+      });
     }, PING_MS);
-    await new Promise<void>((resolve) => stream.onAbort(resolve));
+    await closed;
     clearInterval(ping);
     unsubscribe();
+    await queue.catch(() => {});
   });
 }

@@ -21,7 +21,8 @@ export const discoverRoute = defineRoute(
     path: "/discover",
     tags: ["discover"],
     summary: "Search tasks, sessions, bindings and recent events, with ready-to-run suggestions",
-    description: "CLI: discover [QUERY] / search [QUERY].",
+    description:
+      "A session caller matches another session only on what it may see of it (name, role, state, thread title unless bound together) and gets no audit events (`telemetry` is empty). CLI: discover [QUERY] / search [QUERY].",
     request: { query: DiscoverQuery },
     responses: { 200: jsonResponse(DiscoverResult, "Matches") },
   },
@@ -107,24 +108,33 @@ async function matchEvents(ctx: Ctx, text: string | null, limit: number): Promis
   return rows.map((r) => rowFromRaw(events, r));
 }
 
+/** Whether `text` is in what a session shows with its details hidden (name, role, state, thread title). */
+function matchesShown(s: SessionRow, text: string): boolean {
+  const needle = text.toLowerCase();
+  return [s.name, s.role, s.state, s.threadTitle].some((f) => !!f && f.toLowerCase().includes(needle));
+}
+
 /** Finds what matches `q` and suggests the next command for tasks that lack a binding. */
 export async function discover(ctx: Ctx, q: z.output<typeof DiscoverQuery>) {
   const text = q.q?.trim() || null;
   const taskRows = await matchTasks(ctx, text, q.all, q.limit);
-  const sessionRows = await matchSessions(ctx, text, q.all, q.limit);
+  const visible = await detailsVisibleTo(ctx);
+  // The index also matches cwd and tmux session, which a caller may not be allowed to see: a
+  // session whose details are hidden from it counts only when the match is in what it shows.
+  const sessionRows = (await matchSessions(ctx, text, q.all, q.limit)).filter((s) => !text || visible(s) || matchesShown(s, text));
   // Active bindings are open work, bounded by the live fleet: all of them, in one page.
   const { bindings: active } = await listBindings(ctx, { state: "active", limit: MAX_PAGE_LIMIT });
   const matchedTaskNames = new Set(taskRows.map((t) => t.name));
   const matchedSessionNames = new Set(sessionRows.map((s) => s.name));
   const bindingHits = active.filter((b) => !text || matchedTaskNames.has(b.task) || matchedSessionNames.has(b.worker) || matchedSessionNames.has(b.manager));
-  const telemetry = await matchEvents(ctx, text, q.limit);
+  // The audit trail is not a session's to read (every /v1/telemetry and audit route refuses it).
+  const telemetry = ctx.auth.kind === "session" ? [] : await matchEvents(ctx, text, q.limit);
 
   const suggestions = await suggest(
     ctx,
     taskRows.filter((t) => t.state === "active").map((t) => t.name),
     active,
   );
-  const visible = await detailsVisibleTo(ctx);
   return {
     query: text,
     tasks: taskRows.map(taskToWire),

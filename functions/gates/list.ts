@@ -30,14 +30,14 @@ export const showGateRoute = defineRoute(["owner", "daemon", "session"], {
 
 /** Lists gates newest first, a page at a time. */
 export async function listGates(ctx: Ctx, q: z.output<typeof GateListQuery>) {
-  const after = decodeCursor(q.cursor, 2);
+  const after = decodeCursor(q.cursor, 2, "gates/list");
   const rows = await ctx.db
     .select()
     .from(gates)
     .where(and(q.state === "all" ? undefined : eq(gates.state, q.state), keysetAfter([gates.createdAt, gates.id], after, "desc")))
     .orderBy(desc(gates.createdAt), desc(gates.id))
     .limit(q.limit + 1);
-  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id]);
+  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id], "gates/list");
   const names = await waiterNames(
     ctx,
     page.items.map((g) => g.id),

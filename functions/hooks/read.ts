@@ -76,14 +76,14 @@ export async function readHookState(ctx: Ctx, name: string) {
 export async function listHookEvents(ctx: Ctx, name: string, q: z.output<typeof HookEventsQuery>) {
   const s = await activeSessionByName(ctx, name);
   await assertMayRead(ctx, s);
-  const after = decodeCursor(q.cursor, 1);
+  const after = decodeCursor(q.cursor, 1, "hooks/read");
   const rows = await ctx.db
     .select()
     .from(hookEvents)
     .where(and(eq(hookEvents.sessionId, s.id), keysetAfter([hookEvents.id], after, "desc")))
     .orderBy(desc(hookEvents.id))
     .limit(q.limit + 1);
-  const { items: page, next_cursor } = pageOf(rows, q.limit, (r) => [r.id]);
+  const { items: page, next_cursor } = pageOf(rows, q.limit, (r) => [r.id], "hooks/read");
   return {
     session: s.name,
     events: page.map((r) => ({

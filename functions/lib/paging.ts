@@ -42,30 +42,46 @@ function fromBase64Url(text: string): string {
   return new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0)));
 }
 
-/** Encodes a sort key as an opaque cursor. */
-export function encodeCursor(key: CursorKey): string {
-  return toBase64Url(JSON.stringify(key));
+/**
+ * Encodes a sort key as an opaque cursor of the list named `tag` (e.g. `sessions/list`, or a
+ * replay's task, role and format), so that a cursor handed to another list is refused instead of
+ * silently skipping rows there.
+ */
+export function encodeCursor(key: CursorKey, tag: string): string {
+  return toBase64Url(JSON.stringify([tag, key]));
 }
 
+const notACursor = () =>
+  new ApiError("VALIDATION_FAILED", "cursor is not a cursor of this list", {
+    hint: "Pass the next_cursor of the previous page of this same list unchanged, or leave cursor out to start at the first page.",
+    fields: [{ field: "cursor", message: "not a cursor of this list" }],
+  });
+
 /**
- * Decodes a cursor made by `encodeCursor` for a list sorted by `arity` keys. A cursor that is
- * not one (edited, truncated, from another list) is a validation error naming the field.
+ * Decodes a cursor made by `encodeCursor` for the list `tag`, sorted by `arity` keys. A cursor
+ * that is not one (edited, truncated, from another list or another task) is a validation error
+ * naming the field.
  */
-export function decodeCursor(cursor: string | undefined, arity: number): CursorKey | null {
+export function decodeCursor(cursor: string | undefined, arity: number, tag: string): CursorKey | null {
   if (cursor === undefined || cursor === "") return null;
-  let key: unknown;
+  let parsed: unknown;
   try {
-    key = JSON.parse(fromBase64Url(cursor));
+    parsed = JSON.parse(fromBase64Url(cursor));
   } catch {
-    key = null;
+    parsed = null;
   }
+  const key = Array.isArray(parsed) && parsed.length === 2 && parsed[0] === tag ? (parsed[1] as unknown) : null;
   if (!Array.isArray(key) || key.length !== arity || !key.every((k) => typeof k === "string" || (typeof k === "number" && Number.isFinite(k)))) {
-    throw new ApiError("VALIDATION_FAILED", "cursor is not a cursor of this list", {
-      hint: "Pass the next_cursor of the previous page unchanged, or leave cursor out to start at the first page.",
-      fields: [{ field: "cursor", message: "not a cursor of this list" }],
-    });
+    throw notACursor();
   }
   return key as CursorKey;
+}
+
+/** Decodes a cursor whose keys must all be integers of at least `min` (positions, row ids). */
+export function decodeIntCursor(cursor: string | undefined, arity: number, tag: string, min: number): number[] | null {
+  const key = decodeCursor(cursor, arity, tag);
+  if (key && !key.every((k) => Number.isSafeInteger(k) && (k as number) >= min)) throw notACursor();
+  return key as number[] | null;
 }
 
 /**
@@ -88,10 +104,10 @@ export function keysetAfter(columns: AnyColumn[], key: CursorKey | null, order: 
 
 /**
  * Cuts a page from rows fetched with `limit + 1`: the extra row only says that another page
- * exists, and the cursor is the key of the last row kept.
+ * exists, and the cursor is the key of the last row kept, tagged with its list (see encodeCursor).
  */
-export function pageOf<T>(rows: T[], limit: number, keyOf: (row: T) => CursorKey): { items: T[]; next_cursor: string | null } {
+export function pageOf<T>(rows: T[], limit: number, keyOf: (row: T) => CursorKey, tag: string): { items: T[]; next_cursor: string | null } {
   if (rows.length <= limit) return { items: rows, next_cursor: null };
   const items = rows.slice(0, limit);
-  return { items, next_cursor: encodeCursor(keyOf(items[items.length - 1]!)) };
+  return { items, next_cursor: encodeCursor(keyOf(items[items.length - 1]!), tag) };
 }

@@ -159,9 +159,9 @@ export async function listLoopRuns(ctx: Ctx, name: string, q: z.output<typeof Ru
   const rows = await ctx.db
     .select()
     .from(loopRuns)
-    .where(and(eq(loopRuns.taskId, st.task.id), keysetAfter([loopRuns.createdAt, loopRuns.id], decodeCursor(q.cursor, 2), "desc")))
+    .where(and(eq(loopRuns.taskId, st.task.id), keysetAfter([loopRuns.createdAt, loopRuns.id], decodeCursor(q.cursor, 2, "loops/runs"), "desc")))
     .orderBy(desc(loopRuns.createdAt), desc(loopRuns.id))
     .limit(q.limit + 1);
-  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id]);
+  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id], "loops/runs");
   return { task: st.task.name, runs: page.items.map((r) => runToWire(st.task, r)), next_cursor: page.next_cursor };
 }

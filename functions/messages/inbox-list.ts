@@ -79,7 +79,7 @@ export async function listInbox(ctx: Ctx, ref: InboxRef, q: z.output<typeof Inbo
   }
   // Oldest pending first, in the (target, consumed_at, created_at) index's order; rowid breaks ties.
   // The pending total rides along as a scalar subquery: one round trip for the page and its count.
-  const after = decodeCursor(q.cursor, 2);
+  const after = decodeCursor(q.cursor, 2, "messages/inbox-list");
   const keyed = await ctx.db
     .select({
       item: inboxItems,
@@ -90,7 +90,7 @@ export async function listInbox(ctx: Ctx, ref: InboxRef, q: z.output<typeof Inbo
     .where(and(pendingWhere, after ? sql`(${inboxItems.createdAt}, ${inboxItems}.rowid) > (${after[0]}, ${after[1]})` : undefined))
     .orderBy(inboxItems.createdAt, sql`${inboxItems}.rowid`)
     .limit(q.limit + 1);
-  const page = pageOf(keyed, q.limit, (r) => [r.item.createdAt, r.rid]);
+  const page = pageOf(keyed, q.limit, (r) => [r.item.createdAt, r.rid], "messages/inbox-list");
   const rows = page.items.map((r) => r.item);
   // With no row on this page (an empty inbox, or a cursor past the end) the total needs its own read.
   const total = keyed[0]?.total ?? (after ? ((await ctx.db.select({ n: count() }).from(inboxItems).where(pendingWhere))[0]?.n ?? 0) : 0);

@@ -31,7 +31,7 @@ export async function listMessages(ctx: Ctx, q: z.output<typeof MessagesQuery>) 
     where.push(or(inArray(messages.fromSessionId, ids), inArray(messages.toSessionId, ids))!);
   }
   if (ctx.auth.kind === "session") where.push(or(eq(messages.fromSessionId, ctx.auth.sessionId), eq(messages.toSessionId, ctx.auth.sessionId))!);
-  const next = keysetAfter([messages.createdAt, messages.id], decodeCursor(q.cursor, 2), "desc");
+  const next = keysetAfter([messages.createdAt, messages.id], decodeCursor(q.cursor, 2, "messages/messages-list"), "desc");
   if (next) where.push(next);
   // Newest first a page at a time; each page reads oldest first, like a conversation.
   const page = pageOf(
@@ -43,6 +43,7 @@ export async function listMessages(ctx: Ctx, q: z.output<typeof MessagesQuery>) 
       .limit(q.limit + 1),
     q.limit,
     (m) => [m.createdAt, m.id],
+    "messages/messages-list",
   );
   const rows = page.items.reverse();
   const ids = [...new Set(rows.flatMap((m) => [m.toSessionId, ...(m.fromSessionId ? [m.fromSessionId] : [])]))];

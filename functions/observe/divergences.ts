@@ -25,7 +25,7 @@ export async function divergences(ctx: Ctx, name: string, q: z.output<typeof Div
   const task = await taskByName(ctx, name);
   // Evidence is captured pane text: a session sees it only for a task it manages.
   if (ctx.auth.kind === "session") assertBoundSessionOrPrivileged(ctx, await boundTask(ctx, name), ["manager"]);
-  const before = decodeCursor(q.cursor, 1);
+  const before = decodeCursor(q.cursor, 1, "observe/divergences");
   const page = pageOf(
     await ctx.db
       .select()
@@ -41,6 +41,7 @@ export async function divergences(ctx: Ctx, name: string, q: z.output<typeof Div
       .limit(q.limit + 1),
     q.limit,
     (r) => [r.id],
+    "observe/divergences",
   );
   const rows = page.items;
   return {

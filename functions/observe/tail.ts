@@ -43,7 +43,7 @@ export async function tailSession(ctx: Ctx, name: string, q: z.output<typeof Tai
   const where: SQL[] = [eq(transcriptEvents.sessionId, s.id)];
   if (q.subtype) where.push(eq(transcriptEvents.subtype, q.subtype));
   if (q.kind) where.push(eq(transcriptEvents.kind, q.kind));
-  const before = decodeCursor(q.cursor, 1);
+  const before = decodeCursor(q.cursor, 1, "observe/tail");
   if (before) where.push(lt(transcriptEvents.id, Number(before[0])));
   // Newest first straight off the (session, id), (session, kind, id) or (session, subtype, id) index.
   const page = pageOf(
@@ -55,6 +55,7 @@ export async function tailSession(ctx: Ctx, name: string, q: z.output<typeof Tai
       .limit(q.limit + 1),
     q.limit,
     (e) => [e.id],
+    "observe/tail",
   );
   const rows = page.items;
   return {

@@ -26,13 +26,14 @@ export async function listJobs(ctx: Ctx, q: z.output<typeof JobsQuery>): Promise
       .where(
         and(
           q.status === "all" ? undefined : eq(orchestratorJobs.state, q.status),
-          keysetAfter([orchestratorJobs.createdAt, orchestratorJobs.id], decodeCursor(q.cursor, 2)),
+          keysetAfter([orchestratorJobs.createdAt, orchestratorJobs.id], decodeCursor(q.cursor, 2, "orchestrator/jobs")),
         ),
       )
       .orderBy(asc(orchestratorJobs.createdAt), asc(orchestratorJobs.id))
       .limit(q.limit + 1),
     q.limit,
     (r) => [r.createdAt, r.id],
+    "orchestrator/jobs",
   );
   return { jobs: page.items.map(jobToWire), count: page.items.length, next_cursor: page.next_cursor };
 }

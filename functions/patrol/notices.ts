@@ -43,7 +43,7 @@ async function targetNames(ctx: Ctx, ids: string[]) {
 
 /** Lists the owner's notices, oldest first, a page at a time. */
 export async function listNotices(ctx: Ctx, q: z.output<typeof NoticeListQuery>) {
-  const after = decodeCursor(q.cursor, 2);
+  const after = decodeCursor(q.cursor, 2, "patrol/notices");
   const acked = q.state === "pending" ? isNull(notifications.ackedAt) : q.state === "acked" ? isNotNull(notifications.ackedAt) : undefined;
   const rows = await ctx.db
     .select()
@@ -51,7 +51,7 @@ export async function listNotices(ctx: Ctx, q: z.output<typeof NoticeListQuery>)
     .where(and(eq(notifications.recipient, "owner"), acked, keysetAfter([notifications.createdAt, notifications.id], after)))
     .orderBy(asc(notifications.createdAt), asc(notifications.id))
     .limit(q.limit + 1);
-  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id]);
+  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id], "patrol/notices");
   const names = await targetNames(
     ctx,
     page.items.flatMap((n) => (n.targetSessionId ? [n.targetSessionId] : [])),

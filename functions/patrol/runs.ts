@@ -30,14 +30,14 @@ export const showPatrolRunRoute = defineRoute(["owner", "daemon"], {
 
 /** Lists runs newest first, a page at a time (keyset on started_at, id). */
 export async function listPatrolRuns(ctx: Ctx, q: z.output<typeof PatrolRunListQuery>) {
-  const after = decodeCursor(q.cursor, 2);
+  const after = decodeCursor(q.cursor, 2, "patrol/runs");
   const rows = await ctx.db
     .select()
     .from(patrolRuns)
     .where(keysetAfter([patrolRuns.startedAt, patrolRuns.id], after, "desc"))
     .orderBy(desc(patrolRuns.startedAt), desc(patrolRuns.id))
     .limit(q.limit + 1);
-  const page = pageOf(rows, q.limit, (r) => [r.startedAt, r.id]);
+  const page = pageOf(rows, q.limit, (r) => [r.startedAt, r.id], "patrol/runs");
   return { runs: page.items.map(patrolRunToWire), count: page.items.length, next_cursor: page.next_cursor };
 }
 

@@ -180,13 +180,13 @@ export async function addPending(ctx: Ctx, input: z.output<typeof AddPendingBody
 
 /** Pending spawns, oldest first. */
 export async function listPending(ctx: Ctx, q: z.output<typeof PendingListQuery>) {
-  const after = decodeCursor(q.cursor, 2);
+  const after = decodeCursor(q.cursor, 2, "patrol/spawns");
   const rows = await ctx.db
     .select()
     .from(spawns)
     .where(and(eq(spawns.state, "pending"), keysetAfter([spawns.createdAt, spawns.id], after)))
     .orderBy(asc(spawns.createdAt), asc(spawns.id))
     .limit(q.limit + 1);
-  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id]);
+  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id], "patrol/spawns");
   return { spawns: page.items.map(spawnToWire), count: page.items.length, next_cursor: page.next_cursor };
 }

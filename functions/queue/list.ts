@@ -56,12 +56,12 @@ export async function listCommands(ctx: Ctx, q: z.output<typeof CommandListQuery
         taskId ? eq(commands.taskId, taskId) : undefined,
         q.type ? eq(commands.type, q.type) : undefined,
         q.state ? eq(commands.state, q.state) : undefined,
-        keysetAfter([commands.createdAt, commands.id], decodeCursor(q.cursor, 2), "desc"),
+        keysetAfter([commands.createdAt, commands.id], decodeCursor(q.cursor, 2, "queue/list"), "desc"),
       ),
     )
     .orderBy(desc(commands.createdAt), desc(commands.id))
     .limit(q.limit + 1);
-  const page = pageOf(all, q.limit, (r) => [r.createdAt, r.id]);
+  const page = pageOf(all, q.limit, (r) => [r.createdAt, r.id], "queue/list");
   const rows = page.items;
   const history = new Map<string, ReturnType<typeof attemptToWire>[]>();
   if (q.attempts && rows.length) {

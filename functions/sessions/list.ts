@@ -20,7 +20,7 @@ export const listRoute = defineRoute(["owner", "daemon", "runner", "session"], {
 
 /** Lists sessions matching the filters, oldest first, a page at a time. */
 export async function listSessions(ctx: Ctx, q: z.output<typeof ListQuery>) {
-  const after = decodeCursor(q.cursor, 2);
+  const after = decodeCursor(q.cursor, 2, "sessions/list");
   const where: SQL[] = [];
   if (q.role) where.push(eq(sessions.role, q.role));
   if (q.state !== "all") where.push(eq(sessions.state, q.state));
@@ -33,7 +33,7 @@ export async function listSessions(ctx: Ctx, q: z.output<typeof ListQuery>) {
     .where(where.length ? and(...where) : undefined)
     .orderBy(asc(sessions.createdAt), asc(sessions.id))
     .limit(q.limit + 1);
-  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id]);
+  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id], "sessions/list");
   const visible = await detailsVisibleTo(ctx);
   const out = page.items.map((r) => sessionToWire(r, { redactToken: q.redact_identity_token, hideDetails: !visible(r) }));
   return { sessions: out, count: out.length, next_cursor: page.next_cursor };

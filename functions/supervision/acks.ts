@@ -149,13 +149,13 @@ export async function listAcks(ctx: Ctx, name: string, q: z.output<typeof AcksQu
         and(
           eq(taskAcknowledgements.taskId, st.task.id),
           q.role ? eq(taskAcknowledgements.role, q.role) : undefined,
-          keysetAfter([taskAcknowledgements.createdAt, taskAcknowledgements.id], decodeCursor(q.cursor, 2), "desc"),
+          keysetAfter([taskAcknowledgements.createdAt, taskAcknowledgements.id], decodeCursor(q.cursor, 2, "supervision/acks"), "desc"),
         ),
       )
       .orderBy(desc(taskAcknowledgements.createdAt), desc(taskAcknowledgements.id))
       .limit(q.limit + 1),
   ]);
-  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id]);
+  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id], "supervision/acks");
   return {
     task: st.task.name,
     latest: { worker: worker ? ackToWire(st.task, worker) : null, manager: manager ? ackToWire(st.task, manager) : null },

@@ -304,13 +304,13 @@ export async function getManagerConfig(ctx: Ctx, name: string, q: z.infer<typeof
 /** Pages through a task's config revisions, newest first. */
 export async function listConfigRevisions(ctx: Ctx, name: string, q: z.output<typeof ConfigRevisionsQuery>) {
   const st = await supervisedTask(ctx, name, ["worker", "manager"]);
-  const after = decodeCursor(q.cursor, 1);
+  const after = decodeCursor(q.cursor, 1, "supervision/config");
   const rows = await ctx.db
     .select()
     .from(managerConfigs)
     .where(and(eq(managerConfigs.taskId, st.task.id), keysetAfter([managerConfigs.revision], after, "desc")))
     .orderBy(desc(managerConfigs.revision))
     .limit(q.limit + 1);
-  const page = pageOf(rows, q.limit, (r) => [r.revision]);
+  const page = pageOf(rows, q.limit, (r) => [r.revision], "supervision/config");
   return { revisions: page.items.map((r) => configToWire(st.task, r)), next_cursor: page.next_cursor };
 }

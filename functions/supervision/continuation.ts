@@ -287,12 +287,12 @@ export async function listContinuations(ctx: Ctx, name: string, q: z.output<type
       and(
         eq(taskContinuations.taskId, st.task.id),
         q.correlation_id ? eq(taskContinuations.correlationId, q.correlation_id) : undefined,
-        keysetAfter([taskContinuations.createdAt, taskContinuations.id], decodeCursor(q.cursor, 2)),
+        keysetAfter([taskContinuations.createdAt, taskContinuations.id], decodeCursor(q.cursor, 2, "supervision/continuation")),
       ),
     )
     .orderBy(asc(taskContinuations.createdAt), asc(taskContinuations.id))
     .limit(q.limit + 1);
-  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id]);
+  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id], "supervision/continuation");
   const turns = [...new Set(page.items.map((r) => r.correlationId))];
   // Who has submitted for each turn decides what the other role may see.
   const submitted = new Set<string>();

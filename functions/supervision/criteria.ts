@@ -81,7 +81,7 @@ export const listCriteriaRoute = defineRoute(["owner", "daemon", "session"], {
 /** Lists a task's criteria in id order, a page at a time. */
 export async function listCriteria(ctx: Ctx, name: string, q: z.output<typeof CriteriaQuery>) {
   const st = await supervisedTask(ctx, name, ["worker", "manager"]);
-  const after = decodeCursor(q.cursor, 1);
+  const after = decodeCursor(q.cursor, 1, "supervision/criteria");
   const [rows, summary] = await Promise.all([
     ctx.db
       .select()
@@ -97,7 +97,7 @@ export async function listCriteria(ctx: Ctx, name: string, q: z.output<typeof Cr
       .limit(q.limit + 1),
     criteriaSummary(ctx, st.task.id),
   ]);
-  const page = pageOf(rows, q.limit, (r) => [r.id]);
+  const page = pageOf(rows, q.limit, (r) => [r.id], "supervision/criteria");
   return { task: st.task.name, criteria: page.items.map((r) => criterionToWire(st.task, r)), summary, next_cursor: page.next_cursor };
 }
 

@@ -133,9 +133,9 @@ export async function listDecisions(ctx: Ctx, name: string, q: z.output<typeof D
   const rows = await ctx.db
     .select()
     .from(managerDecisions)
-    .where(and(eq(managerDecisions.taskId, st.task.id), keysetAfter([managerDecisions.id], decodeCursor(q.cursor, 1), "desc")))
+    .where(and(eq(managerDecisions.taskId, st.task.id), keysetAfter([managerDecisions.id], decodeCursor(q.cursor, 1, "supervision/decisions"), "desc")))
     .orderBy(desc(managerDecisions.id))
     .limit(q.limit + 1);
-  const page = pageOf(rows, q.limit, (r) => [r.id]);
+  const page = pageOf(rows, q.limit, (r) => [r.id], "supervision/decisions");
   return { task: st.task.name, decisions: page.items.map((d) => decisionToWire(st.task, d)), next_cursor: page.next_cursor };
 }

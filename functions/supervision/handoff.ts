@@ -107,10 +107,15 @@ export async function listHandoffs(ctx: Ctx, name: string, q: z.output<typeof Ha
   const rows = await ctx.db
     .select()
     .from(taskHandoffs)
-    .where(and(eq(taskHandoffs.taskId, st.task.id), keysetAfter([taskHandoffs.createdAt, taskHandoffs.id], decodeCursor(q.cursor, 2), "desc")))
+    .where(
+      and(
+        eq(taskHandoffs.taskId, st.task.id),
+        keysetAfter([taskHandoffs.createdAt, taskHandoffs.id], decodeCursor(q.cursor, 2, "supervision/handoff"), "desc"),
+      ),
+    )
     .orderBy(desc(taskHandoffs.createdAt), desc(taskHandoffs.id))
     .limit(q.limit + 1);
-  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id]);
+  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id], "supervision/handoff");
   return { task: st.task.name, handoffs: page.items.map((h) => handoffToWire(st.task, h)), next_cursor: page.next_cursor };
 }
 

@@ -80,7 +80,7 @@ export const mutationAuditRoute = defineRoute(["owner", "daemon", "session"], {
  */
 export async function mutationAudit(ctx: Ctx, name: string, q: z.output<typeof MutationAuditQuery>) {
   const st = await supervisedTask(ctx, name, ["worker", "manager"]);
-  const after = decodeCursor(q.cursor, 2);
+  const after = decodeCursor(q.cursor, 2, "supervision/mutation-audit");
   const rows = await ctx.db
     .select({ ...getTableColumns(events), rowid: sql<number>`${events}.rowid` })
     .from(events)
@@ -93,7 +93,7 @@ export async function mutationAudit(ctx: Ctx, name: string, q: z.output<typeof M
     )
     .orderBy(events.createdAt, sql`${events}.rowid`)
     .limit(q.limit + 1);
-  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.rowid]);
+  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.rowid], "supervision/mutation-audit");
   return {
     task: st.task.name,
     task_id: st.task.id,

@@ -19,13 +19,13 @@ export const listTasksRoute = defineRoute(["owner", "daemon", "session"], {
 
 /** Lists tasks, oldest first, optionally by state, a page at a time. */
 export async function listTasks(ctx: Ctx, q: z.output<typeof TaskListQuery>) {
-  const after = decodeCursor(q.cursor, 2);
+  const after = decodeCursor(q.cursor, 2, "tasks/list");
   const rows = await ctx.db
     .select()
     .from(tasks)
     .where(and(q.state === "all" ? undefined : eq(tasks.state, q.state), keysetAfter([tasks.createdAt, tasks.id], after)))
     .orderBy(asc(tasks.createdAt), asc(tasks.id))
     .limit(q.limit + 1);
-  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id]);
+  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id], "tasks/list");
   return { tasks: page.items.map(taskToWire), count: page.items.length, next_cursor: page.next_cursor };
 }

@@ -1,7 +1,8 @@
-import { eq } from "drizzle-orm";
+import { and, eq, or } from "drizzle-orm";
+import { bindings } from "../../schema/bindings.ts";
 import { tasks, type TaskRow } from "../../schema/tasks.ts";
 import type { Ctx } from "../lib/ctx.ts";
-import { notFound } from "../lib/errors.ts";
+import { ApiError, notFound } from "../lib/errors.ts";
 
 /** Finds a task by name or throws NOT_FOUND with a hint to create it. */
 export async function taskByName(ctx: Ctx, name: string): Promise<TaskRow> {
@@ -13,4 +14,32 @@ export async function taskByName(ctx: Ctx, name: string): Promise<TaskRow> {
 /** The NOT_FOUND a missing task gets, with the command that creates it. */
 export function taskNotFound(name: string) {
   return notFound("task", name, `Create it: switchyard tasks --create ${name} --goal "..."`);
+}
+
+/**
+ * Finds a task a write is about to be filed under (a claim, a note, a plan), which puts a row in
+ * that task's audit: a session token may do so only for a task it is bound to, as its worker or
+ * its manager; the owner for any.
+ */
+export async function taskForWrite(ctx: Ctx, name: string, what: string): Promise<TaskRow> {
+  const task = await taskByName(ctx, name);
+  const auth = ctx.auth;
+  if (auth.kind !== "session") return task;
+  const [bound] = await ctx.db
+    .select({ id: bindings.id })
+    .from(bindings)
+    .where(
+      and(
+        eq(bindings.taskId, task.id),
+        eq(bindings.state, "active"),
+        or(eq(bindings.workerSessionId, auth.sessionId), eq(bindings.managerSessionId, auth.sessionId)),
+      ),
+    )
+    .limit(1);
+  if (!bound) {
+    throw new ApiError("FORBIDDEN", `a session may file ${what} only under a task it is bound to, and it is not bound to '${name}'`, {
+      hint: "Leave out task, name the task you are bound to, or ask the owner.",
+    });
+  }
+  return task;
 }

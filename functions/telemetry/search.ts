@@ -122,7 +122,7 @@ const fromRaw = (r: RawRow): TelemetryEventRow => ({
 
 /** One page of telemetry, newest first; with `search`, the newest rows that match. */
 export async function listTelemetry(ctx: Ctx, q: z.output<typeof TelemetryQuery>) {
-  const after = decodeCursor(q.cursor, 1);
+  const after = decodeCursor(q.cursor, 1, "telemetry/search");
   const before = after ? Number(after[0]) : null;
   const taskId = q.task ? await taskIdByName(ctx, q.task) : null;
   const sessionId = q.session ? await sessionIdByName(ctx, q.session) : null;
@@ -157,7 +157,7 @@ export async function listTelemetry(ctx: Ctx, q: z.output<typeof TelemetryQuery>
       .orderBy(...order)
       .limit(q.limit + 1);
   }
-  const page = pageOf(rows, q.limit, (r) => [r.id]);
+  const page = pageOf(rows, q.limit, (r) => [r.id], "telemetry/search");
   return { events: page.items.map(wireTelemetry), count: page.items.length, search: q.search ?? null, next_cursor: page.next_cursor };
 }
 

@@ -252,7 +252,7 @@ async function retainedStorage(ctx: Ctx, taskId: string, sessionIds: string[]) {
 export async function telemetryFailures(ctx: Ctx, q: z.output<typeof FailuresQuery>) {
   const since = ctx.now().getTime() - parseWindow(q.window) * 1000;
   const taskId = q.task ? await taskIdByName(ctx, q.task) : null;
-  const after = decodeCursor(q.cursor, 2) as [number, number] | null;
+  const after = decodeCursor(q.cursor, 2, "telemetry/views") as [number, number] | null;
   const t = telemetryEvents;
   const conds = [
     eq(t.outcome, "failed"),
@@ -269,7 +269,7 @@ export async function telemetryFailures(ctx: Ctx, q: z.output<typeof FailuresQue
     .where(and(...conds))
     .orderBy(...order)
     .limit(q.limit + 1);
-  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id]);
+  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id], "telemetry/views");
 
   const [windowCounts, dead, ingest, openAccepted, health] = await Promise.all([
     ctx.db

@@ -263,14 +263,14 @@ export async function captureTranscripts(ctx: Ctx, name: string, input: z.output
 export async function listSegments(ctx: Ctx, name: string, q: z.output<typeof SegmentsQuery>) {
   const task = await taskByName(ctx, name);
   const ts = await taskSessions(ctx, task.id);
-  const after = decodeCursor(q.cursor, 1);
+  const after = decodeCursor(q.cursor, 1, "transcripts/segments");
   const rows = await ctx.db
     .select()
     .from(transcriptSegments)
     .where(and(eq(transcriptSegments.taskId, task.id), after ? sql`${transcriptSegments.id} > ${after[0]}` : undefined))
     .orderBy(asc(transcriptSegments.taskId), asc(transcriptSegments.id))
     .limit(q.limit + 1);
-  const page = pageOf(rows, q.limit, (r) => [r.id]);
+  const page = pageOf(rows, q.limit, (r) => [r.id], "transcripts/segments");
   const segments = page.items
     .filter((s) => q.role === "all" || s.role === q.role)
     .map((s) => wireSegment(s, ts.byId.get(s.sessionId)?.name ?? s.sessionId, q.include_content));

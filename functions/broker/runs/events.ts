@@ -27,7 +27,7 @@ export async function runEvents(ctx: Ctx, id: string, q: z.infer<typeof RunEvent
     .where(and(eq(brokerEvents.runId, id), q.after_id === undefined ? undefined : gt(brokerEvents.id, q.after_id)))
     .orderBy(asc(brokerEvents.id))
     .limit(q.limit + 1);
-  const page = pageOf(rows, q.limit, (r) => [r.id]);
+  const page = pageOf(rows, q.limit, (r) => [r.id], "broker/runs/events");
   const more = page.next_cursor ? page.items[page.items.length - 1]!.id : null;
   return { run_id: id, events: page.items.map(brokerEventToWire), count: page.items.length, next_after_id: more };
 }

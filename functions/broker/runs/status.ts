@@ -56,13 +56,14 @@ export async function listRuns(ctx: Ctx, q: z.infer<typeof RunListQuery>) {
       .where(
         and(
           q.state === "all" ? undefined : eq(brokerRuns.state, q.state),
-          keysetAfter([brokerRuns.createdAt, brokerRuns.id], decodeCursor(q.cursor, 2), "desc"),
+          keysetAfter([brokerRuns.createdAt, brokerRuns.id], decodeCursor(q.cursor, 2, "broker/runs/status"), "desc"),
         ),
       )
       .orderBy(desc(brokerRuns.createdAt), desc(brokerRuns.id))
       .limit(q.limit + 1),
     q.limit,
     (r) => [r.createdAt, r.id],
+    "broker/runs/status",
   );
   const nowMs = ctx.now().getTime();
   return { runs: page.items.map((r) => runToWire(r, nowMs)), count: page.items.length, next_cursor: page.next_cursor };

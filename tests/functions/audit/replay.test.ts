@@ -82,6 +82,29 @@ describe("replay", () => {
     expect((await env.call("GET", `/v1/tasks/${t.task}/replay?cursor=notacursor`)).status).toBe(400);
   });
 
+  it("refuses a replay cursor of another task or view, and forged positions", async () => {
+    const first = await env.call("GET", `/v1/tasks/${t.task}/replay?limit=2`);
+    const cursor = first.body.next_cursor;
+    expect(cursor).toEqual(expect.any(String));
+    expect((await env.call("GET", `/v1/tasks/${t.task}/replay?limit=2&cursor=${cursor}`)).status).toBe(200);
+    const other = await createTask(env);
+    const b64 = (v: unknown) => btoa(JSON.stringify(v)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+    const [tag, key] = JSON.parse(atob(cursor.replaceAll("-", "+").replaceAll("_", "/")));
+    const refused = [
+      `/v1/tasks/${other.task.name}/replay?cursor=${cursor}`,
+      `/v1/tasks/${t.task}/replay?role=worker&cursor=${cursor}`,
+      `/v1/tasks/${t.task}/replay?format=transcript&cursor=${cursor}`,
+      `/v1/tasks/${t.task}/replay?cursor=${b64(Array(12).fill(99))}`,
+      `/v1/tasks/${t.task}/replay?cursor=${b64([tag, key.map((k: number, i: number) => (i === 0 ? -5 : k))])}`,
+      `/v1/tasks/${t.task}/replay?cursor=${b64([tag, key.map((k: number, i: number) => (i === 0 ? 0.5 : k))])}`,
+    ];
+    for (const path of refused) {
+      const res = await env.call("GET", path);
+      expect(res.status, path).toBe(400);
+      expect(res.body.error.fields[0].field).toBe("cursor");
+    }
+  });
+
   it("shows what is recorded while a caller pages exactly once, after what it had already seen", async () => {
     const paged: string[] = [];
     let cursor: string | null = null;

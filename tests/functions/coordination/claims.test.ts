@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { claimBase } from "../../../functions/coordination/claims.ts";
-import { registerSession } from "../../helpers/factories.ts";
+import { boundPair, registerSession } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 
 let env: TestEnv;
@@ -75,5 +75,27 @@ describe("file claims", () => {
     expect((await claim({ path: "x", session: a.session.name, ttl_seconds: 0 })).status).toBe(400);
     const listed = await env.call("GET", `/v1/claims?session=${a.session.name}&state=all`);
     expect(listed.body.count).toBe(1);
+  });
+
+  it("a session files claims, notes and plans only under a task it is bound to; the owner under any", async () => {
+    env = await makeTestEnv();
+    const a = await boundPair(env);
+    const b = await boundPair(env);
+    const tB = b.task.task.name;
+    const kindsOfB = async () => (await env.call("GET", `/v1/tasks/${tB}/audit`)).body.events.map((e: any) => e.kind);
+    const before = await kindsOfB();
+    const foreign = await claim({ path: "src/x", session: a.worker.session.name, task: tB }, a.worker.token);
+    expect(foreign.status).toBe(403);
+    expect(foreign.body.error.message).toContain(tB);
+    expect((await env.call("POST", "/v1/notes", { token: a.worker.token, body: { text: "hi", task: tB } })).status).toBe(403);
+    expect((await env.call("POST", "/v1/plans", { token: a.manager.token, body: { title: "p", task: tB } })).status).toBe(403);
+    expect(await kindsOfB()).toEqual(before);
+    // Its own task, as worker or manager, and the owner anywhere.
+    expect((await claim({ path: "src/x", session: a.worker.session.name, task: a.task.task.name }, a.worker.token)).status).toBe(201);
+    expect((await env.call("POST", "/v1/notes", { token: a.manager.token, body: { text: "hi", task: a.task.task.name } })).status).toBe(201);
+    expect((await env.call("POST", "/v1/plans", { token: a.worker.token, body: { title: "p", task: a.task.task.name } })).status).toBe(201);
+    expect((await claim({ path: "src/y", session: b.worker.session.name, task: tB })).status).toBe(201);
+    expect((await env.call("POST", "/v1/notes", { body: { text: "owner", task: tB } })).status).toBe(201);
+    expect(await kindsOfB()).toEqual(expect.arrayContaining(["claim_added", "note_added"]));
   });
 });

@@ -8,27 +8,49 @@ beforeEach(async () => {
 });
 afterEach(() => env.close());
 
-/** Reads server-sent events from a streaming response until `until` says stop. */
-async function readEvents(res: Response, until: (events: Array<{ event: string; data: any }>) => boolean) {
+/**
+ * Reads server-sent events from a streaming response: each `until(pred)` reads on until `pred`
+ * holds or the stream ends, and answers every event read so far.
+ */
+function eventReader(res: Response) {
   const reader = res.body!.getReader();
   const decoder = new TextDecoder();
   const events: Array<{ event: string; data: any }> = [];
   let buf = "";
-  const deadline = Date.now() + 10_000;
-  while (!until(events)) {
-    if (Date.now() > deadline) throw new Error(`no matching event in time: ${JSON.stringify(events)}`);
-    const { value, done } = await reader.read();
-    if (done) break;
-    buf += decoder.decode(value, { stream: true });
-    for (let i = buf.indexOf("\n\n"); i >= 0; i = buf.indexOf("\n\n")) {
-      const chunk = buf.slice(0, i);
-      buf = buf.slice(i + 2);
-      const event = /^event: ?(.*)$/m.exec(chunk)?.[1];
-      const data = /^data: ?(.*)$/m.exec(chunk)?.[1];
-      if (event && data) events.push({ event, data: JSON.parse(data) });
-    }
-  }
-  await reader.cancel();
+  let ended = false;
+  return {
+    get ended() {
+      return ended;
+    },
+    async until(pred: (events: Array<{ event: string; data: any }>) => boolean) {
+      const deadline = Date.now() + 10_000;
+      while (!ended && !pred(events)) {
+        if (Date.now() > deadline) throw new Error(`no matching event in time: ${JSON.stringify(events)}`);
+        const { value, done } = await reader.read();
+        if (done) {
+          ended = true;
+          break;
+        }
+        buf += decoder.decode(value, { stream: true });
+        for (let i = buf.indexOf("\n\n"); i >= 0; i = buf.indexOf("\n\n")) {
+          const chunk = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          const event = /^event: ?(.*)$/m.exec(chunk)?.[1];
+          const data = /^data: ?(.*)$/m.exec(chunk)?.[1];
+          if (event && data) events.push({ event, data: JSON.parse(data) });
+        }
+      }
+      return events;
+    },
+    cancel: () => reader.cancel(),
+  };
+}
+
+/** Reads server-sent events from a streaming response until `until` says stop. */
+async function readEvents(res: Response, until: (events: Array<{ event: string; data: any }>) => boolean) {
+  const r = eventReader(res);
+  const events = await r.until(until);
+  await r.cancel();
   return events;
 }
 
@@ -77,6 +99,29 @@ describe("GET /v1/dashboard/stream", () => {
     const marks = events.map((e) => e.data.watermark);
     expect(new Set(marks).size).toBe(marks.length);
     expect(events.at(-1)!.data.recent[0]).toMatchObject({ source: "audit", kind: "task_created" });
+  });
+
+  it("ends a stream once its token is revoked, with no change event after the revocation", async () => {
+    const minted = await env.call("POST", "/v1/tokens", { body: { scope: "owner", label: "second device" } });
+    expect(minted.status).toBe(201);
+    const res = await env.app.request("/v1/dashboard/stream?interval_ms=100", {
+      headers: { Authorization: `Bearer ${minted.body.token}`, Accept: "text/event-stream" },
+    });
+    expect(res.status).toBe(200);
+    const stream = eventReader(res);
+    const [opening] = await stream.until((evs) => evs.length >= 1);
+    expect(opening!.event).toBe("change");
+    expect((await env.call("POST", `/v1/tokens/${minted.body.token_id}/revoke`)).status).toBe(200);
+    await createTask(env, { name: "after-revoke" });
+    const events = await stream.until((evs) => evs.some((e) => e.event === "error"));
+    // Nothing was written between opening and revoking: a change with another watermark came after.
+    expect(events.filter((e) => e.event === "change").every((e) => e.data.watermark === opening!.data.watermark)).toBe(true);
+    expect(events.at(-1)!.data).toMatchObject({ code: "UNAUTHENTICATED" });
+    expect(events.flatMap((e) => (e.event === "change" ? e.data.recent : [])).some((r: any) => /after-revoke|token_revoked/.test(r.summary + r.kind))).toBe(
+      false,
+    );
+    expect((await stream.until(() => false)).length).toBe(events.length);
+    expect(stream.ended).toBe(true);
   });
 
   it("answers one JSON snapshot to a client that does not ask for a stream, and refuses non-owners", async () => {

@@ -113,6 +113,26 @@ describe("GET /v1/discover", () => {
     expect(asSession.body.sessions[0].identity_token).toBe("[redacted]");
   });
 
+  it("lets a session match other sessions only on what it may see of them, and gives it no audit events", async () => {
+    const a = await registerSession(env, "worker", { name: "wa", cwd: "/home/ownproj/x" });
+    await registerSession(env, "worker", { name: "wd", cwd: "/home/secretproj/x" });
+    await createTask(env, { name: "secretproj-task" });
+    // The owner sees the cwd, so the match is fair.
+    expect((await env.call("GET", "/v1/discover?q=secretproj")).body.sessions.map((s: any) => s.name)).toEqual(["wd"]);
+    const asA = await env.call("GET", "/v1/discover?q=secretproj", { token: a.token });
+    expect(asA.status).toBe(200);
+    expect(asA.body.sessions).toEqual([]);
+    expect(asA.body.tasks.map((t: any) => t.name)).toEqual(["secretproj-task"]);
+    expect(asA.body.telemetry).toEqual([]);
+    // Its own details are its to search, and names stay searchable.
+    expect((await env.call("GET", "/v1/discover?q=ownproj", { token: a.token })).body.sessions.map((s: any) => s.name)).toEqual(["wa"]);
+    expect((await env.call("GET", "/v1/discover?q=wd&all=true", { token: a.token })).body.sessions.map((s: any) => s.name)).toEqual(["wd"]);
+    // The audit trail stays the owner's and the daemon's, with or without a query.
+    expect((await env.call("GET", "/v1/discover", { token: a.token })).body.telemetry).toEqual([]);
+    expect((await env.call("GET", "/v1/discover?q=registered", { token: a.token })).body.telemetry).toEqual([]);
+    expect((await env.call("GET", "/v1/discover?q=registered")).body.telemetry.length).toBeGreaterThan(0);
+  });
+
   it("respects limit and rejects an out-of-range one", async () => {
     for (let i = 0; i < 3; i++) await createTask(env);
     expect((await env.call("GET", "/v1/discover?limit=2")).body.tasks).toHaveLength(2);

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ApiError } from "../../../functions/lib/errors.ts";
 import { decodeCursor, encodeCursor, keysetAfter, pageOf } from "../../../functions/lib/paging.ts";
 import { tasks } from "../../../schema/tasks.ts";
-import { createTask } from "../../helpers/factories.ts";
+import { createTask, registerSession } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 
 let env: TestEnv;
@@ -21,10 +21,10 @@ async function allPages(limit: number, order: "asc" | "desc") {
     const rows = await env.services.database.db
       .select()
       .from(tasks)
-      .where(keysetAfter([tasks.createdAt, tasks.id], decodeCursor(cursor, 2), order))
+      .where(keysetAfter([tasks.createdAt, tasks.id], decodeCursor(cursor, 2, "tasks"), order))
       .orderBy(...sort)
       .limit(limit + 1);
-    const page = pageOf(rows, limit, (r) => [r.createdAt, r.id]);
+    const page = pageOf(rows, limit, (r) => [r.createdAt, r.id], "tasks");
     seen.push(...page.items.map((r) => r.name));
     if (!page.next_cursor) return seen;
     cursor = page.next_cursor;
@@ -47,12 +47,20 @@ describe("keyset paging", () => {
   });
 
   it("round-trips keys with unicode, and refuses a cursor that is not one", () => {
-    expect(decodeCursor(encodeCursor([1_700_000_000_000, "tsk_ünï"]), 2)).toEqual([1_700_000_000_000, "tsk_ünï"]);
-    expect(decodeCursor(undefined, 2)).toBeNull();
-    for (const bad of ["%%%", encodeCursor([1]), btoa("{}"), encodeCursor([1, { x: 1 }] as never)]) {
+    expect(decodeCursor(encodeCursor([1_700_000_000_000, "tsk_ünï"], "tasks"), 2, "tasks")).toEqual([1_700_000_000_000, "tsk_ünï"]);
+    expect(decodeCursor(undefined, 2, "tasks")).toBeNull();
+    const untagged = btoa(JSON.stringify([1, "tsk_a"])).replace(/=+$/, "");
+    for (const bad of [
+      "%%%",
+      encodeCursor([1], "tasks"),
+      btoa("{}"),
+      encodeCursor([1, { x: 1 }] as never, "tasks"),
+      untagged,
+      encodeCursor([1, "ses_a"], "sessions"),
+    ]) {
       const err = (() => {
         try {
-          decodeCursor(bad, 2);
+          decodeCursor(bad, 2, "tasks");
         } catch (e) {
           return e;
         }
@@ -60,5 +68,22 @@ describe("keyset paging", () => {
       expect(err).toBeInstanceOf(ApiError);
       expect((err as ApiError).fields?.[0]?.field).toBe("cursor");
     }
+  });
+
+  it("refuses a cursor of one list on another list's route", async () => {
+    const w = await registerSession(env, "worker");
+    await registerSession(env, "worker");
+    await createTask(env);
+    await createTask(env);
+    const sessionsPage = await env.call("GET", "/v1/sessions?limit=1");
+    const cursor = sessionsPage.body.next_cursor;
+    expect(cursor).toEqual(expect.any(String));
+    expect((await env.call("GET", `/v1/sessions?limit=1&cursor=${cursor}`)).status).toBe(200);
+    for (const path of ["/v1/tasks", "/v1/bindings", "/v1/tokens", "/v1/commands"]) {
+      const res = await env.call("GET", `${path}?limit=1&cursor=${cursor}`);
+      expect(res.status, path).toBe(400);
+      expect(res.body.error.fields[0].field).toBe("cursor");
+    }
+    expect((await env.call("GET", `/v1/sessions/${w.session.name}/inbox?cursor=${cursor}`, { token: w.token })).status).toBe(400);
   });
 });
