@@ -4,6 +4,7 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { accessLog, requestIds } from "./lib/access-log.ts";
 import { resolvePrincipal } from "./lib/auth.ts";
+import { answerEarly } from "./lib/deadline.ts";
 import { makeCtx, withFields, type Services } from "./lib/ctx.ts";
 import type { AppEnv } from "./lib/env.ts";
 import { ApiError, type ErrorCode } from "./lib/errors.ts";
@@ -114,5 +115,8 @@ export function createAppShell(services: Services) {
     }),
   );
   app.use("*", resolvePrincipal);
+  // A route's deadline answers the caller early through this, leaving the request's context to
+  // finish with the route's real outcome (lib/deadline.ts).
+  app.fetch = answerEarly(app.fetch);
   return app;
 }

@@ -39,7 +39,9 @@ export const accessLog: MiddlewareHandler<AppEnv> = async (c, next) => {
       route: routeOf(c),
       // Capped: a hostile client may send a path of any length.
       path: c.req.path.length > MAX_PATH ? `${c.req.path.slice(0, MAX_PATH)}…` : c.req.path,
-      status: c.res.status,
+      // After a deadline's early 504 the caller got that, and the route's own outcome came later.
+      status: c.get("deadlineAnswered") ? 504 : c.res.status,
+      ...(c.get("deadlineAnswered") ? { completed_status: c.res.status } : {}),
       duration_ms: Math.round((performance.now() - started) * 10) / 10,
       principal: auth.kind,
       token_id: auth.kind === "anonymous" ? null : auth.tokenId,
