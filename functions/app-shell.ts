@@ -2,7 +2,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
-import { accessLog, requestIds } from "./lib/access-log.ts";
+import { accessLog, cappedPath, requestIds } from "./lib/access-log.ts";
 import { resolvePrincipal } from "./lib/auth.ts";
 import { answerEarly } from "./lib/deadline.ts";
 import { makeCtx, withFields, type Services } from "./lib/ctx.ts";
@@ -77,7 +77,7 @@ function renderError(err: Error, c: Context<AppEnv>) {
   if (err instanceof ApiError) api = err;
   else if (err instanceof HTTPException) api = codeForStatus(err);
   else {
-    c.get("ctx")?.log.error("unhandled error", { method: c.req.method, path: c.req.path, error: err.stack ?? String(err) });
+    c.get("ctx")?.log.error("unhandled error", { method: c.req.method, path: cappedPath(c.req.path), error: err.stack ?? String(err) });
     api = new ApiError("INTERNAL", "internal error", { hint: "The server logged the details." });
   }
   return c.json(api.toBody(), api.status, api.headers);

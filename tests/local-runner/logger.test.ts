@@ -85,6 +85,21 @@ describe("access log in-process", () => {
     expect(parse(lines.join("")).map((e) => e.request_id)).toEqual([id, fresh.headers.get("X-Request-Id")]);
   });
 
+  it("does not echo or log an X-Request-Id that looks like a secret or is too long, and scrubs secrets pasted into the path", async () => {
+    const pasted = "sy_owner_0123456789abcdef0123456789abcdef";
+    for (const given of [pasted, `trace-${pasted}`, "x".repeat(65)]) {
+      const res = await env.app.request("/healthz", { headers: { "X-Request-Id": given } });
+      expect(res.headers.get("X-Request-Id")).toMatch(/^[0-9a-f-]{36}$/);
+    }
+    expect((await env.app.request("/healthz", { headers: { "X-Request-Id": "ci:run-42.a_b=" } })).headers.get("X-Request-Id")).toBe("ci:run-42.a_b=");
+    await env.call("GET", `/v1/tokens/${pasted}/oops`);
+    await env.call("GET", `/v1/sessions/${pasted}`);
+    const text = lines.join("");
+    expect(text).not.toContain("0123456789abcdef0123456789abcdef");
+    expect(text).not.toContain("x".repeat(65));
+    expect(parse(text).map((e) => e.path)).toContain("/v1/tokens/[secret]/oops");
+  });
+
   it("never writes a token, an Authorization header, a query string or a body", async () => {
     const daemon = await env.mint("daemon");
     await env.call("POST", "/v1/tasks", { body: { name: "logged", goal: SECRET_TEXT } });
