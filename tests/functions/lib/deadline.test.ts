@@ -107,6 +107,27 @@ describe("request deadline", () => {
     expect(await countTokens()).toBe(before + 1);
   });
 
+  it("has an atomic route held past the 504 store its response in its commit, so the retry replays the one mint", async () => {
+    const countTokens = async () => (await env.services.database.db.select({ id: tokens.id }).from(tokens)).length;
+    const before = await countTokens();
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let holds = 1;
+    env.services.hooks = { beforeKeyCommit: () => (holds-- > 0 ? held : undefined) };
+    const headers = { "Idempotency-Key": "mint-late" };
+    const first = await env.call("POST", "/v1/tokens", { body: { scope: "daemon", label: "late" }, headers });
+    expect(first.status).toBe(504);
+    release();
+    for (let i = 0; i < 200 && (await countTokens()) === before; i++) await sleep(20);
+    const retry = await env.call("POST", "/v1/tokens", { body: { scope: "daemon", label: "late" }, headers });
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get("Idempotent-Replayed")).toBe("true");
+    expect(retry.body.token).toBeNull();
+    expect(await countTokens()).toBe(before + 1);
+  });
+
   it("exempts long polls up to their own timeout", async () => {
     const s = await registerSession(env, "manager");
     const res = await env.call("GET", `/v1/sessions/${s.session.name}/inbox?wait=true&timeout=0.6`, { token: s.token });
