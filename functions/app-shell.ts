@@ -4,7 +4,7 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { accessLog, cappedPath, requestIds } from "./lib/access-log.ts";
 import { resolvePrincipal } from "./lib/auth.ts";
-import { answerEarly } from "./lib/deadline.ts";
+import { answerEarly, earlyAnswerFor } from "./lib/deadline.ts";
 import { makeCtx, withFields, type Services } from "./lib/ctx.ts";
 import type { AppEnv } from "./lib/env.ts";
 import { ApiError, type ErrorCode } from "./lib/errors.ts";
@@ -96,6 +96,8 @@ export function createAppShell(services: Services) {
   app.use("*", requestIds);
   app.use("*", async (c, next) => {
     c.set("services", services);
+    // Taken now: later middleware (the body limit) may replace the Request object it is keyed by.
+    c.set("earlyAnswer", earlyAnswerFor(c.req.raw));
     const ctx = makeCtx(services, { kind: "anonymous" });
     // Everything the request logs carries its id, the one answered in X-Request-Id.
     ctx.log = withFields(ctx.log, { request_id: c.get("requestId") });

@@ -47,6 +47,14 @@ export function answerEarly<F extends (req: Request, ...rest: any[]) => Response
 }
 
 /**
+ * The early answer of a request as answerEarly registered it. Read by the app's first
+ * middleware and kept in the context: the body limit replaces `c.req.raw` later on.
+ */
+export function earlyAnswerFor(req: Request): ((res: Response) => void) | undefined {
+  return earlyAnswers.get(req);
+}
+
+/**
  * Route middleware: answers 504 REQUEST_TIMEOUT once the deadline passes. The route's own work is
  * not cancelled, only no longer waited for: the 504 goes to the caller through answerEarly and
  * this middleware keeps awaiting the route, so everything inside (the Idempotency-Key middleware
@@ -64,7 +72,7 @@ export function deadline(d: Deadline): MiddlewareHandler<AppEnv> {
       new ApiError("REQUEST_TIMEOUT", `${c.req.method} ${c.req.path} did not finish within ${ms} ms`, {
         hint: "The work may still complete. Retry with the same Idempotency-Key to get its outcome rather than a second run (409 while it still runs); the owner sets the deadline with SWITCHYARD_REQUEST_TIMEOUT_MS.",
       });
-    const answer = earlyAnswers.get(c.req.raw);
+    const answer = c.get("earlyAnswer");
     if (!answer) return timeout(ms, expired)(c, next);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const work = next();

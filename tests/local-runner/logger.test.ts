@@ -100,6 +100,21 @@ describe("access log in-process", () => {
     expect(parse(text).map((e) => e.path)).toContain("/v1/tokens/[secret]/oops");
   });
 
+  it("logs a request its deadline answered early as status 504 with the route's own completed_status", async () => {
+    env.services.requestTimeoutMs = 50;
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    env.services.hooks = { beforeKeyCommit: () => held };
+    const res = await env.call("POST", "/v1/tokens", { body: { scope: "daemon" }, headers: { "Idempotency-Key": "logged-late" } });
+    expect(res.status).toBe(504);
+    release();
+    for (let i = 0; i < 200 && !lines.join("").includes("completed_status"); i++) await new Promise((r) => setTimeout(r, 20));
+    const late = parse(lines.join("")).find((e) => e.route === "/v1/tokens");
+    expect(late).toMatchObject({ status: 504, completed_status: 201, request_id: res.headers.get("X-Request-Id") });
+  });
+
   it("never writes a token, an Authorization header, a query string or a body", async () => {
     const daemon = await env.mint("daemon");
     await env.call("POST", "/v1/tasks", { body: { name: "logged", goal: SECRET_TEXT } });
