@@ -14,6 +14,7 @@ import { type Logger, makeCtx, type Services } from "../functions/lib/ctx.ts";
 import { type Database, openDatabase } from "../functions/lib/db.ts";
 import { makeId, sha256Hex } from "../functions/lib/ids.ts";
 import { hardeningFromEnv } from "../local-runner/hardening-env.ts";
+import { isLoopbackHost } from "../local-runner/loopback.ts";
 import { pinoLogger } from "../local-runner/logger.ts";
 import { migrateDatabase } from "../local-runner/migrate.ts";
 
@@ -28,7 +29,11 @@ export interface DenoConfig {
    * database on a platform with no home directory). Never logged.
    */
   ownerToken?: string;
-  /** PORT (default 8787) and SWITCHYARD_LISTEN (default 127.0.0.1; a platform sets 0.0.0.0). */
+  /**
+   * PORT (default 8787) and SWITCHYARD_LISTEN (default 127.0.0.1). A non-loopback address (a
+   * platform's 0.0.0.0) also needs SWITCHYARD_I_KNOW_THIS_IS_EXPOSED=1, as `up --host` needs
+   * --i-know-this-is-exposed.
+   */
   port: number;
   hostname: string;
   /** SWITCHYARD_HOST_NAME: the name recorded on sessions registered through this server (default "deno"). */
@@ -47,12 +52,19 @@ export function denoConfigFromEnv(env: Record<string, string | undefined>): Deno
   if (crons !== "on" && crons !== "off") throw new Error(`SWITCHYARD_CRONS must be 'on' or 'off', got '${crons}'`);
   const maxBody = env.SWITCHYARD_MAX_BODY_BYTES;
   if (maxBody !== undefined && !/^[1-9]\d*$/.test(maxBody)) throw new Error(`SWITCHYARD_MAX_BODY_BYTES must be a positive whole number, got '${maxBody}'`);
+  const hostname = env.SWITCHYARD_LISTEN || "127.0.0.1";
+  if (!isLoopbackHost(hostname) && env.SWITCHYARD_I_KNOW_THIS_IS_EXPOSED !== "1") {
+    throw new Error(
+      `refusing to listen on SWITCHYARD_LISTEN=${hostname}: it is not a loopback address, so anyone who can reach it on the network can reach the API (plain HTTP). ` +
+        "Put TLS and a firewall in front (the platform's router usually does both), then set SWITCHYARD_I_KNOW_THIS_IS_EXPOSED=1.",
+    );
+  }
   return {
     dbUrl: env.SWITCHYARD_DB_URL || "file:switchyard.db",
     dbAuthToken: env.SWITCHYARD_DB_AUTH_TOKEN || undefined,
     ownerToken: env.SWITCHYARD_OWNER_TOKEN || undefined,
     port: Number(port),
-    hostname: env.SWITCHYARD_LISTEN || "127.0.0.1",
+    hostname,
     hostName: env.SWITCHYARD_HOST_NAME || "deno",
     crons: crons === "on",
     maxBodyBytes: maxBody === undefined ? undefined : Number(maxBody),

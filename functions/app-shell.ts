@@ -2,8 +2,9 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
-import { accessLog, requestIds } from "./lib/access-log.ts";
+import { accessLog, cappedPath, requestIds } from "./lib/access-log.ts";
 import { resolvePrincipal } from "./lib/auth.ts";
+import { answerEarly, earlyAnswerFor } from "./lib/deadline.ts";
 import { makeCtx, withFields, type Services } from "./lib/ctx.ts";
 import type { AppEnv } from "./lib/env.ts";
 import { ApiError, type ErrorCode } from "./lib/errors.ts";
@@ -76,7 +77,7 @@ function renderError(err: Error, c: Context<AppEnv>) {
   if (err instanceof ApiError) api = err;
   else if (err instanceof HTTPException) api = codeForStatus(err);
   else {
-    c.get("ctx")?.log.error("unhandled error", { method: c.req.method, path: c.req.path, error: err.stack ?? String(err) });
+    c.get("ctx")?.log.error("unhandled error", { method: c.req.method, path: cappedPath(c.req.path), error: err.stack ?? String(err) });
     api = new ApiError("INTERNAL", "internal error", { hint: "The server logged the details." });
   }
   return c.json(api.toBody(), api.status, api.headers);
@@ -95,6 +96,8 @@ export function createAppShell(services: Services) {
   app.use("*", requestIds);
   app.use("*", async (c, next) => {
     c.set("services", services);
+    // Taken now: later middleware (the body limit) may replace the Request object it is keyed by.
+    c.set("earlyAnswer", earlyAnswerFor(c.req.raw));
     const ctx = makeCtx(services, { kind: "anonymous" });
     // Everything the request logs carries its id, the one answered in X-Request-Id.
     ctx.log = withFields(ctx.log, { request_id: c.get("requestId") });
@@ -114,5 +117,8 @@ export function createAppShell(services: Services) {
     }),
   );
   app.use("*", resolvePrincipal);
+  // A route's deadline answers the caller early through this, leaving the request's context to
+  // finish with the route's real outcome (lib/deadline.ts).
+  app.fetch = answerEarly(app.fetch);
   return app;
 }

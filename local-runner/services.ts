@@ -155,7 +155,9 @@ export async function ensureOwnerToken(database: Database, home: HomeConfig, now
     if (row || live.length) {
       throw new OwnerTokenError(
         `${home.ownerTokenFile} does not hold a live owner token for this database`,
-        "Ask the owner to run `switchyard token mint --scope owner` and write the secret to that file (mode 0600).",
+        live.length
+          ? `Another owner token is still live: with it, run \`switchyard token mint --scope owner --url URL --token SECRET\` and write the new secret to ${home.ownerTokenFile} (mode 0600).`
+          : `No owner token of this database is live any more, so none can mint a new one: move ${home.ownerTokenFile} aside and start again; a fresh owner token is then minted into that file (whoever can write this home is the owner).`,
       );
     }
     try {

@@ -71,6 +71,14 @@ export const RotateIdParam = z.object({
     .openapi({ param: { name: "id", in: "path" }, description: "The token to replace, or `self` for the token making this request" }),
 });
 
+/**
+ * Shortest grace a rotation of the calling token may give it: the caller needs a window to
+ * store the replacement (the CLI's `token rotate --owner-file` rewrites owner.token in it), or
+ * an owner rotating its only owner token with grace 0 locks itself out. `token revoke` refuses
+ * the calling token outright for the same reason.
+ */
+export const SELF_ROTATE_MIN_GRACE_SECONDS = 60;
+
 /** Longest grace period a rotation may give the token it replaces. */
 export const MAX_GRACE_SECONDS = 7 * 86_400;
 
@@ -83,7 +91,9 @@ export const RotateTokenBody = z
       .max(MAX_GRACE_SECONDS)
       .optional()
       .default(0)
-      .openapi({ description: `Seconds the old token keeps working, so its users can switch (default 0: revoked at once; max ${MAX_GRACE_SECONDS})` }),
+      .openapi({
+        description: `Seconds the old token keeps working, so its users can switch (default 0: revoked at once; max ${MAX_GRACE_SECONDS}). Rotating the token the request uses needs at least ${SELF_ROTATE_MIN_GRACE_SECONDS}`,
+      }),
   })
   .strict()
   .openapi("RotateToken");

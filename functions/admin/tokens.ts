@@ -1,5 +1,5 @@
 import type { z } from "@hono/zod-openapi";
-import { and, asc, eq, sql } from "drizzle-orm";
+import { and, asc, eq, isNull, sql } from "drizzle-orm";
 import { tokens, type TokenRow } from "../../schema/auth.ts";
 import { events } from "../../schema/events.ts";
 import { auditInsert, guardedUpdate } from "../lib/audit.ts";
@@ -18,6 +18,7 @@ import {
   RotateIdParam,
   RotateTokenBody,
   RotateTokenResult,
+  SELF_ROTATE_MIN_GRACE_SECONDS,
   TokenIdParam,
   TokenList,
   TokenListQuery,
@@ -67,7 +68,7 @@ export const rotateTokenRoute = defineRoute(["owner"], {
   tags: ["admin"],
   summary: "Replace a token with a new one of the same kind, host, session and label",
   description:
-    "Mints the replacement (its secret is returned once) and revokes the old token, at once or after grace_seconds so its users can switch; one token_rotated audit event. `self` rotates the token making the request. CLI: token rotate ID [--grace 10m], token rotate --owner-file.",
+    "Mints the replacement (its secret is returned once) and revokes the old token, at once or after grace_seconds so its users can switch; one token_rotated audit event. `self` rotates the token making the request; rotating the calling token needs grace_seconds of at least 60 (409 otherwise), so the caller cannot lock itself out. A token already in a rotation's grace period is not rotated again (409). CLI: token rotate ID [--grace 10m], token rotate --owner-file.",
   request: { params: RotateIdParam, body: { ...jsonBody(RotateTokenBody), required: false } },
   responses: { 201: jsonResponse(RotateTokenResult, "Rotated") },
 });
@@ -86,6 +87,11 @@ function tokenToWire(t: TokenRow, nowMs: number) {
 }
 
 const noLiveToken = (id: string) => new ApiError("NOT_FOUND", `no live token with id '${id}'`, { hint: "List tokens with `switchyard token list`." });
+
+const inGrace = (id: string, revokedAt: number) =>
+  new ApiError("CONFLICT", `token '${id}' was already rotated and stops working at ${iso(revokedAt)}; it is not rotated again`, {
+    hint: "Use (or rotate) its replacement, listed by `switchyard token list`; revoke the old one now with `switchyard token revoke ID`.",
+  });
 
 /** Mints a token for a daemon, a runner or a host's hooks (each bound to one host) or another owner device. */
 export async function mintToken(ctx: Ctx, input: z.infer<typeof MintTokenBody>, respond?: number) {
@@ -131,15 +137,28 @@ export async function listTokens(ctx: Ctx, q: z.output<typeof TokenListQuery>) {
 }
 
 /**
- * Replaces a live token: the new one has the old one's kind, host, session and label, and the
- * old one is revoked now or `grace_seconds` from now. One batch: the conditional UPDATE of the
- * old token comes first and the new token and its audit row are inserted only if it changed a
- * row, so a token revoked (or rotated) meanwhile gets no replacement and the answer is NOT_FOUND.
+ * Replaces a live token that is not yet scheduled for revocation: the new one has the old one's
+ * kind, host, session and label, and the old one is revoked now or `grace_seconds` from now.
+ * The calling token gets at least SELF_ROTATE_MIN_GRACE_SECONDS (else CONFLICT), and a token
+ * already in a rotation's grace period is refused (CONFLICT), so a grace cannot be renewed
+ * forever by rotating again. One batch: the conditional UPDATE of the old token comes first and
+ * the new token and its audit row are inserted only if it changed a row, so a token revoked (or
+ * rotated) meanwhile gets no replacement and the answer is NOT_FOUND.
  */
 export async function rotateToken(ctx: Ctx, idOrSelf: string, input: Partial<z.output<typeof RotateTokenBody>> = {}) {
   const auth = ctx.auth;
   if (auth.kind === "anonymous") throw new ApiError("UNAUTHENTICATED", "missing bearer token");
   const id = idOrSelf === "self" ? auth.tokenId : idOrSelf;
+  const grace = input.grace_seconds ?? 0;
+  if (id === auth.tokenId && grace < SELF_ROTATE_MIN_GRACE_SECONDS) {
+    throw new ApiError(
+      "CONFLICT",
+      `refusing to rotate the token this request is using with grace_seconds ${grace}: it needs at least ${SELF_ROTATE_MIN_GRACE_SECONDS}`,
+      {
+        hint: `Pass grace_seconds >= ${SELF_ROTATE_MIN_GRACE_SECONDS} and switch to the new token within it (\`switchyard token rotate --owner-file\` does this for owner.token), or rotate it with another owner token.`,
+      },
+    );
+  }
   const nowMs = ctx.now().getTime();
   const [old] = await ctx.db
     .select()
@@ -147,7 +166,7 @@ export async function rotateToken(ctx: Ctx, idOrSelf: string, input: Partial<z.o
     .where(and(eq(tokens.id, id), liveTokenAt(nowMs)))
     .limit(1);
   if (!old) throw noLiveToken(id);
-  const grace = input.grace_seconds ?? 0;
+  if (old.revokedAt !== null) throw inGrace(id, old.revokedAt);
   const revokeAt = nowMs + grace * 1000;
   const fresh = await tokenInsert(ctx.db, { id: ctx.newId("tok"), kind: old.kind, nowMs, host: old.host, sessionId: old.sessionId, label: old.label });
   const audit = auditInsert(ctx, {
@@ -159,9 +178,9 @@ export async function rotateToken(ctx: Ctx, idOrSelf: string, input: Partial<z.o
     ctx.db
       .update(tokens)
       .set({ revokedAt: revokeAt })
-      .where(and(eq(tokens.id, old.id), liveTokenAt(nowMs)))
+      .where(and(eq(tokens.id, old.id), isNull(tokens.revokedAt)))
       .returning({ id: tokens.id }),
-    // changes() is the UPDATE's row count: 0 when the old token was no longer live.
+    // changes() is the UPDATE's row count: 0 when the old token was no longer unscheduled.
     guardedInsert(ctx.db, tokens, fresh.row, sql`changes() = 1`),
     guardedInsert(ctx.db, events, audit.row, sql`EXISTS (SELECT 1 FROM ${tokens} WHERE ${tokens.id} = ${fresh.id})`),
   ]);

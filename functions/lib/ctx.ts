@@ -235,7 +235,12 @@ export interface Services {
    * test may hold requests at `beforeKeyCommit` (it is awaited) to make them meet at the batch.
    * Under txWithKey it runs inside the write transaction, where holding it would block others.
    */
-  hooks?: { beforeKeyCommit?: () => void | Promise<void>; afterKeyCommit?: () => void };
+  hooks?: {
+    beforeKeyCommit?: () => void | Promise<void>;
+    afterKeyCommit?: () => void;
+    /** Awaited once a pending-mode request has claimed its key, before the route runs (deadline tests hold it there). */
+    afterKeyClaimed?: () => void | Promise<void>;
+  };
 }
 
 /** A logger that drops everything (tests, CLI). */

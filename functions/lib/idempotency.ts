@@ -313,6 +313,7 @@ export function idempotency(mode: IdempotencyMode): MiddlewareHandler<AppEnv> {
 
     async function run() {
       ctx.idempotency = scope;
+      if (scope.mode === "pending") await ctx.hooks?.afterKeyClaimed?.();
       await next();
       if (scope.recorded) return;
       const res = c.res;

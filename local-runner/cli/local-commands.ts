@@ -2,6 +2,9 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { HOME_DIR_NAME, resolveHome } from "../home.ts";
+import { isLoopbackHost } from "../loopback.ts";
+
+export { isLoopbackHost };
 import { duration } from "./format.ts";
 import { EXIT_FAILED, EXIT_OK, flag, HintedError, int, list, pos, str, UsageError, type Args, type CommandSpec, type GlobalOptions } from "./spec.ts";
 
@@ -34,17 +37,6 @@ function print(g: GlobalOptions, json: unknown, lines: string[]): void {
 async function services(g: GlobalOptions, log = false, wakeIntervalMs?: number) {
   const { openLocalServices, processLogger } = await import("../services.ts");
   return openLocalServices({ home: resolveHome(process.env, { home: g.home }), log: log ? processLogger() : undefined, wakeIntervalMs });
-}
-
-/**
- * True for addresses only this machine can reach: 127.0.0.0/8, ::1, localhost. Anything else
- * (a LAN address, 0.0.0.0, ::) puts the API on a network.
- */
-export function isLoopbackHost(hostname: string): boolean {
-  const h = hostname.replace(/^\[|\]$/g, "").toLowerCase();
-  if (h === "localhost" || h === "::1" || h === "0:0:0:0:0:0:0:1") return true;
-  if (/^::ffff:127\./.test(h)) return true;
-  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
 
 /** Says which address is taken and what to do, instead of Node's bare EADDRINUSE. */

@@ -8,6 +8,7 @@ import type { ApiRequest, ApiResponse, Transport } from "./transport.ts";
  * fails, the old token still works and undoes the rotation; if it succeeds with no grace asked
  * for, the old token is revoked right after.
  */
+// The server refuses less for the calling token (SELF_ROTATE_MIN_GRACE_SECONDS in functions/admin/schema.ts).
 export const OWNER_FILE_SAFETY_SECONDS = 60;
 
 const enc = encodeURIComponent;

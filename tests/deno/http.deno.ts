@@ -169,6 +169,17 @@ Deno.test("the default registration uses the real Deno.cron and stops with the s
   }
 });
 
+Deno.test("settings: a non-loopback SWITCHYARD_LISTEN needs SWITCHYARD_I_KNOW_THIS_IS_EXPOSED=1", () => {
+  for (const listen of ["0.0.0.0", "::", "10.0.0.5"]) {
+    assert.throws(() => denoConfigFromEnv({ SWITCHYARD_LISTEN: listen }), /refusing to listen on SWITCHYARD_LISTEN=.*SWITCHYARD_I_KNOW_THIS_IS_EXPOSED=1/);
+    assert.throws(() => denoConfigFromEnv({ SWITCHYARD_LISTEN: listen, SWITCHYARD_I_KNOW_THIS_IS_EXPOSED: "yes" }), /refusing to listen/);
+    assert.equal(denoConfigFromEnv({ SWITCHYARD_LISTEN: listen, SWITCHYARD_I_KNOW_THIS_IS_EXPOSED: "1" }).hostname, listen);
+  }
+  for (const listen of [undefined, "127.0.0.1", "::1", "localhost"]) {
+    assert.equal(denoConfigFromEnv({ SWITCHYARD_LISTEN: listen }).hostname, listen ?? "127.0.0.1");
+  }
+});
+
 Deno.test("settings: bad values name the variable", () => {
   assert.throws(() => denoConfigFromEnv({ PORT: "http" }), /PORT must be a port number/);
   assert.throws(() => denoConfigFromEnv({ SWITCHYARD_CRONS: "sometimes" }), /SWITCHYARD_CRONS must be 'on' or 'off'/);

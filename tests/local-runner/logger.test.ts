@@ -85,6 +85,36 @@ describe("access log in-process", () => {
     expect(parse(lines.join("")).map((e) => e.request_id)).toEqual([id, fresh.headers.get("X-Request-Id")]);
   });
 
+  it("does not echo or log an X-Request-Id that looks like a secret or is too long, and scrubs secrets pasted into the path", async () => {
+    const pasted = "sy_owner_0123456789abcdef0123456789abcdef";
+    for (const given of [pasted, `trace-${pasted}`, "x".repeat(65)]) {
+      const res = await env.app.request("/healthz", { headers: { "X-Request-Id": given } });
+      expect(res.headers.get("X-Request-Id")).toMatch(/^[0-9a-f-]{36}$/);
+    }
+    expect((await env.app.request("/healthz", { headers: { "X-Request-Id": "ci:run-42.a_b=" } })).headers.get("X-Request-Id")).toBe("ci:run-42.a_b=");
+    await env.call("GET", `/v1/tokens/${pasted}/oops`);
+    await env.call("GET", `/v1/sessions/${pasted}`);
+    const text = lines.join("");
+    expect(text).not.toContain("0123456789abcdef0123456789abcdef");
+    expect(text).not.toContain("x".repeat(65));
+    expect(parse(text).map((e) => e.path)).toContain("/v1/tokens/[secret]/oops");
+  });
+
+  it("logs a request its deadline answered early as status 504 with the route's own completed_status", async () => {
+    env.services.requestTimeoutMs = 50;
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    env.services.hooks = { beforeKeyCommit: () => held };
+    const res = await env.call("POST", "/v1/tokens", { body: { scope: "daemon" }, headers: { "Idempotency-Key": "logged-late" } });
+    expect(res.status).toBe(504);
+    release();
+    for (let i = 0; i < 200 && !lines.join("").includes("completed_status"); i++) await new Promise((r) => setTimeout(r, 20));
+    const late = parse(lines.join("")).find((e) => e.route === "/v1/tokens");
+    expect(late).toMatchObject({ status: 504, completed_status: 201, request_id: res.headers.get("X-Request-Id") });
+  });
+
   it("never writes a token, an Authorization header, a query string or a body", async () => {
     const daemon = await env.mint("daemon");
     await env.call("POST", "/v1/tasks", { body: { name: "logged", goal: SECRET_TEXT } });

@@ -192,14 +192,54 @@ describe("POST /v1/tokens/{id}/rotate", () => {
     expect((await env.call("GET", "/v1/crons", { token: minted.body.token })).status).toBe(401);
   });
 
-  it("rotates `self`, the owner token making the request", async () => {
+  it("rotates `self`, the owner token making the request, keeping it live for the safety minute", async () => {
     const own = await ownerRow();
-    const res = await env.call("POST", "/v1/tokens/self/rotate");
+    const res = await env.call("POST", "/v1/tokens/self/rotate", { body: { grace_seconds: 60 } });
     expect(res.status).toBe(201);
     expect(res.body.replaced.token_id).toBe(own.id);
     expect(res.body.info.kind).toBe("owner");
+    expect((await env.call("GET", "/v1/tokens")).status).toBe(200);
+    env.clock.advance(60);
     expect((await env.call("GET", "/v1/tokens")).status).toBe(401);
     expect((await env.call("GET", "/v1/tokens", { token: res.body.token })).status).toBe(200);
+  });
+
+  it("refuses to rotate the calling token with less than the safety grace, so the owner cannot lock itself out", async () => {
+    const own = await ownerRow();
+    const before = (await env.services.database.db.select().from(tokens)).length;
+    for (const [path, body] of [
+      ["/v1/tokens/self/rotate", { grace_seconds: 0 }],
+      ["/v1/tokens/self/rotate", undefined],
+      [`/v1/tokens/${own.id}/rotate`, { grace_seconds: 59 }],
+    ] as const) {
+      const { result: res, events } = await withNewEvents(env, () => env.call("POST", path, body ? { body } : {}));
+      expect(res.status).toBe(409);
+      expect(res.body.error.code).toBe("CONFLICT");
+      expect(res.body.error.message).toContain("needs at least 60");
+      expect(res.body.error.hint).toContain("grace_seconds >= 60");
+      expect(events).toHaveLength(0);
+    }
+    expect((await env.services.database.db.select().from(tokens)).length).toBe(before);
+    expect((await tokenRow(own.id))!.revokedAt).toBeNull();
+    expect((await env.call("GET", "/v1/tokens")).status).toBe(200);
+  });
+
+  it("does not rotate a token again during its grace period, so its life cannot be extended", async () => {
+    const minted = await env.call("POST", "/v1/tokens", { body: { scope: "daemon" } });
+    const first = await env.call("POST", `/v1/tokens/${minted.body.token_id}/rotate`, { body: { grace_seconds: 600 } });
+    expect(first.status).toBe(201);
+    const before = (await env.services.database.db.select().from(tokens)).length;
+    env.clock.advance(300);
+    const { result: again, events } = await withNewEvents(env, () =>
+      env.call("POST", `/v1/tokens/${minted.body.token_id}/rotate`, { body: { grace_seconds: 600 } }),
+    );
+    expect(again.status).toBe(409);
+    expect(again.body.error.message).toContain("already rotated and stops working at 2026-11-21T12:10:00.000Z");
+    expect(events).toHaveLength(0);
+    expect((await env.services.database.db.select().from(tokens)).length).toBe(before);
+    expect((await tokenRow(minted.body.token_id))!.revokedAt).toBe(Date.parse("2026-11-21T12:10:00.000Z"));
+    env.clock.advance(300);
+    expect((await env.call("GET", "/v1/crons", { token: minted.body.token })).status).toBe(401);
   });
 
   it("rotates a session token, and the replacement acts as that session", async () => {

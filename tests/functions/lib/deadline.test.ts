@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DEFAULT_REQUEST_TIMEOUT_MS } from "../../../functions/lib/deadline.ts";
 import type { Host } from "../../../functions/lib/host.ts";
+import { tokens } from "../../../schema/auth.ts";
 import { sessions } from "../../../schema/sessions.ts";
 import { registerSession } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
@@ -69,6 +70,64 @@ describe("request deadline", () => {
     expect(retry.body.token).toBeNull();
     const rows = await env.services.database.db.select().from(sessions);
     expect(rows.filter((r) => r.name === "late")).toHaveLength(1);
+  });
+
+  it("keeps a pending-mode route's key claimed past the 504: the retry gets 409 while it runs, then replays its one outcome", async () => {
+    const minted = await env.call("POST", "/v1/tokens", { body: { scope: "daemon" } });
+    const countTokens = async () => (await env.services.database.db.select({ id: tokens.id }).from(tokens)).length;
+    const before = await countTokens();
+    // The first request holds after claiming its key, well past the 150 ms deadline.
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let holds = 1;
+    env.services.hooks = { afterKeyClaimed: () => (holds-- > 0 ? held : undefined) };
+    const headers = { "Idempotency-Key": "rotate-late" };
+    const path = `/v1/tokens/${minted.body.token_id}/rotate`;
+    // With a body: the body limit replaces the Request object, which the early answer must survive.
+    const body = { grace_seconds: 600 };
+    const first = await env.call("POST", path, { headers, body });
+    expect(first.status).toBe(504);
+    expect(first.body.error.code).toBe("REQUEST_TIMEOUT");
+
+    const during = await env.call("POST", path, { headers, body });
+    expect(during.status).toBe(409);
+    expect(during.body.error.code).toBe("IDEMPOTENCY_IN_PROGRESS");
+
+    release();
+    for (let i = 0; i < 200 && (await countTokens()) === before; i++) await sleep(20);
+    let retry = await env.call("POST", path, { headers, body });
+    // The late request records its outcome right after its commit; a retry in between still gets 409.
+    for (let i = 0; i < 100 && retry.status === 409; i++) {
+      await sleep(20);
+      retry = await env.call("POST", path, { headers, body });
+    }
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get("Idempotent-Replayed")).toBe("true");
+    expect(retry.body.replaced).toMatchObject({ token_id: minted.body.token_id });
+    expect(await countTokens()).toBe(before + 1);
+  });
+
+  it("has an atomic route held past the 504 store its response in its commit, so the retry replays the one mint", async () => {
+    const countTokens = async () => (await env.services.database.db.select({ id: tokens.id }).from(tokens)).length;
+    const before = await countTokens();
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let holds = 1;
+    env.services.hooks = { beforeKeyCommit: () => (holds-- > 0 ? held : undefined) };
+    const headers = { "Idempotency-Key": "mint-late" };
+    const first = await env.call("POST", "/v1/tokens", { body: { scope: "daemon", label: "late" }, headers });
+    expect(first.status).toBe(504);
+    release();
+    for (let i = 0; i < 200 && (await countTokens()) === before; i++) await sleep(20);
+    const retry = await env.call("POST", "/v1/tokens", { body: { scope: "daemon", label: "late" }, headers });
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get("Idempotent-Replayed")).toBe("true");
+    expect(retry.body.token).toBeNull();
+    expect(await countTokens()).toBe(before + 1);
   });
 
   it("exempts long polls up to their own timeout", async () => {
