@@ -345,6 +345,24 @@ describe("hook tokens", () => {
     expect((await post("codex", { hook_event_name: "Stop" }, a.token)).status).toBe(403);
   });
 
+  it("is one per session: minting revokes the session's earlier hook tokens (issue 14)", async () => {
+    const { worker, token: first, at } = await codexPair();
+    const w = await registerSession(env, "worker");
+    const minted: string[] = [];
+    for (let i = 0; i < 30; i++) minted.push(await hookToken(worker.session.name));
+    const live = async (id: string) => (await rows("SELECT count(*) AS n FROM tokens WHERE session_id = ? AND kind = 'hook' AND revoked_at IS NULL", id))[0]!.n;
+    expect(await live(worker.session_id)).toBe(1);
+    // Only the newest posts; the first (as a spawned agent's would be) and every other earlier one are refused.
+    expect((await post("codex", at("UserPromptSubmit"), minted.at(-1)!)).headers.get("X-Switchyard-Session")).toBe(worker.session.name);
+    for (const old of [first, minted[0]!, minted.at(-2)!]) expect((await post("codex", at("Stop"), old)).status).toBe(401);
+    // Another session's hook token is untouched, and a session minting its own revokes only its own.
+    const other = await hookToken(w.session.name);
+    expect((await env.call("POST", `/v1/sessions/${w.session.name}/hook-token`, { token: w.token })).status).toBe(201);
+    expect(await live(worker.session_id)).toBe(1);
+    expect(await live(w.session_id)).toBe(1);
+    expect((await post("codex", { hook_event_name: "Stop" }, other)).status).toBe(401);
+  });
+
   it("needs a host when minted through /v1/tokens", async () => {
     const res = await env.call("POST", "/v1/tokens", { body: { scope: "hook" } });
     expect(res.status).toBe(400);
