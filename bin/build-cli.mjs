@@ -8,6 +8,15 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
+// `--outdir NAME` builds into another folder at the top of the checkout (tests build their own
+// bundle there, leaving dist/ to the running CLI); it must sit one level down like dist/, since
+// sources find their files relative to their own location.
+const outIndex = process.argv.indexOf("--outdir");
+const outDir = outIndex > 0 ? process.argv[outIndex + 1] : "dist";
+if (!/^[A-Za-z0-9._-]+$/.test(outDir ?? "")) {
+  process.stderr.write(`--outdir must be one folder name at the top of the checkout, got '${outDir}'\n`);
+  process.exit(2);
+}
 
 /** esbuild comes with tsx (a runtime dependency), so resolve it from there rather than adding one. */
 async function loadEsbuild() {
@@ -21,12 +30,12 @@ async function loadEsbuild() {
 try {
   const esbuild = await loadEsbuild();
   // Start from an empty dist/ so no code cache or bundle from an earlier build survives.
-  rmSync(`${root}dist`, { recursive: true, force: true });
-  mkdirSync(`${root}dist`);
+  rmSync(`${root}${outDir}`, { recursive: true, force: true });
+  mkdirSync(`${root}${outDir}`);
   const result = await esbuild.build({
     absWorkingDir: root,
     entryPoints: ["local-runner/cli/main.ts"],
-    outfile: "dist/switchyard.cjs",
+    outfile: `${outDir}/switchyard.cjs`,
     bundle: true,
     platform: "node",
     target: "node20",
@@ -38,6 +47,10 @@ try {
     // playwright-core (7 MB, two thirds of the bundle) is only imported dynamically by the browser
     // QA harness; left in, every command would read and hash it at start-up.
     external: ["libsql", "@libsql/linux-*", "@libsql/darwin-*", "@libsql/win32-*", "playwright-core"],
+    // jsonc-parser's "main" is a UMD build whose factory calls require("./impl/format") at run
+    // time, which esbuild cannot see, so the bundle would lack those files and `hooks` would
+    // fail. Its ES module build has plain imports that bundle. (tests/bin/build-cli.test.ts)
+    alias: { "jsonc-parser": "jsonc-parser/lib/esm/main.js" },
     // An external import() would go through vm's experimental dynamic-import hook (and print a
     // warning); as require() it loads like every other external.
     supported: { "dynamic-import": false },
@@ -49,8 +62,9 @@ try {
   });
   // bin/switchyard.mjs uses the bundle only while it is newer than every one of these.
   const inputs = Object.keys(result.metafile.inputs).filter((p) => !p.includes("node_modules/"));
-  writeFileSync(`${root}dist/switchyard.inputs.json`, `${JSON.stringify(inputs, null, 1)}\n`);
-  process.stdout.write(`built dist/switchyard.cjs from ${inputs.length} source files\n`);
+  writeFileSync(`${root}${outDir}/switchyard.inputs.json`, `${JSON.stringify(inputs, null, 1)}\n`);
+  process.stdout.write(`built ${outDir}/switchyard.cjs from ${inputs.length} source files\n`);
+  if (outDir !== "dist") process.exit(0);
   // Write the V8 code cache now (bin/switchyard.mjs does so on a run that finds none), so no
   // user's first command pays for it. Best effort: without it the first run writes it.
   spawnSync(process.execPath, [`${root}bin/switchyard.mjs`, "--version"], { stdio: "ignore", env: { ...process.env, SWITCHYARD_NO_BUNDLE: "" } });

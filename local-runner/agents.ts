@@ -39,10 +39,19 @@ const shellQuote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
  * or not the package is installed globally. Rewritten only when its text changed (the checkout
  * moved, another Node); a read-only home simply goes without.
  */
+/**
+ * This checkout's CLI entry script. Resolved from this file, which sits one level below the
+ * package root like the bundle (dist/switchyard.cjs) does, so the path is right from both; a
+ * module deeper in local-runner/ would resolve past the root once bundled.
+ */
+export function cliEntry(): string {
+  return fileURLToPath(new URL("../bin/switchyard.mjs", import.meta.url));
+}
+
 export function ensureCliShim(home: string): string | null {
   const dir = cliShimDir(home);
   const path = join(dir, "switchyard");
-  const entry = fileURLToPath(new URL("../bin/switchyard.mjs", import.meta.url));
+  const entry = cliEntry();
   const text = `#!/bin/sh\n# Written by switchyard for the agents it spawns: this checkout's CLI.\nexec ${shellQuote(process.execPath)} ${shellQuote(entry)} "$@"\n`;
   try {
     if (existsSync(path) && readFileSync(path, "utf8") === text) return path;

@@ -20,7 +20,12 @@ export const tokens = sqliteTable(
     createdAt: integer("created_at").notNull(),
     revokedAt: integer("revoked_at"),
   },
-  (t) => [index("tokens_kind_idx").on(t.kind), index("tokens_created_idx").on(t.createdAt, t.id)],
+  (t) => [
+    index("tokens_kind_idx").on(t.kind),
+    index("tokens_created_idx").on(t.createdAt, t.id),
+    // Minting a session's hook token revokes its earlier ones (functions/hooks/token.ts).
+    index("tokens_session_kind_idx").on(t.sessionId, t.kind),
+  ],
 );
 
 export type TokenRow = typeof tokens.$inferSelect;

@@ -51,6 +51,8 @@ export const sessions = sqliteTable(
     index("sessions_active_transcript_idx").on(t.transcriptPath).where(sql`state = 'active'`),
     // A Codex hook event names the agent's thread, not our session.
     index("sessions_thread_idx").on(t.threadId),
+    // Looked up when a session's own hook token reports an agent session id new to it (functions/hooks/ingest.ts).
+    index("sessions_agent_session_idx").on(t.agentSessionId),
   ],
 );
 

@@ -21,7 +21,7 @@ export const postHookRoute = defineRoute(
     tags: ["hooks"],
     summary: "Accept one agent hook event (Claude Code or Codex payload, as the agent sends it)",
     description:
-      "Maps the payload to its registered session (hook token's session, else agent session id, transcript path, Codex thread id), records it once per event, and moves the session's hook state: busy on a prompt or tool call, waiting_for_permission on a permission request, idle on Stop, compacting around compaction, ended on session end. A permission wait puts an item in the bound manager's inbox at once (pull only unless the owner posted it: it carries what the poster reported); a Stop routes the completion to the manager like the transcript's completion of the same turn (deduplicated with it, pushed like it). After /clear or resume, the session switches to the new transcript only once it resolves under the agent's transcript roots, records the agent session the hook reported and belongs to no other active session. The answer is hook output the agent reads: `{}`, or on a SessionStart after /clear, compaction or resume of a task set to re-prime, the worker's context. What happened is in the X-Switchyard-* headers. Install with `switchyard hooks install`.",
+      "Maps the payload to its registered session (hook token's session, else the registered transcript path, which wins over an agent session id a hook reported, then that agent session id, then the Codex thread id), records it once per event (a session's own token cannot claim an agent session id another active session holds), and moves the session's hook state: busy on a prompt or tool call, waiting_for_permission on a permission request, idle on Stop, compacting around compaction, ended on session end. A permission wait puts an item in the bound manager's inbox at once (pull only unless the owner posted it: it carries what the poster reported); a Stop routes the completion to the manager like the transcript's completion of the same turn (deduplicated with it, pushed like it). After /clear or resume, the session switches to the new transcript only once it resolves under the agent's transcript roots, records the agent session the hook reported and belongs to no other active session. The answer is hook output the agent reads: `{}`, or on a SessionStart after /clear, compaction or resume of a task set to re-prime, the worker's context. What happened is in the X-Switchyard-* headers. Install with `switchyard hooks install`.",
     request: { params: HookAgentParam, body: jsonBody(HookPayload) },
     responses: {
       200: jsonResponse(
@@ -99,6 +99,17 @@ export async function postHookEvent(ctx: Ctx, agent: HookAgent, p: HookPayloadIn
   const prev =
     found.state !== undefined ? (found.state ?? undefined) : (await ctx.db.select().from(hookStates).where(eq(hookStates.sessionId, session.id)).limit(1))[0];
   const next = nextHookState({ event, source: p.source, reason: p.reason, notificationType: p.notification_type, trigger: p.trigger }, prev?.state ?? null);
+  // A session's own token may report any session id; recording one another session holds would
+  // let host-token events of that agent (a permission wait) be routed to this session's manager.
+  const claimedBy =
+    found.by === "token" &&
+    agentSessionId &&
+    agentSessionId !== prev?.agentSessionId &&
+    agentSessionId !== session.agentSessionId &&
+    agentSessionId !== session.threadId
+      ? await agentSessionHolder(ctx, session.id, agentSessionId)
+      : null;
+  const recordedAgentSessionId = claimedBy ? null : agentSessionId;
 
   const [inserted] = await ctx.db
     .insert(hookEvents)
@@ -149,7 +160,7 @@ export async function postHookEvent(ctx: Ctx, agent: HookAgent, p: HookPayloadIn
         state,
         eventName: next ? event : (prev?.eventName ?? event),
         lastEventId: hookEventId,
-        agentSessionId,
+        agentSessionId: recordedAgentSessionId,
         turnId,
         stateAt: next ? nowMs : (prev?.stateAt ?? nowMs),
         lastEventAt: nowMs,
@@ -164,7 +175,7 @@ export async function postHookEvent(ctx: Ctx, agent: HookAgent, p: HookPayloadIn
           eventName: next ? event : sql`${hookStates.eventName}`,
           stateAt: next ? nowMs : sql`${hookStates.stateAt}`,
           lastEventId: hookEventId,
-          agentSessionId: agentSessionId ?? sql`${hookStates.agentSessionId}`,
+          agentSessionId: recordedAgentSessionId ?? sql`${hookStates.agentSessionId}`,
           turnId: turnId ?? sql`${hookStates.turnId}`,
           lastEventAt: nowMs,
           events: sql`${hookStates.events} + 1`,
@@ -223,6 +234,15 @@ export async function postHookEvent(ctx: Ctx, agent: HookAgent, p: HookPayloadIn
       }).stmt,
     );
   }
+  if (claimedBy) {
+    stmts.push(
+      auditInsert(ctx, {
+        kind: "hook_agent_session_refused",
+        sessionId: session.id,
+        payload: { session: session.name, agent_session_id: agentSessionId, held_by: claimedBy, hook_event_id: hookEventId },
+      }).stmt,
+    );
+  }
   if (refused) {
     stmts.push(
       auditInsert(ctx, {
@@ -269,6 +289,34 @@ export async function postHookEvent(ctx: Ctx, agent: HookAgent, p: HookPayloadIn
     }
   }
   return outcome;
+}
+
+/**
+ * The name of another active session that holds `agentSessionId`: verified at registration or
+ * a transcript switch, as its Codex thread, or recorded by an earlier hook. Three indexed reads
+ * in one round trip, made only when a session's token reports an id new to that session.
+ */
+async function agentSessionHolder(ctx: Ctx, sessionId: string, agentSessionId: string): Promise<string | null> {
+  const others = and(eq(sessions.state, "active"), ne(sessions.id, sessionId));
+  const [byHook, byRegistration, byThread] = await ctx.db.batch([
+    ctx.db
+      .select({ name: sessions.name })
+      .from(hookStates)
+      .innerJoin(sessions, eq(sessions.id, hookStates.sessionId))
+      .where(and(eq(hookStates.agentSessionId, agentSessionId), others))
+      .limit(1),
+    ctx.db
+      .select({ name: sessions.name })
+      .from(sessions)
+      .where(and(eq(sessions.agentSessionId, agentSessionId), others))
+      .limit(1),
+    ctx.db
+      .select({ name: sessions.name })
+      .from(sessions)
+      .where(and(eq(sessions.threadId, agentSessionId), others))
+      .limit(1),
+  ]);
+  return byHook[0]?.name ?? byRegistration[0]?.name ?? byThread[0]?.name ?? null;
 }
 
 /** Whether a session may switch to the transcript a hook named: yes (resolved), not yet, or never. */

@@ -16,10 +16,12 @@ export type MatchedBy = "token" | "agent_session_id" | "transcript_path" | "thre
 /**
  * Finds the registered session a hook event belongs to. A hook token minted for one session
  * names it outright (and keeps naming it after /clear or resume changed the agent's own ids).
- * Otherwise (a host's hook token, or the owner) the payload is matched, in order, by the agent
- * session id a previous hook recorded, by the transcript path the session was registered
- * with, and, for Codex, by its thread id. A host's token reaches only sessions of its host.
- * Every lookup is a single indexed read.
+ * Otherwise (a host's hook token, or the owner) the payload is matched, in order, by the
+ * transcript path the session was registered with (checked under the agent's transcript roots
+ * then, so the strongest evidence), by the agent session id a previous hook recorded, and, for
+ * Codex, by its thread id. When the transcript path names an active session, that decides:
+ * an agent session id is only something a hook reported, so it never overrides the path.
+ * A host's token reaches only sessions of its host. Every lookup is a single indexed read.
  */
 export async function resolveHookSession(
   ctx: Ctx,
@@ -39,6 +41,14 @@ export async function resolveHookSession(
   }
   const allowed = (s: SessionRow | undefined): s is SessionRow =>
     !!s && s.state === "active" && (s.transcriptKind === null || s.transcriptKind === agent) && (auth.kind !== "hook" || s.host === auth.host);
+  if (id.transcriptPath) {
+    const [s] = await ctx.db
+      .select()
+      .from(sessions)
+      .where(and(eq(sessions.transcriptPath, id.transcriptPath), eq(sessions.state, "active")))
+      .limit(1);
+    if (s) return allowed(s) ? { session: s, by: "transcript_path" } : null;
+  }
   if (id.agentSessionId) {
     const [row] = await ctx.db
       .select({ session: sessions })
@@ -47,14 +57,6 @@ export async function resolveHookSession(
       .where(and(eq(hookStates.agentSessionId, id.agentSessionId), eq(sessions.state, "active")))
       .limit(1);
     if (allowed(row?.session)) return { session: row.session, by: "agent_session_id" };
-  }
-  if (id.transcriptPath) {
-    const [s] = await ctx.db
-      .select()
-      .from(sessions)
-      .where(and(eq(sessions.transcriptPath, id.transcriptPath), eq(sessions.state, "active")))
-      .limit(1);
-    if (allowed(s)) return { session: s, by: "transcript_path" };
   }
   if (agent === "codex" && id.agentSessionId) {
     const [s] = await ctx.db

@@ -1,7 +1,8 @@
-import { eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
+import { tokens } from "../../schema/auth.ts";
 import { taskHookSettings } from "../../schema/hooks.ts";
 import { auditInsert } from "../lib/audit.ts";
-import { tokenInsert } from "../lib/auth.ts";
+import { liveTokenAt, tokenInsert } from "../lib/auth.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { batchWithKey } from "../lib/idempotency.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
@@ -18,7 +19,7 @@ export const mintHookTokenRoute = defineRoute(
     tags: ["hooks"],
     summary: "Mint a hook token for one session (it may only post that session's hook events)",
     description:
-      "The secret is shown once and stored hashed; give it to the agent as SWITCHYARD_HOOK_TOKEN. Spawned agents get one automatically. A session may mint its own. CLI: hooks token NAME.",
+      "The secret is shown once and stored hashed; give it to the agent as SWITCHYARD_HOOK_TOKEN. Spawned agents get one automatically. A session may mint its own. A session has one hook token at a time: minting revokes the session's earlier ones (a spawned agent's included) in the same batch, so mints cannot pile up live secrets. CLI: hooks token NAME.",
     request: { params: SessionNameParam },
     responses: { 201: jsonResponse(HookTokenResult, "Minted") },
   },
@@ -50,14 +51,28 @@ export const putHookSettingsRoute = defineRoute(
   { idempotency: "atomic" },
 );
 
-/** Mints a hook token bound to one session; a replay of its Idempotency-Key carries null for the secret. */
+/**
+ * Mints a hook token bound to one session and revokes the session's earlier hook tokens in the
+ * same batch: one live hook token per session, so repeated mints cannot pile up secrets that
+ * each still post for it. A replay of its Idempotency-Key carries null for the secret.
+ */
 export async function mintHookToken(ctx: Ctx, name: string, respond?: number) {
   const s = await activeSessionByName(ctx, name);
   assertSelfOrPrivileged(ctx, s);
-  const t = await tokenInsert(ctx.db, { id: ctx.newId("tok"), kind: "hook", nowMs: ctx.now().getTime(), sessionId: s.id, label: `hooks:${s.name}` });
-  const audit = auditInsert(ctx, { kind: "token_minted", sessionId: s.id, payload: { token_id: t.id, scope: "hook", session: s.name } });
+  const nowMs = ctx.now().getTime();
+  const t = await tokenInsert(ctx.db, { id: ctx.newId("tok"), kind: "hook", nowMs, sessionId: s.id, label: `hooks:${s.name}` });
+  const audit = auditInsert(ctx, {
+    kind: "token_minted",
+    sessionId: s.id,
+    payload: { token_id: t.id, scope: "hook", session: s.name, previous_hook_tokens_revoked: true },
+  });
   const result = { session: s.name, token_id: t.id, token: t.secret, event_id: audit.id };
-  await batchWithKey(ctx, [t.stmt, audit.stmt], respond ? { body: result, status: respond } : undefined);
+  // Before the insert, so the new token is not among those it revokes.
+  const revokeEarlier = ctx.db
+    .update(tokens)
+    .set({ revokedAt: nowMs })
+    .where(and(eq(tokens.sessionId, s.id), eq(tokens.kind, "hook"), liveTokenAt(nowMs)));
+  await batchWithKey(ctx, [revokeEarlier, t.stmt, audit.stmt], respond ? { body: result, status: respond } : undefined);
   return result;
 }
 

@@ -6,8 +6,30 @@ import { openTransport } from "./connect.ts";
 import { EXIT_FAILED, EXIT_OK, flag, HintedError, pos, str, UsageError, type Args, type CommandSpec, type GlobalOptions } from "./spec.ts";
 
 const enc = encodeURIComponent;
-/** Where hooks post when neither --hook-url, --url nor $SWITCHYARD_URL says otherwise: `switchyard up`'s default. */
+/** Where hooks post when nothing says otherwise (no flag, no $SWITCHYARD_URL, no running `up`): `switchyard up`'s default. */
 export const DEFAULT_HOOK_URL = "http://127.0.0.1:8787";
+
+/** A server URL handed to agents, and what it came from (printed, so a wrong guess is visible). */
+export interface ServerUrl {
+  url: string;
+  source: string;
+}
+
+/**
+ * The server agents should reach: the command's own flag, else --url / $SWITCHYARD_URL (the
+ * server this command talks to), else the `switchyard up` running on the home (which records
+ * its URL, port included), else the default port.
+ */
+export async function agentServerUrl(flagName: string, flagValue: string | undefined, g: GlobalOptions): Promise<ServerUrl> {
+  if (flagValue !== undefined) return { url: flagValue.replace(/\/+$/, ""), source: `--${flagName}` };
+  if (g.url) return { url: g.url.replace(/\/+$/, ""), source: "--url / $SWITCHYARD_URL" };
+  if (g.home) {
+    const { runningUp } = await import("../up-record.ts");
+    const up = runningUp(g.home);
+    if (up) return { url: up.url, source: `the running \`switchyard up\` (pid ${up.pid})` };
+  }
+  return { url: DEFAULT_HOOK_URL, source: "the default; no --url, $SWITCHYARD_URL or running `switchyard up` for this home" };
+}
 
 function agentsOf(a: Args, required: boolean): HookAgentName[] {
   const v = str(a, "agent");
@@ -25,15 +47,11 @@ function scopeOf(a: Args): HookScope {
   return v;
 }
 
-function hookUrl(a: Args, g: GlobalOptions): string {
-  const url = (str(a, "hook-url") ?? g.url ?? DEFAULT_HOOK_URL).replace(/\/+$/, "");
-  if (!/^https?:\/\/[^\s/]+/.test(url)) throw new UsageError(`--hook-url must be an http(s) URL, got '${url}'`);
-  return url;
-}
-
-function endpoint(a: Args, g: GlobalOptions): HookEndpoint {
+async function endpoint(a: Args, g: GlobalOptions): Promise<HookEndpoint & { source: string }> {
   if (!g.home) throw new HintedError("hooks need a switchyard home (the hook script and host token live there)", "Run `switchyard init` here, or pass --home.");
-  return { url: hookUrl(a, g), home: g.home };
+  const { url, source } = await agentServerUrl("hook-url", str(a, "hook-url"), g);
+  if (!/^https?:\/\/[^\s/]+/.test(url)) throw new UsageError(`--hook-url must be an http(s) URL, got '${url}'`);
+  return { url, home: g.home, source };
 }
 
 function print(g: GlobalOptions, json: unknown, lines: string[]): void {
@@ -97,9 +115,9 @@ async function ensureHostToken(g: GlobalOptions, dryRun: boolean): Promise<{ pat
 async function install(a: Args, g: GlobalOptions): Promise<number> {
   const { ensureHookScript, hookTarget, installInto, codexTrust, writeCodexTrust } = await import("../hooks/install.ts");
   const dryRun = flag(a, "dry-run");
-  const e = endpoint(a, g);
+  const { source, ...e } = await endpoint(a, g);
   const scope = scopeOf(a);
-  const out: Record<string, unknown> = { dry_run: dryRun, url: e.url, changes: [] as FileChange[], trust: [] as unknown[] };
+  const out: Record<string, unknown> = { dry_run: dryRun, url: e.url, url_source: source, changes: [] as FileChange[], trust: [] as unknown[] };
   const lines: string[] = [];
   const script = ensureHookScript(e, dryRun);
   out.script = { path: (await import("../hooks/install.ts")).hookScriptPath(e.home), written: script };
@@ -136,7 +154,7 @@ async function install(a: Args, g: GlobalOptions): Promise<number> {
     } else if (agent === "codex") lines.push(`codex trust  ${target.trustFile}  would trust Switchyard's hooks (hashes from codex app-server hooks/list)`);
   }
   lines.push(
-    `hooks post to ${e.url}/v1/hooks/<agent> with $SWITCHYARD_HOOK_TOKEN (spawned agents have it; others: export SWITCHYARD_HOOK_TOKEN=$(cat ${token.path}))`,
+    `hooks post to ${e.url}/v1/hooks/<agent> (from ${source}) with $SWITCHYARD_HOOK_TOKEN (spawned agents have it; others: export SWITCHYARD_HOOK_TOKEN=$(cat ${token.path}))`,
   );
   print(g, out, lines);
   return failed ? EXIT_FAILED : EXIT_OK;
@@ -166,7 +184,7 @@ async function uninstall(a: Args, g: GlobalOptions): Promise<number> {
 
 async function status(a: Args, g: GlobalOptions): Promise<number> {
   const { hookTarget, targetStatus, codexTrust } = await import("../hooks/install.ts");
-  const e = g.home ? endpoint(a, g) : null;
+  const e = g.home ? await endpoint(a, g) : null;
   const rows = [];
   const lines: string[] = [];
   for (const agent of agentsOf(a, false)) {
@@ -220,7 +238,11 @@ export const HOOKS_COMMANDS: CommandSpec[] = [
         value: "user|project",
         description: "user: ~/.claude/settings.json or $CODEX_HOME/hooks.json; project: ./.claude/settings.local.json or ./.codex/hooks.json (default user)",
       },
-      "hook-url": { type: "string", value: "URL", description: `Server the hooks post to (default: --url, else $SWITCHYARD_URL, else ${DEFAULT_HOOK_URL})` },
+      "hook-url": {
+        type: "string",
+        value: "URL",
+        description: `Server the hooks post to (default: --url, else $SWITCHYARD_URL, else the running \`switchyard up\` of the home, else ${DEFAULT_HOOK_URL})`,
+      },
       "dry-run": { type: "boolean", description: "Say what would change and change nothing" },
     },
     examples: ["switchyard hooks install --agent claude", "switchyard hooks install --agent codex --scope project --dry-run"],

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { agentLaunchConfig } from "../agents.ts";
 import { resolveHome } from "../home.ts";
-import { DEFAULT_HOOK_URL } from "./hooks-commands.ts";
+import { agentServerUrl, DEFAULT_HOOK_URL } from "./hooks-commands.ts";
 import { EXIT_FAILED, EXIT_OK, flag, HintedError, str, UsageError, type Args, type CommandSpec, type GlobalOptions } from "./spec.ts";
 
 const execFileP = promisify(execFile);
@@ -29,10 +29,12 @@ function agentBin(agent: "claude" | "codex", g: GlobalOptions): string {
   return agentLaunchConfig(process.env, home as ReturnType<typeof resolveHome>)[agent].command[0]!;
 }
 
-function mcpUrl(a: Args, g: GlobalOptions): string {
-  const base = (str(a, "mcp-url") ?? `${(g.url ?? DEFAULT_HOOK_URL).replace(/\/+$/, "")}/mcp`).replace(/\/+$/, "");
+async function mcpUrl(a: Args, g: GlobalOptions): Promise<{ url: string; source: string }> {
+  const flagged = str(a, "mcp-url");
+  const server = await agentServerUrl("mcp-url", flagged, g);
+  const base = (flagged === undefined ? `${server.url}/mcp` : server.url).replace(/\/+$/, "");
   if (!/^https?:\/\/[^\s/]+/.test(base)) throw new UsageError(`--mcp-url must be an http(s) URL, got '${base}'`);
-  return base;
+  return { url: base, source: server.source };
 }
 
 async function run(bin: string, args: string[]): Promise<{ ok: boolean; out: string }> {
@@ -66,7 +68,7 @@ async function registered(agent: "claude" | "codex", bin: string, scope: string)
 
 async function mcpInstall(a: Args, g: GlobalOptions): Promise<number> {
   const agent = agentOf(a);
-  const url = mcpUrl(a, g);
+  const { url, source } = await mcpUrl(a, g);
   const scope = str(a, "scope") ?? "user";
   if (agent === "claude" && !["user", "project", "local"].includes(scope)) throw new UsageError(`--scope must be user, project or local, got '${scope}'`);
   if (agent === "codex" && scope !== "user") throw new UsageError("codex keeps MCP servers in $CODEX_HOME/config.toml only: --scope user");
@@ -74,9 +76,17 @@ async function mcpInstall(a: Args, g: GlobalOptions): Promise<number> {
   const add = mcpAddArgs(agent, url, scope);
   const have = await registered(agent, bin, scope);
   const current = have !== null && have.includes(url) && have.includes(TOKEN_ENV);
-  const out = { agent, url, scope, command: [bin, ...add], action: current ? "unchanged" : have ? "replace" : "add", dry_run: flag(a, "dry-run") };
+  const out = {
+    agent,
+    url,
+    url_source: source,
+    scope,
+    command: [bin, ...add],
+    action: current ? "unchanged" : have ? "replace" : "add",
+    dry_run: flag(a, "dry-run"),
+  };
   if (current || flag(a, "dry-run")) {
-    print(g, out, [current ? `${agent}: ${MCP_SERVER_NAME} already points at ${url}` : `would run: ${[bin, ...add].join(" ")}`]);
+    print(g, out, [current ? `${agent}: ${MCP_SERVER_NAME} already points at ${url}` : `would run: ${[bin, ...add].join(" ")}`, `(URL from ${source})`]);
     return EXIT_OK;
   }
   if (have) {
@@ -86,7 +96,7 @@ async function mcpInstall(a: Args, g: GlobalOptions): Promise<number> {
   const r = await run(bin, add);
   if (!r.ok) throw new HintedError(`${agent} mcp add failed: ${r.out}`, `Run it by hand: ${[bin, ...add].join(" ")}`);
   print(g, { ...out, output: r.out }, [
-    `${agent}: registered MCP server ${MCP_SERVER_NAME} → ${url} (${scope}); it authenticates with $${TOKEN_ENV}, which agents spawned by Switchyard have`,
+    `${agent}: registered MCP server ${MCP_SERVER_NAME} → ${url} (${scope}; URL from ${source}); it authenticates with $${TOKEN_ENV}, which agents spawned by Switchyard have`,
   ]);
   return EXIT_OK;
 }
@@ -134,7 +144,11 @@ export const INTEGRATION_COMMANDS: CommandSpec[] = [
     options: {
       agent: { type: "string", value: "claude|codex", description: "Which agent (required)" },
       scope: { type: "string", value: "user|project|local", description: "Claude's config scope (default user); Codex has only user" },
-      "mcp-url": { type: "string", value: "URL", description: `The endpoint (default: --url, else $SWITCHYARD_URL, else ${DEFAULT_HOOK_URL}, plus /mcp)` },
+      "mcp-url": {
+        type: "string",
+        value: "URL",
+        description: `The endpoint (default: --url, else $SWITCHYARD_URL, else the running \`switchyard up\` of the home, else ${DEFAULT_HOOK_URL}, plus /mcp)`,
+      },
       "dry-run": { type: "boolean", description: "Print the command and change nothing" },
     },
     examples: ["switchyard mcp install --agent claude", "switchyard mcp install --agent codex --mcp-url http://127.0.0.1:8787/mcp"],

@@ -274,7 +274,11 @@ export const LOCAL_COMMANDS: CommandSpec[] = [
       }
       // Checked before anything opens: a bad schedule must not leave a server listening.
       const schedules = flag(a, "no-cron") ? [] : await parseCronOverrides(list(a, "cron"));
-      const [{ startUp }, { printableUrl }] = await Promise.all([import("../up.ts"), import("../services.ts")]);
+      const [{ startUp }, { printableUrl }, { writeUpRecord, removeUpRecord }] = await Promise.all([
+        import("../up.ts"),
+        import("../services.ts"),
+        import("../up-record.ts"),
+      ]);
       const s = await services(g, true, wakeMs);
       let running;
       try {
@@ -282,6 +286,12 @@ export const LOCAL_COMMANDS: CommandSpec[] = [
       } catch (e) {
         s.database.close();
         throw listenError(e, hostname, port);
+      }
+      // So `hooks install` and `mcp install` without --url point agents at this server.
+      try {
+        writeUpRecord(s.home.home, running.url);
+      } catch {
+        // A read-only home: those commands then need --url.
       }
       const lines = [
         `switchyard is up (pid ${process.pid}; Ctrl-C or \`kill ${process.pid}\` stops it)`,
@@ -301,6 +311,7 @@ export const LOCAL_COMMANDS: CommandSpec[] = [
       const started = Date.now();
       const reason = await stopRequested();
       process.stdout.write(`${reason}, shutting down (up ${duration(Date.now() - started)})\n`);
+      removeUpRecord(s.home.home);
       try {
         await running.stop();
       } catch (e) {

@@ -1,11 +1,8 @@
 import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { cliEntry } from "../agents.ts";
 import { resolveHome } from "../home.ts";
-
-/** The CLI entry this process was started from (the same checkout or install). */
-const ENTRY = fileURLToPath(new URL("../../bin/switchyard.mjs", import.meta.url));
 
 /** A dispatcher `pair` started in the background. */
 export interface StartedDispatcher {
@@ -26,7 +23,7 @@ export function startDispatcher(id: string, home: string | undefined): StartedDi
   const log = join(logs, `dispatch-${id.replace(/[^A-Za-z0-9._-]/g, "_")}.log`);
   const fd = openSync(log, "a");
   try {
-    const child = spawn(process.execPath, [ENTRY, "dispatch", "--watch", "--dispatcher-id", id, "--home", h.home], {
+    const child = spawn(process.execPath, [cliEntry(), "dispatch", "--watch", "--dispatcher-id", id, "--home", h.home], {
       detached: true,
       stdio: ["ignore", fd, fd],
       env: process.env,

@@ -1,6 +1,6 @@
 import { chmodSync, existsSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { cliEntry } from "../agents.ts";
 import { loadService, nativePlatform, realExec, serviceState, unloadService, writeUnitFiles, type CommandRun, type Exec } from "../daemon/manager.ts";
 import { checkServiceValues, serviceFiles, servicePaths, type Platform, type ServiceDefinition } from "../daemon/units.ts";
 import { resolveHome, type HomeConfig } from "../home.ts";
@@ -61,7 +61,7 @@ function readServiceManifest(home: string, kind: Kind): ServiceManifest | null {
 function cliScript(): string {
   const argv1 = process.argv[1];
   if (argv1 && /switchyard(\.mjs)?$/.test(argv1) && existsSync(argv1)) return realpathSync(argv1);
-  return fileURLToPath(new URL("../../bin/switchyard.mjs", import.meta.url));
+  return cliEntry();
 }
 
 function platformOf(a: Args): Platform {

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, realpathSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { cliEntry } from "../agents.ts";
 import { readOwnerTokenFile, resolveHome } from "../home.ts";
 import { flag, req, str, UsageError, type Args, type CommandSpec, type GlobalOptions, type OptionSpec } from "../cli/spec.ts";
 import type { Transport } from "../cli/transport.ts";
@@ -28,7 +28,7 @@ function seconds(a: Args, name: string, dflt: number, opts: { integer?: boolean 
 function cliScript(): string {
   const argv1 = process.argv[1];
   if (argv1 && /switchyard(\.mjs)?$/.test(argv1) && existsSync(argv1)) return realpathSync(argv1);
-  return fileURLToPath(new URL("../../bin/switchyard.mjs", import.meta.url));
+  return cliEntry();
 }
 
 function platformOf(a: Args): Platform {

@@ -1,4 +1,4 @@
-import jsonc from "jsonc-parser";
+import * as jsonc from "jsonc-parser";
 
 // jsonc-parser (the VS Code settings parser) finds where every value sits in the file; the edits
 // below only ever insert or delete those byte ranges, so nothing else in a user's settings moves.

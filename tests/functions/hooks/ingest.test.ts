@@ -280,6 +280,55 @@ describe("hook tokens", () => {
     expect(await rows("SELECT id FROM hook_events WHERE session_id = ?", b.worker.session_id)).toHaveLength(0);
   });
 
+  it("cannot claim another session's agent session id to divert its permission waits (issue 14)", async () => {
+    // The attacker: a bound worker with its own hook token.
+    const attacker = await codexPair();
+    // The victim: a bound Claude worker that the host's hook token reports on.
+    const victimId = uniqueName("claude-victim");
+    const path = claudeTranscript(env, victimId);
+    const victim = await boundPair(env, { worker: { claude_session: path } });
+    const host = (await env.call("POST", "/v1/tokens", { body: { scope: "hook", host: "test-host" } })).body.token as string;
+
+    // 1. The attacker's token reports the victim's agent session id as its own.
+    const claim = await post("claude", { hook_event_name: "UserPromptSubmit", session_id: victimId, prompt_id: "p-claim" }, attacker.token);
+    expect(claim.headers.get("X-Switchyard-Session")).toBe(attacker.worker.session.name);
+    const [state] = await rows("SELECT agent_session_id FROM hook_states WHERE session_id = ?", attacker.worker.session_id);
+    expect(state!.agent_session_id).not.toBe(victimId);
+    const refused = await rows("SELECT payload_json FROM events WHERE kind = 'hook_agent_session_refused' AND session_id = ?", attacker.worker.session_id);
+    expect(refused.map((r) => JSON.parse(String(r.payload_json)))).toEqual([
+      expect.objectContaining({ agent_session_id: victimId, held_by: victim.worker.session.name }),
+    ]);
+
+    // 2. The victim's agent asks for permission through the host token: it reaches the victim's manager.
+    const wait = await post(
+      "claude",
+      { hook_event_name: "PermissionRequest", session_id: victimId, transcript_path: path, tool_name: "Bash", tool_input: { command: "rm -rf /tmp/x" } },
+      host,
+    );
+    expect(wait.headers.get("X-Switchyard-Session")).toBe(victim.worker.session.name);
+    expect(wait.headers.get("X-Switchyard-Matched-By")).toBe("transcript_path");
+    const waits = async (m: { session: { name: string }; token: string }) =>
+      (await env.call("GET", `/v1/sessions/${m.session.name}/inbox`, { token: m.token })).body.items.filter((i: any) => i.payload.kind === "permission_wait");
+    expect(await waits(attacker.manager)).toHaveLength(0);
+    expect(await waits(victim.manager)).toHaveLength(1);
+  });
+
+  it("places a host token's event by its transcript path even when a recorded agent session id names another session", async () => {
+    // Two Claude workers; the first one's hook state (by an older, unverified report) records an id
+    // that the second's transcript holds. The transcript path is the evidence and wins.
+    const a = claudeTranscript(env, uniqueName("claude-a"));
+    const bId = uniqueName("claude-b");
+    const b = claudeTranscript(env, bId);
+    const wa = await registerSession(env, "worker", { claude_session: a });
+    const wb = await registerSession(env, "worker", { claude_session: b });
+    const host = (await env.call("POST", "/v1/tokens", { body: { scope: "hook", host: "test-host" } })).body.token as string;
+    expect((await post("claude", { hook_event_name: "UserPromptSubmit", session_id: uniqueName("x"), transcript_path: a }, host)).status).toBe(200);
+    await env.services.database.client.execute({ sql: "UPDATE hook_states SET agent_session_id = ? WHERE session_id = ?", args: [bId, wa.session_id] });
+    const res = await post("claude", { hook_event_name: "PermissionRequest", session_id: bId, transcript_path: b }, host);
+    expect(res.headers.get("X-Switchyard-Session")).toBe(wb.session.name);
+    expect(res.headers.get("X-Switchyard-Matched-By")).toBe("transcript_path");
+  });
+
   it("stops working when its session is deregistered", async () => {
     const { task, worker, token, at } = await codexPair();
     expect((await env.call("POST", "/v1/bindings/unbind", { body: { task: task.task.name } })).status).toBe(200);
@@ -294,6 +343,24 @@ describe("hook tokens", () => {
     expect((await env.call("POST", `/v1/sessions/${a.session.name}/hook-token`, { token: a.token })).status).toBe(201);
     expect((await env.call("POST", `/v1/sessions/${b.session.name}/hook-token`, { token: a.token })).status).toBe(403);
     expect((await post("codex", { hook_event_name: "Stop" }, a.token)).status).toBe(403);
+  });
+
+  it("is one per session: minting revokes the session's earlier hook tokens (issue 14)", async () => {
+    const { worker, token: first, at } = await codexPair();
+    const w = await registerSession(env, "worker");
+    const minted: string[] = [];
+    for (let i = 0; i < 30; i++) minted.push(await hookToken(worker.session.name));
+    const live = async (id: string) => (await rows("SELECT count(*) AS n FROM tokens WHERE session_id = ? AND kind = 'hook' AND revoked_at IS NULL", id))[0]!.n;
+    expect(await live(worker.session_id)).toBe(1);
+    // Only the newest posts; the first (as a spawned agent's would be) and every other earlier one are refused.
+    expect((await post("codex", at("UserPromptSubmit"), minted.at(-1)!)).headers.get("X-Switchyard-Session")).toBe(worker.session.name);
+    for (const old of [first, minted[0]!, minted.at(-2)!]) expect((await post("codex", at("Stop"), old)).status).toBe(401);
+    // Another session's hook token is untouched, and a session minting its own revokes only its own.
+    const other = await hookToken(w.session.name);
+    expect((await env.call("POST", `/v1/sessions/${w.session.name}/hook-token`, { token: w.token })).status).toBe(201);
+    expect(await live(worker.session_id)).toBe(1);
+    expect(await live(w.session_id)).toBe(1);
+    expect((await post("codex", { hook_event_name: "Stop" }, other)).status).toBe(401);
   });
 
   it("needs a host when minted through /v1/tokens", async () => {

@@ -52,6 +52,8 @@ describe("hook query plans", () => {
     });
     await env.call("GET", `/v1/sessions/${w}/hook-state`);
     await env.call("GET", `/v1/sessions/${w}/hook-events?limit=2`);
+    // A new hook token for the session revokes its earlier ones.
+    expect((await env.call("POST", `/v1/sessions/${w}/hook-token`)).status).toBe(201);
     // Cycle and routing are other groups' queries; only those this work added are judged here.
     const before = seen.length;
     appendFileSync(

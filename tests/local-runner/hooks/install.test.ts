@@ -4,7 +4,9 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { hookScriptPath } from "../../../local-runner/hooks/install.ts";
+import { DEFAULT_HOOK_URL } from "../../../local-runner/cli/hooks-commands.ts";
 import { cliSandbox } from "../../helpers/cli.ts";
+import { startUpProcess } from "../../helpers/up-process.ts";
 
 const execFileP = promisify(execFile);
 const sb = cliSandbox("hooks");
@@ -145,6 +147,35 @@ describe("hooks install --agent codex", () => {
     expect(readFileSync(config, "utf8")).toBe(original);
     expect(existsSync(join(codexHome, "hooks.json"))).toBe(false);
   }, 60_000);
+});
+
+describe("the URL the hooks post to", () => {
+  it("is the running `switchyard up` of the home, whatever its port, and says so; the default once it stopped (issue 14)", async () => {
+    const up = startUpProcess(sb.home, ["--no-cron"]);
+    try {
+      const url = await up.url;
+      expect(url).not.toBe(DEFAULT_HOOK_URL);
+      const r = await sb.cli("hooks", "install", "--agent", "claude", "--dry-run", "--json");
+      expect(r.code).toBe(0);
+      const out = JSON.parse(r.out);
+      expect(out.url).toBe(url);
+      expect(out.url_source).toBe(`the running \`switchyard up\` (pid ${up.child.pid})`);
+      const human = await sb.cli("hooks", "install", "--agent", "claude", "--dry-run");
+      expect(human.out).toContain(`hooks post to ${url}/v1/hooks/<agent> (from the running \`switchyard up\``);
+      // What the command talks to wins over the recorded server.
+      const flagged = JSON.parse((await sb.cli("hooks", "install", "--agent", "claude", "--dry-run", "--json", "--hook-url", URL)).out);
+      expect(flagged).toMatchObject({ url: URL, url_source: "--hook-url" });
+      // A real install writes that URL into the agent's settings.
+      expect((await sb.cli("hooks", "install", "--agent", "claude")).code).toBe(0);
+      expect(readFileSync(join(claudeDir, "settings.json"), "utf8")).toContain(`${url}/v1/hooks/claude`);
+    } finally {
+      up.child.kill("SIGTERM");
+      await up.exit;
+    }
+    const after = JSON.parse((await sb.cli("hooks", "install", "--agent", "claude", "--dry-run", "--json")).out);
+    expect(after.url).toBe(DEFAULT_HOOK_URL);
+    expect(after.url_source).toContain("the default");
+  });
 });
 
 describe("the hook script", () => {

@@ -1,0 +1,1 @@
+CREATE INDEX `sessions_agent_session_idx` ON `sessions` (`agent_session_id`);

@@ -1,0 +1,1 @@
+CREATE INDEX `tokens_session_kind_idx` ON `tokens` (`session_id`,`kind`);

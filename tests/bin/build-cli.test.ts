@@ -1,0 +1,99 @@
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { builtinModules, createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+// The CLI users run by default is the esbuild bundle, not the sources the other CLI tests load:
+// a module that resolves files at run time (a UMD build's require, a path relative to its own
+// source folder) works from the sources and breaks only once bundled. These tests build a bundle
+// of their own (dist/ belongs to whatever CLI is running meanwhile) and run it.
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const OUT = `dist-test-${process.pid}`;
+const BUNDLE = join(ROOT, OUT, "switchyard.cjs");
+/** Required by ws inside try/catch: optional native speed-ups, absent here and fine to miss. */
+const OPTIONAL = new Set(["bufferutil", "utf-8-validate"]);
+/** bin/build-cli.mjs leaves these out of the bundle; they load from node_modules. */
+const EXTERNAL = [/^libsql$/, /^@libsql\//, /^playwright-core$/];
+
+let home = "";
+beforeAll(() => {
+  const built = spawnSync(process.execPath, [join(ROOT, "bin/build-cli.mjs"), "--outdir", OUT], { cwd: ROOT, encoding: "utf8" });
+  // A failed build only warns (npm install must not fail over it), so the output is what says.
+  expect(built.stderr).toBe("");
+  expect(built.stdout).toContain(`built ${OUT}/switchyard.cjs`);
+  // Runs the bundle the way bin/switchyard.mjs does once it is fresh: its runCli, in a plain process.
+  writeFileSync(join(ROOT, OUT, "run.cjs"), 'require("./switchyard.cjs").runCli(process.argv.slice(2)).then((c) => { process.exitCode = c; });\n');
+  home = mkdtempSync(join(tmpdir(), "switchyard-bundle-"));
+  mkdirSync(join(home, "work"));
+  mkdirSync(join(home, ".codex"));
+});
+afterAll(() => {
+  rmSync(join(ROOT, OUT), { recursive: true, force: true });
+  if (home) rmSync(home, { recursive: true, force: true });
+});
+
+/** Runs the bundled CLI in the temp HOME's work folder, with no Switchyard variables of the caller's. */
+function bundled(...args: string[]) {
+  const env: Record<string, string> = { PATH: process.env.PATH ?? "", HOME: home, CODEX_HOME: join(home, ".codex") };
+  const r = spawnSync(process.execPath, [join(ROOT, OUT, "run.cjs"), ...args], { cwd: join(home, "work"), env, encoding: "utf8" });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe("the bundled CLI (bin/build-cli.mjs)", () => {
+  it("runs hooks install, status and uninstall (jsonc-parser bundled from its ES module build)", () => {
+    expect(bundled("init").code).toBe(0);
+    for (const agent of ["claude", "codex"]) {
+      const dry = bundled("hooks", "install", "--agent", agent, "--dry-run");
+      expect(dry.err).toBe("");
+      expect(dry.code).toBe(0);
+      expect(dry.out).toContain("would create: add SessionStart, UserPromptSubmit");
+      expect(dry.out).toContain("/v1/hooks/<agent>");
+    }
+    // A real install into a settings file with a comment and a hook of the user's own: parsed and
+    // edited by jsonc-parser inside the bundle.
+    const settings = join(home, ".claude", "settings.json");
+    mkdirSync(join(home, ".claude"));
+    const original = '{\n  // mine\n  "hooks": { "Stop": [ { "hooks": [ { "type": "command", "command": "say done" } ] } ] }\n}\n';
+    writeFileSync(settings, original);
+    const install = bundled("hooks", "install", "--agent", "claude");
+    expect(install.err).toBe("");
+    expect(install.code).toBe(0);
+    const written = readFileSync(settings, "utf8");
+    expect(written).toContain("say done");
+    expect(written).toContain("switchyard-hook");
+    const status = bundled("hooks", "status", "--agent", "claude", "--json");
+    expect(status.code).toBe(0);
+    expect(JSON.stringify(JSON.parse(status.out))).toContain("settings.json");
+    const uninstall = bundled("hooks", "uninstall", "--agent", "claude");
+    expect(uninstall.code).toBe(0);
+    expect(readFileSync(settings, "utf8")).toBe(original);
+  });
+
+  it("leaves no module for run time that it cannot find: every require is built in, external, installed or optional", () => {
+    const text = readFileSync(BUNDLE, "utf8");
+    const requireFromBundle = createRequire(BUNDLE);
+    const missing: string[] = [];
+    for (const m of text.matchAll(/\brequire\d*\(\s*["']([^"']+)["']\s*\)/g)) {
+      const spec = m[1]!;
+      if (spec.startsWith("node:") || builtinModules.includes(spec) || OPTIONAL.has(spec) || EXTERNAL.some((r) => r.test(spec))) continue;
+      try {
+        requireFromBundle.resolve(spec);
+      } catch {
+        missing.push(spec);
+      }
+    }
+    // jsonc-parser's UMD build left require("./impl/format") here (issue 14).
+    expect(missing).toEqual([]);
+  });
+
+  it("resolves no path from a source folder deeper than the bundle's (it would point outside the package)", () => {
+    // dist/ is one level below the package root; a `../../x` written in local-runner/cli/ would
+    // escape the root once bundled (how `pair` lost its dispatcher's entry script).
+    const text = readFileSync(BUNDLE, "utf8");
+    expect(text.match(/new URL\(["'`]\.\.\/\.\.\/[^)]*__switchyardModuleUrl\)/g) ?? []).toEqual([]);
+  });
+});
