@@ -178,11 +178,17 @@ export interface LoadVerdict {
  */
 export async function checkLoad(c: Cluster, fx: LoadFixture, report: LoadReport, transcriptLines: number): Promise<LoadVerdict> {
   const drained: string[] = [];
+  // Requests autocannon cut off are still being served when it returns (an enqueue among them may
+  // commit after a first drain pass): give them a moment, and end a drain only after an empty
+  // answer is confirmed a little later.
+  await new Promise((r) => setTimeout(r, 1000));
   for (const inbox of fx.inboxes) {
-    for (;;) {
+    for (let empties = 0; empties < 2; ) {
       const r = await must(c.call(c.urls[1] ?? c.urls[0]!, "POST", `/sessions/${inbox}/inbox/consume`, {}), "drain", 200);
-      if (!r.item) break;
-      drained.push(r.item.id);
+      if (r.item) {
+        drained.push(r.item.id);
+        empties = 0;
+      } else if (++empties < 2) await new Promise((res) => setTimeout(res, 250));
     }
   }
   await must(c.call(c.urls[0]!, "POST", `/tasks/${fx.task}/cycle`, {}), "final cycle", 200);

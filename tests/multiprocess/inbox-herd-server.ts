@@ -12,6 +12,9 @@ import { startUp } from "../../local-runner/up.ts";
 
 const [dir] = process.argv.slice(2);
 const services = await openLocalServices({ home: { ...resolveHome({}, { home: dir! }), hostName: "herd-host" } });
+// Every long poll here uses the owner token, and the per-token rate limit (tested on its own)
+// would refuse most of a 200-strong crowd; this measures the wake-ups, not the limiter.
+services.rateLimit = null;
 const ctx = makeCtx(services, { kind: "owner", tokenId: "tok_herd" });
 const ids: Record<string, string> = {};
 for (const name of ["herd-a1", "herd-b1", "herd-a2", "herd-b2", "herd-warm"]) ids[name] = (await registerSession(ctx, { name, role: "manager" })).session_id;
