@@ -81,7 +81,7 @@ async function taskRows(ctx: Ctx, q: z.output<typeof OverviewQuery>) {
     .from(bindings)
     .where(and(inArray(bindings.taskId, ids), eq(bindings.state, "active")));
   const sessionIds = [...new Set(binds.flatMap((b) => [b.workerSessionId, b.managerSessionId]))];
-  // biome-ignore lint/suspicious/noExplicitAny: one batch of per-task selects of two shapes.
+  // `as any`: db.batch wants a non-empty tuple, and this is one batch of per-task selects of two shapes.
   const batch = (await db.batch([
     ...ids.map((id) =>
       db
@@ -197,7 +197,7 @@ async function approvals(ctx: Ctx) {
           .where(eq(a.state, state))
           .orderBy(a.state, a.createdAt)
           .limit(SIDE),
-      // biome-ignore lint/suspicious/noExplicitAny: one batch of identical selects.
+      // `as any`: db.batch wants a non-empty tuple, not a mapped array of identical selects.
     ) as any,
   )) as Array<
     Array<{

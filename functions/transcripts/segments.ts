@@ -148,7 +148,7 @@ function wireSegment(s: TranscriptSegmentRow, session: string, include: boolean)
 /** The messages of a session after event `afterId`, oldest first (one index range per kind). */
 async function messagesAfter(ctx: Ctx, sessionId: string, afterId: number) {
   const db = ctx.db;
-  // biome-ignore lint/suspicious/noExplicitAny: one batch of identical selects.
+  // `as any`: db.batch wants a non-empty tuple, not a mapped array of identical selects.
   const per = await db.batch(
     MESSAGE_KINDS.map((kind) =>
       db
