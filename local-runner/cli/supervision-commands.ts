@@ -103,17 +103,7 @@ function ackCommand(role: "worker" | "manager"): CommandSpec {
     examples: [`switchyard ${role}-ack auth --payload-json '{"objective":"split the module","criteria":[1,2]}'`],
     request: (a) => {
       const task = enc(pos(a, 0)!);
-      let payload = jsonOption(a, "payload-json");
-      if (flag(a, "from-stdin")) {
-        if (payload) throw new UsageError("pass --payload-json or --from-stdin, not both");
-        const raw = readFileSync(0, "utf8");
-        try {
-          payload = JSON.parse(raw);
-        } catch (e) {
-          throw new UsageError(`stdin is not valid JSON: ${(e as Error).message}`);
-        }
-        if (!payload || typeof payload !== "object" || Array.isArray(payload)) throw new UsageError("stdin must hold a JSON object");
-      }
+      const payload = payloadInput(a);
       if (!payload) return { method: "GET", path: `/tasks/${task}/acks`, query: { role, ...pageQuery(a) } };
       return { method: "POST", path: `/tasks/${task}/acks/${role}`, body: { payload, correlation_id: str(a, "correlation-id") } };
     },
