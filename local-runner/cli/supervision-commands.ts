@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { ExternalDrafter } from "../drafter.ts";
 import { callOnce, printAnswer, verdictCall } from "./api-call.ts";
-import { flag, int, list, pos, str, UsageError, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
+import { flag, int, list, pos, req, str, UsageError, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
 
 const enc = encodeURIComponent;
 const GROUP = "supervision";
@@ -147,9 +147,7 @@ function compactCommand(name: "request-worker-compact" | "compact-worker"): Comm
     request: (a) => {
       const body: Record<string, unknown> = { clear: flag(a, "clear"), prompt_only: flag(a, "prompt-only"), dry_run: flag(a, "dry-run") };
       if (convenience) {
-        const reason = str(a, "reason");
-        if (!reason) throw new UsageError("--reason is required");
-        body.reason = reason;
+        body.reason = req(a, "reason");
       } else {
         body.decision_id = int(a, "decision-id", { min: 1 });
         body.strict_decisions = flag(a, "strict-decisions");
@@ -394,8 +392,7 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
       if (flag(a, "list")) return { method: "GET", path: `/tasks/${task}/decisions`, query: pageQuery(a) };
       const decision = pos(a, 1);
       if (!decision) throw new UsageError("missing argument DECISION");
-      const reason = str(a, "reason");
-      if (!reason) throw new UsageError("--reason is required");
+      const reason = req(a, "reason");
       return {
         method: "POST",
         path: `/tasks/${task}/decisions`,
@@ -437,8 +434,7 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
       "capture-transcript-before-stop": { type: "boolean", description: "Capture each session first; a failed capture stops nothing" },
     },
     request: (a) => {
-      const reason = str(a, "reason");
-      if (!reason) throw new UsageError("--reason is required");
+      const reason = req(a, "reason");
       return {
         method: "POST",
         path: `/tasks/${enc(pos(a, 0)!)}/stop`,
@@ -566,18 +562,14 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
     examples: [`switchyard continuation-reviewer auth --correlation-id turn-3 --reviewer-session-id rev-1 --reviewer-command '["python3","review.py"]'`],
     local: async (a, g) => {
       const task = enc(pos(a, 0)!);
-      const cid = str(a, "correlation-id");
-      const reviewer = str(a, "reviewer-session-id");
-      if (!cid) throw new UsageError("--correlation-id is required");
+      const cid = req(a, "correlation-id");
       const context = await callOnce(g, { method: "GET", path: `/tasks/${task}/continuations/${enc(cid)}/reviewer-context` });
       if (flag(a, "dry-run") || context.status !== 200) {
         printAnswer(g, context, (b) => JSON.stringify(b, null, 2));
         return context.status === 200 ? 0 : 1;
       }
-      if (!reviewer) throw new UsageError("--reviewer-session-id is required");
-      const rawCmd = str(a, "reviewer-command");
-      if (!rawCmd) throw new UsageError("--reviewer-command is required");
-      const argv = reviewerArgv(rawCmd);
+      const reviewer = req(a, "reviewer-session-id");
+      const argv = reviewerArgv(req(a, "reviewer-command"));
       const timeoutMs = (int(a, "timeout-seconds", { min: 1 }) ?? 120) * 1000;
       const started = Date.now();
       let verdict: "proceed" | "revise" | "stop" = "stop";
