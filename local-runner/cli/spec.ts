@@ -16,6 +16,9 @@ export interface PositionalSpec {
   description: string;
 }
 
+/** The TASK positional most task commands take first. */
+export const TASK_ARG: PositionalSpec = { name: "TASK", required: true, description: "Task name" };
+
 /** Parsed arguments handed to a command. */
 export interface Args {
   values: Record<string, string | boolean | string[] | undefined>;

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { ExternalDrafter } from "../drafter.ts";
 import { callOnce, printAnswer, verdictCall } from "./api-call.ts";
-import { flag, int, list, pos, req, str, UsageError, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
+import { flag, int, list, pos, req, str, UsageError, TASK_ARG, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
 
 const enc = encodeURIComponent;
 const GROUP = "supervision";
@@ -93,7 +93,7 @@ function ackCommand(role: "worker" | "manager"): CommandSpec {
     name: `${role}-ack`,
     group: GROUP,
     summary: `Record the ${role}'s acknowledgement of the task contract (revisioned), or print the latest`,
-    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    positionals: [TASK_ARG],
     options: {
       "payload-json": { type: "string", value: "JSON", description: "The acknowledgement as a JSON object" },
       "from-stdin": { type: "boolean", description: "Read the acknowledgement JSON from stdin" },
@@ -129,7 +129,7 @@ function compactCommand(name: "request-worker-compact" | "compact-worker"): Comm
     summary: convenience
       ? "Record a nudge decision, then send /compact (or /clear) to the worker through the audited path"
       : "Send /compact (or /clear, or a prompt) to the worker; fails closed without the permission and a handoff",
-    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    positionals: [TASK_ARG],
     options: {
       ...(convenience
         ? { reason: { type: "string", value: "TEXT", description: "Why (required): recorded as the nudge decision" } }
@@ -272,7 +272,7 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
     name: "criteria",
     group: GROUP,
     summary: "The acceptance-criteria ledger: list, add, accept, defer, reject, satisfy",
-    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    positionals: [TASK_ARG],
     options: {
       list: { type: "boolean", description: "List the ledger (the default)" },
       status: { type: "string", value: "STATUS", description: "--list: only this status; --add: proposed|accepted|deferred" },
@@ -328,7 +328,7 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
     name: "criteria-plan",
     group: GROUP,
     summary: "Draft criteria commands from a worker response (read-only: changes nothing)",
-    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    positionals: [TASK_ARG],
     options: {
       "from-text": { type: "string", value: "TEXT", description: "The worker response text" },
       "from-worker-response": { type: "string", value: "PATH", description: "A file holding the worker response" },
@@ -345,7 +345,7 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
     name: "handoff",
     group: GROUP,
     summary: "Persist a compact worker handoff (progress and next steps), or list them",
-    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    positionals: [TASK_ARG],
     options: {
       summary: { type: "string", value: "TEXT", description: "Where the work stands" },
       "next-step": { type: "string", multiple: true, value: "TEXT", description: "A likely next step" },
@@ -408,7 +408,7 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
     name: "mutation-audit",
     group: GROUP,
     summary: "A task's supervision chain: decisions, config and ledger changes, and what followed",
-    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    positionals: [TASK_ARG],
     options: { "include-content": { type: "boolean", description: "Show content fields unredacted" }, ...pageOptions },
     request: (a) => ({
       method: "GET",
@@ -427,7 +427,7 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
     name: "stop-task",
     group: GROUP,
     summary: "Force-stop a task's manager (and optionally its worker), ending the binding; the task stays active",
-    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    positionals: [TASK_ARG],
     options: {
       reason: { type: "string", value: "TEXT", description: "Why (required; audited)" },
       "stop-worker": { type: "boolean", description: "Stop the worker too" },
@@ -452,7 +452,7 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
     name: "epilogue",
     group: GROUP,
     summary: "Run a configured post-completion step (run-tools|draft-pr|subagent-review|record-handoff), or list them",
-    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    positionals: [TASK_ARG],
     options: {
       step: { type: "string", value: "STEP", description: "The step to run" },
       "evidence-json": { type: "string", value: "JSON", description: 'What the step needs, e.g. {"tools":{"npm test":"pass"}} or {"pr_url":"..."}' },
@@ -494,7 +494,7 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
     name: "continuation",
     group: GROUP,
     summary: "Worker-first 'what's next' proposals and their review: --submit, --review, --list",
-    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    positionals: [TASK_ARG],
     options: {
       submit: { type: "string", value: "worker|manager", description: "Submit this role's proposal (the worker's first)" },
       review: { type: "boolean", description: "Record a review (JSON: verdict, rationale, subagent_run)" },
@@ -546,7 +546,7 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
     name: "continuation-reviewer",
     group: GROUP,
     summary: "Run a reviewer command over a turn's proposals (context on stdin, temp cwd, stripped env, timeout) and record its verdict",
-    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    positionals: [TASK_ARG],
     options: {
       "correlation-id": { type: "string", value: "ID", description: "The completion turn (required)" },
       "reviewer-session-id": { type: "string", value: "ID", description: "Who reviews; must differ from the manager (required)" },
