@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { ExternalDrafter } from "../drafter.ts";
 import { callOnce, printAnswer, verdictCall } from "./api-call.ts";
+import { pageOptions, pageQuery } from "./paging.ts";
 import { flag, int, list, pos, req, str, UsageError, TASK_ARG, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
 
 const enc = encodeURIComponent;
@@ -19,13 +20,6 @@ export function jsonOption(a: Args, name: string): Record<string, unknown> | und
   if (!v || typeof v !== "object" || Array.isArray(v)) throw new UsageError(`--${name} must be a JSON object`);
   return v as Record<string, unknown>;
 }
-
-const pageOptions: Record<string, OptionSpec> = {
-  limit: { type: "string", value: "N", description: "Rows per page (default 50)" },
-  cursor: { type: "string", value: "CURSOR", description: "next_cursor of the previous page" },
-};
-
-const pageQuery = (a: Args) => ({ limit: int(a, "limit", { min: 1 }), cursor: str(a, "cursor") });
 
 function renderConfig(c: any): string {
   return [
