@@ -1,7 +1,7 @@
-import { chmodSync, existsSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cliEntry } from "../agents.ts";
 import { loadService, nativePlatform, realExec, serviceState, unloadService, writeUnitFiles, type CommandRun, type Exec } from "../daemon/manager.ts";
+import { cliScript, platformOf } from "../daemon/service-args.ts";
 import { checkServiceValues, serviceFiles, servicePaths, type Platform, type ServiceDefinition } from "../daemon/units.ts";
 import { resolveHome, type HomeConfig } from "../home.ts";
 import { readTokenFile } from "./dispatch-commands.ts";
@@ -55,24 +55,6 @@ const logFile = (home: string, kind: Kind) => join(home, "logs", `${kind}.log`);
 function readServiceManifest(home: string, kind: Kind): ServiceManifest | null {
   const path = manifestPath(home, kind);
   return existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as ServiceManifest) : null;
-}
-
-/** The switchyard entry script the service manager should start: the one running now, if it is the CLI. */
-function cliScript(): string {
-  const argv1 = process.argv[1];
-  if (argv1 && /switchyard(\.mjs)?$/.test(argv1) && existsSync(argv1)) return realpathSync(argv1);
-  return cliEntry();
-}
-
-function platformOf(a: Args): Platform {
-  const v = str(a, "platform");
-  if (v === undefined) {
-    const native = nativePlatform();
-    if (!native) throw new UsageError(`no launchd or systemd on ${process.platform}; pass --platform launchd|systemd to write the files anyway`);
-    return native;
-  }
-  if (v !== "launchd" && v !== "systemd") throw new UsageError(`--platform must be launchd or systemd, got '${v}'`);
-  return v;
 }
 
 const kindOf = (a: Args): Kind => (flag(a, "runner") ? "runner" : "up");

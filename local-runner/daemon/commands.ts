@@ -1,11 +1,11 @@
-import { existsSync, readFileSync, realpathSync } from "node:fs";
-import { cliEntry } from "../agents.ts";
+import { existsSync, readFileSync } from "node:fs";
 import { readOwnerTokenFile, resolveHome } from "../home.ts";
 import { flag, req, str, UsageError, type Args, type CommandSpec, type GlobalOptions, type OptionSpec } from "../cli/spec.ts";
 import type { Transport } from "../cli/transport.ts";
 import { runDaemonLoop } from "./loop.ts";
-import { daemonStatus, daemonTokenPath, installDaemon, nativePlatform, readManifest, realExec, uninstallDaemon, type Exec } from "./manager.ts";
-import { checkUnitValues, daemonArgv, unitFiles, type DaemonConfig, type Platform } from "./units.ts";
+import { daemonStatus, daemonTokenPath, installDaemon, readManifest, realExec, uninstallDaemon, type Exec } from "./manager.ts";
+import { cliScript, platformOf } from "./service-args.ts";
+import { checkUnitValues, daemonArgv, unitFiles, type DaemonConfig } from "./units.ts";
 
 /** Default seconds between ticks of an installed daemon. */
 const DEFAULT_INTERVAL_SECONDS = 60;
@@ -22,24 +22,6 @@ function seconds(a: Args, name: string, dflt: number, opts: { integer?: boolean 
   if (!Number.isFinite(n) || n <= 0 || (opts.integer && !Number.isInteger(n)))
     throw new UsageError(`--${name} must be a positive ${opts.integer ? "integer" : "number"}, got '${v}'`);
   return n;
-}
-
-/** The switchyard entry script the service manager should start: the one running now, if it is the CLI. */
-function cliScript(): string {
-  const argv1 = process.argv[1];
-  if (argv1 && /switchyard(\.mjs)?$/.test(argv1) && existsSync(argv1)) return realpathSync(argv1);
-  return cliEntry();
-}
-
-function platformOf(a: Args): Platform {
-  const v = str(a, "platform");
-  if (v === undefined) {
-    const native = nativePlatform();
-    if (!native) throw new UsageError(`no launchd or systemd on ${process.platform}; pass --platform launchd|systemd to write the files anyway`);
-    return native;
-  }
-  if (v !== "launchd" && v !== "systemd") throw new UsageError(`--platform must be launchd or systemd, got '${v}'`);
-  return v;
 }
 
 /** The daemon configuration an install (or its preview) would use. */
