@@ -1,8 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { QA_HARNESS_NAMES, type QaHarnessName } from "../qa/names.ts";
 import { callOnce, printAnswer } from "./api-call.ts";
-import { flag, int, list, pos, req, str, UsageError, TASK_ARG, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
-import { jsonOption } from "./supervision-commands.ts";
+import { flag, int, jsonOption, list, pos, req, str, UsageError, TASK_ARG, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
 
 const enc = encodeURIComponent;
 const GROUP = "loops";

@@ -122,6 +122,20 @@ export function int(a: Args, name: string, opts: { min?: number } = {}): number 
   return n;
 }
 
+/** Reads a JSON object option, failing with a usage error that names it. */
+export function jsonOption(a: Args, name: string): Record<string, unknown> | undefined {
+  const raw = str(a, name);
+  if (raw === undefined) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch (e) {
+    throw new UsageError(`--${name} is not valid JSON: ${(e as Error).message}`);
+  }
+  if (!v || typeof v !== "object" || Array.isArray(v)) throw new UsageError(`--${name} must be a JSON object`);
+  return v as Record<string, unknown>;
+}
+
 /** Reads a positional argument (required ones are checked before the command runs). */
 export function pos(a: Args, i: number): string | undefined {
   return a.positionals[i];

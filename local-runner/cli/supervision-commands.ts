@@ -2,24 +2,10 @@ import { readFileSync } from "node:fs";
 import { ExternalDrafter } from "../drafter.ts";
 import { callOnce, printAnswer, verdictCall } from "./api-call.ts";
 import { pageOptions, pageQuery } from "./paging.ts";
-import { flag, int, list, pos, req, str, UsageError, TASK_ARG, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
+import { flag, int, jsonOption, list, pos, req, str, UsageError, TASK_ARG, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
 
 const enc = encodeURIComponent;
 const GROUP = "supervision";
-
-/** Parses a JSON object option, failing with a usage error that names it. */
-export function jsonOption(a: Args, name: string): Record<string, unknown> | undefined {
-  const raw = str(a, name);
-  if (raw === undefined) return undefined;
-  let v: unknown;
-  try {
-    v = JSON.parse(raw);
-  } catch (e) {
-    throw new UsageError(`--${name} is not valid JSON: ${(e as Error).message}`);
-  }
-  if (!v || typeof v !== "object" || Array.isArray(v)) throw new UsageError(`--${name} must be a JSON object`);
-  return v as Record<string, unknown>;
-}
 
 function renderConfig(c: any): string {
   return [
