@@ -15,7 +15,7 @@ import { decodeCursor, NextCursorField, pageOf, PageQueryFields } from "../lib/p
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
 import { patrolStatus } from "../patrol/status.ts";
-import { dispatchHeartbeats } from "../telemetry/views.ts";
+import { dispatchHeartbeats, secondsSince } from "../telemetry/views.ts";
 
 export const OverviewQuery = z.object({
   state: z.enum(["active", "finished"]).optional().default("active").openapi({ description: "Which tasks to list (default active)" }),
@@ -50,8 +50,6 @@ export const overviewRoute = defineRoute(["owner"], {
 /** Rows kept in the dashboard's side lists (dead letters, approvals, gates, convoys). */
 const SIDE = 50;
 const OPEN_ADVICE = ["owner_input_required", "draft_ready", "approved", "queued", "failed"] as const;
-
-const ageSeconds = (ctx: Ctx, ms: number | null | undefined) => (ms ? Math.max(0, Math.round((ctx.now().getTime() - ms) / 1000)) : null);
 
 /** The change watermark: the newest telemetry row and broker event (two primary-key lookups). */
 export async function watermark(ctx: Ctx): Promise<string> {
@@ -113,7 +111,7 @@ async function taskRows(ctx: Ctx, q: z.output<typeof OverviewQuery>) {
   const ss = batch[2 * ids.length] as Array<typeof sessions.$inferSelect>;
   const session = (id: string | undefined) => {
     const s = ss.find((x) => x.id === id);
-    return s ? { name: s.name, state: s.state, tmux: s.tmuxSession !== null, heartbeat_age_seconds: ageSeconds(ctx, s.lastHeartbeatAt) } : null;
+    return s ? { name: s.name, state: s.state, tmux: s.tmuxSession !== null, heartbeat_age_seconds: secondsSince(ctx, s.lastHeartbeatAt) } : null;
   };
   const items = page.items.map((t, i) => {
     const b = binds.find((x) => x.taskId === t.id);
@@ -127,7 +125,7 @@ async function taskRows(ctx: Ctx, q: z.output<typeof OverviewQuery>) {
       worker: b ? session(b.workerSessionId) : null,
       manager: b ? session(b.managerSessionId) : null,
       last_cycle: c
-        ? { id: c.id, state: c.state, worker_state: c.workerState, pane_pattern: c.pattern, at: iso(c.at), age_seconds: ageSeconds(ctx, c.at) }
+        ? { id: c.id, state: c.state, worker_state: c.workerState, pane_pattern: c.pattern, at: iso(c.at), age_seconds: secondsSince(ctx, c.at) }
         : null,
       inbox: { pending, consumed: Number(ib?.total ?? 0) - pending },
     };
