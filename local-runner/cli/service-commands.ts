@@ -4,6 +4,7 @@ import { loadService, nativePlatform, realExec, serviceState, unloadService, wri
 import { cliScript, platformOf } from "../daemon/service-args.ts";
 import { checkServiceValues, serviceFiles, servicePaths, type Platform, type ServiceDefinition } from "../daemon/units.ts";
 import { resolveHome, type HomeConfig } from "../home.ts";
+import { out } from "./api-call.ts";
 import { readTokenFile } from "./dispatch-commands.ts";
 import { isLoopbackHost } from "./local-commands.ts";
 import { EXIT_FAILED, EXIT_OK, flag, HintedError, int, str, UsageError, type Args, type CommandSpec, type GlobalOptions } from "./spec.ts";
@@ -142,8 +143,6 @@ function plan(a: Args, g: GlobalOptions): { def: ServiceDefinition; platform: Pl
   checkServiceValues({ ...Object.fromEntries(argv.map((v, i) => [`argument ${i}`, v])), ...env, HOME: userHome });
   return { def, platform, kind, secrets, healthUrl };
 }
-
-const out = (t: string) => process.stdout.write(t.endsWith("\n") ? t : `${t}\n`);
 
 function loadHint(kind: Kind, platform: Platform, file: string): string {
   return platform === "launchd"

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { readOwnerTokenFile, resolveHome } from "../home.ts";
+import { err, out } from "../cli/api-call.ts";
 import { flag, req, str, UsageError, type Args, type CommandSpec, type GlobalOptions, type OptionSpec } from "../cli/spec.ts";
 import type { Transport } from "../cli/transport.ts";
 import { runDaemonLoop } from "./loop.ts";
@@ -57,9 +58,6 @@ const installOptions: Record<string, OptionSpec> = {
   "interval-seconds": { type: "string", value: "N", description: `Seconds between ticks (default ${DEFAULT_INTERVAL_SECONDS})` },
   "lease-seconds": { type: "string", value: "N", description: `Run lease length (default ${DEFAULT_LEASE_SECONDS})` },
 };
-
-const out = (t: string) => process.stdout.write(t.endsWith("\n") ? t : `${t}\n`);
-const err = (t: string) => process.stderr.write(t.endsWith("\n") ? t : `${t}\n`);
 
 function loadHint(cfg: DaemonConfig): string {
   return cfg.platform === "launchd"
