@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadService, nativePlatform, realExec, serviceState, unloadService, writeUnitFiles, type CommandRun, type Exec } from "../daemon/manager.ts";
-import { cliScript, platformOf } from "../daemon/service-args.ts";
+import { cliScript, platformOf, unitHome } from "../daemon/service-args.ts";
 import { checkServiceValues, serviceFiles, servicePaths, type Platform, type ServiceDefinition } from "../daemon/units.ts";
 import { resolveHome, type HomeConfig } from "../home.ts";
 import { out } from "./api-call.ts";
@@ -69,8 +69,7 @@ interface Secret {
 /** What an install would write and run, checked in full before anything is written. */
 function plan(a: Args, g: GlobalOptions): { def: ServiceDefinition; platform: Platform; kind: Kind; secrets: Secret[]; healthUrl: string | null } {
   const home: HomeConfig = resolveHome(process.env, { home: g.home });
-  const userHome = process.env.HOME;
-  if (!userHome) throw new UsageError("$HOME is not set; the unit files live under it");
+  const userHome = unitHome();
   const platform = platformOf(a);
   const kind = kindOf(a);
   const env: Record<string, string> = { SWITCHYARD_HOME: home.home };
@@ -288,8 +287,7 @@ export const SERVICE_COMMANDS: CommandSpec[] = [
     local: async (a, g) => {
       const home = resolveHome(process.env, { home: g.home });
       const kind = kindOf(a);
-      const userHome = process.env.HOME;
-      if (!userHome) throw new UsageError("$HOME is not set; the unit files live under it");
+      const userHome = unitHome();
       const m = readServiceManifest(home.home, kind);
       // Without a manifest (lost, or deleted by hand) the standard paths are still cleaned up.
       const platform = m?.platform ?? (str(a, "platform") ? platformOf(a) : nativePlatform());

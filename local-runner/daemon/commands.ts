@@ -5,7 +5,7 @@ import { flag, req, str, UsageError, type Args, type CommandSpec, type GlobalOpt
 import type { Transport } from "../cli/transport.ts";
 import { runDaemonLoop } from "./loop.ts";
 import { daemonStatus, daemonTokenPath, installDaemon, readManifest, realExec, uninstallDaemon, type Exec } from "./manager.ts";
-import { cliScript, platformOf } from "./service-args.ts";
+import { cliScript, platformOf, unitHome } from "./service-args.ts";
 import { checkUnitValues, daemonArgv, unitFiles, type DaemonConfig } from "./units.ts";
 
 /** Default seconds between ticks of an installed daemon. */
@@ -28,8 +28,7 @@ function seconds(a: Args, name: string, dflt: number, opts: { integer?: boolean 
 /** The daemon configuration an install (or its preview) would use. */
 function configOf(a: Args, g: GlobalOptions): DaemonConfig {
   const home = resolveHome(process.env, { home: g.home });
-  const userHome = process.env.HOME;
-  if (!userHome) throw new UsageError("$HOME is not set; the unit files live under it");
+  const userHome = unitHome();
   const cfg: DaemonConfig = {
     platform: platformOf(a),
     runId: req(a, "run-id"),
@@ -253,8 +252,7 @@ export const DAEMON_COMMANDS: CommandSpec[] = [
     local: async (_a, g) => {
       const home = resolveHome(process.env, { home: g.home });
       const manifest = readManifest(home.home);
-      const userHome = process.env.HOME;
-      if (!userHome) throw new UsageError("$HOME is not set; the unit files live under it");
+      const userHome = unitHome();
       const r = await uninstallDaemon(home.home, { exec: daemonDeps.exec, userHome });
       let revoked = false;
       if (manifest?.token_id) {

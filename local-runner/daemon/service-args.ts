@@ -1,5 +1,5 @@
 // What `service install|uninstall` and `broker daemon-*` share when they turn a command line into
-// a unit file: the script the service manager starts, and which service manager it is.
+// a unit file: the script the service manager starts, which service manager it is, and the home its files go under.
 import { existsSync, realpathSync } from "node:fs";
 import { cliEntry } from "../agents.ts";
 import { str, UsageError, type Args } from "../cli/spec.ts";
@@ -23,4 +23,11 @@ export function platformOf(a: Args): Platform {
   }
   if (v !== "launchd" && v !== "systemd") throw new UsageError(`--platform must be launchd or systemd, got '${v}'`);
   return v;
+}
+
+/** The user's home directory, under which launchd and systemd --user keep unit files; a usage error without $HOME. */
+export function unitHome(): string {
+  const userHome = process.env.HOME;
+  if (!userHome) throw new UsageError("$HOME is not set; the unit files live under it");
+  return userHome;
 }
