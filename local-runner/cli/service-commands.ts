@@ -6,7 +6,7 @@ import { checkServiceValues, serviceFiles, servicePaths, type Platform, type Ser
 import { resolveHome, type HomeConfig } from "../home.ts";
 import { out } from "./api-call.ts";
 import { readTokenFile } from "./dispatch-commands.ts";
-import { isLoopbackHost } from "./local-commands.ts";
+import { isLoopbackHost } from "../loopback.ts";
 import { EXIT_FAILED, EXIT_OK, flag, HintedError, int, str, UsageError, type Args, type CommandSpec, type GlobalOptions } from "./spec.ts";
 
 /** Test seam: replaces launchctl/systemctl. */
