@@ -302,6 +302,10 @@ async function* commitUnits(
   let pendingBytes = 0;
   let readPos = start.offset;
   let emittedTo = start.offset;
+  const unit = (to: number, parsed: PreparedTranscriptChunk, stillSkipping: boolean): CommitUnit => {
+    emittedTo = to;
+    return { to, parsed, skipping: stillSkipping };
+  };
   // One chunk is always being read ahead: the host reads it (off the main thread) while this one
   // is parsed and committed. Its failure is handled where it is awaited, or not at all when the
   // loop stops early, so it is marked handled here.
@@ -326,11 +330,11 @@ async function* commitUnits(
       // Inside an over-long line: look only for its end, keeping nothing.
       const nl = chunk.indexOf(NEWLINE);
       if (nl === -1) {
-        yield { to: (emittedTo = readPos), parsed: none(), skipping: true };
+        yield unit(readPos, none(), true);
         continue;
       }
       const end = readPos - chunk.length + nl + 1;
-      yield { to: (emittedTo = end), parsed: none(1, 1, [`skipped a line longer than ${MAX_LINE_BYTES} bytes ending at byte ${end}`]), skipping: false };
+      yield unit(end, none(1, 1, [`skipped a line longer than ${MAX_LINE_BYTES} bytes ending at byte ${end}`]), false);
       skipping = false;
       chunk = chunk.subarray(nl + 1);
     }
@@ -343,7 +347,7 @@ async function* commitUnits(
         pending = [];
         pendingBytes = 0;
         skipping = true;
-        yield { to: (emittedTo = readPos), parsed: none(), skipping: true };
+        yield unit(readPos, none(), true);
       }
       continue;
     }
@@ -355,7 +359,7 @@ async function* commitUnits(
     const job: TranscriptChunkJob = { bytes, base, kind, looks, turn: turn ?? null };
     const parsed = await (host.prepareTranscriptChunk?.(job) ?? prepareTranscriptChunk(job));
     turn = parsed.turn;
-    yield { to: (emittedTo = base + bytes.length), parsed, skipping: false };
+    yield unit(base + bytes.length, parsed, false);
   }
 }
 
