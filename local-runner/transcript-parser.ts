@@ -4,18 +4,19 @@
  * main thread inserts the one before it. One thread serves the process: it starts on the first
  * large chunk (that chunk and any sent before the thread is up are parsed inline, so starting it
  * never delays an ingest), holds the event loop open only while it has work, and after a failure
- * is not used again: the chunks it held are parsed inline, so an ingest never fails because of it.
+ * is not used again. A chunk it held when it failed has moved to it, so that ingest fails with an
+ * error before committing the chunk; the cursor still marks the last committed line, and the
+ * next ingest parses from there inline.
  */
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { PreparedTranscriptChunk, TranscriptChunkJob } from "../functions/lib/host.ts";
-import { prepareTranscriptChunk } from "../functions/observe/ingest-chunk.ts";
 
 /** Below this a chunk is parsed inline: posting it costs about what parsing it does. */
 export const MIN_OFFLOAD_BYTES = 256 * 1024;
 
-type Pending = { job: TranscriptChunkJob; resolve: (r: PreparedTranscriptChunk) => void; reject: (e: unknown) => void };
+type Pending = { resolve: (r: PreparedTranscriptChunk) => void; reject: (e: unknown) => void };
 
 /** The worker's source, found relative to this file; dist/ sits one level down like local-runner/. */
 const WORKER_FILE = fileURLToPath(new URL("../local-runner/transcript-parser-worker.ts", import.meta.url));
@@ -38,15 +39,18 @@ class TranscriptParser {
 
   /** The chunk prepared on the thread, or null when the caller should prepare it itself. */
   prepare(job: TranscriptChunkJob): Promise<PreparedTranscriptChunk> | null {
-    if (this.#failed || job.bytes.length < MIN_OFFLOAD_BYTES) return null;
+    if (this.#failed || job.head.length + job.bytes.length < MIN_OFFLOAD_BYTES) return null;
     if (!this.#worker) this.#start();
     if (!this.#ready) return null;
     const id = this.#next++;
     return new Promise<PreparedTranscriptChunk>((resolve, reject) => {
-      this.#pending.set(id, { job, resolve, reject });
+      this.#pending.set(id, { resolve, reject });
       // Work outstanding keeps the process alive until the answer arrives.
       this.#worker!.ref();
-      this.#worker!.postMessage({ id, job });
+      // The chunk's buffer moves to the thread instead of being copied (the caller is done
+      // with it); a view over less than its buffer, or a small buffer that may be a pool slab
+      // shared with other Buffers, is copied.
+      this.#worker!.postMessage({ id, job }, movable(job.bytes));
     });
   }
 
@@ -70,29 +74,28 @@ class TranscriptParser {
       this.#pending.delete(msg.id!);
       if (this.#pending.size === 0) worker.unref();
       if (msg.result) p.resolve(msg.result);
-      else this.#inline(p);
+      else p.reject(new Error(`transcript parser thread: ${msg.error}`));
     });
-    const fail = () => {
+    const fail = (e?: unknown) => {
       if (this.#failed) return;
       this.#failed = true;
       this.#ready = false;
       const held = [...this.#pending.values()];
       this.#pending.clear();
-      for (const p of held) this.#inline(p);
+      const why = e instanceof Error ? e.message : `exited with code ${e}`;
+      for (const p of held) p.reject(new Error(`transcript parser thread stopped (${why}); ingest again to continue from the cursor`));
       worker.terminate().catch(() => {});
     };
     worker.on("error", fail);
     worker.on("exit", fail);
   }
+}
 
-  /** Prepares a job the thread could not, on this thread (a parse error is the caller's, as inline). */
-  #inline(p: Pending): void {
-    try {
-      p.resolve(prepareTranscriptChunk(p.job));
-    } catch (e) {
-      p.reject(e);
-    }
-  }
+/** The buffer of `bytes` when moving it to the thread loses nothing anyone else holds. */
+function movable(bytes: Uint8Array): ArrayBuffer[] {
+  const buf = bytes.buffer;
+  // Node's Buffer pool slabs are 8 KiB; a view this large never lives in one.
+  return buf instanceof ArrayBuffer && bytes.byteLength >= MIN_OFFLOAD_BYTES / 2 ? [buf] : [];
 }
 
 let shared: TranscriptParser | null = null;

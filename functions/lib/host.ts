@@ -168,8 +168,14 @@ export interface GitEvidence {
 
 /** One span of complete transcript lines for ingest to parse (functions/observe/ingest-chunk.ts). */
 export interface TranscriptChunkJob {
+  /**
+   * The span, as the start of a line left over from the previous read (`head`, may be empty)
+   * and the complete lines after it. The caller does not use either afterwards: a host may take
+   * (transfer) their buffers.
+   */
+  head: Uint8Array;
   bytes: Uint8Array;
-  /** The file offset of `bytes[0]`. */
+  /** The file offset of the span's first byte (`head[0]`, or `bytes[0]` when head is empty). */
   base: number;
   kind: "codex" | "claude";
   /** The previous look at the file (null after a reset) and this ingest's; they bound each line's time. */

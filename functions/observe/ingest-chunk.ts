@@ -23,6 +23,13 @@ export function warn(warnings: string[], text: string): void {
   if (warnings.length < MAX_WARNINGS) warnings.push(text);
 }
 
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
 /** Lone UTF-16 surrogates, which SQLite's JSON decoding would turn into invalid UTF-8. */
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, "g");
@@ -42,7 +49,8 @@ function wellFormed(s: string | null | undefined): string | null {
  * Malformed, non-object and over-long lines are counted as skipped with a warning.
  */
 export function prepareTranscriptChunk(job: TranscriptChunkJob): PreparedTranscriptChunk {
-  const { bytes, base, kind, looks } = job;
+  const { base, kind, looks } = job;
+  const bytes = job.head.length ? concat(job.head, job.bytes) : job.bytes;
   const decoder = new TextDecoder("utf-8", { fatal: false });
   const warnings: string[] = [];
   const rows: unknown[][] = [];

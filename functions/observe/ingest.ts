@@ -351,15 +351,18 @@ async function* commitUnits(
       }
       continue;
     }
-    const bytes = pendingBytes ? concat([...pending, chunk.subarray(0, lastNl + 1)]) : chunk.subarray(0, lastNl + 1);
+    // The partial line carried over is joined to this chunk's lines by whoever parses them.
+    const head = pending.length > 1 ? concat(pending) : (pending[0] ?? new Uint8Array(0));
+    const bytes = chunk.subarray(0, lastNl + 1);
     const base = emittedTo;
+    const to = base + head.length + bytes.length;
     pending = [chunk.slice(lastNl + 1)];
     pendingBytes = pending[0]!.length;
     if (kind === "claude" && turn === undefined) turn = await lastPromptTurn(ctx, session.id);
-    const job: TranscriptChunkJob = { bytes, base, kind, looks, turn: turn ?? null };
+    const job: TranscriptChunkJob = { head, bytes, base, kind, looks, turn: turn ?? null };
     const parsed = await (host.prepareTranscriptChunk?.(job) ?? prepareTranscriptChunk(job));
     turn = parsed.turn;
-    yield unit(base + bytes.length, parsed, false);
+    yield unit(to, parsed, false);
   }
 }
 

@@ -39,13 +39,15 @@ describe("transcript parser thread", () => {
   it("returns what the inline parse returns, for Codex and Claude chunks with bad lines, lone surrogates and carried turns", async () => {
     const looks = { previous: { size: 100, at: 1_795_000_000_000 }, current: { size: 10_000_000, at: 1_795_000_100_000 } };
     const codex: TranscriptChunkJob = {
+      // The end of a line carried over from the previous read.
+      head: enc.encode(codexLine(0).slice(30)),
       bytes: enc.encode(Array.from({ length: 2000 }, (_, i) => codexLine(i)).join("") + "{oops\n"),
       base: 40,
       kind: "codex",
       looks,
       turn: null,
     };
-    const claude: TranscriptChunkJob = { bytes: enc.encode(claudeLines(1000)), base: 0, kind: "claude", looks, turn: "p-before" };
+    const claude: TranscriptChunkJob = { head: new Uint8Array(0), bytes: enc.encode(claudeLines(1000)), base: 0, kind: "claude", looks, turn: "p-before" };
     expect(codex.bytes.length).toBeGreaterThan(MIN_OFFLOAD_BYTES);
     expect(claude.bytes.length).toBeGreaterThan(MIN_OFFLOAD_BYTES);
     for (const job of [codex, claude]) {
@@ -71,6 +73,7 @@ describe("transcript parser thread", () => {
       let offloaded = 0;
       if (useThread) {
         await onThread({
+          head: new Uint8Array(0),
           bytes: enc.encode(body.slice(0, MIN_OFFLOAD_BYTES + 1000)),
           base: 0,
           kind: "codex",
