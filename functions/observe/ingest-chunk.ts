@@ -40,7 +40,11 @@ const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, "g");
  */
 function wellFormed(s: string | null | undefined): string | null {
   if (s === null || s === undefined) return null;
-  return LONE_SURROGATE.test(s) ? s.replace(LONE_SURROGATES, "\ufffd") : s;
+  // isWellFormed (ES2024, native in Node 20 and Deno) answers without a regex scan; the
+  // regex covers runtimes without it.
+  const wf = (s as { isWellFormed?: () => boolean }).isWellFormed;
+  const ok = wf ? wf.call(s) : !LONE_SURROGATE.test(s);
+  return ok ? s : s.replace(LONE_SURROGATES, "\ufffd");
 }
 
 /**
