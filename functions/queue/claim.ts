@@ -70,7 +70,9 @@ export function claimStatements(ctx: Ctx, which: SQL, claimer: Claimer) {
         attempts: sql`${commands.attempts} + 1`,
         updatedAt: nowMs,
       })
-      .where(and(which, eq(commands.state, "pending")))
+      // The unary plus keeps the state check off the state index: the rows come from `which`
+      // by primary key, instead of a walk over every pending command testing membership.
+      .where(and(which, sql`+${commands.state} = 'pending'`))
       .returning(),
     ctx.db.all<{ id: string; command_id: string }>(sql`INSERT INTO ${commandAttempts} (id, command_id, dispatcher_id, claim_generation, started_at)
       SELECT ${base} || '_' || c.claim_generation || '_' || c.id, c.id, c.claimed_by, c.claim_generation, ${nowMs}

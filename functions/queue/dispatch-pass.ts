@@ -125,9 +125,16 @@ export async function dispatchPass<R>(ctx: Ctx, plugins: DispatchPlugins<R>, opt
     }
   } else {
     if (opts.route ?? true) report.routing = await plugins.route(ctx);
-    // The lease sweep rides in the claim's batch: one write transaction and one round trip.
-    const { expired, claims } = await sweepAndClaim(ctx, { ...scope, dispatcherId: opts.dispatcherId, leaseMs: opts.leaseMs ?? DEFAULT_LEASE_MS, limit });
-    report.expired = expired;
+    // The lease sweep rides in the claim's batch: one write transaction and one round trip. A
+    // looping dispatcher sweeps once a second at most (HeartbeatThrottle.sweepDue); a lone pass always.
+    const sweep = opts.heartbeat ? opts.heartbeat.sweepDue(ctx.now().getTime()) : true;
+    const { expired, claims } = await sweepAndClaim(
+      ctx,
+      { ...scope, dispatcherId: opts.dispatcherId, leaseMs: opts.leaseMs ?? DEFAULT_LEASE_MS, limit },
+      { sweep },
+    );
+    // Null when this pass did not sweep.
+    report.expired = sweep ? expired : null;
     report.claimed = claims.length;
     const port = dbClaimPort(ctx, { queue: { retryBaseMs: opts.retryBaseMs }, settle: plugins.settle });
     const policy = plugins.policy;

@@ -193,7 +193,7 @@ export async function runClaims<C extends HostCtx>(
     if (items.length === 0) return;
     const together = items.length > 1 && port.finishPlannedMany ? await port.finishPlannedMany(items) : null;
     if (together) {
-      items.forEach((it, k) => plannedReport(it.claim, it.planned, together[k]!.state));
+      for (const [k, it] of items.entries()) plannedReport(it.claim, it.planned, together[k]!.state);
       return;
     }
     for (const it of items) {

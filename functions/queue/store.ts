@@ -232,7 +232,9 @@ function plannedStatements(ctx: Ctx, items: Array<{ claim: Pick<Claim, "command"
     .update(commands)
     .set({ state: "succeeded", result: sql`v.result`, error: null, leaseExpiresAt: null, nextAttemptAt: null, updatedAt: nowMs, completedAt: nowMs })
     .from(sql`${claimsTable} AS v`)
-    .where(and(sql`${commands.id} = v.id`, eq(commands.state, "running"), sql`${commands.claimGeneration} = v.gen`))
+    // By primary key from the claims (the unary plus keeps the state check off the state index,
+    // which would walk every running command).
+    .where(and(sql`${commands.id} = v.id`, sql`+${commands.state} = 'running'`, sql`${commands.claimGeneration} = v.gen`))
     .returning();
   const fence = ctx.db.run(sql`INSERT INTO ${commandAttempts} (id, command_id, dispatcher_id, claim_generation, started_at)
     SELECT v.att, v.id, 'stale-claim-fence', 0, 0 FROM ${claimsTable} AS v
