@@ -21,8 +21,8 @@ const executors = {
   notify_manager: { payload: z.object({ n: z.number() }), run: async () => ({ ok: true, result: {} }), plan: async () => ({ stmts: [], result: {} }) },
 } as unknown as ExecutorTable;
 const ctx = makeCtx({ database, hostName: "bench", executors }, { kind: "daemon", tokenId: dispatcherId! });
-// The throttle a dispatcher's own loop (local-runner/dispatcher.ts) uses.
-const opts = { dispatcherId: dispatcherId!, limit: 20, route: false, heartbeat: new HeartbeatThrottle() };
+// The throttle and the claim-ahead a dispatcher's own loop (local-runner/dispatcher.ts) uses.
+const opts = { dispatcherId: dispatcherId!, limit: 20, route: false, heartbeat: new HeartbeatThrottle(), prefetch: true };
 process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
 for await (const _line of createInterface({ input: process.stdin })) {
   let processed = 0;

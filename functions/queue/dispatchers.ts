@@ -1,6 +1,7 @@
 import { and, eq, sql } from "drizzle-orm";
 import { dispatchers } from "../../schema/commands.ts";
 import type { Ctx } from "../lib/ctx.ts";
+import type { Claim } from "./claim.ts";
 
 /** How often a looping dispatcher writes its heartbeat row (liveness checks allow 30 s and more). */
 export const HEARTBEAT_EVERY_MS = 5_000;
@@ -21,6 +22,8 @@ export class HeartbeatThrottle {
   /** The iteration this process has reached (written or not). */
   iteration = 0;
   #lastSweepMs: number | null = null;
+  /** Claims taken at the end of the last pass for the next one (DispatchOptions.prefetch). */
+  next: Claim[] = [];
   constructor(
     readonly everyMs = HEARTBEAT_EVERY_MS,
     /** How often a looping dispatcher's passes sweep expired leases (see sweepDue). */

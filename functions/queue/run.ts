@@ -75,9 +75,20 @@ export interface ClaimPort {
    * one per command). Null when that batch did not commit — any claim in it was stale or any
    * statement was refused — so nothing of it is written and the caller settles them one by one.
    */
-  finishPlannedMany?(items: Array<{ claim: HeldClaim; planned: PlannedEffect }>): Promise<Array<{ state: CommandState | null }> | null>;
+  finishPlannedMany?(items: Array<{ claim: HeldClaim; planned: PlannedEffect }>, tail?: BatchTail): Promise<Array<{ state: CommandState | null }> | null>;
   /** Optional fast path: `finish(claim)` and `started(next)` in one round trip. */
   finishThenStart?(claim: HeldClaim, outcome: AttemptOutcome, next: HeldClaim): Promise<{ state: CommandState | null; nextStarted: boolean }>;
+}
+
+/**
+ * Statements a caller wants committed in the same write as the last outcomes of a `runClaims`
+ * call — a dispatcher's next claim — so a pass costs one write transaction instead of two.
+ */
+export interface BatchTail {
+  /** Builds the statements when the batch is sent (so they carry that instant). */
+  stmts(): unknown[];
+  /** The statements' results, set only when the batch with them committed. */
+  results?: unknown[];
 }
 
 /** What happened to one claimed command in this process. */
@@ -119,7 +130,9 @@ function parse(executor: Executor<unknown, never>, claim: HeldClaim): Parsed {
  * one per command. A crash before that batch leaves all of them claimed with nothing started, so
  * they come back after one lease; a batch that cannot commit (a stale claim, a refused
  * statement) writes nothing, and each is then settled on its own as before. A command with an
- * external effect is never held back: the run is committed before it starts.
+ * external effect is never held back: the run is committed before it starts. A `tail` rides in
+ * the batch of the last run when the claims end with one (see BatchTail); its results are set
+ * only if that batch committed.
  *
  * With a `policy`, each valid claim is put to it before its side effect: a refusal fails the
  * command (`failed`, its receipt as the result) without starting anything.
@@ -130,6 +143,7 @@ export async function runClaims<C extends HostCtx>(
   executorOf: (claim: HeldClaim) => Executor<unknown, C>,
   port: ClaimPort,
   policy?: ClaimPolicy,
+  tail?: BatchTail,
 ): Promise<ClaimReport[]> {
   const reports: ClaimReport[] = [];
   const parsed = new Map<HeldClaim, Parsed>();
@@ -186,12 +200,15 @@ export async function runClaims<C extends HostCtx>(
     reports.push({ ...base, state: state ?? "lost", error, side_effect_started: true, ...(thrown === undefined ? {} : { thrown }) });
   };
 
-  /** Commits the held plans: together when the port can, else (or when that fails) one by one. */
-  const flush = async () => {
+  /**
+   * Commits the held plans: together when the port can, else (or when that fails) one by one.
+   * The last flush carries the caller's `tail`, which commits only if the plans commit together.
+   */
+  const flush = async (last?: BatchTail) => {
     const items = held;
     held = [];
     if (items.length === 0) return;
-    const together = items.length > 1 && port.finishPlannedMany ? await port.finishPlannedMany(items) : null;
+    const together = (items.length > 1 || last) && port.finishPlannedMany ? await port.finishPlannedMany(items, last) : null;
     if (together) {
       for (const [k, it] of items.entries()) plannedReport(it.claim, it.planned, together[k]!.state);
       return;
@@ -243,6 +260,6 @@ export async function runClaims<C extends HostCtx>(
     }
     await runOne(claim, i, p.data);
   }
-  await flush();
+  await flush(tail);
   return reports;
 }

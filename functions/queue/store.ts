@@ -260,12 +260,13 @@ export function dbClaimPort(ctx: Ctx, opts: PortOptions = {}): ClaimPort & { fin
     await settleSucceeded(ctx, rows[0], opts.settle);
     return rows[0]?.state ?? null;
   };
-  const finishPlannedMany: NonNullable<ClaimPort["finishPlannedMany"]> = async (items) => {
+  const finishPlannedMany: NonNullable<ClaimPort["finishPlannedMany"]> = async (items, tail) => {
+    const planned = plannedStatements(ctx, items, ctx.now().getTime());
     let rows: CommandRow[];
     try {
-      [rows] = (await ctx.db.batch(plannedStatements(ctx, items, ctx.now().getTime()) as unknown as Parameters<typeof ctx.db.batch>[0])) as unknown as [
-        CommandRow[],
-      ];
+      const results = (await ctx.db.batch([...planned, ...(tail?.stmts() ?? [])] as unknown as Parameters<typeof ctx.db.batch>[0])) as unknown as unknown[];
+      rows = results[0] as CommandRow[];
+      if (tail) tail.results = results.slice(planned.length);
     } catch {
       return null;
     }
