@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from "node:fs";
-import { readOwnerTokenFile, resolveHome } from "../home.ts";
+import { resolveHome } from "../home.ts";
 import { err, out } from "../cli/api-call.ts";
 import { flag, req, str, UsageError, type Args, type CommandSpec, type GlobalOptions, type OptionSpec } from "../cli/spec.ts";
+import { openTransport } from "../cli/connect.ts";
 import type { Transport } from "../cli/transport.ts";
 import { runDaemonLoop } from "./loop.ts";
 import { daemonStatus, daemonTokenPath, installDaemon, readManifest, realExec, uninstallDaemon, type Exec } from "./manager.ts";
@@ -70,21 +71,6 @@ async function checkRun(t: Transport, runId: string): Promise<string | null> {
   if (res.status !== 200) return `${res.body?.error?.code ?? res.status}: ${res.body?.error?.message ?? "cannot read the run"}`;
   if (res.body.run.state === "stopped") return `run ${runId} is stopped (${res.body.run.stop_reason}); create and start a new run first`;
   return null;
-}
-
-/**
- * The owner's transport for install, status and uninstall (same choice as the CLI's: HTTP with
- * --url, else in-process). Built here rather than imported from main.ts, which imports us; the
- * app and the database driver load only when a command needs them.
- */
-async function openTransport(g: GlobalOptions): Promise<Transport> {
-  const home = resolveHome(process.env, { home: g.home });
-  if (g.url) {
-    const { HttpTransport } = await import("../cli/transport.ts");
-    return new HttpTransport(g.url, g.token ?? readOwnerTokenFile(home));
-  }
-  const [{ InProcessTransport }, { openLocalServices }] = await Promise.all([import("../cli/in-process-transport.ts"), import("../services.ts")]);
-  return new InProcessTransport(await openLocalServices({ home }));
 }
 
 /** The daemon token for `broker daemon`: --token / $SWITCHYARD_TOKEN, else <home>/daemon.token. */

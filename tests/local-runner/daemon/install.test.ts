@@ -6,7 +6,7 @@ import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { runCli } from "../../../local-runner/cli/main.ts";
 import { daemonDeps } from "../../../local-runner/daemon/commands.ts";
-import { realExec, type Exec } from "../../../local-runner/daemon/manager.ts";
+import { daemonTokenPath, realExec, type Exec } from "../../../local-runner/daemon/manager.ts";
 import { systemdUnits } from "../../../local-runner/daemon/units.ts";
 import { resolveHome } from "../../../local-runner/home.ts";
 import { openLocalServices } from "../../../local-runner/services.ts";
@@ -68,6 +68,15 @@ const hasSystemdAnalyze = spawnSync("systemd-analyze", ["--version"]).status ===
 const hasPlutil = spawnSync("plutil", ["-help"]).status !== null && spawnSync("which", ["plutil"]).status === 0;
 
 describe("broker daemon-install --no-load on Linux (systemd --user)", () => {
+  it("acts as the token it is given, not the owner: a session's token cannot mint the daemon token", async () => {
+    const reg = JSON.parse((await cli("register-worker", "--name", "daemon-intruder", "--json")).text);
+    const res = await cli("broker", "daemon-install", "--run-id", runId, "--platform", "systemd", "--no-load", "--token", reg.token);
+    expect(res.code).toBe(1);
+    expect(res.text).toMatch(/cannot mint the daemon token|FORBIDDEN|may not|owner/i);
+    expect(existsSync(daemonTokenPath(home))).toBe(false);
+    expect(existsSync(join(unitDir(), "switchyard-advice-broker.service"))).toBe(false);
+  });
+
   it("writes a valid service and timer into $HOME, a daemon token and a manifest, and loads nothing", async () => {
     const res = await cli(
       "broker",
@@ -129,7 +138,7 @@ describe("broker daemon-install --no-load on Linux (systemd --user)", () => {
     expect(JSON.parse(gone.text).token_revoked).toBe(true);
     expect(calls).toEqual(["systemctl --user disable --now switchyard-advice-broker.timer switchyard-advice-broker.service", "systemctl --user daemon-reload"]);
     for (const f of ["switchyard-advice-broker.service", "switchyard-advice-broker.timer"]) expect(existsSync(join(unitDir(), f))).toBe(false);
-    expect(existsSync(join(home, "daemon.token"))).toBe(false);
+    expect(existsSync(daemonTokenPath(home))).toBe(false);
     expect(JSON.parse((await cli("broker", "daemon-status", "--json")).text)).toMatchObject({ installed: false });
     const services = await openLocalServices({ home: resolveHome({}, { home }) });
     try {
@@ -147,7 +156,7 @@ describe("broker daemon-install --no-load on Linux (systemd --user)", () => {
     expect((await cli("broker", "daemon-uninstall")).code).toBe(0);
     expect(calls[0]).toBe("systemctl --user disable --now switchyard-advice-broker.timer switchyard-advice-broker.service");
     expect(existsSync(join(unitDir(), "switchyard-advice-broker.service"))).toBe(false);
-    expect(existsSync(join(home, "daemon.token"))).toBe(false);
+    expect(existsSync(daemonTokenPath(home))).toBe(false);
     expect((await cli("broker", "daemon-uninstall")).text).toContain("not installed");
   });
 
@@ -217,7 +226,7 @@ describe("broker daemon-config", () => {
     }
     expect(existsSync(unitDir())).toBe(false);
     expect(existsSync(join(dir, "Library"))).toBe(false);
-    expect(existsSync(join(home, "daemon.token"))).toBe(false);
+    expect(existsSync(daemonTokenPath(home))).toBe(false);
     const services = await openLocalServices({ home: resolveHome({}, { home }) });
     try {
       expect(await services.database.db.select().from(tokens).where(eq(tokens.kind, "daemon"))).toEqual([]);
@@ -250,6 +259,6 @@ describe("broker daemon-config", () => {
       join(unitDir(), "switchyard-advice-broker.timer"),
     ]);
     expect(existsSync(unitDir())).toBe(false);
-    expect(existsSync(join(home, "daemon.token"))).toBe(false);
+    expect(existsSync(daemonTokenPath(home))).toBe(false);
   });
 });
