@@ -13,6 +13,7 @@ import { resolveHome } from "../local-runner/home.ts";
 import { NodeHost } from "../local-runner/host.ts";
 import { openLocalServices } from "../local-runner/services.ts";
 import { startUp } from "../local-runner/up.ts";
+import { writeUpRecord } from "../local-runner/up-record.ts";
 import { latencyRow, round, type BenchRow } from "./lib.ts";
 import { writeRollout } from "./observe.ts";
 
@@ -66,7 +67,9 @@ export interface ColdStartResult {
 
 /**
  * One CLI process per sample, spawn to exit, as a user waits for it: `node -e 0` (the floor),
- * `--help`, `sessions` in-process on a migrated home, `sessions --url` against a running server,
+ * `--help`, `sessions` in-process on a migrated home with no server, `sessions` and
+ * `session show` on a home whose running `up` answers them (the fast path, no --url),
+ * `sessions --url` against a running server,
  * agent-conveyor's `conveyor sessions` where it is installed, the same two commands from a
  * baseline checkout ($BENCH_BASELINE_ROOT, built) for a before/after, and (tsx: true) the same
  * two commands without the bundle.
@@ -78,16 +81,30 @@ export async function coldStartBench(opts: { runs?: number; tsx?: boolean; basel
   const dir = mkdtempSync(join(tmpdir(), "switchyard-bench-cli-"));
   const services = await openLocalServices({ home: { ...resolveHome({}, { home: dir }), hostName: "bench" } });
   const up = await startUp(services, { port: 0, hostname: "127.0.0.1", schedules: [] });
+  // Recorded as `switchyard up` records itself, so a read without --url goes to this server.
+  writeUpRecord(dir, up.url, { dbUrl: services.home.dbUrl, host: "bench" });
+  const shown = await createApp(services).request("/v1/sessions", {
+    method: "POST",
+    headers: { Authorization: `Bearer ${services.ownerToken}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ name: "bench-worker", role: "worker", thread_id: "bench-thread" }),
+  });
+  if (shown.status !== 201) throw new Error(`register bench-worker: ${shown.status} ${await shown.text()}`);
+  // A home with no server running: the in-process path.
+  const localDir = mkdtempSync(join(tmpdir(), "switchyard-bench-cli-local-"));
+  (await openLocalServices({ home: { ...resolveHome({}, { home: localDir }), hostName: "bench" } })).database.close();
   const conveyorBin = findConveyor();
   const conveyorHome = mkdtempSync(join(tmpdir(), "switchyard-bench-conveyor-"));
   try {
-    const env = { ...process.env, SWITCHYARD_HOME: dir, SWITCHYARD_URL: "" };
+    const env = { ...process.env, SWITCHYARD_HOME: localDir, SWITCHYARD_URL: "" };
+    const upEnv = { ...process.env, SWITCHYARD_HOME: dir, SWITCHYARD_URL: "", SWITCHYARD_HOST_NAME: "bench" };
     const httpEnv = { ...process.env, SWITCHYARD_URL: up.url, SWITCHYARD_TOKEN: services.ownerToken };
     const cli = (args: string[], e: NodeJS.ProcessEnv) => () => run(process.execPath, [BIN, ...args], { env: e, cwd: ROOT });
     const variants: Array<{ id: string; label: string; fn: () => Promise<unknown> }> = [
       { id: "node_floor", label: "node -e 0 (process start floor, for scale)", fn: () => run(process.execPath, ["-e", "0"]) },
       { id: "cli_help", label: "switchyard --help", fn: cli(["--help"], env) },
-      { id: "cli_sessions", label: "switchyard sessions (in-process, on the home's database)", fn: cli(["sessions"], env) },
+      { id: "cli_sessions", label: "switchyard sessions (in-process, no server running)", fn: cli(["sessions"], env) },
+      { id: "cli_sessions_up", label: "switchyard sessions (the home's running up answers)", fn: cli(["sessions"], upEnv) },
+      { id: "cli_show_up", label: "switchyard session show NAME (the home's running up answers)", fn: cli(["session", "show", "bench-worker"], upEnv) },
       { id: "cli_sessions_http", label: "switchyard sessions --url (to a running server)", fn: cli(["sessions"], httpEnv) },
     ];
     if (conveyorBin) {
@@ -121,6 +138,8 @@ export async function coldStartBench(opts: { runs?: number; tsx?: boolean; basel
     const p50 = (id: string) => rows.find((r) => r.id === id)!.p50_ms;
     const ratios: Record<string, number> = {
       cli_sessions_over_node: round(p50("cli_sessions") / p50("node_floor")),
+      cli_sessions_up_over_node: round(p50("cli_sessions_up") / p50("node_floor")),
+      cli_show_up_over_node: round(p50("cli_show_up") / p50("node_floor")),
       cli_sessions_http_over_node: round(p50("cli_sessions_http") / p50("node_floor")),
       cli_help_over_node: round(p50("cli_help") / p50("node_floor")),
     };
@@ -146,6 +165,7 @@ export async function coldStartBench(opts: { runs?: number; tsx?: boolean; basel
     await up.stop();
     services.database.close();
     rmSync(dir, { recursive: true, force: true });
+    rmSync(localDir, { recursive: true, force: true });
     rmSync(conveyorHome, { recursive: true, force: true });
   }
 }

@@ -12,12 +12,15 @@ const root = new URL("..", import.meta.url);
 const bundlePath = fileURLToPath(new URL("dist/switchyard.cjs", root));
 const cachePath = `${bundlePath}.v8cache`;
 
-/** True when dist/ holds a bundle that no source file, package.json or installed dependency is newer than. */
-function bundleIsFresh() {
+/**
+ * True when dist/ holds the bundle at `path` and no source file it was built from (listed in
+ * `inputsFile`), package.json or installed dependency is newer than it.
+ */
+function isFresh(path = bundlePath, inputsFile = "dist/switchyard.inputs.json") {
   if (process.env.SWITCHYARD_NO_BUNDLE === "1") return false;
   try {
-    const builtAt = statSync(bundlePath).mtimeMs;
-    const inputs = JSON.parse(readFileSync(new URL("dist/switchyard.inputs.json", root), "utf8"));
+    const builtAt = statSync(path).mtimeMs;
+    const inputs = JSON.parse(readFileSync(new URL(inputsFile, root), "utf8"));
     // npm rewrites node_modules/.package-lock.json on every install, so a dependency change shows there.
     for (const p of [...inputs, "package.json", "node_modules/.package-lock.json"]) {
       if (statSync(new URL(p, root)).mtimeMs > builtAt) return false;
@@ -72,7 +75,25 @@ process.stdout.on("error", (e) => {
   throw e;
 });
 
-if (bundleIsFresh()) {
+/**
+ * Read commands a running server can answer go through the small fast-path bundle
+ * (local-runner/cli/fast.ts): one HTTP request, no commander, no app. It returns null for
+ * anything else, and the full CLI below runs as if it had not been tried.
+ */
+async function runFastPath(argv) {
+  const fastPath = fileURLToPath(new URL("dist/switchyard-fast.cjs", root));
+  if (!isFresh(fastPath, "dist/switchyard-fast.inputs.json")) return null;
+  try {
+    return await createRequire(import.meta.url)(fastPath).runFast(argv);
+  } catch {
+    return null;
+  }
+}
+
+const fastCode = await runFastPath(process.argv.slice(2));
+if (fastCode !== null) {
+  process.exitCode = fastCode;
+} else if (isFresh()) {
   const { cli, saveCache } = loadBundle();
   process.exitCode = await cli.runCli(process.argv.slice(2));
   await saveCache();
