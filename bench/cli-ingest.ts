@@ -19,7 +19,7 @@ import { writeRollout } from "./observe.ts";
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const BIN = join(ROOT, "bin", "switchyard.mjs");
+const BIN = join(ROOT, "bin", "switchyard.cjs");
 const RESULTS = join(ROOT, "bench", "results");
 /** The issue's bounds: a read command within 1.3x of `node -e 0`; ingest at 0.6x of read + parse. */
 const CLI_OVER_NODE_TARGET = 1.3;

@@ -5,6 +5,7 @@
 // answer through the same spec, renderer and printer as the full CLI. Anything else returns null
 // and the full CLI runs as if this did not exist, so every error message stays the full CLI's.
 // It is bundled on its own (dist/switchyard-fast.cjs): it must stay a few small modules.
+import { connect } from "node:net";
 import { readOwnerTokenFile, resolveHome } from "../home.ts";
 import { runningUp } from "../up-record.ts";
 import { API_COMMANDS } from "./commands.ts";
@@ -12,7 +13,7 @@ import { GLOBAL_OPTIONS, globalsFrom, settleHome, urlToken } from "./globals.ts"
 import { MESSAGE_COMMANDS } from "./messages-commands.ts";
 import { type Io, printAnswer, processIo } from "./output.ts";
 import type { Args, CommandSpec, GlobalOptions, OptionSpec } from "./spec.ts";
-import { HttpTransport } from "./transport.ts";
+import { type ApiRequest, type ApiResponse, buildPath, parseBody } from "./transport.ts";
 
 /** The commands the fast path may answer; only their GET forms (`tasks --create` is not one). */
 export const FAST_COMMANDS = [
@@ -138,6 +139,63 @@ function serverFor(g: GlobalOptions, env: NodeJS.ProcessEnv): { url: string; tok
   return token ? { url: up.url, token } : null;
 }
 
+/** The body of an HTTP/1.1 chunked message, or null when the framing is not what it should be. */
+function unchunk(data: Buffer): Buffer | null {
+  const parts: Buffer[] = [];
+  for (let at = 0; ; ) {
+    const eol = data.indexOf("\r\n", at);
+    if (eol < 0) return null;
+    const size = Number.parseInt(data.toString("latin1", at, eol).split(";")[0]!, 16);
+    if (!Number.isInteger(size) || size < 0) return null;
+    if (size === 0) return Buffer.concat(parts);
+    if (eol + 2 + size > data.length) return null;
+    parts.push(data.subarray(eol + 2, eol + 2 + size));
+    at = eol + 2 + size + 2;
+  }
+}
+
+/**
+ * The wire answer from an HTTP/1.1 response read to the end, or null for anything but a
+ * complete response (status line, headers, a body of the length announced).
+ */
+export function parseHttpResponse(data: Buffer): ApiResponse | null {
+  const end = data.indexOf("\r\n\r\n");
+  if (end < 0) return null;
+  const [statusLine, ...headerLines] = data.toString("latin1", 0, end).split("\r\n");
+  const status = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(statusLine!)?.[1];
+  if (!status) return null;
+  const headers = new Map(headerLines.map((l) => [l.slice(0, l.indexOf(":")).trim().toLowerCase(), l.slice(l.indexOf(":") + 1).trim()]));
+  let body: Buffer | null = data.subarray(end + 4);
+  if (headers.has("transfer-encoding")) body = headers.get("transfer-encoding")!.toLowerCase() === "chunked" ? unchunk(body) : null;
+  else if (headers.has("content-length")) body = body.length === Number(headers.get("content-length")) ? body : null;
+  return body ? parseBody(Number(status), body.toString("utf8")) : null;
+}
+
+/**
+ * One GET to a plain-HTTP server over a bare TCP connection, read until the server closes it
+ * (`Connection: close`); null when the connection fails or the answer is not a complete
+ * response. node:net rather than node:http: loading and first use of Node's HTTP client cost
+ * about 4 ms of CPU, a tenth of what starting Node costs, and this is the whole budget of a
+ * read. Anything unusual falls back to the full CLI, whose HttpTransport uses node:http.
+ */
+function get(base: string, request: ApiRequest, token: string): Promise<ApiResponse | null> {
+  // Relative to the base, as HttpTransport builds it, so a server under a path prefix keeps it.
+  const url = new URL(buildPath(request).slice(1), base.endsWith("/") ? base : `${base}/`);
+  // A token node:http would refuse as a header value is the full CLI's error to report.
+  if (url.protocol !== "http:" || url.username || url.password || !/^[\x21-\x7e]+$/.test(token)) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    const socket = connect({ host: url.hostname.replace(/^\[(.*)\]$/, "$1"), port: Number(url.port || 80) });
+    const chunks: Buffer[] = [];
+    socket.on("data", (c: Buffer) => chunks.push(c));
+    socket.on("error", () => resolve(null));
+    socket.on("end", () => {
+      socket.end();
+      resolve(parseHttpResponse(Buffer.concat(chunks)));
+    });
+    socket.write(`GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`);
+  });
+}
+
 /**
  * Answers a read command through a running server and returns its exit code, or null when the
  * full CLI must run instead: a command line it does not cover, no server to ask, a server that
@@ -154,8 +212,8 @@ export async function runFast(argv: string[], opts: { env?: NodeJS.ProcessEnv; c
     if (request.method !== "GET" || cmd.spec.waitingFor?.(cmd.args)) return null;
     const server = serverFor(g, env);
     if (!server) return null;
-    const res = await new HttpTransport(server.url, server.token).send(request);
-    if (res.status === 429 || res.status >= 500) return null;
+    const res = await get(server.url, request, server.token);
+    if (!res || res.status === 429 || res.status >= 500) return null;
     // Rendered in full before anything is printed, so a renderer that throws leaves no half output behind.
     const printed: Array<["out" | "err", string]> = [];
     const code = printAnswer(cmd.spec, cmd.args, g.json, res, { out: (t) => printed.push(["out", t]), err: (t) => printed.push(["err", t]) });

@@ -34,7 +34,7 @@ export function buildPath(req: ApiRequest): string {
 }
 
 /** Parses a response's JSON body; a non-JSON body becomes an error envelope. */
-function parseBody(status: number, text: string): ApiResponse {
+export function parseBody(status: number, text: string): ApiResponse {
   let body: unknown = null;
   if (text) {
     try {

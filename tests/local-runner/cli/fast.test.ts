@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FAST_COMMANDS, parseFast, runFast } from "../../../local-runner/cli/fast.ts";
+import { FAST_COMMANDS, parseFast, parseHttpResponse, runFast } from "../../../local-runner/cli/fast.ts";
 import { EXIT_FAILED, EXIT_OK, runCli } from "../../../local-runner/cli/main.ts";
 import { resolveHome } from "../../../local-runner/home.ts";
 import { openLocalServices, type LocalServices } from "../../../local-runner/services.ts";
@@ -217,5 +217,28 @@ describe("the fast path for read commands", () => {
     // No home and no token for --url: the full CLI says so.
     await fallsThrough(["sessions", "--url", running.url, "--home", join(dir, "missing")]);
     await fallsThrough(["sessions", "--url", running.url]);
+  });
+
+  it("reads a response only when it is complete: by Content-Length, chunked, or not at all", () => {
+    const res = (text: string) => parseHttpResponse(Buffer.from(text, "utf8"));
+    const json = '{"ok":"é"}';
+    const n = Buffer.byteLength(json);
+    expect(res(`HTTP/1.1 200 OK\r\nContent-Length: ${n}\r\n\r\n${json}`)).toEqual({ status: 200, body: { ok: "é" } });
+    expect(res(`HTTP/1.1 404 Not Found\r\ntransfer-encoding: chunked\r\n\r\n4\r\n{"ok\r\n${(n - 4).toString(16)}\r\n${json.slice(4)}\r\n0\r\n\r\n`)).toEqual({
+      status: 404,
+      body: { ok: "é" },
+    });
+    // Cut short, badly framed, or not HTTP: the full CLI takes over.
+    expect(res(`HTTP/1.1 200 OK\r\nContent-Length: ${n + 5}\r\n\r\n${json}`)).toBeNull();
+    expect(res(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n${json}`)).toBeNull();
+    expect(res(`HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n${json}`)).toBeNull();
+    expect(res(`HTTP/1.1 200 OK\r\nContent-Length: ${n}\r\n`)).toBeNull();
+    expect(res(`SSH-2.0-OpenSSH\r\n\r\n`)).toBeNull();
+    // A body that is not JSON becomes the same error envelope as in HttpTransport.
+    expect(res("HTTP/1.1 502 Bad Gateway\r\n\r\noops")?.body.error.code).toBe("INTERNAL");
+  });
+
+  it("leaves a token it cannot send as a header to the full CLI", async () => {
+    await fallsThrough(["sessions", "--url", running.url, "--token", "bad\ttoken"]);
   });
 });
