@@ -66,7 +66,12 @@ try {
   const sources = (r) => Object.keys(r.metafile.inputs).filter((p) => !p.includes("node_modules/"));
   const inputs = sources(result);
   writeFileSync(`${root}${outDir}/switchyard-fast.inputs.json`, `${JSON.stringify(sources(fast), null, 1)}\n`);
-  // Written last: bin/switchyard.mjs tries the fast path only once this exists (a build cut short leaves none).
+  // `switchyard --help` lists every command; bin/switchyard.cjs prints this copy instead of
+  // loading the whole bundle to build the same text (the bundle's own mainHelp writes it).
+  const { mainHelp } = createRequire(import.meta.url)(`${root}${outDir}/switchyard.cjs`);
+  writeFileSync(`${root}${outDir}/switchyard-help.txt`, `${mainHelp()}\n`);
+  // Written last: bin/switchyard.cjs uses the bundle and the files above only once this exists
+  // (a build cut short leaves none).
   writeFileSync(`${root}${outDir}/switchyard.inputs.json`, `${JSON.stringify(inputs, null, 1)}\n`);
   process.stdout.write(`built ${outDir}/switchyard.cjs from ${inputs.length} source files\n`);
   if (outDir !== "dist") process.exit(0);

@@ -34,12 +34,21 @@ function isFresh(name) {
 
 /**
  * Read commands a running server can answer go through the small fast-path bundle: one HTTP
- * request, no commander, no app. Resolves to the exit code, or null for anything else (the full
+ * request, no commander, no app; `--help` prints the text the build saved. Resolves to the exit code, or null for anything else (the full
  * CLI then runs as if the fast path had not been tried). Tried once per process.
  */
 async function runFastPath(argv) {
   if (globalThis[TRIED]) return null;
   globalThis[TRIED] = true;
+  // The top-level help is a fixed text the build wrote from the bundle (bin/build-cli.mjs).
+  if (argv.length === 1 && (argv[0] === "--help" || argv[0] === "-h") && isFresh("switchyard.cjs")) {
+    try {
+      process.stdout.write(readFileSync(join(root, "dist", "switchyard-help.txt"), "utf8"));
+      return 0;
+    } catch {
+      return null;
+    }
+  }
   if (!isFresh("switchyard-fast.cjs")) return null;
   try {
     return await require(join(root, "dist", "switchyard-fast.cjs")).runFast(argv);

@@ -133,6 +133,12 @@ describe("the bundled CLI (bin/build-cli.mjs)", () => {
     }
   });
 
+  it("saves the top-level help the bundle prints, for bin/switchyard.cjs to print without loading it", () => {
+    const saved = readFileSync(join(ROOT, OUT, "switchyard-help.txt"), "utf8");
+    expect(saved).toContain("session show NAME");
+    for (const flag of ["--help", "-h"]) expect(bundled(flag)).toEqual({ code: 0, out: saved, err: "" });
+  });
+
   it("resolves no path from a source folder deeper than the bundle's (it would point outside the package)", () => {
     // dist/ is one level below the package root; a `../../x` written in local-runner/cli/ would
     // escape the root once bundled (how `pair` lost its dispatcher's entry script).

@@ -51,9 +51,9 @@ async function inProcess(...args: string[]) {
 }
 
 describe("bin/switchyard.cjs", () => {
-  it("prints and exits as the full CLI does, for reads, errors, help and usage mistakes", async () => {
+  it("prints and exits as the full CLI does, for reads, errors, the top-level help and usage mistakes", async () => {
     const at = ["--url", running.url, "--token", services.ownerToken];
-    for (const args of [["sessions", "--json", ...at], ["session", "show", "nobody", ...at], ["sessions", "--bogus", ...at], ["bogus"]]) {
+    for (const args of [["sessions", "--json", ...at], ["session", "show", "nobody", ...at], ["sessions", "--bogus", ...at], ["bogus"], ["--help"], ["-h"]]) {
       expect(await bin(...args)).toEqual(await inProcess(...args));
     }
     const version = await bin("--version");
