@@ -70,6 +70,14 @@ try {
   // loading the whole bundle to build the same text (the bundle's own mainHelp writes it).
   const { mainHelp } = createRequire(import.meta.url)(`${root}${outDir}/switchyard.cjs`);
   writeFileSync(`${root}${outDir}/switchyard-help.txt`, `${mainHelp()}\n`);
+  // The text comes from the modules the CLI's entry imports statically (a few dozen; the app and
+  // the rest load on demand), so only those need checking for it to be current.
+  const staticGraph = new Set(["local-runner/cli/main.ts"]);
+  for (const file of staticGraph) {
+    for (const i of result.metafile.inputs[file]?.imports ?? []) if (i.kind === "import-statement" && !i.external) staticGraph.add(i.path);
+  }
+  const helpInputs = [...staticGraph].filter((p) => !p.includes("node_modules/"));
+  writeFileSync(`${root}${outDir}/switchyard-help.inputs.json`, `${JSON.stringify(helpInputs, null, 1)}\n`);
   // Written last: bin/switchyard.cjs uses the bundle and the files above only once this exists
   // (a build cut short leaves none).
   writeFileSync(`${root}${outDir}/switchyard.inputs.json`, `${JSON.stringify(inputs, null, 1)}\n`);

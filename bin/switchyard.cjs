@@ -12,15 +12,15 @@ const root = join(__dirname, "..");
 const TRIED = Symbol.for("switchyard.fastPathTried");
 
 /**
- * True when dist/ holds the bundle `name` and no source file it was built from (listed in
- * `<name minus .cjs>.inputs.json`), package.json or installed dependency is newer than it.
- * SWITCHYARD_NO_BUNDLE=1 makes it false (run the TypeScript sources).
+ * True when dist/ holds the built file `name` and no source file it was built from (listed in
+ * `<name without its extension>.inputs.json`), package.json or installed dependency is newer
+ * than it. SWITCHYARD_NO_BUNDLE=1 makes it false (run the TypeScript sources).
  */
 function isFresh(name) {
   if (process.env.SWITCHYARD_NO_BUNDLE === "1") return false;
   try {
     const builtAt = statSync(join(root, "dist", name)).mtimeMs;
-    const inputs = JSON.parse(readFileSync(join(root, "dist", name.replace(/\.cjs$/, ".inputs.json")), "utf8"));
+    const inputs = JSON.parse(readFileSync(join(root, "dist", name.replace(/\.[a-z]+$/, ".inputs.json")), "utf8"));
     // npm rewrites node_modules/.package-lock.json on every install, so a dependency change shows there.
     for (const p of [...inputs, "package.json", "node_modules/.package-lock.json"]) {
       if (statSync(join(root, p)).mtimeMs > builtAt) return false;
@@ -41,7 +41,7 @@ async function runFastPath(argv) {
   if (globalThis[TRIED]) return null;
   globalThis[TRIED] = true;
   // The top-level help is a fixed text the build wrote from the bundle (bin/build-cli.mjs).
-  if (argv.length === 1 && (argv[0] === "--help" || argv[0] === "-h") && isFresh("switchyard.cjs")) {
+  if (argv.length === 1 && (argv[0] === "--help" || argv[0] === "-h") && isFresh("switchyard-help.txt")) {
     try {
       process.stdout.write(readFileSync(join(root, "dist", "switchyard-help.txt"), "utf8"));
       return 0;

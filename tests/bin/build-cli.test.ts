@@ -136,6 +136,12 @@ describe("the bundled CLI (bin/build-cli.mjs)", () => {
   it("saves the top-level help the bundle prints, for bin/switchyard.cjs to print without loading it", () => {
     const saved = readFileSync(join(ROOT, OUT, "switchyard-help.txt"), "utf8");
     expect(saved).toContain("session show NAME");
+    // It is current while the modules the entry imports statically are: every command spec is among them.
+    const helpInputs: string[] = JSON.parse(readFileSync(join(ROOT, OUT, "switchyard-help.inputs.json"), "utf8"));
+    const all: string[] = JSON.parse(readFileSync(join(ROOT, OUT, "switchyard.inputs.json"), "utf8"));
+    expect(helpInputs).toEqual(expect.arrayContaining(["local-runner/cli/main.ts", "local-runner/cli/commands.ts", "local-runner/cli/messages-commands.ts"]));
+    expect(helpInputs.filter((f) => !all.includes(f))).toEqual([]);
+    expect(helpInputs.length).toBeLessThan(all.length / 2);
     for (const flag of ["--help", "-h"]) expect(bundled(flag)).toEqual({ code: 0, out: saved, err: "" });
   });
 
