@@ -119,9 +119,13 @@ export async function coldStartBench(opts: { runs?: number; tsx?: boolean; basel
     const baseline = opts.baselineRoot ?? process.env.BENCH_BASELINE_ROOT;
     if (baseline) {
       const bin = join(baseline, "bin", "switchyard.mjs");
-      const other = (args: string[]) => () => run(process.execPath, [bin, ...args], { env, cwd: ROOT });
+      const other =
+        (args: string[], e: NodeJS.ProcessEnv = env) =>
+        () =>
+          run(process.execPath, [bin, ...args], { env: e, cwd: ROOT });
       variants.push({ id: "baseline_help", label: `--help, baseline checkout (${baseline})`, fn: other(["--help"]) });
       variants.push({ id: "baseline_sessions", label: `sessions, baseline checkout (${baseline})`, fn: other(["sessions"]) });
+      variants.push({ id: "baseline_sessions_http", label: `sessions --url, baseline checkout (${baseline})`, fn: other(["sessions"], httpEnv) });
     }
     if (opts.tsx) {
       const tsxEnv = { ...env, SWITCHYARD_NO_BUNDLE: "1" };
@@ -143,7 +147,11 @@ export async function coldStartBench(opts: { runs?: number; tsx?: boolean; basel
       cli_sessions_http_over_node: round(p50("cli_sessions_http") / p50("node_floor")),
       cli_help_over_node: round(p50("cli_help") / p50("node_floor")),
     };
-    if (baseline) ratios.baseline_sessions_over_node = round(p50("baseline_sessions") / p50("node_floor"));
+    if (baseline) {
+      ratios.baseline_sessions_over_node = round(p50("baseline_sessions") / p50("node_floor"));
+      ratios.baseline_sessions_http_over_node = round(p50("baseline_sessions_http") / p50("node_floor"));
+      ratios.baseline_help_over_node = round(p50("baseline_help") / p50("node_floor"));
+    }
     if (conveyorBin) ratios.cli_sessions_over_conveyor = round(p50("cli_sessions") / p50("conveyor_sessions"));
     for (const r of rows.filter((r) => r.id.startsWith("cli_") && !r.id.endsWith("_tsx"))) {
       r.target = { p50_ms: round(p50("node_floor") * CLI_OVER_NODE_TARGET) };
