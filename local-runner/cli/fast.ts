@@ -125,10 +125,10 @@ export function parseFast(argv: string[]): FastCommand | null {
  * database as the same host (what the full CLI would open in-process), with the token the full
  * CLI would act as in-process. Null when neither applies.
  */
-function serverFor(g: GlobalOptions, env: NodeJS.ProcessEnv): { url: string; token: string } | null {
+function serverFor(g: GlobalOptions, env: NodeJS.ProcessEnv): { url: string; token: string; recorded: boolean } | null {
   if (g.url) {
     const token = urlToken(g, env);
-    return token ? { url: g.url, token } : null;
+    return token ? { url: g.url, token, recorded: false } : null;
   }
   if (!g.home) return null;
   const up = runningUp(g.home);
@@ -136,7 +136,7 @@ function serverFor(g: GlobalOptions, env: NodeJS.ProcessEnv): { url: string; tok
   const cfg = resolveHome(env, { home: g.home });
   if (up.db !== cfg.dbUrl || up.host !== cfg.hostName) return null;
   const token = g.token ?? readOwnerTokenFile(cfg);
-  return token ? { url: up.url, token } : null;
+  return token ? { url: up.url, token, recorded: true } : null;
 }
 
 /** The body of an HTTP/1.1 chunked message, or null when the framing is not what it should be. */
@@ -214,6 +214,10 @@ export async function runFast(argv: string[], opts: { env?: NodeJS.ProcessEnv; c
     if (!server) return null;
     const res = await get(server.url, request, server.token);
     if (!res || res.status === 429 || res.status >= 500) return null;
+    // A recorded server that does not know the home's token may not be that home's server any
+    // more (its process died without removing the record and the port was taken): in-process
+    // answers for sure, and says the same if the token really is wrong.
+    if (server.recorded && res.status === 401) return null;
     // Rendered in full before anything is printed, so a renderer that throws leaves no half output behind.
     const printed: Array<["out" | "err", string]> = [];
     const code = printAnswer(cmd.spec, cmd.args, g.json, res, { out: (t) => printed.push(["out", t]), err: (t) => printed.push(["err", t]) });

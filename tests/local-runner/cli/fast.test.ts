@@ -207,6 +207,9 @@ describe("the fast path for read commands", () => {
       await fallsThrough(["sessions", "--home", home]);
       record({ db: services.home.dbUrl, host: hostName, url: "http://127.0.0.1:9" });
       await fallsThrough(["sessions", "--home", home]);
+      // A recorded server that rejects the home's token is not trusted to be the home's server.
+      record({ db: services.home.dbUrl, host: hostName });
+      await fallsThrough(["sessions", "--home", home, "--token", "sy_owner_wrong"]);
       // The same record with the live server is answered: the cases above fell through for their one difference.
       record({ db: services.home.dbUrl, host: hostName });
       expect((await fast(["sessions", "--home", home])).code).toBe(EXIT_OK);
