@@ -120,6 +120,21 @@ export function parseFast(argv: string[]): FastCommand | null {
 }
 
 /**
+ * A command line the fast path covers that only reads and answers at once: one of
+ * FAST_COMMANDS in its GET form, without a wait (a long poll prints a waiting line and may
+ * outlive a server). Null for anything else, a bad value included (the full CLI reports it).
+ */
+export function parseRead(argv: string[]): FastCommand | null {
+  const cmd = parseFast(argv);
+  if (!cmd) return null;
+  try {
+    return cmd.spec.request!(cmd.args).method === "GET" && !cmd.spec.waitingFor?.(cmd.args) ? cmd : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * The server to ask and the token to show it: --url / $SWITCHYARD_URL with the token the full
  * CLI would send there; else the `up` recorded in the home, when it serves the same file
  * database as the same host (what the full CLI would open in-process), with the token the full
@@ -204,12 +219,10 @@ function get(base: string, request: ApiRequest, token: string): Promise<ApiRespo
 export async function runFast(argv: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; io?: Io } = {}): Promise<number | null> {
   const env = opts.env ?? process.env;
   try {
-    const cmd = parseFast(argv);
+    const cmd = parseRead(argv);
     if (!cmd) return null;
     const g = settleHome(cmd.spec, globalsFrom(cmd.globals, env), opts.cwd ?? process.cwd(), env);
     const request = cmd.spec.request!(cmd.args);
-    // Only reads that answer at once: a long poll prints a waiting line and may outlive the server.
-    if (request.method !== "GET" || cmd.spec.waitingFor?.(cmd.args)) return null;
     const server = serverFor(g, env);
     if (!server) return null;
     const res = await get(server.url, request, server.token);

@@ -13,6 +13,7 @@ import { LOCAL_COMMANDS } from "./local-commands.ts";
 import { MESSAGE_COMMANDS } from "./messages-commands.ts";
 import { OBSERVABILITY_COMMANDS } from "./observability-commands.ts";
 import { OBSERVE_COMMANDS, SPAWN_COMMANDS } from "./observe-commands.ts";
+import { parseRead } from "./fast.ts";
 import { GLOBAL_OPTIONS, globalsFrom, settleHome } from "./globals.ts";
 import { type Io, printAnswer, processIo } from "./output.ts";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, type Args, type CommandSpec, type GlobalOptions, type OptionSpec } from "./spec.ts";
@@ -140,6 +141,11 @@ function exitCodesHelp(spec: CommandSpec): string {
 export interface CliOptions {
   /** Where home discovery starts (default: the process's current directory). */
   cwd?: string;
+  /**
+   * Parse every command line with commander, reads included (tests compare the fast path's
+   * parsing against it).
+   */
+  commanderOnly?: boolean;
 }
 
 /** Raised from commander's unknown-command hook; carries the words typed so far. */
@@ -372,6 +378,10 @@ export async function runCli(argv: string[], io: Io = processIo, opts: CliOption
   // `help broker token-check` is `broker token-check --help`, at any depth.
   const helpFor = argv[0] === "help" && argv.length > 1 ? argv.slice(1).filter((a) => !a.startsWith("-")) : null;
   if (helpFor) argv = [...argv.slice(1), "--help"];
+  // A plain read command line (fast.ts) needs no commander: building its tree of every command
+  // is a tenth of an in-process read's start-up. Same spec, same arguments, same execute().
+  const read = opts.commanderOnly ? null : parseRead(argv);
+  if (read) return execute(read.spec, read.args, globalsFrom(read.globals, process.env), io, cwd);
   let code = EXIT_OK;
   const program = buildProgram(io, async (spec, cmd) => {
     code = await execute(spec, argsOf(cmd, spec), globalsOf(cmd), io, cwd);

@@ -30,7 +30,8 @@ interface Printed {
 async function full(argv: string[]): Promise<Printed> {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runCli(argv, { out: (t) => out.push(t), err: (t) => err.push(t) }, { cwd: dir });
+  // Commander parses the reference run: runCli itself parses plain reads as the fast path does.
+  const code = await runCli(argv, { out: (t) => out.push(t), err: (t) => err.push(t) }, { cwd: dir, commanderOnly: true });
   return { code, out: out.join("\n"), err: err.join("\n") };
 }
 
@@ -156,6 +157,18 @@ describe("the fast path for read commands", () => {
       }
     } finally {
       removeUpRecord(home);
+    }
+  });
+
+  it("runCli runs plain reads without commander, in-process, exactly as commander would", async () => {
+    for (const argv of READS) {
+      for (const json of [[], ["--json"]]) {
+        const args = [...argv, ...json, "--home", home];
+        const out: string[] = [];
+        const err: string[] = [];
+        const code = await runCli(args, { out: (t) => out.push(t), err: (t) => err.push(t) }, { cwd: dir });
+        expect({ code, out: out.join("\n"), err: err.join("\n") }).toEqual(await full(args));
+      }
     }
   });
 
