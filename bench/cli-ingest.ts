@@ -14,12 +14,13 @@ import { resolveHome } from "../local-runner/home.ts";
 import { NodeHost } from "../local-runner/host.ts";
 import { openLocalServices } from "../local-runner/services.ts";
 import { startUp } from "../local-runner/up.ts";
+import { writeUpRecord } from "../local-runner/up-record.ts";
 import { latencyRow, round, type BenchRow } from "./lib.ts";
 import { writeRollout } from "./observe.ts";
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const BIN = join(ROOT, "bin", "switchyard.mjs");
+const BIN = join(ROOT, "bin", "switchyard.cjs");
 const RESULTS = join(ROOT, "bench", "results");
 /** The issue's bounds: a read command within 1.3x of `node -e 0`; ingest at 0.6x of read + parse. */
 const CLI_OVER_NODE_TARGET = 1.3;
@@ -67,7 +68,9 @@ export interface ColdStartResult {
 
 /**
  * One CLI process per sample, spawn to exit, as a user waits for it: `node -e 0` (the floor),
- * `--help`, `sessions` in-process on a migrated home, `sessions --url` against a running server,
+ * `--help`, `sessions` in-process on a migrated home with no server, `sessions` and
+ * `session show` on a home whose running `up` answers them (the fast path, no --url),
+ * `sessions --url` against a running server,
  * agent-conveyor's `conveyor sessions` where it is installed, the same two commands from a
  * baseline checkout ($BENCH_BASELINE_ROOT, built) for a before/after, and (tsx: true) the same
  * two commands without the bundle.
@@ -79,16 +82,30 @@ export async function coldStartBench(opts: { runs?: number; tsx?: boolean; basel
   const dir = mkdtempSync(join(tmpdir(), "switchyard-bench-cli-"));
   const services = await openLocalServices({ home: { ...resolveHome({}, { home: dir }), hostName: "bench" } });
   const up = await startUp(services, { port: 0, hostname: "127.0.0.1", schedules: [] });
+  // Recorded as `switchyard up` records itself, so a read without --url goes to this server.
+  writeUpRecord(dir, up.url, { dbUrl: services.home.dbUrl, host: "bench" });
+  const shown = await createApp(services).request("/v1/sessions", {
+    method: "POST",
+    headers: { Authorization: `Bearer ${services.ownerToken}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ name: "bench-worker", role: "worker", thread_id: "bench-thread" }),
+  });
+  if (shown.status !== 201) throw new Error(`register bench-worker: ${shown.status} ${await shown.text()}`);
+  // A home with no server running: the in-process path.
+  const localDir = mkdtempSync(join(tmpdir(), "switchyard-bench-cli-local-"));
+  (await openLocalServices({ home: { ...resolveHome({}, { home: localDir }), hostName: "bench" } })).database.close();
   const conveyorBin = findConveyor();
   const conveyorHome = mkdtempSync(join(tmpdir(), "switchyard-bench-conveyor-"));
   try {
-    const env = { ...process.env, SWITCHYARD_HOME: dir, SWITCHYARD_URL: "" };
+    const env = { ...process.env, SWITCHYARD_HOME: localDir, SWITCHYARD_URL: "" };
+    const upEnv = { ...process.env, SWITCHYARD_HOME: dir, SWITCHYARD_URL: "", SWITCHYARD_HOST_NAME: "bench" };
     const httpEnv = { ...process.env, SWITCHYARD_URL: up.url, SWITCHYARD_TOKEN: services.ownerToken };
     const cli = (args: string[], e: NodeJS.ProcessEnv) => () => run(process.execPath, [BIN, ...args], { env: e, cwd: ROOT });
     const variants: Array<{ id: string; label: string; fn: () => Promise<unknown> }> = [
       { id: "node_floor", label: "node -e 0 (process start floor, for scale)", fn: () => run(process.execPath, ["-e", "0"]) },
       { id: "cli_help", label: "switchyard --help", fn: cli(["--help"], env) },
-      { id: "cli_sessions", label: "switchyard sessions (in-process, on the home's database)", fn: cli(["sessions"], env) },
+      { id: "cli_sessions", label: "switchyard sessions (in-process, no server running)", fn: cli(["sessions"], env) },
+      { id: "cli_sessions_up", label: "switchyard sessions (the home's running up answers)", fn: cli(["sessions"], upEnv) },
+      { id: "cli_show_up", label: "switchyard session show NAME (the home's running up answers)", fn: cli(["session", "show", "bench-worker"], upEnv) },
       { id: "cli_sessions_http", label: "switchyard sessions --url (to a running server)", fn: cli(["sessions"], httpEnv) },
     ];
     if (conveyorBin) {
@@ -103,9 +120,13 @@ export async function coldStartBench(opts: { runs?: number; tsx?: boolean; basel
     const baseline = opts.baselineRoot ?? process.env.BENCH_BASELINE_ROOT;
     if (baseline) {
       const bin = join(baseline, "bin", "switchyard.mjs");
-      const other = (args: string[]) => () => run(process.execPath, [bin, ...args], { env, cwd: ROOT });
+      const other =
+        (args: string[], e: NodeJS.ProcessEnv = env) =>
+        () =>
+          run(process.execPath, [bin, ...args], { env: e, cwd: ROOT });
       variants.push({ id: "baseline_help", label: `--help, baseline checkout (${baseline})`, fn: other(["--help"]) });
       variants.push({ id: "baseline_sessions", label: `sessions, baseline checkout (${baseline})`, fn: other(["sessions"]) });
+      variants.push({ id: "baseline_sessions_http", label: `sessions --url, baseline checkout (${baseline})`, fn: other(["sessions"], httpEnv) });
     }
     if (opts.tsx) {
       const tsxEnv = { ...env, SWITCHYARD_NO_BUNDLE: "1" };
@@ -122,10 +143,16 @@ export async function coldStartBench(opts: { runs?: number; tsx?: boolean; basel
     const p50 = (id: string) => rows.find((r) => r.id === id)!.p50_ms;
     const ratios: Record<string, number> = {
       cli_sessions_over_node: round(p50("cli_sessions") / p50("node_floor")),
+      cli_sessions_up_over_node: round(p50("cli_sessions_up") / p50("node_floor")),
+      cli_show_up_over_node: round(p50("cli_show_up") / p50("node_floor")),
       cli_sessions_http_over_node: round(p50("cli_sessions_http") / p50("node_floor")),
       cli_help_over_node: round(p50("cli_help") / p50("node_floor")),
     };
-    if (baseline) ratios.baseline_sessions_over_node = round(p50("baseline_sessions") / p50("node_floor"));
+    if (baseline) {
+      ratios.baseline_sessions_over_node = round(p50("baseline_sessions") / p50("node_floor"));
+      ratios.baseline_sessions_http_over_node = round(p50("baseline_sessions_http") / p50("node_floor"));
+      ratios.baseline_help_over_node = round(p50("baseline_help") / p50("node_floor"));
+    }
     if (conveyorBin) ratios.cli_sessions_over_conveyor = round(p50("cli_sessions") / p50("conveyor_sessions"));
     for (const r of rows.filter((r) => r.id.startsWith("cli_") && !r.id.endsWith("_tsx"))) {
       r.target = { p50_ms: round(p50("node_floor") * CLI_OVER_NODE_TARGET) };
@@ -147,6 +174,7 @@ export async function coldStartBench(opts: { runs?: number; tsx?: boolean; basel
     await up.stop();
     services.database.close();
     rmSync(dir, { recursive: true, force: true });
+    rmSync(localDir, { recursive: true, force: true });
     rmSync(conveyorHome, { recursive: true, force: true });
   }
 }

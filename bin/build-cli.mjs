@@ -32,10 +32,8 @@ try {
   // Start from an empty dist/ so no code cache or bundle from an earlier build survives.
   rmSync(`${root}${outDir}`, { recursive: true, force: true });
   mkdirSync(`${root}${outDir}`);
-  const result = await esbuild.build({
+  const common = {
     absWorkingDir: root,
-    entryPoints: ["local-runner/cli/main.ts"],
-    outfile: `${outDir}/switchyard.cjs`,
     bundle: true,
     platform: "node",
     target: "node20",
@@ -59,9 +57,29 @@ try {
     banner: { js: 'var __switchyardModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
     metafile: true,
     logLevel: "warning",
-  });
-  // bin/switchyard.mjs uses the bundle only while it is newer than every one of these.
-  const inputs = Object.keys(result.metafile.inputs).filter((p) => !p.includes("node_modules/"));
+  };
+  const result = await esbuild.build({ ...common, entryPoints: ["local-runner/cli/main.ts"], outfile: `${outDir}/switchyard.cjs` });
+  // The fast path for read commands (local-runner/cli/fast.ts), bundled apart so a read answered
+  // by a running server loads a few small modules instead of the CLI above.
+  const fast = await esbuild.build({ ...common, entryPoints: ["local-runner/cli/fast.ts"], outfile: `${outDir}/switchyard-fast.cjs` });
+  // bin/switchyard.mjs uses a bundle only while it is newer than every one of its inputs.
+  const sources = (r) => Object.keys(r.metafile.inputs).filter((p) => !p.includes("node_modules/"));
+  const inputs = sources(result);
+  writeFileSync(`${root}${outDir}/switchyard-fast.inputs.json`, `${JSON.stringify(sources(fast), null, 1)}\n`);
+  // `switchyard --help` lists every command; bin/switchyard.cjs prints this copy instead of
+  // loading the whole bundle to build the same text (the bundle's own mainHelp writes it).
+  const { mainHelp } = createRequire(import.meta.url)(`${root}${outDir}/switchyard.cjs`);
+  writeFileSync(`${root}${outDir}/switchyard-help.txt`, `${mainHelp()}\n`);
+  // The text comes from the modules the CLI's entry imports statically (a few dozen; the app and
+  // the rest load on demand), so only those need checking for it to be current.
+  const staticGraph = new Set(["local-runner/cli/main.ts"]);
+  for (const file of staticGraph) {
+    for (const i of result.metafile.inputs[file]?.imports ?? []) if (i.kind === "import-statement" && !i.external) staticGraph.add(i.path);
+  }
+  const helpInputs = [...staticGraph].filter((p) => !p.includes("node_modules/"));
+  writeFileSync(`${root}${outDir}/switchyard-help.inputs.json`, `${JSON.stringify(helpInputs, null, 1)}\n`);
+  // Written last: bin/switchyard.cjs uses the bundle and the files above only once this exists
+  // (a build cut short leaves none).
   writeFileSync(`${root}${outDir}/switchyard.inputs.json`, `${JSON.stringify(inputs, null, 1)}\n`);
   process.stdout.write(`built ${outDir}/switchyard.cjs from ${inputs.length} source files\n`);
   if (outDir !== "dist") process.exit(0);

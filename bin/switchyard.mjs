@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// Entry point. Runs the bundle that `npm install` builds into dist/ (bin/build-cli.mjs) when it
+// The full CLI. Runs the bundle that `npm install` builds into dist/ (bin/build-cli.mjs) when it
 // is newer than every file it was built from; otherwise runs the TypeScript sources through tsx,
 // so an edited checkout never runs stale code. SWITCHYARD_NO_BUNDLE=1 forces the sources.
-import { readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createRequire, Module } from "node:module";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,23 +11,6 @@ import vm from "node:vm";
 const root = new URL("..", import.meta.url);
 const bundlePath = fileURLToPath(new URL("dist/switchyard.cjs", root));
 const cachePath = `${bundlePath}.v8cache`;
-
-/** True when dist/ holds a bundle that no source file, package.json or installed dependency is newer than. */
-function bundleIsFresh() {
-  if (process.env.SWITCHYARD_NO_BUNDLE === "1") return false;
-  try {
-    const builtAt = statSync(bundlePath).mtimeMs;
-    const inputs = JSON.parse(readFileSync(new URL("dist/switchyard.inputs.json", root), "utf8"));
-    // npm rewrites node_modules/.package-lock.json on every install, so a dependency change shows there.
-    for (const p of [...inputs, "package.json", "node_modules/.package-lock.json"]) {
-      if (statSync(new URL(p, root)).mtimeMs > builtAt) return false;
-    }
-    return true;
-  } catch {
-    // No bundle, no input list, or an input that no longer exists: the bundle cannot be trusted.
-    return false;
-  }
-}
 
 /**
  * Loads the CommonJS bundle through vm.Script with the V8 code cache kept next to it, which
@@ -66,13 +49,14 @@ function loadBundle() {
   return { cli: module.exports, saveCache };
 }
 
-// `switchyard … | head` closes the pipe early; stop quietly like other CLIs instead of a stack trace.
-process.stdout.on("error", (e) => {
-  if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
-  throw e;
-});
-
-if (bundleIsFresh()) {
+// Shared with bin/switchyard.cjs (the installed command), which has tried the fast path already
+// when it hands over to this file; run directly, this file tries it first too.
+const entry = createRequire(import.meta.url)("./switchyard.cjs");
+entry.quietOnClosedPipe();
+const fastCode = await entry.runFastPath(process.argv.slice(2));
+if (fastCode !== null) {
+  process.exitCode = fastCode;
+} else if (entry.isFresh("switchyard.cjs")) {
   const { cli, saveCache } = loadBundle();
   process.exitCode = await cli.runCli(process.argv.slice(2));
   await saveCache();

@@ -45,7 +45,7 @@ const shellQuote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
  * module deeper in local-runner/ would resolve past the root once bundled.
  */
 export function cliEntry(): string {
-  return fileURLToPath(new URL("../bin/switchyard.mjs", import.meta.url));
+  return fileURLToPath(new URL("../bin/switchyard.cjs", import.meta.url));
 }
 
 export function ensureCliShim(home: string): string | null {

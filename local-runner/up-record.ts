@@ -9,16 +9,28 @@ import { join } from "node:path";
 export interface UpRecord {
   url: string;
   pid: number;
+  /**
+   * The file database it serves (absent for a remote one) and the host name it runs as: a read
+   * command without --url answers through this server only when it would open the same
+   * database as the same host in-process (fast.ts), so the answer is the same either way.
+   */
+  db?: string;
+  host?: string;
 }
 
 function recordPath(home: string): string {
   return join(home, "up.json");
 }
 
-/** Records that this process serves `url` for the home (write then rename: never half a file). */
-export function writeUpRecord(home: string, url: string, pid = process.pid): void {
+/**
+ * Records that this process serves `url` for the home (write then rename: never half a file).
+ * Only a `file:` database is recorded: a remote URL may carry credentials.
+ */
+export function writeUpRecord(home: string, url: string, about: { pid?: number; dbUrl?: string; host?: string } = {}): void {
+  const pid = about.pid ?? process.pid;
+  const db = about.dbUrl?.startsWith("file:") ? about.dbUrl : undefined;
   const tmp = `${recordPath(home)}.${pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify({ url, pid })}\n`, { mode: 0o600 });
+  writeFileSync(tmp, `${JSON.stringify({ url, pid, db, host: about.host })}\n`, { mode: 0o600 });
   renameSync(tmp, recordPath(home));
 }
 
@@ -30,7 +42,8 @@ export function removeUpRecord(home: string, pid = process.pid): void {
 function readRecord(home: string): UpRecord | null {
   try {
     const r = JSON.parse(readFileSync(recordPath(home), "utf8")) as Partial<UpRecord>;
-    return typeof r.url === "string" && Number.isInteger(r.pid) ? { url: r.url, pid: r.pid! } : null;
+    if (typeof r.url !== "string" || !Number.isInteger(r.pid)) return null;
+    return { url: r.url, pid: r.pid!, db: typeof r.db === "string" ? r.db : undefined, host: typeof r.host === "string" ? r.host : undefined };
   } catch {
     return null;
   }

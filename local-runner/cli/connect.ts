@@ -1,4 +1,5 @@
-import { readOwnerTokenFile, resolveHome } from "../home.ts";
+import { resolveHome } from "../home.ts";
+import { urlToken } from "./globals.ts";
 import { HintedError, type GlobalOptions } from "./spec.ts";
 import type { Transport } from "./transport.ts";
 
@@ -8,7 +9,7 @@ export async function openTransport(g: GlobalOptions): Promise<Transport> {
   // a call over HTTP needs neither.
   if (g.url) {
     const { HttpTransport } = await import("./transport.ts");
-    const token = g.token ?? (g.home ? readOwnerTokenFile(resolveHome(process.env, { home: g.home })) : null);
+    const token = urlToken(g);
     if (!token) {
       throw new HintedError(`no token to call ${g.url}`, "Pass --token, set SWITCHYARD_TOKEN, or run inside the home whose owner.token that server accepts.");
     }

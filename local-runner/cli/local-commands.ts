@@ -289,7 +289,7 @@ export const LOCAL_COMMANDS: CommandSpec[] = [
       }
       // So `hooks install` and `mcp install` without --url point agents at this server.
       try {
-        writeUpRecord(s.home.home, running.url);
+        writeUpRecord(s.home.home, running.url, { dbUrl: s.home.dbUrl, host: s.home.hostName });
       } catch {
         // A read-only home: those commands then need --url.
       }

@@ -1,6 +1,5 @@
-import { join } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { HOME_DIR_NAME, locateHome, type LocatedHome } from "../home.ts";
+import { HOME_DIR_NAME } from "../home.ts";
 import { APP_COMMANDS } from "./app-commands.ts";
 import { BROKER_COMMANDS } from "./broker-commands.ts";
 import { BROKER_RUN_COMMANDS } from "./broker-run-commands.ts";
@@ -8,14 +7,16 @@ import { API_COMMANDS } from "./commands.ts";
 import { COORDINATION_COMMANDS } from "./coordination-commands.ts";
 import { DISPATCH_COMMANDS } from "./dispatch-commands.ts";
 import { openTransport } from "./connect.ts";
-import { block } from "./format.ts";
 import { HOOKS_COMMANDS } from "./hooks-commands.ts";
 import { INTEGRATION_COMMANDS } from "./integration-commands.ts";
 import { LOCAL_COMMANDS } from "./local-commands.ts";
 import { MESSAGE_COMMANDS } from "./messages-commands.ts";
 import { OBSERVABILITY_COMMANDS } from "./observability-commands.ts";
 import { OBSERVE_COMMANDS, SPAWN_COMMANDS } from "./observe-commands.ts";
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, HintedError, UsageError, type Args, type CommandSpec, type GlobalOptions, type OptionSpec } from "./spec.ts";
+import { parseRead } from "./fast.ts";
+import { GLOBAL_OPTIONS, globalsFrom, settleHome } from "./globals.ts";
+import { type Io, printAnswer, processIo } from "./output.ts";
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, type Args, type CommandSpec, type GlobalOptions, type OptionSpec } from "./spec.ts";
 import { VERSION } from "./version.ts";
 import { PATROL_COMMANDS } from "./patrol-commands.ts";
 import { VERDICT_COMMANDS } from "./verdict-commands.ts";
@@ -25,6 +26,7 @@ import { SUPERVISION_COMMANDS } from "./supervision-commands.ts";
 import { TOKEN_COMMANDS } from "./token-commands.ts";
 
 export { openTransport } from "./connect.ts";
+export { type Io, renderDefault } from "./output.ts";
 export { EXIT_FAILED, EXIT_OK, EXIT_TIMED_OUT, EXIT_USAGE } from "./spec.ts";
 
 /** Fills in the help section of specs that do not name one. */
@@ -85,13 +87,6 @@ const GROUP_WORDS: Record<string, string> = {
   mcp: "Register Switchyard's MCP endpoint with Claude Code or Codex",
 };
 
-const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
-  url: { type: "string", value: "URL", description: "Call a running server over HTTP (default: $SWITCHYARD_URL, else in-process on the home's database)" },
-  token: { type: "string", value: "TOKEN", description: "Bearer token for --url (default: $SWITCHYARD_TOKEN, else <home>/owner.token)" },
-  home: { type: "string", value: "DIR", description: `State directory (default: $SWITCHYARD_HOME, else the nearest ${HOME_DIR_NAME}/ here or above)` },
-  json: { type: "boolean", description: "Print the wire JSON" },
-};
-
 function sectionOf(spec: CommandSpec): string {
   return spec.group ?? "other";
 }
@@ -142,21 +137,15 @@ function exitCodesHelp(spec: CommandSpec): string {
   return ["Exit codes:", ...Object.entries(codes).map(([code, what]) => `  ${code}  ${what}`)].join("\n");
 }
 
-/** Output sink, replaceable in tests. */
-export interface Io {
-  out(text: string): void;
-  err(text: string): void;
-}
-
-const processIo: Io = {
-  out: (t) => process.stdout.write(t.endsWith("\n") ? t : `${t}\n`),
-  err: (t) => process.stderr.write(t.endsWith("\n") ? t : `${t}\n`),
-};
-
 /** Options for one run of the CLI (tests point cwd somewhere else). */
 export interface CliOptions {
   /** Where home discovery starts (default: the process's current directory). */
   cwd?: string;
+  /**
+   * Parse every command line with commander, reads included (tests compare the fast path's
+   * parsing against it).
+   */
+  commanderOnly?: boolean;
 }
 
 /** Raised from commander's unknown-command hook; carries the words typed so far. */
@@ -231,14 +220,7 @@ function argsOf(cmd: Command, spec: CommandSpec): Args {
 }
 
 function globalsOf(cmd: Command): GlobalOptions {
-  const o = cmd.optsWithGlobals();
-  // An empty variable counts as unset, so `SWITCHYARD_URL=` switches HTTP off.
-  return {
-    url: o.url || process.env.SWITCHYARD_URL || undefined,
-    token: o.token || process.env.SWITCHYARD_TOKEN || undefined,
-    home: o.home || undefined,
-    json: o.json === true,
-  };
+  return globalsFrom(cmd.optsWithGlobals(), process.env);
 }
 
 function addLeaf(leaf: Command, spec: CommandSpec, run: (spec: CommandSpec, cmd: Command) => Promise<void>): void {
@@ -351,33 +333,6 @@ function knownPath(program: Command, words: string[]): void {
   }
 }
 
-/** Finds the home for a command, or says how to make one. */
-function settleHome(spec: CommandSpec, g: GlobalOptions, cwd: string): GlobalOptions {
-  const located: LocatedHome | null = locateHome(process.env, { home: g.home, cwd });
-  const mode = spec.home ?? "required";
-  if (located?.exists) return { ...g, home: located.path };
-  if (mode === "none") return { ...g, home: undefined };
-  if (mode === "create") return { ...g, home: located?.path ?? join(cwd, HOME_DIR_NAME) };
-  // Over HTTP the server has the state; a token is all this side needs.
-  if (g.url && !spec.local) return { ...g, home: undefined };
-  if (located) {
-    const from = located.source === "flag" ? "--home" : "$SWITCHYARD_HOME";
-    throw new HintedError(
-      `no switchyard home at ${located.path} (named by ${from})`,
-      `Create it with 'switchyard init --home ${located.path}', or point ${from} at an existing home.`,
-    );
-  }
-  throw new HintedError(
-    `no switchyard home: no ${HOME_DIR_NAME}/ directory in ${cwd} or any parent`,
-    "Run 'switchyard init' here (or 'switchyard up'), or set SWITCHYARD_HOME to a home or SWITCHYARD_URL to a running server.",
-  );
-}
-
-/** Renders an API answer for humans when a command has no renderer of its own. */
-export function renderDefault(body: unknown): string {
-  return block(body);
-}
-
 async function execute(spec: CommandSpec, a: Args, given: GlobalOptions, io: Io, cwd: string): Promise<number> {
   try {
     const g = settleHome(spec, given, cwd);
@@ -387,17 +342,7 @@ async function execute(spec: CommandSpec, a: Args, given: GlobalOptions, io: Io,
     if (waiting) io.err(waiting);
     const transport = await openTransport(g);
     try {
-      const res = await transport.send(request);
-      const ok = res.status >= 200 && res.status < 300;
-      // Agents parse stdout, so --json prints the error envelope there too; the exit code says which.
-      if (g.json) io.out(JSON.stringify(res.body, null, 2));
-      else if (ok) io.out((spec.render ?? renderDefault)(res.body, a));
-      else {
-        const e = res.body?.error ?? { code: "INTERNAL", message: `HTTP ${res.status}` };
-        io.err(`error: ${e.code}: ${e.message}${e.hint ? `\nhint: ${e.hint}` : ""}`);
-      }
-      if (!ok) return EXIT_FAILED;
-      return spec.exitCode?.(res.body, a) ?? EXIT_OK;
+      return printAnswer(spec, a, g.json, await transport.send(request), io);
     } finally {
       await transport.close();
     }
@@ -433,6 +378,10 @@ export async function runCli(argv: string[], io: Io = processIo, opts: CliOption
   // `help broker token-check` is `broker token-check --help`, at any depth.
   const helpFor = argv[0] === "help" && argv.length > 1 ? argv.slice(1).filter((a) => !a.startsWith("-")) : null;
   if (helpFor) argv = [...argv.slice(1), "--help"];
+  // A plain read command line (fast.ts) needs no commander: building its tree of every command
+  // is a tenth of an in-process read's start-up. Same spec, same arguments, same execute().
+  const read = opts.commanderOnly ? null : parseRead(argv);
+  if (read) return execute(read.spec, read.args, globalsFrom(read.globals, process.env), io, cwd);
   let code = EXIT_OK;
   const program = buildProgram(io, async (spec, cmd) => {
     code = await execute(spec, argsOf(cmd, spec), globalsOf(cmd), io, cwd);

@@ -1,7 +1,6 @@
 // The wire types and the HTTP transport. The in-process one lives in in-process-transport.ts so a
 // command sent to a server (--url) never loads the app, its schemas or the database driver.
 import { request as httpRequest, type IncomingMessage } from "node:http";
-import { request as httpsRequest } from "node:https";
 
 /** One API call as the CLI describes it. */
 export interface ApiRequest {
@@ -35,7 +34,7 @@ export function buildPath(req: ApiRequest): string {
 }
 
 /** Parses a response's JSON body; a non-JSON body becomes an error envelope. */
-function parseBody(status: number, text: string): ApiResponse {
+export function parseBody(status: number, text: string): ApiResponse {
   let body: unknown = null;
   if (text) {
     try {
@@ -73,6 +72,9 @@ export class HttpTransport implements Transport {
     if (body !== undefined) headers["Content-Length"] = String(Buffer.byteLength(body));
     // node:http rather than fetch: fetch loads undici, a fifth of a CLI call's start-up.
     try {
+      // node:https (and TLS with it) loads only for an https URL: a read command's start-up is most of its time.
+      const request = url.protocol === "https:" ? (await import("node:https")).request : url.protocol === "http:" ? httpRequest : null;
+      if (!request) throw new Error(`unsupported protocol ${url.protocol}`);
       const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
         const onResponse = (res: IncomingMessage) => {
           const chunks: Buffer[] = [];
@@ -80,8 +82,6 @@ export class HttpTransport implements Transport {
           res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
           res.on("error", reject);
         };
-        const request = url.protocol === "https:" ? httpsRequest : url.protocol === "http:" ? httpRequest : null;
-        if (!request) throw new Error(`unsupported protocol ${url.protocol}`);
         const r = request(url, { method, headers }, onResponse);
         r.on("error", reject);
         r.end(body);

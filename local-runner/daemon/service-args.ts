@@ -9,7 +9,7 @@ import type { Platform } from "./units.ts";
 /** The switchyard entry script the service manager should start: the one running now, if it is the CLI. */
 export function cliScript(): string {
   const argv1 = process.argv[1];
-  if (argv1 && /switchyard(\.mjs)?$/.test(argv1) && existsSync(argv1)) return realpathSync(argv1);
+  if (argv1 && /switchyard(\.[cm]js)?$/.test(argv1) && existsSync(argv1)) return realpathSync(argv1);
   return cliEntry();
 }
 

@@ -71,6 +71,22 @@ describe("CLI start-up", () => {
     expect([...reached.keys()].filter((f) => HEAVY.some((re) => re.test(f))).map((f) => chain(reached, f))).toEqual([]);
   }, 60_000);
 
+  it("the fast path for read commands reaches no commander, app, schema, ORM or driver by any import, static or dynamic", async () => {
+    // It is bundled on its own (dist/switchyard-fast.cjs), where a dynamic import is bundled too:
+    // every input counts, not only the static graph.
+    const { inputs } = await staticGraph("local-runner/cli/fast.ts");
+    const files = Object.keys(inputs);
+    expect(files).toContain("local-runner/cli/commands.ts");
+    const heavy = [
+      ...HEAVY,
+      /node_modules\/commander\//,
+      /^local-runner\/services\.ts$/,
+      /^local-runner\/cli\/main\.ts$/,
+      /^local-runner\/cli\/in-process-transport\.ts$/,
+    ];
+    expect(files.filter((f) => heavy.some((re) => re.test(f)))).toEqual([]);
+  }, 60_000);
+
   it("the check sees a static import of the app's shell", async () => {
     const { reached } = await staticGraph("local-runner/cli/in-process-transport.ts");
     expect(reached.has("functions/app-shell.ts")).toBe(true);

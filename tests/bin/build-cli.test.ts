@@ -1,10 +1,14 @@
-import { spawnSync } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { builtinModules, createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { resolveHome } from "../../local-runner/home.ts";
+import { openLocalServices } from "../../local-runner/services.ts";
+import { startUp } from "../../local-runner/up.ts";
 
 // The CLI users run by default is the esbuild bundle, not the sources the other CLI tests load:
 // a module that resolves files at run time (a UMD build's require, a path relative to its own
@@ -88,6 +92,57 @@ describe("the bundled CLI (bin/build-cli.mjs)", () => {
     }
     // jsonc-parser's UMD build left require("./impl/format") here (issue 14).
     expect(missing).toEqual([]);
+  });
+
+  it("builds the fast path for read commands apart and small, and it prints what the full bundle prints", async () => {
+    const fast = join(ROOT, OUT, "switchyard-fast.cjs");
+    expect(readFileSync(fast).length).toBeLessThan(150_000);
+    expect(JSON.parse(readFileSync(join(ROOT, OUT, "switchyard-fast.inputs.json"), "utf8"))).toContain("local-runner/cli/fast.ts");
+    const dir = mkdtempSync(join(tmpdir(), "switchyard-bundle-fast-"));
+    const services = await openLocalServices({ home: resolveHome({}, { home: join(dir, "home") }) });
+    const up = await startUp(services, { port: 0, hostname: "127.0.0.1", schedules: [] });
+    // Asynchronous processes: the server answering them runs in this one.
+    const run = async (file: string[], args: string[]) => {
+      const env = { PATH: process.env.PATH ?? "", HOME: home };
+      try {
+        const r = await promisify(execFile)(process.execPath, [...file, ...args], { cwd: dir, env, encoding: "utf8" });
+        return { code: 0, out: r.stdout, err: r.stderr };
+      } catch (e) {
+        const x = e as { code: number; stdout: string; stderr: string };
+        return { code: x.code, out: x.stdout, err: x.stderr };
+      }
+    };
+    // Exit code 99 when the fast path left the command to the full CLI.
+    const viaFast = (args: string[]) =>
+      run(["-e", `require(${JSON.stringify(fast)}).runFast(process.argv.slice(1)).then((c) => { process.exitCode = c ?? 99; })`], args);
+    try {
+      for (const args of [
+        ["sessions", "--json"],
+        ["session", "show", "nobody"],
+      ]) {
+        const at = [...args, "--url", up.url, "--token", services.ownerToken];
+        const f = await viaFast(at);
+        expect(f.code).not.toBe(99);
+        expect(f).toEqual(await run([join(ROOT, OUT, "run.cjs")], at));
+      }
+      expect((await viaFast(["sessions", "--bogus", "--url", up.url, "--token", services.ownerToken])).code).toBe(99);
+    } finally {
+      await up.stop();
+      services.database.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("saves the top-level help the bundle prints, for bin/switchyard.cjs to print without loading it", () => {
+    const saved = readFileSync(join(ROOT, OUT, "switchyard-help.txt"), "utf8");
+    expect(saved).toContain("session show NAME");
+    // It is current while the modules the entry imports statically are: every command spec is among them.
+    const helpInputs: string[] = JSON.parse(readFileSync(join(ROOT, OUT, "switchyard-help.inputs.json"), "utf8"));
+    const all: string[] = JSON.parse(readFileSync(join(ROOT, OUT, "switchyard.inputs.json"), "utf8"));
+    expect(helpInputs).toEqual(expect.arrayContaining(["local-runner/cli/main.ts", "local-runner/cli/commands.ts", "local-runner/cli/messages-commands.ts"]));
+    expect(helpInputs.filter((f) => !all.includes(f))).toEqual([]);
+    expect(helpInputs.length).toBeLessThan(all.length / 2);
+    for (const flag of ["--help", "-h"]) expect(bundled(flag)).toEqual({ code: 0, out: saved, err: "" });
   });
 
   it("resolves no path from a source folder deeper than the bundle's (it would point outside the package)", () => {

@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+// The `switchyard` command (package.json "bin", the shims agents get). CommonJS on purpose: a
+// read command that a running server answers is done before an ES module could even start, since
+// Node's ES module loader alone costs a tenth of a bare `node` start. It tries the fast path
+// (dist/switchyard-fast.cjs, built from local-runner/cli/fast.ts) and otherwise hands over to
+// bin/switchyard.mjs, which runs the full CLI as it always did.
+"use strict";
+const { readFileSync, statSync } = require("node:fs");
+const { join } = require("node:path");
+
+const root = join(__dirname, "..");
+const TRIED = Symbol.for("switchyard.fastPathTried");
+
+/**
+ * True when dist/ holds the built file `name` and no source file it was built from (listed in
+ * `<name without its extension>.inputs.json`), package.json or installed dependency is newer
+ * than it. SWITCHYARD_NO_BUNDLE=1 makes it false (run the TypeScript sources).
+ */
+function isFresh(name) {
+  if (process.env.SWITCHYARD_NO_BUNDLE === "1") return false;
+  try {
+    const builtAt = statSync(join(root, "dist", name)).mtimeMs;
+    const inputs = JSON.parse(readFileSync(join(root, "dist", name.replace(/\.[a-z]+$/, ".inputs.json")), "utf8"));
+    // npm rewrites node_modules/.package-lock.json on every install, so a dependency change shows there.
+    for (const p of [...inputs, "package.json", "node_modules/.package-lock.json"]) {
+      if (statSync(join(root, p)).mtimeMs > builtAt) return false;
+    }
+    return true;
+  } catch {
+    // No bundle, no input list, or an input that no longer exists: the bundle cannot be trusted.
+    return false;
+  }
+}
+
+/**
+ * Read commands a running server can answer go through the small fast-path bundle: one HTTP
+ * request, no commander, no app; `--help` prints the text the build saved. Resolves to the exit code, or null for anything else (the full
+ * CLI then runs as if the fast path had not been tried). Tried once per process.
+ */
+async function runFastPath(argv) {
+  if (globalThis[TRIED]) return null;
+  globalThis[TRIED] = true;
+  // The top-level help is a fixed text the build wrote from the bundle (bin/build-cli.mjs).
+  if (argv.length === 1 && (argv[0] === "--help" || argv[0] === "-h") && isFresh("switchyard-help.txt")) {
+    try {
+      process.stdout.write(readFileSync(join(root, "dist", "switchyard-help.txt"), "utf8"));
+      return 0;
+    } catch {
+      return null;
+    }
+  }
+  if (!isFresh("switchyard-fast.cjs")) return null;
+  try {
+    return await require(join(root, "dist", "switchyard-fast.cjs")).runFast(argv);
+  } catch {
+    return null;
+  }
+}
+
+/** `switchyard … | head` closes the pipe early; stop quietly like other CLIs instead of a stack trace. */
+function quietOnClosedPipe() {
+  if (process.stdout.listenerCount("error")) return;
+  process.stdout.on("error", (e) => {
+    if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
+
+module.exports = { isFresh, runFastPath, quietOnClosedPipe };
+
+if (require.main === module) {
+  quietOnClosedPipe();
+  runFastPath(process.argv.slice(2)).then((code) => {
+    if (code !== null) process.exitCode = code;
+    else return import("./switchyard.mjs");
+  });
+}

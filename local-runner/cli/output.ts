@@ -1,0 +1,38 @@
+// How an API-backed command prints its answer. The full CLI (main.ts) and the fast path for read
+// commands (fast.ts) both print through here, so the two cannot drift apart.
+import { block } from "./format.ts";
+import { EXIT_FAILED, EXIT_OK, type Args, type CommandSpec } from "./spec.ts";
+import type { ApiResponse } from "./transport.ts";
+
+/** Output sink, replaceable in tests. */
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+/** The process's stdout and stderr, each text ending in exactly one newline. */
+export const processIo: Io = {
+  out: (t) => process.stdout.write(t.endsWith("\n") ? t : `${t}\n`),
+  err: (t) => process.stderr.write(t.endsWith("\n") ? t : `${t}\n`),
+};
+
+/** Renders an API answer for humans when a command has no renderer of its own. */
+export function renderDefault(body: unknown): string {
+  return block(body);
+}
+
+/**
+ * Prints one API answer (`--json`: the wire body on stdout, errors included, since agents parse
+ * stdout; else the command's rendering, or the error on stderr) and returns the exit code.
+ */
+export function printAnswer(spec: CommandSpec, a: Args, json: boolean, res: ApiResponse, io: Io): number {
+  const ok = res.status >= 200 && res.status < 300;
+  if (json) io.out(JSON.stringify(res.body, null, 2));
+  else if (ok) io.out((spec.render ?? renderDefault)(res.body, a));
+  else {
+    const e = res.body?.error ?? { code: "INTERNAL", message: `HTTP ${res.status}` };
+    io.err(`error: ${e.code}: ${e.message}${e.hint ? `\nhint: ${e.hint}` : ""}`);
+  }
+  if (!ok) return EXIT_FAILED;
+  return spec.exitCode?.(res.body, a) ?? EXIT_OK;
+}

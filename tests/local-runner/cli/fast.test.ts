@@ -1,0 +1,260 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FAST_COMMANDS, parseFast, parseHttpResponse, runFast } from "../../../local-runner/cli/fast.ts";
+import { EXIT_FAILED, EXIT_OK, runCli } from "../../../local-runner/cli/main.ts";
+import { resolveHome } from "../../../local-runner/home.ts";
+import { openLocalServices, type LocalServices } from "../../../local-runner/services.ts";
+import { startUp, type Running } from "../../../local-runner/up.ts";
+import { removeUpRecord, writeUpRecord } from "../../../local-runner/up-record.ts";
+
+// The fast path (local-runner/cli/fast.ts) answers read commands through a running server
+// without loading the full CLI. Whatever it answers must be exactly what the full CLI prints for
+// the same command line (stdout, stderr, exit code); whatever it cannot answer that way it must
+// leave to the full CLI (null). Each case runs both and compares.
+
+const CLI_ENV = ["SWITCHYARD_URL", "SWITCHYARD_TOKEN", "SWITCHYARD_HOME", "SWITCHYARD_DB_URL", "SWITCHYARD_HOST_NAME"] as const;
+const saved: Partial<Record<string, string>> = {};
+let dir = "";
+let home = "";
+let services: LocalServices;
+let running: Running;
+
+interface Printed {
+  code: number | null;
+  out: string;
+  err: string;
+}
+
+async function full(argv: string[]): Promise<Printed> {
+  const out: string[] = [];
+  const err: string[] = [];
+  // Commander parses the reference run: runCli itself parses plain reads as the fast path does.
+  const code = await runCli(argv, { out: (t) => out.push(t), err: (t) => err.push(t) }, { cwd: dir, commanderOnly: true });
+  return { code, out: out.join("\n"), err: err.join("\n") };
+}
+
+async function fast(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<Printed> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runFast(argv, { env, cwd: dir, io: { out: (t) => out.push(t), err: (t) => err.push(t) } });
+  return { code, out: out.join("\n"), err: err.join("\n") };
+}
+
+/** Runs the command line both ways and asserts the fast path answered, and answered alike. */
+async function same(argv: string[]): Promise<Printed> {
+  const f = await fast(argv);
+  const c = await full(argv);
+  expect(f.code, `fast path fell through for: ${argv.join(" ")}`).not.toBeNull();
+  expect(f).toEqual(c);
+  return f;
+}
+
+/** Asserts the fast path leaves the command line to the full CLI and printed nothing. */
+async function fallsThrough(argv: string[], env?: NodeJS.ProcessEnv) {
+  expect(await fast(argv, env)).toEqual({ code: null, out: "", err: "" });
+}
+
+beforeAll(async () => {
+  for (const k of CLI_ENV) {
+    saved[k] = process.env[k];
+    delete process.env[k];
+  }
+  dir = mkdtempSync(join(tmpdir(), "switchyard-fast-"));
+  home = join(dir, "home");
+  // A real clock on both sides: the in-process CLI compared against the server runs on the real one.
+  services = await openLocalServices({ home: resolveHome({}, { home }) });
+  running = await startUp(services, { port: 0, hostname: "127.0.0.1", schedules: [] });
+  const setup = async (...argv: string[]) => {
+    const r = await full([...argv, "--home", home]);
+    if (r.code !== EXIT_OK) throw new Error(`${argv.join(" ")}: ${r.err}`);
+  };
+  await setup("register-worker", "--name", "fast-w", "--thread-id", "th-w", "--thread-title", "worker thread");
+  await setup("register-manager", "--name", "fast-m", "--thread-id", "th-m", "--thread-title", "manager thread");
+  await setup("register-worker", "--name", "fast-other", "--thread-id", "th-o");
+  await setup("tasks", "--create", "fast-task", "--goal", "Keep reads fast");
+  await setup("bind", "--task", "fast-task", "--worker", "fast-w", "--manager", "fast-m");
+  await setup("send", "fast-m", "worker says hi", "--subject", "status", "--from", "fast-w");
+});
+afterAll(async () => {
+  await running?.stop();
+  services?.database.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  for (const k of CLI_ENV) {
+    if (saved[k] === undefined) delete process.env[k];
+    else process.env[k] = saved[k];
+  }
+});
+
+/** Every covered command, with a case that finds something and one that fails. */
+const READS: string[][] = [
+  ["sessions"],
+  ["sessions", "--role", "worker", "--state=all"],
+  ["sessions", "--name", "fast-w", "--name", "fast-m", "--redact-identity-token"],
+  ["sessions", "--limit", "1", "--role", "worker"],
+  ["sessions", "--state", "nonsense"],
+  ["session", "show", "fast-w"],
+  ["session", "show", "no-such-session"],
+  ["tasks"],
+  ["tasks", "--state", "finished"],
+  ["task", "show", "fast-task"],
+  ["task", "show", "no-such-task"],
+  ["bindings"],
+  ["bindings", "--state", "all", "--limit", "1"],
+  ["discover", "fast"],
+  ["search", "--all", "fast-task"],
+  ["audit", "fast-task", "--limit", "5"],
+  ["audit", "no-such-task"],
+  ["messages"],
+  ["messages", "--session", "fast-m", "--limit", "1"],
+  ["session-inbox", "fast-m"],
+  ["session-inbox", "no-such-session"],
+  ["manager-inbox", "fast-task"],
+  ["worker-inbox", "fast-task", "--limit", "1"],
+];
+
+describe("the fast path for read commands", () => {
+  it("covers every command it lists, each with a case here", () => {
+    const named = new Set(READS.map((argv) => parseFast(argv)?.spec.name));
+    expect([...FAST_COMMANDS].filter((c) => !named.has(c))).toEqual([]);
+  });
+
+  it("prints what the full CLI prints over --url, human and --json, answers and errors", async () => {
+    for (const argv of READS) {
+      for (const json of [[], ["--json"]]) await same([...argv, ...json, "--url", running.url, "--home", home]);
+    }
+    // The failure cases really failed, and the paged ones really printed the next-page hint.
+    expect((await same(["session", "show", "nope", "--url", running.url, "--home", home])).code).toBe(EXIT_FAILED);
+    expect((await same(["sessions", "--limit", "1", "--role", "worker", "--url", running.url, "--home", home])).out).toMatch(
+      /\nmore: switchyard sessions --role worker --limit 1 --cursor \S+$/,
+    );
+  });
+
+  it("takes the global options before the command, from the environment, and the token from --token", async () => {
+    await same(["--json", "--url", running.url, "--home", home, "sessions"]);
+    await same(["--url", running.url, "sessions", "--token", services.ownerToken]);
+    // A wrong token is the server's answer (UNAUTHENTICATED), printed alike.
+    expect((await same(["--url", running.url, "sessions", "--token", "sy_owner_wrong"])).err).toContain("UNAUTHENTICATED");
+    process.env.SWITCHYARD_URL = running.url;
+    process.env.SWITCHYARD_TOKEN = services.ownerToken;
+    try {
+      await same(["sessions"]);
+      await same(["task", "show", "fast-task", "--json"]);
+    } finally {
+      delete process.env.SWITCHYARD_URL;
+      delete process.env.SWITCHYARD_TOKEN;
+    }
+  });
+
+  it("without --url, answers through the `up` recorded in the home exactly as the full CLI answers in-process", async () => {
+    const hostName = resolveHome({}, { home }).hostName;
+    writeUpRecord(home, running.url, { dbUrl: services.home.dbUrl, host: hostName });
+    try {
+      for (const argv of READS) {
+        // runCli ignores up.json and opens the database itself: the reference answer.
+        for (const json of [[], ["--json"]]) await same([...argv, ...json, "--home", home]);
+      }
+    } finally {
+      removeUpRecord(home);
+    }
+  });
+
+  it("runCli runs plain reads without commander, in-process, exactly as commander would", async () => {
+    for (const argv of READS) {
+      for (const json of [[], ["--json"]]) {
+        const args = [...argv, ...json, "--home", home];
+        const out: string[] = [];
+        const err: string[] = [];
+        const code = await runCli(args, { out: (t) => out.push(t), err: (t) => err.push(t) }, { cwd: dir });
+        expect({ code, out: out.join("\n"), err: err.join("\n") }).toEqual(await full(args));
+      }
+    }
+  });
+
+  it("leaves to the full CLI what it does not cover: other commands, writes, waits, help, unknown or odd flags, bad values", async () => {
+    const at = ["--url", running.url, "--home", home];
+    for (const argv of [
+      ["sessions", "--bogus"],
+      ["sessions", "--help"],
+      ["--help"],
+      ["help", "sessions"],
+      ["sessions", "extra-positional"],
+      ["session", "show"],
+      ["session", "--json", "show", "fast-w"],
+      ["sessions", "--role"],
+      ["sessions", "--role", "--json"],
+      ["sessions", "--role", "worker", "--role", "manager"],
+      ["sessions", "--redact-identity-token=yes"],
+      ["sessions", "--limit", "abc"],
+      ["sessions", "--", "x"],
+      ["tasks", "--create", "written-by-fast-path"],
+      ["session-inbox", "fast-m", "--consume-next"],
+      ["session-inbox", "fast-m", "--wait", "--timeout", "1"],
+      ["heartbeat", "fast-w"],
+      ["events"],
+      [],
+    ]) {
+      await fallsThrough([...argv, ...at]);
+    }
+    // --role before the command is not a global option.
+    await fallsThrough(["--role", "worker", "sessions", ...at]);
+    // Nothing was written by the fast path.
+    expect((await full(["task", "show", "written-by-fast-path", ...at])).code).toBe(EXIT_FAILED);
+  });
+
+  it("leaves to the full CLI when no server can answer: none recorded, another database or host, a dead process, nothing listening", async () => {
+    await fallsThrough(["sessions", "--home", home]);
+    const hostName = resolveHome({}, { home }).hostName;
+    const record = (r: object) => writeFileSync(join(home, "up.json"), JSON.stringify({ url: running.url, pid: process.pid, ...r }));
+    try {
+      // An `up` that recorded no database (a remote one, or an older version) is not the one the CLI would open.
+      record({ host: hostName });
+      await fallsThrough(["sessions", "--home", home]);
+      record({ db: "file:/elsewhere/switchyard.db", host: hostName });
+      await fallsThrough(["sessions", "--home", home]);
+      record({ db: services.home.dbUrl, host: "another-host" });
+      await fallsThrough(["sessions", "--home", home]);
+      await fallsThrough(["sessions", "--home", home], { ...process.env, SWITCHYARD_DB_URL: "file:/elsewhere/switchyard.db" });
+      record({ db: services.home.dbUrl, host: hostName, pid: 2 ** 22 + 12345 });
+      await fallsThrough(["sessions", "--home", home]);
+      record({ db: services.home.dbUrl, host: hostName, url: "http://127.0.0.1:9" });
+      await fallsThrough(["sessions", "--home", home]);
+      // A recorded server that rejects the home's token is not trusted to be the home's server.
+      record({ db: services.home.dbUrl, host: hostName });
+      await fallsThrough(["sessions", "--home", home, "--token", "sy_owner_wrong"]);
+      // The same record with the live server is answered: the cases above fell through for their one difference.
+      record({ db: services.home.dbUrl, host: hostName });
+      expect((await fast(["sessions", "--home", home])).code).toBe(EXIT_OK);
+    } finally {
+      rmSync(join(home, "up.json"), { force: true });
+    }
+    await fallsThrough(["sessions", "--url", "http://127.0.0.1:9", "--home", home]);
+    // No home and no token for --url: the full CLI says so.
+    await fallsThrough(["sessions", "--url", running.url, "--home", join(dir, "missing")]);
+    await fallsThrough(["sessions", "--url", running.url]);
+  });
+
+  it("reads a response only when it is complete: by Content-Length, chunked, or not at all", () => {
+    const res = (text: string) => parseHttpResponse(Buffer.from(text, "utf8"));
+    const json = '{"ok":"é"}';
+    const n = Buffer.byteLength(json);
+    expect(res(`HTTP/1.1 200 OK\r\nContent-Length: ${n}\r\n\r\n${json}`)).toEqual({ status: 200, body: { ok: "é" } });
+    expect(res(`HTTP/1.1 404 Not Found\r\ntransfer-encoding: chunked\r\n\r\n4\r\n{"ok\r\n${(n - 4).toString(16)}\r\n${json.slice(4)}\r\n0\r\n\r\n`)).toEqual({
+      status: 404,
+      body: { ok: "é" },
+    });
+    // Cut short, badly framed, or not HTTP: the full CLI takes over.
+    expect(res(`HTTP/1.1 200 OK\r\nContent-Length: ${n + 5}\r\n\r\n${json}`)).toBeNull();
+    expect(res(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n${json}`)).toBeNull();
+    expect(res(`HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n${json}`)).toBeNull();
+    expect(res(`HTTP/1.1 200 OK\r\nContent-Length: ${n}\r\n`)).toBeNull();
+    expect(res(`SSH-2.0-OpenSSH\r\n\r\n`)).toBeNull();
+    // A body that is not JSON becomes the same error envelope as in HttpTransport.
+    expect(res("HTTP/1.1 502 Bad Gateway\r\n\r\noops")?.body.error.code).toBe("INTERNAL");
+  });
+
+  it("leaves a token it cannot send as a header to the full CLI", async () => {
+    await fallsThrough(["sessions", "--url", running.url, "--token", "bad\ttoken"]);
+  });
+});
