@@ -1,5 +1,7 @@
 // Queue and round-trip benchmarks for issue 10 (items 3 and 4): `npx tsx bench/queue-perf.ts
-// [--label before|after]`, also part of `npm run bench`. Three parts, each measured in this one run:
+// [--label before|after] [--part dispatch|http|round-trips]`, also part of `npm run bench`. Three
+// parts, each measured in this one run (`--part` runs only the named one and replaces only that
+// part of the labelled record in the result file, so one part can be re-measured alone):
 //
 // 1. Dispatch: commands/s for 1 and 4 dispatcher processes against a raw conditional
 //    UPDATE…RETURNING (one statement that claims and completes a command) on the same database
@@ -244,13 +246,22 @@ async function roundTripPart() {
   return rows;
 }
 
+const PARTS = ["round-trips", "dispatch", "http"] as const;
+
 async function main() {
-  const label = process.argv.includes("--label") ? process.argv[process.argv.indexOf("--label") + 1]! : "after";
+  const flag = (name: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
+  const label = flag("--label") ?? "after";
+  const part = flag("--part");
+  if (part !== undefined && !(PARTS as readonly string[]).includes(part)) {
+    throw new Error(`--part ${part}: expected one of ${PARTS.join(", ")}`);
+  }
+  const wanted = (name: (typeof PARTS)[number]) => part === undefined || part === name;
   const started = performance.now();
   const loadBefore = loadavg().map(round);
-  const round_trips = await roundTripPart();
-  const dispatch = await dispatchPart();
-  const http = await httpPart();
+  const measured: Record<string, unknown> = {};
+  if (wanted("round-trips")) measured.round_trips = await roundTripPart();
+  if (wanted("dispatch")) measured.dispatch = await dispatchPart();
+  if (wanted("http")) measured.http = await httpPart();
   const result = {
     recorded_at: new Date().toISOString(),
     node: process.version,
@@ -259,14 +270,26 @@ async function main() {
     load_average_before: loadBefore,
     load_average_after: loadavg().map(round),
     total_seconds: round((performance.now() - started) / 1000),
-    round_trips,
-    dispatch,
-    http,
+    ...measured,
   };
   const prior = existsSync(RESULT_FILE) ? JSON.parse(readFileSync(RESULT_FILE, "utf8")) : {};
+  // A single part keeps the label's other parts and records its own run conditions beside itself.
+  const record =
+    part === undefined
+      ? result
+      : {
+          ...(prior[label] ?? {}),
+          [part.replace("-", "_")]: measured[part.replace("-", "_")],
+          [`${part.replace("-", "_")}_run`]: {
+            recorded_at: result.recorded_at,
+            load_average_before: result.load_average_before,
+            load_average_after: result.load_average_after,
+            total_seconds: result.total_seconds,
+          },
+        };
   mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
   const tmp = `${RESULT_FILE}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify({ ...prior, [label]: result }, null, 2)}\n`);
+  writeFileSync(tmp, `${JSON.stringify({ ...prior, [label]: record }, null, 2)}\n`);
   renameSync(tmp, RESULT_FILE);
   process.stdout.write(`${JSON.stringify(result, null, 2)}\nwritten to bench/results/queue-perf.json as "${label}"\n`);
 }
