@@ -89,6 +89,8 @@ class ResilientClient implements Client {
    * then close that transaction). Everything else queues here, asynchronously, instead.
    */
   #gate: Promise<void> = Promise.resolve();
+  /** Interactive transactions of this process open or waiting for the gate. */
+  #transactions = 0;
 
   /**
    * Waits until no interactive transaction of this process is open. Bounded, because code that
@@ -96,6 +98,8 @@ class ResilientClient implements Client {
    * wait forever; that is a bug, and the error says where to look.
    */
   async #idle(): Promise<void> {
+    // The common case, no transaction of this process open or queued: no timer to arm.
+    if (this.#transactions === 0) return;
     const deadline = Date.now() + GATE_TIMEOUT_MS;
     for (let gate = this.#gate; ; gate = this.#gate) {
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -170,8 +174,13 @@ class ResilientClient implements Client {
   }
 
   async transaction(mode?: TransactionMode): Promise<Transaction> {
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
+    let open!: () => void;
+    const held = new Promise<void>((r) => (open = r));
+    this.#transactions++;
+    const release = () => {
+      this.#transactions--;
+      open();
+    };
     const prev = this.#gate;
     this.#gate = prev.then(() => held);
     await prev;
