@@ -51,9 +51,11 @@ function buildAuthQueries(db: Db) {
 const authQueryCache = new WeakMap<Db, ReturnType<typeof buildAuthQueries>>();
 
 function authQueries(db: Db): ReturnType<typeof buildAuthQueries> {
-  let q = authQueryCache.get(db);
-  if (!q) authQueryCache.set(db, (q = buildAuthQueries(db)));
-  return q;
+  const kept = authQueryCache.get(db);
+  if (kept) return kept;
+  const built = buildAuthQueries(db);
+  authQueryCache.set(db, built);
+  return built;
 }
 
 /**

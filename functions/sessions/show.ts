@@ -43,7 +43,10 @@ const showQueries = new WeakMap<Db, ReturnType<typeof buildShowQuery>>();
 /** Shows a session by name, preferring the active row, with the task it is bound to. */
 export async function showSession(ctx: Ctx, name: string) {
   let query = showQueries.get(ctx.db);
-  if (!query) showQueries.set(ctx.db, (query = buildShowQuery(ctx.db)));
+  if (!query) {
+    query = buildShowQuery(ctx.db);
+    showQueries.set(ctx.db, query);
+  }
   const [found] = await query.all({ name });
   if (!found) throw notFound("session", name, "List sessions with `switchyard sessions --state all`.");
   const row = found.session;
