@@ -3,7 +3,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createApp } from "../../../functions/app.ts";
 import { CachedConnection, cachedConnectionPath } from "../../../functions/lib/statement-cache.ts";
+import { resolveHome } from "../../../local-runner/home.ts";
+import { openLocalServices } from "../../../local-runner/services.ts";
+import { makeTestEnv } from "../../helpers/services.ts";
 
 let dir: string;
 beforeEach(() => {
@@ -77,5 +81,32 @@ describe("the kept-statement connection", () => {
     expect(cachedConnectionPath("file:/tmp/a.db?mode=ro")).toBeNull();
     expect(cachedConnectionPath("file://host/tmp/a.db")).toBeNull();
     expect(cachedConnectionPath("libsql://example.turso.io")).toBeNull();
+  });
+});
+
+describe("two app instances on one database file", () => {
+  it("refuse a token the other instance revoked on the very next request", async () => {
+    const env = await makeTestEnv();
+    // The same clock as the first instance: a revocation takes effect at its own instant.
+    const other = await openLocalServices({ home: { ...resolveHome({}, { home: env.dir }), hostName: "test-host" }, clock: env.clock.now });
+    try {
+      const second = createApp(other);
+      await env.call("POST", "/v1/sessions", { body: { name: "seen", role: "worker" } });
+      const minted = await env.call("POST", "/v1/tokens", { body: { scope: "daemon" } });
+      const show = () => env.call("GET", "/v1/sessions/seen", { token: minted.body.token });
+      // Warm: the token lookup and show statements are now kept by this instance.
+      for (let i = 0; i < 3; i++) expect((await show()).status).toBe(200);
+      const revoked = await second.request(`/v1/tokens/${minted.body.token_id}/revoke`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${other.ownerToken}` },
+      });
+      expect(revoked.status).toBe(200);
+      const denied = await show();
+      expect(denied.status).toBe(401);
+      expect(denied.body.error).toMatchObject({ code: "UNAUTHENTICATED", message: "this token has been revoked" });
+    } finally {
+      other.database.close();
+      env.close();
+    }
   });
 });
