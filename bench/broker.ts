@@ -2,10 +2,9 @@
 // (ingest), how many queued jobs per second the orchestrator takes to draft_ready with the
 // built-in drafter (context packet + policy + draft + fenced finish), and both together. Run
 // alone with `npx tsx bench/broker.ts` (writes bench/results/broker.json), or call brokerBench().
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, tmpdir } from "node:os";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { ingestMessage } from "../functions/broker/ingest.ts";
 import { bindTask } from "../functions/bindings/bind.ts";
 import { makeCtx, type Ctx } from "../functions/lib/ctx.ts";
@@ -17,7 +16,7 @@ import { createTask } from "../functions/tasks/create.ts";
 import { resolveHome } from "../local-runner/home.ts";
 import { openLocalServices, type LocalServices } from "../local-runner/services.ts";
 import { messages, type MessageRow } from "../schema/messages.ts";
-import { percentile, round } from "./lib.ts";
+import { percentile, round, writeResult } from "./lib.ts";
 
 /** One benchmark row: throughput plus per-item latency. */
 export interface BrokerBenchRow {
@@ -28,8 +27,6 @@ export interface BrokerBenchRow {
   p50_ms: number;
   p99_ms: number;
 }
-
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 function row(id: string, label: string, samples: number[], totalMs: number): BrokerBenchRow {
   return {
@@ -155,13 +152,5 @@ export async function brokerBench(opts: { n?: number } = {}): Promise<BrokerBenc
 if (import.meta.url === `file://${process.argv[1]}`) {
   const rows = await brokerBench();
   for (const r of rows) console.log(JSON.stringify(r));
-  mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
-  const machine = {
-    cpus: cpus().length,
-    cpu: cpus()[0]?.model ?? "unknown",
-    platform: `${process.platform} ${process.arch}`,
-    node: process.version,
-    loadavg_1m: round(loadavg()[0]!),
-  };
-  writeFileSync(join(ROOT, "bench", "results", "broker.json"), `${JSON.stringify({ recorded_at: new Date().toISOString(), machine, rows }, null, 2)}\n`);
+  writeResult("broker", { rows });
 }

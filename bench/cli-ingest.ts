@@ -1,8 +1,9 @@
 // CLI cold start and ingest throughput, each against the floor it cannot beat, measured
 // interleaved in one run (issue 10, items 5 and 6). `npx tsx bench/cli-ingest.ts` runs both alone
-// and records bench/results/cli-ingest.json; bench/run.ts runs the cold-start half in its table.
+// and records bench/results/cli-ingest.json (`--part cli` or `--part ingest` runs and records one
+// half); bench/run.ts runs the cold-start half in its table.
 import { execFile } from "node:child_process";
-import { accessSync, constants, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
@@ -245,13 +246,24 @@ export async function ingestBench(opts: { mb?: number; rounds?: number } = {}): 
   }
 }
 
+/** `--part cli` or `--part ingest` runs one half; the JSON keeps the other half's last figures. */
+function partArg(argv: string[]): "all" | "cli" | "ingest" {
+  const i = argv.indexOf("--part");
+  if (i === -1) return "all";
+  const v = argv[i + 1];
+  if (v === "cli" || v === "ingest") return v;
+  throw new Error(`--part takes cli or ingest, not ${v ?? "nothing"}`);
+}
+
 async function main() {
+  const part = partArg(process.argv.slice(2));
   const started = performance.now();
   const load = [loadavg()[0]!];
-  const cold = await coldStartBench({ runs: Number(process.env.CLI_RUNS ?? 15) });
+  const cold = part === "ingest" ? null : await coldStartBench({ runs: Number(process.env.CLI_RUNS ?? 15) });
   load.push(loadavg()[0]!);
-  const ingest = await ingestBench({ mb: Number(process.env.INGEST_MB ?? 32), rounds: Number(process.env.INGEST_ROUNDS ?? 3) });
+  const ingest = part === "cli" ? null : await ingestBench({ mb: Number(process.env.INGEST_MB ?? 32), rounds: Number(process.env.INGEST_ROUNDS ?? 3) });
   load.push(loadavg()[0]!);
+  if (!cold || !ingest) return writePart(part as "cli" | "ingest", cold ?? ingest!, load, started);
   const result = {
     recorded_at: new Date().toISOString(),
     node: process.version,
@@ -279,6 +291,46 @@ async function main() {
   process.stdout.write(
     `ratios: ${JSON.stringify(result.ratios)}\nconveyor: ${cold.conveyor.note}\nload ${result.load_average_1m.join(" / ")} on ${result.cpus} cpus; bench/results/cli-ingest.json\n`,
   );
+}
+
+/** The ids of the ingest half's rows; every other row belongs to the cold-start half. */
+const INGEST_ROWS = new Set(["ingest_floor_read_parse", "ingest_vs_floor"]);
+
+/**
+ * Writes one half's rows and ratios into bench/results/cli-ingest.json, keeping the other half's
+ * as last recorded, and the time and load of this run under `parts.<half>`.
+ */
+function writePart(part: "cli" | "ingest", res: { rows: CliIngestRow[]; ratios: Record<string, number> }, load: number[], started: number): void {
+  const path = join(RESULTS, "cli-ingest.json");
+  let prev: any = {};
+  try {
+    prev = JSON.parse(readFileSync(path, "utf8"));
+  } catch {}
+  const mine = (id: string) => INGEST_ROWS.has(id) === (part === "ingest");
+  const ratioMine = (k: string) => k.startsWith("ingest_") === (part === "ingest");
+  const result = {
+    ...prev,
+    rows: [...(prev.rows ?? []).filter((r: CliIngestRow) => !mine(r.id)), ...res.rows],
+    ratios: { ...Object.fromEntries(Object.entries(prev.ratios ?? {}).filter(([k]) => !ratioMine(k))), ...res.ratios },
+    parts: {
+      ...prev.parts,
+      [part]: {
+        recorded_at: new Date().toISOString(),
+        node: process.version,
+        load_average_1m: load.map(round),
+        total_seconds: round((performance.now() - started) / 1000),
+      },
+    },
+  };
+  mkdirSync(RESULTS, { recursive: true });
+  const tmp = join(RESULTS, "cli-ingest.tmp.json");
+  writeFileSync(tmp, `${JSON.stringify(result, null, 2)}\n`);
+  renameSync(tmp, path);
+  for (const r of res.rows) {
+    const extra = r.mb_per_s === undefined ? "" : `  ${r.mb_per_s} MB/s`;
+    process.stdout.write(`${r.label.padEnd(64)} p50 ${r.p50_ms.toFixed(1).padStart(8)} ms  p99 ${r.p99_ms.toFixed(1).padStart(8)} ms${extra}\n`);
+  }
+  process.stdout.write(`ratios: ${JSON.stringify(res.ratios)}\nload ${load.map(round).join(" / ")}; bench/results/cli-ingest.json (${part} part)\n`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await main();

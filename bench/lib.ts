@@ -1,3 +1,8 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
 /** One benchmark result row, as bench/run.ts prints and records it. */
 export interface BenchRow {
   id: string;
@@ -31,4 +36,22 @@ export function latencyRow(id: string, label: string, samples: number[], target?
     r.pass = target.strict ? p50 < target.p50_ms : p50 <= target.p50_ms;
   }
   return r;
+}
+
+/** The machine a result was measured on: a number means little without it. */
+export function machineInfo() {
+  return {
+    cpus: cpus().length,
+    cpu: cpus()[0]?.model ?? "unknown",
+    platform: `${process.platform} ${process.arch}`,
+    node: process.version,
+    loadavg_1m: round(loadavg()[0]!),
+  };
+}
+
+/** Writes bench/results/NAME.json: when, on which machine, then `fields` (scale, rows…). */
+export function writeResult(name: string, fields: Record<string, unknown>): void {
+  const dir = fileURLToPath(new URL("results", import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${name}.json`), `${JSON.stringify({ recorded_at: new Date().toISOString(), machine: machineInfo(), ...fields }, null, 2)}\n`);
 }

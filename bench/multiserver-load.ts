@@ -42,6 +42,11 @@ export interface LoadReport {
 
 type Op = "enqueue" | "consume" | "cycle" | "poll";
 
+/**
+ * Runs one autocannon instance per server and kind (the mix, the long polls) for the configured
+ * duration, and reports which inbox items were acknowledged as sent and as consumed, so the
+ * driver can check that each was consumed exactly once.
+ */
 export async function runLoad(cfg: LoadConfig): Promise<LoadReport> {
   const sent: string[] = [];
   const consumed: string[] = [];

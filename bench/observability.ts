@@ -5,10 +5,9 @@
 // bench/results/observability.json), or call observabilityBench(). While working on one part,
 // `OBSERVABILITY_ONLY=replay` (or telemetry, dashboard; comma-separated) runs just that part and
 // `OBSERVABILITY_N=3` fewer samples; a partial run prints its rows and records nothing.
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, tmpdir } from "node:os";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { replayPage, taskSessions } from "../functions/audit/history.ts";
 import { makeCtx } from "../functions/lib/ctx.ts";
 import { makeId } from "../functions/lib/ids.ts";
@@ -19,9 +18,8 @@ import { startUp } from "../local-runner/up.ts";
 import { bindings } from "../schema/bindings.ts";
 import { tasks, type TaskRow } from "../schema/tasks.ts";
 import { sessions } from "../schema/sessions.ts";
-import { latencyRow, round, type BenchRow } from "./lib.ts";
+import { latencyRow, round, writeResult, type BenchRow } from "./lib.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CHROMIUM = process.env.SWITCHYARD_CHROMIUM ?? "/usr/bin/chromium";
 
 export const OBSERVABILITY_SCALE = { replay_rows: 100_000, telemetry_events: 1_000_000, dashboard_tasks: 1_000 };
@@ -253,16 +251,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   for (const r of rows) console.log(JSON.stringify(r));
   // A partial run is for working on one part; only a full run is recorded.
   if (only || n !== undefined) process.exit(0);
-  mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
-  const machine = {
-    cpus: cpus().length,
-    cpu: cpus()[0]?.model ?? "unknown",
-    platform: `${process.platform} ${process.arch}`,
-    node: process.version,
-    loadavg_1m: round(loadavg()[0]!),
-  };
-  writeFileSync(
-    join(ROOT, "bench", "results", "observability.json"),
-    `${JSON.stringify({ recorded_at: new Date().toISOString(), machine, scale: OBSERVABILITY_SCALE, total_seconds: round((performance.now() - t0) / 1000), rows }, null, 2)}\n`,
-  );
+  writeResult("observability", { scale: OBSERVABILITY_SCALE, total_seconds: round((performance.now() - t0) / 1000), rows });
 }

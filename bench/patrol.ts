@@ -2,10 +2,9 @@
 // of them bound to a worker whose pid is probed), 500 gates and 100 convoys, with the real host
 // (pids, files, tmux). The target is a run under 1 s. Part of `npm run bench`; alone with
 // `npx tsx bench/patrol.ts` (writes bench/results/patrol.json), or call patrolBench().
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, tmpdir } from "node:os";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { makeCtx } from "../functions/lib/ctx.ts";
 import { makeId } from "../functions/lib/ids.ts";
 import { runPatrol } from "../functions/patrol/run.ts";
@@ -16,9 +15,7 @@ import { convoys, convoyTasks } from "../schema/convoys.ts";
 import { gates, gateWaiters } from "../schema/gates.ts";
 import { sessions } from "../schema/sessions.ts";
 import { tasks } from "../schema/tasks.ts";
-import { latencyRow, round, type BenchRow } from "./lib.ts";
-
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+import { latencyRow, writeResult, type BenchRow } from "./lib.ts";
 
 export const PATROL_SCALE = { sessions: 10_000, tasks: 1_000, bound: 500, gates: 500, convoys: 100 };
 
@@ -126,16 +123,5 @@ export async function patrolBench(opts: { n?: number } = {}): Promise<BenchRow[]
 if (import.meta.url === `file://${process.argv[1]}`) {
   const rows = await patrolBench();
   for (const r of rows) console.log(JSON.stringify(r));
-  mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
-  const machine = {
-    cpus: cpus().length,
-    cpu: cpus()[0]?.model ?? "unknown",
-    platform: `${process.platform} ${process.arch}`,
-    node: process.version,
-    loadavg_1m: round(loadavg()[0]!),
-  };
-  writeFileSync(
-    join(ROOT, "bench", "results", "patrol.json"),
-    `${JSON.stringify({ recorded_at: new Date().toISOString(), machine, scale: PATROL_SCALE, rows }, null, 2)}\n`,
-  );
+  writeResult("patrol", { scale: PATROL_SCALE, rows });
 }

@@ -12,6 +12,7 @@ import { createApp } from "../functions/app.ts";
 import { liveOwnerTokenIds } from "../functions/lib/auth.ts";
 import { type Logger, makeCtx, type Services } from "../functions/lib/ctx.ts";
 import { type Database, openDatabase } from "../functions/lib/db.ts";
+import { type SynchronousLevel, synchronousFromEnv } from "../functions/lib/db-sync.ts";
 import { makeId, sha256Hex } from "../functions/lib/ids.ts";
 import { hardeningFromEnv } from "../local-runner/hardening-env.ts";
 import { isLoopbackHost } from "../local-runner/loopback.ts";
@@ -24,6 +25,8 @@ export interface DenoConfig {
   dbUrl: string;
   /** SWITCHYARD_DB_AUTH_TOKEN, for a remote database. */
   dbAuthToken?: string;
+  /** SWITCHYARD_DB_SYNCHRONOUS for a file database: `normal` (default) or `full`. */
+  dbSynchronous?: SynchronousLevel;
   /**
    * SWITCHYARD_OWNER_TOKEN: adopted as the owner token when the database has none yet (a fresh
    * database on a platform with no home directory). Never logged.
@@ -62,6 +65,7 @@ export function denoConfigFromEnv(env: Record<string, string | undefined>): Deno
   return {
     dbUrl: env.SWITCHYARD_DB_URL || "file:switchyard.db",
     dbAuthToken: env.SWITCHYARD_DB_AUTH_TOKEN || undefined,
+    dbSynchronous: synchronousFromEnv(env.SWITCHYARD_DB_SYNCHRONOUS),
     ownerToken: env.SWITCHYARD_OWNER_TOKEN || undefined,
     port: Number(port),
     hostname,
@@ -158,7 +162,7 @@ export async function startDeno(
   const env = opts.env ?? Deno.env.toObject();
   const hardening = hardeningFromEnv(env);
   const log = opts.log ?? pinoLogger({ level: env.SWITCHYARD_LOG_LEVEL });
-  const database = await openDatabase({ url: config.dbUrl, authToken: config.dbAuthToken });
+  const database = await openDatabase({ url: config.dbUrl, authToken: config.dbAuthToken, synchronous: config.dbSynchronous });
   const abort = new AbortController();
   try {
     await migrateDatabase(database);

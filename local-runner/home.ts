@@ -15,12 +15,15 @@ import {
 } from "node:fs";
 import { hostname } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
+import { type SynchronousLevel, synchronousFromEnv } from "../functions/lib/db-sync.ts";
 
 /** Where Switchyard keeps its state on this machine, and how to reach its database. */
 export interface HomeConfig {
   home: string;
   dbUrl: string;
   dbAuthToken?: string;
+  /** SWITCHYARD_DB_SYNCHRONOUS: fsync every commit (`full`) or at checkpoints (`normal`, the default). */
+  dbSynchronous?: SynchronousLevel;
   ownerTokenFile: string;
   hostName: string;
 }
@@ -98,6 +101,7 @@ export function resolveHome(env: NodeJS.ProcessEnv = process.env, overrides: { h
     home,
     dbUrl,
     dbAuthToken: env.SWITCHYARD_DB_AUTH_TOKEN || tokenFromFile(env.SWITCHYARD_DB_AUTH_TOKEN_FILE) || undefined,
+    dbSynchronous: synchronousFromEnv(env.SWITCHYARD_DB_SYNCHRONOUS),
     ownerTokenFile: join(home, "owner.token"),
     hostName: env.SWITCHYARD_HOST_NAME || hostname(),
   };

@@ -11,6 +11,8 @@ import {
   type PaneAgent,
   type PaneCheck,
   type PluginFile,
+  type PreparedTranscriptChunk,
+  type TranscriptChunkJob,
   type TranscriptInspection,
 } from "../functions/lib/host.ts";
 import { realpath } from "node:fs/promises";
@@ -24,6 +26,7 @@ import { fileExists, fileInfo, readBytes } from "./host/files.ts";
 import { ancestry, pidStartTime } from "./host/procs.ts";
 import { inspectTranscript, transcriptRootsFromEnv, type TranscriptRoots } from "./host/transcripts.ts";
 import { Tmux, type NewSessionOptions } from "./host/tmux.ts";
+import { transcriptParser } from "./transcript-parser.ts";
 
 /** Where NodeHost finds its tools; tests point these at absent paths to simulate a bare host. */
 export interface NodeHostOptions {
@@ -195,6 +198,10 @@ export class NodeHost implements Host {
   /** Up to `length` raw bytes at `offset` (one open/read/close); FILE_NOT_FOUND when absent. */
   readBytes(path: string, offset: number, length: number): Promise<Uint8Array> {
     return readBytes(path, offset, length);
+  }
+
+  prepareTranscriptChunk(job: TranscriptChunkJob): Promise<PreparedTranscriptChunk> | null {
+    return transcriptParser().prepare(job);
   }
 
   /**

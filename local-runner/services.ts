@@ -232,7 +232,7 @@ export async function openLocalServices(
   ensureHomeDirs(home);
   ensureCliShim(home.home);
   checkDatabaseUrl(home.dbUrl);
-  const opened = await openDatabase({ url: home.dbUrl, authToken: home.dbAuthToken, wrapClient: opts.wrapClient });
+  const opened = await openDatabase({ url: home.dbUrl, authToken: home.dbAuthToken, synchronous: home.dbSynchronous, wrapClient: opts.wrapClient });
   const notifier = new InboxNotifier();
   const watcher = opts.watchChanges !== false && watchableUrl(home.dbUrl) ? new ChangeWatcher({ url: home.dbUrl, notifier, log: opts.log }) : null;
   const database: Database = {

@@ -30,6 +30,9 @@ const MORE_CONTENT_KEYS = new Set([
   "criterion",
   "screen",
   "lines",
+  // Hook event payloads (functions/hooks/ingest.ts keptPayload).
+  "tool_command",
+  "last_assistant_message",
 ]);
 
 /**

@@ -15,7 +15,7 @@ import { decodeCursor, NextCursorField, pageOf, PageQueryFields } from "../lib/p
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
 import { patrolStatus } from "../patrol/status.ts";
-import { dispatchHeartbeats } from "../telemetry/views.ts";
+import { dispatchHeartbeats, secondsSince } from "../telemetry/views.ts";
 
 export const OverviewQuery = z.object({
   state: z.enum(["active", "finished"]).optional().default("active").openapi({ description: "Which tasks to list (default active)" }),
@@ -51,8 +51,6 @@ export const overviewRoute = defineRoute(["owner"], {
 const SIDE = 50;
 const OPEN_ADVICE = ["owner_input_required", "draft_ready", "approved", "queued", "failed"] as const;
 
-const ageSeconds = (ctx: Ctx, ms: number | null | undefined) => (ms ? Math.max(0, Math.round((ctx.now().getTime() - ms) / 1000)) : null);
-
 /** The change watermark: the newest telemetry row and broker event (two primary-key lookups). */
 export async function watermark(ctx: Ctx): Promise<string> {
   const [[t], [b]] = await ctx.db.batch([
@@ -81,7 +79,7 @@ async function taskRows(ctx: Ctx, q: z.output<typeof OverviewQuery>) {
     .from(bindings)
     .where(and(inArray(bindings.taskId, ids), eq(bindings.state, "active")));
   const sessionIds = [...new Set(binds.flatMap((b) => [b.workerSessionId, b.managerSessionId]))];
-  // biome-ignore lint/suspicious/noExplicitAny: one batch of per-task selects of two shapes.
+  // `as any`: db.batch wants a non-empty tuple, and this is one batch of per-task selects of two shapes.
   const batch = (await db.batch([
     ...ids.map((id) =>
       db
@@ -113,7 +111,7 @@ async function taskRows(ctx: Ctx, q: z.output<typeof OverviewQuery>) {
   const ss = batch[2 * ids.length] as Array<typeof sessions.$inferSelect>;
   const session = (id: string | undefined) => {
     const s = ss.find((x) => x.id === id);
-    return s ? { name: s.name, state: s.state, tmux: s.tmuxSession !== null, heartbeat_age_seconds: ageSeconds(ctx, s.lastHeartbeatAt) } : null;
+    return s ? { name: s.name, state: s.state, tmux: s.tmuxSession !== null, heartbeat_age_seconds: secondsSince(ctx, s.lastHeartbeatAt) } : null;
   };
   const items = page.items.map((t, i) => {
     const b = binds.find((x) => x.taskId === t.id);
@@ -127,7 +125,7 @@ async function taskRows(ctx: Ctx, q: z.output<typeof OverviewQuery>) {
       worker: b ? session(b.workerSessionId) : null,
       manager: b ? session(b.managerSessionId) : null,
       last_cycle: c
-        ? { id: c.id, state: c.state, worker_state: c.workerState, pane_pattern: c.pattern, at: iso(c.at), age_seconds: ageSeconds(ctx, c.at) }
+        ? { id: c.id, state: c.state, worker_state: c.workerState, pane_pattern: c.pattern, at: iso(c.at), age_seconds: secondsSince(ctx, c.at) }
         : null,
       inbox: { pending, consumed: Number(ib?.total ?? 0) - pending },
     };
@@ -197,7 +195,7 @@ async function approvals(ctx: Ctx) {
           .where(eq(a.state, state))
           .orderBy(a.state, a.createdAt)
           .limit(SIDE),
-      // biome-ignore lint/suspicious/noExplicitAny: one batch of identical selects.
+      // `as any`: db.batch wants a non-empty tuple, not a mapped array of identical selects.
     ) as any,
   )) as Array<
     Array<{

@@ -135,6 +135,8 @@ export const DASHBOARD_JS = `"use strict";
   var lastMark = null;
   var refreshTimer = null;
   var streamAbort = null;
+  // Reconnect delay after the stream drops: doubles from 1 s to 30 s, back to 1 s once a stream opens.
+  var streamRetryMs = 1000;
   var drafts = {};
 
   function $(id) { return document.getElementById(id); }
@@ -331,7 +333,7 @@ export const DASHBOARD_JS = `"use strict";
       document.body.setAttribute("data-watermark", o.watermark);
       if (selected) loadTimeline(false);
     }, function (e) {
-      if (e.status === 401 || e.status === 403) { sessionStorage.removeItem(KEY); token = null; showSignin("That token was refused (" + e.message + ")."); }
+      if (e.status === 401 || e.status === 403) refused(e.message);
       else receipt("refresh failed: " + e.message, false);
     });
   }
@@ -354,8 +356,10 @@ export const DASHBOARD_JS = `"use strict";
     var ctrl = new AbortController();
     streamAbort = ctrl;
     fetch("/v1/dashboard/stream", { headers: { Authorization: "Bearer " + token, Accept: "text/event-stream" }, signal: ctrl.signal }).then(function (res) {
+      if (res.status === 401 || res.status === 403) { refused("the live stream refused this token (HTTP " + res.status + ")"); return; }
       if (!res.ok || !res.body) throw new Error("stream refused: HTTP " + res.status);
       setLive(true);
+      streamRetryMs = 1000;
       var reader = res.body.getReader();
       var decoder = new TextDecoder();
       var buf = "";
@@ -376,6 +380,11 @@ export const DASHBOARD_JS = `"use strict";
               var change = JSON.parse(data);
               if (change.recent && change.recent.length) addActivity(change.recent);
               if (change.watermark !== lastMark) scheduleRefresh();
+            } else if (event === "error") {
+              // The server ends the stream because the token died: reconnecting cannot help.
+              var err = {};
+              try { err = JSON.parse(data); } catch (ignored) {}
+              if (err.code === "UNAUTHENTICATED" || err.code === "FORBIDDEN") { refused(err.message || "the token is no longer live"); return; }
             }
           }
           return pump();
@@ -383,10 +392,21 @@ export const DASHBOARD_JS = `"use strict";
       }
       return pump();
     }).catch(function () {
-      if (ctrl.signal.aborted) return;
+      if (ctrl.signal.aborted || !token) return;
       setLive(false);
-      if (token) setTimeout(openStream, 1000);
+      var wait = streamRetryMs;
+      streamRetryMs = Math.min(30000, streamRetryMs * 2);
+      setTimeout(function () { if (token && streamAbort === ctrl) openStream(); }, wait);
     });
+  }
+
+  /** The token was refused: forget it and ask for another instead of retrying with it. */
+  function refused(why) {
+    if (streamAbort) streamAbort.abort();
+    setLive(false);
+    sessionStorage.removeItem(KEY);
+    token = null;
+    showSignin("That token was refused (" + why + ").");
   }
 
   function openTimeline(name) {

@@ -269,9 +269,13 @@ const stamp = (d: Date) =>
     .replace(/[-:]/g, "")
     .replace(/\.\d+Z$/, "Z");
 
+/** How many names one second's exports of a task may take before a conflict is reported. */
+const MAX_NAME_SUFFIX = 50;
+
 /** Writes a task's export bundle under `dir` on this server's host. */
 export async function exportTask(ctx: Ctx, name: string, input: z.output<typeof ExportBody>) {
-  if (!ctx.host?.writeFilesUnder) {
+  const writeFilesUnder = ctx.host?.writeFilesUnder;
+  if (!writeFilesUnder) {
     throw new ApiError("HOST_UNAVAILABLE", "this server cannot write files, so it cannot export", {
       hint: "Run export-task through `switchyard up` or the CLI on the machine that should hold the bundle.",
     });
@@ -286,19 +290,30 @@ export async function exportTask(ctx: Ctx, name: string, input: z.output<typeof 
       sha256: [...new Uint8Array(await crypto.subtle.digest("SHA-256", f.bytes))].map((b) => b.toString(16).padStart(2, "0")).join(""),
     })),
   );
-  const base = `${task.name}-${stamp(ctx.now())}`;
+  const stem = `${task.name}-${stamp(ctx.now())}`;
   const manifest = enc.encode(json({ task: task.name, exported_at: iso(ctx.now().getTime()), content_redacted: !input.include_content, files: digests }));
   const all = [...encoded, { name: "manifest.json", bytes: manifest }];
-  let written: string[];
-  if (input.zip) {
-    // fflate: a maintained, dependency-free zip writer that runs in Node and Deno alike.
-    const zipped = zipSync(Object.fromEntries(all.map((f) => [`${base}/${f.name}`, f.bytes])), { level: 6 });
-    written = await ctx.host.writeFilesUnder(input.dir, [{ name: `${base}.zip`, bytes: zipped }]);
-  } else {
-    written = await ctx.host.writeFilesUnder(
+  const write = (base: string) => {
+    if (input.zip) {
+      // fflate: a maintained, dependency-free zip writer that runs in Node and Deno alike.
+      const zipped = zipSync(Object.fromEntries(all.map((f) => [`${base}/${f.name}`, f.bytes])), { level: 6 });
+      return writeFilesUnder(input.dir, [{ name: `${base}.zip`, bytes: zipped }]);
+    }
+    return writeFilesUnder(
       input.dir,
       all.map((f) => ({ name: `${base}/${f.name}`, bytes: f.bytes })),
     );
+  };
+  // The stamp has one-second resolution, so a second export in the same second (or a
+  // concurrent one) takes the next free suffix instead of failing on the first one's name.
+  // The host creates every file exclusively, so a taken name fails before anything is written.
+  let written: string[] | undefined;
+  for (let n = 1; !written; n++) {
+    try {
+      written = await write(n === 1 ? stem : `${stem}-${n}`);
+    } catch (e) {
+      if (!(e instanceof ApiError && e.code === "CONFLICT") || n >= MAX_NAME_SUFFIX) throw e;
+    }
   }
   const path = input.zip ? written[0]! : written[0]!.slice(0, written[0]!.lastIndexOf("/"));
   const total = all.reduce((n, f) => n + f.bytes.length, 0);

@@ -3,6 +3,7 @@ import { and, desc, eq } from "drizzle-orm";
 import { hookEvents, type HookStateRow } from "../../schema/hooks.ts";
 import type { SessionRow } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
+import { maybeRedact } from "../audit/redact.ts";
 import { ApiError } from "../lib/errors.ts";
 import { decodeCursor, keysetAfter, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
@@ -27,7 +28,8 @@ export const hookEventsRoute = defineRoute(["owner", "daemon", "session"], {
   path: "/sessions/{name}/hook-events",
   tags: ["hooks"],
   summary: "The session's hook events, newest first, one page at a time",
-  description: "A session may read its own, or those of the worker it manages. CLI: hooks events NAME --limit N --cursor C.",
+  description:
+    "A session may read its own, or those of the worker it manages. The payload's content (prompt, message, tool command, last assistant message) is a length marker unless include_content=true, as in replay. CLI: hooks events NAME --limit N --cursor C [--include-content].",
   request: { params: SessionNameParam, query: HookEventsQuery },
   responses: { 200: jsonResponse(HookEventList, "Hook events") },
 });
@@ -95,10 +97,11 @@ export async function listHookEvents(ctx: Ctx, name: string, q: z.output<typeof 
       turn_id: r.turnId,
       transcript_path: r.transcriptPath,
       state_after: r.stateAfter,
-      payload: r.payload,
+      payload: maybeRedact(r.payload, q.include_content),
       received_at: iso(r.receivedAt)!,
     })),
     count: page.length,
+    content_redacted: !q.include_content,
     next_cursor,
   };
 }

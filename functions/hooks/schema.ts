@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { HOOK_AGENTS, HOOK_STATES } from "../../schema/hooks.ts";
-import { NameSchema } from "../lib/names.ts";
+import { NameSchema, QueryBool } from "../lib/names.ts";
 import { NextCursorField, PageQueryFields } from "../lib/paging.ts";
 
 export const HookAgentParam = z.object({
@@ -64,7 +64,10 @@ export const HookStateWire = z
 
 export const HookStateResult = z.object({ session: z.string(), hook_state: HookStateWire.nullable() }).openapi("HookStateResult");
 
-export const HookEventsQuery = z.object({ ...PageQueryFields });
+export const HookEventsQuery = z.object({
+  ...PageQueryFields,
+  include_content: QueryBool.openapi({ description: "Show the prompt, message, tool command and last assistant message instead of length markers" }),
+});
 
 export const HookEventWire = z
   .object({
@@ -82,7 +85,13 @@ export const HookEventWire = z
   .openapi("HookEvent");
 
 export const HookEventList = z
-  .object({ session: z.string(), events: z.array(HookEventWire), count: z.number().int(), ...NextCursorField })
+  .object({
+    session: z.string(),
+    events: z.array(HookEventWire),
+    count: z.number().int(),
+    content_redacted: z.boolean().openapi({ description: "True unless include_content=true: content fields of each payload are length markers" }),
+    ...NextCursorField,
+  })
   .openapi("HookEventList");
 
 export const HookTokenResult = z

@@ -9,8 +9,11 @@ import {
   type Transaction,
   type TransactionMode,
 } from "@libsql/client";
+import { ConnectionPool, Sqlite3Client } from "@libsql/client/sqlite3";
+import { expandConfig, isInMemoryConfig } from "@libsql/core/config";
 import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
 import * as schema from "../../schema/index.ts";
+import type { SynchronousLevel } from "./db-sync.ts";
 import { CachedConnection, cachedConnectionPath } from "./statement-cache.ts";
 
 export type Schema = typeof schema;
@@ -40,6 +43,13 @@ export interface OpenDatabaseOptions {
    * add a simulated network latency per round trip this way (tests/helpers/db-clients.ts).
    */
   wrapClient?: (client: Client) => Client;
+  /**
+   * SQLite's `synchronous` level for a file database (ignored for remote and in-memory ones).
+   * `normal` (the default) fsyncs the WAL at checkpoints only: a commit survives the process
+   * dying (kill -9) but the newest commits can roll back on a power loss or kernel crash.
+   * `full` fsyncs on every commit, which on a busy disk costs more than the commit's work.
+   */
+  synchronous?: SynchronousLevel;
 }
 
 const BUSY_CODES = new Set(["SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_BUSY_RECOVERY", "SQLITE_LOCKED"]);
@@ -161,9 +171,10 @@ class ResilientClient implements Client {
     private readonly url: string,
     private readonly maxAttempts: number,
     timeoutMs: number,
+    level: SynchronousLevel,
   ) {
     const path = isPrivateDatabase(url) ? null : cachedConnectionPath(url);
-    this.#fast = path === null ? null : new CachedConnection(path, timeoutMs);
+    this.#fast = path === null ? null : new CachedConnection(path, timeoutMs, level);
     this.#groupCommits = this.#fast !== null;
   }
 
@@ -384,10 +395,68 @@ function releasingOnEnd(tx: Transaction, release: () => void): Transaction {
   });
 }
 
+/**
+ * A connection pool that sets `synchronous` on each connection as it opens. The level is per
+ * connection (not stored in the file) and may not change inside a transaction, and libSQL's
+ * client opens connections on demand (a transaction borrows one, a busy reconnect replaces
+ * them all), so the pool is the one place that sees every connection before it is used.
+ */
+class SynchronousPool extends ConnectionPool {
+  readonly #prepared = new WeakSet<object>();
+  constructor(
+    path: string,
+    options: ConstructorParameters<typeof ConnectionPool>[1],
+    maxConnections: number,
+    private readonly level: SynchronousLevel,
+  ) {
+    super(path, options, maxConnections);
+  }
+  override acquireSync(forTransaction = false) {
+    const conn = super.acquireSync(forTransaction);
+    if (!this.#prepared.has(conn)) {
+      conn.exec(`PRAGMA synchronous = ${this.level === "full" ? "FULL" : "NORMAL"}`);
+      this.#prepared.add(conn);
+    }
+    return conn;
+  }
+}
+
+/**
+ * Creates the libSQL client: for a file database, the local client over a pool that applies
+ * `synchronous` to every connection; anything else (remote, in-memory, an embedded replica,
+ * a URL the client will refuse) goes through `createClient` unchanged.
+ */
+function createDatabaseClient(url: string, authToken: string | undefined, timeout: number, level: SynchronousLevel): Client {
+  const config = { url, authToken, timeout };
+  let expanded: ReturnType<typeof expandConfig>;
+  try {
+    expanded = expandConfig(config, true);
+  } catch {
+    return createClient(config);
+  }
+  const authority = expanded.authority;
+  const plainAuthority =
+    authority === undefined ||
+    ((authority.host === "" || authority.host.toLowerCase() === "localhost") && authority.port === undefined && authority.userinfo === undefined);
+  if (expanded.scheme !== "file" || !plainAuthority || expanded.syncUrl || isInMemoryConfig(expanded) || isPrivateDatabase(url)) {
+    return createClient(config);
+  }
+  const pool = new SynchronousPool(expanded.path, { timeout: expanded.timeout }, Math.max(1, expanded.concurrency), level);
+  // Opening one connection up front reports a bad path here, as createClient does.
+  try {
+    pool.release(pool.acquireSync());
+  } catch (e) {
+    pool.close();
+    throw e;
+  }
+  return new Sqlite3Client(pool, expanded.intMode);
+}
+
 /** Opens a database with WAL (file URLs), a busy timeout and reconnect-on-busy retries. */
 export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database> {
-  const inner = createClient({ url: opts.url, authToken: opts.authToken, timeout: opts.timeoutMs ?? 5000 });
-  const resilient = new ResilientClient(inner, opts.url, opts.maxAttempts ?? 50, opts.timeoutMs ?? 5000);
+  const level = opts.synchronous ?? "normal";
+  const inner = createDatabaseClient(opts.url, opts.authToken, opts.timeoutMs ?? 5000, level);
+  const resilient = new ResilientClient(inner, opts.url, opts.maxAttempts ?? 50, opts.timeoutMs ?? 5000, level);
   if (opts.url.startsWith("file:") && !isPrivateDatabase(opts.url)) {
     // journal_mode is persistent in the file, so setting it through one pooled connection is enough.
     await resilient.execute("PRAGMA journal_mode = WAL");

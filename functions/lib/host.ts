@@ -15,6 +15,13 @@ export interface Host {
   fileInfo(path: string): Promise<FileInfo | null>;
   /** Reads up to `length` bytes starting at `offset`. */
   readBytes(path: string, offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Parses and normalises one span of transcript lines for ingest off the main thread, so the
+   * parse of one chunk overlaps the database's insert of the one before it. Returns exactly what
+   * `prepareTranscriptChunk` (functions/observe/ingest-chunk.ts) returns for the job, or null when
+   * the caller should run that itself (a small job, or no parser thread ready yet). Optional.
+   */
+  prepareTranscriptChunk?(job: TranscriptChunkJob): Promise<PreparedTranscriptChunk> | null;
 
   /**
    * Finds the agent transcript a process has open: searches the pid, its descendants, and
@@ -157,6 +164,43 @@ export interface GitEvidence {
   dirtyTracked: string[];
   /** New files git does not ignore. */
   untracked: string[];
+}
+
+/** One span of complete transcript lines for ingest to parse (functions/observe/ingest-chunk.ts). */
+export interface TranscriptChunkJob {
+  /**
+   * The span, as the start of a line left over from the previous read (`head`, may be empty)
+   * and the complete lines after it. The caller does not use either afterwards: a host may take
+   * (transfer) their buffers.
+   */
+  head: Uint8Array;
+  bytes: Uint8Array;
+  /** The file offset of the span's first byte (`head[0]`, or `bytes[0]` when head is empty). */
+  base: number;
+  kind: "codex" | "claude";
+  /** The previous look at the file (null after a reset) and this ingest's; they bound each line's time. */
+  looks: { previous: { size: number; at: number } | null; current: { size: number; at: number } };
+  /** Claude: the turn id in force before the first line, carried on to events without one. */
+  turn: string | null;
+}
+
+/** A parsed span, ready for one INSERT … SELECT FROM json_each. */
+export interface PreparedTranscriptChunk {
+  /** Non-empty lines seen, including skipped ones. */
+  lines: number;
+  skipped: number;
+  /** The first few warnings; they name offsets and sizes, never a line's content. */
+  warnings: string[];
+  events: number;
+  /**
+   * The events as a JSON array of `[offset, seq, kind, subtype, event_at, text, tool, turn_id,
+   * lo, hi]` rows, in order; lo/hi bound the line's time on the server's clock.
+   */
+  rowsJson: string;
+  /** The span's evidence on the host's clock offset (functions/observe/clock-skew.ts). */
+  skew: { atLeast: number; atMost: number };
+  /** Claude: the turn id in force after the last line. */
+  turn: string | null;
 }
 
 export interface FileInfo {

@@ -19,6 +19,22 @@ function increment(digits: number[]): number[] {
   return out;
 }
 
+/** The 10-character base-32 time prefix of the ids made at `ms`. */
+function timePart(ms: number): string {
+  let time = "";
+  let t = Math.floor(ms);
+  for (let i = 0; i < 10; i++) {
+    time = ALPHABET[t % 32] + time;
+    t = Math.floor(t / 32);
+  }
+  return time;
+}
+
+/** The smallest id `makeId(prefix, ms)` can return: a keyset bound for "rows created since `ms`". */
+export function idFloor(prefix: string, ms: number): string {
+  return `${prefix}_${timePart(ms)}`;
+}
+
 /**
  * Makes a prefixed id that sorts by creation time: `ses_` + 10 chars of ms time + 12 random chars.
  * Within one millisecond the random part counts up, so ids from one process sort in creation
@@ -26,13 +42,8 @@ function increment(digits: number[]): number[] {
  * keeps ids URL- and shell-safe.
  */
 export function makeId(prefix: string, nowMs: number): string {
-  let time = "";
-  let t = Math.floor(nowMs);
-  const ms = t;
-  for (let i = 0; i < 10; i++) {
-    time = ALPHABET[t % 32] + time;
-    t = Math.floor(t / 32);
-  }
+  const ms = Math.floor(nowMs);
+  const time = timePart(ms);
   const rand = ms === lastMs ? increment(lastRand) : [...crypto.getRandomValues(new Uint8Array(12))].map((b) => b % 32);
   lastMs = ms;
   lastRand = rand;

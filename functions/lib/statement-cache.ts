@@ -1,5 +1,6 @@
 import Database from "libsql";
 import { LibsqlError, type InStatement, type ResultSet, type Row, type Value } from "@libsql/client";
+import type { SynchronousLevel } from "./db-sync.ts";
 
 /*
  * @libsql/client prepares every statement afresh and asks SQLite for its columns twice, which
@@ -141,11 +142,22 @@ export class CachedConnection {
   constructor(
     private readonly path: string,
     private readonly timeoutMs: number,
+    /** The durability of the commits run here, as on the client's own connections (lib/db-sync.ts). */
+    private readonly synchronous: SynchronousLevel = "normal",
   ) {}
 
   #open(): InstanceType<typeof Database> {
-    if (!this.#db) this.#db = new Database(this.path, { timeout: this.timeoutMs } as never);
+    if (!this.#db) {
+      const db = new Database(this.path, { timeout: this.timeoutMs } as never);
+      db.exec(`PRAGMA synchronous = ${this.synchronous === "full" ? "FULL" : "NORMAL"}`);
+      this.#db = db;
+    }
     return this.#db;
+  }
+
+  /** This connection's `synchronous` setting as SQLite reports it (1 NORMAL, 2 FULL). */
+  synchronousSetting(): number {
+    return Number(this.execute("PRAGMA synchronous").rows[0]![0]);
   }
 
   #prepare(sql: string): Prepared {

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { ApiError } from "../lib/errors.ts";
+import { notFound } from "../lib/errors.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 
 /** One repeatable manual QA checklist. */
@@ -115,6 +115,6 @@ export const showQaPlanRoute = defineRoute(["owner", "daemon", "session"], {
 /** The plan with this name, or NOT_FOUND listing the others. */
 export function qaPlan(name: string): QaPlan {
   const p = QA_PLANS[name];
-  if (!p) throw new ApiError("NOT_FOUND", `QA plan '${name}' not found`, { hint: `Plans: ${Object.keys(QA_PLANS).join(", ")}.` });
+  if (!p) throw notFound("QA plan", name, `Plans: ${Object.keys(QA_PLANS).join(", ")}.`);
   return p;
 }

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { ApiError } from "../lib/errors.ts";
+import { notFound } from "../lib/errors.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 
 /** What a piece of evidence must carry beyond its type, by evidence type. */
@@ -93,7 +93,7 @@ export const LOOP_TEMPLATES: Record<string, LoopTemplate> = {
 /** The template with this name, or NOT_FOUND listing the others. */
 export function templateByName(name: string): LoopTemplate {
   const t = LOOP_TEMPLATES[name];
-  if (!t) throw new ApiError("NOT_FOUND", `loop template '${name}' not found`, { hint: `Templates: ${Object.keys(LOOP_TEMPLATES).join(", ")}.` });
+  if (!t) throw notFound("loop template", name, `Templates: ${Object.keys(LOOP_TEMPLATES).join(", ")}.`);
   return t;
 }
 

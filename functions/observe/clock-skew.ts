@@ -33,21 +33,41 @@ export function lineBounds(start: number, end: number, previous: FileLook | null
 }
 
 /**
- * The host's clock offset (agent stamp minus server time) after weighing new evidence. The old
- * estimate stands while it agrees with the evidence within the tolerance, so a slow writer (a
- * long streamed answer stamped when it began) does not move it; when it disagrees by more, it
- * moves to the nearest offset the evidence allows. Contradictory evidence changes nothing.
+ * What a set of stamped lines says about the host's offset: it is at least `atLeast` and at most
+ * `atMost` (infinite when nothing bounds it on that side). Computed where lines are parsed, so
+ * only these two numbers reach the transaction that knows the session's current estimate.
  */
-export function updateSkew(skewMs: number, samples: ReadonlyArray<{ eventAt: number; bounds: LineBounds }>): number {
+export interface SkewEvidence {
+  atLeast: number;
+  atMost: number;
+}
+
+/** The evidence of `samples`. */
+export function skewEvidence(samples: ReadonlyArray<{ eventAt: number; bounds: LineBounds }>): SkewEvidence {
   let atLeast = Number.NEGATIVE_INFINITY;
   let atMost = Number.POSITIVE_INFINITY;
   for (const { eventAt, bounds } of samples) {
     atLeast = Math.max(atLeast, eventAt - bounds.hi);
     if (bounds.lo !== null) atMost = Math.min(atMost, eventAt - bounds.lo);
   }
+  return { atLeast, atMost };
+}
+
+/**
+ * The host's clock offset (agent stamp minus server time) after weighing new evidence. The old
+ * estimate stands while it agrees with the evidence within the tolerance, so a slow writer (a
+ * long streamed answer stamped when it began) does not move it; when it disagrees by more, it
+ * moves to the nearest offset the evidence allows. Contradictory evidence changes nothing.
+ */
+export function applySkewEvidence(skewMs: number, { atLeast, atMost }: SkewEvidence): number {
   if (atLeast > atMost) return skewMs;
   if (skewMs >= atLeast - SKEW_TOLERANCE_MS && skewMs <= atMost + SKEW_TOLERANCE_MS) return skewMs;
   return Math.round(Math.min(Math.max(skewMs, atLeast), atMost));
+}
+
+/** `applySkewEvidence` of the samples' evidence. */
+export function updateSkew(skewMs: number, samples: ReadonlyArray<{ eventAt: number; bounds: LineBounds }>): number {
+  return applySkewEvidence(skewMs, skewEvidence(samples));
 }
 
 /** When an event happened on the server's clock: its own stamp corrected by the skew, within its bounds. */

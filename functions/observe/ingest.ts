@@ -1,26 +1,35 @@
-import type { InStatement, Transaction } from "@libsql/client";
+import type { Transaction } from "@libsql/client";
 import { and, eq, type SQLWrapper } from "drizzle-orm";
 import { ingestCursors, type IngestCursorRow } from "../../schema/observe.ts";
 import type { SessionRow } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { withClientWriteTransaction } from "../lib/db.ts";
 import { ApiError } from "../lib/errors.ts";
-import type { Host } from "../lib/host.ts";
+import type { Host, PreparedTranscriptChunk, TranscriptChunkJob } from "../lib/host.ts";
 import { hostErrorToApi, hostFor, launchTranscriptRoots } from "../lib/local.ts";
-import { type FileLook, lineBounds, observedAt, updateSkew } from "./clock-skew.ts";
-import { normalizeLine, type NormalizedEvent } from "./normalize.ts";
+import { applySkewEvidence, type FileLook } from "./clock-skew.ts";
+import { MAX_LINE_BYTES, prepareTranscriptChunk, warn } from "./ingest-chunk.ts";
+
+export { MAX_LINE_BYTES };
 
 /** Bytes read from the transcript per step; also the unit of one write transaction. */
 const CHUNK_BYTES = 4 * 1024 * 1024;
-/**
- * Longest transcript line ingested. A longer one is skipped and counted, never buffered: its
- * bytes are scanned for the next newline chunk by chunk and the cursor moves past them, so one
- * huge line costs one pass over it, not memory, and never stalls later ingests.
- */
-export const MAX_LINE_BYTES = 16 * 1024 * 1024;
-/** Rows per INSERT statement (12 bound values each). */
-const ROWS_PER_INSERT = 400;
 const NEWLINE = 0x0a;
+
+/**
+ * One statement stores a whole chunk: SQLite unpacks the chunk's JSON rows (ingest-chunk.ts) and
+ * places each event on the server's clock (clock-skew.ts `observedAt`: the stamp corrected by
+ * the skew ?4, clamped to the line's bounds lo/hi, or hi when the line has no stamp). Binding
+ * thousands of values per chunk and preparing statements that long cost the main thread more
+ * than the inserts themselves.
+ */
+const INSERT_EVENTS = `INSERT INTO transcript_events (session_id, generation, offset, seq, kind, subtype, event_at, text, tool, ingested_at, observed_at, turn_id)
+SELECT ?1, ?2, e.value->>0, e.value->>1, e.value->>2, e.value->>3, e.value->>4, e.value->>5, e.value->>6, ?3,
+  CASE WHEN e.value->>4 IS NULL THEN e.value->>9
+       WHEN e.value->>8 IS NULL THEN min(e.value->>9, e.value->>4 - ?4)
+       ELSE min(e.value->>9, max(e.value->>8, e.value->>4 - ?4)) END,
+  e.value->>7
+FROM json_each(?5) AS e WHERE true ON CONFLICT DO NOTHING`;
 
 /** What one ingest did. */
 export interface IngestReport {
@@ -44,95 +53,18 @@ export interface IngestReport {
   warnings: string[];
 }
 
-interface ParsedChunk {
-  rows: Array<{ offset: number; end: number; events: NormalizedEvent[] }>;
-  lines: number;
-  skipped: number;
-  warnings: string[];
-}
-
-/** A warning, kept to the first few; warnings name offsets and sizes, never a line's content. */
-function warn(warnings: string[], text: string): void {
-  if (warnings.length < 10) warnings.push(text);
-}
-
-/** Splits complete lines out of `bytes` (which start at file offset `base`) and normalizes them. */
-function parseLines(bytes: Uint8Array, base: number, kind: "codex" | "claude", decoder: TextDecoder, warnings: string[]): ParsedChunk {
-  const out: ParsedChunk = { rows: [], lines: 0, skipped: 0, warnings };
-  let start = 0;
-  for (let i = bytes.indexOf(NEWLINE); i !== -1; i = bytes.indexOf(NEWLINE, start)) {
-    const lineOffset = base + start;
-    const length = i - start;
-    if (length > MAX_LINE_BYTES) {
-      start = i + 1;
-      out.lines++;
-      out.skipped++;
-      warn(warnings, `skipped a line of ${length} bytes at byte ${lineOffset} (longer than ${MAX_LINE_BYTES})`);
-      continue;
-    }
-    // A newline byte never occurs inside a multi-byte UTF-8 sequence, so each line decodes whole.
-    const text = decoder.decode(bytes.subarray(start, i)).trim();
-    start = i + 1;
-    if (!text) continue;
-    out.lines++;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      // The parser's message quotes the line; the line may be anything, so it is not repeated.
-      out.skipped++;
-      warn(warnings, `skipped malformed line at byte ${lineOffset} (${length} bytes, not JSON)`);
-      continue;
-    }
-    if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
-      out.skipped++;
-      warn(warnings, `skipped non-object line at byte ${lineOffset}`);
-      continue;
-    }
-    out.rows.push({ offset: lineOffset, end: base + i + 1, events: normalizeLine(kind, parsed as Record<string, unknown>) });
-  }
-  return out;
-}
-
 /** When the ingest looked at the file, and what the look before it saw (null after a reset). */
 interface Looks {
   previous: FileLook | null;
   current: FileLook;
 }
 
-/**
- * Places the chunk's events on the server's clock and returns the skew estimate the chunk's
- * evidence leaves (see clock-skew.ts).
- */
-function placeEvents(rows: ParsedChunk["rows"], looks: Looks, skewMs: number): { skewMs: number; observed: number[][] } {
-  const bounds = rows.map((r) => lineBounds(r.offset, r.end, looks.previous, looks.current));
-  const samples = rows.flatMap((r, i) => r.events.flatMap((e) => (e.eventAt === null ? [] : [{ eventAt: e.eventAt, bounds: bounds[i]! }])));
-  const skew = updateSkew(skewMs, samples);
-  return { skewMs: skew, observed: rows.map((r, i) => r.events.map((e) => observedAt(e.eventAt, bounds[i]!, skew))) };
-}
-
-function insertStatements(sessionId: string, generation: number, nowMs: number, rows: ParsedChunk["rows"], observed: number[][]): InStatement[] {
-  const stmts: InStatement[] = [];
-  let values: string[] = [];
-  let args: Array<string | number | null> = [];
-  const flush = () => {
-    if (!values.length) return;
-    stmts.push({
-      sql: `INSERT INTO transcript_events (session_id, generation, offset, seq, kind, subtype, event_at, text, tool, ingested_at, observed_at, turn_id) VALUES ${values.join(",")} ON CONFLICT DO NOTHING`,
-      args,
-    });
-    values = [];
-    args = [];
-  };
-  rows.forEach((row, i) => {
-    row.events.forEach((e, seq) => {
-      values.push("(?,?,?,?,?,?,?,?,?,?,?,?)");
-      args.push(sessionId, generation, row.offset, seq, e.kind, e.subtype, e.eventAt, e.text, e.tool, nowMs, observed[i]![seq]!, e.turnId ?? null);
-      if (values.length >= ROWS_PER_INSERT) flush();
-    });
-  });
-  flush();
-  return stmts;
+/** One commit: the cursor moves to `to` with the events of `parsed`. */
+interface CommitUnit {
+  to: number;
+  parsed: PreparedTranscriptChunk;
+  /** The cursor is left inside an over-long line. */
+  skipping: boolean;
 }
 
 async function readCursor(tx: Transaction, sessionId: string): Promise<Pick<IngestCursorRow, "offset" | "identity" | "generation" | "clockSkewMs"> | null> {
@@ -302,17 +234,11 @@ export async function ingestFromCursor(
     previous: cursor && !rotated && !truncated && cursor.seenSize !== null && cursor.seenAt !== null ? { size: cursor.seenSize, at: cursor.seenAt } : null,
     current: { size: info.size, at: lookedAt },
   };
-  const decoder = new TextDecoder("utf-8", { fatal: false });
-  // Claude marks only the prompt with its turn id; the turn's end inherits it (see carryTurns).
-  let turn: string | null | undefined;
-  // The start of a line not yet complete, as the chunks that hold it (never over MAX_LINE_BYTES).
-  let pending: Uint8Array[] = [];
-  let pendingBytes = 0;
-  let readPos = offset;
   let committedTo = offset;
-  const commit = async (to: number, parsed: ParsedChunk, stillSkipping: boolean): Promise<boolean> => {
+  const commit = async (unit: CommitUnit): Promise<boolean> => {
     wrote = true;
-    const committed = await commitChunk(ctx, session.id, generation, committedTo, to, parsed, looks, stillSkipping);
+    const { parsed, to } = unit;
+    const committed = await commitChunk(ctx, session.id, generation, committedTo, to, parsed, looks, unit.skipping);
     if (committed === null) {
       report.warnings.push("another ingest advanced this transcript concurrently; stopped early");
       return false;
@@ -323,16 +249,69 @@ export async function ingestFromCursor(
     report.new_events += committed.inserted;
     report.new_offset = committedTo = to;
     report.clock_skew_ms = committed.skewMs;
-    report.skipping_line = skipping = stillSkipping;
+    report.skipping_line = unit.skipping;
     return true;
   };
-  const none = (lines = 0, skipped = 0): ParsedChunk => ({ rows: [], lines, skipped, warnings: report.warnings });
+  // Two stages overlap: while one chunk commits (SQLite, on this thread), the next is read and
+  // parsed (on the host's parser thread when it has one), and the chunk after it is being read.
+  const units = commitUnits(ctx, host, session, file, info.size, { offset, skipping, kind, looks });
+  let ahead = units.next();
+  for (;;) {
+    const r = await ahead;
+    if (r.done) break;
+    ahead = units.next();
+    // Handled where it is awaited, or not at all when the loop stops early.
+    ahead.catch(() => {});
+    for (const w of r.value.parsed.warnings) warn(report.warnings, w);
+    if (!(await commit(r.value))) break;
+  }
+  report.partial_line_bytes = info.size - report.new_offset;
+  if (report.skipped_lines) ctx.log.warn("ingest skipped malformed lines", { session: session.name, skipped: report.skipped_lines });
+  return { report, wrote };
+}
+
+const none = (lines = 0, skipped = 0, warnings: string[] = []): PreparedTranscriptChunk => ({
+  lines,
+  skipped,
+  warnings,
+  events: 0,
+  rowsJson: "[]",
+  skew: { atLeast: Number.NEGATIVE_INFINITY, atMost: Number.POSITIVE_INFINITY },
+  turn: null,
+});
+
+/**
+ * The commits that take the cursor from `start.offset` to the file's last complete line: one per
+ * chunk read, plus one for each stretch of an over-long line being skipped. A partial last line
+ * waits for the next ingest.
+ */
+async function* commitUnits(
+  ctx: Ctx,
+  host: Host,
+  session: SessionRow,
+  file: string,
+  size: number,
+  start: { offset: number; skipping: boolean; kind: "codex" | "claude"; looks: Looks },
+): AsyncGenerator<CommitUnit> {
+  const { kind, looks } = start;
+  let skipping = start.skipping;
+  // Claude marks only the prompt with its turn id; the turn's end inherits it (ingest-chunk.ts).
+  let turn: string | null | undefined;
+  // The start of a line not yet complete, as the chunks that hold it (never over MAX_LINE_BYTES).
+  let pending: Uint8Array[] = [];
+  let pendingBytes = 0;
+  let readPos = start.offset;
+  let emittedTo = start.offset;
+  const unit = (to: number, parsed: PreparedTranscriptChunk, stillSkipping: boolean): CommitUnit => {
+    emittedTo = to;
+    return { to, parsed, skipping: stillSkipping };
+  };
   // One chunk is always being read ahead: the host reads it (off the main thread) while this one
   // is parsed and committed. Its failure is handled where it is awaited, or not at all when the
   // loop stops early, so it is marked handled here.
   const readAhead = (pos: number): Promise<Uint8Array> | null => {
-    if (pos >= info.size) return null;
-    const p = host.readBytes(file, pos, Math.min(CHUNK_BYTES, info.size - pos));
+    if (pos >= size) return null;
+    const p = host.readBytes(file, pos, Math.min(CHUNK_BYTES, size - pos));
     p.catch(() => {});
     return p;
   };
@@ -351,12 +330,12 @@ export async function ingestFromCursor(
       // Inside an over-long line: look only for its end, keeping nothing.
       const nl = chunk.indexOf(NEWLINE);
       if (nl === -1) {
-        if (!(await commit(readPos, none(), true))) break;
+        yield unit(readPos, none(), true);
         continue;
       }
       const end = readPos - chunk.length + nl + 1;
-      warn(report.warnings, `skipped a line longer than ${MAX_LINE_BYTES} bytes ending at byte ${end}`);
-      if (!(await commit(end, none(1, 1), false))) break;
+      yield unit(end, none(1, 1, [`skipped a line longer than ${MAX_LINE_BYTES} bytes ending at byte ${end}`]), false);
+      skipping = false;
       chunk = chunk.subarray(nl + 1);
     }
     const lastNl = chunk.lastIndexOf(NEWLINE);
@@ -367,24 +346,24 @@ export async function ingestFromCursor(
         // Too long to ever ingest: drop what is buffered and skip to the line's end.
         pending = [];
         pendingBytes = 0;
-        if (!(await commit(readPos, none(), true))) break;
+        skipping = true;
+        yield unit(readPos, none(), true);
       }
       continue;
     }
-    const bytes = pendingBytes ? concat([...pending, chunk.subarray(0, lastNl + 1)]) : chunk.subarray(0, lastNl + 1);
-    const base = committedTo;
+    // The partial line carried over is joined to this chunk's lines by whoever parses them.
+    const head = pending.length > 1 ? concat(pending) : (pending[0] ?? new Uint8Array(0));
+    const bytes = chunk.subarray(0, lastNl + 1);
+    const base = emittedTo;
+    const to = base + head.length + bytes.length;
     pending = [chunk.slice(lastNl + 1)];
     pendingBytes = pending[0]!.length;
-    const parsed = parseLines(bytes, base, kind, decoder, report.warnings);
-    if (kind === "claude") {
-      if (turn === undefined) turn = await lastPromptTurn(ctx, session.id);
-      turn = carryTurns(parsed.rows, turn);
-    }
-    if (!(await commit(base + bytes.length, parsed, false))) break;
+    if (kind === "claude" && turn === undefined) turn = await lastPromptTurn(ctx, session.id);
+    const job: TranscriptChunkJob = { head, bytes, base, kind, looks, turn: turn ?? null };
+    const parsed = await (host.prepareTranscriptChunk?.(job) ?? prepareTranscriptChunk(job));
+    turn = parsed.turn;
+    yield unit(to, parsed, false);
   }
-  report.partial_line_bytes = info.size - report.new_offset;
-  if (report.skipped_lines) ctx.log.warn("ingest skipped malformed lines", { session: session.name, skipped: report.skipped_lines });
-  return { report, wrote };
 }
 
 /** The turn id of the session's latest ingested prompt, or null. */
@@ -395,21 +374,6 @@ async function lastPromptTurn(ctx: Ctx, sessionId: string): Promise<string | nul
   });
   const v = rs.rows[0]?.turn_id;
   return typeof v === "string" ? v : null;
-}
-
-/**
- * Gives every event without a turn id the id of the latest prompt before it, so a Claude
- * turn's completion carries the promptId its Stop hook reports. Returns the turn in force at
- * the end of the rows.
- */
-function carryTurns(rows: ParsedChunk["rows"], turn: string | null): string | null {
-  for (const row of rows) {
-    for (const e of row.events) {
-      if (e.kind === "user_message") turn = e.turnId ?? null;
-      else if (!e.turnId && turn) e.turnId = turn;
-    }
-  }
-  return turn;
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
@@ -433,7 +397,7 @@ async function commitChunk(
   generation: number,
   from: number,
   to: number,
-  parsed: ParsedChunk,
+  parsed: PreparedTranscriptChunk,
   looks: Looks,
   skipping: boolean,
 ): Promise<{ skewMs: number; inserted: number } | null> {
@@ -441,13 +405,12 @@ async function commitChunk(
   return withClientWriteTransaction(ctx.database.client, async (tx) => {
     const cur = await readCursor(tx, sessionId);
     if (!cur || cur.offset !== from || cur.generation !== generation) return null;
-    const placed = placeEvents(parsed.rows, looks, cur.clockSkewMs);
-    let inserted = 0;
-    for (const stmt of insertStatements(sessionId, generation, nowMs, parsed.rows, placed.observed)) inserted += (await tx.execute(stmt)).rowsAffected;
+    const skewMs = applySkewEvidence(cur.clockSkewMs, parsed.skew);
+    const inserted = parsed.events ? (await tx.execute({ sql: INSERT_EVENTS, args: [sessionId, generation, nowMs, skewMs, parsed.rowsJson] })).rowsAffected : 0;
     await tx.execute({
       sql: "UPDATE ingest_cursors SET offset = ?, lines_total = lines_total + ?, skipped_total = skipped_total + ?, updated_at = ?, clock_skew_ms = ?, seen_size = ?, seen_at = ?, skipping_line = ? WHERE session_id = ?",
-      args: [to, parsed.lines, parsed.skipped, nowMs, placed.skewMs, looks.current.size, looks.current.at, skipping ? 1 : 0, sessionId],
+      args: [to, parsed.lines, parsed.skipped, nowMs, skewMs, looks.current.size, looks.current.at, skipping ? 1 : 0, sessionId],
     });
-    return { skewMs: placed.skewMs, inserted };
+    return { skewMs, inserted };
   });
 }

@@ -10,6 +10,7 @@ import { healthStates, notifications, pluginRuns, pluginStates, spawns, type Plu
 import { auditInsert } from "../lib/audit.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError, notFound } from "../lib/errors.ts";
+import { idFloor } from "../lib/ids.ts";
 import type { PluginFile } from "../lib/host.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
@@ -149,18 +150,6 @@ async function metric(ctx: Ctx, m: Metric): Promise<number> {
     case "pending_commands":
       return n(ctx.db.select({ n: count() }).from(commands).where(eq(commands.state, "pending")));
   }
-}
-
-/** The smallest id a row created at `ms` can have (ids sort by creation time). */
-function idFloor(prefix: string, ms: number): string {
-  const alphabet = "0123456789abcdefghjkmnpqrstvwxyz";
-  let t = Math.floor(ms);
-  let time = "";
-  for (let i = 0; i < 10; i++) {
-    time = alphabet[t % 32] + time;
-    t = Math.floor(t / 32);
-  }
-  return `${prefix}_${time}`;
 }
 
 /** Whether a plugin's gate is open now, and why; for event gates, the newest event seen. */

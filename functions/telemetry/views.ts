@@ -73,7 +73,8 @@ export const telemetrySnapshotRoute = defineRoute(["owner", "daemon"], {
 /** Rows kept in the short lists of the triage views. */
 const RECENT = 20;
 
-const secondsSince = (ctx: Ctx, ms: number | null | undefined) => (ms ? Math.max(0, Math.round((ctx.now().getTime() - ms) / 1000)) : null);
+/** Whole seconds from `ms` to the ctx clock's now (never negative), or null when there is no time. */
+export const secondsSince = (ctx: Ctx, ms: number | null | undefined) => (ms ? Math.max(0, Math.round((ctx.now().getTime() - ms) / 1000)) : null);
 
 function cycleLine(c: typeof managerCycles.$inferSelect) {
   const st = (c.status ?? {}) as Record<string, any>;

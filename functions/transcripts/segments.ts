@@ -7,6 +7,7 @@ import { taskSessions } from "../audit/history.ts";
 import { auditInsert } from "../lib/audit.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
+import { sha256Hex } from "../lib/ids.ts";
 import { assertPaneOwned, hostErrorToApi, hostFor } from "../lib/local.ts";
 import { QueryBool } from "../lib/names.ts";
 import { decodeCursor, NextCursorField, pageOf, PageQueryFields } from "../lib/paging.ts";
@@ -123,11 +124,6 @@ export const pruneRoute = defineRoute(["owner"], {
 const CAPTURE_EVENTS = 2000;
 const MESSAGE_KINDS = ["user_message", "agent_message", "task_complete"] as const;
 
-async function sha256(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 function wireSegment(s: TranscriptSegmentRow, session: string, include: boolean) {
   return {
     id: s.id,
@@ -148,7 +144,7 @@ function wireSegment(s: TranscriptSegmentRow, session: string, include: boolean)
 /** The messages of a session after event `afterId`, oldest first (one index range per kind). */
 async function messagesAfter(ctx: Ctx, sessionId: string, afterId: number) {
   const db = ctx.db;
-  // biome-ignore lint/suspicious/noExplicitAny: one batch of identical selects.
+  // `as any`: db.batch wants a non-empty tuple, not a mapped array of identical selects.
   const per = await db.batch(
     MESSAGE_KINDS.map((kind) =>
       db
@@ -224,7 +220,7 @@ export async function captureTranscripts(ctx: Ctx, name: string, input: z.output
           continue;
         }
       }
-      const hash = await sha256(content);
+      const hash = await sha256Hex(content);
       const row = {
         taskId: task.id,
         sessionId: s.id,

@@ -1,4 +1,4 @@
-import { pageOptions, pageQuery, nextPageHint } from "./patrol-commands.ts";
+import { nextPageHint, pageOptions, pageQuery } from "./paging.ts";
 import { list, pos, req, str, UsageError, type Args, type CommandSpec } from "./spec.ts";
 
 const enc = encodeURIComponent;

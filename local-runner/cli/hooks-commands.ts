@@ -290,9 +290,14 @@ export const HOOKS_COMMANDS: CommandSpec[] = [
     options: {
       limit: { type: "string", value: "N", description: "Events per page (default 50)" },
       cursor: { type: "string", value: "CURSOR", description: "next_cursor of the previous page" },
+      "include-content": { type: "boolean", description: "Show prompts, messages and tool commands instead of length markers" },
     },
     examples: ["switchyard hooks events auth-w --limit 10"],
-    request: (a) => ({ method: "GET", path: `/sessions/${enc(pos(a, 0)!)}/hook-events`, query: { limit: str(a, "limit"), cursor: str(a, "cursor") } }),
+    request: (a) => ({
+      method: "GET",
+      path: `/sessions/${enc(pos(a, 0)!)}/hook-events`,
+      query: { limit: str(a, "limit"), cursor: str(a, "cursor"), include_content: flag(a, "include-content") },
+    }),
     render: (b: any) =>
       [
         ...b.events.map(

@@ -1,8 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { QA_HARNESS_NAMES, type QaHarnessName } from "../qa/names.ts";
 import { callOnce, printAnswer } from "./api-call.ts";
-import { flag, int, list, pos, req, str, UsageError, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
-import { jsonOption } from "./supervision-commands.ts";
+import { flag, int, jsonOption, list, pos, req, str, UsageError, TASK_ARG, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
 
 const enc = encodeURIComponent;
 const GROUP = "loops";
@@ -66,8 +65,10 @@ function loopTemplatesCommand(name: "loop-templates" | "ralph-loop-presets"): Co
   };
 }
 
+const loopRunOption: OptionSpec = { type: "string", value: "RUN", description: "The loop run (required)" };
+
 const runOptions: Record<string, OptionSpec> = {
-  "loop-run": { type: "string", value: "RUN", description: "The loop run (required)" },
+  "loop-run": loopRunOption,
   iteration: { type: "string", value: "N", description: "The iteration the evidence is for (required)" },
 };
 
@@ -92,9 +93,9 @@ export const LOOPS_COMMANDS: CommandSpec[] = [
     name: "enqueue-continue-iteration",
     group: GROUP,
     summary: "Queue the next pass of a loop; the dispatcher delivers it only within max_iterations and with the required evidence",
-    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    positionals: [TASK_ARG],
     options: {
-      "loop-run": { type: "string", value: "RUN", description: "The loop run (required)" },
+      "loop-run": loopRunOption,
       "requested-iteration": { type: "string", value: "N", description: "The next iteration (required; current + 1)" },
       message: { type: "string", value: "TEXT", description: "What the worker should do in the pass" },
       "correlation-id": { type: "string", value: "ID", description: "Threads the pass with related records" },
@@ -116,7 +117,7 @@ export const LOOPS_COMMANDS: CommandSpec[] = [
     name: "loop-evidence add",
     group: GROUP,
     summary: "Record an evidence receipt for a loop iteration",
-    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    positionals: [TASK_ARG],
     options: {
       ...runOptions,
       "evidence-type": { type: "string", value: "TYPE", description: "e.g. pr_url, ci_green, coverage_report (required)" },
@@ -130,7 +131,7 @@ export const LOOPS_COMMANDS: CommandSpec[] = [
     name: "loop-evidence adversarial-check",
     group: GROUP,
     summary: "Record structured adversarial proof for a loop iteration (failure mode, check, result)",
-    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    positionals: [TASK_ARG],
     options: {
       ...runOptions,
       "failure-mode": { type: "string", value: "TEXT", description: "The strongest realistic way it could be wrong (required)" },
@@ -144,7 +145,7 @@ export const LOOPS_COMMANDS: CommandSpec[] = [
     name: "loop-evidence visual-diff",
     group: GROUP,
     summary: "Compare two PNGs, write a report (and diff image), and record visual_diff_report plus diff_below_threshold",
-    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    positionals: [TASK_ARG],
     options: {
       ...runOptions,
       reference: { type: "string", value: "PNG", description: "The reference image (required)" },
@@ -203,7 +204,7 @@ export const LOOPS_COMMANDS: CommandSpec[] = [
     name: "loop-status",
     group: GROUP,
     summary: "Summarize a loop run for review (iterations, refusals, deliveries, evidence, recommendation), or list runs",
-    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    positionals: [TASK_ARG],
     options: { run: { type: "string", value: "RUN", description: "The loop run (omit to list the task's runs)" } },
     request: (a) => {
       const run = str(a, "run");

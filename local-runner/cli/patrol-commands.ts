@@ -18,8 +18,6 @@ const sleep = (ms: number, signal: AbortSignal) =>
 
 import { nextPageHint, pageOptions, pageQuery } from "./paging.ts";
 
-export { nextPageHint, pageOptions, pageQuery };
-
 function runLine(r: any): string {
   const counts = `ok ${r.steps_succeeded}, failed ${r.steps_failed}, skipped ${r.steps_skipped}`;
   return `${r.id} ${r.state.padEnd(9)} ${r.started_at} ${r.trigger}${r.only_step ? ` step=${r.only_step}` : ""} (${counts})${r.error ? ` error: ${r.error}` : ""}`;

@@ -1,11 +1,12 @@
-import { chmodSync, existsSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cliEntry } from "../agents.ts";
 import { loadService, nativePlatform, realExec, serviceState, unloadService, writeUnitFiles, type CommandRun, type Exec } from "../daemon/manager.ts";
+import { cliScript, platformOf, unitHome } from "../daemon/service-args.ts";
 import { checkServiceValues, serviceFiles, servicePaths, type Platform, type ServiceDefinition } from "../daemon/units.ts";
 import { resolveHome, type HomeConfig } from "../home.ts";
+import { out } from "./api-call.ts";
 import { readTokenFile } from "./dispatch-commands.ts";
-import { isLoopbackHost } from "./local-commands.ts";
+import { isLoopbackHost } from "../loopback.ts";
 import { EXIT_FAILED, EXIT_OK, flag, HintedError, int, str, UsageError, type Args, type CommandSpec, type GlobalOptions } from "./spec.ts";
 
 /** Test seam: replaces launchctl/systemctl. */
@@ -57,24 +58,6 @@ function readServiceManifest(home: string, kind: Kind): ServiceManifest | null {
   return existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as ServiceManifest) : null;
 }
 
-/** The switchyard entry script the service manager should start: the one running now, if it is the CLI. */
-function cliScript(): string {
-  const argv1 = process.argv[1];
-  if (argv1 && /switchyard(\.mjs)?$/.test(argv1) && existsSync(argv1)) return realpathSync(argv1);
-  return cliEntry();
-}
-
-function platformOf(a: Args): Platform {
-  const v = str(a, "platform");
-  if (v === undefined) {
-    const native = nativePlatform();
-    if (!native) throw new UsageError(`no launchd or systemd on ${process.platform}; pass --platform launchd|systemd to write the files anyway`);
-    return native;
-  }
-  if (v !== "launchd" && v !== "systemd") throw new UsageError(`--platform must be launchd or systemd, got '${v}'`);
-  return v;
-}
-
 const kindOf = (a: Args): Kind => (flag(a, "runner") ? "runner" : "up");
 
 /** A secret file the service reads: written 0600 in the home. */
@@ -86,8 +69,7 @@ interface Secret {
 /** What an install would write and run, checked in full before anything is written. */
 function plan(a: Args, g: GlobalOptions): { def: ServiceDefinition; platform: Platform; kind: Kind; secrets: Secret[]; healthUrl: string | null } {
   const home: HomeConfig = resolveHome(process.env, { home: g.home });
-  const userHome = process.env.HOME;
-  if (!userHome) throw new UsageError("$HOME is not set; the unit files live under it");
+  const userHome = unitHome();
   const platform = platformOf(a);
   const kind = kindOf(a);
   const env: Record<string, string> = { SWITCHYARD_HOME: home.home };
@@ -160,8 +142,6 @@ function plan(a: Args, g: GlobalOptions): { def: ServiceDefinition; platform: Pl
   checkServiceValues({ ...Object.fromEntries(argv.map((v, i) => [`argument ${i}`, v])), ...env, HOME: userHome });
   return { def, platform, kind, secrets, healthUrl };
 }
-
-const out = (t: string) => process.stdout.write(t.endsWith("\n") ? t : `${t}\n`);
 
 function loadHint(kind: Kind, platform: Platform, file: string): string {
   return platform === "launchd"
@@ -307,8 +287,7 @@ export const SERVICE_COMMANDS: CommandSpec[] = [
     local: async (a, g) => {
       const home = resolveHome(process.env, { home: g.home });
       const kind = kindOf(a);
-      const userHome = process.env.HOME;
-      if (!userHome) throw new UsageError("$HOME is not set; the unit files live under it");
+      const userHome = unitHome();
       const m = readServiceManifest(home.home, kind);
       // Without a manifest (lost, or deleted by hand) the standard paths are still cleaned up.
       const platform = m?.platform ?? (str(a, "platform") ? platformOf(a) : nativePlatform());

@@ -16,6 +16,9 @@ export interface PositionalSpec {
   description: string;
 }
 
+/** The TASK positional most task commands take first. */
+export const TASK_ARG: PositionalSpec = { name: "TASK", required: true, description: "Task name" };
+
 /** Parsed arguments handed to a command. */
 export interface Args {
   values: Record<string, string | boolean | string[] | undefined>;
@@ -117,6 +120,20 @@ export function int(a: Args, name: string, opts: { min?: number } = {}): number 
   const n = Number(v);
   if (opts.min !== undefined && n < opts.min) throw new UsageError(`--${name} must be at least ${opts.min}, got ${n}`);
   return n;
+}
+
+/** Reads a JSON object option, failing with a usage error that names it. */
+export function jsonOption(a: Args, name: string): Record<string, unknown> | undefined {
+  const raw = str(a, name);
+  if (raw === undefined) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch (e) {
+    throw new UsageError(`--${name} is not valid JSON: ${(e as Error).message}`);
+  }
+  if (!v || typeof v !== "object" || Array.isArray(v)) throw new UsageError(`--${name} must be a JSON object`);
+  return v as Record<string, unknown>;
 }
 
 /** Reads a positional argument (required ones are checked before the command runs). */

@@ -1,31 +1,11 @@
 import { readFileSync } from "node:fs";
 import { ExternalDrafter } from "../drafter.ts";
 import { callOnce, printAnswer, verdictCall } from "./api-call.ts";
-import { flag, int, list, pos, str, UsageError, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
+import { pageOptions, pageQuery } from "./paging.ts";
+import { flag, int, jsonOption, list, pos, req, str, UsageError, TASK_ARG, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
 
 const enc = encodeURIComponent;
 const GROUP = "supervision";
-
-/** Parses a JSON object option, failing with a usage error that names it. */
-export function jsonOption(a: Args, name: string): Record<string, unknown> | undefined {
-  const raw = str(a, name);
-  if (raw === undefined) return undefined;
-  let v: unknown;
-  try {
-    v = JSON.parse(raw);
-  } catch (e) {
-    throw new UsageError(`--${name} is not valid JSON: ${(e as Error).message}`);
-  }
-  if (!v || typeof v !== "object" || Array.isArray(v)) throw new UsageError(`--${name} must be a JSON object`);
-  return v as Record<string, unknown>;
-}
-
-const pageOptions: Record<string, OptionSpec> = {
-  limit: { type: "string", value: "N", description: "Rows per page (default 50)" },
-  cursor: { type: "string", value: "CURSOR", description: "next_cursor of the previous page" },
-};
-
-const pageQuery = (a: Args) => ({ limit: int(a, "limit", { min: 1 }), cursor: str(a, "cursor") });
 
 function renderConfig(c: any): string {
   return [
@@ -93,7 +73,7 @@ function ackCommand(role: "worker" | "manager"): CommandSpec {
     name: `${role}-ack`,
     group: GROUP,
     summary: `Record the ${role}'s acknowledgement of the task contract (revisioned), or print the latest`,
-    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    positionals: [TASK_ARG],
     options: {
       "payload-json": { type: "string", value: "JSON", description: "The acknowledgement as a JSON object" },
       "from-stdin": { type: "boolean", description: "Read the acknowledgement JSON from stdin" },
@@ -103,17 +83,7 @@ function ackCommand(role: "worker" | "manager"): CommandSpec {
     examples: [`switchyard ${role}-ack auth --payload-json '{"objective":"split the module","criteria":[1,2]}'`],
     request: (a) => {
       const task = enc(pos(a, 0)!);
-      let payload = jsonOption(a, "payload-json");
-      if (flag(a, "from-stdin")) {
-        if (payload) throw new UsageError("pass --payload-json or --from-stdin, not both");
-        const raw = readFileSync(0, "utf8");
-        try {
-          payload = JSON.parse(raw);
-        } catch (e) {
-          throw new UsageError(`stdin is not valid JSON: ${(e as Error).message}`);
-        }
-        if (!payload || typeof payload !== "object" || Array.isArray(payload)) throw new UsageError("stdin must hold a JSON object");
-      }
+      const payload = payloadInput(a);
       if (!payload) return { method: "GET", path: `/tasks/${task}/acks`, query: { role, ...pageQuery(a) } };
       return { method: "POST", path: `/tasks/${task}/acks/${role}`, body: { payload, correlation_id: str(a, "correlation-id") } };
     },
@@ -139,7 +109,7 @@ function compactCommand(name: "request-worker-compact" | "compact-worker"): Comm
     summary: convenience
       ? "Record a nudge decision, then send /compact (or /clear) to the worker through the audited path"
       : "Send /compact (or /clear, or a prompt) to the worker; fails closed without the permission and a handoff",
-    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    positionals: [TASK_ARG],
     options: {
       ...(convenience
         ? { reason: { type: "string", value: "TEXT", description: "Why (required): recorded as the nudge decision" } }
@@ -157,9 +127,7 @@ function compactCommand(name: "request-worker-compact" | "compact-worker"): Comm
     request: (a) => {
       const body: Record<string, unknown> = { clear: flag(a, "clear"), prompt_only: flag(a, "prompt-only"), dry_run: flag(a, "dry-run") };
       if (convenience) {
-        const reason = str(a, "reason");
-        if (!reason) throw new UsageError("--reason is required");
-        body.reason = reason;
+        body.reason = req(a, "reason");
       } else {
         body.decision_id = int(a, "decision-id", { min: 1 });
         body.strict_decisions = flag(a, "strict-decisions");
@@ -284,7 +252,7 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
     name: "criteria",
     group: GROUP,
     summary: "The acceptance-criteria ledger: list, add, accept, defer, reject, satisfy",
-    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    positionals: [TASK_ARG],
     options: {
       list: { type: "boolean", description: "List the ledger (the default)" },
       status: { type: "string", value: "STATUS", description: "--list: only this status; --add: proposed|accepted|deferred" },
@@ -340,7 +308,7 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
     name: "criteria-plan",
     group: GROUP,
     summary: "Draft criteria commands from a worker response (read-only: changes nothing)",
-    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    positionals: [TASK_ARG],
     options: {
       "from-text": { type: "string", value: "TEXT", description: "The worker response text" },
       "from-worker-response": { type: "string", value: "PATH", description: "A file holding the worker response" },
@@ -357,7 +325,7 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
     name: "handoff",
     group: GROUP,
     summary: "Persist a compact worker handoff (progress and next steps), or list them",
-    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    positionals: [TASK_ARG],
     options: {
       summary: { type: "string", value: "TEXT", description: "Where the work stands" },
       "next-step": { type: "string", multiple: true, value: "TEXT", description: "A likely next step" },
@@ -404,8 +372,7 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
       if (flag(a, "list")) return { method: "GET", path: `/tasks/${task}/decisions`, query: pageQuery(a) };
       const decision = pos(a, 1);
       if (!decision) throw new UsageError("missing argument DECISION");
-      const reason = str(a, "reason");
-      if (!reason) throw new UsageError("--reason is required");
+      const reason = req(a, "reason");
       return {
         method: "POST",
         path: `/tasks/${task}/decisions`,
@@ -421,7 +388,7 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
     name: "mutation-audit",
     group: GROUP,
     summary: "A task's supervision chain: decisions, config and ledger changes, and what followed",
-    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    positionals: [TASK_ARG],
     options: { "include-content": { type: "boolean", description: "Show content fields unredacted" }, ...pageOptions },
     request: (a) => ({
       method: "GET",
@@ -440,15 +407,14 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
     name: "stop-task",
     group: GROUP,
     summary: "Force-stop a task's manager (and optionally its worker), ending the binding; the task stays active",
-    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    positionals: [TASK_ARG],
     options: {
       reason: { type: "string", value: "TEXT", description: "Why (required; audited)" },
       "stop-worker": { type: "boolean", description: "Stop the worker too" },
       "capture-transcript-before-stop": { type: "boolean", description: "Capture each session first; a failed capture stops nothing" },
     },
     request: (a) => {
-      const reason = str(a, "reason");
-      if (!reason) throw new UsageError("--reason is required");
+      const reason = req(a, "reason");
       return {
         method: "POST",
         path: `/tasks/${enc(pos(a, 0)!)}/stop`,
@@ -466,7 +432,7 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
     name: "epilogue",
     group: GROUP,
     summary: "Run a configured post-completion step (run-tools|draft-pr|subagent-review|record-handoff), or list them",
-    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    positionals: [TASK_ARG],
     options: {
       step: { type: "string", value: "STEP", description: "The step to run" },
       "evidence-json": { type: "string", value: "JSON", description: 'What the step needs, e.g. {"tools":{"npm test":"pass"}} or {"pr_url":"..."}' },
@@ -508,7 +474,7 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
     name: "continuation",
     group: GROUP,
     summary: "Worker-first 'what's next' proposals and their review: --submit, --review, --list",
-    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    positionals: [TASK_ARG],
     options: {
       submit: { type: "string", value: "worker|manager", description: "Submit this role's proposal (the worker's first)" },
       review: { type: "boolean", description: "Record a review (JSON: verdict, rationale, subagent_run)" },
@@ -560,7 +526,7 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
     name: "continuation-reviewer",
     group: GROUP,
     summary: "Run a reviewer command over a turn's proposals (context on stdin, temp cwd, stripped env, timeout) and record its verdict",
-    positionals: [{ name: "TASK", required: true, description: "Task name" }],
+    positionals: [TASK_ARG],
     options: {
       "correlation-id": { type: "string", value: "ID", description: "The completion turn (required)" },
       "reviewer-session-id": { type: "string", value: "ID", description: "Who reviews; must differ from the manager (required)" },
@@ -576,18 +542,14 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
     examples: [`switchyard continuation-reviewer auth --correlation-id turn-3 --reviewer-session-id rev-1 --reviewer-command '["python3","review.py"]'`],
     local: async (a, g) => {
       const task = enc(pos(a, 0)!);
-      const cid = str(a, "correlation-id");
-      const reviewer = str(a, "reviewer-session-id");
-      if (!cid) throw new UsageError("--correlation-id is required");
+      const cid = req(a, "correlation-id");
       const context = await callOnce(g, { method: "GET", path: `/tasks/${task}/continuations/${enc(cid)}/reviewer-context` });
       if (flag(a, "dry-run") || context.status !== 200) {
         printAnswer(g, context, (b) => JSON.stringify(b, null, 2));
         return context.status === 200 ? 0 : 1;
       }
-      if (!reviewer) throw new UsageError("--reviewer-session-id is required");
-      const rawCmd = str(a, "reviewer-command");
-      if (!rawCmd) throw new UsageError("--reviewer-command is required");
-      const argv = reviewerArgv(rawCmd);
+      const reviewer = req(a, "reviewer-session-id");
+      const argv = reviewerArgv(req(a, "reviewer-command"));
       const timeoutMs = (int(a, "timeout-seconds", { min: 1 }) ?? 120) * 1000;
       const started = Date.now();
       let verdict: "proceed" | "revise" | "stop" = "stop";

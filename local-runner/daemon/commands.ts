@@ -1,11 +1,12 @@
-import { existsSync, readFileSync, realpathSync } from "node:fs";
-import { cliEntry } from "../agents.ts";
+import { existsSync, readFileSync } from "node:fs";
 import { readOwnerTokenFile, resolveHome } from "../home.ts";
+import { err, out } from "../cli/api-call.ts";
 import { flag, req, str, UsageError, type Args, type CommandSpec, type GlobalOptions, type OptionSpec } from "../cli/spec.ts";
 import type { Transport } from "../cli/transport.ts";
 import { runDaemonLoop } from "./loop.ts";
-import { daemonStatus, daemonTokenPath, installDaemon, nativePlatform, readManifest, realExec, uninstallDaemon, type Exec } from "./manager.ts";
-import { checkUnitValues, daemonArgv, unitFiles, type DaemonConfig, type Platform } from "./units.ts";
+import { daemonStatus, daemonTokenPath, installDaemon, readManifest, realExec, uninstallDaemon, type Exec } from "./manager.ts";
+import { cliScript, platformOf, unitHome } from "./service-args.ts";
+import { checkUnitValues, daemonArgv, unitFiles, type DaemonConfig } from "./units.ts";
 
 /** Default seconds between ticks of an installed daemon. */
 const DEFAULT_INTERVAL_SECONDS = 60;
@@ -24,29 +25,10 @@ function seconds(a: Args, name: string, dflt: number, opts: { integer?: boolean 
   return n;
 }
 
-/** The switchyard entry script the service manager should start: the one running now, if it is the CLI. */
-function cliScript(): string {
-  const argv1 = process.argv[1];
-  if (argv1 && /switchyard(\.mjs)?$/.test(argv1) && existsSync(argv1)) return realpathSync(argv1);
-  return cliEntry();
-}
-
-function platformOf(a: Args): Platform {
-  const v = str(a, "platform");
-  if (v === undefined) {
-    const native = nativePlatform();
-    if (!native) throw new UsageError(`no launchd or systemd on ${process.platform}; pass --platform launchd|systemd to write the files anyway`);
-    return native;
-  }
-  if (v !== "launchd" && v !== "systemd") throw new UsageError(`--platform must be launchd or systemd, got '${v}'`);
-  return v;
-}
-
 /** The daemon configuration an install (or its preview) would use. */
 function configOf(a: Args, g: GlobalOptions): DaemonConfig {
   const home = resolveHome(process.env, { home: g.home });
-  const userHome = process.env.HOME;
-  if (!userHome) throw new UsageError("$HOME is not set; the unit files live under it");
+  const userHome = unitHome();
   const cfg: DaemonConfig = {
     platform: platformOf(a),
     runId: req(a, "run-id"),
@@ -75,9 +57,6 @@ const installOptions: Record<string, OptionSpec> = {
   "interval-seconds": { type: "string", value: "N", description: `Seconds between ticks (default ${DEFAULT_INTERVAL_SECONDS})` },
   "lease-seconds": { type: "string", value: "N", description: `Run lease length (default ${DEFAULT_LEASE_SECONDS})` },
 };
-
-const out = (t: string) => process.stdout.write(t.endsWith("\n") ? t : `${t}\n`);
-const err = (t: string) => process.stderr.write(t.endsWith("\n") ? t : `${t}\n`);
 
 function loadHint(cfg: DaemonConfig): string {
   return cfg.platform === "launchd"
@@ -273,8 +252,7 @@ export const DAEMON_COMMANDS: CommandSpec[] = [
     local: async (_a, g) => {
       const home = resolveHome(process.env, { home: g.home });
       const manifest = readManifest(home.home);
-      const userHome = process.env.HOME;
-      if (!userHome) throw new UsageError("$HOME is not set; the unit files live under it");
+      const userHome = unitHome();
       const r = await uninstallDaemon(home.home, { exec: daemonDeps.exec, userHome });
       let revoked = false;
       if (manifest?.token_id) {

@@ -74,12 +74,13 @@ async function boundTask() {
   return { task: task.task.name as string, worker, manager, rollout };
 }
 
-/** Opens the dashboard and signs in through its form. */
-async function signedIn(): Promise<PageRecord> {
+/** Opens the dashboard and signs in through its form (with the owner token unless told otherwise). */
+async function signedIn(token = owner, onPage?: (rec: PageRecord) => void): Promise<PageRecord> {
   const rec = await recordedPage(browser!);
+  onPage?.(rec);
   const res = await rec.page.goto(`${base}/dashboard`);
   expect(res?.status()).toBe(200);
-  await rec.page.locator("#token").fill(owner);
+  await rec.page.locator("#token").fill(token);
   await rec.page.getByRole("button", { name: "Sign in" }).click();
   await rec.page.locator("#live.on").waitFor({ timeout: 10_000 });
   return rec;
@@ -164,6 +165,24 @@ describe.skipIf(!haveChromium)("/dashboard in Chromium", () => {
     await rec.page.locator("#signin-error", { hasText: "Sign-in refused" }).waitFor({ timeout: 5000 });
     expect(await rec.page.locator("#main").isHidden()).toBe(true);
     expect(await rec.page.evaluate(() => sessionStorage.length)).toBe(0);
+    await rec.context.close();
+  });
+
+  it("signs out when its token is revoked while the page is open, instead of reconnecting the stream every second", async () => {
+    const minted = await must("POST", "/v1/tokens", { scope: "owner", label: "dashboard-revoke-test" });
+    let streams = 0;
+    const rec = await signedIn(minted.token, (r) => r.page.on("request", (req) => void (req.url().endsWith("/v1/dashboard/stream") && streams++)));
+    expect(streams).toBe(1);
+    await must("POST", `/v1/tokens/${minted.token_id}/revoke`, {});
+    // The server ends the stream with an error event on its next change; the page forgets the token.
+    await rec.page.locator("#signin-error", { hasText: "That token was refused" }).waitFor({ timeout: 10_000 });
+    expect(await rec.page.locator("#main").isHidden()).toBe(true);
+    expect(await rec.page.evaluate(() => sessionStorage.length)).toBe(0);
+    const after = streams;
+    // Before, the page reopened the stream with the dead token every second.
+    await new Promise((r) => setTimeout(r, 3500));
+    expect(streams).toBe(after);
+    expect(rec.errors.filter((e) => e.startsWith("uncaught:"))).toEqual([]);
     await rec.context.close();
   });
 });

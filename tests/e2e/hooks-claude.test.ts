@@ -3,85 +3,38 @@
 // session; a permission prompt reaches the manager's inbox within 2 s; a Stop routes the
 // completion within 1 s; /clear keeps the session's identity with the new transcript recorded.
 // No cron or poll runs in this test: whatever reaches the manager got there through the hooks.
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { makeCtx } from "../../functions/lib/ctx.ts";
 import { routeCompletions } from "../../functions/messages/routing.ts";
-import {
-  agentCommand,
-  capturePane,
-  claudeTranscripts,
-  makeClaudeConfig,
-  startStub,
-  submitPrompt,
-  tmux,
-  waitFor,
-  waitForPane,
-  type AgentHome,
-  type StubServer,
-} from "../helpers/agents.ts";
-import { createTask, registerSession } from "../helpers/factories.ts";
-import { cliWithEnv, serveApp } from "../helpers/hooks.ts";
-import { makeTestEnv, type TestEnv } from "../helpers/services.ts";
+import { capturePane, claudeTranscripts, submitPrompt, tmux, waitFor, waitForPane } from "../helpers/agents.ts";
+import { useHookedWorker } from "../helpers/hooks.ts";
 
-let env: TestEnv | null = null;
-let stub: StubServer | null = null;
-let home: AgentHome | null = null;
-let server: { url: string; close(): Promise<void> } | null = null;
-let tmuxName: string | null = null;
-let agentPid: number | null = null;
-
-afterEach(async () => {
-  if (tmuxName) await env?.services.host?.tmuxKillSession(tmuxName).catch(() => {});
-  if (agentPid) await waitFor(async () => !(await env!.services.host!.pidAlive(agentPid!)) || undefined, 10_000, "agent exit").catch(() => {});
-  agentPid = null;
-  await server?.close();
-  await stub?.close();
-  home?.cleanup();
-  env?.close();
-  env = stub = home = server = tmuxName = null;
-});
+const startWorker = useHookedWorker();
 
 const TOOL = "echo TOOL-OUTPUT-42 > proof.txt && cat proof.txt";
 
 describe("Claude Code with Switchyard's hooks", () => {
   it("reports permission waits, completions and /clear through its hooks", async () => {
-    stub = await startStub("claude", ["Hello from the stub: PONG-1", { shell: TOOL }, "Ran it: TOOL-DONE", "After clear: PONG-3"]);
-    home = await makeClaudeConfig(stub.url, { permissionMode: "default" });
-    env = await makeTestEnv();
-    server = await serveApp(env);
-    const install = await cliWithEnv(["hooks", "install", "--agent", "claude", "--hook-url", server.url, "--home", env.dir], {
-      CLAUDE_CONFIG_DIR: home.configDir,
-      HOME: home.home,
-    });
-    expect(install.code, install.out + install.err).toBe(0);
-
-    const cmd = agentCommand("claude", home);
-    env.services.agents = { claude: { command: cmd.argv, env: cmd.env } };
-    const spawn = await env.call("POST", "/v1/sessions/spawn", {
-      body: { name: "claude-w", role: "worker", agent: "claude", cwd: home.workdir, prompt: "Say PONG please", timeout_seconds: 90 },
-    });
-    tmuxName = "sy-claude-claude-w";
-    expect(spawn.status, JSON.stringify(spawn.body)).toBe(201);
-    agentPid = spawn.body.spawn.pane_pid;
-    const target = `${tmuxName}:0.0`;
-    const firstTranscript = spawn.body.session.transcript_path as string;
+    const { env, stub, home, spawn, target, bindManager } = await startWorker(
+      "claude",
+      ["Hello from the stub: PONG-1", { shell: TOOL }, "Ran it: TOOL-DONE", "After clear: PONG-3"],
+      { permissionMode: "default" },
+    );
+    const firstTranscript = spawn.session.transcript_path as string;
     await waitForPane(target, /PONG-1/, 60_000);
 
     // Claude writes an answer to its transcript a moment after showing it. Bind once the first
     // one is there, so it falls under the binding's watermark: it is not the new manager's.
     await waitFor(
       async () => {
-        await env!.call("POST", "/v1/sessions/claude-w/ingest");
-        return (await env!.call("GET", "/v1/sessions/claude-w/events?kind=task_complete")).body.events.length >= 1;
+        await env.call("POST", "/v1/sessions/claude-w/ingest");
+        return (await env.call("GET", "/v1/sessions/claude-w/events?kind=task_complete")).body.events.length >= 1;
       },
       20_000,
       "the first answer in the transcript",
     );
-    const manager = await registerSession(env, "manager");
-    const task = await createTask(env, { goal: "prove the hooks" });
-    expect((await env.call("POST", "/v1/bindings", { body: { task: task.task.name, worker: "claude-w", manager: manager.session.name } })).status).toBe(201);
-    const inbox = async () => (await env!.call("GET", `/v1/sessions/${manager.session.name}/inbox?limit=100`, { token: manager.token })).body.items as any[];
-    const hookState = async () => (await env!.call("GET", "/v1/sessions/claude-w/hook-state")).body.hook_state;
+    const { task, inbox } = await bindManager();
+    const hookState = async () => (await env.call("GET", "/v1/sessions/claude-w/hook-state")).body.hook_state;
 
     // A turn that asks for a permission: the manager hears of it at once.
     const served = stub.requests.length;
@@ -122,8 +75,8 @@ describe("Claude Code with Switchyard's hooks", () => {
     // The transcript's own completion of that turn carries the same prompt id: routing it is a no-op.
     await waitFor(
       async () => {
-        const r = await env!.call("POST", "/v1/sessions/claude-w/ingest");
-        return r.status === 200 && (await env!.call("GET", "/v1/sessions/claude-w/events?kind=task_complete")).body.events.length >= 2;
+        const r = await env.call("POST", "/v1/sessions/claude-w/ingest");
+        return r.status === 200 && (await env.call("GET", "/v1/sessions/claude-w/events?kind=task_complete")).body.events.length >= 2;
       },
       20_000,
       "transcript completion of the tool turn",
@@ -148,7 +101,7 @@ describe("Claude Code with Switchyard's hooks", () => {
     await waitForPane(target, /PONG-3/, 60_000);
     const after = await waitFor(
       async () => {
-        const s = (await env!.call("GET", "/v1/sessions/claude-w")).body.session;
+        const s = (await env.call("GET", "/v1/sessions/claude-w")).body.session;
         return s.transcript_path !== firstTranscript ? s : undefined;
       },
       20_000,
@@ -169,7 +122,7 @@ describe("Claude Code with Switchyard's hooks", () => {
     // (Claude writes the answer to its transcript about a second after its Stop hook.)
     const c = await waitFor(
       async () => {
-        const r = (await env!.call("POST", `/v1/tasks/${task.task.name}/cycle`, { body: {} })).body;
+        const r = (await env.call("POST", `/v1/tasks/${task.task.name}/cycle`, { body: {} })).body;
         return String(r.manager_context?.last_worker_message ?? "").includes("PONG-3") ? r : undefined;
       },
       10_000,

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import { isLoopbackHost } from "../../local-runner/cli/local-commands.ts";
+import { isLoopbackHost } from "../../local-runner/loopback.ts";
 import { readOwnerTokenFile, resolveHome } from "../../local-runner/home.ts";
 import { killUpProcess, startUpProcess, type UpProcess } from "../helpers/up-process.ts";
 

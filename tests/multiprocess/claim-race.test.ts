@@ -1,45 +1,27 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it } from "vitest";
-import { makeCtx } from "../../functions/lib/ctx.ts";
-import { openDatabase, type Database } from "../../functions/lib/db.ts";
+import { describe, expect, it } from "vitest";
 import { registerSession } from "../../functions/sessions/register.ts";
-import { migrateDatabase } from "../../local-runner/migrate.ts";
-import { spawnWorker, type WorkerProcess } from "../helpers/worker-process.ts";
+import { useSharedFileDatabase } from "../helpers/shared-file-db.ts";
+import { go, spawnWorker } from "../helpers/worker-process.ts";
 
 const WORKER = fileURLToPath(new URL("./patrol-worker.ts", import.meta.url));
 const CLAIMANTS = 8;
 
 type Line = { ready?: true; done?: true; won?: boolean; claim_id?: string; error?: string };
 
-let dir: string | undefined;
-let database: Database | undefined;
-const procs: Array<WorkerProcess<Line>> = [];
-afterEach(() => {
-  for (const p of procs.splice(0)) if (p.child.exitCode === null) p.child.kill("SIGKILL");
-  database?.close();
-  database = undefined;
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  dir = undefined;
-});
+const shared = useSharedFileDatabase<Line>("claim-race");
 
 describe("exclusive claim race", () => {
   it(`${CLAIMANTS} processes claiming overlapping paths exclusively at once: exactly one wins, the others learn who holds it`, async () => {
-    dir = mkdtempSync(join(tmpdir(), "switchyard-claim-race-"));
-    const url = `file:${join(dir, "switchyard.db")}`;
-    database = await openDatabase({ url });
-    await migrateDatabase(database);
-    const ctx = makeCtx({ database, hostName: "parent" }, { kind: "owner", tokenId: "tok_parent" });
+    const { url, database, ctx } = await shared.open();
     const names = Array.from({ length: CLAIMANTS }, (_, i) => `claimant-${i}`);
     for (const name of names) await registerSession(ctx, { name, role: "worker" });
     // The same file, its folder and a glob over it: all overlap.
     const paths = ["src/auth/session.ts", "src/auth/**", "src/auth", "src/auth/session.ts", "src/**/*.ts", "src/auth/session.ts", "src/auth/*", "src"];
     const all = names.map((n, i) => spawnWorker<Line>(WORKER, [url, "claim", paths[i]!, n]));
-    procs.push(...all);
+    shared.procs.push(...all);
     await Promise.all(all.map((p) => p.ready));
-    for (const p of all) p.child.stdin!.end("go\n");
+    go(all);
     const codes = await Promise.all(all.map((p) => p.exit));
     for (const [i, p] of all.entries()) expect({ i, code: codes[i], stderr: p.stderr.join("") }).toEqual({ i, code: 0, stderr: "" });
     const results = all.map((p) => p.lines.find((l) => l.done)!);

@@ -1,14 +1,9 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createGate } from "../../functions/gates/create.ts";
-import { makeCtx } from "../../functions/lib/ctx.ts";
-import { openDatabase, type Database } from "../../functions/lib/db.ts";
 import { registerSession } from "../../functions/sessions/register.ts";
-import { migrateDatabase } from "../../local-runner/migrate.ts";
-import { spawnWorker, type WorkerProcess } from "../helpers/worker-process.ts";
+import { useSharedFileDatabase } from "../helpers/shared-file-db.ts";
+import { go, spawnWorker } from "../helpers/worker-process.ts";
 
 const WORKER = fileURLToPath(new URL("./patrol-worker.ts", import.meta.url));
 const GATES = 80;
@@ -18,26 +13,13 @@ const KILL_ROUNDS = 10;
 
 type Line = { ready?: true; done?: true; closed?: string; delivered?: number };
 
-let dir: string | undefined;
-let database: Database | undefined;
-const procs: Array<WorkerProcess<Line>> = [];
-afterEach(() => {
-  for (const p of procs.splice(0)) if (p.child.exitCode === null) p.child.kill("SIGKILL");
-  database?.close();
-  database = undefined;
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  dir = undefined;
-});
+const shared = useSharedFileDatabase<Line>("gate-crash");
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("gate close under kill -9", () => {
   it(`notifies every waiter of ${GATES} timer gates exactly once while the closing process is killed again and again`, async () => {
-    dir = mkdtempSync(join(tmpdir(), "switchyard-gate-crash-"));
-    const url = `file:${join(dir, "switchyard.db")}`;
-    database = await openDatabase({ url });
-    await migrateDatabase(database);
-    const ctx = makeCtx({ database, hostName: "parent" }, { kind: "owner", tokenId: "tok_parent" });
+    const { url, database, ctx } = await shared.open();
     for (const name of WAITERS) await registerSession(ctx, { name, role: "worker" });
     for (let i = 0; i < GATES; i++) await createGate(ctx, { type: "timer", timeout_seconds: 1, title: `g${i}`, waiters: WAITERS });
     await sleep(1100);
@@ -50,9 +32,9 @@ describe("gate close under kill -9", () => {
     let slack = 0;
     for (let round = 0; round <= KILL_ROUNDS && !finished; round++) {
       const p = spawnWorker<Line>(WORKER, [url, "gates"]);
-      procs.push(p);
+      shared.procs.push(p);
       await p.ready;
-      p.child.stdin!.end("go\n");
+      go([p]);
       // Kill rounds die 20-300 ms (plus any slack) into the work; the last round lives until it is done.
       const life = round < KILL_ROUNDS ? 20 + ((round * 97) % 280) + slack : 60_000;
       const outcome = await Promise.race([p.exit.then(() => "exited" as const), sleep(life).then(() => "kill" as const)]);
@@ -72,7 +54,7 @@ describe("gate close under kill -9", () => {
     expect(kills).toBeGreaterThan(2);
     expect(killedMidWork).toBeGreaterThan(0);
 
-    const q = async (sql: string) => (await database!.client.execute(sql)).rows;
+    const q = async (sql: string) => (await database.client.execute(sql)).rows;
     expect((await q("SELECT count(*) AS n FROM gates WHERE state = 'closed'"))[0]!.n).toBe(GATES);
     expect((await q("SELECT count(*) AS n FROM events WHERE kind = 'gate_closed'"))[0]!.n).toBe(GATES);
     expect((await q("SELECT count(*) AS n FROM notifications WHERE kind = 'gate_closed'"))[0]!.n).toBe(GATES * WAITERS.length);

@@ -486,7 +486,13 @@ describe("GET /v1/sessions/{name}/hook-events", () => {
     const page2 = await env.call("GET", `/v1/sessions/${worker.session.name}/hook-events?limit=10&cursor=${page1.body.next_cursor}`, { token: manager.token });
     expect(page2.body.events.map((e: any) => e.event)).toEqual(["PreToolUse", "UserPromptSubmit", "SessionStart"]);
     expect(page2.body.next_cursor).toBeNull();
-    expect(page1.body.events[1].payload).toMatchObject({ tool_name: "Bash", tool_command: expect.stringContaining("echo") });
+    // Content is a length marker unless asked for, as in replay.
+    expect(page1.body.content_redacted).toBe(true);
+    expect(page1.body.events[1].payload).toMatchObject({ tool_name: "Bash", tool_command: expect.stringMatching(/^\[redacted \d+ chars\]$/) });
+    expect(JSON.stringify(page2.body)).not.toContain("echo");
+    const full = await env.call("GET", `/v1/sessions/${worker.session.name}/hook-events?limit=2&include_content=true`, { token: manager.token });
+    expect(full.body.content_redacted).toBe(false);
+    expect(full.body.events[1].payload).toMatchObject({ tool_name: "Bash", tool_command: expect.stringContaining("echo") });
     const stranger = await registerSession(env, "worker");
     expect((await env.call("GET", `/v1/sessions/${worker.session.name}/hook-events`, { token: stranger.token })).status).toBe(403);
     expect((await env.call("GET", `/v1/sessions/${worker.session.name}/hook-events?cursor=garbage`)).status).toBe(400);

@@ -74,6 +74,19 @@ describe("the kept-statement connection", () => {
     }
   });
 
+  it("commits with the durability the client's own connections use", () => {
+    const path = join(dir, "z.db");
+    const normal = new CachedConnection(path, 5000);
+    const full = new CachedConnection(path, 5000, "full");
+    try {
+      expect(normal.synchronousSetting()).toBe(1);
+      expect(full.synchronousSetting()).toBe(2);
+    } finally {
+      normal.reset();
+      full.reset();
+    }
+  });
+
   it("opens only plain file URLs itself", () => {
     expect(cachedConnectionPath("file:/tmp/a.db")).toBe("/tmp/a.db");
     expect(cachedConnectionPath("file:///tmp/a.db")).toBe("/tmp/a.db");

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { unzipSync } from "fflate";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
@@ -236,9 +236,19 @@ describe("export-task", () => {
     expect(escaped.body.error.code).toBe("PATH_NOT_ALLOWED");
     expect(readdirSync(elsewhere)).toEqual([]);
     rmSync(join(out, `${t.task}-${stamp}`));
-    expect((await env.call("POST", `/v1/tasks/${t.task}/export`, { body: { dir: out, zip: true } })).status).toBe(201);
+    const once = await env.call("POST", `/v1/tasks/${t.task}/export`, { body: { dir: out, zip: true } });
+    expect(once.status).toBe(201);
+    expect(once.body.path).toBe(join(realpathSync(out), `${t.task}-${stamp}.zip`));
+    // The same second again (the clock has not moved): the next free name, nothing overwritten.
     const twice = await env.call("POST", `/v1/tasks/${t.task}/export`, { body: { dir: out, zip: true } });
-    expect(twice.status).toBe(409);
+    expect(twice.status).toBe(201);
+    expect(twice.body.path).toBe(join(realpathSync(out), `${t.task}-${stamp}-2.zip`));
+    const folder = await env.call("POST", `/v1/tasks/${t.task}/export`, { body: { dir: out } });
+    expect(folder.status).toBe(201);
+    const again = await env.call("POST", `/v1/tasks/${t.task}/export`, { body: { dir: out } });
+    expect(again.status).toBe(201);
+    expect(again.body.path).toBe(join(realpathSync(out), `${t.task}-${stamp}-2`));
+    expect(readdirSync(join(out, `${t.task}-${stamp}-2`)).sort()).toEqual(readdirSync(join(out, `${t.task}-${stamp}`)).sort());
     expect((await env.call("POST", `/v1/tasks/${t.task}/export`, { body: { dir: out }, token: await env.mint("daemon") })).status).toBe(403);
   });
 });
