@@ -4,8 +4,10 @@
 // so the triggers (telemetry, full-text indexes) fire as they do in use. Each operation is the
 // domain function its route calls, in-process, so the number is the query cost and not HTTP.
 // Part of `npm run bench`; alone with `npx tsx bench/growth.ts` (writes bench/results/growth.json),
-// or call growthBench(). GROWTH_SCALES=1000,100000 runs fewer scales.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+// or call growthBench(). GROWTH_SCALES=1000,100000 runs fewer scales; GROWTH_OPS=discover,show
+// measures only those operations (the seeding is the same, so their numbers are comparable), and
+// alone it then updates just their rows in growth.json, noting the re-run under `reruns`.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,6 +30,21 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 /** Rows in each growing table at each step. */
 export const GROWTH_SCALES = (process.env.GROWTH_SCALES ?? "1000,100000,1000000").split(",").map(Number);
+/** The operations measured, in table order. */
+export const GROWTH_OPERATIONS = ["show", "list_page", "cycle", "tail", "discover", "audit", "inbox_consume", "replay"] as const;
+/** The operations GROWTH_OPS selects (all when unset). */
+export const GROWTH_OPS = selectedOps(process.env.GROWTH_OPS);
+
+function selectedOps(env: string | undefined): Set<string> {
+  const picked = (env ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const unknown = picked.filter((op) => !(GROWTH_OPERATIONS as readonly string[]).includes(op));
+  if (unknown.length) throw new Error(`GROWTH_OPS: unknown operation ${unknown.join(", ")}; choose from ${GROWTH_OPERATIONS.join(", ")}`);
+  return new Set(picked.length ? picked : GROWTH_OPERATIONS);
+}
+
 /** Samples per operation and scale, after WARMUP unrecorded rounds. */
 const SAMPLES = 40;
 const WARMUP = 5;
@@ -134,7 +151,7 @@ export async function growthBench(): Promise<{ rows: BenchRow[]; ratios: Record<
       const mid = Math.ceil(scale / 2);
       const midCursor = encodeCursor([nowMs + mid, `ses_g${String(mid).padStart(8, "0")}`], "sessions/list");
       const pick = (i: number) => String(1 + ((Math.abs(i) * 7919) % scale)).padStart(8, "0");
-      const samples = await measure([
+      const ops: Array<[(typeof GROWTH_OPERATIONS)[number], (i: number) => Promise<unknown>]> = [
         ["show", (i) => showSession(ctx, `gs-${pick(i)}`)],
         ["list_page", () => listSessions(ctx, { state: "all", name: [], redact_identity_token: false, limit: 50, cursor: midCursor })],
         [
@@ -156,7 +173,8 @@ export async function growthBench(): Promise<{ rows: BenchRow[]; ratios: Record<
           },
         ],
         ["replay", () => replayTask(ctx, "growth-task", { format: "compact", role: "all", include_content: false, limit: 50 })],
-      ]);
+      ];
+      const samples = await measure(ops.filter(([op]) => GROWTH_OPS.has(op)));
       for (const [op, s] of samples) {
         const p50 = percentile(s, 50);
         if (!base.has(op)) base.set(op, p50);
@@ -194,21 +212,26 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     loadavg_1m_after: round(loadavg()[0]!),
   };
   mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
-  writeFileSync(
-    join(ROOT, "bench", "results", "growth.json"),
-    `${JSON.stringify(
-      {
-        recorded_at: new Date().toISOString(),
-        machine,
-        scales: GROWTH_SCALES,
-        samples: SAMPLES,
-        seed_seconds: result.seed_seconds,
-        total_seconds: round((performance.now() - t0) / 1000),
-        rows: result.rows,
-        ratios: result.ratios,
-      },
-      null,
-      2,
-    )}\n`,
-  );
+  const file = join(ROOT, "bench", "results", "growth.json");
+  const run = {
+    recorded_at: new Date().toISOString(),
+    machine,
+    scales: GROWTH_SCALES,
+    samples: SAMPLES,
+    seed_seconds: result.seed_seconds,
+    total_seconds: round((performance.now() - t0) / 1000),
+  };
+  let record: Record<string, unknown> = { ...run, rows: result.rows, ratios: result.ratios };
+  if (GROWTH_OPS.size < GROWTH_OPERATIONS.length && existsSync(file)) {
+    // A partial run replaces only its own rows and ratios; the rest keep their full run's numbers.
+    const prev = JSON.parse(readFileSync(file, "utf8")) as { rows: BenchRow[]; ratios: Record<string, number>; reruns?: unknown[] };
+    const fresh = new Map(result.rows.map((r) => [r.id, { ...r, rerun_at: run.recorded_at }]));
+    record = {
+      ...prev,
+      rows: prev.rows.map((r) => fresh.get(r.id) ?? r),
+      ratios: { ...prev.ratios, ...result.ratios },
+      reruns: [...(prev.reruns ?? []), { ...run, operations: [...GROWTH_OPS] }],
+    };
+  }
+  writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
 }

@@ -1,6 +1,10 @@
 // One dispatcher process for bench/queue-perf.ts. Prints {"ready":true}, then for every "go" line
-// on stdin runs dispatch passes (a no-op notify_manager executor, as a dispatcher's own loop
-// would) until a pass claims nothing, and prints {"done":true,"processed":N}. Exits when stdin ends.
+// on stdin runs dispatch passes (as a dispatcher's own loop would) until a pass claims nothing,
+// and prints {"done":true,"processed":N}. Exits when stdin ends.
+//
+// The notify_manager executor does nothing, so the rows measure the queue's own cost. Like the
+// real one (functions/messages/inbox-executors.ts), it is a database-only effect: it has a `plan`
+// (here with no statements), so the queue commits a run of them with their outcomes in one batch.
 // argv: <db-url> <dispatcher-id>
 import { createInterface } from "node:readline";
 import { z } from "@hono/zod-openapi";
@@ -13,10 +17,12 @@ import { HeartbeatThrottle } from "../functions/queue/dispatchers.ts";
 
 const [url, dispatcherId] = process.argv.slice(2);
 const database = await openDatabase({ url: url! });
-const executors = { notify_manager: { payload: z.object({ n: z.number() }), run: async () => ({ ok: true, result: {} }) } } as unknown as ExecutorTable;
+const executors = {
+  notify_manager: { payload: z.object({ n: z.number() }), run: async () => ({ ok: true, result: {} }), plan: async () => ({ stmts: [], result: {} }) },
+} as unknown as ExecutorTable;
 const ctx = makeCtx({ database, hostName: "bench", executors }, { kind: "daemon", tokenId: dispatcherId! });
-// The throttle a dispatcher's own loop (local-runner/dispatcher.ts) uses.
-const opts = { dispatcherId: dispatcherId!, limit: 20, route: false, heartbeat: new HeartbeatThrottle() };
+// The throttle and the claim-ahead a dispatcher's own loop (local-runner/dispatcher.ts) uses.
+const opts = { dispatcherId: dispatcherId!, limit: 20, route: false, heartbeat: new HeartbeatThrottle(), prefetch: true };
 process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
 for await (const _line of createInterface({ input: process.stdin })) {
   let processed = 0;

@@ -1,7 +1,6 @@
 // Queue and round-trip benchmarks for issue 10 (items 3 and 4): `npx tsx bench/queue-perf.ts
 // [--label before|after] [--part dispatch|http|round-trips]`, also part of `npm run bench`. Three
-// parts, each measured in this one run (`--part` runs only the named one and replaces only that
-// part of the labelled record in the result file, so one part can be re-measured alone):
+// parts, each measured in this one run (or only the named one with --part):
 //
 // 1. Dispatch: commands/s for 1 and 4 dispatcher processes against a raw conditional
 //    UPDATE…RETURNING (one statement that claims and completes a command) on the same database
@@ -12,7 +11,8 @@
 //    latency per database round trip (tests/helpers/db-clients.ts).
 //
 // The result is merged into bench/results/queue-perf.json under the label (default "after"), so a
-// run on the old code (`--label before`) and one on the new sit side by side.
+// run on the old code (`--label before`) and one on the new sit side by side. A --part run
+// replaces only that part of the label's record (dispatch and http carry their own time and load).
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
@@ -246,23 +246,26 @@ async function roundTripPart() {
   return rows;
 }
 
-const PARTS = ["round-trips", "dispatch", "http"] as const;
+const PARTS = { "round-trips": roundTripPart, dispatch: dispatchPart, http: httpPart } as const;
+type Part = keyof typeof PARTS;
+const PART_KEYS: Record<Part, "round_trips" | "dispatch" | "http"> = { "round-trips": "round_trips", dispatch: "dispatch", http: "http" };
+
+/** The value after `flag` on the command line, or undefined. */
+function flag(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i < 0 ? undefined : process.argv[i + 1];
+}
 
 async function main() {
-  const flag = (name: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
   const label = flag("--label") ?? "after";
   const part = flag("--part");
-  if (part !== undefined && !(PARTS as readonly string[]).includes(part)) {
-    throw new Error(`--part ${part}: expected one of ${PARTS.join(", ")}`);
+  if (part !== undefined && !(part in PARTS)) {
+    process.stderr.write(`unknown --part ${JSON.stringify(part)}; use one of: ${Object.keys(PARTS).join(", ")}\n`);
+    process.exit(2);
   }
-  const wanted = (name: (typeof PARTS)[number]) => part === undefined || part === name;
   const started = performance.now();
   const loadBefore = loadavg().map(round);
-  const measured: Record<string, unknown> = {};
-  if (wanted("round-trips")) measured.round_trips = await roundTripPart();
-  if (wanted("dispatch")) measured.dispatch = await dispatchPart();
-  if (wanted("http")) measured.http = await httpPart();
-  const result = {
+  const stamp = () => ({
     recorded_at: new Date().toISOString(),
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
@@ -270,28 +273,29 @@ async function main() {
     load_average_before: loadBefore,
     load_average_after: loadavg().map(round),
     total_seconds: round((performance.now() - started) / 1000),
-    ...measured,
-  };
+  });
   const prior = existsSync(RESULT_FILE) ? JSON.parse(readFileSync(RESULT_FILE, "utf8")) : {};
-  // A single part keeps the label's other parts and records its own run conditions beside itself.
-  const record =
-    part === undefined
-      ? result
-      : {
-          ...(prior[label] ?? {}),
-          [part.replace("-", "_")]: measured[part.replace("-", "_")],
-          [`${part.replace("-", "_")}_run`]: {
-            recorded_at: result.recorded_at,
-            load_average_before: result.load_average_before,
-            load_average_after: result.load_average_after,
-            total_seconds: result.total_seconds,
-          },
-        };
+  let record: Record<string, unknown>;
+  let printed: unknown;
+  if (part) {
+    const key = PART_KEYS[part as Part];
+    const value = await PARTS[part as Part]();
+    // The round-trip part is a list of rows, recorded as before; the others carry their own stamp.
+    const measured = Array.isArray(value) ? value : { ...value, ...stamp() };
+    printed = measured;
+    record = { ...prior[label], [key]: measured };
+  } else {
+    const round_trips = await roundTripPart();
+    const dispatch = await dispatchPart();
+    const http = await httpPart();
+    record = { ...stamp(), round_trips, dispatch, http };
+    printed = record;
+  }
   mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
   const tmp = `${RESULT_FILE}.tmp`;
   writeFileSync(tmp, `${JSON.stringify({ ...prior, [label]: record }, null, 2)}\n`);
   renameSync(tmp, RESULT_FILE);
-  process.stdout.write(`${JSON.stringify(result, null, 2)}\nwritten to bench/results/queue-perf.json as "${label}"\n`);
+  process.stdout.write(`${JSON.stringify(printed, null, 2)}\nwritten to bench/results/queue-perf.json as "${label}"${part ? ` (part ${part})` : ""}\n`);
 }
 
 /** For bench/run.ts: the same three parts, as one record. */

@@ -39,8 +39,10 @@ export async function runDispatchLoop(services: Services, opts: DispatchLoopOpti
   try {
     while (!opts.signal?.aborted) {
       let full = false;
+      // The next batch is claimed ahead only when another pass is sure to follow.
+      const prefetch = opts.iterations === undefined || result.passes + 1 < opts.iterations;
       try {
-        const report = await dispatchPass(ctx, DISPATCH_PLUGINS, { ...opts, pid, heartbeat });
+        const report = await dispatchPass(ctx, DISPATCH_PLUGINS, { ...opts, pid, heartbeat, prefetch });
         result.processed += report.claimed;
         full = report.claimed >= (opts.limit ?? 20);
         opts.onPass?.(report);
@@ -54,6 +56,19 @@ export async function runDispatchLoop(services: Services, opts: DispatchLoopOpti
         break;
       }
       if (!full) await pause(opts.intervalMs, opts.signal);
+    }
+    // Stopped with a batch claimed ahead: run it rather than leave it held until its lease ends
+    // (a pass that cannot run it is not retried forever; the lease then brings it back).
+    for (let tries = 0; heartbeat.next.length > 0 && tries < 3; tries++) {
+      try {
+        const report = await dispatchPass(ctx, DISPATCH_PLUGINS, { ...opts, pid, heartbeat, prefetch: false });
+        result.processed += report.claimed;
+        opts.onPass?.(report);
+      } catch (e) {
+        result.failed_passes++;
+        opts.onError?.(e as Error);
+      }
+      result.passes++;
     }
   } finally {
     await stopDispatcher(ctx, opts.dispatcherId, pid, heartbeat.pending).catch((e: Error) => opts.onError?.(e));

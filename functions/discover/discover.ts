@@ -1,5 +1,6 @@
 import type { z } from "@hono/zod-openapi";
-import { and, asc, desc, eq, gte, lt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gte, lt, type SQL, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
 import { bindings } from "../../schema/bindings.ts";
 import { type EventRow, events } from "../../schema/events.ts";
 import { type SessionRow, sessions } from "../../schema/sessions.ts";
@@ -13,6 +14,7 @@ import { iso, rowFromRaw } from "../lib/sql.ts";
 import { detailsVisibleTo, sessionToWire } from "../sessions/wire.ts";
 import { taskToWire } from "../tasks/wire.ts";
 import { DiscoverQuery, DiscoverResult, type Suggestion } from "./schema.ts";
+import { containsNeedle, planTrigramMatch, type TrigramMatch } from "./substring.ts";
 
 export const discoverRoute = defineRoute(
   ["owner", "daemon", "session"],
@@ -32,11 +34,6 @@ export const discoverRoute = defineRoute(
 /** Shortest query the trigram index can serve; shorter ones match names by prefix. */
 const TRIGRAM_MIN = 3;
 
-/** `text` as one FTS5 phrase: with the trigram tokenizer, a substring match (case-insensitive). */
-function trigramPhrase(text: string): string {
-  return `"${text.replaceAll('"', '""')}"`;
-}
-
 /** Every word of `text` as a prefix term of the telemetry index; null when no word is searchable. */
 function wordPrefixes(text: string): string | null {
   try {
@@ -52,46 +49,66 @@ function wordPrefixes(text: string): string | null {
   }
 }
 
+/** One read of a batch and how its answer becomes typed rows. */
+type Read<T> = { query: BatchItem<"sqlite">; rows: (answer: unknown) => T[] };
+
+/** A query built with drizzle's builder: its answer is already typed. */
+function typed<T>(query: BatchItem<"sqlite">): Read<T> {
+  return { query, rows: (answer) => answer as T[] };
+}
+
+/** A hand-written query over `table`: its answer is raw rows. */
+function raw<T extends typeof tasks | typeof sessions>(ctx: Ctx, table: T, query: SQL): Read<T["$inferSelect"]> {
+  return { query: ctx.db.all<Record<string, unknown>>(query), rows: (answer) => (answer as Array<Record<string, unknown>>).map((r) => rowFromRaw(table, r)) };
+}
+
 /**
- * Tasks matching `text` (a substring of name, goal or summary via the trigram index; a one- or
- * two-character query is a name prefix, read from the name index), newest first.
+ * Tasks matching `text` (a substring of name, goal or summary via the trigram index, searched as
+ * `plan` says; a one- or two-character query has no plan and is a name prefix, read from the
+ * name index), newest first.
  */
-async function matchTasks(ctx: Ctx, text: string | null, all: boolean, limit: number): Promise<TaskRow[]> {
+function matchTasks(ctx: Ctx, text: string | null, plan: TrigramMatch | undefined, all: boolean, limit: number): Read<TaskRow> {
   const live = all ? undefined : eq(tasks.state, "active");
-  if (!text) return ctx.db.select().from(tasks).where(live).orderBy(desc(tasks.createdAt), desc(tasks.id)).limit(limit);
-  if (text.length < TRIGRAM_MIN) {
-    return (
+  if (!text) return typed(ctx.db.select().from(tasks).where(live).orderBy(desc(tasks.createdAt), desc(tasks.id)).limit(limit));
+  if (!plan) {
+    return typed(
       ctx.db
         .select()
         .from(tasks)
         // Unary + keeps the planner on the name index (a state index would sort the range).
         .where(and(gte(tasks.name, text), lt(tasks.name, `${text}\uffff`), all ? undefined : sql`+${tasks.state} = 'active'`))
         .orderBy(asc(tasks.name))
-        .limit(limit)
+        .limit(limit),
     );
   }
-  const rows = await ctx.db.all<Record<string, unknown>>(
-    sql`SELECT t.* FROM tasks_fts AS f JOIN ${tasks} AS t ON t.rowid = f.rowid WHERE tasks_fts MATCH ${trigramPhrase(text)}${all ? sql`` : sql` AND t.state = 'active'`} ORDER BY f.rowid DESC LIMIT ${limit}`,
+  const confirm = plan.kind === "driven" ? sql` AND ${containsNeedle("tasks", "t", plan.needle)}` : sql``;
+  return raw(
+    ctx,
+    tasks,
+    sql`SELECT t.* FROM tasks_fts AS f JOIN ${tasks} AS t ON t.rowid = f.rowid WHERE tasks_fts MATCH ${plan.match}${confirm}${all ? sql`` : sql` AND t.state = 'active'`} ORDER BY f.rowid DESC LIMIT ${limit}`,
   );
-  return rows.map((r) => rowFromRaw(tasks, r));
 }
 
 /** Sessions matching `text` in name, cwd, tmux session or thread title, newest first; as for tasks. */
-async function matchSessions(ctx: Ctx, text: string | null, all: boolean, limit: number): Promise<SessionRow[]> {
+function matchSessions(ctx: Ctx, text: string | null, plan: TrigramMatch | undefined, all: boolean, limit: number): Read<SessionRow> {
   const live = all ? undefined : eq(sessions.state, "active");
-  if (!text) return ctx.db.select().from(sessions).where(live).orderBy(desc(sessions.createdAt), desc(sessions.id)).limit(limit);
-  if (text.length < TRIGRAM_MIN) {
-    return ctx.db
-      .select()
-      .from(sessions)
-      .where(and(gte(sessions.name, text), lt(sessions.name, `${text}\uffff`), all ? undefined : sql`+${sessions.state} = 'active'`))
-      .orderBy(asc(sessions.name))
-      .limit(limit);
+  if (!text) return typed(ctx.db.select().from(sessions).where(live).orderBy(desc(sessions.createdAt), desc(sessions.id)).limit(limit));
+  if (!plan) {
+    return typed(
+      ctx.db
+        .select()
+        .from(sessions)
+        .where(and(gte(sessions.name, text), lt(sessions.name, `${text}\uffff`), all ? undefined : sql`+${sessions.state} = 'active'`))
+        .orderBy(asc(sessions.name))
+        .limit(limit),
+    );
   }
-  const rows = await ctx.db.all<Record<string, unknown>>(
-    sql`SELECT s.* FROM sessions_fts AS f JOIN ${sessions} AS s ON s.rowid = f.rowid WHERE sessions_fts MATCH ${trigramPhrase(text)}${all ? sql`` : sql` AND s.state = 'active'`} ORDER BY f.rowid DESC LIMIT ${limit}`,
+  const confirm = plan.kind === "driven" ? sql` AND ${containsNeedle("sessions", "s", plan.needle)}` : sql``;
+  return raw(
+    ctx,
+    sessions,
+    sql`SELECT s.* FROM sessions_fts AS f JOIN ${sessions} AS s ON s.rowid = f.rowid WHERE sessions_fts MATCH ${plan.match}${confirm}${all ? sql`` : sql` AND s.state = 'active'`} ORDER BY f.rowid DESC LIMIT ${limit}`,
   );
-  return rows.map((r) => rowFromRaw(sessions, r));
 }
 
 /**
@@ -117,11 +134,16 @@ function matchesShown(s: SessionRow, text: string): boolean {
 /** Finds what matches `q` and suggests the next command for tasks that lack a binding. */
 export async function discover(ctx: Ctx, q: z.output<typeof DiscoverQuery>) {
   const text = q.q?.trim() || null;
-  const taskRows = await matchTasks(ctx, text, q.all, q.limit);
+  // One plan for both indexes (one round trip), then both searches in one batch; a query too
+  // short for trigrams has no plan.
+  const plans = text && text.length >= TRIGRAM_MIN ? await planTrigramMatch(ctx, text, ["tasks", "sessions"]) : undefined;
+  const reads = [matchTasks(ctx, text, plans?.tasks, q.all, q.limit), matchSessions(ctx, text, plans?.sessions, q.all, q.limit)] as const;
+  const [taskAnswer, sessionAnswer] = await ctx.db.batch([reads[0].query, reads[1].query]);
+  const taskRows = reads[0].rows(taskAnswer);
   const visible = await detailsVisibleTo(ctx);
   // The index also matches cwd and tmux session, which a caller may not be allowed to see: a
   // session whose details are hidden from it counts only when the match is in what it shows.
-  const sessionRows = (await matchSessions(ctx, text, q.all, q.limit)).filter((s) => !text || visible(s) || matchesShown(s, text));
+  const sessionRows = reads[1].rows(sessionAnswer).filter((s) => !text || visible(s) || matchesShown(s, text));
   // Active bindings are open work, bounded by the live fleet: all of them, in one page.
   const { bindings: active } = await listBindings(ctx, { state: "active", limit: MAX_PAGE_LIMIT });
   const matchedTaskNames = new Set(taskRows.map((t) => t.name));

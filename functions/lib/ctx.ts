@@ -122,7 +122,9 @@ export interface Executor<P = any, C extends HostCtx = Ctx> {
    * it needs and returns its statements instead of running them, so the queue commits them in
    * the same batch as the command's outcome — effect and outcome together or not at all, with no
    * side-effect-started window that could leave the command ambiguous. Null (or a batch that
-   * cannot commit, e.g. a repeat refused by a unique key) falls back to `run`.
+   * cannot commit, e.g. a repeat refused by a unique key) falls back to `run`. A dispatcher plans
+   * a run of claimed commands before committing any of them (one batch for all), so a plan must
+   * not depend on what another command's plan in the same pass writes.
    */
   plan?(ctx: C, cmd: CommandRow, payload: P): Promise<PlannedEffect | null>;
 }

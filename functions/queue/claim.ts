@@ -70,7 +70,9 @@ export function claimStatements(ctx: Ctx, which: SQL, claimer: Claimer) {
         attempts: sql`${commands.attempts} + 1`,
         updatedAt: nowMs,
       })
-      .where(and(which, eq(commands.state, "pending")))
+      // The unary plus keeps the state check off the state index: the rows come from `which`
+      // by primary key, instead of a walk over every pending command testing membership.
+      .where(and(which, sql`+${commands.state} = 'pending'`))
       .returning(),
     ctx.db.all<{ id: string; command_id: string }>(sql`INSERT INTO ${commandAttempts} (id, command_id, dispatcher_id, claim_generation, started_at)
       SELECT ${base} || '_' || c.claim_generation || '_' || c.id, c.id, c.claimed_by, c.claim_generation, ${nowMs}
@@ -122,20 +124,35 @@ export async function sweepAndClaim(
   opts: ClaimScope & { dispatcherId: string; leaseMs: number; limit: number },
   how: { sweep: boolean } = { sweep: true },
 ): Promise<{ expired: ExpiryReport; claims: Claim[] }> {
-  const nowMs = ctx.now().getTime();
-  const expired: ExpiryReport = { ambiguous: [], pending: [], dead: [] };
   const claiming = opts.types.length > 0 && opts.limit >= 1;
-  if (!how.sweep && !claiming) return { expired, claims: [] };
+  if (!how.sweep && !claiming) return { expired: { ambiguous: [], pending: [], dead: [] }, claims: [] };
+  const batch = sweepAndClaimStatements(ctx, opts, how);
+  return batch.read((await ctx.db.batch(batch.stmts as unknown as Parameters<typeof ctx.db.batch>[0])) as unknown as unknown[]);
+}
+
+/**
+ * The statements of `sweepAndClaim`, for a caller that runs them at the end of a batch of its
+ * own (a dispatcher commits its outcomes and claims its next batch in one write), and how to
+ * read their results (exactly the results of these statements, in order).
+ */
+export function sweepAndClaimStatements(ctx: Ctx, opts: ClaimScope & { dispatcherId: string; leaseMs: number; limit: number }, how: { sweep: boolean }) {
+  const nowMs = ctx.now().getTime();
+  const claiming = opts.types.length > 0 && opts.limit >= 1;
   const sweep = how.sweep ? expiryStatements(ctx, nowMs) : [];
   // With no type to claim, the claim statements still run but match nothing (an empty IN list).
   const claim = claimStatements(ctx, inArray(commands.id, dueIds(ctx, claiming ? opts : { ...opts, limit: 0 }, nowMs)), { ...opts, nowMs });
-  const results = (await ctx.db.batch([...sweep, ...claim] as unknown as Parameters<typeof ctx.db.batch>[0])) as unknown as unknown[];
-  if (how.sweep) {
-    for (const r of results[1] as Array<{ id: string; state: string }>)
-      if (r.state === "ambiguous" || r.state === "pending" || r.state === "dead") expired[r.state].push(r.id);
-  }
-  const [claimed, attempts] = results.slice(sweep.length) as [CommandRow[], Array<{ id: string; command_id: string }>];
-  return { expired, claims: claimsOf(claimed, attempts, opts.dispatcherId) };
+  return {
+    stmts: [...sweep, ...claim] as unknown[],
+    read(results: unknown[]): { expired: ExpiryReport; claims: Claim[] } {
+      const expired: ExpiryReport = { ambiguous: [], pending: [], dead: [] };
+      if (how.sweep) {
+        for (const r of results[1] as Array<{ id: string; state: string }>)
+          if (r.state === "ambiguous" || r.state === "pending" || r.state === "dead") expired[r.state].push(r.id);
+      }
+      const [claimed, attempts] = results.slice(sweep.length) as [CommandRow[], Array<{ id: string; command_id: string }>];
+      return { expired, claims: claimsOf(claimed, attempts, opts.dispatcherId) };
+    },
+  };
 }
 
 /** What one lease sweep did, by the state each expired command moved to. */

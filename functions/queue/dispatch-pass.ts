@@ -1,7 +1,7 @@
 import { asc } from "drizzle-orm";
 import { commands, type CommandType } from "../../schema/commands.ts";
-import { executorsOf, runClaims, type ClaimReport, type SettleTable } from "./run.ts";
-import { claimableWhere, sweepAndClaim, type ClaimScope, type ExpiryReport } from "./claim.ts";
+import { executorsOf, runClaims, type BatchTail, type ClaimReport, type SettleTable } from "./run.ts";
+import { claimableWhere, sweepAndClaim, sweepAndClaimStatements, type Claim, type ClaimScope, type ExpiryReport } from "./claim.ts";
 import { dbClaimPort, DEFAULT_LEASE_MS } from "./store.ts";
 import type { CommandPolicy, Ctx, ExecutorTable } from "../lib/ctx.ts";
 import { beatDispatcher, type HeartbeatThrottle } from "./dispatchers.ts";
@@ -40,6 +40,13 @@ export interface DispatchOptions {
   pid?: number | null;
   /** A looping dispatcher's throttle: the heartbeat row is written every few seconds, not every pass. */
   heartbeat?: HeartbeatThrottle;
+  /**
+   * A looping dispatcher that will run another pass at once (needs `heartbeat`): after a full
+   * batch, claim the next one in the write that records this batch's last outcomes, for the
+   * next pass to run (held in `heartbeat.next`). Whoever stops the loop runs one more pass
+   * without it, so no claim is left held; a killed process's claims come back after one lease.
+   */
+  prefetch?: boolean;
 }
 
 /** What a dry run found claimable. */
@@ -125,14 +132,56 @@ export async function dispatchPass<R>(ctx: Ctx, plugins: DispatchPlugins<R>, opt
     }
   } else {
     if (opts.route ?? true) report.routing = await plugins.route(ctx);
-    // The lease sweep rides in the claim's batch: one write transaction and one round trip.
-    const { expired, claims } = await sweepAndClaim(ctx, { ...scope, dispatcherId: opts.dispatcherId, leaseMs: opts.leaseMs ?? DEFAULT_LEASE_MS, limit });
-    report.expired = expired;
+    const loop = opts.heartbeat;
+    const claimOpts = { ...scope, dispatcherId: opts.dispatcherId, leaseMs: opts.leaseMs ?? DEFAULT_LEASE_MS, limit };
+    // The lease sweep rides in the claim's batch: one write transaction and one round trip. A
+    // looping dispatcher sweeps once a second at most (HeartbeatThrottle.sweepDue); a lone pass always.
+    let claims: Claim[];
+    if (loop && loop.next.length > 0) {
+      // Claimed at the end of the previous pass, in the write that recorded its outcomes.
+      claims = loop.next;
+      loop.next = [];
+    } else {
+      const sweep = loop ? loop.sweepDue(ctx.now().getTime()) : true;
+      const claimed = await sweepAndClaim(ctx, claimOpts, { sweep });
+      claims = claimed.claims;
+      // Null when this pass did not sweep.
+      report.expired = sweep ? claimed.expired : null;
+    }
     report.claimed = claims.length;
+    // A full batch suggests more is waiting: with `prefetch`, the next batch is claimed in the
+    // same write as this batch's last outcomes (when it ends with database-only effects).
+    let next: ReturnType<typeof sweepAndClaimStatements> | undefined;
+    let nextSweeps = false;
+    const tail: BatchTail | undefined =
+      loop && opts.prefetch && claims.length >= limit
+        ? {
+            stmts: () => {
+              nextSweeps = loop.sweepDue(ctx.now().getTime());
+              next = sweepAndClaimStatements(ctx, claimOpts, { sweep: nextSweeps });
+              return next.stmts;
+            },
+          }
+        : undefined;
     const port = dbClaimPort(ctx, { queue: { retryBaseMs: opts.retryBaseMs }, settle: plugins.settle });
     const policy = plugins.policy;
     const claimPolicy = policy ? (cmd: Parameters<CommandPolicy>[1]) => policy(ctx, cmd) : undefined;
-    for (const r of await runClaims(ctx, claims, (c) => executors[c.command.type]!, port, claimPolicy)) {
+    const results = await runClaims(ctx, claims, (c) => executors[c.command.type]!, port, claimPolicy, tail);
+    if (loop && next && tail?.results) {
+      const got = next.read(tail.results);
+      loop.next = got.claims;
+      if (nextSweeps) {
+        const before = report.expired;
+        report.expired = before
+          ? {
+              ambiguous: [...before.ambiguous, ...got.expired.ambiguous],
+              pending: [...before.pending, ...got.expired.pending],
+              dead: [...before.dead, ...got.expired.dead],
+            }
+          : got.expired;
+      }
+    }
+    for (const r of results) {
       const { thrown: _thrown, ...wire } = r;
       report.results.push(wire);
       if (r.error) ctx.log.warn("dispatch attempt did not succeed", { dispatcher_id: opts.dispatcherId, ...wire });

@@ -1,6 +1,7 @@
 import { and, eq, sql } from "drizzle-orm";
 import { dispatchers } from "../../schema/commands.ts";
 import type { Ctx } from "../lib/ctx.ts";
+import type { Claim } from "./claim.ts";
 
 /** How often a looping dispatcher writes its heartbeat row (liveness checks allow 30 s and more). */
 export const HEARTBEAT_EVERY_MS = 5_000;
@@ -11,13 +12,36 @@ export const HEARTBEAT_EVERY_MS = 5_000;
  * passes in between; `stopDispatcher` writes what is still pending. A dispatcher that drains a
  * backlog runs many passes a second, and a write per pass would cost each of them a write lock.
  */
+/** How often a looping dispatcher sweeps expired leases at most (HeartbeatThrottle.sweepDue). */
+export const SWEEP_EVERY_MS = 1000;
+
 export class HeartbeatThrottle {
   #lastBeatMs: number | null = null;
   /** Passes and commands not yet written to the row. */
   pending = { passes: 0, processed: 0 };
   /** The iteration this process has reached (written or not). */
   iteration = 0;
-  constructor(readonly everyMs = HEARTBEAT_EVERY_MS) {}
+  #lastSweepMs: number | null = null;
+  /** Claims taken at the end of the last pass for the next one (DispatchOptions.prefetch). */
+  next: Claim[] = [];
+  constructor(
+    readonly everyMs = HEARTBEAT_EVERY_MS,
+    /** How often a looping dispatcher's passes sweep expired leases (see sweepDue). */
+    readonly sweepEveryMs = SWEEP_EVERY_MS,
+  ) {}
+
+  /**
+   * True when this pass should sweep expired leases (and then counts it as swept). A backlog is
+   * drained by passes that follow each other at once; sweeping in each of them would put the
+   * sweep's statements (prepared and run inside the claim's write transaction, while every
+   * other dispatcher waits for the lock) in front of every batch, though leases run out only
+   * every so often. A killed dispatcher's claims still come back within one lease plus this interval.
+   */
+  sweepDue(nowMs: number): boolean {
+    if (this.#lastSweepMs !== null && nowMs - this.#lastSweepMs < this.sweepEveryMs && nowMs >= this.#lastSweepMs) return false;
+    this.#lastSweepMs = nowMs;
+    return true;
+  }
 
   /** True when this pass should write the heartbeat. */
   due(nowMs: number): boolean {

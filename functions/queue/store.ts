@@ -1,7 +1,7 @@
 import { and, eq, exists, gt, sql, type SQL } from "drizzle-orm";
 import { commandAttempts, commands, type CommandRow, type CommandState, type CommandType } from "../../schema/commands.ts";
 import { auditInsert } from "../lib/audit.ts";
-import { actorOf, type Ctx } from "../lib/ctx.ts";
+import { actorOf, type Ctx, type PlannedEffect } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { iso } from "../lib/sql.ts";
 import { settleSucceeded, type AttemptOutcome, type ClaimPort, type SettleTable } from "./run.ts";
@@ -214,9 +214,44 @@ export async function finishCommand(
 }
 
 /**
+ * Database-only effects' statements with their claims' successful outcomes, for one batch: three
+ * set-based statements over the claims (outcomes, fence, attempt rows), then every effect's own
+ * statements. The claims travel as one JSON parameter, so the batch prepares three statements
+ * whatever its size instead of four per command. The fence: unless the outcome UPDATE has just
+ * recorded every claim's success, the attempt row of one that it has not (whose primary key
+ * already exists) is inserted again, so the whole batch fails and rolls back — a stale claim
+ * commits none of its effect, and nothing batched with it commits either.
+ */
+function plannedStatements(ctx: Ctx, items: Array<{ claim: Pick<Claim, "command" | "generation" | "attemptId">; planned: PlannedEffect }>, nowMs: number) {
+  const list = JSON.stringify(
+    items.map(({ claim, planned }) => ({ id: claim.command.id, gen: claim.generation, att: claim.attemptId, result: JSON.stringify(planned.result) })),
+  );
+  const claimsTable = sql`(SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.gen') AS gen, json_extract(value, '$.att') AS att,
+    json_extract(value, '$.result') AS result FROM json_each(${list}))`;
+  const finish = ctx.db
+    .update(commands)
+    .set({ state: "succeeded", result: sql`v.result`, error: null, leaseExpiresAt: null, nextAttemptAt: null, updatedAt: nowMs, completedAt: nowMs })
+    .from(sql`${claimsTable} AS v`)
+    // By primary key from the claims (the unary plus keeps the state check off the state index,
+    // which would walk every running command).
+    .where(and(sql`${commands.id} = v.id`, sql`+${commands.state} = 'running'`, sql`${commands.claimGeneration} = v.gen`))
+    .returning();
+  const fence = ctx.db.run(sql`INSERT INTO ${commandAttempts} (id, command_id, dispatcher_id, claim_generation, started_at)
+    SELECT v.att, v.id, 'stale-claim-fence', 0, 0 FROM ${claimsTable} AS v
+    WHERE NOT EXISTS (SELECT 1 FROM ${commands} c WHERE c.id = v.id AND c.state = 'succeeded' AND c.claim_generation = v.gen AND c.updated_at = ${nowMs})`);
+  const attempts = ctx.db
+    .update(commandAttempts)
+    .set({ sideEffectStarted: true, sideEffectCompleted: true, result: sql`v.result`, error: null, finishedAt: nowMs })
+    .from(sql`${claimsTable} AS v`)
+    .where(sql`${commandAttempts.id} = v.att`);
+  return [finish, fence, attempts, ...items.flatMap((it) => it.planned.stmts)] as const;
+}
+
+/**
  * The database side of executing claims in this process. Its `finishThenStart` records one
  * command's outcome and the next claim's side_effect_started in a single batch, which halves
- * the write transactions a dispatcher needs per command.
+ * the write transactions a dispatcher needs per command; `finishPlannedMany` commits a run of
+ * database-only effects with their outcomes in one batch, one write transaction for all of them.
  */
 export function dbClaimPort(ctx: Ctx, opts: PortOptions = {}): ClaimPort & { finished: Map<string, CommandRow> } {
   const finished = new Map<string, CommandRow>();
@@ -224,6 +259,21 @@ export function dbClaimPort(ctx: Ctx, opts: PortOptions = {}): ClaimPort & { fin
     if (rows[0]) finished.set(rows[0].id, rows[0]);
     await settleSucceeded(ctx, rows[0], opts.settle);
     return rows[0]?.state ?? null;
+  };
+  const finishPlannedMany: NonNullable<ClaimPort["finishPlannedMany"]> = async (items, tail) => {
+    const planned = plannedStatements(ctx, items, ctx.now().getTime());
+    let rows: CommandRow[];
+    try {
+      const results = (await ctx.db.batch([...planned, ...(tail?.stmts() ?? [])] as unknown as Parameters<typeof ctx.db.batch>[0])) as unknown as unknown[];
+      rows = results[0] as CommandRow[];
+      if (tail) tail.results = results.slice(planned.length);
+    } catch {
+      return null;
+    }
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const out: Array<{ state: CommandState | null }> = [];
+    for (const { claim } of items) out.push({ state: await recorded(byId.has(claim.command.id) ? [byId.get(claim.command.id)!] : []) });
+    return out;
   };
   return {
     finished,
@@ -233,25 +283,10 @@ export function dbClaimPort(ctx: Ctx, opts: PortOptions = {}): ClaimPort & { fin
       return recorded(rows);
     },
     async finishPlanned(claim, planned) {
-      const nowMs = ctx.now().getTime();
-      const [finish, attempt] = finishStatements(ctx, claim, { ok: true, result: planned.result }, opts, nowMs);
-      // The fence: unless the UPDATE above has just recorded this claim's success, re-insert the
-      // attempt row, whose primary key already exists, so the whole batch fails and rolls back —
-      // a stale claim commits none of the effect.
-      const fence = ctx.db.run(sql`INSERT INTO ${commandAttempts} (id, command_id, dispatcher_id, claim_generation, started_at)
-        SELECT ${claim.attemptId}, ${claim.command.id}, 'stale-claim-fence', 0, 0
-        WHERE NOT EXISTS (SELECT 1 FROM ${commands} WHERE id = ${claim.command.id} AND state = 'succeeded' AND claim_generation = ${claim.generation} AND updated_at = ${nowMs})`);
-      const started = ctx.db.update(commandAttempts).set({ sideEffectStarted: true }).where(eq(commandAttempts.id, claim.attemptId));
-      let rows: CommandRow[];
-      try {
-        [rows] = (await ctx.db.batch([finish, fence, started, attempt, ...planned.stmts] as unknown as Parameters<typeof ctx.db.batch>[0])) as unknown as [
-          CommandRow[],
-        ];
-      } catch {
-        return null;
-      }
-      return { state: await recorded(rows) };
+      const [one] = (await finishPlannedMany([{ claim, planned }])) ?? [];
+      return one ?? null;
     },
+    finishPlannedMany,
     async finishThenStart(claim, outcome, next) {
       // A refusal adds an audit statement to the finish, so "started" is the batch's last result.
       const results = await ctx.db.batch([...finishStatements(ctx, claim, outcome, opts), startedStatement(ctx, next)]);

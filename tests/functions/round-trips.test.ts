@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeCtx } from "../../functions/lib/ctx.ts";
 import { dispatchPass } from "../../functions/queue/dispatch-pass.ts";
-import { HeartbeatThrottle } from "../../functions/queue/dispatchers.ts";
+import { HeartbeatThrottle, SWEEP_EVERY_MS } from "../../functions/queue/dispatchers.ts";
 import { DISPATCH_PLUGINS } from "../../functions/executors.ts";
 import { roundTrips } from "../helpers/db-clients.ts";
 import { HOT_OPERATIONS } from "../helpers/hot-routes.ts";
@@ -63,7 +63,13 @@ describe("round trips per hot operation", () => {
     own.reset();
     const idle = await dispatchPass(ctx, DISPATCH_PLUGINS, { dispatcherId: "rt", route: false, heartbeat });
     expect(idle.claimed).toBe(0);
-    // A pass with nothing to do: the sweep+claim batch only; the heartbeat waits for its interval.
+    // A pass with nothing to do: the claim batch only; the heartbeat waits for its interval, and
+    // so does the lease sweep (a looping dispatcher sweeps once a second at most).
+    expect(own.log).toEqual([expect.stringMatching(/^batch\[2\]/)]);
+    env.clock.advance(SWEEP_EVERY_MS / 1000);
+    own.reset();
+    await dispatchPass(ctx, DISPATCH_PLUGINS, { dispatcherId: "rt", route: false, heartbeat });
+    // Its interval over, the sweep rides in the claim's batch again.
     expect(own.log).toEqual([expect.stringMatching(/^batch\[4\]/)]);
   });
 });

@@ -29,4 +29,48 @@ describe("runDispatchLoop", () => {
     expect(result).toMatchObject({ passes: 1, stopped_by: "signal" });
     expect(await dispatcher("w2")).toMatchObject({ state: "stopped", iteration: 1 });
   });
+
+  it("claims the next full batch in the write of a batch's outcomes, and runs what it holds before it stops", async () => {
+    // Database-only effects (a plan) let a batch's outcomes and the next claim share one write.
+    const planned = { ...q.env.services.executors!.notify_manager!, plan: async () => ({ stmts: [], result: {} }) };
+    q.env.services.executors = { notify_manager: planned };
+    for (let i = 0; i < 6; i++) await createCommand(ownerCtx(q.env), { type: "notify_manager", payload: { n: i } });
+    const ac = new AbortController();
+    const passes: number[] = [];
+    const client = q.env.services.database.client;
+    const writes: string[][] = [];
+    const batch = client.batch.bind(client);
+    client.batch = (stmts, mode) => {
+      writes.push(stmts.map((x) => (typeof x === "string" ? x : Array.isArray(x) ? x[0] : x.sql)));
+      return batch(stmts, mode);
+    };
+    const result = await runDispatchLoop(q.env.services, {
+      dispatcherId: "w3",
+      limit: 2,
+      intervalMs: 0,
+      signal: ac.signal,
+      onPass: (r) => {
+        passes.push(r.claimed);
+        // Stopped right after the first pass, while the second batch is already claimed.
+        ac.abort();
+      },
+    });
+    // The first pass claimed 2 and, with their outcomes, the next 2; stopping ran those too.
+    expect(passes).toEqual([2, 2]);
+    expect(result).toMatchObject({ passes: 2, processed: 4, stopped_by: "signal" });
+    const states = (await client.execute("SELECT state, count(*) AS n FROM commands GROUP BY state ORDER BY state")).rows.map((r) => [r.state, r.n]);
+    expect(states).toEqual([
+      ["pending", 2],
+      ["succeeded", 4],
+    ]);
+    const outcomes = (w: string[]) => w.some((q) => q.includes('"result_json" = v.result'));
+    const claim = (w: string[]) => w.some((q) => /^update "commands" set "state" = \?, "attempts"/.test(q));
+    // One write carried the first batch's outcomes and the second batch's claim; the last
+    // batch's outcomes claimed nothing ahead.
+    expect(writes.filter((w) => outcomes(w) || claim(w)).map((w) => [outcomes(w), claim(w)])).toEqual([
+      [false, true],
+      [true, true],
+      [true, false],
+    ]);
+  });
 });

@@ -162,6 +162,8 @@ describe("hot query plans across routes, crons and the cycle", () => {
       if (first.next_cursor) await ok("GET", `${path}&cursor=${first.next_cursor}`);
     }
     await ok("GET", "/v1/discover?q=ta");
+    // Common trigrams (every worker's name) and a rare part: the driven search and its row sample.
+    await ok("GET", "/v1/discover?q=worker-zqxj&all=true");
     // A gone session's name: show falls back to its newest gone row.
     const gone = (await ok("POST", "/v1/sessions", { name: "plans-gone", role: "worker" })).session.name;
     await ok("POST", `/v1/sessions/${gone}/deregister`);

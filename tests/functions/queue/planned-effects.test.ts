@@ -76,4 +76,47 @@ describe("database-only effects commit with their outcome", () => {
     expect((await commandRow(env, cmd.id)).result_json).toContain(`"inbox_item_id":"${item!.id}"`);
     expect(await itemsFor(cmd.id)).toHaveLength(1);
   });
+
+  it("a run of them commits in one batch: every item delivered once, every attempt started and completed", async () => {
+    const pair = await boundPair(env);
+    const ctx = ownerCtx(env);
+    const cmds = [];
+    for (let i = 0; i < 3; i++) cmds.push(await createCommand(ctx, { type: "notify_manager", taskId: pair.task.task_id, payload: { message: `m${i}` } }));
+    const claims = await claimNext(ctx, { ...scope, types: [...scope.types], dispatcherId: "d1", limit: 3 });
+    tally.reset();
+    const reports = await runClaims(ctx, claims, (c) => EXECUTORS[c.command.type]!, dbClaimPort(ctx, { queue: {} }));
+    expect(reports.map((r) => [r.command_id, r.state])).toEqual(cmds.map((c) => [c.id, "succeeded"]));
+    // Each effect's reads, then one write for all three outcomes and effects.
+    expect(tally.log.filter((l) => l.startsWith("batch"))).toHaveLength(1);
+    expect(tally.log.at(-1)).toMatch(/^batch/);
+    for (const c of cmds) {
+      expect(await itemsFor(c.id)).toHaveLength(1);
+      expect(await attemptRows(env, c.id)).toEqual([expect.objectContaining({ side_effect_started: 1, side_effect_completed: 1, claim_generation: 1 })]);
+      expect(JSON.parse((await commandRow(env, c.id)).result_json)).toMatchObject({ created: true, inbox_item_id: expect.any(String) });
+    }
+  });
+
+  it("one stale claim in a run: its batch commits nothing, the others then commit one by one and the stale one is lost", async () => {
+    const pair = await boundPair(env);
+    const ctx = ownerCtx(env);
+    const cmds = [];
+    for (let i = 0; i < 3; i++) cmds.push(await createCommand(ctx, { type: "notify_manager", taskId: pair.task.task_id, payload: { message: `m${i}` } }));
+    const claims = await claimNext(ctx, { ...scope, types: [...scope.types], dispatcherId: "slow", limit: 3 });
+    // The middle command's claim goes stale: another claimer holds generation 2.
+    await env.services.database.client.execute({
+      sql: "UPDATE commands SET claim_generation = claim_generation + 1, claimed_by = 'fast' WHERE id = ?",
+      args: [cmds[1]!.id],
+    });
+    const reports = await runClaims(ctx, claims, (c) => EXECUTORS[c.command.type]!, dbClaimPort(ctx, { queue: {} }));
+    expect(reports.map((r) => [r.command_id, r.state])).toEqual([
+      [cmds[0]!.id, "succeeded"],
+      [cmds[1]!.id, "lost"],
+      [cmds[2]!.id, "succeeded"],
+    ]);
+    expect(await itemsFor(cmds[0]!.id)).toHaveLength(1);
+    expect(await itemsFor(cmds[1]!.id)).toHaveLength(0);
+    expect(await itemsFor(cmds[2]!.id)).toHaveLength(1);
+    expect((await commandRow(env, cmds[1]!.id)).state).toBe("running");
+    expect((await attemptRows(env, cmds[1]!.id))[0]).toMatchObject({ side_effect_started: 0, finished_at: null });
+  });
 });
