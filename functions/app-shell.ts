@@ -105,17 +105,17 @@ export function createAppShell(services: Services) {
     await next();
   });
   app.use("*", accessLog);
-  app.use(
-    "*",
-    bodyLimit({
-      maxSize: services.maxBodyBytes ?? DEFAULT_MAX_BODY,
-      onError: () => {
-        throw new ApiError("PAYLOAD_TOO_LARGE", `request body exceeds ${services.maxBodyBytes ?? DEFAULT_MAX_BODY} bytes`, {
-          hint: "Send less data per request.",
-        });
-      },
-    }),
-  );
+  const limitBody = bodyLimit({
+    maxSize: services.maxBodyBytes ?? DEFAULT_MAX_BODY,
+    onError: () => {
+      throw new ApiError("PAYLOAD_TOO_LARGE", `request body exceeds ${services.maxBodyBytes ?? DEFAULT_MAX_BODY} bytes`, {
+        hint: "Send less data per request.",
+      });
+    },
+  });
+  // A GET or HEAD request has no body (the Fetch API refuses one), and asking for it makes the
+  // Node adapter build the full Request object on every read: skip the check for those.
+  app.use("*", (c, next) => (c.req.method === "GET" || c.req.method === "HEAD" ? next() : limitBody(c, next)));
   app.use("*", resolvePrincipal);
   // A route's deadline answers the caller early through this, leaving the request's context to
   // finish with the route's real outcome (lib/deadline.ts).

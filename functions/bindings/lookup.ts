@@ -1,4 +1,4 @@
-import { and, eq, or, type SQL } from "drizzle-orm";
+import { and, eq, or, type Column, type SQL } from "drizzle-orm";
 import { bindings, type BindingRow } from "../../schema/bindings.ts";
 import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import { tasks } from "../../schema/tasks.ts";
@@ -68,8 +68,8 @@ export function assertBoundSessionOrPrivileged(ctx: Ctx, bt: BoundTask, allow: A
   }
 }
 
-/** An active binding the session takes part in, as worker or manager. */
-export function involvesSession(sessionId: string): SQL {
+/** An active binding the session takes part in, as worker or manager (a session id, or a column holding one). */
+export function involvesSession(sessionId: string | Column): SQL {
   return and(eq(bindings.state, "active"), or(eq(bindings.workerSessionId, sessionId), eq(bindings.managerSessionId, sessionId)))!;
 }
 

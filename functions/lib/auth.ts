@@ -5,7 +5,7 @@ import { idempotencyKeys, tokens, type PrincipalKind } from "../../schema/auth.t
 import type { Db } from "./db.ts";
 import type { Principal, PrincipalKindOrAnon, TokenProblem } from "./ctx.ts";
 import { ApiError } from "./errors.ts";
-import { makeSecret, sha256Hex } from "./ids.ts";
+import { makeSecret, sha256Hex, sha256HexSync } from "./ids.ts";
 import type { AppEnv } from "./env.ts";
 
 /**
@@ -23,6 +23,40 @@ export function tokenIsLive(row: { revokedAt: number | null }, nowMs: number): b
 
 /** An idempotency_keys row, as read with the token when the request carries an Idempotency-Key. */
 export type PriorKey = typeof idempotencyKeys.$inferSelect;
+
+/**
+ * The two token lookups, built once per database handle: every request runs one of them, and
+ * building the SQL through drizzle's query builder cost more than SQLite running it. Only the
+ * SQL text and the row mapping are kept; each call reads the rows afresh, so a revoked token, a
+ * rotated one or a deregistered session is refused on the very next request, whichever server
+ * process changed it.
+ */
+function buildAuthQueries(db: Db) {
+  const liveSession = and(eq(sessions.id, tokens.sessionId), eq(sessions.state, "active"));
+  const base = { token: tokens, liveSessionId: sessions.id };
+  const byHash = eq(tokens.secretHash, sql.placeholder("hash"));
+  return {
+    plain: db.select(base).from(tokens).leftJoin(sessions, liveSession).where(byHash).limit(1).prepare(),
+    withKey: db
+      .select({ ...base, prior: idempotencyKeys })
+      .from(tokens)
+      .leftJoin(sessions, liveSession)
+      .leftJoin(idempotencyKeys, and(eq(idempotencyKeys.principal, sql`'token:' || ${tokens.id}`), eq(idempotencyKeys.key, sql.placeholder("key"))))
+      .where(byHash)
+      .limit(1)
+      .prepare(),
+  };
+}
+
+const authQueryCache = new WeakMap<Db, ReturnType<typeof buildAuthQueries>>();
+
+function authQueries(db: Db): ReturnType<typeof buildAuthQueries> {
+  const kept = authQueryCache.get(db);
+  if (kept) return kept;
+  const built = buildAuthQueries(db);
+  authQueryCache.set(db, built);
+  return built;
+}
 
 /**
  * Resolves a bearer secret to a principal at `nowMs`, or says why it cannot. One query: a session or hook
@@ -45,23 +79,13 @@ export async function principalForSecret(
   idempotencyKey?: string,
   withPrior?: true,
 ): Promise<Principal | TokenProblem | { principal: Principal | TokenProblem; prior: PriorKey | null }> {
-  const hash = await sha256Hex(secret);
-  const liveSession = and(eq(sessions.id, tokens.sessionId), eq(sessions.state, "active"));
-  const base = { token: tokens, liveSessionId: sessions.id };
-  let found: { token: typeof tokens.$inferSelect; liveSessionId: string | null; prior: PriorKey | null } | undefined;
-  if (idempotencyKey === undefined) {
-    const [row] = await db.select(base).from(tokens).leftJoin(sessions, liveSession).where(eq(tokens.secretHash, hash)).limit(1);
-    found = row && { ...row, prior: null };
-  } else {
-    const [row] = await db
-      .select({ ...base, prior: idempotencyKeys })
-      .from(tokens)
-      .leftJoin(sessions, liveSession)
-      .leftJoin(idempotencyKeys, and(eq(idempotencyKeys.principal, sql`'token:' || ${tokens.id}`), eq(idempotencyKeys.key, idempotencyKey)))
-      .where(eq(tokens.secretHash, hash))
-      .limit(1);
-    found = row;
-  }
+  const hash = sha256HexSync(secret);
+  const q = authQueries(db);
+  const [row] = idempotencyKey === undefined ? await q.plain.all({ hash }) : await q.withKey.all({ hash, key: idempotencyKey });
+  const found: { token: typeof tokens.$inferSelect; liveSessionId: string | null; prior: PriorKey | null } | undefined = row && {
+    prior: null,
+    ...row,
+  };
   const principal = principalOf(found, nowMs);
   return withPrior ? { principal, prior: typeof principal === "string" ? null : (found?.prior ?? null) } : principal;
 }

@@ -1,3 +1,6 @@
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
+
 const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz";
 
 let lastMs = -1;
@@ -61,4 +64,15 @@ export async function sha256Hex(text: string): Promise<string> {
   let hex = "";
   for (const b of new Uint8Array(digest)) hex += b.toString(16).padStart(2, "0");
   return hex;
+}
+
+/**
+ * Hex SHA-256 of a short string (a bearer secret), computed in the calling thread. Web Crypto's
+ * digest is asynchronous: every request's token lookup then waited a thread-pool round trip
+ * (a context switch on a busy machine) for a hash of ~60 bytes. @noble/hashes is audited,
+ * dependency-free and runs on every runtime Web Crypto does; long inputs keep using sha256Hex,
+ * which does not hold the event loop.
+ */
+export function sha256HexSync(text: string): string {
+  return bytesToHex(sha256(utf8ToBytes(text)));
 }

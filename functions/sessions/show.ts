@@ -1,12 +1,15 @@
-import { asc, desc, eq } from "drizzle-orm";
+import { asc, desc, eq, sql } from "drizzle-orm";
+import { bindings } from "../../schema/bindings.ts";
+import { tasks } from "../../schema/tasks.ts";
 import { sessions } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
+import type { Db } from "../lib/db.ts";
 import { notFound } from "../lib/errors.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { z } from "@hono/zod-openapi";
 import { NameParam, Session } from "./schema.ts";
 import { detailsVisibleTo, sessionToWire } from "./wire.ts";
-import { activeBindingOf } from "../bindings/lookup.ts";
+import { involvesSession } from "../bindings/lookup.ts";
 
 export const SessionDetail = z.object({ session: Session, active_task: z.string().nullable() }).openapi("SessionDetail");
 
@@ -19,11 +22,34 @@ export const showRoute = defineRoute(["owner", "daemon", "runner", "session"], {
   responses: { 200: jsonResponse(SessionDetail, "Session") },
 });
 
+/**
+ * The session by name (the active row first, else the newest gone one) with the name of a task it
+ * is actively bound to, in one statement. Built once per database handle: show is among the most
+ * called routes, and building its SQL through drizzle cost more than running it.
+ */
+function buildShowQuery(db: Db) {
+  const task = db.select({ name: tasks.name }).from(bindings).innerJoin(tasks, eq(tasks.id, bindings.taskId)).where(involvesSession(sessions.id)).limit(1);
+  return db
+    .select({ session: sessions, activeTask: sql<string | null>`(${task})` })
+    .from(sessions)
+    .where(eq(sessions.name, sql.placeholder("name")))
+    .orderBy(asc(sessions.state), desc(sessions.createdAt))
+    .limit(1)
+    .prepare();
+}
+
+const showQueries = new WeakMap<Db, ReturnType<typeof buildShowQuery>>();
+
 /** Shows a session by name, preferring the active row, with the task it is bound to. */
 export async function showSession(ctx: Ctx, name: string) {
-  const [row] = await ctx.db.select().from(sessions).where(eq(sessions.name, name)).orderBy(asc(sessions.state), desc(sessions.createdAt)).limit(1);
-  if (!row) throw notFound("session", name, "List sessions with `switchyard sessions --state all`.");
-  const bound = await activeBindingOf(ctx, row.id);
+  let query = showQueries.get(ctx.db);
+  if (!query) {
+    query = buildShowQuery(ctx.db);
+    showQueries.set(ctx.db, query);
+  }
+  const [found] = await query.all({ name });
+  if (!found) throw notFound("session", name, "List sessions with `switchyard sessions --state all`.");
+  const row = found.session;
   const visible = await detailsVisibleTo(ctx);
-  return { session: sessionToWire(row, { hideDetails: !visible(row) }), active_task: bound?.task ?? null };
+  return { session: sessionToWire(row, { hideDetails: !visible(row) }), active_task: found.activeTask };
 }

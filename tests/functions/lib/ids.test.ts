@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { makeId } from "../../../functions/lib/ids.ts";
+import { makeId, sha256Hex, sha256HexSync } from "../../../functions/lib/ids.ts";
 
 describe("makeId", () => {
   it("makes prefixed, URL-safe ids", () => {
@@ -15,5 +15,15 @@ describe("makeId", () => {
     ];
     expect(new Set(ids).size).toBe(ids.length);
     expect([...ids].sort()).toEqual(ids);
+  });
+});
+
+describe("sha256HexSync", () => {
+  it("hashes exactly as the Web Crypto sha256Hex does, so stored token hashes still match", async () => {
+    // The empty string's digest is the published test vector; the others cover a secret and UTF-8.
+    expect(sha256HexSync("")).toBe("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    for (const text of ["", "sy_owner_0123456789abcdef0123456789abcdef0123456789abcdef", "naïve ✓ 日本"]) {
+      expect(sha256HexSync(text)).toBe(await sha256Hex(text));
+    }
   });
 });

@@ -1,0 +1,239 @@
+import Database from "libsql";
+import { LibsqlError, type InStatement, type ResultSet, type Row, type Value } from "@libsql/client";
+import type { SynchronousLevel } from "./db-sync.ts";
+
+/*
+ * @libsql/client prepares every statement afresh and asks SQLite for its columns twice, which
+ * costs several times what running a small indexed query does. The hot paths of a file database
+ * (reads outside transactions, group commits) run here instead: one connection of its own to the
+ * same file with its prepared statements kept by SQL text. Results and errors have the shapes
+ * @libsql/client gives (intMode "number"), so drizzle maps them the same way.
+ */
+
+/** Statements kept per connection; the app has a few hundred distinct ones. */
+const MAX_STATEMENTS = 500;
+
+type Statement = ReturnType<InstanceType<typeof Database>["prepare"]>;
+
+interface Prepared {
+  stmt: Statement;
+  returnsData: boolean;
+  columns: string[];
+  columnTypes: string[];
+}
+
+const SQLITE_BASE_CODES: Record<number, string> = {
+  1: "SQLITE_ERROR",
+  2: "SQLITE_INTERNAL",
+  3: "SQLITE_PERM",
+  4: "SQLITE_ABORT",
+  5: "SQLITE_BUSY",
+  6: "SQLITE_LOCKED",
+  7: "SQLITE_NOMEM",
+  8: "SQLITE_READONLY",
+  9: "SQLITE_INTERRUPT",
+  10: "SQLITE_IOERR",
+  11: "SQLITE_CORRUPT",
+  12: "SQLITE_NOTFOUND",
+  13: "SQLITE_FULL",
+  14: "SQLITE_CANTOPEN",
+  15: "SQLITE_PROTOCOL",
+  16: "SQLITE_EMPTY",
+  17: "SQLITE_SCHEMA",
+  18: "SQLITE_TOOBIG",
+  19: "SQLITE_CONSTRAINT",
+  20: "SQLITE_MISMATCH",
+  21: "SQLITE_MISUSE",
+  22: "SQLITE_NOLFS",
+  23: "SQLITE_AUTH",
+  24: "SQLITE_FORMAT",
+  25: "SQLITE_RANGE",
+  26: "SQLITE_NOTADB",
+  27: "SQLITE_NOTICE",
+  28: "SQLITE_WARNING",
+};
+
+/** The error @libsql/client would have thrown for the same failure. */
+function asLibsqlError(e: unknown): unknown {
+  if (!(e instanceof Database.SqliteError)) return e;
+  const err = e as Error & { code: string; rawCode?: number };
+  const base = err.rawCode === undefined ? "SQLITE_UNKNOWN" : (SQLITE_BASE_CODES[err.rawCode & 0xff] ?? `SQLITE_UNKNOWN_${err.rawCode & 0xff}`);
+  return new LibsqlError(err.message, base, err.code, err.rawCode, err);
+}
+
+const MIN_INTEGER = -9223372036854775808n;
+const MAX_INTEGER = 9223372036854775807n;
+
+function toSql(value: unknown): unknown {
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) throw new RangeError("Only finite numbers (not Infinity or NaN) can be passed as arguments");
+    return value;
+  }
+  if (typeof value === "bigint") {
+    if (value < MIN_INTEGER || value > MAX_INTEGER) throw new RangeError("bigint is too large to be represented as a 64-bit integer and passed as argument");
+    return value;
+  }
+  if (typeof value === "boolean") return value ? 1 : 0;
+  if (value instanceof ArrayBuffer) {
+    // What @libsql/client passes for one: a Buffer where the runtime has them.
+    const B = (globalThis as { Buffer?: { from(b: ArrayBuffer): Uint8Array } }).Buffer;
+    return B ? B.from(value) : new Uint8Array(value);
+  }
+  if (value instanceof Date) return value.valueOf();
+  if (value === undefined) throw new TypeError("undefined cannot be passed as argument to the database");
+  return value;
+}
+
+function fromSql(value: unknown): Value {
+  if (typeof value === "bigint") {
+    if (value < BigInt(Number.MIN_SAFE_INTEGER) || value > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new RangeError("Received integer which cannot be safely represented as a JavaScript number");
+    }
+    return Number(value);
+  }
+  if (value instanceof Uint8Array) return value.buffer as ArrayBuffer;
+  return value as Value;
+}
+
+/** A row as @libsql/client builds it: values by index (not enumerable) and by column name. */
+function rowOf(raw: unknown[], columns: string[]): Row {
+  const row = {} as Row;
+  Object.defineProperty(row, "length", { value: raw.length });
+  for (let i = 0; i < raw.length; i++) {
+    const value = fromSql(raw[i]);
+    Object.defineProperty(row, i, { value });
+    const column = columns[i]!;
+    if (!Object.hasOwn(row, column)) Object.defineProperty(row, column, { value, enumerable: true, configurable: true, writable: true });
+  }
+  return row;
+}
+
+function resultSet(columns: string[], columnTypes: string[], rows: Row[], rowsAffected: number, lastInsertRowid: bigint | undefined): ResultSet {
+  return {
+    columns,
+    columnTypes,
+    rows,
+    rowsAffected,
+    lastInsertRowid,
+    toJSON() {
+      return {
+        columns,
+        columnTypes,
+        rows: rows.map((r) => Array.from(r as ArrayLike<Value>)),
+        rowsAffected,
+        lastInsertRowid: lastInsertRowid?.toString() ?? null,
+      };
+    },
+  };
+}
+
+/** The SQLite path of a `file:` URL this module may open itself, or null (then the client does everything). */
+export function cachedConnectionPath(url: string): string | null {
+  // Only the plain forms: a URL with a host, query options or escapes stays with the client.
+  const m = /^file:(?:\/\/(?=\/))?(?!\/\/)([^?#%]+)$/.exec(url);
+  return m ? m[1]! : null;
+}
+
+/** One connection to a database file with its prepared statements kept, run synchronously. */
+export class CachedConnection {
+  #db: InstanceType<typeof Database> | null = null;
+  readonly #statements = new Map<string, Prepared>();
+
+  constructor(
+    private readonly path: string,
+    private readonly timeoutMs: number,
+    /** The durability of the commits run here, as on the client's own connections (lib/db-sync.ts). */
+    private readonly synchronous: SynchronousLevel = "normal",
+  ) {}
+
+  #open(): InstanceType<typeof Database> {
+    if (!this.#db) {
+      const db = new Database(this.path, { timeout: this.timeoutMs } as never);
+      db.exec(`PRAGMA synchronous = ${this.synchronous === "full" ? "FULL" : "NORMAL"}`);
+      this.#db = db;
+    }
+    return this.#db;
+  }
+
+  /** This connection's `synchronous` setting as SQLite reports it (1 NORMAL, 2 FULL). */
+  synchronousSetting(): number {
+    return Number(this.execute("PRAGMA synchronous").rows[0]![0]);
+  }
+
+  #prepare(sql: string): Prepared {
+    const kept = this.#statements.get(sql);
+    if (kept) {
+      // Most recently used last, so the oldest is the one dropped.
+      this.#statements.delete(sql);
+      this.#statements.set(sql, kept);
+      return kept;
+    }
+    const stmt = this.#open().prepare(sql);
+    stmt.safeIntegers(true);
+    let returnsData = true;
+    try {
+      stmt.raw(true);
+    } catch {
+      // raw() refuses a statement that returns no rows.
+      returnsData = false;
+    }
+    const cols = returnsData ? stmt.columns() : [];
+    const prepared = { stmt, returnsData, columns: cols.map((c) => c.name), columnTypes: cols.map((c) => c.type ?? "") };
+    this.#statements.set(sql, prepared);
+    if (this.#statements.size > MAX_STATEMENTS) this.#statements.delete(this.#statements.keys().next().value!);
+    return prepared;
+  }
+
+  /** Runs one statement now, as @libsql/client's execute would. */
+  execute(stmt: InStatement | string): ResultSet {
+    const sql = typeof stmt === "string" ? stmt : stmt.sql;
+    const given = typeof stmt === "string" ? [] : (stmt.args ?? []);
+    let args: unknown;
+    if (Array.isArray(given)) args = given.map(toSql);
+    else {
+      const named: Record<string, unknown> = {};
+      for (const name in given) named[/^[@$:]/.test(name) ? name.slice(1) : name] = toSql((given as Record<string, unknown>)[name]);
+      args = named;
+    }
+    try {
+      let p = this.#prepare(sql);
+      if (p.returnsData) {
+        let raw = p.stmt.all(args as never) as unknown[][];
+        if (raw.length && raw[0]!.length !== p.columns.length) {
+          // The schema changed under a kept `SELECT *`: prepare it again for the new columns.
+          this.#statements.delete(sql);
+          p = this.#prepare(sql);
+          raw = p.stmt.all(args as never) as unknown[][];
+        }
+        return resultSet(
+          p.columns,
+          p.columnTypes,
+          raw.map((r) => rowOf(r, p.columns)),
+          0,
+          undefined,
+        );
+      }
+      const info = p.stmt.run(args as never);
+      return resultSet([], [], [], info.changes, BigInt(info.lastInsertRowid));
+    } catch (e) {
+      throw asLibsqlError(e);
+    }
+  }
+
+  /** Whether the connection is inside a transaction (one left open by a failure is rolled back by the caller). */
+  get inTransaction(): boolean {
+    return !!this.#db?.inTransaction;
+  }
+
+  /** Drops the kept statements and the connection; the next call opens a fresh one. */
+  reset(): void {
+    this.#statements.clear();
+    const db = this.#db;
+    this.#db = null;
+    try {
+      if (db?.open) db.close();
+    } catch {
+      // Nothing useful to do while tearing down.
+    }
+  }
+}
