@@ -1,14 +1,4 @@
-import {
-  createClient,
-  LibsqlBatchError,
-  LibsqlError,
-  type Client,
-  type InArgs,
-  type InStatement,
-  type ResultSet,
-  type Transaction,
-  type TransactionMode,
-} from "@libsql/client";
+import { createClient, type Client, type InArgs, type InStatement, type ResultSet, type Transaction, type TransactionMode } from "@libsql/client";
 import { ConnectionPool, Sqlite3Client } from "@libsql/client/sqlite3";
 import { expandConfig, isInMemoryConfig } from "@libsql/core/config";
 import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
@@ -26,8 +16,6 @@ export interface Database {
   url: string;
   /** Number of busy errors absorbed by reconnect-and-retry since open. */
   busyRetries(): number;
-  /** Group commits since open (database files): how many commits carried how many write batches. */
-  groupCommits(): { commits: number; batches: number };
   close(): void;
 }
 
@@ -97,23 +85,6 @@ function isRead(sql: string): boolean {
   return /^\s*(?:select|pragma\s+(?:integrity_check|journal_mode\s*$|table_info))/i.test(sql);
 }
 
-/** A write batch waiting for its group commit, with the caller's promise. */
-interface QueuedBatch {
-  stmts: Array<InStatement | [string, InArgs?]>;
-  resolve: (results: ResultSet[]) => void;
-  reject: (error: unknown) => void;
-}
-
-/**
- * Runs `fn` after the callbacks already due (I/O of other requests included) have run, so that
- * writes handed in by requests served in the same turn of the event loop can share one commit.
- * setImmediate where the runtime has it (Node, Deno); a zero timer otherwise.
- */
-const nextTurn: (fn: () => void) => void =
-  typeof (globalThis as { setImmediate?: unknown }).setImmediate === "function"
-    ? (fn) => (globalThis as unknown as { setImmediate: (f: () => void) => void }).setImmediate(fn)
-    : (fn) => setTimeout(fn, 0);
-
 /**
  * Wraps a libSQL client so a busy failure reconnects the pool and retries.
  *
@@ -158,12 +129,7 @@ class ResilientClient implements Client {
     }
   }
 
-  /** Write batches waiting for the next group commit (see #flush). */
-  #queued: QueuedBatch[] = [];
-  #committed = { commits: 0, batches: 0 };
-  readonly #groupCommits: boolean;
-
-  /** The connection with kept statements that reads and group commits use (database files only). */
+  /** The connection with kept statements that reads outside a transaction use (database files only). */
   readonly #fast: CachedConnection | null;
 
   constructor(
@@ -175,7 +141,6 @@ class ResilientClient implements Client {
   ) {
     const path = isPrivateDatabase(url) ? null : cachedConnectionPath(url);
     this.#fast = path === null ? null : new CachedConnection(path, timeoutMs, level);
-    this.#groupCommits = this.#fast !== null;
   }
 
   get closed() {
@@ -186,9 +151,6 @@ class ResilientClient implements Client {
   }
   busyRetries() {
     return this.#retries;
-  }
-  groupCommits() {
-    return { ...this.#committed };
   }
 
   async #reconnect(): Promise<void> {
@@ -222,7 +184,8 @@ class ResilientClient implements Client {
   async execute(stmtOrSql: InStatement | string, args?: InArgs): Promise<ResultSet> {
     const sql = typeof stmtOrSql === "string" ? stmtOrSql : stmtOrSql.sql;
     const fast = this.#fast;
-    if (fast && isSelect(sql)) {
+    // A closed client stays closed: the kept connection would otherwise quietly reopen the file.
+    if (fast && !this.inner.closed && isSelect(sql)) {
       const stmt = typeof stmtOrSql === "string" ? { sql, args: args ?? [] } : stmtOrSql;
       return this.#retry(async () => fast.execute(stmt));
     }
@@ -235,86 +198,7 @@ class ResilientClient implements Client {
     await this.#idle();
     // Batches here are mutations: take the write lock up front so the busy timeout applies
     // instead of failing later on a read-to-write upgrade.
-    if (!this.#groupCommits || (mode !== undefined && mode !== "write")) return this.#retry(() => this.inner.batch(stmts, mode ?? "write"));
-    return new Promise<ResultSet[]>((resolve, reject) => {
-      if (this.#queued.push({ stmts, resolve, reject }) === 1) nextTurn(() => void this.#flush());
-    });
-  }
-
-  /**
-   * Group commit: the write batches that requests of this process handed in during one turn of
-   * the event loop commit together, in one write transaction, instead of one commit (and one
-   * WAL sync) each. Each batch runs inside a savepoint of its own, so a batch that fails (a unique
-   * key taken, a constraint) is rolled back alone and told its own error while the others
-   * commit; every caller is answered only once the commit that carries its batch is done. If
-   * the group as a whole cannot commit, nothing of it was written and each batch runs again on
-   * its own, with the usual busy retries.
-   *
-   * Only for database files, whose statements run in this process: there a transaction costs no
-   * round trips. A remote database keeps one batch per request.
-   */
-  async #flush(): Promise<void> {
-    const group = this.#queued;
-    this.#queued = [];
-    let outcomes: Array<{ ok: true; results: ResultSet[] } | { ok: false; error: unknown }>;
-    try {
-      outcomes = await this.#retry(() => this.#commitGroup(group));
-    } catch {
-      // Nothing of the group was written: each batch runs again on its own.
-      await Promise.all(group.map((entry) => this.#retry(() => this.inner.batch(entry.stmts, "write")).then(entry.resolve, entry.reject)));
-      return;
-    }
-    group.forEach((entry, i) => {
-      const outcome = outcomes[i]!;
-      if (outcome.ok) entry.resolve(outcome.results);
-      else entry.reject(outcome.error);
-    });
-  }
-
-  /**
-   * Runs the group's batches in one write transaction on the kept connection, each in a
-   * savepoint when there are several; throws (with nothing written) if the group cannot commit.
-   */
-  async #commitGroup(group: QueuedBatch[]) {
-    const fast = this.#fast!;
-    // Wait out this process's own interactive transactions, then run without yielding: no other
-    // code of this process can start a write (and block on our lock) until the commit.
-    while (this.#transactions > 0) await this.#idle();
-    const outcomes: Array<{ ok: true; results: ResultSet[] } | { ok: false; error: unknown }> = [];
-    const nested = group.length > 1;
-    fast.execute("BEGIN IMMEDIATE");
-    try {
-      for (const entry of group) {
-        if (nested) fast.execute("SAVEPOINT group_commit_entry");
-        const results: ResultSet[] = [];
-        let error: unknown = null;
-        for (let i = 0; i < entry.stmts.length; i++) {
-          const stmt = entry.stmts[i]!;
-          try {
-            results.push(fast.execute(Array.isArray(stmt) ? { sql: stmt[0], args: stmt[1] ?? [] } : stmt));
-          } catch (e) {
-            // A busy or I/O failure is the group's, not this batch's: the whole group runs again.
-            if (isBusyError(e) || !(e instanceof LibsqlError) || !fast.inTransaction) throw e;
-            error = new LibsqlBatchError(e.message, i, e.code, e.extendedCode, e.rawCode, e.cause instanceof Error ? e.cause : undefined);
-            break;
-          }
-        }
-        if (nested) {
-          if (error) fast.execute("ROLLBACK TO group_commit_entry");
-          fast.execute("RELEASE group_commit_entry");
-        } else if (error) {
-          fast.execute("ROLLBACK");
-          return [{ ok: false as const, error }];
-        }
-        outcomes.push(error ? { ok: false, error } : { ok: true, results });
-      }
-      fast.execute("COMMIT");
-      this.#committed.commits++;
-      this.#committed.batches += group.length;
-      return outcomes;
-    } finally {
-      if (fast.inTransaction) fast.execute("ROLLBACK");
-    }
+    return this.#retry(() => this.inner.batch(stmts, mode ?? "write"));
   }
 
   migrate(stmts: InStatement[]): Promise<ResultSet[]> {
@@ -468,7 +352,6 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
     client,
     url: opts.url,
     busyRetries: () => resilient.busyRetries(),
-    groupCommits: () => resilient.groupCommits(),
     close: () => client.close(),
   };
 }

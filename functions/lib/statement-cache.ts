@@ -5,7 +5,7 @@ import type { SynchronousLevel } from "./db-sync.ts";
 /*
  * @libsql/client prepares every statement afresh and asks SQLite for its columns twice, which
  * costs several times what running a small indexed query does. The hot paths of a file database
- * (reads outside transactions, group commits) run here instead: one connection of its own to the
+ * (reads outside transactions) run here instead: one connection of its own to the
  * same file with its prepared statements kept by SQL text. Results and errors have the shapes
  * @libsql/client gives (intMode "number"), so drizzle maps them the same way.
  */
