@@ -13,9 +13,7 @@ import { makeCtx } from "../functions/lib/ctx.ts";
 import { openDatabase } from "../functions/lib/db.ts";
 import { DISPATCH_PLUGINS } from "../functions/executors.ts";
 import { dispatchPass } from "../functions/queue/dispatch-pass.ts";
-import { BatchGrowth } from "../functions/queue/batch-growth.ts";
 import { HeartbeatThrottle } from "../functions/queue/dispatchers.ts";
-import { DEFAULT_LEASE_MS } from "../functions/queue/store.ts";
 
 const [url, dispatcherId] = process.argv.slice(2);
 const database = await openDatabase({ url: url! });
@@ -23,11 +21,8 @@ const executors = {
   notify_manager: { payload: z.object({ n: z.number() }), run: async () => ({ ok: true, result: {} }), plan: async () => ({ stmts: [], result: {} }) },
 } as unknown as ExecutorTable;
 const ctx = makeCtx({ database, hostName: "bench", executors }, { kind: "daemon", tokenId: dispatcherId! });
-// The throttle, the claim-ahead and the batch growth a dispatcher's own loop (local-runner/dispatcher.ts)
-// uses. QUEUE_PERF_GROWTH_CAP overrides the growth cap (1 turns growth off) for experiments.
-const cap = process.env.QUEUE_PERF_GROWTH_CAP ? Number(process.env.QUEUE_PERF_GROWTH_CAP) : undefined;
-const growth = new BatchGrowth(20, { leaseMs: DEFAULT_LEASE_MS, cap });
-const opts = { dispatcherId: dispatcherId!, limit: 20, route: false, heartbeat: new HeartbeatThrottle(), prefetch: true, growth };
+// The throttle and the claim-ahead a dispatcher's own loop (local-runner/dispatcher.ts) uses.
+const opts = { dispatcherId: dispatcherId!, limit: 20, route: false, heartbeat: new HeartbeatThrottle(), prefetch: true };
 process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
 for await (const _line of createInterface({ input: process.stdin })) {
   let processed = 0;

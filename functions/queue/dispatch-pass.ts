@@ -5,7 +5,6 @@ import { claimableWhere, sweepAndClaim, sweepAndClaimStatements, type Claim, typ
 import { dbClaimPort, DEFAULT_LEASE_MS } from "./store.ts";
 import type { CommandPolicy, Ctx, ExecutorTable } from "../lib/ctx.ts";
 import { beatDispatcher, type HeartbeatThrottle } from "./dispatchers.ts";
-import type { BatchGrowth } from "./batch-growth.ts";
 
 /**
  * What the groups plug into every pass; the composition root (functions/executors.ts) builds it,
@@ -48,12 +47,6 @@ export interface DispatchOptions {
    * without it, so no claim is left held; a killed process's claims come back after one lease.
    */
   prefetch?: boolean;
-  /**
-   * A looping dispatcher's adaptive batch size (needs `heartbeat`): full claims grow the next
-   * one, up to its cap, over database-only types (see BatchGrowth). Without it every claim takes
-   * exactly `limit`.
-   */
-  growth?: BatchGrowth;
 }
 
 /** What a dry run found claimable. */
@@ -140,31 +133,18 @@ export async function dispatchPass<R>(ctx: Ctx, plugins: DispatchPlugins<R>, opt
   } else {
     if (opts.route ?? true) report.routing = await plugins.route(ctx);
     const loop = opts.heartbeat;
-    const growth = loop ? opts.growth : undefined;
-    const planned = types.filter((t) => !!executors[t]!.plan);
-    const leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
-    /** What the next claim asks for: exactly `limit` over every type, unless the batch has grown. */
-    const ask = () => {
-      const a = growth ? growth.ask(ctx.now().getTime(), types, planned) : { limit, types };
-      return { host: scope.host, types: a.types, dispatcherId: opts.dispatcherId, leaseMs, limit: a.limit };
-    };
+    const claimOpts = { ...scope, dispatcherId: opts.dispatcherId, leaseMs: opts.leaseMs ?? DEFAULT_LEASE_MS, limit };
     // The lease sweep rides in the claim's batch: one write transaction and one round trip. A
     // looping dispatcher sweeps once a second at most (HeartbeatThrottle.sweepDue); a lone pass always.
     let claims: Claim[];
-    // How many the claims in hand asked for: a claim that came back full suggests more is waiting.
-    let asked: number;
     if (loop && loop.next.length > 0) {
       // Claimed at the end of the previous pass, in the write that recorded its outcomes.
       claims = loop.next;
-      asked = loop.nextAsked;
       loop.next = [];
     } else {
       const sweep = loop ? loop.sweepDue(ctx.now().getTime()) : true;
-      const claimOpts = ask();
       const claimed = await sweepAndClaim(ctx, claimOpts, { sweep });
       claims = claimed.claims;
-      asked = claimOpts.limit;
-      growth?.claimed(asked, claims.length);
       // Null when this pass did not sweep.
       report.expired = sweep ? claimed.expired : null;
     }
@@ -172,15 +152,12 @@ export async function dispatchPass<R>(ctx: Ctx, plugins: DispatchPlugins<R>, opt
     // A full batch suggests more is waiting: with `prefetch`, the next batch is claimed in the
     // same write as this batch's last outcomes (when it ends with database-only effects).
     let next: ReturnType<typeof sweepAndClaimStatements> | undefined;
-    let nextAsked = 0;
     let nextSweeps = false;
     const tail: BatchTail | undefined =
-      loop && opts.prefetch && claims.length >= asked
+      loop && opts.prefetch && claims.length >= limit
         ? {
             stmts: () => {
               nextSweeps = loop.sweepDue(ctx.now().getTime());
-              const claimOpts = ask();
-              nextAsked = claimOpts.limit;
               next = sweepAndClaimStatements(ctx, claimOpts, { sweep: nextSweeps });
               return next.stmts;
             },
@@ -193,8 +170,6 @@ export async function dispatchPass<R>(ctx: Ctx, plugins: DispatchPlugins<R>, opt
     if (loop && next && tail?.results) {
       const got = next.read(tail.results);
       loop.next = got.claims;
-      loop.nextAsked = nextAsked;
-      growth?.claimed(nextAsked, got.claims.length);
       if (nextSweeps) {
         const before = report.expired;
         report.expired = before

@@ -24,8 +24,6 @@ export class HeartbeatThrottle {
   #lastSweepMs: number | null = null;
   /** Claims taken at the end of the last pass for the next one (DispatchOptions.prefetch). */
   next: Claim[] = [];
-  /** How many commands the claim of `next` asked for (it came back full when it holds that many). */
-  nextAsked = 0;
   constructor(
     readonly everyMs = HEARTBEAT_EVERY_MS,
     /** How often a looping dispatcher's passes sweep expired leases (see sweepDue). */

@@ -185,11 +185,7 @@ export const DISPATCH_COMMANDS: CommandSpec[] = [
       "watch-iterations": { type: "string", value: "N", description: "Stop a watch after N passes" },
       "lease-seconds": { type: "string", value: "N", description: "Claim lease; an unfinished claim is recovered after it (default 120)" },
       interval: { type: "string", value: "S", description: "Seconds between passes when idle (default 2)" },
-      limit: {
-        type: "string",
-        value: "N",
-        description: "Commands claimed per pass (default 20); a --watch loop grows batches of database-only commands up to 200 while claims come back full",
-      },
+      limit: { type: "string", value: "N", description: "Commands claimed per pass (default 20)" },
       type: {
         type: "string",
         multiple: true,

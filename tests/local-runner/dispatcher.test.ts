@@ -34,7 +34,7 @@ describe("runDispatchLoop", () => {
     // Database-only effects (a plan) let a batch's outcomes and the next claim share one write.
     const planned = { ...q.env.services.executors!.notify_manager!, plan: async () => ({ stmts: [], result: {} }) };
     q.env.services.executors = { notify_manager: planned };
-    for (let i = 0; i < 8; i++) await createCommand(ownerCtx(q.env), { type: "notify_manager", payload: { n: i } });
+    for (let i = 0; i < 6; i++) await createCommand(ownerCtx(q.env), { type: "notify_manager", payload: { n: i } });
     const ac = new AbortController();
     const passes: number[] = [];
     const client = q.env.services.database.client;
@@ -55,14 +55,13 @@ describe("runDispatchLoop", () => {
         ac.abort();
       },
     });
-    // The first pass claimed 2 and, with their outcomes, the next batch (grown to 4, as the first
-    // came back full); stopping ran those too.
-    expect(passes).toEqual([2, 4]);
-    expect(result).toMatchObject({ passes: 2, processed: 6, stopped_by: "signal" });
+    // The first pass claimed 2 and, with their outcomes, the next 2; stopping ran those too.
+    expect(passes).toEqual([2, 2]);
+    expect(result).toMatchObject({ passes: 2, processed: 4, stopped_by: "signal" });
     const states = (await client.execute("SELECT state, count(*) AS n FROM commands GROUP BY state ORDER BY state")).rows.map((r) => [r.state, r.n]);
     expect(states).toEqual([
       ["pending", 2],
-      ["succeeded", 6],
+      ["succeeded", 4],
     ]);
     const outcomes = (w: string[]) => w.some((q) => q.includes('"result_json" = v.result'));
     const claim = (w: string[]) => w.some((q) => /^update "commands" set "state" = \?, "attempts"/.test(q));
