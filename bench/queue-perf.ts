@@ -1,5 +1,5 @@
 // Queue and round-trip benchmarks for issue 10 (items 3 and 4): `npx tsx bench/queue-perf.ts
-// [--label before|after] [--part dispatch|http|round-trips]`, also part of `npm run bench`. Three
+// [--label before|after] [--part dispatch|http|round-trips] [--rounds N]`, also part of `npm run bench`. Three
 // parts, each measured in this one run (or only the named one with --part):
 //
 // 1. Dispatch: commands/s for 1 and 4 dispatcher processes against a raw conditional
@@ -37,7 +37,8 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const WORKER = join(ROOT, "bench", "queue-perf-worker.ts");
 const RESULT_FILE = join(ROOT, "bench", "results", "queue-perf.json");
 
-const ROUNDS = 3;
+/** Dispatch rounds (`--rounds N` for more samples when the machine is noisy). */
+const ROUNDS = Number(flag("--rounds") ?? 3);
 const COMMANDS_PER_ROUND = 2000;
 const PROCESSES = 4;
 const HTTP_SECONDS = 5;
@@ -106,14 +107,21 @@ async function startWorker(url: string, id: string): Promise<Worker> {
   };
 }
 
-/** Drains `count` seeded commands with `workers` and returns commands/s (timed to the last "done"). */
-async function dispatchDrain(db: Database, workers: Worker[], count: number): Promise<number> {
+/**
+ * Drains the `count` commands seeded for `round` with `workers`: commands/s timed to the last
+ * "done" (every process has seen the queue empty) and to the last command's completion (the queue
+ * is empty; a process still asleep in SQLite's busy handler then has nothing left to do).
+ */
+async function dispatchDrain(db: Database, workers: Worker[], count: number): Promise<{ done: number; drained: number }> {
+  const wall0 = Date.now();
   const t0 = performance.now();
   const processed = (await Promise.all(workers.map((w) => w.go()))).reduce((a, b) => a + b, 0);
-  const rate = count / ((performance.now() - t0) / 1000);
+  const done = count / ((performance.now() - t0) / 1000);
   const left = Number((await db.client.execute("SELECT count(*) FROM commands WHERE state NOT IN ('succeeded')")).rows[0]![0]);
   if (processed !== count || left !== 0) throw new Error(`dispatchers processed ${processed} of ${count}; ${left} not succeeded`);
-  return rate;
+  // This round's commands are the last ones completed.
+  const last = Number((await db.client.execute("SELECT max(completed_at) FROM commands")).rows[0]![0]);
+  return { done, drained: count / (Math.max(1, last - wall0) / 1000) };
 }
 
 /** Part 1: interleaved rounds of raw, one dispatcher, four dispatchers on one database file. */
@@ -128,15 +136,22 @@ async function dispatchPart() {
     const raw: number[] = [];
     const one: number[] = [];
     const four: number[] = [];
+    const oneDrained: number[] = [];
+    const fourDrained: number[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       await seed(db, r * 3, COMMANDS_PER_ROUND);
       raw.push(await rawDrain(db, COMMANDS_PER_ROUND));
       await seed(db, r * 3 + 1, COMMANDS_PER_ROUND);
-      one.push(await dispatchDrain(db, workers.slice(0, 1), COMMANDS_PER_ROUND));
+      const a = await dispatchDrain(db, workers.slice(0, 1), COMMANDS_PER_ROUND);
+      one.push(a.done);
+      oneDrained.push(a.drained);
       await seed(db, r * 3 + 2, COMMANDS_PER_ROUND);
-      four.push(await dispatchDrain(db, workers, COMMANDS_PER_ROUND));
+      const b = await dispatchDrain(db, workers, COMMANDS_PER_ROUND);
+      four.push(b.done);
+      fourDrained.push(b.drained);
     }
     const per = { raw_update_returning: Math.round(median(raw)), dispatch_1: Math.round(median(one)), dispatch_4: Math.round(median(four)) };
+    const drained = { dispatch_1: Math.round(median(oneDrained)), dispatch_4: Math.round(median(fourDrained)) };
     return {
       commands_per_round: COMMANDS_PER_ROUND,
       rounds: ROUNDS,
@@ -147,6 +162,10 @@ async function dispatchPart() {
         dispatch_4_over_raw: round(per.dispatch_4 / per.raw_update_returning),
         dispatch_4_over_dispatch_1: round(per.dispatch_4 / per.dispatch_1),
       },
+      // Timed to the last command's completion instead of the last process's "done" (see dispatchDrain).
+      drained_per_second_median: drained,
+      drained_per_second_rounds: { dispatch_1: oneDrained.map(Math.round), dispatch_4: fourDrained.map(Math.round) },
+      drained_dispatch_4_over_dispatch_1: round(drained.dispatch_4 / drained.dispatch_1),
       targets: { dispatch_1_over_raw: 0.6, dispatch_4_over_dispatch_1: 1 },
     };
   } finally {
@@ -261,6 +280,10 @@ async function main() {
   const part = flag("--part");
   if (part !== undefined && !(part in PARTS)) {
     process.stderr.write(`unknown --part ${JSON.stringify(part)}; use one of: ${Object.keys(PARTS).join(", ")}\n`);
+    process.exit(2);
+  }
+  if (!Number.isInteger(ROUNDS) || ROUNDS < 1) {
+    process.stderr.write(`--rounds must be a whole number of at least 1, got ${JSON.stringify(flag("--rounds"))}\n`);
     process.exit(2);
   }
   const started = performance.now();
