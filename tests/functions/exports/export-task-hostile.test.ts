@@ -15,14 +15,13 @@ beforeEach(async () => {
 afterEach(() => env.close());
 
 describe("export-task into a folder name that is partly taken", () => {
-  // FINDING (low): when <task>-<stamp>/ exists holding a later file of the bundle (here
-  // manifest.json, e.g. a leftover of an interrupted export or a user's file), the host writes
-  // status.json … report.md into that folder, fails on manifest.json with CONFLICT, and the retry
-  // writes the real bundle to <task>-<stamp>-2: the taken folder is left with a half bundle mixed
-  // with the foreign file. Fix: in directory mode make the bundle folder itself the exclusive
-  // step (mkdir without `recursive` for <base>/, EEXIST -> CONFLICT) before writing any file, or
-  // have writeFilesUnder remove what it wrote when a later file fails.
-  it.fails("leaves a taken folder as it found it", async () => {
+  // FINDING (low, fixed): when <task>-<stamp>/ exists holding a later file of the bundle (here
+  // manifest.json, e.g. a leftover of an interrupted export or a user's file), the host wrote
+  // status.json … report.md into that folder, failed on manifest.json with CONFLICT, and the
+  // retry wrote the real bundle to <task>-<stamp>-2, leaving a half bundle mixed with the
+  // foreign file. writeFilesUnder (local-runner/host/exports.ts) now removes the files it created
+  // when a later one fails.
+  it("leaves a taken folder as it found it", async () => {
     const task = (await createTask(env, { name: "exp-hostile", goal: "export twice" })).task;
     const out = join(env.dir, "exports");
     mkdirSync(out);
