@@ -186,6 +186,9 @@ export function parseHttpResponse(data: Buffer): ApiResponse | null {
   return body ? parseBody(Number(status), body.toString("utf8")) : null;
 }
 
+/** How long the fast path waits for a silent server before leaving the read to the full CLI. */
+const READ_IDLE_MS = 5000;
+
 /**
  * One GET to a plain-HTTP server over a bare TCP connection, read until the server closes it
  * (`Connection: close`); null when the connection fails or the answer is not a complete
@@ -203,6 +206,12 @@ function get(base: string, request: ApiRequest, token: string): Promise<ApiRespo
     const chunks: Buffer[] = [];
     socket.on("data", (c: Buffer) => chunks.push(c));
     socket.on("error", () => resolve(null));
+    // A listener that accepts and never answers (a wedged up, or another program on a recorded
+    // port) must not hang a read: the full CLI then answers (in-process for a recorded up).
+    socket.setTimeout(READ_IDLE_MS, () => {
+      socket.destroy();
+      resolve(null);
+    });
     socket.on("end", () => {
       socket.end();
       resolve(parseHttpResponse(Buffer.concat(chunks)));

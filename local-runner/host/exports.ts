@@ -1,5 +1,5 @@
 import { constants } from "node:fs";
-import { lstat, mkdir, open, realpath } from "node:fs/promises";
+import { lstat, mkdir, open, realpath, rm } from "node:fs/promises";
 import { connect } from "node:net";
 import { dirname, isAbsolute, join, relative, sep } from "node:path";
 import { ApiError } from "../../functions/lib/errors.ts";
@@ -28,36 +28,46 @@ export async function writeFilesUnder(dir: string, files: Array<{ name: string; 
     });
   }
   const written: string[] = [];
-  for (const f of files) {
-    const parts = f.name.split("/");
-    if (isAbsolute(f.name) || parts.some((p) => p === "" || p === "." || p === "..")) {
-      throw new ApiError("PATH_NOT_ALLOWED", `export file name '${f.name}' is not a plain relative path`);
-    }
-    const target = join(root, ...parts);
-    await mkdir(dirname(target), { recursive: true });
-    const parent = await realpath(dirname(target));
-    if (!inside(root, parent))
-      throw new ApiError("PATH_NOT_ALLOWED", `export file '${f.name}' would land outside '${root}'`, {
-        hint: "Something under the directory is a symlink out of it.",
-      });
-    const handle = await open(
-      join(parent, parts[parts.length - 1]!),
-      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-      0o600,
-    ).catch((e) => {
-      const exists = (e as NodeJS.ErrnoException).code === "EEXIST";
-      throw new ApiError(exists ? "CONFLICT" : "PATH_NOT_ALLOWED", `cannot create export file '${f.name}' under '${root}': ${(e as Error).message}`, {
-        hint: exists ? "Remove the earlier export, or choose another --out." : "Check the directory's permissions and that nothing in it is a symlink.",
-      });
-    });
-    try {
-      await handle.writeFile(f.bytes);
-    } finally {
-      await handle.close();
-    }
-    written.push(join(parent, parts[parts.length - 1]!));
+  try {
+    for (const f of files) await writeOne(root, f, written);
+  } catch (e) {
+    // A later file that fails (a name already taken, a full disk) must not leave the earlier
+    // ones behind: the caller may retry under another name. Only files created here are removed.
+    await Promise.all(written.map((p) => rm(p, { force: true }).catch(() => {})));
+    throw e;
   }
   return written;
+}
+
+/** Creates one file of `writeFilesUnder` (recorded in `written` as soon as it exists). */
+async function writeOne(root: string, f: { name: string; bytes: Uint8Array }, written: string[]): Promise<void> {
+  const parts = f.name.split("/");
+  if (isAbsolute(f.name) || parts.some((p) => p === "" || p === "." || p === "..")) {
+    throw new ApiError("PATH_NOT_ALLOWED", `export file name '${f.name}' is not a plain relative path`);
+  }
+  const target = join(root, ...parts);
+  await mkdir(dirname(target), { recursive: true });
+  const parent = await realpath(dirname(target));
+  if (!inside(root, parent))
+    throw new ApiError("PATH_NOT_ALLOWED", `export file '${f.name}' would land outside '${root}'`, {
+      hint: "Something under the directory is a symlink out of it.",
+    });
+  const handle = await open(
+    join(parent, parts[parts.length - 1]!),
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    0o600,
+  ).catch((e) => {
+    const exists = (e as NodeJS.ErrnoException).code === "EEXIST";
+    throw new ApiError(exists ? "CONFLICT" : "PATH_NOT_ALLOWED", `cannot create export file '${f.name}' under '${root}': ${(e as Error).message}`, {
+      hint: exists ? "Remove the earlier export, or choose another --out." : "Check the directory's permissions and that nothing in it is a symlink.",
+    });
+  });
+  written.push(join(parent, parts[parts.length - 1]!));
+  try {
+    await handle.writeFile(f.bytes);
+  } finally {
+    await handle.close();
+  }
 }
 
 /**
