@@ -16,6 +16,29 @@ export interface UpRecord {
    */
   db?: string;
   host?: string;
+  /**
+   * Which process the pid was when the record was written (Linux: boot id and start time), so a
+   * pid the kernel handed to another process after `up` died is not taken for it.
+   */
+  started?: string;
+}
+
+/**
+ * An identity of a live process that a reused pid does not share: the boot's id and the
+ * process's start time in clock ticks (field 22 of /proc/<pid>/stat). Null where there is no
+ * /proc (macOS) or the process is gone. Two small file reads, cheap enough for every CLI call.
+ */
+export function processStartMark(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    // The command name (field 2) is in parentheses and may hold spaces or parentheses itself.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const startTicks = fields[19];
+    const boot = readFileSync("/proc/sys/kernel/random/boot_id", "latin1").trim();
+    return startTicks && /^\d+$/.test(startTicks) ? `${boot}:${startTicks}` : null;
+  } catch {
+    return null;
+  }
 }
 
 function recordPath(home: string): string {
@@ -30,7 +53,8 @@ export function writeUpRecord(home: string, url: string, about: { pid?: number; 
   const pid = about.pid ?? process.pid;
   const db = about.dbUrl?.startsWith("file:") ? about.dbUrl : undefined;
   const tmp = `${recordPath(home)}.${pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify({ url, pid, db, host: about.host })}\n`, { mode: 0o600 });
+  const started = processStartMark(pid) ?? undefined;
+  writeFileSync(tmp, `${JSON.stringify({ url, pid, db, host: about.host, started })}\n`, { mode: 0o600 });
   renameSync(tmp, recordPath(home));
 }
 
@@ -43,7 +67,13 @@ function readRecord(home: string): UpRecord | null {
   try {
     const r = JSON.parse(readFileSync(recordPath(home), "utf8")) as Partial<UpRecord>;
     if (typeof r.url !== "string" || !Number.isInteger(r.pid)) return null;
-    return { url: r.url, pid: r.pid!, db: typeof r.db === "string" ? r.db : undefined, host: typeof r.host === "string" ? r.host : undefined };
+    return {
+      url: r.url,
+      pid: r.pid!,
+      db: typeof r.db === "string" ? r.db : undefined,
+      host: typeof r.host === "string" ? r.host : undefined,
+      started: typeof r.started === "string" ? r.started : undefined,
+    };
   } catch {
     return null;
   }
@@ -66,4 +96,14 @@ function processExists(pid: number): boolean {
 export function runningUp(home: string): UpRecord | null {
   const r = readRecord(home);
   return r && processExists(r.pid) ? r : null;
+}
+
+/**
+ * The recorded `up` only when it is provably the same process that wrote the record (its pid
+ * alive with the recorded start mark): what a caller needs before it hands that server a token
+ * on its own initiative. Null without a mark (no /proc, or an `up` that predates it).
+ */
+export function verifiedUp(home: string): UpRecord | null {
+  const r = runningUp(home);
+  return r?.started !== undefined && processStartMark(r.pid) === r.started ? r : null;
 }

@@ -7,7 +7,7 @@
 // It is bundled on its own (dist/switchyard-fast.cjs): it must stay a few small modules.
 import { connect } from "node:net";
 import { readOwnerTokenFile, resolveHome } from "../home.ts";
-import { runningUp } from "../up-record.ts";
+import { verifiedUp } from "../up-record.ts";
 import { API_COMMANDS } from "./commands.ts";
 import { GLOBAL_OPTIONS, globalsFrom, settleHome, urlToken } from "./globals.ts";
 import { MESSAGE_COMMANDS } from "./messages-commands.ts";
@@ -146,7 +146,9 @@ function serverFor(g: GlobalOptions, env: NodeJS.ProcessEnv): { url: string; tok
     return token ? { url: g.url, token, recorded: false } : null;
   }
   if (!g.home) return null;
-  const up = runningUp(g.home);
+  // Only an `up` proven to be the process that wrote the record: after it died, its pid may be
+  // another program's and its port anyone's, and that listener must never see the token.
+  const up = verifiedUp(g.home);
   if (!up) return null;
   const cfg = resolveHome(env, { home: g.home });
   if (up.db !== cfg.dbUrl || up.host !== cfg.hostName) return null;

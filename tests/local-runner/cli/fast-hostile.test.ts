@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runFast } from "../../../local-runner/cli/fast.ts";
 import { resolveHome } from "../../../local-runner/home.ts";
 import { openLocalServices, type LocalServices } from "../../../local-runner/services.ts";
+import { processStartMark, writeUpRecord } from "../../../local-runner/up-record.ts";
 
 // Hostile review of the CLI fast path (local-runner/cli/fast.ts). A home's up.json names a
 // server by URL and pid; the pid is only checked to exist. After `switchyard up` dies without
@@ -42,8 +43,11 @@ async function impostor(reply: string | null): Promise<{ url: string; received: 
 }
 
 function recordStaleUp(url: string) {
-  // process.pid stands for a reused pid: alive, and not a `switchyard up`.
-  writeFileSync(join(home, "up.json"), JSON.stringify({ url, pid: process.pid, db: services.home.dbUrl, host: resolveHome({}, { home }).hostName }));
+  // process.pid stands for a reused pid: alive, and not the process that wrote the record (its
+  // start mark is another process's, as after `up` died and the kernel handed the pid on).
+  const mark = processStartMark(process.pid);
+  const started = mark ? `${mark.slice(0, mark.lastIndexOf(":"))}:1` : undefined;
+  writeFileSync(join(home, "up.json"), JSON.stringify({ url, pid: process.pid, db: services.home.dbUrl, host: resolveHome({}, { home }).hostName, started }));
 }
 
 async function fast(argv: string[]) {
@@ -72,12 +76,10 @@ afterAll(async () => {
 });
 
 describe("fast path against a stale up.json (pid reused, port taken by another program)", () => {
-  // FINDING (security, medium): the owner token is written to whatever listens on the recorded
-  // port before the answer is judged. Fix: prove the listener is this home's `up` before sending
-  // the token, e.g. record the up's process start time (/proc/<pid>/stat field 22 on Linux) next
-  // to its pid and require it to match, or serve the fast path over a Unix socket inside the
-  // (0700) home instead of TCP.
-  it.fails("never sends the owner token to a listener that is not the home's up", async () => {
+  // FOUND (security): the owner token was written to whatever listened on the recorded port
+  // before the answer was judged. Fixed: up.json carries the up's start mark (boot id and start
+  // time from /proc) and the fast path uses only a record whose pid still has that mark.
+  it("never sends the owner token to a listener that is not the home's up", async () => {
     const imp = await impostor("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n");
     recordStaleUp(imp.url);
     try {
@@ -90,10 +92,10 @@ describe("fast path against a stale up.json (pid reused, port taken by another p
     }
   });
 
-  // FINDING (correctness, medium): any answer but 401/429/5xx from that listener is printed as
-  // the command's answer. The full CLI (in-process on the home's database) lists the sessions
-  // and exits 0; the fast path prints "error: INTERNAL: HTTP 404" and exits 1.
-  it.fails("does not print another program's 404 as the answer", async () => {
+  // FOUND (correctness): another program's answer was printed as the command's (a 404 as
+  // "error: INTERNAL: HTTP 404", exit 1, where the full CLI lists the sessions). Fixed with the
+  // same start mark: that listener is never asked.
+  it("does not print another program's 404 as the answer", async () => {
     const imp = await impostor("HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: 9\r\n\r\nnot found");
     recordStaleUp(imp.url);
     try {
@@ -104,16 +106,18 @@ describe("fast path against a stale up.json (pid reused, port taken by another p
     }
   });
 
-  // FINDING (availability, medium): a listener that accepts and never answers (a wedged or
+  // FOUND (availability): a listener that accepts and never answers (a wedged or
   // SIGSTOPped up, or another program) hangs `switchyard sessions` forever; the full CLI would
   // answer in-process. Fixed: get() in fast.ts gives up after 5 s of silence and returns null,
   // so the read falls through to the full CLI.
-  it("does not hang when the recorded listener never answers", async () => {
+  it("does not hang when the recorded up never answers (wedged or stopped)", async () => {
     const imp = await impostor(null);
-    recordStaleUp(imp.url);
+    // A genuine record of this (live) process: the fast path does connect, and must give up.
+    writeUpRecord(home, imp.url, { dbUrl: services.home.dbUrl, host: resolveHome({}, { home }).hostName });
     try {
       const outcome = await Promise.race([fast(["sessions", "--home", home]), new Promise((r) => setTimeout(() => r("hung"), 15_000))]);
       expect(outcome).toEqual({ code: null, out: "", err: "" });
+      expect(imp.received).toHaveLength(1);
     } finally {
       for (const s of imp.sockets) s.destroy();
       imp.server.close();

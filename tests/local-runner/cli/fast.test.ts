@@ -7,7 +7,7 @@ import { EXIT_FAILED, EXIT_OK, runCli } from "../../../local-runner/cli/main.ts"
 import { resolveHome } from "../../../local-runner/home.ts";
 import { openLocalServices, type LocalServices } from "../../../local-runner/services.ts";
 import { startUp, type Running } from "../../../local-runner/up.ts";
-import { removeUpRecord, writeUpRecord } from "../../../local-runner/up-record.ts";
+import { processStartMark, removeUpRecord, writeUpRecord } from "../../../local-runner/up-record.ts";
 
 // The fast path (local-runner/cli/fast.ts) answers read commands through a running server
 // without loading the full CLI. Whatever it answers must be exactly what the full CLI prints for
@@ -206,7 +206,8 @@ describe("the fast path for read commands", () => {
   it("leaves to the full CLI when no server can answer: none recorded, another database or host, a dead process, nothing listening", async () => {
     await fallsThrough(["sessions", "--home", home]);
     const hostName = resolveHome({}, { home }).hostName;
-    const record = (r: object) => writeFileSync(join(home, "up.json"), JSON.stringify({ url: running.url, pid: process.pid, ...r }));
+    const started = processStartMark(process.pid);
+    const record = (r: object) => writeFileSync(join(home, "up.json"), JSON.stringify({ url: running.url, pid: process.pid, started, ...r }));
     try {
       // An `up` that recorded no database (a remote one, or an older version) is not the one the CLI would open.
       record({ host: hostName });
@@ -219,6 +220,12 @@ describe("the fast path for read commands", () => {
       record({ db: services.home.dbUrl, host: hostName, pid: 2 ** 22 + 12345 });
       await fallsThrough(["sessions", "--home", home]);
       record({ db: services.home.dbUrl, host: hostName, url: "http://127.0.0.1:9" });
+      await fallsThrough(["sessions", "--home", home]);
+      // A record whose pid is alive but is not the process that wrote it (the pid was reused), or
+      // one without the start mark (an older up): the token is not sent on the record's word.
+      record({ db: services.home.dbUrl, host: hostName, started: `${started}0` });
+      await fallsThrough(["sessions", "--home", home]);
+      record({ db: services.home.dbUrl, host: hostName, started: undefined });
       await fallsThrough(["sessions", "--home", home]);
       // A recorded server that rejects the home's token is not trusted to be the home's server.
       record({ db: services.home.dbUrl, host: hostName });
