@@ -31,7 +31,14 @@ export async function closeConvoyIfComplete(ctx: Ctx, convoy: Pick<ConvoyRow, "i
   await ctx.db.batch([
     ctx.db
       .update(convoys)
-      .set({ state: "closed", closedAt: nowMs, closeReason: "All tracked tasks finished", closeToken: token })
+      .set({
+        state: "closed",
+        // Never stamped before its last task: that task may have committed (with a later stamp
+        // of its own process's clock) between this request taking the time and this write.
+        closedAt: sql`max(${nowMs}, coalesce((SELECT max(${tasks.finishedAt}) FROM ${convoyTasks} JOIN ${tasks} ON ${tasks.id} = ${convoyTasks.taskId} WHERE ${convoyTasks.convoyId} = ${convoy.id}), 0))`,
+        closeReason: "All tracked tasks finished",
+        closeToken: token,
+      })
       .where(
         and(
           eq(convoys.id, convoy.id),

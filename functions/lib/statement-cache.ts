@@ -138,6 +138,9 @@ export function cachedConnectionPath(url: string): string | null {
 export class CachedConnection {
   #db: InstanceType<typeof Database> | null = null;
   readonly #statements = new Map<string, Prepared>();
+  /** `PRAGMA schema_version`, kept apart, and the version the kept statements were prepared at. */
+  #versionStmt: Statement | null = null;
+  #version: unknown = undefined;
 
   constructor(
     private readonly path: string,
@@ -160,7 +163,28 @@ export class CachedConnection {
     return Number(this.execute("PRAGMA synchronous").rows[0]![0]);
   }
 
+  /**
+   * Drops every kept statement when another connection changed the schema (a newer CLI migrating
+   * the file under a running server): SQLite re-prepares a statement by itself, but the column
+   * names and types kept with it would be the old ones. One kept pragma step per call.
+   */
+  #checkSchema(): void {
+    this.#versionStmt ??= this.#open().prepare("PRAGMA schema_version").raw(true);
+    const version = (this.#versionStmt.get([] as never) as unknown[] | undefined)?.[0];
+    if (version !== this.#version) {
+      this.#statements.clear();
+      this.#version = version;
+      // The connection's own copy of the schema is reloaded only when a statement steps and
+      // finds the cookie moved; until then a fresh prepare would still describe the old columns.
+      this.#open()
+        .prepare("SELECT 1 FROM sqlite_schema LIMIT 1")
+        .raw(true)
+        .get([] as never);
+    }
+  }
+
   #prepare(sql: string): Prepared {
+    this.#checkSchema();
     const kept = this.#statements.get(sql);
     if (kept) {
       // Most recently used last, so the oldest is the one dropped.
@@ -228,6 +252,8 @@ export class CachedConnection {
   /** Drops the kept statements and the connection; the next call opens a fresh one. */
   reset(): void {
     this.#statements.clear();
+    this.#versionStmt = null;
+    this.#version = undefined;
     const db = this.#db;
     this.#db = null;
     try {

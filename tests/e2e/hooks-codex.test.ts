@@ -26,7 +26,12 @@ describe("Codex with Switchyard's hooks", () => {
     await tmux(["send-keys", "-t", target, "Enter"]);
     await waitForPane(target, /TOOL-DONE/, 60_000);
     const done = await waitFor(
-      async () => (await inbox()).find((i) => i.signal_type === "worker_task_complete" && i.payload.source === "hook"),
+      // The first turn's completion can reach the manager too when its Stop hook lands after the
+      // binding (a loaded machine); the one asked for here is the tool turn's.
+      async () =>
+        (await inbox()).find(
+          (i) => i.signal_type === "worker_task_complete" && i.payload.source === "hook" && String(i.payload.last_agent_message).includes("TOOL-DONE"),
+        ),
       10_000,
       "completion item",
     );
