@@ -172,6 +172,9 @@ export async function ensureOwnerToken(database: Database, home: HomeConfig, now
     return existing;
   }
   if (live.length) {
+    // A process starting beside us writes the file before it inserts its row, so a live row we
+    // see may be one whose file appeared after our first look: look again before refusing.
+    if (readOwnerTokenFile(home)) return ensureOwnerToken(database, home, nowMs);
     throw new OwnerTokenError(
       `this database already has an owner, but ${home.ownerTokenFile} is missing`,
       "Ask the owner to run `switchyard token mint --scope owner` and save the secret there, or use --url with --token.",

@@ -50,4 +50,34 @@ describe("ensureOwnerToken on a fresh home", () => {
     const rows = await first.client.execute("SELECT count(*) AS n FROM tokens WHERE kind = 'owner' AND revoked_at IS NULL");
     expect(Number(rows.rows[0]!.n)).toBeGreaterThanOrEqual(1);
   });
+
+  it("does not refuse a start whose partner wrote the file after our first look and inserted its row before our read", async () => {
+    const { home, first } = await freshHome();
+    // The partner's order: the file, then its row. We look for the file (missing), the partner
+    // does both, then we read the live owner rows: the branch that used to refuse.
+    const secret = `sy_owner_${"cd".repeat(24)}`;
+    let partnerDone = false;
+    const racing = await openDatabase({
+      url: home.dbUrl,
+      wrapClient: (client) =>
+        new Proxy(client, {
+          get(target, prop, receiver) {
+            const value = Reflect.get(target, prop, receiver);
+            if (prop !== "execute" || typeof value !== "function") return typeof value === "function" ? value.bind(target) : value;
+            return async (...args: unknown[]) => {
+              const sql = typeof args[0] === "string" ? args[0] : (args[0] as { sql: string }).sql;
+              if (!partnerDone && /from "tokens"/i.test(sql)) {
+                partnerDone = true;
+                writeFileSync(home.ownerTokenFile, secret, { mode: 0o600 });
+                await ensureOwnerToken(first, home, Date.now());
+              }
+              return (value as (...a: unknown[]) => unknown).apply(target, args);
+            };
+          },
+        }),
+    });
+    dbs.push(racing);
+    expect(await ensureOwnerToken(racing, home, Date.now())).toBe(secret);
+    expect(partnerDone).toBe(true);
+  });
 });
