@@ -1,14 +1,11 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { consumeNext } from "../../functions/messages/inbox-consume.ts";
 import { sendMessage } from "../../functions/messages/send.ts";
-import { makeCtx, type Ctx } from "../../functions/lib/ctx.ts";
-import { openDatabase, type Database } from "../../functions/lib/db.ts";
+import type { Ctx } from "../../functions/lib/ctx.ts";
+import type { Database } from "../../functions/lib/db.ts";
 import { registerSession } from "../../functions/sessions/register.ts";
-import { migrateDatabase } from "../../local-runner/migrate.ts";
+import { useSharedFileDatabase } from "../helpers/shared-file-db.ts";
 import { go, spawnWorker, type WorkerProcess } from "../helpers/worker-process.ts";
 
 const WORKER = fileURLToPath(new URL("./inbox-worker.ts", import.meta.url));
@@ -24,23 +21,14 @@ function start(url: string, mode: "consume" | "send", session: string): Proc {
   return spawnWorker<Line>(WORKER, [url, mode, session]);
 }
 
-let dir: string | undefined;
+const shared = useSharedFileDatabase<Line>("inbox");
+const procs = shared.procs;
 let database: Database | undefined;
-const procs: Proc[] = [];
-afterEach(() => {
-  for (const p of procs.splice(0)) if (p.child.exitCode === null) p.child.kill("SIGKILL");
-  database?.close();
-  database = undefined;
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  dir = undefined;
-});
 
 async function setup(): Promise<{ url: string; ctx: Ctx; session: string }> {
-  dir = mkdtempSync(join(tmpdir(), "switchyard-inbox-"));
-  const url = `file:${join(dir, "switchyard.db")}`;
-  database = await openDatabase({ url });
-  await migrateDatabase(database);
-  const ctx = makeCtx({ database, hostName: "parent" }, { kind: "owner", tokenId: "tok_parent" });
+  const opened = await shared.open();
+  database = opened.database;
+  const { url, ctx } = opened;
   await registerSession(ctx, { name: "inbox-owner", role: "manager" });
   return { url, ctx, session: "inbox-owner" };
 }

@@ -1,11 +1,8 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it } from "vitest";
-import { openDatabase, type Database } from "../../functions/lib/db.ts";
-import { migrateDatabase } from "../../local-runner/migrate.ts";
+import { describe, expect, it } from "vitest";
+import type { Database } from "../../functions/lib/db.ts";
 import { commands } from "../../schema/commands.ts";
+import { useSharedFileDatabase } from "../helpers/shared-file-db.ts";
 import { spawnWorker, type WorkerProcess } from "../helpers/worker-process.ts";
 
 /*
@@ -24,16 +21,9 @@ const KILLS = 4;
 
 type Line = { ready?: true; done?: true; processed?: number };
 
-let dir: string | undefined;
+const shared = useSharedFileDatabase<Line>("planned-crash");
+const procs = shared.procs;
 let database: Database | undefined;
-const procs: Array<WorkerProcess<Line>> = [];
-afterEach(() => {
-  for (const p of procs.splice(0)) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL");
-  database?.close();
-  database = undefined;
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  dir = undefined;
-});
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -45,13 +35,13 @@ describe("batched database-only outcomes under kill -9", () => {
   it(`${PROCESSES} dispatchers, ${KILLS} of them SIGKILLed holding uncommitted batches: every command succeeds, every effect exactly once`, {
     timeout: 120_000,
   }, async ({ annotate }) => {
-    dir = mkdtempSync(join(tmpdir(), "switchyard-planned-crash-"));
-    const url = `file:${join(dir, "switchyard.db")}`;
-    database = await openDatabase({ url });
-    await migrateDatabase(database);
+    const opened = await shared.open();
+    database = opened.database;
+    const { url } = opened;
+    const db = opened.database;
     const base = Date.now();
     for (let start = 0; start < COMMANDS; start += 250) {
-      await database.db.insert(commands).values(
+      await db.db.insert(commands).values(
         Array.from({ length: 250 }, (_, k) => ({
           id: `cmd_planned_${String(start + k).padStart(5, "0")}`,
           type: "notify_manager" as const,
