@@ -41,6 +41,18 @@ beforeEach(async () => {
 });
 afterEach(() => env.close());
 
+const countTokens = async () => (await env.services.database.db.select({ id: tokens.id }).from(tokens)).length;
+
+/** A test hook that holds the first request that reaches it until `release`, and lets later ones through. */
+function holdFirstCall() {
+  let release!: () => void;
+  const held = new Promise<void>((r) => {
+    release = r;
+  });
+  let holds = 1;
+  return { hold: () => (holds-- > 0 ? held : undefined), release };
+}
+
 describe("request deadline", () => {
   it("answers 504 REQUEST_TIMEOUT when a route outlives it", async () => {
     inspectDelayMs = 1500;
@@ -74,15 +86,10 @@ describe("request deadline", () => {
 
   it("keeps a pending-mode route's key claimed past the 504: the retry gets 409 while it runs, then replays its one outcome", async () => {
     const minted = await env.call("POST", "/v1/tokens", { body: { scope: "daemon" } });
-    const countTokens = async () => (await env.services.database.db.select({ id: tokens.id }).from(tokens)).length;
     const before = await countTokens();
     // The first request holds after claiming its key, well past the 150 ms deadline.
-    let release!: () => void;
-    const held = new Promise<void>((r) => {
-      release = r;
-    });
-    let holds = 1;
-    env.services.hooks = { afterKeyClaimed: () => (holds-- > 0 ? held : undefined) };
+    const { hold, release } = holdFirstCall();
+    env.services.hooks = { afterKeyClaimed: hold };
     const headers = { "Idempotency-Key": "rotate-late" };
     const path = `/v1/tokens/${minted.body.token_id}/rotate`;
     // With a body: the body limit replaces the Request object, which the early answer must survive.
@@ -110,14 +117,9 @@ describe("request deadline", () => {
   });
 
   it("has an atomic route held past the 504 store its response in its commit, so the retry replays the one mint", async () => {
-    const countTokens = async () => (await env.services.database.db.select({ id: tokens.id }).from(tokens)).length;
     const before = await countTokens();
-    let release!: () => void;
-    const held = new Promise<void>((r) => {
-      release = r;
-    });
-    let holds = 1;
-    env.services.hooks = { beforeKeyCommit: () => (holds-- > 0 ? held : undefined) };
+    const { hold, release } = holdFirstCall();
+    env.services.hooks = { beforeKeyCommit: hold };
     const headers = { "Idempotency-Key": "mint-late" };
     const first = await env.call("POST", "/v1/tokens", { body: { scope: "daemon", label: "late" }, headers });
     expect(first.status).toBe(504);
