@@ -4,7 +4,7 @@ import { expandConfig, isInMemoryConfig } from "@libsql/core/config";
 import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
 import * as schema from "../../schema/index.ts";
 import type { SynchronousLevel } from "./db-sync.ts";
-import { CachedConnection, cachedConnectionPath } from "./statement-cache.ts";
+import { batchable, CachedConnection, cachedConnectionPath } from "./statement-cache.ts";
 
 export type Schema = typeof schema;
 export type Db = LibSQLDatabase<Schema>;
@@ -16,6 +16,12 @@ export interface Database {
   url: string;
   /** Number of busy errors absorbed by reconnect-and-retry since open. */
   busyRetries(): number;
+  /**
+   * A number that stays the same exactly as long as nothing committed to the database file
+   * (from any process), for facts worth keeping between requests; null when it cannot be known
+   * cheaply (a remote or in-memory database), and then nothing may be kept.
+   */
+  changeStamp(): number | null;
   close(): void;
 }
 
@@ -198,7 +204,16 @@ class ResilientClient implements Client {
     await this.#idle();
     // Batches here are mutations: take the write lock up front so the busy timeout applies
     // instead of failing later on a read-to-write upgrade.
-    return this.#retry(() => this.inner.batch(stmts, mode ?? "write"));
+    const m = mode ?? "write";
+    const fast = this.#fast;
+    if (fast && !this.inner.closed && m !== "read" && batchable(stmts)) return this.#retry(async () => fast.batch(stmts, m));
+    return this.#retry(() => this.inner.batch(stmts, m));
+  }
+
+  /** See Database.changeStamp; null where there is no kept connection (remote, in-memory). */
+  changeStamp(): number | null {
+    if (!this.#fast || this.inner.closed) return null;
+    return this.#fast.changeStamp();
   }
 
   migrate(stmts: InStatement[]): Promise<ResultSet[]> {
@@ -352,6 +367,7 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
     client,
     url: opts.url,
     busyRetries: () => resilient.busyRetries(),
+    changeStamp: () => resilient.changeStamp(),
     close: () => client.close(),
   };
 }

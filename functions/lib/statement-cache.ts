@@ -1,5 +1,5 @@
 import Database from "libsql";
-import { LibsqlError, type InStatement, type ResultSet, type Row, type Value } from "@libsql/client";
+import { LibsqlBatchError, LibsqlError, type InArgs, type InStatement, type ResultSet, type Row, type Value } from "@libsql/client";
 import type { SynchronousLevel } from "./db-sync.ts";
 
 /*
@@ -18,8 +18,23 @@ type Statement = ReturnType<InstanceType<typeof Database>["prepare"]>;
 interface Prepared {
   stmt: Statement;
   returnsData: boolean;
+  /** False only for a plain SELECT: anything else may change the file (and so the change stamp). */
+  writes: boolean;
+  /** Ends in `LIMIT ?` (or `LIMIT 1`): with a limit of one, a single step answers it. */
+  limitLast: "param" | "one" | null;
   columns: string[];
   columnTypes: string[];
+}
+
+/** Reads that change nothing; every other statement counts as a possible change of the file. */
+const PLAIN_READ = /^\s*select\b/i;
+
+/** Statements a kept batch may hold: data changes and reads, never schema or connection changes. */
+const BATCHABLE = /^\s*(insert|update|delete|replace|select|with)\b/i;
+
+/** Whether every statement of a batch is plain DML the kept connection can run (see batch). */
+export function batchable(stmts: Array<InStatement | [string, InArgs?]>): boolean {
+  return stmts.every((s) => BATCHABLE.test(Array.isArray(s) ? s[0] : typeof s === "string" ? s : s.sql));
 }
 
 const SQLITE_BASE_CODES: Record<number, string> = {
@@ -141,6 +156,17 @@ export class CachedConnection {
   /** `PRAGMA schema_version`, kept apart, and the version the kept statements were prepared at. */
   #versionStmt: Statement | null = null;
   #version: unknown = undefined;
+  /** `PRAGMA data_version`, kept apart, and the value last seen on this connection. */
+  #dataVersionStmt: Statement | null = null;
+  #dataVersion: unknown = undefined;
+  /**
+   * Bumped whenever this connection learns the file may have changed: another connection
+   * committed (data_version moved), this connection ran something other than a plain SELECT,
+   * or the connection was replaced. Callers keep derived facts only while it stays the same.
+   */
+  #stamp = 0;
+  /** Set by this connection's own writes: data_version does not move for them. */
+  #ownChange = true;
 
   constructor(
     private readonly path: string,
@@ -164,11 +190,30 @@ export class CachedConnection {
   }
 
   /**
-   * Drops every kept statement when another connection changed the schema (a newer CLI migrating
-   * the file under a running server): SQLite re-prepares a statement by itself, but the column
-   * names and types kept with it would be the old ones. One kept pragma step per call.
+   * The change stamp (see #stamp), after one kept `PRAGMA data_version` step: a number that stays
+   * the same exactly as long as nothing committed to the file since the last call, by this
+   * process or any other. Derived facts (a token's row) may be reused while it holds.
+   */
+  changeStamp(): number {
+    this.#dataVersionStmt ??= this.#open().prepare("PRAGMA data_version").raw(true);
+    const version = (this.#dataVersionStmt.get([] as never) as unknown[] | undefined)?.[0];
+    if (version !== this.#dataVersion || this.#ownChange) {
+      this.#dataVersion = version;
+      this.#ownChange = false;
+      this.#stamp++;
+    }
+    return this.#stamp;
+  }
+
+  /**
+   * Drops every kept statement when the schema changed (a newer CLI migrating the file under a
+   * running server): SQLite re-prepares a statement by itself, but the column names and types
+   * kept with it would be the old ones. A schema change is a commit, so the schema is looked at
+   * only when the change stamp moved: one kept pragma step per call while nothing changes.
    */
   #checkSchema(): void {
+    const before = this.#stamp;
+    if (this.changeStamp() === before && this.#version !== undefined) return;
     this.#versionStmt ??= this.#open().prepare("PRAGMA schema_version").raw(true);
     const version = (this.#versionStmt.get([] as never) as unknown[] | undefined)?.[0];
     if (version !== this.#version) {
@@ -183,8 +228,8 @@ export class CachedConnection {
     }
   }
 
-  #prepare(sql: string): Prepared {
-    this.#checkSchema();
+  #prepare(sql: string, checkSchema: boolean): Prepared {
+    if (checkSchema) this.#checkSchema();
     const kept = this.#statements.get(sql);
     if (kept) {
       // Most recently used last, so the oldest is the one dropped.
@@ -202,7 +247,16 @@ export class CachedConnection {
       returnsData = false;
     }
     const cols = returnsData ? stmt.columns() : [];
-    const prepared = { stmt, returnsData, columns: cols.map((c) => c.name), columnTypes: cols.map((c) => c.type ?? "") };
+    const limit = /\blimit\s+(\?|1)\s*$/i.exec(sql);
+    const limitLast: Prepared["limitLast"] = !returnsData || !limit ? null : limit[1] === "?" ? "param" : "one";
+    const prepared = {
+      stmt,
+      returnsData,
+      writes: !PLAIN_READ.test(sql),
+      limitLast,
+      columns: cols.map((c) => c.name),
+      columnTypes: cols.map((c) => c.type ?? ""),
+    };
     this.#statements.set(sql, prepared);
     if (this.#statements.size > MAX_STATEMENTS) this.#statements.delete(this.#statements.keys().next().value!);
     return prepared;
@@ -211,7 +265,61 @@ export class CachedConnection {
   /** Runs one statement now, as @libsql/client's execute would. */
   execute(stmt: InStatement | string): ResultSet {
     const sql = typeof stmt === "string" ? stmt : stmt.sql;
-    const given = typeof stmt === "string" ? [] : (stmt.args ?? []);
+    try {
+      return this.#run(sql, typeof stmt === "string" ? [] : (stmt.args ?? []), true);
+    } catch (e) {
+      throw asLibsqlError(e);
+    }
+  }
+
+  /**
+   * Runs statements in one transaction, as @libsql/client's batch would (same results, a
+   * LibsqlBatchError naming the failing statement, nothing kept of a failed batch), on the kept
+   * statements: preparing an INSERT into a table with triggers cost more than running it.
+   * Only for batches of plain DML (see batchable); anything else goes to the client.
+   */
+  batch(stmts: Array<InStatement | [string, InArgs?]>, mode: "write" | "deferred"): ResultSet[] {
+    const db = this.#open();
+    try {
+      this.#run(mode === "write" ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED", [], false);
+    } catch (e) {
+      throw asLibsqlError(e);
+    }
+    try {
+      // No other connection can change the schema under this transaction's lock once a write
+      // started, and the batch itself holds no DDL: look at the schema once, for all of it.
+      this.#checkSchema();
+      const out: ResultSet[] = [];
+      for (let i = 0; i < stmts.length; i++) {
+        const stmt = stmts[i]!;
+        const [sql, args] = Array.isArray(stmt) ? [stmt[0], stmt[1] ?? []] : typeof stmt === "string" ? [stmt, []] : [stmt.sql, stmt.args ?? []];
+        try {
+          out.push(this.#run(sql, args, false));
+        } catch (e) {
+          const err = asLibsqlError(e);
+          if (err instanceof LibsqlError)
+            throw new LibsqlBatchError(err.message, i, err.code, err.extendedCode, err.rawCode, err.cause instanceof Error ? err.cause : undefined);
+          throw err;
+        }
+      }
+      this.#run("COMMIT", [], false);
+      return out;
+    } catch (e) {
+      throw e instanceof LibsqlError ? e : asLibsqlError(e);
+    } finally {
+      this.#ownChange = true;
+      // A failed statement or COMMIT leaves the transaction open: nothing of it may stay.
+      if (db.inTransaction) {
+        try {
+          db.exec("ROLLBACK");
+        } catch {
+          // The connection is reset by the caller's busy handling if it is unusable.
+        }
+      }
+    }
+  }
+
+  #run(sql: string, given: InArgs, checkSchema: boolean): ResultSet {
     let args: unknown;
     if (Array.isArray(given)) args = given.map(toSql);
     else {
@@ -219,15 +327,19 @@ export class CachedConnection {
       for (const name in given) named[/^[@$:]/.test(name) ? name.slice(1) : name] = toSql((given as Record<string, unknown>)[name]);
       args = named;
     }
+    let p = this.#prepare(sql, checkSchema);
     try {
-      let p = this.#prepare(sql);
       if (p.returnsData) {
-        let raw = p.stmt.all(args as never) as unknown[][];
+        // One row at most: one step instead of a cursor (half the calls into the binding).
+        const one = p.limitLast === "one" || (p.limitLast === "param" && Array.isArray(args) && Number(args.at(-1)) === 1);
+        const read = (q: Prepared) =>
+          one ? [q.stmt.get(args as never) as unknown[] | undefined].filter((r) => r !== undefined) : (q.stmt.all(args as never) as unknown[][]);
+        let raw = read(p);
         if (raw.length && raw[0]!.length !== p.columns.length) {
           // The schema changed under a kept `SELECT *`: prepare it again for the new columns.
           this.#statements.delete(sql);
-          p = this.#prepare(sql);
-          raw = p.stmt.all(args as never) as unknown[][];
+          p = this.#prepare(sql, checkSchema);
+          raw = read(p);
         }
         return resultSet(
           p.columns,
@@ -239,8 +351,8 @@ export class CachedConnection {
       }
       const info = p.stmt.run(args as never);
       return resultSet([], [], [], info.changes, BigInt(info.lastInsertRowid));
-    } catch (e) {
-      throw asLibsqlError(e);
+    } finally {
+      if (p.writes) this.#ownChange = true;
     }
   }
 
@@ -254,6 +366,9 @@ export class CachedConnection {
     this.#statements.clear();
     this.#versionStmt = null;
     this.#version = undefined;
+    this.#dataVersionStmt = null;
+    this.#dataVersion = undefined;
+    this.#ownChange = true;
     const db = this.#db;
     this.#db = null;
     try {

@@ -1,4 +1,4 @@
-import { createClient } from "@libsql/client";
+import { createClient, LibsqlBatchError } from "@libsql/client";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -84,6 +84,91 @@ describe("the kept-statement connection", () => {
     } finally {
       normal.reset();
       full.reset();
+    }
+  });
+
+  it("keeps its change stamp while nothing commits, and moves it for any commit, its own or another connection's", async () => {
+    const path = join(dir, "s.db");
+    const client = createClient({ url: `file:${path}` });
+    await client.executeMultiple("PRAGMA journal_mode = WAL; CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER);");
+    const fast = new CachedConnection(path, 5000);
+    try {
+      const first = fast.changeStamp();
+      fast.execute("SELECT count(*) FROM t");
+      fast.execute({ sql: "SELECT * FROM t WHERE id = ? LIMIT ?", args: ["a", 1] });
+      expect(fast.changeStamp()).toBe(first);
+      // Another connection (another process would be the same to SQLite) commits.
+      await client.execute("INSERT INTO t VALUES ('a', 1)");
+      const afterOther = fast.changeStamp();
+      expect(afterOther).not.toBe(first);
+      expect(fast.changeStamp()).toBe(afterOther);
+      // This connection's own commits do not move data_version; the stamp moves all the same.
+      fast.batch([{ sql: "UPDATE t SET n = n + 1", args: [] }], "write");
+      const afterOwn = fast.changeStamp();
+      expect(afterOwn).not.toBe(afterOther);
+      fast.execute({ sql: "INSERT INTO t VALUES (?, ?)", args: ["b", 2] });
+      expect(fast.changeStamp()).not.toBe(afterOwn);
+      // A replaced connection starts over from data_version values of its own.
+      const beforeReset = fast.changeStamp();
+      fast.reset();
+      expect(fast.changeStamp()).not.toBe(beforeReset);
+    } finally {
+      fast.reset();
+      client.close();
+    }
+  });
+
+  it("runs a batch as the client does: results in order, one transaction, nothing kept of a failed one", async () => {
+    const path = join(dir, "b.db");
+    const client = createClient({ url: `file:${path}` });
+    await client.executeMultiple("PRAGMA journal_mode = WAL; CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER);");
+    const fast = new CachedConnection(path, 5000);
+    try {
+      const stmts = [
+        { sql: "INSERT INTO t VALUES (?, ?)", args: ["a", 1] },
+        { sql: "UPDATE t SET n = n + 10 WHERE id = ? RETURNING n", args: ["a"] },
+        { sql: "SELECT count(*) AS c FROM t", args: [] },
+      ];
+      const got = fast.batch(stmts, "write");
+      await client.execute("DELETE FROM t");
+      const want = await client.batch(stmts, "write");
+      expect(got.map((r) => ({ columns: r.columns, rows: r.rows.map((x) => ({ ...x })), changed: r.rowsAffected }))).toEqual(
+        want.map((r) => ({ columns: r.columns, rows: r.rows.map((x) => ({ ...x })), changed: r.rowsAffected })),
+      );
+      // The second statement fails: the first one's row must not stay, and the error names it.
+      const failed = (() => {
+        try {
+          fast.batch(
+            [
+              { sql: "INSERT INTO t VALUES (?, ?)", args: ["b", 2] },
+              { sql: "INSERT INTO t VALUES (?, ?)", args: ["a", 3] },
+            ],
+            "write",
+          );
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(failed).toBeInstanceOf(LibsqlBatchError);
+      expect(failed).toMatchObject({ statementIndex: 1, code: "SQLITE_CONSTRAINT", extendedCode: "SQLITE_CONSTRAINT_PRIMARYKEY" });
+      expect(fast.inTransaction).toBe(false);
+      expect((await client.execute("SELECT id, n FROM t ORDER BY id")).rows.map((r) => ({ ...r }))).toEqual([{ id: "a", n: 11 }]);
+      // The connection is usable afterwards, and a later batch commits.
+      fast.batch([{ sql: "INSERT INTO t VALUES (?, ?)", args: ["c", 4] }], "write");
+      expect((await client.execute("SELECT count(*) AS c FROM t")).rows[0]!.c).toBe(2);
+    } finally {
+      fast.reset();
+      client.close();
+    }
+  });
+
+  it("leaves batches with anything but plain DML to the client", async () => {
+    const { batchable } = await import("../../../functions/lib/statement-cache.ts");
+    expect(batchable([{ sql: "INSERT INTO t VALUES (1)", args: [] }, ["  update t set n = 1"], "DELETE FROM t", "WITH x AS (SELECT 1) SELECT * FROM x"])).toBe(
+      true,
+    );
+    for (const odd of ["CREATE TABLE u (x)", "PRAGMA foreign_keys = off", "ATTACH 'x.db' AS x", "BEGIN", "VACUUM", "DROP TABLE t"]) {
+      expect(batchable([{ sql: "INSERT INTO t VALUES (1)", args: [] }, odd])).toBe(false);
     }
   });
 
