@@ -2,7 +2,7 @@ import { and, eq, gt, isNull, or, sql, type SQL } from "drizzle-orm";
 import type { MiddlewareHandler } from "hono";
 import { sessions } from "../../schema/sessions.ts";
 import { idempotencyKeys, tokens, type PrincipalKind } from "../../schema/auth.ts";
-import type { Db } from "./db.ts";
+import type { Database, Db } from "./db.ts";
 import type { Principal, PrincipalKindOrAnon, TokenProblem } from "./ctx.ts";
 import { ApiError } from "./errors.ts";
 import { makeSecret, sha256Hex, sha256HexSync } from "./ids.ts";
@@ -90,6 +90,48 @@ export async function principalForSecret(
   return withPrior ? { principal, prior: typeof principal === "string" ? null : (found?.prior ?? null) } : principal;
 }
 
+/** A token row as the plain lookup reads it, with its session if that is active. */
+type FoundToken = { token: typeof tokens.$inferSelect; liveSessionId: string | null };
+
+/** Token rows kept per database file; a few hundred callers at most use one server. */
+const MAX_KEPT_TOKENS = 512;
+
+/**
+ * Token rows found by secret hash, each with the change stamp (Database.changeStamp) read
+ * before it was looked up. A row is reused only while the stamp is the same, that is while
+ * nothing at all committed to the file: a revoke, a rotation or a deregistration is a commit,
+ * so it is seen on the very next request, from whichever process made it. Unknown hashes are not
+ * kept (a caller guessing tokens cannot fill this), and what a row means is decided afresh on
+ * every request (a rotation's grace period ends by the clock, not by a commit).
+ */
+const keptTokens = new WeakMap<Database, Map<string, { stamp: number; found: FoundToken }>>();
+
+/**
+ * The principal of a request without an Idempotency-Key: principalForSecret, but reusing the
+ * token's row while the database is unchanged (keptTokens), which saves the token query on the
+ * read routes agents and dashboards poll. A database that cannot say whether it changed
+ * (remote, in-memory) is always asked.
+ */
+export async function principalForRequest(database: Database, secret: string, nowMs: number): Promise<Principal | TokenProblem> {
+  const stamp = database.changeStamp();
+  if (stamp === null) return principalForSecret(database.db, secret, nowMs);
+  const hash = sha256HexSync(secret);
+  let kept = keptTokens.get(database);
+  if (!kept) {
+    kept = new Map();
+    keptTokens.set(database, kept);
+  }
+  const hit = kept.get(hash);
+  if (hit && hit.stamp === stamp) return principalOf(hit.found, nowMs);
+  const [row] = await authQueries(database.db).plain.all({ hash });
+  if (row) {
+    kept.delete(hash);
+    kept.set(hash, { stamp, found: row });
+    if (kept.size > MAX_KEPT_TOKENS) kept.delete(kept.keys().next().value!);
+  } else kept.delete(hash);
+  return principalOf(row, nowMs);
+}
+
 function principalOf(found: { token: typeof tokens.$inferSelect; liveSessionId: string | null } | undefined, nowMs: number): Principal | TokenProblem {
   if (!found) return "unknown";
   const { token: row, liveSessionId } = found;
@@ -127,7 +169,12 @@ export const resolvePrincipal: MiddlewareHandler<AppEnv> = async (c, next) => {
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     const key = MUTATING.has(c.req.method) ? c.req.header("Idempotency-Key") : undefined;
     const prefetch = key !== undefined && key.length <= 200 ? key : undefined;
-    const resolved = m ? await principalForSecret(ctx.db, m[1]!, ctx.now().getTime(), prefetch, true) : { principal: "unknown" as const, prior: null };
+    const nowMs = ctx.now().getTime();
+    const resolved = !m
+      ? { principal: "unknown" as const, prior: null }
+      : prefetch === undefined
+        ? { principal: await principalForRequest(ctx.database, m[1]!, nowMs), prior: null }
+        : await principalForSecret(ctx.db, m[1]!, nowMs, prefetch, true);
     if (typeof resolved.principal === "string") c.set("tokenProblem", resolved.principal);
     else {
       ctx.auth = resolved.principal;
