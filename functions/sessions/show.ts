@@ -1,4 +1,4 @@
-import { asc, desc, eq, sql } from "drizzle-orm";
+import { and, asc, desc, eq, sql } from "drizzle-orm";
 import { bindings } from "../../schema/bindings.ts";
 import { tasks } from "../../schema/tasks.ts";
 import { sessions } from "../../schema/sessions.ts";
@@ -9,7 +9,6 @@ import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { z } from "@hono/zod-openapi";
 import { NameParam, Session } from "./schema.ts";
 import { detailsVisibleTo, sessionToWire } from "./wire.ts";
-import { involvesSession } from "../bindings/lookup.ts";
 
 export const SessionDetail = z.object({ session: Session, active_task: z.string().nullable() }).openapi("SessionDetail");
 
@@ -28,9 +27,17 @@ export const showRoute = defineRoute(["owner", "daemon", "runner", "session"], {
  * called routes, and building its SQL through drizzle cost more than running it.
  */
 function buildShowQuery(db: Db) {
-  const task = db.select({ name: tasks.name }).from(bindings).innerJoin(tasks, eq(tasks.id, bindings.taskId)).where(involvesSession(sessions.id)).limit(1);
+  // One lookup per side, each through its own index: as one `worker = id OR manager = id`
+  // SQLite walks every active binding for the row (and took four times as long on an empty table).
+  const taskAs = (side: typeof bindings.workerSessionId | typeof bindings.managerSessionId) =>
+    db
+      .select({ name: tasks.name })
+      .from(bindings)
+      .innerJoin(tasks, eq(tasks.id, bindings.taskId))
+      .where(and(eq(side, sessions.id), eq(bindings.state, "active")))
+      .limit(1);
   return db
-    .select({ session: sessions, activeTask: sql<string | null>`(${task})` })
+    .select({ session: sessions, activeTask: sql<string | null>`coalesce((${taskAs(bindings.workerSessionId)}), (${taskAs(bindings.managerSessionId)}))` })
     .from(sessions)
     .where(eq(sessions.name, sql.placeholder("name")))
     .orderBy(asc(sessions.state), desc(sessions.createdAt))
