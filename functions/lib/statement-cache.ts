@@ -20,6 +20,8 @@ interface Prepared {
   returnsData: boolean;
   /** False only for a plain SELECT: anything else may change the file (and so the change stamp). */
   writes: boolean;
+  /** Changes rows at most (see BATCHABLE), never the schema. */
+  dml: boolean;
   /** Ends in `LIMIT ?` (or `LIMIT 1`): with a limit of one, a single step answers it. */
   limitLast: "param" | "one" | null;
   columns: string[];
@@ -167,6 +169,8 @@ export class CachedConnection {
   #stamp = 0;
   /** Set by this connection's own writes: data_version does not move for them. */
   #ownChange = true;
+  /** Set when this connection ran something other than DML, which may have changed the schema. */
+  #ownSchemaChange = true;
 
   constructor(
     private readonly path: string,
@@ -195,25 +199,34 @@ export class CachedConnection {
    * process or any other. Derived facts (a token's row) may be reused while it holds.
    */
   changeStamp(): number {
+    this.#poll();
+    return this.#stamp;
+  }
+
+  /** Moves the stamp if anything changed; true when another connection committed. */
+  #poll(): boolean {
     this.#dataVersionStmt ??= this.#open().prepare("PRAGMA data_version").raw(true);
     const version = (this.#dataVersionStmt.get([] as never) as unknown[] | undefined)?.[0];
-    if (version !== this.#dataVersion || this.#ownChange) {
+    const others = version !== this.#dataVersion;
+    if (others || this.#ownChange) {
       this.#dataVersion = version;
       this.#ownChange = false;
       this.#stamp++;
     }
-    return this.#stamp;
+    return others;
   }
 
   /**
    * Drops every kept statement when the schema changed (a newer CLI migrating the file under a
    * running server): SQLite re-prepares a statement by itself, but the column names and types
    * kept with it would be the old ones. A schema change is a commit, so the schema is looked at
-   * only when the change stamp moved: one kept pragma step per call while nothing changes.
+   * only when another connection committed or this one ran something other than DML: one kept
+   * pragma step per call otherwise, also while this connection writes rows.
    */
   #checkSchema(): void {
-    const before = this.#stamp;
-    if (this.changeStamp() === before && this.#version !== undefined) return;
+    const others = this.#poll();
+    if (!others && !this.#ownSchemaChange && this.#version !== undefined) return;
+    this.#ownSchemaChange = false;
     this.#versionStmt ??= this.#open().prepare("PRAGMA schema_version").raw(true);
     const version = (this.#versionStmt.get([] as never) as unknown[] | undefined)?.[0];
     if (version !== this.#version) {
@@ -253,6 +266,7 @@ export class CachedConnection {
       stmt,
       returnsData,
       writes: !PLAIN_READ.test(sql),
+      dml: BATCHABLE.test(sql),
       limitLast,
       columns: cols.map((c) => c.name),
       columnTypes: cols.map((c) => c.type ?? ""),
@@ -352,7 +366,10 @@ export class CachedConnection {
       const info = p.stmt.run(args as never);
       return resultSet([], [], [], info.changes, BigInt(info.lastInsertRowid));
     } finally {
-      if (p.writes) this.#ownChange = true;
+      if (p.writes) {
+        this.#ownChange = true;
+        if (!p.dml) this.#ownSchemaChange = true;
+      }
     }
   }
 
@@ -369,6 +386,7 @@ export class CachedConnection {
     this.#dataVersionStmt = null;
     this.#dataVersion = undefined;
     this.#ownChange = true;
+    this.#ownSchemaChange = true;
     const db = this.#db;
     this.#db = null;
     try {

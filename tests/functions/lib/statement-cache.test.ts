@@ -108,6 +108,12 @@ describe("the kept-statement connection", () => {
       expect(afterOwn).not.toBe(afterOther);
       fast.execute({ sql: "INSERT INTO t VALUES (?, ?)", args: ["b", 2] });
       expect(fast.changeStamp()).not.toBe(afterOwn);
+      // Its own schema change is noticed too: a kept SELECT * then describes the new column.
+      expect(fast.execute("SELECT * FROM t").columns).toEqual(["id", "n"]);
+      fast.execute("ALTER TABLE t ADD COLUMN z TEXT DEFAULT 'q'");
+      expect(fast.execute("SELECT * FROM t").columns).toEqual(["id", "n", "z"]);
+      fast.execute("ALTER TABLE t RENAME COLUMN n TO m");
+      expect(fast.execute("SELECT * FROM t").columns).toEqual(["id", "m", "z"]);
       // A replaced connection starts over from data_version values of its own.
       const beforeReset = fast.changeStamp();
       fast.reset();
