@@ -1,5 +1,8 @@
 import Database from "libsql";
-import { LibsqlError, type InStatement, type ResultSet, type Row, type Value } from "@libsql/client";
+import type { InStatement, ResultSet, Row, Value } from "@libsql/client";
+// From @libsql/core, which @libsql/client re-exports it from: the same class, without loading the
+// whole client where only this connection is used (the CLI's in-process fast path).
+import { LibsqlError } from "@libsql/core/api";
 import type { SynchronousLevel } from "./db-sync.ts";
 
 /*
