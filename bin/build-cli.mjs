@@ -62,10 +62,40 @@ try {
   // The fast path for read commands (local-runner/cli/fast.ts), bundled apart so a read answered
   // by a running server loads a few small modules instead of the CLI above.
   const fast = await esbuild.build({ ...common, entryPoints: ["local-runner/cli/fast.ts"], outfile: `${outDir}/switchyard-fast.cjs` });
+  // The in-process fast path (local-runner/cli/fast-local.ts), tried when no server answered:
+  // the read's domain functions, drizzle, zod and the libsql binding, without Hono. Three
+  // modules are swapped for lighter ones that behave the same for what it does: the route
+  // definitions get zod with a no-op .openapi() (zod-openapi-lite.ts) instead of
+  // @hono/zod-openapi, which would load Hono and the OpenAPI generator for documentation only;
+  // @libsql/client, which it never opens, loses its network transports (libsql-client-lite.ts);
+  // and zod keeps its English messages only (zod-locales-en.ts).
+  const swaps = [
+    { filter: /^@libsql\/client$/, to: "local-runner/cli/libsql-client-lite.ts" },
+    { filter: /^\.\.\/locales\/index\.js$/, importer: /node_modules\/zod\/v4\/(classic|core)\//, to: "local-runner/cli/zod-locales-en.ts" },
+  ];
+  const local = await esbuild.build({
+    ...common,
+    entryPoints: ["local-runner/cli/fast-local.ts"],
+    outfile: `${outDir}/switchyard-fast-local.cjs`,
+    alias: { ...common.alias, "@hono/zod-openapi": "./local-runner/cli/zod-openapi-lite.ts" },
+    plugins: [
+      {
+        name: "fast-local-swaps",
+        setup(build) {
+          for (const swap of swaps) {
+            build.onResolve({ filter: swap.filter }, (args) =>
+              !swap.importer || swap.importer.test(args.importer) ? { path: `${root}${swap.to}` } : undefined,
+            );
+          }
+        },
+      },
+    ],
+  });
   // bin/switchyard.mjs uses a bundle only while it is newer than every one of its inputs.
   const sources = (r) => Object.keys(r.metafile.inputs).filter((p) => !p.includes("node_modules/"));
   const inputs = sources(result);
   writeFileSync(`${root}${outDir}/switchyard-fast.inputs.json`, `${JSON.stringify(sources(fast), null, 1)}\n`);
+  writeFileSync(`${root}${outDir}/switchyard-fast-local.inputs.json`, `${JSON.stringify(sources(local), null, 1)}\n`);
   // `switchyard --help` lists every command; bin/switchyard.cjs prints this copy instead of
   // loading the whole bundle to build the same text (the bundle's own mainHelp writes it).
   const { mainHelp } = createRequire(import.meta.url)(`${root}${outDir}/switchyard.cjs`);

@@ -2,11 +2,13 @@
 // The `switchyard` command (package.json "bin", the shims agents get). CommonJS on purpose: a
 // read command that a running server answers is done before an ES module could even start, since
 // Node's ES module loader alone costs a tenth of a bare `node` start. It tries the fast path
-// (dist/switchyard-fast.cjs, built from local-runner/cli/fast.ts) and otherwise hands over to
-// bin/switchyard.mjs, which runs the full CLI as it always did.
+// (dist/switchyard-fast.cjs, built from local-runner/cli/fast.ts), then without a server the
+// in-process one (dist/switchyard-fast-local.cjs, from local-runner/cli/fast-local.ts), and
+// otherwise hands over to bin/switchyard.mjs, which runs the full CLI as it always did.
 "use strict";
-const { readFileSync, statSync } = require("node:fs");
-const { join } = require("node:path");
+const { readFileSync, renameSync, statSync, writeFileSync } = require("node:fs");
+const { createRequire, Module } = require("node:module");
+const { dirname, join } = require("node:path");
 
 const root = join(__dirname, "..");
 const TRIED = Symbol.for("switchyard.fastPathTried");
@@ -33,9 +35,46 @@ function isFresh(name) {
 }
 
 /**
- * Read commands a running server can answer go through the small fast-path bundle: one HTTP
- * request, no commander, no app; `--help` prints the text the build saved. Resolves to the exit code, or null for anything else (the full
- * CLI then runs as if the fast path had not been tried). Tried once per process.
+ * Loads the CommonJS bundle dist/`name` through vm.Script with the V8 code cache kept beside it
+ * (`<name>.v8cache`), which skips most of its compile: Node 20 has no compile cache of its own,
+ * and compiling zod and drizzle is most of an in-process read. Returns the exports and a
+ * function that stores a fresh cache when there was none or V8 rejected it (another Node
+ * version); call it after the command ran, so the cache covers the functions that ran too.
+ */
+function loadCached(name) {
+  const path = join(root, "dist", name);
+  const cachePath = `${path}.v8cache`;
+  let cachedData;
+  try {
+    cachedData = readFileSync(cachePath);
+  } catch {
+    cachedData = undefined;
+  }
+  const vm = require("node:vm");
+  const script = new vm.Script(Module.wrap(readFileSync(path, "utf8")), { filename: path, cachedData });
+  const module = { exports: {} };
+  script.runInThisContext()(module.exports, createRequire(path), module, path, dirname(path));
+  const saveCache = () => {
+    if (cachedData && !script.cachedDataRejected) return;
+    try {
+      // Write then rename, so a concurrent start never reads half a cache.
+      const tmp = `${cachePath}.${process.pid}.tmp`;
+      writeFileSync(tmp, script.createCachedData());
+      renameSync(tmp, cachePath);
+    } catch {
+      // A read-only install simply runs without a cache.
+    }
+  };
+  return { exports: module.exports, saveCache };
+}
+
+/**
+ * Read commands go through the small fast-path bundles before the full CLI: a running server
+ * answers them over one HTTP request (dist/switchyard-fast.cjs); without one, the home's
+ * database answers them in-process (dist/switchyard-fast-local.cjs: the domain functions and
+ * the libsql binding, no commander, no app). `--help` prints the text the build saved. Resolves
+ * to the exit code, or null for anything else (the full CLI then runs as if the fast paths had
+ * not been tried). Tried once per process.
  */
 async function runFastPath(argv) {
   if (globalThis[TRIED]) return null;
@@ -51,7 +90,17 @@ async function runFastPath(argv) {
   }
   if (!isFresh("switchyard-fast.cjs")) return null;
   try {
-    return await require(join(root, "dist", "switchyard-fast.cjs")).runFast(argv);
+    const code = await require(join(root, "dist", "switchyard-fast.cjs")).runFast(argv);
+    if (code !== null) return code;
+  } catch {
+    return null;
+  }
+  if (!isFresh("switchyard-fast-local.cjs")) return null;
+  try {
+    const { exports, saveCache } = loadCached("switchyard-fast-local.cjs");
+    const code = await exports.runLocal(argv);
+    if (code !== null) saveCache();
+    return code;
   } catch {
     return null;
   }

@@ -1,7 +1,7 @@
 import { readMigrationFiles } from "drizzle-orm/migrator";
 import { fileURLToPath } from "node:url";
 import { withClientWriteTransaction, type Database } from "../functions/lib/db.ts";
-import journal from "../schema/migrations/meta/_journal.json" with { type: "json" };
+import { allMigrationsApplied, migrationTags } from "./migration-journal.ts";
 
 /** The committed drizzle-kit migrations folder. */
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL("../schema/migrations", import.meta.url));
@@ -16,8 +16,7 @@ export const MIGRATIONS_FOLDER = fileURLToPath(new URL("../schema/migrations", i
 export async function schemaIsCurrent(database: Database): Promise<boolean> {
   try {
     const rows = await database.client.execute("SELECT created_at FROM __drizzle_migrations");
-    const done = new Set(rows.rows.map((r) => Number(r.created_at)));
-    return journal.entries.every((e) => done.has(e.when));
+    return allMigrationsApplied(rows.rows.map((r) => r.created_at));
   } catch {
     return false;
   }
@@ -33,8 +32,7 @@ export async function schemaIsCurrent(database: Database): Promise<boolean> {
 export async function migrateDatabase(database: Database): Promise<{ applied: string[] }> {
   if (await schemaIsCurrent(database)) return { applied: [] };
   const migrations = readMigrationFiles({ migrationsFolder: MIGRATIONS_FOLDER });
-  const tags = new Map<number, string>();
-  for (const e of journal.entries) tags.set(e.when, e.tag);
+  const tags = migrationTags();
 
   // BEGIN IMMEDIATE serialises processes that start together; a busy start is retried whole.
   return withClientWriteTransaction(database.client, async (tx) => {

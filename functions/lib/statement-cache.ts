@@ -1,5 +1,8 @@
 import Database from "libsql";
-import { LibsqlBatchError, LibsqlError, type InArgs, type InStatement, type ResultSet, type Row, type Value } from "@libsql/client";
+import type { InArgs, InStatement, ResultSet, Row, Value } from "@libsql/client";
+// From @libsql/core, which @libsql/client re-exports them from: the same classes, without loading
+// the whole client where only this connection is used (the CLI's in-process fast path).
+import { LibsqlBatchError, LibsqlError } from "@libsql/core/api";
 import type { SynchronousLevel } from "./db-sync.ts";
 
 /*

@@ -133,6 +133,66 @@ describe("the bundled CLI (bin/build-cli.mjs)", () => {
     }
   });
 
+  it("builds the in-process fast path apart, without Hono, the libsql client's network transports or zod's locales, and it prints what the full bundle prints", async () => {
+    const local = join(ROOT, OUT, "switchyard-fast-local.cjs");
+    const text = readFileSync(local, "utf8");
+    // No Hono app, router or request handling (ApiError's base class and two small helpers of Hono's do come along).
+    for (const left of [
+      "node_modules/hono/dist/hono-base.js",
+      "node_modules/hono/dist/router/",
+      "node_modules/hono/dist/request.js",
+      "node_modules/@hono/",
+      "node_modules/undici/",
+    ]) {
+      expect(text, left).not.toContain(`// ${left}`);
+    }
+    for (const left of ["node_modules/ws/", "node_modules/@libsql/hrana-client/", "node_modules/commander/", "node_modules/zod/v4/locales/ar.js"]) {
+      expect(text, left).not.toContain(`// ${left}`);
+    }
+    expect(JSON.parse(readFileSync(join(ROOT, OUT, "switchyard-fast-local.inputs.json"), "utf8"))).toContain("local-runner/cli/fast-local.ts");
+    const dir = mkdtempSync(join(tmpdir(), "switchyard-bundle-local-"));
+    const env = { PATH: process.env.PATH ?? "", HOME: home, SWITCHYARD_HOME: join(dir, "home") };
+    const run = (file: string[], args: string[]) => {
+      const r = spawnSync(process.execPath, [...file, ...args], { cwd: dir, env, encoding: "utf8" });
+      return { code: r.status, out: r.stdout, err: r.stderr };
+    };
+    const full = (args: string[]) => run([join(ROOT, OUT, "run.cjs")], args);
+    // Exit code 99 when the in-process fast path left the command to the full CLI.
+    const viaLocal = (args: string[]) =>
+      run(["-e", `require(${JSON.stringify(local)}).runLocal(process.argv.slice(1)).then((c) => { process.exitCode = c ?? 99; })`], args);
+    try {
+      expect(full(["init"]).code).toBe(0);
+      expect(full(["register-worker", "--name", "bundle-w", "--thread-id", "t-w"]).code).toBe(0);
+      expect(full(["register-manager", "--name", "bundle-m", "--thread-id", "t-m"]).code).toBe(0);
+      expect(full(["tasks", "--create", "bundle-task", "--goal", "read me"]).code).toBe(0);
+      expect(full(["bind", "--task", "bundle-task", "--worker", "bundle-w", "--manager", "bundle-m"]).code).toBe(0);
+      for (const args of [
+        ["sessions"],
+        ["sessions", "--json", "--role", "worker"],
+        ["session", "show", "bundle-w"],
+        ["session", "show", "nobody", "--json"],
+        ["tasks"],
+        ["task", "show", "bundle-task", "--json"],
+        ["bindings"],
+        ["discover", "bundle"],
+        ["audit", "bundle-task", "--json"],
+        ["messages"],
+        ["session-inbox", "bundle-m"],
+        ["manager-inbox", "bundle-task", "--json"],
+        ["worker-inbox", "bundle-task"],
+      ]) {
+        const f = viaLocal(args);
+        expect(f.code, args.join(" ")).not.toBe(99);
+        expect(f).toEqual(full(args));
+      }
+      // Validation the route does (zod, here without @hono/zod-openapi) refuses what the app refuses: the full CLI reports it.
+      expect(viaLocal(["sessions", "--state", "nonsense"]).code).toBe(99);
+      expect(full(["sessions", "--state", "nonsense"]).err).toContain("VALIDATION_FAILED");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("saves the top-level help the bundle prints, for bin/switchyard.cjs to print without loading it", () => {
     const saved = readFileSync(join(ROOT, OUT, "switchyard-help.txt"), "utf8");
     expect(saved).toContain("session show NAME");

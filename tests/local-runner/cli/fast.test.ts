@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FAST_COMMANDS, parseFast, parseHttpResponse, runFast } from "../../../local-runner/cli/fast.ts";
+import { runLocal } from "../../../local-runner/cli/fast-local.ts";
 import { EXIT_FAILED, EXIT_OK, runCli } from "../../../local-runner/cli/main.ts";
 import { resolveHome } from "../../../local-runner/home.ts";
 import { openLocalServices, type LocalServices } from "../../../local-runner/services.ts";
@@ -40,6 +41,27 @@ async function fast(argv: string[], env: NodeJS.ProcessEnv = process.env): Promi
   const err: string[] = [];
   const code = await runFast(argv, { env, cwd: dir, io: { out: (t) => out.push(t), err: (t) => err.push(t) } });
   return { code, out: out.join("\n"), err: err.join("\n") };
+}
+
+async function local(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<Printed> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runLocal(argv, { env, cwd: dir, io: { out: (t) => out.push(t), err: (t) => err.push(t) } });
+  return { code, out: out.join("\n"), err: err.join("\n") };
+}
+
+/** Runs the command line in-process on the fast path and through the full CLI, and asserts the fast path answered alike. */
+async function sameLocal(argv: string[], env?: NodeJS.ProcessEnv): Promise<Printed> {
+  const f = await local(argv, env);
+  const c = await full(argv);
+  expect(f.code, `in-process fast path fell through for: ${argv.join(" ")}`).not.toBeNull();
+  expect(f).toEqual(c);
+  return f;
+}
+
+/** Asserts the in-process fast path leaves the command line to the full CLI and printed nothing. */
+async function localFallsThrough(argv: string[], env?: NodeJS.ProcessEnv) {
+  expect(await local(argv, env), argv.join(" ")).toEqual({ code: null, out: "", err: "" });
 }
 
 /** Runs the command line both ways and asserts the fast path answered, and answered alike. */
@@ -113,6 +135,9 @@ const READS: string[][] = [
   ["manager-inbox", "fast-task"],
   ["worker-inbox", "fast-task", "--limit", "1"],
 ];
+
+/** Cases of READS that the route's validation refuses (400), which the in-process fast path leaves to the full CLI. */
+const REFUSED_BY_VALIDATION = [["sessions", "--state", "nonsense"]];
 
 describe("the fast path for read commands", () => {
   it("covers every command it lists, each with a case here", () => {
@@ -263,5 +288,127 @@ describe("the fast path for read commands", () => {
 
   it("leaves a token it cannot send as a header to the full CLI", async () => {
     await fallsThrough(["sessions", "--url", running.url, "--token", "bad\ttoken"]);
+  });
+});
+
+describe("the in-process fast path for read commands (no server running)", () => {
+  it("prints what the full CLI prints in-process for every covered command, human and --json, answers and errors", async () => {
+    for (const argv of READS) {
+      for (const json of [[], ["--json"]]) {
+        // A value the route's validation refuses is the full CLI's to report (checked below).
+        if (REFUSED_BY_VALIDATION.some((r) => r.join(" ") === argv.join(" "))) await localFallsThrough([...argv, ...json, "--home", home]);
+        else await sameLocal([...argv, ...json, "--home", home]);
+      }
+    }
+    expect((await sameLocal(["session", "show", "nope", "--home", home])).code).toBe(EXIT_FAILED);
+    // A refusal from the domain function itself (not the route's validation) is printed here, as the app renders it.
+    expect((await sameLocal(["sessions", "--cursor", "not-a-cursor", "--home", home])).err).toContain("VALIDATION_FAILED");
+    expect((await sameLocal(["sessions", "--limit", "1", "--role", "worker", "--home", home])).out).toMatch(
+      /\nmore: switchyard sessions --role worker --limit 1 --cursor \S+$/,
+    );
+    // Global options before the command, and the home from the environment.
+    await sameLocal(["--json", "--home", home, "sessions"]);
+    process.env.SWITCHYARD_HOME = home;
+    try {
+      await sameLocal(["task", "show", "fast-task", "--json"]);
+    } finally {
+      delete process.env.SWITCHYARD_HOME;
+    }
+  });
+
+  it("acts as the token the full CLI acts as: the owner's, or a given one's (a session sees only what it may)", async () => {
+    await sameLocal(["sessions", "--home", home, "--token", services.ownerToken]);
+    const worker = await full(["register-worker", "--name", "fast-local-w", "--thread-id", "th-lw", "--cwd", dir, "--home", home, "--json"]);
+    await full(["register-worker", "--name", "fast-local-other", "--thread-id", "th-lo", "--cwd", dir, "--home", home]);
+    const token = JSON.parse(worker.out).token as string;
+    expect(token).toMatch(/^sy_/);
+    // A session token sees other sessions' details (cwd) as null: the answer differs from the owner's, and matches the full CLI's.
+    const asSession = JSON.parse((await sameLocal(["sessions", "--json", "--home", home, "--token", token])).out);
+    const asOwner = JSON.parse((await sameLocal(["sessions", "--json", "--home", home])).out);
+    const cwdOf = (b: any, name: string) => b.sessions.find((x: any) => x.name === name).cwd;
+    expect([cwdOf(asOwner, "fast-local-other"), cwdOf(asSession, "fast-local-other"), cwdOf(asSession, "fast-local-w")]).toEqual([dir, null, dir]);
+    await sameLocal(["session-inbox", "fast-local-w", "--home", home, "--token", token]);
+    // A route that does not admit a session (audit) answers FORBIDDEN through the full CLI.
+    await localFallsThrough(["audit", "fast-task", "--home", home, "--token", token]);
+    expect((await full(["audit", "fast-task", "--home", home, "--token", token])).err).toContain("FORBIDDEN");
+    // A token the full CLI refuses (unknown, or a principal the route does not admit) is the full CLI's to print.
+    await localFallsThrough(["sessions", "--home", home, "--token", "sy_owner_wrong"]);
+    expect((await full(["sessions", "--home", home, "--token", "sy_owner_wrong"])).err).toContain("UNAUTHENTICATED");
+  });
+
+  it("leaves to the full CLI: other commands, writes, waits, help, odd flags, bad values, --url, unusual settings", async () => {
+    for (const argv of [
+      ["sessions", "--bogus"],
+      ["sessions", "--help"],
+      ["--help"],
+      ["help", "sessions"],
+      ["sessions", "extra-positional"],
+      ["session", "--json", "show", "fast-w"],
+      ["sessions", "--role"],
+      ["sessions", "--limit", "abc"],
+      // Values the route's validation refuses: the full CLI prints its 400.
+      ["sessions", "--state", "nonsense"],
+      ["sessions", "--limit", "0"],
+      ["session", "show", "a%2Fb"],
+      ["tasks", "--create", "written-by-local-fast-path"],
+      ["session-inbox", "fast-m", "--consume-next"],
+      ["session-inbox", "fast-m", "--wait", "--timeout", "1"],
+      ["heartbeat", "fast-w"],
+      ["events"],
+      [],
+    ]) {
+      await localFallsThrough([...argv, "--home", home]);
+    }
+    // A server named by --url or $SWITCHYARD_URL is the full CLI's to call.
+    await localFallsThrough(["sessions", "--home", home, "--url", running.url]);
+    await localFallsThrough(["sessions", "--home", home], { ...process.env, SWITCHYARD_URL: running.url });
+    // Settings the full CLI checks when it opens the home.
+    await localFallsThrough(["sessions", "--home", home], { ...process.env, SWITCHYARD_WAKE_INTERVAL_MS: "5" });
+    await localFallsThrough(["sessions", "--home", home], { ...process.env, SWITCHYARD_RATE_BURST: "many" });
+    // Nothing was written by the fast path.
+    expect((await full(["task", "show", "written-by-local-fast-path", "--home", home])).code).toBe(EXIT_FAILED);
+  });
+
+  it("leaves to the full CLI a home it would have to set up: none, no database file, no owner token, another database, a schema not current", async () => {
+    await localFallsThrough(["sessions", "--home", join(dir, "missing")]);
+    await localFallsThrough(["sessions"]);
+    await localFallsThrough(["sessions", "--home", home], { ...process.env, SWITCHYARD_DB_URL: `file:${join(dir, "other.db")}` });
+    await localFallsThrough(["sessions", "--home", home], { ...process.env, SWITCHYARD_DB_URL: "http://127.0.0.1:9" });
+    // No file was created for the database it did not find.
+    expect(existsSync(join(dir, "other.db"))).toBe(false);
+    const bare = join(dir, "bare-home");
+    mkdirSync(bare);
+    await localFallsThrough(["sessions", "--home", bare]);
+    expect(readdirSync(bare)).toEqual([]);
+
+    // A home whose database misses the newest migration, and one without an owner token file.
+    const old = join(dir, "old-home");
+    const oldServices = await openLocalServices({ home: resolveHome({}, { home: old }), watchChanges: false });
+    try {
+      await sameLocal(["sessions", "--home", old]);
+      const newest = await oldServices.database.client.execute("SELECT max(created_at) AS m FROM __drizzle_migrations");
+      await oldServices.database.client.execute({ sql: "DELETE FROM __drizzle_migrations WHERE created_at = ?", args: [newest.rows[0]!.m] });
+      await localFallsThrough(["sessions", "--home", old]);
+      // The full CLI migrates it (re-applying the newest migration is what it does), and then the fast path answers again.
+      await oldServices.database.client.execute({ sql: "INSERT INTO __drizzle_migrations (hash, created_at) VALUES ('x', ?)", args: [newest.rows[0]!.m] });
+      await sameLocal(["sessions", "--home", old]);
+      const tokenFile = resolveHome({}, { home: old }).ownerTokenFile;
+      const secret = readFileSync(tokenFile, "utf8");
+      rmSync(tokenFile);
+      try {
+        await localFallsThrough(["sessions", "--home", old]);
+      } finally {
+        writeFileSync(tokenFile, secret, { mode: 0o600 });
+      }
+      // An owner token file that is not this database's live owner token.
+      writeFileSync(tokenFile, "sy_owner_not_this_one", { mode: 0o600 });
+      try {
+        await localFallsThrough(["sessions", "--home", old]);
+      } finally {
+        writeFileSync(tokenFile, secret, { mode: 0o600 });
+      }
+    } finally {
+      oldServices.database.close();
+    }
   });
 });
