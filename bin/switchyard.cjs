@@ -6,7 +6,7 @@
 // in-process one (dist/switchyard-fast-local.cjs, from local-runner/cli/fast-local.ts), and
 // otherwise hands over to bin/switchyard.mjs, which runs the full CLI as it always did.
 "use strict";
-const { readFileSync, renameSync, statSync, writeFileSync } = require("node:fs");
+const { readFileSync, renameSync, statSync, unlinkSync, writeFileSync } = require("node:fs");
 const { createRequire, Module } = require("node:module");
 const { dirname, join } = require("node:path");
 
@@ -34,36 +34,74 @@ function isFresh(name) {
   }
 }
 
+/** First bytes of a code cache file written by writeCodeCache (the format's version is in it). */
+const CACHE_MAGIC = "switchyard-v8cache-1";
+
+/** What a code cache is bound to: the bundle file as it was when it was read (size, mtime, inode). */
+function bundleIdentity(bundleStat) {
+  return `${bundleStat.size}:${bundleStat.mtimeMs}:${bundleStat.ino}`;
+}
+
 /**
- * Loads the CommonJS bundle dist/`name` through vm.Script with the V8 code cache kept beside it
- * (`<name>.v8cache`), which skips most of its compile: Node 20 has no compile cache of its own,
- * and compiling zod and drizzle is most of an in-process read. Returns the exports and a
- * function that stores a fresh cache when there was none or V8 rejected it (another Node
- * version); call it after the command ran, so the cache covers the functions that ran too.
+ * The V8 code cache kept at `cachePath` for the bundle whose stat (taken before reading it) is
+ * `bundleStat`, or undefined. V8 checks only the source's length and its own version before it
+ * trusts a cache: a cache made from another build of the same length runs that build's code,
+ * and damaged bytes abort the process (a V8 fatal error, SIGTRAP) on every start, before the
+ * full CLI could run. So each file starts with a line naming the bundle it was made from and a
+ * SHA-256 of the data, and a file whose line does not match is no cache (the run writes a new one).
  */
-function loadCached(name) {
-  const path = join(root, "dist", name);
-  const cachePath = `${path}.v8cache`;
-  let cachedData;
+function readCodeCache(cachePath, bundleStat) {
+  let file;
   try {
-    cachedData = readFileSync(cachePath);
+    file = readFileSync(cachePath);
   } catch {
-    cachedData = undefined;
+    return undefined;
   }
+  const eol = file.indexOf(10);
+  if (eol < 0 || eol > 200) return undefined;
+  const [magic, identity, digest] = file.subarray(0, eol).toString("latin1").split(" ");
+  if (magic !== CACHE_MAGIC || identity !== bundleIdentity(bundleStat)) return undefined;
+  const data = file.subarray(eol + 1);
+  return require("node:crypto").createHash("sha256").update(data).digest("hex") === digest ? data : undefined;
+}
+
+/** Stores `data` (script.createCachedData()) for readCodeCache: best effort, written then renamed. */
+function writeCodeCache(cachePath, data, bundleStat) {
+  const digest = require("node:crypto").createHash("sha256").update(data).digest("hex");
+  // Write then rename, so a concurrent start never reads half a cache.
+  const tmp = `${cachePath}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, Buffer.concat([Buffer.from(`${CACHE_MAGIC} ${bundleIdentity(bundleStat)} ${digest}\n`, "latin1"), data]));
+    renameSync(tmp, cachePath);
+  } catch {
+    // A read-only install (or a full disk) simply runs without a cache.
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // Nothing was written.
+    }
+  }
+}
+
+/**
+ * Loads the CommonJS bundle at `path` through vm.Script with the V8 code cache kept beside it
+ * (`<path>.v8cache`, see readCodeCache), which skips most of its compile: Node 20 has no compile
+ * cache of its own, and compiling zod and drizzle is most of an in-process read. Returns the
+ * exports and a function that stores a fresh cache when there was none or V8 rejected it
+ * (another Node version); call it after the command ran, so the cache covers the functions that ran too.
+ */
+function loadCached(path) {
+  const cachePath = `${path}.v8cache`;
+  // Taken before the read: a bundle replaced in between gets a cache that matches neither.
+  const bundleStat = statSync(path);
+  const cachedData = readCodeCache(cachePath, bundleStat);
   const vm = require("node:vm");
   const script = new vm.Script(Module.wrap(readFileSync(path, "utf8")), { filename: path, cachedData });
   const module = { exports: {} };
   script.runInThisContext()(module.exports, createRequire(path), module, path, dirname(path));
   const saveCache = () => {
     if (cachedData && !script.cachedDataRejected) return;
-    try {
-      // Write then rename, so a concurrent start never reads half a cache.
-      const tmp = `${cachePath}.${process.pid}.tmp`;
-      writeFileSync(tmp, script.createCachedData());
-      renameSync(tmp, cachePath);
-    } catch {
-      // A read-only install simply runs without a cache.
-    }
+    writeCodeCache(cachePath, script.createCachedData(), bundleStat);
   };
   return { exports: module.exports, saveCache };
 }
@@ -97,7 +135,7 @@ async function runFastPath(argv) {
   }
   if (!isFresh("switchyard-fast-local.cjs")) return null;
   try {
-    const { exports, saveCache } = loadCached("switchyard-fast-local.cjs");
+    const { exports, saveCache } = loadCached(join(root, "dist", "switchyard-fast-local.cjs"));
     const code = await exports.runLocal(argv);
     if (code !== null) saveCache();
     return code;
@@ -115,7 +153,7 @@ function quietOnClosedPipe() {
   });
 }
 
-module.exports = { isFresh, runFastPath, quietOnClosedPipe };
+module.exports = { isFresh, runFastPath, quietOnClosedPipe, loadCached, readCodeCache, writeCodeCache };
 
 if (require.main === module) {
   quietOnClosedPipe();

@@ -2,7 +2,7 @@
 // The full CLI. Runs the bundle that `npm install` builds into dist/ (bin/build-cli.mjs) when it
 // is newer than every file it was built from; otherwise runs the TypeScript sources through tsx,
 // so an edited checkout never runs stale code. SWITCHYARD_NO_BUNDLE=1 forces the sources.
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { createRequire, Module } from "node:module";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,12 +21,9 @@ const cachePath = `${bundlePath}.v8cache`;
  * in-process command compiling the app from source.
  */
 function loadBundle() {
-  let cachedData;
-  try {
-    cachedData = readFileSync(cachePath);
-  } catch {
-    cachedData = undefined;
-  }
+  // Taken before the read: a bundle replaced in between gets a cache that matches neither.
+  const bundleStat = statSync(bundlePath);
+  const cachedData = entry.readCodeCache(cachePath, bundleStat);
   const script = new vm.Script(Module.wrap(readFileSync(bundlePath, "utf8")), {
     filename: bundlePath,
     cachedData,
@@ -38,13 +35,10 @@ function loadBundle() {
     if (cachedData && !script.cachedDataRejected) return;
     try {
       await module.exports.loadOnDemandModules?.();
-      // Write then rename, so a concurrent start never reads half a cache.
-      const tmp = `${cachePath}.${process.pid}.tmp`;
-      writeFileSync(tmp, script.createCachedData());
-      renameSync(tmp, cachePath);
     } catch {
-      // A read-only install simply runs without a cache.
+      return;
     }
+    entry.writeCodeCache(cachePath, script.createCachedData(), bundleStat);
   };
   return { cli: module.exports, saveCache };
 }

@@ -1,9 +1,11 @@
-import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { execFile, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, type Stats, statSync, utimesSync, writeFileSync } from "node:fs";
+import { createRequire, Module } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { Script } from "node:vm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../../local-runner/cli/main.ts";
 import { resolveHome } from "../../local-runner/home.ts";
@@ -60,4 +62,44 @@ describe("bin/switchyard.cjs", () => {
     expect(version.code).toBe(0);
     expect(version.out.trim()).toBe(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version);
   }, 60_000);
+
+  it("runs a bundle's own code whatever V8 code cache lies beside it: one from a build of the same length, or damaged bytes", () => {
+    const bundle = join(dir, "bundle.cjs");
+    const cache = `${bundle}.v8cache`;
+    // The bundle's function, run and then cached the way bin/switchyard.cjs loads it; prints what it returns.
+    const load = () =>
+      spawnSync(
+        process.execPath,
+        ["-e", `const l = require(${JSON.stringify(BIN)}).loadCached(${JSON.stringify(bundle)}); console.log(l.exports.answer()); l.saveCache();`],
+        { encoding: "utf8" },
+      );
+    const source = (word: string) => `exports.answer = function () { return ${JSON.stringify(word)} + [1, 2, 3].map((n) => n * 2).join(","); };\n`;
+    /** A cache as V8 makes it, with the function compiled (what a run leaves behind). */
+    const rawCache = (text: string) => {
+      const script = new Script(Module.wrap(text), { filename: bundle });
+      const exports: { answer?: () => string } = {};
+      script.runInThisContext()(exports, createRequire(bundle), { exports }, bundle, dir);
+      exports.answer?.();
+      return script.createCachedData();
+    };
+    // A cache of an earlier build whose bundle had the same length: V8 itself would run the earlier code.
+    writeFileSync(cache, rawCache(source("old")));
+    writeFileSync(bundle, source("new"));
+    expect(load()).toMatchObject({ status: 0, stdout: "new2,4,6\n" });
+    // Damaged bytes in a cache V8 would otherwise take: the process must not abort (it did, SIGTRAP, on every start).
+    const damaged = rawCache(source("new"));
+    for (let i = Math.floor(damaged.length / 4); i < damaged.length; i += 7) damaged[i] = damaged[i]! ^ 0xff;
+    writeFileSync(cache, damaged);
+    expect(load()).toMatchObject({ status: 0, signal: null, stdout: "new2,4,6\n" });
+    // A cache the loader wrote itself is used, and stops being used once the bundle changes, even at the same length.
+    expect(load()).toMatchObject({ status: 0, stdout: "new2,4,6\n" });
+    const { readCodeCache } = createRequire(import.meta.url)(BIN) as { readCodeCache: (p: string, s: Stats) => Buffer | undefined };
+    const written = readCodeCache(cache, statSync(bundle));
+    expect(written && new Script(Module.wrap(source("new")), { filename: bundle, cachedData: written }).cachedDataRejected).toBe(false);
+    writeFileSync(bundle, source("NEW"));
+    utimesSync(bundle, new Date(), new Date(Date.now() + 5000));
+    expect(readCodeCache(cache, statSync(bundle))).toBeUndefined();
+    expect(load()).toMatchObject({ status: 0, stdout: "NEW2,4,6\n" });
+    expect(readCodeCache(cache, statSync(bundle))).toBeDefined();
+  });
 });
