@@ -298,7 +298,7 @@ export class CachedConnection {
   batch(stmts: Array<InStatement | [string, InArgs?]>, mode: "write" | "deferred"): ResultSet[] {
     const db = this.#open();
     try {
-      this.#run(mode === "write" ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED", [], false);
+      this.#run(mode === "write" ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED", [], false, true);
     } catch (e) {
       throw asLibsqlError(e);
     }
@@ -319,12 +319,13 @@ export class CachedConnection {
           throw err;
         }
       }
-      this.#run("COMMIT", [], false);
+      this.#run("COMMIT", [], false, true);
       return out;
     } catch (e) {
       throw e instanceof LibsqlError ? e : asLibsqlError(e);
     } finally {
-      this.#ownChange = true;
+      // The stamp moves for the statements that may write (marked as each ran), not for the
+      // batch as such: a batch of reads (discover, audit) changes nothing and keeps kept facts.
       // A failed statement or COMMIT leaves the transaction open: nothing of it may stay.
       if (db.inTransaction) {
         try {
@@ -336,7 +337,8 @@ export class CachedConnection {
     }
   }
 
-  #run(sql: string, given: InArgs, checkSchema: boolean): ResultSet {
+  /** `control`: BEGIN or COMMIT of a batch, which change neither rows nor the schema themselves. */
+  #run(sql: string, given: InArgs, checkSchema: boolean, control = false): ResultSet {
     let args: unknown;
     if (Array.isArray(given)) args = given.map(toSql);
     else {
@@ -369,7 +371,7 @@ export class CachedConnection {
       const info = p.stmt.run(args as never);
       return resultSet([], [], [], info.changes, BigInt(info.lastInsertRowid));
     } finally {
-      if (p.writes) {
+      if (p.writes && !control) {
         this.#ownChange = true;
         if (!p.dml) this.#ownSchemaChange = true;
       }

@@ -79,6 +79,25 @@ describe("kept token rows", () => {
     expect(denied.body.error.message).toBe("this session token belongs to a deregistered session");
   });
 
+  it("keep the row across requests whose reads come in one batch (discover): a read commits nothing", async () => {
+    if (env.services.database.changeStamp() === null) return; // a remote test database keeps nothing
+    await env.call("POST", "/v1/tasks", { body: { name: "found-task", goal: "be found" } });
+    const discover = () => env.call("GET", "/v1/discover?q=found");
+    expect((await discover()).body.tasks).toHaveLength(1);
+    const before = tokenReads();
+    for (let i = 0; i < 3; i++) expect((await discover()).status).toBe(200);
+    expect(tokenReads()).toBe(before);
+    // A write batch of this very process (on the same kept connection) is seen on the next request.
+    const { token, id } = await mintDaemon();
+    const asDaemon = () => env.call("GET", "/v1/discover?q=found", { token });
+    for (let i = 0; i < 3; i++) expect((await asDaemon()).status).toBe(200);
+    await env.services.database.client.batch([
+      { sql: "SELECT count(*) FROM tokens", args: [] },
+      { sql: "UPDATE tokens SET revoked_at = ? WHERE id = ?", args: [env.clock.ms, id] },
+    ]);
+    expect((await asDaemon()).status).toBe(401);
+  });
+
   it("never keep a token nobody holds: each guess is looked up", async () => {
     await env.call("POST", "/v1/sessions", { body: { name: "seen", role: "worker" } });
     const before = tokenReads();

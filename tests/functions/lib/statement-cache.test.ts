@@ -102,8 +102,18 @@ describe("the kept-statement connection", () => {
       const afterOther = fast.changeStamp();
       expect(afterOther).not.toBe(first);
       expect(fast.changeStamp()).toBe(afterOther);
+      // A batch of reads commits nothing (its BEGIN and COMMIT included): the stamp stays.
+      fast.batch([{ sql: "SELECT count(*) FROM t", args: [] }], "write");
+      fast.batch([{ sql: "SELECT * FROM t WHERE id = ?", args: ["a"] }], "deferred");
+      expect(fast.changeStamp()).toBe(afterOther);
       // This connection's own commits do not move data_version; the stamp moves all the same.
-      fast.batch([{ sql: "UPDATE t SET n = n + 1", args: [] }], "write");
+      fast.batch(
+        [
+          { sql: "SELECT count(*) FROM t", args: [] },
+          { sql: "UPDATE t SET n = n + 1", args: [] },
+        ],
+        "write",
+      );
       const afterOwn = fast.changeStamp();
       expect(afterOwn).not.toBe(afterOther);
       fast.execute({ sql: "INSERT INTO t VALUES (?, ?)", args: ["b", 2] });
