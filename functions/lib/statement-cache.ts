@@ -37,9 +37,16 @@ const PLAIN_READ = /^\s*select\b/i;
 /** Statements a kept batch may hold: data changes and reads, never schema or connection changes. */
 const BATCHABLE = /^\s*(insert|update|delete|replace|select|with)\b/i;
 
+const sqlOf = (s: InStatement | [string, InArgs?]) => (Array.isArray(s) ? s[0] : typeof s === "string" ? s : s.sql);
+
 /** Whether every statement of a batch is plain DML the kept connection can run (see batch). */
 export function batchable(stmts: Array<InStatement | [string, InArgs?]>): boolean {
-  return stmts.every((s) => BATCHABLE.test(Array.isArray(s) ? s[0] : typeof s === "string" ? s : s.sql));
+  return stmts.every((s) => BATCHABLE.test(sqlOf(s)));
+}
+
+/** Whether a batch only reads (every statement a plain SELECT). */
+export function readOnlyBatch(stmts: Array<InStatement | [string, InArgs?]>): boolean {
+  return stmts.length > 0 && stmts.every((s) => PLAIN_READ.test(sqlOf(s)));
 }
 
 const SQLITE_BASE_CODES: Record<number, string> = {

@@ -179,7 +179,12 @@ describe("the kept-statement connection", () => {
   });
 
   it("leaves batches with anything but plain DML to the client", async () => {
-    const { batchable } = await import("../../../functions/lib/statement-cache.ts");
+    const { batchable, readOnlyBatch } = await import("../../../functions/lib/statement-cache.ts");
+    // The client hands the kept connection only batches that read (see ResilientClient.batch).
+    expect(readOnlyBatch(["SELECT 1", { sql: " select * from t where id = ?", args: [1] }])).toBe(true);
+    for (const w of ["INSERT INTO t VALUES (1)", "WITH x AS (SELECT 1) DELETE FROM t", "PRAGMA data_version"])
+      expect(readOnlyBatch(["SELECT 1", w])).toBe(false);
+    expect(readOnlyBatch([])).toBe(false);
     expect(batchable([{ sql: "INSERT INTO t VALUES (1)", args: [] }, ["  update t set n = 1"], "DELETE FROM t", "WITH x AS (SELECT 1) SELECT * FROM x"])).toBe(
       true,
     );
