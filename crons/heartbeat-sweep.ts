@@ -4,7 +4,7 @@ import { sessions } from "../schema/sessions.ts";
 import { pidLiveness } from "../functions/admin/reconcile.ts";
 import { auditInsert } from "../functions/lib/audit.ts";
 import type { Ctx } from "../functions/lib/ctx.ts";
-import { iso } from "../functions/lib/sql.ts";
+import { iso, eqLiteral } from "../functions/lib/sql.ts";
 
 /** Events kind that flags a session whose process the sweep found dead. */
 export const PID_DEAD_EVENT = "session_pid_dead";
@@ -31,7 +31,9 @@ export async function heartbeatSweep(ctx: Ctx, opts: HeartbeatSweepOptions = {})
   const rows = await ctx.db
     .select()
     .from(sessions)
-    .where(and(eq(sessions.state, "active"), or(lt(sessions.lastHeartbeatAt, cutoff), and(isNull(sessions.lastHeartbeatAt), lt(sessions.createdAt, cutoff)))));
+    .where(
+      and(eqLiteral(sessions.state, "active"), or(lt(sessions.lastHeartbeatAt, cutoff), and(isNull(sessions.lastHeartbeatAt), lt(sessions.createdAt, cutoff)))),
+    );
   const stale = rows.map((s) => {
     const last = s.lastHeartbeatAt ?? s.createdAt;
     return { session_id: s.id, name: s.name, role: s.role, last_heartbeat_at: iso(last), age_seconds: Math.round((nowMs - last) / 1000) };

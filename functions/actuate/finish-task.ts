@@ -17,6 +17,7 @@ import { captureBeforeStop, TranscriptCapture } from "../supervision/capture.ts"
 import { assertGatesPass, evaluateFinishGates, FinishGateFields, GateVerdict } from "../supervision/finish-gates.ts";
 import { StopResult } from "./schema.ts";
 import { stopSessionEffect } from "./stop.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 export const FinishTaskBody = z
   .object({
@@ -68,7 +69,7 @@ export async function finishTask(ctx: Ctx, name: string, raw: z.input<typeof Fin
   const [binding] = await ctx.db
     .select()
     .from(bindings)
-    .where(and(eq(bindings.taskId, task.id), eq(bindings.state, "active")))
+    .where(and(eq(bindings.taskId, task.id), eqLiteral(bindings.state, "active")))
     .limit(1);
   // The manager that supervises a task may close it (the supervision loop ends with finish-task);
   // no other session may.
@@ -114,7 +115,7 @@ export async function finishTask(ctx: Ctx, name: string, raw: z.input<typeof Fin
       await tx
         .update(bindings)
         .set({ state: "ended", endedAt: nowMs })
-        .where(and(eq(bindings.id, binding.id), eq(bindings.state, "active")));
+        .where(and(eq(bindings.id, binding.id), eqLiteral(bindings.state, "active")));
     await tx.insert(events).values(audit.row);
     return updated;
   });

@@ -15,6 +15,7 @@ import { NameParam } from "../sessions/schema.ts";
 import { activeBindingOf } from "../bindings/lookup.ts";
 import { PANE_EXECUTORS, paneOwnerOf, type NudgePayload } from "./pane-executors.ts";
 import { NudgeBody, NudgeResult } from "./schema.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 export const nudgeRoute = defineRoute(["owner", "session"], {
   method: "post",
@@ -49,7 +50,7 @@ export async function pushTargetWithTask(
       >`(SELECT b.task_id FROM ${bindings} b WHERE b.state = 'active' AND (b.worker_session_id = ${sessions.id} OR b.manager_session_id = ${sessions.id}) LIMIT 1)`,
     })
     .from(sessions)
-    .where(and(eq(sessions.name, name), eq(sessions.state, "active")))
+    .where(and(eq(sessions.name, name), eqLiteral(sessions.state, "active")))
     .limit(1);
   // Not found: the lookup again, for its precise error (deregistered or unknown).
   if (!row) return { session: await pushTarget(ctx, name, verb), taskId: null };

@@ -21,6 +21,7 @@ import { AGENT_KINDS, agentArgv, assertSignedIn, CODEX_APPROVALS, CODEX_SANDBOXE
 import { latestConfigRow } from "../supervision/config.ts";
 import { managerBootstrapPrompt } from "./bootstrap.ts";
 import { acceptTrustPrompt } from "./trust.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 export const SpawnBody = z
   .object({
@@ -104,7 +105,7 @@ export async function assertCanSpawn(ctx: Ctx, spawns: { name: string; agent: Ag
     const [taken] = await ctx.db
       .select({ id: sessions.id })
       .from(sessions)
-      .where(and(eq(sessions.name, name), eq(sessions.state, "active")))
+      .where(and(eq(sessions.name, name), eqLiteral(sessions.state, "active")))
       .limit(1);
     if (taken)
       throw new ApiError("NAME_TAKEN", `an active session is already named '${name}'`, {

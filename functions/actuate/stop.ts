@@ -14,6 +14,7 @@ import { NameParam } from "../sessions/schema.ts";
 import { PANE_EXECUTORS, type StopPayload } from "./pane-executors.ts";
 import { StopBody, StopResult } from "./schema.ts";
 import { activeBindingOf } from "../bindings/lookup.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 export const stopRoute = defineRoute(["owner"], {
   method: "post",
@@ -45,7 +46,7 @@ async function recordStopped(ctx: Ctx, s: Pick<SessionRow, "id" | "name">, cmd: 
     ctx.db
       .update(sessions)
       .set({ state: "gone", goneAt: nowMs, updatedAt: nowMs })
-      .where(and(eq(sessions.id, s.id), eq(sessions.state, "active")))
+      .where(and(eq(sessions.id, s.id), eqLiteral(sessions.state, "active")))
       .returning({ id: sessions.id }),
     a.stmt,
   ]);

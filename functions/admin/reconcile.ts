@@ -9,7 +9,7 @@ import { auditInsert } from "../lib/audit.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { withWriteTransaction } from "../lib/db.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
-import { iso } from "../lib/sql.ts";
+import { iso, eqLiteral } from "../lib/sql.ts";
 import { sessionAlive } from "../observe/status.ts";
 
 /** A manager silent for longer than this (since its last ok cycle or the binding) is stuck. */
@@ -140,7 +140,7 @@ async function boundTasksOf(ctx: Ctx, sessionId: string): Promise<Array<z.infer<
     .select({ binding: bindings, task: tasks.name })
     .from(bindings)
     .innerJoin(tasks, eq(tasks.id, bindings.taskId))
-    .where(and(eq(bindings.state, "active"), or(eq(bindings.workerSessionId, sessionId), eq(bindings.managerSessionId, sessionId))));
+    .where(and(eqLiteral(bindings.state, "active"), or(eq(bindings.workerSessionId, sessionId), eq(bindings.managerSessionId, sessionId))));
   return rows.map((r) => ({
     task_id: r.binding.taskId,
     task: r.task,
@@ -158,7 +158,7 @@ export async function pidLiveness(ctx: Ctx): Promise<{ dead: DeadSessionRef[]; u
   const rows = await ctx.db
     .select()
     .from(sessions)
-    .where(and(eq(sessions.state, "active"), isNotNull(sessions.pid)));
+    .where(and(eqLiteral(sessions.state, "active"), isNotNull(sessions.pid)));
   const dead: DeadSessionRef[] = [];
   const unchecked: Report["unchecked_sessions"] = [];
   for (const s of rows) {
@@ -183,7 +183,7 @@ async function danglingBindings(ctx: Ctx): Promise<Report["dangling_bindings"]> 
     .select({ binding: bindings, task: tasks })
     .from(bindings)
     .innerJoin(tasks, eq(tasks.id, bindings.taskId))
-    .where(eq(bindings.state, "active"));
+    .where(eqLiteral(bindings.state, "active"));
   if (!rows.length) return [];
   const ids = [...new Set(rows.flatMap((r) => [r.binding.workerSessionId, r.binding.managerSessionId]))];
   const states = new Map(
@@ -206,7 +206,7 @@ async function stuckTasks(ctx: Ctx, staleSeconds: number): Promise<Report["stuck
     .select({ binding: bindings, task: tasks })
     .from(bindings)
     .innerJoin(tasks, eq(tasks.id, bindings.taskId))
-    .where(and(eq(bindings.state, "active"), eq(tasks.state, "active")));
+    .where(and(eqLiteral(bindings.state, "active"), eq(tasks.state, "active")));
   const out: Report["stuck_tasks"] = [];
   for (const { binding, task } of rows) {
     const [last] = await ctx.db
@@ -248,7 +248,7 @@ async function markGone(ctx: Ctx, d: DeadSessionRef): Promise<Action | null> {
       .update(sessions)
       .set({ state: "gone", goneAt: nowMs, updatedAt: nowMs })
       // The pid guard: a session re-registered with a new pid since the probe is not the dead one.
-      .where(and(eq(sessions.id, d.session_id), eq(sessions.state, "active"), eq(sessions.pid, d.pid)))
+      .where(and(eq(sessions.id, d.session_id), eqLiteral(sessions.state, "active"), eq(sessions.pid, d.pid)))
       .returning({ id: sessions.id });
     if (!done.length) return null;
     await tx.insert(events).values(audit.row);
@@ -271,7 +271,7 @@ async function endBinding(ctx: Ctx, b: Report["dangling_bindings"][number]): Pro
     const done = await tx
       .update(bindings)
       .set({ state: "ended", endedAt: nowMs })
-      .where(and(eq(bindings.id, b.binding_id), eq(bindings.state, "active")))
+      .where(and(eq(bindings.id, b.binding_id), eqLiteral(bindings.state, "active")))
       .returning({ id: bindings.id });
     if (!done.length) return null;
     await tx.insert(events).values(audit.row);

@@ -3,13 +3,14 @@ import { bindings, type BindingRow } from "../../schema/bindings.ts";
 import type { SessionRole } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 /** The task's active binding, or null when it has none. */
 export async function activeBinding(ctx: Ctx, taskId: string): Promise<BindingRow | null> {
   const [row] = await ctx.db
     .select()
     .from(bindings)
-    .where(and(eq(bindings.taskId, taskId), eq(bindings.state, "active")))
+    .where(and(eq(bindings.taskId, taskId), eqLiteral(bindings.state, "active")))
     .limit(1);
   return row ?? null;
 }

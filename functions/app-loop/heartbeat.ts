@@ -7,7 +7,7 @@ import type { Ctx } from "../lib/ctx.ts";
 import { withWriteTransaction } from "../lib/db.ts";
 import { ApiError } from "../lib/errors.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
-import { iso } from "../lib/sql.ts";
+import { iso, eqLiteral } from "../lib/sql.ts";
 import { taskByName } from "../tasks/lookup.ts";
 import { TaskNameParam } from "../tasks/schema.ts";
 import { activeBinding, assertLoopParticipant, boundSessionId } from "./access.ts";
@@ -48,7 +48,7 @@ export async function appHeartbeat(ctx: Ctx, taskName: string, input: z.infer<ty
     const updated = await tx
       .update(sessions)
       .set({ lastHeartbeatAt: nowMs })
-      .where(and(eq(sessions.id, sessionId), eq(sessions.state, "active")))
+      .where(and(eq(sessions.id, sessionId), eqLiteral(sessions.state, "active")))
       .returning({ id: sessions.id });
     if (!updated.length) {
       throw new ApiError("SESSION_INACTIVE", `the ${input.role} bound to task '${task.name}' is gone`, {

@@ -10,7 +10,7 @@ import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { batchWithKey } from "../lib/idempotency.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
-import { isUniqueViolation } from "../lib/sql.ts";
+import { isUniqueViolation, eqLiteral } from "../lib/sql.ts";
 import { ingestSession } from "../observe/ingest.ts";
 import { activeSessionByName } from "../sessions/lookup.ts";
 import { taskByName } from "../tasks/lookup.ts";
@@ -69,7 +69,7 @@ export async function bindTask(ctx: Ctx, input: z.infer<typeof BindBody>, respon
       [
         ctx.db.all<{ id: string }>(sql`INSERT INTO ${bindings} (id, task_id, worker_session_id, manager_session_id, state, event_watermark, created_at)
         SELECT ${row.id}, ${row.taskId}, ${row.workerSessionId}, ${row.managerSessionId}, 'active', ${watermark}, ${row.createdAt}
-        WHERE (SELECT count(*) FROM ${sessions} WHERE ${and(inArray(sessions.id, [worker.id, manager.id]), eq(sessions.state, "active"))}) = 2
+        WHERE (SELECT count(*) FROM ${sessions} WHERE ${and(inArray(sessions.id, [worker.id, manager.id]), eqLiteral(sessions.state, "active"))}) = 2
         RETURNING id`),
         ctx.db.run(sql`INSERT INTO ${events} (id, kind, task_id, session_id, actor, payload_json, created_at)
         SELECT ${audit.row.id}, ${audit.row.kind}, ${audit.row.taskId}, ${audit.row.sessionId}, ${audit.row.actor}, ${JSON.stringify(audit.row.payload)}, ${audit.row.createdAt}
@@ -85,7 +85,7 @@ export async function bindTask(ctx: Ctx, input: z.infer<typeof BindBody>, respon
     const live = await ctx.db
       .select({ id: sessions.id })
       .from(sessions)
-      .where(and(inArray(sessions.id, [worker.id, manager.id]), eq(sessions.state, "active")));
+      .where(and(inArray(sessions.id, [worker.id, manager.id]), eqLiteral(sessions.state, "active")));
     throw new ApiError("SESSION_INACTIVE", `session '${live.some((l) => l.id === worker.id) ? manager.name : worker.name}' was deregistered concurrently`, {
       hint: "Register it again, then bind.",
     });
@@ -109,7 +109,7 @@ async function bindParties(
       taskJson: sql<string | null>`(SELECT json_object('id', t.id, 'state', t.state) FROM ${tasks} t WHERE t.name = ${input.task})`,
     })
     .from(sessions)
-    .where(and(inArray(sessions.name, [input.worker, input.manager]), eq(sessions.state, "active")));
+    .where(and(inArray(sessions.name, [input.worker, input.manager]), eqLiteral(sessions.state, "active")));
   const found = rows[0]?.taskJson ? (JSON.parse(rows[0].taskJson) as { id: string; state: string }) : null;
   const strip = (r: (typeof rows)[number] | undefined): SessionRow | undefined => {
     if (!r) return undefined;
@@ -130,7 +130,7 @@ async function explainBindConflict(ctx: Ctx, taskId: string, taskName: string, w
   const [taskBound] = await ctx.db
     .select({ id: bindings.id })
     .from(bindings)
-    .where(and(eq(bindings.taskId, taskId), eq(bindings.state, "active")))
+    .where(and(eq(bindings.taskId, taskId), eqLiteral(bindings.state, "active")))
     .limit(1);
   if (taskBound) {
     return new ApiError("ALREADY_BOUND", `task '${taskName}' already has an active binding`, {
@@ -141,7 +141,7 @@ async function explainBindConflict(ctx: Ctx, taskId: string, taskName: string, w
     .select({ task: tasks.name })
     .from(bindings)
     .innerJoin(tasks, eq(tasks.id, bindings.taskId))
-    .where(and(eq(bindings.workerSessionId, workerId), eq(bindings.state, "active")))
+    .where(and(eq(bindings.workerSessionId, workerId), eqLiteral(bindings.state, "active")))
     .limit(1);
   return new ApiError("ALREADY_BOUND", `worker '${workerName}' is already bound to task '${other?.task ?? "?"}'`, {
     hint: `A worker serves one task at a time; unbind it first: switchyard unbind --task ${other?.task ?? "<task>"}`,

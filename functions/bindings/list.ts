@@ -9,6 +9,7 @@ import { decodeCursor, keysetAfter, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { bindingToWire } from "../tasks/wire.ts";
 import { BindingList, BindingListQuery } from "./schema.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 export const listBindingsRoute = defineRoute(["owner", "daemon", "session"], {
   method: "get",
@@ -32,7 +33,7 @@ export async function listBindings(ctx: Ctx, q: Pick<z.output<typeof BindingList
     .innerJoin(m, eq(m.id, bindings.managerSessionId))
     .where(
       and(
-        q.state === "all" ? undefined : eq(bindings.state, q.state),
+        q.state === "all" ? undefined : eqLiteral(bindings.state, q.state),
         keysetAfter([bindings.createdAt, bindings.id], decodeCursor(q.cursor, 2, "bindings/list")),
       ),
     )

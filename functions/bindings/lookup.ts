@@ -6,6 +6,7 @@ import type { TaskRow } from "../../schema/tasks.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { taskNotFound } from "../tasks/lookup.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 /** A task with its active binding and both bound sessions. */
 export interface BoundTask {
@@ -23,7 +24,7 @@ export interface BoundTask {
 export function boundTaskReads(ctx: Ctx, taskName: string) {
   const db = ctx.db;
   const taskId = db.select({ id: tasks.id }).from(tasks).where(eq(tasks.name, taskName)).limit(1);
-  const active = and(eq(bindings.taskId, taskId), eq(bindings.state, "active"));
+  const active = and(eq(bindings.taskId, taskId), eqLiteral(bindings.state, "active"));
   const workerId = db.select({ id: bindings.workerSessionId }).from(bindings).where(active).limit(1);
   const managerId = db.select({ id: bindings.managerSessionId }).from(bindings).where(active).limit(1);
   return {
@@ -70,7 +71,7 @@ export function assertBoundSessionOrPrivileged(ctx: Ctx, bt: BoundTask, allow: A
 
 /** An active binding the session takes part in, as worker or manager (a session id, or a column holding one). */
 export function involvesSession(sessionId: string | Column): SQL {
-  return and(eq(bindings.state, "active"), or(eq(bindings.workerSessionId, sessionId), eq(bindings.managerSessionId, sessionId)))!;
+  return and(eqLiteral(bindings.state, "active"), or(eq(bindings.workerSessionId, sessionId), eq(bindings.managerSessionId, sessionId)))!;
 }
 
 /**

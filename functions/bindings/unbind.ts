@@ -9,6 +9,7 @@ import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { taskByName } from "../tasks/lookup.ts";
 import { bindingToWire } from "../tasks/wire.ts";
 import { BindResult, UnbindBody } from "./schema.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 export const unbindRoute = defineRoute(
   ["owner"],
@@ -31,7 +32,7 @@ export async function unbindTask(ctx: Ctx, input: z.infer<typeof UnbindBody>, re
   const [active] = await ctx.db
     .select()
     .from(bindings)
-    .where(and(eq(bindings.taskId, task.id), eq(bindings.state, "active")))
+    .where(and(eq(bindings.taskId, task.id), eqLiteral(bindings.state, "active")))
     .limit(1);
   if (!active) {
     throw new ApiError("NOT_FOUND", `task '${task.name}' has no active binding`, { hint: `See its history: switchyard task show ${task.name}` });
@@ -55,7 +56,7 @@ export async function unbindTask(ctx: Ctx, input: z.infer<typeof UnbindBody>, re
       tx
         .update(bindings)
         .set({ state: "ended", endedAt: nowMs })
-        .where(and(eq(bindings.id, active.id), eq(bindings.state, "active")))
+        .where(and(eq(bindings.id, active.id), eqLiteral(bindings.state, "active")))
         .returning(),
     () => new ApiError("CONFLICT", `the binding of task '${task.name}' was ended concurrently`),
     (b) => (respond ? { body: result(b), status: respond } : undefined),

@@ -8,6 +8,7 @@ import { withWriteTransaction, type Schema } from "../lib/db.ts";
 import { sha256Hex } from "../lib/ids.ts";
 import type { TokenFailure } from "./schema.ts";
 import { brokerEventValues } from "./wire.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 /** The database or an open transaction: token checks run in either. */
 export type DbOrTx = BaseSQLiteDatabase<"async", ResultSet, Schema>;
@@ -52,7 +53,7 @@ async function sameSession(db: DbOrTx, scopedId: string, given: string): Promise
   const [s] = await db
     .select({ id: sessions.id })
     .from(sessions)
-    .where(and(eq(sessions.id, scopedId), eq(sessions.name, given), eq(sessions.state, "active")))
+    .where(and(eq(sessions.id, scopedId), eq(sessions.name, given), eqLiteral(sessions.state, "active")))
     .limit(1);
   return !!s;
 }

@@ -7,7 +7,7 @@ import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import { tasks } from "../../schema/tasks.ts";
 import { redactContent } from "../lib/audit.ts";
 import type { Ctx } from "../lib/ctx.ts";
-import { iso } from "../lib/sql.ts";
+import { iso, eqLiteral } from "../lib/sql.ts";
 import { researchPolicyOf } from "./wire.ts";
 
 /** Bumped whenever the packet's shape changes, so stored packets say which shape they have. */
@@ -59,7 +59,7 @@ export async function buildContextPacket(ctx: Ctx, advice: AdviceRequestRow): Pr
     const [b] = await ctx.db
       .select()
       .from(bindings)
-      .where(and(eq(bindings.state, "active"), or(eq(bindings.workerSessionId, requester.id), eq(bindings.managerSessionId, requester.id))))
+      .where(and(eqLiteral(bindings.state, "active"), or(eq(bindings.workerSessionId, requester.id), eq(bindings.managerSessionId, requester.id))))
       .limit(1);
     if (b) {
       const [t] = await ctx.db.select().from(tasks).where(eq(tasks.id, b.taskId)).limit(1);

@@ -3,6 +3,7 @@ import type { AdviceRequestRow } from "../../schema/broker.ts";
 import { sessions } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { researchPolicyOf } from "./wire.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 /** Why a request was held for the owner instead of drafted. */
 export type PolicyBlock = "research_not_allowed" | "unknown_recipient" | "ambiguous_recipient";
@@ -54,7 +55,7 @@ export async function evaluatePolicy(ctx: Ctx, advice: AdviceRequestRow): Promis
     const [namesake] = await ctx.db
       .select({ id: sessions.id })
       .from(sessions)
-      .where(and(eq(sessions.name, requester.name), eq(sessions.state, "active"), ne(sessions.id, requester.id)))
+      .where(and(eq(sessions.name, requester.name), eqLiteral(sessions.state, "active"), ne(sessions.id, requester.id)))
       .limit(1);
     if (namesake) {
       return {

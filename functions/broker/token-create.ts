@@ -12,6 +12,7 @@ import { makeSecret, sha256Hex } from "../lib/ids.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { TokenCreateBody, TokenCreateResult } from "./schema.ts";
 import { brokerEventValues, tokenToWire } from "./wire.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 export const tokenCreateRoute = defineRoute(
   ["owner"],
@@ -41,7 +42,7 @@ export async function createApprovalToken(ctx: Ctx, input: z.output<typeof Token
   const [to] = await ctx.db
     .select()
     .from(sessions)
-    .where(and(or(eq(sessions.id, input.to_session), eq(sessions.name, input.to_session)), eq(sessions.state, "active")))
+    .where(and(or(eq(sessions.id, input.to_session), eq(sessions.name, input.to_session)), eqLiteral(sessions.state, "active")))
     .limit(1);
   if (!to) throw notFound("active session", input.to_session, "Tokens are scoped to a live recipient; list them with `switchyard sessions`.");
   const [inThread] = await ctx.db.select({ id: messages.id }).from(messages).where(eq(messages.threadId, input.thread_id)).limit(1);

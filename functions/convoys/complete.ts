@@ -7,6 +7,7 @@ import { auditInsert } from "../lib/audit.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { guardedInsert } from "../lib/guarded.ts";
 import { noticeStatements } from "../patrol/notify.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 /** Tracked tasks of a convoy that are not finished. */
 const unfinishedOf = (convoyId: string) =>
@@ -94,7 +95,7 @@ async function managerOf(ctx: Ctx, taskId: string): Promise<string | null> {
   const [b] = await ctx.db
     .select({ manager: bindings.managerSessionId })
     .from(bindings)
-    .where(and(eq(bindings.taskId, taskId), eq(bindings.state, "active")))
+    .where(and(eq(bindings.taskId, taskId), eqLiteral(bindings.state, "active")))
     .limit(1);
   return b?.manager ?? null;
 }

@@ -9,7 +9,7 @@ import { ApiError } from "../lib/errors.ts";
 import { batchWithKey } from "../lib/idempotency.ts";
 import { decodeCursor, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
-import { isUniqueViolation } from "../lib/sql.ts";
+import { isUniqueViolation, eqLiteral } from "../lib/sql.ts";
 import { taskByName } from "../tasks/lookup.ts";
 import { TaskNameParam } from "../tasks/schema.ts";
 import { taskToWire } from "../tasks/wire.ts";
@@ -48,7 +48,7 @@ export async function assertManagerOrOwner(ctx: Ctx, task: TaskRow, verb: string
   const [b] = await ctx.db
     .select({ manager: bindings.managerSessionId })
     .from(bindings)
-    .where(and(eq(bindings.taskId, task.id), opts.latest ? undefined : eq(bindings.state, "active")))
+    .where(and(eq(bindings.taskId, task.id), opts.latest ? undefined : eqLiteral(bindings.state, "active")))
     .orderBy(desc(bindings.createdAt))
     .limit(1);
   if (b?.manager !== ctx.auth.sessionId) {

@@ -13,7 +13,7 @@ import { BlockedTask } from "../convoys/schema.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { decodeCursor, NextCursorField, PageQueryFields, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
-import { iso } from "../lib/sql.ts";
+import { iso, eqLiteral } from "../lib/sql.ts";
 import { notesToWire } from "./notes.ts";
 import { plansToWire } from "./plans.ts";
 import { Note, Plan } from "./schema.ts";
@@ -69,7 +69,7 @@ export async function board(ctx: Ctx, q: z.output<typeof BoardQuery>) {
     .select({ binding: bindings, task: tasks })
     .from(bindings)
     .innerJoin(tasks, eq(tasks.id, bindings.taskId))
-    .where(and(eq(bindings.state, "active"), after ? gt(bindings.taskId, String(after[0])) : undefined))
+    .where(and(eqLiteral(bindings.state, "active"), after ? gt(bindings.taskId, String(after[0])) : undefined))
     .orderBy(asc(bindings.taskId))
     .limit(q.limit + 1);
   const page = pageOf(lanes, q.limit, (r) => [r.binding.taskId], "coordination/board");

@@ -13,7 +13,7 @@ import { tasks } from "../../schema/tasks.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { decodeCursor, NextCursorField, pageOf, PageQueryFields } from "../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
-import { iso } from "../lib/sql.ts";
+import { iso, eqLiteral } from "../lib/sql.ts";
 import { patrolStatus } from "../patrol/status.ts";
 import { dispatchHeartbeats, secondsSince } from "../telemetry/views.ts";
 
@@ -77,7 +77,7 @@ async function taskRows(ctx: Ctx, q: z.output<typeof OverviewQuery>) {
   const binds = await db
     .select()
     .from(bindings)
-    .where(and(inArray(bindings.taskId, ids), eq(bindings.state, "active")));
+    .where(and(inArray(bindings.taskId, ids), eqLiteral(bindings.state, "active")));
   const sessionIds = [...new Set(binds.flatMap((b) => [b.workerSessionId, b.managerSessionId]))];
   // `as any`: db.batch wants a non-empty tuple, and this is one batch of per-task selects of two shapes.
   const batch = (await db.batch([

@@ -10,7 +10,7 @@ import { ftsQuery } from "../telemetry/search.ts";
 import { listBindings } from "../bindings/list.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
-import { iso, rowFromRaw } from "../lib/sql.ts";
+import { iso, rowFromRaw, eqLiteral } from "../lib/sql.ts";
 import { detailsVisibleTo, sessionToWire } from "../sessions/wire.ts";
 import { taskToWire } from "../tasks/wire.ts";
 import { DiscoverQuery, DiscoverResult, type Suggestion } from "./schema.ts";
@@ -91,7 +91,7 @@ function matchTasks(ctx: Ctx, text: string | null, plan: TrigramMatch | undefine
 
 /** Sessions matching `text` in name, cwd, tmux session or thread title, newest first; as for tasks. */
 function matchSessions(ctx: Ctx, text: string | null, plan: TrigramMatch | undefined, all: boolean, limit: number): Read<SessionRow> {
-  const live = all ? undefined : eq(sessions.state, "active");
+  const live = all ? undefined : eqLiteral(sessions.state, "active");
   if (!text) return typed(ctx.db.select().from(sessions).where(live).orderBy(desc(sessions.createdAt), desc(sessions.id)).limit(limit));
   if (!plan) {
     return typed(
@@ -183,7 +183,7 @@ async function suggest(ctx: Ctx, taskNames: string[], active: Array<{ task: stri
           .where(
             and(
               eq(sessions.role, "worker"),
-              eq(sessions.state, "active"),
+              eqLiteral(sessions.state, "active"),
               sql`NOT EXISTS (SELECT 1 FROM ${bindings} WHERE ${bindings.workerSessionId} = ${sessions.id} AND ${bindings.state} = 'active')`,
             ),
           )
@@ -197,7 +197,7 @@ async function suggest(ctx: Ctx, taskNames: string[], active: Array<{ task: stri
     await ctx.db
       .select({ name: sessions.name })
       .from(sessions)
-      .where(and(eq(sessions.role, "manager"), eq(sessions.state, "active")))
+      .where(and(eq(sessions.role, "manager"), eqLiteral(sessions.state, "active")))
       .orderBy(desc(sessions.createdAt), desc(sessions.id))
       .limit(1)
   ).map((s) => s.name);

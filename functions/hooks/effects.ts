@@ -9,6 +9,7 @@ import { paneText } from "../lib/pane-text.ts";
 import { createInboxItem } from "../messages/items.ts";
 import { turnCompletionKey } from "../messages/routing.ts";
 import { latestHandoff } from "../supervision/handoff.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 /** A worker's active binding, with its task and manager. */
 export interface WorkerBinding {
@@ -24,7 +25,7 @@ export async function workerBinding(ctx: Ctx, sessionId: string): Promise<Worker
     .from(bindings)
     .innerJoin(tasks, eq(tasks.id, bindings.taskId))
     .innerJoin(sessions, eq(sessions.id, bindings.managerSessionId))
-    .where(and(eq(bindings.workerSessionId, sessionId), eq(bindings.state, "active")))
+    .where(and(eq(bindings.workerSessionId, sessionId), eqLiteral(bindings.state, "active")))
     .limit(1);
   return row ?? null;
 }

@@ -12,6 +12,7 @@ import { escalatePermission, reprimeContext, reprimeWanted, routeStopCompletion,
 import { resolveHookSession, type MatchedBy } from "./resolve.ts";
 import { HookAgentParam, HookAnswer, HookPayload, MAX_HOOK_TEXT } from "./schema.ts";
 import { nextHookState, RESET_SOURCES } from "./state.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 export const postHookRoute = defineRoute(
   ["owner", "hook"],
@@ -297,7 +298,7 @@ export async function postHookEvent(ctx: Ctx, agent: HookAgent, p: HookPayloadIn
  * in one round trip, made only when a session's token reports an id new to that session.
  */
 async function agentSessionHolder(ctx: Ctx, sessionId: string, agentSessionId: string): Promise<string | null> {
-  const others = and(eq(sessions.state, "active"), ne(sessions.id, sessionId));
+  const others = and(eqLiteral(sessions.state, "active"), ne(sessions.id, sessionId));
   const [byHook, byRegistration, byThread] = await ctx.db.batch([
     ctx.db
       .select({ name: sessions.name })
@@ -353,7 +354,7 @@ async function checkNewTranscript(ctx: Ctx, session: SessionRow, path: string, a
   const [holder] = await ctx.db
     .select({ name: sessions.name })
     .from(sessions)
-    .where(and(eq(sessions.transcriptPath, resolved), eq(sessions.state, "active"), ne(sessions.id, session.id)))
+    .where(and(eq(sessions.transcriptPath, resolved), eqLiteral(sessions.state, "active"), ne(sessions.id, session.id)))
     .limit(1);
   if (holder) return { ok: false, wait: false, reason: `'${resolved}' already belongs to active session '${holder.name}'` };
   return { ok: true, path: resolved, agentSessionId: recorded ?? agentSessionId };

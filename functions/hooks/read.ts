@@ -7,7 +7,7 @@ import { maybeRedact } from "../audit/redact.ts";
 import { ApiError } from "../lib/errors.ts";
 import { decodeCursor, keysetAfter, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
-import { iso } from "../lib/sql.ts";
+import { iso, eqLiteral } from "../lib/sql.ts";
 import { activeSessionByName } from "../sessions/lookup.ts";
 import { bindings } from "../../schema/bindings.ts";
 import { hookStateOf } from "./ingest.ts";
@@ -40,7 +40,7 @@ async function assertMayRead(ctx: Ctx, s: SessionRow): Promise<void> {
   const [managed] = await ctx.db
     .select({ id: bindings.id })
     .from(bindings)
-    .where(and(eq(bindings.workerSessionId, s.id), eq(bindings.managerSessionId, ctx.auth.sessionId), eq(bindings.state, "active")))
+    .where(and(eq(bindings.workerSessionId, s.id), eq(bindings.managerSessionId, ctx.auth.sessionId), eqLiteral(bindings.state, "active")))
     .limit(1);
   if (!managed) {
     throw new ApiError("FORBIDDEN", `a session may read only its own hook events, or those of the worker it manages, not '${s.name}'`, {

@@ -3,6 +3,7 @@ import type { HookAgent } from "../../schema/hooks.ts";
 import { hookStates, type HookStateRow } from "../../schema/hooks.ts";
 import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 /** What a hook payload says about which agent session sent it. */
 export interface HookIdentity {
@@ -35,7 +36,7 @@ export async function resolveHookSession(
       .select({ session: sessions, state: hookStates })
       .from(sessions)
       .leftJoin(hookStates, eq(hookStates.sessionId, sessions.id))
-      .where(and(eq(sessions.id, auth.sessionId), eq(sessions.state, "active")))
+      .where(and(eq(sessions.id, auth.sessionId), eqLiteral(sessions.state, "active")))
       .limit(1);
     return row ? { session: row.session, by: "token", state: row.state } : null;
   }
@@ -45,7 +46,7 @@ export async function resolveHookSession(
     const [s] = await ctx.db
       .select()
       .from(sessions)
-      .where(and(eq(sessions.transcriptPath, id.transcriptPath), eq(sessions.state, "active")))
+      .where(and(eq(sessions.transcriptPath, id.transcriptPath), eqLiteral(sessions.state, "active")))
       .limit(1);
     if (s) return allowed(s) ? { session: s, by: "transcript_path" } : null;
   }
@@ -54,7 +55,7 @@ export async function resolveHookSession(
       .select({ session: sessions })
       .from(hookStates)
       .innerJoin(sessions, eq(sessions.id, hookStates.sessionId))
-      .where(and(eq(hookStates.agentSessionId, id.agentSessionId), eq(sessions.state, "active")))
+      .where(and(eq(hookStates.agentSessionId, id.agentSessionId), eqLiteral(sessions.state, "active")))
       .limit(1);
     if (allowed(row?.session)) return { session: row.session, by: "agent_session_id" };
   }
@@ -62,7 +63,7 @@ export async function resolveHookSession(
     const [s] = await ctx.db
       .select()
       .from(sessions)
-      .where(and(eq(sessions.threadId, id.agentSessionId), eq(sessions.state, "active")))
+      .where(and(eq(sessions.threadId, id.agentSessionId), eqLiteral(sessions.state, "active")))
       .limit(1);
     if (allowed(s)) return { session: s, by: "thread_id" };
   }

@@ -7,6 +7,7 @@ import type { Principal, PrincipalKindOrAnon, TokenProblem } from "./ctx.ts";
 import { ApiError } from "./errors.ts";
 import { makeSecret, sha256Hex, sha256HexSync } from "./ids.ts";
 import type { AppEnv } from "./env.ts";
+import { eqLiteral } from "./sql.ts";
 
 /**
  * Tokens accepted at `nowMs`: never revoked, or revoked for a time still to come (the grace
@@ -32,7 +33,7 @@ export type PriorKey = typeof idempotencyKeys.$inferSelect;
  * process changed it.
  */
 function buildAuthQueries(db: Db) {
-  const liveSession = and(eq(sessions.id, tokens.sessionId), eq(sessions.state, "active"));
+  const liveSession = and(eq(sessions.id, tokens.sessionId), eqLiteral(sessions.state, "active"));
   const base = { token: tokens, liveSessionId: sessions.id };
   const byHash = eq(tokens.secretHash, sql.placeholder("hash"));
   return {

@@ -17,6 +17,7 @@ import { supervisedTask } from "../supervision/access.ts";
 import { missingEvidence, RunParam } from "./evidence.ts";
 import { iterationInstruction, loopPolicyOf } from "./policy.ts";
 import { runOf } from "./runs.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 /** What a continue_iteration command carries. */
 export const ContinuePayload = z.object({
@@ -145,7 +146,7 @@ const continueIteration: Executor<z.infer<typeof ContinuePayload>, Ctx> = {
       .select({ binding: bindings, task: tasks })
       .from(bindings)
       .innerJoin(tasks, eq(tasks.id, bindings.taskId))
-      .where(and(eq(bindings.taskId, cmd.taskId ?? ""), eq(bindings.state, "active")))
+      .where(and(eq(bindings.taskId, cmd.taskId ?? ""), eqLiteral(bindings.state, "active")))
       .limit(1);
     if (!bound) throw new Error(`task ${cmd.taskId} has no active binding, so there is no worker for the next pass`);
     const nowMs = ctx.now().getTime();

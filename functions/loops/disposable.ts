@@ -13,8 +13,9 @@ import { taskByName } from "../tasks/lookup.ts";
 import { TaskNameParam } from "../tasks/schema.ts";
 import { EvidenceType, insertLoopRun, LoopRun } from "./runs.ts";
 import { templateByName } from "./templates.ts";
-import { and, eq, inArray } from "drizzle-orm";
+import { and, inArray } from "drizzle-orm";
 import { sessions } from "../../schema/sessions.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 export const DisposableBody = z
   .object({
@@ -81,7 +82,7 @@ export async function createDisposableBinding(ctx: Ctx, name: string, input: z.o
   const taken = await ctx.db
     .select({ name: sessions.name })
     .from(sessions)
-    .where(and(inArray(sessions.name, [workerName, managerName]), eq(sessions.state, "active")));
+    .where(and(inArray(sessions.name, [workerName, managerName]), eqLiteral(sessions.state, "active")));
   if (taken.length) {
     throw new ApiError("NAME_TAKEN", `an active session is already named '${taken[0]!.name}'`, {
       hint: "Choose other names with --worker/--manager, or deregister that session first.",

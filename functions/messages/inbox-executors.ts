@@ -10,6 +10,7 @@ import { auditInsert } from "../lib/audit.ts";
 import type { Ctx, Executor } from "../lib/ctx.ts";
 import { createInboxItem, planInboxItem, type CreatedInboxItem, type NewInboxItem } from "./items.ts";
 import { signalInbox } from "./notifier.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 /** A deliver command: the nudge that types the item, plus which item it is. */
 export const DeliverPayload = NudgePayload.extend({ inbox_item_id: z.string().min(1).max(100) });
@@ -77,7 +78,7 @@ function taskSignal(role: "manager" | "worker"): Executor<z.infer<typeof TaskSig
       .from(bindings)
       .innerJoin(tasks, eq(tasks.id, bindings.taskId))
       .innerJoin(sessions, eq(sessions.id, target))
-      .where(and(eq(bindings.taskId, cmd.taskId), eq(bindings.state, "active")))
+      .where(and(eq(bindings.taskId, cmd.taskId), eqLiteral(bindings.state, "active")))
       .limit(1);
     if (!bound) throw new Error(`task ${cmd.taskId} has no active binding, so there is no ${role} to deliver to`);
     const item: NewInboxItem = {

@@ -1,6 +1,7 @@
 import { and, eq } from "drizzle-orm";
 import { bindings } from "../../schema/bindings.ts";
 import type { Ctx } from "../lib/ctx.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 /**
  * Who put something in an inbox, as far as push delivery cares: a principal's actor string
@@ -24,7 +25,7 @@ export async function mayPushInto(ctx: Ctx, originator: Originator, targetId: st
   const [managed] = await ctx.db
     .select({ id: bindings.id })
     .from(bindings)
-    .where(and(eq(bindings.workerSessionId, targetId), eq(bindings.managerSessionId, sender), eq(bindings.state, "active")))
+    .where(and(eq(bindings.workerSessionId, targetId), eq(bindings.managerSessionId, sender), eqLiteral(bindings.state, "active")))
     .limit(1);
   return !!managed;
 }

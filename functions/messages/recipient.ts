@@ -2,6 +2,7 @@ import { and, desc, eq, like, or } from "drizzle-orm";
 import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 /**
  * Resolves a message recipient: an active session's name, then its id, then an app thread
@@ -12,7 +13,7 @@ export async function resolveRecipient(ctx: Ctx, to: string): Promise<SessionRow
   const [byName] = await ctx.db
     .select()
     .from(sessions)
-    .where(and(eq(sessions.name, to), eq(sessions.state, "active")))
+    .where(and(eq(sessions.name, to), eqLiteral(sessions.state, "active")))
     .limit(1);
   if (byName) return byName;
   const [byId] = await ctx.db.select().from(sessions).where(eq(sessions.id, to)).limit(1);
@@ -20,7 +21,7 @@ export async function resolveRecipient(ctx: Ctx, to: string): Promise<SessionRow
   const byTitle = await ctx.db
     .select()
     .from(sessions)
-    .where(and(eq(sessions.threadTitle, to), eq(sessions.state, "active")))
+    .where(and(eq(sessions.threadTitle, to), eqLiteral(sessions.state, "active")))
     .limit(10);
   if (byTitle.length === 1) return byTitle[0]!;
   if (byTitle.length > 1) {
@@ -38,7 +39,7 @@ export async function resolveRecipient(ctx: Ctx, to: string): Promise<SessionRow
   const near = await ctx.db
     .select({ name: sessions.name })
     .from(sessions)
-    .where(and(eq(sessions.state, "active"), or(like(sessions.name, pattern), like(sessions.threadTitle, pattern))))
+    .where(and(eqLiteral(sessions.state, "active"), or(like(sessions.name, pattern), like(sessions.threadTitle, pattern))))
     .orderBy(sessions.name)
     .limit(5);
   throw new ApiError("NOT_FOUND", `no active session named '${to}'`, {

@@ -9,6 +9,7 @@ import { ingestSession } from "../observe/ingest.ts";
 import { turnReceipt } from "../supervision/context.ts";
 import { createInboxItem } from "./items.ts";
 import { canReach } from "../lib/local.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 /** What one routing pass did (a type alias, so it fits a generic report record). */
 export type RoutingReport = {
@@ -57,7 +58,7 @@ export async function routeCompletions(ctx: Ctx): Promise<RoutingReport> {
     .select({ binding: bindings, task: tasks.name })
     .from(bindings)
     .innerJoin(tasks, eq(tasks.id, bindings.taskId))
-    .where(eq(bindings.state, "active"))
+    .where(eqLiteral(bindings.state, "active"))
     .orderBy(asc(bindings.createdAt));
   for (const { binding, task } of active) {
     report.bindings++;

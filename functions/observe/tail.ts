@@ -7,7 +7,7 @@ import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { decodeCursor, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
-import { iso } from "../lib/sql.ts";
+import { iso, eqLiteral } from "../lib/sql.ts";
 import { activeSessionByName } from "../sessions/lookup.ts";
 import { NameParam } from "../sessions/schema.ts";
 import { TailQuery, TailResult } from "./schema.ts";
@@ -29,7 +29,7 @@ export async function assertMayObserve(ctx: Ctx, s: SessionRow): Promise<void> {
   const [managed] = await ctx.db
     .select({ id: bindings.id })
     .from(bindings)
-    .where(and(eq(bindings.workerSessionId, s.id), eq(bindings.managerSessionId, ctx.auth.sessionId), eq(bindings.state, "active")))
+    .where(and(eq(bindings.workerSessionId, s.id), eq(bindings.managerSessionId, ctx.auth.sessionId), eqLiteral(bindings.state, "active")))
     .limit(1);
   if (!managed) {
     throw new ApiError("FORBIDDEN", `this session neither is nor manages '${s.name}'`, { hint: "Use the owner token or the bound manager's token." });

@@ -8,6 +8,7 @@ import { withWriteTransaction } from "../lib/db.ts";
 import { canReach } from "../lib/local.ts";
 import type { StepInput } from "./dag.ts";
 import { cursorOf, patrolRow, saveCursor } from "./state.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 /**
  * Marks one session gone if it is still active with the pid that was probed (a re-registered
@@ -20,7 +21,7 @@ async function markGone(ctx: Ctx, s: typeof sessions.$inferSelect): Promise<bool
     const done = await tx
       .update(sessions)
       .set({ state: "gone", goneAt: nowMs, updatedAt: nowMs })
-      .where(and(eq(sessions.id, s.id), eq(sessions.state, "active"), eq(sessions.pid, s.pid!)))
+      .where(and(eq(sessions.id, s.id), eqLiteral(sessions.state, "active"), eq(sessions.pid, s.pid!)))
       .returning({ id: sessions.id });
     if (!done.length) return false;
     await tx.insert(events).values(audit.row);
@@ -44,7 +45,7 @@ export async function sessionGc({ ctx, config }: StepInput) {
   const window = await ctx.db
     .select()
     .from(sessions)
-    .where(and(gt(sessions.id, after), eq(sessions.state, "active"), isNotNull(sessions.pid)))
+    .where(and(gt(sessions.id, after), eqLiteral(sessions.state, "active"), isNotNull(sessions.pid)))
     .orderBy(asc(sessions.id))
     .limit(config.gc_batch);
   const gone: string[] = [];
@@ -75,7 +76,7 @@ export async function sessionGc({ ctx, config }: StepInput) {
           and(
             isNull(spawns.reapedAt),
             host === null ? isNull(spawns.host) : or(eq(spawns.host, host), isNull(spawns.host)),
-            or(eq(sessions.state, "gone"), isNull(sessions.id)),
+            or(eqLiteral(sessions.state, "gone"), isNull(sessions.id)),
           ),
         )
         .limit(500)

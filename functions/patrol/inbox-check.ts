@@ -10,6 +10,7 @@ import { guardedInsert } from "../lib/guarded.ts";
 import type { StepInput } from "./dag.ts";
 import { type Notice, noticeStatements } from "./notify.ts";
 import { patrolSessionOrNull } from "./state.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 /** Items read from the patrol's inbox per run; the rest wait for the next run. */
 const INBOX_BATCH = 200;
@@ -22,7 +23,7 @@ async function bindingOf(ctx: Ctx, sessionId: string) {
     .select({ binding: bindings, task: tasks })
     .from(bindings)
     .innerJoin(tasks, eq(tasks.id, bindings.taskId))
-    .where(and(eq(bindings.state, "active"), or(eq(bindings.workerSessionId, sessionId), eq(bindings.managerSessionId, sessionId))))
+    .where(and(eqLiteral(bindings.state, "active"), or(eq(bindings.workerSessionId, sessionId), eq(bindings.managerSessionId, sessionId))))
     .limit(1);
   return row ?? null;
 }
@@ -114,7 +115,7 @@ async function handle(ctx: Ctx, item: InboxItemRow): Promise<{ action: string; n
         const [current] = await ctx.db
           .select()
           .from(sessions)
-          .where(and(eq(sessions.name, sender.name), eq(sessions.state, "active")))
+          .where(and(eq(sessions.name, sender.name), eqLiteral(sessions.state, "active")))
           .limit(1);
         return current ? `sent by an older spawn of ${sender.name} (${sender.id}); the current one is ${current.id}` : `sent by ${sender.name}, which is gone`;
       }

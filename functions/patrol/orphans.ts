@@ -10,6 +10,7 @@ import { guardedInsert } from "../lib/guarded.ts";
 import { canReach } from "../lib/local.ts";
 import type { StepInput } from "./dag.ts";
 import { noticeStatements, writeNotices } from "./notify.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 type Orphan = {
   task: string;
@@ -34,7 +35,7 @@ export async function findOrphans(ctx: Ctx, freshSeconds: number) {
     .from(bindings)
     .innerJoin(tasks, eq(tasks.id, bindings.taskId))
     .innerJoin(sessions, eq(sessions.id, bindings.workerSessionId))
-    .where(and(eq(bindings.state, "active"), eq(tasks.state, "active")));
+    .where(and(eqLiteral(bindings.state, "active"), eq(tasks.state, "active")));
   const orphans: Orphan[] = [];
   const suspects: Array<{ task: string; worker: string; evidence: string }> = [];
   let unchecked = 0;
@@ -101,7 +102,7 @@ async function releaseOrphan(ctx: Ctx, o: Orphan): Promise<{ released: boolean; 
     ctx.db
       .update(bindings)
       .set({ state: "ended", endedAt: nowMs })
-      .where(and(eq(bindings.id, o.binding_id), eq(bindings.state, "active"), mine)),
+      .where(and(eq(bindings.id, o.binding_id), eqLiteral(bindings.state, "active"), mine)),
     ...noticeStatements(
       ctx,
       [

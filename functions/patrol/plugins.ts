@@ -13,7 +13,7 @@ import { ApiError, notFound } from "../lib/errors.ts";
 import { idFloor } from "../lib/ids.ts";
 import type { PluginFile } from "../lib/host.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
-import { iso } from "../lib/sql.ts";
+import { iso, eqLiteral } from "../lib/sql.ts";
 import type { StepInput } from "./dag.ts";
 import { patrolConfig, type PatrolConfigValues } from "./state.ts";
 
@@ -146,7 +146,7 @@ async function metric(ctx: Ctx, m: Metric): Promise<number> {
     case "open_convoys":
       return n(ctx.db.select({ n: count() }).from(convoys).where(eq(convoys.state, "open")));
     case "pending_spawns":
-      return n(ctx.db.select({ n: count() }).from(spawns).where(eq(spawns.state, "pending")));
+      return n(ctx.db.select({ n: count() }).from(spawns).where(eqLiteral(spawns.state, "pending")));
     case "pending_commands":
       return n(ctx.db.select({ n: count() }).from(commands).where(eq(commands.state, "pending")));
   }

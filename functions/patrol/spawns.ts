@@ -8,7 +8,7 @@ import { NameSchema } from "../lib/names.ts";
 import { PaneTextField } from "../lib/pane-text.ts";
 import { decodeCursor, keysetAfter, NextCursorField, PageQueryFields, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
-import { isUniqueViolation, iso } from "../lib/sql.ts";
+import { isUniqueViolation, iso, eqLiteral } from "../lib/sql.ts";
 import { activeSessionByName } from "../sessions/lookup.ts";
 
 /** The text a pending spawn is nudged with when none is given. */
@@ -158,7 +158,7 @@ export async function addPending(ctx: Ctx, input: z.output<typeof AddPendingBody
     const [updated] = await ctx.db
       .update(spawns)
       .set({ state: "pending", beginText: text })
-      .where(and(eq(spawns.id, existing.id), eq(spawns.state, "started")))
+      .where(and(eq(spawns.id, existing.id), eqLiteral(spawns.state, "started")))
       .returning();
     if (!updated) throw new ApiError("CONFLICT", `session '${s.name}' changed concurrently`);
     row = updated;
@@ -184,7 +184,7 @@ export async function listPending(ctx: Ctx, q: z.output<typeof PendingListQuery>
   const rows = await ctx.db
     .select()
     .from(spawns)
-    .where(and(eq(spawns.state, "pending"), keysetAfter([spawns.createdAt, spawns.id], after)))
+    .where(and(eqLiteral(spawns.state, "pending"), keysetAfter([spawns.createdAt, spawns.id], after)))
     .orderBy(asc(spawns.createdAt), asc(spawns.id))
     .limit(q.limit + 1);
   const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id], "patrol/spawns");

@@ -5,6 +5,7 @@ import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { registerSession } from "../sessions/register.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 /** The patrol's single state row. */
 export const PATROL_ID = "patrol";
@@ -135,7 +136,7 @@ export async function ensurePatrolSession(ctx: Ctx): Promise<SessionRow> {
     const [taken] = await ctx.db
       .select()
       .from(sessions)
-      .where(and(eq(sessions.name, PATROL_SESSION_NAME), eq(sessions.state, "active")))
+      .where(and(eq(sessions.name, PATROL_SESSION_NAME), eqLiteral(sessions.state, "active")))
       .limit(1);
     if (!taken) return null;
     if (taken.threadTitle !== PATROL_SESSION_MARKER) {

@@ -12,6 +12,7 @@ import { classifyPane } from "../observe/classify.ts";
 import type { StepInput } from "./dag.ts";
 import { PATROL_KEY_SCOPE } from "./health.ts";
 import { DEFAULT_BEGIN_TEXT } from "./spawns.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 /** A composer line: Codex shows `›`, Claude Code `❯`, older TUIs a bare `>`. */
 const PROMPT_LINE = /^\s*(?:[›❯]|>)(?:\s|$)/;
@@ -44,7 +45,7 @@ type TriggerReport = {
  */
 export async function triggerPendingSpawns({ ctx }: StepInput): Promise<TriggerReport> {
   const report: TriggerReport = { pending: 0, triggered: [], not_ready: [], cleared_gone: [], skipped_remote: [], errors: [] };
-  const rows = await ctx.db.select().from(spawns).where(eq(spawns.state, "pending")).orderBy(asc(spawns.createdAt), asc(spawns.id)).limit(100);
+  const rows = await ctx.db.select().from(spawns).where(eqLiteral(spawns.state, "pending")).orderBy(asc(spawns.createdAt), asc(spawns.id)).limit(100);
   report.pending = rows.length;
   for (const sp of rows) {
     const [s] = await ctx.db.select().from(sessions).where(eq(sessions.id, sp.sessionId)).limit(1);
@@ -52,7 +53,7 @@ export async function triggerPendingSpawns({ ctx }: StepInput): Promise<TriggerR
       await ctx.db
         .update(spawns)
         .set({ state: "started" })
-        .where(and(eq(spawns.id, sp.id), eq(spawns.state, "pending")));
+        .where(and(eq(spawns.id, sp.id), eqLiteral(spawns.state, "pending")));
       report.cleared_gone.push(sp.sessionName);
       continue;
     }
@@ -91,7 +92,7 @@ async function triggerOnce(ctx: Ctx, sp: SpawnRow, s: typeof sessions.$inferSele
     ctx.db
       .update(spawns)
       .set({ state: "triggered", triggeredAt: nowMs, triggerCommandId: commandId })
-      .where(and(eq(spawns.id, sp.id), eq(spawns.state, "pending"))),
+      .where(and(eq(spawns.id, sp.id), eqLiteral(spawns.state, "pending"))),
     guardedInsert(
       ctx.db,
       commands,

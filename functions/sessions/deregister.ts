@@ -9,6 +9,7 @@ import { activeSessionByName, assertSelfOrPrivileged } from "./lookup.ts";
 import { DeregisterResult, NameParam } from "./schema.ts";
 import { sessionToWire } from "./wire.ts";
 import { activeBindingOf, involvesSession } from "../bindings/lookup.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 export const deregisterRoute = defineRoute(
   ["owner", "session"],
@@ -47,7 +48,11 @@ export async function deregisterSession(ctx: Ctx, name: string, respond?: number
         .update(sessions)
         .set({ state: "gone", goneAt: nowMs, updatedAt: nowMs })
         .where(
-          and(eq(sessions.id, row.id), eq(sessions.state, "active"), notExists(tx.select({ id: bindings.id }).from(bindings).where(involvesSession(row.id)))),
+          and(
+            eq(sessions.id, row.id),
+            eqLiteral(sessions.state, "active"),
+            notExists(tx.select({ id: bindings.id }).from(bindings).where(involvesSession(row.id))),
+          ),
         )
         .returning(),
     () => new ApiError("CONFLICT", `session '${name}' was bound or deregistered concurrently`, { hint: `Check it: switchyard session show ${name}` }),

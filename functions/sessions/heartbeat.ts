@@ -4,7 +4,7 @@ import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { batchWithKey } from "../lib/idempotency.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
-import { iso } from "../lib/sql.ts";
+import { iso, eqLiteral } from "../lib/sql.ts";
 import { activeSessionByName, assertSelfOrPrivileged } from "./lookup.ts";
 import { HeartbeatResult, NameParam } from "./schema.ts";
 
@@ -38,7 +38,7 @@ export async function heartbeatSession(ctx: Ctx, name: string, respond?: number)
       ctx.db
         .update(sessions)
         .set({ lastHeartbeatAt: nowMs })
-        .where(and(eq(sessions.id, row.id), eq(sessions.state, "active")))
+        .where(and(eq(sessions.id, row.id), eqLiteral(sessions.state, "active")))
         .returning({ id: sessions.id }),
     ],
     respond ? { body: result, status: respond, guard: stamped } : undefined,

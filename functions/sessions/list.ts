@@ -6,6 +6,7 @@ import { decodeCursor, keysetAfter, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { ListQuery, SessionList } from "./schema.ts";
 import { detailsVisibleTo, sessionToWire } from "./wire.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 export const listRoute = defineRoute(["owner", "daemon", "runner", "session"], {
   method: "get",
@@ -23,7 +24,7 @@ export async function listSessions(ctx: Ctx, q: z.output<typeof ListQuery>) {
   const after = decodeCursor(q.cursor, 2, "sessions/list");
   const where: SQL[] = [];
   if (q.role) where.push(eq(sessions.role, q.role));
-  if (q.state !== "all") where.push(eq(sessions.state, q.state));
+  if (q.state !== "all") where.push(eqLiteral(sessions.state, q.state));
   if (q.name.length) where.push(inArray(sessions.name, q.name));
   const next = keysetAfter([sessions.createdAt, sessions.id], after);
   if (next) where.push(next);

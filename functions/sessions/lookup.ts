@@ -2,6 +2,7 @@ import { and, desc, eq } from "drizzle-orm";
 import { sessions, type SessionRole, type SessionRow } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 /**
  * Finds the active session with this name; when only gone sessions carry it, says so. A role,
@@ -11,7 +12,7 @@ export async function activeSessionByName(ctx: Ctx, name: string, role?: Session
   const [row] = await ctx.db
     .select()
     .from(sessions)
-    .where(and(eq(sessions.name, name), eq(sessions.state, "active")))
+    .where(and(eq(sessions.name, name), eqLiteral(sessions.state, "active")))
     .limit(1);
   if (!row) {
     const [gone] = await ctx.db.select({ id: sessions.id }).from(sessions).where(eq(sessions.name, name)).orderBy(desc(sessions.createdAt)).limit(1);

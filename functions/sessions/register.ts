@@ -10,7 +10,7 @@ import type { Host } from "../lib/host.ts";
 import { batchWithKey } from "../lib/idempotency.ts";
 import { canReach, hostErrorToApi, launchTranscriptRoots } from "../lib/local.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
-import { isUniqueViolation } from "../lib/sql.ts";
+import { isUniqueViolation, eqLiteral } from "../lib/sql.ts";
 import { RegisterBody, RegisterResult } from "./schema.ts";
 import { communicationFor, sessionToWire } from "./wire.ts";
 
@@ -246,14 +246,14 @@ export async function registerSession(ctx: Ctx, raw: RegisterInput, preset?: Pre
   const [current] = await ctx.db
     .select()
     .from(sessions)
-    .where(and(eq(sessions.name, input.name), eq(sessions.state, "active")))
+    .where(and(eq(sessions.name, input.name), eqLiteral(sessions.state, "active")))
     .limit(1);
   if (current && !preset && sameIdentity(current, input, id)) return reregister(ctx, current, respond);
   if (id.transcriptPath && !input.force) {
     const [holder] = await ctx.db
       .select({ name: sessions.name })
       .from(sessions)
-      .where(and(eq(sessions.transcriptPath, id.transcriptPath), eq(sessions.state, "active"), ne(sessions.name, input.name)))
+      .where(and(eq(sessions.transcriptPath, id.transcriptPath), eqLiteral(sessions.state, "active"), ne(sessions.name, input.name)))
       .limit(1);
     if (holder) {
       throw new ApiError("TRANSCRIPT_TAKEN", `transcript '${id.transcriptPath}' already belongs to active session '${holder.name}'`, {

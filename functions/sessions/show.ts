@@ -9,6 +9,7 @@ import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { z } from "@hono/zod-openapi";
 import { NameParam, Session } from "./schema.ts";
 import { detailsVisibleTo, sessionToWire } from "./wire.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 export const SessionDetail = z.object({ session: Session, active_task: z.string().nullable() }).openapi("SessionDetail");
 
@@ -34,7 +35,7 @@ function buildShowQuery(db: Db) {
       .select({ name: tasks.name })
       .from(bindings)
       .innerJoin(tasks, eq(tasks.id, bindings.taskId))
-      .where(and(eq(side, sessions.id), eq(bindings.state, "active")))
+      .where(and(eq(side, sessions.id), eqLiteral(bindings.state, "active")))
       .limit(1);
   return db
     .select({ session: sessions, activeTask: sql<string | null>`coalesce((${taskAs(bindings.workerSessionId)}), (${taskAs(bindings.managerSessionId)}))` })

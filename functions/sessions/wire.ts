@@ -2,7 +2,7 @@ import { and, eq, or } from "drizzle-orm";
 import { bindings } from "../../schema/bindings.ts";
 import type { SessionRow } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
-import { iso } from "../lib/sql.ts";
+import { iso, eqLiteral } from "../lib/sql.ts";
 
 /** How a session receives messages, derived from how it was registered. */
 export function communicationFor(s: Pick<SessionRow, "name" | "tmuxSession" | "transcriptKind">) {
@@ -33,7 +33,7 @@ export async function detailsVisibleTo(ctx: Ctx): Promise<(s: Pick<SessionRow, "
   const peers = await ctx.db
     .select({ worker: bindings.workerSessionId, manager: bindings.managerSessionId })
     .from(bindings)
-    .where(and(eq(bindings.state, "active"), or(eq(bindings.workerSessionId, me), eq(bindings.managerSessionId, me))));
+    .where(and(eqLiteral(bindings.state, "active"), or(eq(bindings.workerSessionId, me), eq(bindings.managerSessionId, me))));
   const visible = new Set([me, ...peers.flatMap((p) => [p.worker, p.manager])]);
   return (s) => visible.has(s.id);
 }

@@ -4,6 +4,7 @@ import type { TaskRow } from "../../schema/tasks.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { taskByName } from "../tasks/lookup.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 /** Who is acting on a supervised task: the owner or a daemon, or one of its bound sessions. */
 export type SupervisionRole = "owner" | "daemon" | "worker" | "manager";
@@ -28,7 +29,7 @@ export async function supervisedTask(ctx: Ctx, name: string, roles: ReadonlyArra
   const [binding] = await ctx.db
     .select()
     .from(bindings)
-    .where(and(eq(bindings.taskId, task.id), eq(bindings.state, "active")))
+    .where(and(eq(bindings.taskId, task.id), eqLiteral(bindings.state, "active")))
     .limit(1);
   if (ctx.auth.kind === "owner" || ctx.auth.kind === "daemon") return { task, binding: binding ?? null, role: ctx.auth.kind, sessionId: null };
   if (ctx.auth.kind !== "session") throw new ApiError("FORBIDDEN", "this route needs an owner, daemon or session token");

@@ -13,6 +13,7 @@ import { ApiError } from "../lib/errors.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { TaskNameParam } from "../tasks/schema.ts";
 import { captureBeforeStop, TranscriptCapture } from "./capture.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 export const StopTaskBody = z
   .object({
@@ -59,7 +60,7 @@ export async function stopTask(ctx: Ctx, name: string, input: z.output<typeof St
     const [ended] = await tx
       .update(bindings)
       .set({ state: "ended", endedAt: ctx.now().getTime() })
-      .where(and(eq(bindings.id, bt.binding.id), eq(bindings.state, "active")))
+      .where(and(eq(bindings.id, bt.binding.id), eqLiteral(bindings.state, "active")))
       .returning({ id: bindings.id });
     if (!ended) throw new ApiError("CONFLICT", `the binding of task '${name}' ended concurrently`, { hint: `Inspect it: switchyard task show ${name}` });
     await tx.insert(events).values(audit.row);

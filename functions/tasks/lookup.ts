@@ -3,6 +3,7 @@ import { bindings } from "../../schema/bindings.ts";
 import { tasks, type TaskRow } from "../../schema/tasks.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError, notFound } from "../lib/errors.ts";
+import { eqLiteral } from "../lib/sql.ts";
 
 /** Finds a task by name or throws NOT_FOUND with a hint to create it. */
 export async function taskByName(ctx: Ctx, name: string): Promise<TaskRow> {
@@ -31,7 +32,7 @@ export async function taskForWrite(ctx: Ctx, name: string, what: string): Promis
     .where(
       and(
         eq(bindings.taskId, task.id),
-        eq(bindings.state, "active"),
+        eqLiteral(bindings.state, "active"),
         or(eq(bindings.workerSessionId, auth.sessionId), eq(bindings.managerSessionId, auth.sessionId)),
       ),
     )

@@ -7,7 +7,7 @@ import type { Ctx } from "../lib/ctx.ts";
 import { ApiError, notFound } from "../lib/errors.ts";
 import { decodeCursor, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
-import { iso } from "../lib/sql.ts";
+import { iso, eqLiteral } from "../lib/sql.ts";
 import { SummaryQuery, TelemetryList, TelemetryQuery, TelemetrySummary } from "./schema.ts";
 
 export const telemetryRoute = defineRoute(
@@ -86,7 +86,7 @@ async function sessionIdByName(ctx: Ctx, name: string): Promise<string> {
   const [s] = await ctx.db
     .select({ id: sessions.id })
     .from(sessions)
-    .where(and(eq(sessions.name, name), eq(sessions.state, "active")))
+    .where(and(eq(sessions.name, name), eqLiteral(sessions.state, "active")))
     .limit(1);
   if (!s) throw notFound("session", name, "Name an active session (`switchyard sessions`); for a gone one, filter by --task.");
   return s.id;
@@ -146,7 +146,7 @@ export async function listTelemetry(ctx: Ctx, q: z.output<typeof TelemetryQuery>
       taskId ? eq(t.taskId, taskId) : undefined,
       sessionId ? eq(t.sessionId, sessionId) : undefined,
       q.run ? eq(t.runId, q.run) : undefined,
-      q.outcome ? eq(t.outcome, q.outcome) : undefined,
+      q.outcome ? eqLiteral(t.outcome, q.outcome) : undefined,
     ];
     // The order names the index the filter uses, so SQLite walks it backwards with no sort.
     const order = taskId ? [desc(t.taskId), desc(t.id)] : sessionId ? [desc(t.sessionId), desc(t.id)] : q.run ? [desc(t.runId), desc(t.id)] : [desc(t.id)];

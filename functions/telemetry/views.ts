@@ -11,7 +11,7 @@ import { tasks, type TaskRow } from "../../schema/tasks.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { decodeCursor, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
-import { iso } from "../lib/sql.ts";
+import { iso, eqLiteral } from "../lib/sql.ts";
 import { taskByName } from "../tasks/lookup.ts";
 import { TaskNameParam } from "../tasks/schema.ts";
 import {
@@ -120,7 +120,7 @@ async function activeBindingOf(ctx: Ctx, taskId: string) {
   const [b] = await ctx.db
     .select()
     .from(bindings)
-    .where(and(eq(bindings.taskId, taskId), eq(bindings.state, "active")))
+    .where(and(eq(bindings.taskId, taskId), eqLiteral(bindings.state, "active")))
     .limit(1);
   if (!b) return null;
   const ss = await ctx.db
@@ -172,7 +172,7 @@ export async function telemetryTask(ctx: Ctx, name: string) {
     db
       .select()
       .from(telemetryEvents)
-      .where(and(eq(telemetryEvents.taskId, task.id), eq(telemetryEvents.outcome, "failed")))
+      .where(and(eq(telemetryEvents.taskId, task.id), eqLiteral(telemetryEvents.outcome, "failed")))
       .orderBy(desc(telemetryEvents.taskId), desc(telemetryEvents.createdAt), desc(telemetryEvents.id))
       .limit(RECENT),
   ]);
@@ -256,7 +256,7 @@ export async function telemetryFailures(ctx: Ctx, q: z.output<typeof FailuresQue
   const after = decodeCursor(q.cursor, 2, "telemetry/views") as [number, number] | null;
   const t = telemetryEvents;
   const conds = [
-    eq(t.outcome, "failed"),
+    eqLiteral(t.outcome, "failed"),
     gte(t.createdAt, since),
     taskId ? eq(t.taskId, taskId) : undefined,
     q.run ? eq(t.runId, q.run) : undefined,
@@ -281,7 +281,7 @@ export async function telemetryFailures(ctx: Ctx, q: z.output<typeof FailuresQue
         actions: sql<number>`coalesce(sum(${t.source} = 'audit'), 0)`,
       })
       .from(t)
-      .where(and(eq(t.outcome, "failed"), gte(t.createdAt, since), taskId ? eq(t.taskId, taskId) : undefined)),
+      .where(and(eqLiteral(t.outcome, "failed"), gte(t.createdAt, since), taskId ? eq(t.taskId, taskId) : undefined)),
     ctx.db
       .select({ n: count() })
       .from(commands)
@@ -338,7 +338,7 @@ async function sessionHealth(ctx: Ctx) {
         stale: sql<number>`coalesce(sum(${sessions.lastHeartbeatAt} IS NOT NULL AND ${sessions.lastHeartbeatAt} < ${stale}), 0)`,
       })
       .from(sessions)
-      .where(and(inArray(sessions.role, ["worker", "manager"]), eq(sessions.state, "active"))),
+      .where(and(inArray(sessions.role, ["worker", "manager"]), eqLiteral(sessions.state, "active"))),
   ]);
   return { active_tasks: Number(tk?.n ?? 0), active_sessions: Number(ss?.n ?? 0), sessions_with_stale_heartbeat: Number(ss?.stale ?? 0) };
 }
@@ -427,7 +427,13 @@ export async function taskSnapshot(ctx: Ctx, task: TaskRow) {
     ctx.db
       .select({ n: count() })
       .from(telemetryEvents)
-      .where(and(eq(telemetryEvents.taskId, task.id), eq(telemetryEvents.outcome, "failed"), gte(telemetryEvents.createdAt, ctx.now().getTime() - 86_400_000))),
+      .where(
+        and(
+          eq(telemetryEvents.taskId, task.id),
+          eqLiteral(telemetryEvents.outcome, "failed"),
+          gte(telemetryEvents.createdAt, ctx.now().getTime() - 86_400_000),
+        ),
+      ),
   ]);
   const last = cycle ? cycleLine(cycle) : null;
   return {

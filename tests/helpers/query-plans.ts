@@ -66,3 +66,34 @@ export async function planProblems(
   }
   return { explained: explained.size, problems };
 }
+
+/**
+ * Statements among `seen` that compare a column of a partial index's predicate (`WHERE state =
+ * 'active'`) with a bound parameter. SQLite checks such a value against the predicate while
+ * planning and then re-prepares the statement on every new binding, so a kept statement costs
+ * several times its run; the value belongs in the SQL text (functions/lib/sql.ts eqLiteral).
+ */
+export async function rebindProblems(e: TestEnv, seen: Captured[]): Promise<string[]> {
+  const indexes = await e.services.database.client.execute("SELECT tbl_name, sql FROM sqlite_schema WHERE type = 'index' AND sql LIKE '%WHERE%'");
+  const predicates = new Set<string>();
+  for (const row of indexes.rows) {
+    const where = /\bWHERE\s+(.*)$/is.exec(String(row.sql))?.[1] ?? "";
+    for (const m of where.matchAll(/[`"]?(\w+)[`"]?\s*=\s*'/g)) predicates.add(`${row.tbl_name}.${m[1]}`);
+  }
+  const problems = new Set<string>();
+  for (const captured of seen) {
+    if (/^\s*explain\b/i.test(captured.sql)) continue;
+    // An UPDATE's SET list assigns, it does not filter: only what follows its WHERE can plan.
+    const sql = captured.sql.replace(/^(\s*update\s+"\w+"\s+set\s)[\s\S]*?(\swhere\s)/i, "$1…$2");
+    for (const p of predicates) {
+      const [table, column] = p.split(".");
+      if (!new RegExp(`"${table}"`).test(sql)) continue;
+      // Qualified by the table or one of its aliases (`"sessions" "w"`), or bare in a query on it.
+      const aliases = [table!, ...[...sql.matchAll(new RegExp(`"${table}"\\s+(?:as\\s+)?"(\\w+)"`, "gi"))].map((m) => m[1]!)];
+      const qualified = aliases.some((a) => new RegExp(`"${a}"\\."${column}"\\s*=\\s*\\?`).test(sql));
+      const bare = new RegExp(`(?<!\\.)"${column}"\\s*=\\s*\\?`).test(sql) && new RegExp(`from\\s+"${table}"`, "i").test(sql);
+      if (qualified || bare) problems.add(`${p} = ? in: ${sql.trim().slice(0, 300)}`);
+    }
+  }
+  return [...problems];
+}

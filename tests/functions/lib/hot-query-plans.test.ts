@@ -4,7 +4,7 @@ import { CRON_NAMES } from "../../../crons/index.ts";
 import { makeCtx } from "../../../functions/lib/ctx.ts";
 import { routeCompletions } from "../../../functions/messages/routing.ts";
 import { boundPair, createTask } from "../../helpers/factories.ts";
-import { captureStatements, planProblems } from "../../helpers/query-plans.ts";
+import { captureStatements, planProblems, rebindProblems } from "../../helpers/query-plans.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 import { codexMeta, codexRollout } from "../../helpers/transcripts.ts";
 
@@ -171,5 +171,7 @@ describe("hot query plans across routes, crons and the cycle", () => {
     const { explained, problems } = await planProblems(env, seen, { small: SMALL, openWorkIndexes: OPEN_WORK_INDEXES });
     expect(explained).toBeGreaterThan(80);
     expect(problems).toEqual([]);
+    // And none of them binds the value of a partial index's predicate column (a re-prepare per call).
+    expect(await rebindProblems(env, seen)).toEqual([]);
   }, 60_000);
 });
