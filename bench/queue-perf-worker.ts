@@ -14,6 +14,7 @@ import { openDatabase } from "../functions/lib/db.ts";
 import { DISPATCH_PLUGINS } from "../functions/executors.ts";
 import { dispatchPass } from "../functions/queue/dispatch-pass.ts";
 import { HeartbeatThrottle } from "../functions/queue/dispatchers.ts";
+import { DrainLease } from "../functions/queue/drain-lease.ts";
 
 const [url, dispatcherId] = process.argv.slice(2);
 const database = await openDatabase({ url: url! });
@@ -21,8 +22,10 @@ const executors = {
   notify_manager: { payload: z.object({ n: z.number() }), run: async () => ({ ok: true, result: {} }), plan: async () => ({ stmts: [], result: {} }) },
 } as unknown as ExecutorTable;
 const ctx = makeCtx({ database, hostName: "bench", executors }, { kind: "daemon", tokenId: dispatcherId! });
-// The throttle and the claim-ahead a dispatcher's own loop (local-runner/dispatcher.ts) uses.
-const opts = { dispatcherId: dispatcherId!, limit: 20, route: false, heartbeat: new HeartbeatThrottle(), prefetch: true };
+// The throttle, the claim-ahead and the drain lease a dispatcher's own loop (local-runner/dispatcher.ts) uses.
+// QUEUE_PERF_DRAIN_LEASE=0 runs without the lease (every process claims), for comparison.
+const drain = process.env.QUEUE_PERF_DRAIN_LEASE === "0" ? undefined : new DrainLease();
+const opts = { dispatcherId: dispatcherId!, limit: 20, route: false, heartbeat: new HeartbeatThrottle(), prefetch: true, drain };
 process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
 for await (const _line of createInterface({ input: process.stdin })) {
   let processed = 0;
