@@ -133,6 +133,8 @@ describe("drain lease under kill -9", () => {
     expect(effects.filter((e) => Number(e.n) !== 1 || Number(e.gen) !== generation.get(String(e.id)))).toEqual([]);
     expect(await rows("SELECT command_id FROM command_attempts GROUP BY command_id HAVING sum(side_effect_started) <> 1")).toEqual([]);
     expect((await rows("PRAGMA integrity_check"))[0]![0]).toBe("ok");
-    await annotate(`holders in turn: ${holders.join(" → ")}; killed holding ${killed.map((k) => k.held).join(", ")}; drained ${Date.now() - started} ms after the second kill`);
+    await annotate(
+      `holders in turn: ${holders.join(" → ")}; killed holding ${killed.map((k) => k.held).join(", ")}; drained ${Date.now() - started} ms after the second kill`,
+    );
   });
 });
