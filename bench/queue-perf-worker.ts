@@ -14,7 +14,7 @@ import { openDatabase } from "../functions/lib/db.ts";
 import { DISPATCH_PLUGINS } from "../functions/executors.ts";
 import { dispatchPass } from "../functions/queue/dispatch-pass.ts";
 import { HeartbeatThrottle } from "../functions/queue/dispatchers.ts";
-import { DrainLease } from "../functions/queue/drain-lease.ts";
+import { DrainLease, releaseDrainLease } from "../functions/queue/drain-lease.ts";
 
 const [url, dispatcherId] = process.argv.slice(2);
 const database = await openDatabase({ url: url! });
@@ -23,7 +23,9 @@ const executors = {
 } as unknown as ExecutorTable;
 const ctx = makeCtx({ database, hostName: "bench", executors }, { kind: "daemon", tokenId: dispatcherId! });
 // The throttle, the claim-ahead and the drain lease a dispatcher's own loop (local-runner/dispatcher.ts) uses.
-// QUEUE_PERF_DRAIN_LEASE=0 runs without the lease (every process claims), for comparison.
+// QUEUE_PERF_DRAIN_LEASE=0 runs without the lease (every process claims), for comparison;
+// QUEUE_PERF_DRAIN_RELEASE=1 gives the lease up after every drain, so the processes of the next
+// drain all race for it at its start (what a takeover costs) instead of the holder keeping it.
 const drain = process.env.QUEUE_PERF_DRAIN_LEASE === "0" ? undefined : new DrainLease();
 const opts = { dispatcherId: dispatcherId!, limit: 20, route: false, heartbeat: new HeartbeatThrottle(), prefetch: true, drain };
 process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
@@ -33,6 +35,10 @@ for await (const _line of createInterface({ input: process.stdin })) {
     const r = await dispatchPass(ctx, DISPATCH_PLUGINS, opts);
     processed += r.claimed;
     if (r.claimed === 0) break;
+  }
+  if (drain?.held && drain.key && process.env.QUEUE_PERF_DRAIN_RELEASE === "1") {
+    await releaseDrainLease(ctx, drain.key, dispatcherId!);
+    drain.held = false;
   }
   process.stdout.write(`${JSON.stringify({ done: true, processed })}\n`);
 }

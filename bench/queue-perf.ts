@@ -4,7 +4,9 @@
 //
 // 1. Dispatch: commands/s for 1 and 4 dispatcher processes against a raw conditional
 //    UPDATE…RETURNING (one statement that claims and completes a command) on the same database
-//    file, in interleaved rounds, so a burst of load or a growing table hits all three alike.
+//    file, in interleaved rounds, so a burst of load or a growing table hits all three alike. The
+//    dispatchers share a drain lease as `dispatch --watch` processes do (functions/queue/drain-lease.ts);
+//    bench/queue-perf-worker.ts says how to run them without it.
 // 2. HTTP: autocannon requests/s for GET /v1/sessions/{name} (show) and POST /v1/messages (send)
 //    against a bare Hono route served by the same node process, at 1 and 50 connections.
 // 3. Round trips and p50 per hot route (tests/helpers/hot-routes.ts) with 0 and 20 ms of simulated
@@ -162,6 +164,11 @@ async function dispatchPart() {
         dispatch_4_over_raw: round(per.dispatch_4 / per.raw_update_returning),
         dispatch_4_over_dispatch_1: round(per.dispatch_4 / per.dispatch_1),
       },
+      // Each round's four-process drain over the one-process drain just before it, and their
+      // median: pairs taken seconds apart, so a burst of load that spans a few rounds moves both
+      // sides of a pair, where the ratio of the two medians above can pair a quiet round with a busy one.
+      dispatch_4_over_dispatch_1_rounds: four.map((f, k) => round(f / one[k]!)),
+      dispatch_4_over_dispatch_1_paired_median: round(median(four.map((f, k) => f / one[k]!))),
       // Timed to the last command's completion instead of the last process's "done" (see dispatchDrain).
       drained_per_second_median: drained,
       drained_per_second_rounds: { dispatch_1: oneDrained.map(Math.round), dispatch_4: fourDrained.map(Math.round) },
