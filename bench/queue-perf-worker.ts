@@ -18,8 +18,15 @@ import { DrainLease, releaseDrainLease } from "../functions/queue/drain-lease.ts
 
 const [url, dispatcherId] = process.argv.slice(2);
 const database = await openDatabase({ url: url! });
+// QUEUE_PERF_EXTERNAL_MS=N instead makes it an effect outside the database that takes N ms (no
+// plan: started and outcome recorded around each), as a pane command is, for the drain lease's
+// trade-off: standbys claim those too, so four processes still run them side by side.
+const externalMs = Number(process.env.QUEUE_PERF_EXTERNAL_MS ?? 0);
 const executors = {
-  notify_manager: { payload: z.object({ n: z.number() }), run: async () => ({ ok: true, result: {} }), plan: async () => ({ stmts: [], result: {} }) },
+  notify_manager:
+    externalMs > 0
+      ? { payload: z.object({ n: z.number() }), run: () => new Promise((r) => setTimeout(() => r({ ok: true, result: {} }), externalMs)) }
+      : { payload: z.object({ n: z.number() }), run: async () => ({ ok: true, result: {} }), plan: async () => ({ stmts: [], result: {} }) },
 } as unknown as ExecutorTable;
 const ctx = makeCtx({ database, hostName: "bench", executors }, { kind: "daemon", tokenId: dispatcherId! });
 // The throttle, the claim-ahead and the drain lease a dispatcher's own loop (local-runner/dispatcher.ts) uses.
