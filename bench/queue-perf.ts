@@ -187,6 +187,9 @@ async function dispatchPart() {
       // sides of a pair, where the ratio of the two medians above can pair a quiet round with a busy one.
       dispatch_4_over_dispatch_1_rounds: four.map((f, k) => round(f / one[k]!)),
       dispatch_4_over_dispatch_1_paired_median: round(median(four.map((f, k) => f / one[k]!))),
+      // Their geometric mean: with the two drains taking turns going first over an even number of
+      // rounds, the effect of going first cancels out of it (it does not out of the median).
+      dispatch_4_over_dispatch_1_paired_geomean: round(Math.exp(four.reduce((sum, f, k) => sum + Math.log(f / one[k]!), 0) / four.length)),
       // Timed to the last command's completion instead of the last process's "done" (see dispatchDrain).
       drained_per_second_median: drained,
       drained_per_second_rounds: { dispatch_1: oneDrained.map(Math.round), dispatch_4: fourDrained.map(Math.round) },
