@@ -4,7 +4,9 @@
 //
 // 1. Dispatch: commands/s for 1 and 4 dispatcher processes against a raw conditional
 //    UPDATE…RETURNING (one statement that claims and completes a command) on the same database
-//    file, in interleaved rounds, so a burst of load or a growing table hits all three alike.
+//    file, in interleaved rounds, so a burst of load or a growing table hits all three alike. The
+//    dispatchers share a drain lease as `dispatch --watch` processes do (functions/queue/drain-lease.ts);
+//    bench/queue-perf-worker.ts says how to run them without it.
 // 2. HTTP: autocannon requests/s for GET /v1/sessions/{name} (show) and POST /v1/messages (send)
 //    against a bare Hono route served by the same node process, at 1 and 50 connections.
 // 3. Round trips and p50 per hot route (tests/helpers/hot-routes.ts) with 0 and 20 ms of simulated
@@ -38,7 +40,7 @@ const WORKER = join(ROOT, "bench", "queue-perf-worker.ts");
 const RESULT_FILE = join(ROOT, "bench", "results", "queue-perf.json");
 
 /** Dispatch rounds (`--rounds N` for more samples when the machine is noisy). */
-const ROUNDS = Number(flag("--rounds") ?? 3);
+const ROUNDS = Number(flag("--rounds") ?? 4);
 const COMMANDS_PER_ROUND = 2000;
 const PROCESSES = 4;
 const HTTP_SECONDS = 5;
@@ -141,14 +143,32 @@ async function dispatchPart() {
     for (let r = 0; r < ROUNDS; r++) {
       await seed(db, r * 3, COMMANDS_PER_ROUND);
       raw.push(await rawDrain(db, COMMANDS_PER_ROUND));
-      await seed(db, r * 3 + 1, COMMANDS_PER_ROUND);
-      const a = await dispatchDrain(db, workers.slice(0, 1), COMMANDS_PER_ROUND);
-      one.push(a.done);
-      oneDrained.push(a.drained);
-      await seed(db, r * 3 + 2, COMMANDS_PER_ROUND);
-      const b = await dispatchDrain(db, workers, COMMANDS_PER_ROUND);
-      four.push(b.done);
-      fourDrained.push(b.drained);
+      const runOne = async () => {
+        await seed(db, r * 3 + 1, COMMANDS_PER_ROUND);
+        // One dispatcher: no other holds a drain lease. (The idle workers wait for "go" instead of
+        // looping, so a lease one of them took in a four-process drain would otherwise stay until
+        // it ran out, and the lone worker would stand by and claim nothing.)
+        await db.client.execute("DELETE FROM dispatch_leases");
+        const a = await dispatchDrain(db, workers.slice(0, 1), COMMANDS_PER_ROUND);
+        one.push(a.done);
+        oneDrained.push(a.drained);
+      };
+      const runFour = async () => {
+        await seed(db, r * 3 + 2, COMMANDS_PER_ROUND);
+        const b = await dispatchDrain(db, workers, COMMANDS_PER_ROUND);
+        four.push(b.done);
+        fourDrained.push(b.drained);
+      };
+      // Whichever dispatch drain runs right after the raw one measured about 10% slower (both
+      // orders were tried), so they take turns going first: even rounds one process first, odd
+      // rounds four. An even --rounds balances them.
+      if (r % 2 === 0) {
+        await runOne();
+        await runFour();
+      } else {
+        await runFour();
+        await runOne();
+      }
     }
     const per = { raw_update_returning: Math.round(median(raw)), dispatch_1: Math.round(median(one)), dispatch_4: Math.round(median(four)) };
     const drained = { dispatch_1: Math.round(median(oneDrained)), dispatch_4: Math.round(median(fourDrained)) };
@@ -162,6 +182,14 @@ async function dispatchPart() {
         dispatch_4_over_raw: round(per.dispatch_4 / per.raw_update_returning),
         dispatch_4_over_dispatch_1: round(per.dispatch_4 / per.dispatch_1),
       },
+      // Each round's four-process drain over the one-process drain just before it, and their
+      // median: pairs taken seconds apart, so a burst of load that spans a few rounds moves both
+      // sides of a pair, where the ratio of the two medians above can pair a quiet round with a busy one.
+      dispatch_4_over_dispatch_1_rounds: four.map((f, k) => round(f / one[k]!)),
+      dispatch_4_over_dispatch_1_paired_median: round(median(four.map((f, k) => f / one[k]!))),
+      // Their geometric mean: with the two drains taking turns going first over an even number of
+      // rounds, the effect of going first cancels out of it (it does not out of the median).
+      dispatch_4_over_dispatch_1_paired_geomean: round(Math.exp(four.reduce((sum, f, k) => sum + Math.log(f / one[k]!), 0) / four.length)),
       // Timed to the last command's completion instead of the last process's "done" (see dispatchDrain).
       drained_per_second_median: drained,
       drained_per_second_rounds: { dispatch_1: oneDrained.map(Math.round), dispatch_4: fourDrained.map(Math.round) },

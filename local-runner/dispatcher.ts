@@ -2,10 +2,11 @@ import { DISPATCH_PLUGINS } from "../functions/executors.ts";
 import { makeCtx, type Services } from "../functions/lib/ctx.ts";
 import { dispatchPass, type DispatchOptions, type DispatchReport } from "../functions/queue/dispatch-pass.ts";
 import { HeartbeatThrottle, startDispatcher, stopDispatcher } from "../functions/queue/dispatchers.ts";
+import { DRAIN_LEASE_MS, DrainLease, releaseDrainLease } from "../functions/queue/drain-lease.ts";
 import { pause } from "./pause.ts";
 
 /** How a dispatcher process loops. */
-export interface DispatchLoopOptions extends Omit<DispatchOptions, "pid"> {
+export interface DispatchLoopOptions extends Omit<DispatchOptions, "pid" | "drain"> {
   /** Stop after this many passes (`--once` is 1); unbounded when absent. */
   iterations?: number;
   /** Pause between passes that found nothing more to claim. */
@@ -14,6 +15,12 @@ export interface DispatchLoopOptions extends Omit<DispatchOptions, "pid"> {
   signal?: AbortSignal;
   onPass?: (report: DispatchReport) => void;
   onError?: (error: Error) => void;
+  /**
+   * How long this dispatcher's drain lease lasts unrenewed (default DRAIN_LEASE_MS, at least three
+   * idle intervals), or false for none. A loop of one pass (`--once`) never takes one: it would
+   * either stand by and do nothing or hold the others off for nothing.
+   */
+  drainLeaseMs?: number | false;
 }
 
 /** How a dispatcher run ended. */
@@ -36,13 +43,17 @@ export async function runDispatchLoop(services: Services, opts: DispatchLoopOpti
   await startDispatcher(ctx, { id: opts.dispatcherId, pid, dryRun: opts.dryRun ?? false });
   const result: DispatchLoopResult = { passes: 0, processed: 0, failed_passes: 0, stopped_by: "signal" };
   const heartbeat = new HeartbeatThrottle();
+  const drain =
+    opts.drainLeaseMs === false || opts.iterations === 1 || opts.dryRun
+      ? undefined
+      : new DrainLease(opts.drainLeaseMs ?? Math.max(DRAIN_LEASE_MS, 3 * opts.intervalMs));
   try {
     while (!opts.signal?.aborted) {
       let full = false;
       // The next batch is claimed ahead only when another pass is sure to follow.
       const prefetch = opts.iterations === undefined || result.passes + 1 < opts.iterations;
       try {
-        const report = await dispatchPass(ctx, DISPATCH_PLUGINS, { ...opts, pid, heartbeat, prefetch });
+        const report = await dispatchPass(ctx, DISPATCH_PLUGINS, { ...opts, pid, heartbeat, prefetch, drain });
         result.processed += report.claimed;
         full = report.claimed >= (opts.limit ?? 20);
         opts.onPass?.(report);
@@ -61,7 +72,7 @@ export async function runDispatchLoop(services: Services, opts: DispatchLoopOpti
     // (a pass that cannot run it is not retried forever; the lease then brings it back).
     for (let tries = 0; heartbeat.next.length > 0 && tries < 3; tries++) {
       try {
-        const report = await dispatchPass(ctx, DISPATCH_PLUGINS, { ...opts, pid, heartbeat, prefetch: false });
+        const report = await dispatchPass(ctx, DISPATCH_PLUGINS, { ...opts, pid, heartbeat, prefetch: false, drain });
         result.processed += report.claimed;
         opts.onPass?.(report);
       } catch (e) {
@@ -71,6 +82,8 @@ export async function runDispatchLoop(services: Services, opts: DispatchLoopOpti
       result.passes++;
     }
   } finally {
+    // Handed over at once rather than after its expiry: a standby takes it on its next pass.
+    if (drain?.held && drain.key !== null) await releaseDrainLease(ctx, drain.key, opts.dispatcherId).catch((e: Error) => opts.onError?.(e));
     await stopDispatcher(ctx, opts.dispatcherId, pid, heartbeat.pending).catch((e: Error) => opts.onError?.(e));
   }
   return result;

@@ -92,3 +92,18 @@ export const dispatchers = sqliteTable("dispatchers", {
 });
 
 export type DispatcherRow = typeof dispatchers.$inferSelect;
+
+/**
+ * Drain leases: per claim scope (host and command types), the one looping dispatcher that claims
+ * database-only commands at a time, so dispatchers of one scope do not queue for SQLite's single
+ * writer lock behind each other (functions/queue/drain-lease.ts). Advisory for throughput only:
+ * every claim stays a conditional, fenced UPDATE, so two holders could never run a command twice.
+ */
+export const dispatchLeases = sqliteTable("dispatch_leases", {
+  scope: text("scope").primaryKey(),
+  holder: text("holder").notNull(),
+  expiresAt: integer("expires_at").notNull(),
+  takenAt: integer("taken_at").notNull(),
+});
+
+export type DispatchLeaseRow = typeof dispatchLeases.$inferSelect;

@@ -95,12 +95,19 @@ export function claimsOf(claimed: CommandRow[], attempts: Array<{ id: string; co
     .sort((a, b) => a.command.createdAt - b.command.createdAt || a.command.id.localeCompare(b.command.id));
 }
 
+/**
+ * A statement that runs just ahead of a claim in its write, and a condition the claim adds to
+ * its pick (a dispatcher's drain lease: functions/queue/drain-lease.ts), built at the instant the
+ * batch is sent.
+ */
+export type ClaimGate = (nowMs: number) => { stmt: unknown; where: SQL };
+
 /** The due commands a claimer may take, oldest first: the subselect a claim UPDATE picks from. */
-function dueIds(ctx: Ctx, opts: ClaimScope & { limit: number }, nowMs: number) {
+function dueIds(ctx: Ctx, opts: ClaimScope & { limit: number }, nowMs: number, gate?: SQL) {
   return ctx.db
     .select({ id: commands.id })
     .from(commands)
-    .where(claimableWhere(opts, nowMs))
+    .where(and(claimableWhere(opts, nowMs), gate))
     .orderBy(asc(commands.createdAt), asc(commands.id))
     .limit(opts.limit);
 }
@@ -121,11 +128,11 @@ export async function claimNext(ctx: Ctx, opts: ClaimScope & { dispatcherId: str
  */
 export async function sweepAndClaim(
   ctx: Ctx,
-  opts: ClaimScope & { dispatcherId: string; leaseMs: number; limit: number },
+  opts: ClaimScope & { dispatcherId: string; leaseMs: number; limit: number; gate?: ClaimGate },
   how: { sweep: boolean } = { sweep: true },
-): Promise<{ expired: ExpiryReport; claims: Claim[] }> {
+): Promise<{ expired: ExpiryReport; claims: Claim[]; gate: unknown[] | null }> {
   const claiming = opts.types.length > 0 && opts.limit >= 1;
-  if (!how.sweep && !claiming) return { expired: { ambiguous: [], pending: [], dead: [] }, claims: [] };
+  if (!how.sweep && !claiming) return { expired: { ambiguous: [], pending: [], dead: [] }, claims: [], gate: null };
   const batch = sweepAndClaimStatements(ctx, opts, how);
   return batch.read((await ctx.db.batch(batch.stmts as unknown as Parameters<typeof ctx.db.batch>[0])) as unknown as unknown[]);
 }
@@ -135,22 +142,32 @@ export async function sweepAndClaim(
  * own (a dispatcher commits its outcomes and claims its next batch in one write), and how to
  * read their results (exactly the results of these statements, in order).
  */
-export function sweepAndClaimStatements(ctx: Ctx, opts: ClaimScope & { dispatcherId: string; leaseMs: number; limit: number }, how: { sweep: boolean }) {
+export function sweepAndClaimStatements(
+  ctx: Ctx,
+  opts: ClaimScope & { dispatcherId: string; leaseMs: number; limit: number; gate?: ClaimGate },
+  how: { sweep: boolean },
+) {
   const nowMs = ctx.now().getTime();
   const claiming = opts.types.length > 0 && opts.limit >= 1;
   const sweep = how.sweep ? expiryStatements(ctx, nowMs) : [];
+  const gate = opts.gate?.(nowMs);
+  const pre = gate ? [gate.stmt] : [];
   // With no type to claim, the claim statements still run but match nothing (an empty IN list).
-  const claim = claimStatements(ctx, inArray(commands.id, dueIds(ctx, claiming ? opts : { ...opts, limit: 0 }, nowMs)), { ...opts, nowMs });
+  const claim = claimStatements(ctx, inArray(commands.id, dueIds(ctx, claiming ? opts : { ...opts, limit: 0 }, nowMs, gate?.where)), { ...opts, nowMs });
   return {
-    stmts: [...sweep, ...claim] as unknown[],
-    read(results: unknown[]): { expired: ExpiryReport; claims: Claim[] } {
+    stmts: [...sweep, ...pre, ...claim] as unknown[],
+    read(results: unknown[]): { expired: ExpiryReport; claims: Claim[]; gate: unknown[] | null } {
       const expired: ExpiryReport = { ambiguous: [], pending: [], dead: [] };
       if (how.sweep) {
         for (const r of results[1] as Array<{ id: string; state: string }>)
           if (r.state === "ambiguous" || r.state === "pending" || r.state === "dead") expired[r.state].push(r.id);
       }
-      const [claimed, attempts] = results.slice(sweep.length) as [CommandRow[], Array<{ id: string; command_id: string }>];
-      return { expired, claims: claimsOf(claimed, attempts, opts.dispatcherId) };
+      const [claimed, attempts] = results.slice(sweep.length + pre.length) as [CommandRow[], Array<{ id: string; command_id: string }>];
+      return {
+        expired,
+        claims: claimsOf(claimed, attempts, opts.dispatcherId),
+        gate: gate ? (results[sweep.length] as unknown[]) : null,
+      };
     },
   };
 }

@@ -1,7 +1,8 @@
 import { asc } from "drizzle-orm";
 import { commands, type CommandType } from "../../schema/commands.ts";
 import { executorsOf, runClaims, type BatchTail, type ClaimReport, type SettleTable } from "./run.ts";
-import { claimableWhere, sweepAndClaim, sweepAndClaimStatements, type Claim, type ClaimScope, type ExpiryReport } from "./claim.ts";
+import { claimableWhere, sweepAndClaim, sweepAndClaimStatements, type Claim, type ClaimGate, type ClaimScope, type ExpiryReport } from "./claim.ts";
+import { drainScopeKey, leaseGate, standbyView, takeLeaseStatement, type DrainClaim, type DrainLease } from "./drain-lease.ts";
 import { dbClaimPort, DEFAULT_LEASE_MS } from "./store.ts";
 import type { CommandPolicy, Ctx, ExecutorTable } from "../lib/ctx.ts";
 import { beatDispatcher, type HeartbeatThrottle } from "./dispatchers.ts";
@@ -47,6 +48,12 @@ export interface DispatchOptions {
    * without it, so no claim is left held; a killed process's claims come back after one lease.
    */
   prefetch?: boolean;
+  /**
+   * A looping dispatcher's drain lease (needs `heartbeat`; see functions/queue/drain-lease.ts):
+   * only the holder claims database-only commands; without the lease a pass claims only types
+   * whose effect is outside the database, and writes nothing when none is due.
+   */
+  drain?: DrainLease;
 }
 
 /** What a dry run found claimable. */
@@ -66,6 +73,8 @@ export interface DispatchReport<R = unknown> {
   dry_run: boolean;
   host: string | null;
   types: CommandType[];
+  /** With a drain lease: whether this pass's claim held it (`held`) or stood by (`standby`); else null. */
+  drain_lease: "held" | "standby" | null;
   expired: ExpiryReport | null;
   /** Completion routing of this pass; null when routing was skipped. */
   routing: R | null;
@@ -99,6 +108,7 @@ export async function dispatchPass<R>(ctx: Ctx, plugins: DispatchPlugins<R>, opt
     dry_run: dryRun,
     host: scope.host,
     types,
+    drain_lease: null,
     expired: null,
     routing: null,
     claimed: 0,
@@ -133,21 +143,37 @@ export async function dispatchPass<R>(ctx: Ctx, plugins: DispatchPlugins<R>, opt
   } else {
     if (opts.route ?? true) report.routing = await plugins.route(ctx);
     const loop = opts.heartbeat;
-    const claimOpts = { ...scope, dispatcherId: opts.dispatcherId, leaseMs: opts.leaseMs ?? DEFAULT_LEASE_MS, limit };
+    const drain = loop ? opts.drain : undefined;
+    const lease: DrainClaim | undefined = drain && {
+      key: drainScopeKey(scope),
+      holder: opts.dispatcherId,
+      ttlMs: drain.ttlMs,
+      freeTypes: types.filter((t) => !executors[t]!.plan),
+    };
+    if (drain && lease) drain.key = lease.key;
+    // The lease is taken or renewed in the claim write itself: no round trip of its own.
+    const gate: ClaimGate | undefined = lease && ((nowMs) => ({ stmt: takeLeaseStatement(ctx, lease, nowMs), where: leaseGate(lease, nowMs) }));
+    const claimOpts = { ...scope, dispatcherId: opts.dispatcherId, leaseMs: opts.leaseMs ?? DEFAULT_LEASE_MS, limit, gate };
     // The lease sweep rides in the claim's batch: one write transaction and one round trip. A
     // looping dispatcher sweeps once a second at most (HeartbeatThrottle.sweepDue); a lone pass always.
-    let claims: Claim[];
+    let claims: Claim[] = [];
     if (loop && loop.next.length > 0) {
       // Claimed at the end of the previous pass, in the write that recorded its outcomes.
       claims = loop.next;
       loop.next = [];
     } else {
-      const sweep = loop ? loop.sweepDue(ctx.now().getTime()) : true;
-      const claimed = await sweepAndClaim(ctx, claimOpts, { sweep });
-      claims = claimed.claims;
-      // Null when this pass did not sweep.
-      report.expired = sweep ? claimed.expired : null;
+      // A standby reads first and writes only when the lease is free or a command of its own is due.
+      const view = drain && lease && !drain.held ? await standbyView(ctx, scope, lease, ctx.now().getTime()) : null;
+      if (!view || view.free || view.freeDue) {
+        const sweep = loop ? loop.sweepDue(ctx.now().getTime()) : true;
+        const claimed = await sweepAndClaim(ctx, claimOpts, { sweep });
+        claims = claimed.claims;
+        if (drain) drain.held = (claimed.gate?.length ?? 0) > 0;
+        // Null when this pass did not sweep.
+        report.expired = sweep ? claimed.expired : null;
+      }
     }
+    if (drain) report.drain_lease = drain.held ? "held" : "standby";
     report.claimed = claims.length;
     // A full batch suggests more is waiting: with `prefetch`, the next batch is claimed in the
     // same write as this batch's last outcomes (when it ends with database-only effects).
@@ -170,6 +196,7 @@ export async function dispatchPass<R>(ctx: Ctx, plugins: DispatchPlugins<R>, opt
     if (loop && next && tail?.results) {
       const got = next.read(tail.results);
       loop.next = got.claims;
+      if (drain) drain.held = (got.gate?.length ?? 0) > 0;
       if (nextSweeps) {
         const before = report.expired;
         report.expired = before

@@ -78,7 +78,9 @@ function passLine(r: DispatchReport): string {
   const expired = r.expired ? r.expired.pending.length + r.expired.ambiguous.length + r.expired.dead.length : 0;
   if (r.dry_run)
     return `pass ${r.iteration} (dry run): would run ${r.would_run.length} [${r.would_run.map((w) => `${w.command_id}${w.valid_payload ? "" : " INVALID"}${w.policy_refusal ? ` REFUSED (${w.policy_refusal})` : ""}`).join(", ")}]`;
-  return `pass ${r.iteration}: claimed ${r.claimed}, succeeded ${r.succeeded}, retrying ${r.retrying}, dead ${r.dead}, failed ${r.failed}, lost ${r.lost}, expired leases ${expired}${r.routing ? `, routing ${inline(r.routing)}` : ""}`;
+  // A standby claims only commands with external effects while another dispatcher holds the drain lease.
+  const standby = r.drain_lease === "standby" ? " (standby: another dispatcher drains)" : "";
+  return `pass ${r.iteration}${standby}: claimed ${r.claimed}, succeeded ${r.succeeded}, retrying ${r.retrying}, dead ${r.dead}, failed ${r.failed}, lost ${r.lost}, expired leases ${expired}${r.routing ? `, routing ${inline(r.routing)}` : ""}`;
 }
 
 /** `--type worker_task_complete` selects completion routing; the other values are command types. */

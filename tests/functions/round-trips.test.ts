@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeCtx } from "../../functions/lib/ctx.ts";
 import { dispatchPass } from "../../functions/queue/dispatch-pass.ts";
 import { HeartbeatThrottle, SWEEP_EVERY_MS } from "../../functions/queue/dispatchers.ts";
+import { DrainLease } from "../../functions/queue/drain-lease.ts";
 import { DISPATCH_PLUGINS } from "../../functions/executors.ts";
 import { roundTrips } from "../helpers/db-clients.ts";
 import { HOT_OPERATIONS } from "../helpers/hot-routes.ts";
@@ -71,5 +72,39 @@ describe("round trips per hot operation", () => {
     await dispatchPass(ctx, DISPATCH_PLUGINS, { dispatcherId: "rt", route: false, heartbeat });
     // Its interval over, the sweep rides in the claim's batch again.
     expect(own.log).toEqual([expect.stringMatching(/^batch\[4\]/)]);
+  });
+
+  it("under a drain lease the holder renews it in its claim write (no extra round trip) and a standby's idle pass is one read", async () => {
+    const task = (await env.call("POST", "/v1/tasks", { body: { name: "rt-drain", goal: "g" } })).body;
+    const manager = await env.call("POST", "/v1/sessions", { body: { name: "rt-drain-manager", role: "manager" } });
+    const worker = await env.call("POST", "/v1/sessions", { body: { name: "rt-drain-worker", role: "worker" } });
+    await env.call("POST", "/v1/bindings", { body: { task: task.task.name, worker: worker.body.session.name, manager: manager.body.session.name } });
+    for (let i = 0; i < 4; i++) {
+      const r = await env.call("POST", `/v1/tasks/${task.task.name}/notify-manager`, { body: { message: `m${i}` } });
+      expect(r.status).toBe(201);
+    }
+    const ctx = makeCtx(env.services, { kind: "daemon", tokenId: "rt" });
+    const holder = { dispatcherId: "rt-holder", route: false, heartbeat: new HeartbeatThrottle(), drain: new DrainLease() };
+    const standby = { dispatcherId: "rt-standby", route: false, heartbeat: new HeartbeatThrottle(), drain: new DrainLease() };
+    tally.reset();
+    // First pass: nobody holds the lease yet, so a read, then the claim write that takes it.
+    const first = await dispatchPass(ctx, DISPATCH_PLUGINS, holder);
+    expect(first).toMatchObject({ claimed: 4, succeeded: 4, drain_lease: "held" });
+    expect(tally.transactions).toBe(0);
+    const standbyRead = /^SELECT \(select "holder" from "dispatch_leases"/i;
+    expect(tally.log[0]).toMatch(standbyRead);
+    expect(tally.log[1]).toMatch(/^batch\[5\]/);
+    expect(tally.count / 4).toBeLessThanOrEqual(BUDGET);
+    // Held: the next pass goes straight to its claim write, which renews the lease (sweep off).
+    tally.reset();
+    expect(await dispatchPass(ctx, DISPATCH_PLUGINS, holder)).toMatchObject({ claimed: 0, drain_lease: "held" });
+    expect(tally.log).toEqual([expect.stringMatching(/^batch\[3\]/)]);
+    // The standby reads the lease and, with nothing of its own due, writes nothing (its first
+    // pass also writes its first heartbeat).
+    await dispatchPass(ctx, DISPATCH_PLUGINS, standby);
+    tally.reset();
+    expect(await dispatchPass(ctx, DISPATCH_PLUGINS, standby)).toMatchObject({ claimed: 0, drain_lease: "standby" });
+    expect(tally.log).toEqual([expect.stringMatching(standbyRead)]);
+    expect(tally.transactions).toBe(0);
   });
 });

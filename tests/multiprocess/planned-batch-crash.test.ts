@@ -17,6 +17,12 @@ const WORKER = fileURLToPath(new URL("./planned-dispatch-worker.ts", import.meta
 const PROCESSES = 3;
 const COMMANDS = 2000;
 const LEASE_MS = 2000;
+/**
+ * The dispatchers share a drain lease (only its holder claims these database-only commands), so
+ * after a holder is killed nothing is claimed until its drain lease runs out; a short one keeps
+ * those pauses short. drain-lease-crash.test.ts tests the takeover itself.
+ */
+const DRAIN_LEASE_MS = 1000;
 const KILLS = 4;
 
 type Line = { ready?: true; done?: true; processed?: number };
@@ -59,7 +65,7 @@ describe("batched database-only outcomes under kill -9", () => {
     const ready = new Set<string>();
     const launch = () => {
       const id = `planned-${++incarnation}`;
-      const p = spawnWorker<Line>(WORKER, [url, id, String(LEASE_MS)]);
+      const p = spawnWorker<Line>(WORKER, [url, id, String(LEASE_MS), String(DRAIN_LEASE_MS)]);
       procs.push(p);
       live.set(id, p);
       return p.ready.then(() => ready.add(id));

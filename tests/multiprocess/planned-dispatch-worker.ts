@@ -5,7 +5,7 @@
 // takes a few ms per command, so a batch of 20 spends most of its life between its claim and its
 // one commit — where the parent's SIGKILLs land.
 //
-// argv: <db-url> <dispatcher-id> <lease-ms>
+// argv: <db-url> <dispatcher-id> <lease-ms> [<drain-lease-ms> | off] (default: the loop's own drain lease)
 import { z } from "@hono/zod-openapi";
 import { auditInsert } from "../../functions/lib/audit.ts";
 import type { Ctx, ExecutorTable } from "../../functions/lib/ctx.ts";
@@ -14,7 +14,7 @@ import type { CommandRow } from "../../schema/commands.ts";
 import { runDispatchLoop } from "../../local-runner/dispatcher.ts";
 import { emit } from "../helpers/worker-process.ts";
 
-const [url, dispatcherId, leaseArg] = process.argv.slice(2);
+const [url, dispatcherId, leaseArg, drainArg] = process.argv.slice(2);
 const Payload = z.object({ n: z.number().int() });
 const effect = (ctx: Ctx, cmd: CommandRow) =>
   auditInsert(ctx, { kind: "test_planned_effect", payload: { command_id: cmd.id, generation: cmd.claimGeneration } });
@@ -44,6 +44,7 @@ const result = await runDispatchLoop(
   {
     dispatcherId: dispatcherId!,
     leaseMs: Number(leaseArg),
+    drainLeaseMs: drainArg === undefined ? undefined : drainArg === "off" ? false : Number(drainArg),
     limit: 20,
     intervalMs: 50,
     route: false,

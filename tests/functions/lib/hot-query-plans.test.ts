@@ -1,7 +1,11 @@
 import { appendFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { CRON_NAMES } from "../../../crons/index.ts";
+import { DISPATCH_PLUGINS } from "../../../functions/executors.ts";
 import { makeCtx } from "../../../functions/lib/ctx.ts";
+import { dispatchPass } from "../../../functions/queue/dispatch-pass.ts";
+import { HeartbeatThrottle } from "../../../functions/queue/dispatchers.ts";
+import { DrainLease } from "../../../functions/queue/drain-lease.ts";
 import { routeCompletions } from "../../../functions/messages/routing.ts";
 import { boundPair, createTask } from "../../helpers/factories.ts";
 import { captureStatements, planProblems, rebindProblems } from "../../helpers/query-plans.ts";
@@ -139,6 +143,14 @@ describe("hot query plans across routes, crons and the cycle", () => {
     await ok("GET", "/v1/orchestrator/jobs");
     // Every cron once.
     for (const name of CRON_NAMES) await ok("POST", `/v1/crons/${name}`, {});
+    // Looping dispatchers under a drain lease: the holder's lease write and gated claim, then a
+    // standby's read of the lease and of the due commands it may claim without it.
+    const daemon = makeCtx(env.services, { kind: "daemon", tokenId: "plans-dispatch" });
+    for (const id of ["plans-holder", "plans-standby"]) {
+      const r = await dispatchPass(daemon, DISPATCH_PLUGINS, { dispatcherId: id, route: false, heartbeat: new HeartbeatThrottle(), drain: new DrainLease() });
+      expect(r.drain_lease).toBe(id === "plans-holder" ? "held" : "standby");
+    }
+    expect(seen.some((c) => /^select \(select "holder" from "dispatch_leases"/i.test(c.sql) && / exists \(select 1 from "commands"/i.test(c.sql))).toBe(true);
 
     // Second pages: the keyset condition must be index-served too.
     for (const path of [
