@@ -15,7 +15,7 @@ import { NodeHost } from "../local-runner/host.ts";
 import { openLocalServices } from "../local-runner/services.ts";
 import { startUp } from "../local-runner/up.ts";
 import { writeUpRecord } from "../local-runner/up-record.ts";
-import { latencyRow, round, type BenchRow } from "./lib.ts";
+import { benchPart, latencyRow, round, type BenchRow } from "./lib.ts";
 import { writeRollout } from "./observe.ts";
 
 const run = promisify(execFile);
@@ -296,11 +296,7 @@ export async function ingestBench(opts: { mb?: number; rounds?: number } = {}): 
 
 /** `--part cli` or `--part ingest` runs one half; the JSON keeps the other half's last figures. */
 function partArg(argv: string[]): "all" | "cli" | "ingest" {
-  const i = argv.indexOf("--part");
-  if (i === -1) return "all";
-  const v = argv[i + 1];
-  if (v === "cli" || v === "ingest") return v;
-  throw new Error(`--part takes cli or ingest, not ${v ?? "nothing"}`);
+  return benchPart(argv, ["cli", "ingest"] as const) ?? "all";
 }
 
 async function main() {

@@ -55,3 +55,16 @@ export function writeResult(name: string, fields: Record<string, unknown>): void
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, `${name}.json`), `${JSON.stringify({ recorded_at: new Date().toISOString(), machine: machineInfo(), ...fields }, null, 2)}\n`);
 }
+
+/**
+ * The `--part NAME` a bench was asked to run alone, or undefined for all of them. An unknown or
+ * missing name stops the bench with exit 2 and the names it knows.
+ */
+export function benchPart<P extends string>(argv: readonly string[], parts: readonly P[]): P | undefined {
+  const i = argv.indexOf("--part");
+  if (i === -1) return undefined;
+  const v = argv[i + 1];
+  if (v !== undefined && (parts as readonly string[]).includes(v)) return v as P;
+  process.stderr.write(`unknown --part ${JSON.stringify(v ?? "")}; use one of: ${parts.join(", ")}\n`);
+  process.exit(2);
+}

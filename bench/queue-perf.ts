@@ -33,7 +33,7 @@ import { openLocalServices } from "../local-runner/services.ts";
 import { roundTrips } from "../tests/helpers/db-clients.ts";
 import { HOT_OPERATIONS } from "../tests/helpers/hot-routes.ts";
 import { makeTestEnv } from "../tests/helpers/services.ts";
-import { percentile, round } from "./lib.ts";
+import { benchPart, percentile, round } from "./lib.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const WORKER = join(ROOT, "bench", "queue-perf-worker.ts");
@@ -305,11 +305,7 @@ function flag(name: string): string | undefined {
 
 async function main() {
   const label = flag("--label") ?? "after";
-  const part = flag("--part");
-  if (part !== undefined && !(part in PARTS)) {
-    process.stderr.write(`unknown --part ${JSON.stringify(part)}; use one of: ${Object.keys(PARTS).join(", ")}\n`);
-    process.exit(2);
-  }
+  const part = benchPart(process.argv, Object.keys(PARTS) as Part[]);
   if (!Number.isInteger(ROUNDS) || ROUNDS < 1) {
     process.stderr.write(`--rounds must be a whole number of at least 1, got ${JSON.stringify(flag("--rounds"))}\n`);
     process.exit(2);
@@ -329,8 +325,8 @@ async function main() {
   let record: Record<string, unknown>;
   let printed: unknown;
   if (part) {
-    const key = PART_KEYS[part as Part];
-    const value = await PARTS[part as Part]();
+    const key = PART_KEYS[part];
+    const value = await PARTS[part]();
     // The round-trip part is a list of rows, recorded as before; the others carry their own stamp.
     const measured = Array.isArray(value) ? value : { ...value, ...stamp() };
     printed = measured;
