@@ -4,7 +4,6 @@ import { join } from "node:path";
 import { HOME_DIR_NAME, resolveHome } from "../home.ts";
 import { isLoopbackHost } from "../loopback.ts";
 
-export { isLoopbackHost };
 import { duration } from "./format.ts";
 import { EXIT_FAILED, EXIT_OK, flag, HintedError, int, list, pos, str, UsageError, type Args, type CommandSpec, type GlobalOptions } from "./spec.ts";
 

@@ -5,7 +5,7 @@ import { cliScript, platformOf, unitHome } from "../daemon/service-args.ts";
 import { checkServiceValues, serviceFiles, servicePaths, type Platform, type ServiceDefinition } from "../daemon/units.ts";
 import { resolveHome, type HomeConfig } from "../home.ts";
 import { out } from "./api-call.ts";
-import { readTokenFile } from "./dispatch-commands.ts";
+import { readTokenFile } from "./token-file.ts";
 import { isLoopbackHost } from "../loopback.ts";
 import { EXIT_FAILED, EXIT_OK, flag, HintedError, int, str, UsageError, type Args, type CommandSpec, type GlobalOptions } from "./spec.ts";
 
