@@ -14,6 +14,8 @@ export { MAX_LINE_BYTES };
 
 /** Bytes read from the transcript per step; also the unit of one write transaction. */
 const CHUNK_BYTES = 4 * 1024 * 1024;
+/** Chunks read ahead of the one being parsed and committed (see commitUnits). */
+const READ_AHEAD = 2;
 const NEWLINE = 0x0a;
 
 /**
@@ -306,26 +308,38 @@ async function* commitUnits(
     emittedTo = to;
     return { to, parsed, skipping: stillSkipping };
   };
-  // One chunk is always being read ahead: the host reads it (off the main thread) while this one
-  // is parsed and committed. Its failure is handled where it is awaited, or not at all when the
-  // loop stops early, so it is marked handled here.
-  const readAhead = (pos: number): Promise<Uint8Array> | null => {
-    if (pos >= size) return null;
-    const p = host.readBytes(file, pos, Math.min(CHUNK_BYTES, size - pos));
-    p.catch(() => {});
-    return p;
+  // Chunks are read ahead, two at a time: the host reads them off the main thread while this one
+  // is parsed and committed. A read takes several turns of the event loop (open, stat, read,
+  // close) and this thread is mostly busy inside SQLite, so with one read ahead the next chunk was
+  // often not there when the parser thread could have started on it. A failure is handled where
+  // the read is awaited, or not at all when the loop stops early, so each is marked handled here.
+  const queued: Array<{ length: number; bytes: Promise<Uint8Array> }> = [];
+  let issuedTo = readPos;
+  const readAhead = () => {
+    while (queued.length < READ_AHEAD && issuedTo < size) {
+      const length = Math.min(CHUNK_BYTES, size - issuedTo);
+      const bytes = host.readBytes(file, issuedTo, length);
+      bytes.catch(() => {});
+      queued.push({ length, bytes });
+      issuedTo += length;
+    }
   };
-  let next = readAhead(readPos);
-  while (next) {
+  readAhead();
+  for (let read = queued.shift(); read; read = queued.shift()) {
     let chunk: Uint8Array;
     try {
-      chunk = await next;
+      chunk = await read.bytes;
     } catch (e) {
       throw hostErrorToApi(e);
     }
     if (chunk.length === 0) break;
     readPos += chunk.length;
-    next = readAhead(readPos);
+    // A short read (the file shrank under us): the reads queued after it start at the wrong place.
+    if (chunk.length < read.length) {
+      queued.length = 0;
+      issuedTo = readPos;
+    }
+    readAhead();
     if (skipping) {
       // Inside an over-long line: look only for its end, keeping nothing.
       const nl = chunk.indexOf(NEWLINE);

@@ -33,14 +33,15 @@ describe("ingest of an over-long line", () => {
     expect(first.result).toMatchObject({ skipping_line: true, partial_line_bytes: 0, new_lines: 1, new_events: 1, skipped_lines: 0 });
     expect(first.result.new_offset).toBe(first.result.file_size);
     expect(first.result.file_size).toBeGreaterThan(64 * MiB);
-    // Memory held by ingest stays near the limit, never near the line's size.
-    expect(first.peak - first.baseline).toBeLessThan(MAX_LINE_BYTES + 12 * MiB);
+    // Memory held by ingest stays near the limit, never near the line's size: the longest line
+    // kept, plus the 4 MiB chunks in hand (two read ahead, one parsed, one committed).
+    expect(first.peak - first.baseline).toBeLessThan(MAX_LINE_BYTES + 16 * MiB);
 
     // Once it ends it counts as one skipped line, and what follows is ingested.
     expect(second.result).toMatchObject({ skipping_line: false, skipped_lines: 1, new_lines: 2, new_events: 1, partial_line_bytes: 0 });
     expect(second.result.previous_offset).toBe(first.result.new_offset);
     expect(second.result.warnings.join(" ")).toMatch(/longer than 16777216 bytes/);
-    expect(second.peak - second.baseline).toBeLessThan(MAX_LINE_BYTES + 12 * MiB);
+    expect(second.peak - second.baseline).toBeLessThan(MAX_LINE_BYTES + 16 * MiB);
 
     // Nothing is read twice.
     expect(third.result).toMatchObject({ new_lines: 0, new_offset: second.result.new_offset, previous_offset: second.result.new_offset });

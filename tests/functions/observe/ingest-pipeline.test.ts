@@ -50,4 +50,56 @@ describe("ingest pipelining", () => {
     expect(asked[1]!.events).toBe(0);
     for (let i = 1; i < asked.length; i++) expect(asked[i]!.cursor).toBeLessThanOrEqual(asked[i - 1]!.offset);
   });
+
+  it("has two chunks read ahead while one commits", async () => {
+    const path = codexRollout(env, "ahead", null);
+    writeFileSync(path, "");
+    const w = await registerSession(env, "worker", { codex_session: path });
+    const block = line("y".repeat(1000)).repeat(1000);
+    while (statSync(path).size <= 17 * 1024 * 1024) appendFileSync(path, block);
+    const host = env.services.host!;
+    const read = host.readBytes.bind(host);
+    const asked: Array<{ offset: number; cursor: number }> = [];
+    host.readBytes = async (p, offset, length) => {
+      const rs = await env.services.database.client.execute({
+        sql: "SELECT c.offset FROM ingest_cursors c JOIN sessions s ON s.id = c.session_id WHERE s.name = ?",
+        args: [w.session.name],
+      });
+      asked.push({ offset, cursor: Number(rs.rows[0]?.offset ?? 0) });
+      return read(p, offset, length);
+    };
+    const res = await env.call("POST", `/v1/sessions/${w.session.name}/ingest`);
+    expect(res.status).toBe(200);
+    expect(asked.length).toBeGreaterThanOrEqual(5);
+    // Chunk i is asked for before chunk i-2 has committed.
+    for (let i = 2; i < asked.length; i++) expect(asked[i]!.cursor).toBeLessThanOrEqual(asked[i - 2]!.offset);
+  });
+
+  it("reads on from where a short read ended, not from where the reads queued behind it start", async () => {
+    const path = codexRollout(env, "short", null);
+    writeFileSync(path, "");
+    const w = await registerSession(env, "worker", { codex_session: path });
+    const block = line("z".repeat(1000)).repeat(1000);
+    let lines = 0;
+    while (statSync(path).size <= 10 * 1024 * 1024) {
+      appendFileSync(path, block);
+      lines += 1000;
+    }
+    const host = env.services.host!;
+    const read = host.readBytes.bind(host);
+    const offsets: number[] = [];
+    // The first read comes back short (as when a read(2) stops early), while the next ones were
+    // already queued at the offsets a full first chunk would have ended at.
+    host.readBytes = async (p, offset, length) => {
+      offsets.push(offset);
+      const bytes = await read(p, offset, length);
+      return offset === 0 ? bytes.subarray(0, 1024 * 1024) : bytes;
+    };
+    const res = await env.call("POST", `/v1/sessions/${w.session.name}/ingest`);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ new_lines: lines, new_events: lines, new_offset: res.body.file_size, skipped_lines: 0 });
+    expect(offsets).toContain(1024 * 1024);
+    const stored = await env.services.database.client.execute("SELECT count(*) AS n, count(DISTINCT offset) AS d FROM transcript_events");
+    expect({ n: Number(stored.rows[0]!.n), d: Number(stored.rows[0]!.d) }).toEqual({ n: lines, d: lines });
+  });
 });
