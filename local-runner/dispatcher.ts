@@ -16,9 +16,12 @@ export interface DispatchLoopOptions extends Omit<DispatchOptions, "pid" | "drai
   onPass?: (report: DispatchReport) => void;
   onError?: (error: Error) => void;
   /**
-   * How long this dispatcher's drain lease lasts unrenewed (default DRAIN_LEASE_MS, at least three
-   * idle intervals), or false for none. A loop of one pass (`--once`) never takes one: it would
-   * either stand by and do nothing or hold the others off for nothing.
+   * How long this dispatcher's drain lease lasts unrenewed (default DRAIN_LEASE_MS), or false for
+   * none. A loop of one pass (`--once`) never takes one: it would either stand by and do nothing
+   * or hold the others off for nothing. Not scaled by the interval: a draining holder renews in
+   * every pass (full batches run back to back), and an idle one that polls rarely should lose the
+   * lease while it sleeps, not keep faster standbys off database-only commands for its interval
+   * (or three of them once it is dead).
    */
   drainLeaseMs?: number | false;
 }
@@ -43,10 +46,7 @@ export async function runDispatchLoop(services: Services, opts: DispatchLoopOpti
   await startDispatcher(ctx, { id: opts.dispatcherId, pid, dryRun: opts.dryRun ?? false });
   const result: DispatchLoopResult = { passes: 0, processed: 0, failed_passes: 0, stopped_by: "signal" };
   const heartbeat = new HeartbeatThrottle();
-  const drain =
-    opts.drainLeaseMs === false || opts.iterations === 1 || opts.dryRun
-      ? undefined
-      : new DrainLease(opts.drainLeaseMs ?? Math.max(DRAIN_LEASE_MS, 3 * opts.intervalMs));
+  const drain = opts.drainLeaseMs === false || opts.iterations === 1 || opts.dryRun ? undefined : new DrainLease(opts.drainLeaseMs ?? DRAIN_LEASE_MS);
   try {
     while (!opts.signal?.aborted) {
       let full = false;

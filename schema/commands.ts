@@ -104,6 +104,12 @@ export const dispatchLeases = sqliteTable("dispatch_leases", {
   holder: text("holder").notNull(),
   expiresAt: integer("expires_at").notNull(),
   takenAt: integer("taken_at").notNull(),
+  /**
+   * The holder's lease length: a reader believes an expiry at most two of these ahead of its own
+   * clock, so a row from a host whose clock runs fast (or edited by hand) cannot hold the drain
+   * for longer than that after its holder is gone.
+   */
+  ttlMs: integer("ttl_ms").notNull().default(5000),
 });
 
 export type DispatchLeaseRow = typeof dispatchLeases.$inferSelect;

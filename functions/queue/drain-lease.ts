@@ -1,4 +1,4 @@
-import { and, eq, gt, sql, type SQL } from "drizzle-orm";
+import { and, eq, sql, type SQL } from "drizzle-orm";
 import { commands, dispatchLeases, type CommandType } from "../../schema/commands.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { claimableWhere, type ClaimScope } from "./claim.ts";
@@ -47,22 +47,35 @@ export interface DrainClaim {
 }
 
 /**
+ * Whether the lease row holds off other dispatchers at `nowMs` of this clock: unexpired, and not
+ * expiring further ahead than two of its own lengths. The holder sets the expiry from its clock,
+ * so a holder whose clock runs fast (or a row edited by hand) would otherwise keep every standby
+ * off database-only commands for as long as that clock is ahead, even once it is dead. A row
+ * beyond the bound counts as free: with clocks that far apart, the dispatchers take turns
+ * claiming (as without a lease; the claim fence keeps that safe) instead of stalling.
+ */
+function liveLease(nowMs: number): SQL {
+  return sql`(${dispatchLeases.expiresAt} > ${nowMs} AND ${dispatchLeases.expiresAt} <= ${nowMs} + 2 * ${dispatchLeases.ttlMs})`;
+}
+
+/**
  * Takes or renews the lease, for the claim batch, ahead of the claim: the row is written when it
- * is free, expired or already this holder's, and returned only then (so an empty result means
- * another dispatcher holds it). One statement by primary key.
+ * is free, expired (or beyond belief, see liveLease) or already this holder's, and returned only
+ * then (so an empty result means another dispatcher holds it). One statement by primary key.
  */
 export function takeLeaseStatement(ctx: Ctx, lease: DrainClaim, nowMs: number) {
   return ctx.db
     .insert(dispatchLeases)
-    .values({ scope: lease.key, holder: lease.holder, expiresAt: nowMs + lease.ttlMs, takenAt: nowMs })
+    .values({ scope: lease.key, holder: lease.holder, expiresAt: nowMs + lease.ttlMs, takenAt: nowMs, ttlMs: lease.ttlMs })
     .onConflictDoUpdate({
       target: dispatchLeases.scope,
       set: {
         holder: lease.holder,
         expiresAt: nowMs + lease.ttlMs,
+        ttlMs: lease.ttlMs,
         takenAt: sql`CASE WHEN ${dispatchLeases.holder} = ${lease.holder} THEN ${dispatchLeases.takenAt} ELSE ${nowMs} END`,
       },
-      where: sql`${dispatchLeases.holder} = ${lease.holder} OR ${dispatchLeases.expiresAt} <= ${nowMs}`,
+      where: sql`${dispatchLeases.holder} = ${lease.holder} OR NOT ${liveLease(nowMs)}`,
     })
     .returning({ holder: dispatchLeases.holder });
 }
@@ -99,7 +112,7 @@ export async function standbyView(ctx: Ctx, scope: ClaimScope, lease: DrainClaim
   const holder = ctx.db
     .select({ holder: dispatchLeases.holder })
     .from(dispatchLeases)
-    .where(and(eq(dispatchLeases.scope, lease.key), gt(dispatchLeases.expiresAt, nowMs)));
+    .where(and(eq(dispatchLeases.scope, lease.key), liveLease(nowMs)));
   const due =
     lease.freeTypes.length === 0
       ? sql`0`

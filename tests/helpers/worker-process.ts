@@ -18,10 +18,19 @@ export interface WorkerProcess<L> {
 
 /**
  * Starts `node [nodeArgs] --import tsx SCRIPT ...args` from the repository root and collects its
- * lines. `nodeArgs` are Node's own flags (e.g. --expose-gc).
+ * lines. `nodeArgs` are Node's own flags (e.g. --expose-gc); `env` is added to this process's environment.
  */
-export function spawnWorker<L extends { ready?: true } = { ready?: true }>(script: string, args: string[], nodeArgs: string[] = []): WorkerProcess<L> {
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script, ...args], { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] });
+export function spawnWorker<L extends { ready?: true } = { ready?: true }>(
+  script: string,
+  args: string[],
+  nodeArgs: string[] = [],
+  env: Record<string, string> = {},
+): WorkerProcess<L> {
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script, ...args], {
+    cwd: ROOT,
+    stdio: ["pipe", "pipe", "pipe"],
+    env: { ...process.env, ...env },
+  });
   const lines: L[] = [];
   const stderr: string[] = [];
   child.stderr!.setEncoding("utf8").on("data", (d: string) => stderr.push(d));

@@ -6,6 +6,8 @@
 // one commit — where the parent's SIGKILLs land.
 //
 // argv: <db-url> <dispatcher-id> <lease-ms> [<drain-lease-ms> | off] (default: the loop's own drain lease)
+// env: WORKER_CLOCK_SKEW_MS (this process's clock runs that far ahead, or behind when negative: a
+// host whose clock disagrees), WORKER_INTERVAL_MS (idle pause, default 50).
 import { z } from "@hono/zod-openapi";
 import { auditInsert } from "../../functions/lib/audit.ts";
 import type { Ctx, ExecutorTable } from "../../functions/lib/ctx.ts";
@@ -39,14 +41,15 @@ const database = await openDatabase({ url: url! });
 const ac = new AbortController();
 process.once("SIGTERM", () => ac.abort());
 emit({ ready: true, pid: process.pid });
+const skew = Number(process.env.WORKER_CLOCK_SKEW_MS ?? 0);
 const result = await runDispatchLoop(
-  { database, hostName: "planned-crash", executors },
+  { database, hostName: "planned-crash", executors, clock: () => new Date(Date.now() + skew) },
   {
     dispatcherId: dispatcherId!,
     leaseMs: Number(leaseArg),
     drainLeaseMs: drainArg === undefined ? undefined : drainArg === "off" ? false : Number(drainArg),
     limit: 20,
-    intervalMs: 50,
+    intervalMs: Number(process.env.WORKER_INTERVAL_MS ?? 50),
     route: false,
     signal: ac.signal,
     onError: (e) => process.stderr.write(`pass failed: ${e.message}\n`),

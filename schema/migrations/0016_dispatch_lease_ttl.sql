@@ -1,0 +1,1 @@
+ALTER TABLE `dispatch_leases` ADD `ttl_ms` integer DEFAULT 5000 NOT NULL;
