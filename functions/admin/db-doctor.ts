@@ -33,8 +33,7 @@ export async function dbDoctor(ctx: Ctx) {
   const applied = KNOWN_MIGRATIONS.filter((m) => appliedAt.has(m.created_at));
   const pending = KNOWN_MIGRATIONS.filter((m) => !appliedAt.has(m.created_at));
   const unknown = [...appliedAt].filter((t) => !known.has(t)).map((t) => ({ tag: "(unknown to this build)", created_at: t }));
-  const integrity = await ctx.db.all<{ integrity_check: string }>(sql`PRAGMA integrity_check`);
-  const integrityText = integrity.map((r) => r.integrity_check).join("; ");
+  const integrityText = (await ctx.database.integrityCheck()).join("; ");
   let journalMode: string | null = null;
   try {
     const jm = await ctx.db.all<{ journal_mode: string }>(sql`PRAGMA journal_mode`);

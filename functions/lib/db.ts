@@ -4,7 +4,7 @@ import { expandConfig, isInMemoryConfig } from "@libsql/core/config";
 import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
 import * as schema from "../../schema/index.ts";
 import type { SynchronousLevel } from "./db-sync.ts";
-import { CachedConnection, cachedConnectionPath, readOnlyBatch } from "./statement-cache.ts";
+import { CachedConnection, cachedConnectionPath, freshIntegrityCheck, readOnlyBatch } from "./statement-cache.ts";
 
 export type Schema = typeof schema;
 export type Db = LibSQLDatabase<Schema>;
@@ -22,6 +22,11 @@ export interface Database {
    * cheaply (a remote or in-memory database), and then nothing may be kept.
    */
   changeStamp(): number | null;
+  /**
+   * `PRAGMA integrity_check`, one line per problem or `["ok"]`. A database file is checked on a
+   * connection of its own (see freshIntegrityCheck); others through the client.
+   */
+  integrityCheck(): Promise<string[]>;
   close(): void;
 }
 
@@ -137,6 +142,9 @@ class ResilientClient implements Client {
 
   /** The connection with kept statements that reads outside a transaction use (database files only). */
   readonly #fast: CachedConnection | null;
+  /** The database file's path when this process may open it itself, else null. */
+  readonly #path: string | null;
+  readonly #timeoutMs: number;
 
   constructor(
     private readonly inner: Client,
@@ -146,6 +154,8 @@ class ResilientClient implements Client {
     level: SynchronousLevel,
   ) {
     const path = isPrivateDatabase(url) ? null : cachedConnectionPath(url);
+    this.#path = path;
+    this.#timeoutMs = timeoutMs;
     this.#fast = path === null ? null : new CachedConnection(path, timeoutMs, level);
   }
 
@@ -213,6 +223,15 @@ class ResilientClient implements Client {
     // understood, every write keeps to the client's connections (docs/benchmarks.md).
     if (fast && !this.inner.closed && m !== "read" && readOnlyBatch(stmts)) return this.#retry(async () => fast.batch(stmts, m));
     return this.#retry(() => this.inner.batch(stmts, m));
+  }
+
+  /** See Database.integrityCheck. */
+  async integrityCheck(): Promise<string[]> {
+    if (this.#path !== null && !this.inner.closed) {
+      const path = this.#path;
+      return this.#retry(async () => freshIntegrityCheck(path, this.#timeoutMs));
+    }
+    return (await this.execute("PRAGMA integrity_check")).rows.map((r) => String(r[0]));
   }
 
   /** See Database.changeStamp; null where there is no kept connection (remote, in-memory). */
@@ -373,6 +392,7 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
     url: opts.url,
     busyRetries: () => resilient.busyRetries(),
     changeStamp: () => resilient.changeStamp(),
+    integrityCheck: () => resilient.integrityCheck(),
     close: () => client.close(),
   };
 }

@@ -408,3 +408,26 @@ export class CachedConnection {
     }
   }
 }
+
+/**
+ * `PRAGMA integrity_check` of a database file on a connection opened for it and closed after.
+ * SQLite's FTS5 (3.45, as libSQL ships it) answers the check from the index structure a
+ * connection read earlier: on a connection that ran the check before while other connections
+ * (other processes) wrote to a full-text table, it reports "malformed inverted index" for a
+ * file a fresh connection finds sound (tests/functions/admin/db-doctor.test.ts).
+ */
+export function freshIntegrityCheck(path: string, timeoutMs: number): string[] {
+  const db = new Database(path, { timeout: timeoutMs } as never);
+  try {
+    return (
+      db
+        .prepare("PRAGMA integrity_check")
+        .raw(true)
+        .all([] as never) as unknown[][]
+    ).map((r) => String(r[0]));
+  } catch (e) {
+    throw asLibsqlError(e);
+  } finally {
+    db.close();
+  }
+}

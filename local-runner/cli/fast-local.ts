@@ -174,7 +174,15 @@ export async function runLocal(argv: string[], opts: { env?: NodeJS.ProcessEnv; 
     // No relational schema: the read routes use the query builder only, and building drizzle's
     // relational config for every table costs more than the query.
     const db = drizzle({ client: client as never }) as unknown as Db;
-    const database: Database = { db, client: client as never, url: home.dbUrl, busyRetries: () => 0, changeStamp: () => null, close: () => conn?.reset() };
+    const database: Database = {
+      db,
+      client: client as never,
+      url: home.dbUrl,
+      busyRetries: () => 0,
+      changeStamp: () => null,
+      integrityCheck: () => Promise.reject(new Error("no integrity check on the read-only fast path")),
+      close: () => conn?.reset(),
+    };
     const services: Services = { database, clock: () => new Date(), hostName: home.hostName };
     const nowMs = Date.now();
 

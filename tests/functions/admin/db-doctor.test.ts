@@ -1,3 +1,4 @@
+import { createClient } from "@libsql/client";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { KNOWN_MIGRATIONS } from "../../../functions/admin/db-doctor.ts";
 import { registerSession } from "../../helpers/factories.ts";
@@ -23,6 +24,28 @@ describe("GET /v1/admin/db-doctor", () => {
       journal_mode: "wal",
     });
     expect(res.body.applied_migrations).toEqual(KNOWN_MIGRATIONS);
+  });
+
+  it("stays healthy while another process writes the full-text indexed audit trail between checks", async () => {
+    // SQLite's FTS5 answers PRAGMA integrity_check from the index structure a connection read
+    // before: on the server's own long-lived connection, once another process's audit inserts had
+    // merged telemetry_fts segments, it reported a sound file "malformed" (after 11 inserts here).
+    // The doctor checks on a connection opened for the check.
+    const other = createClient({ url: env.services.database.url });
+    try {
+      for (let i = 0; i < 60; i++) {
+        await other.execute({
+          sql: "INSERT INTO events (id, kind, task_id, session_id, actor, payload_json, created_at) VALUES (?, 'note_added', NULL, NULL, 'owner', ?, ?)",
+          args: [`evt_other_${i}`, JSON.stringify({ n: i, name: `note${i}` }), env.clock.ms],
+        });
+        if (i % 10 === 0) {
+          const res = await env.call("GET", "/v1/admin/db-doctor");
+          expect(res.body, `after ${i + 1} inserts`).toMatchObject({ ok: true, integrity_check: "ok" });
+        }
+      }
+    } finally {
+      other.close();
+    }
   });
 
   it("reports a migration missing from the ledger as pending and an unknown one as unknown", async () => {
