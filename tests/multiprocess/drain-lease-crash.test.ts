@@ -1,8 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { Database } from "../../functions/lib/db.ts";
-import { commands } from "../../schema/commands.ts";
-import { useSharedFileDatabase } from "../helpers/shared-file-db.ts";
+import { enqueueNotifications, useSharedFileDatabase } from "../helpers/shared-file-db.ts";
 import { spawnWorker, type WorkerProcess } from "../helpers/worker-process.ts";
 
 /*
@@ -49,20 +48,7 @@ describe("drain lease under kill -9", () => {
   }, async ({ annotate }) => {
     const opened = await shared.open();
     database = opened.database;
-    const base = Date.now();
-    for (let start = 0; start < COMMANDS; start += 200) {
-      await database.db.insert(commands).values(
-        Array.from({ length: 200 }, (_, k) => ({
-          id: `cmd_drain_${String(start + k).padStart(5, "0")}`,
-          type: "notify_manager" as const,
-          state: "pending" as const,
-          payload: { n: start + k },
-          createdBy: "owner:test",
-          createdAt: base + start + k,
-          updatedAt: base + start + k,
-        })),
-      );
-    }
+    await enqueueNotifications(database, "drain", COMMANDS);
     const live = new Map<string, WorkerProcess<Line>>();
     for (let i = 1; i <= PROCESSES; i++) {
       const id = `drain-${i}`;

@@ -1,8 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { Database } from "../../functions/lib/db.ts";
-import { commands } from "../../schema/commands.ts";
-import { useSharedFileDatabase } from "../helpers/shared-file-db.ts";
+import { enqueueNotifications, useSharedFileDatabase } from "../helpers/shared-file-db.ts";
 import { spawnWorker } from "../helpers/worker-process.ts";
 
 /*
@@ -21,20 +20,7 @@ let database: Database | undefined;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const rows = async (sql: string, args: Array<string | number> = []) => (await database!.client.execute({ sql, args })).rows;
 
-async function enqueue(prefix: string) {
-  const base = Date.now();
-  await database!.db.insert(commands).values(
-    Array.from({ length: COMMANDS }, (_, k) => ({
-      id: `cmd_${prefix}_${String(k).padStart(4, "0")}`,
-      type: "notify_manager" as const,
-      state: "pending" as const,
-      payload: { n: k },
-      createdBy: "owner:test",
-      createdAt: base + k,
-      updatedAt: base + k,
-    })),
-  );
-}
+const enqueue = (prefix: string) => enqueueNotifications(database!, prefix, COMMANDS);
 
 async function drainedWithin(ms: number) {
   const deadline = Date.now() + ms;

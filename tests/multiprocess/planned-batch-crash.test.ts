@@ -1,8 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { Database } from "../../functions/lib/db.ts";
-import { commands } from "../../schema/commands.ts";
-import { useSharedFileDatabase } from "../helpers/shared-file-db.ts";
+import { enqueueNotifications, useSharedFileDatabase } from "../helpers/shared-file-db.ts";
 import { spawnWorker, type WorkerProcess } from "../helpers/worker-process.ts";
 
 /*
@@ -45,20 +44,7 @@ describe("batched database-only outcomes under kill -9", () => {
     database = opened.database;
     const { url } = opened;
     const db = opened.database;
-    const base = Date.now();
-    for (let start = 0; start < COMMANDS; start += 250) {
-      await db.db.insert(commands).values(
-        Array.from({ length: 250 }, (_, k) => ({
-          id: `cmd_planned_${String(start + k).padStart(5, "0")}`,
-          type: "notify_manager" as const,
-          state: "pending" as const,
-          payload: { n: start + k },
-          createdBy: "owner:test",
-          createdAt: base + start + k,
-          updatedAt: base + start + k,
-        })),
-      );
-    }
+    await enqueueNotifications(db, "planned", COMMANDS);
 
     let incarnation = 0;
     const live = new Map<string, WorkerProcess<Line>>();
