@@ -30,7 +30,7 @@ import { readOwnerTokenFile, resolveHome } from "../home.ts";
 import { allMigrationsApplied } from "../migration-journal.ts";
 import { parseRead } from "./fast.ts";
 import { globalsFrom, settleHome } from "./globals.ts";
-import { type Io, printAnswer, processIo } from "./output.ts";
+import { type Io, printAnswerWhole, processIo } from "./output.ts";
 import { type ApiResponse, buildPath } from "./transport.ts";
 
 /** A route the in-process fast path runs: its definition (path, principals, schemas) and what its handler calls. */
@@ -214,11 +214,7 @@ export async function runLocal(argv: string[], opts: { env?: NodeJS.ProcessEnv; 
       if (!(e instanceof ApiError) || e.status >= 500 || e.status === 429) return null;
       res = { status: e.status, body: e.toBody() };
     }
-    const printed: Array<["out" | "err", string]> = [];
-    const code = printAnswer(cmd.spec, cmd.args, g.json, res, { out: (t) => printed.push(["out", t]), err: (t) => printed.push(["err", t]) });
-    const io = opts.io ?? processIo;
-    for (const [stream, text] of printed) io[stream](text);
-    return code;
+    return printAnswerWhole(cmd.spec, cmd.args, g.json, res, opts.io ?? processIo);
   } catch {
     return null;
   } finally {

@@ -11,7 +11,7 @@ import { verifiedUp } from "../up-record.ts";
 import { API_COMMANDS } from "./commands.ts";
 import { GLOBAL_OPTIONS, globalsFrom, settleHome, urlToken } from "./globals.ts";
 import { MESSAGE_COMMANDS } from "./messages-commands.ts";
-import { type Io, printAnswer, processIo } from "./output.ts";
+import { type Io, printAnswerWhole, processIo } from "./output.ts";
 import type { Args, CommandSpec, GlobalOptions, OptionSpec } from "./spec.ts";
 import { type ApiRequest, type ApiResponse, buildPath, parseBody } from "./transport.ts";
 
@@ -242,12 +242,7 @@ export async function runFast(argv: string[], opts: { env?: NodeJS.ProcessEnv; c
     // more (its process died without removing the record and the port was taken): in-process
     // answers for sure, and says the same if the token really is wrong.
     if (server.recorded && res.status === 401) return null;
-    // Rendered in full before anything is printed, so a renderer that throws leaves no half output behind.
-    const printed: Array<["out" | "err", string]> = [];
-    const code = printAnswer(cmd.spec, cmd.args, g.json, res, { out: (t) => printed.push(["out", t]), err: (t) => printed.push(["err", t]) });
-    const io = opts.io ?? processIo;
-    for (const [stream, text] of printed) io[stream](text);
-    return code;
+    return printAnswerWhole(cmd.spec, cmd.args, g.json, res, opts.io ?? processIo);
   } catch {
     return null;
   }

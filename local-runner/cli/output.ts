@@ -36,3 +36,14 @@ export function printAnswer(spec: CommandSpec, a: Args, json: boolean, res: ApiR
   if (!ok) return EXIT_FAILED;
   return spec.exitCode?.(res.body, a) ?? EXIT_OK;
 }
+
+/**
+ * printAnswer rendered in full before anything reaches `io`, so a renderer that throws leaves no
+ * half output behind (a fast path then falls back to the full CLI, which prints it all again).
+ */
+export function printAnswerWhole(spec: CommandSpec, a: Args, json: boolean, res: ApiResponse, io: Io): number {
+  const printed: Array<["out" | "err", string]> = [];
+  const code = printAnswer(spec, a, json, res, { out: (t) => printed.push(["out", t]), err: (t) => printed.push(["err", t]) });
+  for (const [stream, text] of printed) io[stream](text);
+  return code;
+}
