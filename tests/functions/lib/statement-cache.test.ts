@@ -2,7 +2,7 @@ import { createClient, LibsqlBatchError } from "@libsql/client";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createApp } from "../../../functions/app.ts";
 import { CachedConnection, cachedConnectionPath } from "../../../functions/lib/statement-cache.ts";
 import { resolveHome } from "../../../local-runner/home.ts";
@@ -179,17 +179,48 @@ describe("the kept-statement connection", () => {
   });
 
   it("leaves batches with anything but plain DML to the client", async () => {
-    const { batchable, readOnlyBatch } = await import("../../../functions/lib/statement-cache.ts");
-    // The client hands the kept connection only batches that read (see ResilientClient.batch).
-    expect(readOnlyBatch(["SELECT 1", { sql: " select * from t where id = ?", args: [1] }])).toBe(true);
-    for (const w of ["INSERT INTO t VALUES (1)", "WITH x AS (SELECT 1) DELETE FROM t", "PRAGMA data_version"])
-      expect(readOnlyBatch(["SELECT 1", w])).toBe(false);
-    expect(readOnlyBatch([])).toBe(false);
+    const { batchable } = await import("../../../functions/lib/statement-cache.ts");
     expect(batchable([{ sql: "INSERT INTO t VALUES (1)", args: [] }, ["  update t set n = 1"], "DELETE FROM t", "WITH x AS (SELECT 1) SELECT * FROM x"])).toBe(
       true,
     );
     for (const odd of ["CREATE TABLE u (x)", "PRAGMA foreign_keys = off", "ATTACH 'x.db' AS x", "BEGIN", "VACUUM", "DROP TABLE t"]) {
       expect(batchable([{ sql: "INSERT INTO t VALUES (1)", args: [] }, odd])).toBe(false);
+    }
+  });
+
+  it("runs the database's DML batches, writes included, on the kept statements and the rest on the client", async () => {
+    const { openDatabase } = await import("../../../functions/lib/db.ts");
+    const database = await openDatabase({ url: `file:${join(dir, "b.db")}` });
+    const kept = vi.spyOn(CachedConnection.prototype, "batch");
+    try {
+      await database.client.batch(["CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER)"], "write");
+      expect(kept).not.toHaveBeenCalled();
+      const out = await database.client.batch(
+        [
+          { sql: "INSERT INTO t VALUES (?, ?)", args: ["a", 1] },
+          { sql: "UPDATE t SET n = n + 1 WHERE id = ? RETURNING n", args: ["a"] },
+        ],
+        "write",
+      );
+      expect(kept).toHaveBeenCalledTimes(1);
+      expect(out[1]!.rows[0]!.n).toBe(2);
+      // A failing statement fails the whole batch, as on the client: nothing of it is kept.
+      await expect(
+        database.client.batch(
+          [
+            { sql: "INSERT INTO t VALUES (?, ?)", args: ["b", 1] },
+            { sql: "INSERT INTO t VALUES (?, ?)", args: ["a", 9] },
+          ],
+          "write",
+        ),
+      ).rejects.toBeInstanceOf(LibsqlBatchError);
+      expect(kept).toHaveBeenCalledTimes(2);
+      const fresh = createClient({ url: `file:${join(dir, "b.db")}` });
+      expect((await fresh.execute("SELECT id, n FROM t")).rows.map((r) => ({ ...r }))).toEqual([{ id: "a", n: 2 }]);
+      fresh.close();
+    } finally {
+      kept.mockRestore();
+      database.close();
     }
   });
 
