@@ -8,7 +8,8 @@
 //    dispatchers share a drain lease as `dispatch --watch` processes do (functions/queue/drain-lease.ts);
 //    bench/queue-perf-worker.ts says how to run them without it.
 // 2. HTTP: autocannon requests/s for GET /v1/sessions/{name} (show) and POST /v1/messages (send)
-//    against a bare Hono route served by the same node process, at 1 and 50 connections.
+//    against a bare Hono route served by the same node process, at 1 and 50 connections, and
+//    against each route's floor: its database work alone, by hand (bench/http-floor.ts).
 // 3. Round trips and p50 per hot route (tests/helpers/hot-routes.ts) with 0 and 20 ms of simulated
 //    latency per database round trip (tests/helpers/db-clients.ts).
 //
@@ -33,6 +34,7 @@ import { openLocalServices } from "../local-runner/services.ts";
 import { roundTrips } from "../tests/helpers/db-clients.ts";
 import { HOT_OPERATIONS } from "../tests/helpers/hot-routes.ts";
 import { makeTestEnv } from "../tests/helpers/services.ts";
+import { floorApp } from "./http-floor.ts";
 import { benchPart, percentile, round } from "./lib.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -225,6 +227,8 @@ async function httpPart() {
     });
   const api = await listen(app.fetch);
   const plain = await listen(bare.fetch);
+  const floor = floorApp(services.database.url.replace(/^file:/, ""));
+  const floorServer = await listen(floor.app.fetch);
   try {
     const auth = { Authorization: `Bearer ${services.ownerToken}`, "Content-Type": "application/json" };
     const reg = await fetch(`${api.base}/v1/sessions`, { method: "POST", headers: auth, body: JSON.stringify({ name: "bench-target", role: "manager" }) });
@@ -234,23 +238,31 @@ async function httpPart() {
       // Interleaved per connection count, so load changes hit the bare route and the app alike.
       const bareRate = await cannon(`${plain.base}/bare`, connections);
       const show = await cannon(`${api.base}/v1/sessions/bench-target`, connections, { headers: auth });
-      const send = await cannon(`${api.base}/v1/messages`, connections, {
-        method: "POST",
-        headers: auth,
-        body: JSON.stringify({ to: "bench-target", body: "hi" }),
-      });
+      const sendBody = { method: "POST" as const, headers: auth, body: JSON.stringify({ to: "bench-target", body: "hi" }) };
+      const send = await cannon(`${api.base}/v1/messages`, connections, sendBody);
+      const showFloor = await cannon(`${floorServer.base}/floor/sessions/bench-target`, connections, { headers: auth });
+      const sendFloor = await cannon(`${floorServer.base}/floor/messages`, connections, sendBody);
       out[`c${connections}`] = {
         bare_rps: bareRate,
         show_rps: show,
         send_rps: send,
+        show_floor_rps: showFloor,
+        send_floor_rps: sendFloor,
         show_over_bare: round(show / bareRate),
         send_over_bare: round(send / bareRate),
+        // The most any show or send could reach here: the same database work by hand (bench/http-floor.ts).
+        show_floor_over_bare: round(showFloor / bareRate),
+        send_floor_over_bare: round(sendFloor / bareRate),
+        show_over_floor: round(show / showFloor),
+        send_over_floor: round(send / sendFloor),
       };
     }
     return { seconds_per_run: HTTP_SECONDS, ...out, target_over_bare: 0.25 };
   } finally {
     api.close();
     plain.close();
+    floorServer.close();
+    floor.close();
     services.database.close();
     rmSync(dir, { recursive: true, force: true });
   }
