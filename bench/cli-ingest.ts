@@ -67,6 +67,13 @@ export interface ColdStartResult {
 }
 
 /**
+ * The least an in-process read can do: load the libsql binding, open the database file, read the
+ * first page of sessions, print it. No schema check, no printer, no argument parsing.
+ */
+const LIBSQL_FLOOR = `const D = require("libsql"); const db = new D(process.argv[1]);
+process.stdout.write(JSON.stringify(db.prepare("SELECT * FROM sessions ORDER BY created_at DESC LIMIT 50").all()) + "\\n");`;
+
+/**
  * One CLI process per sample, spawn to exit, as a user waits for it: `node -e 0` (the floor),
  * `--help`, `sessions` in-process on a migrated home with no server, `sessions` and
  * `session show` on a home whose running `up` answers them (the fast path, no --url),
@@ -102,6 +109,11 @@ export async function coldStartBench(opts: { runs?: number; tsx?: boolean; basel
     const cli = (args: string[], e: NodeJS.ProcessEnv) => () => run(process.execPath, [BIN, ...args], { env: e, cwd: ROOT });
     const variants: Array<{ id: string; label: string; fn: () => Promise<unknown> }> = [
       { id: "node_floor", label: "node -e 0 (process start floor, for scale)", fn: () => run(process.execPath, ["-e", "0"]) },
+      {
+        id: "libsql_floor",
+        label: "node + libsql: open the home's database, read and print sessions (in-process floor)",
+        fn: () => run(process.execPath, ["-e", LIBSQL_FLOOR, join(localDir, "switchyard.db")], { cwd: ROOT }),
+      },
       { id: "cli_help", label: "switchyard --help", fn: cli(["--help"], env) },
       { id: "cli_sessions", label: "switchyard sessions (in-process, no server running)", fn: cli(["sessions"], env) },
       { id: "cli_sessions_up", label: "switchyard sessions (the home's running up answers)", fn: cli(["sessions"], upEnv) },
@@ -158,6 +170,9 @@ export async function coldStartBench(opts: { runs?: number; tsx?: boolean; basel
       cli_show_up_over_node: round(p50("cli_show_up") / p50("node_floor")),
       cli_sessions_http_over_node: round(p50("cli_sessions_http") / p50("node_floor")),
       cli_help_over_node: round(p50("cli_help") / p50("node_floor")),
+      // What an in-process read cannot get under: starting node and loading the libsql binding.
+      libsql_floor_over_node: round(p50("libsql_floor") / p50("node_floor")),
+      cli_sessions_over_libsql_floor: round(p50("cli_sessions") / p50("libsql_floor")),
     };
     if (baseline) {
       ratios.baseline_sessions_over_node = round(p50("baseline_sessions") / p50("node_floor"));

@@ -134,6 +134,7 @@ async function runFastPath(argv) {
     return null;
   }
   if (!isFresh("switchyard-fast-local.cjs")) return null;
+  const restore = quickLibcProbe();
   try {
     const { exports, saveCache } = loadCached(join(root, "dist", "switchyard-fast-local.cjs"));
     const code = await exports.runLocal(argv);
@@ -141,7 +142,37 @@ async function runFastPath(argv) {
     return code;
   } catch {
     return null;
+  } finally {
+    restore();
   }
+}
+
+/**
+ * Loading the libsql binding asks `process.report.getReport()` (through @neon-rs/load) only to
+ * tell glibc from musl, and building that whole diagnostic report is about 5 ms of an in-process
+ * read. detect-libc, libsql's own dependency, answers the same question from the system's files.
+ * Until the returned function runs, the first getReport call is answered from detect-libc when
+ * it knows the family, and by the real report otherwise; any later call gets the real report.
+ */
+function quickLibcProbe() {
+  const report = process.report;
+  if (process.platform !== "linux" || !report || typeof report.getReport !== "function") return () => {};
+  const real = report.getReport;
+  report.getReport = function getReport(...args) {
+    report.getReport = real;
+    let family = null;
+    try {
+      family = createRequire(require.resolve("libsql"))("detect-libc").familySync();
+    } catch {
+      // Not resolvable from libsql here: the real report answers.
+    }
+    if (family === "glibc") return { header: { glibcVersionRuntime: "" } };
+    if (family === "musl") return { header: {} };
+    return real.apply(this, args);
+  };
+  return () => {
+    if (report.getReport !== real) report.getReport = real;
+  };
 }
 
 /** `switchyard … | head` closes the pipe early; stop quietly like other CLIs instead of a stack trace. */
@@ -153,7 +184,7 @@ function quietOnClosedPipe() {
   });
 }
 
-module.exports = { isFresh, runFastPath, quietOnClosedPipe, loadCached, readCodeCache, writeCodeCache };
+module.exports = { isFresh, runFastPath, quietOnClosedPipe, loadCached, readCodeCache, writeCodeCache, quickLibcProbe };
 
 if (require.main === module) {
   quietOnClosedPipe();

@@ -63,6 +63,44 @@ describe("bin/switchyard.cjs", () => {
     expect(version.out.trim()).toBe(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version);
   }, 60_000);
 
+  it("loads the libsql binding without building a diagnostic report, and leaves process.report as it found it", () => {
+    // A child process: the probe swaps a process-wide function, and the binding loads once per process.
+    const script = `
+      const { quickLibcProbe } = require(${JSON.stringify(BIN)});
+      const real = process.report.getReport;
+      let built = 0;
+      const counting = function (...a) { built++; return real.apply(this, a); };
+      process.report.getReport = counting;
+      const restore = quickLibcProbe();
+      const Database = require("libsql");
+      const one = new Database(":memory:").prepare("SELECT 41 + 1 AS n").get().n;
+      restore();
+      const duringLoad = built;
+      const same = process.report.getReport === counting;
+      // Once restored, a report is a real one again.
+      const header = process.report.getReport().header;
+      // Answered from detect-libc once, then the real report, whatever was asked in between.
+      const again = quickLibcProbe();
+      const quick = process.report.getReport();
+      const second = process.report.getReport();
+      again();
+      const family = require("module").createRequire(require.resolve("libsql"))("detect-libc").familySync();
+      console.log(JSON.stringify({ family, one, built: duringLoad, same, real: typeof header.nodejsVersion, quick, secondReal: typeof second.header.nodejsVersion, after: built }));
+    `;
+    const r = spawnSync(process.execPath, ["-e", script], { cwd: ROOT, encoding: "utf8" });
+    expect(r.stderr).toBe("");
+    const got = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(got.one).toBe(42);
+    // This machine's libc is one detect-libc knows (CI runs on glibc), so no report was built.
+    expect(["glibc", "musl"]).toContain(got.family);
+    expect(got.built).toBe(0);
+    expect(got.same).toBe(true);
+    expect(got.real).toBe("string");
+    expect(got.quick).toEqual(got.family === "glibc" ? { header: { glibcVersionRuntime: "" } } : { header: {} });
+    expect(got.secondReal).toBe("string");
+    expect(got.after).toBe(2);
+  });
+
   it("runs a bundle's own code whatever V8 code cache lies beside it: one from a build of the same length, or damaged bytes", () => {
     const bundle = join(dir, "bundle.cjs");
     const cache = `${bundle}.v8cache`;
