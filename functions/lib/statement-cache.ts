@@ -176,6 +176,12 @@ export class CachedConnection {
   #ownChange = true;
   /** Set when this connection ran something other than DML, which may have changed the schema. */
   #ownSchemaChange = true;
+  /**
+   * Set when data_version showed another connection's commit, until the schema was looked at.
+   * Apart from the poll's answer because the change stamp polls too: a commit first seen there
+   * must still make the next statement look at the schema.
+   */
+  #othersCommitted = true;
 
   constructor(
     private readonly path: string,
@@ -208,17 +214,17 @@ export class CachedConnection {
     return this.#stamp;
   }
 
-  /** Moves the stamp if anything changed; true when another connection committed. */
-  #poll(): boolean {
+  /** Moves the stamp if anything changed, and notes another connection's commit for #checkSchema. */
+  #poll(): void {
     this.#dataVersionStmt ??= this.#open().prepare("PRAGMA data_version").raw(true);
     const version = (this.#dataVersionStmt.get([] as never) as unknown[] | undefined)?.[0];
     const others = version !== this.#dataVersion;
+    if (others) this.#othersCommitted = true;
     if (others || this.#ownChange) {
       this.#dataVersion = version;
       this.#ownChange = false;
       this.#stamp++;
     }
-    return others;
   }
 
   /**
@@ -229,8 +235,9 @@ export class CachedConnection {
    * pragma step per call otherwise, also while this connection writes rows.
    */
   #checkSchema(): void {
-    const others = this.#poll();
-    if (!others && !this.#ownSchemaChange && this.#version !== undefined) return;
+    this.#poll();
+    if (!this.#othersCommitted && !this.#ownSchemaChange && this.#version !== undefined) return;
+    this.#othersCommitted = false;
     this.#ownSchemaChange = false;
     this.#versionStmt ??= this.#open().prepare("PRAGMA schema_version").raw(true);
     const version = (this.#versionStmt.get([] as never) as unknown[] | undefined)?.[0];
@@ -355,12 +362,14 @@ export class CachedConnection {
         const one = p.limitLast === "one" || (p.limitLast === "param" && Array.isArray(args) && Number(args.at(-1)) === 1);
         const read = (q: Prepared) =>
           one ? [q.stmt.get(args as never) as unknown[] | undefined].filter((r) => r !== undefined) : (q.stmt.all(args as never) as unknown[][]);
-        let raw = read(p);
+        const raw = read(p);
         if (raw.length && raw[0]!.length !== p.columns.length) {
-          // The schema changed under a kept `SELECT *`: prepare it again for the new columns.
+          // The schema changed between the schema check and this step (SQLite re-prepared the
+          // statement by itself, so the rows are the new shape): name them from a fresh prepare.
+          // Never by running it again, which would apply a write (… RETURNING *) twice.
           this.#statements.delete(sql);
-          p = this.#prepare(sql, checkSchema);
-          raw = read(p);
+          p = this.#prepare(sql, false);
+          if (raw[0]!.length !== p.columns.length) throw new LibsqlError(`the schema changed while running: ${sql.slice(0, 200)}`, "SQLITE_SCHEMA");
         }
         return resultSet(
           p.columns,
@@ -394,6 +403,7 @@ export class CachedConnection {
     this.#dataVersion = undefined;
     this.#ownChange = true;
     this.#ownSchemaChange = true;
+    this.#othersCommitted = true;
     const db = this.#db;
     this.#db = null;
     try {

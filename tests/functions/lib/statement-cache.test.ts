@@ -224,6 +224,34 @@ describe("the kept-statement connection", () => {
     }
   });
 
+  it("applies a kept write once and names its columns anew after another connection's schema change, whoever polled first", async () => {
+    const path = join(dir, "w.db");
+    const client = createClient({ url: `file:${path}` });
+    await client.executeMultiple("PRAGMA journal_mode = WAL; CREATE TABLE c (id INTEGER PRIMARY KEY, n INTEGER NOT NULL); INSERT INTO c VALUES (1, 0);");
+    const fast = new CachedConnection(path, 5000);
+    const bump = () => fast.batch([{ sql: "UPDATE c SET n = n + 1 WHERE id = 1 RETURNING *", args: [] }], "write")[0]!;
+    try {
+      expect(bump().rows.map((r) => ({ ...r }))).toEqual([{ id: 1, n: 1 }]);
+      await client.execute("ALTER TABLE c ADD COLUMN note TEXT");
+      // The change stamp (auth polls it on every request) sees the commit first.
+      fast.changeStamp();
+      const second = bump();
+      expect(second.columns).toEqual(["id", "n", "note"]);
+      expect(second.rows.map((r) => ({ ...r }))).toEqual([{ id: 1, n: 2, note: null }]);
+      expect((await client.execute("SELECT n FROM c")).rows[0]!.n).toBe(2);
+      // Columns rebuilt in another order under the same count are named as they are now.
+      fast.execute("SELECT * FROM c");
+      await client.executeMultiple(
+        "CREATE TABLE c2 (id INTEGER PRIMARY KEY, note TEXT, n INTEGER NOT NULL); INSERT INTO c2 SELECT id, note, n FROM c; DROP TABLE c; ALTER TABLE c2 RENAME TO c;",
+      );
+      fast.changeStamp();
+      expect(fast.execute("SELECT * FROM c").rows.map((r) => ({ ...r }))).toEqual([{ id: 1, note: null, n: 2 }]);
+    } finally {
+      fast.reset();
+      client.close();
+    }
+  });
+
   it("opens only plain file URLs itself", () => {
     expect(cachedConnectionPath("file:/tmp/a.db")).toBe("/tmp/a.db");
     expect(cachedConnectionPath("file:///tmp/a.db")).toBe("/tmp/a.db");
