@@ -118,6 +118,8 @@ class ResilientClient implements Client {
   #gate: Promise<void> = Promise.resolve();
   /** Interactive transactions of this process open or waiting for the gate. */
   #transactions = 0;
+  /** Interactive transactions of this process holding a client connection right now. */
+  #lent = 0;
 
   /**
    * Waits until no interactive transaction of this process is open. Bounded, because code that
@@ -174,6 +176,10 @@ class ResilientClient implements Client {
     // Concurrent callers that all saw busy share one reconnect.
     if (!this.#reconnecting) {
       this.#fast?.reset();
+      // Replacing the client's connections would close the one an open transaction of this
+      // process holds, and lose its work: then only the kept connection is replaced, and the
+      // client's connections wait for a busy error with no transaction open.
+      if (this.#lent > 0) return;
       this.#reconnecting = Promise.resolve(this.inner.reconnect()).finally(() => {
         this.#reconnecting = null;
       });
@@ -200,18 +206,24 @@ class ResilientClient implements Client {
   async execute(stmtOrSql: InStatement | string, args?: InArgs): Promise<ResultSet> {
     const sql = typeof stmtOrSql === "string" ? stmtOrSql : stmtOrSql.sql;
     const fast = this.#fast;
-    // A closed client stays closed: the kept connection would otherwise quietly reopen the file.
-    if (fast && !this.inner.closed && isSelect(sql)) {
+    const onClient = () => (typeof stmtOrSql === "string" ? this.inner.execute(stmtOrSql, args) : this.inner.execute(stmtOrSql));
+    if (fast && isSelect(sql)) {
       const stmt = typeof stmtOrSql === "string" ? { sql, args: args ?? [] } : stmtOrSql;
-      return this.#retry(async () => fast.execute(stmt));
+      // Asked on every attempt: a closed client stays closed (the client answers CLIENT_CLOSED),
+      // where the kept connection would quietly reopen the file.
+      return this.#retry(async () => (this.inner.closed ? onClient() : fast.execute(stmt)));
     }
     // Reads never wait for the write lock under WAL, so they need not queue behind a transaction.
-    if (!isRead(sql)) await this.#idle();
-    return this.#retry(() => (typeof stmtOrSql === "string" ? this.inner.execute(stmtOrSql, args) : this.inner.execute(stmtOrSql)));
+    const write = !isRead(sql);
+    // Every attempt waits again: a transaction this process opened during a retry's backoff
+    // would otherwise meet the retry's synchronous wait for the lock it holds.
+    return this.#retry(async () => {
+      if (write) await this.#idle();
+      return onClient();
+    });
   }
 
   async batch(stmts: Array<InStatement | [string, InArgs?]>, mode?: TransactionMode): Promise<ResultSet[]> {
-    await this.#idle();
     // Batches here are mutations: take the write lock up front so the busy timeout applies
     // instead of failing later on a read-to-write upgrade.
     const m = mode ?? "write";
@@ -219,8 +231,13 @@ class ResilientClient implements Client {
     // Plain DML and reads run on the kept connection, whose statements are prepared once: an
     // insert into a table with triggers (the audit chain) cost more to prepare than to run.
     // Anything else (DDL, pragmas, attach) goes to the client.
-    if (fast && !this.inner.closed && m !== "read" && batchable(stmts)) return this.#retry(async () => fast.batch(stmts, m));
-    return this.#retry(() => this.inner.batch(stmts, m));
+    const kept = fast !== null && m !== "read" && batchable(stmts);
+    // Each attempt waits for this process's open transaction and asks whether the client was
+    // closed meanwhile (as execute does).
+    return this.#retry(async () => {
+      await this.#idle();
+      return kept && !this.inner.closed ? fast.batch(stmts, m) : this.inner.batch(stmts, m);
+    });
   }
 
   /** See Database.integrityCheck. */
@@ -254,7 +271,12 @@ class ResilientClient implements Client {
     this.#gate = prev.then(() => held);
     await prev;
     try {
-      return releasingOnEnd(await this.#retry(() => this.inner.transaction(mode)), release);
+      const tx = await this.#retry(() => this.inner.transaction(mode));
+      this.#lent++;
+      return releasingOnEnd(tx, () => {
+        this.#lent--;
+        release();
+      });
     } catch (e) {
       release();
       throw e;

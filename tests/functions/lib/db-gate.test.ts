@@ -1,7 +1,15 @@
+import { createClient } from "@libsql/client";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { tasks } from "../../../schema/tasks.ts";
-import { withWriteTransaction } from "../../../functions/lib/db.ts";
+import { openDatabase, withWriteTransaction } from "../../../functions/lib/db.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+
+const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 
 let env: TestEnv;
 beforeEach(async () => {
@@ -38,5 +46,68 @@ describe("one process, an open transaction and another write", () => {
     expect((await db.select({ name: tasks.name }).from(tasks)).map((r) => r.name).sort()).toEqual(["in-tx", "outside"]);
     // Before the gate this stalled for the busy timeout and then reconnected under the transaction.
     expect(env.services.database.busyRetries()).toBe(before);
+  });
+});
+
+/** Holds the write lock of the file at argv[1] for argv[2] ms in a process of its own, inserting 'holder'. */
+const HOLD = `const D = require("libsql"); const db = new D(process.argv[1]);
+db.exec("BEGIN IMMEDIATE"); db.exec("INSERT INTO t (who) VALUES ('holder')"); process.stdout.write("locked\\n");
+setTimeout(() => { db.exec("COMMIT"); db.close(); }, Number(process.argv[2]));`;
+
+describe("a write whose first attempt found the lock held by another process", () => {
+  let dir = "";
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "switchyard-db-retry-"));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** Resolves once the holder has the lock, to its exit. */
+  async function holdLock(path: string, ms: number): Promise<{ exited: Promise<void> }> {
+    const holder = spawn(process.execPath, ["-e", HOLD, path, String(ms)], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
+    const exited = new Promise<void>((r) => holder.once("exit", () => r()));
+    await new Promise<void>((r) => holder.stdout!.once("data", () => r()));
+    return { exited };
+  }
+
+  it("retries only behind a transaction this process opened meanwhile, which keeps its work", async () => {
+    const path = join(dir, "a.db");
+    const database = await openDatabase({ url: `file:${path}`, timeoutMs: 200 });
+    try {
+      await database.client.executeMultiple("CREATE TABLE t (id INTEGER PRIMARY KEY, who TEXT)");
+      const held = await holdLock(path, 350);
+      const batch = database.client.batch(["INSERT INTO t (who) VALUES ('batch')"], "write");
+      // Opened while the batch sleeps between its busy attempts.
+      const tx = (async () => {
+        await new Promise((r) => setTimeout(r, 100));
+        const t = await database.client.transaction("write");
+        await new Promise((r) => setTimeout(r, 50));
+        await t.execute("INSERT INTO t (who) VALUES ('tx')");
+        await t.commit();
+      })();
+      await Promise.all([batch, tx, held.exited]);
+      // The batch met the held lock at least once, so this is the retry path.
+      expect(database.busyRetries()).toBeGreaterThan(0);
+      const rows = (await database.client.execute("SELECT who FROM t ORDER BY who")).rows.map((r) => r[0]);
+      expect(rows).toEqual(["batch", "holder", "tx"]);
+    } finally {
+      database.close();
+    }
+  });
+
+  it("fails with CLIENT_CLOSED and writes nothing when the database was closed before the retry", async () => {
+    const path = join(dir, "b.db");
+    const database = await openDatabase({ url: `file:${path}`, timeoutMs: 100 });
+    await database.client.executeMultiple("CREATE TABLE t (id INTEGER PRIMARY KEY, who TEXT)");
+    const held = await holdLock(path, 400);
+    const batch = database.client.batch(["INSERT INTO t (who) VALUES ('after-close')"], "write");
+    setTimeout(() => database.close(), 50);
+    await expect(batch).rejects.toMatchObject({ code: "CLIENT_CLOSED" });
+    await held.exited;
+    const fresh = createClient({ url: `file:${path}` });
+    try {
+      expect((await fresh.execute("SELECT who FROM t")).rows.map((r) => r[0])).toEqual(["holder"]);
+    } finally {
+      fresh.close();
+    }
   });
 });
