@@ -120,6 +120,11 @@ class ResilientClient implements Client {
   #transactions = 0;
   /** Interactive transactions of this process holding a client connection right now. */
   #lent = 0;
+  /** A busy error left a client connection to replace once no transaction holds one. */
+  #reconnectDue = false;
+  /** Settles when close() is called, so work queued behind a transaction fails promptly. */
+  #closing: Promise<void>;
+  #signalClosed!: () => void;
 
   /**
    * Waits until no interactive transaction of this process is open. Bounded, because code that
@@ -134,7 +139,9 @@ class ResilientClient implements Client {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const timeout = new Promise<true>((r) => (timer = setTimeout(() => r(true), Math.max(0, deadline - Date.now()))));
       // The timer is cleared as soon as the gate opens, so it never keeps a process alive.
-      const timedOut = await Promise.race([gate.then(() => false), timeout]).finally(() => clearTimeout(timer));
+      // A closed client stops waiting: the caller then meets CLIENT_CLOSED.
+      const timedOut = await Promise.race([gate.then(() => false), this.#closing.then(() => false), timeout]).finally(() => clearTimeout(timer));
+      if (this.inner.closed) return;
       if (timedOut) {
         throw new Error(`waited ${GATE_TIMEOUT_MS} ms for this process's open transaction; is code inside a transaction writing through db instead of tx?`);
       }
@@ -159,6 +166,7 @@ class ResilientClient implements Client {
     this.#path = path;
     this.#timeoutMs = timeoutMs;
     this.#fast = path === null ? null : new CachedConnection(path, timeoutMs, level);
+    this.#closing = new Promise<void>((r) => (this.#signalClosed = r));
   }
 
   get closed() {
@@ -177,9 +185,13 @@ class ResilientClient implements Client {
     if (!this.#reconnecting) {
       this.#fast?.reset();
       // Replacing the client's connections would close the one an open transaction of this
-      // process holds, and lose its work: then only the kept connection is replaced, and the
-      // client's connections wait for a busy error with no transaction open.
-      if (this.#lent > 0) return;
+      // process holds, and lose its work: then only the kept connection is replaced now, and
+      // the client's connections when the last transaction ends (see #release).
+      if (this.#lent > 0) {
+        this.#reconnectDue = true;
+        return;
+      }
+      this.#reconnectDue = false;
       this.#reconnecting = Promise.resolve(this.inner.reconnect()).finally(() => {
         this.#reconnecting = null;
       });
@@ -193,9 +205,12 @@ class ResilientClient implements Client {
         return await op();
       } catch (e) {
         const busy = isBusyError(e);
-        if ((!busy && !isClosedUnderUs(e)) || attempt >= this.maxAttempts) throw e;
-        this.#retries++;
+        if (!busy && !isClosedUnderUs(e)) throw e;
+        // Also before giving up: a connection whose statement failed busy can acknowledge a
+        // later autocommit write it never commits (libsql-client-ts#352), so none is reused.
         if (busy) await this.#reconnect();
+        if (attempt >= this.maxAttempts) throw e;
+        this.#retries++;
         await sleep(backoffMs(attempt));
       }
     }
@@ -269,14 +284,24 @@ class ResilientClient implements Client {
     };
     const prev = this.#gate;
     this.#gate = prev.then(() => held);
-    await prev;
     try {
+      // A closed client answers at once (CLIENT_CLOSED) instead of waiting for the gate.
+      await Promise.race([prev, this.#closing]);
       const tx = await this.#retry(() => this.inner.transaction(mode));
       this.#lent++;
-      return releasingOnEnd(tx, () => {
-        this.#lent--;
-        release();
-      });
+      return releasingOnEnd(
+        tx,
+        () => {
+          this.#lent--;
+          release();
+          // A busy error inside this transaction (or outside it while it held its connection)
+          // left a connection that must not serve another statement.
+          if (this.#lent === 0 && this.#reconnectDue) void this.#reconnect();
+        },
+        (e) => {
+          if (isBusyError(e)) this.#reconnectDue = true;
+        },
+      );
     } catch (e) {
       release();
       throw e;
@@ -299,11 +324,15 @@ class ResilientClient implements Client {
   close() {
     this.#fast?.reset();
     this.inner.close();
+    this.#signalClosed();
   }
 }
 
-/** A transaction that calls `release` once, when it commits, rolls back or closes. */
-function releasingOnEnd(tx: Transaction, release: () => void): Transaction {
+/**
+ * A transaction that calls `release` once, when it commits, rolls back or closes, and shows
+ * `failed` every error its statements throw.
+ */
+function releasingOnEnd(tx: Transaction, release: () => void, failed: (e: unknown) => void): Transaction {
   let released = false;
   const once = () => {
     if (!released) {
@@ -328,8 +357,21 @@ function releasingOnEnd(tx: Transaction, release: () => void): Transaction {
         return async () => {
           try {
             return await value.call(target);
+          } catch (e) {
+            failed(e);
+            throw e;
           } finally {
             once();
+          }
+        };
+      }
+      if (prop === "execute" || prop === "batch" || prop === "executeMultiple") {
+        return async (...args: unknown[]) => {
+          try {
+            return await value.apply(target, args);
+          } catch (e) {
+            failed(e);
+            throw e;
           }
         };
       }

@@ -94,6 +94,60 @@ describe("a write whose first attempt found the lock held by another process", (
     }
   });
 
+  /** What a connection opened now finds in table t. */
+  async function onDisk(path: string) {
+    const fresh = createClient({ url: `file:${path}` });
+    try {
+      return (await fresh.execute("SELECT who FROM t ORDER BY id")).rows.map((r) => r[0]);
+    } finally {
+      fresh.close();
+    }
+  }
+
+  for (const where of ["inside a transaction", "on its last attempt"] as const) {
+    it(`commits every acknowledged write after a statement failed busy ${where}`, async () => {
+      const path = join(dir, "p.db");
+      // libsql-client-ts#352: a connection whose statement failed busy acknowledges a later
+      // autocommit write without committing it, unless it is replaced first.
+      const database = await openDatabase({ url: `file:${path}`, timeoutMs: 20, maxAttempts: where === "on its last attempt" ? 2 : 50 });
+      try {
+        await database.client.executeMultiple("CREATE TABLE t (id INTEGER PRIMARY KEY, who TEXT)");
+        const held = await holdLock(path, 400);
+        if (where === "inside a transaction") {
+          const tx = await database.client.transaction("deferred");
+          await expect(tx.execute("INSERT INTO t (who) VALUES ('in-tx')")).rejects.toMatchObject({ code: "SQLITE_BUSY" });
+          tx.close();
+        } else {
+          await expect(database.client.execute("INSERT INTO t (who) VALUES ('gave-up')")).rejects.toMatchObject({ code: "SQLITE_BUSY" });
+        }
+        await held.exited;
+        for (const who of ["acked-1", "acked-2"]) {
+          expect((await database.client.execute({ sql: "INSERT INTO t (who) VALUES (?)", args: [who] })).rowsAffected).toBe(1);
+        }
+        expect(await onDisk(path)).toEqual(["holder", "acked-1", "acked-2"]);
+      } finally {
+        database.close();
+      }
+    });
+  }
+
+  it("fails queued work with CLIENT_CLOSED at once when the database is closed under an open transaction", async () => {
+    const database = await openDatabase({ url: `file:${join(dir, "q.db")}` });
+    await database.client.executeMultiple("CREATE TABLE t (id INTEGER PRIMARY KEY, who TEXT)");
+    // Its owner never comes back: everything behind it used to wait for the gate's 30 s timeout.
+    await database.client.transaction("write");
+    const queued = [
+      database.client.batch(["INSERT INTO t (who) VALUES ('batch')"], "write"),
+      database.client.execute("INSERT INTO t (who) VALUES ('execute')"),
+      database.client.transaction("write"),
+    ];
+    const started = Date.now();
+    setTimeout(() => database.close(), 50);
+    for (const q of queued) await expect(q).rejects.toMatchObject({ code: "CLIENT_CLOSED" });
+    // Well under the gate's timeout, with room for a loaded machine.
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
   it("fails with CLIENT_CLOSED and writes nothing when the database was closed before the retry", async () => {
     const path = join(dir, "b.db");
     const database = await openDatabase({ url: `file:${path}`, timeoutMs: 100 });
@@ -103,11 +157,6 @@ describe("a write whose first attempt found the lock held by another process", (
     setTimeout(() => database.close(), 50);
     await expect(batch).rejects.toMatchObject({ code: "CLIENT_CLOSED" });
     await held.exited;
-    const fresh = createClient({ url: `file:${path}` });
-    try {
-      expect((await fresh.execute("SELECT who FROM t")).rows.map((r) => r[0])).toEqual(["holder"]);
-    } finally {
-      fresh.close();
-    }
+    expect(await onDisk(path)).toEqual(["holder"]);
   });
 });
