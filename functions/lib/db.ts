@@ -221,12 +221,11 @@ class ResilientClient implements Client {
   async execute(stmtOrSql: InStatement | string, args?: InArgs): Promise<ResultSet> {
     const sql = typeof stmtOrSql === "string" ? stmtOrSql : stmtOrSql.sql;
     const fast = this.#fast;
-    const onClient = () => (typeof stmtOrSql === "string" ? this.inner.execute(stmtOrSql, args) : this.inner.execute(stmtOrSql));
     if (fast && isSelect(sql)) {
       const stmt = typeof stmtOrSql === "string" ? { sql, args: args ?? [] } : stmtOrSql;
       // Asked on every attempt: a closed client stays closed (the client answers CLIENT_CLOSED),
       // where the kept connection would quietly reopen the file.
-      return this.#retry(async () => (this.inner.closed ? onClient() : fast.execute(stmt)));
+      return this.#retry(async () => (this.inner.closed ? this.inner.execute(stmt) : fast.execute(stmt)));
     }
     // Reads never wait for the write lock under WAL, so they need not queue behind a transaction.
     const write = !isRead(sql);
@@ -234,7 +233,7 @@ class ResilientClient implements Client {
     // would otherwise meet the retry's synchronous wait for the lock it holds.
     return this.#retry(async () => {
       if (write) await this.#idle();
-      return onClient();
+      return typeof stmtOrSql === "string" ? this.inner.execute(stmtOrSql, args) : this.inner.execute(stmtOrSql);
     });
   }
 
