@@ -13,6 +13,9 @@ export const DbDoctorResult = z
     applied_migrations: z.array(Migration),
     pending_migrations: z.array(Migration),
     unknown_migrations: z.array(Migration),
+    missing_tables: z.array(z.string()).openapi({
+      description: "Tables of this build's schema absent from the file although every migration is recorded as applied (dropped by hand)",
+    }),
     integrity_check: z.string(),
     journal_mode: z.string().nullable(),
     busy_retries: z.number().int(),

@@ -240,11 +240,14 @@ export const API_COMMANDS: CommandSpec[] = [
         `database: ${b.url}`,
         `schema version: ${b.schema_version ?? "(none)"}`,
         `pending migrations: ${b.pending_migrations.length ? b.pending_migrations.map((m: any) => m.tag).join(", ") : "none"}`,
+        ...(b.missing_tables?.length
+          ? [`missing tables: ${b.missing_tables.join(", ")} (the migration ledger says they exist: restore the file from a backup)`]
+          : []),
         `integrity_check: ${b.integrity_check}`,
         `journal mode: ${b.journal_mode ?? "-"}`,
         b.ok ? "ok" : "NOT OK",
       ].join("\n"),
-    exitCodes: { 1: "NOT OK: pending migrations or a failed integrity check" },
+    exitCodes: { 1: "NOT OK: pending migrations, a missing table or a failed integrity check" },
     exitCode: (b) => (b.ok ? EXIT_OK : EXIT_FAILED),
   },
   {

@@ -1,6 +1,6 @@
 import { createClient } from "@libsql/client";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { KNOWN_MIGRATIONS } from "../../../functions/admin/db-doctor.ts";
+import { KNOWN_MIGRATIONS, SCHEMA_TABLES } from "../../../functions/admin/db-doctor.ts";
 import { registerSession } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 
@@ -20,6 +20,7 @@ describe("GET /v1/admin/db-doctor", () => {
       schema_version: KNOWN_MIGRATIONS.at(-1)!.tag,
       pending_migrations: [],
       unknown_migrations: [],
+      missing_tables: [],
       integrity_check: "ok",
       journal_mode: "wal",
     });
@@ -56,6 +57,15 @@ describe("GET /v1/admin/db-doctor", () => {
     expect(res.body.ok).toBe(false);
     expect(res.body.pending_migrations).toEqual([last]);
     expect(res.body.unknown_migrations).toEqual([{ tag: "(unknown to this build)", created_at: 1 }]);
+  });
+
+  it("names a table of the schema dropped by hand while the ledger says every migration ran", async () => {
+    expect((await env.call("GET", "/v1/admin/db-doctor")).body.missing_tables).toEqual([]);
+    expect(SCHEMA_TABLES).toEqual(expect.arrayContaining(["sessions", "commands", "dispatch_leases", "telemetry_events"]));
+    // What a hand-edited file looks like: the dispatcher's lease table gone, its migration recorded.
+    await env.services.database.client.execute("DROP TABLE dispatch_leases");
+    const res = await env.call("GET", "/v1/admin/db-doctor");
+    expect(res.body).toMatchObject({ ok: false, pending_migrations: [], missing_tables: ["dispatch_leases"], integrity_check: "ok" });
   });
 
   it("is owner-only", async () => {

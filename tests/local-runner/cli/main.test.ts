@@ -1,3 +1,4 @@
+import { createClient } from "@libsql/client";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -111,6 +112,13 @@ describe("switchyard (in-process)", () => {
     expect((await cli("cron", "list")).out).toMatch(/heartbeat-sweep .*last: succeeded/);
     expect((await cli("cron", "run", "nope")).code).toBe(EXIT_FAILED);
     expect((await cli("db-doctor")).out).toMatch(/integrity_check: ok[\s\S]*\nok$/);
+    // A table dropped by hand while the ledger says its migration ran: named, and exit 1.
+    const file = createClient({ url: `file:${join(sb.home, "switchyard.db")}` });
+    await file.execute("DROP TABLE dispatch_leases");
+    file.close();
+    const sick = await cli("db-doctor");
+    expect(sick.code).toBe(EXIT_FAILED);
+    expect(sick.out).toMatch(/missing tables: dispatch_leases \(.*backup\)[\s\S]*\nNOT OK$/);
   });
 });
 
