@@ -125,6 +125,10 @@ class ResilientClient implements Client {
   /** Settles when close() is called, so work queued behind a transaction fails promptly. */
   #closing: Promise<void>;
   #signalClosed!: () => void;
+  /** Writes waiting in #idle, and a promise that settles when none is left. */
+  #writersWaiting = 0;
+  #writersDrained: Promise<void> = Promise.resolve();
+  #drainWriters: () => void = () => {};
 
   /**
    * Waits until no interactive transaction of this process is open. Bounded, because code that
@@ -134,6 +138,16 @@ class ResilientClient implements Client {
   async #idle(): Promise<void> {
     // The common case, no transaction of this process open or queued: no timer to arm.
     if (this.#transactions === 0) return;
+    if (this.#writersWaiting++ === 0) this.#writersDrained = new Promise<void>((r) => (this.#drainWriters = r));
+    try {
+      await this.#gateStable();
+    } finally {
+      if (--this.#writersWaiting === 0) this.#drainWriters();
+    }
+  }
+
+  /** Waits until the gate stops moving: every transaction open or queued when it was called ended. */
+  async #gateStable(): Promise<void> {
     const deadline = Date.now() + GATE_TIMEOUT_MS;
     for (let gate = this.#gate; ; gate = this.#gate) {
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -274,6 +288,9 @@ class ResilientClient implements Client {
   }
 
   async transaction(mode?: TransactionMode): Promise<Transaction> {
+    // Writes already waiting for this process's transactions go first: transactions opened back
+    // to back would otherwise keep them waiting until the gate's timeout.
+    while (this.#writersWaiting > 0 && !this.inner.closed) await Promise.race([this.#writersDrained, this.#closing]);
     let open!: () => void;
     const held = new Promise<void>((r) => (open = r));
     this.#transactions++;

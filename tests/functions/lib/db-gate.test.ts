@@ -49,6 +49,36 @@ describe("one process, an open transaction and another write", () => {
   });
 });
 
+describe("a write behind transactions opened back to back", () => {
+  it("goes before the transactions that came after it, instead of waiting until they stop", async () => {
+    const client = env.services.database.client;
+    await client.execute("CREATE TABLE lanes (id INTEGER PRIMARY KEY, who TEXT)");
+    let stop = false;
+    let committed = 0;
+    // Two lanes, each opening its next transaction as soon as the last one ends.
+    const lane = async (name: string) => {
+      while (!stop) {
+        const tx = await client.transaction("write");
+        await tx.execute({ sql: "INSERT INTO lanes (who) VALUES (?)", args: [name] });
+        await new Promise((r) => setTimeout(r, 2));
+        await tx.commit();
+        committed++;
+      }
+    };
+    const lanes = [lane("a"), lane("b")];
+    await new Promise((r) => setTimeout(r, 100));
+    const before = committed;
+    await client.batch(["INSERT INTO lanes (who) VALUES ('batch')"], "write");
+    const waitedFor = committed - before;
+    stop = true;
+    await Promise.all(lanes);
+    // It waited for the transactions open or queued when it came (at most a few), not for the
+    // lanes to stop, which they only do once it is done.
+    expect(waitedFor).toBeLessThan(10);
+    expect((await client.execute("SELECT count(*) AS n FROM lanes WHERE who = 'batch'")).rows[0]!.n).toBe(1);
+  });
+});
+
 /** Holds the write lock of the file at argv[1] for argv[2] ms in a process of its own, inserting 'holder'. */
 const HOLD = `const D = require("libsql"); const db = new D(process.argv[1]);
 db.exec("BEGIN IMMEDIATE"); db.exec("INSERT INTO t (who) VALUES ('holder')"); process.stdout.write("locked\\n");
