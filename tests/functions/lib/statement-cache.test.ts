@@ -1,4 +1,4 @@
-import { createClient, LibsqlBatchError } from "@libsql/client";
+import { type Client, createClient, LibsqlBatchError } from "@libsql/client";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,46 +15,54 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
+/**
+ * A client and a kept connection on one new file of this test's directory, after `setup` ran on
+ * the client; both are closed once `run` settles.
+ */
+async function withBoth(file: string, setup: string, run: (both: { client: Client; fast: CachedConnection; path: string }) => unknown) {
+  const path = join(dir, file);
+  const client = createClient({ url: `file:${path}` });
+  await client.executeMultiple(setup);
+  const fast = new CachedConnection(path, 5000);
+  try {
+    await run({ client, fast, path });
+  } finally {
+    fast.reset();
+    client.close();
+  }
+}
+
 describe("the kept-statement connection", () => {
   it("answers as @libsql/client does: rows by index and name, numbers, blobs, nulls, named args", async () => {
-    const path = join(dir, "x.db");
-    const client = createClient({ url: `file:${path}` });
-    await client.executeMultiple(
+    await withBoth(
+      "x.db",
       "CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER, f REAL, b BLOB, s TEXT); INSERT INTO t VALUES ('a', 9007199254740991, 1.5, x'0102', NULL), ('b', -3, 0, x'', 'é');",
-    );
-    const fast = new CachedConnection(path, 5000);
-    try {
-      for (const stmt of [
-        { sql: "SELECT id, n, f, b, s, n AS id FROM t ORDER BY id", args: [] },
-        { sql: "SELECT * FROM t WHERE id = ?", args: ["b"] },
-        { sql: "SELECT count(*) AS c FROM t WHERE n > :min", args: { ":min": -10 } },
-        { sql: "SELECT * FROM t WHERE id = ?", args: ["none"] },
-      ]) {
-        const want = await client.execute(stmt);
-        // Twice: the second run uses the kept statement.
-        for (let i = 0; i < 2; i++) {
-          const got = fast.execute(stmt);
-          expect(got.columns).toEqual(want.columns);
-          expect(got.columnTypes).toEqual(want.columnTypes);
-          expect(got.rows.map((r) => ({ ...r }))).toEqual(want.rows.map((r) => ({ ...r })));
-          expect(got.rows.map((r) => Array.from(r))).toEqual(want.rows.map((r) => Array.from(r)));
+      async ({ client, fast }) => {
+        for (const stmt of [
+          { sql: "SELECT id, n, f, b, s, n AS id FROM t ORDER BY id", args: [] },
+          { sql: "SELECT * FROM t WHERE id = ?", args: ["b"] },
+          { sql: "SELECT count(*) AS c FROM t WHERE n > :min", args: { ":min": -10 } },
+          { sql: "SELECT * FROM t WHERE id = ?", args: ["none"] },
+        ]) {
+          const want = await client.execute(stmt);
+          // Twice: the second run uses the kept statement.
+          for (let i = 0; i < 2; i++) {
+            const got = fast.execute(stmt);
+            expect(got.columns).toEqual(want.columns);
+            expect(got.columnTypes).toEqual(want.columnTypes);
+            expect(got.rows.map((r) => ({ ...r }))).toEqual(want.rows.map((r) => ({ ...r })));
+            expect(got.rows.map((r) => Array.from(r))).toEqual(want.rows.map((r) => Array.from(r)));
+          }
         }
-      }
-      const write = fast.execute({ sql: "INSERT INTO t (id, n) VALUES (?, ?)", args: ["c", true] });
-      expect(write.rowsAffected).toBe(1);
-      expect((await client.execute("SELECT n FROM t WHERE id = 'c'")).rows[0]!.n).toBe(1);
-    } finally {
-      fast.reset();
-      client.close();
-    }
+        const write = fast.execute({ sql: "INSERT INTO t (id, n) VALUES (?, ?)", args: ["c", true] });
+        expect(write.rowsAffected).toBe(1);
+        expect((await client.execute("SELECT n FROM t WHERE id = 'c'")).rows[0]!.n).toBe(1);
+      },
+    );
   });
 
   it("gives @libsql/client's error codes, and a kept SELECT * follows a schema change", async () => {
-    const path = join(dir, "y.db");
-    const client = createClient({ url: `file:${path}` });
-    await client.executeMultiple("CREATE TABLE t (id TEXT PRIMARY KEY); INSERT INTO t VALUES ('a');");
-    const fast = new CachedConnection(path, 5000);
-    try {
+    await withBoth("y.db", "CREATE TABLE t (id TEXT PRIMARY KEY); INSERT INTO t VALUES ('a');", async ({ client, fast }) => {
       const failure = (() => {
         try {
           fast.execute({ sql: "INSERT INTO t VALUES (?)", args: ["a"] });
@@ -68,10 +76,7 @@ describe("the kept-statement connection", () => {
       const after = fast.execute("SELECT * FROM t");
       expect(after.columns).toEqual(["id", "extra"]);
       expect({ ...after.rows[0] }).toEqual({ id: "a", extra: "x" });
-    } finally {
-      fast.reset();
-      client.close();
-    }
+    });
   });
 
   it("commits with the durability the client's own connections use", () => {
@@ -88,11 +93,7 @@ describe("the kept-statement connection", () => {
   });
 
   it("keeps its change stamp while nothing commits, and moves it for any commit, its own or another connection's", async () => {
-    const path = join(dir, "s.db");
-    const client = createClient({ url: `file:${path}` });
-    await client.executeMultiple("PRAGMA journal_mode = WAL; CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER);");
-    const fast = new CachedConnection(path, 5000);
-    try {
+    await withBoth("s.db", "PRAGMA journal_mode = WAL; CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER);", async ({ client, fast }) => {
       const first = fast.changeStamp();
       fast.execute("SELECT count(*) FROM t");
       fast.execute({ sql: "SELECT * FROM t WHERE id = ? LIMIT ?", args: ["a", 1] });
@@ -128,18 +129,11 @@ describe("the kept-statement connection", () => {
       const beforeReset = fast.changeStamp();
       fast.reset();
       expect(fast.changeStamp()).not.toBe(beforeReset);
-    } finally {
-      fast.reset();
-      client.close();
-    }
+    });
   });
 
   it("runs a batch as the client does: results in order, one transaction, nothing kept of a failed one", async () => {
-    const path = join(dir, "b.db");
-    const client = createClient({ url: `file:${path}` });
-    await client.executeMultiple("PRAGMA journal_mode = WAL; CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER);");
-    const fast = new CachedConnection(path, 5000);
-    try {
+    await withBoth("b.db", "PRAGMA journal_mode = WAL; CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER);", async ({ client, fast }) => {
       const stmts = [
         { sql: "INSERT INTO t VALUES (?, ?)", args: ["a", 1] },
         { sql: "UPDATE t SET n = n + 10 WHERE id = ? RETURNING n", args: ["a"] },
@@ -172,10 +166,7 @@ describe("the kept-statement connection", () => {
       // The connection is usable afterwards, and a later batch commits.
       fast.batch([{ sql: "INSERT INTO t VALUES (?, ?)", args: ["c", 4] }], "write");
       expect((await client.execute("SELECT count(*) AS c FROM t")).rows[0]!.c).toBe(2);
-    } finally {
-      fast.reset();
-      client.close();
-    }
+    });
   });
 
   it("leaves batches with anything but plain DML to the client", async () => {
@@ -225,31 +216,28 @@ describe("the kept-statement connection", () => {
   });
 
   it("applies a kept write once and names its columns anew after another connection's schema change, whoever polled first", async () => {
-    const path = join(dir, "w.db");
-    const client = createClient({ url: `file:${path}` });
-    await client.executeMultiple("PRAGMA journal_mode = WAL; CREATE TABLE c (id INTEGER PRIMARY KEY, n INTEGER NOT NULL); INSERT INTO c VALUES (1, 0);");
-    const fast = new CachedConnection(path, 5000);
-    const bump = () => fast.batch([{ sql: "UPDATE c SET n = n + 1 WHERE id = 1 RETURNING *", args: [] }], "write")[0]!;
-    try {
-      expect(bump().rows.map((r) => ({ ...r }))).toEqual([{ id: 1, n: 1 }]);
-      await client.execute("ALTER TABLE c ADD COLUMN note TEXT");
-      // The change stamp (auth polls it on every request) sees the commit first.
-      fast.changeStamp();
-      const second = bump();
-      expect(second.columns).toEqual(["id", "n", "note"]);
-      expect(second.rows.map((r) => ({ ...r }))).toEqual([{ id: 1, n: 2, note: null }]);
-      expect((await client.execute("SELECT n FROM c")).rows[0]!.n).toBe(2);
-      // Columns rebuilt in another order under the same count are named as they are now.
-      fast.execute("SELECT * FROM c");
-      await client.executeMultiple(
-        "CREATE TABLE c2 (id INTEGER PRIMARY KEY, note TEXT, n INTEGER NOT NULL); INSERT INTO c2 SELECT id, note, n FROM c; DROP TABLE c; ALTER TABLE c2 RENAME TO c;",
-      );
-      fast.changeStamp();
-      expect(fast.execute("SELECT * FROM c").rows.map((r) => ({ ...r }))).toEqual([{ id: 1, note: null, n: 2 }]);
-    } finally {
-      fast.reset();
-      client.close();
-    }
+    await withBoth(
+      "w.db",
+      "PRAGMA journal_mode = WAL; CREATE TABLE c (id INTEGER PRIMARY KEY, n INTEGER NOT NULL); INSERT INTO c VALUES (1, 0);",
+      async ({ client, fast }) => {
+        const bump = () => fast.batch([{ sql: "UPDATE c SET n = n + 1 WHERE id = 1 RETURNING *", args: [] }], "write")[0]!;
+        expect(bump().rows.map((r) => ({ ...r }))).toEqual([{ id: 1, n: 1 }]);
+        await client.execute("ALTER TABLE c ADD COLUMN note TEXT");
+        // The change stamp (auth polls it on every request) sees the commit first.
+        fast.changeStamp();
+        const second = bump();
+        expect(second.columns).toEqual(["id", "n", "note"]);
+        expect(second.rows.map((r) => ({ ...r }))).toEqual([{ id: 1, n: 2, note: null }]);
+        expect((await client.execute("SELECT n FROM c")).rows[0]!.n).toBe(2);
+        // Columns rebuilt in another order under the same count are named as they are now.
+        fast.execute("SELECT * FROM c");
+        await client.executeMultiple(
+          "CREATE TABLE c2 (id INTEGER PRIMARY KEY, note TEXT, n INTEGER NOT NULL); INSERT INTO c2 SELECT id, note, n FROM c; DROP TABLE c; ALTER TABLE c2 RENAME TO c;",
+        );
+        fast.changeStamp();
+        expect(fast.execute("SELECT * FROM c").rows.map((r) => ({ ...r }))).toEqual([{ id: 1, note: null, n: 2 }]);
+      },
+    );
   });
 
   it("opens only plain file URLs itself", () => {
