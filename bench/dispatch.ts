@@ -18,7 +18,7 @@ import { openDatabase, type Database } from "../functions/lib/db.ts";
 import { DISPATCH_PLUGINS } from "../functions/executors.ts";
 import { dispatchPass } from "../functions/queue/dispatch-pass.ts";
 import { migrateDatabase } from "../local-runner/migrate.ts";
-import { commands } from "../schema/commands.ts";
+import { enqueueNotifications } from "../tests/helpers/queue-seed.ts";
 import { round, type BenchRow } from "./lib.ts";
 
 export type DispatchBenchRow = BenchRow;
@@ -36,22 +36,6 @@ async function freshDb(): Promise<{ dir: string; db: Database; url: string }> {
   const db = await openDatabase({ url });
   await migrateDatabase(db);
   return { dir, db, url };
-}
-
-async function seed(db: Database, count: number) {
-  const base = Date.now();
-  for (let start = 0; start < count; start += 200) {
-    const rows = Array.from({ length: Math.min(200, count - start) }, (_, k) => ({
-      id: `cmd_bench_${String(start + k).padStart(7, "0")}`,
-      type: "notify_manager" as const,
-      state: "pending" as const,
-      payload: { n: start + k },
-      createdBy: "owner:bench",
-      createdAt: base + start + k,
-      updatedAt: base + start + k,
-    }));
-    await db.db.insert(commands).values(rows);
-  }
 }
 
 /** Sequential autocommit single-row UPDATEs: the floor one write transaction costs here. */
@@ -80,7 +64,7 @@ const noop = { notify_manager: { payload: z.object({ n: z.number() }), run: asyn
 async function singleDispatcherRate(): Promise<number> {
   const { dir, db } = await freshDb();
   try {
-    await seed(db, SINGLE_COMMANDS);
+    await enqueueNotifications(db, "bench", SINGLE_COMMANDS);
     const ctx = makeCtx({ database: db, hostName: "bench", executors: noop }, { kind: "daemon", tokenId: "bench" });
     let processed = 0;
     const t0 = performance.now();
@@ -101,7 +85,7 @@ async function singleDispatcherRate(): Promise<number> {
 async function multiDispatcherRate(): Promise<number> {
   const { dir, db, url } = await freshDb();
   try {
-    await seed(db, MULTI_COMMANDS);
+    await enqueueNotifications(db, "bench", MULTI_COMMANDS);
     const children = Array.from({ length: PROCESSES }, (_, i) => {
       const child = spawn(process.execPath, ["--import", "tsx", WORKER, url, `bench-${i}`], { cwd: ROOT, stdio: ["pipe", "pipe", "inherit"] });
       const lines: Array<Record<string, unknown>> = [];

@@ -5,7 +5,6 @@ import { afterEach } from "vitest";
 import { makeCtx } from "../../functions/lib/ctx.ts";
 import { openDatabase, type Database } from "../../functions/lib/db.ts";
 import { migrateDatabase } from "../../local-runner/migrate.ts";
-import { commands } from "../../schema/commands.ts";
 import type { WorkerProcess } from "./worker-process.ts";
 
 /**
@@ -36,25 +35,4 @@ export function useSharedFileDatabase<L extends { ready?: true }>(prefix: string
       return { url, database, ctx };
     },
   };
-}
-
-/**
- * Queues `count` pending notify_manager commands (the database-only type the test dispatchers
- * execute) with ids `cmd_<prefix>_00000…` in creation order, 200 rows per insert.
- */
-export async function enqueueNotifications(database: Database, prefix: string, count: number): Promise<void> {
-  const base = Date.now();
-  for (let start = 0; start < count; start += 200) {
-    await database.db.insert(commands).values(
-      Array.from({ length: Math.min(200, count - start) }, (_, k) => ({
-        id: `cmd_${prefix}_${String(start + k).padStart(5, "0")}`,
-        type: "notify_manager" as const,
-        state: "pending" as const,
-        payload: { n: start + k },
-        createdBy: "owner:test",
-        createdAt: base + start + k,
-        updatedAt: base + start + k,
-      })),
-    );
-  }
 }

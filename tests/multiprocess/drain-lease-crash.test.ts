@@ -1,7 +1,8 @@
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { Database } from "../../functions/lib/db.ts";
-import { enqueueNotifications, useSharedFileDatabase } from "../helpers/shared-file-db.ts";
+import { enqueueNotifications, openCommands } from "../helpers/queue-seed.ts";
+import { useSharedFileDatabase } from "../helpers/shared-file-db.ts";
 import { spawnWorker, type WorkerProcess } from "../helpers/worker-process.ts";
 
 /*
@@ -57,7 +58,7 @@ describe("drain lease under kill -9", () => {
       live.set(id, p);
     }
     await Promise.all([...live.values()].map((p) => p.ready));
-    const open = async () => Number((await rows("SELECT count(*) FROM commands WHERE state <> 'succeeded'"))[0]![0]);
+    const open = () => openCommands(opened.database);
     const claimers = async () => (await rows("SELECT DISTINCT dispatcher_id FROM command_attempts ORDER BY 1")).map((r) => String(r.dispatcher_id));
     const lease = async () => (await rows("SELECT holder, expires_at, taken_at FROM dispatch_leases"))[0];
 

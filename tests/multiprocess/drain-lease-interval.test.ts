@@ -1,7 +1,8 @@
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { Database } from "../../functions/lib/db.ts";
-import { enqueueNotifications, useSharedFileDatabase } from "../helpers/shared-file-db.ts";
+import { drainedWithin, enqueueNotifications } from "../helpers/queue-seed.ts";
+import { useSharedFileDatabase } from "../helpers/shared-file-db.ts";
 import { spawnWorker } from "../helpers/worker-process.ts";
 
 /*
@@ -22,16 +23,6 @@ const rows = async (sql: string, args: Array<string | number> = []) => (await da
 
 const enqueue = (prefix: string) => enqueueNotifications(database!, prefix, COMMANDS);
 
-async function drainedWithin(ms: number) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const [open] = await rows("SELECT count(*) AS n FROM commands WHERE state <> 'succeeded'");
-    if (Number(open!.n) === 0) return true;
-    if (Date.now() > deadline) return false;
-    await sleep(50);
-  }
-}
-
 /** A dispatcher polling once a minute, with the loop's default drain lease, that has taken it. */
 async function slowHolder(url: string) {
   const slow = spawnWorker<Line>(WORKER, [url, "slow-poller", "120000"], [], { WORKER_INTERVAL_MS: "60000" });
@@ -51,7 +42,7 @@ describe("drain lease and a long --interval", () => {
     database = opened.database;
     const { fast } = await slowHolder(opened.url);
     await enqueue("idle");
-    expect(await drainedWithin(20_000), "commands waited for the slow holder's next pass").toBe(true);
+    expect(await drainedWithin(database!, 20_000), "commands waited for the slow holder's next pass").toBe(true);
     expect((await rows("SELECT DISTINCT dispatcher_id FROM command_attempts")).map((r) => r.dispatcher_id)).toEqual(["fast-poller"]);
     fast.child.kill("SIGTERM");
     expect(await fast.exit).toBe(0);
@@ -64,7 +55,7 @@ describe("drain lease and a long --interval", () => {
     slow.child.kill("SIGKILL");
     await slow.exit;
     await enqueue("killed");
-    expect(await drainedWithin(20_000), "commands waited for the dead slow holder's lease").toBe(true);
+    expect(await drainedWithin(database!, 20_000), "commands waited for the dead slow holder's lease").toBe(true);
     const effects = await rows(
       `SELECT json_extract(payload_json, '$.command_id') AS id, count(*) AS n FROM events WHERE kind = 'test_planned_effect' GROUP BY 1`,
     );

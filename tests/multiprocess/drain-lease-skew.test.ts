@@ -1,7 +1,8 @@
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { Database } from "../../functions/lib/db.ts";
-import { enqueueNotifications, useSharedFileDatabase } from "../helpers/shared-file-db.ts";
+import { drainedWithin, enqueueNotifications } from "../helpers/queue-seed.ts";
+import { useSharedFileDatabase } from "../helpers/shared-file-db.ts";
 import { spawnWorker } from "../helpers/worker-process.ts";
 
 /*
@@ -23,15 +24,7 @@ const rows = async (sql: string, args: Array<string | number> = []) => (await da
 const enqueue = (prefix: string) => enqueueNotifications(database!, prefix, COMMANDS);
 
 /** Waits (a generous liveness bound, far below the ten minutes of the skew) for the queue to drain. */
-async function drained(ms = 20_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const [open] = await rows("SELECT count(*) AS n FROM commands WHERE state <> 'succeeded'");
-    if (Number(open!.n) === 0) return true;
-    if (Date.now() > deadline) return false;
-    await sleep(50);
-  }
-}
+const drained = () => drainedWithin(database!, 20_000);
 
 async function exactlyOnce() {
   expect(await rows("SELECT state, count(*) AS n FROM commands GROUP BY state")).toEqual([expect.objectContaining({ state: "succeeded", n: COMMANDS })]);

@@ -1,7 +1,8 @@
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { Database } from "../../functions/lib/db.ts";
-import { enqueueNotifications, useSharedFileDatabase } from "../helpers/shared-file-db.ts";
+import { enqueueNotifications, openCommands } from "../helpers/queue-seed.ts";
+import { useSharedFileDatabase } from "../helpers/shared-file-db.ts";
 import { spawnWorker, type WorkerProcess } from "../helpers/worker-process.ts";
 
 /*
@@ -60,7 +61,7 @@ describe("batched database-only outcomes under kill -9", () => {
 
     // Kill only a dispatcher caught holding claims it has not committed: a batch mid-flight.
     const killedHolding: Array<{ id: string; held: number }> = [];
-    const open = async () => Number((await rows("SELECT count(*) FROM commands WHERE state <> 'succeeded'"))[0]![0]);
+    const open = () => openCommands(db);
     const started = Date.now();
     while (killedHolding.length < KILLS && (await open()) > 0) {
       if (Date.now() - started > 60_000) throw new Error(`only ${killedHolding.length} kills in 60 s`);
