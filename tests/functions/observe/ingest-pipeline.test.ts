@@ -15,17 +15,23 @@ afterEach(() => env.close());
 const line = (text: string) =>
   `${JSON.stringify({ timestamp: "2026-11-21T12:00:00.000Z", type: "event_msg", payload: { type: "user_message", message: text } })}\n`;
 
+/** A worker whose Codex rollout holds a little over 10 MB of 1 kB user messages made of `ch`. */
+async function bigRollout(name: string, ch: string) {
+  const path = codexRollout(env, name, null);
+  writeFileSync(path, "");
+  const w = await registerSession(env, "worker", { codex_session: path });
+  const block = line(ch.repeat(1000)).repeat(1000);
+  let lines = 0;
+  while (statSync(path).size <= 10 * 1024 * 1024) {
+    appendFileSync(path, block);
+    lines += 1000;
+  }
+  return { path, w, lines };
+}
+
 describe("ingest pipelining", () => {
   it("asks the host for each next chunk before the chunk before it is committed, and still stores every line once", async () => {
-    const path = codexRollout(env, "piped", null);
-    writeFileSync(path, "");
-    const w = await registerSession(env, "worker", { codex_session: path });
-    const block = line("x".repeat(1000)).repeat(1000);
-    let lines = 0;
-    while (statSync(path).size <= 10 * 1024 * 1024) {
-      appendFileSync(path, block);
-      lines += 1000;
-    }
+    const { w, lines } = await bigRollout("piped", "x");
     const host = env.services.host!;
     const read = host.readBytes.bind(host);
     // What the database held each time ingest asked for bytes: the cursor and the stored events.
@@ -76,15 +82,7 @@ describe("ingest pipelining", () => {
   });
 
   it("reads on from where a short read ended, not from where the reads queued behind it start", async () => {
-    const path = codexRollout(env, "short", null);
-    writeFileSync(path, "");
-    const w = await registerSession(env, "worker", { codex_session: path });
-    const block = line("z".repeat(1000)).repeat(1000);
-    let lines = 0;
-    while (statSync(path).size <= 10 * 1024 * 1024) {
-      appendFileSync(path, block);
-      lines += 1000;
-    }
+    const { w, lines } = await bigRollout("short", "z");
     const host = env.services.host!;
     const read = host.readBytes.bind(host);
     const offsets: number[] = [];
