@@ -3,6 +3,7 @@ import { actorOf, type Ctx } from "./ctx.ts";
 import type { Db } from "./db.ts";
 import type { ApiError } from "./errors.ts";
 import { txWithKey } from "./idempotency.ts";
+import { insertRow } from "./sql.ts";
 
 /** The audit row a mutation writes, as a row and as a statement so callers can batch it. */
 export function auditInsert(ctx: Ctx, input: { kind: string; taskId?: string | null; sessionId?: string | null; payload: Record<string, unknown> }) {
@@ -15,7 +16,7 @@ export function auditInsert(ctx: Ctx, input: { kind: string; taskId?: string | n
     payload: input.payload,
     createdAt: ctx.now().getTime(),
   };
-  return { id: row.id, row, stmt: ctx.db.insert(events).values(row) };
+  return { id: row.id, row, stmt: insertRow(ctx.db, events, row) };
 }
 
 /** Payload keys whose values are agent or user content and are hidden unless asked for. */

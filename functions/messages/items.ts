@@ -11,7 +11,7 @@ import { paneText } from "../lib/pane-text.ts";
 import { mayPushInto, type Originator } from "./push-authority.ts";
 import { auditInsert } from "../lib/audit.ts";
 import type { Ctx } from "../lib/ctx.ts";
-import { isUniqueViolation, iso } from "../lib/sql.ts";
+import { insertRow, isUniqueViolation, iso } from "../lib/sql.ts";
 import { signalInbox } from "./notifier.ts";
 
 /** What to put in a session's inbox. */
@@ -150,9 +150,9 @@ export async function planInboxItem(
   });
   const created: CreatedInboxItem = { item: row, created: true, eventId: ev.id };
   const stmts: BatchItem<"sqlite">[] = [
-    ...(message ? [ctx.db.insert(messages).values(message)] : []),
-    ctx.db.insert(inboxItems).values(row),
-    ...(deliver ? [ctx.db.insert(commands).values(deliver)] : []),
+    ...(message ? [insertRow(ctx.db, messages, message)] : []),
+    insertRow(ctx.db, inboxItems, row),
+    ...(deliver ? [insertRow(ctx.db, commands, deliver)] : []),
     ev.stmt,
   ];
   return { created, stmts };
