@@ -9,6 +9,7 @@ import { prunePatrolHistory } from "../functions/patrol/prune.ts";
 import { heartbeatSweep } from "./heartbeat-sweep.ts";
 import { patrolTick, patrolWatchTick } from "./patrol.ts";
 import { pruneCronHistory } from "./prune-history.ts";
+import { feedTelemetry } from "../functions/telemetry/feed.ts";
 
 /** A cron tick: one pass of periodic work that returns a JSON report. */
 export type Tick = (ctx: Ctx) => Promise<Record<string, unknown>>;
@@ -25,6 +26,13 @@ export const CRONS: Record<string, { schedule: string; description: string; tick
     // The app loop checks this dispatcher id by default, so a running `up` keeps it healthy.
     description: `One dispatch pass as dispatcher ${DEFAULT_DISPATCHER_ID}: recover expired leases, route completions, run due commands, heartbeat.`,
     tick: async (ctx) => ({ ...(await dispatchPass(ctx, DISPATCH_PLUGINS, { dispatcherId: DEFAULT_DISPATCHER_ID })) }),
+  },
+  "telemetry-feed": {
+    schedule: "*/10 * * * * *",
+    // Readers of telemetry catch up by themselves; this keeps the queue short so they rarely
+    // have to, and writes many events' rows per commit instead of one per mutation.
+    description: "Write the telemetry rows of audit events queued since the last feed, a thousand per transaction.",
+    tick: async (ctx) => ({ ...(await feedTelemetry(ctx)) }),
   },
   "lease-expiry": {
     schedule: "*/30 * * * * *",

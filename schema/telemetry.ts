@@ -9,11 +9,11 @@ export const TELEMETRY_OUTCOMES = ["ok", "failed", "info"] as const;
 export type TelemetryOutcome = (typeof TELEMETRY_OUTCOMES)[number];
 
 /**
- * One structured stream of what happened, for search and triage. Rows are written by SQL
- * triggers on the tables where things happen (events, manager_cycles, commands,
- * command_attempts, inbox_items; see the telemetry_fts migration), so they land in the same
- * statement as the change itself, with no extra round trip and no code path that can forget
- * them. `summary` holds identifiers, states and counts only, never transcript, pane, prompt or
+ * One structured stream of what happened, for search and triage. Rows come from the tables where
+ * things happen, through SQL so no code path can forget them: cycles, commands and attempts by
+ * triggers in the same statement as the change (the telemetry_fts migration); audit events,
+ * which nearly every mutation writes, in batches (`telemetry_pending`, functions/telemetry/feed.ts).
+ * `summary` holds identifiers, states and counts only, never transcript, pane, prompt or
  * payload bodies; it is what the full-text index (`telemetry_fts`, FTS5) covers.
  */
 export const telemetryEvents = sqliteTable(
@@ -45,6 +45,19 @@ export const telemetryEvents = sqliteTable(
 );
 
 export type TelemetryEventRow = typeof telemetryEvents.$inferSelect;
+
+/**
+ * Audit events whose telemetry row is not written yet, in insertion order. A trigger on `events`
+ * adds one row here (a small insert into a table that stays near empty) instead of the telemetry
+ * row itself, whose summary, six indexes and full-text entry cost more than the rest of a typical
+ * mutation's commit; the feed (functions/telemetry/feed.ts) writes those rows for many events in
+ * one transaction and deletes them from here in the same commit. Readers of telemetry catch up first.
+ */
+export const telemetryPending = sqliteTable("telemetry_pending", {
+  // No AUTOINCREMENT: only the order of the rows present matters, and the table empties often.
+  seq: integer("seq").primaryKey(),
+  eventId: text("event_id").notNull(),
+});
 
 export const SEGMENT_MODES = ["events", "pane"] as const;
 export type SegmentMode = (typeof SEGMENT_MODES)[number];

@@ -16,6 +16,7 @@ import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { iso, eqLiteral } from "../lib/sql.ts";
 import { patrolStatus } from "../patrol/status.ts";
 import { dispatchHeartbeats, secondsSince } from "../telemetry/views.ts";
+import { catchUpTelemetry } from "../telemetry/feed.ts";
 
 export const OverviewQuery = z.object({
   state: z.enum(["active", "finished"]).optional().default("active").openapi({ description: "Which tasks to list (default active)" }),
@@ -53,6 +54,7 @@ const OPEN_ADVICE = ["owner_input_required", "draft_ready", "approved", "queued"
 
 /** The change watermark: the newest telemetry row and broker event (two primary-key lookups). */
 export async function watermark(ctx: Ctx): Promise<string> {
+  await catchUpTelemetry(ctx);
   const [[t], [b]] = await ctx.db.batch([
     ctx.db.select({ id: sql<number | null>`max(${telemetryEvents.id})` }).from(telemetryEvents),
     ctx.db.select({ id: sql<number | null>`max(${brokerEvents.id})` }).from(brokerEvents),
@@ -259,6 +261,8 @@ async function patrol(ctx: Ctx) {
 
 /** The whole dashboard in one answer. */
 export async function dashboardOverview(ctx: Ctx, q: z.output<typeof OverviewQuery>) {
+  // A bad cursor is refused before the watermark catches telemetry up (a refused read changes nothing).
+  decodeCursor(q.cursor, 1, "dashboard/overview");
   const [mark, t, qu, dispatch, broker, pat] = await Promise.all([
     watermark(ctx),
     taskRows(ctx, q),

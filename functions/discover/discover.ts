@@ -15,6 +15,7 @@ import { detailsVisibleTo, sessionToWire } from "../sessions/wire.ts";
 import { taskToWire } from "../tasks/wire.ts";
 import { DiscoverQuery, DiscoverResult, type Suggestion } from "./schema.ts";
 import { containsNeedle, planTrigramMatch, type TrigramMatch } from "./substring.ts";
+import { catchUpTelemetry } from "../telemetry/feed.ts";
 
 export const discoverRoute = defineRoute(
   ["owner", "daemon", "session"],
@@ -119,6 +120,7 @@ async function matchEvents(ctx: Ctx, text: string | null, limit: number): Promis
   if (!text) return ctx.db.select().from(events).orderBy(sql`${events}.rowid DESC`).limit(limit);
   const match = wordPrefixes(text);
   if (!match) return [];
+  await catchUpTelemetry(ctx);
   const rows = await ctx.db.all<Record<string, unknown>>(
     sql`SELECT ev.* FROM telemetry_fts AS f JOIN telemetry_events AS te ON te.id = f.rowid JOIN ${events} AS ev ON ev.id = te.ref_id WHERE telemetry_fts MATCH ${match} AND te.source = 'audit' ORDER BY f.rowid DESC LIMIT ${limit}`,
   );

@@ -17,6 +17,7 @@ import { taskByName } from "../tasks/lookup.ts";
 import { TaskNameParam } from "../tasks/schema.ts";
 import { telemetrySummary, wireTelemetry } from "../telemetry/search.ts";
 import { taskSnapshot, telemetryTask } from "../telemetry/views.ts";
+import { catchUpTelemetry } from "../telemetry/feed.ts";
 
 export const ExportBody = z.object({
   dir: z.string().min(1).max(4096).openapi({ description: "An existing directory on the server's host; the bundle is created inside it" }),
@@ -59,6 +60,7 @@ const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
 
 /** Every telemetry row of a task, oldest first, read in index-ordered pages. */
 async function taskTelemetry(ctx: Ctx, taskId: string) {
+  await catchUpTelemetry(ctx);
   const out = [];
   let after = 0;
   for (;;) {

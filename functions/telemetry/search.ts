@@ -9,6 +9,7 @@ import { decodeCursor, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { iso, eqLiteral } from "../lib/sql.ts";
 import { SummaryQuery, TelemetryList, TelemetryQuery, TelemetrySummary } from "./schema.ts";
+import { catchUpTelemetry } from "./feed.ts";
 
 export const telemetryRoute = defineRoute(
   ["owner", "daemon"],
@@ -126,11 +127,14 @@ export async function listTelemetry(ctx: Ctx, q: z.output<typeof TelemetryQuery>
   const before = after ? Number(after[0]) : null;
   const taskId = q.task ? await taskIdByName(ctx, q.task) : null;
   const sessionId = q.session ? await sessionIdByName(ctx, q.session) : null;
+  const match = q.search ? ftsQuery(q.search) : null;
+  // After everything that can refuse the request: a refused read changes nothing.
+  await catchUpTelemetry(ctx);
   const t = telemetryEvents;
   let rows: TelemetryEventRow[];
-  if (q.search) {
+  if (match !== null) {
     // Newest matches first straight off the full-text index (rowid order), filters applied as they stream.
-    const conds: SQL[] = [sql`telemetry_fts MATCH ${ftsQuery(q.search)}`];
+    const conds: SQL[] = [sql`telemetry_fts MATCH ${match}`];
     if (before !== null) conds.push(sql`f.rowid < ${before}`);
     if (taskId) conds.push(sql`e.task_id = ${taskId}`);
     if (sessionId) conds.push(sql`e.session_id = ${sessionId}`);
@@ -192,6 +196,7 @@ export async function countTelemetry(ctx: Ctx, where: SQL | undefined) {
 /** Counts of a task's or a run's telemetry (or of everything). */
 export async function telemetrySummary(ctx: Ctx, q: z.output<typeof SummaryQuery>) {
   const taskId = q.task ? await taskIdByName(ctx, q.task) : null;
+  await catchUpTelemetry(ctx);
   // Without a task or run, the last day: a summary never counts the whole history.
   const since = taskId || q.run ? null : ctx.now().getTime() - 86_400_000;
   const where = and(

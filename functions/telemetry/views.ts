@@ -25,6 +25,7 @@ import {
   TelemetryTaskView,
 } from "./schema.ts";
 import { countTelemetry, taskIdByName, wireTelemetry } from "./search.ts";
+import { catchUpTelemetry } from "./feed.ts";
 
 export const telemetryTaskRoute = defineRoute(["owner", "daemon"], {
   method: "get",
@@ -152,6 +153,7 @@ async function commandCounts(ctx: Ctx, taskId: string) {
 /** What one task looks like for triage: recent history, health and counts, never content. */
 export async function telemetryTask(ctx: Ctx, name: string) {
   const task = await taskByName(ctx, name);
+  await catchUpTelemetry(ctx);
   const bound = await activeBindingOf(ctx, task.id);
   const db = ctx.db;
   const [cycles, lastOk, decisions, cmds, failures] = await db.batch([
@@ -254,6 +256,8 @@ export async function telemetryFailures(ctx: Ctx, q: z.output<typeof FailuresQue
   const since = ctx.now().getTime() - parseWindow(q.window) * 1000;
   const taskId = q.task ? await taskIdByName(ctx, q.task) : null;
   const after = decodeCursor(q.cursor, 2, "telemetry/views") as [number, number] | null;
+  // After everything that can refuse the request: a refused read changes nothing.
+  await catchUpTelemetry(ctx);
   const t = telemetryEvents;
   const conds = [
     eqLiteral(t.outcome, "failed"),
@@ -346,6 +350,7 @@ async function sessionHealth(ctx: Ctx) {
 /** Bounded rollups of the window: one pass over the telemetry index range, plus standing counts. */
 export async function telemetryMetrics(ctx: Ctx, q: z.output<typeof MetricsQuery>) {
   const since = ctx.now().getTime() - parseWindow(q.window) * 1000;
+  await catchUpTelemetry(ctx);
   const t = telemetryEvents;
   const sum = (cond: ReturnType<typeof sql>) => sql<number>`coalesce(sum(${cond}), 0)`;
   const [[w], health, [ingest], [retained]] = await Promise.all([
@@ -418,6 +423,7 @@ export async function dispatchHeartbeats(ctx: Ctx) {
 
 /** One task's overview, as the dashboard shows it. */
 export async function taskSnapshot(ctx: Ctx, task: TaskRow) {
+  await catchUpTelemetry(ctx);
   const bound = await activeBindingOf(ctx, task.id);
   const [[cycle], inbox, cmds, criteria, [failed]] = await Promise.all([
     ctx.db.select().from(managerCycles).where(eq(managerCycles.taskId, task.id)).orderBy(desc(managerCycles.taskId), desc(managerCycles.id)).limit(1),

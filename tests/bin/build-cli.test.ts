@@ -166,6 +166,11 @@ describe("the bundled CLI (bin/build-cli.mjs)", () => {
       expect(full(["register-manager", "--name", "bundle-m", "--thread-id", "t-m"]).code).toBe(0);
       expect(full(["tasks", "--create", "bundle-task", "--goal", "read me"]).code).toBe(0);
       expect(full(["bind", "--task", "bundle-task", "--worker", "bundle-w", "--manager", "bundle-m"]).code).toBe(0);
+      // Those commands queued their audit events for telemetry, and a text search reads telemetry
+      // only once it is caught up, which writes: the fast path leaves that one to the full CLI,
+      // whose run feeds the queue; after it the fast path answers the search itself.
+      expect(viaLocal(["discover", "bundle"]).code).toBe(99);
+      expect(full(["discover", "bundle"]).code).toBe(0);
       for (const args of [
         ["sessions"],
         ["sessions", "--json", "--role", "worker"],
