@@ -282,6 +282,9 @@ export async function exportTask(ctx: Ctx, name: string, input: z.output<typeof 
       hint: "Run export-task through `switchyard up` or the CLI on the machine that should hold the bundle.",
     });
   }
+  // The directory is checked (absolute, exists, a directory) before the bundle is built, which
+  // catches telemetry up: a refused export changes nothing. With no files the host writes none.
+  await writeFilesUnder(input.dir, []);
   const { task, files } = await buildBundle(ctx, name, input.include_content);
   const enc = new TextEncoder();
   const encoded = Object.entries(files).map(([n, text]) => ({ name: n, bytes: enc.encode(text) }));

@@ -20,7 +20,7 @@ const IN_BATCH = `seq < (SELECT min(seq) FROM telemetry_pending) + ${FEED_BATCH}
 const FEED_AUDIT = `INSERT INTO telemetry_events (source, kind, task_id, session_id, run_id, actor, ref_id, outcome, summary, created_at)
 SELECT
   'audit', e.kind, e.task_id, e.session_id,
-  coalesce(json_extract(e.payload_json, '$.run_id'), json_extract(e.payload_json, '$.loop_run_id'), json_extract(e.payload_json, '$.patrol_run_id'), json_extract(e.payload_json, '$.dispatcher_id')),
+  coalesce(json_extract(e.pj, '$.run_id'), json_extract(e.pj, '$.loop_run_id'), json_extract(e.pj, '$.patrol_run_id'), json_extract(e.pj, '$.dispatcher_id')),
   e.actor, e.id,
   CASE WHEN e.kind LIKE '%fail%' OR e.kind LIKE '%refused%' OR e.kind LIKE '%error%' OR e.kind LIKE '%dead%' OR e.kind LIKE '%escalation%' THEN 'failed' ELSE 'info' END,
   'audit ' || e.kind || ' ' || e.actor
@@ -28,7 +28,7 @@ SELECT
     || coalesce(' session ' || (SELECT name FROM sessions WHERE id = e.session_id), '')
     || coalesce(' ' || (
       SELECT group_concat(j.key || '=' || substr(CAST(j.value AS TEXT), 1, 200), ' ')
-      FROM json_each(e.payload_json) AS j
+      FROM json_each(e.pj) AS j
       WHERE j.type IN ('integer', 'real', 'true', 'false')
         OR (j.type = 'text' AND (
           j.key = 'id' OR j.key LIKE '%\\_id' ESCAPE '\\' OR j.key = 'name' OR j.key LIKE '%\\_name' ESCAPE '\\'
@@ -39,9 +39,15 @@ SELECT
         ))
     ), ''),
   e.created_at
-FROM telemetry_pending AS p JOIN events AS e ON e.id = p.event_id
-WHERE p.${IN_BATCH}
-ORDER BY p.seq`;
+FROM (
+  -- A payload SQLite's JSON functions refuse (nested 1000 deep) is summarised without its
+  -- fields: read as is, it would fail this whole batch, and every later one behind it.
+  SELECT p.seq, ev.id, ev.kind, ev.task_id, ev.session_id, ev.actor, ev.created_at,
+    CASE WHEN json_valid(ev.payload_json) THEN ev.payload_json ELSE '{}' END AS pj
+  FROM telemetry_pending AS p JOIN events AS ev ON ev.id = p.event_id
+  WHERE p.${IN_BATCH}
+) AS e
+ORDER BY e.seq`;
 
 const DRAIN = `DELETE FROM telemetry_pending WHERE ${IN_BATCH}`;
 

@@ -113,6 +113,35 @@ describe("audit events reach telemetry through the queue", () => {
     expect((await auditRows()).map((r) => r.ref_id)).toEqual([kept]);
   });
 
+  it("feeds an event whose payload SQLite's JSON functions refuse, without its fields, and the events behind it", async () => {
+    // Nested 1000 deep: json_each and json_extract throw "malformed JSON" on it.
+    let deep: unknown = "bottom";
+    for (let i = 0; i < 1000; i++) deep = [deep];
+    const [poison] = await writeEvents(1, "deep_payload", () => ({ state: "x", evidence: deep }));
+    const [after] = await writeEvents(1, "after_it", () => ({ state: "fine" }));
+    expect(await feedTelemetry(ctx)).toEqual({ fed: 2, drained: 2, more: false });
+    expect((await auditRows()).map((r) => [r.ref_id, r.summary])).toEqual([
+      [poison, "audit deep_payload owner:tok_feed_test"],
+      [after, "audit after_it owner:tok_feed_test state=fine"],
+    ]);
+    expect(await queued()).toEqual([]);
+  });
+
+  it("a refused telemetry read or export leaves the queue as it was", async () => {
+    await env.call("POST", "/v1/tasks", { body: { name: "feed-task", goal: "g" } });
+    const before = await queued();
+    expect(before.length).toBeGreaterThan(0);
+    expect((await env.call("GET", "/v1/telemetry/tasks/no-such-task")).status).toBe(404);
+    expect((await env.call("GET", "/v1/telemetry?task=no-such-task")).status).toBe(404);
+    expect((await env.call("GET", "/v1/telemetry?cursor=garbage")).status).toBe(400);
+    expect((await env.call("GET", "/v1/dashboard/overview?cursor=garbage")).status).toBe(400);
+    const missing = await env.call("POST", "/v1/tasks/feed-task/export", { body: { dir: `${env.dir}/not-there` } });
+    expect(missing.status).toBe(422);
+    expect((await env.call("POST", "/v1/tasks/feed-task/export", { body: { dir: "relative/dir" } })).body.error.code).toBe("PATH_NOT_ALLOWED");
+    expect(await queued()).toEqual(before);
+    expect(await auditRows()).toEqual([]);
+  });
+
   it("catching up with nothing queued is one read and no write", async () => {
     await writeEvents(3);
     await feedTelemetry(ctx);
