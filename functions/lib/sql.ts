@@ -74,11 +74,10 @@ function insertParams(shape: InsertShape, row: Record<string, unknown>): unknown
   for (let i = 0; i < shape.columns.length; i++) {
     const [key, col] = shape.columns[i]!;
     const v = row[key];
-    if (v === undefined) {
-      // A default drizzle fills in (a value, a function, an SQL expression): its job.
-      if ((col.default !== undefined && col.default !== null) || col.defaultFn !== undefined || col.onUpdateFn !== undefined) return null;
-      params[i] = null;
-    } else if (v === null) params[i] = null;
+    // A column left out: drizzle fills its default (a value, a function, an SQL expression) or
+    // writes a literal null into the text; either way its statement, not this one.
+    if (v === undefined) return null;
+    if (v === null) params[i] = null;
     else if (v instanceof SQL || v instanceof Param || v instanceof Placeholder) return null;
     else {
       const mapped = col.mapToDriverValue(v);
@@ -93,8 +92,8 @@ function insertParams(shape: InsertShape, row: Record<string, unknown>): unknown
  * `db.insert(table).values(row)` with the statement text built once per table: drizzle builds an
  * insert's SQL anew each time, which cost more than running it on the hot write paths (an audit
  * event, an inbox item, a message). The same SQL and parameters drizzle would send (every
- * insertable column, values through the column's driver mapping); a row with a column default
- * to fill or an SQL value goes to drizzle as before. For batches and for awaiting on its own.
+ * insertable column, values through the column's driver mapping); a row that leaves a column out
+ * or holds an SQL value goes to drizzle as before. For batches and for awaiting on its own.
  */
 export function insertRow<T extends SQLiteTable>(
   db: { insert(table: T): { values(row: T["$inferInsert"]): SQLiteInsertBase<T, "async", any> } },

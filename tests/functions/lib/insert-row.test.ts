@@ -36,7 +36,10 @@ describe("insertRow", () => {
       [commands, newCommandRow(ctx, { type: "nudge", sessionId: "ses_1", host: "h", payload: { text: "hi" } })],
     ] as const;
     for (const [table, row] of rows) {
-      const ours = queryOf(insertRow(ctx.db, table as never, row as never));
+      const item = insertRow(ctx.db, table as never, row as never);
+      // The prebuilt statement, not drizzle's builder (which has toSQL).
+      expect(item).not.toHaveProperty("toSQL");
+      const ours = queryOf(item);
       const theirs = ctx.db
         .insert(table as never)
         .values(row as never)
@@ -54,17 +57,29 @@ describe("insertRow", () => {
     for (const r of stored) expect({ ...r, id: "" }).toEqual({ ...eventRow("", payload) });
   });
 
-  it("leaves a row with a column default to fill to drizzle, which fills it", async () => {
+  it("leaves a row that leaves a column out to drizzle: it fills the default or writes null", async () => {
+    const { taskId: _left, ...partial } = eventRow("evt_partial", {});
+    const item = insertRow(ctx.db, events, partial as EventRow);
+    expect(item).toHaveProperty("toSQL");
+    const { sql: text, params } = queryOf(item);
+    expect({ sql: text, params }).toEqual(
+      ctx.db
+        .insert(events)
+        .values(partial as EventRow)
+        .toSQL(),
+    );
+    await item;
+    expect((await ctx.db.select().from(events).where(eq(events.id, "evt_partial")))[0]!.taskId).toBeNull();
     const row = { id: "bnd_1", taskId: "tsk_1", workerSessionId: "ses_w", managerSessionId: "ses_m", createdAt: env.clock.ms, updatedAt: env.clock.ms };
-    const item = insertRow(ctx.db, bindings, row as never);
+    const defaulted = insertRow(ctx.db, bindings, row as never);
     // drizzle's builder, not the prebuilt statement: it writes the defaults ('active', 0).
-    expect(queryOf(item).sql).toBe(
+    expect(queryOf(defaulted).sql).toBe(
       ctx.db
         .insert(bindings)
         .values(row as never)
         .toSQL().sql,
     );
-    expect(item).toHaveProperty("toSQL");
+    expect(defaulted).toHaveProperty("toSQL");
   });
 
   it("refuses nothing drizzle accepts: a failing insert fails the batch it is in", async () => {
