@@ -35,6 +35,8 @@ import { roundTrips } from "../tests/helpers/db-clients.ts";
 import { HOT_OPERATIONS } from "../tests/helpers/hot-routes.ts";
 import { makeTestEnv } from "../tests/helpers/services.ts";
 import { floorApp } from "./http-floor.ts";
+import { makeCtx } from "../functions/lib/ctx.ts";
+import { feedTelemetry } from "../functions/telemetry/feed.ts";
 import { benchPart, percentile, round } from "./lib.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -242,6 +244,11 @@ async function httpPart() {
       const send = await cannon(`${api.base}/v1/messages`, connections, sendBody);
       const showFloor = await cannon(`${floorServer.base}/floor/sessions/bench-target`, connections, { headers: auth });
       const sendFloor = await cannon(`${floorServer.base}/floor/messages`, connections, sendBody);
+      // The telemetry rows of those sends' audit events, which the sends queued: written now in
+      // the feed's batches, as the telemetry-feed cron writes them (functions/telemetry/feed.ts).
+      const feedStarted = performance.now();
+      const fed = await feedTelemetry(makeCtx(services, { kind: "owner", tokenId: "tok_bench" }), { maxBatches: Number.POSITIVE_INFINITY });
+      const feedUs = ((performance.now() - feedStarted) * 1000) / Math.max(1, fed.fed);
       out[`c${connections}`] = {
         bare_rps: bareRate,
         show_rps: show,
@@ -255,6 +262,8 @@ async function httpPart() {
         send_floor_over_bare: round(sendFloor / bareRate),
         show_over_floor: round(show / showFloor),
         send_over_floor: round(send / sendFloor),
+        telemetry_fed: fed.fed,
+        telemetry_feed_us_per_event: round(feedUs),
       };
     }
     return { seconds_per_run: HTTP_SECONDS, ...out, target_over_bare: 0.25 };
