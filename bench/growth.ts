@@ -16,6 +16,7 @@ import { replayTask } from "../functions/audit/replay.ts";
 import { discover } from "../functions/discover/discover.ts";
 import { makeCtx } from "../functions/lib/ctx.ts";
 import { encodeCursor } from "../functions/lib/paging.ts";
+import { feedTelemetry } from "../functions/telemetry/feed.ts";
 import { consumeNext } from "../functions/messages/inbox-consume.ts";
 import { eventState } from "../functions/observe/status.ts";
 import { tailSession } from "../functions/observe/tail.ts";
@@ -103,6 +104,9 @@ export async function grow(services: LocalServices, from: number, to: number, no
       "write",
     );
   }
+  // The seeded audit events were queued for telemetry: feed them as the telemetry-feed cron
+  // would, so the measured reads find telemetry current, as they do under a running `up`.
+  await feedTelemetry(makeCtx(services, { kind: "owner", tokenId: "tok_bench" }), { maxBatches: Number.POSITIVE_INFINITY });
   await c.execute("ANALYZE");
 }
 
