@@ -3,6 +3,7 @@ import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { eqLiteral } from "../lib/sql.ts";
+import { findActiveSessionByName } from "../sessions/lookup.ts";
 
 /**
  * Resolves a message recipient: an active session's name, then its id, then an app thread
@@ -10,11 +11,7 @@ import { eqLiteral } from "../lib/sql.ts";
  * near-miss names are only offered as a hint, never guessed.
  */
 export async function resolveRecipient(ctx: Ctx, to: string): Promise<SessionRow> {
-  const [byName] = await ctx.db
-    .select()
-    .from(sessions)
-    .where(and(eq(sessions.name, to), eqLiteral(sessions.state, "active")))
-    .limit(1);
+  const byName = await findActiveSessionByName(ctx, to);
   if (byName) return byName;
   const [byId] = await ctx.db.select().from(sessions).where(eq(sessions.id, to)).limit(1);
   if (byId?.state === "active") return byId;

@@ -1,19 +1,42 @@
-import { and, desc, eq } from "drizzle-orm";
+import { and, desc, eq, sql } from "drizzle-orm";
 import { sessions, type SessionRole, type SessionRow } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
+import type { Db } from "../lib/db.ts";
 import { ApiError } from "../lib/errors.ts";
 import { eqLiteral } from "../lib/sql.ts";
+
+function buildActiveByName(db: Db) {
+  return db
+    .select()
+    .from(sessions)
+    .where(and(eq(sessions.name, sql.placeholder("name")), eqLiteral(sessions.state, "active")))
+    .limit(1)
+    .prepare();
+}
+
+const activeByNameQueries = new WeakMap<Db, ReturnType<typeof buildActiveByName>>();
+
+/**
+ * The active session with this name, or undefined. Built once per database handle: nearly every
+ * route that names a session starts here (send's recipient among them), and building the select
+ * through drizzle each time cost more than running it.
+ */
+export async function findActiveSessionByName(ctx: Ctx, name: string): Promise<SessionRow | undefined> {
+  let query = activeByNameQueries.get(ctx.db);
+  if (!query) {
+    query = buildActiveByName(ctx.db);
+    activeByNameQueries.set(ctx.db, query);
+  }
+  const [row] = await query.all({ name });
+  return row;
+}
 
 /**
  * Finds the active session with this name; when only gone sessions carry it, says so. A role,
  * when given, must match.
  */
 export async function activeSessionByName(ctx: Ctx, name: string, role?: SessionRole): Promise<SessionRow> {
-  const [row] = await ctx.db
-    .select()
-    .from(sessions)
-    .where(and(eq(sessions.name, name), eqLiteral(sessions.state, "active")))
-    .limit(1);
+  const row = await findActiveSessionByName(ctx, name);
   if (!row) {
     const [gone] = await ctx.db.select({ id: sessions.id }).from(sessions).where(eq(sessions.name, name)).orderBy(desc(sessions.createdAt)).limit(1);
     if (gone) {
