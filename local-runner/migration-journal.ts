@@ -14,6 +14,17 @@ export function allMigrationsApplied(createdAt: Iterable<unknown>): boolean {
   return journal.entries.every((e) => done.has(e.when));
 }
 
+/**
+ * How many applied migrations the journal does not list: the database was migrated by a newer
+ * Switchyard, whose changes this build knows nothing about.
+ */
+export function newerMigrations(createdAt: Iterable<unknown>): number {
+  const known = new Set(journal.entries.map((e) => e.when));
+  let n = 0;
+  for (const c of createdAt) if (!known.has(Number(c))) n++;
+  return n;
+}
+
 /** The journal's migrations in order, as tag by timestamp. */
 export function migrationTags(): Map<number, string> {
   return new Map(journal.entries.map((e) => [e.when, e.tag]));

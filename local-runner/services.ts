@@ -246,10 +246,17 @@ export async function openLocalServices(
     },
   };
   try {
+    let newer = 0;
     try {
-      await migrateDatabase(database);
+      ({ newer } = await migrateDatabase(database));
     } catch (e) {
       throw describeDatabaseError(home.dbUrl, e, home.dbAuthToken) ?? e;
+    }
+    if (newer) {
+      opts.log?.warn("the database was migrated by a newer Switchyard than this one", {
+        newer_migrations: newer,
+        hint: "Upgrade this process: it runs, but misses what those migrations changed (see docs/multi-machine.md).",
+      });
     }
     const clock = opts.clock ?? (() => new Date());
     const ownerToken = await ensureOwnerToken(database, home, clock().getTime());

@@ -3,7 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { openDatabase, type Database } from "../../functions/lib/db.ts";
+import { resolveHome } from "../../local-runner/home.ts";
 import { migrateDatabase, schemaIsCurrent } from "../../local-runner/migrate.ts";
+import { openLocalServices } from "../../local-runner/services.ts";
 import journal from "../../schema/migrations/meta/_journal.json" with { type: "json" };
 
 const opened: Database[] = [];
@@ -43,11 +45,27 @@ describe("migrateDatabase", () => {
       await tx.execute("CREATE TABLE held (x)");
       const blocked = new Promise<"blocked">((r) => setTimeout(() => r("blocked"), 3000).unref());
       // Taking the lock would wait out the busy timeout and retry; the read answers at once.
-      expect(await Promise.race([migrateDatabase(db), blocked])).toEqual({ applied: [] });
+      expect(await Promise.race([migrateDatabase(db), blocked])).toEqual({ applied: [], newer: 0 });
     } finally {
       await tx.rollback();
       tx.close();
     }
+  });
+
+  it("counts migrations a newer Switchyard applied, and a process opening such a home warns", async () => {
+    const { url, db } = await fileDatabase();
+    expect((await migrateDatabase(db)).newer).toBe(0);
+    const future = Math.max(...journal.entries.map((e) => e.when)) + 1000;
+    await db.client.execute({ sql: "INSERT INTO __drizzle_migrations (hash, created_at) VALUES ('from-the-future', ?)", args: [future] });
+    expect(await migrateDatabase(db)).toEqual({ applied: [], newer: 1 });
+
+    const warnings: Array<[string, Record<string, unknown> | undefined]> = [];
+    const log = { info() {}, error() {}, warn: (msg: string, data?: Record<string, unknown>) => warnings.push([msg, data]) };
+    const dir = mkdtempSync(join(tmpdir(), "switchyard-migrate-home-"));
+    dirs.push(dir);
+    const services = await openLocalServices({ home: { ...resolveHome({}, { home: dir }), dbUrl: url, hostName: "t" }, log, watchChanges: false });
+    services.database.close();
+    expect(warnings).toEqual([["the database was migrated by a newer Switchyard than this one", expect.objectContaining({ newer_migrations: 1 })]]);
   });
 
   it("does not call a database current when a migration is missing from its record", async () => {
