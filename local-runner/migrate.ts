@@ -3,6 +3,9 @@ import { fileURLToPath } from "node:url";
 import { withClientWriteTransaction, type Database } from "../functions/lib/db.ts";
 import { allMigrationsApplied, migrationTags, newerMigrations } from "./migration-journal.ts";
 
+/** What a process says when the database holds migrations newer than its own. */
+export const NEWER_DATABASE = "the database was migrated by a newer Switchyard than this one";
+
 /** The committed drizzle-kit migrations folder. */
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL("../schema/migrations", import.meta.url));
 

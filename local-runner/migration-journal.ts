@@ -15,14 +15,19 @@ export function allMigrationsApplied(createdAt: Iterable<unknown>): boolean {
 }
 
 /**
- * How many applied migrations the journal does not list: the database was migrated by a newer
- * Switchyard, whose changes this build knows nothing about.
+ * How many applied migrations are newer than any in the journal: the database was migrated by a
+ * newer Switchyard, whose changes this build knows nothing about.
  */
 export function newerMigrations(createdAt: Iterable<unknown>): number {
-  const known = new Set(journal.entries.map((e) => e.when));
-  let n = 0;
-  for (const c of createdAt) if (!known.has(Number(c))) n++;
-  return n;
+  const newest = Math.max(...journal.entries.map((e) => e.when));
+  // Distinct timestamps after this build's newest: a duplicated row or a hand-written NULL or
+  // word in the record is not a migration of a later version.
+  const later = new Set<number>();
+  for (const c of createdAt) {
+    const when = c === null || c === undefined || c === "" ? Number.NaN : Number(c);
+    if (Number.isFinite(when) && when > newest) later.add(when);
+  }
+  return later.size;
 }
 
 /** The journal's migrations in order, as tag by timestamp. */

@@ -14,7 +14,7 @@ import { drafterFromEnv } from "./drafter.ts";
 import { swaggerUiAssets } from "./docs-assets.ts";
 import { NodeHost } from "./host.ts";
 import { pinoLogger } from "./logger.ts";
-import { migrateDatabase } from "./migrate.ts";
+import { migrateDatabase, NEWER_DATABASE } from "./migrate.ts";
 import { ChangeWatcher, watchableUrl } from "./change-watcher.ts";
 import { InboxNotifier } from "../functions/lib/notifier.ts";
 
@@ -217,6 +217,7 @@ export function checkWakeInterval(ms: number, what: string): number {
  * Opens the database, applies migrations and establishes the owner token. For a file database
  * it also attaches a ChangeWatcher, so long polls here wake when another process on the same
  * file writes to their inbox (stopped by `database.close()`); `watchChanges: false` leaves it out.
+ * A database migrated by a newer Switchyard is opened with a warning (the logger's, else stderr).
  */
 export async function openLocalServices(
   opts: {
@@ -253,10 +254,10 @@ export async function openLocalServices(
       throw describeDatabaseError(home.dbUrl, e, home.dbAuthToken) ?? e;
     }
     if (newer) {
-      opts.log?.warn("the database was migrated by a newer Switchyard than this one", {
-        newer_migrations: newer,
-        hint: "Upgrade this process: it runs, but misses what those migrations changed (see docs/multi-machine.md).",
-      });
+      const hint = "Upgrade this process: it runs, but misses what those migrations changed (see docs/multi-machine.md).";
+      if (opts.log) opts.log.warn(NEWER_DATABASE, { newer_migrations: newer, hint });
+      // A CLI command has no logger: say it where a person running it will see it.
+      else process.stderr.write(`switchyard: warning: ${NEWER_DATABASE} (${newer} migration${newer === 1 ? "" : "s"} it does not know). ${hint}\n`);
     }
     const clock = opts.clock ?? (() => new Date());
     const ownerToken = await ensureOwnerToken(database, home, clock().getTime());

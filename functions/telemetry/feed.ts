@@ -72,6 +72,9 @@ export async function feedTelemetry(ctx: Ctx, opts: { maxBatches?: number } = {}
   let fed = 0;
   let drained = 0;
   for (let i = 0; i < max; i++) {
+    // A batch on a local file runs synchronously: let timers and other requests have a turn
+    // between batches, or a long catch-up would hold the whole process for its length.
+    if (i > 0) await new Promise((resolve) => setTimeout(resolve, 0));
     const [inserted, deleted, left] = await ctx.database.client.batch([FEED_AUDIT, DRAIN, OLDEST], "write");
     fed += inserted!.rowsAffected;
     drained += deleted!.rowsAffected;

@@ -5,7 +5,9 @@
 import assert from "node:assert/strict";
 import { type CronRegister, denoConfigFromEnv, denoSchedule, type DenoServer, runDenoCronSlot, startDeno } from "../../deno/serve.ts";
 import { CRONS } from "../../crons/index.ts";
+import { openDatabase } from "../../functions/lib/db.ts";
 import { pinoLogger } from "../../local-runner/logger.ts";
+import { NEWER_DATABASE } from "../../local-runner/migrate.ts";
 import { HTTP_CASES, httpCall, RATE_LIMIT } from "../helpers/http-suite.ts";
 
 const OWNER = `sy_owner_${"0123456789abcdef".repeat(3)}`;
@@ -102,6 +104,26 @@ Deno.test("owner token: adopted by a fresh database, kept on restart, a wrong on
     } finally {
       await Deno.remove(empty, { recursive: true });
     }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a database migrated by a newer Switchyard: the server starts and logs a warning saying so", async () => {
+  const first = await start();
+  assert.ok(!first.logLines.some((l) => l.includes("newer Switchyard")));
+  await first.server.stop();
+  const dir = first.dir;
+  try {
+    const database = await openDatabase({ url: `file:${dir}/switchyard.db` });
+    await database.client.execute("INSERT INTO __drizzle_migrations (hash, created_at) VALUES ('from-a-later-version', 9999999999999)");
+    database.close();
+    const again = await start({ dir });
+    const warning = again.logLines.map((l) => JSON.parse(l)).find((e) => e.msg === NEWER_DATABASE);
+    assert.ok(warning, `no warning among ${again.logLines.length} log lines`);
+    assert.equal(warning.level, "warn");
+    assert.equal(warning.newer_migrations, 1);
+    await again.server.stop();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

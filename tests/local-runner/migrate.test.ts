@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { openDatabase, type Database } from "../../functions/lib/db.ts";
 import { resolveHome } from "../../local-runner/home.ts";
 import { migrateDatabase, schemaIsCurrent } from "../../local-runner/migrate.ts";
@@ -66,6 +66,31 @@ describe("migrateDatabase", () => {
     const services = await openLocalServices({ home: { ...resolveHome({}, { home: dir }), dbUrl: url, hostName: "t" }, log, watchChanges: false });
     services.database.close();
     expect(warnings).toEqual([["the database was migrated by a newer Switchyard than this one", expect.objectContaining({ newer_migrations: 1 })]]);
+
+    // Without a logger (a CLI command), the warning goes to stderr.
+    const stderr: string[] = [];
+    const spy = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
+      stderr.push(String(chunk));
+      return true;
+    });
+    try {
+      const cli = await openLocalServices({ home: { ...resolveHome({}, { home: dir }), dbUrl: url, hostName: "t" }, watchChanges: false });
+      cli.database.close();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(stderr.join("")).toContain("switchyard: warning: the database was migrated by a newer Switchyard than this one (1 migration it does not know)");
+  });
+
+  it("counts neither a duplicated record row nor a NULL or word in it as a newer migration", async () => {
+    const { db } = await fileDatabase();
+    await migrateDatabase(db);
+    const known = journal.entries[3]!.when;
+    const future = Math.max(...journal.entries.map((e) => e.when)) + 1000;
+    for (const createdAt of [known, null, "n/a", "", future, future]) {
+      await db.client.execute({ sql: "INSERT INTO __drizzle_migrations (hash, created_at) VALUES ('odd', ?)", args: [createdAt] });
+    }
+    expect(await migrateDatabase(db)).toEqual({ applied: [], newer: 1 });
   });
 
   it("does not call a database current when a migration is missing from its record", async () => {

@@ -106,6 +106,17 @@ describe("audit events reach telemetry through the queue", () => {
     expect(await feedTelemetry(ctx)).toEqual({ fed: 0, drained: 0, more: false });
   });
 
+  it("lets timers and other requests run between the batches of a long catch-up", async () => {
+    await writeEvents(2500);
+    const order: string[] = [];
+    setTimeout(() => order.push("timer"), 0);
+    await catchUpTelemetry(ctx);
+    order.push("caught up");
+    // Without a turn for the event loop between batches, the timer would fire only after.
+    expect(order).toEqual(["timer", "caught up"]);
+    expect(await queued()).toEqual([]);
+  });
+
   it("drops a queued event that is gone by the time of the feed, and feeds the rest", async () => {
     const [gone, kept] = await writeEvents(2);
     await rows("DELETE FROM events WHERE id = ?", [gone!]);
