@@ -2,7 +2,7 @@ import { and, eq, gt, isNull, or, sql, type SQL } from "drizzle-orm";
 import type { MiddlewareHandler } from "hono";
 import { sessions } from "../../schema/sessions.ts";
 import { idempotencyKeys, tokens, type PrincipalKind } from "../../schema/auth.ts";
-import type { Database, Db } from "./db.ts";
+import { perDatabase, type Database, type Db } from "./db.ts";
 import type { Principal, PrincipalKindOrAnon, TokenProblem } from "./ctx.ts";
 import { ApiError } from "./errors.ts";
 import { makeSecret, sha256Hex, sha256HexSync } from "./ids.ts";
@@ -49,15 +49,7 @@ function buildAuthQueries(db: Db) {
   };
 }
 
-const authQueryCache = new WeakMap<Db, ReturnType<typeof buildAuthQueries>>();
-
-function authQueries(db: Db): ReturnType<typeof buildAuthQueries> {
-  const kept = authQueryCache.get(db);
-  if (kept) return kept;
-  const built = buildAuthQueries(db);
-  authQueryCache.set(db, built);
-  return built;
-}
+const authQueries = perDatabase(buildAuthQueries);
 
 /**
  * Resolves a bearer secret to a principal at `nowMs`, or says why it cannot. One query: a session or hook

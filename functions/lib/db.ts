@@ -9,6 +9,22 @@ import { batchable, CachedConnection, cachedConnectionPath, freshIntegrityCheck 
 export type Schema = typeof schema;
 export type Db = LibSQLDatabase<Schema>;
 
+/**
+ * `build(db)` made once per database handle and kept with it, for queries prepared through
+ * drizzle on hot paths, where building the SQL cost more than running it.
+ */
+export function perDatabase<T>(build: (db: Db) => T): (db: Db) => T {
+  const kept = new WeakMap<Db, T>();
+  return (db) => {
+    let value = kept.get(db);
+    if (value === undefined) {
+      value = build(db);
+      kept.set(db, value);
+    }
+    return value;
+  };
+}
+
 /** An open database: the drizzle handle plus the resilient client under it. */
 export interface Database {
   db: Db;

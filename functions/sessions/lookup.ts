@@ -1,7 +1,7 @@
 import { and, desc, eq, sql } from "drizzle-orm";
 import { sessions, type SessionRole, type SessionRow } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
-import type { Db } from "../lib/db.ts";
+import { perDatabase, type Db } from "../lib/db.ts";
 import { ApiError } from "../lib/errors.ts";
 import { eqLiteral } from "../lib/sql.ts";
 
@@ -14,7 +14,7 @@ function buildActiveByName(db: Db) {
     .prepare();
 }
 
-const activeByNameQueries = new WeakMap<Db, ReturnType<typeof buildActiveByName>>();
+const activeByNameQuery = perDatabase(buildActiveByName);
 
 /**
  * The active session with this name, or undefined. Built once per database handle: nearly every
@@ -22,12 +22,7 @@ const activeByNameQueries = new WeakMap<Db, ReturnType<typeof buildActiveByName>
  * through drizzle each time cost more than running it.
  */
 export async function findActiveSessionByName(ctx: Ctx, name: string): Promise<SessionRow | undefined> {
-  let query = activeByNameQueries.get(ctx.db);
-  if (!query) {
-    query = buildActiveByName(ctx.db);
-    activeByNameQueries.set(ctx.db, query);
-  }
-  const [row] = await query.all({ name });
+  const [row] = await activeByNameQuery(ctx.db).all({ name });
   return row;
 }
 

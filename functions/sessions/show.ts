@@ -3,7 +3,7 @@ import { bindings } from "../../schema/bindings.ts";
 import { tasks } from "../../schema/tasks.ts";
 import { sessions } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
-import type { Db } from "../lib/db.ts";
+import { perDatabase, type Db } from "../lib/db.ts";
 import { notFound } from "../lib/errors.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { z } from "@hono/zod-openapi";
@@ -46,16 +46,11 @@ function buildShowQuery(db: Db) {
     .prepare();
 }
 
-const showQueries = new WeakMap<Db, ReturnType<typeof buildShowQuery>>();
+const showQuery = perDatabase(buildShowQuery);
 
 /** Shows a session by name, preferring the active row, with the task it is bound to. */
 export async function showSession(ctx: Ctx, name: string) {
-  let query = showQueries.get(ctx.db);
-  if (!query) {
-    query = buildShowQuery(ctx.db);
-    showQueries.set(ctx.db, query);
-  }
-  const [found] = await query.all({ name });
+  const [found] = await showQuery(ctx.db).all({ name });
   if (!found) throw notFound("session", name, "List sessions with `switchyard sessions --state all`.");
   const row = found.session;
   const visible = await detailsVisibleTo(ctx);
