@@ -17,7 +17,7 @@ import { makeId, sha256Hex } from "../functions/lib/ids.ts";
 import { hardeningFromEnv } from "../local-runner/hardening-env.ts";
 import { isLoopbackHost } from "../local-runner/loopback.ts";
 import { pinoLogger } from "../local-runner/logger.ts";
-import { migrateDatabase, NEWER_DATABASE } from "../local-runner/migrate.ts";
+import { migrateDatabase, NEWER_DATABASE, NEWER_DATABASE_HINT } from "../local-runner/migrate.ts";
 
 /** What the Deno entry reads from its environment. */
 export interface DenoConfig {
@@ -167,10 +167,7 @@ export async function startDeno(
   try {
     const { newer } = await migrateDatabase(database);
     if (newer) {
-      log.warn(NEWER_DATABASE, {
-        newer_migrations: newer,
-        hint: "Upgrade this deployment: it runs, but misses what those migrations changed (see docs/multi-machine.md).",
-      });
+      log.warn(NEWER_DATABASE, { newer_migrations: newer, hint: NEWER_DATABASE_HINT });
     }
     const owner = await ensureDenoOwner(database, config.ownerToken, Date.now());
     const services: Services = { database, hostName: config.hostName, log, maxBodyBytes: config.maxBodyBytes, ...hardening };

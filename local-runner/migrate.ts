@@ -6,6 +6,9 @@ import { allMigrationsApplied, migrationTags, newerMigrations } from "./migratio
 /** What a process says when the database holds migrations newer than its own. */
 export const NEWER_DATABASE = "the database was migrated by a newer Switchyard than this one";
 
+/** What to do about it, for the warning's `hint`. */
+export const NEWER_DATABASE_HINT = "Upgrade this process: it runs, but misses what those migrations changed (see docs/multi-machine.md).";
+
 /** The committed drizzle-kit migrations folder. */
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL("../schema/migrations", import.meta.url));
 

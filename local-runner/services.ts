@@ -14,7 +14,7 @@ import { drafterFromEnv } from "./drafter.ts";
 import { swaggerUiAssets } from "./docs-assets.ts";
 import { NodeHost } from "./host.ts";
 import { pinoLogger } from "./logger.ts";
-import { migrateDatabase, NEWER_DATABASE } from "./migrate.ts";
+import { migrateDatabase, NEWER_DATABASE, NEWER_DATABASE_HINT } from "./migrate.ts";
 import { ChangeWatcher, watchableUrl } from "./change-watcher.ts";
 import { InboxNotifier } from "../functions/lib/notifier.ts";
 
@@ -254,10 +254,10 @@ export async function openLocalServices(
       throw describeDatabaseError(home.dbUrl, e, home.dbAuthToken) ?? e;
     }
     if (newer) {
-      const hint = "Upgrade this process: it runs, but misses what those migrations changed (see docs/multi-machine.md).";
-      if (opts.log) opts.log.warn(NEWER_DATABASE, { newer_migrations: newer, hint });
+      if (opts.log) opts.log.warn(NEWER_DATABASE, { newer_migrations: newer, hint: NEWER_DATABASE_HINT });
       // A CLI command has no logger: say it where a person running it will see it.
-      else process.stderr.write(`switchyard: warning: ${NEWER_DATABASE} (${newer} migration${newer === 1 ? "" : "s"} it does not know). ${hint}\n`);
+      else
+        process.stderr.write(`switchyard: warning: ${NEWER_DATABASE} (${newer} migration${newer === 1 ? "" : "s"} it does not know). ${NEWER_DATABASE_HINT}\n`);
     }
     const clock = opts.clock ?? (() => new Date());
     const ownerToken = await ensureOwnerToken(database, home, clock().getTime());

@@ -1,3 +1,4 @@
+import type { ResultSet } from "@libsql/client";
 import type { Ctx } from "../lib/ctx.ts";
 
 /** Queued audit events turned into telemetry rows per transaction: a few ms of work, a short write lock. */
@@ -54,6 +55,9 @@ const DRAIN = `DELETE FROM telemetry_pending WHERE ${IN_BATCH}`;
 /** The oldest queued position, or null when the queue is empty: read off the rowid's end. */
 const OLDEST = "SELECT min(seq) AS oldest FROM telemetry_pending";
 
+/** Whether OLDEST found anything queued. */
+const anyQueued = (oldest: ResultSet) => oldest.rows[0]?.oldest !== null && oldest.rows[0]?.oldest !== undefined;
+
 /** What one feed did: audit events turned into telemetry rows, and whether more were left queued. */
 export interface FeedReport {
   fed: number;
@@ -78,7 +82,7 @@ export async function feedTelemetry(ctx: Ctx, opts: { maxBatches?: number } = {}
     const [inserted, deleted, left] = await ctx.database.client.batch([FEED_AUDIT, DRAIN, OLDEST], "write");
     fed += inserted!.rowsAffected;
     drained += deleted!.rowsAffected;
-    if (left!.rows[0]?.oldest === null || left!.rows[0]?.oldest === undefined) return { fed, drained, more: false };
+    if (!anyQueued(left!)) return { fed, drained, more: false };
   }
   return { fed, drained, more: true };
 }
@@ -89,6 +93,5 @@ export async function feedTelemetry(ctx: Ctx, opts: { maxBatches?: number } = {}
  * every audit event committed before it, as it did when a trigger wrote them.
  */
 export async function catchUpTelemetry(ctx: Ctx): Promise<void> {
-  const queued = await ctx.database.client.execute(OLDEST);
-  if (queued.rows[0]?.oldest !== null && queued.rows[0]?.oldest !== undefined) await feedTelemetry(ctx, { maxBatches: Number.POSITIVE_INFINITY });
+  if (anyQueued(await ctx.database.client.execute(OLDEST))) await feedTelemetry(ctx, { maxBatches: Number.POSITIVE_INFINITY });
 }
