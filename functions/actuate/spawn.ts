@@ -183,7 +183,7 @@ export async function spawnSession(ctx: Ctx, raw: SpawnInput, opts: { signInChec
           tmux_session: tmuxName,
           ...(info.found.kind === "codex" ? { codex_session: info.found.path } : { claude_session: info.found.path }),
         },
-        identity,
+        { ...identity, held: { pid: info.panePid, path: info.found.path } },
       );
       return { ok: true, result: { tmux_session: tmuxName, pane_pid: info.panePid, transcript_path: info.found.path, session_id: identity.sessionId } };
     });

@@ -83,6 +83,13 @@ async function checkTranscript(ctx: Ctx, host: Host, path: string, kind: Kind) {
 export interface PresetIdentity {
   sessionId: string;
   token: Awaited<ReturnType<typeof tokenInsert>>;
+  /**
+   * A holding the caller has just proven with the same strict discovery registration uses (the
+   * spawn's wait for its agent's transcript). Registration then does not ask lsof the same
+   * question again: a second answer can only differ by a transient miss under load, which
+   * refused spawns whose agent had plainly written its transcript.
+   */
+  held?: { pid: number; path: string };
 }
 
 /** Makes a session id and an (unsaved) token for it; registerSession stores both. */
@@ -108,7 +115,7 @@ interface Identity {
  * pid runs, the transcript is allowed and the agent's own, a tmux pane exists and is the
  * agent's. Elsewhere only what the caller can prove by construction is required.
  */
-async function establish(ctx: Ctx, input: z.output<typeof RegisterBody>): Promise<Identity> {
+async function establish(ctx: Ctx, input: z.output<typeof RegisterBody>, held?: PresetIdentity["held"]): Promise<Identity> {
   if (input.codex_session && input.claude_session) {
     throw new ApiError("VALIDATION_FAILED", "pass either codex_session or claude_session, not both", {
       fields: [{ field: "claude_session", message: "conflicts with codex_session" }],
@@ -160,7 +167,8 @@ async function establish(ctx: Ctx, input: z.output<typeof RegisterBody>): Promis
       id.transcriptPath = checked.path;
       id.agentSessionId = checked.agentSessionId;
       id.cwd ??= checked.cwd;
-      if (explicit && id.pid !== null && !(await holds(h, id.pid, checked.path))) {
+      const proven = held !== undefined && held.pid === id.pid && held.path === (input.codex_session ?? input.claude_session);
+      if (explicit && id.pid !== null && !proven && !(await holds(h, id.pid, checked.path))) {
         throw new ApiError("PATH_NOT_ALLOWED", `process ${id.pid} and its descendants do not hold '${input.codex_session ?? input.claude_session}'`, {
           hint: "--pid accepts only the transcript that process (or a child of it) writes. Leave out the path to have it found, or check the pid.",
         });
@@ -240,7 +248,7 @@ export async function registerSession(ctx: Ctx, raw: RegisterInput, preset?: Pre
   if (input.force && ctx.auth.kind !== "owner") {
     throw new ApiError("FORBIDDEN", "only the owner may force a registration", { hint: "Leave out force." });
   }
-  const id = await establish(ctx, input);
+  const id = await establish(ctx, input, preset?.held);
   const nowMs = ctx.now().getTime();
 
   const [current] = await ctx.db

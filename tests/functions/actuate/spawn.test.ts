@@ -85,6 +85,24 @@ describe("POST /v1/sessions/spawn (start-worker)", () => {
     expect(await env.services.host!.tmuxHasSession("sy-codex-w-idle")).toBe(false);
   });
 
+  it("registers with the holding it just proved, even when a second lsof answer would miss it", async () => {
+    // Under load a later lsof run has missed a transcript the agent plainly held (README tour
+    // flake): after the first answer that finds it, every discovery here answers "nothing".
+    const rollout = useFakeAgent();
+    const host = env.services.host!;
+    const discover = host.discoverTranscript.bind(host);
+    let found = false;
+    host.discoverTranscript = async (pid, opts) => {
+      if (found) return null;
+      const r = await discover(pid, opts);
+      found = r !== null;
+      return r;
+    };
+    const res = await spawn({ name: "w-flaky-lsof", role: "worker", prompt: "x" });
+    expect(res.status).toBe(201);
+    expect(res.body.session).toMatchObject({ name: "w-flaky-lsof", transcript_path: rollout, pid: res.body.spawn.pane_pid });
+  });
+
   it("refuses a taken name before starting anything", async () => {
     useFakeAgent();
     await registerSession(env, "worker", { name: "w-dup" });
