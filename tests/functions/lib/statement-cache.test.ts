@@ -61,6 +61,52 @@ describe("the kept-statement connection", () => {
     );
   });
 
+  it("builds rows every reader sees as the client's: own names in order, indexes and length, repeated and odd names", async () => {
+    await withBoth(
+      "shape.db",
+      "CREATE TABLE t (id TEXT, n INTEGER, \"length\" INTEGER, \"0\" TEXT, \"__proto__\" TEXT); INSERT INTO t VALUES ('a', 7, 3, 'zero', 'p');",
+      async ({ client, fast }) => {
+        for (const sql of [
+          "SELECT id, n, id AS n2, n AS id FROM t",
+          'SELECT id, "length" FROM t',
+          'SELECT "0", id FROM t',
+          'SELECT "__proto__", n FROM t',
+          "SELECT n, n FROM t",
+        ]) {
+          const [want] = (await client.execute(sql)).rows;
+          // Twice: the second row comes from the kept statement's row maker.
+          for (let i = 0; i < 2; i++) {
+            const [got] = fast.execute(sql).rows;
+            expect(Object.keys(got!), sql).toEqual(Object.keys(want!));
+            expect(JSON.stringify(got), sql).toBe(JSON.stringify(want));
+            const names = Object.keys(want!);
+            for (const k of names) {
+              expect(Object.getOwnPropertyDescriptor(got, k), `${sql} ${k}`).toEqual(Object.getOwnPropertyDescriptor(want, k));
+            }
+            expect(got!.length).toBe(want!.length);
+            expect(Array.prototype.slice.call(got)).toEqual(Array.prototype.slice.call(want));
+            const inLoop: string[] = [];
+            for (const k in got) inLoop.push(k);
+            const wantLoop: string[] = [];
+            for (const k in want) wantLoop.push(k);
+            expect(inLoop, sql).toEqual(wantLoop);
+          }
+        }
+        // A write to a named value changes that name only, as on the client's rows.
+        const [row] = fast.execute("SELECT id, n FROM t").rows;
+        (row as Record<string, unknown>).id = "changed";
+        expect([row!.id, row![0]]).toEqual(["changed", "a"]);
+      },
+    );
+  });
+
+  it("refuses an integer JavaScript cannot hold, as the client does", async () => {
+    await withBoth("big.db", "CREATE TABLE t (n INTEGER); INSERT INTO t VALUES (9007199254740993);", async ({ client, fast }) => {
+      await expect(client.execute("SELECT n FROM t")).rejects.toThrow(RangeError);
+      for (let i = 0; i < 2; i++) expect(() => fast.execute("SELECT n FROM t")).toThrow(RangeError);
+    });
+  });
+
   it("gives @libsql/client's error codes, and a kept SELECT * follows a schema change", async () => {
     await withBoth("y.db", "CREATE TABLE t (id TEXT PRIMARY KEY); INSERT INTO t VALUES ('a');", async ({ client, fast }) => {
       const failure = (() => {
