@@ -167,7 +167,9 @@ async function establish(ctx: Ctx, input: z.output<typeof RegisterBody>, held?: 
       id.transcriptPath = checked.path;
       id.agentSessionId = checked.agentSessionId;
       id.cwd ??= checked.cwd;
-      const proven = held !== undefined && held.pid === id.pid && held.path === (input.codex_session ?? input.claude_session);
+      // Against the resolved path: a name swapped for a symlink since the spawn looked resolves
+      // elsewhere, and then lsof must be asked again.
+      const proven = held !== undefined && held.pid === id.pid && held.path === checked.path;
       if (explicit && id.pid !== null && !proven && !(await holds(h, id.pid, checked.path))) {
         throw new ApiError("PATH_NOT_ALLOWED", `process ${id.pid} and its descendants do not hold '${input.codex_session ?? input.claude_session}'`, {
           hint: "--pid accepts only the transcript that process (or a child of it) writes. Leave out the path to have it found, or check the pid.",

@@ -1,5 +1,5 @@
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, symlinkSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createTask, registerSession } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
@@ -101,6 +101,30 @@ describe("POST /v1/sessions/spawn (start-worker)", () => {
     const res = await spawn({ name: "w-flaky-lsof", role: "worker", prompt: "x" });
     expect(res.status).toBe(201);
     expect(res.body.session).toMatchObject({ name: "w-flaky-lsof", transcript_path: rollout, pid: res.body.spawn.pane_pid });
+  });
+
+  it("asks lsof again when the transcript's name now resolves to another file", async () => {
+    // Between the spawn's discovery and registration the rollout's name is swapped for a symlink
+    // to another agent's transcript: what the spawn proved no longer covers the path registered.
+    const rollout = useFakeAgent();
+    const other = join(dirname(rollout), "rollout-other-agent.jsonl");
+    const host = env.services.host!;
+    const inspect = host.inspectTranscript.bind(host);
+    let swapped = false;
+    host.inspectTranscript = async (path, kind, opts) => {
+      if (!swapped && path === rollout) {
+        swapped = true;
+        copyFileSync(rollout, other);
+        renameSync(rollout, `${rollout}.moved`);
+        symlinkSync(other, rollout);
+      }
+      return inspect(path, kind, opts);
+    };
+    const res = await spawn({ name: "w-swapped", role: "worker", prompt: "x" });
+    expect(swapped).toBe(true);
+    expect(res.status).toBe(422);
+    expect(res.body.error.code).toBe("PATH_NOT_ALLOWED");
+    expect((await env.call("GET", "/v1/sessions?state=all")).body.count).toBe(0);
   });
 
   it("refuses a taken name before starting anything", async () => {
