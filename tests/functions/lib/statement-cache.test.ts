@@ -2,6 +2,7 @@ import { type Client, createClient, LibsqlBatchError } from "@libsql/client";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { z } from "zod";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createApp } from "../../../functions/app.ts";
 import { CachedConnection, cachedConnectionPath } from "../../../functions/lib/statement-cache.ts";
@@ -90,6 +91,10 @@ describe("the kept-statement connection", () => {
             const wantLoop: string[] = [];
             for (const k in want) wantLoop.push(k);
             expect(inLoop, sql).toEqual(wantLoop);
+            // Plain-object checks (vitest's strict equality, zod's records) and wrappers see it as the client's.
+            expect(got, sql).toStrictEqual(want);
+            expect(z.record(z.string(), z.unknown()).parse(got), sql).toEqual(z.record(z.string(), z.unknown()).parse(want));
+            expect([new Proxy(got!, {})[0], Object.create(got!)[0], got!.constructor], sql).toEqual([want![0], want![0], Object]);
           }
         }
         // A write to a named value changes that name only, as on the client's rows.
