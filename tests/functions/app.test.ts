@@ -1,3 +1,6 @@
+import { request as httpRequest } from "node:http";
+import type { AddressInfo } from "node:net";
+import { serve, type ServerType } from "@hono/node-server";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createApp } from "../../functions/app.ts";
 import { ERROR_CODES } from "../../functions/lib/errors.ts";
@@ -60,6 +63,45 @@ describe("request bodies", () => {
     } as RequestInit);
     expect(streamed.status).toBe(413);
     expect((await taskRows()).map((t) => t.name)).toEqual(["fits"]);
+  });
+
+  it("over HTTP judges a Content-Length body by its header and counts a chunked one as it arrives", async () => {
+    const small = createApp({ ...env.services, maxBodyBytes: 64 });
+    const server: ServerType = await new Promise((resolve) => {
+      const s = serve({ fetch: small.fetch, port: 0, hostname: "127.0.0.1" }, () => resolve(s));
+    });
+    const port = (server.address() as AddressInfo).port;
+    const post = (body: string, headers: Record<string, string>) =>
+      new Promise<{ status: number; code?: string }>((resolve, reject) => {
+        const req = httpRequest(
+          {
+            host: "127.0.0.1",
+            port,
+            method: "POST",
+            path: "/v1/tasks",
+            headers: { Authorization: `Bearer ${env.owner}`, "Content-Type": "application/json", ...headers },
+          },
+          (res) => {
+            let text = "";
+            res.on("data", (d) => (text += d));
+            res.on("end", () => resolve({ status: res.statusCode!, code: text ? JSON.parse(text).error?.code : undefined }));
+          },
+        );
+        req.on("error", reject);
+        req.end(body);
+      });
+    try {
+      const fits = JSON.stringify({ name: "fits" });
+      const big = JSON.stringify({ name: "too-big", goal: "g".repeat(100) });
+      expect(await post(fits, { "Content-Length": String(Buffer.byteLength(fits)) })).toEqual({ status: 201, code: undefined });
+      expect(await post(big, { "Content-Length": String(Buffer.byteLength(big)) })).toEqual({ status: 413, code: "PAYLOAD_TOO_LARGE" });
+      const chunkedFits = JSON.stringify({ name: "chunked" });
+      expect(await post(chunkedFits, { "Transfer-Encoding": "chunked" })).toEqual({ status: 201, code: undefined });
+      expect(await post(big, { "Transfer-Encoding": "chunked" })).toEqual({ status: 413, code: "PAYLOAD_TOO_LARGE" });
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+    expect((await taskRows()).map((t) => t.name).sort()).toEqual(["chunked", "fits"]);
   });
 
   it("refuses a body over 1 MiB by default", async () => {
