@@ -1,7 +1,11 @@
 // No thundering herd: one new inbox item wakes one waiting consumer, so a crowd of long polls on
 // one inbox does not slow the server down. A real `switchyard up` process serves N consume long
-// polls on one inbox while this process posts 200 messages to it; the posts with 200 waiters
-// must take at most twice as long as with 8 (a ratio measured in this run, not a fixed time).
+// polls on one inbox while this process posts 200 messages to it. The crowd's consumers together
+// check the database about once per item (each answer counts its checks, poll_count); a herd,
+// every waiter checking on every item, makes that about 20,000 here. The posts' time is a
+// backstop only: the crowd's 200 consumes complete while the posts run, so the ratio also moves
+// with what a consume costs against a post (it rose from about 1.3 to 1.5 when posts got
+// cheaper, and reached 2.07 under CI load), while a herd made it 8.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,7 +28,7 @@ afterEach(async () => {
 });
 
 describe("a crowd of consumers on one inbox", () => {
-  it(`takes ${POSTS} posts with ${POSTS} waiting consumers within 2x of the time with 8, each waiter getting a distinct item`, {
+  it(`hands ${POSTS} posts to ${POSTS} waiting consumers with one database check per item, each waiter getting a distinct item`, {
     timeout: 180_000,
   }, async () => {
     dir = mkdtempSync(join(tmpdir(), "switchyard-herd-"));
@@ -63,6 +67,7 @@ describe("a crowd of consumers on one inbox", () => {
     // Interleaved and repeated, each case's best run counts: other load on the machine then
     // hits both alike instead of deciding the ratio.
     const runs = { few: [] as number[], crowd: [] as number[] };
+    const checks: number[] = [];
     for (let round = 1; round <= 2; round++) {
       const few = await run(`herd-a${round}`, 8);
       expect(few.got.filter((g) => g.item).length).toBe(8);
@@ -75,12 +80,17 @@ describe("a crowd of consumers on one inbox", () => {
       const pending = await fetch(`${url}/v1/sessions/herd-b${round}/inbox`, { headers }).then((r) => r.json() as Promise<any>);
       expect(pending.pending).toBe(0);
       runs.crowd.push(crowd.postsMs);
+      checks.push(crowd.got.reduce((n, g) => n + g.poll_count, 0));
     }
     const few = { postsMs: Math.min(...runs.few) };
     const crowd = { postsMs: Math.min(...runs.crowd) };
     const ratio = crowd.postsMs / few.postsMs;
     if (process.env.HERD_REPORT)
-      process.stderr.write(`herd: 8 waiters ${few.postsMs.toFixed(0)} ms, ${POSTS} waiters ${crowd.postsMs.toFixed(0)} ms, ratio ${ratio.toFixed(2)}\n`);
-    expect(ratio, `posts took ${few.postsMs.toFixed(0)} ms with 8 waiters and ${crowd.postsMs.toFixed(0)} ms with ${POSTS}`).toBeLessThan(2);
+      process.stderr.write(
+        `herd: 8 waiters ${few.postsMs.toFixed(0)} ms, ${POSTS} waiters ${crowd.postsMs.toFixed(0)} ms, ratio ${ratio.toFixed(2)}, checks ${checks.join(" ")}\n`,
+      );
+    // About one check per item (201 measured); a check per waiter per item would be ~20,000.
+    for (const n of checks) expect(n, `the crowd's ${POSTS} consumers checked the inbox ${n} times`).toBeLessThanOrEqual(2 * POSTS);
+    expect(ratio, `posts took ${few.postsMs.toFixed(0)} ms with 8 waiters and ${crowd.postsMs.toFixed(0)} ms with ${POSTS}`).toBeLessThan(4);
   });
 });
