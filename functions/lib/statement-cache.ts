@@ -156,8 +156,9 @@ function rowMaker(columns: string[]): (raw: unknown[]) => Row {
       },
     });
   }
+  // Every row of a statement has its column count: #run re-prepares (or refuses) a statement
+  // whose rows stopped matching the columns it was prepared with, before any row is built.
   return (raw) => {
-    if (raw.length !== n) return rowOf(raw, columns);
     const values = new Array<Value>(n);
     for (let i = 0; i < n; i++) values[i] = fromSql(raw[i]);
     const row = Object.create(proto) as Record<string | symbol, unknown>;
