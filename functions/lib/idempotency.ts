@@ -154,8 +154,8 @@ function recordStatements(
  *
  * `fill` puts values SQLite assigns in that batch (integer ids) into the stored response.
  * `guard` stores the response only where the batch's conditional change won (the EXISTS test of
- * lib/guarded.ts); the request is then not marked recorded, so a lost race that ends in an error
- * leaves no stored answer and the middleware finishes the key as for any failure.
+ * lib/guarded.ts); the request is marked recorded only if it was stored, so a lost race that
+ * ends in an error leaves no stored answer and the middleware finishes the key as for any failure.
  */
 export async function batchWithKey<T extends BatchItem<"sqlite">[]>(
   ctx: Ctx,
@@ -170,7 +170,8 @@ export async function batchWithKey<T extends BatchItem<"sqlite">[]>(
   if (record.length) await ctx.hooks?.beforeKeyCommit?.();
   const results = await ctx.db.batch([...stmts, ...record] as unknown as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
   if (scope && record.length) {
-    if (!response?.guard) scope.recorded = true;
+    // Guarded, the key's row went in only where the change won: its own count says which.
+    if (!response?.guard || (results[stmts.length] as { rowsAffected?: number } | undefined)?.rowsAffected === 1) scope.recorded = true;
     ctx.hooks?.afterKeyCommit?.();
   }
   return results.slice(0, stmts.length) as unknown as { [K in keyof T]: Awaited<T[K]> };
@@ -224,6 +225,19 @@ const mismatch = () =>
     hint: "Use a new key for a new request; reuse a key only to retry the identical request.",
   });
 const inProgress = () => new ApiError("IDEMPOTENCY_IN_PROGRESS", "a request with this Idempotency-Key is still running", { hint: "Retry after it finishes." });
+
+/**
+ * The error an atomic route throws when its conditional write lost to a duplicate of the request
+ * (same token, same key) that committed first: the middleware then answers with that duplicate's
+ * stored response when it is the same request, and with this 409 otherwise.
+ */
+export const keyInProgress = inProgress;
+
+/** Whether the request's key has a row now: a duplicate of the request committed (index-served). */
+export async function keyTaken(ctx: Ctx, scope: Pick<KeyScope, "principal" | "key">): Promise<boolean> {
+  const [row] = await ctx.db.select({ key: idempotencyKeys.key }).from(idempotencyKeys).where(whereKey(scope)).limit(1);
+  return !!row;
+}
 
 /** Re-arms a stale pending key for this request; one conditional UPDATE so only one retry wins. */
 async function takeOverStale(ctx: Ctx, scope: KeyScope, priorCreatedAt: number): Promise<boolean> {
@@ -322,7 +336,14 @@ export function idempotency(mode: IdempotencyMode): MiddlewareHandler<AppEnv> {
         // A route that did not store its response with its write (no write, or a path that
         // ends elsewhere): store it now.
         const stmts = recordStatements(ctx, scope, res.status, await res.clone().text(), true);
-        await ctx.db.batch(stmts as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+        const [stored] = (await ctx.db.batch(stmts as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]])) as unknown as [{ rowsAffected?: number }];
+        // Atomic and late: a duplicate of this request that committed first kept its row. Its
+        // answer is the key's, so this request gives the same one (a consume that found nothing
+        // while its twin took an item answers with that item).
+        if (scope.mode === "atomic" && stored?.rowsAffected === 0) {
+          const [winner] = await ctx.db.select().from(idempotencyKeys).where(where).limit(1);
+          if (winner?.state === "done" && winner.requestHash === scope.requestHash) c.res = replay(c, winner);
+        }
         return;
       }
       if (scope.mode === "pending") {

@@ -1,22 +1,27 @@
 import type { z } from "@hono/zod-openapi";
-import { and, eq, isNull, sql } from "drizzle-orm";
-import { inboxItems, type InboxItemRow } from "../../schema/messages.ts";
+import { and, eq, isNull, type SQL, sql } from "drizzle-orm";
+import { idempotencyKeys } from "../../schema/auth.ts";
 import { events } from "../../schema/events.ts";
-import { actorOf, type Ctx } from "../lib/ctx.ts";
+import { inboxItems, type InboxItemRow } from "../../schema/messages.ts";
+import { actorOf, type Ctx, type KeyScope } from "../lib/ctx.ts";
+import { batchWithKey, keyInProgress, keyTaken } from "../lib/idempotency.ts";
 import type { RouteOptions } from "../lib/route.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { NameParam } from "../sessions/schema.ts";
-import { inboxHeader, inboxOwner, type InboxOwner, type InboxRef } from "./inbox-target.ts";
+import { inboxHeader, inboxOwner, inboxOwnerAndOldest, type InboxOwner, type InboxRef, oldestPending } from "./inbox-target.ts";
 import { itemsToWire } from "./items.ts";
 import { recheckMs, type WakeReason } from "./notifier.ts";
 import { ConsumeBody, ConsumeResult, MAX_WAIT_SECONDS, TaskNameParam } from "./schema.ts";
 
 // Not the daemon: an item it consumed would count as read and never reach the session.
 const PRINCIPALS = ["owner", "session"] as const;
-/** Inbox reads may wait up to their own timeout beyond the request deadline; a wait is charged to the rate limit by the handler. */
-const LONG_POLL: RouteOptions = { deadline: { longPollSeconds: MAX_WAIT_SECONDS } };
+/**
+ * Inbox reads may wait up to their own timeout beyond the request deadline; a wait is charged to
+ * the rate limit by the handler. Atomic: a keyed consume stores its answer with its commit.
+ */
+const LONG_POLL: RouteOptions = { deadline: { longPollSeconds: MAX_WAIT_SECONDS }, idempotency: "atomic" };
 const CONSUME_DESCRIPTION =
-  "Atomically takes the oldest unconsumed item (two consumers never get the same one), records consumed_by/consumed_at and a dispatch_inbox_consumed audit event. wait=true long-polls: it answers as soon as an item arrives; on timeout it answers HTTP 200 with item=null and timed_out=true. A session token may consume only its own inbox.";
+  "Atomically takes the oldest unconsumed item (two consumers never get the same one), records consumed_by/consumed_at and a dispatch_inbox_consumed audit event. wait=true long-polls: it answers as soon as an item arrives; on timeout it answers HTTP 200 with item=null and timed_out=true. A session token may consume only its own inbox. With an Idempotency-Key the answer is stored with the consume: a retry, even after a crash, gets the same item again, never the next one.";
 
 export const sessionConsumeRoute = defineRoute(
   PRINCIPALS,
@@ -54,6 +59,33 @@ export const workerConsumeRoute = taskConsumeRoute("worker");
 
 const pendingOf = (sessionId: string) => and(eq(inboxItems.targetSessionId, sessionId), isNull(inboxItems.consumedAt));
 
+/** The answer of a consume that took `item`, built by the caller that knows the poll's state. */
+type Answer = (item: WireItem, hasMore: boolean, eventId: string) => ConsumeAnswer;
+type WireItem = Awaited<ReturnType<typeof itemsToWire>>[number];
+type ConsumeAnswer = z.output<typeof ConsumeResult>;
+/** What one check of the inbox found: an answer, nothing pending, or a lost race to retry at once. */
+type Taken = { body: ConsumeAnswer; hasMore: boolean } | null | "again";
+
+/** Who an item consumed by this request says consumed it. */
+function consumerOf(ctx: Ctx, owner: InboxOwner): { actor: string; consumedBy: string } {
+  const actor = actorOf(ctx.auth);
+  // The owner may consume for a session; the item then says so instead of passing as the session.
+  return { actor, consumedBy: ctx.auth.kind === "session" ? actor : `${actor} for session:${owner.session.id}` };
+}
+
+/** The dispatch_inbox_consumed event of the item `which` selects, written only if it selects one. */
+function consumedEvent(ctx: Ctx, owner: InboxOwner, pollCount: number, eventId: string, nowMs: number, which: SQL) {
+  const s = owner.session;
+  const { actor, consumedBy } = consumerOf(ctx, owner);
+  return ctx.db.run(sql`INSERT INTO ${events} (id, kind, task_id, session_id, actor, payload_json, created_at)
+      SELECT ${eventId}, 'dispatch_inbox_consumed', task_id, target_session_id, ${actor},
+        json_object('notification_id', id, 'signal_type', signal_type, 'delivery_mode', delivery_mode,
+          'target_session', ${s.name}, 'target_role', ${s.role}, 'poll_count', ${pollCount},
+          'consumed_by', ${consumedBy}, 'correlation_id', correlation_id, 'via_task', ${owner.task}),
+        ${nowMs}
+      FROM ${inboxItems} WHERE ${which}`);
+}
+
 /**
  * Takes the oldest pending item in one batch (one write transaction, one round trip): the
  * audit event is written from the oldest pending row, then a conditional UPDATE … WHERE
@@ -63,24 +95,16 @@ const pendingOf = (sessionId: string) => and(eq(inboxItems.targetSessionId, sess
  * A batch, not an interactive transaction: two interactive write transactions open at once in
  * one process block each other for the whole busy timeout.
  */
-async function takeNext(ctx: Ctx, owner: InboxOwner, pollCount: number): Promise<{ row: InboxItemRow; eventId: string; hasMore: boolean } | null> {
+async function takeNext(ctx: Ctx, owner: InboxOwner, pollCount: number, answer: Answer): Promise<Taken> {
   const s = owner.session;
   const nowMs = ctx.now().getTime();
-  const actor = actorOf(ctx.auth);
-  // The owner may consume for a session; the item then says so instead of passing as the session.
-  const consumedBy = ctx.auth.kind === "session" ? actor : `${actor} for session:${s.id}`;
+  const { consumedBy } = consumerOf(ctx, owner);
   const eventId = ctx.newId("evt");
   // rowid breaks created_at ties in insertion order and is part of the target index, so the
   // oldest item is read straight off the index even with 100k pending.
   const oldest = sql`(SELECT id FROM ${inboxItems} WHERE target_session_id = ${s.id} AND consumed_at IS NULL ORDER BY created_at, rowid LIMIT 1)`;
   const [, updated, more] = await ctx.db.batch([
-    ctx.db.run(sql`INSERT INTO ${events} (id, kind, task_id, session_id, actor, payload_json, created_at)
-      SELECT ${eventId}, 'dispatch_inbox_consumed', task_id, target_session_id, ${actor},
-        json_object('notification_id', id, 'signal_type', signal_type, 'delivery_mode', delivery_mode,
-          'target_session', ${s.name}, 'target_role', ${s.role}, 'poll_count', ${pollCount},
-          'consumed_by', ${consumedBy}, 'correlation_id', correlation_id, 'via_task', ${owner.task}),
-        ${nowMs}
-      FROM ${inboxItems} WHERE id = ${oldest}`),
+    consumedEvent(ctx, owner, pollCount, eventId, nowMs, sql`id = ${oldest}`),
     ctx.db
       .update(inboxItems)
       .set({ consumedAt: nowMs, consumedBy })
@@ -89,7 +113,53 @@ async function takeNext(ctx: Ctx, owner: InboxOwner, pollCount: number): Promise
     ctx.db.select({ id: inboxItems.id }).from(inboxItems).where(pendingOf(s.id)).limit(1),
   ]);
   const row = updated[0];
-  return row ? { row, eventId, hasMore: more.length > 0 } : null;
+  if (!row) return null;
+  const [item] = await itemsToWire(ctx, [row], { [s.id]: s.name });
+  return { body: answer(item!, more.length > 0, eventId), hasMore: more.length > 0 };
+}
+
+/**
+ * takeNext for a request with an Idempotency-Key: the answer is stored with the consume, in the
+ * same commit, so a retry after a crash replays the item this request took instead of taking
+ * the next one (the first would be consumed and delivered to nobody). The answer has to exist
+ * before that batch, so the oldest item is read first and the batch consumes exactly that row,
+ * if it is still pending and unchanged and the key is still unused; the event decides, and the
+ * update and the stored answer follow it. A lost race tries again with the next item, unless a
+ * duplicate of this request won, whose answer the idempotency layer then replays. `read` is the
+ * oldest item when the caller read it with the inbox's owner (the first check).
+ */
+async function takeNextKeyed(ctx: Ctx, owner: InboxOwner, pollCount: number, answer: Answer, scope: KeyScope, read?: InboxItemRow | null): Promise<Taken> {
+  const s = owner.session;
+  const candidate = read === undefined ? (await oldestPending(ctx, s.id))[0] : read;
+  if (!candidate) return null;
+  const nowMs = ctx.now().getTime();
+  const { consumedBy } = consumerOf(ctx, owner);
+  const eventId = ctx.newId("evt");
+  const [item] = await itemsToWire(ctx, [{ ...candidate, consumedAt: nowMs, consumedBy }], { [s.id]: s.name });
+  const body = answer(item!, false, eventId);
+  const unchanged = sql`id = ${candidate.id} AND consumed_at IS NULL AND delivery_mode = ${candidate.deliveryMode} AND delivered_at IS ${candidate.deliveredAt}
+    AND NOT EXISTS (SELECT 1 FROM ${idempotencyKeys} WHERE principal = ${scope.principal} AND key = ${scope.key})`;
+  const won = sql`EXISTS (SELECT 1 FROM ${events} WHERE id = ${eventId})`;
+  const pending = sql`EXISTS (SELECT 1 FROM ${inboxItems} WHERE target_session_id = ${s.id} AND consumed_at IS NULL)`;
+  const [, updated, more] = await batchWithKey(
+    ctx,
+    [
+      consumedEvent(ctx, owner, pollCount, eventId, nowMs, unchanged),
+      ctx.db
+        .update(inboxItems)
+        .set({ consumedAt: nowMs, consumedBy })
+        .where(and(eq(inboxItems.id, candidate.id), won))
+        .returning({ id: inboxItems.id }),
+      ctx.db.select({ id: inboxItems.id }).from(inboxItems).where(pendingOf(s.id)).limit(1),
+    ],
+    { body, status: 200, guard: won, fill: { paths: ["$.has_more"], value: sql`json(CASE WHEN ${pending} THEN 'true' ELSE 'false' END)` } },
+  );
+  if (!updated.length) {
+    if (await keyTaken(ctx, scope)) throw keyInProgress();
+    return "again";
+  }
+  body.has_more = more.length > 0;
+  return { body, hasMore: body.has_more };
 }
 
 /**
@@ -99,7 +169,16 @@ async function takeNext(ctx: Ctx, owner: InboxOwner, pollCount: number): Promise
  * a losing claim. The head leaving hands its turn to the next, which checks at once.
  */
 export async function consumeNext(ctx: Ctx, ref: InboxRef, input: z.output<typeof ConsumeBody>, abort?: AbortSignal) {
-  const owner = await inboxOwner(ctx, ref);
+  const scope = ctx.idempotency && !ctx.idempotency.recorded ? ctx.idempotency : null;
+  // Keyed, the first check's item is read with the owner: the key's answer must exist before the
+  // consume's batch, and this keeps the request within three round trips.
+  let read: InboxItemRow | null | undefined;
+  let owner: InboxOwner;
+  if (scope) {
+    const found = await inboxOwnerAndOldest(ctx, ref);
+    owner = found.owner;
+    read = found.oldest ?? null;
+  } else owner = await inboxOwner(ctx, ref);
   const turn = input.wait && ctx.notifier ? ctx.notifier.consumer(owner.session.id, abort) : null;
   let drained = false;
   try {
@@ -111,19 +190,21 @@ export async function consumeNext(ctx: Ctx, ref: InboxRef, input: z.output<typeo
     for (;;) {
       if (!turn || turn.isHead) {
         polls++;
-        const taken = await takeNext(ctx, owner, polls);
+        const answer: Answer = (item, hasMore, eventId) => ({
+          ...inboxHeader(owner),
+          item,
+          timed_out: false,
+          has_more: hasMore,
+          poll_count: polls,
+          woken_by: wokenBy,
+          event_id: eventId,
+        });
+        const taken = scope ? await takeNextKeyed(ctx, owner, polls, answer, scope, read) : await takeNext(ctx, owner, polls, answer);
+        read = undefined;
+        if (taken === "again") continue;
         if (taken) {
           drained = !taken.hasMore;
-          const [item] = await itemsToWire(ctx, [taken.row], { [owner.session.id]: owner.session.name });
-          return {
-            ...inboxHeader(owner),
-            item: item!,
-            timed_out: false,
-            has_more: taken.hasMore,
-            poll_count: polls,
-            woken_by: wokenBy,
-            event_id: taken.eventId,
-          };
+          return taken.body;
         }
       }
       const remaining = deadline - performance.now();

@@ -1,7 +1,10 @@
-import type { SessionRow } from "../../schema/sessions.ts";
-import { boundTask } from "../bindings/lookup.ts";
+import { and, eq, isNull, type SQLWrapper, sql } from "drizzle-orm";
+import { inboxItems, type InboxItemRow } from "../../schema/messages.ts";
+import { sessions, type SessionRow } from "../../schema/sessions.ts";
+import { boundTask, boundTaskFrom, boundTaskReads } from "../bindings/lookup.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
+import { eqLiteral } from "../lib/sql.ts";
 import { activeSessionByName } from "../sessions/lookup.ts";
 
 /** Which inbox a request addresses: a session's own, or a task's bound manager or worker. */
@@ -22,6 +25,43 @@ export async function inboxOwner(ctx: Ctx, ref: InboxRef): Promise<InboxOwner> {
     const bt = await boundTask(ctx, ref.task);
     owner = { session: ref.role === "manager" ? bt.manager : bt.worker, task: bt.task.name };
   }
+  return mayRead(ctx, owner);
+}
+
+/** The oldest unconsumed item of the inbox whose session id `target` yields (index-served). */
+export function oldestPending(ctx: Ctx, target: string | SQLWrapper) {
+  return ctx.db
+    .select()
+    .from(inboxItems)
+    .where(and(eq(inboxItems.targetSessionId, target), isNull(inboxItems.consumedAt)))
+    .orderBy(inboxItems.createdAt, sql`rowid`)
+    .limit(1);
+}
+
+/**
+ * inboxOwner and the inbox's oldest unconsumed item, read in one round trip: the item's query
+ * names its session through a subquery off the same indexes. The item is read before the access
+ * check and dropped with it when refused.
+ */
+export async function inboxOwnerAndOldest(ctx: Ctx, ref: InboxRef): Promise<{ owner: InboxOwner; oldest: InboxItemRow | undefined }> {
+  const db = ctx.db;
+  if ("session" in ref) {
+    const byName = and(eq(sessions.name, ref.session), eqLiteral(sessions.state, "active"));
+    const [found, items] = await db.batch([
+      db.select().from(sessions).where(byName).limit(1),
+      oldestPending(ctx, db.select({ id: sessions.id }).from(sessions).where(byName).limit(1)),
+    ]);
+    // Not found: the plain lookup says whether the name is unknown or deregistered.
+    const session = found[0] ?? (await activeSessionByName(ctx, ref.session));
+    return { owner: mayRead(ctx, { session, task: null }), oldest: found[0] ? items[0] : undefined };
+  }
+  const reads = boundTaskReads(ctx, ref.task);
+  const [t, b, w, m, items] = await db.batch([...reads.reads, oldestPending(ctx, ref.role === "manager" ? reads.managerId : reads.workerId)]);
+  const bt = boundTaskFrom(ref.task, [t, b, w, m]);
+  return { owner: mayRead(ctx, { session: ref.role === "manager" ? bt.manager : bt.worker, task: bt.task.name }), oldest: items[0] };
+}
+
+function mayRead(ctx: Ctx, owner: InboxOwner): InboxOwner {
   if (ctx.auth.kind === "session" && ctx.auth.sessionId !== owner.session.id) {
     throw new ApiError("FORBIDDEN", `a session token may read only its own inbox, not '${owner.session.name}'s`, {
       hint: "Use the token returned when this session registered, or the owner token.",

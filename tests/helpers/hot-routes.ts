@@ -169,6 +169,20 @@ export const HOT_OPERATIONS: HotOperation[] = [
     },
   },
   {
+    name: "auth + idempotency (inbox consume, new key)",
+    async prepare(env) {
+      const s = await withInboxItem(env);
+      return async () => {
+        const res = await expectStatus(env, 200, "POST", `/v1/sessions/${s.session.name}/inbox/consume`, {
+          token: s.token,
+          body: {},
+          headers: { "Idempotency-Key": uniqueName("key") },
+        });
+        if (!res.body.item) throw new Error("consume returned no item");
+      };
+    },
+  },
+  {
     name: "auth + idempotency (replay)",
     async prepare(env) {
       const s = await registerSession(env, "manager");

@@ -180,6 +180,24 @@ describe("Idempotency-Key across a crash, for database-only routes", () => {
     });
   }
 
+  for (const when of ["after", "before"] as const) {
+    it(`inbox consume: a crash ${when} the commit hands the retry the item the first try took, and no other`, async () => {
+      env = await makeTestEnv();
+      const s = await registerSession(env, "manager");
+      for (const body of ["first", "second"]) expect((await env.call("POST", "/v1/messages", { body: { to: s.session.name, body } })).status).toBe(201);
+      const items = (await env.services.database.client.execute("SELECT id FROM inbox_items ORDER BY created_at, rowid")).rows.map((r) => String(r.id));
+      const retry = await crashThenRetry(when, `consume-${when}`, "POST", `/v1/sessions/${s.session.name}/inbox/consume`, {});
+      expect(retry.status).toBe(200);
+      // Without the key stored in the consume's commit, the retry after the crash took the second
+      // item and the first was consumed for nobody.
+      expect(retry.body).toMatchObject({ item: { id: items[0], state: "consumed" }, has_more: true });
+      const rows = (await env.services.database.client.execute("SELECT id, consumed_at FROM inbox_items ORDER BY created_at, rowid")).rows;
+      expect(rows.map((r) => r.consumed_at !== null)).toEqual([true, false]);
+      expect(await n("SELECT count(*) AS n FROM events WHERE kind = 'dispatch_inbox_consumed'")).toBe(1);
+      expect((await env.call("POST", `/v1/sessions/${s.session.name}/inbox/consume`, { body: {} })).body.item).toMatchObject({ id: items[1] });
+    });
+  }
+
   it("concurrent duplicates of a criteria add both run to the batch; one commits and the other answers with its response", async () => {
     env = await makeTestEnv();
     const pair = await boundPair(env);

@@ -67,8 +67,8 @@ describe("hot query plans across routes, crons and the cycle", () => {
     appendFileSync(rollout, line("event_msg", { type: "task_complete", turn_id: "t1", last_agent_message: "done it" }));
 
     const seen = captureStatements(env);
-    const ok = async (method: string, path: string, body?: unknown, token?: string, expectStatus = 300) => {
-      const res = await env.call(method, path, { body, token });
+    const ok = async (method: string, path: string, body?: unknown, token?: string, expectStatus = 300, headers?: Record<string, string>) => {
+      const res = await env.call(method, path, { body, token, headers });
       expect(res.status, `${method} ${path}: ${JSON.stringify(res.body).slice(0, 300)}`).toBeLessThan(expectStatus);
       return res.body;
     };
@@ -99,6 +99,11 @@ describe("hot query plans across routes, crons and the cycle", () => {
     await ok("GET", `/v1/sessions/${w}/inbox`);
     await ok("GET", `/v1/tasks/${task}/manager-inbox`);
     await ok("POST", `/v1/sessions/${w}/inbox/consume`, {});
+    // Keyed consumes read the oldest item with the inbox's owner (by name, and through the binding).
+    await ok("POST", "/v1/messages", { to: w, body: "keyed" });
+    await ok("POST", `/v1/sessions/${w}/inbox/consume`, {}, undefined, 300, { "Idempotency-Key": "plans-1" });
+    await ok("POST", "/v1/messages", { to: m, body: "keyed too" });
+    await ok("POST", `/v1/tasks/${task}/manager-inbox/consume`, {}, undefined, 300, { "Idempotency-Key": "plans-2" });
     await ok("POST", `/v1/messages/${sent.message?.id ?? sent.id}/reply`, { body: "hi back" }, pair.worker.token);
     // Queue.
     await ok("GET", "/v1/commands");

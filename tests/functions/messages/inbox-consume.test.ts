@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { makeCtx } from "../../../functions/lib/ctx.ts";
+import { createApp } from "../../../functions/app.ts";
+import { makeCtx, type Services } from "../../../functions/lib/ctx.ts";
 import { InboxNotifier } from "../../../functions/lib/notifier.ts";
 import { consumeNext } from "../../../functions/messages/inbox-consume.ts";
 import { sendMessage } from "../../../functions/messages/send.ts";
@@ -175,5 +176,128 @@ describe("POST /v1/sessions/{name}/inbox/consume", () => {
     } finally {
       await up.stop();
     }
+  });
+});
+
+describe("consume with an Idempotency-Key", () => {
+  const path = (name: string) => `/v1/sessions/${name}/inbox/consume`;
+  const count = async (q: string) => Number((await env.services.database.client.execute(q)).rows[0]!.n);
+
+  /** The app over the env's services with test hooks, and a keyed consume through it. */
+  function keyedApp(hooks: NonNullable<Services["hooks"]>) {
+    const app = createApp({ ...env.services, hooks });
+    return async (name: string, key: string, body: unknown = {}) => {
+      const res = await app.request(path(name), {
+        method: "POST",
+        headers: { Authorization: `Bearer ${env.owner}`, "Idempotency-Key": key, "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      return { status: res.status, replayed: res.headers.get("Idempotent-Replayed"), body: await res.json() };
+    };
+  }
+
+  it("stores the answer with the consume: a retry replays the item it took, a new key takes the next", async () => {
+    const s = await registerSession(env, "manager");
+    const ids = [(await send(s.session.name, "first")).body.inbox_item_id, (await send(s.session.name, "second")).body.inbox_item_id];
+    const keyed = { headers: { "Idempotency-Key": "take-1" }, body: {} };
+    const first = await env.call("POST", path(s.session.name), keyed);
+    expect(first.status).toBe(200);
+    expect(first.headers.get("Idempotent-Replayed")).toBeNull();
+    expect(first.body).toMatchObject({ item: { id: ids[0], state: "consumed" }, has_more: true });
+    // The stored answer is the live one, has_more included (filled in by the commit).
+    const stored = (await env.services.database.client.execute("SELECT response_body FROM idempotency_keys WHERE key = 'take-1'")).rows;
+    expect(stored).toHaveLength(1);
+    expect(JSON.parse(String(stored[0]!.response_body))).toEqual(first.body);
+    const retry = await env.call("POST", path(s.session.name), keyed);
+    expect(retry.headers.get("Idempotent-Replayed")).toBe("true");
+    expect(retry.body).toEqual(first.body);
+    const next = await env.call("POST", path(s.session.name), { headers: { "Idempotency-Key": "take-2" }, body: {} });
+    expect(next.body).toMatchObject({ item: { id: ids[1] }, has_more: false });
+    expect(await count("SELECT count(*) AS n FROM events WHERE kind = 'dispatch_inbox_consumed'")).toBe(2);
+  });
+
+  it("two duplicates in flight with one key take one item, and both answer with it", async () => {
+    const s = await registerSession(env, "manager");
+    const ids = [(await send(s.session.name, "first")).body.inbox_item_id, (await send(s.session.name, "second")).body.inbox_item_id];
+    // Both requests read the same oldest item and are held at the batch until both got there.
+    let arrived = 0;
+    let release!: () => void;
+    const bothThere = new Promise<void>((r) => {
+      release = r;
+    });
+    const consume = keyedApp({
+      beforeKeyCommit: async () => {
+        if (++arrived === 2) release();
+        await bothThere;
+      },
+    });
+    const [a, b] = await Promise.all([consume(s.session.name, "dup"), consume(s.session.name, "dup")]);
+    expect(arrived).toBe(2);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    expect([a.replayed, b.replayed].sort()).toEqual([null, "true"]);
+    expect(a.body).toEqual(b.body);
+    expect(a.body.item.id).toBe(ids[0]);
+    // The loser did not go on to take the second item.
+    expect(await count("SELECT count(*) AS n FROM inbox_items WHERE consumed_at IS NOT NULL")).toBe(1);
+    expect(await count("SELECT count(*) AS n FROM events WHERE kind = 'dispatch_inbox_consumed'")).toBe(1);
+  });
+
+  it("a duplicate that waited on an empty inbox while its twin took the item answers with that item", async () => {
+    const s = await registerSession(env, "manager");
+    const consume = keyedApp({});
+    const wait = { wait: true, timeout: 0.6, interval: 0.1 };
+    const both = Promise.all([consume(s.session.name, "twin", wait), consume(s.session.name, "twin", wait)]);
+    await new Promise((r) => setTimeout(r, 150));
+    const sent = (await send(s.session.name, "only one")).body.inbox_item_id;
+    const [a, b] = await both;
+    expect([a.status, b.status]).toEqual([200, 200]);
+    expect(a.body).toEqual(b.body);
+    expect(a.body.item).toMatchObject({ id: sent, state: "consumed" });
+    expect([a.replayed, b.replayed].sort()).toEqual([null, "true"]);
+    expect(await count("SELECT count(*) AS n FROM inbox_items WHERE consumed_at IS NOT NULL")).toBe(1);
+  });
+
+  it("takes nothing once a duplicate that passed the key check with it has committed", async () => {
+    const s = await registerSession(env, "manager");
+    await send(s.session.name, "first");
+    await send(s.session.name, "second");
+    // This request's key check found no key; its twin then committed (it took the first item).
+    const ctx = makeCtx(env.services, { kind: "owner", tokenId: "tok_twin" });
+    ctx.idempotency = {
+      principal: "token:tok_twin",
+      key: "late",
+      method: "POST",
+      path: path(s.session.name),
+      requestHash: "h",
+      mode: "atomic",
+      recorded: false,
+    };
+    await env.services.database.client.execute(
+      "INSERT INTO idempotency_keys (principal, key, method, path, request_hash, state, status_code, response_body, created_at) VALUES ('token:tok_twin', 'late', 'POST', '/x', 'h', 'done', 200, '{}', 1)",
+    );
+    await expect(consumeNext(ctx, { session: s.session.name }, { wait: false, timeout: 0, interval: 1 })).rejects.toMatchObject({
+      code: "IDEMPOTENCY_IN_PROGRESS",
+    });
+    expect(await count("SELECT count(*) AS n FROM inbox_items WHERE consumed_at IS NOT NULL")).toBe(0);
+  });
+
+  it("reads an item again when it changed between its read and the commit (delivered meanwhile)", async () => {
+    const s = await registerSession(env, "manager");
+    const id = (await send(s.session.name, "pushed meanwhile")).body.inbox_item_id;
+    let calls = 0;
+    const consume = keyedApp({
+      beforeKeyCommit: async () => {
+        // What the push executor does to an item: the first attempt's snapshot goes stale.
+        if (++calls === 1)
+          await env.services.database.client.execute({ sql: "UPDATE inbox_items SET delivery_mode = 'push', delivered_at = 1 WHERE id = ?", args: [id] });
+      },
+    });
+    const got = await consume(s.session.name, "stale");
+    expect(calls).toBe(2);
+    expect(got.status).toBe(200);
+    expect(got.body).toMatchObject({ item: { id, delivery_mode: "push", delivered_at: new Date(1).toISOString(), state: "consumed" }, poll_count: 2 });
+    const retry = await consume(s.session.name, "stale");
+    expect(retry).toMatchObject({ replayed: "true", body: got.body });
+    expect(await count("SELECT count(*) AS n FROM events WHERE kind = 'dispatch_inbox_consumed'")).toBe(1);
   });
 });
