@@ -64,6 +64,11 @@ const inboxOptions: Record<string, OptionSpec> = {
   wait: { type: "boolean", description: "Long-poll on the server until an item is pending (or --timeout passes)" },
   timeout: { type: "string", value: "SECONDS", description: "How long --wait waits (default 60, max 240)" },
   interval: { type: "string", value: "SECONDS", description: "Database re-check period while waiting (default 1)" },
+  "idempotency-key": {
+    type: "string",
+    value: "KEY",
+    description: "With --consume-next: run again with the same key after a lost answer or a crash to get the same item back, not the next one",
+  },
   limit: { type: "string", value: "N", description: "Items to list (default 50; listing only)" },
   cursor: { ...pageOptions.cursor, description: "The next_cursor printed by the previous page (listing only)" },
 };
@@ -80,14 +85,20 @@ function inboxCommand(name: string, arg: { name: string; description: string }, 
     waitingFor: (a) => (flag(a, "wait") ? `waiting up to ${durationOf(seconds(a, "timeout") ?? 60)} for an item in ${pos(a, 0)}'s inbox…` : undefined),
     // A timeout is its own code, so a loop can tell "nothing yet" from a failure without parsing.
     exitCode: (b) => (b.timed_out && !b.item && !b.pending ? EXIT_TIMED_OUT : EXIT_OK),
-    request: (a) =>
-      flag(a, "consume-next")
-        ? { method: "POST", path: `${base(a)}/consume`, body: { wait: flag(a, "wait"), timeout: seconds(a, "timeout"), interval: seconds(a, "interval") } }
-        : {
-            method: "GET",
-            path: base(a),
-            query: { ...pageQuery(a), wait: flag(a, "wait"), timeout: seconds(a, "timeout"), interval: seconds(a, "interval") },
-          },
+    request: (a) => {
+      const key = str(a, "idempotency-key");
+      if (!flag(a, "consume-next")) {
+        if (key !== undefined) throw new UsageError("--idempotency-key applies to --consume-next only (a listing changes nothing)");
+        return {
+          method: "GET",
+          path: base(a),
+          query: { ...pageQuery(a), wait: flag(a, "wait"), timeout: seconds(a, "timeout"), interval: seconds(a, "interval") },
+        };
+      }
+      if (key !== undefined && !key.trim()) throw new UsageError("--idempotency-key needs a non-empty KEY, e.g. --idempotency-key poll-42");
+      const body = { wait: flag(a, "wait"), timeout: seconds(a, "timeout"), interval: seconds(a, "interval") };
+      return { method: "POST", path: `${base(a)}/consume`, body, ...(key !== undefined ? { idempotencyKey: key } : {}) };
+    },
     render: (b, a) => {
       if (flag(a, "consume-next")) {
         // An empty answer must not look like an item: agents parse this output.

@@ -8,6 +8,8 @@ export interface ApiRequest {
   path: string;
   query?: Record<string, string | string[] | boolean | number | undefined>;
   body?: unknown;
+  /** Sent as the Idempotency-Key header: a retry with the same key gets the first answer again. */
+  idempotencyKey?: string;
 }
 
 /** The wire answer: HTTP status and parsed JSON body. */
@@ -56,6 +58,7 @@ export function init(req: ApiRequest, token: string | null): RequestInit {
   const headers: Record<string, string> = {};
   if (token) headers.Authorization = `Bearer ${token}`;
   if (req.body !== undefined) headers["Content-Type"] = "application/json";
+  if (req.idempotencyKey !== undefined) headers["Idempotency-Key"] = req.idempotencyKey;
   return { method: req.method, headers, body: req.body === undefined ? undefined : JSON.stringify(req.body) };
 }
 

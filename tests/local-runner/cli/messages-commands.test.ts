@@ -37,6 +37,23 @@ describe("messages and inbox commands", () => {
     expect(thread.out).toMatch(/request\s+w1 -> m1: \[scope\] may I refactor\?\n.*reply\s+m1 -> w1: \[Re: scope\] yes$/);
   });
 
+  it("--consume-next --idempotency-key: running it again with the key gets the same item, a new key the next", async () => {
+    await cli("register-manager", "--name", "m3");
+    await cli("send", "m3", "first");
+    await cli("send", "m3", "second");
+    const take = async (key: string) => {
+      const r = await cli("session-inbox", "m3", "--consume-next", "--idempotency-key", key, "--json");
+      expect(r.code).toBe(EXIT_OK);
+      return JSON.parse(r.out);
+    };
+    const first = await take("poll-1");
+    expect(first.item.payload.body).toBe("first");
+    // The answer was lost, say: the same command again hands back the same item.
+    expect(await take("poll-1")).toEqual(first);
+    expect((await take("poll-2")).item.payload.body).toBe("second");
+    expect((await cli("session-inbox", "m3", "--json")).out).toContain('"pending": 0');
+  });
+
   it("reaches a task's bound manager, and fails or refuses usage clearly", async () => {
     await cli("register-worker", "--name", "w2");
     await cli("register-manager", "--name", "m2");
@@ -51,6 +68,9 @@ describe("messages and inbox commands", () => {
     const bad = await cli("session-inbox", "m2", "--consume-next", "--wait", "--timeout", "soon");
     expect(bad.code).toBe(EXIT_USAGE);
     expect(bad.err).toContain("--timeout must be a number of seconds, got 'soon'");
+    const stray = await cli("session-inbox", "m2", "--idempotency-key", "k1");
+    expect(stray.code).toBe(EXIT_USAGE);
+    expect(stray.err).toContain("--idempotency-key applies to --consume-next only");
     const nobody = await cli("send", "nobody", "x");
     expect(nobody.code).toBe(EXIT_FAILED);
     expect(nobody.err).toContain("error: NOT_FOUND: no active session named 'nobody'");
