@@ -328,7 +328,8 @@ type TranscriptCheck = { ok: true; path: string; agentSessionId: string | null }
  * registration requires of a transcript (docs/security.md), since a hook token would otherwise
  * be a way round it: the path resolves (after symlinks) to a regular file under the agent's
  * transcript roots on this host, starts with that agent's records, and those records name the
- * agent session the hook reported; and no other active session has it. An agent announces the
+ * agent session the hook reported; and no other active session has it, nor the agent session id
+ * it records. An agent announces the
  * transcript of its fresh context before writing it (Claude creates the file at the next
  * prompt), so a file that is missing or still empty is waited for. When this process cannot
  * look (the session is on another host), the announcement is taken as it is, like a
@@ -357,7 +358,15 @@ async function checkNewTranscript(ctx: Ctx, session: SessionRow, path: string, a
     .where(and(eq(sessions.transcriptPath, resolved), eqLiteral(sessions.state, "active"), ne(sessions.id, session.id)))
     .limit(1);
   if (holder) return { ok: false, wait: false, reason: `'${resolved}' already belongs to active session '${holder.name}'` };
-  return { ok: true, path: resolved, agentSessionId: recorded ?? agentSessionId };
+  // The switch records the file's agent id as the session's: never one another active session
+  // holds, or host-token events of that agent would be placed here. A hook that reported no id
+  // has nothing for the header to be compared with, so this is the check that applies to it.
+  const id = recorded ?? agentSessionId;
+  if (id && id !== session.agentSessionId && id !== session.threadId) {
+    const other = await agentSessionHolder(ctx, session.id, id);
+    if (other) return { ok: false, wait: false, reason: `'${resolved}' records agent session '${id}', which active session '${other}' holds` };
+  }
+  return { ok: true, path: resolved, agentSessionId: id };
 }
 
 /** The hook state row of a session, if any hook has arrived for it. */

@@ -313,6 +313,49 @@ describe("hook tokens", () => {
     expect(await waits(victim.manager)).toHaveLength(1);
   });
 
+  it("cannot take another session's agent id by switching to a transcript that records it (hook names no id)", async () => {
+    const attacker = await codexPair();
+    // Victims: a Codex app session known by its thread id, and a Codex worker by its rollout's id.
+    const appThread = uniqueName("thr-app");
+    const app = await boundPair(env, { worker: { thread_id: appThread } });
+    const rolloutVictim = await codexPair();
+    const host = (await env.call("POST", "/v1/tokens", { body: { scope: "hook", host: "test-host" } })).body.token as string;
+    const before = (await env.call("GET", `/v1/sessions/${attacker.worker.session.name}`)).body.session;
+    for (const [stolen, holder, path] of [
+      [appThread, app.worker.session.name, undefined],
+      [rolloutVictim.thread, rolloutVictim.worker.session.name, rolloutVictim.rollout],
+    ] as const) {
+      // The attacker writes a rollout under its own roots whose header names the victim's id, and
+      // announces a resume onto it without reporting any id, so no header comparison applies.
+      const forged = codexRollout(env, uniqueName("forged"), codexMeta(stolen));
+      const res = await post("codex", { hook_event_name: "SessionStart", source: "resume", transcript_path: forged }, attacker.token);
+      expect(res.status).toBe(200);
+      const after = (await env.call("GET", `/v1/sessions/${attacker.worker.session.name}`)).body.session;
+      expect(after).toMatchObject({ transcript_path: before.transcript_path, agent_session_id: before.agent_session_id, thread_id: before.thread_id });
+      const [refusal] = await rows(
+        "SELECT payload_json FROM events WHERE kind = 'session_transcript_refused' AND session_id = ? ORDER BY created_at DESC, id DESC LIMIT 1",
+        attacker.worker.session_id,
+      );
+      expect(JSON.parse(String(refusal!.payload_json))).toMatchObject({
+        transcript_path: forged,
+        reason: expect.stringContaining(`records agent session '${stolen}', which active session '${holder}' holds`),
+      });
+      // Reporting the id afterwards is refused as before, since the session never took it.
+      await post("codex", { hook_event_name: "UserPromptSubmit", session_id: stolen, prompt: "z" }, attacker.token);
+      const [state] = await rows("SELECT agent_session_id FROM hook_states WHERE session_id = ?", attacker.worker.session_id);
+      expect(state!.agent_session_id).not.toBe(stolen);
+      // The victim's own events still reach the victim.
+      const stop = await post(
+        "codex",
+        { hook_event_name: "Stop", session_id: stolen, transcript_path: path, turn_id: uniqueName("t"), last_assistant_message: "private" },
+        host,
+      );
+      expect(stop.headers.get("X-Switchyard-Session")).toBe(holder);
+    }
+    const leaked = (await env.call("GET", `/v1/sessions/${attacker.manager.session.name}/inbox`, { token: attacker.manager.token })).body.items;
+    expect(leaked.filter((i: any) => JSON.stringify(i.payload).includes("private"))).toEqual([]);
+  });
+
   it("places a host token's event by its transcript path even when a recorded agent session id names another session", async () => {
     // Two Claude workers; the first one's hook state (by an older, unverified report) records an id
     // that the second's transcript holds. The transcript path is the evidence and wins.
