@@ -56,12 +56,17 @@ export const releaseClaimRoute = defineRoute(
 
 const GLOB_CHARS = /[*?[\]{}]/;
 
-/** Cleans a claimed path: no leading `./`, no doubled or trailing slashes. */
+/**
+ * Cleans a claimed path: no `.` segments anywhere, no doubled or trailing slashes. Two spellings
+ * of one file must give one base, or `src/./auth/x.ts` would pass an exclusive claim on `src/auth`.
+ */
 export function normalizeClaimPath(path: string): string {
-  let p = path.trim().replace(/\/{2,}/g, "/");
-  while (p.startsWith("./")) p = p.slice(2);
-  if (p.length > 1) p = p.replace(/\/+$/, "");
-  return p === "." ? "" : p;
+  const trimmed = path.trim();
+  const rest = trimmed
+    .split("/")
+    .filter((s) => s !== "" && s !== ".")
+    .join("/");
+  return trimmed.startsWith("/") ? `/${rest}` : rest;
 }
 
 /** The fixed part of a path: its segments up to the first one with a wildcard. */

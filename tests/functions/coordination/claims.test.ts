@@ -14,6 +14,11 @@ describe("file claims", () => {
     expect(claimBase("./src//auth/session.ts")).toBe("src/auth/session.ts");
     expect(claimBase("**/*.ts")).toBe("");
     expect(claimBase("src/*.ts")).toBe("src");
+    // A `.` segment anywhere is the same path without it.
+    expect(claimBase("src/./auth/x.ts")).toBe("src/auth/x.ts");
+    expect(claimBase("src/auth/./")).toBe("src/auth");
+    expect(claimBase("/srv/./app/**")).toBe("/srv/app");
+    expect(claimBase(".")).toBe("");
   });
 
   it("reports a conflict with the holder and expiry; nested paths conflict, siblings do not", async () => {
@@ -27,6 +32,8 @@ describe("file claims", () => {
     expect(inside.status).toBe(409);
     expect(inside.body.error.message).toContain(`held exclusively by ${a.session.name} until ${first.body.claim.expires_at}`);
     expect(inside.body.error.message).toContain(first.body.claim_id);
+    expect((await claim({ path: "src/./auth/x.ts", session: b.session.name, exclusive: true })).status).toBe(409);
+    expect((await claim({ path: "./src/.//auth/./y.ts", session: b.session.name })).status).toBe(409);
     expect((await claim({ path: "src", session: b.session.name, exclusive: true })).status).toBe(409);
     expect((await claim({ path: "**/*.md", session: b.session.name })).status).toBe(409);
     expect((await claim({ path: "src/authz/x.ts", session: b.session.name, exclusive: true })).status).toBe(201);
