@@ -8,7 +8,7 @@ import { openDatabase, type Database } from "../functions/lib/db.ts";
 import { makeId, sha256Hex } from "../functions/lib/ids.ts";
 import { isUniqueViolation } from "../functions/lib/sql.ts";
 import { hardeningFromEnv } from "./hardening-env.ts";
-import { ensureHomeDirs, readOwnerTokenFile, resolveHome, writeOwnerTokenFileOnce, type HomeConfig } from "./home.ts";
+import { ensureHomeDirs, readOwnerTokenFile, replaceOwnerTokenFile, resolveHome, writeOwnerTokenFileOnce, type HomeConfig } from "./home.ts";
 import { agentLaunchConfig, ensureCliShim } from "./agents.ts";
 import { drafterFromEnv } from "./drafter.ts";
 import { swaggerUiAssets } from "./docs-assets.ts";
@@ -155,9 +155,7 @@ export async function ensureOwnerToken(database: Database, home: HomeConfig, now
     if (row || live.length) {
       throw new OwnerTokenError(
         `${home.ownerTokenFile} does not hold a live owner token for this database`,
-        live.length
-          ? `Another owner token is still live: with it, run \`switchyard token mint --scope owner --url URL --token SECRET\` and write the new secret to ${home.ownerTokenFile} (mode 0600).`
-          : `No owner token of this database is live any more, so none can mint a new one: move ${home.ownerTokenFile} aside and start again; a fresh owner token is then minted into that file (whoever can write this home is the owner).`,
+        `${live.length ? "Whoever can write this database is its owner: " : "No owner token of this database is live any more; "}run \`switchyard init --reset-owner-token\` to mint a new owner token straight into the database and write it to ${home.ownerTokenFile}${live.length ? " (or, with another live owner token, `switchyard token mint --scope owner --url URL --token SECRET` and write the secret there, mode 0600)" : ""}.`,
       );
     }
     try {
@@ -190,6 +188,41 @@ export async function ensureOwnerToken(database: Database, home: HomeConfig, now
     if (!isUniqueViolation(e)) throw e;
   }
   return token.secret;
+}
+
+/** What `init --reset-owner-token` did: the new token in owner.token, and the other live owner tokens. */
+export interface OwnerTokenReset {
+  tokenId: string;
+  otherLive: string[];
+}
+
+/**
+ * Mints a new owner token straight into the database and writes it to `<home>/owner.token`, for
+ * a home whose file no longer holds a live one (a rotation cut short between its commit and the
+ * file, a revoked token). Only for whoever can reach the database itself, who owns it anyway. The
+ * row goes in before the file is replaced, so a crash leaves the old file and a spare token, and
+ * the reset can run again. Refused while the file still works (rotate that one instead).
+ */
+export async function resetOwnerToken(database: Database, home: HomeConfig, nowMs: number): Promise<OwnerTokenReset> {
+  const existing = readOwnerTokenFile(home);
+  if (existing) {
+    const [row] = await database.db
+      .select()
+      .from(tokens)
+      .where(eq(tokens.secretHash, await sha256Hex(existing)))
+      .limit(1);
+    if (row && row.kind === "owner" && tokenIsLive(row, nowMs)) {
+      throw new OwnerTokenError(
+        `${home.ownerTokenFile} still holds a live owner token (${row.id}); there is nothing to reset`,
+        "To replace a working owner token, run `switchyard token rotate --owner-file`.",
+      );
+    }
+  }
+  const token = await tokenInsert(database.db, { id: makeId("tok", nowMs), kind: "owner", nowMs, label: "owner.token" });
+  await token.stmt;
+  replaceOwnerTokenFile(home, token.secret);
+  const otherLive = (await liveOwnerTokenIds(database.db, nowMs)).filter((id) => id !== token.row.id);
+  return { tokenId: token.row.id, otherLive };
 }
 
 /** Shortest and longest server-wide long-poll re-check interval an operator may set, in ms. */
@@ -228,6 +261,10 @@ export async function openLocalServices(
     watchChanges?: boolean;
     /** Wraps the database client (tests count round trips or add latency with it). */
     wrapClient?: (client: Client) => Client;
+    /** "reset": mint a new owner token into owner.token first (`init --reset-owner-token`). */
+    ownerToken?: "ensure" | "reset";
+    /** Receives what the reset did. */
+    onReset?: (r: OwnerTokenReset) => void;
   } = {},
 ): Promise<LocalServices> {
   const home = opts.home ?? resolveHome();
@@ -260,6 +297,7 @@ export async function openLocalServices(
         process.stderr.write(`switchyard: warning: ${NEWER_DATABASE} (${newer} migration${newer === 1 ? "" : "s"} it does not know). ${NEWER_DATABASE_HINT}\n`);
     }
     const clock = opts.clock ?? (() => new Date());
+    if (opts.ownerToken === "reset") opts.onReset?.(await resetOwnerToken(database, home, clock().getTime()));
     const ownerToken = await ensureOwnerToken(database, home, clock().getTime());
     return {
       database,

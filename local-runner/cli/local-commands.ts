@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { HOME_DIR_NAME, resolveHome } from "../home.ts";
+import type { OwnerTokenReset } from "../services.ts";
 import { isLoopbackHost } from "../loopback.ts";
 
 import { duration } from "./format.ts";
@@ -36,6 +37,22 @@ function print(g: GlobalOptions, json: unknown, lines: string[]): void {
 async function services(g: GlobalOptions, log = false, wakeIntervalMs?: number) {
   const { openLocalServices, processLogger } = await import("../services.ts");
   return openLocalServices({ home: resolveHome(process.env, { home: g.home }), log: log ? processLogger() : undefined, wakeIntervalMs });
+}
+
+/** `init --reset-owner-token`: a new owner token in owner.token, and which other owner tokens still work. */
+async function resetOwner(g: GlobalOptions): Promise<number> {
+  const { openLocalServices } = await import("../services.ts");
+  let reset: OwnerTokenReset | undefined;
+  const s = await openLocalServices({ home: resolveHome(process.env, { home: g.home }), ownerToken: "reset", onReset: (r) => (reset = r) });
+  s.database.close();
+  const others = reset!.otherLive;
+  print(g, { home: s.home.home, owner_token_file: s.home.ownerTokenFile, token_id: reset!.tokenId, other_live_owner_tokens: others }, [
+    `${s.home.ownerTokenFile} now holds a new owner token (${reset!.tokenId}); its secret is in the file, not printed`,
+    others.length
+      ? `other owner tokens still live: ${others.join(", ")}. Revoke the ones nobody uses: switchyard token revoke ID`
+      : "no other owner token is live",
+  ]);
+  return EXIT_OK;
 }
 
 /** Says which address is taken and what to do, instead of Node's bare EADDRINUSE. */
@@ -207,9 +224,17 @@ export const LOCAL_COMMANDS: CommandSpec[] = [
     group: "setup",
     summary: `Create a home here (./${HOME_DIR_NAME}: database and owner token); other commands find it from any subdirectory`,
     home: "create",
-    examples: ["switchyard init", "switchyard init --home ~/.switchyard-team"],
-    local: async (_a, g) => {
+    options: {
+      "reset-owner-token": {
+        type: "boolean",
+        description:
+          "Mint a new owner token straight into the database and write it to owner.token, for a home whose owner.token no longer works (a rotation cut short, a revoked token); whoever can write the database owns it",
+      },
+    },
+    examples: ["switchyard init", "switchyard init --home ~/.switchyard-team", "switchyard init --reset-owner-token"],
+    local: async (a, g) => {
       const existed = existsSync(join(g.home!, "owner.token"));
+      if (flag(a, "reset-owner-token")) return resetOwner(g);
       const s = await services(g);
       s.database.close();
       print(g, { home: s.home.home, database: s.home.dbUrl, owner_token_file: s.home.ownerTokenFile, created: !existed }, [

@@ -95,6 +95,16 @@ async function rotate(a: Args, g: GlobalOptions): Promise<number> {
   const graceText = str(a, "grace");
   const grace = graceText === undefined ? 0 : parseDuration(graceText, "grace");
   if (ownerFile) return rotateOwnerFile(g, grace);
+  // The token this command would use is the home's owner.token: rotating it without rewriting the
+  // file leaves the home with a token that stops working when the grace ends.
+  const home = g.home ? resolveHome(process.env, { home: g.home }) : null;
+  const fileToken = home ? readOwnerTokenFile(home) : null;
+  if (id === "self" && fileToken && (g.token ?? fileToken) === fileToken) {
+    throw new HintedError(
+      `refusing to rotate the token in ${home!.ownerTokenFile} without rewriting that file: every command of this home would fail once the grace ends`,
+      "Run `switchyard token rotate --owner-file`, which writes the new secret there.",
+    );
+  }
   const { openTransport } = await import("./connect.ts");
   const t = await openTransport(g);
   try {

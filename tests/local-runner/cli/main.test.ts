@@ -129,7 +129,7 @@ describe("owner token file", () => {
     const res = await cli("tasks");
     expect(res.code).toBe(EXIT_FAILED);
     expect(res.err).toContain("does not hold a live owner token");
-    expect(res.err).toContain("Another owner token is still live");
+    expect(res.err).toContain("switchyard init --reset-owner-token");
     expect(res.err).toContain("hint: ");
   });
 });
