@@ -1,6 +1,7 @@
 // The wire types and the HTTP transport. The in-process one lives in in-process-transport.ts so a
 // command sent to a server (--url) never loads the app, its schemas or the database driver.
 import { request as httpRequest, type IncomingMessage } from "node:http";
+import { HintedError } from "./spec.ts";
 
 /** One API call as the CLI describes it. */
 export interface ApiRequest {
@@ -62,6 +63,51 @@ export function init(req: ApiRequest, token: string | null): RequestInit {
   return { method: req.method, headers, body: req.body === undefined ? undefined : JSON.stringify(req.body) };
 }
 
+/** How long a connection to the server may take to open. */
+export const CONNECT_TIMEOUT_SECONDS = 10;
+/** The server's own request deadline (functions/lib/deadline.ts DEFAULT_REQUEST_TIMEOUT_MS), in s. */
+const SERVER_DEADLINE_SECONDS = 60;
+/** Slack over what the server may take, for the answer to travel and a loaded machine. */
+const MARGIN_SECONDS = 30;
+/** Routes that bound their own work (a spawn's timeout, a patrol run, a plugin): up to 15 minutes. */
+const OWN_DEADLINE_SECONDS = 16 * 60;
+/**
+ * The routes whose deadline is "own" (lib/deadline.ts), as method and path under /v1. A test
+ * compares this list with the routes' published x-deadline, so a new one cannot be missed.
+ */
+export const OWN_DEADLINE_ROUTES: RegExp[] = [
+  /^GET \/admin\/doctor$/,
+  /^POST \/orchestrator\/watch$/,
+  /^POST \/harvest\/[^/]+$/,
+  /^POST \/patrol\/runs$/,
+  /^POST \/patrol\/plugins\/[^/]+\/run$/,
+  /^POST \/broker\/tick$/,
+  /^POST \/crons\/[^/]+$/,
+  /^POST \/sessions\/spawn$/,
+  /^POST \/pairs$/,
+  /^GET \/dashboard\/stream$/,
+];
+
+/**
+ * How long to wait for the server's answer before giving up on it: what the server may take for
+ * this request (its deadline, a long poll's wait on top of it, or a route's own bound) plus a
+ * margin. `SWITCHYARD_HTTP_TIMEOUT` (seconds) replaces it for every request.
+ */
+export function answerWithinSeconds(req: ApiRequest, env: NodeJS.ProcessEnv = process.env): number {
+  const set = env.SWITCHYARD_HTTP_TIMEOUT;
+  if (set !== undefined && set !== "") {
+    const n = Number(set);
+    if (!/^\d+(\.\d+)?$/.test(set.trim()) || !(n > 0) || n > 86_400) {
+      throw new HintedError(`SWITCHYARD_HTTP_TIMEOUT must be a positive number of seconds (at most 86400), got '${set}'`, "Unset it to use the defaults.");
+    }
+    return n;
+  }
+  if (OWN_DEADLINE_ROUTES.some((r) => r.test(`${req.method} ${req.path}`))) return OWN_DEADLINE_SECONDS;
+  const options = (req.method === "GET" ? req.query : req.body) as { wait?: unknown; timeout?: unknown } | undefined;
+  const wait = options?.wait === true ? (typeof options.timeout === "number" ? options.timeout : 60) : 0;
+  return SERVER_DEADLINE_SECONDS + wait + MARGIN_SECONDS;
+}
+
 /** Calls a running server over HTTP with a bearer token. */
 export class HttpTransport implements Transport {
   constructor(
@@ -73,6 +119,7 @@ export class HttpTransport implements Transport {
     const url = new URL(buildPath(req).slice(1), this.baseUrl.endsWith("/") ? this.baseUrl : `${this.baseUrl}/`);
     const { method, headers, body } = init(req, this.token) as { method: string; headers: Record<string, string>; body?: string };
     if (body !== undefined) headers["Content-Length"] = String(Buffer.byteLength(body));
+    const within = answerWithinSeconds(req);
     // node:http rather than fetch: fetch loads undici, a fifth of a CLI call's start-up.
     try {
       // node:https (and TLS with it) loads only for an https URL: a read command's start-up is most of its time.
@@ -87,12 +134,44 @@ export class HttpTransport implements Transport {
         };
         const r = request(url, { method, headers }, onResponse);
         r.on("error", reject);
+        // A server that accepts the connection and never answers must not hang the command.
+        const connecting = setTimeout(() => r.destroy(new NoAnswer("connect", CONNECT_TIMEOUT_SECONDS)), CONNECT_TIMEOUT_SECONDS * 1000);
+        r.on("socket", (socket) => {
+          if (!socket.connecting) clearTimeout(connecting);
+          else socket.once("connect", () => clearTimeout(connecting));
+        });
+        r.on("close", () => clearTimeout(connecting));
+        r.setTimeout(within * 1000, () => r.destroy(new NoAnswer("answer", within)));
         r.end(body);
       });
       return parseBody(status, text);
     } catch (e) {
-      throw new Error(`cannot reach ${this.baseUrl}: ${(e as Error).message}`);
+      if (e instanceof NoAnswer) {
+        throw new HintedError(
+          e.phase === "connect"
+            ? `cannot reach ${this.baseUrl}: no connection within ${e.seconds}s`
+            : `no answer from ${this.baseUrl} within ${e.seconds}s: it accepted the connection but did not reply`,
+          e.phase === "connect"
+            ? "Check the address (--url or SWITCHYARD_URL) and that nothing in between drops the connection."
+            : `Check that ${this.baseUrl} is a Switchyard server that is not stuck (curl ${this.baseUrl.replace(/\/$/, "")}/healthz), or allow longer with SWITCHYARD_HTTP_TIMEOUT=SECONDS.`,
+        );
+      }
+      if (e instanceof HintedError) throw e;
+      throw new HintedError(
+        `cannot reach ${this.baseUrl}: ${(e as Error).message}`,
+        "Is `switchyard up` running there? Check the address (--url or SWITCHYARD_URL).",
+      );
     }
   }
   async close() {}
+}
+
+/** The server did not connect, or did not answer, in time. */
+class NoAnswer extends Error {
+  constructor(
+    readonly phase: "connect" | "answer",
+    readonly seconds: number,
+  ) {
+    super(`no ${phase} within ${seconds}s`);
+  }
 }

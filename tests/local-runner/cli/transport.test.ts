@@ -1,6 +1,9 @@
+import { createServer, type Socket } from "node:net";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, runCli } from "../../../local-runner/cli/main.ts";
+import { answerWithinSeconds, OWN_DEADLINE_ROUTES } from "../../../local-runner/cli/transport.ts";
+import { operationsOf } from "../../helpers/openapi.ts";
 import { startUp, type Running } from "../../../local-runner/up.ts";
 import { tasks } from "../../../schema/tasks.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
@@ -105,5 +108,54 @@ describe("switchyard --url (HTTP)", () => {
     const code = await runCli(["tasks", "--url", "http://127.0.0.1:1", "--token", env.owner], { out: () => {}, err: (t) => err.push(t) });
     expect(code).toBe(EXIT_FAILED);
     expect(err.join("\n")).toContain("cannot reach http://127.0.0.1:1");
+    expect(err.join("\n")).toContain("hint: Is `switchyard up` running there?");
+  });
+
+  it("gives up on a server that accepts the connection and never answers, with a hint (exit 1)", async () => {
+    const held: Socket[] = [];
+    const silent = createServer((socket) => held.push(socket));
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(silent.address() as { port: number }).port}`;
+    process.env.SWITCHYARD_HTTP_TIMEOUT = "0.5";
+    try {
+      for (const argv of [["tasks"], ["tasks", "--create", "never-answered"]]) {
+        const err: string[] = [];
+        const code = await runCli([...argv, "--url", url, "--token", env.owner], { out: () => {}, err: (t) => err.push(t) });
+        expect(code).toBe(EXIT_FAILED);
+        expect(err.join("\n")).toContain(`no answer from ${url} within 0.5s: it accepted the connection but did not reply`);
+        expect(err.join("\n")).toContain("SWITCHYARD_HTTP_TIMEOUT");
+      }
+      process.env.SWITCHYARD_HTTP_TIMEOUT = "soon";
+      const err: string[] = [];
+      expect(await runCli(["tasks", "--url", url, "--token", env.owner], { out: () => {}, err: (t) => err.push(t) })).toBe(EXIT_FAILED);
+      expect(err.join("\n")).toContain("SWITCHYARD_HTTP_TIMEOUT must be a positive number of seconds (at most 86400), got 'soon'");
+    } finally {
+      delete process.env.SWITCHYARD_HTTP_TIMEOUT;
+      for (const s of held) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
+  });
+
+  it("waits as long as the server may take: its deadline, a long poll's wait on top, or a route's own bound", async () => {
+    expect(answerWithinSeconds({ method: "GET", path: "/tasks" }, {})).toBe(90);
+    expect(answerWithinSeconds({ method: "POST", path: "/sessions/m/inbox/consume", body: { wait: true, timeout: 240 } }, {})).toBe(330);
+    expect(answerWithinSeconds({ method: "GET", path: "/sessions/m/inbox", query: { wait: true } }, {})).toBe(150);
+    expect(answerWithinSeconds({ method: "POST", path: "/sessions/spawn", body: {} }, {})).toBe(960);
+    // Every route whose deadline is its own is in the CLI's list, and nothing else is.
+    const doc = (await env.call("GET", "/v1/openapi.json", { token: null })).body;
+    const own = operationsOf(doc)
+      .filter((op) => op.raw["x-deadline"] === "own")
+      .map((op) => `${op.method} ${op.path.replace(/^\/v1/, "").replace(/\{[^}]+\}/g, "x")}`);
+    expect(own.length).toBeGreaterThan(5);
+    for (const route of own)
+      expect(
+        OWN_DEADLINE_ROUTES.some((r) => r.test(route)),
+        route,
+      ).toBe(true);
+    for (const r of OWN_DEADLINE_ROUTES)
+      expect(
+        own.some((route) => r.test(route)),
+        String(r),
+      ).toBe(true);
   });
 });
