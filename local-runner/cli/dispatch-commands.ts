@@ -89,6 +89,20 @@ async function untilSignal<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<
 }
 
 /** The durable command queue: enqueue, dispatch, list, requeue, and the remote runner. */
+/**
+ * `--interval` of the looping commands: plain decimal seconds in a range a loop can sleep (a
+ * Node timer beyond 2^31 ms fires at once, and 0 would spin on an idle queue).
+ */
+function idleInterval(a: Args): number {
+  const text = str(a, "interval");
+  if (text === undefined) return 2;
+  const n = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text.trim()) || n < 0.05 || n > 3600) {
+    throw new UsageError(`--interval must be a number of seconds from 0.05 to 3600, got '${text}'`);
+  }
+  return n;
+}
+
 export const DISPATCH_COMMANDS: CommandSpec[] = [
   enqueueCommand("enqueue-notify-manager", "notify-manager", "manager"),
   enqueueCommand("enqueue-nudge-worker", "nudge-worker", "worker"),
@@ -163,7 +177,7 @@ export const DISPATCH_COMMANDS: CommandSpec[] = [
       },
       "watch-iterations": { type: "string", value: "N", description: "Stop a watch after N passes" },
       "lease-seconds": { type: "string", value: "N", description: "Claim lease; an unfinished claim is recovered after it (default 120)" },
-      interval: { type: "string", value: "S", description: "Seconds between passes when idle (default 2)" },
+      interval: { type: "string", value: "S", description: "Seconds between passes when idle (default 2; 0.05 to 3600)" },
       limit: { type: "string", value: "N", description: "Commands claimed per pass (default 20)" },
       type: {
         type: "string",
@@ -180,8 +194,7 @@ export const DISPATCH_COMMANDS: CommandSpec[] = [
       const watch = flag(a, "watch");
       const iterations = watch ? int(a, "watch-iterations", { min: 1 }) : 1;
       const leaseSeconds = int(a, "lease-seconds", { min: 1 }) ?? 120;
-      const intervalSeconds = Number(str(a, "interval") ?? "2");
-      if (!Number.isFinite(intervalSeconds) || intervalSeconds < 0) throw new UsageError(`--interval must be a number of seconds, got '${str(a, "interval")}'`);
+      const intervalSeconds = idleInterval(a);
       const onlyTypes = await types(a);
       const limit = int(a, "limit", { min: 1 });
       const [{ openLocalServices, processLogger }, { runDispatchLoop }] = await Promise.all([import("../services.ts"), import("../dispatcher.ts")]);
@@ -221,7 +234,7 @@ export const DISPATCH_COMMANDS: CommandSpec[] = [
       "token-file": { type: "string", value: "PATH", description: "Read the runner token from this file (mode 0600) instead of --token" },
       "runner-id": { type: "string", value: "ID", description: "Names this process in attempt history (default pid)" },
       "lease-seconds": { type: "string", value: "N", description: "Claim lease (default 120)" },
-      interval: { type: "string", value: "S", description: "Seconds between claim rounds when idle (default 2)" },
+      interval: { type: "string", value: "S", description: "Seconds between claim rounds when idle (default 2; 0.05 to 3600)" },
       limit: { type: "string", value: "N", description: "Commands claimed per round (default 10)" },
       iterations: { type: "string", value: "N", description: "Stop after N claim rounds" },
     },
@@ -236,8 +249,7 @@ export const DISPATCH_COMMANDS: CommandSpec[] = [
       const token = tokenFile ? readTokenFile(tokenFile) : g.token;
       if (!token) throw new UsageError("runner needs --token (or $SWITCHYARD_TOKEN, or --token-file): a runner token scoped to --host");
       const host = req(a, "host");
-      const intervalSeconds = Number(str(a, "interval") ?? "2");
-      if (!Number.isFinite(intervalSeconds) || intervalSeconds < 0) throw new UsageError(`--interval must be a number of seconds, got '${str(a, "interval")}'`);
+      const intervalSeconds = idleInterval(a);
       const [{ runRunner }, { NodeHost }, { processLogger }] = await Promise.all([import("../runner.ts"), import("../host.ts"), import("../services.ts")]);
       const r = await untilSignal((signal) =>
         runRunner({

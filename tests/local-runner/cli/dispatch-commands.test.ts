@@ -36,5 +36,17 @@ describe("enqueue-notify-manager → dispatch → commands", () => {
     expect((await cli("dispatch", "--once", "--watch")).code).toBe(EXIT_USAGE);
     expect((await cli("dispatch", "--type", "teleport")).code).toBe(EXIT_USAGE);
     expect((await cli("dispatch", "--url", "http://127.0.0.1:1")).code).toBe(EXIT_USAGE);
+    // An interval a loop cannot sleep (a timer past 2^31 ms fires at once; 0 spins) is refused.
+    for (const bad of ["", "0", "3000000", "0x10", "1e2", "-1", "soon"]) {
+      for (const argv of [
+        ["dispatch", "--watch"],
+        ["runner", "--url", "http://127.0.0.1:1", "--token", "sy_runner_x", "--host", "h"],
+      ]) {
+        const command = argv[0];
+        const r = await cli(...argv, "--interval", bad);
+        expect(r.code, `${command} --interval '${bad}'`).toBe(EXIT_USAGE);
+        expect(r.err).toContain(`--interval must be a number of seconds from 0.05 to 3600, got '${bad}'`);
+      }
+    }
   });
 });
