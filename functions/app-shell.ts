@@ -71,12 +71,40 @@ function codeForStatus(e: HTTPException): ApiError {
   return new ApiError(code, code === "INTERNAL" ? "internal error" : e.message || code.toLowerCase());
 }
 
+/**
+ * SQLite's answers that say the database itself cannot do the work (as opposed to a bug in the
+ * request's handling), with what the operator should look at.
+ */
+const DATABASE_FAULTS: Array<[RegExp, string]> = [
+  [/^SQLITE_READONLY/, "Check that the server's user can write the database file and its directory (its -wal and -shm files live beside it)."],
+  [/^SQLITE_FULL/, "The disk holding the database is full: free space, then retry."],
+  [/^SQLITE_(IOERR|CANTOPEN)/, "The database file could not be read or written: check the disk and the file's permissions."],
+  [/^SQLITE_(CORRUPT|NOTADB)/, "The database file is damaged or not a database: run `switchyard db-doctor`, or restore it from a backup."],
+];
+
+/** The database fault behind `err` (its code, or one in its cause chain), or null. */
+function databaseFault(err: unknown): ApiError | null {
+  for (let cur: any = err, depth = 0; cur && depth < 4; depth++, cur = cur.cause) {
+    const code = typeof cur.code === "string" ? cur.code : "";
+    const fault = DATABASE_FAULTS.find(([re]) => re.test(code));
+    if (fault)
+      return new ApiError("DATABASE_UNAVAILABLE", `the database refused the work (${code}): ${String(cur.message ?? "").replace(/^SQLITE_\w+:\s*/, "")}`, {
+        hint: fault[1],
+      });
+  }
+  return null;
+}
+
 /** Renders every error as the envelope; unknown errors are logged and answered generically. */
 function renderError(err: Error, c: Context<AppEnv>) {
   let api: ApiError;
+  const fault = err instanceof ApiError || err instanceof HTTPException ? null : databaseFault(err);
   if (err instanceof ApiError) api = err;
   else if (err instanceof HTTPException) api = codeForStatus(err);
-  else {
+  else if (fault) {
+    c.get("ctx")?.log.error("database fault", { method: c.req.method, path: cappedPath(c.req.path), error: String(err) });
+    api = fault;
+  } else {
     c.get("ctx")?.log.error("unhandled error", { method: c.req.method, path: cappedPath(c.req.path), error: err.stack ?? String(err) });
     api = new ApiError("INTERNAL", "internal error", { hint: "The server logged the details." });
   }

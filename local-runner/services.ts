@@ -1,4 +1,4 @@
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Client } from "@libsql/client";
 import { eq } from "drizzle-orm";
 import { tokens } from "../schema/auth.ts";
@@ -78,7 +78,7 @@ export function printableUrl(url: string): string {
  * Null for errors that are not about reaching the database (a bad migration stays itself).
  */
 export function describeDatabaseError(url: string, e: unknown, authToken?: string): DatabaseUnreachableError | null {
-  if (url.startsWith("file:")) return null;
+  if (url.startsWith("file:")) return describeFileError(printableUrl(url).slice("file:".length), e);
   const chain: string[] = [];
   for (let cur: any = e, depth = 0; cur && depth < 5; depth++, cur = cur.cause) {
     if (typeof cur.code === "string") chain.push(cur.code);
@@ -107,6 +107,37 @@ export function describeDatabaseError(url: string, e: unknown, authToken?: strin
     return new DatabaseUnreachableError(
       `the server at ${where} did not answer as a libSQL database${status ? ` (HTTP ${status})` : ""}: ${last}`,
       "Check SWITCHYARD_DB_URL: it must name a libSQL server (sqld, Turso) — libsql://, https:// or http:// — not a web page or another service on that port.",
+    );
+  }
+  return null;
+}
+
+/**
+ * A database file SQLite cannot use, in words that name the file and what to check: not a
+ * database (or damaged), not writable by this user, or not openable. Null for anything else.
+ */
+function describeFileError(path: string, e: unknown): DatabaseUnreachableError | null {
+  let code = "";
+  for (let cur: any = e, depth = 0; cur && depth < 5 && !code; depth++, cur = cur.cause) {
+    if (typeof cur.code === "string" && cur.code.startsWith("SQLITE_")) code = cur.code;
+  }
+  const dir = dirname(path);
+  if (/^SQLITE_(NOTADB|CORRUPT)/.test(code)) {
+    return new DatabaseUnreachableError(
+      `the database file ${path} is not a usable SQLite database (${code})`,
+      `Restore it from a backup, or move it aside (mv ${path} ${path}.bad) so the next command starts an empty database.`,
+    );
+  }
+  if (code.startsWith("SQLITE_READONLY")) {
+    return new DatabaseUnreachableError(
+      `cannot write the database file ${path} (${code})`,
+      `Check that this user may write ${path} and its directory ${dir}, where SQLite keeps the -wal and -shm files beside it (ls -ld ${dir} ${path}).`,
+    );
+  }
+  if (code.startsWith("SQLITE_CANTOPEN") || code.startsWith("SQLITE_IOERR")) {
+    return new DatabaseUnreachableError(
+      `cannot open the database file ${path} (${code})`,
+      `Check that ${dir} exists and this user may read and write it, and that the disk is healthy.`,
     );
   }
   return null;
@@ -273,7 +304,11 @@ export async function openLocalServices(
   ensureHomeDirs(home);
   ensureCliShim(home.home);
   checkDatabaseUrl(home.dbUrl);
-  const opened = await openDatabase({ url: home.dbUrl, authToken: home.dbAuthToken, synchronous: home.dbSynchronous, wrapClient: opts.wrapClient });
+  const opened = await openDatabase({ url: home.dbUrl, authToken: home.dbAuthToken, synchronous: home.dbSynchronous, wrapClient: opts.wrapClient }).catch(
+    (e: unknown) => {
+      throw describeDatabaseError(home.dbUrl, e, home.dbAuthToken) ?? e;
+    },
+  );
   const notifier = new InboxNotifier();
   const watcher = opts.watchChanges !== false && watchableUrl(home.dbUrl) ? new ChangeWatcher({ url: home.dbUrl, notifier, log: opts.log }) : null;
   const database: Database = {
@@ -297,8 +332,14 @@ export async function openLocalServices(
         process.stderr.write(`switchyard: warning: ${NEWER_DATABASE} (${newer} migration${newer === 1 ? "" : "s"} it does not know). ${NEWER_DATABASE_HINT}\n`);
     }
     const clock = opts.clock ?? (() => new Date());
-    if (opts.ownerToken === "reset") opts.onReset?.(await resetOwnerToken(database, home, clock().getTime()));
-    const ownerToken = await ensureOwnerToken(database, home, clock().getTime());
+    let ownerToken: string;
+    try {
+      if (opts.ownerToken === "reset") opts.onReset?.(await resetOwnerToken(database, home, clock().getTime()));
+      ownerToken = await ensureOwnerToken(database, home, clock().getTime());
+    } catch (e) {
+      // Its first write can be where a database file turns out read-only.
+      throw describeDatabaseError(home.dbUrl, e, home.dbAuthToken) ?? e;
+    }
     return {
       database,
       home,

@@ -31,6 +31,8 @@ export const ERROR_STATUS = {
   /** The caller's token used up its allowance on an expensive route; Retry-After says when to retry. */
   RATE_LIMITED: 429,
   HOST_UNAVAILABLE: 503,
+  /** The database refused the work: read-only, full, damaged or not a database. Nothing was changed. */
+  DATABASE_UNAVAILABLE: 503,
   /** The request outlived the server's deadline; its work may still finish (retry with the same Idempotency-Key). */
   REQUEST_TIMEOUT: 504,
   INTERNAL: 500,

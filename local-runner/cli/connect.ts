@@ -1,3 +1,4 @@
+import type { Logger } from "../../functions/lib/ctx.ts";
 import { resolveHome } from "../home.ts";
 import { urlToken } from "./globals.ts";
 import { HintedError, type GlobalOptions } from "./spec.ts";
@@ -18,5 +19,18 @@ export async function openTransport(g: GlobalOptions): Promise<Transport> {
   const [{ InProcessTransport }, { openLocalServices }] = await Promise.all([import("./in-process-transport.ts"), import("../services.ts")]);
   // A given token (a spawned agent's SWITCHYARD_TOKEN) is used in-process too, so an agent
   // sharing the owner's home still acts as itself.
-  return new InProcessTransport(await openLocalServices({ home: resolveHome(process.env, { home: g.home }) }), g.token ?? null);
+  const services = await openLocalServices({ home: resolveHome(process.env, { home: g.home }) });
+  // In-process, "the server logged the details" of an internal error means this stderr.
+  services.log ??= inProcessErrorLog;
+  return new InProcessTransport(services, g.token ?? null);
 }
+
+/** A logger for in-process commands: errors only (a bug or a database fault), one line each on stderr. */
+export const inProcessErrorLog: Logger = {
+  info() {},
+  warn() {},
+  error(msg, data) {
+    const detail = typeof data?.error === "string" ? `: ${data.error.split("\n")[0]}` : "";
+    process.stderr.write(`switchyard: ${msg}${detail}\n`);
+  },
+};

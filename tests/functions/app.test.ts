@@ -1,6 +1,7 @@
 import { request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import { serve, type ServerType } from "@hono/node-server";
+import { LibsqlError } from "@libsql/client";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createApp } from "../../functions/app.ts";
 import { ERROR_CODES } from "../../functions/lib/errors.ts";
@@ -158,6 +159,50 @@ describe("errors", () => {
     expect(JSON.parse(text)).toEqual({ error: { code: "INTERNAL", message: "internal error", hint: "The server logged the details." } });
     expect(text).not.toContain("secret internal detail");
     expect(JSON.stringify(logged)).toContain("secret internal detail");
+  });
+
+  it("answers a database that refuses the work with 503 DATABASE_UNAVAILABLE and what to check, not a bare 500", async () => {
+    const logged: string[] = [];
+    const app = createApp({ ...env.services, log: { info() {}, warn() {}, error: (m, data) => logged.push(`${m} ${JSON.stringify(data)}`) } });
+    // What @libsql/client throws for a database file this process may not write, or a full disk.
+    const faults: Record<string, Error> = {
+      readonly: new LibsqlError("attempt to write a readonly database", "SQLITE_READONLY"),
+      full: new LibsqlError("database or disk is full", "SQLITE_FULL"),
+      wrapped: Object.assign(new Error("batch failed"), { cause: new LibsqlError("disk I/O error", "SQLITE_IOERR_WRITE") }),
+      other: new LibsqlError("UNIQUE constraint failed: x.y", "SQLITE_CONSTRAINT"),
+    };
+    app.get("/v1/fault/:kind", (c) => {
+      throw faults[c.req.param("kind")]!;
+    });
+    const answers = [];
+    for (const kind of ["readonly", "full", "wrapped"]) {
+      const res = await app.request(`/v1/fault/${kind}`);
+      answers.push({ status: res.status, ...(await res.json()).error });
+    }
+    expect(answers).toEqual([
+      {
+        status: 503,
+        code: "DATABASE_UNAVAILABLE",
+        message: "the database refused the work (SQLITE_READONLY): attempt to write a readonly database",
+        hint: expect.stringContaining("can write the database file and its directory"),
+      },
+      {
+        status: 503,
+        code: "DATABASE_UNAVAILABLE",
+        message: expect.stringContaining("(SQLITE_FULL): database or disk is full"),
+        hint: expect.stringContaining("full"),
+      },
+      {
+        status: 503,
+        code: "DATABASE_UNAVAILABLE",
+        message: expect.stringContaining("(SQLITE_IOERR_WRITE): disk I/O error"),
+        hint: expect.stringContaining("permissions"),
+      },
+    ]);
+    expect(logged).toHaveLength(3);
+    expect(logged[0]).toContain("database fault");
+    // Any other exception stays a generic 500.
+    expect((await app.request("/v1/fault/other")).status).toBe(500);
   });
 
   it("documents the closed set of error codes in the OpenAPI document", async () => {

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
+import { inProcessErrorLog, openTransport } from "../../../local-runner/cli/connect.ts";
 import { ALL_COMMANDS, EXIT_FAILED, EXIT_OK, EXIT_USAGE, runCli } from "../../../local-runner/cli/main.ts";
 import { cliSandbox } from "../../helpers/cli.ts";
 
@@ -351,5 +352,39 @@ describe("home discovery", () => {
     expect(named.err).toContain(`no switchyard home at ${missing} (named by --home)`);
     expect(named.err).toContain(`switchyard init --home ${missing}`);
     expect(existsSync(missing)).toBe(false);
+  });
+});
+
+describe("a database file SQLite cannot use", () => {
+  it("names the file and what to do, for reads and writes alike", async () => {
+    expect((await cli("tasks")).code).toBe(EXIT_OK);
+    const db = join(sb.home, "switchyard.db");
+    for (const f of [db, `${db}-wal`, `${db}-shm`]) rmSync(f, { force: true });
+    writeFileSync(db, "these are not the bytes of a SQLite database, only some text long enough to fill a header\n".repeat(20));
+    for (const argv of [["tasks"], ["tasks", "--create", "t1"], ["sessions"]]) {
+      const res = await cli(...argv);
+      expect(res.code, argv.join(" ")).toBe(EXIT_FAILED);
+      expect(res.err).toContain(`error: the database file ${db} is not a usable SQLite database (SQLITE_NOTADB)`);
+      expect(res.err).toContain(`hint: Restore it from a backup, or move it aside (mv ${db} ${db}.bad)`);
+    }
+  });
+
+  it("in-process, says on stderr what an internal error was (no server log exists to look in)", async () => {
+    await cli("tasks");
+    const t = await openTransport({ home: sb.home, json: false });
+    const lines: string[] = [];
+    const write = vi.spyOn(process.stderr, "write").mockImplementation((text) => {
+      lines.push(String(text));
+      return true;
+    });
+    try {
+      expect((t as unknown as { services: { log: unknown } }).services.log).toBe(inProcessErrorLog);
+      inProcessErrorLog.error("unhandled error", { method: "POST", error: "Error: disk on fire\n    at somewhere (x.ts:1:1)" });
+      inProcessErrorLog.warn("noise", {});
+    } finally {
+      write.mockRestore();
+      await t.close();
+    }
+    expect(lines).toEqual(["switchyard: unhandled error: Error: disk on fire\n"]);
   });
 });
