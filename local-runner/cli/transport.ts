@@ -1,7 +1,6 @@
 // The wire types and the HTTP transport. The in-process one lives in in-process-transport.ts so a
 // command sent to a server (--url) never loads the app, its schemas or the database driver.
 import { request as httpRequest, type IncomingMessage } from "node:http";
-import { HintedError } from "./spec.ts";
 
 /** One API call as the CLI describes it. */
 export interface ApiRequest {
@@ -98,7 +97,7 @@ export function answerWithinSeconds(req: ApiRequest, env: NodeJS.ProcessEnv = pr
   if (set !== undefined && set !== "") {
     const n = Number(set);
     if (!/^\d+(\.\d+)?$/.test(set.trim()) || !(n > 0) || n > 86_400) {
-      throw new HintedError(`SWITCHYARD_HTTP_TIMEOUT must be a positive number of seconds (at most 86400), got '${set}'`, "Unset it to use the defaults.");
+      throw new TransportError(`SWITCHYARD_HTTP_TIMEOUT must be a positive number of seconds (at most 86400), got '${set}'`, "Unset it to use the defaults.");
     }
     return n;
   }
@@ -147,7 +146,7 @@ export class HttpTransport implements Transport {
       return parseBody(status, text);
     } catch (e) {
       if (e instanceof NoAnswer) {
-        throw new HintedError(
+        throw new TransportError(
           e.phase === "connect"
             ? `cannot reach ${this.baseUrl}: no connection within ${e.seconds}s`
             : `no answer from ${this.baseUrl} within ${e.seconds}s: it accepted the connection but did not reply`,
@@ -156,14 +155,27 @@ export class HttpTransport implements Transport {
             : `Check that ${this.baseUrl} is a Switchyard server that is not stuck (curl ${this.baseUrl.replace(/\/$/, "")}/healthz), or allow longer with SWITCHYARD_HTTP_TIMEOUT=SECONDS.`,
         );
       }
-      if (e instanceof HintedError) throw e;
-      throw new HintedError(
+      if (e instanceof TransportError) throw e;
+      throw new TransportError(
         `cannot reach ${this.baseUrl}: ${(e as Error).message}`,
         "Is `switchyard up` running there? Check the address (--url or SWITCHYARD_URL).",
       );
     }
   }
   async close() {}
+}
+
+/**
+ * A transport failure with what to check; the CLI prints `hint` under the error, as for its
+ * HintedError (not imported: spec.ts imports this file's types).
+ */
+export class TransportError extends Error {
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
+  }
 }
 
 /** The server did not connect, or did not answer, in time. */
