@@ -17,8 +17,8 @@ const LOADERS: Record<RouteGroupName, () => Promise<GroupApp>> = {
   observe: async () => (await import("./observe/index.ts")).observeApp,
   actuate: async () => (await import("./actuate/index.ts")).actuateApp,
   queue: async () => {
-    const [{ queueApp }, { SETTLE }] = await Promise.all([import("./queue/index.ts"), import("./executors.ts")]);
-    return queueApp(SETTLE);
+    const [{ queueApp }, { DISPATCH_POLICY, SETTLE }] = await Promise.all([import("./queue/index.ts"), import("./executors.ts")]);
+    return queueApp(SETTLE, DISPATCH_POLICY);
   },
   messages: async () => (await import("./messages/index.ts")).messagesApp,
   appLoop: async () => (await import("./app-loop/index.ts")).appLoopApp,

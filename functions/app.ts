@@ -11,7 +11,7 @@ import { convoysApp } from "./convoys/index.ts";
 import { coordinationApp } from "./coordination/index.ts";
 import { dashboardApiApp, dashboardPageApp } from "./dashboard/index.ts";
 import { discoverApp } from "./discover/index.ts";
-import { SETTLE } from "./executors.ts";
+import { DISPATCH_POLICY, SETTLE } from "./executors.ts";
 import { docsApp } from "./docs/index.ts";
 import { exportsApp } from "./exports/index.ts";
 import { gatesApp } from "./gates/index.ts";
@@ -49,7 +49,7 @@ export function routeGroupApps(): Record<RouteGroupName, GroupApp> {
     crons: cronsApp,
     observe: observeApp,
     actuate: actuateApp,
-    queue: queueApp(SETTLE),
+    queue: queueApp(SETTLE, DISPATCH_POLICY),
     messages: messagesApp,
     appLoop: appLoopApp,
     broker: brokerApp,

@@ -4,6 +4,7 @@ import { settleStop } from "./actuate/stop.ts";
 import { LOOP_EXECUTORS, loopPolicy } from "./loops/continue.ts";
 import { INBOX_EXECUTORS } from "./messages/inbox-executors.ts";
 import { routeCompletions, type RoutingReport } from "./messages/routing.ts";
+import { pushAuthorityPolicy } from "./messages/push-authority.ts";
 import type { DispatchPlugins } from "./queue/dispatch-pass.ts";
 import type { SettleTable } from "./queue/run.ts";
 import { permissionPolicy } from "./supervision/policy.ts";
@@ -34,8 +35,8 @@ function allOf(...policies: CommandPolicy[]): CommandPolicy {
   };
 }
 
-/** What every dispatched command is put to before its side effect. */
-export const DISPATCH_POLICY: CommandPolicy = allOf(permissionPolicy, loopPolicy);
+/** What every dispatched command is put to before its side effect, by a dispatcher or a runner. */
+export const DISPATCH_POLICY: CommandPolicy = allOf(permissionPolicy, loopPolicy, pushAuthorityPolicy);
 
 /**
  * What the server records when a command succeeds outside the request that created it (in a

@@ -1,6 +1,7 @@
 import { and, eq } from "drizzle-orm";
 import { bindings } from "../../schema/bindings.ts";
-import type { Ctx } from "../lib/ctx.ts";
+import type { CommandRow, CommandType } from "../../schema/commands.ts";
+import type { Ctx, PolicyRefusal } from "../lib/ctx.ts";
 import { eqLiteral } from "../lib/sql.ts";
 
 /**
@@ -28,4 +29,30 @@ export async function mayPushInto(ctx: Ctx, originator: Originator, targetId: st
     .where(and(eq(bindings.workerSessionId, targetId), eq(bindings.managerSessionId, sender), eqLiteral(bindings.state, "active")))
     .limit(1);
   return !!managed;
+}
+
+/** The command types that end as keystrokes in the target session's pane. */
+const TYPING: ReadonlySet<CommandType> = new Set(["nudge", "interrupt", "deliver"]);
+
+/**
+ * The dispatch policy for keystrokes: a nudge, interrupt or inbox delivery a session queued runs
+ * only while that session still has a nudge's authority over the target (it still manages it).
+ * Authority was checked when the command was made; a binding that ended since (an unbind, a
+ * re-pair) must not leave the old manager's keystrokes queued for the pane. Commands of the
+ * owner and of Switchyard itself pass, as at creation.
+ */
+export async function pushAuthorityPolicy(ctx: Ctx, cmd: CommandRow): Promise<PolicyRefusal | null> {
+  if (!TYPING.has(cmd.type) || !cmd.sessionId || !cmd.createdBy.startsWith("session:")) return null;
+  if (await mayPushInto(ctx, cmd.createdBy, cmd.sessionId)) return null;
+  return {
+    reason: `${cmd.createdBy} no longer manages the session this ${cmd.type} was for, so it is not typed into its pane`,
+    receipt: {
+      policy: "push_authority",
+      decision: "blocked",
+      created_by: cmd.createdBy,
+      target_session_id: cmd.sessionId,
+      command_id: cmd.id,
+      command_type: cmd.type,
+    },
+  };
 }

@@ -1,7 +1,8 @@
 import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { runInline } from "../../../functions/queue/inline.ts";
-import { EXECUTORS } from "../../../functions/executors.ts";
+import { DISPATCH_PLUGINS, EXECUTORS } from "../../../functions/executors.ts";
+import { dispatchPass } from "../../../functions/queue/dispatch-pass.ts";
 import { createCommand } from "../../../functions/queue/store.ts";
 import { routeCompletions } from "../../../functions/messages/routing.ts";
 import { makeCtx, type Ctx } from "../../../functions/lib/ctx.ts";
@@ -109,6 +110,26 @@ describe("deliver executor (fake agent TUI in real tmux)", () => {
     );
     const delivered = await rows("SELECT payload_json FROM events WHERE kind = 'dispatch_inbox_delivered'");
     expect(JSON.parse(String(delivered[0]!.payload_json))).toMatchObject({ inbox_item_id: item!.id, delivery_mode: "push" });
+  });
+
+  it("does not type a message whose sender stopped managing the target before the dispatcher ran", async () => {
+    const worker = await tuiSession("worker");
+    const manager = await registerSession(env, "manager");
+    const task = await createTask(env);
+    await env.call("POST", "/v1/bindings", { body: { task: task.task.name, worker: worker.session.name, manager: manager.session.name } });
+    const sent = await env.call("POST", "/v1/messages", { token: manager.token, body: { to: worker.session.name, body: "typed-after-unbind" } });
+    expect(sent.body).toMatchObject({ delivery_command_id: expect.any(String) });
+    expect((await env.call("POST", "/v1/bindings/unbind", { body: { task: task.task.name } })).status).toBe(200);
+    const report = await dispatchPass(ctx, DISPATCH_PLUGINS, { dispatcherId: "after-unbind", route: false });
+    expect(report).toMatchObject({ claimed: 1, refused: 1 });
+    const command = await commandRow(sent.body.delivery_command_id);
+    expect(command.state).toBe("failed");
+    expect(command.result).toMatchObject({ policy_receipt: { policy: "push_authority", command_type: "deliver" } });
+    // Still in the worker's inbox to be read by polling, and never typed.
+    const [item] = await rows("SELECT delivered_at, consumed_at FROM inbox_items WHERE id = ?", [sent.body.inbox_item_id]);
+    expect(item).toMatchObject({ delivered_at: null, consumed_at: null });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(userMessages(worker.rollout)).toEqual([]);
   });
 
   it("skips typing an item that was already consumed by polling", async () => {

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createCommand } from "../../../functions/queue/store.ts";
+import { boundPair, uniqueName } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 import { attemptRows, commandRow, ownerCtx } from "./helpers.ts";
 
@@ -100,5 +101,40 @@ describe("runner claim / started / complete", () => {
   it("answers 404 for unknown attempts and 403 for owner tokens", async () => {
     expect((await env.call("POST", "/v1/runner/attempts/att_nope/started", { token: runnerA })).status).toBe(404);
     expect((await claimAs(env.owner)).status).toBe(403);
+  });
+});
+
+describe("the dispatch policy on a runner's commands", () => {
+  it("fails a nudge its manager queued once the binding ended, before the runner types it", async () => {
+    const pair = await boundPair(env, { worker: { host: "host-a", tmux_session: uniqueName("pane") } });
+    const nudge = async () => {
+      const res = await env.call("POST", `/v1/sessions/${pair.worker.session.name}/commands`, {
+        token: pair.manager.token,
+        body: { type: "nudge", text: "keep going" },
+      });
+      expect(res.status).toBe(201);
+      return res.body.command_id as string;
+    };
+    // While the manager manages the worker, its nudge may start.
+    const kept = await nudge();
+    const [first] = (await claimAs(runnerA)).body.claims;
+    expect(first.command.id).toBe(kept);
+    expect((await env.call("POST", `/v1/runner/attempts/${first.attempt_id}/started`, { token: runnerA })).status).toBe(200);
+
+    const queued = await nudge();
+    expect((await env.call("POST", "/v1/bindings/unbind", { body: { task: pair.task.task.name } })).status).toBe(200);
+    const [claim] = (await claimAs(runnerA)).body.claims;
+    expect(claim.command.id).toBe(queued);
+    const started = await env.call("POST", `/v1/runner/attempts/${claim.attempt_id}/started`, { token: runnerA });
+    expect(started.status).toBe(409);
+    expect(started.body.error.message).toContain(`session:${pair.manager.session_id} no longer manages the session this nudge was for`);
+    const row = await commandRow(env, queued);
+    expect(row.state).toBe("failed");
+    expect(JSON.parse(String(row.result_json ?? row.result))).toMatchObject({
+      policy_receipt: { policy: "push_authority", decision: "blocked", created_by: `session:${pair.manager.session_id}` },
+    });
+    expect((await attemptRows(env, queued))[0]).toMatchObject({ side_effect_started: 0 });
+    // Nothing is left for a runner to claim.
+    expect((await claimAs(runnerA)).body.count).toBe(0);
   });
 });
