@@ -112,12 +112,23 @@ export function resolveHome(env: NodeJS.ProcessEnv = process.env, overrides: { h
  * creates gets a `.gitignore` of `*`: a home inside a project must never be committed with it.
  */
 export function ensureHomeDirs(cfg: HomeConfig): void {
+  if (existsSync(cfg.home) && !statSync(cfg.home).isDirectory()) {
+    throw new HomeNotDirectoryError(cfg.home);
+  }
   if (mkdirSync(cfg.home, { recursive: true, mode: 0o700 }) !== undefined) {
     writeFileSync(join(cfg.home, ".gitignore"), "# Switchyard state (database, owner token, agent shims): never commit it.\n*\n");
   }
   if (cfg.dbUrl.startsWith("file:")) {
     const path = cfg.dbUrl.slice("file:".length).split("?")[0]!;
     if (path && path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  }
+}
+
+/** A home path that names a file: said with the path and what to do, not mkdir's EEXIST. */
+export class HomeNotDirectoryError extends Error {
+  readonly hint = "A home is a directory: pass a path that does not exist yet (it is created) or an existing home, e.g. --home ~/.switchyard-team.";
+  constructor(path: string) {
+    super(`the home ${path} is a file, not a directory`);
   }
 }
 

@@ -1,8 +1,9 @@
 // The options every command takes and what they settle into (the home, the server, the token).
 // Shared by the full CLI (main.ts, connect.ts) and the fast path for read commands (fast.ts), so
 // both pick the same home, server and token.
+import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { HOME_DIR_NAME, locateHome, readOwnerTokenFile, resolveHome, type LocatedHome } from "../home.ts";
+import { HOME_DIR_NAME, HomeNotDirectoryError, locateHome, readOwnerTokenFile, resolveHome, type LocatedHome } from "../home.ts";
 import { HintedError, type CommandSpec, type GlobalOptions, type OptionSpec } from "./spec.ts";
 
 /** Flags every command accepts, before or after its name. */
@@ -34,6 +35,7 @@ export function settleHome(spec: CommandSpec, g: GlobalOptions, cwd: string, env
   // Over HTTP the server has the state; a token is all this side needs.
   if (g.url && !spec.local) return { ...g, home: undefined };
   if (located) {
+    if (existsSync(located.path)) throw new HomeNotDirectoryError(located.path);
     const from = located.source === "flag" ? "--home" : "$SWITCHYARD_HOME";
     throw new HintedError(
       `no switchyard home at ${located.path} (named by ${from})`,

@@ -335,6 +335,7 @@ function knownPath(program: Command, words: string[]): void {
 
 async function execute(spec: CommandSpec, a: Args, given: GlobalOptions, io: Io, cwd: string): Promise<number> {
   try {
+    checkGlobals(given);
     const g = settleHome(spec, given, cwd);
     if (spec.local) return await spec.local(a, g);
     const request = spec.request!(a);
@@ -354,6 +355,23 @@ async function execute(spec: CommandSpec, a: Args, given: GlobalOptions, io: Io,
     const hint = (e as { hint?: unknown }).hint;
     io.err(`error: ${(e as Error).message}${typeof hint === "string" && hint ? `\nhint: ${hint}` : ""}`);
     return EXIT_FAILED;
+  }
+}
+
+/** Refuses a server address or a token that could never be sent, as a usage error that names it. */
+function checkGlobals(g: GlobalOptions): void {
+  if (g.url !== undefined) {
+    let protocol = "";
+    try {
+      protocol = new URL(g.url).protocol;
+    } catch {}
+    if (protocol !== "http:" && protocol !== "https:") {
+      throw new UsageError(`--url (or $SWITCHYARD_URL) must be an http:// or https:// address, got '${g.url}'`);
+    }
+  }
+  // A header value cannot hold these; undici or node:http would fail with an obscure message.
+  if (g.token !== undefined && !/^[\x21-\x7e]+$/.test(g.token)) {
+    throw new UsageError("--token (or $SWITCHYARD_TOKEN) holds a space, a line break or another character a token never has");
   }
 }
 

@@ -9,6 +9,9 @@ function seconds(a: Args, name: string): number | undefined {
   const v = str(a, name);
   if (v === undefined) return undefined;
   if (!/^\d+(\.\d+)?$/.test(v)) throw new UsageError(`--${name} must be a number of seconds, got '${v}'`);
+  // The server's longest wait (functions/messages/schema.ts MAX_WAIT_SECONDS), refused here
+  // before the "waiting up to…" line is printed.
+  if (name === "timeout" && Number(v) > 240) throw new UsageError(`--timeout must be at most 240 seconds, got ${v}`);
   return Number(v);
 }
 

@@ -1,5 +1,8 @@
 import { int, str, type Args } from "./spec.ts";
 
+/** The largest page a list route serves (functions/lib/paging.ts). */
+const MAX_PAGE = 500;
+
 /** `--limit/--cursor` for list commands. */
 export const pageOptions = {
   limit: { type: "string" as const, value: "N", description: "Rows per page (default 50, at most 500)" },
@@ -8,7 +11,7 @@ export const pageOptions = {
 
 /** The query fields of `--limit/--cursor`. */
 export function pageQuery(a: Args) {
-  return { limit: int(a, "limit", { min: 1 }), cursor: str(a, "cursor") };
+  return { limit: int(a, "limit", { min: 1, max: MAX_PAGE }), cursor: str(a, "cursor") };
 }
 
 /** A trailing line telling how to get the next page, when there is one. */

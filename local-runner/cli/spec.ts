@@ -113,12 +113,14 @@ export function list(a: Args, name: string): string[] {
 }
 
 /** Reads an integer option, failing with a usage error that names the bad value. */
-export function int(a: Args, name: string, opts: { min?: number } = {}): number | undefined {
+export function int(a: Args, name: string, opts: { min?: number; max?: number } = {}): number | undefined {
   const v = str(a, name);
   if (v === undefined) return undefined;
   if (!/^-?\d+$/.test(v)) throw new UsageError(`--${name} must be an integer, got '${v}'`);
   const n = Number(v);
   if (opts.min !== undefined && n < opts.min) throw new UsageError(`--${name} must be at least ${opts.min}, got ${n}`);
+  if (opts.max !== undefined && n > opts.max) throw new UsageError(`--${name} must be at most ${opts.max}, got ${v}`);
+  if (!Number.isSafeInteger(n)) throw new UsageError(`--${name} is too large, got ${v}`);
   return n;
 }
 

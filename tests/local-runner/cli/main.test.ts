@@ -388,3 +388,43 @@ describe("a database file SQLite cannot use", () => {
     expect(lines).toEqual(["switchyard: unhandled error: Error: disk on fire\n"]);
   });
 });
+
+describe("values that could never work are usage errors (exit 2), refused before anything is sent", () => {
+  it("an address that is not http(s), a token no header can carry, a page or a wait past the server's maximum", async () => {
+    await cli("tasks");
+    const cases: Array<[string[], string]> = [
+      [["sessions", "--url", "notaurl"], "--url (or $SWITCHYARD_URL) must be an http:// or https:// address, got 'notaurl'"],
+      [["tasks", "--url", "ftp://127.0.0.1/x"], "must be an http:// or https:// address"],
+      [["sessions", "--token", "bad\nX"], "--token (or $SWITCHYARD_TOKEN) holds a space, a line break"],
+      [["sessions", "--limit", "501"], "--limit must be at most 500, got 501"],
+      [["tasks", "--limit", "99999999999999999999"], "--limit must be at most 500"],
+      [["session-inbox", "nobody", "--consume-next", "--wait", "--timeout", "241"], "--timeout must be at most 240 seconds, got 241"],
+    ];
+    for (const [argv, message] of cases) {
+      const res = await cli(...argv);
+      expect(res.code, argv.join(" ")).toBe(EXIT_USAGE);
+      expect(res.err, argv.join(" ")).toContain(message);
+      // Nothing was waited for or sent: no "waiting up to…" line.
+      expect(res.err).not.toContain("waiting up to");
+    }
+  });
+});
+
+describe("a home path that names a file", () => {
+  it("says so, with what to do, for init and for any other command (not mkdir's EEXIST)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "switchyard-homefile-"));
+    const file = join(dir, "not-a-home");
+    writeFileSync(file, "x");
+    try {
+      for (const argv of [["init"], ["sessions"]]) {
+        const err: string[] = [];
+        const code = await runCli([...argv, "--home", file], { out: () => {}, err: (t) => err.push(t) });
+        expect(code, argv[0]).toBe(EXIT_FAILED);
+        expect(err.join("\n")).toContain(`error: the home ${file} is a file, not a directory`);
+        expect(err.join("\n")).toContain("hint: A home is a directory");
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
