@@ -169,6 +169,16 @@ export function checkDatabaseUrl(url: string): void {
   }
 }
 
+/** The token row a secret belongs to (looked up by its hash), if any. */
+async function tokenRowOf(database: Database, secret: string) {
+  const [row] = await database.db
+    .select()
+    .from(tokens)
+    .where(eq(tokens.secretHash, await sha256Hex(secret)))
+    .limit(1);
+  return row;
+}
+
 /**
  * Makes sure `<home>/owner.token` holds a live owner token for this database: created on first
  * start, adopted when the database has no owner yet, refused when it belongs to another owner.
@@ -177,11 +187,7 @@ export async function ensureOwnerToken(database: Database, home: HomeConfig, now
   const existing = readOwnerTokenFile(home);
   const live = await liveOwnerTokenIds(database.db, nowMs);
   if (existing) {
-    const [row] = await database.db
-      .select()
-      .from(tokens)
-      .where(eq(tokens.secretHash, await sha256Hex(existing)))
-      .limit(1);
+    const row = await tokenRowOf(database, existing);
     if (row && row.kind === "owner" && tokenIsLive(row, nowMs)) return existing;
     if (row || live.length) {
       throw new OwnerTokenError(
@@ -237,11 +243,7 @@ export interface OwnerTokenReset {
 export async function resetOwnerToken(database: Database, home: HomeConfig, nowMs: number): Promise<OwnerTokenReset> {
   const existing = readOwnerTokenFile(home);
   if (existing) {
-    const [row] = await database.db
-      .select()
-      .from(tokens)
-      .where(eq(tokens.secretHash, await sha256Hex(existing)))
-      .limit(1);
+    const row = await tokenRowOf(database, existing);
     if (row && row.kind === "owner" && tokenIsLive(row, nowMs)) {
       throw new OwnerTokenError(
         `${home.ownerTokenFile} still holds a live owner token (${row.id}); there is nothing to reset`,
