@@ -10,9 +10,16 @@ import type { Db } from "./db.ts";
  * it changes (`… SET close_token = :t WHERE id = :id AND state = 'open'`), then every dependent
  * insert is guarded by `EXISTS (… WHERE close_token = :t)`. If the UPDATE lost a race, the guard
  * is false and nothing else is written; if the process dies, the batch is one transaction and
- * commits whole or not at all. `OR IGNORE` lets a unique dedup key absorb a repeat.
+ * commits whole or not at all. `OR IGNORE` lets a unique dedup key absorb a repeat; `orIgnore:
+ * false` makes a repeat fail the whole batch instead.
  */
-export function guardedInsert<T extends SQLiteTable>(db: Db, table: T, row: { [K in keyof T["$inferInsert"]]?: T["$inferInsert"][K] | SQL }, guard: SQL) {
+export function guardedInsert<T extends SQLiteTable>(
+  db: Db,
+  table: T,
+  row: { [K in keyof T["$inferInsert"]]?: T["$inferInsert"][K] | SQL },
+  guard: SQL,
+  opts: { orIgnore?: boolean } = {},
+) {
   const columns = getTableColumns(table);
   const names: SQL[] = [];
   const values: SQL[] = [];
@@ -23,7 +30,8 @@ export function guardedInsert<T extends SQLiteTable>(db: Db, table: T, row: { [K
     values.push(value === null ? sql`NULL` : value instanceof SQL ? value : sql`${column.mapToDriverValue(value)}`);
   }
   const name = getTableConfig(table).name;
-  return db.run(sql`INSERT OR IGNORE INTO ${sql.identifier(name)} (${sql.join(names, sql`, `)}) SELECT ${sql.join(values, sql`, `)} WHERE ${guard}`);
+  const verb = opts.orIgnore === false ? sql`INSERT INTO` : sql`INSERT OR IGNORE INTO`;
+  return db.run(sql`${verb} ${sql.identifier(name)} (${sql.join(names, sql`, `)}) SELECT ${sql.join(values, sql`, `)} WHERE ${guard}`);
 }
 
 /** A statement that writes nothing and stands in for an optional batch member. */

@@ -140,7 +140,9 @@ function recordStatements(
     createdAt: ctx.now().getTime(),
     ...done,
   };
-  if (guard) return [guardedInsert(db as Db, idempotencyKeys, values, guard), boundStatement(db, scope.principal)];
+  // Not OR IGNORE: a duplicate of this request that committed first must fail this batch whole,
+  // or its other writes would commit with no key to show for them (two claims for one key).
+  if (guard) return [guardedInsert(db as Db, idempotencyKeys, values, guard, { orIgnore: false }), boundStatement(db, scope.principal)];
   const insert = db.insert(idempotencyKeys).values(values);
   return [late ? insert.onConflictDoNothing() : insert, boundStatement(db, scope.principal)];
 }
@@ -352,9 +354,14 @@ export function idempotency(mode: IdempotencyMode): MiddlewareHandler<AppEnv> {
         return;
       }
       // Atomic and failed: a concurrent request with the same key may have committed first (its
-      // key row is why this one's batch failed). Then this request's answer is that one's.
+      // key row is why this one's batch failed). Then this request's answer is that one's, or,
+      // when that one was a different request, the mismatch a later retry would get.
       const [winner] = await ctx.db.select().from(idempotencyKeys).where(where).limit(1);
       if (winner?.state === "done" && winner.requestHash === scope.requestHash) c.res = replay(c, winner);
+      else if (winner && winner.requestHash !== scope.requestHash) {
+        const m = mismatch();
+        c.res = c.json(m.toBody(), m.status);
+      }
     }
   };
 }

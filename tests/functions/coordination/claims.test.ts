@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { createApp } from "../../../functions/app.ts";
 import { claimBase } from "../../../functions/coordination/claims.ts";
 import { boundPair, registerSession } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
@@ -104,5 +105,63 @@ describe("file claims", () => {
     expect((await claim({ path: "src/y", session: b.worker.session.name, task: tB })).status).toBe(201);
     expect((await env.call("POST", "/v1/notes", { body: { text: "owner", task: tB } })).status).toBe(201);
     expect(await kindsOfB()).toEqual(expect.arrayContaining(["claim_added", "note_added"]));
+  });
+});
+
+describe("file claims with an Idempotency-Key", () => {
+  /** The app with both requests held at the key's batch until both got there, and a keyed claim through it. */
+  function meetingAtTheBatch(token: string) {
+    let arrived = 0;
+    let release!: () => void;
+    const both = new Promise<void>((r) => {
+      release = r;
+    });
+    const app = createApp({
+      ...env.services,
+      hooks: {
+        beforeKeyCommit: async () => {
+          if (++arrived === 2) release();
+          await both;
+        },
+      },
+    });
+    return async (key: string, body: Record<string, unknown>) => {
+      const res = await app.request("/v1/claims", {
+        method: "POST",
+        headers: { Authorization: `Bearer ${token}`, "Idempotency-Key": key, "Content-Type": "application/json" },
+        body: JSON.stringify({ ttl_seconds: 600, ...body }),
+      });
+      return { status: res.status, replayed: res.headers.get("Idempotent-Replayed"), body: await res.json() };
+    };
+  }
+  const live = async () => (await env.services.database.client.execute("SELECT id FROM file_claims WHERE released_at IS NULL")).rows.map((r) => r.id);
+
+  it("two duplicates in flight make one claim, and both answer with it", async () => {
+    env = await makeTestEnv();
+    const s = await registerSession(env, "worker");
+    const send = meetingAtTheBatch(s.token);
+    const body = { session: s.session.name, path: "src/a/**", exclusive: true };
+    const [a, b] = await Promise.all([send("dup", body), send("dup", body)]);
+    expect([a.status, b.status]).toEqual([201, 201]);
+    expect([a.replayed, b.replayed].sort()).toEqual([null, "true"]);
+    expect(a.body).toEqual(b.body);
+    // The loser's own claim went with its batch: no second claim nobody was told about.
+    expect(await live()).toEqual([a.body.claim_id]);
+    const added = await env.services.database.client.execute("SELECT count(*) AS n FROM events WHERE kind = 'claim_added'");
+    expect(Number(added.rows[0]!.n)).toBe(1);
+  });
+
+  it("two different requests in flight with one key: one claim, and the other is told of the mismatch", async () => {
+    env = await makeTestEnv();
+    const s = await registerSession(env, "worker");
+    const send = meetingAtTheBatch(s.token);
+    const [a, b] = await Promise.all([
+      send("same-key", { session: s.session.name, path: "src/a/**" }),
+      send("same-key", { session: s.session.name, path: "src/b/**" }),
+    ]);
+    expect([a.status, b.status].sort()).toEqual([201, 422]);
+    const [won, lost] = a.status === 201 ? [a, b] : [b, a];
+    expect(lost.body.error.code).toBe("IDEMPOTENCY_MISMATCH");
+    expect(await live()).toEqual([won.body.claim_id]);
   });
 });
