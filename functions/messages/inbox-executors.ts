@@ -13,7 +13,11 @@ import { signalInbox } from "./notifier.ts";
 import { eqLiteral } from "../lib/sql.ts";
 
 /** A deliver command: the nudge that types the item, plus which item it is. */
-export const DeliverPayload = NudgePayload.extend({ inbox_item_id: z.string().min(1).max(100) });
+export const DeliverPayload = NudgePayload.extend({
+  inbox_item_id: z.string().min(1).max(100),
+  /** The originator whose authority the item is pushed with (absent on commands made before it was recorded). */
+  on_behalf_of: z.string().max(300).optional(),
+});
 
 /** What notify_manager / nudge_worker commands carry (created by the enqueue routes). */
 export const TaskSignalPayload = z.object({

@@ -129,6 +129,8 @@ export async function planInboxItem(
           text: renderForPane(row),
           transcript_path: input.target.transcriptPath,
           transcript_kind: input.target.transcriptKind,
+          // Whose authority the keystrokes carry: checked again when they are sent (push-authority.ts).
+          on_behalf_of: input.originator,
         },
         correlationId: row.correlationId,
       })

@@ -42,13 +42,19 @@ const TYPING: ReadonlySet<CommandType> = new Set(["nudge", "interrupt", "deliver
  * owner and of Switchyard itself pass, as at creation.
  */
 export async function pushAuthorityPolicy(ctx: Ctx, cmd: CommandRow): Promise<PolicyRefusal | null> {
-  if (!TYPING.has(cmd.type) || !cmd.sessionId || !cmd.createdBy.startsWith("session:")) return null;
-  if (await mayPushInto(ctx, cmd.createdBy, cmd.sessionId)) return null;
+  if (!TYPING.has(cmd.type) || !cmd.sessionId) return null;
+  // A delivery a dispatcher made (a manager's nudge_worker, a loop's next pass) is created by the
+  // dispatcher but carries the authority of whoever queued the signal, recorded in its payload.
+  const recorded = cmd.type === "deliver" ? (cmd.payload as { on_behalf_of?: unknown }).on_behalf_of : undefined;
+  const principal = typeof recorded === "string" ? recorded : cmd.createdBy;
+  if (!principal.startsWith("session:")) return null;
+  if (await mayPushInto(ctx, principal, cmd.sessionId)) return null;
   return {
-    reason: `${cmd.createdBy} no longer manages the session this ${cmd.type} was for, so it is not typed into its pane`,
+    reason: `${principal} no longer manages the session this ${cmd.type} was for, so it is not typed into its pane`,
     receipt: {
       policy: "push_authority",
       decision: "blocked",
+      on_behalf_of: principal,
       created_by: cmd.createdBy,
       target_session_id: cmd.sessionId,
       command_id: cmd.id,

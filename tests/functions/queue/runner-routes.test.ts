@@ -1,4 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { DISPATCH_PLUGINS } from "../../../functions/executors.ts";
+import { makeCtx } from "../../../functions/lib/ctx.ts";
+import { dispatchPass } from "../../../functions/queue/dispatch-pass.ts";
 import { createCommand } from "../../../functions/queue/store.ts";
 import { boundPair, uniqueName } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
@@ -136,5 +139,26 @@ describe("the dispatch policy on a runner's commands", () => {
     expect((await attemptRows(env, queued))[0]).toMatchObject({ side_effect_started: 0 });
     // Nothing is left for a runner to claim.
     expect((await claimAs(runnerA)).body.count).toBe(0);
+  });
+
+  it("checks a delivery a dispatcher made for a manager's nudge_worker against that manager, not the dispatcher", async () => {
+    const pair = await boundPair(env, { worker: { host: "host-a", tmux_session: uniqueName("pane") } });
+    const queued = await env.call("POST", `/v1/tasks/${pair.task.task.name}/nudge-worker`, { token: pair.manager.token, body: { message: "do the thing" } });
+    expect(queued.status).toBe(201);
+    // A dispatcher turns the signal into the worker's inbox item and the delivery that types it.
+    const ctx = makeCtx(env.services, { kind: "daemon", tokenId: "dispatcher-t" });
+    expect(await dispatchPass(ctx, DISPATCH_PLUGINS, { dispatcherId: "t", route: false, types: ["nudge_worker"] })).toMatchObject({ succeeded: 1 });
+    const [deliver] = (await env.services.database.client.execute("SELECT id, created_by FROM commands WHERE type = 'deliver'")).rows;
+    expect(String(deliver!.created_by)).not.toContain(pair.manager.session_id);
+    expect((await env.call("POST", "/v1/bindings/unbind", { body: { task: pair.task.task.name } })).status).toBe(200);
+    // Deliveries run in a dispatcher on the target's host (they read and mark the inbox), which
+    // puts them to the policy before typing.
+    const onHostA = makeCtx({ ...env.services, hostName: "host-a" }, { kind: "daemon", tokenId: "dispatcher-a" });
+    expect(await dispatchPass(onHostA, DISPATCH_PLUGINS, { dispatcherId: "a", route: false, types: ["deliver"] })).toMatchObject({ claimed: 1, refused: 1 });
+    const row = await commandRow(env, String(deliver!.id));
+    expect(row.state).toBe("failed");
+    expect(JSON.parse(String(row.result_json ?? row.result))).toMatchObject({
+      policy_receipt: { policy: "push_authority", on_behalf_of: `session:${pair.manager.session_id}`, command_type: "deliver" },
+    });
   });
 });
