@@ -8,7 +8,9 @@ export const ClaimPath = z
   .string()
   .min(1)
   .max(1024)
-  .refine((p) => !p.split("/").includes(".."), "must not contain '..' segments")
+  // Judged as stored: the path is trimmed first (normalizeClaimPath), so `src/x/.. ` is `src/x/..`.
+  .refine((p) => p.trim().length > 0, "must not be blank")
+  .refine((p) => !p.trim().split("/").includes(".."), "must not contain '..' segments")
   .refine((p) => !/[\u0000-\u001f]/.test(p), "must not contain control characters");
 
 export const Claim = z

@@ -35,6 +35,11 @@ describe("file claims", () => {
     expect(inside.body.error.message).toContain(first.body.claim_id);
     expect((await claim({ path: "src/./auth/x.ts", session: b.session.name, exclusive: true })).status).toBe(409);
     expect((await claim({ path: "./src/.//auth/./y.ts", session: b.session.name })).status).toBe(409);
+    // `..` hidden behind whitespace the path is trimmed of, and a blank path, are refused.
+    for (const path of ["src/zzz/.. ", "src/zzz/..\u00a0", " ../src", "   "]) {
+      const r = await claim({ path, session: b.session.name, exclusive: true });
+      expect(r.status, JSON.stringify(path)).toBe(400);
+    }
     expect((await claim({ path: "src", session: b.session.name, exclusive: true })).status).toBe(409);
     expect((await claim({ path: "**/*.md", session: b.session.name })).status).toBe(409);
     expect((await claim({ path: "src/authz/x.ts", session: b.session.name, exclusive: true })).status).toBe(201);
