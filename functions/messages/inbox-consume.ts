@@ -2,13 +2,13 @@ import type { z } from "@hono/zod-openapi";
 import { and, eq, isNull, type SQL, sql } from "drizzle-orm";
 import { idempotencyKeys } from "../../schema/auth.ts";
 import { events } from "../../schema/events.ts";
-import { inboxItems, type InboxItemRow } from "../../schema/messages.ts";
+import { inboxItems } from "../../schema/messages.ts";
 import { actorOf, type Ctx, type KeyScope } from "../lib/ctx.ts";
 import { batchWithKey, keyInProgress, keyTaken } from "../lib/idempotency.ts";
 import type { RouteOptions } from "../lib/route.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { NameParam } from "../sessions/schema.ts";
-import { inboxHeader, inboxOwner, inboxOwnerAndOldest, type InboxOwner, type InboxRef, oldestPending } from "./inbox-target.ts";
+import { inboxHeader, inboxOwner, inboxOwnerAndOldest, type InboxOwner, type InboxRef, type OldestItem, oldestPending } from "./inbox-target.ts";
 import { itemsToWire } from "./items.ts";
 import { recheckMs, type WakeReason } from "./notifier.ts";
 import { ConsumeBody, ConsumeResult, MAX_WAIT_SECONDS, TaskNameParam } from "./schema.ts";
@@ -128,14 +128,26 @@ async function takeNext(ctx: Ctx, owner: InboxOwner, pollCount: number, answer: 
  * duplicate of this request won, whose answer the idempotency layer then replays. `read` is the
  * oldest item when the caller read it with the inbox's owner (the first check).
  */
-async function takeNextKeyed(ctx: Ctx, owner: InboxOwner, pollCount: number, answer: Answer, scope: KeyScope, read?: InboxItemRow | null): Promise<Taken> {
+async function takeNextKeyed(ctx: Ctx, owner: InboxOwner, pollCount: number, answer: Answer, scope: KeyScope, read?: OldestItem | null): Promise<Taken> {
   const s = owner.session;
-  const candidate = read === undefined ? (await oldestPending(ctx, s.id))[0] : read;
-  if (!candidate) return null;
+  const found = read === undefined ? (await oldestPending(ctx, s.id))[0] : read;
+  if (!found) {
+    // A duplicate of this request that waited beside it may have taken the item this one was
+    // woken for: then its answer is this one's, now rather than at the end of the wait.
+    if (read === undefined && (await keyTaken(ctx, scope))) throw keyInProgress();
+    return null;
+  }
+  const candidate = found.item;
   const nowMs = ctx.now().getTime();
   const { consumedBy } = consumerOf(ctx, owner);
   const eventId = ctx.newId("evt");
-  const [item] = await itemsToWire(ctx, [{ ...candidate, consumedAt: nowMs, consumedBy }], { [s.id]: s.name });
+  // The names came with the item, so building its answer reads nothing more.
+  const [item] = await itemsToWire(
+    ctx,
+    [{ ...candidate, consumedAt: nowMs, consumedBy }],
+    { [s.id]: s.name, ...(candidate.sourceSessionId && found.sourceName ? { [candidate.sourceSessionId]: found.sourceName } : {}) },
+    candidate.taskId && found.taskName ? { [candidate.taskId]: found.taskName } : {},
+  );
   const body = answer(item!, false, eventId);
   const unchanged = sql`id = ${candidate.id} AND consumed_at IS NULL AND delivery_mode = ${candidate.deliveryMode} AND delivered_at IS ${candidate.deliveredAt}
     AND NOT EXISTS (SELECT 1 FROM ${idempotencyKeys} WHERE principal = ${scope.principal} AND key = ${scope.key})`;
@@ -169,10 +181,12 @@ async function takeNextKeyed(ctx: Ctx, owner: InboxOwner, pollCount: number, ans
  * a losing claim. The head leaving hands its turn to the next, which checks at once.
  */
 export async function consumeNext(ctx: Ctx, ref: InboxRef, input: z.output<typeof ConsumeBody>, abort?: AbortSignal) {
-  const scope = ctx.idempotency && !ctx.idempotency.recorded ? ctx.idempotency : null;
+  // A key taken over from a dead process's pending claim is finished the pending way instead
+  // (lib/idempotency.ts settlePrior): its row exists, so the atomic consume could never commit.
+  const scope = ctx.idempotency && !ctx.idempotency.recorded && ctx.idempotency.mode === "atomic" ? ctx.idempotency : null;
   // Keyed, the first check's item is read with the owner: the key's answer must exist before the
   // consume's batch, and this keeps the request within three round trips.
-  let read: InboxItemRow | null | undefined;
+  let read: OldestItem | null | undefined;
   let owner: InboxOwner;
   if (scope) {
     const found = await inboxOwnerAndOldest(ctx, ref);
@@ -209,8 +223,10 @@ export async function consumeNext(ctx: Ctx, ref: InboxRef, input: z.output<typeo
       }
       const remaining = deadline - performance.now();
       if (!turn || remaining <= 0) return empty();
-      // Behind the head there is nothing to re-check: wait to be handed the turn (or time out).
-      const why = await turn.next(turn.isHead ? Math.min(interval, remaining) : remaining);
+      // Behind the head there is nothing to re-check, but the turn can pass without a signal (the
+      // head took the last item and left): a consumer that finds itself head at its interval
+      // checks then, so nothing another server writes waits for its whole timeout.
+      const why = await turn.next(Math.min(interval, remaining));
       // The caller went away: consuming now would hand an item to nobody.
       if (why === "aborted") return empty();
       wokenBy = why;

@@ -1,6 +1,8 @@
 import { and, eq, isNull, type SQLWrapper, sql } from "drizzle-orm";
+import { alias } from "drizzle-orm/sqlite-core";
 import { inboxItems, type InboxItemRow } from "../../schema/messages.ts";
 import { sessions, type SessionRow } from "../../schema/sessions.ts";
+import { tasks } from "../../schema/tasks.ts";
 import { boundTask, boundTaskFrom, boundTaskReads } from "../bindings/lookup.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
@@ -28,13 +30,27 @@ export async function inboxOwner(ctx: Ctx, ref: InboxRef): Promise<InboxOwner> {
   return mayRead(ctx, owner);
 }
 
-/** The oldest unconsumed item of the inbox whose session id `target` yields (index-served). */
+/** An inbox's oldest unconsumed item, with the names its wire form shows (sender, task). */
+export interface OldestItem {
+  item: InboxItemRow;
+  sourceName: string | null;
+  taskName: string | null;
+}
+
+const source = alias(sessions, "source");
+
+/**
+ * The oldest unconsumed item of the inbox whose session id `target` yields, with its sender's and
+ * task's names, so its answer needs no further read (index-served; the names by primary key).
+ */
 export function oldestPending(ctx: Ctx, target: string | SQLWrapper) {
   return ctx.db
-    .select()
+    .select({ item: inboxItems, sourceName: source.name, taskName: tasks.name })
     .from(inboxItems)
+    .leftJoin(source, eq(source.id, inboxItems.sourceSessionId))
+    .leftJoin(tasks, eq(tasks.id, inboxItems.taskId))
     .where(and(eq(inboxItems.targetSessionId, target), isNull(inboxItems.consumedAt)))
-    .orderBy(inboxItems.createdAt, sql`rowid`)
+    .orderBy(inboxItems.createdAt, sql`${inboxItems}.rowid`)
     .limit(1);
 }
 
@@ -43,7 +59,7 @@ export function oldestPending(ctx: Ctx, target: string | SQLWrapper) {
  * names its session through a subquery off the same indexes. The item is read before the access
  * check and dropped with it when refused.
  */
-export async function inboxOwnerAndOldest(ctx: Ctx, ref: InboxRef): Promise<{ owner: InboxOwner; oldest: InboxItemRow | undefined }> {
+export async function inboxOwnerAndOldest(ctx: Ctx, ref: InboxRef): Promise<{ owner: InboxOwner; oldest: OldestItem | undefined }> {
   const db = ctx.db;
   if ("session" in ref) {
     const byName = and(eq(sessions.name, ref.session), eqLiteral(sessions.state, "active"));

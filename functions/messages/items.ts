@@ -161,11 +161,11 @@ export async function planInboxItem(
 }
 
 /** Session and task names for a set of ids, in up to two queries (none for names already known). */
-async function namesFor(ctx: Ctx, sessionIds: string[], taskIds: string[], known: Record<string, string> = {}) {
+async function namesFor(ctx: Ctx, sessionIds: string[], taskIds: string[], known: Record<string, string> = {}, knownTasks: Record<string, string> = {}) {
   const sessionNames = new Map<string, string>(Object.entries(known));
-  const taskNames = new Map<string, string>();
+  const taskNames = new Map<string, string>(Object.entries(knownTasks));
   const sIds = [...new Set(sessionIds)].filter((id) => !sessionNames.has(id));
-  const tIds = [...new Set(taskIds)];
+  const tIds = [...new Set(taskIds)].filter((id) => !taskNames.has(id));
   if (sIds.length)
     for (const s of await ctx.db.select({ id: sessions.id, name: sessions.name }).from(sessions).where(inArray(sessions.id, sIds)))
       sessionNames.set(s.id, s.name);
@@ -174,14 +174,18 @@ async function namesFor(ctx: Ctx, sessionIds: string[], taskIds: string[], known
   return { sessionNames, taskNames };
 }
 
-/** The wire form of inbox items, with session and task names resolved (`known`: names the caller has, by id). */
-export async function itemsToWire(ctx: Ctx, rows: InboxItemRow[], known: Record<string, string> = {}) {
+/**
+ * The wire form of inbox items, with session and task names resolved (`known`, `knownTasks`:
+ * names the caller has, by id; only the others are read).
+ */
+export async function itemsToWire(ctx: Ctx, rows: InboxItemRow[], known: Record<string, string> = {}, knownTasks: Record<string, string> = {}) {
   const ids = rows.flatMap((r) => [r.targetSessionId, ...(r.sourceSessionId ? [r.sourceSessionId] : [])]);
   const { sessionNames, taskNames } = await namesFor(
     ctx,
     ids,
     rows.flatMap((r) => (r.taskId ? [r.taskId] : [])),
     known,
+    knownTasks,
   );
   return rows.map((r) => ({
     id: r.id,

@@ -1,5 +1,8 @@
 import { writeFileSync } from "node:fs";
-import { createTask, registerSession, uniqueName } from "./factories.ts";
+import { DISPATCH_PLUGINS } from "../../functions/executors.ts";
+import { makeCtx } from "../../functions/lib/ctx.ts";
+import { dispatchPass } from "../../functions/queue/dispatch-pass.ts";
+import { boundPair, createTask, registerSession, uniqueName } from "./factories.ts";
 import type { TestEnv } from "./services.ts";
 import { codexRollout } from "./transcripts.ts";
 
@@ -171,14 +174,20 @@ export const HOT_OPERATIONS: HotOperation[] = [
   {
     name: "auth + idempotency (inbox consume, new key)",
     async prepare(env) {
-      const s = await withInboxItem(env);
+      // The manager's inbox through its task, holding a message from its worker: the answer names
+      // a sender and a task, which must not cost reads of their own.
+      const pair = await boundPair(env);
+      await expectStatus(env, 201, "POST", `/v1/tasks/${pair.task.task.name}/notify-manager`, { token: pair.worker.token, body: { message: "done?" } });
+      const dispatcher = makeCtx(env.services, { kind: "daemon", tokenId: "hot-routes" });
+      const pass = await dispatchPass(dispatcher, DISPATCH_PLUGINS, { dispatcherId: "hot-routes", route: false, types: ["notify_manager"] });
+      if (pass.succeeded !== 1) throw new Error(`notify_manager not delivered: ${JSON.stringify(pass)}`);
       return async () => {
-        const res = await expectStatus(env, 200, "POST", `/v1/sessions/${s.session.name}/inbox/consume`, {
-          token: s.token,
+        const res = await expectStatus(env, 200, "POST", `/v1/tasks/${pair.task.task.name}/manager-inbox/consume`, {
+          token: pair.manager.token,
           body: {},
           headers: { "Idempotency-Key": uniqueName("key") },
         });
-        if (!res.body.item) throw new Error("consume returned no item");
+        if (!res.body.item?.source_session || !res.body.item.task) throw new Error(`consume returned no named item: ${JSON.stringify(res.body.item)}`);
       };
     },
   },

@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createApp } from "../../../functions/app.ts";
 import { makeCtx, type Services } from "../../../functions/lib/ctx.ts";
+import { sha256Hex } from "../../../functions/lib/ids.ts";
+import { STALE_PENDING_MS } from "../../../functions/lib/idempotency.ts";
 import { InboxNotifier } from "../../../functions/lib/notifier.ts";
 import { consumeNext } from "../../../functions/messages/inbox-consume.ts";
 import { sendMessage } from "../../../functions/messages/send.ts";
@@ -95,6 +97,28 @@ describe("POST /v1/sessions/{name}/inbox/consume", () => {
     const res = await waiting;
     expect(res).toMatchObject({ item: { id: sent.inbox_item_id }, woken_by: "interval" });
     expect(mine.signalled).toEqual([]);
+  });
+
+  it("a consumer that becomes head after the one ahead drained the inbox re-checks on its interval", async () => {
+    const s = await registerSession(env, "manager");
+    // A notifier the file watcher does not feed: as on a remote database, where only re-checks
+    // find what another server wrote.
+    observeNotifier(env);
+    const me = makeCtx(env.services, { kind: "owner", tokenId: "tok_me" });
+    const other = makeCtx({ ...env.services, notifier: new InboxNotifier() }, { kind: "owner", tokenId: "tok_other" });
+    const wait = { wait: true, timeout: 30, interval: 0.1 };
+    const first = consumeNext(me, { session: s.session.name }, wait);
+    const second = consumeNext(me, { session: s.session.name }, wait);
+    await firstPollDone();
+    // An item from this process: the head takes it and leaves with nothing more pending.
+    const local = await sendMessage(me, { to: s.session.name, body: "here", msg_type: "notify" });
+    expect((await first).item?.id).toBe(local.inbox_item_id);
+    // Then one written elsewhere (no signal here): only the second's interval re-check finds it.
+    const started = performance.now();
+    const far = await sendMessage(other, { to: s.session.name, body: "from elsewhere", msg_type: "notify" });
+    const res = await second;
+    expect(res.item?.id).toBe(far.inbox_item_id);
+    expect(performance.now() - started).toBeLessThan(10_000);
   });
 
   it("gives each of 8 concurrent consumers distinct items: every item consumed exactly once", async () => {
@@ -245,16 +269,36 @@ describe("consume with an Idempotency-Key", () => {
   it("a duplicate that waited on an empty inbox while its twin took the item answers with that item", async () => {
     const s = await registerSession(env, "manager");
     const consume = keyedApp({});
-    const wait = { wait: true, timeout: 0.6, interval: 0.1 };
+    const wait = { wait: true, timeout: 20, interval: 0.1 };
+    const started = performance.now();
     const both = Promise.all([consume(s.session.name, "twin", wait), consume(s.session.name, "twin", wait)]);
     await new Promise((r) => setTimeout(r, 150));
     const sent = (await send(s.session.name, "only one")).body.inbox_item_id;
     const [a, b] = await both;
+    // The twin answers when it is handed the turn, not at the end of its 20 s wait.
+    expect(performance.now() - started).toBeLessThan(10_000);
     expect([a.status, b.status]).toEqual([200, 200]);
     expect(a.body).toEqual(b.body);
     expect(a.body.item).toMatchObject({ id: sent, state: "consumed" });
     expect([a.replayed, b.replayed].sort()).toEqual([null, "true"]);
     expect(await count("SELECT count(*) AS n FROM inbox_items WHERE consumed_at IS NOT NULL")).toBe(1);
+  });
+
+  it("finishes a key taken over from a dead process's pending claim (code before consume was atomic)", async () => {
+    const s = await registerSession(env, "manager");
+    const id = (await send(s.session.name, "left behind")).body.inbox_item_id;
+    const path = `/v1/sessions/${s.session.name}/inbox/consume`;
+    // A pending row as a process that died mid-request left it, older than the takeover age.
+    const principal = `token:${(await env.services.database.client.execute("SELECT id FROM tokens WHERE kind = 'owner' LIMIT 1")).rows[0]!.id}`;
+    await env.services.database.client.execute({
+      sql: "INSERT INTO idempotency_keys (principal, key, method, path, request_hash, state, created_at) VALUES (?, 'stale', 'POST', ?, ?, 'pending', ?)",
+      args: [principal, path, await sha256Hex(`POST ${path}\n{}`), env.clock.ms - STALE_PENDING_MS - 1000],
+    });
+    const consume = keyedApp({});
+    const first = await consume(s.session.name, "stale");
+    expect(first.status).toBe(200);
+    expect(first.body.item.id).toBe(id);
+    expect(await consume(s.session.name, "stale")).toMatchObject({ status: 200, replayed: "true", body: first.body });
   });
 
   it("takes nothing once a duplicate that passed the key check with it has committed", async () => {
