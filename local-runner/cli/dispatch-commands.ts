@@ -4,6 +4,7 @@ import type { DispatchReport } from "../../functions/queue/dispatch-pass.ts";
 import { resolveHome } from "../home.ts";
 import { inline } from "./format.ts";
 import { readTokenFile } from "./token-file.ts";
+import { answerWithinSeconds } from "./transport.ts";
 import { flag, int, list, pos, req, str, UsageError, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
 
 import { nextPageHintFor, pageOptions, pageQuery } from "./paging.ts";
@@ -250,6 +251,8 @@ export const DISPATCH_COMMANDS: CommandSpec[] = [
       if (!token) throw new UsageError("runner needs --token (or $SWITCHYARD_TOKEN, or --token-file): a runner token scoped to --host");
       const host = req(a, "host");
       const intervalSeconds = idleInterval(a);
+      // A bad SWITCHYARD_HTTP_TIMEOUT fails here, not as a warning on every claim round.
+      answerWithinSeconds({ method: "POST", path: "/runner/claim" });
       const [{ runRunner }, { NodeHost }, { processLogger }] = await Promise.all([import("../runner.ts"), import("../host.ts"), import("../services.ts")]);
       const r = await untilSignal((signal) =>
         runRunner({

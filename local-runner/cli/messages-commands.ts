@@ -98,7 +98,10 @@ function inboxCommand(name: string, arg: { name: string; description: string }, 
           query: { ...pageQuery(a), wait: flag(a, "wait"), timeout: seconds(a, "timeout"), interval: seconds(a, "interval") },
         };
       }
-      if (key !== undefined && !key.trim()) throw new UsageError("--idempotency-key needs a non-empty KEY, e.g. --idempotency-key poll-42");
+      // Sent as a header: printable ASCII only, at most what the server keeps (200).
+      if (key !== undefined && !/^[\x21-\x7e]{1,200}$/.test(key)) {
+        throw new UsageError("--idempotency-key must be 1 to 200 printable ASCII characters without spaces, e.g. --idempotency-key poll-42");
+      }
       const body = { wait: flag(a, "wait"), timeout: seconds(a, "timeout"), interval: seconds(a, "interval") };
       return { method: "POST", path: `${base(a)}/consume`, body, ...(key !== undefined ? { idempotencyKey: key } : {}) };
     },

@@ -68,7 +68,7 @@ export const PATROL_COMMANDS: CommandSpec[] = [
       once: { type: "boolean", description: "One run, then exit (non-zero when a step failed)" },
       step: { type: "string", value: "STEP", description: `Run only this step: ${STEP_IDS.join(", ")}` },
       apply: { type: "boolean", description: "Owner: let orphan-check act per the orphan policy" },
-      interval: { type: "string", value: "SECONDS", description: "Pause between runs without --once (default 60)" },
+      interval: { type: "string", value: "SECONDS", description: "Pause between runs without --once (default 60; at most 86400)" },
       iterations: { type: "string", value: "N", description: "Stop after N runs (without --once)" },
     },
     examples: ["switchyard patrol run --once", "switchyard patrol run --once --step gate-evaluation --json", "switchyard patrol run --interval 30"],
@@ -76,7 +76,8 @@ export const PATROL_COMMANDS: CommandSpec[] = [
       const step = str(a, "step");
       if (step !== undefined && !(STEP_IDS as readonly string[]).includes(step))
         throw new UsageError(`--step must be one of ${STEP_IDS.join(", ")}, got '${step}'`);
-      const interval = int(a, "interval", { min: 1 }) ?? 60;
+      // A Node timer past 2^31 ms fires at once: the cap keeps a long pause a pause.
+      const interval = int(a, "interval", { min: 1, max: 86_400 }) ?? 60;
       const iterations = flag(a, "once") ? 1 : int(a, "iterations", { min: 1 });
       const ac = new AbortController();
       const stop = () => ac.abort();

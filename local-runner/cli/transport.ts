@@ -90,7 +90,8 @@ export const OWN_DEADLINE_ROUTES: RegExp[] = [
 /**
  * How long to wait for the server's answer before giving up on it: what the server may take for
  * this request (its deadline, a long poll's wait on top of it, or a route's own bound) plus a
- * margin. `SWITCHYARD_HTTP_TIMEOUT` (seconds) replaces it for every request.
+ * margin. The server's deadline is 60 s unless `SWITCHYARD_REQUEST_TIMEOUT_MS` here says more (or
+ * 0: none, so no limit). `SWITCHYARD_HTTP_TIMEOUT` (seconds) replaces it for every request.
  */
 export function answerWithinSeconds(req: ApiRequest, env: NodeJS.ProcessEnv = process.env): number {
   const set = env.SWITCHYARD_HTTP_TIMEOUT;
@@ -102,9 +103,13 @@ export function answerWithinSeconds(req: ApiRequest, env: NodeJS.ProcessEnv = pr
     return n;
   }
   if (OWN_DEADLINE_ROUTES.some((r) => r.test(`${req.method} ${req.path}`))) return OWN_DEADLINE_SECONDS;
+  // A server this machine configures with a longer deadline (or none) is waited for accordingly.
+  const deadlineMs = Number(env.SWITCHYARD_REQUEST_TIMEOUT_MS || SERVER_DEADLINE_SECONDS * 1000);
+  if (deadlineMs === 0) return Number.POSITIVE_INFINITY;
+  const deadline = Number.isFinite(deadlineMs) && deadlineMs > 0 ? Math.max(deadlineMs / 1000, SERVER_DEADLINE_SECONDS) : SERVER_DEADLINE_SECONDS;
   const options = (req.method === "GET" ? req.query : req.body) as { wait?: unknown; timeout?: unknown } | undefined;
   const wait = options?.wait === true ? (typeof options.timeout === "number" ? options.timeout : 60) : 0;
-  return SERVER_DEADLINE_SECONDS + wait + MARGIN_SECONDS;
+  return deadline + wait + MARGIN_SECONDS;
 }
 
 /** Calls a running server over HTTP with a bearer token. */
@@ -140,7 +145,7 @@ export class HttpTransport implements Transport {
           else socket.once("connect", () => clearTimeout(connecting));
         });
         r.on("close", () => clearTimeout(connecting));
-        r.setTimeout(within * 1000, () => r.destroy(new NoAnswer("answer", within)));
+        if (Number.isFinite(within)) r.setTimeout(within * 1000, () => r.destroy(new NoAnswer("answer", within)));
         r.end(body);
       });
       return parseBody(status, text);

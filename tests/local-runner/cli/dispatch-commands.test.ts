@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { EXIT_OK, EXIT_USAGE } from "../../../local-runner/cli/main.ts";
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from "../../../local-runner/cli/main.ts";
 import { cliSandbox } from "../../helpers/cli.ts";
 
 const sb = cliSandbox("cli-dispatch");
@@ -36,6 +36,16 @@ describe("enqueue-notify-manager → dispatch → commands", () => {
     expect((await cli("dispatch", "--once", "--watch")).code).toBe(EXIT_USAGE);
     expect((await cli("dispatch", "--type", "teleport")).code).toBe(EXIT_USAGE);
     expect((await cli("dispatch", "--url", "http://127.0.0.1:1")).code).toBe(EXIT_USAGE);
+    // A bad HTTP timeout stops the runner at once instead of failing every claim round.
+    process.env.SWITCHYARD_HTTP_TIMEOUT = "abc";
+    try {
+      const r = await cli("runner", "--url", "http://127.0.0.1:1", "--token", "sy_runner_x", "--host", "h", "--iterations", "1");
+      expect(r.code).toBe(EXIT_FAILED);
+      expect(r.err).toContain("SWITCHYARD_HTTP_TIMEOUT must be a positive number of seconds");
+    } finally {
+      delete process.env.SWITCHYARD_HTTP_TIMEOUT;
+    }
+    expect((await cli("patrol", "run", "--interval", "3000000", "--iterations", "2")).code).toBe(EXIT_USAGE);
     // An interval a loop cannot sleep (a timer past 2^31 ms fires at once; 0 spins) is refused.
     for (const bad of ["", "0", "3000000", "0x10", "1e2", "-1", "soon"]) {
       for (const argv of [

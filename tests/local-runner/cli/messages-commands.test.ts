@@ -71,6 +71,11 @@ describe("messages and inbox commands", () => {
     const stray = await cli("session-inbox", "m2", "--idempotency-key", "k1");
     expect(stray.code).toBe(EXIT_USAGE);
     expect(stray.err).toContain("--idempotency-key applies to --consume-next only");
+    for (const key of ["ключ", "two words", "x".repeat(201)]) {
+      const bad = await cli("session-inbox", "m2", "--consume-next", "--idempotency-key", key);
+      expect(bad.code, key).toBe(EXIT_USAGE);
+      expect(bad.err).toContain("--idempotency-key must be 1 to 200 printable ASCII characters");
+    }
     const nobody = await cli("send", "nobody", "x");
     expect(nobody.code).toBe(EXIT_FAILED);
     expect(nobody.err).toContain("error: NOT_FOUND: no active session named 'nobody'");

@@ -141,6 +141,9 @@ describe("switchyard --url (HTTP)", () => {
     expect(answerWithinSeconds({ method: "POST", path: "/sessions/m/inbox/consume", body: { wait: true, timeout: 240 } }, {})).toBe(330);
     expect(answerWithinSeconds({ method: "GET", path: "/sessions/m/inbox", query: { wait: true } }, {})).toBe(150);
     expect(answerWithinSeconds({ method: "POST", path: "/sessions/spawn", body: {} }, {})).toBe(960);
+    // A server deadline configured longer on this machine (or off) is waited for.
+    expect(answerWithinSeconds({ method: "GET", path: "/tasks" }, { SWITCHYARD_REQUEST_TIMEOUT_MS: "120000" })).toBe(150);
+    expect(answerWithinSeconds({ method: "GET", path: "/tasks" }, { SWITCHYARD_REQUEST_TIMEOUT_MS: "0" })).toBe(Number.POSITIVE_INFINITY);
     // Every route whose deadline is its own is in the CLI's list, and nothing else is.
     const doc = (await env.call("GET", "/v1/openapi.json", { token: null })).body;
     const own = operationsOf(doc)
