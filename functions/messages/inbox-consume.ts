@@ -221,6 +221,9 @@ export async function consumeNext(ctx: Ctx, ref: InboxRef, input: z.output<typeo
           return taken.body;
         }
       }
+      // The first read stands only for the first check: one made behind the head is stale by the
+      // time this consumer is handed the turn.
+      read = undefined;
       const remaining = deadline - performance.now();
       if (!turn || remaining <= 0) return empty();
       // Behind the head there is nothing to re-check, but the turn can pass without a signal (the

@@ -284,6 +284,27 @@ describe("consume with an Idempotency-Key", () => {
     expect(await count("SELECT count(*) AS n FROM inbox_items WHERE consumed_at IS NOT NULL")).toBe(1);
   });
 
+  it("a keyed consumer handed the turn with an item pending checks at once, not after its interval", async () => {
+    const s = await registerSession(env, "manager");
+    // Items written by another server: no signal reaches this process's waiters.
+    observeNotifier(env);
+    const other = makeCtx({ ...env.services, notifier: new InboxNotifier() }, { kind: "owner", tokenId: "tok_other" });
+    const consume = keyedApp({});
+    const started = performance.now();
+    // The head re-checks often; the keyed waiter behind it only every 20 s.
+    const a = consume(s.session.name, "ka", { wait: true, timeout: 25, interval: 0.2 });
+    await new Promise((r) => setTimeout(r, 100));
+    const b = consume(s.session.name, "kb", { wait: true, timeout: 25, interval: 20 });
+    await new Promise((r) => setTimeout(r, 300));
+    const ids = [];
+    for (const body of ["one", "two"]) ids.push((await sendMessage(other, { to: s.session.name, body, msg_type: "notify" })).inbox_item_id);
+    // The head takes one and, seeing more, hands its turn over: the waiter's first read (an
+    // empty inbox, made behind the head) must not stand for that turn.
+    const [ra, rb] = await Promise.all([a, b]);
+    expect([ra.body.item.id, rb.body.item.id]).toEqual(ids);
+    expect(performance.now() - started).toBeLessThan(10_000);
+  });
+
   it("finishes a key taken over from a dead process's pending claim (code before consume was atomic)", async () => {
     const s = await registerSession(env, "manager");
     const id = (await send(s.session.name, "left behind")).body.inbox_item_id;
