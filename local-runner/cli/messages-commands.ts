@@ -98,9 +98,12 @@ function inboxCommand(name: string, arg: { name: string; description: string }, 
           query: { ...pageQuery(a), wait: flag(a, "wait"), timeout: seconds(a, "timeout"), interval: seconds(a, "interval") },
         };
       }
-      // Sent as a header: printable ASCII only, at most what the server keeps (200).
-      if (key !== undefined && !/^[\x21-\x7e]{1,200}$/.test(key)) {
-        throw new UsageError("--idempotency-key must be 1 to 200 printable ASCII characters without spaces, e.g. --idempotency-key poll-42");
+      // Sent as a header: printable ASCII (inner spaces allowed, as a header keeps them), at most
+      // what the server keeps (200).
+      if (key !== undefined && (key.length > 200 || !/^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/.test(key))) {
+        throw new UsageError(
+          "--idempotency-key must be 1 to 200 printable ASCII characters, not starting or ending with a space, e.g. --idempotency-key poll-42",
+        );
       }
       const body = { wait: flag(a, "wait"), timeout: seconds(a, "timeout"), interval: seconds(a, "interval") };
       return { method: "POST", path: `${base(a)}/consume`, body, ...(key !== undefined ? { idempotencyKey: key } : {}) };

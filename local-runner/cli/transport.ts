@@ -90,8 +90,9 @@ export const OWN_DEADLINE_ROUTES: RegExp[] = [
 /**
  * How long to wait for the server's answer before giving up on it: what the server may take for
  * this request (its deadline, a long poll's wait on top of it, or a route's own bound) plus a
- * margin. The server's deadline is 60 s unless `SWITCHYARD_REQUEST_TIMEOUT_MS` here says more (or
- * 0: none, so no limit). `SWITCHYARD_HTTP_TIMEOUT` (seconds) replaces it for every request.
+ * margin. The server's deadline is 60 s unless `SWITCHYARD_REQUEST_TIMEOUT_MS` here says more (0,
+ * none: 16 minutes, as for the routes that bound their own work). `SWITCHYARD_HTTP_TIMEOUT`
+ * (seconds) replaces it for every request.
  */
 export function answerWithinSeconds(req: ApiRequest, env: NodeJS.ProcessEnv = process.env): number {
   const set = env.SWITCHYARD_HTTP_TIMEOUT;
@@ -103,10 +104,12 @@ export function answerWithinSeconds(req: ApiRequest, env: NodeJS.ProcessEnv = pr
     return n;
   }
   if (OWN_DEADLINE_ROUTES.some((r) => r.test(`${req.method} ${req.path}`))) return OWN_DEADLINE_SECONDS;
-  // A server this machine configures with a longer deadline (or none) is waited for accordingly.
-  const deadlineMs = Number(env.SWITCHYARD_REQUEST_TIMEOUT_MS || SERVER_DEADLINE_SECONDS * 1000);
-  if (deadlineMs === 0) return Number.POSITIVE_INFINITY;
-  const deadline = Number.isFinite(deadlineMs) && deadlineMs > 0 ? Math.max(deadlineMs / 1000, SERVER_DEADLINE_SECONDS) : SERVER_DEADLINE_SECONDS;
+  // A server this machine configures with a longer deadline (or none) is waited for accordingly,
+  // read as the server reads it (digits only); "none" still gets the longest bound a route has, so
+  // a server that never answers cannot stall a command or a runner for good.
+  const configured = env.SWITCHYARD_REQUEST_TIMEOUT_MS ?? "";
+  const deadlineMs = /^\d+$/.test(configured) ? Number(configured) : SERVER_DEADLINE_SECONDS * 1000;
+  const deadline = deadlineMs === 0 ? OWN_DEADLINE_SECONDS : Math.min(Math.max(deadlineMs / 1000, SERVER_DEADLINE_SECONDS), 86_400);
   const options = (req.method === "GET" ? req.query : req.body) as { wait?: unknown; timeout?: unknown } | undefined;
   const wait = options?.wait === true ? (typeof options.timeout === "number" ? options.timeout : 60) : 0;
   return deadline + wait + MARGIN_SECONDS;
@@ -145,7 +148,7 @@ export class HttpTransport implements Transport {
           else socket.once("connect", () => clearTimeout(connecting));
         });
         r.on("close", () => clearTimeout(connecting));
-        if (Number.isFinite(within)) r.setTimeout(within * 1000, () => r.destroy(new NoAnswer("answer", within)));
+        r.setTimeout(within * 1000, () => r.destroy(new NoAnswer("answer", within)));
         r.end(body);
       });
       return parseBody(status, text);

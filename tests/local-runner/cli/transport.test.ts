@@ -143,7 +143,12 @@ describe("switchyard --url (HTTP)", () => {
     expect(answerWithinSeconds({ method: "POST", path: "/sessions/spawn", body: {} }, {})).toBe(960);
     // A server deadline configured longer on this machine (or off) is waited for.
     expect(answerWithinSeconds({ method: "GET", path: "/tasks" }, { SWITCHYARD_REQUEST_TIMEOUT_MS: "120000" })).toBe(150);
-    expect(answerWithinSeconds({ method: "GET", path: "/tasks" }, { SWITCHYARD_REQUEST_TIMEOUT_MS: "0" })).toBe(Number.POSITIVE_INFINITY);
+    expect(answerWithinSeconds({ method: "GET", path: "/tasks" }, { SWITCHYARD_REQUEST_TIMEOUT_MS: "0" })).toBe(990);
+    // Read as the server reads it: anything but digits is the default, and nothing is unbounded.
+    for (const odd of [" 0", "0.0", "0x0", "-1", "abc", "1e400"]) {
+      expect(answerWithinSeconds({ method: "GET", path: "/tasks" }, { SWITCHYARD_REQUEST_TIMEOUT_MS: odd }), odd).toBe(90);
+    }
+    expect(answerWithinSeconds({ method: "GET", path: "/tasks" }, { SWITCHYARD_REQUEST_TIMEOUT_MS: "99999999999" })).toBe(86_430);
     // Every route whose deadline is its own is in the CLI's list, and nothing else is.
     const doc = (await env.call("GET", "/v1/openapi.json", { token: null })).body;
     const own = operationsOf(doc)
