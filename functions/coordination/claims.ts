@@ -268,16 +268,20 @@ export async function releaseClaim(ctx: Ctx, id: string, respond?: number) {
   const [name] = await ctx.db.select({ name: sessions.name }).from(sessions).where(eq(sessions.id, c.sessionId));
   const releasedBy = actorOf(ctx.auth);
   const result = { claim: claimToWire({ ...c, releasedAt: nowMs, releasedBy }, name?.name ?? c.sessionId, nowMs), event_id: audit.id };
-  const released = sql`EXISTS (SELECT 1 FROM ${fileClaims} WHERE ${fileClaims.id} = ${id} AND ${fileClaims.releasedAt} = ${nowMs})`;
-  const [rows] = await batchWithKey(
+  // This request's audit row decides: it goes in only while the claim is unreleased, and the
+  // release and the stored answer follow it. (A guard on released_at = now let two releases in
+  // the same millisecond both count as the winner.)
+  const unreleased = sql`EXISTS (SELECT 1 FROM ${fileClaims} WHERE ${fileClaims.id} = ${id} AND ${fileClaims.releasedAt} IS NULL)`;
+  const released = sql`EXISTS (SELECT 1 FROM ${events} WHERE ${events.id} = ${audit.id})`;
+  const [, rows] = await batchWithKey(
     ctx,
     [
+      guardedInsert(ctx.db, events, audit.row, unreleased),
       ctx.db
         .update(fileClaims)
         .set({ releasedAt: nowMs, releasedBy })
-        .where(and(eq(fileClaims.id, id), isNull(fileClaims.releasedAt)))
+        .where(and(eq(fileClaims.id, id), isNull(fileClaims.releasedAt), released))
         .returning(),
-      guardedInsert(ctx.db, events, audit.row, released),
     ],
     respond ? { body: result, status: respond, guard: released } : undefined,
   );

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createApp } from "../../../functions/app.ts";
 import { claimBase } from "../../../functions/coordination/claims.ts";
 import { boundPair, registerSession } from "../../helpers/factories.ts";
-import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+import { makeTestEnv, PINNED_EPOCH, type TestEnv } from "../../helpers/services.ts";
 
 let env: TestEnv;
 afterEach(() => env?.close());
@@ -154,6 +154,35 @@ describe("file claims with an Idempotency-Key", () => {
     expect(await live()).toEqual([a.body.claim_id]);
     const added = await env.services.database.client.execute("SELECT count(*) AS n FROM events WHERE kind = 'claim_added'");
     expect(Number(added.rows[0]!.n)).toBe(1);
+  });
+
+  it("two releases of one claim in the same millisecond with different keys: one release, and the loser stores nothing", async () => {
+    env = await makeTestEnv({ clockAt: PINNED_EPOCH });
+    const s = await registerSession(env, "worker");
+    const id = (await claim({ session: s.session.name, path: "src/r/**" }, s.token)).body.claim_id;
+    let arrived = 0;
+    let release!: () => void;
+    const both = new Promise<void>((r) => {
+      release = r;
+    });
+    // The clock stands still: both requests stamp the same instant.
+    const app = createApp({
+      ...env.services,
+      hooks: {
+        beforeKeyCommit: async () => {
+          if (++arrived === 2) release();
+          await both;
+        },
+      },
+    });
+    const call = async (key: string) =>
+      (await app.request(`/v1/claims/${id}/release`, { method: "POST", headers: { Authorization: `Bearer ${s.token}`, "Idempotency-Key": key } })).status;
+    expect((await Promise.all([call("r1"), call("r2")])).sort()).toEqual([200, 409]);
+    const events = await env.services.database.client.execute("SELECT count(*) AS n FROM events WHERE kind = 'claim_released'");
+    expect(Number(events.rows[0]!.n)).toBe(1);
+    // Only the winner's answer is stored: the loser's key replays nothing and runs as new.
+    const stored = await env.services.database.client.execute("SELECT status_code FROM idempotency_keys WHERE key IN ('r1', 'r2')");
+    expect(stored.rows.map((r) => Number(r.status_code))).toEqual([200]);
   });
 
   it("two different requests in flight with one key: one claim, and the other is told of the mismatch", async () => {
