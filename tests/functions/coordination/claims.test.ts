@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { createApp } from "../../../functions/app.ts";
 import { claimBase } from "../../../functions/coordination/claims.ts";
 import { boundPair, registerSession } from "../../helpers/factories.ts";
+import { appMeetingAtTheBatch } from "../../helpers/key-barrier.ts";
 import { makeTestEnv, PINNED_EPOCH, type TestEnv } from "../../helpers/services.ts";
 
 let env: TestEnv;
@@ -114,22 +114,9 @@ describe("file claims", () => {
 });
 
 describe("file claims with an Idempotency-Key", () => {
-  /** The app with both requests held at the key's batch until both got there, and a keyed claim through it. */
+  /** A keyed claim through the app whose requests meet at the key's batch. */
   function meetingAtTheBatch(token: string) {
-    let arrived = 0;
-    let release!: () => void;
-    const both = new Promise<void>((r) => {
-      release = r;
-    });
-    const app = createApp({
-      ...env.services,
-      hooks: {
-        beforeKeyCommit: async () => {
-          if (++arrived === 2) release();
-          await both;
-        },
-      },
-    });
+    const { app } = appMeetingAtTheBatch(env);
     return async (key: string, body: Record<string, unknown>) => {
       const res = await app.request("/v1/claims", {
         method: "POST",
@@ -160,21 +147,8 @@ describe("file claims with an Idempotency-Key", () => {
     env = await makeTestEnv({ clockAt: PINNED_EPOCH });
     const s = await registerSession(env, "worker");
     const id = (await claim({ session: s.session.name, path: "src/r/**" }, s.token)).body.claim_id;
-    let arrived = 0;
-    let release!: () => void;
-    const both = new Promise<void>((r) => {
-      release = r;
-    });
     // The clock stands still: both requests stamp the same instant.
-    const app = createApp({
-      ...env.services,
-      hooks: {
-        beforeKeyCommit: async () => {
-          if (++arrived === 2) release();
-          await both;
-        },
-      },
-    });
+    const { app } = appMeetingAtTheBatch(env);
     const call = async (key: string) =>
       (await app.request(`/v1/claims/${id}/release`, { method: "POST", headers: { Authorization: `Bearer ${s.token}`, "Idempotency-Key": key } })).status;
     expect((await Promise.all([call("r1"), call("r2")])).sort()).toEqual([200, 409]);
