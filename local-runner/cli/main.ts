@@ -252,7 +252,10 @@ function groupCommand(parent: Command, word: string, path: string[]): Command {
     .command(word)
     .summary(GROUP_WORDS[word] ?? `${word} commands`)
     .description(GROUP_WORDS[word] ?? `${word} commands`);
-  group.helpCommand(false).showSuggestionAfterError(false);
+  group
+    .helpCommand(false)
+    .showSuggestionAfterError(false)
+    .showHelpAfterError(`hint: run 'switchyard ${[...path, word].join(" ")} --help' for its commands`);
   group.on("command:*", (operands: string[]) => {
     throw new UnknownCommandError([...path, word, operands[0]!], [...path, word].join(" "));
   });
@@ -274,7 +277,8 @@ export function buildProgram(io: Io, run: (spec: CommandSpec, cmd: Command) => P
       getErrHelpWidth: () => (process.stderr.isTTY ? process.stderr.columns : 1000),
     })
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
-    .showSuggestionAfterError(false);
+    .showSuggestionAfterError(false)
+    .showHelpAfterError("hint: run 'switchyard --help' for the list of commands");
   for (const [name, o] of Object.entries(GLOBAL_OPTIONS)) program.addOption(globalOption(name, o));
   program.on("command:*", (operands: string[]) => {
     throw new UnknownCommandError([operands[0]!], "");

@@ -428,3 +428,18 @@ describe("a home path that names a file", () => {
     }
   });
 });
+
+describe("an unknown option before or after a group's name", () => {
+  it("is a usage error with a hint that names where to look", async () => {
+    for (const [argv, hint] of [
+      [["--bogus"], "hint: run 'switchyard --help' for the list of commands"],
+      [["broker", "--bogus"], "hint: run 'switchyard broker --help' for its commands"],
+      [["token", "--bogus"], "hint: run 'switchyard token --help' for its commands"],
+    ] as const) {
+      const res = await cli(...argv);
+      expect(res.code, argv.join(" ")).toBe(EXIT_USAGE);
+      expect(res.err).toContain("error: unknown option '--bogus'");
+      expect(res.err).toContain(hint);
+    }
+  });
+});
