@@ -1,5 +1,5 @@
 import type { z } from "@hono/zod-openapi";
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import { adviceRequests } from "../../schema/broker.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { withWriteTransaction } from "../lib/db.ts";
@@ -71,7 +71,9 @@ export async function sendWithApprovalToken(ctx: Ctx, input: { adviceId: string;
           ? { state: "approved", approvedText: advice.draftText, approvedBy: `approval_token:${verdict.token.id}`, approvedAt: nowMs, updatedAt: nowMs }
           : { updatedAt: nowMs },
       )
-      .where(and(eq(adviceRequests.id, advice.id), inArray(adviceRequests.state, ["draft_ready", "approved"])))
+      // Only from the state this send read: an owner's approval (an edit, say) that committed in
+      // between must not be replaced by the draft under the token's name.
+      .where(and(eq(adviceRequests.id, advice.id), eq(adviceRequests.state, advice.state)))
       .returning();
     // Losing the advice to a concurrent change must give the use back: throwing rolls it back.
     if (!approved)

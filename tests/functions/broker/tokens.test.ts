@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { adviceRequests, approvalTokens, brokerEvents, brokerRuns } from "../../../schema/broker.ts";
 import { messages } from "../../../schema/messages.ts";
 import { consumeApprovalToken } from "../../../functions/broker/approval-tokens.ts";
+import { approveAdvice } from "../../../functions/broker/approve.ts";
 import { sendWithApprovalToken } from "../../../functions/broker/scoped-send.ts";
 import { makeCtx } from "../../../functions/lib/ctx.ts";
 import { ApiError } from "../../../functions/lib/errors.ts";
@@ -196,6 +197,33 @@ describe("sendWithApprovalToken (scoped send)", () => {
     expect(err).toMatchObject({ code: "APPROVAL_TOKEN_INVALID", message: "approval token refused: revoked" });
     expect(await adviceRow(env, s.adviceId)).toMatchObject({ state: "draft_ready", approvedBy: null });
     expect(await db().select().from(messages).where(eq(messages.msgType, "reply"))).toHaveLength(0);
+  });
+
+  it("never sends the draft over an owner's edit that was approved while the send was under way", async () => {
+    const owner = makeCtx(env.services, { kind: "owner", tokenId: "tok_owner" });
+    for (let i = 0; i < 5; i++) {
+      const s = await scopedSetup();
+      const edit = `OWNER EDIT ${i}: do not split`;
+      // The send reads the advice as drafted, then the approval commits before its transaction.
+      const [sent, approved] = await Promise.allSettled([
+        sendWithApprovalToken(daemonCtx(), { adviceId: s.adviceId, runId: s.runId, secret: s.secret }),
+        approveAdvice(owner, s.adviceId, { edit }),
+      ]);
+      expect(approved.status).toBe("fulfilled");
+      expect((await adviceRow(env, s.adviceId)).approvedText).toBe(edit);
+      const replies = await db()
+        .select()
+        .from(messages)
+        .where(eq(messages.id, `msg_${s.adviceId}`));
+      if (sent.status === "fulfilled") expect(replies.map((m) => m.body)).toEqual([edit]);
+      else {
+        // Refused as changed under it: nothing sent, and the token's use given back.
+        expect(sent.reason).toMatchObject({ code: "CONFLICT" });
+        expect(replies).toEqual([]);
+        const [token] = await db().select().from(approvalTokens).where(eq(approvalTokens.id, s.tokenId));
+        expect(token!.uses).toBe(0);
+      }
+    }
   });
 
   it("refuses advice of another run without touching the token", async () => {
