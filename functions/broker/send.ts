@@ -1,5 +1,5 @@
 import type { z } from "@hono/zod-openapi";
-import { and, eq } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { adviceRequests, brokerEvents, type AdviceRequestRow } from "../../schema/broker.ts";
 import { inboxItems, messages, type MessageRow } from "../../schema/messages.ts";
 import { events } from "../../schema/events.ts";
@@ -84,7 +84,15 @@ export async function deliverAdvice(
     createdAt: ctx.now().getTime(),
   };
   try {
-    const sent = await postMessage(ctx, row, to, from ?? null);
+    // Delivered only while the advice is still approved, checked in the delivery's own batch: a
+    // rejection that committed after this send's check must mean nothing was sent.
+    const sent = await postMessage(ctx, row, to, from ?? null, undefined, {
+      holds: sql`EXISTS (SELECT 1 FROM ${adviceRequests} WHERE ${adviceRequests.id} = ${advice.id} AND ${adviceRequests.state} = 'approved')`,
+      refused: () =>
+        new ApiError("CONFLICT", `advice ${advice.id} stopped being approved while it was being sent; nothing was delivered`, {
+          hint: `Review it: switchyard broker review ${advice.id}`,
+        }),
+    });
     return { messageId, inboxItemId: sent.inbox_item_id, delivered: true };
   } catch (e) {
     if (isUniqueViolation(e)) return earlier();

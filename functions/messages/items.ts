@@ -1,4 +1,5 @@
-import { eq, inArray } from "drizzle-orm";
+import { eq, inArray, type SQL } from "drizzle-orm";
+import type { SQLiteTable } from "drizzle-orm/sqlite-core";
 import type { BatchItem } from "drizzle-orm/batch";
 import { inboxItems, messages, type InboxItemRow, type InboxSignal, type MessageRow } from "../../schema/messages.ts";
 import { sessions, type SessionRow } from "../../schema/sessions.ts";
@@ -10,6 +11,8 @@ import { batchWithKey } from "../lib/idempotency.ts";
 import { paneText } from "../lib/pane-text.ts";
 import { mayPushInto, type Originator } from "./push-authority.ts";
 import { auditInsert } from "../lib/audit.ts";
+import { guardedInsert } from "../lib/guarded.ts";
+import { events } from "../../schema/events.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { insertRow, isUniqueViolation, iso } from "../lib/sql.ts";
 import { signalInbox } from "./notifier.ts";
@@ -32,6 +35,12 @@ export interface NewInboxItem {
   correlationId?: string | null;
   /** Natural key: a second item with the same key is never created. */
   dedupKey?: string | null;
+  /**
+   * A condition the write is made under, checked in its own batch: where it no longer holds
+   * nothing is written and createInboxItem throws `refused()` (advice rejected while its send
+   * was under way).
+   */
+  precondition?: { holds: SQL; refused: () => Error };
 }
 
 /** The outcome of `createInboxItem`. */
@@ -72,7 +81,12 @@ export async function createInboxItem(
   // answers with the first one. A round trip saved on every new item; a repeat pays one failed batch.
   const { created, stmts } = await planInboxItem(ctx, input, audit, message);
   try {
-    await batchWithKey(ctx, stmts as [(typeof stmts)[number]], respond ? { status: respond.status, body: respond.body(created) } : undefined);
+    const [first] = (await batchWithKey(
+      ctx,
+      stmts as [(typeof stmts)[number]],
+      respond ? { status: respond.status, body: respond.body(created) } : undefined,
+    )) as unknown as [{ rowsAffected?: number }];
+    if (input.precondition && first?.rowsAffected === 0) throw input.precondition.refused();
   } catch (e) {
     // A concurrent writer created the same dedup key first; its item stands.
     const raced = isUniqueViolation(e) ? await existing() : null;
@@ -151,11 +165,14 @@ export async function planInboxItem(
     },
   });
   const created: CreatedInboxItem = { item: row, created: true, eventId: ev.id };
+  // Under a precondition every row is written only where it holds (all or none, in one batch).
+  const put = <T extends SQLiteTable>(table: T, values: T["$inferInsert"]) =>
+    input.precondition ? guardedInsert(ctx.db, table, values, input.precondition.holds, { orIgnore: false }) : insertRow(ctx.db, table, values);
   const stmts: BatchItem<"sqlite">[] = [
-    ...(message ? [insertRow(ctx.db, messages, message)] : []),
-    insertRow(ctx.db, inboxItems, row),
-    ...(deliver ? [insertRow(ctx.db, commands, deliver)] : []),
-    ev.stmt,
+    ...(message ? [put(messages, message)] : []),
+    put(inboxItems, row),
+    ...(deliver ? [put(commands, deliver)] : []),
+    input.precondition ? put(events, ev.row) : ev.stmt,
   ];
   return { created, stmts };
 }

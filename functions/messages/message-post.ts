@@ -2,7 +2,7 @@ import type { MessageRow } from "../../schema/messages.ts";
 import type { SessionRow } from "../../schema/sessions.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { iso } from "../lib/sql.ts";
-import { createInboxItem, type CreatedInboxItem } from "./items.ts";
+import { createInboxItem, type CreatedInboxItem, type NewInboxItem } from "./items.ts";
 
 /** The wire form of a message; names are passed in because the caller already has them. */
 export function messageToWire(m: MessageRow, names: { from: string | null; to: string }) {
@@ -27,9 +27,17 @@ export function messageToWire(m: MessageRow, names: { from: string | null; to: s
 /**
  * Stores a message and puts it in the recipient's inbox (signal 'message'), with one
  * `message_sent` audit event, in one transaction. It is typed into the recipient's pane only when
- * the caller may nudge that session. `respond` is the route's status, when this is its write.
+ * the caller may nudge that session. `respond` is the route's status, when this is its write;
+ * `precondition`, a condition the whole write is made under (see NewInboxItem).
  */
-export async function postMessage(ctx: Ctx, m: MessageRow, to: SessionRow, from: SessionRow | null, respond?: number) {
+export async function postMessage(
+  ctx: Ctx,
+  m: MessageRow,
+  to: SessionRow,
+  from: SessionRow | null,
+  respond?: number,
+  precondition?: NewInboxItem["precondition"],
+) {
   const result = (created: CreatedInboxItem) => ({
     message: messageToWire(m, { from: from?.name ?? null, to: to.name }),
     message_id: m.id,
@@ -50,6 +58,7 @@ export async function postMessage(ctx: Ctx, m: MessageRow, to: SessionRow, from:
       messageId: m.id,
       correlationId: m.correlationId,
       dedupKey: `message:${m.id}`,
+      precondition,
       payload: {
         message_id: m.id,
         thread_id: m.threadId,

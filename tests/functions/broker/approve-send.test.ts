@@ -2,7 +2,9 @@ import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { brokerEvents } from "../../../schema/broker.ts";
 import { inboxItems, messages } from "../../../schema/messages.ts";
-import { deliverAdvice } from "../../../functions/broker/send.ts";
+import { approveAdvice } from "../../../functions/broker/approve.ts";
+import { rejectAdvice } from "../../../functions/broker/reject.ts";
+import { deliverAdvice, sendApproved } from "../../../functions/broker/send.ts";
 import { makeCtx } from "../../../functions/lib/ctx.ts";
 import { registerSession } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
@@ -181,6 +183,37 @@ describe("send-approved", () => {
     expect(res.status).toBe(409);
     expect(res.body.error.code).toBe("SESSION_INACTIVE");
     expect((await adviceRow(env, adviceId)).state).toBe("approved");
+  });
+});
+
+describe("a rejection racing a send", () => {
+  it("a reject that answers 200 means nothing was delivered, however the two interleave", async () => {
+    const owner = makeCtx(env.services, { kind: "owner", tokenId: "tok_owner" });
+    for (let i = 0; i < 8; i++) {
+      const d = await draftedAdvice(env);
+      await approveAdvice(owner, d.adviceId, {});
+      const [sent, rejected] = await Promise.allSettled([sendApproved(owner, d.adviceId), rejectAdvice(owner, d.adviceId, { reason: "not this" })]);
+      const row = await adviceRow(env, d.adviceId);
+      const delivered = await env.services.database.db
+        .select()
+        .from(messages)
+        .where(eq(messages.id, `msg_${d.adviceId}`));
+      const items = await env.services.database.db
+        .select()
+        .from(inboxItems)
+        .where(eq(inboxItems.messageId, `msg_${d.adviceId}`));
+      // Exactly one of them wins, and the row, the reply and the answers agree.
+      expect([sent.status, rejected.status].sort()).toEqual(["fulfilled", "rejected"]);
+      if (rejected.status === "fulfilled") {
+        expect(row.state).toBe("rejected");
+        expect([delivered, items]).toEqual([[], []]);
+        expect((sent as PromiseRejectedResult).reason).toMatchObject({ code: "CONFLICT" });
+      } else {
+        expect(row.state).toBe("sent");
+        expect(delivered).toHaveLength(1);
+        expect(items).toHaveLength(1);
+      }
+    }
   });
 });
 
