@@ -1,8 +1,8 @@
 import { z } from "@hono/zod-openapi";
-import { and, eq, lt } from "drizzle-orm";
+import { and, eq, lte, sql } from "drizzle-orm";
 import { bindings } from "../../schema/bindings.ts";
 import type { CommandRow } from "../../schema/commands.ts";
-import { loopRuns, type LoopRunRow } from "../../schema/loops.ts";
+import { loopEvidence, loopRuns, type LoopRunRow } from "../../schema/loops.ts";
 import { sessions } from "../../schema/sessions.ts";
 import { tasks } from "../../schema/tasks.ts";
 import { boundTask } from "../bindings/lookup.ts";
@@ -52,19 +52,19 @@ export const continueRoute = defineRoute(["owner", "session"], {
   tags: ["loops"],
   summary: "Queue a manager-requested next pass of a loop for the dispatcher",
   description:
-    "Refuses (CONFLICT) a request for the current or an earlier iteration before it becomes a queue row. The dispatcher then blocks, as a policy receipt, a pass beyond max_iterations or one whose current iteration lacks required evidence; a delivered pass reaches the worker's inbox with loop_policy. The bound manager or the owner. CLI: enqueue-continue-iteration TASK --loop-run RUN --requested-iteration N.",
+    "Refuses (CONFLICT) a request for any iteration but the next (current + 1) before it becomes a queue row. The dispatcher then blocks, as a policy receipt, a pass beyond max_iterations or one whose current iteration lacks required evidence; a delivered pass reaches the worker's inbox with loop_policy. The bound manager or the owner. CLI: enqueue-continue-iteration TASK --loop-run RUN --requested-iteration N.",
   request: { params: RunParam, body: jsonBody(ContinueBody) },
   responses: { 201: jsonResponse(ContinueResult, "Queued"), 200: jsonResponse(ContinueResult, "Already queued under this idempotency key") },
 });
 
-/** Queues a continue_iteration command after refusing same/earlier iteration requests. */
+/** Queues a continue_iteration command after refusing a request for any iteration but the next. */
 export async function enqueueContinue(ctx: Ctx, name: string, runId: string, input: z.infer<typeof ContinueBody>) {
   const st = await supervisedTask(ctx, name, ["manager"]);
   const bt = await boundTask(ctx, name);
   const run = await runOf(ctx, st.task, runId);
-  if (input.requested_iteration <= run.currentIteration) {
-    throw new ApiError("CONFLICT", `run ${run.id} is already at iteration ${run.currentIteration}; iteration ${input.requested_iteration} is not a next pass`, {
-      hint: `Request iteration ${run.currentIteration + 1}.`,
+  if (input.requested_iteration !== run.currentIteration + 1) {
+    throw new ApiError("CONFLICT", `run ${run.id} is at iteration ${run.currentIteration}; iteration ${input.requested_iteration} is not the next pass`, {
+      hint: `Request iteration ${run.currentIteration + 1}; each pass needs the evidence of the one before it.`,
     });
   }
   const { command, created } = await enqueueCommand(ctx, {
@@ -118,6 +118,12 @@ export async function loopPolicy(ctx: Ctx, cmd: CommandRow): Promise<PolicyRefus
       receipt: receipt("stale_iteration"),
     };
   }
+  if (p.requested_iteration > run.currentIteration + 1) {
+    return {
+      reason: `loop run ${run.id} is at iteration ${run.currentIteration}; iteration ${p.requested_iteration} would skip the evidence of the ones between`,
+      receipt: receipt("skipped_iteration"),
+    };
+  }
   if (p.requested_iteration > run.maxIterations) {
     return {
       reason: `loop run ${run.id} allows at most ${run.maxIterations} iterations; iteration ${p.requested_iteration} is blocked`,
@@ -150,16 +156,30 @@ const continueIteration: Executor<z.infer<typeof ContinuePayload>, Ctx> = {
       .limit(1);
     if (!bound) throw new Error(`task ${cmd.taskId} has no active binding, so there is no worker for the next pass`);
     const nowMs = ctx.now().getTime();
+    // The policy judged the run as it was when the command was claimed; another dispatcher may
+    // have moved it since. So the advance itself requires the next iteration and every required
+    // receipt of the current one, in the same statement.
+    const evidenced = sql`NOT EXISTS (SELECT 1 FROM json_each(${loopRuns.requiredBeforeContinue}) r WHERE NOT EXISTS (
+      SELECT 1 FROM ${loopEvidence} e WHERE e.run_id = ${loopRuns.id} AND e.iteration = ${loopRuns.currentIteration}
+        AND e.evidence_type = r.value AND e.status = 'satisfied'))`;
     const [advanced] = await ctx.db
       .update(loopRuns)
       .set({ currentIteration: p.requested_iteration, updatedAt: nowMs })
-      .where(and(eq(loopRuns.id, p.loop_run_id), lt(loopRuns.currentIteration, p.requested_iteration), eq(loopRuns.state, "active")))
+      .where(
+        and(
+          eq(loopRuns.id, p.loop_run_id),
+          eq(loopRuns.currentIteration, p.requested_iteration - 1),
+          lte(sql`${p.requested_iteration}`, loopRuns.maxIterations),
+          eq(loopRuns.state, "active"),
+          evidenced,
+        ),
+      )
       .returning();
     if (!advanced)
       return {
         ok: false,
         result: { loop_run_id: p.loop_run_id, delivered: false },
-        error: `loop run ${p.loop_run_id} moved on before this pass was delivered`,
+        error: `loop run ${p.loop_run_id} is no longer ready for iteration ${p.requested_iteration} (it moved on, or the current iteration's evidence is missing)`,
       };
     const run: LoopRunRow = advanced;
     const [worker] = await ctx.db.select().from(sessions).where(eq(sessions.id, bound.binding.workerSessionId)).limit(1);

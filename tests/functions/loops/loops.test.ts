@@ -1,5 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { eq } from "drizzle-orm";
 import { DISPATCH_PLUGINS } from "../../../functions/executors.ts";
+import { LOOP_EXECUTORS } from "../../../functions/loops/continue.ts";
+import { commands } from "../../../schema/commands.ts";
 import { dispatchPass } from "../../../functions/queue/dispatch-pass.ts";
 import { boundPair } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
@@ -32,6 +35,28 @@ async function loopTask(template: string, extra: Record<string, unknown> = {}) {
     consume: () => env.call("POST", `/v1/tasks/${t.name}/worker-inbox/consume`, { body: {}, token: t.worker.token }),
   };
 }
+
+describe("a pass's advance re-checks what the policy saw", () => {
+  it("does not advance a run a claimed pass no longer fits: a skipped iteration, or evidence gone since", async () => {
+    const l = await loopTask("adversarial_ralph_loop", { max_iterations: 5 });
+    await l.evidence(1, "adversarial_check", ADV);
+    const queued = await l.next(2, "two");
+    expect(queued.status).toBe(201);
+    const cmd = await env.services.database.db.select().from(commands).where(eq(commands.id, queued.body.command_id));
+    const run = async (payload: Record<string, unknown>) =>
+      LOOP_EXECUTORS.continue_iteration!.run(daemonCtx(env), cmd[0]!, { loop_run_id: l.run.id, message: null, ...payload } as never);
+    // As if another dispatcher's policy check had passed a pass that skips an iteration.
+    expect(await run({ requested_iteration: 4 })).toMatchObject({ ok: false, result: { delivered: false } });
+    // As if the receipt the policy saw were withdrawn before the advance.
+    await env.services.database.client.execute({ sql: "UPDATE loop_evidence SET status = 'failed' WHERE run_id = ?", args: [l.run.id] });
+    expect(await run({ requested_iteration: 2 })).toMatchObject({ ok: false });
+    expect((await l.status()).body.iterations.current).toBe(1);
+    expect((await l.consume()).body.item).toBeNull();
+    // With the receipt back, the next pass goes through.
+    await env.services.database.client.execute({ sql: "UPDATE loop_evidence SET status = 'satisfied' WHERE run_id = ?", args: [l.run.id] });
+    expect(await run({ requested_iteration: 2 })).toMatchObject({ ok: true, result: { iteration: 2 } });
+  });
+});
 
 describe("loop templates and runs", () => {
   it("lists the built-in templates with their required evidence and creates runs from them", async () => {
@@ -142,7 +167,11 @@ describe("continue-iteration guardrails", () => {
     // The current iteration is not a next pass: refused before it is queued.
     const current = await l.next(2, "current");
     expect(current.status).toBe(409);
-    expect(current.body.error.hint).toBe("Request iteration 3.");
+    expect(current.body.error.hint).toBe("Request iteration 3; each pass needs the evidence of the one before it.");
+    // Nor is a pass that would skip iterations (and their evidence).
+    const jump = await l.next(4, "jump");
+    expect(jump.status).toBe(409);
+    expect(jump.body.error.message).toContain("iteration 4 is not the next pass");
 
     // Iteration 2 is the last: evidence does not lift the cap.
     await l.evidence(2, "adversarial_check", ADV);
