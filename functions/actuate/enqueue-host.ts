@@ -2,7 +2,7 @@ import type { z } from "@hono/zod-openapi";
 import type { CommandRow } from "../../schema/commands.ts";
 import type { SessionRow } from "../../schema/sessions.ts";
 import { paneOwnerOf, type CapturePayload, type InterruptPayload, type NudgePayload } from "./pane-executors.ts";
-import { pushTargetWithTask } from "./nudge.ts";
+import { assertNoSlashCommand, pushTargetWithTask } from "./nudge.ts";
 import { commandToWire } from "../queue/store.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
@@ -50,6 +50,7 @@ function hostPayload(s: SessionRow & { tmuxSession: string }, input: z.output<ty
 /** Queues a host command for a session's machine. */
 export async function enqueueHostCommand(ctx: Ctx, name: string, input: z.output<typeof EnqueueHostBody>) {
   const { session: s, taskId } = await pushTargetWithTask(ctx, name, input.type);
+  assertNoSlashCommand(ctx, s, input.type === "nudge" ? input.text : input.type === "interrupt" ? input.followup : null, `the queued ${input.type}'s text`);
   const payload = hostPayload(s, input);
   const wire = (command: CommandRow) => ({ command_id: command.id, command: commandToWire(command), created: true });
   const { command, created } = await enqueueCommand(

@@ -9,7 +9,7 @@ import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { ingestSession } from "../observe/ingest.ts";
 import { eventState } from "../observe/status.ts";
 import { NameParam } from "../sessions/schema.ts";
-import { pushTarget } from "./nudge.ts";
+import { assertNoSlashCommand, pushTarget } from "./nudge.ts";
 import { PANE_EXECUTORS, paneOwnerOf, type InterruptPayload } from "./pane-executors.ts";
 import { InterruptBody, InterruptResult } from "./schema.ts";
 import { activeBindingOf } from "../bindings/lookup.ts";
@@ -27,6 +27,7 @@ export const interruptRoute = defineRoute(["owner", "session"], {
 /** Sends the interrupt key and the optional follow-up prompt. */
 export async function interruptSession(ctx: Ctx, name: string, input: z.infer<typeof InterruptBody>) {
   const s = await pushTarget(ctx, name, "interrupt");
+  assertNoSlashCommand(ctx, s, input.followup, "the follow-up");
   const taskId = (await activeBindingOf(ctx, s.id))?.taskId ?? null;
   if ((input.key === "Escape" || input.key === "Esc") && belongsToRunner(ctx, s)) {
     throw new ApiError("CONFLICT", `refusing to queue Escape for '${name}' on host '${s.host}'`, {

@@ -29,6 +29,21 @@ export const nudgeRoute = defineRoute(["owner", "session"], {
 });
 
 /** Refuses sessions that cannot receive pushed text, and managers nudging workers they do not manage. */
+/**
+ * Refuses text from another session (a manager) that an agent would take as a slash command:
+ * typed into a pane, `/clear` or `/compact` would bypass worker-compact's permission and handoff
+ * gates, and `/quit` or `/model` are the owner's to send. The owner, and a session typing into
+ * its own pane, may.
+ */
+export function assertNoSlashCommand(ctx: Ctx, target: Pick<SessionRow, "id">, text: string | null | undefined, field: string): void {
+  if (!text || ctx.auth.kind === "owner" || (ctx.auth.kind === "session" && ctx.auth.sessionId === target.id)) return;
+  const command = /^\s*(\/[^\s]*)/.exec(text)?.[1];
+  if (!command) return;
+  throw new ApiError("POLICY_REFUSED", `${field} starts with '${command}', which the agent would run as a slash command`, {
+    hint: "Compact or clear a worker with `switchyard worker-compact TASK [--clear]` (it checks the manager's permission and the handoff); otherwise start the text with a word.",
+  });
+}
+
 export async function pushTarget(ctx: Ctx, name: string, verb: string): Promise<SessionRow & { tmuxSession: string }> {
   return checkPushTarget(ctx, await activeSessionByName(ctx, name), name, verb);
 }
@@ -71,6 +86,7 @@ async function checkPushTarget(ctx: Ctx, s: SessionRow, name: string, verb: stri
 /** Sends a nudge and reports whether the agent actually received it as a prompt. */
 export async function nudgeSession(ctx: Ctx, name: string, input: z.infer<typeof NudgeBody>) {
   const s = await pushTarget(ctx, name, "nudge");
+  assertNoSlashCommand(ctx, s, input.text, "the nudge text");
   const taskId = (await activeBindingOf(ctx, s.id))?.taskId ?? null;
   const payload: z.infer<typeof NudgePayload> = {
     ...paneOwnerOf(s),

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { registerSession, createTask } from "../../helpers/factories.ts";
+import { boundPair, createTask, registerSession, uniqueName } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 import { killTmux, startFakeTui, userMessages } from "./fake-tui.ts";
 
@@ -71,6 +71,28 @@ describe("session-nudge", () => {
     const denied = await env.call("POST", `/v1/sessions/${other.name}/nudge`, { token: m.token, body: { text: "status?" } });
     expect(denied.status).toBe(403);
     expect(userMessages(other.rollout)).toEqual([]);
+  });
+
+  it("refuses a manager's text that the agent would run as a slash command, on every path into the pane", async () => {
+    const pair = await boundPair(env, { worker: { host: "other-machine", tmux_session: uniqueName("pane") } });
+    const w = pair.worker.session.name;
+    const asManager = { token: pair.manager.token };
+    const attempts = [
+      env.call("POST", `/v1/sessions/${w}/nudge`, { ...asManager, body: { text: "/clear" } }),
+      env.call("POST", `/v1/sessions/${w}/nudge`, { ...asManager, body: { text: "  /compact keep the plan" } }),
+      env.call("POST", `/v1/sessions/${w}/interrupt`, { ...asManager, body: { followup: "/quit" } }),
+      env.call("POST", `/v1/sessions/${w}/commands`, { ...asManager, body: { type: "nudge", text: "/model opus" } }),
+      env.call("POST", `/v1/sessions/${w}/commands`, { ...asManager, body: { type: "interrupt", followup: "/clear" } }),
+    ];
+    for (const res of await Promise.all(attempts)) {
+      expect(res.status).toBe(422);
+      expect(res.body.error).toMatchObject({ code: "POLICY_REFUSED", hint: expect.stringContaining("worker-compact") });
+    }
+    const queued = await env.services.database.client.execute("SELECT count(*) AS n FROM commands");
+    expect(Number(queued.rows[0]!.n)).toBe(0);
+    // A word first is a prompt, and the owner may send anything.
+    expect((await env.call("POST", `/v1/sessions/${w}/nudge`, { ...asManager, body: { text: "please read /tmp/notes" } })).status).toBe(202);
+    expect((await env.call("POST", `/v1/sessions/${w}/nudge`, { body: { text: "/compact" } })).status).toBe(202);
   });
 
   it("queues a nudge for a session on another host for that host's runner (202), touching no pane here", async () => {
