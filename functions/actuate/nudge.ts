@@ -13,6 +13,7 @@ import { assertMayObserve } from "../observe/tail.ts";
 import { activeSessionByName } from "../sessions/lookup.ts";
 import { NameParam } from "../sessions/schema.ts";
 import { activeBindingOf } from "../bindings/lookup.ts";
+import { assertNoSlashCommand } from "../lib/pane-text.ts";
 import { PANE_EXECUTORS, paneOwnerOf, type NudgePayload } from "./pane-executors.ts";
 import { NudgeBody, NudgeResult } from "./schema.ts";
 import { eqLiteral } from "../lib/sql.ts";
@@ -29,21 +30,6 @@ export const nudgeRoute = defineRoute(["owner", "session"], {
 });
 
 /** Refuses sessions that cannot receive pushed text, and managers nudging workers they do not manage. */
-/**
- * Refuses text from another session (a manager) that an agent would take as a slash command:
- * typed into a pane, `/clear` or `/compact` would bypass worker-compact's permission and handoff
- * gates, and `/quit` or `/model` are the owner's to send. The owner, and a session typing into
- * its own pane, may.
- */
-export function assertNoSlashCommand(ctx: Ctx, target: Pick<SessionRow, "id">, text: string | null | undefined, field: string): void {
-  if (!text || ctx.auth.kind === "owner" || (ctx.auth.kind === "session" && ctx.auth.sessionId === target.id)) return;
-  const command = /^\s*(\/[^\s]*)/.exec(text)?.[1];
-  if (!command) return;
-  throw new ApiError("POLICY_REFUSED", `${field} starts with '${command}', which the agent would run as a slash command`, {
-    hint: "Compact or clear a worker with `switchyard worker-compact TASK [--clear]` (it checks the manager's permission and the handoff); otherwise start the text with a word.",
-  });
-}
-
 export async function pushTarget(ctx: Ctx, name: string, verb: string): Promise<SessionRow & { tmuxSession: string }> {
   return checkPushTarget(ctx, await activeSessionByName(ctx, name), name, verb);
 }

@@ -96,6 +96,12 @@ export async function deliverAdvice(
     return { messageId, inboxItemId: sent.inbox_item_id, delivered: true };
   } catch (e) {
     if (isUniqueViolation(e)) return earlier();
+    // Refused because it is no longer approved: a concurrent send of the same advice that
+    // delivered and recorded it first leaves its reply; that delivery is this one's answer too.
+    if (e instanceof ApiError && e.code === "CONFLICT") {
+      const [delivered] = await ctx.db.select({ id: messages.id }).from(messages).where(eq(messages.id, messageId)).limit(1);
+      if (delivered) return earlier();
+    }
     throw e;
   }
 }

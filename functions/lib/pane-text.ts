@@ -1,4 +1,6 @@
 import { z } from "@hono/zod-openapi";
+import type { Ctx } from "./ctx.ts";
+import { ApiError } from "./errors.ts";
 
 /*
  * Text typed into a tmux pane (nudges, inbox deliveries, interrupt follow-ups) and prompts
@@ -46,4 +48,19 @@ export function PaneTextField(max: number) {
     .refine((s) => !hasControlBytes(s), {
       message: "contains control characters or escape sequences (e.g. ESC, Ctrl-C); text is typed literally — send keys with session-interrupt --key",
     });
+}
+
+/**
+ * Refuses text from another session (a manager) that an agent would take as a slash command:
+ * typed into a pane, `/clear` or `/compact` would bypass worker-compact's permission and handoff
+ * gates, and `/quit` or `/model` are the owner's to send. The owner, and a session typing into
+ * its own pane, may.
+ */
+export function assertNoSlashCommand(ctx: Pick<Ctx, "auth">, target: { id: string }, text: string | null | undefined, field: string): void {
+  if (!text || ctx.auth.kind === "owner" || (ctx.auth.kind === "session" && ctx.auth.sessionId === target.id)) return;
+  const command = /^\s*(\/\S*)/.exec(text)?.[1];
+  if (!command) return;
+  throw new ApiError("POLICY_REFUSED", `${field} starts with '${command}', which the agent would run as a slash command`, {
+    hint: "Compact or clear a worker with `switchyard worker-compact TASK [--clear]` (it checks the manager's permission and the handoff); otherwise start the text with a word.",
+  });
 }

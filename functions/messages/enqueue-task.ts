@@ -4,6 +4,7 @@ import type { CommandRow } from "../../schema/commands.ts";
 import { commandToWire } from "../queue/store.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
+import { assertNoSlashCommand } from "../lib/pane-text.ts";
 import { TaskNameParam } from "../tasks/schema.ts";
 import { enqueueCommand } from "../queue/enqueue.ts";
 import { EnqueueBody, EnqueueResult } from "../queue/schema.ts";
@@ -38,6 +39,8 @@ export async function enqueueForTask(ctx: Ctx, taskName: string, target: "manage
   const bt = await boundTask(ctx, taskName);
   assertBoundSessionOrPrivileged(ctx, bt, ["worker", "manager"]);
   const to = target === "manager" ? bt.manager : bt.worker;
+  // A nudge_worker message reaches the worker's pane as typed (no prefix): no slash commands.
+  if (target === "worker") assertNoSlashCommand(ctx, to, input.message, "the message");
   const wire = (command: CommandRow) => ({ command_id: command.id, command: commandToWire(command), created: true, target_session: to.name });
   const { command, created } = await enqueueCommand(
     ctx,

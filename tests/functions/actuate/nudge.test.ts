@@ -84,6 +84,7 @@ describe("session-nudge", () => {
       env.call("POST", `/v1/sessions/${w}/commands`, { ...asManager, body: { type: "nudge", text: "/model opus" } }),
       env.call("POST", `/v1/sessions/${w}/commands`, { ...asManager, body: { type: "interrupt", followup: "/clear" } }),
     ];
+    attempts.push(env.call("POST", `/v1/tasks/${pair.task.task.name}/nudge-worker`, { ...asManager, body: { message: "/clear" } }));
     for (const res of await Promise.all(attempts)) {
       expect(res.status).toBe(422);
       expect(res.body.error).toMatchObject({ code: "POLICY_REFUSED", hint: expect.stringContaining("worker-compact") });

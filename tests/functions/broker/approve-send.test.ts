@@ -217,6 +217,39 @@ describe("a rejection racing a send", () => {
   });
 });
 
+describe("two sends of one advice", () => {
+  it("the one that finds the other's reply already delivered answers already_sent, not a conflict", async () => {
+    const owner = makeCtx(env.services, { kind: "owner", tokenId: "tok_owner" });
+    const d = await draftedAdvice(env);
+    await approveAdvice(owner, d.adviceId, {});
+    // B has read the advice as approved and found no reply yet; A's whole send lands before B's
+    // delivery batch.
+    const b = makeCtx(env.services, { kind: "owner", tokenId: "tok_owner" });
+    const db = b.db;
+    let first = true;
+    b.db = new Proxy(db, {
+      get(target, key, receiver) {
+        if (key !== "batch") return Reflect.get(target, key, receiver);
+        return async (...args: Parameters<typeof db.batch>) => {
+          if (first) {
+            first = false;
+            expect((await sendApproved(owner, d.adviceId)).already_sent).toBe(false);
+          }
+          return target.batch(...args);
+        };
+      },
+    });
+    const late = await sendApproved(b, d.adviceId);
+    expect(late).toMatchObject({ already_sent: true, message_id: `msg_${d.adviceId}`, advice: { state: "sent" } });
+    expect(
+      await env.services.database.db
+        .select()
+        .from(messages)
+        .where(eq(messages.id, `msg_${d.adviceId}`)),
+    ).toHaveLength(1);
+  });
+});
+
 describe("only the owner approves, rejects, edits, retries or sends", () => {
   it("refuses daemon, session and runner tokens on every owner action and changes nothing", async () => {
     const { adviceId } = await draftedAdvice(env);
