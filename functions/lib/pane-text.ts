@@ -52,15 +52,15 @@ export function PaneTextField(max: number) {
 
 /**
  * Refuses text from another session (a manager) that an agent would take as a slash command:
- * typed into a pane, `/clear` or `/compact` would bypass worker-compact's permission and handoff
- * gates, and `/quit` or `/model` are the owner's to send. The owner, and a session typing into
- * its own pane, may.
+ * typed into a pane, `/clear` or `/compact` would bypass the compaction route's permission and
+ * handoff gates, and `/quit` or `/model` are the owner's to send. The owner, and a session typing
+ * into its own pane, may.
  */
 export function assertNoSlashCommand(ctx: Pick<Ctx, "auth">, target: { id: string }, text: string | null | undefined, field: string): void {
   if (!text || ctx.auth.kind === "owner" || (ctx.auth.kind === "session" && ctx.auth.sessionId === target.id)) return;
   const command = /^\s*(\/\S*)/.exec(text)?.[1];
   if (!command) return;
   throw new ApiError("POLICY_REFUSED", `${field} starts with '${command}', which the agent would run as a slash command`, {
-    hint: "Compact or clear a worker with `switchyard worker-compact TASK [--clear]` (it checks the manager's permission and the handoff); otherwise start the text with a word.",
+    hint: "Compact or clear a worker with `switchyard compact-worker TASK --reason TEXT [--clear]` (it checks the manager's permission and the handoff); otherwise start the text with a word.",
   });
 }

@@ -87,7 +87,7 @@ describe("session-nudge", () => {
     attempts.push(env.call("POST", `/v1/tasks/${pair.task.task.name}/nudge-worker`, { ...asManager, body: { message: "/clear" } }));
     for (const res of await Promise.all(attempts)) {
       expect(res.status).toBe(422);
-      expect(res.body.error).toMatchObject({ code: "POLICY_REFUSED", hint: expect.stringContaining("worker-compact") });
+      expect(res.body.error).toMatchObject({ code: "POLICY_REFUSED", hint: expect.stringContaining("switchyard compact-worker TASK") });
     }
     const queued = await env.services.database.client.execute("SELECT count(*) AS n FROM commands");
     expect(Number(queued.rows[0]!.n)).toBe(0);
