@@ -8,6 +8,7 @@ import { answerEarly, earlyAnswerFor } from "./lib/deadline.ts";
 import { makeCtx, withFields, type Services } from "./lib/ctx.ts";
 import type { AppEnv } from "./lib/env.ts";
 import { ApiError, type ErrorCode } from "./lib/errors.ts";
+import { sqliteErrorOf } from "./lib/sql.ts";
 
 const DEFAULT_MAX_BODY = 1024 * 1024;
 
@@ -84,15 +85,9 @@ const DATABASE_FAULTS: Array<[RegExp, string]> = [
 
 /** The database fault behind `err` (its code, or one in its cause chain), or null. */
 function databaseFault(err: unknown): ApiError | null {
-  for (let cur: any = err, depth = 0; cur && depth < 4; depth++, cur = cur.cause) {
-    const code = typeof cur.code === "string" ? cur.code : "";
-    const fault = DATABASE_FAULTS.find(([re]) => re.test(code));
-    if (fault)
-      return new ApiError("DATABASE_UNAVAILABLE", `the database refused the work (${code}): ${String(cur.message ?? "").replace(/^SQLITE_\w+:\s*/, "")}`, {
-        hint: fault[1],
-      });
-  }
-  return null;
+  const e = sqliteErrorOf(err);
+  const fault = e && DATABASE_FAULTS.find(([re]) => re.test(e.code));
+  return e && fault ? new ApiError("DATABASE_UNAVAILABLE", `the database refused the work (${e.code}): ${e.message}`, { hint: fault[1] }) : null;
 }
 
 /** Renders every error as the envelope; unknown errors are logged and answered generically. */

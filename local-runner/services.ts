@@ -6,7 +6,7 @@ import { liveOwnerTokenIds, tokenInsert, tokenIsLive } from "../functions/lib/au
 import type { Logger, Services } from "../functions/lib/ctx.ts";
 import { openDatabase, type Database } from "../functions/lib/db.ts";
 import { makeId, sha256Hex } from "../functions/lib/ids.ts";
-import { isUniqueViolation } from "../functions/lib/sql.ts";
+import { isUniqueViolation, sqliteErrorOf } from "../functions/lib/sql.ts";
 import { hardeningFromEnv } from "./hardening-env.ts";
 import { ensureHomeDirs, readOwnerTokenFile, replaceOwnerTokenFile, resolveHome, writeOwnerTokenFileOnce, type HomeConfig } from "./home.ts";
 import { agentLaunchConfig, ensureCliShim } from "./agents.ts";
@@ -117,10 +117,7 @@ export function describeDatabaseError(url: string, e: unknown, authToken?: strin
  * database (or damaged), not writable by this user, or not openable. Null for anything else.
  */
 function describeFileError(path: string, e: unknown): DatabaseUnreachableError | null {
-  let code = "";
-  for (let cur: any = e, depth = 0; cur && depth < 5 && !code; depth++, cur = cur.cause) {
-    if (typeof cur.code === "string" && cur.code.startsWith("SQLITE_")) code = cur.code;
-  }
+  const code = sqliteErrorOf(e)?.code ?? "";
   const dir = dirname(path);
   if (/^SQLITE_(NOTADB|CORRUPT)/.test(code)) {
     return new DatabaseUnreachableError(

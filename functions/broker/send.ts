@@ -83,22 +83,22 @@ export async function deliverAdvice(
     body: text,
     createdAt: ctx.now().getTime(),
   };
+  const notApproved = new ApiError("CONFLICT", `advice ${advice.id} stopped being approved while it was being sent; nothing was delivered`, {
+    hint: `Review it: switchyard broker review ${advice.id}`,
+  });
   try {
     // Delivered only while the advice is still approved, checked in the delivery's own batch: a
     // rejection that committed after this send's check must mean nothing was sent.
     const sent = await postMessage(ctx, row, to, from ?? null, undefined, {
       holds: sql`EXISTS (SELECT 1 FROM ${adviceRequests} WHERE ${adviceRequests.id} = ${advice.id} AND ${adviceRequests.state} = 'approved')`,
-      refused: () =>
-        new ApiError("CONFLICT", `advice ${advice.id} stopped being approved while it was being sent; nothing was delivered`, {
-          hint: `Review it: switchyard broker review ${advice.id}`,
-        }),
+      refused: () => notApproved,
     });
     return { messageId, inboxItemId: sent.inbox_item_id, delivered: true };
   } catch (e) {
     if (isUniqueViolation(e)) return earlier();
     // Refused because it is no longer approved: a concurrent send of the same advice that
     // delivered and recorded it first leaves its reply; that delivery is this one's answer too.
-    if (e instanceof ApiError && e.code === "CONFLICT") {
+    if (e === notApproved) {
       const [delivered] = await ctx.db.select({ id: messages.id }).from(messages).where(eq(messages.id, messageId)).limit(1);
       if (delivered) return earlier();
     }

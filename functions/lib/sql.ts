@@ -13,6 +13,21 @@ export function isUniqueViolation(e: unknown): boolean {
   return false;
 }
 
+/**
+ * The first SQLite result code (`SQLITE_READONLY`, `SQLITE_IOERR_WRITE`, …) in an error or its
+ * cause chain, with that error's message stripped of the code prefix; null when there is none.
+ */
+export function sqliteErrorOf(e: unknown): { code: string; message: string } | null {
+  for (let cur: unknown = e, depth = 0; cur && depth < 5; depth++) {
+    const err = cur as { code?: unknown; message?: unknown; cause?: unknown };
+    if (typeof err.code === "string" && err.code.startsWith("SQLITE_")) {
+      return { code: err.code, message: String(err.message ?? "").replace(/^SQLITE_\w+:\s*/, "") };
+    }
+    cur = err.cause;
+  }
+  return null;
+}
+
 /** Converts stored ms to the wire's ISO-8601 form (null stays null). */
 export function iso(ms: number | null | undefined): string | null {
   return ms === null || ms === undefined ? null : new Date(ms).toISOString();

@@ -5,15 +5,16 @@ import { nextPageHintFor, pageOptions, pageQuery } from "./paging.ts";
 const enc = encodeURIComponent;
 
 /** Reads a number of seconds (decimals allowed), failing with a usage error naming the value. */
-function seconds(a: Args, name: string): number | undefined {
+function seconds(a: Args, name: string, max?: number): number | undefined {
   const v = str(a, name);
   if (v === undefined) return undefined;
   if (!/^\d+(\.\d+)?$/.test(v)) throw new UsageError(`--${name} must be a number of seconds, got '${v}'`);
-  // The server's longest wait (functions/messages/schema.ts MAX_WAIT_SECONDS), refused here
-  // before the "waiting up to…" line is printed.
-  if (name === "timeout" && Number(v) > 240) throw new UsageError(`--timeout must be at most 240 seconds, got ${v}`);
+  if (max !== undefined && Number(v) > max) throw new UsageError(`--${name} must be at most ${max} seconds, got ${v}`);
   return Number(v);
 }
+
+/** The server's longest inbox wait (functions/messages/schema.ts MAX_WAIT_SECONDS), refused before "waiting up to…" is printed. */
+const MAX_WAIT_SECONDS = 240;
 
 const messageOptions: Record<string, OptionSpec> = {
   subject: { type: "string", value: "TEXT", description: "Subject line" },
@@ -85,7 +86,8 @@ function inboxCommand(name: string, arg: { name: string; description: string }, 
     options: inboxOptions,
     examples: [`switchyard ${name} ${arg.name === "TASK" ? "auth-refactor" : "auth-mgr"} --consume-next --wait --json`],
     exitCodes: { [EXIT_TIMED_OUT]: "--wait timed out with nothing pending (not an error: poll again)" },
-    waitingFor: (a) => (flag(a, "wait") ? `waiting up to ${durationOf(seconds(a, "timeout") ?? 60)} for an item in ${pos(a, 0)}'s inbox…` : undefined),
+    waitingFor: (a) =>
+      flag(a, "wait") ? `waiting up to ${durationOf(seconds(a, "timeout", MAX_WAIT_SECONDS) ?? 60)} for an item in ${pos(a, 0)}'s inbox…` : undefined,
     // A timeout is its own code, so a loop can tell "nothing yet" from a failure without parsing.
     exitCode: (b) => (b.timed_out && !b.item && !b.pending ? EXIT_TIMED_OUT : EXIT_OK),
     request: (a) => {
@@ -95,7 +97,7 @@ function inboxCommand(name: string, arg: { name: string; description: string }, 
         return {
           method: "GET",
           path: base(a),
-          query: { ...pageQuery(a), wait: flag(a, "wait"), timeout: seconds(a, "timeout"), interval: seconds(a, "interval") },
+          query: { ...pageQuery(a), wait: flag(a, "wait"), timeout: seconds(a, "timeout", MAX_WAIT_SECONDS), interval: seconds(a, "interval") },
         };
       }
       // Sent as a header: printable ASCII (inner spaces allowed, as a header keeps them), at most
@@ -105,7 +107,7 @@ function inboxCommand(name: string, arg: { name: string; description: string }, 
           "--idempotency-key must be 1 to 200 printable ASCII characters, not starting or ending with a space, e.g. --idempotency-key poll-42",
         );
       }
-      const body = { wait: flag(a, "wait"), timeout: seconds(a, "timeout"), interval: seconds(a, "interval") };
+      const body = { wait: flag(a, "wait"), timeout: seconds(a, "timeout", MAX_WAIT_SECONDS), interval: seconds(a, "interval") };
       return { method: "POST", path: `${base(a)}/consume`, body, ...(key !== undefined ? { idempotencyKey: key } : {}) };
     },
     render: (b, a) => {
