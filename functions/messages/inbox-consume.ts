@@ -202,6 +202,10 @@ export async function consumeNext(ctx: Ctx, ref: InboxRef, input: z.output<typeo
     let polls = 0;
     const empty = () => ({ ...inboxHeader(owner), item: null, timed_out: input.wait, has_more: false, poll_count: polls, woken_by: null, event_id: null });
     for (;;) {
+      // The read made with the owner stands only for the first check: one made behind the head is
+      // stale by the time this consumer is handed the turn.
+      const firstRead = read;
+      read = undefined;
       if (!turn || turn.isHead) {
         polls++;
         const answer: Answer = (item, hasMore, eventId) => ({
@@ -213,17 +217,13 @@ export async function consumeNext(ctx: Ctx, ref: InboxRef, input: z.output<typeo
           woken_by: wokenBy,
           event_id: eventId,
         });
-        const taken = scope ? await takeNextKeyed(ctx, owner, polls, answer, scope, read) : await takeNext(ctx, owner, polls, answer);
-        read = undefined;
+        const taken = scope ? await takeNextKeyed(ctx, owner, polls, answer, scope, firstRead) : await takeNext(ctx, owner, polls, answer);
         if (taken === "again") continue;
         if (taken) {
           drained = !taken.hasMore;
           return taken.body;
         }
       }
-      // The first read stands only for the first check: one made behind the head is stale by the
-      // time this consumer is handed the turn.
-      read = undefined;
       const remaining = deadline - performance.now();
       if (!turn || remaining <= 0) return empty();
       // Behind the head there is nothing to re-check, but the turn can pass without a signal (the
