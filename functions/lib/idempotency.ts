@@ -342,10 +342,7 @@ export function idempotency(mode: IdempotencyMode): MiddlewareHandler<AppEnv> {
         // Atomic and late: a duplicate of this request that committed first kept its row. Its
         // answer is the key's, so this request gives the same one (a consume that found nothing
         // while its twin took an item answers with that item).
-        if (scope.mode === "atomic" && stored?.rowsAffected === 0) {
-          const [winner] = await ctx.db.select().from(idempotencyKeys).where(where).limit(1);
-          if (winner?.state === "done" && winner.requestHash === scope.requestHash) c.res = replay(c, winner);
-        }
+        if (scope.mode === "atomic" && stored?.rowsAffected === 0) await answerAsWinner(false);
         return;
       }
       if (scope.mode === "pending") {
@@ -356,9 +353,17 @@ export function idempotency(mode: IdempotencyMode): MiddlewareHandler<AppEnv> {
       // Atomic and failed: a concurrent request with the same key may have committed first (its
       // key row is why this one's batch failed). Then this request's answer is that one's, or,
       // when that one was a different request, the mismatch a later retry would get.
+      await answerAsWinner(true);
+    }
+
+    /**
+     * Answers with the response a duplicate that committed the key first stored; with
+     * `mismatch`, a different request's key answers IDEMPOTENCY_MISMATCH (this one wrote nothing).
+     */
+    async function answerAsWinner(withMismatch: boolean) {
       const [winner] = await ctx.db.select().from(idempotencyKeys).where(where).limit(1);
       if (winner?.state === "done" && winner.requestHash === scope.requestHash) c.res = replay(c, winner);
-      else if (winner && winner.requestHash !== scope.requestHash) {
+      else if (withMismatch && winner && winner.requestHash !== scope.requestHash) {
         const m = mismatch();
         c.res = c.json(m.toBody(), m.status);
       }
