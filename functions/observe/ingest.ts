@@ -1,13 +1,11 @@
-import type { Transaction } from "@libsql/client";
 import { and, eq, type SQLWrapper } from "drizzle-orm";
 import { ingestCursors, type IngestCursorRow } from "../../schema/observe.ts";
 import type { SessionRow } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
-import { withClientWriteTransaction } from "../lib/db.ts";
 import { ApiError } from "../lib/errors.ts";
 import type { Host, PreparedTranscriptChunk, TranscriptChunkJob } from "../lib/host.ts";
 import { hostErrorToApi, hostFor, launchTranscriptRoots } from "../lib/local.ts";
-import { applySkewEvidence, type FileLook } from "./clock-skew.ts";
+import { type FileLook, SKEW_TOLERANCE_MS } from "./clock-skew.ts";
 import { MAX_LINE_BYTES, prepareTranscriptChunk, warn } from "./ingest-chunk.ts";
 
 export { MAX_LINE_BYTES };
@@ -21,17 +19,41 @@ const NEWLINE = 0x0a;
 /**
  * One statement stores a whole chunk: SQLite unpacks the chunk's JSON rows (ingest-chunk.ts) and
  * places each event on the server's clock (clock-skew.ts `observedAt`: the stamp corrected by
- * the skew ?4, clamped to the line's bounds lo/hi, or hi when the line has no stamp). Binding
- * thousands of values per chunk and preparing statements that long cost the main thread more
- * than the inserts themselves.
+ * the session's skew, clamped to the line's bounds lo/hi, or hi when the line has no stamp).
+ * Binding thousands of values per chunk and preparing statements that long cost the main thread
+ * more than the inserts themselves. It runs after ADVANCE_CURSOR in the same batch and joins the
+ * cursor as that left it (at ?4, the chunk's end): the skew it uses is the one just updated, and
+ * when the cursor did not move (another ingest got there first) nothing is inserted.
  */
 const INSERT_EVENTS = `INSERT INTO transcript_events (session_id, generation, offset, seq, kind, subtype, event_at, text, tool, ingested_at, observed_at, turn_id)
 SELECT ?1, ?2, e.value->>0, e.value->>1, e.value->>2, e.value->>3, e.value->>4, e.value->>5, e.value->>6, ?3,
   CASE WHEN e.value->>4 IS NULL THEN e.value->>9
-       WHEN e.value->>8 IS NULL THEN min(e.value->>9, e.value->>4 - ?4)
-       ELSE min(e.value->>9, max(e.value->>8, e.value->>4 - ?4)) END,
+       WHEN e.value->>8 IS NULL THEN min(e.value->>9, e.value->>4 - c.clock_skew_ms)
+       ELSE min(e.value->>9, max(e.value->>8, e.value->>4 - c.clock_skew_ms)) END,
   e.value->>7
-FROM json_each(?5) AS e WHERE true ON CONFLICT DO NOTHING`;
+FROM ingest_cursors AS c, json_each(?5) AS e
+WHERE c.session_id = ?1 AND c.generation = ?2 AND c.offset = ?4 ON CONFLICT DO NOTHING`;
+
+/**
+ * The session's skew estimate (column `clock_skew_ms`) after a chunk's evidence, in SQL, as
+ * clock-skew.ts `applySkewEvidence` computes it: ?11 at least and ?12 at most (null where nothing
+ * bounds it), ?13 the tolerance. Evidence comes in whole milliseconds, so nothing needs rounding.
+ */
+export const SKEW_AFTER_EVIDENCE = `CASE
+    WHEN ?11 IS NOT NULL AND ?12 IS NOT NULL AND ?11 > ?12 THEN clock_skew_ms
+    WHEN (?11 IS NULL OR clock_skew_ms >= ?11 - ?13) AND (?12 IS NULL OR clock_skew_ms <= ?12 + ?13) THEN clock_skew_ms
+    WHEN ?12 IS NULL THEN max(clock_skew_ms, ?11)
+    WHEN ?11 IS NULL THEN min(clock_skew_ms, ?12)
+    ELSE min(max(clock_skew_ms, ?11), ?12) END`;
+
+/**
+ * Moves the cursor over one chunk, only from the offset (?9) and generation (?10) this ingest
+ * started from, and returns the new skew estimate; no row means another ingest moved it first.
+ */
+const ADVANCE_CURSOR = `UPDATE ingest_cursors SET offset = ?1, lines_total = lines_total + ?2, skipped_total = skipped_total + ?3,
+  updated_at = ?4, seen_size = ?5, seen_at = ?6, skipping_line = ?7, clock_skew_ms = ${SKEW_AFTER_EVIDENCE}
+WHERE session_id = ?8 AND offset = ?9 AND generation = ?10
+RETURNING clock_skew_ms`;
 
 /** What one ingest did. */
 export interface IngestReport {
@@ -67,12 +89,6 @@ interface CommitUnit {
   parsed: PreparedTranscriptChunk;
   /** The cursor is left inside an over-long line. */
   skipping: boolean;
-}
-
-async function readCursor(tx: Transaction, sessionId: string): Promise<Pick<IngestCursorRow, "offset" | "identity" | "generation" | "clockSkewMs"> | null> {
-  const rs = await tx.execute({ sql: "SELECT offset, identity, generation, clock_skew_ms FROM ingest_cursors WHERE session_id = ?", args: [sessionId] });
-  const r = rs.rows[0];
-  return r ? { offset: Number(r.offset), identity: String(r.identity), generation: Number(r.generation), clockSkewMs: Number(r.clock_skew_ms) } : null;
 }
 
 /**
@@ -416,15 +432,34 @@ async function commitChunk(
   skipping: boolean,
 ): Promise<{ skewMs: number; inserted: number } | null> {
   const nowMs = ctx.now().getTime();
-  return withClientWriteTransaction(ctx.database.client, async (tx) => {
-    const cur = await readCursor(tx, sessionId);
-    if (!cur || cur.offset !== from || cur.generation !== generation) return null;
-    const skewMs = applySkewEvidence(cur.clockSkewMs, parsed.skew);
-    const inserted = parsed.events ? (await tx.execute({ sql: INSERT_EVENTS, args: [sessionId, generation, nowMs, skewMs, parsed.rowsJson] })).rowsAffected : 0;
-    await tx.execute({
-      sql: "UPDATE ingest_cursors SET offset = ?, lines_total = lines_total + ?, skipped_total = skipped_total + ?, updated_at = ?, clock_skew_ms = ?, seen_size = ?, seen_at = ?, skipping_line = ? WHERE session_id = ?",
-      args: [to, parsed.lines, parsed.skipped, nowMs, skewMs, looks.current.size, looks.current.at, skipping ? 1 : 0, sessionId],
-    });
-    return { skewMs, inserted };
-  });
+  const finite = (n: number) => (Number.isFinite(n) ? n : null);
+  // One batch, no transaction held across round trips: the cursor moves only from where this
+  // ingest started, and the events go in only when it moved (joined on the cursor now at `to`).
+  const [moved, stored] = await ctx.database.client.batch(
+    [
+      {
+        sql: ADVANCE_CURSOR,
+        args: [
+          to,
+          parsed.lines,
+          parsed.skipped,
+          nowMs,
+          looks.current.size,
+          looks.current.at,
+          skipping ? 1 : 0,
+          sessionId,
+          from,
+          generation,
+          finite(parsed.skew.atLeast),
+          finite(parsed.skew.atMost),
+          SKEW_TOLERANCE_MS,
+        ],
+      },
+      ...(parsed.events ? [{ sql: INSERT_EVENTS, args: [sessionId, generation, nowMs, to, parsed.rowsJson] }] : []),
+    ],
+    "write",
+  );
+  const row = moved!.rows[0];
+  if (!row) return null;
+  return { skewMs: Number(row[0]), inserted: stored ? stored.rowsAffected : 0 };
 }

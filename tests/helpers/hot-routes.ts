@@ -163,6 +163,23 @@ export const HOT_OPERATIONS: HotOperation[] = [
     },
   },
   {
+    // Not in the issue's list, but every cycle that finds new lines pays it: the cursor moves and
+    // the chunk's events are stored in one batch, never in a transaction held across round trips.
+    name: "ingest, new lines",
+    async prepare(env) {
+      const path = codexRollout(env, uniqueName("ingest"));
+      const w = await registerSession(env, "worker", { codex_session: path });
+      await expectStatus(env, 200, "POST", `/v1/sessions/${w.session.name}/ingest`);
+      return async () => {
+        writeFileSync(path, `${JSON.stringify({ timestamp: new Date(env.clock.ms).toISOString(), type: "event_msg", payload: { type: "task_started" } })}\n`, {
+          flag: "a",
+        });
+        const res = await expectStatus(env, 200, "POST", `/v1/sessions/${w.session.name}/ingest`);
+        if (res.body.new_events !== 1) throw new Error(`ingest stored ${res.body.new_events} events, expected 1`);
+      };
+    },
+  },
+  {
     name: "auth + idempotency (send, new key)",
     async prepare(env) {
       const s = await registerSession(env, "manager");

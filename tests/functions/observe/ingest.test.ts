@@ -3,6 +3,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 import { registerSession } from "../../helpers/factories.ts";
 import { codexRollout } from "../../helpers/transcripts.ts";
+import { applySkewEvidence, SKEW_TOLERANCE_MS } from "../../../functions/observe/clock-skew.ts";
+import { SKEW_AFTER_EVIDENCE } from "../../../functions/observe/ingest.ts";
 
 let env: TestEnv;
 beforeEach(async () => {
@@ -220,5 +222,52 @@ describe("ingest", () => {
     const res = await env.call("POST", `/v1/sessions/${name}/ingest`);
     expect(res.status).toBe(422);
     expect(res.body.error.code).toBe("PATH_NOT_FOUND");
+  });
+});
+
+describe("a chunk whose cursor moved under it", () => {
+  it("stores none of its events when another ingest reset the cursor to a new generation meanwhile", async () => {
+    const path = codexRollout(env, "raced", null);
+    const name = await worker(path, started() + userMsg("hello") + done());
+    const host = env.services.host!;
+    const read = host.readBytes.bind(host);
+    // Between this ingest's read of the cursor and its commit, another ingest saw the file
+    // replaced and started it over under generation 2.
+    host.readBytes = async (p, offset, length) => {
+      await env.services.database.client.execute({
+        sql: "UPDATE ingest_cursors SET generation = generation + 1, offset = 0, identity = 'other' WHERE session_id = (SELECT id FROM sessions WHERE name = ?)",
+        args: [name],
+      });
+      return read(p, offset, length);
+    };
+    const report = await ingest(name);
+    expect(report).toMatchObject({ new_lines: 0, new_events: 0, new_offset: 0 });
+    expect(report.warnings.join(" ")).toMatch(/another ingest advanced/);
+    const rs = await env.services.database.client.execute("SELECT count(*) AS n FROM transcript_events");
+    expect(Number(rs.rows[0]!.n)).toBe(0);
+    const cursor = await env.services.database.client.execute("SELECT generation, offset FROM ingest_cursors");
+    expect(cursor.rows[0]).toMatchObject({ generation: 2, offset: 0 });
+  });
+});
+
+describe("the skew update in SQL", () => {
+  it("agrees with applySkewEvidence for agreeing, disagreeing, one-sided and contradictory evidence", async () => {
+    const T = SKEW_TOLERANCE_MS;
+    const olds = [0, 5_000, -600_000, 600_000, 3 * T];
+    const bounds = [Number.NEGATIVE_INFINITY, -10 * T, -T, -1, 0, 1_000, T + 1, 10 * T, Number.POSITIVE_INFINITY];
+    let checked = 0;
+    for (const old of olds) {
+      for (const atLeast of bounds) {
+        for (const atMost of bounds) {
+          if (atLeast === Number.POSITIVE_INFINITY || atMost === Number.NEGATIVE_INFINITY) continue;
+          const finite = (n: number) => (Number.isFinite(n) ? n : null);
+          const args = [old, ...Array(9).fill(null), finite(atLeast), finite(atMost), T];
+          const rs = await env.services.database.client.execute({ sql: `SELECT ${SKEW_AFTER_EVIDENCE.replaceAll("clock_skew_ms", "?1")}`, args });
+          expect(Number(rs.rows[0]![0]), `old ${old}, at least ${atLeast}, at most ${atMost}`).toBe(applySkewEvidence(old, { atLeast, atMost }));
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(300);
   });
 });
