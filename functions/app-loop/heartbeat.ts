@@ -1,10 +1,10 @@
 import type { z } from "@hono/zod-openapi";
-import { and, eq } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { events } from "../../schema/events.ts";
 import { sessions } from "../../schema/sessions.ts";
 import { auditInsert } from "../lib/audit.ts";
 import type { Ctx } from "../lib/ctx.ts";
-import { withWriteTransaction } from "../lib/db.ts";
+import { guardedInsert } from "../lib/guarded.ts";
 import { ApiError } from "../lib/errors.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { iso, eqLiteral } from "../lib/sql.ts";
@@ -43,20 +43,27 @@ export async function appHeartbeat(ctx: Ctx, taskName: string, input: z.infer<ty
     sessionId,
     payload: { role: input.role, binding_id: binding.id, poll_command: heartbeatCommand(task.name, input.role) },
   });
-  await withWriteTransaction(ctx.db, async (tx) => {
-    // The state guard keeps a heartbeat from reviving a session that went away meanwhile.
-    const updated = await tx
+  // One batch, no transaction held across round trips. The state guard keeps a heartbeat from
+  // reviving a session that went away meanwhile, and the receipt is written only when the stamp
+  // was (its guard sees this very stamp, inside the same batch).
+  const [updated] = await ctx.db.batch([
+    ctx.db
       .update(sessions)
       .set({ lastHeartbeatAt: nowMs })
       .where(and(eq(sessions.id, sessionId), eqLiteral(sessions.state, "active")))
-      .returning({ id: sessions.id });
-    if (!updated.length) {
-      throw new ApiError("SESSION_INACTIVE", `the ${input.role} bound to task '${task.name}' is gone`, {
-        hint: `Register a new ${input.role} and rebind: switchyard unbind --task ${task.name}, then switchyard bind ...`,
-      });
-    }
-    await tx.insert(events).values(audit.row);
-  });
+      .returning({ id: sessions.id }),
+    guardedInsert(
+      ctx.db,
+      events,
+      audit.row,
+      sql`EXISTS (SELECT 1 FROM ${sessions} WHERE ${sessions.id} = ${sessionId} AND ${sessions.state} = 'active' AND ${sessions.lastHeartbeatAt} = ${nowMs})`,
+    ),
+  ]);
+  if (!updated.length) {
+    throw new ApiError("SESSION_INACTIVE", `the ${input.role} bound to task '${task.name}' is gone`, {
+      hint: `Register a new ${input.role} and rebind: switchyard unbind --task ${task.name}, then switchyard bind ...`,
+    });
+  }
   const status = await computeLoopStatus(ctx, task, input);
   const own = input.role === "manager" ? status.manager : status.worker;
   return {
