@@ -118,10 +118,15 @@ export function ensureHomeDirs(cfg: HomeConfig): void {
   if (mkdirSync(cfg.home, { recursive: true, mode: 0o700 }) !== undefined) {
     writeFileSync(join(cfg.home, ".gitignore"), "# Switchyard state (database, owner token, agent shims): never commit it.\n*\n");
   }
-  if (cfg.dbUrl.startsWith("file:")) {
-    const path = cfg.dbUrl.slice("file:".length).split("?")[0]!;
-    if (path && path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-  }
+  const path = databaseFileOf(cfg.dbUrl);
+  if (path) mkdirSync(dirname(path), { recursive: true });
+}
+
+/** The file a `file:` database URL names, or null (a remote or in-memory database). */
+export function databaseFileOf(dbUrl: string): string | null {
+  if (!dbUrl.startsWith("file:")) return null;
+  const path = dbUrl.slice("file:".length).split("?")[0]!;
+  return path && path !== ":memory:" ? path : null;
 }
 
 /** A home path that names a file: said with the path and what to do, not mkdir's EEXIST. */

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Client } from "@libsql/client";
 import { eq } from "drizzle-orm";
@@ -8,7 +9,7 @@ import { openDatabase, type Database } from "../functions/lib/db.ts";
 import { makeId, sha256Hex } from "../functions/lib/ids.ts";
 import { isUniqueViolation, sqliteErrorOf } from "../functions/lib/sql.ts";
 import { hardeningFromEnv } from "./hardening-env.ts";
-import { ensureHomeDirs, readOwnerTokenFile, replaceOwnerTokenFile, resolveHome, writeOwnerTokenFileOnce, type HomeConfig } from "./home.ts";
+import { databaseFileOf, ensureHomeDirs, readOwnerTokenFile, replaceOwnerTokenFile, resolveHome, writeOwnerTokenFileOnce, type HomeConfig } from "./home.ts";
 import { agentLaunchConfig, ensureCliShim } from "./agents.ts";
 import { drafterFromEnv } from "./drafter.ts";
 import { swaggerUiAssets } from "./docs-assets.ts";
@@ -122,7 +123,7 @@ function describeFileError(path: string, e: unknown): DatabaseUnreachableError |
   if (/^SQLITE_(NOTADB|CORRUPT)/.test(code)) {
     return new DatabaseUnreachableError(
       `the database file ${path} is not a usable SQLite database (${code})`,
-      `Restore it from a backup, or move it aside (mv ${path} ${path}.bad) so the next command starts an empty database.`,
+      `Restore it from a backup, or move it aside (mv ${path} ${path}.bad) and run \`switchyard init\` to start an empty database.`,
     );
   }
   if (code.startsWith("SQLITE_READONLY")) {
@@ -277,6 +278,20 @@ export function checkWakeInterval(ms: number, what: string): number {
 }
 
 /**
+ * The file database a used home points at is gone: an owner token was made for a database that is
+ * no longer there (moved, deleted, or SWITCHYARD_DB_URL changed). Recreating it quietly would show
+ * an empty fleet as if nothing had ever run; only `switchyard init` starts an empty one.
+ */
+function assertDatabaseFilePresent(home: HomeConfig): void {
+  const path = databaseFileOf(home.dbUrl);
+  if (path === null || existsSync(path) || !existsSync(home.ownerTokenFile)) return;
+  throw new DatabaseUnreachableError(
+    `the database file ${path} is missing, but this home (${home.home}) has been used: its owner.token was made for a database that is no longer there`,
+    `Put the file back (or set SWITCHYARD_DB_URL to where it is now). To start over with an empty database in this home, run \`switchyard init --home ${home.home}\`; owner.token carries over to it.`,
+  );
+}
+
+/**
  * Opens the database, applies migrations and establishes the owner token. For a file database
  * it also attaches a ChangeWatcher, so long polls here wake when another process on the same
  * file writes to their inbox (stopped by `database.close()`); `watchChanges: false` leaves it out.
@@ -295,6 +310,11 @@ export async function openLocalServices(
     ownerToken?: "ensure" | "reset";
     /** Receives what the reset did. */
     onReset?: (r: OwnerTokenReset) => void;
+    /**
+     * Create the database file even in a home that was used before (`init`); otherwise a used
+     * home whose file database is missing is refused rather than silently started empty.
+     */
+    createDatabase?: boolean;
   } = {},
 ): Promise<LocalServices> {
   const home = opts.home ?? resolveHome();
@@ -303,6 +323,7 @@ export async function openLocalServices(
   ensureHomeDirs(home);
   ensureCliShim(home.home);
   checkDatabaseUrl(home.dbUrl);
+  if (!opts.createDatabase) assertDatabaseFilePresent(home);
   const opened = await openDatabase({ url: home.dbUrl, authToken: home.dbAuthToken, synchronous: home.dbSynchronous, wrapClient: opts.wrapClient }).catch(
     (e: unknown) => {
       throw describeDatabaseError(home.dbUrl, e, home.dbAuthToken) ?? e;

@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { HOME_DIR_NAME, resolveHome } from "../home.ts";
+import { databaseFileOf, HOME_DIR_NAME, resolveHome } from "../home.ts";
 import type { OwnerTokenReset } from "../services.ts";
 import { isLoopbackHost } from "../loopback.ts";
 
@@ -33,10 +33,10 @@ function print(g: GlobalOptions, json: unknown, lines: string[]): void {
   process.stdout.write(`${g.json ? JSON.stringify(json, null, 2) : lines.join("\n")}\n`);
 }
 
-/** Opens the home's database (creating the home when the command may). */
-async function services(g: GlobalOptions, log = false, wakeIntervalMs?: number) {
+/** Opens the home's database (creating the home when the command may; the database file too for `init`). */
+async function services(g: GlobalOptions, log = false, wakeIntervalMs?: number, createDatabase = false) {
   const { openLocalServices, processLogger } = await import("../services.ts");
-  return openLocalServices({ home: resolveHome(process.env, { home: g.home }), log: log ? processLogger() : undefined, wakeIntervalMs });
+  return openLocalServices({ home: resolveHome(process.env, { home: g.home }), log: log ? processLogger() : undefined, wakeIntervalMs, createDatabase });
 }
 
 /** `init --reset-owner-token`: a new owner token in owner.token, and which other owner tokens still work. */
@@ -235,10 +235,15 @@ export const LOCAL_COMMANDS: CommandSpec[] = [
     local: async (a, g) => {
       const existed = existsSync(join(g.home!, "owner.token"));
       if (flag(a, "reset-owner-token")) return resetOwner(g);
-      const s = await services(g);
+      const dbPath = databaseFileOf(resolveHome(process.env, { home: g.home }).dbUrl);
+      const dbExisted = dbPath === null || existsSync(dbPath);
+      const s = await services(g, false, undefined, true);
       s.database.close();
-      print(g, { home: s.home.home, database: s.home.dbUrl, owner_token_file: s.home.ownerTokenFile, created: !existed }, [
-        `${existed ? "already initialised" : "initialised"} ${s.home.home}`,
+      // A used home whose database file was gone: say it started empty, since every other
+      // command refuses such a home (services.ts assertDatabaseFilePresent).
+      const restarted = existed && !dbExisted;
+      print(g, { home: s.home.home, database: s.home.dbUrl, owner_token_file: s.home.ownerTokenFile, created: !existed, created_database: !dbExisted }, [
+        `${restarted ? "started an empty database in" : existed ? "already initialised" : "initialised"} ${s.home.home}`,
         `  database:    ${s.home.dbUrl}`,
         `  owner token: ${s.home.ownerTokenFile}`,
         "Commands run in this directory or below now use it; elsewhere pass --home or set SWITCHYARD_HOME.",

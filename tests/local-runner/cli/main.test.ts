@@ -365,8 +365,29 @@ describe("a database file SQLite cannot use", () => {
       const res = await cli(...argv);
       expect(res.code, argv.join(" ")).toBe(EXIT_FAILED);
       expect(res.err).toContain(`error: the database file ${db} is not a usable SQLite database (SQLITE_NOTADB)`);
-      expect(res.err).toContain(`hint: Restore it from a backup, or move it aside (mv ${db} ${db}.bad)`);
+      expect(res.err).toContain(`hint: Restore it from a backup, or move it aside (mv ${db} ${db}.bad) and run \`switchyard init\``);
     }
+  });
+
+  it("refuses a used home whose database file is gone instead of starting it empty, until `init` says so", async () => {
+    expect((await cli("tasks", "--create", "kept")).code).toBe(EXIT_OK);
+    const db = join(sb.home, "switchyard.db");
+    for (const f of [db, `${db}-wal`, `${db}-shm`]) rmSync(f, { force: true });
+    for (const argv of [["tasks"], ["tasks", "--create", "t2"], ["sessions"], ["up", "--port", "0"]]) {
+      const res = await cli(...argv);
+      expect(res.code, argv.join(" ")).toBe(EXIT_FAILED);
+      expect(res.err).toContain(`error: the database file ${db} is missing, but this home (${sb.home}) has been used`);
+      expect(res.err).toContain(`switchyard init --home ${sb.home}`);
+      expect(existsSync(db), argv.join(" ")).toBe(false);
+    }
+    const init = await cli("init", "--json");
+    expect(init.code).toBe(EXIT_OK);
+    expect(JSON.parse(init.out)).toMatchObject({ created: false, created_database: true });
+    // The owner token carried over: the empty database answers it.
+    const tasks = await cli("tasks", "--json");
+    expect(tasks.code).toBe(EXIT_OK);
+    expect(JSON.stringify(JSON.parse(tasks.out))).not.toContain("kept");
+    expect(JSON.parse((await cli("init", "--json")).out)).toMatchObject({ created: false, created_database: false });
   });
 
   it("in-process, says on stderr what an internal error was (no server log exists to look in)", async () => {
