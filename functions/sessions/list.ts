@@ -14,7 +14,7 @@ export const listRoute = defineRoute(["owner", "daemon", "runner", "session"], {
   tags: ["sessions"],
   summary: "List sessions",
   description:
-    "Active sessions by default, oldest first, a page at a time (limit, cursor = the previous next_cursor); filter by role, state and (repeatable) name. A session token sees pid, cwd, tmux_session and transcript_path only of itself and the sessions it is bound with (a runner: of its host); others' are null. CLI: sessions [--limit N] [--cursor C].",
+    "Active sessions by default, oldest first, a page at a time (limit, cursor = the previous next_cursor); filter by role, state and (repeatable) name. A session token sees pid, cwd, tmux_session, transcript_path, agent_session_id and thread_id only of itself and the sessions it is bound with (a runner: of its host); others' are null. CLI: sessions [--limit N] [--cursor C].",
   request: { query: ListQuery },
   responses: { 200: jsonResponse(SessionList, "Sessions") },
 });

@@ -18,11 +18,12 @@ export function communicationFor(s: Pick<SessionRow, "name" | "tmuxSession" | "t
 }
 
 /**
- * Which sessions' local details (pid, cwd, tmux session, transcript path) the caller may see:
- * the owner and the daemon see all; a runner those of its host; a session itself and the
- * sessions it shares an active binding with (its worker or its manager). Everyone else gets
- * those fields as null: they locate files and panes on a machine, which is what an attacker
- * needs to read or type into them.
+ * Which sessions' local details (pid, cwd, tmux session, transcript path, and the agent's own
+ * conversation and thread ids) the caller may see: the owner and the daemon see all; a runner
+ * those of its host; a session itself and the sessions it shares an active binding with (its
+ * worker or its manager). Everyone else gets those fields as null: they locate files and panes on
+ * a machine, which is what an attacker needs to read or type into them, and the agent ids are
+ * what hook events and app-server turns are matched by.
  */
 export async function detailsVisibleTo(ctx: Ctx): Promise<(s: Pick<SessionRow, "id" | "host">) => boolean> {
   const auth = ctx.auth;
@@ -38,7 +39,7 @@ export async function detailsVisibleTo(ctx: Ctx): Promise<(s: Pick<SessionRow, "
   return (s) => visible.has(s.id);
 }
 
-/** The wire form of a session row; `hideDetails` nulls what locates it on its machine. */
+/** The wire form of a session row; `hideDetails` nulls what locates it on its machine or names its agent's conversation. */
 export function sessionToWire(s: SessionRow, opts: { redactToken?: boolean; hideDetails?: boolean } = {}) {
   const hide = !!opts.hideDetails;
   return {
@@ -52,8 +53,8 @@ export function sessionToWire(s: SessionRow, opts: { redactToken?: boolean; hide
     tmux_session: hide ? null : s.tmuxSession,
     transcript_path: hide ? null : s.transcriptPath,
     transcript_kind: s.transcriptKind,
-    agent_session_id: s.agentSessionId,
-    thread_id: s.threadId,
+    agent_session_id: hide ? null : s.agentSessionId,
+    thread_id: hide ? null : s.threadId,
     thread_title: s.threadTitle,
     identity_token: s.tokenId === null ? null : opts.redactToken ? "[redacted]" : s.tokenId,
     last_heartbeat_at: iso(s.lastHeartbeatAt),

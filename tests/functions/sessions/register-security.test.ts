@@ -159,26 +159,30 @@ describe("tmux panes", () => {
     expect(await env.services.host!.tmuxCapturePane(op)).not.toContain("rm -rf");
   });
 
-  it("shows pid, cwd, tmux session and transcript path only to the session itself, its task partners, the owner and the daemon", async () => {
+  it("shows pid, cwd, tmux session, transcript path and agent ids only to the session itself, its task partners, the owner and the daemon", async () => {
     const tui = await startFakeTui(env);
     tmuxSessions.push(tui.tmux);
-    const w = await registerSession(env, "worker", { tmux_session: tui.tmux, codex_session: tui.rollout, cwd: "/secret/repo" });
+    const w = await registerSession(env, "worker", { tmux_session: tui.tmux, codex_session: tui.rollout, cwd: "/secret/repo", thread_id: "thr-secret-1" });
     const m = await registerSession(env, "manager");
     const task = await createTask(env);
     await env.call("POST", "/v1/bindings", { body: { task: task.task.name, worker: w.session.name, manager: m.session.name } });
     const stranger = await registerSession(env, "worker");
-    const details = (s: any) => [s.pid, s.cwd, s.tmux_session, s.transcript_path];
+    const details = (s: any) => [s.pid, s.cwd, s.tmux_session, s.transcript_path, s.agent_session_id, s.thread_id];
     const as = async (token: string) => (await env.call("GET", `/v1/sessions/${w.session.name}`, { token })).body.session;
-    const hidden = [null, null, null, null];
+    const hidden = [null, null, null, null, null, null];
+    const agentId = (await as(env.ownerToken)).agent_session_id;
+    expect(agentId).toEqual(expect.any(String));
+    const all = [expect.any(Number), "/secret/repo", tui.tmux, tui.rollout, agentId, "thr-secret-1"];
     expect(details(await as(stranger.token))).toEqual(hidden);
-    expect(details(await as(m.token))).toEqual([expect.any(Number), "/secret/repo", tui.tmux, tui.rollout]);
-    expect(details(await as(w.token))).toEqual([expect.any(Number), "/secret/repo", tui.tmux, tui.rollout]);
+    expect(details(await as(m.token))).toEqual(all);
+    expect(details(await as(w.token))).toEqual(all);
     const listed = (await env.call("GET", "/v1/sessions", { token: stranger.token })).body.sessions.find((s: any) => s.name === w.session.name);
     expect(details(listed)).toEqual(hidden);
     const shown = (await env.call("GET", `/v1/tasks/${task.task.name}`, { token: stranger.token })).body;
     expect(details(shown.worker)).toEqual(hidden);
-    expect(JSON.stringify((await env.call("GET", "/v1/discover", { token: stranger.token })).body)).not.toContain(tui.rollout);
-    expect(details(await as(await env.mint("daemon")))).toEqual([expect.any(Number), "/secret/repo", tui.tmux, tui.rollout]);
+    const discovered = JSON.stringify((await env.call("GET", "/v1/discover", { token: stranger.token })).body);
+    for (const secret of [tui.rollout, agentId, "thr-secret-1"]) expect(discovered).not.toContain(secret);
+    expect(details(await as(await env.mint("daemon")))).toEqual(all);
   });
 });
 
