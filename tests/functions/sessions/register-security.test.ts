@@ -170,7 +170,7 @@ describe("tmux panes", () => {
     const details = (s: any) => [s.pid, s.cwd, s.tmux_session, s.transcript_path, s.agent_session_id, s.thread_id];
     const as = async (token: string) => (await env.call("GET", `/v1/sessions/${w.session.name}`, { token })).body.session;
     const hidden = [null, null, null, null, null, null];
-    const agentId = (await as(env.ownerToken)).agent_session_id;
+    const agentId = (await env.call("GET", `/v1/sessions/${w.session.name}`)).body.session.agent_session_id;
     expect(agentId).toEqual(expect.any(String));
     const all = [expect.any(Number), "/secret/repo", tui.tmux, tui.rollout, agentId, "thr-secret-1"];
     expect(details(await as(stranger.token))).toEqual(hidden);
