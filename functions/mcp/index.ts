@@ -74,21 +74,42 @@ function buildTools(doc: Json): BuiltTool[] {
   });
 }
 
+/** A tool call refused before it reaches any route. */
+const refused = (text: string): CallToolResult => ({ isError: true, content: [{ type: "text", text }] });
+
+/**
+ * One path segment for a name, or null when it cannot be one. The URL parser folds `.` and `..`
+ * segments into the path around them, which would send a tool's call to another route (a task
+ * named `.` turning `tasks/{name}/criteria/{id}` into `tasks/…/finish`); an empty name leaves a
+ * `//`; a lone surrogate cannot be encoded at all.
+ */
+function pathSegment(value: string): string | null {
+  if (value === "" || value === "." || value === "..") return null;
+  try {
+    return encodeURIComponent(value);
+  } catch {
+    return null;
+  }
+}
+
 /** Calls the route behind a tool through the app itself, as the caller. */
 async function callTool(app: OpenAPIHono<AppEnv>, authorization: string, t: BuiltTool, args: Json): Promise<CallToolResult> {
   let url = t.path;
   const query = new URLSearchParams();
-  const body: Json = { ...(t.spec.fixed ?? {}) };
+  const body: Json = {};
   for (const [k, v] of Object.entries(args ?? {})) {
     if (v === undefined || v === null) continue;
-    if (t.pathParams.includes(k)) url = url.replace(`{${k}}`, encodeURIComponent(String(v)));
-    else if (t.queryParams.includes(k)) for (const item of Array.isArray(v) ? v : [v]) query.append(k, String(item));
+    if (t.pathParams.includes(k)) {
+      const segment = pathSegment(String(v));
+      if (segment === null) return refused(`argument '${k}' must be a name: not empty, not '.' or '..', and valid Unicode`);
+      url = url.replace(`{${k}}`, segment);
+    } else if (t.queryParams.includes(k)) for (const item of Array.isArray(v) ? v : [v]) query.append(k, String(item));
     else body[k] = v;
   }
+  // Pinned fields win over the caller's: request_advice always sends a request.
+  Object.assign(body, t.spec.fixed ?? {});
   const missing = t.pathParams.filter((p) => url.includes(`{${p}}`));
-  if (missing.length) {
-    return { isError: true, content: [{ type: "text", text: `missing argument(s): ${missing.join(", ")}` }] };
-  }
+  if (missing.length) return refused(`missing argument(s): ${missing.join(", ")}`);
   const q = query.toString();
   const hasBody = t.method !== "GET";
   const res = await app.request(`${url}${q ? `?${q}` : ""}`, {
@@ -124,6 +145,24 @@ function mcpServer(app: OpenAPIHono<AppEnv>, tools: BuiltTool[], authorization: 
 }
 
 /**
+ * The first request id a JSON-RPC batch uses twice, or null. Both requests would run (two inbox
+ * consumes take two items) but only one answer could come back under that id, so the other
+ * item would be consumed for nobody: such a batch is refused before anything runs.
+ */
+function repeatedRequestId(body: unknown): string | number | null {
+  if (!Array.isArray(body)) return null;
+  const seen = new Set<string | number>();
+  for (const m of body) {
+    if (!m || typeof m !== "object" || !("method" in m) || !("id" in m)) continue;
+    const id = (m as { id: unknown }).id;
+    if (typeof id !== "string" && typeof id !== "number") continue;
+    if (seen.has(id)) return id;
+    seen.add(id);
+  }
+  return null;
+}
+
+/**
  * Serves MCP (Streamable HTTP, stateless: every POST is a whole exchange) at /mcp with the
  * official TypeScript SDK. The caller authenticates with its own bearer token (a session's,
  * usually); each tool call goes through the app with that token, so an MCP client can do
@@ -140,11 +179,30 @@ export function mountMcp(app: OpenAPIHono<AppEnv>, opts: { version: string; docu
     }
     if (auth.kind === "hook") throw new ApiError("FORBIDDEN", "a hook token may only post hook events", { hint: "Use the session's own token for MCP." });
     tools ??= buildTools(app.getOpenAPI31Document({ openapi: "3.1.0", info: opts.documentInfo }) as Json);
+    let parsedBody: unknown;
+    if (c.req.method === "POST") {
+      // Unparseable bodies are left to the SDK, which answers them as JSON-RPC parse errors.
+      parsedBody = await c.req.raw
+        .clone()
+        .json()
+        .catch(() => undefined);
+      const twice = repeatedRequestId(parsedBody);
+      if (twice !== null) {
+        return c.json(
+          {
+            jsonrpc: "2.0",
+            id: null,
+            error: { code: -32600, message: `request id ${JSON.stringify(twice)} appears twice in this batch: give each request its own id` },
+          },
+          400,
+        );
+      }
+    }
     const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     const server = mcpServer(app, tools, c.req.header("Authorization")!, opts.version);
     await server.connect(transport);
     try {
-      return await transport.handleRequest(c.req.raw);
+      return await transport.handleRequest(c.req.raw, parsedBody === undefined ? undefined : { parsedBody });
     } finally {
       await server.close();
     }

@@ -125,6 +125,41 @@ describe("/mcp", () => {
     expect(payload(r).error).toMatchObject({ code: "VALIDATION_FAILED", hint: expect.any(String) });
   });
 
+  it("keeps each tool on its own route: '.', '..', empty and unencodable names are refused, pinned fields stay pinned", async () => {
+    // A task named like the route's next segment: `tasks/./criteria/finish` would fold into `tasks/criteria/finish`.
+    expect((await env.call("POST", "/v1/tasks", { body: { name: "criteria", goal: "g" } })).status).toBe(201);
+    const w = await registerSession(env, "worker");
+    const m = await registerSession(env, "manager");
+    expect((await env.call("POST", "/v1/bindings", { body: { task: "criteria", worker: w.session.name, manager: m.session.name } })).status).toBe(201);
+    const client = await connect(m.token);
+    for (const name of [".", "..", "", "\uD800"]) {
+      const r = await client.callTool({ name: "criteria_act", arguments: { name, id: "finish", action: "approve" } });
+      expect(r.isError, JSON.stringify(name)).toBe(true);
+      expect((r.content as any)[0].text).toContain("argument 'name' must be a name");
+    }
+    expect((await env.call("GET", "/v1/tasks/criteria")).body.task.state).toBe("active");
+    const up = await client.callTool({ name: "inbox_list", arguments: { name: ".." } });
+    expect((up.content as any)[0].text).toContain("argument 'name' must be a name");
+    // request_advice always sends a request, whatever msg_type the caller adds.
+    const advice = await (await connect(w.token)).callTool({ name: "request_advice", arguments: { to: m.session.name, body: "ok?", msg_type: "notify" } });
+    expect(payload(advice).message.msg_type).toBe("request");
+  });
+
+  it("refuses a batch that uses one request id twice, before either request runs", async () => {
+    const a = await registerSession(env, "worker");
+    for (const body of ["one", "two"]) await env.call("POST", "/v1/messages", { body: { to: a.session.name, body } });
+    const call = { jsonrpc: "2.0", id: 7, method: "tools/call", params: { name: "inbox_consume", arguments: { name: a.session.name } } };
+    const res = await fetch(`${server.url}/mcp`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${a.token}`, "Content-Type": "application/json", Accept: "application/json, text/event-stream" },
+      body: JSON.stringify([call, call]),
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ jsonrpc: "2.0", id: null, error: { code: -32600, message: expect.stringContaining("appears twice") } });
+    const items = (await env.call("GET", `/v1/sessions/${a.session.name}/inbox`, { token: a.token })).body.items;
+    expect(items.map((i: any) => i.payload.body)).toEqual(["one", "two"]);
+  });
+
   it("refuses no token (401) and a hook token (403)", async () => {
     await expect(connect(null)).rejects.toThrow(/UNAUTHENTICATED/);
     const hook = await env.mint("hook", "test-host");
