@@ -40,15 +40,17 @@ export const blockedRoute = defineRoute(["owner", "daemon", "session"], {
 });
 
 /**
- * Refuses a session acting on a task it is not the bound manager of (with `latest`, the manager
- * of its most recent binding, active or ended: a finished task's binding has ended).
+ * Refuses a session acting on a task it is not the bound manager of. With `atFinish` (a finished
+ * task), the manager of the binding the finish itself ended (finish-task ends it at the task's
+ * finishedAt): a manager unbound before the finish had no part in it and may not undo it.
  */
-export async function assertManagerOrOwner(ctx: Ctx, task: TaskRow, verb: string, opts: { latest?: boolean } = {}): Promise<void> {
+export async function assertManagerOrOwner(ctx: Ctx, task: TaskRow, verb: string, opts: { atFinish?: boolean } = {}): Promise<void> {
   if (ctx.auth.kind !== "session") return;
+  const which = opts.atFinish ? (task.finishedAt === null ? sql`false` : eq(bindings.endedAt, task.finishedAt)) : eqLiteral(bindings.state, "active");
   const [b] = await ctx.db
     .select({ manager: bindings.managerSessionId })
     .from(bindings)
-    .where(and(eq(bindings.taskId, task.id), opts.latest ? undefined : eqLiteral(bindings.state, "active")))
+    .where(and(eq(bindings.taskId, task.id), which))
     .orderBy(desc(bindings.createdAt))
     .limit(1);
   if (b?.manager !== ctx.auth.sessionId) {

@@ -32,7 +32,7 @@ export const reopenTaskRoute = defineRoute(["owner", "session"], {
 export async function reopenTask(ctx: Ctx, name: string, input: z.output<typeof ReopenTaskBody>) {
   const task = await taskByName(ctx, name);
   if (task.state !== "finished") throw new ApiError("CONFLICT", `task '${name}' is not finished`, { hint: `It is ${task.state}.` });
-  await assertManagerOrOwner(ctx, task, "reopen", { latest: true });
+  await assertManagerOrOwner(ctx, task, "reopen", { atFinish: true });
   const nowMs = ctx.now().getTime();
   const closedConvoys = await ctx.db
     .select({ id: convoys.id })

@@ -117,4 +117,25 @@ describe("task dependencies", () => {
     expect((await env.call("POST", `/v1/tasks/${a}/reopen`, { token: pair.worker.token, body: {} })).status).toBe(403);
     expect((await env.call("POST", `/v1/tasks/${a}/reopen`, { token: pair.manager.token, body: {} })).status).toBe(200);
   });
+
+  it("a manager unbound before the finish may not reopen the task, and a later finish without it keeps it out", async () => {
+    env = await makeTestEnv();
+    const pair = await boundPair(env);
+    const a = pair.task.task.name;
+    const convoy = await env.call("POST", "/v1/convoys", { body: { title: "train", tracks: [a] } });
+    expect(convoy.status).toBe(201);
+    env.clock.advance(5);
+    expect((await env.call("POST", "/v1/bindings/unbind", { body: { task: a } })).status).toBe(200);
+    env.clock.advance(5);
+    await finish(a);
+    const refused = await env.call("POST", `/v1/tasks/${a}/reopen`, { token: pair.manager.token, body: {} });
+    expect(refused.status).toBe(403);
+    expect((await env.call("GET", `/v1/tasks/${a}`)).body.task.state).toBe("finished");
+    expect((await env.call("GET", `/v1/convoys/${convoy.body.convoy_id}`)).body.convoy.state).toBe("closed");
+    // Reopened by the owner and finished again by the owner: the old manager still had no part in it.
+    expect((await env.call("POST", `/v1/tasks/${a}/reopen`, { body: {} })).status).toBe(200);
+    env.clock.advance(5);
+    await finish(a);
+    expect((await env.call("POST", `/v1/tasks/${a}/reopen`, { token: pair.manager.token, body: {} })).status).toBe(403);
+  });
 });
