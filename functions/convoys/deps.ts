@@ -1,5 +1,6 @@
 import type { z } from "@hono/zod-openapi";
 import { and, asc, desc, eq, gt, inArray, isNull, sql } from "drizzle-orm";
+import { aliasedTable } from "drizzle-orm/alias";
 import { bindings } from "../../schema/bindings.ts";
 import { taskDeps } from "../../schema/convoys.ts";
 import { tasks, type TaskRow } from "../../schema/tasks.ts";
@@ -94,33 +95,52 @@ export async function dependOn(ctx: Ctx, name: string, input: z.output<typeof De
 }
 
 /**
- * Active tasks with an unfinished blocker, by task id: the partial index of unresolved
- * dependencies is walked in order, so a page costs its own size.
+ * Active tasks with an unfinished blocker, by task id, each with all of its open blockers. The
+ * page's tasks are found in SQL (the partial index of unresolved dependencies walked in task
+ * order, each row checked against both tasks), so a dependency a filter drops can never cut a
+ * page short or hide the tasks after it; then every open blocker of those tasks is read.
  */
 export async function listBlocked(ctx: Ctx, q: z.output<typeof BlockedQuery>) {
   const after = decodeCursor(q.cursor, 1, "convoys/deps");
-  const open = await ctx.db
-    .select({ taskId: taskDeps.taskId, on: taskDeps.dependsOnTaskId })
+  const waiter = aliasedTable(tasks, "waiter");
+  const blocker = aliasedTable(tasks, "blocker");
+  const open = and(isNull(taskDeps.resolvedAt), eqLiteral(waiter.state, "active"), sql`${blocker.state} <> 'finished'`);
+  // One table in FROM, so SQLite walks the partial index in task order and groups as it goes
+  // (joined, it may start from the tasks and sort); the two tasks are checked by primary key.
+  const ids = await ctx.db
+    .select({ id: taskDeps.taskId })
     .from(taskDeps)
-    .where(and(isNull(taskDeps.resolvedAt), after ? gt(taskDeps.taskId, String(after[0])) : undefined))
-    .orderBy(asc(taskDeps.taskId), asc(taskDeps.dependsOnTaskId))
-    .limit((q.limit + 1) * 4);
-  const ids = [...new Set(open.flatMap((o) => [o.taskId, o.on]))];
-  const rows = ids.length ? await ctx.db.select().from(tasks).where(inArray(tasks.id, ids)) : [];
-  const byId = new Map(rows.map((t) => [t.id, t]));
+    .where(
+      and(
+        isNull(taskDeps.resolvedAt),
+        after ? gt(taskDeps.taskId, String(after[0])) : undefined,
+        sql`EXISTS (SELECT 1 FROM ${tasks} w WHERE w.id = ${taskDeps.taskId} AND w.state = 'active')`,
+        sql`EXISTS (SELECT 1 FROM ${tasks} b WHERE b.id = ${taskDeps.dependsOnTaskId} AND b.state <> 'finished')`,
+      ),
+    )
+    .groupBy(taskDeps.taskId)
+    .orderBy(asc(taskDeps.taskId))
+    .limit(q.limit + 1);
+  const page = pageOf(ids, q.limit, (r) => [r.id], "convoys/deps");
+  const onPage = page.items.map((r) => r.id);
+  const rows = onPage.length
+    ? await ctx.db
+        .select({ task: waiter, waiting: blocker })
+        .from(taskDeps)
+        .innerJoin(waiter, eq(waiter.id, taskDeps.taskId))
+        .innerJoin(blocker, eq(blocker.id, taskDeps.dependsOnTaskId))
+        .where(and(open, inArray(taskDeps.taskId, onPage)))
+        .orderBy(asc(taskDeps.taskId), asc(taskDeps.dependsOnTaskId))
+    : [];
   const blocked: Array<{ task: TaskRow; waiting: TaskRow[] }> = [];
-  for (const o of open) {
-    const t = byId.get(o.taskId);
-    const b = byId.get(o.on);
-    if (!t || !b || t.state !== "active" || b.state === "finished") continue;
+  for (const r of rows) {
     const last = blocked[blocked.length - 1];
-    if (last?.task.id === t.id) last.waiting.push(b);
-    else blocked.push({ task: t, waiting: [b] });
+    if (last?.task.id === r.task.id) last.waiting.push(r.waiting);
+    else blocked.push({ task: r.task, waiting: [r.waiting] });
   }
-  const page = pageOf(blocked, q.limit, (r) => [r.task.id], "convoys/deps");
   return {
-    blocked: page.items.map((r) => ({ task: taskToWire(r.task), waiting_for: r.waiting.map((w) => ({ task: w.name, task_id: w.id, state: w.state })) })),
-    count: page.items.length,
+    blocked: blocked.map((r) => ({ task: taskToWire(r.task), waiting_for: r.waiting.map((w) => ({ task: w.name, task_id: w.id, state: w.state })) })),
+    count: blocked.length,
     next_cursor: page.next_cursor,
   };
 }

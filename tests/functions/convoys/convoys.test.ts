@@ -103,6 +103,42 @@ describe("task dependencies", () => {
     expect((await env.call("GET", "/v1/blocked-tasks")).body.blocked[0].waiting_for.map((w: any) => w.task)).toEqual([c]);
   });
 
+  it("pages blocked tasks without losing any: finished dependents are skipped, every blocker of a listed task is shown", async () => {
+    env = await makeTestEnv();
+    const depend = async (task: string, on: string) => expect((await env.call("POST", `/v1/tasks/${task}/depends`, { body: { on } })).status).toBe(201);
+    const b = (await createTask(env)).task.name;
+    // Finished tasks that still wait for b are not blocked, and must not use up the page.
+    for (let i = 0; i < 8; i++) {
+      const done = (await createTask(env)).task.name;
+      await depend(done, b);
+      await finish(done);
+    }
+    // One task waiting for ten blockers, one for a single blocker, one active task waiting for b.
+    const many = (await createTask(env)).task.name;
+    const blockers: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const x = (await createTask(env)).task.name;
+      blockers.push(x);
+      await depend(many, x);
+    }
+    const one = (await createTask(env)).task.name;
+    await depend(one, b);
+    const seen = new Map<string, string[]>();
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const res: any = await env.call("GET", `/v1/blocked-tasks?limit=1${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+      expect(res.status).toBe(200);
+      expect(res.body.blocked.length).toBeLessThanOrEqual(1);
+      for (const r of res.body.blocked) seen.set(r.task.name, r.waiting_for.map((w: any) => w.task).sort());
+      cursor = res.body.next_cursor;
+      pages++;
+    } while (cursor && pages < 10);
+    expect([...seen.keys()].sort()).toEqual([many, one].sort());
+    expect(seen.get(many)).toEqual(blockers.sort());
+    expect(seen.get(one)).toEqual([b]);
+  });
+
   it("only the owner or the bound manager may add dependencies or reopen", async () => {
     env = await makeTestEnv();
     const pair = await boundPair(env);

@@ -117,6 +117,9 @@ describe("hot query plans across routes, crons and the cycle", () => {
     // Patrol, gates, convoys, coordination.
     await ok("GET", "/v1/gates");
     await ok("GET", "/v1/convoys");
+    // A blocked task, so the page's blockers are read too.
+    const blocker = (await createTask(env)).task.name;
+    await ok("POST", `/v1/tasks/${task}/depends`, { on: blocker });
     await ok("GET", "/v1/blocked-tasks");
     await ok("GET", "/v1/claims");
     await ok("GET", "/v1/notes");
