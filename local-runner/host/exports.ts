@@ -1,7 +1,7 @@
 import { constants } from "node:fs";
 import { lstat, mkdir, open, realpath, rm } from "node:fs/promises";
 import { connect } from "node:net";
-import { dirname, isAbsolute, join, relative, sep } from "node:path";
+import { isAbsolute, join, relative, sep } from "node:path";
 import { ApiError } from "../../functions/lib/errors.ts";
 
 /** A path is inside `root` (both already resolved) when the relative path does not climb out. */
@@ -39,28 +39,50 @@ export async function writeFilesUnder(dir: string, files: Array<{ name: string; 
   return written;
 }
 
+/** A file or directory of an export that the filesystem refused (permissions, a full disk, /proc or /sys). */
+function cannotCreate(name: string, root: string, e: unknown): ApiError {
+  return new ApiError("PATH_NOT_ALLOWED", `cannot create export file '${name}' under '${root}': ${(e as Error).message}`, {
+    hint: "Choose a directory this user may write (check its permissions and free space, and that nothing in it is a symlink).",
+  });
+}
+
 /** Creates one file of `writeFilesUnder` (recorded in `written` as soon as it exists). */
 async function writeOne(root: string, f: { name: string; bytes: Uint8Array }, written: string[]): Promise<void> {
   const parts = f.name.split("/");
   if (isAbsolute(f.name) || parts.some((p) => p === "" || p === "." || p === "..")) {
     throw new ApiError("PATH_NOT_ALLOWED", `export file name '${f.name}' is not a plain relative path`);
   }
-  const target = join(root, ...parts);
-  await mkdir(dirname(target), { recursive: true });
-  const parent = await realpath(dirname(target));
-  if (!inside(root, parent))
-    throw new ApiError("PATH_NOT_ALLOWED", `export file '${f.name}' would land outside '${root}'`, {
-      hint: "Something under the directory is a symlink out of it.",
-    });
+  // One directory level at a time, never mkdir's recursive mode: under /proc that never settles
+  // (Node 20) and spins a core; each level must also still resolve under the root.
+  let parent = root;
+  for (const part of parts.slice(0, -1)) {
+    const next = join(parent, part);
+    try {
+      await mkdir(next, { mode: 0o700 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw cannotCreate(f.name, root, e);
+    }
+    try {
+      parent = await realpath(next);
+    } catch (e) {
+      throw cannotCreate(f.name, root, e);
+    }
+    if (!inside(root, parent))
+      throw new ApiError("PATH_NOT_ALLOWED", `export file '${f.name}' would land outside '${root}'`, {
+        hint: "Something under the directory is a symlink out of it.",
+      });
+  }
   const handle = await open(
     join(parent, parts[parts.length - 1]!),
     constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
     0o600,
   ).catch((e) => {
-    const exists = (e as NodeJS.ErrnoException).code === "EEXIST";
-    throw new ApiError(exists ? "CONFLICT" : "PATH_NOT_ALLOWED", `cannot create export file '${f.name}' under '${root}': ${(e as Error).message}`, {
-      hint: exists ? "Remove the earlier export, or choose another --out." : "Check the directory's permissions and that nothing in it is a symlink.",
-    });
+    if ((e as NodeJS.ErrnoException).code === "EEXIST") {
+      throw new ApiError("CONFLICT", `cannot create export file '${f.name}' under '${root}': ${(e as Error).message}`, {
+        hint: "Remove the earlier export, or choose another --out.",
+      });
+    }
+    throw cannotCreate(f.name, root, e);
   });
   written.push(join(parent, parts[parts.length - 1]!));
   try {

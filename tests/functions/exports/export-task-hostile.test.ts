@@ -38,3 +38,17 @@ describe("export-task into a folder name that is partly taken", () => {
     expect(readdirSync(taken)).toEqual(["manifest.json"]);
   });
 });
+
+describe("export-task into a directory the filesystem will not take", () => {
+  // From a hostile probe: under /proc a recursive mkdir never settled (Node 20) and spun a core
+  // past the request's deadline, and /sys's EPERM was a 500. Both are now a prompt 422.
+  it("answers PATH_NOT_ALLOWED for /proc/self, /proc and /sys (a hang fails by the test's timeout)", async () => {
+    const task = (await createTask(env, { name: "exp-proc", goal: "export nowhere" })).task;
+    for (const dir of ["/proc/self", "/proc", "/sys"]) {
+      const r = await env.call("POST", `/v1/tasks/${task.name}/export`, { body: { dir } });
+      expect(r.status, `${dir}: ${JSON.stringify(r.body)}`).toBe(422);
+      expect(r.body.error.code).toBe("PATH_NOT_ALLOWED");
+      expect(r.body.error.message).toContain(`cannot create export file`);
+    }
+  }, 20_000);
+});
