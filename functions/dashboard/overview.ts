@@ -233,7 +233,9 @@ async function approvals(ctx: Ctx) {
 /** The patrol's status, with open gates and convoys. */
 async function patrol(ctx: Ctx) {
   const status = await patrolStatus(ctx);
-  const [openGates, openConvoys] = await ctx.db.batch([
+  // The lists are capped; the counts say how many are open in all, so a flood of gates or convoys
+  // (any session may open its own) cannot hide the rest from the owner without a trace.
+  const [openGates, openConvoys, [gateCount], [convoyCount]] = await ctx.db.batch([
     ctx.db
       .select({ id: gates.id, type: gates.type, title: gates.title, dueAt: gates.dueAt, createdAt: gates.createdAt })
       .from(gates)
@@ -246,6 +248,8 @@ async function patrol(ctx: Ctx) {
       .where(eq(convoys.state, "open"))
       .orderBy(desc(convoys.state), desc(convoys.createdAt), desc(convoys.id))
       .limit(SIDE),
+    ctx.db.select({ n: count() }).from(gates).where(eq(gates.state, "open")),
+    ctx.db.select({ n: count() }).from(convoys).where(eq(convoys.state, "open")),
   ]);
   return {
     running: status.running,
@@ -256,6 +260,8 @@ async function patrol(ctx: Ctx) {
     owner_notices_pending: status.owner_notices_pending,
     gates: openGates.map((g) => ({ id: g.id, type: g.type, title: g.title, due_at: iso(g.dueAt), created_at: iso(g.createdAt) })),
     convoys: openConvoys.map((c) => ({ id: c.id, title: c.title, created_at: iso(c.createdAt) })),
+    gates_open: gateCount?.n ?? 0,
+    convoys_open: convoyCount?.n ?? 0,
   };
 }
 

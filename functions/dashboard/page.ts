@@ -315,9 +315,11 @@ export const DASHBOARD_JS = `"use strict";
     var g = $("gates"); clear(g);
     if (!p.gates.length) g.appendChild(el("li", { cls: "muted", text: "none open" }));
     p.gates.forEach(function (x) { g.appendChild(el("li", { text: x.type + " " + (x.title || x.id) + (x.due_at ? " · due " + x.due_at : "") })); });
+    if (p.gates_open > p.gates.length) g.appendChild(el("li", { cls: "muted", "data-more": "gates", text: "and " + (p.gates_open - p.gates.length) + " more open (switchyard gate list)" }));
     var c = $("convoys"); clear(c);
     if (!p.convoys.length) c.appendChild(el("li", { cls: "muted", text: "none open" }));
     p.convoys.forEach(function (x) { c.appendChild(el("li", { text: x.title })); });
+    if (p.convoys_open > p.convoys.length) c.appendChild(el("li", { cls: "muted", "data-more": "convoys", text: "and " + (p.convoys_open - p.convoys.length) + " more open (switchyard convoy list)" }));
   }
 
   function refresh() {

@@ -120,6 +120,18 @@ describe.skipIf(!haveChromium)("/dashboard in Chromium", () => {
     await rec.context.close();
   });
 
+  it("says how many more gates are open than the patrol panel lists", async () => {
+    for (let i = 0; i < 51; i++) await must("POST", "/v1/gates", { type: "human", title: `panel gate ${i}` });
+    const rec = await signedIn();
+    const more = rec.page.locator('#gates li[data-more="gates"]');
+    await more.waitFor({ timeout: 10_000 });
+    expect(await more.textContent()).toBe("and 1 more open (switchyard gate list)");
+    expect(await rec.page.locator("#gates li").count()).toBe(51);
+    expect(await rec.page.locator('#convoys li[data-more="convoys"]').count()).toBe(0);
+    expect(rec.errors).toEqual([]);
+    await rec.context.close();
+  });
+
   it("lets the owner approve a draft with an edit and send it; the requester's inbox gets exactly that text", async () => {
     const requester = await must("POST", "/v1/sessions", { name: "dash-requester", role: "worker" });
     const advisor = await must("POST", "/v1/sessions", { name: "dash-advisor", role: "manager" });

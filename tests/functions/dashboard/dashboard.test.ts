@@ -72,9 +72,28 @@ describe("GET /v1/dashboard/overview", () => {
       last_cycle: null,
       inbox: { pending: 0, consumed: 0 },
     });
-    expect(page1.body).toMatchObject({ queue: { pending: 0, dead: 0 }, dispatch: [], broker: [], patrol: { running: false, gates: [], convoys: [] } });
+    expect(page1.body).toMatchObject({
+      queue: { pending: 0, dead: 0 },
+      dispatch: [],
+      broker: [],
+      patrol: { running: false, gates: [], convoys: [], gates_open: 0, convoys_open: 0 },
+    });
     expect((await env.call("GET", "/v1/dashboard/overview?state=finished")).body.tasks).toEqual([]);
     expect((await env.call("GET", "/v1/dashboard/overview?cursor=zzz")).status).toBe(400);
+  });
+
+  it("says how many gates and convoys are open in all, so a flood past the list's cap cannot hide the rest", async () => {
+    expect((await env.call("POST", "/v1/gates", { body: { type: "human", title: "owner's own" } })).status).toBe(201);
+    const s = await registerSession(env, "manager");
+    for (let i = 0; i < 52; i++) {
+      expect((await env.call("POST", "/v1/gates", { token: s.token, body: { type: "human", title: `flood ${i}`, waiters: [s.session.name] } })).status).toBe(
+        201,
+      );
+    }
+    const patrol = (await env.call("GET", "/v1/dashboard/overview")).body.patrol;
+    expect(patrol.gates).toHaveLength(50);
+    expect(patrol.gates.map((g: any) => g.title)).not.toContain("owner's own");
+    expect(patrol).toMatchObject({ gates_open: 53, convoys_open: 0 });
   });
 
   it("is the owner's only", async () => {
