@@ -40,7 +40,13 @@ export const criteriaPlanRoute = defineRoute(
 
 const MUST = /must[- ]?have|current[- ]task|required|acceptance criteria|in scope/i;
 const LATER = /follow[- ]?up|later|deferred|out of scope|future|nice[- ]to[- ]have/i;
-const ITEM = /^\s*(?:[-*•]|\d+[.)]|\[[ x]\])\s+(.+?)\s*$/i;
+/*
+ * A list item. Linear on any line: no two quantifiers here can take the same characters (the
+ * text starts at its first non-blank), and the caller trims. The old form's `\s+(.+?)\s*$`
+ * backtracked in cubic time on a line of spaces ending in a lone carriage return: one 6 kB
+ * request held the event loop for 12 s.
+ */
+const ITEM = /^[ \t]*(?:[-*•]|\d+[.)]|\[[ x]\])[ \t]+(\S.*)$/i;
 
 /** Shell-quotes a value for a suggested command line. */
 function quote(s: string): string {
@@ -55,7 +61,8 @@ export function parseCriteriaText(text: string): { items: Array<{ criterion: str
   let section: "must_have" | "follow_up" | null = null;
   const items: Array<{ criterion: string; kind: "must_have" | "follow_up" }> = [];
   let ignored = 0;
-  for (const line of text.split(/\r?\n/)) {
+  // A lone \r ends a line too, so no line holds one.
+  for (const line of text.split(/\r\n|\r|\n/)) {
     const m = ITEM.exec(line);
     if (!m) {
       if (LATER.test(line)) section = "follow_up";
