@@ -9,6 +9,7 @@ import { notifications } from "../../schema/patrol.ts";
 import { sessions } from "../../schema/sessions.ts";
 import { tasks } from "../../schema/tasks.ts";
 import { listBlocked } from "../convoys/deps.ts";
+import { detailsVisibleTo } from "../sessions/wire.ts";
 import { BlockedTask } from "../convoys/schema.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { decodeCursor, NextCursorField, PageQueryFields, pageOf } from "../lib/paging.ts";
@@ -93,6 +94,8 @@ export async function board(ctx: Ctx, q: z.output<typeof BoardQuery>) {
         ).map((r) => r.taskId)
       : [],
   );
+  // A worker's cwd locates it on its machine: shown only to whom session show shows it.
+  const visible = await detailsVisibleTo(ctx);
   const working = page.items.map(({ binding, task }) => {
     const w = people.get(binding.workerSessionId);
     const m = people.get(binding.managerSessionId);
@@ -102,7 +105,7 @@ export async function board(ctx: Ctx, q: z.output<typeof BoardQuery>) {
       goal: task.goal,
       worker: w?.name ?? binding.workerSessionId,
       worker_state: w?.state ?? "unknown",
-      worker_cwd: w?.cwd ?? null,
+      worker_cwd: w && visible(w) ? w.cwd : null,
       worker_host: w?.host ?? null,
       worker_last_heartbeat_at: iso(w?.lastHeartbeatAt),
       manager: m?.name ?? binding.managerSessionId,

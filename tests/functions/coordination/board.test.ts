@@ -56,4 +56,19 @@ describe("plans, notes and the board", () => {
     const next = await env.call("GET", `/v1/board?limit=1&cursor=${paged.body.next_cursor}`);
     expect(next.body.working[0].task).not.toBe(paged.body.working[0].task);
   });
+
+  it("shows a worker's cwd only to whom session show shows it", async () => {
+    env = await makeTestEnv();
+    const pair = await boundPair(env, { worker: { cwd: "/secret/worktree" } });
+    const stranger = await boundPair(env);
+    const cwdFor = async (token?: string) => {
+      const b = (await env.call("GET", "/v1/board", { token })).body;
+      return b.working.find((l: any) => l.task === pair.task.task.name).worker_cwd;
+    };
+    expect(await cwdFor()).toBe("/secret/worktree");
+    expect(await cwdFor(pair.manager.token)).toBe("/secret/worktree");
+    expect(await cwdFor(pair.worker.token)).toBe("/secret/worktree");
+    expect(await cwdFor(stranger.manager.token)).toBeNull();
+    expect(await cwdFor(stranger.worker.token)).toBeNull();
+  });
 });
