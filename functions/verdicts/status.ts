@@ -2,7 +2,7 @@ import type { z } from "@hono/zod-openapi";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
-import { exitCodeOf, judge, resolveTarget } from "./evidence.ts";
+import { exitCodeOf, judge, type Resolved, resolveTarget } from "./evidence.ts";
 import { TargetParam, Verdict, VerdictQuery } from "./schema.ts";
 
 export const dispatchStatusRoute = defineRoute(["owner", "daemon", "session"], {
@@ -17,6 +17,17 @@ export const dispatchStatusRoute = defineRoute(["owner", "daemon", "session"], {
 });
 
 /** The verdict for one target. */
+/**
+ * Whether `sessionId` manages the resolved worker: through the active binding, or through the
+ * binding its task's finish ended (a manager watching its dispatch sees the verdict after the
+ * finish). A manager unbound before that, or bound elsewhere since, does not.
+ */
+function managesNowOrAtFinish(sessionId: string, r: Resolved): boolean {
+  const b = r.binding;
+  if (!b || b.managerSessionId !== sessionId) return false;
+  return b.state === "active" || (r.task?.finishedAt != null && b.endedAt === r.task.finishedAt);
+}
+
 export async function dispatchStatus(ctx: Ctx, target: string, q: z.output<typeof VerdictQuery>) {
   const r = await resolveTarget(ctx, target);
   if (!r) {
@@ -31,7 +42,7 @@ export async function dispatchStatus(ctx: Ctx, target: string, q: z.output<typeo
       evidence: { result_file: null, git: null, process: null, activity: null, administrative: {} },
     };
   }
-  if (ctx.auth.kind === "session" && ctx.auth.sessionId !== r.worker.id && ctx.auth.sessionId !== r.binding?.managerSessionId) {
+  if (ctx.auth.kind === "session" && ctx.auth.sessionId !== r.worker.id && !managesNowOrAtFinish(ctx.auth.sessionId, r)) {
     throw new ApiError("FORBIDDEN", `a session may judge only itself or the worker it manages, not '${target}'`, {
       hint: "Use the manager's token, or ask the owner.",
     });

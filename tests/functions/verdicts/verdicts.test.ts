@@ -26,4 +26,20 @@ describe("dispatch-status without host evidence", () => {
     expect(harvest.status).toBe(409);
     expect((await env.call("POST", `/v1/harvest/${task}`, { body: {} })).status).toBe(400);
   });
+
+  it("refuses a manager whose binding ended before the finish, or that was bound elsewhere since", async () => {
+    env = await makeTestEnv({ host: null });
+    const pair = await boundPair(env, { worker: { cwd: "/secret/repo" } });
+    const task = pair.task.task.name;
+    const as = (target: string) => env.call("GET", `/v1/dispatch-status/${target}`, { token: pair.manager.token });
+    expect((await as(task)).body.resolved.cwd).toBe("/secret/repo");
+    expect((await env.call("POST", "/v1/bindings/unbind", { body: { task } })).status).toBe(200);
+    expect((await as(task)).status).toBe(403);
+    expect((await as(pair.worker.session.name)).status).toBe(403);
+    env.clock.advance(5);
+    await env.call("POST", `/v1/tasks/${task}/finish`, { body: {} });
+    expect((await as(task)).status).toBe(403);
+    // The worker still judges itself.
+    expect((await env.call("GET", `/v1/dispatch-status/${task}`, { token: pair.worker.token })).status).toBe(200);
+  });
 });
