@@ -37,6 +37,11 @@ class TranscriptParser {
   #next = 1;
   #pending = new Map<number, Pending>();
 
+  /** Whether the thread is up and takes chunks (false before the first large chunk and after a failure). */
+  get ready(): boolean {
+    return this.#ready;
+  }
+
   /** The chunk prepared on the thread, or null when the caller should prepare it itself. */
   prepare(job: TranscriptChunkJob): Promise<PreparedTranscriptChunk> | null {
     if (this.#failed || job.head.length + job.bytes.length < MIN_OFFLOAD_BYTES) return null;
@@ -67,6 +72,9 @@ class TranscriptParser {
     worker.on("message", (msg: { ready?: true; id?: number; result?: PreparedTranscriptChunk; error?: string }) => {
       if (msg.ready) {
         this.#ready = true;
+        // Node refs a worker again once its first message arrives, whatever unref() said before:
+        // an idle thread must not keep a finished CLI command (ingest) from exiting.
+        if (this.#pending.size === 0) worker.unref();
         return;
       }
       const p = this.#pending.get(msg.id!);
