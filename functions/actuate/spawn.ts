@@ -81,7 +81,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** Last lines of a pane, for error messages about an agent that would not start. */
 function paneTail(pane: string): string {
   return pane
-    .replace(/\s+$/, "")
+    .trimEnd()
     .split("\n")
     .filter((l) => l.trim())
     .slice(-6)

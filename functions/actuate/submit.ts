@@ -38,7 +38,7 @@ function tailSnippet(text: string): string {
  */
 export function composerCleared(pane: string, snippet: string, composerLines = 6): boolean {
   if (!snippet) return true;
-  const lines = pane.replace(/\s+$/, "").split("\n");
+  const lines = pane.trimEnd().split("\n");
   return !lines.slice(-composerLines).some((l) => l.includes(snippet));
 }
 

@@ -13,11 +13,32 @@ export interface TriggerArms {
  * The controlled phrases that may arm loop gates from natural language. Deliberately specific:
  * ordinary caution ("be careful", "run the tests") matches none of them.
  */
-export const LOOP_TRIGGERS: Array<{ id: string; description: string; patterns: RegExp[]; arms: Partial<TriggerArms> }> = [
+/**
+ * "ralph loop" and, later on the same line, "adversarial". Each line's rest is looked at once,
+ * after its first "ralph loop" (a later one has less line after it):
+ * `ralph\s+loop\b.*\badversarial` rescanned it from every "ralph loop", quadratic in a prompt that
+ * repeats the phrase.
+ */
+const RALPH_THEN_ADVERSARIAL = {
+  test(text: string): boolean {
+    const phrase = /\bralph\s+loop\b/gi;
+    let checkedTo = -1;
+    for (let m = phrase.exec(text); m; m = phrase.exec(text)) {
+      const from = m.index + m[0].length;
+      if (from <= checkedTo) continue;
+      const eol = text.slice(from).search(/[\r\n\u2028\u2029]/);
+      checkedTo = eol < 0 ? text.length : from + eol;
+      if (/\badversarial/i.test(text.slice(from, checkedTo))) return true;
+    }
+    return false;
+  },
+};
+
+export const LOOP_TRIGGERS: Array<{ id: string; description: string; patterns: Array<{ test(text: string): boolean }>; arms: Partial<TriggerArms> }> = [
   {
     id: "adversarial_ralph_loop",
     description: "An adversarially gated Ralph loop: repeated passes, each attacked before the next.",
-    patterns: [/\badversarial(ly)?[- ]gated\s+ralph\s+loop\b/i, /\badversarial\s+ralph\s+loop\b/i, /\bralph\s+loop\b.*\badversarial/i],
+    patterns: [/\badversarial(ly)?[- ]gated\s+ralph\s+loop\b/i, /\badversarial\s+ralph\s+loop\b/i, RALPH_THEN_ADVERSARIAL],
     arms: { ralph_loop_policy: true, adversarial_before_continue: true },
   },
   {

@@ -44,7 +44,19 @@ const TEXT_RULES: Array<[PanePattern, RegExp]> = [
 ];
 
 // "Esc to cancel" is deliberately absent: menus (trust, approval) show it while nothing runs.
-const BUSY_INDICATOR = /esc to interrupt|ctrl\+c to (?:interrupt|cancel)|\bworking\b.*\(\d+s/i;
+const BUSY_PHRASE = /esc to interrupt|ctrl\+c to (?:interrupt|cancel)/i;
+
+/**
+ * A line that says the agent is busy: a busy phrase, or "working" followed later on the line by
+ * an elapsed time like "(12s". Looked for after the first "working" only (any later one has less
+ * line after it), never as `working.*\(\d+s`: a line of repeated "working" made that quadratic, and
+ * the pane and the classify route's 200,000 characters are the agent's to fill.
+ */
+function busyIndicator(line: string): boolean {
+  if (BUSY_PHRASE.test(line)) return true;
+  const w = /\bworking\b/i.exec(line);
+  return w !== null && /^[^\r\n\u2028\u2029]*\(\d+s/.test(line.slice(w.index + w[0].length));
+}
 
 /**
  * Classifies captured pane text. Prompt patterns come straight from the text; the stuck-busy
@@ -62,7 +74,7 @@ export function classifyPane(text: string, ctx: ClassifyContext = {}): Classific
       evidence.set(pattern, hit.trim());
     }
   }
-  const busyLine = lines.find((l) => BUSY_INDICATOR.test(l));
+  const busyLine = lines.find(busyIndicator);
   const suppressed: Classification["suppressed"] = [];
   if (busyLine !== undefined) {
     const threshold = ctx.busyWaitSeconds ?? 90;

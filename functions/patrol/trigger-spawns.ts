@@ -24,7 +24,7 @@ const PROMPT_LINE = /^\s*(?:[›❯]|>)(?:\s|$)/;
 export function paneShowsReadyPrompt(pane: string): boolean {
   const c = classifyPane(pane);
   if (c.busy_indicator || c.matched.some((p) => p !== "long_running_interruptible")) return false;
-  const lines = pane.replace(/\s+$/, "").split("\n").slice(-12);
+  const lines = pane.trimEnd().split("\n").slice(-12);
   return lines.some((l) => PROMPT_LINE.test(l));
 }
 

@@ -1,10 +1,6 @@
 // The parser thread prepares transcript chunks exactly as ingest does inline, so which of the two
 // ran never shows in the stored rows.
-import { spawnSync } from "node:child_process";
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { appendFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import type { TranscriptChunkJob } from "../../functions/lib/host.ts";
 import { prepareTranscriptChunk } from "../../functions/observe/ingest-chunk.ts";
@@ -12,6 +8,7 @@ import { MIN_OFFLOAD_BYTES, transcriptParser } from "../../local-runner/transcri
 import { registerSession } from "../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../helpers/services.ts";
 import { codexMeta, codexRollout } from "../helpers/transcripts.ts";
+import { runWithDeadline } from "../helpers/child-deadline.ts";
 
 let env: TestEnv | undefined;
 afterEach(() => env?.close());
@@ -114,24 +111,18 @@ describe("transcript parser thread", () => {
     // Node refs a worker again when its first message arrives: a CLI ingest whose one large chunk
     // started the thread (and was parsed inline) then never exited. The child waits until the
     // thread is up, drops its own timer, and must then end by itself; it is killed after 60 s.
-    const parser = fileURLToPath(new URL("../../local-runner/transcript-parser.ts", import.meta.url));
-    const script = `import { transcriptParser } from ${JSON.stringify(parser)};
-      const p = transcriptParser();
+    const child = runWithDeadline(
+      { thread: "local-runner/transcript-parser.ts" },
+      `const p = thread.transcriptParser();
       const job = { head: new Uint8Array(0), bytes: new Uint8Array(${MIN_OFFLOAD_BYTES}), kind: "codex" };
       if (p.prepare(job) !== null) throw new Error("the thread cannot be up yet");
       const started = Date.now();
       const wait = setInterval(() => {
         if (p.ready) { clearInterval(wait); console.log("up"); }
         else if (Date.now() - started > 30000) { clearInterval(wait); console.log("never up"); process.exit(3); }
-      }, 20);`;
-    // A file, not -e with --input-type=module: the thread inherits the process's flags, and that
-    // one would make its bootstrap (CommonJS) an ES module.
-    const file = join(mkdtempSync(join(tmpdir(), "switchyard-parser-exit-")), "child.mts");
-    writeFileSync(file, script);
-    const child = spawnSync(process.execPath, ["--import", "tsx", file], { encoding: "utf8", timeout: 60_000 });
-    rmSync(dirname(file), { recursive: true, force: true });
-    expect(child.error?.message ?? "", child.stderr).toBe("");
+      }, 20);`,
+    );
+    expect(child.failure).toBe("");
     expect(child.stdout.trim()).toBe("up");
-    expect(child.status).toBe(0);
   }, 90_000);
 });

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { composerCleared, submitText } from "../../../functions/actuate/submit.ts";
+import { runWithDeadline } from "../../helpers/child-deadline.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 import { killTmux, startFakeTui } from "./fake-tui.ts";
 
@@ -56,4 +57,18 @@ describe("composerCleared", () => {
     const typed = ["older", ...Array(10).fill(""), "› run the tests"].join("\n");
     expect(composerCleared(typed, "run the tests")).toBe(false);
   });
+});
+
+describe("composerCleared on a wide pane", () => {
+  it("trims a pane with long runs of inner spaces in linear time", () => {
+    // An agent may widen its own window (tmux resize-window -x 10000): `/\s+$/` was quadratic in
+    // every run of spaces inside a line, seconds per check on a 10000 × 400 pane.
+    const child = runWithDeadline(
+      { submit: "functions/actuate/submit.ts", trigger: "functions/patrol/trigger-spawns.ts" },
+      `const pane = ("x" + " ".repeat(1000000) + "y\\n").repeat(2) + "› hello   \\n\\n";
+      process.stdout.write(JSON.stringify([submit.composerCleared(pane, "hello"), trigger.paneShowsReadyPrompt(pane)]));`,
+    );
+    expect(child.failure, "the check did not finish").toBe("");
+    expect(JSON.parse(child.stdout)).toEqual([false, true]);
+  }, 90_000);
 });

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { classifyPane } from "../../../functions/observe/classify.ts";
+import { runWithDeadline } from "../../helpers/child-deadline.ts";
 
 const dir = fileURLToPath(new URL("../../fixtures/panes/", import.meta.url));
 const pane = (name: string) => readFileSync(`${dir}${name}`, "utf8");
@@ -64,4 +65,26 @@ describe("classifyPane text rules", () => {
   it("prefers the trust prompt over the enter-to-confirm footer on the same screen", () => {
     expect(classifyPane(pane("claude-trust_prompt.txt")).matched).toEqual(["trust_prompt", "enter_to_confirm"]);
   });
+});
+
+describe("classifyPane on hostile text", () => {
+  it("finds a busy line in linear time, and the same lines as before", () => {
+    // A line of repeated "working" made `working.*\(\d+s` quadratic: 200,000 characters (what
+    // POST /classify takes) held the event loop about 2 s, and this would take minutes.
+    const child = runWithDeadline(
+      { classify: "functions/observe/classify.ts" },
+      `const line = "working ".repeat(500000);
+      const r = [classify.classifyPane(line).busy_indicator, classify.classifyPane(line + "(12s)").busy_indicator];
+      process.stdout.write(JSON.stringify(r));`,
+    );
+    expect(child.failure, "the classification did not finish").toBe("");
+    expect(JSON.parse(child.stdout)).toEqual([false, true]);
+    const busy = (l: string) => classifyPane(l).busy_indicator;
+    expect(busy("• Working (12s • esc to interrupt)")).toBe(true);
+    expect(busy("Working on it (3s")).toBe(true);
+    expect(busy("networking (12s")).toBe(false);
+    expect(busy("(12s) working")).toBe(false);
+    expect(busy("working\r(12s")).toBe(false);
+    expect(busy("press ctrl+c to cancel")).toBe(true);
+  }, 90_000);
 });

@@ -1,6 +1,5 @@
-import { spawnSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { parseCriteriaText } from "../../../functions/supervision/criteria-plan.ts";
+import { runWithDeadline } from "../../helpers/child-deadline.ts";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { registerSession } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
@@ -135,13 +134,13 @@ describe("criteria-plan", () => {
 
   it("reads a hostile line in linear time, and takes CR, CRLF and LF alike as line ends", () => {
     // Spaces around a word and a lone carriage return: the old item pattern backtracked in cubic
-    // time on this (6 kB held the event loop 12 s; this would take hours). A blocked event loop
-    // cannot time a test out, so the parse runs in a child that is killed after 60 s.
-    const script = `import { parseCriteriaText } from ${JSON.stringify(fileURLToPath(new URL("../../../functions/supervision/criteria-plan.ts", import.meta.url)))};
-      const hostile = "## Must-have\\n- " + " ".repeat(30000) + "a" + " ".repeat(30000) + "\\rb";
-      process.stdout.write(JSON.stringify(parseCriteriaText(hostile)));`;
-    const child = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8", timeout: 60_000 });
-    expect(child.error?.message ?? child.stderr, "the parse did not finish").toBe("");
+    // time on this (6 kB held the event loop 12 s; this would take hours).
+    const child = runWithDeadline(
+      { plan: "functions/supervision/criteria-plan.ts" },
+      `const hostile = "## Must-have\\n- " + " ".repeat(30000) + "a" + " ".repeat(30000) + "\\rb";
+      process.stdout.write(JSON.stringify(plan.parseCriteriaText(hostile)));`,
+    );
+    expect(child.failure, "the parse did not finish").toBe("");
     expect(JSON.parse(child.stdout)).toEqual({ items: [{ criterion: "a", kind: "must_have" }], ignored: 0 });
     expect(parseCriteriaText("## Must-have\r- one\r\n- two  \n2) three")).toEqual({
       items: ["one", "two", "three"].map((criterion) => ({ criterion, kind: "must_have" })),
