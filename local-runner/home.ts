@@ -15,6 +15,7 @@ import {
 } from "node:fs";
 import { hostname } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
+import { expandConfig } from "@libsql/core/config";
 import { type SynchronousLevel, synchronousFromEnv } from "../functions/lib/db-sync.ts";
 
 /** Where Switchyard keeps its state on this machine, and how to reach its database. */
@@ -122,11 +123,32 @@ export function ensureHomeDirs(cfg: HomeConfig): void {
   if (path) mkdirSync(dirname(path), { recursive: true });
 }
 
-/** The file a `file:` database URL names, or null (a remote or in-memory database). */
+/**
+ * Whether a database file holds anything: "missing", "empty" (truncated, or replaced by an empty
+ * file, with no write-ahead log holding what has not reached it yet) or "present".
+ */
+export function databaseFileState(path: string): "missing" | "empty" | "present" {
+  if (!existsSync(path)) return "missing";
+  if (statSync(path).size > 0) return "present";
+  const wal = `${path}-wal`;
+  return existsSync(wal) && statSync(wal).size > 0 ? "present" : "empty";
+}
+
+/**
+ * The file a `file:` database URL names, read as libSQL reads it (percent-escapes decoded, a
+ * `localhost` authority dropped), or null: a remote or in-memory database, or a URL libSQL
+ * refuses (it says why when it is opened).
+ */
 export function databaseFileOf(dbUrl: string): string | null {
-  if (!dbUrl.startsWith("file:")) return null;
-  const path = dbUrl.slice("file:".length).split("?")[0]!;
-  return path && path !== ":memory:" ? path : null;
+  let expanded: ReturnType<typeof expandConfig>;
+  try {
+    expanded = expandConfig({ url: dbUrl }, true);
+  } catch {
+    return null;
+  }
+  const host = expanded.authority?.host.toLowerCase();
+  if (expanded.scheme !== "file" || (host !== undefined && host !== "" && host !== "localhost")) return null;
+  return expanded.path && expanded.path !== ":memory:" ? expanded.path : null;
 }
 
 /** A home path that names a file: said with the path and what to do, not mkdir's EEXIST. */

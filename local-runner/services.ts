@@ -9,7 +9,16 @@ import { openDatabase, type Database } from "../functions/lib/db.ts";
 import { makeId, sha256Hex } from "../functions/lib/ids.ts";
 import { isUniqueViolation, sqliteErrorOf } from "../functions/lib/sql.ts";
 import { hardeningFromEnv } from "./hardening-env.ts";
-import { databaseFileOf, ensureHomeDirs, readOwnerTokenFile, replaceOwnerTokenFile, resolveHome, writeOwnerTokenFileOnce, type HomeConfig } from "./home.ts";
+import {
+  databaseFileOf,
+  databaseFileState,
+  ensureHomeDirs,
+  readOwnerTokenFile,
+  replaceOwnerTokenFile,
+  resolveHome,
+  writeOwnerTokenFileOnce,
+  type HomeConfig,
+} from "./home.ts";
 import { agentLaunchConfig, ensureCliShim } from "./agents.ts";
 import { drafterFromEnv } from "./drafter.ts";
 import { swaggerUiAssets } from "./docs-assets.ts";
@@ -284,9 +293,11 @@ export function checkWakeInterval(ms: number, what: string): number {
  */
 function assertDatabaseFilePresent(home: HomeConfig): void {
   const path = databaseFileOf(home.dbUrl);
-  if (path === null || existsSync(path) || !existsSync(home.ownerTokenFile)) return;
+  if (path === null || !existsSync(home.ownerTokenFile)) return;
+  const state = databaseFileState(path);
+  if (state === "present") return;
   throw new DatabaseUnreachableError(
-    `the database file ${path} is missing, but this home (${home.home}) has been used: its owner.token was made for a database that is no longer there`,
+    `the database file ${path} is ${state}, but this home (${home.home}) has been used: its owner.token was made for a database that is no longer there`,
     `Put the file back (or set SWITCHYARD_DB_URL to where it is now). To start over with an empty database in this home, run \`switchyard init --home ${home.home}\`; owner.token carries over to it.`,
   );
 }

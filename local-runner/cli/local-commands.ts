@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { databaseFileOf, HOME_DIR_NAME, resolveHome } from "../home.ts";
+import { databaseFileOf, databaseFileState, HOME_DIR_NAME, resolveHome } from "../home.ts";
 import type { OwnerTokenReset } from "../services.ts";
 import { isLoopbackHost } from "../loopback.ts";
 
@@ -236,7 +236,7 @@ export const LOCAL_COMMANDS: CommandSpec[] = [
       const existed = existsSync(join(g.home!, "owner.token"));
       if (flag(a, "reset-owner-token")) return resetOwner(g);
       const dbPath = databaseFileOf(resolveHome(process.env, { home: g.home }).dbUrl);
-      const dbExisted = dbPath === null || existsSync(dbPath);
+      const dbExisted = dbPath === null || databaseFileState(dbPath) === "present";
       const s = await services(g, false, undefined, true);
       s.database.close();
       // A used home whose database file was gone: say it started empty, since every other

@@ -390,6 +390,35 @@ describe("a database file SQLite cannot use", () => {
     expect(JSON.parse((await cli("init", "--json")).out)).toMatchObject({ created: false, created_database: false });
   });
 
+  it("treats an emptied database file as gone, and reads the file a percent-encoded or localhost URL names as libSQL does", async () => {
+    expect((await cli("tasks", "--create", "kept")).code).toBe(EXIT_OK);
+    const db = join(sb.home, "switchyard.db");
+    for (const f of [`${db}-wal`, `${db}-shm`]) rmSync(f, { force: true });
+    writeFileSync(db, "");
+    const emptied = await cli("tasks");
+    expect(emptied.code).toBe(EXIT_FAILED);
+    expect(emptied.err).toContain(`error: the database file ${db} is empty, but this home`);
+    expect(JSON.parse((await cli("init", "--json")).out)).toMatchObject({ created_database: true });
+
+    // libSQL opens "/…/my db.db" for file:/…/my%20db.db and "/…/lh.db" for file://localhost/…/lh.db.
+    const dir = join(sb.home, "elsewhere");
+    for (const [url, file] of [
+      [`file:${dir}/my%20db.db`, join(dir, "my db.db")],
+      [`file://localhost${dir}/lh.db`, join(dir, "lh.db")],
+    ] as const) {
+      process.env.SWITCHYARD_DB_URL = url;
+      try {
+        expect(JSON.parse((await cli("init", "--json")).out), url).toMatchObject({ created_database: true });
+        expect(existsSync(file), url).toBe(true);
+        expect((await cli("tasks", "--create", `t-${file.length}`)).code, url).toBe(EXIT_OK);
+        expect(JSON.parse((await cli("init", "--json")).out), url).toMatchObject({ created_database: false });
+      } finally {
+        delete process.env.SWITCHYARD_DB_URL;
+      }
+    }
+    expect(existsSync("/localhost")).toBe(false);
+  });
+
   it("in-process, says on stderr what an internal error was (no server log exists to look in)", async () => {
     await cli("tasks");
     const t = await openTransport({ home: sb.home, json: false });
