@@ -127,13 +127,24 @@ export function claimToWire(c: FileClaimRow, session: string, nowMs: number) {
   };
 }
 
+/** A live claim of exactly this path and kind by this session. */
+function sameLiveClaim(sessionId: string, path: string, exclusive: boolean, nowMs: number) {
+  return and(
+    eq(fileClaims.sessionId, sessionId),
+    eq(fileClaims.path, path),
+    eq(fileClaims.exclusive, exclusive),
+    isNull(fileClaims.releasedAt),
+    gt(fileClaims.expiresAt, nowMs),
+  );
+}
+
 /**
  * Takes a claim. The insert carries its own conflict check (`INSERT … SELECT … WHERE NOT
  * EXISTS (live overlapping claim of another session)`), one statement under SQLite's write
  * lock, so no two racing processes can both take overlapping exclusive claims. The audit row
  * is guarded by the new claim's existence, in the same batch.
  */
-export async function addClaim(ctx: Ctx, input: z.output<typeof AddClaimBody>, respond?: number) {
+export async function addClaim(ctx: Ctx, input: z.output<typeof AddClaimBody>, respond?: number, retried = false) {
   const session = await activeSessionByName(ctx, input.session);
   if (ctx.auth.kind === "session" && ctx.auth.sessionId !== session.id) {
     throw new ApiError("FORBIDDEN", `a session token may claim only for itself, not for '${session.name}'`, { hint: "Pass your own session name." });
@@ -143,13 +154,13 @@ export async function addClaim(ctx: Ctx, input: z.output<typeof AddClaimBody>, r
   const base = claimBase(path);
   const nowMs = ctx.now().getTime();
   const expiresAt = nowMs + input.ttl_seconds * 1000;
-  // A repeat claim of the same path by its holder refreshes the expiry.
+  // A repeat claim of the same path (and kind) by its holder refreshes the expiry.
   const [mine] = await ctx.db
     .select()
     .from(fileClaims)
-    .where(and(eq(fileClaims.sessionId, session.id), eq(fileClaims.path, path), isNull(fileClaims.releasedAt), gt(fileClaims.expiresAt, nowMs)))
+    .where(sameLiveClaim(session.id, path, input.exclusive, nowMs))
     .limit(1);
-  if (mine && mine.exclusive === input.exclusive) {
+  if (mine) {
     const audit = auditInsert(ctx, { kind: "claim_refreshed", sessionId: session.id, payload: { claim_id: mine.id, path, expires_at: iso(expiresAt) } });
     const refreshed = { claim: claimToWire({ ...mine, expiresAt }, session.name, nowMs), claim_id: mine.id, refreshed: true, event_id: audit.id };
     await batchWithKey(
@@ -184,13 +195,27 @@ export async function addClaim(ctx: Ctx, input: z.output<typeof AddClaimBody>, r
   await batchWithKey(
     ctx,
     [
-      guardedInsert(ctx.db, fileClaims, row, sql`NOT EXISTS (SELECT 1 FROM ${fileClaims} WHERE ${conflictsWhere(base, session.id, row.exclusive, nowMs)})`),
+      guardedInsert(
+        ctx.db,
+        fileClaims,
+        row,
+        // Nor a twin: the same claim by this session that a concurrent request just took.
+        sql`NOT EXISTS (SELECT 1 FROM ${fileClaims} WHERE ${conflictsWhere(base, session.id, row.exclusive, nowMs)})
+          AND NOT EXISTS (SELECT 1 FROM ${fileClaims} WHERE ${sameLiveClaim(session.id, path, row.exclusive, nowMs)})`,
+      ),
       guardedInsert(ctx.db, events, audit.row, inserted),
     ],
     respond ? { body: added, status: respond, guard: inserted } : undefined,
   );
   const [won] = await ctx.db.select({ id: fileClaims.id }).from(fileClaims).where(eq(fileClaims.id, row.id));
   if (won) return added;
+  // Lost to a twin: this request is then a repeat claim, which refreshes the twin.
+  const [twin] = await ctx.db
+    .select({ id: fileClaims.id })
+    .from(fileClaims)
+    .where(sameLiveClaim(session.id, path, row.exclusive, nowMs))
+    .limit(1);
+  if (twin && !retried) return addClaim(ctx, input, respond, true);
   const holders = await ctx.db
     .select()
     .from(fileClaims)
@@ -219,10 +244,17 @@ export async function listClaims(ctx: Ctx, q: z.output<typeof ClaimListQuery>) {
     rows = await ctx.db
       .select()
       .from(fileClaims)
-      .where(and(eq(fileClaims.sessionId, s.id), keysetAfter([fileClaims.createdAt, fileClaims.id], after, "desc")))
+      .where(
+        and(
+          eq(fileClaims.sessionId, s.id),
+          // In the query, not after it: filtered after the limit, a page of released claims came
+          // back empty with no cursor while older live ones went unlisted.
+          q.state === "live" ? and(isNull(fileClaims.releasedAt), gt(fileClaims.expiresAt, nowMs)) : undefined,
+          keysetAfter([fileClaims.createdAt, fileClaims.id], after, "desc"),
+        ),
+      )
       .orderBy(desc(fileClaims.createdAt), desc(fileClaims.id))
       .limit(q.limit + 1);
-    if (q.state === "live") rows = rows.filter((r) => r.releasedAt === null && r.expiresAt > nowMs);
     keyOf = (r) => [r.createdAt, r.id];
   } else if (q.state === "live") {
     const after = decodeCursor(q.cursor, 3, "coordination/claims");

@@ -75,6 +75,40 @@ describe("file claims", () => {
     expect((await claim({ path: "lib/x.ts", session: a.session.name, exclusive: true })).status).toBe(201);
   });
 
+  it("pages one session's live claims past any number of newer released ones", async () => {
+    env = await makeTestEnv();
+    const a = await registerSession(env, "worker");
+    const live = await claim({ path: "kept/live.ts", session: a.session.name });
+    for (const path of ["gone/1.ts", "gone/2.ts", "gone/3.ts"]) {
+      env.clock.advance(1);
+      const c = await claim({ path, session: a.session.name });
+      expect((await env.call("POST", `/v1/claims/${c.body.claim_id}/release`)).status).toBe(200);
+    }
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const res: any = await env.call("GET", `/v1/claims?session=${a.session.name}&limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+      expect(res.status).toBe(200);
+      seen.push(...res.body.claims.map((c: any) => c.id));
+      cursor = res.body.next_cursor;
+    } while (cursor);
+    expect(seen).toEqual([live.body.claim_id]);
+  });
+
+  it("two identical claims at once by one session make one live claim; the later is its refresh", async () => {
+    env = await makeTestEnv();
+    const a = await registerSession(env, "worker");
+    const [x, y] = await Promise.all([
+      claim({ path: "src/twin/**", session: a.session.name, exclusive: true }, a.token),
+      claim({ path: "src/twin/**", session: a.session.name, exclusive: true }, a.token),
+    ]);
+    expect([x.status, y.status]).toEqual([201, 201]);
+    expect(y.body.claim_id).toBe(x.body.claim_id);
+    expect([x.body.refreshed, y.body.refreshed].sort()).toEqual([false, true]);
+    const rows = await env.services.database.client.execute("SELECT id FROM file_claims WHERE released_at IS NULL");
+    expect(rows.rows.map((r) => r.id)).toEqual([x.body.claim_id]);
+  });
+
   it("a session claims and releases only for itself; bad paths are refused", async () => {
     env = await makeTestEnv();
     const a = await registerSession(env, "worker");
