@@ -11,7 +11,7 @@ import { decodeCursor, keysetAfter, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
 import { activeSessionByName } from "../sessions/lookup.ts";
-import { taskForWrite } from "../tasks/lookup.ts";
+import { assertMayFileUnder, taskForWrite } from "../tasks/lookup.ts";
 import { CreatePlanBody, IdParam, Plan, PlanList, PlanListQuery, PlanResult, PlanStatusBody } from "./schema.ts";
 
 export const createPlanRoute = defineRoute(
@@ -142,6 +142,12 @@ export async function setPlanStatus(ctx: Ctx, id: string, input: z.output<typeof
   const p = await planById(ctx, id);
   if (ctx.auth.kind === "session" && p.ownerSessionId !== ctx.auth.sessionId) {
     throw new ApiError("FORBIDDEN", `plan '${id}' is owned by someone else`, { hint: "Ask its owner." });
+  }
+  // A status change is filed under the plan's task (its audit), so the same rule as filing it:
+  // a session that has since been unbound from that task may not.
+  if (ctx.auth.kind === "session" && p.taskId) {
+    const [task] = await ctx.db.select({ id: tasks.id, name: tasks.name }).from(tasks).where(eq(tasks.id, p.taskId)).limit(1);
+    if (task) await assertMayFileUnder(ctx, task, "a plan's status change");
   }
   const audit = auditInsert(ctx, { kind: "plan_status_changed", taskId: p.taskId, payload: { plan_id: id, from: p.status, to: input.status } });
   const nowMs = ctx.now().getTime();

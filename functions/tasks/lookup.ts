@@ -24,8 +24,14 @@ export function taskNotFound(name: string) {
  */
 export async function taskForWrite(ctx: Ctx, name: string, what: string): Promise<TaskRow> {
   const task = await taskByName(ctx, name);
+  await assertMayFileUnder(ctx, task, what);
+  return task;
+}
+
+/** taskForWrite's rule for a task already in hand (a plan's or a note's task, by its id). */
+export async function assertMayFileUnder(ctx: Ctx, task: Pick<TaskRow, "id" | "name">, what: string): Promise<void> {
   const auth = ctx.auth;
-  if (auth.kind !== "session") return task;
+  if (auth.kind !== "session") return;
   const [bound] = await ctx.db
     .select({ id: bindings.id })
     .from(bindings)
@@ -38,9 +44,8 @@ export async function taskForWrite(ctx: Ctx, name: string, what: string): Promis
     )
     .limit(1);
   if (!bound) {
-    throw new ApiError("FORBIDDEN", `a session may file ${what} only under a task it is bound to, and it is not bound to '${name}'`, {
+    throw new ApiError("FORBIDDEN", `a session may file ${what} only under a task it is bound to, and it is not bound to '${task.name}'`, {
       hint: "Leave out task, name the task you are bound to, or ask the owner.",
     });
   }
-  return task;
 }

@@ -145,6 +145,24 @@ describe("file claims", () => {
     expect((await env.call("POST", "/v1/notes", { body: { text: "owner", task: tB } })).status).toBe(201);
     expect(await kindsOfB()).toEqual(expect.arrayContaining(["claim_added", "note_added"]));
   });
+
+  it("a plan's owner changes its status under a task only while still bound to that task", async () => {
+    env = await makeTestEnv();
+    const a = await boundPair(env);
+    const task = a.task.task.name;
+    const plan = await env.call("POST", "/v1/plans", { token: a.manager.token, body: { title: "ship it", task } });
+    expect(plan.status).toBe(201);
+    const id = plan.body.plan_id;
+    expect((await env.call("POST", `/v1/plans/${id}/status`, { token: a.manager.token, body: { status: "active" } })).status).toBe(200);
+    expect((await env.call("POST", "/v1/bindings/unbind", { body: { task } })).status).toBe(200);
+    const kinds = async () => (await env.call("GET", `/v1/tasks/${task}/audit`)).body.events.map((e: any) => e.kind);
+    const before = await kinds();
+    const after = await env.call("POST", `/v1/plans/${id}/status`, { token: a.manager.token, body: { status: "done" } });
+    expect(after.status).toBe(403);
+    expect(await kinds()).toEqual(before);
+    // The owner still may.
+    expect((await env.call("POST", `/v1/plans/${id}/status`, { body: { status: "done" } })).status).toBe(200);
+  });
 });
 
 describe("file claims with an Idempotency-Key", () => {
