@@ -11,6 +11,7 @@ import type { Ctx, Executor, PolicyRefusal } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { createInboxItem } from "../messages/items.ts";
+import { mayPushInto } from "../messages/push-authority.ts";
 import { enqueueCommand } from "../queue/enqueue.ts";
 import { commandToWire } from "../queue/store.ts";
 import { supervisedTask } from "../supervision/access.ts";
@@ -111,6 +112,11 @@ export async function loopPolicy(ctx: Ctx, cmd: CommandRow): Promise<PolicyRefus
     ...extra,
   });
   if (!run) return { reason: `loop run ${p.loop_run_id} does not exist`, receipt: receipt("unknown_run") };
+  // As for a nudge: a pass a manager queued runs only while it still manages that worker (an
+  // unbind or a re-pair since must not leave the old manager's pass queued for the task).
+  if (cmd.createdBy.startsWith("session:") && cmd.sessionId && !(await mayPushInto(ctx, cmd.createdBy, cmd.sessionId))) {
+    return { reason: `${cmd.createdBy} no longer manages the worker this pass was for`, receipt: receipt("manager_unbound", { created_by: cmd.createdBy }) };
+  }
   if (run.state !== "active") return { reason: `loop run ${run.id} is ${run.state}`, receipt: receipt("run_not_active") };
   if (p.requested_iteration <= run.currentIteration) {
     return {
@@ -152,9 +158,11 @@ const continueIteration: Executor<z.infer<typeof ContinuePayload>, Ctx> = {
       .select({ binding: bindings, task: tasks })
       .from(bindings)
       .innerJoin(tasks, eq(tasks.id, bindings.taskId))
-      .where(and(eq(bindings.taskId, cmd.taskId ?? ""), eqLiteral(bindings.state, "active")))
+      .where(and(eq(bindings.taskId, cmd.taskId ?? ""), eqLiteral(bindings.state, "active"), eq(bindings.workerSessionId, cmd.sessionId ?? "")))
       .limit(1);
-    if (!bound) throw new Error(`task ${cmd.taskId} has no active binding, so there is no worker for the next pass`);
+    // The pass goes to the worker it was queued for, while it is still the task's bound worker;
+    // never to one bound since.
+    if (!bound) throw new Error(`the worker this pass was for is no longer bound to task ${cmd.taskId}, so the pass is not delivered`);
     const nowMs = ctx.now().getTime();
     // The policy judged the run as it was when the command was claimed; another dispatcher may
     // have moved it since. So the advance itself requires the next iteration and every required

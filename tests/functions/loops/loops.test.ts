@@ -4,7 +4,7 @@ import { DISPATCH_PLUGINS } from "../../../functions/executors.ts";
 import { LOOP_EXECUTORS } from "../../../functions/loops/continue.ts";
 import { commands } from "../../../schema/commands.ts";
 import { dispatchPass } from "../../../functions/queue/dispatch-pass.ts";
-import { boundPair } from "../../helpers/factories.ts";
+import { boundPair, registerSession } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 import { daemonCtx, eventsOf, supervised } from "../supervision/helpers.ts";
 
@@ -208,6 +208,28 @@ describe("continue-iteration guardrails", () => {
     const stale = await commandRow(b.body.command_id);
     expect(JSON.parse(stale.result_json).policy_receipt.reason).toBe("stale_iteration");
     expect((await l.status()).body.recommendation).toContain("has not consumed");
+  });
+
+  it("does not run a pass queued before a rebind: the old manager's is refused, the owner's does not reach the new worker", async () => {
+    const l = await loopTask("adversarial_ralph_loop", { max_iterations: 3 });
+    await l.evidence(1, "adversarial_check", ADV);
+    const managers = await l.post(`loop-runs/${l.run.id}/continue`, { requested_iteration: 2, message: "next pass" }, l.manager.token);
+    expect(managers.status, JSON.stringify(managers.body)).toBe(201);
+    const owners = await l.next(2, "owner-pass");
+    expect(owners.status).toBe(201);
+    expect((await env.call("POST", "/v1/bindings/unbind", { body: { task: l.name } })).status).toBe(200);
+    const w2 = await registerSession(env, "worker");
+    const m2 = await registerSession(env, "manager");
+    expect((await env.call("POST", "/v1/bindings", { body: { task: l.name, worker: w2.session.name, manager: m2.session.name } })).status).toBe(201);
+    await dispatch();
+    const refused = await commandRow(managers.body.command_id);
+    expect(refused.state).toBe("failed");
+    expect(JSON.parse(refused.result_json).policy_receipt).toMatchObject({ policy: "loop_guardrail", reason: "manager_unbound" });
+    const orphaned = await commandRow(owners.body.command_id);
+    expect(orphaned.state).not.toBe("succeeded");
+    expect(orphaned.error ?? orphaned.last_error ?? "").toContain("no longer bound");
+    expect((await env.call("GET", `/v1/sessions/${w2.session.name}/inbox`)).body.items).toEqual([]);
+    expect((await l.status()).body.iterations.current).toBe(1);
   });
 
   it("requires every pr_ci_merge_loop receipt before delivering", async () => {
