@@ -10,7 +10,7 @@ import { boundTask } from "../bindings/lookup.ts";
 import { supervisedTask } from "./access.ts";
 import { DEFAULT_MANAGER_CONFIG, latestConfigRow, type ManagerConfig } from "./config.ts";
 import { decisionById, insertDecision } from "./decisions.ts";
-import { latestHandoff } from "./handoff.ts";
+import { latestWorkerHandoff } from "./handoff.ts";
 import { allows } from "./permissions.ts";
 
 export const WorkerCompactBody = z
@@ -56,7 +56,7 @@ export const workerCompactRoute = defineRoute(["owner", "session"], {
   tags: ["supervision"],
   summary: "Ask the bound worker to compact (or clear) its context, through the audited path",
   description:
-    "Fails closed (POLICY_REFUSED) unless the manager config grants worker_session.compact (worker_session.clear with clear) and a worker handoff is recorded; with strict_decisions, also without a nudge/interrupt decision. Writes worker_compact_requested before and worker_compact_sent after a durable command: a verified nudge for a tmux worker, an inbox item for a pull worker. dry_run records all of it with sent=false. CLI: request-worker-compact TASK, compact-worker TASK --reason R.",
+    "Fails closed (POLICY_REFUSED) unless the manager config grants worker_session.compact (worker_session.clear with clear) and the current worker (or the owner) recorded a handoff since it was bound; with strict_decisions, also without a nudge/interrupt decision. Writes worker_compact_requested before and worker_compact_sent after a durable command: a verified nudge for a tmux worker, an inbox item for a pull worker. dry_run records all of it with sent=false. CLI: request-worker-compact TASK, compact-worker TASK --reason R.",
   request: { params: TaskNameParam, body: { ...jsonBody(WorkerCompactBody), required: false } },
   responses: { 200: jsonResponse(WorkerCompactResult, "Sent (or recorded, in a dry run)") },
 });
@@ -73,7 +73,7 @@ export async function requestWorkerCompact(ctx: Ctx, name: string, input: z.outp
     await audit.stmt;
     throw new ApiError("POLICY_REFUSED", `${reason} (task '${name}')`, { hint });
   };
-  const [row, handoff] = await Promise.all([latestConfigRow(ctx, task.id), latestHandoff(ctx, task.id)]);
+  const [row, handoff] = await Promise.all([latestConfigRow(ctx, task.id), latestWorkerHandoff(ctx, task.id, bt.worker.id, bt.binding.createdAt)]);
   const config = row ? { ...DEFAULT_MANAGER_CONFIG, ...(row.config as unknown as ManagerConfig) } : null;
   if (!config || !allows(config.permissions, { category: "worker_session", action: input.clear ? "clear" : "compact" })) {
     await refuse(`manager permission required: ${permission}`, `Grant it if the user agrees: switchyard manager-config ${name} --permit ${permission}`);
@@ -81,7 +81,7 @@ export async function requestWorkerCompact(ctx: Ctx, name: string, input: z.outp
   if (!handoff) {
     await refuse(
       "a worker handoff is required before compacting",
-      `Ask the worker to record one first: switchyard handoff ${name} --summary "..." --next-step "..."`,
+      `Ask the worker to record one first (with its own token; a manager's handoff, or an earlier worker's, does not count): switchyard handoff ${name} --summary "..." --next-step "..."`,
     );
   }
   let decisionId = input.decision_id ?? null;

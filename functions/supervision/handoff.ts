@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { and, desc, eq, type SQLWrapper } from "drizzle-orm";
+import { and, desc, eq, gte, like, or, type SQLWrapper } from "drizzle-orm";
 import { taskHandoffs, type HandoffRow } from "../../schema/supervision.ts";
 import type { TaskRow } from "../../schema/tasks.ts";
 import { auditInsert } from "../lib/audit.ts";
@@ -117,6 +117,27 @@ export async function listHandoffs(ctx: Ctx, name: string, q: z.output<typeof Ha
     .limit(q.limit + 1);
   const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id], "supervision/handoff");
   return { task: st.task.name, handoffs: page.items.map((h) => handoffToWire(st.task, h)), next_cursor: page.next_cursor };
+}
+
+/**
+ * The latest handoff that speaks for the task's current worker: recorded since its binding began
+ * (`since`), by that worker or by the owner. A manager's own handoff, or one an earlier worker
+ * left, says nothing about what this worker has saved.
+ */
+export async function latestWorkerHandoff(ctx: Ctx, taskId: string, workerId: string, since: number): Promise<HandoffRow | null> {
+  const [h] = await ctx.db
+    .select()
+    .from(taskHandoffs)
+    .where(
+      and(
+        eq(taskHandoffs.taskId, taskId),
+        gte(taskHandoffs.createdAt, since),
+        or(eq(taskHandoffs.sessionId, workerId), like(taskHandoffs.createdBy, "owner:%")),
+      ),
+    )
+    .orderBy(desc(taskHandoffs.createdAt), desc(taskHandoffs.id))
+    .limit(1);
+  return h ?? null;
 }
 
 /** The latest handoff of a task, or null (one indexed read). */

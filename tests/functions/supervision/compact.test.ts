@@ -48,6 +48,27 @@ describe("request-worker-compact gates", () => {
     expect((await compact({})).status).toBe(200);
   });
 
+  it("counts only a handoff of the current worker (or the owner) since its binding: not the manager's, not an earlier worker's", async () => {
+    const t = await supervised(env);
+    await t.post("manager-config", { permit: ["worker_session.clear"] }, t.manager.token);
+    const clear = () => t.post("worker-compact", { clear: true }, t.manager.token);
+    // The manager writing a handoff itself does not say the worker saved anything.
+    expect((await t.post("handoff", { summary: "I, the manager, say it is saved" }, t.manager.token)).status).toBe(201);
+    expect((await clear()).body.error.message).toContain("a worker handoff is required");
+    // An earlier worker's handoff does not speak for the worker bound since.
+    expect((await t.post("handoff", { summary: "first worker's state" }, t.worker.token)).status).toBe(201);
+    expect((await env.call("POST", "/v1/bindings/unbind", { body: { task: t.name } })).status).toBe(200);
+    const w2 = await registerSession(env, "worker");
+    env.clock.advance(1);
+    expect((await env.call("POST", "/v1/bindings", { body: { task: t.name, worker: w2.session.name, manager: t.manager.session.name } })).status).toBe(201);
+    expect((await clear()).body.error.message).toContain("a worker handoff is required");
+    expect(await commandsOf(t.taskId)).toEqual([]);
+    expect((await t.post("handoff", { summary: "second worker's state" }, w2.token)).status).toBe(201);
+    const sent = await clear();
+    expect(sent.status, JSON.stringify(sent.body)).toBe(200);
+    expect(sent.body.text).toBe("/clear");
+  });
+
   it("queues the instruction for a pull worker with audit rows before and after, and a dry run sends nothing", async () => {
     const t = await supervised(env);
     await t.post("manager-config", { allow_worker_compact_clear: true });
