@@ -291,15 +291,29 @@ export async function actOnCriterion(ctx: Ctx, name: string, id: number, input: 
           ...(evidence ? { evidence, evidenceType: evidenceTypeOf(evidence) } : {}),
           updatedAt: nowMs,
         })
-        .where(and(eq(acceptanceCriteria.id, id), eq(acceptanceCriteria.taskId, st.task.id), inArray(acceptanceCriteria.status, t.from)))
+        // From the status it was read in: the audit row says previous_status, and a concurrent
+        // action in between would make that a false record (accept and defer racing both
+        // claimed to move it from proposed).
+        .where(
+          and(
+            eq(acceptanceCriteria.id, id),
+            eq(acceptanceCriteria.taskId, st.task.id),
+            inArray(acceptanceCriteria.status, t.from),
+            eq(acceptanceCriteria.status, current.status),
+          ),
+        )
         .returning(),
     () =>
-      new ApiError("CONFLICT", `criterion ${id} is ${current.status}; ${input.action} applies only to ${t.from.join(", ")}`, {
-        hint:
-          current.status === "deferred" || current.status === "rejected"
-            ? `Accept it first: switchyard criteria ${name} --accept ${id}`
-            : `List the ledger: switchyard criteria ${name} --list`,
-      }),
+      (t.from as readonly string[]).includes(current.status)
+        ? new ApiError("CONFLICT", `criterion ${id} changed while this ${input.action} was applied (it was ${current.status})`, {
+            hint: `Look at it again and retry if it still applies: switchyard criteria ${name} --list`,
+          })
+        : new ApiError("CONFLICT", `criterion ${id} is ${current.status}; ${input.action} applies only to ${t.from.join(", ")}`, {
+            hint:
+              current.status === "deferred" || current.status === "rejected"
+                ? `Accept it first: switchyard criteria ${name} --accept ${id}`
+                : `List the ledger: switchyard criteria ${name} --list`,
+          }),
     (changed) => (respond ? { body: result(changed), status: respond } : undefined),
   );
   return result(row);

@@ -58,6 +58,21 @@ describe("criteria ledger", () => {
     expect((await other.post(`criteria/${id}`, { action: "accept" })).status).toBe(404);
   });
 
+  it("two actions racing on one criterion: one applies, the other is told it changed, and the audit says what really happened", async () => {
+    const t = await supervised(env);
+    const id = (await t.post("criteria", { criterion: "raced", source: "worker_proposed" })).body.affected_criterion.id;
+    const [x, y] = await Promise.all([
+      t.post(`criteria/${id}`, { action: "accept", rationale: "a" }),
+      t.post(`criteria/${id}`, { action: "defer", rationale: "b" }),
+    ]);
+    const statuses = [x.status, y.status].sort();
+    expect(statuses).toEqual([200, 409]);
+    const lost = x.status === 409 ? x : y;
+    expect(lost.body.error.message).toContain("changed while");
+    const moves = [...(await eventsOf(env, t.taskId, "criterion_accepted")), ...(await eventsOf(env, t.taskId, "criterion_deferred"))];
+    expect(moves.map((e) => e.payload.previous_status)).toEqual(["proposed"]);
+  });
+
   it("requires failure_mode, check and result for adversarial_check evidence", async () => {
     const t = await supervised(env);
     const id = (await t.post("criteria", { criterion: "cannot double-charge", source: "manager_inferred", status: "accepted" })).body.affected_criterion.id;
