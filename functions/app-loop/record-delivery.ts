@@ -82,7 +82,8 @@ function checkDelivery(receiptId: string, action: StoredAction, input: Input): W
  */
 export async function recordWakeupDelivery(ctx: Ctx, taskName: string, input: Input) {
   const task = await taskByName(ctx, taskName);
-  assertLoopParticipant(ctx, task.name, await activeBinding(ctx, task.id), ["manager"]);
+  const binding = await activeBinding(ctx, task.id);
+  assertLoopParticipant(ctx, task.name, binding, ["manager"]);
   const [source] = await ctx.db.select().from(events).where(eq(events.id, input.dispatch_receipt)).limit(1);
   if (!source) {
     throw new ApiError("NOT_FOUND", `app wakeup dispatch receipt '${input.dispatch_receipt}' not found`, {
@@ -98,6 +99,13 @@ export async function recordWakeupDelivery(ctx: Ctx, taskName: string, input: In
   const parsed = StoredDispatchReceipt.safeParse(source.payload);
   if (!parsed.success) {
     throw refuse(`receipt ${source.id} is not a well-formed app wakeup dispatch receipt`, "Run app-wakeup-dispatch again and cite the new receipt.");
+  }
+  // A plan made for an earlier pair of sessions says nothing about the pair bound now.
+  if (parsed.data.binding_id && parsed.data.binding_id !== binding?.id) {
+    throw refuse(
+      `receipt ${source.id} was planned for binding ${parsed.data.binding_id}, not the task's current binding ${binding?.id ?? "(none)"}`,
+      `Plan again for the current pair: switchyard app-wakeup-dispatch ${task.name}`,
+    );
   }
   const action = parsed.data.actions.find((a) => a.role === input.role);
   if (!action) {

@@ -214,6 +214,7 @@ export const AppWakeupDelivery = z
  * Parsed, not trusted: the row is plain JSON in the events table.
  */
 export const StoredDispatchReceipt = z.object({
+  binding_id: z.string().nullable().optional(),
   actions: z.array(
     z.object({
       role: z.string(),

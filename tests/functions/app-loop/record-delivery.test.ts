@@ -136,6 +136,20 @@ describe("POST /v1/tasks/{name}/app-loop/wakeup-deliveries", () => {
       );
     });
 
+    it("the receipt was planned for an earlier binding of the task", async () => {
+      const p = await planned();
+      expect((await env.call("POST", "/v1/bindings/unbind", { body: { task: p.task } })).status).toBe(200);
+      const rebound = await env.call("POST", "/v1/bindings", { body: { task: p.task, worker: p.worker.session.name, manager: p.manager.session.name } });
+      expect(rebound.status).toBe(201);
+      await refused(
+        p.task,
+        { role: "manager", dispatch_receipt: p.receipt, delivery_status: "sent", thread_id: "thr_manager_1" },
+        409,
+        "CONFLICT",
+        /was planned for binding .* not the task's current binding/,
+      );
+    });
+
     it("the receipt has no action for the role", async () => {
       const p = await planned();
       const onlyManager = await forgedReceipt(p.taskId, [
