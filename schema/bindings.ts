@@ -6,6 +6,14 @@ import { tasks } from "./tasks.ts";
 export const BINDING_STATES = ["active", "ended"] as const;
 export type BindingState = (typeof BINDING_STATES)[number];
 
+/**
+ * What ended a binding: an unbind (the manager's reach over the worker ends), the task's finish
+ * or the patrol releasing a dead worker (the manager may still look at what the worker left),
+ * stop-task, or reconcile.
+ */
+export const BINDING_END_REASONS = ["unbind", "finish", "orphan", "stop", "reconcile"] as const;
+export type BindingEndReason = (typeof BINDING_END_REASONS)[number];
+
 /** Ties one worker and one manager to one task. */
 export const bindings = sqliteTable(
   "bindings",
@@ -26,6 +34,8 @@ export const bindings = sqliteTable(
     eventWatermark: integer("event_watermark").notNull().default(0),
     createdAt: integer("created_at").notNull(),
     endedAt: integer("ended_at"),
+    /** Null while active, and on bindings that ended before this was recorded (see migration 0018). */
+    endReason: text("end_reason", { enum: BINDING_END_REASONS }),
   },
   (t) => [
     // The database, not a read-then-write, guarantees one active binding per task and per worker.

@@ -114,7 +114,7 @@ export async function finishTask(ctx: Ctx, name: string, raw: z.input<typeof Fin
     if (binding)
       await tx
         .update(bindings)
-        .set({ state: "ended", endedAt: nowMs })
+        .set({ state: "ended", endedAt: nowMs, endReason: "finish" })
         .where(and(eq(bindings.id, binding.id), eqLiteral(bindings.state, "active")));
     await tx.insert(events).values(audit.row);
     return updated;

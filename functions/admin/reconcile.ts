@@ -270,7 +270,7 @@ async function endBinding(ctx: Ctx, b: Report["dangling_bindings"][number]): Pro
   return withWriteTransaction(ctx.db, async (tx) => {
     const done = await tx
       .update(bindings)
-      .set({ state: "ended", endedAt: nowMs })
+      .set({ state: "ended", endedAt: nowMs, endReason: "reconcile" })
       .where(and(eq(bindings.id, b.binding_id), eqLiteral(bindings.state, "active")))
       .returning({ id: bindings.id });
     if (!done.length) return null;

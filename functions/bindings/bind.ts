@@ -49,6 +49,7 @@ export async function bindTask(ctx: Ctx, input: z.infer<typeof BindBody>, respon
     state: "active",
     createdAt: nowMs,
     endedAt: null,
+    endReason: null,
   };
   // Evaluated inside the INSERT so no completion can slip between reading and binding.
   const watermark = sql<number>`(SELECT coalesce(max(${transcriptEvents.id}), 0) FROM ${transcriptEvents} WHERE ${transcriptEvents.sessionId} = ${worker.id})`;

@@ -55,7 +55,7 @@ export async function unbindTask(ctx: Ctx, input: z.infer<typeof UnbindBody>, re
     (tx) =>
       tx
         .update(bindings)
-        .set({ state: "ended", endedAt: nowMs })
+        .set({ state: "ended", endedAt: nowMs, endReason: "unbind" })
         .where(and(eq(bindings.id, active.id), eqLiteral(bindings.state, "active")))
         .returning(),
     () => new ApiError("CONFLICT", `the binding of task '${task.name}' was ended concurrently`),

@@ -42,12 +42,17 @@ export const blockedRoute = defineRoute(["owner", "daemon", "session"], {
 
 /**
  * Refuses a session acting on a task it is not the bound manager of. With `atFinish` (a finished
- * task), the manager of the binding the finish itself ended (finish-task ends it at the task's
- * finishedAt): a manager unbound before the finish had no part in it and may not undo it.
+ * task), the manager of the binding the finish itself ended (end_reason 'finish', at the task's
+ * finishedAt): a manager unbound before the finish, even in the same millisecond, had no part in
+ * it and may not undo it.
  */
 export async function assertManagerOrOwner(ctx: Ctx, task: TaskRow, verb: string, opts: { atFinish?: boolean } = {}): Promise<void> {
   if (ctx.auth.kind !== "session") return;
-  const which = opts.atFinish ? (task.finishedAt === null ? sql`false` : eq(bindings.endedAt, task.finishedAt)) : eqLiteral(bindings.state, "active");
+  const which = opts.atFinish
+    ? task.finishedAt === null
+      ? sql`false`
+      : and(eqLiteral(bindings.endReason, "finish"), eq(bindings.endedAt, task.finishedAt))
+    : eqLiteral(bindings.state, "active");
   const [b] = await ctx.db
     .select({ manager: bindings.managerSessionId })
     .from(bindings)

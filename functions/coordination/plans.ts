@@ -144,10 +144,11 @@ export async function setPlanStatus(ctx: Ctx, id: string, input: z.output<typeof
     throw new ApiError("FORBIDDEN", `plan '${id}' is owned by someone else`, { hint: "Ask its owner." });
   }
   // A status change is filed under the plan's task (its audit), so the same rule as filing it:
-  // a session that has since been unbound from that task may not.
+  // a session that has since been unbound from that task may not; one whose binding the task's
+  // finish ended may still close its plan out.
   if (ctx.auth.kind === "session" && p.taskId) {
-    const [task] = await ctx.db.select({ id: tasks.id, name: tasks.name }).from(tasks).where(eq(tasks.id, p.taskId)).limit(1);
-    if (task) await assertMayFileUnder(ctx, task, "a plan's status change");
+    const [task] = await ctx.db.select({ id: tasks.id, name: tasks.name, finishedAt: tasks.finishedAt }).from(tasks).where(eq(tasks.id, p.taskId)).limit(1);
+    if (task) await assertMayFileUnder(ctx, task, "a plan's status change", { orFinishedWith: true });
   }
   const audit = auditInsert(ctx, { kind: "plan_status_changed", taskId: p.taskId, payload: { plan_id: id, from: p.status, to: input.status } });
   const nowMs = ctx.now().getTime();

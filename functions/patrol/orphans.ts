@@ -101,7 +101,7 @@ async function releaseOrphan(ctx: Ctx, o: Orphan): Promise<{ released: boolean; 
     ),
     ctx.db
       .update(bindings)
-      .set({ state: "ended", endedAt: nowMs })
+      .set({ state: "ended", endedAt: nowMs, endReason: "orphan" })
       .where(and(eq(bindings.id, o.binding_id), eqLiteral(bindings.state, "active"), mine)),
     ...noticeStatements(
       ctx,

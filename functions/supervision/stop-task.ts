@@ -59,7 +59,7 @@ export async function stopTask(ctx: Ctx, name: string, input: z.output<typeof St
   await withWriteTransaction(ctx.db, async (tx) => {
     const [ended] = await tx
       .update(bindings)
-      .set({ state: "ended", endedAt: ctx.now().getTime() })
+      .set({ state: "ended", endedAt: ctx.now().getTime(), endReason: "stop" })
       .where(and(eq(bindings.id, bt.binding.id), eqLiteral(bindings.state, "active")))
       .returning({ id: bindings.id });
     if (!ended) throw new ApiError("CONFLICT", `the binding of task '${name}' ended concurrently`, { hint: `Inspect it: switchyard task show ${name}` });

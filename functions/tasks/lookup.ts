@@ -28,17 +28,28 @@ export async function taskForWrite(ctx: Ctx, name: string, what: string): Promis
   return task;
 }
 
-/** taskForWrite's rule for a task already in hand (a plan's or a note's task, by its id). */
-export async function assertMayFileUnder(ctx: Ctx, task: Pick<TaskRow, "id" | "name">, what: string): Promise<void> {
+/**
+ * taskForWrite's rule for a task already in hand (a plan's or a note's task, by its id). With
+ * `orFinishedWith`, also a session whose binding the task's finish ended (it may still close
+ * out what it filed there, such as marking its plan done).
+ */
+export async function assertMayFileUnder(
+  ctx: Ctx,
+  task: Pick<TaskRow, "id" | "name" | "finishedAt">,
+  what: string,
+  opts: { orFinishedWith?: boolean } = {},
+): Promise<void> {
   const auth = ctx.auth;
   if (auth.kind !== "session") return;
+  const finishedWith =
+    opts.orFinishedWith && task.finishedAt !== null ? and(eqLiteral(bindings.endReason, "finish"), eq(bindings.endedAt, task.finishedAt)) : undefined;
   const [bound] = await ctx.db
     .select({ id: bindings.id })
     .from(bindings)
     .where(
       and(
         eq(bindings.taskId, task.id),
-        eqLiteral(bindings.state, "active"),
+        finishedWith ? or(eqLiteral(bindings.state, "active"), finishedWith) : eqLiteral(bindings.state, "active"),
         or(eq(bindings.workerSessionId, auth.sessionId), eq(bindings.managerSessionId, auth.sessionId)),
       ),
     )

@@ -16,18 +16,19 @@ export const dispatchStatusRoute = defineRoute(["owner", "daemon", "session"], {
   responses: { 200: jsonResponse(Verdict, "Verdict") },
 });
 
-/** The verdict for one target. */
 /**
  * Whether `sessionId` manages the resolved worker: through the active binding, or through the
- * binding its task's finish ended (a manager watching its dispatch sees the verdict after the
- * finish). A manager unbound before that, or bound elsewhere since, does not.
+ * latest binding when the task's finish or the patrol's release of a dead worker ended it (a
+ * manager watching its dispatch sees the verdict after the finish, and the patrol's notice tells
+ * it to look before a harvest). An unbind ends that, and so does a binding made since.
  */
 function managesNowOrAtFinish(sessionId: string, r: Resolved): boolean {
   const b = r.binding;
   if (!b || b.managerSessionId !== sessionId) return false;
-  return b.state === "active" || (r.task?.finishedAt != null && b.endedAt === r.task.finishedAt);
+  return b.state === "active" || b.endReason === "finish" || b.endReason === "orphan";
 }
 
+/** The verdict for one target. */
 export async function dispatchStatus(ctx: Ctx, target: string, q: z.output<typeof VerdictQuery>) {
   const r = await resolveTarget(ctx, target);
   if (!r) {

@@ -174,4 +174,13 @@ describe("task dependencies", () => {
     await finish(a);
     expect((await env.call("POST", `/v1/tasks/${a}/reopen`, { token: pair.manager.token, body: {} })).status).toBe(403);
   });
+
+  it("tells the finish's binding from an unbind in the same millisecond", async () => {
+    env = await makeTestEnv();
+    const pair = await boundPair(env);
+    const a = pair.task.task.name;
+    expect((await env.call("POST", "/v1/bindings/unbind", { body: { task: a } })).status).toBe(200);
+    await finish(a);
+    expect((await env.call("POST", `/v1/tasks/${a}/reopen`, { token: pair.manager.token, body: {} })).status).toBe(403);
+  });
 });

@@ -163,6 +163,15 @@ describe("file claims", () => {
     // The owner still may.
     expect((await env.call("POST", `/v1/plans/${id}/status`, { body: { status: "done" } })).status).toBe(200);
   });
+
+  it("a manager closes out its plan after finishing its task", async () => {
+    env = await makeTestEnv();
+    const a = await boundPair(env);
+    const task = a.task.task.name;
+    const id = (await env.call("POST", "/v1/plans", { token: a.manager.token, body: { title: "ship it", task, status: "active" } })).body.plan_id;
+    expect((await env.call("POST", `/v1/tasks/${task}/finish`, { token: a.manager.token, body: {} })).status).toBe(200);
+    expect((await env.call("POST", `/v1/plans/${id}/status`, { token: a.manager.token, body: { status: "done" } })).status).toBe(200);
+  });
 });
 
 describe("file claims with an Idempotency-Key", () => {

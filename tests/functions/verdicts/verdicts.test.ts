@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { boundPair } from "../../helpers/factories.ts";
+import { boundPair, registerSession } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 
 let env: TestEnv;
@@ -41,5 +41,22 @@ describe("dispatch-status without host evidence", () => {
     expect((await as(task)).status).toBe(403);
     // The worker still judges itself.
     expect((await env.call("GET", `/v1/dispatch-status/${task}`, { token: pair.worker.token })).status).toBe(200);
+  });
+
+  it("still answers the manager after the patrol released its dead worker, as the patrol's notice tells it to look", async () => {
+    env = await makeTestEnv({ host: null });
+    const pair = await boundPair(env);
+    const task = pair.task.task.name;
+    // The binding as the patrol's orphan release leaves it (functions/patrol/orphans.ts).
+    await env.services.database.client.execute({
+      sql: "UPDATE bindings SET state = 'ended', ended_at = ?, end_reason = 'orphan' WHERE task_id = ?",
+      args: [env.clock.ms, pair.task.task_id],
+    });
+    expect((await env.call("GET", `/v1/dispatch-status/${task}`, { token: pair.manager.token })).status).toBe(200);
+    // A new pair bound since takes that over.
+    const w2 = await registerSession(env, "worker");
+    expect((await env.call("POST", "/v1/bindings", { body: { task, worker: w2.session.name, manager: pair.manager.session.name } })).status).toBe(201);
+    const other = await registerSession(env, "manager");
+    expect((await env.call("GET", `/v1/dispatch-status/${task}`, { token: other.token })).status).toBe(403);
   });
 });
