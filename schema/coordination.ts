@@ -47,7 +47,8 @@ export const fileClaims = sqliteTable(
   },
   (t) => [
     index("file_claims_live_base_idx").on(t.base, t.expiresAt, t.id).where(sql`released_at IS NULL`),
-    index("file_claims_session_idx").on(t.sessionId, t.createdAt),
+    // One session's claims newest first, paged on (created_at, id): the id ends the order without a sort.
+    index("file_claims_session_idx").on(t.sessionId, t.createdAt, t.id),
     index("file_claims_created_idx").on(t.createdAt, t.id),
   ],
 );

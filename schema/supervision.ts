@@ -179,7 +179,11 @@ export const continuationReviews = sqliteTable(
     createdBy: text("created_by").notNull(),
     createdAt: integer("created_at").notNull(),
   },
-  (t) => [index("continuation_reviews_task_idx").on(t.taskId, t.createdAt, t.id)],
+  (t) => [
+    index("continuation_reviews_task_idx").on(t.taskId, t.createdAt, t.id),
+    // One turn's newest reviews, however many other turns have (the list reads them per turn).
+    index("continuation_reviews_turn_idx").on(t.taskId, t.correlationId, t.createdAt, t.id),
+  ],
 );
 
 export type ContinuationReviewRow = typeof continuationReviews.$inferSelect;

@@ -276,7 +276,10 @@ export const listContinuationsRoute = defineRoute(["owner", "daemon", "session"]
   responses: { 200: jsonResponse(ContinuationList, "Proposals and reviews") },
 });
 
-/** Lists proposals (paged, oldest first) and the reviews of the listed turns. */
+/** Reviews listed per turn, newest first; a turn's older reviews stay in the audit. */
+const REVIEWS_PER_TURN = 50;
+
+/** Lists proposals (paged, oldest first) and the newest reviews of each listed turn. */
 export async function listContinuations(ctx: Ctx, name: string, q: z.output<typeof ContinuationsQuery>) {
   const st = await supervisedTask(ctx, name, ["worker", "manager"]);
   const asRole = st.role === "worker" || st.role === "manager" ? st.role : st.role === "daemon" ? "reviewer" : (q.as_role ?? "all");
@@ -303,15 +306,21 @@ export async function listContinuations(ctx: Ctx, name: string, q: z.output<type
       .where(and(eq(taskContinuations.taskId, st.task.id), eq(taskContinuations.role, asRole)));
     for (const o of own) submitted.add(o.c);
   }
+  // The newest reviews of each listed turn, read per turn: one limit over all of them let 200
+  // newer reviews of another turn push an earlier "revise" (which the operator should see) off.
   const reviews = turns.length
-    ? (
-        await ctx.db
-          .select()
-          .from(continuationReviews)
-          .where(eq(continuationReviews.taskId, st.task.id))
-          .orderBy(desc(continuationReviews.createdAt))
-          .limit(200)
-      ).filter((r) => turns.includes(r.correlationId))
+    ? await (async () => {
+        const reads = turns.map((turn) =>
+          ctx.db
+            .select()
+            .from(continuationReviews)
+            .where(and(eq(continuationReviews.taskId, st.task.id), eq(continuationReviews.correlationId, turn)))
+            .orderBy(desc(continuationReviews.createdAt), desc(continuationReviews.id))
+            .limit(REVIEWS_PER_TURN),
+        );
+        const perTurn = await ctx.db.batch(reads as [(typeof reads)[number], ...typeof reads]);
+        return perTurn.flat().sort((a, b) => b.createdAt - a.createdAt);
+      })()
     : [];
   return {
     task: st.task.name,

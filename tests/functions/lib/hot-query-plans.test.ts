@@ -122,6 +122,8 @@ describe("hot query plans across routes, crons and the cycle", () => {
     await ok("POST", `/v1/tasks/${task}/depends`, { on: blocker });
     await ok("GET", "/v1/blocked-tasks");
     await ok("GET", "/v1/claims");
+    await ok("GET", `/v1/claims?session=${w}`);
+    await ok("GET", `/v1/claims?session=${w}&state=all`);
     await ok("GET", "/v1/notes");
     await ok("GET", "/v1/plans");
     await ok("GET", "/v1/board");

@@ -80,4 +80,18 @@ describe("continuations", () => {
     expect(ctxRes.body.excluded).toContain("manager rollout and transcript");
     expect((await t.get("continuations/turn-1/reviewer-context", t.manager.token)).status).toBe(403);
   });
+
+  it("lists a turn's reviews however many newer reviews other turns got", async () => {
+    const t = await supervised(env);
+    await t.post("manager-config", { permit: ["context.spawn_reviewer"] });
+    for (const turn of ["turn-1", "turn-2"]) {
+      await t.post("continuations/worker", { correlation_id: turn, payload: { next: "a" } }, t.worker.token);
+      await t.post("continuations/manager", { correlation_id: turn, payload: { next: "b" } }, t.manager.token);
+    }
+    const review = (turn: string, verdict: string) => t.post(`continuations/${turn}/review`, { verdict, subagent_run: separated() });
+    expect((await review("turn-1", "revise")).status).toBe(201);
+    for (let i = 0; i < 201; i++) expect((await review("turn-2", "proceed")).status).toBe(201);
+    const list = (await env.call("GET", t.path("continuations"))).body;
+    expect(list.reviews.filter((r: any) => r.correlation_id === "turn-1").map((r: any) => r.verdict)).toEqual(["revise"]);
+  });
 });
