@@ -54,8 +54,12 @@ const BUSY_PHRASE = /esc to interrupt|ctrl\+c to (?:interrupt|cancel)/i;
  */
 function busyIndicator(line: string): boolean {
   if (BUSY_PHRASE.test(line)) return true;
-  const w = /\bworking\b/i.exec(line);
-  return w !== null && /^[^\r\n\u2028\u2029]*\(\d+s/.test(line.slice(w.index + w[0].length));
+  // `.` stops at these, so each stretch between them is a line of its own to the old pattern.
+  for (const part of line.split(/[\r\u2028\u2029]/)) {
+    const w = /\bworking\b/i.exec(part);
+    if (w !== null && /\(\d+s/.test(part.slice(w.index + w[0].length))) return true;
+  }
+  return false;
 }
 
 /**

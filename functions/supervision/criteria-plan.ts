@@ -46,7 +46,7 @@ const LATER = /follow[- ]?up|later|deferred|out of scope|future|nice[- ]to[- ]ha
  * backtracked in cubic time on a line of spaces ending in a lone carriage return: one 6 kB
  * request held the event loop for 12 s.
  */
-const ITEM = /^[ \t]*(?:[-*•]|\d+[.)]|\[[ x]\])[ \t]+(\S.*)$/i;
+const ITEM = /^[^\S\r\n]*(?:[-*•]|\d+[.)]|\[[ x]\])[^\S\r\n]+(\S.*)$/i;
 
 /** Shell-quotes a value for a suggested command line. */
 function quote(s: string): string {
@@ -63,7 +63,8 @@ export function parseCriteriaText(text: string): { items: Array<{ criterion: str
   let ignored = 0;
   // A lone \r ends a line too, so no line holds one.
   for (const line of text.split(/\r\n|\r|\n/)) {
-    const m = ITEM.exec(line);
+    // Trailing blanks go first (linearly), so the pattern needs no `\s*$` of its own.
+    const m = ITEM.exec(line.trimEnd());
     if (!m) {
       if (LATER.test(line)) section = "follow_up";
       else if (MUST.test(line)) section = "must_have";

@@ -85,6 +85,9 @@ describe("classifyPane on hostile text", () => {
     expect(busy("networking (12s")).toBe(false);
     expect(busy("(12s) working")).toBe(false);
     expect(busy("working\r(12s")).toBe(false);
+    // Each stretch between a CR or a line separator is judged on its own, as the old pattern did.
+    expect(busy("working\r working (3s")).toBe(true);
+    expect(busy("working\u2028working (5s")).toBe(true);
     expect(busy("press ctrl+c to cancel")).toBe(true);
   }, 90_000);
 });

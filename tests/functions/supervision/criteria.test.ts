@@ -157,8 +157,8 @@ describe("criteria-plan", () => {
     );
     expect(child.failure, "the parse did not finish").toBe("");
     expect(JSON.parse(child.stdout)).toEqual({ items: [{ criterion: "a", kind: "must_have" }], ignored: 0 });
-    expect(parseCriteriaText("## Must-have\r- one\r\n- two  \n2) three")).toEqual({
-      items: ["one", "two", "three"].map((criterion) => ({ criterion, kind: "must_have" })),
+    expect(parseCriteriaText("## Must-have\r- one\r\n- two  \n2) three\n-\u00a0four\n1.\u3000five\u2028")).toEqual({
+      items: ["one", "two", "three", "four", "five"].map((criterion) => ({ criterion, kind: "must_have" })),
       ignored: 0,
     });
   }, 90_000);
