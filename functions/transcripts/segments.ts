@@ -263,13 +263,19 @@ export async function listSegments(ctx: Ctx, name: string, q: z.output<typeof Se
   const rows = await ctx.db
     .select()
     .from(transcriptSegments)
-    .where(and(eq(transcriptSegments.taskId, task.id), after ? sql`${transcriptSegments.id} > ${after[0]}` : undefined))
+    .where(
+      and(
+        eq(transcriptSegments.taskId, task.id),
+        // The role in the query, not after it: filtered after the limit, a page could come back
+        // empty while its cursor said there was more.
+        q.role === "all" ? undefined : eq(transcriptSegments.role, q.role),
+        after ? sql`${transcriptSegments.id} > ${after[0]}` : undefined,
+      ),
+    )
     .orderBy(asc(transcriptSegments.taskId), asc(transcriptSegments.id))
     .limit(q.limit + 1);
   const page = pageOf(rows, q.limit, (r) => [r.id], "transcripts/segments");
-  const segments = page.items
-    .filter((s) => q.role === "all" || s.role === q.role)
-    .map((s) => wireSegment(s, ts.byId.get(s.sessionId)?.name ?? s.sessionId, q.include_content));
+  const segments = page.items.map((s) => wireSegment(s, ts.byId.get(s.sessionId)?.name ?? s.sessionId, q.include_content));
   return { task: task.name, segments, count: segments.length, content_redacted: !q.include_content, next_cursor: page.next_cursor };
 }
 

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync } from "node:fs";
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { unzipSync } from "fflate";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
@@ -174,6 +174,22 @@ describe("transcript segments", () => {
       pruned_at: expect.any(String),
     });
     expect((await env.call("POST", "/v1/admin/prune", { body: {}, token: await env.mint("daemon") })).status).toBe(403);
+  });
+
+  it("filters a role in the query: no empty page that claims there is more", async () => {
+    expect((await env.call("POST", `/v1/tasks/${t.task}/transcript-capture`, { body: { role: "worker" } })).status).toBe(200);
+    env.clock.advance(5);
+    appendFileSync(
+      t.rollout,
+      `${JSON.stringify({ timestamp: new Date(env.clock.ms).toISOString(), type: "event_msg", payload: { type: "agent_message", message: "more" } })}\n`,
+    );
+    const second = await env.call("POST", `/v1/tasks/${t.task}/transcript-capture`, { body: { role: "worker" } });
+    expect(second.body.captured).toHaveLength(1);
+    const workers = await get(`/v1/tasks/${t.task}/transcript-segments?role=worker&limit=1`);
+    expect(workers.segments).toHaveLength(1);
+    expect(workers.next_cursor).toEqual(expect.any(String));
+    const managers = await get(`/v1/tasks/${t.task}/transcript-segments?role=manager&limit=1`);
+    expect(managers).toMatchObject({ segments: [], next_cursor: null });
   });
 });
 
