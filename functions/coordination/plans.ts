@@ -148,7 +148,9 @@ export async function setPlanStatus(ctx: Ctx, id: string, input: z.output<typeof
   // finish ended may still close its plan out.
   if (ctx.auth.kind === "session" && p.taskId) {
     const [task] = await ctx.db.select({ id: tasks.id, name: tasks.name, finishedAt: tasks.finishedAt }).from(tasks).where(eq(tasks.id, p.taskId)).limit(1);
-    if (task) await assertMayFileUnder(ctx, task, "a plan's status change", { orFinishedWith: true });
+    // After the finish only to close it out (done or abandoned), never to set it going again.
+    const closing = input.status === "done" || input.status === "abandoned";
+    if (task) await assertMayFileUnder(ctx, task, "a plan's status change", { orFinishedWith: closing });
   }
   const audit = auditInsert(ctx, { kind: "plan_status_changed", taskId: p.taskId, payload: { plan_id: id, from: p.status, to: input.status } });
   const nowMs = ctx.now().getTime();

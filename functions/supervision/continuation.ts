@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { and, asc, desc, eq } from "drizzle-orm";
+import { and, asc, desc, eq, sql } from "drizzle-orm";
 import {
   CONTINUATION_ROLES,
   continuationReviews,
@@ -9,7 +9,9 @@ import {
   type ContinuationRow,
 } from "../../schema/supervision.ts";
 import type { TaskRow } from "../../schema/tasks.ts";
+import { events } from "../../schema/events.ts";
 import { auditInsert } from "../lib/audit.ts";
+import { guardedInsert } from "../lib/guarded.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { batchWithKey } from "../lib/idempotency.ts";
@@ -250,7 +252,22 @@ export async function reviewContinuation(ctx: Ctx, name: string, correlationId: 
     payload: { review_id: row.id, correlation_id: correlationId, verdict: row.verdict, operator_attention: operatorAttention, error: row.error },
   });
   const result = { review: reviewToWire(st.task, row, true), event_id: audit.id };
-  await batchWithKey(ctx, [ctx.db.insert(continuationReviews).values(row), audit.stmt], respond ? { body: result, status: respond } : undefined);
+  // A turn takes a bounded number of reviews (counted in the insert itself, so racing reviews
+  // cannot pass it together): the list shows every review of a turn, and a flood of them must
+  // not bury the one the operator should read.
+  const room = sql`(SELECT count(*) FROM ${continuationReviews} WHERE ${continuationReviews.taskId} = ${st.task.id} AND ${continuationReviews.correlationId} = ${correlationId}) < ${MAX_REVIEWS_PER_TURN}`;
+  const inserted = sql`EXISTS (SELECT 1 FROM ${continuationReviews} WHERE ${continuationReviews.id} = ${row.id})`;
+  await batchWithKey(
+    ctx,
+    [guardedInsert(ctx.db, continuationReviews, row, room), guardedInsert(ctx.db, events, audit.row, inserted)],
+    respond ? { body: result, status: respond, guard: inserted } : undefined,
+  );
+  const [stored] = await ctx.db.select({ id: continuationReviews.id }).from(continuationReviews).where(eq(continuationReviews.id, row.id)).limit(1);
+  if (!stored) {
+    throw new ApiError("CONFLICT", `turn '${correlationId}' already has ${MAX_REVIEWS_PER_TURN} reviews`, {
+      hint: `Read them with switchyard continuation ${name} --list --correlation-id ${correlationId}; a new turn takes new reviews.`,
+    });
+  }
   return result;
 }
 
@@ -276,8 +293,10 @@ export const listContinuationsRoute = defineRoute(["owner", "daemon", "session"]
   responses: { 200: jsonResponse(ContinuationList, "Proposals and reviews") },
 });
 
-/** Reviews listed per turn, newest first; a turn's older reviews stay in the audit. */
-const REVIEWS_PER_TURN = 50;
+/** Reviews one turn may take; the list shows all of them (REVIEWS_PER_TURN is not smaller). */
+const MAX_REVIEWS_PER_TURN = 20;
+/** Reviews listed per turn, newest first: every one a turn may have. */
+const REVIEWS_PER_TURN = MAX_REVIEWS_PER_TURN;
 
 /** Lists proposals (paged, oldest first) and the newest reviews of each listed turn. */
 export async function listContinuations(ctx: Ctx, name: string, q: z.output<typeof ContinuationsQuery>) {

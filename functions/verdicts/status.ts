@@ -18,14 +18,17 @@ export const dispatchStatusRoute = defineRoute(["owner", "daemon", "session"], {
 
 /**
  * Whether `sessionId` manages the resolved worker: through the active binding, or through the
- * latest binding when the task's finish or the patrol's release of a dead worker ended it (a
- * manager watching its dispatch sees the verdict after the finish, and the patrol's notice tells
- * it to look before a harvest). An unbind ends that, and so does a binding made since.
+ * task's latest binding when nothing took the manager off it: the task's finish (while the task
+ * stays finished), the release of a dead worker by the patrol or reconcile, or a stop. A manager
+ * watching its dispatch sees the verdict after the finish, and the patrol's notice tells it to
+ * look before a harvest. An unbind ends that, and so does a binding made since or a reopen.
  */
 function managesNowOrAtFinish(sessionId: string, r: Resolved): boolean {
   const b = r.binding;
   if (!b || b.managerSessionId !== sessionId) return false;
-  return b.state === "active" || b.endReason === "finish" || b.endReason === "orphan";
+  if (b.state === "active") return true;
+  if (b.endReason === "finish") return r.task?.state === "finished";
+  return b.endReason === "orphan" || b.endReason === "reconcile" || b.endReason === "stop";
 }
 
 /** The verdict for one target. */

@@ -170,6 +170,8 @@ describe("file claims", () => {
     const task = a.task.task.name;
     const id = (await env.call("POST", "/v1/plans", { token: a.manager.token, body: { title: "ship it", task, status: "active" } })).body.plan_id;
     expect((await env.call("POST", `/v1/tasks/${task}/finish`, { token: a.manager.token, body: {} })).status).toBe(200);
+    // Closing it out, not setting it going again.
+    expect((await env.call("POST", `/v1/plans/${id}/status`, { token: a.manager.token, body: { status: "active" } })).status).toBe(403);
     expect((await env.call("POST", `/v1/plans/${id}/status`, { token: a.manager.token, body: { status: "done" } })).status).toBe(200);
   });
 });

@@ -81,7 +81,7 @@ describe("continuations", () => {
     expect((await t.get("continuations/turn-1/reviewer-context", t.manager.token)).status).toBe(403);
   });
 
-  it("lists a turn's reviews however many newer reviews other turns got", async () => {
+  it("lists every review of a turn however many the other turns got, and caps a turn at 20", async () => {
     const t = await supervised(env);
     await t.post("manager-config", { permit: ["context.spawn_reviewer"] });
     for (const turn of ["turn-1", "turn-2"]) {
@@ -90,8 +90,16 @@ describe("continuations", () => {
     }
     const review = (turn: string, verdict: string) => t.post(`continuations/${turn}/review`, { verdict, subagent_run: separated() });
     expect((await review("turn-1", "revise")).status).toBe(201);
-    for (let i = 0; i < 201; i++) expect((await review("turn-2", "proceed")).status).toBe(201);
+    for (let i = 0; i < 19; i++) expect((await review("turn-1", "proceed")).status).toBe(201);
+    for (let i = 0; i < 20; i++) expect((await review("turn-2", "proceed")).status).toBe(201);
+    // A turn takes 20 reviews, so none can be buried under newer ones of the same turn either.
+    const over = await review("turn-1", "proceed");
+    expect(over.status).toBe(409);
+    expect(over.body.error.message).toContain("already has 20 reviews");
     const list = (await env.call("GET", t.path("continuations"))).body;
-    expect(list.reviews.filter((r: any) => r.correlation_id === "turn-1").map((r: any) => r.verdict)).toEqual(["revise"]);
+    const verdicts = list.reviews.filter((r: any) => r.correlation_id === "turn-1").map((r: any) => r.verdict);
+    expect(verdicts).toHaveLength(20);
+    expect(verdicts).toContain("revise");
+    expect(list.reviews).toHaveLength(40);
   });
 });

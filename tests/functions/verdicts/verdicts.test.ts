@@ -18,6 +18,10 @@ describe("dispatch-status without host evidence", () => {
     expect(done.body.reasons.at(-1)).toMatch(/administrative: task finished/);
     // The manager may judge its worker; another session may not.
     expect((await env.call("GET", `/v1/dispatch-status/${task}`, { token: pair.manager.token })).status).toBe(200);
+    // Reopened by the owner, the task is no longer the finish that manager took part in.
+    expect((await env.call("POST", `/v1/tasks/${task}/reopen`, { body: {} })).status).toBe(200);
+    expect((await env.call("GET", `/v1/dispatch-status/${task}`, { token: pair.manager.token })).status).toBe(403);
+    await env.call("POST", `/v1/tasks/${task}/finish`, { body: {} });
     const other = await boundPair(env);
     expect((await env.call("GET", `/v1/dispatch-status/${task}`, { token: other.manager.token })).status).toBe(403);
     const unknown = await env.call("GET", "/v1/dispatch-status/nothing-here");
@@ -43,11 +47,24 @@ describe("dispatch-status without host evidence", () => {
     expect((await env.call("GET", `/v1/dispatch-status/${task}`, { token: pair.worker.token })).status).toBe(200);
   });
 
-  it("still answers the manager after the patrol released its dead worker, as the patrol's notice tells it to look", async () => {
+  it("still answers the manager after its dead worker was released (patrol, reconcile) or the task stopped; not after an unbind", async () => {
     env = await makeTestEnv({ host: null });
+    for (const [reason, status] of [
+      ["orphan", 200],
+      ["reconcile", 200],
+      ["stop", 200],
+      ["unbind", 403],
+    ] as const) {
+      const p = await boundPair(env);
+      // The binding as that ending leaves it (patrol/orphans.ts, admin/reconcile.ts, stop-task.ts, unbind.ts).
+      await env.services.database.client.execute({
+        sql: "UPDATE bindings SET state = 'ended', ended_at = ?, end_reason = ? WHERE task_id = ?",
+        args: [env.clock.ms, reason, p.task.task_id],
+      });
+      expect((await env.call("GET", `/v1/dispatch-status/${p.task.task.name}`, { token: p.manager.token })).status, reason).toBe(status);
+    }
     const pair = await boundPair(env);
     const task = pair.task.task.name;
-    // The binding as the patrol's orphan release leaves it (functions/patrol/orphans.ts).
     await env.services.database.client.execute({
       sql: "UPDATE bindings SET state = 'ended', ended_at = ?, end_reason = 'orphan' WHERE task_id = ?",
       args: [env.clock.ms, pair.task.task_id],
