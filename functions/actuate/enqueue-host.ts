@@ -2,7 +2,7 @@ import type { z } from "@hono/zod-openapi";
 import type { CommandRow } from "../../schema/commands.ts";
 import type { SessionRow } from "../../schema/sessions.ts";
 import { paneOwnerOf, type CapturePayload, type InterruptPayload, type NudgePayload } from "./pane-executors.ts";
-import { assertNoSlashCommand } from "../lib/pane-text.ts";
+import { assertManagerKey, assertNoSlashCommand } from "../lib/pane-text.ts";
 import { pushTargetWithTask } from "./nudge.ts";
 import { commandToWire } from "../queue/store.ts";
 import type { Ctx } from "../lib/ctx.ts";
@@ -52,6 +52,7 @@ function hostPayload(s: SessionRow & { tmuxSession: string }, input: z.output<ty
 export async function enqueueHostCommand(ctx: Ctx, name: string, input: z.output<typeof EnqueueHostBody>) {
   const { session: s, taskId } = await pushTargetWithTask(ctx, name, input.type);
   assertNoSlashCommand(ctx, s, input.type === "nudge" ? input.text : input.type === "interrupt" ? input.followup : null, `the queued ${input.type}'s text`);
+  if (input.type === "interrupt") assertManagerKey(ctx, s, input.key);
   const payload = hostPayload(s, input);
   const wire = (command: CommandRow) => ({ command_id: command.id, command: commandToWire(command), created: true });
   const { command, created } = await enqueueCommand(

@@ -9,7 +9,7 @@ import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { ingestSession } from "../observe/ingest.ts";
 import { eventState } from "../observe/status.ts";
 import { NameParam } from "../sessions/schema.ts";
-import { assertNoSlashCommand } from "../lib/pane-text.ts";
+import { assertManagerKey, assertNoSlashCommand } from "../lib/pane-text.ts";
 import { pushTarget } from "./nudge.ts";
 import { PANE_EXECUTORS, paneOwnerOf, type InterruptPayload } from "./pane-executors.ts";
 import { InterruptBody, InterruptResult } from "./schema.ts";
@@ -29,6 +29,7 @@ export const interruptRoute = defineRoute(["owner", "session"], {
 export async function interruptSession(ctx: Ctx, name: string, input: z.infer<typeof InterruptBody>) {
   const s = await pushTarget(ctx, name, "interrupt");
   assertNoSlashCommand(ctx, s, input.followup, "the follow-up");
+  assertManagerKey(ctx, s, input.key);
   const taskId = (await activeBindingOf(ctx, s.id))?.taskId ?? null;
   if ((input.key === "Escape" || input.key === "Esc") && belongsToRunner(ctx, s)) {
     throw new ApiError("CONFLICT", `refusing to queue Escape for '${name}' on host '${s.host}'`, {

@@ -25,9 +25,16 @@ const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
 /** Anything `paneText` would remove or change, other than a newline. */
 const UNSAFE = /[\x00-\x09\x0b-\x1f\x7f-\x9f]/;
 
-/** The literal, typeable form of `text`: escape sequences and control bytes removed. */
+/**
+ * Format characters (zero-width space and joiners, bidi controls, the BOM): invisible, so text
+ * could hide behind them what an agent acts on (a zero-width space before `/help` still opened
+ * Claude Code's slash menu), and a reader of the pane could not see them.
+ */
+const FORMAT = /\p{Cf}/gu;
+
+/** The literal, typeable form of `text`: escape sequences, control bytes and format characters removed. */
 export function paneText(text: string): string {
-  return text.replace(/\r\n?/g, "\n").replace(ESCAPE_SEQUENCE, "").replace(/\t/g, " ").replace(CONTROL, "");
+  return text.replace(/\r\n?/g, "\n").replace(ESCAPE_SEQUENCE, "").replace(/\t/g, " ").replace(CONTROL, "").replace(FORMAT, "");
 }
 
 /** True when `text` holds a byte that would be a key rather than text in a pane. */
@@ -51,16 +58,49 @@ export function PaneTextField(max: number) {
 }
 
 /**
- * Refuses text from another session (a manager) that an agent would take as a slash command:
- * typed into a pane, `/clear` or `/compact` would bypass the compaction route's permission and
- * handoff gates, and `/quit` or `/model` are the owner's to send. The owner, and a session typing
- * into its own pane, may.
+ * What the agent CLIs take as a command of their own when a prompt starts with it: `/` a slash
+ * command (both), `!` a shell command run at once, without a permission prompt (Claude Code's
+ * bash mode; Codex's too), `#` a line saved to memory (Claude Code), `&` a background task.
+ * Leading blanks are skipped as the CLIs may skip them, including ones that render as nothing
+ * (Hangul fillers, the braille blank); format characters are gone by then (paneText).
+ */
+const AGENT_COMMAND = /^[\s\u115f\u1160\u3164\uffa0\u2800]*([/!#&]\S*)/u;
+
+/**
+ * Refuses text from another session (a manager) that an agent would take as a command of its
+ * own rather than as a prompt: typed into a pane, `/clear` or `/compact` would bypass the
+ * compaction route's permission and handoff gates, `/quit` or `/model` are the owner's to send,
+ * and `!cmd` would run a shell command on the worker's machine. The owner, and a session typing
+ * into its own pane, may. Checked on the text as it will be typed.
  */
 export function assertNoSlashCommand(ctx: Pick<Ctx, "auth">, target: { id: string }, text: string | null | undefined, field: string): void {
   if (!text || ctx.auth.kind === "owner" || (ctx.auth.kind === "session" && ctx.auth.sessionId === target.id)) return;
-  const command = /^\s*(\/\S*)/.exec(text)?.[1];
+  const command = AGENT_COMMAND.exec(paneText(text))?.[1];
   if (!command) return;
-  throw new ApiError("POLICY_REFUSED", `${field} starts with '${command}', which the agent would run as a slash command`, {
+  const what = command.startsWith("!")
+    ? "a shell command"
+    : command.startsWith("#")
+      ? "a memory entry"
+      : command.startsWith("&")
+        ? "a background task"
+        : "a slash command";
+  throw new ApiError("POLICY_REFUSED", `${field} starts with '${command.slice(0, 40)}', which the agent would run as ${what}`, {
     hint: "Compact or clear a worker with `switchyard compact-worker TASK --reason TEXT [--clear]` (it checks the manager's permission and the handoff); otherwise start the text with a word.",
+  });
+}
+
+/** Keys a session may send into a pane it manages: interrupt, Escape (when idle), Enter. */
+const MANAGER_KEYS = new Set(["C-c", "Escape", "Esc", "Enter"]);
+
+/**
+ * Refuses a key from another session (a manager) that is not an interrupt: C-z suspends the agent
+ * and hands the pane to the user's shell, where the follow-up would run as a command; C-d ends
+ * it. The owner, and a session in its own pane, may send any key the route allows.
+ */
+export function assertManagerKey(ctx: Pick<Ctx, "auth">, target: { id: string }, key: string | null | undefined): void {
+  if (!key || ctx.auth.kind === "owner" || (ctx.auth.kind === "session" && ctx.auth.sessionId === target.id)) return;
+  if (MANAGER_KEYS.has(key)) return;
+  throw new ApiError("POLICY_REFUSED", `the key '${key}' is the owner's to send into another session's pane`, {
+    hint: "Interrupt with C-c (or Escape while the agent is idle); other keys (C-z suspends the agent into a shell, C-d ends it) only with the owner token.",
   });
 }

@@ -26,6 +26,10 @@ describe("paneText", () => {
     expect(hasControlBytes("l1\r\nl2\tx 🚀")).toBe(false);
   });
 
+  it("drops invisible format characters (zero-width space and joiners, bidi controls, BOM)", () => {
+    expect(paneText("\u200b/help \u202eevil\u202c \ufeffok")).toBe("/help evil ok");
+  });
+
   it("leaves no byte that tmux send-keys -l would turn into a key", () => {
     let all = "";
     for (let c = 0; c < 0x200; c++) all += String.fromCharCode(c);
