@@ -20,7 +20,13 @@ export const MAX_HOOK_TEXT = 2000;
  */
 export const HookPayload = z
   .looseObject({
-    hook_event_name: z.string().min(1).max(100).openapi({ description: "e.g. SessionStart, UserPromptSubmit, PermissionRequest, Notification, Stop" }),
+    hook_event_name: z
+      .string()
+      .min(1)
+      .max(100)
+      // A name, never text: it is shown in lists and terminals as it came.
+      .regex(/^[A-Za-z][A-Za-z0-9_.:-]*$/, "an event name: letters first, then letters, digits, _ . : -")
+      .openapi({ description: "e.g. SessionStart, UserPromptSubmit, PermissionRequest, Notification, Stop" }),
     session_id: z.string().max(200).optional().openapi({ description: "The agent's own session id (Claude session uuid, Codex thread id)" }),
     transcript_path: z.string().max(4096).nullable().optional(),
     cwd: z.string().max(4096).optional(),

@@ -16,6 +16,16 @@ export const processIo: Io = {
   err: (t) => process.stderr.write(t.endsWith("\n") ? t : `${t}\n`),
 };
 
+/**
+ * Text for a terminal: every control character but newline and tab (ESC and so every escape
+ * sequence, BEL, the C1 range) shown as a visible `\xNN`. An answer carries what agents and
+ * hooks wrote (event names, tool names, messages); printed raw, an escape sequence in it could
+ * retitle the owner's terminal, write its clipboard (OSC 52) or hide lines.
+ */
+export function terminalSafe(text: string): string {
+  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
 /** Renders an API answer for humans when a command has no renderer of its own. */
 export function renderDefault(body: unknown): string {
   return block(body);
@@ -28,10 +38,10 @@ export function renderDefault(body: unknown): string {
 export function printAnswer(spec: CommandSpec, a: Args, json: boolean, res: ApiResponse, io: Io): number {
   const ok = res.status >= 200 && res.status < 300;
   if (json) io.out(JSON.stringify(res.body, null, 2));
-  else if (ok) io.out((spec.render ?? renderDefault)(res.body, a));
+  else if (ok) io.out(terminalSafe((spec.render ?? renderDefault)(res.body, a)));
   else {
     const e = res.body?.error ?? { code: "INTERNAL", message: `HTTP ${res.status}` };
-    io.err(`error: ${e.code}: ${e.message}${e.hint ? `\nhint: ${e.hint}` : ""}`);
+    io.err(terminalSafe(`error: ${e.code}: ${e.message}${e.hint ? `\nhint: ${e.hint}` : ""}`));
   }
   if (!ok) return EXIT_FAILED;
   return spec.exitCode?.(res.body, a) ?? EXIT_OK;

@@ -255,6 +255,11 @@ describe("POST /v1/hooks/{agent}", () => {
     const agent = await post("gemini", { hook_event_name: "Stop" });
     expect(agent.status).toBe(400);
     expect(agent.body.error.hint).toBeTruthy();
+    // An event name is a name: escape sequences (shown raw, they reach the owner's terminal) are refused.
+    const escaped = await post("claude", { hook_event_name: "Stop\x1b]52;c;b3duZWQ=\x07", session_id: "x" });
+    expect(escaped.status).toBe(400);
+    expect(escaped.body.error.fields.map((f: any) => f.field)).toContain("hook_event_name");
+    expect(await rows("SELECT id FROM hook_events")).toHaveLength(0);
   });
 });
 
