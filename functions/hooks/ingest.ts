@@ -100,14 +100,12 @@ export async function postHookEvent(ctx: Ctx, agent: HookAgent, p: HookPayloadIn
   const prev =
     found.state !== undefined ? (found.state ?? undefined) : (await ctx.db.select().from(hookStates).where(eq(hookStates.sessionId, session.id)).limit(1))[0];
   const next = nextHookState({ event, source: p.source, reason: p.reason, notificationType: p.notification_type, trigger: p.trigger }, prev?.state ?? null);
-  // A session's own token may report any session id; recording one another session holds would
-  // let host-token events of that agent (a permission wait) be routed to this session's manager.
+  // A poster may report any session id (a session's own token, or a host token matching by the
+  // transcript path); recording one another session holds would let later events of that agent
+  // (a permission wait) be routed to this session's manager. So whoever posted, it is recorded
+  // only when no other active session holds it.
   const claimedBy =
-    found.by === "token" &&
-    agentSessionId &&
-    agentSessionId !== prev?.agentSessionId &&
-    agentSessionId !== session.agentSessionId &&
-    agentSessionId !== session.threadId
+    agentSessionId && agentSessionId !== prev?.agentSessionId && agentSessionId !== session.agentSessionId && agentSessionId !== session.threadId
       ? await agentSessionHolder(ctx, session.id, agentSessionId)
       : null;
   const recordedAgentSessionId = claimedBy ? null : agentSessionId;

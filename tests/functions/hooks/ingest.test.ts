@@ -285,6 +285,22 @@ describe("hook tokens", () => {
     expect(await rows("SELECT id FROM hook_events WHERE session_id = ?", b.worker.session_id)).toHaveLength(0);
   });
 
+  it("a host token cannot record another session's agent id against the session its transcript path names", async () => {
+    const attacker = await codexPair();
+    const victimId = uniqueName("claude-victim");
+    const victim = await boundPair(env, { worker: { claude_session: claudeTranscript(env, victimId) } });
+    const host = (await env.call("POST", "/v1/tokens", { body: { scope: "hook", host: "test-host" } })).body.token as string;
+    // Matched by the attacker's own transcript path, but reporting the victim's agent id.
+    const res = await post("codex", { ...attacker.at("UserPromptSubmit"), session_id: victimId }, host);
+    expect(res.headers.get("X-Switchyard-Session")).toBe(attacker.worker.session.name);
+    const [state] = await rows("SELECT agent_session_id FROM hook_states WHERE session_id = ?", attacker.worker.session_id);
+    expect(state!.agent_session_id).not.toBe(victimId);
+    const refused = await rows("SELECT payload_json FROM events WHERE kind = 'hook_agent_session_refused' AND session_id = ?", attacker.worker.session_id);
+    expect(refused.map((r) => JSON.parse(String(r.payload_json)))).toEqual([
+      expect.objectContaining({ agent_session_id: victimId, held_by: victim.worker.session.name }),
+    ]);
+  });
+
   it("cannot claim another session's agent session id to divert its permission waits (issue 14)", async () => {
     // The attacker: a bound worker with its own hook token.
     const attacker = await codexPair();
