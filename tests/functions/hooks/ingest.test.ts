@@ -48,6 +48,14 @@ async function codexPair() {
   return { ...pair, rollout, thread, token, at };
 }
 
+/** The attacker's session did not take the victim's agent id, and the refusal is audited once. */
+async function expectClaimRefused(attackerId: string, victimAgentId: string, heldBy: string) {
+  const [state] = await rows("SELECT agent_session_id FROM hook_states WHERE session_id = ?", attackerId);
+  expect(state!.agent_session_id).not.toBe(victimAgentId);
+  const refused = await rows("SELECT payload_json FROM events WHERE kind = 'hook_agent_session_refused' AND session_id = ?", attackerId);
+  expect(refused.map((r) => JSON.parse(String(r.payload_json)))).toEqual([expect.objectContaining({ agent_session_id: victimAgentId, held_by: heldBy })]);
+}
+
 describe("POST /v1/hooks/{agent}", () => {
   it("moves the hook state through a Codex turn and answers with empty hook output", async () => {
     const { worker, token, at } = await codexPair();
@@ -293,12 +301,7 @@ describe("hook tokens", () => {
     // Matched by the attacker's own transcript path, but reporting the victim's agent id.
     const res = await post("codex", { ...attacker.at("UserPromptSubmit"), session_id: victimId }, host);
     expect(res.headers.get("X-Switchyard-Session")).toBe(attacker.worker.session.name);
-    const [state] = await rows("SELECT agent_session_id FROM hook_states WHERE session_id = ?", attacker.worker.session_id);
-    expect(state!.agent_session_id).not.toBe(victimId);
-    const refused = await rows("SELECT payload_json FROM events WHERE kind = 'hook_agent_session_refused' AND session_id = ?", attacker.worker.session_id);
-    expect(refused.map((r) => JSON.parse(String(r.payload_json)))).toEqual([
-      expect.objectContaining({ agent_session_id: victimId, held_by: victim.worker.session.name }),
-    ]);
+    await expectClaimRefused(attacker.worker.session_id, victimId, victim.worker.session.name);
   });
 
   it("cannot claim another session's agent session id to divert its permission waits (issue 14)", async () => {
@@ -313,12 +316,7 @@ describe("hook tokens", () => {
     // 1. The attacker's token reports the victim's agent session id as its own.
     const claim = await post("claude", { hook_event_name: "UserPromptSubmit", session_id: victimId, prompt_id: "p-claim" }, attacker.token);
     expect(claim.headers.get("X-Switchyard-Session")).toBe(attacker.worker.session.name);
-    const [state] = await rows("SELECT agent_session_id FROM hook_states WHERE session_id = ?", attacker.worker.session_id);
-    expect(state!.agent_session_id).not.toBe(victimId);
-    const refused = await rows("SELECT payload_json FROM events WHERE kind = 'hook_agent_session_refused' AND session_id = ?", attacker.worker.session_id);
-    expect(refused.map((r) => JSON.parse(String(r.payload_json)))).toEqual([
-      expect.objectContaining({ agent_session_id: victimId, held_by: victim.worker.session.name }),
-    ]);
+    await expectClaimRefused(attacker.worker.session_id, victimId, victim.worker.session.name);
 
     // 2. The victim's agent asks for permission through the host token: it reaches the victim's manager.
     const wait = await post(
