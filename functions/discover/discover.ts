@@ -11,7 +11,7 @@ import { listBindings } from "../bindings/list.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { iso, rowFromRaw, eqLiteral } from "../lib/sql.ts";
-import { detailsVisibleTo, sessionToWire } from "../sessions/wire.ts";
+import { type DetailsScope, detailsScope, sessionToWire } from "../sessions/wire.ts";
 import { taskToWire } from "../tasks/wire.ts";
 import { DiscoverQuery, DiscoverResult, type Suggestion } from "./schema.ts";
 import { containsNeedle, planTrigramMatch, type TrigramMatch } from "./substring.ts";
@@ -51,7 +51,8 @@ function wordPrefixes(text: string): string | null {
 }
 
 /** One read of a batch and how its answer becomes typed rows. */
-type Read<T> = { query: BatchItem<"sqlite">; rows: (answer: unknown) => T[] };
+/** A read for the batch: one query, or two (`more`) whose answers `rows` merges. */
+type Read<T> = { query: BatchItem<"sqlite">; more?: BatchItem<"sqlite">; rows: (answer: unknown, more?: unknown) => T[] };
 
 /** A query built with drizzle's builder: its answer is already typed. */
 function typed<T>(query: BatchItem<"sqlite">): Read<T> {
@@ -91,7 +92,7 @@ function matchTasks(ctx: Ctx, text: string | null, plan: TrigramMatch | undefine
 }
 
 /** Sessions matching `text` in name, cwd, tmux session or thread title, newest first; as for tasks. */
-function matchSessions(ctx: Ctx, text: string | null, plan: TrigramMatch | undefined, all: boolean, limit: number): Read<SessionRow> {
+function matchSessions(ctx: Ctx, text: string | null, plan: TrigramMatch | undefined, all: boolean, limit: number, scope: DetailsScope): Read<SessionRow> {
   const live = all ? undefined : eqLiteral(sessions.state, "active");
   if (!text) return typed(ctx.db.select().from(sessions).where(live).orderBy(desc(sessions.createdAt), desc(sessions.id)).limit(limit));
   if (!plan) {
@@ -104,13 +105,51 @@ function matchSessions(ctx: Ctx, text: string | null, plan: TrigramMatch | undef
         .limit(limit),
     );
   }
-  const confirm = plan.kind === "driven" ? sql` AND ${containsNeedle("sessions", "s", plan.needle)}` : sql``;
-  return raw(
-    ctx,
-    sessions,
-    sql`SELECT s.* FROM sessions_fts AS f JOIN ${sessions} AS s ON s.rowid = f.rowid WHERE sessions_fts MATCH ${plan.match}${confirm}${all ? sql`` : sql` AND s.state = 'active'`} ORDER BY f.rowid DESC LIMIT ${limit}`,
-  );
+  const liveOnly = all ? sql`` : sql` AND s.state = 'active'`;
+  const everywhere = (confirmColumns: readonly string[] | null) =>
+    plan.kind === "driven" ? sql` AND ${containsNeedle("sessions", "s", plan.needle, confirmColumns ?? undefined)}` : sql``;
+  if (scope.kind === "all") {
+    return raw(
+      ctx,
+      sessions,
+      sql`SELECT s.* FROM sessions_fts AS f JOIN ${sessions} AS s ON s.rowid = f.rowid WHERE sessions_fts MATCH ${plan.match}${everywhere(null)}${liveOnly} ORDER BY f.rowid DESC LIMIT ${limit}`,
+    );
+  }
+  // A caller who may not see every session's cwd and tmux session matches those fields only on
+  // the sessions it may see; on the rest only what they show (name, thread title). Filtered after
+  // the limit instead, hidden matches used up the page: whether a visible name was listed told
+  // whether some hidden cwd held the query. Each side is read newest first and limited on its
+  // own (FTS5's rowid order, no sort) and the two are merged here.
+  const mine =
+    scope.kind === "host"
+      ? sql`s.host = ${scope.host}`
+      : scope.ids.length
+        ? sql`s.id IN (${sql.join(
+            scope.ids.map((id) => sql`${id}`),
+            sql`, `,
+          )})`
+        : sql`0`;
+  const side = (match: string, confirm: SQL, extra: SQL, ordered: boolean) =>
+    ctx.db.all<Record<string, unknown>>(
+      sql`SELECT s.*, s.rowid AS match_order FROM sessions_fts AS f JOIN ${sessions} AS s ON s.rowid = f.rowid WHERE sessions_fts MATCH ${match}${confirm}${liveOnly}${extra}${ordered ? sql` ORDER BY f.rowid DESC LIMIT ${limit}` : sql``}`,
+    );
+  return {
+    query: side(`{${SHOWN_COLUMNS.join(" ")}} : (${plan.match})`, everywhere(SHOWN_COLUMNS), sql``, true),
+    // A session's own and its partners' are a handful, read by id and merged below unsorted.
+    more: side(plan.match, everywhere(null), sql` AND ${mine}`, scope.kind === "host"),
+    rows: (answer, more) => {
+      const byId = new Map<unknown, Record<string, unknown>>();
+      for (const r of [...(answer as Array<Record<string, unknown>>), ...((more ?? []) as Array<Record<string, unknown>>)]) byId.set(r.id, r);
+      return [...byId.values()]
+        .sort((a, b) => Number(b.match_order) - Number(a.match_order))
+        .slice(0, limit)
+        .map((r) => rowFromRaw(sessions, r));
+    },
+  };
 }
+
+/** The indexed session columns every caller sees (the others locate a session on its machine). */
+const SHOWN_COLUMNS = ["name", "thread_title"] as const;
 
 /**
  * Recent audit events; with `text`, those whose telemetry summary (kind, actor, task and session
@@ -139,13 +178,15 @@ export async function discover(ctx: Ctx, q: z.output<typeof DiscoverQuery>) {
   // One plan for both indexes (one round trip), then both searches in one batch; a query too
   // short for trigrams has no plan.
   const plans = text && text.length >= TRIGRAM_MIN ? await planTrigramMatch(ctx, text, ["tasks", "sessions"]) : undefined;
-  const reads = [matchTasks(ctx, text, plans?.tasks, q.all, q.limit), matchSessions(ctx, text, plans?.sessions, q.all, q.limit)] as const;
-  const [taskAnswer, sessionAnswer] = await ctx.db.batch([reads[0].query, reads[1].query]);
+  const scope = await detailsScope(ctx);
+  const reads = [matchTasks(ctx, text, plans?.tasks, q.all, q.limit), matchSessions(ctx, text, plans?.sessions, q.all, q.limit, scope)] as const;
+  const [taskAnswer, sessionAnswer, sessionMore] = await ctx.db.batch([reads[0].query, reads[1].query, ...(reads[1].more ? [reads[1].more] : [])]);
   const taskRows = reads[0].rows(taskAnswer);
-  const visible = await detailsVisibleTo(ctx);
+  const visibleIds = scope.kind === "ids" ? new Set(scope.ids) : null;
+  const visible = (s: SessionRow) => scope.kind === "all" || (scope.kind === "host" ? s.host === scope.host : visibleIds!.has(s.id));
   // The index also matches cwd and tmux session, which a caller may not be allowed to see: a
   // session whose details are hidden from it counts only when the match is in what it shows.
-  const sessionRows = reads[1].rows(sessionAnswer).filter((s) => !text || visible(s) || matchesShown(s, text));
+  const sessionRows = reads[1].rows(sessionAnswer, sessionMore).filter((s) => !text || visible(s) || matchesShown(s, text));
   // Active bindings are open work, bounded by the live fleet: all of them, in one page.
   const { bindings: active } = await listBindings(ctx, { state: "active", limit: MAX_PAGE_LIMIT });
   const matchedTaskNames = new Set(taskRows.map((t) => t.name));

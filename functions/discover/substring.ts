@@ -110,9 +110,7 @@ export async function planTrigramMatch(ctx: Ctx, text: string, indexes: TrigramI
  * KELVIN SIGN to k and LONG S to s (tests/functions/discover/substring.test.ts checks every
  * code point against the tokenizer).
  */
-export function containsNeedle(ix: TrigramIndex, alias: string, needle: string): SQL {
-  const checks = TRIGRAM_INDEXES[ix].columns.map(
-    (c) => sql`instr(replace(replace(lower(${sql.raw(`${alias}.${c}`)}), char(8490), 'k'), char(383), 's'), ${needle}) > 0`,
-  );
+export function containsNeedle(ix: TrigramIndex, alias: string, needle: string, columns: readonly string[] = TRIGRAM_INDEXES[ix].columns): SQL {
+  const checks = columns.map((c) => sql`instr(replace(replace(lower(${sql.raw(`${alias}.${c}`)}), char(8490), 'k'), char(383), 's'), ${needle}) > 0`);
   return sql`(${sql.join(checks, sql` OR `)})`;
 }

@@ -26,17 +26,28 @@ export function communicationFor(s: Pick<SessionRow, "name" | "tmuxSession" | "t
  * what hook events and app-server turns are matched by.
  */
 export async function detailsVisibleTo(ctx: Ctx): Promise<(s: Pick<SessionRow, "id" | "host">) => boolean> {
+  const scope = await detailsScope(ctx);
+  if (scope.kind === "all") return () => true;
+  if (scope.kind === "host") return (s) => s.host === scope.host;
+  const visible = new Set(scope.ids);
+  return (s) => visible.has(s.id);
+}
+
+/** detailsVisibleTo as data, for a query that must apply it itself: everyone's, one host's, or these sessions'. */
+export type DetailsScope = { kind: "all" } | { kind: "host"; host: string } | { kind: "ids"; ids: string[] };
+
+/** Whose local details the caller may see (see detailsVisibleTo). */
+export async function detailsScope(ctx: Ctx): Promise<DetailsScope> {
   const auth = ctx.auth;
-  if (auth.kind === "owner" || auth.kind === "daemon") return () => true;
-  if (auth.kind === "runner") return (s) => s.host === auth.host;
-  if (auth.kind !== "session") return () => false;
+  if (auth.kind === "owner" || auth.kind === "daemon") return { kind: "all" };
+  if (auth.kind === "runner") return { kind: "host", host: auth.host };
+  if (auth.kind !== "session") return { kind: "ids", ids: [] };
   const me = auth.sessionId;
   const peers = await ctx.db
     .select({ worker: bindings.workerSessionId, manager: bindings.managerSessionId })
     .from(bindings)
     .where(and(eqLiteral(bindings.state, "active"), or(eq(bindings.workerSessionId, me), eq(bindings.managerSessionId, me))));
-  const visible = new Set([me, ...peers.flatMap((p) => [p.worker, p.manager])]);
-  return (s) => visible.has(s.id);
+  return { kind: "ids", ids: [...new Set([me, ...peers.flatMap((p) => [p.worker, p.manager])])] };
 }
 
 /** The wire form of a session row; `hideDetails` nulls what locates it on its machine or names its agent's conversation. */

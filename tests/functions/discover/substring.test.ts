@@ -107,6 +107,21 @@ describe("discover's substring search driven by the query's rare part", () => {
     );
   });
 
+  it("lets no hidden match use up the page: the limit cannot tell whether a hidden cwd holds the query", async () => {
+    const me = await registerSession(env, "worker", { name: "watcher", cwd: "/tmp" });
+    await registerSession(env, "worker", { name: "payments-bot", cwd: "/srv/bot" });
+    const before = await discovered("payments", { all: true, token: me.token, limit: 1 });
+    expect(before.sessions).toEqual(["payments-bot"]);
+    // A newer session whose hidden cwd holds the query changes nothing for this caller.
+    await registerSession(env, "worker", { name: "zz-other", cwd: "/home/alice/payments-secret" });
+    expect((await discovered("payments", { all: true, token: me.token, limit: 1 })).sessions).toEqual(["payments-bot"]);
+    // A session it may see is still found by its cwd.
+    await registerSession(env, "worker", { name: "zz-self-check", cwd: "/tmp" });
+    expect((await discovered("watcher", { all: true, token: me.token })).sessions).toEqual(["watcher"]);
+    expect((await discovered("/tmp", { all: true, token: me.token })).sessions).toEqual(["watcher"]);
+    expect((await discovered("payments", { all: true, limit: 5 })).sessions.sort()).toEqual(["payments-bot", "zz-other"]);
+  });
+
   it("relies on a tokenizer that folds no code point but KELVIN SIGN and LONG S onto ASCII", async () => {
     // The confirmation repeats the trigram tokenizer's case folding in SQL for ASCII queries; this
     // walks every code point with case mappings (the BMP and the supplementary letters) through

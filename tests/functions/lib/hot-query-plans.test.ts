@@ -93,6 +93,9 @@ describe("hot query plans across routes, crons and the cycle", () => {
     await ok("GET", "/v1/discover");
     await ok("GET", "/v1/discover?q=task");
     await ok("GET", "/v1/discover?q=worker&all=true");
+    // A session caller matches hidden fields only on the sessions it may see.
+    await ok("GET", "/v1/discover?q=worker&all=true", undefined, pair.worker.token);
+    await ok("GET", "/v1/discover?q=worker-zqxj&all=true", undefined, pair.worker.token);
     // Messages and inboxes.
     const sent = await ok("POST", "/v1/messages", { to: w, body: "hello", msg_type: "request", from: m });
     await ok("GET", "/v1/messages");
