@@ -4,7 +4,13 @@ import { Session } from "../sessions/schema.ts";
 import { Binding, Task } from "../tasks/schema.ts";
 
 export const DiscoverQuery = z.object({
-  q: z.string().max(200).optional().openapi({ description: "Matched against names, goals, summaries, cwd and event kinds" }),
+  q: z
+    .string()
+    .max(200)
+    // SQLite's full-text parser ends a quoted phrase at a NUL: refused here, not a 500 there.
+    .regex(/^[^\x00-\x08\x0b-\x1f\x7f]*$/, "plain text: no control characters")
+    .optional()
+    .openapi({ description: "Matched against names, goals, summaries, cwd and event kinds" }),
   limit: QueryLimit(500, 20),
   all: QueryBool.openapi({ description: "Include gone sessions and finished tasks" }),
 });

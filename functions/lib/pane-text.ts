@@ -62,9 +62,10 @@ export function PaneTextField(max: number) {
  * command (both), `!` a shell command run at once, without a permission prompt (Claude Code's
  * bash mode; Codex's too), `#` a line saved to memory (Claude Code), `&` a background task.
  * Leading blanks are skipped as the CLIs may skip them, including ones that render as nothing
- * (Hangul fillers, the braille blank); format characters are gone by then (paneText).
+ * (Hangul fillers, the braille blank) and marks with no base to sit on (combining marks,
+ * variation selectors); format characters are gone by then (paneText).
  */
-const AGENT_COMMAND = /^[\s\u115f\u1160\u3164\uffa0\u2800]*([/!#&]\S*)/u;
+const AGENT_COMMAND = /^[\s\p{M}\u115f\u1160\u3164\uffa0\u2800]*([/!#&]\S*)/u;
 
 /**
  * Refuses text from another session (a manager) that an agent would take as a command of its

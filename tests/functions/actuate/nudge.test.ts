@@ -110,6 +110,9 @@ describe("session-nudge", () => {
       "\u200b/help",
       "\ufeff\u200d/clear",
       "\u3164/compact",
+      "\u034f!id",
+      "\ufe0f\u0300/clear",
+      "\u17b4!x",
     ]) {
       const res = await env.call("POST", `/v1/sessions/${w}/nudge`, { ...asManager, body: { text } });
       expect(res.status, JSON.stringify(text)).toBe(422);

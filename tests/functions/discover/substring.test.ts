@@ -107,6 +107,14 @@ describe("discover's substring search driven by the query's rare part", () => {
     );
   });
 
+  it("refuses a query with a control character (SQLite's phrase parser stops at a NUL) instead of a 500", async () => {
+    for (const q of ["ab\u0000", "\u0000abc", "abc\u0000def", "a\u001bb"]) {
+      const res = await env.call("GET", `/v1/discover?q=${encodeURIComponent(q)}`);
+      expect(res.status, JSON.stringify(q)).toBe(400);
+      expect(res.body.error.code).toBe("VALIDATION_FAILED");
+    }
+  });
+
   it("lets no hidden match use up the page: the limit cannot tell whether a hidden cwd holds the query", async () => {
     const me = await registerSession(env, "worker", { name: "watcher", cwd: "/tmp" });
     await registerSession(env, "worker", { name: "payments-bot", cwd: "/srv/bot" });
