@@ -1,4 +1,5 @@
 import { openTransport } from "./connect.ts";
+import { terminalSafe } from "./output.ts";
 import type { GlobalOptions } from "./spec.ts";
 import type { ApiRequest, ApiResponse, Transport } from "./transport.ts";
 
@@ -25,7 +26,7 @@ export async function callOnce(g: GlobalOptions, req: ApiRequest): Promise<ApiRe
 /** The error envelope as the CLI prints it for every command. */
 export function errorText(res: ApiResponse): string {
   const e = res.body?.error ?? { code: "INTERNAL", message: `HTTP ${res.status}` };
-  return `error: ${e.code}: ${e.message}${e.hint ? `\nhint: ${e.hint}` : ""}`;
+  return terminalSafe(`error: ${e.code}: ${e.message}${e.hint ? `\nhint: ${e.hint}` : ""}`);
 }
 
 /** Writes a line to stdout (local commands print directly, like dispatch and up). */
@@ -41,8 +42,9 @@ export function err(text: string): void {
 /** Prints an answer the way request specs are printed: wire JSON with --json, else rendered, or the error. */
 export function printAnswer(g: GlobalOptions, res: ApiResponse, render: (body: any) => string): void {
   const ok = res.status >= 200 && res.status < 300;
+  // Human text shows control characters as \xNN (an answer carries what agents wrote); --json stays the wire body.
   if (g.json) out(JSON.stringify(res.body, null, 2));
-  else if (ok) out(render(res.body));
+  else if (ok) out(terminalSafe(render(res.body)));
   else err(errorText(res));
 }
 

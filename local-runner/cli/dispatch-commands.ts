@@ -3,6 +3,7 @@ import { DEFAULT_DISPATCHER_ID } from "../../functions/app-loop/defaults.ts";
 import type { DispatchReport } from "../../functions/queue/dispatch-pass.ts";
 import { resolveHome } from "../home.ts";
 import { inline } from "./format.ts";
+import { terminalSafe } from "./output.ts";
 import { readTokenFile } from "./token-file.ts";
 import { answerWithinSeconds } from "./transport.ts";
 import { flag, int, list, pos, req, str, UsageError, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
@@ -269,7 +270,7 @@ export const DISPATCH_COMMANDS: CommandSpec[] = [
           log: processLogger(),
           onResult: (res) =>
             process.stdout.write(
-              `${g.json ? JSON.stringify(res) : `${res.command_id} ${res.type} gen=${res.generation} -> ${res.state}${res.error ? ` (${res.error})` : ""}`}\n`,
+              `${g.json ? JSON.stringify(res) : terminalSafe(`${res.command_id} ${res.type} gen=${res.generation} -> ${res.state}${res.error ? ` (${res.error})` : ""}`)}\n`,
             ),
         }),
       );

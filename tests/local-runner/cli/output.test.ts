@@ -22,3 +22,12 @@ describe("terminal output", () => {
     expect(JSON.parse(json[0]!).events[0].event).toBe("a\x1bb");
   });
 });
+
+describe("the local commands' printer", () => {
+  it("shows control characters from an answer as \\xNN there too, in renderings and errors", async () => {
+    const { errorText } = await import("../../../local-runner/cli/api-call.ts");
+    expect(errorText({ status: 409, body: { error: { code: "CONFLICT", message: "held by \x1b]0;owned\x07", hint: "ask \x1b[8mx" } } } as never)).toBe(
+      "error: CONFLICT: held by \\x1b]0;owned\\x07\nhint: ask \\x1b[8mx",
+    );
+  });
+});
