@@ -11,7 +11,7 @@ import { batchWithKey } from "../lib/idempotency.ts";
 import { decodeCursor, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { isUniqueViolation, eqLiteral } from "../lib/sql.ts";
-import { taskByName } from "../tasks/lookup.ts";
+import { endedByTheFinish, taskByName } from "../tasks/lookup.ts";
 import { TaskNameParam } from "../tasks/schema.ts";
 import { taskToWire } from "../tasks/wire.ts";
 import { BlockedList, BlockedQuery, DependBody, DependResult } from "./schema.ts";
@@ -48,11 +48,7 @@ export const blockedRoute = defineRoute(["owner", "daemon", "session"], {
  */
 export async function assertManagerOrOwner(ctx: Ctx, task: TaskRow, verb: string, opts: { atFinish?: boolean } = {}): Promise<void> {
   if (ctx.auth.kind !== "session") return;
-  const which = opts.atFinish
-    ? task.finishedAt === null
-      ? sql`false`
-      : and(eqLiteral(bindings.endReason, "finish"), eq(bindings.endedAt, task.finishedAt))
-    : eqLiteral(bindings.state, "active");
+  const which = opts.atFinish ? (endedByTheFinish(task) ?? sql`false`) : eqLiteral(bindings.state, "active");
   const [b] = await ctx.db
     .select({ manager: bindings.managerSessionId })
     .from(bindings)

@@ -11,7 +11,7 @@ import { listBindings } from "../bindings/list.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { iso, rowFromRaw, eqLiteral } from "../lib/sql.ts";
-import { type DetailsScope, detailsScope, sessionToWire } from "../sessions/wire.ts";
+import { type DetailsScope, detailsScope, sessionToWire, visibleIn } from "../sessions/wire.ts";
 import { taskToWire } from "../tasks/wire.ts";
 import { DiscoverQuery, DiscoverResult, type Suggestion } from "./schema.ts";
 import { containsNeedle, planTrigramMatch, type TrigramMatch } from "./substring.ts";
@@ -182,8 +182,7 @@ export async function discover(ctx: Ctx, q: z.output<typeof DiscoverQuery>) {
   const reads = [matchTasks(ctx, text, plans?.tasks, q.all, q.limit), matchSessions(ctx, text, plans?.sessions, q.all, q.limit, scope)] as const;
   const [taskAnswer, sessionAnswer, sessionMore] = await ctx.db.batch([reads[0].query, reads[1].query, ...(reads[1].more ? [reads[1].more] : [])]);
   const taskRows = reads[0].rows(taskAnswer);
-  const visibleIds = scope.kind === "ids" ? new Set(scope.ids) : null;
-  const visible = (s: SessionRow) => scope.kind === "all" || (scope.kind === "host" ? s.host === scope.host : visibleIds!.has(s.id));
+  const visible = visibleIn(scope);
   // The index also matches cwd and tmux session, which a caller may not be allowed to see: a
   // session whose details are hidden from it counts only when the match is in what it shows.
   const sessionRows = reads[1].rows(sessionAnswer, sessionMore).filter((s) => !text || visible(s) || matchesShown(s, text));

@@ -26,7 +26,11 @@ export function communicationFor(s: Pick<SessionRow, "name" | "tmuxSession" | "t
  * what hook events and app-server turns are matched by.
  */
 export async function detailsVisibleTo(ctx: Ctx): Promise<(s: Pick<SessionRow, "id" | "host">) => boolean> {
-  const scope = await detailsScope(ctx);
+  return visibleIn(await detailsScope(ctx));
+}
+
+/** The predicate of a DetailsScope: whether a session's details are in it. */
+export function visibleIn(scope: DetailsScope): (s: Pick<SessionRow, "id" | "host">) => boolean {
   if (scope.kind === "all") return () => true;
   if (scope.kind === "host") return (s) => s.host === scope.host;
   const visible = new Set(scope.ids);

@@ -1,4 +1,4 @@
-import { and, eq, or } from "drizzle-orm";
+import { and, eq, or, type SQL } from "drizzle-orm";
 import { bindings } from "../../schema/bindings.ts";
 import { tasks, type TaskRow } from "../../schema/tasks.ts";
 import type { Ctx } from "../lib/ctx.ts";
@@ -41,8 +41,7 @@ export async function assertMayFileUnder(
 ): Promise<void> {
   const auth = ctx.auth;
   if (auth.kind !== "session") return;
-  const finishedWith =
-    opts.orFinishedWith && task.finishedAt !== null ? and(eqLiteral(bindings.endReason, "finish"), eq(bindings.endedAt, task.finishedAt)) : undefined;
+  const finishedWith = opts.orFinishedWith ? endedByTheFinish(task) : undefined;
   const [bound] = await ctx.db
     .select({ id: bindings.id })
     .from(bindings)
@@ -59,4 +58,12 @@ export async function assertMayFileUnder(
       hint: "Leave out task, name the task you are bound to, or ask the owner.",
     });
   }
+}
+
+/**
+ * The binding a task's finish ended (finish-task marks it 'finish' at the task's finishedAt), as
+ * a condition on bindings; undefined for a task that is not finished.
+ */
+export function endedByTheFinish(task: Pick<TaskRow, "finishedAt">): SQL | undefined {
+  return task.finishedAt === null ? undefined : and(eqLiteral(bindings.endReason, "finish"), eq(bindings.endedAt, task.finishedAt));
 }
