@@ -63,7 +63,9 @@ export function PaneTextField(max: number) {
  * bash mode; Codex's too), `#` a line saved to memory (Claude Code), `&` a background task.
  * Leading blanks are skipped as the CLIs may skip them, including ones that render as nothing
  * (Hangul fillers, the braille blank) and marks with no base to sit on (combining marks,
- * variation selectors); format characters are gone by then (paneText).
+ * variation selectors); format characters are gone by then (paneText). The text is also matched
+ * in its NFKC form, so full-width and small forms (`／`, `！`, `＃`, `﹠`) count as the characters
+ * they fold onto: whether a CLI folds them itself is not something to rely on.
  */
 const AGENT_COMMAND = /^[\s\p{M}\u115f\u1160\u3164\uffa0\u2800]*([/!#&]\S*)/u;
 
@@ -76,7 +78,8 @@ const AGENT_COMMAND = /^[\s\p{M}\u115f\u1160\u3164\uffa0\u2800]*([/!#&]\S*)/u;
  */
 export function assertNoSlashCommand(ctx: Pick<Ctx, "auth">, target: { id: string }, text: string | null | undefined, field: string): void {
   if (!text || ctx.auth.kind === "owner" || (ctx.auth.kind === "session" && ctx.auth.sessionId === target.id)) return;
-  const command = AGENT_COMMAND.exec(paneText(text))?.[1];
+  const typed = paneText(text);
+  const command = AGENT_COMMAND.exec(typed)?.[1] ?? AGENT_COMMAND.exec(typed.normalize("NFKC"))?.[1];
   if (!command) return;
   const what = command.startsWith("!")
     ? "a shell command"

@@ -113,6 +113,12 @@ describe("session-nudge", () => {
       "\u034f!id",
       "\ufe0f\u0300/clear",
       "\u17b4!x",
+      // Full-width and small forms that NFKC folds onto the command characters.
+      "\uff0fclear",
+      "\uff01id",
+      "\u3000\uff03remember this",
+      "\ufe60bg",
+      "\ufe57x",
     ]) {
       const res = await env.call("POST", `/v1/sessions/${w}/nudge`, { ...asManager, body: { text } });
       expect(res.status, JSON.stringify(text)).toBe(422);
