@@ -2,6 +2,7 @@ import type { z } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
 import { events } from "../../schema/events.ts";
 import { auditInsert } from "../lib/audit.ts";
+import { batchWithKey } from "../lib/idempotency.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
@@ -11,16 +12,20 @@ import { TaskNameParam } from "../tasks/schema.ts";
 import { activeBinding, assertLoopParticipant } from "./access.ts";
 import { AppWakeupDelivery, RECEIPT_KINDS, RecordDeliveryBody, StoredDispatchReceipt, WAKE_ACTION_STATUSES, type WakeActionStatus } from "./schema.ts";
 
-export const recordDeliveryRoute = defineRoute(["owner", "session"], {
-  method: "post",
-  path: "/tasks/{name}/app-loop/wakeup-deliveries",
-  tags: ["app-loop"],
-  summary: "Record what the app/operator layer did with one wake action",
-  description:
-    "The cited receipt must be an app_wakeup_dispatch_planned receipt of this task with an action for the role. sent is accepted only for a ready_to_send action with send_ready=true and the same thread_id; skipped only for skipped_healthy; blocked only for blocked_missing_thread. A session may record only as the task's bound manager. CLI: app-wakeup-record-delivery TASK --role R --dispatch-receipt ID --delivery-status S.",
-  request: { params: TaskNameParam, body: jsonBody(RecordDeliveryBody) },
-  responses: { 201: jsonResponse(AppWakeupDelivery, "Recorded") },
-});
+export const recordDeliveryRoute = defineRoute(
+  ["owner", "session"],
+  {
+    method: "post",
+    path: "/tasks/{name}/app-loop/wakeup-deliveries",
+    tags: ["app-loop"],
+    summary: "Record what the app/operator layer did with one wake action",
+    description:
+      "The cited receipt must be an app_wakeup_dispatch_planned receipt of this task with an action for the role. sent is accepted only for a ready_to_send action with send_ready=true and the same thread_id; skipped only for skipped_healthy; blocked only for blocked_missing_thread. A session may record only as the task's bound manager. CLI: app-wakeup-record-delivery TASK --role R --dispatch-receipt ID --delivery-status S.",
+    request: { params: TaskNameParam, body: jsonBody(RecordDeliveryBody) },
+    responses: { 201: jsonResponse(AppWakeupDelivery, "Recorded") },
+  },
+  { idempotency: "atomic" },
+);
 
 type Input = z.infer<typeof RecordDeliveryBody>;
 type StoredAction = z.infer<typeof StoredDispatchReceipt>["actions"][number];
@@ -80,7 +85,7 @@ function checkDelivery(receiptId: string, action: StoredAction, input: Input): W
  * app-wakeup-record-delivery: records a delivery outcome against an earlier dispatch receipt,
  * refusing any outcome the receipt did not plan for.
  */
-export async function recordWakeupDelivery(ctx: Ctx, taskName: string, input: Input) {
+export async function recordWakeupDelivery(ctx: Ctx, taskName: string, input: Input, respond?: number) {
   const task = await taskByName(ctx, taskName);
   const binding = await activeBinding(ctx, task.id);
   assertLoopParticipant(ctx, task.name, binding, ["manager"]);
@@ -128,8 +133,7 @@ export async function recordWakeupDelivery(ctx: Ctx, taskName: string, input: In
       dispatch_required: parsed.data.summary.dispatcher_required,
     },
   });
-  await audit.stmt;
-  return {
+  const result = {
     task: { id: task.id, name: task.name },
     delivery: {
       role: input.role,
@@ -143,4 +147,7 @@ export async function recordWakeupDelivery(ctx: Ctx, taskName: string, input: In
     receipt: { event_id: audit.id, event_type: RECEIPT_KINDS.deliveryRecorded, recorded_at: iso(audit.row.createdAt)! },
     event_id: audit.id,
   };
+  // Stored with the receipt it describes: a retry after a lost answer records nothing twice.
+  await batchWithKey(ctx, [audit.stmt], respond ? { body: result, status: respond } : undefined);
+  return result;
 }

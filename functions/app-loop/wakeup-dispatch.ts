@@ -1,5 +1,6 @@
 import type { z } from "@hono/zod-openapi";
 import { auditInsert } from "../lib/audit.ts";
+import { batchWithKey } from "../lib/idempotency.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
@@ -8,16 +9,20 @@ import { type AppLoopStatus, AppWakeupDispatch, LoopOptionsBody, RECEIPT_KINDS, 
 import { describeLease, loadLoopStatus } from "./status.ts";
 import { wakePrompt } from "./wakeup-plan.ts";
 
-export const wakeupDispatchRoute = defineRoute(["owner", "daemon", "session"], {
-  method: "post",
-  path: "/tasks/{name}/app-loop/wakeup-dispatch",
-  tags: ["app-loop"],
-  summary: "Prepare adapter-ready wake actions and record an app_wakeup_dispatch_planned receipt",
-  description:
-    "Each role gets ready_to_send (stale or missing lease, thread known: send_ready=true), skipped_healthy (fresh lease) or blocked_missing_thread (needs waking but has no app thread to send to). Nothing is sent: the app/operator layer sends the send_ready prompts and reports back with app-wakeup-record-delivery, citing event_id. A session may do this only as the task's bound manager. CLI: app-wakeup-dispatch TASK.",
-  request: { params: TaskNameParam, body: jsonBody(LoopOptionsBody) },
-  responses: { 200: jsonResponse(AppWakeupDispatch, "Planned") },
-});
+export const wakeupDispatchRoute = defineRoute(
+  ["owner", "daemon", "session"],
+  {
+    method: "post",
+    path: "/tasks/{name}/app-loop/wakeup-dispatch",
+    tags: ["app-loop"],
+    summary: "Prepare adapter-ready wake actions and record an app_wakeup_dispatch_planned receipt",
+    description:
+      "Each role gets ready_to_send (stale or missing lease, thread known: send_ready=true), skipped_healthy (fresh lease) or blocked_missing_thread (needs waking but has no app thread to send to). Nothing is sent: the app/operator layer sends the send_ready prompts and reports back with app-wakeup-record-delivery, citing event_id. A session may do this only as the task's bound manager. CLI: app-wakeup-dispatch TASK.",
+    request: { params: TaskNameParam, body: jsonBody(LoopOptionsBody) },
+    responses: { 200: jsonResponse(AppWakeupDispatch, "Planned") },
+  },
+  { idempotency: "atomic" },
+);
 
 type Status = z.infer<typeof AppLoopStatus>;
 
@@ -41,7 +46,7 @@ function actionsFor(status: Status): Array<z.infer<typeof WakeAction>> {
  * app-wakeup-dispatch: turns the loop status into one wake action per role and records the
  * plan as a receipt, which later delivery reports must cite. It never sends anything itself.
  */
-export async function appWakeupDispatch(ctx: Ctx, taskName: string, opts: z.infer<typeof LoopOptionsBody>) {
+export async function appWakeupDispatch(ctx: Ctx, taskName: string, opts: z.infer<typeof LoopOptionsBody>, respond?: number) {
   const status = await loadLoopStatus(ctx, taskName, opts, ["manager"]);
   const actions = actionsFor(status);
   const summary = {
@@ -71,8 +76,7 @@ export async function appWakeupDispatch(ctx: Ctx, taskName: string, opts: z.infe
       status_ok: status.ok,
     },
   });
-  await audit.stmt;
-  return {
+  const result = {
     status,
     dispatcher: status.dispatch,
     actions,
@@ -80,4 +84,8 @@ export async function appWakeupDispatch(ctx: Ctx, taskName: string, opts: z.infe
     receipt: { event_id: audit.id, event_type: RECEIPT_KINDS.dispatchPlanned, recorded_at: iso(audit.row.createdAt)! },
     event_id: audit.id,
   };
+  // The answer is the receipt's, known before it is written: it commits with the receipt, so a
+  // retry after a lost answer cites the same receipt instead of planning a second one.
+  await batchWithKey(ctx, [audit.stmt], respond ? { body: result, status: respond } : undefined);
+  return result;
 }

@@ -12,6 +12,7 @@ import { makeCtx } from "../../functions/lib/ctx.ts";
 import { openDatabase, type Database } from "../../functions/lib/db.ts";
 import { registerSession as registerDirect } from "../../functions/sessions/register.ts";
 import { migrateDatabase } from "../../local-runner/migrate.ts";
+import { appPair } from "../functions/app-loop/loop-fixtures.ts";
 import { draftedAdvice } from "../functions/broker/fixtures.ts";
 import { boundPair, registerSession } from "../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../helpers/services.ts";
@@ -181,6 +182,23 @@ describe("Idempotency-Key across a crash, for database-only routes", () => {
   }
 
   for (const when of ["after", "before"] as const) {
+    it(`app wake-up dispatch and delivery record: a crash ${when} the commit leaves one receipt each, and the retry answers its id`, async () => {
+      env = await makeTestEnv();
+      const p = await appPair(env);
+      const plan = await crashThenRetry(when, `plan-${when}`, "POST", `/v1/tasks/${p.task}/app-loop/wakeup-dispatch`, {});
+      expect(plan.status).toBe(200);
+      const plans = (await env.services.database.client.execute("SELECT id FROM events WHERE kind = 'app_wakeup_dispatch_planned'")).rows;
+      expect(plans.map((r) => r.id)).toEqual([plan.body.event_id]);
+      // The worker has no app thread, so whatever its lease, the plan leaves it one recordable outcome.
+      const worker = plan.body.actions.find((a: { role: string }) => a.role === "worker");
+      const status = worker.status === "skipped_healthy" ? "skipped" : "blocked";
+      const body = { role: "worker", dispatch_receipt: plan.body.event_id, delivery_status: status };
+      const recorded = await crashThenRetry(when, `record-${when}`, "POST", `/v1/tasks/${p.task}/app-loop/wakeup-deliveries`, body);
+      expect(recorded.status).toBe(201);
+      const records = (await env.services.database.client.execute("SELECT id FROM events WHERE kind = 'app_wakeup_delivery_recorded'")).rows;
+      expect(records.map((r) => r.id)).toEqual([recorded.body.event_id]);
+    });
+
     it(`inbox consume: a crash ${when} the commit hands the retry the item the first try took, and no other`, async () => {
       env = await makeTestEnv();
       const s = await registerSession(env, "manager");
