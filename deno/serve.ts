@@ -15,6 +15,7 @@ import { type Database, openDatabase } from "../functions/lib/db.ts";
 import { type SynchronousLevel, synchronousFromEnv } from "../functions/lib/db-sync.ts";
 import { makeId, sha256Hex } from "../functions/lib/ids.ts";
 import { hardeningFromEnv } from "../local-runner/hardening-env.ts";
+import { databaseFileOf, databaseFileState } from "../local-runner/home.ts";
 import { isLoopbackHost } from "../local-runner/loopback.ts";
 import { pinoLogger } from "../local-runner/logger.ts";
 import { migrateDatabase, NEWER_DATABASE, NEWER_DATABASE_HINT } from "../local-runner/migrate.ts";
@@ -45,6 +46,12 @@ export interface DenoConfig {
   crons: boolean;
   /** SWITCHYARD_MAX_BODY_BYTES (default 1 MiB). */
   maxBodyBytes?: number;
+  /**
+   * SWITCHYARD_DB_CREATE=1: a file database that does not exist yet (or is an empty file) may be
+   * created. Without it such a start is refused: a volume that was not mounted or a mistyped
+   * path would otherwise start a new empty database that adopts the same owner secret.
+   */
+  createDatabase: boolean;
 }
 
 /** Reads the entry's settings; a value that cannot be used names the variable. */
@@ -55,6 +62,8 @@ export function denoConfigFromEnv(env: Record<string, string | undefined>): Deno
   if (crons !== "on" && crons !== "off") throw new Error(`SWITCHYARD_CRONS must be 'on' or 'off', got '${crons}'`);
   const maxBody = env.SWITCHYARD_MAX_BODY_BYTES;
   if (maxBody !== undefined && !/^[1-9]\d*$/.test(maxBody)) throw new Error(`SWITCHYARD_MAX_BODY_BYTES must be a positive whole number, got '${maxBody}'`);
+  const create = env.SWITCHYARD_DB_CREATE;
+  if (create !== undefined && create !== "" && create !== "1") throw new Error(`SWITCHYARD_DB_CREATE must be '1' or unset, got '${create}'`);
   const hostname = env.SWITCHYARD_LISTEN || "127.0.0.1";
   if (!isLoopbackHost(hostname) && env.SWITCHYARD_I_KNOW_THIS_IS_EXPOSED !== "1") {
     throw new Error(
@@ -72,7 +81,22 @@ export function denoConfigFromEnv(env: Record<string, string | undefined>): Deno
     hostName: env.SWITCHYARD_HOST_NAME || "deno",
     crons: crons === "on",
     maxBodyBytes: maxBody === undefined ? undefined : Number(maxBody),
+    createDatabase: create === "1",
   };
+}
+
+/**
+ * Refuses a file database that is not there (or is an empty file) unless creating one was asked
+ * for: the Deno entry has no home whose owner.token would say the database was used before.
+ */
+export function assertDatabaseFileThere(dbUrl: string, create: boolean): void {
+  const file = databaseFileOf(dbUrl);
+  if (!file || create) return;
+  const state = databaseFileState(file);
+  if (state === "present") return;
+  const hint =
+    "If this is the first start of a new deployment, set SWITCHYARD_DB_CREATE=1 for that start; otherwise point SWITCHYARD_DB_URL at the existing file (is its volume mounted?).";
+  throw new Error(state === "missing" ? `no database file at ${file}. ${hint}` : `the database file ${file} is empty. ${hint}`);
 }
 
 /**
@@ -162,6 +186,7 @@ export async function startDeno(
   const env = opts.env ?? Deno.env.toObject();
   const hardening = hardeningFromEnv(env);
   const log = opts.log ?? pinoLogger({ level: env.SWITCHYARD_LOG_LEVEL });
+  assertDatabaseFileThere(config.dbUrl, config.createDatabase);
   const database = await openDatabase({ url: config.dbUrl, authToken: config.dbAuthToken, synchronous: config.dbSynchronous });
   const abort = new AbortController();
   try {

@@ -25,6 +25,8 @@ async function start(opts: { dir?: string; env?: Record<string, string> } = {}):
   const dir = opts.dir ?? (await Deno.makeTempDir({ prefix: "switchyard-deno-http-" }));
   const env = {
     SWITCHYARD_DB_URL: `file:${dir}/switchyard.db`,
+    // A new directory's first start creates its database; a restart in a given one must find it.
+    ...(opts.dir ? {} : { SWITCHYARD_DB_CREATE: "1" }),
     SWITCHYARD_OWNER_TOKEN: OWNER,
     PORT: "0",
     SWITCHYARD_MAX_BODY_BYTES: String(MAX_BODY),
@@ -100,10 +102,44 @@ Deno.test("owner token: adopted by a fresh database, kept on restart, a wrong on
     await assert.rejects(start({ dir, env: { SWITCHYARD_OWNER_TOKEN: "hunter2" } }), /not an owner token/);
     const empty = await Deno.makeTempDir({ prefix: "switchyard-deno-empty-" });
     try {
-      await assert.rejects(start({ dir: empty, env: { SWITCHYARD_OWNER_TOKEN: "" } }), /has no owner token yet: set SWITCHYARD_OWNER_TOKEN/);
+      await assert.rejects(
+        start({ dir: empty, env: { SWITCHYARD_OWNER_TOKEN: "", SWITCHYARD_DB_CREATE: "1" } }),
+        /has no owner token yet: set SWITCHYARD_OWNER_TOKEN/,
+      );
     } finally {
       await Deno.remove(empty, { recursive: true });
     }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a database file that is missing or empty is refused, not created, unless SWITCHYARD_DB_CREATE=1", async () => {
+  const first = await start();
+  await first.server.stop();
+  const dir = first.dir;
+  const file = `${dir}/switchyard.db`;
+  const exists = (path: string) =>
+    Deno.stat(path).then(
+      () => true,
+      () => false,
+    );
+  try {
+    // A volume that was not mounted, or a path with a typo: the secret store still holds the owner
+    // token, so without this check the server would adopt it again on a new empty database.
+    for (const suffix of ["", "-wal", "-shm"]) await Deno.remove(`${file}${suffix}`).catch(() => {});
+    await assert.rejects(start({ dir }), /no database file at .*switchyard\.db.*SWITCHYARD_DB_CREATE=1/s);
+    assert.equal(await exists(file), false, "the refused start created the file");
+    await Deno.writeFile(file, new Uint8Array());
+    await assert.rejects(start({ dir }), /the database file .*switchyard\.db is empty/);
+    await assert.rejects(start({ dir, env: { SWITCHYARD_DB_CREATE: "yes" } }), /SWITCHYARD_DB_CREATE must be '1' or unset/);
+    const created = await start({ dir, env: { SWITCHYARD_DB_CREATE: "1" } });
+    assert.equal(created.server.owner, "adopted");
+    await created.server.stop();
+    // Once there, it is served without the setting.
+    const again = await start({ dir });
+    assert.equal(again.server.owner, "existing");
+    await again.server.stop();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -178,7 +214,7 @@ Deno.test("crons: SWITCHYARD_CRONS=off registers none (a platform scheduler call
 
 Deno.test("the default registration uses the real Deno.cron and stops with the server", async () => {
   const dir = await Deno.makeTempDir({ prefix: "switchyard-deno-cron-" });
-  const env = { SWITCHYARD_DB_URL: `file:${dir}/switchyard.db`, SWITCHYARD_OWNER_TOKEN: OWNER, PORT: "0" };
+  const env = { SWITCHYARD_DB_URL: `file:${dir}/switchyard.db`, SWITCHYARD_DB_CREATE: "1", SWITCHYARD_OWNER_TOKEN: OWNER, PORT: "0" };
   const server = await startDeno(denoConfigFromEnv(env), { env, log: pinoLogger({ level: "silent" }) });
   try {
     assert.deepEqual(
