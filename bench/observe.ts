@@ -113,6 +113,9 @@ export async function observeBench(opts: { ingestMb?: number; cycles?: number } 
   const services = await openLocalServices({ home: { ...resolveHome({}, { home: dir }), hostName: "bench" } });
   // The bench writes its rollouts here: make it a transcript root, as SWITCHYARD_TRANSCRIPT_ROOTS would.
   services.host = new NodeHost({ transcriptRoots: [dir] });
+  // Cycles and ingests are rate-limited routes (120 a minute per token): the bench times their
+  // work, hundreds in a row, not the limiter's refusal of them.
+  services.rateLimit = null;
   const app = createApp(services);
   const call = async (method: string, path: string, body?: unknown) => {
     const res = await app.request(path, {
