@@ -134,6 +134,13 @@ describe("bin/switchyard.cjs", () => {
     const { readCodeCache } = createRequire(import.meta.url)(BIN) as { readCodeCache: (p: string, s: Stats) => Buffer | undefined };
     const written = readCodeCache(cache, statSync(bundle));
     expect(written && new Script(Module.wrap(source("new")), { filename: bundle, cachedData: written }).cachedDataRejected).toBe(false);
+    // The loader's own file with a damaged byte in its data fails the checksum and is no cache.
+    const kept = readFileSync(cache);
+    const flipped = Buffer.from(kept);
+    flipped[flipped.length - 9] = flipped[flipped.length - 9]! ^ 0x10;
+    writeFileSync(cache, flipped);
+    expect(readCodeCache(cache, statSync(bundle))).toBeUndefined();
+    expect(load()).toMatchObject({ status: 0, signal: null, stdout: "new2,4,6\n" });
     writeFileSync(bundle, source("NEW"));
     utimesSync(bundle, new Date(), new Date(Date.now() + 5000));
     expect(readCodeCache(cache, statSync(bundle))).toBeUndefined();
