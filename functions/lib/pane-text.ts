@@ -61,13 +61,33 @@ export function PaneTextField(max: number) {
  * What the agent CLIs take as a command of their own when a prompt starts with it: `/` a slash
  * command (both), `!` a shell command run at once, without a permission prompt (Claude Code's
  * bash mode; Codex's too), `#` a line saved to memory (Claude Code), `&` a background task.
- * Leading blanks are skipped as the CLIs may skip them, including ones that render as nothing
- * (Hangul fillers, the braille blank) and marks with no base to sit on (combining marks,
- * variation selectors); format characters are gone by then (paneText). The text is also matched
- * in its NFKC form, so full-width and small forms (`／`, `！`, `＃`, `﹠`) count as the characters
- * they fold onto: whether a CLI folds them itself is not something to rely on.
  */
-const AGENT_COMMAND = /^[\s\p{M}\u115f\u1160\u3164\uffa0\u2800]*([/!#&]\S*)/u;
+const COMMAND_CHARS = new Set(["/", "!", "#", "&"]);
+
+/**
+ * What may stand before that character and still leave it first on screen: blanks, marks with no
+ * base to sit on (combining marks, variation selectors), and every code point that renders as
+ * nothing (default-ignorable: Hangul fillers, Mongolian selectors, unassigned ones such as
+ * U+2065), plus the braille blank. Format characters are gone by then (paneText).
+ */
+const LEADING_BLANKS = /^[\s\p{M}\p{Default_Ignorable_Code_Point}\u2800]*/u;
+
+/**
+ * The command `typed` starts with (its first word, as typed), or null. The first visible
+ * character counts when it is a command character or folds onto one by itself under NFKC, so
+ * full-width and small forms (`／`, `！`, `＃`, `﹠`) count too: whether a CLI folds them is not
+ * something to rely on. Only that one character is folded: normalising a whole text of
+ * combining marks costs time quadratic in its length, and a character that folds onto two
+ * (`‼`) is not a command character.
+ */
+function agentCommandOf(typed: string): string | null {
+  const start = LEADING_BLANKS.exec(typed)![0].length;
+  const first = typed.codePointAt(start);
+  if (first === undefined) return null;
+  const char = String.fromCodePoint(first);
+  if (!COMMAND_CHARS.has(char) && !COMMAND_CHARS.has(char.normalize("NFKC"))) return null;
+  return /^\S*/u.exec(typed.slice(start))![0];
+}
 
 /**
  * Refuses text from another session (a manager) that an agent would take as a command of its
@@ -78,16 +98,10 @@ const AGENT_COMMAND = /^[\s\p{M}\u115f\u1160\u3164\uffa0\u2800]*([/!#&]\S*)/u;
  */
 export function assertNoSlashCommand(ctx: Pick<Ctx, "auth">, target: { id: string }, text: string | null | undefined, field: string): void {
   if (!text || ctx.auth.kind === "owner" || (ctx.auth.kind === "session" && ctx.auth.sessionId === target.id)) return;
-  const typed = paneText(text);
-  const command = AGENT_COMMAND.exec(typed)?.[1] ?? AGENT_COMMAND.exec(typed.normalize("NFKC"))?.[1];
+  const command = agentCommandOf(paneText(text));
   if (!command) return;
-  const what = command.startsWith("!")
-    ? "a shell command"
-    : command.startsWith("#")
-      ? "a memory entry"
-      : command.startsWith("&")
-        ? "a background task"
-        : "a slash command";
+  const kind = String.fromCodePoint(command.codePointAt(0)!).normalize("NFKC");
+  const what = kind === "!" ? "a shell command" : kind === "#" ? "a memory entry" : kind === "&" ? "a background task" : "a slash command";
   throw new ApiError("POLICY_REFUSED", `${field} starts with '${command.slice(0, 40)}', which the agent would run as ${what}`, {
     hint: "Compact or clear a worker with `switchyard compact-worker TASK --reason TEXT [--clear]` (it checks the manager's permission and the handoff); otherwise start the text with a word.",
   });

@@ -119,6 +119,10 @@ describe("session-nudge", () => {
       "\u3000\uff03remember this",
       "\ufe60bg",
       "\ufe57x",
+      // Code points that render as nothing though unassigned (default-ignorable), before a command.
+      "\u2065/clear",
+      "\u{E0002}/clear",
+      "\ufff0!id",
     ]) {
       const res = await env.call("POST", `/v1/sessions/${w}/nudge`, { ...asManager, body: { text } });
       expect(res.status, JSON.stringify(text)).toBe(422);
@@ -127,6 +131,9 @@ describe("session-nudge", () => {
       expect(queued.status, JSON.stringify(text)).toBe(422);
     }
     expect((await env.call("POST", `/v1/sessions/${w}/nudge`, { ...asManager, body: { text: "!" } })).status).toBe(422);
+    // The refusal quotes what was typed, not its folded form.
+    const folded = await env.call("POST", `/v1/sessions/${w}/nudge`, { ...asManager, body: { text: "\uff0fclear now" } });
+    expect(folded.body.error.message).toContain("starts with '\uff0fclear'");
     // C-z suspends the agent and hands the pane to the shell, where a follow-up would run; C-d ends it.
     for (const key of ["C-z", "C-d", "q"]) {
       const direct = await env.call("POST", `/v1/sessions/${w}/interrupt`, { ...asManager, body: { key, followup: "touch /tmp/owned" } });
@@ -139,6 +146,10 @@ describe("session-nudge", () => {
     // An interrupt, a prompt that merely mentions a command, and the owner's keys still go.
     expect((await env.call("POST", `/v1/sessions/${w}/interrupt`, { ...asManager, body: { key: "C-c", followup: "use ! sparingly" } })).status).toBe(202);
     expect((await env.call("POST", `/v1/sessions/${w}/commands`, { body: { type: "interrupt", key: "C-z" } })).status).toBe(201);
+    // Emoji whose compatibility form begins with '!' are not commands of any CLI: they go.
+    for (const text of ["\u203c\ufe0f CI is red, fix it", "\u2049\ufe0f why did you stop?"]) {
+      expect((await env.call("POST", `/v1/sessions/${w}/nudge`, { ...asManager, body: { text } })).status, JSON.stringify(text)).toBe(202);
+    }
   });
 
   it("queues a nudge for a session on another host for that host's runner (202), touching no pane here", async () => {
