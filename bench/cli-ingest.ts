@@ -68,9 +68,11 @@ export interface ColdStartResult {
 
 /**
  * The least an in-process read can do: load the libsql binding, open the database file, read the
- * first page of sessions, print it. No schema check, no printer, no argument parsing.
+ * first page of sessions, print it. No schema check, no printer, no argument parsing. The binding
+ * is loaded as the fast path loads it, with bin/switchyard.cjs's quickLibcProbe answering the
+ * loader's glibc question (a whole diagnostic report otherwise, about 10 ms of this floor).
  */
-const LIBSQL_FLOOR = `const D = require("libsql"); const db = new D(process.argv[1]);
+const LIBSQL_FLOOR = `require(process.argv[2]).quickLibcProbe(); const D = require("libsql"); const db = new D(process.argv[1]);
 process.stdout.write(JSON.stringify(db.prepare("SELECT * FROM sessions ORDER BY created_at DESC LIMIT 50").all()) + "\\n");`;
 
 /**
@@ -112,7 +114,7 @@ export async function coldStartBench(opts: { runs?: number; tsx?: boolean; basel
       {
         id: "libsql_floor",
         label: "node + libsql: open the home's database, read and print sessions (in-process floor)",
-        fn: () => run(process.execPath, ["-e", LIBSQL_FLOOR, join(localDir, "switchyard.db")], { cwd: ROOT }),
+        fn: () => run(process.execPath, ["-e", LIBSQL_FLOOR, join(localDir, "switchyard.db"), BIN], { cwd: ROOT }),
       },
       { id: "cli_help", label: "switchyard --help", fn: cli(["--help"], env) },
       { id: "cli_sessions", label: "switchyard sessions (in-process, no server running)", fn: cli(["sessions"], env) },
