@@ -4,6 +4,7 @@
 // /docs points at the OpenAPI document, and panes are driven by `switchyard runner` processes on
 // the machines that hold them. Everything is configured through the environment, the way
 // platforms hand settings to a process; see docs/deno.md.
+import { existsSync, statSync } from "node:fs";
 import { and, eq } from "drizzle-orm";
 import { tokens } from "../schema/auth.ts";
 import { CRONS } from "../crons/index.ts";
@@ -63,7 +64,9 @@ export function denoConfigFromEnv(env: Record<string, string | undefined>): Deno
   const maxBody = env.SWITCHYARD_MAX_BODY_BYTES;
   if (maxBody !== undefined && !/^[1-9]\d*$/.test(maxBody)) throw new Error(`SWITCHYARD_MAX_BODY_BYTES must be a positive whole number, got '${maxBody}'`);
   const create = env.SWITCHYARD_DB_CREATE;
-  if (create !== undefined && create !== "" && create !== "1") throw new Error(`SWITCHYARD_DB_CREATE must be '1' or unset, got '${create}'`);
+  if (create !== undefined && create !== "" && create !== "0" && create !== "1") {
+    throw new Error(`SWITCHYARD_DB_CREATE must be '1' (create a missing database file) or '0', got '${create}'`);
+  }
   const hostname = env.SWITCHYARD_LISTEN || "127.0.0.1";
   if (!isLoopbackHost(hostname) && env.SWITCHYARD_I_KNOW_THIS_IS_EXPOSED !== "1") {
     throw new Error(
@@ -91,7 +94,13 @@ export function denoConfigFromEnv(env: Record<string, string | undefined>): Deno
  */
 export function assertDatabaseFileThere(dbUrl: string, create: boolean): void {
   const file = databaseFileOf(dbUrl);
-  if (!file || create) return;
+  if (!file) return;
+  if (existsSync(file) && statSync(file).isDirectory()) {
+    throw new Error(
+      `SWITCHYARD_DB_URL names a directory, ${file}, not a database file. Point it at a file, e.g. file:${file.replace(/\/+$/, "")}/switchyard.db`,
+    );
+  }
+  if (create) return;
   const state = databaseFileState(file);
   if (state === "present") return;
   const hint =

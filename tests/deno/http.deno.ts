@@ -132,7 +132,9 @@ Deno.test("a database file that is missing or empty is refused, not created, unl
     assert.equal(await exists(file), false, "the refused start created the file");
     await Deno.writeFile(file, new Uint8Array());
     await assert.rejects(start({ dir }), /the database file .*switchyard\.db is empty/);
-    await assert.rejects(start({ dir, env: { SWITCHYARD_DB_CREATE: "yes" } }), /SWITCHYARD_DB_CREATE must be '1' or unset/);
+    await assert.rejects(start({ dir, env: { SWITCHYARD_DB_CREATE: "yes" } }), /SWITCHYARD_DB_CREATE must be '1' \(create a missing database file\) or '0'/);
+    await assert.rejects(start({ dir, env: { SWITCHYARD_DB_CREATE: "0" } }), /the database file .*switchyard\.db is empty/);
+    await assert.rejects(start({ dir, env: { SWITCHYARD_DB_URL: `file:${dir}`, SWITCHYARD_DB_CREATE: "1" } }), /SWITCHYARD_DB_URL names a directory/);
     const created = await start({ dir, env: { SWITCHYARD_DB_CREATE: "1" } });
     assert.equal(created.server.owner, "adopted");
     await created.server.stop();
