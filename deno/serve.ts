@@ -95,9 +95,19 @@ export function denoConfigFromEnv(env: Record<string, string | undefined>): Deno
 export function assertDatabaseFileThere(dbUrl: string, create: boolean): void {
   const file = databaseFileOf(dbUrl);
   if (!file) return;
-  if (existsSync(file) && statSync(file).isDirectory()) {
+  // Followed through symlinks: a directory, FIFO or device there would fail later inside libSQL
+  // with an I/O error, after it had written a journal beside it.
+  const stat = existsSync(file) ? statSync(file) : null;
+  if (stat && !stat.isFile()) {
+    const what = stat.isDirectory()
+      ? "a directory"
+      : stat.isFIFO()
+        ? "a FIFO"
+        : stat.isCharacterDevice() || stat.isBlockDevice()
+          ? "a device"
+          : "not a regular file";
     throw new Error(
-      `SWITCHYARD_DB_URL names a directory, ${file}, not a database file. Point it at a file, e.g. file:${file.replace(/\/+$/, "")}/switchyard.db`,
+      `SWITCHYARD_DB_URL names ${what}, ${file}, not a database file. Point it at a database file (a name inside that directory, for a directory).`,
     );
   }
   if (create) return;

@@ -102,7 +102,9 @@ export function assertNoSlashCommand(ctx: Pick<Ctx, "auth">, target: { id: strin
   if (!command) return;
   const kind = String.fromCodePoint(command.codePointAt(0)!).normalize("NFKC");
   const what = kind === "!" ? "a shell command" : kind === "#" ? "a memory entry" : kind === "&" ? "a background task" : "a slash command";
-  throw new ApiError("POLICY_REFUSED", `${field} starts with '${command.slice(0, 40)}', which the agent would run as ${what}`, {
+  // Quoted by characters, not UTF-16 units, so a cut never splits a surrogate pair.
+  const quoted = Array.from(command).slice(0, 40).join("");
+  throw new ApiError("POLICY_REFUSED", `${field} starts with '${quoted}', which the agent would run as ${what}`, {
     hint: "Compact or clear a worker with `switchyard compact-worker TASK --reason TEXT [--clear]` (it checks the manager's permission and the handoff); otherwise start the text with a word.",
   });
 }

@@ -135,6 +135,12 @@ Deno.test("a database file that is missing or empty is refused, not created, unl
     await assert.rejects(start({ dir, env: { SWITCHYARD_DB_CREATE: "yes" } }), /SWITCHYARD_DB_CREATE must be '1' \(create a missing database file\) or '0'/);
     await assert.rejects(start({ dir, env: { SWITCHYARD_DB_CREATE: "0" } }), /the database file .*switchyard\.db is empty/);
     await assert.rejects(start({ dir, env: { SWITCHYARD_DB_URL: `file:${dir}`, SWITCHYARD_DB_CREATE: "1" } }), /SWITCHYARD_DB_URL names a directory/);
+    // A FIFO failed inside libSQL with an I/O error after writing a journal beside it.
+    const fifo = `${dir}/fifo`;
+    const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    assert.equal(made.code, 0);
+    await assert.rejects(start({ dir, env: { SWITCHYARD_DB_URL: `file:${fifo}`, SWITCHYARD_DB_CREATE: "1" } }), /SWITCHYARD_DB_URL names a FIFO/);
+    assert.equal(await exists(`${fifo}-journal`), false, "the refused start wrote a journal");
     const created = await start({ dir, env: { SWITCHYARD_DB_CREATE: "1" } });
     assert.equal(created.server.owner, "adopted");
     await created.server.stop();

@@ -134,6 +134,10 @@ describe("session-nudge", () => {
     // The refusal quotes what was typed, not its folded form.
     const folded = await env.call("POST", `/v1/sessions/${w}/nudge`, { ...asManager, body: { text: "\uff0fclear now" } });
     expect(folded.body.error.message).toContain("starts with '\uff0fclear'");
+    // Cut at 40 characters, never inside a surrogate pair.
+    const long = await env.call("POST", `/v1/sessions/${w}/nudge`, { ...asManager, body: { text: `/${"a".repeat(38)}\u{1F600} tail` } });
+    expect(long.body.error.message).toContain(`starts with '/${"a".repeat(38)}\u{1F600}'`);
+    expect(long.body.error.message.isWellFormed()).toBe(true);
     // C-z suspends the agent and hands the pane to the shell, where a follow-up would run; C-d ends it.
     for (const key of ["C-z", "C-d", "q"]) {
       const direct = await env.call("POST", `/v1/sessions/${w}/interrupt`, { ...asManager, body: { key, followup: "touch /tmp/owned" } });
