@@ -13,4 +13,4 @@ export const convoysApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
   .openapi(showConvoyRoute, async (c) => c.json(await showConvoy(c.get("ctx"), c.req.valid("param").id), 200))
   .openapi(dependRoute, async (c) => c.json(await dependOn(c.get("ctx"), c.req.valid("param").name, c.req.valid("json"), 201), 201))
   .openapi(blockedRoute, async (c) => c.json(await listBlocked(c.get("ctx"), c.req.valid("query")), 200))
-  .openapi(reopenTaskRoute, async (c) => c.json(await reopenTask(c.get("ctx"), c.req.valid("param").name, c.req.valid("json") ?? {}), 200));
+  .openapi(reopenTaskRoute, async (c) => c.json(await reopenTask(c.get("ctx"), c.req.valid("param").name, c.req.valid("json") ?? {}, 200), 200));

@@ -4,6 +4,7 @@ import { convoys, convoyTasks, taskDeps } from "../../schema/convoys.ts";
 import { events } from "../../schema/events.ts";
 import { tasks } from "../../schema/tasks.ts";
 import { auditInsert } from "../lib/audit.ts";
+import { batchWithKey } from "../lib/idempotency.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { guardedInsert } from "../lib/guarded.ts";
@@ -14,22 +15,28 @@ import { taskToWire } from "../tasks/wire.ts";
 import { assertManagerOrOwner } from "./deps.ts";
 import { ReopenTaskBody, ReopenTaskResult } from "./schema.ts";
 
-export const reopenTaskRoute = defineRoute(["owner", "session"], {
-  method: "post",
-  path: "/tasks/{name}/reopen",
-  tags: ["convoys"],
-  summary: "Reopen a finished task; convoys tracking it reopen and tasks depending on it are blocked again",
-  description: "Owner, or the session that was the task's manager when it finished. CLI: task reopen NAME [--reason R].",
-  request: { params: TaskNameParam, body: { ...jsonBody(ReopenTaskBody), required: false } },
-  responses: { 200: jsonResponse(ReopenTaskResult, "Reopened") },
-});
+export const reopenTaskRoute = defineRoute(
+  ["owner", "session"],
+  {
+    method: "post",
+    path: "/tasks/{name}/reopen",
+    tags: ["convoys"],
+    summary: "Reopen a finished task; convoys tracking it reopen and tasks depending on it are blocked again",
+    description: "Owner, or the session that was the task's manager when it finished. CLI: task reopen NAME [--reason R].",
+    request: { params: TaskNameParam, body: { ...jsonBody(ReopenTaskBody), required: false } },
+    responses: { 200: jsonResponse(ReopenTaskResult, "Reopened") },
+  },
+  { idempotency: "atomic" },
+);
 
 /**
  * Reopens a task in one batch. The audit row goes first, inserted only while the task is
  * finished; every later statement is guarded by that row's id, so exactly one of concurrent
- * reopens acts, and the task, its convoys and its dependents change together.
+ * reopens acts, and the task, its convoys and its dependents change together. The answer is
+ * known before the batch (the task as the batch leaves it), so with `respond` it is stored in
+ * the same batch under the same guard: a reopen that lost its race stores nothing.
  */
-export async function reopenTask(ctx: Ctx, name: string, input: z.output<typeof ReopenTaskBody>) {
+export async function reopenTask(ctx: Ctx, name: string, input: z.output<typeof ReopenTaskBody>, respond?: number) {
   const task = await taskByName(ctx, name);
   if (task.state !== "finished") throw new ApiError("CONFLICT", `task '${name}' is not finished`, { hint: `It is ${task.state}.` });
   await assertManagerOrOwner(ctx, task, "reopen", { atFinish: true });
@@ -50,29 +57,38 @@ export async function reopenTask(ctx: Ctx, name: string, input: z.output<typeof 
     payload: { reason: input.reason ?? null, reopened_convoys: closedConvoys.map((c) => c.id), reblocked: dependents.map((d) => d.name) },
   });
   const mine = sql`EXISTS (SELECT 1 FROM ${events} WHERE ${events.id} = ${audit.id})`;
-  await ctx.db.batch([
-    guardedInsert(ctx.db, events, audit.row, sql`EXISTS (SELECT 1 FROM ${tasks} WHERE ${tasks.id} = ${task.id} AND ${tasks.state} = 'finished')`),
-    ctx.db
-      .update(tasks)
-      .set({ state: "active", finishedAt: null, updatedAt: nowMs })
-      .where(and(eq(tasks.id, task.id), mine)),
-    ctx.db
-      .update(convoys)
-      .set({ state: "open", reopenedAt: nowMs, closedAt: null, closeReason: null })
-      .where(
-        and(
-          eq(convoys.state, "closed"),
-          inArray(convoys.id, ctx.db.select({ id: convoyTasks.convoyId }).from(convoyTasks).where(eq(convoyTasks.taskId, task.id))),
-          mine,
+  const result = {
+    task: taskToWire({ ...task, state: "active", finishedAt: null, updatedAt: nowMs }),
+    reopened_convoys: closedConvoys.map((c) => c.id),
+    reblocked: dependents.map((d) => d.name),
+    event_id: audit.id,
+  };
+  await batchWithKey(
+    ctx,
+    [
+      guardedInsert(ctx.db, events, audit.row, sql`EXISTS (SELECT 1 FROM ${tasks} WHERE ${tasks.id} = ${task.id} AND ${tasks.state} = 'finished')`),
+      ctx.db
+        .update(tasks)
+        .set({ state: "active", finishedAt: null, updatedAt: nowMs })
+        .where(and(eq(tasks.id, task.id), mine)),
+      ctx.db
+        .update(convoys)
+        .set({ state: "open", reopenedAt: nowMs, closedAt: null, closeReason: null })
+        .where(
+          and(
+            eq(convoys.state, "closed"),
+            inArray(convoys.id, ctx.db.select({ id: convoyTasks.convoyId }).from(convoyTasks).where(eq(convoyTasks.taskId, task.id))),
+            mine,
+          ),
         ),
-      ),
-    ctx.db
-      .update(taskDeps)
-      .set({ resolvedAt: null, resolveToken: null })
-      .where(and(eq(taskDeps.dependsOnTaskId, task.id), mine)),
-  ]);
+      ctx.db
+        .update(taskDeps)
+        .set({ resolvedAt: null, resolveToken: null })
+        .where(and(eq(taskDeps.dependsOnTaskId, task.id), mine)),
+    ],
+    respond ? { body: result, status: respond, guard: mine } : undefined,
+  );
   const [written] = await ctx.db.select({ id: events.id }).from(events).where(eq(events.id, audit.id));
   if (!written) throw new ApiError("CONFLICT", `task '${name}' was reopened concurrently`);
-  const [row] = await ctx.db.select().from(tasks).where(eq(tasks.id, task.id));
-  return { task: taskToWire(row!), reopened_convoys: closedConvoys.map((c) => c.id), reblocked: dependents.map((d) => d.name), event_id: audit.id };
+  return result;
 }

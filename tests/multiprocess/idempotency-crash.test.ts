@@ -14,7 +14,7 @@ import { registerSession as registerDirect } from "../../functions/sessions/regi
 import { migrateDatabase } from "../../local-runner/migrate.ts";
 import { appPair } from "../functions/app-loop/loop-fixtures.ts";
 import { draftedAdvice } from "../functions/broker/fixtures.ts";
-import { boundPair, registerSession } from "../helpers/factories.ts";
+import { boundPair, createTask, registerSession } from "../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../helpers/services.ts";
 import { spawnWorker } from "../helpers/worker-process.ts";
 
@@ -197,6 +197,20 @@ describe("Idempotency-Key across a crash, for database-only routes", () => {
       expect(recorded.status).toBe(201);
       const records = (await env.services.database.client.execute("SELECT id FROM events WHERE kind = 'app_wakeup_delivery_recorded'")).rows;
       expect(records.map((r) => r.id)).toEqual([recorded.body.event_id]);
+    });
+
+    it(`task reopen: a crash ${when} the commit reopens the task and its convoy once, and the retry is not a CONFLICT`, async () => {
+      env = await makeTestEnv();
+      const task = (await createTask(env)).task.name;
+      const convoy = await env.call("POST", "/v1/convoys", { body: { title: "crash convoy", tracks: [task] } });
+      expect((await env.call("POST", `/v1/tasks/${task}/finish`, { body: {} })).status).toBe(200);
+      expect((await env.call("GET", `/v1/convoys/${convoy.body.convoy_id}`)).body.convoy.state).toBe("closed");
+      const retry = await crashThenRetry(when, `reopen-${when}`, "POST", `/v1/tasks/${task}/reopen`, { reason: "regression" });
+      expect(retry.status).toBe(200);
+      expect(retry.body).toMatchObject({ task: { name: task, state: "active", finished_at: null }, reopened_convoys: [convoy.body.convoy_id] });
+      expect(await n("SELECT count(*) AS n FROM events WHERE kind = 'task_reopened'")).toBe(1);
+      expect((await env.call("GET", `/v1/tasks/${task}`)).body.task.state).toBe("active");
+      expect((await env.call("GET", `/v1/convoys/${convoy.body.convoy_id}`)).body.convoy.state).toBe("open");
     });
 
     it(`inbox consume: a crash ${when} the commit hands the retry the item the first try took, and no other`, async () => {
