@@ -70,7 +70,7 @@ export interface ColdStartResult {
  * The least an in-process read can do: load the libsql binding, open the database file, read the
  * first page of sessions, print it. No schema check, no printer, no argument parsing. The binding
  * is loaded as the fast path loads it, with bin/switchyard.cjs's quickLibcProbe answering the
- * loader's glibc question (a whole diagnostic report otherwise, about 10 ms of this floor).
+ * loader's glibc question (a whole diagnostic report otherwise, 3–6 ms of this floor here).
  */
 const LIBSQL_FLOOR = `require(process.argv[2]).quickLibcProbe(); const D = require("libsql"); const db = new D(process.argv[1]);
 process.stdout.write(JSON.stringify(db.prepare("SELECT * FROM sessions ORDER BY created_at DESC LIMIT 50").all()) + "\\n");`;

@@ -63,7 +63,7 @@ export async function reopenTask(ctx: Ctx, name: string, input: z.output<typeof 
     reblocked: dependents.map((d) => d.name),
     event_id: audit.id,
   };
-  await batchWithKey(
+  const [audited] = (await batchWithKey(
     ctx,
     [
       guardedInsert(ctx.db, events, audit.row, sql`EXISTS (SELECT 1 FROM ${tasks} WHERE ${tasks.id} = ${task.id} AND ${tasks.state} = 'finished')`),
@@ -87,8 +87,8 @@ export async function reopenTask(ctx: Ctx, name: string, input: z.output<typeof 
         .where(and(eq(taskDeps.dependsOnTaskId, task.id), mine)),
     ],
     respond ? { body: result, status: respond, guard: mine } : undefined,
-  );
-  const [written] = await ctx.db.select({ id: events.id }).from(events).where(eq(events.id, audit.id));
-  if (!written) throw new ApiError("CONFLICT", `task '${name}' was reopened concurrently`);
+  )) as unknown as [{ rowsAffected?: number }];
+  // The guarded audit row says which of concurrent reopens acted: no second read needed.
+  if (audited?.rowsAffected !== 1) throw new ApiError("CONFLICT", `task '${name}' was reopened concurrently`);
   return result;
 }

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { boundPair, createTask, registerSession } from "../../helpers/factories.ts";
+import { appMeetingAtTheBatch } from "../../helpers/key-barrier.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 import { inboxOf, ownerNotices, runSteps } from "../patrol/helpers.ts";
 
@@ -182,5 +183,24 @@ describe("task dependencies", () => {
     expect((await env.call("POST", "/v1/bindings/unbind", { body: { task: a } })).status).toBe(200);
     await finish(a);
     expect((await env.call("POST", `/v1/tasks/${a}/reopen`, { token: pair.manager.token, body: {} })).status).toBe(403);
+  });
+
+  it("of two reopens racing to the same batch exactly one acts; the other is a CONFLICT", async () => {
+    env = await makeTestEnv();
+    const t = (await createTask(env)).task.name;
+    expect((await finish(t)).status).toBe(200);
+    // Held at the batch until both got there: each saw the task finished before either wrote.
+    const { app, arrived } = appMeetingAtTheBatch(env);
+    const reopen = (key: string) =>
+      app.request(`/v1/tasks/${t}/reopen`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${env.owner}`, "Idempotency-Key": key, "Content-Type": "application/json" },
+        body: "{}",
+      });
+    const answers = await Promise.all([reopen("reopen-a"), reopen("reopen-b")]);
+    expect(arrived()).toBe(2);
+    expect(answers.map((r) => r.status).sort()).toEqual([200, 409]);
+    const events = await env.services.database.client.execute("SELECT count(*) AS n FROM events WHERE kind = 'task_reopened'");
+    expect(Number(events.rows[0]!.n)).toBe(1);
   });
 });
