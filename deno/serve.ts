@@ -4,7 +4,6 @@
 // /docs points at the OpenAPI document, and panes are driven by `switchyard runner` processes on
 // the machines that hold them. Everything is configured through the environment, the way
 // platforms hand settings to a process; see docs/deno.md.
-import { existsSync, statSync } from "node:fs";
 import { and, eq } from "drizzle-orm";
 import { tokens } from "../schema/auth.ts";
 import { CRONS } from "../crons/index.ts";
@@ -16,7 +15,7 @@ import { type Database, openDatabase } from "../functions/lib/db.ts";
 import { type SynchronousLevel, synchronousFromEnv } from "../functions/lib/db-sync.ts";
 import { makeId, sha256Hex } from "../functions/lib/ids.ts";
 import { hardeningFromEnv } from "../local-runner/hardening-env.ts";
-import { databaseFileOf, databaseFileState } from "../local-runner/home.ts";
+import { DatabasePathNotFileError, databaseFileOf, databaseFileState } from "../local-runner/home.ts";
 import { isLoopbackHost } from "../local-runner/loopback.ts";
 import { pinoLogger } from "../local-runner/logger.ts";
 import { migrateDatabase, NEWER_DATABASE, NEWER_DATABASE_HINT } from "../local-runner/migrate.ts";
@@ -88,6 +87,18 @@ export function denoConfigFromEnv(env: Record<string, string | undefined>): Deno
   };
 }
 
+/** databaseFileState, with a path that is not a file named as the setting that points there. */
+function databaseFileStateNamed(file: string): ReturnType<typeof databaseFileState> {
+  try {
+    return databaseFileState(file);
+  } catch (e) {
+    if (!(e instanceof DatabasePathNotFileError)) throw e;
+    throw new Error(
+      `SWITCHYARD_DB_URL names ${e.what}, ${file}, not a database file. Point it at a database file (a name inside that directory, for a directory).`,
+    );
+  }
+}
+
 /**
  * Refuses a file database that is not there (or is an empty file) unless creating one was asked
  * for: the Deno entry has no home whose owner.token would say the database was used before.
@@ -95,24 +106,9 @@ export function denoConfigFromEnv(env: Record<string, string | undefined>): Deno
 export function assertDatabaseFileThere(dbUrl: string, create: boolean): void {
   const file = databaseFileOf(dbUrl);
   if (!file) return;
-  // Followed through symlinks: a directory, FIFO or device there would fail later inside libSQL
-  // with an I/O error, after it had written a journal beside it.
-  const stat = existsSync(file) ? statSync(file) : null;
-  if (stat && !stat.isFile()) {
-    const what = stat.isDirectory()
-      ? "a directory"
-      : stat.isFIFO()
-        ? "a FIFO"
-        : stat.isCharacterDevice() || stat.isBlockDevice()
-          ? "a device"
-          : "not a regular file";
-    throw new Error(
-      `SWITCHYARD_DB_URL names ${what}, ${file}, not a database file. Point it at a database file (a name inside that directory, for a directory).`,
-    );
-  }
-  if (create) return;
-  const state = databaseFileState(file);
-  if (state === "present") return;
+  // Checked even when creating: a directory, FIFO or device there is refused either way.
+  const state = databaseFileStateNamed(file);
+  if (create || state === "present") return;
   const hint =
     "If this is the first start of a new deployment, set SWITCHYARD_DB_CREATE=1 for that start; otherwise point SWITCHYARD_DB_URL at the existing file (is its volume mounted?).";
   throw new Error(state === "missing" ? `no database file at ${file}. ${hint}` : `the database file ${file} is empty. ${hint}`);

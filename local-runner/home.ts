@@ -8,6 +8,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  type Stats,
   statSync,
   unlinkSync,
   writeFileSync,
@@ -125,11 +126,15 @@ export function ensureHomeDirs(cfg: HomeConfig): void {
 
 /**
  * Whether a database file holds anything: "missing", "empty" (truncated, or replaced by an empty
- * file, with no write-ahead log holding what has not reached it yet) or "present".
+ * file, with no write-ahead log holding what has not reached it yet) or "present". Something at
+ * the path that is not a regular file (after symlinks) throws DatabasePathNotFileError: libSQL
+ * would fail on it later with a bare I/O error, a FIFO after writing a journal beside it.
  */
 export function databaseFileState(path: string): "missing" | "empty" | "present" {
   if (!existsSync(path)) return "missing";
-  if (statSync(path).size > 0) return "present";
+  const stat = statSync(path);
+  if (!stat.isFile()) throw new DatabasePathNotFileError(path, stat);
+  if (stat.size > 0) return "present";
   const wal = `${path}-wal`;
   return existsSync(wal) && statSync(wal).size > 0 ? "present" : "empty";
 }
@@ -149,6 +154,30 @@ export function databaseFileOf(dbUrl: string): string | null {
   const host = expanded.authority?.host.toLowerCase();
   if (expanded.scheme !== "file" || (host !== undefined && host !== "" && host !== "localhost")) return null;
   return expanded.path && expanded.path !== ":memory:" ? expanded.path : null;
+}
+
+/** A database path that names a directory, FIFO, device or socket rather than a database file. */
+export class DatabasePathNotFileError extends Error {
+  readonly hint =
+    "SWITCHYARD_DB_URL (or the home's switchyard.db) must name a database file: for a directory, a file name inside it; otherwise move what is there aside.";
+  /** What is there instead: "a directory", "a FIFO", "a device", "a socket" or "not a regular file". */
+  readonly what: string;
+  constructor(
+    readonly path: string,
+    stat: Stats,
+  ) {
+    const what = stat.isDirectory()
+      ? "a directory"
+      : stat.isFIFO()
+        ? "a FIFO"
+        : stat.isCharacterDevice() || stat.isBlockDevice()
+          ? "a device"
+          : stat.isSocket()
+            ? "a socket"
+            : "not a regular file";
+    super(`the database path ${path} is ${what}, not a database file`);
+    this.what = what;
+  }
 }
 
 /** A home path that names a file: said with the path and what to do, not mkdir's EEXIST. */

@@ -289,13 +289,15 @@ export function checkWakeInterval(ms: number, what: string): number {
 /**
  * The file database a used home points at is gone: an owner token was made for a database that is
  * no longer there (moved, deleted, or SWITCHYARD_DB_URL changed). Recreating it quietly would show
- * an empty fleet as if nothing had ever run; only `switchyard init` starts an empty one.
+ * an empty fleet as if nothing had ever run; only `switchyard init` starts an empty one. A path
+ * that names a directory, FIFO or device is refused in any home (DatabasePathNotFileError).
  */
-function assertDatabaseFilePresent(home: HomeConfig): void {
+function assertDatabaseFilePresent(home: HomeConfig, create: boolean): void {
   const path = databaseFileOf(home.dbUrl);
-  if (path === null || !existsSync(home.ownerTokenFile)) return;
+  if (path === null) return;
+  // Checked even when creating or in a new home: a directory, FIFO or device throws here.
   const state = databaseFileState(path);
-  if (state === "present") return;
+  if (create || state === "present" || !existsSync(home.ownerTokenFile)) return;
   throw new DatabaseUnreachableError(
     `the database file ${path} is ${state}, but this home (${home.home}) has been used: its owner.token was made for a database that is no longer there`,
     `Put the file back (or set SWITCHYARD_DB_URL to where it is now). To start over with an empty database in this home, run \`switchyard init --home ${home.home}\`; owner.token carries over to it.`,
@@ -334,7 +336,7 @@ export async function openLocalServices(
   ensureHomeDirs(home);
   ensureCliShim(home.home);
   checkDatabaseUrl(home.dbUrl);
-  if (!opts.createDatabase) assertDatabaseFilePresent(home);
+  assertDatabaseFilePresent(home, opts.createDatabase === true);
   const opened = await openDatabase({ url: home.dbUrl, authToken: home.dbAuthToken, synchronous: home.dbSynchronous, wrapClient: opts.wrapClient }).catch(
     (e: unknown) => {
       throw describeDatabaseError(home.dbUrl, e, home.dbAuthToken) ?? e;

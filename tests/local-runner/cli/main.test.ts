@@ -1,5 +1,6 @@
 import { createClient } from "@libsql/client";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
@@ -388,6 +389,40 @@ describe("a database file SQLite cannot use", () => {
     expect(tasks.code).toBe(EXIT_OK);
     expect(JSON.stringify(JSON.parse(tasks.out))).not.toContain("kept");
     expect(JSON.parse((await cli("init", "--json")).out)).toMatchObject({ created: false, created_database: false });
+  });
+
+  it("refuses a database path that is a directory, FIFO or device, in a new home and a used one, before libSQL touches it", async () => {
+    expect((await cli("tasks", "--create", "kept")).code).toBe(EXIT_OK);
+    const dir = join(sb.home, "not-files");
+    mkdirSync(join(dir, "a-dir"), { recursive: true });
+    const fifo = join(dir, "a-fifo.db");
+    execFileSync("mkfifo", [fifo]);
+    // A symlink is followed: what counts is what it points at.
+    symlinkSync(join(dir, "a-dir"), join(dir, "link.db"));
+    for (const [path, what] of [
+      [join(dir, "a-dir"), "a directory"],
+      [fifo, "a FIFO"],
+      ["/dev/null", "a device"],
+      [join(dir, "link.db"), "a directory"],
+    ] as const) {
+      process.env.SWITCHYARD_DB_URL = `file:${path}`;
+      try {
+        // A used home (owner.token is there), `init` (which creates), and a home never used.
+        const fresh = join(dir, "fresh-home");
+        for (const argv of [["tasks"], ["init"], ["sessions", "--home", fresh], ["init", "--home", fresh]]) {
+          const res = await cli(...argv);
+          expect(res.code, `${path} ${argv.join(" ")}`).toBe(EXIT_FAILED);
+          expect(res.err).toContain(`error: the database path ${path} is ${what}, not a database file`);
+          expect(res.err).toContain("hint: SWITCHYARD_DB_URL (or the home's switchyard.db) must name a database file");
+        }
+        expect(existsSync(fresh), path).toBe(false);
+      } finally {
+        delete process.env.SWITCHYARD_DB_URL;
+      }
+    }
+    // Before, SQLite wrote a rollback journal beside the FIFO and then failed with SQLITE_IOERR.
+    expect(readdirSync(dir).sort()).toEqual(["a-dir", "a-fifo.db", "link.db"]);
+    expect(readdirSync(join(dir, "a-dir"))).toEqual([]);
   });
 
   it("treats an emptied database file as gone, and reads the file a percent-encoded or localhost URL names as libSQL does", async () => {
