@@ -99,13 +99,15 @@ export async function interruptSession(ctx: Ctx, name: string, input: z.infer<ty
     throw hostErrorToApi(e);
   }
   const followupSubmitted = (done.outcome.result.followup_submitted ?? null) as boolean | null;
+  const followupHeld = done.outcome.result.followup_held as string | undefined;
   const path = (done.outcome.result.path ?? "tmux") as "tmux" | "app_server";
   const a = audit({
     dry_run: false,
     sent: true,
     path,
     followup_submitted: followupSubmitted,
-    rollback_error: followupSubmitted === false ? "follow-up left in the composer unsubmitted" : null,
+    rollback_error:
+      followupSubmitted === false ? `follow-up left in the composer unsubmitted${followupHeld ? ` (Enter not pressed: ${followupHeld})` : ""}` : null,
   });
   await a.stmt;
   return {
@@ -117,6 +119,7 @@ export async function interruptSession(ctx: Ctx, name: string, input: z.infer<ty
     key: input.key,
     sent: true,
     followup_submitted: followupSubmitted,
+    ...(followupHeld ? { followup_held: followupHeld } : {}),
     path,
     event_id: a.id,
   };

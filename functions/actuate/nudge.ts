@@ -139,7 +139,7 @@ export async function nudgeSession(ctx: Ctx, name: string, input: z.infer<typeof
     await recordFailure(ctx, cmd.id, s, taskId, input.text, e);
     throw hostErrorToApi(e);
   }
-  const r = done.outcome.result as { submitted: boolean; enter_attempts: number; verified_by: "transcript" | "pane" | null };
+  const r = done.outcome.result as { submitted: boolean; enter_attempts: number; verified_by: "transcript" | "pane" | null; held?: string };
   const audit = auditInsert(ctx, {
     kind: "session_nudged",
     sessionId: s.id,
@@ -154,7 +154,7 @@ export async function nudgeSession(ctx: Ctx, name: string, input: z.infer<typeof
       path: (r as { path?: string }).path ?? "tmux",
       // Typed text cannot be taken back out of a TUI safely (no Escape to a busy agent), so an
       // unsubmitted nudge is left in the composer and said so.
-      rollback_error: r.submitted ? null : "text left in the composer unsubmitted; inspect the pane",
+      rollback_error: r.submitted ? null : `text left in the composer unsubmitted${r.held ? ` (Enter not pressed: ${r.held})` : ""}; inspect the pane`,
     },
   });
   await audit.stmt;

@@ -28,6 +28,10 @@ export const NudgeResult = ActuationResult.extend({
   path: z.enum(["tmux", "app_server"]).optional().openapi({
     description: "How it reached the agent: typed into the tmux pane, or through the Codex app-server serving the thread (turn/steer or turn/start)",
   }),
+  held: z.string().optional().openapi({
+    description:
+      "Set when Enter was never pressed because the composer did not show the text as typed (an agent in vim normal mode or shell mode takes typed text as keys); the text is left in the composer",
+  }),
 }).openapi("NudgeResult");
 
 export const InterruptBody = z
@@ -46,6 +50,7 @@ export const InterruptBody = z
 export const InterruptResult = ActuationResult.extend({
   key: z.string(),
   followup_submitted: z.boolean().nullable(),
+  followup_held: z.string().optional().openapi({ description: "Why the follow-up's Enter was never pressed, as for a nudge's `held`" }),
   path: z.enum(["tmux", "app_server"]).optional().openapi({ description: "A key in the tmux pane, or turn/interrupt through the Codex app-server" }),
 }).openapi("InterruptResult");
 

@@ -80,7 +80,7 @@ const LEADING_BLANKS = /^[\s\p{M}\p{Default_Ignorable_Code_Point}\u2800]*/u;
  * combining marks costs time quadratic in its length, and a character that folds onto two
  * (`‼`) is not a command character.
  */
-function agentCommandOf(typed: string): string | null {
+export function agentCommandOf(typed: string): string | null {
   const start = LEADING_BLANKS.exec(typed)![0].length;
   const first = typed.codePointAt(start);
   if (first === undefined) return null;

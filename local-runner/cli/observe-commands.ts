@@ -139,7 +139,9 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
           ? `dry run: would nudge ${b.session} (command ${b.command_id})`
           : b.submitted
             ? `nudged ${b.session}: submitted after ${b.enter_attempts} Enter press(es)${b.verified_by ? `, verified by the ${b.verified_by}` : ""} (command ${b.command_id})`
-            : `NOT submitted: the text was typed into ${b.session}'s pane but the agent did not take it after ${b.enter_attempts} Enter press(es); it is left in the composer (command ${b.command_id})`,
+            : b.held
+              ? `NOT submitted: the text was typed into ${b.session}'s pane, but Enter was not pressed: ${b.held}; it is left in the composer (command ${b.command_id})`
+              : `NOT submitted: the text was typed into ${b.session}'s pane but the agent did not take it after ${b.enter_attempts} Enter press(es); it is left in the composer (command ${b.command_id})`,
   },
   {
     name: "session-interrupt",
@@ -164,7 +166,7 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
         ? `queued ${b.key} for the runner of host ${b.command.host} (command ${b.command_id})`
         : b.dry_run
           ? `dry run: would send ${b.key} to ${b.session}`
-          : `sent ${b.key} to ${b.session}${b.followup_submitted === null ? "" : b.followup_submitted ? ", follow-up submitted" : ", follow-up NOT submitted (left in the composer)"}`,
+          : `sent ${b.key} to ${b.session}${b.followup_submitted === null ? "" : b.followup_submitted ? ", follow-up submitted" : `, follow-up NOT submitted (left in the composer${b.followup_held ? `; Enter not pressed: ${b.followup_held}` : ""})`}`,
   },
   {
     name: "stop",

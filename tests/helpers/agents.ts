@@ -95,6 +95,8 @@ export interface HomeOptions {
   sandbox?: "read-only" | "workspace-write" | "danger-full-access";
   /** Claude permission mode written to settings (default "default": asks before Bash). */
   permissionMode?: "default" | "acceptEdits" | "plan" | "bypassPermissions" | "auto";
+  /** Claude Code's vim editing mode (`editorMode: "vim"`): the composer starts in insert mode. */
+  vim?: boolean;
 }
 
 function makeRoot(kind: AgentKind): { root: string; workdir: string; home: string } {
@@ -166,6 +168,7 @@ export async function makeClaudeConfig(stubUrl: string, opts: HomeOptions = {}):
     // "Make auto mode your default permission mode?" dialog before the composer.
     hasSeenAutoDefaultNudge: true,
     projects: {},
+    ...(opts.vim ? { editorMode: "vim" } : {}),
   };
   if (opts.trust ?? true) {
     (state.projects as Record<string, unknown>)[workdir] = { hasTrustDialogAccepted: true, allowedTools: [] };

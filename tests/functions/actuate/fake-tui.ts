@@ -7,13 +7,22 @@ export const FAKE_TUI = fileURLToPath(new URL("../../fixtures/programs/fake-tui.
 
 let seq = 0;
 
-/** Starts the fake agent TUI in a fresh tmux session and waits for its rollout file. */
-export async function startFakeTui(env: TestEnv, busyMs = 300) {
+/**
+ * Starts the fake agent TUI in a fresh tmux session and waits for its rollout file. `pasteMs`:
+ * how long after a burst of typed characters an Enter is still taken as part of the paste.
+ */
+export async function startFakeTui(env: TestEnv, busyMs = 300, pasteMs = 150) {
   seq += 1;
   const tmux = `sy-test-${process.pid}-${seq}`;
   // Under the test host's Codex root, where registration accepts it.
   const rollout = codexRollout(env, `fake-${process.pid}-${seq}`, null);
-  await env.services.host!.tmuxNewSession({ name: tmux, cwd: env.dir, command: [process.execPath, FAKE_TUI, rollout, String(busyMs)], width: 120, height: 30 });
+  await env.services.host!.tmuxNewSession({
+    name: tmux,
+    cwd: env.dir,
+    command: [process.execPath, FAKE_TUI, rollout, String(busyMs), String(pasteMs)],
+    width: 120,
+    height: 30,
+  });
   const deadline = Date.now() + 10_000;
   while (!existsSync(rollout)) {
     if (Date.now() > deadline) throw new Error(`fake TUI in ${tmux} did not start`);

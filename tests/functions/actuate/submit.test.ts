@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { composerCleared, submitText } from "../../../functions/actuate/submit.ts";
+import { composerCleared, composerVerdict, submitText } from "../../../functions/actuate/submit.ts";
 import { runWithDeadline } from "../../helpers/child-deadline.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 import { killTmux, startFakeTui } from "./fake-tui.ts";
@@ -22,7 +22,8 @@ const submitted = (rollout: string) =>
 
 describe("submitText", () => {
   it("retries Enter when the first one is swallowed as part of a paste", async () => {
-    const tui = await startFakeTui(env);
+    // A paste window longer than the check of the composer before Enter takes, however loaded the machine.
+    const tui = await startFakeTui(env, 300, 1000);
     tmux = tui.tmux;
     // No settle delay: the first Enter lands inside the paste burst and only adds a newline.
     const r = await submitText(env.services.host!, tui.tmux, "hello there", {
@@ -66,9 +67,58 @@ describe("composerCleared on a wide pane", () => {
     const child = runWithDeadline(
       { submit: "functions/actuate/submit.ts", trigger: "functions/patrol/trigger-spawns.ts" },
       `const pane = ("x" + " ".repeat(1000000) + "y\\n").repeat(2) + "› hello   \\n\\n";
-      process.stdout.write(JSON.stringify([submit.composerCleared(pane, "hello"), trigger.paneShowsReadyPrompt(pane)]));`,
+      const wideComposer = "› " + "x ".repeat(500000) + " ".repeat(1000000) + "\\n";
+      process.stdout.write(JSON.stringify([submit.composerCleared(pane, "hello"), trigger.paneShowsReadyPrompt(pane), submit.composerVerdict(pane, "hello"), submit.composerVerdict(wideComposer, "x x")]));`,
     );
     expect(child.failure, "the check did not finish").toBe("");
-    expect(JSON.parse(child.stdout)).toEqual([false, true]);
+    expect(JSON.parse(child.stdout)).toEqual([false, true, "ok", "ok"]);
   }, 90_000);
+});
+
+describe("composerVerdict", () => {
+  // Lines as tmux captured them from Claude Code 2.1.329 and Codex 0.169: Claude Code draws a
+  // no-break space after the composer's ❯ and a plain one after a prompt already sent.
+  const claude = (composer: string, above: string[] = ["❯ an earlier prompt", "● an answer"]) =>
+    [...above, "─".repeat(40), `❯\u00a0${composer}`, "─".repeat(40), "  -- INSERT -- ⏸ manual mode on"].join("\n");
+
+  it("is ok when the composer starts with the text, in either CLI, whatever follows it", () => {
+    expect(composerVerdict(claude("carry on with the tests"), "carry on with the tests")).toBe("ok");
+    expect(composerVerdict(claude("first line of the nudge", []) + "\n  second line", "first line of the nudge\nsecond line")).toBe("ok");
+    // A long text is one paste, drawn as a placeholder.
+    expect(composerVerdict(claude("[Pasted text #1]"), `please look ${"at it ".repeat(300)}`)).toBe("ok");
+    expect(composerVerdict(claude("[Pasted text #3 +12 lines]"), "line\n".repeat(40))).toBe("ok");
+    expect(composerVerdict(["› [Pasted Content 1400 chars]", "", "  100% context left"].join("\n"), "x".repeat(1400))).toBe("ok");
+    // tmux draws an emoji's variation selector as a second column.
+    expect(composerVerdict(claude("‼️  CI is red, look at it"), "‼️ CI is red, look at it")).toBe("ok");
+    expect(composerVerdict(claude("テストが失敗しています"), "テストが失敗しています")).toBe("ok");
+    expect(composerVerdict(["› an earlier prompt", "• an answer", "", "› carry on", "", "  100% context left"].join("\n"), "carry on")).toBe("ok");
+    // The owner's deliberate command shows as itself.
+    expect(composerVerdict(claude("/compact"), "/compact")).toBe("ok");
+  });
+
+  it("holds a composer that took the text's start as keys: a command it did not type, shell mode, a garbled start", () => {
+    // vim normal mode: `i` entered insert mode and `/clear` was typed; the slash menu is indented.
+    const slash = claude("/clear", ["❯ an earlier prompt", "  ❯ /clear        Start a new session with empty context"]);
+    expect(composerVerdict(slash, "i/clear")).toBe('the composer shows "/clear", a command the text did not start with');
+    expect(composerVerdict(claude("/clear"), "/compact")).toBe('the composer shows "/clear", a command the text did not start with');
+    expect(composerVerdict(claude("!rm -rf build"), "i!rm -rf build")).toContain("a command the text did not start with");
+    expect(composerVerdict(claude("＃ note"), "i＃ note")).toContain("a command the text did not start with");
+    expect(composerVerdict(["─".repeat(40), "! echo hi", "─".repeat(40), "  -- INSERT -- ! for shell mode"].join("\n"), "i!echo hi")).toBe(
+      "the agent is in shell mode (its composer starts with `!`)",
+    );
+    // `o` opened a line below and the text went there; a draft of the user's own is in front.
+    expect(composerVerdict(claude(""), "o/clear")).toBe('the composer shows "", not the text as typed');
+    expect(composerVerdict(claude("my draft carry on"), "carry on")).toBe('the composer shows "my draft carry on", not the text as typed');
+    // Keys read before a paste show in front of its placeholder.
+    expect(composerVerdict(claude("/clear[Pasted text #1]"), `i/clear ${"x".repeat(1000)}`)).toContain("a command the text did not start with");
+    expect(composerVerdict(claude("x[Pasted text #1]"), `ix ${"x".repeat(1000)}`)).toBe('the composer shows "x[Pasted text #1]", not the text as typed');
+    // Codex's placeholder: the typed text has not shown yet.
+    expect(composerVerdict(["› Ask Codex to do anything", "", "  100% context left"].join("\n"), "carry on")).toContain("not the text as typed");
+  });
+
+  it("reads shell mode as the text's own when the text starts with `!`, and a pane with no composer as unknown", () => {
+    expect(composerVerdict(["─".repeat(40), "! ls -la", "─".repeat(40)].join("\n"), "!ls -la")).toBe("ok");
+    expect(composerVerdict("$ cat\nhello\n", "hello")).toBeNull();
+    expect(composerVerdict("user: ❯ not at the first column\n  › nor here", "x")).toBeNull();
+  });
 });
