@@ -109,18 +109,23 @@ export function assertNoSlashCommand(ctx: Pick<Ctx, "auth">, target: { id: strin
   });
 }
 
-/** Keys a session may send into a pane it manages: interrupt, Escape (when idle), Enter. */
-const MANAGER_KEYS = new Set(["C-c", "Escape", "Esc", "Enter"]);
+/**
+ * Keys a session may send into a pane it manages: interrupt and Escape. Not Enter: it submits
+ * whatever the composer holds, such as a nudge held there because it showed as `/clear` (vim
+ * normal mode), and it answers a permission prompt's preselected "Yes".
+ */
+const MANAGER_KEYS = new Set(["C-c", "Escape", "Esc"]);
 
 /**
  * Refuses a key from another session (a manager) that is not an interrupt: C-z suspends the agent
  * and hands the pane to the user's shell, where the follow-up would run as a command; C-d ends
- * it. The owner, and a session in its own pane, may send any key the route allows.
+ * it; Enter submits what the composer holds or approves a prompt. The owner, and a session in
+ * its own pane, may send any key the route allows.
  */
 export function assertManagerKey(ctx: Pick<Ctx, "auth">, target: { id: string }, key: string | null | undefined): void {
   if (!key || ctx.auth.kind === "owner" || (ctx.auth.kind === "session" && ctx.auth.sessionId === target.id)) return;
   if (MANAGER_KEYS.has(key)) return;
   throw new ApiError("POLICY_REFUSED", `the key '${key}' is the owner's to send into another session's pane`, {
-    hint: "Interrupt with C-c (or Escape while the agent is idle); other keys (C-z suspends the agent into a shell, C-d ends it) only with the owner token.",
+    hint: "Interrupt with C-c (or Escape while the agent is idle); other keys (C-z suspends the agent into a shell, C-d ends it, Enter submits the composer or approves a prompt) only with the owner token. To submit text, nudge it.",
   });
 }

@@ -67,6 +67,11 @@ describe("a worker's Claude Code in vim mode", () => {
     expect(clear.body).toMatchObject({ sent: true, followup_submitted: false });
     expect(clear.body.followup_held).toContain('the composer shows "/clear", a command the text did not start with');
     expect(composerLine(await capturePane(TMUX))).toBe("/clear");
+    // Nor can the manager press Enter on what was left there.
+    const enter = await env.call("POST", "/v1/sessions/claude-vim-w/interrupt", { ...asManager, body: { key: "Enter" } });
+    expect(enter.status).toBe(422);
+    expect(enter.body.error.code).toBe("POLICY_REFUSED");
+    expect(composerLine(await capturePane(TMUX))).toBe("/clear");
     // The owner clears the composer (Ctrl-C empties it and leaves insert mode on).
     expect((await env.call("POST", "/v1/sessions/claude-vim-w/interrupt", { body: { key: "C-c" } })).status).toBe(200);
     await waitFor(async () => composerLine(await capturePane(TMUX)) === "" || undefined, 10_000, "an empty composer");

@@ -139,7 +139,8 @@ describe("session-nudge", () => {
     expect(long.body.error.message).toContain(`starts with '/${"a".repeat(38)}\u{1F600}'`);
     expect(long.body.error.message.isWellFormed()).toBe(true);
     // C-z suspends the agent and hands the pane to the shell, where a follow-up would run; C-d ends it.
-    for (const key of ["C-z", "C-d", "q"]) {
+    // Enter would submit whatever the composer holds (a nudge held because it showed as /clear) or approve a prompt.
+    for (const key of ["C-z", "C-d", "q", "Enter"]) {
       const direct = await env.call("POST", `/v1/sessions/${w}/interrupt`, { ...asManager, body: { key, followup: "touch /tmp/owned" } });
       expect(direct.status, key).toBe(422);
       expect(direct.body.error.message).toContain(`the key '${key}' is the owner's`);
