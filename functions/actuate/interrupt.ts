@@ -106,8 +106,11 @@ export async function interruptSession(ctx: Ctx, name: string, input: z.infer<ty
     sent: true,
     path,
     followup_submitted: followupSubmitted,
+    followup_held: followupHeld ?? null,
     rollback_error:
-      followupSubmitted === false ? `follow-up left in the composer unsubmitted${followupHeld ? ` (Enter not pressed: ${followupHeld})` : ""}` : null,
+      followupSubmitted === false && done.outcome.result.followup_typed !== false
+        ? `follow-up left in the composer unsubmitted${followupHeld ? ` (Enter not pressed: ${followupHeld})` : ""}`
+        : null,
   });
   await a.stmt;
   return {

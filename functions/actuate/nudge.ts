@@ -139,7 +139,9 @@ export async function nudgeSession(ctx: Ctx, name: string, input: z.infer<typeof
     await recordFailure(ctx, cmd.id, s, taskId, input.text, e);
     throw hostErrorToApi(e);
   }
-  const r = done.outcome.result as { submitted: boolean; enter_attempts: number; verified_by: "transcript" | "pane" | null; held?: string };
+  const r = done.outcome.result as { submitted: boolean; enter_attempts: number; verified_by: "transcript" | "pane" | null; held?: string; typed?: boolean };
+  // Nothing is typed while the pane shows a prompt (submit.ts openPrompt).
+  const typed = r.typed !== false;
   const audit = auditInsert(ctx, {
     kind: "session_nudged",
     sessionId: s.id,
@@ -148,17 +150,29 @@ export async function nudgeSession(ctx: Ctx, name: string, input: z.infer<typeof
       command_id: cmd.id,
       text: input.text,
       dry_run: false,
-      sent: true,
+      sent: typed,
       submitted: r.submitted,
       enter_attempts: r.enter_attempts,
       path: (r as { path?: string }).path ?? "tmux",
+      held: r.held ?? null,
       // Typed text cannot be taken back out of a TUI safely (no Escape to a busy agent), so an
       // unsubmitted nudge is left in the composer and said so.
-      rollback_error: r.submitted ? null : `text left in the composer unsubmitted${r.held ? ` (Enter not pressed: ${r.held})` : ""}; inspect the pane`,
+      rollback_error:
+        r.submitted || !typed ? null : `text left in the composer unsubmitted${r.held ? ` (Enter not pressed: ${r.held})` : ""}; inspect the pane`,
     },
   });
   await audit.stmt;
-  return { session: s.name, command_id: cmd.id, queued: false, command: commandToWire(done.command), dry_run: false, sent: true, ...r, event_id: audit.id };
+  const { typed: _typed, ...result } = r;
+  return {
+    session: s.name,
+    command_id: cmd.id,
+    queued: false,
+    command: commandToWire(done.command),
+    dry_run: false,
+    sent: typed,
+    ...result,
+    event_id: audit.id,
+  };
 }
 
 /** Audits a nudge that failed before or during the side effect. */

@@ -162,7 +162,13 @@ const nudge: Executor<z.infer<typeof NudgePayload>, HostCtx> = {
     return {
       ok: r.submitted,
       result: { ...r, path: "tmux" },
-      error: r.submitted ? undefined : r.held ? `Enter not pressed: ${r.held}` : `text typed but not submitted after ${r.enter_attempts} Enter presses`,
+      error: r.submitted
+        ? undefined
+        : r.typed === false
+          ? `nothing typed: ${r.held}`
+          : r.held
+            ? `Enter not pressed: ${r.held}`
+            : `text typed but not submitted after ${r.enter_attempts} Enter presses`,
     };
   },
 };
@@ -202,15 +208,23 @@ const interrupt: Executor<z.infer<typeof InterruptPayload>, HostCtx> = {
     await host.tmuxSendKeys(p.tmux_session, p.key);
     let followup: boolean | null = null;
     let held: string | undefined;
+    let typed: boolean | undefined;
     if (p.followup) {
       // Give the agent time to abandon its turn before the new prompt is typed.
       await sleep(500);
-      ({ submitted: followup, held } = await submitText(host, p.tmux_session, p.followup));
+      ({ submitted: followup, held, typed } = await submitText(host, p.tmux_session, p.followup));
     }
     return {
       ok: followup !== false,
-      result: { sent: true, path: "tmux", followup_submitted: followup, ...(held ? { followup_held: held } : {}) },
-      error: followup === false ? (held ? `follow-up typed, Enter not pressed: ${held}` : "follow-up typed but not submitted") : undefined,
+      result: { sent: true, path: "tmux", followup_submitted: followup, ...(held ? { followup_held: held, followup_typed: typed !== false } : {}) },
+      error:
+        followup === false
+          ? typed === false
+            ? `follow-up not typed: ${held}`
+            : held
+              ? `follow-up typed, Enter not pressed: ${held}`
+              : "follow-up typed but not submitted"
+          : undefined,
     };
   },
 };

@@ -30,7 +30,7 @@ export const NudgeResult = ActuationResult.extend({
   }),
   held: z.string().optional().openapi({
     description:
-      "Set when Enter was never pressed because the composer did not show the text as typed (an agent in vim normal mode or shell mode takes typed text as keys); the text is left in the composer",
+      "Set when Enter was never pressed: the pane showed a prompt (a menu, an approval), so nothing was typed (`sent: false`), or the composer did not show the text as typed (an agent in vim normal mode or shell mode takes typed text as keys) and the text is left there",
   }),
 }).openapi("NudgeResult");
 

@@ -1,5 +1,6 @@
 import type { Host } from "../lib/host.ts";
 import { agentCommandOf, paneText } from "../lib/pane-text.ts";
+import { classifyPane } from "../observe/classify.ts";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -20,8 +21,10 @@ export interface SubmitResult {
   submitted: boolean;
   enter_attempts: number;
   verified_by: "transcript" | "pane" | null;
-  /** Why Enter was never pressed: the composer did not show the text as typed (see composerVerdict). */
+  /** Why Enter was never pressed: a prompt was open (nothing typed), or the composer did not show the text as typed. */
   held?: string;
+  /** False when nothing was typed: a prompt was open (see openPrompt). */
+  typed?: boolean;
 }
 
 /** The last non-empty line of the text, which is what stays visible in a composer. */
@@ -64,61 +67,97 @@ const PASTE_PLACEHOLDER = /^\[Pasted (?:text #\d+(?: \+\d+ lines)?|Content \d+ c
 /** How long the composer may take to show what was typed (Codex flushes a paste burst late). */
 const SHOW_TIMEOUT_MS = 2000;
 
-/** Text as compared on screen: without what a terminal may draw differently or not at all, blanks collapsed. */
+/**
+ * Text as compared on screen: decomposed, without what a terminal draws differently or not at
+ * all (marks such as VS16, default-ignorables such as a joiner, emoji skin-tone modifiers) and
+ * without blanks, since tmux pads a wide character with one.
+ */
 function screenForm(text: string): string {
-  return text
-    .replace(/[\p{M}\p{Default_Ignorable_Code_Point}]/gu, "")
-    .replace(/\s+/g, " ")
-    .trim();
+  return text.normalize("NFD").replace(/[\p{M}\p{Default_Ignorable_Code_Point}\p{Emoji_Modifier}\s]/gu, "");
+}
+
+/** The lowest composer line of the pane: its glyph, what follows it, and its index; null with none. */
+function composerOf(lines: string[]): { glyph: string; content: string; index: number } | null {
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const m = COMPOSER_LINE.exec(lines[i]!.trimEnd());
+    if (m) return { glyph: m[1]!, content: m[2] ?? "", index: i };
+  }
+  return null;
 }
 
 /**
- * Whether pressing Enter would send `text` as typed: null when the pane shows no composer this
- * knows (another program; Enter is pressed as before), else "ok" or why not. Keys typed into a
- * TUI are not always text: in Claude Code's vim mode a manager's Escape leaves the composer in
- * normal mode, where `i/clear` is `i` (insert) and then `/clear`, and `i!cmd` opens shell mode.
- * So the composer must start with the start of the text, in the ordinary prompt (or in shell
- * mode only for text that asks for it), and must open with the same command character as the
- * text or none.
+ * Whether pressing Enter would send `text` as typed: "ok" or why not. Keys typed into a TUI are
+ * not always text: in Claude Code's vim mode a manager's Escape leaves the composer in normal
+ * mode, where `i/clear` is `i` (insert) and then `/clear`, and `i!cmd` opens shell mode. So the
+ * composer must start with the start of the text, in the ordinary prompt (or in shell mode only
+ * for text that asks for it), and must open with the same command character as the text or
+ * none. A pane with no composer (the agent quit to its shell, a dialog hides it) is a no.
  */
-export function composerVerdict(pane: string, text: string): "ok" | string | null {
+export function composerVerdict(pane: string, text: string): string {
   const lines = pane.trimEnd().split("\n");
-  let glyph: string | undefined;
-  let content = "";
-  for (let i = lines.length - 1; i >= 0; i--) {
-    const m = COMPOSER_LINE.exec(lines[i]!.trimEnd());
-    if (m) {
-      glyph = m[1]!;
-      content = m[2] ?? "";
-      break;
-    }
-  }
-  if (!glyph) return null;
+  const composer = composerOf(lines);
+  if (!composer) return "no agent composer shows in the pane";
+  const prompt = openPrompt(pane);
+  if (prompt) return `the pane shows ${prompt}`;
+  const { glyph, content } = composer;
   let expected = screenForm(text.split("\n")[0]!);
   if (glyph === "!") {
     // Claude Code turns a leading `!` into shell mode and draws the rest after the `!` glyph.
     if (!expected.startsWith("!")) return "the agent is in shell mode (its composer starts with `!`)";
-    expected = screenForm(expected.slice(1));
+    expected = expected.slice(1);
   }
+  // submitText refuses such a text before typing; an empty start would match any composer.
+  if (!expected) return "the text's first line shows nothing on screen";
   const shown = screenForm(content);
-  const quote = (s: string) => JSON.stringify(Array.from(s).slice(0, 40).join(""));
+  // Quoted as drawn, cut by characters so a surrogate pair stays whole.
+  const drawn = JSON.stringify(Array.from(content.trim()).slice(0, 40).join(""));
   if (glyph !== "!" && (agentCommandOf(shown) ?? "") !== (agentCommandOf(expected) ?? "")) {
-    return `the composer shows ${quote(shown)}, a command the text did not start with`;
+    return `the composer shows ${drawn}, a command the text did not start with`;
   }
   // A long text arrives as one paste, which both CLIs draw as a placeholder: the whole input
   // went in as text, not keys (Claude Code in vim normal mode took a 1,400-character `i/clear …`
   // as "[Pasted text #1]"). Keys read before a paste would show in front of its placeholder.
-  if (glyph !== "!" && PASTE_PLACEHOLDER.test(shown)) return "ok";
+  if (glyph !== "!" && PASTE_PLACEHOLDER.test(content.trim())) return "ok";
   const head = Array.from(expected).slice(0, HEAD_CHARS).join("");
   if (shown.startsWith(head)) return "ok";
-  return `the composer shows ${quote(shown)}, not the text as typed`;
+  return `the composer shows ${drawn}, not the text as typed`;
+}
+
+/**
+ * A selection menu's row: numbered (Codex's `› 1. Yes, proceed (y)`, Claude Code's ` ❯ 1. Yes`)
+ * or any indented selector row (Claude Code's rewind list). Only rows below the composer-glyph
+ * line count, where a composer has none (its slash menu is drawn above it).
+ */
+const MENU_ROW = /^\s*[›❯]\s*\d+\.\s|^\s+[›❯]\s*\S/u;
+
+/** Footers of dialogs that take keys: confirm, select, cancel, Codex's transcript browser. */
+const DIALOG_FOOTER = /\benter to (?:confirm|continue|select)\b|\besc to (?:cancel|go back|close)\b|↵ rewind/i;
+
+/**
+ * The prompt the pane shows below its lowest composer-glyph line (or anywhere, with none), or
+ * null: a menu, an approval, trust or "press enter" prompt, a dialog's footer. Typed text
+ * answers such a prompt key by key: in Codex's approval menu the `y` of "yes, carry on"
+ * approved the command, and `p` approves it for good. Claude Code hides its composer while a
+ * dialog is open, so the lowest glyph line is then a prompt already sent, above the dialog.
+ * Above that line is history, where an agent may quote anything.
+ */
+export function openPrompt(pane: string): string | null {
+  const lines = pane.trimEnd().split("\n");
+  const below = lines.slice(composerOf(lines)?.index ?? 0);
+  const menu = below.find((l) => MENU_ROW.test(l));
+  if (menu !== undefined) return `a menu: ${menu.trim()}`;
+  const c = classifyPane(below.join("\n"));
+  const prompt = c.matched.find((p) => p === "approval_prompt" || p === "trust_prompt" || p === "enter_to_confirm");
+  if (prompt) return c.pattern === prompt ? `${prompt.replaceAll("_", " ")}: ${c.evidence}` : prompt.replaceAll("_", " ");
+  const footer = below.find((l) => DIALOG_FOOTER.test(l));
+  return footer === undefined ? null : `a dialog: ${footer.trim()}`;
 }
 
 /** Waits up to SHOW_TIMEOUT_MS for the composer to show `text` as typed; why it does not, or null. */
 async function composerHeld(host: Host, target: string, text: string): Promise<string | null> {
   for (const until = Date.now() + SHOW_TIMEOUT_MS; ; ) {
     const verdict = composerVerdict(await host.tmuxCapturePane(target), text);
-    if (verdict === null || verdict === "ok") return null;
+    if (verdict === "ok") return null;
     if (Date.now() >= until) return verdict;
     await sleep(100);
   }
@@ -130,20 +169,35 @@ async function composerHeld(host: Host, target: string, text: string): Promise<s
  * bounded number of times. Never sends Escape: control bytes and escape sequences are removed
  * from the text first (see lib/pane-text.ts), so nothing in it can arrive as a key. Enter is
  * pressed only once the composer shows the text as typed (composerVerdict); otherwise the text
- * is left there unsent and `held` says what the composer showed.
+ * is left there unsent and `held` says what the composer showed. Nothing is typed while the pane
+ * shows a prompt (openPrompt) or no agent composer at all, or when the text's first line shows
+ * nothing: `typed: false`, and `held` says why. Enter is not pressed again once a dialog opens.
  */
 export async function submitText(host: Host, target: string, raw: string, opts: SubmitOptions = {}): Promise<SubmitResult> {
-  const text = paneText(raw);
-  if (!text.trim()) return { submitted: false, enter_attempts: 0, verified_by: null };
+  // Leading blanks carry nothing, and a blank first line would give the composer nothing to show.
+  const text = paneText(raw).replace(/^\s+/u, "");
+  if (!text) return { submitted: false, enter_attempts: 0, verified_by: null };
+  const notTyped = (held: string): SubmitResult => ({ submitted: false, enter_attempts: 0, verified_by: null, typed: false, held });
+  if (!screenForm(text.split("\n")[0]!)) return notTyped("the text's first line shows nothing on screen; start it with a word");
   const settleMs = opts.settleMs ?? 400;
   const maxEnter = opts.maxEnterAttempts ?? 3;
   const verifyTimeout = opts.verifyTimeoutMs ?? 3000;
   const snippet = tailSnippet(text);
+  const before = await host.tmuxCapturePane(target);
+  const prompt = openPrompt(before);
+  if (prompt) return notTyped(`the pane shows ${prompt}; typed text would answer it`);
+  // An agent that quit leaves its shell in the pane, where the text would be a command.
+  if (!composerOf(before.trimEnd().split("\n"))) return notTyped("no agent composer shows in the pane (has the agent quit?)");
   await host.tmuxSendKeys(target, text, { literal: true });
   await sleep(settleMs);
   const held = await composerHeld(host, target, text);
   if (held) return { submitted: false, enter_attempts: 0, verified_by: null, held };
   for (let attempt = 1; attempt <= maxEnter; attempt++) {
+    if (attempt > 1) {
+      // A first Enter may have opened a dialog (a selection, a confirmation) that another would answer.
+      const opened = openPrompt(await host.tmuxCapturePane(target));
+      if (opened) return { submitted: false, enter_attempts: attempt - 1, verified_by: null, held: `the pane shows ${opened} after Enter` };
+    }
     await host.tmuxSendKeys(target, "Enter");
     const deadline = Date.now() + verifyTimeout;
     while (Date.now() < deadline) {

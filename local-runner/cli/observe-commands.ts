@@ -131,7 +131,7 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
     waitingFor: (a) =>
       flag(a, "dry-run") ? undefined : `typing into ${pos(a, 0)}'s pane and waiting until the agent has taken the prompt (transcript or composer)…`,
     request: (a) => ({ method: "POST", path: `/sessions/${enc(pos(a, 0)!)}/nudge`, body: { text: pos(a, 1)!, dry_run: flag(a, "dry-run") } }),
-    exitCode: (b) => (b.sent && !b.submitted ? EXIT_FAILED : EXIT_OK),
+    exitCode: (b) => ((b.sent && !b.submitted) || b.held ? EXIT_FAILED : EXIT_OK),
     render: (b) =>
       b.queued
         ? `queued for the runner of host ${b.command.host} (command ${b.command_id}); follow it with: switchyard commands --attempts`
@@ -139,9 +139,11 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
           ? `dry run: would nudge ${b.session} (command ${b.command_id})`
           : b.submitted
             ? `nudged ${b.session}: submitted after ${b.enter_attempts} Enter press(es)${b.verified_by ? `, verified by the ${b.verified_by}` : ""} (command ${b.command_id})`
-            : b.held
-              ? `NOT submitted: the text was typed into ${b.session}'s pane, but Enter was not pressed: ${b.held}; it is left in the composer (command ${b.command_id})`
-              : `NOT submitted: the text was typed into ${b.session}'s pane but the agent did not take it after ${b.enter_attempts} Enter press(es); it is left in the composer (command ${b.command_id})`,
+            : b.held && !b.sent
+              ? `NOT typed: ${b.held} (command ${b.command_id}); answer or dismiss the prompt first (the owner's keys)`
+              : b.held
+                ? `NOT submitted: the text was typed into ${b.session}'s pane, but Enter was not pressed: ${b.held}; it is left in the composer (command ${b.command_id})`
+                : `NOT submitted: the text was typed into ${b.session}'s pane but the agent did not take it after ${b.enter_attempts} Enter press(es); it is left in the composer (command ${b.command_id})`,
   },
   {
     name: "session-interrupt",

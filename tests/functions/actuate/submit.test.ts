@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { composerCleared, composerVerdict, submitText } from "../../../functions/actuate/submit.ts";
+import { composerCleared, composerVerdict, openPrompt, submitText } from "../../../functions/actuate/submit.ts";
 import { runWithDeadline } from "../../helpers/child-deadline.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 import { killTmux, startFakeTui } from "./fake-tui.ts";
@@ -116,9 +116,81 @@ describe("composerVerdict", () => {
     expect(composerVerdict(["› Ask Codex to do anything", "", "  100% context left"].join("\n"), "carry on")).toContain("not the text as typed");
   });
 
-  it("reads shell mode as the text's own when the text starts with `!`, and a pane with no composer as unknown", () => {
+  it("reads shell mode as the text's own when the text starts with `!`, and a pane with no composer as a no", () => {
     expect(composerVerdict(["─".repeat(40), "! ls -la", "─".repeat(40)].join("\n"), "!ls -la")).toBe("ok");
-    expect(composerVerdict("$ cat\nhello\n", "hello")).toBeNull();
-    expect(composerVerdict("user: ❯ not at the first column\n  › nor here", "x")).toBeNull();
+    // The agent quit to its shell: typed text there is a command.
+    expect(composerVerdict("bash-5.2# touch /tmp/x; echo hi\n", "touch /tmp/x; echo hi")).toBe("no agent composer shows in the pane");
+    expect(composerVerdict("user: ❯ not at the first column", "x")).toBe("no agent composer shows in the pane");
+    // A first line that shows nothing would match any composer.
+    expect(composerVerdict(claude(""), "\u3164")).toBe("the text's first line shows nothing on screen");
+  });
+
+  it("compares what a terminal draws: emoji modifiers, variation selectors, joiners, decomposed letters, padding", () => {
+    expect(composerVerdict(claude("⚠ build failed"), "⚠\ufe0fbuild failed")).toBe("ok");
+    expect(composerVerdict(claude("👍 great"), "👍\u{1F3FD} great")).toBe("ok");
+    expect(composerVerdict(claude("🏳 🌈 flag"), "🏳\ufe0f\u200d🌈 flag")).toBe("ok");
+    expect(composerVerdict(claude("\u00e9t\u00e9 fini"), "e\u0301te\u0301 fini")).toBe("ok");
+  });
+
+  it("holds while a dialog shows below the composer-glyph line: Claude Code's rewind list, a confirmation", () => {
+    // Drawn after the hostile review's description of Claude Code's rewind list (not a recording).
+    const rewind = [
+      "❯ Please write notes.txt",
+      "● Wrote notes.txt",
+      "",
+      " Rewind",
+      "",
+      "   ❯ Please write notes.txt",
+      "     (current)",
+      "",
+      " Enter to continue · Esc to exit",
+    ];
+    expect(composerVerdict(rewind.join("\n"), "Please write")).toBe("the pane shows a menu: ❯ Please write notes.txt");
+    expect(openPrompt([...rewind.slice(0, 4), " Restore the code and the conversation?", " Enter to confirm · Esc to cancel"].join("\n"))).toBe(
+      "enter to confirm: Enter to confirm · Esc to cancel",
+    );
+  });
+});
+
+describe("openPrompt", () => {
+  const pane = (name: string) => readFileSync(new URL(`../../fixtures/panes/${name}.txt`, import.meta.url), "utf8");
+
+  it("names the menu or prompt a recorded pane shows, where typed text would answer it", () => {
+    expect(openPrompt(pane("codex-approval_prompt"))).toBe("a menu: › 1. Yes, proceed (y)");
+    expect(openPrompt(pane("claude-approval_prompt"))).toBe("a menu: ❯ 1. Yes");
+    expect(openPrompt(pane("claude-approval_prompt-write"))).toMatch(/^a menu: ❯ 1\. Yes/);
+    expect(openPrompt(pane("claude-trust_prompt"))).toBe("a menu: ❯ No, exit");
+    expect(openPrompt(pane("codex-trust_prompt"))).toMatch(/^a menu: › 1\. /);
+    // Without a numbered menu, the prompt's words.
+    expect(openPrompt(["● done", "", " Do you want to proceed?", " Esc to cancel"].join("\n"))).toBe("approval prompt: Do you want to proceed?");
+  });
+
+  it("is null for a composer, idle or busy, with or without a draft, whatever the history above it says", () => {
+    for (const name of [
+      "claude-idle",
+      "claude-busy",
+      "claude-busy-with-queued-message",
+      "claude-idle-with-draft",
+      "claude-turn_complete-after-tool",
+      "codex-idle",
+      "codex-busy",
+      "codex-idle-with-draft",
+      "codex-turn_complete-after-tool",
+      "codex-turn_complete-after-steer",
+    ]) {
+      expect(openPrompt(pane(name)), name).toBeNull();
+    }
+    // An agent quoting a prompt or a menu in its answer, above the composer.
+    const quoted = [
+      "› pick one",
+      "• Do you want to proceed? Press enter to confirm.",
+      "› 1. Yes, proceed (y)",
+      "• ok",
+      "",
+      "› Ask Codex to do anything",
+      "",
+      "  100% context left",
+    ];
+    expect(openPrompt(quoted.join("\n"))).toBeNull();
   });
 });

@@ -38,8 +38,8 @@ async function fakeAgent(name: string) {
   return tmux;
 }
 
-/** `cat` with SIGINT ignored: C-c does nothing and typed text stays on screen. */
-const STUBBORN = ["sh", "-c", "trap '' INT; exec cat"];
+/** `cat` with SIGINT ignored behind a composer glyph: typed text shows after `› ` and stays there, Enter or not. */
+const STUBBORN = ["sh", "-c", "trap '' INT; printf '› '; exec cat"];
 
 describe("session-nudge", () => {
   it("exits 1 when the text was typed but not submitted", async () => {
@@ -49,6 +49,14 @@ describe("session-nudge", () => {
     expect(res.out).toContain("NOT submitted");
     // What it waited for goes to stderr, never into stdout that a script may parse.
     expect(res.err).toContain("waiting until the agent has taken the prompt");
+  });
+
+  it("exits 1 without typing into a pane that shows no agent composer (a shell, `cat`)", async () => {
+    const tmux = await paneWorker("bare-w", ["sh", "-c", "trap '' INT; exec cat"]);
+    const res = await cli("session-nudge", "bare-w", "please run the tests");
+    expect(res.code).toBe(EXIT_FAILED);
+    expect(res.out).toContain("NOT typed: no agent composer shows in the pane (has the agent quit?)");
+    expect(await host.tmuxCapturePane(tmux)).not.toContain("please run the tests");
   });
 
   it("exits 0 when the agent took the prompt", async () => {

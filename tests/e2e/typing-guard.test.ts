@@ -1,12 +1,28 @@
+// What a manager types into its worker's pane must reach the agent as a prompt, never as keys.
 // A manager types into a worker's pane only through nudges and interrupt follow-ups, and may send
 // Escape. In Claude Code's vim mode, Escape leaves the composer in normal mode, where typed text
 // is taken as keys: `i/clear` is `i` (insert) and then `/clear`, `i!cmd` opens shell mode. The
 // text itself passes the slash-command check (it starts with a letter); what must stop it is that
 // Enter is pressed only when the composer shows the text as typed (functions/actuate/submit.ts).
-import { existsSync, readdirSync } from "node:fs";
+import { cpSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { agentCommand, type AgentHome, capturePane, composerLine, makeClaudeConfig, startStub, type StubServer, waitFor } from "../helpers/agents.ts";
+import {
+  agentCommand,
+  type AgentHome,
+  capturePane,
+  composerLine,
+  makeClaudeConfig,
+  makeCodexHome,
+  processTree,
+  startStub,
+  type StubServer,
+  submitPrompt,
+  tmux,
+  waitFor,
+  waitForPane,
+  wrapWithEnv,
+} from "../helpers/agents.ts";
 import { createTask, registerSession } from "../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../helpers/services.ts";
 
@@ -14,11 +30,16 @@ let env: TestEnv | null = null;
 let stub: StubServer | null = null;
 let home: AgentHome | null = null;
 let agentPid: number | null = null;
-/** The tmux session spawn names for the worker `claude-vim-w`. */
+/** The tmux sessions spawn names for the workers `claude-vim-w` and `codex-ask-w`. */
 const TMUX = "sy-claude-claude-vim-w";
+const CODEX_TMUX = "sy-codex-codex-ask-w";
+/** A shell started by the test, with Codex run from it, as a person starts an agent by hand. */
+const SHELL_TMUX = `sy-typing-guard-shell-${process.pid}`;
 
 afterEach(async () => {
   await env?.services.host?.tmuxKillSession(TMUX).catch(() => {});
+  await env?.services.host?.tmuxKillSession(CODEX_TMUX).catch(() => {});
+  await tmux(["kill-session", "-t", `=${SHELL_TMUX}`]).catch(() => {});
   if (agentPid) await waitFor(async () => !(await env!.services.host!.pidAlive(agentPid!)) || undefined, 10_000, "agent exit").catch(() => {});
   agentPid = null;
   await stub?.close();
@@ -76,6 +97,14 @@ describe("a worker's Claude Code in vim mode", () => {
     expect((await env.call("POST", "/v1/sessions/claude-vim-w/interrupt", { body: { key: "C-c" } })).status).toBe(200);
     await waitFor(async () => composerLine(await capturePane(TMUX)) === "" || undefined, 10_000, "an empty composer");
 
+    // A blank first line would leave nothing to compare: `o` opens line 2 for `/clear`, and
+    // Claude Code drops the empty line 1 when it submits. Leading blanks are not typed at all.
+    const blank = await env.call("POST", "/v1/sessions/claude-vim-w/interrupt", { ...asManager, body: { key: "Escape", followup: "\no/clear" } });
+    expect(blank.status, JSON.stringify(blank.body)).toBe(200);
+    expect(blank.body).toMatchObject({ followup_submitted: false, followup_held: 'the composer shows "", not the text as typed' });
+    expect((await env.call("POST", "/v1/sessions/claude-vim-w/interrupt", { body: { key: "C-c" } })).status).toBe(200);
+    await waitFor(async () => composerLine(await capturePane(TMUX)) === "" || undefined, 10_000, "an empty composer");
+
     // Escape, then a nudge that vim reads as `i` and `!…`: shell mode, a command without a permission prompt.
     const marker = join(home.workdir, "ran-by-vim");
     expect((await env.call("POST", "/v1/sessions/claude-vim-w/interrupt", { ...asManager, body: { key: "Escape" } })).status).toBe(200);
@@ -122,5 +151,78 @@ describe("a worker's Claude Code in vim mode", () => {
     // Claude Code wraps a paste in <pasted_content> tags: the whole text is inside, nothing before it.
     expect(latest!.trim()).toMatch(/^<pasted_content id="[0-9a-f]+">/);
     expect(latest!.replace(/<\/?pasted_content[^>]*>/g, "").trim()).toBe(long);
+  }, 180_000);
+
+  it("types nothing while the worker's Codex shows an approval menu: the `y` of 'yes, carry on' would approve the command", async () => {
+    stub = await startStub("codex", [{ shell: "touch APPROVED-BY-NUDGE", escalate: true }, "done"]);
+    home = await makeCodexHome(stub.url, { approvalPolicy: "on-request", sandbox: "workspace-write" });
+    env = await makeTestEnv();
+    const cmd = agentCommand("codex", home);
+    env.services.agents = { codex: { command: cmd.argv, env: cmd.env } };
+    const spawn = await env.call("POST", "/v1/sessions/spawn", {
+      body: { name: "codex-ask-w", role: "worker", agent: "codex", cwd: home.workdir, prompt: "run the command", timeout_seconds: 60 },
+    });
+    expect(spawn.status, JSON.stringify(spawn.body)).toBe(201);
+    agentPid = spawn.body.spawn.pane_pid;
+    const manager = await registerSession(env, "manager");
+    const task = await createTask(env, { goal: "run the command" });
+    expect((await env.call("POST", "/v1/bindings", { body: { task: task.task.name, worker: "codex-ask-w", manager: manager.session.name } })).status).toBe(201);
+    await waitForPane(CODEX_TMUX, /1\. Yes, proceed/, 30_000);
+    const asManager = { token: manager.token };
+    const marker = join(home.workdir, "APPROVED-BY-NUDGE");
+
+    const nudge = await env.call("POST", "/v1/sessions/codex-ask-w/nudge", { ...asManager, body: { text: "yes, carry on" } });
+    expect(nudge.status, JSON.stringify(nudge.body)).toBe(200);
+    expect(nudge.body).toMatchObject({ sent: false, submitted: false, enter_attempts: 0 });
+    expect(nudge.body.held).toBe("the pane shows a menu: › 1. Yes, proceed (y); typed text would answer it");
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(existsSync(marker)).toBe(false);
+    expect(await capturePane(CODEX_TMUX)).not.toContain("You approved");
+    const audit = await env.call("GET", `/v1/tasks/${task.task.name}/audit?include_content=true`);
+    const nudged = audit.body.events.find((e: any) => e.kind === "session_nudged" && e.payload?.command_id === nudge.body.command_id);
+    expect(nudged.payload).toMatchObject({ sent: false, submitted: false, rollback_error: null });
+    expect(nudged.payload.held).toContain("the pane shows a menu");
+  }, 180_000);
+
+  it("types nothing into the shell an agent quit to: an idle Codex exits on the C-c before a follow-up", async () => {
+    stub = await startStub("codex", ["PONG-1"]);
+    home = await makeCodexHome(stub.url);
+    env = await makeTestEnv();
+    // Under the test host's transcript roots, where registration accepts the rollout.
+    const codexHome = join(env.dir, "codex-home");
+    cpSync(home.configDir, codexHome, { recursive: true });
+    home.env.CODEX_HOME = codexHome;
+    await tmux(["new-session", "-d", "-s", SHELL_TMUX, "-x", "200", "-y", "50", "-c", home.workdir, "bash", "--norc", "--noprofile"]);
+    const shellPid = Number((await tmux(["display-message", "-p", "-t", SHELL_TMUX, "#{pane_pid}"])).trim());
+    const quoted = wrapWithEnv(agentCommand("codex", home)).map((a) => `'${a.replaceAll("'", "'\\''")}'`);
+    await tmux(["send-keys", "-t", SHELL_TMUX, "-l", "--", quoted.join(" ")]);
+    await tmux(["send-keys", "-t", SHELL_TMUX, "Enter"]);
+    await waitForPane(SHELL_TMUX, /^› /m, 60_000);
+    await submitPrompt(SHELL_TMUX, "Say PONG");
+    await waitFor(() => stub!.served === 1 || undefined, 20_000, "the first turn");
+    // The native Codex binary, which holds the rollout open (a launcher may sit between it and the shell).
+    agentPid = processTree(shellPid).find((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "codex";
+      } catch {
+        return false;
+      }
+    })!;
+    const reg = await env.call("POST", "/v1/sessions", { body: { name: "shell-w", role: "worker", tmux_session: SHELL_TMUX, pid: agentPid } });
+    expect(reg.status, JSON.stringify(reg.body)).toBe(201);
+    const manager = await registerSession(env, "manager");
+    const task = await createTask(env, { goal: "g" });
+    expect((await env.call("POST", "/v1/bindings", { body: { task: task.task.name, worker: "shell-w", manager: manager.session.name } })).status).toBe(201);
+
+    const marker = join(home.workdir, "ran-in-the-shell");
+    const r = await env.call("POST", "/v1/sessions/shell-w/interrupt", {
+      token: manager.token,
+      body: { key: "C-c", followup: `touch ${marker}; echo RAN-IN-THE-SHELL` },
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body).toMatchObject({ followup_submitted: false, followup_held: "no agent composer shows in the pane (has the agent quit?)" });
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(existsSync(marker)).toBe(false);
+    expect(await capturePane(SHELL_TMUX)).not.toContain("RAN-IN-THE-SHELL");
   }, 180_000);
 });
