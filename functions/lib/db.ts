@@ -268,9 +268,11 @@ class ResilientClient implements Client {
   }
 
   async batch(stmts: Array<InStatement | [string, InArgs?]>, mode?: TransactionMode): Promise<ResultSet[]> {
-    // Batches here are mutations: take the write lock up front so the busy timeout applies
-    // instead of failing later on a read-to-write upgrade.
-    const m = mode ?? "write";
+    // A batch that writes takes the write lock up front, so the busy timeout applies instead of
+    // failing later on a read-to-write upgrade. One of reads only (discover's searches) needs no
+    // lock: deferred, it reads its snapshot beside another process's writer instead of waiting
+    // out that writer's transaction, and it holds up no writer while it runs.
+    const m = mode ?? (stmts.every((st) => isRead(typeof st === "string" ? st : Array.isArray(st) ? st[0] : st.sql)) ? "deferred" : "write");
     const fast = this.#fast;
     // Plain DML and reads run on the kept connection, whose statements are prepared once: an
     // insert into a table with triggers (the audit chain) cost more to prepare than to run.

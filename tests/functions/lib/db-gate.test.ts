@@ -91,13 +91,32 @@ describe("a write whose first attempt found the lock held by another process", (
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  /** Resolves once the holder has the lock, to its exit. */
-  async function holdLock(path: string, ms: number): Promise<{ exited: Promise<void> }> {
+  /** Resolves once the holder has the lock, to its exit; `kill` ends it early (its insert rolls back). */
+  async function holdLock(path: string, ms: number): Promise<{ exited: Promise<void>; kill: () => void }> {
     const holder = spawn(process.execPath, ["-e", HOLD, path, String(ms)], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
     const exited = new Promise<void>((r) => holder.once("exit", () => r()));
     await new Promise<void>((r) => holder.stdout!.once("data", () => r()));
-    return { exited };
+    return { exited, kill: () => holder.kill("SIGKILL") };
   }
+
+  it("runs a batch of reads only beside another process's writer, without waiting for its lock", async () => {
+    const path = join(dir, "r.db");
+    const database = await openDatabase({ url: `file:${path}`, timeoutMs: 60_000 });
+    try {
+      await database.client.executeMultiple("CREATE TABLE t (id INTEGER PRIMARY KEY, who TEXT); INSERT INTO t (who) VALUES ('before');");
+      // The holder commits its row when it lets go: a batch that waited for the lock (a write
+      // batch on the kept connection waits synchronously) would read that row too.
+      const held = await holdLock(path, 3000);
+      const [rows, count] = await database.client.batch(["SELECT who FROM t", { sql: "SELECT count(*) AS n FROM t WHERE who = ?", args: ["before"] }]);
+      expect(rows!.rows.map((r) => r[0])).toEqual(["before"]);
+      expect(count!.rows[0]!.n).toBe(1);
+      expect(database.busyRetries()).toBe(0);
+      held.kill();
+      await held.exited;
+    } finally {
+      database.close();
+    }
+  });
 
   it("retries only behind a transaction this process opened meanwhile, which keeps its work", async () => {
     const path = join(dir, "a.db");
