@@ -23,7 +23,7 @@ export interface SubmitResult {
   verified_by: "transcript" | "pane" | null;
   /** Why Enter was never pressed: a prompt was open (nothing typed), or the composer did not show the text as typed. */
   held?: string;
-  /** False when nothing was typed: a prompt was open (see openPrompt). */
+  /** False when nothing was typed: a prompt was open (openPrompt), no agent composer showed, or the first line shows nothing. */
   typed?: boolean;
 }
 
