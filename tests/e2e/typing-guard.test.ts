@@ -57,27 +57,28 @@ function transcripts(h: AgentHome): string[] {
 
 const modelTurns = (s: StubServer) => s.requests.filter((r) => r.kind === "main").length;
 
+/** Spawns `name` running `kind` from `home` with `prompt`, binds it to a new manager on a new task; the manager's token and the task. */
+async function spawnBoundWorker(kind: "claude" | "codex", name: string, prompt: string) {
+  const cmd = agentCommand(kind, home!);
+  env!.services.agents = { [kind]: { command: cmd.argv, env: cmd.env } };
+  const spawn = await env!.call("POST", "/v1/sessions/spawn", { body: { name, role: "worker", agent: kind, cwd: home!.workdir, prompt, timeout_seconds: 60 } });
+  expect(spawn.status, JSON.stringify(spawn.body)).toBe(201);
+  agentPid = spawn.body.spawn.pane_pid;
+  const manager = await registerSession(env!, "manager");
+  const task = await createTask(env!, { goal: prompt });
+  expect((await env!.call("POST", "/v1/bindings", { body: { task: task.task.name, worker: name, manager: manager.session.name } })).status).toBe(201);
+  return { asManager: { token: manager.token }, task: task.task.name as string };
+}
+
 describe("a worker's Claude Code in vim mode", () => {
   it("holds a manager's text that the composer took as keys (a slash command, shell mode) and submits plain text", async () => {
     stub = await startStub("claude", ["Hello from the stub: PONG-1", "PONG-2", "PONG-3"]);
     home = await makeClaudeConfig(stub.url, { vim: true });
     env = await makeTestEnv();
-    const cmd = agentCommand("claude", home);
-    env.services.agents = { claude: { command: cmd.argv, env: cmd.env } };
-    const spawn = await env.call("POST", "/v1/sessions/spawn", {
-      body: { name: "claude-vim-w", role: "worker", agent: "claude", cwd: home.workdir, prompt: "Say PONG please", timeout_seconds: 60 },
-    });
-    expect(spawn.status, JSON.stringify(spawn.body)).toBe(201);
-    agentPid = spawn.body.spawn.pane_pid;
-    const manager = await registerSession(env, "manager");
-    const task = await createTask(env, { goal: "answer with PONG" });
-    expect((await env.call("POST", "/v1/bindings", { body: { task: task.task.name, worker: "claude-vim-w", manager: manager.session.name } })).status).toBe(
-      201,
-    );
-    const cycle = async () => (await env!.call("POST", `/v1/tasks/${task.task.name}/cycle`, { body: {} })).body;
+    const { asManager, task } = await spawnBoundWorker("claude", "claude-vim-w", "Say PONG please");
+    const cycle = async () => (await env!.call("POST", `/v1/tasks/${task}/cycle`, { body: {} })).body;
     await waitFor(async () => (await cycle()).task_completed, 30_000, "first turn to complete");
     await waitFor(async () => (await capturePane(TMUX)).includes("-- INSERT --") || undefined, 10_000, "the composer in insert mode");
-    const asManager = { token: manager.token };
     const before = transcripts(home);
     expect(before).toHaveLength(1);
     expect(modelTurns(stub)).toBe(1);
@@ -112,7 +113,7 @@ describe("a worker's Claude Code in vim mode", () => {
     expect(shell.status, JSON.stringify(shell.body)).toBe(200);
     expect(shell.body).toMatchObject({ sent: true, submitted: false, enter_attempts: 0 });
     expect(shell.body.held).toBe("the agent is in shell mode (its composer starts with `!`)");
-    const audit = await env.call("GET", `/v1/tasks/${task.task.name}/audit?include_content=true`);
+    const audit = await env.call("GET", `/v1/tasks/${task}/audit?include_content=true`);
     const nudged = audit.body.events.find((e: any) => e.kind === "session_nudged" && e.payload?.command_id === shell.body.command_id);
     expect(nudged.payload.rollback_error).toContain("Enter not pressed: the agent is in shell mode");
 
@@ -157,18 +158,8 @@ describe("a worker's Claude Code in vim mode", () => {
     stub = await startStub("codex", [{ shell: "touch APPROVED-BY-NUDGE", escalate: true }, "done"]);
     home = await makeCodexHome(stub.url, { approvalPolicy: "on-request", sandbox: "workspace-write" });
     env = await makeTestEnv();
-    const cmd = agentCommand("codex", home);
-    env.services.agents = { codex: { command: cmd.argv, env: cmd.env } };
-    const spawn = await env.call("POST", "/v1/sessions/spawn", {
-      body: { name: "codex-ask-w", role: "worker", agent: "codex", cwd: home.workdir, prompt: "run the command", timeout_seconds: 60 },
-    });
-    expect(spawn.status, JSON.stringify(spawn.body)).toBe(201);
-    agentPid = spawn.body.spawn.pane_pid;
-    const manager = await registerSession(env, "manager");
-    const task = await createTask(env, { goal: "run the command" });
-    expect((await env.call("POST", "/v1/bindings", { body: { task: task.task.name, worker: "codex-ask-w", manager: manager.session.name } })).status).toBe(201);
+    const { asManager, task } = await spawnBoundWorker("codex", "codex-ask-w", "run the command");
     await waitForPane(CODEX_TMUX, /1\. Yes, proceed/, 30_000);
-    const asManager = { token: manager.token };
     const marker = join(home.workdir, "APPROVED-BY-NUDGE");
 
     const nudge = await env.call("POST", "/v1/sessions/codex-ask-w/nudge", { ...asManager, body: { text: "yes, carry on" } });
@@ -178,7 +169,7 @@ describe("a worker's Claude Code in vim mode", () => {
     await new Promise((r) => setTimeout(r, 1500));
     expect(existsSync(marker)).toBe(false);
     expect(await capturePane(CODEX_TMUX)).not.toContain("You approved");
-    const audit = await env.call("GET", `/v1/tasks/${task.task.name}/audit?include_content=true`);
+    const audit = await env.call("GET", `/v1/tasks/${task}/audit?include_content=true`);
     const nudged = audit.body.events.find((e: any) => e.kind === "session_nudged" && e.payload?.command_id === nudge.body.command_id);
     expect(nudged.payload).toMatchObject({ sent: false, submitted: false, rollback_error: null });
     expect(nudged.payload.held).toContain("the pane shows a menu");
