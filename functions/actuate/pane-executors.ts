@@ -212,7 +212,16 @@ const interrupt: Executor<z.infer<typeof InterruptPayload>, HostCtx> = {
     if (p.followup) {
       // Give the agent time to abandon its turn before the new prompt is typed.
       await sleep(500);
-      ({ submitted: followup, held, typed } = await submitText(host, p.tmux_session, p.followup));
+      // An idle agent quits on C-c, and the shell it was started from may draw a prompt that
+      // looks like a composer (starship's `❯`): the follow-up goes only to the agent itself.
+      // Asked afresh, not through verifyPane, whose positive answer is cached.
+      if (p.pid != null && !(await host.pidAlive(p.pid, p.pid_started_at ?? null))) {
+        followup = false;
+        typed = false;
+        held = `the agent (pid ${p.pid}) is no longer running after ${p.key}; nothing was typed`;
+      } else {
+        ({ submitted: followup, held, typed } = await submitText(host, p.tmux_session, p.followup));
+      }
     }
     return {
       ok: followup !== false,

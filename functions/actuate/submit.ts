@@ -61,8 +61,12 @@ const COMPOSER_LINE = /^([❯›!])(?:\s(.*))?$/u;
  */
 const HEAD_CHARS = 12;
 
-/** A composer holding nothing but a paste: Claude Code's "[Pasted text #1 +12 lines]", Codex's "[Pasted Content 1400 chars]". */
-const PASTE_PLACEHOLDER = /^\[Pasted (?:text #\d+(?: \+\d+ lines)?|Content \d+ chars)\]$/;
+/**
+ * A composer holding nothing but a paste: Claude Code's "[Pasted text #1 +12 lines]", Codex's
+ * "[Pasted Content 1400 chars]", which a text of a few KB reaches in chunks, one placeholder
+ * each ("[Pasted Content 1024 chars][Pasted Content 1024 chars] #2").
+ */
+const PASTE_PLACEHOLDER = /^(?:\[Pasted text #\d+(?: \+\d+ lines)?\]|(?:\[Pasted Content \d+ chars\](?: #\d+)?)+)$/;
 
 /** How long the composer may take to show what was typed (Codex flushes a paste burst late). */
 const SHOW_TIMEOUT_MS = 2000;
@@ -76,14 +80,28 @@ function screenForm(text: string): string {
   return text.normalize("NFD").replace(/[\p{M}\p{Default_Ignorable_Code_Point}\p{Emoji_Modifier}\s]/gu, "");
 }
 
-/** The lowest composer line of the pane: its glyph, what follows it, and its index; null with none. */
+/**
+ * The lowest composer line of the pane: its glyph, what follows it, and its index; null with
+ * none. Claude Code draws its composer's `❯` with a no-break space and a prompt already sent
+ * with a plain one: where a no-break one shows, only such a line is the composer, so a history
+ * line cannot stand in for a composer whose glyph row has scrolled away.
+ */
 function composerOf(lines: string[]): { glyph: string; content: string; index: number } | null {
+  const claude = lines.some((l) => l.startsWith("❯\u00a0") || l.trimEnd() === "❯");
   for (let i = lines.length - 1; i >= 0; i--) {
-    const m = COMPOSER_LINE.exec(lines[i]!.trimEnd());
-    if (m) return { glyph: m[1]!, content: m[2] ?? "", index: i };
+    const line = lines[i]!.trimEnd();
+    const m = COMPOSER_LINE.exec(line);
+    if (m && (!claude || m[1] !== "❯" || line === "❯" || line.startsWith("❯\u00a0"))) return { glyph: m[1]!, content: m[2] ?? "", index: i };
   }
   return null;
 }
+
+/**
+ * A composer too tall for its box scrolls: Claude Code draws `─── ↑ 2 more ───` where its top
+ * rows were (and no `❯` row), Codex an `↑` at the end of its top visible row, which keeps the
+ * `›`. Its start is then out of sight, so nothing can show that it took the text as text.
+ */
+const SCROLLED = /↑ \d+ more|↑\s*$/u;
 
 /**
  * Whether pressing Enter would send `text` as typed: "ok" or why not. Keys typed into a TUI are
@@ -96,8 +114,11 @@ function composerOf(lines: string[]): { glyph: string; content: string; index: n
 export function composerVerdict(pane: string, text: string): string {
   const lines = pane.trimEnd().split("\n");
   const composer = composerOf(lines);
-  if (!composer) return "no agent composer shows in the pane";
-  const prompt = openPrompt(pane);
+  if (!composer) {
+    return lines.some((l) => SCROLLED.test(l)) ? "the composer has scrolled: its start is out of sight" : "no agent composer shows in the pane";
+  }
+  if (lines.slice(composer.index).some((l) => SCROLLED.test(l))) return "the composer has scrolled: its start is out of sight";
+  const prompt = openPrompt(pane, text);
   if (prompt) return `the pane shows ${prompt}`;
   const { glyph, content } = composer;
   let expected = screenForm(text.split("\n")[0]!);
@@ -139,11 +160,18 @@ const DIALOG_FOOTER = /\benter to (?:confirm|continue|select)\b|\besc to (?:canc
  * answers such a prompt key by key: in Codex's approval menu the `y` of "yes, carry on"
  * approved the command, and `p` approves it for good. Claude Code hides its composer while a
  * dialog is open, so the lowest glyph line is then a prompt already sent, above the dialog.
- * Above that line is history, where an agent may quote anything.
+ * Above that line is history, where an agent may quote anything. `ours`: text just typed, whose
+ * lines (a numbered list, "do you want to proceed?") are not taken for a prompt.
  */
-export function openPrompt(pane: string): string | null {
+export function openPrompt(pane: string, ours?: string): string | null {
   const lines = pane.trimEnd().split("\n");
-  const below = lines.slice(composerOf(lines)?.index ?? 0);
+  // Lines of the text just typed are the composer's, not a dialog's, whatever they say.
+  const typed = ours === undefined ? "" : screenForm(ours);
+  const theirs = (l: string) => {
+    const shown = screenForm(l.replace(/^\s*[❯›]/u, ""));
+    return !(typed && shown && typed.includes(shown));
+  };
+  const below = lines.slice(composerOf(lines)?.index ?? 0).filter(theirs);
   const menu = below.find((l) => MENU_ROW.test(l));
   if (menu !== undefined) return `a menu: ${menu.trim()}`;
   const c = classifyPane(below.join("\n"));
@@ -153,13 +181,29 @@ export function openPrompt(pane: string): string | null {
   return footer === undefined ? null : `a dialog: ${footer.trim()}`;
 }
 
+/**
+ * composerCleared, and no paste placeholder left in the composer row: a paste's text is not on
+ * screen, so its end missing from the composer says nothing (a 3 KB text to Codex read as sent
+ * while its placeholders still sat there).
+ */
+export function sentOff(pane: string, snippet: string): boolean {
+  return composerCleared(pane, snippet) && !/\[Pasted (?:text|Content) /.test(composerOf(pane.trimEnd().split("\n"))?.content ?? "");
+}
+
 /** Waits up to SHOW_TIMEOUT_MS for the composer to show `text` as typed; why it does not, or null. */
 async function composerHeld(host: Host, target: string, text: string): Promise<string | null> {
+  // Ok twice on the same screen: a long text reaches Codex in chunks, each drawn as a paste
+  // placeholder of its own, and an Enter between two chunks submits nothing.
+  // The composer's row is compared, not the pane: a busy agent's timer redraws every second.
+  let lastOk: string | null = null;
   for (const until = Date.now() + SHOW_TIMEOUT_MS; ; ) {
-    const verdict = composerVerdict(await host.tmuxCapturePane(target), text);
-    if (verdict === "ok") return null;
+    const pane = await host.tmuxCapturePane(target);
+    const verdict = composerVerdict(pane, text);
+    const row = verdict === "ok" ? (composerOf(pane.trimEnd().split("\n"))?.content ?? "") : null;
+    if (row !== null && (row === lastOk || Date.now() >= until)) return null;
     if (Date.now() >= until) return verdict;
-    await sleep(100);
+    lastOk = row;
+    await sleep(row !== null ? 250 : 100);
   }
 }
 
@@ -195,7 +239,7 @@ export async function submitText(host: Host, target: string, raw: string, opts: 
   for (let attempt = 1; attempt <= maxEnter; attempt++) {
     if (attempt > 1) {
       // A first Enter may have opened a dialog (a selection, a confirmation) that another would answer.
-      const opened = openPrompt(await host.tmuxCapturePane(target));
+      const opened = openPrompt(await host.tmuxCapturePane(target), text);
       if (opened) return { submitted: false, enter_attempts: attempt - 1, verified_by: null, held: `the pane shows ${opened} after Enter` };
     }
     await host.tmuxSendKeys(target, "Enter");
@@ -203,13 +247,13 @@ export async function submitText(host: Host, target: string, raw: string, opts: 
     while (Date.now() < deadline) {
       await sleep(150);
       if (opts.verify && (await opts.verify())) return { submitted: true, enter_attempts: attempt, verified_by: "transcript" };
-      if (!opts.verify && composerCleared(await host.tmuxCapturePane(target), snippet)) {
+      if (!opts.verify && sentOff(await host.tmuxCapturePane(target), snippet)) {
         return { submitted: true, enter_attempts: attempt, verified_by: "pane" };
       }
     }
     // With transcript evidence available, a cleared composer alone is not proof, but it does
     // mean another Enter would submit nothing; stop pressing.
-    if (opts.verify && composerCleared(await host.tmuxCapturePane(target), snippet)) {
+    if (opts.verify && sentOff(await host.tmuxCapturePane(target), snippet)) {
       return { submitted: true, enter_attempts: attempt, verified_by: "pane" };
     }
   }

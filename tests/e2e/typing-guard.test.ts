@@ -175,7 +175,7 @@ describe("a worker's Claude Code in vim mode", () => {
     expect(nudged.payload.held).toContain("the pane shows a menu");
   }, 180_000);
 
-  it("types nothing into the shell an agent quit to: an idle Codex exits on the C-c before a follow-up", async () => {
+  it("types nothing into the shell an agent quit to, even behind a `❯` prompt: an idle Codex exits on the C-c before a follow-up", async () => {
     stub = await startStub("codex", ["PONG-1"]);
     home = await makeCodexHome(stub.url);
     env = await makeTestEnv();
@@ -183,7 +183,8 @@ describe("a worker's Claude Code in vim mode", () => {
     const codexHome = join(env.dir, "codex-home");
     cpSync(home.configDir, codexHome, { recursive: true });
     home.env.CODEX_HOME = codexHome;
-    await tmux(["new-session", "-d", "-s", SHELL_TMUX, "-x", "200", "-y", "50", "-c", home.workdir, "bash", "--norc", "--noprofile"]);
+    // A prompt like starship's or pure's, whose `❯` at the first column looks like Claude Code's composer.
+    await tmux(["new-session", "-d", "-s", SHELL_TMUX, "-x", "200", "-y", "50", "-c", home.workdir, "env", "PS1=\n❯ ", "bash", "--norc", "--noprofile"]);
     const shellPid = Number((await tmux(["display-message", "-p", "-t", SHELL_TMUX, "#{pane_pid}"])).trim());
     const quoted = wrapWithEnv(agentCommand("codex", home)).map((a) => `'${a.replaceAll("'", "'\\''")}'`);
     await tmux(["send-keys", "-t", SHELL_TMUX, "-l", "--", quoted.join(" ")]);
@@ -211,7 +212,7 @@ describe("a worker's Claude Code in vim mode", () => {
       body: { key: "C-c", followup: `touch ${marker}; echo RAN-IN-THE-SHELL` },
     });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
-    expect(r.body).toMatchObject({ followup_submitted: false, followup_held: "no agent composer shows in the pane (has the agent quit?)" });
+    expect(r.body).toMatchObject({ followup_submitted: false, followup_held: `the agent (pid ${agentPid}) is no longer running after C-c; nothing was typed` });
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expect(existsSync(marker)).toBe(false);
     expect(await capturePane(SHELL_TMUX)).not.toContain("RAN-IN-THE-SHELL");

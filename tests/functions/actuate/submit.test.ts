@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { composerCleared, composerVerdict, openPrompt, submitText } from "../../../functions/actuate/submit.ts";
+import { composerCleared, composerVerdict, openPrompt, sentOff, submitText } from "../../../functions/actuate/submit.ts";
 import { runWithDeadline } from "../../helpers/child-deadline.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 import { killTmux, startFakeTui } from "./fake-tui.ts";
@@ -60,6 +60,15 @@ describe("composerCleared", () => {
   });
 });
 
+describe("sentOff", () => {
+  it("does not read a composer still holding a paste placeholder as sent, though the text's end is not on screen", () => {
+    const pasted = ["› an earlier prompt", "", "› [Pasted Content 1024 chars][Pasted Content 1024 chars] #2", "", "  100% context left"].join("\n");
+    expect(composerCleared(pasted, "the end of the text")).toBe(true);
+    expect(sentOff(pasted, "the end of the text")).toBe(false);
+    expect(sentOff(["› an earlier prompt", "", "› Ask Codex to do anything", "", "  100% context left"].join("\n"), "the end of the text")).toBe(true);
+  });
+});
+
 describe("composerCleared on a wide pane", () => {
   it("trims a pane with long runs of inner spaces in linear time", () => {
     // An agent may widen its own window (tmux resize-window -x 10000): `/\s+$/` was quadratic in
@@ -88,6 +97,11 @@ describe("composerVerdict", () => {
     expect(composerVerdict(claude("[Pasted text #1]"), `please look ${"at it ".repeat(300)}`)).toBe("ok");
     expect(composerVerdict(claude("[Pasted text #3 +12 lines]"), "line\n".repeat(40))).toBe("ok");
     expect(composerVerdict(["› [Pasted Content 1400 chars]", "", "  100% context left"].join("\n"), "x".repeat(1400))).toBe("ok");
+    const chunks = "› [Pasted Content 1024 chars][Pasted Content 1024 chars] #2[Pasted Content 1211 chars] #3";
+    expect(composerVerdict([chunks, "", "  100% context left"].join("\n"), "x".repeat(3259))).toBe("ok");
+    // A numbered list or a question typed into the composer is the text, not a menu or a prompt.
+    const list = ["❯ an earlier prompt", "─".repeat(40), "❯\u00a01. run the tests", "  2. fix them", "  Do you want to proceed?", "─".repeat(40)];
+    expect(composerVerdict(list.join("\n"), "1. run the tests\n2. fix them\nDo you want to proceed?")).toBe("ok");
     // tmux draws an emoji's variation selector as a second column.
     expect(composerVerdict(claude("‼️  CI is red, look at it"), "‼️ CI is red, look at it")).toBe("ok");
     expect(composerVerdict(claude("テストが失敗しています"), "テストが失敗しています")).toBe("ok");
@@ -130,6 +144,15 @@ describe("composerVerdict", () => {
     expect(composerVerdict(claude("👍 great"), "👍\u{1F3FD} great")).toBe("ok");
     expect(composerVerdict(claude("🏳 🌈 flag"), "🏳\ufe0f\u200d🌈 flag")).toBe("ok");
     expect(composerVerdict(claude("\u00e9t\u00e9 fini"), "e\u0301te\u0301 fini")).toBe("ok");
+  });
+
+  it("holds a composer that has scrolled, whose start is out of sight, and never takes a sent prompt for it", () => {
+    // Claude Code: the ❯ row scrolled away; the lowest ❯ is a prompt sent earlier, which began like the text.
+    const claudeScrolled = ["❯ i/clear is just a note", "● PONG-2", "─── ↑ 40 more ───", "", "", "  thanks", "─".repeat(40), "  ⏸ manual mode on"];
+    expect(composerVerdict(claudeScrolled.join("\n"), `i/clear${"\n".repeat(40)}thanks`)).toBe("the composer has scrolled: its start is out of sight");
+    // Codex keeps › on its top visible row and marks it with ↑.
+    const codexScrolled = ["› i/new hello                              ↑", "  g1", "  g2", "", "  100% context left"];
+    expect(composerVerdict(codexScrolled.join("\n"), "i/new\nf1\ni/new hello\ng1\ng2")).toBe("the composer has scrolled: its start is out of sight");
   });
 
   it("holds while a dialog shows below the composer-glyph line: Claude Code's rewind list, a confirmation", () => {
