@@ -167,9 +167,10 @@ export function openPrompt(pane: string, ours?: string): string | null {
   const lines = pane.trimEnd().split("\n");
   // Lines of the text just typed are the composer's, not a dialog's, whatever they say.
   const typed = ours === undefined ? "" : screenForm(ours);
+  // A line too short to tell (a menu row "❯ No") is taken for the dialog's: a hold, not a miss.
   const theirs = (l: string) => {
     const shown = screenForm(l.replace(/^\s*[❯›]/u, ""));
-    return !(typed && shown && typed.includes(shown));
+    return !(typed && shown.length >= 4 && typed.includes(shown));
   };
   const below = lines.slice(composerOf(lines)?.index ?? 0).filter(theirs);
   const menu = below.find((l) => MENU_ROW.test(l));

@@ -102,6 +102,9 @@ describe("composerVerdict", () => {
     // A numbered list or a question typed into the composer is the text, not a menu or a prompt.
     const list = ["❯ an earlier prompt", "─".repeat(40), "❯\u00a01. run the tests", "  2. fix them", "  Do you want to proceed?", "─".repeat(40)];
     expect(composerVerdict(list.join("\n"), "1. run the tests\n2. fix them\nDo you want to proceed?")).toBe("ok");
+    // A dialog's short row is not excused by the text happening to hold it.
+    const dialog = ["❯ say No if unsure", "● ok", "", " Overwrite notes.txt?", "   ❯ No", "     Yes"];
+    expect(openPrompt(dialog.join("\n"), "say No if unsure")).toBe("a menu: ❯ No");
     // tmux draws an emoji's variation selector as a second column.
     expect(composerVerdict(claude("‼️  CI is red, look at it"), "‼️ CI is red, look at it")).toBe("ok");
     expect(composerVerdict(claude("テストが失敗しています"), "テストが失敗しています")).toBe("ok");
