@@ -158,7 +158,8 @@ const nudge: Executor<z.infer<typeof NudgePayload>, HostCtx> = {
       }
     }
     const verify = p.transcript_path && p.transcript_kind ? await transcriptVerifier(host, p.transcript_path, p.transcript_kind) : undefined;
-    const r = await submitText(host, p.tmux_session, p.text, { verify });
+    const agentAlive = p.pid != null ? () => host.pidAlive(p.pid!, p.pid_started_at ?? null) : undefined;
+    const r = await submitText(host, p.tmux_session, p.text, { verify, agentAlive });
     return {
       ok: r.submitted,
       result: { ...r, path: "tmux" },
@@ -220,7 +221,8 @@ const interrupt: Executor<z.infer<typeof InterruptPayload>, HostCtx> = {
         typed = false;
         held = `the agent (pid ${p.pid}) is no longer running after ${p.key}; nothing was typed`;
       } else {
-        ({ submitted: followup, held, typed } = await submitText(host, p.tmux_session, p.followup));
+        const agentAlive = () => host.pidAlive(p.pid!, p.pid_started_at ?? null);
+        ({ submitted: followup, held, typed } = await submitText(host, p.tmux_session, p.followup, { agentAlive: p.pid != null ? agentAlive : undefined }));
       }
     }
     return {

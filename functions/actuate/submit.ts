@@ -14,6 +14,11 @@ export interface SubmitOptions {
   verifyTimeoutMs?: number;
   /** Extra evidence of submission, e.g. a new user message in the transcript. */
   verify?: () => Promise<boolean>;
+  /**
+   * Whether the agent is still the pane's: asked before every Enter. An agent that quits while
+   * its text is typed leaves a shell, whose prompt may look like a composer (starship's `❯`).
+   */
+  agentAlive?: () => Promise<boolean>;
 }
 
 /** How a submission went. */
@@ -238,6 +243,9 @@ export async function submitText(host: Host, target: string, raw: string, opts: 
   const held = await composerHeld(host, target, text);
   if (held) return { submitted: false, enter_attempts: 0, verified_by: null, held };
   for (let attempt = 1; attempt <= maxEnter; attempt++) {
+    if (opts.agentAlive && !(await opts.agentAlive())) {
+      return { submitted: false, enter_attempts: attempt - 1, verified_by: null, held: "the agent is no longer running; Enter was not pressed" };
+    }
     if (attempt > 1) {
       // A first Enter may have opened a dialog (a selection, a confirmation) that another would answer.
       const opened = openPrompt(await host.tmuxCapturePane(target), text);

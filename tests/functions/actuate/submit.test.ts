@@ -43,6 +43,14 @@ describe("submitText", () => {
     expect(r).toEqual({ submitted: true, enter_attempts: 1, verified_by: "transcript" });
   });
 
+  it("presses no Enter once the agent is gone, though its text shows on a composer-like row", async () => {
+    const tui = await startFakeTui(env);
+    tmux = tui.tmux;
+    const r = await submitText(env.services.host!, tui.tmux, "carry on", { agentAlive: async () => false });
+    expect(r).toEqual({ submitted: false, enter_attempts: 0, verified_by: null, held: "the agent is no longer running; Enter was not pressed" });
+    expect(submitted(tui.rollout)).toBe(0);
+  });
+
   it("verifies through the pane when there is no transcript", async () => {
     const tui = await startFakeTui(env);
     tmux = tui.tmux;
