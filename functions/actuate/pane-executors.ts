@@ -143,6 +143,15 @@ async function nativeSubmit(host: Host, native: CodexThreadControl, text: string
   };
 }
 
+/**
+ * Whether the agent registered for the pane (its pid at its start time) still runs, asked afresh
+ * each time; undefined when the session recorded no pid.
+ */
+function agentAliveCheck(host: Host, p: { pid?: number | null; pid_started_at?: number | null }): (() => Promise<boolean>) | undefined {
+  const pid = p.pid;
+  return pid != null ? () => host.pidAlive(pid, p.pid_started_at ?? null) : undefined;
+}
+
 const nudge: Executor<z.infer<typeof NudgePayload>, HostCtx> = {
   payload: NudgePayload,
   async run(ctx, cmd, p) {
@@ -158,8 +167,7 @@ const nudge: Executor<z.infer<typeof NudgePayload>, HostCtx> = {
       }
     }
     const verify = p.transcript_path && p.transcript_kind ? await transcriptVerifier(host, p.transcript_path, p.transcript_kind) : undefined;
-    const agentAlive = p.pid != null ? () => host.pidAlive(p.pid!, p.pid_started_at ?? null) : undefined;
-    const r = await submitText(host, p.tmux_session, p.text, { verify, agentAlive });
+    const r = await submitText(host, p.tmux_session, p.text, { verify, agentAlive: agentAliveCheck(host, p) });
     return {
       ok: r.submitted,
       result: { ...r, path: "tmux" },
@@ -216,13 +224,13 @@ const interrupt: Executor<z.infer<typeof InterruptPayload>, HostCtx> = {
       // An idle agent quits on C-c, and the shell it was started from may draw a prompt that
       // looks like a composer (starship's `❯`): the follow-up goes only to the agent itself.
       // Asked afresh, not through verifyPane, whose positive answer is cached.
-      if (p.pid != null && !(await host.pidAlive(p.pid, p.pid_started_at ?? null))) {
+      const agentAlive = agentAliveCheck(host, p);
+      if (agentAlive && !(await agentAlive())) {
         followup = false;
         typed = false;
         held = `the agent (pid ${p.pid}) is no longer running after ${p.key}; nothing was typed`;
       } else {
-        const agentAlive = () => host.pidAlive(p.pid!, p.pid_started_at ?? null);
-        ({ submitted: followup, held, typed } = await submitText(host, p.tmux_session, p.followup, { agentAlive: p.pid != null ? agentAlive : undefined }));
+        ({ submitted: followup, held, typed } = await submitText(host, p.tmux_session, p.followup, { agentAlive }));
       }
     }
     return {

@@ -47,9 +47,17 @@ function tailSnippet(text: string): string {
  * both Codex and Claude Code draw their input box. A submitted prompt moves up into history.
  */
 export function composerCleared(pane: string, snippet: string, composerLines = 6): boolean {
-  if (!snippet) return true;
-  const lines = pane.trimEnd().split("\n");
-  return !lines.slice(-composerLines).some((l) => l.includes(snippet));
+  return clearedIn(linesOf(pane), snippet, composerLines);
+}
+
+/** A captured pane's lines, without the blank rows below its last drawn line. */
+function linesOf(pane: string): string[] {
+  return pane.trimEnd().split("\n");
+}
+
+/** composerCleared on a pane already split into lines. */
+function clearedIn(lines: string[], snippet: string, composerLines = 6): boolean {
+  return !snippet || !lines.slice(-composerLines).some((l) => l.includes(snippet));
 }
 
 /**
@@ -117,13 +125,17 @@ const SCROLLED = /↑ \d+ more|↑\s*$/u;
  * none. A pane with no composer (the agent quit to its shell, a dialog hides it) is a no.
  */
 export function composerVerdict(pane: string, text: string): string {
-  const lines = pane.trimEnd().split("\n");
+  return verdictIn(linesOf(pane), text);
+}
+
+/** composerVerdict on a pane already split into lines. */
+function verdictIn(lines: string[], text: string): string {
   const composer = composerOf(lines);
   if (!composer) {
     return lines.some((l) => SCROLLED.test(l)) ? "the composer has scrolled: its start is out of sight" : "no agent composer shows in the pane";
   }
   if (lines.slice(composer.index).some((l) => SCROLLED.test(l))) return "the composer has scrolled: its start is out of sight";
-  const prompt = openPrompt(pane, text);
+  const prompt = promptIn(lines, text);
   if (prompt) return `the pane shows ${prompt}`;
   const { glyph, content } = composer;
   let expected = screenForm(text.split("\n")[0]!);
@@ -169,7 +181,11 @@ const DIALOG_FOOTER = /\benter to (?:confirm|continue|select)\b|\besc to (?:canc
  * lines (a numbered list, "do you want to proceed?") are not taken for a prompt.
  */
 export function openPrompt(pane: string, ours?: string): string | null {
-  const lines = pane.trimEnd().split("\n");
+  return promptIn(linesOf(pane), ours);
+}
+
+/** openPrompt on a pane already split into lines. */
+function promptIn(lines: string[], ours?: string): string | null {
   // Lines of the text just typed are the composer's, not a dialog's, whatever they say.
   const typed = ours === undefined ? "" : screenForm(ours);
   // A line too short to tell (a menu row "❯ No") is taken for the dialog's: a hold, not a miss.
@@ -193,7 +209,8 @@ export function openPrompt(pane: string, ours?: string): string | null {
  * while its placeholders still sat there).
  */
 export function sentOff(pane: string, snippet: string): boolean {
-  return composerCleared(pane, snippet) && !/\[Pasted (?:text|Content) /.test(composerOf(pane.trimEnd().split("\n"))?.content ?? "");
+  const lines = linesOf(pane);
+  return clearedIn(lines, snippet) && !/\[Pasted (?:text|Content) /.test(composerOf(lines)?.content ?? "");
 }
 
 /** Waits up to SHOW_TIMEOUT_MS for the composer to show `text` as typed; why it does not, or null. */
@@ -203,9 +220,9 @@ async function composerHeld(host: Host, target: string, text: string): Promise<s
   // The composer's row is compared, not the pane: a busy agent's timer redraws every second.
   let lastOk: string | null = null;
   for (const until = Date.now() + SHOW_TIMEOUT_MS; ; ) {
-    const pane = await host.tmuxCapturePane(target);
-    const verdict = composerVerdict(pane, text);
-    const row = verdict === "ok" ? (composerOf(pane.trimEnd().split("\n"))?.content ?? "") : null;
+    const lines = linesOf(await host.tmuxCapturePane(target));
+    const verdict = verdictIn(lines, text);
+    const row = verdict === "ok" ? (composerOf(lines)?.content ?? "") : null;
     if (row !== null && (row === lastOk || Date.now() >= until)) return null;
     if (Date.now() >= until) return verdict;
     lastOk = row;
@@ -233,11 +250,11 @@ export async function submitText(host: Host, target: string, raw: string, opts: 
   const maxEnter = opts.maxEnterAttempts ?? 3;
   const verifyTimeout = opts.verifyTimeoutMs ?? 3000;
   const snippet = tailSnippet(text);
-  const before = await host.tmuxCapturePane(target);
-  const prompt = openPrompt(before);
+  const before = linesOf(await host.tmuxCapturePane(target));
+  const prompt = promptIn(before);
   if (prompt) return notTyped(`the pane shows ${prompt}; typed text would answer it`);
   // An agent that quit leaves its shell in the pane, where the text would be a command.
-  if (!composerOf(before.trimEnd().split("\n"))) return notTyped("no agent composer shows in the pane (has the agent quit?)");
+  if (!composerOf(before)) return notTyped("no agent composer shows in the pane (has the agent quit?)");
   await host.tmuxSendKeys(target, text, { literal: true });
   await sleep(settleMs);
   const held = await composerHeld(host, target, text);
