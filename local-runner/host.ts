@@ -23,7 +23,7 @@ import { discoverTranscript, lsofMissing } from "./host/discovery.ts";
 import { execTool } from "./host/exec.ts";
 import { probePort, writeFilesUnder } from "./host/exports.ts";
 import { fileExists, fileInfo, readBytes } from "./host/files.ts";
-import { ancestry, pidStartTime } from "./host/procs.ts";
+import { ancestry, keyboardBlocker, pidStartTime } from "./host/procs.ts";
 import { inspectTranscript, transcriptRootsFromEnv, type TranscriptRoots } from "./host/transcripts.ts";
 import { Tmux, type NewSessionOptions } from "./host/tmux.ts";
 import { transcriptParser } from "./transcript-parser.ts";
@@ -188,6 +188,12 @@ export class NodeHost implements Host {
     const now = await pidStartTime(pid);
     if (now === null) return false;
     return startedAt == null || Math.abs(now - startedAt) < START_TIME_TOLERANCE_MS;
+  }
+
+  /** See Host.agentKeyboardBlocker: asked afresh every time, never cached. */
+  async agentKeyboardBlocker(pid: number, startedAt?: number | null): Promise<string | null> {
+    if (!(await this.pidAlive(pid, startedAt))) return `the agent (pid ${pid}) is no longer running`;
+    return keyboardBlocker(pid);
   }
 
   /** Size, `dev:ino` identity and mtime of a regular file; null when absent. */

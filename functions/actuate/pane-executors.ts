@@ -144,12 +144,12 @@ async function nativeSubmit(host: Host, native: CodexThreadControl, text: string
 }
 
 /**
- * Whether the agent registered for the pane (its pid at its start time) still runs, asked afresh
- * each time; undefined when the session recorded no pid.
+ * Why the agent registered for the pane (its pid at its start time) cannot take typed text now,
+ * asked afresh each time (see Host.agentKeyboardBlocker); undefined when the session recorded no pid.
  */
-function agentAliveCheck(host: Host, p: { pid?: number | null; pid_started_at?: number | null }): (() => Promise<boolean>) | undefined {
+function agentAwayCheck(host: Host, p: { pid?: number | null; pid_started_at?: number | null }): (() => Promise<string | null>) | undefined {
   const pid = p.pid;
-  return pid != null ? () => host.pidAlive(pid, p.pid_started_at ?? null) : undefined;
+  return pid != null ? () => host.agentKeyboardBlocker(pid, p.pid_started_at ?? null) : undefined;
 }
 
 const nudge: Executor<z.infer<typeof NudgePayload>, HostCtx> = {
@@ -167,7 +167,7 @@ const nudge: Executor<z.infer<typeof NudgePayload>, HostCtx> = {
       }
     }
     const verify = p.transcript_path && p.transcript_kind ? await transcriptVerifier(host, p.transcript_path, p.transcript_kind) : undefined;
-    const r = await submitText(host, p.tmux_session, p.text, { verify, agentAlive: agentAliveCheck(host, p) });
+    const r = await submitText(host, p.tmux_session, p.text, { verify, agentAway: agentAwayCheck(host, p) });
     return {
       ok: r.submitted,
       result: { ...r, path: "tmux" },
@@ -222,15 +222,17 @@ const interrupt: Executor<z.infer<typeof InterruptPayload>, HostCtx> = {
       // Give the agent time to abandon its turn before the new prompt is typed.
       await sleep(500);
       // An idle agent quits on C-c, and the shell it was started from may draw a prompt that
-      // looks like a composer (starship's `❯`): the follow-up goes only to the agent itself.
-      // Asked afresh, not through verifyPane, whose positive answer is cached.
-      const agentAlive = agentAliveCheck(host, p);
-      if (agentAlive && !(await agentAlive())) {
+      // looks like a composer (starship's `❯`): the follow-up goes only to the agent itself,
+      // running in its terminal's foreground. Asked afresh, not through verifyPane, whose
+      // positive answer is cached.
+      const agentAway = agentAwayCheck(host, p);
+      const away = await agentAway?.();
+      if (away) {
         followup = false;
         typed = false;
-        held = `the agent (pid ${p.pid}) is no longer running after ${p.key}; nothing was typed`;
+        held = `after ${p.key}, ${away}; nothing was typed`;
       } else {
-        ({ submitted: followup, held, typed } = await submitText(host, p.tmux_session, p.followup, { agentAlive }));
+        ({ submitted: followup, held, typed } = await submitText(host, p.tmux_session, p.followup, { agentAway }));
       }
     }
     return {

@@ -50,7 +50,10 @@ export const InterruptBody = z
 export const InterruptResult = ActuationResult.extend({
   key: z.string(),
   followup_submitted: z.boolean().nullable(),
-  followup_held: z.string().optional().openapi({ description: "Why the follow-up's Enter was never pressed, as for a nudge's `held`" }),
+  followup_held: z
+    .string()
+    .optional()
+    .openapi({ description: "Why the follow-up was not typed, or typed but its Enter never pressed, as for a nudge's `held`" }),
   path: z.enum(["tmux", "app_server"]).optional().openapi({ description: "A key in the tmux pane, or turn/interrupt through the Codex app-server" }),
 }).openapi("InterruptResult");
 

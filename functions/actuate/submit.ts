@@ -15,10 +15,12 @@ export interface SubmitOptions {
   /** Extra evidence of submission, e.g. a new user message in the transcript. */
   verify?: () => Promise<boolean>;
   /**
-   * Whether the agent is still the pane's: asked before every Enter. An agent that quits while
-   * its text is typed leaves a shell, whose prompt may look like a composer (starship's `❯`).
+   * Why the registered agent cannot take typed text now (gone, stopped, not in its terminal's
+   * foreground), or null: asked before typing and before every Enter. An agent that quits or is
+   * suspended leaves its shell reading the pane, whose prompt may look like a composer
+   * (starship's `❯`), and the text would run there as a command.
    */
-  agentAlive?: () => Promise<boolean>;
+  agentAway?: () => Promise<string | null>;
 }
 
 /** How a submission went. */
@@ -255,14 +257,15 @@ export async function submitText(host: Host, target: string, raw: string, opts: 
   if (prompt) return notTyped(`the pane shows ${prompt}; typed text would answer it`);
   // An agent that quit leaves its shell in the pane, where the text would be a command.
   if (!composerOf(before)) return notTyped("no agent composer shows in the pane (has the agent quit?)");
+  const away = await opts.agentAway?.();
+  if (away) return notTyped(away);
   await host.tmuxSendKeys(target, text, { literal: true });
   await sleep(settleMs);
   const held = await composerHeld(host, target, text);
   if (held) return { submitted: false, enter_attempts: 0, verified_by: null, held };
   for (let attempt = 1; attempt <= maxEnter; attempt++) {
-    if (opts.agentAlive && !(await opts.agentAlive())) {
-      return { submitted: false, enter_attempts: attempt - 1, verified_by: null, held: "the agent is no longer running; Enter was not pressed" };
-    }
+    const gone = await opts.agentAway?.();
+    if (gone) return { submitted: false, enter_attempts: attempt - 1, verified_by: null, held: `${gone}; Enter was not pressed` };
     if (attempt > 1) {
       // A first Enter may have opened a dialog (a selection, a confirmation) that another would answer.
       const opened = openPrompt(await host.tmuxCapturePane(target), text);

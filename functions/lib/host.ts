@@ -10,6 +10,12 @@ export interface Host {
   pidAlive(pid: number, startedAt?: number | null): Promise<boolean>;
   /** Start time of a process in ms since the epoch, or null when it is not running. */
   pidStartTime(pid: number): Promise<number | null>;
+  /**
+   * Why text typed into the terminal of the agent `pid` (started at `startedAt`, when given)
+   * would not reach it: it is gone, stopped (C-z), or another process group has its terminal's
+   * foreground (the shell it was started from, after it stopped). Null when it would.
+   */
+  agentKeyboardBlocker(pid: number, startedAt?: number | null): Promise<string | null>;
 
   /** Size and identity of a file, or null when it does not exist. */
   fileInfo(path: string): Promise<FileInfo | null>;

@@ -22,6 +22,8 @@ export interface ProcInfo {
 /** Linux /proc/<pid>/stat fields we use; start time is in clock ticks since boot. */
 interface LinuxStat extends Omit<ProcInfo, "uid"> {
   startTicks: number;
+  /** The process group in the foreground of its controlling terminal (-1 with no terminal). */
+  tpgid: number;
 }
 
 let linuxClock: Promise<{ boot: number; hz: number }> | null = null;
@@ -48,10 +50,10 @@ export function parseProcStat(text: string): LinuxStat | null {
   const close = text.lastIndexOf(")");
   const pid = Number(text.slice(0, text.indexOf(" (")));
   const f = text.slice(close + 2).split(" ");
-  // f[0] is field 3 (state); ppid, pgrp, session, tty_nr are fields 4-7, starttime is field 22.
-  const [ppid, pgrp, session, ttyNr, startTicks] = [f[1], f[2], f[3], f[4], f[19]].map(Number);
-  if (close < 0 || !Number.isInteger(pid) || !f[0] || ![ppid, pgrp, session, ttyNr, startTicks].every(Number.isFinite)) return null;
-  return { pid, state: f[0], ppid: ppid!, pgrp: pgrp!, session: session!, tty: ttyNr !== 0, startTicks: startTicks! };
+  // f[0] is field 3 (state); ppid, pgrp, session, tty_nr, tpgid are fields 4-8, starttime is field 22.
+  const [ppid, pgrp, session, ttyNr, tpgid, startTicks] = [f[1], f[2], f[3], f[4], f[5], f[19]].map(Number);
+  if (close < 0 || !Number.isInteger(pid) || !f[0] || ![ppid, pgrp, session, ttyNr, tpgid, startTicks].every(Number.isFinite)) return null;
+  return { pid, state: f[0], ppid: ppid!, pgrp: pgrp!, session: session!, tty: ttyNr !== 0, tpgid: tpgid!, startTicks: startTicks! };
 }
 
 async function readLinuxStat(pid: number): Promise<LinuxStat | null> {
@@ -87,6 +89,43 @@ export async function pidStartTime(pid: number): Promise<number | null> {
   if (!st || st.state === "Z" || st.state === "X") return null;
   const { boot, hz } = await linuxTimes();
   return boot + Math.round((st.startTicks * 1000) / hz);
+}
+
+/**
+ * Why keys typed into the terminal of a running `pid` would not reach it, or null when they
+ * would. A stopped process (C-z, SIGSTOP) reads nothing, and once its job stops the shell it
+ * was started from takes the terminal back; a process whose group is not the terminal's
+ * foreground group is not the one reading it either. A process with no controlling terminal
+ * tells nothing either way: null.
+ */
+export async function keyboardBlocker(pid: number): Promise<string | null> {
+  if (process.platform !== "linux") return psKeyboardBlocker(pid);
+  const st = await readLinuxStat(pid);
+  if (!st) return `the agent (pid ${pid}) is no longer running`;
+  return blockerOf(pid, st.state, st.tty ? st.pgrp : null, st.tpgid);
+}
+
+/** keyboardBlocker from a process's state, its group (null without a terminal) and its terminal's foreground group. */
+function blockerOf(pid: number, state: string, pgrp: number | null, tpgid: number): string | null {
+  if (state === "Z" || state === "X") return `the agent (pid ${pid}) is no longer running`;
+  if (state === "T" || state === "t") return `the agent (pid ${pid}) is stopped (suspended, as by C-z); typed text would go to its shell`;
+  if (pgrp !== null && tpgid > 0 && tpgid !== pgrp) {
+    return `the agent (pid ${pid}) is not in the foreground of its terminal (process group ${tpgid} is); typed text would go to that program`;
+  }
+  return null;
+}
+
+/** keyboardBlocker from `ps` (non-Linux: BSD and procps both know `tpgid`). */
+async function psKeyboardBlocker(pid: number): Promise<string | null> {
+  try {
+    const { stdout } = await execFileAsync("ps", ["-o", "stat=", "-o", "pgid=", "-o", "tpgid=", "-o", "tty=", "-p", String(pid)]);
+    const m = /^\s*(\S+)\s+(-?\d+)\s+(-?\d+)\s+(\S+)\s*$/.exec(stdout);
+    if (!m) return `the agent (pid ${pid}) is no longer running`;
+    return blockerOf(pid, m[1]![0]!, /^\?+$/.test(m[4]!) ? null : Number(m[2]), Number(m[3]));
+  } catch {
+    // ps exits 1 when the pid does not exist.
+    return `the agent (pid ${pid}) is no longer running`;
+  }
 }
 
 /** Every process from /proc (Linux), with session, process group, owner and terminal. */

@@ -57,6 +57,43 @@ function transcripts(h: AgentHome): string[] {
 
 const modelTurns = (s: StubServer) => s.requests.filter((r) => r.kind === "main").length;
 
+/**
+ * Codex started by hand from a bash whose prompt is like starship's or pure's (its `❯` at the
+ * first column looks like Claude Code's composer), after one turn, registered as the worker
+ * `shell-w` by the native binary's pid and bound to a new manager: that manager's registration.
+ */
+async function codexInShell() {
+  stub = await startStub("codex", ["PONG-1"]);
+  home = await makeCodexHome(stub.url);
+  env = await makeTestEnv();
+  // Under the test host's transcript roots, where registration accepts the rollout.
+  const codexHome = join(env.dir, "codex-home");
+  cpSync(home.configDir, codexHome, { recursive: true });
+  home.env.CODEX_HOME = codexHome;
+  await tmux(["new-session", "-d", "-s", SHELL_TMUX, "-x", "200", "-y", "50", "-c", home.workdir, "env", "PS1=\n❯ ", "bash", "--norc", "--noprofile"]);
+  const shellPid = Number((await tmux(["display-message", "-p", "-t", SHELL_TMUX, "#{pane_pid}"])).trim());
+  const quoted = wrapWithEnv(agentCommand("codex", home)).map((a) => `'${a.replaceAll("'", "'\\''")}'`);
+  await tmux(["send-keys", "-t", SHELL_TMUX, "-l", "--", quoted.join(" ")]);
+  await tmux(["send-keys", "-t", SHELL_TMUX, "Enter"]);
+  await waitForPane(SHELL_TMUX, /^› /m, 60_000);
+  await submitPrompt(SHELL_TMUX, "Say PONG");
+  await waitFor(() => stub!.served === 1 || undefined, 20_000, "the first turn");
+  // The native Codex binary, which holds the rollout open (a launcher may sit between it and the shell).
+  agentPid = processTree(shellPid).find((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "codex";
+    } catch {
+      return false;
+    }
+  })!;
+  const reg = await env.call("POST", "/v1/sessions", { body: { name: "shell-w", role: "worker", tmux_session: SHELL_TMUX, pid: agentPid } });
+  expect(reg.status, JSON.stringify(reg.body)).toBe(201);
+  const manager = await registerSession(env, "manager");
+  const task = await createTask(env, { goal: "g" });
+  expect((await env.call("POST", "/v1/bindings", { body: { task: task.task.name, worker: "shell-w", manager: manager.session.name } })).status).toBe(201);
+  return { manager };
+}
+
 /** Spawns `name` running `kind` from `home` with `prompt`, binds it to a new manager on a new task; the manager's token and the task. */
 async function spawnBoundWorker(kind: "claude" | "codex", name: string, prompt: string) {
   const cmd = agentCommand(kind, home!);
@@ -176,45 +213,52 @@ describe("a worker's Claude Code in vim mode", () => {
   }, 180_000);
 
   it("types nothing into the shell an agent quit to, even behind a `❯` prompt: an idle Codex exits on the C-c before a follow-up", async () => {
-    stub = await startStub("codex", ["PONG-1"]);
-    home = await makeCodexHome(stub.url);
-    env = await makeTestEnv();
-    // Under the test host's transcript roots, where registration accepts the rollout.
-    const codexHome = join(env.dir, "codex-home");
-    cpSync(home.configDir, codexHome, { recursive: true });
-    home.env.CODEX_HOME = codexHome;
-    // A prompt like starship's or pure's, whose `❯` at the first column looks like Claude Code's composer.
-    await tmux(["new-session", "-d", "-s", SHELL_TMUX, "-x", "200", "-y", "50", "-c", home.workdir, "env", "PS1=\n❯ ", "bash", "--norc", "--noprofile"]);
-    const shellPid = Number((await tmux(["display-message", "-p", "-t", SHELL_TMUX, "#{pane_pid}"])).trim());
-    const quoted = wrapWithEnv(agentCommand("codex", home)).map((a) => `'${a.replaceAll("'", "'\\''")}'`);
-    await tmux(["send-keys", "-t", SHELL_TMUX, "-l", "--", quoted.join(" ")]);
-    await tmux(["send-keys", "-t", SHELL_TMUX, "Enter"]);
-    await waitForPane(SHELL_TMUX, /^› /m, 60_000);
-    await submitPrompt(SHELL_TMUX, "Say PONG");
-    await waitFor(() => stub!.served === 1 || undefined, 20_000, "the first turn");
-    // The native Codex binary, which holds the rollout open (a launcher may sit between it and the shell).
-    agentPid = processTree(shellPid).find((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "codex";
-      } catch {
-        return false;
-      }
-    })!;
-    const reg = await env.call("POST", "/v1/sessions", { body: { name: "shell-w", role: "worker", tmux_session: SHELL_TMUX, pid: agentPid } });
-    expect(reg.status, JSON.stringify(reg.body)).toBe(201);
-    const manager = await registerSession(env, "manager");
-    const task = await createTask(env, { goal: "g" });
-    expect((await env.call("POST", "/v1/bindings", { body: { task: task.task.name, worker: "shell-w", manager: manager.session.name } })).status).toBe(201);
-
-    const marker = join(home.workdir, "ran-in-the-shell");
-    const r = await env.call("POST", "/v1/sessions/shell-w/interrupt", {
+    const { manager } = await codexInShell();
+    const marker = join(home!.workdir, "ran-in-the-shell");
+    const r = await env!.call("POST", "/v1/sessions/shell-w/interrupt", {
       token: manager.token,
       body: { key: "C-c", followup: `touch ${marker}; echo RAN-IN-THE-SHELL` },
     });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
-    expect(r.body).toMatchObject({ followup_submitted: false, followup_held: `the agent (pid ${agentPid}) is no longer running after C-c; nothing was typed` });
+    expect(r.body).toMatchObject({
+      followup_submitted: false,
+      followup_held: `after C-c, the agent (pid ${agentPid}) is no longer running; nothing was typed`,
+    });
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expect(existsSync(marker)).toBe(false);
     expect(await capturePane(SHELL_TMUX)).not.toContain("RAN-IN-THE-SHELL");
+  }, 180_000);
+
+  it("types nothing while the agent is suspended and its shell has the terminal: the text would be a shell command", async () => {
+    const { manager } = await codexInShell();
+    // What the terminal does on C-z in cooked mode: stop the foreground job, whose shell then
+    // takes the terminal back and draws its prompt.
+    const group = Number(readFileSync(`/proc/${agentPid}/stat`, "utf8").split(") ")[1]!.split(" ")[2]);
+    process.kill(-group, "SIGTSTP");
+    try {
+      await waitForPane(SHELL_TMUX, /Stopped/, 10_000);
+      const marker = join(home!.workdir, "ran-while-suspended");
+      const nudge = await env!.call("POST", "/v1/sessions/shell-w/nudge", {
+        token: manager.token,
+        body: { text: `touch ${marker}; echo RAN-WHILE-SUSPENDED` },
+      });
+      expect(nudge.status, JSON.stringify(nudge.body)).toBe(200);
+      expect(nudge.body).toMatchObject({ sent: false, submitted: false, enter_attempts: 0 });
+      expect(nudge.body.held).toBe(`the agent (pid ${agentPid}) is stopped (suspended, as by C-z); typed text would go to its shell`);
+      const followup = await env!.call("POST", "/v1/sessions/shell-w/interrupt", {
+        token: manager.token,
+        body: { key: "Escape", followup: `touch ${marker}` },
+      });
+      expect(followup.status, JSON.stringify(followup.body)).toBe(200);
+      expect(followup.body, JSON.stringify(followup.body)).toMatchObject({
+        followup_submitted: false,
+        followup_held: `after Escape, the agent (pid ${agentPid}) is stopped (suspended, as by C-z); typed text would go to its shell; nothing was typed`,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(existsSync(marker)).toBe(false);
+      expect(await capturePane(SHELL_TMUX)).not.toContain(marker);
+    } finally {
+      process.kill(-group, "SIGCONT");
+    }
   }, 180_000);
 });

@@ -46,8 +46,23 @@ describe("submitText", () => {
   it("presses no Enter once the agent is gone, though its text shows on a composer-like row", async () => {
     const tui = await startFakeTui(env);
     tmux = tui.tmux;
-    const r = await submitText(env.services.host!, tui.tmux, "carry on", { agentAlive: async () => false });
-    expect(r).toEqual({ submitted: false, enter_attempts: 0, verified_by: null, held: "the agent is no longer running; Enter was not pressed" });
+    // Running when the text is typed, gone by the first Enter.
+    let asked = 0;
+    const agentAway = async () => (asked++ ? "the agent (pid 4242) is no longer running" : null);
+    const r = await submitText(env.services.host!, tui.tmux, "carry on", { agentAway });
+    expect(r).toEqual({ submitted: false, enter_attempts: 0, verified_by: null, held: "the agent (pid 4242) is no longer running; Enter was not pressed" });
+    expect(asked).toBe(2);
+    expect(submitted(tui.rollout)).toBe(0);
+  });
+
+  it("types nothing while the agent cannot read its terminal (stopped, or another program in the foreground)", async () => {
+    const tui = await startFakeTui(env);
+    tmux = tui.tmux;
+    const why = "the agent (pid 4242) is stopped (suspended, as by C-z); typed text would go to its shell";
+    const r = await submitText(env.services.host!, tui.tmux, "carry on please", { agentAway: async () => why });
+    expect(r).toEqual({ submitted: false, enter_attempts: 0, verified_by: null, typed: false, held: why });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await env.services.host!.tmuxCapturePane(tui.tmux)).not.toContain("carry on please");
     expect(submitted(tui.rollout)).toBe(0);
   });
 

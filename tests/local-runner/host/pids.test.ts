@@ -1,6 +1,7 @@
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
+import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { NodeHost } from "../../../local-runner/host.ts";
 import { parseProcStat, psStartTime } from "../../../local-runner/host/procs.ts";
@@ -59,7 +60,60 @@ describe("NodeHost pid liveness", () => {
 
   it("parses /proc/<pid>/stat with spaces and parentheses in the command name", () => {
     const text = "42 (a b) (c)) S 1 42 42 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 12345 0 0";
-    expect(parseProcStat(text)).toEqual({ pid: 42, state: "S", ppid: 1, pgrp: 42, session: 42, tty: false, startTicks: 12345 });
+    expect(parseProcStat(text)).toEqual({ pid: 42, state: "S", ppid: 1, pgrp: 42, session: 42, tty: false, tpgid: -1, startTicks: 12345 });
     expect(parseProcStat("garbage")).toBeNull();
+  });
+});
+
+const tmux = (...args: string[]) => promisify(execFile)("tmux", args).then((r) => r.stdout);
+
+/** The pids of `comm` processes whose parent is `parent`. */
+function childrenNamed(parent: number, comm: string): number[] {
+  const out: number[] = [];
+  for (const line of readFileSync(`/proc/${parent}/task/${parent}/children`, "utf8").trim().split(/\s+/).filter(Boolean)) {
+    const pid = Number(line);
+    const st = parseProcStat(readFileSync(`/proc/${pid}/stat`, "utf8"));
+    if (st && readFileSync(`/proc/${pid}/comm`, "utf8").trim() === comm) out.push(pid);
+  }
+  return out;
+}
+
+describe("NodeHost: can an agent read what is typed into its terminal", () => {
+  it("yes for the foreground job of a pane; no once it is stopped, sent to the background, or gone", async () => {
+    const name = res.session("keyboard");
+    await tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "30", "bash", "--norc", "--noprofile");
+    const shell = Number((await tmux("display-message", "-p", "-t", name, "#{pane_pid}")).trim());
+    await tmux("send-keys", "-t", name, "-l", "--", "sleep 300");
+    await tmux("send-keys", "-t", name, "Enter");
+    const job = await waitFor(() => childrenNamed(shell, "sleep")[0], "the foreground sleep");
+    const started = await host.pidStartTime(await res.trackPid(job));
+    expect(await host.agentKeyboardBlocker(job, started)).toBeNull();
+    // C-z: the job stops and bash takes the terminal back.
+    await tmux("send-keys", "-t", name, "C-z");
+    await waitFor(async () => (await tmux("capture-pane", "-p", "-t", name)).includes("Stopped"), "the job stopped");
+    expect(await host.agentKeyboardBlocker(job, started)).toBe(`the agent (pid ${job}) is stopped (suspended, as by C-z); typed text would go to its shell`);
+    // bg: running again, but bash has the terminal.
+    await tmux("send-keys", "-t", name, "-l", "--", "bg");
+    await tmux("send-keys", "-t", name, "Enter");
+    await waitFor(() => parseProcStat(readFileSync(`/proc/${job}/stat`, "utf8"))?.state === "S", "the job running in the background");
+    expect(await host.agentKeyboardBlocker(job, started)).toBe(
+      `the agent (pid ${job}) is not in the foreground of its terminal (process group ${shell} is); typed text would go to that program`,
+    );
+    // fg: the terminal is the job's again.
+    await tmux("send-keys", "-t", name, "-l", "--", "fg");
+    await tmux("send-keys", "-t", name, "Enter");
+    await waitFor(async () => (await host.agentKeyboardBlocker(job, started)) === null, "the job in the foreground again");
+    // Another process that took the pid would have another start time.
+    expect(await host.agentKeyboardBlocker(job, started! - 60_000)).toBe(`the agent (pid ${job}) is no longer running`);
+    process.kill(job, "SIGKILL");
+    await waitFor(async () => !(await host.pidAlive(job)), "the job gone");
+    expect(await host.agentKeyboardBlocker(job, started)).toBe(`the agent (pid ${job}) is no longer running`);
+  });
+
+  it("cannot tell for a process with no terminal: no answer against it", async () => {
+    const child = spawn("sleep", ["30"], { stdio: "ignore", detached: true });
+    await res.trackPid(child.pid!);
+    expect(parseProcStat(readFileSync(`/proc/${child.pid}/stat`, "utf8"))?.tty).toBe(false);
+    expect(await host.agentKeyboardBlocker(child.pid!)).toBeNull();
   });
 });
