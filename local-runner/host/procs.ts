@@ -24,6 +24,8 @@ interface LinuxStat extends Omit<ProcInfo, "uid"> {
   startTicks: number;
   /** The process group in the foreground of its controlling terminal (-1 with no terminal). */
   tpgid: number;
+  /** The executable's name, cut by the kernel to 15 bytes. */
+  comm: string;
 }
 
 let linuxClock: Promise<{ boot: number; hz: number }> | null = null;
@@ -53,7 +55,8 @@ export function parseProcStat(text: string): LinuxStat | null {
   // f[0] is field 3 (state); ppid, pgrp, session, tty_nr, tpgid are fields 4-8, starttime is field 22.
   const [ppid, pgrp, session, ttyNr, tpgid, startTicks] = [f[1], f[2], f[3], f[4], f[5], f[19]].map(Number);
   if (close < 0 || !Number.isInteger(pid) || !f[0] || ![ppid, pgrp, session, ttyNr, tpgid, startTicks].every(Number.isFinite)) return null;
-  return { pid, state: f[0], ppid: ppid!, pgrp: pgrp!, session: session!, tty: ttyNr !== 0, tpgid: tpgid!, startTicks: startTicks! };
+  const comm = text.slice(text.indexOf(" (") + 2, close);
+  return { pid, comm, state: f[0], ppid: ppid!, pgrp: pgrp!, session: session!, tty: ttyNr !== 0, tpgid: tpgid!, startTicks: startTicks! };
 }
 
 async function readLinuxStat(pid: number): Promise<LinuxStat | null> {
@@ -91,41 +94,96 @@ export async function pidStartTime(pid: number): Promise<number | null> {
   return boot + Math.round((st.startTicks * 1000) / hz);
 }
 
-/**
- * Why keys typed into the terminal of a running `pid` would not reach it, or null when they
- * would. A stopped process (C-z, SIGSTOP) reads nothing, and once its job stops the shell it
- * was started from takes the terminal back; a process whose group is not the terminal's
- * foreground group is not the one reading it either. A process with no controlling terminal
- * tells nothing either way: null.
- */
-export async function keyboardBlocker(pid: number): Promise<string | null> {
-  if (process.platform !== "linux") return psKeyboardBlocker(pid);
-  const st = await readLinuxStat(pid);
-  if (!st) return `the agent (pid ${pid}) is no longer running`;
-  return blockerOf(pid, st.state, st.tty ? st.pgrp : null, st.tpgid);
+/** A process as the keyboard check sees it: its group, its terminal's foreground group, its name. */
+export interface TerminalProc {
+  pid: number;
+  ppid: number;
+  pgrp: number;
+  /** The foreground process group of its controlling terminal; -1 or 0 with no terminal. */
+  tpgid: number;
+  /** One-letter state; T (stopped, as by C-z) and t (stopped under a tracer) read nothing. */
+  state: string;
+  /** Executable name (no directory), as the kernel or ps reports it. */
+  comm: string;
+  tty: boolean;
 }
 
-/** keyboardBlocker from a process's state, its group (null without a terminal) and its terminal's foreground group. */
-function blockerOf(pid: number, state: string, pgrp: number | null, tpgid: number): string | null {
-  if (state === "Z" || state === "X") return `the agent (pid ${pid}) is no longer running`;
-  if (state === "T" || state === "t") return `the agent (pid ${pid}) is stopped (suspended, as by C-z); typed text would go to its shell`;
-  if (pgrp !== null && tpgid > 0 && tpgid !== pgrp) {
-    return `the agent (pid ${pid}) is not in the foreground of its terminal (process group ${tpgid} is); typed text would go to that program`;
+/** Interactive shells by executable name: one of these alone in the foreground is at its prompt. */
+const SHELLS = new Set(["bash", "zsh", "fish", "sh", "dash", "ksh", "mksh", "yash", "ash", "tcsh", "csh", "nu", "xonsh", "elvish", "pwsh", "busybox"]);
+
+const isStopped = (p: { state: string }) => p.state === "T" || p.state === "t";
+const stoppedReason = (pid: number) => `the agent (pid ${pid}) is stopped (suspended, as by C-z); typed text would go to its shell`;
+const goneReason = (pid: number) => `the agent (pid ${pid}) is no longer running`;
+
+/**
+ * Why keys typed into the terminal of the registered agent `pid` would not reach the agent, or
+ * null when they would. `pid` is the agent, or the shell of its pane it was started from (a
+ * pane registered without a pid records the pane's). Keys go to the terminal's foreground
+ * process group, so that group must hold `pid` or a process under it, none of them stopped,
+ * and not only shells: a person's C-z in the pane stops the agent's job and its shell takes the
+ * terminal back (the shell alone in the foreground, or, for an agent registered by its own
+ * pid, a group outside it), and an agent that exited leaves the shell there too. A process with
+ * no controlling terminal tells nothing either way: null.
+ */
+export function keyboardVerdict(table: TerminalProc[], pid: number): string | null {
+  const self = table.find((p) => p.pid === pid);
+  if (!self || self.state === "Z" || self.state === "X") return goneReason(pid);
+  if (isStopped(self)) return stoppedReason(pid);
+  if (!self.tty || self.tpgid <= 0) return null;
+  const mine = new Set(
+    withDescendants(
+      table.map((p) => ({ ...p, session: null, uid: null })),
+      [pid],
+    ),
+  );
+  const stoppedBelow = table.find((p) => mine.has(p.pid) && isStopped(p));
+  const front = table.filter((p) => p.pgrp === self.tpgid && mine.has(p.pid));
+  if (front.some(isStopped)) return stoppedReason(front.find(isStopped)!.pid);
+  if (!front.length) {
+    if (stoppedBelow) return stoppedReason(stoppedBelow.pid);
+    return `the agent (pid ${pid}) is not in the foreground of its terminal (process group ${self.tpgid} is); typed text would go to that program`;
+  }
+  if (front.every((p) => SHELLS.has(p.comm))) {
+    if (stoppedBelow) return stoppedReason(stoppedBelow.pid);
+    return `the terminal's foreground is the shell ${front[0]!.comm} (pid ${front[0]!.pid}) at its prompt, not an agent (has the agent exited?); typed text would be a shell command`;
   }
   return null;
 }
 
-/** keyboardBlocker from `ps` (non-Linux: BSD and procps both know `tpgid`). */
-async function psKeyboardBlocker(pid: number): Promise<string | null> {
-  try {
-    const { stdout } = await execFileAsync("ps", ["-o", "stat=", "-o", "pgid=", "-o", "tpgid=", "-o", "tty=", "-p", String(pid)]);
-    const m = /^\s*(\S+)\s+(-?\d+)\s+(-?\d+)\s+(\S+)\s*$/.exec(stdout);
-    if (!m) return `the agent (pid ${pid}) is no longer running`;
-    return blockerOf(pid, m[1]![0]!, /^\?+$/.test(m[4]!) ? null : Number(m[2]), Number(m[3]));
-  } catch {
-    // ps exits 1 when the pid does not exist.
-    return `the agent (pid ${pid}) is no longer running`;
+/** keyboardVerdict for `pid` on this machine, from /proc (Linux) or ps. */
+export async function keyboardBlocker(pid: number): Promise<string | null> {
+  if (process.platform !== "linux") return keyboardVerdict(await terminalTablePs(), pid);
+  const st = await readLinuxStat(pid);
+  if (!st) return goneReason(pid);
+  const self = terminalProc(st);
+  // An agent registered by its own pid, in the foreground, needs no table.
+  if (!isStopped(self) && self.state !== "Z" && self.state !== "X" && (!self.tty || self.tpgid === self.pgrp) && !SHELLS.has(self.comm)) return null;
+  return keyboardVerdict(await terminalTableLinux(), pid);
+}
+
+/** Every process from /proc with what keyboardVerdict reads. */
+async function terminalTableLinux(): Promise<TerminalProc[]> {
+  const names = (await readdir("/proc")).filter((n) => /^\d+$/.test(n));
+  const rows = await Promise.all(names.map((n) => readLinuxStat(Number(n))));
+  return rows.filter((r) => r !== null).map(terminalProc);
+}
+
+/** A /proc stat as keyboardVerdict reads it (Linux always knows the group). */
+function terminalProc(st: LinuxStat): TerminalProc {
+  return { pid: st.pid, ppid: st.ppid, pgrp: st.pgrp ?? -1, tpgid: st.tpgid, state: st.state, comm: st.comm, tty: st.tty };
+}
+
+/** Every process from `ps` (BSD and procps both know `tpgid`) with what keyboardVerdict reads. */
+async function terminalTablePs(): Promise<TerminalProc[]> {
+  const { stdout } = await execFileAsync("ps", ["-A", "-o", "pid=,ppid=,pgid=,tpgid=,stat=,tty=,comm="], { maxBuffer: 16 * 1024 * 1024 });
+  const rows: TerminalProc[] = [];
+  for (const line of stdout.split("\n")) {
+    const m = /^\s*(\d+)\s+(\d+)\s+(\d+)\s+(-?\d+)\s+(\S+)\s+(\S+)\s+(.+?)\s*$/.exec(line);
+    if (!m) continue;
+    const comm = m[7]!.split("/").at(-1)!.replace(/^-/, "");
+    rows.push({ pid: Number(m[1]), ppid: Number(m[2]), pgrp: Number(m[3]), tpgid: Number(m[4]), state: m[5]![0]!, tty: !/^\?+$/.test(m[6]!), comm });
   }
+  return rows;
 }
 
 /** Every process from /proc (Linux), with session, process group, owner and terminal. */

@@ -60,7 +60,7 @@ describe("NodeHost pid liveness", () => {
 
   it("parses /proc/<pid>/stat with spaces and parentheses in the command name", () => {
     const text = "42 (a b) (c)) S 1 42 42 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 12345 0 0";
-    expect(parseProcStat(text)).toEqual({ pid: 42, state: "S", ppid: 1, pgrp: 42, session: 42, tty: false, tpgid: -1, startTicks: 12345 });
+    expect(parseProcStat(text)).toEqual({ pid: 42, comm: "a b) (c)", state: "S", ppid: 1, pgrp: 42, session: 42, tty: false, tpgid: -1, startTicks: 12345 });
     expect(parseProcStat("garbage")).toBeNull();
   });
 });
@@ -92,6 +92,9 @@ describe("NodeHost: can an agent read what is typed into its terminal", () => {
     await tmux("send-keys", "-t", name, "C-z");
     await waitFor(async () => (await tmux("capture-pane", "-p", "-t", name)).includes("Stopped"), "the job stopped");
     expect(await host.agentKeyboardBlocker(job, started)).toBe(`the agent (pid ${job}) is stopped (suspended, as by C-z); typed text would go to its shell`);
+    // Registered by the pane's shell (a pane registered without a pid): the shell alone holds
+    // the terminal now, and the stopped job under it is the agent.
+    expect(await host.agentKeyboardBlocker(shell)).toBe(`the agent (pid ${job}) is stopped (suspended, as by C-z); typed text would go to its shell`);
     // bg: running again, but bash has the terminal.
     await tmux("send-keys", "-t", name, "-l", "--", "bg");
     await tmux("send-keys", "-t", name, "Enter");
@@ -103,11 +106,35 @@ describe("NodeHost: can an agent read what is typed into its terminal", () => {
     await tmux("send-keys", "-t", name, "-l", "--", "fg");
     await tmux("send-keys", "-t", name, "Enter");
     await waitFor(async () => (await host.agentKeyboardBlocker(job, started)) === null, "the job in the foreground again");
+    expect(await host.agentKeyboardBlocker(shell)).toBeNull();
     // Another process that took the pid would have another start time.
     expect(await host.agentKeyboardBlocker(job, started! - 60_000)).toBe(`the agent (pid ${job}) is no longer running`);
     process.kill(job, "SIGKILL");
     await waitFor(async () => !(await host.pidAlive(job)), "the job gone");
     expect(await host.agentKeyboardBlocker(job, started)).toBe(`the agent (pid ${job}) is no longer running`);
+    // The agent gone, its shell reads the terminal: registered by the shell, nothing may be typed.
+    await waitFor(async () => (await tmux("capture-pane", "-p", "-t", name)).includes("Killed"), "the shell's prompt back");
+    expect(await host.agentKeyboardBlocker(shell)).toBe(
+      `the terminal's foreground is the shell bash (pid ${shell}) at its prompt, not an agent (has the agent exited?); typed text would be a shell command`,
+    );
+  });
+
+  it("yes for an agent a shell runs without job control (same process group), registered by the shell", async () => {
+    const name = res.session("keyboard-c");
+    await tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "30", "bash", "--norc", "--noprofile", "-c", "cd / && sleep 300; true");
+    const shell = Number((await tmux("display-message", "-p", "-t", name, "#{pane_pid}")).trim());
+    const job = await waitFor(() => childrenNamed(shell, "sleep")[0], "the sleep under bash -c");
+    await res.trackPid(job);
+    expect(await host.agentKeyboardBlocker(shell)).toBeNull();
+    expect(await host.agentKeyboardBlocker(job)).toBeNull();
+    process.kill(job, "SIGSTOP");
+    try {
+      // No job control: bash keeps waiting and the group keeps the terminal, but the agent reads nothing.
+      await waitFor(() => parseProcStat(readFileSync(`/proc/${job}/stat`, "utf8"))?.state === "T", "the sleep stopped");
+      expect(await host.agentKeyboardBlocker(shell)).toBe(`the agent (pid ${job}) is stopped (suspended, as by C-z); typed text would go to its shell`);
+    } finally {
+      process.kill(job, "SIGCONT");
+    }
   });
 
   it("cannot tell for a process with no terminal: no answer against it", async () => {
