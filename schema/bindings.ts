@@ -49,6 +49,8 @@ export const bindings = sqliteTable(
     index("bindings_active_created_idx").on(t.createdAt, t.id).where(sql`state = 'active'`),
     index("bindings_ended_created_idx").on(t.createdAt, t.id).where(sql`state = 'ended'`),
     index("bindings_created_idx").on(t.createdAt, t.id),
+    // A worker's newest binding, ended ones too (dispatch-status, harvest).
+    index("bindings_worker_created_idx").on(t.workerSessionId, t.createdAt),
   ],
 );
 

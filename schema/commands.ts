@@ -47,6 +47,8 @@ export const commands = sqliteTable(
     // Lists (by state and over all rows) and the claim's oldest-first pick, without a sort.
     index("commands_state_created_idx").on(t.state, t.createdAt, t.id),
     index("commands_created_idx").on(t.createdAt, t.id),
+    // `commands --type T`, newest first: a rare type must not walk the whole history.
+    index("commands_type_created_idx").on(t.type, t.createdAt, t.id),
     index("commands_session_idx").on(t.sessionId, t.createdAt),
     index("commands_task_idx").on(t.taskId, t.createdAt),
   ],

@@ -2,12 +2,19 @@ import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 export const CRON_RUN_STATES = ["running", "succeeded", "failed"] as const;
 
-/** One row per scheduled slot: the insert that wins the primary key runs the slot. */
-export const cronSlots = sqliteTable("cron_slots", {
-  slotKey: text("slot_key").primaryKey(),
-  owner: text("owner").notNull(),
-  claimedAt: integer("claimed_at").notNull(),
-});
+/**
+ * One row per scheduled slot: the insert that wins the primary key runs the slot. About 26,000 a
+ * day (the 10-second crons), kept a week: the hourly prune finds the old ones by claim time.
+ */
+export const cronSlots = sqliteTable(
+  "cron_slots",
+  {
+    slotKey: text("slot_key").primaryKey(),
+    owner: text("owner").notNull(),
+    claimedAt: integer("claimed_at").notNull(),
+  },
+  (t) => [index("cron_slots_claimed_idx").on(t.claimedAt)],
+);
 
 /** Every tick that ran, scheduled or on demand, with its report. */
 export const cronRuns = sqliteTable(

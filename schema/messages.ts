@@ -21,7 +21,9 @@ export const messages = sqliteTable(
     createdAt: integer("created_at").notNull(),
   },
   (t) => [
-    index("messages_to_idx").on(t.toSessionId, t.createdAt),
+    // A session's messages, newest first a page at a time: what it received and what it sent.
+    index("messages_to_idx").on(t.toSessionId, t.createdAt, t.id),
+    index("messages_from_idx").on(t.fromSessionId, t.createdAt, t.id),
     index("messages_thread_idx").on(t.threadId, t.createdAt),
     index("messages_type_idx").on(t.msgType, t.createdAt),
     // The unfiltered list, newest first, a page at a time.
@@ -66,6 +68,8 @@ export const inboxItems = sqliteTable(
     uniqueIndex("inbox_items_dedup_uq").on(t.dedupKey),
     index("inbox_items_target_idx").on(t.targetSessionId, t.consumedAt, t.createdAt),
     index("inbox_items_task_idx").on(t.taskId, t.createdAt),
+    // The broker finds the delivery of an advice it already sent (a retry, a second send).
+    index("inbox_items_message_idx").on(t.messageId),
   ],
 );
 

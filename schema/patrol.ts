@@ -105,6 +105,9 @@ export const notifications = sqliteTable(
     uniqueIndex("notifications_dedup_uq").on(t.dedupKey),
     index("notifications_undelivered_idx").on(t.createdAt, t.id).where(sql`delivered_at IS NULL`),
     index("notifications_recipient_idx").on(t.recipient, t.ackedAt, t.createdAt, t.id),
+    // `notices --state all` and `--state acked` page in (created_at, id) order without a sort.
+    index("notifications_recipient_created_idx").on(t.recipient, t.createdAt, t.id),
+    index("notifications_acked_created_idx").on(t.recipient, t.createdAt, t.id).where(sql`acked_at IS NOT NULL`),
   ],
 );
 

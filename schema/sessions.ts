@@ -40,8 +40,12 @@ export const sessions = sqliteTable(
     uniqueIndex("sessions_active_name_uq").on(t.name).where(sql`state = 'active'`),
     // Every session with a name, active first then newest (show), and the gone rows of a name.
     index("sessions_name_idx").on(t.name, t.state, sql`${t.createdAt} desc`),
+    // A name's newest registration in any state (dispatch-status, a message to a gone session).
+    index("sessions_name_created_idx").on(t.name, t.createdAt),
     // List pages in (created_at, id) order: by state, by role and state, and over all rows.
     index("sessions_role_state_idx").on(t.role, t.state, t.createdAt, t.id),
+    // By role over every state (`sessions --role worker --state all`).
+    index("sessions_role_created_idx").on(t.role, t.createdAt, t.id),
     index("sessions_state_created_idx").on(t.state, t.createdAt, t.id),
     index("sessions_created_idx").on(t.createdAt, t.id),
     // Session GC walks the active sessions in id order, a window at a time.

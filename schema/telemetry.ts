@@ -41,6 +41,8 @@ export const telemetryEvents = sqliteTable(
     index("telemetry_created_idx").on(t.createdAt, t.source, t.outcome, t.kind),
     index("telemetry_failed_idx").on(t.createdAt, t.id).where(sql`outcome = 'failed'`),
     index("telemetry_task_failed_idx").on(t.taskId, t.createdAt, t.id).where(sql`outcome = 'failed'`),
+    // A run's failures in a window (a dispatcher's run id lasts as long as the dispatcher).
+    index("telemetry_run_failed_idx").on(t.runId, t.createdAt, t.id).where(sql`outcome = 'failed'`),
   ],
 );
 

@@ -24,7 +24,6 @@ const SMALL = new Set([
   "patrol_state",
   "plugin_states",
   "dispatchers",
-  "cron_slots",
   "ingest_cursors",
   "patrol_config",
   "manager_configs",
@@ -108,9 +107,14 @@ describe("hot query plans across routes, crons and the cycle", () => {
     await ok("POST", "/v1/messages", { to: m, body: "keyed too" });
     await ok("POST", `/v1/tasks/${task}/manager-inbox/consume`, {}, undefined, 300, { "Idempotency-Key": "plans-2" });
     await ok("POST", `/v1/messages/${sent.message?.id ?? sent.id}/reply`, { body: "hi back" }, pair.worker.token);
+    // A session's own messages (sent and received), and one session's as the owner asks for them.
+    await ok("GET", "/v1/messages", undefined, pair.worker.token);
+    await ok("GET", `/v1/messages?session=${m}`);
+    await ok("GET", `/v1/messages?session=${m}&msg_type=request`, undefined, pair.worker.token);
     // Queue.
     await ok("GET", "/v1/commands");
     await ok("GET", "/v1/commands?state=pending");
+    await ok("GET", "/v1/commands?type=nudge_worker");
     // Audit, replay, events.
     await ok("GET", `/v1/tasks/${task}/audit`);
     await ok("GET", `/v1/tasks/${task}/replay?limit=5`);
@@ -131,6 +135,11 @@ describe("hot query plans across routes, crons and the cycle", () => {
     await ok("GET", "/v1/plans");
     await ok("GET", "/v1/board");
     await ok("GET", "/v1/notices");
+    await ok("GET", "/v1/notices?state=all");
+    await ok("GET", "/v1/notices?state=acked");
+    await ok("GET", "/v1/telemetry/failures");
+    await ok("GET", "/v1/telemetry/failures?run=plans-run");
+    await ok("GET", `/v1/dispatch-status/${w}`);
     await ok("GET", "/v1/patrol/runs");
     await ok("GET", "/v1/patrol/status");
     await ok("GET", "/v1/patrol/pending-spawns");
@@ -170,11 +179,13 @@ describe("hot query plans across routes, crons and the cycle", () => {
       "/v1/sessions?limit=1",
       "/v1/sessions?limit=1&state=all",
       "/v1/sessions?limit=1&role=worker",
+      "/v1/sessions?limit=1&role=worker&state=all",
       "/v1/tasks?limit=1",
       "/v1/tasks?limit=1&state=active",
       "/v1/bindings?limit=1",
       "/v1/bindings?limit=1&state=all",
       "/v1/messages?limit=1",
+      `/v1/messages?limit=1&session=${w}`,
       "/v1/commands?limit=1",
       "/v1/commands?limit=1&state=succeeded",
       "/v1/tokens?limit=1",

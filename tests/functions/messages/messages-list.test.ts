@@ -34,6 +34,46 @@ describe("GET /v1/messages", () => {
     expect(bPeeks.body.messages).toEqual([]);
   });
 
+  it("pages a session's sent and received messages together, each once, newest page first", async () => {
+    const me = await registerSession(env, "worker");
+    const peer = await registerSession(env, "manager");
+    const stranger = await registerSession(env, "manager");
+    const sent: string[] = [];
+    // Interleaved: received, sent, to itself (one row, in both of its columns), and others' traffic.
+    for (let i = 0; i < 7; i++) {
+      const [from, to] = [
+        [peer, me],
+        [me, peer],
+        [me, me],
+      ][i % 3]!;
+      await env.call("POST", "/v1/messages", { token: from.token, body: { to: to.session.name, body: `m${i}` } });
+      sent.push(`m${i}`);
+      await env.call("POST", "/v1/messages", { token: peer.token, body: { to: stranger.session.name, body: `x${i}` } });
+      env.clock.advance(1);
+    }
+    const walk = async (query: string, token?: string) => {
+      const pages: string[][] = [];
+      let cursor: string | null = null;
+      do {
+        const res = await env.call("GET", `/v1/messages?limit=3${query}${cursor ? `&cursor=${cursor}` : ""}`, { token });
+        expect(res.status, JSON.stringify(res.body)).toBe(200);
+        pages.push(res.body.messages.map((m: { body: string }) => m.body));
+        cursor = res.body.next_cursor;
+      } while (cursor);
+      return pages;
+    };
+    // Newest page first, each page oldest first.
+    const expected = [["m4", "m5", "m6"], ["m1", "m2", "m3"], ["m0"]];
+    expect(await walk("", me.token)).toEqual(expected);
+    expect(await walk(`&session=${me.session.name}`)).toEqual(expected);
+    expect((await walk(`&session=${me.session.name}`, me.token)).flat().sort()).toEqual(sent);
+    // Both filters at once: what the caller exchanged with the named session only.
+    expect(await walk(`&session=${peer.session.name}`, me.token)).toEqual([
+      ["m3", "m4", "m6"],
+      ["m0", "m1"],
+    ]);
+  });
+
   it("says so when the session filter names no session", async () => {
     const res = await env.call("GET", "/v1/messages?session=ghost");
     expect(res.status).toBe(404);
