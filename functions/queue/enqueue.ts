@@ -42,11 +42,28 @@ export async function enqueueCommand(
     .where(and(eq(commands.idempotencyScope, scope!), eq(commands.idempotencyKey, key)))
     .limit(1);
   if (!existing) throw new ApiError("CONFLICT", `idempotency key '${key}' is being used concurrently`, { hint: "Retry the request." });
-  const same = existing.type === input.type && existing.taskId === (input.taskId ?? null) && existing.sessionId === (input.sessionId ?? null);
+  const same =
+    existing.type === input.type &&
+    existing.taskId === (input.taskId ?? null) &&
+    existing.sessionId === (input.sessionId ?? null) &&
+    canonical(existing.payload) === canonical(input.payload) &&
+    existing.correlationId === (input.correlationId ?? null) &&
+    existing.requiredPermission === (input.requiredPermission ?? null) &&
+    existing.maxAttempts === row.maxAttempts;
   if (!same) {
-    throw new ApiError("IDEMPOTENCY_MISMATCH", `idempotency key '${key}' already names command ${existing.id} (${existing.type})`, {
-      hint: "Use a new key for a different command.",
+    // A retry repeats its request; the same key with another message would drop the new one unsaid.
+    throw new ApiError("IDEMPOTENCY_MISMATCH", `idempotency key '${key}' already names command ${existing.id} (${existing.type}), queued with other content`, {
+      hint: "A key stands for one request: retry with exactly the same message and options, or use a new key for a different command.",
     });
   }
   return { command: existing, created: false };
+}
+
+/** JSON with object keys sorted, so two payloads compare by content whatever order built them. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_k, v) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
 }

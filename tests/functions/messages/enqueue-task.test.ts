@@ -56,6 +56,18 @@ describe("enqueue-notify-manager / enqueue-nudge-worker", () => {
     const other = await env.call("POST", `/v1/tasks/${task.task.name}/nudge-worker`, { body });
     expect(other.status).toBe(422);
     expect(other.body.error.code).toBe("IDEMPOTENCY_MISMATCH");
+    // So is the same key with another message or options: the new text would be dropped unsaid.
+    for (const changed of [
+      { ...body, message: "something else" },
+      { ...body, correlation_id: "c-9" },
+      { ...body, max_attempts: 3 },
+    ]) {
+      const res = await env.call("POST", `/v1/tasks/${task.task.name}/notify-manager`, { body: changed });
+      expect(res.status, JSON.stringify(changed)).toBe(422);
+      expect(res.body.error).toMatchObject({ code: "IDEMPOTENCY_MISMATCH", hint: expect.stringContaining("exactly the same message") });
+    }
+    const stored = await env.services.database.client.execute("SELECT payload_json FROM commands WHERE idempotency_key = 'done-1'");
+    expect(stored.rows.map((r) => JSON.parse(String(r.payload_json)).message)).toEqual(["done"]);
   });
 
   it("refuses an unbound task, an unknown task, a bad body and a session that is not bound to the task", async () => {
