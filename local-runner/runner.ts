@@ -89,6 +89,14 @@ export async function runRunner(opts: RunnerOptions): Promise<{ rounds: number; 
         path: "/runner/claim",
         body: { runner_id: opts.runnerId, limit: opts.limit, lease_seconds: opts.leaseSeconds },
       });
+      if (res.status === 401 || res.status === 403) {
+        // A wrong, revoked or non-runner token never starts working: retrying would only log
+        // the refusal every round while the host's commands wait.
+        const why = apiErrorOf(res.status, res.body).message;
+        throw new RunnerConfigError(
+          `the server refused the runner's token (${res.status}: ${why}); mint one for this machine on the server: switchyard token mint --scope runner --host ${opts.hostName}`,
+        );
+      }
       if (res.status !== 200) throw apiErrorOf(res.status, res.body);
       if (res.body.host !== opts.hostName) {
         // Executing another machine's commands here would act on the wrong tmux server; the

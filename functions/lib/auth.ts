@@ -194,7 +194,7 @@ export function requirePrincipal(allowed: readonly PrincipalKindOrAnon[]): Middl
       throw new ApiError("UNAUTHENTICATED", message, { hint });
     }
     if (!allowed.includes(auth.kind)) {
-      throw new ApiError("FORBIDDEN", `a ${auth.kind} token may not call ${c.req.method} ${c.req.routePath}`, {
+      throw new ApiError("FORBIDDEN", `${/^[aeiou]/.test(auth.kind) ? "an" : "a"} ${auth.kind} token may not call ${c.req.method} ${c.req.routePath}`, {
         hint: `This route accepts: ${allowed.join(", ")}.`,
       });
     }

@@ -96,6 +96,24 @@ describe("switchyard runner", () => {
     }).catch((e) => e);
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toContain("scoped to host 'remote-b', but --host is 'remote-c'");
+
+    // Neither does a token the server refuses (the owner's, a session's, an unknown one): it
+    // stops at once, not after logging the refusal every round, and says which token to mint.
+    const session = await registerSession(env, "worker");
+    for (const [bad, why] of [
+      [session.token, "403: a session token may not call POST /v1/runner/claim"],
+      [env.services.ownerToken, "403: an owner token may not call POST /v1/runner/claim"],
+      ["sy_runner_bogus", "401: "],
+    ] as const) {
+      const refused = await run(process.execPath, [BIN, "runner", "--url", up.url, "--token", bad, "--host", "remote-b"], {
+        cwd: ROOT,
+        env: { ...process.env, SWITCHYARD_HOME: env.dir },
+        timeout: 20_000,
+      }).catch((e) => e);
+      expect(refused.code, refused.stderr).toBe(1);
+      expect(refused.stderr).toContain(`the server refused the runner's token (${why}`);
+      expect(refused.stderr).toContain("switchyard token mint --scope runner --host remote-b");
+    }
   });
 
   it("executes a stop queued for its host and the server marks the session gone, as the inline stop does", { timeout: 120_000 }, async () => {
