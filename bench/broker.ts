@@ -59,7 +59,7 @@ async function setup(n: number): Promise<{ dir: string; services: LocalServices;
   let t = Date.now();
   for (let i = 0; i < n; i++) {
     const threadId = makeId("thr", t);
-    const base = { threadId, correlationId: null, project: "/bench", subject: `question ${i}`, inReplyTo: null };
+    const base = { threadId, correlationId: null, project: "/bench", subject: `question ${i}`, inReplyTo: null, advisedAt: null };
     rows.push({
       ...base,
       id: makeId("msg", t++),

@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 export const MSG_TYPES = ["request", "reply", "notify", "ping", "help", "lifecycle"] as const;
@@ -19,6 +20,11 @@ export const messages = sqliteTable(
     subject: text("subject"),
     body: text("body").notNull(),
     createdAt: integer("created_at").notNull(),
+    /**
+     * When the broker made an advice request of this request message (set by a trigger on
+     * advice_requests, migration 0021); null until then, and for every other message.
+     */
+    advisedAt: integer("advised_at"),
   },
   (t) => [
     // A session's messages, newest first a page at a time: what it received and what it sent.
@@ -26,6 +32,8 @@ export const messages = sqliteTable(
     index("messages_from_idx").on(t.fromSessionId, t.createdAt, t.id),
     index("messages_thread_idx").on(t.threadId, t.createdAt),
     index("messages_type_idx").on(t.msgType, t.createdAt),
+    // Requests the broker has not taken up yet, oldest first: its poll reads only these.
+    index("messages_unadvised_idx").on(t.createdAt, t.id).where(sql`msg_type = 'request' AND advised_at IS NULL`),
     // The unfiltered list, newest first, a page at a time.
     index("messages_created_idx").on(t.createdAt, t.id),
   ],

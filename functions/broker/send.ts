@@ -82,6 +82,7 @@ export async function deliverAdvice(
     subject: original?.subject ? `Re: ${original.subject.replace(/^Re: /, "")}` : null,
     body: text,
     createdAt: ctx.now().getTime(),
+    advisedAt: null,
   };
   const notApproved = new ApiError("CONFLICT", `advice ${advice.id} stopped being approved while it was being sent; nothing was delivered`, {
     hint: `Review it: switchyard broker review ${advice.id}`,

@@ -5,7 +5,7 @@ import { sessions } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { decodeCursor, keysetAfter, pageOf } from "../lib/paging.ts";
 import { notFound } from "../lib/errors.ts";
-import { rowFromRaw } from "../lib/sql.ts";
+import { eqLiteral, rowFromRaw } from "../lib/sql.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { messageToWire } from "./message-post.ts";
 import { MessageList, MessagesQuery } from "./schema.ts";
@@ -24,7 +24,9 @@ export const messagesRoute = defineRoute(["owner", "daemon", "session"], {
 export async function listMessages(ctx: Ctx, q: z.output<typeof MessagesQuery>) {
   const where: SQL[] = [];
   if (q.thread_id) where.push(eq(messages.threadId, q.thread_id));
-  if (q.msg_type) where.push(eq(messages.msgType, q.msg_type));
+  // Literal: a bound type would make SQLite prepare the statement afresh on every call, since
+  // the partial index of open requests (messages_unadvised_idx) is on msg_type.
+  if (q.msg_type) where.push(eqLiteral(messages.msgType, q.msg_type));
   // The sessions whose messages (sent or received) are listed: the caller's own, else the named one's.
   let party: string[] | null = null;
   if (q.session) {

@@ -57,6 +57,7 @@ export async function replyToMessage(ctx: Ctx, id: string, input: z.output<typeo
     subject: input.subject ?? (original.subject ? `Re: ${original.subject.replace(/^Re: /, "")}` : null),
     body: input.body,
     createdAt: ctx.now().getTime(),
+    advisedAt: null,
   };
   return postMessage(ctx, row, to, from ?? null, respond);
 }

@@ -75,6 +75,7 @@ export async function sendMessage(ctx: Ctx, input: z.output<typeof SendBody>, re
     subject: input.subject ?? null,
     body: input.body,
     createdAt: ctx.now().getTime(),
+    advisedAt: null,
   };
   return postMessage(ctx, row, to, from, respond);
 }

@@ -120,6 +120,7 @@ export async function deliverNotifications(ctx: Ctx, limit = 500): Promise<Deliv
       subject: n.subject,
       body: n.body,
       createdAt: nowMs,
+      advisedAt: null,
     };
     const created = await createInboxItem(
       ctx,

@@ -34,6 +34,36 @@ describe("migrateDatabase", () => {
     expect((await migrateDatabase(db)).applied).toEqual([]);
   });
 
+  it("marks the requests a database already took up as advised when it adds the broker's open-request index (0021)", async () => {
+    const { db } = await fileDatabase();
+    await migrateDatabase(db);
+    // Back to the schema before 0021, with one request advised and one not yet.
+    const c = db.client;
+    const last = journal.entries.at(-1)!;
+    expect(last.tag).toBe("0021_unadvised_requests");
+    await c.executeMultiple(`
+      DROP INDEX messages_unadvised_idx; DROP TRIGGER advice_requests_mark_message; ALTER TABLE messages DROP COLUMN advised_at;
+      DELETE FROM __drizzle_migrations WHERE created_at = ${last.when};
+      INSERT INTO messages (id, thread_id, msg_type, from_actor, to_session_id, body, created_at) VALUES
+        ('msg_old', 'thr_1', 'request', 'owner', 'ses_x', 'taken up?', 1000),
+        ('msg_new', 'thr_2', 'request', 'owner', 'ses_x', 'still open?', 2000),
+        ('msg_note', 'thr_3', 'notify', 'owner', 'ses_x', 'fyi', 3000);
+      INSERT INTO advice_requests (id, source_message_id, thread_id, to_session_id, state, request_text, created_at, updated_at)
+        VALUES ('adv_1', 'msg_old', 'thr_1', 'ses_x', 'queued', 'taken up?', 1500, 1500);`);
+    expect((await migrateDatabase(db)).applied).toEqual([last.tag]);
+    const marks = await c.execute("SELECT id, advised_at FROM messages ORDER BY id");
+    expect(marks.rows.map((r) => [r.id, r.advised_at])).toEqual([
+      ["msg_new", null],
+      ["msg_note", null],
+      ["msg_old", 1500],
+    ]);
+    // From now on the trigger marks a request as its advice request is made.
+    await c.execute(
+      "INSERT INTO advice_requests (id, source_message_id, thread_id, to_session_id, state, request_text, created_at, updated_at) VALUES ('adv_2', 'msg_new', 'thr_2', 'ses_x', 'queued', 'still open?', 2500, 2500)",
+    );
+    expect((await c.execute("SELECT advised_at FROM messages WHERE id = 'msg_new'")).rows[0]!.advised_at).toBe(2500);
+  });
+
   it("checks a current database without the write lock, so a long writer elsewhere does not hold it up", async () => {
     const { url, db } = await fileDatabase();
     await migrateDatabase(db);

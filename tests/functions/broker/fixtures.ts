@@ -39,6 +39,7 @@ export async function insertMessage(
     subject: m.subject ?? null,
     body: m.body,
     createdAt: env.clock.ms,
+    advisedAt: null,
   };
   await env.services.database.db.insert(messages).values(row);
   env.clock.advance(1);

@@ -42,6 +42,7 @@ const OPEN_WORK_INDEXES = [
   "spawns_live_idx",
   "notifications_undelivered_idx",
   "advice_requests_open_idx",
+  "messages_unadvised_idx",
 ];
 
 function line(type: string, payload: Record<string, unknown>): string {
@@ -120,6 +121,9 @@ describe("hot query plans across routes, crons and the cycle", () => {
     await ok("GET", `/v1/tasks/${task}/replay?limit=5`);
     // Broker.
     await ok("GET", "/v1/broker/advice");
+    // The broker's poll (each running broker run's tick): only requests not yet taken up.
+    await ok("POST", "/v1/broker/poll-messages", { dry_run: true });
+    await ok("POST", "/v1/broker/poll-messages", { dry_run: true, project: "plans", to_session: m });
     await ok("GET", "/v1/broker/runs");
     // Patrol, gates, convoys, coordination.
     await ok("GET", "/v1/gates");
