@@ -19,7 +19,14 @@ export const plans = sqliteTable(
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
   },
-  (t) => [index("plans_status_idx").on(t.status, t.updatedAt, t.id), index("plans_updated_idx").on(t.updatedAt, t.id)],
+  (t) => [
+    // The board's active plans, most recently changed first (the newest twenty, unpaged).
+    index("plans_status_idx").on(t.status, t.updatedAt, t.id),
+    index("plans_updated_idx").on(t.updatedAt, t.id),
+    // The list pages on what never changes, so a plan updated mid-walk is neither lost nor repeated.
+    index("plans_status_created_idx").on(t.status, t.createdAt, t.id),
+    index("plans_created_idx").on(t.createdAt, t.id),
+  ],
 );
 
 export type PlanRow = typeof plans.$inferSelect;
@@ -47,6 +54,8 @@ export const fileClaims = sqliteTable(
   },
   (t) => [
     index("file_claims_live_base_idx").on(t.base, t.expiresAt, t.id).where(sql`released_at IS NULL`),
+    // The live list pages on (base, id): a claim renewed mid-walk keeps its place.
+    index("file_claims_live_list_idx").on(t.base, t.id).where(sql`released_at IS NULL`),
     // One session's claims newest first, paged on (created_at, id): the id ends the order without a sort.
     index("file_claims_session_idx").on(t.sessionId, t.createdAt, t.id),
     index("file_claims_created_idx").on(t.createdAt, t.id),

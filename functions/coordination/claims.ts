@@ -257,14 +257,16 @@ export async function listClaims(ctx: Ctx, q: z.output<typeof ClaimListQuery>) {
       .limit(q.limit + 1);
     keyOf = (r) => [r.createdAt, r.id];
   } else if (q.state === "live") {
-    const after = decodeCursor(q.cursor, 3, "coordination/claims");
+    // By base, then id: the expiry moves when a claim is renewed, and a renewed claim ordered
+    // by it came back a page later.
+    const after = decodeCursor(q.cursor, 2, "coordination/claims-live");
     rows = await ctx.db
       .select()
       .from(fileClaims)
-      .where(and(isNull(fileClaims.releasedAt), gt(fileClaims.expiresAt, nowMs), keysetAfter([fileClaims.base, fileClaims.expiresAt, fileClaims.id], after)))
-      .orderBy(asc(fileClaims.base), asc(fileClaims.expiresAt), asc(fileClaims.id))
+      .where(and(isNull(fileClaims.releasedAt), gt(fileClaims.expiresAt, nowMs), keysetAfter([fileClaims.base, fileClaims.id], after)))
+      .orderBy(asc(fileClaims.base), asc(fileClaims.id))
       .limit(q.limit + 1);
-    keyOf = (r) => [r.base, r.expiresAt, r.id];
+    keyOf = (r) => [r.base, r.id];
   } else {
     const after = decodeCursor(q.cursor, 2, "coordination/claims");
     rows = await ctx.db
@@ -275,7 +277,7 @@ export async function listClaims(ctx: Ctx, q: z.output<typeof ClaimListQuery>) {
       .limit(q.limit + 1);
     keyOf = (r) => [r.createdAt, r.id];
   }
-  const page = pageOf(rows, q.limit, keyOf, "coordination/claims");
+  const page = pageOf(rows, q.limit, keyOf, !q.session && q.state === "live" ? "coordination/claims-live" : "coordination/claims");
   const names = await namesOf(
     ctx,
     page.items.map((c) => c.sessionId),

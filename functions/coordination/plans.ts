@@ -32,7 +32,7 @@ export const listPlansRoute = defineRoute(["owner", "daemon", "session"], {
   method: "get",
   path: "/plans",
   tags: ["coordination"],
-  summary: "List plans, most recently changed first",
+  summary: "List plans, newest first",
   description: "CLI: plan list [--status S] [--limit N] [--cursor C].",
   request: { query: PlanListQuery },
   responses: { 200: jsonResponse(PlanList, "Plans") },
@@ -113,16 +113,16 @@ export async function createPlan(ctx: Ctx, input: z.output<typeof CreatePlanBody
   return result;
 }
 
-/** Lists plans, most recently changed first. */
+/** Lists plans, newest first, paged on creation (a plan changed mid-walk keeps its place). */
 export async function listPlans(ctx: Ctx, q: z.output<typeof PlanListQuery>) {
   const after = decodeCursor(q.cursor, 2, "coordination/plans");
   const rows = await ctx.db
     .select()
     .from(plans)
-    .where(and(q.status === "all" ? undefined : eq(plans.status, q.status), keysetAfter([plans.updatedAt, plans.id], after, "desc")))
-    .orderBy(desc(plans.updatedAt), desc(plans.id))
+    .where(and(q.status === "all" ? undefined : eq(plans.status, q.status), keysetAfter([plans.createdAt, plans.id], after, "desc")))
+    .orderBy(desc(plans.createdAt), desc(plans.id))
     .limit(q.limit + 1);
-  const page = pageOf(rows, q.limit, (r) => [r.updatedAt, r.id], "coordination/plans");
+  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id], "coordination/plans");
   return { plans: await plansToWire(ctx, page.items), count: page.items.length, next_cursor: page.next_cursor };
 }
 

@@ -225,7 +225,7 @@ export const STATE_COMMANDS: CommandSpec[] = [
   {
     name: "plan list",
     group: "coordination",
-    summary: "Plans, most recently changed first",
+    summary: "Plans, newest first",
     options: { status: { type: "string", value: "STATUS", description: "draft|active|done|abandoned|all (default all)" }, ...pageOptions },
     request: (a) => ({ method: "GET", path: "/plans", query: { status: str(a, "status"), ...pageQuery(a) } }),
     render: (b) => (b.count ? b.plans.map(planLine).join("\n") : "no plans") + nextPageHint(b, "plan list"),

@@ -95,6 +95,36 @@ describe("file claims", () => {
     expect(seen).toEqual([live.body.claim_id]);
   });
 
+  it("lists each live claim once though one is renewed while the list is walked", async () => {
+    env = await makeTestEnv();
+    const s = await registerSession(env, "worker");
+    const paths = ["src/a.ts", "src/b.ts", "src/c.ts", "lib/d.ts"];
+    for (const [i, path] of paths.entries()) {
+      const r = await env.call("POST", "/v1/claims", { body: { path, session: s.session.name, ttl_seconds: 100 + i * 100 } });
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+    }
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let page = 0;
+    do {
+      const res = await env.call("GET", `/v1/claims?limit=1${cursor ? `&cursor=${cursor}` : ""}`);
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      seen.push(...res.body.claims.map((c: { path: string }) => c.path));
+      cursor = res.body.next_cursor;
+      // The first claim listed under src/ is renewed for longer than all the others.
+      if (seen.at(-1) === "src/a.ts" && page < 4) {
+        const r = await env.call("POST", "/v1/claims", { body: { path: "src/a.ts", session: s.session.name, ttl_seconds: 1000 } });
+        expect(r.status, JSON.stringify(r.body)).toBeLessThan(300);
+      }
+      page++;
+    } while (cursor && page < 10);
+    expect([...seen].sort()).toEqual([...paths].sort());
+    // A cursor of another list is refused, not read as this one's.
+    const all = await env.call("GET", "/v1/claims?state=all&limit=1");
+    const mixed = await env.call("GET", `/v1/claims?limit=1&cursor=${all.body.next_cursor}`);
+    expect(mixed.status).toBe(400);
+  });
+
   it("two identical claims at once by one session make one live claim; the later is its refresh", async () => {
     env = await makeTestEnv();
     const a = await registerSession(env, "worker");

@@ -43,6 +43,7 @@ const OPEN_WORK_INDEXES = [
   "notifications_undelivered_idx",
   "advice_requests_open_idx",
   "messages_unadvised_idx",
+  "file_claims_live_list_idx",
 ];
 
 function line(type: string, payload: Record<string, unknown>): string {
