@@ -41,7 +41,12 @@ export async function harvest(ctx: Ctx, target: string, input: z.output<typeof H
       hint: `${v.next_action} (evidence: ${v.reasons.join("; ")})`,
     });
   }
-  const git = v.evidence.git as { branch?: string | null } | null;
+  const git = v.evidence.git as { repo?: boolean; branch?: string | null; error?: string } | null;
+  if (git?.repo !== true) {
+    throw new ApiError("CONFLICT", `refusing to harvest '${target}': ${w.cwd} is not a git worktree Switchyard can read${git?.error ? ` (${git.error})` : ""}`, {
+      hint: "Harvest commits the worker's uncommitted work with git. Inspect the directory by hand and keep what the worker left before re-dispatching.",
+    });
+  }
   const message = [
     `switchyard harvest: recover uncommitted work of ${w.name}${r.task ? ` (task ${r.task.name})` : ""}`,
     "",

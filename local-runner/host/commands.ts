@@ -151,7 +151,10 @@ export async function gitEvidence(dir: string, base: string): Promise<GitEvidenc
 
 /** `git add -A` then one commit with the marker message; never resets, deletes or pushes. */
 export async function gitCommitAll(dir: string, message: string, author: { name: string; email: string }) {
-  const before = parseStatus((await git(dir, ["status", "--porcelain=v1", "-z", "--untracked-files=all"])).stdout);
+  const status = await git(dir, ["status", "--porcelain=v1", "-z", "--untracked-files=all"]);
+  // An unreadable or missing worktree is not a clean one.
+  if (status.code !== 0) throw new HostError("COMMAND_FAILED", `git status in ${dir} failed: ${status.stderr.trim() || `exit ${status.code}`}`);
+  const before = parseStatus(status.stdout);
   const files = [...before.dirty, ...before.untracked];
   if (!files.length) return { committed: false, sha: null, files: [] };
   const add = await git(dir, ["add", "-A", "--", "."]);

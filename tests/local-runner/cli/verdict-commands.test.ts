@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
@@ -24,11 +24,12 @@ let seq = 0;
  * rollout (registration by pid requires that); `alive: false` kills it after registration, as a
  * worker that died.
  */
-async function dispatched(alive: boolean) {
+async function dispatched(alive: boolean, opts: { git?: boolean } = {}) {
   seq += 1;
   const root = mkdtempSync(join(tmpdir(), "switchyard-verdict-"));
   cleanup.push(() => rmSync(root, { recursive: true, force: true }));
-  const repo = workerRepo(join(root, "repo"));
+  const repo = opts.git === false ? join(root, "plain") : workerRepo(join(root, "repo"));
+  if (opts.git === false) mkdirSync(repo);
   // A rollout is named rollout-*.jsonl and lives under a `sessions` directory, as Codex writes it.
   const transcript = codexRollout({ codexSessions: join(roots, "sessions"), claudeProjects: join(roots, "projects") }, `verdict-${process.pid}-${seq}`, "");
   const agent = await holdOpen(transcript);
@@ -139,6 +140,20 @@ describe("dispatch watch exit codes (real git repositories, real processes)", ()
     // Now committed and clean: the verdict is done, and a second harvest is refused.
     expect((await cli("dispatch-status", d.task)).code).toBe(0);
     expect((await cli("harvest", d.task, "--orphaned")).code).toBe(1);
+  });
+
+  it("a dead worker's directory that is not a git worktree is not called clean, and harvest refuses it", async () => {
+    const d = await dispatched(false, { git: false });
+    writeFileSync(join(d.repo, "notes.md"), "half done\n");
+    ageTree(d.repo, 3600);
+    const r = await watch(d.task);
+    expect(r.code).toBe(4);
+    expect(r.out).toContain("is not a git worktree Switchyard can read (or is missing), so whether the worker left work there is unknown");
+    expect(r.out).not.toMatch(/Nothing to recover/);
+    const h = await cli("harvest", d.task, "--orphaned");
+    expect(h.code).toBe(1);
+    expect(h.err).toMatch(/refusing to harvest .*is not a git worktree Switchyard can read/);
+    expect(readFileSync(join(d.repo, "notes.md"), "utf8")).toBe("half done\n");
   });
 
   it("harvest refuses a live worker", async () => {
