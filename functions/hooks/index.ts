@@ -1,12 +1,12 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../lib/env.ts";
-import { validationHook } from "../lib/validation.ts";
+import { shapeHook } from "../lib/validation.ts";
 import { postHookEvent, postHookRoute } from "./ingest.ts";
 import { hookEventsRoute, hookStateRoute, listHookEvents, readHookState } from "./read.ts";
 import { getHookSettings, getHookSettingsRoute, mintHookToken, mintHookTokenRoute, putHookSettings, putHookSettingsRoute } from "./token.ts";
 
 /** Agent hooks: the ingestion route, hook state and events, hook tokens, per-task settings. */
-export const hooksApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+export const hooksApp = new OpenAPIHono<AppEnv>({ defaultHook: shapeHook })
   .openapi(postHookRoute, async (c) => {
     // Hashed as received: the idempotency key of one event is the exact bytes the agent sent.
     const raw = await c.req.text();

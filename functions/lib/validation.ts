@@ -1,8 +1,50 @@
 import type { Hook } from "@hono/zod-openapi";
 import { ApiError } from "./errors.ts";
 
-/** Turns a zod failure into VALIDATION_FAILED listing every offending field. */
+/** The path (dotted) of the first string, or object key, in `value` holding U+0000; null with none. */
+export function nulPath(value: unknown, path: string[] = []): string | null {
+  if (typeof value === "string") return value.includes("\u0000") ? path.join(".") : null;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const at = nulPath(value[i], [...path, String(i)]);
+      if (at !== null) return at;
+    }
+    return null;
+  }
+  if (value && typeof value === "object") {
+    for (const [k, v] of Object.entries(value)) {
+      if (k.includes("\u0000")) return [...path, k.replaceAll("\u0000", "\\u0000")].join(".");
+      const at = nulPath(v, [...path, k]);
+      if (at !== null) return at;
+    }
+  }
+  return null;
+}
+
+/**
+ * Turns a zod failure into VALIDATION_FAILED listing every offending field; the same for a
+ * string holding U+0000, since the database driver reads text only up to its first NUL: the
+ * request would be answered with the whole text and every later read would return its start.
+ */
 export const validationHook: Hook<unknown, any, any, any> = (result, c) => {
+  if (result.success) {
+    const at = nulPath(result.data);
+    if (at === null) return;
+    const field = at || result.target;
+    throw new ApiError("VALIDATION_FAILED", `invalid ${result.target}: ${field}: contains the NUL character (U+0000)`, {
+      hint: "Remove NUL characters from the text: stored, everything after one would be lost when it is read back.",
+      fields: [{ field, message: "contains the NUL character (U+0000)" }],
+    });
+  }
+  return shapeHook(result, c);
+};
+
+/**
+ * Turns a zod failure into VALIDATION_FAILED listing every offending field, and accepts any
+ * text: for an agent's hook payload, taken as the agent sent it and stored as JSON, where a NUL
+ * stays an escape.
+ */
+export const shapeHook: Hook<unknown, any, any, any> = (result, c) => {
   if (result.success) return;
   const issues = (result.error as { issues: Array<{ code?: string; path: PropertyKey[]; message: string; keys?: string[] }> }).issues;
   const fields = issues.flatMap((i) => {

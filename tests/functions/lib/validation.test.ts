@@ -1,0 +1,48 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { nulPath } from "../../../functions/lib/validation.ts";
+import { registerSession } from "../../helpers/factories.ts";
+import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+
+let env: TestEnv;
+beforeEach(async () => {
+  env = await makeTestEnv();
+});
+afterEach(() => env.close());
+
+describe("request validation: text with a NUL character", () => {
+  it("is refused with the field named, and nothing is written: the driver would read it back cut at the NUL", async () => {
+    const task = await env.call("POST", "/v1/tasks", { body: { name: "nul-task", goal: "before\u0000after" } });
+    expect(task.status).toBe(400);
+    expect(task.body.error).toMatchObject({
+      code: "VALIDATION_FAILED",
+      message: "invalid json: goal: contains the NUL character (U+0000)",
+      fields: [{ field: "goal", message: "contains the NUL character (U+0000)" }],
+      hint: expect.stringContaining("Remove NUL characters"),
+    });
+    expect((await env.call("GET", "/v1/tasks/nul-task")).status).toBe(404);
+
+    const a = await registerSession(env, "worker");
+    const b = await registerSession(env, "manager");
+    const sent = await env.call("POST", "/v1/messages", { token: a.token, body: { to: b.session.name, body: "line1\u0000hidden tail" } });
+    expect(sent.status).toBe(400);
+    expect(sent.body.error.fields).toEqual([{ field: "body", message: "contains the NUL character (U+0000)" }]);
+    expect((await env.call("GET", "/v1/messages")).body.messages).toEqual([]);
+    // Nested values and keys are named by their path.
+    expect(nulPath({ a: [{ b: "ok" }, { c: "x\u0000y" }] })).toBe("a.1.c");
+    expect(nulPath({ "k\u0000": 1 })).toBe("k\\u0000");
+    expect(nulPath({ a: ["ok", 1, null, { b: true }] })).toBeNull();
+  });
+
+  it("passes the same text without the NUL, and text that only spells the escape", async () => {
+    const ok = await env.call("POST", "/v1/tasks", { body: { name: "spelled", goal: "a literal \\u0000 is six characters" } });
+    expect(ok.status, JSON.stringify(ok.body)).toBe(201);
+    expect((await env.call("GET", "/v1/tasks/spelled")).body.task.goal).toBe("a literal \\u0000 is six characters");
+  });
+
+  it("accepts an agent's hook payload as sent, NUL included: it is stored as JSON, where the NUL stays an escape", async () => {
+    const res = await env.call("POST", "/v1/hooks/claude", {
+      body: { hook_event_name: "PostToolUse", session_id: "claude-nul", transcript_path: "/nowhere.jsonl", tool_response: { stdout: "bin\u0000ary" } },
+    });
+    expect(res.status, JSON.stringify(res.body)).toBeLessThan(300);
+  });
+});
