@@ -303,7 +303,7 @@ export const LOCAL_COMMANDS: CommandSpec[] = [
       }
       // Checked before anything opens: a bad schedule must not leave a server listening.
       const schedules = flag(a, "no-cron") ? [] : await parseCronOverrides(list(a, "cron"));
-      const [{ startUp }, { printableUrl }, { writeUpRecord, removeUpRecord }] = await Promise.all([
+      const [{ startUp }, { printableUrl }, { writeUpRecord, removeUpRecord, verifiedUp }] = await Promise.all([
         import("../up.ts"),
         import("../services.ts"),
         import("../up-record.ts"),
@@ -316,11 +316,17 @@ export const LOCAL_COMMANDS: CommandSpec[] = [
         s.database.close();
         throw listenError(e, hostname, port);
       }
-      // So `hooks install` and `mcp install` without --url point agents at this server.
-      try {
-        writeUpRecord(s.home.home, running.url, { dbUrl: s.home.dbUrl, host: s.home.hostName });
-      } catch {
-        // A read-only home: those commands then need --url.
+      // So `hooks install` and `mcp install` without --url point agents at this server; a
+      // second `up` on the home (a secondary on the same database) leaves the first one's
+      // record, which its exit would otherwise have taken away with its own.
+      const first = verifiedUp(s.home.home);
+      const recorded = first === null || first.pid === process.pid;
+      if (recorded) {
+        try {
+          writeUpRecord(s.home.home, running.url, { dbUrl: s.home.dbUrl, host: s.home.hostName });
+        } catch {
+          // A read-only home: those commands then need --url.
+        }
       }
       const lines = [
         `switchyard is up (pid ${process.pid}; Ctrl-C or \`kill ${process.pid}\` stops it)`,
@@ -335,6 +341,9 @@ export const LOCAL_COMMANDS: CommandSpec[] = [
         `  owner token: ${s.home.ownerTokenFile}`,
         `  crons:      ${schedules.map((x) => `${x.name} (${x.expression})`).join(", ") || "none"}`,
         ...(running.patrolWarning ? [`  warning:    ${running.patrolWarning}`] : []),
+        ...(recorded
+          ? []
+          : [`  note:       ${first!.url} (pid ${first!.pid}) stays this home's recorded server: hooks install, mcp install and reads without --url go there`]),
       ];
       process.stdout.write(`${lines.join("\n")}\n`);
       const started = Date.now();

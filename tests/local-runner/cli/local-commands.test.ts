@@ -2,7 +2,7 @@
 // npm, a busy port, a bad --cron, an unreachable remote database; and `open`/nudge against a
 // tmux session that does not exist.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -100,6 +100,34 @@ describe("npm start", () => {
       if (signal !== "SIGKILL") expect(npm.out()).toContain(`received ${signal}, shutting down`);
     });
   }
+});
+
+describe("two `up` on one home", () => {
+  it("the second leaves the first one's record, so its exit does not take the first server off the home", async () => {
+    const home = tmp();
+    const first = start(process.execPath, [BIN, "up", "--home", home, "--port", "0", "--no-cron"]);
+    const one = await first.banner();
+    const record = () => JSON.parse(readFileSync(join(home, "up.json"), "utf8"));
+    expect(record()).toMatchObject({ url: one.url, pid: one.pid });
+    const second = start(process.execPath, [BIN, "up", "--home", home, "--port", "0", "--no-cron"]);
+    const two = await second.banner();
+    expect(second.out()).toContain(`note:       ${one.url} (pid ${one.pid}) stays this home's recorded server`);
+    expect(record()).toMatchObject({ url: one.url, pid: one.pid });
+    second.child.kill("SIGTERM");
+    expect((await second.exit).code).toBe(EXIT_OK);
+    expect(record()).toMatchObject({ url: one.url, pid: one.pid });
+    expect(two.url).not.toBe(one.url);
+    // Once the first stops, the home has no recorded server, and the next `up` records itself.
+    first.child.kill("SIGTERM");
+    expect((await first.exit).code).toBe(EXIT_OK);
+    expect(existsSync(join(home, "up.json"))).toBe(false);
+    const third = start(process.execPath, [BIN, "up", "--home", home, "--port", "0", "--no-cron"]);
+    const three = await third.banner();
+    expect(record()).toMatchObject({ url: three.url, pid: three.pid });
+    expect(third.out()).not.toContain("note:");
+    third.child.kill("SIGTERM");
+    await third.exit;
+  });
 });
 
 describe("bin/switchyard.mjs", () => {
