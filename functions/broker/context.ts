@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, or } from "drizzle-orm";
+import { and, desc, eq, inArray, or, sql } from "drizzle-orm";
 import type { AdviceRequestRow } from "../../schema/broker.ts";
 import { bindings } from "../../schema/bindings.ts";
 import { messages } from "../../schema/messages.ts";
@@ -40,8 +40,18 @@ function sessionSummary(s: SessionRow) {
  */
 export async function buildContextPacket(ctx: Ctx, advice: AdviceRequestRow): Promise<Record<string, unknown>> {
   const [request] = await ctx.db.select().from(messages).where(eq(messages.id, advice.sourceMessageId)).limit(1);
-  const thread = await ctx.db.select().from(messages).where(eq(messages.threadId, advice.threadId)).orderBy(asc(messages.createdAt), asc(messages.id));
-  const shown = thread.slice(-MAX_THREAD_MESSAGES);
+  // The newest messages only, and the rest counted off the thread index: a long thread is not
+  // read whole for the page of it the packet copies.
+  const [[{ total } = { total: 0 }], lastPage] = await ctx.db.batch([
+    ctx.db.select({ total: sql<number>`count(*)` }).from(messages).where(eq(messages.threadId, advice.threadId)),
+    ctx.db
+      .select()
+      .from(messages)
+      .where(eq(messages.threadId, advice.threadId))
+      .orderBy(desc(messages.createdAt), desc(messages.id))
+      .limit(MAX_THREAD_MESSAGES),
+  ]);
+  const shown = lastPage.reverse();
   const sessionIds = [
     ...new Set([
       advice.toSessionId,
@@ -114,7 +124,7 @@ export async function buildContextPacket(ctx: Ctx, advice: AdviceRequestRow): Pr
       created_at: iso(request?.createdAt),
     },
     thread: {
-      total_messages: thread.length,
+      total_messages: Number(total),
       messages: shown.map((m) => ({
         id: m.id,
         msg_type: m.msgType,

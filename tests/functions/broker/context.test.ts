@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { MAX_THREAD_MESSAGES } from "../../../functions/broker/context.ts";
 import { insertEvent } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 import { adviceRow, ingest, insertMessage, requesterAndAdvisor, watch } from "./fixtures.ts";
@@ -59,6 +60,26 @@ describe("context packet", () => {
     const failed = packet.recent_activity.find((e: any) => e.kind === "command_failed");
     expect(failed.payload).toEqual({ text: "[redacted 18 chars]", exit: 1 });
     expect(packet.recent_activity.map((e: any) => e.kind)).toEqual(expect.arrayContaining(["advice_ingested", "command_failed", "task_bound"]));
+  });
+
+  it("copies the newest messages of a long thread, in order, and counts the rest", async () => {
+    const { requester, advisor } = await requesterAndAdvisor(env);
+    const first = await insertMessage(env, { from: requester.session_id, to: advisor.session_id, body: "m0" });
+    for (let i = 1; i < MAX_THREAD_MESSAGES + 9; i++) {
+      env.clock.advance(1);
+      await insertMessage(env, { from: requester.session_id, to: advisor.session_id, body: `m${i}`, threadId: first.threadId });
+    }
+    env.clock.advance(1);
+    const ask = await insertMessage(env, { from: requester.session_id, to: advisor.session_id, body: "last?", threadId: first.threadId });
+    const { advice_id } = await ingest(env, ask.id);
+    await watch(env);
+    const packet = (await adviceRow(env, advice_id)).contextPacket as any;
+    expect(packet.thread.total_messages).toBe(MAX_THREAD_MESSAGES + 10);
+    const bodies = packet.thread.messages.map((m: any) => m.body);
+    expect(bodies).toHaveLength(MAX_THREAD_MESSAGES);
+    expect(bodies.at(0)).toBe("m10");
+    expect(bodies.at(-2)).toBe(`m${MAX_THREAD_MESSAGES + 8}`);
+    expect(bodies.at(-1)).toBe("last?");
   });
 
   it("review --with-context returns the stored packet byte for byte, even after the thread grows", async () => {
