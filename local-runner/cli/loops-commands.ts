@@ -1,6 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { QA_HARNESS_NAMES, type QaHarnessName } from "../qa/names.ts";
 import { callOnce, printAnswer } from "./api-call.ts";
+import { nextPageHintFor, pageOptions, pageQuery } from "./paging.ts";
 import { flag, int, jsonOption, list, pos, req, str, UsageError, TASK_ARG, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
 
 const enc = encodeURIComponent;
@@ -205,18 +206,20 @@ export const LOOPS_COMMANDS: CommandSpec[] = [
     group: GROUP,
     summary: "Summarize a loop run for review (iterations, refusals, deliveries, evidence, recommendation), or list runs",
     positionals: [TASK_ARG],
-    options: { run: { type: "string", value: "RUN", description: "The loop run (omit to list the task's runs)" } },
+    options: { run: { type: "string", value: "RUN", description: "The loop run (omit to list the task's runs)" }, ...pageOptions },
     request: (a) => {
       const run = str(a, "run");
+      if (run && (str(a, "limit") !== undefined || str(a, "cursor") !== undefined))
+        throw new UsageError("--limit and --cursor page the list of runs; leave out --run");
       return run
         ? { method: "GET", path: `/tasks/${enc(pos(a, 0)!)}/loop-runs/${enc(run)}/status` }
-        : { method: "GET", path: `/tasks/${enc(pos(a, 0)!)}/loop-runs` };
+        : { method: "GET", path: `/tasks/${enc(pos(a, 0)!)}/loop-runs`, query: pageQuery(a) };
     },
-    render: (b) => {
+    render: (b, a) => {
       if (b.runs)
         return (
-          b.runs.map((r: any) => `${r.id} ${r.template.padEnd(22)} ${r.state} iteration ${r.current_iteration}/${r.max_iterations}`).join("\n") ||
-          "no loop runs"
+          (b.runs.map((r: any) => `${r.id} ${r.template.padEnd(22)} ${r.state} iteration ${r.current_iteration}/${r.max_iterations}`).join("\n") ||
+            "no loop runs") + nextPageHintFor(b, "loop-status", a)
         );
       return [
         `${b.run.id} (${b.run.template}) on ${b.run.task}: iteration ${b.iterations.current} of ${b.iterations.max}, ${b.run.state}`,

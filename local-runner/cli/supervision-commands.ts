@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { ExternalDrafter } from "../drafter.ts";
 import { callOnce, printAnswer, verdictCall } from "./api-call.ts";
-import { pageOptions, pageQuery } from "./paging.ts";
+import { nextPageHintFor, pageOptions, pageQuery } from "./paging.ts";
 import { flag, int, jsonOption, list, pos, req, str, UsageError, TASK_ARG, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
 
 const enc = encodeURIComponent;
@@ -87,8 +87,13 @@ function ackCommand(role: "worker" | "manager"): CommandSpec {
       if (!payload) return { method: "GET", path: `/tasks/${task}/acks`, query: { role, ...pageQuery(a) } };
       return { method: "POST", path: `/tasks/${task}/acks/${role}`, body: { payload, correlation_id: str(a, "correlation-id") } };
     },
-    render: (b) => {
+    render: (b, a) => {
       if (b.ack) return `recorded ${role} ack revision ${b.ack.revision}`;
+      // Paging asked for: every revision of the page, newest first; else the latest alone.
+      if (str(a, "limit") !== undefined || str(a, "cursor") !== undefined) {
+        const rows = b.acks.map((x: any) => `${role} ack revision ${x.revision} at ${x.created_at}: ${JSON.stringify(x.payload)}`);
+        return `${rows.join("\n") || `no ${role} acks`}${nextPageHintFor(b, `${role}-ack`, a)}`;
+      }
       const latest = b.latest[role];
       return latest ? `${role} ack revision ${latest.revision} at ${latest.created_at}: ${JSON.stringify(latest.payload)}` : `no ${role} ack yet`;
     },
@@ -210,8 +215,8 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
       if (flag(a, "questions")) return b.questions.map((q: any) => `${q.id.padEnd(20)} ${q.flag.padEnd(22)} ${q.prompt}`).join("\n");
       if (b.revisions)
         return (
-          b.revisions.map((r: any) => `revision ${r.revision} ${r.created_at} by ${r.created_by}: ${r.mode}, ${r.granted.length} grants`).join("\n") ||
-          "no revisions"
+          (b.revisions.map((r: any) => `revision ${r.revision} ${r.created_at} by ${r.created_by}: ${r.mode}, ${r.granted.length} grants`).join("\n") ||
+            "no revisions") + nextPageHintFor(b, "manager-config", a)
         );
       if (b.config)
         return `${b.created ? `recorded revision ${b.config.revision}${b.changed_fields.length ? ` (${b.changed_fields.join(", ")})` : ""}` : "unchanged"}\n${renderConfig(b.config)}`;
@@ -343,11 +348,11 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
         body: { summary: str(a, "summary"), next_steps: list(a, "next-step"), payload: jsonOption(a, "payload-json") },
       };
     },
-    render: (b) =>
+    render: (b, a) =>
       b.handoff
         ? `recorded handoff ${b.handoff_id}: ${b.handoff.summary}${b.handoff.next_steps.map((n: string) => `\n  next: ${n}`).join("")}`
-        : b.handoffs.map((h: any) => `${h.created_at} ${h.id} ${h.summary}${h.next_steps.map((n: string) => `\n  next: ${n}`).join("")}`).join("\n") ||
-          "no handoffs",
+        : (b.handoffs.map((h: any) => `${h.created_at} ${h.id} ${h.summary}${h.next_steps.map((n: string) => `\n  next: ${n}`).join("")}`).join("\n") ||
+            "no handoffs") + nextPageHintFor(b, "handoff", a),
   },
   ackCommand("worker"),
   ackCommand("manager"),
@@ -379,10 +384,11 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
         body: { decision, reason, cycle_id: int(a, "cycle-id", { min: 1 }), payload: jsonOption(a, "payload-json") },
       };
     },
-    render: (b) =>
+    render: (b, a) =>
       b.decision_id !== undefined
         ? `decision ${b.decision_id}: ${b.decision.decision} (${b.decision.reason})`
-        : b.decisions.map((d: any) => `#${d.id} ${d.created_at} ${d.decision.padEnd(9)} ${d.reason}`).join("\n") || "no decisions",
+        : (b.decisions.map((d: any) => `#${d.id} ${d.created_at} ${d.decision.padEnd(9)} ${d.reason}`).join("\n") || "no decisions") +
+          nextPageHintFor(b, "record-decision", a),
   },
   {
     name: "mutation-audit",
@@ -507,18 +513,18 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
         query: { as_role: str(a, "as-role"), include_payload: flag(a, "include-payload"), correlation_id: cid, ...pageQuery(a) },
       };
     },
-    render: (b) => {
+    render: (b, a) => {
       if (b.continuation) return `recorded ${b.continuation.role} proposal for ${b.continuation.correlation_id}`;
       if (b.review)
         return `recorded review of ${b.review.correlation_id}: ${b.review.verdict}${b.review.operator_attention ? " (needs operator attention)" : ""}`;
       return (
-        [
+        ([
           ...b.proposals.map(
             (p: any) =>
               `${p.correlation_id} ${p.role.padEnd(8)} ${p.redacted ? "[redacted]" : p.payload ? JSON.stringify(p.payload) : "(payload not requested)"}`,
           ),
           ...b.reviews.map((r: any) => `${r.correlation_id} review   ${r.verdict}${r.error ? ` (${r.error})` : ""}`),
-        ].join("\n") || "no continuations"
+        ].join("\n") || "no continuations") + nextPageHintFor(b, "continuation", a)
       );
     },
   },

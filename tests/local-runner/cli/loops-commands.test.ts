@@ -48,6 +48,11 @@ describe("loop commands", () => {
     const item = JSON.parse((await cli("worker-inbox", "feat", "--consume-next", "--json")).out).item;
     expect(item.payload.loop_policy).toMatchObject({ run_id: run, current_iteration: 2 });
     expect((await cli("loop-status", "feat")).out).toContain(`${run} adversarial_ralph_loop`);
+    // The run list pages like every list; a single run's status does not.
+    const page = await cli("loop-status", "feat", "--limit", "1");
+    expect(page.out).toContain(`${run} adversarial_ralph_loop`);
+    expect((await cli("loop-status", "feat", "--run", run, "--limit", "1")).code).toBe(EXIT_USAGE);
+    expect((await cli("loop-status", "feat", "--limit", "0")).code).toBe(EXIT_USAGE);
     expect(
       (await cli("loop-evidence", "add", "feat", "--loop-run", run, "--iteration", "2", "--evidence-type", "adversarial_check", "--payload-json", "{}")).code,
     ).toBe(EXIT_FAILED);

@@ -124,6 +124,33 @@ describe("handoff, acks, decisions, mutation-audit", () => {
         .map((l) => l.split(/\s+/)[1]),
     ).toEqual(["handoff_recorded", "ack_recorded", "ack_recorded", "decision_recorded"]);
   });
+
+  it("pages each list in text as in JSON, printing the command for the next page", async () => {
+    await pair();
+    for (const reason of ["first", "second"]) expect((await cli("record-decision", "feat", "wait", "--reason", reason)).code).toBe(EXIT_OK);
+    for (const o of ["a", "b"]) expect((await cli("worker-ack", "feat", "--payload-json", JSON.stringify({ objective: o }))).code).toBe(EXIT_OK);
+    for (const step of ["one", "two"]) expect((await cli("handoff", "feat", "--summary", step)).code).toBe(EXIT_OK);
+    const follow = async (args: string[]) => {
+      const pages: string[] = [];
+      let next: string[] | null = args;
+      while (next) {
+        const r = await cli(...next);
+        expect(r.code, r.err).toBe(EXIT_OK);
+        const more = /^more: switchyard (.+)$/m.exec(r.out);
+        pages.push(r.out.replace(/\nmore: .*$/, ""));
+        next = more ? more[1]!.split(" ") : null;
+      }
+      return pages;
+    };
+    const decisions = await follow(["record-decision", "feat", "--list", "--limit", "1"]);
+    expect(decisions.map((p) => p.split(/\s+/).at(-1))).toEqual(["second", "first"]);
+    const acks = await follow(["worker-ack", "feat", "--limit", "1"]);
+    expect(acks.map((p) => /"objective":"(\w)"/.exec(p)?.[1])).toEqual(["b", "a"]);
+    const handoffs = await follow(["handoff", "feat", "--list", "--limit", "1"]);
+    expect(handoffs.map((p) => p.split(/\s+/).at(-1))).toEqual(["two", "one"]);
+    const revisions = await follow(["manager-config", "feat", "--history", "--limit", "1"]);
+    expect(revisions).toHaveLength(1);
+  });
 });
 
 describe("compact-worker and request-worker-compact", () => {
