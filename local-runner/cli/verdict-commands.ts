@@ -48,15 +48,17 @@ export const VERDICT_COMMANDS: CommandSpec[] = [
     summary: "Block until a dispatch has a verdict: exit 0 done, 2 timeout, 3 failed, 4 worker-process-gone, 5 unresolved",
     positionals: [{ name: "TARGET", required: true, description: "Task name or worker session name" }],
     options: {
-      interval: { type: "string", value: "DURATION", description: "Between checks (default 60s)" },
+      interval: { type: "string", value: "DURATION", description: "Between checks (default 60s, or --timeout when shorter)" },
       timeout: { type: "string", value: "DURATION", description: "Give up (exit 2) after this long (default 90m)" },
       base: { type: "string", value: "REF", description: "The ref the worker branched from (default main)" },
     },
     examples: ["switchyard dispatch watch auth-refactor --interval 30s --timeout 2h --base main", 'switchyard dispatch watch w1 --json || echo "exit $?"'],
     local: async (a, g) => {
       const target = pos(a, 0)!;
-      const interval = parseDuration(str(a, "interval") ?? "60s", "interval");
       const timeout = parseDuration(str(a, "timeout") ?? "90m", "timeout");
+      // The default interval shrinks to a short --timeout; only one given longer is a mistake.
+      const given = str(a, "interval");
+      const interval = given === undefined ? Math.min(60, timeout) : parseDuration(given, "interval");
       if (interval > timeout) throw new UsageError("--interval must not exceed --timeout");
       const deadline = Date.now() + timeout * 1000;
       return withTransport(g, async (t) => {

@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { EXIT_USAGE } from "../../../local-runner/cli/main.ts";
 import { cliSandbox } from "../../helpers/cli.ts";
 import { ageTree, git, workerRepo } from "../../helpers/git-repo.ts";
 import { codexRollout, holdOpen } from "../../helpers/transcripts.ts";
@@ -97,6 +98,15 @@ describe("dispatch watch exit codes (real git repositories, real processes)", ()
     const r = await watch(d.task, "--json");
     expect(r.code).toBe(2);
     expect(JSON.parse(r.out)).toMatchObject({ state: "running", decided_by: "activity", timed_out: true });
+  });
+
+  it("a --timeout shorter than the default interval is not a usage error: the interval shrinks to it", async () => {
+    const d = await dispatched(true);
+    writeFileSync(join(d.repo, "app.ts"), "export const version = 8;\n");
+    const r = await cli("dispatch", "watch", d.task, "--timeout", "1s");
+    expect(r.code, r.err).toBe(2);
+    expect(r.out).toMatch(/timeout after 1s/);
+    expect((await cli("dispatch", "watch", d.task, "--timeout", "1s", "--interval", "5s")).code).toBe(EXIT_USAGE);
   });
 
   it("5 unresolved: the target names nothing", async () => {
