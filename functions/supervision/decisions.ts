@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { and, desc, eq } from "drizzle-orm";
+import { managerCycles } from "../../schema/observe.ts";
 import { DECISIONS, managerDecisions, type DecisionRow } from "../../schema/supervision.ts";
 import type { TaskRow } from "../../schema/tasks.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
@@ -77,6 +78,20 @@ export async function recordDecision(ctx: Ctx, name: string, input: z.infer<type
  * route's status, stored with the request's Idempotency-Key in the same batch.
  */
 export async function insertDecision(ctx: Ctx, task: TaskRow, input: z.infer<typeof DecisionBody>, respond?: number) {
+  // A cited cycle must be one of this task's: strict commands later cite the decision, and an
+  // audit trail pointing at a cycle that never was (or another task's) proves nothing.
+  if (input.cycle_id !== undefined) {
+    const [cycle] = await ctx.db
+      .select({ id: managerCycles.id })
+      .from(managerCycles)
+      .where(and(eq(managerCycles.id, input.cycle_id), eq(managerCycles.taskId, task.id)))
+      .limit(1);
+    if (!cycle) {
+      throw new ApiError("NOT_FOUND", `task '${task.name}' has no cycle ${input.cycle_id}`, {
+        hint: `Cite the cycle_id a cycle of this task printed (switchyard cycle ${task.name} --json), or leave --cycle-id out.`,
+      });
+    }
+  }
   const nowMs = ctx.now().getTime();
   const audit = auditAfterInsert(ctx, {
     kind: "decision_recorded",

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { registerSession } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+import { managerCycles } from "../../../schema/observe.ts";
 import { eventsOf, supervised } from "./helpers.ts";
 
 let env: TestEnv;
@@ -51,15 +52,34 @@ describe("acks", () => {
   });
 });
 
+/** A cycle row of the task, as `cycle` records one; its id. */
+async function cycleOf(taskId: string): Promise<number> {
+  const [row] = await env.services.database.db
+    .insert(managerCycles)
+    .values({ taskId, state: "ok", createdAt: env.clock.ms })
+    .returning({ id: managerCycles.id });
+  return row!.id;
+}
+
 describe("record-decision and mutation-audit", () => {
   it("records decisions with ids and shows the chain of supervision mutations", async () => {
     const t = await supervised(env);
     await t.post("manager-config", { permit: ["repo.open_pr"] });
-    const d = await t.post("decisions", { decision: "nudge", reason: "worker idle", cycle_id: 3 }, t.manager.token);
+    const cycle = await cycleOf(t.taskId);
+    const d = await t.post("decisions", { decision: "nudge", reason: "worker idle", cycle_id: cycle }, t.manager.token);
     expect(d.status).toBe(201);
-    expect(d.body.decision).toMatchObject({ decision: "nudge", reason: "worker idle", cycle_id: 3 });
+    expect(d.body.decision).toMatchObject({ decision: "nudge", reason: "worker idle", cycle_id: cycle });
     const audit = await eventsOf(env, t.taskId, "decision_recorded");
-    expect(audit[0]!.payload).toEqual({ decision: "nudge", reason: "worker idle", cycle_id: 3, decision_id: d.body.decision_id });
+    expect(audit[0]!.payload).toEqual({ decision: "nudge", reason: "worker idle", cycle_id: cycle, decision_id: d.body.decision_id });
+    // A cited cycle must exist and be this task's.
+    const other = await supervised(env);
+    const theirs = await cycleOf(other.taskId);
+    for (const bad of [cycle + 1000, theirs]) {
+      const refused = await t.post("decisions", { decision: "wait", reason: "x", cycle_id: bad }, t.manager.token);
+      expect(refused.status, JSON.stringify(refused.body)).toBe(404);
+      expect(refused.body.error).toMatchObject({ code: "NOT_FOUND", message: `task '${t.name}' has no cycle ${bad}` });
+    }
+    expect(await eventsOf(env, t.taskId, "decision_recorded")).toHaveLength(1);
     const id = (await t.post("criteria", { criterion: "x", source: "manager_inferred" })).body.affected_criterion.id;
     expect((await eventsOf(env, t.taskId, "criterion_added"))[0]!.payload.criterion_id).toBe(id);
     expect((await t.post("decisions", { decision: "wait", reason: "x" }, t.worker.token)).status).toBe(403);

@@ -112,7 +112,10 @@ describe("handoff, acks, decisions, mutation-audit", () => {
     expect((await cli("worker-ack", "feat", "--payload-json", '{"objective":"y"}')).out).toBe("recorded worker ack revision 2");
     expect((await cli("worker-ack", "feat")).out).toContain("worker ack revision 2 at ");
     expect((await cli("manager-ack", "feat", "--payload-json", "[1]")).code).toBe(EXIT_USAGE);
-    const d = await cli("record-decision", "feat", "nudge", "--reason", "idle", "--cycle-id", "4");
+    const noCycle = await cli("record-decision", "feat", "nudge", "--reason", "idle", "--cycle-id", "4");
+    expect(noCycle.code).toBe(EXIT_FAILED);
+    expect(noCycle.err).toContain("task 'feat' has no cycle 4");
+    const d = await cli("record-decision", "feat", "nudge", "--reason", "idle");
     expect(d.out).toMatch(/^decision \d+: nudge \(idle\)$/);
     expect((await cli("record-decision", "feat", "nudge")).code).toBe(EXIT_USAGE);
     expect((await cli("record-decision", "feat", "--list")).out).toContain("nudge");
