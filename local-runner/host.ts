@@ -23,7 +23,7 @@ import { discoverTranscript, lsofMissing } from "./host/discovery.ts";
 import { execTool } from "./host/exec.ts";
 import { probePort, writeFilesUnder } from "./host/exports.ts";
 import { fileExists, fileInfo, readBytes } from "./host/files.ts";
-import { ancestry, keyboardBlocker, pidStartTime } from "./host/procs.ts";
+import { ancestry, type BootClock, keyboardBlocker, pidStartTime, pinnedBootClock } from "./host/procs.ts";
 import { inspectTranscript, transcriptRootsFromEnv, type TranscriptRoots } from "./host/transcripts.ts";
 import { Tmux, type NewSessionOptions } from "./host/tmux.ts";
 import { transcriptParser } from "./transcript-parser.ts";
@@ -44,6 +44,11 @@ export interface NodeHostOptions {
   transcriptRoots?: string[];
   /** Where the patrol looks for plugins when its config names no plugin_dir. */
   pluginDir?: string;
+  /**
+   * A file that pins this boot's boot time for every process sharing it (the home's), so pid
+   * start times stay comparable across clock steps (see pinnedBootClock); default: the kernel's.
+   */
+  bootClockFile?: string;
 }
 
 /** How long a pane found to belong to its agent is trusted without asking lsof again. */
@@ -70,6 +75,7 @@ export class NodeHost implements Host {
   private readonly paneChecks = new Map<string, number>();
   private lsofChecked = false;
   private readonly pluginDir: string | null;
+  private readonly bootClock: BootClock | undefined;
 
   constructor(opts: NodeHostOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
@@ -78,6 +84,7 @@ export class NodeHost implements Host {
     this.claudeConfigDir = opts.claudeConfigDir ?? process.env.CLAUDE_CONFIG_DIR;
     this.roots = transcriptRootsFromEnv(process.env, { codexHome: opts.codexHome, claudeConfigDir: this.claudeConfigDir, extraRoots: opts.transcriptRoots });
     this.pluginDir = opts.pluginDir ?? null;
+    this.bootClock = opts.bootClockFile && process.platform === "linux" ? pinnedBootClock(opts.bootClockFile) : undefined;
   }
 
   /** The transcript roots of each agent on this host (before symlinks are resolved). */
@@ -177,7 +184,7 @@ export class NodeHost implements Host {
 
   /** Start time in ms since the epoch; null when the pid is not running or is a zombie. */
   pidStartTime(pid: number): Promise<number | null> {
-    return pidStartTime(pid);
+    return pidStartTime(pid, this.bootClock);
   }
 
   /**
@@ -185,7 +192,7 @@ export class NodeHost implements Host {
    * (within START_TIME_TOLERANCE_MS): a recycled pid reports dead.
    */
   async pidAlive(pid: number, startedAt?: number | null): Promise<boolean> {
-    const now = await pidStartTime(pid);
+    const now = await pidStartTime(pid, this.bootClock);
     if (now === null) return false;
     return startedAt == null || Math.abs(now - startedAt) < START_TIME_TOLERANCE_MS;
   }

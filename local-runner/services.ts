@@ -378,7 +378,7 @@ export async function openLocalServices(
       home,
       ownerToken,
       clock,
-      host: new NodeHost({ pluginDir: join(home.home, "plugins") }),
+      host: new NodeHost({ pluginDir: join(home.home, "plugins"), bootClockFile: join(home.home, "boot-clock.json") }),
       hostName: home.hostName,
       log: opts.log,
       agents: agentLaunchConfig(process.env, home),

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { HostError } from "../../functions/lib/host.ts";
 
@@ -46,6 +46,53 @@ function linuxTimes(): Promise<{ boot: number; hz: number }> {
   return linuxClock;
 }
 
+/** Where start times count from: the boot time in ms since the epoch, and the clock tick rate. */
+export type BootClock = () => Promise<{ boot: number; hz: number }>;
+
+/**
+ * A boot time pinned for the whole boot in `file`, so that every process that shares the file
+ * turns a process's start (kernel ticks since boot) into the same wall-clock time. The kernel's
+ * own boot time (`btime`) is the wall clock now minus the time since boot, so it moves whenever
+ * the clock is stepped (NTP, a VM resumed): a start time recorded before a 9-second step no
+ * longer matched the same live process after it, and every registered session read as dead.
+ * The first process of a boot writes the file (boot id and boot time; write then rename); the
+ * others, and later runs, read it. An unreadable or unwritable file falls back to the kernel's.
+ */
+export function pinnedBootClock(file: string): BootClock {
+  let pinned: Promise<{ boot: number; hz: number }> | null = null;
+  return () => {
+    pinned ??= (async () => {
+      const now = await linuxTimes();
+      let bootId: string;
+      try {
+        bootId = (await readFile("/proc/sys/kernel/random/boot_id", "utf8")).trim();
+      } catch {
+        return now;
+      }
+      const read = async () => {
+        try {
+          const r = JSON.parse(await readFile(file, "utf8")) as { boot_id?: unknown; boot_ms?: unknown };
+          return r.boot_id === bootId && Number.isSafeInteger(r.boot_ms) ? (r.boot_ms as number) : null;
+        } catch {
+          return null;
+        }
+      };
+      const recorded = await read();
+      if (recorded !== null) return { boot: recorded, hz: now.hz };
+      try {
+        const tmp = `${file}.${process.pid}.tmp`;
+        await writeFile(tmp, `${JSON.stringify({ boot_id: bootId, boot_ms: now.boot })}\n`, { mode: 0o600 });
+        await rename(tmp, file);
+      } catch {
+        return now;
+      }
+      // Two first processes race to write; the file holds one of them, and both use it.
+      return { boot: (await read()) ?? now.boot, hz: now.hz };
+    })();
+    return pinned;
+  };
+}
+
 /** Parses the text of /proc/<pid>/stat; null when it is malformed. */
 export function parseProcStat(text: string): LinuxStat | null {
   // The command name may contain spaces and parentheses; fields resume after the last ')'.
@@ -85,12 +132,12 @@ export async function psStartTime(pid: number): Promise<number | null> {
  * Start time of a pid in ms since the epoch, or null when it is not running. Zombies count as
  * not running: they have exited and only wait for their parent to reap them.
  */
-export async function pidStartTime(pid: number): Promise<number | null> {
+export async function pidStartTime(pid: number, clock: BootClock = linuxTimes): Promise<number | null> {
   if (!Number.isInteger(pid) || pid <= 0) return null;
   if (process.platform !== "linux") return psStartTime(pid);
   const st = await readLinuxStat(pid);
   if (!st || st.state === "Z" || st.state === "X") return null;
-  const { boot, hz } = await linuxTimes();
+  const { boot, hz } = await clock();
   return boot + Math.round((st.startTicks * 1000) / hz);
 }
 

@@ -1,6 +1,7 @@
 import { execFile, spawn } from "node:child_process";
 import { once } from "node:events";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { NodeHost } from "../../../local-runner/host.ts";
@@ -62,6 +63,39 @@ describe("NodeHost pid liveness", () => {
     const text = "42 (a b) (c)) S 1 42 42 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 12345 0 0";
     expect(parseProcStat(text)).toEqual({ pid: 42, comm: "a b) (c)", state: "S", ppid: 1, pgrp: 42, session: 42, tty: false, tpgid: -1, startTicks: 12345 });
     expect(parseProcStat("garbage")).toBeNull();
+  });
+});
+
+describe("NodeHost start times across a clock step", () => {
+  it("counts from the boot time pinned in the home's file, so a start recorded before a step still matches after it", async () => {
+    const dir = res.tmpDir();
+    const file = join(dir, "boot-clock.json");
+    const bootId = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+    const kernel = (await host.pidStartTime(process.pid))!;
+    // The first process of the boot pins the kernel's boot time.
+    const first = new NodeHost({ bootClockFile: file });
+    expect(await first.pidStartTime(process.pid)).toBe(kernel);
+    const pinned = JSON.parse(readFileSync(file, "utf8"));
+    expect(pinned.boot_id).toBe(bootId);
+    // Pinned before a step of 9 s: the kernel's boot time has since moved, the pinned one has not.
+    writeFileSync(file, JSON.stringify({ boot_id: bootId, boot_ms: pinned.boot_ms - 9000 }));
+    const recorded = kernel - 9000;
+    const later = new NodeHost({ bootClockFile: file });
+    expect(await later.pidStartTime(process.pid)).toBe(recorded);
+    expect(await later.pidAlive(process.pid, recorded)).toBe(true);
+    // Without the file, that record reads as another process (what every session did after a step).
+    expect(await host.pidAlive(process.pid, recorded)).toBe(false);
+    // A file of another boot is replaced by this boot's; a damaged one too.
+    for (const stale of [JSON.stringify({ boot_id: "another-boot", boot_ms: 1 }), "{not json"]) {
+      writeFileSync(file, stale);
+      expect(await new NodeHost({ bootClockFile: file }).pidStartTime(process.pid)).toBe(kernel);
+      expect(JSON.parse(readFileSync(file, "utf8"))).toEqual({ boot_id: bootId, boot_ms: pinned.boot_ms });
+    }
+  });
+
+  it("falls back to the kernel's boot time when the file cannot be written", async () => {
+    const file = join(res.tmpDir(), "no-such-dir", "boot-clock.json");
+    expect(await new NodeHost({ bootClockFile: file }).pidStartTime(process.pid)).toBe(await host.pidStartTime(process.pid));
   });
 });
 
