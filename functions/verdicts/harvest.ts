@@ -43,9 +43,13 @@ export async function harvest(ctx: Ctx, target: string, input: z.output<typeof H
   }
   const git = v.evidence.git as { repo?: boolean; branch?: string | null; error?: string } | null;
   if (git?.repo !== true) {
-    throw new ApiError("CONFLICT", `refusing to harvest '${target}': ${w.cwd} is not a git worktree Switchyard can read${git?.error ? ` (${git.error})` : ""}`, {
-      hint: "Harvest commits the worker's uncommitted work with git. Inspect the directory by hand and keep what the worker left before re-dispatching.",
-    });
+    throw new ApiError(
+      "CONFLICT",
+      `refusing to harvest '${target}': ${w.cwd} is not a git worktree Switchyard can read${git?.error ? ` (${git.error})` : ""}`,
+      {
+        hint: "Harvest commits the worker's uncommitted work with git. Inspect the directory by hand and keep what the worker left before re-dispatching.",
+      },
+    );
   }
   const message = [
     `switchyard harvest: recover uncommitted work of ${w.name}${r.task ? ` (task ${r.task.name})` : ""}`,
