@@ -186,7 +186,7 @@ export async function judge(ctx: Ctx, r: Resolved, base: string): Promise<Verdic
       state: "worker-process-gone",
       decided_by: "process",
       next_action: blind
-        ? `Look before re-dispatching: ${cwd} is not a git worktree Switchyard can read (or is missing), so whether the worker left work there is unknown and harvest cannot commit it; inspect the directory by hand.`
+        ? `Look before re-dispatching: git cannot read ${cwd} (not a worktree, missing, or damaged), so whether the worker left work there is unknown and harvest cannot commit it; inspect the directory by hand.`
         : recover
           ? `Recover before anything else: switchyard harvest ${r.task?.name ?? w.name} --orphaned (commits the uncommitted work on its branch and releases its claims); never delete or reset the worktree.`
           : "Nothing to recover (clean tree, no commits ahead, no result): re-dispatch the task to a new worker.",

@@ -45,7 +45,7 @@ export async function harvest(ctx: Ctx, target: string, input: z.output<typeof H
   if (git?.repo !== true) {
     throw new ApiError(
       "CONFLICT",
-      `refusing to harvest '${target}': ${w.cwd} is not a git worktree Switchyard can read${git?.error ? ` (${git.error})` : ""}`,
+      `refusing to harvest '${target}': git cannot read ${w.cwd} (not a worktree, missing, or damaged)${git?.error ? `: ${git.error}` : ""}`,
       {
         hint: "Harvest commits the worker's uncommitted work with git. Inspect the directory by hand and keep what the worker left before re-dispatching.",
       },

@@ -137,6 +137,8 @@ export async function gitEvidence(dir: string, base: string): Promise<GitEvidenc
     ahead = count.code === 0 ? Number(count.stdout.trim()) : null;
   }
   const status = await git(dir, ["status", "--porcelain=v1", "-z", "--untracked-files=all"]);
+  // A worktree git cannot read (a damaged index) is not a clean one: say so instead of "nothing".
+  if (status.code !== 0) throw new HostError("COMMAND_FAILED", `git status in ${dir} failed: ${status.stderr.trim() || `exit ${status.code}`}`);
   const parsed = parseStatus(status.stdout);
   return {
     repo: true,

@@ -158,12 +158,28 @@ describe("dispatch watch exit codes (real git repositories, real processes)", ()
     ageTree(d.repo, 3600);
     const r = await watch(d.task);
     expect(r.code).toBe(4);
-    expect(r.out).toContain("is not a git worktree Switchyard can read (or is missing), so whether the worker left work there is unknown");
+    expect(r.out).toContain("(not a worktree, missing, or damaged), so whether the worker left work there is unknown");
     expect(r.out).not.toMatch(/Nothing to recover/);
     const h = await cli("harvest", d.task, "--orphaned");
     expect(h.code).toBe(1);
-    expect(h.err).toMatch(/refusing to harvest .*is not a git worktree Switchyard can read/);
+    expect(h.err).toMatch(/refusing to harvest .*: git cannot read .*\(not a worktree, missing, or damaged\)/);
     expect(readFileSync(join(d.repo, "notes.md"), "utf8")).toBe("half done\n");
+  });
+
+  it("a worktree whose index git cannot read is not called clean either", async () => {
+    const d = await dispatched(false);
+    writeFileSync(join(d.repo, "app.ts"), "export const version = 9;\n");
+    writeFileSync(join(d.repo, "left.ts"), "export const left = true;\n");
+    writeFileSync(join(d.repo, ".git", "index"), "not an index");
+    ageTree(d.repo, 3600);
+    const r = await watch(d.task);
+    expect(r.code).toBe(4);
+    expect(r.out).toContain("(not a worktree, missing, or damaged)");
+    expect(r.out).not.toMatch(/Nothing to recover/);
+    const h = await cli("harvest", d.task, "--orphaned");
+    expect(h.code).toBe(1);
+    expect(h.err).toMatch(/refusing to harvest .*: git cannot read/);
+    expect(readFileSync(join(d.repo, "left.ts"), "utf8")).toBe("export const left = true;\n");
   });
 
   it("harvest refuses a live worker", async () => {
