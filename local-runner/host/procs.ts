@@ -155,8 +155,41 @@ export interface TerminalProc {
   tty: boolean;
 }
 
-/** Interactive shells by executable name: one of these alone in the foreground is at its prompt. */
-const SHELLS = new Set(["bash", "zsh", "fish", "sh", "dash", "ksh", "mksh", "yash", "ash", "tcsh", "csh", "nu", "xonsh", "elvish", "pwsh", "busybox"]);
+/**
+ * Shells by executable name, and programs that hand the terminal to another shell (a pty
+ * wrapper, a nested multiplexer, a remote or privileged login): with only these in the
+ * foreground, typed text is a shell command. The check cannot know every such program; a
+ * session registered with its agent's own --pid does not depend on this list.
+ */
+const SHELLS = new Set([
+  "bash",
+  "rbash",
+  "zsh",
+  "fish",
+  "sh",
+  "dash",
+  "ksh",
+  "ksh93",
+  "mksh",
+  "yash",
+  "ash",
+  "tcsh",
+  "csh",
+  "nu",
+  "xonsh",
+  "elvish",
+  "pwsh",
+  "busybox",
+  "script",
+  "tmux",
+  "tmux: client",
+  "screen",
+  "ssh",
+  "mosh-client",
+  "su",
+  "sudo",
+  "login",
+]);
 
 const isStopped = (p: { state: string }) => p.state === "T" || p.state === "t";
 const stoppedReason = (pid: number) => `the agent (pid ${pid}) is stopped (suspended, as by C-z); typed text would go to its shell`;
@@ -185,14 +218,17 @@ export function keyboardVerdict(table: TerminalProc[], pid: number): string | nu
   );
   const stoppedBelow = table.find((p) => mine.has(p.pid) && isStopped(p));
   const front = table.filter((p) => p.pgrp === self.tpgid && mine.has(p.pid));
-  if (front.some(isStopped)) return stoppedReason(front.find(isStopped)!.pid);
-  if (!front.length) {
+  // What reads the keys is what runs in the foreground group: a stopped child of a running
+  // agent there (a tool that hit SIGTTIN) takes nothing from the agent.
+  const running = front.filter((p) => !isStopped(p));
+  if (!running.length) {
+    if (front.length) return stoppedReason(front[0]!.pid);
     if (stoppedBelow) return stoppedReason(stoppedBelow.pid);
     return `the agent (pid ${pid}) is not in the foreground of its terminal (process group ${self.tpgid} is); typed text would go to that program`;
   }
-  if (front.every((p) => SHELLS.has(p.comm))) {
+  if (running.every((p) => SHELLS.has(p.comm))) {
     if (stoppedBelow) return stoppedReason(stoppedBelow.pid);
-    return `the terminal's foreground is the shell ${front[0]!.comm} (pid ${front[0]!.pid}) at its prompt, not an agent (has the agent exited?); typed text would be a shell command`;
+    return `the terminal's foreground is the shell ${running[0]!.comm} (pid ${running[0]!.pid}) at its prompt, not an agent (has the agent exited?); typed text would be a shell command`;
   }
   return null;
 }

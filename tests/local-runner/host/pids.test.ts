@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { NodeHost } from "../../../local-runner/host.ts";
-import { parseProcStat, psStartTime } from "../../../local-runner/host/procs.ts";
+import { keyboardVerdict, parseProcStat, psStartTime } from "../../../local-runner/host/procs.ts";
 import { kernelNow, Resources, waitFor } from "./helpers.ts";
 
 const host = new NodeHost();
@@ -96,6 +96,29 @@ describe("NodeHost start times across a clock step", () => {
   it("falls back to the kernel's boot time when the file cannot be written", async () => {
     const file = join(res.tmpDir(), "no-such-dir", "boot-clock.json");
     expect(await new NodeHost({ bootClockFile: file }).pidStartTime(process.pid)).toBe(await host.pidStartTime(process.pid));
+  });
+});
+
+describe("keyboardVerdict on process tables", () => {
+  // A pane's shell (pid 100, its own group), registered without a pid, and what runs under it.
+  const proc = (pid: number, ppid: number, pgrp: number, comm: string, state = "S") => ({ pid, ppid, pgrp, tpgid: 0, state, comm, tty: true });
+  const table = (fg: number, ...rest: ReturnType<typeof proc>[]) => [proc(100, 1, 100, "bash"), ...rest].map((p) => ({ ...p, tpgid: fg }));
+
+  it("passes an agent in the foreground, a stopped tool of it beside it included", () => {
+    expect(keyboardVerdict(table(200, proc(200, 100, 200, "codex")), 100)).toBeNull();
+    expect(keyboardVerdict(table(200, proc(200, 100, 200, "codex"), proc(201, 200, 200, "cat", "T")), 100)).toBeNull();
+  });
+
+  it("holds a shell, or a program that hands the terminal to one, alone in the foreground", () => {
+    for (const comm of ["rbash", "script", "tmux: client", "ssh", "sudo"]) {
+      expect(keyboardVerdict(table(200, proc(200, 100, 200, comm)), 100), comm).toBe(
+        `the terminal's foreground is the shell ${comm} (pid 200) at its prompt, not an agent (has the agent exited?); typed text would be a shell command`,
+      );
+    }
+    // The shell itself at its prompt, its suspended agent below it.
+    expect(keyboardVerdict(table(100, proc(200, 100, 200, "codex", "T")), 100)).toBe(
+      "the agent (pid 200) is stopped (suspended, as by C-z); typed text would go to its shell",
+    );
   });
 });
 
