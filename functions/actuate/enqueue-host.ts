@@ -68,6 +68,8 @@ export async function enqueueHostCommand(ctx: Ctx, name: string, input: z.output
       maxAttempts: input.max_attempts,
     },
     wire,
+    // What the caller asked for; the pane fields come from the session as it is now.
+    ["text", "key", "followup", "scrollback"],
   );
   return { ...wire(command), created };
 }

@@ -26,6 +26,12 @@ export async function enqueueCommand(
   ctx: Ctx,
   input: NewCommand,
   respond?: (command: CommandRow) => unknown,
+  /**
+   * The payload fields the request itself gave, which a retry must repeat; the rest (the pane's
+   * pid, its transcript path) the server fills in from the session, which may have changed since
+   * (a /clear moves the transcript). Default: the whole payload.
+   */
+  requestFields?: readonly string[],
 ): Promise<{ command: CommandRow; created: boolean }> {
   const key = input.idempotencyKey ?? null;
   const scope = key ? enqueueScope(ctx, input) : null;
@@ -46,7 +52,7 @@ export async function enqueueCommand(
     existing.type === input.type &&
     existing.taskId === (input.taskId ?? null) &&
     existing.sessionId === (input.sessionId ?? null) &&
-    canonical(existing.payload) === canonical(input.payload) &&
+    canonical(pick(existing.payload, requestFields)) === canonical(pick(input.payload, requestFields)) &&
     existing.correlationId === (input.correlationId ?? null) &&
     existing.requiredPermission === (input.requiredPermission ?? null) &&
     existing.maxAttempts === row.maxAttempts;
@@ -57,6 +63,11 @@ export async function enqueueCommand(
     });
   }
   return { command: existing, created: false };
+}
+
+/** `payload` restricted to `fields` (all of it without them). */
+function pick(payload: Record<string, unknown>, fields?: readonly string[]): Record<string, unknown> {
+  return fields ? Object.fromEntries(fields.map((f) => [f, payload[f] ?? null])) : payload;
 }
 
 /** JSON with object keys sorted, so two payloads compare by content whatever order built them. */

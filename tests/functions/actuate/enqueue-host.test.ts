@@ -22,6 +22,14 @@ describe("enqueue (host command for a session's machine)", () => {
     });
     const retry = await env.call("POST", `/v1/sessions/${w.session.name}/commands`, { body: { type: "nudge", text: "status?", idempotency_key: "n-1" } });
     expect(retry).toMatchObject({ status: 200, body: { created: false, command_id: res.body.command_id } });
+    // The session's transcript moved (a /clear) between the request and its retry: still a retry.
+    await env.services.database.client.execute({ sql: "UPDATE sessions SET transcript_path = '/moved.jsonl' WHERE id = ?", args: [w.session_id] });
+    const later = await env.call("POST", `/v1/sessions/${w.session.name}/commands`, { body: { type: "nudge", text: "status?", idempotency_key: "n-1" } });
+    expect(later).toMatchObject({ status: 200, body: { created: false, command_id: res.body.command_id } });
+    // Other text under the same key is another request.
+    const other = await env.call("POST", `/v1/sessions/${w.session.name}/commands`, { body: { type: "nudge", text: "stop", idempotency_key: "n-1" } });
+    expect(other.status).toBe(422);
+    expect(other.body.error.code).toBe("IDEMPOTENCY_MISMATCH");
   });
 
   it("refuses a nudge without text, a session without a pane, and a runner token", async () => {
