@@ -44,6 +44,12 @@ function apiErrorOf(status: number, body: any): ApiError {
   return new ApiError(code, e.message ?? `HTTP ${status}`, { hint: e.hint });
 }
 
+/** Whether an answer is Switchyard's refusal of the token (its error envelope), not a proxy's page. */
+function refusedToken(body: any): boolean {
+  const code = body?.error?.code;
+  return code === "UNAUTHENTICATED" || code === "FORBIDDEN";
+}
+
 /**
  * A runner: claims its host's commands from a server over HTTP, executes them with the local
  * Host and the shared executors, and reports each attempt. The server scopes every call to the
@@ -89,9 +95,10 @@ export async function runRunner(opts: RunnerOptions): Promise<{ rounds: number; 
         path: "/runner/claim",
         body: { runner_id: opts.runnerId, limit: opts.limit, lease_seconds: opts.leaseSeconds },
       });
-      if (res.status === 401 || res.status === 403) {
+      if ((res.status === 401 || res.status === 403) && refusedToken(res.body)) {
         // A wrong, revoked or non-runner token never starts working: retrying would only log
-        // the refusal every round while the host's commands wait.
+        // the refusal every round while the host's commands wait. Only Switchyard's own refusal
+        // counts: a proxy's 403 page in front of a restarting server is retried like any error.
         const why = apiErrorOf(res.status, res.body).message;
         throw new RunnerConfigError(
           `the server refused the runner's token (${res.status}: ${why}); mint one for this machine on the server: switchyard token mint --scope runner --host ${opts.hostName}`,

@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { createServer } from "node:http";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -113,6 +114,21 @@ describe("switchyard runner", () => {
       expect(refused.code, refused.stderr).toBe(1);
       expect(refused.stderr).toContain(`the server refused the runner's token (${why}`);
       expect(refused.stderr).toContain("switchyard token mint --scope runner --host remote-b");
+    }
+    // A proxy's own 403 page (not Switchyard's refusal) is retried like any failed round.
+    const proxy = createServer((_req, res) => res.writeHead(403, { "content-type": "text/html" }).end("<h1>403 Forbidden</h1>"));
+    await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
+    try {
+      const port = (proxy.address() as { port: number }).port;
+      const retried = await run(
+        process.execPath,
+        [BIN, "runner", "--url", `http://127.0.0.1:${port}`, "--token", token, "--host", "remote-b", "--iterations", "2", "--interval", "0.1"],
+        { cwd: ROOT, env: { ...process.env, SWITCHYARD_HOME: env.dir }, timeout: 20_000 },
+      );
+      expect(retried.stdout).toContain("stopped after 2 round(s)");
+      expect(retried.stderr).toContain("runner claim failed");
+    } finally {
+      proxy.close();
     }
   });
 
