@@ -14,6 +14,12 @@ export const TaskNameParam = z.object({ name: NameSchema.openapi({ param: { name
 export const MAX_HOOK_TEXT = 2000;
 
 /**
+ * A field the hook route copies into a text column: the database driver reads text back only up
+ * to a NUL, so one holding U+0000 is refused (the rest of a payload, stored as JSON, may hold it).
+ */
+const hookText = (max: number) => z.string().max(max).refine((v) => !v.includes("\u0000"), "contains the NUL character (U+0000)");
+
+/**
  * A hook payload exactly as the agent CLI sends it (Claude Code HTTP hooks, or a Codex command
  * hook piped through `switchyard-hook`). Only `hook_event_name` is required; the fields
  * Switchyard reads are listed, anything else the agent adds is accepted and ignored.
@@ -27,16 +33,16 @@ export const HookPayload = z
       // A name, never text: it is shown in lists and terminals as it came.
       .regex(/^[A-Za-z][A-Za-z0-9_.:-]*$/, "an event name: letters first, then letters, digits, _ . : -")
       .openapi({ description: "e.g. SessionStart, UserPromptSubmit, PermissionRequest, Notification, Stop" }),
-    session_id: z.string().max(200).optional().openapi({ description: "The agent's own session id (Claude session uuid, Codex thread id)" }),
-    transcript_path: z.string().max(4096).nullable().optional(),
-    cwd: z.string().max(4096).optional(),
-    turn_id: z.string().max(200).optional().openapi({ description: "Codex: the turn this event belongs to" }),
-    prompt_id: z.string().max(200).optional().openapi({ description: "Claude Code: the prompt (turn) this event belongs to" }),
-    source: z.string().max(100).optional().openapi({ description: "SessionStart: startup, resume, clear or compact" }),
-    reason: z.string().max(200).optional().openapi({ description: "SessionEnd: why the session ended (clear, logout, prompt_input_exit, other)" }),
-    notification_type: z.string().max(100).optional(),
-    trigger: z.string().max(100).optional().openapi({ description: "PreCompact/PostCompact: manual or auto" }),
-    tool_name: z.string().max(200).optional(),
+    session_id: hookText(200).optional().openapi({ description: "The agent's own session id (Claude session uuid, Codex thread id)" }),
+    transcript_path: hookText(4096).nullable().optional(),
+    cwd: hookText(4096).optional(),
+    turn_id: hookText(200).optional().openapi({ description: "Codex: the turn this event belongs to" }),
+    prompt_id: hookText(200).optional().openapi({ description: "Claude Code: the prompt (turn) this event belongs to" }),
+    source: hookText(100).optional().openapi({ description: "SessionStart: startup, resume, clear or compact" }),
+    reason: hookText(200).optional().openapi({ description: "SessionEnd: why the session ended (clear, logout, prompt_input_exit, other)" }),
+    notification_type: hookText(100).optional(),
+    trigger: hookText(100).optional().openapi({ description: "PreCompact/PostCompact: manual or auto" }),
+    tool_name: hookText(200).optional(),
     last_assistant_message: z.string().nullable().optional(),
   })
   .openapi("HookPayload");

@@ -1,21 +1,23 @@
 import type { Hook } from "@hono/zod-openapi";
 import { ApiError } from "./errors.ts";
 
-/** The path (dotted) of the first string, or object key, in `value` holding U+0000; null with none. */
-export function nulPath(value: unknown, path: string[] = []): string | null {
-  if (typeof value === "string") return value.includes("\u0000") ? path.join(".") : null;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const at = nulPath(value[i], [...path, String(i)]);
-      if (at !== null) return at;
-    }
-    return null;
-  }
-  if (value && typeof value === "object") {
-    for (const [k, v] of Object.entries(value)) {
-      if (k.includes("\u0000")) return [...path, k.replaceAll("\u0000", "\\u0000")].join(".");
-      const at = nulPath(v, [...path, k]);
-      if (at !== null) return at;
+/**
+ * The path (dotted) of the first string, or object key, in `value` holding U+0000; null with
+ * none. Walked with a stack of its own: a body nested thousands deep must get its answer, not
+ * overflow the call stack.
+ */
+export function nulPath(value: unknown): string | null {
+  const todo: Array<[unknown, string[]]> = [[value, []]];
+  while (todo.length) {
+    const [v, path] = todo.pop()!;
+    if (typeof v === "string") {
+      if (v.includes("\u0000")) return path.join(".");
+    } else if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) todo.push([v[i], [...path, String(i)]]);
+    } else if (v && typeof v === "object") {
+      const entries = Object.entries(v);
+      for (const [k] of entries) if (k.includes("\u0000")) return [...path, k.replaceAll("\u0000", "\\u0000")].join(".");
+      for (let i = entries.length - 1; i >= 0; i--) todo.push([entries[i]![1], [...path, entries[i]![0]]]);
     }
   }
   return null;

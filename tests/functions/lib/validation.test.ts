@@ -31,6 +31,10 @@ describe("request validation: text with a NUL character", () => {
     expect(nulPath({ a: [{ b: "ok" }, { c: "x\u0000y" }] })).toBe("a.1.c");
     expect(nulPath({ "k\u0000": 1 })).toBe("k\\u0000");
     expect(nulPath({ a: ["ok", 1, null, { b: true }] })).toBeNull();
+    // However deep: an answer, not a stack overflow.
+    let deep: unknown = "x\u0000";
+    for (let i = 0; i < 20_000; i++) deep = [deep];
+    expect(nulPath(deep)?.split(".")).toHaveLength(20_000);
   });
 
   it("passes the same text without the NUL, and text that only spells the escape", async () => {
@@ -44,5 +48,11 @@ describe("request validation: text with a NUL character", () => {
       body: { hook_event_name: "PostToolUse", session_id: "claude-nul", transcript_path: "/nowhere.jsonl", tool_response: { stdout: "bin\u0000ary" } },
     });
     expect(res.status, JSON.stringify(res.body)).toBeLessThan(300);
+    // Except in the fields the route keeps as text: the session it names, paths.
+    const named = await env.call("POST", "/v1/hooks/claude", {
+      body: { hook_event_name: "Stop", session_id: "agent-a\u0000tail", transcript_path: "/nowhere.jsonl" },
+    });
+    expect(named.status).toBe(400);
+    expect(named.body.error.fields).toEqual([{ field: "session_id", message: "contains the NUL character (U+0000)" }]);
   });
 });
