@@ -115,14 +115,14 @@ export async function createPlan(ctx: Ctx, input: z.output<typeof CreatePlanBody
 
 /** Lists plans, newest first, paged on creation (a plan changed mid-walk keeps its place). */
 export async function listPlans(ctx: Ctx, q: z.output<typeof PlanListQuery>) {
-  const after = decodeCursor(q.cursor, 2, "coordination/plans");
+  const after = decodeCursor(q.cursor, 2, "coordination/plans-created");
   const rows = await ctx.db
     .select()
     .from(plans)
     .where(and(q.status === "all" ? undefined : eq(plans.status, q.status), keysetAfter([plans.createdAt, plans.id], after, "desc")))
     .orderBy(desc(plans.createdAt), desc(plans.id))
     .limit(q.limit + 1);
-  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id], "coordination/plans");
+  const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id], "coordination/plans-created");
   return { plans: await plansToWire(ctx, page.items), count: page.items.length, next_cursor: page.next_cursor };
 }
 

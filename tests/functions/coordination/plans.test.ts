@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { encodeCursor } from "../../../functions/lib/paging.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 
 let env: TestEnv;
@@ -44,5 +45,10 @@ describe("GET /v1/plans", () => {
     expect(seen).toEqual([...ids].reverse());
     // A status filter pages the same way.
     expect(await walk("&status=draft", async () => {})).toEqual(ids.slice(1, 5).reverse());
+    // A cursor from before, keyed on the last change, is refused rather than read as a creation time.
+    const old = encodeCursor([env.clock.ms, ids[3]!], "coordination/plans");
+    const refused = await env.call("GET", `/v1/plans?cursor=${old}`);
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.fields).toEqual([expect.objectContaining({ field: "cursor" })]);
   });
 });
