@@ -218,6 +218,9 @@ function homeLine(g: GlobalOptions): string {
 }
 
 /** Commands that do local work rather than one API call. */
+/** How often a running `up` checks that some live `up` is recorded in the home (a file read). */
+const UP_RECORD_CHECK_MS = 5000;
+
 export const LOCAL_COMMANDS: CommandSpec[] = [
   {
     name: "init",
@@ -321,13 +324,19 @@ export const LOCAL_COMMANDS: CommandSpec[] = [
       // record, which its exit would otherwise have taken away with its own.
       const first = verifiedUp(s.home.home);
       const recorded = first === null || first.pid === process.pid;
-      if (recorded) {
+      const record = () => {
         try {
           writeUpRecord(s.home.home, running.url, { dbUrl: s.home.dbUrl, host: s.home.hostName });
         } catch {
           // A read-only home: those commands then need --url.
         }
-      }
+      };
+      if (recorded) record();
+      // The recorded server may stop first: whichever is still up then takes the record over.
+      const takeOver = setInterval(() => {
+        if (verifiedUp(s.home.home) === null) record();
+      }, UP_RECORD_CHECK_MS);
+      takeOver.unref();
       const lines = [
         `switchyard is up (pid ${process.pid}; Ctrl-C or \`kill ${process.pid}\` stops it)`,
         `  api:        ${running.url}/v1`,
@@ -349,6 +358,7 @@ export const LOCAL_COMMANDS: CommandSpec[] = [
       const started = Date.now();
       const reason = await stopRequested();
       process.stdout.write(`${reason}, shutting down (up ${duration(Date.now() - started)})\n`);
+      clearInterval(takeOver);
       removeUpRecord(s.home.home);
       try {
         await running.stop();
