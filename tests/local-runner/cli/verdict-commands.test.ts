@@ -152,35 +152,34 @@ describe("dispatch watch exit codes (real git repositories, real processes)", ()
     expect((await cli("harvest", d.task, "--orphaned")).code).toBe(1);
   });
 
-  it("a dead worker's directory that is not a git worktree is not called clean, and harvest refuses it", async () => {
-    const d = await dispatched(false, { git: false });
-    writeFileSync(join(d.repo, "notes.md"), "half done\n");
-    ageTree(d.repo, 3600);
-    const r = await watch(d.task);
-    expect(r.code).toBe(4);
-    expect(r.out).toContain("(not a worktree, missing, or damaged), so whether the worker left work there is unknown");
-    expect(r.out).not.toMatch(/Nothing to recover/);
-    const h = await cli("harvest", d.task, "--orphaned");
-    expect(h.code).toBe(1);
-    expect(h.err).toMatch(/refusing to harvest .*: git cannot read .*\(not a worktree, missing, or damaged\)/);
-    expect(readFileSync(join(d.repo, "notes.md"), "utf8")).toBe("half done\n");
-  });
-
-  it("a worktree whose index git cannot read is not called clean either", async () => {
-    const d = await dispatched(false);
-    writeFileSync(join(d.repo, "app.ts"), "export const version = 9;\n");
-    writeFileSync(join(d.repo, "left.ts"), "export const left = true;\n");
-    writeFileSync(join(d.repo, ".git", "index"), "not an index");
-    ageTree(d.repo, 3600);
-    const r = await watch(d.task);
-    expect(r.code).toBe(4);
-    expect(r.out).toContain("(not a worktree, missing, or damaged)");
-    expect(r.out).not.toMatch(/Nothing to recover/);
-    const h = await cli("harvest", d.task, "--orphaned");
-    expect(h.code).toBe(1);
-    expect(h.err).toMatch(/refusing to harvest .*: git cannot read/);
-    expect(readFileSync(join(d.repo, "left.ts"), "utf8")).toBe("export const left = true;\n");
-  });
+  // A dead worker whose directory git cannot read: left work is unknown, so nothing may say
+  // "clean", harvest refuses, and the file it left is still there.
+  for (const [what, setup] of [
+    ["is not a git worktree", async () => dispatched(false, { git: false })],
+    [
+      "has an index git cannot read",
+      async () => {
+        const d = await dispatched(false);
+        writeFileSync(join(d.repo, "app.ts"), "export const version = 9;\n");
+        writeFileSync(join(d.repo, ".git", "index"), "not an index");
+        return d;
+      },
+    ],
+  ] as const) {
+    it(`a dead worker's directory that ${what} is not called clean, and harvest refuses it`, async () => {
+      const d = await setup();
+      writeFileSync(join(d.repo, "left.md"), "half done\n");
+      ageTree(d.repo, 3600);
+      const r = await watch(d.task);
+      expect(r.code).toBe(4);
+      expect(r.out).toContain("(not a worktree, missing, or damaged), so whether the worker left work there is unknown");
+      expect(r.out).not.toMatch(/Nothing to recover/);
+      const h = await cli("harvest", d.task, "--orphaned");
+      expect(h.code).toBe(1);
+      expect(h.err).toMatch(/refusing to harvest .*: git cannot read .*\(not a worktree, missing, or damaged\)/);
+      expect(readFileSync(join(d.repo, "left.md"), "utf8")).toBe("half done\n");
+    });
+  }
 
   it("harvest refuses a live worker", async () => {
     const d = await dispatched(true);
