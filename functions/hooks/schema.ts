@@ -17,7 +17,11 @@ export const MAX_HOOK_TEXT = 2000;
  * A field the hook route copies into a text column: the database driver reads text back only up
  * to a NUL, so one holding U+0000 is refused (the rest of a payload, stored as JSON, may hold it).
  */
-const hookText = (max: number) => z.string().max(max).refine((v) => !v.includes("\u0000"), "contains the NUL character (U+0000)");
+const hookText = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((v) => !v.includes("\u0000"), "contains the NUL character (U+0000)");
 
 /**
  * A hook payload exactly as the agent CLI sends it (Claude Code HTTP hooks, or a Codex command
