@@ -217,10 +217,10 @@ function homeLine(g: GlobalOptions): string {
   return g.home;
 }
 
-/** Commands that do local work rather than one API call. */
 /** How often a running `up` checks that some live `up` is recorded in the home (a file read). */
 const UP_RECORD_CHECK_MS = 5000;
 
+/** Commands that do local work rather than one API call. */
 export const LOCAL_COMMANDS: CommandSpec[] = [
   {
     name: "init",

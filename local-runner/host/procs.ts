@@ -210,12 +210,7 @@ export function keyboardVerdict(table: TerminalProc[], pid: number): string | nu
   if (!self || self.state === "Z" || self.state === "X") return goneReason(pid);
   if (isStopped(self)) return stoppedReason(pid);
   if (!self.tty || self.tpgid <= 0) return null;
-  const mine = new Set(
-    withDescendants(
-      table.map((p) => ({ ...p, session: null, uid: null })),
-      [pid],
-    ),
-  );
+  const mine = new Set(withDescendants(table, [pid]));
   const stoppedBelow = table.find((p) => mine.has(p.pid) && isStopped(p));
   const front = table.filter((p) => p.pgrp === self.tpgid && mine.has(p.pid));
   // What reads the keys is what runs in the foreground group: a stopped child of a running
@@ -332,7 +327,7 @@ export async function ancestry(pid: number): Promise<number[]> {
 }
 
 /** `roots` and every process below them in the ppid tree, roots first, breadth-first. */
-export function withDescendants(table: ProcInfo[], roots: Iterable<number>): number[] {
+export function withDescendants(table: ReadonlyArray<{ pid: number; ppid: number }>, roots: Iterable<number>): number[] {
   const children = new Map<number, number[]>();
   for (const p of table) {
     const list = children.get(p.ppid);
