@@ -257,45 +257,68 @@ export const DASHBOARD_JS = `"use strict";
     return parts.join(" ") || "ok";
   }
 
+  /*
+   * A refresh arrives whenever anything changes (a heartbeat is enough), often while the owner is
+   * typing in a draft. Rebuilding the card then would swap the textarea under the keyboard: the
+   * caret, the selection and focus go, and text typed in between lands in a detached node. So a
+   * card is kept as it is while its advice's state and text are unchanged, and only rebuilt when
+   * they change.
+   */
+  function adviceKey(a) { return a.state + "|" + (a.state === "approved" ? a.approved_text || "" : a.draft_text || ""); }
+
+  function adviceCard(a) {
+    var text = a.state === "approved" ? a.approved_text || "" : a.draft_text || "";
+    var editable = a.state === "draft_ready" || a.state === "owner_input_required";
+    var area = el("textarea", { "data-advice": a.id, "aria-label": "draft for " + a.id });
+    // An approved text is what will be sent: it is shown as the server holds it, not edited.
+    area.value = editable && drafts[a.id] !== undefined ? drafts[a.id] : text;
+    area.readOnly = !editable;
+    area.addEventListener("input", function () { drafts[a.id] = area.value; });
+    var actions = el("div", { cls: "actions" });
+    if (editable) {
+      actions.appendChild(el("button", { cls: "primary", "data-action": "approve", onclick: function () {
+        var edited = area.value.trim() && area.value !== text ? area.value : undefined;
+        act("approve " + a.id, "POST", "/broker/advice/" + encodeURIComponent(a.id) + "/approve", edited ? { edit: edited } : {});
+      } }, "Approve"));
+    }
+    if (a.state === "approved") {
+      actions.appendChild(el("button", { cls: "primary", "data-action": "send", onclick: function () {
+        act("send " + a.id, "POST", "/broker/advice/" + encodeURIComponent(a.id) + "/send-approved", {});
+      } }, "Send approved"));
+    }
+    if (a.state !== "sent" && a.state !== "rejected") {
+      actions.appendChild(el("button", { cls: "danger", "data-action": "reject", onclick: function () {
+        var reason = window.prompt("Why reject " + a.id + "?", "not needed");
+        if (reason) act("reject " + a.id, "POST", "/broker/advice/" + encodeURIComponent(a.id) + "/reject", { reason: reason });
+      } }, "Reject"));
+    }
+    var card = el("div", { cls: "advice", "data-advice-card": a.id, "data-key": adviceKey(a) },
+      el("div", { cls: "meta", text: a.id + " · " + a.state + " · " + (a.requester || "?") + " → " + (a.to || "?") }),
+      el("div", { cls: "req", text: a.request_text }),
+      a.policy_reason ? el("div", { cls: "meta", text: "policy: " + a.policy_reason }) : null,
+      area,
+      actions);
+    return card;
+  }
+
   function renderApprovals(list) {
     var box = $("approvals");
     var focused = document.activeElement && document.activeElement.getAttribute("data-advice");
-    clear(box);
-    if (!list.length) { box.appendChild(el("p", { cls: "muted", text: "Nothing waiting for you." })); return; }
-    list.forEach(function (a) {
-      var text = a.state === "approved" ? a.approved_text || "" : a.draft_text || "";
-      if (drafts[a.id] === undefined) drafts[a.id] = text;
-      var area = el("textarea", { "data-advice": a.id, "aria-label": "draft for " + a.id });
-      area.value = drafts[a.id];
-      // An approved text is what will be sent; it is shown, not edited.
-      area.readOnly = a.state === "approved";
-      area.addEventListener("input", function () { drafts[a.id] = area.value; });
-      var actions = el("div", { cls: "actions" });
-      if (a.state === "draft_ready" || a.state === "owner_input_required") {
-        actions.appendChild(el("button", { cls: "primary", "data-action": "approve", onclick: function () {
-          var edited = area.value.trim() && area.value !== text ? area.value : undefined;
-          act("approve " + a.id, "POST", "/broker/advice/" + encodeURIComponent(a.id) + "/approve", edited ? { edit: edited } : {});
-        } }, "Approve"));
-      }
-      if (a.state === "approved") {
-        actions.appendChild(el("button", { cls: "primary", "data-action": "send", onclick: function () {
-          act("send " + a.id, "POST", "/broker/advice/" + encodeURIComponent(a.id) + "/send-approved", {});
-        } }, "Send approved"));
-      }
-      if (a.state !== "sent" && a.state !== "rejected") {
-        actions.appendChild(el("button", { cls: "danger", "data-action": "reject", onclick: function () {
-          var reason = window.prompt("Why reject " + a.id + "?", "not needed");
-          if (reason) act("reject " + a.id, "POST", "/broker/advice/" + encodeURIComponent(a.id) + "/reject", { reason: reason });
-        } }, "Reject"));
-      }
-      box.appendChild(el("div", { cls: "advice", "data-advice-card": a.id },
-        el("div", { cls: "meta", text: a.id + " · " + a.state + " · " + (a.requester || "?") + " → " + (a.to || "?") }),
-        el("div", { cls: "req", text: a.request_text }),
-        a.policy_reason ? el("div", { cls: "meta", text: "policy: " + a.policy_reason }) : null,
-        area,
-        actions));
-      if (focused === a.id) area.focus();
+    var old = {};
+    Array.prototype.forEach.call(box.querySelectorAll("[data-advice-card]"), function (c) { old[c.getAttribute("data-advice-card")] = c; });
+    var cards = list.map(function (a) {
+      var kept = old[a.id];
+      return kept && kept.getAttribute("data-key") === adviceKey(a) ? kept : adviceCard(a);
     });
+    Array.prototype.slice.call(box.childNodes).forEach(function (n) { if (cards.indexOf(n) < 0) box.removeChild(n); });
+    if (!cards.length) { box.appendChild(el("p", { cls: "muted", text: "Nothing waiting for you." })); return; }
+    // Only nodes out of place move: moving the card being typed in would blur it.
+    cards.forEach(function (c, i) { if (box.childNodes[i] !== c) box.insertBefore(c, box.childNodes[i] || null); });
+    // A card rebuilt under the caret (its advice changed) gets the focus back.
+    var now = document.activeElement;
+    if (focused && (!now || now.getAttribute("data-advice") !== focused)) {
+      Array.prototype.forEach.call(box.querySelectorAll("textarea"), function (t) { if (t.getAttribute("data-advice") === focused) t.focus(); });
+    }
   }
 
   function renderQueue(q) {

@@ -162,6 +162,48 @@ describe.skipIf(!haveChromium)("/dashboard in Chromium", () => {
     await rec.context.close();
   });
 
+  it("keeps a half-typed draft, its caret and focus through a live refresh, and approves what was typed", async () => {
+    const requester = await must("POST", "/v1/sessions", { name: "dash-typist", role: "worker" });
+    await must("POST", "/v1/sessions", { name: "dash-typist-advisor", role: "manager" });
+    const sent = await must("POST", "/v1/messages", { to: "dash-typist-advisor", body: "Rename the module?", msg_type: "request" }, requester.token);
+    const ingested = await must("POST", `/v1/broker/messages/${sent.message_id}/ingest`, {});
+    await must("POST", "/v1/orchestrator/watch", { once: true });
+
+    const rec = await signedIn();
+    const { page } = rec;
+    const area = page.locator(`textarea[data-advice="${ingested.advice_id}"]`);
+    await area.waitFor({ timeout: 10_000 });
+    await area.fill("Keep the name");
+    // The caret mid-text: a rebuilt textarea would put it back at the end.
+    for (let i = 0; i < 5; i++) await area.press("ArrowLeft");
+    await page.evaluate((id) => {
+      (window as any).typing = document.querySelector(`textarea[data-advice="${id}"]`);
+    }, ingested.advice_id);
+    const mark = await page.evaluate(() => document.body.getAttribute("data-watermark"));
+    // Any write refreshes the page (the stream sends the new watermark); before, the refresh
+    // rebuilt every card and the textarea under the caret was replaced.
+    await must("POST", "/v1/sessions", { name: "dash-typist-bystander", role: "worker" });
+    await page.waitForFunction((m) => document.body.getAttribute("data-watermark") !== m, mark, { timeout: 5000 });
+    const kept = await page.evaluate((id) => {
+      const now = document.querySelector(`textarea[data-advice="${id}"]`) as HTMLTextAreaElement;
+      return { same: now === (window as any).typing, focused: document.activeElement === now, caret: now.selectionStart, value: now.value };
+    }, ingested.advice_id);
+    expect(kept).toEqual({ same: true, focused: true, caret: "Keep the".length, value: "Keep the name" });
+    await page.keyboard.type(" old");
+    await page.keyboard.press("End");
+    await page.keyboard.type("; move the tests.");
+    await page.locator(`[data-advice-card="${ingested.advice_id}"] button[data-action="approve"]`).click();
+    await page.locator("#receipt.ok", { hasText: `approve ${ingested.advice_id}` }).waitFor({ timeout: 5000 });
+    const shown = await must("GET", `/v1/broker/advice/${ingested.advice_id}`);
+    expect(shown.advice.approved_text).toBe("Keep the old name; move the tests.");
+    // The approved card shows the server's approved text, read-only.
+    await page.locator(`[data-advice-card="${ingested.advice_id}"] button[data-action="send"]`).waitFor({ timeout: 5000 });
+    expect(await area.inputValue()).toBe("Keep the old name; move the tests.");
+    expect(await area.getAttribute("readonly")).not.toBeNull();
+    expect(rec.errors).toEqual([]);
+    await rec.context.close();
+  });
+
   it("refuses the dashboard's data without the owner token, and the page says so for a wrong one", async () => {
     const session = await must("POST", "/v1/sessions", { name: "dash-intruder", role: "worker" });
     expect((await api("GET", "/v1/dashboard/overview", undefined, null)).status).toBe(401);
