@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 export const ADVICE_STATES = ["queued", "draft_ready", "owner_input_required", "approved", "rejected", "sent", "failed"] as const;
 export type AdviceState = (typeof ADVICE_STATES)[number];
@@ -80,6 +80,16 @@ export const orchestratorJobs = sqliteTable(
 
 export type OrchestratorJobRow = typeof orchestratorJobs.$inferSelect;
 
+/**
+ * Orchestrator jobs per state, kept by triggers on orchestrator_jobs (migration 0023): the
+ * status read takes its totals from here (one row per state) instead of counting every job
+ * that ever finished.
+ */
+export const orchestratorJobCounts = sqliteTable("orchestrator_job_counts", {
+  state: text("state", { enum: JOB_STATES }).primaryKey(),
+  n: integer("n").notNull().default(0),
+});
+
 export const RUN_MODES = ["supervised", "overnight_dry_run", "scoped_auto_send"] as const;
 export type RunMode = (typeof RUN_MODES)[number];
 
@@ -140,8 +150,51 @@ export const brokerEvents = sqliteTable(
   },
   (t) => [
     index("broker_events_run_idx").on(t.runId, t.id),
+    // A digest's newest errors and stop event, and a send's own reservation, without walking
+    // every tick of a long run.
+    index("broker_events_run_kind_idx").on(t.runId, t.kind, t.id),
     index("broker_events_job_idx").on(t.jobId, t.id),
     index("broker_events_advice_idx").on(t.adviceId, t.id),
+  ],
+);
+
+/**
+ * A run's broker events per kind and subject, kept by triggers on broker_events (migration
+ * 0023), so status, digest and the send budget read a total instead of counting a log that
+ * grows with every tick. The subject is the condition of a stop_condition_met event and the
+ * thread of a send_reserved event, '' otherwise; kind '' holds the run's total of all events.
+ */
+export const brokerRunEventCounts = sqliteTable(
+  "broker_run_event_counts",
+  {
+    runId: text("run_id").notNull(),
+    kind: text("kind").notNull(),
+    subject: text("subject").notNull(),
+    n: integer("n").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.kind, t.subject] })],
+);
+
+/**
+ * A run's advice per thread, kept by triggers on advice_requests (migration 0023): requests,
+ * those with a draft, those sent, and those sent without an approval. Thread '' holds the
+ * run's totals. Each tick checks its budgets and tripwires against these rows rather than
+ * counting every request the run ever took on.
+ */
+export const brokerRunAdviceCounts = sqliteTable(
+  "broker_run_advice_counts",
+  {
+    runId: text("run_id").notNull(),
+    threadId: text("thread_id").notNull(),
+    requests: integer("requests").notNull().default(0),
+    drafts: integer("drafts").notNull().default(0),
+    sent: integer("sent").notNull().default(0),
+    unapprovedSent: integer("unapproved_sent").notNull().default(0),
+  },
+  (t) => [
+    primaryKey({ columns: [t.runId, t.threadId] }),
+    // The busiest thread over a per-thread send limit is one step down this index.
+    index("broker_run_advice_counts_sent_idx").on(t.runId, t.sent),
   ],
 );
 

@@ -26,7 +26,7 @@ export const Job = z
 export const StatusResult = z
   .object({
     counts: z.object(Object.fromEntries(JOB_STATES.map((s) => [s, z.number().int()])) as Record<(typeof JOB_STATES)[number], z.ZodNumber>),
-    total: z.number().int(),
+    total: z.number().int().openapi({ description: "Every job there is, finished ones included: the sum of counts, kept as jobs change state" }),
     oldest_queued_at: z.string().nullable(),
     expired_leases: z.number().int().openapi({ description: "Running jobs whose lease ran out: their processor died; the next pass retries or fails them" }),
   })

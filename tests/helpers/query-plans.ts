@@ -1,4 +1,5 @@
 import type { InArgs, InStatement, Transaction } from "@libsql/client";
+import Database from "libsql";
 import type { TestEnv } from "./services.ts";
 
 /** One statement the app sent to the database client. */
@@ -96,4 +97,33 @@ export async function rebindProblems(e: TestEnv, seen: Captured[]): Promise<stri
     }
   }
   return [...problems];
+}
+
+/**
+ * The work each distinct read among `seen` takes now: SQLite's count of virtual-machine steps
+ * for one run of it (`sqlite_stmt.nstep`), on a connection of its own to the test's database
+ * file. Steps count rows visited, not pages, so a read that costs the same at any history takes
+ * the same number of steps after more history is added; one that walks history takes more.
+ * Reads whose text matches `skip` (ones that list rows rather than count them) are left out.
+ */
+export function readSteps(e: TestEnv, seen: Captured[], skip: RegExp[] = []): Map<string, number> {
+  const url = e.services.database.url;
+  if (!url.startsWith("file:")) throw new Error(`readSteps needs a database file, not ${url}`);
+  const conn = new Database(url.slice("file:".length), { readonly: true } as never);
+  try {
+    const steps = new Map<string, number>();
+    const nstep = conn.prepare("SELECT nstep FROM sqlite_stmt WHERE sql = ?").raw(true);
+    // Kept referenced until their steps are read: a finalized statement leaves sqlite_stmt.
+    const kept: unknown[] = [];
+    for (const { sql, args } of seen) {
+      if (!/^\s*select/i.test(sql) || steps.has(sql) || skip.some((s) => s.test(sql))) continue;
+      const stmt = conn.prepare(sql);
+      kept.push(stmt);
+      stmt.all(args as never);
+      steps.set(sql, Number((nstep.get([sql] as never) as unknown[])[0]));
+    }
+    return steps;
+  } finally {
+    conn.close();
+  }
 }

@@ -63,6 +63,62 @@ describe("migrateDatabase", () => {
     expect((await c.execute("SELECT advised_at FROM messages WHERE id = 'msg_new'")).rows[0]!.advised_at).toBe(2500);
   });
 
+  it("counts the jobs, run events and run advice a database already holds when it adds the kept counts (0023)", async () => {
+    const { db } = await fileDatabase();
+    await migrateDatabase(db);
+    // Back to the schema before 0023, with history of every kind it counts.
+    const c = db.client;
+    const last = journal.entries.find((e) => e.tag === "0023_history_counters")!;
+    const triggers = (await c.execute("SELECT name FROM sqlite_schema WHERE type = 'trigger' AND name GLOB '*_count_*'")).rows.map((r) => String(r.name));
+    expect(triggers).toHaveLength(11);
+    await c.executeMultiple(`
+      ${triggers.map((t) => `DROP TRIGGER ${t};`).join(" ")}
+      DROP TABLE orchestrator_job_counts; DROP TABLE broker_run_event_counts; DROP TABLE broker_run_advice_counts; DROP INDEX broker_events_run_kind_idx;
+      DELETE FROM __drizzle_migrations WHERE created_at = ${last.when};
+      INSERT INTO orchestrator_jobs (id, advice_id, state, created_at, updated_at) VALUES
+        ('job_1', 'adv_1', 'draft_ready', 1, 1), ('job_2', 'adv_2', 'draft_ready', 2, 2), ('job_3', 'adv_3', 'failed', 3, 3), ('job_4', 'adv_4', 'queued', 4, 4);
+      INSERT INTO broker_events (run_id, kind, payload_json, created_at) VALUES
+        ('run_a', 'tick', '{}', 1), ('run_a', 'tick', '{}', 2), ('run_a', 'stop_condition_met', '{"condition":"owner_input_required"}', 3),
+        ('run_a', 'send_reserved', '{"thread_id":"thr_1"}', 4), ('run_b', 'run_created', '{}', 5), (NULL, 'advice_ingested', '{}', 6);
+      INSERT INTO advice_requests (id, source_message_id, thread_id, to_session_id, run_id, state, request_text, draft_text, approved_at, sent_at, created_at, updated_at) VALUES
+        ('adv_1', 'msg_1', 'thr_1', 'ses_x', 'run_a', 'sent', 'q', 'd', 5, 6, 1, 6),
+        ('adv_2', 'msg_2', 'thr_1', 'ses_x', 'run_a', 'sent', 'q', 'd', NULL, 7, 2, 7),
+        ('adv_3', 'msg_3', 'thr_2', 'ses_x', 'run_a', 'failed', 'q', NULL, NULL, NULL, 3, 3),
+        ('adv_4', 'msg_4', 'thr_3', 'ses_x', NULL, 'queued', 'q', NULL, NULL, NULL, 4, 4);`);
+    expect((await migrateDatabase(db)).applied).toEqual([last.tag]);
+    const table = async (sql: string) => (await c.execute(sql)).rows.map((r) => Object.values(r));
+    expect(await table("SELECT state, n FROM orchestrator_job_counts ORDER BY state")).toEqual([
+      ["draft_ready", 2],
+      ["failed", 1],
+      ["queued", 1],
+    ]);
+    expect(await table("SELECT run_id, kind, subject, n FROM broker_run_event_counts ORDER BY run_id, kind, subject")).toEqual([
+      ["run_a", "", "", 4],
+      ["run_a", "send_reserved", "thr_1", 1],
+      ["run_a", "stop_condition_met", "owner_input_required", 1],
+      ["run_a", "tick", "", 2],
+      ["run_b", "", "", 1],
+      ["run_b", "run_created", "", 1],
+    ]);
+    expect(await table("SELECT run_id, thread_id, requests, drafts, sent, unapproved_sent FROM broker_run_advice_counts ORDER BY run_id, thread_id")).toEqual([
+      ["run_a", "", 3, 2, 2, 1],
+      ["run_a", "thr_1", 2, 2, 2, 1],
+      ["run_a", "thr_2", 1, 0, 0, 0],
+    ]);
+    // From now on the triggers keep them: a job finishes, a run ticks.
+    await c.execute("UPDATE orchestrator_jobs SET state = 'draft_ready' WHERE id = 'job_4'");
+    await c.execute("INSERT INTO broker_events (run_id, kind, payload_json, created_at) VALUES ('run_a', 'tick', '{}', 9)");
+    expect(await table("SELECT state, n FROM orchestrator_job_counts ORDER BY state")).toEqual([
+      ["draft_ready", 3],
+      ["failed", 1],
+      ["queued", 0],
+    ]);
+    expect(await table("SELECT kind, n FROM broker_run_event_counts WHERE run_id = 'run_a' AND kind IN ('', 'tick') ORDER BY kind")).toEqual([
+      ["", 5],
+      ["tick", 3],
+    ]);
+  });
+
   it("checks a current database without the write lock, so a long writer elsewhere does not hold it up", async () => {
     const { url, db } = await fileDatabase();
     await migrateDatabase(db);

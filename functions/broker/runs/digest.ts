@@ -1,11 +1,11 @@
-import { and, asc, count, desc, eq, inArray } from "drizzle-orm";
+import { and, asc, desc, eq, inArray } from "drizzle-orm";
 import { adviceRequests, brokerEvents, type AdviceRequestRow } from "../../../schema/broker.ts";
 import type { Ctx } from "../../lib/ctx.ts";
 import { defineRoute, jsonResponse } from "../../lib/route.ts";
 import { iso } from "../../lib/sql.ts";
 import { RUN_EVENT } from "./lifecycle.ts";
 import { RunDigest, RunIdParam } from "./schema.ts";
-import { runStatus } from "./status.ts";
+import { runEventCount, runStatus } from "./status.ts";
 
 export const runDigestRoute = defineRoute(["owner", "daemon"], {
   method: "get",
@@ -34,10 +34,7 @@ export async function runDigest(ctx: Ctx, id: string) {
   const advice = await ctx.db.select().from(adviceRequests).where(eq(adviceRequests.runId, id)).orderBy(asc(adviceRequests.createdAt));
   const byState: Record<string, number> = {};
   for (const a of advice) byState[a.state] = (byState[a.state] ?? 0) + 1;
-  const [ticks] = await ctx.db
-    .select({ n: count() })
-    .from(brokerEvents)
-    .where(and(eq(brokerEvents.runId, id), eq(brokerEvents.kind, RUN_EVENT.tick)));
+  const ticks = await runEventCount(ctx, id, RUN_EVENT.tick);
   const errorRows = await ctx.db
     .select()
     .from(brokerEvents)
@@ -65,7 +62,7 @@ export async function runDigest(ctx: Ctx, id: string) {
     stopped_at: run.stopped_at,
     stop_reason: run.stop_reason,
     stop_detail: stopDetail,
-    ticks: ticks?.n ?? 0,
+    ticks,
     counters: c,
     requests: { total: advice.length, by_state: byState },
     waiting_for_approval: waiting.map(item),

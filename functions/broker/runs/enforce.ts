@@ -1,5 +1,5 @@
-import { and, count, eq, isNotNull, isNull } from "drizzle-orm";
-import { adviceRequests, type BrokerRunRow } from "../../../schema/broker.ts";
+import { and, desc, eq, gt, isNotNull, isNull, ne } from "drizzle-orm";
+import { adviceRequests, type BrokerRunRow, brokerRunAdviceCounts } from "../../../schema/broker.ts";
 import type { Ctx } from "../../lib/ctx.ts";
 import { iso } from "../../lib/sql.ts";
 import type { LimitName, StopReason } from "./schema.ts";
@@ -55,11 +55,20 @@ export function timeViolation(run: BrokerRunRow, nowMs: number): Violation | nul
  * watch --run-id). Ticks count from here so that work is not missed.
  */
 export async function observedWork(ctx: Ctx, runId: string): Promise<{ requests: number; drafts: number }> {
-  const [row] = await ctx.db
-    .select({ requests: count(), drafts: count(adviceRequests.draftText) })
-    .from(adviceRequests)
-    .where(eq(adviceRequests.runId, runId));
+  const row = await adviceTotals(ctx, runId);
   return { requests: row?.requests ?? 0, drafts: row?.drafts ?? 0 };
+}
+
+/**
+ * The run's advice totals as the advice_requests triggers keep them (migration 0023, thread ''),
+ * so every tick reads one row rather than counting all the advice the run ever took on.
+ */
+async function adviceTotals(ctx: Ctx, runId: string) {
+  const [row] = await ctx.db
+    .select()
+    .from(brokerRunAdviceCounts)
+    .where(and(eq(brokerRunAdviceCounts.runId, runId), eq(brokerRunAdviceCounts.threadId, "")));
+  return row;
 }
 
 /** Request and draft budgets already overrun by work done outside the run's ticks. */
@@ -86,24 +95,27 @@ export function overrun(run: BrokerRunRow): Violation | null {
  * path that forgot to reserve budget is still caught.
  */
 export async function sendViolation(ctx: Ctx, run: BrokerRunRow): Promise<Violation | null> {
-  const [unapproved] = await ctx.db
-    .select({ id: adviceRequests.id })
-    .from(adviceRequests)
-    .where(and(eq(adviceRequests.runId, run.id), isNotNull(adviceRequests.sentAt), isNull(adviceRequests.approvedAt)))
-    .limit(1);
-  if (unapproved) return { reason: "missing_approval", detail: `advice ${unapproved.id} was sent without an owner approval` };
-  const perThread = await ctx.db
-    .select({ threadId: adviceRequests.threadId, n: count() })
-    .from(adviceRequests)
-    .where(and(eq(adviceRequests.runId, run.id), isNotNull(adviceRequests.sentAt)))
-    .groupBy(adviceRequests.threadId);
-  const sent = Math.max(
-    run.sendsTotal,
-    perThread.reduce((n, t) => n + t.n, 0),
-  );
+  const totals = await adviceTotals(ctx, run.id);
+  if ((totals?.unapprovedSent ?? 0) > 0) {
+    // Only once, as the run stops: which advice it was is worth the walk over the run's advice.
+    const [unapproved] = await ctx.db
+      .select({ id: adviceRequests.id })
+      .from(adviceRequests)
+      .where(and(eq(adviceRequests.runId, run.id), isNotNull(adviceRequests.sentAt), isNull(adviceRequests.approvedAt)))
+      .limit(1);
+    if (unapproved) return { reason: "missing_approval", detail: `advice ${unapproved.id} was sent without an owner approval` };
+  }
+  const sent = Math.max(run.sendsTotal, totals?.sent ?? 0);
   if (exceeds(run, "max_sends_total", sent)) return { reason: "max_sends_total", detail: `${sent} sent of at most ${limitOf(run, "max_sends_total")}` };
-  const busiest = perThread.find((t) => exceeds(run, "max_sends_per_thread", t.n));
-  if (busiest)
-    return { reason: "max_sends_per_thread", detail: `${busiest.n} sent on thread ${busiest.threadId} of at most ${limitOf(run, "max_sends_per_thread")}` };
+  const perThread = limitOf(run, "max_sends_per_thread");
+  if (perThread === undefined) return null;
+  // The busiest thread over the limit, if any: one step down the (run, sent) index.
+  const [busiest] = await ctx.db
+    .select({ threadId: brokerRunAdviceCounts.threadId, n: brokerRunAdviceCounts.sent })
+    .from(brokerRunAdviceCounts)
+    .where(and(eq(brokerRunAdviceCounts.runId, run.id), gt(brokerRunAdviceCounts.sent, perThread), ne(brokerRunAdviceCounts.threadId, "")))
+    .orderBy(desc(brokerRunAdviceCounts.sent))
+    .limit(1);
+  if (busiest) return { reason: "max_sends_per_thread", detail: `${busiest.n} sent on thread ${busiest.threadId} of at most ${perThread}` };
   return null;
 }

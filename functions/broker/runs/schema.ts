@@ -176,7 +176,7 @@ export const RunResult = z.object({ run: BrokerRun, run_id: z.string(), event_id
 export const RunStatus = z
   .object({
     run: BrokerRun,
-    event_count: z.number().int(),
+    event_count: z.number().int().openapi({ description: "All events of the run; kept as events are written, so exact at any history" }),
     stop_condition_totals: z.record(z.string(), z.number().int()).openapi({ description: "Times each stop condition was met during ticks" }),
   })
   .openapi("BrokerRunStatus");
@@ -210,7 +210,7 @@ export const RunDigest = z
     stopped_at: z.string().nullable(),
     stop_reason: z.string().nullable(),
     stop_detail: z.string().nullable().openapi({ description: "What the stop event recorded, in words" }),
-    ticks: z.number().int(),
+    ticks: z.number().int().openapi({ description: "Ticks the run has had; kept as they are recorded, so exact at any history" }),
     counters: Counters,
     requests: z.object({ total: z.number().int(), by_state: z.record(z.string(), z.number().int()) }),
     waiting_for_approval: z.array(DigestItem),

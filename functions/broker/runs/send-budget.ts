@@ -1,5 +1,5 @@
-import { and, count, eq, sql } from "drizzle-orm";
-import { brokerEvents, brokerRuns } from "../../../schema/broker.ts";
+import { and, eq } from "drizzle-orm";
+import { brokerEvents, brokerRunEventCounts, brokerRuns } from "../../../schema/broker.ts";
 import type { Ctx } from "../../lib/ctx.ts";
 import { withWriteTransaction } from "../../lib/db.ts";
 import { ApiError } from "../../lib/errors.ts";
@@ -54,17 +54,19 @@ async function reserveIn(
       hint: "A dry run only drafts. Reply to the requester yourself, or run a supervised run for advice you mean to send.",
     });
   }
-  const reserved = and(eq(brokerEvents.runId, run.id), eq(brokerEvents.kind, "send_reserved"));
-  const [mine] = await tx
-    .select({ id: brokerEvents.id })
+  // Looked up by the advice (a few events each), with the run checked here: given the run too,
+  // the planner walks the run's reservations, all of them when the advice has none yet.
+  const mine = await tx
+    .select({ runId: brokerEvents.runId })
     .from(brokerEvents)
-    .where(and(reserved, eq(brokerEvents.adviceId, adviceId)))
-    .limit(1);
-  if (mine) return;
+    .where(and(eq(brokerEvents.adviceId, adviceId), eq(brokerEvents.kind, "send_reserved")));
+  if (mine.some((e) => e.runId === run.id)) return;
+  // The thread's reservations as the broker_events triggers count them (migration 0023): one key
+  // lookup instead of reading every reservation of the run for its thread.
   const [thread] = await tx
-    .select({ n: count() })
-    .from(brokerEvents)
-    .where(and(reserved, sql`json_extract(${brokerEvents.payload}, '$.thread_id') = ${input.threadId}`));
+    .select({ n: brokerRunEventCounts.n })
+    .from(brokerRunEventCounts)
+    .where(and(eq(brokerRunEventCounts.runId, run.id), eq(brokerRunEventCounts.kind, "send_reserved"), eq(brokerRunEventCounts.subject, input.threadId)));
   const perThread = limitOf(run, "max_sends_per_thread");
   if (perThread !== undefined && (thread?.n ?? 0) + 1 > perThread) {
     throw new ApiError("CONFLICT", `run '${run.id}' allows at most ${perThread} send(s) per thread and thread ${input.threadId} has had ${thread?.n ?? 0}`, {

@@ -1,6 +1,6 @@
-import { and, count, desc, eq, sql } from "drizzle-orm";
+import { and, desc, eq } from "drizzle-orm";
 import type { z } from "@hono/zod-openapi";
-import { brokerEvents, brokerRuns } from "../../../schema/broker.ts";
+import { brokerRunEventCounts, brokerRuns } from "../../../schema/broker.ts";
 import type { Ctx } from "../../lib/ctx.ts";
 import { decodeCursor, keysetAfter, pageOf } from "../../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../../lib/route.ts";
@@ -14,7 +14,7 @@ export const runStatusRoute = defineRoute(["owner", "daemon"], {
   tags: ["broker runs"],
   summary: "A run's contract and execution state",
   description:
-    "Mode, expiry, approval policy, limits, stop conditions, validation schema, counters, lease owner and expiry, event count and how often each stop condition was met. CLI: broker run-status RUN.",
+    "Mode, expiry, approval policy, limits, stop conditions, validation schema, counters, lease owner and expiry, event count and how often each stop condition was met. The event count and condition totals are kept as events are written, so the read costs the same however long the run has ticked. CLI: broker run-status RUN.",
   request: { params: RunIdParam },
   responses: { 200: jsonResponse(RunStatus, "Run") },
 });
@@ -29,22 +29,31 @@ export const listRunsRoute = defineRoute(["owner", "daemon"], {
   responses: { 200: jsonResponse(RunList, "Runs") },
 });
 
-/** How often each stop condition was met in a run, stopping it or not. */
+/**
+ * How many of a run's events there are of `kind` (all of them for kind ''), from the counts the
+ * broker_events triggers keep (migration 0023): one key lookup, however long the run has ticked.
+ */
+export async function runEventCount(ctx: Ctx, runId: string, kind: string, subject = ""): Promise<number> {
+  const [row] = await ctx.db
+    .select({ n: brokerRunEventCounts.n })
+    .from(brokerRunEventCounts)
+    .where(and(eq(brokerRunEventCounts.runId, runId), eq(brokerRunEventCounts.kind, kind), eq(brokerRunEventCounts.subject, subject)));
+  return row?.n ?? 0;
+}
+
+/** How often each stop condition was met in a run, stopping it or not (one kept row per condition). */
 async function conditionTotals(ctx: Ctx, runId: string): Promise<Record<string, number>> {
-  const condition = sql<string>`json_extract(${brokerEvents.payload}, '$.condition')`;
   const rows = await ctx.db
-    .select({ condition, n: count() })
-    .from(brokerEvents)
-    .where(and(eq(brokerEvents.runId, runId), eq(brokerEvents.kind, RUN_EVENT.conditionMet)))
-    .groupBy(condition);
-  return Object.fromEntries(rows.map((r) => [r.condition, r.n]));
+    .select({ condition: brokerRunEventCounts.subject, n: brokerRunEventCounts.n })
+    .from(brokerRunEventCounts)
+    .where(and(eq(brokerRunEventCounts.runId, runId), eq(brokerRunEventCounts.kind, RUN_EVENT.conditionMet)));
+  return Object.fromEntries(rows.filter((r) => r.n > 0).map((r) => [r.condition, r.n]));
 }
 
 /** The run contract, its counters and lease, the event count and the stop-condition totals. */
 export async function runStatus(ctx: Ctx, id: string) {
   const run = await runById(ctx, id);
-  const [events] = await ctx.db.select({ n: count() }).from(brokerEvents).where(eq(brokerEvents.runId, id));
-  return { run: runToWire(run, ctx.now().getTime()), event_count: events?.n ?? 0, stop_condition_totals: await conditionTotals(ctx, id) };
+  return { run: runToWire(run, ctx.now().getTime()), event_count: await runEventCount(ctx, id, ""), stop_condition_totals: await conditionTotals(ctx, id) };
 }
 
 /** Lists runs, newest first. */

@@ -7,8 +7,14 @@ import { dispatchPass } from "../../../functions/queue/dispatch-pass.ts";
 import { HeartbeatThrottle } from "../../../functions/queue/dispatchers.ts";
 import { DrainLease } from "../../../functions/queue/drain-lease.ts";
 import { routeCompletions } from "../../../functions/messages/routing.ts";
+import { reserveRunSend } from "../../../functions/broker/runs/send-budget.ts";
+import { brokerTick } from "../../../functions/broker/tick/tick.ts";
+import { brokerEventValues } from "../../../functions/broker/wire.ts";
+import { makeId } from "../../../functions/lib/ids.ts";
+import { adviceRequests, brokerEvents, orchestratorJobs } from "../../../schema/broker.ts";
+import { startedRun } from "../broker/runs/fixtures.ts";
 import { boundPair, createTask } from "../../helpers/factories.ts";
-import { captureStatements, planProblems, rebindProblems } from "../../helpers/query-plans.ts";
+import { type Captured, captureStatements, planProblems, readSteps, rebindProblems } from "../../helpers/query-plans.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 import { codexMeta, codexRollout } from "../../helpers/transcripts.ts";
 
@@ -29,6 +35,8 @@ const SMALL = new Set([
   "manager_configs",
   // Kept to a week by prune-history and to the newest few per token; its secret scrub reads them.
   "idempotency_keys",
+  // One row per job state, kept by triggers.
+  "orchestrator_job_counts",
 ]);
 /** Partial indexes that hold only open work: scanning one costs what is open, not what happened. */
 const OPEN_WORK_INDEXES = [
@@ -168,6 +176,7 @@ describe("hot query plans across routes, crons and the cycle", () => {
     await ok("GET", "/v1/crons");
     await ok("GET", "/v1/admin/reconcile");
     await ok("GET", "/v1/orchestrator/jobs");
+    await ok("GET", "/v1/orchestrator/status");
     // Every cron once.
     for (const name of CRON_NAMES) await ok("POST", `/v1/crons/${name}`, {});
     // Looping dispatchers under a drain lease: the holder's lease write and gated claim, then a
@@ -214,5 +223,78 @@ describe("hot query plans across routes, crons and the cycle", () => {
     expect(problems).toEqual([]);
     // And none of them binds the value of a partial index's predicate column (a re-prepare per call).
     expect(await rebindProblems(env, seen)).toEqual([]);
+  }, 60_000);
+
+  it("cost the same per status read however much history there is: no read walks finished rows", async () => {
+    env = await makeTestEnv();
+    const ctx = makeCtx(env.services, { kind: "daemon", tokenId: "tok_flat" });
+    const limits = { max_requests_total: 100_000, max_drafts_total: 100_000, max_sends_total: 100_000, max_sends_per_thread: 100_000 };
+    const run = await startedRun(env, { mode: "supervised", limits });
+    const thread = "thr_flat";
+    const db = env.services.database.db;
+    let seq = 0;
+    // Finished history of every kind the status reads count: jobs done and failed, a run's ticks,
+    // conditions met and send reservations, and advice the run drafted and sent.
+    const grow = async (n: number) => {
+      const at = env.clock.ms;
+      const ids = Array.from({ length: n }, () => `flat_${++seq}`);
+      await db.insert(adviceRequests).values(
+        ids.map((id) => ({
+          id: `adv_${id}`,
+          sourceMessageId: `msg_${id}`,
+          threadId: thread,
+          toSessionId: "ses_flat",
+          runId: run,
+          state: "sent" as const,
+          requestText: "q",
+          draftText: `d ${id}`,
+          approvedAt: at,
+          sentAt: at,
+          createdAt: at,
+          updatedAt: at,
+        })),
+      );
+      await db.insert(orchestratorJobs).values(
+        ids.map((id, i) => ({
+          id: `job_${id}`,
+          adviceId: `adv_${id}`,
+          state: i % 2 ? ("failed" as const) : ("draft_ready" as const),
+          createdAt: at,
+          updatedAt: at,
+        })),
+      );
+      await db
+        .insert(brokerEvents)
+        .values(
+          ids.flatMap((id) => [
+            brokerEventValues(ctx, { kind: "tick", runId: run, payload: {} }),
+            brokerEventValues(ctx, { kind: "stop_condition_met", runId: run, payload: { condition: "owner_input_required", stopped: false } }),
+            brokerEventValues(ctx, { kind: "send_reserved", runId: run, adviceId: `adv_${id}`, payload: { thread_id: thread } }),
+          ]),
+        );
+    };
+    const all: Captured[] = [];
+    const stepsOfReads = async () => {
+      const seen = captureStatements(env);
+      for (const path of ["/v1/orchestrator/status", `/v1/broker/runs/${run}`, `/v1/broker/runs/${run}/digest`]) {
+        const res = await env.call("GET", path);
+        expect(res.status, path).toBe(200);
+      }
+      const ticked = await brokerTick(ctx, { run_id: run, holder: "flat-daemon" });
+      expect(ticked.stopped).toBeNull();
+      await reserveRunSend(ctx, { runId: run, threadId: thread, adviceId: makeId("adv", env.clock.ms) });
+      all.push(...seen);
+      // The digest lists the run's advice itself (what waits for approval): a listing, not a count.
+      return readSteps(env, seen, [/^select .* from "advice_requests" where "advice_requests"\."run_id" = \? order by/i]);
+    };
+    await grow(20);
+    const before = await stepsOfReads();
+    await grow(200);
+    const after = await stepsOfReads();
+    expect(before.size).toBeGreaterThan(5);
+    const grew = [...before].filter(([sql, n]) => (after.get(sql) ?? 0) > n).map(([sql, n]) => `${n} -> ${after.get(sql)} steps: ${sql}`);
+    expect(grew).toEqual([]);
+    // And each of them is index-served.
+    expect((await planProblems(env, all, { small: SMALL, openWorkIndexes: OPEN_WORK_INDEXES })).problems).toEqual([]);
   }, 60_000);
 });
