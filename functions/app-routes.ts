@@ -9,7 +9,7 @@ import { ROUTE_GROUPS, type RouteGroupName } from "./app-shell.ts";
 export const ROUTE_PATHS: Record<RouteGroupName, readonly string[]> = {
   health: ["/healthz"],
   sessions: ["/v1/sessions", "/v1/sessions/:name", "/v1/sessions/:name/deregister", "/v1/sessions/:name/heartbeat"],
-  tasks: ["/v1/tasks", "/v1/tasks/:name"],
+  tasks: ["/v1/tasks", "/v1/tasks/:name", "/v1/tasks/:name/bindings"],
   bindings: ["/v1/bindings", "/v1/bindings/unbind"],
   discover: ["/v1/discover"],
   audit: ["/v1/tasks/:name/audit", "/v1/tasks/:name/replay"],
@@ -64,6 +64,7 @@ export const ROUTE_PATHS: Record<RouteGroupName, readonly string[]> = {
     "/v1/broker/advice",
     "/v1/broker/advice/:id",
     "/v1/broker/advice/:id/approve",
+    "/v1/broker/advice/:id/events",
     "/v1/broker/advice/:id/reject",
     "/v1/broker/advice/:id/retry",
     "/v1/broker/advice/:id/send-approved",
@@ -74,7 +75,7 @@ export const ROUTE_PATHS: Record<RouteGroupName, readonly string[]> = {
     "/v1/broker/tokens/:id/check",
     "/v1/broker/tokens/:id/revoke",
   ],
-  orchestrator: ["/v1/orchestrator/jobs", "/v1/orchestrator/jobs/:id", "/v1/orchestrator/status", "/v1/orchestrator/watch"],
+  orchestrator: ["/v1/orchestrator/jobs", "/v1/orchestrator/jobs/:id", "/v1/orchestrator/jobs/:id/events", "/v1/orchestrator/status", "/v1/orchestrator/watch"],
   brokerRuns: [
     "/v1/broker/runs",
     "/v1/broker/runs/:id",
@@ -97,7 +98,7 @@ export const ROUTE_PATHS: Record<RouteGroupName, readonly string[]> = {
     "/v1/patrol/status",
   ],
   gates: ["/v1/gates", "/v1/gates/:id", "/v1/gates/:id/close"],
-  convoys: ["/v1/blocked-tasks", "/v1/convoys", "/v1/convoys/:id", "/v1/tasks/:name/depends", "/v1/tasks/:name/reopen"],
+  convoys: ["/v1/blocked-tasks", "/v1/convoys", "/v1/convoys/:id", "/v1/convoys/:id/tasks", "/v1/tasks/:name/depends", "/v1/tasks/:name/reopen"],
   coordination: ["/v1/board", "/v1/claims", "/v1/claims/:id/release", "/v1/notes", "/v1/plans", "/v1/plans/:id", "/v1/plans/:id/status"],
   verdicts: ["/v1/dispatch-status/:target", "/v1/harvest/:target"],
   supervision: [

@@ -42,8 +42,9 @@ export const bindings = sqliteTable(
     uniqueIndex("bindings_active_task_uq").on(t.taskId).where(sql`state = 'active'`),
     uniqueIndex("bindings_active_worker_uq").on(t.workerSessionId).where(sql`state = 'active'`),
     index("bindings_manager_idx").on(t.managerSessionId, t.state),
-    // Every binding a task ever had (replay, audit, export read a task's history).
-    index("bindings_task_idx").on(t.taskId, t.createdAt),
+    // Every binding a task ever had (replay, audit, export, and task show / task bindings, which
+    // page it newest first on (created_at, id)).
+    index("bindings_task_idx").on(t.taskId, t.createdAt, t.id),
     // List pages in (created_at, id) order, by state and over all rows. Partial per state, so a
     // read of active bindings in task order still picks bindings_active_task_uq.
     index("bindings_active_created_idx").on(t.createdAt, t.id).where(sql`state = 'active'`),

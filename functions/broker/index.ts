@@ -7,14 +7,14 @@ import { pollMessages, pollMessagesRoute } from "./poll.ts";
 import { adviceQueue, queueRoute } from "./queue.ts";
 import { rejectAdvice, rejectRoute } from "./reject.ts";
 import { retryAdvice, retryRoute } from "./retry.ts";
-import { reviewAdvice, reviewRoute } from "./review.ts";
+import { adviceEventsRoute, listAdviceEvents, reviewAdvice, reviewRoute } from "./review.ts";
 import { scopedSendRoute, sendWithApprovalToken } from "./scoped-send.ts";
 import { sendApproved, sendApprovedRoute } from "./send.ts";
 import { checkToken, tokenCheckRoute } from "./token-check.ts";
 import { createApprovalToken, tokenCreateRoute } from "./token-create.ts";
 import { revokeApprovalToken, tokenRevokeRoute } from "./token-revoke.ts";
 
-/** Advice broker, manual loop: poll, ingest, queue, review, approve, reject, retry, send; approval tokens and the scoped send. */
+/** Advice broker, manual loop: poll, ingest, queue, review (and a request's events), approve, reject, retry, send; approval tokens and the scoped send. */
 export const brokerApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(pollMessagesRoute, async (c) => c.json(await pollMessages(c.get("ctx"), c.req.valid("json")), 200))
   .openapi(ingestMessageRoute, async (c) => {
@@ -24,6 +24,7 @@ export const brokerApp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook }
   })
   .openapi(queueRoute, async (c) => c.json(await adviceQueue(c.get("ctx"), c.req.valid("query")), 200))
   .openapi(reviewRoute, async (c) => c.json(await reviewAdvice(c.get("ctx"), c.req.valid("param").id, c.req.valid("query")), 200))
+  .openapi(adviceEventsRoute, async (c) => c.json(await listAdviceEvents(c.get("ctx"), c.req.valid("param").id, c.req.valid("query")), 200))
   .openapi(approveRoute, async (c) => c.json(await approveAdvice(c.get("ctx"), c.req.valid("param").id, c.req.valid("json"), 200), 200))
   .openapi(rejectRoute, async (c) => c.json(await rejectAdvice(c.get("ctx"), c.req.valid("param").id, c.req.valid("json"), 200), 200))
   .openapi(retryRoute, async (c) => c.json(await retryAdvice(c.get("ctx"), c.req.valid("param").id, c.req.valid("json"), 200), 200))

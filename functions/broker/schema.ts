@@ -127,9 +127,20 @@ export const ReviewResult = z
   .object({
     advice: Advice,
     context_packet: z.record(z.string(), z.unknown()).nullable().optional().openapi({ description: "Present with with_context: the packet exactly as stored" }),
-    events: z.array(BrokerEvent),
+    events: z.array(BrokerEvent).openapi({ description: "The newest events (at most 20), oldest first" }),
+    events_total: z
+      .number()
+      .int()
+      .openapi({ description: "How many events the request has; more than events holds: page them with GET /broker/advice/{id}/events" }),
   })
   .openapi("AdviceReview");
+
+/** Query of the event lists of one advice request or one orchestrator job. */
+export const EventsPageQuery = z.object({ ...PageQueryFields });
+
+export const AdviceEvents = z
+  .object({ advice_id: z.string(), events: z.array(BrokerEvent), count: z.number().int(), ...NextCursorField })
+  .openapi("AdviceEvents");
 
 export const ApproveBody = z
   .object({

@@ -22,7 +22,22 @@ export const Convoy = z
   })
   .openapi("Convoy");
 
-export const ConvoyDetail = z.object({ convoy: Convoy, tasks: z.array(ConvoyTask) }).openapi("ConvoyDetail");
+export const ConvoyDetail = z
+  .object({
+    convoy: Convoy,
+    tasks: z.array(ConvoyTask).openapi({ description: "The first tracked tasks (at most 20), in task creation order" }),
+    tasks_next_cursor: z
+      .string()
+      .nullable()
+      .openapi({ description: "Pass as cursor to GET /convoys/{id}/tasks for the rest; null when tasks above is every tracked task" }),
+  })
+  .openapi("ConvoyDetail");
+
+export const ConvoyTasksQuery = z.object({ ...PageQueryFields });
+
+export const ConvoyTaskList = z
+  .object({ convoy_id: z.string(), tasks: z.array(ConvoyTask), count: z.number().int(), ...NextCursorField })
+  .openapi("ConvoyTaskList");
 
 export const CreateConvoyBody = z
   .object({

@@ -6,6 +6,12 @@ import { ApiError } from "./errors.ts";
 export const DEFAULT_PAGE_LIMIT = 50;
 /** The most rows one page may hold. */
 export const MAX_PAGE_LIMIT = 500;
+/**
+ * Rows of an entity's own history (a task's bindings, an advice request's events) that its
+ * "show" embeds: the newest ones, with the cursor of that history's list route for the rest, so a
+ * show stays one bounded answer however long the entity has lived.
+ */
+export const SHOW_EMBED_LIMIT = 20;
 
 /**
  * Query fields every list route accepts; spread into the route's query schema. The cursor is

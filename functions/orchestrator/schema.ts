@@ -45,7 +45,21 @@ export const JobList = z.object({ jobs: z.array(Job), count: z.number().int(), .
 
 export const JobIdParam = z.object({ id: Short(100).openapi({ param: { name: "id", in: "path" } }) });
 
-export const JobDetail = z.object({ job: Job, advice: Advice, events: z.array(BrokerEvent) }).openapi("OrchestratorJobDetail");
+export const JobDetail = z
+  .object({
+    job: Job,
+    advice: Advice,
+    events: z.array(BrokerEvent).openapi({ description: "The job's newest events (at most 20), oldest first" }),
+    events_total: z
+      .number()
+      .int()
+      .openapi({ description: "How many events the job has; more than events holds: page them with GET /orchestrator/jobs/{id}/events" }),
+  })
+  .openapi("OrchestratorJobDetail");
+
+export const JobEvents = z
+  .object({ job_id: z.string(), events: z.array(BrokerEvent), count: z.number().int(), ...NextCursorField })
+  .openapi("OrchestratorJobEvents");
 
 export const WatchBody = z
   .object({

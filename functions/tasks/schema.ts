@@ -58,6 +58,17 @@ export const TaskDetail = z
     binding: Binding.nullable(),
     worker: Session.nullable(),
     manager: Session.nullable(),
-    bindings_history: z.array(Binding),
+    bindings_history: z.array(Binding).openapi({ description: "The newest bindings, newest first (at most 20)" }),
+    bindings_total: z.number().int().openapi({ description: "How many bindings the task ever had" }),
+    bindings_history_next_cursor: z
+      .string()
+      .nullable()
+      .openapi({ description: "Pass as cursor to GET /tasks/{name}/bindings for the older bindings; null when the history above is whole" }),
   })
   .openapi("TaskDetail");
+
+export const TaskBindingsQuery = z.object({ ...PageQueryFields });
+
+export const TaskBindingList = z
+  .object({ task: z.string(), bindings: z.array(Binding), count: z.number().int(), ...NextCursorField })
+  .openapi("TaskBindingList");

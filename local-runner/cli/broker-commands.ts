@@ -22,6 +22,16 @@ function jobLine(j: any): string {
   return `${j.id}  ${j.state.padEnd(20)} advice=${j.advice_id} attempts=${j.attempts}/${j.max_attempts} gen=${j.claim_generation}${j.last_error ? `  error: ${j.last_error}` : ""}`;
 }
 
+/** One broker event, as the event list commands print it. */
+export function eventLine(e: any): string {
+  return `${e.id} ${e.created_at} ${e.kind.padEnd(20)} ${e.advice_id ?? ""} ${inline(e.payload)}`;
+}
+
+/** The heading over a show's newest events; when they are not all, it says which command lists them all. */
+function eventsHeading(b: { events: unknown[]; events_total: number }, list: string): string {
+  return b.events_total > b.events.length ? `events (the newest ${b.events.length} of ${b.events_total}; all: switchyard ${list}):` : "events:";
+}
+
 function ingestLine(r: any): string {
   return `${r.already_ingested ? "already ingested" : "ingested"} ${r.advice.source_message_id} -> advice ${r.advice_id} (job ${r.job_id}, ${r.advice.state})`;
 }
@@ -128,10 +138,18 @@ export const BROKER_COMMANDS: CommandSpec[] = [
       if (x.approved_text) lines.push("", `approved by ${x.approved_by} at ${x.approved_at}:`, x.approved_text);
       if (x.sent_message_id) lines.push("", `sent as ${x.sent_message_id} at ${x.sent_at}`);
       if (x.rejected_reason) lines.push("", `rejected: ${x.rejected_reason}`);
-      lines.push("", "events:", ...b.events.map((e: any) => `  ${e.created_at} ${e.kind}`));
+      lines.push("", eventsHeading(b, `broker advice-events ${x.id}`), ...b.events.map((e: any) => `  ${e.created_at} ${e.kind}`));
       if ("context_packet" in b) lines.push("", "context packet:", block(b.context_packet, "  "));
       return lines.join("\n");
     },
+  },
+  {
+    name: "broker advice-events",
+    summary: "An advice request's broker events, oldest first (all of them, a page at a time)",
+    positionals: [{ name: "ADVICE_ID", required: true, description: "Advice request id" }],
+    options: { ...pageOptions },
+    request: (a) => ({ method: "GET", path: `/broker/advice/${enc(pos(a, 0)!)}/events`, query: pageQuery(a) }),
+    render: (b, a) => (b.count ? b.events.map(eventLine).join("\n") + nextPageHintFor(b, "broker advice-events", a) : `no events for ${b.advice_id}`),
   },
   {
     name: "broker approve",
@@ -265,7 +283,21 @@ export const BROKER_COMMANDS: CommandSpec[] = [
     positionals: [{ name: "JOB_ID", required: true, description: "Job id" }],
     request: (a) => ({ method: "GET", path: `/orchestrator/jobs/${enc(pos(a, 0)!)}` }),
     render: (b) =>
-      [jobLine(b.job), adviceLine(b.advice), "events:", ...b.events.map((e: any) => `  ${e.created_at} ${e.kind} ${inline(e.payload)}`)].join("\n"),
+      [
+        jobLine(b.job),
+        adviceLine(b.advice),
+        eventsHeading(b, `orchestrator events ${b.job.id}`),
+        ...b.events.map((e: any) => `  ${e.created_at} ${e.kind} ${inline(e.payload)}`),
+      ].join("\n"),
+  },
+  {
+    name: "orchestrator events",
+    group: "orchestrator",
+    summary: "A job's broker events, oldest first (all of them, a page at a time)",
+    positionals: [{ name: "JOB_ID", required: true, description: "Job id" }],
+    options: { ...pageOptions },
+    request: (a) => ({ method: "GET", path: `/orchestrator/jobs/${enc(pos(a, 0)!)}/events`, query: pageQuery(a) }),
+    render: (b, a) => (b.count ? b.events.map(eventLine).join("\n") + nextPageHintFor(b, "orchestrator events", a) : `no events for ${b.job_id}`),
   },
   {
     name: "orchestrator watch",

@@ -1,6 +1,7 @@
 import { DAEMON_COMMANDS } from "../daemon/commands.ts";
 import { inline } from "./format.ts";
 import { int, list, pos, req, str, UsageError, type Args, type CommandSpec } from "./spec.ts";
+import { eventLine } from "./broker-commands.ts";
 import { nextPageHintFor, pageOptions, pageQuery } from "./paging.ts";
 
 const enc = encodeURIComponent;
@@ -139,17 +140,22 @@ export const BROKER_RUN_COMMANDS: CommandSpec[] = [
     summary: "A run's broker events, oldest first",
     positionals: runArg,
     options: {
-      "after-id": { type: "string", value: "N", description: "Only events after this id" },
-      limit: { type: "string", value: "N", description: "At most N events (default 200)" },
+      limit: { type: "string", value: "N", description: "Events per page (default 200, at most 1000)" },
+      cursor: pageOptions.cursor,
+      "after-id": { type: "string", value: "N", description: "Only events after this id (the older way to page; not with --cursor)" },
     },
-    request: (a) => ({
-      method: "GET",
-      path: `/broker/runs/${enc(pos(a, 0)!)}/events`,
-      query: { after_id: int(a, "after-id", { min: 1 }), limit: int(a, "limit", { min: 1 }) },
-    }),
-    render: (b) =>
+    request: (a) => {
+      if (str(a, "after-id") !== undefined && str(a, "cursor") !== undefined) throw new UsageError("give --cursor or --after-id, not both");
+      return {
+        method: "GET",
+        path: `/broker/runs/${enc(pos(a, 0)!)}/events`,
+        query: { after_id: int(a, "after-id", { min: 1 }), limit: int(a, "limit", { min: 1, max: 1000 }), cursor: str(a, "cursor") },
+      };
+    },
+    // The cursor carries the position, so the next page's command drops --after-id.
+    render: (b, a) =>
       b.count
-        ? b.events.map((e: any) => `${e.id} ${e.created_at} ${e.kind.padEnd(20)} ${e.advice_id ?? ""} ${inline(e.payload)}`).join("\n")
+        ? b.events.map(eventLine).join("\n") + nextPageHintFor(b, "broker run-events", { ...a, values: { ...a.values, "after-id": undefined } })
         : `no events for ${b.run_id}`,
   },
   {

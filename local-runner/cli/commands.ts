@@ -1,7 +1,7 @@
 import { resolveHome } from "../home.ts";
 import { block, inline } from "./format.ts";
 import { EXIT_FAILED, EXIT_OK, flag, int, list, pos, req, str, type CommandSpec, type OptionSpec } from "./spec.ts";
-import { nextPageHintFor, pageOptions, pageQuery } from "./paging.ts";
+import { nextPageHintFor, pageOptions, pageQuery, shellWord } from "./paging.ts";
 
 const registerOptions: Record<string, OptionSpec> = {
   name: { type: "string", value: "NAME", description: "Unique name among active sessions (required)" },
@@ -152,7 +152,20 @@ export const API_COMMANDS: CommandSpec[] = [
     positionals: [{ name: "NAME", required: true, description: "Task name" }],
     request: (a) => ({ method: "GET", path: `/tasks/${encodeURIComponent(pos(a, 0)!)}` }),
     render: (b) =>
-      [taskLine(b.task), b.binding ? `binding: ${bindingLine(b.binding)}` : "binding: none", `history: ${b.bindings_history.length} binding(s)`].join("\n"),
+      [
+        taskLine(b.task),
+        b.binding ? `binding: ${bindingLine(b.binding)}` : "binding: none",
+        `history: ${b.bindings_total} binding(s)${b.bindings_total ? ` (list them: switchyard task bindings ${shellWord(b.task.name)})` : ""}`,
+      ].join("\n"),
+  },
+  {
+    name: "task bindings",
+    group: "tasks",
+    summary: "A task's bindings, newest first (its whole binding history, a page at a time)",
+    positionals: [{ name: "NAME", required: true, description: "Task name" }],
+    options: { ...pageOptions },
+    request: (a) => ({ method: "GET", path: `/tasks/${encodeURIComponent(pos(a, 0)!)}/bindings`, query: pageQuery(a) }),
+    render: (b, a) => (b.count ? b.bindings.map(bindingLine).join("\n") + nextPageHintFor(b, "task bindings", a) : `task ${b.task} has no bindings`),
   },
   {
     name: "bind",

@@ -1,4 +1,4 @@
-import { nextPageHint, pageOptions, pageQuery } from "./paging.ts";
+import { nextPageHint, nextPageHintFor, pageOptions, pageQuery } from "./paging.ts";
 import { list, pos, req, str, UsageError, type Args, type CommandSpec } from "./spec.ts";
 
 const enc = encodeURIComponent;
@@ -76,6 +76,10 @@ export const GATE_COMMANDS: CommandSpec[] = [
   },
 ];
 
+function convoyTaskLine(t: any): string {
+  return `  ${t.task.padEnd(30)} ${t.state}`;
+}
+
 function convoyLine(c: any): string {
   return `${c.id} ${c.state.padEnd(6)} ${c.finished}/${c.tracked} finished  ${c.title}${c.owner ? ` (owner ${c.owner})` : ""}${c.closed_at ? ` closed ${c.closed_at}` : ""}`;
 }
@@ -113,7 +117,17 @@ export const CONVOY_COMMANDS: CommandSpec[] = [
     summary: "Show a convoy and each tracked task",
     positionals: [{ name: "ID", required: true, description: "Convoy id (cvy_…)" }],
     request: (a) => ({ method: "GET", path: `/convoys/${enc(pos(a, 0)!)}` }),
-    render: (b) => [convoyLine(b.convoy), ...b.tasks.map((t: any) => `  ${t.task.padEnd(30)} ${t.state}`)].join("\n"),
+    render: (b) =>
+      [convoyLine(b.convoy), ...b.tasks.map(convoyTaskLine)].join("\n") + nextPageHint({ next_cursor: b.tasks_next_cursor }, `convoy tasks ${b.convoy.id}`),
+  },
+  {
+    name: "convoy tasks",
+    group: "coordination",
+    summary: "A convoy's tracked tasks and their states (all of them, a page at a time)",
+    positionals: [{ name: "ID", required: true, description: "Convoy id (cvy_…)" }],
+    options: { ...pageOptions },
+    request: (a) => ({ method: "GET", path: `/convoys/${enc(pos(a, 0)!)}/tasks`, query: pageQuery(a) }),
+    render: (b, a) => (b.count ? b.tasks.map(convoyTaskLine).join("\n") + nextPageHintFor(b, "convoy tasks", a) : `convoy ${b.convoy_id} tracks no tasks`),
   },
   {
     name: "task depend",

@@ -22,7 +22,8 @@ export function nextPageHint(b: { next_cursor?: string | null }, command: string
 /** Options never repeated in a hint: connection and output settings (a token is a secret). */
 const NOT_REPEATED = new Set(["cursor", "json", "url", "token", "home"]);
 
-const shellWord = (v: string) => (/^[\w@%+=:,./-]+$/.test(v) ? v : `'${v.replaceAll("'", "'\\''")}'`);
+/** A value as one shell word, quoted only when it needs to be. */
+export const shellWord = (v: string) => (/^[\w@%+=:,./-]+$/.test(v) ? v : `'${v.replaceAll("'", "'\\''")}'`);
 
 /**
  * The same hint for a command whose filters matter: the command with its positionals and

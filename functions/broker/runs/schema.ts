@@ -122,8 +122,14 @@ export const RunListQuery = z.object({
 });
 
 export const RunEventsQuery = z.object({
-  after_id: z.coerce.number().int().min(1).optional().openapi({ description: "Only events with a larger id (for paging; omit to start at the first)" }),
-  limit: QueryLimit(1000, 200),
+  after_id: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .openapi({ description: "Only events with a larger id: the older way to page (pass next_after_id), kept for existing clients; not with cursor" }),
+  limit: QueryLimit(1000, 200).openapi({ description: "Events per page (default 200, at most 1000)" }),
+  cursor: PageQueryFields.cursor,
 });
 
 const Counters = z.object({
@@ -188,7 +194,12 @@ export const RunEvents = z
     run_id: z.string(),
     events: z.array(BrokerEvent),
     count: z.number().int(),
-    next_after_id: z.number().int().nullable().openapi({ description: "Pass as after_id for the next page; null on the last page" }),
+    ...NextCursorField,
+    next_after_id: z
+      .number()
+      .int()
+      .nullable()
+      .openapi({ description: "The same position as next_cursor, for clients that page with after_id; null on the last page" }),
   })
   .openapi("BrokerRunEvents");
 

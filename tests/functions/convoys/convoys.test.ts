@@ -204,3 +204,77 @@ describe("task dependencies", () => {
     expect(Number(events.rows[0]!.n)).toBe(1);
   });
 });
+
+describe("a convoy's tracked tasks are bounded in show and paged in GET /v1/convoys/{id}/tasks", () => {
+  async function convoyOf(n: number) {
+    const names: string[] = [];
+    for (let i = 0; i < n; i++) names.push((await createTask(env)).task.name);
+    const created = await env.call("POST", "/v1/convoys", { body: { title: `convoy of ${n}`, tracks: names } });
+    expect(created.status).toBe(201);
+    return { id: created.body.convoy_id as string, names };
+  }
+
+  async function walk(id: string, limit: number, between?: () => Promise<void>) {
+    const seen: any[] = [];
+    let cursor: string | null = null;
+    do {
+      const res = await env.call("GET", `/v1/convoys/${id}/tasks?limit=${limit}${cursor ? `&cursor=${cursor}` : ""}`);
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      seen.push(...res.body.tasks);
+      cursor = res.body.next_cursor;
+      if (between) await between();
+      between = undefined;
+    } while (cursor);
+    return seen;
+  }
+
+  it("show embeds the first 20 with a cursor that pages on through the rest, in task creation order", async () => {
+    env = await makeTestEnv();
+    const { id, names } = await convoyOf(25);
+    const shown = await env.call("GET", `/v1/convoys/${id}`);
+    expect(shown.status).toBe(200);
+    // Before paging, show returned all 25 tracked tasks.
+    expect(shown.body.tasks).toHaveLength(20);
+    expect(shown.body.convoy).toMatchObject({ tracked: 25, finished: 0 });
+    const rest = await env.call("GET", `/v1/convoys/${id}/tasks?cursor=${shown.body.tasks_next_cursor}`);
+    expect(rest.body).toMatchObject({ convoy_id: id, count: 5, next_cursor: null });
+    expect([...shown.body.tasks, ...rest.body.tasks].map((t: any) => t.task)).toEqual(names);
+  });
+
+  it("a walk neither skips nor repeats a task that finishes meanwhile", async () => {
+    env = await makeTestEnv();
+    const { id, names } = await convoyOf(6);
+    const seen = await walk(id, 2, async () => {
+      expect((await finish(names[0]!)).status).toBe(200);
+      expect((await finish(names[5]!)).status).toBe(200);
+    });
+    expect(seen.map((t) => t.task)).toEqual(names);
+    expect(seen[0].state).toBe("active");
+    expect(seen[5].state).toBe("finished");
+  });
+
+  it("refuses a malformed cursor, another convoy's cursor and a limit over the maximum; 404 for an unknown convoy", async () => {
+    env = await makeTestEnv();
+    const a = await convoyOf(3);
+    const b = await convoyOf(3);
+    const ofA = (await env.call("GET", `/v1/convoys/${a.id}/tasks?limit=1`)).body.next_cursor;
+    for (const path of [`/v1/convoys/${b.id}/tasks?cursor=${ofA}`, `/v1/convoys/${a.id}/tasks?cursor=%%%`]) {
+      const res = await env.call("GET", path);
+      expect(res.status, path).toBe(400);
+      expect(res.body.error).toMatchObject({ code: "VALIDATION_FAILED", hint: expect.stringContaining("next_cursor") });
+    }
+    expect((await env.call("GET", `/v1/convoys/${a.id}/tasks?limit=501`)).status).toBe(400);
+    const missing = await env.call("GET", "/v1/convoys/cvy_nope/tasks");
+    expect(missing.status).toBe(404);
+    expect(missing.body.error.hint).toContain("convoy list");
+  });
+
+  it("is readable by a session, not by a runner or anonymously", async () => {
+    env = await makeTestEnv();
+    const { id } = await convoyOf(2);
+    const s = await registerSession(env, "worker");
+    expect((await env.call("GET", `/v1/convoys/${id}/tasks`, { token: s.token })).body.count).toBe(2);
+    expect((await env.call("GET", `/v1/convoys/${id}/tasks`, { token: await env.mint("runner", "h") })).status).toBe(403);
+    expect((await env.call("GET", `/v1/convoys/${id}/tasks`, { token: null })).status).toBe(401);
+  });
+});

@@ -134,6 +134,11 @@ describe("hot query plans across routes, crons and the cycle", () => {
     await ok("POST", "/v1/broker/poll-messages", { dry_run: true });
     await ok("POST", "/v1/broker/poll-messages", { dry_run: true, project: "plans", to_session: m });
     await ok("GET", "/v1/broker/runs");
+    // One advice request's and one job's show and events, a run's events: each pages its own history.
+    const ingested = await ok("POST", `/v1/broker/messages/${sent.message?.id ?? sent.id}/ingest`, {});
+    const histories = [`/v1/broker/advice/${ingested.advice_id}/events`, `/v1/orchestrator/jobs/${ingested.job_id}/events`, `/v1/tasks/${task}/bindings`];
+    await ok("GET", `/v1/broker/advice/${ingested.advice_id}`);
+    await ok("GET", `/v1/orchestrator/jobs/${ingested.job_id}`);
     // Patrol, gates, convoys, coordination.
     await ok("GET", "/v1/gates");
     await ok("GET", "/v1/convoys");
@@ -141,6 +146,9 @@ describe("hot query plans across routes, crons and the cycle", () => {
     const blocker = (await createTask(env)).task.name;
     await ok("POST", `/v1/tasks/${task}/depends`, { on: blocker });
     await ok("GET", "/v1/blocked-tasks");
+    const convoy = (await ok("POST", "/v1/convoys", { title: "plans", tracks: [task, blocker] })).convoy_id;
+    await ok("GET", `/v1/convoys/${convoy}`);
+    histories.push(`/v1/convoys/${convoy}/tasks`);
     await ok("GET", "/v1/claims");
     await ok("GET", `/v1/claims?session=${w}`);
     await ok("GET", `/v1/claims?session=${w}&state=all`);
@@ -210,6 +218,23 @@ describe("hot query plans across routes, crons and the cycle", () => {
       const first = await ok("GET", path);
       if (!path.startsWith("/v1/commands")) expect(first.next_cursor, path).toEqual(expect.any(String));
       if (first.next_cursor) await ok("GET", `${path}&cursor=${first.next_cursor}`);
+    }
+    // A started run has two events. Started only now, after the crons: its tick is not what this covers.
+    const run = (await ok("POST", "/v1/broker/runs", { objective: "plans", mode: "supervised" })).run_id;
+    await ok("POST", `/v1/broker/runs/${run}/start`);
+    await ok("GET", `/v1/broker/runs/${run}/events?after_id=1`);
+    histories.push(`/v1/broker/runs/${run}/events`);
+    // An entity's own history, on its second page too (a task with three bindings: show counts them).
+    const rebound = await boundPair(env);
+    for (let i = 0; i < 2; i++) {
+      await ok("POST", "/v1/bindings/unbind", { task: rebound.task.task.name });
+      await ok("POST", "/v1/bindings", { task: rebound.task.task.name, worker: rebound.worker.session.name, manager: rebound.manager.session.name });
+    }
+    await ok("GET", `/v1/tasks/${rebound.task.task.name}`);
+    for (const path of [...histories, `/v1/tasks/${rebound.task.task.name}/bindings`]) {
+      const first = await ok("GET", `${path}?limit=1`);
+      if (!path.startsWith("/v1/orchestrator/jobs/") && path !== `/v1/tasks/${task}/bindings`) expect(first.next_cursor, path).toEqual(expect.any(String));
+      if (first.next_cursor) await ok("GET", `${path}?limit=1&cursor=${first.next_cursor}`);
     }
     await ok("GET", "/v1/discover?q=ta");
     // Common trigrams (every worker's name) and a rare part: the driven search and its row sample.
