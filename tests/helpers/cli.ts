@@ -1,8 +1,8 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, beforeEach, vi } from "vitest";
-import { runCli } from "../../local-runner/cli/main.ts";
+import { afterAll, afterEach, beforeAll, beforeEach, expect, vi } from "vitest";
+import { EXIT_OK, runCli } from "../../local-runner/cli/main.ts";
 
 /** Variables the CLI reads; a test file runs with all of them unset unless it sets them. */
 const CLI_ENV = ["SWITCHYARD_URL", "SWITCHYARD_TOKEN", "SWITCHYARD_HOME", "SWITCHYARD_DB_URL", "SWITCHYARD_HOST_NAME", "SWITCHYARD_BROKER_DRAFTER"] as const;
@@ -61,4 +61,21 @@ export function cliSandbox(prefix: string, env: Record<string, string> = {}) {
       }
     },
   };
+}
+
+/**
+ * Runs a list command, then each `more: switchyard …` command it prints, until a page has none;
+ * returns every page's output without that line. Each page must exit 0.
+ */
+export async function followPages(cli: (...argv: string[]) => Promise<CliRun>, args: string[]): Promise<string[]> {
+  const pages: string[] = [];
+  let next: string[] | null = args;
+  while (next) {
+    const r = await cli(...next);
+    expect(r.code, r.err).toBe(EXIT_OK);
+    const more = /^more: switchyard (.+)$/m.exec(r.out);
+    pages.push(r.out.replace(/\nmore: .*$/, ""));
+    next = more ? more[1]!.split(" ") : null;
+  }
+  return pages;
 }

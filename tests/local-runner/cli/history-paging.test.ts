@@ -1,24 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { BROKER_COMMANDS } from "../../../local-runner/cli/broker-commands.ts";
 import { EXIT_OK, EXIT_USAGE } from "../../../local-runner/cli/main.ts";
-import { cliSandbox } from "../../helpers/cli.ts";
+import { cliSandbox, followPages } from "../../helpers/cli.ts";
 
 const sb = cliSandbox("history-paging");
 const cli = sb.cli;
 
-/** Runs a command, then each `more:` command it prints, returning every page's output without that line. */
-async function follow(args: string[]) {
-  const pages: string[] = [];
-  let next: string[] | null = args;
-  while (next) {
-    const r = await cli(...next);
-    expect(r.code, r.err).toBe(EXIT_OK);
-    const more = /^more: switchyard (.+)$/m.exec(r.out);
-    pages.push(r.out.replace(/\nmore: .*$/, ""));
-    next = more ? more[1]!.split(" ") : null;
-  }
-  return pages;
-}
+const follow = (args: string[]) => followPages(cli, args);
 
 describe("history lists on the CLI page with --limit/--cursor and print the next page's command", () => {
   it("task bindings walks a task's whole history; task show counts it and names the command", async () => {

@@ -2,7 +2,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from "../../../local-runner/cli/main.ts";
-import { cliSandbox } from "../../helpers/cli.ts";
+import { cliSandbox, followPages } from "../../helpers/cli.ts";
 
 const sb = cliSandbox("supervision-cli");
 const cli = sb.cli;
@@ -133,18 +133,7 @@ describe("handoff, acks, decisions, mutation-audit", () => {
     for (const reason of ["first", "second"]) expect((await cli("record-decision", "feat", "wait", "--reason", reason)).code).toBe(EXIT_OK);
     for (const o of ["a", "b"]) expect((await cli("worker-ack", "feat", "--payload-json", JSON.stringify({ objective: o }))).code).toBe(EXIT_OK);
     for (const step of ["one", "two"]) expect((await cli("handoff", "feat", "--summary", step)).code).toBe(EXIT_OK);
-    const follow = async (args: string[]) => {
-      const pages: string[] = [];
-      let next: string[] | null = args;
-      while (next) {
-        const r = await cli(...next);
-        expect(r.code, r.err).toBe(EXIT_OK);
-        const more = /^more: switchyard (.+)$/m.exec(r.out);
-        pages.push(r.out.replace(/\nmore: .*$/, ""));
-        next = more ? more[1]!.split(" ") : null;
-      }
-      return pages;
-    };
+    const follow = (args: string[]) => followPages(cli, args);
     const decisions = await follow(["record-decision", "feat", "--list", "--limit", "1"]);
     expect(decisions.map((p) => p.split(/\s+/).at(-1))).toEqual(["second", "first"]);
     const acks = await follow(["worker-ack", "feat", "--limit", "1"]);
