@@ -19,7 +19,8 @@ const tagOf = (owner: BrokerEventOwner, id: string) => `broker/${owner}/${id}/ev
  * given together with a cursor.
  */
 export async function brokerEventsPage(ctx: Ctx, owner: BrokerEventOwner, id: string, q: { limit: number; cursor?: string; afterId?: number }) {
-  if (q.cursor !== undefined && q.afterId !== undefined) {
+  // An empty cursor means the first page here as in every list (decodeCursor), so it does not clash with after_id.
+  if (q.cursor && q.afterId !== undefined) {
     throw new ApiError("VALIDATION_FAILED", "give cursor or after_id, not both", {
       hint: "Page with cursor (the previous next_cursor); after_id is only kept for older clients.",
       fields: [{ field: "after_id", message: "not with cursor" }],

@@ -64,7 +64,7 @@ async function convoyById(ctx: Ctx, id: string) {
 async function trackedPage(ctx: Ctx, convoyId: string, q: { limit: number; cursor?: string }) {
   // A cursor belongs to one convoy's list.
   const tag = `convoys/tasks/${convoyId}`;
-  const after = decodeCursor(q.cursor, 1, tag);
+  const after = decodeCursor(q.cursor, ["text"], tag);
   const rows = await ctx.db
     .select({ task: tasks.name, taskId: convoyTasks.taskId, state: tasks.state })
     .from(convoyTasks)

@@ -28,7 +28,7 @@ export const taskBindingsRoute = defineRoute(["owner", "daemon", "session"], {
   tags: ["tasks"],
   summary: "A task's bindings, newest first, a page at a time",
   description:
-    "Every binding the task ever had, active and ended, keyed on creation so a page neither skips nor repeats rows when the task is rebound meanwhile. A cursor of another task's list is refused. CLI: task bindings NAME [--limit N] [--cursor C].",
+    "Every binding the task ever had, active and ended, keyed on creation so a walk neither skips nor repeats a row when the task is rebound meanwhile; a binding made after the walk began is newer than its first page, so it is not in the walk: start again without a cursor to see it. A cursor of another task's list is refused. CLI: task bindings NAME [--limit N] [--cursor C].",
   request: { params: TaskNameParam, query: TaskBindingsQuery },
   responses: { 200: jsonResponse(TaskBindingList, "Bindings") },
 });
@@ -38,7 +38,7 @@ const historyTag = (task: TaskRow) => `tasks/bindings/${task.id}`;
 
 /** One page of a task's bindings, newest first, with their sessions' names. */
 async function bindingHistoryPage(ctx: Ctx, task: TaskRow, q: { limit: number; cursor?: string }) {
-  const after = decodeCursor(q.cursor, 2, historyTag(task));
+  const after = decodeCursor(q.cursor, ["int", "text"], historyTag(task));
   const rows = await ctx.db
     .select()
     .from(bindings)

@@ -123,6 +123,10 @@ describe("GET /v1/broker/runs/{id}/events pages with next_cursor", () => {
     const both = await env.call("GET", `/v1/broker/runs/${id}/events?cursor=${first.body.next_cursor}&after_id=1`);
     expect(both.status).toBe(400);
     expect(both.body.error).toMatchObject({ code: "VALIDATION_FAILED", hint: expect.stringContaining("cursor") });
+    // An empty cursor is the first page, as on every list, so it does not clash with after_id.
+    const empty = await env.call("GET", `/v1/broker/runs/${id}/events?limit=3&cursor=&after_id=${first.body.next_after_id}`);
+    expect(empty.status).toBe(200);
+    expect(empty.body.events.map((e: any) => e.id)).toEqual(second.body.events.map((e: any) => e.id));
   });
 
   it("a walk sees events recorded meanwhile once, at the end; another run's cursor is refused", async () => {

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { encodeCursor } from "../../../functions/lib/paging.ts";
 import { boundPair, createTask, registerSession } from "../../helpers/factories.ts";
 import { appMeetingAtTheBatch } from "../../helpers/key-barrier.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
@@ -263,6 +264,8 @@ describe("a convoy's tracked tasks are bounded in show and paged in GET /v1/conv
       expect(res.status, path).toBe(400);
       expect(res.body.error).toMatchObject({ code: "VALIDATION_FAILED", hint: expect.stringContaining("next_cursor") });
     }
+    const forged = encodeCursor([5], `convoys/tasks/${a.id}`);
+    expect((await env.call("GET", `/v1/convoys/${a.id}/tasks?cursor=${forged}`)).status, "a numeric key where a task id belongs").toBe(400);
     expect((await env.call("GET", `/v1/convoys/${a.id}/tasks?limit=501`)).status).toBe(400);
     const missing = await env.call("GET", "/v1/convoys/cvy_nope/tasks");
     expect(missing.status).toBe(404);

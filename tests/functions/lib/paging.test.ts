@@ -70,6 +70,23 @@ describe("keyset paging", () => {
     }
   });
 
+  it("with key kinds, refuses a cursor whose keys have the wrong type (SQLite would compare them silently)", () => {
+    const kinds = ["int", "text"] as const;
+    expect(decodeCursor(encodeCursor([5, "tsk_a"], "tasks"), kinds, "tasks")).toEqual([5, "tsk_a"]);
+    expect(decodeCursor("", kinds, "tasks")).toBeNull();
+    for (const key of [
+      ["x", "y"],
+      [0, 0],
+      [1e300, "zzzz"],
+      [1.5, "tsk_a"],
+      ["5", "tsk_a"],
+    ]) {
+      expect(() => decodeCursor(encodeCursor(key, "tasks"), kinds, "tasks"), JSON.stringify(key)).toThrow(ApiError);
+    }
+    // The arity form still takes either type, as the lists that have not named their kinds rely on.
+    expect(decodeCursor(encodeCursor(["x", "y"], "tasks"), 2, "tasks")).toEqual(["x", "y"]);
+  });
+
   it("refuses a cursor of one list on another list's route", async () => {
     const w = await registerSession(env, "worker");
     await registerSession(env, "worker");

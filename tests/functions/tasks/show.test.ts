@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { encodeCursor } from "../../../functions/lib/paging.ts";
 import { boundPair, createTask, registerSession } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 
@@ -122,6 +123,18 @@ describe("a task's binding history is bounded in show and paged in GET /v1/tasks
       const res = await env.call("GET", bad);
       expect(res.status, bad).toBe(400);
       expect(res.body.error).toMatchObject({ code: "VALIDATION_FAILED", hint: expect.stringContaining("next_cursor") });
+    }
+    // A hand-made cursor with this task's tag but keys of the wrong type: refused, not a silent restart or an empty page.
+    const tag = `tasks/bindings/${a.task.task_id}`;
+    for (const key of [
+      ["x", "y"],
+      [0, 0],
+      [1e300, "zzzz"],
+    ]) {
+      const forged = encodeCursor(key, tag);
+      const res = await env.call("GET", `/v1/tasks/${a.task.task.name}/bindings?cursor=${forged}`);
+      expect(res.status, JSON.stringify(key)).toBe(400);
+      expect(res.body.error.code).toBe("VALIDATION_FAILED");
     }
     const big = await env.call("GET", `/v1/tasks/${a.task.task.name}/bindings?limit=501`);
     expect(big.status).toBe(400);
