@@ -101,6 +101,12 @@ export function decodeIntCursor(cursor: string | undefined, arity: number, tag: 
   return key as number[] | null;
 }
 
+function keyFitsColumn(column: AnyColumn, key: unknown): boolean {
+  if (column.dataType === "string") return typeof key === "string";
+  if (column.dataType === "number") return column.columnType === "SQLiteInteger" ? Number.isSafeInteger(key) : Number.isFinite(key);
+  return true;
+}
+
 /**
  * The condition for rows strictly after `key` in the order of `columns` (all ascending, or all
  * descending with `desc`). A row-value comparison, which SQLite serves from an index on the
@@ -108,6 +114,9 @@ export function decodeIntCursor(cursor: string | undefined, arity: number, tag: 
  */
 export function keysetAfter(columns: AnyColumn[], key: CursorKey | null, order: "asc" | "desc" = "asc"): SQL | undefined {
   if (!key) return undefined;
+  // A forged key of the wrong type (text for a timestamp) would be compared silently by SQLite and
+  // restart or end the walk; the columns say what each key must be.
+  if (key.length !== columns.length || !columns.every((c, i) => keyFitsColumn(c, key[i]))) throw notACursor();
   const cols = sql.join(
     columns.map((c) => sql`${c}`),
     sql`, `,

@@ -87,6 +87,19 @@ describe("keyset paging", () => {
     expect(decodeCursor(encodeCursor(["x", "y"], "tasks"), 2, "tasks")).toEqual(["x", "y"]);
   });
 
+  it("keysetAfter refuses keys that do not fit their columns, so every keyset list refuses a forged cursor", async () => {
+    expect(keysetAfter([tasks.createdAt, tasks.id], [1, "tsk_a"])).toBeDefined();
+    for (const key of [["x", "y"], [0, 0], [1.5, "tsk_a"], [1]]) {
+      expect(() => keysetAfter([tasks.createdAt, tasks.id], key), JSON.stringify(key)).toThrow(ApiError);
+    }
+    // Over HTTP: the sessions list, whose cursor names its keys by count only.
+    await registerSession(env, "worker");
+    const forged = encodeCursor(["x", "y"], "sessions/list");
+    const res = await env.call("GET", `/v1/sessions?cursor=${forged}`);
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ code: "VALIDATION_FAILED", fields: [{ field: "cursor" }] });
+  });
+
   it("refuses a cursor of one list on another list's route", async () => {
     const w = await registerSession(env, "worker");
     await registerSession(env, "worker");
