@@ -95,7 +95,7 @@ export class HintedError extends Error {
 }
 
 /** Choices longer than this, joined by `|`, are listed in the option's description instead of its placeholder. */
-const PLACEHOLDER_CHOICES_MAX = 40;
+const PLACEHOLDER_CHOICES_MAX = 50;
 
 /** How help shows a string option's value and description: its choices as the placeholder when they fit, else listed after the description. */
 export function optionHelp(o: OptionSpec): { placeholder: string; description: string } {
