@@ -2,8 +2,11 @@ import { sql } from "drizzle-orm";
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 import { sessions } from "./sessions.ts";
 import { tasks } from "./tasks.ts";
+import { BINDING_STATES } from "./enums.ts";
 
-export const BINDING_STATES = ["active", "ended"] as const;
+// In schema/enums.ts, which the CLI loads (without drizzle or zod) to check option values.
+export { BINDING_STATES };
+
 export type BindingState = (typeof BINDING_STATES)[number];
 
 /**

@@ -1,7 +1,10 @@
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { ADVICE_STATES, JOB_STATES, RUN_MODES, RUN_STATES } from "./enums.ts";
 
-export const ADVICE_STATES = ["queued", "draft_ready", "owner_input_required", "approved", "rejected", "sent", "failed"] as const;
+// In schema/enums.ts, which the CLI loads (without drizzle or zod) to check option values.
+export { ADVICE_STATES, JOB_STATES, RUN_MODES, RUN_STATES };
+
 export type AdviceState = (typeof ADVICE_STATES)[number];
 
 /**
@@ -51,7 +54,6 @@ export const adviceRequests = sqliteTable(
 
 export type AdviceRequestRow = typeof adviceRequests.$inferSelect;
 
-export const JOB_STATES = ["queued", "running", "draft_ready", "owner_input_required", "failed"] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
 /** Orchestrator jobs: draft one advice request, claimed under a lease like commands. */
@@ -90,10 +92,8 @@ export const orchestratorJobCounts = sqliteTable("orchestrator_job_counts", {
   n: integer("n").notNull().default(0),
 });
 
-export const RUN_MODES = ["supervised", "overnight_dry_run", "scoped_auto_send"] as const;
 export type RunMode = (typeof RUN_MODES)[number];
 
-export const RUN_STATES = ["created", "running", "stopped"] as const;
 export type RunState = (typeof RUN_STATES)[number];
 
 /**

@@ -1,15 +1,11 @@
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { COMMAND_TYPES, COMMAND_STATES } from "./enums.ts";
 
-/**
- * Side effects Switchyard performs; every one is a durable row before it happens. nudge,
- * interrupt, capture, stop and spawn are host commands (executed on the session's host);
- * notify_manager / nudge_worker route a message to a task's bound session; deliver pushes an
- * inbox item into a tmux pane; continue_iteration hands a loop's next pass to the worker.
- */
-export const COMMAND_TYPES = ["nudge", "interrupt", "capture", "stop", "spawn", "notify_manager", "nudge_worker", "deliver", "continue_iteration"] as const;
+// In schema/enums.ts, which the CLI loads (without drizzle or zod) to check option values.
+export { COMMAND_TYPES, COMMAND_STATES };
+
 export type CommandType = (typeof COMMAND_TYPES)[number];
 
-export const COMMAND_STATES = ["pending", "running", "succeeded", "failed", "dead", "ambiguous", "dry_run"] as const;
 export type CommandState = (typeof COMMAND_STATES)[number];
 
 /** The durable command log. */

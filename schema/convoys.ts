@@ -1,7 +1,10 @@
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { CONVOY_STATES } from "./enums.ts";
 
-export const CONVOY_STATES = ["open", "closed"] as const;
+// In schema/enums.ts, which the CLI loads (without drizzle or zod) to check option values.
+export { CONVOY_STATES };
+
 export type ConvoyState = (typeof CONVOY_STATES)[number];
 
 /**

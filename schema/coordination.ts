@@ -1,7 +1,10 @@
 import { sql } from "drizzle-orm";
 import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { PLAN_STATUSES } from "./enums.ts";
 
-export const PLAN_STATUSES = ["draft", "active", "done", "abandoned"] as const;
+// In schema/enums.ts, which the CLI loads (without drizzle or zod) to check option values.
+export { PLAN_STATUSES };
+
 export type PlanStatus = (typeof PLAN_STATUSES)[number];
 
 /** A shared plan: what matters, who owns it, how far it got. */

@@ -1,10 +1,11 @@
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { GATE_TYPES, GATE_STATES } from "./enums.ts";
 
-/** timer: closes when its timeout has elapsed (the patrol closes it); human and mail: closed by `gate close`. */
-export const GATE_TYPES = ["timer", "human", "mail"] as const;
+// In schema/enums.ts, which the CLI loads (without drizzle or zod) to check option values.
+export { GATE_TYPES, GATE_STATES };
+
 export type GateType = (typeof GATE_TYPES)[number];
 
-export const GATE_STATES = ["open", "closed"] as const;
 export type GateState = (typeof GATE_STATES)[number];
 
 /**

@@ -1,7 +1,9 @@
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { HOOK_AGENTS } from "./enums.ts";
 
-/** Agent CLIs whose hook payloads Switchyard accepts. */
-export const HOOK_AGENTS = ["claude", "codex"] as const;
+// In schema/enums.ts, which the CLI loads (without drizzle or zod) to check option values.
+export { HOOK_AGENTS };
+
 export type HookAgent = (typeof HOOK_AGENTS)[number];
 
 /**

@@ -1,4 +1,8 @@
 import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { LOOP_EVIDENCE_STATUSES } from "./enums.ts";
+
+// In schema/enums.ts, which the CLI loads (without drizzle or zod) to check option values.
+export { LOOP_EVIDENCE_STATUSES };
 
 export const LOOP_RUN_STATES = ["active", "completed", "stopped"] as const;
 
@@ -28,8 +32,6 @@ export const loopRuns = sqliteTable(
 );
 
 export type LoopRunRow = typeof loopRuns.$inferSelect;
-
-export const LOOP_EVIDENCE_STATUSES = ["satisfied", "failed"] as const;
 
 /** A run-qualified evidence receipt for one iteration of a loop. */
 export const loopEvidence = sqliteTable(

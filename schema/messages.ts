@@ -1,7 +1,10 @@
 import { sql } from "drizzle-orm";
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { MSG_TYPES } from "./enums.ts";
 
-export const MSG_TYPES = ["request", "reply", "notify", "ping", "help", "lifecycle"] as const;
+// In schema/enums.ts, which the CLI loads (without drizzle or zod) to check option values.
+export { MSG_TYPES };
+
 export type MsgType = (typeof MSG_TYPES)[number];
 
 /** Messages between sessions (and from the owner or daemons), grouped into threads. */

@@ -1,4 +1,8 @@
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { WORKER_STATES } from "./enums.ts";
+
+// In schema/enums.ts, which the CLI loads (without drizzle or zod) to check option values.
+export { WORKER_STATES };
 
 /** The normalized event kinds both transcript formats map onto. */
 export const EVENT_KINDS = ["user_message", "task_started", "agent_message", "tool_activity", "task_complete", "error", "other"] as const;
@@ -74,7 +78,6 @@ export const ingestCursors = sqliteTable("ingest_cursors", {
 export type IngestCursorRow = typeof ingestCursors.$inferSelect;
 
 export const CYCLE_STATES = ["ok", "failed"] as const;
-export const WORKER_STATES = ["busy", "idle", "unknown"] as const;
 export type WorkerState = (typeof WORKER_STATES)[number];
 
 /** One row per `cycle`: the observation the manager acted on, replayable later. */

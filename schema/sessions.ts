@@ -1,10 +1,12 @@
 import { sql } from "drizzle-orm";
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { SESSION_ROLES, SESSION_STATES } from "./enums.ts";
 
-export const SESSION_ROLES = ["worker", "manager"] as const;
+// In schema/enums.ts, which the CLI loads (without drizzle or zod) to check option values.
+export { SESSION_ROLES, SESSION_STATES };
+
 export type SessionRole = (typeof SESSION_ROLES)[number];
 
-export const SESSION_STATES = ["active", "gone"] as const;
 export type SessionState = (typeof SESSION_STATES)[number];
 
 export const TRANSCRIPT_KINDS = ["codex", "claude"] as const;

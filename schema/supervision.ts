@@ -1,9 +1,11 @@
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { MANAGER_MODES, NUDGE_ON_COMPLETION, CRITERION_STATUSES, CRITERION_SOURCES, EPILOGUE_STEPS, CONTINUATION_ROLES } from "./enums.ts";
 
-export const MANAGER_MODES = ["light", "guided", "strict"] as const;
+// In schema/enums.ts, which the CLI loads (without drizzle or zod) to check option values.
+export { MANAGER_MODES, NUDGE_ON_COMPLETION, CRITERION_STATUSES, CRITERION_SOURCES, EPILOGUE_STEPS, CONTINUATION_ROLES };
+
 export type ManagerMode = (typeof MANAGER_MODES)[number];
 
-export const NUDGE_ON_COMPLETION = ["off", "ask-operator", "auto-review", "auto-proceed"] as const;
 export type NudgeOnCompletion = (typeof NUDGE_ON_COMPLETION)[number];
 
 /**
@@ -25,10 +27,8 @@ export const managerConfigs = sqliteTable(
 
 export type ManagerConfigRow = typeof managerConfigs.$inferSelect;
 
-export const CRITERION_STATUSES = ["proposed", "accepted", "satisfied", "deferred", "rejected"] as const;
 export type CriterionStatus = (typeof CRITERION_STATUSES)[number];
 
-export const CRITERION_SOURCES = ["worker_proposed", "manager_inferred"] as const;
 export type CriterionSource = (typeof CRITERION_SOURCES)[number];
 
 /** The living acceptance-criteria ledger of a task. Ids are small integers managers can type. */
@@ -116,7 +116,6 @@ export const managerDecisions = sqliteTable(
 
 export type DecisionRow = typeof managerDecisions.$inferSelect;
 
-export const EPILOGUE_STEPS = ["run-tools", "draft-pr", "subagent-review", "record-handoff"] as const;
 export type EpilogueStep = (typeof EPILOGUE_STEPS)[number];
 
 export const EPILOGUE_STATES = ["succeeded", "failed"] as const;
@@ -139,8 +138,6 @@ export const epilogueRuns = sqliteTable(
 );
 
 export type EpilogueRunRow = typeof epilogueRuns.$inferSelect;
-
-export const CONTINUATION_ROLES = ["worker", "manager"] as const;
 
 /** Independent "what's next" proposals of a completion turn, worker first. */
 export const taskContinuations = sqliteTable(

@@ -1,6 +1,9 @@
 import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { TASK_STATES } from "./enums.ts";
 
-export const TASK_STATES = ["active", "finished"] as const;
+// In schema/enums.ts, which the CLI loads (without drizzle or zod) to check option values.
+export { TASK_STATES };
+
 export type TaskState = (typeof TASK_STATES)[number];
 
 /** A unit of supervised work. */

@@ -1,11 +1,14 @@
 import { sql } from "drizzle-orm";
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { TELEMETRY_OUTCOMES, SEGMENT_MODES } from "./enums.ts";
+
+// In schema/enums.ts, which the CLI loads (without drizzle or zod) to check option values.
+export { TELEMETRY_OUTCOMES, SEGMENT_MODES };
 
 /** Where a telemetry row came from: the audit log, a cycle, a command, an attempt, an inbox item. */
 export const TELEMETRY_SOURCES = ["audit", "cycle", "command", "attempt", "inbox"] as const;
 export type TelemetrySource = (typeof TELEMETRY_SOURCES)[number];
 
-export const TELEMETRY_OUTCOMES = ["ok", "failed", "info"] as const;
 export type TelemetryOutcome = (typeof TELEMETRY_OUTCOMES)[number];
 
 /**
@@ -61,7 +64,6 @@ export const telemetryPending = sqliteTable("telemetry_pending", {
   eventId: text("event_id").notNull(),
 });
 
-export const SEGMENT_MODES = ["events", "pane"] as const;
 export type SegmentMode = (typeof SEGMENT_MODES)[number];
 
 /**

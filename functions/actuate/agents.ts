@@ -1,12 +1,12 @@
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { paneText } from "../lib/pane-text.ts";
+import { AGENT_KINDS, CODEX_SANDBOXES, CODEX_APPROVALS } from "../../schema/enums.ts";
 
-export const AGENT_KINDS = ["codex", "claude"] as const;
+// In schema/enums.ts, which the CLI loads (without drizzle or zod) to check option values.
+export { AGENT_KINDS, CODEX_SANDBOXES, CODEX_APPROVALS };
+
 export type AgentKind = (typeof AGENT_KINDS)[number];
-
-export const CODEX_SANDBOXES = ["read-only", "workspace-write", "danger-full-access"] as const;
-export const CODEX_APPROVALS = ["untrusted", "on-failure", "on-request", "never"] as const;
 
 /** Launch options common to both CLIs; each maps them onto its own flags. */
 export interface LaunchOptions {

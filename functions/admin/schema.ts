@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { NextCursorField, PageQueryFields } from "../lib/paging.ts";
 import { PRINCIPAL_KINDS } from "../../schema/auth.ts";
 import { NameSchema } from "../lib/names.ts";
+import { TOKEN_SCOPES } from "../../schema/enums.ts";
 
 export const Migration = z.object({ tag: z.string(), created_at: z.number().int() }).openapi("Migration");
 
@@ -24,7 +25,7 @@ export const DbDoctorResult = z
 
 export const MintTokenBody = z
   .object({
-    scope: z.enum(["daemon", "runner", "owner", "hook"]).openapi({ description: "hook: may only post agent hook events for the sessions of --host" }),
+    scope: z.enum(TOKEN_SCOPES).openapi({ description: "hook: may only post agent hook events for the sessions of --host" }),
     host: NameSchema.optional().openapi({
       description: "Required for runner and hook tokens: the host whose commands it may claim, or whose sessions' hook events it may post",
     }),

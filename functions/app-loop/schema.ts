@@ -2,6 +2,10 @@ import { z } from "@hono/zod-openapi";
 import { SESSION_ROLES, SESSION_STATES } from "../../schema/sessions.ts";
 
 import { DEFAULT_DISPATCHER_ID } from "./defaults.ts";
+import { DELIVERY_STATUSES } from "../../schema/enums.ts";
+
+// In schema/enums.ts, which the CLI loads (without drizzle or zod) to check option values.
+export { DELIVERY_STATUSES };
 
 // In a module of its own so the CLI can name it without loading zod at start-up.
 export { DEFAULT_DISPATCHER_ID };
@@ -12,7 +16,6 @@ export const LEASE_STATES = ["fresh", "stale", "missing"] as const;
 export const DISPATCH_STATES = ["fresh", "stale", "stopped", "missing"] as const;
 export const NEXT_ACTION_KINDS = ["bind_task", "start_dispatch", "wake_manager", "wake_worker", "drain_manager_inbox", "drain_worker_inbox"] as const;
 export const WAKE_ACTION_STATUSES = ["ready_to_send", "skipped_healthy", "blocked_missing_thread"] as const;
-export const DELIVERY_STATUSES = ["sent", "skipped", "blocked"] as const;
 
 export type LeaseState = (typeof LEASE_STATES)[number];
 export type WakeActionStatus = (typeof WAKE_ACTION_STATUSES)[number];

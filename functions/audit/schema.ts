@@ -1,6 +1,10 @@
 import { z } from "@hono/zod-openapi";
 import { PageQueryFields, NextCursorField } from "../lib/paging.ts";
 import { QueryBool, QueryLimit } from "../lib/names.ts";
+import { REPLAY_FORMATS } from "../../schema/enums.ts";
+
+// In schema/enums.ts, which the CLI loads (without drizzle or zod) to check option values.
+export { REPLAY_FORMATS };
 
 export const AuditQuery = z.object({
   include_content: QueryBool.openapi({ description: "Show message, prompt, pane and transcript content instead of redacting it" }),
@@ -50,8 +54,6 @@ export const AuditResult = z
     transcript_segments: Rows,
   })
   .openapi("AuditResult");
-
-export const REPLAY_FORMATS = ["compact", "timeline", "transcript", "full-transcript"] as const;
 
 export const ReplayQuery = z.object({
   format: z.enum(REPLAY_FORMATS).optional().default("compact").openapi({ description: "full-transcript needs include_content=true" }),

@@ -2,12 +2,13 @@ import { z } from "@hono/zod-openapi";
 import { NextCursorField, PageQueryFields } from "../lib/paging.ts";
 import { ADVICE_STATES, JOB_STATES } from "../../schema/broker.ts";
 import { QueryBool, QueryLimit } from "../lib/names.ts";
+import { RESEARCH_POLICIES } from "../../schema/enums.ts";
 
 const Short = (max: number) => z.string().min(1).max(max);
 /** Longest advice text the owner may approve or edit in, in characters (matches message bodies). */
 export const MAX_ADVICE_CHARS = 64 * 1024;
 
-export const ResearchPolicy = z.enum(["deny", "allow"]).openapi({
+export const ResearchPolicy = z.enum(RESEARCH_POLICIES).openapi({
   description:
     "Whether drafting may rely on online/current information. deny (the default) sends requests that ask for latest/current/online facts to owner_input_required instead of drafting.",
 });

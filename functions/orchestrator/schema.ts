@@ -3,6 +3,7 @@ import { NextCursorField, PageQueryFields } from "../lib/paging.ts";
 import { JOB_STATES } from "../../schema/broker.ts";
 import { Advice, BrokerEvent } from "../broker/schema.ts";
 import { QueryLimit } from "../lib/names.ts";
+import { DRAFTERS } from "../../schema/enums.ts";
 
 const Short = (max: number) => z.string().min(1).max(max);
 
@@ -67,11 +68,7 @@ export const WatchBody = z
     processor_id: Short(100).optional().openapi({ description: "Names this processor in claims (default: a new prc_… id)" }),
     lease_seconds: z.number().int().min(5).max(3600).optional().default(120),
     max_jobs: z.number().int().min(1).max(500).optional().default(50),
-    drafter: z
-      .enum(["auto", "builtin", "external"])
-      .optional()
-      .default("auto")
-      .openapi({ description: "auto: the external drafter when configured, else built-in" }),
+    drafter: z.enum(DRAFTERS).optional().default("auto").openapi({ description: "auto: the external drafter when configured, else built-in" }),
     run_id: Short(100)
       .optional()
       .openapi({ description: "Only jobs of advice requests attributed to this broker run. Without it, only jobs of requests that belong to no run" }),

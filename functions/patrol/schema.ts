@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { HEALTH_KINDS, NOTIFICATION_RECIPIENTS, PATROL_RUN_STATES, PATROL_STEP_STATES } from "../../schema/patrol.ts";
 import { NextCursorField, PageQueryFields } from "../lib/paging.ts";
 import { STEP_IDS } from "./dag.ts";
+import { NOTICE_STATES } from "../../schema/enums.ts";
 import { PatrolConfig } from "./state.ts";
 
 export const PatrolRunBody = z
@@ -114,7 +115,11 @@ export const Notification = z
   .openapi("Notification");
 
 export const NoticeListQuery = z.object({
-  state: z.enum(["pending", "acked", "all"]).optional().default("pending").openapi({ description: "Owner notices by acknowledgement (default pending)" }),
+  state: z
+    .enum([...NOTICE_STATES, "all"])
+    .optional()
+    .default("pending")
+    .openapi({ description: "Owner notices by acknowledgement (default pending)" }),
   ...PageQueryFields,
 });
 

@@ -4,6 +4,10 @@ import { COMMAND_STATES, COMMAND_TYPES } from "../../schema/commands.ts";
 import { NameSchema, QueryBool, QueryLimit } from "../lib/names.ts";
 import { PaneTextField } from "../lib/pane-text.ts";
 import { RUNNER_COMMAND_TYPES } from "./claim.ts";
+import { HOST_ENQUEUE_TYPES } from "../../schema/enums.ts";
+
+// In schema/enums.ts, which the CLI loads (without drizzle or zod) to check option values.
+export { HOST_ENQUEUE_TYPES };
 
 export const Command = z
   .object({
@@ -51,8 +55,6 @@ export const EnqueueResult = z
     target_session: z.string(),
   })
   .openapi("EnqueueResult");
-
-export const HOST_ENQUEUE_TYPES = ["nudge", "interrupt", "capture"] as const;
 
 export const EnqueueHostBody = z
   .object({

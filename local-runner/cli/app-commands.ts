@@ -1,9 +1,8 @@
+import { DELIVERY_STATUSES, SESSION_ROLES } from "../../schema/enums.ts";
 import { seconds } from "./format.ts";
-import { flag, int, pos, req, str, UsageError, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
+import { flag, int, pos, req, str, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
 
 const enc = encodeURIComponent;
-const ROLES = ["manager", "worker"];
-const DELIVERY_STATUSES = ["sent", "skipped", "blocked"];
 
 const LOOP_OPTIONS: Record<string, OptionSpec> = {
   "dispatcher-id": { type: "string", value: "ID", description: "Dispatcher whose heartbeat to check (default dispatch-local)" },
@@ -11,13 +10,6 @@ const LOOP_OPTIONS: Record<string, OptionSpec> = {
 };
 
 const TASK = [{ name: "TASK", required: true, description: "Task name" }];
-
-/** Reads an option that must be one of `allowed`, as a usage error otherwise. */
-function oneOf(a: Args, name: string, allowed: string[]): string {
-  const v = req(a, name);
-  if (!allowed.includes(v)) throw new UsageError(`--${name} must be ${allowed.join("|")}, got '${v}'`);
-  return v;
-}
 
 function loopOptions(a: Args) {
   return { dispatcher_id: str(a, "dispatcher-id"), stale_after_seconds: int(a, "stale-after", { min: 0 }) };
@@ -61,9 +53,9 @@ export const APP_COMMANDS: CommandSpec[] = [
     name: "app-heartbeat",
     summary: "Record an app (no-tmux) manager or worker heartbeat and print its next poll commands",
     positionals: TASK,
-    options: { role: { type: "string", value: "manager|worker", description: "Which bound session is beating (required)" }, ...LOOP_OPTIONS },
+    options: { role: { type: "string", choices: SESSION_ROLES, description: "Which bound session is beating (required)" }, ...LOOP_OPTIONS },
     examples: ["switchyard app-heartbeat auth-refactor --role worker --json"],
-    request: (a) => ({ method: "POST", path: `/tasks/${enc(pos(a, 0)!)}/app-loop/heartbeat`, body: { role: oneOf(a, "role", ROLES), ...loopOptions(a) } }),
+    request: (a) => ({ method: "POST", path: `/tasks/${enc(pos(a, 0)!)}/app-loop/heartbeat`, body: { role: req(a, "role"), ...loopOptions(a) } }),
     render: (b) =>
       [
         `${b.role} heartbeat recorded for ${b.task.name} at ${b.heartbeat.recorded_at}`,
@@ -116,9 +108,9 @@ export const APP_COMMANDS: CommandSpec[] = [
     summary: "Record what the app/operator layer did with a wake action from a dispatch receipt",
     positionals: TASK,
     options: {
-      role: { type: "string", value: "manager|worker", description: "Whose wake action (required)" },
+      role: { type: "string", choices: SESSION_ROLES, description: "Whose wake action (required)" },
       "dispatch-receipt": { type: "string", value: "ID", description: "event_id printed by app-wakeup-dispatch (required)" },
-      "delivery-status": { type: "string", value: "sent|skipped|blocked", description: "What happened (required)" },
+      "delivery-status": { type: "string", choices: DELIVERY_STATUSES, description: "What happened (required)" },
       "thread-id": { type: "string", value: "ID", description: "Thread the prompt was sent to (required for sent)" },
       reason: { type: "string", value: "TEXT", description: "Free-form note" },
     },
@@ -127,9 +119,9 @@ export const APP_COMMANDS: CommandSpec[] = [
       method: "POST",
       path: `/tasks/${enc(pos(a, 0)!)}/app-loop/wakeup-deliveries`,
       body: {
-        role: oneOf(a, "role", ROLES),
+        role: req(a, "role"),
         dispatch_receipt: req(a, "dispatch-receipt"),
-        delivery_status: oneOf(a, "delivery-status", DELIVERY_STATUSES),
+        delivery_status: req(a, "delivery-status"),
         thread_id: str(a, "thread-id"),
         reason: str(a, "reason"),
       },

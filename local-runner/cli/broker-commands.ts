@@ -1,17 +1,10 @@
 import { readFileSync } from "node:fs";
+import { ADVICE_STATES, DRAFTERS, JOB_STATES, RESEARCH_POLICIES } from "../../schema/enums.ts";
 import { block, inline } from "./format.ts";
 import { EXIT_FAILED, EXIT_OK, flag, int, pos, req, str, UsageError, type Args, type CommandSpec } from "./spec.ts";
 import { nextPageHintFor, pageOptions, pageQuery } from "./paging.ts";
 
 const enc = encodeURIComponent;
-
-/** --research allow|deny, checked here so a typo is a usage error rather than a silent deny. */
-function research(a: Args): "allow" | "deny" | undefined {
-  const v = str(a, "research");
-  if (v === undefined) return undefined;
-  if (v !== "allow" && v !== "deny") throw new UsageError(`--research must be allow or deny, got '${v}'`);
-  return v;
-}
 
 function adviceLine(x: any): string {
   const what = x.policy_reason ?? x.error ?? (x.draft_text ? `${x.draft_text.split("\n")[0]}` : x.request_text.replace(/\s+/g, " "));
@@ -58,7 +51,7 @@ function approvalSecret(a: Args): string {
 
 const researchOption = {
   type: "string" as const,
-  value: "deny|allow",
+  choices: RESEARCH_POLICIES,
   description: "Research policy of the ingested requests (default deny: requests needing current/online facts wait for the owner)",
 };
 
@@ -83,7 +76,7 @@ export const BROKER_COMMANDS: CommandSpec[] = [
         project: str(a, "project"),
         to_session: str(a, "to-session"),
         dry_run: flag(a, "dry-run"),
-        research_policy: research(a),
+        research_policy: str(a, "research"),
         run_id: str(a, "run-id"),
         limit: int(a, "limit", { min: 1 }),
       },
@@ -99,7 +92,11 @@ export const BROKER_COMMANDS: CommandSpec[] = [
     summary: "Turn one request message into an advice request and a queued job (idempotent)",
     positionals: [{ name: "MESSAGE_ID", required: true, description: "The request message" }],
     options: { research: researchOption, "run-id": { type: "string", value: "RUN", description: "Attribute the request to this broker run" } },
-    request: (a) => ({ method: "POST", path: `/broker/messages/${enc(pos(a, 0)!)}/ingest`, body: { research_policy: research(a), run_id: str(a, "run-id") } }),
+    request: (a) => ({
+      method: "POST",
+      path: `/broker/messages/${enc(pos(a, 0)!)}/ingest`,
+      body: { research_policy: str(a, "research"), run_id: str(a, "run-id") },
+    }),
     render: ingestLine,
   },
   {
@@ -109,7 +106,8 @@ export const BROKER_COMMANDS: CommandSpec[] = [
       state: {
         type: "string",
         value: "STATE",
-        description: "open (default), all, or one state: queued, draft_ready, owner_input_required, approved, rejected, sent, failed",
+        choices: ["open", "all", ...ADVICE_STATES],
+        description: "Which requests: open (default), all, or those in one state",
       },
       limit: { ...pageOptions.limit, description: "Rows per page (default 100, at most 500)" },
       cursor: pageOptions.cursor,
@@ -171,8 +169,8 @@ export const BROKER_COMMANDS: CommandSpec[] = [
     name: "broker retry",
     summary: "Re-queue a held (owner_input_required) or failed advice request, optionally changing its research policy",
     positionals: [{ name: "ADVICE_ID", required: true, description: "Advice request id" }],
-    options: { research: { type: "string", value: "deny|allow", description: "New research policy for this request" } },
-    request: (a) => ({ method: "POST", path: `/broker/advice/${enc(pos(a, 0)!)}/retry`, body: { research_policy: research(a) } }),
+    options: { research: { ...researchOption, description: "New research policy for this request" } },
+    request: (a) => ({ method: "POST", path: `/broker/advice/${enc(pos(a, 0)!)}/retry`, body: { research_policy: str(a, "research") } }),
     render: (b) => `re-queued ${b.advice_id} (job ${b.job_id}, research policy ${b.advice.research_policy})`,
   },
   {
@@ -269,7 +267,7 @@ export const BROKER_COMMANDS: CommandSpec[] = [
     group: "orchestrator",
     summary: "List orchestrator jobs",
     options: {
-      status: { type: "string", value: "STATE", description: "queued, running, draft_ready, owner_input_required, failed or all (default)" },
+      status: { type: "string", value: "STATE", choices: [...JOB_STATES, "all"], description: "Which jobs (default all)" },
       limit: { ...pageOptions.limit, description: "Rows per page (default 100, at most 500)" },
       cursor: pageOptions.cursor,
     },
@@ -308,7 +306,7 @@ export const BROKER_COMMANDS: CommandSpec[] = [
       "processor-id": { type: "string", value: "ID", description: "Name this processor in claims" },
       "lease-seconds": { type: "string", value: "N", description: "Lease per claimed job (default 120)" },
       "max-jobs": { type: "string", value: "N", description: "At most N jobs this pass (default 50)" },
-      drafter: { type: "string", value: "auto|builtin|external", description: "Which drafter (default auto: external when SWITCHYARD_BROKER_DRAFTER is set)" },
+      drafter: { type: "string", choices: DRAFTERS, description: "Which drafter (default auto: external when SWITCHYARD_BROKER_DRAFTER is set)" },
       "run-id": { type: "string", value: "RUN", description: "Only jobs of this broker run" },
     },
     request: (a) => {

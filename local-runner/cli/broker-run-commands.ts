@@ -1,3 +1,4 @@
+import { RUN_FIELDS, RUN_MESSAGE_TYPES, RUN_MODES, RUN_STATES, STOP_CONDITIONS } from "../../schema/enums.ts";
 import { DAEMON_COMMANDS } from "../daemon/commands.ts";
 import { inline } from "./format.ts";
 import { int, list, pos, req, str, UsageError, type Args, type CommandSpec } from "./spec.ts";
@@ -39,7 +40,7 @@ function createBody(a: Args) {
     const v = int(a, f, { min: 0 });
     if (v !== undefined) limits[snake(f)] = v;
   }
-  const requireFields = list(a, "require-field").map(snake);
+  const requireFields = list(a, "require-field");
   const requireConditions = list(a, "require-stop-condition");
   const min = bounds(a, "limit-min");
   const max = bounds(a, "limit-max");
@@ -89,22 +90,23 @@ export const BROKER_RUN_COMMANDS: CommandSpec[] = [
     name: "broker run-create",
     summary: "Create a run contract: mode, scope, limits, stop conditions, validation schema",
     options: {
-      mode: { type: "string", value: "supervised|overnight_dry_run|scoped_auto_send", description: "Run mode (required)" },
+      mode: { type: "string", choices: RUN_MODES, description: "Run mode (required)" },
       objective: { type: "string", value: "TEXT", description: "What the run is for (required)" },
       project: { type: "string", value: "P", description: "Only requests of this project" },
       "target-session": { type: "string", value: "S", description: "Only requests addressed to this session" },
       "owner-session-id": { type: "string", value: "ID", description: "The owner's session, recorded on the contract" },
-      "message-type": { type: "string", value: "request", description: "Message type the run handles (default request)" },
+      "message-type": { type: "string", choices: RUN_MESSAGE_TYPES, description: "Message type the run handles (default request)" },
       "expires-at": { type: "string", value: "ISO", description: "The run stops at this instant, e.g. 2099-01-01T00:00:00+00:00" },
       ...Object.fromEntries(LIMIT_FLAGS.map(([f, d]) => [f, { type: "string" as const, value: "N", description: d }])),
-      "stop-condition": {
+      "stop-condition": { type: "string", multiple: true, value: "CONDITION", choices: STOP_CONDITIONS, description: "A condition that stops the run" },
+      "require-field": { type: "string", multiple: true, value: "FIELD", choices: RUN_FIELDS, description: "Validation: the contract must set this field" },
+      "require-stop-condition": {
         type: "string",
         multiple: true,
-        value: "C",
-        description: "missing_approval | ambiguous_or_unknown_recipient | runtime_or_budget_limit | owner_kill_switch | owner_input_required",
+        value: "CONDITION",
+        choices: STOP_CONDITIONS,
+        description: "Validation: the contract must list this stop condition",
       },
-      "require-field": { type: "string", multiple: true, value: "F", description: "Validation: the contract must set this field" },
-      "require-stop-condition": { type: "string", multiple: true, value: "C", description: "Validation: the contract must list this stop condition" },
       "limit-min": { type: "string", multiple: true, value: "NAME=V", description: "Validation: limit NAME must be set and at least V" },
       "limit-max": { type: "string", multiple: true, value: "NAME=V", description: "Validation: limit NAME must be set and at most V" },
     },
@@ -193,7 +195,7 @@ export const BROKER_RUN_COMMANDS: CommandSpec[] = [
     name: "broker runs",
     summary: "List broker runs, newest first",
     options: {
-      state: { type: "string", value: "created|running|stopped|all", description: "Which runs (default all)" },
+      state: { type: "string", choices: [...RUN_STATES, "all"], description: "Which runs (default all)" },
       limit: { ...pageOptions.limit, description: "Rows per page (default 100, at most 500)" },
       cursor: pageOptions.cursor,
     },

@@ -1,3 +1,4 @@
+import { BINDING_STATES, SESSION_ROLES, SESSION_STATES, TASK_STATES, TOKEN_SCOPES } from "../../schema/enums.ts";
 import { resolveHome } from "../home.ts";
 import { block, inline } from "./format.ts";
 import { EXIT_FAILED, EXIT_OK, flag, int, list, pos, req, str, type CommandSpec, type OptionSpec } from "./spec.ts";
@@ -96,8 +97,8 @@ export const API_COMMANDS: CommandSpec[] = [
     group: "sessions",
     summary: "List sessions (active by default)",
     options: {
-      role: { type: "string", value: "worker|manager", description: "Only this role" },
-      state: { type: "string", value: "active|gone|all", description: "Which rows (default active)" },
+      role: { type: "string", choices: SESSION_ROLES, description: "Only this role" },
+      state: { type: "string", choices: [...SESSION_STATES, "all"], description: "Which rows (default active)" },
       name: { type: "string", multiple: true, value: "NAME", description: "Only these sessions (repeatable)" },
       "redact-identity-token": { type: "boolean", description: "Hide token ids, for sharing output" },
       ...pageOptions,
@@ -133,7 +134,7 @@ export const API_COMMANDS: CommandSpec[] = [
       create: { type: "string", value: "NAME", description: "Create a task with this name" },
       goal: { type: "string", value: "TEXT", description: "Goal of the new task" },
       summary: { type: "string", value: "TEXT", description: "Summary of the new task" },
-      state: { type: "string", value: "active|finished|all", description: "Filter the list (default all)" },
+      state: { type: "string", choices: [...TASK_STATES, "all"], description: "Filter the list (default all)" },
       ...pageOptions,
     },
     examples: [`switchyard tasks --create auth-refactor --goal "Refactor auth" --summary "Split the session module"`, "switchyard tasks"],
@@ -191,7 +192,7 @@ export const API_COMMANDS: CommandSpec[] = [
     name: "bindings",
     group: "tasks",
     summary: "List bindings, oldest first",
-    options: { state: { type: "string", value: "active|ended|all", description: "Which bindings (default active)" }, ...pageOptions },
+    options: { state: { type: "string", choices: [...BINDING_STATES, "all"], description: "Which bindings (default active)" }, ...pageOptions },
     request: (a) => ({ method: "GET", path: "/bindings", query: { state: str(a, "state"), ...pageQuery(a) } }),
     render: (b, a) => (b.count ? b.bindings.map(bindingLine).join("\n") + nextPageHintFor(b, "bindings", a) : "no bindings"),
   },
@@ -268,7 +269,7 @@ export const API_COMMANDS: CommandSpec[] = [
     group: "setup",
     summary: "Mint a daemon, runner or extra owner token (secret shown once)",
     options: {
-      scope: { type: "string", value: "daemon|runner|owner|hook", description: "What the token may do (required; runner and hook need --host)" },
+      scope: { type: "string", choices: TOKEN_SCOPES, description: "What the token may do (required; runner and hook need --host)" },
       host: { type: "string", value: "HOST", description: "For runner tokens: the host it serves" },
       label: { type: "string", value: "TEXT", description: "Free-form label" },
     },

@@ -1,3 +1,4 @@
+import { CONVOY_STATES, GATE_STATES, GATE_TYPES, PLAN_STATUSES } from "../../schema/enums.ts";
 import { nextPageHint, nextPageHintFor, pageOptions, pageQuery } from "./paging.ts";
 import { list, pos, req, str, UsageError, type Args, type CommandSpec } from "./spec.ts";
 
@@ -25,7 +26,7 @@ export const GATE_COMMANDS: CommandSpec[] = [
     group: "coordination",
     summary: "Create a gate: --type timer --timeout 10m closes by itself; human and mail gates close with gate close",
     options: {
-      type: { type: "string", value: "timer|human|mail", description: "Gate type (required)" },
+      type: { type: "string", choices: GATE_TYPES, description: "Gate type (required)" },
       timeout: { type: "string", value: "DURATION", description: "Timer gates: 30s, 10m, 2h, 1d" },
       title: { type: "string", value: "TEXT", description: "What the gate waits for" },
       waiter: { type: "string", multiple: true, value: "SESSION", description: "Session notified when it closes" },
@@ -53,7 +54,7 @@ export const GATE_COMMANDS: CommandSpec[] = [
     name: "gate list",
     group: "coordination",
     summary: "List gates (open by default)",
-    options: { state: { type: "string", value: "open|closed|all", description: "Which gates (default open)" }, ...pageOptions },
+    options: { state: { type: "string", choices: [...GATE_STATES, "all"], description: "Which gates (default open)" }, ...pageOptions },
     request: (a) => ({ method: "GET", path: "/gates", query: { state: str(a, "state"), ...pageQuery(a) } }),
     render: (b) => (b.count ? b.gates.map(gateLine).join("\n") : "no gates") + nextPageHint(b, "gate list"),
   },
@@ -107,7 +108,7 @@ export const CONVOY_COMMANDS: CommandSpec[] = [
     name: "convoy list",
     group: "coordination",
     summary: "List convoys (open by default)",
-    options: { status: { type: "string", value: "open|closed|all", description: "Which convoys (default open)" }, ...pageOptions },
+    options: { status: { type: "string", choices: [...CONVOY_STATES, "all"], description: "Which convoys (default open)" }, ...pageOptions },
     request: (a) => ({ method: "GET", path: "/convoys", query: { status: str(a, "status"), ...pageQuery(a) } }),
     render: (b) => (b.count ? b.convoys.map(convoyLine).join("\n") : "no convoys") + nextPageHint(b, "convoy list"),
   },
@@ -225,7 +226,7 @@ export const STATE_COMMANDS: CommandSpec[] = [
     options: {
       title: { type: "string", value: "TEXT", description: "Title (required)" },
       body: { type: "string", value: "TEXT", description: "The plan" },
-      status: { type: "string", value: "draft|active|done|abandoned", description: "Default draft" },
+      status: { type: "string", choices: PLAN_STATUSES, description: "Default draft" },
       owner: { type: "string", value: "SESSION", description: "Owning session (default: the owner)" },
       task: { type: "string", value: "TASK", description: "The task it belongs to" },
     },
@@ -240,7 +241,7 @@ export const STATE_COMMANDS: CommandSpec[] = [
     name: "plan list",
     group: "coordination",
     summary: "Plans, newest first",
-    options: { status: { type: "string", value: "STATUS", description: "draft|active|done|abandoned|all (default all)" }, ...pageOptions },
+    options: { status: { type: "string", choices: [...PLAN_STATUSES, "all"], description: "Which plans (default all)" }, ...pageOptions },
     request: (a) => ({ method: "GET", path: "/plans", query: { status: str(a, "status"), ...pageQuery(a) } }),
     render: (b) => (b.count ? b.plans.map(planLine).join("\n") : "no plans") + nextPageHint(b, "plan list"),
   },

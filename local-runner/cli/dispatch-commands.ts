@@ -1,4 +1,5 @@
 import type { CommandType } from "../../schema/commands.ts";
+import { COMMAND_STATES, COMMAND_TYPES, HOST_ENQUEUE_TYPES } from "../../schema/enums.ts";
 import { DEFAULT_DISPATCHER_ID } from "../../functions/app-loop/defaults.ts";
 import type { DispatchReport } from "../../functions/queue/dispatch-pass.ts";
 import { resolveHome } from "../home.ts";
@@ -65,13 +66,9 @@ function passLine(r: DispatchReport): string {
 /** `--type worker_task_complete` selects completion routing; the other values are command types. */
 const ROUTING_TYPE = "worker_task_complete";
 
-/** Resolves --type values: which command types to run, and whether to route completions. */
-async function types(a: Args): Promise<{ types?: CommandType[]; route: boolean }> {
+/** Resolves --type values (its choices are checked already): which command types to run, and whether to route completions. */
+function types(a: Args): { types?: CommandType[]; route: boolean } {
   const t = list(a, "type");
-  // The queue, the database driver and the host are loaded by the commands that run them, not at start-up.
-  const { COMMAND_TYPES } = await import("../../schema/commands.ts");
-  const known = [...COMMAND_TYPES, ROUTING_TYPE];
-  for (const v of t) if (!known.includes(v)) throw new UsageError(`--type must be one of ${known.join(", ")}, got '${v}'`);
   if (!t.length) return { route: true };
   return { types: t.filter((v) => v !== ROUTING_TYPE) as CommandType[], route: t.includes(ROUTING_TYPE) };
 }
@@ -113,7 +110,7 @@ export const DISPATCH_COMMANDS: CommandSpec[] = [
     summary: "Queue a nudge, interrupt or capture for a session's host (run by its dispatcher or runner)",
     positionals: [{ name: "SESSION", required: true, description: "Session name" }],
     options: {
-      type: { type: "string", value: "nudge|interrupt|capture", description: "What to do (required)" },
+      type: { type: "string", choices: HOST_ENQUEUE_TYPES, description: "What to do (required)" },
       text: { type: "string", value: "TEXT", description: "nudge: the prompt" },
       key: { type: "string", value: "KEY", description: "interrupt: the key (default C-c)" },
       followup: { type: "string", value: "TEXT", description: "interrupt: a prompt to submit afterwards" },
@@ -142,8 +139,8 @@ export const DISPATCH_COMMANDS: CommandSpec[] = [
     summary: "List durable commands, newest first (--state dead for dead letters)",
     options: {
       task: { type: "string", value: "TASK", description: "Only this task's commands" },
-      type: { type: "string", value: "TYPE", description: "Only this command type" },
-      state: { type: "string", value: "STATE", description: "pending|running|succeeded|failed|dead|ambiguous|dry_run" },
+      type: { type: "string", value: "TYPE", choices: COMMAND_TYPES, description: "Only this command type" },
+      state: { type: "string", value: "STATE", choices: COMMAND_STATES, description: "Only commands in this state" },
       attempts: { type: "boolean", description: "Include each command's attempt history" },
       limit: { type: "string", value: "N", description: "Commands per page (default 100, at most 1000)" },
       cursor: pageOptions.cursor,
@@ -185,7 +182,8 @@ export const DISPATCH_COMMANDS: CommandSpec[] = [
         type: "string",
         multiple: true,
         value: "TYPE",
-        description: "Only these command types, or worker_task_complete for completion routing (repeatable)",
+        choices: [...COMMAND_TYPES, ROUTING_TYPE],
+        description: "Only these command types, or worker_task_complete for completion routing",
       },
       "dry-run": { type: "boolean", description: "Report what would run, with payload checks; change nothing" },
     },
@@ -197,7 +195,7 @@ export const DISPATCH_COMMANDS: CommandSpec[] = [
       const iterations = watch ? int(a, "watch-iterations", { min: 1 }) : 1;
       const leaseSeconds = int(a, "lease-seconds", { min: 1 }) ?? 120;
       const intervalSeconds = idleInterval(a);
-      const onlyTypes = await types(a);
+      const onlyTypes = types(a);
       const limit = int(a, "limit", { min: 1 });
       const [{ openLocalServices, processLogger }, { runDispatchLoop }] = await Promise.all([import("../services.ts"), import("../dispatcher.ts")]);
       const services = await openLocalServices({ home: resolveHome(process.env, { home: g.home }), log: processLogger() });

@@ -12,7 +12,7 @@ import { API_COMMANDS } from "./commands.ts";
 import { GLOBAL_OPTIONS, globalsFrom, settleHome, urlToken } from "./globals.ts";
 import { MESSAGE_COMMANDS } from "./messages-commands.ts";
 import { type Io, printAnswerWhole, processIo } from "./output.ts";
-import type { Args, CommandSpec, GlobalOptions, OptionSpec } from "./spec.ts";
+import { type Args, checkChoices, type CommandSpec, type GlobalOptions, type OptionSpec } from "./spec.ts";
 import { type ApiRequest, type ApiResponse, buildPath, parseBody } from "./transport.ts";
 
 /** The commands the fast path may answer; only their GET forms (`tasks --create` is not one). */
@@ -122,12 +122,14 @@ export function parseFast(argv: string[]): FastCommand | null {
 /**
  * A command line the fast path covers that only reads and answers at once: one of
  * FAST_COMMANDS in its GET form, without a wait (a long poll prints a waiting line and may
- * outlive a server). Null for anything else, a bad value included (the full CLI reports it).
+ * outlive a server). Null for anything else, a bad value included (the full CLI reports it):
+ * a value outside an option's choices too, checked as the full CLI checks it, so it never reaches a server.
  */
 export function parseRead(argv: string[]): FastCommand | null {
   const cmd = parseFast(argv);
   if (!cmd) return null;
   try {
+    checkChoices(cmd.spec.options, cmd.args);
     return cmd.spec.request!(cmd.args).method === "GET" && !cmd.spec.waitingFor?.(cmd.args) ? cmd : null;
   } catch {
     return null;

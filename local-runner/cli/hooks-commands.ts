@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { HOOK_AGENTS } from "../../schema/enums.ts";
 import { agentLaunchConfig } from "../agents.ts";
 import { resolveHome } from "../home.ts";
 import type { FileChange, HookAgentName, HookEndpoint, HookScope, HookTarget } from "../hooks/install.ts";
@@ -31,20 +32,21 @@ export async function agentServerUrl(flagName: string, flagValue: string | undef
   return { url: DEFAULT_HOOK_URL, source: "the default; no --url, $SWITCHYARD_URL or running `switchyard up` for this home" };
 }
 
+/** Where hooks are installed: the user's settings, or this project's. */
+const HOOK_SCOPES = ["user", "project"] as const satisfies readonly HookScope[];
+
+// --agent and --scope are checked against their choices before a command runs.
 function agentsOf(a: Args, required: boolean): HookAgentName[] {
-  const v = str(a, "agent");
+  const v = str(a, "agent") as HookAgentName | undefined;
   if (v === undefined) {
     if (required) throw new UsageError("--agent is required: claude or codex");
-    return ["claude", "codex"];
+    return [...HOOK_AGENTS];
   }
-  if (v !== "claude" && v !== "codex") throw new UsageError(`--agent must be claude or codex, got '${v}'`);
   return [v];
 }
 
 function scopeOf(a: Args): HookScope {
-  const v = str(a, "scope") ?? "user";
-  if (v !== "user" && v !== "project") throw new UsageError(`--scope must be user or project, got '${v}'`);
-  return v;
+  return (str(a, "scope") as HookScope | undefined) ?? "user";
 }
 
 async function endpoint(a: Args, g: GlobalOptions): Promise<HookEndpoint & { source: string }> {
@@ -232,10 +234,10 @@ export const HOOKS_COMMANDS: CommandSpec[] = [
     group: "hooks",
     summary: "Merge Switchyard's hooks into Claude Code's or Codex's own settings (idempotent)",
     options: {
-      agent: { type: "string", value: "claude|codex", description: "Which agent's settings (required)" },
+      agent: { type: "string", choices: HOOK_AGENTS, description: "Which agent's settings (required)" },
       scope: {
         type: "string",
-        value: "user|project",
+        choices: HOOK_SCOPES,
         description: "user: ~/.claude/settings.json or $CODEX_HOME/hooks.json; project: ./.claude/settings.local.json or ./.codex/hooks.json (default user)",
       },
       "hook-url": {
@@ -253,8 +255,8 @@ export const HOOKS_COMMANDS: CommandSpec[] = [
     group: "hooks",
     summary: "Remove Switchyard's hooks; a file untouched since install gets its exact old bytes back",
     options: {
-      agent: { type: "string", value: "claude|codex", description: "Which agent's settings (required)" },
-      scope: { type: "string", value: "user|project", description: "As for install (default user)" },
+      agent: { type: "string", choices: HOOK_AGENTS, description: "Which agent's settings (required)" },
+      scope: { type: "string", choices: HOOK_SCOPES, description: "As for install (default user)" },
       "dry-run": { type: "boolean", description: "Say what would change and change nothing" },
     },
     examples: ["switchyard hooks uninstall --agent claude"],
@@ -265,7 +267,7 @@ export const HOOKS_COMMANDS: CommandSpec[] = [
     group: "hooks",
     summary: "Which of Switchyard's hooks are installed where (and, for Codex, whether they are trusted)",
     options: {
-      agent: { type: "string", value: "claude|codex", description: "Only this agent (default both)" },
+      agent: { type: "string", choices: HOOK_AGENTS, description: "Only this agent (default both)" },
       "hook-url": { type: "string", value: "URL", description: "Compare against hooks posting here" },
       "no-trust-check": { type: "boolean", description: "Do not start codex app-server to read hook trust" },
     },
@@ -321,12 +323,11 @@ export const HOOKS_COMMANDS: CommandSpec[] = [
     group: "hooks",
     summary: "Show or set a task's hook behaviour (--reprime on: re-prime the worker after /clear, compaction, resume)",
     positionals: [{ name: "TASK", required: true, description: "Task name" }],
-    options: { reprime: { type: "string", value: "on|off", description: "Set re-priming on a context reset" } },
+    options: { reprime: { type: "string", choices: ["on", "off"], description: "Set re-priming on a context reset" } },
     examples: ["switchyard hooks settings auth-refactor --reprime on"],
     request: (a) => {
       const v = str(a, "reprime");
       if (v === undefined) return { method: "GET", path: `/tasks/${enc(pos(a, 0)!)}/hook-settings` };
-      if (v !== "on" && v !== "off") throw new UsageError(`--reprime must be on or off, got '${v}'`);
       return { method: "POST", path: `/tasks/${enc(pos(a, 0)!)}/hook-settings`, body: { reprime_on_reset: v === "on" } };
     },
     render: (b: any) => `${b.task}: re-prime on reset ${b.reprime_on_reset ? "on" : "off"}`,

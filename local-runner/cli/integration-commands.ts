@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { AGENT_KINDS } from "../../schema/enums.ts";
 import { agentLaunchConfig } from "../agents.ts";
 import { resolveHome } from "../home.ts";
 import { agentServerUrl, DEFAULT_HOOK_URL } from "./hooks-commands.ts";
@@ -12,10 +13,13 @@ export const MCP_SERVER_NAME = "switchyard";
 /** The variable agents read their own Switchyard token from (set by spawn). */
 const TOKEN_ENV = "SWITCHYARD_TOKEN";
 
+/** Claude Code's MCP config scopes; Codex has user only. */
+const MCP_SCOPES = ["user", "project", "local"] as const;
+
+// --agent and --scope are checked against their choices before a command runs.
 function agentOf(a: Args): "claude" | "codex" {
-  const v = str(a, "agent");
-  if (v !== "claude" && v !== "codex")
-    throw new UsageError(v === undefined ? "--agent is required: claude or codex" : `--agent must be claude or codex, got '${v}'`);
+  const v = str(a, "agent") as "claude" | "codex" | undefined;
+  if (v === undefined) throw new UsageError("--agent is required: claude or codex");
   return v;
 }
 
@@ -70,7 +74,6 @@ async function mcpInstall(a: Args, g: GlobalOptions): Promise<number> {
   const agent = agentOf(a);
   const { url, source } = await mcpUrl(a, g);
   const scope = str(a, "scope") ?? "user";
-  if (agent === "claude" && !["user", "project", "local"].includes(scope)) throw new UsageError(`--scope must be user, project or local, got '${scope}'`);
   if (agent === "codex" && scope !== "user") throw new UsageError("codex keeps MCP servers in $CODEX_HOME/config.toml only: --scope user");
   const bin = agentBin(agent, g);
   const add = mcpAddArgs(agent, url, scope);
@@ -121,8 +124,7 @@ async function mcpUninstall(a: Args, g: GlobalOptions): Promise<number> {
 
 async function installSkills(a: Args, g: GlobalOptions): Promise<number> {
   const { installSkills: install, skillTargets } = await import("../skills.ts");
-  const v = str(a, "agent");
-  if (v !== undefined && v !== "claude" && v !== "codex") throw new UsageError(`--agent must be claude or codex, got '${v}'`);
+  const v = str(a, "agent") as "claude" | "codex" | undefined;
   const agents: Array<"claude" | "codex"> = v ? [v] : ["claude", "codex"];
   const dryRun = flag(a, "dry-run");
   const results = agents.map((agent) => ({ agent, dir: skillTargets(process.env)[agent], ...install(skillTargets(process.env)[agent], dryRun) }));
@@ -142,8 +144,8 @@ export const INTEGRATION_COMMANDS: CommandSpec[] = [
     group: "hooks",
     summary: "Register Switchyard's MCP endpoint (/mcp) with Claude Code or Codex, through the agent's own CLI",
     options: {
-      agent: { type: "string", value: "claude|codex", description: "Which agent (required)" },
-      scope: { type: "string", value: "user|project|local", description: "Claude's config scope (default user); Codex has only user" },
+      agent: { type: "string", choices: AGENT_KINDS, description: "Which agent (required)" },
+      scope: { type: "string", choices: MCP_SCOPES, description: "Claude's config scope (default user); Codex has only user" },
       "mcp-url": {
         type: "string",
         value: "URL",
@@ -160,8 +162,8 @@ export const INTEGRATION_COMMANDS: CommandSpec[] = [
     group: "hooks",
     summary: "Remove Switchyard's MCP endpoint from Claude Code or Codex",
     options: {
-      agent: { type: "string", value: "claude|codex", description: "Which agent (required)" },
-      scope: { type: "string", value: "user|project|local", description: "Claude's config scope (default user)" },
+      agent: { type: "string", choices: AGENT_KINDS, description: "Which agent (required)" },
+      scope: { type: "string", choices: MCP_SCOPES, description: "Claude's config scope (default user)" },
       "dry-run": { type: "boolean", description: "Print the command and change nothing" },
     },
     home: "none",
@@ -172,7 +174,7 @@ export const INTEGRATION_COMMANDS: CommandSpec[] = [
     group: "hooks",
     summary: "Copy every skill under skills/ into ~/.claude/skills and $CODEX_HOME/skills (idempotent)",
     options: {
-      agent: { type: "string", value: "claude|codex", description: "Only this agent (default both)" },
+      agent: { type: "string", choices: AGENT_KINDS, description: "Only this agent (default both)" },
       "dry-run": { type: "boolean", description: "Say what would be written and write nothing" },
     },
     examples: ["switchyard install-skills", "switchyard install-skills --agent codex --dry-run"],

@@ -1,4 +1,5 @@
 import { writeFileSync } from "node:fs";
+import { LOOP_EVIDENCE_STATUSES } from "../../schema/enums.ts";
 import { QA_HARNESS_NAMES, type QaHarnessName } from "../qa/names.ts";
 import { callOnce, printAnswer } from "./api-call.ts";
 import { nextPageHintFor, pageOptions, pageQuery } from "./paging.ts";
@@ -123,7 +124,7 @@ export const LOOPS_COMMANDS: CommandSpec[] = [
       ...runOptions,
       "evidence-type": { type: "string", value: "TYPE", description: "e.g. pr_url, ci_green, coverage_report (required)" },
       "payload-json": { type: "string", value: "JSON", description: "The receipt's fields (those the run requires for the type)" },
-      status: { type: "string", value: "satisfied|failed", description: "Default satisfied" },
+      status: { type: "string", choices: LOOP_EVIDENCE_STATUSES, description: "Default satisfied" },
     },
     request: (a) => evidenceRequest(a, req(a, "evidence-type"), jsonOption(a, "payload-json") ?? {}, str(a, "status")),
     render: renderEvidence,

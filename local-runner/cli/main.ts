@@ -16,7 +16,18 @@ import { OBSERVE_COMMANDS, SPAWN_COMMANDS } from "./observe-commands.ts";
 import { parseRead } from "./fast.ts";
 import { GLOBAL_OPTIONS, globalsFrom, settleHome } from "./globals.ts";
 import { type Io, printAnswer, processIo } from "./output.ts";
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, type Args, type CommandSpec, type GlobalOptions, type OptionSpec } from "./spec.ts";
+import {
+  checkChoices,
+  EXIT_FAILED,
+  EXIT_OK,
+  EXIT_USAGE,
+  optionHelp,
+  UsageError,
+  type Args,
+  type CommandSpec,
+  type GlobalOptions,
+  type OptionSpec,
+} from "./spec.ts";
 import { VERSION } from "./version.ts";
 import { PATROL_COMMANDS } from "./patrol-commands.ts";
 import { VERDICT_COMMANDS } from "./verdict-commands.ts";
@@ -228,7 +239,8 @@ function addLeaf(leaf: Command, spec: CommandSpec, run: (spec: CommandSpec, cmd:
   for (const alias of spec.aliases ?? []) leaf.alias(alias);
   for (const p of spec.positionals ?? []) leaf.argument(p.required ? `<${p.name}>` : `[${p.name}]`, p.description);
   for (const [name, o] of Object.entries(spec.options ?? {})) {
-    const option = new Option(o.type === "string" ? `--${name} <${o.value ?? "VALUE"}>` : `--${name}`, `${o.description}${o.multiple ? " (repeatable)" : ""}`);
+    const help = optionHelp(o);
+    const option = new Option(o.type === "string" ? `--${name} <${help.placeholder}>` : `--${name}`, `${help.description}${o.multiple ? " (repeatable)" : ""}`);
     if (o.type === "string") {
       // A missing value must not swallow the next option (`tasks --create --home X`).
       option.argParser((v: string, prev: unknown): unknown => {
@@ -339,6 +351,7 @@ function knownPath(program: Command, words: string[]): void {
 
 async function execute(spec: CommandSpec, a: Args, given: GlobalOptions, io: Io, cwd: string): Promise<number> {
   try {
+    checkChoices(spec.options, a);
     checkGlobals(given);
     const g = settleHome(spec, given, cwd);
     if (spec.local) return await spec.local(a, g);

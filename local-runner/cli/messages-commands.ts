@@ -1,3 +1,4 @@
+import { MSG_TYPES } from "../../schema/enums.ts";
 import { seconds as durationOf } from "./format.ts";
 import { EXIT_OK, EXIT_TIMED_OUT, flag, pos, str, UsageError, type Args, type CommandSpec, type OptionSpec } from "./spec.ts";
 import { nextPageHintFor, pageOptions, pageQuery } from "./paging.ts";
@@ -131,7 +132,11 @@ export const MESSAGE_COMMANDS: CommandSpec[] = [
       { name: "TO", required: true, description: "Recipient session name (or id, or app thread title)" },
       { name: "BODY", required: true, description: "Message text" },
     ],
-    options: { type: { type: "string", value: "notify|ping|help|lifecycle", description: "Message type (default notify)" }, ...messageOptions },
+    options: {
+      // A reply goes to its own route (the reply command), so send offers every other type.
+      type: { type: "string", choices: MSG_TYPES.filter((t) => t !== "reply"), description: "Message type (default notify)" },
+      ...messageOptions,
+    },
     examples: ['switchyard send auth-mgr "Tests are green on the branch" --subject status'],
     request: (a) => ({ method: "POST", path: "/messages", body: sendBody(a, str(a, "type") ?? "notify") }),
     render: renderSent,
@@ -168,7 +173,7 @@ export const MESSAGE_COMMANDS: CommandSpec[] = [
     options: {
       thread: { type: "string", value: "THREAD_ID", description: "Only this thread" },
       session: { type: "string", value: "NAME", description: "Only messages from or to this session" },
-      type: { type: "string", value: "TYPE", description: "Only this msg_type" },
+      type: { type: "string", choices: MSG_TYPES, description: "Only this msg_type" },
       limit: { type: "string", value: "N", description: "Newest N per page (default 100, at most 1000)" },
       cursor: { ...pageOptions.cursor, description: "The next_cursor printed by the previous page: older messages" },
     },

@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { delimiter, join, resolve } from "node:path";
+import { REPLAY_FORMATS, SEGMENT_MODES, SESSION_ROLES, TELEMETRY_OUTCOMES } from "../../schema/enums.ts";
 import { block } from "./format.ts";
 import { EXIT_FAILED, EXIT_OK, flag, HintedError, int, pos, req, str, type Args, type CommandSpec } from "./spec.ts";
 
@@ -30,6 +31,9 @@ const PAGE = {
   cursor: { type: "string", value: "C", description: "The cursor a previous page printed" },
 } as const;
 
+/** --role of the task views: one role's sessions, or both. */
+const roleOption = { type: "string", choices: ["all", ...SESSION_ROLES], description: "Whose sessions (default all)" } as const;
+
 const windowOption = { type: "string", value: "DUR", description: "How far back: 90s, 30m, 2h, 7d (default 24h)" } as const;
 
 export const OBSERVABILITY_COMMANDS: CommandSpec[] = [
@@ -38,8 +42,8 @@ export const OBSERVABILITY_COMMANDS: CommandSpec[] = [
     summary: "A task's history in time order: cycles (with pane patterns), commands and attempts, routed notifications, decisions, criteria, broker actions",
     positionals: [{ name: "TASK", required: true, description: "Task name" }],
     options: {
-      format: { type: "string", value: "F", description: "compact (default), timeline, transcript, or full-transcript (needs --include-content)" },
-      role: { type: "string", value: "R", description: "all (default), worker or manager" },
+      format: { type: "string", choices: REPLAY_FORMATS, description: "Default compact; full-transcript needs --include-content" },
+      role: roleOption,
       limit: { type: "string", value: "N", description: "Entries per page (default 500, at most 5000)" },
       cursor: PAGE.cursor,
       "include-content": { type: "boolean", description: "Show message, prompt and transcript text instead of length markers" },
@@ -70,7 +74,7 @@ export const OBSERVABILITY_COMMANDS: CommandSpec[] = [
       run: { type: "string", value: "RUN", description: "Only this run (broker or loop run, dispatcher, patrol run)" },
       session: { type: "string", value: "NAME", description: "Only this session" },
       search: { type: "string", value: "Q", description: "Words that must all appear (a trailing * matches a prefix)" },
-      outcome: { type: "string", value: "O", description: "ok, failed or info" },
+      outcome: { type: "string", choices: TELEMETRY_OUTCOMES, description: "Only rows with this outcome" },
       summary: { type: "boolean", description: "Counts by source and outcome instead of rows" },
       ...PAGE,
     },
@@ -171,8 +175,8 @@ export const OBSERVABILITY_COMMANDS: CommandSpec[] = [
     summary: "Keep the task's sessions' new transcript messages (or pane screens) as deduplicated segments",
     positionals: [{ name: "TASK", required: true, description: "Task name" }],
     options: {
-      role: { type: "string", value: "R", description: "all (default), worker or manager" },
-      mode: { type: "string", value: "M", description: "events (default: transcript messages), pane, or both" },
+      role: roleOption,
+      mode: { type: "string", choices: [...SEGMENT_MODES, "both"], description: "events: transcript messages (default), pane: screens, or both" },
     },
     request: (a) => ({ method: "POST", path: `/tasks/${enc(pos(a, 0)!)}/transcript-capture`, body: { role: str(a, "role"), mode: str(a, "mode") } }),
     render: (b) =>
@@ -187,7 +191,7 @@ export const OBSERVABILITY_COMMANDS: CommandSpec[] = [
     summary: "Kept transcript segments of a task (text redacted unless --include-content)",
     positionals: [{ name: "TASK", required: true, description: "Task name" }],
     options: {
-      role: { type: "string", value: "R", description: "all (default), worker or manager" },
+      role: roleOption,
       "include-content": { type: "boolean", description: "Show the segments' text" },
       ...PAGE,
     },

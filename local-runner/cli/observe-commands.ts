@@ -1,3 +1,4 @@
+import { AGENT_KINDS, CODEX_APPROVALS, CODEX_SANDBOXES, EPILOGUE_STEPS, MANAGER_MODES, WORKER_STATES } from "../../schema/enums.ts";
 import { callOnce, printAnswer } from "./api-call.ts";
 import { duration, seconds } from "./format.ts";
 import { startDispatcher } from "./pair-dispatch.ts";
@@ -99,7 +100,7 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
     summary: "Run the pane classifier on some text (debugging aid)",
     options: {
       text: { type: "string", value: "TEXT", description: "Pane text to classify (required)" },
-      state: { type: "string", value: "busy|idle|unknown", description: "Event-stream state, for the stuck-busy rule" },
+      state: { type: "string", choices: WORKER_STATES, description: "Event-stream state, for the stuck-busy rule" },
       "staleness-seconds": { type: "string", value: "N", description: "Seconds since the last state change" },
       "recent-event-count": { type: "string", value: "N", description: "Events seen this cycle" },
       "busy-wait-seconds": { type: "string", value: "N", description: "Stuck-busy threshold (default 90)" },
@@ -225,9 +226,9 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
 
 const spawnOptions = {
   cwd: { type: "string", value: "DIR", description: "Working directory (default: current directory)" },
-  agent: { type: "string", value: "codex|claude", description: "Which agent CLI (default codex)" },
-  sandbox: { type: "string", value: "MODE", description: "Codex --sandbox (read-only|workspace-write|danger-full-access)" },
-  "ask-for-approval": { type: "string", value: "POLICY", description: "Codex --ask-for-approval (untrusted|on-failure|on-request|never)" },
+  agent: { type: "string", choices: AGENT_KINDS, description: "Which agent CLI (default codex)" },
+  sandbox: { type: "string", choices: CODEX_SANDBOXES, description: "Codex --sandbox" },
+  "ask-for-approval": { type: "string", choices: CODEX_APPROVALS, description: "Codex --ask-for-approval" },
   "accept-trust": { type: "boolean", description: "Answer the trust-this-folder prompt with yes (only for folders you trust)" },
   "timeout-seconds": { type: "string", value: "N", description: "How long to wait for the transcript (default 60)" },
 } as const;
@@ -314,8 +315,8 @@ export const SPAWN_COMMANDS: CommandSpec[] = [
       "task-prompt": { type: "string", value: "PROMPT", description: "The worker's initial prompt" },
       "worker-name": { type: "string", value: "NAME", description: "Worker session name (required)" },
       "manager-name": { type: "string", value: "NAME", description: "Manager session name (required)" },
-      "manager-agent": { type: "string", value: "codex|claude", description: "Agent for the manager (default: same as --agent)" },
-      "manager-mode": { type: "string", value: "light|guided|strict", description: "Manager config: supervision mode" },
+      "manager-agent": { type: "string", choices: AGENT_KINDS, description: "Agent for the manager (default: same as --agent)" },
+      "manager-mode": { type: "string", choices: MANAGER_MODES, description: "Manager config: supervision mode" },
       "manager-objective": { type: "string", value: "TEXT", description: "Manager config: the objective" },
       "manager-guideline": { type: "string", multiple: true, value: "TEXT", description: "Manager config: a guideline" },
       "manager-acceptance": {
@@ -327,7 +328,7 @@ export const SPAWN_COMMANDS: CommandSpec[] = [
       "manager-reference": { type: "string", multiple: true, value: "REF", description: "Manager config: a reference" },
       "manager-permit": { type: "string", multiple: true, value: "CATEGORY.ACTION", description: "Manager config: a permission" },
       "manager-tool": { type: "string", multiple: true, value: "TOOL", description: "Manager config: an expected tool" },
-      "manager-epilogue": { type: "string", multiple: true, value: "STEP", description: "Manager config: a required epilogue step" },
+      "manager-epilogue": { type: "string", multiple: true, choices: EPILOGUE_STEPS, description: "Manager config: a required epilogue step" },
       "manager-require-acks": { type: "boolean", description: "Manager config: finish needs both acks" },
       "dispatcher-id": { type: "string", value: "ID", description: "The dispatcher to reuse or start (default dispatch-local)" },
       "no-dispatch": { type: "boolean", description: "Do not start a dispatcher" },

@@ -1,4 +1,5 @@
 import { STEP_IDS } from "../../functions/patrol/dag.ts";
+import { NOTICE_STATES } from "../../schema/enums.ts";
 import { callWithVerdict, err, errorText, out, withTransport } from "./api-call.ts";
 import { flag, int, list, pos, str, UsageError, type Args, type CommandSpec } from "./spec.ts";
 
@@ -66,7 +67,7 @@ export const PATROL_COMMANDS: CommandSpec[] = [
     summary: "Run the patrol: once with --once, else every --interval seconds until interrupted",
     options: {
       once: { type: "boolean", description: "One run, then exit (non-zero when a step failed)" },
-      step: { type: "string", value: "STEP", description: `Run only this step: ${STEP_IDS.join(", ")}` },
+      step: { type: "string", value: "STEP", choices: STEP_IDS, description: "Run only this step" },
       apply: { type: "boolean", description: "Owner: let orphan-check act per the orphan policy" },
       interval: { type: "string", value: "SECONDS", description: "Pause between runs without --once (default 60; at most 86400)" },
       iterations: { type: "string", value: "N", description: "Stop after N runs (without --once)" },
@@ -74,8 +75,6 @@ export const PATROL_COMMANDS: CommandSpec[] = [
     examples: ["switchyard patrol run --once", "switchyard patrol run --once --step gate-evaluation --json", "switchyard patrol run --interval 30"],
     local: async (a, g) => {
       const step = str(a, "step");
-      if (step !== undefined && !(STEP_IDS as readonly string[]).includes(step))
-        throw new UsageError(`--step must be one of ${STEP_IDS.join(", ")}, got '${step}'`);
       // A Node timer past 2^31 ms fires at once: the cap keeps a long pause a pause.
       const interval = int(a, "interval", { min: 1, max: 86_400 }) ?? 60;
       const iterations = flag(a, "once") ? 1 : int(a, "iterations", { min: 1 });
@@ -257,7 +256,7 @@ export const PATROL_COMMANDS: CommandSpec[] = [
     name: "notices",
     group: "patrol",
     summary: "The owner's inbox: escalations, convoy completions and other notices",
-    options: { state: { type: "string", value: "pending|acked|all", description: "Which notices (default pending)" }, ...pageOptions },
+    options: { state: { type: "string", choices: [...NOTICE_STATES, "all"], description: "Which notices (default pending)" }, ...pageOptions },
     request: (a) => ({ method: "GET", path: "/notices", query: { state: str(a, "state"), ...pageQuery(a) } }),
     render: (b) => (b.count ? b.notices.map(noticeLine).join("\n") : "no notices") + nextPageHint(b, "notices"),
   },

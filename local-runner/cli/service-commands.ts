@@ -2,7 +2,7 @@ import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node
 import { join } from "node:path";
 import { loadService, nativePlatform, realExec, serviceState, unloadService, writeUnitFiles, type CommandRun, type Exec } from "../daemon/manager.ts";
 import { cliScript, platformOf, unitHome } from "../daemon/service-args.ts";
-import { checkServiceValues, serviceFiles, servicePaths, type Platform, type ServiceDefinition } from "../daemon/units.ts";
+import { checkServiceValues, PLATFORMS, serviceFiles, servicePaths, type Platform, type ServiceDefinition } from "../daemon/units.ts";
 import { resolveHome, type HomeConfig } from "../home.ts";
 import { out } from "./api-call.ts";
 import { readTokenFile } from "./token-file.ts";
@@ -165,7 +165,7 @@ const installOptions = {
   "i-know-this-is-exposed": { type: "boolean", description: "up: allow a non-loopback --bind (see `up --help`)" },
   "no-cron": { type: "boolean", description: "up: serve only (another server runs the crons)" },
   "wake-interval": { type: "string", value: "MS", description: "up: default long-poll re-check interval" },
-  platform: { type: "string", value: "launchd|systemd", description: "Service manager (default: this machine's)" },
+  platform: { type: "string", choices: PLATFORMS, description: "Service manager (default: this machine's)" },
   "dry-run": { type: "boolean", description: "Print the files and the command; write and load nothing" },
   "no-load": { type: "boolean", description: "Write the files without loading them" },
 } as const;

@@ -5,8 +5,14 @@ export interface OptionSpec {
   type: "string" | "boolean";
   multiple?: boolean;
   description: string;
-  /** Shown in help as the value placeholder. */
+  /** Shown in help as the value placeholder (when there are no choices, or too many to show there). */
   value?: string;
+  /**
+   * The only values the option takes, checked before anything is sent or done: a value outside
+   * them is a usage error (exit 2). Where the option is a field of a request, these are the
+   * field's enum (tests/local-runner/cli/choices.test.ts compares them with the OpenAPI document).
+   */
+  choices?: readonly string[];
 }
 
 /** A positional argument of one command. */
@@ -85,6 +91,31 @@ export class HintedError extends Error {
     readonly hint: string,
   ) {
     super(message);
+  }
+}
+
+/** Choices longer than this, joined by `|`, are listed in the option's description instead of its placeholder. */
+const PLACEHOLDER_CHOICES_MAX = 50;
+
+/** How help shows a string option's value and description: its choices as the placeholder when they fit, else listed after the description. */
+export function optionHelp(o: OptionSpec): { placeholder: string; description: string } {
+  const joined = o.choices?.join("|");
+  if (joined && joined.length <= PLACEHOLDER_CHOICES_MAX) return { placeholder: joined, description: o.description };
+  const placeholder = o.value ?? "VALUE";
+  return { placeholder, description: o.choices ? `${o.description} (one of: ${o.choices.join(", ")})` : o.description };
+}
+
+/**
+ * Refuses a value outside its option's choices (each value of a repeatable option), as a usage
+ * error that names the option, the choices and the value. The full CLI and the fast path's
+ * parser both run it, before a request is built.
+ */
+export function checkChoices(options: Record<string, OptionSpec> | undefined, a: Args): void {
+  for (const [name, o] of Object.entries(options ?? {})) {
+    if (!o.choices) continue;
+    for (const v of list(a, name)) {
+      if (!o.choices.includes(v)) throw new UsageError(`--${name} must be one of: ${o.choices.join(", ")}; got '${v}'`);
+    }
   }
 }
 

@@ -1,4 +1,13 @@
 import { readFileSync } from "node:fs";
+import {
+  CONTINUATION_ROLES,
+  CRITERION_SOURCES,
+  CRITERION_STATUSES,
+  EPILOGUE_STEPS,
+  MANAGER_MODES,
+  NUDGE_ON_COMPLETION,
+  SESSION_ROLES,
+} from "../../schema/enums.ts";
 import { ExternalDrafter } from "../drafter.ts";
 import { callOnce, printAnswer, verdictCall } from "./api-call.ts";
 import { nextPageHintFor, pageOptions, pageQuery } from "./paging.ts";
@@ -153,7 +162,7 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
     summary: "Create, change or print a task's manager config (every change is a new revision)",
     positionals: [{ name: "TASK", required: false, description: "Task name (not needed with --questions)" }],
     options: {
-      mode: { type: "string", value: "light|guided|strict", description: "How closely to supervise" },
+      mode: { type: "string", choices: MANAGER_MODES, description: "How closely to supervise" },
       objective: { type: "string", value: "TEXT", description: "What the result is judged against" },
       guideline: { type: "string", multiple: true, value: "TEXT", description: "A rule for the worker" },
       acceptance: { type: "string", multiple: true, value: "TEXT", description: "A known acceptance criterion" },
@@ -161,8 +170,8 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
       permit: { type: "string", multiple: true, value: "CATEGORY.ACTION", description: "Grant a permission (CATEGORY alone grants all its actions)" },
       revoke: { type: "string", multiple: true, value: "CATEGORY.ACTION", description: "Withdraw a permission" },
       tool: { type: "string", multiple: true, value: "TOOL", description: "An expected verification tool" },
-      epilogue: { type: "string", multiple: true, value: "STEP", description: "run-tools|draft-pr|subagent-review|record-handoff" },
-      "nudge-on-completion": { type: "string", value: "MODE", description: "off|ask-operator|auto-review|auto-proceed" },
+      epilogue: { type: "string", multiple: true, choices: EPILOGUE_STEPS, description: "A step to run after the worker completes" },
+      "nudge-on-completion": { type: "string", choices: NUDGE_ON_COMPLETION, description: "What a completed worker turn triggers" },
       "require-acks": { type: "boolean", description: "finish-task needs worker and manager acknowledgements" },
       "allow-pr": { type: "boolean", description: "Legacy: grants repo.open_pr" },
       "allow-merge-green": { type: "boolean", description: "Legacy: grants repo.merge_green_pr" },
@@ -260,10 +269,15 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
     positionals: [TASK_ARG],
     options: {
       list: { type: "boolean", description: "List the ledger (the default)" },
-      status: { type: "string", value: "STATUS", description: "--list: only this status; --add: proposed|accepted|deferred" },
+      status: {
+        type: "string",
+        value: "STATUS",
+        choices: CRITERION_STATUSES,
+        description: "--list: only this status; --add: the new criterion's (proposed, accepted or deferred)",
+      },
       add: { type: "boolean", description: "Add a criterion (with --criterion and --source)" },
       criterion: { type: "string", value: "TEXT", description: "The criterion text" },
-      source: { type: "string", value: "worker_proposed|manager_inferred", description: "Who found it" },
+      source: { type: "string", choices: CRITERION_SOURCES, description: "Who found it" },
       accept: { type: "string", value: "ID", description: "Accept a criterion" },
       defer: { type: "string", value: "ID", description: "Defer a criterion to a follow-up" },
       reject: { type: "string", value: "ID", description: "Reject a criterion" },
@@ -437,10 +451,10 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
   {
     name: "epilogue",
     group: GROUP,
-    summary: "Run a configured post-completion step (run-tools|draft-pr|subagent-review|record-handoff), or list them",
+    summary: "Run a configured post-completion step, or list them",
     positionals: [TASK_ARG],
     options: {
-      step: { type: "string", value: "STEP", description: "The step to run" },
+      step: { type: "string", choices: EPILOGUE_STEPS, description: "The step to run" },
       "evidence-json": { type: "string", value: "JSON", description: 'What the step needs, e.g. {"tools":{"npm test":"pass"}} or {"pr_url":"..."}' },
       "correlation-id": { type: "string", value: "ID", description: "Links the run to a completion turn" },
       list: { type: "boolean", description: "List the steps and their latest runs" },
@@ -482,13 +496,13 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
     summary: "Worker-first 'what's next' proposals and their review: --submit, --review, --list",
     positionals: [TASK_ARG],
     options: {
-      submit: { type: "string", value: "worker|manager", description: "Submit this role's proposal (the worker's first)" },
+      submit: { type: "string", choices: CONTINUATION_ROLES, description: "Submit this role's proposal (the worker's first)" },
       review: { type: "boolean", description: "Record a review (JSON: verdict, rationale, subagent_run)" },
       list: { type: "boolean", description: "List proposals and reviews (the default)" },
       "correlation-id": { type: "string", value: "ID", description: "The completion turn (required for --submit and --review)" },
       "payload-json": { type: "string", value: "JSON", description: "The proposal or review as a JSON object" },
       "from-stdin": { type: "boolean", description: "Read the JSON object from stdin" },
-      "as-role": { type: "string", value: "all|worker|manager|reviewer", description: "--list: read as this role (the owner only)" },
+      "as-role": { type: "string", choices: ["all", ...SESSION_ROLES, "reviewer"], description: "--list: read as this role (the owner only)" },
       "include-payload": { type: "boolean", description: "--list: include payloads (still redacted by role)" },
       ...pageOptions,
     },

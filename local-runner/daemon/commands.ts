@@ -7,7 +7,7 @@ import type { Transport } from "../cli/transport.ts";
 import { runDaemonLoop } from "./loop.ts";
 import { daemonStatus, daemonTokenPath, installDaemon, readManifest, realExec, uninstallDaemon, type Exec } from "./manager.ts";
 import { cliScript, platformOf, unitHome } from "./service-args.ts";
-import { checkUnitValues, daemonArgv, unitFiles, type DaemonConfig } from "./units.ts";
+import { checkUnitValues, daemonArgv, PLATFORMS, unitFiles, type DaemonConfig } from "./units.ts";
 
 /** Default seconds between ticks of an installed daemon. */
 const DEFAULT_INTERVAL_SECONDS = 60;
@@ -53,7 +53,7 @@ const installOptions: Record<string, OptionSpec> = {
   "run-id": { type: "string", value: "RUN", description: "The started run the daemon processes (required)" },
   project: { type: "string", value: "P", description: "Only requests of this project" },
   "to-session": { type: "string", value: "S", description: "Only requests addressed to this session" },
-  platform: { type: "string", value: "launchd|systemd", description: "Service manager (default: this machine's)" },
+  platform: { type: "string", choices: PLATFORMS, description: "Service manager (default: this machine's)" },
   "daemon-id": { type: "string", value: "ID", description: "Lease owner id (default <host>:advice-broker)" },
   "interval-seconds": { type: "string", value: "N", description: `Seconds between ticks (default ${DEFAULT_INTERVAL_SECONDS})` },
   "lease-seconds": { type: "string", value: "N", description: `Run lease length (default ${DEFAULT_LEASE_SECONDS})` },

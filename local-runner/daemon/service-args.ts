@@ -13,15 +13,14 @@ export function cliScript(): string {
   return cliEntry();
 }
 
-/** `--platform launchd|systemd`, else this machine's service manager; a usage error when it has none. */
+/** `--platform launchd|systemd` (its choices are checked before a command runs), else this machine's service manager; a usage error when it has none. */
 export function platformOf(a: Args): Platform {
-  const v = str(a, "platform");
+  const v = str(a, "platform") as Platform | undefined;
   if (v === undefined) {
     const native = nativePlatform();
     if (!native) throw new UsageError(`no launchd or systemd on ${process.platform}; pass --platform launchd|systemd to write the files anyway`);
     return native;
   }
-  if (v !== "launchd" && v !== "systemd") throw new UsageError(`--platform must be launchd or systemd, got '${v}'`);
   return v;
 }
 

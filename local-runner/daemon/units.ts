@@ -2,7 +2,9 @@ import { join } from "node:path";
 import { UsageError } from "../cli/spec.ts";
 
 /** The service managers the daemon can be installed under. */
-export type Platform = "launchd" | "systemd";
+/** The service managers Switchyard writes unit files for. */
+export const PLATFORMS = ["launchd", "systemd"] as const;
+export type Platform = (typeof PLATFORMS)[number];
 
 /** The launchd label; one broker daemon per user and machine, as `launchctl list` shows it. */
 export const LAUNCHD_LABEL = "com.switchyard.advice-broker";

@@ -126,6 +126,14 @@ describe("the bundled CLI (bin/build-cli.mjs)", () => {
         expect(f).toEqual(await run([join(ROOT, OUT, "run.cjs")], at));
       }
       expect((await viaFast(["sessions", "--bogus", "--url", up.url, "--token", services.ownerToken])).code).toBe(99);
+      // A value outside an option's choices is left to the full bundle, which refuses it (exit 2) before calling the server.
+      const badChoice = ["sessions", "--state", "nonsense", "--url", up.url, "--token", services.ownerToken];
+      expect(await viaFast(badChoice)).toEqual({ code: 99, out: "", err: "" });
+      expect(await run([join(ROOT, OUT, "run.cjs")], badChoice)).toEqual({
+        code: 2,
+        out: "",
+        err: "error: --state must be one of: active, gone, all; got 'nonsense'\nhint: run 'switchyard sessions --help'\n",
+      });
     } finally {
       await up.stop();
       services.database.close();
@@ -191,8 +199,11 @@ describe("the bundled CLI (bin/build-cli.mjs)", () => {
         expect(f).toEqual(full(args));
       }
       // Validation the route does (zod, here without @hono/zod-openapi) refuses what the app refuses: the full CLI reports it.
+      expect(viaLocal(["session", "show", "bad!"]).code).toBe(99);
+      expect(full(["session", "show", "bad!"]).err).toContain("VALIDATION_FAILED");
+      // A value outside an option's choices never reaches a route: the full bundle's usage error.
       expect(viaLocal(["sessions", "--state", "nonsense"]).code).toBe(99);
-      expect(full(["sessions", "--state", "nonsense"]).err).toContain("VALIDATION_FAILED");
+      expect(full(["sessions", "--state", "nonsense"]).code).toBe(2);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

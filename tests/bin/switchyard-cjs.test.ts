@@ -55,7 +55,16 @@ async function inProcess(...args: string[]) {
 describe("bin/switchyard.cjs", () => {
   it("prints and exits as the full CLI does, for reads, errors, the top-level help and usage mistakes", async () => {
     const at = ["--url", running.url, "--token", services.ownerToken];
-    for (const args of [["sessions", "--json", ...at], ["session", "show", "nobody", ...at], ["sessions", "--bogus", ...at], ["bogus"], ["--help"], ["-h"]]) {
+    for (const args of [
+      ["sessions", "--json", ...at],
+      ["session", "show", "nobody", ...at],
+      ["sessions", "--bogus", ...at],
+      // A value outside an option's choices: the fast path leaves it to the full CLI's usage error.
+      ["sessions", "--state", "nonsense", ...at],
+      ["bogus"],
+      ["--help"],
+      ["-h"],
+    ]) {
       expect(await bin(...args)).toEqual(await inProcess(...args));
     }
     const version = await bin("--version");

@@ -3,36 +3,13 @@ import { NextCursorField, PageQueryFields } from "../../lib/paging.ts";
 import { RUN_MODES, RUN_STATES } from "../../../schema/broker.ts";
 import { QueryLimit } from "../../lib/names.ts";
 import { BrokerEvent } from "../schema.ts";
+import { LIMIT_NAMES, RUN_FIELDS, RUN_MESSAGE_TYPES, STOP_CONDITIONS } from "../../../schema/enums.ts";
 
-/**
- * Every limit a run contract can carry. Each is "at most N": the run stops at the moment an
- * action would go past N (see enforce.ts for how each one is measured).
- */
-export const LIMIT_NAMES = [
-  "max_runtime_minutes",
-  "max_requests_total",
-  "max_drafts_total",
-  "max_sends_total",
-  "max_sends_per_thread",
-  "max_errors_total",
-  "max_consecutive_errors",
-  "max_duplicate_drafts",
-  "max_idle_minutes",
-] as const;
+// In schema/enums.ts, which the CLI loads (without drizzle or zod) to check option values.
+export { LIMIT_NAMES, RUN_FIELDS, RUN_MESSAGE_TYPES, STOP_CONDITIONS };
+
 export type LimitName = (typeof LIMIT_NAMES)[number];
 
-/**
- * Conditions under which a run stops. `owner_input_required` is ours beyond the runbook's four:
- * the fail-closed policy layer decided the owner must weigh in on a request, and an unattended
- * run that keeps drafting around such requests hides them until morning.
- */
-export const STOP_CONDITIONS = [
-  "missing_approval",
-  "ambiguous_or_unknown_recipient",
-  "runtime_or_budget_limit",
-  "owner_kill_switch",
-  "owner_input_required",
-] as const;
 export type StopCondition = (typeof STOP_CONDITIONS)[number];
 
 /**
@@ -57,12 +34,6 @@ export function conditionOf(reason: StopReason): StopCondition {
   if (reason === "expired" || (LIMIT_NAMES as readonly string[]).includes(reason)) return "runtime_or_budget_limit";
   return reason as StopCondition;
 }
-
-/** Contract fields a validation schema may require to be set. */
-export const RUN_FIELDS = ["objective", "project", "target_session", "owner_session_id", "message_type", "expires_at", ...LIMIT_NAMES] as const;
-
-/** Message types a run may handle; the broker only answers requests. */
-export const RUN_MESSAGE_TYPES = ["request"] as const;
 
 /** What a run's mode allows: who approves and whether anything may ever be sent for it. */
 export const APPROVAL_POLICIES = ["owner_approves_each_send", "never_send", "owner_or_scoped_token"] as const;

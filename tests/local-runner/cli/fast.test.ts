@@ -115,8 +115,8 @@ const READS: string[][] = [
   ["sessions", "--role", "worker", "--state=all"],
   ["sessions", "--name", "fast-w", "--name", "fast-m", "--redact-identity-token"],
   ["sessions", "--limit", "1", "--role", "worker"],
-  ["sessions", "--state", "nonsense"],
   ["session", "show", "fast-w"],
+  ["session", "show", "a%2Fb"],
   ["session", "show", "no-such-session"],
   ["tasks"],
   ["tasks", "--state", "finished"],
@@ -137,7 +137,7 @@ const READS: string[][] = [
 ];
 
 /** Cases of READS that the route's validation refuses (400), which the in-process fast path leaves to the full CLI. */
-const REFUSED_BY_VALIDATION = [["sessions", "--state", "nonsense"]];
+const REFUSED_BY_VALIDATION = [["session", "show", "a%2Fb"]];
 
 describe("the fast path for read commands", () => {
   it("covers every command it lists, each with a case here", () => {
@@ -212,6 +212,9 @@ describe("the fast path for read commands", () => {
       ["sessions", "--role", "worker", "--role", "manager"],
       ["sessions", "--redact-identity-token=yes"],
       ["sessions", "--limit", "abc"],
+      // A value outside an option's choices is the full CLI's usage error (choices.test.ts).
+      ["sessions", "--state", "nonsense"],
+      ["messages", "--type", "nonsense"],
       ["sessions", "--", "x"],
       ["tasks", "--create", "written-by-fast-path"],
       ["session-inbox", "fast-m", "--consume-next"],
@@ -346,9 +349,10 @@ describe("the in-process fast path for read commands (no server running)", () =>
       ["session", "--json", "show", "fast-w"],
       ["sessions", "--role"],
       ["sessions", "--limit", "abc"],
-      // Values the route's validation refuses: the full CLI prints its 400.
+      // Values the CLI refuses itself (a value outside an option's choices, a page below 1): its usage error.
       ["sessions", "--state", "nonsense"],
       ["sessions", "--limit", "0"],
+      // A value the route's validation refuses: the full CLI prints its 400.
       ["session", "show", "a%2Fb"],
       ["tasks", "--create", "written-by-local-fast-path"],
       ["session-inbox", "fast-m", "--consume-next"],
