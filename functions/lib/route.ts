@@ -13,7 +13,7 @@ export const ErrorEnvelope = z
     error: z.object({
       code: z.enum(ERROR_CODES as [string, ...string[]]),
       message: z.string(),
-      hint: z.string().optional(),
+      hint: z.string().openapi({ description: "What to do next: the command or route to run, the value that is allowed" }),
       fields: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
     }),
   })
