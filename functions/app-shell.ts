@@ -55,10 +55,31 @@ export type RouteGroupName = (typeof ROUTE_GROUPS)[number][0];
 /** A group's sub-app, whatever its exact route types (mounting does not care about them). */
 export type GroupApp = OpenAPIHono<AppEnv, any, any> | Hono<AppEnv, any, any>;
 
+/** The route pattern that was answering, or the path when a catch-all middleware was. */
+const routeOf = (c: Context<AppEnv>) => (c.req.routePath.includes("*") ? c.req.path : c.req.routePath);
+
+/**
+ * What a caller refused by the framework itself (not by our code) should do next, per code: the
+ * envelope always carries a hint, so an agent is never left with a bare status.
+ */
+const FRAMEWORK_HINTS: Partial<Record<ErrorCode, (c: Context<AppEnv>) => string>> = {
+  VALIDATION_FAILED: (c) => `See ${c.req.method} ${routeOf(c)} in /v1/openapi.json for the expected request.`,
+  UNAUTHENTICATED: () => "Send 'Authorization: Bearer <token>'; the owner token is in <home>/owner.token.",
+  FORBIDDEN: (c) => `The x-principals of ${c.req.method} ${routeOf(c)} in /v1/openapi.json lists the tokens that may call it.`,
+  NOT_FOUND: () => "See /v1/openapi.json for the routes and the methods each accepts.",
+  PAYLOAD_TOO_LARGE: () => "Send less data per request.",
+  UNSUPPORTED_MEDIA_TYPE: () => "Send the body as JSON with Content-Type: application/json, or no body at all (read as {}).",
+};
+
+/** The hint of the INTERNAL answer: nothing the caller sent can fix it. */
+const INTERNAL_HINT = "The server logged the details; retry later, and report the X-Request-Id of this answer if it persists.";
+
 /** Maps a framework HTTPException (not thrown by us) onto our closed code set. */
-function codeForStatus(e: HTTPException): ApiError {
+function codeForStatus(e: HTTPException, c: Context<AppEnv>): ApiError {
   if (e.status === 400 && /malformed json/i.test(e.message)) {
-    return new ApiError("MALFORMED_JSON", "the request body is not valid JSON", { hint: "Send a JSON object with Content-Type: application/json." });
+    return new ApiError("MALFORMED_JSON", "the request body is not valid JSON", {
+      hint: "Send a JSON object with Content-Type: application/json (an empty body counts as {}).",
+    });
   }
   const byStatus: Partial<Record<number, ErrorCode>> = {
     400: "VALIDATION_FAILED",
@@ -69,7 +90,8 @@ function codeForStatus(e: HTTPException): ApiError {
     415: "UNSUPPORTED_MEDIA_TYPE",
   };
   const code = byStatus[e.status] ?? "INTERNAL";
-  return new ApiError(code, code === "INTERNAL" ? "internal error" : e.message || code.toLowerCase());
+  if (code === "INTERNAL") return new ApiError(code, "internal error", { hint: INTERNAL_HINT });
+  return new ApiError(code, e.message || code.toLowerCase(), { hint: FRAMEWORK_HINTS[code]?.(c) ?? INTERNAL_HINT });
 }
 
 /**
@@ -95,13 +117,17 @@ function renderError(err: Error, c: Context<AppEnv>) {
   let api: ApiError;
   const fault = err instanceof ApiError || err instanceof HTTPException ? null : databaseFault(err);
   if (err instanceof ApiError) api = err;
-  else if (err instanceof HTTPException) api = codeForStatus(err);
-  else if (fault) {
+  else if (err instanceof HTTPException) {
+    api = codeForStatus(err, c);
+    // Its hint says the details are in the log: put them there.
+    if (api.code === "INTERNAL")
+      c.get("ctx")?.log.error("unmapped framework error", { method: c.req.method, path: cappedPath(c.req.path), status: err.status, error: err.message });
+  } else if (fault) {
     c.get("ctx")?.log.error("database fault", { method: c.req.method, path: cappedPath(c.req.path), error: String(err) });
     api = fault;
   } else {
     c.get("ctx")?.log.error("unhandled error", { method: c.req.method, path: cappedPath(c.req.path), error: err.stack ?? String(err) });
-    api = new ApiError("INTERNAL", "internal error", { hint: "The server logged the details." });
+    api = new ApiError("INTERNAL", "internal error", { hint: INTERNAL_HINT });
   }
   return c.json(api.toBody(), api.status, api.headers);
 }
@@ -114,7 +140,14 @@ function renderError(err: Error, c: Context<AppEnv>) {
 export function createAppShell(services: Services) {
   const app = new OpenAPIHono<AppEnv>();
   app.onError(renderError);
-  app.notFound((c) => c.json(new ApiError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`, { hint: "See /v1/openapi.json." }).toBody(), 404));
+  app.notFound((c) =>
+    c.json(
+      new ApiError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`, {
+        hint: "See /v1/openapi.json for the routes and the methods each accepts.",
+      }).toBody(),
+      404,
+    ),
+  );
 
   app.use("*", requestIds);
   app.use("*", async (c, next) => {

@@ -38,7 +38,10 @@ function hostPayload(s: SessionRow & { tmuxSession: string }, input: z.output<ty
   switch (input.type) {
     case "nudge": {
       if (!input.text)
-        throw new ApiError("VALIDATION_FAILED", "a queued nudge needs text", { fields: [{ field: "text", message: "required for type nudge" }] });
+        throw new ApiError("VALIDATION_FAILED", "a queued nudge needs text", {
+          hint: 'Pass the text to type (`switchyard enqueue SESSION --type nudge --text "..."`); interrupt and capture need none.',
+          fields: [{ field: "text", message: "required for type nudge" }],
+        });
       return { ...pane, text: input.text, transcript_kind: s.transcriptKind } satisfies z.infer<typeof NudgePayload>;
     }
     case "interrupt":

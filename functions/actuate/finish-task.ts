@@ -110,7 +110,10 @@ export async function finishTask(ctx: Ctx, name: string, raw: z.input<typeof Fin
       .set({ state: "finished", finishedAt: nowMs, updatedAt: nowMs })
       .where(and(eq(tasks.id, task.id), eq(tasks.state, "active")))
       .returning();
-    if (!updated) throw new ApiError("CONFLICT", `task '${name}' was finished concurrently`);
+    if (!updated)
+      throw new ApiError("CONFLICT", `task '${name}' was finished concurrently`, {
+        hint: `Another request finished it first; \`switchyard task show ${name}\` shows its state, and \`switchyard task reopen ${name}\` reopens it.`,
+      });
     if (binding)
       await tx
         .update(bindings)

@@ -205,9 +205,11 @@ export async function pairSessions(ctx: Ctx, raw: z.input<typeof PairBody>) {
         // Reported below through the missing name.
       }
     }
-    const err = cause instanceof ApiError ? cause : new ApiError("INTERNAL", "pair failed");
+    // Anything but a refusal is a fault whose details the caller is told are in the log.
+    if (!(cause instanceof ApiError)) ctx.log.error("pair failed", { error: cause instanceof Error ? (cause.stack ?? cause.message) : String(cause) });
+    const err = cause instanceof ApiError ? cause : new ApiError("INTERNAL", "pair failed", { hint: "The server logged the details." });
     throw new ApiError(err.code, `pair failed: ${err.message}`, {
-      hint: `Stopped again: ${cleaned.join(", ") || "nothing"}${cleaned.length < names.length ? `; still running: ${names.filter((n) => !cleaned.includes(n)).join(", ")}` : ""}. ${err.hint ?? ""}`.trim(),
+      hint: `Stopped again: ${cleaned.join(", ") || "nothing"}${cleaned.length < names.length ? `; still running: ${names.filter((n) => !cleaned.includes(n)).join(", ")}` : ""}. ${err.hint}`,
     });
   };
   let manager;

@@ -147,7 +147,9 @@ export async function listTokens(ctx: Ctx, q: z.output<typeof TokenListQuery>) {
  */
 export async function rotateToken(ctx: Ctx, idOrSelf: string, input: Partial<z.output<typeof RotateTokenBody>> = {}) {
   const auth = ctx.auth;
-  if (auth.kind === "anonymous") throw new ApiError("UNAUTHENTICATED", "missing bearer token");
+  if (auth.kind === "anonymous") {
+    throw new ApiError("UNAUTHENTICATED", "missing bearer token", { hint: "Send Authorization: Bearer with an owner token (the home's owner.token)." });
+  }
   const id = idOrSelf === "self" ? auth.tokenId : idOrSelf;
   const grace = input.grace_seconds ?? 0;
   if (id === auth.tokenId && grace < SELF_ROTATE_MIN_GRACE_SECONDS) {

@@ -58,7 +58,10 @@ export async function unbindTask(ctx: Ctx, input: z.infer<typeof UnbindBody>, re
         .set({ state: "ended", endedAt: nowMs, endReason: "unbind" })
         .where(and(eq(bindings.id, active.id), eqLiteral(bindings.state, "active")))
         .returning(),
-    () => new ApiError("CONFLICT", `the binding of task '${task.name}' was ended concurrently`),
+    () =>
+      new ApiError("CONFLICT", `the binding of task '${task.name}' was ended concurrently`, {
+        hint: `Another request ended it first; \`switchyard task show ${task.name}\` shows the task's binding now.`,
+      }),
     (b) => (respond ? { body: result(b), status: respond } : undefined),
   );
   return result(row);

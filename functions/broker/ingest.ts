@@ -46,7 +46,7 @@ export async function ingestMessage(
   const runId = input.runId ?? null;
   if (runId) {
     const [run] = await ctx.db.select({ id: brokerRuns.id }).from(brokerRuns).where(eq(brokerRuns.id, runId)).limit(1);
-    if (!run) throw notFound("broker run", runId);
+    if (!run) throw notFound("broker run", runId, "List runs with `switchyard broker runs`, or leave out the run to ingest without one.");
   }
   const nowMs = ctx.now().getTime();
   const advice: AdviceRequestRow = {

@@ -32,7 +32,7 @@ export const tokenCreateRoute = defineRoute(
 /** Mints an approval token; refuses runs of any other mode so tokens never widen a dry run. */
 export async function createApprovalToken(ctx: Ctx, input: z.output<typeof TokenCreateBody>, respond?: number): Promise<z.infer<typeof TokenCreateResult>> {
   const [run] = await ctx.db.select().from(brokerRuns).where(eq(brokerRuns.id, input.run_id)).limit(1);
-  if (!run) throw notFound("broker run", input.run_id);
+  if (!run) throw notFound("broker run", input.run_id, "List runs with `switchyard broker runs`; tokens are minted for a scoped_auto_send run.");
   if (run.mode !== "scoped_auto_send") {
     throw new ApiError("CONFLICT", `run ${run.id} is ${run.mode}; approval tokens exist only for scoped_auto_send runs`, {
       hint: "Create a scoped_auto_send run for bounded auto-send; supervised and overnight_dry_run runs never send on their own.",

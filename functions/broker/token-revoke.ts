@@ -58,6 +58,11 @@ export async function revokeApprovalToken(
     },
     (r) => (r && respond ? { body: result(r), status: respond } : undefined),
   );
-  if (!row) throw notFound("approval token", id);
+  if (!row)
+    throw notFound(
+      "approval token",
+      id,
+      "Use the token_id `switchyard broker token-create` printed (not the secret); `switchyard broker token-check TOKEN_ID` tells whether it exists.",
+    );
   return result(row);
 }

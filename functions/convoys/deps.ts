@@ -66,7 +66,12 @@ export async function assertManagerOrOwner(ctx: Ctx, task: TaskRow, verb: string
 export async function dependOn(ctx: Ctx, name: string, input: z.output<typeof DependBody>, respond?: number) {
   const task = await taskByName(ctx, name);
   const on = await taskByName(ctx, input.on);
-  if (task.id === on.id) throw new ApiError("VALIDATION_FAILED", "a task cannot depend on itself", { fields: [{ field: "on", message: "same task" }] });
+  if (task.id === on.id) {
+    throw new ApiError("VALIDATION_FAILED", "a task cannot depend on itself", {
+      hint: "Name another task in `on` (`switchyard task depend A --on B`); `switchyard tasks` lists them.",
+      fields: [{ field: "on", message: "same task" }],
+    });
+  }
   await assertManagerOrOwner(ctx, task, "add a dependency to");
   const cycle = await ctx.db.all<{ id: string }>(sql`
     WITH RECURSIVE up(id) AS (
@@ -89,7 +94,11 @@ export async function dependOn(ctx: Ctx, name: string, input: z.output<typeof De
       respond ? { body: result, status: respond } : undefined,
     );
   } catch (e) {
-    if (isUniqueViolation(e)) throw new ApiError("CONFLICT", `'${name}' already depends on '${input.on}'`);
+    if (isUniqueViolation(e)) {
+      throw new ApiError("CONFLICT", `'${name}' already depends on '${input.on}'`, {
+        hint: "Nothing to do: the dependency is recorded. `switchyard blocked` lists tasks still waiting.",
+      });
+    }
     throw e;
   }
   return result;

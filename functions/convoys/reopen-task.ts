@@ -89,6 +89,10 @@ export async function reopenTask(ctx: Ctx, name: string, input: z.output<typeof 
     respond ? { body: result, status: respond, guard: mine } : undefined,
   )) as unknown as [{ rowsAffected?: number }];
   // The guarded audit row says which of concurrent reopens acted: no second read needed.
-  if (audited?.rowsAffected !== 1) throw new ApiError("CONFLICT", `task '${name}' was reopened concurrently`);
+  if (audited?.rowsAffected !== 1) {
+    throw new ApiError("CONFLICT", `task '${name}' was reopened concurrently`, {
+      hint: `Another request reopened it first; \`switchyard task show ${name}\` shows its state.`,
+    });
+  }
   return result;
 }

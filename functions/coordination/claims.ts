@@ -296,7 +296,11 @@ export async function releaseClaim(ctx: Ctx, id: string, respond?: number) {
   if (ctx.auth.kind === "session" && ctx.auth.sessionId !== c.sessionId) {
     throw new ApiError("FORBIDDEN", `claim '${id}' belongs to another session`, { hint: "Ask its holder or the owner to release it." });
   }
-  if (c.releasedAt !== null) throw new ApiError("CONFLICT", `claim '${id}' was already released at ${iso(c.releasedAt)}`);
+  if (c.releasedAt !== null) {
+    throw new ApiError("CONFLICT", `claim '${id}' was already released at ${iso(c.releasedAt)}`, {
+      hint: "Nothing to do; `switchyard claim list` shows the live claims.",
+    });
+  }
   const nowMs = ctx.now().getTime();
   const audit = auditInsert(ctx, { kind: "claim_released", sessionId: c.sessionId, taskId: c.taskId, payload: { claim_id: id, path: c.path } });
   const [name] = await ctx.db.select({ name: sessions.name }).from(sessions).where(eq(sessions.id, c.sessionId));
@@ -319,7 +323,11 @@ export async function releaseClaim(ctx: Ctx, id: string, respond?: number) {
     ],
     respond ? { body: result, status: respond, guard: released } : undefined,
   );
-  if (!rows[0]) throw new ApiError("CONFLICT", `claim '${id}' was released concurrently`);
+  if (!rows[0]) {
+    throw new ApiError("CONFLICT", `claim '${id}' was released concurrently`, {
+      hint: "Another request released it first; `switchyard claim list` shows the live claims.",
+    });
+  }
   return result;
 }
 

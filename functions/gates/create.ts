@@ -37,6 +37,7 @@ export async function createGate(ctx: Ctx, input: z.output<typeof CreateGateBody
   }
   if (input.type !== "timer" && input.timeout_seconds !== undefined) {
     throw new ApiError("VALIDATION_FAILED", `a ${input.type} gate has no timeout; it is closed with gate close`, {
+      hint: "Leave out timeout_seconds (--timeout), or create a timer gate (--type timer --timeout 10m).",
       fields: [{ field: "timeout_seconds", message: `not allowed for a ${input.type} gate` }],
     });
   }

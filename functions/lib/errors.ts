@@ -47,15 +47,28 @@ export interface FieldIssue {
   message: string;
 }
 
+/** What an ApiError carries besides its code and message. */
+export interface ApiErrorOptions {
+  /**
+   * What the caller should do next: the command or route to run, the value that is allowed.
+   * Required: the caller is often an agent, and a refusal that does not say how to get past it
+   * leaves it guessing.
+   */
+  hint: string;
+  fields?: FieldIssue[];
+  /** Response headers that belong to the error (Retry-After of RATE_LIMITED). */
+  headers?: Record<string, string>;
+}
+
 /** The error every handler and domain function throws; `onError` renders it as the envelope. */
 export class ApiError extends HTTPException {
   readonly code: ErrorCode;
-  readonly hint?: string;
+  readonly hint: string;
   readonly fields?: FieldIssue[];
   /** Response headers that belong to the error (Retry-After of RATE_LIMITED). */
   readonly headers?: Record<string, string>;
 
-  constructor(code: ErrorCode, message: string, opts: { hint?: string; fields?: FieldIssue[]; headers?: Record<string, string> } = {}) {
+  constructor(code: ErrorCode, message: string, opts: ApiErrorOptions) {
     super(ERROR_STATUS[code], { message });
     this.code = code;
     this.hint = opts.hint;
@@ -69,14 +82,14 @@ export class ApiError extends HTTPException {
       error: {
         code: this.code,
         message: this.message,
-        ...(this.hint ? { hint: this.hint } : {}),
+        hint: this.hint,
         ...(this.fields ? { fields: this.fields } : {}),
       },
     };
   }
 }
 
-/** Shorthand for the most common refusal. */
-export function notFound(what: string, name: string, hint?: string): ApiError {
+/** Shorthand for the most common refusal; the hint says where to find the names that exist. */
+export function notFound(what: string, name: string, hint: string): ApiError {
   return new ApiError("NOT_FOUND", `${what} '${name}' not found`, { hint });
 }

@@ -279,6 +279,7 @@ export function idempotency(mode: IdempotencyMode): MiddlewareHandler<AppEnv> {
     if (!key || !MUTATING.has(c.req.method)) return next();
     if (key.length > 200) {
       throw new ApiError("VALIDATION_FAILED", "Idempotency-Key is longer than 200 characters", {
+        hint: "Use a key of at most 200 characters, e.g. a UUID.",
         fields: [{ field: "Idempotency-Key", message: "at most 200 characters" }],
       });
     }

@@ -1,7 +1,7 @@
 import type { SessionRow } from "../../schema/sessions.ts";
 import type { Ctx } from "./ctx.ts";
 import { ApiError } from "./errors.ts";
-import { HostError, type Host, type PaneAgent } from "./host.ts";
+import { HostError, type Host, type HostErrorCode, type PaneAgent } from "./host.ts";
 
 /**
  * The host capabilities for a session, or HOST_UNAVAILABLE when this process cannot reach the
@@ -81,10 +81,21 @@ export async function assertPaneOwned(
   }
 }
 
+/** What to do about a HostError of each code that carries no hint of its own. */
+const HOST_ERROR_HINTS: Record<HostErrorCode, string> = {
+  TMUX_MISSING: "Install tmux on the server's host (apt-get install tmux; brew install tmux); `switchyard doctor` checks it.",
+  LSOF_MISSING: "Install lsof on the server's host (apt-get install lsof; it ships with macOS); `switchyard doctor` checks it.",
+  TMUX_SESSION_NOT_FOUND: "The tmux session is gone: `tmux ls` on the host lists the live ones; `switchyard sessions` shows each session's pane.",
+  TMUX_SESSION_EXISTS: "Choose another tmux session name, or stop the session using it (`switchyard stop NAME`).",
+  FILE_NOT_FOUND: "Check that the file named exists on the server's host and that the server's user can read it.",
+  COMMAND_FAILED: "The message carries the host command's own error; `switchyard doctor` checks the tools this host needs.",
+  TIMEOUT: "The host command did not finish in time; retry, and check the host's load.",
+};
+
 /** Converts a HostError into the API's error envelope; other errors pass through. */
 export function hostErrorToApi(e: unknown): unknown {
   if (!(e instanceof HostError)) return e;
   const code =
     e.code === "TMUX_SESSION_NOT_FOUND" || e.code === "FILE_NOT_FOUND" ? "NOT_FOUND" : e.code === "TMUX_SESSION_EXISTS" ? "CONFLICT" : "HOST_UNAVAILABLE";
-  return new ApiError(code, e.message, { hint: e.hint });
+  return new ApiError(code, e.message, { hint: e.hint ?? HOST_ERROR_HINTS[e.code] });
 }

@@ -5,6 +5,7 @@ import { deadline, deadlineLabel, type Deadline } from "./deadline.ts";
 import { ERROR_CODES } from "./errors.ts";
 import { idempotency } from "./idempotency.ts";
 import { rateLimited } from "./rate-limit.ts";
+import { emptyBodyAsObject } from "./validation.ts";
 
 /** The error envelope, documented once and referenced by every route. */
 export const ErrorEnvelope = z
@@ -12,7 +13,7 @@ export const ErrorEnvelope = z
     error: z.object({
       code: z.enum(ERROR_CODES as [string, ...string[]]),
       message: z.string(),
-      hint: z.string().optional(),
+      hint: z.string().openapi({ description: "What to do next: the command or route to run, the value that is allowed" }),
       fields: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
     }),
   })
@@ -103,6 +104,7 @@ export function defineRoute<const R extends Omit<RouteConfig, "middleware" | "se
   const mode = opts.idempotency ?? "pending";
   const operationId = operationIdOf(config.method, config.path);
   const limit = opts.deadline ?? "default";
+  const jsonBodied = Boolean((config.request?.body?.content as Record<string, unknown> | undefined)?.["application/json"]);
   // The middleware is attached at runtime only; leaving it out of the static type keeps the
   // handler's input types inferred from `config` alone.
   const full = {
@@ -112,6 +114,8 @@ export function defineRoute<const R extends Omit<RouteConfig, "middleware" | "se
       deadline(limit),
       requirePrincipal(principals),
       ...(opts.rateLimited ? [rateLimited(`${config.method.toUpperCase()} ${config.path}`)] : []),
+      // After the principal check (a refused caller's body is never read), before the key's hash.
+      ...(jsonBodied ? [emptyBodyAsObject] : []),
       ...(keyed ? [idempotency(mode)] : []),
     ],
     security: isPublic ? [] : [{ bearer: [] }],

@@ -1,5 +1,38 @@
 import type { Hook } from "@hono/zod-openapi";
+import type { MiddlewareHandler } from "hono";
+import type { AppEnv } from "./env.ts";
 import { ApiError } from "./errors.ts";
+
+/** The media types Hono's JSON validator reads: application/json and application/*+json. */
+const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
+/** The characters JSON counts as whitespace (String#trim would also take NBSP, BOM, …). */
+const JSON_WHITESPACE_ONLY = /^[ \t\n\r]*$/;
+
+/**
+ * Makes an empty body on a route with a JSON body read as `{}`: no body at all, or one of JSON
+ * whitespace only, sent untyped or as JSON. A client (often an agent) calling a route whose
+ * fields are all optional expects that to mean "all defaults"; left alone, JSON.parse("") is
+ * answered MALFORMED_JSON, and a route whose body is optional (`required: false`) hands its
+ * handler an unvalidated `{}` without the schema's defaults. The request is replaced by one
+ * carrying `{}` as JSON, so the route's validator applies the schema as to any body (a route
+ * with required fields then answers VALIDATION_FAILED naming them), and an Idempotency-Key
+ * hashes the same body whether the caller sent nothing, whitespace or `{}`. A body under another
+ * media type is left to the route's media-type check.
+ */
+export const emptyBodyAsObject: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const type = c.req.header("content-type");
+  if (type !== undefined && !JSON_MEDIA_TYPE.test(type.split(";")[0]!.trim())) return next();
+  // Read through the request's body cache, so the validator after this reads the same text.
+  if (!JSON_WHITESPACE_ONLY.test(await c.req.text())) return next();
+  const headers = new Headers(c.req.raw.headers);
+  headers.set("content-type", "application/json");
+  // The replacement's length is not the original's; nothing after this reads these two.
+  headers.delete("content-length");
+  headers.delete("transfer-encoding");
+  c.req.raw = new Request(c.req.raw, { headers, body: "{}" });
+  c.req.bodyCache = {};
+  return next();
+};
 
 /**
  * The path (dotted) of the first string, or object key, in `value` holding U+0000; null with

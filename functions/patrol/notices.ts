@@ -81,7 +81,10 @@ export async function ackNotice(ctx: Ctx, id: string, respond?: number) {
         .set({ ackedAt: nowMs, ackedBy: actorOf(ctx.auth) })
         .where(and(eq(notifications.id, id), isNull(notifications.ackedAt)))
         .returning(),
-    () => new ApiError("CONFLICT", `notice '${id}' was acknowledged concurrently`),
+    () =>
+      new ApiError("CONFLICT", `notice '${id}' was acknowledged concurrently`, {
+        hint: "Another request acknowledged it first; nothing to do. `switchyard notices` lists the open ones.",
+      }),
     (n) => (respond ? { body: { notice: notificationToWire(n, null), event_id: audit.id }, status: respond } : undefined),
   );
   return { notice: notificationToWire(updated, null), event_id: audit.id };

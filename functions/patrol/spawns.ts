@@ -160,7 +160,11 @@ export async function addPending(ctx: Ctx, input: z.output<typeof AddPendingBody
       .set({ state: "pending", beginText: text })
       .where(and(eq(spawns.id, existing.id), eqLiteral(spawns.state, "started")))
       .returning();
-    if (!updated) throw new ApiError("CONFLICT", `session '${s.name}' changed concurrently`);
+    if (!updated) {
+      throw new ApiError("CONFLICT", `session '${s.name}' changed concurrently`, {
+        hint: "Another request queued its nudge first; `switchyard patrol pending` shows it.",
+      });
+    }
     row = updated;
   } else {
     row = await recordSpawn(ctx, {

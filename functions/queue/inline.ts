@@ -29,7 +29,10 @@ const AnyPayload = z.record(z.string(), z.unknown());
  */
 export async function runInline(ctx: Ctx, cmd: CommandRow, executors: ExecutorTable): Promise<{ command: CommandRow; outcome: EffectOutcome }> {
   const executor = executorsOf(ctx, executors)[cmd.type];
-  if (!executor) throw new ApiError("INTERNAL", `no executor for command type '${cmd.type}'`);
+  if (!executor)
+    throw new ApiError("INTERNAL", `no executor for command type '${cmd.type}'`, {
+      hint: "This server registers no executor for that command type (a bug): report the type; `switchyard commands` shows the command.",
+    });
   return execute(ctx, cmd, executor);
 }
 
@@ -40,12 +43,24 @@ export async function executeInline(ctx: Ctx, cmd: CommandRow, effect: () => Pro
 
 async function execute(ctx: Ctx, cmd: CommandRow, executor: Executor): Promise<{ command: CommandRow; outcome: EffectOutcome }> {
   const claim = await claimCommand(ctx, cmd.id, `inline:${ctx.hostName ?? "local"}`, INLINE_LEASE_MS);
-  if (!claim) throw new ApiError("CONFLICT", `command ${cmd.id} was claimed by another executor`);
+  if (!claim) {
+    throw new ApiError("CONFLICT", `command ${cmd.id} was claimed by another executor`, {
+      hint: "A dispatcher is running it; follow it with `switchyard commands` rather than retrying.",
+    });
+  }
   const port = dbClaimPort(ctx);
   const [report] = await runClaims(ctx, [claim], () => executor, port);
   if (report!.thrown !== undefined) throw report!.thrown;
-  if (report!.state === "lost") throw new ApiError("CONFLICT", `command ${cmd.id} lost its claim: ${report!.error}`);
-  if (!report!.side_effect_started) throw new ApiError("VALIDATION_FAILED", `command ${cmd.id}: ${report!.error}`);
+  if (report!.state === "lost") {
+    throw new ApiError("CONFLICT", `command ${cmd.id} lost its claim: ${report!.error}`, {
+      hint: "It may still have run: check `switchyard commands` (and the pane) before sending it again.",
+    });
+  }
+  if (!report!.side_effect_started) {
+    throw new ApiError("VALIDATION_FAILED", `command ${cmd.id}: ${report!.error}`, {
+      hint: "Nothing was sent; fix what the message names and send it again.",
+    });
+  }
   const command = port.finished.get(cmd.id)!;
   const outcome: EffectOutcome = { ok: command.state === "succeeded", result: command.result ?? {}, ...(report!.error ? { error: report!.error } : {}) };
   return { command, outcome };

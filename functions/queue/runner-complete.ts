@@ -26,6 +26,7 @@ export async function runnerComplete(ctx: Ctx, commandId: string, input: z.outpu
   const { attempt, command } = await runnerAttempt(ctx, input.attempt_id);
   if (attempt.commandId !== commandId || attempt.claimGeneration !== input.generation) {
     throw new ApiError("VALIDATION_FAILED", `attempt ${input.attempt_id} is generation ${attempt.claimGeneration} of command ${attempt.commandId}`, {
+      hint: "Report the command id and generation that POST /v1/runner/claim returned with this attempt.",
       fields: [{ field: "generation", message: "does not match the attempt" }],
     });
   }

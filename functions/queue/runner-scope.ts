@@ -31,7 +31,7 @@ export async function runnerAttempt(ctx: Ctx, attemptId: string): Promise<{ atte
     .innerJoin(commands, eq(commands.id, commandAttempts.commandId))
     .where(eq(commandAttempts.id, attemptId))
     .limit(1);
-  if (!row) throw notFound("attempt", attemptId);
+  if (!row) throw notFound("attempt", attemptId, "Use the attempt_id that POST /v1/runner/claim returned; claim again for new work.");
   assertOwnHost(ctx, row.command);
   return row;
 }

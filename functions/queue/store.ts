@@ -306,7 +306,11 @@ export async function releaseToQueue(ctx: Ctx, commandId: string): Promise<Comma
     .set({ nextAttemptAt: null, updatedAt: ctx.now().getTime() })
     .where(and(eq(commands.id, commandId), eq(commands.state, "pending")))
     .returning();
-  if (!row) throw new ApiError("CONFLICT", `command ${commandId} is no longer pending`);
+  if (!row) {
+    throw new ApiError("CONFLICT", `command ${commandId} is no longer pending`, {
+      hint: "It was claimed or finished meanwhile; `switchyard commands` shows its state.",
+    });
+  }
   return row;
 }
 

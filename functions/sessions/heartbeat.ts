@@ -43,6 +43,10 @@ export async function heartbeatSession(ctx: Ctx, name: string, respond?: number)
     ],
     respond ? { body: result, status: respond, guard: stamped } : undefined,
   );
-  if (!updated.length) throw new ApiError("SESSION_INACTIVE", `session '${name}' was deregistered`);
+  if (!updated.length) {
+    throw new ApiError("SESSION_INACTIVE", `session '${name}' was deregistered`, {
+      hint: "Register the agent again (`switchyard register-worker` or `register-manager`) and heartbeat the new session.",
+    });
+  }
   return result;
 }

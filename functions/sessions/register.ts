@@ -118,11 +118,14 @@ interface Identity {
 async function establish(ctx: Ctx, input: z.output<typeof RegisterBody>, held?: PresetIdentity["held"]): Promise<Identity> {
   if (input.codex_session && input.claude_session) {
     throw new ApiError("VALIDATION_FAILED", "pass either codex_session or claude_session, not both", {
+      hint: "A session has one transcript: pass the one the agent writes (Codex rollout or Claude Code transcript).",
       fields: [{ field: "claude_session", message: "conflicts with codex_session" }],
     });
   }
   if (ctx.auth.kind === "runner" && input.host && input.host !== ctx.auth.host) {
-    throw new ApiError("FORBIDDEN", `runner for host '${ctx.auth.host}' cannot register a session on '${input.host}'`);
+    throw new ApiError("FORBIDDEN", `runner for host '${ctx.auth.host}' cannot register a session on '${input.host}'`, {
+      hint: `Leave out host (it defaults to '${ctx.auth.host}'), or register from that host's runner or with the owner token.`,
+    });
   }
   const owner = ctx.auth.kind === "owner";
   const host = input.host ?? (ctx.auth.kind === "runner" ? ctx.auth.host : (ctx.hostName ?? null));

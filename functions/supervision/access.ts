@@ -32,7 +32,11 @@ export async function supervisedTask(ctx: Ctx, name: string, roles: ReadonlyArra
     .where(and(eq(bindings.taskId, task.id), eqLiteral(bindings.state, "active")))
     .limit(1);
   if (ctx.auth.kind === "owner" || ctx.auth.kind === "daemon") return { task, binding: binding ?? null, role: ctx.auth.kind, sessionId: null };
-  if (ctx.auth.kind !== "session") throw new ApiError("FORBIDDEN", "this route needs an owner, daemon or session token");
+  if (ctx.auth.kind !== "session") {
+    throw new ApiError("FORBIDDEN", "this route needs an owner, daemon or session token", {
+      hint: "Call it with the owner token, a daemon token, or the token of a session bound to the task.",
+    });
+  }
   const me = ctx.auth.sessionId;
   const role = binding?.workerSessionId === me ? "worker" : binding?.managerSessionId === me ? "manager" : null;
   // A session sees only the tasks it is bound to; to any other session a task does not exist.

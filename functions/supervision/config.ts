@@ -228,7 +228,11 @@ function canonical(c: ManagerConfig): string {
  */
 export async function recordManagerConfig(ctx: Ctx, name: string, input: ManagerConfigInput = {}, respond?: number) {
   const st = await supervisedTask(ctx, name, ["manager"]);
-  if (ctx.auth.kind === "daemon") throw new ApiError("FORBIDDEN", "a daemon may read but not change a manager config");
+  if (ctx.auth.kind === "daemon") {
+    throw new ApiError("FORBIDDEN", "a daemon may read but not change a manager config", {
+      hint: "Change it with the owner token or the bound manager's token (`switchyard manager-config TASK ...`).",
+    });
+  }
   return writeConfig(ctx, st.task, input, respond);
 }
 

@@ -50,7 +50,9 @@ function cannotCreate(name: string, root: string, e: unknown): ApiError {
 async function writeOne(root: string, f: { name: string; bytes: Uint8Array }, written: string[]): Promise<void> {
   const parts = f.name.split("/");
   if (isAbsolute(f.name) || parts.some((p) => p === "" || p === "." || p === "..")) {
-    throw new ApiError("PATH_NOT_ALLOWED", `export file name '${f.name}' is not a plain relative path`);
+    throw new ApiError("PATH_NOT_ALLOWED", `export file name '${f.name}' is not a plain relative path`, {
+      hint: "Export file names are relative paths without '.', '..' or empty parts.",
+    });
   }
   // One directory level at a time, never mkdir's recursive mode: under /proc that never settles
   // (Node 20) and spins a core; each level must also still resolve under the root.

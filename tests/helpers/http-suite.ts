@@ -133,6 +133,20 @@ export const HTTP_CASES: HttpCase[] = [
     },
   },
   {
+    name: "an empty body is {}: no body or an empty JSON one takes an optional-only route's defaults; required fields are named",
+    async run(t) {
+      for (const opts of [{}, { rawBody: "", headers: { "Content-Type": "application/json" } }]) {
+        const pruned = await httpCall(t, "POST", "/v1/admin/prune", opts);
+        assert.equal(pruned.status, 200, JSON.stringify(pruned.body));
+        assert.equal(pruned.body.keep_latest, 5);
+        assert.equal(pruned.body.dry_run, false);
+      }
+      const missing = await httpCall(t, "POST", "/v1/bindings", { rawBody: "\n", headers: { "Content-Type": "application/json" } });
+      assertEnvelope(missing, 400, "VALIDATION_FAILED");
+      assert.deepEqual(missing.body.error.fields.map((f: { field: string }) => f.field).sort(), ["manager", "task", "worker"]);
+    },
+  },
+  {
     name: "a message wakes the recipient's long poll, is consumed once, and a session reads only its own inbox",
     async run(t) {
       const a = await registerSession(t, "worker");

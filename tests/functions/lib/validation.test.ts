@@ -56,3 +56,62 @@ describe("request validation: text with a NUL character", () => {
     expect(named.body.error.fields).toEqual([{ field: "session_id", message: "contains the NUL character (U+0000)" }]);
   });
 });
+
+describe("an empty request body reads as {}", () => {
+  const JSON_TYPE = { "Content-Type": "application/json" };
+
+  it("on a route whose fields are all optional: no body, an empty one and whitespace all run with the schema's defaults", async () => {
+    // POST /v1/admin/prune documents its body as optional; POST /v1/admin/reconcile as required.
+    for (const opts of [
+      {},
+      { rawBody: "", headers: JSON_TYPE },
+      { rawBody: " \n\t\r ", headers: JSON_TYPE },
+      { rawBody: "", headers: { "Content-Type": "application/json; charset=utf-8" } },
+    ]) {
+      const pruned = await env.call("POST", "/v1/admin/prune", opts);
+      expect(pruned.status, JSON.stringify([opts, pruned.body])).toBe(200);
+      expect(pruned.body).toMatchObject({ task: null, keep_latest: 5, dry_run: false, segments_pruned: 0 });
+      const reconciled = await env.call("POST", "/v1/admin/reconcile", opts);
+      expect(reconciled.status, JSON.stringify([opts, reconciled.body])).toBe(200);
+      expect(reconciled.body.applied).toBe(true);
+    }
+  });
+
+  it("still checks the principal first: a session token on an owner-only route is refused 403", async () => {
+    const worker = await registerSession(env, "worker");
+    for (const opts of [{}, { rawBody: "", headers: JSON_TYPE }]) {
+      const res = await env.call("POST", "/v1/admin/prune", { ...opts, token: worker.token });
+      expect(res.status).toBe(403);
+      expect(res.body.error).toMatchObject({ code: "FORBIDDEN", hint: expect.any(String) });
+    }
+  });
+
+  it("on a route with required fields is VALIDATION_FAILED naming each missing field, never MALFORMED_JSON", async () => {
+    for (const opts of [{}, { rawBody: "", headers: JSON_TYPE }, { rawBody: "  ", headers: JSON_TYPE }]) {
+      const res = await env.call("POST", "/v1/bindings", opts);
+      expect(res.status, JSON.stringify([opts, res.body])).toBe(400);
+      expect(res.body.error).toMatchObject({ code: "VALIDATION_FAILED", hint: expect.stringContaining("POST /v1/bindings") });
+      expect(res.body.error.fields.map((f: { field: string }) => f.field).sort()).toEqual(["manager", "task", "worker"]);
+    }
+  });
+
+  it("leaves invalid JSON and a body of another media type refused as before", async () => {
+    for (const rawBody of ["{", "\u00a0", "null x"]) {
+      const bad = await env.call("POST", "/v1/admin/prune", { rawBody, headers: JSON_TYPE });
+      expect(bad.status).toBe(400);
+      expect(bad.body.error).toMatchObject({ code: "MALFORMED_JSON", hint: expect.stringContaining("JSON") });
+    }
+    const text = await env.call("POST", "/v1/admin/prune", { rawBody: "", headers: { "Content-Type": "text/plain" } });
+    expect(text.status).toBe(415);
+    expect(text.body.error.code).toBe("UNSUPPORTED_MEDIA_TYPE");
+  });
+
+  it("is the same request as {} to an Idempotency-Key: an empty retry replays the first answer", async () => {
+    const key = { "Idempotency-Key": "empty-body-retry" };
+    const first = await env.call("POST", "/v1/admin/reconcile", { body: {}, headers: key });
+    const again = await env.call("POST", "/v1/admin/reconcile", { rawBody: "", headers: { ...JSON_TYPE, ...key } });
+    expect(again.status).toBe(first.status);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect(again.body).toEqual(first.body);
+  });
+});

@@ -161,6 +161,10 @@ describe("transcript segments", () => {
     expect(JSON.stringify(shown)).not.toContain(TRANSCRIPT_SECRET);
     expect((await get(`/v1/tasks/${t.task}/transcript-segments?include_content=true`)).segments[0].content).toContain(TRANSCRIPT_SECRET);
 
+    // No body is `{}`: the defaults (keep the latest 5, not a dry run) apply, so nothing is dropped.
+    const bare = await env.call("POST", `/v1/tasks/${t.task}/transcript-prune`);
+    expect(bare.body).toMatchObject({ keep_latest: 5, dry_run: false, segments_pruned: 0 });
+    expect((await get(`/v1/tasks/${t.task}/transcript-segments?include_content=true`)).segments[0].content).toContain(TRANSCRIPT_SECRET);
     const dry = await env.call("POST", `/v1/tasks/${t.task}/transcript-prune`, { body: { keep_latest: 0, dry_run: true } });
     expect(dry.body).toMatchObject({ dry_run: true, segments_pruned: 1 });
     expect((await get(`/v1/tasks/${t.task}/transcript-segments?include_content=true`)).segments[0].content).toContain(TRANSCRIPT_SECRET);
