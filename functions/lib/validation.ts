@@ -1,7 +1,17 @@
 import type { Hook } from "@hono/zod-openapi";
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "./env.ts";
 import { ApiError } from "./errors.ts";
+
+/**
+ * The route of a request as /v1/openapi.json spells it (`/v1/tasks/{name}`, not Hono's
+ * `/v1/tasks/:name`), so a hint that names it can be looked up there; the request's own path
+ * where no route matched.
+ */
+export function documentedRoute(c: Context): string {
+  const pattern = c.req.routePath;
+  return pattern.includes("*") ? c.req.path : pattern.replace(/:(\w+)/g, "{$1}");
+}
 
 /** The media types Hono's JSON validator reads: application/json and application/*+json. */
 const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
@@ -20,16 +30,22 @@ const JSON_WHITESPACE_ONLY = /^[ \t\n\r]*$/;
  * media type is left to the route's media-type check.
  */
 export const emptyBodyAsObject: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const type = c.req.header("content-type");
+  // An empty header counts as none: zod-openapi reads both as "no body" and, on a route whose
+  // body is optional, hands the handler an unvalidated {} whatever the body holds.
+  const type = c.req.header("content-type")?.trim() || undefined;
   if (type !== undefined && !JSON_MEDIA_TYPE.test(type.split(";")[0]!.trim())) return next();
   // Read through the request's body cache, so the validator after this reads the same text.
-  if (!JSON_WHITESPACE_ONLY.test(await c.req.text())) return next();
+  const text = await c.req.text();
+  const empty = JSON_WHITESPACE_ONLY.test(text);
+  if (!empty && type !== undefined) return next();
+  // An untyped body that is not empty is read as the JSON it must be (MALFORMED_JSON if it is
+  // not), rather than skipped unvalidated as zod-openapi would.
   const headers = new Headers(c.req.raw.headers);
   headers.set("content-type", "application/json");
   // The replacement's length is not the original's; nothing after this reads these two.
   headers.delete("content-length");
   headers.delete("transfer-encoding");
-  c.req.raw = new Request(c.req.raw, { headers, body: "{}" });
+  c.req.raw = new Request(c.req.raw, { headers, body: empty ? "{}" : text });
   c.req.bodyCache = {};
   return next();
 };
@@ -90,7 +106,7 @@ export const shapeHook: Hook<unknown, any, any, any> = (result, c) => {
   });
   const summary = fields.map((f) => `${f.field}: ${f.message}`).join("; ");
   throw new ApiError("VALIDATION_FAILED", `invalid ${result.target}: ${summary}`, {
-    hint: `See ${c.req.method} ${c.req.routePath} in /v1/openapi.json for the expected shape.`,
+    hint: `See ${c.req.method} ${documentedRoute(c)} in /v1/openapi.json for the expected shape.`,
     fields,
   });
 };

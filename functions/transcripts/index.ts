@@ -11,5 +11,5 @@ export const transcriptsApp = new OpenAPIHono<AppEnv>({ defaultHook: validationH
     c.json(await captureTranscripts(c.get("ctx"), c.req.valid("param").name, c.req.valid("json") ?? { role: "all", mode: "events" }), 200),
   )
   .openapi(segmentsRoute, async (c) => c.json(await listSegments(c.get("ctx"), c.req.valid("param").name, c.req.valid("query")), 200))
-  .openapi(taskPruneRoute, async (c) => c.json(await pruneSegments(c.get("ctx"), c.req.valid("param").name, c.req.valid("json") ?? DEFAULT_PRUNE), 200))
-  .openapi(pruneRoute, async (c) => c.json(await pruneSegments(c.get("ctx"), null, c.req.valid("json") ?? DEFAULT_PRUNE), 200));
+  .openapi(taskPruneRoute, async (c) => c.json(await pruneSegments(c.get("ctx"), c.req.valid("param").name, { ...DEFAULT_PRUNE, ...c.req.valid("json") }), 200))
+  .openapi(pruneRoute, async (c) => c.json(await pruneSegments(c.get("ctx"), null, { ...DEFAULT_PRUNE, ...c.req.valid("json") }), 200));

@@ -140,7 +140,8 @@ export async function makeTestEnv(
       let body: string | undefined;
       if (o.rawBody !== undefined) body = o.rawBody;
       else if (o.body !== undefined) body = JSON.stringify(o.body);
-      if (body !== undefined && !headers["Content-Type"]) headers["Content-Type"] = "application/json";
+      // An explicit Content-Type, even an empty one, is sent as given.
+      if (body !== undefined && !("Content-Type" in headers)) headers["Content-Type"] = "application/json";
       const res = await app.request(path, { method, headers, body });
       const text = await res.text();
       // A 500 is always a bug (an error we did not map); failing here covers every test's calls.

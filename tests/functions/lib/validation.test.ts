@@ -77,6 +77,22 @@ describe("an empty request body reads as {}", () => {
     }
   });
 
+  it("reads an empty Content-Type header as none: an empty body runs with the defaults, any other body is checked as JSON", async () => {
+    // zod-openapi reads an empty header as no body at all and, on a route whose body is optional,
+    // hands the handler an unvalidated {}: a bare prune then dropped the content of every segment.
+    const untyped = { "Content-Type": "" };
+    const empty = await env.call("POST", "/v1/admin/prune", { rawBody: "", headers: untyped });
+    expect(empty.status, JSON.stringify(empty.body)).toBe(200);
+    expect(empty.body).toMatchObject({ keep_latest: 5, dry_run: false });
+    const given = await env.call("POST", "/v1/admin/prune", { rawBody: '{"keep_latest": 2, "dry_run": true}', headers: untyped });
+    expect(given.body).toMatchObject({ keep_latest: 2, dry_run: true });
+    const wrong = await env.call("POST", "/v1/admin/prune", { rawBody: '{"keep_latest": "all"}', headers: untyped });
+    expect(wrong.status).toBe(400);
+    expect(wrong.body.error).toMatchObject({ code: "VALIDATION_FAILED", fields: [{ field: "keep_latest" }] });
+    const broken = await env.call("POST", "/v1/admin/prune", { rawBody: "{", headers: untyped });
+    expect(broken.body.error.code).toBe("MALFORMED_JSON");
+  });
+
   it("still checks the principal first: a session token on an owner-only route is refused 403", async () => {
     const worker = await registerSession(env, "worker");
     for (const opts of [{}, { rawBody: "", headers: JSON_TYPE }]) {
