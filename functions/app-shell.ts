@@ -9,6 +9,7 @@ import { makeCtx, withFields, type Services } from "./lib/ctx.ts";
 import type { AppEnv } from "./lib/env.ts";
 import { ApiError, type ErrorCode } from "./lib/errors.ts";
 import { sqliteErrorOf } from "./lib/sql.ts";
+import { documentedRoute } from "./lib/validation.ts";
 
 const DEFAULT_MAX_BODY = 1024 * 1024;
 
@@ -56,7 +57,7 @@ export type RouteGroupName = (typeof ROUTE_GROUPS)[number][0];
 export type GroupApp = OpenAPIHono<AppEnv, any, any> | Hono<AppEnv, any, any>;
 
 /** The route pattern that was answering, or the path when a catch-all middleware was. */
-const routeOf = (c: Context<AppEnv>) => (c.req.routePath.includes("*") ? c.req.path : c.req.routePath);
+const routeOf = (c: Context<AppEnv>) => documentedRoute(c);
 
 /**
  * What a caller refused by the framework itself (not by our code) should do next, per code: the

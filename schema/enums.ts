@@ -50,6 +50,8 @@ export const LOOP_EVIDENCE_STATUSES = ["satisfied", "failed"] as const;
 export const MANAGER_MODES = ["light", "guided", "strict"] as const;
 export const NUDGE_ON_COMPLETION = ["off", "ask-operator", "auto-review", "auto-proceed"] as const;
 export const CRITERION_STATUSES = ["proposed", "accepted", "satisfied", "deferred", "rejected"] as const;
+/** The statuses a criterion may start in when it is added; satisfied and rejected are reached by acting on it. */
+export const CRITERION_ADD_STATUSES = ["proposed", "accepted", "deferred"] as const;
 export const CRITERION_SOURCES = ["worker_proposed", "manager_inferred"] as const;
 export const EPILOGUE_STEPS = ["run-tools", "draft-pr", "subagent-review", "record-handoff"] as const;
 export const CONTINUATION_ROLES = ["worker", "manager"] as const;

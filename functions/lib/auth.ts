@@ -8,6 +8,7 @@ import { ApiError } from "./errors.ts";
 import { makeSecret, sha256Hex, sha256HexSync } from "./ids.ts";
 import type { AppEnv } from "./env.ts";
 import { eqLiteral } from "./sql.ts";
+import { documentedRoute } from "./validation.ts";
 
 /**
  * Tokens accepted at `nowMs`: never revoked, or revoked for a time still to come (the grace
@@ -194,7 +195,7 @@ export function requirePrincipal(allowed: readonly PrincipalKindOrAnon[]): Middl
       throw new ApiError("UNAUTHENTICATED", message, { hint });
     }
     if (!allowed.includes(auth.kind)) {
-      throw new ApiError("FORBIDDEN", `${/^[aeiou]/.test(auth.kind) ? "an" : "a"} ${auth.kind} token may not call ${c.req.method} ${c.req.routePath}`, {
+      throw new ApiError("FORBIDDEN", `${/^[aeiou]/.test(auth.kind) ? "an" : "a"} ${auth.kind} token may not call ${c.req.method} ${documentedRoute(c)}`, {
         hint: `This route accepts: ${allowed.join(", ")}.`,
       });
     }

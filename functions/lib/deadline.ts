@@ -70,7 +70,11 @@ export function deadline(d: Deadline): MiddlewareHandler<AppEnv> {
     const ms = typeof d === "string" ? base : base + d.longPollSeconds * 1000;
     const expired = () =>
       new ApiError("REQUEST_TIMEOUT", `${c.req.method} ${c.req.path} did not finish within ${ms} ms`, {
-        hint: "The work may still complete. Retry with the same Idempotency-Key to get its outcome rather than a second run (409 while it still runs); the owner sets the deadline with SWITCHYARD_REQUEST_TIMEOUT_MS.",
+        // A read has no work to finish and no key to retry with.
+        hint:
+          c.req.method === "GET"
+            ? "Retry the read; if it keeps timing out, narrow it (a smaller limit, a filter). The owner sets the deadline with SWITCHYARD_REQUEST_TIMEOUT_MS."
+            : "The work may still complete. Retry with the same Idempotency-Key to get its outcome rather than a second run (409 while it still runs); the owner sets the deadline with SWITCHYARD_REQUEST_TIMEOUT_MS.",
       });
     const answer = c.get("earlyAnswer");
     if (!answer) return timeout(ms, expired)(c, next);

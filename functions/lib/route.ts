@@ -114,7 +114,8 @@ export function defineRoute<const R extends Omit<RouteConfig, "middleware" | "se
       deadline(limit),
       requirePrincipal(principals),
       ...(opts.rateLimited ? [rateLimited(`${config.method.toUpperCase()} ${config.path}`)] : []),
-      // After the principal check (a refused caller's body is never read), before the key's hash.
+      // After the principal check (a refused caller's body is not parsed; the app's body limit may
+      // have buffered a chunked one), before the key's hash.
       ...(jsonBodied ? [emptyBodyAsObject] : []),
       ...(keyed ? [idempotency(mode)] : []),
     ],

@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { and, asc, count, eq, inArray } from "drizzle-orm";
+import { CRITERION_ADD_STATUSES } from "../../schema/enums.ts";
 import { acceptanceCriteria, CRITERION_SOURCES, CRITERION_STATUSES, type CriterionRow, type CriterionStatus } from "../../schema/supervision.ts";
 import type { TaskRow } from "../../schema/tasks.ts";
 import { auditInsert, guardedUpdate } from "../lib/audit.ts";
@@ -105,7 +106,7 @@ export const AddCriterionBody = z
   .object({
     criterion: z.string().min(1).max(4000),
     source: z.enum(CRITERION_SOURCES).openapi({ description: "worker_proposed, or manager_inferred (from config, cycle evidence or inspection)" }),
-    status: z.enum(["proposed", "accepted", "deferred"]).optional().default("proposed"),
+    status: z.enum(CRITERION_ADD_STATUSES).optional().default("proposed"),
     rationale: z.string().min(1).max(4000).optional(),
   })
   .strict()

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import {
   CONTINUATION_ROLES,
   CRITERION_SOURCES,
+  CRITERION_ADD_STATUSES,
   CRITERION_STATUSES,
   EPILOGUE_STEPS,
   MANAGER_MODES,
@@ -300,6 +301,11 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
         const criterion = str(a, "criterion");
         const source = str(a, "source");
         if (!criterion || !source) throw new UsageError("--add needs --criterion and --source");
+        const status = str(a, "status");
+        // --status lists every status for --list; a new criterion may only start in some of them.
+        if (status !== undefined && !(CRITERION_ADD_STATUSES as readonly string[]).includes(status)) {
+          throw new UsageError(`--status with --add must be one of: ${CRITERION_ADD_STATUSES.join(", ")}; got '${status}'`);
+        }
         return { method: "POST", path: `/tasks/${task}/criteria`, body: { criterion, source, status: str(a, "status"), rationale: str(a, "rationale") } };
       }
       const action = actions[0];

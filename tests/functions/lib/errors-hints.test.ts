@@ -24,6 +24,18 @@ function refusal(res: { status: number; body: any }, status: number, code: strin
 }
 
 describe("every refusal carries a hint", () => {
+  it("names a route with a path parameter as /v1/openapi.json spells it, so the hint can be looked up there", async () => {
+    const doc = (await env.call("GET", "/v1/openapi.json")).body;
+    const bad = refusal(await env.call("GET", "/v1/tasks/x/replay?format=bogus"), 400, "VALIDATION_FAILED");
+    expect(bad.hint).toContain("GET /v1/tasks/{name}/replay");
+    expect(Object.keys(doc.paths)).toContain("/v1/tasks/{name}/replay");
+    const worker = await registerSession(env, "worker");
+    const denied = refusal(await env.call("POST", "/v1/tasks/x/stop", { token: worker.token, body: {} }), 403, "FORBIDDEN");
+    expect(`${denied.message} ${denied.hint}`).toContain("/v1/tasks/{name}/stop");
+    expect(`${denied.message} ${denied.hint}`).not.toContain(":name");
+  });
+
+
   it("from the framework and the shell: unknown route or method, bad JSON, wrong media type, too large, no or unknown token", async () => {
     expect(refusal(await env.call("GET", "/v1/no-such-route"), 404, "NOT_FOUND").hint).toContain("/v1/openapi.json");
     // A method the path does not have is answered like an unknown route.

@@ -82,6 +82,10 @@ describe("criteria and criteria-plan", () => {
     expect(list.out).toContain("feat: 0 proposed, 1 accepted (open), 1 satisfied, 0 deferred, 0 rejected");
     expect((await cli("criteria", "feat", "--list", "--status", "accepted")).out).toContain("Docs");
     expect((await cli("criteria", "feat", "--add", "--criterion", "x")).code).toBe(EXIT_USAGE);
+    // --status lists every status, but a new criterion may not start satisfied or rejected: refused before anything is sent.
+    const born = await cli("criteria", "feat", "--add", "--criterion", "y", "--source", "worker_proposed", "--status", "satisfied");
+    expect(born).toMatchObject({ code: EXIT_USAGE, err: expect.stringContaining("proposed, accepted, deferred") });
+    expect((await cli("criteria", "feat", "--list")).out).toContain("feat: 0 proposed, 1 accepted (open), 1 satisfied");
     expect((await cli("criteria", "feat", "--accept", "1", "--reject", "1")).code).toBe(EXIT_USAGE);
     expect((await cli("criteria", "feat", "--satisfy", id, "--evidence-json", '{"status":"pass"}')).code).toBe(EXIT_FAILED);
   });
