@@ -35,7 +35,6 @@ describe("every refusal carries a hint", () => {
     expect(`${denied.message} ${denied.hint}`).not.toContain(":name");
   });
 
-
   it("from the framework and the shell: unknown route or method, bad JSON, wrong media type, too large, no or unknown token", async () => {
     expect(refusal(await env.call("GET", "/v1/no-such-route"), 404, "NOT_FOUND").hint).toContain("/v1/openapi.json");
     // A method the path does not have is answered like an unknown route.
