@@ -56,17 +56,14 @@ export type RouteGroupName = (typeof ROUTE_GROUPS)[number][0];
 /** A group's sub-app, whatever its exact route types (mounting does not care about them). */
 export type GroupApp = OpenAPIHono<AppEnv, any, any> | Hono<AppEnv, any, any>;
 
-/** The route pattern that was answering, or the path when a catch-all middleware was. */
-const routeOf = (c: Context<AppEnv>) => documentedRoute(c);
-
 /**
  * What a caller refused by the framework itself (not by our code) should do next, per code: the
  * envelope always carries a hint, so an agent is never left with a bare status.
  */
 const FRAMEWORK_HINTS: Partial<Record<ErrorCode, (c: Context<AppEnv>) => string>> = {
-  VALIDATION_FAILED: (c) => `See ${c.req.method} ${routeOf(c)} in /v1/openapi.json for the expected request.`,
+  VALIDATION_FAILED: (c) => `See ${c.req.method} ${documentedRoute(c)} in /v1/openapi.json for the expected request.`,
   UNAUTHENTICATED: () => "Send 'Authorization: Bearer <token>'; the owner token is in <home>/owner.token.",
-  FORBIDDEN: (c) => `The x-principals of ${c.req.method} ${routeOf(c)} in /v1/openapi.json lists the tokens that may call it.`,
+  FORBIDDEN: (c) => `The x-principals of ${c.req.method} ${documentedRoute(c)} in /v1/openapi.json lists the tokens that may call it.`,
   NOT_FOUND: () => "See /v1/openapi.json for the routes and the methods each accepts.",
   PAYLOAD_TOO_LARGE: () => "Send less data per request.",
   UNSUPPORTED_MEDIA_TYPE: () => "Send the body as JSON with Content-Type: application/json, or no body at all (read as {}).",

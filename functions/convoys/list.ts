@@ -1,5 +1,5 @@
 import type { z } from "@hono/zod-openapi";
-import { and, asc, desc, eq, gt } from "drizzle-orm";
+import { and, asc, desc, eq } from "drizzle-orm";
 import { convoys, convoyTasks } from "../../schema/convoys.ts";
 import { tasks } from "../../schema/tasks.ts";
 import type { Ctx } from "../lib/ctx.ts";
@@ -64,12 +64,12 @@ async function convoyById(ctx: Ctx, id: string) {
 async function trackedPage(ctx: Ctx, convoyId: string, q: { limit: number; cursor?: string }) {
   // A cursor belongs to one convoy's list.
   const tag = `convoys/tasks/${convoyId}`;
-  const after = decodeCursor(q.cursor, ["text"], tag);
+  const after = decodeCursor(q.cursor, 1, tag);
   const rows = await ctx.db
     .select({ task: tasks.name, taskId: convoyTasks.taskId, state: tasks.state })
     .from(convoyTasks)
     .innerJoin(tasks, eq(tasks.id, convoyTasks.taskId))
-    .where(and(eq(convoyTasks.convoyId, convoyId), after ? gt(convoyTasks.taskId, String(after[0])) : undefined))
+    .where(and(eq(convoyTasks.convoyId, convoyId), keysetAfter([convoyTasks.taskId], after)))
     .orderBy(asc(convoyTasks.taskId))
     .limit(q.limit + 1);
   const page = pageOf(rows, q.limit, (r) => [r.taskId], tag);

@@ -38,7 +38,7 @@ const historyTag = (task: TaskRow) => `tasks/bindings/${task.id}`;
 
 /** One page of a task's bindings, newest first, with their sessions' names. */
 async function bindingHistoryPage(ctx: Ctx, task: TaskRow, q: { limit: number; cursor?: string }) {
-  const after = decodeCursor(q.cursor, ["int", "text"], historyTag(task));
+  const after = decodeCursor(q.cursor, 2, historyTag(task));
   const rows = await ctx.db
     .select()
     .from(bindings)

@@ -70,26 +70,10 @@ describe("keyset paging", () => {
     }
   });
 
-  it("with key kinds, refuses a cursor whose keys have the wrong type (SQLite would compare them silently)", () => {
-    const kinds = ["int", "text"] as const;
-    expect(decodeCursor(encodeCursor([5, "tsk_a"], "tasks"), kinds, "tasks")).toEqual([5, "tsk_a"]);
-    expect(decodeCursor("", kinds, "tasks")).toBeNull();
-    for (const key of [
-      ["x", "y"],
-      [0, 0],
-      [1e300, "zzzz"],
-      [1.5, "tsk_a"],
-      ["5", "tsk_a"],
-    ]) {
-      expect(() => decodeCursor(encodeCursor(key, "tasks"), kinds, "tasks"), JSON.stringify(key)).toThrow(ApiError);
-    }
-    // The arity form still takes either type, as the lists that have not named their kinds rely on.
-    expect(decodeCursor(encodeCursor(["x", "y"], "tasks"), 2, "tasks")).toEqual(["x", "y"]);
-  });
-
   it("keysetAfter refuses keys that do not fit their columns, so every keyset list refuses a forged cursor", async () => {
     expect(keysetAfter([tasks.createdAt, tasks.id], [1, "tsk_a"])).toBeDefined();
-    for (const key of [["x", "y"], [0, 0], [1.5, "tsk_a"], [1]]) {
+    expect(decodeCursor("", 2, "tasks")).toBeNull();
+    for (const key of [["x", "y"], [0, 0], [1.5, "tsk_a"], [1e300, "zzzz"], ["5", "tsk_a"], [1]]) {
       expect(() => keysetAfter([tasks.createdAt, tasks.id], key), JSON.stringify(key)).toThrow(ApiError);
     }
     // Over HTTP: the sessions list, whose cursor names its keys by count only.
