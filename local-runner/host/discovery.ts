@@ -11,30 +11,39 @@ export function lsofMissing(bin: string): HostError {
   return new HostError("LSOF_MISSING", `lsof binary '${bin}' not found or not executable`, "Install lsof (apt-get install lsof; it ships with macOS).");
 }
 
-/** One file a process has open, from lsof field output; `fd` is "cwd", "txt", "3", …. */
+/**
+ * One file a process has open, from lsof field output; `fd` is "cwd", "txt", "3", …; `access`
+ * is lsof's mode letter ("r", "w", "u") or "" where lsof gives none (cwd, txt, mem).
+ */
 export interface OpenFile {
   pid: number;
   fd: string;
+  access: string;
   path: string;
 }
 
 /**
- * Parses `lsof -F fn` output: a `p<pid>` line starts each process, an `f<fd>` line each file,
- * and `n<name>` names it; other field lines are skipped.
+ * Parses `lsof -F fan` output: a `p<pid>` line starts each process, an `f<fd>` line each file,
+ * `a<mode>` gives its access mode and `n<name>` names it; other field lines are skipped.
  */
 export function parseLsofFields(out: string): OpenFile[] {
   const files: OpenFile[] = [];
   let pid: number | null = null;
   let fd = "";
+  let access = "";
   for (const line of out.split("\n")) {
     if (line.startsWith("p")) {
       const n = Number(line.slice(1));
       pid = Number.isInteger(n) && n > 0 ? n : null;
       fd = "";
+      access = "";
     } else if (line.startsWith("f")) {
       fd = line.slice(1);
+      access = "";
+    } else if (line.startsWith("a")) {
+      access = line.slice(1).trim();
     } else if (line.startsWith("n") && pid !== null) {
-      files.push({ pid, fd, path: line.slice(1) });
+      files.push({ pid, fd, access, path: line.slice(1) });
     }
   }
   return files;
@@ -44,7 +53,7 @@ export function parseLsofFields(out: string): OpenFile[] {
 async function lsofOpenFiles(bin: string, pids: number[], timeoutMs: number): Promise<OpenFile[]> {
   if (pids.length === 0) return [];
   // -w: no warnings on stderr; -n/-P: no DNS or port-name lookups for sockets.
-  const r = await execTool(bin, ["-w", "-n", "-P", "-F", "fn", "-p", pids.join(",")], {
+  const r = await execTool(bin, ["-w", "-n", "-P", "-F", "fan", "-p", pids.join(",")], {
     timeoutMs,
     missing: lsofMissing,
     label: `lsof for pids ${pids.join(",")}`,
@@ -161,12 +170,18 @@ interface Candidate {
   mtimeMs: number;
 }
 
-/** The distinct transcripts among open files, each with its first holder in `files` order. */
+/**
+ * The distinct transcripts among open files, each with its first holder in `files` order. A
+ * transcript open only for reading is not the holder's own: an agent appends to its own, while
+ * a starting Codex reads every other rollout under its CODEX_HOME for a moment (measured on
+ * 0.169: O_RDONLY, about a second after start), so a read-only holder would pass another
+ * session's rollout off as the new agent's.
+ */
 async function transcriptsIn(files: OpenFile[], claudeConfigDir?: string): Promise<Candidate[]> {
   const out: Candidate[] = [];
   const seen = new Set<string>();
   for (const f of files) {
-    if (seen.has(f.path)) continue;
+    if (f.access === "r" || seen.has(f.path)) continue;
     seen.add(f.path);
     const kind = transcriptKind(f.path, claudeConfigDir);
     if (!kind) continue;

@@ -463,7 +463,10 @@ export function processesRunningFrom(dir: string): number[] {
   return out;
 }
 
-/** Regular files a process holds open (readlink of /proc/<pid>/fd/*). */
+/**
+ * Regular files a process holds open for writing (readlink of /proc/<pid>/fd/*, access mode
+ * from fdinfo). Read-only ones are left out: a starting Codex reads its neighbours' rollouts.
+ */
 export function openFiles(pid: number): string[] {
   const out: string[] = [];
   let fds: string[] = [];
@@ -475,7 +478,9 @@ export function openFiles(pid: number): string[] {
   for (const fd of fds) {
     try {
       const t = readlinkSync(`/proc/${pid}/fd/${fd}`);
-      if (t.startsWith("/")) out.push(t);
+      const flags = /^flags:\s*([0-7]+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8"))?.[1];
+      // O_ACCMODE is the low two bits; 0 is O_RDONLY.
+      if (t.startsWith("/") && flags !== undefined && (Number.parseInt(flags, 8) & 3) !== 0) out.push(t);
     } catch {
       // fd closed meanwhile
     }

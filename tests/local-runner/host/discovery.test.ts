@@ -102,6 +102,16 @@ describe("NodeHost.discoverTranscript", () => {
     expect((await host.discoverTranscript(root.pid!))?.path).toBe(a);
   });
 
+  it("skips rollouts the pid holds only to read (a starting Codex reads its neighbours')", async () => {
+    const own = rolloutPath("rollout-own.jsonl");
+    const other = join(dirname(own), "rollout-other.jsonl");
+    const root = await res.spawnHolder("reader", own, other);
+    await res.holderPid(own);
+    // The neighbour is newer, so only its read-only mode keeps it from winning.
+    utimesSync(own, new Date(kernelNow() - 60_000), new Date(kernelNow() - 60_000));
+    expect(await host.discoverTranscript(root.pid!, { strict: true })).toEqual({ path: own, kind: "codex", holderPid: root.pid });
+  });
+
   it("ignores files that are not transcripts and pids that do not exist", async () => {
     const path = join(res.tmpDir(), "notes", "rollout-x.jsonl");
     mkdirSync(dirname(path), { recursive: true });
@@ -268,11 +278,13 @@ describe("discovery parsing", () => {
   });
 
   it("parses lsof field output per process", () => {
-    const out = "p10\nfcwd\nn/home\nf3\nn/a/rollout-1.jsonl\np11\nf4\nn/b c.jsonl\n";
+    const out = "p10\nfcwd\na \nn/home\nf3\nau\nn/a/rollout-1.jsonl\np11\nf4\nar\nn/b c.jsonl\nf5\nn/d\n";
     expect(parseLsofFields(out)).toEqual([
-      { pid: 10, fd: "cwd", path: "/home" },
-      { pid: 10, fd: "3", path: "/a/rollout-1.jsonl" },
-      { pid: 11, fd: "4", path: "/b c.jsonl" },
+      { pid: 10, fd: "cwd", access: "", path: "/home" },
+      { pid: 10, fd: "3", access: "u", path: "/a/rollout-1.jsonl" },
+      { pid: 11, fd: "4", access: "r", path: "/b c.jsonl" },
+      // No mode field: none is carried over from the previous file.
+      { pid: 11, fd: "5", access: "", path: "/d" },
     ]);
   });
 
