@@ -9,9 +9,10 @@ let seq = 0;
 
 /**
  * Starts the fake agent TUI in a fresh tmux session and waits for its rollout file. `pasteMs`:
- * how long after a burst of typed characters an Enter is still taken as part of the paste.
+ * how long after a burst of typed characters an Enter is still taken as part of the paste, or
+ * "first" for a TUI that takes the first Enter after typed text as part of it whatever the timing.
  */
-export async function startFakeTui(env: TestEnv, busyMs = 300, pasteMs = 150) {
+export async function startFakeTui(env: TestEnv, busyMs = 300, pasteMs: number | "first" = 150) {
   seq += 1;
   const tmux = `sy-test-${process.pid}-${seq}`;
   // Under the test host's Codex root, where registration accepts it.
