@@ -15,21 +15,42 @@ export function documentedRoute(c: Context): string {
 
 /** The media types Hono's JSON validator reads: application/json and application/*+json. */
 const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
+/**
+ * A JSON Content-Type header as zod-openapi's media-type check accepts it: the media type and
+ * `; name=value` parameters only. A stray `;` or a space before one fails that check (415) though
+ * the media type is JSON; such a header is rewritten to plain application/json.
+ */
+const WELL_FORMED_JSON_TYPE = /^application\/([a-z-.]+\+)?json(;\s*[a-zA-Z0-9-]+=([^;]+))*$/i;
 /** The characters JSON counts as whitespace (String#trim would also take NBSP, BOM, …). */
 const JSON_WHITESPACE_ONLY = /^[ \t\n\r]*$/;
 
 /**
- * Makes an empty body on a route with a JSON body read as `{}`: no body at all, or one of JSON
- * whitespace only, sent untyped or as JSON. A client (often an agent) calling a route whose
- * fields are all optional expects that to mean "all defaults"; left alone, JSON.parse("") is
- * answered MALFORMED_JSON, and a route whose body is optional (`required: false`) hands its
- * handler an unvalidated `{}` without the schema's defaults. The request is replaced by one
- * carrying `{}` as JSON, so the route's validator applies the schema as to any body (a route
- * with required fields then answers VALIDATION_FAILED naming them), and an Idempotency-Key
- * hashes the same body whether the caller sent nothing, whitespace or `{}`. A body under another
- * media type is left to the route's media-type check.
+ * Reads a JSON route's body the way a caller means it:
+ * - An empty body (none at all, or JSON whitespace only, sent untyped or as JSON) reads as `{}`.
+ *   A client (often an agent) calling a route whose fields are all optional expects that to mean
+ *   "all defaults"; left alone, JSON.parse("") is answered MALFORMED_JSON, and a route whose body
+ *   is optional (`required: false`) hands its handler an unvalidated `{}` without the schema's
+ *   defaults. The route's validator then applies the schema as to any body (a route with
+ *   required fields answers VALIDATION_FAILED naming them), and an Idempotency-Key hashes the
+ *   same body whether the caller sent nothing, whitespace or `{}`.
+ * - An untyped body that is not empty is read as JSON, and a JSON media type whose header
+ *   zod-openapi would refuse for its punctuation (`application/json;`) is read as JSON too.
+ * - A compressed body (any Content-Encoding but identity) is refused UNSUPPORTED_MEDIA_TYPE
+ *   saying so: the server does not inflate bodies, and its bytes would otherwise be answered
+ *   MALFORMED_JSON, which sends the caller looking at their JSON.
+ * A body under another media type is left to the route's media-type check.
  */
 export const emptyBodyAsObject: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const encoding = c.req.header("content-encoding")?.trim().toLowerCase();
+  if (encoding && encoding !== "identity") {
+    throw new ApiError(
+      "UNSUPPORTED_MEDIA_TYPE",
+      `the request body is sent with Content-Encoding: ${encoding.slice(0, 40)}, which this server does not decode`,
+      {
+        hint: "Send the JSON body uncompressed, without a Content-Encoding header.",
+      },
+    );
+  }
   // An empty header counts as none: zod-openapi reads both as "no body" and, on a route whose
   // body is optional, hands the handler an unvalidated {} whatever the body holds.
   const type = c.req.header("content-type")?.trim() || undefined;
@@ -37,9 +58,7 @@ export const emptyBodyAsObject: MiddlewareHandler<AppEnv> = async (c, next) => {
   // Read through the request's body cache, so the validator after this reads the same text.
   const text = await c.req.text();
   const empty = JSON_WHITESPACE_ONLY.test(text);
-  if (!empty && type !== undefined) return next();
-  // An untyped body that is not empty is read as the JSON it must be (MALFORMED_JSON if it is
-  // not), rather than skipped unvalidated as zod-openapi would.
+  if (!empty && type !== undefined && WELL_FORMED_JSON_TYPE.test(type)) return next();
   const headers = new Headers(c.req.raw.headers);
   headers.set("content-type", "application/json");
   // The replacement's length is not the original's; nothing after this reads these two.

@@ -1,4 +1,6 @@
+import { gzipSync } from "node:zlib";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { tasks } from "../../../schema/tasks.ts";
 import { nulPath } from "../../../functions/lib/validation.ts";
 import { registerSession } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
@@ -129,5 +131,55 @@ describe("an empty request body reads as {}", () => {
     expect(again.status).toBe(first.status);
     expect(again.headers.get("idempotent-replayed")).toBe("true");
     expect(again.body).toEqual(first.body);
+  });
+});
+
+describe("the body's media type and encoding", () => {
+  const taskNames = async () => (await env.services.database.db.select({ name: tasks.name }).from(tasks)).map((t) => t.name).sort();
+
+  it("reads a JSON Content-Type with stray punctuation as JSON (zod-openapi alone answered 415)", async () => {
+    const types = ["application/json;", "application/json ;charset=utf-8", "application/json;;", "Application/JSON; "];
+    for (const [i, type] of types.entries()) {
+      const res = await env.call("POST", "/v1/tasks", { rawBody: JSON.stringify({ name: `typed-${i}` }), headers: { "Content-Type": type } });
+      expect(res.status, JSON.stringify([type, res.body])).toBe(201);
+      expect(res.body.task.name).toBe(`typed-${i}`);
+    }
+    expect(await taskNames()).toEqual(types.map((_, i) => `typed-${i}`));
+    // The schema still applies to such a body.
+    const wrong = await env.call("POST", "/v1/admin/prune", { rawBody: '{"keep_latest": "all"}', headers: { "Content-Type": "application/json;" } });
+    expect(wrong.body.error).toMatchObject({ code: "VALIDATION_FAILED", fields: [{ field: "keep_latest" }] });
+  });
+
+  it("refuses a compressed body with UNSUPPORTED_MEDIA_TYPE naming the encoding, and writes nothing", async () => {
+    const body = JSON.stringify({ name: "squeezed" });
+    for (const [encoding, raw] of [
+      ["gzip", gzipSync(body)],
+      ["br", Buffer.from(body)],
+      ["GZIP, identity", gzipSync(body)],
+    ] as const) {
+      const res = await env.app.request("/v1/tasks", {
+        method: "POST",
+        headers: { Authorization: `Bearer ${env.owner}`, "Content-Type": "application/json", "Content-Encoding": encoding },
+        body: raw,
+      });
+      const answer = await res.json();
+      expect(res.status, JSON.stringify(answer)).toBe(415);
+      expect(answer.error).toMatchObject({ code: "UNSUPPORTED_MEDIA_TYPE", hint: expect.stringContaining("uncompressed") });
+      expect(answer.error.message).toContain(encoding.toLowerCase());
+    }
+    expect(await taskNames()).toEqual([]);
+    // identity is no encoding at all.
+    const plain = await env.call("POST", "/v1/tasks", { body: { name: "plain" }, headers: { "Content-Encoding": "identity" } });
+    expect(plain.status).toBe(201);
+    expect(await taskNames()).toEqual(["plain"]);
+  });
+
+  it("checks the principal before the encoding: a session token on an owner-only route is refused 403", async () => {
+    const worker = await registerSession(env, "worker");
+    const res = await env.call("POST", "/v1/admin/prune", { rawBody: "{}", token: worker.token, headers: { "Content-Encoding": "gzip" } });
+    expect(res.status).toBe(403);
+    expect(res.body.error.code).toBe("FORBIDDEN");
+    const anonymous = await env.call("POST", "/v1/tasks", { rawBody: "{}", token: null, headers: { "Content-Encoding": "gzip" } });
+    expect(anonymous.status).toBe(401);
   });
 });
