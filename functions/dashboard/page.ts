@@ -408,7 +408,7 @@ export const DASHBOARD_JS = `"use strict";
             } else if (event === "error") {
               // The server ends the stream because the token died: reconnecting cannot help.
               var err = {};
-              try { err = JSON.parse(data); } catch (ignored) {}
+              try { err = JSON.parse(data).error || {}; } catch (ignored) {}
               if (err.code === "UNAUTHENTICATED" || err.code === "FORBIDDEN") { refused(err.message || "the token is no longer live"); return; }
             }
           }

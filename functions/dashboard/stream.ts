@@ -137,7 +137,7 @@ async function stillLive(ctx: Ctx): Promise<boolean> {
 /**
  * The stream: the current watermark first, then one `change` per change. The token is checked
  * again before every change and with every ping; once it is no longer live the stream sends one
- * `error` event and ends.
+ * `error` event, whose data is the error envelope `{"error":{"code","message","hint"}}`, and ends.
  */
 export function dashboardStream(c: Context<AppEnv>, ctx: Ctx, q: z.output<typeof StreamQuery>) {
   return streamSSE(c, async (stream) => {
@@ -158,7 +158,10 @@ export function dashboardStream(c: Context<AppEnv>, ctx: Ctx, q: z.output<typeof
       await stream
         .writeSSE({
           event: "error",
-          data: JSON.stringify({ code: "UNAUTHENTICATED", message: "this token is no longer live", hint: "Sign in again with a live owner token." }),
+          // The same envelope as every refusal over HTTP, so one reader handles both.
+          data: JSON.stringify({
+            error: { code: "UNAUTHENTICATED", message: "this token is no longer live", hint: "Sign in again with a live owner token." },
+          }),
         })
         .catch(() => {});
       end();

@@ -135,7 +135,10 @@ describe("GET /v1/dashboard/stream", () => {
     const events = await stream.until((evs) => evs.some((e) => e.event === "error"));
     // Nothing was written between opening and revoking: a change with another watermark came after.
     expect(events.filter((e) => e.event === "change").every((e) => e.data.watermark === opening!.data.watermark)).toBe(true);
-    expect(events.at(-1)!.data).toMatchObject({ code: "UNAUTHENTICATED" });
+    // The HTTP error envelope, hint included.
+    expect(events.at(-1)!.data).toEqual({
+      error: { code: "UNAUTHENTICATED", message: "this token is no longer live", hint: expect.stringContaining("live owner token") },
+    });
     expect(events.flatMap((e) => (e.event === "change" ? e.data.recent : [])).some((r: any) => /after-revoke|token_revoked/.test(r.summary + r.kind))).toBe(
       false,
     );
