@@ -324,7 +324,12 @@ async function main() {
   load.push(loadavg()[0]!);
   const ingest = part === "cli" ? null : await ingestBench({ mb: Number(process.env.INGEST_MB ?? 32), rounds: Number(process.env.INGEST_ROUNDS ?? 3) });
   load.push(loadavg()[0]!);
-  if (!cold || !ingest) return writePart(part as "cli" | "ingest", cold ?? ingest!, load, started);
+  if (!cold || !ingest) {
+    // What the cold-start half found about conveyor and the bundle belongs to that half: a later
+    // ingest-only run keeps it, a cli-only run replaces it.
+    const own = cold ? { agent_conveyor: cold.conveyor, cli_bundle_built: cold.bundleBuilt } : {};
+    return writePart(part as "cli" | "ingest", cold ?? ingest!, load, started, own);
+  }
   const result = {
     recorded_at: new Date().toISOString(),
     node: process.version,
@@ -361,7 +366,13 @@ const INGEST_ROWS = new Set(["ingest_floor_read_parse", "ingest_vs_floor"]);
  * Writes one half's rows and ratios into bench/results/cli-ingest.json, keeping the other half's
  * as last recorded, and the time and load of this run under `parts.<half>`.
  */
-function writePart(part: "cli" | "ingest", res: { rows: CliIngestRow[]; ratios: Record<string, number> }, load: number[], started: number): void {
+function writePart(
+  part: "cli" | "ingest",
+  res: { rows: CliIngestRow[]; ratios: Record<string, number> },
+  load: number[],
+  started: number,
+  own: Record<string, unknown>,
+): void {
   const path = join(RESULTS, "cli-ingest.json");
   let prev: any = {};
   try {
@@ -371,6 +382,7 @@ function writePart(part: "cli" | "ingest", res: { rows: CliIngestRow[]; ratios: 
   const ratioMine = (k: string) => k.startsWith("ingest_") === (part === "ingest");
   const result = {
     ...prev,
+    ...own,
     rows: [...(prev.rows ?? []).filter((r: CliIngestRow) => !mine(r.id)), ...res.rows],
     ratios: { ...Object.fromEntries(Object.entries(prev.ratios ?? {}).filter(([k]) => !ratioMine(k))), ...res.ratios },
     parts: {
@@ -378,6 +390,9 @@ function writePart(part: "cli" | "ingest", res: { rows: CliIngestRow[]; ratios: 
       [part]: {
         recorded_at: new Date().toISOString(),
         node: process.version,
+        // The top-level machine fields describe the last full run; a part may run elsewhere.
+        cpus: cpus().length,
+        cpu_model: cpus()[0]?.model ?? "unknown",
         load_average_1m: load.map(round),
         total_seconds: round((performance.now() - started) / 1000),
       },
