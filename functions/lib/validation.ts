@@ -35,9 +35,10 @@ const JSON_WHITESPACE_ONLY = /^[ \t\n\r]*$/;
  *   same body whether the caller sent nothing, whitespace or `{}`.
  * - An untyped body that is not empty is read as JSON, and a JSON media type whose header
  *   zod-openapi would refuse for its punctuation (`application/json;`) is read as JSON too.
- * - A compressed body (any Content-Encoding but identity) is refused UNSUPPORTED_MEDIA_TYPE
- *   saying so: the server does not inflate bodies, and its bytes would otherwise be answered
- *   MALFORMED_JSON, which sends the caller looking at their JSON.
+ * - A compressed body (any Content-Encoding but identity), or one declared in a charset other
+ *   than UTF-8, is refused UNSUPPORTED_MEDIA_TYPE saying so: the server neither inflates nor
+ *   transcodes bodies, and their bytes would otherwise be answered MALFORMED_JSON (or, for a
+ *   charset whose text happens to parse, read wrongly), which sends the caller looking at their JSON.
  * A body under another media type is left to the route's media-type check.
  */
 export const emptyBodyAsObject: MiddlewareHandler<AppEnv> = async (c, next) => {
@@ -55,6 +56,12 @@ export const emptyBodyAsObject: MiddlewareHandler<AppEnv> = async (c, next) => {
   // body is optional, hands the handler an unvalidated {} whatever the body holds.
   const type = c.req.header("content-type")?.trim() || undefined;
   if (type !== undefined && !JSON_MEDIA_TYPE.test(type.split(";")[0]!.trim())) return next();
+  const charset = type && /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(type)?.[1];
+  if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
+    throw new ApiError("UNSUPPORTED_MEDIA_TYPE", `the request body is declared charset=${charset.slice(0, 40)}; JSON bodies are read as UTF-8`, {
+      hint: "Send the JSON body as UTF-8, with Content-Type: application/json (charset=utf-8, or no charset).",
+    });
+  }
   // Read through the request's body cache, so the validator after this reads the same text.
   const text = await c.req.text();
   const empty = JSON_WHITESPACE_ONLY.test(text);

@@ -174,6 +174,21 @@ describe("the body's media type and encoding", () => {
     expect(await taskNames()).toEqual(["plain"]);
   });
 
+  it("refuses a body declared in a charset other than UTF-8, and reads utf-8 however it is spelled", async () => {
+    for (const type of ["application/json; charset=utf-16", 'application/json; charset="ISO-8859-1"', "application/json;charset=latin1"]) {
+      const res = await env.call("POST", "/v1/tasks", { rawBody: JSON.stringify({ name: "declared" }), headers: { "Content-Type": type } });
+      expect(res.status, JSON.stringify([type, res.body])).toBe(415);
+      expect(res.body.error).toMatchObject({ code: "UNSUPPORTED_MEDIA_TYPE", hint: expect.stringContaining("UTF-8") });
+      expect(res.body.error.message).toContain("charset=");
+    }
+    expect(await taskNames()).toEqual([]);
+    for (const [i, type] of ["application/json; charset=UTF-8", 'application/json; charset="utf-8"', "application/json;charset=utf8"].entries()) {
+      const res = await env.call("POST", "/v1/tasks", { rawBody: JSON.stringify({ name: `utf8-${i}` }), headers: { "Content-Type": type } });
+      expect(res.status, JSON.stringify([type, res.body])).toBe(201);
+    }
+    expect(await taskNames()).toEqual(["utf8-0", "utf8-1", "utf8-2"]);
+  });
+
   it("checks the principal before the encoding: a session token on an owner-only route is refused 403", async () => {
     const worker = await registerSession(env, "worker");
     const res = await env.call("POST", "/v1/admin/prune", { rawBody: "{}", token: worker.token, headers: { "Content-Encoding": "gzip" } });
