@@ -408,7 +408,8 @@ export const DASHBOARD_JS = `"use strict";
             } else if (event === "error") {
               // The server ends the stream because the token died: reconnecting cannot help.
               var err = {};
-              try { err = JSON.parse(data).error || {}; } catch (ignored) {}
+              // The error envelope; a bare {code,…} too, as a server older than this page sends it.
+              try { var parsed = JSON.parse(data); err = (parsed && parsed.error) || parsed || {}; } catch (ignored) {}
               if (err.code === "UNAUTHENTICATED" || err.code === "FORBIDDEN") { refused(err.message || "the token is no longer live"); return; }
             }
           }

@@ -35,37 +35,50 @@ const JSON_WHITESPACE_ONLY = /^[ \t\n\r]*$/;
  *   same body whether the caller sent nothing, whitespace or `{}`.
  * - An untyped body that is not empty is read as JSON, and a JSON media type whose header
  *   zod-openapi would refuse for its punctuation (`application/json;`) is read as JSON too.
- * - A compressed body (any Content-Encoding but identity), or one declared in a charset other
- *   than UTF-8, is refused UNSUPPORTED_MEDIA_TYPE saying so: the server neither inflates nor
- *   transcodes bodies, and their bytes would otherwise be answered MALFORMED_JSON (or, for a
- *   charset whose text happens to parse, read wrongly), which sends the caller looking at their JSON.
+ * - A body that is not empty is checked before it is read:
+ *   - compressed (any Content-Encoding but identity, any Transfer-Encoding but chunked):
+ *     UNSUPPORTED_MEDIA_TYPE naming the encoding, since the server does not inflate bodies and
+ *     MALFORMED_JSON would send the caller looking at their JSON;
+ *   - declared in a charset other than UTF-8 (any of its charset parameters) and not plain
+ *     ASCII: UNSUPPORTED_MEDIA_TYPE naming the charset, since the server does not transcode;
+ *   - not valid UTF-8: MALFORMED_JSON, rather than stored with U+FFFD in place of its bytes.
  * A body under another media type is left to the route's media-type check.
  */
 export const emptyBodyAsObject: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const encoding = c.req.header("content-encoding")?.trim().toLowerCase();
-  if (encoding && encoding !== "identity") {
-    throw new ApiError(
-      "UNSUPPORTED_MEDIA_TYPE",
-      `the request body is sent with Content-Encoding: ${encoding.slice(0, 40)}, which this server does not decode`,
-      {
-        hint: "Send the JSON body uncompressed, without a Content-Encoding header.",
-      },
-    );
-  }
   // An empty header counts as none: zod-openapi reads both as "no body" and, on a route whose
   // body is optional, hands the handler an unvalidated {} whatever the body holds.
   const type = c.req.header("content-type")?.trim() || undefined;
   if (type !== undefined && !JSON_MEDIA_TYPE.test(type.split(";")[0]!.trim())) return next();
-  const charset = type && /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(type)?.[1];
-  if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
-    throw new ApiError("UNSUPPORTED_MEDIA_TYPE", `the request body is declared charset=${charset.slice(0, 40)}; JSON bodies are read as UTF-8`, {
-      hint: "Send the JSON body as UTF-8, with Content-Type: application/json (charset=utf-8, or no charset).",
-    });
+  // Read through the request's body cache, so the validator after this reads the same bytes.
+  const bytes = new Uint8Array(await c.req.arrayBuffer());
+  let text: string | null;
+  try {
+    text = STRICT_UTF8.decode(bytes);
+  } catch {
+    text = null;
   }
-  // Read through the request's body cache, so the validator after this reads the same text.
-  const text = await c.req.text();
-  const empty = JSON_WHITESPACE_ONLY.test(text);
-  if (!empty && type !== undefined && WELL_FORMED_JSON_TYPE.test(type)) return next();
+  const empty = text !== null && JSON_WHITESPACE_ONLY.test(text);
+  if (!empty) {
+    const encoding = bodyEncoding(c.req.header("content-encoding"), c.req.header("transfer-encoding"));
+    if (encoding) {
+      throw new ApiError("UNSUPPORTED_MEDIA_TYPE", `the request body is sent with ${encoding}, which this server does not decode`, {
+        hint: "Send the JSON body uncompressed, without a Content-Encoding header.",
+      });
+    }
+    // Text in printable ASCII reads the same in every ASCII-compatible charset, whatever is declared.
+    const foreign = type === undefined ? undefined : declaredCharsets(type).find((label) => !UTF8_LABEL.test(label));
+    if (foreign !== undefined && (text === null || !ASCII_TEXT.test(text))) {
+      throw new ApiError("UNSUPPORTED_MEDIA_TYPE", `the request body is declared charset=${echo(foreign)}; JSON bodies are read as UTF-8`, {
+        hint: "Send the JSON body as UTF-8, with Content-Type: application/json (charset=utf-8, or no charset).",
+      });
+    }
+    if (text === null) {
+      throw new ApiError("MALFORMED_JSON", "the request body is not valid UTF-8", {
+        hint: "Send the JSON body encoded as UTF-8; read as anything else, its non-ASCII text would be stored changed.",
+      });
+    }
+    if (type !== undefined && WELL_FORMED_JSON_TYPE.test(type)) return next();
+  }
   const headers = new Headers(c.req.raw.headers);
   headers.set("content-type", "application/json");
   // The replacement's length is not the original's; nothing after this reads these two.
@@ -75,6 +88,44 @@ export const emptyBodyAsObject: MiddlewareHandler<AppEnv> = async (c, next) => {
   c.req.bodyCache = {};
   return next();
 };
+
+/** Decodes UTF-8 and throws on any invalid sequence (one decode per call, so sharing it is safe). */
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
+/** Printable ASCII and JSON whitespace. */
+const ASCII_TEXT = /^[\t\n\r\x20-\x7e]*$/;
+/** A charset label that means UTF-8 (`charset*` values carry a `'lang'` suffix, cut before the test). */
+const UTF8_LABEL = /^utf-?8$/i;
+
+/**
+ * Every charset a Content-Type declares: each `charset=` and `charset*=` parameter, unquoted.
+ * All of them count, so a second, conflicting one cannot hide behind a first `utf-8`.
+ */
+function declaredCharsets(type: string): string[] {
+  return [...type.matchAll(/[;,]\s*charset\*?\s*=\s*(?:"([^"]*)"|([^;,\s]*))/gi)].map((m) => (m[1] ?? m[2] ?? "").split("'")[0]!);
+}
+
+/**
+ * The encoding a body is sent with that this server would have to undo, as the message names
+ * it, or null: any Content-Encoding but identity, and any Transfer-Encoding coding but chunked
+ * (Node's parser undoes chunked alone).
+ */
+function bodyEncoding(contentEncoding: string | undefined, transferEncoding: string | undefined): string | null {
+  const codings = (v: string | undefined) =>
+    (v ?? "")
+      .split(",")
+      .map((t) => t.trim())
+      .filter((t) => t !== "");
+  const content = codings(contentEncoding).filter((t) => t.toLowerCase() !== "identity");
+  if (content.length) return `Content-Encoding: ${echo(contentEncoding!.trim())}`;
+  const transfer = codings(transferEncoding).filter((t) => !["chunked", "identity"].includes(t.toLowerCase()));
+  if (transfer.length) return `Transfer-Encoding: ${echo(transferEncoding!.trim())}`;
+  return null;
+}
+
+/** A header value as a message may quote it: its first 40 characters, anything outside a header token's set shown as '?'. */
+function echo(value: string): string {
+  return value.slice(0, 40).replace(/[^A-Za-z0-9!#$%&'*+.^_`|~ ,;=/-]/g, "?");
+}
 
 /**
  * The path (dotted) of the first string, or object key, in `value` holding U+0000; null with
