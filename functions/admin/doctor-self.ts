@@ -1,15 +1,18 @@
 import { z } from "@hono/zod-openapi";
+import { queryNumber } from "../lib/names.ts";
 import { eq } from "drizzle-orm";
 import { sessions } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 
 export const DoctorSelfQuery = z.object({
-  pid: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(2 ** 31)
+  pid: queryNumber(
+    z
+      .number()
+      .int()
+      .min(1)
+      .max(2 ** 31),
+  )
     .optional()
     .openapi({ description: "A process of the caller (the CLI sends its own); its ancestors are searched for the agent's transcript" }),
 });

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { queryNumber } from "../lib/names.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { credentialVariables, signInHint } from "../actuate/agents.ts";
@@ -43,7 +44,7 @@ export const DoctorResult = z
   .openapi("DoctorResult");
 
 export const DoctorQuery = z.object({
-  port: z.coerce.number().int().min(1).max(65535).optional().default(8787).openapi({ description: "The API port to check (default 8787)" }),
+  port: queryNumber(z.number().int().min(1).max(65535)).optional().default(8787).openapi({ description: "The API port to check (default 8787)" }),
 });
 
 export const doctorRoute = defineRoute(

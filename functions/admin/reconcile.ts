@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { queryNumber } from "../lib/names.ts";
 import { and, eq, inArray, isNotNull, max, or } from "drizzle-orm";
 import { bindings } from "../../schema/bindings.ts";
 import { events } from "../../schema/events.ts";
@@ -22,11 +23,13 @@ const StaleCycles = z
   .max(30 * 86400);
 
 export const ReconcileQuery = z.object({
-  stale_cycles_seconds: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(30 * 86400)
+  stale_cycles_seconds: queryNumber(
+    z
+      .number()
+      .int()
+      .min(1)
+      .max(30 * 86400),
+  )
     .optional()
     .default(DEFAULT_STALE_CYCLES_SECONDS)
     .openapi({ description: `Manager silence that makes a task stuck (default ${DEFAULT_STALE_CYCLES_SECONDS})` }),

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { queryNumber } from "../lib/names.ts";
 import { SESSION_ROLES, SESSION_STATES } from "../../schema/sessions.ts";
 
 import { DEFAULT_DISPATCHER_ID } from "./defaults.ts";
@@ -41,11 +42,13 @@ const StaleAfter = z
  */
 export const LoopQuery = z.object({
   dispatcher_id: DispatcherId.optional().openapi({ description: `Dispatcher whose heartbeat to check (default ${DEFAULT_DISPATCHER_ID})` }),
-  stale_after_seconds: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .max(7 * 86400)
+  stale_after_seconds: queryNumber(
+    z
+      .number()
+      .int()
+      .min(0)
+      .max(7 * 86400),
+  )
     .optional()
     .default(DEFAULT_STALE_AFTER_SECONDS)
     .openapi({ type: "integer", description: `Heartbeat age that counts as stale (default ${DEFAULT_STALE_AFTER_SECONDS})` }),

@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { PageQueryFields, NextCursorField } from "../lib/paging.ts";
-import { QueryBool, QueryLimit } from "../lib/names.ts";
+import { QueryBool, QueryLimit, queryNumber } from "../lib/names.ts";
 import { REPLAY_FORMATS } from "../../schema/enums.ts";
 
 // In schema/enums.ts, which the CLI loads (without drizzle or zod) to check option values.
@@ -59,7 +59,7 @@ export const ReplayQuery = z.object({
   format: z.enum(REPLAY_FORMATS).optional().default("compact").openapi({ description: "full-transcript needs include_content=true" }),
   role: z.enum(["all", "worker", "manager"]).optional().default("all"),
   include_content: QueryBool.openapi({ description: "Show content instead of length markers" }),
-  limit: z.coerce.number().int().min(1).max(5000).optional().default(500).openapi({ description: "Entries per page (default 500, at most 5000)" }),
+  limit: queryNumber(z.number().int().min(1).max(5000)).optional().default(500).openapi({ description: "Entries per page (default 500, at most 5000)" }),
   cursor: PageQueryFields.cursor,
 });
 

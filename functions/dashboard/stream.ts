@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { queryNumber } from "../lib/names.ts";
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import { desc, eq, gt } from "drizzle-orm";
@@ -13,11 +14,7 @@ import { iso } from "../lib/sql.ts";
 import { watermark } from "./overview.ts";
 
 export const StreamQuery = z.object({
-  interval_ms: z.coerce
-    .number()
-    .int()
-    .min(100)
-    .max(5000)
+  interval_ms: queryNumber(z.number().int().min(100).max(5000))
     .optional()
     .default(500)
     .openapi({ description: "How often the server checks for changes (default 500 ms)" }),

@@ -15,5 +15,26 @@ export const QueryList = z
   .optional()
   .transform((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]));
 
+const WHOLE_NUMBER = /^\d{1,15}$/;
+const DECIMAL_NUMBER = /^\d{1,15}(\.\d{1,15})?$/;
+
+/**
+ * A number in a query string or path segment, checked by `schema` (a z.number() with its
+ * bounds). Only decimal digits are read (with `fraction`, one decimal point too): z.coerce's
+ * Number(text) would read "1e2" as 100, "0x10" as 16, " 5" as 5 and "" as 0, so a typo or a
+ * stray value passed silently. Anything else is refused naming the field, and the OpenAPI
+ * document still shows the number with its bounds.
+ */
+export function queryNumber<T extends z.ZodType<number>>(schema: T, opts: { fraction?: boolean } = {}) {
+  const shape = opts.fraction ? DECIMAL_NUMBER : WHOLE_NUMBER;
+  const expected = opts.fraction ? "a number in decimal digits, such as 2 or 0.5" : "a whole number in decimal digits, such as 50";
+  return z.preprocess((v, ctx) => {
+    if (typeof v !== "string") return v;
+    if (shape.test(v)) return Number(v);
+    ctx.addIssue({ code: "custom", message: `expected ${expected}`, input: v });
+    return z.NEVER;
+  }, schema);
+}
+
 /** A positive integer limit in a query string. */
-export const QueryLimit = (max: number, dflt: number) => z.coerce.number().int().min(1).max(max).optional().default(dflt);
+export const QueryLimit = (max: number, dflt: number) => queryNumber(z.number().int().min(1).max(max)).optional().default(dflt);

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { queryNumber } from "./names.ts";
 import { type AnyColumn, type SQL, sql } from "drizzle-orm";
 import { ApiError } from "./errors.ts";
 
@@ -18,11 +19,7 @@ export const SHOW_EMBED_LIMIT = 20;
  * opaque to callers: the `next_cursor` of the previous page, unchanged.
  */
 export const PageQueryFields = {
-  limit: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(MAX_PAGE_LIMIT)
+  limit: queryNumber(z.number().int().min(1).max(MAX_PAGE_LIMIT))
     .optional()
     .default(DEFAULT_PAGE_LIMIT)
     .openapi({ description: `Rows per page (default ${DEFAULT_PAGE_LIMIT}, at most ${MAX_PAGE_LIMIT})` }),

@@ -2,7 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { NextCursorField, PageQueryFields } from "../lib/paging.ts";
 import { DELIVERY_MODES, INBOX_SIGNALS, MSG_TYPES } from "../../schema/messages.ts";
 import { SESSION_ROLES } from "../../schema/sessions.ts";
-import { NameSchema, QueryBool, QueryLimit } from "../lib/names.ts";
+import { NameSchema, QueryBool, QueryLimit, queryNumber } from "../lib/names.ts";
 
 /** Longest message body accepted, in characters. */
 export const MAX_BODY_CHARS = 64 * 1024;
@@ -124,18 +124,14 @@ export const InboxItem = z
   })
   .openapi("InboxItem");
 
-// positive(), not min(0): a coerced number with minimum 0 is documented as nullable (Number(null) is 0).
-const Timeout = z.coerce
-  .number()
-  .positive()
-  .max(MAX_WAIT_SECONDS)
+const Timeout = queryNumber(z.number().positive().max(MAX_WAIT_SECONDS), { fraction: true })
   .optional()
   .default(60)
   .openapi({ description: `Seconds to wait when wait=true (max ${MAX_WAIT_SECONDS}, default 60)` });
 /** What the interval fields say; the default is the server's, so operators can tune it in one place. */
 const INTERVAL_DESCRIPTION =
   "Seconds between database re-checks while waiting. Default: the server's (1 s unless started with --wake-interval). A send through the same server, or through another server on the same file database, wakes the wait sooner.";
-const Interval = z.coerce.number().min(MIN_INTERVAL_SECONDS).max(60).optional().openapi({ description: INTERVAL_DESCRIPTION });
+const Interval = queryNumber(z.number().min(MIN_INTERVAL_SECONDS).max(60), { fraction: true }).optional().openapi({ description: INTERVAL_DESCRIPTION });
 
 export const InboxListQuery = z.object({
   limit: QueryLimit(500, 50),

@@ -2,7 +2,7 @@ import { ConsumedNotification, SupervisionContext } from "../supervision/context
 import { NextCursorField, PageQueryFields } from "../lib/paging.ts";
 import { z } from "@hono/zod-openapi";
 import { EVENT_KINDS, WORKER_STATES } from "../../schema/observe.ts";
-import { QueryBool, QueryLimit } from "../lib/names.ts";
+import { QueryBool, QueryLimit, queryNumber } from "../lib/names.ts";
 import { PANE_PATTERNS } from "./classify.ts";
 import { HOOK_STATES } from "../../schema/hooks.ts";
 import { HookStateWire } from "../hooks/schema.ts";
@@ -145,7 +145,7 @@ export const DivergencesResult = z
   .openapi("DivergencesResult");
 
 export const IdleCheckQuery = z.object({
-  busy_wait_seconds: z.coerce.number().int().min(1).max(86400).optional().default(90),
+  busy_wait_seconds: queryNumber(z.number().int().min(1).max(86400)).optional().default(90),
   ingest: z
     .enum(["true", "false", "1", "0"])
     .optional()

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { queryNumber } from "../lib/names.ts";
 import { and, desc, eq, type SQLWrapper } from "drizzle-orm";
 import { EPILOGUE_STEPS, MANAGER_MODES, managerConfigs, NUDGE_ON_COMPLETION, type ManagerConfigRow } from "../../schema/supervision.ts";
 import type { TaskRow } from "../../schema/tasks.ts";
@@ -117,7 +118,7 @@ export const recordConfigRoute = defineRoute(
   { idempotency: "atomic" },
 );
 
-export const ConfigQuery = z.object({ revision: z.coerce.number().int().min(1).optional() });
+export const ConfigQuery = z.object({ revision: queryNumber(z.number().int().min(1)).optional() });
 
 export const getConfigRoute = defineRoute(["owner", "daemon", "session"], {
   method: "get",

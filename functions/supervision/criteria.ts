@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { queryNumber } from "../lib/names.ts";
 import { and, asc, count, eq, inArray } from "drizzle-orm";
 import { CRITERION_ADD_STATUSES } from "../../schema/enums.ts";
 import { acceptanceCriteria, CRITERION_SOURCES, CRITERION_STATUSES, type CriterionRow, type CriterionStatus } from "../../schema/supervision.ts";
@@ -200,11 +201,7 @@ export const CriterionActionBody = z
   .openapi("CriterionAction");
 
 export const CriterionIdParam = TaskNameParam.extend({
-  id: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .openapi({ param: { name: "id", in: "path" } }),
+  id: queryNumber(z.number().int().min(1)).openapi({ param: { name: "id", in: "path" } }),
 });
 
 export const criterionActionRoute = defineRoute(

@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { NextCursorField, PageQueryFields } from "../../lib/paging.ts";
 import { RUN_MODES, RUN_STATES } from "../../../schema/broker.ts";
-import { QueryLimit } from "../../lib/names.ts";
+import { QueryLimit, queryNumber } from "../../lib/names.ts";
 import { BrokerEvent } from "../schema.ts";
 import { LIMIT_NAMES, RUN_FIELDS, RUN_MESSAGE_TYPES, STOP_CONDITIONS } from "../../../schema/enums.ts";
 
@@ -93,10 +93,7 @@ export const RunListQuery = z.object({
 });
 
 export const RunEventsQuery = z.object({
-  after_id: z.coerce
-    .number()
-    .int()
-    .min(1)
+  after_id: queryNumber(z.number().int().min(1))
     .optional()
     .openapi({ description: "Only events with a larger id: the older way to page (pass next_after_id), kept for existing clients; not with cursor" }),
   limit: QueryLimit(1000, 200).openapi({ description: "Events per page (default 200, at most 1000)" }),

@@ -111,6 +111,37 @@ describe("list routes page with a keyset cursor", () => {
     expect((await env.call("GET", "/v1/tasks?limit=500")).status).toBe(200);
   });
 
+  it("reads numbers in the query and path only as decimal digits, refusing 1e2, 0x10, ' 5' and '' by field", async () => {
+    await createTask(env, { name: "digits" });
+    const refused = async (path: string, field: string, method: "GET" | "POST" = "GET", body?: unknown) => {
+      const res = await env.call(method, path, body === undefined ? {} : { body });
+      expect(res.status, `${path} ${JSON.stringify(res.body)}`).toBe(400);
+      expect(res.body.error.code).toBe("VALIDATION_FAILED");
+      expect(res.body.error.fields).toEqual([{ field, message: expect.stringMatching(/decimal digits/) }]);
+    };
+    // Number(text) reads each of these as a number (100, 16, 5, 0, 10): none is what a caller typed.
+    for (const raw of ["1e2", "0x10", "%205", "", "1.0e1", "+5", "5.", "1_000"]) {
+      await refused(`/v1/tasks?limit=${raw}`, "limit");
+      await refused(`/v1/sessions?limit=${raw}`, "limit");
+    }
+    await refused("/v1/tasks/digits/criteria/0x1", "id", "POST", { action: "accept", rationale: "r" });
+    await refused("/v1/dashboard/stream?interval_ms=1e3", "interval_ms");
+    await refused("/v1/tasks/digits/app-loop/status?stale_after_seconds=", "stale_after_seconds");
+    // Plain digits are read as before, leading zeros included; a seconds field takes a fraction.
+    const page = await env.call("GET", "/v1/tasks?limit=007");
+    expect(page.status).toBe(200);
+    expect(page.body.count).toBe(1);
+    const status = await env.call("GET", "/v1/tasks/digits/app-loop/status?stale_after_seconds=0");
+    expect(status.status, JSON.stringify(status.body)).toBe(200);
+    expect(status.body.stale_after_seconds).toBe(0);
+    const worker = await registerSession(env, "worker");
+    const inbox = `/v1/sessions/${worker.session.name}/inbox`;
+    const wait = await env.call("GET", `${inbox}?wait=true&timeout=0.2&interval=0.1`);
+    expect(wait.status, JSON.stringify(wait.body)).toBe(200);
+    await refused(`${inbox}?wait=true&timeout=.5`, "timeout");
+    await refused(`${inbox}?wait=true&timeout=1e1`, "timeout");
+  });
+
   it("keeps the principal rules: a session sees only its own messages on every page, and may not list tokens", async () => {
     const a = await boundPair(env);
     const b = await boundPair(env);
