@@ -35,11 +35,7 @@ const StaleAfter = z
   .min(0)
   .max(7 * 86400);
 
-/**
- * Query of the read-only loop routes; numbers arrive as strings. The explicit OpenAPI type is
- * needed because a coerced number with minimum 0 also accepts null (Number(null) is 0), which
- * the generator would otherwise publish as nullable.
- */
+/** Query of the read-only loop routes; numbers arrive as strings. */
 export const LoopQuery = z.object({
   dispatcher_id: DispatcherId.optional().openapi({ description: `Dispatcher whose heartbeat to check (default ${DEFAULT_DISPATCHER_ID})` }),
   stale_after_seconds: queryNumber(
@@ -51,7 +47,7 @@ export const LoopQuery = z.object({
   )
     .optional()
     .default(DEFAULT_STALE_AFTER_SECONDS)
-    .openapi({ type: "integer", description: `Heartbeat age that counts as stale (default ${DEFAULT_STALE_AFTER_SECONDS})` }),
+    .openapi({ description: `Heartbeat age that counts as stale (default ${DEFAULT_STALE_AFTER_SECONDS})` }),
 });
 
 export const LoopOptionsBody = z

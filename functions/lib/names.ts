@@ -15,24 +15,36 @@ export const QueryList = z
   .optional()
   .transform((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]));
 
-const WHOLE_NUMBER = /^\d{1,15}$/;
-const DECIMAL_NUMBER = /^\d{1,15}(\.\d{1,15})?$/;
+const WHOLE_NUMBER = /^\d{1,30}$/;
+const DECIMAL_NUMBER = /^\d{1,30}(\.\d{1,30})?$/;
 
 /**
  * A number in a query string or path segment, checked by `schema` (a z.number() with its
  * bounds). Only decimal digits are read (with `fraction`, one decimal point too): z.coerce's
  * Number(text) would read "1e2" as 100, "0x10" as 16, " 5" as 5 and "" as 0, so a typo or a
  * stray value passed silently. Anything else is refused naming the field, and the OpenAPI
- * document still shows the number with its bounds.
+ * document still shows the number with its bounds. Callers format numbers with queryText
+ * (functions/lib/query-text.ts), which never writes an exponent.
  */
 export function queryNumber<T extends z.ZodType<number>>(schema: T, opts: { fraction?: boolean } = {}) {
   const shape = opts.fraction ? DECIMAL_NUMBER : WHOLE_NUMBER;
   const expected = opts.fraction ? "a number in decimal digits, such as 2 or 0.5" : "a whole number in decimal digits, such as 50";
   return z.preprocess((v, ctx) => {
+    if (Array.isArray(v)) {
+      ctx.addIssue({ code: "custom", message: "given more than once; pass it once", input: v });
+      return z.NEVER;
+    }
     if (typeof v !== "string") return v;
-    if (shape.test(v)) return Number(v);
-    ctx.addIssue({ code: "custom", message: `expected ${expected}`, input: v });
-    return z.NEVER;
+    if (!shape.test(v)) {
+      ctx.addIssue({ code: "custom", message: `expected ${expected}`, input: v });
+      return z.NEVER;
+    }
+    const n = Number(v);
+    if (!opts.fraction && !Number.isSafeInteger(n)) {
+      ctx.addIssue({ code: "custom", message: `too large: at most ${Number.MAX_SAFE_INTEGER}`, input: v });
+      return z.NEVER;
+    }
+    return n;
   }, schema);
 }
 

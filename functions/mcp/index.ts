@@ -7,6 +7,7 @@ import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/
 import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult, type Tool } from "@modelcontextprotocol/sdk/types.js";
 import type { AppEnv } from "../lib/env.ts";
 import { ApiError } from "../lib/errors.ts";
+import { queryText } from "../lib/query-text.ts";
 import { MCP_TOOLS, type McpToolSpec } from "./tools.ts";
 
 type Json = Record<string, any>;
@@ -103,7 +104,7 @@ async function callTool(app: OpenAPIHono<AppEnv>, authorization: string, t: Buil
       const segment = pathSegment(String(v));
       if (segment === null) return refused(`argument '${k}' must be a name: not empty, not '.' or '..', and valid Unicode`);
       url = url.replace(`{${k}}`, segment);
-    } else if (t.queryParams.includes(k)) for (const item of Array.isArray(v) ? v : [v]) query.append(k, String(item));
+    } else if (t.queryParams.includes(k)) for (const item of Array.isArray(v) ? v : [v]) query.append(k, queryText(item));
     else body[k] = v;
   }
   // Pinned fields win over the caller's: request_advice always sends a request.

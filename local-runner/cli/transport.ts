@@ -1,6 +1,7 @@
 // The wire types and the HTTP transport. The in-process one lives in in-process-transport.ts so a
 // command sent to a server (--url) never loads the app, its schemas or the database driver.
 import { request as httpRequest, type IncomingMessage } from "node:http";
+import { queryText } from "../../functions/lib/query-text.ts";
 
 /** One API call as the CLI describes it. */
 export interface ApiRequest {
@@ -29,7 +30,7 @@ export function buildPath(req: ApiRequest): string {
   const qs = new URLSearchParams();
   for (const [k, v] of Object.entries(req.query ?? {})) {
     if (v === undefined || v === false) continue;
-    for (const item of Array.isArray(v) ? v : [v]) qs.append(k, String(item));
+    for (const item of Array.isArray(v) ? v : [v]) qs.append(k, queryText(item));
   }
   const q = qs.toString();
   return `/v1${req.path}${q ? `?${q}` : ""}`;

@@ -127,6 +127,13 @@ describe("list routes page with a keyset cursor", () => {
     await refused("/v1/tasks/digits/criteria/0x1", "id", "POST", { action: "accept", rationale: "r" });
     await refused("/v1/dashboard/stream?interval_ms=1e3", "interval_ms");
     await refused("/v1/tasks/digits/app-loop/status?stale_after_seconds=", "stale_after_seconds");
+    // Given twice, or past what a number holds exactly, says so.
+    const twice = await env.call("GET", "/v1/tasks?limit=5&limit=6");
+    expect(twice.body.error.fields).toEqual([{ field: "limit", message: "given more than once; pass it once" }]);
+    const huge = await env.call("POST", "/v1/tasks/digits/criteria/90071992547409930", { body: { action: "accept", rationale: "r" } });
+    expect(huge.body.error.fields).toEqual([{ field: "id", message: expect.stringMatching(/^too large/) }]);
+    const padded = await env.call("POST", "/v1/tasks/digits/criteria/0000000000000000123", { body: { action: "accept", rationale: "r" } });
+    expect(padded.body.error.code, JSON.stringify(padded.body)).toBe("NOT_FOUND");
     // Plain digits are read as before, leading zeros included; a seconds field takes a fraction.
     const page = await env.call("GET", "/v1/tasks?limit=007");
     expect(page.status).toBe(200);
@@ -140,6 +147,8 @@ describe("list routes page with a keyset cursor", () => {
     expect(wait.status, JSON.stringify(wait.body)).toBe(200);
     await refused(`${inbox}?wait=true&timeout=.5`, "timeout");
     await refused(`${inbox}?wait=true&timeout=1e1`, "timeout");
+    const fine = await env.call("GET", `${inbox}?wait=true&timeout=0.0000001&interval=0.10000000000000001`);
+    expect(fine.status, JSON.stringify(fine.body)).toBe(200);
   });
 
   it("keeps the principal rules: a session sees only its own messages on every page, and may not list tokens", async () => {

@@ -178,7 +178,11 @@ describe("the body's media type and encoding", () => {
     const latin1 = Buffer.from('{"name":"declared","goal":"caf\u00e9"}', "latin1");
     const utf8 = Buffer.from('{"name":"declared","goal":"caf\u00e9"}', "utf8");
     const post = (type: string, body: Uint8Array | string, headers: Record<string, string> = {}) =>
-      env.app.request("/v1/tasks", { method: "POST", headers: { Authorization: `Bearer ${env.owner}`, "Content-Type": type, ...headers }, body });
+      env.app.request("/v1/tasks", {
+        method: "POST",
+        headers: { Authorization: `Bearer ${env.owner}`, "Content-Type": type, ...headers },
+        body: body as BodyInit,
+      });
     for (const type of [
       "application/json; charset=latin1",
       'application/json; charset="ISO-8859-1"',
@@ -219,7 +223,8 @@ describe("the body's media type and encoding", () => {
   });
 
   it("reads an empty body as {} whatever encoding or charset its headers name", async () => {
-    for (const headers of [{ "Content-Encoding": "gzip" }, { "Content-Type": "application/json; charset=utf-16" }]) {
+    const variants: Record<string, string>[] = [{ "Content-Encoding": "gzip" }, { "Content-Type": "application/json; charset=utf-16" }];
+    for (const headers of variants) {
       const res = await env.call("POST", "/v1/admin/prune", { rawBody: "", headers: { "Content-Type": "application/json", ...headers } });
       expect(res.status, JSON.stringify(res.body)).toBe(200);
       expect(res.body).toMatchObject({ keep_latest: 5, dry_run: false });

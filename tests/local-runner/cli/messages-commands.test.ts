@@ -27,6 +27,10 @@ describe("messages and inbox commands", () => {
     // A wait that timed out has its own exit code (3), so a polling loop needs no JSON parsing.
     expect(empty.code).toBe(EXIT_TIMED_OUT);
     expect(JSON.parse(empty.out)).toMatchObject({ item: null, timed_out: true });
+    // String(0.0000001) is "1e-7", which the API's number fields refuse: the CLI writes plain digits.
+    const tiny = await cli("session-inbox", "m1", "--wait", "--timeout", "0.0000001", "--json");
+    expect(tiny.err).not.toMatch(/invalid|decimal digits/);
+    expect(tiny.code).toBe(EXIT_TIMED_OUT);
     const emptyText = await cli("session-inbox", "m1", "--consume-next");
     expect(emptyText.out).toBe("no item for m1");
 
