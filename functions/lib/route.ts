@@ -5,7 +5,7 @@ import { deadline, deadlineLabel, type Deadline } from "./deadline.ts";
 import { ERROR_CODES } from "./errors.ts";
 import { idempotency } from "./idempotency.ts";
 import { rateLimited } from "./rate-limit.ts";
-import { emptyBodyAsObject } from "./validation.ts";
+import { readJsonBody } from "./validation.ts";
 
 /** The error envelope, documented once and referenced by every route. */
 export const ErrorEnvelope = z
@@ -116,7 +116,7 @@ export function defineRoute<const R extends Omit<RouteConfig, "middleware" | "se
       ...(opts.rateLimited ? [rateLimited(`${config.method.toUpperCase()} ${config.path}`)] : []),
       // After the principal check (a refused caller's body is not parsed; the app's body limit may
       // have buffered a chunked one), before the key's hash.
-      ...(jsonBodied ? [emptyBodyAsObject] : []),
+      ...(jsonBodied ? [readJsonBody] : []),
       ...(keyed ? [idempotency(mode)] : []),
     ],
     security: isPublic ? [] : [{ bearer: [] }],

@@ -44,7 +44,7 @@ const JSON_WHITESPACE_ONLY = /^[ \t\n\r]*$/;
  *   - not valid UTF-8: MALFORMED_JSON, rather than stored with U+FFFD in place of its bytes.
  * A body under another media type is left to the route's media-type check.
  */
-export const emptyBodyAsObject: MiddlewareHandler<AppEnv> = async (c, next) => {
+export const readJsonBody: MiddlewareHandler<AppEnv> = async (c, next) => {
   // An empty header counts as none: zod-openapi reads both as "no body" and, on a route whose
   // body is optional, hands the handler an unvalidated {} whatever the body holds.
   const type = c.req.header("content-type")?.trim() || undefined;
@@ -110,15 +110,10 @@ function declaredCharsets(type: string): string[] {
  * (Node's parser undoes chunked alone).
  */
 function bodyEncoding(contentEncoding: string | undefined, transferEncoding: string | undefined): string | null {
-  const codings = (v: string | undefined) =>
-    (v ?? "")
-      .split(",")
-      .map((t) => t.trim())
-      .filter((t) => t !== "");
-  const content = codings(contentEncoding).filter((t) => t.toLowerCase() !== "identity");
-  if (content.length) return `Content-Encoding: ${echo(contentEncoding!.trim())}`;
-  const transfer = codings(transferEncoding).filter((t) => !["chunked", "identity"].includes(t.toLowerCase()));
-  if (transfer.length) return `Transfer-Encoding: ${echo(transferEncoding!.trim())}`;
+  const undone = (header: string | undefined, plain: string[]) =>
+    (header ?? "").split(",").some((t) => t.trim() !== "" && !plain.includes(t.trim().toLowerCase()));
+  if (undone(contentEncoding, ["identity"])) return `Content-Encoding: ${echo(contentEncoding!.trim())}`;
+  if (undone(transferEncoding, ["chunked", "identity"])) return `Transfer-Encoding: ${echo(transferEncoding!.trim())}`;
   return null;
 }
 
