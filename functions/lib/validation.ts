@@ -62,7 +62,7 @@ export const readJsonBody: MiddlewareHandler<AppEnv> = async (c, next) => {
     const encoding = bodyEncoding(c.req.header("content-encoding"), c.req.header("transfer-encoding"));
     if (encoding) {
       throw new ApiError("UNSUPPORTED_MEDIA_TYPE", `the request body is sent with ${encoding}, which this server does not decode`, {
-        hint: "Send the JSON body uncompressed, without a Content-Encoding header.",
+        hint: "Send the JSON body uncompressed: no Content-Encoding (or identity), and no Transfer-Encoding but chunked.",
       });
     }
     // Text in printable ASCII reads the same in every ASCII-compatible charset, whatever is declared.
