@@ -1,6 +1,5 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import type { Context, Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
+import type { Context, Hono, HonoRequest } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { accessLog, cappedPath, requestIds } from "./lib/access-log.ts";
 import { resolvePrincipal } from "./lib/auth.ts";
@@ -161,19 +160,13 @@ export function createAppShell(services: Services) {
   app.use("*", accessLog);
   const maxBody = services.maxBodyBytes ?? DEFAULT_MAX_BODY;
   const tooLarge = () => new ApiError("PAYLOAD_TOO_LARGE", `request body exceeds ${maxBody} bytes`, { hint: "Send less data per request." });
-  const limitBody = bodyLimit({
-    maxSize: maxBody,
-    onError: () => {
-      throw tooLarge();
-    },
-  });
   // Asking for the body makes the Node adapter build the full Request object (a web stream over
   // the socket) on every request, which cost a POST about a quarter of its server time. A GET or
   // HEAD has no body (the Fetch API refuses one), and a body with a Content-Length and no chunked
-  // encoding is judged by that header alone, as the body limit itself judges it (the server's
-  // HTTP parser never hands on more than that length). A chunked body is counted as it arrives
-  // by the body limit, and so is a TRACE, whose body the Node adapter drops (the limit then lets
-  // it through, whatever its header says).
+  // encoding is judged by that header alone (the server's HTTP parser never hands on more than
+  // that length). A chunked body is counted as it is read, by whoever reads it after the
+  // principal check, and never buffered here: a caller without a token cannot make the server
+  // hold a megabyte per connection. A TRACE's body the Node adapter drops.
   app.use("*", (c, next) => {
     if (c.req.method === "GET" || c.req.method === "HEAD") return next();
     const length = c.req.method === "TRACE" ? undefined : c.req.header("content-length");
@@ -181,11 +174,33 @@ export function createAppShell(services: Services) {
       if (Number.parseInt(length, 10) > maxBody) throw tooLarge();
       return next();
     }
-    return limitBody(c, next);
+    countBodyAsRead(c.req, maxBody, tooLarge);
+    return next();
   });
   app.use("*", resolvePrincipal);
   // A route's deadline answers the caller early through this, leaving the request's context to
   // finish with the route's real outcome (lib/deadline.ts).
   app.fetch = answerEarly(app.fetch);
   return app;
+}
+
+/**
+ * Replaces the request's body with one that passes its bytes on as they are read and fails the
+ * read with `tooLarge()` once more than `max` have come. Nothing is read until a handler asks, so
+ * a request refused before that (no principal, no route) costs no buffer.
+ */
+function countBodyAsRead(req: HonoRequest, max: number, tooLarge: () => Error): void {
+  const raw = req.raw;
+  if (!raw.body) return;
+  let size = 0;
+  const counted = raw.body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, out) {
+        size += chunk.byteLength;
+        if (size > max) out.error(tooLarge());
+        else out.enqueue(chunk);
+      },
+    }),
+  );
+  req.raw = new Request(raw, { body: counted, duplex: "half" } as RequestInit);
 }

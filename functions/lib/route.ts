@@ -114,8 +114,8 @@ export function defineRoute<const R extends Omit<RouteConfig, "middleware" | "se
       deadline(limit),
       requirePrincipal(principals),
       ...(opts.rateLimited ? [rateLimited(`${config.method.toUpperCase()} ${config.path}`)] : []),
-      // After the principal check (a refused caller's body is not parsed; the app's body limit may
-      // have buffered a chunked one), before the key's hash.
+      // After the principal check (a refused caller's body is never read, not even a chunked
+      // one: the app counts those as they are read), before the key's hash.
       ...(jsonBodied ? [readJsonBody] : []),
       ...(keyed ? [idempotency(mode)] : []),
     ],

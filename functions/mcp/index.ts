@@ -182,11 +182,15 @@ export function mountMcp(app: OpenAPIHono<AppEnv>, opts: { version: string; docu
     tools ??= buildTools(app.getOpenAPI31Document({ openapi: "3.1.0", info: opts.documentInfo }) as Json);
     let parsedBody: unknown;
     if (c.req.method === "POST") {
-      // Unparseable bodies are left to the SDK, which answers them as JSON-RPC parse errors.
+      // Unparseable bodies are left to the SDK, which answers them as JSON-RPC parse errors; a
+      // body over the app's limit (counted as it is read) is refused as on every other route.
       parsedBody = await c.req.raw
         .clone()
         .json()
-        .catch(() => undefined);
+        .catch((e: unknown) => {
+          if (e instanceof ApiError) throw e;
+          return undefined;
+        });
       const twice = repeatedRequestId(parsedBody);
       if (twice !== null) {
         return c.json(

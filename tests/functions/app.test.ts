@@ -112,6 +112,58 @@ describe("request bodies", () => {
     expect((await taskRows()).map((t) => t.name).sort()).toEqual(["chunked", "fits"]);
   });
 
+  it("reads no chunked body before the principal check, and counts one as it is read on every route", async () => {
+    const small = createApp({ ...env.services, maxBodyBytes: 64 });
+    const server: ServerType = await new Promise((resolve) => {
+      const s = serve({ fetch: small.fetch, port: 0, hostname: "127.0.0.1" }, () => resolve(s));
+    });
+    const port = (server.address() as AddressInfo).port;
+    // Sends the headers and `first`, and ends the body only when `end` is true.
+    const open = (path: string, headers: Record<string, string>, first: string, end: boolean) => {
+      const req = httpRequest({
+        host: "127.0.0.1",
+        port,
+        method: "POST",
+        path,
+        headers: { "Content-Type": "application/json", "Transfer-Encoding": "chunked", ...headers },
+      });
+      const answer = new Promise<{ status: number; code?: string }>((resolve, reject) => {
+        req.on("response", (res) => {
+          let text = "";
+          res.on("data", (d) => (text += d));
+          res.on("end", () => resolve({ status: res.statusCode!, code: text ? JSON.parse(text).error?.code : undefined }));
+        });
+        req.on("error", reject);
+      });
+      req.write(first);
+      if (end) req.end();
+      return { req, answer };
+    };
+    const never = new Promise<"no answer">((resolve) => setTimeout(() => resolve("no answer"), 10_000).unref());
+    try {
+      // A caller without a token gets its refusal while its body is still coming: nothing waited for it.
+      const anonymous = open("/v1/tasks", {}, '{"name": "never-ending", "goal": "', false);
+      expect(await Promise.race([anonymous.answer, never])).toEqual({ status: 401, code: "UNAUTHENTICATED" });
+      anonymous.req.destroy();
+      const wrongToken = open("/v1/tasks", { Authorization: "Bearer sy_owner_0000" }, "g".repeat(200), false);
+      expect(await Promise.race([wrongToken.answer, never])).toEqual({ status: 401, code: "UNAUTHENTICATED" });
+      wrongToken.req.destroy();
+      // Read after the check, an oversized chunked body is refused wherever it goes, MCP included.
+      const big = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list", params: { pad: "p".repeat(100) } });
+      const auth = { Authorization: `Bearer ${env.owner}`, Accept: "application/json, text/event-stream" };
+      expect(await open("/mcp", auth, big, true).answer).toEqual({ status: 413, code: "PAYLOAD_TOO_LARGE" });
+      expect(await open("/v1/tasks", auth, JSON.stringify({ name: "too-big", goal: "g".repeat(100) }), true).answer).toEqual({
+        status: 413,
+        code: "PAYLOAD_TOO_LARGE",
+      });
+      expect(await open("/v1/tasks", auth, JSON.stringify({ name: "small" }), true).answer).toEqual({ status: 201, code: undefined });
+    } finally {
+      (server as import("node:http").Server).closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+    expect((await taskRows()).map((t) => t.name)).toEqual(["small"]);
+  });
+
   it("refuses a body over 1 MiB by default", async () => {
     const res = await env.call("POST", "/v1/tasks", { body: { name: "huge", goal: "g".repeat(1024 * 1024 + 1) } });
     expect(res.status).toBe(413);
