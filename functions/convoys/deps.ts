@@ -8,7 +8,7 @@ import { auditInsert } from "../lib/audit.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
 import { batchWithKey } from "../lib/idempotency.ts";
-import { decodeCursor, pageOf } from "../lib/paging.ts";
+import { decodeTypedCursor, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { isUniqueViolation, eqLiteral } from "../lib/sql.ts";
 import { endedByTheFinish, taskByName } from "../tasks/lookup.ts";
@@ -111,7 +111,7 @@ export async function dependOn(ctx: Ctx, name: string, input: z.output<typeof De
  * page short or hide the tasks after it; then every open blocker of those tasks is read.
  */
 export async function listBlocked(ctx: Ctx, q: z.output<typeof BlockedQuery>) {
-  const after = decodeCursor(q.cursor, 1, "convoys/deps");
+  const after = decodeTypedCursor(q.cursor, ["text"], "convoys/deps");
   const waiter = aliasedTable(tasks, "waiter");
   const blocker = aliasedTable(tasks, "blocker");
   const open = and(isNull(taskDeps.resolvedAt), eqLiteral(waiter.state, "active"), sql`${blocker.state} <> 'finished'`);
@@ -123,7 +123,7 @@ export async function listBlocked(ctx: Ctx, q: z.output<typeof BlockedQuery>) {
     .where(
       and(
         isNull(taskDeps.resolvedAt),
-        after ? gt(taskDeps.taskId, String(after[0])) : undefined,
+        after ? gt(taskDeps.taskId, after[0]) : undefined,
         sql`EXISTS (SELECT 1 FROM ${tasks} w WHERE w.id = ${taskDeps.taskId} AND w.state = 'active')`,
         sql`EXISTS (SELECT 1 FROM ${tasks} b WHERE b.id = ${taskDeps.dependsOnTaskId} AND b.state <> 'finished')`,
       ),

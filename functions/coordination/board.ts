@@ -12,7 +12,7 @@ import { listBlocked } from "../convoys/deps.ts";
 import { detailsVisibleTo } from "../sessions/wire.ts";
 import { BlockedTask } from "../convoys/schema.ts";
 import type { Ctx } from "../lib/ctx.ts";
-import { decodeCursor, NextCursorField, PageQueryFields, pageOf } from "../lib/paging.ts";
+import { decodeTypedCursor, NextCursorField, PageQueryFields, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { iso, eqLiteral } from "../lib/sql.ts";
 import { notesToWire } from "./notes.ts";
@@ -65,12 +65,12 @@ export const boardRoute = defineRoute(["owner", "daemon", "session"], {
 /** Builds the board in a fixed number of index-served queries whatever the page size. */
 export async function board(ctx: Ctx, q: z.output<typeof BoardQuery>) {
   const nowMs = ctx.now().getTime();
-  const after = decodeCursor(q.cursor, 1, "coordination/board");
+  const after = decodeTypedCursor(q.cursor, ["text"], "coordination/board");
   const lanes = await ctx.db
     .select({ binding: bindings, task: tasks })
     .from(bindings)
     .innerJoin(tasks, eq(tasks.id, bindings.taskId))
-    .where(and(eqLiteral(bindings.state, "active"), after ? gt(bindings.taskId, String(after[0])) : undefined))
+    .where(and(eqLiteral(bindings.state, "active"), after ? gt(bindings.taskId, after[0]) : undefined))
     .orderBy(asc(bindings.taskId))
     .limit(q.limit + 1);
   const page = pageOf(lanes, q.limit, (r) => [r.binding.taskId], "coordination/board");

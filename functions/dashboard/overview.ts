@@ -11,7 +11,7 @@ import { sessions } from "../../schema/sessions.ts";
 import { telemetryEvents } from "../../schema/telemetry.ts";
 import { tasks } from "../../schema/tasks.ts";
 import type { Ctx } from "../lib/ctx.ts";
-import { decodeCursor, NextCursorField, pageOf, PageQueryFields } from "../lib/paging.ts";
+import { decodeTypedCursor, NextCursorField, pageOf, PageQueryFields } from "../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { iso, eqLiteral } from "../lib/sql.ts";
 import { patrolStatus } from "../patrol/status.ts";
@@ -64,7 +64,7 @@ export async function watermark(ctx: Ctx): Promise<string> {
 
 /** One page of tasks with what the dashboard shows of each, in a few batched reads. */
 async function taskRows(ctx: Ctx, q: z.output<typeof OverviewQuery>) {
-  const after = decodeCursor(q.cursor, 1, "dashboard/overview");
+  const after = decodeTypedCursor(q.cursor, ["int"], "dashboard/overview");
   // rowid order is creation order, and the (state) index carries it: newest first with no sort.
   const rows = await ctx.db
     .select({ rowid: sql<number>`"tasks".rowid`, id: tasks.id, name: tasks.name, state: tasks.state, createdAt: tasks.createdAt, finishedAt: tasks.finishedAt })
@@ -268,7 +268,7 @@ async function patrol(ctx: Ctx) {
 /** The whole dashboard in one answer. */
 export async function dashboardOverview(ctx: Ctx, q: z.output<typeof OverviewQuery>) {
   // A bad cursor is refused before the watermark catches telemetry up (a refused read changes nothing).
-  decodeCursor(q.cursor, 1, "dashboard/overview");
+  decodeTypedCursor(q.cursor, ["int"], "dashboard/overview");
   const [mark, t, qu, dispatch, broker, pat] = await Promise.all([
     watermark(ctx),
     taskRows(ctx, q),

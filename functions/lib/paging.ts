@@ -87,6 +87,28 @@ export function decodeIntCursor(cursor: string | undefined, arity: number, tag: 
   return key as number[] | null;
 }
 
+/** What one key of a cursor holds, for a list that compares its keys itself rather than through keysetAfter. */
+export type CursorKind = "int" | "text";
+
+/**
+ * Decodes a cursor whose keys the list compares itself (raw SQL, rowids): each key must be of its
+ * kind (`int`, a whole number of at least 0, or `text`), so a forged key of another type is
+ * refused as not a cursor instead of reaching SQLite as NaN (an error) or comparing silently
+ * (a walk that restarts or ends). A cursor that goes to keysetAfter uses decodeCursor, whose
+ * columns check the same.
+ */
+export function decodeTypedCursor<const K extends readonly CursorKind[]>(
+  cursor: string | undefined,
+  kinds: K,
+  tag: string,
+): { -readonly [I in keyof K]: K[I] extends "int" ? number : string } | null {
+  const key = decodeCursor(cursor, kinds.length, tag);
+  if (!key) return null;
+  const fits = (k: unknown, kind: CursorKind) => (kind === "text" ? typeof k === "string" : Number.isSafeInteger(k) && (k as number) >= 0);
+  if (!kinds.every((kind, i) => fits(key[i], kind))) throw notACursor();
+  return key as never;
+}
+
 function keyFitsColumn(column: AnyColumn, key: unknown): boolean {
   if (column.dataType === "string") return typeof key === "string";
   if (column.dataType === "number") return column.columnType === "SQLiteInteger" ? Number.isSafeInteger(key) : Number.isFinite(key);

@@ -3,7 +3,7 @@ import { and, count, eq, isNull, sql } from "drizzle-orm";
 import { inboxItems } from "../../schema/messages.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import type { RouteOptions } from "../lib/route.ts";
-import { decodeCursor, pageOf } from "../lib/paging.ts";
+import { decodeTypedCursor, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { NameParam } from "../sessions/schema.ts";
 import { inboxHeader, inboxOwner, type InboxRef } from "./inbox-target.ts";
@@ -79,7 +79,7 @@ export async function listInbox(ctx: Ctx, ref: InboxRef, q: z.output<typeof Inbo
   }
   // Oldest pending first, in the (target, consumed_at, created_at) index's order; rowid breaks ties.
   // The pending total rides along as a scalar subquery: one round trip for the page and its count.
-  const after = decodeCursor(q.cursor, 2, "messages/inbox-list");
+  const after = decodeTypedCursor(q.cursor, ["int", "int"], "messages/inbox-list");
   const keyed = await ctx.db
     .select({
       item: inboxItems,

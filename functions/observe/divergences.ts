@@ -2,7 +2,7 @@ import type { z } from "@hono/zod-openapi";
 import { and, desc, eq, isNotNull, lt, or } from "drizzle-orm";
 import { managerCycles } from "../../schema/observe.ts";
 import type { Ctx } from "../lib/ctx.ts";
-import { decodeCursor, pageOf } from "../lib/paging.ts";
+import { decodeTypedCursor, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
 import { assertBoundSessionOrPrivileged, boundTask } from "../bindings/lookup.ts";
@@ -25,7 +25,7 @@ export async function divergences(ctx: Ctx, name: string, q: z.output<typeof Div
   const task = await taskByName(ctx, name);
   // Evidence is captured pane text: a session sees it only for a task it manages.
   if (ctx.auth.kind === "session") assertBoundSessionOrPrivileged(ctx, await boundTask(ctx, name), ["manager"]);
-  const before = decodeCursor(q.cursor, 1, "observe/divergences");
+  const before = decodeTypedCursor(q.cursor, ["int"], "observe/divergences");
   const page = pageOf(
     await ctx.db
       .select()
@@ -34,7 +34,7 @@ export async function divergences(ctx: Ctx, name: string, q: z.output<typeof Div
         and(
           eq(managerCycles.taskId, task.id),
           or(isNotNull(managerCycles.notablePattern), isNotNull(managerCycles.divergence)),
-          before ? lt(managerCycles.id, Number(before[0])) : undefined,
+          before ? lt(managerCycles.id, before[0]) : undefined,
         ),
       )
       .orderBy(desc(managerCycles.id))

@@ -5,7 +5,7 @@ import { transcriptEvents } from "../../schema/observe.ts";
 import type { SessionRow } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
-import { decodeCursor, pageOf } from "../lib/paging.ts";
+import { decodeTypedCursor, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { iso, eqLiteral } from "../lib/sql.ts";
 import { activeSessionByName } from "../sessions/lookup.ts";
@@ -43,8 +43,8 @@ export async function tailSession(ctx: Ctx, name: string, q: z.output<typeof Tai
   const where: SQL[] = [eq(transcriptEvents.sessionId, s.id)];
   if (q.subtype) where.push(eq(transcriptEvents.subtype, q.subtype));
   if (q.kind) where.push(eq(transcriptEvents.kind, q.kind));
-  const before = decodeCursor(q.cursor, 1, "observe/tail");
-  if (before) where.push(lt(transcriptEvents.id, Number(before[0])));
+  const before = decodeTypedCursor(q.cursor, ["int"], "observe/tail");
+  if (before) where.push(lt(transcriptEvents.id, before[0]));
   // Newest first straight off the (session, id), (session, kind, id) or (session, subtype, id) index.
   const page = pageOf(
     await ctx.db

@@ -3,7 +3,7 @@ import { and, eq, getTableColumns, inArray, sql } from "drizzle-orm";
 import { events } from "../../schema/events.ts";
 import { redactContent } from "../lib/audit.ts";
 import type { Ctx } from "../lib/ctx.ts";
-import { decodeCursor, NextCursorField, PageQueryFields, pageOf } from "../lib/paging.ts";
+import { decodeTypedCursor, NextCursorField, PageQueryFields, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { QueryBool } from "../lib/names.ts";
 import { iso } from "../lib/sql.ts";
@@ -80,7 +80,7 @@ export const mutationAuditRoute = defineRoute(["owner", "daemon", "session"], {
  */
 export async function mutationAudit(ctx: Ctx, name: string, q: z.output<typeof MutationAuditQuery>) {
   const st = await supervisedTask(ctx, name, ["worker", "manager"]);
-  const after = decodeCursor(q.cursor, 2, "supervision/mutation-audit");
+  const after = decodeTypedCursor(q.cursor, ["int", "int"], "supervision/mutation-audit");
   const rows = await ctx.db
     .select({ ...getTableColumns(events), rowid: sql<number>`${events}.rowid` })
     .from(events)

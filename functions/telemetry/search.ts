@@ -5,7 +5,7 @@ import { telemetryEvents, type TelemetryEventRow } from "../../schema/telemetry.
 import { tasks } from "../../schema/tasks.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError, notFound } from "../lib/errors.ts";
-import { decodeCursor, pageOf } from "../lib/paging.ts";
+import { decodeTypedCursor, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { iso, eqLiteral } from "../lib/sql.ts";
 import { SummaryQuery, TelemetryList, TelemetryQuery, TelemetrySummary } from "./schema.ts";
@@ -123,8 +123,8 @@ const fromRaw = (r: RawRow): TelemetryEventRow => ({
 
 /** One page of telemetry, newest first; with `search`, the newest rows that match. */
 export async function listTelemetry(ctx: Ctx, q: z.output<typeof TelemetryQuery>) {
-  const after = decodeCursor(q.cursor, 1, "telemetry/search");
-  const before = after ? Number(after[0]) : null;
+  const after = decodeTypedCursor(q.cursor, ["int"], "telemetry/search");
+  const before = after ? after[0] : null;
   const taskId = q.task ? await taskIdByName(ctx, q.task) : null;
   const sessionId = q.session ? await sessionIdByName(ctx, q.session) : null;
   const match = q.search ? ftsQuery(q.search) : null;

@@ -9,7 +9,7 @@ import { acceptanceCriteria, CRITERION_STATUSES, managerDecisions } from "../../
 import { telemetryEvents, transcriptSegments } from "../../schema/telemetry.ts";
 import { tasks, type TaskRow } from "../../schema/tasks.ts";
 import type { Ctx } from "../lib/ctx.ts";
-import { decodeCursor, pageOf } from "../lib/paging.ts";
+import { decodeTypedCursor, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { iso, eqLiteral } from "../lib/sql.ts";
 import { taskByName } from "../tasks/lookup.ts";
@@ -255,7 +255,7 @@ async function retainedStorage(ctx: Ctx, taskId: string, sessionIds: string[]) {
 export async function telemetryFailures(ctx: Ctx, q: z.output<typeof FailuresQuery>) {
   const since = ctx.now().getTime() - parseWindow(q.window) * 1000;
   const taskId = q.task ? await taskIdByName(ctx, q.task) : null;
-  const after = decodeCursor(q.cursor, 2, "telemetry/views") as [number, number] | null;
+  const after = decodeTypedCursor(q.cursor, ["int", "int"], "telemetry/views");
   // After everything that can refuse the request: a refused read changes nothing.
   await catchUpTelemetry(ctx);
   const t = telemetryEvents;

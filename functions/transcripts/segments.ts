@@ -10,7 +10,7 @@ import { ApiError } from "../lib/errors.ts";
 import { sha256Hex } from "../lib/ids.ts";
 import { assertPaneOwned, hostErrorToApi, hostFor } from "../lib/local.ts";
 import { QueryBool } from "../lib/names.ts";
-import { decodeCursor, NextCursorField, pageOf, PageQueryFields } from "../lib/paging.ts";
+import { decodeTypedCursor, NextCursorField, pageOf, PageQueryFields } from "../lib/paging.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { iso } from "../lib/sql.ts";
 import { ingestSession } from "../observe/ingest.ts";
@@ -259,7 +259,7 @@ export async function captureTranscripts(ctx: Ctx, name: string, input: z.output
 export async function listSegments(ctx: Ctx, name: string, q: z.output<typeof SegmentsQuery>) {
   const task = await taskByName(ctx, name);
   const ts = await taskSessions(ctx, task.id);
-  const after = decodeCursor(q.cursor, 1, "transcripts/segments");
+  const after = decodeTypedCursor(q.cursor, ["int"], "transcripts/segments");
   const rows = await ctx.db
     .select()
     .from(transcriptSegments)

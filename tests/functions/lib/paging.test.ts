@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ApiError } from "../../../functions/lib/errors.ts";
 import { decodeCursor, encodeCursor, keysetAfter, pageOf } from "../../../functions/lib/paging.ts";
 import { tasks } from "../../../schema/tasks.ts";
-import { createTask, registerSession } from "../../helpers/factories.ts";
+import { boundPair, createTask, registerSession } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
 
 let env: TestEnv;
@@ -82,6 +82,46 @@ describe("keyset paging", () => {
     const res = await env.call("GET", `/v1/sessions?cursor=${forged}`);
     expect(res.status).toBe(400);
     expect(res.body.error).toMatchObject({ code: "VALIDATION_FAILED", fields: [{ field: "cursor" }] });
+  });
+
+  it("refuses a forged key on every list that compares its cursor keys itself (no 500, no silent restart)", async () => {
+    const { worker } = await boundPair(env);
+    const task = (await createTask(env)).task.name;
+    // Each list, its cursor's tag and a key of the right shape with the wrong kind in it.
+    const lists: Array<[string, string, unknown[][]]> = [
+      ["/v1/telemetry", "telemetry/search", [["x"], [-1], [1.5]]],
+      ["/v1/telemetry?search=gs", "telemetry/search", [["x"]]],
+      [`/v1/sessions/${worker.session.name}/events`, "observe/tail", [["x"], [1e300]]],
+      [`/v1/tasks/${task}/divergences`, "observe/divergences", [["x"]]],
+      ["/v1/dashboard/overview", "dashboard/overview", [["x"]]],
+      ["/v1/board", "coordination/board", [[7]]],
+      [
+        `/v1/sessions/${worker.session.name}/inbox`,
+        "messages/inbox-list",
+        [
+          ["x", "y"],
+          [1, "y"],
+        ],
+      ],
+      [`/v1/tasks/${task}/mutation-audit`, "supervision/mutation-audit", [["x", "y"]]],
+      [
+        "/v1/telemetry/failures",
+        "telemetry/views",
+        [
+          ["x", 1],
+          [1, "y"],
+        ],
+      ],
+      [`/v1/tasks/${task}/transcript-segments`, "transcripts/segments", [["x"]]],
+      ["/v1/blocked-tasks", "convoys/deps", [[7]]],
+    ];
+    for (const [path, tag, keys] of lists) {
+      for (const key of keys) {
+        const res = await env.call("GET", `${path}${path.includes("?") ? "&" : "?"}cursor=${encodeCursor(key as never, tag)}`);
+        expect(res.status, `${path} ${JSON.stringify(key)}`).toBe(400);
+        expect(res.body.error, path).toMatchObject({ code: "VALIDATION_FAILED", fields: [{ field: "cursor" }] });
+      }
+    }
   });
 
   it("refuses a cursor of one list on another list's route", async () => {
