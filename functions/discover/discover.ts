@@ -1,5 +1,6 @@
 import type { z } from "@hono/zod-openapi";
-import { and, asc, desc, eq, gte, lt, type SQL, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gte, inArray, lt, type SQL, sql } from "drizzle-orm";
+import { alias } from "drizzle-orm/sqlite-core";
 import type { BatchItem } from "drizzle-orm/batch";
 import { bindings } from "../../schema/bindings.ts";
 import { type EventRow, events } from "../../schema/events.ts";
@@ -7,12 +8,11 @@ import { type SessionRow, sessions } from "../../schema/sessions.ts";
 import { type TaskRow, tasks } from "../../schema/tasks.ts";
 import { MAX_PAGE_LIMIT } from "../lib/paging.ts";
 import { ftsQuery } from "../telemetry/search.ts";
-import { listBindings } from "../bindings/list.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { iso, rowFromRaw, eqLiteral } from "../lib/sql.ts";
 import { type DetailsScope, detailsScope, sessionToWire, visibleIn } from "../sessions/wire.ts";
-import { taskToWire } from "../tasks/wire.ts";
+import { bindingToWire, taskToWire } from "../tasks/wire.ts";
 import { DiscoverQuery, DiscoverResult, type Suggestion } from "./schema.ts";
 import { containsNeedle, planTrigramMatch, type TrigramMatch } from "./substring.ts";
 import { catchUpTelemetry } from "../telemetry/feed.ts";
@@ -25,7 +25,7 @@ export const discoverRoute = defineRoute(
     tags: ["discover"],
     summary: "Search tasks, sessions, bindings and recent events, with ready-to-run suggestions",
     description:
-      "A session caller matches another session only on what it may see of it (name, role, state, thread title unless bound together) and gets no audit events (`telemetry` is empty). CLI: discover [QUERY] / search [QUERY].",
+      "`bindings` are the active bindings of the tasks and sessions found (a manager's up to 500), so a task shown unbound has no active binding however large the fleet. A session caller matches another session only on what it may see of it (name, role, state, thread title unless bound together) and gets no audit events (`telemetry` is empty). CLI: discover [QUERY] / search [QUERY].",
     request: { query: DiscoverQuery },
     responses: { 200: jsonResponse(DiscoverResult, "Matches") },
   },
@@ -186,11 +186,14 @@ export async function discover(ctx: Ctx, q: z.output<typeof DiscoverQuery>) {
   // The index also matches cwd and tmux session, which a caller may not be allowed to see: a
   // session whose details are hidden from it counts only when the match is in what it shows.
   const sessionRows = reads[1].rows(sessionAnswer, sessionMore).filter((s) => !text || visible(s) || matchesShown(s, text));
-  // Active bindings are open work, bounded by the live fleet: all of them, in one page.
-  const { bindings: active } = await listBindings(ctx, { state: "active", limit: MAX_PAGE_LIMIT });
-  const matchedTaskNames = new Set(taskRows.map((t) => t.name));
-  const matchedSessionNames = new Set(sessionRows.map((s) => s.name));
-  const bindingHits = active.filter((b) => !text || matchedTaskNames.has(b.task) || matchedSessionNames.has(b.worker) || matchedSessionNames.has(b.manager));
+  // The active bindings of what was found, read by the found ids (not a page of every active
+  // binding, which a large fleet outgrows): whether a task is bound must be exact, or it would be
+  // called unbound and get a wrong suggestion.
+  const active = await activeBindingsOf(
+    ctx,
+    taskRows.map((t) => t.id),
+    sessionRows.map((s) => s.id),
+  );
   // The audit trail is not a session's to read (every /v1/telemetry and audit route refuses it).
   const telemetry = ctx.auth.kind === "session" ? [] : await matchEvents(ctx, text, q.limit);
 
@@ -203,10 +206,44 @@ export async function discover(ctx: Ctx, q: z.output<typeof DiscoverQuery>) {
     query: text,
     tasks: taskRows.map(taskToWire),
     sessions: sessionRows.map((s) => sessionToWire(s, { redactToken: ctx.auth.kind !== "owner", hideDetails: !visible(s) })),
-    bindings: bindingHits,
+    bindings: active,
     telemetry: telemetry.map((e) => ({ id: e.id, kind: e.kind, task_id: e.taskId, session_id: e.sessionId, actor: e.actor, created_at: iso(e.createdAt)! })),
     suggestions,
   };
+}
+
+/**
+ * The active bindings of the given tasks and of the given sessions as worker or manager, oldest
+ * first, in one batch. A task or a worker has at most one active binding, so those are read in
+ * full; a manager may hold many, so its are cut at one page (in index order, then sorted here:
+ * sorting them in SQL would need a temp B-tree over a manager's whole history of bindings).
+ */
+async function activeBindingsOf(ctx: Ctx, taskIds: string[], sessionIds: string[]) {
+  const w = alias(sessions, "w");
+  const m = alias(sessions, "m");
+  const read = (where: SQL, limit: number) =>
+    ctx.db
+      .select({ b: bindings, task: tasks.name, worker: w.name, manager: m.name })
+      .from(bindings)
+      .innerJoin(tasks, eq(tasks.id, bindings.taskId))
+      .innerJoin(w, eq(w.id, bindings.workerSessionId))
+      .innerJoin(m, eq(m.id, bindings.managerSessionId))
+      .where(and(eqLiteral(bindings.state, "active"), where))
+      .limit(limit);
+  const reads = [
+    ...(taskIds.length ? [read(inArray(bindings.taskId, taskIds), taskIds.length)] : []),
+    ...(sessionIds.length
+      ? [read(inArray(bindings.workerSessionId, sessionIds), sessionIds.length), read(inArray(bindings.managerSessionId, sessionIds), MAX_PAGE_LIMIT)]
+      : []),
+  ];
+  if (!reads.length) return [];
+  const answers = await ctx.db.batch(reads as [(typeof reads)[number], ...(typeof reads)[number][]]);
+  const seen = new Set<string>();
+  return answers
+    .flat()
+    .filter((r) => !seen.has(r.b.id) && seen.add(r.b.id))
+    .sort((a, b) => a.b.createdAt - b.b.createdAt || (a.b.id < b.b.id ? -1 : a.b.id > b.b.id ? 1 : 0))
+    .map((r) => bindingToWire(r.b, r));
 }
 
 /** For each unbound task: a bind command when free sessions exist, else what to register. */

@@ -73,6 +73,25 @@ describe("GET /v1/discover", () => {
     ]);
   });
 
+  it("knows a task is bound however many active bindings the fleet holds (more than one page of them)", async () => {
+    const manager = await registerSession(env, "manager");
+    // One page of bindings is 500; the task searched for is bound after all of them.
+    for (let i = 0; i < 501; i++) {
+      const task = await createTask(env, { name: `fleet-task-${i}` });
+      const worker = await registerSession(env, "worker", { name: `fleet-worker-${i}` });
+      const bound = await env.call("POST", "/v1/bindings", { body: { task: task.task.name, worker: worker.session.name, manager: manager.session.name } });
+      expect(bound.status).toBe(201);
+    }
+    const res = await env.call("GET", "/v1/discover?q=fleet-task-500");
+    expect(res.status).toBe(200);
+    expect(res.body.tasks.map((t: { name: string }) => t.name)).toEqual(["fleet-task-500"]);
+    expect(res.body.bindings).toEqual([expect.objectContaining({ task: "fleet-task-500", worker: "fleet-worker-500", manager: manager.session.name })]);
+    expect(res.body.suggestions).toEqual([]);
+    // The manager matches too: its bindings are listed, a page of them.
+    const byManager = await env.call("GET", `/v1/discover?q=${manager.session.name}`);
+    expect(byManager.body.bindings).toHaveLength(500);
+  }, 120_000);
+
   it("asks to register a manager when none exists", async () => {
     await createTask(env, { name: "lonely" });
     await registerSession(env, "worker");
