@@ -1,5 +1,5 @@
 import { CONVOY_STATES, GATE_STATES, GATE_TYPES, PLAN_STATUSES } from "../../schema/enums.ts";
-import { nextPageHint, nextPageHintFor, pageOptions, pageQuery } from "./paging.ts";
+import { nextPageHintFor, pageOptions, pageQuery } from "./paging.ts";
 import { list, pos, req, str, UsageError, type Args, type CommandSpec } from "./spec.ts";
 
 const enc = encodeURIComponent;
@@ -56,7 +56,7 @@ export const GATE_COMMANDS: CommandSpec[] = [
     summary: "List gates (open by default)",
     options: { state: { type: "string", choices: [...GATE_STATES, "all"], description: "Which gates (default open)" }, ...pageOptions },
     request: (a) => ({ method: "GET", path: "/gates", query: { state: str(a, "state"), ...pageQuery(a) } }),
-    render: (b) => (b.count ? b.gates.map(gateLine).join("\n") : "no gates") + nextPageHint(b, "gate list"),
+    render: (b, a) => (b.count ? b.gates.map(gateLine).join("\n") : "no gates") + nextPageHintFor(b, "gate list", a),
   },
   {
     name: "gate show",
@@ -110,7 +110,7 @@ export const CONVOY_COMMANDS: CommandSpec[] = [
     summary: "List convoys (open by default)",
     options: { status: { type: "string", choices: [...CONVOY_STATES, "all"], description: "Which convoys (default open)" }, ...pageOptions },
     request: (a) => ({ method: "GET", path: "/convoys", query: { status: str(a, "status"), ...pageQuery(a) } }),
-    render: (b) => (b.count ? b.convoys.map(convoyLine).join("\n") : "no convoys") + nextPageHint(b, "convoy list"),
+    render: (b, a) => (b.count ? b.convoys.map(convoyLine).join("\n") : "no convoys") + nextPageHintFor(b, "convoy list", a),
   },
   {
     name: "convoy show",
@@ -118,8 +118,8 @@ export const CONVOY_COMMANDS: CommandSpec[] = [
     summary: "Show a convoy and each tracked task",
     positionals: [{ name: "ID", required: true, description: "Convoy id (cvy_…)" }],
     request: (a) => ({ method: "GET", path: `/convoys/${enc(pos(a, 0)!)}` }),
-    render: (b) =>
-      [convoyLine(b.convoy), ...b.tasks.map(convoyTaskLine)].join("\n") + nextPageHint({ next_cursor: b.tasks_next_cursor }, `convoy tasks ${b.convoy.id}`),
+    render: (b, a) =>
+      [convoyLine(b.convoy), ...b.tasks.map(convoyTaskLine)].join("\n") + nextPageHintFor({ next_cursor: b.tasks_next_cursor }, "convoy tasks", a),
   },
   {
     name: "convoy tasks",
@@ -145,10 +145,10 @@ export const CONVOY_COMMANDS: CommandSpec[] = [
     summary: "Active tasks waiting for an unfinished task",
     options: pageOptions,
     request: (a) => ({ method: "GET", path: "/blocked-tasks", query: pageQuery(a) }),
-    render: (b) =>
+    render: (b, a) =>
       (b.count
         ? b.blocked.map((r: any) => `${r.task.name} waits for ${r.waiting_for.map((w: any) => `${w.task} (${w.state})`).join(", ")}`).join("\n")
-        : "nothing is blocked") + nextPageHint(b, "blocked"),
+        : "nothing is blocked") + nextPageHintFor(b, "blocked", a),
   },
   {
     name: "task reopen",
@@ -209,7 +209,7 @@ export const STATE_COMMANDS: CommandSpec[] = [
       ...pageOptions,
     },
     request: (a) => ({ method: "GET", path: "/claims", query: { session: str(a, "session"), state: a.values.all === true ? "all" : "live", ...pageQuery(a) } }),
-    render: (b) => (b.count ? b.claims.map(claimLine).join("\n") : "no claims") + nextPageHint(b, "claim list"),
+    render: (b, a) => (b.count ? b.claims.map(claimLine).join("\n") : "no claims") + nextPageHintFor(b, "claim list", a),
   },
   {
     name: "claim release",
@@ -243,7 +243,7 @@ export const STATE_COMMANDS: CommandSpec[] = [
     summary: "Plans, newest first",
     options: { status: { type: "string", choices: [...PLAN_STATUSES, "all"], description: "Which plans (default all)" }, ...pageOptions },
     request: (a) => ({ method: "GET", path: "/plans", query: { status: str(a, "status"), ...pageQuery(a) } }),
-    render: (b) => (b.count ? b.plans.map(planLine).join("\n") : "no plans") + nextPageHint(b, "plan list"),
+    render: (b, a) => (b.count ? b.plans.map(planLine).join("\n") : "no plans") + nextPageHintFor(b, "plan list", a),
   },
   {
     name: "plan show",
@@ -282,10 +282,10 @@ export const STATE_COMMANDS: CommandSpec[] = [
     summary: "Runtime notes, newest first",
     options: { task: { type: "string", value: "TASK", description: "Only this task's" }, ...pageOptions },
     request: (a) => ({ method: "GET", path: "/notes", query: { task: str(a, "task"), ...pageQuery(a) } }),
-    render: (b) =>
+    render: (b, a) =>
       (b.count
         ? b.notes.map((n: any) => `${n.created_at} ${n.author}${n.task ? ` [${n.task}]` : ""}${n.session ? ` (${n.session})` : ""}: ${n.text}`).join("\n")
-        : "no notes") + nextPageHint(b, "notes"),
+        : "no notes") + nextPageHintFor(b, "notes", a),
   },
   {
     name: "board",
@@ -293,7 +293,7 @@ export const STATE_COMMANDS: CommandSpec[] = [
     summary: "Who works where, what is blocked, what needs review or a handoff",
     options: pageOptions,
     request: (a) => ({ method: "GET", path: "/board", query: pageQuery(a) }),
-    render: (b) => {
+    render: (b, a) => {
       const lines = ["WORKING"];
       if (!b.working.length) lines.push("  (no bound tasks)");
       for (const l of b.working) {
@@ -308,7 +308,7 @@ export const STATE_COMMANDS: CommandSpec[] = [
       if (b.notes.length) lines.push("NOTES", ...b.notes.map((n: any) => `  ${n.created_at} ${n.text}`));
       const c = b.counts;
       lines.push(`claims ${c.live_claims} live, gates ${c.open_gates} open, convoys ${c.open_convoys} open, owner notices ${c.owner_notices_pending} pending`);
-      return lines.join("\n") + nextPageHint(b, "board");
+      return lines.join("\n") + nextPageHintFor(b, "board", a);
     },
   },
 ];

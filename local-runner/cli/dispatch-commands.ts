@@ -149,7 +149,7 @@ export const DISPATCH_COMMANDS: CommandSpec[] = [
     request: (a) => ({
       method: "GET",
       path: "/commands",
-      query: { task: str(a, "task"), type: str(a, "type"), state: str(a, "state"), attempts: flag(a, "attempts"), ...pageQuery(a) },
+      query: { task: str(a, "task"), type: str(a, "type"), state: str(a, "state"), attempts: flag(a, "attempts"), ...pageQuery(a, 1000) },
     }),
     render: (b, a) =>
       b.count

@@ -5,6 +5,7 @@ import { resolveHome } from "../home.ts";
 import type { FileChange, HookAgentName, HookEndpoint, HookScope, HookTarget } from "../hooks/install.ts";
 import { openTransport } from "./connect.ts";
 import { EXIT_FAILED, EXIT_OK, flag, HintedError, pos, str, UsageError, type Args, type CommandSpec, type GlobalOptions } from "./spec.ts";
+import { nextPageHintFor } from "./paging.ts";
 
 const enc = encodeURIComponent;
 /** Where hooks post when nothing says otherwise (no flag, no $SWITCHYARD_URL, no running `up`): `switchyard up`'s default. */
@@ -300,14 +301,13 @@ export const HOOKS_COMMANDS: CommandSpec[] = [
       path: `/sessions/${enc(pos(a, 0)!)}/hook-events`,
       query: { limit: str(a, "limit"), cursor: str(a, "cursor"), include_content: flag(a, "include-content") },
     }),
-    render: (b: any) =>
+    render: (b: any, a) =>
       [
         ...b.events.map(
           (e: any) =>
             `${e.id} ${e.received_at} ${e.event}${e.state_after ? ` -> ${e.state_after}` : ""}${e.payload.tool_name ? ` ${e.payload.tool_name}` : ""}`,
         ),
-        ...(b.next_cursor ? [`more: --cursor ${b.next_cursor}`] : []),
-      ].join("\n") || "no hook events",
+      ].join("\n") + nextPageHintFor(b, "hooks events", a) || "no hook events",
   },
   {
     name: "hooks token",

@@ -180,7 +180,7 @@ export const MESSAGE_COMMANDS: CommandSpec[] = [
     request: (a) => ({
       method: "GET",
       path: "/messages",
-      query: { thread_id: str(a, "thread"), session: str(a, "session"), msg_type: str(a, "type"), ...pageQuery(a) },
+      query: { thread_id: str(a, "thread"), session: str(a, "session"), msg_type: str(a, "type"), ...pageQuery(a, 1000) },
     }),
     render: (b, a) =>
       b.count

@@ -3,6 +3,7 @@ import { delimiter, join, resolve } from "node:path";
 import { REPLAY_FORMATS, SEGMENT_MODES, SESSION_ROLES, TELEMETRY_OUTCOMES } from "../../schema/enums.ts";
 import { block } from "./format.ts";
 import { EXIT_FAILED, EXIT_OK, flag, HintedError, int, pos, req, str, type Args, type CommandSpec } from "./spec.ts";
+import { nextPageHintFor } from "./paging.ts";
 
 /*
  * Replay, telemetry, transcripts, export and doctor-self: what happened to a task and what is
@@ -23,8 +24,6 @@ function counts(c: any): string {
     .join(", ");
   return `${c.total} events, ${c.failed} failed${by ? `: ${by}` : ""}${c.first_at ? `\nfrom ${c.first_at} to ${c.last_at}` : ""}`;
 }
-
-const more = (b: any) => (b.next_cursor ? `\n(more: --cursor ${b.next_cursor})` : "");
 
 const PAGE = {
   limit: { type: "string", value: "N", description: "Rows per page (default 50, at most 500)" },
@@ -64,7 +63,8 @@ export const OBSERVABILITY_COMMANDS: CommandSpec[] = [
         include_content: flag(a, "include-content"),
       },
     }),
-    render: (b) => (b.count ? b.lines.join("\n") : `nothing recorded for ${b.task}${b.role !== "all" ? ` (role ${b.role})` : ""}`) + more(b),
+    render: (b, a) =>
+      (b.count ? b.lines.join("\n") : `nothing recorded for ${b.task}${b.role !== "all" ? ` (role ${b.role})` : ""}`) + nextPageHintFor(b, "replay", a),
   },
   {
     name: "telemetry",
@@ -99,10 +99,10 @@ export const OBSERVABILITY_COMMANDS: CommandSpec[] = [
               cursor: str(a, "cursor"),
             },
           },
-    render: (b) =>
+    render: (b, a) =>
       b.counts
         ? `${b.task ? `task ${b.task}: ` : b.run ? `run ${b.run}: ` : `since ${b.since}: `}${counts(b.counts)}`
-        : (b.count ? b.events.map(telemetryLine).join("\n") : b.search ? `nothing matches '${b.search}'` : "no telemetry") + more(b),
+        : (b.count ? b.events.map(telemetryLine).join("\n") : b.search ? `nothing matches '${b.search}'` : "no telemetry") + nextPageHintFor(b, "telemetry", a),
   },
   {
     name: "telemetry task",
@@ -149,12 +149,12 @@ export const OBSERVABILITY_COMMANDS: CommandSpec[] = [
         cursor: str(a, "cursor"),
       },
     }),
-    render: (b) =>
+    render: (b, a) =>
       [
         `since ${b.since} (${b.window}): ${b.counts.failed_cycles} failed cycles, ${b.counts.failed_commands} failed commands, ${b.counts.failed_attempts} failed attempts, ${b.counts.failed_actions} failed or refused actions`,
         `now: ${b.counts.dead_letters} dead letters, ${b.counts.ingest_skipped_lines} skipped transcript lines, ${b.counts.open_accepted_criteria} accepted criteria open, ${b.health.sessions_with_stale_heartbeat} sessions with a stale heartbeat`,
         ...(b.count ? b.failures.map(telemetryLine) : ["no failures in the window"]),
-      ].join("\n") + more(b),
+      ].join("\n") + nextPageHintFor(b, "telemetry failures", a),
   },
   {
     name: "telemetry metrics",
@@ -200,7 +200,7 @@ export const OBSERVABILITY_COMMANDS: CommandSpec[] = [
       path: `/tasks/${enc(pos(a, 0)!)}/transcript-segments`,
       query: { role: str(a, "role"), include_content: flag(a, "include-content"), limit: int(a, "limit", { min: 1 }), cursor: str(a, "cursor") },
     }),
-    render: (b) =>
+    render: (b, a) =>
       (b.count
         ? b.segments
             .map(
@@ -208,7 +208,7 @@ export const OBSERVABILITY_COMMANDS: CommandSpec[] = [
                 `#${s.id} ${s.created_at} ${s.session} (${s.role}) ${s.mode}: ${s.lines} lines, ${s.bytes} bytes${s.pruned_at ? `, pruned ${s.pruned_at}` : ""}${s.content !== null ? `\n${s.content}` : ""}`,
             )
             .join("\n")
-        : `no segments kept for ${b.task}`) + more(b),
+        : `no segments kept for ${b.task}`) + nextPageHintFor(b, "transcript-show", a),
   },
   {
     name: "transcript-prune",

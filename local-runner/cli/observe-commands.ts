@@ -49,7 +49,7 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
     summary: "Most recent events of a session, newest first (text redacted by default)",
     positionals: [{ name: "SESSION", required: true, description: "Session name" }],
     options: {
-      limit: { type: "string", value: "N", description: "How many events (default 20)" },
+      limit: { type: "string", value: "N", description: "How many events (default 20, at most 1000)" },
       cursor: { ...pageOptions.cursor, description: "The next_cursor printed by the previous page: older events" },
       subtype: { type: "string", value: "T", description: "Only this raw subtype, e.g. task_complete" },
       "include-content": { type: "boolean", description: "Show message text" },
@@ -57,7 +57,7 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
     request: (a) => ({
       method: "GET",
       path: `/sessions/${enc(pos(a, 0)!)}/events`,
-      query: { subtype: str(a, "subtype"), include_content: flag(a, "include-content"), ...pageQuery(a) },
+      query: { subtype: str(a, "subtype"), include_content: flag(a, "include-content"), ...pageQuery(a, 1000) },
     }),
     render: (b, a) =>
       b.count
@@ -71,10 +71,10 @@ export const OBSERVE_COMMANDS: CommandSpec[] = [
     summary: "Cycles whose pane signal flagged a notable pattern",
     positionals: [{ name: "TASK", required: true, description: "Task name" }],
     options: {
-      limit: { type: "string", value: "N", description: "How many (default 50)" },
+      limit: { type: "string", value: "N", description: "How many (default 50, at most 1000)" },
       cursor: { ...pageOptions.cursor, description: "The next_cursor printed by the previous page: older cycles" },
     },
-    request: (a) => ({ method: "GET", path: `/tasks/${enc(pos(a, 0)!)}/divergences`, query: pageQuery(a) }),
+    request: (a) => ({ method: "GET", path: `/tasks/${enc(pos(a, 0)!)}/divergences`, query: pageQuery(a, 1000) }),
     render: (b, a) =>
       b.count
         ? b.divergences

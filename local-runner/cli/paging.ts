@@ -9,14 +9,9 @@ export const pageOptions = {
   cursor: { type: "string" as const, value: "C", description: "The next_cursor printed by the previous page" },
 };
 
-/** The query fields of `--limit/--cursor`. */
-export function pageQuery(a: Args) {
-  return { limit: int(a, "limit", { min: 1, max: MAX_PAGE }), cursor: str(a, "cursor") };
-}
-
-/** A trailing line telling how to get the next page, when there is one. */
-export function nextPageHint(b: { next_cursor?: string | null }, command: string): string {
-  return b.next_cursor ? `\nmore: switchyard ${command} --cursor ${b.next_cursor}` : "";
+/** The query fields of `--limit/--cursor`; `max` is the route's own largest page where it serves more than 500. */
+export function pageQuery(a: Args, max = MAX_PAGE) {
+  return { limit: int(a, "limit", { min: 1, max }), cursor: str(a, "cursor") };
 }
 
 /** Options never repeated in a hint: connection and output settings (a token is a secret). */
@@ -26,8 +21,9 @@ const NOT_REPEATED = new Set(["cursor", "json", "url", "token", "home"]);
 export const shellWord = (v: string) => (/^[\w@%+=:,./-]+$/.test(v) ? v : `'${v.replaceAll("'", "'\\''")}'`);
 
 /**
- * The same hint for a command whose filters matter: the command with its positionals and
- * filters as given, plus the cursor (an earlier --cursor is replaced).
+ * A trailing line telling how to get the next page, when there is one: the command with its
+ * positionals and options as given (filters and --limit too), plus the cursor (an earlier
+ * --cursor is replaced), so running it walks on through the same list.
  */
 export function nextPageHintFor(b: { next_cursor?: string | null }, command: string, a: Args): string {
   if (!b.next_cursor) return "";

@@ -17,7 +17,7 @@ const sleep = (ms: number, signal: AbortSignal) =>
     );
   });
 
-import { nextPageHint, pageOptions, pageQuery } from "./paging.ts";
+import { nextPageHintFor, pageOptions, pageQuery } from "./paging.ts";
 
 function runLine(r: any): string {
   const counts = `ok ${r.steps_succeeded}, failed ${r.steps_failed}, skipped ${r.steps_skipped}`;
@@ -145,7 +145,7 @@ export const PATROL_COMMANDS: CommandSpec[] = [
     summary: "List patrol runs, newest first",
     options: pageOptions,
     request: (a) => ({ method: "GET", path: "/patrol/runs", query: pageQuery(a) }),
-    render: (b) => (b.count ? b.runs.map(runLine).join("\n") : "no patrol runs yet") + nextPageHint(b, "patrol runs"),
+    render: (b, a) => (b.count ? b.runs.map(runLine).join("\n") : "no patrol runs yet") + nextPageHintFor(b, "patrol runs", a),
   },
   {
     name: "patrol show",
@@ -201,10 +201,10 @@ export const PATROL_COMMANDS: CommandSpec[] = [
     summary: "Spawned sessions waiting for their ready prompt before the patrol nudges them once",
     options: pageOptions,
     request: (a) => ({ method: "GET", path: "/patrol/pending-spawns", query: pageQuery(a) }),
-    render: (b) =>
+    render: (b, a) =>
       (b.count
         ? b.spawns.map((s: any) => `${s.id} ${s.session} gen=${s.generation} tmux=${s.tmux_session} since ${s.created_at}: "${s.begin_text}"`).join("\n")
-        : "no pending spawns") + nextPageHint(b, "patrol pending"),
+        : "no pending spawns") + nextPageHintFor(b, "patrol pending", a),
   },
   {
     name: "patrol pending-add",
@@ -258,7 +258,7 @@ export const PATROL_COMMANDS: CommandSpec[] = [
     summary: "The owner's inbox: escalations, convoy completions and other notices",
     options: { state: { type: "string", choices: [...NOTICE_STATES, "all"], description: "Which notices (default pending)" }, ...pageOptions },
     request: (a) => ({ method: "GET", path: "/notices", query: { state: str(a, "state"), ...pageQuery(a) } }),
-    render: (b) => (b.count ? b.notices.map(noticeLine).join("\n") : "no notices") + nextPageHint(b, "notices"),
+    render: (b, a) => (b.count ? b.notices.map(noticeLine).join("\n") : "no notices") + nextPageHintFor(b, "notices", a),
   },
   {
     name: "notices ack",

@@ -319,14 +319,15 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
       }
       return { method: "GET", path: `/tasks/${task}/criteria`, query: { status: str(a, "status"), ...pageQuery(a) } };
     },
-    render: (b) => {
+    render: (b, a) => {
       if (b.affected_criterion) return `${b.previous_status ? `${b.previous_status} -> ` : "added "}${criterionLine(b.affected_criterion)}`;
       const s = b.summary;
-      return [
-        `${b.task}: ${s.proposed} proposed, ${s.accepted} accepted (open), ${s.satisfied} satisfied, ${s.deferred} deferred, ${s.rejected} rejected`,
-        ...b.criteria.map(criterionLine),
-        ...(b.next_cursor ? [`more: --cursor ${b.next_cursor}`] : []),
-      ].join("\n");
+      return (
+        [
+          `${b.task}: ${s.proposed} proposed, ${s.accepted} accepted (open), ${s.satisfied} satisfied, ${s.deferred} deferred, ${s.rejected} rejected`,
+          ...b.criteria.map(criterionLine),
+        ].join("\n") + nextPageHintFor(b, "criteria", a)
+      );
     },
   },
   {
@@ -421,11 +422,9 @@ export const SUPERVISION_COMMANDS: CommandSpec[] = [
       path: `/tasks/${enc(pos(a, 0)!)}/mutation-audit`,
       query: { include_content: flag(a, "include-content"), ...pageQuery(a) },
     }),
-    render: (b) =>
-      [
-        ...b.entries.map((e: any) => `${e.created_at} ${e.kind.padEnd(28)} ${e.actor}${e.decision_id ? ` decision=${e.decision_id}` : ""}`),
-        ...(b.next_cursor ? [`more: --cursor ${b.next_cursor}`] : []),
-      ].join("\n") || `no supervision entries for ${b.task}`,
+    render: (b, a) =>
+      [...b.entries.map((e: any) => `${e.created_at} ${e.kind.padEnd(28)} ${e.actor}${e.decision_id ? ` decision=${e.decision_id}` : ""}`)].join("\n") +
+        nextPageHintFor(b, "mutation-audit", a) || `no supervision entries for ${b.task}`,
   },
   compactCommand("request-worker-compact"),
   compactCommand("compact-worker"),

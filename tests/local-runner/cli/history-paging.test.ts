@@ -1,3 +1,6 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { BROKER_COMMANDS } from "../../../local-runner/cli/broker-commands.ts";
 import { EXIT_OK, EXIT_USAGE } from "../../../local-runner/cli/main.ts";
@@ -7,6 +10,7 @@ const sb = cliSandbox("history-paging");
 const cli = sb.cli;
 
 const follow = (args: string[]) => followPages(cli, args);
+const CLI_DIR = fileURLToPath(new URL("../../../local-runner/cli/", import.meta.url));
 
 describe("history lists on the CLI page with --limit/--cursor and print the next page's command", () => {
   it("task bindings walks a task's whole history; task show counts it and names the command", async () => {
@@ -77,5 +81,30 @@ describe("history lists on the CLI page with --limit/--cursor and print the next
       { values: {}, positionals: ["adv_1"] },
     );
     expect(adv).toMatch(/\nmore: switchyard broker advice-events adv_1 --cursor C2$/);
+  });
+  it("every next-page command keeps the list's filters and --limit, and --limit goes as high as the route serves", async () => {
+    expect((await cli("tasks", "--create", "noted", "--goal", "g")).code).toBe(EXIT_OK);
+    for (const text of ["about-1", "about-2", "about-3"]) expect((await cli("note", "add", text, "--task", "noted")).code).toBe(EXIT_OK);
+    for (const text of ["loose-1", "loose-2"]) expect((await cli("note", "add", text)).code).toBe(EXIT_OK);
+    const first = await cli("notes", "--task", "noted", "--limit", "1");
+    expect(first.out).toMatch(/\nmore: switchyard notes --task noted --limit 1 --cursor \S+$/);
+    const pages = await follow(["notes", "--task", "noted", "--limit", "1"]);
+    expect(pages.join("\n").match(/(about|loose)-\d/g)).toEqual(["about-3", "about-2", "about-1"]);
+    // Lists whose routes serve pages of up to 1000.
+    expect((await cli("register-worker", "--name", "pager")).code).toBe(EXIT_OK);
+    for (const argv of [
+      ["commands", "--limit", "1000"],
+      ["messages", "--limit", "1000"],
+      ["tail", "pager", "--limit", "1000"],
+      ["divergences", "noted", "--limit", "1000"],
+    ]) {
+      const r = await cli(...argv);
+      expect(r.code, `${argv.join(" ")}: ${r.err}`).toBe(EXIT_OK);
+    }
+    expect((await cli("commands", "--limit", "1001")).code).toBe(EXIT_USAGE);
+    // No list prints a bare cursor any more: every hint is a command to run.
+    for (const file of readdirSync(CLI_DIR).filter((f) => f.endsWith(".ts"))) {
+      expect(readFileSync(join(CLI_DIR, file), "utf8"), file).not.toMatch(/more: --cursor/);
+    }
   });
 });
