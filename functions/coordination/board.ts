@@ -41,11 +41,18 @@ export const Board = z
     working: z.array(Lane).openapi({ description: "Who works where: one lane per active binding, by task id" }),
     unassigned: z
       .array(z.object({ task: z.string(), task_id: z.string(), goal: z.string().nullable() }))
-      .openapi({ description: "Active tasks with no bound worker" }),
-    blocked: z.array(BlockedTask),
+      .openapi({ description: "Active tasks with no bound worker, oldest first, the first 50 (counts.unassigned_tasks has them all)" }),
+    blocked: z.array(BlockedTask).openapi({ description: "The first 50 blocked tasks by task id; blocked_next_cursor pages on through GET /v1/blocked-tasks" }),
+    blocked_next_cursor: z.string().nullable().openapi({ description: "The cursor of GET /v1/blocked-tasks for the blocked tasks after these, or null" }),
     plans: z.array(Plan).openapi({ description: "Active plans" }),
     notes: z.array(Note).openapi({ description: "The latest runtime notes" }),
-    counts: z.object({ live_claims: z.number().int(), open_gates: z.number().int(), open_convoys: z.number().int(), owner_notices_pending: z.number().int() }),
+    counts: z.object({
+      live_claims: z.number().int(),
+      open_gates: z.number().int(),
+      open_convoys: z.number().int(),
+      owner_notices_pending: z.number().int(),
+      unassigned_tasks: z.number().int().openapi({ description: "Every active task with no active binding, not only those listed" }),
+    }),
     ...NextCursorField,
   })
   .openapi("Board");
@@ -116,10 +123,16 @@ export async function board(ctx: Ctx, q: z.output<typeof BoardQuery>) {
       needs_handoff: w?.state !== "active",
     };
   });
+  // Oldest first off the (state, created_at, id) index: the tasks that have waited longest.
+  const unboundWhere = and(
+    eq(tasks.state, "active"),
+    sql`NOT EXISTS (SELECT 1 FROM ${bindings} WHERE ${bindings.taskId} = ${tasks.id} AND ${bindings.state} = 'active')`,
+  );
   const unassigned = await ctx.db
     .select({ task: tasks.name, task_id: tasks.id, goal: tasks.goal })
     .from(tasks)
-    .where(and(eq(tasks.state, "active"), sql`NOT EXISTS (SELECT 1 FROM ${bindings} WHERE ${bindings.taskId} = ${tasks.id} AND ${bindings.state} = 'active')`))
+    .where(unboundWhere)
+    .orderBy(asc(tasks.createdAt), asc(tasks.id))
     .limit(50);
   const blocked = await listBlocked(ctx, { limit: 50 });
   const activePlans = await ctx.db.select().from(plans).where(eq(plans.status, "active")).orderBy(desc(plans.updatedAt), desc(plans.id)).limit(20);
@@ -129,6 +142,7 @@ export async function board(ctx: Ctx, q: z.output<typeof BoardQuery>) {
     working,
     unassigned,
     blocked: blocked.blocked,
+    blocked_next_cursor: blocked.next_cursor,
     plans: await plansToWire(ctx, activePlans),
     notes: await notesToWire(ctx, notes),
     counts: {
@@ -139,6 +153,8 @@ export async function board(ctx: Ctx, q: z.output<typeof BoardQuery>) {
           .where(and(isNull(fileClaims.releasedAt), gt(fileClaims.expiresAt, nowMs))),
       ),
       open_gates: await n(ctx.db.select({ n: count() }).from(gates).where(eq(gates.state, "open"))),
+      // Bounded by the active tasks (the live work), not by history.
+      unassigned_tasks: await n(ctx.db.select({ n: count() }).from(tasks).where(unboundWhere)),
       open_convoys: await n(ctx.db.select({ n: count() }).from(convoys).where(eq(convoys.state, "open"))),
       owner_notices_pending: await n(
         ctx.db

@@ -301,9 +301,15 @@ export const STATE_COMMANDS: CommandSpec[] = [
         lines.push(`  ${l.task}: ${l.worker} (${l.worker_state}) in ${l.worker_cwd ?? "?"}, managed by ${l.manager}${flags ? `  [${flags}]` : ""}`);
         for (const c of l.claims) lines.push(`      claims ${c.path}${c.exclusive ? " (exclusive)" : ""} until ${c.expires_at}`);
       }
-      if (b.unassigned.length) lines.push("UNASSIGNED", ...b.unassigned.map((t: any) => `  ${t.task}`));
-      if (b.blocked.length)
+      const unassignedTotal = b.counts.unassigned_tasks ?? b.unassigned.length;
+      if (b.unassigned.length) {
+        const head = unassignedTotal > b.unassigned.length ? `UNASSIGNED (oldest ${b.unassigned.length} of ${unassignedTotal})` : "UNASSIGNED";
+        lines.push(head, ...b.unassigned.map((t: any) => `  ${t.task}`));
+      }
+      if (b.blocked.length) {
         lines.push("BLOCKED", ...b.blocked.map((r: any) => `  ${r.task.name} waits for ${r.waiting_for.map((w: any) => w.task).join(", ")}`));
+        if (b.blocked_next_cursor) lines.push(`  more blocked: switchyard blocked --cursor ${b.blocked_next_cursor}`);
+      }
       if (b.plans.length) lines.push("PLANS", ...b.plans.map((p: any) => `  ${planLine(p)}`));
       if (b.notes.length) lines.push("NOTES", ...b.notes.map((n: any) => `  ${n.created_at} ${n.text}`));
       const c = b.counts;

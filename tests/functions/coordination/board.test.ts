@@ -57,6 +57,25 @@ describe("plans, notes and the board", () => {
     expect(next.body.working[0].task).not.toBe(paged.body.working[0].task);
   });
 
+  it("lists the oldest unassigned tasks with their total, and hands on the blocked ones past its first 50", async () => {
+    env = await makeTestEnv();
+    const blocker = (await createTask(env, { name: "zz-blocker" })).task.name;
+    const names = Array.from({ length: 53 }, (_, i) => `free-${String(i).padStart(2, "0")}`);
+    for (const name of names) {
+      await createTask(env, { name });
+      expect((await env.call("POST", `/v1/tasks/${name}/depends`, { body: { on: blocker } })).status).toBe(201);
+    }
+    const b = (await env.call("GET", "/v1/board")).body;
+    // Oldest first: the blocker, then the free tasks in the order they were made.
+    expect(b.unassigned.map((t: any) => t.task)).toEqual([blocker, ...names.slice(0, 49)]);
+    expect(b.counts.unassigned_tasks).toBe(54);
+    expect(b.blocked).toHaveLength(50);
+    const rest = await env.call("GET", `/v1/blocked-tasks?cursor=${b.blocked_next_cursor}`);
+    expect(rest.status).toBe(200);
+    expect([...b.blocked, ...rest.body.blocked].map((r: any) => r.task.name).sort()).toEqual(names);
+    expect(rest.body.next_cursor).toBeNull();
+  });
+
   it("shows a worker's cwd only to whom session show shows it", async () => {
     env = await makeTestEnv();
     const pair = await boundPair(env, { worker: { cwd: "/secret/worktree" } });
