@@ -46,6 +46,11 @@ export const adviceRequests = sqliteTable(
     // The owner's open queue (not yet sent or rejected) pages without reading what was settled.
     index("advice_requests_open_idx").on(t.createdAt, t.id).where(sql`state NOT IN ('sent', 'rejected')`),
     index("advice_requests_run_idx").on(t.runId, t.createdAt),
+    // A run's digest lists the oldest requests waiting for the owner, one state at a time.
+    // Partial, so they hold only those and no query over all of a run's advice is drawn to them
+    // (SQLite uses one only when the query says `state = '<that state>'` in its text).
+    index("advice_requests_run_drafted_idx").on(t.runId, t.createdAt, t.id).where(sql`state = 'draft_ready'`),
+    index("advice_requests_run_owner_input_idx").on(t.runId, t.createdAt, t.id).where(sql`state = 'owner_input_required'`),
     // A task's broker actions are the advice its sessions asked for or were sent (replay, audit).
     index("advice_requests_requester_idx").on(t.requesterSessionId, t.createdAt),
     index("advice_requests_to_idx").on(t.toSessionId, t.createdAt),
@@ -196,6 +201,20 @@ export const brokerRunAdviceCounts = sqliteTable(
     // The busiest thread over a per-thread send limit is one step down this index.
     index("broker_run_advice_counts_sent_idx").on(t.runId, t.sent),
   ],
+);
+
+/**
+ * A run's advice requests by state, kept by triggers on advice_requests (migration 0025), so a
+ * digest counts a long run's requests by looking up a few rows rather than walking them all.
+ */
+export const brokerRunAdviceStates = sqliteTable(
+  "broker_run_advice_states",
+  {
+    runId: text("run_id").notNull(),
+    state: text("state", { enum: ADVICE_STATES }).notNull(),
+    n: integer("n").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.state] })],
 );
 
 /** Scoped auto-send approval tokens (only for scoped_auto_send runs); secrets stored hashed. */

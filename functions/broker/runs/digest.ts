@@ -1,8 +1,8 @@
-import { and, asc, desc, eq, inArray } from "drizzle-orm";
-import { adviceRequests, brokerEvents, type AdviceRequestRow } from "../../../schema/broker.ts";
+import { and, asc, desc, eq, gt, inArray } from "drizzle-orm";
+import { adviceRequests, brokerEvents, brokerRunAdviceStates, type AdviceRequestRow } from "../../../schema/broker.ts";
 import type { Ctx } from "../../lib/ctx.ts";
 import { defineRoute, jsonResponse } from "../../lib/route.ts";
-import { iso } from "../../lib/sql.ts";
+import { eqLiteral, iso } from "../../lib/sql.ts";
 import { RUN_EVENT } from "./lifecycle.ts";
 import { RunDigest, RunIdParam } from "./schema.ts";
 import { runEventCount, runStatus } from "./status.ts";
@@ -19,6 +19,8 @@ export const runDigestRoute = defineRoute(["owner", "daemon"], {
 
 /** Most errors listed in a digest; the counters carry the totals. */
 const MAX_LISTED_ERRORS = 50;
+/** Most requests listed per waiting state; `requests.by_state` carries the totals. */
+const MAX_LISTED_WAITING = 50;
 
 const item = (a: AdviceRequestRow) => ({
   advice_id: a.id,
@@ -31,9 +33,23 @@ const item = (a: AdviceRequestRow) => ({
 /** Summarises a run for the owner. */
 export async function runDigest(ctx: Ctx, id: string) {
   const { run, stop_condition_totals } = await runStatus(ctx, id);
-  const advice = await ctx.db.select().from(adviceRequests).where(eq(adviceRequests.runId, id)).orderBy(asc(adviceRequests.createdAt));
-  const byState: Record<string, number> = {};
-  for (const a of advice) byState[a.state] = (byState[a.state] ?? 0) + 1;
+  // Counts kept by triggers and the oldest waiting requests off a partial index: a long run's
+  // requests are never all loaded.
+  const counted = await ctx.db
+    .select({ state: brokerRunAdviceStates.state, n: brokerRunAdviceStates.n })
+    .from(brokerRunAdviceStates)
+    .where(and(eq(brokerRunAdviceStates.runId, id), gt(brokerRunAdviceStates.n, 0)));
+  const byState: Record<string, number> = Object.fromEntries(counted.map((r) => [r.state, r.n]));
+  const total = counted.reduce((sum, r) => sum + r.n, 0);
+  const oldestIn = (state: "draft_ready" | "owner_input_required") =>
+    ctx.db
+      .select()
+      .from(adviceRequests)
+      .where(and(eq(adviceRequests.runId, id), eqLiteral(adviceRequests.state, state)))
+      .orderBy(asc(adviceRequests.createdAt), asc(adviceRequests.id))
+      .limit(MAX_LISTED_WAITING);
+  const waiting = await oldestIn("draft_ready");
+  const ownerInput = await oldestIn("owner_input_required");
   const ticks = await runEventCount(ctx, id, RUN_EVENT.tick);
   const errorRows = await ctx.db
     .select()
@@ -47,8 +63,6 @@ export async function runDigest(ctx: Ctx, id: string) {
     .where(and(eq(brokerEvents.runId, id), inArray(brokerEvents.kind, [RUN_EVENT.stopped])))
     .orderBy(desc(brokerEvents.id))
     .limit(1);
-  const waiting = advice.filter((a) => a.state === "draft_ready");
-  const ownerInput = advice.filter((a) => a.state === "owner_input_required");
   const c = run.counters;
   const stopDetail = typeof stopEvent?.payload.detail === "string" ? stopEvent.payload.detail : null;
   const ending =
@@ -64,13 +78,13 @@ export async function runDigest(ctx: Ctx, id: string) {
     stop_detail: stopDetail,
     ticks,
     counters: c,
-    requests: { total: advice.length, by_state: byState },
+    requests: { total, by_state: byState },
     waiting_for_approval: waiting.map(item),
     owner_input_required: ownerInput.map(item),
     errors: errorRows.map((e) => ({ at: iso(e.createdAt)!, kind: String(e.payload.step ?? e.kind), message: String(e.payload.message ?? "") })),
     conditions_met: stop_condition_totals,
     summary:
-      `${run.mode} run ${id}: ${c.requests_total} request(s), ${c.drafts_total} draft(s) (${waiting.length} waiting for approval), ` +
-      `${ownerInput.length} need owner input, ${c.sends_total} sent, ${c.errors_total} error(s); ${ending}.`,
+      `${run.mode} run ${id}: ${c.requests_total} request(s), ${c.drafts_total} draft(s) (${byState.draft_ready ?? 0} waiting for approval), ` +
+      `${byState.owner_input_required ?? 0} need owner input, ${c.sends_total} sent, ${c.errors_total} error(s); ${ending}.`,
   };
 }

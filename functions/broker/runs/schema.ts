@@ -192,8 +192,12 @@ export const RunDigest = z
     ticks: z.number().int().openapi({ description: "Ticks the run has had; kept as they are recorded, so exact at any history" }),
     counters: Counters,
     requests: z.object({ total: z.number().int(), by_state: z.record(z.string(), z.number().int()) }),
-    waiting_for_approval: z.array(DigestItem),
-    owner_input_required: z.array(DigestItem),
+    waiting_for_approval: z
+      .array(DigestItem)
+      .openapi({ description: "The oldest 50 drafts waiting for approval; requests.by_state.draft_ready counts them all" }),
+    owner_input_required: z
+      .array(DigestItem)
+      .openapi({ description: "The oldest 50 requests needing the owner; requests.by_state.owner_input_required counts them all" }),
     errors: z.array(z.object({ at: z.string(), kind: z.string(), message: z.string() })),
     conditions_met: z.record(z.string(), z.number().int()),
     summary: z.string(),
