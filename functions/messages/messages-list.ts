@@ -14,8 +14,9 @@ export const messagesRoute = defineRoute(["owner", "daemon", "session"], {
   method: "get",
   path: "/messages",
   tags: ["dispatch"],
-  summary: "List messages by thread, session or type, oldest first",
-  description: "Returns the newest `limit` matches in chronological order. A session sees only messages it sent or received. CLI: messages.",
+  summary: "List messages by thread, session or type, a page of the newest at a time, each page oldest first",
+  description:
+    "Returns the newest `limit` matches in chronological order, like a conversation's scrollback; `next_cursor` gives the page of older messages before them. A session sees only messages it sent or received. CLI: messages.",
   request: { query: MessagesQuery },
   responses: { 200: jsonResponse(MessageList, "Messages") },
 });

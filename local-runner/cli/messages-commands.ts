@@ -169,7 +169,7 @@ export const MESSAGE_COMMANDS: CommandSpec[] = [
   },
   {
     name: "messages",
-    summary: "List messages by thread, session or type, oldest first",
+    summary: "List messages by thread, session or type: the newest page, oldest first (--cursor for older)",
     options: {
       thread: { type: "string", value: "THREAD_ID", description: "Only this thread" },
       session: { type: "string", value: "NAME", description: "Only messages from or to this session" },
