@@ -76,6 +76,29 @@ const LIBSQL_FLOOR = `require(process.argv[2]).quickLibcProbe(); const D = requi
 process.stdout.write(JSON.stringify(db.prepare("SELECT * FROM sessions ORDER BY created_at DESC LIMIT 50").all()) + "\\n");`;
 
 /**
+ * The least this CLI's own in-process read could do with none of its libraries: what every read
+ * runs first (the bin's freshness checks, the served fast path finding no server), then the
+ * libsql binding as the in-process path loads it, open the file, read the migration list, look
+ * up the owner token by its SHA-256, read one page of active sessions and print it. No zod, no
+ * drizzle, no domain code: a lower bound for any rewrite of the in-process path, not a feature.
+ */
+const LEAN_READ_FLOOR = `(async () => {
+const bin = require(process.argv[1]); const home = process.env.SWITCHYARD_HOME;
+bin.isFresh("switchyard-fast.cjs");
+if ((await require(process.argv[2]).runFast(["sessions"])) !== null) throw new Error("a server answered");
+bin.isFresh("switchyard-fast-local.cjs");
+const restore = bin.quickLibcProbe(); const D = require("libsql"); restore();
+const db = new D(home + "/switchyard.db", { timeout: 5000 });
+db.exec("PRAGMA synchronous = NORMAL");
+db.prepare("SELECT created_at FROM __drizzle_migrations").raw(true).all();
+const token = require("node:fs").readFileSync(home + "/owner.token", "utf8").trim();
+const hash = require("node:crypto").createHash("sha256").update(token).digest("hex");
+if (!db.prepare("SELECT * FROM tokens WHERE secret_hash = ? AND revoked_at IS NULL").get(hash)) throw new Error("owner token not found");
+const rows = db.prepare("SELECT * FROM sessions WHERE state = 'active' ORDER BY created_at, id LIMIT 51").all();
+process.stdout.write(rows.length ? JSON.stringify(rows) + "\\n" : "no sessions\\n");
+})().catch((e) => { console.error(e); process.exit(1); });`;
+
+/**
  * One CLI process per sample, spawn to exit, as a user waits for it: `node -e 0` (the floor),
  * `--help`, `sessions` in-process on a migrated home with no server, `sessions` and
  * `session show` on a home whose running `up` answers them (the fast path, no --url),
@@ -115,6 +138,11 @@ export async function coldStartBench(opts: { runs?: number; tsx?: boolean; basel
         id: "libsql_floor",
         label: "node + libsql: open the home's database, read and print sessions (in-process floor)",
         fn: () => run(process.execPath, ["-e", LIBSQL_FLOOR, join(localDir, "switchyard.db"), BIN], { cwd: ROOT }),
+      },
+      {
+        id: "lean_read_floor",
+        label: "the in-process read's steps without zod, drizzle or domain code (lower bound for a rewrite)",
+        fn: () => run(process.execPath, ["-e", LEAN_READ_FLOOR, BIN, join(ROOT, "dist", "switchyard-fast.cjs")], { env, cwd: ROOT }),
       },
       { id: "cli_help", label: "switchyard --help", fn: cli(["--help"], env) },
       { id: "cli_sessions", label: "switchyard sessions (in-process, no server running)", fn: cli(["sessions"], env) },
@@ -175,6 +203,9 @@ export async function coldStartBench(opts: { runs?: number; tsx?: boolean; basel
       // What an in-process read cannot get under: starting node and loading the libsql binding.
       libsql_floor_over_node: round(p50("libsql_floor") / p50("node_floor")),
       cli_sessions_over_libsql_floor: round(p50("cli_sessions") / p50("libsql_floor")),
+      // The same steps as the in-process path with none of its libraries: how low a rewrite could go.
+      lean_read_floor_over_node: round(p50("lean_read_floor") / p50("node_floor")),
+      cli_sessions_over_lean_read_floor: round(p50("cli_sessions") / p50("lean_read_floor")),
     };
     if (baseline) {
       ratios.baseline_sessions_over_node = round(p50("baseline_sessions") / p50("node_floor"));
