@@ -33,7 +33,7 @@ export const messages = sqliteTable(
     // A session's messages, newest first a page at a time: what it received and what it sent.
     index("messages_to_idx").on(t.toSessionId, t.createdAt, t.id),
     index("messages_from_idx").on(t.fromSessionId, t.createdAt, t.id),
-    index("messages_thread_idx").on(t.threadId, t.createdAt),
+    index("messages_thread_idx").on(t.threadId, t.createdAt, t.id),
     index("messages_type_idx").on(t.msgType, t.createdAt),
     // Requests the broker has not taken up yet, oldest first: its poll reads only these.
     index("messages_unadvised_idx").on(t.createdAt, t.id).where(sql`msg_type = 'request' AND advised_at IS NULL`),

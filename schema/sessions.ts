@@ -42,8 +42,9 @@ export const sessions = sqliteTable(
     uniqueIndex("sessions_active_name_uq").on(t.name).where(sql`state = 'active'`),
     // Every session with a name, active first then newest (show), and the gone rows of a name.
     index("sessions_name_idx").on(t.name, t.state, sql`${t.createdAt} desc`),
-    // A name's newest registration in any state (dispatch-status, a message to a gone session).
-    index("sessions_name_created_idx").on(t.name, t.createdAt),
+    // A name's newest registration in any state (dispatch-status, a message to a gone session),
+    // and a name's page of the session list (with id, so the page order needs no sort).
+    index("sessions_name_created_idx").on(t.name, t.createdAt, t.id),
     // List pages in (created_at, id) order: by state, by role and state, and over all rows.
     index("sessions_role_state_idx").on(t.role, t.state, t.createdAt, t.id),
     // By role over every state (`sessions --role worker --state all`).

@@ -27,7 +27,9 @@ export async function listMessages(ctx: Ctx, q: z.output<typeof MessagesQuery>) 
   if (q.thread_id) where.push(eq(messages.threadId, q.thread_id));
   // Literal: a bound type would make SQLite prepare the statement afresh on every call, since
   // the partial index of open requests (messages_unadvised_idx) is on msg_type.
-  if (q.msg_type) where.push(eqLiteral(messages.msgType, q.msg_type));
+  // With a thread, the type is checked row by row on the thread's index: the planner would
+  // otherwise walk every message of that type ever sent (`+` keeps it off the type index).
+  if (q.msg_type) where.push(q.thread_id ? sql`+${eqLiteral(messages.msgType, q.msg_type)}` : eqLiteral(messages.msgType, q.msg_type));
   // The sessions whose messages (sent or received) are listed: the caller's own, else the named one's.
   let party: string[] | null = null;
   if (q.session) {

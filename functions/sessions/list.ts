@@ -1,5 +1,5 @@
 import type { z } from "@hono/zod-openapi";
-import { and, asc, eq, inArray, type SQL } from "drizzle-orm";
+import { and, asc, eq, type SQL } from "drizzle-orm";
 import { sessions } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { decodeCursor, keysetAfter, pageOf } from "../lib/paging.ts";
@@ -25,15 +25,25 @@ export async function listSessions(ctx: Ctx, q: z.output<typeof ListQuery>) {
   const where: SQL[] = [];
   if (q.role) where.push(eq(sessions.role, q.role));
   if (q.state !== "all") where.push(eqLiteral(sessions.state, q.state));
-  if (q.name.length) where.push(inArray(sessions.name, q.name));
   const next = keysetAfter([sessions.createdAt, sessions.id], after);
   if (next) where.push(next);
-  const rows = await ctx.db
-    .select()
-    .from(sessions)
-    .where(where.length ? and(...where) : undefined)
-    .orderBy(asc(sessions.createdAt), asc(sessions.id))
-    .limit(q.limit + 1);
+  const read = (also: SQL[]) =>
+    ctx.db
+      .select()
+      .from(sessions)
+      .where(where.length + also.length ? and(...where, ...also) : undefined)
+      .orderBy(asc(sessions.createdAt), asc(sessions.id))
+      .limit(q.limit + 1);
+  // Named sessions: one read per name off its name index, in one batch, merged here in page
+  // order. One statement with `name IN (…)` has SQLite sort every registration those names ever
+  // had (a name is reused with each restart) before it can cut the page.
+  const names = [...new Set(q.name)];
+  const rows = names.length
+    ? (await ctx.db.batch(names.map((n) => read([eq(sessions.name, n)])) as [ReturnType<typeof read>, ...ReturnType<typeof read>[]]))
+        .flat()
+        .sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+        .slice(0, q.limit + 1)
+    : await read([]);
   const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id], "sessions/list");
   const visible = await detailsVisibleTo(ctx);
   const out = page.items.map((r) => sessionToWire(r, { redactToken: q.redact_identity_token, hideDetails: !visible(r) }));

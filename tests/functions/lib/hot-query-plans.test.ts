@@ -121,6 +121,8 @@ describe("hot query plans across routes, crons and the cycle", () => {
     await ok("GET", "/v1/messages", undefined, pair.worker.token);
     await ok("GET", `/v1/messages?session=${m}`);
     await ok("GET", `/v1/messages?session=${m}&msg_type=request`, undefined, pair.worker.token);
+    // A thread and a type: off the thread's index, not a walk of every message of that type.
+    await ok("GET", `/v1/messages?thread_id=${sent.message?.thread_id ?? sent.thread_id}&msg_type=request`);
     // Queue.
     await ok("GET", "/v1/commands");
     await ok("GET", "/v1/commands?state=pending");
@@ -202,6 +204,9 @@ describe("hot query plans across routes, crons and the cycle", () => {
       "/v1/sessions?limit=1&state=all",
       "/v1/sessions?limit=1&role=worker",
       "/v1/sessions?limit=1&role=worker&state=all",
+      // Several names, each registered more than once over time: read name by name, never sorted together.
+      `/v1/sessions?limit=1&state=all&name=${w}&name=${m}`,
+      `/v1/sessions?limit=1&name=${w}&name=${m}`,
       "/v1/tasks?limit=1",
       "/v1/tasks?limit=1&state=active",
       "/v1/bindings?limit=1",

@@ -33,6 +33,40 @@ describe("GET /v1/sessions", () => {
     expect(names((await env.call("GET", "/v1/sessions?name=nobody")).body)).toEqual([]);
   });
 
+  it("pages named sessions in one order across every registration of each name, and caps the names", async () => {
+    // Each name registered three times over the day (a restart reuses its name), interleaved.
+    for (let round = 0; round < 3; round++) {
+      for (const name of ["alpha", "beta", "other"]) {
+        await registerSession(env, "worker", { name });
+        env.clock.advance(1);
+        if (round < 2) await deregister(env, name);
+      }
+    }
+    const walk = async (query: string) => {
+      const seen: string[] = [];
+      let cursor = "";
+      for (let page = 0; page < 20; page++) {
+        const res = await env.call("GET", `/v1/sessions?${query}&limit=2${cursor ? `&cursor=${cursor}` : ""}`);
+        expect(res.status).toBe(200);
+        seen.push(...res.body.sessions.map((x: any) => `${x.name}:${x.state}`));
+        if (!res.body.next_cursor) return seen;
+        cursor = res.body.next_cursor;
+      }
+      throw new Error("no last page");
+    };
+    const whole = ["alpha:gone", "beta:gone", "alpha:gone", "beta:gone", "alpha:active", "beta:active"];
+    expect(await walk("state=all&name=beta&name=alpha&name=alpha")).toEqual(whole);
+    expect(await walk("name=alpha&name=beta")).toEqual(["alpha:active", "beta:active"]);
+    expect(await walk("state=gone&name=beta")).toEqual(["beta:gone", "beta:gone"]);
+    const many = Array.from({ length: 101 }, (_, i) => `name=n${i}`).join("&");
+    const refused = await env.call("GET", `/v1/sessions?${many}`);
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toMatchObject({
+      code: "VALIDATION_FAILED",
+      fields: [expect.objectContaining({ field: "name", message: expect.stringContaining("at most 100") })],
+    });
+  });
+
   it("redacts token ids on request", async () => {
     await registerSession(env, "worker");
     const res = await env.call("GET", "/v1/sessions?redact_identity_token=true");
