@@ -25,7 +25,7 @@ export const discoverRoute = defineRoute(
     tags: ["discover"],
     summary: "Search tasks, sessions, bindings and recent events, with ready-to-run suggestions",
     description:
-      "`bindings` are the active bindings of the tasks and sessions found (a manager's up to 500), so a task shown unbound has no active binding however large the fleet. A session caller matches another session only on what it may see of it (name, role, state, thread title unless bound together) and gets no audit events (`telemetry` is empty). CLI: discover [QUERY] / search [QUERY].",
+      "`bindings` are the active bindings of the tasks and sessions found (the found managers' together up to 500), so a task shown unbound has no active binding however large the fleet. A session caller matches another session only on what it may see of it (name, role, state, thread title unless bound together) and gets no audit events (`telemetry` is empty). CLI: discover [QUERY] / search [QUERY].",
     request: { query: DiscoverQuery },
     responses: { 200: jsonResponse(DiscoverResult, "Matches") },
   },
@@ -215,8 +215,9 @@ export async function discover(ctx: Ctx, q: z.output<typeof DiscoverQuery>) {
 /**
  * The active bindings of the given tasks and of the given sessions as worker or manager, oldest
  * first, in one batch. A task or a worker has at most one active binding, so those are read in
- * full; a manager may hold many, so its are cut at one page (in index order, then sorted here:
- * sorting them in SQL would need a temp B-tree over a manager's whole history of bindings).
+ * full; a manager may hold many, so the found managers' are cut at one page together (in
+ * index order, then sorted here: sorting them in SQL would need a temp B-tree over the
+ * managers' bindings).
  */
 async function activeBindingsOf(ctx: Ctx, taskIds: string[], sessionIds: string[]) {
   const w = alias(sessions, "w");

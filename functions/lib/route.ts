@@ -5,7 +5,7 @@ import { deadline, deadlineLabel, type Deadline } from "./deadline.ts";
 import { ERROR_CODES } from "./errors.ts";
 import { idempotency } from "./idempotency.ts";
 import { rateLimited } from "./rate-limit.ts";
-import { readJsonBody } from "./validation.ts";
+import { discardChunkedBody, readJsonBody } from "./validation.ts";
 
 /** The error envelope, documented once and referenced by every route. */
 export const ErrorEnvelope = z
@@ -116,7 +116,7 @@ export function defineRoute<const R extends Omit<RouteConfig, "middleware" | "se
       ...(opts.rateLimited ? [rateLimited(`${config.method.toUpperCase()} ${config.path}`)] : []),
       // After the principal check (a refused caller's body is never read, not even a chunked
       // one: the app counts those as they are read), before the key's hash.
-      ...(jsonBodied ? [readJsonBody] : []),
+      ...(jsonBodied ? [readJsonBody] : [discardChunkedBody]),
       ...(keyed ? [idempotency(mode)] : []),
     ],
     security: isPublic ? [] : [{ bearer: [] }],

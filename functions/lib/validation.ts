@@ -89,6 +89,18 @@ export const readJsonBody: MiddlewareHandler<AppEnv> = async (c, next) => {
   return next();
 };
 
+/**
+ * For a route that takes no body: reads a chunked one through to its end (at most the limit), so the
+ * app's count (app-shell.ts) refuses one over the limit before the route runs, as a
+ * Content-Length body over the limit is refused. A body with a Content-Length was judged by its
+ * header already, and is left unread (reading it would build the whole web Request).
+ */
+export const discardChunkedBody: MiddlewareHandler<AppEnv> = async (c, next) => {
+  // Through the request's body cache: an Idempotency-Key after this hashes the same bytes.
+  if (c.req.header("transfer-encoding") !== undefined && c.req.raw.body) await c.req.arrayBuffer();
+  return next();
+};
+
 /** Decodes UTF-8 and throws on any invalid sequence (one decode per call, so sharing it is safe). */
 const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
 /** Printable ASCII and JSON whitespace. */

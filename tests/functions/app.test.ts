@@ -157,6 +157,20 @@ describe("request bodies", () => {
         code: "PAYLOAD_TOO_LARGE",
       });
       expect(await open("/v1/tasks", auth, JSON.stringify({ name: "small" }), true).answer).toEqual({ status: 201, code: undefined });
+      // A route that takes no body refuses an oversized chunked one before it runs, as it refuses
+      // one with a Content-Length: the heartbeat is not written.
+      const w = await registerSession(env, "worker");
+      const beat = async () => (await env.call("GET", `/v1/sessions/${w.session.name}`)).body.session.last_heartbeat_at;
+      const before = await beat();
+      env.clock.advance(60);
+      expect(await open(`/v1/sessions/${w.session.name}/heartbeat`, auth, "x".repeat(1000), true).answer).toEqual({
+        status: 413,
+        code: "PAYLOAD_TOO_LARGE",
+      });
+      expect(await beat()).toBe(before);
+      // Under the limit, and with an Idempotency-Key (which hashes the body it was sent), it runs.
+      expect((await open(`/v1/sessions/${w.session.name}/heartbeat`, { ...auth, "Idempotency-Key": "beat-1" }, "", true).answer).status).toBe(200);
+      expect(await beat()).not.toBe(before);
     } finally {
       (server as import("node:http").Server).closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
