@@ -77,6 +77,20 @@ export const ingestCursors = sqliteTable("ingest_cursors", {
 
 export type IngestCursorRow = typeof ingestCursors.$inferSelect;
 
+/**
+ * Totals over every ingest cursor, one row (id 1) kept by triggers on ingest_cursors (migration
+ * 0027): the telemetry failure and metrics views read these instead of summing a table that has
+ * a row for every session ever ingested.
+ */
+export const ingestTotals = sqliteTable("ingest_totals", {
+  id: integer("id").primaryKey(),
+  sessions: integer("sessions").notNull().default(0),
+  lines: integer("lines").notNull().default(0),
+  skipped: integer("skipped").notNull().default(0),
+  /** Cursors that skipped at least one line. */
+  sessionsSkipping: integer("sessions_skipping").notNull().default(0),
+});
+
 export const CYCLE_STATES = ["ok", "failed"] as const;
 export type WorkerState = (typeof WORKER_STATES)[number];
 

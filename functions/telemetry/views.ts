@@ -3,7 +3,7 @@ import { and, asc, count, desc, eq, gte, inArray, isNotNull, sql } from "drizzle
 import { bindings } from "../../schema/bindings.ts";
 import { commands, dispatchers } from "../../schema/commands.ts";
 import { inboxItems } from "../../schema/messages.ts";
-import { ingestCursors, managerCycles, transcriptEvents } from "../../schema/observe.ts";
+import { ingestCursors, ingestTotals, managerCycles, transcriptEvents } from "../../schema/observe.ts";
 import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import { acceptanceCriteria, CRITERION_STATUSES, managerDecisions } from "../../schema/supervision.ts";
 import { telemetryEvents, transcriptSegments } from "../../schema/telemetry.ts";
@@ -290,10 +290,8 @@ export async function telemetryFailures(ctx: Ctx, q: z.output<typeof FailuresQue
       .select({ n: count() })
       .from(commands)
       .where(and(eq(commands.state, "dead"), taskId ? eq(commands.taskId, taskId) : undefined)),
-    ctx.db
-      .select({ sessions: count(), skipped: sql<number>`coalesce(sum(${ingestCursors.skippedTotal}), 0)` })
-      .from(ingestCursors)
-      .where(sql`${ingestCursors.skippedTotal} > 0`),
+    // Kept by triggers (migration 0027): one row, not a sum over every session ever ingested.
+    ctx.db.select({ sessions: ingestTotals.sessionsSkipping, skipped: ingestTotals.skipped }).from(ingestTotals).where(eq(ingestTotals.id, 1)),
     ctx.db
       .select({ n: count() })
       .from(acceptanceCriteria)
@@ -374,12 +372,9 @@ export async function telemetryMetrics(ctx: Ctx, q: z.output<typeof MetricsQuery
       .where(gte(t.createdAt, since)),
     sessionHealth(ctx),
     ctx.db
-      .select({
-        sessions: count(),
-        lines: sql<number>`coalesce(sum(${ingestCursors.linesTotal}), 0)`,
-        skipped: sql<number>`coalesce(sum(${ingestCursors.skippedTotal}), 0)`,
-      })
-      .from(ingestCursors),
+      .select({ sessions: ingestTotals.sessions, lines: ingestTotals.lines, skipped: ingestTotals.skipped })
+      .from(ingestTotals)
+      .where(eq(ingestTotals.id, 1)),
     ctx.db
       .select({ segments: count(), bytes: sql<number>`coalesce(sum(${transcriptSegments.bytes}), 0)` })
       .from(transcriptSegments)

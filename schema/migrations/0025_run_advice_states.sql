@@ -12,15 +12,15 @@ CREATE TABLE `broker_run_advice_states` (
 CREATE INDEX `advice_requests_run_drafted_idx` ON `advice_requests` (`run_id`,`created_at`,`id`) WHERE state = 'draft_ready';--> statement-breakpoint
 CREATE INDEX `advice_requests_run_owner_input_idx` ON `advice_requests` (`run_id`,`created_at`,`id`) WHERE state = 'owner_input_required';--> statement-breakpoint
 INSERT INTO `broker_run_advice_states` (`run_id`, `state`, `n`) SELECT `run_id`, `state`, count(*) FROM `advice_requests` WHERE `run_id` IS NOT NULL GROUP BY `run_id`, `state`;--> statement-breakpoint
-CREATE TRIGGER `advice_requests_state_count_insert` AFTER INSERT ON `advice_requests` WHEN NEW.`run_id` IS NOT NULL BEGIN
+CREATE TRIGGER `advice_requests_run_states_insert` AFTER INSERT ON `advice_requests` WHEN NEW.`run_id` IS NOT NULL BEGIN
   INSERT INTO `broker_run_advice_states` (`run_id`, `state`, `n`) VALUES (NEW.`run_id`, NEW.`state`, 1) ON CONFLICT (`run_id`, `state`) DO UPDATE SET `n` = `n` + 1;
 END;--> statement-breakpoint
-CREATE TRIGGER `advice_requests_state_count_update_old` AFTER UPDATE OF `run_id`, `state` ON `advice_requests` WHEN OLD.`run_id` IS NOT NULL AND (OLD.`run_id` IS NOT NEW.`run_id` OR OLD.`state` IS NOT NEW.`state`) BEGIN
+CREATE TRIGGER `advice_requests_run_states_update_old` AFTER UPDATE OF `run_id`, `state` ON `advice_requests` WHEN OLD.`run_id` IS NOT NULL AND (OLD.`run_id` IS NOT NEW.`run_id` OR OLD.`state` IS NOT NEW.`state`) BEGIN
   UPDATE `broker_run_advice_states` SET `n` = `n` - 1 WHERE `run_id` = OLD.`run_id` AND `state` = OLD.`state`;
 END;--> statement-breakpoint
-CREATE TRIGGER `advice_requests_state_count_update_new` AFTER UPDATE OF `run_id`, `state` ON `advice_requests` WHEN NEW.`run_id` IS NOT NULL AND (OLD.`run_id` IS NOT NEW.`run_id` OR OLD.`state` IS NOT NEW.`state`) BEGIN
+CREATE TRIGGER `advice_requests_run_states_update_new` AFTER UPDATE OF `run_id`, `state` ON `advice_requests` WHEN NEW.`run_id` IS NOT NULL AND (OLD.`run_id` IS NOT NEW.`run_id` OR OLD.`state` IS NOT NEW.`state`) BEGIN
   INSERT INTO `broker_run_advice_states` (`run_id`, `state`, `n`) VALUES (NEW.`run_id`, NEW.`state`, 1) ON CONFLICT (`run_id`, `state`) DO UPDATE SET `n` = `n` + 1;
 END;--> statement-breakpoint
-CREATE TRIGGER `advice_requests_state_count_delete` AFTER DELETE ON `advice_requests` WHEN OLD.`run_id` IS NOT NULL BEGIN
+CREATE TRIGGER `advice_requests_run_states_delete` AFTER DELETE ON `advice_requests` WHEN OLD.`run_id` IS NOT NULL BEGIN
   UPDATE `broker_run_advice_states` SET `n` = `n` - 1 WHERE `run_id` = OLD.`run_id` AND `state` = OLD.`state`;
 END;

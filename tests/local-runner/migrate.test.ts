@@ -119,6 +119,46 @@ describe("migrateDatabase", () => {
     ]);
   });
 
+  it("counts a run's advice by state and every ingest cursor a database already holds when it adds those kept counts (0025, 0027)", async () => {
+    const { db } = await fileDatabase();
+    await migrateDatabase(db);
+    const c = db.client;
+    const undo = ["0025_run_advice_states", "0027_ingest_totals"].map((tag) => journal.entries.find((e) => e.tag === tag)!);
+    const triggers = (
+      await c.execute(
+        "SELECT name FROM sqlite_schema WHERE type = 'trigger' AND (name GLOB 'advice_requests_run_states_*' OR name GLOB 'ingest_cursors_totals_*')",
+      )
+    ).rows.map((r) => String(r.name));
+    expect(triggers).toHaveLength(7);
+    await c.executeMultiple(`
+      ${triggers.map((t) => `DROP TRIGGER ${t};`).join(" ")}
+      DROP TABLE broker_run_advice_states; DROP INDEX advice_requests_run_drafted_idx; DROP INDEX advice_requests_run_owner_input_idx; DROP TABLE ingest_totals;
+      DELETE FROM __drizzle_migrations WHERE created_at IN (${undo.map((e) => e.when).join(", ")});
+      INSERT INTO advice_requests (id, source_message_id, thread_id, to_session_id, run_id, state, request_text, created_at, updated_at) VALUES
+        ('adv_1', 'msg_1', 'thr_1', 'ses_x', 'run_a', 'draft_ready', 'q', 1, 1), ('adv_2', 'msg_2', 'thr_1', 'ses_x', 'run_a', 'draft_ready', 'q', 2, 2),
+        ('adv_3', 'msg_3', 'thr_2', 'ses_x', 'run_a', 'sent', 'q', 3, 3), ('adv_4', 'msg_4', 'thr_3', 'ses_x', NULL, 'queued', 'q', 4, 4);
+      INSERT INTO ingest_cursors (session_id, path, identity, generation, offset, lines_total, skipped_total, updated_at) VALUES
+        ('ses_1', '/a', '1:1', 0, 10, 7, 0, 1), ('ses_2', '/b', '1:2', 0, 20, 5, 2, 1);`);
+    expect((await migrateDatabase(db)).applied).toEqual(undo.map((e) => e.tag));
+    const table = async (sql: string) => (await c.execute(sql)).rows.map((r) => Object.values(r));
+    expect(await table("SELECT run_id, state, n FROM broker_run_advice_states ORDER BY run_id, state")).toEqual([
+      ["run_a", "draft_ready", 2],
+      ["run_a", "sent", 1],
+    ]);
+    expect(await table("SELECT id, sessions, lines, skipped, sessions_skipping FROM ingest_totals")).toEqual([[1, 2, 12, 2, 1]]);
+    // From now on the triggers keep them: a draft is sent, a cursor moves, another session is ingested.
+    await c.execute("UPDATE advice_requests SET state = 'sent' WHERE id = 'adv_1'");
+    await c.execute("UPDATE ingest_cursors SET lines_total = lines_total + 3, skipped_total = skipped_total + 1 WHERE session_id = 'ses_1'");
+    await c.execute(
+      "INSERT INTO ingest_cursors (session_id, path, identity, generation, offset, lines_total, skipped_total, updated_at) VALUES ('ses_3', '/c', '1:3', 0, 0, 0, 0, 2)",
+    );
+    expect(await table("SELECT state, n FROM broker_run_advice_states WHERE run_id = 'run_a' ORDER BY state")).toEqual([
+      ["draft_ready", 1],
+      ["sent", 2],
+    ]);
+    expect(await table("SELECT sessions, lines, skipped, sessions_skipping FROM ingest_totals")).toEqual([[3, 15, 3, 2]]);
+  });
+
   it("checks a current database without the write lock, so a long writer elsewhere does not hold it up", async () => {
     const { url, db } = await fileDatabase();
     await migrateDatabase(db);

@@ -185,6 +185,30 @@ describe("ingest", () => {
     expect(counted.rows[0]).toMatchObject({ n: 13, g: 1 });
   });
 
+  it("keeps the ingest totals the telemetry views read equal to a recount of every cursor", async () => {
+    const clean = await worker(codexRollout(env, "clean", null), `${userMsg("a")}${done()}`);
+    const bad = await worker(codexRollout(env, "bad-totals", null), `${userMsg("a")}{not json\n`);
+    await ingest(clean);
+    await ingest(bad);
+    appendFileSync(codexRollout(env, "bad-totals", null), `[1]\n${done()}`);
+    await ingest(bad);
+    const recount = (
+      await env.services.database.client.execute(
+        "SELECT count(*) AS sessions, sum(lines_total) AS lines, sum(skipped_total) AS skipped, sum(skipped_total > 0) AS skipping FROM ingest_cursors",
+      )
+    ).rows[0]!;
+    expect({ sessions: Number(recount.sessions), lines: Number(recount.lines), skipped: Number(recount.skipped), skipping: Number(recount.skipping) }).toEqual({
+      sessions: 2,
+      lines: 6,
+      skipped: 2,
+      skipping: 1,
+    });
+    const metrics = (await env.call("GET", "/v1/telemetry/metrics")).body;
+    expect(metrics.ingest).toMatchObject({ sessions: 2, lines_total: 6, skipped_lines: 2 });
+    const failures = (await env.call("GET", "/v1/telemetry/failures")).body;
+    expect(failures.counts).toMatchObject({ ingest_skipped_lines: 2, ingest_sessions_with_skipped_lines: 1 });
+  });
+
   it("never quotes a skipped line in its warnings", async () => {
     const path = codexRollout(env, "secret", null);
     const name = await worker(path, `${userMsg("a")}root:x:0:0:TOPSECRET-hash\n"TOPSECRET string"\n`);

@@ -16,7 +16,7 @@ afterEach(async () => {
  * Tables bounded by configuration or by the number of sessions (one ingest cursor each), and the
  * partial indexes that hold only open work (active bindings, segments that still hold text).
  */
-const SMALL = new Set(["patrol_state", "plugin_states", "dispatchers", "cron_slots", "__drizzle_migrations", "ingest_cursors"]);
+const SMALL = new Set(["patrol_state", "plugin_states", "dispatchers", "cron_slots", "__drizzle_migrations", "ingest_totals"]);
 const OPEN_WORK_INDEXES = ["bindings_active_task_uq", "transcript_segments_content_idx"];
 
 describe("query plans of replay, audit, telemetry, export and the dashboard", () => {
