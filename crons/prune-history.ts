@@ -1,7 +1,10 @@
-import { like, lt, or } from "drizzle-orm";
+import { and, gte, like, lt, or, sql } from "drizzle-orm";
 import { idempotencyKeys } from "../schema/auth.ts";
 import { cronRuns, cronSlots } from "../schema/crons.ts";
 import type { Ctx } from "../functions/lib/ctx.ts";
+
+/** How far before the last successful prune the secret scrub looks again (clock disagreement between machines). */
+const SCRUB_OVERLAP_MS = 3_600_000;
 
 /** How long cron bookkeeping is kept: long enough to debug last week, short enough to stay small. */
 export const CRON_HISTORY_DAYS = 7;
@@ -17,11 +20,22 @@ export async function pruneCronHistory(ctx: Ctx, days = CRON_HISTORY_DAYS) {
     ctx.db.delete(cronRuns).where(lt(cronRuns.startedAt, cutoff)).returning({ id: cronRuns.id }),
     // A retry comes within minutes; a week-old key only keeps a stored response alive.
     ctx.db.delete(idempotencyKeys).where(lt(idempotencyKeys.createdAt, cutoff)).returning({ key: idempotencyKeys.key }),
-    // Responses are stored without secrets; this clears any copy written by an older version.
+    // Responses are stored without secrets; this clears any copy written by an older version
+    // (one still running beside a newer one on a shared database). Only keys stored since the
+    // last successful prune, less an hour for clocks that disagree, are read (off the created_at
+    // index): earlier ones were looked at then. The first prune reads them all, once.
     ctx.db
       .update(idempotencyKeys)
       .set({ responseBody: null })
-      .where(or(like(idempotencyKeys.responseBody, '%"token":"sy_%'), like(idempotencyKeys.responseBody, '%"secret":"sy_%')))
+      .where(
+        and(
+          gte(
+            idempotencyKeys.createdAt,
+            sql`coalesce((SELECT ${cronRuns.startedAt} FROM ${cronRuns} WHERE ${cronRuns.name} = 'prune-history' AND ${cronRuns.state} = 'succeeded' ORDER BY ${cronRuns.startedAt} DESC LIMIT 1) - ${SCRUB_OVERLAP_MS}, 0)`,
+          ),
+          or(like(idempotencyKeys.responseBody, '%"token":"sy_%'), like(idempotencyKeys.responseBody, '%"secret":"sy_%')),
+        ),
+      )
       .returning({ key: idempotencyKeys.key }),
   ]);
   return {

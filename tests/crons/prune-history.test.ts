@@ -32,6 +32,33 @@ describe("prune-history cron", () => {
     expect(await stored("old")).toBe("null");
   });
 
+  it("looks again only at keys stored since the last successful prune (less an hour), off the created_at index", async () => {
+    const legacy = (key: string, at: number) =>
+      env.services.database.client.execute({
+        sql: "INSERT INTO idempotency_keys (principal, key, method, path, request_hash, state, status_code, response_body, created_at) VALUES ('session:x', ?, 'POST', '/v1/sessions', 'h', 'done', 201, ?, ?)",
+        args: [key, `{"token":"sy_session_${"cd".repeat(24)}"}`, at],
+      });
+    expect((await runCron(ctx, "prune-history", { runner: "p1" })).state).toBe("succeeded");
+    const lastPrune = env.clock.ms;
+    env.clock.advance(3 * 3600);
+    // Stored long before the last prune: that prune would have cleared it; not read again.
+    await legacy("before", lastPrune - 2 * 3_600_000);
+    // Stored within the hour before it (another machine's clock) and after it: both read.
+    await legacy("overlap", lastPrune - 30 * 60_000);
+    await legacy("after", lastPrune + 60_000);
+    const run = await runCron(ctx, "prune-history", { runner: "p1" });
+    expect(run.report).toMatchObject({ secret_bodies_cleared: 2 });
+    const bodies = (await env.services.database.client.execute("SELECT key, response_body FROM idempotency_keys ORDER BY key")).rows.map((r) => [
+      r.key,
+      r.response_body,
+    ]);
+    expect(bodies).toEqual([
+      ["after", null],
+      ["before", expect.stringContaining("sy_session_")],
+      ["overlap", null],
+    ]);
+  });
+
   it("deletes slots and runs older than 7 days and keeps recent ones", async () => {
     expect(await claimCronSlot(ctx, "heartbeat-sweep:old", "p1")).toBe(true);
     await runCron(ctx, "heartbeat-sweep", { runner: "p1", slotKey: "heartbeat-sweep:old" });

@@ -34,8 +34,6 @@ const SMALL = new Set([
   "ingest_totals",
   "patrol_config",
   "manager_configs",
-  // Kept to a week by prune-history and to the newest few per token; its secret scrub reads them.
-  "idempotency_keys",
   // One row per job state, kept by triggers.
   "orchestrator_job_counts",
 ]);
