@@ -1,12 +1,12 @@
 import type { z } from "@hono/zod-openapi";
-import { and, asc, eq, type SQL } from "drizzle-orm";
+import { and, asc, eq, type SQL, sql } from "drizzle-orm";
 import { sessions } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { decodeCursor, keysetAfter, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { ListQuery, SessionList } from "./schema.ts";
 import { detailsVisibleTo, sessionToWire } from "./wire.ts";
-import { eqLiteral } from "../lib/sql.ts";
+import { eqLiteral, rowFromRaw } from "../lib/sql.ts";
 
 export const listRoute = defineRoute(["owner", "daemon", "runner", "session"], {
   method: "get",
@@ -27,25 +27,33 @@ export async function listSessions(ctx: Ctx, q: z.output<typeof ListQuery>) {
   if (q.state !== "all") where.push(eqLiteral(sessions.state, q.state));
   const next = keysetAfter([sessions.createdAt, sessions.id], after);
   if (next) where.push(next);
-  const read = (also: SQL[]) =>
-    ctx.db
-      .select()
-      .from(sessions)
-      .where(where.length + also.length ? and(...where, ...also) : undefined)
-      .orderBy(asc(sessions.createdAt), asc(sessions.id))
-      .limit(q.limit + 1);
-  // Named sessions: one read per name off its name index, in one batch, merged here in page
-  // order. One statement with `name IN (…)` has SQLite sort every registration those names ever
-  // had (a name is reused with each restart) before it can cut the page.
   const names = [...new Set(q.name)];
   const rows = names.length
-    ? (await ctx.db.batch(names.map((n) => read([eq(sessions.name, n)])) as [ReturnType<typeof read>, ...ReturnType<typeof read>[]]))
-        .flat()
-        .sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-        .slice(0, q.limit + 1)
-    : await read([]);
+    ? await namedPage(ctx, names, where, q.limit + 1)
+    : await ctx.db
+        .select()
+        .from(sessions)
+        .where(where.length ? and(...where) : undefined)
+        .orderBy(asc(sessions.createdAt), asc(sessions.id))
+        .limit(q.limit + 1);
   const page = pageOf(rows, q.limit, (r) => [r.createdAt, r.id], "sessions/list");
   const visible = await detailsVisibleTo(ctx);
   const out = page.items.map((r) => sessionToWire(r, { redactToken: q.redact_identity_token, hideDetails: !visible(r) }));
   return { sessions: out, count: out.length, next_cursor: page.next_cursor };
+}
+
+/**
+ * The first `n` sessions with any of `names` that also match `where`, oldest first: one arm per
+ * name, each read off the (name, created_at, id) index in page order, which SQLite merges in
+ * order and stops at `n`. One `name IN (…)` would sort every registration those names ever had
+ * (a name is reused with each restart) before it could cut the page.
+ */
+async function namedPage(ctx: Ctx, names: string[], where: SQL[], n: number) {
+  const rest = where.length ? sql` AND ${and(...where)}` : sql``;
+  const arms = sql.join(
+    names.map((name) => sql`SELECT * FROM ${sessions} WHERE ${sessions.name} = ${name}${rest}`),
+    sql` UNION ALL `,
+  );
+  const rows = await ctx.db.all<Record<string, unknown>>(sql`${arms} ORDER BY "created_at", "id" LIMIT ${n}`);
+  return rows.map((r) => rowFromRaw(sessions, r));
 }

@@ -86,9 +86,11 @@ const MAX_LISTED_NAMES = 100;
 export const ListQuery = z.object({
   role: z.enum(SESSION_ROLES).optional(),
   state: z.enum(["active", "gone", "all"]).optional().default("active"),
-  name: QueryList.refine((names) => names.length <= MAX_LISTED_NAMES, {
-    message: `at most ${MAX_LISTED_NAMES} names per request; ask for the rest in another`,
-  }).openapi({ description: `Repeat to select several sessions (at most ${MAX_LISTED_NAMES})` }),
+  name: QueryList.transform((names) => [...new Set(names)])
+    .refine((names) => names.length <= MAX_LISTED_NAMES, {
+      message: `at most ${MAX_LISTED_NAMES} different names per request; ask for the rest in another`,
+    })
+    .openapi({ description: `Repeat to select several sessions (at most ${MAX_LISTED_NAMES})` }),
   redact_identity_token: QueryBool,
   ...PageQueryFields,
 });

@@ -58,6 +58,9 @@ describe("GET /v1/sessions", () => {
     expect(await walk("state=all&name=beta&name=alpha&name=alpha")).toEqual(whole);
     expect(await walk("name=alpha&name=beta")).toEqual(["alpha:active", "beta:active"]);
     expect(await walk("state=gone&name=beta")).toEqual(["beta:gone", "beta:gone"]);
+    // A name repeated counts once.
+    const repeated = await env.call("GET", `/v1/sessions?${Array.from({ length: 150 }, () => "name=alpha").join("&")}`);
+    expect(names(repeated.body)).toEqual(["alpha"]);
     const many = Array.from({ length: 101 }, (_, i) => `name=n${i}`).join("&");
     const refused = await env.call("GET", `/v1/sessions?${many}`);
     expect(refused.status).toBe(400);
