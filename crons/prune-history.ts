@@ -14,7 +14,8 @@ export const CRON_HISTORY_DAYS = 7;
  * 10 s, lease-expiry every 30 s) would otherwise add some 23,000 rows a day forever.
  */
 export async function pruneCronHistory(ctx: Ctx, days = CRON_HISTORY_DAYS) {
-  const cutoff = ctx.now().getTime() - days * 86_400_000;
+  const nowMs = ctx.now().getTime();
+  const cutoff = nowMs - days * 86_400_000;
   const [slots, runs, keys, scrubbed] = await ctx.db.batch([
     ctx.db.delete(cronSlots).where(lt(cronSlots.claimedAt, cutoff)).returning({ key: cronSlots.slotKey }),
     ctx.db.delete(cronRuns).where(lt(cronRuns.startedAt, cutoff)).returning({ id: cronRuns.id }),
@@ -23,7 +24,9 @@ export async function pruneCronHistory(ctx: Ctx, days = CRON_HISTORY_DAYS) {
     // Responses are stored without secrets; this clears any copy written by an older version
     // (one still running beside a newer one on a shared database). Only keys stored since the
     // last successful prune, less an hour for clocks that disagree, are read (off the created_at
-    // index): earlier ones were looked at then. The first prune reads them all, once.
+    // index): earlier ones were looked at then, and migration 0028 cleared every key stored
+    // before this scrub existed. A prune stamped in the future (a clock running ahead) counts as
+    // now, so it cannot switch the scrub off.
     ctx.db
       .update(idempotencyKeys)
       .set({ responseBody: null })
@@ -31,7 +34,7 @@ export async function pruneCronHistory(ctx: Ctx, days = CRON_HISTORY_DAYS) {
         and(
           gte(
             idempotencyKeys.createdAt,
-            sql`coalesce((SELECT ${cronRuns.startedAt} FROM ${cronRuns} WHERE ${cronRuns.name} = 'prune-history' AND ${cronRuns.state} = 'succeeded' ORDER BY ${cronRuns.startedAt} DESC LIMIT 1) - ${SCRUB_OVERLAP_MS}, 0)`,
+            sql`min(coalesce((SELECT ${cronRuns.startedAt} FROM ${cronRuns} WHERE ${cronRuns.name} = 'prune-history' AND ${cronRuns.state} = 'succeeded' AND ${cronRuns.startedAt} <= ${nowMs} ORDER BY ${cronRuns.startedAt} DESC LIMIT 1), 0), ${nowMs}) - ${SCRUB_OVERLAP_MS}`,
           ),
           or(like(idempotencyKeys.responseBody, '%"token":"sy_%'), like(idempotencyKeys.responseBody, '%"secret":"sy_%')),
         ),

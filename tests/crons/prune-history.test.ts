@@ -57,6 +57,14 @@ describe("prune-history cron", () => {
       ["before", expect.stringContaining("sy_session_")],
       ["overlap", null],
     ]);
+    // A prune stamped a month ahead (a machine whose clock runs fast) does not switch the scrub off.
+    await env.services.database.client.execute({
+      sql: "INSERT INTO cron_runs (id, name, runner, state, started_at, finished_at) VALUES ('crn_future', 'prune-history', 'fast-clock', 'succeeded', ?, ?)",
+      args: [env.clock.ms + 30 * 86_400_000, env.clock.ms + 30 * 86_400_000],
+    });
+    env.clock.advance(60);
+    await legacy("later", env.clock.ms);
+    expect((await runCron(ctx, "prune-history", { runner: "p1" })).report).toMatchObject({ secret_bodies_cleared: 1 });
   });
 
   it("deletes slots and runs older than 7 days and keeps recent ones", async () => {

@@ -159,6 +159,27 @@ describe("migrateDatabase", () => {
     expect(await table("SELECT sessions, lines, skipped, sessions_skipping FROM ingest_totals")).toEqual([[3, 15, 3, 2]]);
   });
 
+  it("clears the secret-bearing responses an older version stored, once, when it bounds the hourly scrub (0028)", async () => {
+    const { db } = await fileDatabase();
+    await migrateDatabase(db);
+    const c = db.client;
+    const last = journal.entries.find((e) => e.tag === "0028_scrub_stored_secrets")!;
+    const store = (key: string, body: string) =>
+      c.execute({
+        sql: "INSERT INTO idempotency_keys (principal, key, method, path, request_hash, state, status_code, response_body, created_at) VALUES ('session:x', ?, 'POST', '/v1/sessions', 'h', 'done', 201, ?, 1)",
+        args: [key, body],
+      });
+    await c.execute({ sql: "DELETE FROM __drizzle_migrations WHERE created_at = ?", args: [last.when] });
+    await store("minted", `{"token":"sy_session_${"ef".repeat(24)}"}`);
+    await store("plain", '{"session_id":"ses_1"}');
+    expect((await migrateDatabase(db)).applied).toEqual([last.tag]);
+    const bodies = (await c.execute("SELECT key, response_body FROM idempotency_keys ORDER BY key")).rows.map((r) => [r.key, r.response_body]);
+    expect(bodies).toEqual([
+      ["minted", null],
+      ["plain", '{"session_id":"ses_1"}'],
+    ]);
+  });
+
   it("checks a current database without the write lock, so a long writer elsewhere does not hold it up", async () => {
     const { url, db } = await fileDatabase();
     await migrateDatabase(db);
