@@ -47,6 +47,9 @@ export const commands = sqliteTable(
     index("commands_type_created_idx").on(t.type, t.createdAt, t.id),
     index("commands_session_idx").on(t.sessionId, t.createdAt),
     index("commands_task_idx").on(t.taskId, t.createdAt),
+    // A task's page of the command list, newest first on (created_at, id); the index above keeps
+    // the (created_at, rowid) order a task's audit history reads.
+    index("commands_task_page_idx").on(t.taskId, t.createdAt, t.id),
   ],
 );
 

@@ -1,5 +1,5 @@
 import type { z } from "@hono/zod-openapi";
-import { and, asc, desc, eq, inArray } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, sql } from "drizzle-orm";
 import { commandAttempts, commands, type CommandAttemptRow } from "../../schema/commands.ts";
 import { tasks } from "../../schema/tasks.ts";
 import { commandToWire } from "./store.ts";
@@ -54,8 +54,10 @@ export async function listCommands(ctx: Ctx, q: z.output<typeof CommandListQuery
     .where(
       and(
         taskId ? eq(commands.taskId, taskId) : undefined,
-        q.type ? eq(commands.type, q.type) : undefined,
-        q.state ? eq(commands.state, q.state) : undefined,
+        // With a task, type and state are checked on the task's rows (`+` keeps the planner off
+        // their indexes, which would walk every command of that type or state ever run).
+        q.type ? (taskId ? sql`+${commands.type} = ${q.type}` : eq(commands.type, q.type)) : undefined,
+        q.state ? (taskId ? sql`+${commands.state} = ${q.state}` : eq(commands.state, q.state)) : undefined,
         keysetAfter([commands.createdAt, commands.id], decodeCursor(q.cursor, 2, "queue/list"), "desc"),
       ),
     )

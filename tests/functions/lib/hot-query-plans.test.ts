@@ -126,6 +126,10 @@ describe("hot query plans across routes, crons and the cycle", () => {
     await ok("GET", "/v1/commands");
     await ok("GET", "/v1/commands?state=pending");
     await ok("GET", "/v1/commands?type=nudge_worker");
+    // A task's commands, also of one state or type: off the task's index, not a walk of that state's history.
+    await ok("GET", `/v1/commands?task=${task}&attempts=true`);
+    await ok("GET", `/v1/commands?task=${task}&state=succeeded`);
+    await ok("GET", `/v1/commands?task=${task}&type=nudge_worker`);
     // Audit, replay, events.
     await ok("GET", `/v1/tasks/${task}/audit`);
     await ok("GET", `/v1/tasks/${task}/replay?limit=5`);

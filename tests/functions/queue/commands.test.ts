@@ -3,6 +3,7 @@ import { createCommand } from "../../../functions/queue/store.ts";
 import { DISPATCH_PLUGINS } from "../../../functions/executors.ts";
 import { dispatchPass } from "../../../functions/queue/dispatch-pass.ts";
 import { boundPair } from "../../helpers/factories.ts";
+import { captureStatements, readSteps } from "../../helpers/query-plans.ts";
 import { commandRow, ownerCtx, recordingQueue } from "./helpers.ts";
 
 const q = recordingQueue();
@@ -31,6 +32,27 @@ describe("commands (list)", () => {
       expect.objectContaining({ dispatcher_id: "d1", claim_generation: 1, side_effect_started: true, side_effect_completed: true, error: "told to fail" }),
     ]);
     expect((await q.env.call("GET", "/v1/commands?type=nudge_worker")).body.commands.map((c: any) => c.id)).toEqual([pending.body.command_id]);
+  });
+
+  it("reads a task's commands of one state or type in the same steps however many other commands ran", async () => {
+    const { task } = await boundPair(q.env);
+    await createCommand(ownerCtx(q.env), { type: "notify_manager", taskId: task.task_id, payload: { n: 0 } });
+    // Newer commands of other tasks, of the state and type the filters name.
+    const grow = async (n: number) => {
+      for (let i = 0; i < n; i++) await createCommand(ownerCtx(q.env), { type: "notify_manager", taskId: null, payload: { n: i } });
+    };
+    const paths = [`/v1/commands?task=${task.task.name}&state=pending`, `/v1/commands?task=${task.task.name}&type=notify_manager`];
+    const steps = async () => {
+      const seen = captureStatements(q.env);
+      for (const path of paths) expect((await q.env.call("GET", path)).status, path).toBe(200);
+      return [...readSteps(q.env, seen)].filter(([sql]) => /from "commands"/.test(sql));
+    };
+    await grow(5);
+    const before = await steps();
+    await grow(150);
+    const after = await steps();
+    expect(before.length).toBe(2);
+    expect(after).toEqual(before);
   });
 
   it("answers 404 for an unknown task, 400 for an unknown state, 403 for a session", async () => {
