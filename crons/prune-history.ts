@@ -1,10 +1,13 @@
-import { and, gte, like, lt, or, sql } from "drizzle-orm";
+import { and, gte, lt, sql } from "drizzle-orm";
 import { idempotencyKeys } from "../schema/auth.ts";
 import { cronRuns, cronSlots } from "../schema/crons.ts";
 import type { Ctx } from "../functions/lib/ctx.ts";
 
-/** How far before the last successful prune the secret scrub looks again (clock disagreement between machines). */
-const SCRUB_OVERLAP_MS = 3_600_000;
+/**
+ * How far before the last scrubbing prune the secret scrub looks again: machines sharing the
+ * database whose clocks disagree by less than this lose nothing to it.
+ */
+const SCRUB_OVERLAP_MS = 6 * 3_600_000;
 
 /** How long cron bookkeeping is kept: long enough to debug last week, short enough to stay small. */
 export const CRON_HISTORY_DAYS = 7;
@@ -23,10 +26,11 @@ export async function pruneCronHistory(ctx: Ctx, days = CRON_HISTORY_DAYS) {
     ctx.db.delete(idempotencyKeys).where(lt(idempotencyKeys.createdAt, cutoff)).returning({ key: idempotencyKeys.key }),
     // Responses are stored without secrets; this clears any copy written by an older version
     // (one still running beside a newer one on a shared database). Only keys stored since the
-    // last successful prune, less an hour for clocks that disagree, are read (off the created_at
-    // index): earlier ones were looked at then, and migration 0028 cleared every key stored
-    // before this scrub existed. A prune stamped in the future (a clock running ahead) counts as
-    // now, so it cannot switch the scrub off.
+    // last prune that scrubbed (its report counts what it cleared; an older version's prune
+    // recorded success without scrubbing), less SCRUB_OVERLAP_MS for clocks that disagree, are
+    // read, off the created_at index: earlier ones were looked at then, and migration 0028
+    // cleared every key stored before. A prune stamped after now (a clock running ahead) is
+    // ignored, so it cannot switch the scrub off.
     ctx.db
       .update(idempotencyKeys)
       .set({ responseBody: null })
@@ -34,9 +38,10 @@ export async function pruneCronHistory(ctx: Ctx, days = CRON_HISTORY_DAYS) {
         and(
           gte(
             idempotencyKeys.createdAt,
-            sql`min(coalesce((SELECT ${cronRuns.startedAt} FROM ${cronRuns} WHERE ${cronRuns.name} = 'prune-history' AND ${cronRuns.state} = 'succeeded' AND ${cronRuns.startedAt} <= ${nowMs} ORDER BY ${cronRuns.startedAt} DESC LIMIT 1), 0), ${nowMs}) - ${SCRUB_OVERLAP_MS}`,
+            sql`coalesce((SELECT ${cronRuns.startedAt} FROM ${cronRuns} WHERE ${cronRuns.name} = 'prune-history' AND ${cronRuns.state} = 'succeeded' AND ${cronRuns.startedAt} <= ${nowMs} AND json_extract(${cronRuns.report}, '$.secret_bodies_cleared') IS NOT NULL ORDER BY ${cronRuns.startedAt} DESC LIMIT 1) - ${SCRUB_OVERLAP_MS}, 0)`,
           ),
-          or(like(idempotencyKeys.responseBody, '%"token":"sy_%'), like(idempotencyKeys.responseBody, '%"secret":"sy_%')),
+          // GLOB: case-sensitive, and `_` is itself (in LIKE it matches any character).
+          sql`(${idempotencyKeys.responseBody} GLOB '*"token":"sy_*' OR ${idempotencyKeys.responseBody} GLOB '*"secret":"sy_*')`,
         ),
       )
       .returning({ key: idempotencyKeys.key }),

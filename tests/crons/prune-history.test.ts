@@ -32,39 +32,42 @@ describe("prune-history cron", () => {
     expect(await stored("old")).toBe("null");
   });
 
-  it("looks again only at keys stored since the last successful prune (less an hour), off the created_at index", async () => {
-    const legacy = (key: string, at: number) =>
-      env.services.database.client.execute({
+  it("looks again only at keys stored since the last prune that scrubbed (less six hours), off the created_at index", async () => {
+    const c = env.services.database.client;
+    const legacy = (key: string, at: number, body = `{"token":"sy_session_${"cd".repeat(24)}"}`) =>
+      c.execute({
         sql: "INSERT INTO idempotency_keys (principal, key, method, path, request_hash, state, status_code, response_body, created_at) VALUES ('session:x', ?, 'POST', '/v1/sessions', 'h', 'done', 201, ?, ?)",
-        args: [key, `{"token":"sy_session_${"cd".repeat(24)}"}`, at],
+        args: [key, body, at],
       });
+    const prune = (id: string, at: number, report: string | null) =>
+      c.execute({
+        sql: "INSERT INTO cron_runs (id, name, runner, state, report_json, started_at, finished_at) VALUES (?, 'prune-history', 'other', 'succeeded', ?, ?, ?)",
+        args: [id, report, at, at],
+      });
+    const bodies = async () =>
+      (await c.execute("SELECT key, response_body IS NULL AS cleared FROM idempotency_keys ORDER BY key")).rows.map((r) => [r.key, r.cleared]);
     expect((await runCron(ctx, "prune-history", { runner: "p1" })).state).toBe("succeeded");
     const lastPrune = env.clock.ms;
-    env.clock.advance(3 * 3600);
-    // Stored long before the last prune: that prune would have cleared it; not read again.
-    await legacy("before", lastPrune - 2 * 3_600_000);
-    // Stored within the hour before it (another machine's clock) and after it: both read.
-    await legacy("overlap", lastPrune - 30 * 60_000);
+    env.clock.advance(8 * 3600);
+    // Stored long before the last scrub: it would have cleared it; not read again.
+    await legacy("before", lastPrune - 7 * 3_600_000);
+    // Stored within six hours before it (a machine whose clock is behind) and after it: both read.
+    await legacy("overlap", lastPrune - 5 * 3_600_000);
     await legacy("after", lastPrune + 60_000);
+    // Not a minted secret: `_` is itself, not any character, and case counts.
+    await legacy("lookalike", lastPrune + 60_000, '{"token":"syx_2","secret":"SY_3"}');
+    // Prunes that did not scrub (an older version's, which records success all the same) and one
+    // stamped a month ahead (a clock running fast) do not move where the scrub starts.
+    await prune("crn_old_version", lastPrune + 3_600_000, '{"slots_deleted":0}');
+    await prune("crn_future", env.clock.ms + 30 * 86_400_000, '{"secret_bodies_cleared":0}');
     const run = await runCron(ctx, "prune-history", { runner: "p1" });
     expect(run.report).toMatchObject({ secret_bodies_cleared: 2 });
-    const bodies = (await env.services.database.client.execute("SELECT key, response_body FROM idempotency_keys ORDER BY key")).rows.map((r) => [
-      r.key,
-      r.response_body,
+    expect(await bodies()).toEqual([
+      ["after", 1],
+      ["before", 0],
+      ["lookalike", 0],
+      ["overlap", 1],
     ]);
-    expect(bodies).toEqual([
-      ["after", null],
-      ["before", expect.stringContaining("sy_session_")],
-      ["overlap", null],
-    ]);
-    // A prune stamped a month ahead (a machine whose clock runs fast) does not switch the scrub off.
-    await env.services.database.client.execute({
-      sql: "INSERT INTO cron_runs (id, name, runner, state, started_at, finished_at) VALUES ('crn_future', 'prune-history', 'fast-clock', 'succeeded', ?, ?)",
-      args: [env.clock.ms + 30 * 86_400_000, env.clock.ms + 30 * 86_400_000],
-    });
-    env.clock.advance(60);
-    await legacy("later", env.clock.ms);
-    expect((await runCron(ctx, "prune-history", { runner: "p1" })).report).toMatchObject({ secret_bodies_cleared: 1 });
   });
 
   it("deletes slots and runs older than 7 days and keeps recent ones", async () => {
