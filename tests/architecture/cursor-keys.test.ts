@@ -20,9 +20,17 @@ describe("cursor keys", () => {
         const before = code.slice(Math.max(0, m.index - 200), m.index);
         // Inline: keysetAfter([columns], decodeCursor(...)).
         if (/keysetAfter\(\s*\[[^\]]*\]\s*,\s*$/.test(before)) continue;
-        // Named: const after = decodeCursor(...), later handed to keysetAfter.
+        // Named: const after = decodeCursor(...), handed to keysetAfter after it in the same
+        // function (before the next top-level declaration), and never indexed by hand.
         const named = /const (\w+) = $/.exec(before);
-        if (named && new RegExp(`keysetAfter\\(\\s*\\[[^\\]]*\\]\\s*,\\s*${named[1]}\\b`).test(code)) continue;
+        if (named) {
+          const rest = code.slice(m.index);
+          const end = rest.search(/\n(export |async function |function |const [A-Z])/);
+          const scope = end === -1 ? rest : rest.slice(0, end);
+          const handed = new RegExp(`keysetAfter\\(\\s*\\[[^\\]]*\\]\\s*,\\s*${named[1]}\\b`).test(scope);
+          const indexed = new RegExp(`\\b${named[1]}(\\?\\.)?\\[`).test(scope);
+          if (handed && !indexed) continue;
+        }
         loose.push(`${rel}:${code.slice(0, m.index).split("\n").length}`);
       }
     }
