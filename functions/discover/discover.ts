@@ -1,11 +1,11 @@
 import type { z } from "@hono/zod-openapi";
 import { and, asc, desc, eq, gte, inArray, lt, type SQL, sql } from "drizzle-orm";
-import { alias } from "drizzle-orm/sqlite-core";
 import type { BatchItem } from "drizzle-orm/batch";
 import { bindings } from "../../schema/bindings.ts";
 import { type EventRow, events } from "../../schema/events.ts";
 import { type SessionRow, sessions } from "../../schema/sessions.ts";
 import { type TaskRow, tasks } from "../../schema/tasks.ts";
+import { bindingsWithNames } from "../bindings/list.ts";
 import { MAX_PAGE_LIMIT } from "../lib/paging.ts";
 import { ftsQuery } from "../telemetry/search.ts";
 import type { Ctx } from "../lib/ctx.ts";
@@ -220,17 +220,7 @@ export async function discover(ctx: Ctx, q: z.output<typeof DiscoverQuery>) {
  * managers' bindings).
  */
 async function activeBindingsOf(ctx: Ctx, taskIds: string[], sessionIds: string[]) {
-  const w = alias(sessions, "w");
-  const m = alias(sessions, "m");
-  const read = (where: SQL, limit: number) =>
-    ctx.db
-      .select({ b: bindings, task: tasks.name, worker: w.name, manager: m.name })
-      .from(bindings)
-      .innerJoin(tasks, eq(tasks.id, bindings.taskId))
-      .innerJoin(w, eq(w.id, bindings.workerSessionId))
-      .innerJoin(m, eq(m.id, bindings.managerSessionId))
-      .where(and(eqLiteral(bindings.state, "active"), where))
-      .limit(limit);
+  const read = (where: SQL, limit: number) => bindingsWithNames(ctx, and(eqLiteral(bindings.state, "active"), where)).limit(limit);
   const reads = [
     ...(taskIds.length ? [read(inArray(bindings.taskId, taskIds), taskIds.length)] : []),
     ...(sessionIds.length
