@@ -56,6 +56,9 @@ export const sessions = sqliteTable(
     // "Is this transcript already some active session's?" at registration, and which active
     // session a hook event names by its transcript.
     index("sessions_active_transcript_idx").on(t.transcriptPath).where(sql`state = 'active'`),
+    // A message addressed by an app thread title (functions/messages/recipient.ts reads it with
+    // every send's lookup, so it must not walk the active sessions).
+    index("sessions_active_title_idx").on(t.threadTitle).where(sql`state = 'active'`),
     // A Codex hook event names the agent's thread, not our session.
     index("sessions_thread_idx").on(t.threadId),
     // Looked up when a session's own hook token reports an agent session id new to it (functions/hooks/ingest.ts).

@@ -1,5 +1,5 @@
 import type { z } from "@hono/zod-openapi";
-import { and, eq, getTableColumns, inArray, sql } from "drizzle-orm";
+import { and, getTableColumns, inArray, sql } from "drizzle-orm";
 import { events } from "../../schema/events.ts";
 import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import { transcriptEvents } from "../../schema/observe.ts";
@@ -94,7 +94,6 @@ export async function bindTask(ctx: Ctx, input: z.infer<typeof BindBody>, respon
   return result;
 }
 
-/** Works out which active binding blocked the insert, for a precise error. */
 /**
  * The task and the two sessions of a binding. One query on the common path (the sessions, with
  * the task riding along as a scalar subquery); when anything is missing, inactive or in the wrong
@@ -107,19 +106,29 @@ async function bindParties(
   const rows = await ctx.db
     .select({
       ...getTableColumns(sessions),
-      taskJson: sql<string | null>`(SELECT json_object('id', t.id, 'state', t.state) FROM ${tasks} t WHERE t.name = ${input.task})`,
+      // Whether the task or this worker is bound already rides along too, so a refused bind
+      // costs no round trip more than a bind (each an index probe of a partial unique index).
+      taskJson: sql<string | null>`(SELECT json_object('id', t.id, 'state', t.state,
+        'bound', EXISTS (SELECT 1 FROM ${bindings} b WHERE b.task_id = t.id AND b.state = 'active')) FROM ${tasks} t WHERE t.name = ${input.task})`,
+      boundTo: sql<string | null>`(SELECT bt.name FROM ${bindings} b JOIN ${tasks} bt ON bt.id = b.task_id
+        WHERE b.worker_session_id = "sessions"."id" AND b.state = 'active' LIMIT 1)`,
     })
     .from(sessions)
     .where(and(inArray(sessions.name, [input.worker, input.manager]), eqLiteral(sessions.state, "active")));
-  const found = rows[0]?.taskJson ? (JSON.parse(rows[0].taskJson) as { id: string; state: string }) : null;
+  const found = rows[0]?.taskJson ? (JSON.parse(rows[0].taskJson) as { id: string; state: string; bound: number }) : null;
   const strip = (r: (typeof rows)[number] | undefined): SessionRow | undefined => {
     if (!r) return undefined;
-    const { taskJson: _taskJson, ...session } = r;
+    const { taskJson: _taskJson, boundTo: _boundTo, ...session } = r;
     return session;
   };
   const worker = strip(rows.find((r) => r.name === input.worker && r.role === "worker"));
   const manager = strip(rows.find((r) => r.name === input.manager && r.role === "manager"));
-  if (found?.state === "active" && worker && manager) return { task: { id: found.id, name: input.task }, worker, manager };
+  if (found?.state === "active" && worker && manager) {
+    if (found.bound) throw taskBoundError(input.task);
+    const boundTo = rows.find((r) => r.id === worker.id)?.boundTo;
+    if (boundTo) throw workerBoundError(worker.name, boundTo);
+    return { task: { id: found.id, name: input.task }, worker, manager };
+  }
   const task = await taskByName(ctx, input.task);
   if (task.state !== "active") {
     throw new ApiError("CONFLICT", `task '${task.name}' is ${task.state}`, { hint: "Bind sessions to an active task; create a new task for new work." });
@@ -127,24 +136,27 @@ async function bindParties(
   return { task, worker: await activeSessionByName(ctx, input.worker, "worker"), manager: await activeSessionByName(ctx, input.manager, "manager") };
 }
 
+/**
+ * Why a bind lost to a unique index: the task is bound, or the worker is. Both are read in one
+ * statement (a refusal costs no more round trips than a bind), each off its partial index.
+ */
 async function explainBindConflict(ctx: Ctx, taskId: string, taskName: string, workerId: string, workerName: string): Promise<ApiError> {
-  const [taskBound] = await ctx.db
-    .select({ id: bindings.id })
-    .from(bindings)
-    .where(and(eq(bindings.taskId, taskId), eqLiteral(bindings.state, "active")))
-    .limit(1);
-  if (taskBound) {
-    return new ApiError("ALREADY_BOUND", `task '${taskName}' already has an active binding`, {
-      hint: `Unbind it first: switchyard unbind --task ${taskName}`,
-    });
-  }
-  const [other] = await ctx.db
-    .select({ task: tasks.name })
-    .from(bindings)
-    .innerJoin(tasks, eq(tasks.id, bindings.taskId))
-    .where(and(eq(bindings.workerSessionId, workerId), eqLiteral(bindings.state, "active")))
-    .limit(1);
-  return new ApiError("ALREADY_BOUND", `worker '${workerName}' is already bound to task '${other?.task ?? "?"}'`, {
-    hint: `A worker serves one task at a time; unbind it first: switchyard unbind --task ${other?.task ?? "<task>"}`,
+  const [row] = await ctx.db.all<{ task_bound: number; other_task: string | null }>(sql`SELECT
+      EXISTS (SELECT 1 FROM ${bindings} WHERE "task_id" = ${taskId} AND "state" = 'active') AS "task_bound",
+      (SELECT ${tasks.name} FROM ${bindings} JOIN ${tasks} ON ${tasks.id} = ${bindings.taskId}
+        WHERE ${bindings.workerSessionId} = ${workerId} AND ${bindings.state} = 'active' LIMIT 1) AS "other_task"`);
+  if (row?.task_bound) return taskBoundError(taskName);
+  return workerBoundError(workerName, row?.other_task ?? null);
+}
+
+function taskBoundError(taskName: string): ApiError {
+  return new ApiError("ALREADY_BOUND", `task '${taskName}' already has an active binding`, {
+    hint: `Unbind it first: switchyard unbind --task ${taskName}`,
+  });
+}
+
+function workerBoundError(workerName: string, task: string | null): ApiError {
+  return new ApiError("ALREADY_BOUND", `worker '${workerName}' is already bound to task '${task ?? "?"}'`, {
+    hint: `A worker serves one task at a time; unbind it first: switchyard unbind --task ${task ?? "<task>"}`,
   });
 }

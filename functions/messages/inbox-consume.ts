@@ -8,7 +8,17 @@ import { batchWithKey, keyInProgress, keyTaken } from "../lib/idempotency.ts";
 import type { RouteOptions } from "../lib/route.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { NameParam } from "../sessions/schema.ts";
-import { inboxHeader, inboxOwner, inboxOwnerAndOldest, type InboxOwner, type InboxRef, type OldestItem, oldestPending } from "./inbox-target.ts";
+import {
+  inboxHeader,
+  inboxOwner,
+  inboxOwnerAndOldest,
+  type InboxOwner,
+  type InboxRef,
+  itemNames,
+  namesCarried,
+  type OldestItem,
+  oldestPending,
+} from "./inbox-target.ts";
 import { itemsToWire } from "./items.ts";
 import { recheckMs, type WakeReason } from "./notifier.ts";
 import { ConsumeBody, ConsumeResult, MAX_WAIT_SECONDS, TaskNameParam } from "./schema.ts";
@@ -109,12 +119,14 @@ async function takeNext(ctx: Ctx, owner: InboxOwner, pollCount: number, answer: 
       .update(inboxItems)
       .set({ consumedAt: nowMs, consumedBy })
       .where(and(sql`${inboxItems.id} = ${oldest}`, isNull(inboxItems.consumedAt)))
-      .returning(),
+      // The item's names come back with it, so its answer needs no read of its own.
+      .returning({ item: inboxItems, ...itemNames }),
     ctx.db.select({ id: inboxItems.id }).from(inboxItems).where(pendingOf(s.id)).limit(1),
   ]);
-  const row = updated[0];
-  if (!row) return null;
-  const [item] = await itemsToWire(ctx, [row], { [s.id]: s.name });
+  const taken = updated[0];
+  if (!taken) return null;
+  const names = namesCarried([taken]);
+  const [item] = await itemsToWire(ctx, [taken.item], { ...names.sessions, [s.id]: s.name }, names.tasks);
   return { body: answer(item!, more.length > 0, eventId), hasMore: more.length > 0 };
 }
 

@@ -6,7 +6,7 @@ import type { RouteOptions } from "../lib/route.ts";
 import { decodeTypedCursor, pageOf } from "../lib/paging.ts";
 import { defineRoute, jsonResponse } from "../lib/route.ts";
 import { NameParam } from "../sessions/schema.ts";
-import { inboxHeader, inboxOwner, type InboxRef } from "./inbox-target.ts";
+import { inboxHeader, inboxOwner, itemNames, namesCarried, type InboxRef } from "./inbox-target.ts";
 import { itemsToWire } from "./items.ts";
 import { recheckMs, type WakeReason } from "./notifier.ts";
 import { InboxList, InboxListQuery, MAX_WAIT_SECONDS, TaskNameParam } from "./schema.ts";
@@ -85,6 +85,7 @@ export async function listInbox(ctx: Ctx, ref: InboxRef, q: z.output<typeof Inbo
       item: inboxItems,
       rid: sql<number>`${inboxItems}.rowid`,
       total: sql<number>`(SELECT count(*) FROM ${inboxItems} WHERE ${pendingWhere})`.mapWith(Number),
+      ...itemNames,
     })
     .from(inboxItems)
     .where(and(pendingWhere, after ? sql`(${inboxItems.createdAt}, ${inboxItems}.rowid) > (${after[0]}, ${after[1]})` : undefined))
@@ -92,12 +93,13 @@ export async function listInbox(ctx: Ctx, ref: InboxRef, q: z.output<typeof Inbo
     .limit(q.limit + 1);
   const page = pageOf(keyed, q.limit, (r) => [r.item.createdAt, r.rid], "messages/inbox-list");
   const rows = page.items.map((r) => r.item);
+  const names = namesCarried(page.items);
   // With no row on this page (an empty inbox, or a cursor past the end) the total needs its own read.
   const total = keyed[0]?.total ?? (after ? ((await ctx.db.select({ n: count() }).from(inboxItems).where(pendingWhere))[0]?.n ?? 0) : 0);
   return {
     ...inboxHeader(owner),
     pending: total,
-    items: await itemsToWire(ctx, rows, { [owner.session.id]: owner.session.name }),
+    items: await itemsToWire(ctx, rows, { ...names.sessions, [owner.session.id]: owner.session.name }, names.tasks),
     count: rows.length,
     timed_out: timedOut,
     poll_count: polls,

@@ -40,6 +40,27 @@ export interface OldestItem {
 const source = alias(sessions, "source");
 
 /**
+ * An inbox item's sender and task names as scalar subqueries (by primary key), for a page or an
+ * UPDATE … RETURNING that must name its items without another round trip.
+ */
+export const itemNames = {
+  // Qualified by hand: drizzle writes a single-table query's columns unqualified.
+  sourceName: sql<string | null>`(SELECT s.name FROM ${sessions} s WHERE s.id = "inbox_items"."source_session_id")`,
+  taskName: sql<string | null>`(SELECT t.name FROM ${tasks} t WHERE t.id = "inbox_items"."task_id")`,
+};
+
+/** The names `rows` carry, by id, as itemsToWire takes them (so it reads none of them again). */
+export function namesCarried(rows: Array<{ item: InboxItemRow; sourceName: string | null; taskName: string | null }>) {
+  const sessions: Record<string, string> = {};
+  const tasks: Record<string, string> = {};
+  for (const { item, sourceName, taskName } of rows) {
+    if (item.sourceSessionId && sourceName !== null) sessions[item.sourceSessionId] = sourceName;
+    if (item.taskId && taskName !== null) tasks[item.taskId] = taskName;
+  }
+  return { sessions, tasks };
+}
+
+/**
  * The oldest unconsumed item of the inbox whose session id `target` yields, with its sender's and
  * task's names, so its answer needs no further read (index-served; the names by primary key).
  */

@@ -1,4 +1,4 @@
-import { eq, inArray, type SQL } from "drizzle-orm";
+import { eq, inArray, sql, type SQL } from "drizzle-orm";
 import type { SQLiteTable } from "drizzle-orm/sqlite-core";
 import type { BatchItem } from "drizzle-orm/batch";
 import { inboxItems, messages, type InboxItemRow, type InboxSignal, type MessageRow } from "../../schema/messages.ts";
@@ -177,17 +177,25 @@ export async function planInboxItem(
   return { created, stmts };
 }
 
-/** Session and task names for a set of ids, in up to two queries (none for names already known). */
+/**
+ * Session and task names for a set of ids, in one statement (none when every name is known): the
+ * inbox list and consume name each item's sessions and task, and two lookups were two round
+ * trips.
+ */
 async function namesFor(ctx: Ctx, sessionIds: string[], taskIds: string[], known: Record<string, string> = {}, knownTasks: Record<string, string> = {}) {
   const sessionNames = new Map<string, string>(Object.entries(known));
   const taskNames = new Map<string, string>(Object.entries(knownTasks));
   const sIds = [...new Set(sessionIds)].filter((id) => !sessionNames.has(id));
   const tIds = [...new Set(taskIds)].filter((id) => !taskNames.has(id));
+  const arms: SQL[] = [];
   if (sIds.length)
-    for (const s of await ctx.db.select({ id: sessions.id, name: sessions.name }).from(sessions).where(inArray(sessions.id, sIds)))
-      sessionNames.set(s.id, s.name);
-  if (tIds.length)
-    for (const t of await ctx.db.select({ id: tasks.id, name: tasks.name }).from(tasks).where(inArray(tasks.id, tIds))) taskNames.set(t.id, t.name);
+    arms.push(sql`SELECT 0 AS "of_task", ${sessions.id} AS "id", ${sessions.name} AS "name" FROM ${sessions} WHERE ${inArray(sessions.id, sIds)}`);
+  if (tIds.length) arms.push(sql`SELECT 1, ${tasks.id}, ${tasks.name} FROM ${tasks} WHERE ${inArray(tasks.id, tIds)}`);
+  if (arms.length) {
+    for (const r of await ctx.db.all<{ of_task: number; id: string; name: string }>(sql.join(arms, sql` UNION ALL `))) {
+      (r.of_task ? taskNames : sessionNames).set(r.id, r.name);
+    }
+  }
   return { sessionNames, taskNames };
 }
 

@@ -1,32 +1,52 @@
-import { and, desc, eq, like, or } from "drizzle-orm";
+import { and, like, or, sql } from "drizzle-orm";
 import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
-import { eqLiteral } from "../lib/sql.ts";
-import { findActiveSessionByName } from "../sessions/lookup.ts";
+import { eqLiteral, rowFromRaw } from "../lib/sql.ts";
+
+/** Which rule read a row of the recipient lookup (4: the sender's own row). */
+type Arm = 0 | 1 | 2 | 3 | 4;
+
+/** A recipient lookup: the sender's own row, and the recipient, or the error that explains why not. */
+export interface RecipientLookup {
+  self: SessionRow | undefined;
+  recipient(): Promise<SessionRow>;
+}
 
 /**
  * Resolves a message recipient: an active session's name, then its id, then an app thread
  * title. Fails closed: a thread title shared by several sessions is ambiguous and refused, and
- * near-miss names are only offered as a hint, never guessed.
+ * near-miss names are only offered as a hint, never guessed. Every rule, the "deregistered"
+ * check and (with `selfId`) the sender's own row are read in one statement, each arm off its
+ * own index: a send is one round trip for both parties, and only a miss reads again (the hint).
+ * `recipient()` answers or throws, so the caller can check the sender first.
  */
-export async function resolveRecipient(ctx: Ctx, to: string): Promise<SessionRow> {
-  const byName = await findActiveSessionByName(ctx, to);
+export async function lookUpRecipient(ctx: Ctx, to: string, selfId?: string): Promise<RecipientLookup> {
+  const arms = [
+    sql`SELECT * FROM (SELECT 0 AS "sy_arm", * FROM ${sessions} WHERE "name" = ${to} AND "state" = 'active' LIMIT 1)`,
+    sql`SELECT 1, * FROM ${sessions} WHERE "id" = ${to}`,
+    sql`SELECT * FROM (SELECT 2, * FROM ${sessions} WHERE "thread_title" = ${to} AND "state" = 'active' LIMIT 10)`,
+    sql`SELECT * FROM (SELECT 3, * FROM ${sessions} WHERE "name" = ${to} ORDER BY "created_at" DESC LIMIT 1)`,
+    ...(selfId === undefined ? [] : [sql`SELECT 4, * FROM ${sessions} WHERE "id" = ${selfId}`]),
+  ];
+  const rows = await ctx.db.all<Record<string, unknown> & { sy_arm: Arm }>(sql.join(arms, sql` UNION ALL `));
+  const arm = (n: Arm) => rows.filter((r) => r.sy_arm === n).map((r) => rowFromRaw(sessions, r));
+  return { self: selfId === undefined ? undefined : arm(4)[0], recipient: () => pick(ctx, to, arm) };
+}
+
+async function pick(ctx: Ctx, to: string, arm: (n: Arm) => SessionRow[]): Promise<SessionRow> {
+  const [byName] = arm(0);
   if (byName) return byName;
-  const [byId] = await ctx.db.select().from(sessions).where(eq(sessions.id, to)).limit(1);
+  const [byId] = arm(1);
   if (byId?.state === "active") return byId;
-  const byTitle = await ctx.db
-    .select()
-    .from(sessions)
-    .where(and(eq(sessions.threadTitle, to), eqLiteral(sessions.state, "active")))
-    .limit(10);
+  const byTitle = arm(2);
   if (byTitle.length === 1) return byTitle[0]!;
   if (byTitle.length > 1) {
     throw new ApiError("CONFLICT", `recipient '${to}' is ambiguous: ${byTitle.length} active sessions have that thread title`, {
       hint: `Address one by name: ${byTitle.map((s) => s.name).join(", ")}.`,
     });
   }
-  const [gone] = byId ? [byId] : await ctx.db.select().from(sessions).where(eq(sessions.name, to)).orderBy(desc(sessions.createdAt)).limit(1);
+  const gone = byId ?? arm(3)[0];
   if (gone) {
     throw new ApiError("SESSION_INACTIVE", `recipient '${to}' has been deregistered`, {
       hint: "Messages go only to active sessions; see `switchyard sessions`.",

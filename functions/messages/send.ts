@@ -7,7 +7,7 @@ import { ApiError } from "../lib/errors.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
 import { activeSessionByName } from "../sessions/lookup.ts";
 import { postMessage } from "./message-post.ts";
-import { resolveRecipient } from "./recipient.ts";
+import { lookUpRecipient } from "./recipient.ts";
 import { SendBody, SendResult } from "./schema.ts";
 
 // Not the daemon: it drafts and polls but never sends (DESIGN.md, Security).
@@ -28,11 +28,12 @@ export const sendRoute = defineRoute(
 
 /**
  * The session a message is sent as: a session token is always itself; the owner may name one;
- * otherwise the owner sends in its own name (null).
+ * otherwise the owner sends in its own name (null). `own` is a session token's row when the
+ * caller read it already.
  */
-export async function senderOf(ctx: Ctx, from: string | undefined): Promise<SessionRow | null> {
+export async function senderOf(ctx: Ctx, from: string | undefined, own?: SessionRow): Promise<SessionRow | null> {
   if (ctx.auth.kind === "session") {
-    const [me] = await ctx.db.select().from(sessions).where(eq(sessions.id, ctx.auth.sessionId)).limit(1);
+    const me = own ?? (await ctx.db.select().from(sessions).where(eq(sessions.id, ctx.auth.sessionId)).limit(1))[0];
     if (from !== undefined && from !== me?.name) {
       throw new ApiError("FORBIDDEN", `a session token sends only as itself, not as '${from}'`, { hint: "Leave out `from`." });
     }
@@ -59,8 +60,10 @@ async function assertThread(ctx: Ctx, threadId: string, sender: SessionRow | nul
 
 /** Sends one message (any type but reply) and puts it in the recipient's inbox. */
 export async function sendMessage(ctx: Ctx, input: z.output<typeof SendBody>, respond?: number) {
-  const from = await senderOf(ctx, input.from);
-  const to = await resolveRecipient(ctx, input.to);
+  // A session's own row is read with the recipient (one round trip for both).
+  const lookup = await lookUpRecipient(ctx, input.to, ctx.auth.kind === "session" ? ctx.auth.sessionId : undefined);
+  const from = await senderOf(ctx, input.from, lookup.self);
+  const to = await lookup.recipient();
   if (input.thread_id) await assertThread(ctx, input.thread_id, from);
   const row: MessageRow = {
     id: ctx.newId("msg"),

@@ -1,29 +1,29 @@
-import { and, desc, eq, sql } from "drizzle-orm";
+import { sql } from "drizzle-orm";
 import { sessions, type SessionRole, type SessionRow } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
-import { perDatabase, type Db } from "../lib/db.ts";
 import { ApiError } from "../lib/errors.ts";
-import { eqLiteral } from "../lib/sql.ts";
-
-function buildActiveByName(db: Db) {
-  return db
-    .select()
-    .from(sessions)
-    .where(and(eq(sessions.name, sql.placeholder("name")), eqLiteral(sessions.state, "active")))
-    .limit(1)
-    .prepare();
-}
-
-const activeByNameQuery = perDatabase(buildActiveByName);
+import { rowFromRaw } from "../lib/sql.ts";
 
 /**
- * The active session with this name, or undefined. Built once per database handle: nearly every
- * route that names a session starts here (send's recipient among them), and building the select
- * through drizzle each time cost more than running it.
+ * The active session with this name and, in the same statement, the newest row of any state that
+ * carries it: a miss must say whether the name was deregistered, and a second read for that was
+ * a second round trip on every 404. Both arms read an index (name, state, …) and (name, created_at,
+ * id); the text is the same on every call, so the kept connection prepares it once.
  */
+async function byName(ctx: Ctx, name: string): Promise<{ active: SessionRow | undefined; newest: SessionRow | undefined }> {
+  const rows = await ctx.db.all<Record<string, unknown> & { sy_arm: number }>(sql`
+    SELECT * FROM (SELECT 0 AS "sy_arm", * FROM ${sessions} WHERE "name" = ${name} AND "state" = 'active' LIMIT 1)
+    UNION ALL SELECT * FROM (SELECT 1, * FROM ${sessions} WHERE "name" = ${name} ORDER BY "created_at" DESC LIMIT 1)`);
+  const of = (arm: number) => {
+    const raw = rows.find((r) => r.sy_arm === arm);
+    return raw ? rowFromRaw(sessions, raw) : undefined;
+  };
+  return { active: of(0), newest: of(1) };
+}
+
+/** The active session with this name, or undefined. */
 export async function findActiveSessionByName(ctx: Ctx, name: string): Promise<SessionRow | undefined> {
-  const [row] = await activeByNameQuery(ctx.db).all({ name });
-  return row;
+  return (await byName(ctx, name)).active;
 }
 
 /**
@@ -31,10 +31,9 @@ export async function findActiveSessionByName(ctx: Ctx, name: string): Promise<S
  * when given, must match.
  */
 export async function activeSessionByName(ctx: Ctx, name: string, role?: SessionRole): Promise<SessionRow> {
-  const row = await findActiveSessionByName(ctx, name);
+  const { active: row, newest } = await byName(ctx, name);
   if (!row) {
-    const [gone] = await ctx.db.select({ id: sessions.id }).from(sessions).where(eq(sessions.name, name)).orderBy(desc(sessions.createdAt)).limit(1);
-    if (gone) {
+    if (newest) {
       throw new ApiError("SESSION_INACTIVE", `session '${name}' has been deregistered`, {
         hint: `Register it again: switchyard register-${role ?? "worker"} --name ${name} ...`,
       });

@@ -1,5 +1,5 @@
 import type { z } from "@hono/zod-openapi";
-import { and, eq, ne } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { ingestCursors } from "../../schema/observe.ts";
 import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import { auditInsert } from "../lib/audit.ts";
@@ -10,7 +10,7 @@ import type { Host } from "../lib/host.ts";
 import { batchWithKey } from "../lib/idempotency.ts";
 import { canReach, hostErrorToApi, launchTranscriptRoots } from "../lib/local.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
-import { isUniqueViolation, eqLiteral } from "../lib/sql.ts";
+import { isUniqueViolation, rowFromRaw } from "../lib/sql.ts";
 import { RegisterBody, RegisterResult } from "./schema.ts";
 import { communicationFor, sessionToWire } from "./wire.ts";
 
@@ -229,6 +229,26 @@ async function checkPane(ctx: Ctx, host: Host, id: Identity, name: string): Prom
   id.pidStartedAt = await host.pidStartTime(panePid);
 }
 
+/**
+ * The active session named `name`, and (when `transcript` is given) another active session that
+ * already holds that transcript, in one statement: both are checked before a registration, and
+ * two reads were two round trips. Each arm reads its own index.
+ */
+async function activeByNameAndTranscript(ctx: Ctx, name: string, transcript: string | null) {
+  const arms = [
+    sql`SELECT * FROM (SELECT 0 AS "sy_arm", * FROM ${sessions} WHERE "name" = ${name} AND "state" = 'active' LIMIT 1)`,
+    ...(transcript === null
+      ? []
+      : [sql`SELECT * FROM (SELECT 1, * FROM ${sessions} WHERE "transcript_path" = ${transcript} AND "state" = 'active' AND "name" != ${name} LIMIT 1)`]),
+  ];
+  const rows = await ctx.db.all<Record<string, unknown> & { sy_arm: number }>(sql.join(arms, sql` UNION ALL `));
+  const of = (arm: number) => {
+    const raw = rows.find((r) => r.sy_arm === arm);
+    return raw ? rowFromRaw(sessions, raw) : undefined;
+  };
+  return { current: of(0), holder: of(1) };
+}
+
 /** True when an active session row is the same agent registered again. */
 function sameIdentity(row: SessionRow, input: z.output<typeof RegisterBody>, id: Identity): boolean {
   return (
@@ -256,23 +276,12 @@ export async function registerSession(ctx: Ctx, raw: RegisterInput, preset?: Pre
   const id = await establish(ctx, input, preset?.held);
   const nowMs = ctx.now().getTime();
 
-  const [current] = await ctx.db
-    .select()
-    .from(sessions)
-    .where(and(eq(sessions.name, input.name), eqLiteral(sessions.state, "active")))
-    .limit(1);
+  const { current, holder } = await activeByNameAndTranscript(ctx, input.name, id.transcriptPath && !input.force ? id.transcriptPath : null);
   if (current && !preset && sameIdentity(current, input, id)) return reregister(ctx, current, respond);
-  if (id.transcriptPath && !input.force) {
-    const [holder] = await ctx.db
-      .select({ name: sessions.name })
-      .from(sessions)
-      .where(and(eq(sessions.transcriptPath, id.transcriptPath), eqLiteral(sessions.state, "active"), ne(sessions.name, input.name)))
-      .limit(1);
-    if (holder) {
-      throw new ApiError("TRANSCRIPT_TAKEN", `transcript '${id.transcriptPath}' already belongs to active session '${holder.name}'`, {
-        hint: `One agent, one session: deregister '${holder.name}' first${ctx.auth.kind === "owner" ? ", or pass force to register it twice" : ""}.`,
-      });
-    }
+  if (holder) {
+    throw new ApiError("TRANSCRIPT_TAKEN", `transcript '${id.transcriptPath}' already belongs to active session '${holder.name}'`, {
+      hint: `One agent, one session: deregister '${holder.name}' first${ctx.auth.kind === "owner" ? ", or pass force to register it twice" : ""}.`,
+    });
   }
 
   const { sessionId, token } = preset ?? (await presetIdentity(ctx, input.name));

@@ -40,6 +40,19 @@ async function withInboxItem(env: TestEnv) {
   return s;
 }
 
+/**
+ * A bound pair whose manager's inbox holds a message from its worker: an answer about it names a
+ * sender and a task, which must not cost reads of their own.
+ */
+async function managerInboxWithItem(env: TestEnv) {
+  const pair = await boundPair(env);
+  await expectStatus(env, 201, "POST", `/v1/tasks/${pair.task.task.name}/notify-manager`, { token: pair.worker.token, body: { message: "done?" } });
+  const dispatcher = makeCtx(env.services, { kind: "daemon", tokenId: "hot-routes" });
+  const pass = await dispatchPass(dispatcher, DISPATCH_PLUGINS, { dispatcherId: "hot-routes", route: false, types: ["notify_manager"] });
+  if (pass.succeeded !== 1) throw new Error(`notify_manager not delivered: ${JSON.stringify(pass)}`);
+  return pair;
+}
+
 /** Queues a capture for a remote worker and returns a runner token for its host. */
 async function queuedCapture(env: TestEnv) {
   const w = await remoteWorker(env);
@@ -98,6 +111,50 @@ export const HOT_OPERATIONS: HotOperation[] = [
       return async () => {
         const res = await expectStatus(env, 200, "POST", `/v1/sessions/${s.session.name}/inbox/consume`, { token: s.token, body: {} });
         if (!res.body.item) throw new Error("consume returned no item");
+      };
+    },
+  },
+  {
+    name: "inbox list, a task's items from its worker",
+    async prepare(env) {
+      const pair = await managerInboxWithItem(env);
+      return async () => {
+        const res = await expectStatus(env, 200, "GET", `/v1/tasks/${pair.task.task.name}/manager-inbox`, { token: pair.manager.token });
+        const [item] = res.body.items;
+        if (item?.source_session !== pair.worker.session.name || item.task !== pair.task.task.name)
+          throw new Error(`list returned no named item: ${JSON.stringify(res.body.items)}`);
+      };
+    },
+  },
+  {
+    name: "inbox consume, a task's item from its worker",
+    async prepare(env) {
+      const pair = await managerInboxWithItem(env);
+      return async () => {
+        const res = await expectStatus(env, 200, "POST", `/v1/tasks/${pair.task.task.name}/manager-inbox/consume`, { token: pair.manager.token, body: {} });
+        if (res.body.item?.source_session !== pair.worker.session.name || res.body.item.task !== pair.task.task.name)
+          throw new Error(`consume returned no named item: ${JSON.stringify(res.body.item)}`);
+      };
+    },
+  },
+  {
+    name: "send, as a session",
+    async prepare(env) {
+      const from = await registerSession(env, "worker");
+      const to = await registerSession(env, "manager");
+      return async () => {
+        const res = await expectStatus(env, 201, "POST", "/v1/messages", { token: from.token, body: { to: to.session.name, body: "hello" } });
+        if (res.body.message.from_session !== from.session.name) throw new Error(`sent as ${res.body.message.from_session}`);
+      };
+    },
+  },
+  {
+    name: "register, with a transcript",
+    async prepare(env) {
+      const name = uniqueName("reg-t");
+      const path = codexRollout(env, name);
+      return async () => {
+        await expectStatus(env, 201, "POST", "/v1/sessions", { body: { name, role: "worker", codex_session: path } });
       };
     },
   },
@@ -191,13 +248,7 @@ export const HOT_OPERATIONS: HotOperation[] = [
   {
     name: "auth + idempotency (inbox consume, new key)",
     async prepare(env) {
-      // The manager's inbox through its task, holding a message from its worker: the answer names
-      // a sender and a task, which must not cost reads of their own.
-      const pair = await boundPair(env);
-      await expectStatus(env, 201, "POST", `/v1/tasks/${pair.task.task.name}/notify-manager`, { token: pair.worker.token, body: { message: "done?" } });
-      const dispatcher = makeCtx(env.services, { kind: "daemon", tokenId: "hot-routes" });
-      const pass = await dispatchPass(dispatcher, DISPATCH_PLUGINS, { dispatcherId: "hot-routes", route: false, types: ["notify_manager"] });
-      if (pass.succeeded !== 1) throw new Error(`notify_manager not delivered: ${JSON.stringify(pass)}`);
+      const pair = await managerInboxWithItem(env);
       return async () => {
         const res = await expectStatus(env, 200, "POST", `/v1/tasks/${pair.task.task.name}/manager-inbox/consume`, {
           token: pair.manager.token,
@@ -218,6 +269,36 @@ export const HOT_OPERATIONS: HotOperation[] = [
       return async () => {
         const res = await expectStatus(env, 201, "POST", "/v1/messages", opts);
         if (res.headers.get("Idempotent-Replayed") !== "true") throw new Error("the retry was not a replay");
+      };
+    },
+  },
+  // Refusals of the same operations: an agent's typo or a stale name must not cost more trips.
+  {
+    name: "send, unknown recipient (404)",
+    prepare: async (env) => async () => {
+      await expectStatus(env, 404, "POST", "/v1/messages", { body: { to: uniqueName("nobody"), body: "hello" } });
+    },
+  },
+  {
+    name: "enqueue, deregistered session (refused)",
+    async prepare(env) {
+      const w = await remoteWorker(env);
+      await expectStatus(env, 200, "POST", `/v1/sessions/${w.session.name}/deregister`, { body: {} });
+      return async () => {
+        const res = await env.call("POST", `/v1/sessions/${w.session.name}/commands`, { body: { type: "capture" } });
+        if (res.body.error?.code !== "SESSION_INACTIVE") throw new Error(`expected SESSION_INACTIVE, got ${res.status} ${JSON.stringify(res.body)}`);
+      };
+    },
+  },
+  {
+    name: "bind, task already bound (409)",
+    async prepare(env) {
+      const pair = await boundPair(env);
+      const w = await registerSession(env, "worker");
+      return async () => {
+        await expectStatus(env, 409, "POST", "/v1/bindings", {
+          body: { task: pair.task.task.name, worker: w.session.name, manager: pair.manager.session.name },
+        });
       };
     },
   },
