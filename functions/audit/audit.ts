@@ -107,6 +107,8 @@ export async function auditTask(ctx: Ctx, name: string, q: z.output<typeof Audit
     db.select().from(transcriptSegments).where(eq(transcriptSegments.taskId, id)).orderBy(asc(transcriptSegments.taskId), asc(transcriptSegments.id)).limit(n),
   ]);
   const truncated: string[] = [];
+  // The sessions of the newest bindings only (taskSessions); older ones are named by id.
+  if (ts.truncated) truncated.push("sessions");
   const cut = <T>(section: string, rows: T[]): T[] => {
     if (rows.length <= q.limit) return rows;
     truncated.push(section);

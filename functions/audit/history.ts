@@ -1,4 +1,4 @@
-import { asc, eq, inArray, sql, type SQL } from "drizzle-orm";
+import { desc, eq, inArray, sql, type SQL } from "drizzle-orm";
 import { bindings } from "../../schema/bindings.ts";
 import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import type { TaskRow } from "../../schema/tasks.ts";
@@ -56,21 +56,29 @@ export interface ReplayEntry {
 /** The sessions a task ever had bound, by id. */
 export interface TaskSessions {
   byId: Map<string, SessionRow & { boundRole: "worker" | "manager" }>;
+  /** The task had more bindings than were read: older sessions may be missing from byId. */
+  truncated: boolean;
 }
 
 /** The most sessions a task's history names (bindings over a task's life are few). */
 const MAX_TASK_SESSIONS = 50;
 
-/** Every session the task was ever bound to, with the role it had. */
+/**
+ * The sessions of the task's newest MAX_TASK_SESSIONS bindings, with the role each had; newest
+ * first so the sessions serving the task now are always among them. `truncated` says the task had
+ * more bindings than that: its older sessions' transcripts and advice are then left out of
+ * replay's ranges, and the entries that name them are resolved page by page (sessionsOnPage).
+ */
 export async function taskSessions(ctx: Ctx, taskId: string): Promise<TaskSessions> {
   const rows = await ctx.db
     .select({ worker: bindings.workerSessionId, manager: bindings.managerSessionId })
     .from(bindings)
     .where(eq(bindings.taskId, taskId))
-    .orderBy(asc(bindings.taskId), asc(bindings.createdAt))
-    .limit(MAX_TASK_SESSIONS);
+    .orderBy(desc(bindings.taskId), desc(bindings.createdAt))
+    .limit(MAX_TASK_SESSIONS + 1);
   const roles = new Map<string, "worker" | "manager">();
-  for (const r of rows) {
+  // Oldest first, so a session's latest role is the one kept.
+  for (const r of rows.slice(0, MAX_TASK_SESSIONS).reverse()) {
     roles.set(r.worker, "worker");
     roles.set(r.manager, "manager");
   }
@@ -82,7 +90,29 @@ export async function taskSessions(ctx: Ctx, taskId: string): Promise<TaskSessio
       .where(inArray(sessions.id, [...roles.keys()]));
     for (const s of ss) byId.set(s.id, { ...s, boundRole: roles.get(s.id)! });
   }
-  return { byId };
+  return { byId, truncated: rows.length > MAX_TASK_SESSIONS };
+}
+
+/**
+ * Adds to `ts` the sessions among `ids` it does not hold but the task was bound to (a task with
+ * more bindings than taskSessions reads): one read, only when a page names such a session.
+ */
+async function sessionsOnPage(ctx: Ctx, taskId: string, ts: TaskSessions, ids: Iterable<string>): Promise<TaskSessions> {
+  const missing = [...new Set(ids)].filter((id) => !ts.byId.has(id));
+  if (!missing.length || !ts.truncated) return ts;
+  const rows = await ctx.db
+    .select({
+      session: sessions,
+      role: sql<
+        "worker" | "manager" | null
+      >`CASE WHEN ${sql`EXISTS (SELECT 1 FROM ${bindings} b WHERE b.task_id = ${taskId} AND b.manager_session_id = "sessions"."id")`} THEN 'manager'
+        WHEN ${sql`EXISTS (SELECT 1 FROM ${bindings} b WHERE b.task_id = ${taskId} AND b.worker_session_id = "sessions"."id")`} THEN 'worker' END`,
+    })
+    .from(sessions)
+    .where(inArray(sessions.id, missing));
+  const byId = new Map(ts.byId);
+  for (const r of rows) if (r.role) byId.set(r.session.id, { ...r.session, boundRole: r.role });
+  return { ...ts, byId };
 }
 
 /** Per-source positions of a replay page: [cycle id, events at+rowid, commands at+rowid, inbox at+rowid, decision id, criterion id, broker at+rowid, transcript id]. */
@@ -479,7 +509,16 @@ export async function replayPage(ctx: Ctx, task: TaskRow, ts: TaskSessions, o: R
   const page = mergeTake(pageRows, Number.POSITIVE_INFINITY);
 
   const inc = o.includeContent;
-  const who = (sid: string | null | undefined) => (sid ? ts.byId.get(sid) : undefined);
+  const named = await sessionsOnPage(
+    ctx,
+    tid,
+    ts,
+    page.flatMap(({ row }) => {
+      const r = row as J;
+      return [r.sessionId, r.targetSessionId, r.requesterSessionId].filter((v): v is string => typeof v === "string");
+    }),
+  );
+  const who = (sid: string | null | undefined) => (sid ? named.byId.get(sid) : undefined);
   const entries: ReplayEntry[] = [];
   for (const { src, row } of page) {
     const e = entryOf(src, row as never, inc, who);
