@@ -29,6 +29,7 @@ import { hardeningFromEnv } from "../hardening-env.ts";
 import { readOwnerTokenFile, resolveHome } from "../home.ts";
 import { allMigrationsApplied } from "../migration-journal.ts";
 import { parseRead } from "./fast.ts";
+import { withConnection } from "./paging.ts";
 import { globalsFrom, settleHome } from "./globals.ts";
 import { type Io, printAnswerWhole, processIo } from "./output.ts";
 import { type ApiResponse, buildPath } from "./transport.ts";
@@ -214,7 +215,7 @@ export async function runLocal(argv: string[], opts: { env?: NodeJS.ProcessEnv; 
       if (!(e instanceof ApiError) || e.status >= 500 || e.status === 429) return null;
       res = { status: e.status, body: e.toBody() };
     }
-    return printAnswerWhole(cmd.spec, cmd.args, g.json, res, opts.io ?? processIo);
+    return printAnswerWhole(cmd.spec, withConnection(cmd.args, cmd.globals, g), g.json, res, opts.io ?? processIo);
   } catch {
     return null;
   } finally {

@@ -10,6 +10,7 @@ import { readOwnerTokenFile, resolveHome } from "../home.ts";
 import { verifiedUp } from "../up-record.ts";
 import { API_COMMANDS } from "./commands.ts";
 import { GLOBAL_OPTIONS, globalsFrom, settleHome, urlToken } from "./globals.ts";
+import { withConnection } from "./paging.ts";
 import { MESSAGE_COMMANDS } from "./messages-commands.ts";
 import { type Io, printAnswerWhole, processIo } from "./output.ts";
 import { type Args, checkChoices, type CommandSpec, type GlobalOptions, type OptionSpec } from "./spec.ts";
@@ -244,7 +245,7 @@ export async function runFast(argv: string[], opts: { env?: NodeJS.ProcessEnv; c
     // more (its process died without removing the record and the port was taken): in-process
     // answers for sure, and says the same if the token really is wrong.
     if (server.recorded && res.status === 401) return null;
-    return printAnswerWhole(cmd.spec, cmd.args, g.json, res, opts.io ?? processIo);
+    return printAnswerWhole(cmd.spec, withConnection(cmd.args, cmd.globals, g), g.json, res, opts.io ?? processIo);
   } catch {
     return null;
   }

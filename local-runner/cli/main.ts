@@ -15,6 +15,7 @@ import { OBSERVABILITY_COMMANDS } from "./observability-commands.ts";
 import { OBSERVE_COMMANDS, SPAWN_COMMANDS } from "./observe-commands.ts";
 import { parseRead } from "./fast.ts";
 import { GLOBAL_OPTIONS, globalsFrom, settleHome } from "./globals.ts";
+import { withConnection } from "./paging.ts";
 import { type Io, printAnswer, processIo } from "./output.ts";
 import {
   checkChoices,
@@ -349,11 +350,12 @@ function knownPath(program: Command, words: string[]): void {
   }
 }
 
-async function execute(spec: CommandSpec, a: Args, given: GlobalOptions, io: Io, cwd: string): Promise<number> {
+async function execute(spec: CommandSpec, args: Args, given: GlobalOptions, typed: Record<string, unknown>, io: Io, cwd: string): Promise<number> {
   try {
-    checkChoices(spec.options, a);
+    checkChoices(spec.options, args);
     checkGlobals(given);
     const g = settleHome(spec, given, cwd);
+    const a = withConnection(args, typed, g);
     if (spec.local) return await spec.local(a, g);
     const request = spec.request!(a);
     const waiting = spec.waitingFor?.(a);
@@ -416,10 +418,10 @@ export async function runCli(argv: string[], io: Io = processIo, opts: CliOption
   // A plain read command line (fast.ts) needs no commander: building its tree of every command
   // is a tenth of an in-process read's start-up. Same spec, same arguments, same execute().
   const read = opts.commanderOnly ? null : parseRead(argv);
-  if (read) return execute(read.spec, read.args, globalsFrom(read.globals, process.env), io, cwd);
+  if (read) return execute(read.spec, read.args, globalsFrom(read.globals, process.env), read.globals, io, cwd);
   let code = EXIT_OK;
   const program = buildProgram(io, async (spec, cmd) => {
-    code = await execute(spec, argsOf(cmd, spec), globalsOf(cmd), io, cwd);
+    code = await execute(spec, argsOf(cmd, spec), globalsOf(cmd), cmd.optsWithGlobals(), io, cwd);
   });
   const group = groupAlone(program, argv);
   if (group) {

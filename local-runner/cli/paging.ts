@@ -14,8 +14,18 @@ export function pageQuery(a: Args, max = MAX_PAGE) {
   return { limit: int(a, "limit", { min: 1, max }), cursor: str(a, "cursor") };
 }
 
-/** Options never repeated in a hint: connection and output settings (a token is a secret). */
-const NOT_REPEATED = new Set(["cursor", "json", "url", "token", "home"]);
+/** Options never repeated in a hint: the cursor (replaced), and output. */
+const NOT_REPEATED = new Set(["cursor", "json"]);
+
+/**
+ * `a` with the `--home`/`--url` its command line gave (`typed`, before $SWITCHYARD_* and home
+ * discovery), as `settled` resolved them. Hints repeat them, never a token (a secret): a hint run
+ * from another directory would otherwise list another home's rows with this list's cursor.
+ */
+export function withConnection(a: Args, typed: Record<string, unknown>, settled: { home?: string; url?: string }): Args {
+  const connection = { home: typed.home !== undefined ? settled.home : undefined, url: typed.url !== undefined ? settled.url : undefined };
+  return connection.home === undefined && connection.url === undefined ? a : { ...a, connection };
+}
 
 /** A value as one shell word, quoted only when it needs to be. */
 export const shellWord = (v: string) => (/^[\w@%+=:,./-]+$/.test(v) ? v : `'${v.replaceAll("'", "'\\''")}'`);
@@ -30,5 +40,6 @@ export function nextPageHintFor(b: { next_cursor?: string | null }, command: str
   const flags = Object.entries(a.values)
     .filter(([k, v]) => !NOT_REPEATED.has(k) && v !== undefined && v !== false)
     .flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => `--${k} ${shellWord(x)}`) : v === true ? [`--${k}`] : [`--${k} ${shellWord(String(v))}`]));
-  return `\nmore: switchyard ${[command, ...a.positionals.map(shellWord), ...flags].join(" ")} --cursor ${b.next_cursor}`;
+  const connection = Object.entries(a.connection ?? {}).flatMap(([k, v]) => (v === undefined ? [] : [`--${k} ${shellWord(v)}`]));
+  return `\nmore: switchyard ${[command, ...a.positionals.map(shellWord), ...flags, ...connection].join(" ")} --cursor ${b.next_cursor}`;
 }

@@ -29,6 +29,11 @@ export const TASK_ARG: PositionalSpec = { name: "TASK", required: true, descript
 export interface Args {
   values: Record<string, string | boolean | string[] | undefined>;
   positionals: string[];
+  /**
+   * `--home` and `--url` when the command line gave them (the home made absolute), for next-page
+   * hints to repeat: a cursor walks only the database it came from.
+   */
+  connection?: { home?: string; url?: string };
 }
 
 /** How one CLI command maps onto an API call (or, for `local`, onto local work). */

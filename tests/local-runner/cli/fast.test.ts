@@ -152,7 +152,8 @@ describe("the fast path for read commands", () => {
     // The failure cases really failed, and the paged ones really printed the next-page hint.
     expect((await same(["session", "show", "nope", "--url", running.url, "--home", home])).code).toBe(EXIT_FAILED);
     expect((await same(["sessions", "--limit", "1", "--role", "worker", "--url", running.url, "--home", home])).out).toMatch(
-      /\nmore: switchyard sessions --role worker --limit 1 --cursor \S+$/,
+      // The hint repeats the server and the home it was given: the cursor walks that database only.
+      new RegExp(`\\nmore: switchyard sessions --role worker --limit 1 --home ${home} --url ${running.url} --cursor \\S+$`),
     );
   });
 
@@ -307,7 +308,7 @@ describe("the in-process fast path for read commands (no server running)", () =>
     // A refusal from the domain function itself (not the route's validation) is printed here, as the app renders it.
     expect((await sameLocal(["sessions", "--cursor", "not-a-cursor", "--home", home])).err).toContain("VALIDATION_FAILED");
     expect((await sameLocal(["sessions", "--limit", "1", "--role", "worker", "--home", home])).out).toMatch(
-      /\nmore: switchyard sessions --role worker --limit 1 --cursor \S+$/,
+      new RegExp(`\\nmore: switchyard sessions --role worker --limit 1 --home ${home} --cursor \\S+$`),
     );
     // Global options before the command, and the home from the environment.
     await sameLocal(["--json", "--home", home, "sessions"]);

@@ -35,7 +35,7 @@ describe("history lists on the CLI page with --limit/--cursor and print the next
     const id = JSON.parse(created.out).convoy_id;
     const shown = await cli("convoy", "show", id);
     expect(shown.out.split("\n").filter((l) => /^ {2}t\d\d /.test(l))).toHaveLength(20);
-    expect(shown.out).toMatch(new RegExp(`\\nmore: switchyard convoy tasks ${id} --cursor \\S+$`));
+    expect(shown.out).toMatch(new RegExp(`\\nmore: switchyard convoy tasks ${id} --home ${sb.home} --cursor \\S+$`));
     const pages = await follow(["convoy", "tasks", id, "--limit", "10"]);
     expect(pages.map((p) => p.split("\n").length)).toEqual([10, 10, 2]);
     expect(pages.join("\n").match(/t\d\d/g)).toEqual(names);
@@ -52,7 +52,7 @@ describe("history lists on the CLI page with --limit/--cursor and print the next
     // The next page's command carries the cursor, not the --after-id it started from.
     const after = await cli("broker", "run-events", id, "--after-id", firstId, "--limit", "1");
     expect(after.out.split("\n")[0]).toBe(pages[1]);
-    expect(after.out).toMatch(/\nmore: switchyard broker run-events \S+ --limit 1 --cursor \S+$/);
+    expect(after.out).toMatch(new RegExp(`\\nmore: switchyard broker run-events \\S+ --limit 1 --home ${sb.home} --cursor \\S+$`));
     const both = await cli("broker", "run-events", id, "--after-id", firstId, "--cursor", "x");
     expect(both).toMatchObject({ code: EXIT_USAGE, err: expect.stringContaining("--cursor or --after-id") });
     const bad = await cli("broker", "run-events", id, "--cursor", "not-a-cursor");
@@ -87,7 +87,8 @@ describe("history lists on the CLI page with --limit/--cursor and print the next
     for (const text of ["about-1", "about-2", "about-3"]) expect((await cli("note", "add", text, "--task", "noted")).code).toBe(EXIT_OK);
     for (const text of ["loose-1", "loose-2"]) expect((await cli("note", "add", text)).code).toBe(EXIT_OK);
     const first = await cli("notes", "--task", "noted", "--limit", "1");
-    expect(first.out).toMatch(/\nmore: switchyard notes --task noted --limit 1 --cursor \S+$/);
+    // The home it was given is repeated: the cursor walks that database only.
+    expect(first.out).toMatch(new RegExp(`\\nmore: switchyard notes --task noted --limit 1 --home ${sb.home} --cursor \\S+$`));
     const pages = await follow(["notes", "--task", "noted", "--limit", "1"]);
     expect(pages.join("\n").match(/(about|loose)-\d/g)).toEqual(["about-3", "about-2", "about-1"]);
     // Lists whose routes serve pages of up to 1000.
