@@ -34,7 +34,8 @@ export const messages = sqliteTable(
     index("messages_to_idx").on(t.toSessionId, t.createdAt, t.id),
     index("messages_from_idx").on(t.fromSessionId, t.createdAt, t.id),
     index("messages_thread_idx").on(t.threadId, t.createdAt, t.id),
-    index("messages_type_idx").on(t.msgType, t.createdAt),
+    // `messages --type T`, newest first on (created_at, id): the tie-break is read, not sorted.
+    index("messages_type_idx").on(t.msgType, t.createdAt, t.id),
     // Requests the broker has not taken up yet, oldest first: its poll reads only these.
     index("messages_unadvised_idx").on(t.createdAt, t.id).where(sql`msg_type = 'request' AND advised_at IS NULL`),
     // The unfiltered list, newest first, a page at a time.

@@ -43,6 +43,12 @@ export const telemetryEvents = sqliteTable(
     // Windowed rollups read this range with the columns they count, never the table.
     index("telemetry_created_idx").on(t.createdAt, t.source, t.outcome, t.kind),
     index("telemetry_failed_idx").on(t.createdAt, t.id).where(sql`outcome = 'failed'`),
+    // `telemetry --outcome O` with no other filter, newest first (functions/telemetry/search.ts).
+    // One partial index per outcome, not (outcome, id): that one would draw the failure windows
+    // above off their (created_at, id) index into a sort.
+    index("telemetry_ok_id_idx").on(t.id).where(sql`outcome = 'ok'`),
+    index("telemetry_failed_id_idx").on(t.id).where(sql`outcome = 'failed'`),
+    index("telemetry_info_id_idx").on(t.id).where(sql`outcome = 'info'`),
     index("telemetry_task_failed_idx").on(t.taskId, t.createdAt, t.id).where(sql`outcome = 'failed'`),
     // A run's failures in a window (a dispatcher's run id lasts as long as the dispatcher).
     index("telemetry_run_failed_idx").on(t.runId, t.createdAt, t.id).where(sql`outcome = 'failed'`),

@@ -49,7 +49,14 @@ export async function planProblems(
   const openWork = opts.openWorkIndexes ?? [];
   const problems: string[] = [];
   const explained = new Set<string>();
-  for (const { sql, args } of seen) {
+  // What the caller captured, before this reads anything (a capture may still be running).
+  const statements = [...seen];
+  // Partial indexes by name, with their predicate in the form `whereOnly` compares.
+  const partial = new Map<string, string>();
+  for (const row of (await e.services.database.client.execute("SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND sql LIKE '%WHERE%'")).rows) {
+    partial.set(String(row.name), bare(/\bWHERE\s+(.*)$/is.exec(String(row.sql))?.[1] ?? ""));
+  }
+  for (const { sql, args } of statements) {
     if (!/^\s*(select|update|delete|insert\s+(or\s+\w+\s+)?into\s+\S+\s*\([^)]*\)\s*select)/i.test(sql) || explained.has(sql)) continue;
     explained.add(sql);
     const plan = await e.services.database.client.execute({ sql: `EXPLAIN QUERY PLAN ${sql}`, args: args as InArgs });
@@ -59,13 +66,27 @@ export async function planProblems(
       const table = scan?.[1];
       const viaOpenWork = openWork.some((ix) => detail.includes(ix));
       // Read in index or rowid order: a sort on anything else shows as a temp B-tree line, caught below.
-      const topN = (/USING (COVERING )?INDEX/.test(detail) || /^SCAN \w+$/.test(detail)) && /order by[\s\S]*limit \?\s*$/i.test(sql) && !/ where /i.test(sql);
-      if (scan && !small.has(table!) && !viaOpenWork && !topN && !/^SCAN (CONSTANT ROW|\w+ VIRTUAL)/.test(detail))
+      const ordered = /order by[\s\S]*limit \?\s*$/i.test(sql);
+      const topN = (/USING (COVERING )?INDEX/.test(detail) || /^SCAN \w+$/.test(detail)) && ordered && !/ where /i.test(sql);
+      // A partial index whose predicate is the statement's whole WHERE: every row it holds matches.
+      const partialName = /USING (?:COVERING )?INDEX (\w+)/.exec(detail)?.[1];
+      const whereOnly = /\swhere\s([\s\S]*?)\sorder by/i.exec(sql)?.[1];
+      const wholePartial =
+        ordered && partialName !== undefined && partial.has(partialName) && whereOnly !== undefined && bare(whereOnly) === partial.get(partialName);
+      if (scan && !small.has(table!) && !viaOpenWork && !topN && !wholePartial && !/^SCAN (CONSTANT ROW|\w+ VIRTUAL)/.test(detail))
         problems.push(`${detail}\n    in: ${sql.trim()}`);
       if (/USE TEMP B-TREE/.test(detail)) problems.push(`${detail}\n    in: ${sql.trim()}`);
     }
   }
   return { explained: explained.size, problems };
+}
+
+/** A WHERE clause without quotes, table names, parentheses or spaces, for comparing two. */
+function bare(where: string): string {
+  return where
+    .replace(/"\w+"\./g, "")
+    .replace(/[`"()\s]/g, "")
+    .toLowerCase();
 }
 
 /**

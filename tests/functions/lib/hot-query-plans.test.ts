@@ -9,6 +9,7 @@ import { DrainLease } from "../../../functions/queue/drain-lease.ts";
 import { routeCompletions } from "../../../functions/messages/routing.ts";
 import { reserveRunSend } from "../../../functions/broker/runs/send-budget.ts";
 import { brokerTick } from "../../../functions/broker/tick/tick.ts";
+import { claimNextJob } from "../../../functions/orchestrator/claim.ts";
 import { brokerEventValues } from "../../../functions/broker/wire.ts";
 import { makeId } from "../../../functions/lib/ids.ts";
 import { adviceRequests, brokerEvents, orchestratorJobs } from "../../../schema/broker.ts";
@@ -164,6 +165,12 @@ describe("hot query plans across routes, crons and the cycle", () => {
     await ok("GET", "/v1/notices?state=all");
     await ok("GET", "/v1/notices?state=acked");
     await ok("GET", "/v1/telemetry/failures");
+    // One outcome or one message type alone, newest first, and the next page: read off their
+    // indexes in order, never a walk of every event or a sort of equal timestamps.
+    for (const path of ["/v1/telemetry?outcome=ok&limit=1", "/v1/telemetry?outcome=failed&limit=1", "/v1/messages?msg_type=request&limit=1"]) {
+      const first = await ok("GET", path);
+      if (first.next_cursor) await ok("GET", `${path}&cursor=${first.next_cursor}`);
+    }
     await ok("GET", "/v1/telemetry/failures?run=plans-run");
     await ok("GET", `/v1/dispatch-status/${w}`);
     await ok("GET", "/v1/patrol/runs");
@@ -190,6 +197,11 @@ describe("hot query plans across routes, crons and the cycle", () => {
     await ok("GET", "/v1/admin/reconcile");
     await ok("GET", "/v1/orchestrator/jobs");
     await ok("GET", "/v1/orchestrator/status");
+    // A job claim, run-less and for a run: the oldest queued and the oldest expired job are each
+    // read in order, never every open job sorted.
+    const claimer = makeCtx(env.services, { kind: "daemon", tokenId: "tok_plans_claim" });
+    await claimNextJob(claimer, { processorId: "plans" });
+    await claimNextJob(claimer, { processorId: "plans", runId: "run_plans" });
     // Every cron once.
     for (const name of CRON_NAMES) await ok("POST", `/v1/crons/${name}`, {});
     // Looping dispatchers under a drain lease: the holder's lease write and gated claim, then a
