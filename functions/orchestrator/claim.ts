@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, lte, sql, type SQL } from "drizzle-orm";
+import { and, eq, inArray, lte, sql, type SQL } from "drizzle-orm";
 import { adviceRequests, brokerEvents, orchestratorJobs, type AdviceState, type JobState, type OrchestratorJobRow } from "../../schema/broker.ts";
 import { brokerEventValues } from "../broker/wire.ts";
 import type { Ctx } from "../lib/ctx.ts";
@@ -37,6 +37,22 @@ function ofNoRun(): SQL {
 }
 
 /**
+ * The id of the oldest claimable job in `runScope`: the oldest queued one and the oldest expired
+ * running one, each read in order off (state, created_at, id), then the older of the two. One
+ * ORDER BY over claimable()'s OR sorted every open job of every run on each claim.
+ */
+function oldestClaimable(nowMs: number, runScope: SQL): SQL {
+  const j = orchestratorJobs;
+  const arm = (state: SQL) =>
+    sql`SELECT * FROM (SELECT ${j.id} AS "id", ${j.createdAt} AS "created_at" FROM ${j} WHERE ${state} AND ${runScope} ORDER BY ${j.createdAt}, ${j.id} LIMIT 1)`;
+  const queued = arm(sql`${j.state} = 'queued'`);
+  const expired = arm(sql`${j.state} = 'running' AND ${j.leaseExpiresAt} <= ${nowMs} AND ${j.attempts} < ${j.maxAttempts}`);
+  // min() takes its bare column from the row it picks (SQLite): the older of at most two rows,
+  // with no sort; two arms tied to the millisecond are both claimable, either will do.
+  return sql`SELECT "id" FROM (SELECT "id", min("created_at") FROM (${queued} UNION ALL ${expired}))`;
+}
+
+/**
  * Claims the oldest claimable job with one conditional UPDATE: the generation increments, so a
  * processor whose lease ran out can no longer finish the job once someone else claimed it.
  * With `runId`, only that run's jobs; without, only jobs that belong to no run. Null when there
@@ -44,15 +60,11 @@ function ofNoRun(): SQL {
  */
 export async function claimNextJob(ctx: Ctx, opts: { processorId: string; leaseMs?: number; runId?: string }): Promise<JobClaim | null> {
   const nowMs = ctx.now().getTime();
-  const scope = and(claimable(nowMs), opts.runId ? ofRun(opts.runId) : ofNoRun())!;
+  const runScope = opts.runId ? ofRun(opts.runId) : ofNoRun();
+  const scope = and(claimable(nowMs), runScope)!;
   // The claim and its event commit together, so a crash cannot leave a claim without its event.
   const claimed = await withWriteTransaction(ctx.db, async (tx) => {
-    const next = tx
-      .select({ id: orchestratorJobs.id })
-      .from(orchestratorJobs)
-      .where(scope)
-      .orderBy(asc(orchestratorJobs.createdAt), asc(orchestratorJobs.id))
-      .limit(1);
+    const next = oldestClaimable(nowMs, runScope);
     const [row] = await tx
       .update(orchestratorJobs)
       .set({

@@ -76,6 +76,17 @@ describe("POST /v1/orchestrator/watch (once)", () => {
     expect((await env.call("GET", "/v1/orchestrator/jobs/job_nope")).status).toBe(404);
   });
 
+  it("claims the oldest claimable job, whether it is queued or running under an expired lease", async () => {
+    const [older, newer] = await queuedAdvice(2);
+    const ctx = daemonCtx();
+    expect((await claimNextJob(ctx, { processorId: "dies", leaseMs: 60_000 }))!.job.id).toBe(older!.job_id);
+    env.clock.advance(61);
+    // The expired one is older than the queued one: it goes first, then the queued one.
+    expect((await claimNextJob(ctx, { processorId: "p2", leaseMs: 60_000 }))!.job).toMatchObject({ id: older!.job_id, attempts: 2 });
+    expect((await claimNextJob(ctx, { processorId: "p3", leaseMs: 60_000 }))!.job).toMatchObject({ id: newer!.job_id, attempts: 1 });
+    expect(await claimNextJob(ctx, { processorId: "p4", leaseMs: 60_000 })).toBeNull();
+  });
+
   it("retries a job whose processor died (lease expired while running), then fails it after max_attempts", async () => {
     const [a] = await queuedAdvice();
     const ctx = daemonCtx();
