@@ -256,7 +256,7 @@ async function patrol(ctx: Ctx) {
     heartbeat_age_seconds: status.heartbeat_age_seconds,
     problem: status.problem,
     last_run: status.last_run ? { state: status.last_run.state, started_at: status.last_run.started_at } : null,
-    unhealthy: status.unhealthy.length,
+    unhealthy: status.unhealthy_total,
     owner_notices_pending: status.owner_notices_pending,
     gates: openGates.map((g) => ({ id: g.id, type: g.type, title: g.title, due_at: iso(g.dueAt), created_at: iso(g.createdAt) })),
     convoys: openConvoys.map((c) => ({ id: c.id, title: c.title, created_at: iso(c.createdAt) })),

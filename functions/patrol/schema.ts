@@ -82,7 +82,8 @@ export const PatrolStatus = z
     current_step: z.string().nullable(),
     last_run: PatrolRun.nullable(),
     session: z.string().nullable().openapi({ description: "The patrol's own session (its inbox)" }),
-    unhealthy: z.array(HealthState).openapi({ description: "Components with at least one unresponsive cycle" }),
+    unhealthy: z.array(HealthState).openapi({ description: "Components with at least one unresponsive cycle, the 100 worst" }),
+    unhealthy_total: z.number().int().openapi({ description: "How many components have at least one unresponsive cycle" }),
     owner_notices_pending: z.number().int(),
     problem: z.string().nullable().openapi({ description: "Why the patrol counts as not running, with what to do" }),
   })

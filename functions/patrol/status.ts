@@ -1,4 +1,4 @@
-import { and, count, desc, eq, gt, isNull } from "drizzle-orm";
+import { and, count, desc, eq, gt, isNull, sql } from "drizzle-orm";
 import { healthStates, notifications, patrolRuns } from "../../schema/patrol.ts";
 import { sessions } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
@@ -41,16 +41,19 @@ export async function patrolLiveness(ctx: Ctx) {
   };
 }
 
+/** The most unhealthy components a status lists (the worst first); unhealthy_total counts them all. */
+const UNHEALTHY_SHOWN = 100;
+
 /** Everything `patrol status` shows, in a handful of index-served reads. */
 export async function patrolStatus(ctx: Ctx) {
   const live = await patrolLiveness(ctx);
   const [last] = await ctx.db.select().from(patrolRuns).orderBy(desc(patrolRuns.startedAt), desc(patrolRuns.id)).limit(1);
   const unhealthy = await ctx.db
-    .select()
+    .select({ row: healthStates, total: sql<number>`(SELECT count(*) FROM ${healthStates} WHERE "unresponsive_cycles" > 0)` })
     .from(healthStates)
     .where(gt(healthStates.unresponsiveCycles, 0))
     .orderBy(desc(healthStates.unresponsiveCycles))
-    .limit(100);
+    .limit(UNHEALTHY_SHOWN);
   const [pending] = await ctx.db
     .select({ n: count() })
     .from(notifications)
@@ -65,7 +68,9 @@ export async function patrolStatus(ctx: Ctx) {
     current_step: live.row.leaseHolder ? live.row.beatStep : null,
     last_run: last ? patrolRunToWire(last) : null,
     session: session?.name ?? null,
-    unhealthy: unhealthy.map(healthToWire),
+    unhealthy: unhealthy.map((u) => healthToWire(u.row)),
+    // The list is capped; the total rides along with it (a scalar subquery, no extra round trip).
+    unhealthy_total: unhealthy[0]?.total ?? 0,
     owner_notices_pending: pending?.n ?? 0,
     problem: live.problem && `${live.problem}. ${live.hint}`,
   };

@@ -173,6 +173,9 @@ export const PATROL_COMMANDS: CommandSpec[] = [
             ...b.unhealthy.map(
               (h: any) => `unhealthy: ${h.label} (${h.kind}) ${h.unresponsive_cycles} cycle(s)${h.last_action ? `, last action: ${h.last_action}` : ""}`,
             ),
+            ...(b.unhealthy_total > b.unhealthy.length
+              ? [`unhealthy: ${b.unhealthy_total - b.unhealthy.length} more not shown (the worst ${b.unhealthy.length} above)`]
+              : []),
           ].join("\n"),
         (b) => (b.running ? 0 : 1),
       ),
