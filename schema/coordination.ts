@@ -62,6 +62,8 @@ export const fileClaims = sqliteTable(
     // One session's claims newest first, paged on (created_at, id): the id ends the order without a sort.
     index("file_claims_session_idx").on(t.sessionId, t.createdAt, t.id),
     index("file_claims_created_idx").on(t.createdAt, t.id),
+    // The board's lanes: each worker's unreleased claims, without walking the ones it released.
+    index("file_claims_live_session_idx").on(t.sessionId, t.createdAt, t.id).where(sql`released_at IS NULL`),
   ],
 );
 

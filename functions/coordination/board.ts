@@ -19,6 +19,9 @@ import { notesToWire } from "./notes.ts";
 import { plansToWire } from "./plans.ts";
 import { Note, Plan } from "./schema.ts";
 
+/** The most claims a lane of the board shows (its worker's oldest live ones). */
+const LANE_CLAIMS = 20;
+
 const Lane = z
   .object({
     task: z.string(),
@@ -30,7 +33,10 @@ const Lane = z
     worker_host: z.string().nullable(),
     worker_last_heartbeat_at: z.string().nullable(),
     manager: z.string(),
-    claims: z.array(z.object({ id: z.string(), path: z.string(), exclusive: z.boolean(), expires_at: z.string() })),
+    claims: z
+      .array(z.object({ id: z.string(), path: z.string(), exclusive: z.boolean(), expires_at: z.string() }))
+      .openapi({ description: `The worker's oldest ${LANE_CLAIMS} live claims; \`claims --session WORKER\` lists them all` }),
+    claims_total: z.number().int().openapi({ description: "How many live claims the worker holds" }),
     needs_review: z.boolean().openapi({ description: "The worker finished a turn the manager has not read yet" }),
     needs_handoff: z.boolean().openapi({ description: "The worker's session is gone: the work needs a new worker" }),
   })
@@ -84,11 +90,18 @@ export async function board(ctx: Ctx, q: z.output<typeof BoardQuery>) {
   const sIds = [...new Set(page.items.flatMap((l) => [l.binding.workerSessionId, l.binding.managerSessionId]))];
   const people = new Map(sIds.length ? (await ctx.db.select().from(sessions).where(inArray(sessions.id, sIds))).map((s) => [s.id, s]) : []);
   const workerIds = page.items.map((l) => l.binding.workerSessionId);
+  // At most LANE_CLAIMS per worker, with each worker's total: any session may claim without
+  // limit, and a lane must not grow with it. Each worker's claims are read in order off the
+  // live-by-session index (never the ones it released), oldest first.
   const claims = workerIds.length
-    ? await ctx.db
-        .select()
-        .from(fileClaims)
-        .where(and(inArray(fileClaims.sessionId, workerIds), isNull(fileClaims.releasedAt), gt(fileClaims.expiresAt, nowMs)))
+    ? (
+        await ctx.db.all<{ session_id: string; id: string; path: string; exclusive: number; expires_at: number; created_at: number; total: number }>(sql`
+        SELECT w.value AS session_id, c.id, c.path, c.exclusive, c.expires_at, c.created_at,
+          (SELECT count(*) FROM ${fileClaims} x WHERE x.session_id = w.value AND x.released_at IS NULL AND x.expires_at > ${nowMs}) AS total
+        FROM json_each(${JSON.stringify(workerIds)}) w
+        JOIN ${fileClaims} c ON c.id IN (SELECT y.id FROM ${fileClaims} y WHERE y.session_id = w.value AND y.released_at IS NULL AND y.expires_at > ${nowMs}
+          ORDER BY y.created_at, y.id LIMIT ${LANE_CLAIMS})`)
+      ).sort((a, b) => a.created_at - b.created_at || (a.id < b.id ? -1 : 1))
     : [];
   const taskIds = page.items.map((l) => l.task.id);
   const review = new Set(
@@ -117,8 +130,9 @@ export async function board(ctx: Ctx, q: z.output<typeof BoardQuery>) {
       worker_last_heartbeat_at: iso(w?.lastHeartbeatAt),
       manager: m?.name ?? binding.managerSessionId,
       claims: claims
-        .filter((c) => c.sessionId === binding.workerSessionId)
-        .map((c) => ({ id: c.id, path: c.path, exclusive: c.exclusive, expires_at: iso(c.expiresAt)! })),
+        .filter((c) => c.session_id === binding.workerSessionId)
+        .map((c) => ({ id: c.id, path: c.path, exclusive: Boolean(c.exclusive), expires_at: iso(c.expires_at)! })),
+      claims_total: claims.find((c) => c.session_id === binding.workerSessionId)?.total ?? 0,
       needs_review: review.has(task.id),
       needs_handoff: w?.state !== "active",
     };

@@ -300,6 +300,7 @@ export const STATE_COMMANDS: CommandSpec[] = [
         const flags = [l.needs_review && "NEEDS REVIEW", l.needs_handoff && "NEEDS HANDOFF"].filter(Boolean).join(", ");
         lines.push(`  ${l.task}: ${l.worker} (${l.worker_state}) in ${l.worker_cwd ?? "?"}, managed by ${l.manager}${flags ? `  [${flags}]` : ""}`);
         for (const c of l.claims) lines.push(`      claims ${c.path}${c.exclusive ? " (exclusive)" : ""} until ${c.expires_at}`);
+        if (l.claims_total > l.claims.length) lines.push(`      … ${l.claims_total - l.claims.length} more: switchyard claim list --session ${l.worker}`);
       }
       const unassignedTotal = b.counts.unassigned_tasks ?? b.unassigned.length;
       if (b.unassigned.length) {

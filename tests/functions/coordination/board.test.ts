@@ -57,6 +57,28 @@ describe("plans, notes and the board", () => {
     expect(next.body.working[0].task).not.toBe(paged.body.working[0].task);
   });
 
+  it("shows a lane's oldest 20 live claims with the worker's total, never its released ones", async () => {
+    env = await makeTestEnv();
+    const pair = await boundPair(env);
+    const other = await boundPair(env);
+    const claim = async (path: string, session: string) => {
+      const r = await env.call("POST", "/v1/claims", { body: { path, session, ttl_seconds: 600 } });
+      expect(r.status).toBe(201);
+      env.clock.advance(0.001);
+      return r.body;
+    };
+    const released = await claim("old/released", pair.worker.session.name);
+    expect((await env.call("POST", `/v1/claims/${released.claim_id}/release`, { body: {} })).status).toBe(200);
+    for (let i = 0; i < 25; i++) await claim(`src/f${String(i).padStart(2, "0")}`, pair.worker.session.name);
+    await claim("lib/x", other.worker.session.name);
+    const b = (await env.call("GET", "/v1/board")).body;
+    const lane = b.working.find((l: any) => l.task === pair.task.task.name);
+    expect(lane.claims.map((c: any) => c.path)).toEqual(Array.from({ length: 20 }, (_, i) => `src/f${String(i).padStart(2, "0")}`));
+    expect(lane.claims_total).toBe(25);
+    const small = b.working.find((l: any) => l.task === other.task.task.name);
+    expect([small.claims.map((c: any) => c.path), small.claims_total]).toEqual([["lib/x"], 1]);
+  });
+
   it("lists the oldest unassigned tasks with their total, and hands on the blocked ones past its first 50", async () => {
     env = await makeTestEnv();
     const blocker = (await createTask(env, { name: "zz-blocker" })).task.name;

@@ -52,6 +52,7 @@ const OPEN_WORK_INDEXES = [
   "advice_requests_open_idx",
   "messages_unadvised_idx",
   "file_claims_live_list_idx",
+  "file_claims_live_session_idx",
 ];
 
 function line(type: string, payload: Record<string, unknown>): string {
