@@ -7,6 +7,9 @@ import { TaskNameParam } from "../tasks/schema.ts";
 import { replayPage, taskSessions, type ReplayEntry } from "./history.ts";
 import { ReplayQuery, ReplayResult } from "./schema.ts";
 
+/** Pages a role-filtered replay reads beyond the first to fill its page. */
+const ROLE_READS_AHEAD = 4;
+
 export const replayRoute = defineRoute(
   ["owner", "daemon"],
   {
@@ -47,13 +50,22 @@ export async function replayTask(ctx: Ctx, name: string, q: z.output<typeof Repl
   }
   const task = await taskByName(ctx, name);
   const ts = await taskSessions(ctx, task.id);
-  const page = await replayPage(ctx, task, ts, {
-    limit: q.limit,
-    cursor: q.cursor,
-    role: q.role,
-    includeContent: q.include_content,
-    transcript: q.format === "transcript" || q.format === "full-transcript",
-  });
+  const read = (cursor: string | undefined, limit: number) =>
+    replayPage(ctx, task, ts, {
+      limit,
+      cursor,
+      role: q.role,
+      includeContent: q.include_content,
+      transcript: q.format === "transcript" || q.format === "full-transcript",
+    });
+  const page = await read(q.cursor, q.limit);
+  // A role filter drops the other role's entries after the page is cut: read on (a few pages at
+  // most, so a request stays bounded) rather than answer a page that is empty or short.
+  for (let extra = 0; q.role !== "all" && page.entries.length < q.limit && page.next_cursor && extra < ROLE_READS_AHEAD; extra++) {
+    const more = await read(page.next_cursor, q.limit - page.entries.length);
+    page.entries.push(...more.entries);
+    page.next_cursor = more.next_cursor;
+  }
   return {
     task: task.name,
     format: q.format,

@@ -64,7 +64,11 @@ export const OBSERVABILITY_COMMANDS: CommandSpec[] = [
       },
     }),
     render: (b, a) =>
-      (b.count ? b.lines.join("\n") : `nothing recorded for ${b.task}${b.role !== "all" ? ` (role ${b.role})` : ""}`) + nextPageHintFor(b, "replay", a),
+      (b.count
+        ? b.lines.join("\n")
+        : b.next_cursor
+          ? `no ${b.role} entries on this page of ${b.task}; the next page reads on`
+          : `nothing recorded for ${b.task}${b.role !== "all" ? ` (role ${b.role})` : ""}`) + nextPageHintFor(b, "replay", a),
   },
   {
     name: "telemetry",

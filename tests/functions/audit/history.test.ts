@@ -44,6 +44,13 @@ describe("a task rebound more than 50 times", () => {
     ]);
   });
 
+  it("a role-filtered page reads on past the other role's entries instead of answering empty", async () => {
+    const r = await env.call("GET", `/v1/tasks/${task}/replay?role=manager&limit=1`);
+    expect(r.status).toBe(200);
+    expect(r.body.entries.map((e: any) => [e.role, e.session])).toEqual([["manager", first]]);
+    expect(r.body.next_cursor).toEqual(expect.any(String));
+  });
+
   it("the audit names the sessions section as cut, and still holds the current manager", async () => {
     const r = await env.call("GET", `/v1/tasks/${task}/audit`);
     expect(r.status).toBe(200);
