@@ -32,7 +32,8 @@ export const Overview = z
     ...NextCursorField,
     queue: Obj,
     dispatch: z.array(Obj),
-    broker: z.array(Obj),
+    broker: z.array(Obj).openapi({ description: "Open advice by state, oldest first within each, the first 50" }),
+    broker_open: z.number().int().openapi({ description: "How much advice is open in all (`broker queue` lists it)" }),
     patrol: Obj,
   })
   .openapi("DashboardOverview");
@@ -178,28 +179,34 @@ async function queue(ctx: Ctx) {
 /** The owner's approval queue: open advice, by state, oldest first within each state. */
 async function approvals(ctx: Ctx) {
   const a = adviceRequests;
-  const per = (await ctx.db.batch(
-    OPEN_ADVICE.map(
-      (state) =>
-        ctx.db
-          .select({
-            id: a.id,
-            state: a.state,
-            requester: a.requesterSessionId,
-            to: a.toSessionId,
-            request: a.requestText,
-            draft: a.draftText,
-            approved: a.approvedText,
-            policy: a.policyReason,
-            createdAt: a.createdAt,
-          })
-          .from(a)
-          .where(eq(a.state, state))
-          .orderBy(a.state, a.createdAt)
-          .limit(SIDE),
-      // `as any`: db.batch wants a non-empty tuple, not a mapped array of identical selects.
-    ) as any,
-  )) as Array<
+  // The per-state lists, then the total of open advice (the state index's ranges), in one batch.
+  const results = (await ctx.db.batch([
+    ...OPEN_ADVICE.map((state) =>
+      ctx.db
+        .select({
+          id: a.id,
+          state: a.state,
+          requester: a.requesterSessionId,
+          to: a.toSessionId,
+          request: a.requestText,
+          draft: a.draftText,
+          approved: a.approvedText,
+          policy: a.policyReason,
+          createdAt: a.createdAt,
+        })
+        .from(a)
+        .where(eq(a.state, state))
+        .orderBy(a.state, a.createdAt)
+        .limit(SIDE),
+    ),
+    ctx.db
+      .select({ n: count() })
+      .from(a)
+      .where(inArray(a.state, [...OPEN_ADVICE])),
+    // `as any`: db.batch wants a non-empty tuple, not a mapped array of identical selects.
+  ] as any)) as unknown[];
+  const [counted] = results.pop() as Array<{ n: number }>;
+  const per = results as Array<
     Array<{
       id: string;
       state: string;
@@ -217,7 +224,7 @@ async function approvals(ctx: Ctx) {
   const names = ids.length ? await ctx.db.select({ id: sessions.id, name: sessions.name }).from(sessions).where(inArray(sessions.id, ids)) : [];
   const name = (id: string | null) => (id ? (names.find((n) => n.id === id)?.name ?? id) : null);
   // The owner reviews the request and the draft here: this page is the owner's, so content is shown.
-  return rows.map((r) => ({
+  const wire = rows.map((r) => ({
     id: r.id,
     state: r.state,
     requester: name(r.requester),
@@ -228,6 +235,7 @@ async function approvals(ctx: Ctx) {
     policy_reason: r.policy,
     created_at: iso(r.createdAt),
   }));
+  return { rows: wire, open: counted?.n ?? 0 };
 }
 
 /** The patrol's status, with open gates and convoys. */
@@ -284,7 +292,8 @@ export async function dashboardOverview(ctx: Ctx, q: z.output<typeof OverviewQue
     next_cursor: t.next_cursor,
     queue: qu,
     dispatch,
-    broker,
+    broker: broker.rows,
+    broker_open: broker.open,
     patrol: pat,
   };
 }

@@ -54,6 +54,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     <section class="card">
       <h2>Approvals</h2>
       <div id="approvals"></div>
+      <p id="approvals-more" class="muted" hidden></p>
       <p id="receipt" class="receipt" role="status"></p>
     </section>
     <section class="card">
@@ -301,8 +302,11 @@ export const DASHBOARD_JS = `"use strict";
     return card;
   }
 
-  function renderApprovals(list) {
+  function renderApprovals(list, open) {
     var box = $("approvals");
+    var more = $("approvals-more");
+    more.hidden = !(open > list.length);
+    more.textContent = more.hidden ? "" : (open - list.length) + " more open: switchyard broker queue";
     var focused = document.activeElement && document.activeElement.getAttribute("data-advice");
     var old = {};
     Array.prototype.forEach.call(box.querySelectorAll("[data-advice-card]"), function (c) { old[c.getAttribute("data-advice-card")] = c; });
@@ -352,7 +356,7 @@ export const DASHBOARD_JS = `"use strict";
       $("more-tasks").hidden = !taskCursor;
       renderTasks(o.tasks, false);
       renderDispatch(o.dispatch);
-      renderApprovals(o.broker);
+      renderApprovals(o.broker, o.broker_open);
       renderQueue(o.queue);
       renderPatrol(o.patrol);
       document.body.setAttribute("data-watermark", o.watermark);

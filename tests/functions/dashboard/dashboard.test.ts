@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { boundPair, createTask, registerSession } from "../../helpers/factories.ts";
 import { makeTestEnv, type TestEnv } from "../../helpers/services.ts";
+import { adviceRequests } from "../../../schema/broker.ts";
 
 let env: TestEnv;
 beforeEach(async () => {
@@ -94,6 +95,27 @@ describe("GET /v1/dashboard/overview", () => {
     expect(patrol.gates).toHaveLength(50);
     expect(patrol.gates.map((g: any) => g.title)).not.toContain("owner's own");
     expect(patrol).toMatchObject({ gates_open: 53, convoys_open: 0 });
+  });
+
+  it("counts all open advice beside the first 50 it shows", async () => {
+    const at = env.clock.ms;
+    const row = (i: number, state: "draft_ready" | "sent") => ({
+      id: `adv_dash_${state}_${i}`,
+      sourceMessageId: `msg_dash_${state}_${i}`,
+      threadId: "thr_dash",
+      toSessionId: "ses_dash",
+      state,
+      requestText: "q",
+      createdAt: at + i,
+      updatedAt: at + i,
+    });
+    await env.services.database.db
+      .insert(adviceRequests)
+      .values([...Array.from({ length: 55 }, (_, i) => row(i, "draft_ready")), ...Array.from({ length: 5 }, (_, i) => row(i, "sent"))]);
+    const o = (await env.call("GET", "/v1/dashboard/overview")).body;
+    expect(o.broker).toHaveLength(50);
+    expect(o.broker[0].id).toBe("adv_dash_draft_ready_0");
+    expect(o.broker_open).toBe(55);
   });
 
   it("is the owner's only", async () => {
