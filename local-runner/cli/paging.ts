@@ -14,6 +14,20 @@ export function pageQuery(a: Args, max = MAX_PAGE) {
   return { limit: int(a, "limit", { min: 1, max }), cursor: str(a, "cursor") };
 }
 
+/**
+ * A server address fit to print: one carrying a user, a password, a query or a fragment (where a
+ * credential may ride) is left out of the hint (undefined) rather than printed or altered.
+ */
+function printableUrl(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    const u = new URL(url);
+    return u.username || u.password || u.search || u.hash ? undefined : url;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Options never repeated in a hint: the cursor (replaced), and output. */
 const NOT_REPEATED = new Set(["cursor", "json"]);
 
@@ -23,7 +37,7 @@ const NOT_REPEATED = new Set(["cursor", "json"]);
  * from another directory would otherwise list another home's rows with this list's cursor.
  */
 export function withConnection(a: Args, typed: Record<string, unknown>, settled: { home?: string; url?: string }): Args {
-  const connection = { home: typed.home !== undefined ? settled.home : undefined, url: typed.url !== undefined ? settled.url : undefined };
+  const connection = { home: typed.home ? settled.home : undefined, url: typed.url ? printableUrl(settled.url) : undefined };
   return connection.home === undefined && connection.url === undefined ? a : { ...a, connection };
 }
 
