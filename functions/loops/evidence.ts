@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { and, asc, eq } from "drizzle-orm";
+import { and, count, desc, eq, sql } from "drizzle-orm";
 import { LOOP_EVIDENCE_STATUSES, loopEvidence, type LoopEvidenceRow, type LoopRunRow } from "../../schema/loops.ts";
 import { auditInsert } from "../lib/audit.ts";
 import { actorOf, type Ctx } from "../lib/ctx.ts";
@@ -137,7 +137,30 @@ export async function addLoopEvidence(ctx: Ctx, name: string, runId: string, inp
   return result;
 }
 
-/** Every receipt of a run, oldest first (bounded). */
-export async function evidenceOfRun(ctx: Ctx, runId: string): Promise<LoopEvidenceRow[]> {
-  return ctx.db.select().from(loopEvidence).where(eq(loopEvidence.runId, runId)).orderBy(asc(loopEvidence.iteration), asc(loopEvidence.createdAt)).limit(500);
+/** The most receipts a run's status lists (its newest). */
+export const STATUS_EVIDENCE = 500;
+
+/**
+ * A run's newest STATUS_EVIDENCE receipts, oldest first, with how many it has in all and the
+ * types satisfied in each iteration (over every receipt, not only the listed ones: a status must
+ * not call an iteration's evidence missing because an older receipt was left off the list).
+ */
+export async function evidenceOfRun(ctx: Ctx, runId: string) {
+  const [rows, [counted], byIteration] = await ctx.db.batch([
+    ctx.db
+      .select()
+      .from(loopEvidence)
+      .where(eq(loopEvidence.runId, runId))
+      .orderBy(desc(loopEvidence.iteration), desc(loopEvidence.createdAt))
+      .limit(STATUS_EVIDENCE),
+    ctx.db.select({ n: count() }).from(loopEvidence).where(eq(loopEvidence.runId, runId)),
+    ctx.db
+      .select({ iteration: loopEvidence.iteration, types: sql<string>`json_group_array(${loopEvidence.evidenceType})` })
+      .from(loopEvidence)
+      .where(and(eq(loopEvidence.runId, runId), eq(loopEvidence.status, "satisfied")))
+      .groupBy(loopEvidence.iteration),
+  ]);
+  const satisfied: Record<string, string[]> = {};
+  for (const r of byIteration) satisfied[String(r.iteration)] = JSON.parse(r.types) as string[];
+  return { rows: rows.reverse() as LoopEvidenceRow[], total: counted?.n ?? 0, satisfied };
 }

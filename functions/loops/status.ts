@@ -20,7 +20,8 @@ export const LoopStatus = z
     commands: z.object({ by_state: z.record(z.string(), z.number().int()), refused: z.array(z.record(z.string(), z.unknown())) }),
     notifications: z.object({ delivered: z.number().int(), consumed: z.number().int(), pending: z.number().int() }),
     worker_inbox_backlog: z.number().int(),
-    evidence: z.array(LoopEvidence),
+    evidence: z.array(LoopEvidence).openapi({ description: "The run's newest 500 receipts, oldest first" }),
+    evidence_total: z.number().int().openapi({ description: "How many receipts the run has in all" }),
     evidence_types_by_iteration: z.record(z.string(), z.array(z.string())),
     missing_for_current_iteration: z.array(z.string()),
     failures: z.number().int(),
@@ -68,11 +69,7 @@ export async function loopStatus(ctx: Ctx, name: string, runId: string) {
           .limit(STATUS_WINDOW)
       ).length
     : 0;
-  const byIteration: Record<string, string[]> = {};
-  for (const e of evidence.filter((x) => x.status === "satisfied")) {
-    const key = String(e.iteration);
-    byIteration[key] = [...(byIteration[key] ?? []), e.evidenceType];
-  }
+  const byIteration = evidence.satisfied;
   const failures = mine.filter((c) => c.state === "failed" || c.state === "dead").length;
   const next = run.currentIteration + 1;
   const recommendation =
@@ -94,7 +91,8 @@ export async function loopStatus(ctx: Ctx, name: string, runId: string) {
     commands: { by_state: byState, refused },
     notifications: { delivered: delivered.length, consumed, pending: delivered.length - consumed },
     worker_inbox_backlog: backlog,
-    evidence: evidence.map(evidenceToWire),
+    evidence: evidence.rows.map(evidenceToWire),
+    evidence_total: evidence.total,
     evidence_types_by_iteration: byIteration,
     missing_for_current_iteration: missing,
     failures,

@@ -291,3 +291,24 @@ describe("loop triggers and QA plans", () => {
     expect((await env.call("GET", "/v1/qa-plans/nope")).status).toBe(404);
   });
 });
+
+describe("a run's status with more receipts than it lists", () => {
+  it("lists the newest 500 with the total, and counts every satisfied receipt per iteration", async () => {
+    const l = await loopTask("adversarial_ralph_loop", { max_iterations: 5 });
+    const at = env.clock.ms - 1_000_000;
+    // 510 older receipts that satisfy nothing, recorded before the one that does.
+    await env.services.database.client.batch(
+      Array.from({ length: 510 }, (_, i) => ({
+        sql: `INSERT INTO loop_evidence (id, run_id, task_id, iteration, evidence_type, status, payload_json, created_by, created_at)
+              SELECT ?, id, task_id, 1, 'note', 'failed', '{}', 'owner', ? FROM loop_runs WHERE id = ?`,
+        args: [`lev_old_${i}`, at + i, l.run.id],
+      })),
+    );
+    expect((await l.evidence(1, "adversarial_check", ADV)).status).toBe(201);
+    const status = (await l.status()).body;
+    expect(status.evidence).toHaveLength(500);
+    expect(status.evidence_total).toBe(511);
+    expect(status.evidence.at(-1)).toMatchObject({ evidence_type: "adversarial_check", status: "satisfied" });
+    expect(status.evidence_types_by_iteration).toEqual({ "1": ["adversarial_check"] });
+  });
+});
