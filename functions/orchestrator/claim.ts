@@ -53,6 +53,21 @@ function oldestClaimable(nowMs: number, runScope: SQL): SQL {
 }
 
 /**
+ * Whether a pass has anything to do: a job that crashed on its last attempt, or a claimable one
+ * in scope. One read, no write: an idle pass (what a polling watch mostly is) then opens no
+ * transaction. A job that turns up after this read is the next pass's.
+ */
+export async function hasOrchestratorWork(ctx: Ctx, runId?: string): Promise<boolean> {
+  const nowMs = ctx.now().getTime();
+  const j = orchestratorJobs;
+  const exhausted = sql`EXISTS (SELECT 1 FROM ${j} WHERE ${j.state} = 'running' AND ${j.leaseExpiresAt} <= ${nowMs} AND ${j.attempts} >= ${j.maxAttempts})`;
+  const [row] = await ctx.db.all<{ work: number }>(
+    sql`SELECT ${exhausted} OR (${oldestClaimable(nowMs, runId ? ofRun(runId) : ofNoRun())}) IS NOT NULL AS "work"`,
+  );
+  return Boolean(row?.work);
+}
+
+/**
  * Claims the oldest claimable job with one conditional UPDATE: the generation increments, so a
  * processor whose lease ran out can no longer finish the job once someone else claimed it.
  * With `runId`, only that run's jobs; without, only jobs that belong to no run. Null when there

@@ -6,7 +6,7 @@ import { draftAdvice, type DrafterChoice } from "../broker/drafter.ts";
 import { evaluatePolicy } from "../broker/policy.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
-import { claimNextJob, failExhaustedJobs, finishJob, type JobClaim, type JobOutcome } from "./claim.ts";
+import { claimNextJob, failExhaustedJobs, finishJob, hasOrchestratorWork, type JobClaim, type JobOutcome } from "./claim.ts";
 import { type ProcessedJob, WatchBody, WatchResult } from "./schema.ts";
 
 export const watchRoute = defineRoute(
@@ -79,6 +79,7 @@ export interface OrchestratorPassOptions {
  */
 export async function runOrchestratorOnce(ctx: Ctx, opts: OrchestratorPassOptions = {}): Promise<z.infer<typeof WatchResult>> {
   const processorId = opts.processorId ?? ctx.newId("prc");
+  if (!(await hasOrchestratorWork(ctx, opts.runId))) return { processor_id: processorId, processed: [], exhausted: [], count: 0 };
   const exhausted = await failExhaustedJobs(ctx);
   const processed: z.infer<typeof ProcessedJob>[] = [];
   const maxJobs = opts.maxJobs ?? 50;

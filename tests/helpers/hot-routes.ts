@@ -272,6 +272,14 @@ export const HOT_OPERATIONS: HotOperation[] = [
       };
     },
   },
+  {
+    // Not in the issue's list, but polled: a watch with nothing queued reads and writes nothing.
+    name: "orchestrator watch, nothing queued",
+    prepare: async (env) => async () => {
+      const res = await expectStatus(env, 200, "POST", "/v1/orchestrator/watch", { body: { once: true } });
+      if (res.body.count !== 0) throw new Error(`processed ${res.body.count} jobs, expected none`);
+    },
+  },
   // Refusals of the same operations: an agent's typo or a stale name must not cost more trips.
   {
     name: "send, unknown recipient (404)",
