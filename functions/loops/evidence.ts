@@ -142,7 +142,7 @@ export const STATUS_EVIDENCE = 500;
 
 /**
  * A run's newest STATUS_EVIDENCE receipts, oldest first, with how many it has in all and the
- * types satisfied in each iteration (over every receipt, not only the listed ones: a status must
+ * types satisfied in each iteration, in the order recorded (over every receipt, not only the listed ones: a status must
  * not call an iteration's evidence missing because an older receipt was left off the list).
  */
 export async function evidenceOfRun(ctx: Ctx, runId: string) {
@@ -155,7 +155,10 @@ export async function evidenceOfRun(ctx: Ctx, runId: string) {
       .limit(STATUS_EVIDENCE),
     ctx.db.select({ n: count() }).from(loopEvidence).where(eq(loopEvidence.runId, runId)),
     ctx.db
-      .select({ iteration: loopEvidence.iteration, types: sql<string>`json_group_array(${loopEvidence.evidenceType})` })
+      .select({
+        iteration: loopEvidence.iteration,
+        types: sql<string>`json_group_array(${loopEvidence.evidenceType} ORDER BY ${loopEvidence.createdAt}, "loop_evidence"."rowid")`,
+      })
       .from(loopEvidence)
       .where(and(eq(loopEvidence.runId, runId), eq(loopEvidence.status, "satisfied")))
       .groupBy(loopEvidence.iteration),

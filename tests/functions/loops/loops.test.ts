@@ -310,5 +310,11 @@ describe("a run's status with more receipts than it lists", () => {
     expect(status.evidence_total).toBe(511);
     expect(status.evidence.at(-1)).toMatchObject({ evidence_type: "adversarial_check", status: "satisfied" });
     expect(status.evidence_types_by_iteration).toEqual({ "1": ["adversarial_check"] });
+    // Types are listed in the order they were recorded, not alphabetically.
+    env.clock.advance(1);
+    expect((await l.evidence(1, "zz_late", {})).status).toBe(201);
+    env.clock.advance(1);
+    expect((await l.evidence(1, "aa_later", {})).status).toBe(201);
+    expect((await l.status()).body.evidence_types_by_iteration).toEqual({ "1": ["adversarial_check", "zz_late", "aa_later"] });
   });
 });
