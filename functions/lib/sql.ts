@@ -47,6 +47,15 @@ export function rowFromRaw<T extends Table>(table: T, raw: Record<string, unknow
   return out as T["$inferSelect"];
 }
 
+/**
+ * The rows of a UNION ALL whose arms each select `<n> AS "sy_arm", *` from `table` (several
+ * lookups in one round trip), as a function from an arm's number to its rows, mapped as
+ * rowFromRaw maps them.
+ */
+export function rowsByArm<T extends Table>(table: T, raw: Array<Record<string, unknown>>): (arm: number) => Array<T["$inferSelect"]> {
+  return (arm) => raw.filter((r) => r.sy_arm === arm).map((r) => rowFromRaw(table, r));
+}
+
 /** Enum words, the only values eqLiteral writes into SQL text. */
 const ENUM_WORD = /^[a-z][a-z0-9_]*$/;
 

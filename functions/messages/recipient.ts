@@ -2,7 +2,7 @@ import { and, like, or, sql } from "drizzle-orm";
 import { sessions, type SessionRow } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
-import { eqLiteral, rowFromRaw } from "../lib/sql.ts";
+import { eqLiteral, rowsByArm } from "../lib/sql.ts";
 
 /** Which rule read a row of the recipient lookup (4: the sender's own row). */
 type Arm = 0 | 1 | 2 | 3 | 4;
@@ -29,8 +29,7 @@ export async function lookUpRecipient(ctx: Ctx, to: string, selfId?: string): Pr
     sql`SELECT * FROM (SELECT 3, * FROM ${sessions} WHERE "name" = ${to} ORDER BY "created_at" DESC LIMIT 1)`,
     ...(selfId === undefined ? [] : [sql`SELECT 4, * FROM ${sessions} WHERE "id" = ${selfId}`]),
   ];
-  const rows = await ctx.db.all<Record<string, unknown> & { sy_arm: Arm }>(sql.join(arms, sql` UNION ALL `));
-  const arm = (n: Arm) => rows.filter((r) => r.sy_arm === n).map((r) => rowFromRaw(sessions, r));
+  const arm = rowsByArm(sessions, await ctx.db.all<Record<string, unknown>>(sql.join(arms, sql` UNION ALL `)));
   return { self: selfId === undefined ? undefined : arm(4)[0], recipient: () => pick(ctx, to, arm) };
 }
 

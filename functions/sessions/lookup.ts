@@ -2,7 +2,7 @@ import { sql } from "drizzle-orm";
 import { sessions, type SessionRole, type SessionRow } from "../../schema/sessions.ts";
 import type { Ctx } from "../lib/ctx.ts";
 import { ApiError } from "../lib/errors.ts";
-import { rowFromRaw } from "../lib/sql.ts";
+import { rowsByArm } from "../lib/sql.ts";
 
 /**
  * The active session with this name and, in the same statement, the newest row of any state that
@@ -11,14 +11,11 @@ import { rowFromRaw } from "../lib/sql.ts";
  * id); the text is the same on every call, so the kept connection prepares it once.
  */
 async function byName(ctx: Ctx, name: string): Promise<{ active: SessionRow | undefined; newest: SessionRow | undefined }> {
-  const rows = await ctx.db.all<Record<string, unknown> & { sy_arm: number }>(sql`
+  const rows = await ctx.db.all<Record<string, unknown>>(sql`
     SELECT * FROM (SELECT 0 AS "sy_arm", * FROM ${sessions} WHERE "name" = ${name} AND "state" = 'active' LIMIT 1)
     UNION ALL SELECT * FROM (SELECT 1, * FROM ${sessions} WHERE "name" = ${name} ORDER BY "created_at" DESC LIMIT 1)`);
-  const of = (arm: number) => {
-    const raw = rows.find((r) => r.sy_arm === arm);
-    return raw ? rowFromRaw(sessions, raw) : undefined;
-  };
-  return { active: of(0), newest: of(1) };
+  const arm = rowsByArm(sessions, rows);
+  return { active: arm(0)[0], newest: arm(1)[0] };
 }
 
 /** The active session with this name, or undefined. */

@@ -10,7 +10,7 @@ import type { Host } from "../lib/host.ts";
 import { batchWithKey } from "../lib/idempotency.ts";
 import { canReach, hostErrorToApi, launchTranscriptRoots } from "../lib/local.ts";
 import { defineRoute, jsonBody, jsonResponse } from "../lib/route.ts";
-import { isUniqueViolation, rowFromRaw } from "../lib/sql.ts";
+import { isUniqueViolation, rowsByArm } from "../lib/sql.ts";
 import { RegisterBody, RegisterResult } from "./schema.ts";
 import { communicationFor, sessionToWire } from "./wire.ts";
 
@@ -241,12 +241,9 @@ async function activeByNameAndTranscript(ctx: Ctx, name: string, transcript: str
       ? []
       : [sql`SELECT * FROM (SELECT 1, * FROM ${sessions} WHERE "transcript_path" = ${transcript} AND "state" = 'active' AND "name" != ${name} LIMIT 1)`]),
   ];
-  const rows = await ctx.db.all<Record<string, unknown> & { sy_arm: number }>(sql.join(arms, sql` UNION ALL `));
-  const of = (arm: number) => {
-    const raw = rows.find((r) => r.sy_arm === arm);
-    return raw ? rowFromRaw(sessions, raw) : undefined;
-  };
-  return { current: of(0), holder: of(1) };
+  const rows = await ctx.db.all<Record<string, unknown>>(sql.join(arms, sql` UNION ALL `));
+  const arm = rowsByArm(sessions, rows);
+  return { current: arm(0)[0], holder: arm(1)[0] };
 }
 
 /** True when an active session row is the same agent registered again. */
